@@ -1,0 +1,35 @@
+// `attune` admin CLI. Each command lives in ./cli/<name>.ts and exports
+// `run(args: string[]): Promise<number>` (the exit code), so commands load only what they use.
+
+const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(args: string[]): Promise<number> }> }> = {
+  serve: { summary: 'start the server (what `npm start` runs)', load: () => import('./cli/serve.ts') },
+  scan: { summary: 'scan text for PHI: attune scan [--json|--jsonl] [FILE...]', load: () => import('./cli/scan.ts') },
+};
+
+export function registerCommand(
+  name: string,
+  summary: string,
+  load: () => Promise<{ run(args: string[]): Promise<number> }>,
+): void {
+  COMMANDS[name] = { summary, load };
+}
+
+function usage(): string {
+  const lines = Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(10)} ${c.summary}`);
+  return `usage: attune <command> [options]\n\ncommands:\n${lines.join('\n')}\n`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return name ? 0 : 2;
+  }
+  const cmd = COMMANDS[name];
+  if (!cmd) {
+    process.stderr.write(`attune: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  const mod = await cmd.load();
+  return mod.run(rest);
+}

@@ -1,0 +1,28 @@
+import { z } from 'zod';
+
+// One error shape over HTTP (CONVENTIONS 4): a stable machine code and a PHI-free human message.
+export const ErrorBodySchema = z.object({
+  error: z.object({ code: z.string(), message: z.string() }).strict(),
+});
+export type ErrorBody = z.infer<typeof ErrorBodySchema>;
+
+/** Stable error codes. Add, never rename. */
+export const ERROR_CODES = [
+  'bad_request',
+  'invalid_json',
+  'validation_failed',
+  'unauthenticated',
+  'forbidden',
+  'not_found',
+  'patient_not_found',
+  'message_not_found',
+  'payload_too_large',
+  'rate_limited',
+  'unsupported_media_type',
+  'conflict',
+  'blocked_by_policy',
+  'invalid_public_key',
+  'dev_tokens_disabled',
+  'internal_error',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
