@@ -4,3 +4,4 @@ export * from './patients.ts';
 export * from './engagement.ts';
 export { PolicySchema, DEFAULT_POLICY } from '../policy/schema.ts';
 export type { Policy, PolicyInput } from '../policy/schema.ts';
+export * from './events.ts';
