@@ -4,6 +4,10 @@
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(args: string[]): Promise<number> }> }> = {
   serve: { summary: 'start the server (what `npm start` runs)', load: () => import('./cli/serve.ts') },
   scan: { summary: 'scan text for PHI: attune scan [--json|--jsonl] [FILE...]', load: () => import('./cli/scan.ts') },
+  manifest: {
+    summary: 'write the Outlook add-in manifest for a deployment: attune manifest --url https://HOST [--out FILE]',
+    load: () => import('./cli/manifest.ts'),
+  },
 };
 
 export function registerCommand(
