@@ -1,0 +1,8 @@
+import type { SchemaMigration } from './types.ts';
+import { migration as m0001 } from './0001-initial.ts';
+
+/**
+ * Every migration, in order. Names sort lexically and are recorded in `kysely_migration`;
+ * add new ones at the end (0002-…), never rename or edit a shipped one.
+ */
+export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: SchemaMigration]> = [['0001-initial', m0001]];

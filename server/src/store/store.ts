@@ -1,0 +1,140 @@
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Migration, type Transaction } from 'kysely';
+import pg from 'pg';
+import type { Database } from './schema.ts';
+import { MIGRATIONS } from './migrations/index.ts';
+import type { Dialect } from './migrations/types.ts';
+
+export type { Dialect } from './migrations/types.ts';
+
+/** The database handle every module uses; a Transaction<Database> is also a Db. */
+export type Db = Kysely<Database>;
+export type Tx = Transaction<Database>;
+
+/** What the store needs from the configuration (Config satisfies it structurally). */
+export interface StoreConfig {
+  /** The data folder; the SQLite file lives at DATA_DIR/attune.db. */
+  dataDir: string;
+  /** postgres://… selects PostgreSQL; unset selects the embedded SQLite store. */
+  databaseUrl?: string | undefined;
+  /** PostgreSQL schema to use (search_path); tests use a fresh one each. Default: the server's default. */
+  pgSchema?: string | undefined;
+  /** PostgreSQL pool size (default 10). */
+  pgPoolMax?: number | undefined;
+}
+
+export interface Store {
+  db: Db;
+  dialect: Dialect;
+  close(): Promise<void>;
+}
+
+const SQLITE_FILE = 'attune.db';
+
+/** Opens the store and, unless `migrate: false`, brings its schema up to date. */
+export async function openStore(config: StoreConfig, opts: { migrate?: boolean } = {}): Promise<Store> {
+  const store = config.databaseUrl ? openPostgres(config) : openSqlite(config.dataDir);
+  if (opts.migrate !== false) {
+    try {
+      await migrateToLatest(store, config.pgSchema);
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+  }
+  return store;
+}
+
+function openSqlite(dataDir: string): Store {
+  mkdirSync(dataDir, { recursive: true });
+  const sqlite = new BetterSqlite3(join(dataDir, SQLITE_FILE));
+  // WAL lets readers run beside the writer. synchronous=FULL syncs the WAL on every commit: under
+  // NORMAL a power failure may roll back a transaction we already acknowledged with a 2xx.
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = FULL');
+  // Another process (an `attune verify` run, a second server) may hold the write lock briefly.
+  sqlite.pragma('busy_timeout = 5000');
+  sqlite.pragma('foreign_keys = ON');
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  return { db, dialect: 'sqlite', close: () => db.destroy() };
+}
+
+// BIGINT (int8) comes back from pg as a string to avoid precision loss; our BIGINTs are epoch-ms
+// quantities far below 2^53, so a number is exact and matches SQLite.
+const INT8_OID = 20;
+const pgTypes = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary'): unknown =>
+    oid === INT8_OID && format !== 'binary'
+      ? (v: string) => Number(v)
+      : (pg.types.getTypeParser(oid, format ?? 'text') as unknown)) as typeof pg.types.getTypeParser,
+};
+
+function openPostgres(config: StoreConfig): Store {
+  if (config.pgSchema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(config.pgSchema)) {
+    throw new Error('pgSchema must be a lower-case SQL identifier');
+  }
+  const pool = new pg.Pool({
+    connectionString: config.databaseUrl,
+    max: config.pgPoolMax ?? 10,
+    types: pgTypes,
+    // Set per connection at start-up, so every pooled connection sees the same schema.
+    ...(config.pgSchema ? { options: `-c search_path=${config.pgSchema}` } : {}),
+  });
+  // An idle client that loses its server emits 'error' on the pool; without a listener Node exits.
+  pool.on('error', () => undefined);
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return { db, dialect: 'postgres', close: () => db.destroy() };
+}
+
+/** Applies every pending migration; throws with the failing migration's name. */
+export async function migrateToLatest(store: Store, pgSchema?: string): Promise<void> {
+  const migrator = new Migrator({
+    db: store.db,
+    provider: {
+      getMigrations: () =>
+        Promise.resolve(
+          Object.fromEntries(
+            MIGRATIONS.map(([name, m]): [string, Migration] => [name, { up: (db) => m.up(db, store.dialect) }]),
+          ),
+        ),
+    },
+    // Kysely looks for its bookkeeping table in every schema unless told which; name ours so that
+    // several schemas (tests, tenants of a shared cluster) in one database never mistake each other's.
+    ...(store.dialect === 'postgres' ? { migrationTableSchema: pgSchema ?? 'public' } : {}),
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    throw new Error(`database migration ${failed} failed: ${error instanceof Error ? error.message : 'unknown error'}`, {
+      cause: error,
+    });
+  }
+}
+
+/** Runs `fn` in one transaction: all of its writes commit together or none do. */
+export function inTransaction<T>(db: Db, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  return db.transaction().execute(fn);
+}
+
+/** Current time as stored: ISO 8601 UTC with milliseconds. */
+export function nowIso(now: Date = new Date()): string {
+  return now.toISOString();
+}
+
+/** A new row id (random UUID). Ids are references, not secrets: secrets use 256-bit tokens. */
+export function newId(): string {
+  return randomUUID();
+}
+
+/** Parses a JSON text column, falling back when the column is empty or corrupt. */
+export function parseJsonColumn<T>(text: string | null | undefined, fallback: T): T {
+  if (!text) return fallback;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return fallback;
+  }
+}
