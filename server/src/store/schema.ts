@@ -66,7 +66,8 @@ export interface PracticeKeysTable {
   purpose: string;
   fingerprint: string;
   public_key: string;
-  sealed_private_key: Buffer;
+  /** Sealed envelope text from crypto/seal.ts (`as1.<keyId>.<iv>.<ct>`). */
+  sealed_private_key: string;
   created_at: string;
   retired_at: string | null;
 }

@@ -39,11 +39,11 @@ describe.each(dialectsUnderTest())('store on %s', (dialect) => {
     const at = '2026-03-04T05:06:07.089Z';
     await store.db.insertInto('patients').values({ id: patientId, practice_id: practiceId, email: 'a@example.org', name: null, time_zone: null, public_key: null, fingerprint: null, created_at: at, updated_at: at }).execute();
     const bytes = Buffer.from([0, 1, 2, 255, 254]);
-    await store.db.insertInto('practice_keys').values({ id: newId(), practice_id: practiceId, purpose: 'archive', fingerprint: 'f', public_key: 'k', sealed_private_key: bytes, created_at: at, retired_at: null }).execute();
-    const key = await store.db.selectFrom('practice_keys').selectAll().where('practice_id', '=', practiceId).executeTakeFirstOrThrow();
-    expect(Buffer.isBuffer(key.sealed_private_key)).toBe(true);
-    expect(Buffer.compare(key.sealed_private_key, bytes)).toBe(0);
-    expect(key.created_at).toBe(at);
+    await store.db.insertInto('outbox').values({ id: newId(), practice_id: practiceId, delivery_id: null, kind: 'blob', payload_ref: null, payload: bytes, available_at: at, attempts: 0, claimed_by: null, claimed_until: null, done_at: null, permanent_failure: 0, last_error: null, created_at: at }).execute();
+    const row = await store.db.selectFrom('outbox').selectAll().where('practice_id', '=', practiceId).executeTakeFirstOrThrow();
+    expect(Buffer.isBuffer(row.payload)).toBe(true);
+    expect(Buffer.compare(row.payload ?? Buffer.alloc(0), bytes)).toBe(0);
+    expect(row.available_at).toBe(at);
 
     const big = 9_000_000_000_123; // > 2^32: must stay exact and numeric on both dialects
     await store.db.insertInto('engagement_events').values({ id: newId(), practice_id: practiceId, patient_id: patientId, type: 'replied', at, message_id: null, latency_ms: big, topics: '[]', data: '{}', created_at: at }).execute();

@@ -62,7 +62,7 @@ export const migration: SchemaMigration = {
       .addColumn('purpose', 'text', (c) => c.notNull())
       .addColumn('fingerprint', 'text', (c) => c.notNull())
       .addColumn('public_key', 'text', (c) => c.notNull())
-      .addColumn('sealed_private_key', blob, (c) => c.notNull())
+      .addColumn('sealed_private_key', 'text', (c) => c.notNull())
       .addColumn('created_at', 'text', (c) => c.notNull())
       .addColumn('retired_at', 'text')
       .execute();
