@@ -96,6 +96,11 @@ function algorithmUsable(info: { algorithm: string; bits?: number; curve?: strin
  * Expected failures are values (CONVENTIONS 5).
  */
 export async function readPublicKey(armored: string, now: Date = new Date()): Promise<PublicKeyResult> {
+  // readKeys reads only the first armored block: a second block pasted after it would be silently
+  // dropped, so count the blocks ourselves.
+  const blocks = armored.match(/-----BEGIN PGP (PUBLIC|PRIVATE) KEY BLOCK-----/g) ?? [];
+  if (blocks.some((b) => b.includes('PRIVATE'))) return { ok: false, reason: 'private_key' };
+  if (blocks.length > 1) return { ok: false, reason: 'multiple_keys' };
   let keys: openpgp.Key[];
   try {
     keys = await openpgp.readKeys({ armoredKeys: armored, config: PGP_CONFIG });
@@ -275,7 +280,10 @@ export async function decryptAndVerify(opts: {
   } catch (err) {
     const msg = err instanceof Error ? err.message.toLowerCase() : '';
     if (expectSigned && (msg.includes('signature') || msg.includes('signed') || msg.includes('signing'))) {
-      return { ok: false, reason: msg.includes('missing') || msg.includes('no signature') ? 'unsigned' : 'bad_signature' };
+      return {
+        ok: false,
+        reason: msg.includes('not signed') || msg.includes('missing') || msg.includes('no signature') ? 'unsigned' : 'bad_signature',
+      };
     }
     return { ok: false, reason: 'decrypt_failed' };
   }
