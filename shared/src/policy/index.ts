@@ -1,2 +1,3 @@
 export * from './schema.ts';
-export { decide } from './decide.ts';
+export { decide, isInternal, addressOf, WEAK_IDENTIFIER_TYPES } from './decide.ts';
+export { scanOptionsFromPolicy, scanAndDecide, type ScanAndDecideResult } from './apply.ts';

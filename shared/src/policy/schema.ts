@@ -1,6 +1,15 @@
 import { z } from 'zod';
 import { PHI_TYPES } from '../phi/types.ts';
 
+function isValidPattern(source: string): boolean {
+  try {
+    new RegExp(source, 'giu');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 // The practice's send policy. Admins edit it (PUT /v1/policy); the add-ins read it (GET /v1/policy)
 // and the server and gateway apply it. Defaults are the safe choice: opt-out encryption.
 export const PolicySchema = z
@@ -20,8 +29,14 @@ export const PolicySchema = z
     internalDomains: z.array(z.string().min(1).max(253)).max(100).default([]),
     /** Extra health keywords to treat as health content. */
     customKeywords: z.array(z.string().min(1).max(100)).max(500).default([]),
-    /** Extra identifier patterns (JavaScript regex source). */
-    customPatterns: z.array(z.string().min(1).max(500)).max(100).default([]),
+    /**
+     * Extra identifier patterns (JavaScript regex source, compiled with flags 'giu'). Checked here so a
+     * bad pattern is a 400 when the admin saves it, not a failure on a clinician's send.
+     */
+    customPatterns: z
+      .array(z.string().min(1).max(500).refine(isValidPattern, { message: 'Not a valid regular expression.' }))
+      .max(100)
+      .default([]),
     /** Text that is never PHI: clinicians' signature blocks, the practice's name, phone and address. */
     allowList: z.array(z.string().min(1).max(500)).max(500).default([]),
     /** Drop findings inside the signature block (after "-- " or a sign-off) before deciding. */
