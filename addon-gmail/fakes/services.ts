@@ -1,0 +1,100 @@
+// Fakes of ScriptApp, GmailApp and PropertiesService for what the add-on uses, after the reference:
+//   - ScriptApp.getIdentityToken(): the user's OpenID Connect ID token (a JWT) when the project has
+//     the `openid` scope; without it there is no token. Modelled as a configurable token or failure.
+//   - GmailApp under gmail.addons.current.message.* scopes: getMessageById works only for the
+//     message whose per-message access token was given to setCurrentMessageAccessToken (the
+//     real service fails with "Missing access token for per message scope authorization").
+//     GmailMessage.getFrom() returns the From header as written ("Name <addr>").
+//     createDraftReply(body, options) creates a reply draft (allowed by
+//     gmail.addons.current.action.compose inside a compose action).
+//   - PropertiesService: string values only; getProperty of a missing key is null.
+
+export function createScriptApp(opts: { token: string | null | 'throws' }) {
+  return {
+    getIdentityToken(): string | null {
+      if (opts.token === 'throws') throw new Error('Exception: Specified permissions are not sufficient to call ScriptApp.getIdentityToken.');
+      return opts.token;
+    },
+  };
+}
+
+export interface FakeMessageSpec {
+  id: string;
+  accessToken: string;
+  from: string;
+  subject?: string;
+}
+
+export interface FakeDraft {
+  id: string;
+  replyTo: string;
+  body: string;
+  options: Record<string, unknown>;
+  getId(): string;
+}
+
+export function createGmailApp(messages: readonly FakeMessageSpec[]) {
+  let current: string | null = null;
+  const drafts: FakeDraft[] = [];
+  return {
+    drafts,
+    setCurrentMessageAccessToken(token: string): void {
+      if (typeof token !== 'string' || token === '') throw new Error('Exception: Invalid argument: accessToken');
+      current = token;
+    },
+    getMessageById(id: string) {
+      const m = messages.find((x) => x.id === id);
+      if (m === undefined) throw new Error('Exception: Invalid argument: id');
+      if (current !== m.accessToken) {
+        throw new Error('Access denied: : Missing access token for per message scope authorization.');
+      }
+      return {
+        getId: () => m.id,
+        getFrom: () => m.from,
+        getSubject: () => m.subject ?? '',
+        createDraftReply(body: string, options: Record<string, unknown> = {}) {
+          if (typeof body !== 'string') throw new Error('Exception: Invalid argument: body');
+          const draft: FakeDraft = {
+            id: `r-${drafts.length + 1}`,
+            replyTo: m.id,
+            body,
+            options: { ...options },
+            getId() {
+              return this.id;
+            },
+          };
+          drafts.push(draft);
+          return draft;
+        },
+      };
+    },
+  };
+}
+
+export function createProperties(initial: Record<string, string> = {}) {
+  const store = new Map(Object.entries(initial));
+  return {
+    getProperty: (key: string): string | null => store.get(key) ?? null,
+    setProperty(key: string, value: string) {
+      if (typeof value !== 'string') throw new Error('Exception: Invalid argument: value');
+      store.set(key, value);
+      return this;
+    },
+    deleteProperty(key: string) {
+      store.delete(key);
+      return this;
+    },
+    getProperties: (): Record<string, string> => Object.fromEntries(store),
+    getKeys: (): string[] => [...store.keys()],
+  };
+}
+
+export function createPropertiesService(script: Record<string, string> = {}) {
+  const scriptProps = createProperties(script);
+  const userProps = createProperties();
+  return {
+    getScriptProperties: () => scriptProps,
+    getUserProperties: () => userProps,
+    getDocumentProperties: () => null,
+  };
+}

@@ -1,0 +1,228 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { DEFAULT_POLICY, PolicySchema, SendMessageRequestSchema, SendMessageResponseSchema, type Policy } from '@attune/shared/api';
+import { createFakeEnv, findAll, installGlobals, json, textOf, treeOf, TEST_SERVER, TEST_TOKEN, type FakeEnv, type Transport } from '../fakes/index.ts';
+import { router, serverDown } from '../fakes/router.ts';
+import { sendResponseFixture } from '../fakes/fixtures.ts';
+import { makeHandlers } from './handlers.ts';
+import type { ComposeScan, ComposeScanInput } from './scanner-types.ts';
+import type { AddonEvent } from './events.ts';
+
+let uninstall: (() => void) | undefined;
+afterEach(() => uninstall?.());
+
+function setup(transport: Transport, token?: string | null | 'throws'): FakeEnv {
+  const env = createFakeEnv(token === undefined ? { transport } : { transport, token });
+  uninstall = installGlobals(env);
+  return env;
+}
+
+/** Records what it was asked and answers with one finding per "depression" in the body. */
+function recordingScanner() {
+  const calls: { input: ComposeScanInput; policy: Policy }[] = [];
+  const scanner = (input: ComposeScanInput, policy: Policy): ComposeScan => {
+    calls.push({ input, policy });
+    const at = input.body.indexOf('depression');
+    const findings =
+      at >= 0
+        ? [{ type: 'DIAGNOSIS' as const, start: at, end: at + 10, text: 'depression', confidence: 0.9, reason: 'Diagnosis term from the dictionary' }]
+        : [];
+    return {
+      fields: [{ field: 'body', findings }],
+      decision: {
+        decision: findings.length > 0 ? 'encrypt' : 'allow',
+        reasons: findings.length > 0 ? ['Names a diagnosis to an external recipient'] : [],
+        phi: findings.length > 0,
+        externalRecipients: input.to,
+      },
+    };
+  };
+  return { calls, scanner };
+}
+
+function composeEvent(form: { subject?: string; body?: string; topics?: string[] } = {}, to = ['River Stone <river.stone@example.org>']): AddonEvent {
+  const formInputs: Record<string, { stringInputs: { value: string[] } }> = {};
+  if (form.subject !== undefined) formInputs.attune_subject = { stringInputs: { value: [form.subject] } };
+  if (form.body !== undefined) formInputs.attune_body = { stringInputs: { value: [form.body] } };
+  if (form.topics !== undefined) formInputs.attune_topics = { stringInputs: { value: form.topics } };
+  return {
+    commonEventObject: { platform: 'WEB', hostApp: 'GMAIL', parameters: {}, formInputs },
+    gmail: { accessToken: 'msg-token', messageId: 'draft-1', threadId: 't-1', toRecipients: to, ccRecipients: [] },
+  } as unknown as AddonEvent;
+}
+
+const BODY = 'Hi River, following up on the depression screening we discussed.';
+const policy: Policy = PolicySchema.parse({ allowList: ['Lakeside Counseling'] });
+
+describe('secure compose card', () => {
+  it('opens with a multi-line message input, topic checkboxes, the draft recipients and no server call', () => {
+    const env = setup(router(TEST_SERVER, {}));
+    const { scanner } = recordingScanner();
+    const cards = makeHandlers({ scanner }).onGmailCompose(composeEvent());
+    expect(cards).toHaveLength(1);
+    const tree = treeOf(cards[0]);
+    const inputs = findAll(tree, 'TextInput');
+    expect(inputs.find((i) => i.fieldName === 'attune_body')?.multiline).toBe(true);
+    expect(findAll(tree, 'SelectionInput')[0]).toMatchObject({ fieldName: 'attune_topics', type: 'CHECK_BOX' });
+    expect(textOf(tree)).toContain('To: river.stone@example.org');
+    const actions = findAll(tree, 'TextButton').map((b) => (b.onClickAction as { functionName: string }).functionName);
+    expect(actions).toEqual(['onComposeScan', 'onComposeSend', 'onComposeSchedule']);
+    expect(textOf(tree)).toContain('Findings are decision support');
+    expect(env.UrlFetchApp.requests).toHaveLength(0);
+  });
+
+  it('asks the user to add a recipient when the draft has none', () => {
+    setup(router(TEST_SERVER, {}));
+    const cards = makeHandlers(recordingScanner()).onGmailCompose(composeEvent({}, []));
+    expect(textOf(treeOf(cards[0]))).toContain("Add the patient in the draft's To field");
+  });
+});
+
+describe('Scan', () => {
+  it("scans the card's text under the practice policy and shows each finding with its reason", () => {
+    const env = setup(router(TEST_SERVER, { 'GET /v1/policy': json(200, policy) }));
+    const rec = recordingScanner();
+    const res = makeHandlers({ scanner: rec.scanner }).onComposeScan(composeEvent({ subject: 'Follow-up', body: BODY, topics: ['check-in'] }));
+    const tree = treeOf(res);
+    const card = (tree.navigation as { ops: { kind: string; card: unknown }[] }).ops[0];
+    expect(card?.kind).toBe('updateCard');
+    const text = textOf(card?.card);
+    expect(text).toContain('Contains PHI');
+    expect(text).toContain('Names a diagnosis to an external recipient');
+    expect(text).toContain('DIAGNOSIS');
+    expect(text).toContain('Diagnosis term from the dictionary');
+    // The typed text and topic survive the card refresh.
+    const body = findAll(card?.card, 'TextInput').find((i) => i.fieldName === 'attune_body');
+    expect(body?.value).toBe(BODY);
+    const items = findAll(card?.card, 'SelectionInput')[0]?.items as { value: string; selected: boolean }[];
+    expect(items.find((i) => i.value === 'check-in')?.selected).toBe(true);
+
+    expect(rec.calls[0]?.policy.allowList).toEqual(['Lakeside Counseling']);
+    expect(rec.calls[0]?.input).toMatchObject({ subject: 'Follow-up', body: BODY, to: ['river.stone@example.org'] });
+    expect(env.UrlFetchApp.requests[0]).toMatchObject({
+      method: 'GET',
+      url: `${TEST_SERVER}/v1/policy`,
+      headers: { Authorization: `Bearer ${TEST_TOKEN}` },
+      muteHttpExceptions: true,
+    });
+  });
+
+  it('still scans with the strict default policy when the server is down, and says so', () => {
+    setup(serverDown);
+    const rec = recordingScanner();
+    const res = makeHandlers({ scanner: rec.scanner }).onComposeScan(composeEvent({ body: BODY }));
+    const text = textOf(treeOf(res));
+    expect(rec.calls[0]?.policy).toEqual(DEFAULT_POLICY);
+    expect(text).toContain('DIAGNOSIS');
+    expect(text).toContain('could not be loaded (Attune server unreachable); the default policy was used');
+  });
+
+  it('does not scan an empty card', () => {
+    const env = setup(router(TEST_SERVER, {}));
+    const rec = recordingScanner();
+    const res = makeHandlers({ scanner: rec.scanner }).onComposeScan(composeEvent({ body: '  ' }));
+    expect(textOf(treeOf(res))).toContain('Nothing to scan');
+    expect(rec.calls).toHaveLength(0);
+    expect(env.UrlFetchApp.requests).toHaveLength(0);
+  });
+});
+
+describe('Send securely', () => {
+  it('POSTs the message and inserts only the PHI-free notice into the draft', () => {
+    const env = setup(router(TEST_SERVER, { 'POST /v1/messages': json(201, sendResponseFixture()) }));
+    const res = makeHandlers(recordingScanner()).onComposeSend(
+      composeEvent({ subject: 'Follow-up', body: BODY, topics: ['check-in', 'not-a-topic'] }),
+    );
+    const req = env.UrlFetchApp.requests[0];
+    expect(req).toMatchObject({ method: 'POST', url: `${TEST_SERVER}/v1/messages`, contentType: 'application/json', followRedirects: false });
+    expect(req?.headers.Authorization).toBe(`Bearer ${TEST_TOKEN}`);
+    const sent = SendMessageRequestSchema.parse(JSON.parse(req?.payload ?? ''));
+    expect(sent).toMatchObject({ to: ['river.stone@example.org'], subject: 'Follow-up', text: BODY, topics: ['check-in'] });
+    expect(sent.sendAt).toBeUndefined();
+
+    const tree = treeOf(res);
+    expect(tree.kind).toBe('UpdateDraftActionResponse');
+    expect(tree.body).toMatchObject({
+      updateType: 'IN_PLACE_INSERT',
+      contents: [{ content: sendResponseFixture().notice.html, contentType: 'IMMUTABLE_HTML' }],
+    });
+    expect(JSON.stringify(tree)).not.toContain('depression');
+    expect(tree.subject).toMatchObject({ subject: 'Secure message from your care team' });
+  });
+
+  it("schedules for the patient's best hour with sendAt \"best\"", () => {
+    const env = setup(
+      router(TEST_SERVER, { 'POST /v1/messages': json(201, sendResponseFixture({ sendAt: '2026-11-23T01:00:00.000Z' })) }),
+    );
+    const res = makeHandlers(recordingScanner()).onComposeSchedule(composeEvent({ body: BODY }));
+    expect(JSON.parse(env.UrlFetchApp.requests[0]?.payload ?? '')).toMatchObject({ sendAt: 'best' });
+    expect(treeOf(res).kind).toBe('UpdateDraftActionResponse');
+  });
+
+  it('shows a clear card when the server is down, never the exception (which names the URL)', () => {
+    setup(serverDown);
+    const res = makeHandlers(recordingScanner()).onComposeSend(composeEvent({ body: BODY }));
+    const tree = treeOf(res);
+    expect(tree.kind).toBe('ActionResponse');
+    const text = textOf(tree);
+    expect(text).toContain('Attune server unreachable');
+    expect(text).toContain('Nothing was sent');
+    expect(text).not.toContain('Address unavailable');
+    expect(text).not.toContain(TEST_SERVER);
+  });
+
+  it('explains a refused token (401) and keeps what the clinician wrote', () => {
+    setup(router(TEST_SERVER, { 'POST /v1/messages': json(401, { error: { code: 'unauthenticated', message: 'Token audience not accepted.' } }) }));
+    const res = makeHandlers(recordingScanner()).onComposeSend(composeEvent({ body: BODY }));
+    const tree = treeOf(res);
+    expect(textOf(tree)).toContain('Sign-in refused');
+    expect(textOf(tree)).toContain('Token audience not accepted.');
+    expect(findAll(tree, 'TextInput').find((i) => i.fieldName === 'attune_body')?.value).toBe(BODY);
+  });
+
+  it('makes no request when there is no identity token', () => {
+    const env = setup(router(TEST_SERVER, {}), 'throws');
+    const res = makeHandlers(recordingScanner()).onComposeSend(composeEvent({ body: BODY }));
+    expect(env.UrlFetchApp.requests).toHaveLength(0);
+    expect(textOf(treeOf(res))).toContain('Sign-in needed');
+  });
+
+  it('refuses to send without a recipient or without a message', () => {
+    const env = setup(router(TEST_SERVER, {}));
+    const h = makeHandlers(recordingScanner());
+    expect(textOf(treeOf(h.onComposeSend(composeEvent({ body: BODY }, []))))).toContain('No recipient');
+    expect(textOf(treeOf(h.onComposeSend(composeEvent({ body: '' }))))).toContain('Empty message');
+    expect(env.UrlFetchApp.requests).toHaveLength(0);
+  });
+
+  it("shows the server's policy refusal and inserts nothing", () => {
+    setup(
+      router(TEST_SERVER, {
+        'POST /v1/messages': json(422, { error: { code: 'blocked_by_policy', message: 'Social Security numbers may not be emailed.' } }),
+      }),
+    );
+    const tree = treeOf(makeHandlers(recordingScanner()).onComposeSend(composeEvent({ body: BODY })));
+    expect(tree.kind).toBe('ActionResponse');
+    expect(textOf(tree)).toContain('Social Security numbers may not be emailed.');
+  });
+
+  it('inserts nothing when a 2xx answer still says block', () => {
+    setup(router(TEST_SERVER, { 'POST /v1/messages': json(200, sendResponseFixture({ decision: 'block', reasons: ['SSN present'] })) }));
+    const tree = treeOf(makeHandlers(recordingScanner()).onComposeSend(composeEvent({ body: BODY })));
+    expect(tree.kind).toBe('ActionResponse');
+    expect(textOf(tree)).toContain('SSN present');
+  });
+
+  it('reports a 500 without echoing the body, and an unparseable 2xx as an unexpected answer', () => {
+    setup(router(TEST_SERVER, { 'POST /v1/messages': { status: 500, body: 'stack trace at /srv/app.js with river.stone@example.org' } }));
+    const text = textOf(treeOf(makeHandlers(recordingScanner()).onComposeSend(composeEvent({ body: BODY }))));
+    expect(text).toContain('HTTP 500');
+    expect(text).not.toContain('stack trace');
+    uninstall?.();
+    setup(router(TEST_SERVER, { 'POST /v1/messages': { status: 200, body: '<html>captive portal</html>' } }));
+    expect(textOf(treeOf(makeHandlers(recordingScanner()).onComposeSend(composeEvent({ body: BODY }))))).toContain('Unexpected answer');
+  });
+
+  it('accepts the fixture the tests use as a valid server response', () => {
+    expect(SendMessageResponseSchema.safeParse(sendResponseFixture()).success).toBe(true);
+  });
+});

@@ -1,0 +1,265 @@
+// Secure compose. Gmail gives a compose add-on the draft's recipients only (draftAccess METADATA):
+// it cannot read the body the clinician typed in Gmail, and it cannot stop Send. So the clinician
+// writes the message in this card; Attune scans it here, the server delivers it securely, and the
+// draft receives only the PHI-free notice. Mail sent around the card is caught by the gateway the
+// admin routes outbound mail through (README: "Gmail compliance rule").
+
+import { DEFAULT_POLICY, type Policy, type SendMessageResponse } from '@attune/shared/api';
+import type { Finding } from '@attune/shared/phi';
+import { getPolicy, sendMessage } from './api.ts';
+import type { ApiFailure } from './api-client.ts';
+import { addresses, formValue, formValues, param, type AddonEvent } from './events.ts';
+import type { ComposeScan, Scanner } from './scanner-types.ts';
+import { button, describeFailure, esc, paragraph, PRODUCT, replaceCard, section } from './ui.ts';
+
+export const FIELD = { subject: 'attune_subject', body: 'attune_body', topics: 'attune_topics' } as const;
+
+/** Topics recorded with the message for topic engagement (shared/api SendMessageRequest.topics). */
+export const TOPICS: readonly { value: string; label: string }[] = [
+  { value: 'check-in', label: 'Check-in' },
+  { value: 'scheduling', label: 'Scheduling' },
+  { value: 'homework', label: 'Homework / between-session work' },
+  { value: 'medication', label: 'Medication' },
+  { value: 'resources', label: 'Resources' },
+  { value: 'billing', label: 'Billing' },
+];
+
+/** Replaces whatever subject the clinician typed in Gmail: a subject can carry PHI, a notice must not. */
+export const NOTICE_SUBJECT = 'Secure message from your care team';
+
+export const COMPOSE_DISCLAIMER =
+  'Only what you write in this card is protected. Text typed directly in the Gmail draft is not read by ' +
+  'Attune; your practice gateway checks it when it is sent. Findings are decision support: review them, ' +
+  'you decide what to write.';
+
+const MAX_FINDINGS_SHOWN = 25;
+
+export interface ComposeState {
+  subject: string;
+  body: string;
+  topics: string[];
+  to: string[];
+  cc: string[];
+}
+
+export interface ComposeDeps {
+  scanner: Scanner;
+}
+
+function recipientsParam(state: ComposeState): Record<string, string> {
+  // Gmail resends the draft metadata with each action, but keep a copy in the action parameters in
+  // case a client omits it (parameters must be strings).
+  return { to: state.to.join(','), cc: state.cc.join(',') };
+}
+
+export function readComposeState(e: AddonEvent): ComposeState {
+  const fromEventTo = addresses(e.gmail?.toRecipients);
+  const fromEventCc = addresses(e.gmail?.ccRecipients);
+  const to = fromEventTo.length > 0 ? fromEventTo : addresses((param(e, 'to') ?? '').split(','));
+  const cc = fromEventCc.length > 0 ? fromEventCc : addresses((param(e, 'cc') ?? '').split(','));
+  const allowed = new Set(TOPICS.map((t) => t.value));
+  return {
+    subject: formValue(e, FIELD.subject),
+    body: formValue(e, FIELD.body),
+    topics: formValues(e, FIELD.topics).filter((t) => allowed.has(t)),
+    to,
+    cc,
+  };
+}
+
+const DECISION_TEXT: Record<ComposeScan['decision']['decision'], string> = {
+  allow: '<b>No PHI found.</b> You can still send it securely.',
+  warn: '<b>Possible PHI.</b> Sending securely is recommended.',
+  encrypt: '<b>Contains PHI.</b> Send it securely with Attune.',
+  block: "<b>Blocked by your practice's policy.</b> Remove the items below before sending.",
+};
+
+function findingLine(f: Finding): string {
+  const grade = f.grade !== undefined ? ` (${f.grade.replace('_', ' ')})` : '';
+  return `<b>${esc(f.type)}</b>${grade} “${esc(f.text)}”<br><font color="#5f6368">${esc(f.reason)} · ${Math.round(f.confidence * 100)}% sure</font>`;
+}
+
+function scanSection(scan: ComposeScan, policyNote: string | undefined): GoogleAppsScript.Card_Service.CardSection {
+  const s = section('Scan results');
+  s.addWidget(paragraph(DECISION_TEXT[scan.decision.decision]));
+  if (scan.decision.reasons.length > 0) {
+    s.addWidget(paragraph(scan.decision.reasons.map((r) => `• ${esc(r)}`).join('<br>')));
+  }
+  let shown = 0;
+  let total = 0;
+  for (const field of scan.fields) {
+    for (const f of field.findings) {
+      total++;
+      if (shown >= MAX_FINDINGS_SHOWN) continue;
+      shown++;
+      s.addWidget(
+        CardService.newDecoratedText()
+          .setTopLabel(field.field === 'body' ? 'Message' : field.field === 'subject' ? 'Subject' : field.field)
+          .setText(findingLine(f))
+          .setWrapText(true),
+      );
+    }
+  }
+  if (total === 0) s.addWidget(paragraph('No findings.'));
+  if (total > shown) s.addWidget(paragraph(`…and ${total - shown} more.`));
+  if (policyNote !== undefined) s.addWidget(paragraph(`<i>${esc(policyNote)}</i>`));
+  return s;
+}
+
+export interface ComposeCardExtras {
+  scan?: ComposeScan;
+  policyNote?: string;
+  /** A failure or policy block shown above the form. */
+  problem?: { title: string; detail: string };
+}
+
+export function buildComposeCard(state: ComposeState, extras: ComposeCardExtras = {}): GoogleAppsScript.Card_Service.Card {
+  const card = CardService.newCardBuilder()
+    .setName('attune-compose')
+    .setHeader(
+      CardService.newCardHeader()
+        .setTitle(`${PRODUCT}: secure message`)
+        .setSubtitle(state.to.length > 0 ? `To: ${state.to.join(', ')}` : 'No recipients yet'),
+    );
+
+  if (extras.problem !== undefined) {
+    card.addSection(section(extras.problem.title).addWidget(paragraph(extras.problem.detail)));
+  }
+  if (state.to.length === 0) {
+    card.addSection(
+      section('Recipients').addWidget(
+        paragraph('Add the patient in the draft\'s To field, then press Scan: Attune reads only the recipients of the draft.'),
+      ),
+    );
+  }
+
+  const topics = CardService.newSelectionInput()
+    .setType(CardService.SelectionInputType.CHECK_BOX)
+    .setFieldName(FIELD.topics)
+    .setTitle('Topics');
+  for (const t of TOPICS) topics.addItem(t.label, t.value, state.topics.includes(t.value));
+
+  const params = recipientsParam(state);
+  card.addSection(
+    section('Message (encrypted)')
+      .addWidget(
+        CardService.newTextInput()
+          .setFieldName(FIELD.subject)
+          .setTitle('Subject (delivered inside the secure message)')
+          .setValue(state.subject),
+      )
+      .addWidget(
+        CardService.newTextInput()
+          .setFieldName(FIELD.body)
+          .setTitle('Message to the patient')
+          .setMultiline(true)
+          .setValue(state.body),
+      )
+      .addWidget(topics)
+      .addWidget(
+        CardService.newButtonSet()
+          .addButton(button('Scan', 'onComposeScan', params))
+          .addButton(button('Send securely', 'onComposeSend', params, true))
+          .addButton(button("Schedule for the patient's best hour", 'onComposeSchedule', params)),
+      ),
+  );
+
+  if (extras.scan !== undefined) card.addSection(scanSection(extras.scan, extras.policyNote));
+  card.addSection(section().addWidget(paragraph(`<i>${esc(COMPOSE_DISCLAIMER)}</i>`)));
+  return card.build();
+}
+
+/** Compose trigger (appsscript.json gmail.composeTrigger). */
+export function composeTrigger(e: AddonEvent): GoogleAppsScript.Card_Service.Card[] {
+  return [buildComposeCard(readComposeState(e))];
+}
+
+function policyForScan(): { policy: Policy; note?: string } {
+  const res = getPolicy();
+  if (res.ok) return { policy: res.data };
+  // Scanning is local, so it still helps while the server is unreachable; the default policy is
+  // the strict one (opt-out encryption), so falling back never weakens the advice.
+  return {
+    policy: DEFAULT_POLICY,
+    note: `Your practice's policy could not be loaded (${describeFailure(res.failure).title}); the default policy was used.`,
+  };
+}
+
+export function scanAction(e: AddonEvent, deps: ComposeDeps): GoogleAppsScript.Card_Service.ActionResponse {
+  const state = readComposeState(e);
+  if (state.body.trim() === '' && state.subject.trim() === '') {
+    return replaceCard(
+      buildComposeCard(state, { problem: { title: 'Nothing to scan', detail: 'Write the message in the card first.' } }),
+    );
+  }
+  const { policy, note } = policyForScan();
+  const scan = deps.scanner(
+    { subject: state.subject, body: state.body, to: state.to, cc: state.cc },
+    policy,
+  );
+  return replaceCard(buildComposeCard(state, note !== undefined ? { scan, policyNote: note } : { scan }));
+}
+
+function failureCard(state: ComposeState, failure: ApiFailure): GoogleAppsScript.Card_Service.ActionResponse {
+  const { title, detail } = describeFailure(failure);
+  return replaceCard(buildComposeCard(state, { problem: { title, detail } }));
+}
+
+function insertNotice(res: SendMessageResponse): GoogleAppsScript.Card_Service.UpdateDraftActionResponse {
+  return CardService.newUpdateDraftActionResponseBuilder()
+    .setUpdateDraftBodyAction(
+      CardService.newUpdateDraftBodyAction()
+        // Immutable: the secure link inside the notice must reach the patient intact.
+        .addUpdateContent(res.notice.html, CardService.ContentType.IMMUTABLE_HTML)
+        .setUpdateType(CardService.UpdateDraftBodyType.IN_PLACE_INSERT),
+    )
+    .setUpdateDraftSubjectAction(CardService.newUpdateDraftSubjectAction().addUpdateSubject(NOTICE_SUBJECT))
+    .build();
+}
+
+function send(
+  e: AddonEvent,
+  sendAt: 'best' | undefined,
+): GoogleAppsScript.Card_Service.ActionResponse | GoogleAppsScript.Card_Service.UpdateDraftActionResponse {
+  const state = readComposeState(e);
+  if (state.to.length === 0) {
+    return replaceCard(
+      buildComposeCard(state, {
+        problem: { title: 'No recipient', detail: "Add the patient in the draft's To field, then try again." },
+      }),
+    );
+  }
+  if (state.body.trim() === '') {
+    return replaceCard(
+      buildComposeCard(state, { problem: { title: 'Empty message', detail: 'Write the message in the card first.' } }),
+    );
+  }
+  const res = sendMessage({
+    to: state.to,
+    cc: state.cc,
+    subject: state.subject,
+    text: state.body,
+    topics: state.topics,
+    ...(sendAt !== undefined ? { sendAt } : {}),
+  });
+  if (!res.ok) return failureCard(state, res.failure);
+  if (res.data.decision === 'block') {
+    return replaceCard(
+      buildComposeCard(state, {
+        problem: {
+          title: "Blocked by your practice's policy",
+          detail: res.data.reasons.map((r) => `• ${esc(r)}`).join('<br>') || 'The server refused to send this message.',
+        },
+      }),
+    );
+  }
+  return insertNotice(res.data);
+}
+
+export function sendAction(e: AddonEvent) {
+  return send(e, undefined);
+}
+
+export function scheduleAction(e: AddonEvent) {
+  return send(e, 'best');
+}

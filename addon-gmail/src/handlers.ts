@@ -1,0 +1,65 @@
+// Every function Gmail calls by name: the triggers in appsscript.json and the action callbacks
+// named in cards. build.mjs turns each key of the returned object into a top-level Apps Script
+// function. Each one is guarded: a bug becomes a plain card, never a raw exception in Gmail
+// (whose text could carry a URL with a patient's address).
+
+import { composeTrigger, scanAction, scheduleAction, sendAction, type ComposeDeps } from './compose.ts';
+import type { AddonEvent } from './events.ts';
+import { caseloadPageAction, homepageTrigger, openPatientAction } from './home.ts';
+import { checkInDraftAction, messageOpenTrigger } from './insights.ts';
+import { pushCard, unexpectedErrorCard } from './ui.ts';
+
+type Card = GoogleAppsScript.Card_Service.Card;
+type ActionResponse = GoogleAppsScript.Card_Service.ActionResponse;
+
+function guardCards(context: string, fn: (e: AddonEvent) => Card[]) {
+  return (e: AddonEvent): Card[] => {
+    try {
+      return fn(e);
+    } catch {
+      return [unexpectedErrorCard(context)];
+    }
+  };
+}
+
+function guardAction<R>(context: string, fn: (e: AddonEvent) => R) {
+  return (e: AddonEvent): R | ActionResponse => {
+    try {
+      return fn(e);
+    } catch {
+      return pushCard(unexpectedErrorCard(context));
+    }
+  };
+}
+
+export function makeHandlers(deps: ComposeDeps) {
+  return {
+    onHomepage: guardCards('Caseload', homepageTrigger),
+    onGmailMessageOpen: guardCards('Patient insights', messageOpenTrigger),
+    onGmailCompose: guardCards('Secure message', composeTrigger),
+    onComposeScan: guardAction('Scan', (e) => scanAction(e, deps)),
+    onComposeSend: guardAction('Send securely', sendAction),
+    onComposeSchedule: guardAction('Schedule', scheduleAction),
+    onCaseloadPage: guardAction('Caseload', caseloadPageAction),
+    onOpenPatient: guardAction('Patient insights', openPatientAction),
+    onCheckInDraft: (e: AddonEvent) => {
+      // A compose action must return a ComposeActionResponse; Gmail shows a thrown Error's message,
+      // so replace any failure with a fixed, PHI-free one.
+      try {
+        return checkInDraftAction(e);
+      } catch {
+        throw new Error('Attune could not create the check-in draft. Open the message and try again.');
+      }
+    },
+  };
+}
+
+export type Handlers = ReturnType<typeof makeHandlers>;
+export type HandlerName = keyof Handlers;
+
+/** Names appsscript.json refers to; build.mjs checks each exists. */
+export const TRIGGERS = {
+  homepage: 'onHomepage',
+  messageOpen: 'onGmailMessageOpen',
+  compose: 'onGmailCompose',
+} as const satisfies Record<string, HandlerName>;
