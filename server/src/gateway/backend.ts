@@ -1,0 +1,67 @@
+import type { Policy } from '@attune/shared/policy';
+import type { SendMessageRequest } from '@attune/shared/api';
+
+// What the gateway needs from the rest of the server, as one narrow interface. The listener and the
+// enforcement logic depend on this, not on the store or delivery modules directly, so the SMTP
+// behaviour can be read (and tested) on its own; `store-backend.ts` implements it over the real
+// store, crypto and delivery pipeline.
+
+export interface Envelope {
+  /** MAIL FROM ('' for a null reverse path: bounces). */
+  from: string;
+  /** RCPT TO addresses, lower-cased. */
+  to: string[];
+}
+
+export interface OutboundSender {
+  practiceId: string;
+  /** The clinician the mail is from, when the From address belongs to one. */
+  clinicianId: string | null;
+  email: string;
+  policy: Policy;
+}
+
+export type SecureSendResult =
+  | { ok: true; messageId: string }
+  | { ok: false; reason: 'blocked_by_policy' | 'invalid' | 'sender_unknown'; detail: string };
+
+export interface InboundReply {
+  token: string;
+  /** The address the reply came from (header From, else MAIL FROM). */
+  from: string;
+  subject: string;
+  /** The patient's words, quoted notice stripped. */
+  text: string;
+  html: string | null;
+  receivedAt: Date;
+  /** The raw message, kept encrypted in the archive. */
+  raw: Buffer;
+  /** Crisis language found in `text`, most serious first. */
+  crisis: { sentence: string; grade: 'first_person' | 'negated' | 'third_person' | 'historical' } | null;
+}
+
+export type ReplyResult =
+  | { ok: true; replyId: string; messageId: string; patientId: string; latencyMs: number }
+  | { ok: false; reason: 'unknown_token' | 'expired' | 'revoked' };
+
+export type TokenState = 'valid' | 'unknown' | 'expired' | 'revoked';
+
+export interface GatewayBackend {
+  /** Practice, clinician and policy for an outbound sender address; null when no practice claims it. */
+  resolveSender(email: string): Promise<OutboundSender | null>;
+  /** Which of `emails` are patients of the practice (lower-case). */
+  knownPatients(practiceId: string, emails: readonly string[]): Promise<Set<string>>;
+  /** Whether `id` (from an add-in's x-attune-secured header) is a message this practice sent securely. */
+  isSecuredMessage(practiceId: string, id: string): Promise<boolean>;
+  /**
+   * The POST /v1/messages pipeline: archive, audit, outbox, notice or PGP/MIME, in one transaction.
+   * Resolves only once committed durably.
+   */
+  secureSend(sender: OutboundSender, request: SendMessageRequest, ctx: { idempotencyKey: string | null }): Promise<SecureSendResult>;
+  /** Hand the raw message to the next hop; resolves once the next hop (or the mail folder) holds it. */
+  relay(envelope: Envelope, raw: Buffer): Promise<void>;
+  /** Cheap check at RCPT time, so bad tokens get 550 before any data is sent. */
+  replyTokenState(token: string): Promise<TokenState>;
+  /** Store, archive, record engagement and notify the clinician, in one transaction. */
+  acceptReply(reply: InboundReply): Promise<ReplyResult>;
+}

@@ -1,0 +1,120 @@
+import { simpleParser, type AddressObject, type ParsedMail } from 'mailparser';
+import sanitizeHtml from 'sanitize-html';
+import type { MessageInput } from '@attune/shared/phi';
+import { MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, type SendMessageRequest } from '@attune/shared/api';
+
+// From raw RFC 5322 bytes to what the detector scans and what the secure-send pipeline takes.
+
+/** Attachments whose text we extract and scan; anything else is scanned by name only. */
+const TEXT_TYPES = /^(text\/|application\/(json|xml|csv|x-csv|rtf|x-yaml|yaml)\b|message\/)/i;
+const MAX_TEXT_ATTACHMENT_BYTES = 2 * 1024 * 1024;
+
+export async function parse(raw: Buffer): Promise<ParsedMail> {
+  return simpleParser(raw, {
+    // The detector turns HTML into text itself (offsets then refer to the HTML); skipping
+    // mailparser's conversions halves the parse cost.
+    skipHtmlToText: true,
+    skipTextToHtml: true,
+    skipImageLinks: true,
+    maxHtmlLengthToParse: 5 * 1024 * 1024,
+  });
+}
+
+export function addresses(field: AddressObject | AddressObject[] | undefined): string[] {
+  if (!field) return [];
+  const out: string[] = [];
+  for (const obj of Array.isArray(field) ? field : [field]) {
+    const walk = (list: typeof obj.value): void => {
+      for (const a of list) {
+        if (a.address) out.push(a.address.toLowerCase());
+        if (a.group) walk(a.group);
+      }
+    };
+    walk(obj.value);
+  }
+  return out;
+}
+
+export function fromAddress(mail: ParsedMail): string | null {
+  return addresses(mail.from)[0] ?? null;
+}
+
+/** The detector's view of the message. */
+export function scanInput(mail: ParsedMail, envelopeTo: readonly string[]): MessageInput {
+  const html = typeof mail.html === 'string' && mail.html ? mail.html : null;
+  // With an HTML part the detector scans the HTML (what the recipient sees); the plain part of a
+  // multipart/alternative is derived from it. Without one, the plain part is the body.
+  return {
+    subject: mail.subject ?? '',
+    ...(html !== null ? { html } : { body: mail.text ?? '' }),
+    to: envelopeTo,
+    cc: addresses(mail.cc),
+    attachments: mail.attachments.map((a, i) => ({
+      name: a.filename ?? `attachment-${i + 1}`,
+      ...(TEXT_TYPES.test(a.contentType) && a.content.length <= MAX_TEXT_ATTACHMENT_BYTES
+        ? { text: a.content.toString('utf8') }
+        : {}),
+    })),
+  };
+}
+
+export type ToRequest =
+  | { ok: true; request: SendMessageRequest }
+  | { ok: false; reason: 'too_many_attachments' | 'attachment_too_large' };
+
+/**
+ * The secure-send request for a message. Recipients come from the envelope (they include Bcc, which
+ * the headers do not); those named in Cc stay in cc.
+ */
+export function toSendRequest(mail: ParsedMail, envelopeTo: readonly string[]): ToRequest {
+  const files = mail.attachments.filter((a) => !a.related || !a.contentId);
+  if (files.length > MAX_ATTACHMENTS) return { ok: false, reason: 'too_many_attachments' };
+  if (files.some((a) => a.content.length > MAX_ATTACHMENT_BYTES)) return { ok: false, reason: 'attachment_too_large' };
+  const cc = new Set(addresses(mail.cc));
+  const to = envelopeTo.filter((a) => !cc.has(a));
+  const ccList = envelopeTo.filter((a) => cc.has(a));
+  const html = typeof mail.html === 'string' && mail.html ? mail.html : undefined;
+  const text = mail.text ?? (html === undefined ? '' : undefined);
+  return {
+    ok: true,
+    request: {
+      // If every envelope recipient is also in Cc, keep one in `to` (the contract needs one).
+      to: to.length > 0 ? to : ccList.slice(0, 1),
+      cc: to.length > 0 ? ccList : ccList.slice(1),
+      subject: (mail.subject ?? '').slice(0, 998),
+      ...(text !== undefined ? { text } : {}),
+      ...(html !== undefined ? { html } : {}),
+      attachments: files.map((a, i) => ({
+        filename: (a.filename ?? `attachment-${i + 1}`).slice(0, 255),
+        contentType: a.contentType || 'application/octet-stream',
+        contentBase64: a.content.toString('base64'),
+      })),
+      topics: [],
+      checkIn: false,
+    },
+  };
+}
+
+/** The patient's own words from a reply: text part (or HTML as text), quoted notice removed. */
+export function replyText(mail: ParsedMail): string {
+  let text = mail.text ?? '';
+  if (!text.trim() && typeof mail.html === 'string') {
+    text = sanitizeHtml(mail.html.replace(/<(br|\/p|\/div|\/li)\b[^>]*>/gi, '\n'), { allowedTags: [], allowedAttributes: {} });
+  }
+  return stripQuoted(text);
+}
+
+/** Drop the quoted original: '>' lines and everything after an "On … wrote:" or Outlook header. */
+export function stripQuoted(text: string): string {
+  const lines = text.replace(/\r\n/g, '\n').split('\n');
+  const out: string[] = [];
+  for (const line of lines) {
+    if (/^\s*On .{1,200}wrote:\s*$/.test(line)) break;
+    if (/^-{2,}\s*Original Message\s*-{2,}/i.test(line)) break;
+    if (/^_{10,}\s*$/.test(line)) break;
+    if (/^From: .+/.test(line) && out.length > 0 && out[out.length - 1]!.trim() === '') break;
+    if (/^\s*>/.test(line)) continue;
+    out.push(line);
+  }
+  return out.join('\n').trim();
+}

@@ -1,0 +1,307 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import type { GatewayBackend } from './backend.ts';
+import type { GatewayConfig } from './config.ts';
+import { parse } from './extract.ts';
+import { handleReplies } from './inbound.ts';
+import { ConnectionLimiter, RateLimiter } from './limits.ts';
+import { MARKER_HEADER, Marker, headerValues, readHeaders, startsWithHeader } from './marker.ts';
+import { handleOutbound } from './outbound.ts';
+import { smtpError, type SmtpReply } from './smtp-reply.ts';
+import { normalise, parseSources } from './sources.ts';
+
+// The SMTP listener. Two kinds of client reach it:
+// - the practice's mail servers (allowed source addresses, or a connector that authenticated over
+//   TLS), relaying outbound mail for enforcement;
+// - anyone else, who may only deliver to reply addresses in the reply domain (patients answering a
+//   notice). Everything else is refused at RCPT with 550: the gateway is never an open relay.
+// Every handler answers through its callback on every path; no exception escapes to the process.
+
+export type GatewayLog = (event: Record<string, unknown>) => void;
+
+export interface Gateway {
+  listen(): Promise<AddressInfo>;
+  close(): Promise<void>;
+  readonly stats: GatewayStats;
+}
+
+export interface GatewayStats {
+  connections: number;
+  relayed: number;
+  secured: number;
+  replies: number;
+  refused: number;
+  tempFailures: number;
+}
+
+const MAX_RECIPIENTS = 100;
+
+export function createGateway(config: GatewayConfig, backend: GatewayBackend, log: GatewayLog = () => {}): Gateway {
+  const sources = parseSources(config.allowedSources);
+  const connections = new ConnectionLimiter(config.maxConnectionsPerIp);
+  const relayRate = new RateLimiter(config.relayRatePerMinute);
+  const inboundRate = new RateLimiter(config.inboundRatePerMinute);
+  const marker = new Marker(config.markerSecret);
+  const holding = new WeakSet<SMTPServerSession>();
+  const charged = new WeakSet<object>();
+  const stats: GatewayStats = { connections: 0, relayed: 0, secured: 0, replies: 0, refused: 0, tempFailures: 0 };
+  const replyRe = config.replyDomain
+    ? new RegExp(`^${escapeRe(config.replyLocalPrefix)}\\+([A-Za-z0-9_-]{16,128})@${escapeRe(config.replyDomain)}$`, 'i')
+    : null;
+
+  const replyToken = (address: string): string | null => {
+    const m = replyRe?.exec(address);
+    // The token keeps its case (it is the secret); the rest of the address is case-insensitive.
+    return m ? m[1]! : null;
+  };
+  const inReplyDomain = (address: string): boolean =>
+    config.replyDomain !== null && address.toLowerCase().endsWith(`@${config.replyDomain}`);
+  const mayRelay = (session: SMTPServerSession): boolean =>
+    sources.allows(session.remoteAddress) || Boolean(session.user);
+
+  const received = (session: SMTPServerSession): string => {
+    const proto = `ESMTP${session.secure ? 'S' : ''}${session.user ? 'A' : ''}`;
+    const helo = (session.hostNameAppearsAs || 'unknown').replace(/[^\w.:[\]-]/g, '');
+    const date = new Date().toUTCString().replace('GMT', '+0000');
+    return `Received: from ${helo} ([${normalise(session.remoteAddress)}])\r\n\tby ${config.hostname} (Attune gateway) with ${proto} id ${session.id};\r\n\t${date}\r\n`;
+  };
+
+  const server = new SMTPServer({
+    name: config.hostname,
+    banner: 'Attune gateway',
+    size: config.maxMessageBytes,
+    maxClients: config.maxConnections,
+    socketTimeout: config.socketTimeoutMs,
+    logger: false,
+    disableReverseLookup: true,
+    hideSTARTTLS: config.tls === null,
+    ...(config.tls ? { key: config.tls.key, cert: config.tls.cert, minVersion: 'TLSv1.2' as const } : {}),
+    // Connectors authenticate; nobody else needs to. AUTH is offered only over TLS.
+    authOptional: true,
+    authMethods: ['PLAIN', 'LOGIN'],
+    allowInsecureAuth: false,
+    disabledCommands: config.connectors.length === 0 ? ['AUTH'] : [],
+
+    onConnect(session, cb) {
+      const ip = normalise(session.remoteAddress);
+      if (!connections.acquire(ip)) {
+        log({ event: 'gateway.conn_limited' });
+        cb(smtpError(421, '4.7.0 Too many connections from your address, try again later'));
+        return;
+      }
+      holding.add(session);
+      stats.connections++;
+      cb();
+    },
+
+    onClose(session) {
+      if (holding.delete(session)) connections.release(normalise(session.remoteAddress));
+    },
+
+    onAuth(auth, session, cb) {
+      const c = config.connectors.find((x) => safeEqual(x.user, auth.username ?? ''));
+      if (!c || !safeEqual(c.password, auth.password ?? '')) {
+        log({ event: 'gateway.auth_failed' });
+        cb(smtpError(535, '5.7.8 Authentication credentials invalid'));
+        return;
+      }
+      cb(null, { user: c.user });
+    },
+
+    onMailFrom(_address: SMTPServerAddress, session, cb) {
+      if (config.requireTls && !session.secure) {
+        cb(smtpError(530, '5.7.0 Must issue a STARTTLS command first'));
+        return;
+      }
+      cb();
+    },
+
+    onRcptTo(address: SMTPServerAddress, session, cb) {
+      void (async (): Promise<void> => {
+        const rcpt = address.address.trim();
+        const already = session.envelope.rcptTo.map((a) => a.address);
+        if (already.length >= MAX_RECIPIENTS) throw smtpError(452, '4.5.3 Too many recipients');
+        const token = replyToken(rcpt);
+        const firstIsReply = already.length > 0 ? replyToken(already[0]!) !== null : null;
+        if (token) {
+          // One kind per transaction: a 452 makes the client send the rest separately (RFC 5321 3.3).
+          if (firstIsReply === false) throw smtpError(452, '4.5.3 Send replies in a separate transaction');
+          chargeOnce(session, inboundRate);
+          const state = await backend.replyTokenState(token);
+          if (state !== 'valid') {
+            log({ event: 'gateway.reply_token_refused', state });
+            throw smtpError(550, '5.1.1 Unknown or expired reply address');
+          }
+          return;
+        }
+        if (inReplyDomain(rcpt)) throw smtpError(550, '5.1.1 No such recipient');
+        if (!mayRelay(session)) {
+          log({ event: 'gateway.relay_denied' });
+          throw smtpError(550, '5.7.1 Relaying denied');
+        }
+        if (firstIsReply === true) throw smtpError(452, '4.5.3 Send outbound mail in a separate transaction');
+        chargeOnce(session, relayRate);
+      })().then(
+        () => cb(),
+        (err: unknown) => cb(asSmtpError(err, log)),
+      );
+    },
+
+    onData(stream: SMTPServerDataStream, session, cb) {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let done = false;
+      const finish = (err: Error | null, message?: string): void => {
+        if (done) return;
+        done = true;
+        if (err) cb(err);
+        else cb(null, message);
+      };
+      stream.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size <= config.maxMessageBytes) chunks.push(c);
+      });
+      stream.on('error', () => finish(smtpError(451, '4.3.0 Transfer interrupted')));
+      stream.on('end', () => {
+        if (stream.sizeExceeded) {
+          stats.refused++;
+          finish(smtpError(552, '5.3.4 Message exceeds the size limit'));
+          return;
+        }
+        const raw = Buffer.concat(chunks, size);
+        processMessage(session, raw).then(
+          (reply) => {
+            if (reply.code === 250) finish(null, reply.message);
+            else {
+              if (reply.code >= 500) stats.refused++;
+              else stats.tempFailures++;
+              finish(smtpError(reply.code, reply.message));
+            }
+          },
+          (err: unknown) => {
+            stats.tempFailures++;
+            // Nothing was acknowledged: a 451 leaves the message with the sender's server, which retries.
+            log({ event: 'gateway.error', error: errorName(err) });
+            finish(smtpError(451, '4.3.0 Temporary failure, try again later'));
+          },
+        );
+      });
+    },
+  });
+
+  function chargeOnce(session: SMTPServerSession, limiter: RateLimiter): void {
+    if (charged.has(session.envelope)) return;
+    if (!limiter.take(normalise(session.remoteAddress))) {
+      throw smtpError(451, '4.7.1 Rate limit exceeded, try again later');
+    }
+    charged.add(session.envelope);
+  }
+
+  async function processMessage(session: SMTPServerSession, raw: Buffer): Promise<SmtpReply> {
+    const rcpts = session.envelope.rcptTo.map((a) => a.address.trim());
+    const envelope = {
+      from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+      to: rcpts.map((r) => r.toLowerCase()),
+    };
+    if (!startsWithHeader(raw)) {
+      return { code: 550, message: '5.6.0 Malformed message: no RFC 5322 header' };
+    }
+    const headers = readHeaders(raw);
+    const messageId = headerValues(headers, 'message-id')[0]?.trim() || null;
+    const hops = headerValues(headers, 'received').length;
+    const ours = marker.count(headerValues(headers, MARKER_HEADER), messageId);
+    if (hops >= config.maxHops || ours >= 2) {
+      log({ event: 'gateway.loop', hops, markers: ours });
+      return { code: 554, message: '5.4.6 Routing loop detected' };
+    }
+    let mail;
+    try {
+      mail = await parse(raw);
+    } catch {
+      return { code: 550, message: '5.6.0 Malformed message: MIME structure could not be parsed' };
+    }
+
+    const tokens = rcpts.map(replyToken).filter((t): t is string => t !== null);
+    if (tokens.length > 0) {
+      const auto = (mail.headers.get('auto-submitted') as string | undefined)?.toLowerCase();
+      const ctype = mail.headers.get('content-type') as { value?: string } | string | undefined;
+      const isReport = /multipart\/report/i.test(typeof ctype === 'string' ? ctype : (ctype?.value ?? ''));
+      if (!envelope.from || isReport || (auto && auto !== 'no')) {
+        // Bounces and auto-replies (RFC 3834) are not the patient answering: accept and drop them,
+        // so they neither bounce back nor count as engagement.
+        log({ event: 'gateway.reply_auto_dropped' });
+        return { code: 250, message: '2.0.0 Accepted' };
+      }
+      const r = await handleReplies(backend, tokens, envelope, raw, mail, log);
+      if (r.code === 250) stats.replies++;
+      return r;
+    }
+
+    const result = await handleOutbound(
+      {
+        backend,
+        log,
+        stampForRelay: (bytes, id) => {
+          const stamp = marker.stamp(id);
+          const prefix = received(session) + (stamp ? `${MARKER_HEADER}: ${stamp}\r\n` : '');
+          return Buffer.concat([Buffer.from(prefix, 'latin1'), bytes]);
+        },
+      },
+      envelope,
+      raw,
+      mail,
+      { alreadyProcessed: ours >= 1, messageId },
+    );
+    if (result.kind === 'secured') stats.secured++;
+    else if (result.kind.startsWith('relayed')) stats.relayed++;
+    log({ event: 'gateway.outbound', outcome: result.kind, code: result.reply.code, bytes: raw.length, rcpts: rcpts.length });
+    return result.reply;
+  }
+
+  // smtp-server reports socket-level problems (resets, TLS handshake failures) here; without a
+  // listener an 'error' event would crash the process.
+  server.on('error', (err: Error) => log({ event: 'gateway.socket_error', error: errorName(err) }));
+
+  return {
+    stats,
+    listen() {
+      return new Promise((resolve, reject) => {
+        const onError = (e: Error): void => reject(e);
+        server.server.once('error', onError);
+        server.listen(config.port, config.host, () => {
+          server.server.off('error', onError);
+          resolve(server.server.address() as AddressInfo);
+        });
+      });
+    },
+    close() {
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+function errorName(err: unknown): string {
+  // Names and codes only: messages from parsers or drivers may quote the content.
+  if (err && typeof err === 'object') {
+    const e = err as { name?: unknown; code?: unknown };
+    return [e.name, e.code].filter((v) => typeof v === 'string').join(':') || 'Error';
+  }
+  return 'Error';
+}
+
+function asSmtpError(err: unknown, log: GatewayLog): Error {
+  if (err instanceof Error && typeof (err as { responseCode?: unknown }).responseCode === 'number') return err;
+  log({ event: 'gateway.error', error: errorName(err) });
+  return smtpError(451, '4.3.0 Temporary failure, try again later');
+}

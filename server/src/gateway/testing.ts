@@ -1,0 +1,151 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import nodemailer from 'nodemailer';
+import { SMTPServer } from 'smtp-server';
+import { DEFAULT_POLICY, PolicySchema, type Policy } from '@attune/shared/policy';
+import type { SendMessageRequest } from '@attune/shared/api';
+import type { Envelope, GatewayBackend, InboundReply, OutboundSender, ReplyResult, SecureSendResult, TokenState } from './backend.ts';
+import { loadGatewayConfig, type GatewayConfig } from './config.ts';
+import type { Relay } from './relay.ts';
+
+// Test support: a real downstream SMTP server that records what reaches it, a self-signed
+// certificate, a gateway config for loopback, and an in-memory backend for listener-level tests
+// (the end-to-end tests use the real store-backed one).
+
+export interface SinkMessage {
+  from: string;
+  to: string[];
+  raw: Buffer;
+}
+
+export interface Sink {
+  port: number;
+  url: string;
+  messages: SinkMessage[];
+  close(): Promise<void>;
+}
+
+export async function startSink(): Promise<Sink> {
+  const messages: SinkMessage[] = [];
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS', 'AUTH'],
+    logger: false,
+    disableReverseLookup: true,
+    onData(stream, session, cb) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        messages.push({
+          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          to: session.envelope.rcptTo.map((r) => r.address),
+          raw: Buffer.concat(chunks),
+        });
+        cb();
+      });
+    },
+  });
+  server.on('error', () => {});
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.server.address() as AddressInfo).port;
+  return {
+    port,
+    url: `smtp://127.0.0.1:${port}`,
+    messages,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
+}
+
+export function selfSignedCert(): { cert: string; key: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'attune-gw-cert-'));
+  try {
+    execFileSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=localhost',
+        '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')],
+      { stdio: 'ignore' },
+    );
+    return { cert: readFileSync(join(dir, 'cert.pem'), 'utf8'), key: readFileSync(join(dir, 'key.pem'), 'utf8') };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function testGatewayConfig(env: Record<string, string> = {}, over: Partial<GatewayConfig> = {}): GatewayConfig {
+  return {
+    ...loadGatewayConfig({ GATEWAY_PORT: '0', GATEWAY_HOST: '127.0.0.1', GATEWAY_HOSTNAME: 'gw.test', GATEWAY_REPLY_DOMAIN: 'reply.clinic.test', ...env }),
+    ...over,
+  };
+}
+
+/** A nodemailer client; `raw` keeps the exact bytes we want the gateway to see. */
+export function client(port: number, opts: { requireTLS?: boolean; ignoreTLS?: boolean; auth?: { user: string; pass: string } } = {}) {
+  return nodemailer.createTransport({
+    host: '127.0.0.1',
+    port,
+    secure: false,
+    ignoreTLS: opts.ignoreTLS ?? !opts.requireTLS,
+    requireTLS: opts.requireTLS ?? false,
+    tls: { rejectUnauthorized: false },
+    ...(opts.auth ? { auth: opts.auth } : {}),
+  });
+}
+
+export function rawMessage(p: { from: string; to: string; subject: string; text: string; messageId?: string; extraHeaders?: string }): Buffer {
+  return Buffer.from(
+    `From: ${p.from}\r\nTo: ${p.to}\r\nSubject: ${p.subject}\r\nDate: Sun, 22 Nov 2026 07:00:00 +0000\r\n` +
+      `Message-ID: ${p.messageId ?? `<${Math.random().toString(36).slice(2)}@clinic.test>`}\r\n${p.extraHeaders ?? ''}` +
+      `MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${p.text.replace(/\r?\n/g, '\r\n')}\r\n`,
+  );
+}
+
+/** Backend of plain data structures over a real relay: for tests of the SMTP behaviour itself. */
+export class MemoryBackend implements GatewayBackend {
+  readonly secured: Array<{ sender: OutboundSender; request: SendMessageRequest }> = [];
+  readonly replies: InboundReply[] = [];
+  readonly tokens = new Map<string, { state: TokenState; messageId: string; patientId: string; sentAt: number }>();
+  readonly clinicians = new Map<string, string>();
+  readonly patients = new Set<string>();
+  readonly securedIds = new Set<string>();
+  policy: Policy = DEFAULT_POLICY;
+  failRelay = false;
+
+  constructor(private readonly next: Relay) {}
+
+  setPolicy(p: Partial<Policy>): void {
+    this.policy = PolicySchema.parse({ ...this.policy, ...p });
+  }
+
+  resolveSender(email: string): Promise<OutboundSender | null> {
+    const id = this.clinicians.get(email.toLowerCase());
+    return Promise.resolve(id ? { practiceId: 'p1', clinicianId: id, email, policy: this.policy } : null);
+  }
+  knownPatients(_p: string, emails: readonly string[]): Promise<Set<string>> {
+    return Promise.resolve(new Set(emails.filter((e) => this.patients.has(e))));
+  }
+  isSecuredMessage(_p: string, id: string): Promise<boolean> {
+    return Promise.resolve(this.securedIds.has(id));
+  }
+  secureSend(sender: OutboundSender, request: SendMessageRequest): Promise<SecureSendResult> {
+    this.secured.push({ sender, request });
+    return Promise.resolve({ ok: true, messageId: `m${this.secured.length}` });
+  }
+  async relay(envelope: Envelope, raw: Buffer): Promise<void> {
+    if (this.failRelay) throw Object.assign(new Error('next hop down'), { code: 'ECONNREFUSED' });
+    await this.next.send(envelope, raw);
+  }
+  replyTokenState(token: string): Promise<TokenState> {
+    return Promise.resolve(this.tokens.get(token)?.state ?? 'unknown');
+  }
+  acceptReply(reply: InboundReply): Promise<ReplyResult> {
+    const t = this.tokens.get(reply.token);
+    if (!t) return Promise.resolve({ ok: false, reason: 'unknown_token' });
+    if (t.state !== 'valid') return Promise.resolve({ ok: false, reason: t.state === 'revoked' ? 'revoked' : 'expired' });
+    this.replies.push(reply);
+    const latencyMs = reply.receivedAt.getTime() - t.sentAt;
+    return Promise.resolve({ ok: true, replyId: `r${this.replies.length}`, messageId: t.messageId, patientId: t.patientId, latencyMs });
+  }
+}
