@@ -1,0 +1,45 @@
+// What recognizers emit before overlap resolution. Kept separate from Finding so recognizers
+// never build the public object (no `text` slice until a candidate survives).
+import type { Finding, PhiType } from './types.ts';
+
+export interface Candidate {
+  type: PhiType;
+  start: number;
+  end: number;
+  confidence: number;
+  reason: string;
+  grade?: Finding['grade'];
+}
+
+export interface ScanContext {
+  readonly text: string;
+  /** True when the text is mostly upper case (nursing shorthand, some EHR exports). */
+  readonly upper: boolean;
+  /** Set of types the caller wants; recognizers skip work for types not wanted. */
+  readonly wants: (t: PhiType) => boolean;
+}
+
+export type Recognizer = (ctx: ScanContext, out: Candidate[]) => void;
+
+/** Run a precompiled global regex over the text; the callback receives the match. */
+export function eachMatch(re: RegExp, text: string, fn: (m: RegExpExecArray) => void): void {
+  re.lastIndex = 0;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(text)) !== null) {
+    if (m[0].length === 0) {
+      re.lastIndex++;
+      continue;
+    }
+    fn(m);
+  }
+}
+
+/** Lower-cased text of up to `n` characters before `pos` (for context cues). */
+export function before(text: string, pos: number, n: number): string {
+  return text.slice(Math.max(0, pos - n), pos).toLowerCase();
+}
+
+/** Lower-cased text of up to `n` characters after `pos`. */
+export function after(text: string, pos: number, n: number): string {
+  return text.slice(pos, pos + n).toLowerCase();
+}

@@ -1,0 +1,105 @@
+// Ages over 89 (45 CFR 164.514(b)(2)(i)(C)) and geographic subdivisions smaller than a state:
+// street addresses, PO boxes, units, city + state + ZIP, ZIP codes, UK and Canadian postcodes
+// (45 CFR 164.514(b)(2)(i)(B)).
+import { before, eachMatch, type Candidate, type ScanContext } from '../candidate.ts';
+import { zipValid } from '../validators.ts';
+
+const AGE_RE = /\b(9\d|1[0-2]\d)(?:\s*|-)(?:years?|yrs?|yr\.?s?|y\.?o\.?|y\/o|yo)(?:[\s-]*old)?\b|\b(?:age|aged|age:)\s*(9\d|1[0-2]\d)\b|\b(9\d|1[0-2]\d)(?:st|nd|rd|th)\s+birthday\b|\b(?:nonagenarian|centenarian)\b/gi;
+// "98 s/p", "98 yo": handled above; an age alone at a line start before a sex word.
+const AGE_SEX_RE = /(?<![\w.,/-])(9\d|1[0-2]\d)\s*(?:y(?:ear)?\s*o(?:ld)?\s*)?(?:m|f|male|female|man|woman|gentleman|lady|wm|wf|bm|bf)\b/gi;
+
+const STREET_TYPES =
+  'street|st|avenue|ave|av|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|terrace|ter|terr|circle|cir|parkway|pkwy|highway|hwy|freeway|fwy|expressway|square|sq|trail|trl|alley|aly|plaza|plz|route|rte|crescent|cres|close|grove|row|gardens|gdns|mews|walk|hill|heights|hts|point|pt|pike|loop|run|path|crossing|xing|commons|green|park|ridge|view|center|centre|station|landing|junction|causeway|quay|wharf|esplanade|promenade|broadway';
+// Street types match as written in lower, Title or UPPER case; the pattern itself stays
+// case-sensitive so the capitalised-word parts keep their meaning.
+const TYPES_ANY_CASE = STREET_TYPES.split('|')
+  .map((t) => `${t}|${t[0]!.toUpperCase()}${t.slice(1)}|${t.toUpperCase()}`)
+  .join('|');
+const UNIT = '(?:,?\\s*(?:[Aa]pt|APT|[Aa]partment|[Ss]uite|SUITE|[Ss]te|[Uu]nit|#|[Ff]l|[Ff]loor|[Rr]oom|[Rr]m|[Bb]ldg|[Bb]uilding|[Bb]ox|[Ll]ot|[Nn]o)\\.?\\s*#?\\s*[A-Z0-9-]{1,6}\\b)?';
+const CAP = "[\\p{Lu}][\\p{L}\\p{M}'.-]*";
+// 123 Main Street, 4a N. Oak Ave Apt 5
+const STREET_RE = new RegExp(
+  `\\b\\d{1,6}[A-Za-z]?(?:-\\d{1,4})?\\s+(?:(?:[NSEW]|north|south|east|west|n\\.|s\\.|e\\.|w\\.)\\s+)?(?:(?:${CAP}|\\d{1,3}(?:st|nd|rd|th))\\s+){0,3}(?:${CAP}|\\d{1,3}(?:st|nd|rd|th))\\s+(?:${TYPES_ANY_CASE})\\b\\.?(?:\\s+(?:[NSEW]{1,2}|north|south|east|west)\\b)?${UNIT}`,
+  'gu',
+);
+// Continental forms: "Rue de Tanger 29", "29 Rue de Tanger", "Via Roma 12", "Passauer Strasse 33".
+const EURO_RE = new RegExp(
+  `(?:\\b\\d{1,5}[a-z]?\\s+)?\\b(?:rue|avenue|boulevard|chemin|place|via|viale|piazza|vicolo|corso|calle|avenida|carrer|rua|praça|plaza|paseo|ulica|ul\\.|straße|strasse|gasse|weg|allee|platz)\\b(?:\\s+(?:${CAP}|de|del|della|di|da|do|dos|das|des|du|la|le|les|von|van|der))+(?:\\s+\\d{1,5}[a-z]?)?` +
+    `|${CAP}(?:straße|strasse|str\\.|gasse|weg|allee|platz|gatan|vägen|vej|gade|veien|katu|tie|laan|straat|plein|gracht|utca|ulice)\\s+\\d{1,5}[a-z]?\\b` +
+    `|\\b(?:[\\p{Lu}][\\p{L}\\p{M}]+)\\s+(?:strasse|straße|gasse|weg|allee|platz|square|street)\\s+\\d{1,5}\\b` +
+    `|\\b\\p{Lu}[\\p{Ll}\\p{M}]+(?:á|é|í|ó|ú|ská|ská|ova|ová|ego)\\s+\\d{1,5}\\b`,
+  'giu',
+);
+const POBOX_RE = /\b(?:p\.?\s?o\.?\s*box|post office box|psc|cmr|unit)\s+\d{1,6}(?:,?\s*box\s+\d{1,6})?(?:\s*\n?\s*(?:apo|fpo|dpo)\s+(?:aa|ae|ap)\s+\d{5})?\b/gi;
+const UNIT_ALONE_RE = /\b(?:apt|apartment|suite|ste|unit)\.?\s*#?\s*\d{1,5}[A-Z]?\b/gi;
+
+const STATES =
+  'AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR|VI|GU|AS|MP';
+const STATE_NAMES =
+  'Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|Delaware|Florida|Georgia|Hawaii|Idaho|Illinois|Indiana|Iowa|Kansas|Kentucky|Louisiana|Maine|Maryland|Massachusetts|Michigan|Minnesota|Mississippi|Missouri|Montana|Nebraska|Nevada|New Hampshire|New Jersey|New Mexico|New York|North Carolina|North Dakota|Ohio|Oklahoma|Oregon|Pennsylvania|Rhode Island|South Carolina|South Dakota|Tennessee|Texas|Utah|Vermont|Virginia|Washington|West Virginia|Wisconsin|Wyoming';
+// "Springfield, IL 62704" / "Austin, Texas 78701": city part is an ADDRESS, ZIP a ZIP.
+const CITY_STATE_ZIP_RE = new RegExp(
+  `((?:[\\p{Lu}][\\p{L}\\p{M}'.-]+\\s){0,2}[\\p{Lu}][\\p{L}\\p{M}'.-]+),?\\s+(?:${STATES}|${STATE_NAMES})\\.?,?\\s+(\\d{5}(?:-\\d{4})?)\\b`,
+  'gu',
+);
+const STATE_ZIP_RE = new RegExp(`\\b(?:${STATES}|${STATE_NAMES})\\.?,?\\s+(\\d{5}(?:-\\d{4})?)\\b`, 'g');
+const ZIP4_RE = /(?<![\w-])\d{5}-\d{4}(?![\w-])/g;
+const ZIP_CUE_RE = /\b(?:zip|zip code|zipcode|postal code|postcode|post code)\b[\s:#.-]*(?:is)?[\s:#.-]*([A-Z0-9][A-Z0-9 -]{2,8}[A-Z0-9])\b/gi;
+const UK_POSTCODE_RE = /\b(?:[A-Z]{1,2}\d[A-Z\d]?|GIR) ?\d[ABD-HJLNP-UW-Z]{2}\b/g;
+const CA_POSTCODE_RE = /\b[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z] ?\d[ABCEGHJ-NPRSTV-Z]\d\b/g;
+
+export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
+  const { text } = ctx;
+  if (ctx.wants('AGE_OVER_89')) {
+    eachMatch(AGE_RE, text, (m) => {
+      out.push({ type: 'AGE_OVER_89', start: m.index, end: m.index + m[0].length, confidence: 0.9, reason: 'Age over 89' });
+    });
+    eachMatch(AGE_SEX_RE, text, (m) => {
+      out.push({ type: 'AGE_OVER_89', start: m.index, end: m.index + m[1]!.length, confidence: 0.75, reason: 'Age over 89 before sex' });
+    });
+  }
+  if (ctx.wants('ADDRESS')) {
+    eachMatch(STREET_RE, text, (m) => {
+      out.push({ type: 'ADDRESS', start: m.index, end: m.index + m[0].replace(/[\s,]+$/, '').length, confidence: 0.9, reason: 'Street address' });
+    });
+    eachMatch(EURO_RE, text, (m) => {
+      if (!/\d/.test(m[0])) return;
+      out.push({ type: 'ADDRESS', start: m.index, end: m.index + m[0].length, confidence: 0.8, reason: 'Street address (continental form)' });
+    });
+    eachMatch(POBOX_RE, text, (m) => {
+      out.push({ type: 'ADDRESS', start: m.index, end: m.index + m[0].length, confidence: 0.9, reason: 'Post office or military box' });
+    });
+    eachMatch(UNIT_ALONE_RE, text, (m) => {
+      out.push({ type: 'ADDRESS', start: m.index, end: m.index + m[0].length, confidence: 0.7, reason: 'Apartment or suite number' });
+    });
+    eachMatch(CITY_STATE_ZIP_RE, text, (m) => {
+      const city = m[1]!;
+      out.push({ type: 'ADDRESS', start: m.index, end: m.index + city.length, confidence: 0.85, reason: 'City before state and ZIP' });
+    });
+  }
+  if (ctx.wants('ZIP')) {
+    eachMatch(STATE_ZIP_RE, text, (m) => {
+      const z = m[1]!;
+      if (!zipValid(z)) return;
+      const start = m.index + m[0].length - z.length;
+      out.push({ type: 'ZIP', start, end: start + z.length, confidence: 0.95, reason: 'ZIP code after a state' });
+    });
+    eachMatch(ZIP4_RE, text, (m) => {
+      if (!zipValid(m[0])) return;
+      out.push({ type: 'ZIP', start: m.index, end: m.index + m[0].length, confidence: 0.85, reason: 'ZIP+4 code' });
+    });
+    eachMatch(ZIP_CUE_RE, text, (m) => {
+      const z = m[1]!;
+      if (!/\d/.test(z)) return;
+      const start = m.index + m[0].length - z.length;
+      out.push({ type: 'ZIP', start, end: start + z.length, confidence: 0.9, reason: 'Labelled postal code' });
+    });
+    eachMatch(UK_POSTCODE_RE, text, (m) => {
+      if (!/\s/.test(m[0]) && !/\b(?:postcode|post code|uk|london)\b/i.test(before(text, m.index, 40))) return;
+      out.push({ type: 'ZIP', start: m.index, end: m.index + m[0].length, confidence: 0.8, reason: 'UK postcode' });
+    });
+    eachMatch(CA_POSTCODE_RE, text, (m) => {
+      out.push({ type: 'ZIP', start: m.index, end: m.index + m[0].length, confidence: 0.8, reason: 'Canadian postal code' });
+    });
+  }
+}

@@ -1,0 +1,96 @@
+// Phones, faxes, e-mail addresses, URLs and IP addresses (45 CFR 164.514(b)(2)(i)(D)-(F), (N), (O)).
+import { before, eachMatch, type Candidate, type ScanContext } from '../candidate.ts';
+import { digitsOf, ipv4Valid, ipv6Valid, nanpValid } from '../validators.ts';
+
+// North American numbers: optional +1, area code with or without parentheses, optional extension.
+const NANP_RE =
+  /(?<![\w+])(?:\+?1[ .-]?)?(?:\(\d{3}\)[ ]?|\d{3}[ .-]?)\d{3}[ .-]?\d{4}(?:[ ]*(?:x|ext\.?|extension)[ ]*\d{1,6})?(?![\w])/gi;
+// E.164 style international numbers: +CC then 2-5 groups; total 8-15 digits (checked below).
+const INTL_RE = /(?<![\w+])\+\d{1,3}(?:[ .-]?\(0\))?(?:[ .-]?\(?\d{1,5}\)?){1,6}(?![\w])/g;
+// Trunk-prefixed national numbers (UK 020 7946 0958, 07700 900123, EU 0341 8387176).
+const TRUNK_RE = /(?<![\w+])\(?0\d{1,4}\)?(?:[ .-]?\d{2,8}){1,4}(?![\w])/g;
+// Any run of digit groups; only reported after an explicit phone cue.
+const GENERIC_RE = /(?<![\w+])\(?\d{2,5}\)?(?:[ .-]?\d{2,8}){0,4}(?:[ ]*(?:x|ext\.?)[ ]*\d{1,6})?(?![\w])/gi;
+const PHONE_CUE =
+  /(?:\b(?:tel|telephone|phone|ph|cell|cellphone|mobile|mob|call|text|txt|pager|page|beeper|fax|contact|number|no|home|work|office|reach|dial)\b\.?[\s:#.-]*(?:no\.?|number|#|is|at|me at|on)?[\s:#.-]*$)|#\s*$/;
+const FAX_CUE = /\bfax\b[^\n]{0,20}$/;
+
+const EMAIL_RE = /(?<![\w.+-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,63})@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.)+[A-Za-z]{2,24}(?![\w])/g;
+const URL_RE = /\b(?:https?:\/\/|www\.)[^\s<>"'`]+/gi;
+const IPV4_RE = /(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?![\w]|\.\d)/g;
+const IPV6_RE = /(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|\d{1,3}(?:\.\d{1,3}){3})?(?![\w:])/g;
+
+function phoneType(ctx: ScanContext, start: number): 'PHONE' | 'FAX' {
+  return FAX_CUE.test(before(ctx.text, start, 24)) ? 'FAX' : 'PHONE';
+}
+
+export function recognizeContact(ctx: ScanContext, out: Candidate[]): void {
+  const { text } = ctx;
+  const wantPhone = ctx.wants('PHONE') || ctx.wants('FAX');
+  if (wantPhone) {
+    eachMatch(NANP_RE, text, (m) => {
+      const s = m.index;
+      const raw = m[0];
+      const core = raw.replace(/\s*(?:x|ext\.?|extension)\s*\d+$/i, '');
+      if (!nanpValid(core)) return;
+      // 10 bare digits are as likely an account or record number: need a cue or separators.
+      const separated = /[ .()-]/.test(core);
+      const cue = PHONE_CUE.test(before(text, s, 30));
+      if (!separated && !cue) return;
+      out.push({ type: phoneType(ctx, s), start: s, end: s + raw.length, confidence: cue ? 0.95 : 0.9, reason: 'North American phone number' });
+    });
+    eachMatch(INTL_RE, text, (m) => {
+      const n = digitsOf(m[0]).length;
+      if (n < 8 || n > 15) return;
+      const raw = m[0].replace(/[ .-]+$/, '');
+      out.push({ type: phoneType(ctx, m.index), start: m.index, end: m.index + raw.length, confidence: 0.9, reason: 'International phone number (E.164)' });
+    });
+    eachMatch(TRUNK_RE, text, (m) => {
+      const n = digitsOf(m[0]).length;
+      if (n < 9 || n > 12) return;
+      if (!/[ .-]/.test(m[0]) && !/^\(/.test(m[0])) {
+        if (!PHONE_CUE.test(before(text, m.index, 30))) return;
+      }
+      // Dates such as 01-02-2020 have the same shape: leave them to the date recognizer.
+      if (/^\d{1,2}[./-]\d{1,2}[./-]\d{2,4}$/.test(m[0])) return;
+      const cue = PHONE_CUE.test(before(text, m.index, 30));
+      out.push({ type: phoneType(ctx, m.index), start: m.index, end: m.index + m[0].length, confidence: cue ? 0.9 : 0.7, reason: 'National phone number with trunk prefix' });
+    });
+    eachMatch(GENERIC_RE, text, (m) => {
+      const n = digitsOf(m[0]).length;
+      if (n < 4 || n > 15) return;
+      if (!PHONE_CUE.test(before(text, m.index, 30))) return;
+      if (/^\d{1,2}[./-]\d{1,2}(?:[./-]\d{2,4})?$/.test(m[0])) return;
+      // Pagers are 4-5 digits; otherwise a phone has at least 7.
+      const cueText = before(text, m.index, 30);
+      if (n < 7 && !/\b(?:pager|page|beeper|ext|extension|x)\b[\s:#.]*$/.test(cueText)) return;
+      out.push({ type: phoneType(ctx, m.index), start: m.index, end: m.index + m[0].length, confidence: 0.8, reason: 'Number after a phone cue' });
+    });
+  }
+  if (ctx.wants('EMAIL')) {
+    eachMatch(EMAIL_RE, text, (m) => {
+      out.push({ type: 'EMAIL', start: m.index, end: m.index + m[0].length, confidence: 0.95, reason: 'E-mail address' });
+    });
+  }
+  if (ctx.wants('URL')) {
+    eachMatch(URL_RE, text, (m) => {
+      const raw = m[0].replace(/[.,;:!?)\]}>]+$/, '');
+      if (raw.length < 8) return;
+      out.push({ type: 'URL', start: m.index, end: m.index + raw.length, confidence: 0.85, reason: 'Web address' });
+    });
+  }
+  if (ctx.wants('IP')) {
+    eachMatch(IPV4_RE, text, (m) => {
+      if (!ipv4Valid(m[0])) return;
+      out.push({ type: 'IP', start: m.index, end: m.index + m[0].length, confidence: 0.9, reason: 'IPv4 address' });
+    });
+    eachMatch(IPV6_RE, text, (m) => {
+      const raw = m[0];
+      if (!/[0-9a-f]/i.test(raw) || (raw.match(/:/g)?.length ?? 0) < 2) return;
+      if (!ipv6Valid(raw)) return;
+      // Times like 10:30:00 are not addresses: require a hex letter, "::" or 4+ groups.
+      if (!/[a-f]/i.test(raw) && !raw.includes('::') && raw.split(':').length < 5) return;
+      out.push({ type: 'IP', start: m.index, end: m.index + raw.length, confidence: 0.9, reason: 'IPv6 address' });
+    });
+  }
+}

@@ -1,0 +1,72 @@
+// Suicidal ideation, self-harm and harm-to-others language, graded so the policy can tell a patient
+// in danger now from a denial ("I'm not suicidal"), a report about someone else, or history.
+import { eachMatch, type Candidate, type ScanContext } from '../candidate.ts';
+import type { Finding } from '../types.ts';
+
+const SELF = '(?:myself|my ?self|herself|himself|themselves|themself|yourself|ourselves)';
+const CRISIS_RE = new RegExp(
+  [
+    `\\bsui?c(?:i|e)d(?:e|al|ality|ally|le|ial)\\b(?:\\s+(?:ideation|ideations|thoughts?|feelings?|attempts?|plans?|intent|gestures?|note|risk))?`,
+    `\\bsuicide\\b(?:\\s+(?:attempts?|plans?|notes?|watch|risk))?`,
+    `\\b(?:attempted|attempting|attempt(?:s|ed)? at|thoughts of|thinking about|thinking of|considering|contemplating)\\s+suicide\\b`,
+    `\\b(?:kill(?:ing|ed)?|hurt(?:ing)?|harm(?:ing|ed)?|cut(?:ting)?|burn(?:ing|ed)?|hang(?:ing|ed)?|shoot(?:ing)?|drown(?:ing)?|starv(?:e|ing)|poison(?:ing|ed)?)\\s+${SELF}\\b`,
+    `\\b(?:end|ending|take|taking|took)\\s+(?:my|her|his|their|your)\\s+(?:own\\s+)?life\\b`,
+    `\\b(?:want(?:s|ed)?|wanna|wanting|going|planning|plan(?:s|ned)?|ready|trying|tried)\\s+(?:to\\s+)?(?:die|be dead|disappear forever|not wake up|end it(?: all)?)\\b`,
+    `\\bwish(?:ed|es)?\\s+(?:i|she|he|they)\\s+(?:was|were|had)\\s+(?:dead|never been born)\\b`,
+    `\\bbetter off dead\\b|\\bbetter off without me\\b|\\bno reason to live\\b|\\bnothing to live for\\b|\\b(?:don'?t|do not|doesn'?t|does not|didn'?t|did not)\\s+want to (?:live|be alive|be here anymore|wake up)\\b`,
+    `\\bself[- ]?harm(?:ing|ed)?\\b|\\bself[- ]?injur(?:y|ies|ious|ing)\\b|\\bself[- ]?mutilat(?:ion|ing)\\b|\\bcutting\\b(?=\\s+(?:again|behaviou?rs?|on (?:my|her|his) (?:arms?|legs?|wrists?|thighs?)))`,
+    `\\b(?:overdos(?:e|ed|ing)|od'?d)\\b(?:\\s+on\\s+\\w+)?`,
+    `\\bhomicidal(?:\\s+(?:ideation|thoughts?|intent))?\\b|\\b(?:kill|hurt|shoot|stab)\\s+(?:him|her|them|someone|somebody|people|my (?:husband|wife|partner|boss|father|mother|dad|mom))\\b`,
+    `\\bsafety plan\\b|\\b988\\b(?=[^\\n]{0,20}\\b(?:call|text|lifeline|crisis)\\b)|\\bcrisis (?:line|hotline|text line)\\b`,
+  ].join('|'),
+  'gi',
+);
+// Suicidal ideation abbreviations in clinical shorthand; case-sensitive.
+const SI_RE = /\b(?:SI|HI|SIB|NSSI)\b(?:\s*(?:w\/|with|\/)\s*(?:plan|intent))?/g;
+
+const NEGATION = /\b(?:no|not|denies|denied|deny|denying|never|without|nor|none|negative for|neg for|no longer|isn't|wasn't|aren't|don't|doesn't|didn't|haven't|hasn't|n't|absence of|free of|rules? out|r\/o)\b[^.;!?\n]{0,40}$/i;
+const THIRD = /\b(?:he|she|they|him|her|his|their|my (?:friend|sister|brother|mother|mom|father|dad|son|daughter|husband|wife|partner|boyfriend|girlfriend|cousin|aunt|uncle|grandmother|grandfather|roommate|classmate|coworker|colleague|neighbor|neighbour)|a friend|someone|somebody|(?:her|his) (?:friend|sister|brother|mother|father|son|daughter))\b[^.;!?\n]{0,40}$/i;
+const FIRST = /\b(?:i|i'm|im|i've|i'd|me|my)\b[^.;!?\n]{0,30}$/i;
+const HISTORICAL = /\b(?:years? ago|months ago|long ago|when i was|as a (?:teen|teenager|child|kid)|in (?:high school|college|middle school)|used to|in the past|past history|history of|hx of|h\/o|previous(?:ly)?|prior|last year|back in|once|in (?:19|20)\d{2}|at age \d+|childhood|former(?:ly)?|remote)\b/i;
+const THIRD_SELF = /\b(?:herself|himself|themselves|themself|her|his|their)\b/i;
+
+function grade(text: string, start: number, end: number, match: string): Finding['grade'] {
+  // The clause: from the previous sentence break to the next one.
+  let s = start;
+  const limit = Math.max(0, start - 120);
+  while (s > limit && !/[.!?\n;]/.test(text[s - 1]!)) s--;
+  let e = end;
+  const elimit = Math.min(text.length, end + 60);
+  while (e < elimit && !/[.!?\n;]/.test(text[e]!)) e++;
+  const pre = text.slice(s, start);
+  const post = text.slice(end, e);
+  if (NEGATION.test(pre)) return 'negated';
+  if (HISTORICAL.test(pre) || HISTORICAL.test(post)) return 'historical';
+  if (THIRD_SELF.test(match)) return 'third_person';
+  if (THIRD.test(pre) && !FIRST.test(pre.slice(Math.max(0, pre.length - 25)))) return 'third_person';
+  return 'first_person';
+}
+
+const CONFIDENCE: Record<NonNullable<Finding['grade']>, number> = {
+  first_person: 0.95,
+  historical: 0.8,
+  third_person: 0.75,
+  negated: 0.6,
+};
+
+export function recognizeCrisis(ctx: ScanContext, out: Candidate[]): void {
+  if (!ctx.wants('CRISIS')) return;
+  const { text } = ctx;
+  const push = (start: number, end: number, reason: string): void => {
+    const g = grade(text, start, end, text.slice(start, end));
+    out.push({ type: 'CRISIS', start, end, confidence: CONFIDENCE[g ?? 'first_person'], reason: `${reason} (${g?.replace('_', ' ') ?? ''})`, grade: g });
+  };
+  eachMatch(CRISIS_RE, text, (m) => {
+    push(m.index, m.index + m[0].length, 'Suicide, self-harm or harm-to-others language');
+  });
+  if (!ctx.upper) {
+    eachMatch(SI_RE, text, (m) => {
+      push(m.index, m.index + m[0].length, 'Clinical abbreviation for suicidal or homicidal ideation');
+    });
+  }
+}

@@ -1,0 +1,95 @@
+// Dates (45 CFR 164.514(b)(2)(i)(C): all elements of dates except the year, plus years in a
+// date context). Numeric dates are checked against the calendar; bare years need a cue.
+import { before, eachMatch, type Candidate, type ScanContext } from '../candidate.ts';
+import { calendarValid } from '../validators.ts';
+
+const MONTHS: Record<string, number> = {
+  january: 1, jan: 1, february: 2, feb: 2, march: 3, mar: 3, april: 4, apr: 4, may: 5, june: 6,
+  jun: 6, july: 7, jul: 7, august: 8, aug: 8, september: 9, sep: 9, sept: 9, october: 10, oct: 10,
+  november: 11, nov: 11, december: 12, dec: 12,
+};
+const MON =
+  '(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)';
+const TIME = '(?:[ T,]+(?:at )?\\d{1,2}:\\d{2}(?::\\d{2})?(?:\\.\\d+)?(?: ?[ap]\\.?m\\.?)?(?:Z|[+-]\\d{2}:?\\d{2})?)?';
+
+// 2020-03-04, 2020/3/4, optional time.
+const ISO_RE = new RegExp(`(?<![\\w/.-])((?:19|20)\\d{2})[-/.](\\d{1,2})[-/.](\\d{1,2})${TIME}(?![\\w/])`, 'gi');
+// 3/4/2020, 03-04-20, 4.3.2020 (month/day or day/month), optional time.
+const MDY_RE = new RegExp(`(?<![\\w/.:-])(\\d{1,2})([-/.])(\\d{1,2})\\2(\\d{4}|\\d{2})${TIME}(?![\\w/]|[.-]\\d)`, 'gi');
+// 7/22 (month/day without year), common in clinical notes.
+const MD_RE = /(?<![\w/.:$-])(\d{1,2})\/(\d{1,2})(?![\w/]|\.\d|-\d)/g;
+// March 4, 2020 / Mar 4th / March 2020 / 4 March 2020 / 4th of March.
+const TEXT_MDY_RE = new RegExp(
+  `\\b${MON}\\.?[ ]+(\\d{1,2})(?:st|nd|rd|th)?(?:,?[ ]+((?:19|20)\\d{2}|'\\d{2}))?${TIME}(?![\\w])`,
+  'gi',
+);
+const TEXT_DMY_RE = new RegExp(`\\b(\\d{1,2})(?:st|nd|rd|th)?(?:[ ]+of)?[ ]+${MON}\\.?(?:,?[ ]+((?:19|20)\\d{2}))?(?![\\w])`, 'gi');
+const TEXT_MY_RE = new RegExp(`\\b${MON}\\.?,?[ ]+((?:19|20)\\d{2})(?![\\w])`, 'gi');
+const MON_WORD_RE = new RegExp(`\\b${MON}\\b`, 'i');
+const APOS_YEAR_RE = /(?<![\w'])['’](\d{2})(?![\w'])/g;
+const YEAR_RE = /(?<![\w.$-])((?:19|20)\d{2})(?:s)?(?![\w]|[.,]\d|\s*(?:%|mg|mcg|ml|cc|units?|u\b|iu|kg|lbs?|calories|hrs?|hours|mins?|minutes|dollars|miles|feet|ft|meters|steps|words))/gi;
+const YEAR_CUE = /(?:\b(?:in|since|from|during|until|till|year|of|circa|born|dob|early|late|mid|summer|winter|spring|fall|autumn|class|graduated|married|divorced|died|diagnosed|dx|hx|s\/p|pmh|pmhx|mi|cabg|cva|surgery|admitted|admission|back in|around)\s*$)|[-–/]\s*$/i;
+const TIME_CUE = /(?:\b(?:at|@|approx\.?|around|about|by|until|til|till|since)\s*$)/i;
+const FRACTION_AFTER = /^\s*(?:tab|tabs|tablet|cup|cups|of|strength|dose|way|teaspoon|tsp|tbsp|inch|mile|pill|ns|nss|hr|hrs)\b/i;
+
+function monthNum(word: string): number {
+  return MONTHS[word.toLowerCase().replace(/\.$/, '')] ?? 0;
+}
+
+export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
+  if (!ctx.wants('DATE')) return;
+  const { text } = ctx;
+  eachMatch(ISO_RE, text, (m) => {
+    if (!calendarValid(+m[1]!, +m[2]!, +m[3]!)) return;
+    out.push({ type: 'DATE', start: m.index, end: m.index + m[0].length, confidence: 0.95, reason: 'ISO calendar date' });
+  });
+  eachMatch(MDY_RE, text, (m) => {
+    const a = +m[1]!;
+    const b = +m[3]!;
+    let y = +m[4]!;
+    if (m[4]!.length === 2) y += y < 50 ? 2000 : 1900;
+    if (!calendarValid(y, a, b) && !calendarValid(y, b, a)) return;
+    // Dotted 1.2.34 is more often a version or section number.
+    const conf = m[2] === '.' ? 0.7 : 0.95;
+    out.push({ type: 'DATE', start: m.index, end: m.index + m[0].length, confidence: conf, reason: 'Numeric calendar date' });
+  });
+  eachMatch(MD_RE, text, (m) => {
+    const a = +m[1]!;
+    const b = +m[2]!;
+    if (!calendarValid(2000, a, b)) return;
+    const end = m.index + m[0].length;
+    if (FRACTION_AFTER.test(text.slice(end, end + 12))) return;
+    // 1/2, 2/3 and similar read as fractions unless a date cue precedes them.
+    const cue = /\b(?:on|since|from|until|till|by|of|date|dated|dos|seen|visit|admitted|discharged|f\/u|fu|due|next|last|before|after|thru|through|to|-)\s*$/i.test(
+      before(text, m.index, 16),
+    );
+    if (b <= 4 && a <= 4 && !cue) return;
+    out.push({ type: 'DATE', start: m.index, end, confidence: cue ? 0.85 : 0.7, reason: 'Month/day date' });
+  });
+  const textual = (re: RegExp, di: number, reason: string): void => {
+    eachMatch(re, text, (m) => {
+      const word = MON_WORD_RE.exec(m[0])?.[0] ?? '';
+      const mon = monthNum(word);
+      if (!mon) return;
+      // "may" and "march" are also verbs: the capitalised form or a year must back them.
+      if ((word.toLowerCase() === 'may' || word.toLowerCase() === 'march') && !/^[MT]/.test(word)) return;
+      const day = di > 0 ? +(m[di] ?? 0) : 1;
+      if (di > 0 && !calendarValid(2000, mon, day)) return;
+      out.push({ type: 'DATE', start: m.index, end: m.index + m[0].length, confidence: 0.9, reason });
+    });
+  };
+  textual(TEXT_MDY_RE, 1, 'Month name with day');
+  textual(TEXT_DMY_RE, 1, 'Day with month name');
+  textual(TEXT_MY_RE, 0, 'Month name with year');
+  eachMatch(APOS_YEAR_RE, text, (m) => {
+    out.push({ type: 'DATE', start: m.index, end: m.index + m[0].length, confidence: 0.75, reason: 'Abbreviated year' });
+  });
+  eachMatch(YEAR_RE, text, (m) => {
+    const pre = before(text, m.index, 20);
+    const n = +m[1]!;
+    if (TIME_CUE.test(pre) && n % 100 < 60) return;
+    const cue = YEAR_CUE.test(pre);
+    // Years alone are not identifying under Safe Harbor; report them low unless in a date context.
+    out.push({ type: 'DATE', start: m.index, end: m.index + m[0].length, confidence: cue ? 0.7 : 0.5, reason: cue ? 'Year in a date context' : 'Year' });
+  });
+}

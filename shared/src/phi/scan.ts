@@ -1,0 +1,169 @@
+// scan(): run every recognizer over the text, resolve overlaps, apply the caller's options.
+// Runs on every send in the browser, Apps Script V8 and Node: no host APIs, regexes compiled once
+// at module load, per-call allocation proportional to the number of candidates.
+import type { Candidate, ScanContext } from './candidate.ts';
+import { eachMatch } from './candidate.ts';
+import { recognizeAgeAddress } from './recognizers/age-address.ts';
+import { recognizeContact } from './recognizers/contact.ts';
+import { recognizeCrisis } from './recognizers/crisis.ts';
+import { recognizeDates } from './recognizers/dates.ts';
+import { recognizeCodes, recognizeHealthLexicon } from './recognizers/health.ts';
+import { recognizeIds } from './recognizers/ids.ts';
+import { recognizeNames } from './recognizers/names.ts';
+import { recognizePlaces } from './recognizers/places.ts';
+import { tokenize } from './tokens.ts';
+import type { Finding, PhiType, ScanOptions } from './types.ts';
+
+const DEFAULT_MIN_CONFIDENCE = 0.5;
+// Texts above this size are scanned in full but this bounds pathological inputs' cost per char.
+const MAX_SCAN_CHARS = 5_000_000;
+
+// When two candidates overlap, the more specific recognizer wins at equal confidence.
+const PRIORITY: Record<PhiType, number> = {
+  SSN: 9, EMAIL: 9, URL: 8, IP: 9, ACCOUNT: 8, LICENSE: 8, VEHICLE: 8, DEVICE: 7, MRN: 8,
+  HEALTH_PLAN_ID: 8, PHONE: 7, FAX: 7, ZIP: 6, DATE: 6, AGE_OVER_89: 7, ADDRESS: 6, NAME: 5,
+  OTHER_ID: 4, CRISIS: 9, ICD10: 7, CPT: 7, MEDICATION: 6, DIAGNOSIS: 6, TREATMENT: 4,
+};
+
+function isUpperText(text: string): boolean {
+  let upper = 0;
+  let lower = 0;
+  const n = Math.min(text.length, 4000);
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 65 && c <= 90) upper++;
+    else if (c >= 97 && c <= 122) lower++;
+  }
+  return upper >= 20 && upper > lower * 3;
+}
+
+const customKeywordCache = new Map<string, RegExp | null>();
+const customPatternCache = new Map<string, RegExp | null>();
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+function keywordRegex(words: readonly string[]): RegExp | null {
+  const key = words.join('\u0000');
+  let re = customKeywordCache.get(key);
+  if (re !== undefined) return re;
+  const parts = words.map((w) => w.trim()).filter((w) => w.length > 0).map(escapeRe);
+  re = parts.length ? new RegExp(`(?<![\\p{L}\\p{N}_])(?:${parts.join('|')})(?![\\p{L}\\p{N}_])`, 'giu') : null;
+  if (customKeywordCache.size > 64) customKeywordCache.clear();
+  customKeywordCache.set(key, re);
+  return re;
+}
+
+function patternRegex(src: string): RegExp | null {
+  let re = customPatternCache.get(src);
+  if (re !== undefined) return re;
+  try {
+    re = new RegExp(src, 'giu');
+  } catch {
+    // An admin's invalid regex must not break sending: it is skipped (the policy editor validates).
+    re = null;
+  }
+  if (customPatternCache.size > 256) customPatternCache.clear();
+  customPatternCache.set(src, re);
+  return re;
+}
+
+/** Scan text for PHI. Never throws on any string input; findings are sorted and non-overlapping. */
+export function scan(input: string, options: ScanOptions = {}): Finding[] {
+  if (typeof input !== 'string' || input.length === 0) return [];
+  const text = input.length > MAX_SCAN_CHARS ? input.slice(0, MAX_SCAN_CHARS) : input;
+  const typeSet = options.types ? new Set<PhiType>(options.types) : null;
+  const wants = typeSet ? (t: PhiType): boolean => typeSet.has(t) : (): boolean => true;
+  const ctx: ScanContext = { text, upper: isUpperText(text), wants };
+  const out: Candidate[] = [];
+
+  recognizeContact(ctx, out);
+  recognizeIds(ctx, out);
+  recognizeDates(ctx, out);
+  recognizeAgeAddress(ctx, out);
+  recognizeCodes(ctx, out);
+  recognizeCrisis(ctx, out);
+  const needTokens = wants('NAME') || wants('ADDRESS') || wants('DIAGNOSIS') || wants('MEDICATION') || wants('TREATMENT');
+  if (needTokens) {
+    const toks = tokenize(text);
+    recognizeNames(ctx, toks, out);
+    recognizePlaces(ctx, toks, out);
+    recognizeHealthLexicon(ctx, toks, out);
+  }
+  if (options.customKeywords && options.customKeywords.length > 0 && wants('DIAGNOSIS')) {
+    const re = keywordRegex(options.customKeywords);
+    if (re) {
+      eachMatch(re, text, (m) => {
+        out.push({ type: 'DIAGNOSIS', start: m.index, end: m.index + m[0].length, confidence: 0.9, reason: 'Practice keyword' });
+      });
+    }
+  }
+  if (options.customPatterns && wants('OTHER_ID')) {
+    for (const src of options.customPatterns) {
+      const re = patternRegex(src);
+      if (!re) continue;
+      let count = 0;
+      eachMatch(re, text, (m) => {
+        // Bound the work a catastrophic custom pattern can cause per scan.
+        if (++count > 1000) return;
+        out.push({ type: 'OTHER_ID', start: m.index, end: m.index + m[0].length, confidence: 0.9, reason: 'Practice pattern' });
+      });
+    }
+  }
+
+  const minConf = options.minConfidence ?? DEFAULT_MIN_CONFIDENCE;
+  const allowed = allowRanges(text, options.allowList);
+  const kept = resolve(out.filter((c) => c.confidence >= minConf && c.end > c.start && wants(c.type) && !insideAny(allowed, c)));
+  return kept.map((c) => {
+    const f: Finding = { type: c.type, start: c.start, end: c.end, text: text.slice(c.start, c.end), confidence: c.confidence, reason: c.reason };
+    if (c.grade) f.grade = c.grade;
+    return f;
+  });
+}
+
+function allowRanges(text: string, allow: readonly string[] | undefined): number[] {
+  const ranges: number[] = [];
+  if (!allow || allow.length === 0) return ranges;
+  const lower = text.toLowerCase();
+  for (const a of allow) {
+    const needle = a.trim().toLowerCase();
+    if (needle.length < 2) continue;
+    let from = 0;
+    for (;;) {
+      const at = lower.indexOf(needle, from);
+      if (at < 0) break;
+      ranges.push(at, at + needle.length);
+      from = at + 1;
+    }
+  }
+  return ranges;
+}
+
+function insideAny(ranges: number[], c: Candidate): boolean {
+  for (let i = 0; i < ranges.length; i += 2) if (c.start >= ranges[i]! && c.end <= ranges[i + 1]!) return true;
+  return false;
+}
+
+/** Greedy by score: best candidates first, drop any that overlap an accepted one. */
+function resolve(cands: Candidate[]): Candidate[] {
+  if (cands.length <= 1) return cands;
+  cands.sort((a, b) => b.confidence - a.confidence || PRIORITY[b.type] - PRIORITY[a.type] || b.end - b.start - (a.end - a.start) || a.start - b.start);
+  const accepted: Candidate[] = [];
+  for (const c of cands) {
+    // accepted is kept sorted by start; binary search for the neighbour.
+    let lo = 0;
+    let hi = accepted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (accepted[mid]!.start < c.start) lo = mid + 1;
+      else hi = mid;
+    }
+    const prev = accepted[lo - 1];
+    const next = accepted[lo];
+    if (prev && prev.end > c.start) continue;
+    if (next && next.start < c.end) continue;
+    accepted.splice(lo, 0, c);
+  }
+  return accepted;
+}
