@@ -1,0 +1,271 @@
+// The compose task pane: findings listed and highlighted in a preview, each with its reason; one
+// click to send securely (then the draft is discarded), to schedule at the patient's best hour, or
+// to redact (placeholders written back into the draft) and then send normally.
+import { scanMessage } from '@attune/shared/phi';
+import type { FieldFindings, Finding, MessageScan } from '@attune/shared/phi';
+import type { ApiClient } from '../core/api-client.ts';
+import { collectAttachments } from '../core/attachments.ts';
+import { composeItem, readDraft } from '../core/draft.ts';
+import type { Draft } from '../core/draft.ts';
+import { describeTypes, evaluateDraft, scanOptionsFor, typeLabel } from '../core/evaluate.ts';
+import type { Evaluation } from '../core/evaluate.ts';
+import { officeCall } from '../core/office-async.ts';
+import { createPolicySource } from '../core/policy-source.ts';
+import type { PolicyState } from '../core/policy-source.ts';
+import { append, clear, h, setStatus } from '../ui/dom.ts';
+import { paneApi } from '../ui/pane-api.ts';
+import { applyOfficeTheme } from '../ui/theme.ts';
+import { redactHtml, redactText, segments } from './highlight.ts';
+
+interface State {
+  api: ApiClient;
+  policy: PolicyState;
+  draft: Draft;
+  text: string;
+  evaluation: Evaluation;
+  preview: MessageScan;
+  context: { reason?: string } | null;
+  busy: boolean;
+}
+
+const FIELD_NAMES: Record<string, string> = { subject: 'Subject', body: 'Message', to: 'To', cc: 'Cc' };
+
+function fieldName(field: string): string {
+  return FIELD_NAMES[field] ?? 'Attachment name';
+}
+
+async function load(api: ApiClient, policySource: ReturnType<typeof createPolicySource>): Promise<Omit<State, 'context' | 'busy'>> {
+  const item = composeItem();
+  const [draft, text, policy] = await Promise.all([
+    readDraft(item),
+    officeCall<string>('body.getAsync', (cb) => item.body.getAsync(Office.CoercionType.Text, cb)),
+    policySource.get(),
+  ]);
+  const names = draft.attachments.map((a) => a.name);
+  const evaluation = evaluateDraft(policy.policy, { ...draft, attachmentNames: names });
+  // The preview shows the plain text; scan it so offsets point into what is shown.
+  const preview = scanMessage(
+    { subject: draft.subject, body: text ?? '', attachments: names.map((name) => ({ name })) },
+    scanOptionsFor(policy.policy),
+  );
+  return { api, policy, draft, text: text ?? '', evaluation, preview };
+}
+
+async function initializationContext(): Promise<{ reason?: string } | null> {
+  const item = composeItem() as Office.MessageCompose & {
+    getInitializationContextAsync?: (cb: (r: Office.AsyncResult<string>) => void) => void;
+  };
+  if (typeof item.getInitializationContextAsync !== 'function') return null;
+  try {
+    const raw = await officeCall<string>('getInitializationContextAsync', (cb) => item.getInitializationContextAsync?.(cb));
+    const parsed: unknown = raw ? JSON.parse(raw) : null;
+    return parsed && typeof parsed === 'object' ? (parsed as { reason?: string }) : null;
+  } catch {
+    return null;
+  }
+}
+
+function render(state: State, actions: Actions): void {
+  const app = document.getElementById('app');
+  if (!app) return;
+  clear(app);
+  app.setAttribute('aria-busy', String(state.busy));
+  const { decision, scan } = state.evaluation;
+  const findings = state.preview.fields.filter((f) => f.findings.length > 0);
+
+  append(app, [
+    h('h1', { class: 'title' }, 'Send securely'),
+    h('p', { id: 'status', class: 'status', role: 'status', 'aria-live': 'polite' }),
+  ]);
+  if (state.context?.reason === 'sign_in') {
+    append(app, [h('p', { class: 'banner banner-info' }, 'Sign in to Attune to send this message securely.')]);
+  }
+  if (state.policy.source === 'default') {
+    append(app, [
+      h('p', { class: 'banner banner-warning', role: 'alert' }, `The Attune server could not be reached: ${state.policy.failure.message} Secure sending needs it.`),
+    ]);
+  }
+
+  const verdict =
+    decision.decision === 'allow'
+      ? 'No protected health information needs securing. You can send this message normally.'
+      : decision.decision === 'block'
+        ? `This message contains ${describeTypes(scan.types)}, which your practice never allows in email. Redact it before sending.`
+        : `Found ${describeTypes(scan.types)}. ${decision.decision === 'encrypt' ? 'This message must be sent securely.' : 'Consider sending it securely.'}`;
+  append(app, [
+    h(
+      'section',
+      { class: `card verdict verdict-${decision.decision}`, 'aria-labelledby': 'verdict-h' },
+      h('h2', { id: 'verdict-h' }, decision.decision === 'allow' ? 'No PHI found' : 'PHI found'),
+      h('p', {}, verdict),
+      decision.reasons.length > 0 ? h('ul', { class: 'reasons' }, ...decision.reasons.map((r) => h('li', {}, r))) : null,
+    ),
+  ]);
+
+  // Actions first (reachable without scrolling at 320 px), then findings and preview.
+  const canSecure = decision.decision !== 'block' && scan.types.length > 0;
+  append(app, [
+    h(
+      'div',
+      { class: 'actions', role: 'group', 'aria-label': 'Actions' },
+      h('button', { type: 'button', class: 'primary', id: 'send-secure', disabled: state.busy || !canSecure, onclick: () => actions.sendSecure(false) }, 'Send securely'),
+      h('button', { type: 'button', id: 'send-best', disabled: state.busy || !canSecure, onclick: () => actions.sendSecure(true) }, "Schedule at patient's best hour"),
+      h('button', { type: 'button', id: 'redact', disabled: state.busy || findings.length === 0, onclick: () => actions.redact() }, 'Redact and send normally'),
+    ),
+  ]);
+
+  if (findings.length > 0) {
+    const list = h('ol', { class: 'findings', 'aria-label': 'Findings' });
+    let n = 0;
+    const markIds = new Map<Finding, string>();
+    for (const ff of findings) {
+      for (const f of ff.findings) {
+        const id = `finding-${n++}`;
+        markIds.set(f, id);
+        list.appendChild(
+          h(
+            'li',
+            {},
+            h('a', { href: `#${id}`, class: 'finding-type' }, typeLabel(f.type)),
+            h('span', { class: 'finding-field' }, ` in ${fieldName(ff.field)}: `),
+            h('q', { class: 'finding-text' }, f.text),
+            h('span', { class: 'finding-reason' }, ` ${f.reason}`),
+          ),
+        );
+      }
+    }
+    append(app, [h('section', { class: 'card', 'aria-labelledby': 'findings-h' }, h('h2', { id: 'findings-h' }, `Findings (${n})`), list)]);
+    append(app, [preview(state, findings, markIds)]);
+  }
+}
+
+function preview(state: State, fields: FieldFindings[], markIds: Map<Finding, string>): HTMLElement {
+  const section = h('section', { class: 'card', 'aria-labelledby': 'preview-h' }, h('h2', { id: 'preview-h' }, 'Preview'));
+  const subject = fields.find((f) => f.field === 'subject')?.findings ?? [];
+  const body = fields.find((f) => f.field === 'body')?.findings ?? [];
+  section.appendChild(h('p', { class: 'preview-subject' }, h('strong', {}, 'Subject: '), ...marked(state.draft.subject, subject, markIds)));
+  section.appendChild(h('div', { class: 'preview-body', tabindex: '0', 'aria-label': 'Message text' }, ...marked(state.text, body, markIds)));
+  return section;
+}
+
+function marked(text: string, findings: readonly Finding[], markIds: Map<Finding, string>): Node[] {
+  return segments(text, findings).map((s) =>
+    s.finding
+      ? h('mark', { id: markIds.get(s.finding) ?? null, class: `phi phi-${s.finding.type.toLowerCase()}`, title: `${typeLabel(s.finding.type)}: ${s.finding.reason}`, tabindex: '-1' }, s.text)
+      : document.createTextNode(s.text),
+  );
+}
+
+interface Actions {
+  sendSecure(best: boolean): void;
+  redact(): void;
+}
+
+async function main(): Promise<void> {
+  applyOfficeTheme();
+  const api = paneApi();
+  const policySource = createPolicySource(api);
+  let state: State;
+  try {
+    const [loaded, context] = await Promise.all([load(api, policySource), initializationContext()]);
+    state = { ...loaded, context, busy: false };
+  } catch {
+    setStatus('Attune could not read this message. Close and reopen the pane.', 'error');
+    return;
+  }
+
+  const rerender = () => render(state, actions);
+  const actions: Actions = {
+    sendSecure(best) {
+      void run(async () => {
+        const item = composeItem();
+        const draft = await readDraft(item);
+        if (draft.to.length + draft.cc.length + draft.bcc.length === 0) return fail('Add a recipient first.');
+        const collected = await collectAttachments(item, draft.attachments);
+        if (!collected.ok) return fail('A shared-link (cloud) attachment cannot be sent securely. Attach a copy of the file instead.');
+        setStatus(best ? 'Scheduling securely…' : 'Sending securely…');
+        const r = await state.api.sendMessage({
+          to: draft.to.length > 0 ? draft.to : [...draft.cc, ...draft.bcc].slice(0, 1),
+          cc: draft.to.length > 0 ? [...draft.cc, ...draft.bcc] : [...draft.cc, ...draft.bcc].slice(1),
+          subject: draft.subject,
+          html: draft.html,
+          attachments: collected.attachments,
+          ...(best ? { sendAt: 'best' as const } : {}),
+        });
+        if (!r.ok) {
+          const what =
+            r.reason === 'sign_in_failed' ? 'Sign-in failed. ' : r.reason === 'unreachable' ? 'The Attune server could not be reached. ' : '';
+          return fail(`${what}${r.message} Nothing was sent.`);
+        }
+        setStatus(best && r.value.sendAt ? `Scheduled securely for ${new Date(r.value.sendAt).toLocaleString()}. Closing the draft…` : 'Sent securely. Closing the draft…', 'success');
+        // The content now lives on the server; discard the draft so no clear copy can be sent.
+        await officeCall<void>('closeAsync', (cb) =>
+          (item as Office.MessageCompose & { closeAsync(o: { discardItem: boolean }, cb: (r: Office.AsyncResult<void>) => void): void }).closeAsync({ discardItem: true }, cb),
+        );
+        return undefined;
+      });
+    },
+    redact() {
+      void run(async () => {
+        const item = composeItem();
+        const draft = await readDraft(item);
+        const opts = scanOptionsFor(state.policy.policy);
+        const scan = scanMessage({ subject: draft.subject, html: draft.html }, opts);
+        const body = scan.fields.find((f) => f.field === 'body')?.findings ?? [];
+        const subject = scan.fields.find((f) => f.field === 'subject')?.findings ?? [];
+        if (subject.length > 0) {
+          await officeCall<void>('subject.setAsync', (cb) => item.subject.setAsync(redactText(draft.subject, subject), cb));
+        }
+        if (body.length > 0) {
+          await officeCall<void>('body.setAsync', (cb) =>
+            item.body.setAsync(redactHtml(draft.html, body), { coercionType: Office.CoercionType.Html }, cb),
+          );
+        }
+        state = { ...(await load(state.api, policySource)), context: state.context, busy: false };
+        const left = state.evaluation.decision.decision;
+        const attachmentsLeft = state.preview.fields.some((f) => f.field.startsWith('attachment:') && f.findings.length > 0);
+        setStatus(
+          left === 'allow'
+            ? `Redacted ${body.length + subject.length} item(s). Press Send to send it as ordinary email.`
+            : attachmentsLeft
+              ? 'Redacted the text. An attachment name still contains PHI: rename or remove it.'
+              : 'Redacted what was found; the message still needs securing. Review the remaining findings.',
+          left === 'allow' ? 'success' : 'info',
+        );
+        return undefined;
+      });
+    },
+  };
+
+  async function run(task: () => Promise<undefined>): Promise<void> {
+    state = { ...state, busy: true };
+    rerender();
+    try {
+      await task();
+    } catch {
+      fail('Something went wrong. Nothing was sent.');
+    } finally {
+      state = { ...state, busy: false };
+      const status = document.getElementById('status');
+      const kept = status ? { text: status.textContent ?? '', cls: status.className } : null;
+      rerender();
+      const next = document.getElementById('status');
+      if (next && kept) {
+        next.textContent = kept.text;
+        next.className = kept.cls;
+      }
+    }
+  }
+  function fail(message: string): undefined {
+    setStatus(message, 'error');
+    return undefined;
+  }
+
+  rerender();
+  setStatus(state.evaluation.scan.types.length > 0 ? `${state.evaluation.scan.types.length} kind(s) of PHI found.` : 'Checked: no PHI found.');
+}
+
+Office.onReady(() => {
+  void main();
+});
+

@@ -1,0 +1,95 @@
+// The texts of the Smart Alerts dialog. Rules: PHI-free (they name kinds of PHI, never values,
+// never attachment names or addresses); at most 500 characters (Office's limit for errorMessage and
+// errorMessageMarkdown); each says what happened and what to do.
+import type { MessageScan, PhiType } from '@attune/shared/phi';
+import { describeFields, describeTypes } from './evaluate.ts';
+
+export const MAX_ALERT_CHARS = 500;
+
+export interface AlertText {
+  markdown: string;
+  plain: string;
+}
+
+function make(title: string, ...paragraphs: string[]): AlertText {
+  const markdown = clip([`**${title}**`, ...paragraphs].join('\n\n'));
+  const plain = clip([title, ...paragraphs].join(' ').replace(/\*\*/g, ''));
+  return { markdown, plain };
+}
+
+function clip(s: string): string {
+  return s.length <= MAX_ALERT_CHARS ? s : `${s.slice(0, MAX_ALERT_CHARS - 1)}…`;
+}
+
+export const alerts = {
+  review(scan: MessageScan): AlertText {
+    return make(
+      'This message contains protected health information',
+      `Found ${describeTypes(scan.types)} in ${describeFields(scan)}.`,
+      'Your practice requires PHI to external recipients to be sent securely. Choose **Send securely** to review the findings and send it encrypted, or remove the PHI.',
+    );
+  },
+  warn(scan: MessageScan): AlertText {
+    return make(
+      'This message may contain protected health information',
+      `Found ${describeTypes(scan.types)} in ${describeFields(scan)}.`,
+      'Choose **Send securely** to review and send it encrypted, or **Send Anyway** if it is safe to send as ordinary email.',
+    );
+  },
+  blocked(types: readonly PhiType[]): AlertText {
+    return make(
+      'This message cannot be sent',
+      `It contains ${describeTypes(types)}, which your practice never allows in email, even encrypted.`,
+      'Choose **Review** to see where it is and redact it.',
+    );
+  },
+  unreachable(scan: MessageScan): AlertText {
+    return make(
+      "Attune can't reach its server",
+      `This message contains ${describeTypes(scan.types)}, so it can't go out as ordinary email, and it can't be secured right now.`,
+      'Nothing was sent. Check your connection and choose Send again. If this keeps happening, contact your IT administrator.',
+    );
+  },
+  signIn(scan: MessageScan): AlertText {
+    return make(
+      "Attune couldn't sign you in",
+      `This message contains ${describeTypes(scan.types)} and must be sent securely, which needs you to be signed in to Attune.`,
+      'Nothing was sent. Choose **Sign in** to open the Attune pane and sign in, then send again.',
+    );
+  },
+  rejected(code: string | undefined): AlertText {
+    const why: Record<string, string> = {
+      payload_too_large: 'The message or its attachments are larger than secure delivery allows (25 MB per attachment).',
+      blocked_by_policy: "Your practice's policy does not allow this message to be sent, even securely.",
+      forbidden: 'Your account is not allowed to send secure messages. Ask your Attune administrator.',
+      rate_limited: 'Too many messages were sent in a short time. Wait a minute and send again.',
+      validation_failed: 'The secure server could not accept this message as written (for example an invalid recipient address).',
+    };
+    return make(
+      'The secure server refused this message',
+      (code !== undefined ? why[code] : undefined) ?? `The server refused it${code ? ` (${code})` : ''}.`,
+      'Nothing was sent. Fix the problem and send again, or choose **Send securely** to review it.',
+    );
+  },
+  cloudAttachment(): AlertText {
+    return make(
+      "A shared-link attachment can't be sent securely",
+      'This message contains PHI and has a cloud (shared link) attachment, which Attune cannot carry.',
+      'Nothing was sent. Attach a copy of the file instead, or remove it, then send again.',
+    );
+  },
+  rewriteFailed(): AlertText {
+    return make(
+      "Attune couldn't finish securing this message",
+      'The content was stored securely, but Outlook did not let Attune replace it with the secure-link notice.',
+      'Nothing was sent in clear. Choose **Send securely** to send it from the Attune pane.',
+    );
+  },
+  internal(): AlertText {
+    return make(
+      "Attune couldn't check this message",
+      'Something went wrong while checking for PHI, so the send was stopped to keep PHI safe.',
+      'Choose Send again. If this keeps happening, contact your IT administrator.',
+    );
+  },
+};

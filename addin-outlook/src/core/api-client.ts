@@ -1,0 +1,125 @@
+// The Attune HTTP API as the add-in uses it. Expected failures are values (CONVENTIONS 5); every
+// response is checked against the shared contract before use.
+import {
+  CaseloadSchema,
+  EngagementSchema,
+  ErrorBodySchema,
+  PolicySchema,
+  SendMessageResponseSchema,
+} from '@attune/shared/api';
+import type { Caseload, Engagement, Policy, SendMessageRequestInput, SendMessageResponse } from '@attune/shared/api';
+import type { TokenProvider } from './auth.ts';
+
+export type ApiFailureReason =
+  /** No answer: network down, DNS, TLS, timeout, CORS. */
+  | 'unreachable'
+  /** Could not get a token, or the server refused it (401). */
+  | 'sign_in_failed'
+  /** The server answered 4xx (other than 401): the request itself was refused. */
+  | 'rejected'
+  /** 5xx. */
+  | 'server_error'
+  /** 2xx with a body that does not match the contract. */
+  | 'invalid_response';
+
+export interface ApiFailure {
+  ok: false;
+  reason: ApiFailureReason;
+  status?: number;
+  /** The server's stable error code when it sent one. */
+  code?: string;
+  /** PHI-free text for people (the server's message, or ours). */
+  message: string;
+}
+
+export type ApiResult<T> = { ok: true; value: T } | ApiFailure;
+
+export interface ApiClient {
+  getPolicy(): Promise<ApiResult<Policy>>;
+  sendMessage(req: SendMessageRequestInput): Promise<ApiResult<SendMessageResponse>>;
+  getEngagement(email: string): Promise<ApiResult<Engagement>>;
+  getCaseload(page?: number): Promise<ApiResult<Caseload>>;
+}
+
+export interface ApiClientOptions {
+  baseUrl: string;
+  getToken: TokenProvider;
+  fetch?: typeof fetch;
+  /** Per request. Smart Alerts shows "taking longer" after 5 s; a stuck server must not hang Send. */
+  timeoutMs?: number;
+}
+
+interface Parser<T> {
+  safeParse(v: unknown): { success: true; data: T } | { success: false };
+}
+
+export function createApiClient(opts: ApiClientOptions): ApiClient {
+  const doFetch = opts.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, init));
+  const timeoutMs = opts.timeoutMs ?? 20_000;
+
+  async function request<T>(method: 'GET' | 'POST', path: string, body: unknown, schema: Parser<T>): Promise<ApiResult<T>> {
+    const token = await opts.getToken();
+    if (!token.ok) return { ok: false, reason: 'sign_in_failed', message: token.message };
+    const headers: Record<string, string> = { accept: 'application/json', authorization: `Bearer ${token.token}` };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    let res: Response;
+    try {
+      res = await withTimeout(
+        (signal) =>
+          doFetch(opts.baseUrl + path, {
+            method,
+            headers,
+            body: body === undefined ? null : JSON.stringify(body),
+            ...(signal ? { signal } : {}),
+            // Tokens only; never cookies (the panes run inside Outlook's frames).
+            credentials: 'omit',
+          }),
+        timeoutMs,
+      );
+    } catch {
+      return { ok: false, reason: 'unreachable', message: 'The Attune server could not be reached.' };
+    }
+    let json: unknown = undefined;
+    try {
+      json = await res.json();
+    } catch {
+      json = undefined;
+    }
+    if (res.ok) {
+      const parsed = schema.safeParse(json);
+      if (parsed.success) return { ok: true, value: parsed.data };
+      return { ok: false, reason: 'invalid_response', status: res.status, message: 'The Attune server sent an unexpected answer.' };
+    }
+    const err = ErrorBodySchema.safeParse(json);
+    const code = err.success ? err.data.error.code : undefined;
+    const message = err.success ? err.data.error.message : `The Attune server answered ${res.status}.`;
+    const reason: ApiFailureReason = res.status === 401 ? 'sign_in_failed' : res.status >= 500 ? 'server_error' : 'rejected';
+    return { ok: false, reason, status: res.status, ...(code !== undefined ? { code } : {}), message };
+  }
+
+  return {
+    getPolicy: () => request('GET', '/v1/policy', undefined, PolicySchema),
+    sendMessage: (req) => request('POST', '/v1/messages', req, SendMessageResponseSchema),
+    // The contract puts the address in the path; encode it so it cannot change the route.
+    getEngagement: (email) =>
+      request('GET', `/v1/patients/by-email/${encodeURIComponent(email)}/engagement`, undefined, EngagementSchema),
+    getCaseload: (page = 1) => request('GET', `/v1/caseload?page=${page}`, undefined, CaseloadSchema),
+  };
+}
+
+async function withTimeout<T>(fn: (signal: AbortSignal | undefined) => Promise<T>, ms: number): Promise<T> {
+  // AbortController may be missing in the JS-only runtime; then the race alone bounds the wait.
+  const controller = typeof AbortController === 'function' ? new AbortController() : undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      controller?.abort();
+      reject(new Error('timeout'));
+    }, ms);
+  });
+  try {
+    return await Promise.race([fn(controller?.signal), timeout]);
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+  }
+}

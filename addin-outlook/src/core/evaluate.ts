@@ -1,0 +1,94 @@
+// The shared detector and policy applied to a draft. Host-free: the same call runs in the send
+// handler, in the compose pane and in tests.
+import type { MessageScan, PhiType } from '@attune/shared/phi';
+import { scanAndDecide, scanOptionsFromPolicy } from '@attune/shared/policy';
+import type { Policy, PolicyDecision } from '@attune/shared/policy';
+
+export interface DraftContent {
+  subject: string;
+  html: string;
+  to: readonly string[];
+  cc: readonly string[];
+  bcc: readonly string[];
+  attachmentNames: readonly string[];
+}
+
+export interface Evaluation {
+  scan: MessageScan;
+  decision: PolicyDecision;
+}
+
+/** The scan options the practice policy implies (keywords, patterns, allow-list, signature rule). */
+export const scanOptionsFor = scanOptionsFromPolicy;
+
+/** The shared one-path scan and decision (the same the server and the gateway apply). */
+export function evaluateDraft(policy: Policy, draft: DraftContent): Evaluation {
+  return scanAndDecide(
+    policy,
+    {
+      subject: draft.subject,
+      html: draft.html,
+      to: draft.to,
+      // Bcc recipients receive the same content: scan and decide for them as for Cc.
+      cc: [...draft.cc, ...draft.bcc],
+      attachments: draft.attachmentNames.map((name) => ({ name })),
+    },
+  );
+}
+
+const TYPE_LABELS: Record<PhiType, string> = {
+  NAME: 'a name',
+  DATE: 'a date',
+  PHONE: 'a phone number',
+  FAX: 'a fax number',
+  EMAIL: 'an email address',
+  SSN: 'a Social Security number',
+  MRN: 'a medical record number',
+  HEALTH_PLAN_ID: 'a health plan number',
+  ACCOUNT: 'an account number',
+  LICENSE: 'a license number',
+  VEHICLE: 'a vehicle identifier',
+  DEVICE: 'a device identifier',
+  URL: 'a web address',
+  IP: 'an IP address',
+  ADDRESS: 'a street address',
+  ZIP: 'a ZIP code',
+  AGE_OVER_89: 'an age over 89',
+  OTHER_ID: 'an identifying number',
+  DIAGNOSIS: 'a diagnosis',
+  MEDICATION: 'a medication',
+  ICD10: 'a diagnosis code',
+  CPT: 'a procedure code',
+  TREATMENT: 'treatment details',
+  CRISIS: 'crisis language',
+};
+
+/** "a name, a diagnosis and a medication": names the kinds of PHI, never the values. */
+export function describeTypes(types: readonly PhiType[], max = 4): string {
+  const labels = types.map((t) => TYPE_LABELS[t]);
+  if (labels.length === 0) return 'protected health information';
+  const shown = labels.slice(0, max);
+  const more = labels.length - shown.length;
+  if (more > 0) shown.push(`${more} more kind${more === 1 ? '' : 's'}`);
+  if (shown.length === 1) return shown[0] ?? '';
+  return `${shown.slice(0, -1).join(', ')} and ${shown[shown.length - 1] ?? ''}`;
+}
+
+export function typeLabel(t: PhiType): string {
+  return TYPE_LABELS[t];
+}
+
+/** Where findings were, without their values: "the subject, the body and an attachment name". */
+export function describeFields(scan: MessageScan): string {
+  const parts = new Set<string>();
+  for (const f of scan.fields) {
+    if (f.findings.length === 0) continue;
+    if (f.field === 'subject') parts.add('the subject');
+    else if (f.field === 'body') parts.add('the body');
+    else if (f.field === 'to' || f.field === 'cc') parts.add('the recipients');
+    else parts.add('an attachment name');
+  }
+  const list = [...parts];
+  if (list.length <= 1) return list[0] ?? 'the message';
+  return `${list.slice(0, -1).join(', ')} and ${list[list.length - 1] ?? ''}`;
+}

@@ -1,0 +1,161 @@
+// The OnMessageSend (Smart Alerts) handler. Bundled into one classic script for the JS-only
+// runtime; no Office.onReady there, so nothing here waits for it.
+//
+// Decision table (policy from the server, else the shared default for deciding only):
+//   allow                     -> send continues
+//   warn (opt-in practices)   -> blocked, "Send Anyway" offered (sendModeOverride PromptUser)
+//   block (policy blockTypes) -> blocked, pane offered to redact
+//   encrypt + review          -> blocked, "Send securely" opens the compose pane with the findings
+//   encrypt + automatic       -> content POSTed to the server; body replaced by the PHI-free notice,
+//                                attachments removed, x-attune-secured set; send continues
+//   server unreachable / sign-in failed while PHI must be secured -> blocked, says why and what to do
+// Every path ends in exactly one event.completed (CONVENTIONS 12).
+import type { SendMessageRequestInput } from '@attune/shared/api';
+import type { MessageScan } from '@attune/shared/phi';
+import type { ApiClient, ApiFailure } from '../core/api-client.ts';
+import { alerts } from '../core/alerts.ts';
+import type { AlertText } from '../core/alerts.ts';
+import { readDraft } from '../core/draft.ts';
+import type { Draft } from '../core/draft.ts';
+import { evaluateDraft } from '../core/evaluate.ts';
+import { officeCall } from '../core/office-async.ts';
+import type { PolicySource } from '../core/policy-source.ts';
+import { collectAttachments } from '../core/attachments.ts';
+
+/** The header a transport rule keys on to route secured mail (see the README). */
+export const SECURED_HEADER = 'x-attune-secured';
+/** The compose pane button's Control id in manifest.xml. */
+export const COMPOSE_COMMAND_ID = 'attuneComposeButton';
+/** Replaces a subject that itself contained PHI: the notice must not carry it (CONVENTIONS 13). */
+export const NEUTRAL_SUBJECT = 'Secure message';
+
+export interface SendContext {
+  v: 1;
+  reason: 'review' | 'warn' | 'block' | 'sign_in' | 'unreachable' | 'rejected' | 'rewrite_failed';
+  /** Kinds of PHI found (never values). */
+  types: string[];
+}
+
+export interface OnSendDeps {
+  api: Pick<ApiClient, 'sendMessage'>;
+  policy: PolicySource;
+  item: () => Office.MessageCompose;
+}
+
+type Completed = Office.SmartAlertsEventCompletedOptions;
+
+export function createOnMessageSend(deps: OnSendDeps): (event: Office.MailboxEvent) => Promise<void> {
+  return async function attuneOnMessageSend(event) {
+    // Fail closed: if anything below throws, the send is stopped with a clear message.
+    let options: Completed = blockWith(alerts.internal(), null);
+    try {
+      options = await decideSend(deps);
+    } catch {
+      options = blockWith(alerts.internal(), null);
+    } finally {
+      event.completed(options);
+    }
+  };
+}
+
+async function decideSend(deps: OnSendDeps): Promise<Completed> {
+  const item = deps.item();
+  const draft = await readDraft(item);
+  const state = await deps.policy.get();
+  const { scan, decision } = evaluateDraft(state.policy, {
+    subject: draft.subject,
+    html: draft.html,
+    to: draft.to,
+    cc: draft.cc,
+    bcc: draft.bcc,
+    attachmentNames: draft.attachments.map((a) => a.name),
+  });
+
+  switch (decision.decision) {
+    case 'allow':
+      return { allowEvent: true };
+    case 'warn':
+      return {
+        ...blockWith(alerts.warn(scan), context('warn', scan)),
+        cancelLabel: 'Send securely',
+        sendModeOverride: Office.MailboxEnums.SendModeOverride.PromptUser,
+      };
+    case 'block':
+      return { ...blockWith(alerts.blocked(blockedTypes(scan, state.policy.blockTypes)), context('block', scan)), cancelLabel: 'Review' };
+    case 'encrypt':
+      break;
+  }
+
+  // PHI must be secured. Without the practice policy we know why the server could not be asked.
+  if (state.source === 'default') return failureOptions(state.failure, scan);
+  if (state.policy.outlookAction === 'review') {
+    return { ...blockWith(alerts.review(scan), context('review', scan)), cancelLabel: 'Send securely' };
+  }
+  return secureInPlace(deps, item, draft, scan);
+}
+
+async function secureInPlace(deps: OnSendDeps, item: Office.MessageCompose, draft: Draft, scan: MessageScan): Promise<Completed> {
+  const collected = await collectAttachments(item, draft.attachments);
+  if (!collected.ok) return blockWith(alerts.cloudAttachment(), null);
+
+  const request: SendMessageRequestInput = {
+    to: draft.to,
+    // The API has no Bcc; Bcc recipients must reach the content too. The server delivers to each
+    // recipient separately, so nobody sees the others' addresses.
+    cc: [...draft.cc, ...draft.bcc],
+    subject: draft.subject,
+    html: draft.html,
+    attachments: collected.attachments,
+  };
+  const sent = await deps.api.sendMessage(request);
+  if (!sent.ok) return failureOptions(sent, scan);
+
+  try {
+    const subjectHasPhi = scan.fields.some((f) => f.field === 'subject' && f.findings.length > 0);
+    if (subjectHasPhi) await officeCall<void>('subject.setAsync', (cb) => item.subject.setAsync(NEUTRAL_SUBJECT, cb));
+    await officeCall<void>('body.setAsync', (cb) =>
+      item.body.setAsync(sent.value.notice.html, { coercionType: Office.CoercionType.Html }, cb),
+    );
+    for (const a of draft.attachments) {
+      await officeCall<void>('removeAttachmentAsync', (cb) => item.removeAttachmentAsync(a.id, cb));
+    }
+    await officeCall<void>('internetHeaders.setAsync', (cb) =>
+      item.internetHeaders.setAsync({ [SECURED_HEADER]: sent.value.id }, cb),
+    );
+  } catch {
+    return { ...blockWith(alerts.rewriteFailed(), context('rewrite_failed', scan)), cancelLabel: 'Send securely' };
+  }
+  return { allowEvent: true };
+}
+
+function failureOptions(failure: ApiFailure, scan: MessageScan): Completed {
+  switch (failure.reason) {
+    case 'sign_in_failed':
+      return { ...blockWith(alerts.signIn(scan), context('sign_in', scan)), cancelLabel: 'Sign in' };
+    case 'rejected':
+      return { ...blockWith(alerts.rejected(failure.code), context('rejected', scan)), cancelLabel: 'Send securely' };
+    case 'unreachable':
+    case 'server_error':
+    case 'invalid_response':
+      return blockWith(alerts.unreachable(scan), null);
+  }
+}
+
+function blockWith(text: AlertText, ctx: SendContext | null): Completed {
+  const options: Completed = { allowEvent: false, errorMessage: text.plain, errorMessageMarkdown: text.markdown };
+  if (ctx) {
+    // commandId shows the action button that opens the compose pane; contextData tells the pane why.
+    options.commandId = COMPOSE_COMMAND_ID;
+    options.contextData = JSON.stringify(ctx);
+  }
+  return options;
+}
+
+function context(reason: SendContext['reason'], scan: MessageScan): SendContext {
+  return { v: 1, reason, types: [...scan.types] };
+}
+
+function blockedTypes(scan: MessageScan, blockTypes: readonly string[]): MessageScan['types'] {
+  const hit = scan.types.filter((t) => blockTypes.includes(t));
+  return hit.length > 0 ? hit : scan.types;
+}
