@@ -52,7 +52,7 @@ describe('outbound relay', () => {
     expect(got.to).toEqual(['vendor@example.com']);
     // Trace headers are prepended; everything the sender wrote follows byte for byte.
     expect(got.raw.subarray(got.raw.length - raw.length).equals(raw)).toBe(true);
-    expect(got.raw.toString('latin1')).toMatch(/^Received: from .* by gw\.test \(Attune gateway\)/s);
+    expect(got.raw.toString('latin1')).toMatch(/^Received: from \S+ \(\[127\.0\.0\.1\]\)\s+by gw\.test \(Attune gateway\)/);
     expect(got.raw.toString('latin1')).toContain(`${MARKER_HEADER}: v1 `);
   });
 
@@ -230,9 +230,16 @@ describe('robustness', () => {
       s.on('data', (d) => (out += d.toString('latin1')));
       s.on('error', () => resolve(out));
       s.on('close', () => resolve(out));
-      s.on('connect', () => {
-        for (const l of lines) s.write(l);
-        setTimeout(() => s.end(), 300);
+      // Wait for the banner (early talkers are refused), then pace the lines like a slow client.
+      s.once('data', () => {
+        void (async () => {
+          for (const l of lines) {
+            if (s.destroyed) break;
+            s.write(l);
+            await new Promise((r) => setTimeout(r, 30));
+          }
+          setTimeout(() => s.end(), 300);
+        })();
       });
     });
   }
@@ -255,7 +262,7 @@ describe('robustness', () => {
       'Content-Type: multipart/alternative\r\n\r\nno boundary at all',
     ];
     const sessions: Array<Promise<string>> = [];
-    for (let i = 0; i < 20; i++) sessions.push(talk([rnd(200 + i * 50), '\r\nQUIT\r\n']));
+    for (let i = 0; i < 20; i++) sessions.push(talk(['EHLO x\r\n', rnd(200 + i * 50), '\r\nQUIT\r\n']));
     for (const b of broken) {
       sessions.push(talk(['EHLO x\r\n', 'MAIL FROM:<dr.lee@clinic.test>\r\n', 'RCPT TO:<v@example.com>\r\n', 'DATA\r\n', b, '\r\n.\r\n', 'QUIT\r\n']));
     }
@@ -270,7 +277,13 @@ describe('robustness', () => {
   it('refuses connections over the per-address limit with 421', async () => {
     await start({ maxConnectionsPerIp: 2 });
     const open = await Promise.all([0, 1].map(() => new Promise<Socket>((r) => { const s = connect(port, '127.0.0.1', () => r(s)); })));
-    const third = await talk([]);
+    const third = await new Promise<string>((resolve) => {
+      const s = connect(port, '127.0.0.1');
+      let out = '';
+      s.on('data', (d) => (out += d.toString('latin1')));
+      s.on('close', () => resolve(out));
+      s.on('error', () => resolve(out));
+    });
     expect(third).toMatch(/^421 /);
     for (const s of open) s.destroy();
   });

@@ -1,0 +1,103 @@
+import { DEFAULT_POLICY, PolicySchema, type Policy } from '@attune/shared/policy';
+import type { SendMessageRequest } from '@attune/shared/api';
+import { hashToken, looksLikeToken } from '../delivery/tokens.ts';
+import type { Store } from '../store/index.ts';
+import type { GatewayBackend, InboundReply, OutboundSender, ReplyResult, SecureSendResult, TokenState } from './backend.ts';
+import type { Relay } from './relay.ts';
+
+// GatewayBackend over the real store. Lookups (sender, patients, secured ids, reply tokens) are
+// here; the two writes that must match the API exactly (secure send, reply capture) are the
+// delivery pipeline's own functions, passed in, so the gateway cannot drift from POST /v1/messages
+// or the viewer's reply.
+
+export interface Pipeline {
+  secureSend(sender: OutboundSender, request: SendMessageRequest, ctx: { idempotencyKey: string | null }): Promise<SecureSendResult>;
+  acceptReply(reply: InboundReply): Promise<ReplyResult>;
+}
+
+const CACHE_MS = 5_000;
+
+export function createStoreBackend(opts: { store: Store; relay: Relay; pipeline: Pipeline; now?: () => Date }): GatewayBackend {
+  const { store, relay, pipeline } = opts;
+  const now = opts.now ?? (() => new Date());
+  const db = store.db;
+  // Sender resolution runs for every relayed message; a short cache keeps it off the database at
+  // gateway rates while a policy change still applies within seconds.
+  const senders = new Map<string, { at: number; value: OutboundSender | null }>();
+
+  async function policyOf(practiceId: string): Promise<Policy> {
+    const row = await db.selectFrom('practice_policy').select('policy').where('practice_id', '=', practiceId).executeTakeFirst();
+    if (!row) return DEFAULT_POLICY;
+    let json: unknown;
+    try {
+      json = JSON.parse(row.policy);
+    } catch {
+      return DEFAULT_POLICY;
+    }
+    const p = PolicySchema.safeParse(json);
+    // A stored policy that no longer validates falls back to the safe default, never to "allow".
+    return p.success ? p.data : DEFAULT_POLICY;
+  }
+
+  return {
+    async resolveSender(email) {
+      const key = email.toLowerCase();
+      const hit = senders.get(key);
+      if (hit && Date.now() - hit.at < CACHE_MS) return hit.value;
+      const c = await db
+        .selectFrom('clinicians')
+        .select(['id', 'practice_id'])
+        .where('email', '=', key)
+        .where('disabled', '=', 0)
+        .executeTakeFirst();
+      let value: OutboundSender | null = null;
+      if (c) {
+        value = { practiceId: c.practice_id, clinicianId: c.id, email: key, policy: await policyOf(c.practice_id) };
+      } else {
+        // Not a clinician, but from one of a practice's domains (a shared mailbox, a front desk):
+        // scanned under that practice's policy; PHI from it is refused rather than attributed.
+        const domain = key.slice(key.lastIndexOf('@') + 1);
+        const d = await db.selectFrom('practice_domains').select('practice_id').where('domain', '=', domain).executeTakeFirst();
+        if (d) value = { practiceId: d.practice_id, clinicianId: null, email: key, policy: await policyOf(d.practice_id) };
+      }
+      senders.set(key, { at: Date.now(), value });
+      if (senders.size > 5_000) senders.clear();
+      return value;
+    },
+
+    async knownPatients(practiceId, emails) {
+      if (emails.length === 0) return new Set();
+      const rows = await db
+        .selectFrom('patients')
+        .select('email')
+        .where('practice_id', '=', practiceId)
+        .where('email', 'in', emails.map((e) => e.toLowerCase()))
+        .execute();
+      return new Set(rows.map((r) => r.email.toLowerCase()));
+    },
+
+    async isSecuredMessage(practiceId, id) {
+      const row = await db.selectFrom('messages').select('id').where('id', '=', id).where('practice_id', '=', practiceId).executeTakeFirst();
+      return row !== undefined;
+    },
+
+    secureSend: (sender, request, ctx) => pipeline.secureSend(sender, request, ctx),
+
+    relay: (envelope, raw) => relay.send(envelope, raw),
+
+    async replyTokenState(token): Promise<TokenState> {
+      if (!looksLikeToken(token)) return 'unknown';
+      const link = await db
+        .selectFrom('viewer_links')
+        .select(['expires_at', 'revoked_at'])
+        .where('token_sha256', '=', hashToken(token))
+        .executeTakeFirst();
+      if (!link) return 'unknown';
+      if (link.revoked_at) return 'revoked';
+      if (link.expires_at <= now().toISOString()) return 'expired';
+      return 'valid';
+    },
+
+    acceptReply: (reply) => pipeline.acceptReply(reply),
+  };
+}
