@@ -1,0 +1,226 @@
+import MailComposer from 'nodemailer/lib/mail-composer/index.js';
+import MimeNode from 'nodemailer/lib/mime-node/index.js';
+
+// Everything a patient or clinician receives, as RFC 5322 messages. Notices carry no PHI
+// (CONVENTIONS 13): a generic subject, the practice's name, a link, and nothing about the content,
+// the patient or the clinician's words.
+
+export interface Address {
+  name?: string;
+  address: string;
+}
+
+export interface ComposedMail {
+  raw: Buffer;
+  /** SMTP envelope. */
+  from: string;
+  to: string[];
+  messageId: string;
+}
+
+export interface NoticeContent {
+  subject: string;
+  text: string;
+  html: string;
+}
+
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** Practice names go into headers and HTML: keep them to one line of printable text. */
+function oneLine(s: string): string {
+  // eslint-disable-next-line no-control-regex -- stripping control characters is the point
+  return s.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim().slice(0, 200);
+}
+
+function formatDate(iso: string): string {
+  // Dates in notices are UTC calendar dates: the notice is built without the patient's time zone on
+  // purpose (no data about the patient in it), and a date is enough for "expires on".
+  return new Date(iso).toISOString().slice(0, 10);
+}
+
+/** The secure-link notice: what a patient without an OpenPGP key receives. */
+export function secureLinkNotice(opts: {
+  practiceName: string;
+  url: string;
+  expiresAt: string;
+  codeRequired: boolean;
+}): NoticeContent {
+  const practice = oneLine(opts.practiceName);
+  const subject = `You have a secure message from ${practice}`;
+  const codeLine = opts.codeRequired
+    ? 'For your protection, the page will ask for a one-time code, which we email to you separately when you ask for it.'
+    : '';
+  const text = [
+    `${practice} has sent you a secure message.`,
+    '',
+    'Open it here:',
+    opts.url,
+    '',
+    `The link works until ${formatDate(opts.expiresAt)}. ${codeLine}`.trim(),
+    'You can reply securely from the same page.',
+    '',
+    'If you did not expect this message, you can ignore it.',
+  ].join('\n');
+  const p = escapeHtml(practice);
+  const u = escapeHtml(opts.url);
+  const html = `<!doctype html><html><body style="font-family:sans-serif;line-height:1.5;color:#222">
+<p>${p} has sent you a secure message.</p>
+<p><a href="${u}" style="display:inline-block;padding:10px 18px;background:#2456a6;color:#fff;text-decoration:none;border-radius:4px">Open the secure message</a></p>
+<p style="font-size:90%">Or copy this address into your browser:<br>${u}</p>
+<p style="font-size:90%">The link works until ${formatDate(opts.expiresAt)}. ${escapeHtml(codeLine)} You can reply securely from the same page.</p>
+<p style="font-size:80%;color:#666">If you did not expect this message, you can ignore it.</p>
+</body></html>`;
+  return { subject, text, html };
+}
+
+/** What the add-in puts in the draft in place of the content: PHI-free, no link token. */
+export function draftNotice(opts: { practiceName: string; methods: ReadonlyArray<'link' | 'pgp'> }): {
+  text: string;
+  html: string;
+} {
+  const practice = oneLine(opts.practiceName);
+  const how =
+    opts.methods.includes('link') && opts.methods.includes('pgp')
+      ? 'Recipients receive it as an encrypted email or as a separate email with a secure link.'
+      : opts.methods.includes('pgp')
+        ? 'Recipients receive it as an encrypted email.'
+        : 'Recipients receive a separate email with a secure link to read it.';
+  const text = `This message was sent securely by ${practice}. ${how}`;
+  return { text, html: `<p>${escapeHtml(text)}</p>` };
+}
+
+export function oneTimeCodeNotice(opts: { practiceName: string; code: string; minutes: number }): NoticeContent {
+  const practice = oneLine(opts.practiceName);
+  const subject = `Your one-time code for ${practice}`;
+  const text = [
+    `Your one-time code is: ${opts.code}`,
+    '',
+    `Enter it on the secure message page. It works for ${opts.minutes} minutes.`,
+    'If you did not ask for a code, you can ignore this email.',
+  ].join('\n');
+  const html = `<!doctype html><html><body style="font-family:sans-serif">
+<p>Your one-time code is: <strong style="font-size:130%;letter-spacing:2px">${escapeHtml(opts.code)}</strong></p>
+<p>Enter it on the secure message page. It works for ${opts.minutes} minutes.</p>
+<p style="font-size:80%;color:#666">If you did not ask for a code, you can ignore this email.</p></body></html>`;
+  return { subject, text, html };
+}
+
+/**
+ * Tells a clinician a patient replied. PHI-free: no patient name or address, no words of the reply
+ * (it travels over ordinary email); the clinician reads it in Attune. Crisis language makes the
+ * notice urgent without saying more.
+ */
+export function replyNotice(opts: { practiceName: string; reference: string; urgent: boolean }): NoticeContent {
+  const practice = oneLine(opts.practiceName);
+  const subject = opts.urgent ? `[Urgent] A secure reply needs your attention (${practice})` : `New secure reply (${practice})`;
+  const text = [
+    opts.urgent
+      ? 'A patient replied to your secure message, and the reply may contain crisis language. Please review it now.'
+      : 'A patient replied to your secure message.',
+    '',
+    'Open Attune in Outlook or Gmail to read it.',
+    `Reference: ${opts.reference}`,
+  ].join('\n');
+  return { subject, text, html: `<!doctype html><html><body style="font-family:sans-serif">${text.split('\n').map((l) => `<p>${escapeHtml(l)}</p>`).join('')}</body></html>` };
+}
+
+async function build(composer: MailComposer): Promise<Buffer> {
+  return composer.compile().build();
+}
+
+export async function composeSimple(opts: {
+  from: Address;
+  to: string;
+  replyTo?: string;
+  messageId: string;
+  content: NoticeContent;
+  date?: Date;
+}): Promise<ComposedMail> {
+  const raw = await build(
+    new MailComposer({
+      from: opts.from,
+      to: opts.to,
+      ...(opts.replyTo ? { replyTo: opts.replyTo } : {}),
+      subject: opts.content.subject,
+      text: opts.content.text,
+      html: opts.content.html,
+      messageId: opts.messageId,
+      date: opts.date ?? new Date(),
+    }),
+  );
+  return { raw, from: opts.from.address, to: [opts.to], messageId: opts.messageId };
+}
+
+export interface InnerContent {
+  subject: string;
+  text?: string | undefined;
+  html?: string | undefined;
+  attachments: ReadonlyArray<{ filename: string; contentType: string; content: Buffer }>;
+}
+
+/**
+ * The inner MIME entity of a PGP/MIME message: the real subject (protected header), text, HTML and
+ * attachments. It travels only inside the encryption.
+ */
+export async function composeInnerEntity(opts: { from: Address; to: string; content: InnerContent; date?: Date }): Promise<Buffer> {
+  const composer = new MailComposer({
+    from: opts.from,
+    to: opts.to,
+    subject: opts.content.subject,
+    ...(opts.content.text !== undefined ? { text: opts.content.text } : {}),
+    ...(opts.content.html !== undefined ? { html: opts.content.html } : {}),
+    attachments: opts.content.attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, content: a.content })),
+    date: opts.date ?? new Date(),
+  });
+  const node = composer.compile();
+  // Only the entity's own headers belong inside; the outer message carries the routing headers.
+  // Subject stays, marked as a protected header so mail programs can show it.
+  return node.build();
+}
+
+/**
+ * RFC 3156 section 4: multipart/encrypted; protocol="application/pgp-encrypted", a version part
+ * and the OpenPGP message (signed and encrypted, section 6.2). The outer subject is generic: headers
+ * are not encrypted.
+ */
+export async function composePgpMime(opts: {
+  from: Address;
+  to: string;
+  replyTo?: string;
+  messageId: string;
+  outerSubject: string;
+  armoredMessage: string;
+  date?: Date;
+}): Promise<ComposedMail> {
+  const root = new MimeNode('multipart/encrypted; protocol="application/pgp-encrypted"');
+  root.setHeader({
+    From: formatAddress(opts.from),
+    To: opts.to,
+    Subject: opts.outerSubject,
+    'Message-ID': opts.messageId,
+    Date: (opts.date ?? new Date()).toUTCString().replace(/GMT/, '+0000'),
+    'MIME-Version': '1.0',
+  });
+  if (opts.replyTo) root.setHeader('Reply-To', opts.replyTo);
+  root
+    .createChild('application/pgp-encrypted')
+    .setHeader('Content-Description', 'PGP/MIME version identification')
+    .setHeader('Content-Transfer-Encoding', '7bit')
+    .setContent('Version: 1\r\n');
+  root
+    .createChild('application/octet-stream; name="encrypted.asc"')
+    .setHeader('Content-Description', 'OpenPGP encrypted message')
+    .setHeader('Content-Disposition', 'inline; filename="encrypted.asc"')
+    .setHeader('Content-Transfer-Encoding', '7bit')
+    .setContent(opts.armoredMessage);
+  const raw = await root.build();
+  return { raw, from: opts.from.address, to: [opts.to], messageId: opts.messageId };
+}
+
+function formatAddress(a: Address): string {
+  if (!a.name) return a.address;
+  // Quote the display name; MimeNode encodes non-ASCII as an RFC 2047 encoded word.
+  return `"${oneLine(a.name).replace(/["\\]/g, '')}" <${a.address}>`;
+}

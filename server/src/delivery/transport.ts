@@ -1,0 +1,132 @@
+import { createHash } from 'node:crypto';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import nodemailer from 'nodemailer';
+import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
+import type { ComposedMail } from './mime.ts';
+
+// Where outgoing mail goes. With SMTP_URL: an SMTP relay through nodemailer, STARTTLS required by
+// default (HIPAA 164.312(e): transmission security). Without: the embedded default for `npm start`,
+// one .eml file per message in DATA_DIR/mail, so a newcomer can open what a patient receives.
+
+export type SendOutcome =
+  | { ok: true; response: string }
+  | { ok: false; permanent: boolean; error: string };
+
+export interface MailTransport {
+  readonly kind: 'smtp' | 'file';
+  /** For the start-up banner and logs: never contains credentials. */
+  readonly description: string;
+  /** `label` names the kind of mail (notice, pgp, code, reply-notice) for file names. */
+  send(mail: ComposedMail, label: string): Promise<SendOutcome>;
+  close(): Promise<void>;
+}
+
+/** SMTP replies may quote the recipient's address: keep addresses out of stored errors and logs. */
+export function redactAddresses(s: string): string {
+  return s.replace(/<?[^\s<>@]+@[^\s<>@]+>?/g, '<address>').slice(0, 300);
+}
+
+export interface SmtpOptions {
+  url: string;
+  /** Refuse to send unless the server offers STARTTLS (default true). Ignored for smtps:// (TLS from the start). */
+  requireTls: boolean;
+  /** Pool connections (default true): a busy practice sends many small notices. */
+  pool?: boolean;
+  maxConnections?: number;
+  /** Connection and greeting timeouts, ms. */
+  timeoutMs?: number;
+}
+
+export function smtpTransport(opts: SmtpOptions): MailTransport {
+  const u = new URL(opts.url);
+  const secure = u.protocol === 'smtps:';
+  const port = u.port ? Number(u.port) : secure ? 465 : 587;
+  // Only for tests and private relays with self-signed certificates; the name says what it costs.
+  const insecureSkipVerify =
+    u.searchParams.get('tls.rejectUnauthorized') === 'false' || u.searchParams.get('insecureSkipVerify') === 'true';
+  const options: SMTPPool.Options = {
+    pool: true,
+    host: u.hostname,
+    port,
+    secure,
+    requireTLS: !secure && opts.requireTls,
+    ignoreTLS: !secure && !opts.requireTls && u.searchParams.get('ignoreTLS') === 'true',
+    maxConnections: opts.maxConnections ?? 5,
+    maxMessages: 1000,
+    connectionTimeout: opts.timeoutMs ?? 30_000,
+    greetingTimeout: opts.timeoutMs ?? 30_000,
+    socketTimeout: (opts.timeoutMs ?? 30_000) * 2,
+    tls: { minVersion: 'TLSv1.2', ...(insecureSkipVerify ? { rejectUnauthorized: false } : {}) },
+    ...(u.username ? { auth: { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) } } : {}),
+    logger: false,
+    debug: false,
+  };
+  const transporter = nodemailer.createTransport(options);
+  const description = `smtp relay ${u.hostname}:${port} (${secure ? 'implicit TLS' : opts.requireTls ? 'STARTTLS required' : 'STARTTLS optional'})`;
+  return {
+    kind: 'smtp',
+    description,
+    async send(mail) {
+      try {
+        const info = await transporter.sendMail({ envelope: { from: mail.from, to: mail.to }, raw: mail.raw });
+        if (info.rejected.length > 0) {
+          return { ok: false, permanent: true, error: redactAddresses(`recipient rejected: ${String(info.response)}`) };
+        }
+        return { ok: true, response: redactAddresses(String(info.response)) };
+      } catch (err) {
+        return classifySmtpError(err);
+      }
+    },
+    close() {
+      transporter.close();
+      return Promise.resolve();
+    },
+  };
+}
+
+export function classifySmtpError(err: unknown): SendOutcome & { ok: false } {
+  const e = err as { responseCode?: number; code?: string; message?: string; response?: string };
+  const code = typeof e.responseCode === 'number' ? e.responseCode : undefined;
+  const text = redactAddresses(e.response ?? e.message ?? 'unknown error');
+  if (code !== undefined && code >= 500 && code < 600) return { ok: false, permanent: true, error: `SMTP ${code}: ${text}` };
+  if (code !== undefined) return { ok: false, permanent: false, error: `SMTP ${code}: ${text}` };
+  // Connection refused, timeouts, TLS not offered: the relay may come back; retry with backoff.
+  return { ok: false, permanent: false, error: `${e.code ?? 'ERROR'}: ${text}` };
+}
+
+/**
+ * One .eml per message in `dir`. The file is named by the Message-ID's hash, so a retry of the same
+ * message overwrites its own file instead of adding a duplicate; written to a temp name and renamed,
+ * so a reader never sees half a message.
+ */
+export function fileTransport(dir: string): MailTransport {
+  let made = false;
+  return {
+    kind: 'file',
+    description: `mail folder ${dir} (no SMTP_URL set: one .eml file per message)`,
+    async send(mail, label) {
+      try {
+        if (!made) {
+          await mkdir(dir, { recursive: true, mode: 0o700 });
+          made = true;
+        }
+        const id = createHash('sha256').update(mail.messageId).digest('hex').slice(0, 16);
+        const name = `${label.replace(/[^a-z0-9-]/gi, '') || 'mail'}-${id}.eml`;
+        const tmp = join(dir, `.${name}.tmp`);
+        await writeFile(tmp, mail.raw, { mode: 0o600 });
+        await rename(tmp, join(dir, name));
+        return { ok: true, response: `written ${name}` };
+      } catch (err) {
+        return { ok: false, permanent: false, error: `file transport: ${(err as NodeJS.ErrnoException).code ?? 'error'}` };
+      }
+    },
+    close: () => Promise.resolve(),
+  };
+}
+
+export function createMailTransport(config: { smtpUrl: string | undefined; smtpRequireTls: boolean; mailDir: string }): MailTransport {
+  return config.smtpUrl
+    ? smtpTransport({ url: config.smtpUrl, requireTls: config.smtpRequireTls })
+    : fileTransport(config.mailDir);
+}
