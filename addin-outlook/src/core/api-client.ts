@@ -59,7 +59,7 @@ export function createApiClient(opts: ApiClientOptions): ApiClient {
 
   async function request<T>(method: 'GET' | 'POST', path: string, body: unknown, schema: Parser<T>): Promise<ApiResult<T>> {
     const token = await opts.getToken();
-    if (!token.ok) return { ok: false, reason: 'sign_in_failed', message: token.message };
+    if (!token.ok) return { ok: false, reason: token.reason === 'unreachable' ? 'unreachable' : 'sign_in_failed', message: token.message };
     const headers: Record<string, string> = { accept: 'application/json', authorization: `Bearer ${token.token}` };
     if (body !== undefined) headers['content-type'] = 'application/json';
     let res: Response;

@@ -7,7 +7,7 @@ import type { IPublicClientApplication } from '@azure/msal-browser';
 
 export type TokenResult =
   | { ok: true; token: string }
-  | { ok: false; reason: 'not_available' | 'sign_in_failed'; message: string };
+  | { ok: false; reason: 'not_available' | 'sign_in_failed' | 'unreachable'; message: string };
 
 export type TokenProvider = () => Promise<TokenResult>;
 
@@ -23,7 +23,8 @@ export function chainTokenProviders(providers: readonly TokenProvider[]): TokenP
         r = { ok: false, reason: 'sign_in_failed', message: 'Signing in to Attune failed.' };
       }
       if (r.ok) return r;
-      if (r.reason === 'sign_in_failed' || last.reason === 'not_available') last = r;
+      // Report the most telling failure: a refused sign-in or a down server beats "not configured".
+      if (r.reason !== 'not_available' || last.reason === 'not_available') last = r;
     }
     return last;
   };
@@ -58,8 +59,8 @@ export function devTokenProvider(opts: { baseUrl: string; email: () => string | 
         credentials: 'omit',
       });
     } catch {
-      // Unreachable server: report it as a sign-in failure; the caller's request would fail anyway.
-      return { ok: false, reason: 'sign_in_failed', message: 'The Attune server could not be reached to sign you in.' };
+      // The server is down, which is not a sign-in problem: say so, so the user gets the right advice.
+      return { ok: false, reason: 'unreachable', message: 'The Attune server could not be reached to sign you in.' };
     }
     const body: unknown = await res.json().catch(() => undefined);
     const token = body && typeof body === 'object' && 'token' in body ? (body as { token: unknown }).token : undefined;

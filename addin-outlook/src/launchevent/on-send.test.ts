@@ -1,0 +1,276 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createApiClient } from '../core/api-client.ts';
+import { cachedTokenProvider, devTokenProvider } from '../core/auth.ts';
+import { MAX_ALERT_CHARS } from '../core/alerts.ts';
+import { createPolicySource } from '../core/policy-source.ts';
+import { deadUrl, NOTICE_HTML, startFakeApi } from '../testing/fake-api.ts';
+import type { FakeApi, FakeApiOptions } from '../testing/fake-api.ts';
+import { fakeOffice } from '../testing/fake-office.ts';
+import type { FakeDraftInit } from '../testing/fake-office.ts';
+import { COMPOSE_COMMAND_ID, createOnMessageSend, NEUTRAL_SUBJECT, SECURED_HEADER } from './on-send.ts';
+
+const PATIENT = 'pat.jones@gmail.com';
+const COLLEAGUE = 'dr.lee@practice.example';
+const PHI_HTML =
+  '<p>Hi Jane,</p><p>Your sertraline 50 mg for major depressive disorder is ready at the pharmacy. DOB 03/14/1985.</p>';
+const CLEAN_HTML = '<p>Shall we move our meeting to noon on the usual day?</p>';
+
+let api: FakeApi | null = null;
+afterEach(async () => {
+  await api?.close();
+  api = null;
+  delete (globalThis as { Office?: unknown }).Office;
+});
+
+interface Run {
+  completed: unknown[];
+  writes: ReturnType<typeof fakeOffice>['writes'];
+  calls: string[];
+}
+
+async function send(draft: FakeDraftInit, server: FakeApiOptions | 'down' = {}): Promise<Run> {
+  let baseUrl: string;
+  if (server === 'down') baseUrl = await deadUrl();
+  else {
+    api = await startFakeApi({ policy: { internalDomains: ['practice.example'] }, ...server });
+    baseUrl = api.url;
+  }
+  const { office, writes, calls } = fakeOffice(draft);
+  (globalThis as { Office?: unknown }).Office = office;
+  const getToken = cachedTokenProvider(devTokenProvider({ baseUrl, email: () => 'clinician@practice.example' }), 60_000);
+  const client = createApiClient({ baseUrl, getToken, timeoutMs: 5_000 });
+  const handler = createOnMessageSend({
+    api: client,
+    policy: createPolicySource(client),
+    item: () => (office as unknown as typeof Office).context.mailbox.item as Office.MessageCompose,
+  });
+  const completed: unknown[] = [];
+  await handler({ completed: (o?: unknown) => completed.push(o) } as unknown as Office.MailboxEvent);
+  return { completed, writes, calls };
+}
+
+function only(run: Run): Office.SmartAlertsEventCompletedOptions {
+  expect(run.completed).toHaveLength(1);
+  return run.completed[0] as Office.SmartAlertsEventCompletedOptions;
+}
+
+function expectUntouched(run: Run): void {
+  expect(run.writes.body).toEqual([]);
+  expect(run.writes.subject).toEqual([]);
+  expect(run.writes.removedAttachments).toEqual([]);
+  expect(run.writes.headers).toEqual([]);
+}
+
+function expectPhiFree(text: string | undefined): void {
+  expect(text).toBeTruthy();
+  expect(text!.length).toBeLessThanOrEqual(MAX_ALERT_CHARS);
+  for (const value of ['Jane', 'sertraline', 'depressive', '1985', 'PTSD', 'Jones', PATIENT]) expect(text).not.toContain(value);
+}
+
+describe('OnMessageSend with the practice on "review"', () => {
+  it('lets a message without PHI go out untouched', async () => {
+    const run = await send({ subject: 'Meeting time', html: CLEAN_HTML, to: [PATIENT] });
+    expect(only(run)).toEqual({ allowEvent: true });
+    expectUntouched(run);
+  });
+
+  it('blocks PHI in the subject only and offers "Send securely" with the compose pane', async () => {
+    const run = await send({ subject: 'Jane Doe depression follow-up', html: CLEAN_HTML, to: [PATIENT] });
+    const o = only(run);
+    expect(o.allowEvent).toBe(false);
+    expect(o.cancelLabel).toBe('Send securely');
+    expect(o.commandId).toBe(COMPOSE_COMMAND_ID);
+    expect(JSON.parse(o.contextData as string)).toEqual({ v: 1, reason: 'review', types: ['NAME', 'DIAGNOSIS'] });
+    expect(o.errorMessageMarkdown).toContain('the subject');
+    expect(o.errorMessageMarkdown).toContain('a diagnosis');
+    expectPhiFree(o.errorMessageMarkdown);
+    expectPhiFree(o.errorMessage);
+    expectUntouched(run);
+    expect(api!.requests.some((r) => r.path === '/v1/messages')).toBe(false);
+  });
+
+  it('blocks PHI in the HTML body and names the kinds of PHI, not the values', async () => {
+    const o = only(await send({ subject: 'Follow-up', html: PHI_HTML, to: [PATIENT] }));
+    expect(o.allowEvent).toBe(false);
+    expect(o.errorMessageMarkdown).toMatch(/a medication/);
+    expect(o.errorMessageMarkdown).toContain('the body');
+    expectPhiFree(o.errorMessageMarkdown);
+  });
+
+  it('blocks PHI in an attachment name without repeating the name', async () => {
+    const run = await send({
+      subject: 'Documents',
+      html: '<p>Attached.</p>',
+      to: [PATIENT],
+      attachments: [{ id: 'a1', name: 'Jane_Doe_PTSD_assessment.pdf', content: 'JVBERi0=' }],
+    });
+    const o = only(run);
+    expect(o.allowEvent).toBe(false);
+    expect(o.errorMessageMarkdown).toContain('an attachment name');
+    expectPhiFree(o.errorMessageMarkdown);
+    expectUntouched(run);
+  });
+
+  it('lets PHI to internal recipients only go out as is', async () => {
+    const run = await send({ subject: 'Follow-up', html: PHI_HTML, to: [COLLEAGUE] });
+    expect(only(run)).toEqual({ allowEvent: true });
+    expectUntouched(run);
+  });
+
+  it('treats a Bcc to an external address like any external recipient', async () => {
+    const o = only(await send({ subject: 'Follow-up', html: PHI_HTML, to: [COLLEAGUE], bcc: [PATIENT] }));
+    expect(o.allowEvent).toBe(false);
+  });
+});
+
+describe('OnMessageSend with the practice on "automatic"', () => {
+  const automatic: FakeApiOptions = { policy: { internalDomains: ['practice.example'], outlookAction: 'automatic' } };
+
+  it('stores the content on the server, replaces the body with the notice, removes attachments and stamps the header', async () => {
+    const run = await send(
+      {
+        subject: 'Follow-up',
+        html: PHI_HTML,
+        to: [PATIENT],
+        cc: [COLLEAGUE],
+        bcc: ['other@example.net'],
+        attachments: [
+          { id: 'a1', name: 'plan.pdf', content: 'JVBERi0xLjQK' },
+          { id: 'a2', name: 'note.eml', attachmentType: 'item', format: 'eml', content: 'Subject: x\r\n\r\nbody' },
+        ],
+      },
+      automatic,
+    );
+    expect(only(run)).toEqual({ allowEvent: true });
+    const posted = api!.requests.filter((r) => r.path === '/v1/messages');
+    expect(posted).toHaveLength(1);
+    expect(posted[0]!.auth).toBe('Bearer dev-token-1');
+    expect(posted[0]!.body).toMatchObject({
+      to: [PATIENT],
+      cc: [COLLEAGUE, 'other@example.net'],
+      subject: 'Follow-up',
+      html: PHI_HTML,
+      attachments: [
+        { filename: 'plan.pdf', contentType: 'application/pdf', contentBase64: 'JVBERi0xLjQK' },
+        { filename: 'note.eml', contentType: 'message/rfc822', contentBase64: Buffer.from('Subject: x\r\n\r\nbody').toString('base64') },
+      ],
+    });
+    expect(run.writes.body).toEqual([{ value: NOTICE_HTML, coercionType: 'html' }]);
+    expect(run.writes.removedAttachments).toEqual(['a1', 'a2']);
+    expect(run.writes.headers).toEqual([{ [SECURED_HEADER]: 'msg_1' }]);
+    // The subject had no PHI: it stays.
+    expect(run.writes.subject).toEqual([]);
+  });
+
+  it('replaces a subject that contains PHI, so the notice does not carry it', async () => {
+    const run = await send({ subject: 'Jane Doe depression follow-up', html: CLEAN_HTML, to: [PATIENT] }, automatic);
+    expect(only(run)).toEqual({ allowEvent: true });
+    expect(run.writes.subject).toEqual([NEUTRAL_SUBJECT]);
+    expect(run.writes.body).toEqual([{ value: NOTICE_HTML, coercionType: 'html' }]);
+  });
+
+  it('still lets a message without PHI go out without calling the server to send', async () => {
+    const run = await send({ subject: 'Meeting time', html: CLEAN_HTML, to: [PATIENT] }, automatic);
+    expect(only(run)).toEqual({ allowEvent: true });
+    expect(api!.requests.filter((r) => r.path === '/v1/messages')).toEqual([]);
+    expectUntouched(run);
+  });
+
+  it('blocks with the reason when the server refuses the message (4xx), leaving the draft as it was', async () => {
+    const run = await send({ subject: 'Follow-up', html: PHI_HTML, to: [PATIENT] }, { ...automatic, messages: [413, 'payload_too_large'] });
+    const o = only(run);
+    expect(o.allowEvent).toBe(false);
+    expect(o.errorMessageMarkdown).toContain('larger than secure delivery allows');
+    expect(JSON.parse(o.contextData as string).reason).toBe('rejected');
+    expectPhiFree(o.errorMessageMarkdown);
+    expectUntouched(run);
+  });
+
+  it('blocks when the server fails (5xx) and says nothing was sent', async () => {
+    const run = await send({ subject: 'Follow-up', html: PHI_HTML, to: [PATIENT] }, { ...automatic, messages: [503, 'internal_error'] });
+    const o = only(run);
+    expect(o.allowEvent).toBe(false);
+    expect(o.errorMessageMarkdown).toContain("can't reach its server");
+    expect(o.errorMessageMarkdown).toContain('Nothing was sent');
+    expectUntouched(run);
+  });
+
+  it('blocks a cloud attachment it cannot secure, before sending anything', async () => {
+    const run = await send(
+      { subject: 'Follow-up', html: PHI_HTML, to: [PATIENT], attachments: [{ id: 'c1', name: 'x.docx', attachmentType: 'cloud', format: 'url' }] },
+      automatic,
+    );
+    const o = only(run);
+    expect(o.allowEvent).toBe(false);
+    expect(o.errorMessageMarkdown).toContain('shared-link');
+    expect(api!.requests.filter((r) => r.path === '/v1/messages')).toEqual([]);
+  });
+
+  it('blocks, rather than sending in clear, when Outlook refuses to replace the body', async () => {
+    const run = await send({ subject: 'Follow-up', html: PHI_HTML, to: [PATIENT], failing: ['body.setAsync'] }, automatic);
+    const o = only(run);
+    expect(o.allowEvent).toBe(false);
+    expect(o.errorMessageMarkdown).toContain("couldn't finish securing");
+    expect(run.writes.headers).toEqual([]);
+  });
+});
+
+describe('OnMessageSend when the server or sign-in fails', () => {
+  it('blocks PHI when the server is down, saying why and what to do', async () => {
+    const run = await send({ subject: 'Follow-up', html: PHI_HTML, to: [PATIENT] }, 'down');
+    const o = only(run);
+    expect(o.allowEvent).toBe(false);
+    expect(o.errorMessageMarkdown).toContain("can't reach its server");
+    expect(o.errorMessageMarkdown).toContain('Check your connection');
+    expectPhiFree(o.errorMessageMarkdown);
+    expectUntouched(run);
+  });
+
+  it('still lets a message without PHI go out when the server is down (default policy decides)', async () => {
+    const run = await send({ subject: 'Meeting time', html: CLEAN_HTML, to: [PATIENT] }, 'down');
+    expect(only(run)).toEqual({ allowEvent: true });
+  });
+
+  it('blocks PHI with a sign-in message when sign-in is refused, and offers the pane to sign in', async () => {
+    const run = await send({ subject: 'Follow-up', html: PHI_HTML, to: [PATIENT] }, { devToken: 403 });
+    const o = only(run);
+    expect(o.allowEvent).toBe(false);
+    expect(o.errorMessageMarkdown).toContain("couldn't sign you in");
+    expect(o.cancelLabel).toBe('Sign in');
+    expect(o.commandId).toBe(COMPOSE_COMMAND_ID);
+    expect(JSON.parse(o.contextData as string).reason).toBe('sign_in');
+    expectUntouched(run);
+  });
+
+  it('fails closed with exactly one completion when reading the item throws', async () => {
+    const run = await send({ subject: 'Follow-up', html: PHI_HTML, to: [PATIENT], failing: ['body.getAsync'] });
+    const o = only(run);
+    expect(o.allowEvent).toBe(false);
+    expect(o.errorMessageMarkdown).toContain("couldn't check this message");
+  });
+});
+
+describe('OnMessageSend policy switches', () => {
+  it('offers Send Anyway (PromptUser) when an opt-in practice only warns', async () => {
+    const o = only(await send({ subject: 'Follow-up', html: PHI_HTML, to: [PATIENT] }, { policy: { mode: 'opt_in' } }));
+    if (o.allowEvent) return expect.unreachable('opt-in PHI must not pass silently');
+    expect(o.sendModeOverride).toBe('promptUser');
+    expect(o.commandId).toBe(COMPOSE_COMMAND_ID);
+  });
+
+  it('blocks a type the practice never allows in email, even for automatic practices', async () => {
+    const run = await send(
+      { subject: 'Records', html: '<p>Her SSN is 219-09-9999 for the insurance form.</p>', to: [PATIENT] },
+      { policy: { outlookAction: 'automatic', blockTypes: ['SSN'] } },
+    );
+    const o = only(run);
+    expect(o.allowEvent).toBe(false);
+    expect(o.errorMessageMarkdown).toContain('Social Security number');
+    expect(o.errorMessageMarkdown).not.toContain('219-09-9999');
+    expect(api!.requests.filter((r) => r.path === '/v1/messages')).toEqual([]);
+  });
+});
+
+beforeEach(() => {
+  delete (globalThis as { Office?: unknown }).Office;
+});

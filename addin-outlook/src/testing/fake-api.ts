@@ -1,0 +1,105 @@
+// A small real HTTP server speaking the Attune API contract (what the add-in calls), on an
+// ephemeral port. Requests are recorded so tests can assert what reached the "server".
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { DEFAULT_POLICY } from '@attune/shared/policy';
+import type { Policy } from '@attune/shared/policy';
+
+export interface Recorded {
+  method: string;
+  path: string;
+  auth: string | undefined;
+  body: unknown;
+}
+
+export interface FakeApiOptions {
+  policy?: Partial<Policy>;
+  /** Answer for POST /v1/dev/token: 'ok' or an HTTP status to refuse with. */
+  devToken?: 'ok' | number;
+  /** Answer for POST /v1/messages: 'ok' or [status, code]. */
+  messages?: 'ok' | [number, string];
+  /** Extra routes (for the panes' engagement and caseload). */
+  routes?: Record<string, (req: Recorded) => [number, unknown]>;
+  /** Serve static files for browser tests: path prefix -> handler. */
+  static?: (path: string, res: ServerResponse) => boolean;
+}
+
+export interface FakeApi {
+  url: string;
+  requests: Recorded[];
+  options: FakeApiOptions;
+  close(): Promise<void>;
+}
+
+export const NOTICE_HTML = '<p>You have a secure message from your care team. Open it: <a href="https://attune.test/m/abc">secure link</a></p>';
+
+export async function startFakeApi(options: FakeApiOptions = {}): Promise<FakeApi> {
+  const requests: Recorded[] = [];
+  let n = 0;
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const path = req.url ?? '/';
+      if (options.static && req.method === 'GET' && options.static(path, res)) return;
+      const raw = Buffer.concat(chunks).toString('utf8');
+      let body: unknown = undefined;
+      try {
+        body = raw ? JSON.parse(raw) : undefined;
+      } catch {
+        body = raw;
+      }
+      const rec: Recorded = { method: req.method ?? 'GET', path, auth: req.headers.authorization, body };
+      requests.push(rec);
+      const send = (status: number, json: unknown) => {
+        res.writeHead(status, { 'content-type': 'application/json', 'access-control-allow-origin': '*' });
+        res.end(JSON.stringify(json));
+      };
+      const err = (status: number, code: string) => send(status, { error: { code, message: `Refused: ${code}.` } });
+      const route = `${rec.method} ${path.split('?')[0]}`;
+      if (options.routes?.[route]) {
+        const [s, j] = options.routes[route](rec);
+        return send(s, j);
+      }
+      if (route === 'POST /v1/dev/token') {
+        const dt = options.devToken ?? 'ok';
+        return dt === 'ok' ? send(200, { token: 'dev-token-1' }) : err(dt, 'dev_tokens_disabled');
+      }
+      if (rec.auth !== 'Bearer dev-token-1') return err(401, 'unauthenticated');
+      if (route === 'GET /v1/policy') return send(200, { ...DEFAULT_POLICY, ...options.policy });
+      if (route === 'POST /v1/messages') {
+        const m = options.messages ?? 'ok';
+        if (m !== 'ok') return err(m[0], m[1]);
+        const b = body as { to: string[]; cc?: string[]; sendAt?: string };
+        n++;
+        return send(201, {
+          id: `msg_${n}`,
+          decision: 'encrypt',
+          reasons: ['PHI found'],
+          recipients: [...b.to, ...(b.cc ?? [])].map((email) => ({ email, method: 'link', status: b.sendAt ? 'scheduled' : 'queued' })),
+          notice: { text: 'You have a secure message.', html: NOTICE_HTML },
+          ...(b.sendAt ? { sendAt: '2026-11-23T15:00:00.000Z' } : {}),
+        });
+      }
+      return err(404, 'not_found');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    options,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+/** A URL where nothing listens (a server that is down). */
+export async function deadUrl(): Promise<string> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const { port } = s.address() as AddressInfo;
+  await new Promise<void>((r) => s.close(() => r()));
+  return `http://127.0.0.1:${port}`;
+}
