@@ -1,9 +1,9 @@
 import { connect, type Socket } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createSmtpRelay, type Relay } from './relay.ts';
+import type { Relay } from './relay.ts';
 import { createGateway, type Gateway } from './server.ts';
 import { MARKER_HEADER } from './marker.ts';
-import { MemoryBackend, client, rawMessage, selfSignedCert, startSink, testGatewayConfig, type Sink } from './testing.ts';
+import { MemoryBackend, sinkRelay, client, rawMessage, selfSignedCert, startSink, testGatewayConfig, type Sink } from './testing.ts';
 import type { GatewayConfig } from './config.ts';
 
 // The listener's SMTP behaviour, end to end over real sockets: nodemailer -> gateway -> a downstream
@@ -28,7 +28,7 @@ function codeOf(err: unknown): number | undefined {
 
 beforeEach(async () => {
   sink = await startSink();
-  relay = createSmtpRelay(sink.url);
+  relay = sinkRelay(sink);
   backend = new MemoryBackend(relay);
   backend.clinicians.set('dr.lee@clinic.test', 'c1');
   backend.tokens.set(TOKEN, { state: 'valid', messageId: 'm1', patientId: 'pt1', sentAt: Date.now() - 3_600_000 });
@@ -37,7 +37,7 @@ beforeEach(async () => {
 
 afterEach(async () => {
   await gw?.close();
-  relay.close();
+  await relay.close();
   await sink.close();
 });
 

@@ -3,6 +3,7 @@ import { DEFAULT_POLICY } from '@attune/shared/policy';
 import type { Envelope, GatewayBackend, OutboundSender } from './backend.ts';
 import { classify } from './classify.ts';
 import { fromAddress, scanInput, toSendRequest } from './extract.ts';
+import { RelayError } from './relay.ts';
 import type { SmtpReply } from './smtp-reply.ts';
 
 // Outbound enforcement: the decision for one message that an allowed source asked us to relay.
@@ -31,7 +32,16 @@ export async function handleOutbound(
   flags: { alreadyProcessed: boolean; messageId: string | null },
 ): Promise<OutboundResult> {
   const relay = async (kind: OutboundKind): Promise<OutboundResult> => {
-    await ctx.backend.relay(envelope, ctx.stampForRelay(raw, flags.messageId));
+    try {
+      await ctx.backend.relay(envelope, ctx.stampForRelay(raw, flags.messageId));
+    } catch (err) {
+      // The next hop said no for good (5xx): pass that on, so the sender bounces instead of retrying
+      // for days. Anything else (down, timeout) propagates and becomes a 451.
+      if (err instanceof RelayError && err.permanent) {
+        return { kind: 'refused', reply: { code: 554, message: '5.0.0 The next hop refused the message' } };
+      }
+      throw err;
+    }
     return { kind, reply: { code: 250, message: '2.0.0 Relayed' } };
   };
 

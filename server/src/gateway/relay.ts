@@ -1,62 +1,48 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename } from 'node:fs/promises';
-import { join } from 'node:path';
-import nodemailer from 'nodemailer';
+import { createHash, randomBytes } from 'node:crypto';
+import { createMailTransport, smtpTransport, type MailTransport } from '../delivery/transport.ts';
 import type { Envelope } from './backend.ts';
 
-// The next hop for mail that needs no conversion: the same place delivery sends to (SMTP_URL, or the
-// local mail folder when unset). The raw bytes go on as received; the gateway only prepends trace
-// headers. A relay resolves only when the next hop has accepted the message (its 250) or the file is
-// on disk and synced, so the gateway's own 250 never runs ahead of durability.
+// The next hop for mail that needs no conversion: the same transport delivery uses (SMTP_URL, or the
+// local mail folder when unset), so there is one place that decides where mail leaves. The raw bytes
+// go on as received; the gateway only prepends trace headers. `send` resolves only when the next hop
+// has accepted the message (its 250) or the file is written, so the gateway's own 250 never runs
+// ahead of the message being held somewhere.
 
 export interface Relay {
   send(envelope: Envelope, raw: Buffer): Promise<void>;
-  close(): void;
+  close(): Promise<void>;
 }
 
-export function createSmtpRelay(url: string, opts: { maxConnections?: number } = {}): Relay {
-  // A pool keeps connections to the next hop open: the gateway's latency is mostly this relay.
-  const sep = url.includes('?') ? '&' : '?';
-  const transport = nodemailer.createTransport(`${url}${sep}pool=true&maxConnections=${opts.maxConnections ?? 8}&maxMessages=1000000`);
+export class RelayError extends Error {
+  override name = 'RelayError';
+  constructor(
+    readonly permanent: boolean,
+    detail: string,
+  ) {
+    super(detail);
+  }
+}
+
+export function relayVia(transport: MailTransport): Relay {
   return {
     async send(envelope, raw) {
-      await transport.sendMail({ envelope: { from: envelope.from, to: envelope.to }, raw });
+      // The file transport names files by this id: the same message retried lands on the same file.
+      const mid = /^message-id:[ \t]*(.+)$/im.exec(raw.subarray(0, 64 * 1024).toString('latin1'))?.[1]?.trim();
+      const key = mid
+        ? createHash('sha256').update(`${mid}|${envelope.from}|${envelope.to.join(',')}`).digest('hex')
+        : randomBytes(16).toString('hex');
+      const r = await transport.send({ raw, from: envelope.from, to: envelope.to, messageId: key }, 'relay');
+      if (!r.ok) throw new RelayError(r.permanent, r.error);
     },
-    close() {
-      transport.close();
-    },
+    close: () => transport.close(),
   };
 }
 
-export function createFolderRelay(dir: string): Relay {
-  let ready: Promise<unknown> | null = null;
-  return {
-    async send(envelope, raw) {
-      ready ??= mkdir(dir, { recursive: true });
-      await ready;
-      const name = `${Date.now()}-${randomBytes(8).toString('hex')}`;
-      const tmp = join(dir, `.${name}.tmp`);
-      const fh = await open(tmp, 'wx', 0o600);
-      try {
-        // The envelope rides along as X-Envelope headers: the folder stands in for an SMTP peer.
-        await fh.writeFile(
-          Buffer.concat([
-            Buffer.from(`X-Envelope-From: <${envelope.from}>\r\nX-Envelope-To: ${envelope.to.map((t) => `<${t}>`).join(', ')}\r\n`),
-            raw,
-          ]),
-        );
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, join(dir, `${name}.eml`));
-      const d = await open(dir, 'r');
-      try {
-        await d.sync();
-      } finally {
-        await d.close();
-      }
-    },
-    close() {},
-  };
+/** The gateway's relay: its own pool (relaying is its hot path), same destination as delivery. */
+export function createRelay(config: { smtpUrl: string | undefined; smtpRequireTls: boolean; mailDir: string }): Relay {
+  return relayVia(
+    config.smtpUrl
+      ? smtpTransport({ url: config.smtpUrl, requireTls: config.smtpRequireTls, maxConnections: 10 })
+      : createMailTransport(config),
+  );
 }

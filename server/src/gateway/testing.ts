@@ -9,7 +9,8 @@ import { DEFAULT_POLICY, PolicySchema, type Policy } from '@attune/shared/policy
 import type { SendMessageRequest } from '@attune/shared/api';
 import type { Envelope, GatewayBackend, InboundReply, OutboundSender, ReplyResult, SecureSendResult, TokenState } from './backend.ts';
 import { loadGatewayConfig, type GatewayConfig } from './config.ts';
-import type { Relay } from './relay.ts';
+import { relayVia, type Relay } from './relay.ts';
+import { smtpTransport } from '../delivery/transport.ts';
 
 // Test support: a real downstream SMTP server that records what reaches it, a self-signed
 // certificate, a gateway config for loopback, and an in-memory backend for listener-level tests
@@ -19,6 +20,11 @@ export interface SinkMessage {
   from: string;
   to: string[];
   raw: Buffer;
+}
+
+/** A relay to a test sink (plain SMTP: the sink offers no STARTTLS). */
+export function sinkRelay(sink: Sink): Relay {
+  return relayVia(smtpTransport({ url: sink.url, requireTls: false, maxConnections: 10 }));
 }
 
 export interface Sink {
