@@ -1,8 +1,12 @@
 import type { SchemaMigration } from './types.ts';
 import { migration as m0001 } from './0001-initial.ts';
+import { migration as m0002 } from './0002-delivery.ts';
 
 /**
  * Every migration, in order. Names sort lexically and are recorded in `kysely_migration`;
  * add new ones at the end (0002-…), never rename or edit a shipped one.
  */
-export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: SchemaMigration]> = [['0001-initial', m0001]];
+export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: SchemaMigration]> = [
+  ['0001-initial', m0001],
+  ['0002-delivery', m0002],
+];
