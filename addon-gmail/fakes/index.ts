@@ -1,7 +1,7 @@
 // One place to assemble the Apps Script fakes a test (or the vm-loaded bundle) runs against.
 
 import { createCardService } from './card-service.ts';
-import { createScriptApp, createGmailApp, createPropertiesService, type FakeMessageSpec } from './services.ts';
+import { createScriptApp, createGmailApp, createPropertiesService, type FakeMessageSpec, type THROWS } from './services.ts';
 import { createUrlFetchApp, type Transport } from './url-fetch.ts';
 
 export * from './card-service.ts';
@@ -10,7 +10,7 @@ export * from './url-fetch.ts';
 
 export interface FakeEnvOptions {
   transport: Transport;
-  token?: string | null | 'throws';
+  token?: string | null | typeof THROWS;
   messages?: readonly FakeMessageSpec[];
   scriptProperties?: Record<string, string>;
   whitelist?: readonly string[];

@@ -9,10 +9,13 @@
 //     gmail.addons.current.action.compose inside a compose action).
 //   - PropertiesService: string values only; getProperty of a missing key is null.
 
-export function createScriptApp(opts: { token: string | null | 'throws' }) {
+/** `THROWS` models a project without the openid scope. */
+export const THROWS = Symbol('throws');
+
+export function createScriptApp(opts: { token: string | null | typeof THROWS }) {
   return {
     getIdentityToken(): string | null {
-      if (opts.token === 'throws') throw new Error('Exception: Specified permissions are not sufficient to call ScriptApp.getIdentityToken.');
+      if (opts.token === THROWS) throw new Error('Exception: Specified permissions are not sufficient to call ScriptApp.getIdentityToken.');
       return opts.token;
     },
   };

@@ -48,7 +48,7 @@ function identityToken(): string | null {
 
 function parseJson(text: string): unknown {
   try {
-    return JSON.parse(text) as unknown;
+    return JSON.parse(text);
   } catch {
     return undefined;
   }
@@ -56,7 +56,7 @@ function parseJson(text: string): unknown {
 
 function errorOf(body: unknown): { code: string; message: string } {
   if (typeof body === 'object' && body !== null && 'error' in body) {
-    const e = (body as { error: unknown }).error;
+    const e = body.error;
     if (typeof e === 'object' && e !== null) {
       const { code, message } = e as { code?: unknown; message?: unknown };
       if (typeof code === 'string' && typeof message === 'string') return { code, message };

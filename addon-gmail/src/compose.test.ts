@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_POLICY, PolicySchema, SendMessageRequestSchema, SendMessageResponseSchema, type Policy } from '@attune/shared/api';
-import { createFakeEnv, findAll, installGlobals, json, textOf, treeOf, TEST_SERVER, TEST_TOKEN, type FakeEnv, type Transport } from '../fakes/index.ts';
+import { createFakeEnv, findAll, installGlobals, json, textOf, treeOf, TEST_SERVER, TEST_TOKEN, THROWS, type FakeEnv, type Transport } from '../fakes/index.ts';
 import { router, serverDown } from '../fakes/router.ts';
 import { sendResponseFixture } from '../fakes/fixtures.ts';
 import { makeHandlers } from './handlers.ts';
@@ -10,7 +10,7 @@ import type { AddonEvent } from './events.ts';
 let uninstall: (() => void) | undefined;
 afterEach(() => uninstall?.());
 
-function setup(transport: Transport, token?: string | null | 'throws'): FakeEnv {
+function setup(transport: Transport, token?: string | null | typeof THROWS): FakeEnv {
   const env = createFakeEnv(token === undefined ? { transport } : { transport, token });
   uninstall = installGlobals(env);
   return env;
@@ -180,7 +180,7 @@ describe('Send securely', () => {
   });
 
   it('makes no request when there is no identity token', () => {
-    const env = setup(router(TEST_SERVER, {}), 'throws');
+    const env = setup(router(TEST_SERVER, {}), THROWS);
     const res = makeHandlers(recordingScanner()).onComposeSend(composeEvent({ body: BODY }));
     expect(env.UrlFetchApp.requests).toHaveLength(0);
     expect(textOf(treeOf(res))).toContain('Sign-in needed');
