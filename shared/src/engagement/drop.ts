@@ -104,6 +104,16 @@ export function detectDrops(t: Timeline, options: Partial<DropOptions> = {}): Dr
   let lastReplyAt: number | null = null;
   let baseReplyAt: number | null = null;
   const gaps: number[] = [];
+  // The gap threshold only changes when a gap is learned: recompute lazily, not per observation.
+  let limitFor = -1;
+  let limit = 0;
+  const gapLimit = (): number => {
+    if (limitFor !== gaps.length) {
+      limit = gapThreshold(gaps, o);
+      limitFor = gaps.length;
+    }
+    return limit;
+  };
 
   const absorb = (x: Obs): void => {
     cnt[x.kind] = (cnt[x.kind] as number) + 1;
@@ -162,7 +172,7 @@ export function detectDrops(t: Timeline, options: Partial<DropOptions> = {}): Dr
       continue;
     }
     run.push(x);
-    if (s >= o.threshold && seen > o.warmup && silence >= gapThreshold(gaps, o)) {
+    if (s >= o.threshold && seen > o.warmup && silence >= gapLimit()) {
       const first = run[0] as Obs;
       const base = (cnt[0] as number) / ((cnt[0] as number) + (cnt[1] as number) + (cnt[2] as number));
       active = {

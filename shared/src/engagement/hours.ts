@@ -33,17 +33,19 @@ const TAU = 2 * Math.PI;
 
 /** Smoothed density at each integer hour. */
 export function hourDensity(hours: readonly number[], weights: readonly number[] | null, kappa: number): number[] {
-  const d = new Array<number>(24).fill(0);
-  const kern = new Array<number>(24 * 4);
-  // Precompute the kernel at quarter-hour offsets for speed.
-  for (let q = 0; q < 96; q++) kern[q] = Math.exp(kappa * (Math.cos((q / 96) * TAU) - 1));
+  // Bin into quarter hours first, then convolve with the kernel: O(n + 96*24) instead of O(24n).
+  const bins = new Float64Array(96);
   for (let i = 0; i < hours.length; i++) {
-    const h = hours[i] as number;
-    const wi = weights ? (weights[i] as number) : 1;
-    for (let k = 0; k < 24; k++) {
-      const q = Math.round((((k - h) % 24) + 24) % 24 * 4) % 96;
-      d[k] = (d[k] as number) + wi * (kern[q] as number);
-    }
+    const q = Math.round((((hours[i] as number) % 24) + 24) % 24 * 4) % 96;
+    bins[q] = (bins[q] as number) + (weights ? (weights[i] as number) : 1);
+  }
+  const kern = new Float64Array(96);
+  for (let q = 0; q < 96; q++) kern[q] = Math.exp(kappa * (Math.cos((q / 96) * TAU) - 1));
+  const d = new Array<number>(24).fill(0);
+  for (let q = 0; q < 96; q++) {
+    const b = bins[q] as number;
+    if (b === 0) continue;
+    for (let k = 0; k < 24; k++) d[k] = (d[k] as number) + b * (kern[(k * 4 - q + 96) % 96] as number);
   }
   return d;
 }

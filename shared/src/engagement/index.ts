@@ -24,3 +24,5 @@ export { createRng } from './prng.ts';
 export type { Rng } from './prng.ts';
 export { circularHours, median, quantile, hourDistance, inWindow } from './stats.ts';
 export { localHour, zoneOffsetMinutes, isValidTimeZone, toMs } from './time.ts';
+export { analyzeReply } from './reply.ts';
+export type { ReplyAnalysis } from './reply.ts';
