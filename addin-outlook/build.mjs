@@ -15,7 +15,8 @@ import { ICON_SIZES, iconPng } from './icons.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const src = join(here, 'src');
-const dist = join(here, 'dist');
+// ATTUNE_OUT_DIR lets tests build into a temporary folder without racing the served dist/.
+const dist = process.env.ATTUNE_OUT_DIR || join(here, 'dist');
 
 const publicUrl = (process.env.ATTUNE_PUBLIC_URL || 'https://localhost:3000').replace(/\/+$/, '');
 const isLocal = /^https?:\/\/(localhost|127\.0\.0\.1)(:\d+)?$/.test(publicUrl);
