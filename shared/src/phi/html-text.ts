@@ -29,6 +29,7 @@ export interface HtmlText {
 const HIDDEN = new Set(['script', 'style', 'title', 'xml', 'template', 'noscript', 'svg', 'math']);
 // Raw-text elements: their content is not markup, so their end tag is searched for literally.
 const RAW = new Set([...HIDDEN, 'textarea']);
+// prettier-ignore
 const BLOCK = new Set([
   'address', 'article', 'aside', 'blockquote', 'body', 'br', 'caption', 'center', 'dd', 'details', 'dialog',
   'div', 'dl', 'dt', 'fieldset', 'figcaption', 'figure', 'footer', 'form', 'h1', 'h2', 'h3', 'h4', 'h5',
@@ -41,6 +42,7 @@ const PRE = new Set(['pre', 'textarea', 'listing', 'plaintext']);
 // The named references that occur in real mail (Outlook, Gmail, Apple Mail, marketing tools). The full
 // HTML5 table has 2,231 names; it would cost more bundle than it saves, and an unknown name stays
 // literal, which is safe for scanning.
+// prettier-ignore
 const NAMED: Record<string, string> = {
   amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: '\u00a0', ensp: '\u2002', emsp: '\u2003',
   thinsp: '\u2009', zwnj: '\u200c', zwj: '\u200d', shy: '\u00ad', ndash: '\u2013', mdash: '\u2014',
@@ -73,6 +75,7 @@ NAMED.GT = '>';
 NAMED.QUOT = '"';
 
 // HTML5 §13.2.5.80: numeric references in 0x80–0x9F mean windows-1252, as mail from Word still writes.
+// prettier-ignore
 const CP1252: Record<number, number> = {
   0x80: 0x20ac, 0x82: 0x201a, 0x83: 0x0192, 0x84: 0x201e, 0x85: 0x2026, 0x86: 0x2020, 0x87: 0x2021,
   0x88: 0x02c6, 0x89: 0x2030, 0x8a: 0x0160, 0x8b: 0x2039, 0x8c: 0x0152, 0x8e: 0x017d, 0x91: 0x2018,
@@ -206,7 +209,8 @@ export function htmlToText(html: string): HtmlText {
       }
       if (BLOCK.has(name)) newline(i, tagEnd, name === 'br');
       else if (CELL.has(name) && !closing && len > 0 && !isSpace(last())) emit(SPACE, i, tagEnd);
-      if (PRE.has(name)) preDepth = closing ? Math.max(0, preDepth - 1) : selfClosing ? preDepth : preDepth + 1;
+      if (PRE.has(name))
+        preDepth = closing ? Math.max(0, preDepth - 1) : selfClosing ? preDepth : preDepth + 1;
       i = tagEnd;
       continue;
     }
@@ -313,7 +317,12 @@ function unitsToString(buf: Uint16Array, len: number): string {
  * Maps a text range [start, end) to the HTML range it came from. The result always slices the HTML at
  * unit boundaries (whole characters, entities and tags).
  */
-export function mapToHtml(ht: HtmlText, start: number, end: number, htmlLength: number): { start: number; end: number } {
+export function mapToHtml(
+  ht: HtmlText,
+  start: number,
+  end: number,
+  htmlLength: number,
+): { start: number; end: number } {
   const len = ht.starts.length;
   if (start >= len) return { start: htmlLength, end: htmlLength };
   const s = ht.starts[Math.max(0, start)] ?? htmlLength;

@@ -76,7 +76,12 @@ export function scanMessage(input: MessageInput, options: MessageScanOptions = {
 
   if (Array.isArray(msg.attachments)) {
     msg.attachments.forEach((att: unknown, i) => {
-      if (isObject(att)) push(fields, `attachment:${i}`, scanAttachment(att as unknown as MessageAttachmentInput, scanOptions));
+      if (isObject(att))
+        push(
+          fields,
+          `attachment:${i}`,
+          scanAttachment(att as unknown as MessageAttachmentInput, scanOptions),
+        );
     });
   }
 
@@ -134,7 +139,12 @@ function scanHtml(html: string, options: ScanOptions, exemptSignature: boolean):
 }
 
 // Scans a string through a same-length rewrite of it, so offsets found in the rewrite index the original.
-function scanRewritten(original: string, rewritten: string, options: ScanOptions, drop?: ReadonlySet<PhiType>): Finding[] {
+function scanRewritten(
+  original: string,
+  rewritten: string,
+  options: ScanOptions,
+  drop?: ReadonlySet<PhiType>,
+): Finding[] {
   const out: Finding[] = [];
   for (const f of scan(rewritten, options)) {
     if (drop?.has(f.type)) continue;
@@ -172,7 +182,9 @@ function rewriteAddress(addr: string): string {
   const at = addr.lastIndexOf('@');
   const local = at >= 0 ? addr.slice(0, at) : addr;
   const domain = at >= 0 ? addr.slice(at) : '';
-  const words = local.replace(/[^\p{L}]/gu, ' ').replace(/\p{L}+/gu, (w) => (w === w.toLowerCase() ? w.charAt(0).toUpperCase() + w.slice(1) : w));
+  const words = local
+    .replace(/[^\p{L}]/gu, ' ')
+    .replace(/\p{L}+/gu, (w) => (w === w.toLowerCase() ? w.charAt(0).toUpperCase() + w.slice(1) : w));
   // toUpperCase can change length for a few letters (ß → SS); fall back to the letters as written then.
   const safe = words.length === local.length ? words : local.replace(/[^\p{L}]/gu, ' ');
   return safe + ' '.repeat(domain.length);
@@ -194,7 +206,8 @@ const SIGN_OFF =
 // Clients often strip the trailing space, and HTML bodies carry it as &nbsp;.
 const DASH_DASH = /^--[ \u00a0\t]*$/;
 // Where the clinician's own text ends and a quoted earlier message starts.
-const QUOTE_HEADER = /^(?:>|On .{1,200} wrote:\s*$|-{2,}\s*Original Message\s*-{2,}|_{8,}\s*$|From:\s.+|Begin forwarded message)/i;
+const QUOTE_HEADER =
+  /^(?:>|On .{1,200} wrote:\s*$|-{2,}\s*Original Message\s*-{2,}|_{8,}\s*$|From:\s.+|Begin forwarded message)/i;
 const POSTSCRIPT = /^P\.?\s?S\.?\b/i;
 const MAX_SIGNATURE_LINES = 12;
 const MAX_SIGNATURE_CHARS = 900;

@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { decide, isInternal } from './decide.ts';
 import { DEFAULT_POLICY, PolicySchema, type Policy, type RecipientInfo } from './schema.ts';
-import { HEALTH_TYPES, IDENTIFIER_TYPES, type Finding, type MessageScan, type PhiType } from '../phi/types.ts';
+import {
+  HEALTH_TYPES,
+  IDENTIFIER_TYPES,
+  type Finding,
+  type MessageScan,
+  type PhiType,
+} from '../phi/types.ts';
 
 // decide() is pure over a MessageScan, so the table is tested with scans built by hand: the detector's
 // own accuracy is tested beside the detector.
@@ -21,7 +27,10 @@ function scanOf(...findings: Finding[]): MessageScan {
 const policy = (p: Partial<Policy> = {}): Policy => ({ ...DEFAULT_POLICY, ...p });
 const ext: RecipientInfo[] = [{ email: 'someone@gmail.com' }];
 const patient: RecipientInfo[] = [{ email: 'jd@gmail.com', isPatient: true }];
-const internal: RecipientInfo[] = [{ email: 'Dr Lee <lee@sunrise-therapy.org>' }, { email: 'ops@mail.sunrise-therapy.org' }];
+const internal: RecipientInfo[] = [
+  { email: 'Dr Lee <lee@sunrise-therapy.org>' },
+  { email: 'ops@mail.sunrise-therapy.org' },
+];
 
 describe('decide', () => {
   it('encrypts a name with a diagnosis to an external recipient under the default (opt-out) policy', () => {
@@ -35,7 +44,12 @@ describe('decide', () => {
   it('never puts an identifier’s value in a reason, only its type and the health term', () => {
     const d = decide(
       DEFAULT_POLICY,
-      scanOf(f('NAME', 'Jane Roe'), f('PHONE', '617-555-0143'), f('MEDICATION', 'sertraline 50 mg'), f('TREATMENT', 'CBT')),
+      scanOf(
+        f('NAME', 'Jane Roe'),
+        f('PHONE', '617-555-0143'),
+        f('MEDICATION', 'sertraline 50 mg'),
+        f('TREATMENT', 'CBT'),
+      ),
       ext,
     );
     const all = d.reasons.join(' ');
@@ -89,7 +103,11 @@ describe('decide', () => {
   });
 
   it('allows health content with no identifier to an unknown recipient (a newsletter)', () => {
-    const d = decide(DEFAULT_POLICY, scanOf(f('TREATMENT', 'stress management'), f('DIAGNOSIS', 'anxiety')), ext);
+    const d = decide(
+      DEFAULT_POLICY,
+      scanOf(f('TREATMENT', 'stress management'), f('DIAGNOSIS', 'anxiety')),
+      ext,
+    );
     expect(d.decision).toBe('allow');
     expect(d.phi).toBe(false);
     expect(d.reasons[0]).toMatch(/nothing that identifies a person/);
@@ -98,7 +116,12 @@ describe('decide', () => {
   it('does not let a date, ZIP code or web address alone make health content PHI', () => {
     const d = decide(
       DEFAULT_POLICY,
-      scanOf(f('DIAGNOSIS', 'anxiety'), f('DATE', 'March 3'), f('ZIP', '02139'), f('URL', 'https://example.org')),
+      scanOf(
+        f('DIAGNOSIS', 'anxiety'),
+        f('DATE', 'March 3'),
+        f('ZIP', '02139'),
+        f('URL', 'https://example.org'),
+      ),
       ext,
     );
     expect(d.decision).toBe('allow');
@@ -129,12 +152,34 @@ describe('decide', () => {
   });
 
   it('encrypts crisis language with an identifier and adds a crisis reason', () => {
-    const d = decide(DEFAULT_POLICY, scanOf(f('NAME', 'Jane Roe'), f('CRISIS', 'want to kill myself', { grade: 'first_person' })), ext);
+    const d = decide(
+      DEFAULT_POLICY,
+      scanOf(f('NAME', 'Jane Roe'), f('CRISIS', 'want to kill myself', { grade: 'first_person' })),
+      ext,
+    );
     expect(d.decision).toBe('encrypt');
     expect(d.reasons[0]).toBe('Names a patient and crisis language.');
     expect(d.reasons.some((r) => r.startsWith('Contains crisis language'))).toBe(true);
     // The crisis wording itself is not repeated in reasons.
     expect(d.reasons.join(' ')).not.toContain('kill');
+  });
+
+  it('encrypts first-person crisis language even with no identifier and no recipient information', () => {
+    const d = decide(DEFAULT_POLICY, scanOf(f('CRISIS', 'end my life', { grade: 'first_person' })), ext);
+    expect(d.decision).toBe('encrypt');
+    expect(d.phi).toBe(true);
+    expect(d.reasons[0]).toMatch(/crisis language in the first person/);
+    expect(d.reasons.some((r) => r.startsWith('Contains crisis language (suicide or self-harm)'))).toBe(true);
+  });
+
+  it('treats third-person crisis language without identifiers as health content only, with the crisis reason', () => {
+    const d = decide(
+      DEFAULT_POLICY,
+      scanOf(f('CRISIS', 'thoughts of suicide', { grade: 'third_person' })),
+      ext,
+    );
+    expect(d.decision).toBe('allow');
+    expect(d.reasons.some((r) => r.startsWith('Contains crisis language'))).toBe(true);
   });
 
   it('does not add the crisis reason for negated crisis language, which is still health content', () => {
@@ -152,7 +197,14 @@ describe('decide', () => {
   it('lists at most three terms per health type, lower-casing words but keeping acronyms', () => {
     const d = decide(
       DEFAULT_POLICY,
-      scanOf(f('NAME', 'Jane Roe'), f('DIAGNOSIS', 'Depression'), f('DIAGNOSIS', 'PTSD'), f('DIAGNOSIS', 'depression'), f('DIAGNOSIS', 'OCD'), f('DIAGNOSIS', 'ADHD')),
+      scanOf(
+        f('NAME', 'Jane Roe'),
+        f('DIAGNOSIS', 'Depression'),
+        f('DIAGNOSIS', 'PTSD'),
+        f('DIAGNOSIS', 'depression'),
+        f('DIAGNOSIS', 'OCD'),
+        f('DIAGNOSIS', 'ADHD'),
+      ),
       ext,
     );
     expect(d.reasons[0]).toBe('Names a patient and a diagnosis: depression, PTSD, OCD, ….');

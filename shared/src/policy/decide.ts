@@ -9,8 +9,17 @@
 // Dates, ZIP codes and web addresses are identifiers too, but on their own they point at an event, a
 // town or a web page ("Stress workshop on March 3"), so they make health content PHI only in mail to a
 // known patient. That keeps practice newsletters and event notices from being forced into the portal.
+// First-person crisis language is PHI on its own (see below).
 
-import { HEALTH_TYPES, IDENTIFIER_TYPES, type Finding, type HealthType, type IdentifierType, type MessageScan, type PhiType } from '../phi/types.ts';
+import {
+  HEALTH_TYPES,
+  IDENTIFIER_TYPES,
+  type Finding,
+  type HealthType,
+  type IdentifierType,
+  type MessageScan,
+  type PhiType,
+} from '../phi/types.ts';
 import type { Decision, Policy, PolicyDecision, RecipientInfo } from './schema.ts';
 
 /** Identifiers that alone do not point at a person (see above). */
@@ -51,7 +60,11 @@ const HEALTH_SET: ReadonlySet<PhiType> = new Set(HEALTH_TYPES);
 const WEAK_SET: ReadonlySet<PhiType> = new Set(WEAK_IDENTIFIER_TYPES);
 const MAX_TERMS = 3;
 
-export function decide(policy: Policy, scan: MessageScan, recipients: readonly RecipientInfo[] = []): PolicyDecision {
+export function decide(
+  policy: Policy,
+  scan: MessageScan,
+  recipients: readonly RecipientInfo[] = [],
+): PolicyDecision {
   const findings: Finding[] = scan.fields.flatMap((f) => f.findings);
   const present = new Set<PhiType>(findings.map((f) => f.type));
   const identifiers = IDENTIFIER_TYPES.filter((t) => present.has(t));
@@ -62,8 +75,16 @@ export function decide(policy: Policy, scan: MessageScan, recipients: readonly R
   const external = valid.filter((r) => !isInternal(r.email, policy.internalDomains)).map((r) => r.email);
   const toKnownPatient = valid.some((r) => r.isPatient === true);
 
-  const phi =
-    (health.length > 0 && (strong.length > 0 || toKnownPatient)) || (toKnownPatient && identifiers.length > 0);
+  // Crisis language in the first person ("I want to end my life") is about a person by construction:
+  // the writer or whoever is being quoted, whom sender and recipient identify. It is treated as PHI on
+  // its own. Third-person, historical and negated mentions are health content like any other.
+  const crisisFirstPerson = findings.some(
+    (f) => f.type === 'CRISIS' && (f.grade === undefined || f.grade === 'first_person'),
+  );
+  const linked =
+    (health.length > 0 && (strong.length > 0 || toKnownPatient)) ||
+    (toKnownPatient && identifiers.length > 0);
+  const phi = linked || crisisFirstPerson;
 
   const reasons: string[] = [];
   const crisis = findings.some((f) => f.type === 'CRISIS' && f.grade !== 'negated');
@@ -73,13 +94,20 @@ export function decide(policy: Policy, scan: MessageScan, recipients: readonly R
   const blocked = findings.filter((f) => policy.blockTypes.includes(f.type));
   if (blocked.length > 0) {
     const types = [...new Set(blocked.map((f) => f.type))];
-    for (const t of types) reasons.push(`Contains ${label(t)}, which the practice’s policy never allows in email, even encrypted.`);
+    for (const t of types)
+      reasons.push(
+        `Contains ${label(t)}, which the practice’s policy never allows in email, even encrypted.`,
+      );
     if (crisis) reasons.push(crisisReason);
     return result('block', reasons, phi, external);
   }
 
   if (phi) {
-    reasons.push(phiReason(identifiers, health, findings, toKnownPatient));
+    reasons.push(
+      linked
+        ? phiReason(identifiers, health, findings, toKnownPatient)
+        : 'Contains crisis language in the first person, which is health information about a person.',
+    );
     if (crisis) reasons.push(crisisReason);
     if (valid.length > 0 && external.length === 0) {
       reasons.push('Every recipient is in the practice’s internal domains, so it can be sent as is.');
@@ -111,7 +139,12 @@ export function decide(policy: Policy, scan: MessageScan, recipients: readonly R
   return result('allow', reasons, phi, external);
 }
 
-function result(decision: Decision, reasons: string[], phi: boolean, externalRecipients: string[]): PolicyDecision {
+function result(
+  decision: Decision,
+  reasons: string[],
+  phi: boolean,
+  externalRecipients: string[],
+): PolicyDecision {
   return { decision, reasons, phi, externalRecipients };
 }
 
@@ -135,19 +168,31 @@ export function isInternal(recipient: string, internalDomains: readonly string[]
 }
 
 function label(t: PhiType): string {
-  return IDENTIFIER_SET.has(t) ? ID_LABEL[t as IdentifierType] : HEALTH_SET.has(t) ? HEALTH_LABEL[t as HealthType] : t;
+  return IDENTIFIER_SET.has(t)
+    ? ID_LABEL[t as IdentifierType]
+    : HEALTH_SET.has(t)
+      ? HEALTH_LABEL[t as HealthType]
+      : t;
 }
 
 // "Names a patient and a diagnosis: depression." / "Contains a phone number and a medication: sertraline."
 // / "Sent to a known patient; mentions a treatment: CBT."
-function phiReason(identifiers: IdentifierType[], health: HealthType[], findings: Finding[], toKnownPatient: boolean): string {
+function phiReason(
+  identifiers: IdentifierType[],
+  health: HealthType[],
+  findings: Finding[],
+  toKnownPatient: boolean,
+): string {
   const others = identifiers.filter((t) => t !== 'NAME').map(label);
   let who = '';
-  if (identifiers.includes('NAME')) who = `Names a patient${others.length > 0 ? ` (also ${list(others)})` : ''}`;
+  if (identifiers.includes('NAME'))
+    who = `Names a patient${others.length > 0 ? ` (also ${list(others)})` : ''}`;
   else if (others.length > 0) who = `Contains ${list(others)}`;
   const what = health.length > 0 ? healthPhrase(health, findings) : '';
   const core = who && what ? `${who} and ${what}` : who || `Mentions ${what}`;
-  return toKnownPatient ? `Sent to a known patient; ${core.charAt(0).toLowerCase()}${core.slice(1)}.` : `${core}.`;
+  return toKnownPatient
+    ? `Sent to a known patient; ${core.charAt(0).toLowerCase()}${core.slice(1)}.`
+    : `${core}.`;
 }
 
 // "a diagnosis: depression, anxiety; a medication: sertraline 50 mg". Health terms are named (they are
@@ -171,7 +216,11 @@ function healthPhrase(health: HealthType[], findings: Finding[]): string {
 
 function normalizeTerm(raw: string, type: HealthType): string {
   // Findings in an HTML body slice the HTML: drop markup, then tidy.
-  let t = raw.replace(/<[^>]*>?/g, ' ').replace(/&nbsp;/gi, ' ').replace(/\s+/g, ' ').trim();
+  let t = raw
+    .replace(/<[^>]*>?/g, ' ')
+    .replace(/&nbsp;/gi, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
   // Keep acronyms and codes as written (PTSD, CBT, F32.1); lower-case words ("Depression" → "depression").
   if (type === 'ICD10' || type === 'CPT') t = t.toUpperCase();
   else if (!/[A-Z].*[A-Z]/.test(t)) t = t.toLowerCase();

@@ -34,7 +34,9 @@ export const PolicySchema = z
      * bad pattern is a 400 when the admin saves it, not a failure on a clinician's send.
      */
     customPatterns: z
-      .array(z.string().min(1).max(500).refine(isValidPattern, { message: 'Not a valid regular expression.' }))
+      .array(
+        z.string().min(1).max(500).refine(isValidPattern, { message: 'Not a valid regular expression.' }),
+      )
       .max(100)
       .default([]),
     /** Text that is never PHI: clinicians' signature blocks, the practice's name, phone and address. */
