@@ -61,15 +61,40 @@ describe('htmlToText', () => {
   });
 
   it('on arbitrary input, every unit maps to a non-empty, increasing HTML range and plain characters map to themselves', () => {
-    const htmlish = fc.array(
-      fc.oneof(
-        fc.string({ unit: 'grapheme' }),
-        fc.constantFrom('<p>', '</p>', '<br>', '<b>', '</b>', '<script>x<p>y</script>', '<!-- c -->', '&amp;',
-          '&eacute;', '&#x41;', '&#99999999;', '&', '<', '>', '"', '<a href="a>b">', '<pre>', '</pre>', '\r\n',
-          '<style>', '</style', '<td>', '&nbsp;', '<textarea>a&lt;b</textarea>'),
-      ),
-      { maxLength: 40 },
-    ).map((parts) => parts.join(''));
+    const htmlish = fc
+      .array(
+        fc.oneof(
+          fc.string({ unit: 'grapheme' }),
+          fc.constantFrom(
+            '<p>',
+            '</p>',
+            '<br>',
+            '<b>',
+            '</b>',
+            '<script>x<p>y</script>',
+            '<!-- c -->',
+            '&amp;',
+            '&eacute;',
+            '&#x41;',
+            '&#99999999;',
+            '&',
+            '<',
+            '>',
+            '"',
+            '<a href="a>b">',
+            '<pre>',
+            '</pre>',
+            '\r\n',
+            '<style>',
+            '</style',
+            '<td>',
+            '&nbsp;',
+            '<textarea>a&lt;b</textarea>',
+          ),
+        ),
+        { maxLength: 40 },
+      )
+      .map((parts) => parts.join(''));
     fc.assert(
       fc.property(fc.oneof(htmlish, fc.string({ unit: 'binary' })), (html) => {
         const ht = htmlToText(html);
