@@ -1,3 +1,10 @@
 export * from './types.ts';
 export { scan } from './scan.ts';
-export { scanMessage } from './message.ts';
+export {
+  scanMessage,
+  recipientFieldText,
+  attachmentFieldText,
+  signatureRange,
+  type MessageScanOptions,
+} from './message.ts';
+export { htmlToText, mapToHtml, type HtmlText } from './html-text.ts';
