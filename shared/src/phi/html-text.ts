@@ -22,7 +22,19 @@ export interface HtmlText {
   starts: Uint32Array;
   /** ends[i]: HTML offset where text unit i's source ends (exclusive). */
   ends: Uint32Array;
+  /** Text offset where the mail client's own signature element starts (Gmail, Outlook, Apple Mail…). */
+  signatureAt?: number;
+  /** Text offset where the client's quoted earlier message starts. */
+  quoteAt?: number;
 }
+
+// The markers mail clients put on the signature they insert and on the quoted message of a reply.
+// Gmail: class gmail_signature / gmail_quote; Outlook: id Signature, name _MailAutoSig, divRplyFwdMsg,
+// appendonsend; Apple Mail: AppleMailSignature, blockquote type=cite; Thunderbird: moz-signature,
+// moz-cite-prefix.
+const SIGNATURE_ATTR =
+  /gmail_signature|["'\s=]Signature["'\s>]|_MailAutoSig|AppleMailSignature|moz-signature/;
+const QUOTE_ATTR = /gmail_quote|divRplyFwdMsg|appendonsend|type\s*=\s*["']?cite|moz-cite-prefix/i;
 
 // Elements whose content is not shown to a reader.
 // (Outlook puts <xml> Office settings in the head; svg/math text is drawing, not prose.)
@@ -114,6 +126,8 @@ export function htmlToText(html: string): HtmlText {
   let ends = new Uint32Array(cap);
   let len = 0;
   let preDepth = 0;
+  let signatureAt: number | undefined;
+  let quoteAt: number | undefined;
 
   const emit = (unit: number, from: number, to: number): void => {
     if (len === cap) {
@@ -192,6 +206,11 @@ export function htmlToText(html: string): HtmlText {
         j++;
       }
       const tagEnd = j < n ? j + 1 : n; // an unterminated tag runs to the end, as in browsers
+      if (!closing && tagEnd - nameStart > name.length + 6) {
+        const attrs = html.slice(nameStart + name.length, tagEnd);
+        if (signatureAt === undefined && SIGNATURE_ATTR.test(attrs)) signatureAt = len;
+        if (quoteAt === undefined && QUOTE_ATTR.test(attrs)) quoteAt = len;
+      }
       const selfClosing = tagEnd >= 2 && html.charCodeAt(tagEnd - 2) === 0x2f;
       if (!closing && RAW.has(name) && !selfClosing) {
         const close = findEndTag(html, name, tagEnd);
@@ -248,7 +267,14 @@ export function htmlToText(html: string): HtmlText {
     emit(c === 0x0d && preDepth > 0 ? NL : c, from, to);
   }
 
-  return { text: unitsToString(buf, len), starts: starts.subarray(0, len), ends: ends.subarray(0, len) };
+  const out: HtmlText = {
+    text: unitsToString(buf, len),
+    starts: starts.subarray(0, len),
+    ends: ends.subarray(0, len),
+  };
+  if (signatureAt !== undefined) out.signatureAt = signatureAt;
+  if (quoteAt !== undefined) out.quoteAt = quoteAt;
+  return out;
 }
 
 function findEndTag(html: string, name: string, from: number): { at: number; after: number } {

@@ -108,6 +108,28 @@ describe('scanMessage', () => {
     expect(types).toEqual(expect.arrayContaining(['DIAGNOSIS', 'MEDICATION']));
   });
 
+  it('drops findings in a signature the mail client marked in HTML, but not in the quoted reply below it', () => {
+    const html =
+      '<div>Hi, the PTSD group moves to Thursday.</div>' +
+      '<div class="gmail_signature" data-smartmail="gmail_signature"><div>Dr. Alice Morgan, LCSW</div><div>617-555-0143</div></div>' +
+      '<div class="gmail_quote"><div>Jane Roe wrote:</div><blockquote>I stopped the sertraline, call me at 413-555-0199</blockquote></div>';
+    const exempt = field(scanMessage({ html }, { exemptSignature: true }), 'body');
+    const kept = field(scanMessage({ html }, { exemptSignature: false }), 'body');
+    expectWellFormed(exempt, html);
+    expect(kept.some((f) => f.text === '617-555-0143')).toBe(true);
+    expect(exempt.some((f) => f.text === '617-555-0143')).toBe(false);
+    expect(exempt.some((f) => f.text === '413-555-0199')).toBe(true);
+    expect(exempt.some((f) => f.type === 'MEDICATION')).toBe(true);
+  });
+
+  it('recognises the Outlook signature element', () => {
+    const html =
+      '<p>Your PTSD workbook is attached.</p><div id="Signature"><p>Alice Morgan</p><p>(413) 555-0100</p></div>';
+    const exempt = field(scanMessage({ html }, { exemptSignature: true }), 'body');
+    expect(exempt.some((f) => f.type === 'PHONE' || f.type === 'NAME')).toBe(false);
+    expect(exempt.some((f) => f.type === 'DIAGNOSIS')).toBe(true);
+  });
+
   it('works with an empty or missing message', () => {
     expect(scanMessage({})).toEqual({
       fields: [],

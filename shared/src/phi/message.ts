@@ -12,7 +12,7 @@
 // when there is no HTML part.
 
 import { scan } from './scan.ts';
-import { htmlToText, mapToHtml } from './html-text.ts';
+import { htmlToText, mapToHtml, type HtmlText } from './html-text.ts';
 import {
   HEALTH_TYPES,
   IDENTIFIER_TYPES,
@@ -123,7 +123,11 @@ function scanPlain(text: string, options: ScanOptions, exemptSignature: boolean)
 
 function scanHtml(html: string, options: ScanOptions, exemptSignature: boolean): Finding[] {
   const ht = htmlToText(html);
-  const found = scanPlain(ht.text, options, exemptSignature);
+  let found = scan(ht.text, options);
+  if (exemptSignature) {
+    found = dropRange(found, signatureRange(ht.text));
+    found = dropRange(found, markedSignatureRange(ht));
+  }
   const out: Finding[] = [];
   let prevEnd = 0;
   for (const f of found) {
@@ -268,7 +272,26 @@ export function signatureRange(text: string): { start: number; end: number } | n
 }
 
 function dropSignature(text: string, findings: Finding[]): Finding[] {
-  const sig = signatureRange(text);
+  return dropRange(findings, signatureRange(text));
+}
+
+function dropRange(findings: Finding[], sig: { start: number; end: number } | null): Finding[] {
   if (!sig) return findings;
   return findings.filter((f) => f.type === 'CRISIS' || f.end <= sig.start || f.start >= sig.end);
+}
+
+// HTML signatures that the mail client marked (see html-text.ts): the block runs from the marker to the
+// client's quoted message, or to the end. Longer than a signature can be, it is not treated as one.
+const MAX_MARKED_SIGNATURE_CHARS = 1500;
+function markedSignatureRange(ht: HtmlText): { start: number; end: number } | null {
+  if (ht.signatureAt === undefined) return null;
+  const start = ht.signatureAt;
+  const end = ht.quoteAt !== undefined && ht.quoteAt > start ? ht.quoteAt : ht.text.length;
+  const own = ht.text.slice(start, end);
+  // A quote header typed as text also ends it.
+  const quote = /\n(?:>|On .{1,200} wrote:|-{2,}\s*Original Message|From:\s)/i.exec(own);
+  const stop = quote ? start + quote.index : end;
+  const ps = /\nP\.?\s?S\.?\b/i.exec(ht.text.slice(start, stop));
+  const finish = ps ? start + ps.index : stop;
+  return finish - start <= MAX_MARKED_SIGNATURE_CHARS ? { start, end: finish } : null;
 }
