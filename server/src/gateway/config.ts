@@ -115,7 +115,8 @@ export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
     // Connector passwords guard an outbound relay: refuse guessable ones.
     if (c.password.length < 16) throw new GatewayConfigError('GATEWAY_AUTH_USERS passwords need 16+ characters.');
   }
-  const replyDomain = env['GATEWAY_REPLY_DOMAIN']?.trim().toLowerCase() || null;
+  // The practice's reply domain (notices' reply addresses) unless the gateway is told otherwise.
+  const replyDomain = (env['GATEWAY_REPLY_DOMAIN'] ?? env['PRACTICE_REPLY_DOMAIN'])?.trim().toLowerCase() || null;
   if (replyDomain !== null && !/^[a-z0-9.-]+\.[a-z]{2,}$|^localhost$/.test(replyDomain)) {
     throw new GatewayConfigError('GATEWAY_REPLY_DOMAIN must be a domain name.');
   }

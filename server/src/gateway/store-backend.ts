@@ -1,7 +1,8 @@
-import { DEFAULT_POLICY, PolicySchema, type Policy } from '@attune/shared/policy';
+import type { Policy } from '@attune/shared/policy';
 import type { SendMessageRequest } from '@attune/shared/api';
 import { hashToken, looksLikeToken } from '../delivery/tokens.ts';
 import type { Store } from '../store/index.ts';
+import { getPolicy } from '../store/practices.ts';
 import type { GatewayBackend, InboundReply, OutboundSender, ReplyResult, SecureSendResult, TokenState } from './backend.ts';
 import type { Relay } from './relay.ts';
 
@@ -25,19 +26,8 @@ export function createStoreBackend(opts: { store: Store; relay: Relay; pipeline:
   // gateway rates while a policy change still applies within seconds.
   const senders = new Map<string, { at: number; value: OutboundSender | null }>();
 
-  async function policyOf(practiceId: string): Promise<Policy> {
-    const row = await db.selectFrom('practice_policy').select('policy').where('practice_id', '=', practiceId).executeTakeFirst();
-    if (!row) return DEFAULT_POLICY;
-    let json: unknown;
-    try {
-      json = JSON.parse(row.policy);
-    } catch {
-      return DEFAULT_POLICY;
-    }
-    const p = PolicySchema.safeParse(json);
-    // A stored policy that no longer validates falls back to the safe default, never to "allow".
-    return p.success ? p.data : DEFAULT_POLICY;
-  }
+  // The same policy reader the API uses (a stored policy that no longer validates reads as the default).
+  const policyOf = async (practiceId: string): Promise<Policy> => (await getPolicy(db, practiceId)).policy;
 
   return {
     async resolveSender(email) {

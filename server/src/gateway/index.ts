@@ -1,0 +1,47 @@
+import type { Config } from '../config.ts';
+import type { Store } from '../store/index.ts';
+import { loadGatewayConfig, type GatewayConfig } from './config.ts';
+import { createRelay } from './relay.ts';
+import { createGateway, type Gateway, type GatewayLog } from './server.ts';
+import { createStoreBackend, type Pipeline } from './store-backend.ts';
+
+export { loadGatewayConfig, GatewayConfigError, type GatewayConfig } from './config.ts';
+export { createGateway, type Gateway, type GatewayLog, type GatewayStats } from './server.ts';
+export { createStoreBackend, type Pipeline } from './store-backend.ts';
+export type { GatewayBackend } from './backend.ts';
+
+export interface RunningGateway {
+  gateway: Gateway;
+  port: number;
+  config: GatewayConfig;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the SMTP gateway beside the HTTP server (what `npm start` does): the server's store and
+ * delivery pipeline, the gateway's own settings from GATEWAY_* (port from the server config's
+ * GATEWAY_PORT, default 2525).
+ */
+export async function startGateway(opts: {
+  config: Config;
+  store: Store;
+  pipeline: Pipeline;
+  log?: GatewayLog;
+  env?: Record<string, string | undefined>;
+}): Promise<RunningGateway> {
+  const gwConfig = loadGatewayConfig(opts.env ?? process.env);
+  if (opts.config.gatewayPort !== undefined) gwConfig.port = opts.config.gatewayPort;
+  const relay = createRelay(opts.config);
+  const backend = createStoreBackend({ store: opts.store, relay, pipeline: opts.pipeline });
+  const gateway = createGateway(gwConfig, backend, opts.log);
+  const addr = await gateway.listen();
+  return {
+    gateway,
+    port: addr.port,
+    config: gwConfig,
+    async close() {
+      await gateway.close();
+      await relay.close();
+    },
+  };
+}
