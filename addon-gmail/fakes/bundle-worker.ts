@@ -7,7 +7,13 @@
 
 import vm from 'node:vm';
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { createFakeEnv, NetworkDown, type FakeMessageSpec, type RecordedRequest, type TransportReply } from './index.ts';
+import {
+  createFakeEnv,
+  NetworkDown,
+  type FakeMessageSpec,
+  type RecordedRequest,
+  type TransportReply,
+} from './index.ts';
 
 export interface WorkerInit {
   code: string;
@@ -50,7 +56,12 @@ function transport(req: RecordedRequest): TransportReply {
   return reply;
 }
 
-const env = createFakeEnv({ transport, token: init.token, messages: init.messages, scriptProperties: init.scriptProperties });
+const env = createFakeEnv({
+  transport,
+  token: init.token,
+  messages: init.messages,
+  scriptProperties: init.scriptProperties,
+});
 const context = vm.createContext({
   CardService: env.CardService,
   UrlFetchApp: env.UrlFetchApp,
@@ -63,7 +74,7 @@ const globals = context as Record<string, unknown>;
 
 function plain(x: unknown): unknown {
   if (Array.isArray(x)) return x.map(plain);
-  if (typeof x === 'object' && x !== null && 'tree' in x) return (x).tree;
+  if (typeof x === 'object' && x !== null && 'tree' in x) return x.tree;
   return x;
 }
 
@@ -79,6 +90,8 @@ parentPort?.on('message', (call: CallRequest) => {
     out.error = err instanceof Error ? err.message : String(err);
   }
   out.requests = env.UrlFetchApp.requests.slice(before);
-  out.drafts = env.GmailApp.drafts.slice(draftsBefore).map((d) => ({ replyTo: d.replyTo, body: d.body, options: d.options }));
+  out.drafts = env.GmailApp.drafts
+    .slice(draftsBefore)
+    .map((d) => ({ replyTo: d.replyTo, body: d.body, options: d.options }));
   parentPort?.postMessage(out);
 });

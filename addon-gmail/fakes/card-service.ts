@@ -45,10 +45,19 @@ function requireArgString(value: unknown, what: string): string {
 }
 
 export const Enums = {
-  SelectionInputType: { CHECK_BOX: 'CHECK_BOX', RADIO_BUTTON: 'RADIO_BUTTON', DROPDOWN: 'DROPDOWN', SWITCH: 'SWITCH' },
+  SelectionInputType: {
+    CHECK_BOX: 'CHECK_BOX',
+    RADIO_BUTTON: 'RADIO_BUTTON',
+    DROPDOWN: 'DROPDOWN',
+    SWITCH: 'SWITCH',
+  },
   TextButtonStyle: { OUTLINED: 'OUTLINED', TEXT: 'TEXT', FILLED: 'FILLED', FILLED_TONAL: 'FILLED_TONAL' },
   ContentType: { TEXT: 'TEXT', MUTABLE_HTML: 'MUTABLE_HTML', IMMUTABLE_HTML: 'IMMUTABLE_HTML' },
-  UpdateDraftBodyType: { IN_PLACE_INSERT: 'IN_PLACE_INSERT', INSERT_AT_START: 'INSERT_AT_START', INSERT_AT_END: 'INSERT_AT_END' },
+  UpdateDraftBodyType: {
+    IN_PLACE_INSERT: 'IN_PLACE_INSERT',
+    INSERT_AT_START: 'INSERT_AT_START',
+    INSERT_AT_END: 'INSERT_AT_END',
+  },
   ComposedEmailType: { REPLY_AS_DRAFT: 'REPLY_AS_DRAFT', STANDALONE_DRAFT: 'STANDALONE_DRAFT' },
 } as const;
 
@@ -74,7 +83,11 @@ export class FakeAction {
     return this;
   }
   toTree(): TreeNode {
-    return { kind: 'Action', functionName: requireString(this.functionName, 'Action function name'), parameters: { ...this.parameters } };
+    return {
+      kind: 'Action',
+      functionName: requireString(this.functionName, 'Action function name'),
+      parameters: { ...this.parameters },
+    };
   }
 }
 
@@ -97,7 +110,8 @@ abstract class Clickable {
     return this;
   }
   protected handlerTree(required: boolean, what: string): Record<string, TreeNode> {
-    if (this.handlers.length > 1) fail(`${what} can only have one of setOnClickAction, setOpenLink, setComposeAction`);
+    if (this.handlers.length > 1)
+      fail(`${what} can only have one of setOnClickAction, setOpenLink, setComposeAction`);
     const h = this.handlers[0];
     if (h === undefined) {
       if (required) fail(`${what} needs an action or a link`);
@@ -170,7 +184,9 @@ export class FakeTextParagraph implements Widget {
 }
 
 export class FakeDecoratedText extends Clickable implements Widget {
-  private props: { text?: string; topLabel?: string; bottomLabel?: string; wrapText: boolean } = { wrapText: false };
+  private props: { text?: string; topLabel?: string; bottomLabel?: string; wrapText: boolean } = {
+    wrapText: false,
+  };
   setText(t: string) {
     this.props.text = requireArgString(t, 'DecoratedText text');
     return this;
@@ -224,7 +240,11 @@ export class FakeTextInput implements Widget {
     return this;
   }
   toTree(): TreeNode {
-    return { kind: 'TextInput', ...this.props, fieldName: requireString(this.props.fieldName, 'TextInput field name') };
+    return {
+      kind: 'TextInput',
+      ...this.props,
+      fieldName: requireString(this.props.fieldName, 'TextInput field name'),
+    };
   }
 }
 
@@ -320,7 +340,12 @@ export class FakeCardSection {
   }
   toTree(): TreeNode {
     if (this.widgets.length === 0) fail('A card section must contain at least one widget');
-    return { kind: 'CardSection', header: this.header, collapsible: this.collapsible, widgets: this.widgets.map((w) => w.toTree()) };
+    return {
+      kind: 'CardSection',
+      header: this.header,
+      collapsible: this.collapsible,
+      widgets: this.widgets.map((w) => w.toTree()),
+    };
   }
 }
 
@@ -466,7 +491,11 @@ export class FakeUpdateDraftBodyAction {
   }
   toTree(): TreeNode {
     if (this.contents.length === 0) fail('UpdateDraftBodyAction has no content');
-    return { kind: 'UpdateDraftBodyAction', contents: this.contents, updateType: requireString(this.type, 'Update type') };
+    return {
+      kind: 'UpdateDraftBodyAction',
+      contents: this.contents,
+      updateType: requireString(this.type, 'Update type'),
+    };
   }
 }
 
@@ -509,7 +538,10 @@ export class FakeUpdateDraftActionResponseBuilder {
 }
 
 export class FakeComposeActionResponse {
-  constructor(readonly tree: TreeNode, readonly draft: unknown) {}
+  constructor(
+    readonly tree: TreeNode,
+    readonly draft: unknown,
+  ) {}
 }
 
 export class FakeComposeActionResponseBuilder {
@@ -580,7 +612,8 @@ export function textOf(node: unknown): string {
 }
 
 export function treeOf(x: unknown): TreeNode {
-  if (x instanceof FakeCard || x instanceof FakeActionResponse || x instanceof FakeUpdateDraftActionResponse) return x.tree;
+  if (x instanceof FakeCard || x instanceof FakeActionResponse || x instanceof FakeUpdateDraftActionResponse)
+    return x.tree;
   if (x instanceof FakeComposeActionResponse) return x.tree;
   // Objects from another realm (the vm-loaded bundle uses these same classes, so this is rare).
   if (typeof x === 'object' && x !== null && 'tree' in x) return (x as { tree: TreeNode }).tree;

@@ -1,6 +1,14 @@
 // The fakes must reject what the real services reject, or the card tests above prove nothing.
 import { describe, expect, it } from 'vitest';
-import { CardValidationError, createCardService, createUrlFetchApp, json, NetworkDown, createGmailApp, createPropertiesService } from './index.ts';
+import {
+  CardValidationError,
+  createCardService,
+  createUrlFetchApp,
+  json,
+  NetworkDown,
+  createGmailApp,
+  createPropertiesService,
+} from './index.ts';
 
 const CS = createCardService();
 
@@ -31,7 +39,9 @@ describe('fake CardService validates like the real one', () => {
   it('rejects empty sections and cards, and a selection input without items', () => {
     expect(() => CS.newCardBuilder().build()).toThrow(/at least one section/);
     expect(() => CS.newCardBuilder().addSection(CS.newCardSection()).build()).toThrow(/at least one widget/);
-    expect(() => cardWith(CS.newSelectionInput().setFieldName('t').setType(CS.SelectionInputType.CHECK_BOX))).toThrow(/item/);
+    expect(() =>
+      cardWith(CS.newSelectionInput().setFieldName('t').setType(CS.SelectionInputType.CHECK_BOX)),
+    ).toThrow(/item/);
   });
 
   it('rejects an unknown enum value and an empty response', () => {
@@ -43,7 +53,12 @@ describe('fake CardService validates like the real one', () => {
 
   it('records a valid card as a tree', () => {
     const card = cardWith(CS.newTextParagraph().setText('<b>hi</b>'));
-    expect(card.tree).toEqual({ kind: 'Card', name: undefined, header: undefined, sections: [expect.objectContaining({ widgets: [{ kind: 'TextParagraph', text: '<b>hi</b>' }] })] });
+    expect(card.tree).toEqual({
+      kind: 'Card',
+      name: undefined,
+      header: undefined,
+      sections: [expect.objectContaining({ widgets: [{ kind: 'TextParagraph', text: '<b>hi</b>' }] })],
+    });
   });
 });
 
@@ -60,7 +75,9 @@ describe('fake UrlFetchApp follows muteHttpExceptions semantics', () => {
     const app = createUrlFetchApp(() => {
       throw new NetworkDown();
     });
-    expect(() => app.fetch('https://a.test/secret', { muteHttpExceptions: true })).toThrow(/Address unavailable: https:\/\/a.test\/secret/);
+    expect(() => app.fetch('https://a.test/secret', { muteHttpExceptions: true })).toThrow(
+      /Address unavailable: https:\/\/a.test\/secret/,
+    );
   });
 
   it('defaults to GET and form-encodes an object payload; enforces the whitelist', () => {

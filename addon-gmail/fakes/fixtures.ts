@@ -5,10 +5,20 @@ import type { Caseload, CaseloadItem, Engagement, SendMessageResponse } from '@a
 
 export function engagementFixture(overrides: Partial<Engagement> = {}): Engagement {
   const base: Engagement = {
-    patient: { id: 'pat_1', email: 'river.stone@example.org', name: 'River Stone', timeZone: 'America/Chicago' },
+    patient: {
+      id: 'pat_1',
+      email: 'river.stone@example.org',
+      name: 'River Stone',
+      timeZone: 'America/Chicago',
+    },
     asOf: '2026-11-20T15:00:00.000Z',
     data: { firstEventAt: '2026-06-01T10:00:00.000Z', events: 42, messagesSent: 20, replies: 12 },
-    style: { style: 'declining', label: 'Declining', confidence: 0.72, reasons: ['Reply rate fell from 80% to 35% over 6 weeks'] },
+    style: {
+      style: 'declining',
+      label: 'Declining',
+      confidence: 0.72,
+      reasons: ['Reply rate fell from 80% to 35% over 6 weeks'],
+    },
     replyRate: { value: 0.6, n: 20, basis: 'Replies within 7 days / messages sent' },
     responseTime: {
       medianHours: 5.5,
@@ -65,9 +75,24 @@ export function engagementFixture(overrides: Partial<Engagement> = {}): Engageme
       },
     ],
     recommendations: {
-      bestHour: { hour: 19, windowStart: 18, windowEnd: 20, timeZone: 'America/Chicago', confidence: 0.7, reasons: ['6 of 9 replies between 6 and 8 pm'] },
-      approach: { kind: 'simplified', text: 'Keep messages short with one question.', reasons: ['Shorter messages got replies more often'] },
-      checkIn: { subject: 'Checking in', template: 'Hi, I wanted to check in and see how this week is going.', reasons: ['No reply for 12 days'] },
+      bestHour: {
+        hour: 19,
+        windowStart: 18,
+        windowEnd: 20,
+        timeZone: 'America/Chicago',
+        confidence: 0.7,
+        reasons: ['6 of 9 replies between 6 and 8 pm'],
+      },
+      approach: {
+        kind: 'simplified',
+        text: 'Keep messages short with one question.',
+        reasons: ['Shorter messages got replies more often'],
+      },
+      checkIn: {
+        subject: 'Checking in',
+        template: 'Hi, I wanted to check in and see how this week is going.',
+        reasons: ['No reply for 12 days'],
+      },
     },
     charts: {
       responseTimeSvg: '<svg xmlns="http://www.w3.org/2000/svg"></svg>',
@@ -98,7 +123,12 @@ export function caseloadFixture(page: number, pageSize: number, total: number): 
   const first = (page - 1) * pageSize + 1;
   const items: CaseloadItem[] = [];
   for (let r = first; r < first + pageSize && r <= total; r++) {
-    items.push(caseloadItem(r, r === 1 ? { crisis: true, style: 'declining', reasons: ['Crisis language on 2026-11-19'] } : {}));
+    items.push(
+      caseloadItem(
+        r,
+        r === 1 ? { crisis: true, style: 'declining', reasons: ['Crisis language on 2026-11-19'] } : {},
+      ),
+    );
   }
   return { items, page, pageSize, total, disclaimer: 'Ranking is decision support, not diagnosis.' };
 }

@@ -1,7 +1,13 @@
 // One place to assemble the Apps Script fakes a test (or the vm-loaded bundle) runs against.
 
 import { createCardService } from './card-service.ts';
-import { createScriptApp, createGmailApp, createPropertiesService, type FakeMessageSpec, type THROWS } from './services.ts';
+import {
+  createScriptApp,
+  createGmailApp,
+  createPropertiesService,
+  type FakeMessageSpec,
+  type THROWS,
+} from './services.ts';
 import { createUrlFetchApp, type Transport } from './url-fetch.ts';
 
 export * from './card-service.ts';

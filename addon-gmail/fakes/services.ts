@@ -15,7 +15,10 @@ export const THROWS = Symbol('throws');
 export function createScriptApp(opts: { token: string | null | typeof THROWS }) {
   return {
     getIdentityToken(): string | null {
-      if (opts.token === THROWS) throw new Error('Exception: Specified permissions are not sufficient to call ScriptApp.getIdentityToken.');
+      if (opts.token === THROWS)
+        throw new Error(
+          'Exception: Specified permissions are not sufficient to call ScriptApp.getIdentityToken.',
+        );
       return opts.token;
     },
   };
@@ -42,7 +45,8 @@ export function createGmailApp(messages: readonly FakeMessageSpec[]) {
   return {
     drafts,
     setCurrentMessageAccessToken(token: string): void {
-      if (typeof token !== 'string' || token === '') throw new Error('Exception: Invalid argument: accessToken');
+      if (typeof token !== 'string' || token === '')
+        throw new Error('Exception: Invalid argument: accessToken');
       current = token;
     },
     getMessageById(id: string) {

@@ -17,7 +17,10 @@ async function perform(req: RecordedRequest): Promise<BridgeReply> {
   try {
     const res = await fetch(req.url, {
       method: req.method,
-      headers: { ...req.headers, ...(req.contentType !== undefined ? { 'Content-Type': req.contentType } : {}) },
+      headers: {
+        ...req.headers,
+        ...(req.contentType !== undefined ? { 'Content-Type': req.contentType } : {}),
+      },
       ...(req.payload !== undefined ? { body: req.payload } : {}),
       redirect: req.followRedirects ? 'follow' : 'manual',
     });

@@ -66,13 +66,15 @@ export function createUrlFetchApp(transport: Transport, opts: { whitelist?: read
   return {
     requests,
     fetch(url: string, params: FetchParams = {}): FakeHTTPResponse {
-      if (typeof url !== 'string' || !/^https?:\/\//i.test(url)) throw new Error(`Exception: Invalid argument: ${String(url)}`);
+      if (typeof url !== 'string' || !/^https?:\/\//i.test(url))
+        throw new Error(`Exception: Invalid argument: ${String(url)}`);
       if (url.length > 2082) throw new Error('Exception: Limit Exceeded: URLFetch URL Length.');
       if (opts.whitelist && !opts.whitelist.some((prefix) => url.startsWith(prefix))) {
         throw new Error(`Exception: UrlFetch calls to ${url} are not permitted by your admin`);
       }
       const method = (params.method ?? 'get').toUpperCase();
-      if (!(METHODS as readonly string[]).includes(method)) throw new Error(`Exception: Invalid argument: method`);
+      if (!(METHODS as readonly string[]).includes(method))
+        throw new Error(`Exception: Invalid argument: method`);
       let payload: string | undefined;
       let contentType = params.contentType;
       if (typeof params.payload === 'string') payload = params.payload;
@@ -81,7 +83,8 @@ export function createUrlFetchApp(transport: Transport, opts: { whitelist?: read
           .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
           .join('&');
       }
-      if (payload !== undefined && contentType === undefined) contentType = 'application/x-www-form-urlencoded';
+      if (payload !== undefined && contentType === undefined)
+        contentType = 'application/x-www-form-urlencoded';
       const req: RecordedRequest = {
         url,
         method: method as RecordedRequest['method'],

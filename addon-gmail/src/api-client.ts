@@ -95,7 +95,9 @@ export function request<T>(spec: RequestSpec, parser: Parser<T>): ApiResult<T> {
   const body = parseJson(response.getContentText());
   if (status >= 200 && status < 300) {
     const parsed = parser.safeParse(body);
-    return parsed.success ? { ok: true, data: parsed.data } : { ok: false, failure: { kind: 'bad_response' } };
+    return parsed.success
+      ? { ok: true, data: parsed.data }
+      : { ok: false, failure: { kind: 'bad_response' } };
   }
   if (status >= 500) return { ok: false, failure: { kind: 'server_error', status } };
   // 3xx with followRedirects:false lands here too: treat as a misrouted server.

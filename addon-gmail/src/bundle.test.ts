@@ -58,7 +58,12 @@ function event(extra: Record<string, unknown> = {}, formInputs: Record<string, s
   for (const [k, v] of Object.entries(formInputs)) fi[k] = { stringInputs: { value: v } };
   return {
     commonEventObject: { platform: 'WEB', hostApp: 'GMAIL', parameters: {}, formInputs: fi },
-    gmail: { accessToken: MESSAGE.accessToken, messageId: MESSAGE.id, threadId: 't', toRecipients: ['river.stone@example.org'] },
+    gmail: {
+      accessToken: MESSAGE.accessToken,
+      messageId: MESSAGE.id,
+      threadId: 't',
+      toRecipients: ['river.stone@example.org'],
+    },
     ...extra,
   };
 }
@@ -105,7 +110,14 @@ describe('the Apps Script bundle', () => {
       }
     }
     expect([...named].sort()).toEqual(
-      ['onCaseloadPage', 'onCheckInDraft', 'onComposeScan', 'onComposeSchedule', 'onComposeSend', 'onOpenPatient'].sort(),
+      [
+        'onCaseloadPage',
+        'onCheckInDraft',
+        'onComposeScan',
+        'onComposeSchedule',
+        'onComposeSend',
+        'onOpenPatient',
+      ].sort(),
     );
     for (const n of named) expect(typeof g[n]).toBe('function');
   });
@@ -169,7 +181,9 @@ describe('appsscript.json', () => {
   });
 
   it('.clasp.json pushes the dist folder', async () => {
-    const clasp = JSON.parse(await readFile(join(import.meta.dirname, '..', '.clasp.json'), 'utf8')) as { rootDir: string };
+    const clasp = JSON.parse(await readFile(join(import.meta.dirname, '..', '.clasp.json'), 'utf8')) as {
+      rootDir: string;
+    };
     expect(clasp.rootDir).toBe('dist');
   });
 });

@@ -1,6 +1,24 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_POLICY, PolicySchema, SendMessageRequestSchema, SendMessageResponseSchema, type Policy } from '@attune/shared/api';
-import { createFakeEnv, findAll, installGlobals, json, textOf, treeOf, TEST_SERVER, TEST_TOKEN, THROWS, type FakeEnv, type Transport } from '../fakes/index.ts';
+import {
+  DEFAULT_POLICY,
+  PolicySchema,
+  SendMessageRequestSchema,
+  SendMessageResponseSchema,
+  type Policy,
+} from '@attune/shared/api';
+import {
+  createFakeEnv,
+  findAll,
+  installGlobals,
+  json,
+  textOf,
+  treeOf,
+  TEST_SERVER,
+  TEST_TOKEN,
+  THROWS,
+  type FakeEnv,
+  type Transport,
+} from '../fakes/index.ts';
 import { router, serverDown } from '../fakes/router.ts';
 import { sendResponseFixture } from '../fakes/fixtures.ts';
 import { makeHandlers } from './handlers.ts';
@@ -24,7 +42,16 @@ function recordingScanner() {
     const at = input.body.indexOf('depression');
     const findings =
       at >= 0
-        ? [{ type: 'DIAGNOSIS' as const, start: at, end: at + 10, text: 'depression', confidence: 0.9, reason: 'Diagnosis term from the dictionary' }]
+        ? [
+            {
+              type: 'DIAGNOSIS' as const,
+              start: at,
+              end: at + 10,
+              text: 'depression',
+              confidence: 0.9,
+              reason: 'Diagnosis term from the dictionary',
+            },
+          ]
         : [];
     return {
       fields: [{ field: 'body', findings }],
@@ -39,14 +66,23 @@ function recordingScanner() {
   return { calls, scanner };
 }
 
-function composeEvent(form: { subject?: string; body?: string; topics?: string[] } = {}, to = ['River Stone <river.stone@example.org>']): AddonEvent {
+function composeEvent(
+  form: { subject?: string; body?: string; topics?: string[] } = {},
+  to = ['River Stone <river.stone@example.org>'],
+): AddonEvent {
   const formInputs: Record<string, { stringInputs: { value: string[] } }> = {};
   if (form.subject !== undefined) formInputs.attune_subject = { stringInputs: { value: [form.subject] } };
   if (form.body !== undefined) formInputs.attune_body = { stringInputs: { value: [form.body] } };
   if (form.topics !== undefined) formInputs.attune_topics = { stringInputs: { value: form.topics } };
   return {
     commonEventObject: { platform: 'WEB', hostApp: 'GMAIL', parameters: {}, formInputs },
-    gmail: { accessToken: 'msg-token', messageId: 'draft-1', threadId: 't-1', toRecipients: to, ccRecipients: [] },
+    gmail: {
+      accessToken: 'msg-token',
+      messageId: 'draft-1',
+      threadId: 't-1',
+      toRecipients: to,
+      ccRecipients: [],
+    },
   } as unknown as AddonEvent;
 }
 
@@ -62,9 +98,14 @@ describe('secure compose card', () => {
     const tree = treeOf(cards[0]);
     const inputs = findAll(tree, 'TextInput');
     expect(inputs.find((i) => i.fieldName === 'attune_body')?.multiline).toBe(true);
-    expect(findAll(tree, 'SelectionInput')[0]).toMatchObject({ fieldName: 'attune_topics', type: 'CHECK_BOX' });
+    expect(findAll(tree, 'SelectionInput')[0]).toMatchObject({
+      fieldName: 'attune_topics',
+      type: 'CHECK_BOX',
+    });
     expect(textOf(tree)).toContain('To: river.stone@example.org');
-    const actions = findAll(tree, 'TextButton').map((b) => (b.onClickAction as { functionName: string }).functionName);
+    const actions = findAll(tree, 'TextButton').map(
+      (b) => (b.onClickAction as { functionName: string }).functionName,
+    );
     expect(actions).toEqual(['onComposeScan', 'onComposeSend', 'onComposeSchedule']);
     expect(textOf(tree)).toContain('Findings are decision support');
     expect(env.UrlFetchApp.requests).toHaveLength(0);
@@ -81,7 +122,9 @@ describe('Scan', () => {
   it("scans the card's text under the practice policy and shows each finding with its reason", () => {
     const env = setup(router(TEST_SERVER, { 'GET /v1/policy': json(200, policy) }));
     const rec = recordingScanner();
-    const res = makeHandlers({ scanner: rec.scanner }).onComposeScan(composeEvent({ subject: 'Follow-up', body: BODY, topics: ['check-in'] }));
+    const res = makeHandlers({ scanner: rec.scanner }).onComposeScan(
+      composeEvent({ subject: 'Follow-up', body: BODY, topics: ['check-in'] }),
+    );
     const tree = treeOf(res);
     const card = (tree.navigation as { ops: { kind: string; card: unknown }[] }).ops[0];
     expect(card?.kind).toBe('updateCard');
@@ -97,7 +140,11 @@ describe('Scan', () => {
     expect(items.find((i) => i.value === 'check-in')?.selected).toBe(true);
 
     expect(rec.calls[0]?.policy.allowList).toEqual(['Lakeside Counseling']);
-    expect(rec.calls[0]?.input).toMatchObject({ subject: 'Follow-up', body: BODY, to: ['river.stone@example.org'] });
+    expect(rec.calls[0]?.input).toMatchObject({
+      subject: 'Follow-up',
+      body: BODY,
+      to: ['river.stone@example.org'],
+    });
     expect(env.UrlFetchApp.requests[0]).toMatchObject({
       method: 'GET',
       url: `${TEST_SERVER}/v1/policy`,
@@ -133,10 +180,20 @@ describe('Send securely', () => {
       composeEvent({ subject: 'Follow-up', body: BODY, topics: ['check-in', 'not-a-topic'] }),
     );
     const req = env.UrlFetchApp.requests[0];
-    expect(req).toMatchObject({ method: 'POST', url: `${TEST_SERVER}/v1/messages`, contentType: 'application/json', followRedirects: false });
+    expect(req).toMatchObject({
+      method: 'POST',
+      url: `${TEST_SERVER}/v1/messages`,
+      contentType: 'application/json',
+      followRedirects: false,
+    });
     expect(req?.headers.Authorization).toBe(`Bearer ${TEST_TOKEN}`);
     const sent = SendMessageRequestSchema.parse(JSON.parse(req?.payload ?? ''));
-    expect(sent).toMatchObject({ to: ['river.stone@example.org'], subject: 'Follow-up', text: BODY, topics: ['check-in'] });
+    expect(sent).toMatchObject({
+      to: ['river.stone@example.org'],
+      subject: 'Follow-up',
+      text: BODY,
+      topics: ['check-in'],
+    });
     expect(sent.sendAt).toBeUndefined();
 
     const tree = treeOf(res);
@@ -149,9 +206,11 @@ describe('Send securely', () => {
     expect(tree.subject).toMatchObject({ subject: 'Secure message from your care team' });
   });
 
-  it("schedules for the patient's best hour with sendAt \"best\"", () => {
+  it('schedules for the patient\'s best hour with sendAt "best"', () => {
     const env = setup(
-      router(TEST_SERVER, { 'POST /v1/messages': json(201, sendResponseFixture({ sendAt: '2026-11-23T01:00:00.000Z' })) }),
+      router(TEST_SERVER, {
+        'POST /v1/messages': json(201, sendResponseFixture({ sendAt: '2026-11-23T01:00:00.000Z' })),
+      }),
     );
     const res = makeHandlers(recordingScanner()).onComposeSchedule(composeEvent({ body: BODY }));
     expect(JSON.parse(env.UrlFetchApp.requests[0]?.payload ?? '')).toMatchObject({ sendAt: 'best' });
@@ -171,7 +230,13 @@ describe('Send securely', () => {
   });
 
   it('explains a refused token (401) and keeps what the clinician wrote', () => {
-    setup(router(TEST_SERVER, { 'POST /v1/messages': json(401, { error: { code: 'unauthenticated', message: 'Token audience not accepted.' } }) }));
+    setup(
+      router(TEST_SERVER, {
+        'POST /v1/messages': json(401, {
+          error: { code: 'unauthenticated', message: 'Token audience not accepted.' },
+        }),
+      }),
+    );
     const res = makeHandlers(recordingScanner()).onComposeSend(composeEvent({ body: BODY }));
     const tree = treeOf(res);
     expect(textOf(tree)).toContain('Sign-in refused');
@@ -197,7 +262,9 @@ describe('Send securely', () => {
   it("shows the server's policy refusal and inserts nothing", () => {
     setup(
       router(TEST_SERVER, {
-        'POST /v1/messages': json(422, { error: { code: 'blocked_by_policy', message: 'Social Security numbers may not be emailed.' } }),
+        'POST /v1/messages': json(422, {
+          error: { code: 'blocked_by_policy', message: 'Social Security numbers may not be emailed.' },
+        }),
       }),
     );
     const tree = treeOf(makeHandlers(recordingScanner()).onComposeSend(composeEvent({ body: BODY })));
@@ -206,20 +273,30 @@ describe('Send securely', () => {
   });
 
   it('inserts nothing when a 2xx answer still says block', () => {
-    setup(router(TEST_SERVER, { 'POST /v1/messages': json(200, sendResponseFixture({ decision: 'block', reasons: ['SSN present'] })) }));
+    setup(
+      router(TEST_SERVER, {
+        'POST /v1/messages': json(200, sendResponseFixture({ decision: 'block', reasons: ['SSN present'] })),
+      }),
+    );
     const tree = treeOf(makeHandlers(recordingScanner()).onComposeSend(composeEvent({ body: BODY })));
     expect(tree.kind).toBe('ActionResponse');
     expect(textOf(tree)).toContain('SSN present');
   });
 
   it('reports a 500 without echoing the body, and an unparseable 2xx as an unexpected answer', () => {
-    setup(router(TEST_SERVER, { 'POST /v1/messages': { status: 500, body: 'stack trace at /srv/app.js with river.stone@example.org' } }));
+    setup(
+      router(TEST_SERVER, {
+        'POST /v1/messages': { status: 500, body: 'stack trace at /srv/app.js with river.stone@example.org' },
+      }),
+    );
     const text = textOf(treeOf(makeHandlers(recordingScanner()).onComposeSend(composeEvent({ body: BODY }))));
     expect(text).toContain('HTTP 500');
     expect(text).not.toContain('stack trace');
     uninstall?.();
     setup(router(TEST_SERVER, { 'POST /v1/messages': { status: 200, body: '<html>captive portal</html>' } }));
-    expect(textOf(treeOf(makeHandlers(recordingScanner()).onComposeSend(composeEvent({ body: BODY }))))).toContain('Unexpected answer');
+    expect(
+      textOf(treeOf(makeHandlers(recordingScanner()).onComposeSend(composeEvent({ body: BODY })))),
+    ).toContain('Unexpected answer');
   });
 
   it('accepts the fixture the tests use as a valid server response', () => {

@@ -79,7 +79,10 @@ function findingLine(f: Finding): string {
   return `<b>${esc(f.type)}</b>${grade} “${esc(f.text)}”<br><font color="#5f6368">${esc(f.reason)} · ${Math.round(f.confidence * 100)}% sure</font>`;
 }
 
-function scanSection(scan: ComposeScan, policyNote: string | undefined): GoogleAppsScript.Card_Service.CardSection {
+function scanSection(
+  scan: ComposeScan,
+  policyNote: string | undefined,
+): GoogleAppsScript.Card_Service.CardSection {
   const s = section('Scan results');
   s.addWidget(paragraph(DECISION_TEXT[scan.decision.decision]));
   if (scan.decision.reasons.length > 0) {
@@ -94,7 +97,9 @@ function scanSection(scan: ComposeScan, policyNote: string | undefined): GoogleA
       shown++;
       s.addWidget(
         CardService.newDecoratedText()
-          .setTopLabel(field.field === 'body' ? 'Message' : field.field === 'subject' ? 'Subject' : field.field)
+          .setTopLabel(
+            field.field === 'body' ? 'Message' : field.field === 'subject' ? 'Subject' : field.field,
+          )
           .setText(findingLine(f))
           .setWrapText(true),
       );
@@ -113,7 +118,10 @@ export interface ComposeCardExtras {
   problem?: { title: string; detail: string };
 }
 
-export function buildComposeCard(state: ComposeState, extras: ComposeCardExtras = {}): GoogleAppsScript.Card_Service.Card {
+export function buildComposeCard(
+  state: ComposeState,
+  extras: ComposeCardExtras = {},
+): GoogleAppsScript.Card_Service.Card {
   const card = CardService.newCardBuilder()
     .setName('attune-compose')
     .setHeader(
@@ -128,7 +136,9 @@ export function buildComposeCard(state: ComposeState, extras: ComposeCardExtras 
   if (state.to.length === 0) {
     card.addSection(
       section('Recipients').addWidget(
-        paragraph('Add the patient in the draft\'s To field, then press Scan: Attune reads only the recipients of the draft.'),
+        paragraph(
+          "Add the patient in the draft's To field, then press Scan: Attune reads only the recipients of the draft.",
+        ),
       ),
     );
   }
@@ -189,14 +199,13 @@ export function scanAction(e: AddonEvent, deps: ComposeDeps): GoogleAppsScript.C
   const state = readComposeState(e);
   if (state.body.trim() === '' && state.subject.trim() === '') {
     return replaceCard(
-      buildComposeCard(state, { problem: { title: 'Nothing to scan', detail: 'Write the message in the card first.' } }),
+      buildComposeCard(state, {
+        problem: { title: 'Nothing to scan', detail: 'Write the message in the card first.' },
+      }),
     );
   }
   const { policy, note } = policyForScan();
-  const scan = deps.scanner(
-    { subject: state.subject, body: state.body, to: state.to, cc: state.cc },
-    policy,
-  );
+  const scan = deps.scanner({ subject: state.subject, body: state.body, to: state.to, cc: state.cc }, policy);
   return replaceCard(buildComposeCard(state, note !== undefined ? { scan, policyNote: note } : { scan }));
 }
 
@@ -225,13 +234,18 @@ function send(
   if (state.to.length === 0) {
     return replaceCard(
       buildComposeCard(state, {
-        problem: { title: 'No recipient', detail: "Add the patient in the draft's To field, then try again." },
+        problem: {
+          title: 'No recipient',
+          detail: "Add the patient in the draft's To field, then try again.",
+        },
       }),
     );
   }
   if (state.body.trim() === '') {
     return replaceCard(
-      buildComposeCard(state, { problem: { title: 'Empty message', detail: 'Write the message in the card first.' } }),
+      buildComposeCard(state, {
+        problem: { title: 'Empty message', detail: 'Write the message in the card first.' },
+      }),
     );
   }
   const res = sendMessage({
@@ -248,7 +262,9 @@ function send(
       buildComposeCard(state, {
         problem: {
           title: "Blocked by your practice's policy",
-          detail: res.data.reasons.map((r) => `• ${esc(r)}`).join('<br>') || 'The server refused to send this message.',
+          detail:
+            res.data.reasons.map((r) => `• ${esc(r)}`).join('<br>') ||
+            'The server refused to send this message.',
         },
       }),
     );

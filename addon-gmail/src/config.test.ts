@@ -13,7 +13,9 @@ const handlers = makeHandlers({
     throw new Error('not used');
   },
 });
-const event = { commonEventObject: { platform: 'WEB', hostApp: 'GMAIL', parameters: {}, formInputs: {} } } as unknown as AddonEvent;
+const event = {
+  commonEventObject: { platform: 'WEB', hostApp: 'GMAIL', parameters: {}, formInputs: {} },
+} as unknown as AddonEvent;
 
 describe('server address', () => {
   it('uses the ATTUNE_SERVER_URL script property, trailing slash removed', () => {
@@ -23,18 +25,26 @@ describe('server address', () => {
     });
     uninstall = installGlobals(env);
     handlers.onHomepage(event);
-    expect(env.UrlFetchApp.requests[0]?.url).toBe('https://attune.lakeside.org/v1/caseload?page=1&pageSize=10');
+    expect(env.UrlFetchApp.requests[0]?.url).toBe(
+      'https://attune.lakeside.org/v1/caseload?page=1&pageSize=10',
+    );
   });
 
   it('falls back to the documented default without the property', () => {
-    const env = createFakeEnv({ transport: () => json(200, caseloadFixture(1, 10, 1)), scriptProperties: {} });
+    const env = createFakeEnv({
+      transport: () => json(200, caseloadFixture(1, 10, 1)),
+      scriptProperties: {},
+    });
     uninstall = installGlobals(env);
     handlers.onHomepage(event);
     expect(env.UrlFetchApp.requests[0]?.url.startsWith(`${FALLBACK_SERVER_URL}/v1/`)).toBe(true);
   });
 
   it('refuses plain http to a remote host (the ID token would travel in clear) and makes no request', () => {
-    const env = createFakeEnv({ transport: () => json(200, {}), scriptProperties: { ATTUNE_SERVER_URL: 'http://attune.lakeside.org' } });
+    const env = createFakeEnv({
+      transport: () => json(200, {}),
+      scriptProperties: { ATTUNE_SERVER_URL: 'http://attune.lakeside.org' },
+    });
     uninstall = installGlobals(env);
     const text = textOf(treeOf(handlers.onHomepage(event)[0]));
     expect(text).toContain('Attune is not configured');

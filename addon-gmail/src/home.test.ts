@@ -1,6 +1,16 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { CaseloadSchema } from '@attune/shared/api';
-import { createFakeEnv, findAll, installGlobals, json, textOf, treeOf, TEST_SERVER, type FakeEnv, type Transport } from '../fakes/index.ts';
+import {
+  createFakeEnv,
+  findAll,
+  installGlobals,
+  json,
+  textOf,
+  treeOf,
+  TEST_SERVER,
+  type FakeEnv,
+  type Transport,
+} from '../fakes/index.ts';
 import { caseloadFixture, engagementFixture } from '../fakes/fixtures.ts';
 import { router } from '../fakes/router.ts';
 import { makeHandlers } from './handlers.ts';
@@ -16,7 +26,9 @@ function setup(transport: Transport): FakeEnv {
 }
 
 function event(params: Record<string, string> = {}): AddonEvent {
-  return { commonEventObject: { platform: 'WEB', hostApp: 'GMAIL', parameters: params, formInputs: {} } } as unknown as AddonEvent;
+  return {
+    commonEventObject: { platform: 'WEB', hostApp: 'GMAIL', parameters: params, formInputs: {} },
+  } as unknown as AddonEvent;
 }
 
 const handlers = makeHandlers({
@@ -26,12 +38,17 @@ const handlers = makeHandlers({
 });
 
 function buttons(tree: unknown) {
-  return findAll(tree, 'TextButton').map((b) => ({ text: b.text, action: b.onClickAction as { functionName: string; parameters: Record<string, string> } }));
+  return findAll(tree, 'TextButton').map((b) => ({
+    text: b.text,
+    action: b.onClickAction as { functionName: string; parameters: Record<string, string> },
+  }));
 }
 
 describe('home: caseload triage', () => {
   it('lists the first page in rank order, crisis first, each with its reasons, and offers Next', () => {
-    const env = setup(router(TEST_SERVER, { 'GET /v1/caseload?page=1&pageSize=10': json(200, caseloadFixture(1, 10, 23)) }));
+    const env = setup(
+      router(TEST_SERVER, { 'GET /v1/caseload?page=1&pageSize=10': json(200, caseloadFixture(1, 10, 23)) }),
+    );
     const [card] = handlers.onHomepage(event());
     const tree = treeOf(card);
     const rows = findAll(tree, 'DecoratedText');
@@ -40,10 +57,15 @@ describe('home: caseload triage', () => {
     expect(rows[0]?.text).toContain('Crisis language on 2026-11-19');
     expect(rows[1]?.topLabel).toBe('#2 · steady');
     expect(rows[1]?.text).toContain('Reason for rank 2');
-    expect(rows[1]?.onClickAction).toMatchObject({ functionName: 'onOpenPatient', parameters: { email: 'patient2@example.org' } });
+    expect(rows[1]?.onClickAction).toMatchObject({
+      functionName: 'onOpenPatient',
+      parameters: { email: 'patient2@example.org' },
+    });
     expect(textOf(tree)).toContain('page 1 of 3 · 23 patients');
     expect(textOf(tree)).toContain('Ranking is decision support, not diagnosis.');
-    expect(buttons(tree)).toEqual([{ text: 'Next', action: { kind: 'Action', functionName: 'onCaseloadPage', parameters: { page: '2' } } }]);
+    expect(buttons(tree)).toEqual([
+      { text: 'Next', action: { kind: 'Action', functionName: 'onCaseloadPage', parameters: { page: '2' } } },
+    ]);
     expect(env.UrlFetchApp.requests[0]?.url).toBe(`${TEST_SERVER}/v1/caseload?page=1&pageSize=10`);
   });
 
@@ -55,7 +77,10 @@ describe('home: caseload triage', () => {
       }),
     );
     const middle = treeOf(handlers.onCaseloadPage(event({ page: '2' })));
-    expect(buttons(middle).map((b) => `${String(b.text)}:${b.action.parameters.page ?? ''}`)).toEqual(['Previous:1', 'Next:3']);
+    expect(buttons(middle).map((b) => `${String(b.text)}:${b.action.parameters.page ?? ''}`)).toEqual([
+      'Previous:1',
+      'Next:3',
+    ]);
     expect(findAll(middle, 'DecoratedText')[0]?.topLabel).toBe('#11 · steady');
     const last = treeOf(handlers.onCaseloadPage(event({ page: '3' })));
     expect(buttons(last).map((b) => b.text)).toEqual(['Previous']);
@@ -63,13 +88,19 @@ describe('home: caseload triage', () => {
   });
 
   it('treats a malformed page parameter as page 1', () => {
-    const env = setup(router(TEST_SERVER, { 'GET /v1/caseload?page=1&pageSize=10': json(200, caseloadFixture(1, 10, 3)) }));
+    const env = setup(
+      router(TEST_SERVER, { 'GET /v1/caseload?page=1&pageSize=10': json(200, caseloadFixture(1, 10, 3)) }),
+    );
     handlers.onCaseloadPage(event({ page: '-4; drop' }));
     expect(env.UrlFetchApp.requests[0]?.url).toBe(`${TEST_SERVER}/v1/caseload?page=1&pageSize=10`);
   });
 
   it("opens a patient's insights from the list, without a reply check-in (no message is open)", () => {
-    setup(router(TEST_SERVER, { 'GET /v1/patients/by-email/patient2%40example.org/engagement': json(200, engagementFixture()) }));
+    setup(
+      router(TEST_SERVER, {
+        'GET /v1/patients/by-email/patient2%40example.org/engagement': json(200, engagementFixture()),
+      }),
+    );
     const res = treeOf(handlers.onOpenPatient(event({ email: 'patient2@example.org' })));
     const op = (res.navigation as { ops: { kind: string; card: unknown }[] }).ops[0];
     expect(op?.kind).toBe('pushCard');
@@ -78,7 +109,13 @@ describe('home: caseload triage', () => {
   });
 
   it('shows a clear card when the token is refused', () => {
-    setup(router(TEST_SERVER, { 'GET /v1/caseload?page=1&pageSize=10': json(401, { error: { code: 'unauthenticated', message: 'ID token expired.' } }) }));
+    setup(
+      router(TEST_SERVER, {
+        'GET /v1/caseload?page=1&pageSize=10': json(401, {
+          error: { code: 'unauthenticated', message: 'ID token expired.' },
+        }),
+      }),
+    );
     const text = textOf(treeOf(handlers.onHomepage(event())[0]));
     expect(text).toContain('Sign-in refused');
     expect(text).toContain('ID token expired.');

@@ -5,7 +5,18 @@ import type { Caseload, CaseloadItem } from '@attune/shared/api';
 import { CASELOAD_PAGE_SIZE, getCaseload } from './api.ts';
 import { param, type AddonEvent } from './events.ts';
 import { insightsCardFor } from './insights.ts';
-import { action, button, disclaimerSection, errorCard, esc, paragraph, PRODUCT, pushCard, replaceCard, section } from './ui.ts';
+import {
+  action,
+  button,
+  disclaimerSection,
+  errorCard,
+  esc,
+  paragraph,
+  PRODUCT,
+  pushCard,
+  replaceCard,
+  section,
+} from './ui.ts';
 
 type Card = GoogleAppsScript.Card_Service.Card;
 
@@ -21,13 +32,18 @@ const STYLE_LABEL: Record<CaseloadItem['style'], string> = {
 function itemWidget(item: CaseloadItem): GoogleAppsScript.Card_Service.DecoratedText {
   const who = esc(item.name ?? item.email);
   const top = `#${item.rank}${item.crisis ? ' · CRISIS' : ''} · ${STYLE_LABEL[item.style]}`;
-  const reasons = item.reasons.length > 0 ? item.reasons.map((r) => `• ${esc(r)}`).join('<br>') : 'No concerns found.';
-  const text = item.crisis ? `<font color="#d93025"><b>${who}</b></font><br>${reasons}` : `<b>${who}</b><br>${reasons}`;
+  const reasons =
+    item.reasons.length > 0 ? item.reasons.map((r) => `• ${esc(r)}`).join('<br>') : 'No concerns found.';
+  const text = item.crisis
+    ? `<font color="#d93025"><b>${who}</b></font><br>${reasons}`
+    : `<b>${who}</b><br>${reasons}`;
   return CardService.newDecoratedText()
     .setTopLabel(top)
     .setText(text)
     .setWrapText(true)
-    .setBottomLabel(item.lastReplyAt !== null ? `Last reply ${item.lastReplyAt.slice(0, 10)}` : 'No replies yet')
+    .setBottomLabel(
+      item.lastReplyAt !== null ? `Last reply ${item.lastReplyAt.slice(0, 10)}` : 'No replies yet',
+    )
     .setOnClickAction(action('onOpenPatient', { email: item.email }));
 }
 

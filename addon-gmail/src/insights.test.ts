@@ -1,6 +1,17 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { EngagementSchema } from '@attune/shared/api';
-import { createFakeEnv, findAll, installGlobals, json, textOf, treeOf, TEST_SERVER, TEST_TOKEN, type FakeEnv, type Transport } from '../fakes/index.ts';
+import {
+  createFakeEnv,
+  findAll,
+  installGlobals,
+  json,
+  textOf,
+  treeOf,
+  TEST_SERVER,
+  TEST_TOKEN,
+  type FakeEnv,
+  type Transport,
+} from '../fakes/index.ts';
 import { engagementFixture } from '../fakes/fixtures.ts';
 import { router, serverDown } from '../fakes/router.ts';
 import { makeHandlers } from './handlers.ts';
@@ -11,10 +22,18 @@ let uninstall: (() => void) | undefined;
 afterEach(() => uninstall?.());
 
 const ENGAGEMENT_PATH = '/v1/patients/by-email/river.stone%40example.org/engagement';
-const MESSAGE = { id: 'm-1', accessToken: 'per-message-token', from: 'River Stone <River.Stone@example.org>' };
+const MESSAGE = {
+  id: 'm-1',
+  accessToken: 'per-message-token',
+  from: 'River Stone <River.Stone@example.org>',
+};
 
 function setup(transport: Transport, opts: { token?: string | null } = {}): FakeEnv {
-  const env = createFakeEnv({ transport, messages: [MESSAGE], ...(opts.token !== undefined ? { token: opts.token } : {}) });
+  const env = createFakeEnv({
+    transport,
+    messages: [MESSAGE],
+    ...(opts.token !== undefined ? { token: opts.token } : {}),
+  });
   uninstall = installGlobals(env);
   return env;
 }
@@ -89,7 +108,9 @@ describe('patient insights on an opened message', () => {
   it('creates the reply draft with the template when the check-in action runs', () => {
     const env = setup(router(TEST_SERVER, {}));
     const template = 'Hi, I wanted to check in.';
-    const res = handlers.onCheckInDraft(openEvent({ subject: 'Checking in', template })) as unknown as FakeComposeActionResponse;
+    const res = handlers.onCheckInDraft(
+      openEvent({ subject: 'Checking in', template }),
+    ) as unknown as FakeComposeActionResponse;
     const draft = res.draft as FakeDraft;
     expect(draft).toBe(env.GmailApp.drafts[0]);
     expect(draft).toMatchObject({ replyTo: MESSAGE.id, body: template, options: { subject: 'Checking in' } });
@@ -110,8 +131,16 @@ describe('patient insights on an opened message', () => {
   });
 
   it('says the sender is not a patient on 404', () => {
-    setup(router(TEST_SERVER, { [`GET ${ENGAGEMENT_PATH}`]: json(404, { error: { code: 'patient_not_found', message: 'No patient with that email in your practice.' } }) }));
-    expect(textOf(treeOf(handlers.onGmailMessageOpen(openEvent())[0]))).toContain('not a patient of your practice');
+    setup(
+      router(TEST_SERVER, {
+        [`GET ${ENGAGEMENT_PATH}`]: json(404, {
+          error: { code: 'patient_not_found', message: 'No patient with that email in your practice.' },
+        }),
+      }),
+    );
+    expect(textOf(treeOf(handlers.onGmailMessageOpen(openEvent())[0]))).toContain(
+      'not a patient of your practice',
+    );
   });
 
   it('shows a clear card when the server is down or refuses the token', () => {
@@ -120,7 +149,13 @@ describe('patient insights on an opened message', () => {
     expect(down).toContain('Attune server unreachable');
     expect(down).not.toContain('example.org');
     uninstall?.();
-    setup(router(TEST_SERVER, { [`GET ${ENGAGEMENT_PATH}`]: json(401, { error: { code: 'unauthenticated', message: 'Token is not from your practice domain.' } }) }));
+    setup(
+      router(TEST_SERVER, {
+        [`GET ${ENGAGEMENT_PATH}`]: json(401, {
+          error: { code: 'unauthenticated', message: 'Token is not from your practice domain.' },
+        }),
+      }),
+    );
     const refused = textOf(treeOf(handlers.onGmailMessageOpen(openEvent())[0]));
     expect(refused).toContain('Sign-in refused');
     expect(refused).toContain('Token is not from your practice domain.');

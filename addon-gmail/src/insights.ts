@@ -6,7 +6,17 @@
 import type { Alert, Engagement } from '@attune/shared/api';
 import { getEngagementByEmail } from './api.ts';
 import { addressOf, param, type AddonEvent } from './events.ts';
-import { disclaimerSection, errorCard, esc, hourOfDay, hours, paragraph, pct, PRODUCT, section } from './ui.ts';
+import {
+  disclaimerSection,
+  errorCard,
+  esc,
+  hourOfDay,
+  hours,
+  paragraph,
+  pct,
+  PRODUCT,
+  section,
+} from './ui.ts';
 
 type Card = GoogleAppsScript.Card_Service.Card;
 
@@ -49,7 +59,9 @@ export function buildInsightsCard(eng: Engagement, opts: InsightsOptions): Card 
     .setHeader(
       CardService.newCardHeader()
         .setTitle(`${PRODUCT}: ${who}`)
-        .setSubtitle(`Engagement as of ${eng.asOf.slice(0, 16).replace('T', ' ')} UTC · ${eng.data.events} events`),
+        .setSubtitle(
+          `Engagement as of ${eng.asOf.slice(0, 16).replace('T', ' ')} UTC · ${eng.data.events} events`,
+        ),
     );
 
   // Crisis first, then the rest by severity, as the API orders them within a kind.
@@ -58,7 +70,9 @@ export function buildInsightsCard(eng: Engagement, opts: InsightsOptions): Card 
   if (crisis.length > 0) {
     const s = section('⚠ Crisis language in a reply');
     for (const a of crisis) s.addWidget(alertWidget(a));
-    s.addWidget(paragraph('<i>Follow your practice\'s crisis protocol. Attune does not contact the patient.</i>'));
+    s.addWidget(
+      paragraph("<i>Follow your practice's crisis protocol. Attune does not contact the patient.</i>"),
+    );
     card.addSection(s);
   }
   if (others.length > 0) {
@@ -71,9 +85,19 @@ export function buildInsightsCard(eng: Engagement, opts: InsightsOptions): Card 
   const best = eng.recommendations.bestHour;
   const summary = section('Engagement')
     .addWidget(
-      labelled('Style', `<b>${esc(eng.style.label)}</b> (${pct(eng.style.confidence)} confidence)`, eng.style.reasons.join('; ')),
+      labelled(
+        'Style',
+        `<b>${esc(eng.style.label)}</b> (${pct(eng.style.confidence)} confidence)`,
+        eng.style.reasons.join('; '),
+      ),
     )
-    .addWidget(labelled('Reply rate', `${pct(eng.replyRate.value)} of ${eng.replyRate.n} messages`, eng.replyRate.basis))
+    .addWidget(
+      labelled(
+        'Reply rate',
+        `${pct(eng.replyRate.value)} of ${eng.replyRate.n} messages`,
+        eng.replyRate.basis,
+      ),
+    )
     .addWidget(
       labelled(
         'Response time',
@@ -112,7 +136,9 @@ export function buildInsightsCard(eng: Engagement, opts: InsightsOptions): Card 
   const approach = eng.recommendations.approach;
   card.addSection(
     section('Suggested approach').addWidget(
-      paragraph(`${esc(approach.text)}${approach.reasons.length > 0 ? `<br>${bullets(approach.reasons)}` : ''}`),
+      paragraph(
+        `${esc(approach.text)}${approach.reasons.length > 0 ? `<br>${bullets(approach.reasons)}` : ''}`,
+      ),
     ),
   );
 

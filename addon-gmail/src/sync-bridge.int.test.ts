@@ -62,7 +62,11 @@ describe('synchronous UrlFetchApp bridge', () => {
     const deadBase = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`;
     await new Promise((r) => closed.close(r));
     const { code } = await bundle({ serverUrl: deadBase, write: false });
-    const dead = await startBundleHost({ code, token: 'good-token', scriptProperties: { ATTUNE_SERVER_URL: deadBase } });
+    const dead = await startBundleHost({
+      code,
+      token: 'good-token',
+      scriptProperties: { ATTUNE_SERVER_URL: deadBase },
+    });
     try {
       const r = await dead.call('onHomepage', event);
       expect(textOf(r.result)).toContain('Attune server unreachable');

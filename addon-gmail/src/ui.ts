@@ -24,7 +24,9 @@ export function section(header?: string): GoogleAppsScript.Card_Service.CardSect
   return s;
 }
 
-export function disclaimerSection(text: string = DECISION_SUPPORT): GoogleAppsScript.Card_Service.CardSection {
+export function disclaimerSection(
+  text: string = DECISION_SUPPORT,
+): GoogleAppsScript.Card_Service.CardSection {
   return section().addWidget(paragraph(`<i>${esc(text)}</i>`));
 }
 
@@ -35,7 +37,12 @@ export function action(
   return CardService.newAction().setFunctionName(functionName).setParameters(params);
 }
 
-export function button(text: string, functionName: string, params: Record<string, string> = {}, filled = false) {
+export function button(
+  text: string,
+  functionName: string,
+  params: Record<string, string> = {},
+  filled = false,
+) {
   const b = CardService.newTextButton().setText(text).setOnClickAction(action(functionName, params));
   if (filled) b.setTextButtonStyle(CardService.TextButtonStyle.FILLED);
   return b;
@@ -74,12 +81,14 @@ export function describeFailure(failure: ApiFailure): FailureText {
     case 'config':
       return {
         title: 'Attune is not configured',
-        detail: 'The Attune server address is not a valid https URL. Ask your administrator to set ATTUNE_SERVER_URL.',
+        detail:
+          'The Attune server address is not a valid https URL. Ask your administrator to set ATTUNE_SERVER_URL.',
       };
     case 'no_identity':
       return {
         title: 'Sign-in needed',
-        detail: 'Attune could not get your Google sign-in. Reopen the add-on and grant the requested permissions.',
+        detail:
+          'Attune could not get your Google sign-in. Reopen the add-on and grant the requested permissions.',
       };
     case 'unreachable':
       return {
@@ -97,7 +106,10 @@ export function describeFailure(failure: ApiFailure): FailureText {
     case 'not_found':
       return { title: 'Not found', detail: esc(failure.message) };
     case 'rate_limited':
-      return { title: 'Too many requests', detail: 'The Attune server is busy. Wait a moment and try again.' };
+      return {
+        title: 'Too many requests',
+        detail: 'The Attune server is busy. Wait a moment and try again.',
+      };
     case 'rejected':
       return { title: 'Request refused', detail: esc(failure.message) };
     case 'server_error':
@@ -108,7 +120,8 @@ export function describeFailure(failure: ApiFailure): FailureText {
     case 'bad_response':
       return {
         title: 'Unexpected answer',
-        detail: 'The Attune server answered in a form this add-on does not understand. Ask your administrator to update the add-on.',
+        detail:
+          'The Attune server answered in a form this add-on does not understand. Ask your administrator to update the add-on.',
       };
   }
 }
@@ -129,7 +142,9 @@ export function unexpectedErrorCard(context: string): GoogleAppsScript.Card_Serv
     .setHeader(CardService.newCardHeader().setTitle('Something went wrong').setSubtitle(context))
     .addSection(
       section().addWidget(
-        paragraph('Attune hit an unexpected problem. Nothing was sent. Try again; if it persists, contact your administrator.'),
+        paragraph(
+          'Attune hit an unexpected problem. Nothing was sent. Try again; if it persists, contact your administrator.',
+        ),
       ),
     )
     .build();
@@ -141,10 +156,18 @@ export function notify(text: string): GoogleAppsScript.Card_Service.ActionRespon
     .build();
 }
 
-export function replaceCard(card: GoogleAppsScript.Card_Service.Card): GoogleAppsScript.Card_Service.ActionResponse {
-  return CardService.newActionResponseBuilder().setNavigation(CardService.newNavigation().updateCard(card)).build();
+export function replaceCard(
+  card: GoogleAppsScript.Card_Service.Card,
+): GoogleAppsScript.Card_Service.ActionResponse {
+  return CardService.newActionResponseBuilder()
+    .setNavigation(CardService.newNavigation().updateCard(card))
+    .build();
 }
 
-export function pushCard(card: GoogleAppsScript.Card_Service.Card): GoogleAppsScript.Card_Service.ActionResponse {
-  return CardService.newActionResponseBuilder().setNavigation(CardService.newNavigation().pushCard(card)).build();
+export function pushCard(
+  card: GoogleAppsScript.Card_Service.Card,
+): GoogleAppsScript.Card_Service.ActionResponse {
+  return CardService.newActionResponseBuilder()
+    .setNavigation(CardService.newNavigation().pushCard(card))
+    .build();
 }
