@@ -59,7 +59,9 @@ async function initializationContext(): Promise<{ reason?: string } | null> {
   try {
     const raw = await officeCall<string>('getInitializationContextAsync', (cb) => item.getInitializationContextAsync?.(cb));
     const parsed: unknown = raw ? JSON.parse(raw) : null;
-    return parsed && typeof parsed === 'object' ? (parsed as { reason?: string }) : null;
+    if (!parsed || typeof parsed !== 'object') return null;
+    const reason = (parsed as Record<string, unknown>).reason;
+    return typeof reason === 'string' ? { reason } : {};
   } catch {
     return null;
   }
@@ -265,7 +267,7 @@ async function main(): Promise<void> {
   setStatus(state.evaluation.scan.types.length > 0 ? `${state.evaluation.scan.types.length} kind(s) of PHI found.` : 'Checked: no PHI found.');
 }
 
-Office.onReady(() => {
+void Office.onReady(() => {
   void main();
 });
 

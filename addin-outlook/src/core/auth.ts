@@ -63,7 +63,7 @@ export function devTokenProvider(opts: { baseUrl: string; email: () => string | 
       return { ok: false, reason: 'unreachable', message: 'The Attune server could not be reached to sign you in.' };
     }
     const body: unknown = await res.json().catch(() => undefined);
-    const token = body && typeof body === 'object' && 'token' in body ? (body as { token: unknown }).token : undefined;
+    const token = body && typeof body === 'object' && 'token' in body ? body.token : undefined;
     if (!res.ok || typeof token !== 'string' || !token) {
       return { ok: false, reason: 'sign_in_failed', message: `Attune sign-in was refused (HTTP ${res.status}).` };
     }

@@ -24,7 +24,8 @@ if (config.devAuth) {
 }
 const api = createApiClient({ baseUrl: config.baseUrl, getToken: cachedTokenProvider(chainTokenProviders(providers), 5 * 60_000) });
 
-Office.actions.associate(
-  'attuneOnMessageSend',
-  createOnMessageSend({ api, policy: createPolicySource(api), item: composeItem }),
-);
+const onMessageSend = createOnMessageSend({ api, policy: createPolicySource(api), item: composeItem });
+// The handler settles through event.completed; Office ignores the return value.
+Office.actions.associate('attuneOnMessageSend', (event: Office.MailboxEvent) => {
+  void onMessageSend(event);
+});

@@ -45,7 +45,8 @@ async function send(draft: FakeDraftInit, server: FakeApiOptions | 'down' = {}):
     item: () => (office as unknown as typeof Office).context.mailbox.item as Office.MessageCompose,
   });
   const completed: unknown[] = [];
-  await handler({ completed: (o?: unknown) => completed.push(o) } as unknown as Office.MailboxEvent);
+  const event = { completed: (o?: unknown) => completed.push(o) };
+  await handler(event);
   return { completed, writes, calls };
 }
 

@@ -94,7 +94,7 @@ async function refresh(): Promise<void> {
   }
 }
 
-Office.onReady(() => {
+void Office.onReady(() => {
   applyOfficeTheme();
   api = paneApi();
   void refresh();
