@@ -16,6 +16,8 @@ export interface DropOptions {
   latencyShift: number;
   /** Observations needed before any alarm. */
   warmup: number;
+  /** History needed before any alarm (ms): a drop is judged against the patient's own rhythm. */
+  warmupMs: number;
   /**
    * The silence since the last reply must also exceed this multiple of the patient's own 95th-percentile
    * gap between replies: someone who habitually goes quiet for weeks (sporadic) is not "dropping" when
@@ -33,15 +35,16 @@ export interface DropOptions {
 }
 
 export const DEFAULT_DROP_OPTIONS: DropOptions = {
-  threshold: 5.5,
-  dropMix: 0.6,
+  threshold: 10,
+  dropMix: 0.8,
   latencyShift: 0.8,
   warmup: 8,
-  gapFactor: 1.2,
-  minGapMs: 7 * DAY,
+  warmupMs: 84 * DAY,
+  gapFactor: 1,
+  minGapMs: 5 * DAY,
   gapQuantile: 0.95,
   minGaps: 5,
-  minTimeoutMs: 72 * HOUR,
+  minTimeoutMs: 36 * HOUR,
   maxTimeoutMs: 7 * DAY,
 };
 
@@ -91,6 +94,7 @@ export function detectDrops(t: Timeline, options: Partial<DropOptions> = {}): Dr
   obs.sort((a, b) => a.at - b.at);
 
   const alarms: DropAlarm[] = [];
+  const firstAt = t.firstAt ?? 0;
   // Baseline counts (Dirichlet prior 1,1,1 keeps rare outcomes from giving infinite evidence).
   const cnt = [1, 1, 1];
   let latN = 0;
@@ -102,7 +106,6 @@ export function detectDrops(t: Timeline, options: Partial<DropOptions> = {}): Dr
   let goodStreak = 0;
   let seen = 0;
   let lastReplyAt: number | null = null;
-  let baseReplyAt: number | null = null;
   const gaps: number[] = [];
   // The gap threshold only changes when a gap is learned: recompute lazily, not per observation.
   let limitFor = -1;
@@ -117,10 +120,7 @@ export function detectDrops(t: Timeline, options: Partial<DropOptions> = {}): Dr
 
   const absorb = (x: Obs): void => {
     cnt[x.kind] = (cnt[x.kind] as number) + 1;
-    if (x.kind === 0) {
-      if (baseReplyAt !== null) gaps.push(x.at - baseReplyAt);
-      baseReplyAt = x.at;
-    }
+
     if (x.logLatency !== null) {
       latN++;
       latSum += x.logLatency;
@@ -143,7 +143,12 @@ export function detectDrops(t: Timeline, options: Partial<DropOptions> = {}): Dr
     }
 
     const silence = lastReplyAt === null ? 0 : x.at - lastReplyAt;
-    if (x.kind === 0) lastReplyAt = x.at;
+    if (x.kind === 0) {
+      // Gaps between replies are learned continuously (not only from calm stretches): a patient who
+      // habitually goes quiet for weeks teaches the detector that quickly.
+      if (lastReplyAt !== null) gaps.push(x.at - lastReplyAt);
+      lastReplyAt = x.at;
+    }
     if (active) {
       // Recovery: two replies in a row at no more than 1 SD slower than baseline.
       if (x.kind === 0 && z < 1) goodStreak++;
@@ -164,6 +169,11 @@ export function detectDrops(t: Timeline, options: Partial<DropOptions> = {}): Dr
       continue;
     }
 
+    // Baseline period: the first weeks teach the detector this patient's normal; no CUSUM yet.
+    if (seen <= o.warmup || x.at - firstAt < o.warmupMs) {
+      absorb(x);
+      continue;
+    }
     s = Math.max(0, s + llr);
     if (s === 0) {
       for (const r of run) absorb(r);
@@ -172,7 +182,9 @@ export function detectDrops(t: Timeline, options: Partial<DropOptions> = {}): Dr
       continue;
     }
     run.push(x);
-    if (s >= o.threshold && seen > o.warmup && silence >= gapLimit()) {
+    // A long excursion that never crossed the threshold ages into the baseline (slow drift is not a drop).
+    if (run.length > 30) absorb(run.shift() as Obs);
+    if (s >= o.threshold && silence >= gapLimit()) {
       const first = run[0] as Obs;
       const base = (cnt[0] as number) / ((cnt[0] as number) + (cnt[1] as number) + (cnt[2] as number));
       active = {

@@ -1,0 +1,30 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { isValidTimeZone, localHour, zoneOffsetMinutes } from './time.ts';
+
+describe('zoneOffsetMinutes', () => {
+  it('follows US daylight saving time to the minute', () => {
+    // 2026-03-08 02:00 EST -> 03:00 EDT, i.e. 07:00 UTC.
+    const switchAt = Date.parse('2026-03-08T07:00:00Z');
+    expect(zoneOffsetMinutes('America/New_York', switchAt - 60_000)).toBe(-300);
+    expect(zoneOffsetMinutes('America/New_York', switchAt)).toBe(-240);
+    expect(zoneOffsetMinutes('America/New_York', Date.parse('2026-07-01T12:00:00Z'))).toBe(-240);
+    expect(zoneOffsetMinutes('Asia/Kolkata', Date.parse('2026-07-01T12:00:00Z'))).toBe(330);
+  });
+  it('treats an unknown zone as UTC instead of throwing', () => {
+    expect(isValidTimeZone('Mars/Olympus')).toBe(false);
+    expect(zoneOffsetMinutes('Mars/Olympus', 0)).toBe(0);
+  });
+  it('agrees with Intl for arbitrary instants (property)', () => {
+    const f = new Intl.DateTimeFormat('en-US', { timeZone: 'America/Los_Angeles', hourCycle: 'h23', hour: 'numeric' });
+    fc.assert(
+      fc.property(fc.integer({ min: Date.parse('2000-01-01'), max: Date.parse('2035-01-01') }), (ms) => {
+        const h = localHour('America/Los_Angeles', ms);
+        expect(h).toBeGreaterThanOrEqual(0);
+        expect(h).toBeLessThan(24);
+        expect(Math.floor(h)).toBe(Number(f.format(ms)) % 24);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
