@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseJsonlLine } from './scan.ts';
+import { parseJsonlLine, splitAddressList } from './scan.ts';
 
 // The command is tested as users run it: the real `attune` binary in a child process.
 const BIN = fileURLToPath(new URL('../../bin/attune.mjs', import.meta.url));
@@ -235,5 +235,15 @@ describe('parseJsonlLine', () => {
     expect(parseJsonlLine('{"id":"x"}')).toMatchObject({ ok: false, error: 'invalid_input' });
     expect(parseJsonlLine('{"id":"x","to":[1]}')).toMatchObject({ ok: false, error: 'invalid_input' });
     expect(parseJsonlLine('x'.repeat(5_000_001))).toMatchObject({ ok: false, error: 'too_large' });
+  });
+});
+
+describe('splitAddressList', () => {
+  it('splits at commas and semicolons outside quoted display names and angle brackets', () => {
+    expect(splitAddressList('a@x.org, "Roe, Jane" <j@y.com>; b@z.org,,')).toEqual([
+      'a@x.org',
+      '"Roe, Jane" <j@y.com>',
+      'b@z.org',
+    ]);
   });
 });

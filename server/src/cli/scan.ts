@@ -330,11 +330,7 @@ export function parseJsonlLine(line: string): LineResult {
   const recipients = (k: 'to' | 'cc'): string[] | null => {
     const r = o[k];
     if (r === undefined) return [];
-    if (typeof r === 'string')
-      return r
-        .split(/[,;]/)
-        .map((s) => s.trim())
-        .filter(Boolean);
+    if (typeof r === 'string') return splitAddressList(r);
     if (Array.isArray(r) && r.every((x): x is string => typeof x === 'string')) return r;
     return null;
   };
@@ -356,6 +352,26 @@ export function parseJsonlLine(line: string): LineResult {
   if (typeof o.body === 'string') message.body = o.body;
   if (typeof o.html === 'string') message.html = o.html;
   return { ok: true, id, message };
+}
+
+/** Splits "a@x.org, \"Roe, Jane\" <j@y.com>; b@z.org" at commas and semicolons outside quotes and <>. */
+export function splitAddressList(list: string): string[] {
+  const out: string[] = [];
+  let quoted = false;
+  let angle = false;
+  let from = 0;
+  for (let k = 0; k <= list.length; k++) {
+    const c = list[k];
+    if (c === '"') quoted = !quoted;
+    else if (c === '<' && !quoted) angle = true;
+    else if (c === '>' && !quoted) angle = false;
+    else if (c === undefined || ((c === ',' || c === ';') && !quoted && !angle)) {
+      const part = list.slice(from, k).trim();
+      if (part) out.push(part);
+      from = k + 1;
+    }
+  }
+  return out;
 }
 
 async function runJsonl(files: string[], policy: Policy, io: Io, out: Output): Promise<number> {
