@@ -52,7 +52,20 @@ async function runBundle(item: { subject: string; html: string; to: string[] }) 
   new vm.Script(source, { filename: 'launchevent.js' }).runInContext(context);
   const handler = registered.get('attuneOnMessageSend');
   const completed: unknown[] = [];
-  if (handler) await handler({ completed: (o?: unknown) => completed.push(o) });
+  if (handler) {
+    // Office ignores the handler's return value; the handler settles through event.completed.
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('event.completed was never called')), 10_000);
+      void handler({
+        completed: (o?: unknown) => {
+          completed.push(o);
+          clearTimeout(timer);
+          resolve();
+        },
+      });
+    });
+    await new Promise((r) => setTimeout(r, 50)); // a second completion would land here
+  }
   return { registered, completed };
 }
 
