@@ -16,7 +16,7 @@ export const INQUIRY_RULES: ReadonlyArray<{ type: Exclude<InquiryType, 'crisis' 
   },
   {
     type: 'medication',
-    words: ['medication*', 'meds', 'med', 'prescription*', 'refill*', 'dose', 'dosage', 'pharmacy', 'pill*', 'side effect*', 'sertraline', 'zoloft', 'prozac', 'fluoxetine', 'lexapro', 'escitalopram', 'wellbutrin', 'bupropion', 'xanax', 'lithium', 'adderall', 'trazodone', 'seroquel', 'psychiatrist'],
+    words: ['medication*', 'meds', 'med', 'prescription*', 'refill*', 'dose', 'dosage', 'pharmacy', 'pill', 'pills', 'side effect*', 'sertraline', 'zoloft', 'prozac', 'fluoxetine', 'lexapro', 'escitalopram', 'wellbutrin', 'bupropion', 'xanax', 'lithium', 'adderall', 'trazodone', 'seroquel', 'psychiatrist'],
   },
   {
     type: 'symptoms',
@@ -28,11 +28,11 @@ export const INQUIRY_RULES: ReadonlyArray<{ type: Exclude<InquiryType, 'crisis' 
   },
   {
     type: 'billing',
-    words: ['bill', 'billing', 'invoice*', 'payment*', 'pay', 'paid', 'charge*', 'copay', 'co-pay', 'insurance', 'insurer', 'deductible', 'claim*', 'superbill', 'receipt*', 'refund*', 'out of network', 'hsa', 'fsa'],
+    words: ['bill', 'billing', 'invoice*', 'payment*', 'pay', 'paid', 'charge', 'charges', 'charged', 'copay', 'co-pay', 'insurance', 'insurer', 'deductible', 'claim*', 'superbill', 'receipt*', 'refund*', 'out of network', 'hsa', 'fsa'],
   },
   {
     type: 'administrative',
-    words: ['form*', 'paperwork', 'records', 'letter', 'release of information', 'roi', 'consent', 'portal', 'password', 'address change', 'update my', 'fmla', 'disability', 'note for work', 'school note', 'intake'],
+    words: ['form', 'forms', 'paperwork', 'records', 'letter', 'release of information', 'roi', 'consent', 'portal', 'password', 'address change', 'update my', 'fmla', 'disability', 'note for work', 'school note', 'intake'],
   },
 ];
 
