@@ -37,6 +37,33 @@ describe('scanAndDecide', () => {
     expect(decision.phi).toBe(false);
   });
 
+  it('does not force a newsletter that points readers to the 988 crisis line', () => {
+    const body =
+      'Reaching out matters. If you or someone you know is having thoughts of suicide, call or text 988 any time.';
+    const { decision } = scanAndDecide(DEFAULT_POLICY, {
+      subject: 'Mental health awareness',
+      body,
+      to: ['all@lists.example.org'],
+    });
+    expect(decision.decision).toBe('allow');
+  });
+
+  it('allows everyday mail with dates, places and brands', () => {
+    const { decision } = scanAndDecide(DEFAULT_POLICY, {
+      subject: 'Lunch Friday?',
+      body: 'Want to grab lunch at Chipotle in Boston on Friday, March 6? I can bring the Apple charger back too.',
+      to: ['colleague@gmail.com'],
+    });
+    expect(decision.decision).toBe('allow');
+  });
+
+  it('encrypts a patient’s own crisis message forwarded with no other identifier', () => {
+    const { decision } = scanAndDecide(DEFAULT_POLICY, {
+      body: 'I have been thinking about ending my life.',
+    });
+    expect(decision.decision).toBe('encrypt');
+  });
+
   it('encrypts the same newsletter when it is sent to a known patient', () => {
     const { decision } = scanAndDecide(
       DEFAULT_POLICY,
