@@ -15,7 +15,7 @@ import type { PolicyState } from '../core/policy-source.ts';
 import { append, clear, h, setStatus } from '../ui/dom.ts';
 import { paneApi } from '../ui/pane-api.ts';
 import { applyOfficeTheme } from '../ui/theme.ts';
-import { redactHtml, redactText, segments } from './highlight.ts';
+import { redactHtml, redactText, segments, withoutPlaceholders } from './highlight.ts';
 
 interface State {
   api: ApiClient;
@@ -44,9 +44,9 @@ async function load(api: ApiClient, policySource: ReturnType<typeof createPolicy
   const names = draft.attachments.map((a) => a.name);
   const evaluation = evaluateDraft(policy.policy, { ...draft, attachmentNames: names });
   // The preview shows the plain text; scan it so offsets point into what is shown.
-  const preview = scanMessage(
-    { subject: draft.subject, body: text ?? '', attachments: names.map((name) => ({ name })) },
-    scanOptionsFor(policy.policy),
+  const preview = withoutPlaceholders(
+    scanMessage({ subject: draft.subject, body: text ?? '', attachments: names.map((name) => ({ name })) }, scanOptionsFor(policy.policy)),
+    { subject: draft.subject, body: text ?? '' },
   );
   return { api, policy, draft, text: text ?? '', evaluation, preview };
 }

@@ -1,5 +1,6 @@
 // Splits text into plain and highlighted segments for the preview. Pure, so it is unit-tested.
-import type { Finding } from '@attune/shared/phi';
+import { PHI_TYPES } from '@attune/shared/phi';
+import type { Finding, MessageScan } from '@attune/shared/phi';
 
 export interface Segment {
   text: string;
@@ -48,4 +49,26 @@ export function redactText(text: string, findings: readonly Finding[]): string {
   return redactHtml(text.replace(/</g, '\u2039').replace(/>/g, '\u203a'), findings)
     .replace(/\u2039/g, '<')
     .replace(/\u203a/g, '>');
+}
+
+const TYPE_NAMES = new Set<string>(PHI_TYPES);
+
+/** A placeholder our own redaction wrote, like "[NAME]": not a finding to show again. */
+export function isPlaceholder(text: string, f: Finding): boolean {
+  const inner = text.slice(f.start, f.end).replace(/^\[|\]$/g, '');
+  if (!TYPE_NAMES.has(inner)) return false;
+  const before = text.lastIndexOf('[', f.start);
+  const after = text.indexOf(']', f.end - 1);
+  return before >= 0 && before >= f.start - 1 && after >= 0 && after <= f.end;
+}
+
+/** Drops placeholder findings from a scan of `texts` (field -> the text that was scanned). */
+export function withoutPlaceholders(scan: MessageScan, texts: Record<string, string>): MessageScan {
+  return {
+    ...scan,
+    fields: scan.fields.map((ff) => {
+      const t = texts[ff.field];
+      return t === undefined ? ff : { ...ff, findings: ff.findings.filter((f) => !isPlaceholder(t, f)) };
+    }),
+  };
 }

@@ -1,0 +1,187 @@
+// The compose and read panes in real Chromium, served from a build of dist/ by a small HTTP server
+// that also speaks the Attune API (fake), with a faithful fake of Office.js in place of the CDN
+// script. Screenshots go to test-artifacts/addin-outlook/.
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import type { ServerResponse } from 'node:http';
+import { extname, join, normalize } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildInto } from './testing/build-once.ts';
+import { CRISIS_SENTENCE, DEMO_PATIENT, demoCaseload, demoEngagement } from './testing/engagement-fixture.ts';
+import { startFakeApi } from './testing/fake-api.ts';
+import type { FakeApi } from './testing/fake-api.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/addin-outlook/', import.meta.url));
+const FAKE_OFFICE = fileURLToPath(new URL('./testing/fake-office.browser.js', import.meta.url));
+const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.png': 'image/png' };
+
+let dist: string;
+let api: FakeApi;
+let browser: Browser;
+let fakeOffice: string;
+
+beforeAll(async () => {
+  dist = await buildInto();
+  fakeOffice = await readFile(FAKE_OFFICE, 'utf8');
+  await mkdir(ARTIFACTS, { recursive: true });
+  api = await startFakeApi({
+    policy: { internalDomains: ['practice.example'] },
+    static: (path, res) => serveDist(path, res),
+    routes: {
+      [`GET /v1/patients/by-email/${encodeURIComponent(DEMO_PATIENT)}/engagement`]: (r) =>
+        r.auth === 'Bearer dev-token-1' ? [200, demoEngagement()] : [401, { error: { code: 'unauthenticated', message: 'Sign in.' } }],
+      'GET /v1/caseload': () => [200, demoCaseload()],
+    },
+  });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking'],
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await api?.close();
+  if (dist) await rm(dist, { recursive: true, force: true });
+});
+
+function serveDist(path: string, res: ServerResponse): boolean {
+  const url = path.split('?')[0] ?? '';
+  if (!url.startsWith('/addin/')) return false;
+  const file = normalize(join(dist, url.slice('/addin/'.length)));
+  if (!file.startsWith(dist) || !existsSync(file)) return false;
+  void readFile(file).then((body) => {
+    res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
+    res.end(body);
+  });
+  return true;
+}
+
+async function openPane(page: string, config: Record<string, unknown>, opts: { width?: number; dark?: boolean } = {}): Promise<Page> {
+  const context = await browser.newContext({
+    viewport: { width: opts.width ?? 360, height: 900 },
+    colorScheme: opts.dark ? 'dark' : 'light',
+  });
+  const p = await context.newPage();
+  // Office.js from the CDN is replaced by the fake; nothing else may leave the machine.
+  await p.route('**/*', (route) => {
+    const u = route.request().url();
+    if (u === 'https://appsforoffice.microsoft.com/lib/1/hosted/office.js') {
+      return route.fulfill({ status: 200, contentType: 'text/javascript', body: fakeOffice });
+    }
+    if (u.startsWith(api.url)) return route.continue();
+    return route.abort();
+  });
+  await p.addInitScript((c) => {
+    (window as unknown as { __ATTUNE_FAKE_OFFICE__: unknown }).__ATTUNE_FAKE_OFFICE__ = c;
+  }, config);
+  await p.goto(`${api.url}/addin/${page}`);
+  return p;
+}
+
+const PHI_DRAFT = {
+  mode: 'compose',
+  subject: 'Follow-up for Jane',
+  html: '<p>Hi Jane,</p><p>Your sertraline 50 mg for major depressive disorder is ready. DOB 03/14/1985.</p>',
+  to: ['pat.jones@gmail.com'],
+  initializationContext: JSON.stringify({ v: 1, reason: 'review', types: ['NAME', 'DIAGNOSIS'] }),
+};
+
+describe('compose pane in Chromium', () => {
+  it('lists the findings with reasons and highlights them in the preview', async () => {
+    const page = await openPane('compose.html', PHI_DRAFT);
+    await page.getByRole('heading', { name: /Findings/ }).waitFor();
+    const marks = await page.locator('mark.phi').allTextContents();
+    expect(marks).toEqual(expect.arrayContaining(['Jane', 'sertraline 50 mg', 'major depressive disorder']));
+    const items = await page.locator('ol.findings li').allTextContents();
+    expect(items.some((t) => t.includes('a diagnosis') && t.includes('major depressive disorder'))).toBe(true);
+    expect(await page.locator('.finding-reason').first().textContent()).toMatch(/\w/);
+    await page.screenshot({ path: join(ARTIFACTS, 'compose-findings.png'), fullPage: true });
+    await page.context().close();
+  });
+
+  it('sends securely through the server, then discards the draft', async () => {
+    const page = await openPane('compose.html', PHI_DRAFT);
+    const before = api.requests.filter((r) => r.path === '/v1/messages').length;
+    await page.getByRole('button', { name: 'Send securely' }).click();
+    await page.getByText(/Sent securely/).waitFor();
+    const posted = api.requests.filter((r) => r.path === '/v1/messages');
+    expect(posted.length).toBe(before + 1);
+    expect(posted[posted.length - 1]!.body).toMatchObject({ to: ['pat.jones@gmail.com'], subject: 'Follow-up for Jane', html: PHI_DRAFT.html });
+    await expect.poll(() => page.evaluate(() => (window as unknown as { __officeWrites: { closed: unknown[] } }).__officeWrites.closed)).toEqual([{ discardItem: true }]);
+    await page.context().close();
+  });
+
+  it("schedules at the patient's best hour", async () => {
+    const page = await openPane('compose.html', PHI_DRAFT);
+    await page.getByRole('button', { name: /best hour/ }).click();
+    await page.getByText(/Scheduled securely/).waitFor();
+    const posted = api.requests.filter((r) => r.path === '/v1/messages');
+    expect(posted[posted.length - 1]!.body).toMatchObject({ sendAt: 'best' });
+    await page.context().close();
+  });
+
+  it('redacts: writes placeholders into the draft and then has nothing left to secure', async () => {
+    const page = await openPane('compose.html', PHI_DRAFT);
+    await page.getByRole('button', { name: /Redact/ }).click();
+    await page.getByText(/Redacted|still/).waitFor();
+    const writes = await page.evaluate(() => (window as unknown as { __officeWrites: { body: { value: string }[]; subject: string[] } }).__officeWrites);
+    expect(writes.body).toHaveLength(1);
+    expect(writes.body[0]!.value).toContain('[DIAGNOSIS]');
+    expect(writes.body[0]!.value).not.toContain('major depressive disorder');
+    expect(writes.body[0]!.value).toContain('<p>');
+    expect(writes.subject[0]).toBe('Follow-up for [NAME]');
+    await page.screenshot({ path: join(ARTIFACTS, 'compose-redacted.png'), fullPage: true });
+    await page.context().close();
+  });
+});
+
+describe('read pane in Chromium', () => {
+  it("shows the demo patient's insights with the crisis banner first, and sanitized charts", async () => {
+    const page = await openPane('read.html', { mode: 'read', from: DEMO_PATIENT }, { width: 320 });
+    const banner = page.locator('.banner').first();
+    await banner.waitFor();
+    expect(await banner.getAttribute('class')).toContain('banner-crisis');
+    expect(await banner.getAttribute('role')).toBe('alert');
+    expect(await banner.locator('blockquote').textContent()).toBe(CRISIS_SENTENCE);
+    await page.getByText('60%').first().waitFor();
+    expect(await page.getByText(/7 pm/).count()).toBeGreaterThan(0);
+    expect(await page.locator('figure svg polyline').count()).toBe(2);
+    expect(await page.locator('svg script, svg a').count()).toBe(0);
+    expect(await page.evaluate(() => [(window as unknown as Record<string, unknown>).__svgOnload, (window as unknown as Record<string, unknown>).__svgScript])).toEqual([undefined, undefined]);
+    // Works at 320 px: nothing scrolls sideways.
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(320);
+    await page.screenshot({ path: join(ARTIFACTS, 'read-crisis-320.png'), fullPage: true });
+    await page.context().close();
+  });
+
+  it('sends a check-in through the server with checkIn:true', async () => {
+    const page = await openPane('read.html', { mode: 'read', from: DEMO_PATIENT });
+    await page.getByRole('button', { name: 'Send a check-in' }).click();
+    expect(await page.locator('#ci-text').inputValue()).toContain('check in');
+    await page.getByRole('button', { name: 'Send check-in securely' }).click();
+    await page.getByText('Check-in sent securely.').waitFor();
+    const posted = api.requests.filter((r) => r.path === '/v1/messages');
+    expect(posted[posted.length - 1]!.body).toMatchObject({ to: [DEMO_PATIENT], checkIn: true, subject: 'Checking in' });
+    await page.context().close();
+  });
+
+  it('re-renders when the selected message changes, and shows the caseload tab by keyboard', async () => {
+    const page = await openPane('read.html', { mode: 'read', from: DEMO_PATIENT }, { dark: true });
+    await page.locator('.banner-crisis').waitFor();
+    await page.evaluate(() => (window as unknown as { __fakeOfficeSelect(f: string): void }).__fakeOfficeSelect('stranger@example.org'));
+    await page.getByText('The sender is not a patient of your practice.').waitFor();
+    expect(await page.locator('.banner-crisis').count()).toBe(0);
+    await page.getByRole('tab', { name: 'Patient' }).focus();
+    await page.keyboard.press('ArrowRight');
+    await page.locator('ol.triage li').first().waitFor();
+    expect(await page.getByRole('tab', { name: 'Caseload' }).getAttribute('aria-selected')).toBe('true');
+    expect(await page.locator('ol.triage li').first().textContent()).toContain('Crisis');
+    await page.screenshot({ path: join(ARTIFACTS, 'read-caseload-dark.png'), fullPage: true });
+    await page.context().close();
+  });
+});
