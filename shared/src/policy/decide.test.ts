@@ -56,6 +56,9 @@ describe('decide', () => {
     expect(all).not.toContain('Jane');
     expect(all).not.toContain('555');
     expect(all).toContain('a medication: sertraline 50 mg');
+    expect(decide(DEFAULT_POLICY, scanOf(f('NAME', 'Jane'), f('MEDICATION', 'Zoloft')), ext).reasons[0]).toBe(
+      'Names a patient and a medication: Zoloft.',
+    );
     expect(all).toContain('a treatment: CBT');
     expect(all).toContain('a phone number');
   });

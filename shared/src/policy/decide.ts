@@ -223,7 +223,8 @@ function normalizeTerm(raw: string, type: HealthType): string {
     .trim();
   // Keep acronyms and codes as written (PTSD, CBT, F32.1); lower-case words ("Depression" → "depression").
   if (type === 'ICD10' || type === 'CPT') t = t.toUpperCase();
-  else if (!/[A-Z].*[A-Z]/.test(t)) t = t.toLowerCase();
+  // Medication brands keep their capital (Zoloft); a diagnosis capitalised at a sentence start does not.
+  else if (type !== 'MEDICATION' && !/[A-Z].*[A-Z]/.test(t)) t = t.toLowerCase();
   return t.length > 40 ? `${t.slice(0, 39)}…` : t;
 }
 
