@@ -63,6 +63,22 @@ describe('decide', () => {
     expect(all).toContain('a phone number');
   });
 
+  it('says so when the only name is the recipient’s', () => {
+    const scan: MessageScan = {
+      fields: [
+        { field: 'to', findings: [f('NAME', 'Jane Roe')] },
+        { field: 'body', findings: [f('DIAGNOSIS', 'PTSD')] },
+      ],
+      types: ['NAME', 'DIAGNOSIS'],
+      hasIdentifier: true,
+      hasHealth: true,
+      hasCrisis: false,
+    };
+    expect(decide(DEFAULT_POLICY, scan, ext).reasons[0]).toBe(
+      'Addressed to a named person and mentions a diagnosis: PTSD.',
+    );
+  });
+
   it('warns instead of encrypting under the opt-in policy', () => {
     const d = decide(policy({ mode: 'opt_in' }), scanOf(f('MRN', 'MRN 12345678'), f('ICD10', 'F32.1')), ext);
     expect(d.decision).toBe('warn');

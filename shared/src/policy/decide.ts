@@ -105,7 +105,7 @@ export function decide(
   if (phi) {
     reasons.push(
       linked
-        ? phiReason(identifiers, health, findings, toKnownPatient)
+        ? phiReason(identifiers, health, findings, toKnownPatient, namedOnlyInRecipients(scan))
         : 'Contains crisis language in the first person, which is health information about a person.',
     );
     if (crisis) reasons.push(crisisReason);
@@ -182,17 +182,31 @@ function phiReason(
   health: HealthType[],
   findings: Finding[],
   toKnownPatient: boolean,
+  namedOnlyInRecipients: boolean,
 ): string {
   const others = identifiers.filter((t) => t !== 'NAME').map(label);
   let who = '';
   if (identifiers.includes('NAME'))
-    who = `Names a patient${others.length > 0 ? ` (also ${list(others)})` : ''}`;
+    who = `${namedOnlyInRecipients ? 'Addressed to a named person' : 'Names a patient'}${others.length > 0 ? ` (also ${list(others)})` : ''}`;
   else if (others.length > 0) who = `Contains ${list(others)}`;
   const what = health.length > 0 ? healthPhrase(health, findings) : '';
-  const core = who && what ? `${who} and ${what}` : who || `Mentions ${what}`;
+  const core =
+    who && what ? `${who} and ${namedOnlyInRecipients ? 'mentions ' : ''}${what}` : who || `Mentions ${what}`;
   return toKnownPatient
     ? `Sent to a known patient; ${core.charAt(0).toLowerCase()}${core.slice(1)}.`
     : `${core}.`;
+}
+
+// Whether every NAME finding is in to/cc: the clinician should see that it is the recipient's name
+// (with health content, that the mail itself tells who is being treated) rather than a name in the text.
+function namedOnlyInRecipients(scan: MessageScan): boolean {
+  let any = false;
+  for (const f of scan.fields) {
+    if (!f.findings.some((x) => x.type === 'NAME')) continue;
+    if (f.field !== 'to' && f.field !== 'cc') return false;
+    any = true;
+  }
+  return any;
 }
 
 // "a diagnosis: depression, anxiety; a medication: sertraline 50 mg". Health terms are named (they are
