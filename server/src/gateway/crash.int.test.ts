@@ -42,9 +42,9 @@ function startChild(): Promise<{ proc: ChildProcess; port: number }> {
     },
   });
   let err = '';
-  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
   return new Promise((res, rej) => {
-    const rl = createInterface({ input: proc.stdout! });
+    const rl = createInterface({ input: proc.stdout });
     rl.on('line', (line) => {
       const m = /^READY (\d+)$/.exec(line);
       if (m) res({ proc, port: Number(m[1]) });

@@ -1,6 +1,6 @@
 import type { Policy } from '@attune/shared/policy';
 import type { SendMessageRequest } from '@attune/shared/api';
-import { hashToken, looksLikeToken } from '../delivery/tokens.ts';
+import { resolveLink } from '../delivery/reply.ts';
 import type { Store } from '../store/index.ts';
 import { getPolicy } from '../store/practices.ts';
 import type { GatewayBackend, InboundReply, OutboundSender, ReplyResult, SecureSendResult, TokenState } from './backend.ts';
@@ -75,17 +75,12 @@ export function createStoreBackend(opts: { store: Store; relay: Relay; pipeline:
 
     relay: (envelope, raw) => relay.send(envelope, raw),
 
+    // The viewer's own link check (expiry, revoked link or message), so a reply address works
+    // exactly as long as the link in the same notice.
     async replyTokenState(token): Promise<TokenState> {
-      if (!looksLikeToken(token)) return 'unknown';
-      const link = await db
-        .selectFrom('viewer_links')
-        .select(['expires_at', 'revoked_at'])
-        .where('token_sha256', '=', hashToken(token))
-        .executeTakeFirst();
-      if (!link) return 'unknown';
-      if (link.revoked_at) return 'revoked';
-      if (link.expires_at <= now().toISOString()) return 'expired';
-      return 'valid';
+      const link = await resolveLink({ db, now }, token);
+      if (link.ok) return 'valid';
+      return link.reason === 'unknown_token' ? 'unknown' : link.reason;
     },
 
     acceptReply: (reply) => pipeline.acceptReply(reply),
