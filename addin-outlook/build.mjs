@@ -3,7 +3,7 @@
 //                   for classic Outlook's JavaScript-only runtime; runtime.html loads it elsewhere
 //   compose.js/.html, read.js/.html, styles.css, help.html, assets/icon-*.png
 // Offline and fast: esbuild only. Environment:
-//   ATTUNE_PUBLIC_URL  base URL of the server (default https://localhost:3000); the JS-only runtime
+//   ATTUNE_PUBLIC_URL (else PUBLIC_URL)  base URL of the server (default https://localhost:3000); the JS-only runtime
 //                      has no page location, so fetch URLs come from here
 //   ATTUNE_CLIENT_ID, ATTUNE_API_SCOPE  Entra ID app for nested app authentication (optional)
 //   ATTUNE_DEV_AUTH=1|0  use the server's development token issuer (default: on for localhost only)
@@ -18,7 +18,8 @@ const src = join(here, 'src');
 // ATTUNE_OUT_DIR lets tests build into a temporary folder without racing the served dist/.
 const dist = process.env.ATTUNE_OUT_DIR || join(here, 'dist');
 
-const publicUrl = (process.env.ATTUNE_PUBLIC_URL || 'https://localhost:3000').replace(/\/+$/, '');
+// PUBLIC_URL is the server's own setting, so `npm start` builds for the address it serves.
+const publicUrl = (process.env.ATTUNE_PUBLIC_URL || process.env.PUBLIC_URL || 'https://localhost:3000').replace(/\/+$/, '');
 const isLocal = /^https?:\/\/(localhost|127\.0\.0\.1)(:\d+)?$/.test(publicUrl);
 const devAuth = process.env.ATTUNE_DEV_AUTH ? process.env.ATTUNE_DEV_AUTH === '1' : isLocal;
 if (!/^https:\/\//.test(publicUrl) && !isLocal) {

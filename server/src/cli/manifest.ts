@@ -98,7 +98,7 @@ export async function run(args: string[]): Promise<number> {
   if (opts.out) {
     await writeFile(opts.out, result.xml, 'utf8');
     process.stderr.write(
-      `wrote ${opts.out}; build the add-in for the same URL (ATTUNE_PUBLIC_URL=${opts.url} npm run build -w addin-outlook)\n`,
+      `wrote ${opts.out}; build the add-in for the same URL (PUBLIC_URL=${opts.url} npm run build -w addin-outlook)\n`,
     );
   } else {
     process.stdout.write(result.xml);
