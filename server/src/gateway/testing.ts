@@ -10,6 +10,11 @@ import type { SendMessageRequest } from '@attune/shared/api';
 import type { Envelope, GatewayBackend, InboundReply, OutboundSender, ReplyResult, SecureSendResult, TokenState } from './backend.ts';
 import { loadGatewayConfig, type GatewayConfig } from './config.ts';
 import { relayVia, type Relay } from './relay.ts';
+import type { Config } from '../config.ts';
+import { parseMasterKey } from '../crypto/index.ts';
+import { ensurePracticeKeys } from '../delivery/index.ts';
+import { newId, nowIso, openStore } from '../store/index.ts';
+import { ensurePractice } from '../store/practices.ts';
 import { smtpTransport } from '../delivery/transport.ts';
 
 // Test support: a real downstream SMTP server that records what reaches it, a self-signed
@@ -153,5 +158,38 @@ export class MemoryBackend implements GatewayBackend {
     this.replies.push(reply);
     const latencyMs = reply.receivedAt.getTime() - t.sentAt;
     return Promise.resolve({ ok: true, replyId: `r${this.replies.length}`, messageId: t.messageId, patientId: t.patientId, latencyMs });
+  }
+}
+
+/**
+ * A practice with keys, one clinician and one patient, in the store `config` points at (the crash
+ * test and the benchmark seed it before starting the gateway process).
+ */
+export async function seedPractice(
+  config: Config,
+  people: { clinician: string; patient: string },
+): Promise<{ practiceId: string }> {
+  const store = await openStore(config);
+  try {
+    const { practiceId } = await ensurePractice(store.db, {
+      name: config.practice.name,
+      domains: config.practice.domains,
+      replyDomain: config.practice.replyDomain,
+    });
+    const mk = parseMasterKey(config.masterKey);
+    if (!mk.ok) throw new Error('seedPractice needs ATTUNE_MASTER_KEY');
+    await ensurePracticeKeys(store.db, mk.masterKey, practiceId);
+    const now = nowIso();
+    await store.db
+      .insertInto('clinicians')
+      .values({ id: newId(), practice_id: practiceId, email: people.clinician, name: null, role: 'clinician', external_subject: null, disabled: 0, created_at: now, updated_at: now, last_login_at: null })
+      .execute();
+    await store.db
+      .insertInto('patients')
+      .values({ id: newId(), practice_id: practiceId, email: people.patient, name: null, time_zone: null, public_key: null, fingerprint: null, created_at: now, updated_at: now })
+      .execute();
+    return { practiceId };
+  } finally {
+    await store.close();
   }
 }
