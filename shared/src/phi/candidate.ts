@@ -27,7 +27,12 @@ export function eachMatch(re: RegExp, text: string, fn: (m: RegExpExecArray) => 
   let m: RegExpExecArray | null;
   while ((m = re.exec(text)) !== null) {
     if (m[0].length === 0) {
-      re.lastIndex++;
+      // Step over a whole code point: with the u flag, a lastIndex inside a surrogate pair is
+      // moved back to the pair's start, which would loop forever.
+      const i = re.lastIndex;
+      const c = text.charCodeAt(i);
+      re.lastIndex = i + (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length ? 2 : 1);
+      if (re.lastIndex > text.length) break;
       continue;
     }
     fn(m);

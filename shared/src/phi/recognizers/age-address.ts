@@ -23,12 +23,19 @@ const STREET_RE = new RegExp(
   'gu',
 );
 // Continental forms: "Rue de Tanger 29", "29 Rue de Tanger", "Via Roma 12", "Passauer Strasse 33".
+const EURO_WORDS = 'rue|avenue|boulevard|chemin|place|via|viale|piazza|vicolo|corso|calle|avenida|carrer|rua|praça|plaza|paseo|ulica|straße|strasse|gasse|weg|allee|platz'
+  .split('|')
+  .map((t) => `${t}|${t[0]!.toUpperCase()}${t.slice(1)}`)
+  .join('|');
+const EURO_SUFFIX = 'straße|strasse|str\\.|gasse|weg|allee|platz|gatan|vägen|vej|gade|veien|katu|tie|laan|straat|plein|gracht|utca|ulice';
+// Continental forms: "Rue de Tanger 29", "29 Rue de Tanger", "Via Roma 12", "Passauer Strasse 33",
+// "Koskikatu 25", "Pivovarská 276". Case-sensitive on purpose: \p{Lu} must mean a capital.
 const EURO_RE = new RegExp(
-  `(?:\\b\\d{1,5}[a-z]?\\s+)?\\b(?:rue|avenue|boulevard|chemin|place|via|viale|piazza|vicolo|corso|calle|avenida|carrer|rua|praça|plaza|paseo|ulica|ul\\.|straße|strasse|gasse|weg|allee|platz)\\b(?:\\s+(?:${CAP}|de|del|della|di|da|do|dos|das|des|du|la|le|les|von|van|der))+(?:\\s+\\d{1,5}[a-z]?)?` +
-    `|${CAP}(?:straße|strasse|str\\.|gasse|weg|allee|platz|gatan|vägen|vej|gade|veien|katu|tie|laan|straat|plein|gracht|utca|ulice)\\s+\\d{1,5}[a-z]?\\b` +
-    `|\\b(?:[\\p{Lu}][\\p{L}\\p{M}]+)\\s+(?:strasse|straße|gasse|weg|allee|platz|square|street)\\s+\\d{1,5}\\b` +
-    `|\\b\\p{Lu}[\\p{Ll}\\p{M}]+(?:á|é|í|ó|ú|ská|ská|ova|ová|ego)\\s+\\d{1,5}\\b`,
-  'giu',
+  `(?:\\b\\d{1,5}[a-z]?\\s+)?\\b(?:${EURO_WORDS})\\b(?:\\s+(?:${CAP}|de|del|della|di|da|do|dos|das|des|du|la|le|les|von|van|der))+(?:\\s+\\d{1,5}[a-z]?)?` +
+    `|\\b\\p{Lu}\\p{Ll}+(?:${EURO_SUFFIX})\\s+\\d{1,5}[a-z]?\\b` +
+    `|\\b\\p{Lu}\\p{Ll}+\\s+(?:Strasse|Straße|Gasse|Weg|Allee|Platz)\\s+\\d{1,5}\\b` +
+    `|\\b\\p{Lu}\\p{Ll}+(?:á|é|í|ó|ú|ská|ova|ová|ego)\\s+\\d{1,5}\\b`,
+  'gu',
 );
 const POBOX_RE = /\b(?:p\.?\s?o\.?\s*box|post office box|psc|cmr|unit)\s+\d{1,6}(?:,?\s*box\s+\d{1,6})?(?:\s*\n?\s*(?:apo|fpo|dpo)\s+(?:aa|ae|ap)\s+\d{5})?\b/gi;
 const UNIT_ALONE_RE = /\b(?:apt|apartment|suite|ste|unit)\.?\s*#?\s*\d{1,5}[A-Z]?\b/gi;
@@ -37,11 +44,22 @@ const STATES =
   'AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR|VI|GU|AS|MP';
 const STATE_NAMES =
   'Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|Delaware|Florida|Georgia|Hawaii|Idaho|Illinois|Indiana|Iowa|Kansas|Kentucky|Louisiana|Maine|Maryland|Massachusetts|Michigan|Minnesota|Mississippi|Missouri|Montana|Nebraska|Nevada|New Hampshire|New Jersey|New Mexico|New York|North Carolina|North Dakota|Ohio|Oklahoma|Oregon|Pennsylvania|Rhode Island|South Carolina|South Dakota|Tennessee|Texas|Utah|Vermont|Virginia|Washington|West Virginia|Wisconsin|Wyoming';
-// "Springfield, IL 62704" / "Austin, Texas 78701": city part is an ADDRESS, ZIP a ZIP.
-const CITY_STATE_ZIP_RE = new RegExp(
-  `((?:[\\p{Lu}][\\p{L}\\p{M}'.-]+\\s){0,2}[\\p{Lu}][\\p{L}\\p{M}'.-]+),?\\s+(?:${STATES}|${STATE_NAMES})\\.?,?\\s+(\\d{5}(?:-\\d{4})?)\\b`,
-  'gu',
-);
+const CITY_WORD_BEFORE = /([\p{Lu}][\p{L}\p{M}'.-]+)\s*$/u;
+function cityBefore(text: string, at: number): [number, number] | null {
+  let end = at;
+  while (end > 0 && (text[end - 1] === ' ' || text[end - 1] === ',')) end--;
+  if (end === at && at > 0) return null;
+  let start = end;
+  for (let w = 0; w < 3; w++) {
+    const m = CITY_WORD_BEFORE.exec(text.slice(Math.max(0, start - 30), start));
+    if (!m) break;
+    start -= m[0].length;
+    if (start > 0 && text[start - 1] !== ' ') break;
+    if (start > 0) start--;
+  }
+  while (start < end && text[start] === ' ') start++;
+  return start < end ? [start, end] : null;
+}
 const STATE_ZIP_RE = new RegExp(`\\b(?:${STATES}|${STATE_NAMES})\\.?,?\\s+(\\d{5}(?:-\\d{4})?)\\b`, 'g');
 const ZIP4_RE = /(?<![\w-])\d{5}-\d{4}(?![\w-])/g;
 const ZIP_CUE_RE = /\b(?:zip|zip code|zipcode|postal code|postcode|post code)\b[\s:#.-]*(?:is)?[\s:#.-]*([A-Z0-9][A-Z0-9 -]{2,8}[A-Z0-9])\b/gi;
@@ -72,9 +90,11 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
     eachMatch(UNIT_ALONE_RE, text, (m) => {
       out.push({ type: 'ADDRESS', start: m.index, end: m.index + m[0].length, confidence: 0.7, reason: 'Apartment or suite number' });
     });
-    eachMatch(CITY_STATE_ZIP_RE, text, (m) => {
-      const city = m[1]!;
-      out.push({ type: 'ADDRESS', start: m.index, end: m.index + city.length, confidence: 0.85, reason: 'City before state and ZIP' });
+    // City before "ST 12345": walk back over up to three capitalised words (cheaper than a
+    // regex that would start at every capital letter).
+    eachMatch(STATE_ZIP_RE, text, (m) => {
+      const city = cityBefore(text, m.index);
+      if (city) out.push({ type: 'ADDRESS', start: city[0], end: city[1], confidence: 0.85, reason: 'City before state and ZIP' });
     });
   }
   if (ctx.wants('ZIP')) {

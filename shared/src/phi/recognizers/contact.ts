@@ -20,6 +20,9 @@ const URL_RE = /\b(?:https?:\/\/|www\.)[^\s<>"'`]+/gi;
 const IPV4_RE = /(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?![\w]|\.\d)/g;
 const IPV6_RE = /(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|\d{1,3}(?:\.\d{1,3}){3})?(?![\w:])/g;
 
+// Cheap gate before the IPv6 pattern, which would otherwise start at every hex digit.
+const IPV6_HINT = /[0-9a-f]{1,4}:[0-9a-f]{0,4}:[0-9a-f]{0,4}/i;
+
 function phoneType(ctx: ScanContext, start: number): 'PHONE' | 'FAX' {
   return FAX_CUE.test(before(ctx.text, start, 24)) ? 'FAX' : 'PHONE';
 }
@@ -67,12 +70,12 @@ export function recognizeContact(ctx: ScanContext, out: Candidate[]): void {
       out.push({ type: phoneType(ctx, m.index), start: m.index, end: m.index + m[0].length, confidence: 0.8, reason: 'Number after a phone cue' });
     });
   }
-  if (ctx.wants('EMAIL')) {
+  if (ctx.wants('EMAIL') && text.includes('@')) {
     eachMatch(EMAIL_RE, text, (m) => {
       out.push({ type: 'EMAIL', start: m.index, end: m.index + m[0].length, confidence: 0.95, reason: 'E-mail address' });
     });
   }
-  if (ctx.wants('URL')) {
+  if (ctx.wants('URL') && (text.includes('://') || /www\./i.test(text))) {
     eachMatch(URL_RE, text, (m) => {
       const raw = m[0].replace(/[.,;:!?)\]}>]+$/, '');
       if (raw.length < 8) return;
@@ -84,7 +87,7 @@ export function recognizeContact(ctx: ScanContext, out: Candidate[]): void {
       if (!ipv4Valid(m[0])) return;
       out.push({ type: 'IP', start: m.index, end: m.index + m[0].length, confidence: 0.9, reason: 'IPv4 address' });
     });
-    eachMatch(IPV6_RE, text, (m) => {
+    if (IPV6_HINT.test(text)) eachMatch(IPV6_RE, text, (m) => {
       const raw = m[0];
       if (!/[0-9a-f]/i.test(raw) || (raw.match(/:/g)?.length ?? 0) < 2) return;
       if (!ipv6Valid(raw)) return;

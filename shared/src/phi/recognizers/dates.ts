@@ -27,7 +27,7 @@ const TEXT_DMY_RE = new RegExp(`\\b(\\d{1,2})(?:st|nd|rd|th)?(?:[ ]+of)?[ ]+${MO
 const TEXT_MY_RE = new RegExp(`\\b${MON}\\.?,?[ ]+((?:19|20)\\d{2})(?![\\w])`, 'gi');
 const MON_WORD_RE = new RegExp(`\\b${MON}\\b`, 'i');
 const APOS_YEAR_RE = /(?<![\w'])['’](\d{2})(?![\w'])/g;
-const YEAR_RE = /(?<![\w.$-])((?:19|20)\d{2})(?:s)?(?![\w]|[.,]\d|\s*(?:%|mg|mcg|ml|cc|units?|u\b|iu|kg|lbs?|calories|hrs?|hours|mins?|minutes|dollars|miles|feet|ft|meters|steps|words))/gi;
+const YEAR_RE = /(?<![\w.$\/-])((?:19|20)\d{2})(?:s)?(?![\w]|[.,/-]\d|\s*(?:%|mg|mcg|ml|cc|units?|u\b|iu|kg|lbs?|calories|hrs?|hours|mins?|minutes|dollars|miles|feet|ft|meters|steps|words))/gi;
 const YEAR_CUE = /(?:\b(?:in|since|from|during|until|till|year|of|circa|born|dob|early|late|mid|summer|winter|spring|fall|autumn|class|graduated|married|divorced|died|diagnosed|dx|hx|s\/p|pmh|pmhx|mi|cabg|cva|surgery|admitted|admission|back in|around)\s*$)|[-–/]\s*$/i;
 const TIME_CUE = /(?:\b(?:at|@|approx\.?|around|about|by|until|til|till|since)\s*$)/i;
 const FRACTION_AFTER = /^\s*(?:tab|tabs|tablet|cup|cups|of|strength|dose|way|teaspoon|tsp|tbsp|inch|mile|pill|ns|nss|hr|hrs)\b/i;
@@ -90,6 +90,6 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
     if (TIME_CUE.test(pre) && n % 100 < 60) return;
     const cue = YEAR_CUE.test(pre);
     // Years alone are not identifying under Safe Harbor; report them low unless in a date context.
-    out.push({ type: 'DATE', start: m.index, end: m.index + m[0].length, confidence: cue ? 0.7 : 0.5, reason: cue ? 'Year in a date context' : 'Year' });
+    out.push({ type: 'DATE', start: m.index, end: m.index + m[0].length, confidence: cue ? 0.7 : 0.45, reason: cue ? 'Year in a date context' : 'Year' });
   });
 }

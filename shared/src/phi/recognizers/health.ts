@@ -3,7 +3,7 @@
 // pass serves thousands of entries without a giant regex.
 import { before, eachMatch, type Candidate, type ScanContext } from '../candidate.ts';
 import { MEDICAL_DIAGNOSES, MEDICATIONS, MENTAL_HEALTH_DIAGNOSES, TREATMENTS } from '../dictionaries/health.ts';
-import type { Tokens } from '../tokens.ts';
+import { SHAPE_LETTERS, type Tokens } from '../tokens.ts';
 import type { HealthType } from '../types.ts';
 
 interface Phrase {
@@ -69,8 +69,34 @@ for (const arr of INDEX.values()) {
   }
 }
 
+// A typo rarely touches both ends of a word: a candidate must share its first two or last three
+// letters with some lexicon word, which skips almost every ordinary token cheaply.
+const FUZZY_HEADS = new Set<string>();
+const FUZZY_TAILS = new Set<string>();
+for (const arr of INDEX.values()) {
+  for (const p of arr) {
+    const w = p.words[0]!;
+    if (p.words.length !== 1 || p.type === 'TREATMENT' || w.length < 7) continue;
+    FUZZY_HEADS.add(w.slice(0, 2));
+    FUZZY_TAILS.add(w.slice(-3));
+  }
+}
+
+// Vocabulary repeats across messages: remember recent answers (bounded, so memory stays flat).
+const FUZZY_CACHE = new Map<string, Phrase | null>();
+
 function fuzzyLookup(tok: string): Phrase | undefined {
   if (tok.length < 7 || tok.length > 20) return undefined;
+  if (!FUZZY_HEADS.has(tok.slice(0, 2)) && !FUZZY_TAILS.has(tok.slice(-3))) return undefined;
+  const cached = FUZZY_CACHE.get(tok);
+  if (cached !== undefined) return cached ?? undefined;
+  const found = fuzzyCompute(tok);
+  if (FUZZY_CACHE.size >= 20000) FUZZY_CACHE.clear();
+  FUZZY_CACHE.set(tok, found ?? null);
+  return found;
+}
+
+function fuzzyCompute(tok: string): Phrase | undefined {
   const direct = FUZZY.get(tok);
   if (direct && direct.words[0]!.length === tok.length + 1) return direct;
   for (let i = 0; i < tok.length; i++) {
@@ -113,7 +139,7 @@ export function recognizeHealthLexicon(ctx: ScanContext, toks: Tokens, out: Cand
       }
     }
     let fuzzy = false;
-    if (!hit && tok.length >= 7 && /^[a-z]+$/.test(tok)) {
+    if (!hit && tok.length >= 7 && (toks.shape[i]! & SHAPE_LETTERS) !== 0 && !tok.includes("'")) {
       hit = fuzzyLookup(tok);
       fuzzy = hit !== undefined;
     }

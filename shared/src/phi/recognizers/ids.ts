@@ -104,7 +104,8 @@ export function recognizeIds(ctx: ScanContext, out: Candidate[]): void {
     if (!ctx.wants(l.type)) continue;
     eachMatch(l.re, text, (m) => {
       const id = m[1]!;
-      if (!/\d/.test(id)) return;
+      // Short numbers after a label are settings and counts, not identifiers.
+      if ((id.match(/\d/g)?.length ?? 0) < 4) return;
       const start = m.index + m[0].length - id.length;
       out.push({ type: l.type, start, end: start + id.length, confidence: 0.85, reason: l.reason });
     });

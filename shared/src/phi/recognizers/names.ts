@@ -5,7 +5,7 @@ import type { Candidate, ScanContext } from '../candidate.ts';
 import { decodeFrontCoded } from '../dictionaries/decode.ts';
 import { FIRST_NAMES, FIRST_NAMES_AMBIGUOUS, SURNAMES, SURNAMES_AMBIGUOUS } from '../dictionaries/names.ts';
 import { NOT_NAMES } from '../dictionaries/not-names.ts';
-import { stem, type Tokens } from '../tokens.ts';
+import { SHAPE_CAPS, SHAPE_LETTERS, SHAPE_LOWER, SHAPE_TITLE, stem, type Tokens } from '../tokens.ts';
 
 const F_STRONG = 1;
 const F_AMBIG = 2;
@@ -30,21 +30,19 @@ function dict(): Map<string, number> {
 
 const STOP = new Set(NOT_NAMES.split('|'));
 const TITLES = new Set(
-  'dr|doctor|mr|mrs|ms|miss|mx|prof|professor|nurse|rn|np|lpn|rev|reverend|fr|judge|officer|det|detective|sgt|capt|captain|coach|attending|dra|herr|frau|mme|mlle|monsieur|madame|señor|señora|sr|sra|signor|signora|dott|sir|dame|lady|lord|mister|md|pa|lcsw|lmft|lpc|phd|psyd|therapist|counselor|counsellor|psychiatrist|psychologist|dds|dmd|rrt|resp|cnm|crna|aprn|pharmd|rph'.split('|'),
+  'dr|doctor|mr|mrs|ms|miss|mx|prof|professor|nurse|rn|np|lpn|rev|reverend|fr|judge|officer|det|detective|sgt|capt|captain|coach|attending|dra|herr|frau|mme|mlle|monsieur|madame|señor|señora|sr|sra|signor|signora|dott|sir|dame|lady|lord|mister|md|pa|lcsw|lmft|lpc|phd|psyd|therapist|counselor|counsellor|psychiatrist|psychologist|dds|dmd|rrt|cnm|crna|aprn|pharmd|rph'.split('|'),
 );
 const RELATIONS = new Set(
   'wife|husband|son|sons|daughter|daughters|mother|mom|mum|mommy|mama|father|dad|daddy|papa|sister|sisters|brother|brothers|friend|friends|partner|boyfriend|girlfriend|bf|gf|fiance|fiancé|fiancee|fiancée|spouse|aunt|auntie|uncle|niece|nephew|grandson|granddaughter|grandmother|grandfather|grandma|grandpa|granny|nana|cousin|patient|pt|client|child|kid|baby|infant|sibling|stepson|stepdaughter|stepmother|stepfather|stepmom|stepdad|roommate|neighbor|neighbour|guardian|caregiver|family|families|inlaw|ex|sil|dil|bil|hcp|proxy|visitor|visitors|grandchildren|grandkids|boss|coworker|colleague|teacher|student|named|called|nickname|aka'.split('|'),
 );
+const DETERMINERS = new Set('the|a|an|this|that|these|those|our|your|its|every|each|any|some|no'.split('|'));
 const GREETINGS = new Set('dear|hi|hello|hey|thanks|thank|regards|sincerely|cheers|best|love|from|cc|attn|attention|signed|yours'.split('|'));
 const CREDENTIALS = new Set(
-  'rn|md|np|pa|lcsw|lmft|lpc|lmhc|phd|psyd|do|msw|cna|lpn|rrt|ot|pt|dpt|aprn|fnp|pmhnp|bsn|msn|cnm|crna|pharmd|rph|ma|ms|lcpc|lsw|licsw|bcba|edd|dds|dmd|mft|cadc|ladc|jr|sr|ii|iii|esq'.split('|'),
+  'rn|md|np|pa|lcsw|licsw|lmft|lpc|lmhc|phd|psyd|msw|cna|lpn|rrt|dpt|aprn|fnp|pmhnp|bsn|msn|cnm|crna|pharmd|rph|lcpc|lsw|licsw|bcba|edd|dds|dmd|mft|cadc|ladc|jr|sr|ii|iii|esq'.split('|'),
 );
 
 const CONTRACTION_RE = /'(?:m|d|ll|ve|re|t)$|n't$/;
 const UPPER_RE = /^[\p{Lu}]/u;
-const TITLE_CASE_RE = /^[\p{Lu}][\p{Ll}\p{M}'’]*(?:[\p{Lu}][\p{Ll}\p{M}]+)?(?:['’][sS])?$/u;
-const ALL_CAPS_RE = /^[\p{Lu}\p{M}'’]+$/u;
-const LETTERS_RE = /^[\p{L}\p{M}'’]+$/u;
 
 function prevWordIndex(toks: Tokens, i: number, text: string): number {
   // The previous token, if only spaces, punctuation like ":-,.'()" separate them (same line).
@@ -77,18 +75,33 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     }
   };
 
+  // Per-token facts computed once.
+  const words: string[] = new Array<string>(n);
+  const flagsArr = new Uint8Array(n);
+  const stopArr = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const w = stem(toks.lower[i]!);
+    words[i] = w;
+    if ((toks.shape[i]! & SHAPE_LETTERS) === 0) continue;
+    flagsArr[i] = d.get(w) ?? 0;
+    stopArr[i] = STOP.has(w) || CONTRACTION_RE.test(w) ? 1 : 0;
+  }
   const kind = (i: number): { cap: boolean; caps: boolean; lower: boolean; word: string; flags: number; stop: boolean; letters: boolean } => {
-    const raw = toks.raw[i]!;
-    const word = stem(toks.lower[i]!);
-    const letters = LETTERS_RE.test(raw);
-    const caps = letters && raw.length > 1 && ALL_CAPS_RE.test(raw);
-    const cap = letters && !caps && TITLE_CASE_RE.test(raw);
-    return { cap, caps, lower: letters && !UPPER_RE.test(raw), word, flags: d.get(word) ?? 0, stop: STOP.has(word), letters };
+    const sh = toks.shape[i]!;
+    return {
+      cap: (sh & SHAPE_TITLE) !== 0,
+      caps: (sh & SHAPE_CAPS) !== 0,
+      lower: (sh & SHAPE_LOWER) !== 0,
+      word: words[i]!,
+      flags: flagsArr[i]!,
+      stop: stopArr[i] === 1,
+      letters: (sh & SHAPE_LETTERS) !== 0,
+    };
   };
 
   for (let i = 0; i < n; i++) {
     const k = kind(i);
-    if (!k.letters || k.stop || k.word.length < 2 || CONTRACTION_RE.test(k.word)) continue;
+    if (!k.letters || k.stop || k.word.length < 2) continue;
     const dictAny = k.flags !== 0;
     const dictStrong = (k.flags & (F_STRONG | L_STRONG)) !== 0;
     // Shaped like a name in this text: Title case in mixed text, capitals in all-caps text.
@@ -103,12 +116,13 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       else set(i, 0.7, 'Title before a word');
       continue;
     }
-    if (pw === 'md' || pw === 'pa' || pw === 'rn' || pw === 'np') {
-      if (shaped && dictAny) set(i, 0.85, 'Clinician role before a name');
+    if (pw === 'md' || pw === 'np') {
+      if (shaped && dictStrong) set(i, 0.85, 'Clinician role before a name');
       continue;
     }
     if (RELATIONS.has(pw) || (RELATIONS.has(pw2) && !STOP.has(pw))) {
-      if (dictAny && (shaped || k.lower)) set(i, 0.85, 'Relative or patient before a name');
+      if (dictStrong && (shaped || k.lower)) set(i, 0.85, 'Relative or patient before a name');
+      else if (dictAny && shaped && !ctx.upper) set(i, 0.8, 'Relative or patient before a name');
       else if (shaped && !ctx.upper) set(i, 0.75, 'Relative or patient before a capitalised word');
       continue;
     }
@@ -117,9 +131,13 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       continue;
     }
     if (!shaped) continue;
+    // "the Marriott", "a Ford": a determiner before a capitalised word marks a thing, not a person.
+    if (DETERMINERS.has(pw)) continue;
     const initialPos = sentenceInitial(text, toks.start[i]!);
-    if ((k.flags & F_STRONG) !== 0) set(i, ctx.upper ? 0.6 : initialPos ? 0.65 : 0.75, 'Known first name');
-    else if ((k.flags & L_STRONG) !== 0) set(i, ctx.upper ? 0.55 : initialPos ? 0.5 : 0.65, 'Known surname');
+    // In all-caps notes every word is "capitalised": a bare dictionary hit is too weak alone
+    // (reported only with a cue, a pair or a credential; kept below the default threshold).
+    if ((k.flags & F_STRONG) !== 0) set(i, ctx.upper ? 0.45 : initialPos ? 0.65 : 0.75, 'Known first name');
+    else if ((k.flags & L_STRONG) !== 0) set(i, ctx.upper ? 0.4 : initialPos ? 0.5 : 0.65, 'Known surname');
   }
 
   // Pairs: a first name (even an ambiguous one) next to a capitalised surname is strong.
@@ -153,6 +171,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     for (let j = i - 1, taken = 0; j >= 0 && taken < 4; j--, taken++) {
       const k = kind(j);
       if (!k.letters || k.stop || !(k.cap || k.caps)) break;
+      if (ctx.upper && k.flags === 0 && toks.raw[j]!.length > 1) break;
       set(j, 0.9, 'Name before a credential');
       const g = text.slice(toks.end[j - 1] ?? 0, toks.start[j]!);
       if (j === 0 || !/^\s+$|^\.\s+$/.test(g)) break;
@@ -168,7 +187,8 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     if (b.stop || !b.letters) continue;
     const isInitial = toks.raw[i + 1]!.length === 1 && UPPER_RE.test(toks.raw[i + 1]!);
     const shapedB = ctx.upper ? b.caps || isInitial : b.cap || isInitial;
-    if (shapedB && (b.flags !== 0 || isInitial || !ctx.upper)) set(i + 1, Math.min(conf[i]!, 0.85), why[i] ?? 'Name continues');
+    // In all-caps text only a dictionary word, an initial, or a word after a strong cue continues it.
+    if (shapedB && (b.flags !== 0 || isInitial || !ctx.upper || conf[i]! >= 0.85)) set(i + 1, Math.min(conf[i]!, 0.85), why[i] ?? 'Name continues');
   }
 
   // Propagate names found with a strong cue to their other mentions in the document.
