@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/require-await -- the fakes implement async interfaces (fetch, token providers) */
 import { DEFAULT_POLICY } from '@attune/shared/policy';
 import { describe, expect, it } from 'vitest';
 import { createApiClient } from './api-client.ts';
