@@ -1,0 +1,216 @@
+// `npm run bench:gateway`: messages per second and p99 latency of 5 KB messages through the SMTP
+// gateway (parse, scan with the shared detector and policy, relay to the next hop), and in the same
+// run through a bare smtp-server sink that does no work: the ceiling for this machine.
+//
+// Layout, the same for both runs: the client (nodemailer, pooled, CONCURRENCY connections) runs in
+// this process; the server under test runs in a child process of its own (a bare sink, or the gateway
+// with its real store, started by server/src/gateway/child.ts); the gateway's next hop is a bare sink
+// in this process. Latency is per message, from sendMail() to the 250.
+//
+// Environment: BENCH_MESSAGES (default 4000), BENCH_CONCURRENCY (default 16), BENCH_PHI_SHARE (0..1,
+// default 0.1: that share of messages names a patient and a diagnosis and is converted to secure
+// delivery through the real pipeline; the rest is relayed).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import nodemailer from 'nodemailer';
+import { SMTPServer } from 'smtp-server';
+import { loadConfig } from '../server/src/config.ts';
+import { seedPractice } from '../server/src/gateway/testing.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const ROOT = join(here, '..');
+const MESSAGES = Number(process.env['BENCH_MESSAGES'] ?? 4000);
+const CONCURRENCY = Number(process.env['BENCH_CONCURRENCY'] ?? 16);
+const PHI_SHARE = Number(process.env['BENCH_PHI_SHARE'] ?? 0.1);
+const WARMUP = 200;
+
+/** A sink that accepts and discards: no parsing, no storage. */
+function startBareSink(port = 0): Promise<{ port: number; count: () => number; close: () => Promise<void> }> {
+  let n = 0;
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS', 'AUTH'],
+    logger: false,
+    disableReverseLookup: true,
+    maxClients: 1000,
+    onData(stream, _s, cb) {
+      stream.on('data', () => {});
+      stream.on('end', () => {
+        n++;
+        cb();
+      });
+    },
+  });
+  server.on('error', () => {});
+  return new Promise((res) =>
+    server.listen(port, '127.0.0.1', () =>
+      res({ port: (server.server.address() as AddressInfo).port, count: () => n, close: () => new Promise((r) => server.close(() => r())) }),
+    ),
+  );
+}
+
+
+function waitReady(proc: ChildProcess): Promise<number> {
+  let err = '';
+  proc.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  return new Promise((res, rej) => {
+    createInterface({ input: proc.stdout! }).on('line', (line) => {
+      const m = /^READY (\d+)$/.exec(line);
+      if (m) res(Number(m[1]));
+    });
+    proc.once('exit', (code) => rej(new Error(`child exited (${code}): ${err.slice(0, 2000)}`)));
+  });
+}
+
+const PARA = [
+  'Team, the quarterly supply order goes out on Friday. Please add anything your room needs to the shared sheet',
+  'before Thursday noon: printer paper, toner, tissues, the small notebooks for the waiting room and batteries for',
+  'the wall clocks. The building manager says the elevator inspection is booked for the first week of next month,',
+  'so expect the north stairs to be the only way up for one morning. Parking passes for the new lot are at the',
+  'front desk. The staff meeting moves to the large conference room, and lunch will be provided. Thanks, Office.',
+].join(' ');
+
+function message(i: number, phi: boolean): Buffer {
+  const boundary = `b${i}x${randomBytes(4).toString('hex')}`;
+  let text = '';
+  if (phi) text += `Hi Jane Roe, as we discussed, your sertraline for major depressive disorder goes up to 100 mg.\n\n`;
+  while (text.length < 2300) text += PARA + '\n\n';
+  const html = `<html><body>${text.split('\n\n').filter(Boolean).map((p) => `<p>${p}</p>`).join('')}</body></html>`;
+  const from = phi ? 'dr.lee@clinic.test' : 'office@clinic.test';
+  const to = phi ? 'jane.roe@example.com' : `vendor${i % 50}@example.com`;
+  return Buffer.from(
+    `From: ${from}\r\nTo: ${to}\r\nSubject: ${phi ? 'Your plan' : `Supply order ${i}`}\r\nDate: ${new Date().toUTCString()}\r\n` +
+      `Message-ID: <bench-${i}-${randomBytes(6).toString('hex')}@clinic.test>\r\nMIME-Version: 1.0\r\n` +
+      `Content-Type: multipart/alternative; boundary="${boundary}"\r\n\r\n` +
+      `--${boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${text.replace(/\n/g, '\r\n')}\r\n` +
+      `--${boundary}\r\nContent-Type: text/html; charset=utf-8\r\n\r\n${html}\r\n--${boundary}--\r\n`,
+  );
+}
+
+interface RunResult {
+  rate: number;
+  p50: number;
+  p99: number;
+  ok: number;
+  failed: number;
+  secured: number;
+}
+
+async function drive(port: number, phiShare: number): Promise<RunResult> {
+  const transport = nodemailer.createTransport({ host: '127.0.0.1', port, pool: true, maxConnections: CONCURRENCY, maxMessages: Infinity, ignoreTLS: true });
+  const total = WARMUP + MESSAGES;
+  const every = phiShare > 0 ? Math.max(1, Math.round(1 / phiShare)) : 0;
+  const msgs = Array.from({ length: total }, (_, i) => ({ phi: every > 0 && i % every === 0, i }));
+  const latencies: number[] = [];
+  let ok = 0;
+  let failed = 0;
+  let secured = 0;
+  let next = 0;
+  let t0 = 0;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < total) {
+        const m = msgs[next++]!;
+        if (m.i === WARMUP) t0 = performance.now();
+        const raw = message(m.i, m.phi);
+        const to = /^To: (.*)$/m.exec(raw.toString('latin1'))![1]!.trim();
+        const from = /^From: (.*)$/m.exec(raw.toString('latin1'))![1]!.trim();
+        const s = performance.now();
+        try {
+          const info = await transport.sendMail({ envelope: { from, to: [to] }, raw });
+          if (m.i >= WARMUP) {
+            latencies.push(performance.now() - s);
+            ok++;
+            if (/secure delivery/.test(info.response)) secured++;
+          }
+        } catch {
+          if (m.i >= WARMUP) failed++;
+        }
+      }
+    }),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  transport.close();
+  latencies.sort((a, b) => a - b);
+  const q = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
+  return { rate: ok / seconds, p50: q(0.5), p99: q(0.99), ok, failed, secured };
+}
+
+async function seed(dataDir: string, masterKey: string): Promise<void> {
+  // The practice, a clinician and a patient, so PHI mail has a sender to attribute it to.
+  await seedPractice(loadConfig(childEnv(dataDir, masterKey, 0)), { clinician: 'dr.lee@clinic.test', patient: 'jane.roe@example.com' });
+}
+
+function childEnv(dataDir: string, masterKey: string, nextHopPort: number): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env['PATH'],
+    ATTUNE_ENV: 'development',
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'silent',
+    SMTP_URL: `smtp://127.0.0.1:${nextHopPort || 25}`,
+    SMTP_REQUIRE_TLS: 'false',
+    ATTUNE_MASTER_KEY: masterKey,
+    PRACTICE_NAME: 'Bench Practice',
+    PRACTICE_DOMAINS: 'clinic.test',
+    GATEWAY_PORT: '0',
+    GATEWAY_HOST: '127.0.0.1',
+    GATEWAY_ALLOWED_SOURCES: '127.0.0.1',
+    GATEWAY_REPLY_DOMAIN: 'reply.clinic.test',
+    PRACTICE_REPLY_DOMAIN: 'reply.clinic.test',
+  };
+}
+
+async function main(): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'attune-bench-gw-'));
+  const masterKey = randomBytes(32).toString('base64');
+  const children: ChildProcess[] = [];
+  try {
+    console.log(`bench:gateway  ${MESSAGES} messages of ~5 KB (multipart text+HTML) after ${WARMUP} warm-up, ${CONCURRENCY} connections`);
+
+    // 1. The ceiling: a bare smtp-server in a child process.
+    const sinkProc = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--sink-child'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(sinkProc);
+    const sinkPort = await waitReady(sinkProc);
+    const bare = await drive(sinkPort, 0);
+    sinkProc.kill('SIGTERM');
+
+    // 2. The gateway in a child process with the real store; its next hop is a bare sink here.
+    const nextHop = await startBareSink();
+    if (PHI_SHARE > 0) await seed(dataDir, masterKey);
+    // BENCH_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") lets one profile the gateway process.
+    const nodeArgs = (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+    const gwProc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(ROOT, 'server/src/gateway/child.ts')], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: childEnv(dataDir, masterKey, nextHop.port),
+    });
+    children.push(gwProc);
+    const gwPort = await waitReady(gwProc);
+    const gw = await drive(gwPort, PHI_SHARE);
+    gwProc.kill('SIGTERM');
+    await nextHop.close();
+
+    const row = (name: string, r: RunResult): string =>
+      `${name.padEnd(34)} ${r.rate.toFixed(0).padStart(7)} msg/s   p50 ${r.p50.toFixed(1).padStart(6)} ms   p99 ${r.p99.toFixed(1).padStart(6)} ms   ok ${r.ok}  failed ${r.failed}${r.secured ? `  secured ${r.secured}` : ''}`;
+    console.log(row('bare smtp-server sink (ceiling)', bare));
+    console.log(row(`gateway (scan + relay, ${Math.round(PHI_SHARE * 100)}% PHI)`, gw));
+    const ratio = gw.rate / bare.rate;
+    console.log(`gateway / ceiling: ${(ratio * 100).toFixed(0)}%   goals: >= 200 msg/s ${gw.rate >= 200 ? 'MET' : 'NOT MET'}, >= 1/3 of ceiling ${ratio >= 1 / 3 ? 'MET' : 'NOT MET'}`);
+  } finally {
+    for (const c of children) c.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv.includes('--sink-child')) {
+  const s = await startBareSink();
+  process.stdout.write(`READY ${s.port}\n`);
+} else {
+  await main();
+}
