@@ -78,7 +78,7 @@ describe('api client', () => {
   it('puts the address into the path encoded, so it cannot change the route', async () => {
     let url = '';
     await client(async (u) => {
-      url = String(u);
+      url = u instanceof Request ? u.url : u.toString();
       return json(404, { error: { code: 'patient_not_found', message: 'no' } });
     }).getEngagement('a/b?c@example.org');
     expect(url).toBe('https://s/v1/patients/by-email/a%2Fb%3Fc%40example.org/engagement');
