@@ -69,6 +69,8 @@ export const EngagementSchema = z.object({
     recentMedianHours: z.number().nullable(),
     baselineMedianHours: z.number().nullable(),
     basis: z.string(),
+    /** Expected time to the next reply (hours): shortest-half midpoint shrunk to the practice's. */
+    predictedHours: z.number().nullable().optional(),
     /** Weekly median reply latency (hours) for the trend chart. */
     series: z.array(z.object({ week: z.string(), medianHours: z.number() })),
   }),

@@ -106,17 +106,9 @@ export function detectDrops(t: Timeline, options: Partial<DropOptions> = {}): Dr
   let goodStreak = 0;
   let seen = 0;
   let lastReplyAt: number | null = null;
+  /** Gaps between replies, kept sorted so the quantile is a lookup. */
   const gaps: number[] = [];
-  // The gap threshold only changes when a gap is learned: recompute lazily, not per observation.
-  let limitFor = -1;
-  let limit = 0;
-  const gapLimit = (): number => {
-    if (limitFor !== gaps.length) {
-      limit = gapThreshold(gaps, o);
-      limitFor = gaps.length;
-    }
-    return limit;
-  };
+  const gapLimit = (): number => gapThreshold(gaps, o);
 
   const absorb = (x: Obs): void => {
     cnt[x.kind] = (cnt[x.kind] as number) + 1;
@@ -146,7 +138,7 @@ export function detectDrops(t: Timeline, options: Partial<DropOptions> = {}): Dr
     if (x.kind === 0) {
       // Gaps between replies are learned continuously (not only from calm stretches): a patient who
       // habitually goes quiet for weeks teaches the detector that quickly.
-      if (lastReplyAt !== null) gaps.push(x.at - lastReplyAt);
+      if (lastReplyAt !== null) insertSorted(gaps, x.at - lastReplyAt);
       lastReplyAt = x.at;
     }
     if (active) {
@@ -207,9 +199,19 @@ export function detectDrops(t: Timeline, options: Partial<DropOptions> = {}): Dr
   return alarms;
 }
 
-function gapThreshold(gaps: readonly number[], o: DropOptions): number {
-  if (gaps.length < o.minGaps) return 2 * o.minGapMs;
-  const sorted = Float64Array.from(gaps).sort();
-  const q95 = sorted[Math.min(sorted.length - 1, Math.floor(o.gapQuantile * sorted.length))] as number;
-  return Math.max(o.minGapMs, o.gapFactor * q95);
+function gapThreshold(sorted: readonly number[], o: DropOptions): number {
+  if (sorted.length < o.minGaps) return 2 * o.minGapMs;
+  const q = sorted[Math.min(sorted.length - 1, Math.floor(o.gapQuantile * sorted.length))] as number;
+  return Math.max(o.minGapMs, o.gapFactor * q);
+}
+
+function insertSorted(xs: number[], v: number): void {
+  let lo = 0;
+  let hi = xs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((xs[mid] as number) <= v) lo = mid + 1;
+    else hi = mid;
+  }
+  xs.splice(lo, 0, v);
 }

@@ -6,6 +6,7 @@ import type { EngagementEvent } from '../api/events.ts';
 import { detectDrops, type DropAlarm, type DropOptions } from './drop.ts';
 import { bestWindow } from './hours.ts';
 import { DEFAULT_STYLE_MODEL } from './model.ts';
+import { DEFAULT_LATENCY_SHRINKAGE, predictLatencyHours } from './predict.ts';
 import { median, quantile, round } from './stats.ts';
 import { classifyStyle, weeklySeries, type StyleModel, type StyleResult, type StyleThresholds } from './style.ts';
 import { replyHoursSvg, responseTimeSvg } from './svg.ts';
@@ -38,6 +39,8 @@ export interface EngagementOptions {
   drop?: Partial<DropOptions>;
   /** Prior reply-hour histogram (e.g. the practice's), used while the patient has few replies. */
   hourPrior?: readonly number[];
+  /** The practice's typical reply latency (hours), the prior of the latency prediction. */
+  populationLatencyHours?: number;
   /** Replies within this many days are "recent" for the latency trend (default 28). */
   recentDays?: number;
   /** Crisis replies within this many days raise an alert (default 30). */
@@ -115,10 +118,7 @@ export function computeEngagement(
   const asOf = toMs(asOfInput);
   const tz = patient.timeZone && isValidTimeZone(patient.timeZone) ? patient.timeZone : 'UTC';
   const tzNote = patient.timeZone && tz === 'UTC' ? ` (unknown zone "${patient.timeZone}": UTC used)` : patient.timeZone ? '' : ' (no zone on file: UTC used)';
-  const t = buildTimeline(
-    events.filter((e) => e.patientId === patient.id),
-    asOf,
-  );
+  const t = buildTimeline(events, asOf, patient.id);
   const due = t.messages.filter((m) => m.replyAt !== null || asOf - m.sentAt >= UNANSWERED_AFTER_MS);
   const answered = due.filter((m) => m.replyAt !== null).length;
 
@@ -262,7 +262,8 @@ export function computeEngagement(
       trend: lt.trend,
       recentMedianHours: lt.recent === null ? null : round(lt.recent, 2),
       baselineMedianHours: lt.baseline === null ? null : round(lt.baseline, 2),
-      basis: `Time from a message's send to its first reply. Trend: median of replies in the last ${opts.recentDays ?? 28} days (n=${lt.nRecent}) against the patient's earlier median (n=${lt.nBaseline}); a ratio of 1.5 either way counts.`,
+      predictedHours: lat.length ? round(predictLatencyHours(lat, opts.populationLatencyHours), 2) : null,
+      basis: `Time from a message's send to its first reply. Expected reply time: midpoint of the shortest span holding half the replies, shrunk towards the practice's typical value with ${DEFAULT_LATENCY_SHRINKAGE} pseudo-replies. Trend: median of replies in the last ${opts.recentDays ?? 28} days (n=${lt.nRecent}) against the patient's earlier median (n=${lt.nBaseline}); a ratio of 1.5 either way counts.`,
       series,
     },
     replyHours: {

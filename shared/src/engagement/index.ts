@@ -26,3 +26,4 @@ export { circularHours, median, quantile, hourDistance, inWindow } from './stats
 export { localHour, zoneOffsetMinutes, isValidTimeZone, toMs } from './time.ts';
 export { analyzeReply } from './reply.ts';
 export type { ReplyAnalysis } from './reply.ts';
+export { predictLatencyHours, shortestHalfMidpoint, DEFAULT_LATENCY_SHRINKAGE } from './predict.ts';

@@ -43,33 +43,52 @@ export interface Timeline {
   appointments: TimelineAppointments;
 }
 
-interface Timed {
-  e: EngagementEvent;
-  ms: number;
-}
-
-export function buildTimeline(events: readonly EngagementEvent[], asOf: number): Timeline {
-  const timed: Timed[] = [];
+/**
+ * @param patientId when given, events of other patients are skipped (saves the caller a filtered copy).
+ */
+export function buildTimeline(events: readonly EngagementEvent[], asOf: number, patientId?: string): Timeline {
+  // Parallel arrays instead of one object per event: this runs for every sidebar open and for every
+  // patient of a caseload, so allocation (and GC) is most of its cost.
+  const n = events.length;
+  const times = new Float64Array(n);
+  let kept = 0;
+  const idx = new Uint32Array(n);
   let sorted = true;
-  for (const e of events) {
-    const ms = toMs(e.at);
-    if (!Number.isFinite(ms) || ms > asOf) continue;
-    if (timed.length > 0 && ms < (timed[timed.length - 1] as Timed).ms) sorted = false;
-    timed.push({ e, ms });
+  for (let i = 0; i < n; i++) {
+    const e = events[i] as EngagementEvent;
+    if (patientId !== undefined && e.patientId !== patientId) continue;
+    const t = toMs(e.at);
+    if (!Number.isFinite(t) || t > asOf) continue;
+    if (kept > 0 && t < (times[idx[kept - 1] as number] as number)) sorted = false;
+    times[i] = t;
+    idx[kept++] = i;
   }
+  let order = idx.subarray(0, kept);
   // Stores usually hand events over in time order; sort only when they do not.
-  if (!sorted) timed.sort((a, b) => a.ms - b.ms);
+  if (!sorted) order = Uint32Array.from(order).sort((x, y) => (times[x] as number) - (times[y] as number));
 
   const messages: TimelineMessage[] = [];
   const byId = new Map<string, TimelineMessage>();
   const replies: TimelineReply[] = [];
   const appointments: TimelineAppointments = { scheduled: 0, attended: 0, missed: 0, rescheduled: 0, cancelled: 0, missedAt: [] };
-  const seen = new Set<string>();
   let lastUnanswered: TimelineMessage | null = null;
+  // Idempotent by event id: a repeated event has the same time, so only ids at the current instant are
+  // remembered (no set of every id).
+  let instant = NaN;
+  const idsAtInstant: string[] = [];
+  let count = 0;
 
-  for (const { e, ms } of timed) {
-    if (seen.has(e.id)) continue; // idempotent by event id
-    seen.add(e.id);
+  for (let k = 0; k < order.length; k++) {
+    const i = order[k] as number;
+    const e = events[i] as EngagementEvent;
+    const ms_ = times[i] as number;
+    if (ms_ !== instant) {
+      instant = ms_;
+      idsAtInstant.length = 0;
+    } else if (idsAtInstant.includes(e.id)) continue;
+    idsAtInstant.push(e.id);
+    count++;
+    const ms = ms_;
     switch (e.type) {
       case 'sent':
       case 'checkin_sent': {
@@ -142,8 +161,8 @@ export function buildTimeline(events: readonly EngagementEvent[], asOf: number):
   }
   return {
     asOf,
-    firstAt: timed.length > 0 ? (timed[0] as Timed).ms : null,
-    events: seen.size,
+    firstAt: order.length > 0 ? (times[order[0] as number] as number) : null,
+    events: count,
     messages,
     replies,
     appointments,
