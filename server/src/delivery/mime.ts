@@ -34,10 +34,12 @@ function oneLine(s: string): string {
   return s.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim().slice(0, 200);
 }
 
-function formatDate(iso: string): string {
-  // Dates in notices are UTC calendar dates: the notice is built without the patient's time zone on
-  // purpose (no data about the patient in it), and a date is enough for "expires on".
-  return new Date(iso).toISOString().slice(0, 10);
+/** "for 30 days" rather than a date: a notice carries no dates at all (a date is a HIPAA identifier element). */
+function validFor(expiresAt: string, now: Date): string {
+  const ms = Date.parse(expiresAt) - now.getTime();
+  const hours = Math.max(1, Math.floor(ms / 3_600_000));
+  if (hours < 48) return `${hours} hour${hours === 1 ? '' : 's'}`;
+  return `${Math.floor(hours / 24)} days`;
 }
 
 /** The secure-link notice: what a patient without an OpenPGP key receives. */
@@ -46,6 +48,7 @@ export function secureLinkNotice(opts: {
   url: string;
   expiresAt: string;
   codeRequired: boolean;
+  now?: Date;
 }): NoticeContent {
   const practice = oneLine(opts.practiceName);
   const subject = `You have a secure message from ${practice}`;
@@ -58,7 +61,7 @@ export function secureLinkNotice(opts: {
     'Open it here:',
     opts.url,
     '',
-    `The link works until ${formatDate(opts.expiresAt)}. ${codeLine}`.trim(),
+    `The link works for ${validFor(opts.expiresAt, opts.now ?? new Date())}. ${codeLine}`.trim(),
     'You can reply securely from the same page.',
     '',
     'If you did not expect this message, you can ignore it.',
@@ -69,7 +72,7 @@ export function secureLinkNotice(opts: {
 <p>${p} has sent you a secure message.</p>
 <p><a href="${u}" style="display:inline-block;padding:10px 18px;background:#2456a6;color:#fff;text-decoration:none;border-radius:4px">Open the secure message</a></p>
 <p style="font-size:90%">Or copy this address into your browser:<br>${u}</p>
-<p style="font-size:90%">The link works until ${formatDate(opts.expiresAt)}. ${escapeHtml(codeLine)} You can reply securely from the same page.</p>
+<p style="font-size:90%">The link works for ${validFor(opts.expiresAt, opts.now ?? new Date())}. ${escapeHtml(codeLine)} You can reply securely from the same page.</p>
 <p style="font-size:80%;color:#666">If you did not expect this message, you can ignore it.</p>
 </body></html>`;
   return { subject, text, html };

@@ -46,7 +46,7 @@ export function smtpTransport(opts: SmtpOptions): MailTransport {
   const insecureSkipVerify =
     u.searchParams.get('tls.rejectUnauthorized') === 'false' || u.searchParams.get('insecureSkipVerify') === 'true';
   const options: SMTPPool.Options = {
-    pool: true,
+    pool: opts.pool ?? true,
     host: u.hostname,
     port,
     secure,
@@ -86,9 +86,14 @@ export function smtpTransport(opts: SmtpOptions): MailTransport {
 }
 
 export function classifySmtpError(err: unknown): SendOutcome & { ok: false } {
-  const e = err as { responseCode?: number; code?: string; message?: string; response?: string };
+  const e = err as { responseCode?: number; code?: string; message?: string; response?: string; command?: string };
   const code = typeof e.responseCode === 'number' ? e.responseCode : undefined;
   const text = redactAddresses(e.response ?? e.message ?? 'unknown error');
+  // A relay that does not do STARTTLS is a configuration fault to fix, not a reason to drop the
+  // message (and never to send it in clear): keep retrying until the bounded attempts run out.
+  if (e.command === 'STARTTLS' || e.code === 'ETLS') {
+    return { ok: false, permanent: false, error: `the relay did not accept STARTTLS, which is required: ${text}` };
+  }
   if (code !== undefined && code >= 500 && code < 600) return { ok: false, permanent: true, error: `SMTP ${code}: ${text}` };
   if (code !== undefined) return { ok: false, permanent: false, error: `SMTP ${code}: ${text}` };
   // Connection refused, timeouts, TLS not offered: the relay may come back; retry with backoff.

@@ -1,0 +1,103 @@
+import type { Config } from '../config.ts';
+import { parseMasterKey } from '../crypto/index.ts';
+import type { InboundReply, OutboundSender, ReplyResult, SecureSendResult } from '../gateway/backend.ts';
+import type { Pipeline } from '../gateway/store-backend.ts';
+import type { Logger } from '../log.ts';
+import type { Store } from '../store/index.ts';
+import type { SendMessageRequest } from '@attune/shared/api';
+import { OutboxWorker, type OutboxOptions } from './outbox.ts';
+import { acceptReply } from './reply.ts';
+import { sendSecureMessage } from './send.ts';
+import type { DeliveryServices } from './services.ts';
+import { createMailTransport, type MailTransport } from './transport.ts';
+
+// The delivery module's entry point for startServer: one services object, the outbox worker and the
+// pipeline the SMTP gateway calls (the same functions as POST /v1/messages and the viewer's reply).
+
+export { sendSecureMessage } from './send.ts';
+export type { SendContext, SendResult } from './send.ts';
+export { acceptReply, resolveLink } from './reply.ts';
+export { messageStatus, revokeMessage } from './status.ts';
+export { OutboxWorker, SimulatedCrash } from './outbox.ts';
+export type { OutboxOptions } from './outbox.ts';
+export { createMailTransport, fileTransport, smtpTransport } from './transport.ts';
+export type { MailTransport } from './transport.ts';
+export { ensurePracticeKeys, getKeyring } from './keyring.ts';
+export type { DeliveryServices } from './services.ts';
+
+export interface Delivery {
+  services: DeliveryServices;
+  worker: OutboxWorker;
+  pipeline: Pipeline;
+  /** Starts the outbox worker. */
+  start(): void;
+  /** Stops the worker (waiting for the batch in hand) and closes the transport. */
+  stop(): Promise<void>;
+}
+
+export function createDelivery(opts: {
+  config: Config;
+  store: Store;
+  logger: Logger;
+  now?: () => Date;
+  transport?: MailTransport;
+  worker?: OutboxOptions;
+}): Delivery {
+  const mk = parseMasterKey(opts.config.masterKey);
+  if (!mk.ok) {
+    throw new Error(
+      mk.reason === 'missing'
+        ? 'ATTUNE_MASTER_KEY is not set (32 random bytes, base64 or hex)'
+        : 'ATTUNE_MASTER_KEY must be 32 bytes, as 64 hex digits or base64',
+    );
+  }
+  let worker: OutboxWorker | null = null;
+  const services: DeliveryServices = {
+    db: opts.store.db,
+    dialect: opts.store.dialect,
+    config: opts.config,
+    masterKey: mk.masterKey,
+    transport: opts.transport ?? createMailTransport(opts.config),
+    logger: opts.logger,
+    now: opts.now ?? (() => new Date()),
+    kick: () => worker?.kick(),
+  };
+  worker = new OutboxWorker(services, opts.worker);
+  const w = worker;
+
+  const pipeline: Pipeline = {
+    async secureSend(sender: OutboundSender, request: SendMessageRequest, ctx: { idempotencyKey: string | null }): Promise<SecureSendResult> {
+      if (!sender.clinicianId) return { ok: false, reason: 'sender_unknown', detail: 'The sender is not a clinician of the practice.' };
+      const r = await sendSecureMessage(
+        services,
+        { practiceId: sender.practiceId, clinicianId: sender.clinicianId, idempotencyKey: ctx.idempotencyKey, channel: 'gateway' },
+        request,
+      );
+      if (r.ok) return { ok: true, messageId: r.response.id };
+      if (r.code === 'blocked_by_policy') return { ok: false, reason: 'blocked_by_policy', detail: r.reasons.join('; ') || r.message };
+      return { ok: false, reason: 'invalid', detail: r.message };
+    },
+    async acceptReply(reply: InboundReply): Promise<ReplyResult> {
+      const r = await acceptReply(services, {
+        token: reply.token,
+        text: reply.text,
+        source: 'email',
+        receivedAt: reply.receivedAt,
+        raw: reply.raw,
+      });
+      if (!r.ok) return r;
+      return { ok: true, replyId: r.replyId, messageId: r.messageId, patientId: r.patientId, latencyMs: r.latencyMs };
+    },
+  };
+
+  return {
+    services,
+    worker: w,
+    pipeline,
+    start: () => w.start(),
+    async stop() {
+      await w.stop();
+      await services.transport.close();
+    },
+  };
+}

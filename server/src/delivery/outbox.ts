@@ -1,0 +1,416 @@
+import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
+import { decryptFromArchive, encryptAndSign, openSecret, readPublicKey } from '../crypto/index.ts';
+import { getPolicy, newId, nowIso } from '../store/index.ts';
+import type { OutboxTable } from '../store/schema.ts';
+import { ddb } from './db.ts';
+import { getKeyring } from './keyring.ts';
+import {
+  composeInnerEntity,
+  composePgpMime,
+  composeSimple,
+  oneTimeCodeNotice,
+  replyNotice,
+  secureLinkNotice,
+  type ComposedMail,
+} from './mime.ts';
+import { outboxSealContext, type LinkPayload } from './send.ts';
+import { mailIdentity, type DeliveryServices, type StoredContent } from './services.ts';
+
+// The durable outbox worker. Rows are claimed with a lease (PostgreSQL: FOR UPDATE SKIP LOCKED, so
+// several servers share the queue; SQLite: one atomic UPDATE … RETURNING, SQLite has one writer),
+// sent, and marked. The attempt counter is raised at claim time, so a process that dies mid-send
+// still uses up an attempt and a crash loop ends in a permanent failure instead of spinning.
+//
+// Idempotency: each delivery's Message-ID is fixed when the message is accepted. A crash after the
+// relay accepted and before the row is marked leaves the lease to expire; the row is then sent again
+// with the same Message-ID: at most one duplicate (which mail systems can collapse), never zero.
+
+export interface OutboxOptions {
+  workerId?: string;
+  batchSize?: number;
+  concurrency?: number;
+  /** How long a claim holds; an unfinished row is retried after it. */
+  leaseMs?: number;
+  pollMs?: number;
+  maxAttempts?: number;
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  random?: () => number;
+  /** Fault injection for tests: runs after the relay accepted, before the row is marked. */
+  afterSend?: (row: OutboxTable) => void | Promise<void>;
+}
+
+type Outcome =
+  | { kind: 'sent'; detail: string }
+  | { kind: 'retry'; detail: string }
+  | { kind: 'failed'; detail: string }
+  | { kind: 'skipped'; detail: string; deliveryStatus?: 'revoked' | 'expired' };
+
+export const DEFAULT_MAX_ATTEMPTS = 8;
+
+/** Exponential backoff with "equal jitter": half fixed, half random, capped. */
+export function backoffMs(attempt: number, base: number, max: number, random: () => number): number {
+  const exp = Math.min(max, base * 2 ** Math.max(0, attempt - 1));
+  return Math.round(exp / 2 + (random() * exp) / 2);
+}
+
+export class OutboxWorker {
+  readonly workerId: string;
+  private readonly o: Required<Omit<OutboxOptions, 'afterSend' | 'workerId'>> & Pick<OutboxOptions, 'afterSend'>;
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private stopped = true;
+  private again = false;
+
+  constructor(
+    private readonly svc: DeliveryServices,
+    opts: OutboxOptions = {},
+  ) {
+    this.workerId = opts.workerId ?? `w-${randomUUID().slice(0, 8)}`;
+    this.o = {
+      batchSize: opts.batchSize ?? 50,
+      concurrency: opts.concurrency ?? 8,
+      leaseMs: opts.leaseMs ?? 120_000,
+      pollMs: opts.pollMs ?? 1_000,
+      maxAttempts: opts.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+      backoffBaseMs: opts.backoffBaseMs ?? 30_000,
+      backoffMaxMs: opts.backoffMaxMs ?? 2 * 3_600_000,
+      random: opts.random ?? Math.random,
+      afterSend: opts.afterSend,
+    };
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.schedule(0);
+  }
+
+  /** Stops polling and waits for the batch in hand to finish. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.running;
+  }
+
+  /** Run soon (after a commit that queued work). */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.schedule(0);
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.running = this.loop().finally(() => {
+        this.running = null;
+      });
+    }, ms);
+    this.timer.unref();
+  }
+
+  private async loop(): Promise<void> {
+    let n = 0;
+    try {
+      do {
+        this.again = false;
+        n = await this.runOnce();
+      } while (!this.stopped && (n >= this.o.batchSize || this.again));
+    } catch (err) {
+      this.svc.logger.error({ err: errorCode(err), worker: this.workerId }, 'outbox run failed');
+    }
+    this.schedule(this.o.pollMs);
+  }
+
+  /** Claims one batch of due rows and processes it; returns how many rows were claimed. */
+  async runOnce(): Promise<number> {
+    const rows = await this.claim();
+    let i = 0;
+    const work = async () => {
+      while (i < rows.length) {
+        const row = rows[i++]!;
+        await this.process(row);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.o.concurrency, rows.length) }, work));
+    return rows.length;
+  }
+
+  private async claim(): Promise<OutboxTable[]> {
+    const now = this.svc.now();
+    const t = nowIso(now);
+    const until = nowIso(new Date(now.getTime() + this.o.leaseMs));
+    const db = this.svc.db;
+    const due = db
+      .selectFrom('outbox')
+      .select('id')
+      .where('done_at', 'is', null)
+      .where('permanent_failure', '=', 0)
+      .where('available_at', '<=', t)
+      .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<', t)]))
+      .orderBy('available_at')
+      .limit(this.o.batchSize);
+    return db
+      .updateTable('outbox')
+      .set({ claimed_by: this.workerId, claimed_until: until, attempts: sql<number>`attempts + 1` })
+      .where('id', 'in', this.svc.dialect === 'postgres' ? due.forUpdate().skipLocked() : due)
+      .returningAll()
+      .execute();
+  }
+
+  private async process(row: OutboxTable): Promise<void> {
+    const started = Date.now();
+    let outcome: Outcome;
+    if (row.attempts > this.o.maxAttempts) {
+      // Claimed more often than allowed without ever being marked: the process died each time.
+      outcome = { kind: 'failed', detail: `gave up after ${this.o.maxAttempts} attempts (${row.last_error ?? 'no result recorded'})` };
+    } else {
+      try {
+        outcome = await this.attempt(row);
+      } catch (err) {
+        if (err instanceof SimulatedCrash) return; // test: leave the claim to expire, as a crash would
+        // A bug or an unreachable database: record a retry; the lease guards against a lost update.
+        this.svc.logger.error({ err: errorCode(err), outboxId: row.id }, 'outbox row failed');
+        outcome = { kind: 'retry', detail: `internal error (${errorCode(err)})` };
+      }
+    }
+    if (outcome.kind === 'retry' && row.attempts >= this.o.maxAttempts) {
+      outcome = { kind: 'failed', detail: `gave up after ${row.attempts} attempts: ${outcome.detail}` };
+    }
+    await this.record(row, outcome, Date.now() - started);
+  }
+
+  private async attempt(row: OutboxTable): Promise<Outcome> {
+    let mail: ComposedMail | Outcome;
+    let label: string;
+    switch (row.kind) {
+      case 'delivery':
+        label = 'notice';
+        mail = await this.composeDelivery(row);
+        break;
+      case 'otp':
+        label = 'code';
+        mail = await this.composeOtp(row);
+        break;
+      case 'reply_notice':
+        label = 'reply-notice';
+        mail = await this.composeReplyNotice(row);
+        break;
+      default:
+        return { kind: 'failed', detail: `unknown outbox kind` };
+    }
+    if ('kind' in mail) return mail;
+    if (row.kind === 'delivery' && mail.raw.includes('multipart/encrypted')) label = 'pgp';
+    const result = await this.svc.transport.send(mail, label);
+    if (result.ok) {
+      if (this.o.afterSend) await this.o.afterSend(row);
+      return { kind: 'sent', detail: result.response };
+    }
+    return result.permanent ? { kind: 'failed', detail: result.error } : { kind: 'retry', detail: result.error };
+  }
+
+  private async composeDelivery(row: OutboxTable): Promise<ComposedMail | Outcome> {
+    const db = this.svc.db;
+    if (!row.delivery_id) return { kind: 'failed', detail: 'delivery row missing' };
+    const d = await db.selectFrom('deliveries').selectAll().where('id', '=', row.delivery_id).executeTakeFirst();
+    if (!d) return { kind: 'failed', detail: 'delivery row missing' };
+    const m = await db.selectFrom('messages').selectAll().where('id', '=', d.message_id).executeTakeFirstOrThrow();
+    const now = nowIso(this.svc.now());
+    if (m.revoked_at || d.status === 'revoked') return { kind: 'skipped', detail: 'revoked before sending', deliveryStatus: 'revoked' };
+    if (m.expires_at && m.expires_at <= now) return { kind: 'skipped', detail: 'expired before sending', deliveryStatus: 'expired' };
+    const identity = await mailIdentity(this.svc, row.practice_id);
+    const messageId = d.smtp_message_id ?? `<${d.id}@${identity.domain}>`;
+
+    if (d.method === 'link') {
+      if (!row.payload) return { kind: 'failed', detail: 'link token missing' };
+      const opened = openSecret(this.svc.masterKey, row.payload.toString('utf8'), outboxSealContext(row.id));
+      if (!opened.ok) return { kind: 'failed', detail: `link token unreadable (${opened.reason})` };
+      const { token } = JSON.parse(opened.plaintext.toString('utf8')) as LinkPayload;
+      const url = `${this.svc.config.publicUrl}/m/${token}`;
+      const content = secureLinkNotice({
+        practiceName: identity.practiceName,
+        url,
+        expiresAt: m.expires_at ?? now,
+        codeRequired: await this.codeRequired(row.practice_id),
+        now: this.svc.now(),
+      });
+      return composeSimple({ from: identity.from, to: d.email, replyTo: `reply+${token}@${identity.domain}`, messageId, content });
+    }
+
+    // PGP/MIME: decrypt our archived copy, build the inner entity, sign with the practice key and
+    // encrypt to the patient's key as registered now (it may have been revoked since the send).
+    const patient = d.patient_id
+      ? await db.selectFrom('patients').select(['public_key']).where('id', '=', d.patient_id).executeTakeFirst()
+      : undefined;
+    if (!patient?.public_key) return { kind: 'failed', detail: 'the patient no longer has a public key' };
+    const key = await readPublicKey(patient.public_key, this.svc.now());
+    if (!key.ok) return { kind: 'failed', detail: `the patient's public key is not usable (${key.reason})` };
+    const keyring = await getKeyring(db, this.svc.masterKey, row.practice_id);
+    const plain = await decryptFromArchive(m.body_ct, keyring.archive.privateKey);
+    if (!plain.ok) return { kind: 'failed', detail: `archived content unreadable (${plain.reason})` };
+    const content = JSON.parse(Buffer.from(plain.data).toString('utf8')) as StoredContent;
+    const inner = await composeInnerEntity({
+      from: identity.from,
+      to: d.email,
+      content: {
+        subject: content.subject,
+        text: content.text,
+        html: content.html,
+        attachments: content.attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, content: Buffer.from(a.contentBase64, 'base64') })),
+      },
+    });
+    const armored = await encryptAndSign({ data: inner, encryptionKeys: key.key, signingKey: keyring.signing.privateKey });
+    return composePgpMime({
+      from: identity.from,
+      to: d.email,
+      messageId,
+      outerSubject: `Secure message from ${identity.practiceName}`,
+      armoredMessage: armored,
+    });
+  }
+
+  private async codeRequired(practiceId: string): Promise<boolean> {
+    return (await getPolicy(this.svc.db, practiceId)).policy.viewerSecondFactor;
+  }
+
+  private async composeOtp(row: OutboxTable): Promise<ComposedMail | Outcome> {
+    if (!row.payload) return { kind: 'failed', detail: 'code missing' };
+    const opened = openSecret(this.svc.masterKey, row.payload.toString('utf8'), outboxSealContext(row.id));
+    if (!opened.ok) return { kind: 'failed', detail: `code unreadable (${opened.reason})` };
+    const { code, minutes } = JSON.parse(opened.plaintext.toString('utf8')) as { code: string; minutes: number };
+    const d = row.delivery_id
+      ? await this.svc.db.selectFrom('deliveries').select(['email']).where('id', '=', row.delivery_id).executeTakeFirst()
+      : undefined;
+    if (!d) return { kind: 'failed', detail: 'delivery row missing' };
+    const identity = await mailIdentity(this.svc, row.practice_id);
+    return composeSimple({
+      from: identity.from,
+      to: d.email,
+      messageId: `<otp-${row.id}@${identity.domain}>`,
+      content: oneTimeCodeNotice({ practiceName: identity.practiceName, code, minutes }),
+    });
+  }
+
+  private async composeReplyNotice(row: OutboxTable): Promise<ComposedMail | Outcome> {
+    const db = this.svc.db;
+    const reply = row.payload_ref
+      ? await db.selectFrom('replies').select(['id', 'message_id']).where('id', '=', row.payload_ref).executeTakeFirst()
+      : undefined;
+    if (!reply) return { kind: 'failed', detail: 'reply missing' };
+    const clinician = await db
+      .selectFrom('messages')
+      .innerJoin('clinicians', 'clinicians.id', 'messages.clinician_id')
+      .select(['clinicians.email'])
+      .where('messages.id', '=', reply.message_id)
+      .executeTakeFirst();
+    if (!clinician) return { kind: 'failed', detail: 'clinician missing' };
+    const urgent = row.payload ? (JSON.parse(row.payload.toString('utf8')) as { urgent?: boolean }).urgent === true : false;
+    const identity = await mailIdentity(this.svc, row.practice_id);
+    return composeSimple({
+      from: identity.from,
+      to: clinician.email,
+      messageId: `<reply-${row.id}@${identity.domain}>`,
+      content: replyNotice({ practiceName: identity.practiceName, reference: reply.id, urgent }),
+    });
+  }
+
+  private async record(row: OutboxTable, outcome: Outcome, durationMs: number): Promise<void> {
+    const now = this.svc.now();
+    const t = nowIso(now);
+    await this.svc.db.transaction().execute(async (tx) => {
+      const x = ddb(tx);
+      await x
+        .insertInto('delivery_attempts')
+        .values({
+          id: newId(),
+          practice_id: row.practice_id,
+          outbox_id: row.id,
+          delivery_id: row.delivery_id,
+          attempt: row.attempts,
+          at: t,
+          outcome: outcome.kind,
+          detail: outcome.detail.slice(0, 500),
+          duration_ms: durationMs,
+        })
+        .execute();
+      // Only the claimant may finish the row: if our lease ran out and another worker took it, its
+      // result wins and ours is just the attempt record above.
+      const mine = (q: ReturnType<typeof tx.updateTable<'outbox'>>) =>
+        q.where('id', '=', row.id).where('claimed_by', '=', this.workerId).where('done_at', 'is', null);
+      if (outcome.kind === 'retry') {
+        const delay = backoffMs(row.attempts, this.o.backoffBaseMs, this.o.backoffMaxMs, this.o.random);
+        await mine(tx.updateTable('outbox'))
+          .set({ available_at: nowIso(new Date(now.getTime() + delay)), claimed_by: null, claimed_until: null, last_error: outcome.detail })
+          .execute();
+        if (row.delivery_id) {
+          await tx.updateTable('deliveries').set({ attempts: row.attempts, last_error: outcome.detail, updated_at: t }).where('id', '=', row.delivery_id).execute();
+        }
+        return;
+      }
+      const res = await mine(tx.updateTable('outbox'))
+        .set({
+          done_at: t,
+          claimed_until: null,
+          permanent_failure: outcome.kind === 'failed' ? 1 : 0,
+          last_error: outcome.kind === 'sent' ? null : outcome.detail,
+          // The sealed link token or code is no longer needed: only its hash remains.
+          payload: row.kind === 'reply_notice' ? row.payload : null,
+        })
+        .executeTakeFirst();
+      if (Number(res.numUpdatedRows) === 0 || !row.delivery_id || row.kind !== 'delivery') return;
+      if (outcome.kind === 'sent') {
+        // Never move a delivery backwards: a re-send after a crash may find it opened already.
+        await tx
+          .updateTable('deliveries')
+          .set({ status: 'sent', sent_at: t, attempts: row.attempts, last_error: null, updated_at: t })
+          .where('id', '=', row.delivery_id)
+          .where('status', 'in', ['queued', 'scheduled'])
+          .execute();
+        await tx
+          .updateTable('deliveries')
+          .set({ sent_at: t, attempts: row.attempts, updated_at: t })
+          .where('id', '=', row.delivery_id)
+          .where('sent_at', 'is', null)
+          .execute();
+      } else if (outcome.kind === 'failed') {
+        await tx
+          .updateTable('deliveries')
+          .set({ status: 'failed', attempts: row.attempts, last_error: outcome.detail, updated_at: t })
+          .where('id', '=', row.delivery_id)
+          .execute();
+      } else if (outcome.deliveryStatus) {
+        await tx
+          .updateTable('deliveries')
+          .set({ status: outcome.deliveryStatus, updated_at: t })
+          .where('id', '=', row.delivery_id)
+          .where('status', 'in', ['queued', 'scheduled'])
+          .execute();
+      }
+    });
+  }
+}
+
+/** Thrown by a test's afterSend hook to play a process crash between SMTP accept and the update. */
+export class SimulatedCrash extends Error {
+  constructor() {
+    super('simulated crash');
+    this.name = 'SimulatedCrash';
+  }
+}
+
+function errorCode(err: unknown): string {
+  if (err && typeof err === 'object') {
+    const e = err as { code?: unknown; name?: unknown };
+    if (typeof e.code === 'string') return e.code;
+    if (typeof e.name === 'string') return e.name;
+  }
+  return 'error';
+}

@@ -1,0 +1,154 @@
+import { analyzeReply } from '@attune/shared/engagement';
+import { appendArchive } from '../archive/index.ts';
+import { appendAudit, AUDIT } from '../audit/index.ts';
+import { encryptForArchive } from '../crypto/index.ts';
+import { newId, nowIso } from '../store/index.ts';
+import { ddb } from './db.ts';
+import { getKeyring } from './keyring.ts';
+import type { DeliveryServices, StoredReply } from './services.ts';
+import { hashToken, looksLikeToken } from './tokens.ts';
+
+// A patient's reply, from the viewer's reply box or by email through the gateway (reply+<token>@).
+// In one transaction: the reply encrypted to the archive key, its archive entry, the `replied`
+// engagement event (latency from the message it answers, the detector's crisis finding, inquiry
+// type and tone), the delivery's status, the audit event and the clinician's PHI-free notice.
+
+export type LinkState =
+  | { ok: true; linkId: string; practiceId: string; deliveryId: string; messageId: string; expiresAt: string }
+  | { ok: false; reason: 'unknown_token' | 'expired' | 'revoked' };
+
+/** Looks a link token up by its hash and says whether it still works. */
+export async function resolveLink(svc: Pick<DeliveryServices, 'db' | 'now'>, token: string): Promise<LinkState> {
+  if (!looksLikeToken(token)) return { ok: false, reason: 'unknown_token' };
+  const link = await svc.db
+    .selectFrom('viewer_links')
+    .innerJoin('messages', 'messages.id', 'viewer_links.message_id')
+    .select([
+      'viewer_links.id as linkId',
+      'viewer_links.practice_id as practiceId',
+      'viewer_links.delivery_id as deliveryId',
+      'viewer_links.message_id as messageId',
+      'viewer_links.expires_at as expiresAt',
+      'viewer_links.revoked_at as linkRevoked',
+      'messages.revoked_at as messageRevoked',
+    ])
+    .where('viewer_links.token_sha256', '=', hashToken(token))
+    .executeTakeFirst();
+  if (!link) return { ok: false, reason: 'unknown_token' };
+  if (link.linkRevoked || link.messageRevoked) return { ok: false, reason: 'revoked' };
+  if (link.expiresAt <= nowIso(svc.now())) return { ok: false, reason: 'expired' };
+  return { ok: true, linkId: link.linkId, practiceId: link.practiceId, deliveryId: link.deliveryId, messageId: link.messageId, expiresAt: link.expiresAt };
+}
+
+export interface ReplyInput {
+  token: string;
+  text: string;
+  source: 'viewer' | 'email';
+  receivedAt?: Date;
+  raw?: Buffer;
+  ip?: string | null;
+  requestId?: string | null;
+}
+
+export type AcceptReplyResult =
+  | {
+      ok: true;
+      replyId: string;
+      messageId: string;
+      patientId: string;
+      latencyMs: number;
+      crisis: { sentence: string; grade: 'first_person' | 'negated' | 'third_person' | 'historical' } | null;
+    }
+  | { ok: false; reason: 'unknown_token' | 'expired' | 'revoked' };
+
+export const MAX_REPLY_CHARS = 20_000;
+
+export async function acceptReply(svc: DeliveryServices, input: ReplyInput): Promise<AcceptReplyResult> {
+  const link = await resolveLink(svc, input.token);
+  if (!link.ok) return link;
+  const db = svc.db;
+  const d = await db
+    .selectFrom('deliveries')
+    .select(['id', 'patient_id', 'sent_at', 'created_at'])
+    .where('id', '=', link.deliveryId)
+    .executeTakeFirstOrThrow();
+  const m = await db.selectFrom('messages').select(['send_at', 'created_at']).where('id', '=', link.messageId).executeTakeFirstOrThrow();
+  const at = input.receivedAt ?? svc.now();
+  const text = input.text.slice(0, MAX_REPLY_CHARS);
+  // Latency from when the message actually went out (else when it was due, else accepted).
+  const sentAt = Date.parse(d.sent_at ?? m.send_at ?? m.created_at);
+  const latencyMs = Math.max(0, at.getTime() - sentAt);
+  const analysis = analyzeReply(text);
+  const crisis = analysis.fields.crisis ?? null;
+
+  const keyring = await getKeyring(db, svc.masterKey, link.practiceId);
+  const stored: StoredReply = { v: 1, text, source: input.source, ...(input.raw ? { rawBase64: input.raw.toString('base64') } : {}) };
+  const ciphertext = Buffer.from(await encryptForArchive(JSON.stringify(stored), keyring.archive.publicKey));
+  const replyId = newId();
+  const t = nowIso(at);
+  const nowText = nowIso(svc.now());
+
+  await db.transaction().execute(async (tx) => {
+    await tx
+      .insertInto('replies')
+      .values({ id: replyId, practice_id: link.practiceId, message_id: link.messageId, delivery_id: d.id, patient_id: d.patient_id, body_ct: ciphertext, created_at: t })
+      .execute();
+    await appendArchive(tx, { practiceId: link.practiceId, kind: 'reply', refId: replyId, ciphertext, at });
+    if (d.patient_id) {
+      await tx
+        .insertInto('engagement_events')
+        .values({
+          id: `replied:${replyId}`,
+          practice_id: link.practiceId,
+          patient_id: d.patient_id,
+          type: 'replied',
+          at: t,
+          message_id: link.messageId,
+          latency_ms: latencyMs,
+          topics: '[]',
+          // The crisis sentence is PHI shown to the clinician only; it lives on the event as the
+          // engagement contract (api/events.ts) defines, never in logs or audit details.
+          data: JSON.stringify({ inReplyTo: link.messageId, source: input.source, ...analysis.fields }),
+          created_at: nowText,
+        })
+        .execute();
+    }
+    await tx
+      .updateTable('deliveries')
+      .set({ status: 'replied', replied_at: t, updated_at: nowText })
+      .where('id', '=', d.id)
+      .where('replied_at', 'is', null)
+      .execute();
+    await appendAudit(tx, {
+      action: AUDIT.VIEWER_REPLY,
+      outcome: 'success',
+      actor: { type: 'patient', id: d.patient_id },
+      practiceId: link.practiceId,
+      ip: input.ip ?? null,
+      requestId: input.requestId ?? null,
+      target: { type: 'reply', id: replyId },
+      details: { messageId: link.messageId, source: input.source, crisis: crisis !== null },
+    });
+    await ddb(tx)
+      .insertInto('outbox')
+      .values({
+        id: newId(),
+        practice_id: link.practiceId,
+        delivery_id: null,
+        kind: 'reply_notice',
+        payload_ref: replyId,
+        payload: Buffer.from(JSON.stringify({ urgent: crisis !== null && crisis.grade === 'first_person' })),
+        available_at: nowText,
+        attempts: 0,
+        claimed_by: null,
+        claimed_until: null,
+        done_at: null,
+        permanent_failure: 0,
+        last_error: null,
+        created_at: nowText,
+      })
+      .execute();
+  });
+  svc.kick();
+  return { ok: true, replyId, messageId: link.messageId, patientId: d.patient_id ?? '', latencyMs, crisis };
+}

@@ -1,0 +1,392 @@
+import { MAX_ATTACHMENT_BYTES, type SendMessageRequest, type SendMessageResponse } from '@attune/shared/api';
+import { scanAndDecide, type Decision } from '@attune/shared/policy';
+import { appendArchive } from '../archive/index.ts';
+import { appendAudit, AUDIT } from '../audit/index.ts';
+import { encryptForArchive, sealSecret } from '../crypto/index.ts';
+import { getPolicy, newId, nowIso, type Db } from '../store/index.ts';
+import { ddb } from './db.ts';
+import { getKeyring } from './keyring.ts';
+import { draftNotice } from './mime.ts';
+import { bestSendTime } from './schedule.ts';
+import { mailIdentity, type DeliveryServices, type StoredContent } from './services.ts';
+import { newLinkToken } from './tokens.ts';
+
+// The secure send: POST /v1/messages and the SMTP gateway both come here, so they cannot drift.
+// The server scans again (never trusting the client's verdict), then writes in ONE transaction the
+// message (content encrypted to the archive key), its archive entry, its audit event, a delivery and
+// an outbox row per recipient, link rows and `sent` engagement events. A resolved `ok` means durable.
+
+export interface SendContext {
+  practiceId: string;
+  clinicianId: string;
+  requestId?: string | null;
+  ip?: string | null;
+  /** Client retry key: a second call with the same key returns the first send. */
+  idempotencyKey?: string | null;
+  /** Where the send came from, for the audit trail. */
+  channel?: 'api' | 'gateway';
+}
+
+export type SendResult =
+  | { ok: true; response: SendMessageResponse; replayed: boolean }
+  | { ok: false; code: 'blocked_by_policy'; message: string; reasons: string[] }
+  | { ok: false; code: 'payload_too_large'; message: string }
+  | { ok: false; code: 'validation_failed'; message: string };
+
+/** Outbox payload of a secure-link delivery, sealed under the master key: the link token. */
+export interface LinkPayload {
+  token: string;
+}
+
+export function outboxSealContext(outboxId: string): string {
+  return `outbox:${outboxId}`;
+}
+
+interface Recipient {
+  email: string;
+  kind: 'to' | 'cc';
+}
+
+function recipientsOf(req: SendMessageRequest): Recipient[] {
+  const seen = new Set<string>();
+  const out: Recipient[] = [];
+  for (const [list, kind] of [
+    [req.to, 'to'],
+    [req.cc, 'cc'],
+  ] as const) {
+    for (const email of list) {
+      if (seen.has(email)) continue;
+      seen.add(email);
+      out.push({ email, kind });
+    }
+  }
+  return out;
+}
+
+function isTextual(contentType: string): boolean {
+  return /^text\//i.test(contentType) || /json|xml|csv/i.test(contentType);
+}
+
+export async function sendSecureMessage(svc: DeliveryServices, ctx: SendContext, req: SendMessageRequest): Promise<SendResult> {
+  const db = svc.db;
+  const idemKey = ctx.idempotencyKey?.slice(0, 200) ?? null;
+  if (idemKey) {
+    const replay = await replayIdempotent(svc, ctx.practiceId, idemKey);
+    if (replay) return { ok: true, response: replay, replayed: true };
+  }
+
+  // Attachments: decoded once, limited one by one and in total (413 from the route).
+  const attachments: Array<{ filename: string; contentType: string; bytes: Buffer; base64: string }> = [];
+  let total = Buffer.byteLength(req.text ?? '') + Buffer.byteLength(req.html ?? '');
+  for (const a of req.attachments) {
+    const bytes = Buffer.from(a.contentBase64, 'base64');
+    if (bytes.length > MAX_ATTACHMENT_BYTES) {
+      return { ok: false, code: 'payload_too_large', message: `An attachment exceeds ${MAX_ATTACHMENT_BYTES / (1024 * 1024)} MB.` };
+    }
+    total += bytes.length;
+    attachments.push({ filename: a.filename, contentType: a.contentType, bytes, base64: a.contentBase64 });
+  }
+  if (total > svc.config.limits.maxMessageBytes) {
+    return { ok: false, code: 'payload_too_large', message: `The message exceeds ${Math.floor(svc.config.limits.maxMessageBytes / (1024 * 1024))} MB in total.` };
+  }
+
+  const recipients = recipientsOf(req);
+  const patientRows = await db
+    .selectFrom('patients')
+    .select(['id', 'email', 'public_key', 'time_zone'])
+    .where('practice_id', '=', ctx.practiceId)
+    .where(
+      'email',
+      'in',
+      recipients.map((r) => r.email),
+    )
+    .execute();
+  const patients = new Map(patientRows.map((p) => [p.email.toLowerCase(), p]));
+
+  // Scan again on the server with the practice's policy (never trust the client's verdict).
+  const { policy } = await getPolicy(db, ctx.practiceId);
+  const { decision } = scanAndDecide(
+    policy,
+    {
+      subject: req.subject,
+      ...(req.text !== undefined ? { body: req.text } : {}),
+      ...(req.html !== undefined ? { html: req.html } : {}),
+      to: req.to,
+      cc: req.cc,
+      attachments: attachments.map((a) => ({
+        name: a.filename,
+        ...(isTextual(a.contentType) ? { text: a.bytes.toString('utf8').slice(0, 200_000) } : {}),
+      })),
+    },
+    recipients.map((r) => ({ email: r.email, isPatient: patients.has(r.email) })),
+  );
+  if (decision.decision === 'block') {
+    await appendAudit(db, {
+      action: AUDIT.MESSAGE_SEND,
+      outcome: 'failure',
+      actor: { type: 'clinician', id: ctx.clinicianId },
+      practiceId: ctx.practiceId,
+      ip: ctx.ip ?? null,
+      requestId: ctx.requestId ?? null,
+      details: { code: 'blocked_by_policy', recipients: recipients.length, channel: ctx.channel ?? 'api' },
+    });
+    return {
+      ok: false,
+      code: 'blocked_by_policy',
+      message: 'The practice policy does not allow this message to be sent, even securely.',
+      reasons: decision.reasons,
+    };
+  }
+
+  // When: now, a given time, or the patient's best hour.
+  const now = svc.now();
+  const reasons = [...decision.reasons];
+  let sendAt = now;
+  if (req.sendAt === 'best') {
+    const first = recipients.find((r) => r.kind === 'to');
+    const p = first ? patients.get(first.email) : undefined;
+    const best = await bestSendTime(db, ctx.practiceId, p?.id ?? null, p?.time_zone ?? null, now);
+    sendAt = best.at;
+    reasons.push(best.reason);
+  } else if (req.sendAt !== undefined) {
+    const t = new Date(req.sendAt);
+    if (t.getTime() > now.getTime()) sendAt = t;
+  }
+  const expiresAt = req.expiresAt ? new Date(req.expiresAt) : new Date(sendAt.getTime() + policy.linkExpiryDays * 86_400_000);
+  if (expiresAt.getTime() <= Math.max(now.getTime(), sendAt.getTime())) {
+    return { ok: false, code: 'validation_failed', message: 'expiresAt must be later than the send time.' };
+  }
+  // Within a second counts as "now": the worker picks it up at once.
+  const scheduled = sendAt.getTime() > now.getTime() + 1000;
+
+  const keyring = await getKeyring(db, svc.masterKey, ctx.practiceId);
+  const content: StoredContent = {
+    v: 1,
+    subject: req.subject,
+    ...(req.text !== undefined ? { text: req.text } : {}),
+    ...(req.html !== undefined ? { html: req.html } : {}),
+    attachments: attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, contentBase64: a.base64 })),
+  };
+  const ciphertext = Buffer.from(await encryptForArchive(JSON.stringify(content), keyring.archive.publicKey));
+  const identity = await mailIdentity(svc, ctx.practiceId);
+
+  const messageId = newId();
+  const nowText = nowIso(now);
+  const sendAtText = nowIso(sendAt);
+  const status = scheduled ? 'scheduled' : 'queued';
+  const plan = recipients.map((r) => {
+    const p = patients.get(r.email);
+    const deliveryId = newId();
+    const outboxId = newId();
+    const method: 'link' | 'pgp' = p?.public_key ? 'pgp' : 'link';
+    const link = method === 'link' ? newLinkToken() : null;
+    return {
+      ...r,
+      patientId: p?.id ?? null,
+      // Unknown `to` recipients become patients of the practice (email only), so their engagement is
+      // tracked from the first message; cc recipients (family, other providers) do not.
+      newPatient: !p && r.kind === 'to',
+      deliveryId,
+      outboxId,
+      method,
+      link,
+      smtpMessageId: `<${deliveryId}@${identity.domain}>`,
+    };
+  });
+  for (const r of plan) if (r.newPatient) r.patientId = newId();
+
+  try {
+    await db.transaction().execute(async (tx) => {
+      const t = ddb(tx);
+      for (const r of plan) {
+        if (!r.newPatient || !r.patientId) continue;
+        await tx
+          .insertInto('patients')
+          .values({ id: r.patientId, practice_id: ctx.practiceId, email: r.email, name: null, time_zone: null, public_key: null, fingerprint: null, created_at: nowText, updated_at: nowText })
+          .onConflict((oc) => oc.columns(['practice_id', 'email']).doNothing())
+          .execute();
+        // Another request may have created the patient first: use whichever row exists.
+        const row = await tx.selectFrom('patients').select('id').where('practice_id', '=', ctx.practiceId).where('email', '=', r.email).executeTakeFirstOrThrow();
+        r.patientId = row.id;
+      }
+      await t
+        .insertInto('messages')
+        .values({
+          id: messageId,
+          practice_id: ctx.practiceId,
+          clinician_id: ctx.clinicianId,
+          subject_ct: null,
+          body_ct: ciphertext,
+          decision: decision.decision,
+          reasons: JSON.stringify(reasons),
+          topics: JSON.stringify(req.topics),
+          check_in: req.checkIn ? 1 : 0,
+          send_at: sendAtText,
+          expires_at: nowIso(expiresAt),
+          revoked_at: null,
+          in_reply_to: req.inReplyTo ?? null,
+          created_at: nowText,
+          idempotency_key: idemKey,
+        })
+        .execute();
+      await appendArchive(tx, { practiceId: ctx.practiceId, kind: 'message', refId: messageId, ciphertext, at: now });
+      for (const r of plan) {
+        await tx
+          .insertInto('deliveries')
+          .values({
+            id: r.deliveryId,
+            message_id: messageId,
+            practice_id: ctx.practiceId,
+            email: r.email,
+            kind: r.kind,
+            patient_id: r.patientId,
+            method: r.method,
+            status,
+            attempts: 0,
+            last_error: null,
+            sent_at: null,
+            opened_at: null,
+            replied_at: null,
+            smtp_message_id: r.smtpMessageId,
+            created_at: nowText,
+            updated_at: nowText,
+          })
+          .execute();
+        if (r.link) {
+          await tx
+            .insertInto('viewer_links')
+            .values({
+              id: newId(),
+              token_sha256: r.link.sha256,
+              practice_id: ctx.practiceId,
+              delivery_id: r.deliveryId,
+              message_id: messageId,
+              expires_at: nowIso(expiresAt),
+              otp_hash: null,
+              otp_expires_at: null,
+              otp_attempts: 0,
+              otp_verified_at: null,
+              first_opened_at: null,
+              revoked_at: null,
+              created_at: nowText,
+            })
+            .execute();
+        }
+        const payload: LinkPayload | null = r.link ? { token: r.link.token } : null;
+        await tx
+          .insertInto('outbox')
+          .values({
+            id: r.outboxId,
+            practice_id: ctx.practiceId,
+            delivery_id: r.deliveryId,
+            kind: 'delivery',
+            payload_ref: messageId,
+            // The token is a credential: sealed at rest, and erased once the notice is sent.
+            payload: payload ? Buffer.from(sealSecret(svc.masterKey, JSON.stringify(payload), outboxSealContext(r.outboxId))) : null,
+            available_at: sendAtText,
+            attempts: 0,
+            claimed_by: null,
+            claimed_until: null,
+            done_at: null,
+            permanent_failure: 0,
+            last_error: null,
+            created_at: nowText,
+          })
+          .execute();
+        if (r.patientId) {
+          const events = [{ id: `sent:${r.deliveryId}`, type: 'sent' }];
+          if (req.checkIn) events.push({ id: `checkin:${r.deliveryId}`, type: 'checkin_sent' });
+          for (const e of events) {
+            await tx
+              .insertInto('engagement_events')
+              .values({
+                id: e.id,
+                practice_id: ctx.practiceId,
+                patient_id: r.patientId,
+                type: e.type,
+                at: sendAtText,
+                message_id: messageId,
+                latency_ms: null,
+                topics: JSON.stringify(req.topics.map((x) => x.trim().toLowerCase())),
+                data: JSON.stringify({ method: r.method, channel: ctx.channel ?? 'api' }),
+                created_at: nowText,
+              })
+              .execute();
+          }
+        }
+      }
+      await appendAudit(tx, {
+        action: AUDIT.MESSAGE_SEND,
+        outcome: 'success',
+        actor: { type: 'clinician', id: ctx.clinicianId },
+        practiceId: ctx.practiceId,
+        ip: ctx.ip ?? null,
+        requestId: ctx.requestId ?? null,
+        target: { type: 'message', id: messageId },
+        details: {
+          decision: decision.decision,
+          recipients: plan.length,
+          pgp: plan.filter((r) => r.method === 'pgp').length,
+          link: plan.filter((r) => r.method === 'link').length,
+          attachments: attachments.length,
+          scheduled,
+          channel: ctx.channel ?? 'api',
+        },
+      });
+    });
+  } catch (err) {
+    // Two concurrent retries with one key: the loser replays the winner's send.
+    if (idemKey) {
+      const replay = await replayIdempotent(svc, ctx.practiceId, idemKey);
+      if (replay) return { ok: true, response: replay, replayed: true };
+    }
+    throw err;
+  }
+  if (!scheduled) svc.kick();
+
+  return {
+    ok: true,
+    replayed: false,
+    response: {
+      id: messageId,
+      decision: decision.decision,
+      reasons,
+      recipients: plan.map((r) => ({ email: r.email, method: r.method, status })),
+      notice: draftNotice({ practiceName: identity.practiceName, methods: plan.map((r) => r.method) }),
+      ...(scheduled ? { sendAt: sendAtText } : {}),
+    },
+  };
+}
+
+async function replayIdempotent(svc: DeliveryServices, practiceId: string, key: string): Promise<SendMessageResponse | null> {
+  const m = await ddb(svc.db)
+    .selectFrom('messages')
+    .select(['id', 'decision', 'reasons', 'send_at', 'created_at'])
+    .where('practice_id', '=', practiceId)
+    .where('idempotency_key', '=', key)
+    .executeTakeFirst();
+  if (!m) return null;
+  const deliveries = await svc.db
+    .selectFrom('deliveries')
+    .select(['email', 'method', 'status'])
+    .where('message_id', '=', m.id)
+    .orderBy('created_at')
+    .execute();
+  const identity = await mailIdentity(svc, practiceId);
+  const scheduled = m.send_at !== null && m.send_at > m.created_at;
+  return {
+    id: m.id,
+    decision: m.decision as Decision,
+    reasons: JSON.parse(m.reasons) as string[],
+    recipients: deliveries.map((d) => ({
+      email: d.email,
+      method: d.method,
+      status: d.status as SendMessageResponse['recipients'][number]['status'],
+    })),
+    notice: draftNotice({ practiceName: identity.practiceName, methods: deliveries.map((d) => d.method) }),
+    ...(scheduled && m.send_at ? { sendAt: m.send_at } : {}),
+  };
+}
+
+/** Re-export for callers that only need the type of the store handle. */
+export type { Db };

@@ -1,0 +1,68 @@
+import type { Config } from '../config.ts';
+import type { MasterKey } from '../crypto/index.ts';
+import type { Logger } from '../log.ts';
+import type { Db, Dialect } from '../store/index.ts';
+import type { MailTransport } from './transport.ts';
+
+// What the delivery pipeline, the outbox worker and the viewer share. Built once by
+// createDeliveryServices (index.ts) from the server's config and store.
+
+export interface DeliveryServices {
+  db: Db;
+  dialect: Dialect;
+  config: Config;
+  masterKey: MasterKey;
+  transport: MailTransport;
+  logger: Logger;
+  now: () => Date;
+  /** Wakes the outbox worker after a commit, so immediate sends do not wait for the next poll. */
+  kick: () => void;
+}
+
+export interface MailIdentity {
+  practiceName: string;
+  from: { name: string; address: string };
+  /** Domain for Message-IDs and reply+<token>@ addresses. */
+  domain: string;
+}
+
+const identities = new Map<string, { at: number; value: MailIdentity }>();
+
+/** The practice's sending identity: name, From address and mail domain (cached for a minute). */
+export async function mailIdentity(svc: Pick<DeliveryServices, 'db' | 'config'>, practiceId: string): Promise<MailIdentity> {
+  const hit = identities.get(practiceId);
+  if (hit && Date.now() - hit.at < 60_000) return hit.value;
+  const practice = await svc.db.selectFrom('practices').select(['name', 'reply_domain']).where('id', '=', practiceId).executeTakeFirst();
+  const firstDomain = await svc.db
+    .selectFrom('practice_domains')
+    .select('domain')
+    .where('practice_id', '=', practiceId)
+    .orderBy('created_at')
+    .executeTakeFirst();
+  const domain = practice?.reply_domain ?? svc.config.practice.replyDomain ?? firstDomain?.domain ?? 'localhost';
+  const name = practice?.name ?? svc.config.practice.name;
+  const value: MailIdentity = {
+    practiceName: name,
+    from: { name, address: svc.config.mailFrom ?? `notices@${domain}` },
+    domain,
+  };
+  identities.set(practiceId, { at: Date.now(), value });
+  return value;
+}
+
+/** Message content as stored (JSON, then encrypted to the archive key). */
+export interface StoredContent {
+  v: 1;
+  subject: string;
+  text?: string;
+  html?: string;
+  attachments: Array<{ filename: string; contentType: string; contentBase64: string }>;
+}
+
+export interface StoredReply {
+  v: 1;
+  text: string;
+  source: 'viewer' | 'email';
+  /** The raw email of a reply that came through the gateway, base64. */
+  rawBase64?: string;
+}
