@@ -53,6 +53,8 @@ const ORDER: Record<string, string[]> = {
   Icon: ['Image'],
   Action: ['TaskpaneId', 'SourceLocation', 'Title', 'FunctionName', 'SupportsPinning'],
   Resources: ['Images', 'Urls', 'ShortStrings', 'LongStrings'],
+  WebApplicationInfo: ['Id', 'Resource', 'Scopes'],
+  Scopes: ['Scope'],
   Images: ['Image'],
   Urls: ['Url'],
   ShortStrings: ['String'],
@@ -195,6 +197,20 @@ describe('attune manifest --url', () => {
     expect(rewriteManifest(xml, { url: 'https://a.example.org', id: 'nope' }).ok).toBe(false);
     const r = rewriteManifest(xml, { url: 'https://a.example.org', id: '11111111-2222-3333-4444-555555555555' });
     expect(r.ok && r.xml.includes('<Id>11111111-2222-3333-4444-555555555555</Id>')).toBe(true);
+  });
+
+  it('adds WebApplicationInfo for --client-id after Resources, in schema order', () => {
+    const clientId = 'aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee';
+    const r = rewriteManifest(xml, { url: 'https://attune.example.org', clientId });
+    if (!r.ok) return expect.unreachable(r.reason);
+    const out = parseXml(r.xml);
+    expect(orderProblems(out)).toEqual([]);
+    const inner = [...walk(out)].map((n) => n.el).filter((e) => localName(e.name) === 'VersionOverrides')[1]!;
+    expect(inner.children.map((c) => localName(c.name))).toEqual(['Requirements', 'Hosts', 'Resources', 'WebApplicationInfo']);
+    const info = child(inner, 'WebApplicationInfo')!;
+    expect(child(info, 'Id')!.text).toBe(clientId);
+    expect(child(info, 'Resource')!.text).toBe(`api://attune.example.org/${clientId}`);
+    expect(rewriteManifest(xml, { url: 'https://attune.example.org', clientId: 'x' }).ok).toBe(false);
   });
 
   it('writes the file with --out and exits 0; exits 2 without --url', async () => {

@@ -1,4 +1,4 @@
-// `attune manifest --url https://attune.example.org [--out FILE] [--id GUID] [--manifest FILE]`
+// `attune manifest --url https://attune.example.org [--out FILE] [--id GUID] [--client-id GUID] [--manifest FILE]`
 // Writes the Outlook add-in manifest for a deployment: every URL of the committed manifest.xml
 // (which points at the local development server) is rewritten to the deployment's base URL.
 import { readFile, writeFile } from 'node:fs/promises';
@@ -31,11 +31,17 @@ export function parseBaseUrl(raw: string): { ok: true; base: string; origin: str
   return { ok: true, base, origin: url.origin };
 }
 
-/** Rewrites every development URL in `xml` to `url`; optionally replaces the add-in Id. */
-export function rewriteManifest(xml: string, opts: { url: string; id?: string }): RewriteResult {
+/**
+ * Rewrites every development URL in `xml` to `url`; optionally replaces the add-in Id, and with
+ * `clientId` adds WebApplicationInfo (the Entra ID app), which Office single sign-on in the send
+ * handler's event runtime needs (OfficeRuntime.auth.getAccessToken); nested app authentication
+ * in the panes does not.
+ */
+export function rewriteManifest(xml: string, opts: { url: string; id?: string; clientId?: string }): RewriteResult {
   const parsed = parseBaseUrl(opts.url);
   if (!parsed.ok) return parsed;
   if (opts.id !== undefined && !GUID.test(opts.id)) return { ok: false, reason: '--id must be a GUID' };
+  if (opts.clientId !== undefined && !GUID.test(opts.clientId)) return { ok: false, reason: '--client-id must be a GUID' };
   if (!xml.includes(DEV_BASE_URL)) return { ok: false, reason: `the manifest has no ${DEV_BASE_URL} URLs to rewrite` };
   // AppDomain takes an origin, never a path.
   let out = xml.replace(
@@ -47,6 +53,18 @@ export function rewriteManifest(xml: string, opts: { url: string; id?: string })
     const id = opts.id.toLowerCase();
     out = out.replace(/<Id>[^<]*<\/Id>/, () => `<Id>${id}</Id>`);
   }
+  if (opts.clientId !== undefined) {
+    const clientId = opts.clientId.toLowerCase();
+    const host = new URL(parsed.origin).host;
+    const info =
+      `      <WebApplicationInfo>\n        <Id>${clientId}</Id>\n        <Resource>api://${escapeXml(host)}/${clientId}</Resource>\n` +
+      `        <Scopes>\n          <Scope>openid</Scope>\n          <Scope>profile</Scope>\n        </Scopes>\n      </WebApplicationInfo>\n`;
+    // Schema order: WebApplicationInfo follows Resources inside VersionOverridesV1_1.
+    const at = out.lastIndexOf('</Resources>');
+    if (at < 0 || out.includes('<WebApplicationInfo>')) return { ok: false, reason: 'cannot place WebApplicationInfo in this manifest' };
+    const end = at + '</Resources>'.length;
+    out = `${out.slice(0, end)}\n${info.replace(/\n$/, '')}${out.slice(end)}`;
+  }
   return { ok: true, xml: out };
 }
 
@@ -55,8 +73,9 @@ function escapeXml(s: string): string {
 }
 
 const USAGE =
-  'usage: attune manifest --url https://attune.example.org [--out FILE] [--id GUID] [--manifest FILE]\n' +
-  '  Writes manifest.xml with every URL pointing at the deployment (stdout unless --out).\n';
+  'usage: attune manifest --url https://attune.example.org [--out FILE] [--id GUID] [--client-id GUID] [--manifest FILE]\n' +
+  '  Writes manifest.xml with every URL pointing at the deployment (stdout unless --out).\n' +
+  '  --client-id adds the Entra ID app (WebApplicationInfo) for single sign-on in the send handler.\n';
 
 export async function run(args: string[]): Promise<number> {
   const opts: Record<string, string> = {};
@@ -66,7 +85,7 @@ export async function run(args: string[]): Promise<number> {
       process.stdout.write(USAGE);
       return 0;
     }
-    const m = /^--(url|out|id|manifest)(?:=(.*))?$/.exec(a);
+    const m = /^--(url|out|id|client-id|manifest)(?:=(.*))?$/.exec(a);
     if (!m) {
       process.stderr.write(`attune manifest: unknown argument ${JSON.stringify(a)}\n${USAGE}`);
       return 2;
@@ -90,7 +109,11 @@ export async function run(args: string[]): Promise<number> {
     process.stderr.write(`attune manifest: cannot read ${source}\n`);
     return 1;
   }
-  const result = rewriteManifest(xml, opts.id === undefined ? { url: opts.url } : { url: opts.url, id: opts.id });
+  const result = rewriteManifest(xml, {
+    url: opts.url,
+    ...(opts.id !== undefined ? { id: opts.id } : {}),
+    ...(opts['client-id'] !== undefined ? { clientId: opts['client-id'] } : {}),
+  });
   if (!result.ok) {
     process.stderr.write(`attune manifest: ${result.reason}\n`);
     return 2;
