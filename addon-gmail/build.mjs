@@ -53,7 +53,8 @@ export function manifest(serverUrl) {
     addOns: {
       common: {
         name: 'Attune',
-        logoUrl: `${serverUrl}/static/attune-logo.png`,
+        // Fetched by Google without credentials, so a public, always-available icon.
+        logoUrl: 'https://www.gstatic.com/images/icons/material/system/1x/lock_black_48dp.png',
         useLocaleFromApp: true,
         homepageTrigger: { runFunction: 'onHomepage', enabled: true },
       },

@@ -10,13 +10,24 @@ import { checkInDraftAction, messageOpenTrigger } from './insights.ts';
 import { pushCard, unexpectedErrorCard } from './ui.ts';
 
 type Card = GoogleAppsScript.Card_Service.Card;
+
+/**
+ * A caught bug still goes to Cloud Logging (exceptionLogging: STACKDRIVER), but only the handler
+ * and the error's class: messages of Apps Script exceptions can carry URLs with a patient's address.
+ */
+function logBug(context: string, err: unknown): void {
+  if (typeof console === 'undefined') return;
+  const kind = err instanceof Error ? err.name : typeof err;
+  console.error(`attune: ${context} failed (${kind})`);
+}
 type ActionResponse = GoogleAppsScript.Card_Service.ActionResponse;
 
 function guardCards(context: string, fn: (e: AddonEvent) => Card[]) {
   return (e: AddonEvent): Card[] => {
     try {
       return fn(e);
-    } catch {
+    } catch (err) {
+      logBug(context, err);
       return [unexpectedErrorCard(context)];
     }
   };
@@ -26,7 +37,8 @@ function guardAction<R>(context: string, fn: (e: AddonEvent) => R) {
   return (e: AddonEvent): R | ActionResponse => {
     try {
       return fn(e);
-    } catch {
+    } catch (err) {
+      logBug(context, err);
       return pushCard(unexpectedErrorCard(context));
     }
   };
@@ -47,7 +59,8 @@ export function makeHandlers(deps: ComposeDeps) {
       // so replace any failure with a fixed, PHI-free one.
       try {
         return checkInDraftAction(e);
-      } catch {
+      } catch (err) {
+        logBug('Check-in draft', err);
         throw new Error('Attune could not create the check-in draft. Open the message and try again.');
       }
     },

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { EngagementSchema } from '@attune/shared/api';
 import {
   createFakeEnv,
@@ -161,13 +161,19 @@ describe('patient insights on an opened message', () => {
     expect(refused).toContain('Token is not from your practice domain.');
   });
 
-  it('turns a Gmail failure into a plain error card rather than an exception', () => {
+  it('turns a Gmail failure into a plain error card and logs only the handler and error class', () => {
     setup(router(TEST_SERVER, {}));
-    const e = openEvent();
-    (e.gmail as { accessToken: string }).accessToken = 'a-token-for-another-message';
-    const cards = handlers.onGmailMessageOpen(e);
-    expect(textOf(treeOf(cards[0]))).toContain('Something went wrong');
-    expect(textOf(treeOf(cards[0]))).not.toContain('Access denied');
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    try {
+      const e = openEvent();
+      (e.gmail as { accessToken: string }).accessToken = 'a-token-for-another-message';
+      const cards = handlers.onGmailMessageOpen(e);
+      expect(textOf(treeOf(cards[0]))).toContain('Something went wrong');
+      expect(textOf(treeOf(cards[0]))).not.toContain('Access denied');
+      expect(logged.mock.calls).toEqual([['attune: Patient insights failed (Error)']]);
+    } finally {
+      logged.mockRestore();
+    }
   });
 
   it('matches the engagement contract with its fixture', () => {
