@@ -136,6 +136,7 @@ describe('compose pane in Chromium', () => {
     expect(writes.body[0]!.value).toContain('<p>');
     expect(writes.subject[0]).toBe('Follow-up for [NAME]');
     await page.screenshot({ path: join(ARTIFACTS, 'compose-redacted.png'), fullPage: true });
+    expect(await page.evaluate(() => localStorage.length + sessionStorage.length)).toBe(0);
     await page.context().close();
   });
 });
@@ -182,6 +183,8 @@ describe('read pane in Chromium', () => {
     expect(await page.getByRole('tab', { name: 'Caseload' }).getAttribute('aria-selected')).toBe('true');
     expect(await page.locator('ol.triage li').first().textContent()).toContain('Crisis');
     await page.screenshot({ path: join(ARTIFACTS, 'read-caseload-dark.png'), fullPage: true });
+    // Nothing about patients (or anything else) is left in browser storage.
+    expect(await page.evaluate(() => localStorage.length + sessionStorage.length)).toBe(0);
     await page.context().close();
   });
 });

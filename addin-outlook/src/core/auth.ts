@@ -77,7 +77,11 @@ export function naaTokenProvider(opts: { clientId: string | null; scope: string 
   return async () => {
     if (!opts.clientId || !opts.scope) return { ok: false, reason: 'not_available', message: 'Single sign-on is not configured.' };
     if (!naaSupported()) return { ok: false, reason: 'not_available', message: 'This Outlook does not support nested app authentication.' };
-    pca ??= createNestablePublicClientApplication({ auth: { clientId: opts.clientId, authority: 'https://login.microsoftonline.com/common' } });
+    pca ??= createNestablePublicClientApplication({
+      auth: { clientId: opts.clientId, authority: 'https://login.microsoftonline.com/common' },
+      // Tokens stay in memory: nothing of ours in localStorage or sessionStorage.
+      cache: { cacheLocation: 'memoryStorage' },
+    });
     const app = await pca;
     const request = { scopes: [opts.scope] };
     try {
