@@ -93,14 +93,15 @@ const PHI_DRAFT = {
 
 describe('compose pane in Chromium', () => {
   it('lists the findings with reasons and highlights them in the preview', async () => {
-    const page = await openPane('compose.html', PHI_DRAFT);
+    const page = await openPane('compose.html', PHI_DRAFT, { width: 320 });
     await page.getByRole('heading', { name: /Findings/ }).waitFor();
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(320);
     const marks = await page.locator('mark.phi').allTextContents();
     expect(marks).toEqual(expect.arrayContaining(['Jane', 'sertraline 50 mg', 'major depressive disorder']));
     const items = await page.locator('ol.findings li').allTextContents();
     expect(items.some((t) => t.includes('a diagnosis') && t.includes('major depressive disorder'))).toBe(true);
     expect(await page.locator('.finding-reason').first().textContent()).toMatch(/\w/);
-    await page.screenshot({ path: join(ARTIFACTS, 'compose-findings.png'), fullPage: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'compose-findings-320.png'), fullPage: true });
     await page.context().close();
   });
 
