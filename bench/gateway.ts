@@ -163,6 +163,7 @@ function childEnv(dataDir: string, masterKey: string, nextHopPort: number): Node
     GATEWAY_ALLOWED_SOURCES: '127.0.0.1',
     GATEWAY_REPLY_DOMAIN: 'reply.clinic.test',
     PRACTICE_REPLY_DOMAIN: 'reply.clinic.test',
+    GATEWAY_PROCESSES: process.env['GATEWAY_PROCESSES'] ?? '1',
   };
 }
 

@@ -1,23 +1,62 @@
 // The gateway as a process of its own, with the real store and delivery pipeline: the crash test
-// kills it with SIGKILL, and the benchmark runs it on its own core. Configured by the environment like
-// the server (DATA_DIR, DATABASE_URL, SMTP_URL, ATTUNE_MASTER_KEY, GATEWAY_*); prints "READY <port>".
+// kills it with SIGKILL, the benchmark runs it beside its client, and `attune gateway` runs it in
+// production when the gateway should live apart from the HTTP server. Configured by the environment
+// like the server (DATA_DIR, DATABASE_URL, SMTP_URL, ATTUNE_MASTER_KEY, GATEWAY_*); prints
+// "READY <port>" once it accepts connections.
+//
+// GATEWAY_PROCESSES=N (default 1) forks N processes that share the port (node:cluster): parsing and
+// scanning are CPU work, and one Node process uses one core. Only the first runs the outbox worker.
+import cluster from 'node:cluster';
 import { loadConfig } from '../config.ts';
 import { openStore } from '../store/index.ts';
 import { startGateway } from './index.ts';
 import { createPipeline } from './pipeline.ts';
 
-const config = loadConfig(process.env);
-const store = await openStore(config);
-const pipeline = await createPipeline({ config, store });
-const running = await startGateway({ config, store, pipeline });
-process.stdout.write(`READY ${running.port}\n`);
+const processes = Math.max(1, Math.min(64, Number(process.env['GATEWAY_PROCESSES'] ?? 1) || 1));
 
-const stop = (): void => {
-  void running
-    .close()
-    .then(() => pipeline.close())
-    .then(() => store.close())
-    .finally(() => process.exit(0));
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+async function serve(runOutbox: boolean, announce: (port: number) => void): Promise<void> {
+  const config = loadConfig(process.env);
+  const store = await openStore(config);
+  const pipeline = await createPipeline({ config, store, startWorker: runOutbox });
+  const running = await startGateway({ config, store, pipeline });
+  announce(running.port);
+  const stop = (): void => {
+    void running
+      .close()
+      .then(() => pipeline.close())
+      .then(() => store.close())
+      .finally(() => process.exit(0));
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+if (processes === 1) {
+  await serve(true, (port) => process.stdout.write(`READY ${port}\n`));
+} else if (cluster.isPrimary) {
+  // Migrations run once, here, before the workers open the store.
+  await (await openStore(loadConfig(process.env))).close();
+  let ready = 0;
+  for (let i = 0; i < processes; i++) {
+    const w = cluster.fork({ GATEWAY_RUN_OUTBOX: i === 0 ? '1' : '0' });
+    w.on('message', (m: unknown) => {
+      if (typeof m === 'object' && m !== null && 'port' in m && ++ready === processes) {
+        process.stdout.write(`READY ${String((m as { port: number }).port)}\n`);
+      }
+    });
+  }
+  // A worker that dies is replaced; the sender's retries cover what it held unacknowledged.
+  cluster.on('exit', (_w, code, signal) => {
+    if (signal !== 'SIGTERM' && code !== 0) cluster.fork({ GATEWAY_RUN_OUTBOX: '0' });
+  });
+  const stopAll = (): void => {
+    for (const w of Object.values(cluster.workers ?? {})) w?.kill('SIGTERM');
+    setTimeout(() => process.exit(0), 2000).unref();
+  };
+  process.on('SIGTERM', stopAll);
+  process.on('SIGINT', stopAll);
+} else {
+  // Without the primary there is no one to share the port with: leave.
+  process.on('disconnect', () => process.exit(1));
+  await serve(process.env['GATEWAY_RUN_OUTBOX'] === '1', (port) => process.send?.({ port }));
+}

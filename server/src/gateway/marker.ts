@@ -22,10 +22,10 @@ export class Marker {
     return messageId ? `v1 ${this.mac(messageId)}` : null;
   }
 
-  /** How many valid markers of ours the header block carries. */
-  count(headerValues: readonly string[], messageId: string | null): number {
-    if (!messageId) return 0;
-    const expected = Buffer.from(`v1 ${this.mac(messageId)}`);
+  /** How many of `headerValues` are our marker `stamp` (the value stamp() gave for this message). */
+  static count(headerValues: readonly string[], stamp: string | null): number {
+    if (!stamp) return 0;
+    const expected = Buffer.from(stamp);
     let n = 0;
     for (const v of headerValues) {
       const got = Buffer.from(v.trim());

@@ -13,7 +13,7 @@ import type { SmtpReply } from './smtp-reply.ts';
 export interface OutboundContext {
   backend: GatewayBackend;
   /** Prepend our trace and marker headers to the raw bytes before relaying. */
-  stampForRelay(raw: Buffer, messageId: string | null): Buffer;
+  stampForRelay(raw: Buffer): Buffer;
   log(event: Record<string, unknown>): void;
 }
 
@@ -33,7 +33,7 @@ export async function handleOutbound(
 ): Promise<OutboundResult> {
   const relay = async (kind: OutboundKind): Promise<OutboundResult> => {
     try {
-      await ctx.backend.relay(envelope, ctx.stampForRelay(raw, flags.messageId));
+      await ctx.backend.relay(envelope, ctx.stampForRelay(raw));
     } catch (err) {
       // The next hop said no for good (5xx): pass that on, so the sender bounces instead of retrying
       // for days. Anything else (down, timeout) propagates and becomes a 451.

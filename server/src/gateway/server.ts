@@ -210,7 +210,8 @@ export function createGateway(config: GatewayConfig, backend: GatewayBackend, lo
     const headers = readHeaders(raw);
     const messageId = headerValues(headers, 'message-id')[0]?.trim() || null;
     const hops = headerValues(headers, 'received').length;
-    const ours = marker.count(headerValues(headers, MARKER_HEADER), messageId);
+    const stamp = marker.stamp(messageId);
+    const ours = Marker.count(headerValues(headers, MARKER_HEADER), stamp);
     if (hops >= config.maxHops || ours >= 2) {
       log({ event: 'gateway.loop', hops, markers: ours });
       return { code: 554, message: '5.4.6 Routing loop detected' };
@@ -242,8 +243,7 @@ export function createGateway(config: GatewayConfig, backend: GatewayBackend, lo
       {
         backend,
         log,
-        stampForRelay: (bytes, id) => {
-          const stamp = marker.stamp(id);
+        stampForRelay: (bytes) => {
           const prefix = received(session) + (stamp ? `${MARKER_HEADER}: ${stamp}\r\n` : '');
           return Buffer.concat([Buffer.from(prefix, 'latin1'), bytes]);
         },

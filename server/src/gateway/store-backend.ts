@@ -25,6 +25,7 @@ export function createStoreBackend(opts: { store: Store; relay: Relay; pipeline:
   // Sender resolution runs for every relayed message; a short cache keeps it off the database at
   // gateway rates while a policy change still applies within seconds.
   const senders = new Map<string, { at: number; value: OutboundSender | null }>();
+  const patients = new Map<string, { at: number; value: boolean }>();
 
   // The same policy reader the API uses (a stored policy that no longer validates reads as the default).
   const policyOf = async (practiceId: string): Promise<Policy> => (await getPolicy(db, practiceId)).policy;
@@ -56,14 +57,23 @@ export function createStoreBackend(opts: { store: Store; relay: Relay; pipeline:
     },
 
     async knownPatients(practiceId, emails) {
-      if (emails.length === 0) return new Set();
-      const rows = await db
-        .selectFrom('patients')
-        .select('email')
-        .where('practice_id', '=', practiceId)
-        .where('email', 'in', emails.map((e) => e.toLowerCase()))
-        .execute();
-      return new Set(rows.map((r) => r.email.toLowerCase()));
+      const out = new Set<string>();
+      const ask: string[] = [];
+      for (const e of emails.map((x) => x.toLowerCase())) {
+        const hit = patients.get(`${practiceId}|${e}`);
+        if (hit && Date.now() - hit.at < CACHE_MS) {
+          if (hit.value) out.add(e);
+        } else ask.push(e);
+      }
+      if (ask.length === 0) return out;
+      const rows = await db.selectFrom('patients').select('email').where('practice_id', '=', practiceId).where('email', 'in', ask).execute();
+      const found = new Set(rows.map((r) => r.email.toLowerCase()));
+      if (patients.size > 20_000) patients.clear();
+      for (const e of ask) {
+        patients.set(`${practiceId}|${e}`, { at: Date.now(), value: found.has(e) });
+        if (found.has(e)) out.add(e);
+      }
+      return out;
     },
 
     async isSecuredMessage(practiceId, id) {
