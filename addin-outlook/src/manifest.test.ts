@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rewriteManifest, run } from '../../server/src/cli/manifest.ts';
 import { COMPOSE_COMMAND_ID } from './launchevent/on-send.ts';
+import { ALLOWED_LIST_PATH, allowedList, REQUIRED_FILES } from '../serve-info.mjs';
 import { buildInto } from './testing/build-once.ts';
 import { localName, parseXml, walk } from './testing/xml.ts';
 import type { XmlElement } from './testing/xml.ts';
@@ -246,6 +247,14 @@ describe('the build serves every file the manifest names', () => {
   it('the runtime page loads the same handler bundle classic Outlook loads', async () => {
     const html = await readFile(join(out, 'runtime.html'), 'utf8');
     expect(html).toMatch(/<script src="launchevent\.js"><\/script>/);
+  });
+
+  it('serve-info tells the server every file it must serve and the allowed list for the JS-only runtime', () => {
+    for (const f of REQUIRED_FILES) expect(existsSync(join(out, f)), f).toBe(true);
+    expect(ALLOWED_LIST_PATH).toBe('/.well-known/microsoft-officeaddins-allowed.json');
+    const r = rewriteManifest(xml, { url: 'https://attune.example.org' });
+    const js = r.ok ? /id="Attune\.Runtime\.Js" DefaultValue="([^"]+)"/.exec(r.xml)?.[1] : undefined;
+    expect(allowedList('https://attune.example.org/')).toEqual({ allowed: [js] });
   });
 
   it('icons are real PNGs of the declared sizes', async () => {
