@@ -136,15 +136,15 @@ const compromise: System = {
   run: (text) => {
     const doc = nlp(text);
     const out: Span[] = [];
-    const add = (view: { out: (f: string) => unknown }, type: PhiType): void => {
-      for (const o of view.out('offset') as Offset[]) out.push({ start: o.offset.start, end: o.offset.start + o.offset.length, type });
+    const add = (offsets: unknown, type: PhiType): void => {
+      for (const o of offsets as Offset[]) out.push({ start: o.offset.start, end: o.offset.start + o.offset.length, type });
     };
-    add(doc.people(), 'NAME');
-    add(doc.places(), 'ADDRESS');
-    add(doc.match('#Date+'), 'DATE');
-    add(doc.phoneNumbers(), 'PHONE');
-    add(doc.emails(), 'EMAIL');
-    add(doc.urls(), 'URL');
+    add(doc.people().out('offset'), 'NAME');
+    add(doc.places().out('offset'), 'ADDRESS');
+    add(doc.match('#Date+').out('offset'), 'DATE');
+    add(doc.phoneNumbers().out('offset'), 'PHONE');
+    add(doc.emails().out('offset'), 'EMAIL');
+    add(doc.urls().out('offset'), 'URL');
     return out;
   },
 };
@@ -190,7 +190,7 @@ function score(t: Tally, doc: Doc, finds: Span[]): void {
     t.goldN++; pg.n++;
     if (coveredBy(doc.text, g, finds, () => true)) { t.covered++; pg.covered++; }
     const eq = EQUIV[g.type as PhiType] ?? [g.type];
-    if (coveredBy(doc.text, g, finds, (ft) => ft === '' || eq.includes(ft as PhiType))) { t.typed++; pg.typed++; }
+    if (coveredBy(doc.text, g, finds, (ft) => ft === '' || eq.includes(ft))) { t.typed++; pg.typed++; }
     const [ga, gb] = trim(doc.text, g);
     if (finds.some((f) => { const [fa, fb] = trim(doc.text, f); return fa === ga && fb === gb; })) { t.exact++; pg.exact++; }
   });

@@ -38,7 +38,7 @@ function buildIndex(): Map<string, Phrase[]> {
         reason,
         upperOnly: words.length === 1 && CASE_SENSITIVE.has(entry),
       };
-      const key = words[0]!;
+      const key = words[0];
       const arr = idx.get(key);
       if (arr) arr.push(p);
       else idx.set(key, [p]);
@@ -127,7 +127,7 @@ export function recognizeHealthLexicon(ctx: ScanContext, toks: Tokens, out: Cand
         let ok = true;
         for (let k = 1; k < n && ok; k++) {
           if (toks.lower[i + k] !== p.words[k]) ok = false;
-          else if (!GAP_OK.test(text.slice(toks.end[i + k - 1]!, toks.start[i + k]!))) ok = false;
+          else if (!GAP_OK.test(text.slice(toks.end[i + k - 1], toks.start[i + k]))) ok = false;
         }
         if (!ok) continue;
         if (p.upperOnly && !ctx.upper && toks.raw[i] !== toks.raw[i]!.toUpperCase()) continue;

@@ -1,16 +1,21 @@
-// Person names: dictionaries (first names, surnames; ambiguous ones need context) plus context
-// cues (titles, relatives, greetings, credentials, "patient"), with document-level propagation:
-// a name found with a strong cue is also a name where it appears again without one.
+// Person names: dictionaries (first names, surnames; names that are also English words need
+// context) plus context cues (titles, relatives, roles, greetings, sign-offs, credentials,
+// "my name is", verbs like "called"/"aware"), initials, coordination ("Smokey, Morris and Roger")
+// and document-level propagation: a name found with a strong cue is also a name where it appears
+// again without one. Every per-token fact is computed once into typed arrays; the rules then
+// test bits, so the cost stays linear with no per-token allocation beyond the tokenizer's.
 import type { Candidate, ScanContext } from '../candidate.ts';
 import { decodeFrontCoded } from '../dictionaries/decode.ts';
 import { FIRST_NAMES, FIRST_NAMES_AMBIGUOUS, SURNAMES, SURNAMES_AMBIGUOUS } from '../dictionaries/names.ts';
 import { NOT_NAMES } from '../dictionaries/not-names.ts';
-import { SHAPE_CAPS, SHAPE_LETTERS, SHAPE_LOWER, SHAPE_TITLE, stem, type Tokens } from '../tokens.ts';
+import { SHAPE_CAPS, SHAPE_INITIAL, SHAPE_LETTERS, SHAPE_LOWER, SHAPE_TITLE, stem, type Tokens } from '../tokens.ts';
 
 const F_STRONG = 1;
 const F_AMBIG = 2;
 const L_STRONG = 4;
 const L_AMBIG = 8;
+const STRONG = F_STRONG | L_STRONG;
+const FIRST = F_STRONG | F_AMBIG;
 
 let DICT: Map<string, number> | undefined;
 // Built on first use, not at import, so bundles that never scan pay nothing.
@@ -28,198 +33,327 @@ function dict(): Map<string, number> {
   return d;
 }
 
-const STOP = new Set(NOT_NAMES.split('|'));
-const TITLES = new Set(
-  'dr|doctor|mr|mrs|ms|miss|mx|prof|professor|nurse|rn|np|lpn|rev|reverend|fr|judge|officer|det|detective|sgt|capt|captain|coach|attending|dra|herr|frau|mme|mlle|monsieur|madame|señor|señora|sr|sra|signor|signora|dott|sir|dame|lady|lord|mister|md|pa|lcsw|lmft|lpc|phd|psyd|therapist|counselor|counsellor|psychiatrist|psychologist|dds|dmd|rrt|cnm|crna|aprn|pharmd|rph'.split('|'),
+const set = (s: string): Set<string> => new Set(s.split('|'));
+const STOP = set(NOT_NAMES);
+const TITLES = set(
+  'dr|doctor|drs|mr|mrs|ms|miss|mx|prof|professor|nurse|rev|reverend|fr|judge|officer|det|detective|sgt|capt|captain|coach|dra|herr|frau|mme|mlle|monsieur|madame|señor|señora|sra|signor|signora|dott|sir|dame|mister|madam',
 );
-const RELATIONS = new Set(
-  'wife|husband|son|sons|daughter|daughters|mother|mom|mum|mommy|mama|father|dad|daddy|papa|sister|sisters|brother|brothers|friend|friends|partner|boyfriend|girlfriend|bf|gf|fiance|fiancé|fiancee|fiancée|spouse|aunt|auntie|uncle|niece|nephew|grandson|granddaughter|grandmother|grandfather|grandma|grandpa|granny|nana|cousin|patient|pt|client|child|kid|baby|infant|sibling|stepson|stepdaughter|stepmother|stepfather|stepmom|stepdad|roommate|neighbor|neighbour|guardian|caregiver|family|families|inlaw|ex|sil|dil|bil|hcp|proxy|visitor|visitors|grandchildren|grandkids|boss|coworker|colleague|teacher|student|named|called|nickname|aka'.split('|'),
+// Roles that precede a colleague's name in notes ("caseworker Leona", "house staff Mary").
+const ROLES = set(
+  'caseworker|staff|manager|worker|sw|chaplain|pharmacist|dietician|dietitian|nutritionist|coordinator|physician|physicians|therapist|counselor|counsellor|psychiatrist|psychologist|resident|intern|fellow|attending|surgeon|consultant|colleague|supervisor|director|assistant|secretary|receptionist|rt|pt/ot|ot|interpreter|translator|liaison|advocate|rep|representative|clinician|provider|nurses',
 );
-const DETERMINERS = new Set('the|a|an|this|that|these|those|our|your|its|every|each|any|some|no'.split('|'));
-const GREETINGS = new Set('dear|hi|hello|hey|thanks|thank|regards|sincerely|cheers|best|love|from|cc|attn|attention|signed|yours'.split('|'));
-const CREDENTIALS = new Set(
-  'rn|md|np|pa|lcsw|licsw|lmft|lpc|lmhc|phd|psyd|msw|cna|lpn|rrt|dpt|aprn|fnp|pmhnp|bsn|msn|cnm|crna|pharmd|rph|lcpc|lsw|licsw|bcba|edd|dds|dmd|mft|cadc|ladc|jr|sr|ii|iii|esq'.split('|'),
+const FAMILY = set(
+  'wife|husband|hubby|son|sons|daughter|daughters|dtr|dau|mother|mom|mum|mommy|mama|father|dad|daddy|papa|sister|sisters|sis|brother|brothers|bro|friend|friends|partner|boyfriend|girlfriend|bf|gf|fiance|fiancé|fiancee|fiancée|spouse|aunt|auntie|uncle|niece|nephew|grandson|granddaughter|grandmother|grandfather|grandma|grandpa|granny|nana|cousin|child|kid|baby|infant|sibling|siblings|stepson|stepdaughter|stepmother|stepfather|stepmom|stepdad|roommate|neighbor|neighbour|guardian|caregiver|inlaw|ex|sil|dil|bil|hcp|proxy|proxys|proxies|visitor|visitors|grandchildren|grandkids|boss|coworker|teacher|student|named|nickname|aka|children|kids|parents|parent',
 );
+const PATIENT = set('patient|pt|client|mr|mrs|ms');
+// Weak cues: only a name from the dictionary (not an English word) counts after them.
+const WEAK_BEFORE = set('spoke|speak|talked|talk|met|meeting|page|paged|paging|call|called|ask|asked|per|informed|notified|told|tell|contact|contacted|seen|saw|visit|visited|thank|thanks|cc|attn|attention|signed|love|xoxo');
+const GREETINGS = set('dear|hi|hello|hey|hiya|greetings');
+const SIGN_OFFS = set('thanks|thank you|regards|best|sincerely|cheers|warmly|respectfully|love|yours|best regards|kind regards|warm regards|many thanks|take care|talk soon|xo|xoxo');
+// Verbs after a name that mark it as a person in notes ("bill called", "CLIFFORD AWARE").
+const VERBS_AFTER = set(
+  'called|calls|phoned|visited|visits|aware|updated|notified|informed|said|says|states|stated|reports|reported|agreed|agrees|consented|consents|requested|requests|wants|wanted|came|arrived|left|asked|asks|feels|felt|spoke|talked|thinks|thought|believes|is|was|will|has|had|would|and|present|at|in',
+);
+const WEAK_VERBS_AFTER = set('is|was|will|has|had|would|and|at|in');
+const DETERMINERS = set('the|a|an|this|that|these|those|our|your|its|every|each|any|some|no|his|her|their|my');
+const CREDENTIALS = set(
+  'rn|md|np|pa|lcsw|licsw|lmft|lpc|lmhc|phd|psyd|msw|cna|lpn|rrt|crt|dpt|aprn|fnp|pmhnp|bsn|msn|cnm|crna|pharmd|rph|lcpc|lsw|bcba|edd|dds|dmd|mft|cadc|ladc|jr|sr|ii|iii|iv|esq|facp|facs|mph|mba|do',
+);
+const NAME_IS = /\b(?:my name is|name is|name's|named|i am|i'm|this is|call me|it's|its)\s*$/i;
 
-const CONTRACTION_RE = /'(?:m|d|ll|ve|re|t)$|n't$/;
-const UPPER_RE = /^[\p{Lu}]/u;
+// Gap kinds between token i-1 and token i.
+const G_SPACE = 1; // 1-3 spaces or tabs
+const G_PERIOD = 2; // "." then 0-2 spaces (after an initial)
+const G_HYPHEN = 4; // "-" or "'" joining parts of one name
+const G_COMMA = 8; // ", " or " & " or ": " etc. on one line
+const G_NEWLINE = 16; // one line break (with spaces)
+const G_BREAK = 32; // anything else: sentence punctuation, blank line, long gap
 
-function prevWordIndex(toks: Tokens, i: number, text: string): number {
-  // The previous token, if only spaces, punctuation like ":-,.'()" separate them (same line).
-  if (i === 0) return -1;
-  const gap = text.slice(toks.end[i - 1]!, toks.start[i]!);
-  if (gap.length > 6 || /\n\s*\n/.test(gap) || /[;!?]/.test(gap)) return -1;
-  return i - 1;
-}
-
-function sentenceInitial(text: string, start: number): boolean {
-  for (let k = start - 1; k >= 0; k--) {
-    const c = text[k]!;
-    if (c === ' ' || c === '\t' || c === '"' || c === "'" || c === '(' || c === '*' || c === '-') continue;
-    return c === '.' || c === '!' || c === '?' || c === '\n' || c === ':' || c === '>';
+function gapKind(text: string, from: number, to: number): number {
+  const len = to - from;
+  if (len <= 0) return G_HYPHEN;
+  let spaces = 0;
+  let newlines = 0;
+  let periods = 0;
+  let hyphens = 0;
+  let other = 0;
+  let strong = 0;
+  for (let k = from; k < to; k++) {
+    const c = text.charCodeAt(k);
+    if (c === 32 || c === 9) spaces++;
+    else if (c === 10 || c === 13) newlines++;
+    else if (c === 46) periods++;
+    else if (c === 45 || c === 39 || c === 0x2019) hyphens++;
+    else if (c === 59 || c === 33 || c === 63) strong++;
+    else other++;
   }
-  return true;
+  if (strong > 0 || len > 8) return G_BREAK;
+  if (newlines > 0) return newlines > 1 || other + periods + hyphens > 0 ? G_BREAK : G_NEWLINE;
+  if (other === 0 && periods === 0 && hyphens === 0 && spaces <= 3) return G_SPACE;
+  if (periods === 1 && other === 0 && hyphens === 0 && spaces <= 2) return G_PERIOD;
+  if (hyphens === 1 && spaces === 0 && other === 0 && periods === 0) return G_HYPHEN;
+  if (periods === 0 && other <= 2) return G_COMMA;
+  return G_BREAK;
 }
 
 export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[]): void {
   if (!ctx.wants('NAME')) return;
-  const { text } = ctx;
+  const { text, upper } = ctx;
   const d = dict();
   const n = toks.count;
+  if (n === 0) return;
+
+  // ---- per-token facts, once --------------------------------------------------------------
+  const w: string[] = new Array<string>(n);
+  const fl = new Uint8Array(n);
+  const stop = new Uint8Array(n);
+  const gap = new Uint8Array(n); // gap before token i
+  const ls = new Uint8Array(n); // token starts a line
+  const sh = toks.shape;
+  for (let i = 0; i < n; i++) {
+    const s = stem(toks.lower[i]!);
+    w[i] = s;
+    const from = i === 0 ? 0 : toks.end[i - 1]!;
+    gap[i] = i === 0 ? G_BREAK : gapKind(text, from, toks.start[i]!);
+    ls[i] = i === 0 ? 1 : 0;
+    for (let k = from; k < toks.start[i]!; k++) {
+      const c = text.charCodeAt(k);
+      if (c === 10 || c === 13) ls[i] = 1;
+      else if (i === 0 && c !== 32 && c !== 9) ls[i] = 0;
+    }
+    if ((sh[i]! & SHAPE_LETTERS) === 0) {
+      stop[i] = 1;
+      continue;
+    }
+    fl[i] = d.get(s) ?? 0;
+    stop[i] = STOP.has(s) || s.length < 2 && (sh[i]! & SHAPE_INITIAL) === 0 || /'(?:m|d|ll|ve|re|t)$|n't$/.test(s) ? 1 : 0;
+  }
+  // Shaped like a name in this text: Title case in mixed text, capitals in all-caps text.
+  const shaped = (i: number): boolean => {
+    const s = sh[i]!;
+    if (upper) return (s & SHAPE_CAPS) !== 0;
+    // All-caps words in mixed-case text are acronyms far more often than names.
+    return (s & SHAPE_TITLE) !== 0;
+  };
+  const isLower = (i: number): boolean => (sh[i]! & SHAPE_LOWER) !== 0;
+  const isInitial = (i: number): boolean => (sh[i]! & SHAPE_INITIAL) !== 0;
+  const candidate = (i: number): boolean => stop[i] === 0 && (sh[i]! & SHAPE_LETTERS) !== 0;
+  const joined = (i: number): boolean => (gap[i]! & (G_SPACE | G_COMMA | G_PERIOD | G_HYPHEN)) !== 0;
+  const lineStart = (i: number): boolean => ls[i] === 1;
+  const lineEnd = (i: number): boolean => {
+    for (let k = toks.end[i]!; k < text.length; k++) {
+      const c = text.charCodeAt(k);
+      if (c === 10 || c === 13) return true;
+      if (c !== 32 && c !== 9 && c !== 46 && c !== 44) return false;
+    }
+    return true;
+  };
+
   const conf = new Float32Array(n);
   const why: (string | undefined)[] = new Array<string | undefined>(n);
-  const set = (i: number, c: number, r: string): void => {
-    if (c > conf[i]!) {
+  const mark = (i: number, c: number, r: string): void => {
+    if (i >= 0 && i < n && c > conf[i]!) {
       conf[i] = c;
       why[i] = r;
     }
   };
 
-  // Per-token facts computed once.
-  const words: string[] = new Array<string>(n);
-  const flagsArr = new Uint8Array(n);
-  const stopArr = new Uint8Array(n);
+  // ---- cue rules ---------------------------------------------------------------------------
   for (let i = 0; i < n; i++) {
-    const w = stem(toks.lower[i]!);
-    words[i] = w;
-    if ((toks.shape[i]! & SHAPE_LETTERS) === 0) continue;
-    flagsArr[i] = d.get(w) ?? 0;
-    stopArr[i] = STOP.has(w) || CONTRACTION_RE.test(w) ? 1 : 0;
-  }
-  const kind = (i: number): { cap: boolean; caps: boolean; lower: boolean; word: string; flags: number; stop: boolean; letters: boolean } => {
-    const sh = toks.shape[i]!;
-    return {
-      cap: (sh & SHAPE_TITLE) !== 0,
-      caps: (sh & SHAPE_CAPS) !== 0,
-      lower: (sh & SHAPE_LOWER) !== 0,
-      word: words[i]!,
-      flags: flagsArr[i]!,
-      stop: stopArr[i] === 1,
-      letters: (sh & SHAPE_LETTERS) !== 0,
-    };
-  };
+    if (!candidate(i) || isInitial(i)) continue;
+    const f = fl[i]!;
+    const anyDict = f !== 0;
+    const strongDict = (f & STRONG) !== 0;
+    const shp = shaped(i);
+    // Previous word on the same line, skipping one initial after a title ("Dr. L. Ruuska").
+    // A period only joins after an initial or an abbreviated title ("Dr. X"), not across sentences.
+    let p = i > 0 && joined(i) && (gap[i] !== G_PERIOD || isInitial(i - 1) || TITLES.has(w[i - 1]!)) ? i - 1 : -1;
+    if (p > 0 && isInitial(p) && joined(p) && TITLES.has(w[p - 1]!)) p = p - 1;
+    const pw = p >= 0 ? w[p]! : '';
 
-  for (let i = 0; i < n; i++) {
-    const k = kind(i);
-    if (!k.letters || k.stop || k.word.length < 2) continue;
-    const dictAny = k.flags !== 0;
-    const dictStrong = (k.flags & (F_STRONG | L_STRONG)) !== 0;
-    // Shaped like a name in this text: Title case in mixed text, capitals in all-caps text.
-    const shaped = ctx.upper ? k.caps : k.cap || (k.caps && dictStrong);
-    const p = prevWordIndex(toks, i, text);
-    const pw = p >= 0 ? stem(toks.lower[p]!) : '';
-    const p2 = p > 0 ? prevWordIndex(toks, p, text) : -1;
-    const pw2 = p2 >= 0 ? stem(toks.lower[p2]!) : '';
-
-    if (TITLES.has(pw) && !CREDENTIALS.has(pw) && (shaped || k.lower || k.cap)) {
-      if (shaped || dictAny) set(i, 0.9, 'Title before a name');
-      else set(i, 0.7, 'Title before a word');
+    // "MS" and "MR" are also mental status and mitral regurgitation in notes: in all-caps text
+    // they need a dictionary name after them; no title takes a name across a colon.
+    if (TITLES.has(pw) && (gap[i]! & (G_SPACE | G_PERIOD)) !== 0 && (anyDict || !(upper && (pw === 'ms' || pw === 'mr')))) {
+      mark(i, shp || anyDict ? 0.9 : 0.7, 'Title before a name');
       continue;
     }
-    if (pw === 'md' || pw === 'np') {
-      if (shaped && dictStrong) set(i, 0.85, 'Clinician role before a name');
+    if (FAMILY.has(pw)) {
+      if (anyDict && (shp || isLower(i))) mark(i, 0.85, 'Relative before a name');
+      else if (shp && !upper) mark(i, 0.75, 'Relative before a capitalised word');
       continue;
     }
-    if (RELATIONS.has(pw) || (RELATIONS.has(pw2) && !STOP.has(pw))) {
-      if (dictStrong && (shaped || k.lower)) set(i, 0.85, 'Relative or patient before a name');
-      else if (dictAny && shaped && !ctx.upper) set(i, 0.8, 'Relative or patient before a name');
-      else if (shaped && !ctx.upper) set(i, 0.75, 'Relative or patient before a capitalised word');
+    if (ROLES.has(pw) && anyDict && (shp || isLower(i))) {
+      mark(i, strongDict ? 0.85 : 0.75, 'Role before a name');
       continue;
     }
-    if (GREETINGS.has(pw) && (shaped || (k.caps && dictAny)) && (dictAny || !ctx.upper)) {
-      set(i, dictAny ? 0.9 : 0.75, 'Greeting or sign-off before a name');
+    if (PATIENT.has(pw) && (strongDict || (anyDict && shp && !upper))) {
+      mark(i, 0.85, 'Patient before a name');
       continue;
     }
-    if (!shaped) continue;
-    // "the Marriott", "a Ford": a determiner before a capitalised word marks a thing, not a person.
-    if (DETERMINERS.has(pw)) continue;
-    const initialPos = sentenceInitial(text, toks.start[i]!);
-    // In all-caps notes every word is "capitalised": a bare dictionary hit is too weak alone
-    // (reported only with a cue, a pair or a credential; kept below the default threshold).
-    if ((k.flags & F_STRONG) !== 0) set(i, ctx.upper ? 0.45 : initialPos ? 0.65 : 0.75, 'Known first name');
-    else if ((k.flags & L_STRONG) !== 0) set(i, ctx.upper ? 0.4 : initialPos ? 0.5 : 0.65, 'Known surname');
+    if ((GREETINGS.has(pw) || (p < 0 && i > 0 && GREETINGS.has(w[i - 1]!))) && (shp || (anyDict && !isLower(i)))) {
+      mark(i, anyDict ? 0.9 : 0.75, 'Greeting before a name');
+      continue;
+    }
+    if (shp && !upper && NAME_IS.test(text.slice(Math.max(0, toks.start[i]! - 16), toks.start[i]!))) {
+      mark(i, 0.85, 'Introduced by name');
+      continue;
+    }
+    // A verb after: "bill called", "CLIFFORD AWARE", "Suzette visited".
+    const nx = i + 1 < n && (gap[i + 1]! & (G_SPACE | G_COMMA)) !== 0 ? i + 1 : -1;
+    if (nx >= 0 && VERBS_AFTER.has(w[nx]!) && (shp || isLower(i))) {
+      const weakVerb = WEAK_VERBS_AFTER.has(w[nx]!);
+      if (strongDict && (!weakVerb || shp)) mark(i, weakVerb ? 0.7 : 0.8, 'Name before a verb');
+      else if (anyDict && !weakVerb && (f & FIRST) !== 0) mark(i, 0.75, 'First name before a verb');
+    }
+    if (WEAK_BEFORE.has(pw) && strongDict && shp && !upper) mark(i, 0.75, 'Name after a contact verb');
+    if (!shp || DETERMINERS.has(pw)) continue;
+    // Dictionary alone. In all-caps notes every word is "capitalised", so a bare hit is too weak
+    // to report on its own (kept below the default threshold; pairs and cues lift it).
+    const atStart = lineStart(i) || (gap[i]! & G_BREAK) !== 0;
+    if ((f & F_STRONG) !== 0) mark(i, upper ? 0.45 : atStart ? 0.65 : 0.75, 'Known first name');
+    else if ((f & L_STRONG) !== 0) mark(i, upper ? 0.4 : atStart ? 0.55 : 0.65, 'Known surname');
   }
 
-  // Pairs: a first name (even an ambiguous one) next to a capitalised surname is strong.
+  // ---- pairs and initials --------------------------------------------------------------------
   for (let i = 0; i + 1 < n; i++) {
-    const a = kind(i);
-    const b = kind(i + 1);
-    if (a.stop || b.stop || !a.letters || !b.letters) continue;
-    const gap = text.slice(toks.end[i]!, toks.start[i + 1]!);
-    if (gap !== ' ' && gap !== '  ') continue;
-    const shapedA = ctx.upper ? a.caps : a.cap;
-    const shapedB = ctx.upper ? b.caps : b.cap;
-    if (!shapedA || !shapedB) continue;
-    const aFirst = (a.flags & (F_STRONG | F_AMBIG)) !== 0;
-    const bLast = (b.flags & (L_STRONG | L_AMBIG | F_STRONG)) !== 0;
-    if (aFirst && bLast && ((a.flags & F_STRONG) !== 0 || (b.flags & L_STRONG) !== 0)) {
-      set(i, 0.9, 'First name and surname');
-      set(i + 1, 0.9, 'First name and surname');
-    } else if ((a.flags & F_STRONG) !== 0 && !ctx.upper && b.word.length > 2) {
-      set(i, 0.8, 'First name before a capitalised word');
-      set(i + 1, 0.8, 'First name before a capitalised word');
+    if (!candidate(i)) continue;
+    const j = i + 1;
+    if (!candidate(j)) continue;
+    const g = gap[j]!;
+    // "W. MAROTTA", "Q. Lander": an initial then a name-shaped word.
+    if (isInitial(i) && g === G_PERIOD && !isInitial(j) && (shaped(j) || (upper && (sh[j]! & SHAPE_CAPS) !== 0))) {
+      if (!upper || fl[j] !== 0 || conf[j]! > 0) {
+        mark(i, 0.8, 'Initial before a name');
+        mark(j, 0.8, 'Initial before a name');
+      }
+      continue;
+    }
+    if (g !== G_SPACE) continue;
+    const a = fl[i]!;
+    const b = fl[j]!;
+    const sa = shaped(i);
+    const sb = shaped(j) || (isInitial(j) && !upper);
+    if (!sa || !sb) continue;
+    if ((a & FIRST) !== 0 && (b !== 0 || isInitial(j)) && ((a & F_STRONG) !== 0 || (b & L_STRONG) !== 0)) {
+      mark(i, 0.9, 'First name and surname');
+      mark(j, 0.9, 'First name and surname');
+    } else if ((a & F_STRONG) !== 0 && !upper && w[j]!.length > 2) {
+      mark(i, 0.8, 'First name before a capitalised word');
+      mark(j, 0.8, 'First name before a capitalised word');
     }
   }
 
-  // Credentials after a name ("Emily Parker, RN"): the capitalised words before are a name.
+  // ---- credentials and signatures ------------------------------------------------------------
   for (let i = 1; i < n; i++) {
-    const c = toks.lower[i]!.replace(/\./g, '');
     const r = toks.raw[i]!;
-    if (!CREDENTIALS.has(c) || !(r === r.toUpperCase() || r === 'PhD' || r === 'PsyD' || r === 'PharmD')) continue;
-    const gap = text.slice(toks.end[i - 1]!, toks.start[i]!);
-    if (!/^\s*,\s*$/.test(gap)) continue;
-    for (let j = i - 1, taken = 0; j >= 0 && taken < 4; j--, taken++) {
-      const k = kind(j);
-      if (!k.letters || k.stop || !(k.cap || k.caps)) break;
-      if (ctx.upper && k.flags === 0 && toks.raw[j]!.length > 1) break;
-      set(j, 0.9, 'Name before a credential');
-      const g = text.slice(toks.end[j - 1] ?? 0, toks.start[j]!);
-      if (j === 0 || !/^\s+$|^\.\s+$/.test(g)) break;
+    if (!CREDENTIALS.has(w[i]!)) continue;
+    const capsCred = r === r.toUpperCase() || r === 'PhD' || r === 'PsyD' || r === 'PharmD';
+    // "Emily Parker, RN" anywhere; "q. lander rrt" only at a line end.
+    // "Emily Parker, RN" (comma) or a credential closing its line; "PA LINE" is not one.
+    const atEnd = lineEnd(i);
+    if (!capsCred && !atEnd) continue;
+    if (!(gap[i] === G_COMMA && text[toks.end[i - 1]!] === ',') && !((gap[i]! & G_SPACE) !== 0 && atEnd)) continue;
+    let j = i - 1;
+    let taken = 0;
+    let reachedLineStart = false;
+    const run: number[] = [];
+    while (j >= 0 && taken < 5) {
+      if ((sh[j]! & SHAPE_LETTERS) === 0 || (stop[j] === 1 && !isInitial(j))) break;
+      run.push(j);
+      taken++;
+      if (lineStart(j)) {
+        reachedLineStart = true;
+        break;
+      }
+      if ((gap[j]! & (G_SPACE | G_PERIOD | G_HYPHEN)) === 0) break;
+      j--;
+    }
+    for (const k of run) {
+      if (reachedLineStart || fl[k] !== 0 || isInitial(k) || shaped(k)) mark(k, reachedLineStart ? 0.9 : 0.8, 'Name before a credential');
     }
   }
-
-  // Extend: a capitalised word or initial right after a name is part of it.
-  for (let i = 0; i + 1 < n; i++) {
-    if (conf[i]! < 0.7) continue;
-    const gap = text.slice(toks.end[i]!, toks.start[i + 1]!);
-    if (!/^(?:\.?\s{1,2}|-)$/.test(gap)) continue;
-    const b = kind(i + 1);
-    if (b.stop || !b.letters) continue;
-    const isInitial = toks.raw[i + 1]!.length === 1 && UPPER_RE.test(toks.raw[i + 1]!);
-    const shapedB = ctx.upper ? b.caps || isInitial : b.cap || isInitial;
-    // In all-caps text only a dictionary word, an initial, or a word after a strong cue continues it.
-    if (shapedB && (b.flags !== 0 || isInitial || !ctx.upper || conf[i]! >= 0.85)) set(i + 1, Math.min(conf[i]!, 0.85), why[i] ?? 'Name continues');
+  // A short line after a sign-off ("Best,\nJordan Lee"), or a lone name closing the text.
+  for (let i = 0; i < n; i++) {
+    if (!lineStart(i) || !candidate(i)) continue;
+    let k = i;
+    while (k + 1 < n && !lineStart(k + 1) && (gap[k + 1]! & (G_SPACE | G_PERIOD | G_HYPHEN)) !== 0) k++;
+    const words = k - i + 1;
+    if (words > 4) continue;
+    // The previous line: a sign-off?
+    const prevEnd = i > 0 ? toks.end[i - 1]! : 0;
+    let s = i - 1;
+    while (s > 0 && !lineStart(s)) s--;
+    const prevLine = i > 0 ? text.slice(toks.start[Math.max(0, s)]!, prevEnd).toLowerCase().replace(/[^a-z ]/g, '').trim() : '';
+    const afterSignOff = i > 0 && SIGN_OFFS.has(prevLine);
+    const closing = k === n - 1;
+    if (!afterSignOff && !closing) continue;
+    let hasName = false;
+    for (let m = i; m <= k; m++) if ((fl[m]! & FIRST) !== 0 || conf[m]! >= 0.5) hasName = true;
+    if (!hasName && !afterSignOff) continue;
+    for (let m = i; m <= k; m++) if (candidate(m) && (shaped(m) || isInitial(m) || fl[m] !== 0)) mark(m, afterSignOff ? 0.85 : 0.7, afterSignOff ? 'Name after a sign-off' : 'Name closing the message');
   }
 
-  // Propagate names found with a strong cue to their other mentions in the document.
-  const strong = new Set<string>();
-  for (let i = 0; i < n; i++) if (conf[i]! >= 0.85) strong.add(stem(toks.lower[i]!));
-  if (strong.size > 0) {
+  // ---- extend, coordinate, propagate --------------------------------------------------------------
+  for (let pass = 0; pass < 2; pass++) {
     for (let i = 0; i < n; i++) {
-      if (conf[i]! >= 0.8) continue;
-      const w = stem(toks.lower[i]!);
-      if (!strong.has(w) || STOP.has(w)) continue;
-      const k = kind(i);
-      if (k.cap || k.caps || (k.lower && d.has(w))) set(i, 0.8, 'Same name as found elsewhere in the text');
+      if (conf[i]! < 0.7) continue;
+      // Right: a name-shaped word, an initial, or a hyphenated part.
+      const j = i + 1;
+      if (j < n && candidate(j) && conf[j]! < 0.7) {
+        const g = gap[j]!;
+        const ok =
+          g === G_HYPHEN ||
+          ((g & (G_SPACE | G_PERIOD)) !== 0 && (isInitial(j) || (shaped(j) && (!upper || fl[j] !== 0 || conf[i]! >= 0.85)) || (isLower(j) && isLower(i) && fl[j] !== 0 && (fl[j]! & STRONG) !== 0)));
+        if (ok) mark(j, Math.min(conf[i]!, 0.85), why[i] ?? 'Name continues');
+      }
+      // Left: a first name right before a surname.
+      const h = i - 1;
+      if (h >= 0 && candidate(h) && conf[h]! < 0.7 && (gap[i]! & G_SPACE) !== 0 && (fl[h]! & FIRST) !== 0 && (shaped(h) || (isLower(h) && isLower(i)))) mark(h, Math.min(conf[i]!, 0.85), why[i] ?? 'Name continues');
+      // Coordination: "Smokey, Morris and Roger", "CAMARDA AND CLIFFORD".
+      for (const [a, b] of [
+        [i + 1, i + 2],
+        [i - 2, i - 1],
+      ] as const) {
+        if (a < 0 || b >= n || a >= n || b < 0) continue;
+        const other = a === i + 1 ? b : a;
+        const link = a === i + 1 ? a : b;
+        if (conf[other]! >= 0.7 || !candidate(other)) continue;
+        const isLink = w[link] === 'and' || w[link] === '&' || w[link] === 'or';
+        if (!isLink) continue;
+        if ((fl[other] !== 0 && (shaped(other) || (isLower(other) && isLower(i)))) || (shaped(other) && !upper)) mark(other, Math.min(conf[i]!, 0.8), 'Name listed with another name');
+      }
+      if (i + 1 < n && (gap[i + 1]! & G_COMMA) !== 0 && text[toks.end[i]!] === ',') {
+        const o = i + 1;
+        if (conf[o]! < 0.7 && candidate(o) && (fl[o]! & FIRST) !== 0 && (shaped(o) || (isLower(o) && isLower(i)))) mark(o, Math.min(conf[i]!, 0.8), 'Name listed with another name');
+      }
+    }
+  }
+  const strongNames = new Set<string>();
+  for (let i = 0; i < n; i++) if (conf[i]! >= 0.8 && !isInitial(i) && w[i]!.length > 2) strongNames.add(w[i]!);
+  if (strongNames.size > 0) {
+    for (let i = 0; i < n; i++) {
+      if (conf[i]! >= 0.8 || !candidate(i) || !strongNames.has(w[i]!)) continue;
+      if (shaped(i) || (sh[i]! & SHAPE_CAPS) !== 0 || (isLower(i) && fl[i] !== 0)) mark(i, 0.8, 'Same name as found elsewhere in the text');
     }
   }
 
-  // Merge adjacent name tokens into one finding.
+  // ---- merge adjacent name tokens into findings ----------------------------------------------------
+  const minC = 0.01;
   let i = 0;
   while (i < n) {
-    if (conf[i]! <= 0) {
+    if (conf[i]! < minC) {
       i++;
       continue;
     }
     let j = i;
     let c = conf[i]!;
-    while (j + 1 < n && conf[j + 1]! > 0 && /^(?:\.?\s{1,2}|-|\.)$/.test(text.slice(toks.end[j]!, toks.start[j + 1]!))) {
+    while (j + 1 < n && conf[j + 1]! >= minC && (gap[j + 1]! & (G_SPACE | G_PERIOD | G_HYPHEN)) !== 0) {
       j++;
       c = Math.max(c, conf[j]!);
     }
     let end = toks.end[j]!;
-    // A lone initial keeps its period ("S.").
-    if (text[end] === '.' && toks.raw[j]!.length === 1) end++;
+    // An initial keeps its period ("S.").
+    if (text[end] === '.' && isInitial(j)) end++;
     out.push({ type: 'NAME', start: toks.start[i]!, end, confidence: Math.round(c * 100) / 100, reason: why[i] ?? why[j] ?? 'Person name' });
     i = j + 1;
   }

@@ -15,9 +15,9 @@ function cities(): Map<string, string[][]> {
   for (const c of CITY_SET) {
     const words = c.match(/[\p{L}\p{N}][\p{L}\p{M}\p{N}]*(?:'[\p{L}]+)?/gu);
     if (!words) continue;
-    const arr = m.get(words[0]!);
+    const arr = m.get(words[0]);
     if (arr) arr.push(words);
-    else m.set(words[0]!, [words]);
+    else m.set(words[0], [words]);
   }
   for (const arr of m.values()) arr.sort((a, b) => b.length - a.length);
   CITY_FIRST = m;
@@ -42,7 +42,7 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
     if (FACILITY.has(w) && i > 0) {
       let j = i - 1;
       let first = -1;
-      while (j >= 0 && i - j <= 3 && CAP_RE.test(toks.raw[j]!) && !STOP.has(toks.lower[j]!) && /^\s{1,2}$|^\.\s$/.test(text.slice(toks.end[j]!, toks.start[j + 1]!))) {
+      while (j >= 0 && i - j <= 3 && CAP_RE.test(toks.raw[j]!) && !STOP.has(toks.lower[j]!) && /^\s{1,2}$|^\.\s$/.test(text.slice(toks.end[j], toks.start[j + 1]))) {
         first = j;
         j--;
       }
@@ -53,8 +53,8 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
     }
     // Saint names of hospitals and towns ("St. Agnes").
     if ((w === 'st' || w === 'saint') && i + 1 < n && CAP_RE.test(toks.raw[i + 1]!) && !STOP.has(toks.lower[i + 1]!)) {
-      const gap = text.slice(toks.end[i]!, toks.start[i + 1]!);
-      if (/^\.?\s$/.test(gap) && !/^\d/.test(text.slice(Math.max(0, toks.start[i]! - 8), toks.start[i]!).trim().slice(-1))) {
+      const gap = text.slice(toks.end[i], toks.start[i + 1]);
+      if (/^\.?\s$/.test(gap) && !/^\d/.test(text.slice(Math.max(0, toks.start[i]! - 8), toks.start[i]).trim().slice(-1))) {
         out.push({ type: 'ADDRESS', start: toks.start[i]!, end: toks.end[i + 1]!, confidence: 0.7, reason: 'Saint name of a place or hospital' });
         i++;
         continue;
