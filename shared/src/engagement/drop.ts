@@ -3,7 +3,9 @@
 // latency, against a baseline learned from the same patient before the current excursion. Outcomes
 // are taken in the order they become known (a reply when it arrives; silence once the timeout passes),
 // so the detector is causal: the alarm date is when the data first supported it; the onset is where
-// the excursion began.
+// the excursion began. The baseline is first-order Markov (outcome given whether the previous message
+// went unanswered), so runs of silence that are this patient's habit weigh little. Defaults were
+// chosen on a simulated tuning cohort (seed 1); bench/engagement.ts evaluates them on another one.
 import type { Timeline } from './timeline.ts';
 import { DAY, HOUR } from './time.ts';
 
@@ -14,6 +16,11 @@ export interface DropOptions {
   dropMix: number;
   /** Shift of mean log-latency under a drop, in baseline SDs. */
   latencyShift: number;
+  /**
+   * Weight (pseudo-observations) of the unconditional outcome rates in the Markov baseline; 0 turns the
+   * conditioning off.
+   */
+  markovPrior: number;
   /** Observations needed before any alarm. */
   warmup: number;
   /** History needed before any alarm (ms): a drop is judged against the patient's own rhythm. */
@@ -38,12 +45,16 @@ export const DEFAULT_DROP_OPTIONS: DropOptions = {
   threshold: 10,
   dropMix: 0.8,
   latencyShift: 0.8,
+  markovPrior: 3,
   warmup: 8,
   warmupMs: 84 * DAY,
-  gapFactor: 1,
-  minGapMs: 5 * DAY,
+  // The gap condition is off by default: the Markov baseline already discounts habitual runs of
+  // silence, and on the simulated tuning cohort the extra condition cost ~1 day of delay for no fewer
+  // false alarms. Set gapFactor 1, minGapMs 5 days, minGaps 5 to require it.
+  gapFactor: 0,
+  minGapMs: 0,
   gapQuantile: 0.95,
-  minGaps: 5,
+  minGaps: 0,
   minTimeoutMs: 36 * HOUR,
   maxTimeoutMs: 7 * DAY,
 };
@@ -64,6 +75,8 @@ interface Obs {
   sentAt: number;
   /** 0 replied, 1 opened only, 2 not opened. */
   kind: 0 | 1 | 2;
+  /** Whether the previous outcome (in the order outcomes became known) was a non-reply. */
+  prevSilent: boolean;
   logLatency: number | null;
 }
 
@@ -88,10 +101,12 @@ export function detectDrops(t: Timeline, options: Partial<DropOptions> = {}): Dr
       at,
       sentAt: m.sentAt,
       kind: replied ? 0 : opened ? 1 : 2,
+      prevSilent: false,
       logLatency: replied ? Math.log(Math.max(60_000, m.latencyMs ?? (m.replyAt as number) - m.sentAt) / HOUR) : null,
     });
   }
   obs.sort((a, b) => a.at - b.at);
+  for (let i = 1; i < obs.length; i++) (obs[i] as Obs).prevSilent = (obs[i - 1] as Obs).kind !== 0;
 
   const alarms: DropAlarm[] = [];
   const firstAt = t.firstAt ?? 0;
@@ -110,8 +125,17 @@ export function detectDrops(t: Timeline, options: Partial<DropOptions> = {}): Dr
   const gaps: number[] = [];
   const gapLimit = (): number => gapThreshold(gaps, o);
 
+  // Outcome counts conditional on whether the previous message went unanswered (a first-order Markov
+  // baseline): a patient whose silences come in runs (sporadic) makes a second silent message
+  // unsurprising, while for a steady patient it stays strong evidence.
+  const cond = [
+    [0, 0, 0],
+    [0, 0, 0],
+  ];
   const absorb = (x: Obs): void => {
     cnt[x.kind] = (cnt[x.kind] as number) + 1;
+    const row = cond[x.prevSilent ? 1 : 0] as number[];
+    row[x.kind] = (row[x.kind] as number) + 1;
 
     if (x.logLatency !== null) {
       latN++;
@@ -123,7 +147,10 @@ export function detectDrops(t: Timeline, options: Partial<DropOptions> = {}): Dr
   for (const x of obs) {
     seen++;
     const total = (cnt[0] as number) + (cnt[1] as number) + (cnt[2] as number);
-    const p0 = (cnt[x.kind] as number) / total;
+    const pu = (cnt[x.kind] as number) / total;
+    const row = cond[x.prevSilent ? 1 : 0] as number[];
+    const rowN = (row[0] as number) + (row[1] as number) + (row[2] as number);
+    const p0 = o.markovPrior > 0 ? ((row[x.kind] as number) + o.markovPrior * pu) / (rowN + o.markovPrior) : pu;
     const p1 = (1 - o.dropMix) * p0 + o.dropMix * (DROP_PROFILE[x.kind] as number);
     let llr = Math.log(p1 / p0);
     let z = 0;
