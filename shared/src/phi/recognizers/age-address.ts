@@ -18,6 +18,10 @@ const TYPES_ANY_CASE = STREET_TYPES.split('|')
 const UNIT = '(?:,?\\s*(?:[Aa]pt|APT|[Aa]partment|[Ss]uite|SUITE|[Ss]te|[Uu]nit|#|[Ff]l|[Ff]loor|[Rr]oom|[Rr]m|[Bb]ldg|[Bb]uilding|[Bb]ox|[Ll]ot|[Nn]o)\\.?\\s*#?\\s*[A-Z0-9-]{1,6}\\b)?';
 const CAP = "[\\p{Lu}][\\p{L}\\p{M}'.-]*";
 // 123 Main Street, 4a N. Oak Ave Apt 5
+const AMBIGUOUS_TYPES = new Set(
+  'st|dr|ct|pl|pt|ter|terr|cir|sq|run|view|park|green|hill|center|centre|station|row|walk|close|loop|path|commons|landing|junction|crossing|xing|ridge|heights|hts|mews|grove|gardens|gdns|place|point|way|trail|plaza|route|rte|pike|square|court|circle'.split('|'),
+);
+const TYPE_IN_MATCH = new RegExp(`\\s(${TYPES_ANY_CASE})\\b\\.?(?:\\s+(?:[NSEW]{1,2}|north|south|east|west)\\b)?(?:,?\\s*(?:[Aa]pt|APT|[Aa]partment|[Ss]uite|SUITE|[Ss]te|[Uu]nit|#|[Ff]l|[Ff]loor|[Rr]oom|[Rr]m|[Bb]ldg|[Bb]uilding|[Bb]ox|[Ll]ot|[Nn]o)\\.?\\s*#?\\s*[A-Z0-9-]{1,6}\\b)?$`, 'u');
 const STREET_RE = new RegExp(
   `\\b\\d{1,6}[A-Za-z]?(?:-\\d{1,4})?\\s+(?:(?:[NSEW]|north|south|east|west|n\\.|s\\.|e\\.|w\\.)\\s+)?(?:(?:${CAP}|\\d{1,3}(?:st|nd|rd|th))\\s+){0,3}(?:${CAP}|\\d{1,3}(?:st|nd|rd|th))\\s+(?:${TYPES_ANY_CASE})\\b\\.?(?:\\s+(?:[NSEW]{1,2}|north|south|east|west)\\b)?${UNIT}`,
   'gu',
@@ -31,7 +35,7 @@ const EURO_SUFFIX = 'straße|strasse|str\\.|gasse|weg|allee|platz|gatan|vägen|v
 // Continental forms: "Rue de Tanger 29", "29 Rue de Tanger", "Via Roma 12", "Passauer Strasse 33",
 // "Koskikatu 25", "Pivovarská 276". Case-sensitive on purpose: \p{Lu} must mean a capital.
 const EURO_RE = new RegExp(
-  `(?:\\b\\d{1,5}[a-z]?\\s+)?\\b(?:${EURO_WORDS})\\b(?:\\s+(?:${CAP}|de|del|della|di|da|do|dos|das|des|du|la|le|les|von|van|der))+(?:\\s+\\d{1,5}[a-z]?)?` +
+  `(?:\\b\\d{1,5}[a-z]?\\s+)?\\b(?:${EURO_WORDS})\\b(?:\\s+(?:de|del|della|di|da|do|dos|das|des|du|la|le|les|von|van|der))*(?:\\s+${CAP})+(?:\\s+\\d{1,5}[a-z]?)?` +
     `|\\b\\p{Lu}\\p{Ll}+(?:${EURO_SUFFIX})\\s+\\d{1,5}[a-z]?\\b` +
     `|\\b\\p{Lu}\\p{Ll}+\\s+(?:Strasse|Straße|Gasse|Weg|Allee|Platz)\\s+\\d{1,5}\\b` +
     `|\\b\\p{Lu}\\p{Ll}+(?:á|é|í|ó|ú|ská|ova|ová|ego)\\s+\\d{1,5}\\b`,
@@ -78,6 +82,10 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
   }
   if (ctx.wants('ADDRESS')) {
     eachMatch(STREET_RE, text, (m) => {
+      // Short or common-word street types ("Pt", "Dr", "Place", "Park") need Title-case words
+      // before them; in all-caps notes "2 DOSES AND PT" is not an address.
+      const tm = TYPE_IN_MATCH.exec(m[0]);
+      if (tm && AMBIGUOUS_TYPES.has(tm[1]!.toLowerCase().replace('.', '')) && !/^\S+\s+(?:[NSEW]\.?\s+)?(?:\p{Lu}\p{Ll}+\s+)+/u.test(m[0])) return;
       out.push({ type: 'ADDRESS', start: m.index, end: m.index + m[0].replace(/[\s,]+$/, '').length, confidence: 0.9, reason: 'Street address' });
     });
     eachMatch(EURO_RE, text, (m) => {

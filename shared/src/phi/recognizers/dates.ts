@@ -30,7 +30,9 @@ const APOS_YEAR_RE = /(?<![\w'])['’](\d{2})(?![\w'])/g;
 const YEAR_RE = /(?<![\w.$/-])((?:19|20)\d{2})(?:s)?(?![\w]|[.,/-]\d|\s*(?:%|mg|mcg|ml|cc|units?|u\b|iu|kg|lbs?|calories|hrs?|hours|mins?|minutes|dollars|miles|feet|ft|meters|steps|words))/gi;
 const YEAR_CUE = /(?:\b(?:in|since|from|during|until|till|year|of|circa|born|dob|early|late|mid|summer|winter|spring|fall|autumn|class|graduated|married|divorced|died|diagnosed|dx|hx|s\/p|pmh|pmhx|mi|cabg|cva|surgery|admitted|admission|back in|around)\s*$)|[-–/]\s*$/i;
 const TIME_CUE = /(?:\b(?:at|@|approx\.?|around|about|by|until|til|till|since)\s*$)/i;
-const FRACTION_AFTER = /^\s*(?:tab|tabs|tablet|cup|cups|of|strength|dose|way|teaspoon|tsp|tbsp|inch|mile|pill|ns|nss|hr|hrs)\b/i;
+const FRACTION_AFTER = /^\s*(?:tab|tabs|tablet|cup|cups|of|strength|dose|way|teaspoon|tsp|tbsp|inch|mile|pill|ns|nss|hr|hrs|pain|angina|peep|ps|cpap|mmhg|cm|%)|^%/i;
+// Ventilator settings (CPAP 5/5, PSV 12/5), pain scores and pressures share the m/d shape.
+const SETTING_BEFORE = /\b(?:cpap|psv|ps|peep|ips|bipap|vent|settings?|a\/c|ac|flowby|fio2|simv|imv|pc|prvc|pain|score|sbp|dbp|bp|tv|tidal|strength|grade|rated?)\s*[:=]?\s*$/i;
 
 function monthNum(word: string): number {
   return MONTHS[word.toLowerCase().replace(/\.$/, '')] ?? 0;
@@ -49,6 +51,8 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
     let y = +m[4]!;
     if (m[4]!.length === 2) y += y < 50 ? 2000 : 1900;
     if (!calendarValid(y, a, b) && !calendarValid(y, b, a)) return;
+    const end = m.index + m[0].length;
+    if (FRACTION_AFTER.test(text.slice(end, end + 8)) || SETTING_BEFORE.test(before(text, m.index, 14))) return;
     // Dotted 1.2.34 is more often a version or section number.
     const conf = m[2] === '.' ? 0.7 : 0.95;
     out.push({ type: 'DATE', start: m.index, end: m.index + m[0].length, confidence: conf, reason: 'Numeric calendar date' });
@@ -59,6 +63,7 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
     if (!calendarValid(2000, a, b)) return;
     const end = m.index + m[0].length;
     if (FRACTION_AFTER.test(text.slice(end, end + 12))) return;
+    if (SETTING_BEFORE.test(before(text, m.index, 14)) && !/\bon\s*$/i.test(before(text, m.index, 4))) return;
     // 1/2, 2/3 and similar read as fractions unless a date cue precedes them.
     const cue = /\b(?:on|since|from|until|till|by|of|date|dated|dos|seen|visit|admitted|discharged|f\/u|fu|due|next|last|before|after|thru|through|to|-)\s*$/i.test(
       before(text, m.index, 16),

@@ -27,7 +27,7 @@ const LABELLED: ReadonlyArray<{ re: RegExp; type: PhiType; reason: string }> = [
     type: 'HEALTH_PLAN_ID', reason: 'Labelled health plan number',
   },
   {
-    re: new RegExp(`\\b(?:account|acct|a\\/c|billing(?: id| number)?|invoice|claim(?: id| number| no\\.?| #)?|routing(?: number)?|iban|card(?: number| no\\.?| #))[\\s:#.-]*(?:is|number|no\\.?|#)?[\\s:#.-]*${ID_TOKEN}`, 'gi'),
+    re: new RegExp(`\\b(?:account|acct|billing(?: id| number)?|invoice|claim(?: id| number| no\\.?| #)?|routing(?: number)?|iban|card(?: number| no\\.?| #))[\\s:#.-]*(?:is|number|no\\.?|#)?[\\s:#.-]*${ID_TOKEN}`, 'gi'),
     type: 'ACCOUNT', reason: 'Labelled account number',
   },
   {

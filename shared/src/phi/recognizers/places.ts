@@ -25,7 +25,9 @@ function cities(): Map<string, string[][]> {
 }
 
 const STOP = new Set(NOT_NAMES.split('|'));
-const FACILITY = new Set('hospital|hosp|hospitals|medical|clinic|infirmary|sanatorium|regional|memorial|rehab|nursing|manor|hospice|healthcare|health|pavilion'.split('|'));
+const FACILITY = new Set('hospital|hosp|hospitals|hospiatal|clinic|infirmary|sanatorium|memorial|hospice|pavilion'.split('|'));
+// Facility words that need a second word: "Medical Center", "Nursing Home", "Health Center".
+const FACILITY_PAIRS = new Set(['medical center', 'medical centre', 'nursing home', 'health center', 'health centre', 'rehab center', 'regional hospital', 'regional medical', 'care center', 'treatment center', 'behavioral health', 'mental health']);
 const LOC_CUE = new Set('in|at|from|to|near|lives|living|moved|visiting|hometown|transferred|transfer|trans'.split('|'));
 const CAP_RE = /^[\p{Lu}][\p{L}\p{M}'’.-]*$/u;
 
@@ -39,7 +41,8 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
     if (!CAP_RE.test(raw)) continue;
     // Facility: up to 3 capitalised words before "Hospital", "Medical Center", ...
     const w = toks.lower[i]!;
-    if (FACILITY.has(w) && i > 0) {
+    const pair = i + 1 < n ? `${w} ${toks.lower[i + 1]!}` : '';
+    if ((FACILITY.has(w) || FACILITY_PAIRS.has(pair)) && i > 0) {
       let j = i - 1;
       let first = -1;
       while (j >= 0 && i - j <= 3 && CAP_RE.test(toks.raw[j]!) && !STOP.has(toks.lower[j]!) && /^\s{1,2}$|^\.\s$/.test(text.slice(toks.end[j], toks.start[j + 1]))) {
