@@ -21,6 +21,7 @@ import {
   rankCaseload,
   simulatePractice,
   weeklySeries,
+  zoneOffsetMinutes,
   type SimPatient,
 } from '../shared/src/engagement/index.ts';
 
@@ -162,23 +163,34 @@ function enron(): void {
     if (!s) rcpt.set(Number(mid), (s = new Set()));
     s.add(Number(rid));
   }
-  // Time-offset correction, from the data alone (no labels): the corpus's clock, read as UTC, puts
-  // its quietest hours mid-afternoon; shift every time by the whole hours that put the quietest
-  // 6-hour block of all sent mail at 00:00-06:00 local (a fixed offset; DST not modelled).
-  const hist = new Array<number>(24).fill(0);
-  for (const m of msgs) hist[new Date(m.t).getUTCHours()]! += 1;
-  let bestShift = 0;
-  let bestMass = Infinity;
-  for (let k = -12; k < 12; k++) {
-    let mass = 0;
-    for (let h = 0; h < 6; h++) mass += hist[(((h - k) % 24) + 24) % 24] as number;
-    if (mass < bestMass) {
-      bestMass = mass;
-      bestShift = k;
+  // Time-offset correction, from the data alone (no labels): the corpus clock, read as UTC, puts its
+  // quietest hours mid-afternoon, and its daily rhythm sits about an hour later in summer than in winter
+  // (the clock does not follow US daylight saving time while the people did). So: for US standard time
+  // and US daylight time separately (decided with America/Chicago, Enron's Houston zone), shift by
+  // the whole hours that put the quietest 6-hour block of all sent mail at 00:00-06:00 local.
+  const isDst = (ms: number): boolean => zoneOffsetMinutes('America/Chicago', ms) === -300;
+  const shiftFor = (dst: boolean): number => {
+    const hist = new Array<number>(24).fill(0);
+    for (const m of msgs) if (isDst(m.t) === dst) hist[new Date(m.t).getUTCHours()]! += 1;
+    let best = 0;
+    let bestMass = Infinity;
+    for (let k = -12; k < 12; k++) {
+      let mass = 0;
+      for (let h = 0; h < 6; h++) mass += hist[(((h - k) % 24) + 24) % 24] as number;
+      if (mass < bestMass) {
+        bestMass = mass;
+        best = k;
+      }
     }
-  }
-  const hourOf = (ms: number): number => ((((ms / 3_600_000 + bestShift) % 24) + 24) % 24);
-  console.log(`Time-offset correction: local hour = corpus hour ${bestShift >= 0 ? '+' : ''}${bestShift} h (quietest 6 hours of all ${msgs.length} deduplicated messages moved to 00-06).`);
+    return best;
+  };
+  const shiftStd = shiftFor(false);
+  const shiftDst = shiftFor(true);
+  const hourOf = (ms: number): number => (((ms / 3_600_000 + (isDst(ms) ? shiftDst : shiftStd)) % 24) + 24) % 24;
+  const sign = (k: number): string => `${k >= 0 ? '+' : ''}${k} h`;
+  console.log(
+    `Time-offset correction: local hour = corpus hour ${sign(shiftStd)} in US standard time, ${sign(shiftDst)} in US daylight time (data-driven: quietest 6 hours of ${msgs.length} deduplicated messages moved to 00-06 in each season).`,
+  );
 
   const bySubject = new Map<string, Msg[]>();
   for (const m of [...msgs].sort((a, b) => a.t - b.t)) {
@@ -258,18 +270,20 @@ function enron(): void {
       bestK = k;
     }
   }
-  let bestCfg = { priorWeight: 3, kappa: 4 };
+  let bestCfg = { priorWeight: 3, kappa: 4, halfLife: 50 };
   let bestHit = -1;
   for (const priorWeight of [1, 3, 10, 30, 100, 300, 1000]) {
-    for (const kappa of [2, 4, 8]) {
-      let hit = 0;
-      inner((tr, te) => {
-        const w = bestWindow(tr.map((p) => hourOf(p.replyAt)), { prior: popHist, priorWeight, kappa, halfLife: 50 });
-        for (const p of te) if (w.start !== null && inWindow(hourOf(p.replyAt), w.start)) hit++;
-      });
-      if (hit > bestHit) {
-        bestHit = hit;
-        bestCfg = { priorWeight, kappa };
+    for (const kappa of [2, 4, 8, 32]) {
+      for (const halfLife of [0, 10, 50]) {
+        let hit = 0;
+        inner((tr, te) => {
+          const w = bestWindow(tr.map((p) => hourOf(p.replyAt)), { prior: popHist, priorWeight, kappa, halfLife });
+          for (const p of te) if (w.start !== null && inWindow(hourOf(p.replyAt), w.start)) hit++;
+        });
+        if (hit > bestHit) {
+          bestHit = hit;
+          bestCfg = { priorWeight, kappa, halfLife };
+        }
       }
     }
   }
@@ -288,7 +302,7 @@ function enron(): void {
       bestOff = off;
     }
   }
-  console.log(`Chosen by nested validation on training replies: latency shrinkage ${bestK} pseudo-replies; window prior weight ${bestCfg.priorWeight}, kappa ${bestCfg.kappa}; per-message window offset ${bestOff} h.`);
+  console.log(`Chosen by nested validation on training replies: latency shrinkage ${bestK} pseudo-replies; window prior weight ${bestCfg.priorWeight}, kappa ${bestCfg.kappa}, recency half-life ${bestCfg.halfLife || 'off'}; per-message window offset ${bestOff} h.`);
   const errs = { pop: [] as number[], person: [] as number[], ours: [] as number[] };
   const win = { pop: 0, person: 0, ours: 0, perMessage: 0 };
   let n = 0;
@@ -296,7 +310,7 @@ function enron(): void {
     const personMed = medianOf(tr.map((p) => H(p.replyAt - p.sentAt)));
     const pred = predictLatency(tr, bestK);
     const hours = tr.map((p) => hourOf(p.replyAt));
-    const ours = bestWindow(hours, { prior: popHist, priorWeight: bestCfg.priorWeight, kappa: bestCfg.kappa, halfLife: 50 });
+    const ours = bestWindow(hours, { prior: popHist, ...bestCfg });
     const personMedHour = Math.floor(medianOf(hours));
     for (const p of te) {
       const actual = H(p.replyAt - p.sentAt);
