@@ -1,5 +1,6 @@
 import type { Config } from '../config.ts';
-import { parseMasterKey } from '../crypto/index.ts';
+import { parseMasterKey, type MasterKey } from '../crypto/index.ts';
+import type { AppDeps } from '../http/types.ts';
 import type { InboundReply, OutboundSender, ReplyResult, SecureSendResult } from '../gateway/backend.ts';
 import type { Pipeline } from '../gateway/store-backend.ts';
 import type { Logger } from '../log.ts';
@@ -42,8 +43,10 @@ export function createDelivery(opts: {
   now?: () => Date;
   transport?: MailTransport;
   worker?: OutboxOptions;
+  /** The resolved master key (startServer's, which may come from DATA_DIR/master.key in development). */
+  masterKey?: MasterKey;
 }): Delivery {
-  const mk = parseMasterKey(opts.config.masterKey);
+  const mk = opts.masterKey ? { ok: true as const, masterKey: opts.masterKey } : parseMasterKey(opts.config.masterKey);
   if (!mk.ok) {
     throw new Error(
       mk.reason === 'missing'
@@ -100,4 +103,34 @@ export function createDelivery(opts: {
       await services.transport.close();
     },
   };
+}
+
+// One Delivery per store: the route modules (mounted by createApp) and startServer (which starts
+// and stops the worker) reach the same instance through the app's deps.
+const byStore = new WeakMap<object, Delivery>();
+
+function isMasterKey(v: unknown): v is MasterKey {
+  return typeof v === 'object' && v !== null && 'id' in v && 'key' in v && Buffer.isBuffer((v as MasterKey).key);
+}
+
+/** The delivery module for an app's deps (created on first use; startServer starts its worker). */
+export function deliveryFor(deps: Pick<AppDeps, 'config' | 'store' | 'logger' | 'services' | 'now'>): Delivery {
+  const hit = byStore.get(deps.store);
+  if (hit) return hit;
+  const services = deps.services ?? {};
+  const injected = services['delivery'];
+  if (injected && typeof injected === 'object' && 'services' in injected) {
+    byStore.set(deps.store, injected as Delivery);
+    return injected as Delivery;
+  }
+  const masterKey = services['masterKey'];
+  const d = createDelivery({
+    config: deps.config,
+    store: deps.store,
+    logger: deps.logger,
+    ...(deps.now ? { now: deps.now } : {}),
+    ...(isMasterKey(masterKey) ? { masterKey } : {}),
+  });
+  byStore.set(deps.store, d);
+  return d;
 }

@@ -1,0 +1,85 @@
+import { SendMessageRequestSchema } from '@attune/shared/api';
+import { AUDIT, appendAudit, auditContext } from '../../audit/index.ts';
+import { deliveryFor, messageStatus, revokeMessage, sendSecureMessage } from '../../delivery/index.ts';
+import { requireClinician } from '../../identity/middleware.ts';
+import { ApiError } from '../errors.ts';
+import { readJson } from '../validate.ts';
+import type { AppDeps, RouteModule } from '../types.ts';
+import type { Context } from 'hono';
+import type { AppEnv } from '../types.ts';
+
+// POST /v1/messages (secure send), GET /v1/messages/:id (status per recipient),
+// POST /v1/messages/:id/revoke. The work is the delivery module's; this file is the HTTP edge:
+// strict validation, tenant scoping, error codes and audit of reads.
+
+const ID = /^[0-9a-f-]{36}$/;
+/** Idempotency-Key (IETF draft-ietf-httpapi-idempotency-key-header): a client-chosen retry key. */
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
+
+async function notFound(c: Context<AppEnv>, deps: AppDeps, id: string): Promise<never> {
+  // Another practice's id answers exactly like an unknown one, and is audited as an authorization failure.
+  const elsewhere = ID.test(id) ? await deps.store.db.selectFrom('messages').select('id').where('id', '=', id).executeTakeFirst() : undefined;
+  if (elsewhere) {
+    await appendAudit(deps.store.db, {
+      ...auditContext(c),
+      action: AUDIT.AUTHZ_FAILURE,
+      outcome: 'failure',
+      target: { type: 'message', id },
+      details: { reason: 'other_practice' },
+    });
+  }
+  throw new ApiError(404, 'message_not_found', 'No message with that id in your practice.');
+}
+
+export const messages: RouteModule = {
+  mount(app, deps) {
+    const auth = requireClinician(deps);
+    const delivery = deliveryFor(deps);
+
+    app.post('/v1/messages', auth, async function sendMessage(c) {
+      const req = await readJson(c, SendMessageRequestSchema);
+      const key = c.req.header('idempotency-key');
+      if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
+        throw new ApiError(400, 'bad_request', 'Idempotency-Key must be 1 to 200 printable ASCII characters.');
+      }
+      const a = c.get('auth');
+      const r = await sendSecureMessage(
+        delivery.services,
+        { practiceId: a.practiceId, clinicianId: a.clinicianId, requestId: c.get('requestId'), ip: c.get('ip'), idempotencyKey: key ?? null, channel: 'api' },
+        req,
+      );
+      if (!r.ok) {
+        switch (r.code) {
+          case 'blocked_by_policy':
+            // The reasons name finding types and rules, never the text found (policy/decide.ts).
+            throw new ApiError(422, 'blocked_by_policy', r.reasons.length > 0 ? `${r.message} ${r.reasons.join(' ')}` : r.message);
+          case 'payload_too_large':
+            throw new ApiError(413, 'payload_too_large', r.message);
+          case 'validation_failed':
+            throw new ApiError(400, 'validation_failed', r.message);
+        }
+      }
+      // A replay answers like the original (same id, same 202): the client cannot tell, and need not.
+      return c.json(r.response, 202);
+    });
+
+    app.get('/v1/messages/:id', auth, async function getMessageStatus(c) {
+      const id = c.req.param('id');
+      const { practiceId } = c.get('auth');
+      const status = ID.test(id) ? await messageStatus(delivery.services, practiceId, id) : null;
+      if (!status) return notFound(c, deps, id);
+      await appendAudit(deps.store.db, { ...auditContext(c), action: AUDIT.PHI_READ, outcome: 'success', target: { type: 'message', id } });
+      return c.json(status);
+    });
+
+    app.post('/v1/messages/:id/revoke', auth, async function revoke(c) {
+      const id = c.req.param('id');
+      const a = c.get('auth');
+      const status = ID.test(id)
+        ? await revokeMessage(delivery.services, { practiceId: a.practiceId, clinicianId: a.clinicianId, ip: c.get('ip'), requestId: c.get('requestId') }, id)
+        : null;
+      if (!status) return notFound(c, deps, id);
+      return c.json(status);
+    });
+  },
+};

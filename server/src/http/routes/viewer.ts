@@ -1,0 +1,271 @@
+import type { Context } from 'hono';
+import { getCookie, setCookie } from 'hono/cookie';
+import { deliveryFor } from '../../delivery/index.ts';
+import { acceptReply, MAX_REPLY_CHARS } from '../../delivery/reply.ts';
+import { codeBody, infoBody, messageBody, page } from '../../viewer/render.ts';
+import { sanitizeMessageHtml } from '../../viewer/sanitize.ts';
+import {
+  codeRequired,
+  practiceName,
+  readMessage,
+  recordOpen,
+  requestCode,
+  resolveLink,
+  verifyCode,
+  type OpenLink,
+} from '../../viewer/service.ts';
+import {
+  checkCsrf,
+  checkVerifiedCookie,
+  cookieName,
+  csrfToken,
+  deriveViewerKeys,
+  newNonce,
+  VERIFIED_TTL_MS,
+  verifiedCookieValue,
+} from '../../viewer/session.ts';
+import { RateLimiter } from '../middleware/rate-limit.ts';
+import type { AppEnv, RouteModule } from '../types.ts';
+
+// The patient's secure viewer at /m/:token: a small server-rendered page with a strict CSP (per-
+// response nonces), no caching, no referrer, HSTS. Expired, revoked and unknown links get a clear
+// page with 410/404, never an error. Brute force is limited per address (unknown tokens, code
+// guesses) and per link (a code is void after 5 wrong tries; at most 10 codes per link).
+
+type C = Context<AppEnv>;
+
+function csp(nonce: string): string {
+  return [
+    "default-src 'none'",
+    `script-src 'nonce-${nonce}'`,
+    `style-src 'nonce-${nonce}'`,
+    "img-src 'self' data:",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+    "base-uri 'none'",
+    "object-src 'none'",
+  ].join('; ');
+}
+
+function viewerHeaders(c: C, nonce: string): void {
+  c.header('Content-Security-Policy', csp(nonce));
+  c.header('Cache-Control', 'no-store, max-age=0');
+  c.header('Pragma', 'no-cache');
+  c.header('Referrer-Policy', 'no-referrer');
+  c.header('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
+  c.header('X-Frame-Options', 'DENY');
+  c.header('X-Robots-Tag', 'noindex, nofollow');
+}
+
+function render(c: C, status: 200 | 400 | 403 | 404 | 410 | 429, title: string, practice: string, body: string) {
+  const nonce = newNonce();
+  viewerHeaders(c, nonce);
+  return c.html(page({ nonce, title, practiceName: practice, body }), status);
+}
+
+const GENERIC = 'Secure message';
+
+export const viewer: RouteModule = {
+  mount(app, deps) {
+    const delivery = deliveryFor(deps);
+    const svc = delivery.services;
+    const keys = deriveViewerKeys(svc.masterKey);
+    const cookie = cookieName(deps.config.publicUrl);
+    const secureCookie = deps.config.publicUrl.startsWith('https://');
+    const publicOrigin = new URL(deps.config.publicUrl).origin;
+    // Per client address, over ten minutes: unknown tokens, code guesses, and code requests.
+    const badTokens = new RateLimiter(20, 10 * 60_000);
+    const codeGuesses = new RateLimiter(30, 10 * 60_000);
+    const codeSends = new RateLimiter(10, 10 * 60_000);
+    const fallbackName = deps.config.practice.name;
+
+    const tooMany = (c: C) => {
+      c.header('Retry-After', '600');
+      return render(c, 429, GENERIC, fallbackName, infoBody('Please wait', 'Too many attempts from your network. Please try again in a few minutes.'));
+    };
+
+    /** Resolves the token, or renders the page that explains why it does not work. */
+    async function open(c: C): Promise<{ link: OpenLink; practice: string } | Response> {
+      const ip = c.get('ip');
+      const probe = badTokens.take(`ip:${ip}`, Date.now(), 0);
+      if (!probe.allowed) return tooMany(c);
+      const state = await resolveLink(svc, c.req.param('token') ?? '');
+      if (!state.ok) {
+        if (state.reason === 'unknown_token') {
+          badTokens.take(`ip:${ip}`);
+          return render(c, 404, GENERIC, fallbackName, infoBody('Link not found', 'This secure message link is not valid. Check that you copied the whole address from your email.'));
+        }
+        const title = state.reason === 'expired' ? 'This link has expired' : 'This message was withdrawn';
+        const text =
+          state.reason === 'expired'
+            ? 'For your privacy, secure message links work for a limited time. Please contact your provider if you still need this message.'
+            : 'Your provider withdrew this message. Please contact them if you have questions.';
+        return render(c, 410, GENERIC, fallbackName, infoBody(title, text));
+      }
+      return { link: state, practice: await practiceName(svc, state.practiceId) };
+    }
+
+    /** Same-origin check for form posts (ASVS 3.5.x): Origin, when sent, must be ours. */
+    function sameOrigin(c: C): boolean {
+      const origin = c.req.header('origin');
+      if (!origin || origin === 'null') return origin === undefined;
+      return origin === publicOrigin || origin === new URL(c.req.url).origin;
+    }
+
+    async function form(c: C): Promise<Record<string, string> | null> {
+      const type = c.req.header('content-type') ?? '';
+      if (!/^application\/x-www-form-urlencoded\b/i.test(type) && !/^multipart\/form-data\b/i.test(type)) return null;
+      const body = await c.req.parseBody();
+      const out: Record<string, string> = {};
+      for (const [k, v] of Object.entries(body)) if (typeof v === 'string') out[k] = v;
+      return out;
+    }
+
+    function verified(c: C, link: OpenLink): boolean {
+      return checkVerifiedCookie(keys, link.linkId, getCookie(c, cookie), Date.now());
+    }
+
+    function codePage(c: C, link: OpenLink, practice: string, opts: { sent?: boolean; error?: string | null; locked?: boolean; status?: 200 | 400 | 429 }) {
+      const base = `/m/${c.req.param('token')}`;
+      return render(
+        c,
+        opts.status ?? 200,
+        GENERIC,
+        practice,
+        codeBody({
+          sendAction: `${base}/code/send`,
+          verifyAction: `${base}/code`,
+          csrf: csrfToken(keys, link.linkId, Date.now()),
+          sent: opts.sent ?? false,
+          error: opts.error ?? null,
+          locked: opts.locked ?? false,
+        }),
+      );
+    }
+
+    app.get('/m/:token', async function viewMessage(c) {
+      const o = await open(c);
+      if (o instanceof Response) return o;
+      const { link, practice } = o;
+      if ((await codeRequired(svc, link.practiceId)) && !verified(c, link)) {
+        return codePage(c, link, practice, { sent: c.req.query('sent') === '1' });
+      }
+      const m = await readMessage(svc, link);
+      if (!m) return render(c, 404, GENERIC, practice, infoBody('Link not found', 'This secure message is no longer available.'));
+      await recordOpen(svc, link, { ip: c.get('ip'), requestId: c.get('requestId') });
+      const base = `/m/${c.req.param('token')}`;
+      const html = m.content.html !== undefined ? sanitizeMessageHtml(m.content.html) : null;
+      return render(
+        c,
+        200,
+        m.content.subject ? `${GENERIC}` : GENERIC,
+        practice,
+        messageBody(
+          {
+            subject: m.content.subject,
+            sentAt: m.sentAt,
+            safeHtml: html,
+            text: m.content.text ?? null,
+            attachments: m.content.attachments.map((a, i) => ({
+              filename: a.filename,
+              size: Math.floor((a.contentBase64.replace(/=+$/, '').length * 3) / 4),
+              href: `${base}/a/${i}`,
+            })),
+            replyAction: `${base}/reply`,
+            csrf: csrfToken(keys, link.linkId, Date.now()),
+            replied: c.req.query('replied') === '1',
+            expiresAt: link.expiresAt,
+          },
+          practice,
+        ),
+      );
+    });
+
+    app.post('/m/:token/code/send', async function sendCode(c) {
+      const o = await open(c);
+      if (o instanceof Response) return o;
+      const { link, practice } = o;
+      const f = await form(c);
+      if (!f || !sameOrigin(c) || !checkCsrf(keys, link.linkId, f['csrf'], Date.now())) {
+        return render(c, 403, GENERIC, practice, infoBody('Please try again', 'This form expired. Go back to the link in your email and try again.'));
+      }
+      if (!codeSends.take(`ip:${c.get('ip')}`).allowed) return tooMany(c);
+      const r = await requestCode(svc, keys, link);
+      if (!r.ok) {
+        return codePage(c, link, practice, {
+          status: 429,
+          error: r.reason === 'too_soon' ? 'We just sent a code. Please wait a moment before asking for another.' : 'Too many codes were requested for this message. Please contact your provider.',
+        });
+      }
+      return c.redirect(`/m/${c.req.param('token')}?sent=1`, 303);
+    });
+
+    app.post('/m/:token/code', async function checkCode(c) {
+      const o = await open(c);
+      if (o instanceof Response) return o;
+      const { link, practice } = o;
+      const f = await form(c);
+      if (!f || !sameOrigin(c) || !checkCsrf(keys, link.linkId, f['csrf'], Date.now())) {
+        return render(c, 403, GENERIC, practice, infoBody('Please try again', 'This form expired. Go back to the link in your email and try again.'));
+      }
+      if (!codeGuesses.take(`ip:${c.get('ip')}`).allowed) return tooMany(c);
+      const r = await verifyCode(svc, keys, link, f['code'] ?? '');
+      if (!r.ok) {
+        const error = {
+          wrong: 'That code is not right. Check the latest email and try again.',
+          expired: 'That code has expired. Ask for a new one.',
+          locked: 'Too many wrong codes. Ask for a new code.',
+          none: 'Ask for a code first.',
+        }[r.reason];
+        return codePage(c, link, practice, { status: 400, error, locked: r.reason === 'locked' || r.reason === 'none' || r.reason === 'expired' });
+      }
+      setCookie(c, cookie, verifiedCookieValue(keys, link.linkId, Date.now()), {
+        httpOnly: true,
+        secure: secureCookie,
+        sameSite: 'Strict',
+        path: '/',
+        maxAge: Math.floor(VERIFIED_TTL_MS / 1000),
+      });
+      return c.redirect(`/m/${c.req.param('token')}`, 303);
+    });
+
+    app.post('/m/:token/reply', async function reply(c) {
+      const o = await open(c);
+      if (o instanceof Response) return o;
+      const { link, practice } = o;
+      const f = await form(c);
+      if (!f || !sameOrigin(c) || !checkCsrf(keys, link.linkId, f['csrf'], Date.now())) {
+        return render(c, 403, GENERIC, practice, infoBody('Please try again', 'This form expired. Go back to the link in your email and try again.'));
+      }
+      if ((await codeRequired(svc, link.practiceId)) && !verified(c, link)) return codePage(c, link, practice, {});
+      const text = (f['text'] ?? '').trim();
+      if (text === '' || text.length > MAX_REPLY_CHARS) {
+        return render(c, 400, GENERIC, practice, infoBody('Reply not sent', `Write a reply of up to ${MAX_REPLY_CHARS} characters.`));
+      }
+      const r = await acceptReply(svc, { token: c.req.param('token'), text, source: 'viewer', ip: c.get('ip'), requestId: c.get('requestId') });
+      if (!r.ok) return render(c, 410, GENERIC, practice, infoBody('Reply not sent', 'This message link no longer works.'));
+      // Post/redirect/get: a reload does not send the reply again.
+      return c.redirect(`/m/${c.req.param('token')}?replied=1`, 303);
+    });
+
+    app.get('/m/:token/a/:index', async function attachment(c) {
+      const o = await open(c);
+      if (o instanceof Response) return o;
+      const { link, practice } = o;
+      if ((await codeRequired(svc, link.practiceId)) && !verified(c, link)) return codePage(c, link, practice, {});
+      const m = await readMessage(svc, link);
+      const index = Number(c.req.param('index'));
+      const a = m && Number.isInteger(index) ? m.content.attachments[index] : undefined;
+      if (!a) return render(c, 404, GENERIC, practice, infoBody('Attachment not found', 'This attachment is not part of the message.'));
+      const ascii = a.filename.replace(/[^\x20-\x7e]/g, '_').replace(/["\\]/g, '_');
+      // Always a download, never rendered on our origin (an HTML attachment must not run here).
+      c.header('Content-Type', 'application/octet-stream');
+      c.header('Content-Disposition', `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(a.filename)}`);
+      c.header('Content-Security-Policy', "default-src 'none'; sandbox");
+      c.header('Cache-Control', 'no-store, max-age=0');
+      c.header('Referrer-Policy', 'no-referrer');
+      c.header('X-Content-Type-Options', 'nosniff');
+      return c.body(Buffer.from(a.contentBase64, 'base64'));
+    });
+  },
+};

@@ -1,0 +1,203 @@
+import { appendAudit, AUDIT } from '../audit/index.ts';
+import { decryptFromArchive, sealSecret } from '../crypto/index.ts';
+import { ddb } from '../delivery/db.ts';
+import { getKeyring } from '../delivery/keyring.ts';
+import { resolveLink, type LinkState } from '../delivery/reply.ts';
+import { outboxSealContext } from '../delivery/send.ts';
+import type { DeliveryServices, StoredContent } from '../delivery/services.ts';
+import { hashOneTimeCode, newOneTimeCode, safeEqualHex } from '../delivery/tokens.ts';
+import { getPolicy, newId, nowIso } from '../store/index.ts';
+import type { ViewerKeys } from './session.ts';
+
+// What the viewer does with a link: read the message, record the first open, run the one-time
+// code step. The HTTP edge (http/routes/viewer.ts) renders pages around these.
+
+export type OpenLink = LinkState & { ok: true };
+
+export const CODE_MINUTES = 10;
+/** Wrong codes before the code is void and a new one must be requested. */
+export const MAX_CODE_ATTEMPTS = 5;
+/** Codes a link may ask for in all, and how far apart. */
+export const MAX_CODE_SENDS = 10;
+export const CODE_RESEND_MS = 30_000;
+
+export { resolveLink };
+
+export async function practiceName(svc: Pick<DeliveryServices, 'db' | 'config'>, practiceId: string): Promise<string> {
+  const p = await svc.db.selectFrom('practices').select('name').where('id', '=', practiceId).executeTakeFirst();
+  return p?.name ?? svc.config.practice.name;
+}
+
+export async function codeRequired(svc: Pick<DeliveryServices, 'db'>, practiceId: string): Promise<boolean> {
+  return (await getPolicy(svc.db, practiceId)).policy.viewerSecondFactor;
+}
+
+export interface MessageForViewer {
+  content: StoredContent;
+  sentAt: string;
+}
+
+export async function readMessage(svc: DeliveryServices, link: OpenLink): Promise<MessageForViewer | null> {
+  const m = await svc.db
+    .selectFrom('messages')
+    .select(['body_ct', 'send_at', 'created_at'])
+    .where('id', '=', link.messageId)
+    .where('practice_id', '=', link.practiceId)
+    .executeTakeFirst();
+  if (!m) return null;
+  const d = await svc.db.selectFrom('deliveries').select(['sent_at']).where('id', '=', link.deliveryId).executeTakeFirst();
+  const keyring = await getKeyring(svc.db, svc.masterKey, link.practiceId);
+  const r = await decryptFromArchive(m.body_ct, keyring.archive.privateKey);
+  if (!r.ok) throw new Error(`archived message unreadable: ${r.reason}`);
+  return {
+    content: JSON.parse(Buffer.from(r.data).toString('utf8')) as StoredContent,
+    sentAt: d?.sent_at ?? m.send_at ?? m.created_at,
+  };
+}
+
+/**
+ * Records an open: every open is audited (a PHI read); the first also sets the link's and the
+ * delivery's opened time and adds the `opened` engagement event.
+ */
+export async function recordOpen(svc: DeliveryServices, link: OpenLink, ctx: { ip: string | null; requestId: string | null }): Promise<void> {
+  const now = svc.now();
+  const t = nowIso(now);
+  await svc.db.transaction().execute(async (tx) => {
+    const first = await tx
+      .updateTable('viewer_links')
+      .set({ first_opened_at: t })
+      .where('id', '=', link.linkId)
+      .where('first_opened_at', 'is', null)
+      .executeTakeFirst();
+    const d = await tx.selectFrom('deliveries').select(['patient_id']).where('id', '=', link.deliveryId).executeTakeFirstOrThrow();
+    if (Number(first.numUpdatedRows) > 0) {
+      await tx.updateTable('deliveries').set({ opened_at: t, updated_at: t }).where('id', '=', link.deliveryId).where('opened_at', 'is', null).execute();
+      await tx
+        .updateTable('deliveries')
+        .set({ status: 'opened' })
+        .where('id', '=', link.deliveryId)
+        .where('status', 'in', ['queued', 'scheduled', 'sent'])
+        .execute();
+      if (d.patient_id) {
+        await tx
+          .insertInto('engagement_events')
+          .values({
+            id: `opened:${link.deliveryId}`,
+            practice_id: link.practiceId,
+            patient_id: d.patient_id,
+            type: 'opened',
+            at: t,
+            message_id: link.messageId,
+            latency_ms: null,
+            topics: '[]',
+            data: '{}',
+            created_at: t,
+          })
+          .onConflict((oc) => oc.column('id').doNothing())
+          .execute();
+      }
+    }
+    await appendAudit(tx, {
+      action: AUDIT.VIEWER_OPEN,
+      outcome: 'success',
+      actor: { type: 'patient', id: d.patient_id },
+      practiceId: link.practiceId,
+      ip: ctx.ip,
+      requestId: ctx.requestId,
+      target: { type: 'message', id: link.messageId },
+      details: { first: Number(first.numUpdatedRows) > 0 },
+    });
+  });
+}
+
+export type CodeSendResult = { ok: true } | { ok: false; reason: 'too_soon' | 'too_many' };
+
+/** Makes a new one-time code for the link and queues it to the recipient's address. */
+export async function requestCode(svc: DeliveryServices, keys: ViewerKeys, link: OpenLink): Promise<CodeSendResult> {
+  const now = svc.now();
+  const db = ddb(svc.db);
+  const row = await db
+    .selectFrom('viewer_links')
+    .select(['otp_sends', 'otp_expires_at'])
+    .where('id', '=', link.linkId)
+    .executeTakeFirstOrThrow();
+  if (row.otp_sends >= MAX_CODE_SENDS) return { ok: false, reason: 'too_many' };
+  const lastSent = row.otp_expires_at ? Date.parse(row.otp_expires_at) - CODE_MINUTES * 60_000 : 0;
+  if (now.getTime() - lastSent < CODE_RESEND_MS) return { ok: false, reason: 'too_soon' };
+  const code = newOneTimeCode();
+  const outboxId = newId();
+  const t = nowIso(now);
+  await svc.db.transaction().execute(async (tx) => {
+    const x = ddb(tx);
+    // Conditional on the count read above: two concurrent requests cannot both pass the limit.
+    const upd = await x
+      .updateTable('viewer_links')
+      .set({
+        otp_hash: hashOneTimeCode(keys.otp, link.linkId, code),
+        otp_expires_at: nowIso(new Date(now.getTime() + CODE_MINUTES * 60_000)),
+        otp_attempts: 0,
+        otp_sends: row.otp_sends + 1,
+      })
+      .where('id', '=', link.linkId)
+      .where('otp_sends', '=', row.otp_sends)
+      .executeTakeFirst();
+    if (Number(upd.numUpdatedRows) === 0) throw new ConcurrentCodeRequest();
+    await x
+      .insertInto('outbox')
+      .values({
+        id: outboxId,
+        practice_id: link.practiceId,
+        delivery_id: link.deliveryId,
+        kind: 'otp',
+        payload_ref: link.linkId,
+        payload: Buffer.from(sealSecret(svc.masterKey, JSON.stringify({ code, minutes: CODE_MINUTES }), outboxSealContext(outboxId))),
+        available_at: t,
+        attempts: 0,
+        claimed_by: null,
+        claimed_until: null,
+        done_at: null,
+        permanent_failure: 0,
+        last_error: null,
+        created_at: t,
+      })
+      .execute();
+  }).catch((err: unknown) => {
+    if (err instanceof ConcurrentCodeRequest) return;
+    throw err;
+  });
+  svc.kick();
+  return { ok: true };
+}
+
+class ConcurrentCodeRequest extends Error {}
+
+export type CodeCheck = { ok: true } | { ok: false; reason: 'wrong' | 'expired' | 'locked' | 'none' };
+
+export async function verifyCode(svc: DeliveryServices, keys: ViewerKeys, link: OpenLink, input: string): Promise<CodeCheck> {
+  const code = input.replace(/\s+/g, '');
+  const row = await svc.db
+    .selectFrom('viewer_links')
+    .select(['otp_hash', 'otp_expires_at', 'otp_attempts'])
+    .where('id', '=', link.linkId)
+    .executeTakeFirstOrThrow();
+  if (!row.otp_hash || !row.otp_expires_at) return { ok: false, reason: 'none' };
+  if (row.otp_attempts >= MAX_CODE_ATTEMPTS) return { ok: false, reason: 'locked' };
+  if (row.otp_expires_at <= nowIso(svc.now())) return { ok: false, reason: 'expired' };
+  // Count the attempt before comparing, conditionally, so parallel guesses cannot exceed the limit.
+  const counted = await svc.db
+    .updateTable('viewer_links')
+    .set({ otp_attempts: row.otp_attempts + 1 })
+    .where('id', '=', link.linkId)
+    .where('otp_attempts', '=', row.otp_attempts)
+    .executeTakeFirst();
+  if (Number(counted.numUpdatedRows) === 0) return { ok: false, reason: 'wrong' };
+  if (!/^\d{8}$/.test(code) || !safeEqualHex(hashOneTimeCode(keys.otp, link.linkId, code), row.otp_hash)) {
+    return { ok: false, reason: row.otp_attempts + 1 >= MAX_CODE_ATTEMPTS ? 'locked' : 'wrong' };
+  }
+  await svc.db
+    .updateTable('viewer_links')
+    .set({ otp_verified_at: nowIso(svc.now()), otp_hash: null, otp_expires_at: null })
+    .where('id', '=', link.linkId)
+    .execute();
+  return { ok: true };
+}
