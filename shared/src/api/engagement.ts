@@ -80,6 +80,10 @@ export const EngagementSchema = z.object({
     peakHour: z.number().int().nullable(),
     /** Mean resultant length (0 = spread out, 1 = always the same hour). */
     concentration: z.number().nullable(),
+    /** Circular mean direction as an hour of day (0..24). */
+    meanHour: z.number().nullable().optional(),
+    /** 0..1: Rayleigh-test evidence of a preferred hour, discounted for little data. */
+    confidence: z.number().optional(),
     timeZone: z.string(),
     n: z.number().int(),
     basis: z.string(),

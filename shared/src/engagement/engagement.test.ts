@@ -99,3 +99,27 @@ describe('charts', () => {
     expect(strip.match(/<rect/g)?.length).toBe(27);
   });
 });
+
+describe('computeEngagement on a simulated practice', () => {
+  it('always produces the API shape, with finite numbers, for every style', () => {
+    const sim = simulatePractice({ seed: 21, patients: 36, asOf: '2026-11-01T00:00:00Z', weeks: 60 });
+    for (const p of sim.patients) {
+      const e = computeEngagement({ id: p.id, email: p.email, name: p.name, timeZone: p.timeZone }, p.events, sim.asOf);
+      expect(() => EngagementSchema.parse(e)).not.toThrow();
+      expect(nonFinite(e)).toEqual([]);
+      if (e.replyRate.value !== null) {
+        expect(e.replyRate.value).toBeGreaterThanOrEqual(0);
+        expect(e.replyRate.value).toBeLessThanOrEqual(1);
+      }
+      expect(e.replyHours.histogram.reduce((a, b) => a + b, 0)).toBe(e.replyHours.n);
+    }
+  });
+});
+
+/** Paths of numbers that are NaN or infinite (JSON.stringify would silently turn them into null). */
+function nonFinite(v: unknown, path = '$'): string[] {
+  if (typeof v === 'number') return Number.isFinite(v) ? [] : [path];
+  if (Array.isArray(v)) return v.flatMap((x, i) => nonFinite(x, `${path}[${i}]`));
+  if (v && typeof v === 'object') return Object.entries(v).flatMap(([k, x]) => nonFinite(x, `${path}.${k}`));
+  return [];
+}

@@ -270,6 +270,8 @@ export function computeEngagement(
       histogram,
       peakHour: win.hour,
       concentration: win.resultantLength,
+      meanHour: win.meanHour,
+      confidence: win.confidence,
       timeZone: tz,
       n: hours.length,
       basis: `Hour of each reply in ${tz}${tzNote}; circular mean and mean resultant length over the 24-hour clock.`,

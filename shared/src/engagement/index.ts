@@ -23,7 +23,7 @@ export type { Timeline } from './timeline.ts';
 export { createRng } from './prng.ts';
 export type { Rng } from './prng.ts';
 export { circularHours, median, quantile, hourDistance, inWindow } from './stats.ts';
-export { localHour, zoneOffsetMinutes, isValidTimeZone, toMs } from './time.ts';
+export { localHour, zoneOffsetMinutes, isValidTimeZone, toMs, nextLocalHour } from './time.ts';
 export { analyzeReply } from './reply.ts';
 export type { ReplyAnalysis } from './reply.ts';
 export { predictLatencyHours, shortestHalfMidpoint, DEFAULT_LATENCY_SHRINKAGE } from './predict.ts';

@@ -117,3 +117,21 @@ export function weekIndex(timeZone: string, ms: number): number {
 export function weekStartDate(index: number): string {
   return isoDateOf(index * WEEK + MONDAY_OFFSET);
 }
+
+/**
+ * The first instant at or after `afterMs` when the local clock in `timeZone` reads `hour`:00 (for a
+ * scheduled send at the patient's best hour). Local times skipped by a DST change resolve to the
+ * same UTC instant an hour later.
+ */
+export function nextLocalHour(timeZone: string, afterMs: number, hour: number): number {
+  const l = localMs(timeZone, afterMs);
+  const dayStart = l - (((l % DAY) + DAY) % DAY);
+  for (let d = 0; d < 3; d++) {
+    const wantLocal = dayStart + d * DAY + hour * HOUR;
+    // Convert local wall time to UTC with the offset at that time (checked twice across a change).
+    let utc = wantLocal - zoneOffsetMinutes(timeZone, wantLocal) * 60_000;
+    utc = wantLocal - zoneOffsetMinutes(timeZone, utc) * 60_000;
+    if (utc >= afterMs) return utc;
+  }
+  return afterMs;
+}
