@@ -78,7 +78,8 @@ async function decideSend(deps: OnSendDeps): Promise<Completed> {
       return {
         ...blockWith(alerts.warn(scan), context('warn', scan)),
         cancelLabel: 'Send securely',
-        sendModeOverride: Office.MailboxEnums.SendModeOverride.PromptUser,
+        // Mailbox 1.14 enum; the literal keeps older hosts from throwing (and failing closed) here.
+        sendModeOverride: Office.MailboxEnums.SendModeOverride?.PromptUser ?? ('promptUser'),
       };
     case 'block':
       return { ...blockWith(alerts.blocked(blockedTypes(scan, state.policy.blockTypes)), context('block', scan)), cancelLabel: 'Review' };
