@@ -1,4 +1,6 @@
 import { simpleParser, type AddressObject, type ParsedMail } from 'mailparser';
+import { fastParse } from './fast-parse.ts';
+import { readHeaders, type RawHeaders } from './marker.ts';
 import sanitizeHtml from 'sanitize-html';
 import type { MessageInput } from '@attune/shared/phi';
 import { MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, type SendMessageRequest } from '@attune/shared/api';
@@ -9,7 +11,42 @@ import { MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, type SendMessageRequest } from '
 const TEXT_TYPES = /^(text\/|application\/(json|xml|csv|x-csv|rtf|x-yaml|yaml)\b|message\/)/i;
 const MAX_TEXT_ATTACHMENT_BYTES = 2 * 1024 * 1024;
 
-export async function parse(raw: Buffer): Promise<ParsedMail> {
+/** What the gateway reads from a message, whichever parser produced it. */
+export interface MailView {
+  subject: string;
+  /** Decoded text/plain part, if any. */
+  text: string | undefined;
+  /** Decoded text/html part, if any. */
+  html: string | null;
+  /** Addresses (lower-case) in From and Cc. */
+  from: string[];
+  cc: string[];
+  attachments: Array<{ filename: string | undefined; contentType: string; content: Buffer; related: boolean; contentId: string | undefined }>;
+}
+
+/** The fast path for simple mail, mailparser for everything else. */
+export async function parse(raw: Buffer, headers: RawHeaders = readHeaders(raw)): Promise<MailView> {
+  return fastParse(raw, headers) ?? fromParsed(await parseFully(raw));
+}
+
+export function fromParsed(mail: ParsedMail): MailView {
+  return {
+    subject: mail.subject ?? '',
+    text: mail.text,
+    html: typeof mail.html === 'string' && mail.html ? mail.html : null,
+    from: addresses(mail.from),
+    cc: addresses(mail.cc),
+    attachments: mail.attachments.map((a) => ({
+      filename: a.filename,
+      contentType: a.contentType,
+      content: a.content,
+      related: a.related,
+      contentId: a.contentId,
+    })),
+  };
+}
+
+export async function parseFully(raw: Buffer): Promise<ParsedMail> {
   return simpleParser(raw, {
     // The detector turns HTML into text itself (offsets then refer to the HTML); skipping
     // mailparser's conversions halves the parse cost.
@@ -35,20 +72,20 @@ export function addresses(field: AddressObject | AddressObject[] | undefined): s
   return out;
 }
 
-export function fromAddress(mail: ParsedMail): string | null {
-  return addresses(mail.from)[0] ?? null;
+export function fromAddress(mail: MailView): string | null {
+  return mail.from[0] ?? null;
 }
 
 /** The detector's view of the message. */
-export function scanInput(mail: ParsedMail, envelopeTo: readonly string[]): MessageInput {
-  const html = typeof mail.html === 'string' && mail.html ? mail.html : null;
+export function scanInput(mail: MailView, envelopeTo: readonly string[]): MessageInput {
+  const html = mail.html;
   // With an HTML part the detector scans the HTML (what the recipient sees); the plain part of a
   // multipart/alternative is derived from it. Without one, the plain part is the body.
   return {
-    subject: mail.subject ?? '',
+    subject: mail.subject,
     ...(html !== null ? { html } : { body: mail.text ?? '' }),
     to: envelopeTo,
-    cc: addresses(mail.cc),
+    cc: mail.cc,
     attachments: mail.attachments.map((a, i) => ({
       name: a.filename ?? `attachment-${i + 1}`,
       ...(TEXT_TYPES.test(a.contentType) && a.content.length <= MAX_TEXT_ATTACHMENT_BYTES
@@ -66,14 +103,14 @@ export type ToRequest =
  * The secure-send request for a message. Recipients come from the envelope (they include Bcc, which
  * the headers do not); those named in Cc stay in cc.
  */
-export function toSendRequest(mail: ParsedMail, envelopeTo: readonly string[]): ToRequest {
+export function toSendRequest(mail: MailView, envelopeTo: readonly string[]): ToRequest {
   const files = mail.attachments.filter((a) => !a.related || !a.contentId);
   if (files.length > MAX_ATTACHMENTS) return { ok: false, reason: 'too_many_attachments' };
   if (files.some((a) => a.content.length > MAX_ATTACHMENT_BYTES)) return { ok: false, reason: 'attachment_too_large' };
-  const cc = new Set(addresses(mail.cc));
+  const cc = new Set(mail.cc);
   const to = envelopeTo.filter((a) => !cc.has(a));
   const ccList = envelopeTo.filter((a) => cc.has(a));
-  const html = typeof mail.html === 'string' && mail.html ? mail.html : undefined;
+  const html = mail.html ?? undefined;
   const text = mail.text ?? (html === undefined ? '' : undefined);
   return {
     ok: true,
@@ -81,7 +118,7 @@ export function toSendRequest(mail: ParsedMail, envelopeTo: readonly string[]): 
       // If every envelope recipient is also in Cc, keep one in `to` (the contract needs one).
       to: to.length > 0 ? to : ccList.slice(0, 1),
       cc: to.length > 0 ? ccList : ccList.slice(1),
-      subject: (mail.subject ?? '').slice(0, 998),
+      subject: mail.subject.slice(0, 998),
       ...(text !== undefined ? { text } : {}),
       ...(html !== undefined ? { html } : {}),
       attachments: files.map((a, i) => ({
@@ -96,9 +133,9 @@ export function toSendRequest(mail: ParsedMail, envelopeTo: readonly string[]): 
 }
 
 /** The patient's own words from a reply: text part (or HTML as text), quoted notice removed. */
-export function replyText(mail: ParsedMail): string {
+export function replyText(mail: MailView): string {
   let text = mail.text ?? '';
-  if (!text.trim() && typeof mail.html === 'string') {
+  if (!text.trim() && mail.html !== null) {
     text = sanitizeHtml(mail.html.replace(/<(br|\/p|\/div|\/li)\b[^>]*>/gi, '\n'), { allowedTags: [], allowedAttributes: {} });
   }
   return stripQuoted(text);

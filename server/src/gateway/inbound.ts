@@ -1,7 +1,6 @@
-import type { ParsedMail } from 'mailparser';
 import { scan, type Finding } from '@attune/shared/phi';
 import type { Envelope, GatewayBackend, InboundReply } from './backend.ts';
-import { fromAddress, replyText } from './extract.ts';
+import { fromAddress, replyText, type MailView } from './extract.ts';
 import type { SmtpReply } from './smtp-reply.ts';
 
 // Inbound: a patient answering a notice by plain email, to reply+<token>@<reply domain>.
@@ -32,7 +31,7 @@ export async function handleReplies(
   tokens: readonly string[],
   envelope: Envelope,
   raw: Buffer,
-  mail: ParsedMail,
+  mail: MailView,
   log: (e: Record<string, unknown>) => void,
 ): Promise<SmtpReply> {
   const text = replyText(mail);
@@ -43,9 +42,9 @@ export async function handleReplies(
     const r = await backend.acceptReply({
       token,
       from,
-      subject: mail.subject ?? '',
+      subject: mail.subject,
       text,
-      html: typeof mail.html === 'string' ? mail.html : null,
+      html: mail.html,
       receivedAt: new Date(),
       raw,
       crisis,

@@ -1,8 +1,8 @@
-import type { ParsedMail } from 'mailparser';
 import { DEFAULT_POLICY } from '@attune/shared/policy';
 import type { Envelope, GatewayBackend, OutboundSender } from './backend.ts';
 import { classify } from './classify.ts';
-import { fromAddress, scanInput, toSendRequest } from './extract.ts';
+import { fromAddress, scanInput, toSendRequest, type MailView } from './extract.ts';
+import { headerValues, type RawHeaders } from './marker.ts';
 import { RelayError } from './relay.ts';
 import type { SmtpReply } from './smtp-reply.ts';
 
@@ -28,7 +28,8 @@ export async function handleOutbound(
   ctx: OutboundContext,
   envelope: Envelope,
   raw: Buffer,
-  mail: ParsedMail,
+  mail: MailView,
+  headers: RawHeaders,
   flags: { alreadyProcessed: boolean; messageId: string | null },
 ): Promise<OutboundResult> {
   const relay = async (kind: OutboundKind): Promise<OutboundResult> => {
@@ -53,8 +54,8 @@ export async function handleOutbound(
 
   // An add-in already replaced the content with a notice and stamped the message id. Trust the stamp
   // only when the id is a message this practice really sent securely; a forged header is scanned.
-  const secured = mail.headers.get('x-attune-secured');
-  if (typeof secured === 'string' && sender && /^[\w-]{1,100}$/.test(secured.trim())) {
+  const secured = headerValues(headers, 'x-attune-secured')[0];
+  if (secured !== undefined && sender && /^[\w-]{1,100}$/.test(secured.trim())) {
     if (await ctx.backend.isSecuredMessage(sender.practiceId, secured.trim())) return relay('relayed_secured');
   }
 
@@ -112,7 +113,7 @@ export async function handleOutbound(
   }
 }
 
-async function resolve(backend: GatewayBackend, mail: ParsedMail, envelope: Envelope): Promise<OutboundSender | null> {
+async function resolve(backend: GatewayBackend, mail: MailView, envelope: Envelope): Promise<OutboundSender | null> {
   const from = fromAddress(mail);
   if (from) {
     const s = await backend.resolveSender(from);

@@ -218,16 +218,15 @@ export function createGateway(config: GatewayConfig, backend: GatewayBackend, lo
     }
     let mail;
     try {
-      mail = await parse(raw);
+      mail = await parse(raw, headers);
     } catch {
       return { code: 550, message: '5.6.0 Malformed message: MIME structure could not be parsed' };
     }
 
     const tokens = rcpts.map(replyToken).filter((t): t is string => t !== null);
     if (tokens.length > 0) {
-      const auto = (mail.headers.get('auto-submitted') as string | undefined)?.toLowerCase();
-      const ctype = mail.headers.get('content-type') as { value?: string } | string | undefined;
-      const isReport = /multipart\/report/i.test(typeof ctype === 'string' ? ctype : (ctype?.value ?? ''));
+      const auto = headerValues(headers, 'auto-submitted')[0]?.trim().toLowerCase();
+      const isReport = /^\s*multipart\/report/i.test(headerValues(headers, 'content-type')[0] ?? '');
       if (!envelope.from || isReport || (auto && auto !== 'no')) {
         // Bounces and auto-replies (RFC 3834) are not the patient answering: accept and drop them,
         // so they neither bounce back nor count as engagement.
@@ -251,6 +250,7 @@ export function createGateway(config: GatewayConfig, backend: GatewayBackend, lo
       envelope,
       raw,
       mail,
+      headers,
       { alreadyProcessed: ours >= 1, messageId },
     );
     if (result.kind === 'secured') stats.secured++;

@@ -1,0 +1,89 @@
+import fc from 'fast-check';
+import MailComposer from 'nodemailer/lib/mail-composer/index.js';
+import { describe, expect, it } from 'vitest';
+import { fromParsed, parse, parseFully } from './extract.ts';
+import { fastParse } from './fast-parse.ts';
+
+// The fast path must read exactly what mailparser reads, or decline. Checked on generated mail
+// (nodemailer's composer, every transfer encoding, Unicode, long lines, '=' signs) and on the
+// shapes it must leave to mailparser.
+
+const norm = (s: string | undefined | null): string | null => (s == null ? null : s.replace(/\r\n/g, '\n').replace(/\s+$/, ''));
+
+async function compose(opts: Record<string, unknown>): Promise<Buffer> {
+  return new MailComposer(opts).compile().build();
+}
+
+describe('fast MIME path', () => {
+  it('agrees with mailparser on generated text and HTML mail in every transfer encoding', async () => {
+    const body = fc.string({ unit: 'grapheme', maxLength: 400 });
+    let taken = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          subject: fc.string({ unit: fc.constantFrom(...'abcdefghij XYZ-:;,.0123456789'.split('')), maxLength: 60 }),
+          text: fc.option(body, { nil: undefined }),
+          html: fc.option(body.map((b) => `<p>${b}</p>`), { nil: undefined }),
+          encoding: fc.constantFrom('quoted-printable', 'base64', undefined),
+          cc: fc.boolean(),
+          long: fc.boolean(),
+        }),
+        async (m) => {
+          const text = m.text !== undefined && m.long ? m.text + ' word'.repeat(60) + '=' + 'x'.repeat(120) : m.text;
+          const raw = await compose({
+            from: 'Dr Lee <dr.lee@clinic.test>',
+            to: 'jane@example.com',
+            ...(m.cc ? { cc: 'Front Desk <desk@clinic.test>, other@example.org' } : {}),
+            subject: m.subject,
+            ...(text !== undefined ? { text } : {}),
+            ...(m.html !== undefined ? { html: m.html } : {}),
+            ...(text === undefined && m.html === undefined ? { text: '' } : {}),
+            ...(m.encoding ? { textEncoding: m.encoding } : {}),
+          });
+          const fast = fastParse(raw);
+          const slow = fromParsed(await parseFully(raw));
+          if (fast === null) return; // declining is always allowed
+          taken++;
+          expect(norm(fast.text) ?? '').toBe(norm(slow.text) ?? '');
+          expect(norm(fast.html)).toBe(norm(slow.html));
+          expect(fast.subject).toBe(slow.subject.trim());
+          expect(fast.from).toEqual(slow.from);
+          expect(fast.cc).toEqual(slow.cc);
+        },
+      ),
+      { numRuns: 300 },
+    );
+    // Most of these are simple enough for the fast path; if it declined them all, nothing was compared.
+    expect(taken).toBeGreaterThan(150);
+  });
+
+  it('takes the fast path for ordinary composed mail (so the benchmark measures it)', async () => {
+    const raw = await compose({ from: 'a@clinic.test', to: 'b@example.com', subject: 'Hi', text: 'Hello — café', html: '<p>Hello — café</p>' });
+    const fast = fastParse(raw);
+    expect(fast).not.toBeNull();
+    expect(fast!.text?.trim()).toBe('Hello — café');
+  });
+
+  it('leaves attachments, encoded-word subjects, nested parts and unknown charsets to mailparser', async () => {
+    const withAttachment = await compose({ from: 'a@clinic.test', to: 'b@example.com', subject: 'x', text: 'see file', attachments: [{ filename: 'notes.txt', content: 'Dx: F32.1' }] });
+    expect(fastParse(withAttachment)).toBeNull();
+    const full = await parse(withAttachment);
+    expect(full.attachments.map((a) => a.filename)).toEqual(['notes.txt']);
+
+    const encodedSubject = await compose({ from: 'a@clinic.test', to: 'b@example.com', subject: 'Résumé of the plan', text: 'x' });
+    expect(fastParse(encodedSubject)).toBeNull();
+    expect((await parse(encodedSubject)).subject).toBe('Résumé of the plan');
+
+    const koi8 = Buffer.from('From: a@clinic.test\r\nSubject: x\r\nContent-Type: text/plain; charset=koi8-r\r\n\r\n\xf0\xd2\xc9\r\n', 'latin1');
+    expect(fastParse(koi8)).toBeNull();
+
+    const nested = Buffer.from(
+      'From: a@clinic.test\r\nContent-Type: multipart/mixed; boundary="o"\r\n\r\n--o\r\nContent-Type: multipart/alternative; boundary="i"\r\n\r\n--i\r\nContent-Type: text/plain\r\n\r\nhi\r\n--i--\r\n--o--\r\n',
+    );
+    expect(fastParse(nested)).toBeNull();
+    expect((await parse(nested)).text?.trim()).toBe('hi');
+
+    const unterminated = Buffer.from('From: a@clinic.test\r\nContent-Type: multipart/alternative; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n');
+    expect(fastParse(unterminated)).toBeNull();
+  });
+});
