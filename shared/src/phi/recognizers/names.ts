@@ -33,6 +33,11 @@ function dict(): Map<string, number> {
   return d;
 }
 
+/** True when a lower-cased word is in the first-name or surname dictionaries. */
+export function isNameWord(lower: string): boolean {
+  return dict().has(lower);
+}
+
 const set = (s: string): Set<string> => new Set(s.split('|'));
 const STOP = set(NOT_NAMES);
 const TITLES = set(
@@ -200,9 +205,10 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     }
     // A verb after: "bill called", "CLIFFORD AWARE", "Suzette visited".
     const nx = i + 1 < n && (gap[i + 1]! & (G_SPACE | G_COMMA)) !== 0 ? i + 1 : -1;
-    if (nx >= 0 && VERBS_AFTER.has(w[nx]!) && (shp || isLower(i))) {
+    if (nx >= 0 && VERBS_AFTER.has(w[nx]!) && (shp || isLower(i)) && !DETERMINERS.has(pw)) {
       const weakVerb = WEAK_VERBS_AFTER.has(w[nx]!);
-      if (strongDict && (!weakVerb || shp)) mark(i, weakVerb ? 0.7 : 0.8, 'Name before a verb');
+      // "is", "has", "and" follow brands and places as often as people: first names only.
+      if (weakVerb ? shp && (f & F_STRONG) !== 0 : strongDict) mark(i, weakVerb ? 0.7 : 0.8, 'Name before a verb');
       else if (anyDict && !weakVerb && (f & FIRST) !== 0) mark(i, 0.75, 'First name before a verb');
     }
     if (WEAK_BEFORE.has(pw) && strongDict && shp && !upper) mark(i, 0.75, 'Name after a contact verb');

@@ -4,7 +4,8 @@ import type { Candidate, ScanContext } from '../candidate.ts';
 import { decodeFrontCoded } from '../dictionaries/decode.ts';
 import { CITIES } from '../dictionaries/names.ts';
 import { NOT_NAMES } from '../dictionaries/not-names.ts';
-import type { Tokens } from '../tokens.ts';
+import { isNameWord } from './names.ts';
+import { SHAPE_CAPS, SHAPE_LETTERS, SHAPE_LOWER, SHAPE_TITLE, type Tokens } from '../tokens.ts';
 
 let CITY_SET: Set<string> | undefined;
 let CITY_FIRST: Map<string, string[][]> | undefined;
@@ -25,6 +26,10 @@ function cities(): Map<string, string[][]> {
 }
 
 const STOP = new Set(NOT_NAMES.split('|'));
+const GENERIC_FACILITY = new Set('ew|vicu|tlc|midnoc|angio|radiology|hospice|baseline|area|norm|limits|stimuli|painful|severe|head|triple|lumen|ct|mri|xray|cs|ir|pacu|cvicu|ccu|snf|nh|dept|department|house|apartment|room|chair|bathroom|shower|commode|work|school|church|office|clinic|surgery|procedure|lab|labs|imaging|bed|bedside|unit|floor|ward|icu|er|ed|or|outside|local|community|state|county|general|university|private|previous|prior|other|another|same|nearest|receiving|referring|transferring|home|old|new|big|small|main|big|psychiatric|psych|mental|childrens|children|veterans|va|osh|an|a|the|to|from|at|in|of|his|her|their|our|this|that'.split('|'));
+// Verbs of moving a patient, then "to/from/at": the next capitalised words name a place.
+const MOVE_VERBS = new Set('transferred|transfered|transfer|trans|tx|xfer|xferred|sent|admitted|adm|readmitted|referred|came|come|arrived|arriving|taken|brought|presented|followed|seen|went|go|going|goes|transported|transport|discharged|dc|d/c|returned|return|accepted|excepted|flown|flew|lives|living|live|resides|residing|moved|moving|relocated|travelled|traveled|trip|born|raised|grew|originally|based|located|stationed|visiting|vacationing|staying|stay|stays'.split('|'));
+const MOVE_PREPS = new Set('to|from|into|at|in|@|up'.split('|'));
 const FACILITY = new Set('hospital|hosp|hospitals|hospiatal|clinic|infirmary|sanatorium|memorial|hospice|pavilion'.split('|'));
 // Facility words that need a second word: "Medical Center", "Nursing Home", "Health Center".
 const FACILITY_PAIRS = new Set(['medical center', 'medical centre', 'nursing home', 'health center', 'health centre', 'rehab center', 'regional hospital', 'regional medical', 'care center', 'treatment center', 'behavioral health', 'mental health']);
@@ -36,16 +41,21 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
   const { text } = ctx;
   const n = toks.count;
   const idx = cities();
+  recognizeLocationCues(ctx, toks, out);
   for (let i = 0; i < n; i++) {
     const raw = toks.raw[i]!;
-    if (!CAP_RE.test(raw)) continue;
-    // Facility: up to 3 capitalised words before "Hospital", "Medical Center", ...
     const w = toks.lower[i]!;
+    const lowerFacility = FACILITY.has(w) && (toks.shape[i]! & SHAPE_LOWER) !== 0;
+    if (!CAP_RE.test(raw) && !lowerFacility) continue;
+    // Facility: up to 3 capitalised words before "Hospital", "Medical Center", ...
     const pair = i + 1 < n ? `${w} ${toks.lower[i + 1]!}` : '';
     if ((FACILITY.has(w) || FACILITY_PAIRS.has(pair)) && i > 0) {
       let j = i - 1;
       let first = -1;
-      while (j >= 0 && i - j <= 3 && CAP_RE.test(toks.raw[j]!) && !STOP.has(toks.lower[j]!) && /^\s{1,2}$|^\.\s$/.test(text.slice(toks.end[j], toks.start[j + 1]))) {
+      // Lower-case notes ("holy cross hospital") take lower-case words, minus generic adjectives.
+      const okWord = (k: number): boolean =>
+        (lowerFacility ? (toks.shape[k]! & SHAPE_LETTERS) !== 0 && !GENERIC_FACILITY.has(toks.lower[k]!) : CAP_RE.test(toks.raw[k]!)) && !STOP.has(toks.lower[k]!);
+      while (j >= 0 && i - j <= 3 && okWord(j) && /^\s{1,2}$|^\.\s$|^-$/.test(text.slice(toks.end[j], toks.start[j + 1]))) {
         first = j;
         j--;
       }
@@ -83,3 +93,44 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
     }
   }
 }
+
+/**
+ * "transferred to Calvert", "sent to GH", "grew up in Remniku", "lives in catonsville": after a
+ * verb of movement or residence and a preposition, up to three non-stop words name a place.
+ */
+function recognizeLocationCues(ctx: ScanContext, toks: Tokens, out: Candidate[]): void {
+  const { text, upper } = ctx;
+  const n = toks.count;
+  for (let i = 0; i + 2 < n; i++) {
+    if (!MOVE_VERBS.has(toks.lower[i]!)) continue;
+    let j = i + 1;
+    if (!MOVE_PREPS.has(toks.lower[j]!)) continue;
+    j++;
+    // "grew up in X", "moved back to X"
+    if (j < n && MOVE_PREPS.has(toks.lower[j]!)) j++;
+    if (j < n && toks.lower[j] === 'the') j++;
+    const first = j;
+    let last = -1;
+    while (j < n && j - first < 3) {
+      const sh = toks.shape[j]!;
+      const lw = toks.lower[j]!;
+      if ((sh & SHAPE_LETTERS) === 0 || STOP.has(lw) || GENERIC_FACILITY.has(lw)) break;
+      // Mixed-case text: the place is capitalised. All-caps or lower-case notes: any word.
+      const shapedOk = upper ? (sh & SHAPE_CAPS) !== 0 || lw.length === 1 : (sh & (SHAPE_TITLE | SHAPE_CAPS)) !== 0 || (sh & SHAPE_LOWER) !== 0 && LOWER_NOTE_RE.test(text.slice(Math.max(0, toks.start[i]! - 60), toks.start[i]!));
+      if (!shapedOk) break;
+      // In all-caps or lower-case notes any word looks like a name: ask for evidence (a known
+      // place or name word, a short acronym such as a hospital's initials).
+      if ((upper || (sh & SHAPE_LOWER) !== 0) && !(isNameWord(lw) || cities().has(lw) || (lw.length <= 3 && (sh & SHAPE_CAPS) !== 0))) break;
+      const g = text.slice(toks.end[j - 1]!, toks.start[j]!);
+      if (j > first && !/^[ -]{1,2}$/.test(g)) break;
+      last = j;
+      j++;
+    }
+    if (last < 0) continue;
+    // A following facility word is picked up by the facility rule; take the name part here.
+    out.push({ type: 'ADDRESS', start: toks.start[first]!, end: toks.end[last]!, confidence: 0.7, reason: 'Place after a verb of movement or residence' });
+    i = last;
+  }
+}
+// Lower-case clinical notes (no capitals in the preceding stretch): names of places are lower case too.
+const LOWER_NOTE_RE = /^[^A-Z]*$/;
