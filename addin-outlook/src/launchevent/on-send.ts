@@ -79,7 +79,7 @@ async function decideSend(deps: OnSendDeps): Promise<Completed> {
         ...blockWith(alerts.warn(scan), context('warn', scan)),
         cancelLabel: 'Send securely',
         // Mailbox 1.14 enum; the literal keeps older hosts from throwing (and failing closed) here.
-        sendModeOverride: Office.MailboxEnums.SendModeOverride?.PromptUser ?? ('promptUser'),
+        sendModeOverride: Office.MailboxEnums.SendModeOverride?.PromptUser ?? 'promptUser',
       };
     case 'block':
       return { ...blockWith(alerts.blocked(blockedTypes(scan, state.policy.blockTypes)), context('block', scan)), cancelLabel: 'Review' };
