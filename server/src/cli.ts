@@ -3,6 +3,8 @@
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(args: string[]): Promise<number> }> }> = {
   serve: { summary: 'start the server (what `npm start` runs)', load: () => import('./cli/serve.ts') },
+  token: { summary: 'print a development bearer token: attune token --dev --email X [--admin]', load: () => import('./cli/token.ts') },
+  verify: { summary: 'recompute the audit and archive hash chains; exit 1 at the first break', load: () => import('./cli/verify.ts') },
   scan: { summary: 'scan text for PHI: attune scan [--json|--jsonl] [FILE...]', load: () => import('./cli/scan.ts') },
   manifest: {
     summary: 'write the Outlook add-in manifest for a deployment: attune manifest --url https://HOST [--out FILE]',

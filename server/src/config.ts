@@ -66,6 +66,7 @@ const EnvSchema = z.object({
   PUBLIC_URL: urlWithScheme(['http:', 'https:']),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   TRUST_PROXY: bool(false),
+  CORS_ORIGINS: list,
 
   PRACTICE_NAME: z.string().min(1).max(200).default('Demo Practice'),
   PRACTICE_DOMAINS: lowerList,
@@ -114,6 +115,8 @@ export interface Config {
   publicUrl: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   trustProxy: boolean;
+  /** Origins allowed to call /v1 from a browser (the add-ins' hosts); ['*'] allows any (bearer tokens, no cookies). */
+  corsOrigins: string[];
   practice: {
     name: string;
     domains: string[];
@@ -197,6 +200,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicUrl,
     logLevel: e.LOG_LEVEL,
     trustProxy: e.TRUST_PROXY,
+    corsOrigins: e.CORS_ORIGINS.length > 0 ? e.CORS_ORIGINS : ['*'],
     practice: {
       name: e.PRACTICE_NAME,
       domains,
@@ -232,5 +236,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
 /** A development configuration rooted in `dataDir`, for tests: `testConfig(dir, { PORT: '0' })`. */
 export function testConfig(dataDir: string, env: Record<string, string> = {}): Config {
-  return loadConfig({ ATTUNE_ENV: 'development', PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...env });
+  // Generous rate limits: suites send many requests from one address; the rate-limit tests set theirs.
+  return loadConfig({
+    ATTUNE_ENV: 'development',
+    PORT: '0',
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'silent',
+    RATE_LIMIT_PER_MINUTE: '100000',
+    RATE_LIMIT_UNAUTH_PER_MINUTE: '100000',
+    ...env,
+  });
 }

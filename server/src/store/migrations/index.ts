@@ -1,6 +1,7 @@
 import type { SchemaMigration } from './types.ts';
 import { migration as m0001 } from './0001-initial.ts';
 import { migration as m0002 } from './0002-delivery.ts';
+import { migration as m0003 } from './0003-engagement.ts';
 
 /**
  * Every migration, in order. Names sort lexically and are recorded in `kysely_migration`;
@@ -9,4 +10,5 @@ import { migration as m0002 } from './0002-delivery.ts';
 export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: SchemaMigration]> = [
   ['0001-initial', m0001],
   ['0002-delivery', m0002],
+  ['0003-engagement', m0003],
 ];

@@ -1,0 +1,63 @@
+import { createHash } from 'node:crypto';
+import type { Db } from '../store/index.ts';
+
+// Hash chains (notes/security.md, "Tamper-evident archives"): entry i stores
+//   h_i = SHA-256(h_{i-1} ‖ canonical(entry_i)),  h_0 = 32 zero bytes,
+// so editing, reordering or deleting any entry breaks every later hash. The chain head (seq and
+// last hash) lives in one chain_heads row; appending first bumps that row with an UPDATE, which
+// takes the row lock on PostgreSQL (held to commit) and the write lock on SQLite, so concurrent
+// appenders queue up instead of forking the chain.
+
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** Deterministic JSON: keys sorted at every level, no whitespace. Values are strings, numbers, null. */
+export function canonical(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value ?? null);
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
+}
+
+export function chainHash(prevHash: string, canonicalEntry: string): string {
+  return createHash('sha256').update(Buffer.from(prevHash, 'hex')).update(canonicalEntry, 'utf8').digest('hex');
+}
+
+export interface ChainSlot {
+  seq: number;
+  prevHash: string;
+}
+
+/**
+ * Reserves the next slot of `chain` inside `tx` and records the new head. `write` inserts the entry
+ * for that slot and returns its hash. Must run inside the caller's transaction, so the entry, the
+ * head and the caller's own writes commit or roll back together.
+ */
+export async function appendToChain(tx: Db, chain: string, write: (slot: ChainSlot) => Promise<string>): Promise<ChainSlot & { hash: string }> {
+  // The head lock is held to commit; outside a transaction it would be released at once.
+  if (!tx.isTransaction) throw new Error('appendToChain must run inside a transaction');
+  let head = await bump(tx, chain);
+  if (!head) {
+    await tx
+      .insertInto('chain_heads')
+      .values({ chain, seq: 0, head: GENESIS_HASH })
+      .onConflict((oc) => oc.column('chain').doNothing())
+      .execute();
+    head = await bump(tx, chain);
+    if (!head) throw new Error(`chain head ${chain} could not be created`);
+  }
+  const slot = { seq: head.seq, prevHash: head.head };
+  const hash = await write(slot);
+  await tx.updateTable('chain_heads').set({ head: hash }).where('chain', '=', chain).execute();
+  return { ...slot, hash };
+}
+
+function bump(tx: Db, chain: string) {
+  return tx
+    .updateTable('chain_heads')
+    .set((eb) => ({ seq: eb('seq', '+', 1) }))
+    .where('chain', '=', chain)
+    .returning(['seq', 'head'])
+    .executeTakeFirst();
+}

@@ -1,0 +1,56 @@
+// Audit event types (CONVENTIONS 8, HIPAA 164.312(b), ASVS 16.2/16.3): typed constants, so every
+// call site names one of these and a reviewer can list what is recorded.
+export const AUDIT = {
+  /** A bearer token was accepted for the first time (a login). */
+  LOGIN: 'auth.login',
+  /** A bearer token was refused (reason code in details). */
+  AUTH_FAILURE: 'auth.failure',
+  /** An authenticated caller was refused an action or an object (role, or another practice's id). */
+  AUTHZ_FAILURE: 'authz.failure',
+  /** A clinician account was created on first login. */
+  CLINICIAN_PROVISIONED: 'clinician.provisioned',
+  /** Someone read PHI (a patient record, a message, engagement data). */
+  PHI_READ: 'phi.read',
+  /** Someone created or changed PHI (patient record, message, reply). */
+  PHI_WRITE: 'phi.write',
+  /** A secure message was accepted for delivery. */
+  MESSAGE_SEND: 'message.send',
+  /** A secure message was revoked. */
+  MESSAGE_REVOKE: 'message.revoke',
+  /** A patient opened a secure link (viewer). */
+  VIEWER_OPEN: 'viewer.open',
+  /** A patient replied through the viewer. */
+  VIEWER_REPLY: 'viewer.reply',
+  /** The archive (or part of it) was exported. */
+  EXPORT: 'archive.export',
+  /** The practice policy changed. */
+  POLICY_CHANGE: 'policy.change',
+  /** Practice keys were generated or rotated. */
+  KEY_CHANGE: 'key.change',
+  /** A development token was issued (development mode only). */
+  DEV_TOKEN_ISSUED: 'auth.dev_token',
+  /** The audit/archive chains were verified. */
+  CHAIN_VERIFY: 'chain.verify',
+} as const;
+
+export type AuditAction = (typeof AUDIT)[keyof typeof AUDIT];
+
+export type AuditOutcome = 'success' | 'failure';
+
+export type ActorType = 'clinician' | 'patient' | 'system' | 'anonymous';
+
+/** Reference-only detail values: ids, counts, codes. Never names, emails, subjects or bodies. */
+export type AuditDetails = Record<string, string | number | boolean | null>;
+
+export interface AuditEventInput {
+  action: AuditAction;
+  outcome: AuditOutcome;
+  actor: { type: ActorType; id?: string | null | undefined };
+  practiceId?: string | null | undefined;
+  ip?: string | null | undefined;
+  requestId?: string | null | undefined;
+  target?: { type: string; id: string } | null | undefined;
+  details?: AuditDetails | undefined;
+  /** Defaults to now. */
+  at?: Date | undefined;
+}

@@ -1,0 +1,56 @@
+import { ConfigError, loadConfig } from '../config.ts';
+import { startServer } from '../index.ts';
+
+// `attune serve` (what `npm start` runs): validate the configuration, start everything, print where
+// to go next, and shut down cleanly on Ctrl-C / SIGTERM.
+export async function run(args: string[]): Promise<number> {
+  if (args.includes('--help')) {
+    process.stdout.write('usage: attune serve\n\nConfiguration comes from environment variables (see README).\n');
+    return 0;
+  }
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`attune: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+  const server = await startServer(config);
+  const domain = config.practice.domains[0] ?? 'example.org';
+  const lines = [
+    '',
+    `Attune is running at ${server.url}  (${config.env} mode)`,
+    `  Data folder:   ${config.dataDir}`,
+    `  Database:      ${server.store.dialect === 'sqlite' ? `SQLite in ${config.dataDir}/attune.db` : 'PostgreSQL (DATABASE_URL)'}`,
+    `  Outgoing mail: ${config.smtpUrl ? 'SMTP relay (SMTP_URL)' : `${config.mailDir}  (one .eml file per email; set SMTP_URL to send for real)`}`,
+    `  Practice:      ${config.practice.name} (${config.practice.domains.join(', ')})`,
+    `  API docs:      ${server.url}/docs  ·  ${server.url}/openapi.json`,
+    ...server.notices.map((n) => `  Note: ${n}`),
+    '',
+    ...(config.identity.dev.enabled
+      ? [
+          'Get a development token:',
+          `  npx attune token --dev --email clinician@${domain}`,
+          `  curl -s -X POST ${server.url}/v1/dev/token -H 'content-type: application/json' -d '{"email":"clinician@${domain}"}'`,
+          'then call the API with  -H "Authorization: Bearer <token>"',
+        ]
+      : ['Development tokens are disabled (production mode): sign in through Outlook or Gmail.']),
+    '',
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      process.stdout.write(`Received ${signal}.\n`);
+      resolve();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  process.stdout.write('Stopping…\n');
+  await server.close();
+  return 0;
+}

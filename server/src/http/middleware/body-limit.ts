@@ -1,0 +1,24 @@
+import type { MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { errorBody } from '../errors.ts';
+import type { AppEnv } from '../types.ts';
+
+/**
+ * Request body size limits (ASVS 5.2.1): `maxBytes` for everything, `largeBytes` for the routes
+ * that carry attachments (POST /v1/messages). Checks Content-Length first and counts streamed
+ * bytes otherwise, so a lying or missing length cannot get past it.
+ */
+export const limitBody = (opts: { maxBytes: number; largeBytes: number; largeRoutes: string[] }): MiddlewareHandler<AppEnv> => {
+  const tooLarge = (limit: number) =>
+    bodyLimit({
+      maxSize: limit,
+      onError: (c) =>
+        c.json(errorBody('payload_too_large', `The request body exceeds the limit of ${limit} bytes.`), 413),
+    });
+  const normal = tooLarge(opts.maxBytes);
+  const large = tooLarge(opts.largeBytes);
+  return async function limitBodySize(c, next) {
+    const limiter = c.req.method === 'POST' && opts.largeRoutes.includes(c.req.path) ? large : normal;
+    return limiter(c, next);
+  };
+};

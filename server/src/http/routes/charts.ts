@@ -1,0 +1,51 @@
+import { AUDIT, appendAudit } from '../../audit/index.ts';
+import { openChartToken, renderChartPng } from '../../engagement/charts.ts';
+import { patientEngagement } from '../../engagement/service.ts';
+import { findPatient } from '../../store/index.ts';
+import { ApiError } from '../errors.ts';
+import { chartKeysFor } from './engagement.ts';
+import type { RouteModule } from '../types.ts';
+
+/**
+ * GET /v1/charts/<opaque>.png?exp=&sig=: the sidebar charts as a PNG for Gmail cards, which load
+ * images by URL without our bearer token (Google's image proxy fetches them). The signed, short-lived
+ * URL is the authorization: it was minted for one patient during an authenticated, audited
+ * engagement read. Every fetch is audited too (phi.read, actor "system" = the URL holder).
+ * Failures are one 404 (which check failed is not the caller's business), and nothing is cached by
+ * shared caches.
+ */
+export const charts: RouteModule = {
+  mount(app, deps) {
+    const { db } = deps.store;
+    const now = deps.now ?? (() => new Date());
+    const keys = chartKeysFor(deps);
+
+    app.get('/v1/charts/:file', async function chartPng(c) {
+      const file = c.req.param('file');
+      const gone = new ApiError(404, 'not_found', 'This chart link is invalid or has expired.');
+      if (!file.endsWith('.png')) throw gone;
+      const t = now();
+      const token = openChartToken(keys, file.slice(0, -4), c.req.query('exp'), c.req.query('sig'), t);
+      if (!token.ok) throw gone;
+      const row = await findPatient(db, token.practiceId, token.patientId);
+      if (!row) throw gone;
+      const e = await patientEngagement(db, token.practiceId, row, t);
+      const png = renderChartPng(e.charts);
+      await appendAudit(db, {
+        action: AUDIT.PHI_READ,
+        outcome: 'success',
+        actor: { type: 'system', id: 'signed-chart-url' },
+        practiceId: token.practiceId,
+        ip: c.get('ip'),
+        requestId: c.get('requestId'),
+        target: { type: 'patient', id: row.id },
+        details: { view: 'chart_png' },
+      });
+      return c.body(new Uint8Array(png), 200, {
+        'Content-Type': 'image/png',
+        'Cache-Control': 'private, no-store',
+        'Content-Length': String(png.length),
+      });
+    });
+  },
+};

@@ -1,0 +1,92 @@
+import type { Context } from 'hono';
+import { z } from 'zod';
+import { AUDIT, appendAudit, auditContext } from '../../audit/index.ts';
+import type { MasterKey } from '../../crypto/index.ts';
+import { chartKeys, signChartUrl, type ChartKeys } from '../../engagement/charts.ts';
+import { patientEngagement } from '../../engagement/service.ts';
+import { requireClinician } from '../../identity/middleware.ts';
+import { findPatient, findPatientByEmail, type Db } from '../../store/index.ts';
+import type { PatientsTable } from '../../store/schema.ts';
+import { ApiError } from '../errors.ts';
+import { readJson, validate } from '../validate.ts';
+import type { AppDeps, AppEnv, RouteModule } from '../types.ts';
+
+const ID = /^[A-Za-z0-9_.:-]{1,200}$/;
+const Email = z.email().max(320);
+export const EngagementLookupRequestSchema = z.object({ email: Email }).strict();
+
+/** Chart URL keys from the master key (shared by every process); see engagement/charts.ts. */
+export function chartKeysFor(deps: AppDeps): ChartKeys {
+  const existing = deps.services?.['chartKeys'] as ChartKeys | undefined;
+  if (existing) return existing;
+  const keys = chartKeys(deps.services?.['masterKey'] as MasterKey | undefined);
+  if (deps.services) deps.services['chartKeys'] = keys;
+  return keys;
+}
+
+const notFound = () => new ApiError(404, 'patient_not_found', 'No patient with that id in your practice.');
+
+/**
+ * The sidebar's data for one patient:
+ *  GET  /v1/patients/:id/engagement
+ *  GET  /v1/patients/by-email/:email/engagement  (URL-encoded; an email in a path is an identifier
+ *       that proxies and browser history may keep, so add-ins should prefer the POST below)
+ *  POST /v1/engagement/lookup {"email": "..."}   (same response; the email stays in the body)
+ * A patient of another practice is a 404 exactly like an unknown one, audited as an authorization
+ * failure. Every successful read is audited as phi.read with the patient id (never the email).
+ * The response's charts carry the SVGs inline and `pngUrl`, a signed URL valid for minutes.
+ */
+export const engagement: RouteModule = {
+  mount(app, deps) {
+    const { db } = deps.store;
+    const now = deps.now ?? (() => new Date());
+    const auth = requireClinician(deps);
+    const keys = chartKeysFor(deps);
+
+    async function respond(c: Context<AppEnv>, row: PatientsTable | undefined, probe: (db: Db) => Promise<{ id: string } | undefined>) {
+      if (!row) {
+        const elsewhere = await probe(db);
+        if (elsewhere) {
+          await appendAudit(db, {
+            ...auditContext(c),
+            action: AUDIT.AUTHZ_FAILURE,
+            outcome: 'failure',
+            target: { type: 'patient', id: elsewhere.id },
+            details: { reason: 'other_practice', view: 'engagement' },
+          });
+        }
+        throw notFound();
+      }
+      const { practiceId } = c.get('auth');
+      const t = now();
+      const pngUrl = signChartUrl(keys, deps.config.publicUrl, { practiceId, patientId: row.id }, t);
+      const body = await patientEngagement(db, practiceId, row, t, { pngUrl });
+      await appendAudit(db, { ...auditContext(c), action: AUDIT.PHI_READ, outcome: 'success', target: { type: 'patient', id: row.id }, details: { view: 'engagement' } });
+      c.header('Cache-Control', 'no-store');
+      return c.json(body);
+    }
+
+    app.get('/v1/patients/:id/engagement', auth, async function getEngagement(c) {
+      const id = c.req.param('id');
+      if (!ID.test(id)) throw notFound();
+      const row = await findPatient(db, c.get('auth').practiceId, id);
+      return respond(c, row, (d) => d.selectFrom('patients').select('id').where('id', '=', id).executeTakeFirst());
+    });
+
+    const byEmail = async (c: Context<AppEnv>, email: string) => {
+      const normalized = email.trim().toLowerCase();
+      const row = await findPatientByEmail(db, c.get('auth').practiceId, normalized);
+      return respond(c, row, (d) => d.selectFrom('patients').select('id').where('email', '=', normalized).executeTakeFirst());
+    };
+
+    app.get('/v1/patients/by-email/:email/engagement', auth, async function getEngagementByEmail(c) {
+      const email = validate(Email, c.req.param('email'));
+      return byEmail(c, email);
+    });
+
+    app.post('/v1/engagement/lookup', auth, async function lookupEngagement(c) {
+      const { email } = await readJson(c, EngagementLookupRequestSchema);
+      return byEmail(c, email);
+    });
+  },
+};

@@ -1,0 +1,77 @@
+import { EventsBatchRequestSchema, type EventsBatchResponse } from '@attune/shared/api';
+import { toMs } from '@attune/shared/engagement';
+import { AUDIT, appendAudit, auditContext } from '../../audit/index.ts';
+import { insertEvents, storedEventId, type NewEvent } from '../../engagement/events-store.ts';
+import { requireClinician } from '../../identity/middleware.ts';
+import { ApiError } from '../errors.ts';
+import { readJson } from '../validate.ts';
+import type { RouteModule } from '../types.ts';
+
+/**
+ * POST /v1/events: a batch of appointment events from the practice's scheduling system.
+ * - Validated by the shared EventsBatchRequestSchema (strict: unknown fields are refused).
+ * - `patientId` is the Attune patient id, or the patient's email address (matched within the
+ *   caller's practice only). A batch naming any unknown patient is refused whole (422
+ *   patient_not_found, listing the item indexes), so a retry after fixing it cannot half-apply.
+ * - Idempotent by event id, per practice: a repeated id is counted in `duplicates`, never stored twice.
+ * - Audited as one PHI write with counts (no ids of the caller's system, no emails).
+ */
+export const events: RouteModule = {
+  mount(app, deps) {
+    const { db } = deps.store;
+    const now = deps.now ?? (() => new Date());
+
+    app.post('/v1/events', requireClinician(deps), async function ingestEvents(c) {
+      const req = await readJson(c, EventsBatchRequestSchema);
+      const { practiceId } = c.get('auth');
+      const byId = new Set<string>();
+      const emails = new Set<string>();
+      for (const e of req.events) {
+        if (e.patientId.includes('@')) emails.add(e.patientId.trim().toLowerCase());
+        else byId.add(e.patientId);
+      }
+      const idRows = byId.size
+        ? await db.selectFrom('patients').select('id').where('practice_id', '=', practiceId).where('id', 'in', [...byId]).execute()
+        : [];
+      const emailRows = emails.size
+        ? await db.selectFrom('patients').select(['id', 'email']).where('practice_id', '=', practiceId).where('email', 'in', [...emails]).execute()
+        : [];
+      const known = new Set(idRows.map((r) => r.id));
+      const byEmail = new Map(emailRows.map((r) => [r.email, r.id]));
+      const unknown: number[] = [];
+      const rows: NewEvent[] = [];
+      req.events.forEach((e, i) => {
+        const patientId = e.patientId.includes('@') ? byEmail.get(e.patientId.trim().toLowerCase()) : known.has(e.patientId) ? e.patientId : undefined;
+        if (!patientId) return void unknown.push(i);
+        rows.push({
+          id: storedEventId('api', practiceId, e.id),
+          patientId,
+          type: e.type,
+          at: new Date(toMs(e.at)),
+          data: { ...(e.appointmentId ? { appointmentId: e.appointmentId } : {}), source: 'api' },
+        });
+      });
+      if (unknown.length > 0) {
+        const list = unknown.slice(0, 20).map((i) => `events.${i}.patientId`).join(', ');
+        throw new ApiError(
+          422,
+          'patient_not_found',
+          `No patient with that id or email in your practice: ${list}${unknown.length > 20 ? ` (and ${unknown.length - 20} more)` : ''}. Nothing was stored.`,
+        );
+      }
+      const result = await db.transaction().execute(async (tx) => {
+        const r = await insertEvents(tx, practiceId, rows, now());
+        await appendAudit(tx, {
+          ...auditContext(c),
+          action: AUDIT.PHI_WRITE,
+          outcome: 'success',
+          target: { type: 'engagement_events', id: practiceId },
+          details: { operation: 'ingest', accepted: r.accepted, duplicates: r.duplicates, patients: new Set(rows.map((x) => x.patientId)).size },
+        });
+        return r;
+      });
+      const body: EventsBatchResponse = result;
+      return c.json(body, result.accepted > 0 ? 201 : 200);
+    });
+  },
+};

@@ -1,0 +1,34 @@
+import type { RouteModule } from '../types.ts';
+import { health } from './health.ts';
+import { identityRoutes } from './identity.ts';
+import { patients } from './patients.ts';
+import { policy } from './policy.ts';
+import { openapi } from './openapi.ts';
+import { messages } from './messages.ts';
+import { viewer } from './viewer.ts';
+import { events } from './events.ts';
+import { engagement } from './engagement.ts';
+import { caseload } from './caseload.ts';
+import { fhir } from './fhir.ts';
+import { charts } from './charts.ts';
+
+/**
+ * Every route module, mounted in this order by createApp. A module is one file in this folder
+ * exporting a RouteModule (`mount(app, deps)`); add yours with one import and one list entry.
+ */
+export const ROUTE_MODULES: RouteModule[] = [
+  health,
+  identityRoutes,
+  patients,
+  policy,
+  openapi,
+  events,
+  engagement,
+  caseload,
+  fhir,
+  charts,
+  messages,
+  viewer,
+  // MOUNT POINT (messages and viewer owner): import { messages } from './messages.ts' and
+  // { viewer } from './viewer.ts' above, and list them here.
+];

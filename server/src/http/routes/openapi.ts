@@ -1,0 +1,162 @@
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import {
+  ErrorBodySchema,
+  ERROR_CODES,
+  MessageStatusResponseSchema,
+  PatientSchema,
+  PolicySchema,
+  SendMessageRequestSchema,
+  SendMessageResponseSchema,
+  UpsertPatientRequestSchema,
+} from '@attune/shared/api';
+import { DevTokenRequestSchema, DevTokenResponseSchema } from './identity.ts';
+import type { RouteModule } from '../types.ts';
+
+type Schema = z.ZodType;
+
+const json = (schema: Schema, io: 'input' | 'output') => ({
+  'application/json': { schema: z.toJSONSchema(schema, { io, unrepresentable: 'any' }) },
+});
+
+const errors = (...statuses: number[]) =>
+  Object.fromEntries(statuses.map((s) => [String(s), { description: ERROR_TEXT[s] ?? 'Error', content: json(ErrorBodySchema, 'output') }]));
+
+const ERROR_TEXT: Record<number, string> = {
+  400: 'invalid_json, validation_failed, invalid_public_key',
+  401: 'unauthenticated: missing or invalid bearer token',
+  403: 'forbidden / dev_tokens_disabled',
+  404: 'not_found, patient_not_found, message_not_found (also for another practice’s ids)',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  429: 'rate_limited (RateLimit and RateLimit-Policy headers, Retry-After)',
+};
+
+const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
+const secured = [{ bearer: [] }];
+
+/** The OpenAPI 3.1 document, generated from the same zod schemas the server validates with. */
+export function buildOpenApi(serverUrl: string): Record<string, unknown> {
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Attune API',
+      version: '1',
+      description: `Secure email for mental-health practices. Every error is {"error":{"code","message"}} with a stable code: ${ERROR_CODES.join(', ')}.`,
+    },
+    servers: [{ url: serverUrl }],
+    components: {
+      securitySchemes: {
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: 'JWT',
+          description: 'Microsoft Entra ID (Outlook, nested app authentication), Google ID token (Apps Script), or the development issuer.',
+        },
+      },
+    },
+    paths: {
+      '/v1/patients': {
+        post: {
+          summary: 'Create or update a patient of your practice (by email)',
+          security: secured,
+          requestBody: { required: true, content: json(UpsertPatientRequestSchema, 'input') },
+          responses: {
+            '200': { description: 'Updated', content: json(PatientSchema, 'output') },
+            '201': { description: 'Created', content: json(PatientSchema, 'output') },
+            ...errors(400, 401, 413, 415, 429),
+          },
+        },
+      },
+      '/v1/patients/{id}': {
+        get: {
+          summary: 'A patient of your practice',
+          security: secured,
+          parameters: [idParam],
+          responses: { '200': { description: 'The patient', content: json(PatientSchema, 'output') }, ...errors(401, 404, 429) },
+        },
+      },
+      '/v1/policy': {
+        get: {
+          summary: "Your practice's effective send policy",
+          security: secured,
+          responses: { '200': { description: 'The policy', content: json(PolicySchema, 'output') }, ...errors(401, 429) },
+        },
+        put: {
+          summary: 'Replace the policy (practice admins); effective at once, audited',
+          security: secured,
+          requestBody: { required: true, content: json(PolicySchema, 'input') },
+          responses: { '200': { description: 'The stored policy', content: json(PolicySchema, 'output') }, ...errors(400, 401, 403, 413, 415, 429) },
+        },
+      },
+      '/v1/messages': {
+        post: {
+          summary: 'Send securely (PGP/MIME to patients with a key, otherwise a secure link); 202 once durable',
+          security: secured,
+          requestBody: { required: true, content: json(SendMessageRequestSchema, 'input') },
+          responses: { '202': { description: 'Accepted and durable', content: json(SendMessageResponseSchema, 'output') }, ...errors(400, 401, 413, 415, 429) },
+        },
+      },
+      '/v1/messages/{id}': {
+        get: {
+          summary: 'Delivery status per recipient',
+          security: secured,
+          parameters: [idParam],
+          responses: { '200': { description: 'Status', content: json(MessageStatusResponseSchema, 'output') }, ...errors(401, 404, 429) },
+        },
+      },
+      '/v1/messages/{id}/revoke': {
+        post: {
+          summary: 'Revoke a message: its secure links stop working',
+          security: secured,
+          parameters: [idParam],
+          responses: { '200': { description: 'Revoked', content: json(MessageStatusResponseSchema, 'output') }, ...errors(401, 404, 429) },
+        },
+      },
+      '/v1/dev/token': {
+        post: {
+          summary: 'Development bearer token (ATTUNE_ENV=development only)',
+          requestBody: { required: true, content: json(DevTokenRequestSchema, 'input') },
+          responses: { '200': { description: 'A token', content: json(DevTokenResponseSchema, 'output') }, ...errors(400, 403, 429) },
+        },
+      },
+      '/healthz': {
+        get: { summary: 'Liveness and database reachability', responses: { '200': { description: 'OK' }, '503': { description: 'Database unreachable' } } },
+      },
+    },
+  };
+}
+
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+
+/** GET /openapi.json and GET /docs (a small static page; no scripts, so a strict CSP holds). */
+export const openapi: RouteModule = {
+  mount(app, deps) {
+    let doc: Record<string, unknown> | undefined;
+    const document = () => (doc ??= buildOpenApi(deps.config.publicUrl));
+
+    app.get('/openapi.json', function openapiJson(c) {
+      return c.json(document());
+    });
+
+    app.get('/docs', function docs(c) {
+      const nonce = randomBytes(16).toString('base64');
+      const paths = document()['paths'] as Record<string, Record<string, { summary?: string; requestBody?: { content: Record<string, { schema: unknown }> } }>>;
+      const rows = Object.entries(paths)
+        .flatMap(([path, ops]) =>
+          Object.entries(ops).map(([method, op]) => {
+            const body = op.requestBody?.content['application/json']?.schema;
+            return `<section><h2><code>${method.toUpperCase()} ${escapeHtml(path)}</code></h2><p>${escapeHtml(op.summary ?? '')}</p>${
+              body ? `<details><summary>Request body schema</summary><pre>${escapeHtml(JSON.stringify(body, null, 2))}</pre></details>` : ''
+            }</section>`;
+          }),
+        )
+        .join('\n');
+      c.header('Content-Security-Policy', `default-src 'none'; style-src 'nonce-${nonce}'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'`);
+      return c.html(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Attune API</title>
+<style nonce="${nonce}">body{font:15px/1.5 system-ui,sans-serif;max-width:56rem;margin:2rem auto;padding:0 1rem}code,pre{font:13px ui-monospace,monospace}pre{background:#f4f4f4;padding:.75rem;overflow:auto}h2{font-size:1rem;margin-bottom:0}</style>
+</head><body><h1>Attune API</h1><p>Machine-readable: <a href="/openapi.json">/openapi.json</a> (OpenAPI 3.1). Authenticate with <code>Authorization: Bearer &lt;token&gt;</code>. Errors are <code>{"error":{"code","message"}}</code>.</p>
+${rows}</body></html>`);
+    });
+  },
+};

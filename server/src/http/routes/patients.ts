@@ -1,0 +1,112 @@
+import { PatientSchema, UpsertPatientRequestSchema, type UpsertPatientRequest } from '@attune/shared/api';
+import { AUDIT, appendAudit, auditContext } from '../../audit/index.ts';
+import { PUBLIC_KEY_REJECTION_MESSAGES, readPublicKey } from '../../crypto/index.ts';
+import { requireClinician } from '../../identity/middleware.ts';
+import { findPatient, findPatientByEmail, newId, nowIso, toPatient } from '../../store/index.ts';
+import { ApiError } from '../errors.ts';
+import { readJson } from '../validate.ts';
+import type { RouteModule } from '../types.ts';
+
+export { PatientSchema, UpsertPatientRequestSchema };
+
+const ID = /^[0-9a-f-]{36}$/;
+
+function validTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function validatedKey(req: UpsertPatientRequest): Promise<{ armored: string; fingerprint: string } | undefined> {
+  if (req.publicKey === undefined) return undefined;
+  // Validation lives in the crypto wrapper (one place decides what GnuPG 2.2 recipients can use).
+  const r = await readPublicKey(req.publicKey);
+  if (!r.ok) throw new ApiError(400, 'invalid_public_key', PUBLIC_KEY_REJECTION_MESSAGES[r.reason]);
+  return { armored: r.armored, fingerprint: r.fingerprint };
+}
+
+/**
+ * POST /v1/patients: create or update (by email) a patient of the caller's practice.
+ * GET /v1/patients/:id: one patient of the caller's practice; another practice's id is a 404,
+ * exactly like an unknown id (no way to probe other tenants), and is audited as an authorization
+ * failure. Every read and write of a patient record is audited (references only).
+ */
+export const patients: RouteModule = {
+  mount(app, deps) {
+    const auth = requireClinician(deps);
+    const { db } = deps.store;
+
+    app.post('/v1/patients', auth, async function upsertPatient(c) {
+      const req = await readJson(c, UpsertPatientRequestSchema);
+      if (req.timeZone !== undefined && !validTimeZone(req.timeZone)) {
+        throw new ApiError(400, 'validation_failed', 'timeZone: use an IANA time zone such as America/New_York.');
+      }
+      const key = await validatedKey(req);
+      const { practiceId } = c.get('auth');
+      const now = nowIso();
+      const { row, created } = await db.transaction().execute(async (tx) => {
+        const existing = await findPatientByEmail(tx, practiceId, req.email);
+        let id: string;
+        if (existing) {
+          id = existing.id;
+          await tx
+            .updateTable('patients')
+            .set({
+              ...(req.name !== undefined ? { name: req.name } : {}),
+              ...(req.timeZone !== undefined ? { time_zone: req.timeZone } : {}),
+              ...(key ? { public_key: key.armored, fingerprint: key.fingerprint } : {}),
+              updated_at: now,
+            })
+            .where('id', '=', id)
+            .where('practice_id', '=', practiceId)
+            .execute();
+        } else {
+          id = newId();
+          await tx
+            .insertInto('patients')
+            .values({
+              id,
+              practice_id: practiceId,
+              email: req.email,
+              name: req.name ?? null,
+              time_zone: req.timeZone ?? null,
+              public_key: key?.armored ?? null,
+              fingerprint: key?.fingerprint ?? null,
+              created_at: now,
+              updated_at: now,
+            })
+            .execute();
+        }
+        await appendAudit(tx, {
+          ...auditContext(c),
+          action: AUDIT.PHI_WRITE,
+          outcome: 'success',
+          target: { type: 'patient', id },
+          details: { operation: existing ? 'update' : 'create', publicKey: key !== undefined },
+        });
+        const row = await findPatient(tx, practiceId, id);
+        if (!row) throw new Error('patient vanished inside its own transaction');
+        return { row, created: !existing };
+      });
+      return c.json(toPatient(row), created ? 201 : 200);
+    });
+
+    app.get('/v1/patients/:id', auth, async function getPatient(c) {
+      const id = c.req.param('id');
+      const { practiceId } = c.get('auth');
+      const row = ID.test(id) ? await findPatient(db, practiceId, id) : undefined;
+      if (!row) {
+        const elsewhere = ID.test(id) ? await db.selectFrom('patients').select('id').where('id', '=', id).executeTakeFirst() : undefined;
+        if (elsewhere) {
+          await appendAudit(db, { ...auditContext(c), action: AUDIT.AUTHZ_FAILURE, outcome: 'failure', target: { type: 'patient', id }, details: { reason: 'other_practice' } });
+        }
+        throw new ApiError(404, 'patient_not_found', 'No patient with that id in your practice.');
+      }
+      await appendAudit(db, { ...auditContext(c), action: AUDIT.PHI_READ, outcome: 'success', target: { type: 'patient', id } });
+      return c.json(toPatient(row));
+    });
+  },
+};

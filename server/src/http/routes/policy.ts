@@ -1,0 +1,53 @@
+import { PolicySchema } from '@attune/shared/api';
+import { AUDIT, appendAudit, auditContext } from '../../audit/index.ts';
+import { requireAdmin, requireClinician } from '../../identity/middleware.ts';
+import { getPolicy, putPolicy } from '../../store/index.ts';
+import { ApiError } from '../errors.ts';
+import { readJson } from '../validate.ts';
+import type { RouteModule } from '../types.ts';
+
+/**
+ * GET /v1/policy: the caller's practice policy (what the add-ins apply before send).
+ * PUT /v1/policy: an admin replaces it; validated (PolicySchema, and every custom pattern must
+ * compile), stored with its audit event in one transaction, effective for the next request.
+ */
+export const policy: RouteModule = {
+  mount(app, deps) {
+    const { db } = deps.store;
+
+    app.get('/v1/policy', requireClinician(deps), async function readPolicy(c) {
+      const { policy } = await getPolicy(db, c.get('auth').practiceId);
+      return c.json(policy);
+    });
+
+    app.put('/v1/policy', requireAdmin(deps), async function replacePolicy(c) {
+      const next = await readJson(c, PolicySchema);
+      next.customPatterns.forEach((source, i) => {
+        try {
+          new RegExp(source, 'u');
+        } catch {
+          throw new ApiError(400, 'validation_failed', `customPatterns.${i}: not a valid regular expression.`);
+        }
+      });
+      const { practiceId, clinicianId } = c.get('auth');
+      const version = await db.transaction().execute(async (tx) => {
+        const before = await getPolicy(tx, practiceId);
+        const saved = await putPolicy(tx, practiceId, next, clinicianId);
+        const changed = Object.keys(next).filter(
+          (k) => JSON.stringify(next[k as keyof typeof next]) !== JSON.stringify(before.policy[k as keyof typeof next]),
+        );
+        await appendAudit(tx, {
+          ...auditContext(c),
+          action: AUDIT.POLICY_CHANGE,
+          outcome: 'success',
+          target: { type: 'policy', id: practiceId },
+          // Field names only: custom keywords and allow-list entries could name people.
+          details: { version: saved.version, changed: changed.join(',') },
+        });
+        return saved.version;
+      });
+      c.header('X-Policy-Version', String(version));
+      return c.json(next);
+    });
+  },
+};

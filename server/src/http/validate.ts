@@ -1,0 +1,44 @@
+import type { Context } from 'hono';
+import type { z, ZodError } from 'zod';
+import { ApiError } from './errors.ts';
+import type { AppEnv } from './types.ts';
+
+/**
+ * A PHI-free summary of validation issues: where (the field path) and what rule failed. zod 4's
+ * messages name expected types and formats but never echo the input value.
+ */
+export function describeZodError(err: ZodError): string {
+  const parts = err.issues.slice(0, 5).map((i) => {
+    const path = i.path.map(String).join('.');
+    return path ? `${path}: ${i.message}` : i.message;
+  });
+  const more = err.issues.length > 5 ? ` (and ${err.issues.length - 5} more)` : '';
+  return `Invalid request: ${parts.join('; ')}${more}.`;
+}
+
+/** Parses `value` with `schema` or throws 400 validation_failed. */
+export function validate<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
+  const r = schema.safeParse(value);
+  if (!r.success) throw new ApiError(400, 'validation_failed', describeZodError(r.error));
+  return r.data;
+}
+
+/**
+ * Reads a JSON body and validates it (strict schemas reject unknown fields: no mass assignment).
+ * 415 unsupported_media_type unless the body is JSON, 400 invalid_json when it does not parse,
+ * 400 validation_failed when it does not fit.
+ */
+export async function readJson<S extends z.ZodType>(c: Context<AppEnv>, schema: S): Promise<z.output<S>> {
+  const type = c.req.header('content-type') ?? '';
+  if (!/^application\/(?:[\w.+-]+\+)?json\b/i.test(type)) {
+    throw new ApiError(415, 'unsupported_media_type', 'Send the request body as application/json.');
+  }
+  const text = await c.req.text();
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new ApiError(400, 'invalid_json', 'The request body is not valid JSON.');
+  }
+  return validate(schema, value);
+}

@@ -1,0 +1,62 @@
+import type { MiddlewareHandler } from 'hono';
+import { AUDIT, appendAudit } from '../audit/index.ts';
+import { forbidden, unauthenticated } from '../http/errors.ts';
+import { rateLimitedResponse, setRateHeaders, type RateLimiters } from '../http/middleware/rate-limit.ts';
+import type { AppDeps, AppEnv } from '../http/types.ts';
+
+type AuthDeps = Pick<AppDeps, 'authenticator' | 'store'> & { rateLimiters?: RateLimiters | undefined };
+
+const BEARER = /^Bearer\s+([A-Za-z0-9._~+/=-]{10,8192})$/i;
+
+/**
+ * Requires a valid bearer token of a clinician of a known practice, and puts
+ * {practiceId, clinicianId, email, role, provider} in `c.get('auth')`. Failed attempts count
+ * against the caller's address (ASVS 6.3.1: brute force and token stuffing), then 429.
+ */
+export const requireClinician = (deps: AuthDeps): MiddlewareHandler<AppEnv> =>
+  async function requireClinician(c, next) {
+    const header = c.req.header('authorization');
+    const token = header ? BEARER.exec(header.trim())?.[1] : undefined;
+    if (!token) throw unauthenticated();
+    const result = await deps.authenticator.authenticate(token, { ip: c.get('ip'), requestId: c.get('requestId') });
+    if (!result.ok) {
+      const limiter = deps.rateLimiters?.anonymous;
+      if (limiter) {
+        const d = limiter.take(`authfail:${c.get('ip')}`);
+        if (!d.allowed) {
+          setRateHeaders(c, 'auth-failures', d, limiter.windowMs / 1000);
+          return rateLimitedResponse(c, d);
+        }
+      }
+      // One message for every reason: which check failed is for the audit log, not the caller.
+      throw unauthenticated('The bearer token is not valid for this service.');
+    }
+    c.set('auth', result.principal);
+    await next();
+    return undefined;
+  };
+
+/** requireClinician, and the clinician must be an admin of their practice; refusals are audited. */
+export const requireAdmin = (deps: AuthDeps): MiddlewareHandler<AppEnv> => {
+  const clinician = requireClinician(deps);
+  return async function requireAdmin(c, next) {
+    return clinician(c, async () => {
+      const auth = c.get('auth');
+      if (auth.role !== 'admin') {
+        await appendAudit(deps.store.db, {
+          action: AUDIT.AUTHZ_FAILURE,
+          outcome: 'failure',
+          actor: { type: 'clinician', id: auth.clinicianId },
+          practiceId: auth.practiceId,
+          ip: c.get('ip'),
+          requestId: c.get('requestId'),
+          details: { required: 'admin', method: c.req.method },
+        });
+        throw forbidden('This action needs a practice administrator.');
+      }
+      await next();
+    });
+  };
+};
+
+

@@ -1,0 +1,148 @@
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { serve, type ServerType } from '@hono/node-server';
+import { AUDIT, appendAudit } from './audit/index.ts';
+import type { Config } from './config.ts';
+import { generateMasterKey, generatePracticeKeys, parseMasterKey, type MasterKey } from './crypto/index.ts';
+import { createApp } from './http/app.ts';
+import { deliveryFor } from './delivery/index.ts';
+import type { App, AppDeps } from './http/types.ts';
+import { createAuthenticator, loadDevIssuer } from './identity/index.ts';
+import { createLogger, type Logger } from './log.ts';
+import { ensurePractice, newId, nowIso, openStore, type Store } from './store/index.ts';
+
+export { loadConfig, testConfig } from './config.ts';
+export type { Config } from './config.ts';
+export { createApp } from './http/app.ts';
+export type { App, AppDeps, AppEnv } from './http/types.ts';
+
+export const MASTER_KEY_FILE = 'master.key';
+
+export interface RunningServer {
+  /** Base URL, e.g. http://127.0.0.1:53211 (the real port when config.port is 0). */
+  url: string;
+  app: App;
+  store: Store;
+  config: Config;
+  deps: AppDeps;
+  /** The bootstrapped practice. */
+  practiceId: string;
+  /** What start-up did that the operator should hear about (e.g. a new local master key). */
+  notices: string[];
+  close(): Promise<void>;
+}
+
+/**
+ * The master key: ATTUNE_MASTER_KEY, or in development a local one kept in DATA_DIR/master.key
+ * (mode 0600), created on first start. Production refuses to start without the variable (config).
+ */
+function resolveMasterKey(config: Config, notices: string[]): MasterKey {
+  let raw = config.masterKey;
+  if (!raw) {
+    const file = join(config.dataDir, MASTER_KEY_FILE);
+    if (!existsSync(file)) {
+      writeFileSync(file, `${generateMasterKey()}\n`, { mode: 0o600, flag: 'wx' });
+      notices.push(`Created a local master key in ${file} (mode 0600). For production set ATTUNE_MASTER_KEY instead.`);
+    }
+    chmodSync(file, 0o600);
+    raw = readFileSync(file, 'utf8').trim();
+  }
+  const parsed = parseMasterKey(raw);
+  if (!parsed.ok) throw new Error('ATTUNE_MASTER_KEY must be 32 random bytes, as 64 hex digits or base64 (e.g. `openssl rand -base64 32`).');
+  return parsed.masterKey;
+}
+
+/** Generates the practice's signing and archive keys on first start, sealed under the master key. */
+async function ensurePracticeKeys(store: Store, config: Config, practiceId: string, masterKey: MasterKey, notices: string[]): Promise<void> {
+  const existing = await store.db.selectFrom('practice_keys').select('purpose').where('practice_id', '=', practiceId).where('retired_at', 'is', null).execute();
+  if (existing.length >= 2) return;
+  const keys = await generatePracticeKeys({
+    practiceId,
+    practiceName: config.practice.name,
+    ...(config.mailFrom ? { email: config.mailFrom } : {}),
+    masterKey,
+  });
+  const have = new Set(existing.map((k) => k.purpose));
+  await store.db.transaction().execute(async (tx) => {
+    const now = nowIso();
+    for (const purpose of ['signing', 'archive'] as const) {
+      if (have.has(purpose)) continue;
+      const k = keys[purpose];
+      const id = newId();
+      await tx
+        .insertInto('practice_keys')
+        .values({ id, practice_id: practiceId, purpose, fingerprint: k.fingerprint, public_key: k.publicKey, sealed_private_key: k.sealedPrivateKey, created_at: now, retired_at: null })
+        .execute();
+      await appendAudit(tx, { action: AUDIT.KEY_CHANGE, outcome: 'success', actor: { type: 'system' }, practiceId, target: { type: 'practice_key', id }, details: { purpose, operation: 'generate' } });
+      notices.push(`Generated the practice's ${purpose} key ${k.fingerprint}.`);
+    }
+  });
+}
+
+/**
+ * Starts the whole server in-process: data folder, master key, development issuer, migrations,
+ * the configured practice and its keys, then HTTP on config.host:config.port (0 = any free port).
+ * Used by `attune serve` and by integration tests (`startServer(testConfig(tmpDir))`).
+ */
+export async function startServer(config: Config, opts: { logger?: Logger } = {}): Promise<RunningServer> {
+  const logger = opts.logger ?? createLogger({ level: config.logLevel });
+  const notices: string[] = [];
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  mkdirSync(config.mailDir, { recursive: true, mode: 0o700 });
+  const masterKey = resolveMasterKey(config, notices);
+  const devIssuer = config.identity.dev.enabled
+    ? await loadDevIssuer({ dataDir: config.dataDir, issuer: config.identity.dev.issuer, audience: config.identity.dev.audience, ttlSeconds: config.identity.dev.ttlSeconds })
+    : undefined;
+
+  const store = await openStore(config);
+  try {
+    const { practiceId, created } = await ensurePractice(store.db, config.practice);
+    if (created) notices.push(`Created practice "${config.practice.name}" for ${config.practice.domains.join(', ')}.`);
+    await ensurePracticeKeys(store, config, practiceId, masterKey, notices);
+
+    const authenticator = createAuthenticator({ config, store, devIssuer, logger });
+    const deps: AppDeps = { config, store, logger, authenticator, services: { masterKey, practiceId } };
+    const app = createApp(deps);
+    // WORKERS (delivery owner): start the outbox worker here with `deps`, and stop it in close().
+    const delivery = deliveryFor(deps);
+    delivery.start();
+    notices.push(`Outgoing mail: ${delivery.services.transport.description}.`);
+
+    const server = await listen(app, config);
+    const { port } = server.address() as AddressInfo;
+    const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+    const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    let closed = false;
+    return {
+      url,
+      app,
+      store,
+      config,
+      deps,
+      practiceId,
+      notices,
+      async close() {
+        if (closed) return;
+        closed = true;
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          // Keep-alive connections would hold close() open; end them.
+          (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+        });
+        await delivery.stop();
+        await store.close();
+      },
+    };
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}
+
+function listen(app: App, config: Config): Promise<ServerType & { address(): AddressInfo | string | null }> {
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(server));
+    server.once('error', reject);
+  });
+}
