@@ -76,9 +76,23 @@ export function fromAddress(mail: MailView): string | null {
   return mail.from[0] ?? null;
 }
 
+const WORD = /[\p{L}\p{N}]+/gu;
+
+/**
+ * Whether the plain part says something the HTML part does not (a word absent from the HTML). The
+ * detector reads the HTML of a multipart/alternative message; a plain part that differs would reach
+ * plain-text mail clients unscanned, so the gateway scans it too.
+ */
+export function plainAddsWords(text: string, html: string): boolean {
+  const inHtml = new Set(html.toLowerCase().match(WORD) ?? []);
+  for (const w of text.toLowerCase().match(WORD) ?? []) if (!inHtml.has(w)) return true;
+  return false;
+}
+
 /** The detector's view of the message. */
 export function scanInput(mail: MailView, envelopeTo: readonly string[]): MessageInput {
   const html = mail.html;
+  const extra = html !== null && mail.text && plainAddsWords(mail.text, html) ? [{ name: 'text part', text: mail.text }] : [];
   // With an HTML part the detector scans the HTML (what the recipient sees); the plain part of a
   // multipart/alternative is derived from it. Without one, the plain part is the body.
   return {
@@ -86,12 +100,15 @@ export function scanInput(mail: MailView, envelopeTo: readonly string[]): Messag
     ...(html !== null ? { html } : { body: mail.text ?? '' }),
     to: envelopeTo,
     cc: mail.cc,
-    attachments: mail.attachments.map((a, i) => ({
-      name: a.filename ?? `attachment-${i + 1}`,
-      ...(TEXT_TYPES.test(a.contentType) && a.content.length <= MAX_TEXT_ATTACHMENT_BYTES
-        ? { text: a.content.toString('utf8') }
-        : {}),
-    })),
+    attachments: [
+      ...mail.attachments.map((a, i) => ({
+        name: a.filename ?? `attachment-${i + 1}`,
+        ...(TEXT_TYPES.test(a.contentType) && a.content.length <= MAX_TEXT_ATTACHMENT_BYTES
+          ? { text: a.content.toString('utf8') }
+          : {}),
+      })),
+      ...extra,
+    ],
   };
 }
 

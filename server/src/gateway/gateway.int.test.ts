@@ -288,3 +288,34 @@ describe('robustness', () => {
     for (const s of open) s.destroy();
   });
 });
+
+describe('what gets scanned', () => {
+  const multipart = (plain: string, html: string): Buffer =>
+    Buffer.from(
+      'From: dr.lee@clinic.test\r\nTo: jane.roe@example.com\r\nSubject: Update\r\nMessage-ID: <mp1@clinic.test>\r\nMIME-Version: 1.0\r\n' +
+        'Content-Type: multipart/alternative; boundary="b"\r\n\r\n' +
+        `--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${plain}\r\n--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n${html}\r\n--b--\r\n`,
+    );
+
+  it('scans a plain part that says more than its HTML twin', async () => {
+    await start();
+    const raw = multipart('Jane Roe, your lithium level for bipolar disorder came back high.', '<p>See you soon.</p>');
+    await client(port).sendMail({ envelope: { from: 'dr.lee@clinic.test', to: ['jane.roe@example.com'] }, raw });
+    expect(sink.messages).toHaveLength(0);
+    expect(backend.secured).toHaveLength(1);
+  });
+
+  it('scans text attachments and attachment names', async () => {
+    await start();
+    const raw = Buffer.from(
+      'From: dr.lee@clinic.test\r\nTo: jane.roe@example.com\r\nSubject: Forms\r\nMessage-ID: <att1@clinic.test>\r\nMIME-Version: 1.0\r\n' +
+        'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nThe forms are attached.\r\n' +
+        '--b\r\nContent-Type: text/csv; name="list.csv"\r\nContent-Disposition: attachment; filename="list.csv"\r\n\r\n' +
+        'name,diagnosis\r\nJohn Smith,major depressive disorder\r\n--b--\r\n',
+    );
+    await client(port).sendMail({ envelope: { from: 'dr.lee@clinic.test', to: ['jane.roe@example.com'] }, raw });
+    expect(sink.messages).toHaveLength(0);
+    expect(backend.secured).toHaveLength(1);
+    expect(backend.secured[0]!.request.attachments.map((a) => a.filename)).toEqual(['list.csv']);
+  });
+});
