@@ -39,6 +39,27 @@ let server: RunningServer;
 let code = '';
 let token = '';
 let host: BundleHost;
+let patientId = '';
+
+async function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+  const res = await fetch(`${server.url}${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    signal: AbortSignal.timeout(10_000),
+  });
+  return { status: res.status, json: await res.json() };
+}
+
+async function createPatient(): Promise<string> {
+  const res = await api('POST', '/v1/patients', {
+    email: PATIENT,
+    name: 'River Stone',
+    timeZone: 'America/Chicago',
+  });
+  expect(res.status).toBe(201);
+  return (res.json as { id: string }).id;
+}
 
 async function devToken(email: string): Promise<string> {
   // Signed by the server's own development issuer (the key POST /v1/dev/token uses), through the
@@ -100,12 +121,19 @@ beforeAll(async () => {
   );
   token = await devToken(CLINICIAN);
   ({ code } = await bundle({ serverUrl: server.url, write: false }));
-  host = await startBundleHost({ code, token, scriptProperties: { ATTUNE_SERVER_URL: server.url } });
+  host = await startBundleHost({
+    code,
+    token,
+    scriptProperties: { ATTUNE_SERVER_URL: server.url },
+    messages: [{ id: 'm-1', accessToken: 'per-message', from: `River Stone <${PATIENT}>` }],
+  });
+  patientId = await createPatient();
 });
 
 afterAll(async () => {
   await host?.close();
-  await server?.close();
+  // Bounded: a request the server never answered must not hold the suite open.
+  await Promise.race([server?.close(), new Promise((r) => setTimeout(r, 10_000))]);
   await new Promise<void>((r) => (smtp ? smtp.close(() => r()) : r()));
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
@@ -133,21 +161,44 @@ describe('Gmail add-on against the real server', () => {
     expect(text).toMatch(/DIAGNOSIS|MEDICATION/);
   });
 
-  it('shows "Sign-in refused" when the server refuses the token', async () => {
-    // A token from the right issuer with a broken signature. UrlFetchApp gives up after a while; the
-    // bridge after 15 s, so a hanging server shows up as "unreachable" in the assertion below.
-    const bad = await startBundleHost({
-      code,
-      token: `${token.slice(0, -4)}AAAA`,
-      scriptProperties: { ATTUNE_SERVER_URL: server.url },
-      timeoutMs: 15_000,
+  it('home lists the caseload the server ranks, with its reasons', async () => {
+    const r = await host.call('onHomepage', {
+      commonEventObject: { platform: 'WEB', hostApp: 'GMAIL', parameters: {}, formInputs: {} },
     });
-    try {
-      const r = await bad.call('onComposeScan', composeEvent(PHI_BODY));
-      expect(textOf(r.result)).toContain('could not be loaded (Sign-in refused)');
-    } finally {
-      await bad.close();
-    }
+    expect(r.error).toBeUndefined();
+    const rows = findAll(r.result, 'DecoratedText');
+    expect(rows[0]?.topLabel).toMatch(/^#1 · /);
+    expect(rows[0]?.text).toContain('River Stone');
+    expect(textOf(r.result)).toContain('Decision support, not diagnosis');
+    expect(r.requests.map((q) => q.url.slice(server.url.length))).toEqual([
+      '/v1/caseload?page=1&pageSize=10',
+    ]);
+  });
+
+  it("shows the patient's insights beside a message from them, computed from events sent to the API", async () => {
+    const at = (d: number) => new Date(Date.now() - d * 86_400_000).toISOString();
+    const seeded = await api('POST', '/v1/events', {
+      events: [
+        { id: 'apt-1-s', patientId, type: 'appointment_scheduled', at: at(30), appointmentId: 'apt-1' },
+        { id: 'apt-1-a', patientId, type: 'appointment_attended', at: at(28), appointmentId: 'apt-1' },
+        { id: 'apt-2-s', patientId, type: 'appointment_scheduled', at: at(20), appointmentId: 'apt-2' },
+        { id: 'apt-2-m', patientId, type: 'appointment_missed', at: at(14), appointmentId: 'apt-2' },
+      ],
+    });
+    expect(seeded.status).toBeLessThan(300);
+    const r = await host.call('onGmailMessageOpen', {
+      commonEventObject: { platform: 'WEB', hostApp: 'GMAIL', parameters: {}, formInputs: {} },
+      gmail: { accessToken: 'per-message', messageId: 'm-1', threadId: 't-1' },
+    });
+    expect(r.error).toBeUndefined();
+    const text = textOf(r.result);
+    expect(text).toContain('Attune: River Stone');
+    expect(text).toContain('1 attended, 1 missed');
+    expect(text).toContain('Reply rate');
+    expect(text).toContain('Best hour to write');
+    expect(r.requests.map((q) => q.url.slice(server.url.length))).toEqual([
+      `/v1/patients/by-email/${encodeURIComponent(PATIENT)}/engagement`,
+    ]);
   });
 
   it('sends securely: the draft gets the notice and the SMTP peer receives a PHI-free notice', async (ctx) => {
@@ -179,5 +230,23 @@ describe('Gmail add-on against the real server', () => {
     expect(parsed.subject ?? '').not.toContain('Follow-up');
     // The notice carries a secure link to this server's viewer.
     expect(whole).toMatch(/https?:\/\/\S+/);
+  });
+
+  // Last, so a server stuck on the (audited) refusal path cannot take the other tests down with it.
+  it('shows "Sign-in refused" when the server refuses the token', async () => {
+    // A token from the right issuer with a broken signature. UrlFetchApp gives up after a while; the
+    // bridge after 15 s, so a hanging server shows up as "unreachable" in the assertion below.
+    const bad = await startBundleHost({
+      code,
+      token: `${token.slice(0, -4)}AAAA`,
+      scriptProperties: { ATTUNE_SERVER_URL: server.url },
+      timeoutMs: 15_000,
+    });
+    try {
+      const r = await bad.call('onComposeScan', composeEvent(PHI_BODY));
+      expect(textOf(r.result)).toContain('could not be loaded (Sign-in refused)');
+    } finally {
+      await bad.close();
+    }
   });
 });
