@@ -270,19 +270,21 @@ function enron(): void {
       bestK = k;
     }
   }
-  let bestCfg = { priorWeight: 3, kappa: 4, halfLife: 50 };
+  let bestCfg = { priorWeight: 3, kappa: 4, halfLife: 50, fallbackP: 1 };
   let bestHit = -1;
   for (const priorWeight of [1, 3, 10, 30, 100, 300, 1000]) {
     for (const kappa of [2, 4, 8, 32]) {
       for (const halfLife of [0, 10, 50]) {
-        let hit = 0;
-        inner((tr, te) => {
-          const w = bestWindow(tr.map((p) => hourOf(p.replyAt)), { prior: popHist, priorWeight, kappa, halfLife });
-          for (const p of te) if (w.start !== null && inWindow(hourOf(p.replyAt), w.start)) hit++;
-        });
-        if (hit > bestHit) {
-          bestHit = hit;
-          bestCfg = { priorWeight, kappa, halfLife };
+        for (const fallbackP of [1, 0.05, 0.01, 0.001]) {
+          let hit = 0;
+          inner((tr, te) => {
+            const w = bestWindow(tr.map((p) => hourOf(p.replyAt)), { prior: popHist, priorWeight, kappa, halfLife, fallbackP });
+            for (const p of te) if (w.start !== null && inWindow(hourOf(p.replyAt), w.start)) hit++;
+          });
+          if (hit > bestHit) {
+            bestHit = hit;
+            bestCfg = { priorWeight, kappa, halfLife, fallbackP };
+          }
         }
       }
     }
@@ -302,7 +304,7 @@ function enron(): void {
       bestOff = off;
     }
   }
-  console.log(`Chosen by nested validation on training replies: latency shrinkage ${bestK} pseudo-replies; window prior weight ${bestCfg.priorWeight}, kappa ${bestCfg.kappa}, recency half-life ${bestCfg.halfLife || 'off'}; per-message window offset ${bestOff} h.`);
+  console.log(`Chosen by nested validation on training replies: latency shrinkage ${bestK} pseudo-replies; window prior weight ${bestCfg.priorWeight}, kappa ${bestCfg.kappa}, recency half-life ${bestCfg.halfLife || 'off'}, fall back to the population window when Rayleigh p > ${bestCfg.fallbackP}; per-message window offset ${bestOff} h.`);
   const errs = { pop: [] as number[], person: [] as number[], ours: [] as number[] };
   const win = { pop: 0, person: 0, ours: 0, perMessage: 0 };
   let n = 0;

@@ -27,6 +27,11 @@ export interface WindowOptions {
   priorWeight?: number;
   /** Recency half-life in replies: later replies weigh more (habits drift). 0 = off. */
   halfLife?: number;
+  /**
+   * With a prior: when the patient's own hours show no clear preference (Rayleigh p above this),
+   * use the prior's window outright. Default 1 (never fall back).
+   */
+  fallbackP?: number;
 }
 
 const TAU = 2 * Math.PI;
@@ -78,6 +83,21 @@ export function bestWindow(hours: readonly number[], opts: WindowOptions = {}): 
       bestS = s;
     }
   }
+  const fallback = prior !== undefined && (circ?.rayleighP ?? 1) > (opts.fallbackP ?? 1);
+  if (fallback && prior) {
+    // The patient's hours are too spread (or too few) to trust: the practice's own best window.
+    bestS = 0;
+    bestV = -Infinity;
+    for (let st = 0; st < 24; st++) {
+      let v = 0;
+      for (let j = 0; j < width; j++) v += prior[(st + j) % 24] as number;
+      if (v > bestV) {
+        bestV = v;
+        bestS = st;
+      }
+    }
+    bestK = (bestS + Math.floor(width / 2)) % 24;
+  }
   const evidence = circ ? 1 - circ.rayleighP : 0;
   const confidence = round(evidence * (wsum / (wsum + pw + 2)), 2);
   const reasons: string[] = [];
@@ -86,7 +106,8 @@ export function bestWindow(hours: readonly number[], opts: WindowOptions = {}): 
       `${n} repl${n === 1 ? 'y' : 'ies'}; circular mean ${round(circ.meanHour, 1)} h, mean resultant length ${round(circ.resultantLength, 2)} (Rayleigh p=${circ.rayleighP < 0.001 ? '<0.001' : round(circ.rayleighP, 3)}).`,
     );
   }
-  reasons.push(`Best ${width}-hour window by von Mises kernel density (kappa ${kappa})${prior ? `, shrunk towards the prior with ${pw} pseudo-replies` : ''}.`);
+  if (fallback) reasons.push(`No clear preferred hour yet (Rayleigh p above ${opts.fallbackP}): the practice's busiest ${width}-hour window is used.`);
+  else reasons.push(`Best ${width}-hour window by von Mises kernel density (kappa ${kappa})${prior ? `, shrunk towards the prior with ${pw} pseudo-replies` : ''}.`);
   return {
     hour: bestK,
     start: bestS,
