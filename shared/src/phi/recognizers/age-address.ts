@@ -70,6 +70,44 @@ const ZIP_CUE_RE = /\b(?:zip|zip code|zipcode|postal code|postcode|post code)\b[
 const UK_POSTCODE_RE = /\b(?:[A-Z]{1,2}\d[A-Z\d]?|GIR) ?\d[ABD-HJLNP-UW-Z]{2}\b/g;
 const CA_POSTCODE_RE = /\b[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z] ?\d[ABCEGHJ-NPRSTV-Z]\d\b/g;
 
+const ADDRESS_CUE_RE = /\b(?:(?:my|his|her|their|our|new|home|mailing|postal|street|billing|shipping)\s+address(?:\s+is)?|address\s*:|lives at|live at|living at|located at|resides at|meet me at|send (?:it|them|this|that|a new one|the \w+) to|ship(?:ped)? to|mail(?:ed)? to|deliver(?:ed)? to)\s*:?\s*/giu;
+// One address part: a number, a capitalised word, a unit word, a particle inside street names.
+const PART_RE = /(?:\d{1,6}(?:[-/]\d{1,5})?[A-Za-z]?|[A-Z]{1,3}\d[A-Z0-9]{0,5}|[\p{Lu}][\p{L}\p{M}'’.-]*|(?:apt|suite|ste|unit|box|po|ul|str|de|do|da|dos|das|del|della|di|du|des|la|le|les|von|van|der|den|y|nan|gate|vej|gatan|utca)\.?)(?=[\s,?!;:)]|\.(?:\s|$)|$)/uy;
+const SEP_RE = /[ \t]*(?:,[ \t]*)?(?:\r?\n[ \t>]*){0,2}(?:,[ \t]*)?/y;
+const NOT_ADDRESS_WORD = /^(?:I|I'm|A|An|The|And|Or|But|If|When|My|His|Her|Our|Their|Please|Thanks|Thank|Mobile|Phone|Tel|Email|Fax|Web|Cell|Best|Regards|Dear|Hi|Hello|Where|When|What|Who|Date|Time|Subject|From|To|Cc|It|This|That|There|We|You|He|She|They|Is|Was|On|In|At|For|With|Also|Then|So)$/;
+
+/** Grow an address forward over separators and address parts (bounded: 12 parts, 160 chars). */
+function extendForward(text: string, end: number): number {
+  let pos = end;
+  let best = end;
+  for (let parts = 0; parts < 12 && pos - end < 160; parts++) {
+    SEP_RE.lastIndex = pos;
+    const sep = SEP_RE.exec(text);
+    const at = pos + (sep ? sep[0].length : 0);
+    PART_RE.lastIndex = at;
+    const m = PART_RE.exec(text);
+    if (!m) break;
+    const word = m[0].replace(/\.$/, '');
+    if (NOT_ADDRESS_WORD.test(word)) break;
+    // A capitalised word followed by a colon is a label ("Mobile:"), not part of the address.
+    if (text[at + m[0].length] === ':') break;
+    pos = at + m[0].length;
+    best = pos;
+  }
+  return best;
+}
+
+/** Grow an address back over a leading house number on the same line ("846 31 Rue ..."). */
+function extendBack(text: string, start: number): number {
+  let s = start;
+  for (let k = 0; k < 2; k++) {
+    const m = /(\d{1,6})[ \t]+$/.exec(text.slice(Math.max(0, s - 12), s));
+    if (!m) break;
+    s -= m[0].length;
+  }
+  return s;
+}
+
 export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
   const { text } = ctx;
   if (ctx.wants('AGE_OVER_89')) {
@@ -81,6 +119,7 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
     });
   }
   if (ctx.wants('ADDRESS')) {
+    const firstAnchor = out.length;
     eachMatch(STREET_RE, text, (m) => {
       // Short or common-word street types ("Pt", "Dr", "Place", "Park") need Title-case words
       // before them; in all-caps notes "2 DOSES AND PT" is not an address.
@@ -98,6 +137,20 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
     eachMatch(UNIT_ALONE_RE, text, (m) => {
       out.push({ type: 'ADDRESS', start: m.index, end: m.index + m[0].length, confidence: 0.7, reason: 'Apartment or suite number' });
     });
+    // Address blocks: a street line, unit or PO box grows over the rest of the address (more
+    // numbers and capitalised words, commas, line breaks: "Apt. 5\nSpringfield, IL 62704\nUSA"),
+    // and an address cue ("my address is", "lives at") starts one.
+    const anchors: Array<[number, number]> = [];
+    for (let k = firstAnchor; k < out.length; k++) anchors.push([out[k]!.start, out[k]!.end]);
+    eachMatch(ADDRESS_CUE_RE, text, (m) => {
+      const at = m.index + m[0].length;
+      if (/^[\d\p{Lu}]/u.test(text.slice(at, at + 1))) anchors.push([at, at]);
+    });
+    for (const [a, b] of anchors) {
+      const start = extendBack(text, a);
+      const end = extendForward(text, b);
+      if (end - start > b - a && end > start) out.push({ type: 'ADDRESS', start, end, confidence: 0.92, reason: 'Address block' });
+    }
     // City before "ST 12345": walk back over up to three capitalised words (cheaper than a
     // regex that would start at every capital letter).
     eachMatch(STATE_ZIP_RE, text, (m) => {
