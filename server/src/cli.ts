@@ -6,6 +6,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(args
   token: { summary: 'print a development bearer token: attune token --dev --email X [--admin]', load: () => import('./cli/token.ts') },
   verify: { summary: 'recompute the audit and archive hash chains; exit 1 at the first break', load: () => import('./cli/verify.ts') },
   scan: { summary: 'scan text for PHI: attune scan [--json|--jsonl] [FILE...]', load: () => import('./cli/scan.ts') },
+  gateway: { summary: 'run the SMTP gateway on its own (GATEWAY_* settings)', load: () => import('./cli/gateway.ts') },
   manifest: {
     summary: 'write the Outlook add-in manifest for a deployment: attune manifest --url https://HOST [--out FILE]',
     load: () => import('./cli/manifest.ts'),

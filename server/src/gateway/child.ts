@@ -7,15 +7,25 @@
 // GATEWAY_PROCESSES=N (default 1) forks N processes that share the port (node:cluster): parsing and
 // scanning are CPU work, and one Node process uses one core. Only the first runs the outbox worker.
 import cluster from 'node:cluster';
-import { loadConfig } from '../config.ts';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadConfig, type Config } from '../config.ts';
 import { openStore } from '../store/index.ts';
 import { startGateway } from './index.ts';
 import { createPipeline } from './pipeline.ts';
 
 const processes = Math.max(1, Math.min(64, Number(process.env['GATEWAY_PROCESSES'] ?? 1) || 1));
 
-async function serve(runOutbox: boolean, announce: (port: number) => void): Promise<void> {
+/** Like `attune serve`: in development without ATTUNE_MASTER_KEY, the local DATA_DIR/master.key. */
+function configure(): Config {
   const config = loadConfig(process.env);
+  const file = join(config.dataDir, 'master.key');
+  if (!config.masterKey && config.isDevelopment && existsSync(file)) config.masterKey = readFileSync(file, 'utf8').trim();
+  return config;
+}
+
+async function serve(runOutbox: boolean, announce: (port: number) => void): Promise<void> {
+  const config = configure();
   const store = await openStore(config);
   const pipeline = await createPipeline({ config, store, startWorker: runOutbox });
   const running = await startGateway({ config, store, pipeline });
@@ -31,11 +41,17 @@ async function serve(runOutbox: boolean, announce: (port: number) => void): Prom
   process.on('SIGINT', stop);
 }
 
+function fail(err: unknown): never {
+  // Configuration problems are the operator's to fix: the message, not a stack trace.
+  process.stderr.write(`attune gateway: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+}
+
 if (processes === 1) {
-  await serve(true, (port) => process.stdout.write(`READY ${port}\n`));
+  await serve(true, (port) => process.stdout.write(`READY ${port}\n`)).catch(fail);
 } else if (cluster.isPrimary) {
   // Migrations run once, here, before the workers open the store.
-  await (await openStore(loadConfig(process.env))).close();
+  await (await openStore(configure()).catch(fail)).close();
   let ready = 0;
   for (let i = 0; i < processes; i++) {
     const w = cluster.fork({ GATEWAY_RUN_OUTBOX: i === 0 ? '1' : '0' });
@@ -58,5 +74,5 @@ if (processes === 1) {
 } else {
   // Without the primary there is no one to share the port with: leave.
   process.on('disconnect', () => process.exit(1));
-  await serve(process.env['GATEWAY_RUN_OUTBOX'] === '1', (port) => process.send?.({ port }));
+  await serve(process.env['GATEWAY_RUN_OUTBOX'] === '1', (port) => process.send?.({ port })).catch(fail);
 }
