@@ -64,7 +64,11 @@ const DETERMINERS = set('the|a|an|this|that|these|those|our|your|its|every|each|
 const CREDENTIALS = set(
   'rn|md|np|pa|lcsw|licsw|lmft|lpc|lmhc|phd|psyd|msw|cna|lpn|rrt|crt|dpt|aprn|fnp|pmhnp|bsn|msn|cnm|crna|pharmd|rph|lcpc|lsw|bcba|edd|dds|dmd|mft|cadc|ladc|jr|sr|ii|iii|iv|esq|facp|facs|mph|mba|do',
 );
-const NAME_IS = /\b(?:my name is|name is|name's|named|i am|i'm|this is|call me|it's|its)\s*$/i;
+const NAME_LABELS = set('name|names|starring|featuring|feat|founders|founder|cofounder|ceo|author|authors|directed|director|producer|produced|written|performed|sung|composed|hosted|host|cast|guest|speaker|presenter|contact|attendee|attendees|member|members|candidate|applicant|employee|tenant|owner|recipient|sender|signed');
+// Speaker labels and headers that are not names.
+const LABEL_WORDS = set('subject|date|time|name|phone|mobile|email|fax|where|when|what|who|note|notes|re|to|from|cc|bcc|address|tel|web|title|location|plan|assessment|summary|update|question|answer|q|a|ps|p|s|o|dx|rx|tx|hx');
+const NAME_IS_STRONG = /\b(?:my name is|name is|name's|named|call me)\s*$/i;
+const NAME_IS = /\b(?:i am|i'm|this is|it's)\s*$/i;
 
 // Gap kinds between token i-1 and token i.
 const G_SPACE = 1; // 1-3 spaces or tabs
@@ -89,8 +93,8 @@ function gapKind(text: string, from: number, to: number): number {
     else if (c === 10 || c === 13) newlines++;
     else if (c === 46) periods++;
     else if (c === 45 || c === 39 || c === 0x2019) hyphens++;
-    else if (c === 59 || c === 33 || c === 63) strong++;
-    else other++;
+    else if (c === 44 || c === 58 || c === 40 || c === 41 || c === 38 || c === 34 || c === 42) other++;
+    else strong++;
   }
   if (strong > 0 || len > 8) return G_BREAK;
   if (newlines > 0) return newlines > 1 || other + periods + hyphens > 0 ? G_BREAK : G_NEWLINE;
@@ -145,6 +149,8 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
   const candidate = (i: number): boolean => stop[i] === 0 && (sh[i]! & SHAPE_LETTERS) !== 0;
   const joined = (i: number): boolean => (gap[i]! & (G_SPACE | G_COMMA | G_PERIOD | G_HYPHEN)) !== 0;
   const lineStart = (i: number): boolean => ls[i] === 1;
+  // The token is followed by at most a few more words on its line (short name lines).
+  const lineEndsWithin = (i: number): boolean => i + 1 >= n || ls[i + 1] === 1 || gap[i + 1] !== G_SPACE || !candidate(i + 1);
   const lineEnd = (i: number): boolean => {
     for (let k = toks.end[i]!; k < text.length; k++) {
       const c = text.charCodeAt(k);
@@ -191,7 +197,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       mark(i, strongDict ? 0.85 : 0.75, 'Role before a name');
       continue;
     }
-    if (PATIENT.has(pw) && (strongDict || (anyDict && shp && !upper))) {
+    if (PATIENT.has(pw) && w[i]!.length > 2 && (strongDict || (anyDict && shp && !upper))) {
       mark(i, 0.85, 'Patient before a name');
       continue;
     }
@@ -199,8 +205,16 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       mark(i, anyDict ? 0.9 : 0.75, 'Greeting before a name');
       continue;
     }
-    if (shp && !upper && NAME_IS.test(text.slice(Math.max(0, toks.start[i]! - 16), toks.start[i]!))) {
+    const introText = !upper && (shp || isLower(i)) ? text.slice(Math.max(0, toks.start[i]! - 16), toks.start[i]!) : '';
+    if (introText && (NAME_IS_STRONG.test(introText) || (shp && NAME_IS.test(introText)))) {
+      // "my name is borna jerković": case is not a cue here, take the next word too.
       mark(i, 0.85, 'Introduced by name');
+      if (i + 1 < n && candidate(i + 1) && gap[i + 1] === G_SPACE && (shaped(i + 1) || isLower(i + 1)) && lineEndsWithin(i + 1)) mark(i + 1, 0.85, 'Introduced by name');
+      continue;
+    }
+    // "Name: X", "directed by X", "starring X", "founders: X".
+    if (!upper && shp && NAME_LABELS.has(pw)) {
+      mark(i, anyDict ? 0.85 : 0.75, 'Labelled name');
       continue;
     }
     // A verb after: "bill called", "CLIFFORD AWARE", "Suzette visited".
@@ -246,6 +260,25 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     } else if ((a & F_STRONG) !== 0 && !upper && w[j]!.length > 2) {
       mark(i, 0.8, 'First name before a capitalised word');
       mark(j, 0.8, 'First name before a capitalised word');
+    }
+  }
+
+  // Speaker labels at a line start: "Heather: I'm Daniel's daughter".
+  if (!upper) {
+    for (let i = 0; i < n; i++) {
+      if (!lineStart(i) || !candidate(i) || !shaped(i) || LABEL_WORDS.has(w[i]!)) continue;
+      let k = i;
+      if (k + 1 < n && gap[k + 1] === G_SPACE && shaped(k + 1) && candidate(k + 1)) k++;
+      if (text[toks.end[k]!] !== ':' || fl[i] === 0) continue;
+      for (let m = i; m <= k; m++) mark(m, 0.8, 'Speaker label');
+    }
+    // Lower-case first name and surname, both unambiguous ("patricia desrosiers").
+    for (let i = 0; i + 1 < n; i++) {
+      if (!isLower(i) || !isLower(i + 1) || gap[i + 1] !== G_SPACE || !candidate(i) || !candidate(i + 1)) continue;
+      if ((fl[i]! & F_STRONG) !== 0 && (fl[i + 1]! & L_STRONG) !== 0) {
+        mark(i, 0.75, 'First name and surname');
+        mark(i + 1, 0.75, 'First name and surname');
+      }
     }
   }
 
@@ -312,9 +345,17 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
           ((g & (G_SPACE | G_PERIOD)) !== 0 && (isInitial(j) || (shaped(j) && (!upper || fl[j] !== 0 || conf[i]! >= 0.85)) || (isLower(j) && isLower(i) && fl[j] !== 0 && (fl[j]! & STRONG) !== 0)));
         if (ok) mark(j, Math.min(conf[i]!, 0.85), why[i] ?? 'Name continues');
       }
-      // Left: a first name right before a surname.
+      // Left: a first name right before a surname; in mixed-case text any capitalised word or
+      // initial right before a name ("Eustachy Gorski", "Chise T. Horiguchi").
       const h = i - 1;
-      if (h >= 0 && candidate(h) && conf[h]! < 0.7 && (gap[i]! & G_SPACE) !== 0 && (fl[h]! & FIRST) !== 0 && (shaped(h) || (isLower(h) && isLower(i)))) mark(h, Math.min(conf[i]!, 0.85), why[i] ?? 'Name continues');
+      if (h >= 0 && candidate(h) && conf[h]! < 0.7) {
+        const g = gap[i]!;
+        const okLeft =
+          !(h > 0 && DETERMINERS.has(w[h - 1]!)) &&
+          (((g & G_SPACE) !== 0 && (fl[h]! & FIRST) !== 0 && (shaped(h) || (isLower(h) && isLower(i)))) ||
+            (!upper && (g & (G_SPACE | G_PERIOD)) !== 0 && (isInitial(h) || (g === G_SPACE && shaped(h)))));
+        if (okLeft) mark(h, Math.min(conf[i]!, 0.8), why[i] ?? 'Name continues');
+      }
       // Coordination: "Smokey, Morris and Roger", "CAMARDA AND CLIFFORD".
       for (const [a, b] of [
         [i + 1, i + 2],
