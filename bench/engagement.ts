@@ -368,7 +368,7 @@ function speed(): void {
   );
 
   // Caseload: 2,000 patients x 50 events = 100,000 events.
-  const big = simulatePractice({ seed: 8, patients: 2000, asOf, weeks: 30, idPrefix: 'case' });
+  const big = simulatePractice({ seed: 8, patients: 2000, asOf, weeks: 40, idPrefix: 'case', styleWeights: { new: 0 } });
   const caseload = big.patients.map((p) => ({
     patient: { id: p.id, email: p.email, name: p.name, timeZone: p.timeZone },
     events: p.events.slice(-50),
