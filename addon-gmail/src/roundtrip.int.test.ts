@@ -228,8 +228,8 @@ describe('Gmail add-on against the real server', () => {
     const whole = `${parsed.subject ?? ''}\n${parsed.text ?? ''}\n${typeof parsed.html === 'string' ? parsed.html : ''}`;
     for (const marker of PHI_MARKERS.slice(0, 3)) expect(whole).not.toContain(marker);
     expect(parsed.subject ?? '').not.toContain('Follow-up');
-    // The notice carries a secure link to this server's viewer.
-    expect(whole).toMatch(/https?:\/\/\S+/);
+    // The notice carries the secure link: a 256-bit token (43 base64url characters) in a URL.
+    expect(whole).toMatch(/https?:\/\/\S*\/[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])/);
   });
 
   // Last, so a server stuck on the (audited) refusal path cannot take the other tests down with it.
