@@ -2,8 +2,8 @@
 // ../api/events.ts for the input.
 export { computeEngagement, DISCLAIMER, STYLE_LABELS, latencyTrend, recommendApproach, checkInTemplate } from './engagement.ts';
 export type { PatientInfo, EngagementOptions, LatencyTrend } from './engagement.ts';
-export { rankCaseload, scorePatient, groupByPatient, TriageWeightsSchema, DEFAULT_TRIAGE_WEIGHTS } from './triage.ts';
-export type { TriageWeights, CaseloadPatient, RankOptions } from './triage.ts';
+export { rankCaseload, scorePatient, groupByPatient, practicePriors, TriageWeightsSchema, DEFAULT_TRIAGE_WEIGHTS } from './triage.ts';
+export type { TriageWeights, CaseloadPatient, RankOptions, PracticePriors } from './triage.ts';
 export { classifyInquiry, toneScore, sentenceAround, INQUIRY_RULES, NEGATIVE_AFFECT_WORDS } from './text.ts';
 export type { InquiryResult, InquiryType, CrisisHit, CrisisScanner, ToneResult } from './text.ts';
 export { detectDrops, DEFAULT_DROP_OPTIONS } from './drop.ts';

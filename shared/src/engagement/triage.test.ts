@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CaseloadSchema } from '../api/engagement.ts';
 import type { EngagementEvent } from '../api/events.ts';
-import { rankCaseload, TriageWeightsSchema, type CaseloadPatient } from './triage.ts';
+import { practicePriors, rankCaseload, TriageWeightsSchema, type CaseloadPatient } from './triage.ts';
 
 const H = 3_600_000;
 const DAY = 24 * H;
@@ -54,5 +54,17 @@ describe('rankCaseload', () => {
     expect(TriageWeightsSchema.safeParse({ drop: -1 }).success).toBe(false);
     expect(TriageWeightsSchema.safeParse({ nope: 1 }).success).toBe(false);
     expect(TriageWeightsSchema.parse({}).drop).toBeGreaterThan(0);
+  });
+});
+
+describe('practicePriors', () => {
+  it('counts reply hours in each patient zone and summarises latency', () => {
+    const ny: CaseloadPatient = { ...patient('ny', []), patient: { id: 'ny', email: 'ny@example.org', name: null, timeZone: 'America/New_York' } };
+    const pr = practicePriors([ny], asOf);
+    // Replies at 14:00 + 5 h = 19:00 UTC = 15:00 EDT.
+    expect(pr.hourPrior[15]).toBe(10);
+    expect(pr.hourPrior.reduce((a, b) => a + b, 0)).toBe(10);
+    expect(pr.latencyHours).toBe(5);
+    expect(pr.n).toBe(10);
   });
 });

@@ -9,7 +9,8 @@ import { DEFAULT_STYLE_MODEL } from './model.ts';
 import { round } from './stats.ts';
 import { classifyStyle, weeklySeries, type StyleModel } from './style.ts';
 import { buildTimeline } from './timeline.ts';
-import { DAY, isoDateOf, isoOf, toMs } from './time.ts';
+import { shortestHalfMidpoint } from './predict.ts';
+import { DAY, isValidTimeZone, isoDateOf, isoOf, localHour, toMs } from './time.ts';
 
 export const TriageWeightsSchema = z
   .object({
@@ -121,4 +122,30 @@ export function groupByPatient(events: readonly EngagementEvent[]): Map<string, 
     arr.push(e);
   }
   return m;
+}
+
+export interface PracticePriors {
+  /** Replies per local hour of day across the practice (the prior for patients with few replies). */
+  hourPrior: number[];
+  /** The practice's typical reply latency (hours): shortest-half midpoint over all replies. */
+  latencyHours: number | null;
+  n: number;
+}
+
+/** Practice-wide priors for computeEngagement's `hourPrior` and `populationLatencyHours`. */
+export function practicePriors(patients: readonly CaseloadPatient[], asOfInput: string | number): PracticePriors {
+  const asOf = toMs(asOfInput);
+  const hourPrior = new Array<number>(24).fill(0);
+  const lat: number[] = [];
+  for (const p of patients) {
+    const tz = p.patient.timeZone && isValidTimeZone(p.patient.timeZone) ? p.patient.timeZone : 'UTC';
+    const t = buildTimeline(p.events, asOf, p.patient.id);
+    for (const r of t.replies) {
+      const h = Math.floor(localHour(tz, r.at)) % 24;
+      hourPrior[h] = (hourPrior[h] as number) + 1;
+      if (r.latencyMs !== null) lat.push(r.latencyMs / 3_600_000);
+    }
+  }
+  const m = shortestHalfMidpoint(lat);
+  return { hourPrior, latencyHours: m === null ? null : round(m, 2), n: lat.length };
 }
