@@ -15,7 +15,7 @@ const TIME = '(?:[ T,]+(?:at )?\\d{1,2}:\\d{2}(?::\\d{2})?(?:\\.\\d+)?(?: ?[ap]\
 // 2020-03-04, 2020/3/4, optional time.
 const ISO_RE = new RegExp(`(?<![\\w/.-])((?:19|20)\\d{2})[-/.](\\d{1,2})[-/.](\\d{1,2})${TIME}(?![\\w/])`, 'gi');
 // 3/4/2020, 03-04-20, 4.3.2020 (month/day or day/month), optional time.
-const MDY_RE = new RegExp(`(?<![\\w/.:-])(\\d{1,2})([-/.])(\\d{1,2})\\2(\\d{4}|\\d{2})${TIME}(?![\\w/]|[.-]\\d)`, 'gi');
+const MDY_RE = new RegExp(`(?<![\\w/.:])(\\d{1,2})([-/.])(\\d{1,2})\\2(\\d{4}|\\d{2})${TIME}(?![\\w/]|[.-]\\d)`, 'gi');
 // 7/22 (month/day without year), common in clinical notes.
 const MD_RE = /(?<![\w/.:$-])(\d{1,2})\/(\d{1,2})(?![\w/]|\.\d|-\d)/g;
 // March 4, 2020 / Mar 4th / March 2020 / 4 March 2020 / 4th of March.
@@ -26,6 +26,10 @@ const TEXT_MDY_RE = new RegExp(
 const TEXT_DMY_RE = new RegExp(`\\b(\\d{1,2})(?:st|nd|rd|th)?(?:[ ]+of)?[ ]+${MON}\\.?(?:,?[ ]+((?:19|20)\\d{2}))?(?![\\w])`, 'gi');
 const TEXT_MY_RE = new RegExp(`\\b${MON}\\.?,?[ ]+((?:19|20)\\d{2})(?![\\w])`, 'gi');
 const MON_WORD_RE = new RegExp(`\\b${MON}\\b`, 'i');
+// 8/87, 11/92: month and two-digit year (the day would be impossible).
+const MY_RE = /(?<![\w/.:$-])(\d{1,2})\/(\d{2})(?![\w/]|\.\d|-\d)/g;
+// "on the 11th", "since the 3rd".
+const ORDINAL_RE = /\b(?:on|by|since|until|till|from|before|after)\s+(?:the\s+)?(\d{1,2})(?:st|nd|rd|th)\b/gi;
 const APOS_YEAR_RE = /(?<![\w'])['’](\d{2})(?![\w'])/g;
 const YEAR_RE = /(?<![\w.$/-])((?:19|20)\d{2})(?:s)?(?![\w]|[.,/-]\d|\s*(?:%|mg|mcg|ml|cc|units?|u\b|iu|kg|lbs?|calories|hrs?|hours|mins?|minutes|dollars|miles|feet|ft|meters|steps|words))/gi;
 const YEAR_CUE = /(?:\b(?:in|since|from|during|until|till|year|of|circa|born|dob|early|late|mid|summer|winter|spring|fall|autumn|class|graduated|married|divorced|died|diagnosed|dx|hx|s\/p|pmh|pmhx|mi|cabg|cva|surgery|admitted|admission|back in|around)\s*$)|[-–/]\s*$/i;
@@ -70,6 +74,23 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
     );
     if (b <= 4 && a <= 4 && !cue) return;
     out.push({ type: 'DATE', start: m.index, end, confidence: cue ? 0.85 : 0.7, reason: 'Month/day date' });
+  });
+  eachMatch(MY_RE, text, (m) => {
+    const mo = +m[1]!;
+    const yy = +m[2]!;
+    if (mo < 1 || mo > 12 || yy <= 31) return;
+    const end = m.index + m[0].length;
+    if (FRACTION_AFTER.test(text.slice(end, end + 12)) || SETTING_BEFORE.test(before(text, m.index, 14))) return;
+    out.push({ type: 'DATE', start: m.index, end, confidence: 0.7, reason: 'Month and two-digit year' });
+  });
+  eachMatch(ORDINAL_RE, text, (m) => {
+    const d = +m[1]!;
+    if (d < 1 || d > 31) return;
+    // "on the 11th." is a date; "on 1st step mattress", "after 2nd bag" are not.
+    const after = text.slice(m.index + m[0].length, m.index + m[0].length + 6);
+    if (!/\bthe\s/i.test(m[0]) || !/^\s*(?:[.,;:)\n]|$|of\b|at\b)/i.test(after)) return;
+    const start = m.index + m[0].length - m[0].replace(/^\S+\s+(?:the\s+)?/i, '').length;
+    out.push({ type: 'DATE', start, end: m.index + m[0].length, confidence: 0.7, reason: 'Ordinal day of the month' });
   });
   const textual = (re: RegExp, di: number, reason: string): void => {
     eachMatch(re, text, (m) => {

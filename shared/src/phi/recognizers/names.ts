@@ -47,6 +47,7 @@ const TITLES = set(
 const ROLES = set(
   'caseworker|staff|manager|worker|sw|chaplain|pharmacist|dietician|dietitian|nutritionist|coordinator|physician|physicians|therapist|counselor|counsellor|psychiatrist|psychologist|resident|intern|fellow|attending|surgeon|consultant|colleague|supervisor|director|assistant|secretary|receptionist|rt|pt/ot|ot|interpreter|translator|liaison|advocate|rep|representative|clinician|provider|nurses',
 );
+const SHORT_ROLES = set('np|md|pa|rn|lpn|sw|rt|pt|ot|chapl|chaplain|msw|lcsw');
 const FAMILY = set(
   'wife|husband|hubby|son|sons|daughter|daughters|dtr|dau|mother|mom|mum|mommy|mama|father|dad|daddy|papa|sister|sisters|sis|brother|brothers|bro|friend|friends|partner|boyfriend|girlfriend|bf|gf|fiance|fiancé|fiancee|fiancée|spouse|aunt|auntie|uncle|niece|nephew|grandson|granddaughter|grandmother|grandfather|grandma|grandpa|granny|nana|cousin|child|kid|baby|infant|sibling|siblings|stepson|stepdaughter|stepmother|stepfather|stepmom|stepdad|roommate|neighbor|neighbour|guardian|caregiver|inlaw|ex|sil|dil|bil|hcp|proxy|proxys|proxies|visitor|visitors|grandchildren|grandkids|boss|coworker|teacher|student|named|nickname|aka|children|kids|parents|parent',
 );
@@ -191,6 +192,12 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     if (FAMILY.has(pw)) {
       if (anyDict && (shp || isLower(i))) mark(i, 0.85, 'Relative before a name');
       else if (shp && !upper) mark(i, 0.75, 'Relative before a capitalised word');
+      continue;
+    }
+    // Short role abbreviations ("NP Carol", "MD Smith") are also "PA line", "RN aware": they
+    // take unambiguous dictionary names only.
+    if (SHORT_ROLES.has(pw) && strongDict && (shp || isLower(i)) && (gap[i]! & (G_SPACE | G_PERIOD)) !== 0) {
+      mark(i, 0.85, 'Role before a name');
       continue;
     }
     if (ROLES.has(pw) && anyDict && (shp || isLower(i))) {
@@ -367,7 +374,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
         if (conf[other]! >= 0.7 || !candidate(other)) continue;
         const isLink = w[link] === 'and' || w[link] === '&' || w[link] === 'or';
         if (!isLink) continue;
-        if ((fl[other] !== 0 && (shaped(other) || (isLower(other) && isLower(i)))) || (shaped(other) && !upper)) mark(other, Math.min(conf[i]!, 0.8), 'Name listed with another name');
+        if ((fl[other] !== 0 && (shaped(other) || (isLower(other) && isLower(i)))) || (shaped(other) && (!upper || conf[i]! >= 0.85))) mark(other, Math.min(conf[i]!, 0.8), 'Name listed with another name');
       }
       if (i + 1 < n && (gap[i + 1]! & G_COMMA) !== 0 && text[toks.end[i]!] === ',') {
         const o = i + 1;
