@@ -7,6 +7,7 @@ import type { Config } from './config.ts';
 import { generateMasterKey, generatePracticeKeys, parseMasterKey, type MasterKey } from './crypto/index.ts';
 import { createApp } from './http/app.ts';
 import { deliveryFor } from './delivery/index.ts';
+import { gatewayPortFor, startGateway, type RunningGateway } from './gateway/index.ts';
 import type { App, AppDeps } from './http/types.ts';
 import { createAuthenticator, loadDevIssuer } from './identity/index.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -108,6 +109,21 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
     const delivery = deliveryFor(deps);
     delivery.start();
     notices.push(`Outgoing mail: ${delivery.services.transport.description}.`);
+    // SMTP gateway (outbound enforcement, plain-email replies) on GATEWAY_PORT, 2525 by default.
+    const gwPort = gatewayPortFor(config);
+    let gateway: RunningGateway | null = null;
+    if (gwPort !== null) {
+      gateway = await startGateway({
+        config: { ...config, gatewayPort: gwPort },
+        store,
+        pipeline: delivery.pipeline,
+        log: (e) => logger.info(e, 'gateway'),
+      }).catch(async (err: unknown) => {
+        await delivery.stop();
+        throw err;
+      });
+      notices.push(`SMTP gateway listening on port ${gateway.port}.`);
+    }
 
     const server = await listen(app, config);
     const { port } = server.address() as AddressInfo;
@@ -130,6 +146,7 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
           // Keep-alive connections would hold close() open; end them.
           (server as { closeAllConnections?: () => void }).closeAllConnections?.();
         });
+        await gateway?.close();
         await delivery.stop();
         await store.close();
       },

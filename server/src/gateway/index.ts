@@ -18,6 +18,15 @@ export interface RunningGateway {
 }
 
 /**
+ * The port `npm start` runs the gateway on: GATEWAY_PORT when set (0 = any free port); otherwise 2525,
+ * except when the HTTP server itself asked for any free port (tests), which then get no gateway.
+ */
+export function gatewayPortFor(config: Config): number | null {
+  if (config.gatewayPort !== undefined) return config.gatewayPort;
+  return config.port === 0 ? null : 2525;
+}
+
+/**
  * Starts the SMTP gateway beside the HTTP server (what `npm start` does): the server's store and
  * delivery pipeline, the gateway's own settings from GATEWAY_* (port from the server config's
  * GATEWAY_PORT, default 2525).
@@ -29,8 +38,11 @@ export async function startGateway(opts: {
   log?: GatewayLog;
   env?: Record<string, string | undefined>;
 }): Promise<RunningGateway> {
-  const gwConfig = loadGatewayConfig(opts.env ?? process.env);
+  const env = opts.env ?? process.env;
+  const gwConfig = loadGatewayConfig(env);
   if (opts.config.gatewayPort !== undefined) gwConfig.port = opts.config.gatewayPort;
+  // Bind like the HTTP server (loopback in development) unless told otherwise.
+  if (!env['GATEWAY_HOST']) gwConfig.host = opts.config.host;
   const relay = createRelay(opts.config);
   const backend = createStoreBackend({ store: opts.store, relay, pipeline: opts.pipeline });
   const gateway = createGateway(gwConfig, backend, opts.log);
