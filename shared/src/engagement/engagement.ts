@@ -201,7 +201,7 @@ export function computeEngagement(
       message: `Responsiveness dropped from about ${isoDateOf(drop.onset)} (detected ${isoDateOf(drop.alarmAt)}).`,
       reasons: [
         `Since then: ${drop.evidence.replied} replied, ${drop.evidence.openedOnly} opened without reply, ${drop.evidence.unopened} not opened; own earlier reply rate ${Math.round(drop.evidence.baselineReplyRate * 100)}%.`,
-        `CUSUM of log-likelihood ratios against the patient's own baseline crossed ${round(drop.evidence.cusum, 1)}; the silence also exceeded the patient's usual gaps between replies.`,
+        `CUSUM of log-likelihood ratios against the patient's own baseline (outcome given the previous outcome) reached ${round(drop.evidence.cusum, 1)}, above the alarm threshold.`,
       ],
     });
   }
