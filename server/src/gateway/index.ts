@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import type { Config } from '../config.ts';
 import type { Store } from '../store/index.ts';
 import { loadGatewayConfig, type GatewayConfig } from './config.ts';
@@ -43,6 +44,11 @@ export async function startGateway(opts: {
   if (opts.config.gatewayPort !== undefined) gwConfig.port = opts.config.gatewayPort;
   // Bind like the HTTP server (loopback in development) unless told otherwise.
   if (!env['GATEWAY_HOST']) gwConfig.host = opts.config.host;
+  // One marker key for every gateway process of the deployment (and across restarts), so each
+  // recognises the others' output; derived from the master key, never the key itself.
+  if (gwConfig.markerSecret === null && opts.config.masterKey) {
+    gwConfig.markerSecret = createHmac('sha256', opts.config.masterKey).update('attune:gateway-marker:v1').digest('base64url');
+  }
   const relay = createRelay(opts.config);
   const backend = createStoreBackend({ store: opts.store, relay, pipeline: opts.pipeline });
   const gateway = createGateway(gwConfig, backend, opts.log);
