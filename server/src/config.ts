@@ -149,6 +149,11 @@ export class ConfigError extends Error {
 
 /** The development issuer's audience; only the built-in issuer uses it. */
 export const DEV_AUDIENCE = 'attune-dev';
+/**
+ * The development issuer's name. Fixed, not derived from PUBLIC_URL or PORT, so `attune token` run
+ * with a different environment than the server still matches; the key in DATA_DIR is what binds.
+ */
+export const DEV_ISSUER = 'urn:attune:dev-issuer';
 
 /**
  * Reads and validates the configuration. Throws ConfigError listing every problem (variable names
@@ -221,7 +226,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         jwksUrl: e.GOOGLE_JWKS_URL,
         issuers: e.GOOGLE_ISSUERS.length > 0 ? e.GOOGLE_ISSUERS : ['https://accounts.google.com', 'accounts.google.com'],
       },
-      dev: { enabled: isDevelopment, issuer: `${publicUrl}/dev`, audience: DEV_AUDIENCE, ttlSeconds: e.DEV_TOKEN_TTL_SECONDS },
+      dev: { enabled: isDevelopment, issuer: DEV_ISSUER, audience: DEV_AUDIENCE, ttlSeconds: e.DEV_TOKEN_TTL_SECONDS },
       clockSkewSeconds: e.TOKEN_CLOCK_SKEW_SECONDS,
     },
     limits: {

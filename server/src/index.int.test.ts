@@ -1,0 +1,42 @@
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { testConfig } from './config.ts';
+import { DEV_KEY_FILE } from './identity/index.ts';
+import { MASTER_KEY_FILE, startServer } from './index.ts';
+
+describe('startServer', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'attune-start-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('boots on a free port with a fresh data folder: keys created private, practice and its keys bootstrapped', async () => {
+    const s = await startServer(testConfig(dir));
+    try {
+      expect(s.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      const health = await fetch(`${s.url}/healthz`);
+      expect(await health.json()).toEqual({ status: 'ok', database: 'sqlite' });
+      expect(statSync(join(dir, MASTER_KEY_FILE)).mode & 0o777).toBe(0o600);
+      expect(statSync(join(dir, DEV_KEY_FILE)).mode & 0o777).toBe(0o600);
+      expect(statSync(join(dir, 'mail')).isDirectory()).toBe(true);
+      expect(s.notices.join('\n')).toMatch(/Created a local master key[\s\S]*signing key[\s\S]*archive key/);
+      const keys = await s.store.db.selectFrom('practice_keys').selectAll().where('practice_id', '=', s.practiceId).execute();
+      expect(keys.map((k) => k.purpose).sort()).toEqual(['archive', 'signing']);
+      for (const k of keys) expect(k.sealed_private_key).not.toContain('PRIVATE KEY');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('restarts on the same data folder without new keys or practices', async () => {
+    const s = await startServer(testConfig(dir));
+    try {
+      expect(s.notices.filter((n) => /^(Created|Generated)/.test(n))).toEqual([]);
+      const practices = await s.store.db.selectFrom('practices').select('id').execute();
+      expect(practices).toHaveLength(1);
+      expect(await s.store.db.selectFrom('practice_keys').select('id').execute()).toHaveLength(2);
+    } finally {
+      await s.close();
+    }
+  });
+});
