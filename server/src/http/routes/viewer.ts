@@ -105,10 +105,16 @@ export const viewer: RouteModule = {
       return { link: state, practice: await practiceName(svc, state.practiceId) };
     }
 
-    /** Same-origin check for form posts (ASVS 3.5.x): Origin, when sent, must be ours. */
+    /**
+     * Same-origin check for form posts (ASVS 3.5.x), beside the CSRF token. Browsers send
+     * Sec-Fetch-Site; with our Referrer-Policy: no-referrer they send `Origin: null` even for our
+     * own forms, so a null Origin is judged by Sec-Fetch-Site, and a real Origin must be ours.
+     */
     function sameOrigin(c: C): boolean {
+      const site = c.req.header('sec-fetch-site');
+      if (site !== undefined && site !== 'same-origin') return false;
       const origin = c.req.header('origin');
-      if (!origin || origin === 'null') return origin === undefined;
+      if (origin === undefined || origin === 'null') return true;
       return origin === publicOrigin || origin === new URL(c.req.url).origin;
     }
 
