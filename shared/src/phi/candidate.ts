@@ -19,6 +19,17 @@ export interface ScanContext {
   readonly wants: (t: PhiType) => boolean;
 }
 
+const LOWER_CACHE = new WeakMap<ScanContext, string>();
+/** The scanned text lower-cased, computed once per scan on first use (for literal gates). */
+export function lowerText(ctx: ScanContext): string {
+  let l = LOWER_CACHE.get(ctx);
+  if (l === undefined) {
+    l = ctx.text.toLowerCase();
+    LOWER_CACHE.set(ctx, l);
+  }
+  return l;
+}
+
 export type Recognizer = (ctx: ScanContext, out: Candidate[]) => void;
 
 /** Run a precompiled global regex over the text; the callback receives the match. */

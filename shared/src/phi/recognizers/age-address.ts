@@ -1,7 +1,7 @@
 // Ages over 89 (45 CFR 164.514(b)(2)(i)(C)) and geographic subdivisions smaller than a state:
 // street addresses, PO boxes, units, city + state + ZIP, ZIP codes, UK and Canadian postcodes
 // (45 CFR 164.514(b)(2)(i)(B)).
-import { before, eachMatch, type Candidate, type ScanContext } from '../candidate.ts';
+import { before, eachMatch, lowerText, type Candidate, type ScanContext } from '../candidate.ts';
 import { zipValid } from '../validators.ts';
 
 const AGE_RE = /\b(9\d|1[0-2]\d)(?:\s*|-)(?:years?|yrs?|yr\.?s?|y\.?o\.?|y\/o|yo)(?:[\s-]*old)?\b|\b(?:age|aged|age:)\s*(9\d|1[0-2]\d)\b|\b(9\d|1[0-2]\d)(?:st|nd|rd|th)\s+birthday\b|\b(?:nonagenarian|centenarian)\b/gi;
@@ -70,6 +70,8 @@ const ZIP_CUE_RE = /\b(?:zip|zip code|zipcode|postal code|postcode|post code)\b[
 const UK_POSTCODE_RE = /\b(?:[A-Z]{1,2}\d[A-Z\d]?|GIR) ?\d[ABD-HJLNP-UW-Z]{2}\b/g;
 const CA_POSTCODE_RE = /\b[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z] ?\d[ABCEGHJ-NPRSTV-Z]\d\b/g;
 
+// Literal words one of which every address cue contains: a cheap gate before the pattern.
+const ADDRESS_CUE_WORDS = ['address', ' at', ' to'];
 const ADDRESS_CUE_RE = /\b(?:(?:my|his|her|their|our|new|home|mailing|postal|street|billing|shipping)\s+address(?:\s+is)?|address\s*:|lives at|live at|living at|located at|resides at|meet me at|send (?:it|them|this|that|a new one|the \w+) to|ship(?:ped)? to|mail(?:ed)? to|deliver(?:ed)? to)\s*:?\s*/giu;
 // One address part: a number, a capitalised word, a unit word, a particle inside street names.
 const PART_RE = /(?:\d{1,6}(?:[-/]\d{1,5})?[A-Za-z]?|[A-Z]{1,3}\d[A-Z0-9]{0,5}|[\p{Lu}][\p{L}\p{M}'’.-]*|(?:apt|suite|ste|unit|box|po|ul|str|de|do|da|dos|das|del|della|di|du|des|la|le|les|von|van|der|den|y|nan|gate|vej|gatan|utca)\.?)(?=[\s,?!;:)]|\.(?:\s|$)|$)/uy;
@@ -127,7 +129,8 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
       if (tm && AMBIGUOUS_TYPES.has(tm[1]!.toLowerCase().replace('.', '')) && !/^\S+\s+(?:[NSEW]\.?\s+)?(?:\p{Lu}\p{Ll}+\s+)+/u.test(m[0])) return;
       out.push({ type: 'ADDRESS', start: m.index, end: m.index + m[0].replace(/[\s,]+$/, '').length, confidence: 0.9, reason: 'Street address' });
     });
-    eachMatch(EURO_RE, text, (m) => {
+    // Continental street forms are Title-case by construction; all-caps notes skip the pattern.
+    if (!ctx.upper) eachMatch(EURO_RE, text, (m) => {
       if (!/\d/.test(m[0])) return;
       out.push({ type: 'ADDRESS', start: m.index, end: m.index + m[0].length, confidence: 0.8, reason: 'Street address (continental form)' });
     });
@@ -142,7 +145,7 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
     // and an address cue ("my address is", "lives at") starts one.
     const anchors: Array<[number, number]> = [];
     for (let k = firstAnchor; k < out.length; k++) anchors.push([out[k]!.start, out[k]!.end]);
-    eachMatch(ADDRESS_CUE_RE, text, (m) => {
+    if (ADDRESS_CUE_WORDS.some((k) => lowerText(ctx).includes(k))) eachMatch(ADDRESS_CUE_RE, text, (m) => {
       const at = m.index + m[0].length;
       if (/^[\d\p{Lu}]/u.test(text.slice(at, at + 1))) anchors.push([at, at]);
     });

@@ -20,8 +20,18 @@ const URL_RE = /\b(?:https?:\/\/|www\.)[^\s<>"'`]+/gi;
 const IPV4_RE = /(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?![\w]|\.\d)/g;
 const IPV6_RE = /(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|\d{1,3}(?:\.\d{1,3}){3})?(?![\w:])/g;
 
-// Cheap gate before the IPv6 pattern, which would otherwise start at every hex digit.
-const IPV6_HINT = /[0-9a-f]{1,4}:[0-9a-f]{0,4}:[0-9a-f]{0,4}/i;
+// Cheap gate before the IPv6 pattern, which would otherwise start at every hex digit: two colons
+// at most five characters apart with only hex digits between them.
+function ipv6Hint(text: string): boolean {
+  let i = text.indexOf(':');
+  while (i >= 0) {
+    let k = i + 1;
+    while (k < text.length && k - i <= 5 && /[0-9a-fA-F]/.test(text[k]!)) k++;
+    if (text[k] === ':') return true;
+    i = text.indexOf(':', i + 1);
+  }
+  return false;
+}
 
 function phoneType(ctx: ScanContext, start: number): 'PHONE' | 'FAX' {
   return FAX_CUE.test(before(ctx.text, start, 24)) ? 'FAX' : 'PHONE';
@@ -87,7 +97,7 @@ export function recognizeContact(ctx: ScanContext, out: Candidate[]): void {
       if (!ipv4Valid(m[0])) return;
       out.push({ type: 'IP', start: m.index, end: m.index + m[0].length, confidence: 0.9, reason: 'IPv4 address' });
     });
-    if (IPV6_HINT.test(text)) eachMatch(IPV6_RE, text, (m) => {
+    if (ipv6Hint(text)) eachMatch(IPV6_RE, text, (m) => {
       const raw = m[0];
       if (!/[0-9a-f]/i.test(raw) || (raw.match(/:/g)?.length ?? 0) < 2) return;
       if (!ipv6Valid(raw)) return;

@@ -1,8 +1,9 @@
 // Suicidal ideation, self-harm and harm-to-others language, graded so the policy can tell a patient
 // in danger now from a denial ("I'm not suicidal"), a report about someone else, or history.
-import { eachMatch, type Candidate, type ScanContext } from '../candidate.ts';
+import { eachMatch, lowerText, type Candidate, type ScanContext } from '../candidate.ts';
 import type { Finding } from '../types.ts';
 
+const CRISIS_STEMS = ['su', 'self', 'kill', 'hurt', 'harm', 'cut', 'burn', 'hang', 'shoot', 'drown', 'starv', 'poison', 'life', 'die', 'dead', 'live', 'wake', 'disappear', 'end it', 'overdos', "od'", 'odd', 'homicid', 'stab', '988', 'crisis', 'safety', 'wish', 'better off', 'injur', 'mutilat'];
 const SELF = '(?:myself|my ?self|herself|himself|themselves|themself|yourself|ourselves)';
 const CRISIS_RE = new RegExp(
   [
@@ -57,11 +58,14 @@ const CONFIDENCE: Record<NonNullable<Finding['grade']>, number> = {
 export function recognizeCrisis(ctx: ScanContext, out: Candidate[]): void {
   if (!ctx.wants('CRISIS')) return;
   const { text } = ctx;
+  // Every crisis phrase contains one of these stems: skip the big pattern when none occurs.
+  const lower = lowerText(ctx);
+  const gated = CRISIS_STEMS.some((k) => lower.includes(k));
   const push = (start: number, end: number, reason: string): void => {
     const g = grade(text, start, end, text.slice(start, end));
     out.push({ type: 'CRISIS', start, end, confidence: CONFIDENCE[g ?? 'first_person'], reason: `${reason} (${g?.replace('_', ' ') ?? ''})`, grade: g });
   };
-  eachMatch(CRISIS_RE, text, (m) => {
+  if (gated) eachMatch(CRISIS_RE, text, (m) => {
     push(m.index, m.index + m[0].length, 'Suicide, self-harm or harm-to-others language');
   });
   if (!ctx.upper) {

@@ -48,6 +48,18 @@ const LABELLED: ReadonlyArray<{ re: RegExp; type: PhiType; reason: string }> = [
   },
 ];
 
+/** True when the text has a run of at least n ASCII letters/digits (gate for the VIN pattern). */
+function hasAlnumRun(text: string, n: number): boolean {
+  let run = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i) | 32;
+    if ((c >= 48 && c <= 57) || (c >= 97 && c <= 122)) {
+      if (++run >= n) return true;
+    } else run = 0;
+  }
+  return false;
+}
+
 export function recognizeIds(ctx: ScanContext, out: Candidate[]): void {
   const { text } = ctx;
   if (ctx.wants('SSN')) {
@@ -95,7 +107,7 @@ export function recognizeIds(ctx: ScanContext, out: Candidate[]): void {
     });
   }
   if (ctx.wants('VEHICLE')) {
-    eachMatch(VIN_RE, text, (m) => {
+    if (hasAlnumRun(text, 17)) eachMatch(VIN_RE, text, (m) => {
       if (!/\d/.test(m[0]) || !/[a-z]/i.test(m[0]) || !vinValid(m[0])) return;
       out.push({ type: 'VEHICLE', start: m.index, end: m.index + 17, confidence: 0.9, reason: 'Vehicle identification number (check digit)' });
     });
