@@ -1,4 +1,6 @@
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { z } from 'zod';
 
 // One typed configuration object, read from environment variables and validated at start-up, so a
@@ -59,6 +61,10 @@ const EnvSchema = z.object({
   DATA_DIR: z.string().min(1).default('./data'),
   DATABASE_URL: urlWithScheme(['postgres:', 'postgresql:']),
   DATABASE_POOL_MAX: positiveInt(10),
+  DATABASE_SCHEMA: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier')
+    .optional(),
   SMTP_URL: urlWithScheme(['smtp:', 'smtps:']),
   SMTP_REQUIRE_TLS: bool(true),
   MAIL_FROM: z.email({ message: 'must be an email address' }).optional(),
@@ -94,6 +100,14 @@ const EnvSchema = z.object({
   RATE_LIMIT_UNAUTH_PER_MINUTE: positiveInt(60),
 
   GATEWAY_PORT: port(undefined),
+
+  // HTTPS for `npm start` (Office loads add-ins over HTTPS only). HTTPS=dev uses the certificate
+  // of office-addin-dev-certs (~/.office-addin-dev-certs); TLS_CERT_FILE/TLS_KEY_FILE name PEM files.
+  HTTPS: z.enum(['dev'], { message: 'must be dev (or unset; use TLS_CERT_FILE and TLS_KEY_FILE for other certificates)' }).optional(),
+  TLS_CERT_FILE: z.string().min(1).optional(),
+  TLS_KEY_FILE: z.string().min(1).optional(),
+  /** The built Outlook add-in served at /addin/ (default: addin-outlook/dist). */
+  ADDIN_DIR: z.string().min(1).optional(),
 });
 
 export interface Config {
@@ -107,6 +121,8 @@ export interface Config {
   mailDir: string;
   databaseUrl: string | undefined;
   pgPoolMax: number;
+  /** PostgreSQL schema (search_path) for all tables; unset: the server's default (public). */
+  pgSchema: string | undefined;
   smtpUrl: string | undefined;
   smtpRequireTls: boolean;
   mailFrom: string | undefined;
@@ -138,7 +154,14 @@ export interface Config {
     rateLimitUnauthPerMinute: number;
   };
   gatewayPort: number | undefined;
+  /** Serve HTTPS with these PEM files (absolute paths); undefined = plain HTTP. */
+  tls?: { certFile: string; keyFile: string; source: 'files' | 'office-addin-dev-certs' } | undefined;
+  /** Folder of the built Outlook add-in served at /addin/; undefined = the add-in package's dist/. */
+  addinDir?: string | undefined;
 }
+
+/** Where `npx office-addin-dev-certs install` writes its localhost certificate. */
+export const DEV_CERTS_DIR = join(homedir(), '.office-addin-dev-certs');
 
 export class ConfigError extends Error {
   constructor(public readonly problems: string[]) {
@@ -170,7 +193,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const problems: string[] = [];
   const isDevelopment = e.ATTUNE_ENV === 'development';
   const port = e.PORT ?? 3000;
-  const publicUrl = (e.PUBLIC_URL ?? `http://localhost:${port}`).replace(/\/+$/, '');
+  // With a certificate the default public address is https (what the add-in manifest points at).
+  const tlsWanted = e.HTTPS !== undefined || e.TLS_CERT_FILE !== undefined || e.TLS_KEY_FILE !== undefined;
+  const publicUrl = (e.PUBLIC_URL ?? `${tlsWanted ? 'https' : 'http'}://localhost:${port}`).replace(/\/+$/, '');
   if (!isDevelopment) {
     if (!e.PUBLIC_URL) problems.push('PUBLIC_URL: required in production (the https address patients open)');
     else if (!publicUrl.startsWith('https://')) problems.push('PUBLIC_URL: must be https:// in production');
@@ -184,6 +209,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.ENTRA_ISSUER_TEMPLATE && !e.ENTRA_ISSUER_TEMPLATE.includes('{tid}')) {
     problems.push('ENTRA_ISSUER_TEMPLATE: must contain {tid}');
   }
+  const tls = resolveTls(e, problems);
   if (problems.length > 0) throw new ConfigError(problems);
 
   const dataDir = resolve(e.DATA_DIR);
@@ -198,6 +224,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     mailDir: resolve(dataDir, 'mail'),
     databaseUrl: e.DATABASE_URL,
     pgPoolMax: e.DATABASE_POOL_MAX,
+    pgSchema: e.DATABASE_SCHEMA,
     smtpUrl: e.SMTP_URL,
     smtpRequireTls: e.SMTP_REQUIRE_TLS,
     mailFrom: e.MAIL_FROM,
@@ -236,7 +263,36 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       rateLimitUnauthPerMinute: e.RATE_LIMIT_UNAUTH_PER_MINUTE,
     },
     gatewayPort: e.GATEWAY_PORT,
+    tls,
+    addinDir: e.ADDIN_DIR ? resolve(e.ADDIN_DIR) : undefined,
   };
+}
+
+/**
+ * TLS files: TLS_CERT_FILE and TLS_KEY_FILE together, or HTTPS=dev for office-addin-dev-certs'
+ * localhost certificate. Missing files are a start-up error naming the variable and the fix.
+ */
+function resolveTls(e: z.infer<typeof EnvSchema>, problems: string[]): Config['tls'] {
+  if (e.TLS_CERT_FILE !== undefined || e.TLS_KEY_FILE !== undefined) {
+    if (e.TLS_CERT_FILE === undefined || e.TLS_KEY_FILE === undefined) {
+      problems.push('TLS_CERT_FILE and TLS_KEY_FILE: set both (PEM certificate chain and private key) or neither');
+      return undefined;
+    }
+    const certFile = resolve(e.TLS_CERT_FILE);
+    const keyFile = resolve(e.TLS_KEY_FILE);
+    if (!existsSync(certFile)) problems.push('TLS_CERT_FILE: file not found');
+    if (!existsSync(keyFile)) problems.push('TLS_KEY_FILE: file not found');
+    return { certFile, keyFile, source: 'files' };
+  }
+  if (e.HTTPS === 'dev') {
+    const certFile = join(DEV_CERTS_DIR, 'localhost.crt');
+    const keyFile = join(DEV_CERTS_DIR, 'localhost.key');
+    if (!existsSync(certFile) || !existsSync(keyFile)) {
+      problems.push(`HTTPS: no development certificate in ${DEV_CERTS_DIR}; run \`npx office-addin-dev-certs install\` first`);
+    }
+    return { certFile, keyFile, source: 'office-addin-dev-certs' };
+  }
+  return undefined;
 }
 
 /** A development configuration rooted in `dataDir`, for tests: `testConfig(dir, { PORT: '0' })`. */

@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { testConfig } from './config.ts';
 import { DEV_KEY_FILE } from './identity/index.ts';
 import { MASTER_KEY_FILE, startServer } from './index.ts';
+import { createTestSchema, TEST_DATABASE_URL } from './store/testing.ts';
 
 describe('startServer', () => {
   const dir = mkdtempSync(join(tmpdir(), 'attune-start-'));
@@ -37,6 +38,27 @@ describe('startServer', () => {
       expect(await s.store.db.selectFrom('practice_keys').select('id').execute()).toHaveLength(2);
     } finally {
       await s.close();
+    }
+  });
+});
+
+describe.skipIf(!TEST_DATABASE_URL)('startServer on PostgreSQL (TEST_DATABASE_URL)', () => {
+  it('boots on its own schema, bootstraps the practice there and serves requests', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'attune-start-pg-'));
+    const pg = await createTestSchema();
+    try {
+      const s = await startServer(testConfig(dir, { DATABASE_URL: pg.databaseUrl, DATABASE_SCHEMA: pg.schema }));
+      try {
+        expect(await (await fetch(`${s.url}/healthz`)).json()).toEqual({ status: 'ok', database: 'postgres' });
+        const token = await fetch(`${s.url}/v1/dev/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"email":"dr@example.org"}' });
+        const { token: tok } = (await token.json()) as { token: string };
+        expect((await fetch(`${s.url}/v1/policy`, { headers: { authorization: `Bearer ${tok}` } })).status).toBe(200);
+      } finally {
+        await s.close();
+      }
+    } finally {
+      await pg.drop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -253,6 +253,14 @@ describe('rate limits and production mode', () => {
     expect(((await last?.json()) as { error: { code: string } }).error.code).toBe('rate_limited');
   });
 
+  it('stops verifying tokens from an address after repeated authentication failures', async () => {
+    const statuses = [];
+    for (let i = 0; i < 5; i++) statuses.push((await t.app.request('/v1/policy', bearer(`forged.token.${i}xxxxxxxx`))).status);
+    expect(statuses).toEqual([401, 401, 401, 429, 429]);
+    const failures = await t.store.db.selectFrom('audit_events').select('id').where('action', '=', 'auth.failure').execute();
+    expect(failures).toHaveLength(3); // refused before verification: no work, no audit flood
+  });
+
   it('limits anonymous callers per address', async () => {
     const statuses = [];
     for (let i = 0; i < 5; i++) statuses.push((await t.app.request('/openapi.json')).status);

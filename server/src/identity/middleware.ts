@@ -18,13 +18,20 @@ export const requireClinician = (deps: AuthDeps): MiddlewareHandler<AppEnv> =>
     const header = c.req.header('authorization');
     const token = header ? BEARER.exec(header.trim())?.[1] : undefined;
     if (!token) throw unauthenticated();
+    const failures = deps.rateLimiters?.anonymous;
+    const failKey = `authfail:${c.get('ip')}`;
+    // An address that already spent its failure budget is refused before any verification work.
+    const blocked = failures?.exhausted(failKey);
+    if (failures && blocked) {
+      setRateHeaders(c, 'auth-failures', blocked, failures.windowMs / 1000);
+      return rateLimitedResponse(c, blocked);
+    }
     const result = await deps.authenticator.authenticate(token, { ip: c.get('ip'), requestId: c.get('requestId') });
     if (!result.ok) {
-      const limiter = deps.rateLimiters?.anonymous;
-      if (limiter) {
-        const d = limiter.take(`authfail:${c.get('ip')}`);
+      if (failures) {
+        const d = failures.take(failKey);
         if (!d.allowed) {
-          setRateHeaders(c, 'auth-failures', d, limiter.windowMs / 1000);
+          setRateHeaders(c, 'auth-failures', d, failures.windowMs / 1000);
           return rateLimitedResponse(c, d);
         }
       }

@@ -35,6 +35,14 @@ export class RateLimiter {
     return { allowed: w.count <= this.limit, limit: this.limit, remaining: Math.max(0, this.limit - w.count), resetSeconds };
   }
 
+  /** Whether `key` has used up its budget in the current window, without spending any. */
+  exhausted(key: string, now: number = Date.now()): RateDecision | undefined {
+    const w = this.windows.get(key);
+    if (!w || now - w.start >= this.windowMs || w.count < this.limit) return undefined;
+    const resetSeconds = Math.max(1, Math.ceil((w.start + this.windowMs - now) / 1000));
+    return { allowed: false, limit: this.limit, remaining: 0, resetSeconds };
+  }
+
   private sweep(now: number): void {
     for (const [k, w] of this.windows) if (now - w.start >= this.windowMs) this.windows.delete(k);
   }
