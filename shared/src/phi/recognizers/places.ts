@@ -29,6 +29,7 @@ const STOP = new Set(NOT_NAMES.split('|'));
 const GENERIC_FACILITY = new Set('ew|vicu|tlc|midnoc|angio|radiology|hospice|baseline|area|norm|limits|stimuli|painful|severe|head|triple|lumen|ct|mri|xray|cs|ir|pacu|cvicu|ccu|snf|nh|dept|department|house|apartment|room|chair|bathroom|shower|commode|work|school|church|office|clinic|surgery|procedure|lab|labs|imaging|bed|bedside|unit|floor|ward|icu|er|ed|or|outside|local|community|state|county|general|university|private|previous|prior|other|another|same|nearest|receiving|referring|transferring|home|old|new|big|small|main|big|psychiatric|psych|mental|childrens|children|veterans|va|osh|an|a|the|to|from|at|in|of|his|her|their|our|this|that'.split('|'));
 // Verbs of moving a patient, then "to/from/at": the next capitalised words name a place.
 const MOVE_VERBS = new Set('transferred|transfered|transfer|trans|tx|xfer|xferred|sent|admitted|adm|readmitted|referred|came|come|arrived|arriving|taken|brought|presented|followed|seen|went|go|going|goes|transported|transport|discharged|dc|d/c|returned|return|accepted|excepted|flown|flew|lives|living|live|resides|residing|moved|moving|relocated|travelled|traveled|trip|born|raised|grew|originally|based|located|stationed|visiting|vacationing|staying|stay|stays'.split('|'));
+const MOVE_PREPS_AT = new Set(['at', '@']);
 const MOVE_PREPS = new Set('to|from|into|at|in|@|up'.split('|'));
 const FACILITY = new Set('hospital|hosp|hospitals|hospiatal|clinic|infirmary|sanatorium|memorial|hospice|pavilion'.split('|'));
 // Facility words that need a second word: "Medical Center", "Nursing Home", "Health Center".
@@ -41,6 +42,7 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
   const { text } = ctx;
   const n = toks.count;
   const idx = cities();
+  const firstOwn = out.length;
   recognizeLocationCues(ctx, toks, out);
   for (let i = 0; i < n; i++) {
     const raw = toks.raw[i]!;
@@ -92,12 +94,38 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
       break;
     }
   }
+  propagatePlaces(ctx, toks, out, firstOwn);
 }
 
 /**
  * "transferred to Calvert", "sent to GH", "grew up in Remniku", "lives in catonsville": after a
  * verb of movement or residence and a preposition, up to three non-stop words name a place.
  */
+/** A place found by a strong rule is also a place where its name appears again in the text. */
+function propagatePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[], from: number): void {
+  const words = new Set<string>();
+  const covered: Array<[number, number]> = [];
+  for (let k = from; k < out.length; k++) {
+    const c = out[k]!;
+    if (c.type !== 'ADDRESS' || c.confidence < 0.7) continue;
+    covered.push([c.start, c.end]);
+    for (let i = 0; i < toks.count; i++) {
+      if (toks.start[i]! >= c.start && toks.end[i]! <= c.end) {
+        const lw = toks.lower[i]!;
+        if (lw.length >= 2 && !STOP.has(lw) && !GENERIC_FACILITY.has(lw) && !FACILITY.has(lw) && (toks.shape[i]! & SHAPE_LETTERS) !== 0) words.add(lw);
+      }
+    }
+  }
+  if (words.size === 0) return;
+  for (let i = 0; i < toks.count; i++) {
+    if (!words.has(toks.lower[i]!)) continue;
+    const s = toks.start[i]!;
+    if (covered.some(([a, b]) => s >= a && s < b)) continue;
+    if (!ctx.upper && (toks.shape[i]! & (SHAPE_TITLE | SHAPE_CAPS)) === 0 && !LOWER_NOTE_RE.test(ctx.text.slice(Math.max(0, s - 60), s))) continue;
+    out.push({ type: 'ADDRESS', start: s, end: toks.end[i]!, confidence: 0.7, reason: 'Same place as found elsewhere in the text' });
+  }
+}
+
 function recognizeLocationCues(ctx: ScanContext, toks: Tokens, out: Candidate[]): void {
   const { text, upper } = ctx;
   const n = toks.count;
@@ -120,7 +148,8 @@ function recognizeLocationCues(ctx: ScanContext, toks: Tokens, out: Candidate[])
       if (!shapedOk) break;
       // In all-caps or lower-case notes any word looks like a name: ask for evidence (a known
       // place or name word, a short acronym such as a hospital's initials).
-      if ((upper || (sh & SHAPE_LOWER) !== 0) && !(isNameWord(lw) || cities().has(lw) || (lw.length <= 3 && (sh & SHAPE_CAPS) !== 0))) break;
+      const nextIsNumber = j + 1 < n && /^\d/.test(toks.raw[j + 1]!) && /^ $/.test(text.slice(toks.end[j]!, toks.start[j + 1]!));
+      if ((upper || (sh & SHAPE_LOWER) !== 0) && !(isNameWord(lw) || cities().has(lw) || lw.length <= 3 || nextIsNumber)) break;
       const g = text.slice(toks.end[j - 1]!, toks.start[j]!);
       if (j > first && !/^[ -]{1,2}$/.test(g)) break;
       last = j;
