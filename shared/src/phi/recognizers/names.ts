@@ -41,11 +41,11 @@ export function isNameWord(lower: string): boolean {
 const set = (s: string): Set<string> => new Set(s.split('|'));
 const STOP = set(NOT_NAMES);
 const TITLES = set(
-  'dr|doctor|drs|mr|mrs|ms|miss|mx|prof|professor|nurse|rev|reverend|fr|judge|officer|det|detective|sgt|capt|captain|coach|dra|herr|frau|mme|mlle|monsieur|madame|señor|señora|sra|signor|signora|dott|sir|dame|mister|madam',
+  'dr|doctor|drs|mr|mrs|ms|miss|mx|prof|professor|rev|reverend|fr|judge|officer|det|detective|sgt|capt|captain|coach|dra|herr|frau|mme|mlle|monsieur|madame|señor|señora|sra|signor|signora|dott|sir|dame|mister|madam',
 );
 // Roles that precede a colleague's name in notes ("caseworker Leona", "house staff Mary").
 const ROLES = set(
-  'caseworker|staff|manager|worker|sw|chaplain|pharmacist|dietician|dietitian|nutritionist|coordinator|physician|physicians|therapist|counselor|counsellor|psychiatrist|psychologist|resident|intern|fellow|attending|surgeon|consultant|colleague|supervisor|director|assistant|secretary|receptionist|rt|pt/ot|ot|interpreter|translator|liaison|advocate|rep|representative|clinician|provider|nurses',
+  'nurse|caseworker|staff|manager|worker|sw|chaplain|pharmacist|dietician|dietitian|nutritionist|coordinator|physician|physicians|therapist|counselor|counsellor|psychiatrist|psychologist|resident|intern|fellow|attending|surgeon|consultant|colleague|supervisor|director|assistant|secretary|receptionist|rt|pt/ot|ot|interpreter|translator|liaison|advocate|rep|representative|clinician|provider|nurses',
 );
 const SHORT_ROLES = set('np|md|pa|rn|lpn|sw|rt|pt|ot|chapl|chaplain|msw|lcsw');
 const FAMILY = set(
@@ -63,7 +63,7 @@ const VERBS_AFTER = set(
 const WEAK_VERBS_AFTER = set('is|was|will|has|had|would|and|at|in');
 const DETERMINERS = set('the|a|an|this|that|these|those|our|your|its|every|each|any|some|no|his|her|their|my');
 const CREDENTIALS = set(
-  'rn|md|np|pa|lcsw|licsw|lmft|lpc|lmhc|phd|psyd|msw|cna|lpn|rrt|crt|dpt|aprn|fnp|pmhnp|bsn|msn|cnm|crna|pharmd|rph|lcpc|lsw|bcba|edd|dds|dmd|mft|cadc|ladc|jr|sr|ii|iii|iv|esq|facp|facs|mph|mba|do',
+  'rn|md|np|pa|lcsw|licsw|lmft|lpc|lmhc|phd|psyd|msw|cna|lpn|rrt|crt|dpt|aprn|fnp|pmhnp|bsn|msn|cnm|crna|pharmd|rph|lcpc|lsw|bcba|edd|dds|dmd|mft|cadc|ladc|jr|sr|ii|iii|esq|facp|facs|mph|mba|do',
 );
 const NAME_LABELS = set('name|names|starring|featuring|feat|founders|founder|cofounder|ceo|author|authors|directed|director|producer|produced|written|performed|sung|composed|hosted|host|cast|guest|speaker|presenter|contact|attendee|attendees|member|members|candidate|applicant|employee|tenant|owner|recipient|sender|signed');
 // Speaker labels and headers that are not names.
@@ -248,7 +248,9 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     if (!candidate(j)) continue;
     const g = gap[j]!;
     // "W. MAROTTA", "Q. Lander": an initial then a name-shaped word.
-    if (isInitial(i) && g === G_PERIOD && !isInitial(j) && (shaped(j) || (upper && (sh[j]! & SHAPE_CAPS) !== 0))) {
+    // Not "N/V. Droperidol": the initial stands alone, not after a slash or digit.
+    const beforeInitial = toks.start[i]! > 0 ? text.charCodeAt(toks.start[i]! - 1) : 32;
+    if (isInitial(i) && g === G_PERIOD && !isInitial(j) && beforeInitial !== 47 && !(beforeInitial >= 48 && beforeInitial <= 57) && (shaped(j) || (upper && (sh[j]! & SHAPE_CAPS) !== 0))) {
       if (!upper || fl[j] !== 0 || conf[j]! > 0) {
         mark(i, 0.8, 'Initial before a name');
         mark(j, 0.8, 'Initial before a name');
@@ -294,6 +296,8 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     const r = toks.raw[i]!;
     if (!CREDENTIALS.has(w[i]!)) continue;
     const capsCred = r === r.toUpperCase() || r === 'PhD' || r === 'PsyD' || r === 'PharmD';
+    // "MD'S AWARE" is a team, not a signature.
+    if (/['’]s$/i.test(r)) continue;
     // "Emily Parker, RN" anywhere; "q. lander rrt" only at a line end.
     // "Emily Parker, RN" (comma) or a credential closing its line; "PA LINE" is not one.
     const atEnd = lineEnd(i);
@@ -383,7 +387,9 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     }
   }
   const strongNames = new Set<string>();
-  for (let i = 0; i < n; i++) if (conf[i]! >= 0.8 && !isInitial(i) && w[i]!.length > 2) strongNames.add(w[i]!);
+  // Seeds: strong findings that are dictionary names, or capitalised words in mixed-case text
+  // (in all-caps notes a cue alone is not enough to spread a word to the whole note).
+  for (let i = 0; i < n; i++) if (conf[i]! >= 0.8 && !isInitial(i) && w[i]!.length > 2 && (fl[i] !== 0 || !upper)) strongNames.add(w[i]!);
   if (strongNames.size > 0) {
     for (let i = 0; i < n; i++) {
       if (conf[i]! >= 0.8 || !candidate(i) || !strongNames.has(w[i]!)) continue;
