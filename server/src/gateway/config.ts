@@ -35,8 +35,8 @@ export interface GatewayConfig {
   /** Messages per minute per client address: relaying sources, and everyone else (replies). */
   relayRatePerMinute: number;
   inboundRatePerMinute: number;
-  /** The domain of per-message reply addresses: reply+<token>@<replyDomain>. Null: replies off. */
-  replyDomain: string | null;
+  /** Domains of per-message reply addresses (reply+<token>@<domain>); empty: replies off. */
+  replyDomains: string[];
   /** Local part prefix of reply addresses. */
   replyLocalPrefix: string;
   /** More Received headers than this is a routing loop (RFC 5321 6.3). */
@@ -94,6 +94,10 @@ function pem(env: Env, key: string): string | undefined {
   }
 }
 
+export function isDomain(d: string): boolean {
+  return /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/.test(d) || d === 'localhost';
+}
+
 export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
   const cert = pem(env, 'GATEWAY_TLS_CERT');
   const key = pem(env, 'GATEWAY_TLS_KEY');
@@ -115,10 +119,10 @@ export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
     // Connector passwords guard an outbound relay: refuse guessable ones.
     if (c.password.length < 16) throw new GatewayConfigError('GATEWAY_AUTH_USERS passwords need 16+ characters.');
   }
-  // The practice's reply domain (notices' reply addresses) unless the gateway is told otherwise.
-  const replyDomain = (env['GATEWAY_REPLY_DOMAIN'] ?? env['PRACTICE_REPLY_DOMAIN'])?.trim().toLowerCase() || null;
-  if (replyDomain !== null && !/^[a-z0-9.-]+\.[a-z]{2,}$|^localhost$/.test(replyDomain)) {
-    throw new GatewayConfigError('GATEWAY_REPLY_DOMAIN must be a domain name.');
+  // The practice's reply domain (notices' reply addresses) plus any the gateway is told about.
+  const replyDomains = [...new Set([...(list(env, 'GATEWAY_REPLY_DOMAIN') ?? []), ...(list(env, 'PRACTICE_REPLY_DOMAIN') ?? [])].map((d) => d.toLowerCase()))];
+  for (const d of replyDomains) {
+    if (!isDomain(d)) throw new GatewayConfigError('GATEWAY_REPLY_DOMAIN must be a domain name (or a comma-separated list).');
   }
   return {
     port: int(env, 'GATEWAY_PORT', 2525, 0, 65535),
@@ -134,7 +138,7 @@ export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
     maxConnectionsPerIp: int(env, 'GATEWAY_MAX_CONNECTIONS_PER_IP', 100, 1, 100_000),
     relayRatePerMinute: int(env, 'GATEWAY_RELAY_RATE_PER_MINUTE', 60_000, 1, 10_000_000),
     inboundRatePerMinute: int(env, 'GATEWAY_INBOUND_RATE_PER_MINUTE', 60, 1, 10_000_000),
-    replyDomain,
+    replyDomains,
     replyLocalPrefix: env['GATEWAY_REPLY_PREFIX']?.trim() || 'reply',
     maxHops: int(env, 'GATEWAY_MAX_HOPS', 30, 2, 200),
     markerSecret: env['GATEWAY_MARKER_SECRET']?.trim() || null,

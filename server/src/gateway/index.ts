@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import type { Config } from '../config.ts';
 import type { Store } from '../store/index.ts';
-import { loadGatewayConfig, type GatewayConfig } from './config.ts';
+import { isDomain, loadGatewayConfig, type GatewayConfig } from './config.ts';
 import { createRelay } from './relay.ts';
 import { createGateway, type Gateway, type GatewayLog } from './server.ts';
 import { createStoreBackend, type Pipeline } from './store-backend.ts';
@@ -48,6 +48,12 @@ export async function startGateway(opts: {
   // recognises the others' output; derived from the master key, never the key itself.
   if (gwConfig.markerSecret === null && opts.config.masterKey) {
     gwConfig.markerSecret = createHmac('sha256', opts.config.masterKey).update('attune:gateway-marker:v1').digest('base64url');
+  }
+  // Notices use each practice's own reply domain when it has one: accept replies at all of them.
+  const practiceDomains = await opts.store.db.selectFrom('practices').select('reply_domain').where('reply_domain', 'is not', null).execute();
+  for (const r of practiceDomains) {
+    const d = r.reply_domain?.toLowerCase();
+    if (d && isDomain(d) && !gwConfig.replyDomains.includes(d)) gwConfig.replyDomains.push(d);
   }
   const relay = createRelay(opts.config);
   const backend = createStoreBackend({ store: opts.store, relay, pipeline: opts.pipeline });

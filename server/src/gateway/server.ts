@@ -46,17 +46,15 @@ export function createGateway(config: GatewayConfig, backend: GatewayBackend, lo
   const holding = new WeakSet<SMTPServerSession>();
   const charged = new WeakSet<object>();
   const stats: GatewayStats = { connections: 0, relayed: 0, secured: 0, replies: 0, refused: 0, tempFailures: 0 };
-  const replyRe = config.replyDomain
-    ? new RegExp(`^${escapeRe(config.replyLocalPrefix)}\\+([A-Za-z0-9_-]{16,128})@${escapeRe(config.replyDomain)}$`, 'i')
-    : null;
+  const replyDomains = new Set(config.replyDomains.map((d) => d.toLowerCase()));
+  const replyRe = new RegExp(`^${escapeRe(config.replyLocalPrefix)}\\+([A-Za-z0-9_-]{16,128})@([^@]+)$`, 'i');
 
   const replyToken = (address: string): string | null => {
-    const m = replyRe?.exec(address);
+    const m = replyRe.exec(address);
     // The token keeps its case (it is the secret); the rest of the address is case-insensitive.
-    return m ? m[1]! : null;
+    return m && replyDomains.has(m[2]!.toLowerCase()) ? m[1]! : null;
   };
-  const inReplyDomain = (address: string): boolean =>
-    config.replyDomain !== null && address.toLowerCase().endsWith(`@${config.replyDomain}`);
+  const inReplyDomain = (address: string): boolean => replyDomains.has(address.slice(address.lastIndexOf('@') + 1).toLowerCase());
   const mayRelay = (session: SMTPServerSession): boolean =>
     sources.allows(session.remoteAddress) || Boolean(session.user);
 

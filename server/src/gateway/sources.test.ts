@@ -59,7 +59,7 @@ describe('gateway configuration', () => {
     });
     expect(c.allowedSources).toEqual(['35.190.247.0/24', '2001:4860:4000::/36']);
     expect(c.connectors).toEqual([{ user: 'exchange', password: '0123456789abcdef0123' }]);
-    expect(c.replyDomain).toBe('reply.clinic.org');
+    expect(c.replyDomains).toEqual(['reply.clinic.org']);
   });
 });
 
