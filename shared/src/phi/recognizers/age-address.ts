@@ -134,10 +134,11 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
       if (!/\d/.test(m[0])) return;
       out.push({ type: 'ADDRESS', start: m.index, end: m.index + m[0].length, confidence: 0.8, reason: 'Street address (continental form)' });
     });
-    eachMatch(POBOX_RE, text, (m) => {
+    const lower = lowerText(ctx);
+    if (['box', 'psc', 'cmr', 'unit'].some((g) => lower.includes(g))) eachMatch(POBOX_RE, text, (m) => {
       out.push({ type: 'ADDRESS', start: m.index, end: m.index + m[0].length, confidence: 0.9, reason: 'Post office or military box' });
     });
-    eachMatch(UNIT_ALONE_RE, text, (m) => {
+    if (['apt', 'apartment', 'suite', 'ste', 'unit'].some((g) => lower.includes(g))) eachMatch(UNIT_ALONE_RE, text, (m) => {
       out.push({ type: 'ADDRESS', start: m.index, end: m.index + m[0].length, confidence: 0.7, reason: 'Apartment or suite number' });
     });
     // Address blocks: a street line, unit or PO box grows over the rest of the address (more
@@ -172,7 +173,7 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
       if (!zipValid(m[0])) return;
       out.push({ type: 'ZIP', start: m.index, end: m.index + m[0].length, confidence: 0.85, reason: 'ZIP+4 code' });
     });
-    eachMatch(ZIP_CUE_RE, text, (m) => {
+    if (['zip', 'postal', 'post code', 'postcode'].some((g) => lowerText(ctx).includes(g))) eachMatch(ZIP_CUE_RE, text, (m) => {
       const z = m[1]!;
       if (!/\d/.test(z)) return;
       const start = m.index + m[0].length - z.length;

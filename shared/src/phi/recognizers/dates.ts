@@ -1,6 +1,6 @@
 // Dates (45 CFR 164.514(b)(2)(i)(C): all elements of dates except the year, plus years in a
 // date context). Numeric dates are checked against the calendar; bare years need a cue.
-import { before, eachMatch, type Candidate, type ScanContext } from '../candidate.ts';
+import { before, eachMatch, lowerText, type Candidate, type ScanContext } from '../candidate.ts';
 import { calendarValid } from '../validators.ts';
 
 const MONTHS: Record<string, number> = {
@@ -25,6 +25,7 @@ const TEXT_MDY_RE = new RegExp(
 );
 const TEXT_DMY_RE = new RegExp(`\\b(\\d{1,2})(?:st|nd|rd|th)?(?:[ ]+of)?[ ]+${MON}\\.?(?:,?[ ]+((?:19|20)\\d{2}))?(?![\\w])`, 'gi');
 const TEXT_MY_RE = new RegExp(`\\b${MON}\\.?,?[ ]+((?:19|20)\\d{2})(?![\\w])`, 'gi');
+const MONTH_GATES = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
 const MON_WORD_RE = new RegExp(`\\b${MON}\\b`, 'i');
 // 8/87, 11/92: month and two-digit year (the day would be impossible).
 const MY_RE = /(?<![\w/.:$-])(\d{1,2})\/(\d{2})(?![\w/]|\.\d|-\d)/g;
@@ -104,9 +105,13 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
       out.push({ type: 'DATE', start: m.index, end: m.index + m[0].length, confidence: 0.9, reason });
     });
   };
-  textual(TEXT_MDY_RE, 1, 'Month name with day');
-  textual(TEXT_DMY_RE, 1, 'Day with month name');
-  textual(TEXT_MY_RE, 0, 'Month name with year');
+  // Month-name patterns only when some month abbreviation occurs at all.
+  const lower = lowerText(ctx);
+  if (MONTH_GATES.some((g) => lower.includes(g))) {
+    textual(TEXT_MDY_RE, 1, 'Month name with day');
+    textual(TEXT_DMY_RE, 1, 'Day with month name');
+    textual(TEXT_MY_RE, 0, 'Month name with year');
+  }
   eachMatch(APOS_YEAR_RE, text, (m) => {
     out.push({ type: 'DATE', start: m.index, end: m.index + m[0].length, confidence: 0.75, reason: 'Abbreviated year' });
   });

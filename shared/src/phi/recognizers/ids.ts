@@ -1,6 +1,6 @@
 // Identifiers with a validator or a label: SSN, MRN, health plan, account and card numbers, NPI,
 // DEA, driver's licences, VINs, devices, UK NHS numbers (45 CFR 164.514(b)(2)(i)(G)-(M), (R)).
-import { before, eachMatch, type Candidate, type ScanContext } from '../candidate.ts';
+import { before, eachMatch, lowerText, type Candidate, type ScanContext } from '../candidate.ts';
 import type { PhiType } from '../types.ts';
 import { deaValid, digitsOf, ibanValid, luhnValid, nhsValid, npiValid, ssnValid, vinValid } from '../validators.ts';
 
@@ -17,34 +17,35 @@ const NPI_RE = /(?<![\w-])[12]\d{9}(?![\w-])/g;
 
 // Label then an identifier-looking token (must contain a digit).
 const ID_TOKEN = '([A-Z0-9][A-Z0-9-]{2,24}[A-Z0-9]|\\d{3,})';
-const LABELLED: ReadonlyArray<{ re: RegExp; type: PhiType; reason: string }> = [
+// `gate`: literal words one of which each label contains, tested on the lower-cased text first.
+const LABELLED: ReadonlyArray<{ re: RegExp; type: PhiType; reason: string; gate: string[] }> = [
   {
     re: new RegExp(`\\b(?:mrn|mr#|mr #|med(?:ical)? rec(?:ord)?(?: number| no\\.?| #)?|chart(?: number| no\\.?| #)|patient id|pt id|patient number|hospital number|unit number|record number|nhs(?: number| no\\.?)?|chi(?: number)?)[\\s:#.-]*(?:is|number|no\\.?|#)?[\\s:#.-]*${ID_TOKEN}`, 'gi'),
-    type: 'MRN', reason: 'Labelled medical record number',
+    type: 'MRN', reason: 'Labelled medical record number', gate: ['mr', 'rec', 'chart', 'patient', 'pt id', 'hospital n', 'unit n', 'nhs', 'chi'],
   },
   {
     re: new RegExp(`\\b(?:member(?: id| number| no\\.?| #)|subscriber(?: id| number| no\\.?| #)?|policy(?: id| number| no\\.?| #)|insurance(?: id| number| no\\.?| #)|medicaid(?: id| number| no\\.?| #)?|medicare(?: id| number| no\\.?| #)?|mbi|group(?: number| no\\.?| #)|plan(?: id| number| no\\.?| #)|health plan(?: id| number)?|beneficiary(?: id| number)?)[\\s:#.-]*(?:is|number|no\\.?|#)?[\\s:#.-]*${ID_TOKEN}`, 'gi'),
-    type: 'HEALTH_PLAN_ID', reason: 'Labelled health plan number',
+    type: 'HEALTH_PLAN_ID', reason: 'Labelled health plan number', gate: ['member', 'subscriber', 'policy', 'insurance', 'medicaid', 'medicare', 'mbi', 'group', 'plan', 'beneficiary'],
   },
   {
     re: new RegExp(`\\b(?:account|acct|billing(?: id| number)?|invoice|claim(?: id| number| no\\.?| #)?|routing(?: number)?|iban|card(?: number| no\\.?| #))[\\s:#.-]*(?:is|number|no\\.?|#)?[\\s:#.-]*${ID_TOKEN}`, 'gi'),
-    type: 'ACCOUNT', reason: 'Labelled account number',
+    type: 'ACCOUNT', reason: 'Labelled account number', gate: ['acc', 'acct', 'billing', 'invoice', 'claim', 'routing', 'iban', 'card'],
   },
   {
     re: new RegExp(`\\b(?:licen[cs]e(?: number| no\\.?| #)?|lic(?:\\.|#| #| no\\.?)|driver'?s licen[cs]e(?: number| no\\.?| #)?|dl(?: number| no\\.?| #)?|d\\/l|npi|dea(?: number| no\\.?| #)?|certificate(?: number| no\\.?| #)?|passport(?: number| no\\.?| #)?)[\\s:#.-]*(?:is|number|no\\.?|#)?[\\s:#.-]*${ID_TOKEN}`, 'gi'),
-    type: 'LICENSE', reason: 'Labelled licence or certificate number',
+    type: 'LICENSE', reason: 'Labelled licence or certificate number', gate: ['lic', 'dl', 'd/l', 'npi', 'dea', 'certificate', 'passport'],
   },
   {
     re: new RegExp(`\\b(?:vin|license plate|licence plate|plate(?: number| no\\.?| #)?|registration(?: number| no\\.?))[\\s:#.-]*(?:is|number|no\\.?|#)?[\\s:#.-]*${ID_TOKEN}`, 'gi'),
-    type: 'VEHICLE', reason: 'Labelled vehicle identifier',
+    type: 'VEHICLE', reason: 'Labelled vehicle identifier', gate: ['vin', 'plate', 'registration'],
   },
   {
     re: new RegExp(`\\b(?:serial(?: number| no\\.?| #)?|s\\/n|device(?: id| number| serial)|imei|udi|model(?: number| no\\.?| #)|implant(?: id| serial)?)[\\s:#.-]*(?:is|number|no\\.?|#)?[\\s:#.-]*${ID_TOKEN}`, 'gi'),
-    type: 'DEVICE', reason: 'Labelled device identifier',
+    type: 'DEVICE', reason: 'Labelled device identifier', gate: ['serial', 's/n', 'device', 'imei', 'udi', 'model', 'implant'],
   },
   {
     re: new RegExp(`\\b(?:id|identifier|ref(?:erence)?|case(?: number| no\\.?| #)|ticket|confirmation|employee(?: id| number)?|student(?: id| number)?)[\\s:#.-]*(?:is|number|no\\.?|#)?[\\s:#.-]*${ID_TOKEN}`, 'gi'),
-    type: 'OTHER_ID', reason: 'Labelled identifier',
+    type: 'OTHER_ID', reason: 'Labelled identifier', gate: ['id', 'ref', 'case', 'ticket', 'confirmation', 'employee', 'student'],
   },
 ];
 
@@ -114,6 +115,8 @@ export function recognizeIds(ctx: ScanContext, out: Candidate[]): void {
   }
   for (const l of LABELLED) {
     if (!ctx.wants(l.type)) continue;
+    const lower = lowerText(ctx);
+    if (!l.gate.some((g) => lower.includes(g))) continue;
     eachMatch(l.re, text, (m) => {
       const id = m[1]!;
       // Short numbers after a label are settings and counts, not identifiers.
