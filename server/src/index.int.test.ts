@@ -21,7 +21,11 @@ describe('startServer', () => {
       expect(statSync(join(dir, DEV_KEY_FILE)).mode & 0o777).toBe(0o600);
       expect(statSync(join(dir, 'mail')).isDirectory()).toBe(true);
       expect(s.notices.join('\n')).toMatch(/Created a local master key[\s\S]*signing key[\s\S]*archive key/);
-      const keys = await s.store.db.selectFrom('practice_keys').selectAll().where('practice_id', '=', s.practiceId).execute();
+      const keys = await s.store.db
+        .selectFrom('practice_keys')
+        .selectAll()
+        .where('practice_id', '=', s.practiceId)
+        .execute();
       expect(keys.map((k) => k.purpose).sort()).toEqual(['archive', 'signing']);
       for (const k of keys) expect(k.sealed_private_key).not.toContain('PRIVATE KEY');
     } finally {
@@ -47,12 +51,23 @@ describe.skipIf(!TEST_DATABASE_URL)('startServer on PostgreSQL (TEST_DATABASE_UR
     const dir = mkdtempSync(join(tmpdir(), 'attune-start-pg-'));
     const pg = await createTestSchema();
     try {
-      const s = await startServer(testConfig(dir, { DATABASE_URL: pg.databaseUrl, DATABASE_SCHEMA: pg.schema }));
+      const s = await startServer(
+        testConfig(dir, { DATABASE_URL: pg.databaseUrl, DATABASE_SCHEMA: pg.schema }),
+      );
       try {
-        expect(await (await fetch(`${s.url}/healthz`)).json()).toEqual({ status: 'ok', database: 'postgres' });
-        const token = await fetch(`${s.url}/v1/dev/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"email":"dr@example.org"}' });
+        expect(await (await fetch(`${s.url}/healthz`)).json()).toEqual({
+          status: 'ok',
+          database: 'postgres',
+        });
+        const token = await fetch(`${s.url}/v1/dev/token`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: '{"email":"dr@example.org"}',
+        });
         const { token: tok } = (await token.json()) as { token: string };
-        expect((await fetch(`${s.url}/v1/policy`, { headers: { authorization: `Bearer ${tok}` } })).status).toBe(200);
+        expect(
+          (await fetch(`${s.url}/v1/policy`, { headers: { authorization: `Bearer ${tok}` } })).status,
+        ).toBe(200);
       } finally {
         await s.close();
       }

@@ -22,7 +22,9 @@ export interface ArchiveEntryInput {
   at?: Date;
 }
 
-export function archiveCanonical(row: Omit<ArchiveEntriesTable, 'hash' | 'prev_hash' | 'ciphertext'>): string {
+export function archiveCanonical(
+  row: Omit<ArchiveEntriesTable, 'hash' | 'prev_hash' | 'ciphertext'>,
+): string {
   return canonical({
     id: row.id,
     chain: row.chain,
@@ -40,7 +42,10 @@ export function sha256Hex(data: Uint8Array): string {
 }
 
 /** Appends an archive entry inside the caller's transaction (or its own, given a plain Db). */
-export async function appendArchive(tx: Db, entry: ArchiveEntryInput): Promise<{ id: string; seq: number; hash: string }> {
+export async function appendArchive(
+  tx: Db,
+  entry: ArchiveEntryInput,
+): Promise<{ id: string; seq: number; hash: string }> {
   if (!tx.isTransaction) return tx.transaction().execute((inner) => appendArchive(inner, entry));
   const id = newId();
   const chain = archiveChain(entry.practiceId);
@@ -57,7 +62,10 @@ export async function appendArchive(tx: Db, entry: ArchiveEntryInput): Promise<{
       ciphertext_sha256: sha256Hex(ciphertext),
     };
     const hash = chainHash(prevHash, archiveCanonical(row));
-    await tx.insertInto('archive_entries').values({ ...row, ciphertext, prev_hash: prevHash, hash }).execute();
+    await tx
+      .insertInto('archive_entries')
+      .values({ ...row, ciphertext, prev_hash: prevHash, hash })
+      .execute();
     return hash;
   });
   return { id, seq: result.seq, hash: result.hash };

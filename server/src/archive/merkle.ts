@@ -6,11 +6,18 @@ import { createHash } from 'node:crypto';
 // anchoring it elsewhere) lets a later root be checked for consistency.
 
 export function leafHash(data: Uint8Array | string): Buffer {
-  return createHash('sha256').update(Buffer.from([0])).update(data).digest();
+  return createHash('sha256')
+    .update(Buffer.from([0]))
+    .update(data)
+    .digest();
 }
 
 export function nodeHash(left: Buffer, right: Buffer): Buffer {
-  return createHash('sha256').update(Buffer.from([1])).update(left).update(right).digest();
+  return createHash('sha256')
+    .update(Buffer.from([1]))
+    .update(left)
+    .update(right)
+    .digest();
 }
 
 /** MTH(D[n]) over already-hashed leaves. The empty tree's root is SHA-256 of the empty string. */

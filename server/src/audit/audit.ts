@@ -31,7 +31,10 @@ export function auditCanonical(row: Omit<AuditEventsTable, 'hash' | 'prev_hash'>
  * Appends one audit event to the hash chain, inside the caller's transaction when given one (so
  * the event commits with the action it records) or in its own transaction otherwise.
  */
-export async function appendAudit(tx: Db, event: AuditEventInput): Promise<{ id: string; seq: number; hash: string }> {
+export async function appendAudit(
+  tx: Db,
+  event: AuditEventInput,
+): Promise<{ id: string; seq: number; hash: string }> {
   // Every write below must go through the transaction's handle: on SQLite the plain handle waits
   // for the connection the transaction holds (a deadlock).
   if (!tx.isTransaction) return tx.transaction().execute((inner) => appendAudit(inner, event));
@@ -54,7 +57,10 @@ export async function appendAudit(tx: Db, event: AuditEventInput): Promise<{ id:
       details: canonical(event.details ?? {}),
     };
     const hash = chainHash(prevHash, auditCanonical(row));
-    await tx.insertInto('audit_events').values({ ...row, prev_hash: prevHash, hash }).execute();
+    await tx
+      .insertInto('audit_events')
+      .values({ ...row, prev_hash: prevHash, hash })
+      .execute();
     return hash;
   });
   return { id, seq: result.seq, hash: result.hash };

@@ -28,7 +28,9 @@ describe.each(dialectsUnderTest())('hash chains on %s', (dialect) => {
 
   it('keeps one unbroken chain under concurrent appends', async () => {
     await Promise.all(Array.from({ length: 40 }, (_, i) => appendAudit(store.db, event(i))));
-    const seqs = (await store.db.selectFrom('audit_events').select('seq').orderBy('seq').execute()).map((r) => r.seq);
+    const seqs = (await store.db.selectFrom('audit_events').select('seq').orderBy('seq').execute()).map(
+      (r) => r.seq,
+    );
     expect(seqs).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
     const report = await verifyChains(store.db);
     expect(report.ok).toBe(true);
@@ -48,43 +50,88 @@ describe.each(dialectsUnderTest())('hash chains on %s', (dialect) => {
   });
 
   it('reports the first tampered audit row', async () => {
-    const victim = await store.db.selectFrom('audit_events').select(['id', 'details']).where('seq', '=', 17).executeTakeFirstOrThrow();
-    await store.db.updateTable('audit_events').set({ outcome: 'failure' }).where('id', '=', victim.id).execute();
+    const victim = await store.db
+      .selectFrom('audit_events')
+      .select(['id', 'details'])
+      .where('seq', '=', 17)
+      .executeTakeFirstOrThrow();
+    await store.db
+      .updateTable('audit_events')
+      .set({ outcome: 'failure' })
+      .where('id', '=', victim.id)
+      .execute();
     const report = await verifyChains(store.db);
     expect(report.ok).toBe(false);
     expect(report.firstBreak).toEqual({ chain: 'audit', seq: 17, id: victim.id, reason: 'hash_mismatch' });
-    await store.db.updateTable('audit_events').set({ outcome: 'success' }).where('id', '=', victim.id).execute();
+    await store.db
+      .updateTable('audit_events')
+      .set({ outcome: 'success' })
+      .where('id', '=', victim.id)
+      .execute();
     expect((await verifyChains(store.db)).ok).toBe(true);
   });
 
   it('reports a deleted audit row as a gap and a truncated tail as a head mismatch', async () => {
-    const rows = await store.db.selectFrom('audit_events').selectAll().where('seq', 'in', [5, 40]).orderBy('seq').execute();
+    const rows = await store.db
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('seq', 'in', [5, 40])
+      .orderBy('seq')
+      .execute();
     await store.db.deleteFrom('audit_events').where('seq', '=', 5).execute();
-    expect((await verifyChains(store.db)).firstBreak).toMatchObject({ chain: 'audit', seq: 5, reason: 'seq_gap' });
+    expect((await verifyChains(store.db)).firstBreak).toMatchObject({
+      chain: 'audit',
+      seq: 5,
+      reason: 'seq_gap',
+    });
     await store.db.insertInto('audit_events').values(rows[0]!).execute();
     await store.db.deleteFrom('audit_events').where('seq', '=', 40).execute();
-    expect((await verifyChains(store.db)).firstBreak).toMatchObject({ chain: 'audit', seq: 40, reason: 'head_mismatch' });
+    expect((await verifyChains(store.db)).firstBreak).toMatchObject({
+      chain: 'audit',
+      seq: 40,
+      reason: 'head_mismatch',
+    });
     await store.db.insertInto('audit_events').values(rows[1]!).execute();
     expect((await verifyChains(store.db)).ok).toBe(true);
   });
 
   it('chains archive entries per practice and catches a changed ciphertext', async () => {
     for (let i = 0; i < 5; i++) {
-      await appendArchive(store.db, { practiceId, kind: 'message', refId: `m-${i}`, ciphertext: Buffer.from(`ciphertext ${i}`) });
+      await appendArchive(store.db, {
+        practiceId,
+        kind: 'message',
+        refId: `m-${i}`,
+        ciphertext: Buffer.from(`ciphertext ${i}`),
+      });
     }
     const ok = await verifyChains(store.db);
     const chain = ok.chains.find((c) => c.chain === `archive:${practiceId}`);
     expect(chain?.entries).toBe(5);
     expect(chain?.merkleRoot).toMatch(/^[0-9a-f]{64}$/);
-    const row = await store.db.selectFrom('archive_entries').select('id').where('seq', '=', 3).executeTakeFirstOrThrow();
-    await store.db.updateTable('archive_entries').set({ ciphertext: Buffer.from('ciphertext X') }).where('id', '=', row.id).execute();
-    expect((await verifyChains(store.db)).firstBreak).toEqual({ chain: `archive:${practiceId}`, seq: 3, id: row.id, reason: 'ciphertext_mismatch' });
+    const row = await store.db
+      .selectFrom('archive_entries')
+      .select('id')
+      .where('seq', '=', 3)
+      .executeTakeFirstOrThrow();
+    await store.db
+      .updateTable('archive_entries')
+      .set({ ciphertext: Buffer.from('ciphertext X') })
+      .where('id', '=', row.id)
+      .execute();
+    expect((await verifyChains(store.db)).firstBreak).toEqual({
+      chain: `archive:${practiceId}`,
+      seq: 3,
+      id: row.id,
+      reason: 'ciphertext_mismatch',
+    });
   });
 });
 
 describe('canonical form and Merkle tree', () => {
   it('serializes objects with sorted keys and no whitespace', () => {
-    expect(canonical({ b: 1, a: { d: null, c: 'x' }, e: [2, 1] })).toBe('{"a":{"c":"x","d":null},"b":1,"e":[2,1]}');
+    expect(canonical({ b: 1, a: { d: null, c: 'x' }, e: [2, 1] })).toBe(
+      '{"a":{"c":"x","d":null},"b":1,"e":[2,1]}',
+    );
   });
 
   it('computes RFC 6962 roots: leaf and node prefixes, split at the largest power of two', () => {

@@ -21,7 +21,10 @@ export function canonical(value: unknown): string {
 }
 
 export function chainHash(prevHash: string, canonicalEntry: string): string {
-  return createHash('sha256').update(Buffer.from(prevHash, 'hex')).update(canonicalEntry, 'utf8').digest('hex');
+  return createHash('sha256')
+    .update(Buffer.from(prevHash, 'hex'))
+    .update(canonicalEntry, 'utf8')
+    .digest('hex');
 }
 
 export interface ChainSlot {
@@ -34,7 +37,11 @@ export interface ChainSlot {
  * for that slot and returns its hash. Must run inside the caller's transaction, so the entry, the
  * head and the caller's own writes commit or roll back together.
  */
-export async function appendToChain(tx: Db, chain: string, write: (slot: ChainSlot) => Promise<string>): Promise<ChainSlot & { hash: string }> {
+export async function appendToChain(
+  tx: Db,
+  chain: string,
+  write: (slot: ChainSlot) => Promise<string>,
+): Promise<ChainSlot & { hash: string }> {
   // The head lock is held to commit; outside a transaction it would be released at once.
   if (!tx.isTransaction) throw new Error('appendToChain must run inside a transaction');
   let head = await bump(tx, chain);

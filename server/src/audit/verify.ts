@@ -41,7 +41,9 @@ export async function verifyChains(db: Db): Promise<VerifyReport> {
   const heads = await db.selectFrom('chain_heads').selectAll().orderBy('chain').execute();
   const chains: ChainReport[] = [];
   for (const h of heads) {
-    const report = h.chain.startsWith('archive:') ? await verifyArchiveChain(db, h.chain) : await verifyAuditChain(db, h.chain);
+    const report = h.chain.startsWith('archive:')
+      ? await verifyArchiveChain(db, h.chain)
+      : await verifyAuditChain(db, h.chain);
     if (!report.break && (report.entries !== h.seq || report.head !== h.head)) {
       report.break = { chain: h.chain, seq: report.entries + 1, id: null, reason: 'head_mismatch' };
     }
@@ -54,8 +56,15 @@ export async function verifyChains(db: Db): Promise<VerifyReport> {
 async function verifyAuditChain(db: Db, chain: string): Promise<ChainReport> {
   let prev = GENESIS_HASH;
   let expected = 1;
-  for (let after = 0; ; ) {
-    const rows = await db.selectFrom('audit_events').selectAll().where('chain', '=', chain).where('seq', '>', after).orderBy('seq').limit(PAGE).execute();
+  for (let after = 0; ;) {
+    const rows = await db
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('chain', '=', chain)
+      .where('seq', '>', after)
+      .orderBy('seq')
+      .limit(PAGE)
+      .execute();
     for (const row of rows) {
       const broken = check(chain, row, expected, prev, chainHash(row.prev_hash, auditCanonical(row)));
       if (broken) return { chain, entries: expected - 1, head: prev, break: broken };
@@ -72,14 +81,26 @@ async function verifyArchiveChain(db: Db, chain: string): Promise<ChainReport> {
   let prev = GENESIS_HASH;
   let expected = 1;
   const leaves: Buffer[] = [];
-  for (let after = 0; ; ) {
-    const rows = await db.selectFrom('archive_entries').selectAll().where('chain', '=', chain).where('seq', '>', after).orderBy('seq').limit(PAGE).execute();
+  for (let after = 0; ;) {
+    const rows = await db
+      .selectFrom('archive_entries')
+      .selectAll()
+      .where('chain', '=', chain)
+      .where('seq', '>', after)
+      .orderBy('seq')
+      .limit(PAGE)
+      .execute();
     for (const row of rows) {
       const canon = archiveCanonical(row);
       const broken = check(chain, row, expected, prev, chainHash(row.prev_hash, canon));
       if (broken) return { chain, entries: expected - 1, head: prev, break: broken };
       if (sha256Hex(row.ciphertext) !== row.ciphertext_sha256) {
-        return { chain, entries: expected - 1, head: prev, break: { chain, seq: row.seq, id: row.id, reason: 'ciphertext_mismatch' } };
+        return {
+          chain,
+          entries: expected - 1,
+          head: prev,
+          break: { chain, seq: row.seq, id: row.id, reason: 'ciphertext_mismatch' },
+        };
       }
       leaves.push(leafHash(canon));
       prev = row.hash;
@@ -91,7 +112,13 @@ async function verifyArchiveChain(db: Db, chain: string): Promise<ChainReport> {
   return { chain, entries: expected - 1, head: prev, merkleRoot: merkleRoot(leaves).toString('hex') };
 }
 
-function check(chain: string, row: { seq: number; id: string; prev_hash: string; hash: string }, expectedSeq: number, prev: string, recomputed: string): ChainBreak | undefined {
+function check(
+  chain: string,
+  row: { seq: number; id: string; prev_hash: string; hash: string },
+  expectedSeq: number,
+  prev: string,
+  recomputed: string,
+): ChainBreak | undefined {
   if (row.seq !== expectedSeq) return { chain, seq: expectedSeq, id: row.id, reason: 'seq_gap' };
   if (row.prev_hash !== prev) return { chain, seq: row.seq, id: row.id, reason: 'prev_mismatch' };
   if (recomputed !== row.hash) return { chain, seq: row.seq, id: row.id, reason: 'hash_mismatch' };

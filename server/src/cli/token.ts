@@ -23,7 +23,9 @@ export async function run(args: string[]): Promise<number> {
     throw err;
   }
   if (!config.identity.dev.enabled) {
-    process.stderr.write('attune: dev_tokens_disabled: development tokens are available only when ATTUNE_ENV=development.\n');
+    process.stderr.write(
+      'attune: dev_tokens_disabled: development tokens are available only when ATTUNE_ENV=development.\n',
+    );
     return 1;
   }
   const issuer = await loadDevIssuer({

@@ -11,9 +11,15 @@ import { appendArchive } from '../archive/index.ts';
 const run = promisify(execFile);
 const BIN = resolve(import.meta.dirname, '../../bin/attune.mjs');
 
-async function attune(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+async function attune(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const r = await run(process.execPath, [BIN, ...args], { env: { PATH: process.env['PATH'] ?? '', ...env }, timeout: 60_000 });
+    const r = await run(process.execPath, [BIN, ...args], {
+      env: { PATH: process.env['PATH'] ?? '', ...env },
+      timeout: 60_000,
+    });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string };
@@ -28,7 +34,12 @@ describe('attune verify and attune token (the real CLI)', () => {
     dir = mkdtempSync(join(tmpdir(), 'attune-cli-'));
     server = await startServer(testConfig(dir));
     for (let i = 0; i < 4; i++) {
-      await appendArchive(server.store.db, { practiceId: server.practiceId, kind: 'message', refId: `m-${i}`, ciphertext: Buffer.from(`sealed ${i}`) });
+      await appendArchive(server.store.db, {
+        practiceId: server.practiceId,
+        kind: 'message',
+        refId: `m-${i}`,
+        ciphertext: Buffer.from(`sealed ${i}`),
+      });
     }
     await server.close();
   });
@@ -41,22 +52,40 @@ describe('attune verify and attune token (the real CLI)', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^ok {5}audit: \d+ entries intact/m);
-    expect(r.stdout).toMatch(new RegExp(`^ok {5}archive:${server.practiceId}: 4 entries intact, head [0-9a-f]{64}  merkle root [0-9a-f]{64}$`, 'm'));
+    expect(r.stdout).toMatch(
+      new RegExp(
+        `^ok {5}archive:${server.practiceId}: 4 entries intact, head [0-9a-f]{64}  merkle root [0-9a-f]{64}$`,
+        'm',
+      ),
+    );
   });
 
   it('exits 1 and names the tampered archive row', async () => {
     const { openStore } = await import('../store/index.ts');
     const store = await openStore({ dataDir: dir });
-    const row = await store.db.selectFrom('archive_entries').select('id').where('seq', '=', 2).executeTakeFirstOrThrow();
-    await store.db.updateTable('archive_entries').set({ ref_id: 'm-other' }).where('id', '=', row.id).execute();
+    const row = await store.db
+      .selectFrom('archive_entries')
+      .select('id')
+      .where('seq', '=', 2)
+      .executeTakeFirstOrThrow();
+    await store.db
+      .updateTable('archive_entries')
+      .set({ ref_id: 'm-other' })
+      .where('id', '=', row.id)
+      .execute();
     await store.close();
     const r = await attune(['verify'], { DATA_DIR: dir });
     expect(r.code).toBe(1);
-    expect(r.stdout).toContain(`FIRST BREAK: chain archive:${server.practiceId} at seq 2 (row id ${row.id}): hash_mismatch`);
+    expect(r.stdout).toContain(
+      `FIRST BREAK: chain archive:${server.practiceId} at seq 2 (row id ${row.id}): hash_mismatch`,
+    );
   });
 
   it('prints a development token that the server accepts, and refuses in production', async () => {
-    const ok = await attune(['token', '--dev', '--email', 'dr@example.org'], { DATA_DIR: dir, ATTUNE_ENV: 'development' });
+    const ok = await attune(['token', '--dev', '--email', 'dr@example.org'], {
+      DATA_DIR: dir,
+      ATTUNE_ENV: 'development',
+    });
     expect(ok.code).toBe(0);
     const token = ok.stdout.trim();
     expect(token.split('.')).toHaveLength(3);

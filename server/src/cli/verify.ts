@@ -25,12 +25,16 @@ export async function run(args: string[]): Promise<number> {
     } else {
       for (const c of report.chains) {
         const root = c.merkleRoot ? `  merkle root ${c.merkleRoot}` : '';
-        process.stdout.write(`${c.break ? 'BROKEN' : 'ok    '} ${c.chain}: ${c.entries} entries intact, head ${c.head}${root}\n`);
+        process.stdout.write(
+          `${c.break ? 'BROKEN' : 'ok    '} ${c.chain}: ${c.entries} entries intact, head ${c.head}${root}\n`,
+        );
       }
       if (report.chains.length === 0) process.stdout.write('no chains yet (nothing audited or archived)\n');
       if (report.firstBreak) {
         const b = report.firstBreak;
-        process.stdout.write(`FIRST BREAK: chain ${b.chain} at seq ${b.seq}${b.id ? ` (row id ${b.id})` : ''}: ${b.reason}\n`);
+        process.stdout.write(
+          `FIRST BREAK: chain ${b.chain} at seq ${b.seq}${b.id ? ` (row id ${b.id})` : ''}: ${b.reason}\n`,
+        );
       }
     }
     return report.ok ? 0 : 1;

@@ -63,31 +63,57 @@ describe.each(dialectsUnderTest())('HTTP API on %s', (dialect) => {
   });
 
   it('answers malformed JSON with 400 invalid_json', async () => {
-    const res = await t.app.request('/v1/patients', { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${tokA}` }, body: '{"email":' });
+    const res = await t.app.request('/v1/patients', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${tokA}` },
+      body: '{"email":',
+    });
     await expectError(res, 400, 'invalid_json');
   });
 
   it('answers unknown fields with 400 validation_failed naming the field, not echoing values', async () => {
-    const msg = await expectError(await t.app.request('/v1/patients', json({ email: 'p@x.org', isAdmin: 'sneaky-value' }, tokA)), 400, 'validation_failed');
+    const msg = await expectError(
+      await t.app.request('/v1/patients', json({ email: 'p@x.org', isAdmin: 'sneaky-value' }, tokA)),
+      400,
+      'validation_failed',
+    );
     expect(msg).toContain('isAdmin');
     expect(msg).not.toContain('sneaky-value');
   });
 
   it('answers a non-JSON body with 415 unsupported_media_type', async () => {
-    const res = await t.app.request('/v1/patients', { method: 'POST', headers: { 'content-type': 'text/plain', authorization: `Bearer ${tokA}` }, body: 'hi' });
+    const res = await t.app.request('/v1/patients', {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain', authorization: `Bearer ${tokA}` },
+      body: 'hi',
+    });
     await expectError(res, 415, 'unsupported_media_type');
   });
 
   it('answers a body over the limit with 413 payload_too_large, with or without Content-Length', async () => {
     const big = JSON.stringify({ email: 'p@x.org', name: 'x'.repeat(t.config.limits.maxBodyBytes + 10) });
-    await expectError(await t.app.request('/v1/patients', { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${tokA}` }, body: big }), 413, 'payload_too_large');
+    await expectError(
+      await t.app.request('/v1/patients', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${tokA}` },
+        body: big,
+      }),
+      413,
+      'payload_too_large',
+    );
     const stream = new ReadableStream<Uint8Array>({
       start(ctrl) {
-        for (let i = 0; i < 4; i++) ctrl.enqueue(new TextEncoder().encode('x'.repeat(t.config.limits.maxBodyBytes / 2)));
+        for (let i = 0; i < 4; i++)
+          ctrl.enqueue(new TextEncoder().encode('x'.repeat(t.config.limits.maxBodyBytes / 2)));
         ctrl.close();
       },
     });
-    const res = await t.app.request('/v1/patients', { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${tokA}` }, body: stream, duplex: 'half' } as RequestInit);
+    const res = await t.app.request('/v1/patients', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${tokA}` },
+      body: stream,
+      duplex: 'half',
+    } as RequestInit);
     await expectError(res, 413, 'payload_too_large');
   });
 
@@ -106,14 +132,29 @@ describe.each(dialectsUnderTest())('HTTP API on %s', (dialect) => {
     let patientId: string;
 
     it('creates a patient in the caller’s practice (201) and updates it by email (200)', async () => {
-      const created = await t.app.request('/v1/patients', json({ email: ' Jane.Roe@Mail.example ', name: 'Jane Roe', timeZone: 'America/Chicago' }, tokA));
+      const created = await t.app.request(
+        '/v1/patients',
+        json({ email: ' Jane.Roe@Mail.example ', name: 'Jane Roe', timeZone: 'America/Chicago' }, tokA),
+      );
       expect(created.status).toBe(201);
       const p = (await created.json()) as { id: string; email: string; name: string; hasPublicKey: boolean };
-      expect(p).toMatchObject({ email: 'jane.roe@mail.example', name: 'Jane Roe', timeZone: 'America/Chicago', hasPublicKey: false });
+      expect(p).toMatchObject({
+        email: 'jane.roe@mail.example',
+        name: 'Jane Roe',
+        timeZone: 'America/Chicago',
+        hasPublicKey: false,
+      });
       patientId = p.id;
-      const updated = await t.app.request('/v1/patients', json({ email: 'jane.roe@mail.example', timeZone: 'Europe/Paris' }, tokA));
+      const updated = await t.app.request(
+        '/v1/patients',
+        json({ email: 'jane.roe@mail.example', timeZone: 'Europe/Paris' }, tokA),
+      );
       expect(updated.status).toBe(200);
-      expect(await updated.json()).toMatchObject({ id: patientId, name: 'Jane Roe', timeZone: 'Europe/Paris' });
+      expect(await updated.json()).toMatchObject({
+        id: patientId,
+        name: 'Jane Roe',
+        timeZone: 'Europe/Paris',
+      });
     });
 
     it('reads the patient back within the practice', async () => {
@@ -123,43 +164,102 @@ describe.each(dialectsUnderTest())('HTTP API on %s', (dialect) => {
     });
 
     it('gives another practice’s clinician 404 patient_not_found, the same as an unknown id, and audits the attempt', async () => {
-      await expectError(await t.app.request(`/v1/patients/${patientId}`, bearer(tokB)), 404, 'patient_not_found');
-      await expectError(await t.app.request('/v1/patients/00000000-0000-0000-0000-000000000000', bearer(tokB)), 404, 'patient_not_found');
-      const denied = await t.store.db.selectFrom('audit_events').selectAll().where('action', '=', 'authz.failure').where('target_id', '=', patientId).execute();
+      await expectError(
+        await t.app.request(`/v1/patients/${patientId}`, bearer(tokB)),
+        404,
+        'patient_not_found',
+      );
+      await expectError(
+        await t.app.request('/v1/patients/00000000-0000-0000-0000-000000000000', bearer(tokB)),
+        404,
+        'patient_not_found',
+      );
+      const denied = await t.store.db
+        .selectFrom('audit_events')
+        .selectAll()
+        .where('action', '=', 'authz.failure')
+        .where('target_id', '=', patientId)
+        .execute();
       expect(denied).toHaveLength(1);
       expect(denied[0]?.practice_id).toBe(t.practiceB);
     });
 
     it('keeps the same email in two practices as two patients', async () => {
-      const res = await t.app.request('/v1/patients', json({ email: 'jane.roe@mail.example', name: 'Other' }, tokB));
+      const res = await t.app.request(
+        '/v1/patients',
+        json({ email: 'jane.roe@mail.example', name: 'Other' }, tokB),
+      );
       expect(res.status).toBe(201);
       const other = (await res.json()) as { id: string };
       expect(other.id).not.toBe(patientId);
     });
 
     it('rejects an invalid public key with 400 invalid_public_key and accepts a valid one', async () => {
-      await expectError(await t.app.request('/v1/patients', json({ email: 'k@mail.example', publicKey: '-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nnonsense\n-----END PGP PUBLIC KEY BLOCK-----' }, tokA)), 400, 'invalid_public_key');
+      await expectError(
+        await t.app.request(
+          '/v1/patients',
+          json(
+            {
+              email: 'k@mail.example',
+              publicKey:
+                '-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nnonsense\n-----END PGP PUBLIC KEY BLOCK-----',
+            },
+            tokA,
+          ),
+        ),
+        400,
+        'invalid_public_key',
+      );
       const key = await generateKey({ name: 'Patient K', email: 'k@mail.example' });
-      await expectError(await t.app.request('/v1/patients', json({ email: 'k@mail.example', publicKey: key.privateKey }, tokA)), 400, 'invalid_public_key');
-      const ok = await t.app.request('/v1/patients', json({ email: 'k@mail.example', publicKey: key.publicKey }, tokA));
+      await expectError(
+        await t.app.request(
+          '/v1/patients',
+          json({ email: 'k@mail.example', publicKey: key.privateKey }, tokA),
+        ),
+        400,
+        'invalid_public_key',
+      );
+      const ok = await t.app.request(
+        '/v1/patients',
+        json({ email: 'k@mail.example', publicKey: key.publicKey }, tokA),
+      );
       expect(ok.status).toBe(201);
       expect(await ok.json()).toMatchObject({ hasPublicKey: true, publicKeyFingerprint: key.fingerprint });
     });
 
     it('rejects an unknown time zone with 400 validation_failed', async () => {
-      await expectError(await t.app.request('/v1/patients', json({ email: 'tz@mail.example', timeZone: 'Mars/Olympus' }, tokA)), 400, 'validation_failed');
+      await expectError(
+        await t.app.request(
+          '/v1/patients',
+          json({ email: 'tz@mail.example', timeZone: 'Mars/Olympus' }, tokA),
+        ),
+        400,
+        'validation_failed',
+      );
     });
 
     it('audits every patient read and write by reference, without PHI', async () => {
-      const rows = await t.store.db.selectFrom('audit_events').selectAll().where('target_id', '=', patientId).orderBy('seq').execute();
+      const rows = await t.store.db
+        .selectFrom('audit_events')
+        .selectAll()
+        .where('target_id', '=', patientId)
+        .orderBy('seq')
+        .execute();
       expect(rows.map((r) => r.action)).toEqual(['phi.write', 'phi.write', 'phi.read', 'authz.failure']);
       const all = JSON.stringify(await t.store.db.selectFrom('audit_events').selectAll().execute());
-      for (const phi of ['jane.roe', 'Jane Roe', 'Europe/Paris', 'dr.a@', 'k@mail']) expect(all).not.toContain(phi);
+      for (const phi of ['jane.roe', 'Jane Roe', 'Europe/Paris', 'dr.a@', 'k@mail'])
+        expect(all).not.toContain(phi);
     });
 
     it('logs route patterns, statuses and latency but no PHI', () => {
-      const lines = t.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['msg'] === 'request');
-      expect(lines.some((l) => l['route'] === '/v1/patients/:id' && l['status'] === 200 && typeof l['ms'] === 'number')).toBe(true);
+      const lines = t.logs
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter((l) => l['msg'] === 'request');
+      expect(
+        lines.some(
+          (l) => l['route'] === '/v1/patients/:id' && l['status'] === 200 && typeof l['ms'] === 'number',
+        ),
+      ).toBe(true);
       const text = t.logs.join('\n');
       for (const phi of ['jane.roe', 'Jane Roe', patientId, 'dr.a@a.example.org', tokA.slice(-20)]) {
         // Ids are references and may be logged in audit, but request logs carry route patterns only.
@@ -176,19 +276,49 @@ describe.each(dialectsUnderTest())('HTTP API on %s', (dialect) => {
     });
 
     it('refuses a policy change by a non-admin with 403 forbidden, audited', async () => {
-      await expectError(await t.app.request('/v1/policy', json({ mode: 'opt_in' }, tokA, 'PUT')), 403, 'forbidden');
-      const rows = await t.store.db.selectFrom('audit_events').select('action').where('action', '=', 'authz.failure').where('practice_id', '=', t.practiceA).execute();
+      await expectError(
+        await t.app.request('/v1/policy', json({ mode: 'opt_in' }, tokA, 'PUT')),
+        403,
+        'forbidden',
+      );
+      const rows = await t.store.db
+        .selectFrom('audit_events')
+        .select('action')
+        .where('action', '=', 'authz.failure')
+        .where('practice_id', '=', t.practiceA)
+        .execute();
       expect(rows.length).toBeGreaterThan(0);
     });
 
     it('lets an admin change the policy, validated, effective at once and audited; other practices unchanged', async () => {
-      await expectError(await t.app.request('/v1/policy', json({ linkExpiryDays: 9999 }, adminA, 'PUT')), 400, 'validation_failed');
-      await expectError(await t.app.request('/v1/policy', json({ customPatterns: ['(unclosed'] }, adminA, 'PUT')), 400, 'validation_failed');
-      const put = await t.app.request('/v1/policy', json({ mode: 'opt_in', linkExpiryDays: 7, customKeywords: ['Secret Word'] }, adminA, 'PUT'));
+      await expectError(
+        await t.app.request('/v1/policy', json({ linkExpiryDays: 9999 }, adminA, 'PUT')),
+        400,
+        'validation_failed',
+      );
+      await expectError(
+        await t.app.request('/v1/policy', json({ customPatterns: ['(unclosed'] }, adminA, 'PUT')),
+        400,
+        'validation_failed',
+      );
+      const put = await t.app.request(
+        '/v1/policy',
+        json({ mode: 'opt_in', linkExpiryDays: 7, customKeywords: ['Secret Word'] }, adminA, 'PUT'),
+      );
       expect(put.status).toBe(200);
-      expect(await (await t.app.request('/v1/policy', bearer(tokA))).json()).toMatchObject({ mode: 'opt_in', linkExpiryDays: 7 });
-      expect(await (await t.app.request('/v1/policy', bearer(tokB))).json()).toMatchObject({ mode: 'opt_out', linkExpiryDays: 30 });
-      const audit = await t.store.db.selectFrom('audit_events').selectAll().where('action', '=', 'policy.change').execute();
+      expect(await (await t.app.request('/v1/policy', bearer(tokA))).json()).toMatchObject({
+        mode: 'opt_in',
+        linkExpiryDays: 7,
+      });
+      expect(await (await t.app.request('/v1/policy', bearer(tokB))).json()).toMatchObject({
+        mode: 'opt_out',
+        linkExpiryDays: 30,
+      });
+      const audit = await t.store.db
+        .selectFrom('audit_events')
+        .selectAll()
+        .where('action', '=', 'policy.change')
+        .execute();
       expect(audit).toHaveLength(1);
       expect(audit[0]?.details).toContain('customKeywords');
       expect(audit[0]?.details).not.toContain('Secret Word');
@@ -204,20 +334,31 @@ describe.each(dialectsUnderTest())('HTTP API on %s', (dialect) => {
     });
 
     it('refuses an address outside every practice domain with 400', async () => {
-      await expectError(await t.app.request('/v1/dev/token', json({ email: 'x@elsewhere.example' })), 400, 'validation_failed');
+      await expectError(
+        await t.app.request('/v1/dev/token', json({ email: 'x@elsewhere.example' })),
+        400,
+        'validation_failed',
+      );
     });
 
     it('publishes the development issuer’s public key without its private part', async () => {
-      const jwks = (await (await t.app.request('/.well-known/jwks.json')).json()) as { keys: Array<Record<string, unknown>> };
+      const jwks = (await (await t.app.request('/.well-known/jwks.json')).json()) as {
+        keys: Array<Record<string, unknown>>;
+      };
       expect(jwks.keys).toHaveLength(1);
       expect(jwks.keys[0]).not.toHaveProperty('d');
     });
   });
 
   it('serves an OpenAPI 3.1 document generated from the schemas, and a docs page', async () => {
-    const doc = (await (await t.app.request('/openapi.json')).json()) as { openapi: string; paths: Record<string, unknown> };
+    const doc = (await (await t.app.request('/openapi.json')).json()) as {
+      openapi: string;
+      paths: Record<string, unknown>;
+    };
     expect(doc.openapi).toBe('3.1.0');
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/patients', '/v1/patients/{id}', '/v1/policy', '/v1/messages']));
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(['/v1/patients', '/v1/patients/{id}', '/v1/policy', '/v1/messages']),
+    );
     const schema = JSON.stringify(doc.paths['/v1/patients']);
     expect(schema).toContain('"additionalProperties":false');
     const docs = await t.app.request('/docs');
@@ -255,9 +396,14 @@ describe('rate limits and production mode', () => {
 
   it('stops verifying tokens from an address after repeated authentication failures', async () => {
     const statuses = [];
-    for (let i = 0; i < 5; i++) statuses.push((await t.app.request('/v1/policy', bearer(`forged.token.${i}xxxxxxxx`))).status);
+    for (let i = 0; i < 5; i++)
+      statuses.push((await t.app.request('/v1/policy', bearer(`forged.token.${i}xxxxxxxx`))).status);
     expect(statuses).toEqual([401, 401, 401, 429, 429]);
-    const failures = await t.store.db.selectFrom('audit_events').select('id').where('action', '=', 'auth.failure').execute();
+    const failures = await t.store.db
+      .selectFrom('audit_events')
+      .select('id')
+      .where('action', '=', 'auth.failure')
+      .execute();
     expect(failures).toHaveLength(3); // refused before verification: no work, no audit flood
   });
 

@@ -26,4 +26,5 @@ export function errorBody(code: ErrorCode, message: string): ErrorBody {
 export const notFound = (message = 'Not found.') => new ApiError(404, 'not_found', message);
 export const unauthenticated = (message = 'A valid bearer token is required.') =>
   new ApiError(401, 'unauthenticated', message, { 'WWW-Authenticate': 'Bearer' });
-export const forbidden = (message = 'You are not allowed to do this.') => new ApiError(403, 'forbidden', message);
+export const forbidden = (message = 'You are not allowed to do this.') =>
+  new ApiError(403, 'forbidden', message);

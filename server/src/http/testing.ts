@@ -39,8 +39,14 @@ export async function createTestApp(dialect: Dialect, env: Record<string, string
       },
     }),
   });
-  const { practiceId: practiceA } = await ensurePractice(store.db, { name: 'Practice A', domains: ['a.example.org'] });
-  const { practiceId: practiceB } = await ensurePractice(store.db, { name: 'Practice B', domains: ['b.example.org'] });
+  const { practiceId: practiceA } = await ensurePractice(store.db, {
+    name: 'Practice A',
+    domains: ['a.example.org'],
+  });
+  const { practiceId: practiceB } = await ensurePractice(store.db, {
+    name: 'Practice B',
+    domains: ['b.example.org'],
+  });
   const devIssuer = await loadDevIssuer({
     dataDir: store.dataDir,
     issuer: config.identity.dev.issuer,
@@ -50,7 +56,13 @@ export async function createTestApp(dialect: Dialect, env: Record<string, string
   const authenticator = createAuthenticator({ config, store, devIssuer, logger });
   const mk = parseMasterKey(generateMasterKey());
   if (!mk.ok) throw new Error('generated master key did not parse');
-  const deps: AppDeps = { config, store, logger, authenticator, services: { masterKey: mk.masterKey, practiceId: practiceA } };
+  const deps: AppDeps = {
+    config,
+    store,
+    logger,
+    authenticator,
+    services: { masterKey: mk.masterKey, practiceId: practiceA },
+  };
   const app = createApp(deps);
   return {
     app,

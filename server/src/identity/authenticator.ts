@@ -16,7 +16,8 @@ export interface Principal {
   provider: Provider;
 }
 
-export type AuthFailure = VerifyFailure | 'unknown_practice' | 'domain_mismatch' | 'not_provisioned' | 'disabled';
+export type AuthFailure =
+  VerifyFailure | 'unknown_practice' | 'domain_mismatch' | 'not_provisioned' | 'disabled';
 
 export type AuthResult = { ok: true; principal: Principal } | { ok: false; reason: AuthFailure };
 
@@ -38,13 +39,23 @@ const CACHE_MAX = 10_000;
  * so the database is touched once per login, not once per request; that first use is the audited
  * login.
  */
-export function createAuthenticator(opts: { config: Config; store: Store; devIssuer?: DevIssuer | undefined; logger?: Logger }): Authenticator {
+export function createAuthenticator(opts: {
+  config: Config;
+  store: Store;
+  devIssuer?: DevIssuer | undefined;
+  logger?: Logger;
+}): Authenticator {
   const { config, store } = opts;
   const devIssuer = config.identity.dev.enabled ? opts.devIssuer : undefined;
   const verifier = createTokenVerifier(config, devIssuer);
   const cache = new Map<string, { principal: Principal; exp: number }>();
 
-  async function failure(reason: AuthFailure, ctx: { ip: string; requestId: string }, provider?: Provider, practiceId?: string): Promise<AuthResult> {
+  async function failure(
+    reason: AuthFailure,
+    ctx: { ip: string; requestId: string },
+    provider?: Provider,
+    practiceId?: string,
+  ): Promise<AuthResult> {
     await appendAudit(store.db, {
       action: AUDIT.AUTH_FAILURE,
       outcome: 'failure',
@@ -57,21 +68,32 @@ export function createAuthenticator(opts: { config: Config; store: Store; devIss
     return { ok: false, reason };
   }
 
-  async function practiceFor(id: VerifiedIdentity): Promise<{ practiceId: string } | { reason: AuthFailure }> {
+  async function practiceFor(
+    id: VerifiedIdentity,
+  ): Promise<{ practiceId: string } | { reason: AuthFailure }> {
     const emailDomain = id.email.split('@')[1] ?? '';
     if (id.provider === 'entra') {
-      const p = await store.db.selectFrom('practices').select('id').where('entra_tenant_id', '=', id.tenantId ?? '').executeTakeFirst();
+      const p = await store.db
+        .selectFrom('practices')
+        .select('id')
+        .where('entra_tenant_id', '=', id.tenantId ?? '')
+        .executeTakeFirst();
       return p ? { practiceId: p.id } : { reason: 'unknown_practice' };
     }
     const domain = id.provider === 'google' ? (id.hostedDomain ?? '') : emailDomain;
     if (id.provider === 'google' && emailDomain !== domain) return { reason: 'domain_mismatch' };
-    const d = await store.db.selectFrom('practice_domains').select('practice_id').where('domain', '=', domain).executeTakeFirst();
+    const d = await store.db
+      .selectFrom('practice_domains')
+      .select('practice_id')
+      .where('domain', '=', domain)
+      .executeTakeFirst();
     return d ? { practiceId: d.practice_id } : { reason: 'unknown_practice' };
   }
 
   function roleOf(id: VerifiedIdentity): ClinicianRole {
     if (config.adminEmails.includes(id.email)) return 'admin';
-    const adminRoles = id.provider === 'entra' ? [config.identity.entra.adminRole] : id.provider === 'dev' ? ['admin'] : [];
+    const adminRoles =
+      id.provider === 'entra' ? [config.identity.entra.adminRole] : id.provider === 'dev' ? ['admin'] : [];
     return id.roles.some((r) => adminRoles.includes(r)) ? 'admin' : 'clinician';
   }
 
@@ -92,43 +114,82 @@ export function createAuthenticator(opts: { config: Config; store: Store; devIss
       const role = roleOf(id);
       const now = nowIso();
 
-      const outcome = await store.db.transaction().execute(async (tx): Promise<{ reason: AuthFailure } | { clinicianId: string }> => {
-        let clinician = await tx
-          .selectFrom('clinicians')
-          .select(['id', 'role', 'disabled'])
-          .where('practice_id', '=', practice.practiceId)
-          .where('email', '=', id.email)
-          .executeTakeFirst();
-        let provisioned = false;
-        if (!clinician) {
-          if (!config.autoProvisionClinicians) return { reason: 'not_provisioned' };
-          const clinicianId = newId();
-          await tx
-            .insertInto('clinicians')
-            .values({ id: clinicianId, practice_id: practice.practiceId, email: id.email, name: null, role, external_subject: id.subject, disabled: 0, created_at: now, updated_at: now, last_login_at: now })
-            .onConflict((oc) => oc.columns(['practice_id', 'email']).doNothing())
-            .execute();
-          clinician = await tx
+      const outcome = await store.db
+        .transaction()
+        .execute(async (tx): Promise<{ reason: AuthFailure } | { clinicianId: string }> => {
+          let clinician = await tx
             .selectFrom('clinicians')
             .select(['id', 'role', 'disabled'])
             .where('practice_id', '=', practice.practiceId)
             .where('email', '=', id.email)
-            .executeTakeFirstOrThrow();
-          provisioned = clinician.id === clinicianId;
-        } else {
-          await tx.updateTable('clinicians').set({ role, last_login_at: now, updated_at: now }).where('id', '=', clinician.id).execute();
-        }
-        if (clinician.disabled) return { reason: 'disabled' };
-        const audit = { practiceId: practice.practiceId, ip: ctx.ip, requestId: ctx.requestId, actor: { type: 'clinician' as const, id: clinician.id } };
-        if (provisioned) {
-          await appendAudit(tx, { ...audit, action: AUDIT.CLINICIAN_PROVISIONED, outcome: 'success', target: { type: 'clinician', id: clinician.id }, details: { role } });
-        }
-        await appendAudit(tx, { ...audit, action: AUDIT.LOGIN, outcome: 'success', details: { provider: id.provider, role } });
-        return { clinicianId: clinician.id };
-      });
+            .executeTakeFirst();
+          let provisioned = false;
+          if (!clinician) {
+            if (!config.autoProvisionClinicians) return { reason: 'not_provisioned' };
+            const clinicianId = newId();
+            await tx
+              .insertInto('clinicians')
+              .values({
+                id: clinicianId,
+                practice_id: practice.practiceId,
+                email: id.email,
+                name: null,
+                role,
+                external_subject: id.subject,
+                disabled: 0,
+                created_at: now,
+                updated_at: now,
+                last_login_at: now,
+              })
+              .onConflict((oc) => oc.columns(['practice_id', 'email']).doNothing())
+              .execute();
+            clinician = await tx
+              .selectFrom('clinicians')
+              .select(['id', 'role', 'disabled'])
+              .where('practice_id', '=', practice.practiceId)
+              .where('email', '=', id.email)
+              .executeTakeFirstOrThrow();
+            provisioned = clinician.id === clinicianId;
+          } else {
+            await tx
+              .updateTable('clinicians')
+              .set({ role, last_login_at: now, updated_at: now })
+              .where('id', '=', clinician.id)
+              .execute();
+          }
+          if (clinician.disabled) return { reason: 'disabled' };
+          const audit = {
+            practiceId: practice.practiceId,
+            ip: ctx.ip,
+            requestId: ctx.requestId,
+            actor: { type: 'clinician' as const, id: clinician.id },
+          };
+          if (provisioned) {
+            await appendAudit(tx, {
+              ...audit,
+              action: AUDIT.CLINICIAN_PROVISIONED,
+              outcome: 'success',
+              target: { type: 'clinician', id: clinician.id },
+              details: { role },
+            });
+          }
+          await appendAudit(tx, {
+            ...audit,
+            action: AUDIT.LOGIN,
+            outcome: 'success',
+            details: { provider: id.provider, role },
+          });
+          return { clinicianId: clinician.id };
+        });
       if ('reason' in outcome) return failure(outcome.reason, ctx, id.provider, practice.practiceId);
 
-      const principal: Principal = { practiceId: practice.practiceId, clinicianId: outcome.clinicianId, email: id.email, role, provider: id.provider };
+      const principal: Principal = {
+        practiceId: practice.practiceId,
+        clinicianId: outcome.clinicianId,
+        email: id.email,
+        role,
+        provider: id.provider,
+      };
       if (cache.size >= CACHE_MAX) {
         const oldest = cache.keys().next().value;
         if (oldest !== undefined) cache.delete(oldest);

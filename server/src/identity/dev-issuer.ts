@@ -19,7 +19,12 @@ export interface DevIssuer {
 }
 
 /** Loads the dev signing key from `dataDir`, creating it (mode 0600) on first use. */
-export async function loadDevIssuer(opts: { dataDir: string; issuer: string; audience: string; ttlSeconds: number }): Promise<DevIssuer> {
+export async function loadDevIssuer(opts: {
+  dataDir: string;
+  issuer: string;
+  audience: string;
+  ttlSeconds: number;
+}): Promise<DevIssuer> {
   const file = join(opts.dataDir, DEV_KEY_FILE);
   let privateJwk: JWK;
   if (existsSync(file)) {
@@ -27,7 +32,12 @@ export async function loadDevIssuer(opts: { dataDir: string; issuer: string; aud
   } else {
     mkdirSync(opts.dataDir, { recursive: true });
     const { privateKey } = await generateKeyPair(ALG, { extractable: true });
-    privateJwk = { ...(await exportJWK(privateKey)), alg: ALG, use: 'sig', kid: `dev-${Date.now().toString(36)}` };
+    privateJwk = {
+      ...(await exportJWK(privateKey)),
+      alg: ALG,
+      use: 'sig',
+      kid: `dev-${Date.now().toString(36)}`,
+    };
     writeFileSync(file, JSON.stringify(privateJwk), { mode: 0o600, flag: 'wx' });
     chmodSync(file, 0o600);
   }

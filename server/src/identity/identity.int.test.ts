@@ -28,7 +28,10 @@ describe('bearer tokens from Entra ID, Google and the development issuer', () =>
 
   async function signer(kid: string): Promise<{ signer: Signer; jwk: JWK }> {
     const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
-    return { signer: { key: privateKey, kid }, jwk: { ...(await exportJWK(publicKey)), kid, alg: 'RS256', use: 'sig' } };
+    return {
+      signer: { key: privateKey, kid },
+      jwk: { ...(await exportJWK(publicKey)), kid, alg: 'RS256', use: 'sig' },
+    };
   }
 
   beforeAll(async () => {
@@ -52,17 +55,37 @@ describe('bearer tokens from Entra ID, Google and the development issuer', () =>
       GOOGLE_JWKS_URL: `${base}/google/certs`,
       ADMIN_EMAILS: 'chief@a.example.org',
     });
-    await t.store.db.updateTable('practices').set({ entra_tenant_id: TID_A }).where('id', '=', t.practiceA).execute();
+    await t.store.db
+      .updateTable('practices')
+      .set({ entra_tenant_id: TID_A })
+      .where('id', '=', t.practiceA)
+      .execute();
   });
   afterAll(async () => {
     await t?.cleanup();
     await new Promise((resolve) => jwksServer?.close(resolve));
   });
 
-  function entraToken(over: { tid?: string; iss?: string; aud?: string; exp?: number; roles?: string[]; email?: string; key?: Signer; alg?: string } = {}) {
+  function entraToken(
+    over: {
+      tid?: string;
+      iss?: string;
+      aud?: string;
+      exp?: number;
+      roles?: string[];
+      email?: string;
+      key?: Signer;
+      alg?: string;
+    } = {},
+  ) {
     const tid = over.tid ?? TID_A;
     const s = over.key ?? entra;
-    return new SignJWT({ tid, oid: 'oid-123', preferred_username: over.email ?? 'dr.entra@a.example.org', roles: over.roles ?? [] })
+    return new SignJWT({
+      tid,
+      oid: 'oid-123',
+      preferred_username: over.email ?? 'dr.entra@a.example.org',
+      roles: over.roles ?? [],
+    })
       .setProtectedHeader({ alg: over.alg ?? 'RS256', kid: s.kid, typ: 'JWT' })
       .setIssuer(over.iss ?? entraIss(tid))
       .setAudience(over.aud ?? ENTRA_APP)
@@ -71,7 +94,16 @@ describe('bearer tokens from Entra ID, Google and the development issuer', () =>
       .sign(s.key);
   }
 
-  function googleToken(over: { iss?: string; aud?: string; hd?: string | null; email?: string; verified?: boolean; exp?: number } = {}) {
+  function googleToken(
+    over: {
+      iss?: string;
+      aud?: string;
+      hd?: string | null;
+      email?: string;
+      verified?: boolean;
+      exp?: number;
+    } = {},
+  ) {
     return new SignJWT({
       email: over.email ?? 'dr.google@a.example.org',
       email_verified: over.verified ?? true,
@@ -86,29 +118,49 @@ describe('bearer tokens from Entra ID, Google and the development issuer', () =>
       .sign(google.key);
   }
 
-  const call = (token: string) => t.app.request('/v1/policy', { headers: { authorization: `Bearer ${token}` } });
+  const call = (token: string) =>
+    t.app.request('/v1/policy', { headers: { authorization: `Bearer ${token}` } });
 
   async function expectRefused(token: string, reason: string) {
     const res = await call(token);
     expect(res.status).toBe(401);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('unauthenticated');
-    const last = await t.store.db.selectFrom('audit_events').select('details').where('action', '=', 'auth.failure').orderBy('seq', 'desc').executeTakeFirstOrThrow();
+    const last = await t.store.db
+      .selectFrom('audit_events')
+      .select('details')
+      .where('action', '=', 'auth.failure')
+      .orderBy('seq', 'desc')
+      .executeTakeFirstOrThrow();
     expect(JSON.parse(last.details)).toMatchObject({ reason });
   }
 
   it('accepts an Entra token of the practice’s tenant and provisions the clinician once', async () => {
     expect((await call(await entraToken())).status).toBe(200);
     expect((await call(await entraToken())).status).toBe(200);
-    const rows = await t.store.db.selectFrom('clinicians').selectAll().where('email', '=', 'dr.entra@a.example.org').execute();
+    const rows = await t.store.db
+      .selectFrom('clinicians')
+      .selectAll()
+      .where('email', '=', 'dr.entra@a.example.org')
+      .execute();
     expect(rows).toHaveLength(1);
-    expect(rows[0]).toMatchObject({ practice_id: t.practiceA, role: 'clinician', external_subject: `entra:${TID_A}:oid-123` });
+    expect(rows[0]).toMatchObject({
+      practice_id: t.practiceA,
+      role: 'clinician',
+      external_subject: `entra:${TID_A}:oid-123`,
+    });
   });
 
   it('makes admins from the Entra app role and from ADMIN_EMAILS', async () => {
     const put = (token: string) =>
-      t.app.request('/v1/policy', { method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{}' });
+      t.app.request('/v1/policy', {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: '{}',
+      });
     expect((await put(await entraToken({ email: 'dr.entra@a.example.org' }))).status).toBe(403);
-    expect((await put(await entraToken({ email: 'lead@a.example.org', roles: ['Attune.Admin'] }))).status).toBe(200);
+    expect(
+      (await put(await entraToken({ email: 'lead@a.example.org', roles: ['Attune.Admin'] }))).status,
+    ).toBe(200);
     expect((await put(await googleToken({ email: 'chief@a.example.org' }))).status).toBe(200);
   });
 
@@ -146,9 +198,15 @@ describe('bearer tokens from Entra ID, Google and the development issuer', () =>
   });
 
   it('refuses a token from an unknown or mismatched issuer', async () => {
-    await expectRefused(await entraToken({ iss: `https://login.evil.example/${TID_A}/v2.0` }), 'unknown_issuer');
+    await expectRefused(
+      await entraToken({ iss: `https://login.evil.example/${TID_A}/v2.0` }),
+      'unknown_issuer',
+    );
     await expectRefused(await entraToken({ iss: entraIss(TID_OTHER) }), 'wrong_issuer');
-    await expectRefused(await googleToken({ iss: 'https://accounts.google.com.evil.example' }), 'unknown_issuer');
+    await expectRefused(
+      await googleToken({ iss: 'https://accounts.google.com.evil.example' }),
+      'unknown_issuer',
+    );
   });
 
   it('refuses an expired token', async () => {
@@ -158,8 +216,14 @@ describe('bearer tokens from Entra ID, Google and the development issuer', () =>
 
   it('refuses tokens of a tenant or domain that is no practice’s, or of another domain than claimed', async () => {
     await expectRefused(await entraToken({ tid: TID_OTHER }), 'unknown_practice');
-    await expectRefused(await googleToken({ hd: 'elsewhere.example', email: 'dr@elsewhere.example' }), 'unknown_practice');
-    await expectRefused(await googleToken({ hd: 'a.example.org', email: 'dr@b.example.org' }), 'domain_mismatch');
+    await expectRefused(
+      await googleToken({ hd: 'elsewhere.example', email: 'dr@elsewhere.example' }),
+      'unknown_practice',
+    );
+    await expectRefused(
+      await googleToken({ hd: 'a.example.org', email: 'dr@b.example.org' }),
+      'domain_mismatch',
+    );
     await expectRefused(await googleToken({ hd: null }), 'missing_claims');
     await expectRefused(await googleToken({ verified: false }), 'email_unverified');
     await expectRefused(await t.devIssuer.sign({ email: 'dr@elsewhere.example' }), 'unknown_practice');
@@ -168,12 +232,20 @@ describe('bearer tokens from Entra ID, Google and the development issuer', () =>
   it('maps a Google user of practice B to practice B only', async () => {
     const tok = await googleToken({ hd: 'b.example.org', email: 'dr@b.example.org' });
     expect((await call(tok)).status).toBe(200);
-    const row = await t.store.db.selectFrom('clinicians').select('practice_id').where('email', '=', 'dr@b.example.org').executeTakeFirstOrThrow();
+    const row = await t.store.db
+      .selectFrom('clinicians')
+      .select('practice_id')
+      .where('email', '=', 'dr@b.example.org')
+      .executeTakeFirstOrThrow();
     expect(row.practice_id).toBe(t.practiceB);
   });
 
   it('audits logins without the email address', async () => {
-    const logins = await t.store.db.selectFrom('audit_events').selectAll().where('action', '=', 'auth.login').execute();
+    const logins = await t.store.db
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('action', '=', 'auth.login')
+      .execute();
     expect(logins.length).toBeGreaterThan(0);
     expect(JSON.stringify(logins)).not.toContain('@');
   });

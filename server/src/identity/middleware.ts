@@ -26,7 +26,10 @@ export const requireClinician = (deps: AuthDeps): MiddlewareHandler<AppEnv> =>
       setRateHeaders(c, 'auth-failures', blocked, failures.windowMs / 1000);
       return rateLimitedResponse(c, blocked);
     }
-    const result = await deps.authenticator.authenticate(token, { ip: c.get('ip'), requestId: c.get('requestId') });
+    const result = await deps.authenticator.authenticate(token, {
+      ip: c.get('ip'),
+      requestId: c.get('requestId'),
+    });
     if (!result.ok) {
       if (failures) {
         const d = failures.take(failKey);
@@ -65,5 +68,3 @@ export const requireAdmin = (deps: AuthDeps): MiddlewareHandler<AppEnv> => {
     });
   };
 };
-
-

@@ -62,12 +62,20 @@ export function createTokenVerifier(config: Config, devIssuer: DevIssuer | undef
   // Remote key sets are fetched lazily, cached, and re-fetched on an unknown `kid` (key rotation),
   // with a cooldown so a flood of forged kids cannot make us hammer the provider.
   const remote = { cacheMaxAge: 10 * 60_000, cooldownDuration: 30_000, timeoutDuration: 5_000 };
-  const entraKeys = entra.clientIds.length > 0 ? createRemoteJWKSet(new URL(entra.jwksUrl), remote) : undefined;
-  const googleKeys = google.clientIds.length > 0 ? createRemoteJWKSet(new URL(google.jwksUrl), remote) : undefined;
+  const entraKeys =
+    entra.clientIds.length > 0 ? createRemoteJWKSet(new URL(entra.jwksUrl), remote) : undefined;
+  const googleKeys =
+    google.clientIds.length > 0 ? createRemoteJWKSet(new URL(google.jwksUrl), remote) : undefined;
   const devKeys = devIssuer && config.identity.dev.enabled ? createLocalJWKSet(devIssuer.jwks) : undefined;
   const entraIssuer = issuerPattern(entra.issuerTemplate);
 
-  async function check(token: string, keys: JWTVerifyGetKey, issuer: string | string[], audience: string[], algorithms: string[]) {
+  async function check(
+    token: string,
+    keys: JWTVerifyGetKey,
+    issuer: string | string[],
+    audience: string[],
+    algorithms: string[],
+  ) {
     return jwtVerify(token, keys, {
       issuer,
       audience,
@@ -93,7 +101,16 @@ export function createTokenVerifier(config: Config, devIssuer: DevIssuer | undef
           const { payload } = await check(token, devKeys, devIssuer.issuer, [devIssuer.audience], DEV_ALGS);
           const email = verifiedEmail(payload);
           if (!email) return { ok: false, reason: 'missing_claims' };
-          return { ok: true, identity: { provider: 'dev', subject: `dev:${email}`, email, roles: stringArray(payload['roles']), exp: payload.exp ?? 0 } };
+          return {
+            ok: true,
+            identity: {
+              provider: 'dev',
+              subject: `dev:${email}`,
+              email,
+              roles: stringArray(payload['roles']),
+              exp: payload.exp ?? 0,
+            },
+          };
         }
         const tid = entraIssuer(iss);
         if (entraKeys && tid) {
@@ -101,11 +118,21 @@ export function createTokenVerifier(config: Config, devIssuer: DevIssuer | undef
           // The tenant in the issuer must be the token's own tenant (multi-tenant apps: ASVS 9.2.3).
           if (payload['tid'] !== tid) return { ok: false, reason: 'wrong_issuer' };
           const oid = typeof payload['oid'] === 'string' ? payload['oid'] : undefined;
-          const email = claimString(payload, 'preferred_username') ?? claimString(payload, 'email') ?? claimString(payload, 'upn');
+          const email =
+            claimString(payload, 'preferred_username') ??
+            claimString(payload, 'email') ??
+            claimString(payload, 'upn');
           if (!oid || !email || !email.includes('@')) return { ok: false, reason: 'missing_claims' };
           return {
             ok: true,
-            identity: { provider: 'entra', subject: `entra:${tid}:${oid}`, email: email.toLowerCase(), tenantId: tid, roles: stringArray(payload['roles']), exp: payload.exp ?? 0 },
+            identity: {
+              provider: 'entra',
+              subject: `entra:${tid}:${oid}`,
+              email: email.toLowerCase(),
+              tenantId: tid,
+              roles: stringArray(payload['roles']),
+              exp: payload.exp ?? 0,
+            },
           };
         }
         if (googleKeys && google.issuers.includes(iss)) {
@@ -115,7 +142,17 @@ export function createTokenVerifier(config: Config, devIssuer: DevIssuer | undef
           const hd = claimString(payload, 'hd')?.toLowerCase();
           // Apps Script identity tokens of Workspace users carry `hd`; consumer accounts do not.
           if (!email || !hd || !payload.sub) return { ok: false, reason: 'missing_claims' };
-          return { ok: true, identity: { provider: 'google', subject: `google:${payload.sub}`, email, hostedDomain: hd, roles: [], exp: payload.exp ?? 0 } };
+          return {
+            ok: true,
+            identity: {
+              provider: 'google',
+              subject: `google:${payload.sub}`,
+              email,
+              hostedDomain: hd,
+              roles: [],
+              exp: payload.exp ?? 0,
+            },
+          };
         }
         return { ok: false, reason: 'unknown_issuer' };
       } catch (err) {
@@ -134,9 +171,11 @@ function classify(err: unknown): VerifyFailure {
     if (err.claim === 'iat') return 'expired';
     return 'missing_claims';
   }
-  if (err instanceof joseErrors.JOSEAlgNotAllowed || err instanceof joseErrors.JOSENotSupported) return 'bad_algorithm';
+  if (err instanceof joseErrors.JOSEAlgNotAllowed || err instanceof joseErrors.JOSENotSupported)
+    return 'bad_algorithm';
   if (err instanceof joseErrors.JWKSTimeout) return 'jwks_unavailable';
-  if (err instanceof joseErrors.JWKSNoMatchingKey || err instanceof joseErrors.JWSSignatureVerificationFailed) return 'bad_signature';
+  if (err instanceof joseErrors.JWKSNoMatchingKey || err instanceof joseErrors.JWSSignatureVerificationFailed)
+    return 'bad_signature';
   if (err instanceof joseErrors.JWSInvalid || err instanceof joseErrors.JWTInvalid) return 'malformed';
   if (err instanceof joseErrors.JOSEError) return 'bad_signature';
   // Network failures fetching the JWKS.

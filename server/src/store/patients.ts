@@ -3,13 +3,27 @@ import type { Db } from './store.ts';
 import type { PatientsTable } from './schema.ts';
 
 /** A patient of `practiceId` by email (emails are stored trimmed and lower-case). */
-export function findPatientByEmail(db: Db, practiceId: string, email: string): Promise<PatientsTable | undefined> {
-  return db.selectFrom('patients').selectAll().where('practice_id', '=', practiceId).where('email', '=', email.trim().toLowerCase()).executeTakeFirst();
+export function findPatientByEmail(
+  db: Db,
+  practiceId: string,
+  email: string,
+): Promise<PatientsTable | undefined> {
+  return db
+    .selectFrom('patients')
+    .selectAll()
+    .where('practice_id', '=', practiceId)
+    .where('email', '=', email.trim().toLowerCase())
+    .executeTakeFirst();
 }
 
 /** A patient by id, only within `practiceId` (tenant isolation: another practice's id is not found). */
 export function findPatient(db: Db, practiceId: string, id: string): Promise<PatientsTable | undefined> {
-  return db.selectFrom('patients').selectAll().where('practice_id', '=', practiceId).where('id', '=', id).executeTakeFirst();
+  return db
+    .selectFrom('patients')
+    .selectAll()
+    .where('practice_id', '=', practiceId)
+    .where('id', '=', id)
+    .executeTakeFirst();
 }
 
 /** The API view of a patient row (shared PatientSchema). */

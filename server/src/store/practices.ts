@@ -14,10 +14,17 @@ export interface PracticeBootstrap {
  * match the configuration (later starts). Identified by its first domain. Returns its id and
  * whether it was created. Domains that belong to another practice are left with that practice.
  */
-export async function ensurePractice(db: Db, p: PracticeBootstrap): Promise<{ practiceId: string; created: boolean }> {
+export async function ensurePractice(
+  db: Db,
+  p: PracticeBootstrap,
+): Promise<{ practiceId: string; created: boolean }> {
   return db.transaction().execute(async (tx) => {
     const now = nowIso();
-    const owned = await tx.selectFrom('practice_domains').select('practice_id').where('domain', 'in', p.domains).executeTakeFirst();
+    const owned = await tx
+      .selectFrom('practice_domains')
+      .select('practice_id')
+      .where('domain', 'in', p.domains)
+      .executeTakeFirst();
     let practiceId = owned?.practice_id;
     let created = false;
     if (!practiceId) {
@@ -25,12 +32,24 @@ export async function ensurePractice(db: Db, p: PracticeBootstrap): Promise<{ pr
       created = true;
       await tx
         .insertInto('practices')
-        .values({ id: practiceId, name: p.name, reply_domain: p.replyDomain ?? null, entra_tenant_id: p.entraTenantId ?? null, created_at: now, updated_at: now })
+        .values({
+          id: practiceId,
+          name: p.name,
+          reply_domain: p.replyDomain ?? null,
+          entra_tenant_id: p.entraTenantId ?? null,
+          created_at: now,
+          updated_at: now,
+        })
         .execute();
     } else {
       await tx
         .updateTable('practices')
-        .set({ name: p.name, reply_domain: p.replyDomain ?? null, entra_tenant_id: p.entraTenantId ?? null, updated_at: now })
+        .set({
+          name: p.name,
+          reply_domain: p.replyDomain ?? null,
+          entra_tenant_id: p.entraTenantId ?? null,
+          updated_at: now,
+        })
         .where('id', '=', practiceId)
         .execute();
     }
@@ -46,24 +65,51 @@ export async function ensurePractice(db: Db, p: PracticeBootstrap): Promise<{ pr
 }
 
 /** The practice's effective policy: its stored policy, or the safe defaults. */
-export async function getPolicy(db: Db, practiceId: string): Promise<{ policy: Policy; version: number; updatedAt: string | null }> {
-  const row = await db.selectFrom('practice_policy').selectAll().where('practice_id', '=', practiceId).executeTakeFirst();
+export async function getPolicy(
+  db: Db,
+  practiceId: string,
+): Promise<{ policy: Policy; version: number; updatedAt: string | null }> {
+  const row = await db
+    .selectFrom('practice_policy')
+    .selectAll()
+    .where('practice_id', '=', practiceId)
+    .executeTakeFirst();
   if (!row) return { policy: DEFAULT_POLICY, version: 0, updatedAt: null };
   // Re-parse: a policy stored by an older version gains the defaults of fields added since.
   const parsed = PolicySchema.safeParse(parseJsonColumn<unknown>(row.policy, {}));
-  return { policy: parsed.success ? parsed.data : DEFAULT_POLICY, version: row.version, updatedAt: row.updated_at };
+  return {
+    policy: parsed.success ? parsed.data : DEFAULT_POLICY,
+    version: row.version,
+    updatedAt: row.updated_at,
+  };
 }
 
 /** Replaces the practice's policy (call inside the transaction that audits the change). */
-export async function putPolicy(db: Db, practiceId: string, policy: Policy, updatedBy: string): Promise<{ version: number; updatedAt: string }> {
+export async function putPolicy(
+  db: Db,
+  practiceId: string,
+  policy: Policy,
+  updatedBy: string,
+): Promise<{ version: number; updatedAt: string }> {
   const now = nowIso();
-  const current = await db.selectFrom('practice_policy').select('version').where('practice_id', '=', practiceId).executeTakeFirst();
+  const current = await db
+    .selectFrom('practice_policy')
+    .select('version')
+    .where('practice_id', '=', practiceId)
+    .executeTakeFirst();
   const version = (current?.version ?? 0) + 1;
   const json = JSON.stringify(policy);
   if (current) {
-    await db.updateTable('practice_policy').set({ policy: json, version, updated_at: now, updated_by: updatedBy }).where('practice_id', '=', practiceId).execute();
+    await db
+      .updateTable('practice_policy')
+      .set({ policy: json, version, updated_at: now, updated_by: updatedBy })
+      .where('practice_id', '=', practiceId)
+      .execute();
   } else {
-    await db.insertInto('practice_policy').values({ practice_id: practiceId, policy: json, version, updated_at: now, updated_by: updatedBy }).execute();
+    await db
+      .insertInto('practice_policy')
+      .values({ practice_id: practiceId, policy: json, version, updated_at: now, updated_by: updatedBy })
+      .execute();
   }
   return { version, updatedAt: now };
 }

@@ -97,7 +97,10 @@ export async function migrateToLatest(store: Store, pgSchema?: string): Promise<
       getMigrations: () =>
         Promise.resolve(
           Object.fromEntries(
-            MIGRATIONS.map(([name, m]): [string, Migration] => [name, { up: (db) => m.up(db, store.dialect) }]),
+            MIGRATIONS.map(([name, m]): [string, Migration] => [
+              name,
+              { up: (db) => m.up(db, store.dialect) },
+            ]),
           ),
         ),
     },
@@ -108,9 +111,12 @@ export async function migrateToLatest(store: Store, pgSchema?: string): Promise<
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
-    throw new Error(`database migration ${failed} failed: ${error instanceof Error ? error.message : 'unknown error'}`, {
-      cause: error,
-    });
+    throw new Error(
+      `database migration ${failed} failed: ${error instanceof Error ? error.message : 'unknown error'}`,
+      {
+        cause: error,
+      },
+    );
   }
 }
 

@@ -63,11 +63,19 @@ export async function createTestStore(dialect: Dialect): Promise<TestStore> {
  * `startServer(testConfig(dir, { DATABASE_URL: s.databaseUrl, DATABASE_SCHEMA: s.schema }))`.
  * `drop()` removes it and everything in it.
  */
-export async function createTestSchema(): Promise<{ databaseUrl: string; schema: string; drop(): Promise<void> }> {
+export async function createTestSchema(): Promise<{
+  databaseUrl: string;
+  schema: string;
+  drop(): Promise<void>;
+}> {
   if (!TEST_DATABASE_URL) throw new Error('TEST_DATABASE_URL is required for PostgreSQL tests');
   const schema = `t_${randomBytes(6).toString('hex')}`;
   await adminQuery(`CREATE SCHEMA ${schema}`);
-  return { databaseUrl: TEST_DATABASE_URL, schema, drop: () => adminQuery(`DROP SCHEMA IF EXISTS ${schema} CASCADE`) };
+  return {
+    databaseUrl: TEST_DATABASE_URL,
+    schema,
+    drop: () => adminQuery(`DROP SCHEMA IF EXISTS ${schema} CASCADE`),
+  };
 }
 
 async function adminQuery(sql: string): Promise<void> {

@@ -8,7 +8,11 @@ import type { AppEnv } from '../types.ts';
  * that carry attachments (POST /v1/messages). Checks Content-Length first and counts streamed
  * bytes otherwise, so a lying or missing length cannot get past it.
  */
-export const limitBody = (opts: { maxBytes: number; largeBytes: number; largeRoutes: string[] }): MiddlewareHandler<AppEnv> => {
+export const limitBody = (opts: {
+  maxBytes: number;
+  largeBytes: number;
+  largeRoutes: string[];
+}): MiddlewareHandler<AppEnv> => {
   const tooLarge = (limit: number) =>
     bodyLimit({
       maxSize: limit,

@@ -44,7 +44,13 @@ export const handleError = (logger: Logger): ErrorHandler<AppEnv> =>
       },
       'unhandled error',
     );
-    return c.json(errorBody('internal_error', 'Something went wrong on our side. The request id identifies it in our logs.'), 500);
+    return c.json(
+      errorBody(
+        'internal_error',
+        'Something went wrong on our side. The request id identifies it in our logs.',
+      ),
+      500,
+    );
   };
 
 export const handleNotFound = (): NotFoundHandler<AppEnv> =>

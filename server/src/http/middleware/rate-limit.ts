@@ -32,7 +32,12 @@ export class RateLimiter {
     }
     w.count += cost;
     const resetSeconds = Math.max(1, Math.ceil((w.start + this.windowMs - now) / 1000));
-    return { allowed: w.count <= this.limit, limit: this.limit, remaining: Math.max(0, this.limit - w.count), resetSeconds };
+    return {
+      allowed: w.count <= this.limit,
+      limit: this.limit,
+      remaining: Math.max(0, this.limit - w.count),
+      resetSeconds,
+    };
   }
 
   /** Whether `key` has used up its budget in the current window, without spending any. */
@@ -59,13 +64,21 @@ export interface RateLimiters {
 export function rateKeyOf(c: Context<AppEnv>): { key: string; authenticated: boolean } {
   const authz = c.req.header('authorization');
   if (authz && /^bearer\s+\S+/i.test(authz)) {
-    return { key: `tok:${createHash('sha256').update(authz).digest('base64url').slice(0, 22)}`, authenticated: true };
+    return {
+      key: `tok:${createHash('sha256').update(authz).digest('base64url').slice(0, 22)}`,
+      authenticated: true,
+    };
   }
   return { key: `ip:${c.get('ip')}`, authenticated: false };
 }
 
 /** Sets the IETF RateLimit / RateLimit-Policy headers (draft-ietf-httpapi-ratelimit-headers). */
-export function setRateHeaders(c: Context<AppEnv>, policy: string, d: RateDecision, windowSeconds: number): void {
+export function setRateHeaders(
+  c: Context<AppEnv>,
+  policy: string,
+  d: RateDecision,
+  windowSeconds: number,
+): void {
   c.header('RateLimit-Policy', `"${policy}";q=${d.limit};w=${windowSeconds}`);
   c.header('RateLimit', `"${policy}";r=${d.remaining};t=${d.resetSeconds}`);
 }
@@ -76,7 +89,10 @@ export function rateLimitedResponse(c: Context<AppEnv>, d: RateDecision): Respon
 }
 
 /** 429 rate_limited with RateLimit headers once a caller exceeds its budget (ASVS 2.4.1). */
-export const rateLimit = (limiters: RateLimiters, opts: { skip?: (path: string) => boolean } = {}): MiddlewareHandler<AppEnv> =>
+export const rateLimit = (
+  limiters: RateLimiters,
+  opts: { skip?: (path: string) => boolean } = {},
+): MiddlewareHandler<AppEnv> =>
   async function rateLimit(c, next) {
     if (opts.skip?.(c.req.path)) return next();
     const { key, authenticated } = rateKeyOf(c);

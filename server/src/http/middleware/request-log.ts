@@ -20,7 +20,9 @@ export const requestLog = (logger: Logger): MiddlewareHandler<AppEnv> =>
       route: route === '*' || route === '/*' ? 'unmatched' : route,
       status,
       ms: Math.round((performance.now() - start) * 10) / 10,
-      ...(c.get('auth') ? { practiceId: c.get('auth').practiceId, clinicianId: c.get('auth').clinicianId } : {}),
+      ...(c.get('auth')
+        ? { practiceId: c.get('auth').practiceId, clinicianId: c.get('auth').clinicianId }
+        : {}),
     };
     if (status >= 500) logger.error(entry, 'request');
     else logger.info(entry, 'request');

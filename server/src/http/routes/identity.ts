@@ -29,13 +29,31 @@ export const identityRoutes: RouteModule = {
 
     app.post('/v1/dev/token', async function devToken(c) {
       const issuer = deps.authenticator.devIssuer;
-      if (!issuer) throw new ApiError(403, 'dev_tokens_disabled', 'Development tokens are available only when ATTUNE_ENV=development.');
+      if (!issuer)
+        throw new ApiError(
+          403,
+          'dev_tokens_disabled',
+          'Development tokens are available only when ATTUNE_ENV=development.',
+        );
       const body = await readJson(c, DevTokenRequestSchema);
       const domain = body.email.split('@')[1] ?? '';
-      const owner = await deps.store.db.selectFrom('practice_domains').select('practice_id').where('domain', '=', domain).executeTakeFirst();
+      const owner = await deps.store.db
+        .selectFrom('practice_domains')
+        .select('practice_id')
+        .where('domain', '=', domain)
+        .executeTakeFirst();
       if (!owner) {
-        const domains = await deps.store.db.selectFrom('practice_domains').select('domain').orderBy('domain').limit(20).execute();
-        throw new ApiError(400, 'validation_failed', `email: use an address in a practice domain (${domains.map((d) => d.domain).join(', ')}).`);
+        const domains = await deps.store.db
+          .selectFrom('practice_domains')
+          .select('domain')
+          .orderBy('domain')
+          .limit(20)
+          .execute();
+        throw new ApiError(
+          400,
+          'validation_failed',
+          `email: use an address in a practice domain (${domains.map((d) => d.domain).join(', ')}).`,
+        );
       }
       const token = await issuer.sign({ email: body.email, admin: body.admin });
       await appendAudit(deps.store.db, {

@@ -20,7 +20,12 @@ const json = (schema: Schema, io: 'input' | 'output') => ({
 });
 
 const errors = (...statuses: number[]) =>
-  Object.fromEntries(statuses.map((s) => [String(s), { description: ERROR_TEXT[s] ?? 'Error', content: json(ErrorBodySchema, 'output') }]));
+  Object.fromEntries(
+    statuses.map((s) => [
+      String(s),
+      { description: ERROR_TEXT[s] ?? 'Error', content: json(ErrorBodySchema, 'output') },
+    ]),
+  );
 
 const ERROR_TEXT: Record<number, string> = {
   400: 'invalid_json, validation_failed, invalid_public_key',
@@ -51,7 +56,8 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
           type: 'http',
           scheme: 'bearer',
           bearerFormat: 'JWT',
-          description: 'Microsoft Entra ID (Outlook, nested app authentication), Google ID token (Apps Script), or the development issuer.',
+          description:
+            'Microsoft Entra ID (Outlook, nested app authentication), Google ID token (Apps Script), or the development issuer.',
         },
       },
     },
@@ -73,28 +79,44 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
           summary: 'A patient of your practice',
           security: secured,
           parameters: [idParam],
-          responses: { '200': { description: 'The patient', content: json(PatientSchema, 'output') }, ...errors(401, 404, 429) },
+          responses: {
+            '200': { description: 'The patient', content: json(PatientSchema, 'output') },
+            ...errors(401, 404, 429),
+          },
         },
       },
       '/v1/policy': {
         get: {
           summary: "Your practice's effective send policy",
           security: secured,
-          responses: { '200': { description: 'The policy', content: json(PolicySchema, 'output') }, ...errors(401, 429) },
+          responses: {
+            '200': { description: 'The policy', content: json(PolicySchema, 'output') },
+            ...errors(401, 429),
+          },
         },
         put: {
           summary: 'Replace the policy (practice admins); effective at once, audited',
           security: secured,
           requestBody: { required: true, content: json(PolicySchema, 'input') },
-          responses: { '200': { description: 'The stored policy', content: json(PolicySchema, 'output') }, ...errors(400, 401, 403, 413, 415, 429) },
+          responses: {
+            '200': { description: 'The stored policy', content: json(PolicySchema, 'output') },
+            ...errors(400, 401, 403, 413, 415, 429),
+          },
         },
       },
       '/v1/messages': {
         post: {
-          summary: 'Send securely (PGP/MIME to patients with a key, otherwise a secure link); 202 once durable',
+          summary:
+            'Send securely (PGP/MIME to patients with a key, otherwise a secure link); 202 once durable',
           security: secured,
           requestBody: { required: true, content: json(SendMessageRequestSchema, 'input') },
-          responses: { '202': { description: 'Accepted and durable', content: json(SendMessageResponseSchema, 'output') }, ...errors(400, 401, 413, 415, 429) },
+          responses: {
+            '202': {
+              description: 'Accepted and durable',
+              content: json(SendMessageResponseSchema, 'output'),
+            },
+            ...errors(400, 401, 413, 415, 429),
+          },
         },
       },
       '/v1/messages/{id}': {
@@ -102,7 +124,10 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
           summary: 'Delivery status per recipient',
           security: secured,
           parameters: [idParam],
-          responses: { '200': { description: 'Status', content: json(MessageStatusResponseSchema, 'output') }, ...errors(401, 404, 429) },
+          responses: {
+            '200': { description: 'Status', content: json(MessageStatusResponseSchema, 'output') },
+            ...errors(401, 404, 429),
+          },
         },
       },
       '/v1/messages/{id}/revoke': {
@@ -110,18 +135,27 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
           summary: 'Revoke a message: its secure links stop working',
           security: secured,
           parameters: [idParam],
-          responses: { '200': { description: 'Revoked', content: json(MessageStatusResponseSchema, 'output') }, ...errors(401, 404, 429) },
+          responses: {
+            '200': { description: 'Revoked', content: json(MessageStatusResponseSchema, 'output') },
+            ...errors(401, 404, 429),
+          },
         },
       },
       '/v1/dev/token': {
         post: {
           summary: 'Development bearer token (ATTUNE_ENV=development only)',
           requestBody: { required: true, content: json(DevTokenRequestSchema, 'input') },
-          responses: { '200': { description: 'A token', content: json(DevTokenResponseSchema, 'output') }, ...errors(400, 403, 429) },
+          responses: {
+            '200': { description: 'A token', content: json(DevTokenResponseSchema, 'output') },
+            ...errors(400, 403, 429),
+          },
         },
       },
       '/healthz': {
-        get: { summary: 'Liveness and database reachability', responses: { '200': { description: 'OK' }, '503': { description: 'Database unreachable' } } },
+        get: {
+          summary: 'Liveness and database reachability',
+          responses: { '200': { description: 'OK' }, '503': { description: 'Database unreachable' } },
+        },
       },
     },
   };
@@ -141,18 +175,26 @@ export const openapi: RouteModule = {
 
     app.get('/docs', function docs(c) {
       const nonce = randomBytes(16).toString('base64');
-      const paths = document()['paths'] as Record<string, Record<string, { summary?: string; requestBody?: { content: Record<string, { schema: unknown }> } }>>;
+      const paths = document()['paths'] as Record<
+        string,
+        Record<string, { summary?: string; requestBody?: { content: Record<string, { schema: unknown }> } }>
+      >;
       const rows = Object.entries(paths)
         .flatMap(([path, ops]) =>
           Object.entries(ops).map(([method, op]) => {
             const body = op.requestBody?.content['application/json']?.schema;
             return `<section><h2><code>${method.toUpperCase()} ${escapeHtml(path)}</code></h2><p>${escapeHtml(op.summary ?? '')}</p>${
-              body ? `<details><summary>Request body schema</summary><pre>${escapeHtml(JSON.stringify(body, null, 2))}</pre></details>` : ''
+              body
+                ? `<details><summary>Request body schema</summary><pre>${escapeHtml(JSON.stringify(body, null, 2))}</pre></details>`
+                : ''
             }</section>`;
           }),
         )
         .join('\n');
-      c.header('Content-Security-Policy', `default-src 'none'; style-src 'nonce-${nonce}'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'`);
+      c.header(
+        'Content-Security-Policy',
+        `default-src 'none'; style-src 'nonce-${nonce}'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'`,
+      );
       return c.html(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Attune API</title>
 <style nonce="${nonce}">body{font:15px/1.5 system-ui,sans-serif;max-width:56rem;margin:2rem auto;padding:0 1rem}code,pre{font:13px ui-monospace,monospace}pre{background:#f4f4f4;padding:.75rem;overflow:auto}h2{font-size:1rem;margin-bottom:0}</style>
 </head><body><h1>Attune API</h1><p>Machine-readable: <a href="/openapi.json">/openapi.json</a> (OpenAPI 3.1). Authenticate with <code>Authorization: Bearer &lt;token&gt;</code>. Errors are <code>{"error":{"code","message"}}</code>.</p>

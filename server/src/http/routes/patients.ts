@@ -20,7 +20,9 @@ function validTimeZone(tz: string): boolean {
   }
 }
 
-async function validatedKey(req: UpsertPatientRequest): Promise<{ armored: string; fingerprint: string } | undefined> {
+async function validatedKey(
+  req: UpsertPatientRequest,
+): Promise<{ armored: string; fingerprint: string } | undefined> {
   if (req.publicKey === undefined) return undefined;
   // Validation lives in the crypto wrapper (one place decides what GnuPG 2.2 recipients can use).
   const r = await readPublicKey(req.publicKey);
@@ -42,7 +44,11 @@ export const patients: RouteModule = {
     app.post('/v1/patients', auth, async function upsertPatient(c) {
       const req = await readJson(c, UpsertPatientRequestSchema);
       if (req.timeZone !== undefined && !validTimeZone(req.timeZone)) {
-        throw new ApiError(400, 'validation_failed', 'timeZone: use an IANA time zone such as America/New_York.');
+        throw new ApiError(
+          400,
+          'validation_failed',
+          'timeZone: use an IANA time zone such as America/New_York.',
+        );
       }
       const key = await validatedKey(req);
       const { practiceId } = c.get('auth');
@@ -99,13 +105,26 @@ export const patients: RouteModule = {
       const { practiceId } = c.get('auth');
       const row = ID.test(id) ? await findPatient(db, practiceId, id) : undefined;
       if (!row) {
-        const elsewhere = ID.test(id) ? await db.selectFrom('patients').select('id').where('id', '=', id).executeTakeFirst() : undefined;
+        const elsewhere = ID.test(id)
+          ? await db.selectFrom('patients').select('id').where('id', '=', id).executeTakeFirst()
+          : undefined;
         if (elsewhere) {
-          await appendAudit(db, { ...auditContext(c), action: AUDIT.AUTHZ_FAILURE, outcome: 'failure', target: { type: 'patient', id }, details: { reason: 'other_practice' } });
+          await appendAudit(db, {
+            ...auditContext(c),
+            action: AUDIT.AUTHZ_FAILURE,
+            outcome: 'failure',
+            target: { type: 'patient', id },
+            details: { reason: 'other_practice' },
+          });
         }
         throw new ApiError(404, 'patient_not_found', 'No patient with that id in your practice.');
       }
-      await appendAudit(db, { ...auditContext(c), action: AUDIT.PHI_READ, outcome: 'success', target: { type: 'patient', id } });
+      await appendAudit(db, {
+        ...auditContext(c),
+        action: AUDIT.PHI_READ,
+        outcome: 'success',
+        target: { type: 'patient', id },
+      });
       return c.json(toPatient(row));
     });
   },

@@ -26,7 +26,11 @@ export const policy: RouteModule = {
         try {
           new RegExp(source, 'u');
         } catch {
-          throw new ApiError(400, 'validation_failed', `customPatterns.${i}: not a valid regular expression.`);
+          throw new ApiError(
+            400,
+            'validation_failed',
+            `customPatterns.${i}: not a valid regular expression.`,
+          );
         }
       });
       const { practiceId, clinicianId } = c.get('auth');
@@ -34,7 +38,9 @@ export const policy: RouteModule = {
         const before = await getPolicy(tx, practiceId);
         const saved = await putPolicy(tx, practiceId, next, clinicianId);
         const changed = Object.keys(next).filter(
-          (k) => JSON.stringify(next[k as keyof typeof next]) !== JSON.stringify(before.policy[k as keyof typeof next]),
+          (k) =>
+            JSON.stringify(next[k as keyof typeof next]) !==
+            JSON.stringify(before.policy[k as keyof typeof next]),
         );
         await appendAudit(tx, {
           ...auditContext(c),

@@ -24,7 +24,11 @@ export const migration: SchemaMigration = {
       .addColumn('practice_id', 'text', (c) => c.notNull().references('practices.id'))
       .addColumn('created_at', 'text', (c) => c.notNull())
       .execute();
-    await db.schema.createIndex('practice_domains_practice').on('practice_domains').column('practice_id').execute();
+    await db.schema
+      .createIndex('practice_domains_practice')
+      .on('practice_domains')
+      .column('practice_id')
+      .execute();
 
     await db.schema
       .createTable('clinicians')
@@ -66,7 +70,11 @@ export const migration: SchemaMigration = {
       .addColumn('created_at', 'text', (c) => c.notNull())
       .addColumn('retired_at', 'text')
       .execute();
-    await db.schema.createIndex('practice_keys_practice').on('practice_keys').columns(['practice_id', 'purpose']).execute();
+    await db.schema
+      .createIndex('practice_keys_practice')
+      .on('practice_keys')
+      .columns(['practice_id', 'purpose'])
+      .execute();
 
     await db.schema
       .createTable('practice_policy')
@@ -94,7 +102,11 @@ export const migration: SchemaMigration = {
       .addColumn('in_reply_to', 'text')
       .addColumn('created_at', 'text', (c) => c.notNull())
       .execute();
-    await db.schema.createIndex('messages_practice_created').on('messages').columns(['practice_id', 'created_at']).execute();
+    await db.schema
+      .createIndex('messages_practice_created')
+      .on('messages')
+      .columns(['practice_id', 'created_at'])
+      .execute();
 
     await db.schema
       .createTable('deliveries')
@@ -116,7 +128,11 @@ export const migration: SchemaMigration = {
       .addColumn('updated_at', 'text', (c) => c.notNull())
       .execute();
     await db.schema.createIndex('deliveries_message').on('deliveries').column('message_id').execute();
-    await db.schema.createIndex('deliveries_patient').on('deliveries').columns(['practice_id', 'patient_id']).execute();
+    await db.schema
+      .createIndex('deliveries_patient')
+      .on('deliveries')
+      .columns(['practice_id', 'patient_id'])
+      .execute();
 
     await db.schema
       .createTable('outbox')
@@ -218,7 +234,11 @@ export const migration: SchemaMigration = {
       .addColumn('hash', 'text', (c) => c.notNull())
       .addUniqueConstraint('audit_events_chain_seq', ['chain', 'seq'])
       .execute();
-    await db.schema.createIndex('audit_events_practice_at').on('audit_events').columns(['practice_id', 'at']).execute();
+    await db.schema
+      .createIndex('audit_events_practice_at')
+      .on('audit_events')
+      .columns(['practice_id', 'at'])
+      .execute();
 
     await db.schema
       .createTable('archive_entries')
@@ -235,6 +255,10 @@ export const migration: SchemaMigration = {
       .addColumn('hash', 'text', (c) => c.notNull())
       .addUniqueConstraint('archive_entries_chain_seq', ['chain', 'seq'])
       .execute();
-    await db.schema.createIndex('archive_entries_ref').on('archive_entries').columns(['practice_id', 'ref_id']).execute();
+    await db.schema
+      .createIndex('archive_entries_ref')
+      .on('archive_entries')
+      .columns(['practice_id', 'ref_id'])
+      .execute();
   },
 };
