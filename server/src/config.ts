@@ -108,6 +108,10 @@ const EnvSchema = z.object({
   TLS_KEY_FILE: z.string().min(1).optional(),
   /** The built Outlook add-in served at /addin/ (default: addin-outlook/dist). */
   ADDIN_DIR: z.string().min(1).optional(),
+  /** Extra origins allowed to frame the add-in (e.g. an on-premises OWA), comma-separated https origins. */
+  ADDIN_FRAME_ANCESTORS: list.refine((xs) => xs.every((x) => /^https:\/\/(\*\.)?[a-z0-9.-]+(:\d+)?$/i.test(x)), {
+    message: 'must be comma-separated https origins such as https://owa.example.org',
+  }),
 });
 
 export interface Config {
@@ -158,10 +162,14 @@ export interface Config {
   tls?: { certFile: string; keyFile: string; source: 'files' | 'office-addin-dev-certs' } | undefined;
   /** Folder of the built Outlook add-in served at /addin/; undefined = the add-in package's dist/. */
   addinDir?: string | undefined;
+  /** Origins allowed to frame the add-in pages besides Microsoft's Outlook hosts. */
+  addinFrameAncestors?: string[];
 }
 
-/** Where `npx office-addin-dev-certs install` writes its localhost certificate. */
-export const DEV_CERTS_DIR = join(homedir(), '.office-addin-dev-certs');
+/** Where `npx office-addin-dev-certs install` writes its localhost certificate (under HOME). */
+export function devCertsDir(home: string = homedir()): string {
+  return join(home, '.office-addin-dev-certs');
+}
 
 export class ConfigError extends Error {
   constructor(public readonly problems: string[]) {
@@ -209,7 +217,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.ENTRA_ISSUER_TEMPLATE && !e.ENTRA_ISSUER_TEMPLATE.includes('{tid}')) {
     problems.push('ENTRA_ISSUER_TEMPLATE: must contain {tid}');
   }
-  const tls = resolveTls(e, problems);
+  const tls = resolveTls(e, cleaned.HOME ?? homedir(), problems);
   if (problems.length > 0) throw new ConfigError(problems);
 
   const dataDir = resolve(e.DATA_DIR);
@@ -265,6 +273,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     gatewayPort: e.GATEWAY_PORT,
     tls,
     addinDir: e.ADDIN_DIR ? resolve(e.ADDIN_DIR) : undefined,
+    addinFrameAncestors: e.ADDIN_FRAME_ANCESTORS,
   };
 }
 
@@ -272,7 +281,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
  * TLS files: TLS_CERT_FILE and TLS_KEY_FILE together, or HTTPS=dev for office-addin-dev-certs'
  * localhost certificate. Missing files are a start-up error naming the variable and the fix.
  */
-function resolveTls(e: z.infer<typeof EnvSchema>, problems: string[]): Config['tls'] {
+function resolveTls(e: z.infer<typeof EnvSchema>, home: string, problems: string[]): Config['tls'] {
   if (e.TLS_CERT_FILE !== undefined || e.TLS_KEY_FILE !== undefined) {
     if (e.TLS_CERT_FILE === undefined || e.TLS_KEY_FILE === undefined) {
       problems.push('TLS_CERT_FILE and TLS_KEY_FILE: set both (PEM certificate chain and private key) or neither');
@@ -285,10 +294,11 @@ function resolveTls(e: z.infer<typeof EnvSchema>, problems: string[]): Config['t
     return { certFile, keyFile, source: 'files' };
   }
   if (e.HTTPS === 'dev') {
-    const certFile = join(DEV_CERTS_DIR, 'localhost.crt');
-    const keyFile = join(DEV_CERTS_DIR, 'localhost.key');
+    const dir = devCertsDir(home);
+    const certFile = join(dir, 'localhost.crt');
+    const keyFile = join(dir, 'localhost.key');
     if (!existsSync(certFile) || !existsSync(keyFile)) {
-      problems.push(`HTTPS: no development certificate in ${DEV_CERTS_DIR}; run \`npx office-addin-dev-certs install\` first`);
+      problems.push(`HTTPS: no development certificate in ${dir}; run \`npx office-addin-dev-certs install\` first`);
     }
     return { certFile, keyFile, source: 'office-addin-dev-certs' };
   }

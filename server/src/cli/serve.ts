@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig } from '../config.ts';
 import { startServer } from '../index.ts';
+import { addinBuildProblems, addinDirOf } from '../http/routes/addin.ts';
 
 // `attune serve` (what `npm start` runs): validate the configuration, start everything, print where
 // to go next, and shut down cleanly on Ctrl-C / SIGTERM.
@@ -20,6 +21,10 @@ export async function run(args: string[]): Promise<number> {
   }
   const server = await startServer(config);
   const domain = config.practice.domains[0] ?? 'example.org';
+  const addinProblems = addinBuildProblems(addinDirOf(config.addinDir));
+  const tlsNote = config.tls
+    ? `HTTPS (${config.tls.source === 'office-addin-dev-certs' ? 'office-addin-dev-certs certificate' : 'TLS_CERT_FILE / TLS_KEY_FILE'})`
+    : 'plain HTTP (Outlook needs HTTPS: set HTTPS=dev or TLS_CERT_FILE and TLS_KEY_FILE)';
   const lines = [
     '',
     `Attune is running at ${server.url}  (${config.env} mode)`,
@@ -28,6 +33,10 @@ export async function run(args: string[]): Promise<number> {
     `  Outgoing mail: ${config.smtpUrl ? 'SMTP relay (SMTP_URL)' : `${config.mailDir}  (one .eml file per email; set SMTP_URL to send for real)`}`,
     `  Practice:      ${config.practice.name} (${config.practice.domains.join(', ')})`,
     `  API docs:      ${server.url}/docs  ·  ${server.url}/openapi.json`,
+    `  Transport:     ${tlsNote}`,
+    addinProblems.length === 0
+      ? `  Outlook:       ${server.url}/addin/compose.html  (sideload manifest.xml; it expects ${config.publicUrl})`
+      : `  Outlook:       add-in not built (${addinProblems[0]}): run  npm run build -w addin-outlook`,
     ...server.notices.map((n) => `  Note: ${n}`),
     '',
     ...(config.identity.dev.enabled

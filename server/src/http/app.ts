@@ -7,6 +7,7 @@ import { requestContext } from './middleware/request-context.ts';
 import { requestLog } from './middleware/request-log.ts';
 import { securityHeaders } from './middleware/security-headers.ts';
 import { ROUTE_MODULES } from './routes/index.ts';
+import { isAddinStaticPath } from './routes/addin.ts';
 import type { App, AppDeps, AppEnv } from './types.ts';
 
 /** Routes whose bodies carry attachments and get MAX_MESSAGE_BYTES instead of MAX_BODY_BYTES. */
@@ -41,7 +42,9 @@ export function createApp(deps: AppDeps): App {
       maxAge: 600,
     }),
   );
-  app.use('*', rateLimit(full.rateLimiters!, { skip: (path) => path === '/healthz' }));
+  // The add-in's static files are exempt: a practice behind one address opens many panes, each
+  // loading several files, and serving them touches no database.
+  app.use('*', rateLimit(full.rateLimiters!, { skip: (path) => path === '/healthz' || isAddinStaticPath(path) }));
   app.use(
     '*',
     limitBody({ maxBytes: config.limits.maxBodyBytes, largeBytes: config.limits.maxMessageBytes, largeRoutes: LARGE_BODY_ROUTES }),

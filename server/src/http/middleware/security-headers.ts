@@ -14,10 +14,18 @@ export const securityHeaders = (): MiddlewareHandler<AppEnv> =>
     h.set('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
     h.set('X-Content-Type-Options', 'nosniff');
     h.set('Referrer-Policy', 'no-referrer');
-    h.set('X-Frame-Options', 'DENY');
+    // A response that names its own frame ancestors (the Outlook add-in pages, framed by Outlook on
+    // the web) must not also carry X-Frame-Options: DENY; everything else may never be framed.
+    if (!ownsFraming(h.get('Content-Security-Policy'))) h.set('X-Frame-Options', 'DENY');
     h.set('Cross-Origin-Opener-Policy', 'same-origin');
     if (!h.has('Content-Security-Policy')) {
       h.set('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
     }
     if (!h.has('Cache-Control')) h.set('Cache-Control', 'no-store');
   };
+
+/** True when a handler's CSP allows some framing (frame-ancestors other than 'none'). */
+function ownsFraming(csp: string | null): boolean {
+  const m = /(?:^|;)\s*frame-ancestors\s+([^;]*)/i.exec(csp ?? '');
+  return m !== null && m[1]!.trim() !== "'none'";
+}

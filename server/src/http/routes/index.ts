@@ -11,6 +11,7 @@ import { engagement } from './engagement.ts';
 import { caseload } from './caseload.ts';
 import { fhir } from './fhir.ts';
 import { charts } from './charts.ts';
+import { addin } from './addin.ts';
 
 /**
  * Every route module, mounted in this order by createApp. A module is one file in this folder
@@ -29,6 +30,7 @@ export const ROUTE_MODULES: RouteModule[] = [
   charts,
   messages,
   viewer,
+  addin,
   // MOUNT POINT (messages and viewer owner): import { messages } from './messages.ts' and
   // { viewer } from './viewer.ts' above, and list them here.
 ];
