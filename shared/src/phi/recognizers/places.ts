@@ -28,7 +28,8 @@ function cities(): Map<string, string[][]> {
 const STOP = new Set(NOT_NAMES.split('|'));
 const GENERIC_FACILITY = new Set('ew|vicu|tlc|midnoc|angio|radiology|hospice|baseline|area|norm|limits|stimuli|painful|severe|head|triple|lumen|ct|mri|xray|cs|ir|pacu|cvicu|ccu|snf|nh|dept|department|house|apartment|room|chair|bathroom|shower|commode|work|school|church|office|clinic|surgery|procedure|lab|labs|imaging|bed|bedside|unit|floor|ward|icu|er|ed|or|outside|local|community|state|county|general|university|private|previous|prior|other|another|same|nearest|receiving|referring|transferring|home|old|new|big|small|main|big|psychiatric|psych|mental|childrens|children|veterans|va|osh|an|a|the|to|from|at|in|of|his|her|their|our|this|that'.split('|'));
 // Verbs of moving a patient, then "to/from/at": the next capitalised words name a place.
-const MOVE_VERBS = new Set('transferred|transfered|transfer|trans|tx|xfer|xferred|sent|admitted|adm|readmitted|referred|came|come|arrived|arriving|taken|brought|presented|followed|seen|went|go|going|goes|transported|transport|discharged|dc|d/c|returned|return|accepted|excepted|flown|flew|lives|living|live|resides|residing|moved|moving|relocated|travelled|traveled|trip|born|raised|grew|originally|based|located|stationed|visiting|vacationing|staying|stay|stays'.split('|'));
+const MOVE_VERBS = new Set('transferred|transfered|transfer|trans|tx|xfer|xferred|sent|admitted|adm|readmitted|referred|came|come|arrived|arriving|taken|brought|presented|followed|seen|went|go|going|goes|transported|transport|discharged|dc|d/c|returned|return|accepted|excepted|flown|flew|lives|living|live|resides|residing|moved|moving|relocated|travelled|traveled|trip|born|raised|grew|originally|based|located|stationed|visiting|vacationing|staying|stay|stays|stayed|am|is|are|was|were|been|i\'m|im|work|works|worked|working|drive|drove|driving|fly|flying|headed|heading|travel|traveling|travelling|vacation|holiday|conference|meeting|office|branch|headquarters|hq|hometown|hails|hailing|native'.split('|'));
+const WEAK_MOVE = new Set("am|is|are|was|were|been|i'm|im|work|works|worked|working|office|branch|meeting|conference".split('|'));
 const MOVE_PREPS_AT = new Set(['at', '@']);
 const MOVE_PREPS = new Set('to|from|into|at|in|@|up'.split('|'));
 const FACILITY = new Set('hospital|hosp|hospitals|hospiatal|clinic|infirmary|sanatorium|memorial|hospice|pavilion'.split('|'));
@@ -131,6 +132,8 @@ function recognizeLocationCues(ctx: ScanContext, toks: Tokens, out: Candidate[])
   const n = toks.count;
   for (let i = 0; i + 2 < n; i++) {
     if (!MOVE_VERBS.has(toks.lower[i]!)) continue;
+    // Copulas ("is in", "was at") only in mixed-case prose, where the place is capitalised.
+    if (WEAK_MOVE.has(toks.lower[i]!) && (upper || (toks.shape[i]! & SHAPE_LOWER) !== 0 && LOWER_NOTE_RE.test(text.slice(Math.max(0, toks.start[i]! - 60), toks.start[i]!)))) continue;
     let j = i + 1;
     if (!MOVE_PREPS.has(toks.lower[j]!)) continue;
     j++;
