@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { TriageWeightsSchema } from '@attune/shared/engagement';
 import { AUDIT, appendAudit, auditContext } from '../../audit/index.ts';
-import { practiceCaseload } from '../../engagement/service.ts';
+import { EngagementEventCache } from '../../engagement/cache.ts';
+import { engagementCacheFor, practiceCaseload } from '../../engagement/service.ts';
 import { getTriageWeights, putTriageWeights } from '../../engagement/settings.ts';
 import { requireAdmin, requireClinician } from '../../identity/middleware.ts';
 import { validate } from '../validate.ts';
@@ -26,11 +27,12 @@ export const caseload: RouteModule = {
   mount(app, deps) {
     const { db } = deps.store;
     const now = deps.now ?? (() => new Date());
+    const cache = engagementCacheFor(deps.services, () => new EngagementEventCache());
 
     app.get('/v1/caseload', requireClinician(deps), async function getCaseload(c) {
       const q = validate(Query, c.req.query());
       const { practiceId } = c.get('auth');
-      const body = await practiceCaseload(db, practiceId, now(), q.page, q.pageSize);
+      const body = await practiceCaseload(db, practiceId, now(), q.page, q.pageSize, cache);
       await appendAudit(db, {
         ...auditContext(c),
         action: AUDIT.PHI_READ,

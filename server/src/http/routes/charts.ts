@@ -1,6 +1,7 @@
 import { AUDIT, appendAudit } from '../../audit/index.ts';
 import { openChartToken, renderChartPng } from '../../engagement/charts.ts';
-import { patientEngagement } from '../../engagement/service.ts';
+import { EngagementEventCache } from '../../engagement/cache.ts';
+import { engagementCacheFor, patientEngagement } from '../../engagement/service.ts';
 import { findPatient } from '../../store/index.ts';
 import { ApiError } from '../errors.ts';
 import { chartKeysFor } from './engagement.ts';
@@ -19,6 +20,7 @@ export const charts: RouteModule = {
     const { db } = deps.store;
     const now = deps.now ?? (() => new Date());
     const keys = chartKeysFor(deps);
+    const cache = engagementCacheFor(deps.services, () => new EngagementEventCache());
 
     app.get('/v1/charts/:file', async function chartPng(c) {
       const file = c.req.param('file');
@@ -29,7 +31,7 @@ export const charts: RouteModule = {
       if (!token.ok) throw gone;
       const row = await findPatient(db, token.practiceId, token.patientId);
       if (!row) throw gone;
-      const e = await patientEngagement(db, token.practiceId, row, t);
+      const e = await patientEngagement(db, token.practiceId, row, t, { cache });
       const png = renderChartPng(e.charts);
       await appendAudit(db, {
         action: AUDIT.PHI_READ,

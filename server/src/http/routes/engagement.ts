@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { AUDIT, appendAudit, auditContext } from '../../audit/index.ts';
 import type { MasterKey } from '../../crypto/index.ts';
 import { chartKeys, signChartUrl, type ChartKeys } from '../../engagement/charts.ts';
-import { patientEngagement } from '../../engagement/service.ts';
+import { EngagementEventCache } from '../../engagement/cache.ts';
+import { engagementCacheFor, patientEngagement } from '../../engagement/service.ts';
 import { requireClinician } from '../../identity/middleware.ts';
 import { findPatient, findPatientByEmail, type Db } from '../../store/index.ts';
 import type { PatientsTable } from '../../store/schema.ts';
@@ -42,6 +43,7 @@ export const engagement: RouteModule = {
     const now = deps.now ?? (() => new Date());
     const auth = requireClinician(deps);
     const keys = chartKeysFor(deps);
+    const cache = engagementCacheFor(deps.services, () => new EngagementEventCache());
 
     async function respond(c: Context<AppEnv>, row: PatientsTable | undefined, probe: (db: Db) => Promise<{ id: string } | undefined>) {
       if (!row) {
@@ -60,7 +62,7 @@ export const engagement: RouteModule = {
       const { practiceId } = c.get('auth');
       const t = now();
       const pngUrl = signChartUrl(keys, deps.config.publicUrl, { practiceId, patientId: row.id }, t);
-      const body = await patientEngagement(db, practiceId, row, t, { pngUrl });
+      const body = await patientEngagement(db, practiceId, row, t, { pngUrl, cache });
       await appendAudit(db, { ...auditContext(c), action: AUDIT.PHI_READ, outcome: 'success', target: { type: 'patient', id: row.id }, details: { view: 'engagement' } });
       c.header('Cache-Control', 'no-store');
       return c.json(body);

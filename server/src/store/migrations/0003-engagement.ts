@@ -5,8 +5,11 @@ import type { SchemaMigration } from './types.ts';
 // - engagement_settings: per-practice triage weights (JSON of the shared TriageWeightsSchema) and
 //   whether mailbox sync may read message bodies (off unless the practice turns it on);
 // - mailbox_sync: per connected mailbox, the Gmail history id the next sync starts from.
-// engagement_events needs no new index: every read is by (practice_id, patient_id, at), which
-// 0001's engagement_events_patient_at serves, also for the whole-practice caseload scan.
+// - engagement_events_patient_created: (practice_id, patient_id, created_at), so the freshness check
+//   of the engagement read cache (count and newest created_at, of a patient or a whole practice) is
+//   an index-only scan, and a refresh loads only the rows added since (engagement/cache.ts);
+// - engagement_events_practice_created: (practice_id, created_at), the same for a whole practice
+//   (the caseload), where the rows added since are a short range instead of a scan of every row.
 export const migration: SchemaMigration = {
   async up(db) {
     await db.schema
@@ -29,6 +32,17 @@ export const migration: SchemaMigration = {
       .addColumn('created_at', 'text', (c) => c.notNull())
       .addColumn('updated_at', 'text', (c) => c.notNull())
       .addPrimaryKeyConstraint('mailbox_sync_pk', ['practice_id', 'provider', 'mailbox'])
+      .execute();
+
+    await db.schema
+      .createIndex('engagement_events_patient_created')
+      .on('engagement_events')
+      .columns(['practice_id', 'patient_id', 'created_at'])
+      .execute();
+    await db.schema
+      .createIndex('engagement_events_practice_created')
+      .on('engagement_events')
+      .columns(['practice_id', 'created_at'])
       .execute();
   },
 };
