@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { simpleParser } from 'mailparser';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { scanAndDecide, DEFAULT_POLICY } from '@attune/shared/policy';
@@ -8,7 +5,8 @@ import { testConfig } from '../config.ts';
 import { generateMasterKey, parseMasterKey } from '../crypto/index.ts';
 import { createDelivery, ensurePracticeKeys, type Delivery } from '../delivery/index.ts';
 import { silentLogger } from '../log.ts';
-import { newId, nowIso, openStore, type Store } from '../store/index.ts';
+import { newId, nowIso } from '../store/index.ts';
+import { createTestStore, dialectsUnderTest, type TestStore } from '../store/testing.ts';
 import { ensurePractice } from '../store/practices.ts';
 import { startGateway, type RunningGateway } from './index.ts';
 import { client, rawMessage, startSink, type Sink, type SinkMessage } from './testing.ts';
@@ -19,76 +17,118 @@ import { client, rawMessage, startSink, type Sink, type SinkMessage } from './te
 
 const CLINICIAN = 'dr.lee@clinic.test';
 const PATIENT = 'jane.roe@example.com';
-const PHI_TEXT = 'Hi Jane Roe, your sertraline dose for major depressive disorder goes up to 100 mg from Monday. Call 555-201-3344 with questions.';
+const PHI_TEXT =
+  'Hi Jane Roe, your sertraline dose for major depressive disorder goes up to 100 mg from Monday. Call 555-201-3344 with questions.';
 
-let dir: string;
 let sink: Sink;
-let store: Store;
+let store: TestStore;
 let delivery: Delivery;
 let gw: RunningGateway;
 let practiceId: string;
 
-beforeEach(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'attune-gw-e2e-'));
-  sink = await startSink();
-  const config = testConfig(dir, {
-    SMTP_URL: sink.url,
-    SMTP_REQUIRE_TLS: 'false',
-    ATTUNE_MASTER_KEY: generateMasterKey(),
-    PRACTICE_DOMAINS: 'clinic.test',
-    PRACTICE_REPLY_DOMAIN: 'reply.clinic.test',
+describe.each(dialectsUnderTest())('gateway over the delivery pipeline (%s)', (dialect) => {
+  beforeEach(async () => {
+    store = await createTestStore(dialect);
+    sink = await startSink();
+    const config = testConfig(store.dataDir, {
+      SMTP_URL: sink.url,
+      SMTP_REQUIRE_TLS: 'false',
+      ATTUNE_MASTER_KEY: generateMasterKey(),
+      PRACTICE_DOMAINS: 'clinic.test',
+      PRACTICE_REPLY_DOMAIN: 'reply.clinic.test',
+    });
+    practiceId = (
+      await ensurePractice(store.db, {
+        name: 'Lakeside Counseling',
+        domains: ['clinic.test'],
+        replyDomain: 'reply.clinic.test',
+      })
+    ).practiceId;
+    const mk = parseMasterKey(config.masterKey);
+    if (!mk.ok) throw new Error('master key');
+    await ensurePracticeKeys(store.db, mk.masterKey, practiceId);
+    const now = nowIso();
+    await store.db
+      .insertInto('clinicians')
+      .values({
+        id: newId(),
+        practice_id: practiceId,
+        email: CLINICIAN,
+        name: 'Dr Lee',
+        role: 'clinician',
+        external_subject: null,
+        disabled: 0,
+        created_at: now,
+        updated_at: now,
+        last_login_at: null,
+      })
+      .execute();
+    await store.db
+      .insertInto('patients')
+      .values({
+        id: newId(),
+        practice_id: practiceId,
+        email: PATIENT,
+        name: 'Jane Roe',
+        time_zone: null,
+        public_key: null,
+        fingerprint: null,
+        created_at: now,
+        updated_at: now,
+      })
+      .execute();
+    delivery = createDelivery({
+      config,
+      store,
+      logger: silentLogger,
+      worker: { pollMs: 50, backoffBaseMs: 100 },
+    });
+    delivery.start();
+    gw = await startGateway({
+      config,
+      store,
+      pipeline: delivery.pipeline,
+      env: {
+        GATEWAY_PORT: '0',
+        GATEWAY_HOST: '127.0.0.1',
+        GATEWAY_ALLOWED_SOURCES: '127.0.0.1',
+        GATEWAY_REPLY_DOMAIN: 'reply.clinic.test',
+      },
+    });
   });
-  store = await openStore(config);
-  practiceId = (await ensurePractice(store.db, { name: 'Lakeside Counseling', domains: ['clinic.test'], replyDomain: 'reply.clinic.test' })).practiceId;
-  const mk = parseMasterKey(config.masterKey);
-  if (!mk.ok) throw new Error('master key');
-  await ensurePracticeKeys(store.db, mk.masterKey, practiceId);
-  const now = nowIso();
-  await store.db
-    .insertInto('clinicians')
-    .values({ id: newId(), practice_id: practiceId, email: CLINICIAN, name: 'Dr Lee', role: 'clinician', external_subject: null, disabled: 0, created_at: now, updated_at: now, last_login_at: null })
-    .execute();
-  await store.db
-    .insertInto('patients')
-    .values({ id: newId(), practice_id: practiceId, email: PATIENT, name: 'Jane Roe', time_zone: null, public_key: null, fingerprint: null, created_at: now, updated_at: now })
-    .execute();
-  delivery = createDelivery({ config, store, logger: silentLogger, worker: { pollMs: 50, backoffBaseMs: 100 } });
-  delivery.start();
-  gw = await startGateway({
-    config,
-    store,
-    pipeline: delivery.pipeline,
-    env: { GATEWAY_PORT: '0', GATEWAY_HOST: '127.0.0.1', GATEWAY_ALLOWED_SOURCES: '127.0.0.1', GATEWAY_REPLY_DOMAIN: 'reply.clinic.test' },
+
+  afterEach(async () => {
+    await gw.close();
+    await delivery.stop();
+    await store.cleanup();
+    await sink.close();
   });
-});
 
-afterEach(async () => {
-  await gw.close();
-  await delivery.stop();
-  await store.close();
-  await sink.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-async function until<T>(f: () => T | undefined | Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 50));
+  async function until<T>(f: () => T | undefined | Promise<T | undefined>, ms = 10_000): Promise<T> {
+    const end = Date.now() + ms;
+    for (;;) {
+      const v = await f();
+      if (v !== undefined) return v;
+      if (Date.now() > end) throw new Error('timed out waiting');
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
-}
 
-const to = (addr: string) => (m: SinkMessage) => m.to.includes(addr);
+  const to = (addr: string) => (m: SinkMessage) => m.to.includes(addr);
 
-describe('gateway over the delivery pipeline', () => {
   it('delivers PHI mail to the patient as a PHI-free notice, never in clear', async () => {
-    const raw = rawMessage({ from: `Dr Lee <${CLINICIAN}>`, to: PATIENT, subject: 'Medication change', text: PHI_TEXT });
+    const raw = rawMessage({
+      from: `Dr Lee <${CLINICIAN}>`,
+      to: PATIENT,
+      subject: 'Medication change',
+      text: PHI_TEXT,
+    });
     const info = await client(gw.port).sendMail({ envelope: { from: CLINICIAN, to: [PATIENT] }, raw });
     expect(info.response).toMatch(/^250 .*secure delivery/);
     // Durable before the 250: the message row exists already.
-    expect(await store.db.selectFrom('messages').select('id').where('practice_id', '=', practiceId).execute()).toHaveLength(1);
+    expect(
+      await store.db.selectFrom('messages').select('id').where('practice_id', '=', practiceId).execute(),
+    ).toHaveLength(1);
 
     const notice = await until(() => sink.messages.find(to(PATIENT)));
     const text = notice.raw.toString('utf8');
@@ -96,15 +136,30 @@ describe('gateway over the delivery pipeline', () => {
     expect(text).not.toContain('depressive');
     expect(text).not.toContain('555-201-3344');
     const parsed = await simpleParser(notice.raw);
-    const verdict = scanAndDecide(DEFAULT_POLICY, { subject: parsed.subject ?? '', body: parsed.text ?? '' }, [{ email: PATIENT }]);
+    const verdict = scanAndDecide(
+      DEFAULT_POLICY,
+      { subject: parsed.subject ?? '', body: parsed.text ?? '' },
+      [{ email: PATIENT }],
+    );
     expect(verdict.decision.phi).toBe(false);
     expect(String(parsed.replyTo?.text ?? '')).toMatch(/^reply\+[A-Za-z0-9_-]{43}@reply\.clinic\.test$/);
     // The archive holds the message, encrypted; the audit chain records the send.
-    expect(await store.db.selectFrom('archive_entries').select('id').where('practice_id', '=', practiceId).execute()).not.toHaveLength(0);
+    expect(
+      await store.db
+        .selectFrom('archive_entries')
+        .select('id')
+        .where('practice_id', '=', practiceId)
+        .execute(),
+    ).not.toHaveLength(0);
   });
 
   it('relays mail without PHI with its body unchanged', async () => {
-    const raw = rawMessage({ from: CLINICIAN, to: 'vendor@example.com', subject: 'Toner', text: 'Please send two toner cartridges for the front office printer.' });
+    const raw = rawMessage({
+      from: CLINICIAN,
+      to: 'vendor@example.com',
+      subject: 'Toner',
+      text: 'Please send two toner cartridges for the front office printer.',
+    });
     await client(gw.port).sendMail({ envelope: { from: CLINICIAN, to: ['vendor@example.com'] }, raw });
     const got = await until(() => sink.messages.find(to('vendor@example.com')));
     expect(got.raw.subarray(got.raw.length - raw.length).equals(raw)).toBe(true);
@@ -112,7 +167,10 @@ describe('gateway over the delivery pipeline', () => {
   });
 
   it('captures a plain-email reply to the notice with its latency, and tells the clinician without PHI', async () => {
-    await client(gw.port).sendMail({ envelope: { from: CLINICIAN, to: [PATIENT] }, raw: rawMessage({ from: CLINICIAN, to: PATIENT, subject: 'Check-in', text: PHI_TEXT }) });
+    await client(gw.port).sendMail({
+      envelope: { from: CLINICIAN, to: [PATIENT] },
+      raw: rawMessage({ from: CLINICIAN, to: PATIENT, subject: 'Check-in', text: PHI_TEXT }),
+    });
     const notice = await until(() => sink.messages.find(to(PATIENT)));
     const replyTo = String((await simpleParser(notice.raw)).replyTo?.value[0]?.address);
     await new Promise((r) => setTimeout(r, 30));
@@ -126,7 +184,11 @@ describe('gateway over the delivery pipeline', () => {
     const info = await client(gw.port).sendMail({ envelope: { from: PATIENT, to: [replyTo] }, raw: reply });
     expect(info.response).toMatch(/^250 /);
 
-    const ev = await store.db.selectFrom('engagement_events').selectAll().where('type', '=', 'replied').executeTakeFirstOrThrow();
+    const ev = await store.db
+      .selectFrom('engagement_events')
+      .selectAll()
+      .where('type', '=', 'replied')
+      .executeTakeFirstOrThrow();
     expect(ev.latency_ms).toBeGreaterThan(0);
     const data = JSON.parse(ev.data) as { crisis?: { grade: string; sentence: string } };
     expect(data.crisis?.grade).toBe('first_person');
@@ -144,7 +206,10 @@ describe('gateway over the delivery pipeline', () => {
   it('refuses replies to unknown tokens with 550', async () => {
     const addr = `reply+${'A'.repeat(43)}@reply.clinic.test`;
     const err = await client(gw.port)
-      .sendMail({ envelope: { from: PATIENT, to: [addr] }, raw: rawMessage({ from: PATIENT, to: addr, subject: 'Re', text: 'hello' }) })
+      .sendMail({
+        envelope: { from: PATIENT, to: [addr] },
+        raw: rawMessage({ from: PATIENT, to: addr, subject: 'Re', text: 'hello' }),
+      })
       .catch((e: unknown) => e);
     expect((err as { responseCode?: number }).responseCode).toBe(550);
     expect(await store.db.selectFrom('replies').select('id').execute()).toHaveLength(0);
