@@ -38,6 +38,7 @@ export function isNameWord(lower: string): boolean {
   return dict().has(lower);
 }
 
+const CONTRACTION_RE = /'(?:m|d|ll|ve|re|t)$|n't$/;
 const set = (s: string): Set<string> => new Set(s.split('|'));
 const STOP = set(NOT_NAMES);
 const TITLES = set(
@@ -124,19 +125,26 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     const s = stem(toks.lower[i]!);
     w[i] = s;
     const from = i === 0 ? 0 : toks.end[i - 1]!;
-    gap[i] = i === 0 ? G_BREAK : gapKind(text, from, toks.start[i]!);
-    ls[i] = i === 0 ? 1 : 0;
-    for (let k = from; k < toks.start[i]!; k++) {
-      const c = text.charCodeAt(k);
-      if (c === 10 || c === 13) ls[i] = 1;
-      else if (i === 0 && c !== 32 && c !== 9) ls[i] = 0;
+    const to = toks.start[i]!;
+    // Fast path: the common single space between words.
+    if (i > 0 && to - from === 1 && text.charCodeAt(from) === 32) {
+      gap[i] = G_SPACE;
+    } else {
+      gap[i] = i === 0 ? G_BREAK : gapKind(text, from, to);
+      ls[i] = i === 0 ? 1 : 0;
+      for (let k = from; k < to; k++) {
+        const c = text.charCodeAt(k);
+        if (c === 10 || c === 13) ls[i] = 1;
+        else if (i === 0 && c !== 32 && c !== 9) ls[i] = 0;
+      }
     }
     if ((sh[i]! & SHAPE_LETTERS) === 0) {
       stop[i] = 1;
       continue;
     }
+    stop[i] = STOP.has(s) || (s.length < 2 && (sh[i]! & SHAPE_INITIAL) === 0) || (s.includes("'") && CONTRACTION_RE.test(s)) ? 1 : 0;
+    if (stop[i] === 1) continue;
     fl[i] = d.get(s) ?? 0;
-    stop[i] = STOP.has(s) || s.length < 2 && (sh[i]! & SHAPE_INITIAL) === 0 || /'(?:m|d|ll|ve|re|t)$|n't$/.test(s) ? 1 : 0;
   }
   // Shaped like a name in this text: Title case in mixed text, capitals in all-caps text.
   const shaped = (i: number): boolean => {

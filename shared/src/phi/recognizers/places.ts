@@ -5,7 +5,7 @@ import { decodeFrontCoded } from '../dictionaries/decode.ts';
 import { CITIES } from '../dictionaries/names.ts';
 import { NOT_NAMES } from '../dictionaries/not-names.ts';
 import { isNameWord } from './names.ts';
-import { SHAPE_CAPS, SHAPE_LETTERS, SHAPE_LOWER, SHAPE_TITLE, type Tokens } from '../tokens.ts';
+import { SHAPE_CAPS, SHAPE_INITIAL, SHAPE_LETTERS, SHAPE_LOWER, SHAPE_TITLE, type Tokens } from '../tokens.ts';
 
 let CITY_SET: Set<string> | undefined;
 let CITY_FIRST: Map<string, string[][]> | undefined;
@@ -34,6 +34,7 @@ const MOVE_PREPS_AT = new Set(['at', '@']);
 const MOVE_PREPS = new Set('to|from|into|at|in|@|up'.split('|'));
 const FACILITY = new Set('hospital|hosp|hospitals|hospiatal|clinic|infirmary|sanatorium|memorial|hospice|pavilion'.split('|'));
 // Facility words that need a second word: "Medical Center", "Nursing Home", "Health Center".
+const FACILITY_FIRST = new Set(['medical', 'nursing', 'health', 'rehab', 'regional', 'care', 'treatment', 'behavioral', 'mental']);
 const FACILITY_PAIRS = new Set(['medical center', 'medical centre', 'nursing home', 'health center', 'health centre', 'rehab center', 'regional hospital', 'regional medical', 'care center', 'treatment center', 'behavioral health', 'mental health']);
 const LOC_CUE = new Set('in|at|from|to|near|lives|living|moved|visiting|hometown|transferred|transfer|trans'.split('|'));
 const CAP_RE = /^[\p{Lu}][\p{L}\p{M}'’.-]*$/u;
@@ -46,12 +47,12 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
   const firstOwn = out.length;
   recognizeLocationCues(ctx, toks, out);
   for (let i = 0; i < n; i++) {
-    const raw = toks.raw[i]!;
     const w = toks.lower[i]!;
-    const lowerFacility = FACILITY.has(w) && (toks.shape[i]! & SHAPE_LOWER) !== 0;
-    if (!CAP_RE.test(raw) && !lowerFacility) continue;
+    const shp = toks.shape[i]!;
+    const lowerFacility = (shp & SHAPE_LOWER) !== 0 && FACILITY.has(w);
+    if ((shp & (SHAPE_TITLE | SHAPE_CAPS | SHAPE_INITIAL)) === 0 && !lowerFacility && !CAP_RE.test(toks.raw[i]!)) continue;
     // Facility: up to 3 capitalised words before "Hospital", "Medical Center", ...
-    const pair = i + 1 < n ? `${w} ${toks.lower[i + 1]!}` : '';
+    const pair = i + 1 < n && FACILITY_FIRST.has(w) ? `${w} ${toks.lower[i + 1]!}` : '';
     if ((FACILITY.has(w) || FACILITY_PAIRS.has(pair)) && i > 0) {
       let j = i - 1;
       let first = -1;
