@@ -434,3 +434,14 @@ describe('production mode', () => {
     }
   });
 });
+
+describe('OpenAPI contributions', () => {
+  it('merges paths that route modules declare', async () => {
+    const { buildOpenApi } = await import('./routes/openapi.ts');
+    const doc = buildOpenApi('http://x', [
+      { mount: () => undefined, openapi: { '/v1/extra': { get: { summary: 'Extra' } } } },
+    ]);
+    expect((doc['paths'] as Record<string, unknown>)['/v1/extra']).toEqual({ get: { summary: 'Extra' } });
+    expect((doc['paths'] as Record<string, unknown>)['/v1/patients']).toBeDefined();
+  });
+});

@@ -44,4 +44,9 @@ export interface AppDeps {
  */
 export interface RouteModule {
   mount(app: App, deps: AppDeps): void;
+  /**
+   * OpenAPI 3.1 `paths` entries for this module's endpoints (build schemas with z.toJSONSchema from
+   * the same zod schemas the handlers validate with); merged into /openapi.json and /docs.
+   */
+  openapi?: Record<string, unknown>;
 }

@@ -12,6 +12,7 @@ import {
 } from '@attune/shared/api';
 import { DevTokenRequestSchema, DevTokenResponseSchema } from './identity.ts';
 import type { RouteModule } from '../types.ts';
+import { ROUTE_MODULES } from './index.ts';
 
 type Schema = z.ZodType;
 
@@ -40,8 +41,14 @@ const ERROR_TEXT: Record<number, string> = {
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
 const secured = [{ bearer: [] }];
 
-/** The OpenAPI 3.1 document, generated from the same zod schemas the server validates with. */
-export function buildOpenApi(serverUrl: string): Record<string, unknown> {
+/**
+ * The OpenAPI 3.1 document, generated from the same zod schemas the server validates with. Route
+ * modules may add their own `openapi` paths (RouteModule.openapi); theirs win over the defaults here.
+ */
+export function buildOpenApi(
+  serverUrl: string,
+  modules: readonly RouteModule[] = [],
+): Record<string, unknown> {
   return {
     openapi: '3.1.0',
     info: {
@@ -157,6 +164,7 @@ export function buildOpenApi(serverUrl: string): Record<string, unknown> {
           responses: { '200': { description: 'OK' }, '503': { description: 'Database unreachable' } },
         },
       },
+      ...(Object.assign({}, ...modules.map((m) => m.openapi ?? {})) as Record<string, unknown>),
     },
   };
 }
@@ -167,7 +175,9 @@ const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCode
 export const openapi: RouteModule = {
   mount(app, deps) {
     let doc: Record<string, unknown> | undefined;
-    const document = () => (doc ??= buildOpenApi(deps.config.publicUrl));
+    // ROUTE_MODULES is read lazily (first request), after every module has loaded: the import
+    // cycle routes/index.ts -> openapi.ts -> routes/index.ts is then harmless.
+    const document = () => (doc ??= buildOpenApi(deps.config.publicUrl, ROUTE_MODULES));
 
     app.get('/openapi.json', function openapiJson(c) {
       return c.json(document());
