@@ -49,4 +49,10 @@ describe('loadConfig', () => {
     expect(c.adminEmails).toEqual(['boss@clinic.example.org']);
     expect(c.host).toBe('0.0.0.0');
   });
+
+  it('keeps a development server (which mints tokens for anyone) off the network unless told otherwise', () => {
+    expect(() => loadConfig({ HOST: '0.0.0.0' })).toThrow(/HOST: development mode issues tokens/);
+    expect(loadConfig({ HOST: '127.0.0.1' }).host).toBe('127.0.0.1');
+    expect(loadConfig({ HOST: '0.0.0.0', ATTUNE_UNSAFE_DEV_ON_NETWORK: 'true' }).host).toBe('0.0.0.0');
+  });
 });

@@ -52,12 +52,21 @@ const urlWithScheme = (schemes: string[]) =>
     .transform((v) => (v === '' ? undefined : v));
 
 const positiveInt = (def: number) =>
-  z.coerce.number({ message: 'must be a number' }).int().positive('must be positive').optional().transform((v) => v ?? def);
+  z.coerce
+    .number({ message: 'must be a number' })
+    .int()
+    .positive('must be positive')
+    .optional()
+    .transform((v) => v ?? def);
 
 const EnvSchema = z.object({
-  ATTUNE_ENV: z.enum(['development', 'production'], { message: 'must be development or production' }).default('development'),
+  ATTUNE_ENV: z
+    .enum(['development', 'production'], { message: 'must be development or production' })
+    .default('development'),
   PORT: port(3000),
   HOST: z.string().min(1).optional(),
+  /** Development mode mints tokens for anyone who asks: allowed off loopback only with this switch. */
+  ATTUNE_UNSAFE_DEV_ON_NETWORK: bool(false),
   DATA_DIR: z.string().min(1).default('./data'),
   DATABASE_URL: urlWithScheme(['postgres:', 'postgresql:']),
   DATABASE_POOL_MAX: positiveInt(10),
@@ -103,15 +112,22 @@ const EnvSchema = z.object({
 
   // HTTPS for `npm start` (Office loads add-ins over HTTPS only). HTTPS=dev uses the certificate
   // of office-addin-dev-certs (~/.office-addin-dev-certs); TLS_CERT_FILE/TLS_KEY_FILE name PEM files.
-  HTTPS: z.enum(['dev'], { message: 'must be dev (or unset; use TLS_CERT_FILE and TLS_KEY_FILE for other certificates)' }).optional(),
+  HTTPS: z
+    .enum(['dev'], {
+      message: 'must be dev (or unset; use TLS_CERT_FILE and TLS_KEY_FILE for other certificates)',
+    })
+    .optional(),
   TLS_CERT_FILE: z.string().min(1).optional(),
   TLS_KEY_FILE: z.string().min(1).optional(),
   /** The built Outlook add-in served at /addin/ (default: addin-outlook/dist). */
   ADDIN_DIR: z.string().min(1).optional(),
   /** Extra origins allowed to frame the add-in (e.g. an on-premises OWA), comma-separated https origins. */
-  ADDIN_FRAME_ANCESTORS: list.refine((xs) => xs.every((x) => /^https:\/\/(\*\.)?[a-z0-9.-]+(:\d+)?$/i.test(x)), {
-    message: 'must be comma-separated https origins such as https://owa.example.org',
-  }),
+  ADDIN_FRAME_ANCESTORS: list.refine(
+    (xs) => xs.every((x) => /^https:\/\/(\*\.)?[a-z0-9.-]+(:\d+)?$/i.test(x)),
+    {
+      message: 'must be comma-separated https origins such as https://owa.example.org',
+    },
+  ),
 });
 
 export interface Config {
@@ -171,6 +187,10 @@ export function devCertsDir(home: string = homedir()): string {
   return join(home, '.office-addin-dev-certs');
 }
 
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
 export class ConfigError extends Error {
   constructor(public readonly problems: string[]) {
     super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
@@ -195,7 +215,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = EnvSchema.safeParse(cleaned);
   if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || 'environment'}: ${i.message}`));
+    throw new ConfigError(
+      parsed.error.issues.map((i) => `${i.path.join('.') || 'environment'}: ${i.message}`),
+    );
   }
   const e = parsed.data;
   const problems: string[] = [];
@@ -203,16 +225,31 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const port = e.PORT ?? 3000;
   // With a certificate the default public address is https (what the add-in manifest points at).
   const tlsWanted = e.HTTPS !== undefined || e.TLS_CERT_FILE !== undefined || e.TLS_KEY_FILE !== undefined;
-  const publicUrl = (e.PUBLIC_URL ?? `${tlsWanted ? 'https' : 'http'}://localhost:${port}`).replace(/\/+$/, '');
+  const publicUrl = (e.PUBLIC_URL ?? `${tlsWanted ? 'https' : 'http'}://localhost:${port}`).replace(
+    /\/+$/,
+    '',
+  );
   if (!isDevelopment) {
     if (!e.PUBLIC_URL) problems.push('PUBLIC_URL: required in production (the https address patients open)');
     else if (!publicUrl.startsWith('https://')) problems.push('PUBLIC_URL: must be https:// in production');
-    if (!e.ATTUNE_MASTER_KEY) problems.push('ATTUNE_MASTER_KEY: required in production (32 random bytes, base64 or hex)');
-    if (e.PRACTICE_DOMAINS.length === 0) problems.push('PRACTICE_DOMAINS: required in production (e.g. example-clinic.org)');
-    if (!e.SMTP_URL) problems.push('SMTP_URL: required in production (e.g. smtp://user:pass@relay.example.org:587)');
+    if (!e.ATTUNE_MASTER_KEY)
+      problems.push('ATTUNE_MASTER_KEY: required in production (32 random bytes, base64 or hex)');
+    if (e.PRACTICE_DOMAINS.length === 0)
+      problems.push('PRACTICE_DOMAINS: required in production (e.g. example-clinic.org)');
+    if (!e.SMTP_URL)
+      problems.push('SMTP_URL: required in production (e.g. smtp://user:pass@relay.example.org:587)');
     if (e.ENTRA_CLIENT_IDS.length === 0 && e.GOOGLE_CLIENT_IDS.length === 0) {
-      problems.push('ENTRA_CLIENT_IDS or GOOGLE_CLIENT_IDS: at least one identity provider is required in production');
+      problems.push(
+        'ENTRA_CLIENT_IDS or GOOGLE_CLIENT_IDS: at least one identity provider is required in production',
+      );
     }
+  }
+  // POST /v1/dev/token hands a bearer token to anyone who can reach the server: a development
+  // server listens on loopback only unless the operator opts in under an unsafe-sounding name.
+  if (isDevelopment && e.HOST !== undefined && !isLoopback(e.HOST) && !e.ATTUNE_UNSAFE_DEV_ON_NETWORK) {
+    problems.push(
+      'HOST: development mode issues tokens to anyone (POST /v1/dev/token); listen on 127.0.0.1, use ATTUNE_ENV=production, or set ATTUNE_UNSAFE_DEV_ON_NETWORK=true',
+    );
   }
   if (e.ENTRA_ISSUER_TEMPLATE && !e.ENTRA_ISSUER_TEMPLATE.includes('{tid}')) {
     problems.push('ENTRA_ISSUER_TEMPLATE: must contain {tid}');
@@ -259,9 +296,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       google: {
         clientIds: e.GOOGLE_CLIENT_IDS,
         jwksUrl: e.GOOGLE_JWKS_URL,
-        issuers: e.GOOGLE_ISSUERS.length > 0 ? e.GOOGLE_ISSUERS : ['https://accounts.google.com', 'accounts.google.com'],
+        issuers:
+          e.GOOGLE_ISSUERS.length > 0
+            ? e.GOOGLE_ISSUERS
+            : ['https://accounts.google.com', 'accounts.google.com'],
       },
-      dev: { enabled: isDevelopment, issuer: DEV_ISSUER, audience: DEV_AUDIENCE, ttlSeconds: e.DEV_TOKEN_TTL_SECONDS },
+      dev: {
+        enabled: isDevelopment,
+        issuer: DEV_ISSUER,
+        audience: DEV_AUDIENCE,
+        ttlSeconds: e.DEV_TOKEN_TTL_SECONDS,
+      },
       clockSkewSeconds: e.TOKEN_CLOCK_SKEW_SECONDS,
     },
     limits: {
@@ -284,7 +329,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 function resolveTls(e: z.infer<typeof EnvSchema>, home: string, problems: string[]): Config['tls'] {
   if (e.TLS_CERT_FILE !== undefined || e.TLS_KEY_FILE !== undefined) {
     if (e.TLS_CERT_FILE === undefined || e.TLS_KEY_FILE === undefined) {
-      problems.push('TLS_CERT_FILE and TLS_KEY_FILE: set both (PEM certificate chain and private key) or neither');
+      problems.push(
+        'TLS_CERT_FILE and TLS_KEY_FILE: set both (PEM certificate chain and private key) or neither',
+      );
       return undefined;
     }
     const certFile = resolve(e.TLS_CERT_FILE);
@@ -298,7 +345,9 @@ function resolveTls(e: z.infer<typeof EnvSchema>, home: string, problems: string
     const certFile = join(dir, 'localhost.crt');
     const keyFile = join(dir, 'localhost.key');
     if (!existsSync(certFile) || !existsSync(keyFile)) {
-      problems.push(`HTTPS: no development certificate in ${dir}; run \`npx office-addin-dev-certs install\` first`);
+      problems.push(
+        `HTTPS: no development certificate in ${dir}; run \`npx office-addin-dev-certs install\` first`,
+      );
     }
     return { certFile, keyFile, source: 'office-addin-dev-certs' };
   }
