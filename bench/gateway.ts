@@ -51,11 +51,14 @@ function startBareSink(port = 0): Promise<{ port: number; count: () => number; c
   server.on('error', () => {});
   return new Promise((res) =>
     server.listen(port, '127.0.0.1', () =>
-      res({ port: (server.server.address() as AddressInfo).port, count: () => n, close: () => new Promise((r) => server.close(() => r())) }),
+      res({
+        port: (server.server.address() as AddressInfo).port,
+        count: () => n,
+        close: () => new Promise((r) => server.close(() => r())),
+      }),
     ),
   );
 }
-
 
 function waitReady(proc: ChildProcess): Promise<number> {
   let err = '';
@@ -80,9 +83,14 @@ const PARA = [
 function message(i: number, phi: boolean): Buffer {
   const boundary = `b${i}x${randomBytes(4).toString('hex')}`;
   let text = '';
-  if (phi) text += `Hi Jane Roe, as we discussed, your sertraline for major depressive disorder goes up to 100 mg.\n\n`;
+  if (phi)
+    text += `Hi Jane Roe, as we discussed, your sertraline for major depressive disorder goes up to 100 mg.\n\n`;
   while (text.length < 2300) text += PARA + '\n\n';
-  const html = `<html><body>${text.split('\n\n').filter(Boolean).map((p) => `<p>${p}</p>`).join('')}</body></html>`;
+  const html = `<html><body>${text
+    .split('\n\n')
+    .filter(Boolean)
+    .map((p) => `<p>${p}</p>`)
+    .join('')}</body></html>`;
   const from = phi ? 'dr.lee@clinic.test' : 'office@clinic.test';
   const to = phi ? 'jane.roe@example.com' : `vendor${i % 50}@example.com`;
   return Buffer.from(
@@ -104,7 +112,14 @@ interface RunResult {
 }
 
 async function drive(port: number, phiShare: number): Promise<RunResult> {
-  const transport = nodemailer.createTransport({ host: '127.0.0.1', port, pool: true, maxConnections: CONCURRENCY, maxMessages: Infinity, ignoreTLS: true });
+  const transport = nodemailer.createTransport({
+    host: '127.0.0.1',
+    port,
+    pool: true,
+    maxConnections: CONCURRENCY,
+    maxMessages: Infinity,
+    ignoreTLS: true,
+  });
   const total = WARMUP + MESSAGES;
   const every = phiShare > 0 ? Math.max(1, Math.round(1 / phiShare)) : 0;
   const msgs = Array.from({ length: total }, (_, i) => ({ phi: every > 0 && i % every === 0, i }));
@@ -139,13 +154,17 @@ async function drive(port: number, phiShare: number): Promise<RunResult> {
   const seconds = (performance.now() - t0) / 1000;
   transport.close();
   latencies.sort((a, b) => a - b);
-  const q = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
+  const q = (p: number): number =>
+    latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
   return { rate: ok / seconds, p50: q(0.5), p99: q(0.99), ok, failed, secured };
 }
 
 async function seed(dataDir: string, masterKey: string): Promise<void> {
   // The practice, a clinician and a patient, so PHI mail has a sender to attribute it to.
-  await seedPractice(loadConfig(childEnv(dataDir, masterKey, 0)), { clinician: 'dr.lee@clinic.test', patient: 'jane.roe@example.com' });
+  await seedPractice(loadConfig(childEnv(dataDir, masterKey, 0)), {
+    clinician: 'dr.lee@clinic.test',
+    patient: 'jane.roe@example.com',
+  });
 }
 
 function childEnv(dataDir: string, masterKey: string, nextHopPort: number): NodeJS.ProcessEnv {
@@ -173,10 +192,16 @@ async function main(): Promise<void> {
   const masterKey = randomBytes(32).toString('base64');
   const children: ChildProcess[] = [];
   try {
-    console.log(`bench:gateway  ${MESSAGES} messages of ~5 KB (multipart text+HTML) after ${WARMUP} warm-up, ${CONCURRENCY} connections`);
+    console.log(
+      `bench:gateway  ${MESSAGES} messages of ~5 KB (multipart text+HTML) after ${WARMUP} warm-up, ${CONCURRENCY} connections`,
+    );
 
     // 1. The ceiling: a bare smtp-server in a child process.
-    const sinkProc = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--sink-child'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const sinkProc = spawn(
+      process.execPath,
+      ['--import', 'tsx', fileURLToPath(import.meta.url), '--sink-child'],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     children.push(sinkProc);
     const sinkPort = await waitReady(sinkProc);
     const bare = await drive(sinkPort, 0);
@@ -190,11 +215,15 @@ async function main(): Promise<void> {
     const nodeArgs = (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
     const throughGateway = async (phiShare: number): Promise<RunResult> => {
       const nextHop = await startBareSink();
-      const gwProc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(ROOT, 'server/src/gateway/child.ts')], {
-        cwd: ROOT,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: childEnv(dataDir, masterKey, nextHop.port),
-      });
+      const gwProc = spawn(
+        process.execPath,
+        [...nodeArgs, '--import', 'tsx', join(ROOT, 'server/src/gateway/child.ts')],
+        {
+          cwd: ROOT,
+          stdio: ['ignore', 'pipe', 'pipe'],
+          env: childEnv(dataDir, masterKey, nextHop.port),
+        },
+      );
       children.push(gwProc);
       const r = await drive(await waitReady(gwProc), phiShare);
       // A clean stop (profilers write their output on exit); SIGKILL after 10 s in `finally`.
@@ -218,9 +247,15 @@ async function main(): Promise<void> {
     console.log(
       `scan + relay / ceiling: ${(ratio * 100).toFixed(0)}%   goals: >= 200 msg/s ${clean.rate >= 200 ? 'MET' : 'NOT MET'}, ` +
         `>= 1/3 of ceiling ${ratio >= 1 / 3 ? 'MET' : 'NOT MET'}` +
-        (mixed ? `   (PHI mix: ${mixed.rate.toFixed(0)} msg/s, ${((mixed.rate / bare.rate) * 100).toFixed(0)}% of ceiling)` : ''),
+        (mixed
+          ? `   (PHI mix: ${mixed.rate.toFixed(0)} msg/s, ${((mixed.rate / bare.rate) * 100).toFixed(0)}% of ceiling)`
+          : ''),
     );
-    console.log(`machine: ${cpus().length} cores, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} (other work on the machine lowers both runs)`);
+    console.log(
+      `machine: ${cpus().length} cores, load average ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')} (other work on the machine lowers both runs)`,
+    );
   } finally {
     for (const c of children) c.kill('SIGKILL');
     rmSync(dataDir, { recursive: true, force: true });

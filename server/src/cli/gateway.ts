@@ -5,7 +5,7 @@ export async function run(args: string[]): Promise<number> {
   if (args.includes('--help') || args.includes('-h')) {
     process.stdout.write(
       'usage: attune gateway\n\n' +
-        'Runs the SMTP gateway (outbound enforcement and plain-email replies) with the server\'s store and\n' +
+        "Runs the SMTP gateway (outbound enforcement and plain-email replies) with the server's store and\n" +
         'delivery pipeline. Settings: GATEWAY_PORT, GATEWAY_ALLOWED_SOURCES, GATEWAY_AUTH_USERS,\n' +
         'GATEWAY_TLS_CERT/KEY, GATEWAY_REQUIRE_TLS, GATEWAY_REPLY_DOMAIN, GATEWAY_PROCESSES (see README).\n',
     );

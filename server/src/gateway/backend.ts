@@ -57,7 +57,11 @@ export interface GatewayBackend {
    * The POST /v1/messages pipeline: archive, audit, outbox, notice or PGP/MIME, in one transaction.
    * Resolves only once committed durably.
    */
-  secureSend(sender: OutboundSender, request: SendMessageRequest, ctx: { idempotencyKey: string | null }): Promise<SecureSendResult>;
+  secureSend(
+    sender: OutboundSender,
+    request: SendMessageRequest,
+    ctx: { idempotencyKey: string | null },
+  ): Promise<SecureSendResult>;
   /** Hand the raw message to the next hop; resolves once the next hop (or the mail folder) holds it. */
   relay(envelope: Envelope, raw: Buffer): Promise<void>;
   /** Cheap check at RCPT time, so bad tokens get 550 before any data is sent. */

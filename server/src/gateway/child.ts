@@ -20,7 +20,8 @@ const processes = Math.max(1, Math.min(64, Number(process.env['GATEWAY_PROCESSES
 function configure(): Config {
   const config = loadConfig(process.env);
   const file = join(config.dataDir, 'master.key');
-  if (!config.masterKey && config.isDevelopment && existsSync(file)) config.masterKey = readFileSync(file, 'utf8').trim();
+  if (!config.masterKey && config.isDevelopment && existsSync(file))
+    config.masterKey = readFileSync(file, 'utf8').trim();
   return config;
 }
 

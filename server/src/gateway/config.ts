@@ -117,12 +117,20 @@ export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
   });
   for (const c of connectors) {
     // Connector passwords guard an outbound relay: refuse guessable ones.
-    if (c.password.length < 16) throw new GatewayConfigError('GATEWAY_AUTH_USERS passwords need 16+ characters.');
+    if (c.password.length < 16)
+      throw new GatewayConfigError('GATEWAY_AUTH_USERS passwords need 16+ characters.');
   }
   // The practice's reply domain (notices' reply addresses) plus any the gateway is told about.
-  const replyDomains = [...new Set([...(list(env, 'GATEWAY_REPLY_DOMAIN') ?? []), ...(list(env, 'PRACTICE_REPLY_DOMAIN') ?? [])].map((d) => d.toLowerCase()))];
+  const replyDomains = [
+    ...new Set(
+      [...(list(env, 'GATEWAY_REPLY_DOMAIN') ?? []), ...(list(env, 'PRACTICE_REPLY_DOMAIN') ?? [])].map((d) =>
+        d.toLowerCase(),
+      ),
+    ),
+  ];
   for (const d of replyDomains) {
-    if (!isDomain(d)) throw new GatewayConfigError('GATEWAY_REPLY_DOMAIN must be a domain name (or a comma-separated list).');
+    if (!isDomain(d))
+      throw new GatewayConfigError('GATEWAY_REPLY_DOMAIN must be a domain name (or a comma-separated list).');
   }
   return {
     port: int(env, 'GATEWAY_PORT', 2525, 0, 65535),

@@ -21,7 +21,13 @@ export interface MailView {
   /** Addresses (lower-case) in From and Cc. */
   from: string[];
   cc: string[];
-  attachments: Array<{ filename: string | undefined; contentType: string; content: Buffer; related: boolean; contentId: string | undefined }>;
+  attachments: Array<{
+    filename: string | undefined;
+    contentType: string;
+    content: Buffer;
+    related: boolean;
+    contentId: string | undefined;
+  }>;
 }
 
 /** The fast path for simple mail, mailparser for everything else. */
@@ -92,7 +98,10 @@ export function plainAddsWords(text: string, html: string): boolean {
 /** The detector's view of the message. */
 export function scanInput(mail: MailView, envelopeTo: readonly string[]): MessageInput {
   const html = mail.html;
-  const extra = html !== null && mail.text && plainAddsWords(mail.text, html) ? [{ name: 'text part', text: mail.text }] : [];
+  const extra =
+    html !== null && mail.text && plainAddsWords(mail.text, html)
+      ? [{ name: 'text part', text: mail.text }]
+      : [];
   // With an HTML part the detector scans the HTML (what the recipient sees); the plain part of a
   // multipart/alternative is derived from it. Without one, the plain part is the body.
   return {
@@ -123,7 +132,8 @@ export type ToRequest =
 export function toSendRequest(mail: MailView, envelopeTo: readonly string[]): ToRequest {
   const files = mail.attachments.filter((a) => !a.related || !a.contentId);
   if (files.length > MAX_ATTACHMENTS) return { ok: false, reason: 'too_many_attachments' };
-  if (files.some((a) => a.content.length > MAX_ATTACHMENT_BYTES)) return { ok: false, reason: 'attachment_too_large' };
+  if (files.some((a) => a.content.length > MAX_ATTACHMENT_BYTES))
+    return { ok: false, reason: 'attachment_too_large' };
   const cc = new Set(mail.cc);
   const to = envelopeTo.filter((a) => !cc.has(a));
   const ccList = envelopeTo.filter((a) => cc.has(a));
@@ -153,7 +163,10 @@ export function toSendRequest(mail: MailView, envelopeTo: readonly string[]): To
 export function replyText(mail: MailView): string {
   let text = mail.text ?? '';
   if (!text.trim() && mail.html !== null) {
-    text = sanitizeHtml(mail.html.replace(/<(br|\/p|\/div|\/li)\b[^>]*>/gi, '\n'), { allowedTags: [], allowedAttributes: {} });
+    text = sanitizeHtml(mail.html.replace(/<(br|\/p|\/div|\/li)\b[^>]*>/gi, '\n'), {
+      allowedTags: [],
+      allowedAttributes: {},
+    });
   }
   return stripQuoted(text);
 }

@@ -17,7 +17,7 @@ const CHARSETS: Record<string, string> = {
   'iso-8859-1': 'windows-1252',
   latin1: 'windows-1252',
   'windows-1252': 'windows-1252',
-  'cp1252': 'windows-1252',
+  cp1252: 'windows-1252',
 };
 const decoders = new Map<string, TextDecoder>();
 
@@ -58,7 +58,10 @@ function count(h: RawHeaders, name: string): number {
 }
 
 function decodeQp(b: Buffer): Buffer {
-  const s = b.toString('latin1').replace(/[ \t]+(\r?\n)/g, '$1').replace(/=\r?\n/g, '');
+  const s = b
+    .toString('latin1')
+    .replace(/[ \t]+(\r?\n)/g, '$1')
+    .replace(/=\r?\n/g, '');
   const out = Buffer.allocUnsafe(s.length);
   let n = 0;
   for (let i = 0; i < s.length; i++) {

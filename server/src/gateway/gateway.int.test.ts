@@ -3,7 +3,16 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Relay } from './relay.ts';
 import { createGateway, type Gateway } from './server.ts';
 import { MARKER_HEADER } from './marker.ts';
-import { MemoryBackend, sinkRelay, client, rawMessage, selfSignedCert, startSink, testGatewayConfig, type Sink } from './testing.ts';
+import {
+  MemoryBackend,
+  sinkRelay,
+  client,
+  rawMessage,
+  selfSignedCert,
+  startSink,
+  testGatewayConfig,
+  type Sink,
+} from './testing.ts';
 import type { GatewayConfig } from './config.ts';
 
 // The listener's SMTP behaviour, end to end over real sockets: nodemailer -> gateway -> a downstream
@@ -31,7 +40,12 @@ beforeEach(async () => {
   relay = sinkRelay(sink);
   backend = new MemoryBackend(relay);
   backend.clinicians.set('dr.lee@clinic.test', 'c1');
-  backend.tokens.set(TOKEN, { state: 'valid', messageId: 'm1', patientId: 'pt1', sentAt: Date.now() - 3_600_000 });
+  backend.tokens.set(TOKEN, {
+    state: 'valid',
+    messageId: 'm1',
+    patientId: 'pt1',
+    sentAt: Date.now() - 3_600_000,
+  });
   gw = null;
 });
 
@@ -44,22 +58,39 @@ afterEach(async () => {
 describe('outbound relay', () => {
   it('relays mail without PHI from an allowed source with the original bytes intact', async () => {
     await start();
-    const raw = rawMessage({ from: 'dr.lee@clinic.test', to: 'vendor@example.com', subject: 'Printer toner', text: 'Please send two cartridges.\nThanks' });
-    const info = await client(port).sendMail({ envelope: { from: 'dr.lee@clinic.test', to: ['vendor@example.com'] }, raw });
+    const raw = rawMessage({
+      from: 'dr.lee@clinic.test',
+      to: 'vendor@example.com',
+      subject: 'Printer toner',
+      text: 'Please send two cartridges.\nThanks',
+    });
+    const info = await client(port).sendMail({
+      envelope: { from: 'dr.lee@clinic.test', to: ['vendor@example.com'] },
+      raw,
+    });
     expect(info.response).toMatch(/^250 /);
     expect(sink.messages).toHaveLength(1);
     const got = sink.messages[0]!;
     expect(got.to).toEqual(['vendor@example.com']);
     // Trace headers are prepended; everything the sender wrote follows byte for byte.
     expect(got.raw.subarray(got.raw.length - raw.length).equals(raw)).toBe(true);
-    expect(got.raw.toString('latin1')).toMatch(/^Received: from \S+ \(\[127\.0\.0\.1\]\)\s+by gw\.test \(Attune gateway\)/);
+    expect(got.raw.toString('latin1')).toMatch(
+      /^Received: from \S+ \(\[127\.0\.0\.1\]\)\s+by gw\.test \(Attune gateway\)/,
+    );
     expect(got.raw.toString('latin1')).toContain(`${MARKER_HEADER}: v1 `);
   });
 
   it('refuses to relay for a client outside the allowed sources with 550', async () => {
     await start({ allowedSources: ['10.0.0.0/8', '2001:db8::/32'] });
-    const raw = rawMessage({ from: 'spammer@bad.test', to: 'victim@example.com', subject: 'hi', text: 'hello' });
-    const err = await client(port).sendMail({ envelope: { from: 'spammer@bad.test', to: ['victim@example.com'] }, raw }).catch((e: unknown) => e);
+    const raw = rawMessage({
+      from: 'spammer@bad.test',
+      to: 'victim@example.com',
+      subject: 'hi',
+      text: 'hello',
+    });
+    const err = await client(port)
+      .sendMail({ envelope: { from: 'spammer@bad.test', to: ['victim@example.com'] }, raw })
+      .catch((e: unknown) => e);
     expect(codeOf(err)).toBe(550);
     expect(String((err as Error).message)).toContain('Relaying denied');
     expect(sink.messages).toHaveLength(0);
@@ -67,14 +98,36 @@ describe('outbound relay', () => {
 
   it('lets an authenticated connector relay from outside the allowed sources, only over TLS', async () => {
     const tls = selfSignedCert();
-    await start({ allowedSources: ['10.0.0.0/8'], tls, connectors: [{ user: 'exchange', password: 'a-long-connector-secret' }] });
-    const raw = rawMessage({ from: 'dr.lee@clinic.test', to: 'vendor@example.com', subject: 'Order', text: 'Two boxes of paper.' });
+    await start({
+      allowedSources: ['10.0.0.0/8'],
+      tls,
+      connectors: [{ user: 'exchange', password: 'a-long-connector-secret' }],
+    });
+    const raw = rawMessage({
+      from: 'dr.lee@clinic.test',
+      to: 'vendor@example.com',
+      subject: 'Order',
+      text: 'Two boxes of paper.',
+    });
     const env = { from: 'dr.lee@clinic.test', to: ['vendor@example.com'] };
-    const plain = await client(port, { ignoreTLS: true, auth: { user: 'exchange', pass: 'a-long-connector-secret' } }).sendMail({ envelope: env, raw }).catch((e: unknown) => e);
+    const plain = await client(port, {
+      ignoreTLS: true,
+      auth: { user: 'exchange', pass: 'a-long-connector-secret' },
+    })
+      .sendMail({ envelope: env, raw })
+      .catch((e: unknown) => e);
     expect(plain).toBeInstanceOf(Error);
-    const bad = await client(port, { requireTLS: true, auth: { user: 'exchange', pass: 'wrong-password-xxxxxxxx' } }).sendMail({ envelope: env, raw }).catch((e: unknown) => e);
+    const bad = await client(port, {
+      requireTLS: true,
+      auth: { user: 'exchange', pass: 'wrong-password-xxxxxxxx' },
+    })
+      .sendMail({ envelope: env, raw })
+      .catch((e: unknown) => e);
     expect(codeOf(bad)).toBe(535);
-    const ok = await client(port, { requireTLS: true, auth: { user: 'exchange', pass: 'a-long-connector-secret' } }).sendMail({ envelope: env, raw });
+    const ok = await client(port, {
+      requireTLS: true,
+      auth: { user: 'exchange', pass: 'a-long-connector-secret' },
+    }).sendMail({ envelope: env, raw });
     expect(ok.response).toMatch(/^250 /);
     expect(sink.messages).toHaveLength(1);
     expect(sink.messages[0]!.raw.toString('latin1')).toMatch(/with ESMTPSA/);
@@ -88,7 +141,10 @@ describe('outbound relay', () => {
       subject: 'Your treatment plan',
       text: 'Hi Jane Roe, your sertraline dose for major depressive disorder goes up to 100 mg. Call me at 555-201-3344.',
     });
-    const info = await client(port).sendMail({ envelope: { from: 'dr.lee@clinic.test', to: ['jane.roe@example.com'] }, raw });
+    const info = await client(port).sendMail({
+      envelope: { from: 'dr.lee@clinic.test', to: ['jane.roe@example.com'] },
+      raw,
+    });
     expect(info.response).toMatch(/^250 .*secure delivery/);
     expect(sink.messages).toHaveLength(0);
     expect(backend.secured).toHaveLength(1);
@@ -98,8 +154,15 @@ describe('outbound relay', () => {
 
   it('refuses PHI from a sender no practice knows, rather than relaying it in clear', async () => {
     await start();
-    const raw = rawMessage({ from: 'stranger@elsewhere.test', to: 'jane.roe@example.com', subject: 'Dx', text: 'John Smith has bipolar disorder and takes lithium; his MRN is 00451234.' });
-    const err = await client(port).sendMail({ envelope: { from: 'stranger@elsewhere.test', to: ['jane.roe@example.com'] }, raw }).catch((e: unknown) => e);
+    const raw = rawMessage({
+      from: 'stranger@elsewhere.test',
+      to: 'jane.roe@example.com',
+      subject: 'Dx',
+      text: 'John Smith has bipolar disorder and takes lithium; his MRN is 00451234.',
+    });
+    const err = await client(port)
+      .sendMail({ envelope: { from: 'stranger@elsewhere.test', to: ['jane.roe@example.com'] }, raw })
+      .catch((e: unknown) => e);
     expect(codeOf(err)).toBe(554);
     expect(sink.messages).toHaveLength(0);
     expect(backend.secured).toHaveLength(0);
@@ -110,9 +173,24 @@ describe('outbound relay', () => {
     backend.securedIds.add('msg_real');
     const notice = 'You have a secure message from your clinician. Open it here: https://attune.test/v/abc';
     const env = { from: 'dr.lee@clinic.test', to: ['jane.roe@example.com'] };
-    await client(port).sendMail({ envelope: env, raw: rawMessage({ from: 'dr.lee@clinic.test', to: 'jane.roe@example.com', subject: 'Secure message', text: notice, extraHeaders: 'X-Attune-Secured: msg_real\r\n' }) });
+    await client(port).sendMail({
+      envelope: env,
+      raw: rawMessage({
+        from: 'dr.lee@clinic.test',
+        to: 'jane.roe@example.com',
+        subject: 'Secure message',
+        text: notice,
+        extraHeaders: 'X-Attune-Secured: msg_real\r\n',
+      }),
+    });
     expect(sink.messages).toHaveLength(1);
-    const forged = rawMessage({ from: 'dr.lee@clinic.test', to: 'jane.roe@example.com', subject: 'Labs', text: 'Jane Roe, your lithium level was high; we will adjust the bipolar disorder plan.', extraHeaders: 'X-Attune-Secured: msg_forged\r\n' });
+    const forged = rawMessage({
+      from: 'dr.lee@clinic.test',
+      to: 'jane.roe@example.com',
+      subject: 'Labs',
+      text: 'Jane Roe, your lithium level was high; we will adjust the bipolar disorder plan.',
+      extraHeaders: 'X-Attune-Secured: msg_forged\r\n',
+    });
     await client(port).sendMail({ envelope: env, raw: forged });
     expect(sink.messages).toHaveLength(1);
     expect(backend.secured).toHaveLength(1);
@@ -121,15 +199,29 @@ describe('outbound relay', () => {
   it('answers 451 when the next hop is down, so the sender keeps the message and retries', async () => {
     await start();
     backend.failRelay = true;
-    const raw = rawMessage({ from: 'dr.lee@clinic.test', to: 'vendor@example.com', subject: 'Order', text: 'Paper please.' });
-    const err = await client(port).sendMail({ envelope: { from: 'dr.lee@clinic.test', to: ['vendor@example.com'] }, raw }).catch((e: unknown) => e);
+    const raw = rawMessage({
+      from: 'dr.lee@clinic.test',
+      to: 'vendor@example.com',
+      subject: 'Order',
+      text: 'Paper please.',
+    });
+    const err = await client(port)
+      .sendMail({ envelope: { from: 'dr.lee@clinic.test', to: ['vendor@example.com'] }, raw })
+      .catch((e: unknown) => e);
     expect(codeOf(err)).toBe(451);
   });
 
   it('answers 552 to a message over the size limit', async () => {
     await start({ maxMessageBytes: 4096 });
-    const raw = rawMessage({ from: 'dr.lee@clinic.test', to: 'vendor@example.com', subject: 'Big', text: 'x'.repeat(10_000) });
-    const err = await client(port).sendMail({ envelope: { from: 'dr.lee@clinic.test', to: ['vendor@example.com'] }, raw }).catch((e: unknown) => e);
+    const raw = rawMessage({
+      from: 'dr.lee@clinic.test',
+      to: 'vendor@example.com',
+      subject: 'Big',
+      text: 'x'.repeat(10_000),
+    });
+    const err = await client(port)
+      .sendMail({ envelope: { from: 'dr.lee@clinic.test', to: ['vendor@example.com'] }, raw })
+      .catch((e: unknown) => e);
     expect(codeOf(err)).toBe(552);
     expect(sink.messages).toHaveLength(0);
   });
@@ -139,21 +231,40 @@ describe('loops', () => {
   it('relays its own output coming back once without rescanning, and stops it the second time', async () => {
     await start({ markerSecret: 'test-marker-secret' });
     const env = { from: 'dr.lee@clinic.test', to: ['vendor@example.com'] };
-    await client(port).sendMail({ envelope: env, raw: rawMessage({ from: 'dr.lee@clinic.test', to: 'vendor@example.com', subject: 'Hi', text: 'Meeting at noon.', messageId: '<loop1@clinic.test>' }) });
+    await client(port).sendMail({
+      envelope: env,
+      raw: rawMessage({
+        from: 'dr.lee@clinic.test',
+        to: 'vendor@example.com',
+        subject: 'Hi',
+        text: 'Meeting at noon.',
+        messageId: '<loop1@clinic.test>',
+      }),
+    });
     const once = sink.messages[0]!.raw;
     await client(port).sendMail({ envelope: env, raw: once });
     expect(sink.messages).toHaveLength(2);
     const twice = sink.messages[1]!.raw;
-    const err = await client(port).sendMail({ envelope: env, raw: twice }).catch((e: unknown) => e);
+    const err = await client(port)
+      .sendMail({ envelope: env, raw: twice })
+      .catch((e: unknown) => e);
     expect(codeOf(err)).toBe(554);
     expect(String((err as Error).message)).toContain('loop');
   });
 
   it('rejects a message that has passed too many hops', async () => {
     await start();
-    const hops = Array.from({ length: 30 }, (_, i) => `Received: from h${i}.test by h${i + 1}.test; Sun, 22 Nov 2026 07:00:00 +0000\r\n`).join('');
-    const raw = Buffer.concat([Buffer.from(hops), rawMessage({ from: 'dr.lee@clinic.test', to: 'v@example.com', subject: 'x', text: 'y' })]);
-    const err = await client(port).sendMail({ envelope: { from: 'dr.lee@clinic.test', to: ['v@example.com'] }, raw }).catch((e: unknown) => e);
+    const hops = Array.from(
+      { length: 30 },
+      (_, i) => `Received: from h${i}.test by h${i + 1}.test; Sun, 22 Nov 2026 07:00:00 +0000\r\n`,
+    ).join('');
+    const raw = Buffer.concat([
+      Buffer.from(hops),
+      rawMessage({ from: 'dr.lee@clinic.test', to: 'v@example.com', subject: 'x', text: 'y' }),
+    ]);
+    const err = await client(port)
+      .sendMail({ envelope: { from: 'dr.lee@clinic.test', to: ['v@example.com'] }, raw })
+      .catch((e: unknown) => e);
     expect(codeOf(err)).toBe(554);
   });
 });
@@ -161,8 +272,16 @@ describe('loops', () => {
 describe('replies', () => {
   it('accepts a plain-email reply to a valid reply address from anywhere, with its latency', async () => {
     await start({ allowedSources: ['10.0.0.0/8'] });
-    const raw = rawMessage({ from: 'jane.roe@example.com', to: `reply+${TOKEN}@reply.clinic.test`, subject: 'Re: Secure message', text: 'Thanks, see you Tuesday.\n\nOn Mon, Nov 16, 2026 Dr Lee wrote:\n> You have a secure message' });
-    const info = await client(port).sendMail({ envelope: { from: 'jane.roe@example.com', to: [`reply+${TOKEN}@reply.clinic.test`] }, raw });
+    const raw = rawMessage({
+      from: 'jane.roe@example.com',
+      to: `reply+${TOKEN}@reply.clinic.test`,
+      subject: 'Re: Secure message',
+      text: 'Thanks, see you Tuesday.\n\nOn Mon, Nov 16, 2026 Dr Lee wrote:\n> You have a secure message',
+    });
+    const info = await client(port).sendMail({
+      envelope: { from: 'jane.roe@example.com', to: [`reply+${TOKEN}@reply.clinic.test`] },
+      raw,
+    });
     expect(info.response).toMatch(/^250 /);
     expect(backend.replies).toHaveLength(1);
     expect(backend.replies[0]!.text).toBe('Thanks, see you Tuesday.');
@@ -172,17 +291,35 @@ describe('replies', () => {
 
   it('flags crisis language in a reply with its grade and sentence', async () => {
     await start({ allowedSources: ['10.0.0.0/8'] });
-    const raw = rawMessage({ from: 'jane.roe@example.com', to: `reply+${TOKEN}@reply.clinic.test`, subject: 'Re: check-in', text: 'Work has been hard. I want to kill myself most nights. Please call.' });
-    await client(port).sendMail({ envelope: { from: 'jane.roe@example.com', to: [`reply+${TOKEN}@reply.clinic.test`] }, raw });
+    const raw = rawMessage({
+      from: 'jane.roe@example.com',
+      to: `reply+${TOKEN}@reply.clinic.test`,
+      subject: 'Re: check-in',
+      text: 'Work has been hard. I want to kill myself most nights. Please call.',
+    });
+    await client(port).sendMail({
+      envelope: { from: 'jane.roe@example.com', to: [`reply+${TOKEN}@reply.clinic.test`] },
+      raw,
+    });
     expect(backend.replies[0]!.crisis?.grade).toBe('first_person');
     expect(backend.replies[0]!.crisis?.sentence).toContain('kill myself');
   });
 
   it('answers 550 to unknown and expired reply tokens and to other addresses in the reply domain', async () => {
     await start({ allowedSources: ['10.0.0.0/8'] });
-    backend.tokens.set('tok_expired0123456789abcdef', { state: 'expired', messageId: 'm2', patientId: 'pt1', sentAt: 0 });
+    backend.tokens.set('tok_expired0123456789abcdef', {
+      state: 'expired',
+      messageId: 'm2',
+      patientId: 'pt1',
+      sentAt: 0,
+    });
     const send = (to: string) =>
-      client(port).sendMail({ envelope: { from: 'jane.roe@example.com', to: [to] }, raw: rawMessage({ from: 'jane.roe@example.com', to, subject: 'Re', text: 'ok' }) }).catch((e: unknown) => e);
+      client(port)
+        .sendMail({
+          envelope: { from: 'jane.roe@example.com', to: [to] },
+          raw: rawMessage({ from: 'jane.roe@example.com', to, subject: 'Re', text: 'ok' }),
+        })
+        .catch((e: unknown) => e);
     expect(codeOf(await send('reply+tok_unknown0123456789abcdef@reply.clinic.test'))).toBe(550);
     expect(codeOf(await send('reply+tok_expired0123456789abcdef@reply.clinic.test'))).toBe(550);
     expect(codeOf(await send('postmaster@reply.clinic.test'))).toBe(550);
@@ -191,8 +328,17 @@ describe('replies', () => {
 
   it('drops auto-replies and bounces without counting them as patient replies', async () => {
     await start({ allowedSources: ['10.0.0.0/8'] });
-    const raw = rawMessage({ from: 'jane.roe@example.com', to: `reply+${TOKEN}@reply.clinic.test`, subject: 'Out of office', text: 'I am away.', extraHeaders: 'Auto-Submitted: auto-replied\r\n' });
-    const info = await client(port).sendMail({ envelope: { from: 'jane.roe@example.com', to: [`reply+${TOKEN}@reply.clinic.test`] }, raw });
+    const raw = rawMessage({
+      from: 'jane.roe@example.com',
+      to: `reply+${TOKEN}@reply.clinic.test`,
+      subject: 'Out of office',
+      text: 'I am away.',
+      extraHeaders: 'Auto-Submitted: auto-replied\r\n',
+    });
+    const info = await client(port).sendMail({
+      envelope: { from: 'jane.roe@example.com', to: [`reply+${TOKEN}@reply.clinic.test`] },
+      raw,
+    });
     expect(info.response).toMatch(/^250 /);
     expect(backend.replies).toHaveLength(0);
   });
@@ -201,8 +347,21 @@ describe('replies', () => {
     await start({ allowedSources: ['10.0.0.0/8'], inboundRatePerMinute: 2 });
     const codes: Array<number | undefined> = [];
     for (let i = 0; i < 3; i++) {
-      const raw = rawMessage({ from: 'jane.roe@example.com', to: `reply+${TOKEN}@reply.clinic.test`, subject: 'Re', text: `note ${i}` });
-      const r = await client(port).sendMail({ envelope: { from: 'jane.roe@example.com', to: [`reply+${TOKEN}@reply.clinic.test`] }, raw }).then(() => 250, (e: unknown) => codeOf(e));
+      const raw = rawMessage({
+        from: 'jane.roe@example.com',
+        to: `reply+${TOKEN}@reply.clinic.test`,
+        subject: 'Re',
+        text: `note ${i}`,
+      });
+      const r = await client(port)
+        .sendMail({
+          envelope: { from: 'jane.roe@example.com', to: [`reply+${TOKEN}@reply.clinic.test`] },
+          raw,
+        })
+        .then(
+          () => 250,
+          (e: unknown) => codeOf(e),
+        );
       codes.push(r);
     }
     expect(codes).toEqual([250, 250, 451]);
@@ -212,9 +371,16 @@ describe('replies', () => {
 describe('TLS', () => {
   it('refuses MAIL FROM before STARTTLS when TLS is required, and accepts after it', async () => {
     await start({ tls: selfSignedCert(), requireTls: true });
-    const raw = rawMessage({ from: 'dr.lee@clinic.test', to: 'vendor@example.com', subject: 'Order', text: 'Paper please.' });
+    const raw = rawMessage({
+      from: 'dr.lee@clinic.test',
+      to: 'vendor@example.com',
+      subject: 'Order',
+      text: 'Paper please.',
+    });
     const env = { from: 'dr.lee@clinic.test', to: ['vendor@example.com'] };
-    const err = await client(port, { ignoreTLS: true }).sendMail({ envelope: env, raw }).catch((e: unknown) => e);
+    const err = await client(port, { ignoreTLS: true })
+      .sendMail({ envelope: env, raw })
+      .catch((e: unknown) => e);
     expect(codeOf(err)).toBe(530);
     const ok = await client(port, { requireTLS: true }).sendMail({ envelope: env, raw });
     expect(ok.response).toMatch(/^250 /);
@@ -246,10 +412,25 @@ describe('robustness', () => {
 
   it('rejects a message with no header block as malformed (550) and keeps serving', async () => {
     await start();
-    const out = await talk(['EHLO x\r\n', 'MAIL FROM:<dr.lee@clinic.test>\r\n', 'RCPT TO:<v@example.com>\r\n', 'DATA\r\n', '\x00\x01\xff garbage line without header\r\n\r\nmore\r\n.\r\n', 'QUIT\r\n']);
+    const out = await talk([
+      'EHLO x\r\n',
+      'MAIL FROM:<dr.lee@clinic.test>\r\n',
+      'RCPT TO:<v@example.com>\r\n',
+      'DATA\r\n',
+      '\x00\x01\xff garbage line without header\r\n\r\nmore\r\n.\r\n',
+      'QUIT\r\n',
+    ]);
     expect(out).toMatch(/550 5\.6\.0/);
-    const raw = rawMessage({ from: 'dr.lee@clinic.test', to: 'v@example.com', subject: 'still up', text: 'ok' });
-    const info = await client(port).sendMail({ envelope: { from: 'dr.lee@clinic.test', to: ['v@example.com'] }, raw });
+    const raw = rawMessage({
+      from: 'dr.lee@clinic.test',
+      to: 'v@example.com',
+      subject: 'still up',
+      text: 'ok',
+    });
+    const info = await client(port).sendMail({
+      envelope: { from: 'dr.lee@clinic.test', to: ['v@example.com'] },
+      raw,
+    });
     expect(info.response).toMatch(/^250 /);
   });
 
@@ -264,19 +445,47 @@ describe('robustness', () => {
     const sessions: Array<Promise<string>> = [];
     for (let i = 0; i < 20; i++) sessions.push(talk(['EHLO x\r\n', rnd(200 + i * 50), '\r\nQUIT\r\n']));
     for (const b of broken) {
-      sessions.push(talk(['EHLO x\r\n', 'MAIL FROM:<dr.lee@clinic.test>\r\n', 'RCPT TO:<v@example.com>\r\n', 'DATA\r\n', b, '\r\n.\r\n', 'QUIT\r\n']));
+      sessions.push(
+        talk([
+          'EHLO x\r\n',
+          'MAIL FROM:<dr.lee@clinic.test>\r\n',
+          'RCPT TO:<v@example.com>\r\n',
+          'DATA\r\n',
+          b,
+          '\r\n.\r\n',
+          'QUIT\r\n',
+        ]),
+      );
     }
-    sessions.push(talk(['EHLO x\r\n', 'MAIL FROM:<dr.lee@clinic.test>\r\n', 'RCPT TO:<v@example.com>\r\n', 'DATA\r\n', 'Subject: cut\r\n\r\nhalf a mess']));
+    sessions.push(
+      talk([
+        'EHLO x\r\n',
+        'MAIL FROM:<dr.lee@clinic.test>\r\n',
+        'RCPT TO:<v@example.com>\r\n',
+        'DATA\r\n',
+        'Subject: cut\r\n\r\nhalf a mess',
+      ]),
+    );
     const outs = await Promise.all(sessions);
     for (const o of outs.slice(20, 23)) expect(o).toMatch(/\r\n(250|550|554) /);
     const raw = rawMessage({ from: 'dr.lee@clinic.test', to: 'v@example.com', subject: 'alive', text: 'ok' });
-    const info = await client(port).sendMail({ envelope: { from: 'dr.lee@clinic.test', to: ['v@example.com'] }, raw });
+    const info = await client(port).sendMail({
+      envelope: { from: 'dr.lee@clinic.test', to: ['v@example.com'] },
+      raw,
+    });
     expect(info.response).toMatch(/^250 /);
   });
 
   it('refuses connections over the per-address limit with 421', async () => {
     await start({ maxConnectionsPerIp: 2 });
-    const open = await Promise.all([0, 1].map(() => new Promise<Socket>((r) => { const s = connect(port, '127.0.0.1', () => r(s)); })));
+    const open = await Promise.all(
+      [0, 1].map(
+        () =>
+          new Promise<Socket>((r) => {
+            const s = connect(port, '127.0.0.1', () => r(s));
+          }),
+      ),
+    );
     const third = await new Promise<string>((resolve) => {
       const s = connect(port, '127.0.0.1');
       let out = '';
@@ -299,8 +508,14 @@ describe('what gets scanned', () => {
 
   it('scans a plain part that says more than its HTML twin', async () => {
     await start();
-    const raw = multipart('Jane Roe, your lithium level for bipolar disorder came back high.', '<p>See you soon.</p>');
-    await client(port).sendMail({ envelope: { from: 'dr.lee@clinic.test', to: ['jane.roe@example.com'] }, raw });
+    const raw = multipart(
+      'Jane Roe, your lithium level for bipolar disorder came back high.',
+      '<p>See you soon.</p>',
+    );
+    await client(port).sendMail({
+      envelope: { from: 'dr.lee@clinic.test', to: ['jane.roe@example.com'] },
+      raw,
+    });
     expect(sink.messages).toHaveLength(0);
     expect(backend.secured).toHaveLength(1);
   });
@@ -313,7 +528,10 @@ describe('what gets scanned', () => {
         '--b\r\nContent-Type: text/csv; name="list.csv"\r\nContent-Disposition: attachment; filename="list.csv"\r\n\r\n' +
         'name,diagnosis\r\nJohn Smith,major depressive disorder\r\n--b--\r\n',
     );
-    await client(port).sendMail({ envelope: { from: 'dr.lee@clinic.test', to: ['jane.roe@example.com'] }, raw });
+    await client(port).sendMail({
+      envelope: { from: 'dr.lee@clinic.test', to: ['jane.roe@example.com'] },
+      raw,
+    });
     expect(sink.messages).toHaveLength(0);
     expect(backend.secured).toHaveLength(1);
     expect(backend.secured[0]!.request.attachments.map((a) => a.filename)).toEqual(['list.csv']);

@@ -51,7 +51,13 @@ export async function handleReplies(
     });
     if (r.ok) {
       accepted++;
-      log({ event: 'gateway.reply', replyId: r.replyId, messageId: r.messageId, latencyMs: r.latencyMs, crisis: crisis?.grade ?? null });
+      log({
+        event: 'gateway.reply',
+        replyId: r.replyId,
+        messageId: r.messageId,
+        latencyMs: r.latencyMs,
+        crisis: crisis?.grade ?? null,
+      });
     } else {
       log({ event: 'gateway.reply_refused', reason: r.reason });
     }

@@ -47,10 +47,16 @@ export async function startGateway(opts: {
   // One marker key for every gateway process of the deployment (and across restarts), so each
   // recognises the others' output; derived from the master key, never the key itself.
   if (gwConfig.markerSecret === null && opts.config.masterKey) {
-    gwConfig.markerSecret = createHmac('sha256', opts.config.masterKey).update('attune:gateway-marker:v1').digest('base64url');
+    gwConfig.markerSecret = createHmac('sha256', opts.config.masterKey)
+      .update('attune:gateway-marker:v1')
+      .digest('base64url');
   }
   // Notices use each practice's own reply domain when it has one: accept replies at all of them.
-  const practiceDomains = await opts.store.db.selectFrom('practices').select('reply_domain').where('reply_domain', 'is not', null).execute();
+  const practiceDomains = await opts.store.db
+    .selectFrom('practices')
+    .select('reply_domain')
+    .where('reply_domain', 'is not', null)
+    .execute();
   for (const r of practiceDomains) {
     const d = r.reply_domain?.toLowerCase();
     if (d && isDomain(d) && !gwConfig.replyDomains.includes(d)) gwConfig.replyDomains.push(d);

@@ -14,7 +14,10 @@ export class Marker {
   }
 
   private mac(messageId: string): string {
-    return createHmac('sha256', this.key).update(`attune-gateway:v1:${messageId}`).digest('base64url').slice(0, 32);
+    return createHmac('sha256', this.key)
+      .update(`attune-gateway:v1:${messageId}`)
+      .digest('base64url')
+      .slice(0, 32);
   }
 
   /** The header value to stamp; null when there is no Message-ID to bind it to. */

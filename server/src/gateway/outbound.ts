@@ -17,7 +17,8 @@ export interface OutboundContext {
   log(event: Record<string, unknown>): void;
 }
 
-export type OutboundKind = 'relayed' | 'relayed_secured' | 'relayed_processed' | 'secured' | 'blocked' | 'refused';
+export type OutboundKind =
+  'relayed' | 'relayed_secured' | 'relayed_processed' | 'secured' | 'blocked' | 'refused';
 
 export interface OutboundResult {
   reply: SmtpReply;
@@ -56,11 +57,14 @@ export async function handleOutbound(
   // only when the id is a message this practice really sent securely; a forged header is scanned.
   const secured = headerValues(headers, 'x-attune-secured')[0];
   if (secured !== undefined && sender && /^[\w-]{1,100}$/.test(secured.trim())) {
-    if (await ctx.backend.isSecuredMessage(sender.practiceId, secured.trim())) return relay('relayed_secured');
+    if (await ctx.backend.isSecuredMessage(sender.practiceId, secured.trim()))
+      return relay('relayed_secured');
   }
 
   const policy = sender?.policy ?? DEFAULT_POLICY;
-  const patients = sender ? await ctx.backend.knownPatients(sender.practiceId, envelope.to) : new Set<string>();
+  const patients = sender
+    ? await ctx.backend.knownPatients(sender.practiceId, envelope.to)
+    : new Set<string>();
   const { scan, decision } = classify(
     policy,
     scanInput(mail, envelope.to),
@@ -74,7 +78,10 @@ export async function handleOutbound(
     case 'block':
       return {
         kind: 'blocked',
-        reply: { code: 554, message: '5.7.1 Blocked by the practice policy: this content may not be emailed' },
+        reply: {
+          code: 554,
+          message: '5.7.1 Blocked by the practice policy: this content may not be emailed',
+        },
       };
     case 'warn':
     case 'encrypt': {
@@ -85,7 +92,10 @@ export async function handleOutbound(
         // nor attributed to someone it is not from.
         return {
           kind: 'refused',
-          reply: { code: 554, message: '5.7.1 Message contains PHI and the sender is not registered with Attune' },
+          reply: {
+            code: 554,
+            message: '5.7.1 Message contains PHI and the sender is not registered with Attune',
+          },
         };
       }
       const req = toSendRequest(mail, envelope.to);
@@ -103,22 +113,33 @@ export async function handleOutbound(
       }
       const sent = await ctx.backend.secureSend(sender, req.request, { idempotencyKey: flags.messageId });
       if (sent.ok) {
-        return { kind: 'secured', reply: { code: 250, message: `2.0.0 Accepted for secure delivery ${sent.messageId}` } };
+        return {
+          kind: 'secured',
+          reply: { code: 250, message: `2.0.0 Accepted for secure delivery ${sent.messageId}` },
+        };
       }
       if (sent.reason === 'blocked_by_policy') {
         return { kind: 'blocked', reply: { code: 554, message: '5.7.1 Blocked by the practice policy' } };
       }
-      return { kind: 'refused', reply: { code: 554, message: '5.7.1 Message could not be converted to secure delivery' } };
+      return {
+        kind: 'refused',
+        reply: { code: 554, message: '5.7.1 Message could not be converted to secure delivery' },
+      };
     }
   }
 }
 
-async function resolve(backend: GatewayBackend, mail: MailView, envelope: Envelope): Promise<OutboundSender | null> {
+async function resolve(
+  backend: GatewayBackend,
+  mail: MailView,
+  envelope: Envelope,
+): Promise<OutboundSender | null> {
   const from = fromAddress(mail);
   if (from) {
     const s = await backend.resolveSender(from);
     if (s) return s;
   }
-  if (envelope.from && envelope.from.toLowerCase() !== from) return backend.resolveSender(envelope.from.toLowerCase());
+  if (envelope.from && envelope.from.toLowerCase() !== from)
+    return backend.resolveSender(envelope.from.toLowerCase());
   return null;
 }

@@ -8,7 +8,8 @@ import { fastParse } from './fast-parse.ts';
 // (nodemailer's composer, every transfer encoding, Unicode, long lines, '=' signs) and on the
 // shapes it must leave to mailparser.
 
-const norm = (s: string | undefined | null): string | null => (s == null ? null : s.replace(/\r\n/g, '\n').replace(/\s+$/, ''));
+const norm = (s: string | undefined | null): string | null =>
+  s == null ? null : s.replace(/\r\n/g, '\n').replace(/\s+$/, '');
 
 async function compose(opts: Record<string, unknown>): Promise<Buffer> {
   return new MailComposer(opts).compile().build();
@@ -21,15 +22,22 @@ describe('fast MIME path', () => {
     await fc.assert(
       fc.asyncProperty(
         fc.record({
-          subject: fc.string({ unit: fc.constantFrom(...'abcdefghij XYZ-:;,.0123456789'.split('')), maxLength: 60 }),
+          subject: fc.string({
+            unit: fc.constantFrom(...'abcdefghij XYZ-:;,.0123456789'.split('')),
+            maxLength: 60,
+          }),
           text: fc.option(body, { nil: undefined }),
-          html: fc.option(body.map((b) => `<p>${b}</p>`), { nil: undefined }),
+          html: fc.option(
+            body.map((b) => `<p>${b}</p>`),
+            { nil: undefined },
+          ),
           encoding: fc.constantFrom('quoted-printable', 'base64', undefined),
           cc: fc.boolean(),
           long: fc.boolean(),
         }),
         async (m) => {
-          const text = m.text !== undefined && m.long ? m.text + ' word'.repeat(60) + '=' + 'x'.repeat(120) : m.text;
+          const text =
+            m.text !== undefined && m.long ? m.text + ' word'.repeat(60) + '=' + 'x'.repeat(120) : m.text;
           const raw = await compose({
             from: 'Dr Lee <dr.lee@clinic.test>',
             to: 'jane@example.com',
@@ -58,23 +66,43 @@ describe('fast MIME path', () => {
   });
 
   it('takes the fast path for ordinary composed mail (so the benchmark measures it)', async () => {
-    const raw = await compose({ from: 'a@clinic.test', to: 'b@example.com', subject: 'Hi', text: 'Hello — café', html: '<p>Hello — café</p>' });
+    const raw = await compose({
+      from: 'a@clinic.test',
+      to: 'b@example.com',
+      subject: 'Hi',
+      text: 'Hello — café',
+      html: '<p>Hello — café</p>',
+    });
     const fast = fastParse(raw);
     expect(fast).not.toBeNull();
     expect(fast!.text?.trim()).toBe('Hello — café');
   });
 
   it('leaves attachments, encoded-word subjects, nested parts and unknown charsets to mailparser', async () => {
-    const withAttachment = await compose({ from: 'a@clinic.test', to: 'b@example.com', subject: 'x', text: 'see file', attachments: [{ filename: 'notes.txt', content: 'Dx: F32.1' }] });
+    const withAttachment = await compose({
+      from: 'a@clinic.test',
+      to: 'b@example.com',
+      subject: 'x',
+      text: 'see file',
+      attachments: [{ filename: 'notes.txt', content: 'Dx: F32.1' }],
+    });
     expect(fastParse(withAttachment)).toBeNull();
     const full = await parse(withAttachment);
     expect(full.attachments.map((a) => a.filename)).toEqual(['notes.txt']);
 
-    const encodedSubject = await compose({ from: 'a@clinic.test', to: 'b@example.com', subject: 'Résumé of the plan', text: 'x' });
+    const encodedSubject = await compose({
+      from: 'a@clinic.test',
+      to: 'b@example.com',
+      subject: 'Résumé of the plan',
+      text: 'x',
+    });
     expect(fastParse(encodedSubject)).toBeNull();
     expect((await parse(encodedSubject)).subject).toBe('Résumé of the plan');
 
-    const koi8 = Buffer.from('From: a@clinic.test\r\nSubject: x\r\nContent-Type: text/plain; charset=koi8-r\r\n\r\n\xf0\xd2\xc9\r\n', 'latin1');
+    const koi8 = Buffer.from(
+      'From: a@clinic.test\r\nSubject: x\r\nContent-Type: text/plain; charset=koi8-r\r\n\r\n\xf0\xd2\xc9\r\n',
+      'latin1',
+    );
     expect(fastParse(koi8)).toBeNull();
 
     const nested = Buffer.from(
@@ -83,7 +111,37 @@ describe('fast MIME path', () => {
     expect(fastParse(nested)).toBeNull();
     expect((await parse(nested)).text?.trim()).toBe('hi');
 
-    const unterminated = Buffer.from('From: a@clinic.test\r\nContent-Type: multipart/alternative; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n');
+    const unterminated = Buffer.from(
+      'From: a@clinic.test\r\nContent-Type: multipart/alternative; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n',
+    );
     expect(fastParse(unterminated)).toBeNull();
+  });
+
+  it('never throws on arbitrary bytes or mangled MIME (declines or parses)', async () => {
+    const mime = fc.constantFrom(
+      'Content-Type: multipart/alternative; boundary="b"\r\n',
+      'Content-Type: text/plain; charset=utf-8\r\n',
+      'Content-Transfer-Encoding: base64\r\n',
+      'Content-Transfer-Encoding: quoted-printable\r\n',
+      '--b\r\n',
+      '--b--\r\n',
+      '=?utf-8?B?',
+      '\r\n',
+      '=\r\n',
+      'From: <a@b.c>\r\n',
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.oneof(mime, fc.string({ maxLength: 40 })), { maxLength: 30 }),
+        fc.uint8Array({ maxLength: 200 }),
+        async (pieces, noise) => {
+          const raw = Buffer.concat([Buffer.from(pieces.join('')), Buffer.from(noise)]);
+          expect(() => fastParse(raw)).not.toThrow();
+          const view = await parse(raw);
+          expect(typeof view.subject).toBe('string');
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });

@@ -13,8 +13,16 @@ export interface ClosablePipeline extends Pipeline {
   close(): Promise<void>;
 }
 
-export function createPipeline(opts: { config: Config; store: Store; startWorker?: boolean }): Promise<ClosablePipeline> {
-  const delivery = createDelivery({ config: opts.config, store: opts.store, logger: createLogger({ level: opts.config.logLevel }) });
+export function createPipeline(opts: {
+  config: Config;
+  store: Store;
+  startWorker?: boolean;
+}): Promise<ClosablePipeline> {
+  const delivery = createDelivery({
+    config: opts.config,
+    store: opts.store,
+    logger: createLogger({ level: opts.config.logLevel }),
+  });
   if (opts.startWorker !== false) delivery.start();
   return Promise.resolve({
     secureSend: (sender, request, ctx) => delivery.pipeline.secureSend(sender, request, ctx),

@@ -27,9 +27,13 @@ export function relayVia(transport: MailTransport): Relay {
   return {
     async send(envelope, raw) {
       // The file transport names files by this id: the same message retried lands on the same file.
-      const mid = /^message-id:[ \t]*(.+)$/im.exec(raw.subarray(0, 64 * 1024).toString('latin1'))?.[1]?.trim();
+      const mid = /^message-id:[ \t]*(.+)$/im
+        .exec(raw.subarray(0, 64 * 1024).toString('latin1'))?.[1]
+        ?.trim();
       const key = mid
-        ? createHash('sha256').update(`${mid}|${envelope.from}|${envelope.to.join(',')}`).digest('hex')
+        ? createHash('sha256')
+            .update(`${mid}|${envelope.from}|${envelope.to.join(',')}`)
+            .digest('hex')
         : randomBytes(16).toString('hex');
       const r = await transport.send({ raw, from: envelope.from, to: envelope.to, messageId: key }, 'relay');
       if (!r.ok) throw new RelayError(r.permanent, r.error);
@@ -39,7 +43,11 @@ export function relayVia(transport: MailTransport): Relay {
 }
 
 /** The gateway's relay: its own pool (relaying is its hot path), same destination as delivery. */
-export function createRelay(config: { smtpUrl: string | undefined; smtpRequireTls: boolean; mailDir: string }): Relay {
+export function createRelay(config: {
+  smtpUrl: string | undefined;
+  smtpRequireTls: boolean;
+  mailDir: string;
+}): Relay {
   return relayVia(
     config.smtpUrl
       ? smtpTransport({ url: config.smtpUrl, requireTls: config.smtpRequireTls, maxConnections: 10 })

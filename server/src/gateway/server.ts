@@ -1,6 +1,11 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import {
+  SMTPServer,
+  type SMTPServerAddress,
+  type SMTPServerDataStream,
+  type SMTPServerSession,
+} from 'smtp-server';
 import type { GatewayBackend } from './backend.ts';
 import type { GatewayConfig } from './config.ts';
 import { parse } from './extract.ts';
@@ -37,7 +42,11 @@ export interface GatewayStats {
 
 const MAX_RECIPIENTS = 100;
 
-export function createGateway(config: GatewayConfig, backend: GatewayBackend, log: GatewayLog = () => {}): Gateway {
+export function createGateway(
+  config: GatewayConfig,
+  backend: GatewayBackend,
+  log: GatewayLog = () => {},
+): Gateway {
   const sources = parseSources(config.allowedSources);
   const connections = new ConnectionLimiter(config.maxConnectionsPerIp);
   const relayRate = new RateLimiter(config.relayRatePerMinute);
@@ -45,7 +54,14 @@ export function createGateway(config: GatewayConfig, backend: GatewayBackend, lo
   const marker = new Marker(config.markerSecret);
   const holding = new WeakSet<SMTPServerSession>();
   const charged = new WeakSet<object>();
-  const stats: GatewayStats = { connections: 0, relayed: 0, secured: 0, replies: 0, refused: 0, tempFailures: 0 };
+  const stats: GatewayStats = {
+    connections: 0,
+    relayed: 0,
+    secured: 0,
+    replies: 0,
+    refused: 0,
+    tempFailures: 0,
+  };
   const replyDomains = new Set(config.replyDomains.map((d) => d.toLowerCase()));
   const replyRe = new RegExp(`^${escapeRe(config.replyLocalPrefix)}\\+([A-Za-z0-9_-]{16,128})@([^@]+)$`, 'i');
 
@@ -54,7 +70,8 @@ export function createGateway(config: GatewayConfig, backend: GatewayBackend, lo
     // The token keeps its case (it is the secret); the rest of the address is case-insensitive.
     return m && replyDomains.has(m[2]!.toLowerCase()) ? m[1]! : null;
   };
-  const inReplyDomain = (address: string): boolean => replyDomains.has(address.slice(address.lastIndexOf('@') + 1).toLowerCase());
+  const inReplyDomain = (address: string): boolean =>
+    replyDomains.has(address.slice(address.lastIndexOf('@') + 1).toLowerCase());
   const mayRelay = (session: SMTPServerSession): boolean =>
     sources.allows(session.remoteAddress) || Boolean(session.user);
 
@@ -253,7 +270,13 @@ export function createGateway(config: GatewayConfig, backend: GatewayBackend, lo
     );
     if (result.kind === 'secured') stats.secured++;
     else if (result.kind.startsWith('relayed')) stats.relayed++;
-    log({ event: 'gateway.outbound', outcome: result.kind, code: result.reply.code, bytes: raw.length, rcpts: rcpts.length });
+    log({
+      event: 'gateway.outbound',
+      outcome: result.kind,
+      code: result.reply.code,
+      bytes: raw.length,
+      rcpts: rcpts.length,
+    });
     return result.reply;
   }
 
@@ -299,7 +322,8 @@ function errorName(err: unknown): string {
 }
 
 function asSmtpError(err: unknown, log: GatewayLog): Error {
-  if (err instanceof Error && typeof (err as { responseCode?: unknown }).responseCode === 'number') return err;
+  if (err instanceof Error && typeof (err as { responseCode?: unknown }).responseCode === 'number')
+    return err;
   log({ event: 'gateway.error', error: errorName(err) });
   return smtpError(451, '4.3.0 Temporary failure, try again later');
 }

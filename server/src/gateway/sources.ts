@@ -17,7 +17,8 @@ export function parseSources(entries: readonly string[]): SourceMatcher {
   for (const entry of entries) {
     const [addr = '', prefixText, extra] = entry.split('/');
     const family = isIP(addr);
-    if (family === 0 || extra !== undefined) throw new InvalidSourceError(`Not an address or CIDR range: ${entry}`);
+    if (family === 0 || extra !== undefined)
+      throw new InvalidSourceError(`Not an address or CIDR range: ${entry}`);
     const type = family === 4 ? 'ipv4' : 'ipv6';
     if (prefixText === undefined) {
       list.addAddress(addr, type);

@@ -3,7 +3,14 @@ import type { SendMessageRequest } from '@attune/shared/api';
 import { resolveLink } from '../delivery/reply.ts';
 import type { Store } from '../store/index.ts';
 import { getPolicy } from '../store/practices.ts';
-import type { GatewayBackend, InboundReply, OutboundSender, ReplyResult, SecureSendResult, TokenState } from './backend.ts';
+import type {
+  GatewayBackend,
+  InboundReply,
+  OutboundSender,
+  ReplyResult,
+  SecureSendResult,
+  TokenState,
+} from './backend.ts';
 import type { Relay } from './relay.ts';
 
 // GatewayBackend over the real store. Lookups (sender, patients, secured ids, reply tokens) are
@@ -12,13 +19,22 @@ import type { Relay } from './relay.ts';
 // or the viewer's reply.
 
 export interface Pipeline {
-  secureSend(sender: OutboundSender, request: SendMessageRequest, ctx: { idempotencyKey: string | null }): Promise<SecureSendResult>;
+  secureSend(
+    sender: OutboundSender,
+    request: SendMessageRequest,
+    ctx: { idempotencyKey: string | null },
+  ): Promise<SecureSendResult>;
   acceptReply(reply: InboundReply): Promise<ReplyResult>;
 }
 
 const CACHE_MS = 5_000;
 
-export function createStoreBackend(opts: { store: Store; relay: Relay; pipeline: Pipeline; now?: () => Date }): GatewayBackend {
+export function createStoreBackend(opts: {
+  store: Store;
+  relay: Relay;
+  pipeline: Pipeline;
+  now?: () => Date;
+}): GatewayBackend {
   const { store, relay, pipeline } = opts;
   const now = opts.now ?? (() => new Date());
   const db = store.db;
@@ -43,13 +59,28 @@ export function createStoreBackend(opts: { store: Store; relay: Relay; pipeline:
         .executeTakeFirst();
       let value: OutboundSender | null = null;
       if (c) {
-        value = { practiceId: c.practice_id, clinicianId: c.id, email: key, policy: await policyOf(c.practice_id) };
+        value = {
+          practiceId: c.practice_id,
+          clinicianId: c.id,
+          email: key,
+          policy: await policyOf(c.practice_id),
+        };
       } else {
         // Not a clinician, but from one of a practice's domains (a shared mailbox, a front desk):
         // scanned under that practice's policy; PHI from it is refused rather than attributed.
         const domain = key.slice(key.lastIndexOf('@') + 1);
-        const d = await db.selectFrom('practice_domains').select('practice_id').where('domain', '=', domain).executeTakeFirst();
-        if (d) value = { practiceId: d.practice_id, clinicianId: null, email: key, policy: await policyOf(d.practice_id) };
+        const d = await db
+          .selectFrom('practice_domains')
+          .select('practice_id')
+          .where('domain', '=', domain)
+          .executeTakeFirst();
+        if (d)
+          value = {
+            practiceId: d.practice_id,
+            clinicianId: null,
+            email: key,
+            policy: await policyOf(d.practice_id),
+          };
       }
       senders.set(key, { at: Date.now(), value });
       if (senders.size > 5_000) senders.clear();
@@ -66,7 +97,12 @@ export function createStoreBackend(opts: { store: Store; relay: Relay; pipeline:
         } else ask.push(e);
       }
       if (ask.length === 0) return out;
-      const rows = await db.selectFrom('patients').select('email').where('practice_id', '=', practiceId).where('email', 'in', ask).execute();
+      const rows = await db
+        .selectFrom('patients')
+        .select('email')
+        .where('practice_id', '=', practiceId)
+        .where('email', 'in', ask)
+        .execute();
       const found = new Set(rows.map((r) => r.email.toLowerCase()));
       if (patients.size > 20_000) patients.clear();
       for (const e of ask) {
@@ -77,7 +113,12 @@ export function createStoreBackend(opts: { store: Store; relay: Relay; pipeline:
     },
 
     async isSecuredMessage(practiceId, id) {
-      const row = await db.selectFrom('messages').select('id').where('id', '=', id).where('practice_id', '=', practiceId).executeTakeFirst();
+      const row = await db
+        .selectFrom('messages')
+        .select('id')
+        .where('id', '=', id)
+        .where('practice_id', '=', practiceId)
+        .executeTakeFirst();
       return row !== undefined;
     },
 

@@ -7,7 +7,15 @@ import nodemailer from 'nodemailer';
 import { SMTPServer } from 'smtp-server';
 import { DEFAULT_POLICY, PolicySchema, type Policy } from '@attune/shared/policy';
 import type { SendMessageRequest } from '@attune/shared/api';
-import type { Envelope, GatewayBackend, InboundReply, OutboundSender, ReplyResult, SecureSendResult, TokenState } from './backend.ts';
+import type {
+  Envelope,
+  GatewayBackend,
+  InboundReply,
+  OutboundSender,
+  ReplyResult,
+  SecureSendResult,
+  TokenState,
+} from './backend.ts';
 import { loadGatewayConfig, type GatewayConfig } from './config.ts';
 import { relayVia, type Relay } from './relay.ts';
 import type { Config } from '../config.ts';
@@ -75,25 +83,55 @@ export function selfSignedCert(): { cert: string; key: string } {
   try {
     execFileSync(
       'openssl',
-      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=localhost',
-        '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')],
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ],
       { stdio: 'ignore' },
     );
-    return { cert: readFileSync(join(dir, 'cert.pem'), 'utf8'), key: readFileSync(join(dir, 'key.pem'), 'utf8') };
+    return {
+      cert: readFileSync(join(dir, 'cert.pem'), 'utf8'),
+      key: readFileSync(join(dir, 'key.pem'), 'utf8'),
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-export function testGatewayConfig(env: Record<string, string> = {}, over: Partial<GatewayConfig> = {}): GatewayConfig {
+export function testGatewayConfig(
+  env: Record<string, string> = {},
+  over: Partial<GatewayConfig> = {},
+): GatewayConfig {
   return {
-    ...loadGatewayConfig({ GATEWAY_PORT: '0', GATEWAY_HOST: '127.0.0.1', GATEWAY_HOSTNAME: 'gw.test', GATEWAY_REPLY_DOMAIN: 'reply.clinic.test', ...env }),
+    ...loadGatewayConfig({
+      GATEWAY_PORT: '0',
+      GATEWAY_HOST: '127.0.0.1',
+      GATEWAY_HOSTNAME: 'gw.test',
+      GATEWAY_REPLY_DOMAIN: 'reply.clinic.test',
+      ...env,
+    }),
     ...over,
   };
 }
 
 /** A nodemailer client; `raw` keeps the exact bytes we want the gateway to see. */
-export function client(port: number, opts: { requireTLS?: boolean; ignoreTLS?: boolean; auth?: { user: string; pass: string } } = {}) {
+export function client(
+  port: number,
+  opts: { requireTLS?: boolean; ignoreTLS?: boolean; auth?: { user: string; pass: string } } = {},
+) {
   return nodemailer.createTransport({
     host: '127.0.0.1',
     port,
@@ -105,7 +143,14 @@ export function client(port: number, opts: { requireTLS?: boolean; ignoreTLS?: b
   });
 }
 
-export function rawMessage(p: { from: string; to: string; subject: string; text: string; messageId?: string; extraHeaders?: string }): Buffer {
+export function rawMessage(p: {
+  from: string;
+  to: string;
+  subject: string;
+  text: string;
+  messageId?: string;
+  extraHeaders?: string;
+}): Buffer {
   return Buffer.from(
     `From: ${p.from}\r\nTo: ${p.to}\r\nSubject: ${p.subject}\r\nDate: Sun, 22 Nov 2026 07:00:00 +0000\r\n` +
       `Message-ID: ${p.messageId ?? `<${Math.random().toString(36).slice(2)}@clinic.test>`}\r\n${p.extraHeaders ?? ''}` +
@@ -117,7 +162,10 @@ export function rawMessage(p: { from: string; to: string; subject: string; text:
 export class MemoryBackend implements GatewayBackend {
   readonly secured: Array<{ sender: OutboundSender; request: SendMessageRequest }> = [];
   readonly replies: InboundReply[] = [];
-  readonly tokens = new Map<string, { state: TokenState; messageId: string; patientId: string; sentAt: number }>();
+  readonly tokens = new Map<
+    string,
+    { state: TokenState; messageId: string; patientId: string; sentAt: number }
+  >();
   readonly clinicians = new Map<string, string>();
   readonly patients = new Set<string>();
   readonly securedIds = new Set<string>();
@@ -154,10 +202,17 @@ export class MemoryBackend implements GatewayBackend {
   acceptReply(reply: InboundReply): Promise<ReplyResult> {
     const t = this.tokens.get(reply.token);
     if (!t) return Promise.resolve({ ok: false, reason: 'unknown_token' });
-    if (t.state !== 'valid') return Promise.resolve({ ok: false, reason: t.state === 'revoked' ? 'revoked' : 'expired' });
+    if (t.state !== 'valid')
+      return Promise.resolve({ ok: false, reason: t.state === 'revoked' ? 'revoked' : 'expired' });
     this.replies.push(reply);
     const latencyMs = reply.receivedAt.getTime() - t.sentAt;
-    return Promise.resolve({ ok: true, replyId: `r${this.replies.length}`, messageId: t.messageId, patientId: t.patientId, latencyMs });
+    return Promise.resolve({
+      ok: true,
+      replyId: `r${this.replies.length}`,
+      messageId: t.messageId,
+      patientId: t.patientId,
+      latencyMs,
+    });
   }
 }
 
@@ -182,11 +237,32 @@ export async function seedPractice(
     const now = nowIso();
     await store.db
       .insertInto('clinicians')
-      .values({ id: newId(), practice_id: practiceId, email: people.clinician, name: null, role: 'clinician', external_subject: null, disabled: 0, created_at: now, updated_at: now, last_login_at: null })
+      .values({
+        id: newId(),
+        practice_id: practiceId,
+        email: people.clinician,
+        name: null,
+        role: 'clinician',
+        external_subject: null,
+        disabled: 0,
+        created_at: now,
+        updated_at: now,
+        last_login_at: null,
+      })
       .execute();
     await store.db
       .insertInto('patients')
-      .values({ id: newId(), practice_id: practiceId, email: people.patient, name: null, time_zone: null, public_key: null, fingerprint: null, created_at: now, updated_at: now })
+      .values({
+        id: newId(),
+        practice_id: practiceId,
+        email: people.patient,
+        name: null,
+        time_zone: null,
+        public_key: null,
+        fingerprint: null,
+        created_at: now,
+        updated_at: now,
+      })
       .execute();
     return { practiceId };
   } finally {
