@@ -10,19 +10,45 @@ export const SHAPE_INITIAL = 16; // single capital letter
 
 export interface Tokens {
   readonly count: number;
-  readonly start: Int32Array;
-  readonly end: Int32Array;
+  readonly start: readonly number[];
+  readonly end: readonly number[];
   /** Lower-cased token text with ’ folded to ' (lookups). */
   readonly lower: string[];
   /** Exact token text. */
   readonly raw: string[];
-  readonly shape: Uint8Array;
+  readonly shape: readonly number[];
 }
 
 const TOKEN_RE = /[\p{L}\p{N}][\p{L}\p{M}\p{N}]*(?:['’][\p{L}]+)?/gu;
 const TITLE_RE = /^[\p{Lu}][\p{Ll}\p{M}'’]*(?:[\p{Lu}][\p{Ll}\p{M}]+)?(?:['’][sS])?$/u;
 const CAPS_RE = /^[\p{Lu}\p{M}'’]+$/u;
 const LETTERS_RE = /^[\p{L}\p{M}'’]+$/u;
+
+function isAsciiLetters(r: string): boolean {
+  for (let i = 0; i < r.length; i++) {
+    const c = r.charCodeAt(i) | 32;
+    if (c < 97 || c > 122) return false;
+  }
+  return true;
+}
+
+/** Shape of a token of ASCII letters only (same rules as the Unicode path). */
+function asciiShape(r: string): number {
+  const n = r.length;
+  let upper = 0;
+  for (let i = 0; i < n; i++) {
+    const c = r.charCodeAt(i);
+    if (c >= 65 && c <= 90) upper++;
+  }
+  const first = r.charCodeAt(0);
+  const firstUpper = first >= 65 && first <= 90;
+  if (upper === 0) return SHAPE_LETTERS | SHAPE_LOWER;
+  if (n === 1) return SHAPE_LETTERS | SHAPE_INITIAL;
+  if (upper === n) return SHAPE_LETTERS | SHAPE_CAPS;
+  if (!firstUpper) return SHAPE_LETTERS | SHAPE_LOWER;
+  // Title case, allowing one inner capital ("McDonald").
+  return upper <= 2 ? SHAPE_LETTERS | SHAPE_TITLE : SHAPE_LETTERS;
+}
 
 export function tokenize(text: string): Tokens {
   const starts: number[] = [];
@@ -43,6 +69,7 @@ export function tokenize(text: string): Tokens {
     const c0 = r.charCodeAt(0);
     // ASCII fast path; other scripts go through the Unicode regexes.
     if (c0 >= 48 && c0 <= 57) s = 0;
+    else if (isAsciiLetters(r)) s = asciiShape(r);
     else if (LETTERS_RE.test(r)) {
       s = SHAPE_LETTERS;
       if (l === r) s |= SHAPE_LOWER;
@@ -55,11 +82,12 @@ export function tokenize(text: string): Tokens {
   }
   return {
     count: starts.length,
-    start: Int32Array.from(starts),
-    end: Int32Array.from(ends),
+    // Plain arrays: for the short texts of mail, typed-array allocation costs more than it saves.
+    start: starts,
+    end: ends,
     lower,
     raw,
-    shape: Uint8Array.from(shapes),
+    shape: shapes,
   };
 }
 

@@ -69,6 +69,8 @@ const CREDENTIALS = set(
 const NAME_LABELS = set('name|names|starring|featuring|feat|founders|founder|cofounder|ceo|author|authors|directed|director|producer|produced|written|performed|sung|composed|hosted|host|cast|guest|speaker|presenter|contact|attendee|attendees|member|members|candidate|applicant|employee|tenant|owner|recipient|sender|signed');
 // Speaker labels and headers that are not names.
 const LABEL_WORDS = set('subject|date|time|name|phone|mobile|email|fax|where|when|what|who|note|notes|re|to|from|cc|bcc|address|tel|web|title|location|plan|assessment|summary|update|question|answer|q|a|ps|p|s|o|dx|rx|tx|hx');
+// Last word of an introduction ("my name is", "call me", "I'm"): gate before the regexes.
+const INTRO_LAST = set("is|named|me|name's|am|i'm|it's");
 const NAME_IS_STRONG = /\b(?:my name is|name is|name's|named|call me)\s*$/i;
 const NAME_IS = /\b(?:i am|i'm|this is|it's)\s*$/i;
 
@@ -116,10 +118,10 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
 
   // ---- per-token facts, once --------------------------------------------------------------
   const w: string[] = new Array<string>(n);
-  const fl = new Uint8Array(n);
-  const stop = new Uint8Array(n);
-  const gap = new Uint8Array(n); // gap before token i
-  const ls = new Uint8Array(n); // token starts a line
+  const fl: number[] = new Array<number>(n).fill(0);
+  const stop: number[] = new Array<number>(n).fill(0);
+  const gap: number[] = new Array<number>(n).fill(0); // gap before token i
+  const ls: number[] = new Array<number>(n).fill(0); // token starts a line
   const sh = toks.shape;
   for (let i = 0; i < n; i++) {
     const s = stem(toks.lower[i]!);
@@ -169,7 +171,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     return true;
   };
 
-  const conf = new Float32Array(n);
+  const conf: number[] = new Array<number>(n).fill(0);
   const why: (string | undefined)[] = new Array<string | undefined>(n);
   const mark = (i: number, c: number, r: string): void => {
     if (i >= 0 && i < n && c > conf[i]!) {
@@ -220,7 +222,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       mark(i, anyDict ? 0.9 : 0.75, 'Greeting before a name');
       continue;
     }
-    const introText = !upper && (shp || isLower(i)) ? text.slice(Math.max(0, toks.start[i]! - 16), toks.start[i]!) : '';
+    const introText = !upper && (shp || isLower(i)) && INTRO_LAST.has(pw) ? text.slice(Math.max(0, toks.start[i]! - 16), toks.start[i]!) : '';
     if (introText && (NAME_IS_STRONG.test(introText) || (shp && NAME_IS.test(introText)))) {
       // "my name is borna jerković": case is not a cue here, take the next word too.
       mark(i, 0.85, 'Introduced by name');
