@@ -11,6 +11,13 @@ import { MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, type SendMessageRequest } from '
 const TEXT_TYPES = /^(text\/|application\/(json|xml|csv|x-csv|rtf|x-yaml|yaml)\b|message\/)/i;
 const MAX_TEXT_ATTACHMENT_BYTES = 2 * 1024 * 1024;
 
+/** Attachments the detector cannot read (PDF, Office files, images, archives, oversized text). */
+export function hasUnreadableAttachment(mail: MailView): boolean {
+  return mail.attachments.some(
+    (a) => !(TEXT_TYPES.test(a.contentType) && a.content.length <= MAX_TEXT_ATTACHMENT_BYTES),
+  );
+}
+
 /** What the gateway reads from a message, whichever parser produced it. */
 export interface MailView {
   subject: string;

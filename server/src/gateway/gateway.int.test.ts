@@ -537,3 +537,29 @@ describe('what gets scanned', () => {
     expect(backend.secured[0]!.request.attachments.map((a) => a.filename)).toEqual(['list.csv']);
   });
 });
+
+describe('attachments the detector cannot read', () => {
+  const withPdf = (to: string): Buffer =>
+    Buffer.from(
+      `From: dr.lee@clinic.test\r\nTo: ${to}\r\nSubject: The form\r\nMessage-ID: <pdf-${to}@clinic.test>\r\nMIME-Version: 1.0\r\n` +
+        'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nHere is the form.\r\n' +
+        '--b\r\nContent-Type: application/pdf; name="form.pdf"\r\nContent-Disposition: attachment; filename="form.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\n' +
+        `${Buffer.from('%PDF-1.4 opaque').toString('base64')}\r\n--b--\r\n`,
+    );
+
+  it('secures an unreadable attachment sent to a known patient, and relays it to anyone else', async () => {
+    await start();
+    backend.patients.add('jane.roe@example.com');
+    await client(port).sendMail({
+      envelope: { from: 'dr.lee@clinic.test', to: ['jane.roe@example.com'] },
+      raw: withPdf('jane.roe@example.com'),
+    });
+    expect(backend.secured).toHaveLength(1);
+    expect(sink.messages).toHaveLength(0);
+    await client(port).sendMail({
+      envelope: { from: 'dr.lee@clinic.test', to: ['vendor@example.com'] },
+      raw: withPdf('vendor@example.com'),
+    });
+    expect(sink.messages).toHaveLength(1);
+  });
+});

@@ -1,7 +1,7 @@
 import { DEFAULT_POLICY } from '@attune/shared/policy';
 import type { Envelope, GatewayBackend, OutboundSender } from './backend.ts';
 import { classify } from './classify.ts';
-import { fromAddress, scanInput, toSendRequest, type MailView } from './extract.ts';
+import { fromAddress, hasUnreadableAttachment, scanInput, toSendRequest, type MailView } from './extract.ts';
 import { headerValues, type RawHeaders } from './marker.ts';
 import { RelayError } from './relay.ts';
 import type { SmtpReply } from './smtp-reply.ts';
@@ -70,9 +70,19 @@ export async function handleOutbound(
     scanInput(mail, envelope.to),
     envelope.to.map((email) => ({ email, isPatient: patients.has(email) })),
   );
-  ctx.log({ event: 'gateway.scan', decision: decision.decision, phi: decision.phi, types: scan.types });
+  // A file the detector cannot read, sent to a patient of the practice, is treated as PHI: that the
+  // recipient is a patient is itself health information, and the file is most likely about them.
+  const opaqueToPatient = decision.decision === 'allow' && patients.size > 0 && hasUnreadableAttachment(mail);
+  const verdict = opaqueToPatient ? 'encrypt' : decision.decision;
+  ctx.log({
+    event: 'gateway.scan',
+    decision: verdict,
+    phi: decision.phi,
+    types: scan.types,
+    opaqueToPatient,
+  });
 
-  switch (decision.decision) {
+  switch (verdict) {
     case 'allow':
       return relay('relayed');
     case 'block':
