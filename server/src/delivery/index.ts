@@ -6,6 +6,7 @@ import type { Pipeline } from '../gateway/store-backend.ts';
 import type { Logger } from '../log.ts';
 import type { Store } from '../store/index.ts';
 import type { SendMessageRequest } from '@attune/shared/api';
+import { createCommitQueue } from './commit-queue.ts';
 import { OutboxWorker, type OutboxOptions } from './outbox.ts';
 import { acceptReply } from './reply.ts';
 import { sendSecureMessage } from './send.ts';
@@ -55,6 +56,7 @@ export function createDelivery(opts: {
     );
   }
   let worker: OutboxWorker | null = null;
+  const queue = createCommitQueue(opts.store.db);
   const services: DeliveryServices = {
     db: opts.store.db,
     dialect: opts.store.dialect,
@@ -64,6 +66,7 @@ export function createDelivery(opts: {
     logger: opts.logger,
     now: opts.now ?? (() => new Date()),
     kick: () => worker?.kick(),
+    commit: (fn) => queue.run(fn),
   };
   worker = new OutboxWorker(services, opts.worker);
   const w = worker;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { decryptFromArchive, encryptAndSign, openSecret, readPublicKey } from '../crypto/index.ts';
-import { getPolicy, newId, nowIso } from '../store/index.ts';
+import { getPolicy, newId, nowIso, type Tx } from '../store/index.ts';
 import type { OutboxTable } from '../store/schema.ts';
 import { ddb } from './db.ts';
 import { getKeyring } from './keyring.ts';
@@ -130,17 +130,28 @@ export class OutboxWorker {
     this.schedule(this.o.pollMs);
   }
 
-  /** Claims one batch of due rows and processes it; returns how many rows were claimed. */
+  /**
+   * Claims one batch of due rows, sends them (concurrently, up to `concurrency`), then records every
+   * outcome in one transaction (one commit for the batch). Returns how many rows were claimed.
+   */
   async runOnce(): Promise<number> {
     const rows = await this.claim();
+    const done: Array<{ row: OutboxTable; outcome: Outcome; ms: number }> = [];
     let i = 0;
     const work = async () => {
       while (i < rows.length) {
         const row = rows[i++]!;
-        await this.process(row);
+        const started = Date.now();
+        const outcome = await this.process(row);
+        if (outcome) done.push({ row, outcome, ms: Date.now() - started });
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.o.concurrency, rows.length) }, work));
+    if (done.length > 0) {
+      await this.svc.db.transaction().execute(async (tx) => {
+        for (const d of done) await this.record(tx, d.row, d.outcome, d.ms);
+      });
+    }
     return rows.length;
   }
 
@@ -166,8 +177,8 @@ export class OutboxWorker {
       .execute();
   }
 
-  private async process(row: OutboxTable): Promise<void> {
-    const started = Date.now();
+  /** The outcome to record, or null when nothing may be recorded (a simulated crash). */
+  private async process(row: OutboxTable): Promise<Outcome | null> {
     let outcome: Outcome;
     if (row.attempts > this.o.maxAttempts) {
       // Claimed more often than allowed without ever being marked: the process died each time.
@@ -176,7 +187,7 @@ export class OutboxWorker {
       try {
         outcome = await this.attempt(row);
       } catch (err) {
-        if (err instanceof SimulatedCrash) return; // test: leave the claim to expire, as a crash would
+        if (err instanceof SimulatedCrash) return null; // test: leave the claim to expire, as a crash would
         // A bug or an unreachable database: record a retry; the lease guards against a lost update.
         this.svc.logger.error({ err: errorCode(err), outboxId: row.id }, 'outbox row failed');
         outcome = { kind: 'retry', detail: `internal error (${errorCode(err)})` };
@@ -185,7 +196,7 @@ export class OutboxWorker {
     if (outcome.kind === 'retry' && row.attempts >= this.o.maxAttempts) {
       outcome = { kind: 'failed', detail: `gave up after ${row.attempts} attempts: ${outcome.detail}` };
     }
-    await this.record(row, outcome, Date.now() - started);
+    return outcome;
   }
 
   private async attempt(row: OutboxTable): Promise<Outcome> {
@@ -222,7 +233,11 @@ export class OutboxWorker {
     if (!row.delivery_id) return { kind: 'failed', detail: 'delivery row missing' };
     const d = await db.selectFrom('deliveries').selectAll().where('id', '=', row.delivery_id).executeTakeFirst();
     if (!d) return { kind: 'failed', detail: 'delivery row missing' };
-    const m = await db.selectFrom('messages').selectAll().where('id', '=', d.message_id).executeTakeFirstOrThrow();
+    const m = await db
+      .selectFrom('messages')
+      .select(['revoked_at', 'expires_at'])
+      .where('id', '=', d.message_id)
+      .executeTakeFirstOrThrow();
     const now = nowIso(this.svc.now());
     if (m.revoked_at || d.status === 'revoked') return { kind: 'skipped', detail: 'revoked before sending', deliveryStatus: 'revoked' };
     if (m.expires_at && m.expires_at <= now) return { kind: 'skipped', detail: 'expired before sending', deliveryStatus: 'expired' };
@@ -254,7 +269,8 @@ export class OutboxWorker {
     const key = await readPublicKey(patient.public_key, this.svc.now());
     if (!key.ok) return { kind: 'failed', detail: `the patient's public key is not usable (${key.reason})` };
     const keyring = await getKeyring(db, this.svc.masterKey, row.practice_id);
-    const plain = await decryptFromArchive(m.body_ct, keyring.archive.privateKey);
+    const body = await db.selectFrom('messages').select('body_ct').where('id', '=', d.message_id).executeTakeFirstOrThrow();
+    const plain = await decryptFromArchive(body.body_ct, keyring.archive.privateKey);
     if (!plain.ok) return { kind: 'failed', detail: `archived content unreadable (${plain.reason})` };
     const content = JSON.parse(Buffer.from(plain.data).toString('utf8')) as StoredContent;
     const inner = await composeInnerEntity({
@@ -277,8 +293,15 @@ export class OutboxWorker {
     });
   }
 
+  private readonly codePolicy = new Map<string, { at: number; value: boolean }>();
+
+  /** Whether notices mention the code step; only the wording depends on it, so 5 s of caching is fine. */
   private async codeRequired(practiceId: string): Promise<boolean> {
-    return (await getPolicy(this.svc.db, practiceId)).policy.viewerSecondFactor;
+    const hit = this.codePolicy.get(practiceId);
+    if (hit && Date.now() - hit.at < 5_000) return hit.value;
+    const value = (await getPolicy(this.svc.db, practiceId)).policy.viewerSecondFactor;
+    this.codePolicy.set(practiceId, { at: Date.now(), value });
+    return value;
   }
 
   private async composeOtp(row: OutboxTable): Promise<ComposedMail | Outcome> {
@@ -322,10 +345,10 @@ export class OutboxWorker {
     });
   }
 
-  private async record(row: OutboxTable, outcome: Outcome, durationMs: number): Promise<void> {
+  private async record(tx: Tx, row: OutboxTable, outcome: Outcome, durationMs: number): Promise<void> {
     const now = this.svc.now();
     const t = nowIso(now);
-    await this.svc.db.transaction().execute(async (tx) => {
+    {
       const x = ddb(tx);
       await x
         .insertInto('delivery_attempts')
@@ -370,15 +393,14 @@ export class OutboxWorker {
         // Never move a delivery backwards: a re-send after a crash may find it opened already.
         await tx
           .updateTable('deliveries')
-          .set({ status: 'sent', sent_at: t, attempts: row.attempts, last_error: null, updated_at: t })
+          .set({
+            status: sql<string>`case when status in ('queued', 'scheduled') then 'sent' else status end`,
+            sent_at: sql<string>`coalesce(sent_at, ${t})`,
+            attempts: row.attempts,
+            last_error: null,
+            updated_at: t,
+          })
           .where('id', '=', row.delivery_id)
-          .where('status', 'in', ['queued', 'scheduled'])
-          .execute();
-        await tx
-          .updateTable('deliveries')
-          .set({ sent_at: t, attempts: row.attempts, updated_at: t })
-          .where('id', '=', row.delivery_id)
-          .where('sent_at', 'is', null)
           .execute();
       } else if (outcome.kind === 'failed') {
         await tx
@@ -394,7 +416,7 @@ export class OutboxWorker {
           .where('status', 'in', ['queued', 'scheduled'])
           .execute();
       }
-    });
+    }
   }
 }
 

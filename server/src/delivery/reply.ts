@@ -88,7 +88,7 @@ export async function acceptReply(svc: DeliveryServices, input: ReplyInput): Pro
   const t = nowIso(at);
   const nowText = nowIso(svc.now());
 
-  await db.transaction().execute(async (tx) => {
+  await svc.commit(async (tx) => {
     await tx
       .insertInto('replies')
       .values({ id: replyId, practice_id: link.practiceId, message_id: link.messageId, delivery_id: d.id, patient_id: d.patient_id, body_ct: ciphertext, created_at: t })

@@ -196,7 +196,7 @@ export async function sendSecureMessage(svc: DeliveryServices, ctx: SendContext,
   for (const r of plan) if (r.newPatient) r.patientId = newId();
 
   try {
-    await db.transaction().execute(async (tx) => {
+    await svc.commit(async (tx) => {
       const t = ddb(tx);
       for (const r of plan) {
         if (!r.newPatient || !r.patientId) continue;

@@ -1,7 +1,7 @@
 import type { Config } from '../config.ts';
 import type { MasterKey } from '../crypto/index.ts';
 import type { Logger } from '../log.ts';
-import type { Db, Dialect } from '../store/index.ts';
+import type { Db, Dialect, Tx } from '../store/index.ts';
 import type { MailTransport } from './transport.ts';
 
 // What the delivery pipeline, the outbox worker and the viewer share. Built once by
@@ -17,6 +17,8 @@ export interface DeliveryServices {
   now: () => Date;
   /** Wakes the outbox worker after a commit, so immediate sends do not wait for the next poll. */
   kick: () => void;
+  /** Runs `fn` in a transaction, grouped with concurrent writers into one commit (commit-queue.ts). */
+  commit: <T>(fn: (tx: Tx) => Promise<T>) => Promise<T>;
 }
 
 export interface MailIdentity {

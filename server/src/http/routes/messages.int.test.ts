@@ -196,7 +196,12 @@ describe('GET /v1/messages/:id and revoke', () => {
     const before = f.smtp.received.length;
     const r = await f.api('POST', '/v1/messages', { to: ['rev@patient.example'], text: BODY });
     const { id } = SendMessageResponseSchema.parse(await r.json());
-    const mail = (await f.smtp.waitFor(before + 1)).slice(before).find((m) => m.to.includes('rev@patient.example'))!;
+    let mail = f.smtp.received.slice(before).find((m) => m.to.includes('rev@patient.example'));
+    for (let i = 0; !mail && i < 200; i++) {
+      await new Promise((res) => setTimeout(res, 25));
+      mail = f.smtp.received.slice(before).find((m) => m.to.includes('rev@patient.example'));
+    }
+    if (!mail) throw new Error('notice not received');
     const link = /http:\/\/127\.0\.0\.1:\d+\/m\/[A-Za-z0-9_-]{43}/.exec((await simpleParser(mail.raw)).text ?? '')![0];
     expect((await fetch(link)).status).toBe(200);
     const rev = await f.api('POST', `/v1/messages/${id}/revoke`);

@@ -1,0 +1,197 @@
+// `npm run bench:server`: sustained secure sends per second through the real server, and beside it,
+// in the same run on the same machine, the bare OpenPGP encryption rate of the same message (the
+// physical limit of this work).
+//
+// Setup: the real server (startServer) as a child process on the embedded SQLite store in a temp
+// folder (WAL, synchronous=FULL: every 202 is fsynced), its outbox worker delivering to an SMTP sink
+// in this process (smtp-server, STARTTLS). autocannon drives POST /v1/messages (a secure-link send of
+// a ~700-character message with PHI) with a development token. Each request: strict validation,
+// the server-side PHI scan and policy decision, encryption to the practice archive key, and one
+// transaction (message, archive chain entry, audit chain entry, patient, delivery, viewer link,
+// outbox row, engagement event). The bare rate is openpgp encryption of the same stored content to
+// the same kind of key, in one process, nothing else.
+//
+// Goals (issue 3, 2-core machine): >= 300 sends/s, p99 < 100 ms, >= half the bare encryption rate.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SMTPServer } from 'smtp-server';
+
+const BODY = {
+  to: ['jordan.alvarez@patient.example'],
+  subject: 'Follow-up from Tuesday',
+  text:
+    'Hi Jordan, thank you for coming in on Tuesday. As we discussed, your PHQ-9 score of 14 suggests moderate ' +
+    'depression (F32.1), and we agreed to continue sertraline 50 mg each morning. Please keep the thought record ' +
+    'we started and bring it next week. If your sleep gets worse, or you notice thoughts of harming yourself, call ' +
+    'the clinic at 555-201-7788 or 988 right away. Your next appointment is 3/14 at 10:00. Take care, Dr. Lee',
+  topics: ['medication', 'homework'],
+};
+
+interface AutocannonResult {
+  requests: { average: number; total: number };
+  latency: { p50: number; p99: number; average: number; max: number };
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  duration: number;
+}
+type Autocannon = (opts: Record<string, unknown>) => Promise<AutocannonResult>;
+const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
+
+async function child(): Promise<void> {
+  // Runs inside the server process: start it and print where it listens and a development token.
+  const { loadConfig } = await import('../server/src/config.ts');
+  const { startServer } = await import('../server/src/index.ts');
+  const { loadDevIssuer } = await import('../server/src/identity/index.ts');
+  const config = loadConfig(process.env);
+  const server = await startServer(config);
+  const issuer = await loadDevIssuer({
+    dataDir: config.dataDir,
+    issuer: config.identity.dev.issuer,
+    audience: config.identity.dev.audience,
+    ttlSeconds: 3600,
+  });
+  const token = await issuer.sign({ email: 'dr.lee@calm.example' });
+  process.stdout.write(`${JSON.stringify({ url: server.url, token })}\n`);
+  const stop = () => void server.close().then(() => process.exit(0));
+  process.on('SIGTERM', stop);
+  process.stdin.on('end', stop);
+  process.stdin.resume();
+}
+
+async function bareEncryptionRate(seconds: number): Promise<{ archive: number; signed: number }> {
+  const { generateKey, parseTrustedPublicKey, parseTrustedPrivateKey, encryptForArchive, encryptAndSign } = await import(
+    '../server/src/crypto/index.ts'
+  );
+  const archive = await generateKey({ name: 'Bench (archive)' });
+  const signing = await generateKey({ name: 'Bench' });
+  const pub = await parseTrustedPublicKey(archive.publicKey);
+  const signer = await parseTrustedPrivateKey(signing.privateKey);
+  // The same bytes the server encrypts per send: the stored content JSON.
+  const content = JSON.stringify({ v: 1, subject: BODY.subject, text: BODY.text, attachments: [] });
+  const rate = async (fn: () => Promise<unknown>) => {
+    for (let i = 0; i < 50; i++) await fn(); // warm up
+    let n = 0;
+    const start = performance.now();
+    while (performance.now() - start < seconds * 1000) {
+      await fn();
+      n++;
+    }
+    return n / ((performance.now() - start) / 1000);
+  };
+  return {
+    archive: await rate(() => encryptForArchive(content, pub)),
+    signed: await rate(() => encryptAndSign({ data: content, encryptionKeys: pub, signingKey: signer })),
+  };
+}
+
+async function main(): Promise<void> {
+  const duration = Number(process.env['BENCH_SECONDS'] ?? 20);
+  const connections = Number(process.env['BENCH_CONNECTIONS'] ?? 8);
+  const loadBefore = loadavg();
+  const dataDir = mkdtempSync(join(tmpdir(), 'attune-bench-'));
+  let delivered = 0;
+  const sink = new SMTPServer({
+    authOptional: true,
+    logger: false,
+    onData(stream, _s, cb) {
+      stream.on('data', () => undefined);
+      stream.on('end', () => {
+        delivered++;
+        cb();
+      });
+    },
+  });
+  await new Promise<void>((r) => sink.listen(0, '127.0.0.1', () => r()));
+  const smtpPort = (sink as unknown as { server: { address(): { port: number } } }).server.address().port;
+
+  const file = fileURLToPath(import.meta.url);
+  // BENCH_PROFILE=<dir> writes a V8 CPU profile of the server process there (open in Chrome DevTools).
+  const profile = process.env['BENCH_PROFILE'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_PROFILE']}`] : [];
+  const proc: ChildProcess = spawn(process.execPath, [...profile, '--import', 'tsx', file, '--child'], {
+    env: {
+      ...process.env,
+      ATTUNE_ENV: 'development',
+      DATA_DIR: dataDir,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'silent',
+      PRACTICE_NAME: 'Calm Waters Counseling',
+      PRACTICE_DOMAINS: 'calm.example',
+      SMTP_URL: `smtp://127.0.0.1:${smtpPort}/?tls.rejectUnauthorized=false`,
+      RATE_LIMIT_PER_MINUTE: '10000000',
+      RATE_LIMIT_UNAUTH_PER_MINUTE: '10000000',
+    },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const ready = await new Promise<{ url: string; token: string }>((resolve, reject) => {
+    let buf = '';
+    proc.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const line = buf.split('\n').find((l) => l.startsWith('{"url"'));
+      if (line) resolve(JSON.parse(line) as { url: string; token: string });
+    });
+    proc.once('exit', (code) => reject(new Error(`server exited early (${code})`)));
+  });
+
+  const request = {
+    url: `${ready.url}/v1/messages`,
+    method: 'POST',
+    headers: { authorization: `Bearer ${ready.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(BODY),
+  };
+  try {
+    // Check one request by hand first: a bench of 4xx answers would be meaningless.
+    const probe = await fetch(request.url, { method: 'POST', headers: request.headers, body: request.body });
+    if (probe.status !== 202) throw new Error(`probe answered ${probe.status}: ${await probe.text()}`);
+
+    await autocannon({ ...request, connections, duration: 3 }); // warm-up (JIT, caches, SQLite pages)
+    const deliveredBefore = delivered;
+    const t0 = performance.now();
+    const r = await autocannon({ ...request, connections, duration });
+    const elapsed = (performance.now() - t0) / 1000;
+    const deliveredDuring = delivered - deliveredBefore;
+    // Let the outbox drain, to report delivery throughput and that nothing was lost.
+    const accepted = r.requests.total - r.non2xx;
+    const drainStart = performance.now();
+    const expected = deliveredBefore + accepted;
+    while (delivered < expected && performance.now() - drainStart < 120_000) await new Promise((res) => setTimeout(res, 100));
+    const drainSeconds = (performance.now() - drainStart) / 1000;
+
+    proc.kill('SIGTERM');
+    await new Promise((res) => proc.once('exit', res));
+    const bare = await bareEncryptionRate(5);
+
+    const sends = r.requests.average;
+    const fmt = (n: number) => n.toFixed(1);
+    console.log(`\nAttune bench:server (${cpus()[0]?.model ?? 'cpu'}, ${availableParallelism()} cores, node ${process.version})`);
+    // The machine may be shared (other test runs): the load average says how much of it we had.
+    console.log(`load average before/after: ${loadBefore.map((x) => x.toFixed(1)).join(' ')} / ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+    console.log(`store: SQLite (WAL, synchronous=FULL) in a temp folder; SMTP: in-process sink over STARTTLS`);
+    console.log(`load: autocannon, ${connections} connections, ${duration} s after a 3 s warm-up; message ${request.body.length} bytes JSON\n`);
+    console.log(`secure sends (POST /v1/messages -> 202)   ${fmt(sends)} /s   (${accepted} accepted, ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts)`);
+    console.log(`latency                                    p50 ${r.latency.p50} ms   p99 ${r.latency.p99} ms   max ${r.latency.max} ms`);
+    console.log(`delivered by the outbox meanwhile          ${fmt(deliveredDuring / elapsed)} /s   (all ${accepted} delivered after a further ${fmt(drainSeconds)} s: ${delivered >= expected ? 'yes' : 'NO'})`);
+    console.log(`bare OpenPGP encryption, same message      ${fmt(bare.archive)} /s   (encrypt to one curve25519Legacy key, one process)`);
+    console.log(`  (encrypt + sign, as for PGP/MIME)        ${fmt(bare.signed)} /s`);
+    console.log(`sends / bare encryption                    ${((sends / bare.archive) * 100).toFixed(0)} %`);
+    console.log('');
+    const goals = [
+      ['>= 300 secure sends/s', sends >= 300],
+      ['p99 < 100 ms', r.latency.p99 < 100],
+      ['>= half the bare encryption rate', sends >= bare.archive / 2],
+    ] as const;
+    for (const [label, ok] of goals) console.log(`goal ${label.padEnd(36)} ${ok ? 'met' : 'NOT met'}`);
+  } finally {
+    if (proc.exitCode === null) proc.kill('SIGTERM');
+    sink.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv.includes('--child')) await child();
+else await main();
