@@ -46,10 +46,39 @@ describe('scan: identifiers', () => {
   });
   it('finds addresses, ZIP and ZIP+4, and ages over 89 only', () => {
     const t = 'Lives at 18 Linden Street, Apt 3, Somerville, MA 02144-1234.';
-    expect(texts(t, 'ADDRESS')).toContain('18 Linden Street, Apt 3');
-    expect(texts(t, 'ZIP')).toEqual(['02144-1234']);
+    expect(texts(t, 'ADDRESS')).toEqual(['18 Linden Street, Apt 3, Somerville, MA 02144-1234']);
+    expect(texts('Billing office in Somerville, MA 02144-1234; not 02144-0000.', 'ZIP')).toEqual(['02144-1234']);
     expect(texts('A 93-year-old woman and a 45 year old man.', 'AGE_OVER_89')).toEqual(['93-year-old']);
     expect(texts('Admitted to Calvert Hospital overnight.', 'ADDRESS')).toEqual(['Calvert Hospital']);
+  });
+});
+
+describe('scan: context rules', () => {
+  it('grows an address from its street line over unit, city, state, ZIP and country lines', () => {
+    const t = 'Please send it to 4 Harbour Road\nSuite 12\nPortsmouth, NH 03801\nUSA? Thanks.';
+    expect(texts(t, 'ADDRESS')).toEqual(['4 Harbour Road\nSuite 12\nPortsmouth, NH 03801\nUSA']);
+  });
+  it('takes a place after a verb of movement or residence, in prose and in all-caps notes', () => {
+    expect(texts('She grew up in Tallahassee and flew to Reykjavik last week.', 'ADDRESS')).toEqual(['Tallahassee', 'Reykjavik']);
+    expect(texts('72 YO MALE TRANSFERRED TO GH FROM OUTSIDE HOSPITAL FOR CATH. NO ISSUES OVERNIGHT.', 'ADDRESS')).toEqual(['GH']);
+  });
+  it('spreads a name or place found with a strong cue to its other mentions', () => {
+    const t = 'DR. KOWALCZYK AT BEDSIDE. PLAN REVIEWED WITH KOWALCZYK AND TEAM. PT SEEN AT MERCY HOSPITAL, MERCY RECORDS REQUESTED.';
+    expect(texts(t, 'NAME')).toEqual(['KOWALCZYK', 'KOWALCZYK']);
+    expect(texts(t, 'ADDRESS')).toEqual(['MERCY HOSPITAL', 'MERCY']);
+  });
+  it('finds names from introductions, labels, initials and speaker lines', () => {
+    expect(texts('Hi, my name is Oksana Wiśniewska.', 'NAME')).toEqual(['Oksana Wiśniewska']);
+    expect(texts('Report reviewed per W. Marotta this morning.', 'NAME')).toEqual(['W. Marotta']);
+    expect(texts('Heather: I will call you back.', 'NAME')).toEqual(['Heather']);
+  });
+  it('reads month/two-digit-year dates and ordinal days but not vent settings or step counts', () => {
+    expect(texts('S/P CABG 11/92. Seen on the 11th.', 'DATE')).toEqual(['11/92', '11th']);
+    expect(find('Weaned to CPAP 5/5 and placed on 1st step mattress.', 'DATE')).toEqual([]);
+  });
+  it('does not take clinical abbreviations in all-caps notes for names', () => {
+    const t = 'NEURO: PERRL. RESP: LS CLEAR. CV: NSR, NO VEA. ON NEO AND MAG REPLETED. PA LINE IN PLACE. HO AWARE.';
+    expect(find(t, 'NAME')).toEqual([]);
   });
 });
 

@@ -153,7 +153,7 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
     for (const [a, b] of anchors) {
       const start = extendBack(text, a);
       const end = extendForward(text, b);
-      if (end - start > b - a && end > start) out.push({ type: 'ADDRESS', start, end, confidence: 0.92, reason: 'Address block' });
+      if (end - start > b - a && end > start) out.push({ type: 'ADDRESS', start, end, confidence: 0.96, reason: 'Address block' });
     }
     // City before "ST 12345": walk back over up to three capitalised words (cheaper than a
     // regex that would start at every capital letter).

@@ -26,6 +26,8 @@ function cities(): Map<string, string[][]> {
 }
 
 const STOP = new Set(NOT_NAMES.split('|'));
+// Adjectives that appear inside hospital names but do not name one alone.
+const FACILITY_ADJ = new Set('outside|local|community|state|county|general|university|private|previous|prior|other|another|same|nearest|receiving|referring|transferring|home|old|new|main|psychiatric|psych|mental|childrens|children|veterans|va|osh|regional|memorial|city|medical|health|rehab'.split('|'));
 const GENERIC_FACILITY = new Set('ew|vicu|tlc|midnoc|angio|radiology|hospice|baseline|area|norm|limits|stimuli|painful|severe|head|triple|lumen|ct|mri|xray|cs|ir|pacu|cvicu|ccu|snf|nh|dept|department|house|apartment|room|chair|bathroom|shower|commode|work|school|church|office|clinic|surgery|procedure|lab|labs|imaging|bed|bedside|unit|floor|ward|icu|er|ed|or|outside|local|community|state|county|general|university|private|previous|prior|other|another|same|nearest|receiving|referring|transferring|home|old|new|big|small|main|big|psychiatric|psych|mental|childrens|children|veterans|va|osh|an|a|the|to|from|at|in|of|his|her|their|our|this|that'.split('|'));
 // Verbs of moving a patient, then "to/from/at": the next capitalised words name a place.
 const MOVE_VERBS = new Set('transferred|transfered|transfer|trans|tx|xfer|xferred|sent|admitted|adm|readmitted|referred|came|come|arrived|arriving|taken|brought|presented|followed|seen|went|go|going|goes|transported|transport|discharged|dc|d/c|returned|return|accepted|excepted|flown|flew|lives|living|live|resides|residing|moved|moving|relocated|travelled|traveled|trip|born|raised|grew|originally|based|located|stationed|visiting|vacationing|staying|stay|stays|stayed|am|is|are|was|were|been|i\'m|im|work|works|worked|working|drive|drove|driving|fly|flying|headed|heading|travel|traveling|travelling|vacation|holiday|conference|meeting|office|branch|headquarters|hq|hometown|hails|hailing|native'.split('|'));
@@ -58,11 +60,13 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
       let first = -1;
       // Lower-case notes ("holy cross hospital") take lower-case words, minus generic adjectives.
       const okWord = (k: number): boolean =>
-        (lowerFacility ? (toks.shape[k]! & SHAPE_LETTERS) !== 0 && !GENERIC_FACILITY.has(toks.lower[k]!) : CAP_RE.test(toks.raw[k]!)) && !STOP.has(toks.lower[k]!);
+        (lowerFacility ? (toks.shape[k]! & SHAPE_LETTERS) !== 0 : CAP_RE.test(toks.raw[k]!)) && (!STOP.has(toks.lower[k]!) || FACILITY_ADJ.has(toks.lower[k]!));
       while (j >= 0 && i - j <= 3 && okWord(j) && /^\s{1,2}$|^\.\s$|^-$/.test(text.slice(toks.end[j], toks.start[j + 1]))) {
         first = j;
         j--;
       }
+      // "Outside Hospital", "the General Hospital": generic words alone do not name a place.
+      while (first >= 0 && first < i && FACILITY_ADJ.has(toks.lower[first]!)) first = first + 1 < i ? first + 1 : -1;
       if (first >= 0) {
         out.push({ type: 'ADDRESS', start: toks.start[first]!, end: toks.end[i]!, confidence: 0.8, reason: 'Named hospital or facility' });
         continue;
