@@ -66,7 +66,7 @@ function cityBefore(text: string, at: number): [number, number] | null {
 }
 const STATE_ZIP_RE = new RegExp(`\\b(?:${STATES}|${STATE_NAMES})\\.?,?\\s+(\\d{5}(?:-\\d{4})?)\\b`, 'g');
 const ZIP4_RE = /(?<![\w-])\d{5}-\d{4}(?![\w-])/g;
-const ZIP_CUE_RE = /\b(?:zip|zip code|zipcode|postal code|postcode|post code)\b[\s:#.-]*(?:is)?[\s:#.-]*([A-Z0-9][A-Z0-9 -]{2,8}[A-Z0-9])\b/gi;
+const ZIP_CUE_RE = /\b(?:zip code|zipcode|zip|postal code|postcode|post code)\b[\s:#.-]*(?:is)?[\s:#.-]*(\d{3,5}(?:[ -]\d{3,4})?|[A-Z]\d[A-Z] ?\d[A-Z]\d|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|\d{4} ?[A-Z]{2})\b/gi;
 const UK_POSTCODE_RE = /\b(?:[A-Z]{1,2}\d[A-Z\d]?|GIR) ?\d[ABD-HJLNP-UW-Z]{2}\b/g;
 const CA_POSTCODE_RE = /\b[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z] ?\d[ABCEGHJ-NPRSTV-Z]\d\b/g;
 
@@ -86,6 +86,12 @@ function extendForward(text: string, end: number): number {
     SEP_RE.lastIndex = pos;
     const sep = SEP_RE.exec(text);
     const at = pos + (sep ? sep[0].length : 0);
+    // A new line that is mostly a phone number ends the address.
+    if (sep && sep[0].includes('\n')) {
+      const nl = text.indexOf('\n', at);
+      const line = text.slice(at, nl < 0 ? Math.min(text.length, at + 40) : Math.min(nl, at + 40));
+      if ((line.match(/\d/g)?.length ?? 0) >= 7 && /^[\d(+]/.test(line)) break;
+    }
     PART_RE.lastIndex = at;
     const m = PART_RE.exec(text);
     if (!m) break;

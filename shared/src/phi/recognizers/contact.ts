@@ -6,13 +6,13 @@ import { digitsOf, ipv4Valid, ipv6Valid, nanpValid } from '../validators.ts';
 const NANP_RE =
   /(?<![\w+])(?:\+?1[ .-]?)?(?:\(\d{3}\)[ ]?|\d{3}[ .-]?)\d{3}[ .-]?\d{4}(?:[ ]*(?:x|ext\.?|extension)[ ]*\d{1,6})?(?![\w])/gi;
 // E.164 style international numbers: +CC then 2-5 groups; total 8-15 digits (checked below).
-const INTL_RE = /(?<![\w+])\+\d{1,3}(?:[ .-]?\(0\))?(?:[ .-]?\(?\d{1,5}\)?){1,6}(?![\w])/g;
+const INTL_RE = /(?<![\w+])(?:\+|00)\d{1,3}(?:[ .-]?\(0\))?(?:[ .-]?\(?\d{1,5}\)?){1,6}(?![\w])/g;
 // Trunk-prefixed national numbers (UK 020 7946 0958, 07700 900123, EU 0341 8387176).
 const TRUNK_RE = /(?<![\w+])\(?0\d{1,4}\)?(?:[ .-]?\d{2,8}){1,4}(?![\w])/g;
 // Any run of digit groups; only reported after an explicit phone cue.
 const GENERIC_RE = /(?<![\w+])\(?\d{2,5}\)?(?:[ .-]?\d{2,8}){0,4}(?:[ ]*(?:x|ext\.?)[ ]*\d{1,6})?(?![\w])/gi;
 const PHONE_CUE =
-  /(?:\b(?:tel|telephone|phone|ph|cell|cellphone|mobile|mob|call|text|txt|pager|page|beeper|fax|contact|number|no|home|work|office|reach|dial)\b\.?[\s:#.-]*(?:no\.?|number|#|is|at|me at|on)?[\s:#.-]*$)|#\s*$/;
+  /(?:\b(?:tel|telephone|phone|ph|cell|cellphone|mobile|mob|call|text|txt|pager|page|beeper|fax|contact|number|no|home|work|office|reach|dial|desk|direct|landline|whatsapp|sms|answering|registered|extension|ext)\b\.?[\s:#.-]*(?:no\.?|number(?: is)?|#|is|at|me at|me on|us at|us on|on)?[\s:#.-]*$)|#\s*$/i;
 const FAX_CUE = /\bfax\b[^\n]{0,20}$/;
 
 const EMAIL_RE = /(?<![\w.+-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,63})@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.)+[A-Za-z]{2,24}(?![\w])/g;
@@ -53,6 +53,8 @@ export function recognizeContact(ctx: ScanContext, out: Candidate[]): void {
       out.push({ type: phoneType(ctx, s), start: s, end: s + raw.length, confidence: cue ? 0.95 : 0.9, reason: 'North American phone number' });
     });
     eachMatch(INTL_RE, text, (m) => {
+      // "00" international prefix only with separators (bare 00482913 is a record number).
+      if (m[0].startsWith('00') && !/[ .-]/.test(m[0])) return;
       const n = digitsOf(m[0]).length;
       if (n < 8 || n > 15) return;
       const raw = m[0].replace(/[ .-]+$/, '');

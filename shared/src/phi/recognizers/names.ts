@@ -347,9 +347,14 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     const afterSignOff = i > 0 && SIGN_OFFS.has(prevLine);
     const closing = k === n - 1;
     if (!afterSignOff && !closing) continue;
+    // A closing line is only letters (no numbers or clinical words) with an unambiguous first name.
     let hasName = false;
-    for (let m = i; m <= k; m++) if ((fl[m]! & FIRST) !== 0 || conf[m]! >= 0.5) hasName = true;
-    if (!hasName && !afterSignOff) continue;
+    let clean = true;
+    for (let m = i; m <= k; m++) {
+      if ((fl[m]! & F_STRONG) !== 0 || conf[m]! >= 0.7) hasName = true;
+      if ((sh[m]! & SHAPE_LETTERS) === 0 || (stop[m] === 1 && !isInitial(m))) clean = false;
+    }
+    if (!afterSignOff && (!hasName || !clean)) continue;
     for (let m = i; m <= k; m++) if (candidate(m) && (shaped(m) || isInitial(m) || fl[m] !== 0)) mark(m, afterSignOff ? 0.85 : 0.7, afterSignOff ? 'Name after a sign-off' : 'Name closing the message');
   }
 
