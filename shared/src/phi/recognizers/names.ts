@@ -38,6 +38,8 @@ export function isNameWord(lower: string): boolean {
   return dict().has(lower);
 }
 
+// Surname endings common across Europe and Central Asia (patronymics and family-name suffixes).
+const SURNAME_ENDING = /(?:dóttir|dottir|sson|ović|ović|evič|ovič|ević|owski|ewski|owska|ewska|escu|opoulos|akis|oglu|oğlu|ishvili|idze|enko|yenko|ovich|evich|ovna|evna|ová|ovová)$/;
 const CONTRACTION_RE = /'(?:m|d|ll|ve|re|t)$|n't$/;
 const set = (s: string): Set<string> => new Set(s.split('|'));
 const STOP = set(NOT_NAMES);
@@ -48,6 +50,7 @@ const TITLES = set(
 const ROLES = set(
   'nurse|caseworker|staff|manager|worker|sw|chaplain|pharmacist|dietician|dietitian|nutritionist|coordinator|physician|physicians|therapist|counselor|counsellor|psychiatrist|psychologist|resident|intern|fellow|attending|surgeon|consultant|colleague|supervisor|director|assistant|secretary|receptionist|rt|pt/ot|ot|interpreter|translator|liaison|advocate|rep|representative|clinician|provider|nurses',
 );
+const SUFFIXES = set('jr|sr|ii|iii|iv');
 const SHORT_ROLES = set('np|md|pa|rn|lpn|sw|rt|pt|ot|chapl|chaplain|msw|lcsw');
 const FAMILY = set(
   'wife|husband|hubby|son|sons|daughter|daughters|dtr|dau|mother|mom|mum|mommy|mama|father|dad|daddy|papa|sister|sisters|sis|brother|brothers|bro|friend|friends|partner|boyfriend|girlfriend|bf|gf|fiance|fiancé|fiancee|fiancée|spouse|aunt|auntie|uncle|niece|nephew|grandson|granddaughter|grandmother|grandfather|grandma|grandpa|granny|nana|cousin|child|kid|baby|infant|sibling|siblings|stepson|stepdaughter|stepmother|stepfather|stepmom|stepdad|roommate|neighbor|neighbour|guardian|caregiver|inlaw|ex|sil|dil|bil|hcp|proxy|proxys|proxies|visitor|visitors|grandchildren|grandkids|boss|coworker|teacher|student|named|nickname|aka|children|kids|parents|parent',
@@ -301,6 +304,51 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     }
   }
 
+  // Runs of two or three capitalised words in prose: a name when one of them is an unambiguous
+  // dictionary name or has a surname ending ("-dóttir", "-ović", "-sson"), and none is a stop word.
+  if (!upper) {
+    for (let i = 0; i + 1 < n; i++) {
+      if (!shaped(i) || !candidate(i)) continue;
+      let k = i;
+      while (k + 1 < n && k - i < 2 && gap[k + 1] === G_SPACE && shaped(k + 1) && candidate(k + 1)) k++;
+      if (k === i) continue;
+      if (i > 0 && DETERMINERS.has(w[i - 1]!) && (gap[i]! & G_SPACE) !== 0) {
+        i = k;
+        continue;
+      }
+      let evidence = false;
+      for (let m = i; m <= k; m++) if ((fl[m]! & STRONG) !== 0 || SURNAME_ENDING.test(w[m]!)) evidence = true;
+      if (evidence) for (let m = i; m <= k; m++) mark(m, 0.75, 'Capitalised words with a known name');
+      i = k;
+    }
+  }
+  // Lists of first names ("leonti, terrence, pamela and brian"): two or more unambiguous first
+  // names joined by commas or "and" make the other plain words in the list names too.
+  for (let i = 0; i < n; i++) {
+    if ((fl[i]! & F_STRONG) === 0 || !candidate(i)) continue;
+    const items = [i];
+    let k = i;
+    while (k + 1 < n && items.length < 12) {
+      const g = gap[k + 1]!;
+      const sep = text.slice(toks.end[k]!, toks.start[k + 1]!);
+      if (g === G_COMMA && /^,\s?$/.test(sep) && candidate(k + 1)) {
+        k++;
+        items.push(k);
+      } else if (g === G_SPACE && (w[k + 1] === 'and' || w[k + 1] === 'or') && k + 2 < n && candidate(k + 2) && (gap[k + 2]! & G_SPACE) !== 0) {
+        k += 2;
+        items.push(k);
+        break;
+      } else if (g === G_COMMA && /^,\s?$/.test(sep) && (w[k + 1] === 'and' || w[k + 1] === 'or') && k + 2 < n && candidate(k + 2)) {
+        k += 2;
+        items.push(k);
+        break;
+      } else break;
+    }
+    const firsts = items.filter((m) => (fl[m]! & F_STRONG) !== 0).length;
+    if (items.length >= 3 && firsts >= 2) for (const m of items) if (isLower(m) === isLower(i)) mark(m, 0.75, 'List of first names');
+    i = k;
+  }
+
   // ---- credentials and signatures ------------------------------------------------------------
   for (let i = 1; i < n; i++) {
     const r = toks.raw[i]!;
@@ -368,6 +416,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
         const g = gap[j]!;
         const ok =
           g === G_HYPHEN ||
+          (g === G_SPACE && SUFFIXES.has(w[j]!) && (sh[j]! & (SHAPE_CAPS | SHAPE_TITLE)) !== 0) ||
           ((g & (G_SPACE | G_PERIOD)) !== 0 && (isInitial(j) || (shaped(j) && (!upper || fl[j] !== 0 || conf[i]! >= 0.85)) || (isLower(j) && isLower(i) && fl[j] !== 0 && (fl[j]! & STRONG) !== 0)));
         if (ok) mark(j, Math.min(conf[i]!, 0.85), why[i] ?? 'Name continues');
       }
