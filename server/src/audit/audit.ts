@@ -5,7 +5,15 @@ import type { AuditEventsTable } from '../store/schema.ts';
 import { appendToChain, canonical, chainHash } from './chain.ts';
 import type { AuditEventInput } from './events.ts';
 
+/** Events without a practice (e.g. a token of no known practice) go to the system chain. */
 export const AUDIT_CHAIN = 'audit';
+
+/**
+ * One audit chain per practice (`audit:<practiceId>`), so practices never wait on each other's chain
+ * head when several server processes share one PostgreSQL, and a practice's trail verifies alone.
+ */
+export const auditChain = (practiceId: string | null | undefined): string =>
+  practiceId ? `${AUDIT_CHAIN}:${practiceId}` : AUDIT_CHAIN;
 
 /** The hashed part of an audit row: every column but the hashes themselves. */
 export function auditCanonical(row: Omit<AuditEventsTable, 'hash' | 'prev_hash'>): string {
@@ -39,10 +47,11 @@ export async function appendAudit(
   // for the connection the transaction holds (a deadlock).
   if (!tx.isTransaction) return tx.transaction().execute((inner) => appendAudit(inner, event));
   const id = newId();
-  const result = await appendToChain(tx, AUDIT_CHAIN, async ({ seq, prevHash }) => {
+  const chain = auditChain(event.practiceId);
+  const result = await appendToChain(tx, chain, async ({ seq, prevHash }) => {
     const row = {
       id,
-      chain: AUDIT_CHAIN,
+      chain,
       seq,
       at: nowIso(event.at),
       action: event.action,

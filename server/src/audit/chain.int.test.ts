@@ -49,6 +49,15 @@ describe.each(dialectsUnderTest())('hash chains on %s', (dialect) => {
     expect(report.chains.find((c) => c.chain === 'audit')?.entries).toBe(40);
   });
 
+  it('keeps one audit chain per practice, verified separately', async () => {
+    await appendAudit(store.db, { ...event(1), practiceId });
+    await appendAudit(store.db, { ...event(2), practiceId });
+    const report = await verifyChains(store.db);
+    expect(report.ok).toBe(true);
+    expect(report.chains.find((c) => c.chain === `audit:${practiceId}`)?.entries).toBe(2);
+    expect(report.chains.find((c) => c.chain === 'audit')?.entries).toBe(40);
+  });
+
   it('reports the first tampered audit row', async () => {
     const victim = await store.db
       .selectFrom('audit_events')

@@ -1,6 +1,6 @@
 export { AUDIT } from './events.ts';
 export type { AuditAction, AuditDetails, AuditEventInput, AuditOutcome, ActorType } from './events.ts';
-export { appendAudit, auditContext, AUDIT_CHAIN } from './audit.ts';
+export { appendAudit, auditChain, auditContext, AUDIT_CHAIN } from './audit.ts';
 export { canonical, chainHash, GENESIS_HASH } from './chain.ts';
 export { verifyChains } from './verify.ts';
 export type { ChainBreak, ChainReport, VerifyReport } from './verify.ts';

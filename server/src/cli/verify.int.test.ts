@@ -51,7 +51,7 @@ describe('attune verify and attune token (the real CLI)', () => {
     const r = await attune(['verify'], { DATA_DIR: dir });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^ok {5}audit: \d+ entries intact/m);
+    expect(r.stdout).toMatch(new RegExp(`^ok {5}audit:${server.practiceId}: \\d+ entries intact`, 'm'));
     expect(r.stdout).toMatch(
       new RegExp(
         `^ok {5}archive:${server.practiceId}: 4 entries intact, head [0-9a-f]{64}  merkle root [0-9a-f]{64}$`,

@@ -243,9 +243,14 @@ describe.each(dialectsUnderTest())('HTTP API on %s', (dialect) => {
         .selectFrom('audit_events')
         .selectAll()
         .where('target_id', '=', patientId)
+        .orderBy('chain')
         .orderBy('seq')
         .execute();
-      expect(rows.map((r) => r.action)).toEqual(['phi.write', 'phi.write', 'phi.read', 'authz.failure']);
+      // Each practice has its own chain: A's writes and read, then B's refused attempt.
+      const byPractice = (p: string) => rows.filter((r) => r.practice_id === p).map((r) => r.action);
+      expect(byPractice(t.practiceA)).toEqual(['phi.write', 'phi.write', 'phi.read']);
+      expect(byPractice(t.practiceB)).toEqual(['authz.failure']);
+      expect(rows.every((r) => r.chain === `audit:${r.practice_id}`)).toBe(true);
       const all = JSON.stringify(await t.store.db.selectFrom('audit_events').selectAll().execute());
       for (const phi of ['jane.roe', 'Jane Roe', 'Europe/Paris', 'dr.a@', 'k@mail'])
         expect(all).not.toContain(phi);
