@@ -1,0 +1,66 @@
+import { ConfigError, loadConfig } from '../config.ts';
+import { seedDemo } from '../engagement/demo.ts';
+import { ensurePractice, openStore } from '../store/index.ts';
+
+const USAGE = 'usage: attune demo [--reset] [--patients N] [--seed N]\n';
+
+// `attune demo`: fills the store of DATA_DIR (or DATABASE_URL), the same one `npm start` uses, with a
+// synthetic practice of simulated patients (two years of messages, replies, appointments, drops and
+// a few crisis replies), then prints the demo clinician's email and how to get a token.
+// Development only: demo patients do not belong in a production store.
+export async function run(args: string[]): Promise<number> {
+  const flag = (name: string) => {
+    const i = args.indexOf(name);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const known = new Set(['--reset', '--patients', '--seed']);
+  const patients = flag('--patients') !== undefined ? Number(flag('--patients')) : 200;
+  const seed = flag('--seed') !== undefined ? Number(flag('--seed')) : 2026;
+  const stray = args.filter((a, i) => a.startsWith('-') && !known.has(a) && !(i > 0 && ['--patients', '--seed'].includes(args[i - 1] ?? '')));
+  if (stray.length > 0 || !Number.isInteger(patients) || patients < 1 || patients > 5000 || !Number.isInteger(seed)) {
+    process.stderr.write(USAGE);
+    return 2;
+  }
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`attune: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+  if (!config.isDevelopment) {
+    process.stderr.write('attune: demo data is for development stores only (ATTUNE_ENV=development).\n');
+    return 1;
+  }
+  const store = await openStore(config);
+  try {
+    const { practiceId } = await ensurePractice(store.db, config.practice);
+    const r = await seedDemo(store.db, practiceId, { now: new Date(), patients, seed, reset: args.includes('--reset') });
+    const where = config.databaseUrl ? 'the PostgreSQL store (DATABASE_URL)' : `${config.dataDir}`;
+    const clinician = `demo.clinician@${config.practice.domains[0] ?? 'example.org'}`;
+    if (r.created) {
+      process.stdout.write(
+        `Demo practice "${config.practice.name}" written to ${where}:\n` +
+          `  ${r.patients} simulated patients, ${r.events} engagement events over two years up to now, ` +
+          `${r.crisisPatients} with a first-person crisis reply${r.removed ? ` (replaced ${r.removed} earlier demo events)` : ''}.\n`,
+      );
+    } else {
+      process.stdout.write(
+        `Demo data is already in ${where}: ${r.patients} patients, ${r.events} events up to ${r.asOf ?? 'unknown'}. ` +
+          'Nothing added. Run `npx attune demo --reset` to regenerate it relative to today.\n',
+      );
+    }
+    process.stdout.write(
+      `\nSign in as the demo clinician: ${clinician}\n` +
+        `  npm start                      (in another terminal)\n` +
+        `  TOKEN=$(npx attune token --dev --email ${clinician})\n` +
+        `  curl -H "Authorization: Bearer $TOKEN" ${config.publicUrl}/v1/caseload\n`,
+    );
+    return 0;
+  } finally {
+    await store.close();
+  }
+}

@@ -1,0 +1,99 @@
+import { readFileSync, statSync } from 'node:fs';
+import { ConfigError, loadConfig, type Config } from '../config.ts';
+import { AUDIT, appendAudit } from '../audit/index.ts';
+import { FhirBundleSchema, importFhirBundle } from '../engagement/fhir.ts';
+import { ensurePractice, openStore } from '../store/index.ts';
+import { describeZodError } from '../http/validate.ts';
+
+const USAGE =
+  'usage: attune import fhir BUNDLE.json [--json]\n' +
+  '       attune import gmail --mailbox clinician@practice.org [--key SERVICE_ACCOUNT.json]\n';
+
+const MAX_BUNDLE_BYTES = 512 * 1024 * 1024;
+
+// `attune import fhir BUNDLE.json`: the CLI twin of POST /v1/fhir for bundles too large for an HTTP
+// body (nightly EHR exports). `attune import gmail`: one mailbox sync pass (run it from cron).
+export async function run(args: string[]): Promise<number> {
+  const [what, ...rest] = args;
+  if (what === 'fhir') return importFhir(rest);
+  if (what === 'gmail') {
+    const { runGmailImport } = await import('../mailbox/cli.ts');
+    return runGmailImport(rest);
+  }
+  process.stderr.write(USAGE);
+  return 2;
+}
+
+export function loadConfigOrExit(): Config | null {
+  try {
+    return loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`attune: ${err.message}\n`);
+      return null;
+    }
+    throw err;
+  }
+}
+
+async function importFhir(args: string[]): Promise<number> {
+  const file = args.find((a) => !a.startsWith('--'));
+  if (!file || args.filter((a) => !a.startsWith('--')).length !== 1 || args.some((a) => a.startsWith('--') && a !== '--json')) {
+    process.stderr.write(USAGE);
+    return 2;
+  }
+  let text: string;
+  try {
+    if (statSync(file).size > MAX_BUNDLE_BYTES) {
+      process.stderr.write(`attune: ${file} is larger than 512 MB; split the export.\n`);
+      return 1;
+    }
+    text = readFileSync(file, 'utf8');
+  } catch {
+    process.stderr.write(`attune: cannot read ${file}\n`);
+    return 1;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    process.stderr.write(`attune: ${file} is not valid JSON\n`);
+    return 1;
+  }
+  const parsed = FhirBundleSchema.safeParse(json);
+  if (!parsed.success) {
+    process.stderr.write(`attune: ${file} is not a FHIR R4 Bundle. ${describeZodError(parsed.error)}\n`);
+    return 1;
+  }
+  const config = loadConfigOrExit();
+  if (!config) return 1;
+  const store = await openStore(config);
+  try {
+    const { practiceId } = await ensurePractice(store.db, config.practice);
+    const now = new Date();
+    const r = await store.db.transaction().execute(async (tx) => {
+      const result = await importFhirBundle(tx, practiceId, parsed.data, now);
+      await appendAudit(tx, {
+        action: AUDIT.PHI_WRITE,
+        outcome: 'success',
+        actor: { type: 'system', id: 'cli:import-fhir' },
+        practiceId,
+        target: { type: 'engagement_events', id: practiceId },
+        details: { operation: 'fhir_import', appointments: result.appointments, accepted: result.accepted, duplicates: result.duplicates, unmatched: result.unmatched.length, invalid: result.invalid.length },
+      });
+      return result;
+    });
+    if (args.includes('--json')) {
+      process.stdout.write(`${JSON.stringify(r)}\n`);
+    } else {
+      process.stdout.write(
+        `Imported ${r.appointments} appointments: ${r.accepted} new events, ${r.duplicates} already imported, ` +
+          `${r.unmatched.length} not matched to a patient, ${r.invalid.length} invalid, ${r.skipped.length} entries skipped.\n`,
+      );
+      for (const i of [...r.invalid, ...r.unmatched].slice(0, 20)) process.stdout.write(`  entry ${i.entry} (${i.resourceType}): ${i.reason}\n`);
+    }
+    return r.invalid.length > 0 ? 1 : 0;
+  } finally {
+    await store.close();
+  }
+}

@@ -1,0 +1,48 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensurePractice } from '../store/index.ts';
+import { createTestStore, dialectsUnderTest, type TestStore } from '../store/testing.ts';
+import { demoPatientId, seedDemo } from './demo.ts';
+import { practiceCaseload } from './service.ts';
+
+describe.each(dialectsUnderTest())('attune demo data on %s', (dialect) => {
+  let store: TestStore;
+  let practiceId: string;
+  const now = new Date('2026-09-01T15:00:00Z');
+
+  beforeAll(async () => {
+    store = await createTestStore(dialect);
+    practiceId = (await ensurePractice(store.db, { name: 'Demo', domains: ['example.org'] })).practiceId;
+  });
+  afterAll(async () => {
+    await store?.cleanup();
+  });
+
+  it('fills a practice with simulated patients whose caseload puts a crisis first', async () => {
+    const r = await seedDemo(store.db, practiceId, { now, patients: 60, seed: 4 });
+    expect(r).toMatchObject({ created: true, patients: 60 });
+    expect(r.events).toBeGreaterThan(60 * 20);
+    const caseload = await practiceCaseload(store.db, practiceId, now, 1, 10);
+    expect(caseload.total).toBe(60);
+    expect(r.crisisPatients).toBeGreaterThan(0);
+    expect(caseload.items[0]?.crisis).toBe(true);
+    expect(caseload.items.some((i) => i.score > 0)).toBe(true);
+  });
+
+  it('adds nothing on a second run and regenerates on --reset without touching other events', async () => {
+    const before = await store.db.selectFrom('engagement_events').select('id').where('practice_id', '=', practiceId).execute();
+    const again = await seedDemo(store.db, practiceId, { now, patients: 60, seed: 4 });
+    expect(again.created).toBe(false);
+    expect(again.events).toBe(before.length);
+    const reset = await seedDemo(store.db, practiceId, { now: new Date(now.getTime() + 86_400_000), patients: 60, seed: 4, reset: true });
+    expect(reset).toMatchObject({ created: true, removed: before.length });
+    const patients = await store.db.selectFrom('patients').select('id').where('practice_id', '=', practiceId).execute();
+    expect(patients).toHaveLength(60);
+  });
+
+  it('derives stable, UUID-shaped patient ids', () => {
+    const id = demoPatientId('p', 'demo-1');
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(demoPatientId('p', 'demo-1')).toBe(id);
+    expect(demoPatientId('q', 'demo-1')).not.toBe(id);
+  });
+});

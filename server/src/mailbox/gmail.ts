@@ -1,0 +1,291 @@
+import { createHash } from 'node:crypto';
+import { auth as googleAuth, gmail as gmailApi, type gmail_v1 } from '@googleapis/gmail';
+import { analyzeReply } from '@attune/shared/engagement';
+import type { EngagementEvent } from '@attune/shared/api';
+import { edb } from '../engagement/db.ts';
+import { insertEvents, storedEventId, type NewEvent } from '../engagement/events-store.ts';
+import type { Db } from '../store/index.ts';
+import { nowIso } from '../store/index.ts';
+
+// Gmail mailbox sync: replies from patients that never passed through Attune (a patient answering a
+// clinician's ordinary Gmail message) become `replied` engagement events with their latency.
+//
+// - Incremental: users.history.list from the history id stored per mailbox (mailbox_sync); the
+//   first run only records the current history id (no backfill of old mail).
+// - Metadata only: users.messages.get with format "metadata" and a fixed list of headers (From,
+//   To, Message-ID, In-Reply-To, References). Never the Subject, never a body, unless the practice
+//   turned body reading on (engagement_settings.mailbox_bodies), in which case the plain-text part
+//   is analysed in memory (inquiry type, tone, crisis finding) and dropped; only the derived fields
+//   are stored, as for replies through the viewer.
+// - A message counts when its From is a patient of the practice AND it answers a sent message: its
+//   In-Reply-To/References name an Attune delivery (deliveries.smtp_message_id), or its thread holds
+//   an earlier message the mailbox sent (label SENT). The answered Gmail message is recorded as a
+//   `sent` event (so reply rates and latencies pair up), idempotently.
+// - Idempotent: event ids derive from the Gmail message ids.
+// Production auth is a service account with domain-wide delegation (a JWT client impersonating
+// the clinician's mailbox, scope gmail.metadata; gmail.readonly only when bodies are enabled).
+
+export const GMAIL_METADATA_SCOPE = 'https://www.googleapis.com/auth/gmail.metadata';
+export const GMAIL_READONLY_SCOPE = 'https://www.googleapis.com/auth/gmail.readonly';
+
+const HEADERS = ['From', 'To', 'Message-ID', 'In-Reply-To', 'References'];
+
+export interface ServiceAccountKey {
+  client_email: string;
+  private_key: string;
+}
+
+/** A Gmail client acting as `mailbox` through domain-wide delegation. */
+export function delegatedGmailClient(key: ServiceAccountKey, mailbox: string, opts: { bodies?: boolean; rootUrl?: string } = {}): gmail_v1.Gmail {
+  const jwt = new googleAuth.JWT({
+    email: key.client_email,
+    key: key.private_key,
+    scopes: [opts.bodies ? GMAIL_READONLY_SCOPE : GMAIL_METADATA_SCOPE],
+    subject: mailbox,
+  });
+  return gmailApi({ version: 'v1', auth: jwt, ...(opts.rootUrl ? { rootUrl: opts.rootUrl } : {}) });
+}
+
+/** What a crisis notice needs: who to tell and an opaque reference (no PHI). */
+export interface CrisisNotice {
+  practiceId: string;
+  mailbox: string;
+  reference: string;
+}
+
+export interface GmailSyncOptions {
+  db: Db;
+  practiceId: string;
+  /** The clinician mailbox (users/{userId}); lower-cased. */
+  mailbox: string;
+  client: gmail_v1.Gmail;
+  now?: () => Date;
+  /** Override of the practice setting (tests). */
+  readBodies?: boolean;
+  /** Called once per new first-person crisis reply (when bodies are read), after it is stored. */
+  notifyCrisis?: (n: CrisisNotice) => Promise<void>;
+  /** Upper bound of messages examined per run (the rest wait for the next run). */
+  maxMessages?: number;
+}
+
+export interface GmailSyncReport {
+  status: 'initialized' | 'synced' | 'history_expired';
+  historyId: string | null;
+  examined: number;
+  replies: number;
+  sent: number;
+  duplicates: number;
+  crisis: number;
+  /** Messages from known patients that answer nothing we know of (not recorded). */
+  unmatched: number;
+}
+
+interface Header {
+  name?: string | null;
+  value?: string | null;
+}
+
+function header(headers: Header[] | undefined, name: string): string | null {
+  const h = headers?.find((x) => x.name?.toLowerCase() === name.toLowerCase());
+  return h?.value ?? null;
+}
+
+/** The bare address of a From header ("Name <a@b>" or "a@b"), lower-case. */
+export function addressOf(from: string | null): string | null {
+  if (!from) return null;
+  const angle = /<([^<>\s]+@[^<>\s]+)>/.exec(from);
+  const bare = angle?.[1] ?? /([^\s<>,;"]+@[^\s<>,;"]+)/.exec(from)?.[1];
+  return bare ? bare.trim().toLowerCase() : null;
+}
+
+/** Message-IDs named in In-Reply-To and References. */
+function referencedIds(headers: Header[] | undefined): string[] {
+  const text = `${header(headers, 'In-Reply-To') ?? ''} ${header(headers, 'References') ?? ''}`;
+  return [...new Set(text.match(/<[^<>\s]+>/g) ?? [])];
+}
+
+function gmailStatus(err: unknown): number | null {
+  const e = err as { code?: unknown; status?: unknown; response?: { status?: unknown } };
+  const s = e.response?.status ?? e.status ?? e.code;
+  return typeof s === 'number' ? s : typeof s === 'string' && /^\d+$/.test(s) ? Number(s) : null;
+}
+
+function plainText(payload: gmail_v1.Schema$MessagePart | undefined): string {
+  if (!payload) return '';
+  if (payload.mimeType === 'text/plain' && payload.body?.data) return Buffer.from(payload.body.data, 'base64url').toString('utf8');
+  for (const part of payload.parts ?? []) {
+    const t = plainText(part);
+    if (t) return t;
+  }
+  return '';
+}
+
+/** An opaque, stable reference for a notice (no Gmail id, which the clinician could search for). */
+function opaqueRef(practiceId: string, gmailId: string): string {
+  return createHash('sha256').update(`${practiceId}\0${gmailId}`).digest('hex').slice(0, 12);
+}
+
+export async function syncGmailMailbox(o: GmailSyncOptions): Promise<GmailSyncReport> {
+  const now = o.now ?? (() => new Date());
+  const mailbox = o.mailbox.trim().toLowerCase();
+  const db = edb(o.db);
+  const report: GmailSyncReport = { status: 'synced', historyId: null, examined: 0, replies: 0, sent: 0, duplicates: 0, crisis: 0, unmatched: 0 };
+  const state = await db
+    .selectFrom('mailbox_sync')
+    .selectAll()
+    .where('practice_id', '=', o.practiceId)
+    .where('provider', '=', 'gmail')
+    .where('mailbox', '=', mailbox)
+    .executeTakeFirst();
+
+  const saveState = async (historyId: string | null, lastError: string | null) => {
+    const t = nowIso(now());
+    await db
+      .insertInto('mailbox_sync')
+      .values({ practice_id: o.practiceId, mailbox, provider: 'gmail', history_id: historyId, last_sync_at: t, last_error: lastError, created_at: t, updated_at: t })
+      .onConflict((oc) => oc.columns(['practice_id', 'provider', 'mailbox']).doUpdateSet({ history_id: historyId, last_sync_at: t, last_error: lastError, updated_at: t }))
+      .execute();
+  };
+  const currentHistoryId = async () => (await o.client.users.getProfile({ userId: mailbox })).data.historyId ?? null;
+
+  if (!state?.history_id) {
+    report.status = 'initialized';
+    report.historyId = await currentHistoryId();
+    await saveState(report.historyId, null);
+    return report;
+  }
+
+  // 1. Which messages were added since the stored history id.
+  const ids: string[] = [];
+  let latest = state.history_id;
+  let pageToken: string | undefined;
+  const max = o.maxMessages ?? 5000;
+  try {
+    do {
+      const res = await o.client.users.history.list({
+        userId: mailbox,
+        startHistoryId: state.history_id,
+        historyTypes: ['messageAdded'],
+        maxResults: 500,
+        ...(pageToken ? { pageToken } : {}),
+      });
+      for (const h of res.data.history ?? []) for (const m of h.messagesAdded ?? []) if (m.message?.id && !ids.includes(m.message.id)) ids.push(m.message.id);
+      if (res.data.historyId) latest = res.data.historyId;
+      pageToken = res.data.nextPageToken ?? undefined;
+    } while (pageToken && ids.length < max);
+  } catch (err) {
+    // 404: the stored history id is older than Gmail keeps (about a week). Start again from now and
+    // say so; the gap is not backfilled (metadata of old mail would need a full messages.list).
+    if (gmailStatus(err) === 404) {
+      report.status = 'history_expired';
+      report.historyId = await currentHistoryId();
+      await saveState(report.historyId, 'history_expired');
+      return report;
+    }
+    throw err;
+  }
+
+  // 2. Patients of the practice by email, and Attune deliveries by Message-ID, looked up per message.
+  const readBodies = o.readBodies ?? Number((await db.selectFrom('engagement_settings').select('mailbox_bodies').where('practice_id', '=', o.practiceId).executeTakeFirst())?.mailbox_bodies ?? 0) === 1;
+  const events: NewEvent[] = [];
+  const crisisRefs: string[] = [];
+  const patientCache = new Map<string, string | null>();
+  const patientFor = async (email: string): Promise<string | null> => {
+    if (!patientCache.has(email)) {
+      const row = await db.selectFrom('patients').select('id').where('practice_id', '=', o.practiceId).where('email', '=', email).executeTakeFirst();
+      patientCache.set(email, row?.id ?? null);
+    }
+    return patientCache.get(email) ?? null;
+  };
+
+  for (const id of ids.slice(0, max)) {
+    report.examined++;
+    let msg: gmail_v1.Schema$Message;
+    try {
+      msg = (
+        await o.client.users.messages.get(
+          readBodies ? { userId: mailbox, id, format: 'full' } : { userId: mailbox, id, format: 'metadata', metadataHeaders: HEADERS },
+        )
+      ).data;
+    } catch (err) {
+      if (gmailStatus(err) === 404) continue; // deleted since it was added
+      throw err;
+    }
+    if (msg.labelIds?.includes('SENT') || msg.labelIds?.includes('DRAFT')) continue;
+    const headers = msg.payload?.headers ?? undefined;
+    const from = addressOf(header(headers, 'From'));
+    if (!from || from === mailbox) continue;
+    const patientId = await patientFor(from);
+    if (!patientId) continue;
+    const at = Number(msg.internalDate);
+    if (!Number.isFinite(at)) continue;
+
+    // What does it answer? First an Attune delivery named in its references, then the thread.
+    let answered: { messageId: string; sentAt: number } | null = null;
+    const refs = referencedIds(headers);
+    if (refs.length > 0) {
+      const d = await db
+        .selectFrom('deliveries')
+        .select(['message_id', 'sent_at', 'created_at'])
+        .where('practice_id', '=', o.practiceId)
+        .where('smtp_message_id', 'in', refs)
+        .orderBy('created_at', 'desc')
+        .executeTakeFirst();
+      if (d) answered = { messageId: d.message_id, sentAt: Date.parse(d.sent_at ?? d.created_at) };
+    }
+    if (!answered && msg.threadId) {
+      const thread = (await o.client.users.threads.get({ userId: mailbox, id: msg.threadId, format: 'metadata', metadataHeaders: ['Message-ID'] })).data;
+      const sent = (thread.messages ?? [])
+        .filter((m) => m.id !== msg.id && m.labelIds?.includes('SENT') && Number(m.internalDate) <= at)
+        .sort((a, b) => Number(b.internalDate) - Number(a.internalDate))[0];
+      if (sent?.id) {
+        const sentAt = Number(sent.internalDate);
+        answered = { messageId: `gmail:${sent.id}`, sentAt };
+        events.push({ id: storedEventId('gmail', o.practiceId, `sent:${sent.id}`), patientId, type: 'sent', at: new Date(sentAt), messageId: answered.messageId, data: { source: 'gmail' } });
+      }
+    }
+    if (!answered || !Number.isFinite(answered.sentAt)) {
+      report.unmatched++;
+      continue;
+    }
+    let fields: Pick<EngagementEvent, 'inquiry' | 'tone' | 'crisis'> = {};
+    if (readBodies) {
+      const text = plainText(msg.payload ?? undefined).slice(0, 20_000);
+      if (text) fields = analyzeReply(text).fields;
+    }
+    const eventId = storedEventId('gmail', o.practiceId, `reply:${id}`);
+    events.push({
+      id: eventId,
+      patientId,
+      type: 'replied',
+      at: new Date(at),
+      messageId: answered.messageId,
+      latencyMs: Math.max(0, at - answered.sentAt),
+      data: { inReplyTo: answered.messageId, source: 'gmail', ...fields },
+    });
+    if (fields.crisis?.grade === 'first_person') crisisRefs.push(eventId);
+  }
+
+  const r = await o.db.transaction().execute(async (tx) => {
+    // Which crisis replies are new (a re-run must not notify twice).
+    const fresh = crisisRefs.length
+      ? new Set((await tx.selectFrom('engagement_events').select('id').where('id', 'in', crisisRefs).execute()).map((x) => x.id))
+      : new Set<string>();
+    const inserted = await insertEvents(tx, o.practiceId, events, now());
+    await edb(tx)
+      .insertInto('mailbox_sync')
+      .values({ practice_id: o.practiceId, mailbox, provider: 'gmail', history_id: latest, last_sync_at: nowIso(now()), last_error: null, created_at: nowIso(now()), updated_at: nowIso(now()) })
+      .onConflict((oc) => oc.columns(['practice_id', 'provider', 'mailbox']).doUpdateSet({ history_id: latest, last_sync_at: nowIso(now()), last_error: null, updated_at: nowIso(now()) }))
+      .execute();
+    return { inserted, newCrisis: crisisRefs.filter((x) => !fresh.has(x)) };
+  });
+  report.historyId = latest;
+  report.replies = events.filter((e) => e.type === 'replied').length;
+  report.sent = events.filter((e) => e.type === 'sent').length;
+  report.duplicates = r.inserted.duplicates;
+  report.crisis = r.newCrisis.length;
+  for (const ref of r.newCrisis) {
+    await o.notifyCrisis?.({ practiceId: o.practiceId, mailbox, reference: opaqueRef(o.practiceId, ref) });
+  }
+  return report;
+}
