@@ -136,23 +136,57 @@ function recognizeLocationCues(ctx: ScanContext, toks: Tokens, out: Candidate[])
   const { text, upper } = ctx;
   const n = toks.count;
   for (let i = 0; i + 2 < n; i++) {
+    // Bare "in X" in mixed-case prose (weaker, see below), else a verb of movement first.
+    // Title case only: in notes "in AF", "in NARD", "in SBP" are rhythms, modes and measures.
+    const bareIn = !upper && toks.lower[i] === 'in' && (toks.shape[i + 1]! & SHAPE_TITLE) !== 0 && toks.raw[i + 1]!.length > 3 && i > 0 && !MOVE_VERBS.has(toks.lower[i - 1]!) && !MOVE_PREPS.has(toks.lower[i - 1]!);
+    if (bareIn) {
+      i = takePlace(ctx, toks, out, i, i + 1, 0.6, 'Capitalised place after "in"');
+      continue;
+    }
     if (!MOVE_VERBS.has(toks.lower[i]!)) continue;
     // Copulas ("is in", "was at") only in mixed-case prose, where the place is capitalised.
     if (WEAK_MOVE.has(toks.lower[i]!) && (upper || (toks.shape[i]! & SHAPE_LOWER) !== 0 && LOWER_NOTE_RE.test(text.slice(Math.max(0, toks.start[i]! - 60), toks.start[i]!)))) continue;
     let j = i + 1;
-    if (!MOVE_PREPS.has(toks.lower[j]!)) continue;
+    // "moved here from X", "came back to X"
+    if (toks.lower[j] === 'here' || toks.lower[j] === 'back' || toks.lower[j] === 'over' || toks.lower[j] === 'home') j++;
+    if (j >= n || !MOVE_PREPS.has(toks.lower[j]!)) continue;
     j++;
     // "grew up in X", "moved back to X"
     if (j < n && MOVE_PREPS.has(toks.lower[j]!)) j++;
     if (j < n && toks.lower[j] === 'the') j++;
+    i = takePlace(ctx, toks, out, i, j, 0.7, 'Place after a verb of movement or residence');
+  }
+}
+
+// Particles inside place names ("Chiclana de la Frontera", "Villafranca del Cid").
+const PLACE_PARTICLES = new Set('de|del|della|di|da|do|dos|das|des|du|la|le|les|el|y|on|upon|en|am|an|der|den|sur|sul|van|von|og|i'.split('|'));
+
+/** Take up to three place words (plus particles) from token j; returns the index to resume at. */
+function takePlace(ctx: ScanContext, toks: Tokens, out: Candidate[], i: number, j: number, confidence: number, reason: string): number {
+  const { text, upper } = ctx;
+  const n = toks.count;
+  {
     const first = j;
     let last = -1;
-    while (j < n && j - first < 3) {
+    let words = 0;
+    while (j < n && words < 3) {
+      // A particle joins two capitalised words in prose.
+      if (!upper && last >= 0 && PLACE_PARTICLES.has(toks.lower[j]!) && (toks.shape[j]! & SHAPE_LOWER) !== 0) {
+        let k = j;
+        while (k < n && k - j < 2 && PLACE_PARTICLES.has(toks.lower[k]!)) k++;
+        if (k < n && (toks.shape[k]! & SHAPE_TITLE) !== 0 && /^ $/.test(text.slice(toks.end[k - 1]!, toks.start[k]!))) {
+          j = k;
+          continue;
+        }
+        break;
+      }
       const sh = toks.shape[j]!;
       const lw = toks.lower[j]!;
       if ((sh & SHAPE_LETTERS) === 0 || STOP.has(lw) || GENERIC_FACILITY.has(lw)) break;
       // Mixed-case text: the place is capitalised. All-caps or lower-case notes: any word.
-      const shapedOk = upper ? (sh & SHAPE_CAPS) !== 0 || lw.length === 1 : (sh & (SHAPE_TITLE | SHAPE_CAPS)) !== 0 || (sh & SHAPE_LOWER) !== 0 && LOWER_NOTE_RE.test(text.slice(Math.max(0, toks.start[i]! - 60), toks.start[i]!));
+      const shapedOk = upper
+        ? (sh & SHAPE_CAPS) !== 0 || lw.length === 1
+        : (sh & (SHAPE_TITLE | SHAPE_CAPS)) !== 0 || ((sh & SHAPE_LOWER) !== 0 && LOWER_NOTE_RE.test(text.slice(Math.max(0, toks.start[i]! - 60), toks.start[i]!)));
       if (!shapedOk) break;
       // In all-caps or lower-case notes any word looks like a name: ask for evidence (a known
       // place or name word, a short acronym such as a hospital's initials).
@@ -161,12 +195,13 @@ function recognizeLocationCues(ctx: ScanContext, toks: Tokens, out: Candidate[])
       const g = text.slice(toks.end[j - 1]!, toks.start[j]!);
       if (j > first && !/^[ -]{1,2}$/.test(g)) break;
       last = j;
+      words++;
       j++;
     }
-    if (last < 0) continue;
+    if (last < 0) return i;
     // A following facility word is picked up by the facility rule; take the name part here.
-    out.push({ type: 'ADDRESS', start: toks.start[first]!, end: toks.end[last]!, confidence: 0.7, reason: 'Place after a verb of movement or residence' });
-    i = last;
+    out.push({ type: 'ADDRESS', start: toks.start[first]!, end: toks.end[last]!, confidence, reason });
+    return last;
   }
 }
 // Lower-case clinical notes (no capitals in the preceding stretch): names of places are lower case too.
