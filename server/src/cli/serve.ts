@@ -35,7 +35,13 @@ export async function run(args: string[]): Promise<number> {
     `  API docs:      ${server.url}/docs  ·  ${server.url}/openapi.json`,
     `  Transport:     ${tlsNote}`,
     addinProblems.length === 0
-      ? `  Outlook:       ${server.url}/addin/compose.html  (sideload manifest.xml; it expects ${config.publicUrl})`
+      ? `  Outlook:       add-in at ${server.url}/addin/  ${
+          !config.publicUrl.startsWith('https://')
+            ? '(Outlook loads add-ins over HTTPS only)'
+            : config.publicUrl === 'https://localhost:3000'
+              ? '(sideload manifest.xml)'
+              : `(manifest for this address: npx attune manifest --url ${config.publicUrl})`
+        }`
       : `  Outlook:       add-in not built (${addinProblems[0]}): run  npm run build -w addin-outlook`,
     ...server.notices.map((n) => `  Note: ${n}`),
     '',
