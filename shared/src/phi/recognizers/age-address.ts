@@ -41,6 +41,7 @@ const EURO_RE = new RegExp(
     `|\\b\\p{Lu}\\p{Ll}+(?:á|é|í|ó|ú|ská|ova|ová|ego)\\s+\\d{1,5}\\b`,
   'gu',
 );
+const NUM_WORDS_NUM_RE = /(?<![\w.,/:-])\d{1,6}[ \t]+\p{Lu}[\p{L}\p{M}'’-]+(?:[ \t]+(?:\p{Lu}[\p{L}\p{M}'’.-]*|de|la|del|do|da|dos|gate|vej|utca|tér|u\.|ul\.)){0,3}[ \t]+\d{1,5}[A-Za-z]?(?![\w/:-]|[.,]\d)/gu;
 const POBOX_RE = /\b(?:p\.?\s?o\.?\s*box|post office box|psc|cmr|unit)\s+\d{1,6}(?:,?\s*box\s+\d{1,6})?(?:\s*\n?\s*(?:apo|fpo|dpo)\s+(?:aa|ae|ap)\s+\d{5})?\b/gi;
 const UNIT_ALONE_RE = /\b(?:apt|apartment|suite|ste|unit)\.?\s*#?\s*\d{1,5}[A-Z]?\b/gi;
 
@@ -72,7 +73,7 @@ const CA_POSTCODE_RE = /\b[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z] ?\d[ABCEGHJ-NPR
 
 // Literal words one of which every address cue contains: a cheap gate before the pattern.
 const ADDRESS_CUE_WORDS = ['address', ' at', ' to'];
-const ADDRESS_CUE_RE = /\b(?:(?:my|his|her|their|our|new|home|mailing|postal|street|billing|shipping)\s+address(?:\s+is)?|address\s*:|lives at|live at|living at|located at|resides at|meet me at|send (?:it|them|this|that|a new one|the \w+) to|ship(?:ped)? to|mail(?:ed)? to|deliver(?:ed)? to)\s*:?\s*/giu;
+const ADDRESS_CUE_RE = /\b(?:(?:my|his|her|their|our|new|home|mailing|postal|street|billing|shipping)\s+address(?:\s+is)?|address\s*:|lives at|live at|living at|located at|resides at|meet me at|(?:the )?corner of|office is at|arrived at|send (?:it|them|this|that|a new one|the \w+) to|ship(?:ped)? to|mail(?:ed)? to|deliver(?:ed)? to)\s*:?\s*/giu;
 // One address part: a number, a capitalised word, a unit word, a particle inside street names.
 const PART_RE = /(?:\d{1,6}(?:[-/]\d{1,5})?[A-Za-z]?|[A-Z]{1,3}\d[A-Z0-9]{0,5}|[\p{Lu}][\p{L}\p{M}'’.-]*|(?:apt|suite|ste|unit|box|po|ul|str|de|do|da|dos|das|del|della|di|du|des|la|le|les|von|van|der|den|y|nan|gate|vej|gatan|utca)\.?)(?=[\s,?!;:)]|\.(?:\s|$)|$)/uy;
 const SEP_RE = /[ \t]*(?:,[ \t]*)?(?:\r?\n[ \t>]*){0,2}(?:,[ \t]*)?/y;
@@ -132,6 +133,8 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
       // Short or common-word street types ("Pt", "Dr", "Place", "Park") need Title-case words
       // before them; in all-caps notes "2 DOSES AND PT" is not an address.
       const tm = TYPE_IN_MATCH.exec(m[0]);
+      // In all-caps notes only spelled-out types count ("8 MCG. BP STABLE CONT AV" is not a street).
+      if (ctx.upper && (!tm || tm[1]!.replace('.', '').length <= 4)) return;
       if (tm && AMBIGUOUS_TYPES.has(tm[1]!.toLowerCase().replace('.', '')) && !/^\S+\s+(?:[NSEW]\.?\s+)?(?:\p{Lu}\p{Ll}+\s+)+/u.test(m[0])) return;
       out.push({ type: 'ADDRESS', start: m.index, end: m.index + m[0].replace(/[\s,]+$/, '').length, confidence: 0.9, reason: 'Street address' });
     });
@@ -139,6 +142,14 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
     if (!ctx.upper) eachMatch(EURO_RE, text, (m) => {
       if (!/\d/.test(m[0])) return;
       out.push({ type: 'ADDRESS', start: m.index, end: m.index + m[0].length, confidence: 0.8, reason: 'Street address (continental form)' });
+    });
+    // "20789 Allika 46", "233 Erzsébet tér 19.": house number, capitalised street words, number.
+    if (!ctx.upper) eachMatch(NUM_WORDS_NUM_RE, text, (m) => {
+      // Lab values and vent settings share the shape ("Rate 10", "AST 524"): the form must open
+      // its line or follow an address cue.
+      const lineBefore = text.slice(Math.max(0, text.lastIndexOf('\n', m.index - 1) + 1), m.index);
+      if (!/^[\s>]*$/.test(lineBefore) && !/\b(?:address|at|to|lives|live|is|on|of|in)\s*:?\s*$/i.test(lineBefore)) return;
+      out.push({ type: 'ADDRESS', start: m.index, end: m.index + m[0].length, confidence: 0.8, reason: 'Street address (number, street, number)' });
     });
     const lower = lowerText(ctx);
     if (['box', 'psc', 'cmr', 'unit'].some((g) => lower.includes(g))) eachMatch(POBOX_RE, text, (m) => {
