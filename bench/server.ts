@@ -60,6 +60,19 @@ async function child(): Promise<void> {
   const stop = () => void server.close().then(() => process.exit(0));
   process.on('SIGTERM', stop);
   process.stdin.on('end', stop);
+  // "cpu" on stdin: answer with this process's CPU time so far (user + system, microseconds).
+  let pending = '';
+  process.stdin.on('data', (d: Buffer) => {
+    pending += d.toString();
+    while (pending.includes('\n')) {
+      const line = pending.slice(0, pending.indexOf('\n'));
+      pending = pending.slice(pending.indexOf('\n') + 1);
+      if (line === 'cpu') {
+        const u = process.cpuUsage();
+        process.stdout.write(`${JSON.stringify({ cpu: u.user + u.system })}\n`);
+      }
+    }
+  });
   process.stdin.resume();
 }
 
@@ -138,6 +151,18 @@ async function main(): Promise<void> {
     proc.once('exit', (code) => reject(new Error(`server exited early (${code})`)));
   });
 
+  const cpuLines: Array<(v: number) => void> = [];
+  proc.stdout!.on('data', (d: Buffer) => {
+    for (const line of d.toString().split('\n')) {
+      if (line.startsWith('{"cpu"')) cpuLines.shift()?.((JSON.parse(line) as { cpu: number }).cpu);
+    }
+  });
+  const serverCpu = () =>
+    new Promise<number>((resolve) => {
+      cpuLines.push(resolve);
+      proc.stdin!.write('cpu\n');
+    });
+
   const request = {
     url: `${ready.url}/v1/messages`,
     method: 'POST',
@@ -151,6 +176,7 @@ async function main(): Promise<void> {
 
     await autocannon({ ...request, connections, duration: 3 }); // warm-up (JIT, caches, SQLite pages)
     const deliveredBefore = delivered;
+    const cpu0 = await serverCpu();
     const t0 = performance.now();
     const r = await autocannon({ ...request, connections, duration });
     const elapsed = (performance.now() - t0) / 1000;
@@ -161,6 +187,9 @@ async function main(): Promise<void> {
     const expected = deliveredBefore + accepted;
     while (delivered < expected && performance.now() - drainStart < 120_000) await new Promise((res) => setTimeout(res, 100));
     const drainSeconds = (performance.now() - drainStart) / 1000;
+    // Server CPU per send, including delivering it (request, scan, encryption, commit, outbox, SMTP):
+    // unlike sends/s, this does not depend on what else the machine is running.
+    const cpuPerSendMs = ((await serverCpu()) - cpu0) / 1000 / Math.max(1, accepted);
 
     proc.kill('SIGTERM');
     await new Promise((res) => proc.once('exit', res));
@@ -179,6 +208,7 @@ async function main(): Promise<void> {
     console.log(`bare OpenPGP encryption, same message      ${fmt(bare.archive)} /s   (encrypt to one curve25519Legacy key, one process)`);
     console.log(`  (encrypt + sign, as for PGP/MIME)        ${fmt(bare.signed)} /s`);
     console.log(`sends / bare encryption                    ${((sends / bare.archive) * 100).toFixed(0)} %`);
+    console.log(`server CPU per send (accept + deliver)     ${cpuPerSendMs.toFixed(2)} ms  -> at most ${fmt(1000 / cpuPerSendMs)} sends/s per core it has to itself`);
     console.log('');
     const goals = [
       ['>= 300 secure sends/s', sends >= 300],

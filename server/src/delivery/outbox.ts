@@ -33,6 +33,8 @@ export interface OutboxOptions {
   /** How long a claim holds; an unfinished row is retried after it. */
   leaseMs?: number;
   pollMs?: number;
+  /** Delay after a kick, so a burst of sends is claimed together (ms). */
+  kickDelayMs?: number;
   maxAttempts?: number;
   backoffBaseMs?: number;
   backoffMaxMs?: number;
@@ -59,6 +61,7 @@ export class OutboxWorker {
   readonly workerId: string;
   private readonly o: Required<Omit<OutboxOptions, 'afterSend' | 'workerId'>> & Pick<OutboxOptions, 'afterSend'>;
   private timer: NodeJS.Timeout | null = null;
+  private timerDue = 0;
   private running: Promise<void> | null = null;
   private stopped = true;
   private again = false;
@@ -73,6 +76,7 @@ export class OutboxWorker {
       concurrency: opts.concurrency ?? 8,
       leaseMs: opts.leaseMs ?? 120_000,
       pollMs: opts.pollMs ?? 1_000,
+      kickDelayMs: opts.kickDelayMs ?? 20,
       maxAttempts: opts.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
       backoffBaseMs: opts.backoffBaseMs ?? 30_000,
       backoffMaxMs: opts.backoffMaxMs ?? 2 * 3_600_000,
@@ -95,19 +99,24 @@ export class OutboxWorker {
     await this.running;
   }
 
-  /** Run soon (after a commit that queued work). */
+  /**
+   * Run soon (after a commit that queued work). Kicks within a short window share one run, so a
+   * burst of sends is claimed as one batch: each claim and each batch record is a synced commit.
+   */
   kick(): void {
     if (this.stopped) return;
     if (this.running) {
       this.again = true;
       return;
     }
-    this.schedule(0);
+    if (this.timer && this.timerDue <= Date.now() + this.o.kickDelayMs) return;
+    this.schedule(this.o.kickDelayMs);
   }
 
   private schedule(ms: number): void {
     if (this.stopped) return;
     if (this.timer) clearTimeout(this.timer);
+    this.timerDue = Date.now() + ms;
     this.timer = setTimeout(() => {
       this.timer = null;
       this.running = this.loop().finally(() => {
@@ -119,15 +128,14 @@ export class OutboxWorker {
 
   private async loop(): Promise<void> {
     let n = 0;
+    this.again = false;
     try {
-      do {
-        this.again = false;
-        n = await this.runOnce();
-      } while (!this.stopped && (n >= this.o.batchSize || this.again));
+      do n = await this.runOnce();
+      while (!this.stopped && n >= this.o.batchSize);
     } catch (err) {
       this.svc.logger.error({ err: errorCode(err), worker: this.workerId }, 'outbox run failed');
     }
-    this.schedule(this.o.pollMs);
+    this.schedule(this.again ? this.o.kickDelayMs : this.o.pollMs);
   }
 
   /**
