@@ -27,14 +27,15 @@ function cities(): Map<string, string[][]> {
 
 const STOP = new Set(NOT_NAMES.split('|'));
 // Adjectives that appear inside hospital names but do not name one alone.
-const FACILITY_ADJ = new Set('outside|local|community|state|county|general|university|private|previous|prior|other|another|same|nearest|receiving|referring|transferring|home|old|new|main|psychiatric|psych|mental|childrens|children|veterans|va|osh|regional|memorial|city|medical|health|rehab'.split('|'));
+const FACILITY_ADJ = new Set('outside|local|community|state|county|general|university|private|previous|prior|other|another|same|nearest|receiving|referring|transferring|home|old|new|main|psychiatric|psych|mental|childrens|children|veterans|va|osh|city|medical|health|rehab'.split('|'));
 const GENERIC_FACILITY = new Set('ew|vicu|tlc|midnoc|angio|radiology|hospice|baseline|area|norm|limits|stimuli|painful|severe|head|triple|lumen|ct|mri|xray|cs|ir|pacu|cvicu|ccu|snf|nh|dept|department|house|apartment|room|chair|bathroom|shower|commode|work|school|church|office|clinic|surgery|procedure|lab|labs|imaging|bed|bedside|unit|floor|ward|icu|er|ed|or|outside|local|community|state|county|general|university|private|previous|prior|other|another|same|nearest|receiving|referring|transferring|home|old|new|big|small|main|big|psychiatric|psych|mental|childrens|children|veterans|va|osh|an|a|the|to|from|at|in|of|his|her|their|our|this|that'.split('|'));
 // Verbs of moving a patient, then "to/from/at": the next capitalised words name a place.
 const MOVE_VERBS = new Set('transferred|transfered|transfer|trans|tx|xfer|xferred|sent|admitted|adm|readmitted|referred|came|come|arrived|arriving|taken|brought|presented|followed|seen|went|go|going|goes|transported|transport|discharged|dc|d/c|returned|return|accepted|excepted|flown|flew|lives|living|live|resides|residing|moved|moving|relocated|travelled|traveled|trip|born|raised|grew|originally|based|located|stationed|visiting|vacationing|staying|stay|stays|stayed|am|is|are|was|were|been|i\'m|im|work|works|worked|working|drive|drove|driving|fly|flying|headed|heading|travel|traveling|travelling|vacation|holiday|conference|meeting|office|branch|headquarters|hq|hometown|hails|hailing|native'.split('|'));
 const WEAK_MOVE = new Set("am|is|are|was|were|been|i'm|im|work|works|worked|working|office|branch|meeting|conference".split('|'));
+const SKIP_AFTER_VERB = new Set('here|back|over|home|nearby|near|now|currently|originally|just|there'.split('|'));
 const MOVE_PREPS_AT = new Set(['at', '@']);
 const MOVE_PREPS = new Set('to|from|into|at|in|@|up'.split('|'));
-const FACILITY = new Set('hospital|hosp|hospitals|hospiatal|clinic|infirmary|sanatorium|memorial|hospice|pavilion'.split('|'));
+const FACILITY = new Set('hospital|hosp|hospitals|hospiatal|clinic|infirmary|sanatorium|memorial|hospice|pavilion|rehab'.split('|'));
 // Facility words that need a second word: "Medical Center", "Nursing Home", "Health Center".
 const FACILITY_FIRST = new Set(['medical', 'nursing', 'health', 'rehab', 'regional', 'care', 'treatment', 'behavioral', 'mental']);
 const FACILITY_PAIRS = new Set(['medical center', 'medical centre', 'nursing home', 'health center', 'health centre', 'rehab center', 'regional hospital', 'regional medical', 'care center', 'treatment center', 'behavioral health', 'mental health']);
@@ -67,16 +68,23 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
       }
       // "Outside Hospital", "the General Hospital": generic words alone do not name a place.
       while (first >= 0 && first < i && FACILITY_ADJ.has(toks.lower[first]!)) first = first + 1 < i ? first + 1 : -1;
+      // All-caps and lower-case notes: "BEGIN REHAB", "possible rehab" are not places; one of the
+      // words must be a known name or place word.
+      if (first >= 0 && (ctx.upper || lowerFacility)) {
+        let evidence = false;
+        for (let k = first; k < i; k++) if (isNameWord(toks.lower[k]!) || cities().has(toks.lower[k]!)) evidence = true;
+        if (!evidence) first = -1;
+      }
       if (first >= 0) {
         out.push({ type: 'ADDRESS', start: toks.start[first]!, end: toks.end[i]!, confidence: 0.8, reason: 'Named hospital or facility' });
         continue;
       }
     }
     // Saint names of hospitals and towns ("St. Agnes").
-    if ((w === 'st' || w === 'saint') && i + 1 < n && CAP_RE.test(toks.raw[i + 1]!) && !STOP.has(toks.lower[i + 1]!)) {
+    if ((w === 'st' || w === 'saint') && i + 1 < n && CAP_RE.test(toks.raw[i + 1]!) && !STOP.has(toks.lower[i + 1]!) && (!ctx.upper || isNameWord(toks.lower[i + 1]!))) {
       const gap = text.slice(toks.end[i], toks.start[i + 1]);
       if (/^\.?\s$/.test(gap) && !/^\d/.test(text.slice(Math.max(0, toks.start[i]! - 8), toks.start[i]).trim().slice(-1))) {
-        out.push({ type: 'ADDRESS', start: toks.start[i]!, end: toks.end[i + 1]!, confidence: 0.7, reason: 'Saint name of a place or hospital' });
+        out.push({ type: 'ADDRESS', start: toks.start[i]!, end: toks.end[i + 1]!, confidence: 0.8, reason: 'Saint name of a place or hospital' });
         i++;
         continue;
       }
@@ -148,7 +156,7 @@ function recognizeLocationCues(ctx: ScanContext, toks: Tokens, out: Candidate[])
     if (WEAK_MOVE.has(toks.lower[i]!) && (upper || (toks.shape[i]! & SHAPE_LOWER) !== 0 && LOWER_NOTE_RE.test(text.slice(Math.max(0, toks.start[i]! - 60), toks.start[i]!)))) continue;
     let j = i + 1;
     // "moved here from X", "came back to X"
-    if (toks.lower[j] === 'here' || toks.lower[j] === 'back' || toks.lower[j] === 'over' || toks.lower[j] === 'home') j++;
+    if (SKIP_AFTER_VERB.has(toks.lower[j]!)) j++;
     if (j >= n || !MOVE_PREPS.has(toks.lower[j]!)) continue;
     j++;
     // "grew up in X", "moved back to X"
