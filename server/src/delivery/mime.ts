@@ -39,7 +39,7 @@ function validFor(expiresAt: string, now: Date): string {
   const ms = Date.parse(expiresAt) - now.getTime();
   const hours = Math.max(1, Math.floor(ms / 3_600_000));
   if (hours < 48) return `${hours} hour${hours === 1 ? '' : 's'}`;
-  return `${Math.floor(hours / 24)} days`;
+  return `${Math.round(hours / 24)} days`;
 }
 
 /** The secure-link notice: what a patient without an OpenPGP key receives. */
