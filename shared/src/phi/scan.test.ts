@@ -12,22 +12,36 @@ describe('scan: identifiers', () => {
     expect(texts('Spoke with Dr. Okafor about the plan.', 'NAME')).toEqual(['Okafor']);
     expect(texts('Her daughter Priya called twice.', 'NAME')).toEqual(['Priya']);
     expect(texts('Notes reviewed by Emily Parker, RN', 'NAME')).toEqual(['Emily Parker']);
-    expect(texts('MR. EDWIN PRZYBYLO IS AN 83 YR OLD MALE ADMITTED WITH CHEST PAIN.', 'NAME')).toEqual(['EDWIN PRZYBYLO']);
+    expect(texts('MR. EDWIN PRZYBYLO IS AN 83 YR OLD MALE ADMITTED WITH CHEST PAIN.', 'NAME')).toEqual([
+      'EDWIN PRZYBYLO',
+    ]);
   });
   it('finds dates in several formats and rejects impossible ones', () => {
-    expect(texts('Seen on 3/14/2024 and 2024-02-29 and March 5th, 2023.', 'DATE')).toEqual(['3/14/2024', '2024-02-29', 'March 5th, 2023']);
+    expect(texts('Seen on 3/14/2024 and 2024-02-29 and March 5th, 2023.', 'DATE')).toEqual([
+      '3/14/2024',
+      '2024-02-29',
+      'March 5th, 2023',
+    ]);
     expect(texts('Follow up on 7/22 please.', 'DATE')).toEqual(['7/22']);
     expect(find('Invalid 2023-02-30 and 13/45/2020.', 'DATE')).toEqual([]);
   });
   it('finds phones (NANP, E.164, UK) and faxes, and rejects invalid NANP', () => {
-    expect(texts('Call (617) 555-0142 or +44 20 7946 0958.', 'PHONE')).toEqual(['(617) 555-0142', '+44 20 7946 0958']);
+    expect(texts('Call (617) 555-0142 or +44 20 7946 0958.', 'PHONE')).toEqual([
+      '(617) 555-0142',
+      '+44 20 7946 0958',
+    ]);
     expect(texts('Fax: 617-555-0199', 'FAX')).toEqual(['617-555-0199']);
     expect(find('Order 117-555-0142 shipped.', 'PHONE')).toEqual([]);
   });
   it('finds e-mail, URL and IP addresses', () => {
     expect(texts('Write to jane.doe@example.org today.', 'EMAIL')).toEqual(['jane.doe@example.org']);
-    expect(texts('See https://portal.example.com/p/123.', 'URL')).toEqual(['https://portal.example.com/p/123']);
-    expect(texts('From 192.168.1.20 and 2001:db8::8a2e:370:7334 at 10:30:00.', 'IP')).toEqual(['192.168.1.20', '2001:db8::8a2e:370:7334']);
+    expect(texts('See https://portal.example.com/p/123.', 'URL')).toEqual([
+      'https://portal.example.com/p/123',
+    ]);
+    expect(texts('From 192.168.1.20 and 2001:db8::8a2e:370:7334 at 10:30:00.', 'IP')).toEqual([
+      '192.168.1.20',
+      '2001:db8::8a2e:370:7334',
+    ]);
   });
   it('finds SSNs that pass SSA rules only', () => {
     expect(texts('SSN 123-45-6780', 'SSN')).toEqual(['123-45-6780']);
@@ -47,7 +61,9 @@ describe('scan: identifiers', () => {
   it('finds addresses, ZIP and ZIP+4, and ages over 89 only', () => {
     const t = 'Lives at 18 Linden Street, Apt 3, Somerville, MA 02144-1234.';
     expect(texts(t, 'ADDRESS')).toEqual(['18 Linden Street, Apt 3, Somerville, MA 02144-1234']);
-    expect(texts('Billing office in Somerville, MA 02144-1234; not 02144-0000.', 'ZIP')).toEqual(['02144-1234']);
+    expect(texts('Billing office in Somerville, MA 02144-1234; not 02144-0000.', 'ZIP')).toEqual([
+      '02144-1234',
+    ]);
     expect(texts('A 93-year-old woman and a 45 year old man.', 'AGE_OVER_89')).toEqual(['93-year-old']);
     expect(texts('Admitted to Calvert Hospital overnight.', 'ADDRESS')).toEqual(['Calvert Hospital']);
   });
@@ -59,11 +75,17 @@ describe('scan: context rules', () => {
     expect(texts(t, 'ADDRESS')).toEqual(['4 Harbour Road\nSuite 12\nPortsmouth, NH 03801\nUSA']);
   });
   it('takes a place after a verb of movement or residence, in prose and in all-caps notes', () => {
-    expect(texts('She grew up in Tallahassee and flew to Reykjavik last week.', 'ADDRESS')).toEqual(['Tallahassee', 'Reykjavik']);
-    expect(texts('72 YO MALE TRANSFERRED TO GH FROM OUTSIDE HOSPITAL FOR CATH. NO ISSUES OVERNIGHT.', 'ADDRESS')).toEqual(['GH']);
+    expect(texts('She grew up in Tallahassee and flew to Reykjavik last week.', 'ADDRESS')).toEqual([
+      'Tallahassee',
+      'Reykjavik',
+    ]);
+    expect(
+      texts('72 YO MALE TRANSFERRED TO GH FROM OUTSIDE HOSPITAL FOR CATH. NO ISSUES OVERNIGHT.', 'ADDRESS'),
+    ).toEqual(['GH']);
   });
   it('spreads a name or place found with a strong cue to its other mentions', () => {
-    const t = 'DR. KOWALCZYK AT BEDSIDE. PLAN REVIEWED WITH KOWALCZYK AND TEAM. PT SEEN AT MERCY HOSPITAL, MERCY RECORDS REQUESTED.';
+    const t =
+      'DR. KOWALCZYK AT BEDSIDE. PLAN REVIEWED WITH KOWALCZYK AND TEAM. PT SEEN AT MERCY HOSPITAL, MERCY RECORDS REQUESTED.';
     expect(texts(t, 'NAME')).toEqual(['KOWALCZYK', 'KOWALCZYK']);
     expect(texts(t, 'ADDRESS')).toEqual(['MERCY HOSPITAL', 'MERCY']);
   });
@@ -77,17 +99,25 @@ describe('scan: context rules', () => {
     expect(find('Weaned to CPAP 5/5 and placed on 1st step mattress.', 'DATE')).toEqual([]);
   });
   it('does not take clinical abbreviations in all-caps notes for names', () => {
-    const t = 'NEURO: PERRL. RESP: LS CLEAR. CV: NSR, NO VEA. ON NEO AND MAG REPLETED. PA LINE IN PLACE. HO AWARE.';
+    const t =
+      'NEURO: PERRL. RESP: LS CLEAR. CV: NSR, NO VEA. ON NEO AND MAG REPLETED. PA LINE IN PLACE. HO AWARE.';
     expect(find(t, 'NAME')).toEqual([]);
   });
 });
 
 describe('scan: health content', () => {
   it('finds mental-health diagnoses, misspellings included', () => {
-    expect(texts('History of bipolar II and PTSD; also depresion.', 'DIAGNOSIS')).toEqual(['bipolar II', 'PTSD', 'depresion']);
+    expect(texts('History of bipolar II and PTSD; also depresion.', 'DIAGNOSIS')).toEqual([
+      'bipolar II',
+      'PTSD',
+      'depresion',
+    ]);
   });
   it('finds medications in any case, brand and generic, misspelled, with doses', () => {
-    expect(texts('Started Zoloft 50 mg daily, then switched to lexapro.', 'MEDICATION')).toEqual(['Zoloft 50 mg daily', 'lexapro']);
+    expect(texts('Started Zoloft 50 mg daily, then switched to lexapro.', 'MEDICATION')).toEqual([
+      'Zoloft 50 mg daily',
+      'lexapro',
+    ]);
     expect(texts('She takes sertralline at night.', 'MEDICATION')).toEqual(['sertralline']);
   });
   it('finds ICD-10 codes (F chapter without a cue, others with one) and CPT codes in context', () => {
@@ -98,7 +128,11 @@ describe('scan: health content', () => {
     expect(find('Our office is at suite 90837.', 'CPT')).toEqual([]);
   });
   it('finds treatments', () => {
-    expect(texts('We will continue DBT and EMDR; lab results attached.', 'TREATMENT')).toEqual(['DBT', 'EMDR', 'lab results']);
+    expect(texts('We will continue DBT and EMDR; lab results attached.', 'TREATMENT')).toEqual([
+      'DBT',
+      'EMDR',
+      'lab results',
+    ]);
   });
 });
 
@@ -121,7 +155,8 @@ describe('scan: crisis language', () => {
 
 describe('scan: hard negatives', () => {
   it('reports nothing in a non-clinical note with dates and capitalised places and brands', () => {
-    const t = 'The conference runs from May 2 to May 4 in Denver. Bring your Apple laptop; the Marriott has parking. Tickets on sale 2024.';
+    const t =
+      'The conference runs from May 2 to May 4 in Denver. Bring your Apple laptop; the Marriott has parking. Tickets on sale 2024.';
     expect(types(scan(t)).filter((x) => x !== 'DATE' && x !== 'ADDRESS')).toEqual([]);
     expect(find(t, 'NAME')).toEqual([]);
   });
@@ -142,7 +177,10 @@ describe('scan: options', () => {
     expect(scan(t, { allowList: ['(617) 555-0100', 'Jordan Lee, LICSW'] })).toEqual([]);
   });
   it('adds custom keywords as DIAGNOSIS and custom patterns as OTHER_ID', () => {
-    const f = scan('Ref CASE-7781 re: gambling urges', { customKeywords: ['gambling urges'], customPatterns: ['CASE-\\d{4}'] });
+    const f = scan('Ref CASE-7781 re: gambling urges', {
+      customKeywords: ['gambling urges'],
+      customPatterns: ['CASE-\\d{4}'],
+    });
     expect(f.map((x) => [x.type, x.text])).toEqual([
       ['OTHER_ID', 'CASE-7781'],
       ['DIAGNOSIS', 'gambling urges'],

@@ -20,9 +20,30 @@ const MAX_SCAN_CHARS = 5_000_000;
 
 // When two candidates overlap, the more specific recognizer wins at equal confidence.
 const PRIORITY: Record<PhiType, number> = {
-  SSN: 9, EMAIL: 9, URL: 8, IP: 9, ACCOUNT: 8, LICENSE: 8, VEHICLE: 8, DEVICE: 7, MRN: 8,
-  HEALTH_PLAN_ID: 8, PHONE: 7, FAX: 7, ZIP: 6, DATE: 6, AGE_OVER_89: 7, ADDRESS: 6, NAME: 5,
-  OTHER_ID: 4, CRISIS: 9, ICD10: 7, CPT: 7, MEDICATION: 6, DIAGNOSIS: 6, TREATMENT: 4,
+  SSN: 9,
+  EMAIL: 9,
+  URL: 8,
+  IP: 9,
+  ACCOUNT: 8,
+  LICENSE: 8,
+  VEHICLE: 8,
+  DEVICE: 7,
+  MRN: 8,
+  HEALTH_PLAN_ID: 8,
+  PHONE: 7,
+  FAX: 7,
+  ZIP: 6,
+  DATE: 6,
+  AGE_OVER_89: 7,
+  ADDRESS: 6,
+  NAME: 5,
+  OTHER_ID: 4,
+  CRISIS: 9,
+  ICD10: 7,
+  CPT: 7,
+  MEDICATION: 6,
+  DIAGNOSIS: 6,
+  TREATMENT: 4,
 };
 
 function isUpperText(text: string): boolean {
@@ -48,8 +69,13 @@ function keywordRegex(words: readonly string[]): RegExp | null {
   const key = words.join('\u0000');
   let re = customKeywordCache.get(key);
   if (re !== undefined) return re;
-  const parts = words.map((w) => w.trim()).filter((w) => w.length > 0).map(escapeRe);
-  re = parts.length ? new RegExp(`(?<![\\p{L}\\p{N}_])(?:${parts.join('|')})(?![\\p{L}\\p{N}_])`, 'giu') : null;
+  const parts = words
+    .map((w) => w.trim())
+    .filter((w) => w.length > 0)
+    .map(escapeRe);
+  re = parts.length
+    ? new RegExp(`(?<![\\p{L}\\p{N}_])(?:${parts.join('|')})(?![\\p{L}\\p{N}_])`, 'giu')
+    : null;
   if (customKeywordCache.size > 64) customKeywordCache.clear();
   customKeywordCache.set(key, re);
   return re;
@@ -84,7 +110,8 @@ export function scan(input: string, options: ScanOptions = {}): Finding[] {
   recognizeAgeAddress(ctx, out);
   recognizeCodes(ctx, out);
   recognizeCrisis(ctx, out);
-  const needTokens = wants('NAME') || wants('ADDRESS') || wants('DIAGNOSIS') || wants('MEDICATION') || wants('TREATMENT');
+  const needTokens =
+    wants('NAME') || wants('ADDRESS') || wants('DIAGNOSIS') || wants('MEDICATION') || wants('TREATMENT');
   if (needTokens) {
     const toks = tokenize(text);
     recognizeNames(ctx, toks, out);
@@ -95,7 +122,13 @@ export function scan(input: string, options: ScanOptions = {}): Finding[] {
     const re = keywordRegex(options.customKeywords);
     if (re) {
       eachMatch(re, text, (m) => {
-        out.push({ type: 'DIAGNOSIS', start: m.index, end: m.index + m[0].length, confidence: 0.9, reason: 'Practice keyword' });
+        out.push({
+          type: 'DIAGNOSIS',
+          start: m.index,
+          end: m.index + m[0].length,
+          confidence: 0.9,
+          reason: 'Practice keyword',
+        });
       });
     }
   }
@@ -107,16 +140,31 @@ export function scan(input: string, options: ScanOptions = {}): Finding[] {
       eachMatch(re, text, (m) => {
         // Bound the work a catastrophic custom pattern can cause per scan.
         if (++count > 1000) return;
-        out.push({ type: 'OTHER_ID', start: m.index, end: m.index + m[0].length, confidence: 0.9, reason: 'Practice pattern' });
+        out.push({
+          type: 'OTHER_ID',
+          start: m.index,
+          end: m.index + m[0].length,
+          confidence: 0.9,
+          reason: 'Practice pattern',
+        });
       });
     }
   }
 
   const minConf = options.minConfidence ?? DEFAULT_MIN_CONFIDENCE;
   const allowed = allowRanges(text, options.allowList);
-  const kept = resolve(out.filter((c) => c.confidence >= minConf && c.end > c.start && wants(c.type) && !insideAny(allowed, c)));
+  const kept = resolve(
+    out.filter((c) => c.confidence >= minConf && c.end > c.start && wants(c.type) && !insideAny(allowed, c)),
+  );
   return kept.map((c) => {
-    const f: Finding = { type: c.type, start: c.start, end: c.end, text: text.slice(c.start, c.end), confidence: c.confidence, reason: c.reason };
+    const f: Finding = {
+      type: c.type,
+      start: c.start,
+      end: c.end,
+      text: text.slice(c.start, c.end),
+      confidence: c.confidence,
+      reason: c.reason,
+    };
     if (c.grade) f.grade = c.grade;
     return f;
   });
@@ -141,14 +189,21 @@ function allowRanges(text: string, allow: readonly string[] | undefined): number
 }
 
 function insideAny(ranges: number[], c: Candidate): boolean {
-  for (let i = 0; i < ranges.length; i += 2) if (c.start >= ranges[i]! && c.end <= ranges[i + 1]!) return true;
+  for (let i = 0; i < ranges.length; i += 2)
+    if (c.start >= ranges[i]! && c.end <= ranges[i + 1]!) return true;
   return false;
 }
 
 /** Greedy by score: best candidates first, drop any that overlap an accepted one. */
 function resolve(cands: Candidate[]): Candidate[] {
   if (cands.length <= 1) return cands;
-  cands.sort((a, b) => b.confidence - a.confidence || PRIORITY[b.type] - PRIORITY[a.type] || b.end - b.start - (a.end - a.start) || a.start - b.start);
+  cands.sort(
+    (a, b) =>
+      b.confidence - a.confidence ||
+      PRIORITY[b.type] - PRIORITY[a.type] ||
+      b.end - b.start - (a.end - a.start) ||
+      a.start - b.start,
+  );
   const accepted: Candidate[] = [];
   for (const c of cands) {
     // accepted is kept sorted by start; binary search for the neighbour.

@@ -1,6 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import {
-  calendarValid, deaValid, ibanValid, ipv4Valid, ipv6Valid, luhnValid, nanpValid, nhsValid, npiValid, ssnValid, vinValid, zipValid,
+  calendarValid,
+  deaValid,
+  ibanValid,
+  ipv4Valid,
+  ipv6Valid,
+  luhnValid,
+  nanpValid,
+  nhsValid,
+  npiValid,
+  ssnValid,
+  vinValid,
+  zipValid,
 } from './validators.ts';
 
 describe('validators', () => {

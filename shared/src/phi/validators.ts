@@ -77,8 +77,29 @@ export function deaValid(s: string): boolean {
 }
 
 const VIN_VALUES: Record<string, number> = {
-  A: 1, B: 2, C: 3, D: 4, E: 5, F: 6, G: 7, H: 8, J: 1, K: 2, L: 3, M: 4, N: 5, P: 7, R: 9,
-  S: 2, T: 3, U: 4, V: 5, W: 6, X: 7, Y: 8, Z: 9,
+  A: 1,
+  B: 2,
+  C: 3,
+  D: 4,
+  E: 5,
+  F: 6,
+  G: 7,
+  H: 8,
+  J: 1,
+  K: 2,
+  L: 3,
+  M: 4,
+  N: 5,
+  P: 7,
+  R: 9,
+  S: 2,
+  T: 3,
+  U: 4,
+  V: 5,
+  W: 6,
+  X: 7,
+  Y: 8,
+  Z: 9,
 };
 const VIN_WEIGHTS = [8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2];
 
@@ -118,7 +139,8 @@ export function ibanValid(s: string): boolean {
   for (let i = 0; i < r.length; i++) {
     const c = r.charCodeAt(i);
     const val = c >= 65 ? String(c - 55) : r[i];
-    for (let j = 0; j < (val as string).length; j++) rem = (rem * 10 + ((val as string).charCodeAt(j) - 48)) % 97;
+    for (let j = 0; j < (val as string).length; j++)
+      rem = (rem * 10 + ((val as string).charCodeAt(j) - 48)) % 97;
   }
   return rem === 1;
 }

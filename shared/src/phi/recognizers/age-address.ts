@@ -4,9 +4,11 @@
 import { before, eachMatch, lowerText, type Candidate, type ScanContext } from '../candidate.ts';
 import { zipValid } from '../validators.ts';
 
-const AGE_RE = /\b(9\d|1[0-2]\d)(?:\s*|-)(?:years?|yrs?|yr\.?s?|y\.?o\.?|y\/o|yo)(?:[\s-]*old)?\b|\b(?:age|aged|age:)\s*(9\d|1[0-2]\d)\b|\b(9\d|1[0-2]\d)(?:st|nd|rd|th)\s+birthday\b|\b(?:nonagenarian|centenarian)\b/gi;
+const AGE_RE =
+  /\b(9\d|1[0-2]\d)(?:\s*|-)(?:years?|yrs?|yr\.?s?|y\.?o\.?|y\/o|yo)(?:[\s-]*old)?\b|\b(?:age|aged|age:)\s*(9\d|1[0-2]\d)\b|\b(9\d|1[0-2]\d)(?:st|nd|rd|th)\s+birthday\b|\b(?:nonagenarian|centenarian)\b/gi;
 // "98 s/p", "98 yo": handled above; an age alone at a line start before a sex word.
-const AGE_SEX_RE = /(?<![\w.,/-])(9\d|1[0-2]\d)\s*(?:y(?:ear)?\s*o(?:ld)?\s*)?(?:m|f|male|female|man|woman|gentleman|lady|wm|wf|bm|bf)\b/gi;
+const AGE_SEX_RE =
+  /(?<![\w.,/-])(9\d|1[0-2]\d)\s*(?:y(?:ear)?\s*o(?:ld)?\s*)?(?:m|f|male|female|man|woman|gentleman|lady|wm|wf|bm|bf)\b/gi;
 
 const STREET_TYPES =
   'street|st|avenue|ave|av|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|terrace|ter|terr|circle|cir|parkway|pkwy|highway|hwy|freeway|fwy|expressway|square|sq|trail|trl|alley|aly|plaza|plz|route|rte|crescent|cres|close|grove|row|gardens|gdns|mews|walk|hill|heights|hts|point|pt|pike|loop|run|path|crossing|xing|commons|green|park|ridge|view|center|centre|station|landing|junction|causeway|quay|wharf|esplanade|promenade|broadway';
@@ -15,23 +17,31 @@ const STREET_TYPES =
 const TYPES_ANY_CASE = STREET_TYPES.split('|')
   .map((t) => `${t}|${t[0]!.toUpperCase()}${t.slice(1)}|${t.toUpperCase()}`)
   .join('|');
-const UNIT = '(?:,?\\s*(?:[Aa]pt|APT|[Aa]partment|[Ss]uite|SUITE|[Ss]te|[Uu]nit|#|[Ff]l|[Ff]loor|[Rr]oom|[Rr]m|[Bb]ldg|[Bb]uilding|[Bb]ox|[Ll]ot|[Nn]o)\\.?\\s*#?\\s*[A-Z0-9-]{1,6}\\b)?';
+const UNIT =
+  '(?:,?\\s*(?:[Aa]pt|APT|[Aa]partment|[Ss]uite|SUITE|[Ss]te|[Uu]nit|#|[Ff]l|[Ff]loor|[Rr]oom|[Rr]m|[Bb]ldg|[Bb]uilding|[Bb]ox|[Ll]ot|[Nn]o)\\.?\\s*#?\\s*[A-Z0-9-]{1,6}\\b)?';
 const CAP = "[\\p{Lu}][\\p{L}\\p{M}'.-]*";
 // 123 Main Street, 4a N. Oak Ave Apt 5
 const AMBIGUOUS_TYPES = new Set(
-  'st|dr|ct|pl|pt|ter|terr|cir|sq|run|view|park|green|hill|center|centre|station|row|walk|close|loop|path|commons|landing|junction|crossing|xing|ridge|heights|hts|mews|grove|gardens|gdns|place|point|way|trail|plaza|route|rte|pike|square|court|circle'.split('|'),
+  'st|dr|ct|pl|pt|ter|terr|cir|sq|run|view|park|green|hill|center|centre|station|row|walk|close|loop|path|commons|landing|junction|crossing|xing|ridge|heights|hts|mews|grove|gardens|gdns|place|point|way|trail|plaza|route|rte|pike|square|court|circle'.split(
+    '|',
+  ),
 );
-const TYPE_IN_MATCH = new RegExp(`\\s(${TYPES_ANY_CASE})\\b\\.?(?:\\s+(?:[NSEW]{1,2}|north|south|east|west)\\b)?(?:,?\\s*(?:[Aa]pt|APT|[Aa]partment|[Ss]uite|SUITE|[Ss]te|[Uu]nit|#|[Ff]l|[Ff]loor|[Rr]oom|[Rr]m|[Bb]ldg|[Bb]uilding|[Bb]ox|[Ll]ot|[Nn]o)\\.?\\s*#?\\s*[A-Z0-9-]{1,6}\\b)?$`, 'u');
+const TYPE_IN_MATCH = new RegExp(
+  `\\s(${TYPES_ANY_CASE})\\b\\.?(?:\\s+(?:[NSEW]{1,2}|north|south|east|west)\\b)?(?:,?\\s*(?:[Aa]pt|APT|[Aa]partment|[Ss]uite|SUITE|[Ss]te|[Uu]nit|#|[Ff]l|[Ff]loor|[Rr]oom|[Rr]m|[Bb]ldg|[Bb]uilding|[Bb]ox|[Ll]ot|[Nn]o)\\.?\\s*#?\\s*[A-Z0-9-]{1,6}\\b)?$`,
+  'u',
+);
 const STREET_RE = new RegExp(
   `\\b\\d{1,6}[A-Za-z]?(?:-\\d{1,4})?\\s+(?:(?:[NSEW]|north|south|east|west|n\\.|s\\.|e\\.|w\\.)\\s+)?(?:(?:${CAP}|\\d{1,3}(?:st|nd|rd|th))\\s+){0,3}(?:${CAP}|\\d{1,3}(?:st|nd|rd|th))\\s+(?:${TYPES_ANY_CASE})\\b\\.?(?:\\s+(?:[NSEW]{1,2}|north|south|east|west)\\b)?${UNIT}`,
   'gu',
 );
 // Continental forms: "Rue de Tanger 29", "29 Rue de Tanger", "Via Roma 12", "Passauer Strasse 33".
-const EURO_WORDS = 'rue|avenue|boulevard|chemin|place|via|viale|piazza|vicolo|corso|calle|avenida|carrer|rua|praça|plaza|paseo|ulica|straße|strasse|gasse|weg|allee|platz'
-  .split('|')
-  .map((t) => `${t}|${t[0]!.toUpperCase()}${t.slice(1)}`)
-  .join('|');
-const EURO_SUFFIX = 'straße|strasse|str\\.|gasse|weg|allee|platz|gatan|vägen|vej|gade|veien|katu|tie|laan|straat|plein|gracht|utca|ulice';
+const EURO_WORDS =
+  'rue|avenue|boulevard|chemin|place|via|viale|piazza|vicolo|corso|calle|avenida|carrer|rua|praça|plaza|paseo|ulica|straße|strasse|gasse|weg|allee|platz'
+    .split('|')
+    .map((t) => `${t}|${t[0]!.toUpperCase()}${t.slice(1)}`)
+    .join('|');
+const EURO_SUFFIX =
+  'straße|strasse|str\\.|gasse|weg|allee|platz|gatan|vägen|vej|gade|veien|katu|tie|laan|straat|plein|gracht|utca|ulice';
 // Continental forms: "Rue de Tanger 29", "29 Rue de Tanger", "Via Roma 12", "Passauer Strasse 33",
 // "Koskikatu 25", "Pivovarská 276". Case-sensitive on purpose: \p{Lu} must mean a capital.
 const EURO_RE = new RegExp(
@@ -41,8 +51,10 @@ const EURO_RE = new RegExp(
     `|\\b\\p{Lu}\\p{Ll}+(?:á|é|í|ó|ú|ská|ova|ová|ego)\\s+\\d{1,5}\\b`,
   'gu',
 );
-const NUM_WORDS_NUM_RE = /(?<![\w.,/:-])\d{1,6}[ \t]+\p{Lu}[\p{L}\p{M}'’-]+(?:[ \t]+(?:\p{Lu}[\p{L}\p{M}'’.-]*|de|la|del|do|da|dos|gate|vej|utca|tér|u\.|ul\.)){0,3}[ \t]+\d{1,5}[A-Za-z]?(?![\w/:-]|[.,]\d)/gu;
-const POBOX_RE = /\b(?:p\.?\s?o\.?\s*box|post office box|psc|cmr|unit)\s+\d{1,6}(?:,?\s*box\s+\d{1,6})?(?:\s*\n?\s*(?:apo|fpo|dpo)\s+(?:aa|ae|ap)\s+\d{5})?\b/gi;
+const NUM_WORDS_NUM_RE =
+  /(?<![\w.,/:-])\d{1,6}[ \t]+\p{Lu}[\p{L}\p{M}'’-]+(?:[ \t]+(?:\p{Lu}[\p{L}\p{M}'’.-]*|de|la|del|do|da|dos|gate|vej|utca|tér|u\.|ul\.)){0,3}[ \t]+\d{1,5}[A-Za-z]?(?![\w/:-]|[.,]\d)/gu;
+const POBOX_RE =
+  /\b(?:p\.?\s?o\.?\s*box|post office box|psc|cmr|unit)\s+\d{1,6}(?:,?\s*box\s+\d{1,6})?(?:\s*\n?\s*(?:apo|fpo|dpo)\s+(?:aa|ae|ap)\s+\d{5})?\b/gi;
 const UNIT_ALONE_RE = /\b(?:apt|apartment|suite|ste|unit)\.?\s*#?\s*\d{1,5}[A-Z]?\b/gi;
 
 const STATES =
@@ -67,17 +79,21 @@ function cityBefore(text: string, at: number): [number, number] | null {
 }
 const STATE_ZIP_RE = new RegExp(`\\b(?:${STATES}|${STATE_NAMES})\\.?,?\\s+(\\d{5}(?:-\\d{4})?)\\b`, 'g');
 const ZIP4_RE = /(?<![\w-])\d{5}-\d{4}(?![\w-])/g;
-const ZIP_CUE_RE = /\b(?:zip code|zipcode|zip|postal code|postcode|post code)\b[\s:#.-]*(?:is)?[\s:#.-]*(\d{3,5}(?:[ -]\d{3,4})?|[A-Z]\d[A-Z] ?\d[A-Z]\d|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|\d{4} ?[A-Z]{2})\b/gi;
+const ZIP_CUE_RE =
+  /\b(?:zip code|zipcode|zip|postal code|postcode|post code)\b[\s:#.-]*(?:is)?[\s:#.-]*(\d{3,5}(?:[ -]\d{3,4})?|[A-Z]\d[A-Z] ?\d[A-Z]\d|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|\d{4} ?[A-Z]{2})\b/gi;
 const UK_POSTCODE_RE = /\b(?:[A-Z]{1,2}\d[A-Z\d]?|GIR) ?\d[ABD-HJLNP-UW-Z]{2}\b/g;
 const CA_POSTCODE_RE = /\b[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z] ?\d[ABCEGHJ-NPRSTV-Z]\d\b/g;
 
 // Literal words one of which every address cue contains: a cheap gate before the pattern.
 const ADDRESS_CUE_WORDS = ['address', ' at', ' to'];
-const ADDRESS_CUE_RE = /\b(?:(?:my|his|her|their|our|new|home|mailing|postal|street|billing|shipping)\s+address(?:\s+is)?|address\s*:|lives at|live at|living at|located at|resides at|meet me at|(?:the )?corner of|office is at|arrived at|send (?:it|them|this|that|a new one|the \w+) to|ship(?:ped)? to|mail(?:ed)? to|deliver(?:ed)? to)\s*:?\s*/giu;
+const ADDRESS_CUE_RE =
+  /\b(?:(?:my|his|her|their|our|new|home|mailing|postal|street|billing|shipping)\s+address(?:\s+is)?|address\s*:|lives at|live at|living at|located at|resides at|meet me at|(?:the )?corner of|office is at|arrived at|send (?:it|them|this|that|a new one|the \w+) to|ship(?:ped)? to|mail(?:ed)? to|deliver(?:ed)? to)\s*:?\s*/giu;
 // One address part: a number, a capitalised word, a unit word, a particle inside street names.
-const PART_RE = /(?:\d{1,6}(?:[-/]\d{1,5})?[A-Za-z]?|[A-Z]{1,3}\d[A-Z0-9]{0,5}|[\p{Lu}][\p{L}\p{M}'’.-]*|(?:apt|suite|ste|unit|box|po|ul|str|de|do|da|dos|das|del|della|di|du|des|la|le|les|von|van|der|den|y|nan|gate|vej|gatan|utca)\.?)(?=[\s,?!;:)]|\.(?:\s|$)|$)/uy;
+const PART_RE =
+  /(?:\d{1,6}(?:[-/]\d{1,5})?[A-Za-z]?|[A-Z]{1,3}\d[A-Z0-9]{0,5}|[\p{Lu}][\p{L}\p{M}'’.-]*|(?:apt|suite|ste|unit|box|po|ul|str|de|do|da|dos|das|del|della|di|du|des|la|le|les|von|van|der|den|y|nan|gate|vej|gatan|utca)\.?)(?=[\s,?!;:)]|\.(?:\s|$)|$)/uy;
 const SEP_RE = /[ \t]*(?:,[ \t]*)?(?:\r?\n[ \t>]*){0,2}(?:,[ \t]*)?/y;
-const NOT_ADDRESS_WORD = /^(?:I|I'm|A|An|The|And|Or|But|If|When|My|His|Her|Our|Their|Please|Thanks|Thank|Mobile|Phone|Tel|Email|Fax|Web|Cell|Best|Regards|Dear|Hi|Hello|Where|When|What|Who|Date|Time|Subject|From|To|Cc|It|This|That|There|We|You|He|She|They|Is|Was|On|In|At|For|With|Also|Then|So)$/;
+const NOT_ADDRESS_WORD =
+  /^(?:I|I'm|A|An|The|And|Or|But|If|When|My|His|Her|Our|Their|Please|Thanks|Thank|Mobile|Phone|Tel|Email|Fax|Web|Cell|Best|Regards|Dear|Hi|Hello|Where|When|What|Who|Date|Time|Subject|From|To|Cc|It|This|That|There|We|You|He|She|They|Is|Was|On|In|At|For|With|Also|Then|So)$/;
 
 /** Grow an address forward over separators and address parts (bounded: 12 parts, 160 chars). */
 function extendForward(text: string, end: number): number {
@@ -121,10 +137,22 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
   const { text } = ctx;
   if (ctx.wants('AGE_OVER_89')) {
     eachMatch(AGE_RE, text, (m) => {
-      out.push({ type: 'AGE_OVER_89', start: m.index, end: m.index + m[0].length, confidence: 0.9, reason: 'Age over 89' });
+      out.push({
+        type: 'AGE_OVER_89',
+        start: m.index,
+        end: m.index + m[0].length,
+        confidence: 0.9,
+        reason: 'Age over 89',
+      });
     });
     eachMatch(AGE_SEX_RE, text, (m) => {
-      out.push({ type: 'AGE_OVER_89', start: m.index, end: m.index + m[1]!.length, confidence: 0.75, reason: 'Age over 89 before sex' });
+      out.push({
+        type: 'AGE_OVER_89',
+        start: m.index,
+        end: m.index + m[1]!.length,
+        confidence: 0.75,
+        reason: 'Age over 89 before sex',
+      });
     });
   }
   if (ctx.wants('ADDRESS')) {
@@ -135,48 +163,100 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
       const tm = TYPE_IN_MATCH.exec(m[0]);
       // In all-caps notes only spelled-out types count ("8 MCG. BP STABLE CONT AV" is not a street).
       if (ctx.upper && (!tm || tm[1]!.replace('.', '').length <= 4)) return;
-      if (tm && AMBIGUOUS_TYPES.has(tm[1]!.toLowerCase().replace('.', '')) && !/^\S+\s+(?:[NSEW]\.?\s+)?(?:\p{Lu}\p{Ll}+\s+)+/u.test(m[0])) return;
-      out.push({ type: 'ADDRESS', start: m.index, end: m.index + m[0].replace(/[\s,]+$/, '').length, confidence: 0.9, reason: 'Street address' });
+      if (
+        tm &&
+        AMBIGUOUS_TYPES.has(tm[1]!.toLowerCase().replace('.', '')) &&
+        !/^\S+\s+(?:[NSEW]\.?\s+)?(?:\p{Lu}\p{Ll}+\s+)+/u.test(m[0])
+      )
+        return;
+      out.push({
+        type: 'ADDRESS',
+        start: m.index,
+        end: m.index + m[0].replace(/[\s,]+$/, '').length,
+        confidence: 0.9,
+        reason: 'Street address',
+      });
     });
     // Continental street forms are Title-case by construction; all-caps notes skip the pattern.
-    if (!ctx.upper) eachMatch(EURO_RE, text, (m) => {
-      if (!/\d/.test(m[0])) return;
-      out.push({ type: 'ADDRESS', start: m.index, end: m.index + m[0].length, confidence: 0.8, reason: 'Street address (continental form)' });
-    });
+    if (!ctx.upper)
+      eachMatch(EURO_RE, text, (m) => {
+        if (!/\d/.test(m[0])) return;
+        out.push({
+          type: 'ADDRESS',
+          start: m.index,
+          end: m.index + m[0].length,
+          confidence: 0.8,
+          reason: 'Street address (continental form)',
+        });
+      });
     // "20789 Allika 46", "233 Erzsébet tér 19.": house number, capitalised street words, number.
-    if (!ctx.upper) eachMatch(NUM_WORDS_NUM_RE, text, (m) => {
-      // Lab values and vent settings share the shape ("Rate 10", "AST 524"): the form must open
-      // its line or follow an address cue.
-      const lineBefore = text.slice(Math.max(0, text.lastIndexOf('\n', m.index - 1) + 1), m.index);
-      if (!/^[\s>]*$/.test(lineBefore) && !/\b(?:address|at|to|lives|live|is|on|of|in)\s*:?\s*$/i.test(lineBefore)) return;
-      out.push({ type: 'ADDRESS', start: m.index, end: m.index + m[0].length, confidence: 0.8, reason: 'Street address (number, street, number)' });
-    });
+    if (!ctx.upper)
+      eachMatch(NUM_WORDS_NUM_RE, text, (m) => {
+        // Lab values and vent settings share the shape ("Rate 10", "AST 524"): the form must open
+        // its line or follow an address cue.
+        const lineBefore = text.slice(Math.max(0, text.lastIndexOf('\n', m.index - 1) + 1), m.index);
+        if (
+          !/^[\s>]*$/.test(lineBefore) &&
+          !/\b(?:address|at|to|lives|live|is|on|of|in)\s*:?\s*$/i.test(lineBefore)
+        )
+          return;
+        out.push({
+          type: 'ADDRESS',
+          start: m.index,
+          end: m.index + m[0].length,
+          confidence: 0.8,
+          reason: 'Street address (number, street, number)',
+        });
+      });
     const lower = lowerText(ctx);
-    if (['box', 'psc', 'cmr', 'unit'].some((g) => lower.includes(g))) eachMatch(POBOX_RE, text, (m) => {
-      out.push({ type: 'ADDRESS', start: m.index, end: m.index + m[0].length, confidence: 0.9, reason: 'Post office or military box' });
-    });
-    if (['apt', 'apartment', 'suite', 'ste', 'unit'].some((g) => lower.includes(g))) eachMatch(UNIT_ALONE_RE, text, (m) => {
-      out.push({ type: 'ADDRESS', start: m.index, end: m.index + m[0].length, confidence: 0.7, reason: 'Apartment or suite number' });
-    });
+    if (['box', 'psc', 'cmr', 'unit'].some((g) => lower.includes(g)))
+      eachMatch(POBOX_RE, text, (m) => {
+        out.push({
+          type: 'ADDRESS',
+          start: m.index,
+          end: m.index + m[0].length,
+          confidence: 0.9,
+          reason: 'Post office or military box',
+        });
+      });
+    if (['apt', 'apartment', 'suite', 'ste', 'unit'].some((g) => lower.includes(g)))
+      eachMatch(UNIT_ALONE_RE, text, (m) => {
+        out.push({
+          type: 'ADDRESS',
+          start: m.index,
+          end: m.index + m[0].length,
+          confidence: 0.7,
+          reason: 'Apartment or suite number',
+        });
+      });
     // Address blocks: a street line, unit or PO box grows over the rest of the address (more
     // numbers and capitalised words, commas, line breaks: "Apt. 5\nSpringfield, IL 62704\nUSA"),
     // and an address cue ("my address is", "lives at") starts one.
     const anchors: Array<[number, number]> = [];
     for (let k = firstAnchor; k < out.length; k++) anchors.push([out[k]!.start, out[k]!.end]);
-    if (ADDRESS_CUE_WORDS.some((k) => lowerText(ctx).includes(k))) eachMatch(ADDRESS_CUE_RE, text, (m) => {
-      const at = m.index + m[0].length;
-      if (/^[\d\p{Lu}]/u.test(text.slice(at, at + 1))) anchors.push([at, at]);
-    });
+    if (ADDRESS_CUE_WORDS.some((k) => lowerText(ctx).includes(k)))
+      eachMatch(ADDRESS_CUE_RE, text, (m) => {
+        const at = m.index + m[0].length;
+        if (/^[\d\p{Lu}]/u.test(text.slice(at, at + 1))) anchors.push([at, at]);
+      });
     for (const [a, b] of anchors) {
       const start = extendBack(text, a);
       const end = extendForward(text, b);
-      if (end - start > b - a && end > start) out.push({ type: 'ADDRESS', start, end, confidence: 0.96, reason: 'Address block' });
+      if (end - start > b - a && end > start)
+        out.push({ type: 'ADDRESS', start, end, confidence: 0.96, reason: 'Address block' });
     }
     // City before "ST 12345": walk back over up to three capitalised words (cheaper than a
     // regex that would start at every capital letter).
     eachMatch(STATE_ZIP_RE, text, (m) => {
       const city = cityBefore(text, m.index);
-      if (city) out.push({ type: 'ADDRESS', start: city[0], end: city[1], confidence: 0.85, reason: 'City before state and ZIP' });
+      if (city)
+        out.push({
+          type: 'ADDRESS',
+          start: city[0],
+          end: city[1],
+          confidence: 0.85,
+          reason: 'City before state and ZIP',
+        });
     });
   }
   if (ctx.wants('ZIP')) {
@@ -184,24 +264,56 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
       const z = m[1]!;
       if (!zipValid(z)) return;
       const start = m.index + m[0].length - z.length;
-      out.push({ type: 'ZIP', start, end: start + z.length, confidence: 0.95, reason: 'ZIP code after a state' });
+      out.push({
+        type: 'ZIP',
+        start,
+        end: start + z.length,
+        confidence: 0.95,
+        reason: 'ZIP code after a state',
+      });
     });
     eachMatch(ZIP4_RE, text, (m) => {
       if (!zipValid(m[0])) return;
-      out.push({ type: 'ZIP', start: m.index, end: m.index + m[0].length, confidence: 0.85, reason: 'ZIP+4 code' });
+      out.push({
+        type: 'ZIP',
+        start: m.index,
+        end: m.index + m[0].length,
+        confidence: 0.85,
+        reason: 'ZIP+4 code',
+      });
     });
-    if (['zip', 'postal', 'post code', 'postcode'].some((g) => lowerText(ctx).includes(g))) eachMatch(ZIP_CUE_RE, text, (m) => {
-      const z = m[1]!;
-      if (!/\d/.test(z)) return;
-      const start = m.index + m[0].length - z.length;
-      out.push({ type: 'ZIP', start, end: start + z.length, confidence: 0.9, reason: 'Labelled postal code' });
-    });
+    if (['zip', 'postal', 'post code', 'postcode'].some((g) => lowerText(ctx).includes(g)))
+      eachMatch(ZIP_CUE_RE, text, (m) => {
+        const z = m[1]!;
+        if (!/\d/.test(z)) return;
+        const start = m.index + m[0].length - z.length;
+        out.push({
+          type: 'ZIP',
+          start,
+          end: start + z.length,
+          confidence: 0.9,
+          reason: 'Labelled postal code',
+        });
+      });
     eachMatch(UK_POSTCODE_RE, text, (m) => {
-      if (!/\s/.test(m[0]) && !/\b(?:postcode|post code|uk|london)\b/i.test(before(text, m.index, 40))) return;
-      out.push({ type: 'ZIP', start: m.index, end: m.index + m[0].length, confidence: 0.8, reason: 'UK postcode' });
+      if (!/\s/.test(m[0]) && !/\b(?:postcode|post code|uk|london)\b/i.test(before(text, m.index, 40)))
+        return;
+      out.push({
+        type: 'ZIP',
+        start: m.index,
+        end: m.index + m[0].length,
+        confidence: 0.8,
+        reason: 'UK postcode',
+      });
     });
     eachMatch(CA_POSTCODE_RE, text, (m) => {
-      out.push({ type: 'ZIP', start: m.index, end: m.index + m[0].length, confidence: 0.8, reason: 'Canadian postal code' });
+      out.push({
+        type: 'ZIP',
+        start: m.index,
+        end: m.index + m[0].length,
+        confidence: 0.8,
+        reason: 'Canadian postal code',
+      });
     });
   }
 }

@@ -15,10 +15,12 @@ const PHONE_CUE =
   /(?:\b(?:tel|telephone|phone|ph|cell|cellphone|mobile|mob|call|text|txt|pager|page|beeper|fax|contact|number|no|home|work|office|reach|dial|desk|direct|landline|whatsapp|sms|answering|registered|extension|ext)\b\.?[\s:#.-]*(?:no\.?|number(?: is)?|#|is|at|me at|me on|us at|us on|on)?[\s:#.-]*$)|#\s*$/i;
 const FAX_CUE = /\bfax\b[^\n]{0,20}$/;
 
-const EMAIL_RE = /(?<![\w.+-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,63})@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.)+[A-Za-z]{2,24}(?![\w])/g;
+const EMAIL_RE =
+  /(?<![\w.+-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,63})@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.)+[A-Za-z]{2,24}(?![\w])/g;
 const URL_RE = /\b(?:https?:\/\/|www\.)[^\s<>"'`]+/gi;
 const IPV4_RE = /(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?![\w]|\.\d)/g;
-const IPV6_RE = /(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|\d{1,3}(?:\.\d{1,3}){3})?(?![\w:])/g;
+const IPV6_RE =
+  /(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|\d{1,3}(?:\.\d{1,3}){3})?(?![\w:])/g;
 
 // Cheap gate before the IPv6 pattern, which would otherwise start at every hex digit: two colons
 // at most five characters apart with only hex digits between them.
@@ -50,7 +52,13 @@ export function recognizeContact(ctx: ScanContext, out: Candidate[]): void {
       const separated = /[ .()-]/.test(core);
       const cue = PHONE_CUE.test(before(text, s, 30));
       if (!separated && !cue) return;
-      out.push({ type: phoneType(ctx, s), start: s, end: s + raw.length, confidence: cue ? 0.95 : 0.9, reason: 'North American phone number' });
+      out.push({
+        type: phoneType(ctx, s),
+        start: s,
+        end: s + raw.length,
+        confidence: cue ? 0.95 : 0.9,
+        reason: 'North American phone number',
+      });
     });
     eachMatch(INTL_RE, text, (m) => {
       // "00" international prefix only with separators (bare 00482913 is a record number).
@@ -58,7 +66,13 @@ export function recognizeContact(ctx: ScanContext, out: Candidate[]): void {
       const n = digitsOf(m[0]).length;
       if (n < 8 || n > 15) return;
       const raw = m[0].replace(/[ .-]+$/, '');
-      out.push({ type: phoneType(ctx, m.index), start: m.index, end: m.index + raw.length, confidence: 0.9, reason: 'International phone number (E.164)' });
+      out.push({
+        type: phoneType(ctx, m.index),
+        start: m.index,
+        end: m.index + raw.length,
+        confidence: 0.9,
+        reason: 'International phone number (E.164)',
+      });
     });
     eachMatch(TRUNK_RE, text, (m) => {
       const n = digitsOf(m[0]).length;
@@ -69,7 +83,13 @@ export function recognizeContact(ctx: ScanContext, out: Candidate[]): void {
       // Dates such as 01-02-2020 have the same shape: leave them to the date recognizer.
       if (/^\d{1,2}[./-]\d{1,2}[./-]\d{2,4}$/.test(m[0])) return;
       const cue = PHONE_CUE.test(before(text, m.index, 30));
-      out.push({ type: phoneType(ctx, m.index), start: m.index, end: m.index + m[0].length, confidence: cue ? 0.9 : 0.7, reason: 'National phone number with trunk prefix' });
+      out.push({
+        type: phoneType(ctx, m.index),
+        start: m.index,
+        end: m.index + m[0].length,
+        confidence: cue ? 0.9 : 0.7,
+        reason: 'National phone number with trunk prefix',
+      });
     });
     eachMatch(GENERIC_RE, text, (m) => {
       const n = digitsOf(m[0]).length;
@@ -79,33 +99,64 @@ export function recognizeContact(ctx: ScanContext, out: Candidate[]): void {
       // Pagers are 4-5 digits; otherwise a phone has at least 7.
       const cueText = before(text, m.index, 30);
       if (n < 7 && !/\b(?:pager|page|beeper|ext|extension|x)\b[\s:#.]*$/.test(cueText)) return;
-      out.push({ type: phoneType(ctx, m.index), start: m.index, end: m.index + m[0].length, confidence: 0.8, reason: 'Number after a phone cue' });
+      out.push({
+        type: phoneType(ctx, m.index),
+        start: m.index,
+        end: m.index + m[0].length,
+        confidence: 0.8,
+        reason: 'Number after a phone cue',
+      });
     });
   }
   if (ctx.wants('EMAIL') && text.includes('@')) {
     eachMatch(EMAIL_RE, text, (m) => {
-      out.push({ type: 'EMAIL', start: m.index, end: m.index + m[0].length, confidence: 0.95, reason: 'E-mail address' });
+      out.push({
+        type: 'EMAIL',
+        start: m.index,
+        end: m.index + m[0].length,
+        confidence: 0.95,
+        reason: 'E-mail address',
+      });
     });
   }
   if (ctx.wants('URL') && (text.includes('://') || /www\./i.test(text))) {
     eachMatch(URL_RE, text, (m) => {
       const raw = m[0].replace(/[.,;:!?)\]}>]+$/, '');
       if (raw.length < 8) return;
-      out.push({ type: 'URL', start: m.index, end: m.index + raw.length, confidence: 0.85, reason: 'Web address' });
+      out.push({
+        type: 'URL',
+        start: m.index,
+        end: m.index + raw.length,
+        confidence: 0.85,
+        reason: 'Web address',
+      });
     });
   }
   if (ctx.wants('IP')) {
     eachMatch(IPV4_RE, text, (m) => {
       if (!ipv4Valid(m[0])) return;
-      out.push({ type: 'IP', start: m.index, end: m.index + m[0].length, confidence: 0.9, reason: 'IPv4 address' });
+      out.push({
+        type: 'IP',
+        start: m.index,
+        end: m.index + m[0].length,
+        confidence: 0.9,
+        reason: 'IPv4 address',
+      });
     });
-    if (ipv6Hint(text)) eachMatch(IPV6_RE, text, (m) => {
-      const raw = m[0];
-      if (!/[0-9a-f]/i.test(raw) || (raw.match(/:/g)?.length ?? 0) < 2) return;
-      if (!ipv6Valid(raw)) return;
-      // Times like 10:30:00 are not addresses: require a hex letter, "::" or 4+ groups.
-      if (!/[a-f]/i.test(raw) && !raw.includes('::') && raw.split(':').length < 5) return;
-      out.push({ type: 'IP', start: m.index, end: m.index + raw.length, confidence: 0.9, reason: 'IPv6 address' });
-    });
+    if (ipv6Hint(text))
+      eachMatch(IPV6_RE, text, (m) => {
+        const raw = m[0];
+        if (!/[0-9a-f]/i.test(raw) || (raw.match(/:/g)?.length ?? 0) < 2) return;
+        if (!ipv6Valid(raw)) return;
+        // Times like 10:30:00 are not addresses: require a hex letter, "::" or 4+ groups.
+        if (!/[a-f]/i.test(raw) && !raw.includes('::') && raw.split(':').length < 5) return;
+        out.push({
+          type: 'IP',
+          start: m.index,
+          end: m.index + raw.length,
+          confidence: 0.9,
+          reason: 'IPv6 address',
+        });
+      });
   }
 }

@@ -3,7 +3,39 @@
 import { eachMatch, lowerText, type Candidate, type ScanContext } from '../candidate.ts';
 import type { Finding } from '../types.ts';
 
-const CRISIS_STEMS = ['su', 'self', 'kill', 'hurt', 'harm', 'cut', 'burn', 'hang', 'shoot', 'drown', 'starv', 'poison', 'life', 'die', 'dead', 'live', 'wake', 'disappear', 'end it', 'overdos', "od'", 'odd', 'homicid', 'stab', '988', 'crisis', 'safety', 'wish', 'better off', 'injur', 'mutilat'];
+const CRISIS_STEMS = [
+  'su',
+  'self',
+  'kill',
+  'hurt',
+  'harm',
+  'cut',
+  'burn',
+  'hang',
+  'shoot',
+  'drown',
+  'starv',
+  'poison',
+  'life',
+  'die',
+  'dead',
+  'live',
+  'wake',
+  'disappear',
+  'end it',
+  'overdos',
+  "od'",
+  'odd',
+  'homicid',
+  'stab',
+  '988',
+  'crisis',
+  'safety',
+  'wish',
+  'better off',
+  'injur',
+  'mutilat',
+];
 const SELF = '(?:myself|my ?self|herself|himself|themselves|themself|yourself|ourselves)';
 const CRISIS_RE = new RegExp(
   [
@@ -25,10 +57,13 @@ const CRISIS_RE = new RegExp(
 // Suicidal ideation abbreviations in clinical shorthand; case-sensitive.
 const SI_RE = /\b(?:SI|HI|SIB|NSSI)\b(?:\s*(?:w\/|with|\/)\s*(?:plan|intent))?/g;
 
-const NEGATION = /\b(?:no|not|denies|denied|deny|denying|never|without|nor|none|negative for|neg for|no longer|isn't|wasn't|aren't|don't|doesn't|didn't|haven't|hasn't|n't|absence of|free of|rules? out|r\/o)\b[^.;!?\n]{0,40}$/i;
-const THIRD = /\b(?:he|she|they|him|her|his|their|my (?:friend|sister|brother|mother|mom|father|dad|son|daughter|husband|wife|partner|boyfriend|girlfriend|cousin|aunt|uncle|grandmother|grandfather|roommate|classmate|coworker|colleague|neighbor|neighbour)|a friend|someone|somebody|(?:her|his) (?:friend|sister|brother|mother|father|son|daughter))\b[^.;!?\n]{0,40}$/i;
+const NEGATION =
+  /\b(?:no|not|denies|denied|deny|denying|never|without|nor|none|negative for|neg for|no longer|isn't|wasn't|aren't|don't|doesn't|didn't|haven't|hasn't|n't|absence of|free of|rules? out|r\/o)\b[^.;!?\n]{0,40}$/i;
+const THIRD =
+  /\b(?:he|she|they|him|her|his|their|my (?:friend|sister|brother|mother|mom|father|dad|son|daughter|husband|wife|partner|boyfriend|girlfriend|cousin|aunt|uncle|grandmother|grandfather|roommate|classmate|coworker|colleague|neighbor|neighbour)|a friend|someone|somebody|(?:her|his) (?:friend|sister|brother|mother|father|son|daughter))\b[^.;!?\n]{0,40}$/i;
 const FIRST = /\b(?:i|i'm|im|i've|i'd|me|my)\b[^.;!?\n]{0,30}$/i;
-const HISTORICAL = /\b(?:years? ago|months ago|long ago|when i was|as a (?:teen|teenager|child|kid)|in (?:high school|college|middle school)|used to|in the past|past history|history of|hx of|h\/o|previous(?:ly)?|prior|last year|back in|once|in (?:19|20)\d{2}|at age \d+|childhood|former(?:ly)?|remote)\b/i;
+const HISTORICAL =
+  /\b(?:years? ago|months ago|long ago|when i was|as a (?:teen|teenager|child|kid)|in (?:high school|college|middle school)|used to|in the past|past history|history of|hx of|h\/o|previous(?:ly)?|prior|last year|back in|once|in (?:19|20)\d{2}|at age \d+|childhood|former(?:ly)?|remote)\b/i;
 const THIRD_SELF = /\b(?:herself|himself|themselves|themself|her|his|their)\b/i;
 
 function grade(text: string, start: number, end: number, match: string): Finding['grade'] {
@@ -63,11 +98,19 @@ export function recognizeCrisis(ctx: ScanContext, out: Candidate[]): void {
   const gated = CRISIS_STEMS.some((k) => lower.includes(k));
   const push = (start: number, end: number, reason: string): void => {
     const g = grade(text, start, end, text.slice(start, end));
-    out.push({ type: 'CRISIS', start, end, confidence: CONFIDENCE[g ?? 'first_person'], reason: `${reason} (${g?.replace('_', ' ') ?? ''})`, grade: g });
+    out.push({
+      type: 'CRISIS',
+      start,
+      end,
+      confidence: CONFIDENCE[g ?? 'first_person'],
+      reason: `${reason} (${g?.replace('_', ' ') ?? ''})`,
+      grade: g,
+    });
   };
-  if (gated) eachMatch(CRISIS_RE, text, (m) => {
-    push(m.index, m.index + m[0].length, 'Suicide, self-harm or harm-to-others language');
-  });
+  if (gated)
+    eachMatch(CRISIS_RE, text, (m) => {
+      push(m.index, m.index + m[0].length, 'Suicide, self-harm or harm-to-others language');
+    });
   if (!ctx.upper) {
     eachMatch(SI_RE, text, (m) => {
       push(m.index, m.index + m[0].length, 'Clinical abbreviation for suicidal or homicidal ideation');

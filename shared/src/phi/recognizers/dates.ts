@@ -4,18 +4,46 @@ import { before, eachMatch, lowerText, type Candidate, type ScanContext } from '
 import { calendarValid } from '../validators.ts';
 
 const MONTHS: Record<string, number> = {
-  january: 1, jan: 1, february: 2, feb: 2, march: 3, mar: 3, april: 4, apr: 4, may: 5, june: 6,
-  jun: 6, july: 7, jul: 7, august: 8, aug: 8, september: 9, sep: 9, sept: 9, october: 10, oct: 10,
-  november: 11, nov: 11, december: 12, dec: 12,
+  january: 1,
+  jan: 1,
+  february: 2,
+  feb: 2,
+  march: 3,
+  mar: 3,
+  april: 4,
+  apr: 4,
+  may: 5,
+  june: 6,
+  jun: 6,
+  july: 7,
+  jul: 7,
+  august: 8,
+  aug: 8,
+  september: 9,
+  sep: 9,
+  sept: 9,
+  october: 10,
+  oct: 10,
+  november: 11,
+  nov: 11,
+  december: 12,
+  dec: 12,
 };
 const MON =
   '(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)';
-const TIME = '(?:[ T,]+(?:at )?\\d{1,2}:\\d{2}(?::\\d{2})?(?:\\.\\d+)?(?: ?[ap]\\.?m\\.?)?(?:Z|[+-]\\d{2}:?\\d{2})?)?';
+const TIME =
+  '(?:[ T,]+(?:at )?\\d{1,2}:\\d{2}(?::\\d{2})?(?:\\.\\d+)?(?: ?[ap]\\.?m\\.?)?(?:Z|[+-]\\d{2}:?\\d{2})?)?';
 
 // 2020-03-04, 2020/3/4, optional time.
-const ISO_RE = new RegExp(`(?<![\\w/.-])((?:19|20)\\d{2})[-/.](\\d{1,2})[-/.](\\d{1,2})${TIME}(?![\\w/])`, 'gi');
+const ISO_RE = new RegExp(
+  `(?<![\\w/.-])((?:19|20)\\d{2})[-/.](\\d{1,2})[-/.](\\d{1,2})${TIME}(?![\\w/])`,
+  'gi',
+);
 // 3/4/2020, 03-04-20, 4.3.2020 (month/day or day/month), optional time.
-const MDY_RE = new RegExp(`(?<![\\w/.:])(\\d{1,2})([-/.])(\\d{1,2})\\2(\\d{4}|\\d{2})${TIME}(?![\\w/]|[.-]\\d)`, 'gi');
+const MDY_RE = new RegExp(
+  `(?<![\\w/.:])(\\d{1,2})([-/.])(\\d{1,2})\\2(\\d{4}|\\d{2})${TIME}(?![\\w/]|[.-]\\d)`,
+  'gi',
+);
 // 7/22 (month/day without year), common in clinical notes.
 const MD_RE = /(?<![\w/.:$-])(\d{1,2})\/(\d{1,2})(?![\w/]|\.\d|-\d)/g;
 // March 4, 2020 / Mar 4th / March 2020 / 4 March 2020 / 4th of March.
@@ -23,7 +51,10 @@ const TEXT_MDY_RE = new RegExp(
   `\\b${MON}\\.?[ ]+(\\d{1,2})(?:st|nd|rd|th)?(?:,?[ ]+((?:19|20)\\d{2}|'\\d{2}))?${TIME}(?![\\w])`,
   'gi',
 );
-const TEXT_DMY_RE = new RegExp(`\\b(\\d{1,2})(?:st|nd|rd|th)?(?:[ ]+of)?[ ]+${MON}\\.?(?:,?[ ]+((?:19|20)\\d{2}))?(?![\\w])`, 'gi');
+const TEXT_DMY_RE = new RegExp(
+  `\\b(\\d{1,2})(?:st|nd|rd|th)?(?:[ ]+of)?[ ]+${MON}\\.?(?:,?[ ]+((?:19|20)\\d{2}))?(?![\\w])`,
+  'gi',
+);
 const TEXT_MY_RE = new RegExp(`\\b${MON}\\.?,?[ ]+((?:19|20)\\d{2})(?![\\w])`, 'gi');
 const MONTH_GATES = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
 const MON_WORD_RE = new RegExp(`\\b${MON}\\b`, 'i');
@@ -32,12 +63,16 @@ const MY_RE = /(?<![\w/.:$-])(\d{1,2})\/(\d{2})(?![\w/]|\.\d|-\d)/g;
 // "on the 11th", "since the 3rd".
 const ORDINAL_RE = /\b(?:on|by|since|until|till|from|before|after)\s+(?:the\s+)?(\d{1,2})(?:st|nd|rd|th)\b/gi;
 const APOS_YEAR_RE = /(?<![\w'])['’](\d{2})(?![\w'])/g;
-const YEAR_RE = /(?<![\w.$/-])((?:19|20)\d{2})(?:s)?(?![\w]|[.,/-]\d|\s*(?:%|mg|mcg|ml|cc|units?|u\b|iu|kg|lbs?|calories|hrs?|hours|mins?|minutes|dollars|miles|feet|ft|meters|steps|words))/gi;
-const YEAR_CUE = /(?:\b(?:in|since|from|during|until|till|year|of|circa|born|dob|early|late|mid|summer|winter|spring|fall|autumn|class|graduated|married|divorced|died|diagnosed|dx|hx|s\/p|pmh|pmhx|mi|cabg|cva|surgery|admitted|admission|back in|around)\s*$)|[-–/]\s*$/i;
+const YEAR_RE =
+  /(?<![\w.$/-])((?:19|20)\d{2})(?:s)?(?![\w]|[.,/-]\d|\s*(?:%|mg|mcg|ml|cc|units?|u\b|iu|kg|lbs?|calories|hrs?|hours|mins?|minutes|dollars|miles|feet|ft|meters|steps|words))/gi;
+const YEAR_CUE =
+  /(?:\b(?:in|since|from|during|until|till|year|of|circa|born|dob|early|late|mid|summer|winter|spring|fall|autumn|class|graduated|married|divorced|died|diagnosed|dx|hx|s\/p|pmh|pmhx|mi|cabg|cva|surgery|admitted|admission|back in|around)\s*$)|[-–/]\s*$/i;
 const TIME_CUE = /(?:\b(?:at|@|approx\.?|around|about|by|until|til|till|since)\s*$)/i;
-const FRACTION_AFTER = /^\s*(?:tab|tabs|tablet|cup|cups|of|strength|dose|way|teaspoon|tsp|tbsp|inch|mile|pill|ns|nss|hr|hrs|pain|angina|peep|ps|cpap|mmhg|cm|%)|^%/i;
+const FRACTION_AFTER =
+  /^\s*(?:tab|tabs|tablet|cup|cups|of|strength|dose|way|teaspoon|tsp|tbsp|inch|mile|pill|ns|nss|hr|hrs|pain|angina|peep|ps|cpap|mmhg|cm|%)|^%/i;
 // Ventilator settings (CPAP 5/5, PSV 12/5), pain scores and pressures share the m/d shape.
-const SETTING_BEFORE = /\b(?:cpap|psv|ps|peep|ips|bipap|vent|settings?|a\/c|ac|flowby|fio2|simv|imv|pc|prvc|pain|score|sbp|dbp|bp|tv|tidal|strength|grade|rated?)\s*[:=]?\s*$/i;
+const SETTING_BEFORE =
+  /\b(?:cpap|psv|ps|peep|ips|bipap|vent|settings?|a\/c|ac|flowby|fio2|simv|imv|pc|prvc|pain|score|sbp|dbp|bp|tv|tidal|strength|grade|rated?)\s*[:=]?\s*$/i;
 
 function monthNum(word: string): number {
   return MONTHS[word.toLowerCase().replace(/\.$/, '')] ?? 0;
@@ -48,7 +83,13 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
   const { text } = ctx;
   eachMatch(ISO_RE, text, (m) => {
     if (!calendarValid(+m[1]!, +m[2]!, +m[3]!)) return;
-    out.push({ type: 'DATE', start: m.index, end: m.index + m[0].length, confidence: 0.95, reason: 'ISO calendar date' });
+    out.push({
+      type: 'DATE',
+      start: m.index,
+      end: m.index + m[0].length,
+      confidence: 0.95,
+      reason: 'ISO calendar date',
+    });
   });
   eachMatch(MDY_RE, text, (m) => {
     const a = +m[1]!;
@@ -57,10 +98,17 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
     if (m[4]!.length === 2) y += y < 50 ? 2000 : 1900;
     if (!calendarValid(y, a, b) && !calendarValid(y, b, a)) return;
     const end = m.index + m[0].length;
-    if (FRACTION_AFTER.test(text.slice(end, end + 8)) || SETTING_BEFORE.test(before(text, m.index, 14))) return;
+    if (FRACTION_AFTER.test(text.slice(end, end + 8)) || SETTING_BEFORE.test(before(text, m.index, 14)))
+      return;
     // Dotted 1.2.34 is more often a version or section number.
     const conf = m[2] === '.' ? 0.7 : 0.95;
-    out.push({ type: 'DATE', start: m.index, end: m.index + m[0].length, confidence: conf, reason: 'Numeric calendar date' });
+    out.push({
+      type: 'DATE',
+      start: m.index,
+      end: m.index + m[0].length,
+      confidence: conf,
+      reason: 'Numeric calendar date',
+    });
   });
   eachMatch(MD_RE, text, (m) => {
     const a = +m[1]!;
@@ -70,9 +118,10 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
     if (FRACTION_AFTER.test(text.slice(end, end + 12))) return;
     if (SETTING_BEFORE.test(before(text, m.index, 14)) && !/\bon\s*$/i.test(before(text, m.index, 4))) return;
     // 1/2, 2/3 and similar read as fractions unless a date cue precedes them.
-    const cue = /\b(?:on|since|from|until|till|by|of|date|dated|dos|seen|visit|admitted|discharged|f\/u|fu|due|next|last|before|after|thru|through|to|-)\s*$/i.test(
-      before(text, m.index, 16),
-    );
+    const cue =
+      /\b(?:on|since|from|until|till|by|of|date|dated|dos|seen|visit|admitted|discharged|f\/u|fu|due|next|last|before|after|thru|through|to|-)\s*$/i.test(
+        before(text, m.index, 16),
+      );
     if (b <= 4 && a <= 4 && !cue) return;
     out.push({ type: 'DATE', start: m.index, end, confidence: cue ? 0.85 : 0.7, reason: 'Month/day date' });
   });
@@ -81,7 +130,8 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
     const yy = +m[2]!;
     if (mo < 1 || mo > 12 || yy <= 31) return;
     const end = m.index + m[0].length;
-    if (FRACTION_AFTER.test(text.slice(end, end + 12)) || SETTING_BEFORE.test(before(text, m.index, 14))) return;
+    if (FRACTION_AFTER.test(text.slice(end, end + 12)) || SETTING_BEFORE.test(before(text, m.index, 14)))
+      return;
     out.push({ type: 'DATE', start: m.index, end, confidence: 0.7, reason: 'Month and two-digit year' });
   });
   eachMatch(ORDINAL_RE, text, (m) => {
@@ -91,7 +141,13 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
     const after = text.slice(m.index + m[0].length, m.index + m[0].length + 6);
     if (!/\bthe\s/i.test(m[0]) || !/^\s*(?:[.,;:)\n]|$|of\b|at\b)/i.test(after)) return;
     const start = m.index + m[0].length - m[0].replace(/^\S+\s+(?:the\s+)?/i, '').length;
-    out.push({ type: 'DATE', start, end: m.index + m[0].length, confidence: 0.7, reason: 'Ordinal day of the month' });
+    out.push({
+      type: 'DATE',
+      start,
+      end: m.index + m[0].length,
+      confidence: 0.7,
+      reason: 'Ordinal day of the month',
+    });
   });
   const textual = (re: RegExp, di: number, reason: string): void => {
     eachMatch(re, text, (m) => {
@@ -113,7 +169,13 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
     textual(TEXT_MY_RE, 0, 'Month name with year');
   }
   eachMatch(APOS_YEAR_RE, text, (m) => {
-    out.push({ type: 'DATE', start: m.index, end: m.index + m[0].length, confidence: 0.75, reason: 'Abbreviated year' });
+    out.push({
+      type: 'DATE',
+      start: m.index,
+      end: m.index + m[0].length,
+      confidence: 0.75,
+      reason: 'Abbreviated year',
+    });
   });
   eachMatch(YEAR_RE, text, (m) => {
     const pre = before(text, m.index, 20);
@@ -121,6 +183,12 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
     if (TIME_CUE.test(pre) && n % 100 < 60) return;
     const cue = YEAR_CUE.test(pre);
     // Years alone are not identifying under Safe Harbor; report them low unless in a date context.
-    out.push({ type: 'DATE', start: m.index, end: m.index + m[0].length, confidence: cue ? 0.7 : 0.45, reason: cue ? 'Year in a date context' : 'Year' });
+    out.push({
+      type: 'DATE',
+      start: m.index,
+      end: m.index + m[0].length,
+      confidence: cue ? 0.7 : 0.45,
+      reason: cue ? 'Year in a date context' : 'Year',
+    });
   });
 }

@@ -2,7 +2,12 @@
 // codes and CPT codes in context. Lexicon phrases are matched over the shared token stream, so one
 // pass serves thousands of entries without a giant regex.
 import { before, eachMatch, type Candidate, type ScanContext } from '../candidate.ts';
-import { MEDICAL_DIAGNOSES, MEDICATIONS, MENTAL_HEALTH_DIAGNOSES, TREATMENTS } from '../dictionaries/health.ts';
+import {
+  MEDICAL_DIAGNOSES,
+  MEDICATIONS,
+  MENTAL_HEALTH_DIAGNOSES,
+  TREATMENTS,
+} from '../dictionaries/health.ts';
 import { SHAPE_LETTERS, type Tokens } from '../tokens.ts';
 import type { HealthType } from '../types.ts';
 
@@ -19,10 +24,16 @@ const PHRASE_SPLIT = /[\p{L}\p{N}][\p{L}\p{M}\p{N}]*(?:'[\p{L}]+)?/gu;
 // Everyday words that also name conditions: reported below the default threshold unless the
 // sentence ties them to a person ("my anxiety", "diagnosed with insomnia").
 const WEAK = new Set(
-  'anxiety|panic|grief|bereavement|burnout|chronic stress|insomnia|nightmares|addiction|relapse|relapsed|mania|paranoia|delusions|dissociation|pregnant|pregnancy|surgery|disability|disabled|dose|dosage|prescription|prescribed|refill|taper|titrate|therapist|psychiatrist|psychologist|counseling|counselling|history of|hx of|diagnosed with|diagnosis of|dx of|suffers from|suffering from|positive for|tested positive|cancer|tumor|tumour|stroke|seizure|seizures|covid|concussion|arthritis|migraine|migraines|chemo|surgery|rehab|rehabilitation|inpatient|transplant|dialysis|prep|mat|aa meetings|twelve-step|12-step|diabetic|autistic|alcoholic|psychotic|anorexic|bulimic|in recovery from|mood disorder|mental illness|stress disorder|ocpd'.split('|'),
+  'anxiety|panic|grief|bereavement|burnout|chronic stress|insomnia|nightmares|addiction|relapse|relapsed|mania|paranoia|delusions|dissociation|pregnant|pregnancy|surgery|disability|disabled|dose|dosage|prescription|prescribed|refill|taper|titrate|therapist|psychiatrist|psychologist|counseling|counselling|history of|hx of|diagnosed with|diagnosis of|dx of|suffers from|suffering from|positive for|tested positive|cancer|tumor|tumour|stroke|seizure|seizures|covid|concussion|arthritis|migraine|migraines|chemo|surgery|rehab|rehabilitation|inpatient|transplant|dialysis|prep|mat|aa meetings|twelve-step|12-step|diabetic|autistic|alcoholic|psychotic|anorexic|bulimic|in recovery from|mood disorder|mental illness|stress disorder|ocpd'.split(
+    '|',
+  ),
 );
 // Acronyms that are also ordinary words or very common abbreviations.
-const CASE_SENSITIVE = new Set('add|act|bed|odd|did|ms|mat|prep|als|aids|cad|php|iop|erp|ect|tms|asd|gad|sud|aud|oud|tb|std|sti|ibs|pvd|tia|cva|dvt|ckd|chf|copd|htn|mri|cbc|eeg|ekg|ecg|ntg|ipt|vns|ifs|bdd|did|ace|pcos|gerd|hiv|hpv|hbv|hcv|trd|npd|aspd|bpd|ptsd|ocd|adhd|mdd|dmdd|pmdd|tbi|uti|mrsa|ssri|snri|maoi'.split('|'));
+const CASE_SENSITIVE = new Set(
+  'add|act|bed|odd|did|ms|mat|prep|als|aids|cad|php|iop|erp|ect|tms|asd|gad|sud|aud|oud|tb|std|sti|ibs|pvd|tia|cva|dvt|ckd|chf|copd|htn|mri|cbc|eeg|ekg|ecg|ntg|ipt|vns|ifs|bdd|did|ace|pcos|gerd|hiv|hpv|hbv|hcv|trd|npd|aspd|bpd|ptsd|ocd|adhd|mdd|dmdd|pmdd|tbi|uti|mrsa|ssri|snri|maoi'.split(
+    '|',
+  ),
+);
 
 function buildIndex(): Map<string, Phrase[]> {
   const idx = new Map<string, Phrase[]>();
@@ -101,15 +112,17 @@ function fuzzyCompute(tok: string): Phrase | undefined {
   if (direct && direct.words[0]!.length === tok.length + 1) return direct;
   for (let i = 0; i < tok.length; i++) {
     const d = tok.slice(0, i) + tok.slice(i + 1);
-    const p = FUZZY.get(d) ?? (INDEX.get(d)?.find((x) => x.words.length === 1 && x.type !== 'TREATMENT'));
+    const p = FUZZY.get(d) ?? INDEX.get(d)?.find((x) => x.words.length === 1 && x.type !== 'TREATMENT');
     if (p) return p;
   }
   return undefined;
 }
 
 const GAP_OK = /^[\s\-/]*$/;
-const DOSE_AFTER = /^\s*\d+(?:\.\d+)?\s*(?:mg|mcg|µg|g|ml|units?|iu|mg\/ml|mg\/kg|%|tabs?|tablets?|caps?|capsules?)\b(?:\s*(?:qd|bid|tid|qid|qhs|qam|qpm|prn|daily|twice daily|at bedtime|po|iv|im|sc|sq|er|xr|xl|sr|la|q\d+h))*/i;
-const PERSONAL_CUE = /\b(?:my|his|her|their|your|our|i have|i've|i am|i'm|she has|he has|they have|diagnosed with|dx|dx of|history of|hx of|treated for|treatment for|struggling with|suffers from|suffering from|on|taking|takes|started|prescribed|patient|pt|client)\s+(?:\w+\s+)?$/i;
+const DOSE_AFTER =
+  /^\s*\d+(?:\.\d+)?\s*(?:mg|mcg|µg|g|ml|units?|iu|mg\/ml|mg\/kg|%|tabs?|tablets?|caps?|capsules?)\b(?:\s*(?:qd|bid|tid|qid|qhs|qam|qpm|prn|daily|twice daily|at bedtime|po|iv|im|sc|sq|er|xr|xl|sr|la|q\d+h))*/i;
+const PERSONAL_CUE =
+  /\b(?:my|his|her|their|your|our|i have|i've|i am|i'm|she has|he has|they have|diagnosed with|dx|dx of|history of|hx of|treated for|treatment for|struggling with|suffers from|suffering from|on|taking|takes|started|prescribed|patient|pt|client)\s+(?:\w+\s+)?$/i;
 
 export function recognizeHealthLexicon(ctx: ScanContext, toks: Tokens, out: Candidate[]): void {
   const wantAny = ctx.wants('DIAGNOSIS') || ctx.wants('MEDICATION') || ctx.wants('TREATMENT');
@@ -131,7 +144,19 @@ export function recognizeHealthLexicon(ctx: ScanContext, toks: Tokens, out: Cand
         }
         if (!ok) continue;
         if (p.upperOnly && !ctx.upper && toks.raw[i] !== toks.raw[i]!.toUpperCase()) continue;
-        if (p.upperOnly && ctx.upper && (tok === 'add' || tok === 'act' || tok === 'bed' || tok === 'odd' || tok === 'did' || tok === 'mat' || tok === 'prep' || tok === 'ms' || tok === 'ace'))
+        if (
+          p.upperOnly &&
+          ctx.upper &&
+          (tok === 'add' ||
+            tok === 'act' ||
+            tok === 'bed' ||
+            tok === 'odd' ||
+            tok === 'did' ||
+            tok === 'mat' ||
+            tok === 'prep' ||
+            tok === 'ms' ||
+            tok === 'ace')
+        )
           continue;
         hit = p;
         lastTok = i + n - 1;
@@ -168,10 +193,13 @@ export function recognizeHealthLexicon(ctx: ScanContext, toks: Tokens, out: Cand
 // ICD-10-CM: letter (not U except U07/U09), two digits or digit+letter, optional dot and 1-4 chars.
 // The F chapter (mental and behavioural) comes first and is trusted without a cue.
 const ICD_RE = /\b([A-TV-Z])(\d)([0-9A-Z])(?:\.([0-9A-Z]{1,4}))?\b/g;
-const ICD_CUE = /\b(?:icd(?:-?10)?(?:-cm)?|dx|diagnosis|diagnoses|code|codes|billing|billed|claim)\b[^\n]{0,30}$/i;
+const ICD_CUE =
+  /\b(?:icd(?:-?10)?(?:-cm)?|dx|diagnosis|diagnoses|code|codes|billing|billed|claim)\b[^\n]{0,30}$/i;
 // CPT: psychiatric and psychotherapy codes and office E/M codes, reported in a billing context.
-const CPT_RE = /(?<![\w.-])(9079[12]|9083[2-9]|9084[05-7]|9084[69]|9085[3]|90863|90870|90880|90882|90885|90887|90889|90899|90785|9920[2-5]|9921[1-5]|9949[2-4]|96127|96130|96131|96132|96133|96136|96137|96138|96139|96156|96158|96159|96164|96165|96167|96168|98966|98967|98968|99441|99442|99443|H0031|H0032|H2011|H2019|H0004|H0005|H2017)(?:-?(?:95|GT|HJ|HE|25|59|93))?(?![\w.-])/g;
-const CPT_CUE = /\b(?:cpt|code|codes|billing|billed|bill|claim|procedure|superbill|session|psychotherapy|visit|e\/m|modifier|hcpcs)\b[^\n]{0,40}$/i;
+const CPT_RE =
+  /(?<![\w.-])(9079[12]|9083[2-9]|9084[05-7]|9084[69]|9085[3]|90863|90870|90880|90882|90885|90887|90889|90899|90785|9920[2-5]|9921[1-5]|9949[2-4]|96127|96130|96131|96132|96133|96136|96137|96138|96139|96156|96158|96159|96164|96165|96167|96168|98966|98967|98968|99441|99442|99443|H0031|H0032|H2011|H2019|H0004|H0005|H2017)(?:-?(?:95|GT|HJ|HE|25|59|93))?(?![\w.-])/g;
+const CPT_CUE =
+  /\b(?:cpt|code|codes|billing|billed|bill|claim|procedure|superbill|session|psychotherapy|visit|e\/m|modifier|hcpcs)\b[^\n]{0,40}$/i;
 
 export function recognizeCodes(ctx: ScanContext, out: Candidate[]): void {
   const { text } = ctx;
@@ -189,13 +217,25 @@ export function recognizeCodes(ctx: ScanContext, out: Candidate[]): void {
       else return;
       // Letter-digit-letter forms exist (C7A, M1A) but are rare; need a cue.
       if (/[A-Z]/.test(m[3]!) && !cue) return;
-      out.push({ type: 'ICD10', start: m.index, end: m.index + m[0].length, confidence, reason: letter === 'F' ? 'ICD-10 mental-health code' : 'ICD-10 code' });
+      out.push({
+        type: 'ICD10',
+        start: m.index,
+        end: m.index + m[0].length,
+        confidence,
+        reason: letter === 'F' ? 'ICD-10 mental-health code' : 'ICD-10 code',
+      });
     });
   }
   if (ctx.wants('CPT')) {
     eachMatch(CPT_RE, text, (m) => {
       if (!CPT_CUE.test(before(text, m.index, 50))) return;
-      out.push({ type: 'CPT', start: m.index, end: m.index + m[0].length, confidence: 0.85, reason: 'Psychotherapy or visit procedure code' });
+      out.push({
+        type: 'CPT',
+        start: m.index,
+        end: m.index + m[0].length,
+        confidence: 0.85,
+        reason: 'Psychotherapy or visit procedure code',
+      });
     });
   }
 }

@@ -2,13 +2,24 @@
 // DEA, driver's licences, VINs, devices, UK NHS numbers (45 CFR 164.514(b)(2)(i)(G)-(M), (R)).
 import { before, eachMatch, lowerText, type Candidate, type ScanContext } from '../candidate.ts';
 import type { PhiType } from '../types.ts';
-import { deaValid, digitsOf, ibanValid, luhnValid, nhsValid, npiValid, ssnValid, vinValid } from '../validators.ts';
+import {
+  deaValid,
+  digitsOf,
+  ibanValid,
+  luhnValid,
+  nhsValid,
+  npiValid,
+  ssnValid,
+  vinValid,
+} from '../validators.ts';
 
 const SSN_RE = /(?<![\w-])\d{3}([- .])\d{2}\1\d{4}(?![\w-])/g;
 const SSN_BARE_RE = /(?<![\w-])\d{9}(?![\w-])/g;
-const SSN_CUE = /\b(?:ssn|ss#|ss no|social security(?: number| no\.?| #)?|social)\b[\s:#.-]*(?:is|number|no\.?|#)?[\s:#.-]*$/i;
+const SSN_CUE =
+  /\b(?:ssn|ss#|ss no|social security(?: number| no\.?| #)?|social)\b[\s:#.-]*(?:is|number|no\.?|#)?[\s:#.-]*$/i;
 
-const CARD_RE = /(?<![\w-])\d{4}([ -]?)\d{4}\1\d{4}\1\d{1,7}(?![\w-])|(?<![\w-])3[47]\d{2}[ -]?\d{6}[ -]?\d{5}(?![\w-])/g;
+const CARD_RE =
+  /(?<![\w-])\d{4}([ -]?)\d{4}\1\d{4}\1\d{1,7}(?![\w-])|(?<![\w-])3[47]\d{2}[ -]?\d{6}[ -]?\d{5}(?![\w-])/g;
 const IBAN_RE = /\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?\b/g;
 const NHS_RE = /(?<![\w-])\d{3}([ -]?)\d{3}\1\d{4}(?![\w-])/g;
 const DEA_RE = /\b[ABCDEFGHJKLMPRSTUX][A-Z9]\d{7}\b/g;
@@ -20,32 +31,78 @@ const ID_TOKEN = '([A-Z0-9][A-Z0-9-]{2,24}[A-Z0-9]|\\d{3,})';
 // `gate`: literal words one of which each label contains, tested on the lower-cased text first.
 const LABELLED: ReadonlyArray<{ re: RegExp; type: PhiType; reason: string; gate: string[] }> = [
   {
-    re: new RegExp(`\\b(?:mrn|mr#|mr #|med(?:ical)? rec(?:ord)?(?: number| no\\.?| #)?|chart(?: number| no\\.?| #)|patient id|pt id|patient number|hospital number|unit number|record number|nhs(?: number| no\\.?)?|chi(?: number)?)[\\s:#.-]*(?:is|number|no\\.?|#)?[\\s:#.-]*${ID_TOKEN}`, 'gi'),
-    type: 'MRN', reason: 'Labelled medical record number', gate: ['mr', 'rec', 'chart', 'patient', 'pt id', 'hospital n', 'unit n', 'nhs', 'chi'],
+    re: new RegExp(
+      `\\b(?:mrn|mr#|mr #|med(?:ical)? rec(?:ord)?(?: number| no\\.?| #)?|chart(?: number| no\\.?| #)|patient id|pt id|patient number|hospital number|unit number|record number|nhs(?: number| no\\.?)?|chi(?: number)?)[\\s:#.-]*(?:is|number|no\\.?|#)?[\\s:#.-]*${ID_TOKEN}`,
+      'gi',
+    ),
+    type: 'MRN',
+    reason: 'Labelled medical record number',
+    gate: ['mr', 'rec', 'chart', 'patient', 'pt id', 'hospital n', 'unit n', 'nhs', 'chi'],
   },
   {
-    re: new RegExp(`\\b(?:member(?: id| number| no\\.?| #)|subscriber(?: id| number| no\\.?| #)?|policy(?: id| number| no\\.?| #)|insurance(?: id| number| no\\.?| #)|medicaid(?: id| number| no\\.?| #)?|medicare(?: id| number| no\\.?| #)?|mbi|group(?: number| no\\.?| #)|plan(?: id| number| no\\.?| #)|health plan(?: id| number)?|beneficiary(?: id| number)?)[\\s:#.-]*(?:is|number|no\\.?|#)?[\\s:#.-]*${ID_TOKEN}`, 'gi'),
-    type: 'HEALTH_PLAN_ID', reason: 'Labelled health plan number', gate: ['member', 'subscriber', 'policy', 'insurance', 'medicaid', 'medicare', 'mbi', 'group', 'plan', 'beneficiary'],
+    re: new RegExp(
+      `\\b(?:member(?: id| number| no\\.?| #)|subscriber(?: id| number| no\\.?| #)?|policy(?: id| number| no\\.?| #)|insurance(?: id| number| no\\.?| #)|medicaid(?: id| number| no\\.?| #)?|medicare(?: id| number| no\\.?| #)?|mbi|group(?: number| no\\.?| #)|plan(?: id| number| no\\.?| #)|health plan(?: id| number)?|beneficiary(?: id| number)?)[\\s:#.-]*(?:is|number|no\\.?|#)?[\\s:#.-]*${ID_TOKEN}`,
+      'gi',
+    ),
+    type: 'HEALTH_PLAN_ID',
+    reason: 'Labelled health plan number',
+    gate: [
+      'member',
+      'subscriber',
+      'policy',
+      'insurance',
+      'medicaid',
+      'medicare',
+      'mbi',
+      'group',
+      'plan',
+      'beneficiary',
+    ],
   },
   {
-    re: new RegExp(`\\b(?:account|acct|billing(?: id| number)?|invoice|claim(?: id| number| no\\.?| #)?|routing(?: number)?|iban|card(?: number| no\\.?| #))[\\s:#.-]*(?:is|number|no\\.?|#)?[\\s:#.-]*${ID_TOKEN}`, 'gi'),
-    type: 'ACCOUNT', reason: 'Labelled account number', gate: ['acc', 'acct', 'billing', 'invoice', 'claim', 'routing', 'iban', 'card'],
+    re: new RegExp(
+      `\\b(?:account|acct|billing(?: id| number)?|invoice|claim(?: id| number| no\\.?| #)?|routing(?: number)?|iban|card(?: number| no\\.?| #))[\\s:#.-]*(?:is|number|no\\.?|#)?[\\s:#.-]*${ID_TOKEN}`,
+      'gi',
+    ),
+    type: 'ACCOUNT',
+    reason: 'Labelled account number',
+    gate: ['acc', 'acct', 'billing', 'invoice', 'claim', 'routing', 'iban', 'card'],
   },
   {
-    re: new RegExp(`\\b(?:licen[cs]e(?: number| no\\.?| #)?|lic(?:\\.|#| #| no\\.?)|driver'?s licen[cs]e(?: number| no\\.?| #)?|dl(?: number| no\\.?| #)?|d\\/l|npi|dea(?: number| no\\.?| #)?|certificate(?: number| no\\.?| #)?|passport(?: number| no\\.?| #)?)[\\s:#.-]*(?:is|number|no\\.?|#)?[\\s:#.-]*${ID_TOKEN}`, 'gi'),
-    type: 'LICENSE', reason: 'Labelled licence or certificate number', gate: ['lic', 'dl', 'd/l', 'npi', 'dea', 'certificate', 'passport'],
+    re: new RegExp(
+      `\\b(?:licen[cs]e(?: number| no\\.?| #)?|lic(?:\\.|#| #| no\\.?)|driver'?s licen[cs]e(?: number| no\\.?| #)?|dl(?: number| no\\.?| #)?|d\\/l|npi|dea(?: number| no\\.?| #)?|certificate(?: number| no\\.?| #)?|passport(?: number| no\\.?| #)?)[\\s:#.-]*(?:is|number|no\\.?|#)?[\\s:#.-]*${ID_TOKEN}`,
+      'gi',
+    ),
+    type: 'LICENSE',
+    reason: 'Labelled licence or certificate number',
+    gate: ['lic', 'dl', 'd/l', 'npi', 'dea', 'certificate', 'passport'],
   },
   {
-    re: new RegExp(`\\b(?:vin|license plate|licence plate|plate(?: number| no\\.?| #)?|registration(?: number| no\\.?))[\\s:#.-]*(?:is|number|no\\.?|#)?[\\s:#.-]*${ID_TOKEN}`, 'gi'),
-    type: 'VEHICLE', reason: 'Labelled vehicle identifier', gate: ['vin', 'plate', 'registration'],
+    re: new RegExp(
+      `\\b(?:vin|license plate|licence plate|plate(?: number| no\\.?| #)?|registration(?: number| no\\.?))[\\s:#.-]*(?:is|number|no\\.?|#)?[\\s:#.-]*${ID_TOKEN}`,
+      'gi',
+    ),
+    type: 'VEHICLE',
+    reason: 'Labelled vehicle identifier',
+    gate: ['vin', 'plate', 'registration'],
   },
   {
-    re: new RegExp(`\\b(?:serial(?: number| no\\.?| #)?|s\\/n|device(?: id| number| serial)|imei|udi|model(?: number| no\\.?| #)|implant(?: id| serial)?)[\\s:#.-]*(?:is|number|no\\.?|#)?[\\s:#.-]*${ID_TOKEN}`, 'gi'),
-    type: 'DEVICE', reason: 'Labelled device identifier', gate: ['serial', 's/n', 'device', 'imei', 'udi', 'model', 'implant'],
+    re: new RegExp(
+      `\\b(?:serial(?: number| no\\.?| #)?|s\\/n|device(?: id| number| serial)|imei|udi|model(?: number| no\\.?| #)|implant(?: id| serial)?)[\\s:#.-]*(?:is|number|no\\.?|#)?[\\s:#.-]*${ID_TOKEN}`,
+      'gi',
+    ),
+    type: 'DEVICE',
+    reason: 'Labelled device identifier',
+    gate: ['serial', 's/n', 'device', 'imei', 'udi', 'model', 'implant'],
   },
   {
-    re: new RegExp(`\\b(?:id|identifier|ref(?:erence)?|case(?: number| no\\.?| #)|ticket|confirmation|employee(?: id| number)?|student(?: id| number)?)[\\s:#.-]*(?:is|number|no\\.?|#)?[\\s:#.-]*${ID_TOKEN}`, 'gi'),
-    type: 'OTHER_ID', reason: 'Labelled identifier', gate: ['id', 'ref', 'case', 'ticket', 'confirmation', 'employee', 'student'],
+    re: new RegExp(
+      `\\b(?:id|identifier|ref(?:erence)?|case(?: number| no\\.?| #)|ticket|confirmation|employee(?: id| number)?|student(?: id| number)?)[\\s:#.-]*(?:is|number|no\\.?|#)?[\\s:#.-]*${ID_TOKEN}`,
+      'gi',
+    ),
+    type: 'OTHER_ID',
+    reason: 'Labelled identifier',
+    gate: ['id', 'ref', 'case', 'ticket', 'confirmation', 'employee', 'student'],
   },
 ];
 
@@ -69,22 +126,46 @@ export function recognizeIds(ctx: ScanContext, out: Candidate[]): void {
       const cue = SSN_CUE.test(before(text, m.index, 30));
       // Space- or dot-separated 3-2-4 groups are also phone fragments: need the cue.
       if (m[1] !== '-' && !cue) return;
-      out.push({ type: 'SSN', start: m.index, end: m.index + m[0].length, confidence: cue ? 0.98 : 0.9, reason: 'Social Security number (SSA rules)' });
+      out.push({
+        type: 'SSN',
+        start: m.index,
+        end: m.index + m[0].length,
+        confidence: cue ? 0.98 : 0.9,
+        reason: 'Social Security number (SSA rules)',
+      });
     });
     eachMatch(SSN_BARE_RE, text, (m) => {
       if (!ssnValid(m[0]) || !SSN_CUE.test(before(text, m.index, 30))) return;
-      out.push({ type: 'SSN', start: m.index, end: m.index + 9, confidence: 0.95, reason: 'Nine digits labelled as SSN' });
+      out.push({
+        type: 'SSN',
+        start: m.index,
+        end: m.index + 9,
+        confidence: 0.95,
+        reason: 'Nine digits labelled as SSN',
+      });
     });
   }
   if (ctx.wants('ACCOUNT')) {
     eachMatch(CARD_RE, text, (m) => {
       const d = digitsOf(m[0]);
       if (d.length < 13 || d.length > 19 || !luhnValid(d)) return;
-      out.push({ type: 'ACCOUNT', start: m.index, end: m.index + m[0].length, confidence: 0.9, reason: 'Payment card number (Luhn)' });
+      out.push({
+        type: 'ACCOUNT',
+        start: m.index,
+        end: m.index + m[0].length,
+        confidence: 0.9,
+        reason: 'Payment card number (Luhn)',
+      });
     });
     eachMatch(IBAN_RE, text, (m) => {
       if (!ibanValid(m[0])) return;
-      out.push({ type: 'ACCOUNT', start: m.index, end: m.index + m[0].length, confidence: 0.95, reason: 'IBAN (mod-97)' });
+      out.push({
+        type: 'ACCOUNT',
+        start: m.index,
+        end: m.index + m[0].length,
+        confidence: 0.95,
+        reason: 'IBAN (mod-97)',
+      });
     });
   }
   if (ctx.wants('MRN')) {
@@ -93,25 +174,50 @@ export function recognizeIds(ctx: ScanContext, out: Candidate[]): void {
       const cue = /\bnhs\b/i.test(before(text, m.index, 30));
       // One random 10-digit number in 11 passes mod-11: without the label or spacing, too weak.
       if (!cue && m[1] === '') return;
-      out.push({ type: 'MRN', start: m.index, end: m.index + m[0].length, confidence: cue ? 0.95 : 0.6, reason: 'UK NHS number (mod-11)' });
+      out.push({
+        type: 'MRN',
+        start: m.index,
+        end: m.index + m[0].length,
+        confidence: cue ? 0.95 : 0.6,
+        reason: 'UK NHS number (mod-11)',
+      });
     });
   }
   if (ctx.wants('LICENSE')) {
     eachMatch(DEA_RE, text, (m) => {
       if (!deaValid(m[0])) return;
-      out.push({ type: 'LICENSE', start: m.index, end: m.index + m[0].length, confidence: 0.9, reason: 'DEA registration (check digit)' });
+      out.push({
+        type: 'LICENSE',
+        start: m.index,
+        end: m.index + m[0].length,
+        confidence: 0.9,
+        reason: 'DEA registration (check digit)',
+      });
     });
     eachMatch(NPI_RE, text, (m) => {
       if (!npiValid(m[0])) return;
       const cue = /\bnpi\b/i.test(before(text, m.index, 24));
-      out.push({ type: 'LICENSE', start: m.index, end: m.index + 10, confidence: cue ? 0.95 : 0.6, reason: 'NPI (check digit)' });
+      out.push({
+        type: 'LICENSE',
+        start: m.index,
+        end: m.index + 10,
+        confidence: cue ? 0.95 : 0.6,
+        reason: 'NPI (check digit)',
+      });
     });
   }
   if (ctx.wants('VEHICLE')) {
-    if (hasAlnumRun(text, 17)) eachMatch(VIN_RE, text, (m) => {
-      if (!/\d/.test(m[0]) || !/[a-z]/i.test(m[0]) || !vinValid(m[0])) return;
-      out.push({ type: 'VEHICLE', start: m.index, end: m.index + 17, confidence: 0.9, reason: 'Vehicle identification number (check digit)' });
-    });
+    if (hasAlnumRun(text, 17))
+      eachMatch(VIN_RE, text, (m) => {
+        if (!/\d/.test(m[0]) || !/[a-z]/i.test(m[0]) || !vinValid(m[0])) return;
+        out.push({
+          type: 'VEHICLE',
+          start: m.index,
+          end: m.index + 17,
+          confidence: 0.9,
+          reason: 'Vehicle identification number (check digit)',
+        });
+      });
   }
   for (const l of LABELLED) {
     if (!ctx.wants(l.type)) continue;

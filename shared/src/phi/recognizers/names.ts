@@ -8,7 +8,15 @@ import type { Candidate, ScanContext } from '../candidate.ts';
 import { decodeFrontCoded } from '../dictionaries/decode.ts';
 import { FIRST_NAMES, FIRST_NAMES_AMBIGUOUS, SURNAMES, SURNAMES_AMBIGUOUS } from '../dictionaries/names.ts';
 import { NOT_NAMES } from '../dictionaries/not-names.ts';
-import { SHAPE_CAPS, SHAPE_INITIAL, SHAPE_LETTERS, SHAPE_LOWER, SHAPE_TITLE, stem, type Tokens } from '../tokens.ts';
+import {
+  SHAPE_CAPS,
+  SHAPE_INITIAL,
+  SHAPE_LETTERS,
+  SHAPE_LOWER,
+  SHAPE_TITLE,
+  stem,
+  type Tokens,
+} from '../tokens.ts';
 
 const F_STRONG = 1;
 const F_AMBIG = 2;
@@ -39,7 +47,8 @@ export function isNameWord(lower: string): boolean {
 }
 
 // Surname endings common across Europe and Central Asia (patronymics and family-name suffixes).
-const SURNAME_ENDING = /(?:dóttir|dottir|sson|ović|ović|evič|ovič|ević|owski|ewski|owska|ewska|escu|opoulos|akis|oglu|oğlu|ishvili|idze|enko|yenko|ovich|evich|ovna|evna|ová|ovová)$/;
+const SURNAME_ENDING =
+  /(?:dóttir|dottir|sson|ović|ović|evič|ovič|ević|owski|ewski|owska|ewska|escu|opoulos|akis|oglu|oğlu|ishvili|idze|enko|yenko|ovich|evich|ovna|evna|ová|ovová)$/;
 const CONTRACTION_RE = /'(?:m|d|ll|ve|re|t)$|n't$/;
 const set = (s: string): Set<string> => new Set(s.split('|'));
 const STOP = set(NOT_NAMES);
@@ -57,21 +66,31 @@ const FAMILY = set(
 );
 const PATIENT = set('patient|pt|client|mr|mrs|ms');
 // Weak cues: only a name from the dictionary (not an English word) counts after them.
-const WEAK_BEFORE = set('spoke|speak|talked|talk|met|meeting|page|paged|paging|call|called|ask|asked|per|informed|notified|told|tell|contact|contacted|seen|saw|visit|visited|thank|thanks|cc|attn|attention|signed|love|xoxo');
+const WEAK_BEFORE = set(
+  'spoke|speak|talked|talk|met|meeting|page|paged|paging|call|called|ask|asked|per|informed|notified|told|tell|contact|contacted|seen|saw|visit|visited|thank|thanks|cc|attn|attention|signed|love|xoxo',
+);
 const GREETINGS = set('dear|hi|hello|hey|hiya|greetings');
-const SIGN_OFFS = set('thanks|thank you|regards|best|sincerely|cheers|warmly|respectfully|love|yours|best regards|kind regards|warm regards|many thanks|take care|talk soon|xo|xoxo');
+const SIGN_OFFS = set(
+  'thanks|thank you|regards|best|sincerely|cheers|warmly|respectfully|love|yours|best regards|kind regards|warm regards|many thanks|take care|talk soon|xo|xoxo',
+);
 // Verbs after a name that mark it as a person in notes ("bill called", "CLIFFORD AWARE").
 const VERBS_AFTER = set(
   'called|calls|phoned|visited|visits|aware|updated|notified|informed|said|says|states|stated|reports|reported|agreed|agrees|consented|consents|requested|requests|wants|wanted|came|arrived|left|asked|asks|feels|felt|spoke|talked|thinks|thought|believes|is|was|will|has|had|would|and|present|at|in',
 );
 const WEAK_VERBS_AFTER = set('is|was|will|has|had|would|and|at|in');
-const DETERMINERS = set('the|a|an|this|that|these|those|our|your|its|every|each|any|some|no|his|her|their|my');
+const DETERMINERS = set(
+  'the|a|an|this|that|these|those|our|your|its|every|each|any|some|no|his|her|their|my',
+);
 const CREDENTIALS = set(
   'rn|md|np|pa|lcsw|licsw|lmft|lpc|lmhc|phd|psyd|msw|cna|lpn|rrt|crt|dpt|aprn|fnp|pmhnp|bsn|msn|cnm|crna|pharmd|rph|lcpc|lsw|bcba|edd|dds|dmd|mft|cadc|ladc|jr|sr|ii|iii|esq|facp|facs|mph|mba|do',
 );
-const NAME_LABELS = set('name|names|starring|featuring|feat|founders|founder|cofounder|ceo|author|authors|directed|director|producer|produced|written|performed|sung|composed|hosted|host|cast|guest|speaker|presenter|contact|attendee|attendees|member|members|candidate|applicant|employee|tenant|owner|recipient|sender|signed');
+const NAME_LABELS = set(
+  'name|names|starring|featuring|feat|founders|founder|cofounder|ceo|author|authors|directed|director|producer|produced|written|performed|sung|composed|hosted|host|cast|guest|speaker|presenter|contact|attendee|attendees|member|members|candidate|applicant|employee|tenant|owner|recipient|sender|signed',
+);
 // Speaker labels and headers that are not names.
-const LABEL_WORDS = set('subject|date|time|name|phone|mobile|email|fax|where|when|what|who|note|notes|re|to|from|cc|bcc|address|tel|web|title|location|plan|assessment|summary|update|question|answer|q|a|ps|p|s|o|dx|rx|tx|hx');
+const LABEL_WORDS = set(
+  'subject|date|time|name|phone|mobile|email|fax|where|when|what|who|note|notes|re|to|from|cc|bcc|address|tel|web|title|location|plan|assessment|summary|update|question|answer|q|a|ps|p|s|o|dx|rx|tx|hx',
+);
 // Last word of an introduction ("my name is", "call me", "I'm"): gate before the regexes.
 const INTRO_LAST = set("is|named|me|name's|am|i'm|it's");
 const NAME_IS_STRONG = /\b(?:my name is|name is|name's|named|call me)\s*$/i;
@@ -147,7 +166,12 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       stop[i] = 1;
       continue;
     }
-    stop[i] = STOP.has(s) || (s.length < 2 && (sh[i]! & SHAPE_INITIAL) === 0) || (s.includes("'") && CONTRACTION_RE.test(s)) ? 1 : 0;
+    stop[i] =
+      STOP.has(s) ||
+      (s.length < 2 && (sh[i]! & SHAPE_INITIAL) === 0) ||
+      (s.includes("'") && CONTRACTION_RE.test(s))
+        ? 1
+        : 0;
     if (stop[i] === 1) continue;
     fl[i] = d.get(s) ?? 0;
   }
@@ -164,7 +188,8 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
   const joined = (i: number): boolean => (gap[i]! & (G_SPACE | G_COMMA | G_PERIOD | G_HYPHEN)) !== 0;
   const lineStart = (i: number): boolean => ls[i] === 1;
   // The token is followed by at most a few more words on its line (short name lines).
-  const lineEndsWithin = (i: number): boolean => i + 1 >= n || ls[i + 1] === 1 || gap[i + 1] !== G_SPACE || !candidate(i + 1);
+  const lineEndsWithin = (i: number): boolean =>
+    i + 1 >= n || ls[i + 1] === 1 || gap[i + 1] !== G_SPACE || !candidate(i + 1);
   const lineEnd = (i: number): boolean => {
     for (let k = toks.end[i]!; k < text.length; k++) {
       const c = text.charCodeAt(k);
@@ -192,13 +217,18 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     const shp = shaped(i);
     // Previous word on the same line, skipping one initial after a title ("Dr. L. Ruuska").
     // A period only joins after an initial or an abbreviated title ("Dr. X"), not across sentences.
-    let p = i > 0 && joined(i) && (gap[i] !== G_PERIOD || isInitial(i - 1) || TITLES.has(w[i - 1]!)) ? i - 1 : -1;
+    let p =
+      i > 0 && joined(i) && (gap[i] !== G_PERIOD || isInitial(i - 1) || TITLES.has(w[i - 1]!)) ? i - 1 : -1;
     if (p > 0 && isInitial(p) && joined(p) && TITLES.has(w[p - 1]!)) p = p - 1;
     const pw = p >= 0 ? w[p]! : '';
 
     // "MS" and "MR" are also mental status and mitral regurgitation in notes: in all-caps text
     // they need a dictionary name after them; no title takes a name across a colon.
-    if (TITLES.has(pw) && (gap[i]! & (G_SPACE | G_PERIOD)) !== 0 && (anyDict || !(upper && (pw === 'ms' || pw === 'mr')))) {
+    if (
+      TITLES.has(pw) &&
+      (gap[i]! & (G_SPACE | G_PERIOD)) !== 0 &&
+      (anyDict || !(upper && (pw === 'ms' || pw === 'mr')))
+    ) {
       mark(i, shp || anyDict ? 0.9 : 0.7, 'Title before a name');
       continue;
     }
@@ -221,15 +251,28 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       mark(i, 0.85, 'Patient before a name');
       continue;
     }
-    if ((GREETINGS.has(pw) || (p < 0 && i > 0 && GREETINGS.has(w[i - 1]!))) && (shp || (anyDict && !isLower(i)))) {
+    if (
+      (GREETINGS.has(pw) || (p < 0 && i > 0 && GREETINGS.has(w[i - 1]!))) &&
+      (shp || (anyDict && !isLower(i)))
+    ) {
       mark(i, anyDict ? 0.9 : 0.75, 'Greeting before a name');
       continue;
     }
-    const introText = !upper && (shp || isLower(i)) && INTRO_LAST.has(pw) ? text.slice(Math.max(0, toks.start[i]! - 16), toks.start[i]!) : '';
+    const introText =
+      !upper && (shp || isLower(i)) && INTRO_LAST.has(pw)
+        ? text.slice(Math.max(0, toks.start[i]! - 16), toks.start[i])
+        : '';
     if (introText && (NAME_IS_STRONG.test(introText) || (shp && NAME_IS.test(introText)))) {
       // "my name is borna jerković": case is not a cue here, take the next word too.
       mark(i, 0.85, 'Introduced by name');
-      if (i + 1 < n && candidate(i + 1) && gap[i + 1] === G_SPACE && (shaped(i + 1) || isLower(i + 1)) && lineEndsWithin(i + 1)) mark(i + 1, 0.85, 'Introduced by name');
+      if (
+        i + 1 < n &&
+        candidate(i + 1) &&
+        gap[i + 1] === G_SPACE &&
+        (shaped(i + 1) || isLower(i + 1)) &&
+        lineEndsWithin(i + 1)
+      )
+        mark(i + 1, 0.85, 'Introduced by name');
       continue;
     }
     // "Name: X", "directed by X", "starring X", "founders: X".
@@ -242,7 +285,8 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     if (nx >= 0 && VERBS_AFTER.has(w[nx]!) && (shp || isLower(i)) && !DETERMINERS.has(pw)) {
       const weakVerb = WEAK_VERBS_AFTER.has(w[nx]!);
       // "is", "has", "and" follow brands and places as often as people: first names only.
-      if (weakVerb ? shp && (f & F_STRONG) !== 0 : strongDict) mark(i, weakVerb ? 0.7 : 0.8, 'Name before a verb');
+      if (weakVerb ? shp && (f & F_STRONG) !== 0 : strongDict)
+        mark(i, weakVerb ? 0.7 : 0.8, 'Name before a verb');
       else if (anyDict && !weakVerb && (f & FIRST) !== 0) mark(i, 0.75, 'First name before a verb');
     }
     if (WEAK_BEFORE.has(pw) && strongDict && shp && !upper) mark(i, 0.75, 'Name after a contact verb');
@@ -263,7 +307,14 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     // "W. MAROTTA", "Q. Lander": an initial then a name-shaped word.
     // Not "N/V. Droperidol": the initial stands alone, not after a slash or digit.
     const beforeInitial = toks.start[i]! > 0 ? text.charCodeAt(toks.start[i]! - 1) : 32;
-    if (isInitial(i) && g === G_PERIOD && !isInitial(j) && beforeInitial !== 47 && !(beforeInitial >= 48 && beforeInitial <= 57) && (shaped(j) || (upper && (sh[j]! & SHAPE_CAPS) !== 0))) {
+    if (
+      isInitial(i) &&
+      g === G_PERIOD &&
+      !isInitial(j) &&
+      beforeInitial !== 47 &&
+      !(beforeInitial >= 48 && beforeInitial <= 57) &&
+      (shaped(j) || (upper && (sh[j]! & SHAPE_CAPS) !== 0))
+    ) {
       if (!upper || fl[j] !== 0 || conf[j]! > 0) {
         mark(i, 0.8, 'Initial before a name');
         mark(j, 0.8, 'Initial before a name');
@@ -296,7 +347,8 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     }
     // Lower-case first name and surname, both unambiguous ("patricia desrosiers").
     for (let i = 0; i + 1 < n; i++) {
-      if (!isLower(i) || !isLower(i + 1) || gap[i + 1] !== G_SPACE || !candidate(i) || !candidate(i + 1)) continue;
+      if (!isLower(i) || !isLower(i + 1) || gap[i + 1] !== G_SPACE || !candidate(i) || !candidate(i + 1))
+        continue;
       if ((fl[i]! & F_STRONG) !== 0 && (fl[i + 1]! & L_STRONG) !== 0) {
         mark(i, 0.75, 'First name and surname');
         mark(i + 1, 0.75, 'First name and surname');
@@ -330,22 +382,35 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     let k = i;
     while (k + 1 < n && items.length < 12) {
       const g = gap[k + 1]!;
-      const sep = text.slice(toks.end[k]!, toks.start[k + 1]!);
+      const sep = text.slice(toks.end[k], toks.start[k + 1]);
       if (g === G_COMMA && /^,\s?$/.test(sep) && candidate(k + 1)) {
         k++;
         items.push(k);
-      } else if (g === G_SPACE && (w[k + 1] === 'and' || w[k + 1] === 'or') && k + 2 < n && candidate(k + 2) && (gap[k + 2]! & G_SPACE) !== 0) {
+      } else if (
+        g === G_SPACE &&
+        (w[k + 1] === 'and' || w[k + 1] === 'or') &&
+        k + 2 < n &&
+        candidate(k + 2) &&
+        (gap[k + 2]! & G_SPACE) !== 0
+      ) {
         k += 2;
         items.push(k);
         break;
-      } else if (g === G_COMMA && /^,\s?$/.test(sep) && (w[k + 1] === 'and' || w[k + 1] === 'or') && k + 2 < n && candidate(k + 2)) {
+      } else if (
+        g === G_COMMA &&
+        /^,\s?$/.test(sep) &&
+        (w[k + 1] === 'and' || w[k + 1] === 'or') &&
+        k + 2 < n &&
+        candidate(k + 2)
+      ) {
         k += 2;
         items.push(k);
         break;
       } else break;
     }
     const firsts = items.filter((m) => (fl[m]! & F_STRONG) !== 0).length;
-    if (items.length >= 3 && firsts >= 2) for (const m of items) if (isLower(m) === isLower(i)) mark(m, 0.75, 'List of first names');
+    if (items.length >= 3 && firsts >= 2)
+      for (const m of items) if (isLower(m) === isLower(i)) mark(m, 0.75, 'List of first names');
     i = k;
   }
 
@@ -360,7 +425,8 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     // "Emily Parker, RN" (comma) or a credential closing its line; "PA LINE" is not one.
     const atEnd = lineEnd(i);
     if (!capsCred && !atEnd) continue;
-    if (!(gap[i] === G_COMMA && text[toks.end[i - 1]!] === ',') && !((gap[i]! & G_SPACE) !== 0 && atEnd)) continue;
+    if (!(gap[i] === G_COMMA && text[toks.end[i - 1]!] === ',') && !((gap[i]! & G_SPACE) !== 0 && atEnd))
+      continue;
     let j = i - 1;
     let taken = 0;
     let reachedLineStart = false;
@@ -377,7 +443,8 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       j--;
     }
     for (const k of run) {
-      if (reachedLineStart || fl[k] !== 0 || isInitial(k) || shaped(k)) mark(k, reachedLineStart ? 0.9 : 0.8, 'Name before a credential');
+      if (reachedLineStart || fl[k] !== 0 || isInitial(k) || shaped(k))
+        mark(k, reachedLineStart ? 0.9 : 0.8, 'Name before a credential');
     }
   }
   // A short line after a sign-off ("Best,\nJordan Lee"), or a lone name closing the text.
@@ -391,7 +458,14 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     const prevEnd = i > 0 ? toks.end[i - 1]! : 0;
     let s = i - 1;
     while (s > 0 && !lineStart(s)) s--;
-    const prevLine = i > 0 ? text.slice(toks.start[Math.max(0, s)]!, prevEnd).toLowerCase().replace(/[^a-z ]/g, '').trim() : '';
+    const prevLine =
+      i > 0
+        ? text
+            .slice(toks.start[Math.max(0, s)], prevEnd)
+            .toLowerCase()
+            .replace(/[^a-z ]/g, '')
+            .trim()
+        : '';
     const afterSignOff = i > 0 && SIGN_OFFS.has(prevLine);
     const closing = k === n - 1;
     if (!afterSignOff && !closing) continue;
@@ -403,7 +477,13 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       if ((sh[m]! & SHAPE_LETTERS) === 0 || (stop[m] === 1 && !isInitial(m))) clean = false;
     }
     if (!afterSignOff && (!hasName || !clean)) continue;
-    for (let m = i; m <= k; m++) if (candidate(m) && (shaped(m) || isInitial(m) || fl[m] !== 0)) mark(m, afterSignOff ? 0.85 : 0.7, afterSignOff ? 'Name after a sign-off' : 'Name closing the message');
+    for (let m = i; m <= k; m++)
+      if (candidate(m) && (shaped(m) || isInitial(m) || fl[m] !== 0))
+        mark(
+          m,
+          afterSignOff ? 0.85 : 0.7,
+          afterSignOff ? 'Name after a sign-off' : 'Name closing the message',
+        );
   }
 
   // ---- extend, coordinate, propagate --------------------------------------------------------------
@@ -417,7 +497,10 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
         const ok =
           g === G_HYPHEN ||
           (g === G_SPACE && SUFFIXES.has(w[j]!) && (sh[j]! & (SHAPE_CAPS | SHAPE_TITLE)) !== 0) ||
-          ((g & (G_SPACE | G_PERIOD)) !== 0 && (isInitial(j) || (shaped(j) && (!upper || fl[j] !== 0 || conf[i]! >= 0.85)) || (isLower(j) && isLower(i) && fl[j] !== 0 && (fl[j]! & STRONG) !== 0)));
+          ((g & (G_SPACE | G_PERIOD)) !== 0 &&
+            (isInitial(j) ||
+              (shaped(j) && (!upper || fl[j] !== 0 || conf[i]! >= 0.85)) ||
+              (isLower(j) && isLower(i) && fl[j] !== 0 && (fl[j]! & STRONG) !== 0)));
         if (ok) mark(j, Math.min(conf[i]!, 0.85), why[i] ?? 'Name continues');
       }
       // Left: a first name right before a surname; in mixed-case text any capitalised word or
@@ -442,22 +525,35 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
         if (conf[other]! >= 0.7 || !candidate(other)) continue;
         const isLink = w[link] === 'and' || w[link] === '&' || w[link] === 'or';
         if (!isLink) continue;
-        if ((fl[other] !== 0 && (shaped(other) || (isLower(other) && isLower(i)))) || (shaped(other) && (!upper || conf[i]! >= 0.85))) mark(other, Math.min(conf[i]!, 0.8), 'Name listed with another name');
+        if (
+          (fl[other] !== 0 && (shaped(other) || (isLower(other) && isLower(i)))) ||
+          (shaped(other) && (!upper || conf[i]! >= 0.85))
+        )
+          mark(other, Math.min(conf[i]!, 0.8), 'Name listed with another name');
       }
       if (i + 1 < n && (gap[i + 1]! & G_COMMA) !== 0 && text[toks.end[i]!] === ',') {
         const o = i + 1;
-        if (conf[o]! < 0.7 && candidate(o) && (fl[o]! & FIRST) !== 0 && (shaped(o) || (isLower(o) && isLower(i)))) mark(o, Math.min(conf[i]!, 0.8), 'Name listed with another name');
+        if (
+          conf[o]! < 0.7 &&
+          candidate(o) &&
+          (fl[o]! & FIRST) !== 0 &&
+          (shaped(o) || (isLower(o) && isLower(i)))
+        )
+          mark(o, Math.min(conf[i]!, 0.8), 'Name listed with another name');
       }
     }
   }
   const strongNames = new Set<string>();
   // Seeds: strong findings that are dictionary names, or capitalised words in mixed-case text
   // (in all-caps notes a cue alone is not enough to spread a word to the whole note).
-  for (let i = 0; i < n; i++) if (conf[i]! >= 0.8 && !isInitial(i) && w[i]!.length > 2 && (fl[i] !== 0 || !upper)) strongNames.add(w[i]!);
+  for (let i = 0; i < n; i++)
+    if (conf[i]! >= 0.8 && !isInitial(i) && w[i]!.length > 2 && (fl[i] !== 0 || !upper))
+      strongNames.add(w[i]!);
   if (strongNames.size > 0) {
     for (let i = 0; i < n; i++) {
       if (conf[i]! >= 0.8 || !candidate(i) || !strongNames.has(w[i]!)) continue;
-      if (shaped(i) || (sh[i]! & SHAPE_CAPS) !== 0 || (isLower(i) && fl[i] !== 0)) mark(i, 0.8, 'Same name as found elsewhere in the text');
+      if (shaped(i) || (sh[i]! & SHAPE_CAPS) !== 0 || (isLower(i) && fl[i] !== 0))
+        mark(i, 0.8, 'Same name as found elsewhere in the text');
     }
   }
 
@@ -478,7 +574,13 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     let end = toks.end[j]!;
     // An initial keeps its period ("S.").
     if (text[end] === '.' && isInitial(j)) end++;
-    out.push({ type: 'NAME', start: toks.start[i]!, end, confidence: Math.round(c * 100) / 100, reason: why[i] ?? why[j] ?? 'Person name' });
+    out.push({
+      type: 'NAME',
+      start: toks.start[i]!,
+      end,
+      confidence: Math.round(c * 100) / 100,
+      reason: why[i] ?? why[j] ?? 'Person name',
+    });
     i = j + 1;
   }
 }

@@ -5,7 +5,14 @@ import { decodeFrontCoded } from '../dictionaries/decode.ts';
 import { CITIES } from '../dictionaries/names.ts';
 import { NOT_NAMES } from '../dictionaries/not-names.ts';
 import { isNameWord } from './names.ts';
-import { SHAPE_CAPS, SHAPE_INITIAL, SHAPE_LETTERS, SHAPE_LOWER, SHAPE_TITLE, type Tokens } from '../tokens.ts';
+import {
+  SHAPE_CAPS,
+  SHAPE_INITIAL,
+  SHAPE_LETTERS,
+  SHAPE_LOWER,
+  SHAPE_TITLE,
+  type Tokens,
+} from '../tokens.ts';
 
 let CITY_SET: Set<string> | undefined;
 let CITY_FIRST: Map<string, string[][]> | undefined;
@@ -27,19 +34,61 @@ function cities(): Map<string, string[][]> {
 
 const STOP = new Set(NOT_NAMES.split('|'));
 // Adjectives that appear inside hospital names but do not name one alone.
-const FACILITY_ADJ = new Set('outside|local|community|state|county|general|university|private|previous|prior|other|another|same|nearest|receiving|referring|transferring|home|old|new|main|psychiatric|psych|mental|childrens|children|veterans|va|osh|city|medical|health|rehab'.split('|'));
-const GENERIC_FACILITY = new Set('ew|vicu|tlc|midnoc|angio|radiology|hospice|baseline|area|norm|limits|stimuli|painful|severe|head|triple|lumen|ct|mri|xray|cs|ir|pacu|cvicu|ccu|snf|nh|dept|department|house|apartment|room|chair|bathroom|shower|commode|work|school|church|office|clinic|surgery|procedure|lab|labs|imaging|bed|bedside|unit|floor|ward|icu|er|ed|or|outside|local|community|state|county|general|university|private|previous|prior|other|another|same|nearest|receiving|referring|transferring|home|old|new|big|small|main|big|psychiatric|psych|mental|childrens|children|veterans|va|osh|an|a|the|to|from|at|in|of|his|her|their|our|this|that'.split('|'));
+const FACILITY_ADJ = new Set(
+  'outside|local|community|state|county|general|university|private|previous|prior|other|another|same|nearest|receiving|referring|transferring|home|old|new|main|psychiatric|psych|mental|childrens|children|veterans|va|osh|city|medical|health|rehab'.split(
+    '|',
+  ),
+);
+const GENERIC_FACILITY = new Set(
+  'ew|vicu|tlc|midnoc|angio|radiology|hospice|baseline|area|norm|limits|stimuli|painful|severe|head|triple|lumen|ct|mri|xray|cs|ir|pacu|cvicu|ccu|snf|nh|dept|department|house|apartment|room|chair|bathroom|shower|commode|work|school|church|office|clinic|surgery|procedure|lab|labs|imaging|bed|bedside|unit|floor|ward|icu|er|ed|or|outside|local|community|state|county|general|university|private|previous|prior|other|another|same|nearest|receiving|referring|transferring|home|old|new|big|small|main|big|psychiatric|psych|mental|childrens|children|veterans|va|osh|an|a|the|to|from|at|in|of|his|her|their|our|this|that'.split(
+    '|',
+  ),
+);
 // Verbs of moving a patient, then "to/from/at": the next capitalised words name a place.
-const MOVE_VERBS = new Set('transferred|transfered|transfer|trans|tx|xfer|xferred|sent|admitted|adm|readmitted|referred|came|come|arrived|arriving|taken|brought|presented|followed|seen|went|go|going|goes|transported|transport|discharged|dc|d/c|returned|return|accepted|excepted|flown|flew|lives|living|live|resides|residing|moved|moving|relocated|travelled|traveled|trip|born|raised|grew|originally|based|located|stationed|visiting|vacationing|staying|stay|stays|stayed|am|is|are|was|were|been|i\'m|im|work|works|worked|working|drive|drove|driving|fly|flying|headed|heading|travel|traveling|travelling|vacation|holiday|conference|meeting|office|branch|headquarters|hq|hometown|hails|hailing|native'.split('|'));
-const WEAK_MOVE = new Set("am|is|are|was|were|been|i'm|im|work|works|worked|working|office|branch|meeting|conference".split('|'));
-const SKIP_AFTER_VERB = new Set('here|back|over|home|nearby|near|now|currently|originally|just|there'.split('|'));
-const MOVE_PREPS_AT = new Set(['at', '@']);
+const MOVE_VERBS = new Set(
+  "transferred|transfered|transfer|trans|tx|xfer|xferred|sent|admitted|adm|readmitted|referred|came|come|arrived|arriving|taken|brought|presented|followed|seen|went|go|going|goes|transported|transport|discharged|dc|d/c|returned|return|accepted|excepted|flown|flew|lives|living|live|resides|residing|moved|moving|relocated|travelled|traveled|trip|born|raised|grew|originally|based|located|stationed|visiting|vacationing|staying|stay|stays|stayed|am|is|are|was|were|been|i'm|im|work|works|worked|working|drive|drove|driving|fly|flying|headed|heading|travel|traveling|travelling|vacation|holiday|conference|meeting|office|branch|headquarters|hq|hometown|hails|hailing|native".split(
+    '|',
+  ),
+);
+const WEAK_MOVE = new Set(
+  "am|is|are|was|were|been|i'm|im|work|works|worked|working|office|branch|meeting|conference".split('|'),
+);
+const SKIP_AFTER_VERB = new Set(
+  'here|back|over|home|nearby|near|now|currently|originally|just|there'.split('|'),
+);
 const MOVE_PREPS = new Set('to|from|into|at|in|@|up'.split('|'));
-const FACILITY = new Set('hospital|hosp|hospitals|hospiatal|clinic|infirmary|sanatorium|memorial|hospice|pavilion|rehab'.split('|'));
+const FACILITY = new Set(
+  'hospital|hosp|hospitals|hospiatal|clinic|infirmary|sanatorium|memorial|hospice|pavilion|rehab'.split('|'),
+);
 // Facility words that need a second word: "Medical Center", "Nursing Home", "Health Center".
-const FACILITY_FIRST = new Set(['medical', 'nursing', 'health', 'rehab', 'regional', 'care', 'treatment', 'behavioral', 'mental']);
-const FACILITY_PAIRS = new Set(['medical center', 'medical centre', 'nursing home', 'health center', 'health centre', 'rehab center', 'regional hospital', 'regional medical', 'care center', 'treatment center', 'behavioral health', 'mental health']);
-const LOC_CUE = new Set('in|at|from|to|near|lives|living|moved|visiting|hometown|transferred|transfer|trans'.split('|'));
+const FACILITY_FIRST = new Set([
+  'medical',
+  'nursing',
+  'health',
+  'rehab',
+  'regional',
+  'care',
+  'treatment',
+  'behavioral',
+  'mental',
+]);
+const FACILITY_PAIRS = new Set([
+  'medical center',
+  'medical centre',
+  'nursing home',
+  'health center',
+  'health centre',
+  'rehab center',
+  'regional hospital',
+  'regional medical',
+  'care center',
+  'treatment center',
+  'behavioral health',
+  'mental health',
+]);
+const LOC_CUE = new Set(
+  'in|at|from|to|near|lives|living|moved|visiting|hometown|transferred|transfer|trans'.split('|'),
+);
 const CAP_RE = /^[\p{Lu}][\p{L}\p{M}'’.-]*$/u;
 
 export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]): void {
@@ -53,7 +102,12 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
     const w = toks.lower[i]!;
     const shp = toks.shape[i]!;
     const lowerFacility = (shp & SHAPE_LOWER) !== 0 && FACILITY.has(w);
-    if ((shp & (SHAPE_TITLE | SHAPE_CAPS | SHAPE_INITIAL)) === 0 && !lowerFacility && !CAP_RE.test(toks.raw[i]!)) continue;
+    if (
+      (shp & (SHAPE_TITLE | SHAPE_CAPS | SHAPE_INITIAL)) === 0 &&
+      !lowerFacility &&
+      !CAP_RE.test(toks.raw[i]!)
+    )
+      continue;
     // Facility: up to 3 capitalised words before "Hospital", "Medical Center", ...
     const pair = i + 1 < n && FACILITY_FIRST.has(w) ? `${w} ${toks.lower[i + 1]!}` : '';
     if ((FACILITY.has(w) || FACILITY_PAIRS.has(pair)) && i > 0) {
@@ -61,30 +115,64 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
       let first = -1;
       // Lower-case notes ("holy cross hospital") take lower-case words, minus generic adjectives.
       const okWord = (k: number): boolean =>
-        (lowerFacility ? (toks.shape[k]! & SHAPE_LETTERS) !== 0 : CAP_RE.test(toks.raw[k]!)) && (!STOP.has(toks.lower[k]!) || FACILITY_ADJ.has(toks.lower[k]!));
-      while (j >= 0 && i - j <= 3 && okWord(j) && /^\s{1,2}$|^\.\s$|^-$/.test(text.slice(toks.end[j], toks.start[j + 1]))) {
+        (lowerFacility ? (toks.shape[k]! & SHAPE_LETTERS) !== 0 : CAP_RE.test(toks.raw[k]!)) &&
+        (!STOP.has(toks.lower[k]!) || FACILITY_ADJ.has(toks.lower[k]!));
+      while (
+        j >= 0 &&
+        i - j <= 3 &&
+        okWord(j) &&
+        /^\s{1,2}$|^\.\s$|^-$/.test(text.slice(toks.end[j], toks.start[j + 1]))
+      ) {
         first = j;
         j--;
       }
       // "Outside Hospital", "the General Hospital": generic words alone do not name a place.
-      while (first >= 0 && first < i && FACILITY_ADJ.has(toks.lower[first]!)) first = first + 1 < i ? first + 1 : -1;
+      while (first >= 0 && first < i && FACILITY_ADJ.has(toks.lower[first]!))
+        first = first + 1 < i ? first + 1 : -1;
       // All-caps and lower-case notes: "BEGIN REHAB", "possible rehab" are not places; one of the
       // words must be a known name or place word.
       if (first >= 0 && (ctx.upper || lowerFacility)) {
         let evidence = false;
-        for (let k = first; k < i; k++) if (isNameWord(toks.lower[k]!) || cities().has(toks.lower[k]!)) evidence = true;
+        for (let k = first; k < i; k++)
+          if (isNameWord(toks.lower[k]!) || cities().has(toks.lower[k]!)) evidence = true;
         if (!evidence) first = -1;
       }
       if (first >= 0) {
-        out.push({ type: 'ADDRESS', start: toks.start[first]!, end: toks.end[i]!, confidence: 0.8, reason: 'Named hospital or facility' });
+        out.push({
+          type: 'ADDRESS',
+          start: toks.start[first]!,
+          end: toks.end[i]!,
+          confidence: 0.8,
+          reason: 'Named hospital or facility',
+        });
         continue;
       }
     }
     // Saint names of hospitals and towns ("St. Agnes").
-    if ((w === 'st' || w === 'saint') && i + 1 < n && CAP_RE.test(toks.raw[i + 1]!) && !STOP.has(toks.lower[i + 1]!) && (!ctx.upper || isNameWord(toks.lower[i + 1]!))) {
+    if (
+      (w === 'st' || w === 'saint') &&
+      i + 1 < n &&
+      CAP_RE.test(toks.raw[i + 1]!) &&
+      !STOP.has(toks.lower[i + 1]!) &&
+      (!ctx.upper || isNameWord(toks.lower[i + 1]!))
+    ) {
       const gap = text.slice(toks.end[i], toks.start[i + 1]);
-      if (/^\.?\s$/.test(gap) && !/^\d/.test(text.slice(Math.max(0, toks.start[i]! - 8), toks.start[i]).trim().slice(-1))) {
-        out.push({ type: 'ADDRESS', start: toks.start[i]!, end: toks.end[i + 1]!, confidence: 0.8, reason: 'Saint name of a place or hospital' });
+      if (
+        /^\.?\s$/.test(gap) &&
+        !/^\d/.test(
+          text
+            .slice(Math.max(0, toks.start[i]! - 8), toks.start[i])
+            .trim()
+            .slice(-1),
+        )
+      ) {
+        out.push({
+          type: 'ADDRESS',
+          start: toks.start[i]!,
+          end: toks.end[i + 1]!,
+          confidence: 0.8,
+          reason: 'Saint name of a place or hospital',
+        });
         i++;
         continue;
       }
@@ -96,14 +184,21 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
       const m = words.length;
       if (i + m > n) continue;
       let ok = true;
-      for (let k = 1; k < m && ok; k++) if (toks.lower[i + k] !== words[k] || !CAP_RE.test(toks.raw[i + k]!)) ok = false;
+      for (let k = 1; k < m && ok; k++)
+        if (toks.lower[i + k] !== words[k] || !CAP_RE.test(toks.raw[i + k]!)) ok = false;
       if (!ok) continue;
       if (m === 1 && STOP.has(w)) break;
       const prev = i > 0 ? toks.lower[i - 1]! : '';
       const cue = LOC_CUE.has(prev);
       const conf = m > 1 ? 0.8 : cue ? 0.75 : ctx.upper ? 0 : 0.6;
       if (conf === 0) break;
-      out.push({ type: 'ADDRESS', start: toks.start[i]!, end: toks.end[i + m - 1]!, confidence: conf, reason: 'City or town' });
+      out.push({
+        type: 'ADDRESS',
+        start: toks.start[i]!,
+        end: toks.end[i + m - 1]!,
+        confidence: conf,
+        reason: 'City or town',
+      });
       i += m - 1;
       break;
     }
@@ -126,7 +221,14 @@ function propagatePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[], from:
     for (let i = 0; i < toks.count; i++) {
       if (toks.start[i]! >= c.start && toks.end[i]! <= c.end) {
         const lw = toks.lower[i]!;
-        if (lw.length >= 2 && !STOP.has(lw) && !GENERIC_FACILITY.has(lw) && !FACILITY.has(lw) && (toks.shape[i]! & SHAPE_LETTERS) !== 0) words.add(lw);
+        if (
+          lw.length >= 2 &&
+          !STOP.has(lw) &&
+          !GENERIC_FACILITY.has(lw) &&
+          !FACILITY.has(lw) &&
+          (toks.shape[i]! & SHAPE_LETTERS) !== 0
+        )
+          words.add(lw);
       }
     }
   }
@@ -135,8 +237,19 @@ function propagatePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[], from:
     if (!words.has(toks.lower[i]!)) continue;
     const s = toks.start[i]!;
     if (covered.some(([a, b]) => s >= a && s < b)) continue;
-    if (!ctx.upper && (toks.shape[i]! & (SHAPE_TITLE | SHAPE_CAPS)) === 0 && !LOWER_NOTE_RE.test(ctx.text.slice(Math.max(0, s - 60), s))) continue;
-    out.push({ type: 'ADDRESS', start: s, end: toks.end[i]!, confidence: 0.7, reason: 'Same place as found elsewhere in the text' });
+    if (
+      !ctx.upper &&
+      (toks.shape[i]! & (SHAPE_TITLE | SHAPE_CAPS)) === 0 &&
+      !LOWER_NOTE_RE.test(ctx.text.slice(Math.max(0, s - 60), s))
+    )
+      continue;
+    out.push({
+      type: 'ADDRESS',
+      start: s,
+      end: toks.end[i]!,
+      confidence: 0.7,
+      reason: 'Same place as found elsewhere in the text',
+    });
   }
 }
 
@@ -146,14 +259,27 @@ function recognizeLocationCues(ctx: ScanContext, toks: Tokens, out: Candidate[])
   for (let i = 0; i + 2 < n; i++) {
     // Bare "in X" in mixed-case prose (weaker, see below), else a verb of movement first.
     // Title case only: in notes "in AF", "in NARD", "in SBP" are rhythms, modes and measures.
-    const bareIn = !upper && toks.lower[i] === 'in' && (toks.shape[i + 1]! & SHAPE_TITLE) !== 0 && toks.raw[i + 1]!.length > 3 && i > 0 && !MOVE_VERBS.has(toks.lower[i - 1]!) && !MOVE_PREPS.has(toks.lower[i - 1]!);
+    const bareIn =
+      !upper &&
+      toks.lower[i] === 'in' &&
+      (toks.shape[i + 1]! & SHAPE_TITLE) !== 0 &&
+      toks.raw[i + 1]!.length > 3 &&
+      i > 0 &&
+      !MOVE_VERBS.has(toks.lower[i - 1]!) &&
+      !MOVE_PREPS.has(toks.lower[i - 1]!);
     if (bareIn) {
       i = takePlace(ctx, toks, out, i, i + 1, 0.6, 'Capitalised place after "in"');
       continue;
     }
     if (!MOVE_VERBS.has(toks.lower[i]!)) continue;
     // Copulas ("is in", "was at") only in mixed-case prose, where the place is capitalised.
-    if (WEAK_MOVE.has(toks.lower[i]!) && (upper || (toks.shape[i]! & SHAPE_LOWER) !== 0 && LOWER_NOTE_RE.test(text.slice(Math.max(0, toks.start[i]! - 60), toks.start[i]!)))) continue;
+    if (
+      WEAK_MOVE.has(toks.lower[i]!) &&
+      (upper ||
+        ((toks.shape[i]! & SHAPE_LOWER) !== 0 &&
+          LOWER_NOTE_RE.test(text.slice(Math.max(0, toks.start[i]! - 60), toks.start[i]))))
+    )
+      continue;
     let j = i + 1;
     // "moved here from X", "came back to X"
     if (SKIP_AFTER_VERB.has(toks.lower[j]!)) j++;
@@ -167,10 +293,22 @@ function recognizeLocationCues(ctx: ScanContext, toks: Tokens, out: Candidate[])
 }
 
 // Particles inside place names ("Chiclana de la Frontera", "Villafranca del Cid").
-const PLACE_PARTICLES = new Set('de|del|della|di|da|do|dos|das|des|du|la|le|les|el|y|on|upon|en|am|an|der|den|sur|sul|van|von|og|i'.split('|'));
+const PLACE_PARTICLES = new Set(
+  'de|del|della|di|da|do|dos|das|des|du|la|le|les|el|y|on|upon|en|am|an|der|den|sur|sul|van|von|og|i'.split(
+    '|',
+  ),
+);
 
 /** Take up to three place words (plus particles) from token j; returns the index to resume at. */
-function takePlace(ctx: ScanContext, toks: Tokens, out: Candidate[], i: number, j: number, confidence: number, reason: string): number {
+function takePlace(
+  ctx: ScanContext,
+  toks: Tokens,
+  out: Candidate[],
+  i: number,
+  j: number,
+  confidence: number,
+  reason: string,
+): number {
   const { text, upper } = ctx;
   const n = toks.count;
   {
@@ -179,10 +317,19 @@ function takePlace(ctx: ScanContext, toks: Tokens, out: Candidate[], i: number, 
     let words = 0;
     while (j < n && words < 3) {
       // A particle joins two capitalised words in prose.
-      if (!upper && last >= 0 && PLACE_PARTICLES.has(toks.lower[j]!) && (toks.shape[j]! & SHAPE_LOWER) !== 0) {
+      if (
+        !upper &&
+        last >= 0 &&
+        PLACE_PARTICLES.has(toks.lower[j]!) &&
+        (toks.shape[j]! & SHAPE_LOWER) !== 0
+      ) {
         let k = j;
         while (k < n && k - j < 2 && PLACE_PARTICLES.has(toks.lower[k]!)) k++;
-        if (k < n && (toks.shape[k]! & SHAPE_TITLE) !== 0 && /^ $/.test(text.slice(toks.end[k - 1]!, toks.start[k]!))) {
+        if (
+          k < n &&
+          (toks.shape[k]! & SHAPE_TITLE) !== 0 &&
+          /^ $/.test(text.slice(toks.end[k - 1], toks.start[k]))
+        ) {
           j = k;
           continue;
         }
@@ -194,13 +341,20 @@ function takePlace(ctx: ScanContext, toks: Tokens, out: Candidate[], i: number, 
       // Mixed-case text: the place is capitalised. All-caps or lower-case notes: any word.
       const shapedOk = upper
         ? (sh & SHAPE_CAPS) !== 0 || lw.length === 1
-        : (sh & (SHAPE_TITLE | SHAPE_CAPS)) !== 0 || ((sh & SHAPE_LOWER) !== 0 && LOWER_NOTE_RE.test(text.slice(Math.max(0, toks.start[i]! - 60), toks.start[i]!)));
+        : (sh & (SHAPE_TITLE | SHAPE_CAPS)) !== 0 ||
+          ((sh & SHAPE_LOWER) !== 0 &&
+            LOWER_NOTE_RE.test(text.slice(Math.max(0, toks.start[i]! - 60), toks.start[i])));
       if (!shapedOk) break;
       // In all-caps or lower-case notes any word looks like a name: ask for evidence (a known
       // place or name word, a short acronym such as a hospital's initials).
-      const nextIsNumber = j + 1 < n && /^\d/.test(toks.raw[j + 1]!) && /^ $/.test(text.slice(toks.end[j]!, toks.start[j + 1]!));
-      if ((upper || (sh & SHAPE_LOWER) !== 0) && !(isNameWord(lw) || cities().has(lw) || lw.length <= 3 || nextIsNumber)) break;
-      const g = text.slice(toks.end[j - 1]!, toks.start[j]!);
+      const nextIsNumber =
+        j + 1 < n && /^\d/.test(toks.raw[j + 1]!) && /^ $/.test(text.slice(toks.end[j], toks.start[j + 1]));
+      if (
+        (upper || (sh & SHAPE_LOWER) !== 0) &&
+        !(isNameWord(lw) || cities().has(lw) || lw.length <= 3 || nextIsNumber)
+      )
+        break;
+      const g = text.slice(toks.end[j - 1], toks.start[j]);
       if (j > first && !/^[ -]{1,2}$/.test(g)) break;
       last = j;
       words++;
