@@ -67,4 +67,15 @@ describe.each(dialectsUnderTest())('engagement event cache on %s', (dialect) => 
     expect(ids(await cache.patient(store.db, practiceId, p1))).toEqual(['s1', 's2']);
     expect(cache.stats.incremental).toBe(1);
   });
+
+  it('keeps at most the configured number of practices in memory (least recently used goes)', async () => {
+    const cache = new EngagementEventCache({ maxPractices: 1 });
+    const other = (await ensurePractice(store.db, { name: 'Q', domains: ['q.example'] })).practiceId;
+    await cache.practice(store.db, practiceId);
+    await cache.practice(store.db, other);
+    await cache.practice(store.db, practiceId);
+    expect(cache.stats).toEqual({ hits: 0, incremental: 0, full: 3 });
+    await cache.practice(store.db, practiceId);
+    expect(cache.stats.hits).toBe(1);
+  });
 });

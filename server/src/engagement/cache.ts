@@ -38,10 +38,12 @@ export interface CacheStats {
 }
 
 export class EngagementEventCache {
-  private readonly segments = new Map<string, Segment>();
+  /** Whole practices (large: every event of a practice) and single patients, bounded apart. */
+  private readonly practices = new Map<string, Segment>();
+  private readonly patients = new Map<string, Segment>();
   readonly stats: CacheStats = { hits: 0, incremental: 0, full: 0 };
 
-  constructor(private readonly opts: { maxSegments?: number } = {}) {}
+  constructor(private readonly opts: { maxPractices?: number; maxPatients?: number } = {}) {}
 
   /** Every event of a practice, grouped by patient, each group in time order. */
   async practice(db: Db, practiceId: string): Promise<Map<string, EngagementEvent[]>> {
@@ -55,12 +57,14 @@ export class EngagementEventCache {
 
   /** Drops everything (tests, or after bulk deletions when the caller wants memory back). */
   clear(): void {
-    this.segments.clear();
+    this.practices.clear();
+    this.patients.clear();
   }
 
   private async segment(db: Db, practiceId: string, patientId: string | null): Promise<Segment> {
     const key = `${practiceId}\u0000${patientId ?? '*'}`;
-    const cached = this.segments.get(key);
+    const segments = patientId === null ? this.practices : this.patients;
+    const cached = segments.get(key);
     const s1 = await stampOf(db, practiceId, patientId);
     let seg: Segment | undefined;
     if (cached && cached.stamp.count === s1.count && cached.stamp.max === s1.max) {
@@ -71,10 +75,10 @@ export class EngagementEventCache {
     }
     if (!seg) seg = await this.reload(db, practiceId, patientId);
     // Most recently used last; evict the least recently used beyond the bound.
-    this.segments.delete(key);
-    this.segments.set(key, seg);
-    const max = this.opts.maxSegments ?? 256;
-    while (this.segments.size > max) this.segments.delete(this.segments.keys().next().value as string);
+    segments.delete(key);
+    segments.set(key, seg);
+    const max = patientId === null ? (this.opts.maxPractices ?? 8) : (this.opts.maxPatients ?? 512);
+    while (segments.size > max) segments.delete(segments.keys().next().value as string);
     return seg;
   }
 
