@@ -33,6 +33,18 @@ async function freePort(): Promise<number> {
 }
 
 export async function startServerFixture(opts: { env?: Record<string, string>; starttls?: boolean } = {}): Promise<ServerFixture> {
+  // The viewer's links need PUBLIC_URL to name the real port, so the port is picked first; another
+  // suite may grab it in between, hence a few tries.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts);
+    } catch (err) {
+      if (attempt >= 4 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    }
+  }
+}
+
+async function startOnce(opts: { env?: Record<string, string>; starttls?: boolean }): Promise<ServerFixture> {
   const dataDir = mkdtempSync(join(tmpdir(), 'attune-srv-'));
   const smtp = await startSmtpSink({ starttls: opts.starttls ?? true });
   const port = await freePort();
@@ -47,7 +59,14 @@ export async function startServerFixture(opts: { env?: Record<string, string>; s
     RATE_LIMIT_PER_MINUTE: '100000',
     ...opts.env,
   });
-  const server = await startServer(config, {});
+  let server: RunningServer;
+  try {
+    server = await startServer(config, {});
+  } catch (err) {
+    await smtp.close();
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   const delivery = deliveryFor(server.deps);
   const issuer = await loadDevIssuer({
     dataDir: config.dataDir,

@@ -17,8 +17,9 @@ beforeAll(async () => {
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking'],
+    timeout: 120_000,
   });
-}, 60_000);
+}, 180_000);
 afterAll(async () => {
   await browser?.close();
   await f?.close();
