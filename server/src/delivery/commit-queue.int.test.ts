@@ -1,0 +1,42 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestStore, dialectsUnderTest, type TestStore } from '../store/testing.ts';
+import { newId, nowIso } from '../store/index.ts';
+import { createCommitQueue } from './commit-queue.ts';
+
+describe.each(dialectsUnderTest())('group commit on %s', (dialect) => {
+  let store: TestStore;
+  beforeAll(async () => {
+    store = await createTestStore(dialect);
+  });
+  afterAll(async () => {
+    await store?.cleanup();
+  });
+
+  const practice = (id: string) => ({ id, name: 'P', reply_domain: null, entra_tenant_id: null, created_at: nowIso(), updated_at: nowIso() });
+
+  it('commits concurrent writers together, and a failing writer does not take its neighbours down', async () => {
+    const q = createCommitQueue(store.db);
+    const ids = Array.from({ length: 10 }, () => newId());
+    const results = await Promise.allSettled(
+      ids.map((id, i) =>
+        q.run(async (tx) => {
+          await tx.insertInto('practices').values(practice(id)).execute();
+          if (i === 4) throw new Error('this writer fails');
+          return id;
+        }),
+      ),
+    );
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(9);
+    expect(results[4]?.status).toBe('rejected');
+    const rows = await store.db.selectFrom('practices').select('id').where('id', 'in', ids).execute();
+    expect(rows.map((r) => r.id).sort()).toEqual(ids.filter((_, i) => i !== 4).sort());
+  });
+
+  it('resolves a writer only after its rows are committed', async () => {
+    const q = createCommitQueue(store.db);
+    const id = newId();
+    await q.run((tx) => tx.insertInto('practices').values(practice(id)).execute());
+    const seen = await store.db.selectFrom('practices').select('id').where('id', '=', id).executeTakeFirst();
+    expect(seen?.id).toBe(id);
+  });
+});
