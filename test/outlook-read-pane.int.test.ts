@@ -5,7 +5,8 @@
 // with first-person crisis language, and appointment events through POST /v1/events), then the
 // pane served at /addin/read.html shows the insights and the crisis banner with the sentence first.
 import { join } from 'node:path';
-import { SendMessageResponseSchema } from '@attune/shared/api';
+import { CaseloadSchema, EngagementSchema, SendMessageResponseSchema } from '@attune/shared/api';
+import { seedDemo } from '../server/src/engagement/demo.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ARTIFACTS, openPane, replyInViewer, secureLinkIn, startE2E, waitForMailTo, waitUntil, type E2E } from './support/e2e.ts';
 
@@ -109,6 +110,34 @@ describe('Outlook read pane against the real server', () => {
     const pane = await openPane(e, 'read.html', { mode: 'read', from: 'someone@elsewhere.example' }, { width: 320 });
     await pane.page.getByText('The sender is not a patient of your practice.').waitFor();
     expect(await pane.page.locator('.banner-crisis').count()).toBe(0);
+    await pane.context.close();
+  });
+});
+
+describe('Outlook read pane on `attune demo` data', () => {
+  it("shows a simulated crisis patient's insights and banner, as a newcomer sees them after `npx attune demo`", async () => {
+    const seeded = await seedDemo(e.f.server.store.db, e.f.server.practiceId, { now: new Date(), patients: 40, seed: 2026 });
+    expect(seeded.crisisPatients).toBeGreaterThan(0);
+    const caseload = CaseloadSchema.parse(await (await e.f.api('GET', '/v1/caseload?page=1')).json());
+    const demo = caseload.items.find((i) => i.crisis && i.email !== PATIENT);
+    expect(demo, 'a simulated patient with a crisis reply').toBeTruthy();
+    const engagement = EngagementSchema.parse(await (await e.f.api('GET', `/v1/patients/by-email/${encodeURIComponent(demo!.email)}/engagement`)).json());
+    const crisis = engagement.alerts.find((a) => a.kind === 'crisis');
+    expect(crisis?.sentence).toBeTruthy();
+
+    const pane = await openPane(e, 'read.html', { mode: 'read', from: demo!.email }, { width: 320 });
+    const { page } = pane;
+    const banner = page.locator('.banner').first();
+    await banner.waitFor();
+    expect(await banner.getAttribute('class')).toContain('banner-crisis');
+    expect((await banner.locator('blockquote').textContent())?.trim()).toBe(crisis!.sentence!.trim());
+    await page.getByRole('heading', { name: 'Engagement' }).waitFor();
+    // A simulated history long enough for a style and a best hour.
+    expect(await page.locator('dl.metrics').textContent()).toMatch(/Best hour to write\s*\d{1,2} (am|pm)/);
+    expect(await page.locator('figure svg').count()).toBeGreaterThan(0);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(320);
+    await page.screenshot({ path: join(ARTIFACTS, 'read-demo-crisis-320.png'), fullPage: true });
+    expect(pane.cspViolations).toEqual([]);
     await pane.context.close();
   });
 });
