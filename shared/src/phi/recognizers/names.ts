@@ -60,6 +60,9 @@ const ROLES = set(
   'nurse|caseworker|staff|manager|worker|sw|chaplain|pharmacist|dietician|dietitian|nutritionist|coordinator|physician|physicians|therapist|counselor|counsellor|psychiatrist|psychologist|resident|intern|fellow|attending|surgeon|consultant|colleague|supervisor|director|assistant|secretary|receptionist|rt|pt/ot|ot|interpreter|translator|liaison|advocate|rep|representative|clinician|provider|nurses',
 );
 const SUFFIXES = set('jr|sr|ii|iii|iv');
+const TALK_VERBS = set(
+  'spoke|speak|speaking|talked|talk|talking|met|meet|meeting|consult|consulted|conversation|discussed|discuss|contacted|contact|made|visit|visited|chatted|chat|phoned|called|emailed|texted|updated|reviewed',
+);
 const SHORT_ROLES = set('np|md|pa|rn|lpn|sw|rt|pt|ot|chapl|chaplain|msw|lcsw');
 const FAMILY = set(
   'wife|husband|hubby|son|sons|daughter|daughters|dtr|dau|mother|mom|mum|mommy|mama|father|dad|daddy|papa|sister|sisters|sis|brother|brothers|bro|friend|friends|partner|boyfriend|girlfriend|bf|gf|fiance|fiancé|fiancee|fiancée|spouse|aunt|auntie|uncle|niece|nephew|grandson|granddaughter|grandmother|grandfather|grandma|grandpa|granny|nana|cousin|child|kid|baby|infant|sibling|siblings|stepson|stepdaughter|stepmother|stepfather|stepmom|stepdad|roommate|neighbor|neighbour|guardian|caregiver|inlaw|ex|sil|dil|bil|hcp|proxy|proxys|proxies|visitor|visitors|grandchildren|grandkids|boss|coworker|teacher|student|named|nickname|aka|children|kids|parents|parent',
@@ -290,6 +293,15 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       else if (anyDict && !weakVerb && (f & FIRST) !== 0) mark(i, 0.75, 'First name before a verb');
     }
     if (WEAK_BEFORE.has(pw) && strongDict && shp && !upper) mark(i, 0.75, 'Name after a contact verb');
+    // "spoke with helen", "will consult with patty": a first name after a verb of talking + with.
+    if (
+      (pw === 'with' || pw === 'w' || pw === 'to') &&
+      p > 0 &&
+      TALK_VERBS.has(w[p - 1]!) &&
+      (f & F_STRONG) !== 0 &&
+      (shp || isLower(i))
+    )
+      mark(i, 0.8, 'Name after a verb of talking');
     if (!shp || DETERMINERS.has(pw)) continue;
     // Dictionary alone. In all-caps notes every word is "capitalised", so a bare hit is too weak
     // to report on its own (kept below the default threshold; pairs and cues lift it).
@@ -497,9 +509,11 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
         const ok =
           g === G_HYPHEN ||
           (g === G_SPACE && SUFFIXES.has(w[j]!) && (sh[j]! & (SHAPE_CAPS | SHAPE_TITLE)) !== 0) ||
-          ((g & (G_SPACE | G_PERIOD)) !== 0 &&
+          // A period continues a name only after an initial ("W. Marotta"), never across a sentence end.
+          ((g === G_SPACE || (g === G_PERIOD && isInitial(i))) &&
             (isInitial(j) ||
               (shaped(j) && (!upper || fl[j] !== 0 || conf[i]! >= 0.85)) ||
+              ((sh[j]! & SHAPE_CAPS) !== 0 && (sh[i]! & SHAPE_CAPS) !== 0 && conf[i]! >= 0.85) ||
               (isLower(j) && isLower(i) && fl[j] !== 0 && (fl[j]! & STRONG) !== 0)));
         if (ok) mark(j, Math.min(conf[i]!, 0.85), why[i] ?? 'Name continues');
       }
@@ -567,7 +581,11 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     }
     let j = i;
     let c = conf[i]!;
-    while (j + 1 < n && conf[j + 1]! >= minC && (gap[j + 1]! & (G_SPACE | G_PERIOD | G_HYPHEN)) !== 0) {
+    while (
+      j + 1 < n &&
+      conf[j + 1]! >= minC &&
+      ((gap[j + 1]! & (G_SPACE | G_HYPHEN)) !== 0 || (gap[j + 1] === G_PERIOD && isInitial(j)))
+    ) {
       j++;
       c = Math.max(c, conf[j]!);
     }
