@@ -98,6 +98,13 @@ describe('scan: context rules', () => {
     expect(texts('S/P CABG 11/92. Seen on the 11th.', 'DATE')).toEqual(['11/92', '11th']);
     expect(find('Weaned to CPAP 5/5 and placed on 1st step mattress.', 'DATE')).toEqual([]);
   });
+  it('keeps a name next to a drug at a sentence end', () => {
+    const f = scan('Will not wean gtt per Dr. Vasquez. Milrinone gtt at 0.5 mcg.');
+    expect(f.map((x) => [x.type, x.text])).toEqual([
+      ['NAME', 'Vasquez'],
+      ['MEDICATION', 'Milrinone'],
+    ]);
+  });
   it('does not take clinical abbreviations in all-caps notes for names', () => {
     const t =
       'NEURO: PERRL. RESP: LS CLEAR. CV: NSR, NO VEA. ON NEO AND MAG REPLETED. PA LINE IN PLACE. HO AWARE.';

@@ -155,6 +155,7 @@ export function scan(input: string, options: ScanOptions = {}): Finding[] {
   const allowed = allowRanges(text, options.allowList);
   const kept = resolve(
     out.filter((c) => c.confidence >= minConf && c.end > c.start && wants(c.type) && !insideAny(allowed, c)),
+    text,
   );
   return kept.map((c) => {
     const f: Finding = {
@@ -195,7 +196,7 @@ function insideAny(ranges: number[], c: Candidate): boolean {
 }
 
 /** Greedy by score: best candidates first, drop any that overlap an accepted one. */
-function resolve(cands: Candidate[]): Candidate[] {
+function resolve(cands: Candidate[], text: string): Candidate[] {
   if (cands.length <= 1) return cands;
   cands.sort(
     (a, b) =>
@@ -205,7 +206,7 @@ function resolve(cands: Candidate[]): Candidate[] {
       a.start - b.start,
   );
   const accepted: Candidate[] = [];
-  for (const c of cands) {
+  const place = (c: Candidate): boolean => {
     // accepted is kept sorted by start; binary search for the neighbour.
     let lo = 0;
     let hi = accepted.length;
@@ -216,9 +217,43 @@ function resolve(cands: Candidate[]): Candidate[] {
     }
     const prev = accepted[lo - 1];
     const next = accepted[lo];
-    if (prev && prev.end > c.start) continue;
-    if (next && next.start < c.end) continue;
+    if ((prev && prev.end > c.start) || (next && next.start < c.end)) return false;
     accepted.splice(lo, 0, c);
+    return true;
+  };
+  for (const c of cands) {
+    if (place(c)) continue;
+    // A multi-word name or place that loses a word to a better finding ("Vasquez. Milrinone" vs
+    // the drug) keeps its words that do not overlap, cut at word boundaries.
+    if (c.type !== 'NAME' && c.type !== 'ADDRESS') continue;
+    const piece = largestFreePiece(c, accepted, text);
+    if (piece) place(piece);
   }
   return accepted;
+}
+
+function largestFreePiece(c: Candidate, accepted: Candidate[], text: string): Candidate | null {
+  let best: [number, number] | null = null;
+  let s = c.start;
+  const blocks = accepted.filter((a) => a.start < c.end && c.start < a.end);
+  const cuts = [
+    ...blocks.map((a) => [a.start, a.end] as [number, number]),
+    [c.end, c.end] as [number, number],
+  ].sort((x, y) => x[0] - y[0]);
+  for (const [a, b] of cuts) {
+    let e = Math.min(a, c.end);
+    let st = s;
+    // Trim to whole words: drop partial words and surrounding spaces/punctuation.
+    while (st < e && !/[\p{L}\p{N}]/u.test(text[st]!)) st++;
+    while (e > st && !/[\p{L}\p{N}]/u.test(text[e - 1]!)) e--;
+    if (st > c.start && /[\p{L}\p{N}]/u.test(text[st - 1] ?? ''))
+      while (st < e && /[\p{L}\p{N}]/u.test(text[st]!)) st++;
+    if (e < c.end && /[\p{L}\p{N}]/u.test(text[e] ?? ''))
+      while (e > st && /[\p{L}\p{N}]/u.test(text[e - 1]!)) e--;
+    while (st < e && !/[\p{L}\p{N}]/u.test(text[st]!)) st++;
+    while (e > st && !/[\p{L}\p{N}]/u.test(text[e - 1]!)) e--;
+    if (e - st >= 2 && (!best || e - st > best[1] - best[0])) best = [st, e];
+    s = Math.max(s, b);
+  }
+  return best ? { ...c, start: best[0], end: best[1] } : null;
 }
