@@ -238,6 +238,22 @@ describe.each(dialectsUnderTest())('engagement API on %s', (dialect) => {
     });
   });
 
+  describe('engagement settings', () => {
+    it('lets an admin turn mailbox body reading on, refuses others, and keeps it per practice', async () => {
+      expect(await (await f.call('GET', '/v1/engagement/settings')).json()).toEqual({ mailboxBodies: false });
+      expect((await f.call('PUT', '/v1/engagement/settings', { mailboxBodies: true })).status).toBe(403);
+      const admin = await f.token('admin@calm.example', true);
+      expect((await f.call('PUT', '/v1/engagement/settings', { mailboxBodies: 'yes' }, admin)).status).toBe(400);
+      expect((await f.call('PUT', '/v1/engagement/settings', { mailboxBodies: true }, admin)).status).toBe(200);
+      expect(await (await f.call('GET', '/v1/engagement/settings')).json()).toEqual({ mailboxBodies: true });
+      const theirs = await f.call('GET', '/v1/engagement/settings', undefined, await f.token('dr@other.example'));
+      expect(await theirs.json()).toEqual({ mailboxBodies: false });
+      // Turning it on keeps the practice's triage weights.
+      const w = (await (await f.call('GET', '/v1/caseload/weights')).json()) as { missedAppointment: number };
+      expect(w.missedAppointment).toBe(10);
+    });
+  });
+
   describe('POST /v1/fhir', () => {
     const bundle = (appointments: Array<Record<string, unknown>>) => ({
       resourceType: 'Bundle',

@@ -5,7 +5,8 @@ import type { MasterKey } from '../../crypto/index.ts';
 import { chartKeys, signChartUrl, type ChartKeys } from '../../engagement/charts.ts';
 import { EngagementEventCache } from '../../engagement/cache.ts';
 import { engagementCacheFor, patientEngagement } from '../../engagement/service.ts';
-import { requireClinician } from '../../identity/middleware.ts';
+import { mailboxBodiesEnabled, setMailboxBodies } from '../../engagement/settings.ts';
+import { requireAdmin, requireClinician } from '../../identity/middleware.ts';
 import { findPatient, findPatientByEmail, type Db } from '../../store/index.ts';
 import type { PatientsTable } from '../../store/schema.ts';
 import { ApiError } from '../errors.ts';
@@ -15,6 +16,8 @@ import type { AppDeps, AppEnv, RouteModule } from '../types.ts';
 const ID = /^[A-Za-z0-9_.:-]{1,200}$/;
 const Email = z.email().max(320);
 export const EngagementLookupRequestSchema = z.object({ email: Email }).strict();
+/** GET/PUT /v1/engagement/settings: whether mailbox sync may read message bodies (default off). */
+export const EngagementSettingsSchema = z.object({ mailboxBodies: z.boolean() }).strict();
 
 /** Chart URL keys from the master key (shared by every process); see engagement/charts.ts. */
 export function chartKeysFor(deps: AppDeps): ChartKeys {
@@ -33,6 +36,7 @@ const notFound = () => new ApiError(404, 'patient_not_found', 'No patient with t
  *  GET  /v1/patients/by-email/:email/engagement  (URL-encoded; an email in a path is an identifier
  *       that proxies and browser history may keep, so add-ins should prefer the POST below)
  *  POST /v1/engagement/lookup {"email": "..."}   (same response; the email stays in the body)
+ *  GET/PUT /v1/engagement/settings {"mailboxBodies": false}  (PUT: admin)
  * A patient of another practice is a 404 exactly like an unknown one, audited as an authorization
  * failure. Every successful read is audited as phi.read with the patient id (never the email).
  * The response's charts carry the SVGs inline and `pngUrl`, a signed URL valid for minutes.
@@ -89,6 +93,28 @@ export const engagement: RouteModule = {
     app.post('/v1/engagement/lookup', auth, async function lookupEngagement(c) {
       const { email } = await readJson(c, EngagementLookupRequestSchema);
       return byEmail(c, email);
+    });
+
+    app.get('/v1/engagement/settings', auth, async function getEngagementSettings(c) {
+      return c.json({ mailboxBodies: await mailboxBodiesEnabled(db, c.get('auth').practiceId) });
+    });
+
+    // Body reading widens what mailbox sync touches (and needs the gmail.readonly scope): an admin
+    // decision, audited like a policy change.
+    app.put('/v1/engagement/settings', requireAdmin(deps), async function putEngagementSettings(c) {
+      const next = await readJson(c, EngagementSettingsSchema);
+      const { practiceId, clinicianId } = c.get('auth');
+      await db.transaction().execute(async (tx) => {
+        await setMailboxBodies(tx, practiceId, next.mailboxBodies, clinicianId, now());
+        await appendAudit(tx, {
+          ...auditContext(c),
+          action: AUDIT.POLICY_CHANGE,
+          outcome: 'success',
+          target: { type: 'engagement_settings', id: practiceId },
+          details: { mailboxBodies: next.mailboxBodies },
+        });
+      });
+      return c.json(next);
     });
   },
 };
