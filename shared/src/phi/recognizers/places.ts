@@ -212,31 +212,37 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
  */
 /** A place found by a strong rule is also a place where its name appears again in the text. */
 function propagatePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[], from: number): void {
-  const words = new Set<string>();
-  const covered: Array<[number, number]> = [];
+  const own: Candidate[] = [];
   for (let k = from; k < out.length; k++) {
     const c = out[k]!;
-    if (c.type !== 'ADDRESS' || c.confidence < 0.7) continue;
-    covered.push([c.start, c.end]);
-    for (let i = 0; i < toks.count; i++) {
-      if (toks.start[i]! >= c.start && toks.end[i]! <= c.end) {
-        const lw = toks.lower[i]!;
-        if (
-          lw.length >= 2 &&
-          !STOP.has(lw) &&
-          !GENERIC_FACILITY.has(lw) &&
-          !FACILITY.has(lw) &&
-          (toks.shape[i]! & SHAPE_LETTERS) !== 0
-        )
-          words.add(lw);
-      }
-    }
+    if (c.type === 'ADDRESS' && c.confidence >= 0.7) own.push(c);
+  }
+  if (own.length === 0) return;
+  own.sort((a, b) => a.start - b.start);
+  // One merged pass over tokens and (sorted) places: linear, whatever the text size.
+  const words = new Set<string>();
+  const inPlace = new Uint8Array(toks.count);
+  let k = 0;
+  for (let i = 0; i < toks.count; i++) {
+    const s = toks.start[i]!;
+    while (k < own.length && own[k]!.end <= s) k++;
+    const c = own[k];
+    if (!c || s < c.start) continue;
+    inPlace[i] = 1;
+    const lw = toks.lower[i]!;
+    if (
+      lw.length >= 2 &&
+      !STOP.has(lw) &&
+      !GENERIC_FACILITY.has(lw) &&
+      !FACILITY.has(lw) &&
+      (toks.shape[i]! & SHAPE_LETTERS) !== 0
+    )
+      words.add(lw);
   }
   if (words.size === 0) return;
   for (let i = 0; i < toks.count; i++) {
-    if (!words.has(toks.lower[i]!)) continue;
+    if (inPlace[i] === 1 || !words.has(toks.lower[i]!)) continue;
     const s = toks.start[i]!;
-    if (covered.some(([a, b]) => s >= a && s < b)) continue;
     if (
       !ctx.upper &&
       (toks.shape[i]! & (SHAPE_TITLE | SHAPE_CAPS)) === 0 &&
