@@ -1,7 +1,8 @@
 // The Outlook add-in served at /addin/ and the well-known allowed list: content types, caching,
 // the CSP that lets Outlook frame the panes (and only the panes), traversal refused, static files
 // exempt from the anonymous rate limit, and HTTPS for `npm start` when given a certificate.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -245,4 +246,35 @@ describe('HTTPS for npm start', () => {
     }
     expect(() => loadConfig({ HTTPS: 'true' })).toThrow(/HTTPS: must be dev/);
   });
+});
+
+describe('attune serve (npm start) with a certificate', () => {
+  const BIN = fileURLToPath(new URL('../../../bin/attune.mjs', import.meta.url));
+
+  it('says in its banner that it serves HTTPS, where the add-in is, and stops cleanly', async () => {
+    const dir = tempDir('attune-serve-');
+    const cert = join(dir, 'c.pem');
+    const key = join(dir, 'k.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+    const child = spawn(process.execPath, [BIN, 'serve'], {
+      env: { ...process.env, ATTUNE_ENV: 'development', DATA_DIR: join(dir, 'data'), PORT: '0', TLS_CERT_FILE: cert, TLS_KEY_FILE: key, ADDIN_DIR: dist, LOG_LEVEL: 'silent', PUBLIC_URL: '', HTTPS: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString('utf8')));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      const until = Date.now() + 30_000;
+      while (!out.includes('Get a development token') && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      expect(out).toMatch(/Attune is running at https:\/\/127\.0\.0\.1:\d+/);
+      expect(out).toContain('Transport:     HTTPS (TLS_CERT_FILE / TLS_KEY_FILE)');
+      // The fake build lacks files the manifest needs: the banner says what to run.
+      expect(out).toMatch(/Outlook:\s+add-in not built \(runtime\.html is missing\): run\s+npm run build -w addin-outlook/);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+    expect(out).toContain('Stopping');
+  }, 40_000);
 });
