@@ -19,6 +19,21 @@ export interface ScanContext {
   readonly wants: (t: PhiType) => boolean;
 }
 
+const WORDS_CACHE = new WeakMap<ScanContext, Set<string>>();
+/**
+ * The set of lower-cased words of the text (letters/digits runs), built once per scan on first
+ * use: label gates ask "does the word 'mrn' occur?" with one lookup instead of a text search.
+ */
+export function wordSet(ctx: ScanContext): Set<string> {
+  let w = WORDS_CACHE.get(ctx);
+  if (w === undefined) {
+    w = new Set(lowerText(ctx).match(WORD_RE) ?? []);
+    WORDS_CACHE.set(ctx, w);
+  }
+  return w;
+}
+const WORD_RE = /[\p{L}\p{N}]+/gu;
+
 const LOWER_CACHE = new WeakMap<ScanContext, string>();
 /** The scanned text lower-cased, computed once per scan on first use (for literal gates). */
 export function lowerText(ctx: ScanContext): string {

@@ -1,6 +1,6 @@
 // Identifiers with a validator or a label: SSN, MRN, health plan, account and card numbers, NPI,
 // DEA, driver's licences, VINs, devices, UK NHS numbers (45 CFR 164.514(b)(2)(i)(G)-(M), (R)).
-import { before, eachMatch, lowerText, type Candidate, type ScanContext } from '../candidate.ts';
+import { before, eachMatch, wordSet, type Candidate, type ScanContext } from '../candidate.ts';
 import type { PhiType } from '../types.ts';
 import {
   deaValid,
@@ -28,7 +28,7 @@ const NPI_RE = /(?<![\w-])[12]\d{9}(?![\w-])/g;
 
 // Label then an identifier-looking token (must contain a digit).
 const ID_TOKEN = '([A-Z0-9][A-Z0-9-]{2,24}[A-Z0-9]|\\d{3,})';
-// `gate`: literal words one of which each label contains, tested on the lower-cased text first.
+// `gate`: words one of which each label starts with, looked up in the text's word set first.
 const LABELLED: ReadonlyArray<{ re: RegExp; type: PhiType; reason: string; gate: string[] }> = [
   {
     re: new RegExp(
@@ -37,7 +37,20 @@ const LABELLED: ReadonlyArray<{ re: RegExp; type: PhiType; reason: string; gate:
     ),
     type: 'MRN',
     reason: 'Labelled medical record number',
-    gate: ['mr', 'rec', 'chart', 'patient', 'pt id', 'hospital n', 'unit n', 'nhs', 'chi'],
+    gate: [
+      'mrn',
+      'mr',
+      'med',
+      'medical',
+      'chart',
+      'patient',
+      'pt',
+      'hospital',
+      'unit',
+      'record',
+      'nhs',
+      'chi',
+    ],
   },
   {
     re: new RegExp(
@@ -56,6 +69,7 @@ const LABELLED: ReadonlyArray<{ re: RegExp; type: PhiType; reason: string; gate:
       'mbi',
       'group',
       'plan',
+      'health',
       'beneficiary',
     ],
   },
@@ -66,7 +80,7 @@ const LABELLED: ReadonlyArray<{ re: RegExp; type: PhiType; reason: string; gate:
     ),
     type: 'ACCOUNT',
     reason: 'Labelled account number',
-    gate: ['acc', 'acct', 'billing', 'invoice', 'claim', 'routing', 'iban', 'card'],
+    gate: ['account', 'acct', 'billing', 'invoice', 'claim', 'routing', 'iban', 'card'],
   },
   {
     re: new RegExp(
@@ -75,7 +89,19 @@ const LABELLED: ReadonlyArray<{ re: RegExp; type: PhiType; reason: string; gate:
     ),
     type: 'LICENSE',
     reason: 'Labelled licence or certificate number',
-    gate: ['lic', 'dl', 'd/l', 'npi', 'dea', 'certificate', 'passport'],
+    gate: [
+      'license',
+      'licence',
+      'lic',
+      'driver',
+      'drivers',
+      'dl',
+      'd',
+      'npi',
+      'dea',
+      'certificate',
+      'passport',
+    ],
   },
   {
     re: new RegExp(
@@ -84,7 +110,7 @@ const LABELLED: ReadonlyArray<{ re: RegExp; type: PhiType; reason: string; gate:
     ),
     type: 'VEHICLE',
     reason: 'Labelled vehicle identifier',
-    gate: ['vin', 'plate', 'registration'],
+    gate: ['vin', 'license', 'licence', 'plate', 'registration'],
   },
   {
     re: new RegExp(
@@ -93,7 +119,7 @@ const LABELLED: ReadonlyArray<{ re: RegExp; type: PhiType; reason: string; gate:
     ),
     type: 'DEVICE',
     reason: 'Labelled device identifier',
-    gate: ['serial', 's/n', 'device', 'imei', 'udi', 'model', 'implant'],
+    gate: ['serial', 's', 'device', 'imei', 'udi', 'model', 'implant'],
   },
   {
     re: new RegExp(
@@ -102,7 +128,7 @@ const LABELLED: ReadonlyArray<{ re: RegExp; type: PhiType; reason: string; gate:
     ),
     type: 'OTHER_ID',
     reason: 'Labelled identifier',
-    gate: ['id', 'ref', 'case', 'ticket', 'confirmation', 'employee', 'student'],
+    gate: ['id', 'identifier', 'ref', 'reference', 'case', 'ticket', 'confirmation', 'employee', 'student'],
   },
 ];
 
@@ -221,8 +247,8 @@ export function recognizeIds(ctx: ScanContext, out: Candidate[]): void {
   }
   for (const l of LABELLED) {
     if (!ctx.wants(l.type)) continue;
-    const lower = lowerText(ctx);
-    if (!l.gate.some((g) => lower.includes(g))) continue;
+    const words = wordSet(ctx);
+    if (!l.gate.some((g) => words.has(g))) continue;
     eachMatch(l.re, text, (m) => {
       const id = m[1]!;
       // Short numbers after a label are settings and counts, not identifiers.

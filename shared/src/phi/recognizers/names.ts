@@ -49,6 +49,8 @@ export function isNameWord(lower: string): boolean {
 // Surname endings common across Europe and Central Asia (patronymics and family-name suffixes).
 const SURNAME_ENDING =
   /(?:dóttir|dottir|sson|ović|ović|evič|ovič|ević|owski|ewski|owska|ewska|escu|opoulos|akis|oglu|oğlu|ishvili|idze|enko|yenko|ovich|evich|ovna|evna|ová|ovová)$/;
+// Word -> stop bit (16) | dictionary flags (1-8); bounded, shared across scans.
+const TOKEN_INFO = new Map<string, number>();
 const CONTRACTION_RE = /'(?:m|d|ll|ve|re|t)$|n't$/;
 const set = (s: string): Set<string> => new Set(s.split('|'));
 const STOP = set(NOT_NAMES);
@@ -169,14 +171,17 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       stop[i] = 1;
       continue;
     }
-    stop[i] =
-      STOP.has(s) ||
-      (s.length < 2 && (sh[i]! & SHAPE_INITIAL) === 0) ||
-      (s.includes("'") && CONTRACTION_RE.test(s))
-        ? 1
-        : 0;
+    // One cached lookup per distinct word: stop-word bit and dictionary flags together.
+    let info = TOKEN_INFO.get(s);
+    if (info === undefined) {
+      const isStop = STOP.has(s) || (s.includes("'") && CONTRACTION_RE.test(s));
+      info = (isStop ? 16 : 0) | (isStop ? 0 : (d.get(s) ?? 0));
+      if (TOKEN_INFO.size >= 100_000) TOKEN_INFO.clear();
+      TOKEN_INFO.set(s, info);
+    }
+    stop[i] = (info & 16) !== 0 || (s.length < 2 && (sh[i]! & SHAPE_INITIAL) === 0) ? 1 : 0;
     if (stop[i] === 1) continue;
-    fl[i] = d.get(s) ?? 0;
+    fl[i] = info & 15;
   }
   // Shaped like a name in this text: Title case in mixed text, capitals in all-caps text.
   const shaped = (i: number): boolean => {
