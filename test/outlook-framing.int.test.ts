@@ -18,7 +18,9 @@ import { fileURLToPath } from 'node:url';
 
 const OUTLOOK = 'https://outlook.office.com/mail/';
 const EVIL = 'https://evil.example/';
-const FAKE_OFFICE = fileURLToPath(new URL('../addin-outlook/src/testing/fake-office.browser.js', import.meta.url));
+const FAKE_OFFICE = fileURLToPath(
+  new URL('../addin-outlook/src/testing/fake-office.browser.js', import.meta.url),
+);
 
 let tmp: string;
 let dist: string;
@@ -30,16 +32,55 @@ beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'attune-framing-'));
   const cert = join(tmp, 'localhost.crt');
   const key = join(tmp, 'localhost.key');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
-  [dist, fakeOffice] = await Promise.all([buildInto(), readFile(FAKE_OFFICE, 'utf8'), mkdir(ARTIFACTS, { recursive: true })]);
-  server = await startServer(testConfig(join(tmp, 'data'), { TLS_CERT_FILE: cert, TLS_KEY_FILE: key, ADDIN_DIR: dist, PRACTICE_DOMAINS: 'calm.example' }));
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    ],
+    { stdio: 'ignore' },
+  );
+  [dist, fakeOffice] = await Promise.all([
+    buildInto(),
+    readFile(FAKE_OFFICE, 'utf8'),
+    mkdir(ARTIFACTS, { recursive: true }),
+  ]);
+  server = await startServer(
+    testConfig(join(tmp, 'data'), {
+      TLS_CERT_FILE: cert,
+      TLS_KEY_FILE: key,
+      ADDIN_DIR: dist,
+      PRACTICE_DOMAINS: 'calm.example',
+    }),
+  );
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     // Chromium's Local Network Access checks stop a public page (here the stand-in for Outlook on
     // the web) from framing a loopback address (our test server), before our headers are even seen.
     // A real deployment is not on loopback; for local sideloading the browser asks the user (see
     // the README). Turned off here so the test is about frame-ancestors.
-    args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-features=LocalNetworkAccessChecks'],
+    args: [
+      '--no-sandbox',
+      '--headless',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-features=LocalNetworkAccessChecks',
+    ],
   });
 }, 60_000);
 
@@ -53,20 +94,33 @@ afterAll(async () => {
 /** A top-level page at `host` (served by route, never fetched) that frames `framed` from our server. */
 async function hostPage(host: string, framed: string): Promise<{ page: Page; refused: string[] }> {
   // The test certificate is self-signed; trust is not what this test is about.
-  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 800, height: 900 } });
+  const context = await browser.newContext({
+    ignoreHTTPSErrors: true,
+    viewport: { width: 800, height: 900 },
+  });
   const page = await context.newPage();
   const refused: string[] = [];
   page.on('console', (m) => {
     if (/frame-ancestors|Refused to (display|frame)/i.test(m.text())) refused.push(m.text());
   });
-  await page.addInitScript((c) => {
-    (window as unknown as { __ATTUNE_FAKE_OFFICE__: unknown }).__ATTUNE_FAKE_OFFICE__ = c;
-  }, { mode: 'compose', userEmail: CLINICIAN, subject: 'Plan', html: '<p>Start sertraline 50 mg for major depressive disorder.</p>', to: ['pat@patient.example'] });
+  await page.addInitScript(
+    (c) => {
+      (window as unknown as { __ATTUNE_FAKE_OFFICE__: unknown }).__ATTUNE_FAKE_OFFICE__ = c;
+    },
+    {
+      mode: 'compose',
+      userEmail: CLINICIAN,
+      subject: 'Plan',
+      html: '<p>Start sertraline 50 mg for major depressive disorder.</p>',
+      to: ['pat@patient.example'],
+    },
+  );
   const html = `<!doctype html><title>host</title><body style="margin:0"><iframe id="pane" src="${server.url}${framed}" width="320" height="860" style="border:0"></iframe></body>`;
   await page.route('**/*', (route) => {
     const u = route.request().url();
     if (u === host) return route.fulfill({ status: 200, contentType: 'text/html', body: html });
-    if (u === OFFICE_JS_URL) return route.fulfill({ status: 200, contentType: 'text/javascript', body: fakeOffice });
+    if (u === OFFICE_JS_URL)
+      return route.fulfill({ status: 200, contentType: 'text/javascript', body: fakeOffice });
     if (u.startsWith(server.url)) return route.continue();
     return route.abort();
   });
@@ -110,7 +164,9 @@ describe('framing the add-in over HTTPS', () => {
     const { page, refused } = await hostPage(OUTLOOK, '/healthz');
     await expect.poll(() => refused.length, { timeout: 10_000 }).toBeGreaterThan(0);
     const frame = await paneFrame(page);
-    expect(await frame.evaluate(() => document.body?.textContent ?? '').catch(() => '')).not.toContain('"status"');
+    expect(await frame.evaluate(() => document.body?.textContent ?? '').catch(() => '')).not.toContain(
+      '"status"',
+    );
     await page.context().close();
   });
 });

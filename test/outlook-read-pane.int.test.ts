@@ -8,7 +8,16 @@ import { join } from 'node:path';
 import { CaseloadSchema, EngagementSchema, SendMessageResponseSchema } from '@attune/shared/api';
 import { seedDemo } from '../server/src/engagement/demo.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ARTIFACTS, openPane, replyInViewer, secureLinkIn, startE2E, waitForMailTo, waitUntil, type E2E } from './support/e2e.ts';
+import {
+  ARTIFACTS,
+  openPane,
+  replyInViewer,
+  secureLinkIn,
+  startE2E,
+  waitForMailTo,
+  waitUntil,
+  type E2E,
+} from './support/e2e.ts';
 
 const PATIENT = 'riley.morgan@patient.example';
 const CRISIS_SENTENCE = "I keep thinking about killing myself and I don't want to be here anymore.";
@@ -23,7 +32,11 @@ let e: E2E;
 
 beforeAll(async () => {
   e = await startE2E();
-  const created = await e.f.api('POST', '/v1/patients', { email: PATIENT, name: 'Riley Morgan', timeZone: 'America/Chicago' });
+  const created = await e.f.api('POST', '/v1/patients', {
+    email: PATIENT,
+    name: 'Riley Morgan',
+    timeZone: 'America/Chicago',
+  });
   expect(created.status).toBeLessThan(300);
 
   // Four secure messages; the patient answers the first three in the viewer, the last one not yet.
@@ -40,7 +53,13 @@ beforeAll(async () => {
     SendMessageResponseSchema.parse(await r.json());
     const { text } = await waitForMailTo(e.f, PATIENT, before);
     const reply = REPLIES[i];
-    if (reply) await replyInViewer(e, secureLinkIn(e.f, text), reply, i === 2 ? { screenshot: 'viewer-crisis-reply.png' } : {});
+    if (reply)
+      await replyInViewer(
+        e,
+        secureLinkIn(e.f, text),
+        reply,
+        i === 2 ? { screenshot: 'viewer-crisis-reply.png' } : {},
+      );
   }
 
   // The practice's scheduling system reports appointments (the past eight weeks).
@@ -53,14 +72,24 @@ beforeAll(async () => {
     ['appointment_missed', 7],
   ] as const;
   const ev = await e.f.api('POST', '/v1/events', {
-    events: appts.map(([type, daysAgo], i) => ({ id: `appt-${i}`, patientId: PATIENT, type, at: new Date(now - daysAgo * DAY).toISOString(), appointmentId: `A-${i}` })),
+    events: appts.map(([type, daysAgo], i) => ({
+      id: `appt-${i}`,
+      patientId: PATIENT,
+      type,
+      at: new Date(now - daysAgo * DAY).toISOString(),
+      appointmentId: `A-${i}`,
+    })),
   });
   expect(ev.status).toBe(201);
   expect(await ev.json()).toMatchObject({ accepted: appts.length, duplicates: 0 });
 
   // The crisis reply is on record before the pane asks.
   await waitUntil(async () => {
-    const rows = await e.f.server.store.db.selectFrom('engagement_events').select('type').where('type', '=', 'replied').execute();
+    const rows = await e.f.server.store.db
+      .selectFrom('engagement_events')
+      .select('type')
+      .where('type', '=', 'replied')
+      .execute();
     return rows.length >= REPLIES.length;
   }, 'three replied events');
 }, 60_000);
@@ -71,7 +100,12 @@ afterAll(async () => {
 
 describe('Outlook read pane against the real server', () => {
   it("shows the patient's insights with the crisis banner first, quoting the sentence, at 320 px", async () => {
-    const pane = await openPane(e, 'read.html', { mode: 'read', from: PATIENT, subject: 'Re: Between sessions' }, { width: 320 });
+    const pane = await openPane(
+      e,
+      'read.html',
+      { mode: 'read', from: PATIENT, subject: 'Re: Between sessions' },
+      { width: 320 },
+    );
     const { page } = pane;
     const banner = page.locator('.banner').first();
     await banner.waitFor();
@@ -107,7 +141,12 @@ describe('Outlook read pane against the real server', () => {
   });
 
   it('says so when the sender is not a patient, with no banner', async () => {
-    const pane = await openPane(e, 'read.html', { mode: 'read', from: 'someone@elsewhere.example' }, { width: 320 });
+    const pane = await openPane(
+      e,
+      'read.html',
+      { mode: 'read', from: 'someone@elsewhere.example' },
+      { width: 320 },
+    );
     await pane.page.getByText('The sender is not a patient of your practice.').waitFor();
     expect(await pane.page.locator('.banner-crisis').count()).toBe(0);
     await pane.context.close();
@@ -116,12 +155,20 @@ describe('Outlook read pane against the real server', () => {
 
 describe('Outlook read pane on `attune demo` data', () => {
   it("shows a simulated crisis patient's insights and banner, as a newcomer sees them after `npx attune demo`", async () => {
-    const seeded = await seedDemo(e.f.server.store.db, e.f.server.practiceId, { now: new Date(), patients: 40, seed: 2026 });
+    const seeded = await seedDemo(e.f.server.store.db, e.f.server.practiceId, {
+      now: new Date(),
+      patients: 40,
+      seed: 2026,
+    });
     expect(seeded.crisisPatients).toBeGreaterThan(0);
     const caseload = CaseloadSchema.parse(await (await e.f.api('GET', '/v1/caseload?page=1')).json());
     const demo = caseload.items.find((i) => i.crisis && i.email !== PATIENT);
     expect(demo, 'a simulated patient with a crisis reply').toBeTruthy();
-    const engagement = EngagementSchema.parse(await (await e.f.api('GET', `/v1/patients/by-email/${encodeURIComponent(demo!.email)}/engagement`)).json());
+    const engagement = EngagementSchema.parse(
+      await (
+        await e.f.api('GET', `/v1/patients/by-email/${encodeURIComponent(demo!.email)}/engagement`)
+      ).json(),
+    );
     const crisis = engagement.alerts.find((a) => a.kind === 'crisis');
     expect(crisis?.sentence).toBeTruthy();
 

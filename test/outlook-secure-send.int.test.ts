@@ -8,7 +8,18 @@ import { join } from 'node:path';
 import { scan } from '@attune/shared/phi';
 import { MessageStatusResponseSchema } from '@attune/shared/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ARTIFACTS, CLINICIAN, PRACTICE_NAME, officeWrites, openPane, secureLinkIn, startE2E, waitForMailTo, waitUntil, type E2E } from './support/e2e.ts';
+import {
+  ARTIFACTS,
+  CLINICIAN,
+  PRACTICE_NAME,
+  officeWrites,
+  openPane,
+  secureLinkIn,
+  startE2E,
+  waitForMailTo,
+  waitUntil,
+  type E2E,
+} from './support/e2e.ts';
 
 const PATIENT = 'jordan.alvarez@patient.example';
 const SUBJECT = 'Follow-up for Jordan Alvarez';
@@ -40,7 +51,9 @@ describe('Outlook compose pane against the real server', () => {
     const { page } = pane;
     await page.getByRole('heading', { name: /Findings/ }).waitFor();
     const marks = await page.locator('mark.phi').allTextContents();
-    expect(marks).toEqual(expect.arrayContaining(['Jordan', 'major depressive disorder', '03/14/1985', '555-201-7788']));
+    expect(marks).toEqual(
+      expect.arrayContaining(['Jordan', 'major depressive disorder', '03/14/1985', '555-201-7788']),
+    );
     expect(marks.some((m) => m.startsWith('sertraline 50 mg'))).toBe(true);
     // Each finding is listed with its reason.
     const items = await page.locator('ol.findings li').allTextContents();
@@ -50,11 +63,17 @@ describe('Outlook compose pane against the real server', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'compose-findings-320.png'), fullPage: true });
 
     const mailsBefore = e.f.smtp.received.length;
-    const posted = page.waitForResponse((r) => r.url() === `${e.f.url}/v1/messages` && r.request().method() === 'POST');
+    const posted = page.waitForResponse(
+      (r) => r.url() === `${e.f.url}/v1/messages` && r.request().method() === 'POST',
+    );
     await page.getByRole('button', { name: 'Send securely' }).click();
     const res = await posted;
     expect(res.status()).toBe(202);
-    const sent = (await res.json()) as { id: string; decision: string; recipients: { email: string; method: string }[] };
+    const sent = (await res.json()) as {
+      id: string;
+      decision: string;
+      recipients: { email: string; method: string }[];
+    };
     expect(sent.decision).toBe('encrypt');
     expect(sent.recipients).toEqual([expect.objectContaining({ email: PATIENT, method: 'link' })]);
     flow.messageId = sent.id;
@@ -94,14 +113,19 @@ describe('Outlook compose pane against the real server', () => {
     expect(await page.locator('.body').textContent()).toContain('Start sertraline 50 mg daily');
 
     const mailsBefore = e.f.smtp.received.length;
-    await page.fill('textarea[name=text]', 'Thank you. I picked up the prescription today and will start tomorrow morning.');
+    await page.fill(
+      'textarea[name=text]',
+      'Thank you. I picked up the prescription today and will start tomorrow morning.',
+    );
     await Promise.all([page.waitForURL(/replied=1/), page.click('button[type=submit]')]);
     await expect(page.locator('.note').textContent()).resolves.toContain('Your reply was sent securely');
     await page.screenshot({ path: join(ARTIFACTS, 'viewer-replied.png'), fullPage: true });
     await context.close();
 
     const status = await waitUntil(async () => {
-      const s = MessageStatusResponseSchema.parse(await (await e.f.api('GET', `/v1/messages/${flow.messageId}`)).json());
+      const s = MessageStatusResponseSchema.parse(
+        await (await e.f.api('GET', `/v1/messages/${flow.messageId}`)).json(),
+      );
       return s.recipients[0]?.status === 'replied' ? s : null;
     }, 'status replied');
     expect(status.recipients[0]).toMatchObject({ email: PATIENT, status: 'replied' });

@@ -15,7 +15,9 @@ import type { ReceivedMail } from '../../server/src/delivery/smtp-sink.ts';
 export const CHROMIUM = '/usr/bin/chromium';
 export const OFFICE_JS_URL = 'https://appsforoffice.microsoft.com/lib/1/hosted/office.js';
 /** The add-in's faithful fake of the Office.js surface the panes use (imported, not copied). */
-const FAKE_OFFICE = fileURLToPath(new URL('../../addin-outlook/src/testing/fake-office.browser.js', import.meta.url));
+const FAKE_OFFICE = fileURLToPath(
+  new URL('../../addin-outlook/src/testing/fake-office.browser.js', import.meta.url),
+);
 export const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/e2e/', import.meta.url));
 
 /** The practice of the fixture; the fake mailbox belongs to its clinician. */
@@ -31,7 +33,11 @@ export interface E2E {
 
 export async function startE2E(env: Record<string, string> = {}): Promise<E2E> {
   // Build into a temp folder so a running `npm start` (serving addin-outlook/dist) is never raced.
-  const [dist, fakeOffice] = await Promise.all([buildInto(), readFile(FAKE_OFFICE, 'utf8'), mkdir(ARTIFACTS, { recursive: true })]);
+  const [dist, fakeOffice] = await Promise.all([
+    buildInto(),
+    readFile(FAKE_OFFICE, 'utf8'),
+    mkdir(ARTIFACTS, { recursive: true }),
+  ]);
   const f = await startServerFixture({ env: { ADDIN_DIR: dist, ...env } });
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -62,8 +68,16 @@ export interface PaneHandle {
  * Opens an add-in page from the real server in a fresh context, with the fake Office.js configured
  * by `officeConfig` (the fake's window.__ATTUNE_FAKE_OFFICE__: mode, subject, html, to, from…).
  */
-export async function openPane(e: E2E, file: string, officeConfig: Record<string, unknown>, opts: { width?: number; dark?: boolean } = {}): Promise<PaneHandle> {
-  const context = await e.browser.newContext({ viewport: { width: opts.width ?? 320, height: 900 }, colorScheme: opts.dark ? 'dark' : 'light' });
+export async function openPane(
+  e: E2E,
+  file: string,
+  officeConfig: Record<string, unknown>,
+  opts: { width?: number; dark?: boolean } = {},
+): Promise<PaneHandle> {
+  const context = await e.browser.newContext({
+    viewport: { width: opts.width ?? 320, height: 900 },
+    colorScheme: opts.dark ? 'dark' : 'light',
+  });
   const page = await context.newPage();
   const blocked: string[] = [];
   await routeOffline(page, e, blocked);
@@ -71,19 +85,28 @@ export async function openPane(e: E2E, file: string, officeConfig: Record<string
   page.on('console', (m) => {
     if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
   });
-  await page.addInitScript((c) => {
-    (window as unknown as { __ATTUNE_FAKE_OFFICE__: unknown }).__ATTUNE_FAKE_OFFICE__ = c;
-  }, { userEmail: CLINICIAN, ...officeConfig });
+  await page.addInitScript(
+    (c) => {
+      (window as unknown as { __ATTUNE_FAKE_OFFICE__: unknown }).__ATTUNE_FAKE_OFFICE__ = c;
+    },
+    { userEmail: CLINICIAN, ...officeConfig },
+  );
   const res = await page.goto(`${e.f.url}/addin/${file}`);
   if (res?.status() !== 200) throw new Error(`${file}: HTTP ${res?.status()}`);
   return { page, context, cspViolations, blocked };
 }
 
 /** Office.js comes from the fake, our server is reached for real, anything else is aborted. */
-export async function routeOffline(page: Page, e: E2E, blocked: string[], extra: Record<string, string> = {}): Promise<void> {
+export async function routeOffline(
+  page: Page,
+  e: E2E,
+  blocked: string[],
+  extra: Record<string, string> = {},
+): Promise<void> {
   await page.route('**/*', (route) => {
     const u = route.request().url();
-    if (u === OFFICE_JS_URL) return route.fulfill({ status: 200, contentType: 'text/javascript', body: e.fakeOffice });
+    if (u === OFFICE_JS_URL)
+      return route.fulfill({ status: 200, contentType: 'text/javascript', body: e.fakeOffice });
     if (u in extra) return route.fulfill({ status: 200, contentType: 'text/html', body: extra[u]! });
     if (u.startsWith(e.f.url)) return route.continue();
     blocked.push(u);
@@ -105,7 +128,12 @@ export function officeWrites(page: Page): Promise<OfficeWrites> {
 }
 
 /** Waits for a mail to `to` received after index `from`; returns it with its parsed text. */
-export async function waitForMailTo(f: ServerFixture, to: string, from: number, timeoutMs = 10_000): Promise<{ mail: ReceivedMail; text: string; subject: string }> {
+export async function waitForMailTo(
+  f: ServerFixture,
+  to: string,
+  from: number,
+  timeoutMs = 10_000,
+): Promise<{ mail: ReceivedMail; text: string; subject: string }> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const mail = f.smtp.received.slice(from).find((m) => m.to.includes(to));
@@ -127,7 +155,12 @@ export function secureLinkIn(f: ServerFixture, text: string): string {
 }
 
 /** The patient opens the link in Chromium and replies through the viewer's form. */
-export async function replyInViewer(e: E2E, link: string, reply: string, opts: { screenshot?: string } = {}): Promise<void> {
+export async function replyInViewer(
+  e: E2E,
+  link: string,
+  reply: string,
+  opts: { screenshot?: string } = {},
+): Promise<void> {
   const context = await e.browser.newContext({ viewport: { width: 390, height: 844 } });
   try {
     const page = await context.newPage();
@@ -141,7 +174,11 @@ export async function replyInViewer(e: E2E, link: string, reply: string, opts: {
   }
 }
 
-export async function waitUntil<T>(fn: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 10_000): Promise<T> {
+export async function waitUntil<T>(
+  fn: () => Promise<T | undefined | null | false>,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<T> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();

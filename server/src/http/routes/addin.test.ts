@@ -60,7 +60,9 @@ describe('add-in static files', () => {
     const csp = res.headers.get('content-security-policy') ?? '';
     expect(csp).toContain("script-src 'self' https://appsforoffice.microsoft.com");
     expect(csp).toMatch(/connect-src 'self' [^;]*https:\/\/login\.microsoftonline\.com/);
-    expect(csp).toMatch(/frame-ancestors 'self' [^;]*https:\/\/outlook\.office\.com[^;]*https:\/\/outlook\.office365\.com[^;]*https:\/\/\*\.officeapps\.live\.com/);
+    expect(csp).toMatch(
+      /frame-ancestors 'self' [^;]*https:\/\/outlook\.office\.com[^;]*https:\/\/outlook\.office365\.com[^;]*https:\/\/\*\.officeapps\.live\.com/,
+    );
     expect(csp).not.toContain("frame-ancestors 'none'");
     expect(csp).not.toContain('unsafe-inline');
     expect(csp).not.toContain('unsafe-eval');
@@ -154,7 +156,9 @@ describe('add-in static files', () => {
 
   it('adds configured frame ancestors (on-premises Outlook on the web) and rejects non-https ones', () => {
     expect(addinCsp(['https://owa.example.org'])).toMatch(/frame-ancestors [^;]*https:\/\/owa\.example\.org/);
-    expect(() => testConfig(tempDir('attune-cfg-'), { ADDIN_FRAME_ANCESTORS: 'http://owa.example.org' })).toThrow(/ADDIN_FRAME_ANCESTORS/);
+    expect(() =>
+      testConfig(tempDir('attune-cfg-'), { ADDIN_FRAME_ANCESTORS: 'http://owa.example.org' }),
+    ).toThrow(/ADDIN_FRAME_ANCESTORS/);
   });
 
   it('does not count add-in files against the anonymous rate limit, which still guards the API', async () => {
@@ -178,7 +182,9 @@ describe('the well-known allowed list', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^application\/json/);
     expect(await res.json()).toEqual(allowedList('https://attune.example.org'));
-    expect(await (await t.app.request(ALLOWED_LIST_PATH)).json()).toEqual({ allowed: ['https://attune.example.org/addin/launchevent.js'] });
+    expect(await (await t.app.request(ALLOWED_LIST_PATH)).json()).toEqual({
+      allowed: ['https://attune.example.org/addin/launchevent.js'],
+    });
   });
 });
 
@@ -186,17 +192,44 @@ describe('HTTPS for npm start', () => {
   function selfSigned(dir: string, name = 'localhost'): { cert: string; key: string } {
     const cert = join(dir, `${name}.crt`);
     const key = join(dir, `${name}.key`);
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      ],
+      { stdio: 'ignore' },
+    );
     return { cert, key };
   }
 
-  function get(url: string, ca: Buffer | string): Promise<{ status: number; type: string | undefined; body: string }> {
+  function get(
+    url: string,
+    ca: Buffer | string,
+  ): Promise<{ status: number; type: string | undefined; body: string }> {
     return new Promise((resolve, reject) => {
       const req = httpsRequest(url, { ca }, (res) => {
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (d: string) => (body += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'], body }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'], body }),
+        );
       });
       req.on('error', reject);
       req.end();
@@ -206,7 +239,11 @@ describe('HTTPS for npm start', () => {
   it('serves the add-in over HTTPS with TLS_CERT_FILE and TLS_KEY_FILE, and the URL says https', async () => {
     const certDir = tempDir('attune-tls-');
     const { cert, key } = selfSigned(certDir);
-    const config = testConfig(tempDir('attune-tls-data-'), { TLS_CERT_FILE: cert, TLS_KEY_FILE: key, ADDIN_DIR: dist });
+    const config = testConfig(tempDir('attune-tls-data-'), {
+      TLS_CERT_FILE: cert,
+      TLS_KEY_FILE: key,
+      ADDIN_DIR: dist,
+    });
     expect(config.tls).toEqual({ certFile: cert, keyFile: key, source: 'files' });
     const server = await startServer(config);
     try {
@@ -229,7 +266,11 @@ describe('HTTPS for npm start', () => {
     mkdirSync(certs);
     selfSigned(certs);
     const config = loadConfig({ HTTPS: 'dev', HOME: home, DATA_DIR: tempDir('attune-d-') });
-    expect(config.tls).toEqual({ certFile: join(certs, 'localhost.crt'), keyFile: join(certs, 'localhost.key'), source: 'office-addin-dev-certs' });
+    expect(config.tls).toEqual({
+      certFile: join(certs, 'localhost.crt'),
+      keyFile: join(certs, 'localhost.key'),
+      source: 'office-addin-dev-certs',
+    });
     expect(config.publicUrl).toBe('https://localhost:3000');
   });
 
@@ -242,7 +283,10 @@ describe('HTTPS for npm start', () => {
       expect.unreachable();
     } catch (err) {
       expect(err).toBeInstanceOf(ConfigError);
-      expect((err as ConfigError).problems).toEqual(['TLS_CERT_FILE: file not found', 'TLS_KEY_FILE: file not found']);
+      expect((err as ConfigError).problems).toEqual([
+        'TLS_CERT_FILE: file not found',
+        'TLS_KEY_FILE: file not found',
+      ]);
     }
     expect(() => loadConfig({ HTTPS: 'true' })).toThrow(/HTTPS: must be dev/);
   });
@@ -255,9 +299,40 @@ describe('attune serve (npm start) with a certificate', () => {
     const dir = tempDir('attune-serve-');
     const cert = join(dir, 'c.pem');
     const key = join(dir, 'k.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+      ],
+      { stdio: 'ignore' },
+    );
     const child = spawn(process.execPath, [BIN, 'serve'], {
-      env: { ...process.env, ATTUNE_ENV: 'development', DATA_DIR: join(dir, 'data'), PORT: '0', TLS_CERT_FILE: cert, TLS_KEY_FILE: key, ADDIN_DIR: dist, LOG_LEVEL: 'silent', PUBLIC_URL: '', HTTPS: '' },
+      env: {
+        ...process.env,
+        ATTUNE_ENV: 'development',
+        DATA_DIR: join(dir, 'data'),
+        PORT: '0',
+        TLS_CERT_FILE: cert,
+        TLS_KEY_FILE: key,
+        ADDIN_DIR: dist,
+        LOG_LEVEL: 'silent',
+        PUBLIC_URL: '',
+        HTTPS: '',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -266,11 +341,14 @@ describe('attune serve (npm start) with a certificate', () => {
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
       const until = Date.now() + 30_000;
-      while (!out.includes('Get a development token') && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      while (!out.includes('Get a development token') && Date.now() < until)
+        await new Promise((r) => setTimeout(r, 50));
       expect(out).toMatch(/Attune is running at https:\/\/127\.0\.0\.1:\d+/);
       expect(out).toContain('Transport:     HTTPS (TLS_CERT_FILE / TLS_KEY_FILE)');
       // The fake build lacks files the manifest needs: the banner says what to run.
-      expect(out).toMatch(/Outlook:\s+add-in not built \(runtime\.html is missing\): run\s+npm run build -w addin-outlook/);
+      expect(out).toMatch(
+        /Outlook:\s+add-in not built \(runtime\.html is missing\): run\s+npm run build -w addin-outlook/,
+      );
     } finally {
       child.kill('SIGTERM');
     }

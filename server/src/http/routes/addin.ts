@@ -1,7 +1,13 @@
 import { existsSync } from 'node:fs';
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { extname, resolve, sep } from 'node:path';
-import { ALLOWED_LIST_PATH, REQUIRED_FILES, allowedList, distDir, mountPath } from '@attune/addin-outlook/serve-info';
+import {
+  ALLOWED_LIST_PATH,
+  REQUIRED_FILES,
+  allowedList,
+  distDir,
+  mountPath,
+} from '@attune/addin-outlook/serve-info';
 import type { Context } from 'hono';
 import { errorBody } from '../errors.ts';
 import type { AppEnv, RouteModule } from '../types.ts';
@@ -32,7 +38,10 @@ export const OUTLOOK_FRAME_ANCESTORS = [
 /** Office.js (and the scripts it loads) comes from Microsoft's CDN, which Office requires. */
 export const OFFICE_JS_ORIGIN = 'https://appsforoffice.microsoft.com';
 /** Microsoft identity platform (MSAL, nested app authentication). */
-export const MICROSOFT_SIGN_IN_ORIGINS = ['https://login.microsoftonline.com', 'https://login.live.com'] as const;
+export const MICROSOFT_SIGN_IN_ORIGINS = [
+  'https://login.microsoftonline.com',
+  'https://login.live.com',
+] as const;
 
 /** The CSP of every /addin/ response; `extraAncestors` are origins added by configuration. */
 export function addinCsp(extraAncestors: readonly string[] = []): string {
@@ -134,7 +143,13 @@ export function addinRoutes(opts: { dir?: string } = {}): RouteModule {
         const file = await resolveInside(root, rel);
         if (file === null) {
           if (!existsSync(root)) {
-            return c.json(errorBody('not_found', 'The Outlook add-in is not built on this server (run `npm run build -w addin-outlook`).'), 404);
+            return c.json(
+              errorBody(
+                'not_found',
+                'The Outlook add-in is not built on this server (run `npm run build -w addin-outlook`).',
+              ),
+              404,
+            );
           }
           return c.json(notFoundBody, 404);
         }
@@ -145,7 +160,10 @@ export function addinRoutes(opts: { dir?: string } = {}): RouteModule {
 }
 
 /** The real file for `rel` if it is a regular file whose real path stays inside root (no symlink escapes). */
-async function resolveInside(root: string, rel: string): Promise<{ path: string; size: number; mtimeMs: number } | null> {
+async function resolveInside(
+  root: string,
+  rel: string,
+): Promise<{ path: string; size: number; mtimeMs: number } | null> {
   try {
     const realRoot = await realpath(root);
     const real = await realpath(resolve(realRoot, rel));
@@ -172,4 +190,3 @@ async function sendFile(c: Context<AppEnv>, path: string, size: number, mtimeMs:
 
 /** The module routes/index.ts mounts: the configured build folder (ADDIN_DIR or the package's dist/). */
 export const addin: RouteModule = addinRoutes();
-
