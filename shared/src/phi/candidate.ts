@@ -1,5 +1,6 @@
 // What recognizers emit before overlap resolution. Kept separate from Finding so recognizers
 // never build the public object (no `text` slice until a candidate survives).
+import type { Tokens } from './tokens.ts';
 import type { Finding, PhiType } from './types.ts';
 
 export interface Candidate {
@@ -17,6 +18,8 @@ export interface ScanContext {
   readonly upper: boolean;
   /** Set of types the caller wants; recognizers skip work for types not wanted. */
   readonly wants: (t: PhiType) => boolean;
+  /** The text's tokens, computed once per scan. */
+  readonly toks?: Tokens;
 }
 
 const WORDS_CACHE = new WeakMap<ScanContext, Set<string>>();
@@ -27,7 +30,7 @@ const WORDS_CACHE = new WeakMap<ScanContext, Set<string>>();
 export function wordSet(ctx: ScanContext): Set<string> {
   let w = WORDS_CACHE.get(ctx);
   if (w === undefined) {
-    w = new Set(lowerText(ctx).match(WORD_RE) ?? []);
+    w = ctx.toks ? new Set(ctx.toks.lower) : new Set(lowerText(ctx).match(WORD_RE) ?? []);
     WORDS_CACHE.set(ctx, w);
   }
   return w;

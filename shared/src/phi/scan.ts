@@ -101,7 +101,9 @@ export function scan(input: string, options: ScanOptions = {}): Finding[] {
   const text = input.length > MAX_SCAN_CHARS ? input.slice(0, MAX_SCAN_CHARS) : input;
   const typeSet = options.types ? new Set<PhiType>(options.types) : null;
   const wants = typeSet ? (t: PhiType): boolean => typeSet.has(t) : (): boolean => true;
-  const ctx: ScanContext = { text, upper: isUpperText(text), wants };
+  // One tokenization serves the dictionary recognizers and the word-set gates of the others.
+  const toks = tokenize(text);
+  const ctx: ScanContext = { text, upper: isUpperText(text), wants, toks };
   const out: Candidate[] = [];
 
   recognizeContact(ctx, out);
@@ -113,7 +115,6 @@ export function scan(input: string, options: ScanOptions = {}): Finding[] {
   const needTokens =
     wants('NAME') || wants('ADDRESS') || wants('DIAGNOSIS') || wants('MEDICATION') || wants('TREATMENT');
   if (needTokens) {
-    const toks = tokenize(text);
     recognizeNames(ctx, toks, out);
     recognizePlaces(ctx, toks, out);
     recognizeHealthLexicon(ctx, toks, out);
