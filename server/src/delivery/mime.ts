@@ -42,6 +42,13 @@ function validFor(expiresAt: string, now: Date): string {
   return `${Math.round(hours / 24)} days`;
 }
 
+/**
+ * Stamped on every delivery the server sends, with the message id: routed through the gateway (an
+ * outbound connector that sends all mail there), the gateway relays it as already secured once it
+ * has checked that the id is a message of the sending practice (gateway/outbound.ts).
+ */
+export const SECURED_HEADER = 'X-Attune-Secured';
+
 /** The secure-link notice: what a patient without an OpenPGP key receives. */
 export function secureLinkNotice(opts: {
   practiceName: string;
@@ -76,6 +83,41 @@ export function secureLinkNotice(opts: {
 <p style="font-size:80%;color:#666">If you did not expect this message, you can ignore it.</p>
 </body></html>`;
   return { subject, text, html };
+}
+
+/**
+ * The notice a client sends itself (request `delivery: "client"`): the secure link of the draft's one
+ * recipient, as a fragment to put in a draft body. Same wording as the server's notice. Mail clients
+ * cannot set Reply-To from an add-in, so the reply address with the link's token is in the body:
+ * a plain-email reply to it reaches the gateway and is captured like a reply to a server notice.
+ */
+export function draftLinkNotice(opts: {
+  practiceName: string;
+  url: string;
+  replyAddress: string;
+  expiresAt: string;
+  codeRequired: boolean;
+  now?: Date;
+}): { text: string; html: string } {
+  const full = secureLinkNotice(opts);
+  const practice = escapeHtml(oneLine(opts.practiceName));
+  const u = escapeHtml(opts.url);
+  const r = escapeHtml(opts.replyAddress);
+  const codeLine = opts.codeRequired
+    ? ' For your protection, the page will ask for a one-time code, which we email to you separately when you ask for it.'
+    : '';
+  const text = full.text.replace(
+    'You can reply securely from the same page.',
+    `You can reply securely from the same page, or reply by email to ${opts.replyAddress}.`,
+  );
+  const html = `<div style="font-family:sans-serif;line-height:1.5">
+<p>${practice} has sent you a secure message.</p>
+<p><a href="${u}">Open the secure message</a></p>
+<p style="font-size:90%">Or copy this address into your browser:<br>${u}</p>
+<p style="font-size:90%">The link works for ${validFor(opts.expiresAt, opts.now ?? new Date())}.${escapeHtml(codeLine)} You can reply securely from the same page, or <a href="mailto:${r}">reply by email</a>.</p>
+<p style="font-size:80%;color:#666">If you did not expect this message, you can ignore it.</p>
+</div>`;
+  return { text, html };
 }
 
 /** What the add-in puts in the draft in place of the content: PHI-free, no link token. */
@@ -140,12 +182,15 @@ export async function composeSimple(opts: {
   messageId: string;
   content: NoticeContent;
   date?: Date;
+  /** Extra header fields, e.g. the X-Attune-Secured stamp. */
+  headers?: Record<string, string>;
 }): Promise<ComposedMail> {
   const raw = await build(
     new MailComposer({
       from: opts.from,
       to: opts.to,
       ...(opts.replyTo ? { replyTo: opts.replyTo } : {}),
+      ...(opts.headers ? { headers: opts.headers } : {}),
       subject: opts.content.subject,
       text: opts.content.text,
       html: opts.content.html,
@@ -196,6 +241,7 @@ export async function composePgpMime(opts: {
   outerSubject: string;
   armoredMessage: string;
   date?: Date;
+  headers?: Record<string, string>;
 }): Promise<ComposedMail> {
   const root = new MimeNode('multipart/encrypted; protocol="application/pgp-encrypted"');
   root.setHeader({
@@ -207,6 +253,7 @@ export async function composePgpMime(opts: {
     'MIME-Version': '1.0',
   });
   if (opts.replyTo) root.setHeader('Reply-To', opts.replyTo);
+  for (const [k, v] of Object.entries(opts.headers ?? {})) root.setHeader(k, v);
   root
     .createChild('application/pgp-encrypted')
     .setHeader('Content-Description', 'PGP/MIME version identification')

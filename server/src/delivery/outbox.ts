@@ -11,6 +11,7 @@ import {
   composeSimple,
   oneTimeCodeNotice,
   replyNotice,
+  SECURED_HEADER,
   secureLinkNotice,
   type ComposedMail,
 } from './mime.ts';
@@ -156,18 +157,25 @@ export class OutboxWorker {
     };
     await Promise.all(Array.from({ length: Math.min(this.o.concurrency, rows.length) }, work));
     if (done.length > 0) {
-      await this.svc.db.transaction().execute(async (tx) => {
+      await this.svc.commit(async (tx) => {
         for (const d of done) await this.record(tx, d.row, d.outcome, d.ms);
       });
     }
     return rows.length;
   }
 
-  private async claim(): Promise<OutboxTable[]> {
+  // The claim and the outcomes go through the group commit (svc.commit) like the sends: under load
+  // they share the sends' synced commit instead of each costing one more (on SQLite, an fsync taken
+  // on the event loop). The claim is still durable before anything is sent, so a crash mid-send
+  // has used up its attempt.
+  private claim(): Promise<OutboxTable[]> {
+    return this.svc.commit((tx) => this.claimIn(tx));
+  }
+
+  private async claimIn(db: Tx): Promise<OutboxTable[]> {
     const now = this.svc.now();
     const t = nowIso(now);
     const until = nowIso(new Date(now.getTime() + this.o.leaseMs));
-    const db = this.svc.db;
     const due = db
       .selectFrom('outbox')
       .select('id')
@@ -265,7 +273,14 @@ export class OutboxWorker {
         codeRequired: await this.codeRequired(row.practice_id),
         now: this.svc.now(),
       });
-      return composeSimple({ from: identity.from, to: d.email, replyTo: `reply+${token}@${identity.domain}`, messageId, content });
+      return composeSimple({
+        from: identity.from,
+        to: d.email,
+        replyTo: `reply+${token}@${identity.domain}`,
+        messageId,
+        content,
+        headers: { [SECURED_HEADER]: d.message_id },
+      });
     }
 
     // PGP/MIME: decrypt our archived copy, build the inner entity, sign with the practice key and
@@ -298,6 +313,7 @@ export class OutboxWorker {
       messageId,
       outerSubject: `Secure message from ${identity.practiceName}`,
       armoredMessage: armored,
+      headers: { [SECURED_HEADER]: d.message_id },
     });
   }
 

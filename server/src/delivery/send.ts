@@ -6,6 +6,7 @@ import { encryptForArchive, sealSecret } from '../crypto/index.ts';
 import { getPolicy, newId, nowIso, type Db } from '../store/index.ts';
 import { ddb } from './db.ts';
 import { getKeyring } from './keyring.ts';
+import { CLIENT_NOTICE_KIND, clientDeliveryIndex, clientNotice, replayClientNotice, sealClientToken } from './client-notice.ts';
 import { draftNotice } from './mime.ts';
 import { bestSendTime } from './schedule.ts';
 import { mailIdentity, type DeliveryServices, type StoredContent } from './services.ts';
@@ -71,7 +72,7 @@ export async function sendSecureMessage(svc: DeliveryServices, ctx: SendContext,
   const db = svc.db;
   const idemKey = ctx.idempotencyKey?.slice(0, 200) ?? null;
   if (idemKey) {
-    const replay = await replayIdempotent(svc, ctx.practiceId, idemKey);
+    const replay = await replayIdempotent(svc, ctx.practiceId, idemKey, req.delivery);
     if (replay) return { ok: true, response: replay, replayed: true };
   }
 
@@ -194,6 +195,9 @@ export async function sendSecureMessage(svc: DeliveryServices, ctx: SendContext,
     };
   });
   for (const r of plan) if (r.newPatient) r.patientId = newId();
+  // The one recipient whose notice the client's draft is (client-notice.ts), or null.
+  const clientIndex = clientDeliveryIndex(req.delivery, scheduled, plan.map((r) => r.method));
+  const byClient = (i: number) => i === clientIndex;
 
   try {
     await svc.commit(async (tx) => {
@@ -230,7 +234,7 @@ export async function sendSecureMessage(svc: DeliveryServices, ctx: SendContext,
         })
         .execute();
       await appendArchive(tx, { practiceId: ctx.practiceId, kind: 'message', refId: messageId, ciphertext, at: now });
-      for (const r of plan) {
+      for (const [i, r] of plan.entries()) {
         await tx
           .insertInto('deliveries')
           .values({
@@ -241,10 +245,11 @@ export async function sendSecureMessage(svc: DeliveryServices, ctx: SendContext,
             kind: r.kind,
             patient_id: r.patientId,
             method: r.method,
-            status,
+            // Handed to the client with the response: as sent as the server can know.
+            status: byClient(i) ? 'sent' : status,
             attempts: 0,
             last_error: null,
-            sent_at: null,
+            sent_at: byClient(i) ? nowText : null,
             opened_at: null,
             replied_at: null,
             smtp_message_id: r.smtpMessageId,
@@ -279,15 +284,21 @@ export async function sendSecureMessage(svc: DeliveryServices, ctx: SendContext,
             id: r.outboxId,
             practice_id: ctx.practiceId,
             delivery_id: r.deliveryId,
-            kind: 'delivery',
+            // A client-delivered notice is recorded, already done, so the worker never emails it.
+            kind: byClient(i) ? CLIENT_NOTICE_KIND : 'delivery',
             payload_ref: messageId,
             // The token is a credential: sealed at rest, and erased once the notice is sent.
-            payload: payload ? Buffer.from(sealSecret(svc.masterKey, JSON.stringify(payload), outboxSealContext(r.outboxId))) : null,
+            payload:
+              byClient(i) && r.link
+                ? sealClientToken(svc, r.outboxId, r.link.token)
+                : payload
+                  ? Buffer.from(sealSecret(svc.masterKey, JSON.stringify(payload), outboxSealContext(r.outboxId)))
+                  : null,
             available_at: sendAtText,
             attempts: 0,
             claimed_by: null,
             claimed_until: null,
-            done_at: null,
+            done_at: byClient(i) ? nowText : null,
             permanent_failure: 0,
             last_error: null,
             created_at: nowText,
@@ -331,18 +342,20 @@ export async function sendSecureMessage(svc: DeliveryServices, ctx: SendContext,
           attachments: attachments.length,
           scheduled,
           channel: ctx.channel ?? 'api',
+          ...(req.delivery === 'client' ? { clientDelivered: clientIndex === null ? 0 : 1 } : {}),
         },
       });
     });
   } catch (err) {
     // Two concurrent retries with one key: the loser replays the winner's send.
     if (idemKey) {
-      const replay = await replayIdempotent(svc, ctx.practiceId, idemKey);
+      const replay = await replayIdempotent(svc, ctx.practiceId, idemKey, req.delivery);
       if (replay) return { ok: true, response: replay, replayed: true };
     }
     throw err;
   }
-  if (!scheduled) svc.kick();
+  if (!scheduled && plan.some((_, i) => !byClient(i))) svc.kick();
+  const clientLink = clientIndex === null ? null : plan[clientIndex]?.link;
 
   return {
     ok: true,
@@ -351,14 +364,26 @@ export async function sendSecureMessage(svc: DeliveryServices, ctx: SendContext,
       id: messageId,
       decision: decision.decision,
       reasons,
-      recipients: plan.map((r) => ({ email: r.email, method: r.method, status })),
-      notice: draftNotice({ practiceName: identity.practiceName, methods: plan.map((r) => r.method) }),
+      recipients: plan.map((r, i) => ({
+        email: r.email,
+        method: r.method,
+        status: byClient(i) ? 'sent' : status,
+        ...(req.delivery ? { delivery: byClient(i) ? ('client' as const) : ('server' as const) } : {}),
+      })),
+      notice: clientLink
+        ? clientNotice(svc, identity, clientLink.token, nowIso(expiresAt), policy.viewerSecondFactor)
+        : draftNotice({ practiceName: identity.practiceName, methods: plan.map((r) => r.method) }),
       ...(scheduled ? { sendAt: sendAtText } : {}),
     },
   };
 }
 
-async function replayIdempotent(svc: DeliveryServices, practiceId: string, key: string): Promise<SendMessageResponse | null> {
+async function replayIdempotent(
+  svc: DeliveryServices,
+  practiceId: string,
+  key: string,
+  delivery: SendMessageRequest['delivery'],
+): Promise<SendMessageResponse | null> {
   const m = await ddb(svc.db)
     .selectFrom('messages')
     .select(['id', 'decision', 'reasons', 'send_at', 'created_at'])
@@ -368,12 +393,14 @@ async function replayIdempotent(svc: DeliveryServices, practiceId: string, key: 
   if (!m) return null;
   const deliveries = await svc.db
     .selectFrom('deliveries')
-    .select(['email', 'method', 'status'])
+    .select(['id', 'email', 'method', 'status'])
     .where('message_id', '=', m.id)
     .orderBy('created_at')
     .execute();
   const identity = await mailIdentity(svc, practiceId);
   const scheduled = m.send_at !== null && m.send_at > m.created_at;
+  // A client-delivered send answers again with the same link, or the retried draft would carry none.
+  const client = await replayClientNotice(svc, svc.db, m.id, identity, (await getPolicy(svc.db, practiceId)).policy.viewerSecondFactor);
   return {
     id: m.id,
     decision: m.decision as Decision,
@@ -382,8 +409,9 @@ async function replayIdempotent(svc: DeliveryServices, practiceId: string, key: 
       email: d.email,
       method: d.method,
       status: d.status as SendMessageResponse['recipients'][number]['status'],
+      ...(delivery ? { delivery: d.id === client?.deliveryId ? ('client' as const) : ('server' as const) } : {}),
     })),
-    notice: draftNotice({ practiceName: identity.practiceName, methods: deliveries.map((d) => d.method) }),
+    notice: client?.notice ?? draftNotice({ practiceName: identity.practiceName, methods: deliveries.map((d) => d.method) }),
     ...(scheduled && m.send_at ? { sendAt: m.send_at } : {}),
   };
 }

@@ -34,6 +34,24 @@ export const SendMessageRequestSchema = z
     inReplyTo: z.string().max(100).optional(),
     /** Marks a check-in (engagement event `checkin_sent`). */
     checkIn: z.boolean().default(false),
+    /**
+     * Who emails the secure-link notice. "server" (the default): the server emails every recipient
+     * their own notice and `notice` is a PHI-free text without a link, for the sender's own records.
+     * "client": the caller sends the draft itself (Outlook's automatic mode, Gmail's compose card),
+     * so the draft must carry the link. Rule: when the send goes now to exactly one recipient and
+     * that recipient gets a secure link, the server emails nothing, `notice` carries that
+     * recipient's link and the recipient is marked `delivery: "client"`. Otherwise (several
+     * recipients: one draft cannot carry a personal link for each, and a link is a credential that
+     * must not reach the others; an OpenPGP recipient; a scheduled send) the server delivers as
+     * with "server" and `notice` says how the content was sent. Clients must not assume the link.
+     * Optional rather than defaulted so that a request without it gets exactly the old response.
+     */
+    delivery: z
+      .enum(['server', 'client'])
+      .optional()
+      .describe(
+        'Who emails the secure-link notice: "server" (default) or "client" (the caller sends the draft, so the returned notice carries the link when the send goes now to exactly one secure-link recipient; otherwise the server delivers and the notice has no link).',
+      ),
   })
   .strict()
   .refine((m) => m.text !== undefined || m.html !== undefined, {
@@ -65,10 +83,22 @@ export const SendMessageResponseSchema = z
     reasons: z.array(z.string()),
     recipients: z.array(
       z
-        .object({ email: z.string(), method: DeliveryMethodSchema, status: RecipientStatusSchema })
+        .object({
+          email: z.string(),
+          method: DeliveryMethodSchema,
+          status: RecipientStatusSchema,
+          /**
+           * Present only when the request set `delivery`: "client" when the caller's draft is this
+           * recipient's notice (the server emails it nothing), "server" when the server emails it.
+           */
+          delivery: z.enum(['server', 'client']).optional(),
+        })
         .strict(),
     ),
-    /** PHI-free text an add-in puts in the draft in place of the content. */
+    /**
+     * PHI-free text an add-in puts in the draft in place of the content. It carries a secure link
+     * only for a recipient marked `delivery: "client"`.
+     */
     notice: NoticeSchema,
     sendAt: z.string().optional(),
   })

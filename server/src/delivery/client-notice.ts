@@ -1,0 +1,87 @@
+import { openSecret, sealSecret } from '../crypto/index.ts';
+import type { Db } from '../store/index.ts';
+import { draftLinkNotice } from './mime.ts';
+import type { DeliveryServices, MailIdentity } from './services.ts';
+
+// Client delivery (SendMessageRequest `delivery: "client"`): the add-in sends the draft, which
+// becomes the notice, so the server must not email one too (the patient would get two). See the
+// rule in shared/src/api/messages.ts: only a send that goes now to exactly one secure-link
+// recipient is delivered by the client; a draft has one body, and a link is a personal credential.
+
+/** Outbox kind recording a notice handed to the client. Born done: the worker never claims it. */
+export const CLIENT_NOTICE_KIND = 'client_notice';
+
+export function clientDeliveryIndex(
+  delivery: 'server' | 'client' | undefined,
+  scheduled: boolean,
+  methods: ReadonlyArray<'link' | 'pgp'>,
+): number | null {
+  if (delivery !== 'client' || scheduled || methods.length !== 1 || methods[0] !== 'link') return null;
+  return 0;
+}
+
+export function clientSealContext(outboxId: string): string {
+  return `client-notice:${outboxId}`;
+}
+
+/**
+ * The link token stays sealed under the master key on the client_notice row, so a retry with the
+ * same Idempotency-Key answers with the same link (the token itself is stored nowhere else; the
+ * viewer keeps only its hash).
+ */
+export function sealClientToken(
+  svc: Pick<DeliveryServices, 'masterKey'>,
+  outboxId: string,
+  token: string,
+): Buffer {
+  return Buffer.from(sealSecret(svc.masterKey, JSON.stringify({ token }), clientSealContext(outboxId)));
+}
+
+export function clientNotice(
+  svc: Pick<DeliveryServices, 'config' | 'now'>,
+  identity: MailIdentity,
+  token: string,
+  expiresAt: string,
+  codeRequired: boolean,
+): { text: string; html: string } {
+  return draftLinkNotice({
+    practiceName: identity.practiceName,
+    url: `${svc.config.publicUrl}/m/${token}`,
+    replyAddress: `reply+${token}@${identity.domain}`,
+    expiresAt,
+    codeRequired,
+    now: svc.now(),
+  });
+}
+
+/** The notice of a client-delivered send, rebuilt for an idempotent replay; null if none. */
+export async function replayClientNotice(
+  svc: Pick<DeliveryServices, 'db' | 'config' | 'now' | 'masterKey'>,
+  db: Db,
+  messageId: string,
+  identity: MailIdentity,
+  codeRequired: boolean,
+): Promise<{ deliveryId: string; notice: { text: string; html: string } } | null> {
+  const row = await db
+    .selectFrom('outbox')
+    .innerJoin('deliveries', 'deliveries.id', 'outbox.delivery_id')
+    .innerJoin('messages', 'messages.id', 'deliveries.message_id')
+    .select(['outbox.id', 'outbox.payload', 'deliveries.id as deliveryId', 'messages.expires_at'])
+    .where('deliveries.message_id', '=', messageId)
+    .where('outbox.kind', '=', CLIENT_NOTICE_KIND)
+    .executeTakeFirst();
+  if (!row?.payload) return null;
+  const opened = openSecret(svc.masterKey, row.payload.toString('utf8'), clientSealContext(row.id));
+  if (!opened.ok) return null;
+  const { token } = JSON.parse(opened.plaintext.toString('utf8')) as { token: string };
+  return {
+    deliveryId: row.deliveryId,
+    notice: clientNotice(
+      svc,
+      identity,
+      token,
+      row.expires_at ?? new Date(svc.now()).toISOString(),
+      codeRequired,
+    ),
+  };
+}
