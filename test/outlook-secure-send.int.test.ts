@@ -136,3 +136,45 @@ describe('Outlook compose pane against the real server', () => {
     expect(raw).not.toContain(PATIENT);
   });
 });
+
+describe('every add-in page under the CSP the server sends', () => {
+  it('runtime.html loads the send handler, which registers the manifest function, with no CSP violation', async () => {
+    const pane = await openPane(e, 'runtime.html', { mode: 'compose' }, {});
+    // Recorded through a setter, since the fake defines window.Office when its script runs.
+    await pane.page.addInitScript(() => {
+      let office: unknown;
+      Object.defineProperty(window, 'Office', {
+        configurable: true,
+        get: () => office,
+        set(v: { actions: { associate(name: string, fn: unknown): void } }) {
+          const associate = v.actions.associate.bind(v.actions);
+          v.actions.associate = (name, fn) => {
+            ((window as unknown as { __associated?: string[] }).__associated ??= []).push(name);
+            associate(name, fn);
+          };
+          office = v;
+        },
+      });
+    });
+    const errors: string[] = [];
+    pane.page.on('pageerror', (err) => errors.push(err.message));
+    await pane.page.reload();
+    await expect
+      .poll(() =>
+        pane.page.evaluate(() => (window as unknown as { __associated?: string[] }).__associated ?? []),
+      )
+      .toEqual(['attuneOnMessageSend']);
+    expect(errors).toEqual([]);
+    expect(pane.cspViolations).toEqual([]);
+    await pane.context.close();
+  });
+
+  it('help.html renders with its styles and no CSP violation', async () => {
+    const pane = await openPane(e, 'help.html', {}, {});
+    await pane.page.getByRole('heading', { name: 'Attune for Outlook' }).waitFor();
+    // styles.css applied (not blocked): the body does not keep the browser's default 8px margin.
+    expect(await pane.page.evaluate(() => getComputedStyle(document.body).margin)).not.toBe('8px');
+    expect(pane.cspViolations).toEqual([]);
+    await pane.context.close();
+  });
+});
