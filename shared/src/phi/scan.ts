@@ -119,6 +119,7 @@ export function scan(input: string, options: ScanOptions = {}): Finding[] {
     recognizePlaces(ctx, toks, out);
     recognizeHealthLexicon(ctx, toks, out);
   }
+  if (wants('ZIP')) postalCodesAfterPlaces(text, out);
   if (options.customKeywords && options.customKeywords.length > 0 && wants('DIAGNOSIS')) {
     const re = keywordRegex(options.customKeywords);
     if (re) {
@@ -170,6 +171,27 @@ export function scan(input: string, options: ScanOptions = {}): Finding[] {
     if (c.grade) f.grade = c.grade;
     return f;
   });
+}
+
+// "Bjert 6091", "København K 1421", "Porto, 4000-123": a 4-5 digit code right after a place.
+const POSTAL_AFTER_RE = /^,?[ \t]+(\d{4,5}(?:-\d{3,4})?)(?![\w.,:/-]|[.,]\d)/;
+
+function postalCodesAfterPlaces(text: string, out: Candidate[]): void {
+  const n = out.length;
+  for (let k = 0; k < n; k++) {
+    const c = out[k]!;
+    if (c.type !== 'ADDRESS' || c.confidence < 0.6) continue;
+    const m = POSTAL_AFTER_RE.exec(text.slice(c.end, c.end + 16));
+    if (!m) continue;
+    const start = c.end + m[0].length - m[1]!.length;
+    out.push({
+      type: 'ZIP',
+      start,
+      end: start + m[1]!.length,
+      confidence: 0.7,
+      reason: 'Postal code after a place',
+    });
+  }
 }
 
 function allowRanges(text: string, allow: readonly string[] | undefined): number[] {
