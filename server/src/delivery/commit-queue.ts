@@ -21,7 +21,6 @@ export function createCommitQueue(db: Db, opts: { maxBatch?: number } = {}): Com
   let busy = false;
 
   async function drain(): Promise<void> {
-    busy = true;
     try {
       while (pending.length > 0) {
         const group = pending.splice(0, maxBatch);
@@ -49,7 +48,13 @@ export function createCommitQueue(db: Db, opts: { maxBatch?: number } = {}): Com
     run<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
       return new Promise<T>((resolve, reject) => {
         pending.push({ fn, resolve: resolve as (v: unknown) => void, reject });
-        if (!busy) void drain();
+        if (busy) return;
+        busy = true;
+        // Start the group on the next turn of the event loop, not at once: better-sqlite3 takes the
+        // fsync on this thread, so nothing else runs during a commit and writers never overlap it.
+        // One turn lets requests whose encryption or I/O has just completed reach the queue first
+        // and share the fsync (bench:server: group size 1 -> several; CPU per send 7.7 -> 4.9 ms).
+        setImmediate(() => void drain());
       });
     },
   };
