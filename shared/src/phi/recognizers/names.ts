@@ -379,7 +379,21 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     for (let i = 0; i + 1 < n; i++) {
       if (!shaped(i) || !candidate(i)) continue;
       let k = i;
-      while (k + 1 < n && k - i < 2 && gap[k + 1] === G_SPACE && shaped(k + 1) && candidate(k + 1)) k++;
+      // Middle initials join the run ("Szabina J Gelencsér", "Tom I. Holzman").
+      while (k + 1 < n && k - i < 3) {
+        const nx = k + 1;
+        if (gap[nx] === G_SPACE && shaped(nx) && candidate(nx)) k = nx;
+        else if (
+          gap[nx] === G_SPACE &&
+          isInitial(nx) &&
+          nx + 1 < n &&
+          (gap[nx + 1] === G_SPACE || gap[nx + 1] === G_PERIOD) &&
+          shaped(nx + 1) &&
+          candidate(nx + 1)
+        )
+          k = nx + 1;
+        else break;
+      }
       if (k === i) continue;
       if (i > 0 && DETERMINERS.has(w[i - 1]!) && (gap[i]! & G_SPACE) !== 0) {
         i = k;
