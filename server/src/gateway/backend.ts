@@ -54,6 +54,13 @@ export interface GatewayBackend {
   /** Whether `id` (from an add-in's x-attune-secured header) is a message this practice sent securely. */
   isSecuredMessage(practiceId: string, id: string): Promise<boolean>;
   /**
+   * The recipient of a secure link the client delivers itself (POST /v1/messages with delivery
+   * "client": Gmail's compose card puts the notice in the draft), when `token` is a live link of
+   * this practice handed to a client; null otherwise. Optional: without it such a notice is scanned
+   * like any mail (its link to a known patient then makes it secured again).
+   */
+  clientNoticeRecipient?(practiceId: string, token: string): Promise<string | null>;
+  /**
    * The POST /v1/messages pipeline: archive, audit, outbox, notice or PGP/MIME, in one transaction.
    * Resolves only once committed durably.
    */

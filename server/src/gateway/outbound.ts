@@ -65,9 +65,10 @@ export async function handleOutbound(
   const patients = sender
     ? await ctx.backend.knownPatients(sender.practiceId, envelope.to)
     : new Set<string>();
+  const notice = sender ? await ownClientNotice(ctx.backend, sender.practiceId, mail, envelope) : null;
   const { scan, decision } = classify(
     policy,
-    scanInput(mail, envelope.to),
+    notice ? { ...scanInput(notice, []), cc: [] } : scanInput(mail, envelope.to),
     envelope.to.map((email) => ({ email, isPatient: patients.has(email) })),
   );
   // A file the detector cannot read, sent to a patient of the practice, is treated as PHI: that the
@@ -137,6 +138,51 @@ export async function handleOutbound(
       };
     }
   }
+}
+
+// A secure link (…/m/<token>) or reply address (reply+<token>@…) of the kind our notices carry.
+const LINK_URL = /\bhttps?:\/\/[^\s"'<>]+?\/m\/([A-Za-z0-9_-]{43})(?![A-Za-z0-9_-])/g;
+const REPLY_ADDRESS = /(?:mailto:)?\breply\+([A-Za-z0-9_-]{43})@[A-Za-z0-9.-]+/g;
+
+/**
+ * A notice the clinician sends from the draft (Gmail's compose card with delivery "client") holds
+ * its recipient's secure link and reply address, and in mail to a known patient a web address (or
+ * a name in the patient's own address) counts as PHI: scanned as is, the notice would be converted
+ * into a notice of a notice. When the backend vouches for the token as a client-delivered link of
+ * this practice whose recipient is the only envelope recipient (a link is a credential: it must not
+ * reach anyone else), the mail is returned without those addresses, to be scanned without its
+ * recipient fields: the recipient is the link's own. Subject, the rest of the body and attachments
+ * are scanned as usual, so PHI written beside the notice is still secured. Null otherwise.
+ */
+async function ownClientNotice(
+  backend: GatewayBackend,
+  practiceId: string,
+  mail: MailView,
+  envelope: Envelope,
+): Promise<MailView | null> {
+  if (!backend.clientNoticeRecipient || envelope.to.length !== 1) return null;
+  if (mail.cc.some((c) => c !== envelope.to[0])) return null;
+  const parts = [mail.text ?? '', mail.html ?? ''];
+  const tokens = new Set<string>();
+  for (const p of parts) {
+    for (const m of p.matchAll(LINK_URL)) tokens.add(m[1]!);
+    for (const m of p.matchAll(REPLY_ADDRESS)) tokens.add(m[1]!);
+  }
+  if (tokens.size === 0 || tokens.size > 3) return null;
+  const ours = new Set<string>();
+  for (const t of tokens) {
+    if ((await backend.clientNoticeRecipient(practiceId, t)) === envelope.to[0]) ours.add(t);
+  }
+  if (ours.size !== tokens.size) return null;
+  const strip = (s: string) =>
+    s
+      .replace(LINK_URL, (all, t: string) => (ours.has(t) ? '' : all))
+      .replace(REPLY_ADDRESS, (all, t: string) => (ours.has(t) ? '' : all));
+  return {
+    ...mail,
+    text: mail.text === undefined ? undefined : strip(mail.text),
+    html: mail.html === null ? null : strip(mail.html),
+  };
 }
 
 async function resolve(

@@ -1,5 +1,6 @@
 import type { Policy } from '@attune/shared/policy';
 import type { SendMessageRequest } from '@attune/shared/api';
+import { CLIENT_NOTICE_KIND } from '../delivery/client-notice.ts';
 import { resolveLink } from '../delivery/reply.ts';
 import type { Store } from '../store/index.ts';
 import { getPolicy } from '../store/practices.ts';
@@ -120,6 +121,19 @@ export function createStoreBackend(opts: {
         .where('practice_id', '=', practiceId)
         .executeTakeFirst();
       return row !== undefined;
+    },
+
+    async clientNoticeRecipient(practiceId, token) {
+      const link = await resolveLink({ db, now }, token);
+      if (!link.ok || link.practiceId !== practiceId) return null;
+      const row = await db
+        .selectFrom('deliveries')
+        .innerJoin('outbox', 'outbox.delivery_id', 'deliveries.id')
+        .select('deliveries.email')
+        .where('deliveries.id', '=', link.deliveryId)
+        .where('outbox.kind', '=', CLIENT_NOTICE_KIND)
+        .executeTakeFirst();
+      return row ? row.email.toLowerCase() : null;
     },
 
     secureSend: (sender, request, ctx) => pipeline.secureSend(sender, request, ctx),

@@ -1,0 +1,214 @@
+import MailComposer from 'nodemailer/lib/mail-composer/index.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SendMessageRequestSchema, type SendMessageRequestInput } from '@attune/shared/api';
+import { testConfig } from '../config.ts';
+import { generateMasterKey } from '../crypto/index.ts';
+import { createDelivery, sendSecureMessage, type Delivery } from '../delivery/index.ts';
+import { silentLogger } from '../log.ts';
+import { newId, nowIso } from '../store/index.ts';
+import { ensurePractice } from '../store/practices.ts';
+import { createTestStore, type TestStore } from '../store/testing.ts';
+import { startGateway, type RunningGateway } from './index.ts';
+import { client, startSink, type Sink, type SinkMessage } from './testing.ts';
+
+// Mail Attune itself produced, coming through the gateway (a practice that routes all outbound mail
+// there): the server's own notices (stamped X-Attune-Secured) and a notice a clinician sends from
+// a draft (delivery "client", Gmail) must be relayed as they are, not secured a second time.
+
+const CLINICIAN = 'dr.lee@clinic.test';
+const PATIENT = 'jane.roe@example.com';
+const PHI_TEXT =
+  'Hi Jane Roe, your sertraline dose for major depressive disorder goes up to 100 mg from Monday.';
+
+let sink: Sink;
+let store: TestStore;
+let delivery: Delivery;
+let gw: RunningGateway;
+let practiceId: string;
+let clinicianId: string;
+
+async function until<T>(f: () => T | undefined, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = f();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function messageCount(): Promise<number> {
+  return (await store.db.selectFrom('messages').select('id').execute()).length;
+}
+
+async function send(input: Partial<SendMessageRequestInput> & { to: string[] }) {
+  const r = await sendSecureMessage(
+    delivery.services,
+    { practiceId, clinicianId },
+    SendMessageRequestSchema.parse({ subject: 'Medication change', text: PHI_TEXT, ...input }),
+  );
+  if (!r.ok) throw new Error(r.code);
+  return r.response;
+}
+
+/** A draft as Gmail sends it: multipart/alternative with the inserted notice. */
+async function draft(opts: { to: string; cc?: string; html: string; text: string }): Promise<Buffer> {
+  return new MailComposer({
+    from: CLINICIAN,
+    to: opts.to,
+    ...(opts.cc ? { cc: opts.cc } : {}),
+    subject: 'Secure message',
+    html: opts.html,
+    text: opts.text,
+  })
+    .compile()
+    .build();
+}
+
+describe('gateway: mail Attune already secured', () => {
+  beforeEach(async () => {
+    store = await createTestStore('sqlite');
+    sink = await startSink();
+    const config = testConfig(store.dataDir, {
+      SMTP_URL: sink.url,
+      SMTP_REQUIRE_TLS: 'false',
+      ATTUNE_MASTER_KEY: generateMasterKey(),
+      PRACTICE_DOMAINS: 'clinic.test',
+      PUBLIC_URL: 'https://attune.clinic.test',
+      // Notices leave from the practice's own domain, which is how the gateway knows the sender.
+      MAIL_FROM: 'notices@clinic.test',
+    });
+    practiceId = (await ensurePractice(store.db, { name: 'Lakeside Counseling', domains: ['clinic.test'] }))
+      .practiceId;
+    const now = nowIso();
+    clinicianId = newId();
+    await store.db
+      .insertInto('clinicians')
+      .values({
+        id: clinicianId,
+        practice_id: practiceId,
+        email: CLINICIAN,
+        name: 'Dr Lee',
+        role: 'clinician',
+        external_subject: null,
+        disabled: 0,
+        created_at: now,
+        updated_at: now,
+        last_login_at: null,
+      })
+      .execute();
+    await store.db
+      .insertInto('patients')
+      .values({
+        id: newId(),
+        practice_id: practiceId,
+        email: PATIENT,
+        name: 'Jane Roe',
+        time_zone: null,
+        public_key: null,
+        fingerprint: null,
+        created_at: now,
+        updated_at: now,
+      })
+      .execute();
+    delivery = createDelivery({
+      config,
+      store,
+      logger: silentLogger,
+      worker: { pollMs: 50, backoffBaseMs: 100 },
+    });
+    delivery.start();
+    gw = await startGateway({
+      config,
+      store,
+      pipeline: delivery.pipeline,
+      env: { GATEWAY_PORT: '0', GATEWAY_HOST: '127.0.0.1', GATEWAY_ALLOWED_SOURCES: '127.0.0.1' },
+    });
+  });
+
+  afterEach(async () => {
+    await gw.close();
+    await delivery.stop();
+    await store.cleanup();
+    await sink.close();
+  });
+
+  const toPatient = (m: SinkMessage) => m.to.includes(PATIENT);
+
+  it('relays the server’s own notice as secured, and refuses the same notice without its stamp', async () => {
+    const res = await send({ to: [PATIENT] });
+    const notice = await until(() => sink.messages.find(toPatient));
+    expect(notice.raw.toString('utf8')).toMatch(new RegExp(`^X-Attune-Secured: ${res.id}\\r?$`, 'm'));
+    sink.messages.length = 0;
+
+    const info = await client(gw.port).sendMail({
+      envelope: { from: 'notices@clinic.test', to: [PATIENT] },
+      raw: notice.raw,
+    });
+    expect(info.response).toMatch(/^250 .*Relayed/);
+    const relayed = await until(() => sink.messages.find(toPatient));
+    expect(relayed.raw.toString('utf8')).toContain(`/m/`);
+    expect(await messageCount()).toBe(1);
+
+    // Without the stamp the notice's link to a known patient counts as PHI, and the notices
+    // address is no clinician: the gateway fails closed and refuses it.
+    const unstamped = Buffer.from(
+      notice.raw.toString('utf8').replace(/^X-Attune-Secured: .*\r?\n/m, ''),
+      'utf8',
+    );
+    const err = await client(gw.port)
+      .sendMail({ envelope: { from: 'notices@clinic.test', to: [PATIENT] }, raw: unstamped })
+      .catch((e: unknown) => e as { responseCode?: number });
+    expect((err as { responseCode?: number }).responseCode).toBe(554);
+    expect(await messageCount()).toBe(1);
+  });
+
+  it('relays a client-delivered notice sent from the draft unchanged', async () => {
+    const res = await send({ to: [PATIENT], delivery: 'client' });
+    expect(res.recipients[0]?.delivery).toBe('client');
+    const raw = await draft({ to: PATIENT, html: res.notice.html, text: res.notice.text });
+    const info = await client(gw.port).sendMail({ envelope: { from: CLINICIAN, to: [PATIENT] }, raw });
+    expect(info.response).toMatch(/^250 .*Relayed/);
+    const got = await until(() => sink.messages.find(toPatient));
+    expect(got.raw.toString('utf8')).toContain('https://attune.clinic.test/m/');
+    expect(await messageCount()).toBe(1);
+  });
+
+  it('secures a client notice that goes to anyone besides its recipient, or that carries PHI beside it', async () => {
+    const res = await send({ to: [PATIENT], delivery: 'client' });
+    const withCc = await draft({
+      to: PATIENT,
+      cc: 'sister@example.com',
+      html: res.notice.html,
+      text: res.notice.text,
+    });
+    const a = await client(gw.port).sendMail({
+      envelope: { from: CLINICIAN, to: [PATIENT, 'sister@example.com'] },
+      raw: withCc,
+    });
+    expect(a.response).toMatch(/secure delivery/);
+    expect(await messageCount()).toBe(2);
+
+    const withPhi = await draft({
+      to: PATIENT,
+      html: `<p>${PHI_TEXT}</p>${res.notice.html}`,
+      text: `${PHI_TEXT}\n\n${res.notice.text}`,
+    });
+    const b = await client(gw.port).sendMail({ envelope: { from: CLINICIAN, to: [PATIENT] }, raw: withPhi });
+    expect(b.response).toMatch(/secure delivery/);
+    expect(await messageCount()).toBe(3);
+  });
+
+  it('does not vouch for a link the server delivered itself, pasted into a draft', async () => {
+    await send({ to: [PATIENT] });
+    const notice = await until(() => sink.messages.find(toPatient));
+    const link = /https:\/\/attune\.clinic\.test\/m\/[A-Za-z0-9_-]{43}/.exec(notice.raw.toString('utf8'))![0];
+    const raw = await draft({
+      to: PATIENT,
+      html: `<p>Your message: <a href="${link}">${link}</a></p>`,
+      text: `Your message: ${link}`,
+    });
+    const info = await client(gw.port).sendMail({ envelope: { from: CLINICIAN, to: [PATIENT] }, raw });
+    expect(info.response).toMatch(/secure delivery/);
+  });
+});
