@@ -121,7 +121,14 @@ export const viewer: RouteModule = {
     async function form(c: C): Promise<Record<string, string> | null> {
       const type = c.req.header('content-type') ?? '';
       if (!/^application\/x-www-form-urlencoded\b/i.test(type) && !/^multipart\/form-data\b/i.test(type)) return null;
-      const body = await c.req.parseBody();
+      // A multipart body that does not parse (no or wrong boundary, truncated) makes undici throw a
+      // TypeError: that is the sender's bad form, so it gets the same page as a missing form, not a 500.
+      let body: Awaited<ReturnType<typeof c.req.parseBody>>;
+      try {
+        body = await c.req.parseBody();
+      } catch {
+        return null;
+      }
       const out: Record<string, string> = {};
       for (const [k, v] of Object.entries(body)) if (typeof v === 'string') out[k] = v;
       return out;
