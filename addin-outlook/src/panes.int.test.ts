@@ -32,8 +32,12 @@ beforeAll(async () => {
     policy: { internalDomains: ['practice.example'] },
     static: (path, res) => serveDist(path, res),
     routes: {
-      [`GET /v1/patients/by-email/${encodeURIComponent(DEMO_PATIENT)}/engagement`]: (r) =>
-        r.auth === 'Bearer dev-token-1' ? [200, demoEngagement()] : [401, { error: { code: 'unauthenticated', message: 'Sign in.' } }],
+      'POST /v1/engagement/lookup': (r) =>
+        r.auth !== 'Bearer dev-token-1'
+          ? [401, { error: { code: 'unauthenticated', message: 'Sign in.' } }]
+          : (r.body as { email?: string } | undefined)?.email === DEMO_PATIENT
+            ? [200, demoEngagement()]
+            : [404, { error: { code: 'patient_not_found', message: 'No patient with that email in your practice.' } }],
       'GET /v1/caseload': () => [200, demoCaseload()],
     },
   });
@@ -112,7 +116,8 @@ describe('compose pane in Chromium', () => {
     await page.getByText(/Sent securely/).waitFor();
     const posted = api.requests.filter((r) => r.path === '/v1/messages');
     expect(posted.length).toBe(before + 1);
-    expect(posted[posted.length - 1]!.body).toMatchObject({ to: ['pat.jones@gmail.com'], subject: 'Follow-up for Jane', html: PHI_DRAFT.html });
+    // The draft is discarded, so the server must email the notice: delivery "server".
+    expect(posted[posted.length - 1]!.body).toMatchObject({ to: ['pat.jones@gmail.com'], subject: 'Follow-up for Jane', html: PHI_DRAFT.html, delivery: 'server' });
     await expect.poll(() => page.evaluate(() => (window as unknown as { __officeWrites: { closed: unknown[] } }).__officeWrites.closed)).toEqual([{ discardItem: true }]);
     await page.context().close();
   });

@@ -192,6 +192,8 @@ async function main(): Promise<void> {
           subject: draft.subject,
           html: draft.html,
           attachments: collected.attachments,
+          // The draft is discarded below, so the server emails the notices itself.
+          delivery: 'server',
           ...(best ? { sendAt: 'best' as const } : {}),
         });
         if (!r.ok) {

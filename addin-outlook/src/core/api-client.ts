@@ -100,9 +100,8 @@ export function createApiClient(opts: ApiClientOptions): ApiClient {
   return {
     getPolicy: () => request('GET', '/v1/policy', undefined, PolicySchema),
     sendMessage: (req) => request('POST', '/v1/messages', req, SendMessageResponseSchema),
-    // The contract puts the address in the path; encode it so it cannot change the route.
-    getEngagement: (email) =>
-      request('GET', `/v1/patients/by-email/${encodeURIComponent(email)}/engagement`, undefined, EngagementSchema),
+    // The address goes in the body, never the URL: paths end up in proxy and browser logs.
+    getEngagement: (email) => request('POST', '/v1/engagement/lookup', { email }, EngagementSchema),
     getCaseload: (page = 1) => request('GET', `/v1/caseload?page=${page}`, undefined, CaseloadSchema),
   };
 }

@@ -75,13 +75,18 @@ describe('api client', () => {
     expect(await client(hang, 50).getPolicy()).toMatchObject({ reason: 'unreachable' });
   });
 
-  it('puts the address into the path encoded, so it cannot change the route', async () => {
+  it('looks a patient up with the address in the POST body, never in the URL', async () => {
     let url = '';
-    await client(async (u) => {
+    let init: RequestInit | undefined;
+    await client(async (u, i) => {
       url = u instanceof Request ? u.url : u.toString();
+      init = i;
       return json(404, { error: { code: 'patient_not_found', message: 'no' } });
     }).getEngagement('a/b?c@example.org');
-    expect(url).toBe('https://s/v1/patients/by-email/a%2Fb%3Fc%40example.org/engagement');
+    expect(url).toBe('https://s/v1/engagement/lookup');
+    expect(url).not.toContain('example.org');
+    expect(init?.method).toBe('POST');
+    expect(JSON.parse(init?.body as string)).toEqual({ email: 'a/b?c@example.org' });
   });
 });
 

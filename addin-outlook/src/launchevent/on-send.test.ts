@@ -153,6 +153,8 @@ describe('OnMessageSend with the practice on "automatic"', () => {
       cc: [COLLEAGUE, 'other@example.net'],
       subject: 'Follow-up',
       html: PHI_HTML,
+      // The draft itself leaves Exchange as the notice: the server must not email another.
+      delivery: 'client',
       attachments: [
         { filename: 'plan.pdf', contentType: 'application/pdf', contentBase64: 'JVBERi0xLjQK' },
         { filename: 'note.eml', contentType: 'message/rfc822', contentBase64: Buffer.from('Subject: x\r\n\r\nbody').toString('base64') },

@@ -6,8 +6,9 @@
 //   warn (opt-in practices)   -> blocked, "Send Anyway" offered (sendModeOverride PromptUser)
 //   block (policy blockTypes) -> blocked, pane offered to redact
 //   encrypt + review          -> blocked, "Send securely" opens the compose pane with the findings
-//   encrypt + automatic       -> content POSTed to the server; body replaced by the PHI-free notice,
-//                                attachments removed, x-attune-secured set; send continues
+//   encrypt + automatic       -> content POSTed to the server (delivery "client"); body replaced by the
+//                                PHI-free notice with the secure link, attachments removed,
+//                                x-attune-secured set; send continues
 //   server unreachable / sign-in failed while PHI must be secured -> blocked, says why and what to do
 // Every path ends in exactly one event.completed (CONVENTIONS 12).
 import type { SendMessageRequestInput } from '@attune/shared/api';
@@ -107,6 +108,10 @@ async function secureInPlace(deps: OnSendDeps, item: Office.MessageCompose, draf
     subject: draft.subject,
     html: draft.html,
     attachments: collected.attachments,
+    // This draft goes on to Exchange as the notice, so the server must not email one too: for a
+    // single secure-link recipient the returned notice carries the link (DESIGN: only the notice
+    // leaves Exchange). With several recipients the server still emails each its own link.
+    delivery: 'client',
   };
   const sent = await deps.api.sendMessage(request);
   if (!sent.ok) return failureOptions(sent, scan);

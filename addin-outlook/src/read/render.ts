@@ -1,4 +1,4 @@
-// Rendering the engagement response (GET /v1/patients/by-email/:email/engagement) and the caseload.
+// Rendering the engagement response (POST /v1/engagement/lookup) and the caseload.
 // Text from the server goes through textContent only; charts through the SVG allow-list.
 import type { Alert, Caseload, Engagement, Metric } from '@attune/shared/api';
 import { h } from '../ui/dom.ts';
