@@ -132,7 +132,8 @@ export async function importFhirBundle(db: Db, practiceId: string, bundle: FhirB
   const events: NewEvent[] = [];
   for (const { entry, a } of appointments) {
     result.appointments++;
-    const map = STATUS[a.status];
+    // Own keys only: a status of "constructor" or "__proto__" must not find Object.prototype's members.
+    const map = Object.hasOwn(STATUS, a.status) ? STATUS[a.status] : undefined;
     if (map === undefined) {
       result.invalid.push({ entry, resourceType: 'Appointment', reason: 'status is not an R4 AppointmentStatus.' });
       continue;
