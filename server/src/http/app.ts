@@ -6,6 +6,7 @@ import { RateLimiter, rateLimit } from './middleware/rate-limit.ts';
 import { requestContext } from './middleware/request-context.ts';
 import { requestLog } from './middleware/request-log.ts';
 import { securityHeaders } from './middleware/security-headers.ts';
+import { closeOnUnreadBody } from './middleware/unread-body.ts';
 import { ROUTE_MODULES } from './routes/index.ts';
 import { isAddinStaticPath } from './routes/addin.ts';
 import type { App, AppDeps, AppEnv } from './types.ts';
@@ -32,6 +33,7 @@ export function createApp(deps: AppDeps): App {
   app.use('*', requestContext({ trustProxy: config.trustProxy }));
   app.use('*', requestLog(logger));
   app.use('*', securityHeaders());
+  app.use('*', closeOnUnreadBody());
   app.use(
     '/v1/*',
     cors({
