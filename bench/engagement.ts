@@ -15,6 +15,7 @@ import {
   type HourWindowParams,
   classifyStyle,
   computeEngagement,
+  createRng,
   detectDrops,
   DEFAULT_DROP_OPTIONS,
   type DropOptions,
@@ -296,6 +297,7 @@ function enron(): void {
   const buckets = ['5-9', '10-24', '25-59', '60+'];
   const hits = new Map<string, Record<Method, number> & { n: number; people: number }>();
   for (const b of ['all', ...buckets]) hits.set(b, { n: 0, people: 0, popMode: 0, popBest: 0, personMedian: 0, personMode: 0, ours: 0, fitted: 0 });
+  const perPerson: (Record<Method, number> & { n: number })[] = [];
   let perMessage = 0;
   let n = 0;
   for (const { train: tr, test: te } of split.values()) {
@@ -318,6 +320,9 @@ function enron(): void {
       fitted: fitted.start,
     };
     const rows = [hits.get('all'), hits.get(bucketOf(tr.length))];
+    const mine: Record<Method, number> & { n: number } = { n: 0, popMode: 0, popBest: 0, personMedian: 0, personMode: 0, ours: 0, fitted: 0 };
+    perPerson.push(mine);
+    rows.push(mine as Record<Method, number> & { n: number; people: number });
     for (const r of rows) if (r) r.people++;
     for (const p of te) {
       const actual = H(p.replyAt - p.sentAt);
@@ -350,6 +355,30 @@ function enron(): void {
   console.log(
     `  ours, one window per person (product bestWindow: posterior predictive, ${fmtP(DEFAULT_HOUR_WINDOW)}, towards the population): ${pct(all.ours / n)}  ` +
       `(goal: above both baselines: ${all.ours > all.popMode && all.ours > all.personMedian ? 'met' : 'NOT met'})`,
+  );
+  // How sure: a paired bootstrap over people (the unit that was sampled), 2,000 resamples.
+  const rng = createRng(7);
+  const diffs: Record<'popMode' | 'personMedian' | 'popBest', number[]> = { popMode: [], personMedian: [], popBest: [] };
+  for (let b = 0; b < 2000; b++) {
+    const t = { n: 0, ours: 0, popMode: 0, personMedian: 0, popBest: 0 };
+    for (let i = 0; i < perPerson.length; i++) {
+      const r = perPerson[rng.int(0, perPerson.length - 1)] as Record<Method, number> & { n: number };
+      t.n += r.n;
+      t.ours += r.ours;
+      t.popMode += r.popMode;
+      t.personMedian += r.personMedian;
+      t.popBest += r.popBest;
+    }
+    for (const k of ['popMode', 'personMedian', 'popBest'] as const) diffs[k].push(t.n ? (t.ours - t[k]) / t.n : 0);
+  }
+  const ci = (xs: number[]): string => {
+    const s = [...xs].sort((a, b) => a - b);
+    const q = (f: number): string => ((s[Math.floor(f * (s.length - 1))] as number) * 100).toFixed(1);
+    return `[${q(0.025)}, ${q(0.975)}]`;
+  };
+  console.log(
+    `  ours minus baseline, points (95% paired bootstrap interval over people): population mode ${(((all.ours - all.popMode) / n) * 100).toFixed(1)} ${ci(diffs.popMode)}; ` +
+      `person median ${(((all.ours - all.personMedian) / n) * 100).toFixed(1)} ${ci(diffs.personMedian)}; population busiest window ${(((all.ours - all.popBest) / n) * 100).toFixed(1)} ${ci(diffs.popBest)}`,
   );
   if (!sameAsProduct) console.log(`  ours with the smoothing fitted on this run's training replies (${fmtP(fit.params)}): ${pct(all.fitted / n)}`);
   console.log(`  ours, per message (send time + predicted latency; needs the message's send time, not a static window): ${pct(perMessage / n)}`);

@@ -57,11 +57,17 @@ const TAU = 2 * Math.PI;
 const SUB = 4;
 const Q = 24 * SUB;
 
+const kernels = new Map<number, Float64Array>();
+
+/** Normalised von Mises kernel at quarter-hour offsets, cached per kappa (a handful of values in use). */
 function kernelTable(kappa: number): Float64Array {
+  const cached = kernels.get(kappa);
+  if (cached) return cached;
   const kern = new Float64Array(Q);
   let sum = 0;
   for (let q = 0; q < Q; q++) sum += kern[q] = Math.exp(kappa * (Math.cos((q / Q) * TAU) - 1));
   for (let q = 0; q < Q; q++) kern[q] = (kern[q] as number) / sum;
+  if (kernels.size < 64) kernels.set(kappa, kern);
   return kern;
 }
 
@@ -87,7 +93,16 @@ function quarter(h: number): number {
 
 /** Recency weights: the last reply weighs 1, one half-life earlier 0.5. */
 function recencyWeights(n: number, halfLife: number): number[] | null {
-  return halfLife > 0 ? Array.from({ length: n }, (_, i) => Math.pow(0.5, (n - 1 - i) / halfLife)) : null;
+  if (!(halfLife > 0)) return null;
+  // Built backwards by repeated multiplication: one Math.pow instead of one per reply.
+  const r = Math.pow(0.5, 1 / halfLife);
+  const w = new Array<number>(n);
+  let x = 1;
+  for (let i = n - 1; i >= 0; i--) {
+    w[i] = x;
+    x *= r;
+  }
+  return w;
 }
 
 /**
