@@ -9,11 +9,22 @@ import type { AppEnv } from './types.ts';
  */
 export function describeZodError(err: ZodError): string {
   const parts = err.issues.slice(0, 5).map((i) => {
-    const path = i.path.map(String).join('.');
-    return path ? `${path}: ${i.message}` : i.message;
+    const path = i.path.map((k) => (typeof k === 'number' ? String(k) : fieldName(String(k)))).join('.');
+    // zod quotes unknown keys verbatim, and a key is input: a client that sends a map keyed by
+    // patient email or name would get it back. Our own fields are camelCase words; others are counted.
+    const message =
+      i.code === 'unrecognized_keys'
+        ? `Unrecognized ${i.keys.length === 1 ? 'key' : 'keys'}: ${i.keys.map(fieldName).join(', ')}`
+        : i.message;
+    return path ? `${path}: ${message}` : message;
   });
   const more = err.issues.length > 5 ? ` (and ${err.issues.length - 5} more)` : '';
   return `Invalid request: ${parts.join('; ')}${more}.`;
+}
+
+/** A key as it may appear in an error message: our field names (camelCase words) or a placeholder. */
+function fieldName(key: string): string {
+  return /^[a-z][A-Za-z0-9_]{0,63}$/.test(key) ? key : '(a key that is not a field name)';
 }
 
 /** Parses `value` with `schema` or throws 400 validation_failed. */
