@@ -98,7 +98,20 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
     : undefined;
 
   const store = await openStore(config);
+  let server: Awaited<ReturnType<typeof listen>> | null = null;
   try {
+    // Bind before building the app: with PORT=0 the address is known only now, and the links in
+    // notices, the OpenAPI server URL and the add-in's allowed list are built from PUBLIC_URL.
+    // Requests that arrive in between get a 503 (nothing can know the port before this returns).
+    let ready: App | null = null;
+    server = await listen((req, env) => (ready ? ready.fetch(req, env) : new Response('Starting.', { status: 503 })), config);
+    const { port } = server.address() as AddressInfo;
+    const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+    const url = `${config.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    // Development without PUBLIC_URL derives it from PORT, so PORT=0 gave http://localhost:0 (links
+    // nobody can open). Port 0 is never a real public address: use the bound one instead.
+    if (config.isDevelopment && new URL(config.publicUrl).port === '0') config = { ...config, publicUrl: url };
+
     const { practiceId, created } = await ensurePractice(store.db, config.practice);
     if (created) notices.push(`Created practice "${config.practice.name}" for ${config.practice.domains.join(', ')}.`);
     await ensurePracticeKeys(store, config, practiceId, masterKey, notices);
@@ -126,10 +139,8 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
       notices.push(`SMTP gateway listening on port ${gateway.port}.`);
     }
 
-    const server = await listen(app, config);
-    const { port } = server.address() as AddressInfo;
-    const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
-    const url = `${config.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    ready = app;
+    const listening = server;
     let closed = false;
     return {
       url,
@@ -142,30 +153,35 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
       async close() {
         if (closed) return;
         closed = true;
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          // Keep-alive connections would hold close() open; end them.
-          (server as { closeAllConnections?: () => void }).closeAllConnections?.();
-        });
+        await closeServer(listening);
         await gateway?.close();
         await delivery.stop();
         await store.close();
       },
     };
   } catch (err) {
+    if (server) await closeServer(server);
     await store.close();
     throw err;
   }
 }
 
-function listen(app: App, config: Config): Promise<ServerType & { address(): AddressInfo | string | null }> {
+function closeServer(server: ServerType): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    // Keep-alive connections would hold close() open; end them.
+    (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+  });
+}
+
+function listen(fetch: App['fetch'], config: Config): Promise<ServerType & { address(): AddressInfo | string | null }> {
   return new Promise((resolve, reject) => {
     // With TLS files (TLS_CERT_FILE/TLS_KEY_FILE or HTTPS=dev) node:https serves the same app:
     // Office loads add-in pages only over HTTPS.
     const tls = config.tls ? { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) } : undefined;
     const server = tls
-      ? serve({ fetch: app.fetch, port: config.port, hostname: config.host, createServer: createHttpsServer, serverOptions: { ...tls, minVersion: 'TLSv1.2' } }, () => resolve(server))
-      : serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(server));
+      ? serve({ fetch, port: config.port, hostname: config.host, createServer: createHttpsServer, serverOptions: { ...tls, minVersion: 'TLSv1.2' } }, () => resolve(server))
+      : serve({ fetch, port: config.port, hostname: config.host }, () => resolve(server));
     server.once('error', reject);
   });
 }

@@ -1,0 +1,90 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SendMessageResponseSchema } from '@attune/shared/api';
+import { testConfig } from './config.ts';
+import { loadDevIssuer } from './identity/index.ts';
+import { startServer, type RunningServer } from './index.ts';
+
+// startServer with PORT=0 and no PUBLIC_URL (tests, `npm start` on a free port): links must point at
+// the address the server really listens on, not http://localhost:0.
+
+const LINK = /(https?:\/\/[^\s"<>]+)\/m\/([A-Za-z0-9_-]{43})/;
+
+let server: RunningServer | null = null;
+let dataDir = '';
+afterEach(async () => {
+  await server?.close();
+  server = null;
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function start(env: Record<string, string> = {}): Promise<RunningServer> {
+  dataDir = mkdtempSync(join(tmpdir(), 'attune-start-'));
+  server = await startServer(
+    testConfig(dataDir, {
+      HOST: '127.0.0.1',
+      PRACTICE_NAME: 'Calm Waters Counseling',
+      PRACTICE_DOMAINS: 'calm.example',
+      ...env,
+    }),
+  );
+  return server;
+}
+
+async function post(s: RunningServer, body: unknown): Promise<Response> {
+  const issuer = await loadDevIssuer({
+    dataDir,
+    issuer: s.config.identity.dev.issuer,
+    audience: s.config.identity.dev.audience,
+    ttlSeconds: 600,
+  });
+  const token = await issuer.sign({ email: 'dr.lee@calm.example' });
+  return fetch(`${s.url}/v1/messages`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+}
+
+describe('startServer on PORT=0 without PUBLIC_URL', () => {
+  it('uses the bound address as PUBLIC_URL, so the secure link in a client notice opens the viewer', async () => {
+    const s = await start();
+    expect(s.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(s.url).not.toMatch(/:0$/);
+    expect(s.config.publicUrl).toBe(s.url);
+    const r = await post(s, {
+      to: ['pat@patient.example'],
+      subject: 'Results',
+      text: 'Your A1C is 6.1.',
+      delivery: 'client',
+    });
+    expect(r.status).toBe(202);
+    const res = SendMessageResponseSchema.parse(await r.json());
+    const m = LINK.exec(res.notice.text);
+    expect(m?.[1]).toBe(s.url);
+    const page = await fetch(m![0]);
+    expect(page.status).toBe(200);
+  });
+
+  it('puts the bound address into the links of the notices it emails', async () => {
+    const s = await start();
+    expect(
+      (await post(s, { to: ['pat@patient.example'], subject: 'Results', text: 'Your A1C is 6.1.' })).status,
+    ).toBe(202);
+    const dir = join(dataDir, 'mail');
+    let files: string[] = [];
+    for (let i = 0; i < 200 && files.length === 0; i++) {
+      await new Promise((res) => setTimeout(res, 25));
+      files = readdirSync(dir).filter((f) => f.endsWith('.eml'));
+    }
+    const eml = readFileSync(join(dir, files[0]!), 'utf8').replace(/=\r?\n/g, '');
+    expect(LINK.exec(eml)?.[1]).toBe(s.url);
+  });
+
+  it('keeps a PUBLIC_URL that was given explicitly', async () => {
+    const s = await start({ PUBLIC_URL: 'https://attune.calm.example' });
+    expect(s.config.publicUrl).toBe('https://attune.calm.example');
+  });
+});
