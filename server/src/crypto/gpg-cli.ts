@@ -45,6 +45,10 @@ export class GpgHome {
           status: stderr.split('\n').filter((l) => l.startsWith('[GNUPG:] ')),
         });
       });
+      // gpg may exit before reading its input (commands that take none, or an early failure); the
+      // write then fails with EPIPE. The exit code and stderr already report the outcome, so a
+      // failed stdin write must not surface as an uncaught exception in the test process.
+      child.stdin.on('error', () => undefined);
       child.stdin.end(input ?? '');
     });
   }
