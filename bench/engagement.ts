@@ -235,9 +235,8 @@ function enron(): void {
   for (let h = 1; h < 24; h++) if ((popHist[h] as number) > (popHist[popMode] as number)) popMode = h;
   // The point that minimises the median absolute error of a skewed distribution is not its median
   // but the midpoint of its shortest half (Rousseeuw's LMS location), so "ours" predicts that, per
-  // person, shrunk towards the population's; the best window is a von Mises KDE of the person's reply
-  // hours shrunk towards the population histogram. Shrinkage and bandwidth are chosen by nested
-  // validation inside each person's training replies (their last 20%), never on the held-out set.
+  // person, shrunk towards the population's, with the shrinkage chosen by nested validation inside each
+  // person's training replies (their last 20%), never on the held-out set.
   const popLms = shortestHalfMidpoint(trainSet.map((p) => H(p.replyAt - p.sentAt))) ?? popMedian;
   const predictLatency = (tr: Pair[], k: number): number => predictLatencyHours(tr.map((p) => H(p.replyAt - p.sentAt)), popLms, k);
   const inner = (fn: (tr: Pair[], te: Pair[]) => void): void => {
@@ -297,7 +296,8 @@ function enron(): void {
   const buckets = ['5-9', '10-24', '25-59', '60+'];
   const hits = new Map<string, Record<Method, number> & { n: number; people: number }>();
   for (const b of ['all', ...buckets]) hits.set(b, { n: 0, people: 0, popMode: 0, popBest: 0, personMedian: 0, personMode: 0, ours: 0, fitted: 0 });
-  const perPerson: (Record<Method, number> & { n: number })[] = [];
+  type Tally = Record<Method, number> & { n: number; people: number };
+  const perPerson: Tally[] = [];
   let perMessage = 0;
   let n = 0;
   for (const { train: tr, test: te } of split.values()) {
@@ -319,10 +319,9 @@ function enron(): void {
       ours: ours.start,
       fitted: fitted.start,
     };
-    const rows = [hits.get('all'), hits.get(bucketOf(tr.length))];
-    const mine: Record<Method, number> & { n: number } = { n: 0, popMode: 0, popBest: 0, personMedian: 0, personMode: 0, ours: 0, fitted: 0 };
+    const mine: Tally = { n: 0, people: 0, popMode: 0, popBest: 0, personMedian: 0, personMode: 0, ours: 0, fitted: 0 };
     perPerson.push(mine);
-    rows.push(mine as Record<Method, number> & { n: number; people: number });
+    const rows = [hits.get('all'), hits.get(bucketOf(tr.length)), mine];
     for (const r of rows) if (r) r.people++;
     for (const p of te) {
       const actual = H(p.replyAt - p.sentAt);
@@ -362,7 +361,7 @@ function enron(): void {
   for (let b = 0; b < 2000; b++) {
     const t = { n: 0, ours: 0, popMode: 0, personMedian: 0, popBest: 0 };
     for (let i = 0; i < perPerson.length; i++) {
-      const r = perPerson[rng.int(0, perPerson.length - 1)] as Record<Method, number> & { n: number };
+      const r = perPerson[rng.int(0, perPerson.length - 1)] as Tally;
       t.n += r.n;
       t.ours += r.ours;
       t.popMode += r.popMode;
