@@ -157,10 +157,54 @@ describe('scan: crisis language', () => {
   });
   it('grades history', () => {
     expect(grade('Years ago I used to cut myself.')).toEqual(['historical']);
+    expect(grade('I tried to kill myself years ago.')).toEqual(['historical']);
+    expect(grade('When I was a teen I wanted to die.')).toEqual(['historical']);
+  });
+  it('grades first person in lower case, shorthand and misspellings', () => {
+    for (const t of [
+      'i want to die',
+      "I've been cutting myself again",
+      'i want to kill myself',
+      'I have no reason to live anymore',
+      "honestly i'm better off dead",
+      'im so sucidal today',
+      'I feel suicidel',
+      'She asked me if I wanted to die.',
+    ])
+      expect(grade(t), t).toEqual(['first_person']);
+  });
+  it('grades third person by the subject nearest the phrase', () => {
+    for (const t of [
+      'My friend said she wanted to die',
+      'my sister wanted to die last week',
+      'He told me he has no reason to live.',
+      'They said they wanted to end it all',
+      'My brother keeps saying he wants to kill himself',
+    ])
+      expect(grade(t), t).toEqual(['third_person']);
+  });
+  it('grades negations', () => {
+    for (const t of ["I don't want to die", 'Denies suicidal thoughts.', 'never had thoughts of suicide'])
+      expect(grade(t), t).toEqual(['negated']);
+  });
+  it('does not treat awareness campaigns or crisis-line footers as a person in crisis', () => {
+    for (const t of [
+      'Suicide prevention month starts Monday.',
+      'Join us for World Suicide Prevention Day.',
+      'If you or someone you know is struggling, call or text 988.',
+      'If you are in crisis, call the crisis line.',
+    ])
+      expect(grade(t), t).toEqual([]);
   });
 });
 
 describe('scan: hard negatives', () => {
+  it('does not take hyphenated common words or a line after a greeting as names', () => {
+    expect(texts('Hi,\nFollow-up from our call on the plan.', 'NAME')).toEqual([]);
+    expect(texts('Thanks,\nFollow-up team', 'NAME')).toEqual([]);
+    expect(texts('FOLLOW-UP ARRANGED. CHECK-IN TOMORROW.', 'NAME')).toEqual([]);
+    expect(texts('Mary Smith-Jones called about the Check-in.', 'NAME')).toEqual(['Mary Smith-Jones']);
+  });
   it('reports nothing in a non-clinical note with dates and capitalised places and brands', () => {
     const t =
       'The conference runs from May 2 to May 4 in Denver. Bring your Apple laptop; the Marriott has parking. Tickets on sale 2024.';

@@ -39,7 +39,8 @@ const CRISIS_STEMS = [
 const SELF = '(?:myself|my ?self|herself|himself|themselves|themself|yourself|ourselves)';
 const CRISIS_RE = new RegExp(
   [
-    `\\bsui?c(?:i|e)d(?:e|al|ality|ally|le|ial)\\b(?:\\s+(?:ideation|ideations|thoughts?|feelings?|attempts?|plans?|intent|gestures?|note|risk))?`,
+    // Misspellings seen in patient mail: sucidal, suicidel, suiside, suicdal, suisidal.
+    `\\bsu(?:i|ie)?[cs]{1,2}[ie]?d(?:e|al|ality|ally|le|ial|el|il)\\b(?:\\s+(?:ideation|ideations|thoughts?|feelings?|attempts?|plans?|intent|gestures?|note|risk))?`,
     `\\bsuicide\\b(?:\\s+(?:attempts?|plans?|notes?|watch|risk))?`,
     `\\b(?:attempted|attempting|attempt(?:s|ed)? at|thoughts of|thinking about|thinking of|considering|contemplating)\\s+suicide\\b`,
     `\\b(?:kill(?:ing|ed)?|hurt(?:ing)?|harm(?:ing|ed)?|cut(?:ting)?|burn(?:ing|ed)?|hang(?:ing|ed)?|shoot(?:ing)?|drown(?:ing)?|starv(?:e|ing)|poison(?:ing|ed)?)\\s+${SELF}\\b`,
@@ -59,14 +60,34 @@ const SI_RE = /\b(?:SI|HI|SIB|NSSI)\b(?:\s*(?:w\/|with|\/)\s*(?:plan|intent))?/g
 
 const NEGATION =
   /\b(?:no|not|denies|denied|deny|denying|never|without|nor|none|negative for|neg for|no longer|isn't|wasn't|aren't|don't|doesn't|didn't|haven't|hasn't|n't|absence of|free of|rules? out|r\/o)\b[^.;!?\n]{0,40}$/i;
-const THIRD =
-  /\b(?:he|she|they|him|her|his|their|my (?:friend|sister|brother|mother|mom|father|dad|son|daughter|husband|wife|partner|boyfriend|girlfriend|cousin|aunt|uncle|grandmother|grandfather|roommate|classmate|coworker|colleague|neighbor|neighbour)|a friend|someone|somebody|(?:her|his) (?:friend|sister|brother|mother|father|son|daughter))\b[^.;!?\n]{0,40}$/i;
-const FIRST = /\b(?:i|i'm|im|i've|i'd|me|my)\b[^.;!?\n]{0,30}$/i;
 const HISTORICAL =
   /\b(?:years? ago|months ago|long ago|when i was|as a (?:teen|teenager|child|kid)|in (?:high school|college|middle school)|used to|in the past|past history|history of|hx of|h\/o|previous(?:ly)?|prior|last year|back in|once|in (?:19|20)\d{2}|at age \d+|childhood|former(?:ly)?|remote)\b/i;
 const THIRD_SELF = /\b(?:herself|himself|themselves|themself|her|his|their)\b/i;
+// Who the clause is about: the subject word nearest before the phrase wins, so "my friend said
+// she wanted to die" is about the friend and "she asked if I wanted to die" is about the writer.
+// "my" alone decides nothing: "my friend" names someone else, "my life" does not.
+const SUBJECT_RE =
+  /\b(?:(i|i'm|im|i've|ive|i'd|i'll|me|myself)|(he|she|they|him|them|he's|she's|they're|someone|somebody|friend|friends|sister|brother|mother|mom|mum|father|dad|son|daughter|husband|wife|partner|boyfriend|girlfriend|cousin|aunt|uncle|grandmother|grandfather|grandma|grandpa|roommate|classmate|coworker|colleague|neighbor|neighbour|niece|nephew|child|kid|teen|student))\b/gi;
+// Campaign and awareness wording around "suicide": about the topic, not a person's ideation.
+const AWARENESS_AFTER =
+  /^[\s-]*(?:prevention|awareness|hotline|lifeline|helpline|crisis line|rates?\b|statistics|research|training|month|week|day\b|walk|survivors?|loss|bereavement|postvention|gatekeeper|resources?)/i;
+const AWARENESS_BEFORE =
+  /\b(?:national|world|international|global|preventing|prevent|prevention of|awareness of|topic of|stigma of|stigma around|rates of|training on|webinar on|workshop on|resources? (?:on|for|about))\s*$/i;
+// "If you or someone you know is struggling, call 988": a resource offered to anyone.
+const GENERIC_RESOURCE =
+  /\b(?:if you|you or someone|someone you know|anyone|available 24|24\/7|call or text|text or call|free(?:,| and) confidential|reach out)\b/i;
+const RESOURCE_MATCH = /^(?:988|safety plan|crisis (?:line|hotline|text line))$/i;
 
-function grade(text: string, start: number, end: number, match: string): Finding['grade'] {
+function nearestSubject(pre: string): 'first' | 'third' | null {
+  let last: 'first' | 'third' | null = null;
+  SUBJECT_RE.lastIndex = 0;
+  let m: RegExpExecArray | null;
+  while ((m = SUBJECT_RE.exec(pre)) !== null) last = m[1] ? 'first' : 'third';
+  return last;
+}
+
+/** The grade of a match, or null when the words are about the topic rather than a person. */
+function grade(text: string, start: number, end: number, match: string): Finding['grade'] | null {
   // The clause: from the previous sentence break to the next one.
   let s = start;
   const limit = Math.max(0, start - 120);
@@ -76,10 +97,13 @@ function grade(text: string, start: number, end: number, match: string): Finding
   while (e < elimit && !/[.!?\n;]/.test(text[e]!)) e++;
   const pre = text.slice(s, start);
   const post = text.slice(end, e);
+  if (/^sui/i.test(match) && match.indexOf(' ') < 0 && (AWARENESS_AFTER.test(post) || AWARENESS_BEFORE.test(pre)))
+    return null;
+  if (RESOURCE_MATCH.test(match) && (GENERIC_RESOURCE.test(pre) || GENERIC_RESOURCE.test(post))) return null;
   if (NEGATION.test(pre)) return 'negated';
   if (HISTORICAL.test(pre) || HISTORICAL.test(post)) return 'historical';
   if (THIRD_SELF.test(match)) return 'third_person';
-  if (THIRD.test(pre) && !FIRST.test(pre.slice(Math.max(0, pre.length - 25)))) return 'third_person';
+  if (nearestSubject(pre) === 'third') return 'third_person';
   return 'first_person';
 }
 
@@ -98,6 +122,7 @@ export function recognizeCrisis(ctx: ScanContext, out: Candidate[]): void {
   const gated = CRISIS_STEMS.some((k) => lower.includes(k));
   const push = (start: number, end: number, reason: string): void => {
     const g = grade(text, start, end, text.slice(start, end));
+    if (g === null) return;
     out.push({
       type: 'CRISIS',
       start,

@@ -75,6 +75,10 @@ const WEAK_BEFORE = set(
   'spoke|speak|talked|talk|met|meeting|page|paged|paging|call|called|ask|asked|per|informed|notified|told|tell|contact|contacted|seen|saw|visit|visited|thank|thanks|cc|attn|attention|signed|love|xoxo',
 );
 const GREETINGS = set('dear|hi|hello|hey|hiya|greetings');
+// Second (or first) parts of hyphenated common-word compounds.
+const COMPOUND_PARTS = set(
+  'up|in|out|on|off|over|down|back|by|through|based|term|related|free|like|being|care|time|day|week|year|old|wide|long|level|line|site|side|self|non|pre|post|re|co|anti|multi|well|check|follow|sign|drop|walk|call|log|set|start|work|make|take|stand|hand',
+);
 const SIGN_OFFS = set(
   'thanks|thank you|regards|best|sincerely|cheers|warmly|respectfully|love|yours|best regards|kind regards|warm regards|many thanks|take care|talk soon|xo|xoxo',
 );
@@ -183,6 +187,23 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     if (stop[i] === 1) continue;
     fl[i] = info & 15;
   }
+  // Hyphenated compounds of common words ("Follow-up", "Check-in", "FOLLOW-UP", "Well-being"):
+  // a part joined to a lower-case common word, or to a particle such as "up"/"in", is not a name.
+  for (let i = 1; i < n; i++) {
+    if (gap[i] !== G_HYPHEN || text.charCodeAt(toks.start[i]! - 1) !== 45) continue;
+    // A lower-case part counts only when it is a common word: "Hauta-aho" is a surname.
+    if (
+      (!upper && (sh[i]! & SHAPE_LOWER) !== 0 && stop[i] === 1) ||
+      (!upper && (sh[i - 1]! & SHAPE_LOWER) !== 0 && stop[i - 1] === 1) ||
+      COMPOUND_PARTS.has(w[i]!) ||
+      COMPOUND_PARTS.has(w[i - 1]!)
+    ) {
+      stop[i] = 1;
+      stop[i - 1] = 1;
+      fl[i] = 0;
+      fl[i - 1] = 0;
+    }
+  }
   // Shaped like a name in this text: Title case in mixed text, capitals in all-caps text.
   const shaped = (i: number): boolean => {
     const s = sh[i]!;
@@ -259,8 +280,9 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       mark(i, 0.85, 'Patient before a name');
       continue;
     }
+    // A greeting on its own line ("Hi,\nFollow-up from our call") only takes a dictionary name.
     if (
-      (GREETINGS.has(pw) || (p < 0 && i > 0 && GREETINGS.has(w[i - 1]!))) &&
+      (GREETINGS.has(pw) || (p < 0 && i > 0 && GREETINGS.has(w[i - 1]!) && anyDict)) &&
       (shp || (anyDict && !isLower(i)))
     ) {
       mark(i, anyDict ? 0.9 : 0.75, 'Greeting before a name');
