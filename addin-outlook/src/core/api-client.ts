@@ -36,7 +36,11 @@ export type ApiResult<T> = { ok: true; value: T } | ApiFailure;
 
 export interface ApiClient {
   getPolicy(): Promise<ApiResult<Policy>>;
-  sendMessage(req: SendMessageRequestInput): Promise<ApiResult<SendMessageResponse>>;
+  /**
+   * `idempotencyKey` goes out as the Idempotency-Key header: the server answers a repeat with the
+   * message it already accepted, so a retry after a lost answer cannot send twice.
+   */
+  sendMessage(req: SendMessageRequestInput, opts?: { idempotencyKey?: string }): Promise<ApiResult<SendMessageResponse>>;
   getEngagement(email: string): Promise<ApiResult<Engagement>>;
   getCaseload(page?: number): Promise<ApiResult<Caseload>>;
 }
@@ -57,10 +61,16 @@ export function createApiClient(opts: ApiClientOptions): ApiClient {
   const doFetch = opts.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, init));
   const timeoutMs = opts.timeoutMs ?? 20_000;
 
-  async function request<T>(method: 'GET' | 'POST', path: string, body: unknown, schema: Parser<T>): Promise<ApiResult<T>> {
+  async function request<T>(
+    method: 'GET' | 'POST',
+    path: string,
+    body: unknown,
+    schema: Parser<T>,
+    extraHeaders: Record<string, string> = {},
+  ): Promise<ApiResult<T>> {
     const token = await opts.getToken();
     if (!token.ok) return { ok: false, reason: token.reason === 'unreachable' ? 'unreachable' : 'sign_in_failed', message: token.message };
-    const headers: Record<string, string> = { accept: 'application/json', authorization: `Bearer ${token.token}` };
+    const headers: Record<string, string> = { ...extraHeaders, accept: 'application/json', authorization: `Bearer ${token.token}` };
     if (body !== undefined) headers['content-type'] = 'application/json';
     let res: Response;
     try {
@@ -99,7 +109,8 @@ export function createApiClient(opts: ApiClientOptions): ApiClient {
 
   return {
     getPolicy: () => request('GET', '/v1/policy', undefined, PolicySchema),
-    sendMessage: (req) => request('POST', '/v1/messages', req, SendMessageResponseSchema),
+    sendMessage: (req, o) =>
+      request('POST', '/v1/messages', req, SendMessageResponseSchema, o?.idempotencyKey ? { 'idempotency-key': o.idempotencyKey } : {}),
     // The address goes in the body, never the URL: paths end up in proxy and browser logs.
     getEngagement: (email) => request('POST', '/v1/engagement/lookup', { email }, EngagementSchema),
     getCaseload: (page = 1) => request('GET', `/v1/caseload?page=${page}`, undefined, CaseloadSchema),
