@@ -26,9 +26,11 @@ export function sendMessage(body: SendMessageRequestInput): ApiResult<SendMessag
 }
 
 export function getEngagementByEmail(email: string): ApiResult<Engagement> {
-  // The address is a path segment by contract; encode it so '+', '/' and '%' survive.
-  const path = `/v1/patients/by-email/${encodeURIComponent(email.toLowerCase())}/engagement`;
-  return request({ method: 'get', path }, EngagementSchema);
+  // The address goes in the body, never the URL: paths end up in proxy and server logs.
+  return request(
+    { method: 'post', path: '/v1/engagement/lookup', body: { email: email.toLowerCase() } },
+    EngagementSchema,
+  );
 }
 
 export function getCaseload(page: number, pageSize = CASELOAD_PAGE_SIZE): ApiResult<Caseload> {

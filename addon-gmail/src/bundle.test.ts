@@ -47,7 +47,7 @@ const MESSAGE = { id: 'm-1', accessToken: 'per-message', from: 'River Stone <riv
 function server(): Transport {
   return router(SERVER, {
     'GET /v1/caseload?page=1&pageSize=10': json(200, caseloadFixture(1, 10, 14)),
-    'GET /v1/patients/by-email/river.stone%40example.org/engagement': json(200, engagementFixture()),
+    'POST /v1/engagement/lookup': json(200, engagementFixture()),
     'GET /v1/policy': json(200, {}),
     'POST /v1/messages': json(201, sendResponseFixture()),
   });

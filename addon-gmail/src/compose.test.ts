@@ -193,6 +193,8 @@ describe('Send securely', () => {
       subject: 'Follow-up',
       text: BODY,
       topics: ['check-in'],
+      // The clinician sends the draft, which is the notice: the server must not email another.
+      delivery: 'client',
     });
     expect(sent.sendAt).toBeUndefined();
 
@@ -213,7 +215,10 @@ describe('Send securely', () => {
       }),
     );
     const res = makeHandlers(recordingScanner()).onComposeSchedule(composeEvent({ body: BODY }));
-    expect(JSON.parse(env.UrlFetchApp.requests[0]?.payload ?? '')).toMatchObject({ sendAt: 'best' });
+    expect(JSON.parse(env.UrlFetchApp.requests[0]?.payload ?? '')).toMatchObject({
+      sendAt: 'best',
+      delivery: 'server',
+    });
     expect(treeOf(res).kind).toBe('UpdateDraftActionResponse');
   });
 

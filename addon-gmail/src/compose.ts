@@ -1,8 +1,12 @@
 // Secure compose. Gmail gives a compose add-on the draft's recipients only (draftAccess METADATA):
 // it cannot read the body the clinician typed in Gmail, and it cannot stop Send. So the clinician
-// writes the message in this card; Attune scans it here, the server delivers it securely, and the
-// draft receives only the PHI-free notice. Mail sent around the card is caught by the gateway the
-// admin routes outbound mail through (README: "Gmail compliance rule").
+// writes the message in this card; Attune scans it here and stores it on the server, and the draft
+// receives only the PHI-free notice, which the clinician then sends. "Send securely" asks delivery
+// "client": the draft is the notice, carrying the secure link of a single recipient, and the server
+// emails nothing more (one email for the patient, not two). With several recipients, an OpenPGP
+// recipient, or a scheduled send, the server emails each their own notice and the draft's says so.
+// Mail sent around the card is caught by the gateway the admin routes outbound mail through
+// (README: "Gmail compliance rule"); it relays a draft notice whose link it can vouch for.
 
 import { DEFAULT_POLICY, type Policy, type SendMessageResponse } from '@attune/shared/api';
 import type { Finding } from '@attune/shared/phi';
@@ -254,6 +258,8 @@ function send(
     subject: state.subject,
     text: state.body,
     topics: state.topics,
+    // A scheduled send cannot ride on a draft sent now: the server delivers it at the hour.
+    delivery: sendAt === undefined ? 'client' : 'server',
     ...(sendAt !== undefined ? { sendAt } : {}),
   });
   if (!res.ok) return failureCard(state, res.failure);

@@ -98,7 +98,7 @@ describe('home: caseload triage', () => {
   it("opens a patient's insights from the list, without a reply check-in (no message is open)", () => {
     setup(
       router(TEST_SERVER, {
-        'GET /v1/patients/by-email/patient2%40example.org/engagement': json(200, engagementFixture()),
+        'POST /v1/engagement/lookup': json(200, engagementFixture()),
       }),
     );
     const res = treeOf(handlers.onOpenPatient(event({ email: 'patient2@example.org' })));

@@ -21,7 +21,7 @@ import type { FakeComposeActionResponse, FakeDraft } from '../fakes/index.ts';
 let uninstall: (() => void) | undefined;
 afterEach(() => uninstall?.());
 
-const ENGAGEMENT_PATH = '/v1/patients/by-email/river.stone%40example.org/engagement';
+const ENGAGEMENT_PATH = '/v1/engagement/lookup';
 const MESSAGE = {
   id: 'm-1',
   accessToken: 'per-message-token',
@@ -52,19 +52,24 @@ const handlers = makeHandlers({
 });
 
 describe('patient insights on an opened message', () => {
-  it('reads the sender with the per-message token and asks the server for their engagement', () => {
-    const env = setup(router(TEST_SERVER, { [`GET ${ENGAGEMENT_PATH}`]: json(200, engagementFixture()) }));
+  it('reads the sender with the per-message token and asks the server for their engagement, address in the body', () => {
+    const env = setup(router(TEST_SERVER, { [`POST ${ENGAGEMENT_PATH}`]: json(200, engagementFixture()) }));
     handlers.onGmailMessageOpen(openEvent());
     expect(env.UrlFetchApp.requests).toHaveLength(1);
     expect(env.UrlFetchApp.requests[0]).toMatchObject({
-      method: 'GET',
+      method: 'POST',
       url: `${TEST_SERVER}${ENGAGEMENT_PATH}`,
       headers: { Authorization: `Bearer ${TEST_TOKEN}` },
+    });
+    // The address travels in the body, never in the URL (proxy and server logs keep URLs).
+    expect(env.UrlFetchApp.requests[0]?.url).not.toContain('river.stone');
+    expect(JSON.parse(env.UrlFetchApp.requests[0]?.payload ?? '')).toEqual({
+      email: 'river.stone@example.org',
     });
   });
 
   it('puts the crisis banner first, with the sentence, then the engagement figures and their reasons', () => {
-    setup(router(TEST_SERVER, { [`GET ${ENGAGEMENT_PATH}`]: json(200, engagementFixture()) }));
+    setup(router(TEST_SERVER, { [`POST ${ENGAGEMENT_PATH}`]: json(200, engagementFixture()) }));
     const [card] = handlers.onGmailMessageOpen(openEvent());
     const tree = treeOf(card);
     const sections = tree.sections as { header?: string }[];
@@ -95,7 +100,7 @@ describe('patient insights on an opened message', () => {
   });
 
   it('offers "Send a check-in" as a reply-draft compose action carrying the template', () => {
-    setup(router(TEST_SERVER, { [`GET ${ENGAGEMENT_PATH}`]: json(200, engagementFixture()) }));
+    setup(router(TEST_SERVER, { [`POST ${ENGAGEMENT_PATH}`]: json(200, engagementFixture()) }));
     const [card] = handlers.onGmailMessageOpen(openEvent());
     const btn = findAll(treeOf(card), 'TextButton').find((b) => b.text === 'Send a check-in');
     expect(btn?.composeAction).toMatchObject({
@@ -122,7 +127,7 @@ describe('patient insights on an opened message', () => {
       charts: { responseTimeSvg: '', replyHoursSvg: '', pngUrl: null },
     });
     eng.recommendations = { ...eng.recommendations, checkIn: null };
-    setup(router(TEST_SERVER, { [`GET ${ENGAGEMENT_PATH}`]: json(200, eng) }));
+    setup(router(TEST_SERVER, { [`POST ${ENGAGEMENT_PATH}`]: json(200, eng) }));
     const tree = treeOf(handlers.onGmailMessageOpen(openEvent())[0]);
     expect(textOf(tree)).toContain('&lt;img src=x onerror=alert(1)&gt;');
     expect(textOf(tree)).not.toContain('<img');
@@ -133,7 +138,7 @@ describe('patient insights on an opened message', () => {
   it('says the sender is not a patient on 404', () => {
     setup(
       router(TEST_SERVER, {
-        [`GET ${ENGAGEMENT_PATH}`]: json(404, {
+        [`POST ${ENGAGEMENT_PATH}`]: json(404, {
           error: { code: 'patient_not_found', message: 'No patient with that email in your practice.' },
         }),
       }),
@@ -151,7 +156,7 @@ describe('patient insights on an opened message', () => {
     uninstall?.();
     setup(
       router(TEST_SERVER, {
-        [`GET ${ENGAGEMENT_PATH}`]: json(401, {
+        [`POST ${ENGAGEMENT_PATH}`]: json(401, {
           error: { code: 'unauthenticated', message: 'Token is not from your practice domain.' },
         }),
       }),

@@ -1,4 +1,4 @@
-// Patient insights beside an opened message: the same GET /v1/patients/by-email/:email/engagement
+// Patient insights beside an opened message: the same POST /v1/engagement/lookup
 // response Outlook's read pane renders. Crisis alerts come first, with the patient's sentence, so
 // they cannot be scrolled past. Gmail cards cannot show SVG, so the chart is the server's
 // short-lived signed PNG (charts.pngUrl), fetched by Google's image proxy without our token.

@@ -8,7 +8,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { simpleParser } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, testConfig } from '@attune/server';
@@ -196,12 +195,10 @@ describe('Gmail add-on against the real server', () => {
     expect(text).toContain('1 attended, 1 missed');
     expect(text).toContain('Reply rate');
     expect(text).toContain('Best hour to write');
-    expect(r.requests.map((q) => q.url.slice(server.url.length))).toEqual([
-      `/v1/patients/by-email/${encodeURIComponent(PATIENT)}/engagement`,
-    ]);
+    expect(r.requests.map((q) => q.url.slice(server.url.length))).toEqual(['/v1/engagement/lookup']);
   });
 
-  it('sends securely: the draft gets the notice and the SMTP peer receives a PHI-free notice', async (ctx) => {
+  it('sends securely: the draft gets the PHI-free notice with a working secure link, and the server emails no second notice', async (ctx) => {
     const probe = await fetch(`${server.url}/v1/messages`, {
       method: 'POST',
       headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
@@ -222,14 +219,16 @@ describe('Gmail add-on against the real server', () => {
     expect(noticeHtml).not.toBe('');
     for (const marker of PHI_MARKERS.slice(0, 3)) expect(noticeHtml).not.toContain(marker);
 
-    const mail = await waitForMail(PATIENT, 20_000);
-    expect(mail, 'the server delivered a notice to the SMTP peer').toBeDefined();
-    const parsed = await simpleParser(mail!.raw);
-    const whole = `${parsed.subject ?? ''}\n${parsed.text ?? ''}\n${typeof parsed.html === 'string' ? parsed.html : ''}`;
-    for (const marker of PHI_MARKERS.slice(0, 3)) expect(whole).not.toContain(marker);
-    expect(parsed.subject ?? '').not.toContain('Follow-up');
-    // The notice carries the secure link: a 256-bit token (43 base64url characters) in a URL.
-    expect(whole).toMatch(/https?:\/\/\S*\/[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])/);
+    // The notice carries the secure link: a 256-bit token (43 base64url characters) in a URL on the
+    // server's real address, and the viewer answers it.
+    const link = /https?:\/\/[^\s"<>]*\/m\/[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])/.exec(noticeHtml)?.[0];
+    expect(link, 'the draft notice carries the secure link').toBeDefined();
+    expect(link!.startsWith(`${server.url}/m/`)).toBe(true);
+    expect((await fetch(link!, { signal: AbortSignal.timeout(10_000) })).status).toBe(200);
+
+    // The clinician sends the draft, which is the notice: the server must not email a second one.
+    const mail = await waitForMail(PATIENT, 2_000);
+    expect(mail, 'the server emailed no notice of its own').toBeUndefined();
   });
 
   // Last, so a server stuck on the (audited) refusal path cannot take the other tests down with it.
