@@ -39,7 +39,8 @@ export function createApp(deps: AppDeps): App {
     cors({
       origin: config.corsOrigins.includes('*') ? '*' : config.corsOrigins,
       allowMethods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
-      allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
+      // Idempotency-Key: a browser add-in retrying POST /v1/messages must be able to send it.
+      allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id', 'Idempotency-Key'],
       exposeHeaders: ['X-Request-Id', 'RateLimit', 'RateLimit-Policy', 'Retry-After'],
       maxAge: 600,
     }),
