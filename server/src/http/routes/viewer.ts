@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
+import { AUDIT, appendAudit, type AuditAction, type AuditDetails, type AuditOutcome } from '../../audit/index.ts';
 import { deliveryFor } from '../../delivery/index.ts';
 import { acceptReply, MAX_REPLY_CHARS } from '../../delivery/reply.ts';
 import { codeBody, infoBody, messageBody, page } from '../../viewer/render.ts';
@@ -134,6 +135,25 @@ export const viewer: RouteModule = {
       return out;
     }
 
+    /**
+     * Audits what the link holder (the message's patient) did, by reference: the delivery's patient
+     * id, the message id. Opening and replying are audited by the delivery module; this covers the
+     * rest (attachment downloads, the one-time code step).
+     */
+    async function auditPatient(c: C, link: OpenLink, action: AuditAction, outcome: AuditOutcome, details: AuditDetails): Promise<void> {
+      const d = await svc.db.selectFrom('deliveries').select('patient_id').where('id', '=', link.deliveryId).executeTakeFirst();
+      await appendAudit(svc.db, {
+        action,
+        outcome,
+        actor: { type: 'patient', id: d?.patient_id ?? null },
+        practiceId: link.practiceId,
+        ip: c.get('ip'),
+        requestId: c.get('requestId'),
+        target: { type: 'message', id: link.messageId },
+        details,
+      });
+    }
+
     function verified(c: C, link: OpenLink): boolean {
       return checkVerifiedCookie(keys, link.linkId, getCookie(c, cookie), Date.now());
     }
@@ -223,6 +243,8 @@ export const viewer: RouteModule = {
       }
       if (!codeGuesses.take(`ip:${c.get('ip')}`).allowed) return tooMany(c);
       const r = await verifyCode(svc, keys, link, f['code'] ?? '');
+      // The code is the patient's second factor: a wrong one is a failed login, the right one a login.
+      await auditPatient(c, link, r.ok ? AUDIT.LOGIN : AUDIT.AUTH_FAILURE, r.ok ? 'success' : 'failure', r.ok ? { factor: 'one_time_code' } : { factor: 'one_time_code', reason: r.reason });
       if (!r.ok) {
         const error = {
           wrong: 'That code is not right. Check the latest email and try again.',
@@ -270,6 +292,8 @@ export const viewer: RouteModule = {
       const index = Number(c.req.param('index'));
       const a = m && Number.isInteger(index) ? m.content.attachments[index] : undefined;
       if (!a) return render(c, 404, GENERIC, practice, infoBody('Attachment not found', 'This attachment is not part of the message.'));
+      // A download is a read of the message's content (PHI), like opening it.
+      await auditPatient(c, link, AUDIT.PHI_READ, 'success', { view: 'attachment', index });
       const ascii = a.filename.replace(/[^\x20-\x7e]/g, '_').replace(/["\\]/g, '_');
       // Always a download, never rendered on our origin (an HTML attachment must not run here).
       c.header('Content-Type', 'application/octet-stream');
