@@ -143,16 +143,24 @@ export async function startApiFixture(opts: { patientEmail: string; patientName:
   }
 }
 
-/** The secure-link token in the first notice written to the mail folder (quoted-printable undone). */
-async function waitForLinkToken(mailDir: string): Promise<string> {
+/** Every .eml in the mail folder, quoted-printable soft breaks undone. */
+export function mailTexts(mailDir: string): string[] {
+  return readdirSync(mailDir)
+    .filter((f) => f.endsWith('.eml'))
+    .map((f) => readFileSync(join(mailDir, f), 'utf8').replace(/=\r?\n/g, ''));
+}
+
+/** Every secure-link token in the notices of the mail folder. */
+export function linkTokens(mailDir: string): string[] {
+  return mailTexts(mailDir).flatMap((eml) => [...eml.matchAll(/\/m\/([A-Za-z0-9_-]{20,})/g)].map((m) => m[1]!));
+}
+
+/** Waits for a secure-link token that is not in `known` to reach the mail folder. */
+export async function waitForLinkToken(mailDir: string, known: ReadonlySet<string> = new Set()): Promise<string> {
   for (let i = 0; i < 400; i++) {
-    const files = readdirSync(mailDir).filter((f) => f.endsWith('.eml'));
-    for (const f of files) {
-      const eml = readFileSync(join(mailDir, f), 'utf8').replace(/=\r?\n/g, '');
-      const m = /\/m\/([A-Za-z0-9_-]{20,})/.exec(eml);
-      if (m) return m[1]!;
-    }
+    const fresh = linkTokens(mailDir).find((t) => !known.has(t));
+    if (fresh) return fresh;
     await new Promise((res) => setTimeout(res, 25));
   }
-  throw new Error('fixture: no secure-link notice reached the mail folder');
+  throw new Error('fixture: no new secure-link notice reached the mail folder');
 }
