@@ -67,6 +67,7 @@ const YEAR_RE =
   /(?<![\w.$/-])((?:19|20)\d{2})(?:s)?(?![\w]|[.,/-]\d|\s*(?:%|mg|mcg|ml|cc|units?|u\b|iu|kg|lbs?|calories|hrs?|hours|mins?|minutes|dollars|miles|feet|ft|meters|steps|words))/gi;
 const YEAR_CUE =
   /(?:\b(?:in|since|from|during|until|till|year|of|circa|born|dob|early|late|mid|summer|winter|spring|fall|autumn|class|graduated|married|divorced|died|diagnosed|dx|hx|s\/p|pmh|pmhx|mi|cabg|cva|surgery|admitted|admission|back in|around)\s*$)|[-–/]\s*$/i;
+const YEAR_DET_BEFORE = /\b(?:a|the|this|that|his|her|their|its|our|my|your)\s+$/i;
 const TIME_CUE = /(?:\b(?:at|@|approx\.?|around|about|by|until|til|till|since)\s*$)/i;
 const FRACTION_AFTER =
   /^\s*(?:tab|tabs|tablet|cup|cups|of|strength|dose|way|teaspoon|tsp|tbsp|inch|mile|pill|ns|nss|hr|hrs|pain|angina|peep|ps|cpap|mmhg|cm|%)|^%/i;
@@ -183,11 +184,14 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
     if (TIME_CUE.test(pre) && n % 100 < 60) return;
     const cue = YEAR_CUE.test(pre);
     // Years alone are not identifying under Safe Harbor; report them low unless in a date context.
+    // Just above the default threshold: a number that cannot be a 24-hour clock time (1960-1999,
+    // 2060+: minutes >= 60) or a year used as an adjective ("a 1979 film", "the 2017 move").
+    const weak = n % 100 >= 60 || YEAR_DET_BEFORE.test(pre);
     out.push({
       type: 'DATE',
       start: m.index,
       end: m.index + m[0].length,
-      confidence: cue ? 0.7 : 0.45,
+      confidence: cue ? 0.7 : weak ? 0.55 : 0.45,
       reason: cue ? 'Year in a date context' : 'Year',
     });
   });

@@ -87,6 +87,19 @@ const VERBS_AFTER = set(
   'called|calls|phoned|visited|visits|aware|updated|notified|informed|said|says|states|stated|reports|reported|agreed|agrees|consented|consents|requested|requests|wants|wanted|came|arrived|left|asked|asks|feels|felt|spoke|talked|thinks|thought|believes|is|was|will|has|had|would|and|present|at|in',
 );
 const WEAK_VERBS_AFTER = set('is|was|will|has|had|would|and|at|in');
+// Verbs said of people, not of firms or places: a capitalised word before one is a name even
+// when no dictionary knows it ("Mehrudin shouted", "Ciset lives on ...").
+const PERSON_VERBS = set(
+  'shouted|yelled|screamed|whispered|laughed|cried|smiled|sighed|nodded|replied|lives|lived|married|spent|sang|told|texted|emailed|apologized|apologised|complained|admitted|confessed|promised|wondered|answered|explained|insisted|joked|recalled',
+);
+// Reporting verbs before a name closing the clause: '..." says Gerste.', 'said Erle to Maurice'.
+const SAY_BEFORE = set(
+  'says|said|asked|asks|replied|replies|added|adds|explained|recalls|recalled|wrote|writes',
+);
+// Words after a doctor's title that are not surnames even when the surname list has them.
+const AFTER_TITLE_NOT_NAME = set(
+  'will|may|can|aware|notified|informed|called|paged|here|in|at|to|and|or|of|the|was|is|has|had|would|said|states|ordered|order|orders|made|team|on|with|for|by|re|service|office|note|notes|visit|rounds|to|if|as|also|up|out|now|today|still|who|that|this|his|her|their|out',
+);
 const DETERMINERS = set(
   'the|a|an|this|that|these|those|our|your|its|every|each|any|some|no|his|her|their|my',
 );
@@ -310,6 +323,23 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       mark(i, anyDict ? 0.85 : 0.75, 'Labelled name');
       continue;
     }
+    // '... says Gerste.': a capitalised word closing the clause after a reporting verb.
+    if (!upper && shp && SAY_BEFORE.has(pw) && (gap[i]! & G_SPACE) !== 0 && w[i]!.length > 2) {
+      const e = toks.end[i]!;
+      const ch = e < text.length ? text.charCodeAt(e) : 46;
+      // . , ! ? ; or " to/as"
+      if (
+        ch === 46 ||
+        ch === 44 ||
+        ch === 33 ||
+        ch === 63 ||
+        ch === 59 ||
+        (i + 1 < n && (w[i + 1] === 'to' || w[i + 1] === 'as'))
+      ) {
+        mark(i, 0.75, 'Name after a reporting verb');
+        continue;
+      }
+    }
     // A verb after: "bill called", "CLIFFORD AWARE", "Suzette visited".
     const nx = i + 1 < n && (gap[i + 1]! & (G_SPACE | G_COMMA)) !== 0 ? i + 1 : -1;
     if (nx >= 0 && VERBS_AFTER.has(w[nx]!) && (shp || isLower(i)) && !DETERMINERS.has(pw)) {
@@ -318,6 +348,9 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       if (weakVerb ? shp && (f & F_STRONG) !== 0 : strongDict)
         mark(i, weakVerb ? 0.7 : 0.8, 'Name before a verb');
       else if (anyDict && !weakVerb && (f & FIRST) !== 0) mark(i, 0.75, 'First name before a verb');
+    }
+    if (nx >= 0 && !upper && shp && PERSON_VERBS.has(w[nx]!) && !DETERMINERS.has(pw) && w[i]!.length > 2) {
+      mark(i, 0.75, 'Capitalised word before a verb said of people');
     }
     if (WEAK_BEFORE.has(pw) && strongDict && shp && !upper) mark(i, 0.75, 'Name after a contact verb');
     // "spoke with helen", "will consult with patty": a first name after a verb of talking + with.
@@ -335,6 +368,36 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     const atStart = lineStart(i) || (gap[i]! & G_BREAK) !== 0;
     if ((f & F_STRONG) !== 0) mark(i, upper ? 0.45 : atStart ? 0.65 : 0.75, 'Known first name');
     else if ((f & L_STRONG) !== 0) mark(i, upper ? 0.4 : atStart ? 0.55 : 0.65, 'Known surname');
+  }
+
+  // "Dr. Foley", "dr. white's order": after a doctor's title a surname wins over the stop list
+  // (catheters, colours, common nouns), unless the word is a verb or function word.
+  for (let i = 1; i < n; i++) {
+    if (stop[i] === 0 || (sh[i]! & SHAPE_LETTERS) === 0 || isInitial(i) || w[i]!.length < 3) continue;
+    const t = w[i - 1]!;
+    if (t !== 'dr' && t !== 'drs' && t !== 'doctor') continue;
+    if ((gap[i]! & (G_SPACE | G_PERIOD)) === 0 || AFTER_TITLE_NOT_NAME.has(w[i]!)) continue;
+    if (((d.get(w[i]!) ?? 0) & (L_STRONG | L_AMBIG)) === 0) continue;
+    if (upper ? (sh[i]! & SHAPE_CAPS) === 0 : !(shaped(i) || isLower(i))) continue;
+    stop[i] = 0;
+    fl[i] = d.get(w[i]!) ?? 0;
+    mark(i, 0.85, 'Title before a surname');
+  }
+  // "name: hyuuma t. maida": a labelled name in lower case takes the rest of its short line.
+  for (let i = 1; i < n; i++) {
+    if (w[i - 1] !== 'name' || text[toks.end[i - 1]!] !== ':' || !isLower(i) || !candidate(i) || ls[i] === 1)
+      continue;
+    let k = i;
+    while (
+      k + 1 < n &&
+      k - i < 3 &&
+      ls[k + 1] === 0 &&
+      (gap[k + 1]! & (G_SPACE | G_PERIOD)) !== 0 &&
+      (candidate(k + 1) || isInitial(k + 1) || (w[k + 1]!.length === 1 && isLower(k + 1)))
+    )
+      k++;
+    if (k < n - 1 && ls[k + 1] === 0) continue;
+    for (let m = i; m <= k; m++) mark(m, 0.8, 'Labelled name');
   }
 
   // ---- pairs and initials --------------------------------------------------------------------

@@ -2,6 +2,7 @@
 // capitalised words after location cues ("transferred to X", "lives in X").
 import type { Candidate, ScanContext } from '../candidate.ts';
 import { decodeFrontCoded } from '../dictionaries/decode.ts';
+import { COUNTRIES } from '../dictionaries/countries.ts';
 import { CITIES } from '../dictionaries/names.ts';
 import { NOT_NAMES } from '../dictionaries/not-names.ts';
 import { isNameWord } from './names.ts';
@@ -33,6 +34,29 @@ function cities(): Map<string, string[][]> {
 }
 
 const STOP = new Set(NOT_NAMES.split('|'));
+
+// Countries by first word, longest names first ("united states of america" before "united states").
+let COUNTRY_FIRST: Map<string, string[][]> | undefined;
+function countries(): Map<string, string[][]> {
+  if (COUNTRY_FIRST) return COUNTRY_FIRST;
+  const m = new Map<string, string[][]>();
+  for (const c of COUNTRIES.split('|')) {
+    const words = c.match(/[\p{L}\p{N}]+/gu);
+    if (!words) continue;
+    const arr = m.get(words[0]!);
+    if (arr) arr.push(words);
+    else m.set(words[0]!, [words]);
+  }
+  for (const arr of m.values()) arr.sort((a, b) => b.length - a.length);
+  COUNTRY_FIRST = m;
+  return m;
+}
+// Countries that are also first names or common words: only after a place cue ("from Jordan").
+const AMBIGUOUS_COUNTRY = new Set(
+  'jordan|chad|georgia|turkey|china|guinea|niger|mali|israel|kenya|india|dominica|grenada|jersey|wales|england|holland|oman|peru|cuba|malta|samoa|tonga|congo|korea|sudan|iran|iraq|uk'.split(
+    '|',
+  ),
+);
 // Adjectives that appear inside hospital names but do not name one alone.
 const FACILITY_ADJ = new Set(
   'outside|local|community|state|county|general|university|private|previous|prior|other|another|same|nearest|receiving|referring|transferring|home|old|new|main|psychiatric|psych|mental|childrens|children|veterans|va|osh|city|medical|health|rehab'.split(
@@ -101,6 +125,14 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
   for (let i = 0; i < n; i++) {
     const w = toks.lower[i]!;
     const shp = toks.shape[i]!;
+    const ctry = countries().get(w);
+    if (ctry) {
+      const last = countryAt(ctx, toks, i, ctry, out);
+      if (last >= 0) {
+        i = last;
+        continue;
+      }
+    }
     const lowerFacility = (shp & SHAPE_LOWER) !== 0 && FACILITY.has(w);
     if (
       (shp & (SHAPE_TITLE | SHAPE_CAPS | SHAPE_INITIAL)) === 0 &&
@@ -204,6 +236,52 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
     }
   }
   propagatePlaces(ctx, toks, out, firstOwn);
+}
+
+/**
+ * A country name: after a place cue ("moved here from tunisia", "lives in Sweden"), closing an
+ * address ("Porto Alegre, Brazil"; a line of its own under a city), or capitalised in prose.
+ * Returns the last token index taken, or -1.
+ */
+function countryAt(ctx: ScanContext, toks: Tokens, i: number, list: string[][], out: Candidate[]): number {
+  const { text, upper } = ctx;
+  const n = toks.count;
+  for (const words of list) {
+    const m = words.length;
+    if (i + m > n) continue;
+    let ok = true;
+    for (let k = 1; k < m && ok; k++)
+      if (toks.lower[i + k] !== words[k] || toks.start[i + k]! - toks.end[i + k - 1]! > 2) ok = false;
+    if (!ok) continue;
+    const shp = toks.shape[i]!;
+    const capital = (shp & (SHAPE_TITLE | SHAPE_CAPS)) !== 0;
+    const prev = i > 0 ? toks.lower[i - 1]! : '';
+    const cue = LOC_CUE.has(prev);
+    // What precedes on the line: a comma after a word, or a line break (address blocks).
+    let b = toks.start[i]! - 1;
+    while (b >= 0 && (text.charCodeAt(b) === 32 || text.charCodeAt(b) === 9)) b--;
+    const bc = b >= 0 ? text.charCodeAt(b) : 10;
+    const afterComma = bc === 44;
+    const lineStart = bc === 10 || bc === 13 || bc === 62;
+    const ambiguous = AMBIGUOUS_COUNTRY.has(words.join(' '));
+    let conf = 0;
+    if (cue && (capital || (shp & SHAPE_LOWER) !== 0)) conf = 0.7;
+    else if (upper) conf = 0;
+    else if (capital && (afterComma || lineStart) && (!ambiguous || m > 1)) conf = 0.65;
+    else if (capital && !ambiguous && (shp & SHAPE_TITLE) !== 0) conf = 0.6;
+    if (conf === 0) return -1;
+    // "Czech Republic", "New Zealand": a whole country name outranks the two-capitalised-words name rule.
+    if (m > 1) conf = Math.max(conf, 0.8);
+    out.push({
+      type: 'ADDRESS',
+      start: toks.start[i]!,
+      end: toks.end[i + m - 1]!,
+      confidence: conf,
+      reason: 'Country',
+    });
+    return i + m - 1;
+  }
+  return -1;
 }
 
 /**
