@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
 import { createTestStore, dialectsUnderTest, type TestStore } from '../store/testing.ts';
 import { newId, nowIso } from '../store/index.ts';
 import { createCommitQueue } from './commit-queue.ts';
@@ -38,5 +39,44 @@ describe.each(dialectsUnderTest())('group commit on %s', (dialect) => {
     await q.run((tx) => tx.insertInto('practices').values(practice(id)).execute());
     const seen = await store.db.selectFrom('practices').select('id').where('id', '=', id).executeTakeFirst();
     expect(seen?.id).toBe(id);
+  });
+});
+
+describe('group commit on sqlite with the WAL synced off the event loop', () => {
+  let store: TestStore;
+  beforeAll(async () => {
+    store = await createTestStore('sqlite');
+  });
+  afterAll(async () => {
+    await store?.cleanup();
+  });
+
+  const practice = (id: string) => ({ id, name: 'P', reply_domain: null, entra_tenant_id: null, created_at: nowIso(), updated_at: nowIso() });
+
+  it('resolves writers only after the WAL sync, and leaves the connection at synchronous=FULL', async () => {
+    expect(store.syncWal).toBeTypeOf('function');
+    const events: string[] = [];
+    const q = createCommitQueue(store.db, {
+      syncWal: async () => {
+        events.push('sync start');
+        await store.syncWal!();
+        events.push('sync end');
+      },
+    });
+    const ids = Array.from({ length: 5 }, () => newId());
+    await Promise.all(ids.map((id) => q.run((tx) => tx.insertInto('practices').values(practice(id)).execute()).then(() => events.push('resolved'))));
+    expect(events.indexOf('sync end')).toBeGreaterThanOrEqual(0);
+    expect(events.indexOf('sync end')).toBeLessThan(events.indexOf('resolved'));
+    const rows = await store.db.selectFrom('practices').select('id').where('id', 'in', ids).execute();
+    expect(rows).toHaveLength(5);
+    // 2 = FULL: statements outside the queue still sync on every commit.
+    const { rows: mode } = await sql<{ synchronous: number }>`pragma synchronous`.execute(store.db);
+    expect(mode[0]?.synchronous).toBe(2);
+  });
+
+  it('reports no success for a group whose WAL sync failed', async () => {
+    const q = createCommitQueue(store.db, { syncWal: () => Promise.reject(new Error('EIO')) });
+    const results = await Promise.allSettled([newId(), newId()].map((id) => q.run((tx) => tx.insertInto('practices').values(practice(id)).execute())));
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
   });
 });

@@ -56,7 +56,8 @@ export function createDelivery(opts: {
     );
   }
   let worker: OutboxWorker | null = null;
-  const queue = createCommitQueue(opts.store.db);
+  // SQLite: the group's WAL fsync runs off the event loop (commit-queue.ts).
+  const queue = createCommitQueue(opts.store.db, opts.store.syncWal ? { syncWal: opts.store.syncWal } : {});
   const services: DeliveryServices = {
     db: opts.store.db,
     dialect: opts.store.dialect,
