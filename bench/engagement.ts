@@ -11,6 +11,7 @@ import {
   bestWindowStart,
   buildTimeline,
   DEFAULT_HOUR_WINDOW,
+  DEFAULT_HOUR_WINDOW_NO_PRIOR,
   fitHourWindow,
   type HourWindowParams,
   classifyStyle,
@@ -265,7 +266,10 @@ function enron(): void {
   // predictive probability; the product ships that choice as DEFAULT_HOUR_WINDOW.
   const histories = [...split.values()].map(({ train: tr }) => tr.map((p) => hourOf(p.replyAt)));
   const fit = fitHourWindow(histories, popHist);
-  const sameAsProduct = (['kappa', 'priorWeight', 'halfLife'] as const).every((k) => fit.params[k] === DEFAULT_HOUR_WINDOW[k]);
+  const same = (a: HourWindowParams, b: HourWindowParams): boolean => a.kappa === b.kappa && a.priorWeight === b.priorWeight && a.halfLife === b.halfLife;
+  const sameAsProduct = same(fit.params, DEFAULT_HOUR_WINDOW);
+  // The path without a prior (what the product does when no practice hours are passed): its own fit.
+  const fitNoPrior = fitHourWindow(histories, popHist, { priorWeights: [0] });
   // Ours, per message: the window around the predicted reply time (send time + predicted latency);
   // the window's offset from that time is chosen by the same nested validation.
   let bestOff = -1;
@@ -287,15 +291,19 @@ function enron(): void {
     `Best-window smoothing fitted on training replies (rolling origins at 50/60/70/80% of each person's training replies, ${fit.n} validation replies, mean log predictive ${fit.logLik.toFixed(3)}): ${fmtP(fit.params)}; ` +
       (sameAsProduct ? 'the same as the product default (DEFAULT_HOUR_WINDOW).' : `the product default differs (${fmtP(DEFAULT_HOUR_WINDOW)}): both are shown.`),
   );
+  console.log(
+    `  without a prior (prior weight fixed at 0): kappa ${fitNoPrior.params.kappa}, recency half-life ${fitNoPrior.params.halfLife || 'off'} (mean log predictive ${fitNoPrior.logLik.toFixed(3)}); ` +
+      (same(fitNoPrior.params, DEFAULT_HOUR_WINDOW_NO_PRIOR) ? 'the same as DEFAULT_HOUR_WINDOW_NO_PRIOR.' : `product default DEFAULT_HOUR_WINDOW_NO_PRIOR differs (kappa ${DEFAULT_HOUR_WINDOW_NO_PRIOR.kappa}, half-life ${DEFAULT_HOUR_WINDOW_NO_PRIOR.halfLife}).`),
+  );
   const errs = { pop: [] as number[], person: [] as number[], ours: [] as number[] };
   const popBest = bestWindowStart(popHist).start;
   // Window hits by method, overall and by how many training replies the person has.
-  const methods = ['popMode', 'popBest', 'personMedian', 'personMode', 'ours', 'fitted'] as const;
+  const methods = ['popMode', 'popBest', 'personMedian', 'personMode', 'ours', 'fitted', 'noPrior'] as const;
   type Method = (typeof methods)[number];
   const bucketOf = (k: number): string => (k < 10 ? '5-9' : k < 25 ? '10-24' : k < 60 ? '25-59' : '60+');
   const buckets = ['5-9', '10-24', '25-59', '60+'];
   const hits = new Map<string, Record<Method, number> & { n: number; people: number }>();
-  for (const b of ['all', ...buckets]) hits.set(b, { n: 0, people: 0, popMode: 0, popBest: 0, personMedian: 0, personMode: 0, ours: 0, fitted: 0 });
+  for (const b of ['all', ...buckets]) hits.set(b, { n: 0, people: 0, popMode: 0, popBest: 0, personMedian: 0, personMode: 0, ours: 0, fitted: 0, noPrior: 0 });
   type Tally = Record<Method, number> & { n: number; people: number };
   const perPerson: Tally[] = [];
   let perMessage = 0;
@@ -304,7 +312,9 @@ function enron(): void {
     const personMed = medianOf(tr.map((p) => H(p.replyAt - p.sentAt)));
     const pred = predictLatency(tr, bestK);
     const hours = tr.map((p) => hourOf(p.replyAt));
-    const ours = bestWindow(hours, { ...DEFAULT_HOUR_WINDOW, prior: popHist });
+    // Exactly what computeEngagement does: bestWindow with its defaults, given the population's hours as the prior.
+    const ours = bestWindow(hours, { prior: popHist });
+    const noPrior = bestWindow(hours);
     const fitted = bestWindow(hours, { ...fit.params, prior: popHist });
     const personMedHour = Math.floor(medianOf(hours));
     const own = new Array<number>(24).fill(0);
@@ -318,8 +328,9 @@ function enron(): void {
       personMode: (personMode + 23) % 24,
       ours: ours.start,
       fitted: fitted.start,
+      noPrior: noPrior.start,
     };
-    const mine: Tally = { n: 0, people: 0, popMode: 0, popBest: 0, personMedian: 0, personMode: 0, ours: 0, fitted: 0 };
+    const mine: Tally = { n: 0, people: 0, popMode: 0, popBest: 0, personMedian: 0, personMode: 0, ours: 0, fitted: 0, noPrior: 0 };
     perPerson.push(mine);
     const rows = [hits.get('all'), hits.get(bucketOf(tr.length)), mine];
     for (const r of rows) if (r) r.people++;
@@ -379,13 +390,14 @@ function enron(): void {
     `  ours minus baseline, points (95% paired bootstrap interval over people): population mode ${(((all.ours - all.popMode) / n) * 100).toFixed(1)} ${ci(diffs.popMode)}; ` +
       `person median ${(((all.ours - all.personMedian) / n) * 100).toFixed(1)} ${ci(diffs.personMedian)}; population busiest window ${(((all.ours - all.popBest) / n) * 100).toFixed(1)} ${ci(diffs.popBest)}`,
   );
+  console.log(`  ours without a prior (the product when no practice hours are passed; the person's own replies only): ${pct(all.noPrior / n)}`);
   if (!sameAsProduct) console.log(`  ours with the smoothing fitted on this run's training replies (${fmtP(fit.params)}): ${pct(all.fitted / n)}`);
   console.log(`  ours, per message (send time + predicted latency; needs the message's send time, not a static window): ${pct(perMessage / n)}`);
-  console.log(`  by training replies per person (people, held-out replies): pop mode | pop busiest | person median | person mode | ours`);
+  console.log(`  by training replies per person (people, held-out replies): pop mode | pop busiest | person median | person mode | ours | ours without prior`);
   for (const b of buckets) {
     const r = hits.get(b) as Record<Method, number> & { n: number; people: number };
     console.log(
-      `    ${b.padEnd(6)} (${String(r.people).padStart(2)}, ${String(r.n).padStart(3)}): ${hh(r.popMode, r.n)} | ${hh(r.popBest, r.n)} | ${hh(r.personMedian, r.n)} | ${hh(r.personMode, r.n)} | ${hh(r.ours, r.n)}`,
+      `    ${b.padEnd(6)} (${String(r.people).padStart(2)}, ${String(r.n).padStart(3)}): ${hh(r.popMode, r.n)} | ${hh(r.popBest, r.n)} | ${hh(r.personMedian, r.n)} | ${hh(r.personMode, r.n)} | ${hh(r.ours, r.n)} | ${hh(r.noPrior, r.n)}`,
     );
   }
 }

@@ -4,7 +4,7 @@ import type { Alert, Engagement, EngagementStyle } from '../api/engagement.ts';
 import { INQUIRY_TYPES } from '../api/engagement.ts';
 import type { EngagementEvent } from '../api/events.ts';
 import { detectDrops, type DropAlarm, type DropOptions } from './drop.ts';
-import { bestWindow, DEFAULT_HOUR_WINDOW, type HourWindowParams } from './hours.ts';
+import { bestWindow, type HourWindowParams } from './hours.ts';
 import { DEFAULT_STYLE_MODEL } from './model.ts';
 import { DEFAULT_LATENCY_SHRINKAGE, predictLatencyHours } from './predict.ts';
 import { median, quantile, round } from './stats.ts';
@@ -39,7 +39,7 @@ export interface EngagementOptions {
   drop?: Partial<DropOptions>;
   /** Prior reply-hour histogram (e.g. the practice's), used while the patient has few replies. */
   hourPrior?: readonly number[];
-  /** Smoothing of the best-hour model (e.g. fitted per practice with fitHourWindow); DEFAULT_HOUR_WINDOW otherwise. */
+  /** Smoothing of the best-hour model (e.g. fitted per practice with fitHourWindow); the hours.ts defaults otherwise. */
   hourWindow?: Partial<HourWindowParams>;
   /** The practice's typical reply latency (hours), the prior of the latency prediction. */
   populationLatencyHours?: number;
@@ -143,8 +143,9 @@ export function computeEngagement(
   const hours = t.replies.map((r) => localHour(tz, r.at));
   const histogram = new Array<number>(24).fill(0);
   for (const h of hours) histogram[Math.floor(h) % 24] = (histogram[Math.floor(h) % 24] as number) + 1;
-  // The same function and smoothing the Enron benchmark evaluates (DEFAULT_HOUR_WINDOW unless overridden).
-  const win = bestWindow(hours, { ...DEFAULT_HOUR_WINDOW, ...opts.hourWindow, prior: opts.hourPrior });
+  // The same function and defaults the Enron benchmark evaluates (DEFAULT_HOUR_WINDOW with a prior,
+  // DEFAULT_HOUR_WINDOW_NO_PRIOR without), unless a practice passes its own fitted smoothing.
+  const win = bestWindow(hours, { ...opts.hourWindow, prior: opts.hourPrior });
 
   // Weekly frequency over the last 12 weeks (or since the first event).
   const span = t.firstAt === null ? 0 : Math.min(12 * WEEK, asOf - t.firstAt);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bestWindow, bestWindowStart, DEFAULT_HOUR_WINDOW, fitHourWindow, hourPredictive } from './hours.ts';
+import { bestWindow, bestWindowStart, DEFAULT_HOUR_WINDOW, DEFAULT_HOUR_WINDOW_NO_PRIOR, fitHourWindow, hourPredictive } from './hours.ts';
 import { createRng } from './prng.ts';
 import { inWindow } from './stats.ts';
 
@@ -83,9 +83,16 @@ describe('bestWindow mass and hour', () => {
     expect(inWindow((w.hour as number) + 0.5, w.start as number)).toBe(true);
     expect(w.reasons.join(' ')).toMatch(/% of replies expected/);
   });
-  it('ships the smoothing the benchmark fits (documented defaults)', () => {
+  it('uses the sharp, shrunk smoothing with a prior and the wide one without', () => {
     expect(DEFAULT_HOUR_WINDOW).toEqual({ kappa: 64, priorWeight: 50, halfLife: 10 });
-    expect(bestWindow([10.2, 10.4, 10.6])).toEqual(bestWindow([10.2, 10.4, 10.6], { ...DEFAULT_HOUR_WINDOW }));
+    expect(DEFAULT_HOUR_WINDOW_NO_PRIOR).toEqual({ kappa: 4, priorWeight: 0, halfLife: 25 });
+    const hours = [10.2, 10.4, 13.6, 10.1, 14.9];
+    const prior = Array.from({ length: 24 }, (_, h) => (h >= 8 && h < 18 ? 5 : 1));
+    expect(bestWindow(hours)).toEqual(bestWindow(hours, { ...DEFAULT_HOUR_WINDOW_NO_PRIOR }));
+    expect(bestWindow(hours, { prior })).toEqual(bestWindow(hours, { ...DEFAULT_HOUR_WINDOW, prior }));
+    // An all-zero prior is no prior.
+    expect(bestWindow(hours, { prior: new Array<number>(24).fill(0) })).toEqual(bestWindow(hours));
+    expect(hourPredictive(hours, { prior })).not.toEqual(hourPredictive(hours));
   });
 });
 

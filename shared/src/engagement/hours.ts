@@ -23,7 +23,7 @@ export interface BestWindow {
   reasons: string[];
 }
 
-/** The model's three smoothing choices; `DEFAULT_HOUR_WINDOW` holds the product's values. */
+/** The model's three smoothing choices; `DEFAULT_HOUR_WINDOW` (with a prior) and `DEFAULT_HOUR_WINDOW_NO_PRIOR` hold the product's values. */
 export interface HourWindowParams {
   /** von Mises kernel concentration (4 ~ a 2.5-hour bandwidth, 64 ~ half an hour). */
   kappa: number;
@@ -51,6 +51,24 @@ export interface WindowOptions extends Partial<HourWindowParams> {
  * trusted about as much as 50 replies' worth of the population's.
  */
 export const DEFAULT_HOUR_WINDOW: Readonly<HourWindowParams> = Object.freeze({ kappa: 64, priorWeight: 50, halfLife: 10 });
+
+/**
+ * Without a prior there is nothing to shrink towards, and the same fit (prior weight 0) wants a much
+ * wider kernel instead: smoothing stands in for shrinkage. On the Enron benchmark this path does NOT
+ * beat the population's window; pass the practice's hours (practicePriors().hourPrior) as the prior.
+ */
+export const DEFAULT_HOUR_WINDOW_NO_PRIOR: Readonly<HourWindowParams> = Object.freeze({ kappa: 4, priorWeight: 0, halfLife: 25 });
+
+function usablePrior(prior: readonly number[] | undefined): readonly number[] | undefined {
+  return prior && prior.some((x) => x > 0) ? prior : undefined;
+}
+
+/** The smoothing in force: explicit options first, then the default for "with" or "without a prior". */
+function resolve(opts: Partial<HourWindowParams> & { prior?: readonly number[] | undefined }): HourWindowParams & { prior: readonly number[] | undefined } {
+  const prior = usablePrior(opts.prior);
+  const d = prior ? DEFAULT_HOUR_WINDOW : DEFAULT_HOUR_WINDOW_NO_PRIOR;
+  return { kappa: opts.kappa ?? d.kappa, halfLife: opts.halfLife ?? d.halfLife, priorWeight: prior ? (opts.priorWeight ?? d.priorWeight) : 0, prior };
+}
 
 const TAU = 2 * Math.PI;
 /** Sub-points per hour: the kernel is integrated over each hour bin at quarter-hour resolution. */
@@ -111,8 +129,7 @@ function recencyWeights(n: number, halfLife: number): number[] | null {
  * otherwise.
  */
 export function hourPredictive(hours: readonly number[], opts: Omit<WindowOptions, 'width' | 'fallbackP'> = {}): number[] {
-  const kappa = opts.kappa ?? DEFAULT_HOUR_WINDOW.kappa;
-  const halfLife = opts.halfLife ?? DEFAULT_HOUR_WINDOW.halfLife;
+  const { kappa, halfLife, prior, priorWeight } = resolve(opts);
   const weights = recencyWeights(hours.length, halfLife);
   const kern = kernelTable(kappa);
   const bins = new Float64Array(Q);
@@ -123,9 +140,8 @@ export function hourPredictive(hours: readonly number[], opts: Omit<WindowOption
     bins[q] = (bins[q] as number) + w;
     wsum += w;
   }
-  const prior = opts.prior;
   const psum = prior ? prior.reduce((a, b) => a + Math.max(0, b), 0) : 0;
-  const pw = prior && psum > 0 ? (opts.priorWeight ?? DEFAULT_HOUR_WINDOW.priorWeight) : 0;
+  const pw = psum > 0 ? priorWeight : 0;
   if (prior && pw > 0) {
     // A prior count says "somewhere in [k, k+1)": its pseudo-replies spread evenly over that hour's
     // quarters and are then smoothed like real ones.
@@ -156,11 +172,8 @@ export function bestWindowStart(p: readonly number[], width = 3): { start: numbe
 
 export function bestWindow(hours: readonly number[], opts: WindowOptions = {}): BestWindow {
   const width = opts.width ?? 3;
-  const kappa = opts.kappa ?? DEFAULT_HOUR_WINDOW.kappa;
-  const halfLife = opts.halfLife ?? DEFAULT_HOUR_WINDOW.halfLife;
+  const { kappa, halfLife, prior, priorWeight: pw } = resolve(opts);
   const n = hours.length;
-  const prior = opts.prior && opts.prior.some((x) => x > 0) ? opts.prior : undefined;
-  const pw = prior ? (opts.priorWeight ?? DEFAULT_HOUR_WINDOW.priorWeight) : 0;
   if (n === 0 && !prior) {
     return { hour: null, start: null, width, mass: null, confidence: 0, n, meanHour: null, resultantLength: null, rayleighP: null, reasons: ['No replies yet.'] };
   }

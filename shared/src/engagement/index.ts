@@ -13,7 +13,7 @@ export type { StyleModel, StyleResult, StyleThresholds, WeeklySeries } from './s
 export { DEFAULT_STYLE_MODEL } from './model.ts';
 export { baumWelch, viterbi, posteriors, logLikelihood } from './hmm.ts';
 export type { Hmm } from './hmm.ts';
-export { bestWindow, bestWindowStart, hourDensity, hourPredictive, fitHourWindow, DEFAULT_HOUR_WINDOW } from './hours.ts';
+export { bestWindow, bestWindowStart, hourDensity, hourPredictive, fitHourWindow, DEFAULT_HOUR_WINDOW, DEFAULT_HOUR_WINDOW_NO_PRIOR } from './hours.ts';
 export type { BestWindow, WindowOptions, HourWindowParams, HourWindowFit, FitHourWindowOptions } from './hours.ts';
 export { responseTimeSvg, replyHoursSvg, escapeXml } from './svg.ts';
 export { simulatePractice } from './simulate.ts';
