@@ -3,11 +3,11 @@
 // to redact (placeholders written back into the draft) and then send normally.
 import { scanMessage } from '@attune/shared/phi';
 import type { FieldFindings, Finding, MessageScan } from '@attune/shared/phi';
-import type { ApiClient } from '../core/api-client.ts';
+import type { ApiClient, ApiFailureReason } from '../core/api-client.ts';
 import { collectAttachments } from '../core/attachments.ts';
 import { composeItem, readDraft } from '../core/draft.ts';
 import type { Draft } from '../core/draft.ts';
-import { describeTypes, evaluateDraft, scanOptionsFor, typeLabel } from '../core/evaluate.ts';
+import { evaluateDraft, scanOptionsFor, typeLabel } from '../core/evaluate.ts';
 import type { Evaluation } from '../core/evaluate.ts';
 import { officeCall } from '../core/office-async.ts';
 import { createPolicySource } from '../core/policy-source.ts';
@@ -16,6 +16,19 @@ import { append, clear, h, setStatus } from '../ui/dom.ts';
 import { paneApi } from '../ui/pane-api.ts';
 import { applyOfficeTheme } from '../ui/theme.ts';
 import { redactHtml, redactText, segments, withoutPlaceholders } from './highlight.ts';
+import { newIdempotencyKey } from './idempotency.ts';
+import { summarize } from './summary.ts';
+
+type StatusKind = 'info' | 'error' | 'success';
+
+/**
+ * Terminal: the server accepted the message. The pane never offers to send again, and says
+ * whether the draft (which still holds the original text) was discarded.
+ */
+interface Sent {
+  scheduledFor: string | null;
+  draftDiscarded: boolean;
+}
 
 interface State {
   api: ApiClient;
@@ -26,6 +39,9 @@ interface State {
   preview: MessageScan;
   context: { reason?: string } | null;
   busy: boolean;
+  /** Kept in state so a re-render never loses or contradicts what the pane last said. */
+  status: { text: string; kind: StatusKind };
+  sent: Sent | null;
 }
 
 const FIELD_NAMES: Record<string, string> = { subject: 'Subject', body: 'Message', to: 'To', cc: 'Cc' };
@@ -34,7 +50,7 @@ function fieldName(field: string): string {
   return FIELD_NAMES[field] ?? 'Attachment name';
 }
 
-async function load(api: ApiClient, policySource: ReturnType<typeof createPolicySource>): Promise<Omit<State, 'context' | 'busy'>> {
+async function load(api: ApiClient, policySource: ReturnType<typeof createPolicySource>): Promise<Omit<State, 'context' | 'busy' | 'status' | 'sent'>> {
   const item = composeItem();
   const [draft, text, policy] = await Promise.all([
     readDraft(item),
@@ -74,11 +90,17 @@ function render(state: State, actions: Actions): void {
   app.setAttribute('aria-busy', String(state.busy));
   const { decision, scan } = state.evaluation;
   const findings = state.preview.fields.filter((f) => f.findings.length > 0);
+  const summary = summarize(state.evaluation);
 
   append(app, [
     h('h1', { class: 'title' }, 'Send securely'),
-    h('p', { id: 'status', class: 'status', role: 'status', 'aria-live': 'polite' }),
+    h('p', { id: 'status', class: `status status-${state.status.kind}`, role: 'status', 'aria-live': 'polite' }, state.status.text),
   ]);
+  if (state.sent && !state.sent.draftDiscarded) {
+    append(app, [
+      h('p', { class: 'banner banner-warning', role: 'alert' }, 'This draft could not be discarded and still holds the original text. Discard it yourself; do not send it.'),
+    ]);
+  }
   if (state.context?.reason === 'sign_in') {
     append(app, [h('p', { class: 'banner banner-info' }, 'Sign in to Attune to send this message securely.')]);
   }
@@ -88,31 +110,28 @@ function render(state: State, actions: Actions): void {
     ]);
   }
 
-  const verdict =
-    decision.decision === 'allow'
-      ? 'No protected health information needs securing. You can send this message normally.'
-      : decision.decision === 'block'
-        ? `This message contains ${describeTypes(scan.types)}, which your practice never allows in email. Redact it before sending.`
-        : `Found ${describeTypes(scan.types)}. ${decision.decision === 'encrypt' ? 'This message must be sent securely.' : 'Consider sending it securely.'}`;
   append(app, [
     h(
       'section',
       { class: `card verdict verdict-${decision.decision}`, 'aria-labelledby': 'verdict-h' },
-      h('h2', { id: 'verdict-h' }, decision.decision === 'allow' ? 'No PHI found' : 'PHI found'),
-      h('p', {}, verdict),
+      h('h2', { id: 'verdict-h' }, summary.heading),
+      h('p', {}, summary.verdict),
       decision.reasons.length > 0 ? h('ul', { class: 'reasons' }, ...decision.reasons.map((r) => h('li', {}, r))) : null,
     ),
   ]);
 
   // Actions first (reachable without scrolling at 320 px), then findings and preview.
   const canSecure = decision.decision !== 'block' && scan.types.length > 0;
+  // After the server accepted the message nothing here may run again (a second click would be a
+  // second message if the retry key were ever lost, and redacting a sent draft makes no sense).
+  const locked = state.busy || state.sent !== null;
   append(app, [
     h(
       'div',
       { class: 'actions', role: 'group', 'aria-label': 'Actions' },
-      h('button', { type: 'button', class: 'primary', id: 'send-secure', disabled: state.busy || !canSecure, onclick: () => actions.sendSecure(false) }, 'Send securely'),
-      h('button', { type: 'button', id: 'send-best', disabled: state.busy || !canSecure, onclick: () => actions.sendSecure(true) }, "Schedule at patient's best hour"),
-      h('button', { type: 'button', id: 'redact', disabled: state.busy || findings.length === 0, onclick: () => actions.redact() }, 'Redact and send normally'),
+      h('button', { type: 'button', class: 'primary', id: 'send-secure', disabled: locked || !canSecure, onclick: () => actions.sendSecure(false) }, 'Send securely'),
+      h('button', { type: 'button', id: 'send-best', disabled: locked || !canSecure, onclick: () => actions.sendSecure(true) }, "Schedule at patient's best hour"),
+      h('button', { type: 'button', id: 'redact', disabled: locked || findings.length === 0, onclick: () => actions.redact() }, 'Redact and send normally'),
     ),
   ]);
 
@@ -167,10 +186,13 @@ async function main(): Promise<void> {
   applyOfficeTheme();
   const api = paneApi();
   const policySource = createPolicySource(api);
+  // One key for every send from this pane (see idempotency.ts).
+  const idempotencyKey = newIdempotencyKey();
   let state: State;
   try {
     const [loaded, context] = await Promise.all([load(api, policySource), initializationContext()]);
-    state = { ...loaded, context, busy: false };
+    const summary = summarize(loaded.evaluation);
+    state = { ...loaded, context, busy: false, status: { text: summary.status, kind: summary.statusKind }, sent: null };
   } catch {
     setStatus('Attune could not read this message. Close and reopen the pane.', 'error');
     return;
@@ -179,14 +201,16 @@ async function main(): Promise<void> {
   const rerender = () => render(state, actions);
   const actions: Actions = {
     sendSecure(best) {
+      if (state.sent) return;
       void run(async () => {
         const item = composeItem();
         const draft = await readDraft(item);
         if (draft.to.length + draft.cc.length + draft.bcc.length === 0) return fail('Add a recipient first.');
         const collected = await collectAttachments(item, draft.attachments);
         if (!collected.ok) return fail('A shared-link (cloud) attachment cannot be sent securely. Attach a copy of the file instead.');
-        setStatus(best ? 'Scheduling securely…' : 'Sending securely…');
-        const r = await state.api.sendMessage({
+        say(best ? 'Scheduling securely…' : 'Sending securely…');
+        const r = await state.api.sendMessage(
+          {
           to: draft.to.length > 0 ? draft.to : [...draft.cc, ...draft.bcc].slice(0, 1),
           cc: draft.to.length > 0 ? [...draft.cc, ...draft.bcc] : [...draft.cc, ...draft.bcc].slice(1),
           subject: draft.subject,
@@ -195,17 +219,25 @@ async function main(): Promise<void> {
           // The draft is discarded below, so the server emails the notices itself.
           delivery: 'server',
           ...(best ? { sendAt: 'best' as const } : {}),
-        });
-        if (!r.ok) {
-          const what =
-            r.reason === 'sign_in_failed' ? 'Sign-in failed. ' : r.reason === 'unreachable' ? 'The Attune server could not be reached. ' : '';
-          return fail(`${what}${r.message} Nothing was sent.`);
-        }
-        setStatus(best && r.value.sendAt ? `Scheduled securely for ${new Date(r.value.sendAt).toLocaleString()}. Closing the draft…` : 'Sent securely. Closing the draft…', 'success');
-        // The content now lives on the server; discard the draft so no clear copy can be sent.
-        await officeCall<void>('closeAsync', (cb) =>
-          (item as Office.MessageCompose & { closeAsync(o: { discardItem: boolean }, cb: (r: Office.AsyncResult<void>) => void): void }).closeAsync({ discardItem: true }, cb),
+          },
+          { idempotencyKey },
         );
+        if (!r.ok) return fail(sendFailure(r.reason, r.message));
+        const sent: Sent = { scheduledFor: best && r.value.sendAt ? r.value.sendAt : null, draftDiscarded: false };
+        // Terminal from here on, whatever happens to the draft: the server holds the message.
+        state = { ...state, sent };
+        const done = sent.scheduledFor ? `Scheduled securely for ${new Date(sent.scheduledFor).toLocaleString()}.` : 'Sent securely.';
+        say(`${done} Closing the draft…`, 'success');
+        // The content now lives on the server; discard the draft so no clear copy can be sent.
+        try {
+          await officeCall<void>('closeAsync', (cb) =>
+            (item as Office.MessageCompose & { closeAsync(o: { discardItem: boolean }, cb: (r: Office.AsyncResult<void>) => void): void }).closeAsync({ discardItem: true }, cb),
+          );
+          state = { ...state, sent: { ...sent, draftDiscarded: true } };
+          say(done, 'success');
+        } catch {
+          say(`${done} Discard this draft yourself (it still holds the original text).`, 'success');
+        }
         return undefined;
       });
     },
@@ -225,12 +257,12 @@ async function main(): Promise<void> {
             item.body.setAsync(redactHtml(draft.html, body), { coercionType: Office.CoercionType.Html }, cb),
           );
         }
-        state = { ...(await load(state.api, policySource)), context: state.context, busy: false };
+        state = { ...state, ...(await load(state.api, policySource)) };
         const left = state.evaluation.decision.decision;
         const attachmentsLeft = state.preview.fields.some((f) => f.field.startsWith('attachment:') && f.findings.length > 0);
-        setStatus(
+        say(
           left === 'allow'
-            ? `Redacted ${body.length + subject.length} item(s). Press Send to send it as ordinary email.`
+            ? `Redacted ${plural(body.length + subject.length, 'item')}. Press Send to send it as ordinary email.`
             : attachmentsLeft
               ? 'Redacted the text. An attachment name still contains PHI: rename or remove it.'
               : 'Redacted what was found; the message still needs securing. Review the remaining findings.',
@@ -247,26 +279,44 @@ async function main(): Promise<void> {
     try {
       await task();
     } catch {
-      fail('Something went wrong. Nothing was sent.');
+      // Only steps before the server call can throw here (reading the draft, its attachments, or
+      // writing a redaction): once the server accepted, sendSecure handles every failure itself.
+      fail(state.sent ? 'Sent securely, but the pane hit an error. Discard this draft yourself (it still holds the original text).' : 'Something went wrong. Nothing was sent.');
     } finally {
       state = { ...state, busy: false };
-      const status = document.getElementById('status');
-      const kept = status ? { text: status.textContent ?? '', cls: status.className } : null;
       rerender();
-      const next = document.getElementById('status');
-      if (next && kept) {
-        next.textContent = kept.text;
-        next.className = kept.cls;
-      }
     }
   }
+  function say(text: string, kind: StatusKind = 'info'): void {
+    state = { ...state, status: { text, kind } };
+    setStatus(text, kind);
+  }
   function fail(message: string): undefined {
-    setStatus(message, 'error');
+    say(message, 'error');
     return undefined;
   }
 
   rerender();
-  setStatus(state.evaluation.scan.types.length > 0 ? `${state.evaluation.scan.types.length} kind(s) of PHI found.` : 'Checked: no PHI found.');
+}
+
+/** What a failed send means for the clinician: only a refusal proves nothing was sent. */
+function sendFailure(reason: ApiFailureReason, message: string): string {
+  switch (reason) {
+    case 'sign_in_failed':
+      return `Sign-in failed. ${message} Nothing was sent.`;
+    case 'rejected':
+      return `${message} Nothing was sent.`;
+    case 'unreachable':
+    case 'server_error':
+    case 'invalid_response':
+      // The request may have been committed before the answer was lost. Retrying is safe: the
+      // pane sends the same Idempotency-Key, so the server answers with the message it has.
+      return `${reason === 'unreachable' ? 'The Attune server could not be reached' : 'The Attune server did not confirm the send'}, so the message may not have been sent. Try again: it will not be sent twice.`;
+  }
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
 void Office.onReady(() => {

@@ -1,5 +1,6 @@
 // The pinned read pane: insights about the sender of the selected message, and the caseload tab.
 // Re-renders on ItemChanged (pinned panes stay open while the selection changes).
+import { newIdempotencyKey } from '../compose/idempotency.ts';
 import type { ApiClient } from '../core/api-client.ts';
 import { clear, h, setStatus } from '../ui/dom.ts';
 import { paneApi } from '../ui/pane-api.ts';
@@ -80,10 +81,12 @@ async function refresh(): Promise<void> {
       if (r.code === 'patient_not_found' || r.status === 404) return void setStatus('The sender is not a patient of your practice.');
       return void setStatus(`Could not load insights: ${r.message}`, 'error');
     }
+    // One key per check-in form: a retry after a lost answer is answered with the same message.
+    const checkInKey = newIdempotencyKey(crypto, 'outlook-checkin');
     panel.appendChild(
       renderEngagement(r.value, {
         async sendCheckIn(subject, text) {
-          const sent = await api.sendMessage({ to: [email], subject, text, checkIn: true });
+          const sent = await api.sendMessage({ to: [email], subject, text, checkIn: true }, { idempotencyKey: checkInKey });
           return sent.ok ? { ok: true, message: 'Check-in sent securely.' } : { ok: false, message: `Not sent: ${sent.message}` };
         },
       }),

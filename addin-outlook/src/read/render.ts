@@ -45,12 +45,43 @@ function metricRow(label: string, value: string, m: { n: number; basis: string }
   );
 }
 
+/** Titles for the alert kinds; a Record so a new kind in the contract fails the typecheck here. */
+const ALERT_TITLES: Record<Alert['kind'], string> = {
+  crisis: 'Crisis language',
+  drop: 'Engagement drop',
+  missed_appointments: 'Missed appointments',
+  unanswered: 'Unanswered messages',
+  tone: 'Change in tone',
+};
+
+export function alertTitle(kind: Alert['kind']): string {
+  return ALERT_TITLES[kind];
+}
+
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+/**
+ * The appointments row. Every appointment with an outcome counts (attended, missed, rescheduled,
+ * cancelled: the server's "booked"), not `scheduled`, which counts only scheduling events and is
+ * 0 for appointments imported with their outcome alone. The rates' own denominators are in the basis.
+ */
+export function appointmentsRow(a: Engagement['appointments']): { value: string; n: number } {
+  const parts = [`${a.attended} attended`, `${a.missed} missed`];
+  if (a.rescheduled > 0) parts.push(`${a.rescheduled} rescheduled`);
+  if (a.cancelled > 0) parts.push(`${a.cancelled} cancelled`);
+  const rates = [`no-show ${pct(a.noShowRate)}`];
+  if (a.rescheduleRate !== null && a.rescheduled > 0) rates.push(`rescheduled ${pct(a.rescheduleRate)}`);
+  return { value: `${parts.join(', ')}; ${rates.join(', ')}`, n: a.attended + a.missed + a.rescheduled + a.cancelled };
+}
+
 function alertBanner(a: Alert): HTMLElement {
   const crisis = a.kind === 'crisis';
   return h(
     'section',
     { class: `banner banner-${crisis ? 'crisis' : a.severity}`, role: crisis || a.severity === 'urgent' ? 'alert' : 'note' },
-    h('strong', {}, crisis ? 'Crisis language' : a.kind === 'drop' ? 'Engagement drop' : a.kind.replace(/_/g, ' ')),
+    h('strong', {}, alertTitle(a.kind)),
     h('p', {}, a.message),
     a.sentence ? h('blockquote', { class: 'crisis-sentence' }, a.sentence) : null,
     a.since ? h('p', { class: 'muted' }, `Since ${new Date(a.since).toLocaleDateString()}`) : null,
@@ -73,7 +104,7 @@ export function renderEngagement(e: Engagement, actions: PatientActions): HTMLEl
       h('h2', { id: 'p-h' }, e.patient.name ?? e.patient.email),
       h('p', { class: 'style' }, h('span', { class: `chip chip-${e.style.style}` }, e.style.label), ` ${Math.round(e.style.confidence * 100)}% confidence`),
       reasons(e.style.reasons),
-      h('p', { class: 'muted' }, `${e.data.messagesSent} messages sent, ${e.data.replies} replies, since ${e.data.firstEventAt ? new Date(e.data.firstEventAt).toLocaleDateString() : '—'}`),
+      h('p', { class: 'muted' }, `${plural(e.data.messagesSent, 'message')} sent, ${plural(e.data.replies, 'reply', 'replies')}, since ${e.data.firstEventAt ? new Date(e.data.firstEventAt).toLocaleDateString() : '—'}`),
     ),
   );
 
@@ -96,11 +127,10 @@ export function renderEngagement(e: Engagement, actions: PatientActions): HTMLEl
           best.hour === null ? '—' : `${hourLabel(best.hour)} (${hourLabel(best.windowStart)}–${hourLabel(best.windowEnd)}, ${best.timeZone})`,
           { n: e.replyHours.n, basis: e.replyHours.basis },
         ),
-        metricRow(
-          'Appointments',
-          `${e.appointments.attended} attended, ${e.appointments.missed} missed, no-show ${pct(e.appointments.noShowRate)}`,
-          { n: e.appointments.scheduled, basis: e.appointments.basis },
-        ),
+        metricRow('Appointments', appointmentsRow(e.appointments).value, {
+          n: appointmentsRow(e.appointments).n,
+          basis: e.appointments.basis,
+        }),
       ),
       reasons(best.reasons, 'Why this hour'),
     ),
@@ -179,8 +209,12 @@ function checkInForm(c: NonNullable<Engagement['recommendations']['checkIn']>, a
       .then((r) => {
         status.textContent = r.message;
         status.className = `status status-${r.ok ? 'success' : 'error'}`;
+        // Sent is final: a second click would send a second check-in.
+        send.disabled = r.ok;
       })
-      .finally(() => {
+      .catch(() => {
+        status.textContent = 'Not sent: something went wrong.';
+        status.className = 'status status-error';
         send.disabled = false;
       });
   });
@@ -214,6 +248,6 @@ export function renderCaseload(c: Caseload): HTMLElement {
         ),
       ),
     ),
-    h('p', { class: 'muted' }, `${c.total} patients. ${c.disclaimer}`),
+    h('p', { class: 'muted' }, `${plural(c.total, 'patient')}. ${c.disclaimer}`),
   );
 }

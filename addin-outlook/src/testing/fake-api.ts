@@ -10,6 +10,8 @@ export interface Recorded {
   method: string;
   path: string;
   auth: string | undefined;
+  /** The Idempotency-Key header, when sent. */
+  idempotencyKey?: string | undefined;
   body: unknown;
 }
 
@@ -50,7 +52,8 @@ export async function startFakeApi(options: FakeApiOptions = {}): Promise<FakeAp
       } catch {
         body = raw;
       }
-      const rec: Recorded = { method: req.method ?? 'GET', path, auth: req.headers.authorization, body };
+      const key = req.headers['idempotency-key'];
+      const rec: Recorded = { method: req.method ?? 'GET', path, auth: req.headers.authorization, idempotencyKey: Array.isArray(key) ? key[0] : key, body };
       requests.push(rec);
       const send = (status: number, json: unknown) => {
         res.writeHead(status, { 'content-type': 'application/json', 'access-control-allow-origin': '*' });

@@ -40,7 +40,15 @@
       },
       removeAttachmentAsync: function (id, a, b) { writes.removedAttachments.push(id); ok(cbOf(a, b)); },
       internetHeaders: { setAsync: function (h, a, b) { writes.headers.push(h); ok(cbOf(a, b)); } },
-      closeAsync: function (opts, cb) { writes.closed.push(opts || {}); ok(cb); },
+      closeAsync: function (opts, cb) {
+        // cfg.closeAsyncFails: Outlook refuses to close the item (seen when the draft is being saved).
+        if (cfg.closeAsyncFails) {
+          writes.closeFailed = (writes.closeFailed || 0) + 1;
+          if (typeof cb === 'function') setTimeout(function () { cb({ status: 'failed', value: undefined, error: { code: 9002, name: 'InternalError', message: 'The item could not be closed.' } }); }, 0);
+          return;
+        }
+        writes.closed.push(opts || {}); ok(cb);
+      },
       getInitializationContextAsync: function (a, b) { ok(cbOf(a, b), cfg.initializationContext || ''); },
     };
   }

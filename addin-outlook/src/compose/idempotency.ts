@@ -1,0 +1,17 @@
+// One Idempotency-Key per compose session: every "Send securely" or "Schedule" click in this pane
+// sends the same key, so when an answer is lost (timeout, network drop, 5xx after commit) and the
+// clinician clicks again, the server answers with the message it already accepted instead of
+// creating a second one. Random, never derived from the draft: it travels in a header and in logs.
+
+/** The server's rule (server/src/http/routes/messages.ts): 1 to 200 printable ASCII characters. */
+export const IDEMPOTENCY_KEY_RULE = /^[\x21-\x7e]{1,200}$/;
+
+export function newIdempotencyKey(
+  c: Pick<Crypto, 'getRandomValues'> & { randomUUID?: () => string } = crypto,
+  prefix = 'outlook-compose',
+): string {
+  if (typeof c.randomUUID === 'function') return `${prefix}-${c.randomUUID()}`;
+  // randomUUID needs a secure context; the panes are https, but a WebView may lack it.
+  const bytes = c.getRandomValues(new Uint8Array(16));
+  return `${prefix}-${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
+}
