@@ -38,7 +38,8 @@ const STREET_RE = new RegExp(
 const EURO_WORDS =
   'rue|avenue|boulevard|chemin|place|via|viale|piazza|vicolo|corso|calle|avenida|carrer|rua|praça|plaza|paseo|ulica|straße|strasse|gasse|weg|allee|platz'
     .split('|')
-    .map((t) => `${t}|${t[0]!.toUpperCase()}${t.slice(1)}`)
+    // "via" in lower case is the English preposition ("via PB 7200 vent"): capitalised only.
+    .map((t) => (t === 'via' ? 'Via' : `${t}|${t[0]!.toUpperCase()}${t.slice(1)}`))
     .join('|');
 const EURO_SUFFIX =
   'straße|strasse|str\\.|gasse|weg|allee|platz|gatan|vägen|vej|gade|veien|katu|tie|laan|straat|plein|gracht|utca|ulice';

@@ -97,7 +97,11 @@ function grade(text: string, start: number, end: number, match: string): Finding
   while (e < elimit && !/[.!?\n;]/.test(text[e]!)) e++;
   const pre = text.slice(s, start);
   const post = text.slice(end, e);
-  if (/^sui/i.test(match) && match.indexOf(' ') < 0 && (AWARENESS_AFTER.test(post) || AWARENESS_BEFORE.test(pre)))
+  if (
+    /^sui/i.test(match) &&
+    match.indexOf(' ') < 0 &&
+    (AWARENESS_AFTER.test(post) || AWARENESS_BEFORE.test(pre))
+  )
     return null;
   if (RESOURCE_MATCH.test(match) && (GENERIC_RESOURCE.test(pre) || GENERIC_RESOURCE.test(post))) return null;
   if (NEGATION.test(pre)) return 'negated';

@@ -69,8 +69,9 @@ const YEAR_CUE =
   /(?:\b(?:in|since|from|during|until|till|year|of|circa|born|dob|early|late|mid|summer|winter|spring|fall|autumn|class|graduated|married|divorced|died|diagnosed|dx|hx|s\/p|pmh|pmhx|mi|cabg|cva|surgery|admitted|admission|back in|around)\s*$)|[-–/]\s*$/i;
 const YEAR_DET_BEFORE = /\b(?:a|the|this|that|his|her|their|its|our|my|your)\s+$/i;
 const TIME_CUE = /(?:\b(?:at|@|approx\.?|around|about|by|until|til|till|since)\s*$)/i;
+// Also ventilator settings followed by an oxygen fraction ("on 5/5, 40%").
 const FRACTION_AFTER =
-  /^\s*(?:tab|tabs|tablet|cup|cups|of|strength|dose|way|teaspoon|tsp|tbsp|inch|mile|pill|ns|nss|hr|hrs|pain|angina|peep|ps|cpap|mmhg|cm|%)|^%/i;
+  /^,?\s*(?:fio2\s*)?\d{2,3}\s*%|^\s*(?:tab|tabs|tablet|cup|cups|of|strength|dose|way|teaspoon|tsp|tbsp|inch|mile|pill|ns|nss|hr|hrs|pain|angina|peep|ps|cpap|mmhg|cm|%)|^%/i;
 // Ventilator settings (CPAP 5/5, PSV 12/5), pain scores and pressures share the m/d shape.
 const SETTING_BEFORE =
   /\b(?:cpap|psv|ps|peep|ips|bipap|vent|settings?|a\/c|ac|flowby|fio2|simv|imv|pc|prvc|pain|score|sbp|dbp|bp|tv|tidal|strength|grade|rated?)\s*[:=]?\s*$/i;

@@ -90,7 +90,7 @@ const WEAK_VERBS_AFTER = set('is|was|will|has|had|would|and|at|in');
 // Verbs said of people, not of firms or places: a capitalised word before one is a name even
 // when no dictionary knows it ("Mehrudin shouted", "Ciset lives on ...").
 const PERSON_VERBS = set(
-  'shouted|yelled|screamed|whispered|laughed|cried|smiled|sighed|nodded|replied|lives|lived|married|spent|sang|told|texted|emailed|apologized|apologised|complained|admitted|confessed|promised|wondered|answered|explained|insisted|joked|recalled',
+  'shouted|yelled|screamed|whispered|laughed|cried|smiled|sighed|nodded|replied|lives|lived|married|spent|sang|told|texted|emailed|apologized|apologised|complained|confessed|promised|wondered|answered|explained|insisted|joked|recalled',
 );
 // Reporting verbs before a name closing the clause: '..." says Gerste.', 'said Erle to Maurice'.
 const SAY_BEFORE = set(
@@ -266,15 +266,17 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
 
     // "MS" and "MR" are also mental status and mitral regurgitation in notes: in all-caps text
     // they need a dictionary name after them; no title takes a name across a colon.
-    if (
-      TITLES.has(pw) &&
-      (gap[i]! & (G_SPACE | G_PERIOD)) !== 0 &&
-      (anyDict || !(upper && (pw === 'ms' || pw === 'mr')))
-    ) {
+    // "MS" and "MR" in mixed-case notes ("baseline MS questions", "changes in MS. Aspiration")
+    // and "ms" before a lower-case word are mental status, not a title.
+    const statusAbbrev =
+      (pw === 'ms' || pw === 'mr') && (upper || toks.raw[p] === toks.raw[p]!.toUpperCase() || isLower(i));
+    if (TITLES.has(pw) && (gap[i]! & (G_SPACE | G_PERIOD)) !== 0 && (anyDict || !statusAbbrev)) {
       mark(i, shp || anyDict ? 0.9 : 0.7, 'Title before a name');
       continue;
     }
     if (FAMILY.has(pw)) {
+      // "her daughter's wedding": after a possessive relative a lower-case word is a thing.
+      if (isLower(i) && /['’]s$/i.test(toks.raw[p]!)) continue;
       if (anyDict && (shp || isLower(i))) mark(i, 0.85, 'Relative before a name');
       else if (shp && !upper) mark(i, 0.75, 'Relative before a capitalised word');
       continue;
@@ -407,13 +409,14 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     if (!candidate(j)) continue;
     const g = gap[j]!;
     // "W. MAROTTA", "Q. Lander": an initial then a name-shaped word.
-    // Not "N/V. Droperidol": the initial stands alone, not after a slash or digit.
+    // Not "N/V. Droperidol", "I&O. POST": the initial stands alone, not after a slash, "&" or digit.
     const beforeInitial = toks.start[i]! > 0 ? text.charCodeAt(toks.start[i]! - 1) : 32;
     if (
       isInitial(i) &&
       g === G_PERIOD &&
       !isInitial(j) &&
       beforeInitial !== 47 &&
+      beforeInitial !== 38 &&
       !(beforeInitial >= 48 && beforeInitial <= 57) &&
       (shaped(j) || (upper && (sh[j]! & SHAPE_CAPS) !== 0))
     ) {

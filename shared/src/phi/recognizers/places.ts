@@ -2,7 +2,7 @@
 // capitalised words after location cues ("transferred to X", "lives in X").
 import type { Candidate, ScanContext } from '../candidate.ts';
 import { decodeFrontCoded } from '../dictionaries/decode.ts';
-import { COUNTRIES } from '../dictionaries/countries.ts';
+import { COUNTRIES, US_STATES } from '../dictionaries/countries.ts';
 import { CITIES } from '../dictionaries/names.ts';
 import { NOT_NAMES } from '../dictionaries/not-names.ts';
 import { isNameWord } from './names.ts';
@@ -33,19 +33,24 @@ function cities(): Map<string, string[][]> {
   return m;
 }
 
-const STOP = new Set(NOT_NAMES.split('|'));
+// The not-names list holds some big places so that they are never taken as person names; as
+// places they are exactly what this recognizer looks for.
+const PLACE_NOT_NAMES = new Set(
+  'london|york|boston|chicago|texas|california|florida|washington|england|america'.split('|'),
+);
+const STOP = new Set(NOT_NAMES.split('|').filter((w) => !PLACE_NOT_NAMES.has(w)));
 
-// Countries by first word, longest names first ("united states of america" before "united states").
+// Countries and US states by first word, longest names first ("united states of america" before "united states").
 let COUNTRY_FIRST: Map<string, string[][]> | undefined;
 function countries(): Map<string, string[][]> {
   if (COUNTRY_FIRST) return COUNTRY_FIRST;
   const m = new Map<string, string[][]>();
-  for (const c of COUNTRIES.split('|')) {
+  for (const c of `${COUNTRIES}|${US_STATES}`.split('|')) {
     const words = c.match(/[\p{L}\p{N}]+/gu);
     if (!words) continue;
-    const arr = m.get(words[0]!);
+    const arr = m.get(words[0]);
     if (arr) arr.push(words);
-    else m.set(words[0]!, [words]);
+    else m.set(words[0], [words]);
   }
   for (const arr of m.values()) arr.sort((a, b) => b.length - a.length);
   COUNTRY_FIRST = m;
@@ -53,7 +58,7 @@ function countries(): Map<string, string[][]> {
 }
 // Countries that are also first names or common words: only after a place cue ("from Jordan").
 const AMBIGUOUS_COUNTRY = new Set(
-  'jordan|chad|georgia|turkey|china|guinea|niger|mali|israel|kenya|india|dominica|grenada|jersey|wales|england|holland|oman|peru|cuba|malta|samoa|tonga|congo|korea|sudan|iran|iraq|uk'.split(
+  'jordan|chad|georgia|turkey|china|guinea|niger|mali|israel|kenya|india|dominica|grenada|jersey|wales|england|holland|oman|peru|cuba|malta|samoa|tonga|congo|korea|sudan|iran|iraq|uk|washington|virginia|indiana|montana|carolina|maine|nevada|kansas|georgia'.split(
     '|',
   ),
 );
@@ -222,6 +227,8 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
       if (m === 1 && STOP.has(w)) break;
       const prev = i > 0 ? toks.lower[i - 1]! : '';
       const cue = LOC_CUE.has(prev);
+      // "Washington called": a surname as often as a place, so it needs a place cue.
+      if (m === 1 && !cue && (w === 'washington' || w === 'america')) break;
       const conf = m > 1 ? 0.8 : cue ? 0.75 : ctx.upper ? 0 : 0.6;
       if (conf === 0) break;
       out.push({
