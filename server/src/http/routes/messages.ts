@@ -16,6 +16,11 @@ const ID = /^[0-9a-f-]{36}$/;
 /** Idempotency-Key (IETF draft-ietf-httpapi-idempotency-key-header): a client-chosen retry key. */
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
 
+function sameRecipients(a: string[], b: string[]): boolean {
+  const norm = (xs: string[]) => [...new Set(xs.map((x) => x.trim().toLowerCase()))].sort().join('\n');
+  return norm(a) === norm(b);
+}
+
 async function notFound(c: Context<AppEnv>, deps: AppDeps, id: string): Promise<never> {
   // Another practice's id answers exactly like an unknown one, and is audited as an authorization failure.
   const elsewhere = ID.test(id) ? await deps.store.db.selectFrom('messages').select('id').where('id', '=', id).executeTakeFirst() : undefined;
@@ -58,6 +63,11 @@ export const messages: RouteModule = {
           case 'validation_failed':
             throw new ApiError(400, 'validation_failed', r.message);
         }
+      }
+      if (r.replayed && !sameRecipients(r.response.recipients.map((x) => x.email), [...req.to, ...req.cc])) {
+        // A key reused for another message must not answer 202 for a message that was never sent
+        // (silent loss). Without a stored request hash only the recipients can be compared here.
+        throw new ApiError(409, 'conflict', 'This Idempotency-Key was already used for a message to other recipients. Use a new key for a new message.');
       }
       // A replay answers like the original (same id, same 202): the client cannot tell, and need not.
       return c.json(r.response, 202);
