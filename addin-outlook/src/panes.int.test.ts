@@ -11,6 +11,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildInto } from './testing/build-once.ts';
 import { CRISIS_SENTENCE, DEMO_PATIENT, demoCaseload, demoEngagement } from './testing/engagement-fixture.ts';
+import type { Engagement } from '@attune/shared/api';
 import { startFakeApi } from './testing/fake-api.ts';
 import type { FakeApi } from './testing/fake-api.ts';
 
@@ -37,7 +38,9 @@ beforeAll(async () => {
           ? [401, { error: { code: 'unauthenticated', message: 'Sign in.' } }]
           : (r.body as { email?: string } | undefined)?.email === DEMO_PATIENT
             ? [200, demoEngagement()]
-            : [404, { error: { code: 'patient_not_found', message: 'No patient with that email in your practice.' } }],
+            : (r.body as { email?: string } | undefined)?.email === SECOND_PATIENT
+              ? [200, secondPatient()]
+              : [404, { error: { code: 'patient_not_found', message: 'No patient with that email in your practice.' } }],
       'GET /v1/caseload': () => [200, demoCaseload()],
     },
   });
@@ -87,6 +90,25 @@ async function openPane(page: string, config: Record<string, unknown>, opts: { w
   return p;
 }
 
+/** A patient whose appointments came with their outcomes only (no "scheduled" events). */
+const SECOND_PATIENT = 'casey.lin@example.net';
+function secondPatient(): Engagement {
+  const e = demoEngagement();
+  return {
+    ...e,
+    patient: { ...e.patient, email: SECOND_PATIENT, name: 'Casey Lin' },
+    appointments: { ...e.appointments, scheduled: 0, attended: 5, missed: 2, rescheduled: 1, cancelled: 1, noShowRate: 0.286, rescheduleRate: 0.111 },
+    alerts: [
+      { kind: 'missed_appointments', severity: 'warning', since: '2026-11-01T00:00:00.000Z', message: 'Two missed sessions this month.', reasons: ['2 of the last 3 sessions missed.'] },
+      { kind: 'unanswered', severity: 'info', since: null, message: 'Two messages without a reply.', reasons: ['No reply in 12 days.'] },
+    ],
+  };
+}
+
+type Writes = { closed: unknown[]; closeFailed?: number };
+const writesOf = (page: Page) => page.evaluate(() => (window as unknown as { __officeWrites: Writes }).__officeWrites);
+const postedMessages = () => api.requests.filter((r) => r.path === '/v1/messages');
+
 const PHI_DRAFT = {
   mode: 'compose',
   subject: 'Follow-up for Jane',
@@ -119,6 +141,77 @@ describe('compose pane in Chromium', () => {
     // The draft is discarded, so the server must email the notice: delivery "server".
     expect(posted[posted.length - 1]!.body).toMatchObject({ to: ['pat.jones@gmail.com'], subject: 'Follow-up for Jane', html: PHI_DRAFT.html, delivery: 'server' });
     await expect.poll(() => page.evaluate(() => (window as unknown as { __officeWrites: { closed: unknown[] } }).__officeWrites.closed)).toEqual([{ discardItem: true }]);
+    // Sent is terminal: nothing can be sent again from this pane.
+    await expect.poll(() => page.locator('#send-secure').isDisabled()).toBe(true);
+    expect(await page.locator('#send-best').isDisabled()).toBe(true);
+    expect(await page.locator('#redact').isDisabled()).toBe(true);
+    expect(await page.locator('#status').textContent()).toBe('Sent securely.');
+    expect(posted[posted.length - 1]!.idempotencyKey).toMatch(/^outlook-compose-[0-9a-f-]{36}$/);
+    await page.context().close();
+  });
+
+  it('after the server accepted, a failed discard says sent (not "nothing was sent") and the pane cannot send again', async () => {
+    const page = await openPane('compose.html', { ...PHI_DRAFT, closeAsyncFails: true }, { width: 320 });
+    const before = postedMessages().length;
+    await page.getByRole('button', { name: 'Send securely' }).click();
+    const status = page.locator('#status');
+    await expect.poll(() => status.textContent()).toBe('Sent securely. Discard this draft yourself (it still holds the original text).');
+    expect(await page.getByText(/Nothing was sent/).count()).toBe(0);
+    expect((await writesOf(page)).closeFailed).toBe(1);
+    expect(await page.getByRole('alert').filter({ hasText: 'Discard it yourself' }).count()).toBe(1);
+    for (const id of ['#send-secure', '#send-best', '#redact']) expect(await page.locator(id).isDisabled(), id).toBe(true);
+    // Even a forced click on the disabled button sends nothing more.
+    await page.locator('#send-secure').click({ force: true });
+    await page.waitForTimeout(300);
+    expect(postedMessages().length).toBe(before + 1);
+    await page.screenshot({ path: join(ARTIFACTS, 'compose-sent-discard-failed-320.png'), fullPage: true });
+    await page.context().close();
+  });
+
+  it('a retry after an unconfirmed send reuses the Idempotency-Key of the compose session', async () => {
+    const page = await openPane('compose.html', PHI_DRAFT);
+    const before = postedMessages().length;
+    api.options.messages = [503, 'unavailable'];
+    try {
+      await page.getByRole('button', { name: 'Send securely' }).click();
+      await page.getByText(/may not have been sent\. Try again: it will not be sent twice\./).waitFor();
+      expect(await page.locator('#send-secure').isDisabled()).toBe(false);
+    } finally {
+      api.options.messages = 'ok';
+    }
+    await page.getByRole('button', { name: 'Send securely' }).click();
+    await page.getByText('Sent securely.', { exact: true }).waitFor();
+    const keys = postedMessages().slice(before).map((r) => r.idempotencyKey);
+    expect(keys).toHaveLength(2);
+    expect(keys[0]).toBeTruthy();
+    expect(keys[1]).toBe(keys[0]);
+    // Another compose session gets another key.
+    const other = await openPane('compose.html', PHI_DRAFT);
+    await other.getByRole('button', { name: 'Send securely' }).click();
+    await other.getByText('Sent securely.', { exact: true }).waitFor();
+    expect(postedMessages().at(-1)!.idempotencyKey).not.toBe(keys[0]);
+    await other.context().close();
+    await page.context().close();
+  });
+
+  it('health content without identifiers: the status line agrees with the "No PHI found" card', async () => {
+    const page = await openPane('compose.html', {
+      mode: 'compose',
+      subject: 'Reading for next week',
+      html: '<p>Continue sertraline 50 mg for major depressive disorder and keep the sleep diary.</p>',
+      to: ['frontdesk@partner-clinic.example'],
+    }, { width: 320 });
+    await page.getByRole('heading', { name: 'No PHI found' }).waitFor();
+    expect(await page.locator('#status').textContent()).toBe('Health content found, nothing identifying: no encryption required.');
+    expect(await page.locator('body').textContent()).not.toMatch(/kind\(s\)|PHI found\./);
+    await page.screenshot({ path: join(ARTIFACTS, 'compose-health-only-320.png'), fullPage: true });
+    await page.context().close();
+  });
+
+  it('PHI to an external recipient: the status line says PHI found and to send securely', async () => {
+    const page = await openPane('compose.html', PHI_DRAFT);
+    await page.getByRole('heading', { name: 'PHI found' }).waitFor();
+    expect(await page.locator('#status').textContent()).toMatch(/^PHI found \(\d+ kinds\): send securely\.$/);
     await page.context().close();
   });
 
@@ -149,6 +242,17 @@ describe('compose pane in Chromium', () => {
 });
 
 describe('read pane in Chromium', () => {
+  it('titles alerts in words and counts every appointment outcome in n', async () => {
+    const page = await openPane('read.html', { mode: 'read', from: SECOND_PATIENT }, { width: 320 });
+    await page.locator('.banner').first().waitFor();
+    expect(await page.locator('.banner strong').allTextContents()).toEqual(['Missed appointments', 'Unanswered messages']);
+    const row = page.locator('.metric').filter({ hasText: 'Appointments' });
+    expect(await row.locator('.metric-value').textContent()).toBe('5 attended, 2 missed, 1 rescheduled, 1 cancelled; no-show 29%, rescheduled 11%');
+    expect(await row.locator('.metric-basis').textContent()).toMatch(/^ \(n=9\) /);
+    await page.screenshot({ path: join(ARTIFACTS, 'read-alerts-appointments-320.png'), fullPage: true });
+    await page.context().close();
+  });
+
   it("shows the demo patient's insights with the crisis banner first, and sanitized charts", async () => {
     const page = await openPane('read.html', { mode: 'read', from: DEMO_PATIENT }, { width: 320 });
     const banner = page.locator('.banner').first();
@@ -175,6 +279,9 @@ describe('read pane in Chromium', () => {
     await page.getByText('Check-in sent securely.').waitFor();
     const posted = api.requests.filter((r) => r.path === '/v1/messages');
     expect(posted[posted.length - 1]!.body).toMatchObject({ to: [DEMO_PATIENT], checkIn: true, subject: 'Checking in' });
+    expect(posted[posted.length - 1]!.idempotencyKey).toMatch(/^outlook-checkin-/);
+    // A sent check-in stays sent: a second click cannot send it twice.
+    expect(await page.getByRole('button', { name: 'Send check-in securely' }).isDisabled()).toBe(true);
     await page.context().close();
   });
 
@@ -189,6 +296,7 @@ describe('read pane in Chromium', () => {
     await page.locator('ol.triage li').first().waitFor();
     expect(await page.getByRole('tab', { name: 'Caseload' }).getAttribute('aria-selected')).toBe('true');
     expect(await page.locator('ol.triage li').first().textContent()).toContain('Crisis');
+    expect(await page.locator('.caseload > p.muted').textContent()).toMatch(/^2 patients\. /);
     await page.screenshot({ path: join(ARTIFACTS, 'read-caseload-dark.png'), fullPage: true });
     // Nothing about patients (or anything else) is left in browser storage.
     expect(await page.evaluate(() => localStorage.length + sessionStorage.length)).toBe(0);
