@@ -1,16 +1,15 @@
-import { computeEngagement, isValidTimeZone, localHour } from '@attune/shared/engagement';
-import { nextLocalHour } from '../delivery/schedule.ts';
+import { computeEngagement, isValidTimeZone, localHour, nextLocalHour as sharedNextLocalHour } from '@attune/shared/engagement';
 import type { Store } from '../store/index.ts';
 import { findPatient } from '../store/index.ts';
 import type { EngagementEventCache } from './cache.ts';
 import { loadPatientEvents } from './events-store.ts';
-import { patientInfo } from './service.ts';
+import { patientInfo, practicePriorsFor, priorOptions } from './service.ts';
 
 // `sendAt: "best"` from the same recommendation the sidebar shows (recommendations.bestHour of
 // computeEngagement: recency-weighted von Mises density over the patient's reply hours, in their
 // zone), so the hour a clinician reads in the sidebar is the hour the message goes out.
 
-/** Replies needed before the recommended hour is used (as delivery/schedule.ts). */
+/** Replies needed before the recommended hour is trusted. */
 const MIN_REPLIES = 3;
 const DAY_START = 9;
 const DAY_END = 18;
@@ -27,20 +26,25 @@ export interface BestSendTime {
 export async function bestSendTime(
   store: Pick<Store, 'db'>,
   practiceId: string,
-  patientId: string,
+  patientId: string | null,
   now: Date,
-  opts: { cache?: EngagementEventCache } = {},
+  /** `timeZone`: the recipient's zone when there is no patient row (e.g. a new address). */
+  opts: { cache?: EngagementEventCache; timeZone?: string | null } = {},
 ): Promise<BestSendTime> {
-  const row = await findPatient(store.db, practiceId, patientId);
-  const tz = row?.time_zone && isValidTimeZone(row.time_zone) ? row.time_zone : 'UTC';
-  const zoneNote = row?.time_zone ? '' : ' (no time zone on file: UTC used)';
+  const row = patientId ? await findPatient(store.db, practiceId, patientId) : undefined;
+  const zone = row?.time_zone ?? opts.timeZone ?? null;
+  const tz = zone && isValidTimeZone(zone) ? zone : 'UTC';
+  const zoneNote = zone && isValidTimeZone(zone) ? '' : ' (no time zone on file: UTC used)';
   if (row) {
-    const events = opts.cache ? await opts.cache.patient(store.db, practiceId, row.id) : await loadPatientEvents(store.db, practiceId, row.id, now);
-    const e = computeEngagement(patientInfo(row), events, now.getTime());
+    const [events, priors] = await Promise.all([
+      opts.cache ? opts.cache.patient(store.db, practiceId, row.id) : loadPatientEvents(store.db, practiceId, row.id, now),
+      practicePriorsFor(store.db, practiceId, now, opts.cache),
+    ]);
+    const e = computeEngagement(patientInfo(row), events, now.getTime(), priorOptions(priors));
     const best = e.recommendations.bestHour;
     if (best.hour !== null && e.replyHours.n >= MIN_REPLIES) {
       return {
-        at: new Date(nextLocalHour(now.getTime(), tz, best.hour)),
+        at: new Date(sharedNextLocalHour(tz, now.getTime(), best.hour)),
         hour: best.hour,
         timeZone: tz,
         source: 'engagement',
@@ -53,7 +57,7 @@ export async function bestSendTime(
     return { at: now, hour: null, timeZone: tz, source: 'daytime_default', reason: `Not enough reply history for a preferred hour; it is daytime for the patient (${tz}), so it goes now${zoneNote}.` };
   }
   return {
-    at: new Date(nextLocalHour(now.getTime(), tz, DAY_START)),
+    at: new Date(sharedNextLocalHour(tz, now.getTime(), DAY_START)),
     hour: DAY_START,
     timeZone: tz,
     source: 'daytime_default',

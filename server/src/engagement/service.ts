@@ -1,5 +1,12 @@
 import type { Caseload, Engagement } from '@attune/shared/api';
-import { computeEngagement, rankCaseload, type CaseloadPatient, type PatientInfo } from '@attune/shared/engagement';
+import {
+  computeEngagement,
+  practicePriors,
+  rankCaseload,
+  type CaseloadPatient,
+  type PatientInfo,
+  type PracticePriors,
+} from '@attune/shared/engagement';
 import type { Db } from '../store/index.ts';
 import type { PatientsTable } from '../store/schema.ts';
 import type { EngagementEventCache } from './cache.ts';
@@ -22,8 +29,48 @@ export async function patientEngagement(
   now: Date,
   opts: { pngUrl?: string | null; cache?: EngagementEventCache | undefined } = {},
 ): Promise<Engagement> {
-  const events = opts.cache ? await opts.cache.patient(db, practiceId, patient.id) : await loadPatientEvents(db, practiceId, patient.id, now);
-  return computeEngagement(patientInfo(patient), events, now.getTime(), { pngUrl: opts.pngUrl ?? null });
+  const [events, priors] = await Promise.all([
+    opts.cache ? opts.cache.patient(db, practiceId, patient.id) : loadPatientEvents(db, practiceId, patient.id, now),
+    practicePriorsFor(db, practiceId, now, opts.cache),
+  ]);
+  return computeEngagement(patientInfo(patient), events, now.getTime(), {
+    pngUrl: opts.pngUrl ?? null,
+    ...priorOptions(priors),
+  });
+}
+
+// The practice's reply hours and latency are the prior of every patient's best hour and predicted
+// latency: without it a patient with few replies gets a window no better than the practice's own
+// (bench:engagement, Enron: 27.6% without the prior against 31.7% with it). Priors move slowly, so
+// they are recomputed at most every PRIOR_TTL_MS per practice and process.
+const PRIOR_TTL_MS = 15 * 60_000;
+const priorMemo = new Map<string, { at: number; priors: PracticePriors }>();
+
+export async function practicePriorsFor(
+  db: Db,
+  practiceId: string,
+  now: Date,
+  cache?: EngagementEventCache,
+): Promise<PracticePriors> {
+  const memo = priorMemo.get(practiceId);
+  if (memo && Math.abs(now.getTime() - memo.at) < PRIOR_TTL_MS) return memo.priors;
+  const [patients, byPatient] = await Promise.all([
+    db.selectFrom('patients').select(['id', 'email', 'name', 'time_zone']).where('practice_id', '=', practiceId).execute(),
+    cache ? cache.practice(db, practiceId) : loadPracticeEvents(db, practiceId, now),
+  ]);
+  const priors = practicePriors(
+    patients.map((p) => ({ patient: patientInfo(p), events: byPatient.get(p.id) ?? [] })),
+    now.getTime(),
+  );
+  priorMemo.set(practiceId, { at: now.getTime(), priors });
+  return priors;
+}
+
+export function priorOptions(priors: PracticePriors): { hourPrior?: number[]; populationLatencyHours?: number } {
+  return {
+    ...(priors.n > 0 ? { hourPrior: priors.hourPrior } : {}),
+    ...(priors.latencyHours !== null ? { populationLatencyHours: priors.latencyHours } : {}),
+  };
 }
 
 /** The practice's caseload ranked by need with the practice's weights: two queries, one pass each. */
