@@ -17,7 +17,8 @@ export const requireClinician = (deps: AuthDeps): MiddlewareHandler<AppEnv> =>
   async function requireClinician(c, next) {
     const header = c.req.header('authorization');
     const token = header ? BEARER.exec(header.trim())?.[1] : undefined;
-    if (!token) throw unauthenticated();
+    // No credentials at all is not a login attempt; credentials that are not a bearer token are.
+    if (!token && header === undefined) throw unauthenticated();
     const failures = deps.rateLimiters?.anonymous;
     const failKey = `authfail:${c.get('ip')}`;
     // An address that already spent its failure budget is refused before any verification work.
@@ -25,6 +26,20 @@ export const requireClinician = (deps: AuthDeps): MiddlewareHandler<AppEnv> =>
     if (failures && blocked) {
       setRateHeaders(c, 'auth-failures', blocked, failures.windowMs / 1000);
       return rateLimitedResponse(c, blocked);
+    }
+    if (!token) {
+      // Another scheme, an empty or oversized token: a refused credential, audited like a bad token
+      // (the reason only, never the header) and counted against the address's failure budget.
+      await appendAudit(deps.store.db, {
+        action: AUDIT.AUTH_FAILURE,
+        outcome: 'failure',
+        actor: { type: 'anonymous' },
+        ip: c.get('ip'),
+        requestId: c.get('requestId'),
+        details: { reason: 'malformed_authorization' },
+      });
+      failures?.take(failKey);
+      throw unauthenticated('The bearer token is not valid for this service.');
     }
     const result = await deps.authenticator.authenticate(token, {
       ip: c.get('ip'),
