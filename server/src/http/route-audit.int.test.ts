@@ -386,6 +386,19 @@ describe('route-table audit (real server, SQLite)', () => {
     }
   });
 
+  it('audits credentials that are not a bearer token (another scheme, too short, oversized); a request without any is not a login attempt', async () => {
+    for (const header of ['Basic dXNlcjpwYXNz', 'Bearer short', `Bearer ${'a'.repeat(9000)}`, 'Bearer']) {
+      const res = await f.request('/v1/policy', { headers: { authorization: header } });
+      expect(res.status, header.slice(0, 20)).toBe(401);
+      const rows = await auditRows(res.headers.get('x-request-id') ?? '');
+      expect(rows.map((r) => `${r.action}:${r.outcome}`), header.slice(0, 20)).toEqual([`${AUDIT.AUTH_FAILURE}:failure`]);
+      expect(JSON.stringify(rows)).not.toContain('dXNlcjpwYXNz');
+    }
+    const none = await f.request('/v1/policy');
+    expect(none.status).toBe(401);
+    expect(await auditRows(none.headers.get('x-request-id') ?? '')).toEqual([]);
+  });
+
   it("audits the patient's one-time code: a wrong code as an authentication failure, the right one as a login", async () => {
     const put = await call({ method: 'PUT', path: () => '/v1/policy', body: () => ({ viewerSecondFactor: true }) }, f.tokens.adminA);
     expect(put.res.status).toBe(200);
