@@ -6,6 +6,7 @@ import { generateKey } from '../crypto/index.ts';
 import { recordOpen } from '../viewer/service.ts';
 import { acceptReply, resolveLink } from './reply.ts';
 import { sendSecureMessage, type SendResult } from './send.ts';
+import { revokeMessage } from './status.ts';
 import { startSmtpSink, type SmtpSink } from './smtp-sink.ts';
 import { createDeliveryFixture, type DeliveryFixture } from './testing.ts';
 import { smtpTransport } from './transport.ts';
@@ -121,6 +122,30 @@ describe('secure send delivered by the client (delivery: "client")', () => {
     expect(b.response.id).toBe(a.response.id);
     expect(b.response.notice).toEqual(a.response.notice);
     expect(b.response.recipients).toEqual(a.response.recipients);
+  });
+
+  it('erases the sealed token of a client-delivered link when the message is revoked', async () => {
+    await fixture();
+    const r = await send(f, { to: ['jordan@patient.example'], delivery: 'client' }, 'revoke-1');
+    const sealed = () =>
+      f.store.db
+        .selectFrom('outbox')
+        .select('payload')
+        .where('kind', '=', 'client_notice')
+        .executeTakeFirstOrThrow();
+    expect((await sealed()).payload).not.toBeNull();
+    expect(
+      await revokeMessage(
+        f.delivery.services,
+        { practiceId: f.practiceId, clinicianId: f.clinicianId },
+        r.response.id,
+      ),
+    ).not.toBeNull();
+    expect((await sealed()).payload).toBeNull();
+    // A late retry no longer hands out the dead link.
+    const again = await send(f, { to: ['jordan@patient.example'], delivery: 'client' }, 'revoke-1');
+    expect(again.replayed).toBe(true);
+    expect(again.response.notice.text).not.toContain('/m/');
   });
 
   it('delivers by server, with a link-free notice, when there are several recipients', async () => {

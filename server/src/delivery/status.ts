@@ -1,6 +1,7 @@
 import type { MessageStatusResponse, RecipientStatus } from '@attune/shared/api';
 import { appendAudit, AUDIT } from '../audit/index.ts';
 import { nowIso } from '../store/index.ts';
+import { CLIENT_NOTICE_KIND } from './client-notice.ts';
 import type { DeliveryServices } from './services.ts';
 
 // GET /v1/messages/:id and POST /v1/messages/:id/revoke. Every lookup is scoped to the caller's
@@ -92,6 +93,14 @@ export async function revokeMessage(
       .where('delivery_id', 'in', deliveryIds)
       .where('done_at', 'is', null)
       .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<', t)]))
+      .execute();
+    // A link handed to the client (delivery "client") kept its token sealed for idempotent
+    // replays; the link is dead now, so the token goes too.
+    await tx
+      .updateTable('outbox')
+      .set({ payload: null })
+      .where('delivery_id', 'in', deliveryIds)
+      .where('kind', '=', CLIENT_NOTICE_KIND)
       .execute();
     await appendAudit(tx, {
       action: AUDIT.MESSAGE_REVOKE,
