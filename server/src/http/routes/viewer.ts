@@ -92,6 +92,16 @@ export const viewer: RouteModule = {
       if (!probe.allowed) return tooMany(c);
       const state = await resolveLink(svc, c.req.param('token') ?? '');
       if (!state.ok) {
+        // A link is the patient's credential: a refused one is an authentication failure (the
+        // reason only; never the token). Unknown tokens are rate limited above, so this is bounded.
+        await appendAudit(svc.db, {
+          action: AUDIT.AUTH_FAILURE,
+          outcome: 'failure',
+          actor: { type: 'anonymous' },
+          ip,
+          requestId: c.get('requestId'),
+          details: { reason: state.reason, credential: 'viewer_link' },
+        });
         if (state.reason === 'unknown_token') {
           badTokens.take(`ip:${ip}`);
           return render(c, 404, GENERIC, fallbackName, infoBody('Link not found', 'This secure message link is not valid. Check that you copied the whole address from your email.'));
