@@ -319,6 +319,21 @@ describe('route-table audit (real server, SQLite)', () => {
     expect(problems).toEqual([]);
   }, 60_000);
 
+  it('audits a refused secure link (unknown, or revoked above) as an authentication failure, without the token', async () => {
+    for (const [token, status, reason] of [
+      ['A'.repeat(43), 404, 'unknown_token'],
+      [x.message.token, 410, 'revoked'],
+    ] as const) {
+      const t = await call({ path: () => `/m/${token}` }, undefined);
+      expect(t.res.status).toBe(status);
+      const rows = await auditRows(t.requestId);
+      expect(rows.map((r) => `${r.action}:${r.outcome}`)).toEqual([`${AUDIT.AUTH_FAILURE}:failure`]);
+      expect(JSON.parse(rows[0]!.details)).toMatchObject({ reason });
+      expectWhoWhatWhen(rows[0]!, t);
+      expect(JSON.stringify(rows)).not.toContain(token);
+    }
+  });
+
   it("answers another practice's ids with 404 and audits the attempt as an authorization failure", async () => {
     const problems: string[] = [];
     for (const [route, spec] of Object.entries(ROUTE_AUDIT)) {
