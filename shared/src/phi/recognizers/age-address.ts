@@ -52,10 +52,13 @@ const EURO_RE = new RegExp(
     `|\\b\\p{Lu}\\p{Ll}+(?:á|é|í|ó|ú|ská|ova|ová|ego)\\s+\\d{1,5}\\b`,
   'gu',
 );
+// The street may open with an abbreviation ("ul. Narewska 94", "Avda. Rio Nalon 58") and go on in
+// lower case ("Luite tee 87"); a lower-case first word ("255 hersnapvej 18") needs a cue.
 const NUM_WORDS_NUM_RE =
-  /(?<![\w.,/:-])\d{1,6}[ \t]+\p{Lu}[\p{L}\p{M}'’-]+(?:[ \t]+(?:\p{Lu}[\p{L}\p{M}'’.-]*|de|la|del|do|da|dos|gate|vej|utca|tér|u\.|ul\.)){0,3}[ \t]+\d{1,5}[A-Za-z]?(?![\w/:-]|[.,]\d)/gu;
+  /(?<![\w.,/:-])\d{1,6}[ \t]+(?:(?:[Uu]l|[Aa]l|[Aa]vda|[Aa]v|[Rr]|[Ss]tr|[Pp]l|[Oo]s|[Uu])\.[ \t]*)?[\p{L}][\p{L}\p{M}'’-]+(?:[ \t]+(?:\p{Lu}[\p{L}\p{M}'’.-]*|\p{Ll}[\p{Ll}\p{M}'’]{1,12}|u\.|ul\.)){0,3}[ \t]+\d{1,5}[A-Za-z]?\.?(?![\w/:-]|[.,]\d)/gu;
+// Also US military mail by ship: "USNS Bergman\nFPO AP 93757", "USCGC Khadzhiyev FPO AA 65607".
 const POBOX_RE =
-  /\b(?:p\.?\s?o\.?\s*box|post office box|psc|cmr|unit)\s+\d{1,6}(?:,?\s*box\s+\d{1,6})?(?:\s*\n?\s*(?:apo|fpo|dpo)\s+(?:aa|ae|ap)\s+\d{5})?\b/gi;
+  /\b(?:p\.?\s?o\.?\s*box|post office box|psc|cmr|unit)\s+\d{1,6}(?:,?\s*box\s+\d{1,6})?(?:\s*\n?\s*(?:apo|fpo|dpo)\s+(?:aa|ae|ap)\s+\d{5})?\b|\bus(?:ns|nv|s|cgc)\s+[\p{L}'-]+(?:[ \t]+[\p{L}'-]+)?,?\s*\n?[ \t>]*(?:apo|fpo|dpo)\s+(?:aa|ae|ap)\s+\d{5}\b/giu;
 const UNIT_ALONE_RE = /\b(?:apt|apartment|suite|ste|unit)\.?\s*#?\s*\d{1,5}[A-Z]?\b/gi;
 
 const STATES =
@@ -196,11 +199,22 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
         // Lab values and vent settings share the shape ("Rate 10", "AST 524"): the form must open
         // its line or follow an address cue.
         const lineBefore = text.slice(Math.max(0, text.lastIndexOf('\n', m.index - 1) + 1), m.index);
+        const cue = /\b(?:address|at|to|lives|live|is|on|of|in)\s*:?\s*$/i.test(lineBefore);
+        if (!/^[\s>?*•·-]*$/.test(lineBefore) && !cue) return;
+        // Number, lower-case word, number reads as a quantity ("2 tabs 500") unless cued or
+        // the next line goes on with an address (a unit, a place).
+        const w1 = /^\d+[ \t]+(?:\S+\.[ \t]*)?(\S)/u.exec(m[0]);
         if (
-          !/^[\s>]*$/.test(lineBefore) &&
-          !/\b(?:address|at|to|lives|live|is|on|of|in)\s*:?\s*$/i.test(lineBefore)
+          w1 &&
+          w1[1]!.toLowerCase() === w1[1] &&
+          !/\b(?:address|lives at|live at|located at|resides at)\s*:?\s*$/i.test(lineBefore) &&
+          !/^\s*\n[\s>?*]*(?:apt|suite|unit)\b/i.test(
+            text.slice(m.index + m[0].length, m.index + m[0].length + 20),
+          )
         )
           return;
+        // Quantities and times in notes ("12 from 9", "5 but bp 80") share the shape.
+        if (/\s(?:mg|mcg|ml|cc|tabs?|units?|x|times|of|and|or|to|for|with)\s/i.test(m[0])) return;
         out.push({
           type: 'ADDRESS',
           start: m.index,
@@ -210,7 +224,7 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
         });
       });
     const lower = lowerText(ctx);
-    if (['box', 'psc', 'cmr', 'unit'].some((g) => lower.includes(g)))
+    if (['box', 'psc', 'cmr', 'unit', 'fpo', 'apo', 'dpo'].some((g) => lower.includes(g)))
       eachMatch(POBOX_RE, text, (m) => {
         out.push({
           type: 'ADDRESS',
