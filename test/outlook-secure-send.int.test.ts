@@ -137,6 +137,46 @@ describe('Outlook compose pane against the real server', () => {
   });
 });
 
+describe('Outlook compose pane: retrying a send whose answer was lost', () => {
+  it('the server answers the retry with the message it already accepted (same Idempotency-Key): one message, one notice', async () => {
+    const patient = 'riley.nguyen@patient.example';
+    const pane = await openPane(e, 'compose.html', { ...DRAFT, to: [patient] });
+    const { page } = pane;
+    await page.getByRole('heading', { name: /Findings/ }).waitFor();
+    const mailsBefore = e.f.smtp.received.length;
+    // The first POST reaches the real server and is committed, then its answer is lost on the way
+    // back (a dropped connection): the pane cannot know whether anything was sent.
+    let lost: { id: string } | undefined;
+    await page.route(`${e.f.url}/v1/messages`, async (route) => {
+      if (lost) return route.continue();
+      const res = await route.fetch();
+      lost = (await res.json()) as { id: string };
+      expect(res.status()).toBe(202);
+      return route.abort('connectionreset');
+    });
+    await page.getByRole('button', { name: 'Send securely' }).click();
+    await page.getByText(/may not have been sent\. Try again: it will not be sent twice\./).waitFor();
+    expect(lost?.id).toBeTruthy();
+    await waitForMailTo(e.f, patient, mailsBefore);
+
+    const retried = page.waitForResponse(
+      (r) => r.url() === `${e.f.url}/v1/messages` && r.request().method() === 'POST',
+    );
+    await page.getByRole('button', { name: 'Send securely' }).click();
+    const res = await retried;
+    expect(res.status()).toBe(202);
+    expect(((await res.json()) as { id: string }).id).toBe(lost!.id);
+    await page.getByText('Sent securely.', { exact: true }).waitFor();
+    await expect.poll(async () => (await officeWrites(page)).closed).toEqual([{ discardItem: true }]);
+    expect(await page.locator('#send-secure').isDisabled()).toBe(true);
+    // Give a second notice time to arrive if one had been sent.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(e.f.smtp.received.slice(mailsBefore).filter((m) => m.to.includes(patient))).toHaveLength(1);
+    await page.screenshot({ path: join(ARTIFACTS, 'compose-retry-sent-320.png'), fullPage: true });
+    await pane.context.close();
+  });
+});
+
 describe('every add-in page under the CSP the server sends', () => {
   it('runtime.html loads the send handler, which registers the manifest function, with no CSP violation', async () => {
     const pane = await openPane(e, 'runtime.html', { mode: 'compose' }, {});
