@@ -54,14 +54,17 @@ export function clientNotice(
   });
 }
 
-/** The notice of a client-delivered send, rebuilt for an idempotent replay; null if none. */
+/**
+ * For an idempotent replay: which delivery the client delivered (null: none) and its notice,
+ * rebuilt with the same link; the notice is null once the token is gone (revoked).
+ */
 export async function replayClientNotice(
   svc: Pick<DeliveryServices, 'db' | 'config' | 'now' | 'masterKey'>,
   db: Db,
   messageId: string,
   identity: MailIdentity,
   codeRequired: boolean,
-): Promise<{ deliveryId: string; notice: { text: string; html: string } } | null> {
+): Promise<{ deliveryId: string; notice: { text: string; html: string } | null } | null> {
   const row = await db
     .selectFrom('outbox')
     .innerJoin('deliveries', 'deliveries.id', 'outbox.delivery_id')
@@ -70,9 +73,10 @@ export async function replayClientNotice(
     .where('deliveries.message_id', '=', messageId)
     .where('outbox.kind', '=', CLIENT_NOTICE_KIND)
     .executeTakeFirst();
-  if (!row?.payload) return null;
+  if (!row) return null;
+  if (!row.payload) return { deliveryId: row.deliveryId, notice: null };
   const opened = openSecret(svc.masterKey, row.payload.toString('utf8'), clientSealContext(row.id));
-  if (!opened.ok) return null;
+  if (!opened.ok) return { deliveryId: row.deliveryId, notice: null };
   const { token } = JSON.parse(opened.plaintext.toString('utf8')) as { token: string };
   return {
     deliveryId: row.deliveryId,
