@@ -146,7 +146,9 @@ describe('secure send delivered by the client (delivery: "client")', () => {
     const again = await send(f, { to: ['jordan@patient.example'], delivery: 'client' }, 'revoke-1');
     expect(again.replayed).toBe(true);
     expect(again.response.notice.text).not.toContain('/m/');
-    expect(again.response.recipients).toEqual([{ email: 'jordan@patient.example', method: 'link', status: 'revoked', delivery: 'client' }]);
+    expect(again.response.recipients).toEqual([
+      { email: 'jordan@patient.example', method: 'link', status: 'revoked', delivery: 'client' },
+    ]);
   });
 
   it('delivers by server, with a link-free notice, when there are several recipients', async () => {
