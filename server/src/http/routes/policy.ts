@@ -7,6 +7,42 @@ import { readJson } from '../validate.ts';
 import type { RouteModule } from '../types.ts';
 
 /**
+ * Whether a regex source repeats a group that contains a repetition ((a+)+, (\w*)*, (x+){2,}):
+ * the classic catastrophic-backtracking shape. Every clinician's send runs the practice's patterns
+ * over the message on the server's one event loop, so one such pattern (30 characters of input took
+ * seconds) stalls every practice. Character classes and escapes are skipped; a conservative check,
+ * not a proof of linear time.
+ */
+export function hasNestedQuantifier(source: string): boolean {
+  const groups: boolean[] = []; // per open group: contains a quantifier
+  let inClass = false;
+  for (let i = 0; i < source.length; i++) {
+    const ch = source[i]!;
+    if (ch === '\\') {
+      i++;
+      continue;
+    }
+    if (inClass) {
+      if (ch === ']') inClass = false;
+      continue;
+    }
+    if (ch === '[') inClass = true;
+    else if (ch === '(') groups.push(false);
+    else if (ch === ')') {
+      const inner = groups.pop() ?? false;
+      const after = source.slice(i + 1);
+      const repeated = /^(?:[+*]|\{\d*,\d*\}|\{\d{2,}\}|\{[2-9]\})/.test(after);
+      if (inner && repeated) return true;
+      if (inner && groups.length > 0) groups[groups.length - 1] = true;
+      if (repeated && groups.length > 0) groups[groups.length - 1] = true;
+    } else if ((ch === '+' || ch === '*' || ch === '{') && groups.length > 0) {
+      if (ch !== '{' || /^\{\d*,?\d*\}/.test(source.slice(i))) groups[groups.length - 1] = true;
+    }
+  }
+  return false;
+}
+
+/**
  * GET /v1/policy: the caller's practice policy (what the add-ins apply before send).
  * PUT /v1/policy: an admin replaces it; validated (PolicySchema, and every custom pattern must
  * compile), stored with its audit event in one transaction, effective for the next request.
@@ -30,6 +66,13 @@ export const policy: RouteModule = {
             400,
             'validation_failed',
             `customPatterns.${i}: not a valid regular expression.`,
+          );
+        }
+        if (hasNestedQuantifier(source)) {
+          throw new ApiError(
+            400,
+            'validation_failed',
+            `customPatterns.${i}: a repeated group that itself repeats (like (a+)+) can take exponential time on a message; write it without the nesting.`,
           );
         }
       });
