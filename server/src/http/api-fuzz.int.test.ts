@@ -512,6 +512,18 @@ describe('HTTP API under fuzzing (real server, SQLite)', () => {
     expect(body.error.message.toLowerCase()).not.toContain('someone.else');
   });
 
+  it('refuses custom patterns with nested repetition (catastrophic backtracking on every send) with 400', async () => {
+    const put = (customPatterns: string[]) =>
+      f.request('/v1/policy', { method: 'PUT', token: f.tokens.adminA, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...policySample, customPatterns }) });
+    for (const p of ['(a+)+$', '(\\w*)*x', '(x+){2,}', '(?:\\d+-?)+$', '([a-z]+\\s?)*$']) {
+      const r = await put([p]);
+      expect(r.status, p).toBe(400);
+      expect(((await r.json()) as { error: { code: string } }).error.code).toBe('validation_failed');
+    }
+    for (const p of ['\\bMRN[: ]?\\d{6,10}\\b', '(\\d{3})-(\\d{4})', '[(a+)]+', '(ab)+']) expect((await put([p])).status, p).toBe(200);
+    expect((await put([])).status).toBe(200);
+  });
+
   it('never writes the PHI marker, a bearer token or an unhandled error to the logs', () => {
     const secrets = [...MARKERS, ...Object.values(f.tokens), f.messageA.linkToken, 'unhandled error'];
     const bad = f.logs.filter((l) => secrets.some((s) => l.toLowerCase().includes(s.toLowerCase())));
