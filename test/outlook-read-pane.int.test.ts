@@ -117,11 +117,13 @@ describe('Outlook read pane against the real server', () => {
     const metrics = page.locator('dl.metrics');
     // 3 replies, and the 4th message is too recent to count as unanswered (the API's rule).
     expect(await metrics.textContent()).toContain('100% (n=3)');
-    // Appointment adherence from POST /v1/events.
-    expect(await metrics.textContent()).toContain('3 attended, 2 missed, no-show 40%');
+    // Appointment adherence from POST /v1/events: outcomes only, no "scheduled" events, so n
+    // counts the outcomes (it once showed n=0).
+    expect(await metrics.textContent()).toContain('3 attended, 2 missed; no-show 40% (n=5)');
     // Best hour and topics from the replies typed in the viewer.
     expect(await metrics.textContent()).toMatch(/Best hour to write\s*\d{1,2} (am|pm)/);
     expect(await page.locator('#app').textContent()).toContain('2 missed appointments in the last 90 days.');
+    expect(await page.locator('.banner strong').allTextContents()).toContain('Missed appointments');
     const topics = await page.getByRole('heading', { name: 'Topics that land' }).locator('..').textContent();
     expect(topics).toMatch(/homework\s*3\s*67%/);
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(320);
@@ -136,6 +138,8 @@ describe('Outlook read pane against the real server', () => {
     await first.waitFor();
     expect(await first.textContent()).toMatch(/Riley Morgan|riley\.morgan/);
     expect(await first.textContent()).toContain('Crisis');
+    // One patient in this practice: "1 patient", not "1 patients".
+    expect(await page.locator('.caseload > p.muted').textContent()).toMatch(/^1 patient\. /);
     await page.screenshot({ path: join(ARTIFACTS, 'read-caseload-320.png'), fullPage: true });
     await pane.context.close();
   });
