@@ -63,7 +63,11 @@ const ROLES = set(
 );
 const SUFFIXES = set('jr|sr|ii|iii|iv');
 const TALK_VERBS = set(
-  'spoke|speak|speaking|talked|talk|talking|met|meet|meeting|consult|consulted|conversation|discussed|discuss|contacted|contact|made|visit|visited|chatted|chat|phoned|called|emailed|texted|updated|reviewed',
+  'spoke|speak|speaking|talked|talk|talking|met|meet|meeting|consult|consulted|conversation|discussed|discuss|contacted|contact|made|visit|visited|chatted|chat|phoned|called|emailed|texted|updated|reviewed|up|check|checked|touch|touched',
+);
+// Verbs that follow a clinician named after a role abbreviation ("NP CAROL ORDERED").
+const ROLE_NAME_VERBS = set(
+  'made|aware|ordered|notified|informed|paged|called|updated|wants|states|said|agreed|here|in|at',
 );
 const SHORT_ROLES = set('np|md|pa|rn|lpn|sw|rt|pt|ot|chapl|chaplain|msw|lcsw');
 const FAMILY = set(
@@ -117,6 +121,7 @@ const LABEL_WORDS = set(
 const INTRO_LAST = set("is|named|me|name's|am|i'm|it's");
 const NAME_IS_STRONG = /\b(?:my name is|name is|name's|named|call me)\s*$/i;
 const NAME_IS = /\b(?:i am|i'm|this is|it's)\s*$/i;
+const NAME_QUESTION_RE = /\bname\b[^?\n]{0,20}\?\s*(?:[\p{L}]+:\s*)?$/iu;
 
 // Gap kinds between token i-1 and token i.
 const G_SPACE = 1; // 1-3 spaces or tabs
@@ -271,7 +276,10 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     const statusAbbrev =
       (pw === 'ms' || pw === 'mr') && (upper || toks.raw[p] === toks.raw[p]!.toUpperCase() || isLower(i));
     if (TITLES.has(pw) && (gap[i]! & (G_SPACE | G_PERIOD)) !== 0 && (anyDict || !statusAbbrev)) {
-      mark(i, shp || anyDict ? 0.9 : 0.7, 'Title before a name');
+      // After a doctor's title the word is a surname even when the health lexicon knows it
+      // ("dr. pica aware"): just above the lexicon's confidence.
+      const doctor = pw === 'dr' || pw === 'drs' || pw === 'doctor';
+      mark(i, doctor ? 0.92 : shp || anyDict ? 0.9 : 0.7, 'Title before a name');
       continue;
     }
     if (FAMILY.has(pw)) {
@@ -286,6 +294,16 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     if (SHORT_ROLES.has(pw) && strongDict && (shp || isLower(i)) && (gap[i]! & (G_SPACE | G_PERIOD)) !== 0) {
       mark(i, 0.85, 'Role before a name');
       continue;
+    }
+    // "NP DJURIC MADE AWARE", "per NP CAROL.": a role, a word, then a verb or the clause end.
+    if (SHORT_ROLES.has(pw) && (shp || isLower(i)) && (gap[i]! & G_SPACE) !== 0 && w[i]!.length > 2) {
+      const e = toks.end[i]!;
+      const ch = e < text.length ? text.charCodeAt(e) : 46;
+      const nv = i + 1 < n && gap[i + 1] === G_SPACE ? w[i + 1]! : '';
+      if (pw !== 'pt' && (((ch === 46 || ch === 44) && anyDict) || ROLE_NAME_VERBS.has(nv))) {
+        mark(i, 0.8, 'Role before a name');
+        continue;
+      }
     }
     if (ROLES.has(pw) && anyDict && (shp || isLower(i))) {
       mark(i, strongDict ? 0.85 : 0.75, 'Role before a name');
@@ -360,7 +378,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       (pw === 'with' || pw === 'w' || pw === 'to') &&
       p > 0 &&
       TALK_VERBS.has(w[p - 1]!) &&
-      (f & F_STRONG) !== 0 &&
+      ((f & F_STRONG) !== 0 || (shp && !upper && anyDict)) &&
       (shp || isLower(i))
     )
       mark(i, 0.8, 'Name after a verb of talking');
@@ -400,6 +418,61 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       k++;
     if (k < n - 1 && ls[k + 1] === 0) continue;
     for (let m = i; m <= k; m++) mark(m, 0.8, 'Labelled name');
+  }
+
+  if (!upper) {
+    // "Usamov and Brown were ...", "Šušulić, Bowman and White": capitalised words coordinated
+    // mid-sentence, one of them a dictionary name, are names together.
+    for (let i = 0; i + 2 < n; i++) {
+      if (w[i + 1] !== 'and' || gap[i + 1] !== G_SPACE || gap[i + 2] !== G_SPACE) continue;
+      const a = i;
+      const b = i + 2;
+      if (!candidate(a) || !candidate(b) || !shaped(a) || !shaped(b) || isInitial(a) || isInitial(b))
+        continue;
+      // Evidence: an unambiguous dictionary name ("Wisdom and Discipline" are words too).
+      if ((fl[a]! & STRONG) === 0 && (fl[b]! & STRONG) === 0) continue;
+      // At a sentence start any word is capitalised ("Sales and Marketing"): the second word
+      // must then be a dictionary name.
+      if ((lineStart(a) || (gap[a]! & G_BREAK) !== 0) && (fl[b]! & STRONG) === 0) continue;
+      if (a > 0 && DETERMINERS.has(w[a - 1]!)) continue;
+      mark(a, 0.75, 'Names joined by "and"');
+      mark(b, 0.75, 'Names joined by "and"');
+    }
+    // "What's your name? Matthíasson", "name on the account? User: Ana Ruiz".
+    for (let i = 1; i < n; i++) {
+      if (!candidate(i) || !(shaped(i) || isLower(i))) continue;
+      const before = text.slice(Math.max(0, toks.start[i]! - 30), toks.start[i]);
+      if (!NAME_QUESTION_RE.test(before) || text[toks.end[i]!] === ':') continue;
+      let k = i;
+      while (
+        k + 1 < n &&
+        k - i < 2 &&
+        gap[k + 1] === G_SPACE &&
+        candidate(k + 1) &&
+        (shaped(k + 1) || isLower(k + 1))
+      )
+        k++;
+      for (let m = i; m <= k; m++) mark(m, 0.8, 'Answer to a question about a name');
+    }
+  }
+  // "Hank Przybylo (son)": words right before a parenthesised relation are a relative's name.
+  for (let i = 0; i < n; i++) {
+    if (
+      !FAMILY.has(w[i]!) ||
+      toks.start[i]! < 2 ||
+      text[toks.start[i]! - 1] !== '(' ||
+      text[toks.end[i]!] !== ')'
+    )
+      continue;
+    let k = i - 1;
+    if (k < 0 || !/^\s*\($/.test(text.slice(toks.end[k]!, toks.start[i]))) continue;
+    let taken = 0;
+    while (k >= 0 && taken < 3 && candidate(k) && (shaped(k) || isLower(k) || isInitial(k))) {
+      mark(k, 0.8, 'Name before a relation in parentheses');
+      taken++;
+      if (lineStart(k) || (gap[k]! & (G_SPACE | G_PERIOD | G_HYPHEN)) === 0) break;
+      k--;
+    }
   }
 
   // ---- pairs and initials --------------------------------------------------------------------
@@ -621,6 +694,12 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
             (isInitial(j) ||
               (shaped(j) && (!upper || fl[j] !== 0 || conf[i]! >= 0.85)) ||
               ((sh[j]! & SHAPE_CAPS) !== 0 && (sh[i]! & SHAPE_CAPS) !== 0 && conf[i]! >= 0.85) ||
+              // "Patricia WAITE": a surname in capitals after a Title-case first name.
+              (!upper &&
+                (sh[j]! & SHAPE_CAPS) !== 0 &&
+                (sh[i]! & SHAPE_TITLE) !== 0 &&
+                (fl[i]! & FIRST) !== 0 &&
+                (fl[j]! & (L_STRONG | L_AMBIG)) !== 0) ||
               (isLower(j) && isLower(i) && fl[j] !== 0 && (fl[j]! & STRONG) !== 0)));
         if (ok) mark(j, Math.min(conf[i]!, 0.85), why[i] ?? 'Name continues');
       }
