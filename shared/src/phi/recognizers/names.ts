@@ -465,7 +465,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     )
       continue;
     let k = i - 1;
-    if (k < 0 || !/^\s*\($/.test(text.slice(toks.end[k]!, toks.start[i]))) continue;
+    if (k < 0 || !/^\s*\($/.test(text.slice(toks.end[k], toks.start[i]))) continue;
     let taken = 0;
     while (k >= 0 && taken < 3 && candidate(k) && (shaped(k) || isLower(k) || isInitial(k))) {
       mark(k, 0.8, 'Name before a relation in parentheses');
