@@ -369,7 +369,16 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
         mark(i, weakVerb ? 0.7 : 0.8, 'Name before a verb');
       else if (anyDict && !weakVerb && (f & FIRST) !== 0) mark(i, 0.75, 'First name before a verb');
     }
-    if (nx >= 0 && !upper && shp && PERSON_VERBS.has(w[nx]!) && !DETERMINERS.has(pw) && w[i]!.length > 2) {
+    // Sentence-initial adverbs ("Currently lives ...") are not names.
+    if (
+      nx >= 0 &&
+      !upper &&
+      shp &&
+      PERSON_VERBS.has(w[nx]!) &&
+      !DETERMINERS.has(pw) &&
+      w[i]!.length > 2 &&
+      !w[i]!.endsWith('ly')
+    ) {
       mark(i, 0.75, 'Capitalised word before a verb said of people');
     }
     if (WEAK_BEFORE.has(pw) && strongDict && shp && !upper) mark(i, 0.75, 'Name after a contact verb');

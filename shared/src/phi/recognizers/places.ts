@@ -85,6 +85,7 @@ const WEAK_MOVE = new Set(
 const SKIP_AFTER_VERB = new Set(
   'here|back|over|home|nearby|near|now|currently|originally|just|there'.split('|'),
 );
+const RESIDENCE_VERBS = new Set('lives|living|live|resides|residing|moved|born|raised|grew'.split('|'));
 const MOVE_PREPS = new Set('to|from|into|at|in|@|up'.split('|'));
 const FACILITY = new Set(
   'hospital|hosp|hospitals|hospiatal|clinic|infirmary|sanatorium|memorial|hospice|pavilion|rehab'.split('|'),
@@ -430,19 +431,32 @@ function takePlace(
       const lw = toks.lower[j]!;
       if ((sh & SHAPE_LETTERS) === 0 || STOP.has(lw) || GENERIC_FACILITY.has(lw)) break;
       // Mixed-case text: the place is capitalised. All-caps or lower-case notes: any word.
+      // A word right before a number after the cue is a unit or building ("transfer to
+      // quartermain 2") whatever its case.
+      const nextIsNumber =
+        j + 1 < n && /^\d/.test(toks.raw[j + 1]!) && /^ $/.test(text.slice(toks.end[j], toks.start[j + 1]));
+      // Residence verbs ("lives nearby in rockport") take the lower-case word after them.
+      // The word must close the phrase: "in fear of", "in homeless shelter" are not places.
+      const closes =
+        j + 1 >= n ||
+        toks.lower[j + 1] === 'and' ||
+        (toks.shape[j + 1]! & SHAPE_LOWER) === 0 ||
+        /[^ \t]/.test(text.slice(toks.end[j], toks.start[j + 1]));
+      const residence = j === first && RESIDENCE_VERBS.has(toks.lower[i]!) && lw.length > 3 && closes;
+      const strongMove = !WEAK_MOVE.has(toks.lower[i]!);
       const shapedOk = upper
         ? (sh & SHAPE_CAPS) !== 0 || lw.length === 1
         : (sh & (SHAPE_TITLE | SHAPE_CAPS)) !== 0 ||
           ((sh & SHAPE_LOWER) !== 0 &&
-            LOWER_NOTE_RE.test(text.slice(Math.max(0, toks.start[i]! - 60), toks.start[i])));
+            (residence ||
+              (nextIsNumber && j === first && strongMove) ||
+              LOWER_NOTE_RE.test(text.slice(Math.max(0, toks.start[i]! - 60), toks.start[i]))));
       if (!shapedOk) break;
       // In all-caps or lower-case notes any word looks like a name: ask for evidence (a known
       // place or name word, a short acronym such as a hospital's initials).
-      const nextIsNumber =
-        j + 1 < n && /^\d/.test(toks.raw[j + 1]!) && /^ $/.test(text.slice(toks.end[j], toks.start[j + 1]));
       if (
         (upper || (sh & SHAPE_LOWER) !== 0) &&
-        !(isNameWord(lw) || cities().has(lw) || lw.length <= 3 || nextIsNumber)
+        !(isNameWord(lw) || cities().has(lw) || lw.length <= 3 || nextIsNumber || residence)
       )
         break;
       const g = text.slice(toks.end[j - 1], toks.start[j]);
