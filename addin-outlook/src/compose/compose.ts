@@ -114,8 +114,8 @@ function render(state: State, actions: Actions): void {
     h(
       'section',
       { class: `card verdict verdict-${decision.decision}`, 'aria-labelledby': 'verdict-h' },
-      h('h2', { id: 'verdict-h' }, summary.heading),
-      h('p', {}, summary.verdict),
+      h('h2', { id: 'verdict-h' }, state.sent ? (state.sent.scheduledFor ? 'Scheduled' : 'Sent') : summary.heading),
+      h('p', {}, state.sent ? 'Attune holds the message; the recipients get a notice with a secure link. Nothing more to do here.' : summary.verdict),
       decision.reasons.length > 0 ? h('ul', { class: 'reasons' }, ...decision.reasons.map((r) => h('li', {}, r))) : null,
     ),
   ]);
@@ -129,7 +129,8 @@ function render(state: State, actions: Actions): void {
     h(
       'div',
       { class: 'actions', role: 'group', 'aria-label': 'Actions' },
-      h('button', { type: 'button', class: 'primary', id: 'send-secure', disabled: locked || !canSecure, onclick: () => actions.sendSecure(false) }, 'Send securely'),
+      // Primary only when the policy asks for securing: for allowed content it is an option, not the advice.
+      h('button', { type: 'button', class: decision.decision === 'encrypt' || decision.decision === 'warn' ? 'primary' : null, id: 'send-secure', disabled: locked || !canSecure, onclick: () => actions.sendSecure(false) }, 'Send securely'),
       h('button', { type: 'button', id: 'send-best', disabled: locked || !canSecure, onclick: () => actions.sendSecure(true) }, "Schedule at patient's best hour"),
       h('button', { type: 'button', id: 'redact', disabled: locked || findings.length === 0, onclick: () => actions.redact() }, 'Redact and send normally'),
     ),
