@@ -1,5 +1,6 @@
 import * as openpgp from 'openpgp';
 import type { Config, PartialConfig, PrivateKey, PublicKey } from 'openpgp';
+import { archiveEncryptPool } from './pool.ts';
 
 // The one place that imports openpgp (CONVENTIONS 7). Every call passes PGP_CONFIG explicitly; the
 // global openpgp.config is never mutated, so nothing else in the process can weaken it.
@@ -214,9 +215,21 @@ export async function encryptAndSign(opts: {
   return armored as string;
 }
 
+const armoredKeys = new WeakMap<PublicKey, string>();
+
 /** Content at rest: encrypted (not signed) to the practice's archive key, binary packets. */
 export async function encryptForArchive(data: Uint8Array | string, archiveKey: PublicKey): Promise<Uint8Array> {
   const binary = typeof data === 'string' ? new TextEncoder().encode(data) : data;
+  // Off the event loop when a thread is available (pool.ts); the same settings either way.
+  const pool = archiveEncryptPool(PGP_CONFIG);
+  if (pool) {
+    let armored = armoredKeys.get(archiveKey);
+    if (armored === undefined) {
+      armored = archiveKey.armor(FULL_CONFIG);
+      armoredKeys.set(archiveKey, armored);
+    }
+    return pool.encrypt(binary, armored);
+  }
   const message = await openpgp.createMessage({ binary });
   const binaryOut: unknown = await openpgp.encrypt<Uint8Array>({
     message,
