@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CaseloadSchema } from '@attune/shared/api';
 import { TriageWeightsSchema } from '@attune/shared/engagement';
 import { AUDIT, appendAudit, auditContext } from '../../audit/index.ts';
 import { EngagementEventCache } from '../../engagement/cache.ts';
@@ -7,6 +8,7 @@ import { getTriageWeights, putTriageWeights } from '../../engagement/settings.ts
 import { requireAdmin, requireClinician } from '../../identity/middleware.ts';
 import { validate } from '../validate.ts';
 import { readJson } from '../validate.ts';
+import { errors, json, queryParams, secured } from '../openapi-schema.ts';
 import type { RouteModule } from '../types.ts';
 
 const Query = z
@@ -63,5 +65,37 @@ export const caseload: RouteModule = {
       });
       return c.json(weights);
     });
+  },
+  openapi: {
+    '/v1/caseload': {
+      get: {
+        summary: "Your practice's patients ranked by need (first-person crisis first, then the weighted score), with reasons",
+        security: secured,
+        parameters: queryParams(Query),
+        responses: {
+          '200': { description: 'One page of the ranked caseload', content: json(CaseloadSchema, 'output') },
+          ...errors([400, 'validation_failed: page or pageSize out of range, or an unknown query parameter'], 401, 429),
+        },
+      },
+    },
+    '/v1/caseload/weights': {
+      get: {
+        summary: "Your practice's triage weights",
+        security: secured,
+        responses: {
+          '200': { description: 'The weights (defaults where never set)', content: json(TriageWeightsSchema, 'output') },
+          ...errors(401, 429),
+        },
+      },
+      put: {
+        summary: 'Replace the triage weights (practice admins; omitted fields take their defaults); audited',
+        security: secured,
+        requestBody: { required: true, content: json(TriageWeightsSchema, 'input') },
+        responses: {
+          '200': { description: 'The stored weights', content: json(TriageWeightsSchema, 'output') },
+          ...errors([400, 'invalid_json, validation_failed'], 401, [403, 'forbidden: practice admins only'], 413, 415, 429),
+        },
+      },
+    },
   },
 };

@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import { z } from 'zod';
+import { EngagementSchema } from '@attune/shared/api';
 import { AUDIT, appendAudit, auditContext } from '../../audit/index.ts';
 import type { MasterKey } from '../../crypto/index.ts';
 import { chartKeys, signChartUrl, type ChartKeys } from '../../engagement/charts.ts';
@@ -11,6 +12,7 @@ import { findPatient, findPatientByEmail, type Db } from '../../store/index.ts';
 import type { PatientsTable } from '../../store/schema.ts';
 import { ApiError } from '../errors.ts';
 import { readJson, validate } from '../validate.ts';
+import { errors, json, pathParam, secured } from '../openapi-schema.ts';
 import type { AppDeps, AppEnv, RouteModule } from '../types.ts';
 
 const ID = /^[A-Za-z0-9_.:-]{1,200}$/;
@@ -117,4 +119,61 @@ export const engagement: RouteModule = {
       return c.json(next);
     });
   },
+  openapi: openapiPaths(),
 };
+
+function openapiPaths(): Record<string, unknown> {
+  const engagementOk = {
+    '200': {
+      description: 'Engagement summary, timeline, alerts and charts (inline SVG, and `pngUrl`: a signed URL valid for minutes)',
+      content: json(EngagementSchema, 'output'),
+    },
+  };
+  const notOurs: [number, string] = [404, 'patient_not_found (also for a patient of another practice, audited)'];
+  const settings = json(EngagementSettingsSchema, 'output');
+  return {
+    '/v1/patients/{id}/engagement': {
+      get: {
+        summary: 'Engagement of one patient of your practice (the sidebar data); audited as phi.read',
+        security: secured,
+        parameters: [pathParam('id', 'Attune patient id')],
+        responses: { ...engagementOk, ...errors(401, notOurs, 429) },
+      },
+    },
+    '/v1/patients/by-email/{email}/engagement': {
+      get: {
+        summary: 'Engagement of a patient by email (deprecated: use POST /v1/engagement/lookup)',
+        description:
+          'Deprecated: an email address in a URL is an identifier that proxies, access logs and browser history keep. Use POST /v1/engagement/lookup, which takes the address in the body and answers the same.',
+        deprecated: true,
+        security: secured,
+        parameters: [pathParam('email', "The patient's email address, URL-encoded")],
+        responses: { ...engagementOk, ...errors([400, 'validation_failed: not an email address'], 401, notOurs, 429) },
+      },
+    },
+    '/v1/engagement/lookup': {
+      post: {
+        summary: 'Engagement of a patient of your practice by email (the address stays in the body); audited as phi.read',
+        security: secured,
+        requestBody: { required: true, content: json(EngagementLookupRequestSchema, 'input') },
+        responses: { ...engagementOk, ...errors([400, 'invalid_json, validation_failed'], 401, notOurs, 413, 415, 429) },
+      },
+    },
+    '/v1/engagement/settings': {
+      get: {
+        summary: 'Whether mailbox sync may read message bodies (default off)',
+        security: secured,
+        responses: { '200': { description: 'The settings', content: settings }, ...errors(401, 429) },
+      },
+      put: {
+        summary: 'Allow or forbid reading message bodies in mailbox sync (practice admins); audited',
+        security: secured,
+        requestBody: { required: true, content: json(EngagementSettingsSchema, 'input') },
+        responses: {
+          '200': { description: 'The stored settings', content: settings },
+          ...errors([400, 'invalid_json, validation_failed'], 401, [403, 'forbidden: practice admins only'], 413, 415, 429),
+        },
+      },
+    },
+  };
+}

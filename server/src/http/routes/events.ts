@@ -1,10 +1,11 @@
-import { EventsBatchRequestSchema, type EventsBatchResponse } from '@attune/shared/api';
+import { EventsBatchRequestSchema, EventsBatchResponseSchema, type EventsBatchResponse } from '@attune/shared/api';
 import { toMs } from '@attune/shared/engagement';
 import { AUDIT, appendAudit, auditContext } from '../../audit/index.ts';
 import { insertEvents, storedEventId, type NewEvent } from '../../engagement/events-store.ts';
 import { requireClinician } from '../../identity/middleware.ts';
 import { ApiError } from '../errors.ts';
 import { readJson } from '../validate.ts';
+import { errors, json, secured } from '../openapi-schema.ts';
 import type { RouteModule } from '../types.ts';
 
 /**
@@ -73,5 +74,21 @@ export const events: RouteModule = {
       const body: EventsBatchResponse = result;
       return c.json(body, result.accepted > 0 ? 201 : 200);
     });
+  },
+  openapi: {
+    '/v1/events': {
+      post: {
+        summary: "Ingest a batch of appointment events from your scheduling system (idempotent by event id)",
+        description:
+          '`patientId` is the Attune patient id or the patient\'s email address, matched within your practice. A batch naming any unknown patient is refused whole (422), so nothing is half-applied.',
+        security: secured,
+        requestBody: { required: true, content: json(EventsBatchRequestSchema, 'input') },
+        responses: {
+          '201': { description: 'At least one new event stored', content: json(EventsBatchResponseSchema, 'output') },
+          '200': { description: 'Every event was already stored (all duplicates)', content: json(EventsBatchResponseSchema, 'output') },
+          ...errors([400, 'invalid_json, validation_failed'], 401, 413, 415, [422, 'patient_not_found: the item indexes naming no patient of your practice; nothing was stored'], 429),
+        },
+      },
+    },
   },
 };

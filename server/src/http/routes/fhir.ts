@@ -1,8 +1,26 @@
+import { z } from 'zod';
 import { AUDIT, appendAudit, auditContext } from '../../audit/index.ts';
-import { FhirBundleSchema, importFhirBundle } from '../../engagement/fhir.ts';
+import { FhirBundleSchema, importFhirBundle, type FhirImportResult } from '../../engagement/fhir.ts';
 import { requireClinician } from '../../identity/middleware.ts';
 import { readJson } from '../validate.ts';
+import { errors, json, secured } from '../openapi-schema.ts';
 import type { RouteModule } from '../types.ts';
+
+const FhirImportIssueSchema = z.object({ entry: z.number().int(), resourceType: z.string(), reason: z.string() }).strict();
+/** The response, for the OpenAPI document; `satisfies` below keeps it in step with FhirImportResult. */
+export const FhirImportResultSchema = z
+  .object({
+    appointments: z.number().int(),
+    accepted: z.number().int(),
+    duplicates: z.number().int(),
+    skipped: z.array(FhirImportIssueSchema),
+    unmatched: z.array(FhirImportIssueSchema),
+    invalid: z.array(FhirImportIssueSchema),
+  })
+  .strict();
+type SameKeys<A, B> = [keyof A] extends [keyof B] ? ([keyof B] extends [keyof A] ? true : false) : false;
+const resultSchemaMatches: SameKeys<z.infer<typeof FhirImportResultSchema>, FhirImportResult> = true;
+void resultSchemaMatches;
 
 /**
  * POST /v1/fhir: a FHIR R4 Bundle (application/fhir+json or application/json) of Patient and
@@ -31,5 +49,24 @@ export const fhir: RouteModule = {
       });
       return c.json(result, result.accepted > 0 ? 201 : 200);
     });
+  },
+  openapi: {
+    '/v1/fhir': {
+      post: {
+        summary: 'Import a FHIR R4 Bundle of Patient and Appointment resources as engagement events (idempotent)',
+        description:
+          "Appointments are matched to your practice's patients by the Patient's email. Entries that could not be used are listed by index with a reason; the rest is imported. Larger bundles: `attune import fhir BUNDLE.json`.",
+        security: secured,
+        requestBody: {
+          required: true,
+          content: { ...json(FhirBundleSchema, 'input', 'application/fhir+json'), ...json(FhirBundleSchema, 'input') },
+        },
+        responses: {
+          '201': { description: 'At least one new event stored', content: json(FhirImportResultSchema, 'output') },
+          '200': { description: 'Nothing new stored (duplicates, or nothing usable)', content: json(FhirImportResultSchema, 'output') },
+          ...errors([400, 'invalid_json, validation_failed: not a Bundle'], 401, 413, 415, 429),
+        },
+      },
+    },
   },
 };

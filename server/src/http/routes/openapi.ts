@@ -1,7 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { z } from 'zod';
 import {
-  ErrorBodySchema,
   ERROR_CODES,
   MessageStatusResponseSchema,
   PatientSchema,
@@ -11,35 +9,11 @@ import {
   UpsertPatientRequestSchema,
 } from '@attune/shared/api';
 import { DevTokenRequestSchema, DevTokenResponseSchema } from './identity.ts';
+import { errors, json, pathParam, secured } from '../openapi-schema.ts';
 import type { RouteModule } from '../types.ts';
 import { ROUTE_MODULES } from './index.ts';
 
-type Schema = z.ZodType;
-
-const json = (schema: Schema, io: 'input' | 'output') => ({
-  'application/json': { schema: z.toJSONSchema(schema, { io, unrepresentable: 'any' }) },
-});
-
-const errors = (...statuses: number[]) =>
-  Object.fromEntries(
-    statuses.map((s) => [
-      String(s),
-      { description: ERROR_TEXT[s] ?? 'Error', content: json(ErrorBodySchema, 'output') },
-    ]),
-  );
-
-const ERROR_TEXT: Record<number, string> = {
-  400: 'invalid_json, validation_failed, invalid_public_key',
-  401: 'unauthenticated: missing or invalid bearer token',
-  403: 'forbidden / dev_tokens_disabled',
-  404: 'not_found, patient_not_found, message_not_found (also for another practice’s ids)',
-  413: 'payload_too_large',
-  415: 'unsupported_media_type',
-  429: 'rate_limited (RateLimit and RateLimit-Policy headers, Retry-After)',
-};
-
-const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
-const secured = [{ bearer: [] }];
+const idParam = pathParam('id');
 
 /**
  * The OpenAPI 3.1 document, generated from the same zod schemas the server validates with. Route
