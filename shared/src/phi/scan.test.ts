@@ -143,6 +143,38 @@ describe('scan: health content', () => {
   });
 });
 
+describe('scan: recall rules', () => {
+  it('finds years in past-history lists and month phrases', () => {
+    expect(texts('PMH: CABG 88, redo CABG 95, MI 88, HTN.', 'DATE')).toEqual(['88', '95', '88']);
+    expect(texts('She moved here in sept. and started care.', 'DATE')).toEqual(['sept']);
+    expect(texts('Treated in MARCH OF 1998 for pneumonia.', 'DATE')).toEqual(['MARCH OF 1998']);
+    expect(texts('Hx: took 2 tabs in 30 min.', 'DATE')).toEqual([]);
+  });
+  it('finds countries and states as places after cues and in address blocks', () => {
+    expect(texts('We moved here from tunisia last year.', 'ADDRESS')).toEqual(['tunisia']);
+    expect(texts('Transferred from Ohio yesterday.', 'ADDRESS')).toEqual(['Ohio']);
+    expect(texts('Jordan called about the bill.', 'ADDRESS')).toEqual([]);
+  });
+  it('finds international street forms and military ship mail', () => {
+    expect(texts('Send it to USNS Harmon\nFPO AP 96601 please.', 'ADDRESS')).toEqual([
+      'USNS Harmon\nFPO AP 96601',
+    ]);
+    expect(texts('MAP up to 70 by 0400 after fluids.', 'ADDRESS')).toEqual([]);
+  });
+  it('finds clinicians after role abbreviations and doctor titles', () => {
+    expect(texts('NP KOWALCZYK MADE AWARE, PT BOLUSED.', 'NAME')).toEqual(['KOWALCZYK']);
+    expect(texts('Cultures pending, dr. pica aware.', 'NAME')).toEqual(['pica']);
+    expect(texts('Signed by Dr. Foley today.', 'NAME')).toEqual(['Foley']);
+    expect(texts('Foley catheter draining well.', 'NAME')).toEqual([]);
+  });
+  it('finds names after reporting verbs, before people verbs and as relatives in parentheses', () => {
+    expect(texts('"That is the plan," says Okonkwo.', 'NAME')).toEqual(['Okonkwo']);
+    expect(texts('Brannagh shouted at the driver.', 'NAME')).toEqual(['Brannagh']);
+    expect(texts('Currently lives alone.', 'NAME')).toEqual([]);
+    expect(texts('Tomasz Wierzbicki (son) cell 410-555-0199', 'NAME')).toEqual(['Tomasz Wierzbicki']);
+  });
+});
+
 describe('scan: crisis language', () => {
   const grade = (t: string): Finding['grade'][] => find(t, 'CRISIS').map((f) => f.grade);
   it('grades first-person suicidal language', () => {

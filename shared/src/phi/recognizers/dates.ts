@@ -55,7 +55,21 @@ const TEXT_DMY_RE = new RegExp(
   `\\b(\\d{1,2})(?:st|nd|rd|th)?(?:[ ]+of)?[ ]+${MON}\\.?(?:,?[ ]+((?:19|20)\\d{2}))?(?![\\w])`,
   'gi',
 );
-const TEXT_MY_RE = new RegExp(`\\b${MON}\\.?,?[ ]+((?:19|20)\\d{2})(?![\\w])`, 'gi');
+// "March 2020", "MARCH OF 1993", "nov, 96" (a two-digit year needs the comma).
+const TEXT_MY_RE = new RegExp(
+  `\\b${MON}\\.?(?:,?[ ]+(?:of[ ]+)?((?:19|20)\\d{2})|,[ ]*('?\\d{2}))(?![\\w:])`,
+  'gi',
+);
+// "in sept.", "since January", "last December": a month alone after a time preposition.
+const PREP_MON_RE = new RegExp(
+  `\\b(?:in|since|until|till|from|last|next|early|late|mid|during|by)[ ]+(${MON})\\b\\.?`,
+  'gi',
+);
+// Past-history lists: "CABG 81, Redo CABG 84", "CVA in 94", "CVA 74'": a two-digit year after a
+// procedure or diagnosis abbreviation (or "in"), closing its item.
+const HX_YEAR_RE =
+  /\b(?:MI|CABG|CVA|AVR|MVR|PTCA|TIA|DVT|PE|AAA|CHF|PPM|AICD|ICD|CA|stent|stents|repair|surgery|[A-Za-z]+ectomy|[A-Za-z]+plasty|in)[ \t]+(?:in[ \t]+)?(\d{2})(['’])?(?=[ \t]*(?:[,.;)\n]|and\b|c\/b\b|$))/gi;
+const HX_GATE_RE = /\b(?:pmh|pmhx|hx|h\/o|history)\b/i;
 const MONTH_GATES = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
 const MON_WORD_RE = new RegExp(`\\b${MON}\\b`, 'i');
 // 8/87, 11/92: month and two-digit year (the day would be impossible).
@@ -66,7 +80,7 @@ const APOS_YEAR_RE = /(?<![\w'])['’](\d{2})(?![\w'])/g;
 const YEAR_RE =
   /(?<![\w.$/-])((?:19|20)\d{2})(?:s)?(?![\w]|[.,/-]\d|\s*(?:%|mg|mcg|ml|cc|units?|u\b|iu|kg|lbs?|calories|hrs?|hours|mins?|minutes|dollars|miles|feet|ft|meters|steps|words))/gi;
 const YEAR_CUE =
-  /(?:\b(?:in|since|from|during|until|till|year|of|circa|born|dob|early|late|mid|summer|winter|spring|fall|autumn|class|graduated|married|divorced|died|diagnosed|dx|hx|s\/p|pmh|pmhx|mi|cabg|cva|surgery|admitted|admission|back in|around)\s*$)|[-–/]\s*$/i;
+  /(?:\b(?:in|since|from|during|until|till|year|of|circa|born|dob|it is|it's|year is|early|late|mid|summer|winter|spring|fall|autumn|class|graduated|married|divorced|died|diagnosed|dx|hx|s\/p|pmh|pmhx|mi|cabg|cva|surgery|admitted|admission|back in|around)\s*$)|[-–/]\s*$/i;
 const YEAR_DET_BEFORE = /\b(?:a|the|this|that|his|her|their|its|our|my|your)\s+$/i;
 const TIME_CUE = /(?:\b(?:at|@|approx\.?|around|about|by|until|til|till|since)\s*$)/i;
 // Also ventilator settings followed by an oxygen fraction ("on 5/5, 40%").
@@ -170,6 +184,36 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
     textual(TEXT_DMY_RE, 1, 'Day with month name');
     textual(TEXT_MY_RE, 0, 'Month name with year');
   }
+  if (HX_GATE_RE.test(text))
+    eachMatch(HX_YEAR_RE, text, (m) => {
+      const y = m[1]!;
+      const start = m.index + m[0].length - y.length - (m[2] ? 1 : 0);
+      // Only inside a history section: the cue within the previous 400 characters.
+      if (!HX_GATE_RE.test(text.slice(Math.max(0, start - 400), start))) return;
+      out.push({
+        type: 'DATE',
+        start,
+        end: start + y.length,
+        confidence: 0.6,
+        reason: 'Two-digit year in a past history',
+      });
+    });
+  if (MONTH_GATES.some((g) => lower.includes(g)))
+    eachMatch(PREP_MON_RE, text, (m) => {
+      const word = m[1]!;
+      const lw = word.toLowerCase();
+      // "in may", "in march" are verbs or words as often as months: capitalised only.
+      if ((lw === 'may' || lw === 'march') && !/^[MT]/.test(word)) return;
+      if (lw === 'may' && !/^[A-Z]/.test(word)) return;
+      const start = m.index + m[0].length - m[0].replace(/^\S+[ ]+/, '').length;
+      out.push({
+        type: 'DATE',
+        start,
+        end: start + word.length,
+        confidence: 0.6,
+        reason: 'Month after a time preposition',
+      });
+    });
   eachMatch(APOS_YEAR_RE, text, (m) => {
     out.push({
       type: 'DATE',
