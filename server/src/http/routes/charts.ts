@@ -25,13 +25,28 @@ export const charts: RouteModule = {
 
     app.get('/v1/charts/:file', async function chartPng(c) {
       const file = c.req.param('file');
-      const gone = new ApiError(404, 'not_found', 'This chart link is invalid or has expired.');
-      if (!file.endsWith('.png')) throw gone;
+      // The signed URL is a credential, like a viewer link: a refused one is an authentication
+      // failure, recorded with the reason only (never the URL, its token or the patient). The
+      // anonymous per-address rate limit bounds how many such rows one caller can cause.
+      const gone = async (reason: string, practiceId?: string) => {
+        await appendAudit(db, {
+          action: AUDIT.AUTH_FAILURE,
+          outcome: 'failure',
+          actor: { type: 'anonymous' },
+          practiceId: practiceId ?? null,
+          ip: c.get('ip'),
+          requestId: c.get('requestId'),
+          details: { reason, credential: 'chart_url' },
+        });
+        return new ApiError(404, 'not_found', 'This chart link is invalid or has expired.');
+      };
+      if (!file.endsWith('.png')) throw await gone('malformed');
       const t = now();
       const token = openChartToken(keys, file.slice(0, -4), c.req.query('exp'), c.req.query('sig'), t);
-      if (!token.ok) throw gone;
+      if (!token.ok) throw await gone(token.reason);
       const row = await findPatient(db, token.practiceId, token.patientId);
-      if (!row) throw gone;
+      // The URL was genuine (its MAC held) but the patient is gone: the practice is known.
+      if (!row) throw await gone('unknown_patient', token.practiceId);
       const e = await patientEngagement(db, token.practiceId, row, t, { cache });
       const png = renderChartPng(e.charts);
       await appendAudit(db, {
