@@ -448,8 +448,14 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       mark(b, 0.75, 'Names joined by "and"');
     }
     // "What's your name? Matthíasson", "name on the account? User: Ana Ruiz".
-    for (let i = 1; i < n; i++) {
+    // Cheap gates first: a "?" in the text, then a "?" or ":" just before the token.
+    const hasQuestion = text.includes('?');
+    for (let i = 1; i < n && hasQuestion; i++) {
       if (!candidate(i) || !(shaped(i) || isLower(i))) continue;
+      let b = toks.start[i]! - 1;
+      while (b > 0 && (text.charCodeAt(b) === 32 || text.charCodeAt(b) === 9)) b--;
+      const bc = text.charCodeAt(b);
+      if (bc !== 63 && bc !== 58) continue;
       const before = text.slice(Math.max(0, toks.start[i]! - 30), toks.start[i]);
       if (!NAME_QUESTION_RE.test(before) || text[toks.end[i]!] === ':') continue;
       let k = i;
