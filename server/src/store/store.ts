@@ -60,7 +60,7 @@ function openSqlite(dataDir: string): Store {
   const sqlite = new BetterSqlite3(join(dataDir, SQLITE_FILE));
   // WAL lets readers run beside the writer. synchronous=FULL syncs the WAL on every commit: under
   // NORMAL a power failure may roll back a transaction we already acknowledged with a 2xx.
-  sqlite.pragma('journal_mode = WAL');
+  const wal = sqlite.pragma('journal_mode = WAL', { simple: true }) === 'wal';
   sqlite.pragma('synchronous = FULL');
   // Another process (an `attune verify` run, a second server) may hold the write lock briefly.
   sqlite.pragma('busy_timeout = 5000');
@@ -68,30 +68,28 @@ function openSqlite(dataDir: string): Store {
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   const file = join(dataDir, SQLITE_FILE);
   let dirSynced = false;
-  return {
-    db,
-    dialect: 'sqlite',
-    close: () => db.destroy(),
-    async syncWal() {
-      // fsync works on a read-only descriptor and flushes every write to the file, whoever made it.
-      const wal = await open(`${file}-wal`, 'r');
+  // Only in WAL mode (a file system without shared memory may refuse it); without it the group
+  // commit keeps synchronous=FULL for its own commits.
+  async function syncWal(): Promise<void> {
+    // fsync works on a read-only descriptor and flushes every write to the file, whoever made it.
+    const walFile = await open(`${file}-wal`, 'r');
+    try {
+      await walFile.sync();
+    } finally {
+      await walFile.close();
+    }
+    if (!dirSynced) {
+      // The WAL's directory entry, once (SQLite syncs it on the WAL's first sync under FULL).
+      const dir = await open(dataDir, 'r');
       try {
-        await wal.sync();
+        await dir.sync();
       } finally {
-        await wal.close();
+        await dir.close();
       }
-      if (!dirSynced) {
-        // The WAL's directory entry, once (SQLite syncs it on the WAL's first sync under FULL).
-        const dir = await open(dataDir, 'r');
-        try {
-          await dir.sync();
-        } finally {
-          await dir.close();
-        }
-        dirSynced = true;
-      }
-    },
-  };
+      dirSynced = true;
+    }
+  }
+  return { db, dialect: 'sqlite', close: () => db.destroy(), ...(wal ? { syncWal } : {}) };
 }
 
 /** Prepared statements kept per connection, by SQL text (bounded). */
