@@ -7,6 +7,7 @@ import { getPolicy, newId, nowIso, type Db } from '../store/index.ts';
 import { ddb } from './db.ts';
 import { getKeyring } from './keyring.ts';
 import { CLIENT_NOTICE_KIND, clientDeliveryIndex, clientNotice, replayClientNotice, sealClientToken } from './client-notice.ts';
+import { checkInReplyTo } from './in-reply-to.ts';
 import { draftNotice } from './mime.ts';
 import { bestSendTime } from './schedule.ts';
 import { mailIdentity, type DeliveryServices, type StoredContent } from './services.ts';
@@ -89,6 +90,12 @@ export async function sendSecureMessage(svc: DeliveryServices, ctx: SendContext,
   }
   if (total > svc.config.limits.maxMessageBytes) {
     return { ok: false, code: 'payload_too_large', message: `The message exceeds ${Math.floor(svc.config.limits.maxMessageBytes / (1024 * 1024))} MB in total.` };
+  }
+
+  // Only a message of this practice may be answered (in-reply-to.ts): 400 otherwise, never stored.
+  if (req.inReplyTo !== undefined) {
+    const refused = await checkInReplyTo(db, ctx, req.inReplyTo);
+    if (refused) return refused;
   }
 
   const recipients = recipientsOf(req);

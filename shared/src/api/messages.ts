@@ -30,8 +30,15 @@ export const SendMessageRequestSchema = z
     /** ISO 8601 time, or "best" for the patient's preferred hour once engagement data exists. */
     sendAt: z.union([z.iso.datetime({ offset: true }), z.literal('best')]).optional(),
     expiresAt: z.iso.datetime({ offset: true }).optional(),
-    /** The message this one answers (a check-in reply), for engagement latency. */
-    inReplyTo: z.string().max(100).optional(),
+    /**
+     * The message this one answers (a check-in reply), for engagement latency. Must be the id of a
+     * message of the sender's practice; otherwise the send is refused (400 validation_failed).
+     */
+    inReplyTo: z
+      .string()
+      .max(100)
+      .optional()
+      .describe("Id of a message of your practice that this one answers; any other value is refused with 400 validation_failed."),
     /** Marks a check-in (engagement event `checkin_sent`). */
     checkIn: z.boolean().default(false),
     /**

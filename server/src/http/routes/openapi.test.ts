@@ -145,6 +145,8 @@ describe('OpenAPI document', () => {
     expect(op('/v1/engagement/settings', 'put').responses['403']).toBeDefined();
     expect(Object.keys(op('/v1/fhir', 'post').requestBody!.content).sort()).toEqual(['application/fhir+json', 'application/json']);
     expect(ok(op('/v1/fhir', 'post'), '201')).toContain('"unmatched"');
+    expect(op('/v1/messages', 'post').responses['400']?.description).toContain('inReplyTo');
+    expect(body(op('/v1/messages', 'post'))).toContain('Id of a message of your practice');
     expect(op('/v1/charts/{file}', 'get').responses['200']?.content?.['image/png']).toBeDefined();
     expect(JSON.stringify(op('/v1/caseload', 'get').responses['401']?.content?.['application/json']?.schema)).toContain('"code"');
   });
