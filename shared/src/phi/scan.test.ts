@@ -154,6 +154,9 @@ describe('scan: recall rules', () => {
     expect(texts('We moved here from tunisia last year.', 'ADDRESS')).toEqual(['tunisia']);
     expect(texts('Transferred from Ohio yesterday.', 'ADDRESS')).toEqual(['Ohio']);
     expect(texts('Jordan called about the bill.', 'ADDRESS')).toEqual([]);
+    expect(texts('Write to me at home:\nHallstatt\nAustria', 'ADDRESS')).toEqual(['Hallstatt', 'Austria']);
+    expect(texts('Best regards,\nSweden', 'ADDRESS')).toEqual([]);
+    expect(texts('She studied at the University of TROMSDALEN.', 'ADDRESS')).toEqual(['TROMSDALEN']);
   });
   it('finds international street forms and military ship mail', () => {
     expect(texts('Send it to USNS Harmon\nFPO AP 96601 please.', 'ADDRESS')).toEqual([

@@ -85,7 +85,17 @@ const WEAK_MOVE = new Set(
 const SKIP_AFTER_VERB = new Set(
   'here|back|over|home|nearby|near|now|currently|originally|just|there'.split('|'),
 );
-const RESIDENCE_VERBS = new Set('lives|living|live|resides|residing|moved|born|raised|grew'.split('|'));
+// Words that may follow a place and close its phrase ("flew to X on Friday", "lives in X and").
+const CLOSING_WORDS = new Set(
+  'and|on|in|at|for|with|since|last|this|next|today|yesterday|tomorrow|but|where|when|to|until|now|area'.split(
+    '|',
+  ),
+);
+const RESIDENCE_VERBS = new Set(
+  'lives|living|live|resides|residing|moved|born|raised|grew|flew|traveled|travelled|relocated|visiting|visited'.split(
+    '|',
+  ),
+);
 const MOVE_PREPS = new Set('to|from|into|at|in|@|up'.split('|'));
 const FACILITY = new Set(
   'hospital|hosp|hospitals|hospiatal|clinic|infirmary|sanatorium|memorial|hospice|pavilion|rehab'.split('|'),
@@ -267,7 +277,15 @@ function countryAt(ctx: ScanContext, toks: Tokens, i: number, list: string[][], 
     const cue = LOC_CUE.has(prev);
     // What precedes on the line: a comma after a word, or a line break (address blocks).
     let b = toks.start[i]! - 1;
-    while (b >= 0 && (text.charCodeAt(b) === 32 || text.charCodeAt(b) === 9)) b--;
+    // Skip spaces and the quote or bullet marks some mail puts at line starts ("> ", "??? ").
+    while (
+      b >= 0 &&
+      (text.charCodeAt(b) === 32 ||
+        text.charCodeAt(b) === 9 ||
+        text.charCodeAt(b) === 63 ||
+        text.charCodeAt(b) === 42)
+    )
+      b--;
     const bc = b >= 0 ? text.charCodeAt(b) : 10;
     const afterComma = bc === 44;
     const lineStart = bc === 10 || bc === 13 || bc === 62;
@@ -280,6 +298,13 @@ function countryAt(ctx: ScanContext, toks: Tokens, i: number, list: string[][], 
     if (conf === 0) return -1;
     // "Czech Republic", "New Zealand": a whole country name outranks the two-capitalised-words name rule.
     if (m > 1) conf = Math.max(conf, 0.8);
+    // An address block's country line: the short line above it is the town ("Zuoz\nSwitzerland").
+    if (
+      lineStart &&
+      !cue &&
+      COUNTRY_LINE_END_RE.test(text.slice(toks.end[i + m - 1], toks.end[i + m - 1]! + 16))
+    )
+      townLineAbove(text, toks.start[i]!, out);
     out.push({
       type: 'ADDRESS',
       start: toks.start[i]!,
@@ -290,6 +315,40 @@ function countryAt(ctx: ScanContext, toks: Tokens, i: number, list: string[][], 
     return i + m - 1;
   }
   return -1;
+}
+
+const TOWN_LINE_RE = /^[ \t>?*•·-]*([\p{L}][\p{L}\p{M}'’. -]{1,38}[\p{L}.])[ \t]*$/u;
+// The country closes the block: an optional postal code, then the line or text ends.
+const COUNTRY_LINE_END_RE = /^[ \t]*(?:[\dA-Z][\dA-Z -]{2,9})?[ \t.]*(?:\r?\n|$)/;
+/** The line above position `at` (a line start), when it is a short run of words without digits. */
+function townLineAbove(text: string, at: number, out: Candidate[]): void {
+  let e = at - 1;
+  while (
+    e >= 0 &&
+    (text.charCodeAt(e) === 32 ||
+      text.charCodeAt(e) === 9 ||
+      text.charCodeAt(e) === 62 ||
+      text.charCodeAt(e) === 63)
+  )
+    e--;
+  if (e < 0 || (text.charCodeAt(e) !== 10 && text.charCodeAt(e) !== 13)) return;
+  const lineEnd = text.charCodeAt(e - 1) === 13 ? e - 1 : e;
+  const lineStart = text.lastIndexOf('\n', lineEnd - 1) + 1;
+  if (lineEnd - lineStart > 44 || lineEnd <= lineStart) return;
+  const line = text.slice(lineStart, lineEnd);
+  const m = TOWN_LINE_RE.exec(line);
+  if (!m) return;
+  const word = m[1]!;
+  // A first letter in upper case, or a whole lower-case letter ("københavn k").
+  if (word.split(/\s+/).length > 5) return;
+  const start = lineStart + line.indexOf(word);
+  out.push({
+    type: 'ADDRESS',
+    start,
+    end: start + word.replace(/[ .]+$/, '').length,
+    confidence: 0.7,
+    reason: 'Town line above a country',
+  });
 }
 
 /**
@@ -354,13 +413,20 @@ function recognizeLocationCues(ctx: ScanContext, toks: Tokens, out: Candidate[])
     const bareIn =
       !upper &&
       toks.lower[i] === 'in' &&
-      (toks.shape[i + 1]! & SHAPE_TITLE) !== 0 &&
+      // Title case, or capitals long enough not to be an acronym ("in ÅLESUND", not "in ICU").
+      ((toks.shape[i + 1]! & SHAPE_TITLE) !== 0 ||
+        ((toks.shape[i + 1]! & SHAPE_CAPS) !== 0 && toks.raw[i + 1]!.length >= 5)) &&
       toks.raw[i + 1]!.length > 3 &&
       i > 0 &&
       !MOVE_VERBS.has(toks.lower[i - 1]!) &&
       !MOVE_PREPS.has(toks.lower[i - 1]!);
     if (bareIn) {
       i = takePlace(ctx, toks, out, i, i + 1, 0.6, 'Capitalised place after "in"');
+      continue;
+    }
+    // "University of X", "College of X".
+    if ((toks.lower[i] === 'university' || toks.lower[i] === 'college') && toks.lower[i + 1] === 'of') {
+      i = takePlace(ctx, toks, out, i, i + 2, 0.7, 'Place after "University of"');
       continue;
     }
     if (!MOVE_VERBS.has(toks.lower[i]!)) continue;
@@ -439,7 +505,7 @@ function takePlace(
       // The word must close the phrase: "in fear of", "in homeless shelter" are not places.
       const closes =
         j + 1 >= n ||
-        toks.lower[j + 1] === 'and' ||
+        CLOSING_WORDS.has(toks.lower[j + 1]!) ||
         (toks.shape[j + 1]! & SHAPE_LOWER) === 0 ||
         /[^ \t]/.test(text.slice(toks.end[j], toks.start[j + 1]));
       const residence = j === first && RESIDENCE_VERBS.has(toks.lower[i]!) && lw.length > 3 && closes;
