@@ -88,6 +88,10 @@ export const engagement: RouteModule = {
     };
 
     app.get('/v1/patients/by-email/:email/engagement', auth, async function getEngagementByEmail(c) {
+      // Deprecated (RFC 9745; date 2026-11-22) for POST /v1/engagement/lookup, said on every answer
+      // so clients learn it at run time, not only from /openapi.json.
+      c.header('Deprecation', '@1795305600');
+      c.header('Link', '</v1/engagement/lookup>; rel="successor-version"');
       const email = validate(Email, c.req.param('email'));
       return byEmail(c, email);
     });
@@ -148,7 +152,16 @@ function openapiPaths(): Record<string, unknown> {
         deprecated: true,
         security: secured,
         parameters: [pathParam('email', "The patient's email address, URL-encoded")],
-        responses: { ...engagementOk, ...errors([400, 'validation_failed: not an email address'], 401, notOurs, 429) },
+        responses: {
+          '200': {
+            ...engagementOk['200'],
+            headers: {
+              Deprecation: { description: 'RFC 9745: deprecated since this date', schema: { type: 'string' } },
+              Link: { description: 'rel="successor-version": POST /v1/engagement/lookup', schema: { type: 'string' } },
+            },
+          },
+          ...errors([400, 'validation_failed: not an email address'], 401, notOurs, 429),
+        },
       },
     },
     '/v1/engagement/lookup': {

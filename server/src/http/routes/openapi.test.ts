@@ -159,6 +159,20 @@ describe('OpenAPI document', () => {
     expect(lookup.deprecated).toBeUndefined();
   });
 
+  it('says so at run time too: Deprecation and a successor Link on the by-email answer, not on the lookup', async () => {
+    const token = await t.token('dr.a@a.example.org');
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const created = await t.app.request('/v1/patients', { method: 'POST', headers, body: JSON.stringify({ email: 'wren.ashdown@patients.example' }) });
+    expect(created.status).toBe(201);
+    const old = await t.app.request(`/v1/patients/by-email/${encodeURIComponent('wren.ashdown@patients.example')}/engagement`, { headers });
+    expect(old.status).toBe(200);
+    expect(old.headers.get('deprecation')).toMatch(/^@\d+$/);
+    expect(old.headers.get('link')).toBe('</v1/engagement/lookup>; rel="successor-version"');
+    const lookup = await t.app.request('/v1/engagement/lookup', { method: 'POST', headers, body: JSON.stringify({ email: 'wren.ashdown@patients.example' }) });
+    expect(lookup.status).toBe(200);
+    expect(lookup.headers.get('deprecation')).toBeNull();
+  });
+
   it('lists every documented operation on the docs page', async () => {
     const html = await (await t.app.request('/docs')).text();
     for (const path of ['/v1/caseload/weights', '/v1/engagement/lookup', '/v1/events', '/v1/fhir', '/v1/charts/{file}']) {
