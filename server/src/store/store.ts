@@ -65,6 +65,10 @@ function openSqlite(dataDir: string): Store {
   // Another process (an `attune verify` run, a second server) may hold the write lock briefly.
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
+  // Checkpoint every 4000 WAL pages (~16 MB) instead of SQLite's 1000: a checkpoint copies each
+  // changed page once and costs two fsyncs on the event loop, and the hot pages (chain heads,
+  // outbox, indexes) change with every send. bench:server: ~9 % less CPU per secure send.
+  sqlite.pragma('wal_autocheckpoint = 4000');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   const file = join(dataDir, SQLITE_FILE);
   let dirSynced = false;
