@@ -174,6 +174,8 @@ describe('scan: recall rules', () => {
     expect(texts('"That is the plan," says Okonkwo.', 'NAME')).toEqual(['Okonkwo']);
     expect(texts('Brannagh shouted at the driver.', 'NAME')).toEqual(['Brannagh']);
     expect(texts('Currently lives alone.', 'NAME')).toEqual([]);
+    expect(texts('Her grandfather was called Mirko Vukadin.', 'NAME')).toEqual(['Mirko Vukadin']);
+    expect(texts('It was called Friday Night.', 'NAME')).toEqual([]);
     expect(texts('Tomasz Wierzbicki (son) cell 410-555-0199', 'NAME')).toEqual(['Tomasz Wierzbicki']);
   });
 });

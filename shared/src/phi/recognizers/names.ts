@@ -121,6 +121,9 @@ const LABEL_WORDS = set(
 const INTRO_LAST = set("is|named|me|name's|am|i'm|it's");
 const NAME_IS_STRONG = /\b(?:my name is|name is|name's|named|call me)\s*$/i;
 const NAME_IS = /\b(?:i am|i'm|this is|it's)\s*$/i;
+const NAME_PARTICLES = set('van|de|der|den|von|da|di|du|del|della|dos|das|ter|ten|bin|ibn|al|el|la|le|af|av');
+// "was called Djevad", "named him Frank".
+const CALLED_BE = set('was|is|were|be|been|being|are|am');
 const NAME_QUESTION_RE = /\bname\b[^?\n]{0,20}\?\s*(?:[\p{L}]+:\s*)?$/iu;
 
 // Gap kinds between token i-1 and token i.
@@ -382,6 +385,14 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       mark(i, 0.75, 'Capitalised word before a verb said of people');
     }
     if (WEAK_BEFORE.has(pw) && strongDict && shp && !upper) mark(i, 0.75, 'Name after a contact verb');
+    if (
+      !upper &&
+      shp &&
+      p > 0 &&
+      ((pw === 'called' && CALLED_BE.has(w[p - 1]!)) ||
+        ((pw === 'him' || pw === 'her') && w[p - 1] === 'named'))
+    )
+      mark(i, 0.8, 'Name after "called" or "named"');
     // "spoke with helen", "will consult with patty": a first name after a verb of talking + with.
     if (
       (pw === 'with' || pw === 'w' || pw === 'to') &&
@@ -559,7 +570,20 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       while (k + 1 < n && k - i < 3) {
         const nx = k + 1;
         if (gap[nx] === G_SPACE && shaped(nx) && candidate(nx)) k = nx;
-        else if (
+        else if (gap[nx] === G_SPACE && NAME_PARTICLES.has(w[nx]!) && isLower(nx)) {
+          // "Maika van de Noort", "Ana da Silva": particles between capitalised parts.
+          let q = nx;
+          while (
+            q + 1 < n &&
+            q - nx < 2 &&
+            NAME_PARTICLES.has(w[q + 1]!) &&
+            isLower(q + 1) &&
+            gap[q + 1] === G_SPACE
+          )
+            q++;
+          if (q + 1 < n && gap[q + 1] === G_SPACE && shaped(q + 1) && candidate(q + 1)) k = q + 1;
+          else break;
+        } else if (
           gap[nx] === G_SPACE &&
           isInitial(nx) &&
           nx + 1 < n &&
