@@ -13,6 +13,7 @@ const TRUNK_RE = /(?<![\w+])\(?0\d{1,4}\)?(?:[ .-]?\d{2,8}){1,4}(?![\w])/g;
 const GENERIC_RE = /(?<![\w+])\(?\d{2,5}\)?(?:[ .-]?\d{2,8}){0,4}(?:[ ]*(?:x|ext\.?)[ ]*\d{1,6})?(?![\w])/gi;
 const PHONE_CUE =
   /(?:\b(?:tel|telephone|phone|ph|cell|cellphone|mobile|mob|call|text|txt|pager|page|beeper|fax|contact|number|no|home|work|office|reach|dial|desk|direct|landline|whatsapp|sms|answering|registered|extension|ext)\b\.?[\s:#.-]*(?:no\.?|number(?: is)?|#|is|at|me at|me on|us at|us on|on)?[\s:#.-]*$)|#\s*$/i;
+const PHONE_CUE_AFTER = /^[ \t]*-?[ \t]*(?:office|fax|mobile|cell|home|work|phone|tel|desk)\b/i;
 const FAX_CUE = /\bfax\b[^\n]{0,20}$/;
 
 const EMAIL_RE =
@@ -94,7 +95,10 @@ export function recognizeContact(ctx: ScanContext, out: Candidate[]): void {
     eachMatch(GENERIC_RE, text, (m) => {
       const n = digitsOf(m[0]).length;
       if (n < 4 || n > 15) return;
-      if (!PHONE_CUE.test(before(text, m.index, 30))) return;
+      // A label before ("Phone: ...") or, in signatures, right after ("... office", "...-Fax").
+      const cueAfter =
+        n >= 7 && PHONE_CUE_AFTER.test(text.slice(m.index + m[0].length, m.index + m[0].length + 12));
+      if (!cueAfter && !PHONE_CUE.test(before(text, m.index, 30))) return;
       if (/^\d{1,2}[./-]\d{1,2}(?:[./-]\d{2,4})?$/.test(m[0])) return;
       // Pagers are 4-5 digits; otherwise a phone has at least 7.
       const cueText = before(text, m.index, 30);
