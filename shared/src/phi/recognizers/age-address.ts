@@ -89,7 +89,23 @@ const UK_POSTCODE_RE = /\b(?:[A-Z]{1,2}\d[A-Z\d]?|GIR) ?\d[ABD-HJLNP-UW-Z]{2}\b/
 const CA_POSTCODE_RE = /\b[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z] ?\d[ABCEGHJ-NPRSTV-Z]\d\b/g;
 
 // Literal words one of which every address cue contains: a cheap gate before the pattern.
-const ADDRESS_CUE_WORDS = ['address', ' at', ' to'];
+// (" at" and " to" alone occur in nearly every text; the phrases are checked instead.)
+const ADDRESS_CUE_WORDS = [
+  'address',
+  'lives at',
+  'live at',
+  'living at',
+  'located at',
+  'resides at',
+  'meet me at',
+  'corner of',
+  'office is at',
+  'arrived at',
+  'send ',
+  'ship',
+  'mail',
+  'deliver',
+];
 const ADDRESS_CUE_RE =
   /\b(?:(?:my|his|her|their|our|new|home|mailing|postal|street|billing|shipping)\s+address(?:\s+is)?|address\s*:|lives at|live at|living at|located at|resides at|meet me at|(?:the )?corner of|office is at|arrived at|send (?:it|them|this|that|a new one|the \w+) to|ship(?:ped)? to|mail(?:ed)? to|deliver(?:ed)? to)\s*:?\s*/giu;
 // One address part: a number, a capitalised word, a unit word, a particle inside street names.

@@ -3,8 +3,18 @@
 import { eachMatch, lowerText, type Candidate, type ScanContext } from '../candidate.ts';
 import type { Finding } from '../types.ts';
 
+// "su" alone matched almost every note (sugar, suction, pressure): the suicide spellings the
+// pattern accepts all contain one of these.
 const CRISIS_STEMS = [
-  'su',
+  'suic',
+  'suis',
+  'sucid',
+  'sucd',
+  'susid',
+  'suicd',
+  'sucsid',
+  'suie',
+  'suced',
   'self',
   'kill',
   'hurt',
