@@ -1,6 +1,6 @@
 // The shared detector and policy applied to a draft. Host-free: the same call runs in the send
 // handler, in the compose pane and in tests.
-import type { MessageScan, PhiType } from '@attune/shared/phi';
+import { PHI_TYPE_LABELS, type MessageScan, type PhiType } from '@attune/shared/phi';
 import { scanAndDecide, scanOptionsFromPolicy } from '@attune/shared/policy';
 import type { Policy, PolicyDecision } from '@attune/shared/policy';
 
@@ -36,36 +36,10 @@ export function evaluateDraft(policy: Policy, draft: DraftContent): Evaluation {
   );
 }
 
-const TYPE_LABELS: Record<PhiType, string> = {
-  NAME: 'a name',
-  DATE: 'a date',
-  PHONE: 'a phone number',
-  FAX: 'a fax number',
-  EMAIL: 'an email address',
-  SSN: 'a Social Security number',
-  MRN: 'a medical record number',
-  HEALTH_PLAN_ID: 'a health plan number',
-  ACCOUNT: 'an account number',
-  LICENSE: 'a license number',
-  VEHICLE: 'a vehicle identifier',
-  DEVICE: 'a device identifier',
-  URL: 'a web address',
-  IP: 'an IP address',
-  ADDRESS: 'a street address',
-  ZIP: 'a ZIP code',
-  AGE_OVER_89: 'an age over 89',
-  OTHER_ID: 'an identifying number',
-  DIAGNOSIS: 'a diagnosis',
-  MEDICATION: 'a medication',
-  ICD10: 'a diagnosis code',
-  CPT: 'a procedure code',
-  TREATMENT: 'treatment details',
-  CRISIS: 'crisis language',
-};
 
 /** "a name, a diagnosis and a medication": names the kinds of PHI, never the values. */
 export function describeTypes(types: readonly PhiType[], max = 4): string {
-  const labels = types.map((t) => TYPE_LABELS[t]);
+  const labels = types.map((t) => PHI_TYPE_LABELS[t]);
   if (labels.length === 0) return 'protected health information';
   const shown = labels.slice(0, max);
   const more = labels.length - shown.length;
@@ -75,7 +49,7 @@ export function describeTypes(types: readonly PhiType[], max = 4): string {
 }
 
 export function typeLabel(t: PhiType): string {
-  return TYPE_LABELS[t];
+  return PHI_TYPE_LABELS[t];
 }
 
 /** Where findings were, without their values: "the subject, the body and an attachment name". */

@@ -1,4 +1,5 @@
 export * from './types.ts';
+export { PHI_TYPE_LABELS } from './labels.ts';
 export { scan } from './scan.ts';
 export {
   scanMessage,

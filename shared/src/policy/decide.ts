@@ -20,43 +20,14 @@ import {
   type MessageScan,
   type PhiType,
 } from '../phi/types.ts';
+import { PHI_TYPE_LABELS } from '../phi/labels.ts';
 import type { Decision, Policy, PolicyDecision, RecipientInfo } from './schema.ts';
 
 /** Identifiers that alone do not point at a person (see above). */
 export const WEAK_IDENTIFIER_TYPES: readonly IdentifierType[] = ['DATE', 'ZIP', 'URL'];
 
-const ID_LABEL: Record<IdentifierType, string> = {
-  NAME: 'a name',
-  DATE: 'a date',
-  PHONE: 'a phone number',
-  FAX: 'a fax number',
-  EMAIL: 'an email address',
-  SSN: 'a Social Security number',
-  MRN: 'a medical record number',
-  HEALTH_PLAN_ID: 'a health plan ID',
-  ACCOUNT: 'an account number',
-  LICENSE: 'a license number',
-  VEHICLE: 'a vehicle identifier',
-  DEVICE: 'a device identifier',
-  URL: 'a web address',
-  IP: 'an IP address',
-  ADDRESS: 'a street address',
-  ZIP: 'a ZIP code',
-  AGE_OVER_89: 'an age over 89',
-  OTHER_ID: 'an identifying number',
-};
 
-const HEALTH_LABEL: Record<HealthType, string> = {
-  DIAGNOSIS: 'a diagnosis',
-  MEDICATION: 'a medication',
-  ICD10: 'a diagnosis code',
-  CPT: 'a procedure code',
-  TREATMENT: 'a treatment',
-  CRISIS: 'crisis language',
-};
 
-const IDENTIFIER_SET: ReadonlySet<PhiType> = new Set(IDENTIFIER_TYPES);
-const HEALTH_SET: ReadonlySet<PhiType> = new Set(HEALTH_TYPES);
 const WEAK_SET: ReadonlySet<PhiType> = new Set(WEAK_IDENTIFIER_TYPES);
 const MAX_TERMS = 3;
 
@@ -168,11 +139,7 @@ export function isInternal(recipient: string, internalDomains: readonly string[]
 }
 
 function label(t: PhiType): string {
-  return IDENTIFIER_SET.has(t)
-    ? ID_LABEL[t as IdentifierType]
-    : HEALTH_SET.has(t)
-      ? HEALTH_LABEL[t as HealthType]
-      : t;
+  return PHI_TYPE_LABELS[t];
 }
 
 // "Names a patient and a diagnosis: depression." / "Contains a phone number and a medication: sertraline."
@@ -214,16 +181,16 @@ function namedOnlyInRecipients(scan: MessageScan): boolean {
 function healthPhrase(health: HealthType[], findings: Finding[]): string {
   return health
     .map((t) => {
-      if (t === 'CRISIS') return HEALTH_LABEL[t];
+      if (t === 'CRISIS') return PHI_TYPE_LABELS[t];
       const terms: string[] = [];
       for (const f of findings) {
         if (f.type !== t) continue;
         const term = normalizeTerm(f.text, t);
         if (term && !terms.includes(term)) terms.push(term);
       }
-      if (terms.length === 0) return HEALTH_LABEL[t];
+      if (terms.length === 0) return PHI_TYPE_LABELS[t];
       const shown = terms.slice(0, MAX_TERMS).join(', ');
-      return `${HEALTH_LABEL[t]}: ${shown}${terms.length > MAX_TERMS ? ', …' : ''}`;
+      return `${PHI_TYPE_LABELS[t]}: ${shown}${terms.length > MAX_TERMS ? ', …' : ''}`;
     })
     .join('; ');
 }
