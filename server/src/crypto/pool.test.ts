@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { decryptFromArchive, encryptForArchive, generateKey, parseTrustedPrivateKey, parseTrustedPublicKey } from './pgp.ts';
+import {
+  decryptFromArchive,
+  encryptForArchive,
+  generateKey,
+  parseTrustedPrivateKey,
+  parseTrustedPublicKey,
+} from './pgp.ts';
 import { archiveEncryptPool } from './pool.ts';
 
 // The archive encryption thread (pool.ts) must produce what the inline path produces: ciphertext
@@ -25,7 +31,9 @@ describe('archive encryption on a worker thread', () => {
 
   it('rejects with a clear error when the key cannot be used, and keeps serving', async () => {
     const pool = archiveEncryptPool({});
-    await expect(pool!.encrypt(new TextEncoder().encode('x'), 'not a key')).rejects.toThrow(/archive encryption failed/);
+    await expect(pool!.encrypt(new TextEncoder().encode('x'), 'not a key')).rejects.toThrow(
+      /archive encryption failed/,
+    );
     const archive = await generateKey({ name: 'Archive' });
     const ct = await pool!.encrypt(new TextEncoder().encode('still here'), archive.publicKey);
     const opened = await decryptFromArchive(ct, await parseTrustedPrivateKey(archive.privateKey));

@@ -101,7 +101,8 @@ export function archiveEncryptPool(config: object): EncryptPool | null {
   pool = {
     encrypt(data, armoredKey) {
       // Replace a crashed thread; then pick the least busy one.
-      for (let i = 0; i < size; i++) if (!threads[i] || threads[i]!.dead) threads[i] = new EncryptThread(config);
+      for (let i = 0; i < size; i++)
+        if (!threads[i] || threads[i]!.dead) threads[i] = new EncryptThread(config);
       let best = threads[0]!;
       for (const t of threads) if (t.load < best.load) best = t;
       return best.encrypt(data, armoredKey);
