@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig } from '../config.ts';
+import { loadConfigOrReport } from './load-config.ts';
 import { seedDemo } from '../engagement/demo.ts';
 import { ensurePractice, openStore } from '../store/index.ts';
 
@@ -21,16 +21,8 @@ export async function run(args: string[]): Promise<number> {
     process.stderr.write(USAGE);
     return 2;
   }
-  let config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`attune: ${err.message}\n`);
-      return 1;
-    }
-    throw err;
-  }
+  const config = loadConfigOrReport();
+  if (!config) return 1;
   if (!config.isDevelopment) {
     process.stderr.write('attune: demo data is for development stores only (ATTUNE_ENV=development).\n');
     return 1;

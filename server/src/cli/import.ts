@@ -1,5 +1,5 @@
 import { readFileSync, statSync } from 'node:fs';
-import { ConfigError, loadConfig, type Config } from '../config.ts';
+import { loadConfigOrReport } from './load-config.ts';
 import { AUDIT, appendAudit } from '../audit/index.ts';
 import { FhirBundleSchema, importFhirBundle } from '../engagement/fhir.ts';
 import { ensurePractice, openStore } from '../store/index.ts';
@@ -24,17 +24,6 @@ export async function run(args: string[]): Promise<number> {
   return 2;
 }
 
-export function loadConfigOrExit(): Config | null {
-  try {
-    return loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`attune: ${err.message}\n`);
-      return null;
-    }
-    throw err;
-  }
-}
 
 async function importFhir(args: string[]): Promise<number> {
   const file = args.find((a) => !a.startsWith('--'));
@@ -65,7 +54,7 @@ async function importFhir(args: string[]): Promise<number> {
     process.stderr.write(`attune: ${file} is not a FHIR R4 Bundle. ${describeZodError(parsed.error)}\n`);
     return 1;
   }
-  const config = loadConfigOrExit();
+  const config = loadConfigOrReport();
   if (!config) return 1;
   const store = await openStore(config);
   try {

@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig } from '../config.ts';
+import { loadConfigOrReport } from './load-config.ts';
 import { startServer } from '../index.ts';
 import { addinBuildProblems, addinDirOf } from '../http/routes/addin.ts';
 import { warmEngagementCache } from '../engagement/service.ts';
@@ -10,16 +10,8 @@ export async function run(args: string[]): Promise<number> {
     process.stdout.write('usage: attune serve\n\nConfiguration comes from environment variables (see README).\n');
     return 0;
   }
-  let config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`attune: ${err.message}\n`);
-      return 1;
-    }
-    throw err;
-  }
+  const config = loadConfigOrReport();
+  if (!config) return 1;
   const server = await startServer(config);
   const domain = config.practice.domains[0] ?? 'example.org';
   const addinProblems = addinBuildProblems(addinDirOf(config.addinDir));

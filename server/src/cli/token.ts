@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig } from '../config.ts';
+import { loadConfigOrReport } from './load-config.ts';
 import { loadDevIssuer } from '../identity/dev-issuer.ts';
 
 const USAGE = 'usage: attune token --dev --email clinician@example.org [--admin]\n';
@@ -12,16 +12,8 @@ export async function run(args: string[]): Promise<number> {
     process.stderr.write(USAGE);
     return 2;
   }
-  let config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`attune: ${err.message}\n`);
-      return 1;
-    }
-    throw err;
-  }
+  const config = loadConfigOrReport();
+  if (!config) return 1;
   if (!config.identity.dev.enabled) {
     process.stderr.write(
       'attune: dev_tokens_disabled: development tokens are available only when ATTUNE_ENV=development.\n',

@@ -1,5 +1,5 @@
 import { verifyChains } from '../audit/verify.ts';
-import { ConfigError, loadConfig } from '../config.ts';
+import { loadConfigOrReport } from './load-config.ts';
 import { openStore } from '../store/index.ts';
 
 // `attune verify`: recomputes the audit chain and every practice's archive chain from the first
@@ -7,16 +7,8 @@ import { openStore } from '../store/index.ts';
 // Read-only: it runs no migrations and writes nothing.
 export async function run(args: string[]): Promise<number> {
   const asJson = args.includes('--json');
-  let config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`attune: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
+  const config = loadConfigOrReport();
+  if (!config) return 2;
   const store = await openStore(config, { migrate: false });
   try {
     const report = await verifyChains(store.db);

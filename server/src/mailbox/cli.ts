@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { loadConfigOrExit } from '../cli/import.ts';
+import { loadConfigOrReport } from '../cli/load-config.ts';
 import { createMailTransport } from '../delivery/transport.ts';
 import { ensurePractice, openStore } from '../store/index.ts';
 import { delegatedGmailClient, syncGmailMailbox, type ServiceAccountKey } from './gmail.ts';
@@ -26,7 +26,7 @@ export async function runGmailImport(args: string[]): Promise<number> {
     process.stderr.write('attune: the service account key file is unreadable or lacks client_email/private_key.\n');
     return 1;
   }
-  const config = loadConfigOrExit();
+  const config = loadConfigOrReport();
   if (!config) return 1;
   const store = await openStore(config);
   const transport = createMailTransport(config);
