@@ -12,7 +12,7 @@ const TRUNK_RE = /(?<![\w+])\(?0\d{1,4}\)?(?:[ .-]?\d{2,8}){1,4}(?![\w])/g;
 // Any run of digit groups; only reported after an explicit phone cue.
 const GENERIC_RE = /(?<![\w+])\(?\d{2,5}\)?(?:[ .-]?\d{2,8}){0,4}(?:[ ]*(?:x|ext\.?)[ ]*\d{1,6})?(?![\w])/gi;
 const PHONE_CUE =
-  /(?:\b(?:tel|telephone|phone|ph|cell|cellphone|mobile|mob|call|text|txt|pager|page|beeper|fax|contact|number|no|home|work|office|reach|dial|desk|direct|landline|whatsapp|sms|answering|registered|extension|ext)\b\.?[\s:#.-]*(?:no\.?|number(?: is)?|#|is|at|me at|me on|us at|us on|on)?[\s:#.-]*$)|#\s*$/i;
+  /(?:\b(?:tel|telephone|phone|ph|cell|cellphone|mobile|mob|call|text|txt|pager|page|pg|beeper|fax|contact|number|no|home|work|office|reach|dial|desk|direct|landline|whatsapp|sms|answering|registered|extension|ext)\b\.?[\s:#.-]*(?:no\.?|number(?: is)?|#|is|at|me at|me on|us at|us on|on)?[\s:#.-]*$)|#\s*$/i;
 const PHONE_CUE_AFTER = /^[ \t]*-?[ \t]*(?:office|fax|mobile|cell|home|work|phone|tel|desk)\b/i;
 const FAX_CUE = /\bfax\b[^\n]{0,20}$/;
 
@@ -102,7 +102,11 @@ export function recognizeContact(ctx: ScanContext, out: Candidate[]): void {
       if (/^\d{1,2}[./-]\d{1,2}(?:[./-]\d{2,4})?$/.test(m[0])) return;
       // Pagers are 4-5 digits; otherwise a phone has at least 7.
       const cueText = before(text, m.index, 30);
-      if (n < 7 && !/\b(?:pager|page|beeper|ext|extension|x)\b[\s:#.]*$/.test(cueText)) return;
+      if (
+        n < 7 &&
+        !/\b(?:pager|page|pg|beeper|ext|extension|x)\b[\s:#.]*(?:(?:no\.?|number|#)[\s:#.]*)?$/.test(cueText)
+      )
+        return;
       out.push({
         type: phoneType(ctx, m.index),
         start: m.index,

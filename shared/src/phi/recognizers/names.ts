@@ -67,7 +67,7 @@ const TALK_VERBS = set(
 );
 // Verbs that follow a clinician named after a role abbreviation ("NP CAROL ORDERED").
 const ROLE_NAME_VERBS = set(
-  'made|aware|ordered|notified|informed|paged|called|updated|wants|states|said|agreed|here|in|at',
+  'made|aware|ordered|notified|informed|paged|called|updated|wants|states|said|agreed|here',
 );
 const SHORT_ROLES = set('np|md|pa|rn|lpn|sw|rt|pt|ot|chapl|chaplain|msw|lcsw');
 const FAMILY = set(
@@ -94,7 +94,7 @@ const WEAK_VERBS_AFTER = set('is|was|will|has|had|would|and|at|in');
 // Verbs said of people, not of firms or places: a capitalised word before one is a name even
 // when no dictionary knows it ("Mehrudin shouted", "Ciset lives on ...").
 const PERSON_VERBS = set(
-  'shouted|yelled|screamed|whispered|laughed|cried|smiled|sighed|nodded|replied|lives|lived|married|spent|sang|told|texted|emailed|apologized|apologised|complained|confessed|promised|wondered|answered|explained|insisted|joked|recalled',
+  'shouted|yelled|screamed|whispered|laughed|cried|smiled|sighed|nodded|replied|lives|lived|married|spent|sang|told|texted|emailed|apologized|apologised|complained|confessed|promised|wondered|explained|insisted|joked|recalled',
 );
 // Reporting verbs before a name closing the clause: '..." says Gerste.', 'said Erle to Maurice'.
 const SAY_BEFORE = set(
@@ -346,6 +346,18 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       mark(i, anyDict ? 0.85 : 0.75, 'Labelled name');
       continue;
     }
+    // "KEEP ROMERO FAMILY AWARE", "the Nguyen family": a dictionary surname before "family".
+    if (
+      i + 1 < n &&
+      (w[i + 1] === 'family' || w[i + 1] === 'families') &&
+      gap[i + 1] === G_SPACE &&
+      // Unambiguous names only: "KEEP FAMILY AWARE" starts many notes.
+      (f & (L_STRONG | F_STRONG)) !== 0 &&
+      (shp || (upper && (sh[i]! & SHAPE_CAPS) !== 0))
+    ) {
+      mark(i, 0.75, 'Surname before "family"');
+      continue;
+    }
     // '... says Gerste.': a capitalised word closing the clause after a reporting verb.
     if (!upper && shp && SAY_BEFORE.has(pw) && (gap[i]! & G_SPACE) !== 0 && w[i]!.length > 2) {
       const e = toks.end[i]!;
@@ -462,7 +474,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     // Cheap gates first: a "?" in the text, then a "?" or ":" just before the token.
     const hasQuestion = text.includes('?');
     for (let i = 1; i < n && hasQuestion; i++) {
-      if (!candidate(i) || !(shaped(i) || isLower(i))) continue;
+      if (!candidate(i) || !shaped(i)) continue;
       let b = toks.start[i]! - 1;
       while (b > 0 && (text.charCodeAt(b) === 32 || text.charCodeAt(b) === 9)) b--;
       const bc = text.charCodeAt(b);
