@@ -3,7 +3,6 @@
 // Outlook on the web frames the add-in panes. Over HTTPS (as `npm start` serves them with a
 // certificate), in real Chromium: a pane framed by an Outlook origin loads and works; the same pane
 // framed by any other site is refused by the browser; the API is never framable, not even by Outlook.
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildInto } from '../addin-outlook/src/testing/build-once.ts';
 import { testConfig } from '../server/src/config.ts';
 import { startServer, type RunningServer } from '../server/src/index.ts';
+import { writeSelfSignedCert } from '../server/src/testing/tls.ts';
 import { ARTIFACTS, CHROMIUM, CLINICIAN, OFFICE_JS_URL } from './support/e2e.ts';
 import { readFile, mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -30,31 +30,7 @@ let fakeOffice: string;
 
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'attune-framing-'));
-  const cert = join(tmp, 'localhost.crt');
-  const key = join(tmp, 'localhost.key');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=DNS:localhost,IP:127.0.0.1',
-    ],
-    { stdio: 'ignore' },
-  );
+  const { cert, key } = writeSelfSignedCert(tmp);
   [dist, fakeOffice] = await Promise.all([
     buildInto(),
     readFile(FAKE_OFFICE, 'utf8'),

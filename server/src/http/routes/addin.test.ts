@@ -13,6 +13,7 @@ import { ConfigError, loadConfig, testConfig } from '../../config.ts';
 import { startServer } from '../../index.ts';
 import { createTestApp, type TestApp } from '../testing.ts';
 import { addinBuildProblems, addinCsp, addinFileFor } from './addin.ts';
+import { writeSelfSignedCert } from '../../testing/tls.ts';
 
 const dirs: string[] = [];
 function tempDir(prefix: string): string {
@@ -189,35 +190,6 @@ describe('the well-known allowed list', () => {
 });
 
 describe('HTTPS for npm start', () => {
-  function selfSigned(dir: string, name = 'localhost'): { cert: string; key: string } {
-    const cert = join(dir, `${name}.crt`);
-    const key = join(dir, `${name}.key`);
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-        '-addext',
-        'subjectAltName=DNS:localhost,IP:127.0.0.1',
-      ],
-      { stdio: 'ignore' },
-    );
-    return { cert, key };
-  }
-
   function get(
     url: string,
     ca: Buffer | string,
@@ -238,7 +210,7 @@ describe('HTTPS for npm start', () => {
 
   it('serves the add-in over HTTPS with TLS_CERT_FILE and TLS_KEY_FILE, and the URL says https', async () => {
     const certDir = tempDir('attune-tls-');
-    const { cert, key } = selfSigned(certDir);
+    const { cert, key } = writeSelfSignedCert(certDir);
     const config = testConfig(tempDir('attune-tls-data-'), {
       TLS_CERT_FILE: cert,
       TLS_KEY_FILE: key,
@@ -264,7 +236,7 @@ describe('HTTPS for npm start', () => {
     const home = tempDir('attune-home-');
     const certs = join(home, '.office-addin-dev-certs');
     mkdirSync(certs);
-    selfSigned(certs);
+    writeSelfSignedCert(certs);
     const config = loadConfig({ HTTPS: 'dev', HOME: home, DATA_DIR: tempDir('attune-d-') });
     expect(config.tls).toEqual({
       certFile: join(certs, 'localhost.crt'),
