@@ -250,7 +250,9 @@ function resolve(cands: Candidate[], text: string): Candidate[] {
     // the drug) keeps its words that do not overlap, cut at word boundaries.
     if (c.type !== 'NAME' && c.type !== 'ADDRESS') continue;
     const piece = largestFreePiece(c, accepted, text);
-    if (piece) place(piece);
+    // A lone lower-case word left of a place ("... 129 street") names nothing.
+    if (piece && (c.type !== 'ADDRESS' || /[\p{Lu}\p{N}]/u.test(text.slice(piece.start, piece.end))))
+      place(piece);
   }
   return accepted;
 }

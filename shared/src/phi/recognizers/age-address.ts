@@ -57,6 +57,11 @@ const EURO_RE = new RegExp(
 const NUM_WORDS_NUM_RE =
   /(?<![\w.,/:-])\d{1,6}[ \t]+(?:(?:[Uu]l|[Aa]l|[Aa]vda|[Aa]v|[Rr]|[Ss]tr|[Pp]l|[Oo]s|[Uu])\.[ \t]*)?[\p{L}][\p{L}\p{M}'’-]+(?:[ \t]+(?:\p{Lu}[\p{L}\p{M}'’.-]*|\p{Ll}[\p{Ll}\p{M}'’]{1,12}|u\.|ul\.)){0,3}[ \t]+\d{1,5}[A-Za-z]?\.?(?![\w/:-]|[.,]\d)/gu;
 // Also US military mail by ship: "USNS Bergman\nFPO AP 93757", "USCGC Khadzhiyev FPO AA 65607".
+// A named street without a house number after "on"/"at"/"lives on": "shows on Marina Fort
+// Street", "lives on Grössgstötten 50 street". Spelled-out street words only.
+const NAMED_STREET_RE =
+  /\b(?:on|at|off|along|lives on|live on|living on|located on)[ \t]+(?!(?:The|A|An|This|That|Our|My|Your|His|Her|Their|Its)\b)((?:\p{Lu}[\p{L}\p{M}'’.-]*[ \t]+){1,3}(?:\d{1,5}[ \t]+)?(?:Street|street|Avenue|avenue|Road|road|Boulevard|boulevard|Lane|lane|Drive|drive|Parkway|Highway)\b)/gu;
+const NAMED_STREET_GATES = ['street', 'avenue', 'road', 'boulevard', 'lane', 'drive', 'parkway', 'highway'];
 const POBOX_RE =
   /\b(?:p\.?\s?o\.?\s*box|post office box|psc|cmr|unit)\s+\d{1,6}(?:,?\s*box\s+\d{1,6})?(?:\s*\n?\s*(?:apo|fpo|dpo)\s+(?:aa|ae|ap)\s+\d{5})?\b|\bus(?:ns|nv|s|cgc)\s+[\p{L}'-]+(?:[ \t]+[\p{L}'-]+)?,?\s*\n?[ \t>]*(?:apo|fpo|dpo)\s+(?:aa|ae|ap)\s+\d{5}\b/giu;
 const UNIT_ALONE_RE = /\b(?:apt|apartment|suite|ste|unit)\.?\s*#?\s*\d{1,5}[A-Z]?\b/gi;
@@ -240,6 +245,17 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
         });
       });
     const lower = lowerText(ctx);
+    if (!ctx.upper && NAMED_STREET_GATES.some((g) => lower.includes(g)))
+      eachMatch(NAMED_STREET_RE, text, (m) => {
+        const start = m.index + m[0].length - m[1]!.length;
+        out.push({
+          type: 'ADDRESS',
+          start,
+          end: m.index + m[0].length,
+          confidence: 0.75,
+          reason: 'Named street',
+        });
+      });
     if (['box', 'psc', 'cmr', 'unit', 'fpo', 'apo', 'dpo'].some((g) => lower.includes(g)))
       eachMatch(POBOX_RE, text, (m) => {
         out.push({
