@@ -398,6 +398,9 @@ async function replayIdempotent(
     .where('idempotency_key', '=', key)
     .executeTakeFirst();
   if (!m) return null;
+  // The row may belong to a group whose WAL fsync is still running (commit-queue.ts): wait for it
+  // through the same queue, so a replayed 202 is as durable as the first one.
+  await svc.commit(async () => undefined);
   const deliveries = await svc.db
     .selectFrom('deliveries')
     .select(['id', 'email', 'method', 'status'])
