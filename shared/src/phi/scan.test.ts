@@ -169,6 +169,8 @@ describe('scan: recall rules', () => {
     expect(texts('Cultures pending, dr. pica aware.', 'NAME')).toEqual(['pica']);
     expect(texts('Signed by Dr. Foley today.', 'NAME')).toEqual(['Foley']);
     expect(texts('Foley catheter draining well.', 'NAME')).toEqual([]);
+    expect(texts('Placed on servo vent.\nBernard Foley CRT', 'NAME')).toEqual(['Bernard Foley']);
+    expect(texts('Jackson Pratt drain in place.', 'NAME')).toEqual([]);
   });
   it('finds names after reporting verbs, before people verbs and as relatives in parentheses', () => {
     expect(texts('"That is the plan," says Okonkwo.', 'NAME')).toEqual(['Okonkwo']);

@@ -435,6 +435,24 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     fl[i] = d.get(w[i]!) ?? 0;
     mark(i, 0.85, 'Title before a surname');
   }
+  // "Jamie Pratt", "Bernard Foley": an eponym the stop list holds (drains, catheters) is a
+  // surname right after an unambiguous, capitalised first name in mixed-case text.
+  if (!upper)
+    for (let i = 1; i < n; i++) {
+      if (
+        stop[i] === 0 ||
+        (sh[i]! & SHAPE_TITLE) === 0 ||
+        gap[i] !== G_SPACE ||
+        AFTER_TITLE_NOT_NAME.has(w[i]!)
+      )
+        continue;
+      if ((fl[i - 1]! & F_STRONG) === 0 || (sh[i - 1]! & SHAPE_TITLE) === 0 || stop[i - 1] === 1) continue;
+      if (((d.get(w[i]!) ?? 0) & (L_STRONG | L_AMBIG)) === 0) continue;
+      stop[i] = 0;
+      fl[i] = d.get(w[i]!) ?? 0;
+      mark(i - 1, 0.85, 'First name and surname');
+      mark(i, 0.85, 'First name and surname');
+    }
   // "name: hyuuma t. maida": a labelled name in lower case takes the rest of its short line.
   for (let i = 1; i < n; i++) {
     if (w[i - 1] !== 'name' || text[toks.end[i - 1]!] !== ':' || !isLower(i) || !candidate(i) || ls[i] === 1)
