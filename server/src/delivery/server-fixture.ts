@@ -57,6 +57,8 @@ async function startOnce(opts: { env?: Record<string, string>; starttls?: boolea
     SMTP_URL: smtp.url(),
     SMTP_REQUIRE_TLS: opts.starttls === false ? 'false' : 'true',
     RATE_LIMIT_PER_MINUTE: '100000',
+    // A real PORT would put the gateway on its default 2525, shared by every suite running at once.
+    GATEWAY_PORT: '0',
     ...opts.env,
   });
   let server: RunningServer;
