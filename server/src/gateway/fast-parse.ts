@@ -19,7 +19,7 @@ const CHARSETS: Record<string, string> = {
   'windows-1252': 'windows-1252',
   cp1252: 'windows-1252',
 };
-const decoders = new Map<string, TextDecoder>();
+const decoders = new Map<string, InstanceType<typeof TextDecoder>>();
 
 interface ContentType {
   type: string;
