@@ -161,6 +161,79 @@ function gapKind(text: string, from: number, to: number): number {
   return G_BREAK;
 }
 
+// ---- per-scan state and token tests ----------------------------------------------------------
+// The tests below read the scan in progress from module state rather than being closures made
+// per call: a scan is synchronous and not re-entrant, and closures cost an allocation each (and,
+// under tsx/esbuild keepNames, a __name defineProperty) on every scan of every message.
+let FL_BUF = new Uint8Array(256);
+let STOP_BUF = new Uint8Array(256);
+let GAP_BUF = new Uint8Array(256);
+let LS_BUF = new Uint8Array(256);
+let CONF_BUF = new Float64Array(256);
+function growBuffers(n: number): void {
+  let size = FL_BUF.length;
+  while (size < n) size *= 2;
+  FL_BUF = new Uint8Array(size);
+  STOP_BUF = new Uint8Array(size);
+  GAP_BUF = new Uint8Array(size);
+  LS_BUF = new Uint8Array(size);
+  CONF_BUF = new Float64Array(size);
+}
+const EMPTY_U8 = new Uint8Array(0);
+const EMPTY_F64 = new Float64Array(0);
+let R_text = '';
+let R_upper = false;
+let R_n = 0;
+let R_toks: Tokens | undefined;
+let R_sh: readonly number[] = [];
+let R_stop: Uint8Array = EMPTY_U8;
+let R_gap: Uint8Array = EMPTY_U8;
+let R_ls: Uint8Array = EMPTY_U8;
+let R_conf: Float64Array = EMPTY_F64;
+let R_why: (string | undefined)[] = [];
+
+// Shaped like a name in this text: Title case in mixed text, capitals in all-caps text.
+function shaped(i: number): boolean {
+  const s = R_sh[i]!;
+  if (R_upper) return (s & SHAPE_CAPS) !== 0;
+  // All-caps words in mixed-case text are acronyms far more often than names.
+  return (s & SHAPE_TITLE) !== 0;
+}
+function isLower(i: number): boolean {
+  return (R_sh[i]! & SHAPE_LOWER) !== 0;
+}
+function isInitial(i: number): boolean {
+  return (R_sh[i]! & SHAPE_INITIAL) !== 0;
+}
+function candidate(i: number): boolean {
+  return R_stop[i] === 0 && (R_sh[i]! & SHAPE_LETTERS) !== 0;
+}
+function joined(i: number): boolean {
+  return (R_gap[i]! & (G_SPACE | G_COMMA | G_PERIOD | G_HYPHEN)) !== 0;
+}
+function lineStart(i: number): boolean {
+  return R_ls[i] === 1;
+}
+// The token is followed by at most a few more words on its line (short name lines).
+function lineEndsWithin(i: number): boolean {
+  return i + 1 >= R_n || R_ls[i + 1] === 1 || R_gap[i + 1] !== G_SPACE || !candidate(i + 1);
+}
+function lineEnd(i: number): boolean {
+  const text = R_text;
+  for (let k = R_toks!.end[i]!; k < text.length; k++) {
+    const c = text.charCodeAt(k);
+    if (c === 10 || c === 13) return true;
+    if (c !== 32 && c !== 9 && c !== 46 && c !== 44) return false;
+  }
+  return true;
+}
+function mark(i: number, c: number, r: string): void {
+  if (i >= 0 && i < R_n && c > R_conf[i]!) {
+    R_conf[i] = c;
+    R_why[i] = r;
+  }
+}
+
 export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[]): void {
   if (!ctx.wants('NAME')) return;
   const { text, upper } = ctx;
@@ -170,10 +243,12 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
 
   // ---- per-token facts, once --------------------------------------------------------------
   const w: string[] = new Array<string>(n);
-  const fl: number[] = new Array<number>(n).fill(0);
-  const stop: number[] = new Array<number>(n).fill(0);
-  const gap: number[] = new Array<number>(n).fill(0); // gap before token i
-  const ls: number[] = new Array<number>(n).fill(0); // token starts a line
+  // Zeroed views of buffers kept across scans (a view reads undefined past n, as an array did).
+  if (FL_BUF.length < n) growBuffers(n);
+  const fl = FL_BUF.subarray(0, n).fill(0);
+  const stop = STOP_BUF.subarray(0, n).fill(0);
+  const gap = GAP_BUF.subarray(0, n).fill(0); // gap before token i
+  const ls = LS_BUF.subarray(0, n).fill(0); // token starts a line
   const sh = toks.shape;
   for (let i = 0; i < n; i++) {
     const s = stem(toks.lower[i]!);
@@ -225,38 +300,18 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       fl[i - 1] = 0;
     }
   }
-  // Shaped like a name in this text: Title case in mixed text, capitals in all-caps text.
-  const shaped = (i: number): boolean => {
-    const s = sh[i]!;
-    if (upper) return (s & SHAPE_CAPS) !== 0;
-    // All-caps words in mixed-case text are acronyms far more often than names.
-    return (s & SHAPE_TITLE) !== 0;
-  };
-  const isLower = (i: number): boolean => (sh[i]! & SHAPE_LOWER) !== 0;
-  const isInitial = (i: number): boolean => (sh[i]! & SHAPE_INITIAL) !== 0;
-  const candidate = (i: number): boolean => stop[i] === 0 && (sh[i]! & SHAPE_LETTERS) !== 0;
-  const joined = (i: number): boolean => (gap[i]! & (G_SPACE | G_COMMA | G_PERIOD | G_HYPHEN)) !== 0;
-  const lineStart = (i: number): boolean => ls[i] === 1;
-  // The token is followed by at most a few more words on its line (short name lines).
-  const lineEndsWithin = (i: number): boolean =>
-    i + 1 >= n || ls[i + 1] === 1 || gap[i + 1] !== G_SPACE || !candidate(i + 1);
-  const lineEnd = (i: number): boolean => {
-    for (let k = toks.end[i]!; k < text.length; k++) {
-      const c = text.charCodeAt(k);
-      if (c === 10 || c === 13) return true;
-      if (c !== 32 && c !== 9 && c !== 46 && c !== 44) return false;
-    }
-    return true;
-  };
-
-  const conf: number[] = new Array<number>(n).fill(0);
+  const conf = CONF_BUF.subarray(0, n).fill(0);
   const why: (string | undefined)[] = new Array<string | undefined>(n);
-  const mark = (i: number, c: number, r: string): void => {
-    if (i >= 0 && i < n && c > conf[i]!) {
-      conf[i] = c;
-      why[i] = r;
-    }
-  };
+  R_text = text;
+  R_upper = upper;
+  R_n = n;
+  R_toks = toks;
+  R_sh = sh;
+  R_stop = stop;
+  R_gap = gap;
+  R_ls = ls;
+  R_conf = conf;
+  R_why = why;
 
   // ---- cue rules ---------------------------------------------------------------------------
   for (let i = 0; i < n; i++) {
@@ -856,4 +911,9 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     });
     i = j + 1;
   }
+  // Drop the references to this message's text so module state does not keep it alive.
+  R_text = '';
+  R_toks = undefined;
+  R_sh = [];
+  R_why = [];
 }
