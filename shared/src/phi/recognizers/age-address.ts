@@ -281,7 +281,7 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
     // and an address cue ("my address is", "lives at") starts one.
     const anchors: Array<[number, number]> = [];
     for (let k = firstAnchor; k < out.length; k++) anchors.push([out[k]!.start, out[k]!.end]);
-    if (ADDRESS_CUE_WORDS.some((k) => lowerText(ctx).includes(k)))
+    if (ADDRESS_CUE_WORDS.some((k) => lower.includes(k)))
       eachMatch(ADDRESS_CUE_RE, text, (m) => {
         const at = m.index + m[0].length;
         if (/^[\d\p{Lu}]/u.test(text.slice(at, at + 1))) anchors.push([at, at]);
@@ -329,7 +329,8 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
         reason: 'ZIP+4 code',
       });
     });
-    if (['zip', 'postal', 'post code', 'postcode'].some((g) => lowerText(ctx).includes(g)))
+    const lowerZip = lowerText(ctx);
+    if (['zip', 'postal', 'post code', 'postcode'].some((g) => lowerZip.includes(g)))
       eachMatch(ZIP_CUE_RE, text, (m) => {
         const z = m[1]!;
         if (!/\d/.test(z)) return;
