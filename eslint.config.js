@@ -18,7 +18,7 @@ export default tseslint.config(
   },
   {
     // Tests use fakes and loose fixtures; keep the safety rules, relax the any-propagation ones.
-    files: ['**/*.test.ts', 'test/**/*.ts', 'bench/**/*.ts'],
+    files: ['**/*.test.ts', 'test/**/*.ts'],
     rules: {
       '@typescript-eslint/no-unsafe-assignment': 'off',
       '@typescript-eslint/no-unsafe-member-access': 'off',

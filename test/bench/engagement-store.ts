@@ -5,18 +5,18 @@
 // Three ways: without the read cache (every row read and parsed per request), with the API's read
 // cache when nothing changed (a stamp query, then the analytics), and with the cache right after a
 // new reply was stored (stamp, load the new rows only, stamp, analytics).
-// Data from the shared simulator (seeded), the same shapes as bench/engagement.ts's speed section.
+// Data from the shared simulator (seeded), the same shapes as test/bench/engagement.ts's speed section.
 // BENCH_DATABASE_URL=postgres://… also runs it on PostgreSQL (a scratch schema, dropped after).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { computeEngagement, simulatePractice } from '../shared/src/engagement/index.ts';
-import type { EngagementEvent } from '../shared/src/api/events.ts';
-import { insertEvents, type NewEvent } from '../server/src/engagement/events-store.ts';
-import { patientEngagement, practiceCaseload } from '../server/src/engagement/service.ts';
-import { EngagementEventCache } from '../server/src/engagement/cache.ts';
-import { ensurePractice, newId, nowIso, openStore, type Store } from '../server/src/store/index.ts';
+import { computeEngagement, simulatePractice } from '../../shared/src/engagement/index.ts';
+import type { EngagementEvent } from '../../shared/src/api/events.ts';
+import { insertEvents, type NewEvent } from '../../server/src/engagement/events-store.ts';
+import { patientEngagement, practiceCaseload } from '../../server/src/engagement/service.ts';
+import { EngagementEventCache } from '../../server/src/engagement/cache.ts';
+import { ensurePractice, newId, nowIso, openStore, type Store } from '../../server/src/store/index.ts';
 
 const asOf = new Date('2026-11-01T00:00:00Z');
 

@@ -4,8 +4,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { availableParallelism, loadavg } from 'node:os';
-import { ENGAGEMENT_STYLES, type EngagementStyle } from '../shared/src/api/engagement.ts';
-import type { EngagementEvent } from '../shared/src/api/events.ts';
+import { ENGAGEMENT_STYLES, type EngagementStyle } from '../../shared/src/api/engagement.ts';
+import type { EngagementEvent } from '../../shared/src/api/events.ts';
 import {
   bestWindow,
   bestWindowStart,
@@ -28,7 +28,7 @@ import {
   simulatePractice,
   weeklySeries,
   type SimPatient,
-} from '../shared/src/engagement/index.ts';
+} from '../../shared/src/engagement/index.ts';
 
 const DAY = 86_400_000;
 const asOf = Date.parse('2026-11-01T00:00:00Z');
@@ -132,7 +132,7 @@ console.log('\n== Speed (pure functions, this machine) ==');
 speed();
 
 function enron(): void {
-  const dir = join(import.meta.dirname, '..', '..', 'shared', 'benchmarks', 'enron');
+  const dir = join(import.meta.dirname, '..', '..', '..', 'shared', 'benchmarks', 'enron');
   let msgText: string;
   let rcpText: string;
   try {

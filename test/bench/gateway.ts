@@ -21,11 +21,11 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import nodemailer from 'nodemailer';
 import { SMTPServer } from 'smtp-server';
-import { loadConfig } from '../server/src/config.ts';
-import { seedPractice } from '../server/src/gateway/testing.ts';
+import { loadConfig } from '../../server/src/config.ts';
+import { seedPractice } from '../../server/src/gateway/testing.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const ROOT = join(here, '..');
+const ROOT = join(here, '..', '..');
 const MESSAGES = Number(process.env['BENCH_MESSAGES'] ?? 3000);
 const CONCURRENCY = Number(process.env['BENCH_CONCURRENCY'] ?? 16);
 const PHI_SHARE = Number(process.env['BENCH_PHI_SHARE'] ?? 0.1);

@@ -20,11 +20,11 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import nlp from 'compromise';
 import { SyncRedactor } from 'redact-pii';
-import { scan } from '../shared/src/phi/scan.ts';
-import { IDENTIFIER_TYPES, type PhiType } from '../shared/src/phi/types.ts';
+import { scan } from '../../shared/src/phi/scan.ts';
+import { IDENTIFIER_TYPES, type PhiType } from '../../shared/src/phi/types.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const BENCH_DIR = process.env.PHI_BENCH_DIR ?? join(here, '..', '..', 'shared', 'benchmarks');
+const BENCH_DIR = process.env.PHI_BENCH_DIR ?? join(here, '..', '..', '..', 'shared', 'benchmarks');
 
 interface Span {
   start: number;
@@ -387,7 +387,7 @@ function fiveKbEmail(): string {
 
 async function bundleSize(): Promise<void> {
   const r = await build({
-    entryPoints: [join(here, '..', 'shared', 'src', 'phi', 'scan.ts')],
+    entryPoints: [join(here, '..', '..', 'shared', 'src', 'phi', 'scan.ts')],
     bundle: true,
     minify: true,
     write: false,

@@ -63,9 +63,9 @@ function mainThreadCpuMicros(): number | null {
 
 async function child(): Promise<void> {
   // Runs inside the server process: start it and print where it listens and a development token.
-  const { loadConfig } = await import('../server/src/config.ts');
-  const { startServer } = await import('../server/src/index.ts');
-  const { loadDevIssuer } = await import('../server/src/identity/index.ts');
+  const { loadConfig } = await import('../../server/src/config.ts');
+  const { startServer } = await import('../../server/src/index.ts');
+  const { loadDevIssuer } = await import('../../server/src/identity/index.ts');
   const config = loadConfig(process.env);
   const server = await startServer(config);
   const issuer = await loadDevIssuer({
@@ -104,7 +104,7 @@ interface Rate {
 
 async function bareEncryptionRate(seconds: number): Promise<{ archive: Rate; signed: Rate }> {
   const { generateKey, parseTrustedPublicKey, parseTrustedPrivateKey, encryptForArchive, encryptAndSign } = await import(
-    '../server/src/crypto/index.ts'
+    '../../server/src/crypto/index.ts'
   );
   const archive = await generateKey({ name: 'Bench (archive)' });
   const signing = await generateKey({ name: 'Bench' });

@@ -400,7 +400,7 @@ async function replayIdempotent(
   if (!m) return null;
   // The row may belong to a group whose WAL fsync is still running (commit-queue.ts): wait for it
   // through the same queue, so a replayed 202 is as durable as the first one.
-  await svc.commit(async () => undefined);
+  await svc.commit(() => Promise.resolve());
   const deliveries = await svc.db
     .selectFrom('deliveries')
     .select(['id', 'email', 'method', 'status'])

@@ -5,7 +5,7 @@
 // so the detector is causal: the alarm date is when the data first supported it; the onset is where
 // the excursion began. The baseline is first-order Markov (outcome given whether the previous message
 // went unanswered), so runs of silence that are this patient's habit weigh little. Defaults were
-// chosen on a simulated tuning cohort (seed 1); bench/engagement.ts evaluates them on another one.
+// chosen on a simulated tuning cohort (seed 1); test/bench/engagement.ts evaluates them on another one.
 import type { Timeline } from './timeline.ts';
 import { DAY, HOUR } from './time.ts';
 

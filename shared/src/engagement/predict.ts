@@ -2,7 +2,7 @@
 // after days), so the point that minimises the typical (median) absolute error is not the median but
 // the midpoint of the shortest interval holding half the data (Rousseeuw's LMS location). The
 // person's value is shrunk towards the population's with `k` pseudo-replies (chosen by nested
-// validation in bench/engagement.ts on the Enron corpus: 30).
+// validation in test/bench/engagement.ts on the Enron corpus: 30).
 
 /** Midpoint of the shortest interval containing half of the values; null when empty. */
 export function shortestHalfMidpoint(xs: readonly number[]): number | null {
