@@ -133,6 +133,24 @@ const LABELLED: ReadonlyArray<{ re: RegExp; type: PhiType; reason: string; gate:
 ];
 
 /** True when the text has a run of at least n ASCII letters/digits (gate for the VIN pattern). */
+// Gate word -> bits of the LABELLED entries it opens. One pass over the scan's tokens replaces
+// building a set of all its words (the gates are whole lower-cased tokens either way).
+const GATE_BITS = new Map<string, number>();
+LABELLED.forEach((l, k) => {
+  for (const g of l.gate) GATE_BITS.set(g, (GATE_BITS.get(g) ?? 0) | (1 << k));
+});
+function gateBits(ctx: ScanContext): number {
+  let bits = 0;
+  const toks = ctx.toks;
+  if (toks) {
+    for (let i = 0; i < toks.count; i++) bits |= GATE_BITS.get(toks.lower[i]!) ?? 0;
+  } else {
+    const words = wordSet(ctx);
+    for (const [g, b] of GATE_BITS) if (words.has(g)) bits |= b;
+  }
+  return bits;
+}
+
 function hasAlnumRun(text: string, n: number): boolean {
   let run = 0;
   for (let i = 0; i < text.length; i++) {
@@ -245,10 +263,12 @@ export function recognizeIds(ctx: ScanContext, out: Candidate[]): void {
         });
       });
   }
-  for (const l of LABELLED) {
+  let gates = -1; // bit k: a gate word of LABELLED[k] is one of the text's words; -1 = not yet known
+  for (let k = 0; k < LABELLED.length; k++) {
+    const l = LABELLED[k]!;
     if (!ctx.wants(l.type)) continue;
-    const words = wordSet(ctx);
-    if (!l.gate.some((g) => words.has(g))) continue;
+    if (gates < 0) gates = gateBits(ctx);
+    if ((gates & (1 << k)) === 0) continue;
     eachMatch(l.re, text, (m) => {
       const id = m[1]!;
       // Short numbers after a label are settings and counts, not identifiers.
