@@ -44,6 +44,9 @@ export async function run(args: string[]): Promise<number> {
           `  npx attune token --dev --email clinician@${domain}`,
           `  curl -s -X POST ${server.url}/v1/dev/token -H 'content-type: application/json' -d '{"email":"clinician@${domain}"}'`,
           'then call the API with  -H "Authorization: Bearer <token>"',
+          '',
+          'See the engagement sidebar with data: in another terminal run  npx attune demo',
+          `  (a simulated practice of 200 patients), then  npx attune token --dev --email demo.clinician@${domain}`,
         ]
       : ['Development tokens are disabled (production mode): sign in through Outlook or Gmail.']),
     '',
