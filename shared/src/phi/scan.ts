@@ -229,32 +229,34 @@ function resolve(cands: Candidate[], text: string): Candidate[] {
       a.start - b.start,
   );
   const accepted: Candidate[] = [];
-  const place = (c: Candidate): boolean => {
-    // accepted is kept sorted by start; binary search for the neighbour.
-    let lo = 0;
-    let hi = accepted.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (accepted[mid]!.start < c.start) lo = mid + 1;
-      else hi = mid;
-    }
-    const prev = accepted[lo - 1];
-    const next = accepted[lo];
-    if ((prev && prev.end > c.start) || (next && next.start < c.end)) return false;
-    accepted.splice(lo, 0, c);
-    return true;
-  };
   for (const c of cands) {
-    if (place(c)) continue;
+    if (place(accepted, c)) continue;
     // A multi-word name or place that loses a word to a better finding ("Vasquez. Milrinone" vs
     // the drug) keeps its words that do not overlap, cut at word boundaries.
     if (c.type !== 'NAME' && c.type !== 'ADDRESS') continue;
     const piece = largestFreePiece(c, accepted, text);
     // A lone lower-case word left of a place ("... 129 street") names nothing.
     if (piece && (c.type !== 'ADDRESS' || /[\p{Lu}\p{N}]/u.test(text.slice(piece.start, piece.end))))
-      place(piece);
+      place(accepted, piece);
   }
   return accepted;
+}
+
+/** Insert c into accepted (sorted by start) unless it overlaps a neighbour; true when placed. */
+function place(accepted: Candidate[], c: Candidate): boolean {
+  // Binary search for the neighbour.
+  let lo = 0;
+  let hi = accepted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (accepted[mid]!.start < c.start) lo = mid + 1;
+    else hi = mid;
+  }
+  const prev = accepted[lo - 1];
+  const next = accepted[lo];
+  if ((prev && prev.end > c.start) || (next && next.start < c.end)) return false;
+  accepted.splice(lo, 0, c);
+  return true;
 }
 
 function largestFreePiece(c: Candidate, accepted: Candidate[], text: string): Candidate | null {

@@ -134,25 +134,33 @@ export function recognizeCrisis(ctx: ScanContext, out: Candidate[]): void {
   // Every crisis phrase contains one of these stems: skip the big pattern when none occurs.
   const lower = lowerText(ctx);
   const gated = CRISIS_STEMS.some((k) => lower.includes(k));
-  const push = (start: number, end: number, reason: string): void => {
-    const g = grade(text, start, end, text.slice(start, end));
-    if (g === null) return;
-    out.push({
-      type: 'CRISIS',
-      start,
-      end,
-      confidence: CONFIDENCE[g ?? 'first_person'],
-      reason: `${reason} (${g?.replace('_', ' ') ?? ''})`,
-      grade: g,
-    });
-  };
   if (gated)
     eachMatch(CRISIS_RE, text, (m) => {
-      push(m.index, m.index + m[0].length, 'Suicide, self-harm or harm-to-others language');
+      pushCrisis(text, out, m.index, m.index + m[0].length, 'Suicide, self-harm or harm-to-others language');
     });
   if (!ctx.upper) {
     eachMatch(SI_RE, text, (m) => {
-      push(m.index, m.index + m[0].length, 'Clinical abbreviation for suicidal or homicidal ideation');
+      pushCrisis(
+        text,
+        out,
+        m.index,
+        m.index + m[0].length,
+        'Clinical abbreviation for suicidal or homicidal ideation',
+      );
     });
   }
+}
+
+// Module level, not a closure per scan.
+function pushCrisis(text: string, out: Candidate[], start: number, end: number, reason: string): void {
+  const g = grade(text, start, end, text.slice(start, end));
+  if (g === null) return;
+  out.push({
+    type: 'CRISIS',
+    start,
+    end,
+    confidence: CONFIDENCE[g ?? 'first_person'],
+    reason: `${reason} (${g?.replace('_', ' ') ?? ''})`,
+    grade: g,
+  });
 }

@@ -179,7 +179,8 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
   };
   // Month-name patterns only when some month abbreviation occurs at all.
   const lower = lowerText(ctx);
-  if (MONTH_GATES.some((g) => lower.includes(g))) {
+  const hasMonth = MONTH_GATES.some((g) => lower.includes(g));
+  if (hasMonth) {
     textual(TEXT_MDY_RE, 1, 'Month name with day');
     textual(TEXT_DMY_RE, 1, 'Day with month name');
     textual(TEXT_MY_RE, 0, 'Month name with year');
@@ -198,7 +199,7 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
         reason: 'Two-digit year in a past history',
       });
     });
-  if (MONTH_GATES.some((g) => lower.includes(g)))
+  if (hasMonth)
     eachMatch(PREP_MON_RE, text, (m) => {
       const word = m[1]!;
       const lw = word.toLowerCase();
