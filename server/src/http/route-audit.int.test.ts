@@ -60,6 +60,7 @@ const ROUTE_AUDIT: Record<RouteKey, Spec> = {
   'GET /v1/engagement/settings': { audit: 'none', why: 'one practice switch, no patient data' },
   'GET /v1/caseload/weights': { audit: 'none', why: 'triage weights of the practice, no patient data' },
   'POST /m/:token/code/send': { audit: 'none', why: 'queues a one-time code to the address on file; rate limited; reveals nothing' },
+  'POST /m/:token/opened': { audit: 'none', why: "the page's open beacon: records the engagement `opened` event; reads nothing (the page GET audits the read)" },
   'POST /v1/dev/token': {
     audit: AUDIT.DEV_TOKEN_ISSUED,
     actor: 'anonymous',

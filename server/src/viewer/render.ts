@@ -4,6 +4,9 @@ import { escapeHtml } from '../delivery/mime.ts';
 // message HTML, which arrives already sanitized (sanitize.ts). Styles and the one small script carry
 // the response's CSP nonce; nothing else can run or style the page.
 
+/** How long the page must be visible before the open beacon is sent. */
+export const OPEN_DWELL_MS = 500;
+
 const CSS = `
 *{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;background:#f3f5f8}
 header{background:#24406e;color:#fff;padding:14px 20px}header h1{margin:0;font-size:18px;font-weight:600}
@@ -21,8 +24,16 @@ button.link{background:none;color:#24406e;padding:0;text-decoration:underline}
 footer{color:#6b7384;font-size:13px;text-align:center;margin:28px 0}
 `;
 
-// Disables a form's button once submitted, so a double click does not send a reply twice.
-const SCRIPT = `document.querySelectorAll('form').forEach(function(f){f.addEventListener('submit',function(){var b=f.querySelector('button[type=submit]');if(b){setTimeout(function(){b.disabled=true},0)}})})`;
+// Disables a form's button once submitted, so a double click does not send a reply twice. And the
+// open beacon: mail scanners and link prefetchers fetch links without a person, so the server
+// records the first open only when this script has run and the page has been visible for a moment
+// (a person looking at it); it then posts the page's signed token, once, same-origin.
+const SCRIPT = `document.querySelectorAll('form').forEach(function(f){f.addEventListener('submit',function(){var b=f.querySelector('button[type=submit]');if(b){setTimeout(function(){b.disabled=true},0)}})});
+(function(){var e=document.querySelector('main>#attune-open');if(!e)return;var sent=false,timer=0;
+function send(){if(sent||document.visibilityState!=='visible')return;sent=true;
+fetch(e.getAttribute('data-action'),{method:'POST',credentials:'same-origin',keepalive:true,headers:{'content-type':'application/x-www-form-urlencoded'},body:'t='+encodeURIComponent(e.getAttribute('data-token'))}).then(function(r){if(r.status>=500||r.status===429)sent=false}).catch(function(){sent=false})}
+function arm(){clearTimeout(timer);if(document.visibilityState==='visible')timer=setTimeout(send,${OPEN_DWELL_MS})}
+document.addEventListener('visibilitychange',arm);if(document.readyState==='complete')arm();else window.addEventListener('load',arm)})();`;
 
 export function page(opts: { nonce: string; title: string; practiceName: string; body: string }): string {
   return `<!doctype html>
@@ -43,6 +54,9 @@ export interface MessageView {
   attachments: Array<{ filename: string; size: number; href: string }>;
   replyAction: string;
   csrf: string;
+  /** Where the page's script reports that a person has it open, and the page's signed token. */
+  openAction: string;
+  openToken: string;
   replied: boolean;
   expiresAt: string;
 }
@@ -70,7 +84,8 @@ export function messageBody(v: MessageView, practiceName: string): string {
 <textarea id="reply" name="text" maxlength="20000" required></textarea>
 <button type="submit">Send reply</button></form>
 <p class="meta">If you are in crisis or thinking about harming yourself, call or text 988 (US), or your local emergency number, now. Messages here are not watched around the clock.</p></section>
-<p class="meta">This link works until ${escapeHtml(new Date(v.expiresAt).toUTCString())}.</p>`;
+<p class="meta">This link works until ${escapeHtml(new Date(v.expiresAt).toUTCString())}.</p>
+<div id="attune-open" hidden data-action="${escapeHtml(v.openAction)}" data-token="${escapeHtml(v.openToken)}"></div>`;
 }
 
 export function codeBody(opts: {

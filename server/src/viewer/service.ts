@@ -9,8 +9,8 @@ import { hashOneTimeCode, newOneTimeCode, safeEqualHex } from '../delivery/token
 import { getPolicy, newId, nowIso } from '../store/index.ts';
 import type { ViewerKeys } from './session.ts';
 
-// What the viewer does with a link: read the message, record the first open, run the one-time
-// code step. The HTTP edge (http/routes/viewer.ts) renders pages around these.
+// What the viewer does with a link: read the message, audit views, record the first open (only on
+// evidence of a person), run the one-time code step. The HTTP edge (http/routes/viewer.ts) renders pages around these.
 
 export type OpenLink = LinkState & { ok: true };
 
@@ -56,58 +56,79 @@ export async function readMessage(svc: DeliveryServices, link: OpenLink): Promis
 }
 
 /**
- * Records an open: every open is audited (a PHI read); the first also sets the link's and the
- * delivery's opened time and adds the `opened` engagement event.
+ * Audits a view of the message page (a PHI read: whoever fetched the link was shown the content).
+ * It changes no state: mail scanners and link prefetchers fetch links in incoming mail with no
+ * person present, so the fetch alone is not an open (see recordFirstOpen).
  */
-export async function recordOpen(svc: DeliveryServices, link: OpenLink, ctx: { ip: string | null; requestId: string | null }): Promise<void> {
-  const now = svc.now();
-  const t = nowIso(now);
-  await svc.db.transaction().execute(async (tx) => {
+export async function auditView(svc: DeliveryServices, link: OpenLink, ctx: { ip: string | null; requestId: string | null }): Promise<void> {
+  const d = await svc.db.selectFrom('deliveries').select(['patient_id']).where('id', '=', link.deliveryId).executeTakeFirst();
+  await appendAudit(svc.db, {
+    action: AUDIT.VIEWER_OPEN,
+    outcome: 'success',
+    actor: { type: 'patient', id: d?.patient_id ?? null },
+    practiceId: link.practiceId,
+    ip: ctx.ip,
+    requestId: ctx.requestId,
+    target: { type: 'message', id: link.messageId },
+    details: { view: 'message' },
+  });
+}
+
+/**
+ * What showed that a person, not a scanner, had the message: the page's script ran in a visible
+ * tab, the one-time code was entered, or a reply was sent from the page.
+ */
+export type OpenEvidence = 'page_visible' | 'one_time_code' | 'reply';
+
+/**
+ * Records the first open on evidence of a person: sets the link's and the delivery's opened time
+ * and adds the `opened` engagement event, once (later calls change nothing). Returns whether this
+ * call was the first.
+ */
+export async function recordFirstOpen(svc: DeliveryServices, link: OpenLink, evidence: OpenEvidence): Promise<boolean> {
+  const t = nowIso(svc.now());
+  return svc.db.transaction().execute(async (tx) => {
     const first = await tx
       .updateTable('viewer_links')
       .set({ first_opened_at: t })
       .where('id', '=', link.linkId)
       .where('first_opened_at', 'is', null)
       .executeTakeFirst();
+    if (Number(first.numUpdatedRows) === 0) return false;
     const d = await tx.selectFrom('deliveries').select(['patient_id']).where('id', '=', link.deliveryId).executeTakeFirstOrThrow();
-    if (Number(first.numUpdatedRows) > 0) {
-      await tx.updateTable('deliveries').set({ opened_at: t, updated_at: t }).where('id', '=', link.deliveryId).where('opened_at', 'is', null).execute();
+    await tx.updateTable('deliveries').set({ opened_at: t, updated_at: t }).where('id', '=', link.deliveryId).where('opened_at', 'is', null).execute();
+    await tx
+      .updateTable('deliveries')
+      .set({ status: 'opened' })
+      .where('id', '=', link.deliveryId)
+      .where('status', 'in', ['queued', 'scheduled', 'sent'])
+      .execute();
+    if (d.patient_id) {
       await tx
-        .updateTable('deliveries')
-        .set({ status: 'opened' })
-        .where('id', '=', link.deliveryId)
-        .where('status', 'in', ['queued', 'scheduled', 'sent'])
+        .insertInto('engagement_events')
+        .values({
+          id: `opened:${link.deliveryId}`,
+          practice_id: link.practiceId,
+          patient_id: d.patient_id,
+          type: 'opened',
+          at: t,
+          message_id: link.messageId,
+          latency_ms: null,
+          topics: '[]',
+          data: JSON.stringify({ evidence }),
+          created_at: t,
+        })
+        .onConflict((oc) => oc.column('id').doNothing())
         .execute();
-      if (d.patient_id) {
-        await tx
-          .insertInto('engagement_events')
-          .values({
-            id: `opened:${link.deliveryId}`,
-            practice_id: link.practiceId,
-            patient_id: d.patient_id,
-            type: 'opened',
-            at: t,
-            message_id: link.messageId,
-            latency_ms: null,
-            topics: '[]',
-            data: '{}',
-            created_at: t,
-          })
-          .onConflict((oc) => oc.column('id').doNothing())
-          .execute();
-      }
     }
-    await appendAudit(tx, {
-      action: AUDIT.VIEWER_OPEN,
-      outcome: 'success',
-      actor: { type: 'patient', id: d.patient_id },
-      practiceId: link.practiceId,
-      ip: ctx.ip,
-      requestId: ctx.requestId,
-      target: { type: 'message', id: link.messageId },
-      details: { first: Number(first.numUpdatedRows) > 0 },
-    });
+    return true;
   });
+}
+
+/** A view and a first open together, for callers that already hold evidence of a person. */
+export async function recordOpen(svc: DeliveryServices, link: OpenLink, ctx: { ip: string | null; requestId: string | null }, evidence: OpenEvidence = 'page_visible'): Promise<void> {
+  await auditView(svc, link, ctx);
+  await recordFirstOpen(svc, link, evidence);
 }
 
 export type CodeSendResult = { ok: true } | { ok: false; reason: 'too_soon' | 'too_many' };

@@ -55,8 +55,23 @@ async function waitForMail(pred: (raw: string) => boolean, from: number): Promis
   }
 }
 
+async function openedEvents(messageId: string) {
+  return f.server.store.db.selectFrom('engagement_events').selectAll().where('message_id', '=', messageId).where('type', '=', 'opened').execute();
+}
+
+/** Waits until the page's open beacon has been recorded (it is sent after a short visible dwell). */
+async function waitForOpen(messageId: string) {
+  const until = Date.now() + 10_000;
+  for (;;) {
+    const rows = await openedEvents(messageId);
+    if (rows.length > 0) return rows;
+    if (Date.now() > until) throw new Error('no opened event');
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
+
 describe('viewer in Chromium', () => {
-  it('shows the message with strict headers, records the first open, and takes a reply', async () => {
+  it('shows the message with strict headers, records the first open from the page script, and takes a reply', async () => {
     const { id, link } = await sendAndGetLink('viewer@patient.example', {
       subject: 'Homework for this week',
       html: '<p>Please try the <b>breathing exercise</b> twice a day.</p>',
@@ -67,7 +82,7 @@ describe('viewer in Chromium', () => {
     const res = await page.goto(link);
     expect(res?.status()).toBe(200);
     const h = res!.headers();
-    expect(h['content-security-policy']).toMatch(/default-src 'none'; script-src 'nonce-[A-Za-z0-9+/=]+'; style-src 'nonce-[A-Za-z0-9+/=]+'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'/);
+    expect(h['content-security-policy']).toMatch(/default-src 'none'; script-src 'nonce-[A-Za-z0-9+/=]+'; style-src 'nonce-[A-Za-z0-9+/=]+'; img-src 'self' data:; form-action 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'/);
     expect(h['cache-control']).toContain('no-store');
     expect(h['referrer-policy']).toBe('no-referrer');
     expect(h['strict-transport-security']).toContain('max-age=31536000');
@@ -81,10 +96,14 @@ describe('viewer in Chromium', () => {
     expect(file.headers.get('content-disposition')).toMatch(/^attachment; filename="exercise.txt"/);
     expect(await file.text()).toBe('Breathe in for 4');
 
-    // Reload: still one `opened` event.
+    // The page's script reports the open; a reload (whose beacon also arrives) keeps one event.
+    await waitForOpen(id);
+    const beacon = page.waitForResponse((r) => r.url().endsWith('/opened'));
     await page.reload();
-    const opened = await f.server.store.db.selectFrom('engagement_events').selectAll().where('message_id', '=', id).where('type', '=', 'opened').execute();
+    expect((await beacon).status()).toBe(204);
+    const opened = await openedEvents(id);
     expect(opened).toHaveLength(1);
+    expect(JSON.parse(opened[0]!.data)).toEqual({ evidence: 'page_visible' });
     let status = (await (await f.api('GET', `/v1/messages/${id}`)).json()) as { recipients: Array<{ status: string; openedAt: string | null }> };
     expect(status.recipients[0]?.status).toBe('opened');
 
@@ -103,6 +122,32 @@ describe('viewer in Chromium', () => {
     const notice = await waitForMail((raw) => raw.includes('dr.lee@calm.example') && raw.includes('New secure reply'), mailsBefore);
     expect(notice).not.toContain('sleep');
     expect(notice).not.toContain('viewer@patient.example');
+    await context.close();
+  }, 60_000);
+
+  it('records exactly one open for a page viewed in Chromium, however often and in how many tabs', async () => {
+    const { id, link } = await sendAndGetLink('once@patient.example', { text: 'See you Thursday.' });
+    const context = await browser.newContext();
+    const beacons: number[] = [];
+    context.on('response', (r) => {
+      if (r.url().endsWith('/opened')) beacons.push(r.status());
+    });
+    const a = await context.newPage();
+    await a.goto(link);
+    const first = await waitForOpen(id);
+    const b = await context.newPage();
+    await b.goto(link);
+    await a.reload();
+    await b.waitForTimeout(1200);
+    expect(beacons.length).toBeGreaterThanOrEqual(3);
+    expect(beacons.every((s) => s === 204)).toBe(true);
+    const after = await openedEvents(id);
+    expect(after).toHaveLength(1);
+    expect(after[0]!.at).toBe(first[0]!.at);
+    const link_ = await f.server.store.db.selectFrom('viewer_links').select('first_opened_at').where('message_id', '=', id).executeTakeFirstOrThrow();
+    expect(link_.first_opened_at).toBe(first[0]!.at);
+    const status = (await (await f.api('GET', `/v1/messages/${id}`)).json()) as { recipients: Array<{ status: string; openedAt: string | null }> };
+    expect(status.recipients[0]).toMatchObject({ status: 'opened', openedAt: first[0]!.at });
     await context.close();
   }, 60_000);
 
@@ -146,7 +191,7 @@ describe('viewer in Chromium', () => {
   it('asks for a one-time code first when the policy says so, and locks after five wrong codes', async () => {
     await putPolicy(f.server.store.db, f.server.practiceId, { ...DEFAULT_POLICY, viewerSecondFactor: true }, 'test');
     try {
-      const { link } = await sendAndGetLink('otp@patient.example', { text: 'Your results are attached.' });
+      const { id: otpId, link } = await sendAndGetLink('otp@patient.example', { text: 'Your results are attached.' });
       const context = await browser.newContext();
       const page = await context.newPage();
       await page.goto(link);
@@ -165,6 +210,8 @@ describe('viewer in Chromium', () => {
       await page.fill('input[name=code]', code);
       await Promise.all([page.waitForLoadState(), page.click('text=Open message')]);
       await expect(page.locator('.body').textContent()).resolves.toContain('Your results are attached.');
+      // Entering the emailed code is itself evidence of a person: the open is recorded.
+      expect((await waitForOpen(otpId)).map((e) => JSON.parse(e.data) as unknown)).toEqual([{ evidence: 'one_time_code' }]);
       await context.close();
 
       // Another browser without the cookie: five wrong codes void the code.
@@ -204,6 +251,75 @@ describe('viewer in Chromium', () => {
 });
 
 describe('viewer without a browser', () => {
+  it('records no open for a plain HTTP GET or HEAD (a mail scanner or link prefetcher), but audits the read', async () => {
+    const { id, link } = await sendAndGetLink('scanner@patient.example', { text: 'Scanned, not read.' });
+    const auditsBefore = await f.server.store.db.selectFrom('audit_events').select('id').where('action', '=', 'viewer.open').where('target_id', '=', id).execute();
+    expect(auditsBefore).toHaveLength(0);
+    const get = await fetch(link, { headers: { 'user-agent': 'Mozilla/5.0 (compatible; MSIE 9.0; SafeLinks scanner)' } });
+    expect(get.status).toBe(200);
+    expect(await get.text()).toContain('Scanned, not read.');
+    const head = await fetch(link, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    await new Promise((res) => setTimeout(res, 300));
+    expect(await openedEvents(id)).toHaveLength(0);
+    const vl = await f.server.store.db.selectFrom('viewer_links').select('first_opened_at').where('message_id', '=', id).executeTakeFirstOrThrow();
+    expect(vl.first_opened_at).toBeNull();
+    const status = (await (await f.api('GET', `/v1/messages/${id}`)).json()) as { recipients: Array<{ status: string; openedAt: string | null }> };
+    expect(status.recipients[0]).toMatchObject({ status: 'sent', openedAt: null });
+    // The read itself is still audited.
+    const audits = await f.server.store.db.selectFrom('audit_events').select('id').where('action', '=', 'viewer.open').where('target_id', '=', id).execute();
+    expect(audits.length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('records an open with a reply sent without a prior open, before the reply', async () => {
+    const { id, link } = await sendAndGetLink('replyfirst@patient.example', { text: 'How are you?' });
+    const page = await (await fetch(link)).text();
+    expect(await openedEvents(id)).toHaveLength(0);
+    const csrf = /name="csrf" value="([^"]+)"/.exec(page)![1]!;
+    const r = await fetch(`${link}/reply`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: new URL(link).origin },
+      body: `text=Fine%2C%20thanks&csrf=${encodeURIComponent(csrf)}`,
+    });
+    expect(r.status).toBe(303);
+    const opened = await openedEvents(id);
+    expect(opened).toHaveLength(1);
+    expect(JSON.parse(opened[0]!.data)).toEqual({ evidence: 'reply' });
+    const replied = await f.server.store.db.selectFrom('engagement_events').selectAll().where('message_id', '=', id).where('type', '=', 'replied').executeTakeFirstOrThrow();
+    expect(opened[0]!.at <= replied.at).toBe(true);
+  });
+
+  it('refuses an open beacon without the page’s token, from another site, or for a dead link, changing nothing', async () => {
+    const { id, link } = await sendAndGetLink('beacon@patient.example', { text: 'x' });
+    const page = await (await fetch(link)).text();
+    const token = /id="attune-open" hidden data-action="[^"]+" data-token="([^"]+)"/.exec(page)![1]!;
+    const beacon = (body: string, headers: Record<string, string> = {}, url = `${link}/opened`) =>
+      fetch(url, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body });
+    expect((await beacon('t=')).status).toBe(403);
+    expect((await beacon('t=abc.def.ghi')).status).toBe(403);
+    // The CSRF token of the reply form is not an open token.
+    const csrf = /name="csrf" value="([^"]+)"/.exec(page)![1]!;
+    expect((await beacon(`t=${encodeURIComponent(csrf)}`)).status).toBe(403);
+    expect((await beacon(`t=${encodeURIComponent(token)}`, { origin: 'https://evil.example' })).status).toBe(403);
+    expect((await beacon(`t=${encodeURIComponent(token)}`, { 'sec-fetch-site': 'cross-site' })).status).toBe(403);
+    expect((await fetch(`${link}/opened`, { method: 'GET' })).status).toBe(404);
+    expect((await beacon(`t=${encodeURIComponent(token)}`, {}, `${f.url}/m/${'C'.repeat(43)}/opened`)).status).toBe(404);
+    expect(await openedEvents(id)).toHaveLength(0);
+    // Another link's page token does not open this one.
+    const other = await sendAndGetLink('beacon2@patient.example', { text: 'y' });
+    const otherToken = /data-token="([^"]+)"/.exec(await (await fetch(other.link)).text())![1]!;
+    expect((await beacon(`t=${encodeURIComponent(otherToken)}`)).status).toBe(403);
+    expect(await openedEvents(id)).toHaveLength(0);
+    // The right token, same origin: 204, once.
+    expect((await beacon(`t=${encodeURIComponent(token)}`, { 'sec-fetch-site': 'same-origin', origin: 'null' })).status).toBe(204);
+    expect((await beacon(`t=${encodeURIComponent(token)}`)).status).toBe(204);
+    expect(await openedEvents(id)).toHaveLength(1);
+    // An expired link answers 410 like its page.
+    await f.server.store.db.updateTable('viewer_links').set({ expires_at: new Date(Date.now() - 1000).toISOString() }).where('message_id', '=', id).execute();
+    expect((await beacon(`t=${encodeURIComponent(token)}`)).status).toBe(410);
+  });
+
   it('answers an unknown link with a clear 404 page and an expired one with 410', async () => {
     const unknown = await fetch(`${f.url}/m/${'A'.repeat(43)}`);
     expect(unknown.status).toBe(404);

@@ -8,8 +8,9 @@ import { sanitizeMessageHtml } from '../../viewer/sanitize.ts';
 import {
   codeRequired,
   practiceName,
+  auditView,
   readMessage,
-  recordOpen,
+  recordFirstOpen,
   requestCode,
   resolveLink,
   verifyCode,
@@ -17,11 +18,13 @@ import {
 } from '../../viewer/service.ts';
 import {
   checkCsrf,
+  checkOpenToken,
   checkVerifiedCookie,
   cookieName,
   csrfToken,
   deriveViewerKeys,
   newNonce,
+  openToken,
   VERIFIED_TTL_MS,
   verifiedCookieValue,
 } from '../../viewer/session.ts';
@@ -32,6 +35,12 @@ import type { AppEnv, RouteModule } from '../types.ts';
 // response nonces), no caching, no referrer, HSTS. Expired, revoked and unknown links get a clear
 // page with 410/404, never an error. Brute force is limited per address (unknown tokens, code
 // guesses) and per link (a code is void after 5 wrong tries; at most 10 codes per link).
+//
+// Opens: mail security scanners and link prefetchers (Safe Links, Proofpoint, Mimecast, mail
+// proxies) GET and HEAD links in incoming mail with no person present. The GET therefore only
+// audits the read; the first `opened` is recorded on evidence of a person: the page's script
+// posting its signed token once the page has been visible (POST /m/:token/opened), a verified
+// one-time code, or a reply sent from the page.
 
 type C = Context<AppEnv>;
 
@@ -42,6 +51,8 @@ function csp(nonce: string): string {
     `style-src 'nonce-${nonce}'`,
     "img-src 'self' data:",
     "form-action 'self'",
+    // Only for the page's open beacon (POST /m/:token/opened) to our own origin.
+    "connect-src 'self'",
     "frame-ancestors 'none'",
     "base-uri 'none'",
     "object-src 'none'",
@@ -78,6 +89,8 @@ export const viewer: RouteModule = {
     const badTokens = new RateLimiter(20, 10 * 60_000);
     const codeGuesses = new RateLimiter(30, 10 * 60_000);
     const codeSends = new RateLimiter(10, 10 * 60_000);
+    // The open beacon: one per page view is normal; this bounds a client replaying tokens.
+    const openBeacons = new RateLimiter(60, 10 * 60_000);
     const fallbackName = deps.config.practice.name;
 
     const tooMany = (c: C) => {
@@ -195,7 +208,8 @@ export const viewer: RouteModule = {
       }
       const m = await readMessage(svc, link);
       if (!m) return render(c, 404, GENERIC, practice, infoBody('Link not found', 'This secure message is no longer available.'));
-      await recordOpen(svc, link, { ip: c.get('ip'), requestId: c.get('requestId') });
+      // A read of the content (audited), but not an open: scanners fetch links too (see above).
+      await auditView(svc, link, { ip: c.get('ip'), requestId: c.get('requestId') });
       const base = `/m/${c.req.param('token')}`;
       const html = m.content.html !== undefined ? sanitizeMessageHtml(m.content.html) : null;
       return render(
@@ -216,12 +230,30 @@ export const viewer: RouteModule = {
             })),
             replyAction: `${base}/reply`,
             csrf: csrfToken(keys, link.linkId, Date.now()),
+            openAction: `${base}/opened`,
+            openToken: openToken(keys, link.linkId, Date.now()),
             replied: c.req.query('replied') === '1',
             expiresAt: link.expiresAt,
           },
           practice,
         ),
       );
+    });
+
+    app.post('/m/:token/opened', async function opened(c) {
+      const o = await open(c);
+      if (o instanceof Response) return o;
+      const { link } = o;
+      if (!openBeacons.take(`ip:${c.get('ip')}`).allowed) {
+        c.header('Retry-After', '600');
+        return c.body(null, 429);
+      }
+      const f = await form(c);
+      // Same checks as the forms: our origin, and the token only the message page carries.
+      if (!f || !sameOrigin(c) || !checkOpenToken(keys, link.linkId, f['t'], Date.now())) return c.body(null, 403);
+      if ((await codeRequired(svc, link.practiceId)) && !verified(c, link)) return c.body(null, 403);
+      await recordFirstOpen(svc, link, 'page_visible');
+      return c.body(null, 204);
     });
 
     app.post('/m/:token/code/send', async function sendCode(c) {
@@ -271,6 +303,8 @@ export const viewer: RouteModule = {
         path: '/',
         maxAge: Math.floor(VERIFIED_TTL_MS / 1000),
       });
+      // Entering the emailed code is a person opening the message, whatever the page script does.
+      await recordFirstOpen(svc, link, 'one_time_code');
       return c.redirect(`/m/${c.req.param('token')}`, 303);
     });
 
@@ -287,6 +321,9 @@ export const viewer: RouteModule = {
       if (text === '' || text.length > MAX_REPLY_CHARS) {
         return render(c, 400, GENERIC, practice, infoBody('Reply not sent', `Write a reply of up to ${MAX_REPLY_CHARS} characters.`));
       }
+      // A reply from the page is a person who opened it, even if the open beacon never arrived
+      // (script blocked, tab hidden): recorded first, so the open precedes the reply in time.
+      await recordFirstOpen(svc, link, 'reply');
       const r = await acceptReply(svc, { token: c.req.param('token'), text, source: 'viewer', ip: c.get('ip'), requestId: c.get('requestId') });
       if (!r.ok) return render(c, 410, GENERIC, practice, infoBody('Reply not sent', 'This message link no longer works.'));
       // Post/redirect/get: a reload does not send the reply again.
