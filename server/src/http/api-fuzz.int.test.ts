@@ -132,6 +132,7 @@ const BODY_SAMPLES: Record<string, (f: ApiFixture) => { kind: 'json' | 'form'; v
   'POST /m/:token/code/send': () => ({ kind: 'form', value: { csrf: 'x' } }),
   'POST /m/:token/code': () => ({ kind: 'form', value: { csrf: 'x', code: '123456' } }),
   'POST /m/:token/reply': () => ({ kind: 'form', value: { csrf: 'x', text: `From ${PHI_NAME}: thank you` } }),
+  'POST /m/:token/opened': () => ({ kind: 'form', value: { t: 'x' } }),
 };
 let policySample: Record<string, unknown> = {};
 

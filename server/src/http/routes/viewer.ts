@@ -244,14 +244,13 @@ export const viewer: RouteModule = {
       const o = await open(c);
       if (o instanceof Response) return o;
       const { link } = o;
-      if (!openBeacons.take(`ip:${c.get('ip')}`).allowed) {
-        c.header('Retry-After', '600');
-        return c.body(null, 429);
-      }
+      if (!openBeacons.take(`ip:${c.get('ip')}`).allowed) return tooMany(c);
       const f = await form(c);
-      // Same checks as the forms: our origin, and the token only the message page carries.
-      if (!f || !sameOrigin(c) || !checkOpenToken(keys, link.linkId, f['t'], Date.now())) return c.body(null, 403);
-      if ((await codeRequired(svc, link.practiceId)) && !verified(c, link)) return c.body(null, 403);
+      // Same checks as the forms: our origin, and the token only the message page carries. Refusals
+      // get the same page as a refused form (the script ignores the body; a person never sees it).
+      const refused = () => render(c, 403, GENERIC, o.practice, infoBody('Please try again', 'This page expired. Go back to the link in your email and try again.'));
+      if (!f || !sameOrigin(c) || !checkOpenToken(keys, link.linkId, f['t'], Date.now())) return refused();
+      if ((await codeRequired(svc, link.practiceId)) && !verified(c, link)) return refused();
       await recordFirstOpen(svc, link, 'page_visible');
       return c.body(null, 204);
     });
