@@ -1,7 +1,7 @@
 // The Outlook add-in served at /addin/ and the well-known allowed list: content types, caching,
 // the CSP that lets Outlook frame the panes (and only the panes), traversal refused, static files
 // exempt from the anonymous rate limit, and HTTPS for `npm start` when given a certificate.
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
@@ -269,29 +269,7 @@ describe('attune serve (npm start) with a certificate', () => {
 
   it('says in its banner that it serves HTTPS, where the add-in is, and stops cleanly', async () => {
     const dir = tempDir('attune-serve-');
-    const cert = join(dir, 'c.pem');
-    const key = join(dir, 'k.pem');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-      ],
-      { stdio: 'ignore' },
-    );
+    const { cert, key } = writeSelfSignedCert(dir);
     const child = spawn(process.execPath, [BIN, 'serve'], {
       env: {
         ...process.env,
