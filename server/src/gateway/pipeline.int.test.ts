@@ -5,9 +5,9 @@ import { testConfig } from '../config.ts';
 import { generateMasterKey, parseMasterKey } from '../crypto/index.ts';
 import { createDelivery, ensurePracticeKeys, type Delivery } from '../delivery/index.ts';
 import { silentLogger } from '../log.ts';
-import { newId, nowIso } from '../store/index.ts';
 import { createTestStore, dialectsUnderTest, type TestStore } from '../store/testing.ts';
 import { ensurePractice } from '../store/practices.ts';
+import { insertTestClinician, insertTestPatient } from '../store/test-rows.ts';
 import { startGateway, type RunningGateway } from './index.ts';
 import { client, rawMessage, startSink, type Sink, type SinkMessage } from './testing.ts';
 
@@ -47,36 +47,8 @@ describe.each(dialectsUnderTest())('gateway over the delivery pipeline (%s)', (d
     const mk = parseMasterKey(config.masterKey);
     if (!mk.ok) throw new Error('master key');
     await ensurePracticeKeys(store.db, mk.masterKey, practiceId);
-    const now = nowIso();
-    await store.db
-      .insertInto('clinicians')
-      .values({
-        id: newId(),
-        practice_id: practiceId,
-        email: CLINICIAN,
-        name: 'Dr Lee',
-        role: 'clinician',
-        external_subject: null,
-        disabled: 0,
-        created_at: now,
-        updated_at: now,
-        last_login_at: null,
-      })
-      .execute();
-    await store.db
-      .insertInto('patients')
-      .values({
-        id: newId(),
-        practice_id: practiceId,
-        email: PATIENT,
-        name: 'Jane Roe',
-        time_zone: null,
-        public_key: null,
-        fingerprint: null,
-        created_at: now,
-        updated_at: now,
-      })
-      .execute();
+    await insertTestClinician(store.db, practiceId, { email: CLINICIAN, name: 'Dr Lee' });
+    await insertTestPatient(store.db, practiceId, { email: PATIENT, name: 'Jane Roe' });
     delivery = createDelivery({
       config,
       store,

@@ -5,8 +5,9 @@ import { testConfig } from '../config.ts';
 import { generateMasterKey } from '../crypto/index.ts';
 import { createDelivery, sendSecureMessage, type Delivery } from '../delivery/index.ts';
 import { silentLogger } from '../log.ts';
-import { newId, nowIso } from '../store/index.ts';
+import { newId } from '../store/index.ts';
 import { ensurePractice } from '../store/practices.ts';
+import { insertTestClinician, insertTestPatient } from '../store/test-rows.ts';
 import { createTestStore, type TestStore } from '../store/testing.ts';
 import { startGateway, type RunningGateway } from './index.ts';
 import { client, startSink, type Sink, type SinkMessage } from './testing.ts';
@@ -80,37 +81,9 @@ describe('gateway: mail Attune already secured', () => {
     });
     practiceId = (await ensurePractice(store.db, { name: 'Lakeside Counseling', domains: ['clinic.test'] }))
       .practiceId;
-    const now = nowIso();
     clinicianId = newId();
-    await store.db
-      .insertInto('clinicians')
-      .values({
-        id: clinicianId,
-        practice_id: practiceId,
-        email: CLINICIAN,
-        name: 'Dr Lee',
-        role: 'clinician',
-        external_subject: null,
-        disabled: 0,
-        created_at: now,
-        updated_at: now,
-        last_login_at: null,
-      })
-      .execute();
-    await store.db
-      .insertInto('patients')
-      .values({
-        id: newId(),
-        practice_id: practiceId,
-        email: PATIENT,
-        name: 'Jane Roe',
-        time_zone: null,
-        public_key: null,
-        fingerprint: null,
-        created_at: now,
-        updated_at: now,
-      })
-      .execute();
+    await insertTestClinician(store.db, practiceId, { email: CLINICIAN, name: 'Dr Lee', id: clinicianId });
+    await insertTestPatient(store.db, practiceId, { email: PATIENT, name: 'Jane Roe' });
     delivery = createDelivery({
       config,
       store,

@@ -17,8 +17,9 @@ import { relayVia, type Relay } from './relay.ts';
 import type { Config } from '../config.ts';
 import { parseMasterKey } from '../crypto/index.ts';
 import { ensurePracticeKeys } from '../delivery/index.ts';
-import { newId, nowIso, openStore } from '../store/index.ts';
+import { openStore } from '../store/index.ts';
 import { ensurePractice } from '../store/practices.ts';
+import { insertTestClinician, insertTestPatient } from '../store/test-rows.ts';
 import { smtpTransport } from '../delivery/transport.ts';
 
 // Test support: a real downstream SMTP server that records what reaches it, a self-signed
@@ -199,36 +200,8 @@ export async function seedPractice(
     const mk = parseMasterKey(config.masterKey);
     if (!mk.ok) throw new Error('seedPractice needs ATTUNE_MASTER_KEY');
     await ensurePracticeKeys(store.db, mk.masterKey, practiceId);
-    const now = nowIso();
-    await store.db
-      .insertInto('clinicians')
-      .values({
-        id: newId(),
-        practice_id: practiceId,
-        email: people.clinician,
-        name: null,
-        role: 'clinician',
-        external_subject: null,
-        disabled: 0,
-        created_at: now,
-        updated_at: now,
-        last_login_at: null,
-      })
-      .execute();
-    await store.db
-      .insertInto('patients')
-      .values({
-        id: newId(),
-        practice_id: practiceId,
-        email: people.patient,
-        name: null,
-        time_zone: null,
-        public_key: null,
-        fingerprint: null,
-        created_at: now,
-        updated_at: now,
-      })
-      .execute();
+    await insertTestClinician(store.db, practiceId, { email: people.clinician, name: null });
+    await insertTestPatient(store.db, practiceId, { email: people.patient, name: null });
     return { practiceId };
   } finally {
     await store.close();
