@@ -4,6 +4,7 @@ import { appendAudit, AUDIT } from '../audit/index.ts';
 import { encryptForArchive } from '../crypto/index.ts';
 import { newId, nowIso } from '../store/index.ts';
 import { ddb } from './db.ts';
+import { recordFirstOpen } from './opens.ts';
 import { getKeyring } from './keyring.ts';
 import type { DeliveryServices, StoredReply } from './services.ts';
 import { hashToken, looksLikeToken } from './tokens.ts';
@@ -66,6 +67,11 @@ export const MAX_REPLY_CHARS = 20_000;
 export async function acceptReply(svc: DeliveryServices, input: ReplyInput): Promise<AcceptReplyResult> {
   const link = await resolveLink(svc, input.token);
   if (!link.ok) return link;
+  // A reply, from the viewer or by email through the gateway, is a person who read the message,
+  // even if no open was recorded (script blocked, tab hidden, a mail client that never loaded the
+  // page): recorded first, so the open precedes the reply in time.
+  const at = input.receivedAt ?? svc.now();
+  await recordFirstOpen(svc, link, 'reply', at);
   const db = svc.db;
   const d = await db
     .selectFrom('deliveries')
@@ -73,7 +79,6 @@ export async function acceptReply(svc: DeliveryServices, input: ReplyInput): Pro
     .where('id', '=', link.deliveryId)
     .executeTakeFirstOrThrow();
   const m = await db.selectFrom('messages').select(['send_at', 'created_at']).where('id', '=', link.messageId).executeTakeFirstOrThrow();
-  const at = input.receivedAt ?? svc.now();
   const text = input.text.slice(0, MAX_REPLY_CHARS);
   // Latency from when the message actually went out (else when it was due, else accepted).
   const sentAt = Date.parse(d.sent_at ?? m.send_at ?? m.created_at);

@@ -165,6 +165,15 @@ describe.each(dialectsUnderTest())('gateway over the delivery pipeline (%s)', (d
     const data = JSON.parse(ev.data) as { crisis?: { grade: string; sentence: string } };
     expect(data.crisis?.grade).toBe('first_person');
     expect(data.crisis?.sentence).toContain('kill myself');
+    // An email reply is evidence that the patient read the notice: the first open is recorded
+    // (before the reply), though no one loaded the viewer page.
+    const opened = await store.db
+      .selectFrom('engagement_events')
+      .selectAll()
+      .where('type', '=', 'opened')
+      .executeTakeFirstOrThrow();
+    expect(JSON.parse(opened.data)).toEqual({ evidence: 'reply' });
+    expect(opened.at <= ev.at).toBe(true);
     const stored = await store.db.selectFrom('replies').select(['body_ct']).executeTakeFirstOrThrow();
     expect(stored.body_ct.toString('latin1')).not.toContain('hopeless');
 

@@ -2,6 +2,7 @@ import { appendAudit, AUDIT } from '../audit/index.ts';
 import { decryptFromArchive, sealSecret } from '../crypto/index.ts';
 import { ddb } from '../delivery/db.ts';
 import { getKeyring } from '../delivery/keyring.ts';
+import { recordFirstOpen, type OpenEvidence } from '../delivery/opens.ts';
 import { resolveLink, type LinkState } from '../delivery/reply.ts';
 import { outboxSealContext } from '../delivery/send.ts';
 import type { DeliveryServices, StoredContent } from '../delivery/services.ts';
@@ -74,56 +75,9 @@ export async function auditView(svc: DeliveryServices, link: OpenLink, ctx: { ip
   });
 }
 
-/**
- * What showed that a person, not a scanner, had the message: the page's script ran in a visible
- * tab, the one-time code was entered, or a reply was sent from the page.
- */
-export type OpenEvidence = 'page_visible' | 'one_time_code' | 'reply';
-
-/**
- * Records the first open on evidence of a person: sets the link's and the delivery's opened time
- * and adds the `opened` engagement event, once (later calls change nothing). Returns whether this
- * call was the first.
- */
-export async function recordFirstOpen(svc: DeliveryServices, link: OpenLink, evidence: OpenEvidence): Promise<boolean> {
-  const t = nowIso(svc.now());
-  return svc.db.transaction().execute(async (tx) => {
-    const first = await tx
-      .updateTable('viewer_links')
-      .set({ first_opened_at: t })
-      .where('id', '=', link.linkId)
-      .where('first_opened_at', 'is', null)
-      .executeTakeFirst();
-    if (Number(first.numUpdatedRows) === 0) return false;
-    const d = await tx.selectFrom('deliveries').select(['patient_id']).where('id', '=', link.deliveryId).executeTakeFirstOrThrow();
-    await tx.updateTable('deliveries').set({ opened_at: t, updated_at: t }).where('id', '=', link.deliveryId).where('opened_at', 'is', null).execute();
-    await tx
-      .updateTable('deliveries')
-      .set({ status: 'opened' })
-      .where('id', '=', link.deliveryId)
-      .where('status', 'in', ['queued', 'scheduled', 'sent'])
-      .execute();
-    if (d.patient_id) {
-      await tx
-        .insertInto('engagement_events')
-        .values({
-          id: `opened:${link.deliveryId}`,
-          practice_id: link.practiceId,
-          patient_id: d.patient_id,
-          type: 'opened',
-          at: t,
-          message_id: link.messageId,
-          latency_ms: null,
-          topics: '[]',
-          data: JSON.stringify({ evidence }),
-          created_at: t,
-        })
-        .onConflict((oc) => oc.column('id').doNothing())
-        .execute();
-    }
-    return true;
-  });
-}
+// The first open (evidence of a person) is recorded in delivery/opens.ts, shared with replies that
+// arrive by email through the gateway.
+export { recordFirstOpen, type OpenEvidence } from '../delivery/opens.ts';
 
 /** A view and a first open together, for callers that already hold evidence of a person. */
 export async function recordOpen(svc: DeliveryServices, link: OpenLink, ctx: { ip: string | null; requestId: string | null }, evidence: OpenEvidence = 'page_visible'): Promise<void> {

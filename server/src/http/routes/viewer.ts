@@ -320,9 +320,7 @@ export const viewer: RouteModule = {
       if (text === '' || text.length > MAX_REPLY_CHARS) {
         return render(c, 400, GENERIC, practice, infoBody('Reply not sent', `Write a reply of up to ${MAX_REPLY_CHARS} characters.`));
       }
-      // A reply from the page is a person who opened it, even if the open beacon never arrived
-      // (script blocked, tab hidden): recorded first, so the open precedes the reply in time.
-      await recordFirstOpen(svc, link, 'reply');
+      // acceptReply records the first open too (a reply is evidence of a person).
       const r = await acceptReply(svc, { token: c.req.param('token'), text, source: 'viewer', ip: c.get('ip'), requestId: c.get('requestId') });
       if (!r.ok) return render(c, 410, GENERIC, practice, infoBody('Reply not sent', 'This message link no longer works.'));
       // Post/redirect/get: a reload does not send the reply again.
