@@ -142,6 +142,17 @@ export const viewer: RouteModule = {
       return origin === publicOrigin || origin === new URL(c.req.url).origin;
     }
 
+    /** A form POST on a live link from our own page: the link, the practice and the fields, or the refusal page. */
+    async function postedForm(c: C): Promise<{ link: OpenLink; practice: string; f: Record<string, string> } | Response> {
+      const o = await open(c);
+      if (o instanceof Response) return o;
+      const f = await form(c);
+      if (!f || !sameOrigin(c) || !checkCsrf(keys, o.link.linkId, f['csrf'], Date.now())) {
+        return render(c, 403, GENERIC, o.practice, infoBody('Please try again', 'This form expired. Go back to the link in your email and try again.'));
+      }
+      return { ...o, f };
+    }
+
     async function form(c: C): Promise<Record<string, string> | null> {
       const type = c.req.header('content-type') ?? '';
       if (!/^application\/x-www-form-urlencoded\b/i.test(type) && !/^multipart\/form-data\b/i.test(type)) return null;
@@ -256,13 +267,9 @@ export const viewer: RouteModule = {
     });
 
     app.post('/m/:token/code/send', async function sendCode(c) {
-      const o = await open(c);
+      const o = await postedForm(c);
       if (o instanceof Response) return o;
       const { link, practice } = o;
-      const f = await form(c);
-      if (!f || !sameOrigin(c) || !checkCsrf(keys, link.linkId, f['csrf'], Date.now())) {
-        return render(c, 403, GENERIC, practice, infoBody('Please try again', 'This form expired. Go back to the link in your email and try again.'));
-      }
       if (!codeSends.take(`ip:${c.get('ip')}`).allowed) return tooMany(c);
       const r = await requestCode(svc, keys, link);
       if (!r.ok) {
@@ -275,13 +282,9 @@ export const viewer: RouteModule = {
     });
 
     app.post('/m/:token/code', async function checkCode(c) {
-      const o = await open(c);
+      const o = await postedForm(c);
       if (o instanceof Response) return o;
-      const { link, practice } = o;
-      const f = await form(c);
-      if (!f || !sameOrigin(c) || !checkCsrf(keys, link.linkId, f['csrf'], Date.now())) {
-        return render(c, 403, GENERIC, practice, infoBody('Please try again', 'This form expired. Go back to the link in your email and try again.'));
-      }
+      const { link, practice, f } = o;
       if (!codeGuesses.take(`ip:${c.get('ip')}`).allowed) return tooMany(c);
       const r = await verifyCode(svc, keys, link, f['code'] ?? '');
       // The code is the patient's second factor: a wrong one is a failed login, the right one a login.
@@ -308,13 +311,9 @@ export const viewer: RouteModule = {
     });
 
     app.post('/m/:token/reply', async function reply(c) {
-      const o = await open(c);
+      const o = await postedForm(c);
       if (o instanceof Response) return o;
-      const { link, practice } = o;
-      const f = await form(c);
-      if (!f || !sameOrigin(c) || !checkCsrf(keys, link.linkId, f['csrf'], Date.now())) {
-        return render(c, 403, GENERIC, practice, infoBody('Please try again', 'This form expired. Go back to the link in your email and try again.'));
-      }
+      const { link, practice, f } = o;
       if ((await codeRequired(svc, link.practiceId)) && !verified(c, link)) return codePage(c, link, practice, {});
       const text = (f['text'] ?? '').trim();
       if (text === '' || text.length > MAX_REPLY_CHARS) {
