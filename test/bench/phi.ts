@@ -21,7 +21,7 @@ import { build } from 'esbuild';
 import nlp from 'compromise';
 import { SyncRedactor } from 'redact-pii';
 import { scan } from '../../shared/src/phi/scan.ts';
-import { IDENTIFIER_TYPES, type PhiType } from '../../shared/src/phi/types.ts';
+import { IDENTIFIER_TYPES, QUASI_IDENTIFIER_TYPES, type PhiType } from '../../shared/src/phi/types.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const BENCH_DIR = process.env.PHI_BENCH_DIR ?? join(here, '..', '..', '..', 'shared', 'benchmarks');
@@ -37,6 +37,10 @@ interface Doc {
   ignore: Span[]; // gold spans outside the goal list
   goldRaw: string[]; // the data set's own type per gold span (for per-type tables)
   peer?: Span[]; // deid.pl output when present
+  // Finding types the data set's guidelines do not annotate: such a finding is scored only when it
+  // overlaps a gold span (deid annotates ages over 89 only, so an AGE finding under 90 is neither
+  // right nor wrong there).
+  unscored?: ReadonlySet<string>;
 }
 
 // Speed is CPU time of this process (user + system), not wall time: the figure is per core and
@@ -59,13 +63,14 @@ const DEID_MAP: Record<string, PhiType> = {
   Age: 'AGE_OVER_89',
   Other: 'OTHER_ID',
 };
+const DEID_UNSCORED: ReadonlySet<string> = new Set(['AGE']);
 const PRESIDIO_MAP: Record<string, PhiType> = {
   PERSON: 'NAME',
   STREET_ADDRESS: 'ADDRESS',
   GPE: 'ADDRESS',
   DATE_TIME: 'DATE',
   PHONE_NUMBER: 'PHONE',
-  AGE: 'AGE_OVER_89',
+  AGE: 'AGE',
   EMAIL_ADDRESS: 'EMAIL',
   ZIP_CODE: 'ZIP',
   US_SSN: 'SSN',
@@ -73,7 +78,11 @@ const PRESIDIO_MAP: Record<string, PhiType> = {
   US_DRIVER_LICENSE: 'LICENSE',
 };
 // Our types that count as the same thing when checking "typed" recall.
-const EQUIV: Partial<Record<PhiType, PhiType[]>> = { PHONE: ['PHONE', 'FAX'], ADDRESS: ['ADDRESS', 'ZIP'] };
+const EQUIV: Partial<Record<PhiType, PhiType[]>> = {
+  PHONE: ['PHONE', 'FAX'],
+  ADDRESS: ['ADDRESS', 'ZIP'],
+  AGE: ['AGE', 'AGE_OVER_89'],
+};
 const REDACT_PII_MAP: Record<string, PhiType> = {
   PERSON_NAME: 'NAME',
   STREET_ADDRESS: 'ADDRESS',
@@ -89,7 +98,7 @@ const REDACT_PII_MAP: Record<string, PhiType> = {
   CREDENTIALS: 'OTHER_ID',
   DIGITS: 'OTHER_ID',
 };
-const IDENT = new Set<string>(IDENTIFIER_TYPES);
+const IDENT = new Set<string>([...IDENTIFIER_TYPES, ...QUASI_IDENTIFIER_TYPES]);
 
 function loadDeid(): Doc[] {
   const lines = readFileSync(join(BENCH_DIR, 'deid-dev.jsonl'), 'utf8')
@@ -107,6 +116,7 @@ function loadDeid(): Doc[] {
       goldRaw: r.spans.map((s) => s.type),
       ignore: [],
       peer: r.peer_deid_pl.map((s) => ({ start: s.start, end: s.end, type: '' })),
+      unscored: DEID_UNSCORED,
     };
   });
 }
@@ -212,6 +222,7 @@ interface Tally {
   perFind: Map<string, { n: number; tp: number }>;
   emptyDocs: number;
   emptyFP: number;
+  unscored: number;
 }
 const newTally = (): Tally => ({
   goldN: 0,
@@ -225,6 +236,7 @@ const newTally = (): Tally => ({
   perFind: new Map(),
   emptyDocs: 0,
   emptyFP: 0,
+  unscored: 0,
 });
 
 const SIGNIFICANT = /[\p{L}\p{N}]/u;
@@ -250,7 +262,11 @@ function trim(text: string, s: Span): [number, number] {
 }
 const overlaps = (a: Span, b: Span): boolean => a.start < b.end && b.start < a.end;
 
-function score(t: Tally, doc: Doc, finds: Span[]): void {
+function score(t: Tally, doc: Doc, all: Span[]): void {
+  const finds = doc.unscored
+    ? all.filter((f) => !doc.unscored!.has(f.type) || doc.gold.some((g) => overlaps(f, g)))
+    : all;
+  t.unscored += all.length - finds.length;
   if (doc.gold.length === 0 && doc.ignore.length === 0) {
     t.emptyDocs++;
     t.emptyFP += finds.length;
@@ -342,6 +358,9 @@ function report(
       `${pad(n, 24)} ${lpad(f3(r), 7)} ${lpad(f3(t.typed / t.goldN), 7)} ${lpad(f3(t.exact / t.goldN), 7)} ${lpad(f3(p), 7)} ${lpad(f3((2 * p * r) / (p + r)), 7)} ${lpad(Number.isFinite(fpk) ? fpk.toFixed(0) + ` (${t.emptyDocs})` : '-', 12)} ${lpad(ms === null ? '-' : (ms / docs.length).toFixed(3), 8)} ${lpad(ms === null ? '-' : (bytes / 1e6 / (ms / 1000)).toFixed(2), 7)}`,
     );
   }
+  for (const { name: n, t } of tallies)
+    if (t.unscored > 0)
+      console.log(`${n}: ${t.unscored} findings of types this data set does not annotate, not scored`);
   console.log('recall by gold type (covered / typed / exact):');
   const types = [...new Set(tallies.flatMap((x) => [...x.t.perGold.keys()]))].sort();
   console.log(
@@ -408,10 +427,10 @@ async function main(): Promise<void> {
   const systems = process.env.PHI_BENCH_ONLY === 'attune' ? [attune] : [attune, redactPii, compromise];
   console.log('PHI detector benchmark. Type mapping (theirs -> ours):');
   console.log(
-    '  deid: HCPName/PTName/PTNameInitial/RelativeProxyName->NAME, Date/DateYear->DATE, Location->ADDRESS, Phone->PHONE, Age->AGE_OVER_89, Other->OTHER_ID',
+    '  deid: HCPName/PTName/PTNameInitial/RelativeProxyName->NAME, Date/DateYear->DATE, Location->ADDRESS, Phone->PHONE, Age->AGE_OVER_89 (its Age spans are ages over 89; an AGE finding covers them for "recall", not "typed"), Other->OTHER_ID; deid annotates no age under 90, so AGE findings there are not scored unless they overlap a gold span',
   );
   console.log(
-    '  presidio: PERSON->NAME, STREET_ADDRESS/GPE->ADDRESS, DATE_TIME->DATE, PHONE_NUMBER->PHONE, AGE->AGE_OVER_89, EMAIL_ADDRESS->EMAIL, ZIP_CODE->ZIP, US_SSN->SSN, IP_ADDRESS->IP, US_DRIVER_LICENSE->LICENSE; other presidio types ignored',
+    '  presidio: PERSON->NAME, STREET_ADDRESS/GPE->ADDRESS, DATE_TIME->DATE, PHONE_NUMBER->PHONE, AGE->AGE|AGE_OVER_89, EMAIL_ADDRESS->EMAIL, ZIP_CODE->ZIP, US_SSN->SSN, IP_ADDRESS->IP, US_DRIVER_LICENSE->LICENSE; other presidio types ignored',
   );
   console.log(
     '  redact-pii: PERSON_NAME->NAME, STREET_ADDRESS->ADDRESS, ZIPCODE->ZIP, PHONE_NUMBER->PHONE, ... ; compromise: people()->NAME, places()->ADDRESS, #Date->DATE, phoneNumbers()->PHONE, emails()->EMAIL, urls()->URL',
@@ -420,7 +439,7 @@ async function main(): Promise<void> {
     'Matching: gold span found when its letters/digits are covered by findings (any type; "typed" = mapped type); exact = same trimmed offsets; precision over identifier findings, a finding is correct when it overlaps a gold PHI span.',
   );
   console.log(
-    'Attune reports ages only over 89 (HIPAA Safe Harbor) and no weekday names: presidio AGE and weekday DATE_TIME spans count against its recall.',
+    'Attune reports ages over 89 as AGE_OVER_89 (HIPAA Safe Harbor) and other stated ages as AGE (a quasi-identifier the policy does not count as an identifier); it reports no bare weekday names: presidio weekday DATE_TIME spans count against its recall.',
   );
   report('deid-dev (PhysioNet deid ICU nursing notes)', deid, systems, { recall: 0.97, precision: 0.85 });
   report('presidio-synth (PHI types)', presidio, systems, { recall: 0.9, precision: 0.9 });

@@ -23,6 +23,7 @@ export const PHI_TYPE_LABELS: Readonly<Record<PhiType, string>> = {
   ZIP: 'a ZIP code',
   AGE_OVER_89: 'an age over 89',
   OTHER_ID: 'an identifying number',
+  AGE: 'an age',
   DIAGNOSIS: 'a diagnosis',
   MEDICATION: 'a medication',
   ICD10: 'a diagnosis code',

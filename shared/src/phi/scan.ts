@@ -4,6 +4,7 @@
 import type { Candidate, ScanContext } from './candidate.ts';
 import { eachMatch } from './candidate.ts';
 import { recognizeAgeAddress } from './recognizers/age-address.ts';
+import { recognizeAges } from './recognizers/ages.ts';
 import { recognizeContact } from './recognizers/contact.ts';
 import { recognizeCrisis } from './recognizers/crisis.ts';
 import { recognizeDates } from './recognizers/dates.ts';
@@ -35,6 +36,7 @@ const PRIORITY: Record<PhiType, number> = {
   ZIP: 6,
   DATE: 6,
   AGE_OVER_89: 7,
+  AGE: 6,
   ADDRESS: 6,
   NAME: 5,
   OTHER_ID: 4,
@@ -110,6 +112,7 @@ export function scan(input: string, options: ScanOptions = {}): Finding[] {
   recognizeIds(ctx, out);
   recognizeDates(ctx, out);
   recognizeAgeAddress(ctx, out);
+  recognizeAges(ctx, out);
   recognizeCodes(ctx, out);
   recognizeCrisis(ctx, out);
   const needTokens =

@@ -22,13 +22,21 @@ export const IDENTIFIER_TYPES = [
   'OTHER_ID',
 ] as const;
 
+/**
+ * Quasi-identifiers: details about a person that are not HIPAA Safe Harbor identifiers on their own
+ * (an age under 90). Reported so a clinician sees them and de-identification can mask them, but the
+ * policy never counts them as identifiers: "a 34-year-old with depression" is not PHI by itself.
+ */
+export const QUASI_IDENTIFIER_TYPES = ['AGE'] as const;
+
 export const HEALTH_TYPES = ['DIAGNOSIS', 'MEDICATION', 'ICD10', 'CPT', 'TREATMENT', 'CRISIS'] as const;
 
-export const PHI_TYPES = [...IDENTIFIER_TYPES, ...HEALTH_TYPES] as const;
+export const PHI_TYPES = [...IDENTIFIER_TYPES, ...QUASI_IDENTIFIER_TYPES, ...HEALTH_TYPES] as const;
 
 export type IdentifierType = (typeof IDENTIFIER_TYPES)[number];
+export type QuasiIdentifierType = (typeof QUASI_IDENTIFIER_TYPES)[number];
 export type HealthType = (typeof HEALTH_TYPES)[number];
-export type PhiType = IdentifierType | HealthType;
+export type PhiType = IdentifierType | QuasiIdentifierType | HealthType;
 
 export interface Finding {
   type: PhiType;

@@ -132,6 +132,32 @@ describe('decide', () => {
     expect(d.reasons[0]).toMatch(/nothing that identifies a person/);
   });
 
+  it('does not count an age under 90 (AGE) as an identifier: age plus health content is decided as without it', () => {
+    const withAge = decide(
+      DEFAULT_POLICY,
+      scanOf(f('AGE', '34-year-old'), f('DIAGNOSIS', 'depression')),
+      ext,
+    );
+    const without = decide(DEFAULT_POLICY, scanOf(f('DIAGNOSIS', 'depression')), ext);
+    expect(withAge.decision).toBe('allow');
+    expect(withAge.phi).toBe(false);
+    expect(withAge.reasons).toEqual(without.reasons);
+    // Alone, to a known patient, it is not an identifier either; an age over 89 is.
+    expect(decide(DEFAULT_POLICY, scanOf(f('AGE', '34')), patient).decision).toBe('allow');
+    expect(
+      decide(DEFAULT_POLICY, scanOf(f('AGE_OVER_89', '93-year-old'), f('DIAGNOSIS', 'depression')), ext)
+        .decision,
+    ).toBe('encrypt');
+    // With a real identifier the message is PHI, and the reason does not name the age.
+    const named = decide(
+      DEFAULT_POLICY,
+      scanOf(f('NAME', 'Jane Roe'), f('AGE', '34'), f('DIAGNOSIS', 'depression')),
+      ext,
+    );
+    expect(named.decision).toBe('encrypt');
+    expect(named.reasons[0]).toBe('Names a patient and a diagnosis: depression.');
+  });
+
   it('does not let a date, ZIP code or web address alone make health content PHI', () => {
     const d = decide(
       DEFAULT_POLICY,

@@ -10,6 +10,9 @@
 // town or a web page ("Stress workshop on March 3"), so they make health content PHI only in mail to a
 // known patient. That keeps practice newsletters and event notices from being forced into the portal.
 // First-person crisis language is PHI on its own (see below).
+// An age under 90 (AGE) is a quasi-identifier, not a Safe Harbor identifier: it is not in
+// IDENTIFIER_TYPES, so it never makes health content PHI ("a 34-year-old with depression" is decided
+// as if the age were not there). AGE_OVER_89 is an identifier.
 
 import {
   HEALTH_TYPES,
@@ -25,8 +28,6 @@ import type { Decision, Policy, PolicyDecision, RecipientInfo } from './schema.t
 
 /** Identifiers that alone do not point at a person (see above). */
 export const WEAK_IDENTIFIER_TYPES: readonly IdentifierType[] = ['DATE', 'ZIP', 'URL'];
-
-
 
 const WEAK_SET: ReadonlySet<PhiType> = new Set(WEAK_IDENTIFIER_TYPES);
 const MAX_TERMS = 3;
