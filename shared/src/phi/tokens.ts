@@ -1,12 +1,41 @@
-// One word tokenization per scan, shared by the dictionary recognizers (names, places, health).
+// One word tokenization per scan, shared by every recognizer (names, places, health, the gates).
 // Tokens are letter/digit runs with an inner apostrophe ("alzheimer's"); hyphens and slashes split.
 // Shape flags are computed here once so recognizers test bits, not regexes.
+//
+// Speed: each distinct token text is analysed once and kept in a bounded table shared by all scans
+// (WORD_TABLE below), so a word seen before costs one hash probe and no allocation: its
+// lower-cased form, shape and the recognizers' per-word facts (dictionary flags, cue bits) are
+// read from its Word entry.
 
 export const SHAPE_LETTERS = 1; // letters (and apostrophes) only
 export const SHAPE_TITLE = 2; // Title case: "Smith", "McDonald", "O'Brien"
 export const SHAPE_CAPS = 4; // ALL CAPS, two or more letters
 export const SHAPE_LOWER = 8; // starts lower case
 export const SHAPE_INITIAL = 16; // single capital letter
+
+/**
+ * What is known about one distinct token text, shared by every scan. The recognizers' fields
+ * start at -1 (not computed) and are filled by that recognizer on first use of the word; they
+ * depend only on the word's text, never on the scan.
+ */
+export class Word {
+  /** Lower-cased text with ’ folded to ' (lookups). */
+  readonly lower: string;
+  /** `lower` without a possessive 's. */
+  readonly stem: string;
+  readonly shape: number;
+  /** names.ts: dictionary flags, stop-word bit and cue-word bits (see WORD_* there). */
+  names = -1;
+  constructor(
+    /** Exact token text. */
+    readonly raw: string,
+  ) {
+    const l = raw.toLowerCase();
+    this.lower = l.includes('’') ? l.replace(/’/g, "'") : l;
+    this.stem = stem(this.lower);
+    this.shape = shapeOf(raw, l);
+  }
+}
 
 export interface Tokens {
   readonly count: number;
@@ -17,9 +46,13 @@ export interface Tokens {
   /** Exact token text. */
   readonly raw: string[];
   readonly shape: readonly number[];
+  /** The shared Word entry of each token. */
+  readonly word: readonly Word[];
 }
 
 const TOKEN_RE = /[\p{L}\p{N}][\p{L}\p{M}\p{N}]*(?:['’][\p{L}]+)?/gu;
+// The same token, anchored: used when an ASCII token runs into a non-ASCII character or an apostrophe.
+const TOKEN_AT_RE = /[\p{L}\p{N}][\p{L}\p{M}\p{N}]*(?:['’][\p{L}]+)?/uy;
 const TITLE_RE = /^[\p{Lu}][\p{Ll}\p{M}'’]*(?:[\p{Lu}][\p{Ll}\p{M}]+)?(?:['’][sS])?$/u;
 const CAPS_RE = /^[\p{Lu}\p{M}'’]+$/u;
 const LETTERS_RE = /^[\p{L}\p{M}'’]+$/u;
@@ -50,35 +83,137 @@ function asciiShape(r: string): number {
   return upper <= 2 ? SHAPE_LETTERS | SHAPE_TITLE : SHAPE_LETTERS;
 }
 
+/** Shape flags of a token `r` whose plain toLowerCase() is `l`. */
+function shapeOf(r: string, l: string): number {
+  const c0 = r.charCodeAt(0);
+  // ASCII fast path; other scripts go through the Unicode regexes.
+  if (c0 >= 48 && c0 <= 57) return 0;
+  if (isAsciiLetters(r)) return asciiShape(r);
+  if (!LETTERS_RE.test(r)) return 0;
+  let s = SHAPE_LETTERS;
+  if (l === r) s |= SHAPE_LOWER;
+  else if (r.length === 1) s |= SHAPE_INITIAL;
+  else if (CAPS_RE.test(r)) s |= SHAPE_CAPS;
+  else if (TITLE_RE.test(r)) s |= SHAPE_TITLE;
+  else if (l[0] === r[0]) s |= SHAPE_LOWER;
+  return s;
+}
+
+// ---- the shared word table ------------------------------------------------------------------
+// Open addressing on a hash of the token's UTF-16 code units, so a known word is found straight
+// from the text without slicing it out. Bounded: when full it is emptied and refilled.
+const TABLE_BITS_MAX = 17; // 131,072 slots, at most half used
+let tableBits = 12;
+let table: (Word | undefined)[] = new Array<Word | undefined>(1 << tableBits);
+let tableUsed = 0;
+
+function hashRange(text: string, start: number, end: number): number {
+  let h = 0x811c9dc5;
+  for (let k = start; k < end; k++) h = Math.imul(h ^ text.charCodeAt(k), 0x01000193);
+  return h >>> 0;
+}
+
+function sameText(raw: string, text: string, start: number, end: number): boolean {
+  if (raw.length !== end - start) return false;
+  for (let k = 0; k < raw.length; k++) if (raw.charCodeAt(k) !== text.charCodeAt(start + k)) return false;
+  return true;
+}
+
+/** The shared Word for text.slice(start, end), created on first sight. */
+function wordAt(text: string, start: number, end: number, h: number): Word {
+  const mask = table.length - 1;
+  let slot = h & mask;
+  for (;;) {
+    const w = table[slot];
+    if (w === undefined) break;
+    if (sameText(w.raw, text, start, end)) return w;
+    slot = (slot + 1) & mask;
+  }
+  const w = new Word(ownCopy(text.slice(start, end)));
+  if ((tableUsed + 1) * 2 > table.length) {
+    // Grow while under the bound; past it, start afresh (the table only saves work).
+    const old = table;
+    if (tableBits < TABLE_BITS_MAX) tableBits++;
+    table = new Array<Word | undefined>(1 << tableBits);
+    tableUsed = 0;
+    if (table.length > old.length) for (const o of old) if (o !== undefined) insert(o);
+  }
+  insert(w);
+  return w;
+}
+
+/**
+ * A copy of a slice that does not keep the scanned text alive: V8 makes slices of 13 or more
+ * characters views into their parent string, and the table outlives the scan.
+ */
+function ownCopy(s: string): string {
+  return s.length < 13 ? s : (s + ' ').slice(0, -1);
+}
+
+function insert(w: Word): void {
+  const mask = table.length - 1;
+  let slot = hashRange(w.raw, 0, w.raw.length) & mask;
+  while (table[slot] !== undefined) slot = (slot + 1) & mask;
+  table[slot] = w;
+  tableUsed++;
+}
+
+// ASCII letters and digits.
+function isAsciiAlnum(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57);
+}
+
 export function tokenize(text: string): Tokens {
   const starts: number[] = [];
   const ends: number[] = [];
   const lower: string[] = [];
   const raw: string[] = [];
   const shapes: number[] = [];
-  TOKEN_RE.lastIndex = 0;
-  let m: RegExpExecArray | null;
-  while ((m = TOKEN_RE.exec(text)) !== null) {
-    const r = m[0];
-    starts.push(m.index);
-    ends.push(m.index + r.length);
-    raw.push(r);
-    const l = r.toLowerCase();
-    lower.push(l.includes('’') ? l.replace(/’/g, "'") : l);
-    let s = 0;
-    const c0 = r.charCodeAt(0);
-    // ASCII fast path; other scripts go through the Unicode regexes.
-    if (c0 >= 48 && c0 <= 57) s = 0;
-    else if (isAsciiLetters(r)) s = asciiShape(r);
-    else if (LETTERS_RE.test(r)) {
-      s = SHAPE_LETTERS;
-      if (l === r) s |= SHAPE_LOWER;
-      else if (r.length === 1) s |= SHAPE_INITIAL;
-      else if (CAPS_RE.test(r)) s |= SHAPE_CAPS;
-      else if (TITLE_RE.test(r)) s |= SHAPE_TITLE;
-      else if (l[0] === r[0]) s |= SHAPE_LOWER;
+  const words: Word[] = [];
+  const len = text.length;
+  const push = (s: number, e: number, h: number): void => {
+    const w = wordAt(text, s, e, h);
+    starts.push(s);
+    ends.push(e);
+    raw.push(w.raw);
+    lower.push(w.lower);
+    shapes.push(w.shape);
+    words.push(w);
+  };
+  let i = 0;
+  while (i < len) {
+    const c = text.charCodeAt(i);
+    if (c < 128) {
+      if (!isAsciiAlnum(c)) {
+        i++;
+        continue;
+      }
+      // An ASCII token: scan its run, hashing as we go.
+      let h = Math.imul(0x811c9dc5 ^ c, 0x01000193);
+      let j = i + 1;
+      let d = 0;
+      while (j < len && isAsciiAlnum((d = text.charCodeAt(j)))) {
+        h = Math.imul(h ^ d, 0x01000193);
+        j++;
+      }
+      if (j < len && (d >= 128 || d === 39)) {
+        // A non-ASCII letter or mark, or an apostrophe, may continue the token: the regex decides.
+        TOKEN_AT_RE.lastIndex = i;
+        const m = TOKEN_AT_RE.exec(text)!;
+        j = i + m[0].length;
+        h = hashRange(text, i, j);
+      }
+      push(i, j, h >>> 0);
+      i = j;
+      continue;
     }
-    shapes.push(s);
+    // Other scripts: the Unicode regex finds the next token from here.
+    TOKEN_RE.lastIndex = i;
+    const m = TOKEN_RE.exec(text);
+    if (m === null) break;
+    const e = m.index + m[0].length;
+    push(m.index, e, hashRange(text, m.index, e));
+    i = e;
   }
   return {
     count: starts.length,
@@ -88,6 +223,7 @@ export function tokenize(text: string): Tokens {
     lower,
     raw,
     shape: shapes,
+    word: words,
   };
 }
 
