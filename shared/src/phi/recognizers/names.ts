@@ -14,7 +14,6 @@ import {
   SHAPE_LETTERS,
   SHAPE_LOWER,
   SHAPE_TITLE,
-  stem,
   type Tokens,
 } from '../tokens.ts';
 
@@ -49,8 +48,6 @@ export function isNameWord(lower: string): boolean {
 // Surname endings common across Europe and Central Asia (patronymics and family-name suffixes).
 const SURNAME_ENDING =
   /(?:dóttir|dottir|sson|ović|ović|evič|ovič|ević|owski|ewski|owska|ewska|escu|opoulos|akis|oglu|oğlu|ishvili|idze|enko|yenko|ovich|evich|ovna|evna|ová|ovová)$/;
-// Word -> stop bit (16) | dictionary flags (1-8); bounded, shared across scans.
-const TOKEN_INFO = new Map<string, number>();
 const CONTRACTION_RE = /'(?:m|d|ll|ve|re|t)$|n't$/;
 const set = (s: string): Set<string> => new Set(s.split('|'));
 const STOP = set(NOT_NAMES);
@@ -126,6 +123,70 @@ const NAME_PARTICLES = set('van|de|der|den|von|da|di|du|del|della|dos|das|ter|te
 const CALLED_BE = set('was|is|were|be|been|being|are|am');
 const NAME_QUESTION_RE = /\bname\b[^?\n]{0,20}\?\s*(?:[\p{L}]+:\s*)?$/iu;
 
+// ---- per-word facts ----------------------------------------------------------------------------
+// Everything this recognizer asks about a word's text alone (dictionary flags, stop word, which
+// cue lists hold it) is one bitmask, computed once per distinct word and kept on the shared
+// Word entry (tokens.ts, field `names`). The rules test bits instead of looking words up.
+//   bits 0-3: F_STRONG, F_AMBIG, L_STRONG, L_AMBIG (dictionary flags, also for stop words)
+//   W_STOP:   stop word (NOT_NAMES, contractions)
+//   W_*:      the word is in the cue list of the same name below
+const W_STOP = 1 << 4;
+const W_TITLE = 1 << 5;
+const W_ROLE = 1 << 6;
+const W_SUFFIX = 1 << 7;
+const W_TALK_VERB = 1 << 8;
+const W_ROLE_NAME_VERB = 1 << 9;
+const W_SHORT_ROLE = 1 << 10;
+const W_FAMILY = 1 << 11;
+const W_PATIENT = 1 << 12;
+const W_WEAK_BEFORE = 1 << 13;
+const W_GREETING = 1 << 14;
+const W_COMPOUND_PART = 1 << 15;
+const W_VERB_AFTER = 1 << 16;
+const W_WEAK_VERB_AFTER = 1 << 17;
+const W_PERSON_VERB = 1 << 18;
+const W_SAY_BEFORE = 1 << 19;
+const W_AFTER_TITLE_NOT_NAME = 1 << 20;
+const W_DETERMINER = 1 << 21;
+const W_CREDENTIAL = 1 << 22;
+const W_NAME_LABEL = 1 << 23;
+const W_LABEL_WORD = 1 << 24;
+const W_INTRO_LAST = 1 << 25;
+const W_NAME_PARTICLE = 1 << 26;
+const W_CALLED_BE = 1 << 27;
+const CUE_LISTS: ReadonlyArray<readonly [Set<string>, number]> = [
+  [TITLES, W_TITLE],
+  [ROLES, W_ROLE],
+  [SUFFIXES, W_SUFFIX],
+  [TALK_VERBS, W_TALK_VERB],
+  [ROLE_NAME_VERBS, W_ROLE_NAME_VERB],
+  [SHORT_ROLES, W_SHORT_ROLE],
+  [FAMILY, W_FAMILY],
+  [PATIENT, W_PATIENT],
+  [WEAK_BEFORE, W_WEAK_BEFORE],
+  [GREETINGS, W_GREETING],
+  [COMPOUND_PARTS, W_COMPOUND_PART],
+  [VERBS_AFTER, W_VERB_AFTER],
+  [WEAK_VERBS_AFTER, W_WEAK_VERB_AFTER],
+  [PERSON_VERBS, W_PERSON_VERB],
+  [SAY_BEFORE, W_SAY_BEFORE],
+  [AFTER_TITLE_NOT_NAME, W_AFTER_TITLE_NOT_NAME],
+  [DETERMINERS, W_DETERMINER],
+  [CREDENTIALS, W_CREDENTIAL],
+  [NAME_LABELS, W_NAME_LABEL],
+  [LABEL_WORDS, W_LABEL_WORD],
+  [INTRO_LAST, W_INTRO_LAST],
+  [NAME_PARTICLES, W_NAME_PARTICLE],
+  [CALLED_BE, W_CALLED_BE],
+];
+/** The bitmask above for a lower-cased, de-possessived word. */
+function wordInfo(s: string): number {
+  const isStop = STOP.has(s) || (s.includes("'") && CONTRACTION_RE.test(s));
+  let info = (dict().get(s) ?? 0) | (isStop ? W_STOP : 0);
+  for (const [list, bit] of CUE_LISTS) if (list.has(s)) info |= bit;
+  return info;
+}
+
 // Gap kinds between token i-1 and token i.
 const G_SPACE = 1; // 1-3 spaces or tabs
 const G_PERIOD = 2; // "." then 0-2 spaces (after an initial)
@@ -170,10 +231,12 @@ let STOP_BUF = new Uint8Array(256);
 let GAP_BUF = new Uint8Array(256);
 let LS_BUF = new Uint8Array(256);
 let CONF_BUF = new Float64Array(256);
+let INFO_BUF = new Int32Array(256);
 function growBuffers(n: number): void {
   let size = FL_BUF.length;
   while (size < n) size *= 2;
   FL_BUF = new Uint8Array(size);
+  INFO_BUF = new Int32Array(size);
   STOP_BUF = new Uint8Array(size);
   GAP_BUF = new Uint8Array(size);
   LS_BUF = new Uint8Array(size);
@@ -190,6 +253,7 @@ let R_stop: Uint8Array = EMPTY_U8;
 let R_gap: Uint8Array = EMPTY_U8;
 let R_ls: Uint8Array = EMPTY_U8;
 let R_conf: Float64Array = EMPTY_F64;
+let R_info: Int32Array = new Int32Array(0);
 let R_why: (string | undefined)[] = [];
 
 // Shaped like a name in this text: Title case in mixed text, capitals in all-caps text.
@@ -198,6 +262,10 @@ function shaped(i: number): boolean {
   if (R_upper) return (s & SHAPE_CAPS) !== 0;
   // All-caps words in mixed-case text are acronyms far more often than names.
   return (s & SHAPE_TITLE) !== 0;
+}
+/** Token i exists and its word has all of the W_* bits in `bits` (one bit in practice). */
+function is(i: number, bits: number): boolean {
+  return i >= 0 && i < R_n && (R_info[i]! & bits) !== 0;
 }
 function isLower(i: number): boolean {
   return (R_sh[i]! & SHAPE_LOWER) !== 0;
@@ -237,7 +305,6 @@ function mark(i: number, c: number, r: string): void {
 export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[]): void {
   if (!ctx.wants('NAME')) return;
   const { text, upper } = ctx;
-  const d = dict();
   const n = toks.count;
   if (n === 0) return;
 
@@ -250,9 +317,14 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
   const gap = GAP_BUF.subarray(0, n).fill(0); // gap before token i
   const ls = LS_BUF.subarray(0, n).fill(0); // token starts a line
   const sh = toks.shape;
+  const info = INFO_BUF.subarray(0, n);
   for (let i = 0; i < n; i++) {
-    const s = stem(toks.lower[i]!);
+    const word = toks.word[i]!;
+    const s = word.stem;
     w[i] = s;
+    let wi = word.names;
+    if (wi < 0) word.names = wi = wordInfo(s);
+    info[i] = wi;
     const from = i === 0 ? 0 : toks.end[i - 1]!;
     const to = toks.start[i]!;
     // Fast path: the common single space between words.
@@ -271,17 +343,9 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       stop[i] = 1;
       continue;
     }
-    // One cached lookup per distinct word: stop-word bit and dictionary flags together.
-    let info = TOKEN_INFO.get(s);
-    if (info === undefined) {
-      const isStop = STOP.has(s) || (s.includes("'") && CONTRACTION_RE.test(s));
-      info = (isStop ? 16 : 0) | (isStop ? 0 : (d.get(s) ?? 0));
-      if (TOKEN_INFO.size >= 100_000) TOKEN_INFO.clear();
-      TOKEN_INFO.set(s, info);
-    }
-    stop[i] = (info & 16) !== 0 || (s.length < 2 && (sh[i]! & SHAPE_INITIAL) === 0) ? 1 : 0;
+    stop[i] = (wi & W_STOP) !== 0 || (s.length < 2 && (sh[i]! & SHAPE_INITIAL) === 0) ? 1 : 0;
     if (stop[i] === 1) continue;
-    fl[i] = info & 15;
+    fl[i] = wi & 15;
   }
   // Hyphenated compounds of common words ("Follow-up", "Check-in", "FOLLOW-UP", "Well-being"):
   // a part joined to a lower-case common word, or to a particle such as "up"/"in", is not a name.
@@ -291,8 +355,8 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     if (
       (!upper && (sh[i]! & SHAPE_LOWER) !== 0 && stop[i] === 1) ||
       (!upper && (sh[i - 1]! & SHAPE_LOWER) !== 0 && stop[i - 1] === 1) ||
-      COMPOUND_PARTS.has(w[i]!) ||
-      COMPOUND_PARTS.has(w[i - 1]!)
+      (info[i]! & W_COMPOUND_PART) !== 0 ||
+      (info[i - 1]! & W_COMPOUND_PART) !== 0
     ) {
       stop[i] = 1;
       stop[i - 1] = 1;
@@ -311,6 +375,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
   R_gap = gap;
   R_ls = ls;
   R_conf = conf;
+  R_info = info;
   R_why = why;
 
   // ---- cue rules ---------------------------------------------------------------------------
@@ -323,8 +388,8 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     // Previous word on the same line, skipping one initial after a title ("Dr. L. Ruuska").
     // A period only joins after an initial or an abbreviated title ("Dr. X"), not across sentences.
     let p =
-      i > 0 && joined(i) && (gap[i] !== G_PERIOD || isInitial(i - 1) || TITLES.has(w[i - 1]!)) ? i - 1 : -1;
-    if (p > 0 && isInitial(p) && joined(p) && TITLES.has(w[p - 1]!)) p = p - 1;
+      i > 0 && joined(i) && (gap[i] !== G_PERIOD || isInitial(i - 1) || is(i - 1, W_TITLE)) ? i - 1 : -1;
+    if (p > 0 && isInitial(p) && joined(p) && is(p - 1, W_TITLE)) p = p - 1;
     const pw = p >= 0 ? w[p]! : '';
 
     // "MS" and "MR" are also mental status and mitral regurgitation in notes: in all-caps text
@@ -333,14 +398,14 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     // and "ms" before a lower-case word are mental status, not a title.
     const statusAbbrev =
       (pw === 'ms' || pw === 'mr') && (upper || toks.raw[p] === toks.raw[p]!.toUpperCase() || isLower(i));
-    if (TITLES.has(pw) && (gap[i]! & (G_SPACE | G_PERIOD)) !== 0 && (anyDict || !statusAbbrev)) {
+    if (is(p, W_TITLE) && (gap[i]! & (G_SPACE | G_PERIOD)) !== 0 && (anyDict || !statusAbbrev)) {
       // After a doctor's title the word is a surname even when the health lexicon knows it
       // ("dr. pica aware"): just above the lexicon's confidence.
       const doctor = pw === 'dr' || pw === 'drs' || pw === 'doctor';
       mark(i, doctor ? 0.92 : shp || anyDict ? 0.9 : 0.7, 'Title before a name');
       continue;
     }
-    if (FAMILY.has(pw)) {
+    if (is(p, W_FAMILY)) {
       // "her daughter's wedding": after a possessive relative a lower-case word is a thing.
       if (isLower(i) && /['’]s$/i.test(toks.raw[p]!)) continue;
       if (anyDict && (shp || isLower(i))) mark(i, 0.85, 'Relative before a name');
@@ -349,38 +414,38 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     }
     // Short role abbreviations ("NP Carol", "MD Smith") are also "PA line", "RN aware": they
     // take unambiguous dictionary names only.
-    if (SHORT_ROLES.has(pw) && strongDict && (shp || isLower(i)) && (gap[i]! & (G_SPACE | G_PERIOD)) !== 0) {
+    if (is(p, W_SHORT_ROLE) && strongDict && (shp || isLower(i)) && (gap[i]! & (G_SPACE | G_PERIOD)) !== 0) {
       mark(i, 0.85, 'Role before a name');
       continue;
     }
     // "NP DJURIC MADE AWARE", "per NP CAROL.": a role, a word, then a verb or the clause end.
-    if (SHORT_ROLES.has(pw) && (shp || isLower(i)) && (gap[i]! & G_SPACE) !== 0 && w[i]!.length > 2) {
+    if (is(p, W_SHORT_ROLE) && (shp || isLower(i)) && (gap[i]! & G_SPACE) !== 0 && w[i]!.length > 2) {
       const e = toks.end[i]!;
       const ch = e < text.length ? text.charCodeAt(e) : 46;
-      const nv = i + 1 < n && gap[i + 1] === G_SPACE ? w[i + 1]! : '';
-      if (pw !== 'pt' && (((ch === 46 || ch === 44) && anyDict) || ROLE_NAME_VERBS.has(nv))) {
+      const nv = i + 1 < n && gap[i + 1] === G_SPACE ? i + 1 : -1;
+      if (pw !== 'pt' && (((ch === 46 || ch === 44) && anyDict) || is(nv, W_ROLE_NAME_VERB))) {
         mark(i, 0.8, 'Role before a name');
         continue;
       }
     }
-    if (ROLES.has(pw) && anyDict && (shp || isLower(i))) {
+    if (is(p, W_ROLE) && anyDict && (shp || isLower(i))) {
       mark(i, strongDict ? 0.85 : 0.75, 'Role before a name');
       continue;
     }
-    if (PATIENT.has(pw) && w[i]!.length > 2 && (strongDict || (anyDict && shp && !upper))) {
+    if (is(p, W_PATIENT) && w[i]!.length > 2 && (strongDict || (anyDict && shp && !upper))) {
       mark(i, 0.85, 'Patient before a name');
       continue;
     }
     // A greeting on its own line ("Hi,\nFollow-up from our call") only takes a dictionary name.
     if (
-      (GREETINGS.has(pw) || (p < 0 && i > 0 && GREETINGS.has(w[i - 1]!) && anyDict)) &&
+      (is(p, W_GREETING) || (p < 0 && is(i - 1, W_GREETING) && anyDict)) &&
       (shp || (anyDict && !isLower(i)))
     ) {
       mark(i, anyDict ? 0.9 : 0.75, 'Greeting before a name');
       continue;
     }
     const introText =
-      !upper && (shp || isLower(i)) && INTRO_LAST.has(pw)
+      !upper && (shp || isLower(i)) && is(p, W_INTRO_LAST)
         ? text.slice(Math.max(0, toks.start[i]! - 16), toks.start[i])
         : '';
     if (introText && (NAME_IS_STRONG.test(introText) || (shp && NAME_IS.test(introText)))) {
@@ -397,7 +462,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       continue;
     }
     // "Name: X", "directed by X", "starring X", "founders: X".
-    if (!upper && shp && NAME_LABELS.has(pw)) {
+    if (!upper && shp && is(p, W_NAME_LABEL)) {
       mark(i, anyDict ? 0.85 : 0.75, 'Labelled name');
       continue;
     }
@@ -414,7 +479,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       continue;
     }
     // '... says Gerste.': a capitalised word closing the clause after a reporting verb.
-    if (!upper && shp && SAY_BEFORE.has(pw) && (gap[i]! & G_SPACE) !== 0 && w[i]!.length > 2) {
+    if (!upper && shp && is(p, W_SAY_BEFORE) && (gap[i]! & G_SPACE) !== 0 && w[i]!.length > 2) {
       const e = toks.end[i]!;
       const ch = e < text.length ? text.charCodeAt(e) : 46;
       // . , ! ? ; or " to/as"
@@ -432,8 +497,8 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     }
     // A verb after: "bill called", "CLIFFORD AWARE", "Suzette visited".
     const nx = i + 1 < n && (gap[i + 1]! & (G_SPACE | G_COMMA)) !== 0 ? i + 1 : -1;
-    if (nx >= 0 && VERBS_AFTER.has(w[nx]!) && (shp || isLower(i)) && !DETERMINERS.has(pw)) {
-      const weakVerb = WEAK_VERBS_AFTER.has(w[nx]!);
+    if (is(nx, W_VERB_AFTER) && (shp || isLower(i)) && !is(p, W_DETERMINER)) {
+      const weakVerb = is(nx, W_WEAK_VERB_AFTER);
       // "is", "has", "and" follow brands and places as often as people: first names only.
       if (weakVerb ? shp && (f & F_STRONG) !== 0 : strongDict)
         mark(i, weakVerb ? 0.7 : 0.8, 'Name before a verb');
@@ -444,19 +509,19 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       nx >= 0 &&
       !upper &&
       shp &&
-      PERSON_VERBS.has(w[nx]!) &&
-      !DETERMINERS.has(pw) &&
+      is(nx, W_PERSON_VERB) &&
+      !is(p, W_DETERMINER) &&
       w[i]!.length > 2 &&
       !w[i]!.endsWith('ly')
     ) {
       mark(i, 0.75, 'Capitalised word before a verb said of people');
     }
-    if (WEAK_BEFORE.has(pw) && strongDict && shp && !upper) mark(i, 0.75, 'Name after a contact verb');
+    if (is(p, W_WEAK_BEFORE) && strongDict && shp && !upper) mark(i, 0.75, 'Name after a contact verb');
     if (
       !upper &&
       shp &&
       p > 0 &&
-      ((pw === 'called' && CALLED_BE.has(w[p - 1]!)) ||
+      ((pw === 'called' && is(p - 1, W_CALLED_BE)) ||
         ((pw === 'him' || pw === 'her') && w[p - 1] === 'named'))
     )
       mark(i, 0.8, 'Name after "called" or "named"');
@@ -464,12 +529,12 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     if (
       (pw === 'with' || pw === 'w' || pw === 'to') &&
       p > 0 &&
-      TALK_VERBS.has(w[p - 1]!) &&
+      is(p - 1, W_TALK_VERB) &&
       ((f & F_STRONG) !== 0 || (shp && !upper && anyDict)) &&
       (shp || isLower(i))
     )
       mark(i, 0.8, 'Name after a verb of talking');
-    if (!shp || DETERMINERS.has(pw)) continue;
+    if (!shp || is(p, W_DETERMINER)) continue;
     // Dictionary alone. In all-caps notes every word is "capitalised", so a bare hit is too weak
     // to report on its own (kept below the default threshold; pairs and cues lift it).
     const atStart = lineStart(i) || (gap[i]! & G_BREAK) !== 0;
@@ -483,11 +548,11 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     if (stop[i] === 0 || (sh[i]! & SHAPE_LETTERS) === 0 || isInitial(i) || w[i]!.length < 3) continue;
     const t = w[i - 1]!;
     if (t !== 'dr' && t !== 'drs' && t !== 'doctor') continue;
-    if ((gap[i]! & (G_SPACE | G_PERIOD)) === 0 || AFTER_TITLE_NOT_NAME.has(w[i]!)) continue;
-    if (((d.get(w[i]!) ?? 0) & (L_STRONG | L_AMBIG)) === 0) continue;
+    if ((gap[i]! & (G_SPACE | G_PERIOD)) === 0 || is(i, W_AFTER_TITLE_NOT_NAME)) continue;
+    if ((info[i]! & (L_STRONG | L_AMBIG)) === 0) continue;
     if (upper ? (sh[i]! & SHAPE_CAPS) === 0 : !(shaped(i) || isLower(i))) continue;
     stop[i] = 0;
-    fl[i] = d.get(w[i]!) ?? 0;
+    fl[i] = info[i]! & 15;
     mark(i, 0.85, 'Title before a surname');
   }
   // "Jamie Pratt", "Bernard Foley": an eponym the stop list holds (drains, catheters) is a
@@ -498,13 +563,13 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
         stop[i] === 0 ||
         (sh[i]! & SHAPE_TITLE) === 0 ||
         gap[i] !== G_SPACE ||
-        AFTER_TITLE_NOT_NAME.has(w[i]!)
+        is(i, W_AFTER_TITLE_NOT_NAME)
       )
         continue;
       if ((fl[i - 1]! & F_STRONG) === 0 || (sh[i - 1]! & SHAPE_TITLE) === 0 || stop[i - 1] === 1) continue;
-      if (((d.get(w[i]!) ?? 0) & (L_STRONG | L_AMBIG)) === 0) continue;
+      if ((info[i]! & (L_STRONG | L_AMBIG)) === 0) continue;
       stop[i] = 0;
-      fl[i] = d.get(w[i]!) ?? 0;
+      fl[i] = info[i]! & 15;
       mark(i - 1, 0.85, 'First name and surname');
       mark(i, 0.85, 'First name and surname');
     }
@@ -539,7 +604,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       // At a sentence start any word is capitalised ("Sales and Marketing"): the second word
       // must then be a dictionary name.
       if ((lineStart(a) || (gap[a]! & G_BREAK) !== 0) && (fl[b]! & STRONG) === 0) continue;
-      if (a > 0 && DETERMINERS.has(w[a - 1]!)) continue;
+      if (is(a - 1, W_DETERMINER)) continue;
       mark(a, 0.75, 'Names joined by "and"');
       mark(b, 0.75, 'Names joined by "and"');
     }
@@ -569,7 +634,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
   // "Hank Przybylo (son)": words right before a parenthesised relation are a relative's name.
   for (let i = 0; i < n; i++) {
     if (
-      !FAMILY.has(w[i]!) ||
+      !is(i, W_FAMILY) ||
       toks.start[i]! < 2 ||
       text[toks.start[i]! - 1] !== '(' ||
       text[toks.end[i]!] !== ')'
@@ -628,7 +693,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
   // Speaker labels at a line start: "Heather: I'm Daniel's daughter".
   if (!upper) {
     for (let i = 0; i < n; i++) {
-      if (!lineStart(i) || !candidate(i) || !shaped(i) || LABEL_WORDS.has(w[i]!)) continue;
+      if (!lineStart(i) || !candidate(i) || !shaped(i) || is(i, W_LABEL_WORD)) continue;
       let k = i;
       if (k + 1 < n && gap[k + 1] === G_SPACE && shaped(k + 1) && candidate(k + 1)) k++;
       if (text[toks.end[k]!] !== ':' || fl[i] === 0) continue;
@@ -655,13 +720,13 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       while (k + 1 < n && k - i < 3) {
         const nx = k + 1;
         if (gap[nx] === G_SPACE && shaped(nx) && candidate(nx)) k = nx;
-        else if (gap[nx] === G_SPACE && NAME_PARTICLES.has(w[nx]!) && isLower(nx)) {
+        else if (gap[nx] === G_SPACE && is(nx, W_NAME_PARTICLE) && isLower(nx)) {
           // "Maika van de Noort", "Ana da Silva": particles between capitalised parts.
           let q = nx;
           while (
             q + 1 < n &&
             q - nx < 2 &&
-            NAME_PARTICLES.has(w[q + 1]!) &&
+            is(q + 1, W_NAME_PARTICLE) &&
             isLower(q + 1) &&
             gap[q + 1] === G_SPACE
           )
@@ -680,7 +745,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
         else break;
       }
       if (k === i) continue;
-      if (i > 0 && DETERMINERS.has(w[i - 1]!) && (gap[i]! & G_SPACE) !== 0) {
+      if (is(i - 1, W_DETERMINER) && (gap[i]! & G_SPACE) !== 0) {
         i = k;
         continue;
       }
@@ -733,7 +798,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
   // ---- credentials and signatures ------------------------------------------------------------
   for (let i = 1; i < n; i++) {
     const r = toks.raw[i]!;
-    if (!CREDENTIALS.has(w[i]!)) continue;
+    if (!is(i, W_CREDENTIAL)) continue;
     const capsCred = r === r.toUpperCase() || r === 'PhD' || r === 'PsyD' || r === 'PharmD';
     // "MD'S AWARE" is a team, not a signature.
     if (/['’]s$/i.test(r)) continue;
@@ -812,7 +877,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
         const g = gap[j]!;
         const ok =
           g === G_HYPHEN ||
-          (g === G_SPACE && SUFFIXES.has(w[j]!) && (sh[j]! & (SHAPE_CAPS | SHAPE_TITLE)) !== 0) ||
+          (g === G_SPACE && is(j, W_SUFFIX) && (sh[j]! & (SHAPE_CAPS | SHAPE_TITLE)) !== 0) ||
           // A period continues a name only after an initial ("W. Marotta"), never across a sentence end.
           ((g === G_SPACE || (g === G_PERIOD && isInitial(i))) &&
             (isInitial(j) ||
@@ -833,7 +898,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       if (h >= 0 && candidate(h) && conf[h]! < 0.7) {
         const g = gap[i]!;
         const okLeft =
-          !(h > 0 && DETERMINERS.has(w[h - 1]!)) &&
+          !is(h - 1, W_DETERMINER) &&
           (((g & G_SPACE) !== 0 && (fl[h]! & FIRST) !== 0 && (shaped(h) || (isLower(h) && isLower(i)))) ||
             (!upper && (g & (G_SPACE | G_PERIOD)) !== 0 && (isInitial(h) || (g === G_SPACE && shaped(h)))));
         if (okLeft) mark(h, Math.min(conf[i]!, 0.8), why[i] ?? 'Name continues');
