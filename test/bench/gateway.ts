@@ -13,7 +13,7 @@
 // BENCH_CONCURRENCY (default 16), BENCH_ROUNDS (default 3), GATEWAY_PROCESSES (default 1).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -103,7 +103,37 @@ function message(i: number, phi: boolean): Buffer {
   );
 }
 
+/**
+ * CPU seconds (user + system) used so far by a process and its children that are still running
+ * (cluster workers), from /proc: unlike the rate, it barely moves when other work shares the cores.
+ * Null where /proc is not there.
+ */
+function cpuSeconds(pid: number): number | null {
+  try {
+    const ticks = (p: number): number => {
+      const f = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const v = f.slice(f.lastIndexOf(')') + 2).split(' ');
+      return Number(v[11]) + Number(v[12]);
+    };
+    let total = ticks(pid);
+    for (const d of readdirSync('/proc')) {
+      if (!/^\d+$/.test(d)) continue;
+      try {
+        const f = readFileSync(`/proc/${d}/stat`, 'utf8');
+        if (Number(f.slice(f.lastIndexOf(')') + 2).split(' ')[1]) === pid) total += ticks(Number(d));
+      } catch {
+        // gone meanwhile
+      }
+    }
+    return total / 100; // USER_HZ
+  } catch {
+    return null;
+  }
+}
+
 interface RunResult {
+  /** CPU ms per message of the server under test (null without /proc). */
+  cpuMs: number | null;
   rate: number;
   p50: number;
   p99: number;
@@ -112,7 +142,7 @@ interface RunResult {
   secured: number;
 }
 
-async function drive(port: number, phiShare: number): Promise<RunResult> {
+async function drive(port: number, phiShare: number, serverPid?: number): Promise<RunResult> {
   const transport = nodemailer.createTransport({
     host: '127.0.0.1',
     port,
@@ -130,11 +160,15 @@ async function drive(port: number, phiShare: number): Promise<RunResult> {
   let secured = 0;
   let next = 0;
   let t0 = 0;
+  let cpu0: number | null = null;
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
       while (next < total) {
         const m = msgs[next++]!;
-        if (m.i === WARMUP) t0 = performance.now();
+        if (m.i === WARMUP) {
+          t0 = performance.now();
+          cpu0 = serverPid ? cpuSeconds(serverPid) : null;
+        }
         const raw = message(m.i, m.phi);
         const to = /^To: (.*)$/m.exec(raw.toString('latin1'))![1]!.trim();
         const from = /^From: (.*)$/m.exec(raw.toString('latin1'))![1]!.trim();
@@ -153,11 +187,13 @@ async function drive(port: number, phiShare: number): Promise<RunResult> {
     }),
   );
   const seconds = (performance.now() - t0) / 1000;
+  const cpu1 = serverPid ? cpuSeconds(serverPid) : null;
   transport.close();
   latencies.sort((a, b) => a - b);
   const q = (p: number): number =>
     latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
-  return { rate: ok / seconds, p50: q(0.5), p99: q(0.99), ok, failed, secured };
+  const cpuMs = cpu0 !== null && cpu1 !== null && ok > 0 ? ((cpu1 - cpu0) * 1000) / ok : null;
+  return { cpuMs, rate: ok / seconds, p50: q(0.5), p99: q(0.99), ok, failed, secured };
 }
 
 async function seed(dataDir: string, masterKey: string): Promise<void> {
@@ -222,18 +258,18 @@ async function main(): Promise<void> {
     const gwPort = await waitReady(gwProc);
 
     const row = (name: string, r: RunResult): string =>
-      `${name.padEnd(40)} ${r.rate.toFixed(0).padStart(7)} msg/s   p50 ${r.p50.toFixed(1).padStart(6)} ms   p99 ${r.p99.toFixed(1).padStart(6)} ms   ok ${r.ok}  failed ${r.failed}${r.secured ? `  secured ${r.secured}` : ''}`;
+      `${name.padEnd(40)} ${r.rate.toFixed(0).padStart(7)} msg/s   p50 ${r.p50.toFixed(1).padStart(6)} ms   p99 ${r.p99.toFixed(1).padStart(6)} ms   ${r.cpuMs !== null ? `server CPU ${r.cpuMs.toFixed(2)} ms/msg   ` : ''}ok ${r.ok}  failed ${r.failed}${r.secured ? `  secured ${r.secured}` : ''}`;
     const rounds: Array<{ bare: RunResult; clean: RunResult }> = [];
     for (let i = 1; i <= ROUNDS; i++) {
-      const bare = await drive(sinkPort, 0);
+      const bare = await drive(sinkPort, 0, sinkProc.pid);
       // Mail without PHI: scanned and relayed (what most mail is).
-      const clean = await drive(gwPort, 0);
+      const clean = await drive(gwPort, 0, gwProc.pid);
       rounds.push({ bare, clean });
       console.log(row(`round ${i}: bare smtp-server sink (ceiling)`, bare));
       console.log(row(`round ${i}: gateway, scan + relay (no PHI)`, clean));
     }
     // A PHI mix: that share also goes through the secure pipeline (encrypt, archive, audit, outbox, notice).
-    const mixed = PHI_SHARE > 0 ? await drive(gwPort, PHI_SHARE) : null;
+    const mixed = PHI_SHARE > 0 ? await drive(gwPort, PHI_SHARE, gwProc.pid) : null;
     if (mixed) console.log(row(`gateway, ${Math.round(PHI_SHARE * 100)}% PHI -> secure pipeline`, mixed));
 
     // A clean stop (profilers write their output on exit); SIGKILL after 10 s in `finally`.
@@ -253,6 +289,12 @@ async function main(): Promise<void> {
         `>= 1/3 of ceiling ${ratio >= 1 / 3 ? 'MET' : 'NOT MET'}` +
         (mixed ? `   (PHI mix: ${mixed.rate.toFixed(0)} msg/s)` : ''),
     );
+    if (med.clean.cpuMs !== null && med.bare.cpuMs !== null) {
+      console.log(
+        `CPU per message (load-independent): gateway process ${med.clean.cpuMs.toFixed(2)} ms, bare sink ${med.bare.cpuMs.toFixed(2)} ms` +
+          (mixed?.cpuMs != null ? `, gateway on the PHI mix ${mixed.cpuMs.toFixed(2)} ms` : ''),
+      );
+    }
     console.log(
       `machine: ${cpus().length} cores, load average ${loadavg()
         .map((l) => l.toFixed(1))
