@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
+import type SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
 import type { ComposedMail } from './mime.ts';
 
@@ -38,32 +39,51 @@ export interface SmtpOptions {
   timeoutMs?: number;
 }
 
-export function smtpTransport(opts: SmtpOptions): MailTransport {
+/**
+ * What SMTP_URL means, as connection options (host, port, implicit TLS or STARTTLS, certificate
+ * checks, credentials, timeouts) and a description for logs: shared by this transport and the
+ * gateway's relay, so the two cannot read the same URL differently.
+ */
+export function smtpConnectionOptions(opts: SmtpOptions): {
+  options: SMTPConnection.Options;
+  auth: { user: string; pass: string } | null;
+  description: string;
+} {
   const u = new URL(opts.url);
   const secure = u.protocol === 'smtps:';
   const port = u.port ? Number(u.port) : secure ? 465 : 587;
   // Only for tests and private relays with self-signed certificates; the name says what it costs.
   const insecureSkipVerify =
     u.searchParams.get('tls.rejectUnauthorized') === 'false' || u.searchParams.get('insecureSkipVerify') === 'true';
+  return {
+    options: {
+      host: u.hostname,
+      port,
+      secure,
+      requireTLS: !secure && opts.requireTls,
+      ignoreTLS: !secure && !opts.requireTls && u.searchParams.get('ignoreTLS') === 'true',
+      connectionTimeout: opts.timeoutMs ?? 30_000,
+      greetingTimeout: opts.timeoutMs ?? 30_000,
+      socketTimeout: (opts.timeoutMs ?? 30_000) * 2,
+      tls: { minVersion: 'TLSv1.2', ...(insecureSkipVerify ? { rejectUnauthorized: false } : {}) },
+      logger: false,
+      debug: false,
+    },
+    auth: u.username ? { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) } : null,
+    description: `smtp relay ${u.hostname}:${port} (${secure ? 'implicit TLS' : opts.requireTls ? 'STARTTLS required' : 'STARTTLS optional'})`,
+  };
+}
+
+export function smtpTransport(opts: SmtpOptions): MailTransport {
+  const { options: connection, auth, description } = smtpConnectionOptions(opts);
   const options: SMTPPool.Options = {
+    ...connection,
     pool: opts.pool ?? true,
-    host: u.hostname,
-    port,
-    secure,
-    requireTLS: !secure && opts.requireTls,
-    ignoreTLS: !secure && !opts.requireTls && u.searchParams.get('ignoreTLS') === 'true',
     maxConnections: opts.maxConnections ?? 5,
     maxMessages: 1000,
-    connectionTimeout: opts.timeoutMs ?? 30_000,
-    greetingTimeout: opts.timeoutMs ?? 30_000,
-    socketTimeout: (opts.timeoutMs ?? 30_000) * 2,
-    tls: { minVersion: 'TLSv1.2', ...(insecureSkipVerify ? { rejectUnauthorized: false } : {}) },
-    ...(u.username ? { auth: { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) } } : {}),
-    logger: false,
-    debug: false,
+    ...(auth ? { auth } : {}),
   };
   const transporter = nodemailer.createTransport(options);
-  const description = `smtp relay ${u.hostname}:${port} (${secure ? 'implicit TLS' : opts.requireTls ? 'STARTTLS required' : 'STARTTLS optional'})`;
   return {
     kind: 'smtp',
     description,

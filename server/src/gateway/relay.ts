@@ -1,12 +1,22 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createMailTransport, smtpTransport, type MailTransport } from '../delivery/transport.ts';
+import { Readable } from 'node:stream';
+import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
+import {
+  classifySmtpError,
+  fileTransport,
+  redactAddresses,
+  smtpConnectionOptions,
+  type MailTransport,
+  type SendOutcome,
+  type SmtpOptions,
+} from '../delivery/transport.ts';
 import type { Envelope } from './backend.ts';
 
-// The next hop for mail that needs no conversion: the same transport delivery uses (SMTP_URL, or the
-// local mail folder when unset), so there is one place that decides where mail leaves. The raw bytes
-// go on as received; the gateway only prepends trace headers. `send` resolves only when the next hop
-// has accepted the message (its 250) or the file is written, so the gateway's own 250 never runs
-// ahead of the message being held somewhere.
+// The next hop for mail that needs no conversion: the same destination as delivery (SMTP_URL, read
+// by the same smtpConnectionOptions, or the local mail folder when unset), so there is one place that
+// decides where mail leaves. The raw bytes go on as received; the gateway only prepends trace
+// headers. `send` resolves only when the next hop has accepted the message (its 250) or the file is
+// written, so the gateway's own 250 never runs ahead of the message being held somewhere.
 
 export interface Relay {
   send(envelope: Envelope, raw: Buffer): Promise<void>;
@@ -27,14 +37,18 @@ export function relayVia(transport: MailTransport): Relay {
   return {
     async send(envelope, raw) {
       // The file transport names files by this id: the same message retried lands on the same file.
-      const mid = /^message-id:[ \t]*(.+)$/im
-        .exec(raw.subarray(0, 64 * 1024).toString('latin1'))?.[1]
-        ?.trim();
-      const key = mid
-        ? createHash('sha256')
-            .update(`${mid}|${envelope.from}|${envelope.to.join(',')}`)
-            .digest('hex')
-        : randomBytes(16).toString('hex');
+      // (An SMTP next hop does not use it: no need to search the message for it.)
+      let key = '';
+      if (transport.kind === 'file') {
+        const mid = /^message-id:[ \t]*(.+)$/im
+          .exec(raw.subarray(0, 64 * 1024).toString('latin1'))?.[1]
+          ?.trim();
+        key = mid
+          ? createHash('sha256')
+              .update(`${mid}|${envelope.from}|${envelope.to.join(',')}`)
+              .digest('hex')
+          : randomBytes(16).toString('hex');
+      }
       const r = await transport.send({ raw, from: envelope.from, to: envelope.to, messageId: key }, 'relay');
       if (!r.ok) throw new RelayError(r.permanent, r.error);
     },
@@ -42,7 +56,7 @@ export function relayVia(transport: MailTransport): Relay {
   };
 }
 
-/** The gateway's relay: its own pool (relaying is its hot path), same destination as delivery. */
+/** The gateway's relay: its own connections (relaying is its hot path), same destination as delivery. */
 export function createRelay(config: {
   smtpUrl: string | undefined;
   smtpRequireTls: boolean;
@@ -50,7 +64,176 @@ export function createRelay(config: {
 }): Relay {
   return relayVia(
     config.smtpUrl
-      ? smtpTransport({ url: config.smtpUrl, requireTls: config.smtpRequireTls, maxConnections: 10 })
-      : createMailTransport(config),
+      ? smtpRelayTransport({ url: config.smtpUrl, requireTls: config.smtpRequireTls, maxConnections: 10 })
+      : fileTransport(config.mailDir),
   );
+}
+
+interface Conn {
+  smtp: SMTPConnection;
+  /** Messages sent on this connection. */
+  sent: number;
+  dead: boolean;
+  idleTimer: NodeJS.Timeout | null;
+}
+
+type Waiter = (c: Conn | Error) => void;
+
+/**
+ * A pool of persistent SMTP connections to the next hop, for raw messages that are already whole.
+ * nodemailer's pooled transport composes every message (a MIME tree, a Message-ID, address parsing,
+ * a pipeline of streams) even when handed raw bytes; at gateway rates that cost more CPU than
+ * scanning. Here each message is MAIL/RCPT/DATA on an open nodemailer SMTPConnection (its STARTTLS,
+ * AUTH, pipelining and dot-stuffing), nothing else. Connections are reused up to `maxMessages`,
+ * closed after `idleMs` unused, and dropped on any connection-level error; a message that failed on
+ * a reused connection before a byte of it was read (the server had closed it meanwhile) is tried
+ * once more on a fresh one, so it is never sent twice.
+ */
+export function smtpRelayTransport(
+  opts: SmtpOptions & { maxMessages?: number; idleMs?: number },
+): MailTransport {
+  const { options, auth, description } = smtpConnectionOptions(opts);
+  const maxConnections = Math.max(1, opts.maxConnections ?? 5);
+  const maxMessages = Math.max(1, opts.maxMessages ?? 1000);
+  const idleMs = opts.idleMs ?? 10_000;
+  const idle: Conn[] = [];
+  const waiters: Waiter[] = [];
+  let open = 0;
+  let closed = false;
+
+  const drop = (c: Conn): void => {
+    if (c.dead) return;
+    c.dead = true;
+    open--;
+    if (c.idleTimer) clearTimeout(c.idleTimer);
+    const i = idle.indexOf(c);
+    if (i >= 0) idle.splice(i, 1);
+    c.smtp.close();
+    // Someone waits for a connection and there is room again: open one for them.
+    const w = waiters.shift();
+    if (w && !closed) void connect().then(w, w);
+  };
+
+  const connect = (): Promise<Conn> => {
+    open++;
+    return new Promise<Conn>((resolve, reject) => {
+      const smtp = new SMTPConnection(options);
+      const c: Conn = { smtp, sent: 0, dead: false, idleTimer: null };
+      let settled = false;
+      const fail = (err: unknown): void => {
+        drop(c);
+        if (!settled) {
+          settled = true;
+          reject(err instanceof Error ? err : new Error(String(err)));
+        }
+      };
+      // Errors while a send is in flight reach its callback too; either way the connection is done.
+      smtp.on('error', fail);
+      smtp.on('end', () => fail(Object.assign(new Error('Connection closed'), { code: 'ECONNECTION' })));
+      smtp.connect((err) => {
+        if (err) return fail(err);
+        if (!auth) {
+          settled = true;
+          return resolve(c);
+        }
+        smtp.login(auth, (e) => {
+          if (e) return fail(e);
+          settled = true;
+          resolve(c);
+        });
+      });
+    });
+  };
+
+  const acquire = (): Promise<Conn> => {
+    if (closed) return Promise.reject(Object.assign(new Error('relay closed'), { code: 'ECONNECTION' }));
+    const c = idle.pop();
+    if (c) {
+      if (c.idleTimer) clearTimeout(c.idleTimer);
+      c.idleTimer = null;
+      return Promise.resolve(c);
+    }
+    if (open < maxConnections) return connect();
+    return new Promise<Conn>((resolve, reject) =>
+      waiters.push((x) => (x instanceof Error ? reject(x) : resolve(x))),
+    );
+  };
+
+  const release = (c: Conn): void => {
+    if (c.dead) return;
+    if (closed || c.sent >= maxMessages) {
+      c.smtp.quit();
+      drop(c);
+      return;
+    }
+    const w = waiters.shift();
+    if (w) return w(c);
+    c.idleTimer = setTimeout(() => {
+      c.smtp.quit();
+      drop(c);
+    }, idleMs);
+    c.idleTimer.unref();
+    idle.push(c);
+  };
+
+  const sendOn = (
+    c: Conn,
+    envelope: { from: string; to: string[] },
+    raw: Buffer,
+  ): Promise<{ info: SMTPConnection.SentMessageInfo | null; err: SMTPConnection.SMTPError | null; read: boolean }> =>
+    new Promise((resolve) => {
+      let read = false;
+      const body = new Readable({
+        read() {
+          read = true;
+          this.push(raw);
+          this.push(null);
+        },
+      });
+      c.smtp.send(envelope, body, (err, info) => resolve({ info: err ? null : info, err: err ?? null, read }));
+    });
+
+  const attempt = async (mail: { from: string; to: string[]; raw: Buffer }, retried: boolean): Promise<SendOutcome> => {
+    let c: Conn;
+    try {
+      c = await acquire();
+    } catch (err) {
+      return classifySmtpError(err);
+    }
+    const reused = c.sent > 0;
+    const { info, err, read } = await sendOn(c, { from: mail.from, to: mail.to }, mail.raw);
+    c.sent++;
+    if (!err && info) {
+      release(c);
+      if (info.rejected.length > 0) {
+        return { ok: false, permanent: true, error: redactAddresses(`recipient rejected: ${String(info.response)}`) };
+      }
+      return { ok: true, response: redactAddresses(String(info.response)) };
+    }
+    const e = err as SMTPConnection.SMTPError;
+    if ((e.code === 'EENVELOPE' || e.code === 'EMESSAGE') && e.responseCode && e.responseCode !== 421 && !c.dead) {
+      // The server refused this message; the session itself is fine: reset it and keep it.
+      c.smtp.reset((resetErr) => (resetErr ? drop(c) : release(c)));
+      return classifySmtpError(e);
+    }
+    drop(c);
+    // The server had closed a connection we had kept open, before any of the message went out.
+    if (reused && !read && !retried && !e.responseCode) return attempt(mail, true);
+    return classifySmtpError(e);
+  };
+
+  return {
+    kind: 'smtp',
+    description,
+    send: (mail) => attempt(mail, false),
+    close() {
+      closed = true;
+      for (const w of waiters.splice(0)) w(Object.assign(new Error('relay closed'), { code: 'ECONNECTION' }));
+      for (const c of [...idle]) {
+        c.smtp.quit();
+        drop(c);
+      }
+      return Promise.resolve();
+    },
+  };
 }

@@ -13,14 +13,13 @@ import type {
   TokenState,
 } from './backend.ts';
 import { loadGatewayConfig, type GatewayConfig } from './config.ts';
-import { relayVia, type Relay } from './relay.ts';
+import { relayVia, smtpRelayTransport, type Relay } from './relay.ts';
 import type { Config } from '../config.ts';
 import { parseMasterKey } from '../crypto/index.ts';
 import { ensurePracticeKeys } from '../delivery/index.ts';
 import { openStore } from '../store/index.ts';
 import { ensurePractice } from '../store/practices.ts';
 import { insertTestClinician, insertTestPatient } from '../store/test-rows.ts';
-import { smtpTransport } from '../delivery/transport.ts';
 
 // Test support: a real downstream SMTP server that records what reaches it, a self-signed
 // certificate, a gateway config for loopback, and an in-memory backend for listener-level tests
@@ -32,9 +31,9 @@ export interface SinkMessage {
   raw: Buffer;
 }
 
-/** A relay to a test sink (plain SMTP: the sink offers no STARTTLS). */
+/** The gateway's own relay to a test sink (plain SMTP: the sink offers no STARTTLS). */
 export function sinkRelay(sink: Sink): Relay {
-  return relayVia(smtpTransport({ url: sink.url, requireTls: false, maxConnections: 10 }));
+  return relayVia(smtpRelayTransport({ url: sink.url, requireTls: false, maxConnections: 10 }));
 }
 
 export interface Sink {
