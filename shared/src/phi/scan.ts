@@ -5,12 +5,14 @@ import type { Candidate, ScanContext } from './candidate.ts';
 import { eachMatch } from './candidate.ts';
 import { recognizeAgeAddress } from './recognizers/age-address.ts';
 import { recognizeAges } from './recognizers/ages.ts';
+import { recognizeContactBlockNames } from './recognizers/blocks.ts';
 import { recognizeContact } from './recognizers/contact.ts';
 import { recognizeCrisis } from './recognizers/crisis.ts';
 import { recognizeDates } from './recognizers/dates.ts';
 import { recognizeCodes, recognizeHealthLexicon } from './recognizers/health.ts';
 import { recognizeIds } from './recognizers/ids.ts';
 import { recognizeNames } from './recognizers/names.ts';
+import { recognizePlaceCues } from './recognizers/place-cues.ts';
 import { recognizePlaces } from './recognizers/places.ts';
 import { tokenize } from './tokens.ts';
 import type { Finding, PhiType, ScanOptions } from './types.ts';
@@ -113,6 +115,7 @@ export function scan(input: string, options: ScanOptions = {}): Finding[] {
   recognizeDates(ctx, out);
   recognizeAgeAddress(ctx, out);
   recognizeAges(ctx, out);
+  recognizePlaceCues(ctx, out);
   recognizeCodes(ctx, out);
   recognizeCrisis(ctx, out);
   const needTokens =
@@ -121,6 +124,7 @@ export function scan(input: string, options: ScanOptions = {}): Finding[] {
     recognizeNames(ctx, toks, out);
     recognizePlaces(ctx, toks, out);
     recognizeHealthLexicon(ctx, toks, out);
+    recognizeContactBlockNames(ctx, out);
   }
   if (wants('ZIP')) postalCodesAfterPlaces(text, out);
   if (options.customKeywords && options.customKeywords.length > 0 && wants('DIAGNOSIS')) {

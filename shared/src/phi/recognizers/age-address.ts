@@ -89,7 +89,7 @@ function cityBefore(text: string, at: number): [number, number] | null {
 const STATE_ZIP_RE = new RegExp(`\\b(?:${STATES}|${STATE_NAMES})\\.?,?\\s+(\\d{5}(?:-\\d{4})?)\\b`, 'g');
 const ZIP4_RE = /(?<![\w-])\d{5}-\d{4}(?![\w-])/g;
 const ZIP_CUE_RE =
-  /\b(?:zip code|zipcode|zip|postal code|postcode|post code)\b[\s:#.-]*(?:is)?[\s:#.-]*(\d{3,5}(?:[ -]\d{3,4})?|[A-Z]\d[A-Z] ?\d[A-Z]\d|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|\d{4} ?[A-Z]{2})\b/gi;
+  /\b(?:zip code|zipcode|zip|postal code|postcode|post code)\b[\s:#.-]*(?:is)?[\s:#.-]*(\d{4} ?[A-Z]{2}|\d{3,5}(?:[ -]\d{2,4})?|[A-Z]\d[A-Z] ?\d[A-Z]\d|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2})\b/gi;
 const UK_POSTCODE_RE = /\b(?:[A-Z]{1,2}\d[A-Z\d]?|GIR) ?\d[ABD-HJLNP-UW-Z]{2}\b/g;
 const CA_POSTCODE_RE = /\b[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z] ?\d[ABCEGHJ-NPRSTV-Z]\d\b/g;
 

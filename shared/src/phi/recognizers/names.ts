@@ -45,6 +45,11 @@ export function isNameWord(lower: string): boolean {
   return dict().has(lower);
 }
 
+/** True when a lower-cased word is an unambiguous first name or surname (not also a common word). */
+export function isStrongNameWord(lower: string): boolean {
+  return ((dict().get(lower) ?? 0) & STRONG) !== 0;
+}
+
 // Surname endings common across Europe and Central Asia (patronymics and family-name suffixes).
 const SURNAME_ENDING =
   /(?:dóttir|dottir|sson|ović|ović|evič|ovič|ević|owski|ewski|owska|ewska|escu|opoulos|akis|oglu|oğlu|ishvili|idze|enko|yenko|ovich|evich|ovna|evna|ová|ovová)$/;

@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { scan } from './scan.ts';
+import type { PhiType } from './types.ts';
+
+const texts = (text: string, type: PhiType): string[] =>
+  scan(text)
+    .filter((f) => f.type === type)
+    .map((f) => f.text);
+
+describe('scan: places given by a phrase', () => {
+  it('takes a street corner as one place, in Title case, with numbers and in lower case', () => {
+    expect(texts('We can meet at the corner of Maple Avenue and 3rd Street tomorrow.', 'ADDRESS')).toEqual([
+      'the corner of Maple Avenue and 3rd Street',
+    ]);
+    expect(
+      texts('Her new place is on the corner of 210 Alder Rd. and Quince Way, near the park.', 'ADDRESS'),
+    ).toEqual(['the corner of 210 Alder Rd. and Quince Way']);
+    expect(texts('he lives at the corner of birchwood lane and elm.', 'ADDRESS')).toEqual([
+      'the corner of birchwood lane and elm',
+    ]);
+  });
+  it('does not take a corner of a room or a page for a place', () => {
+    expect(texts('She sat in the corner of the room and cried.', 'ADDRESS')).toEqual([]);
+    expect(texts('Sign in the corner of each page and return it.', 'ADDRESS')).toEqual([]);
+  });
+  it('takes a hometown after "originally from" or "hometown"', () => {
+    expect(texts('He is originally from Ostrołęka and moved here for work.', 'ADDRESS')).toEqual([
+      'Ostrołęka',
+    ]);
+    expect(texts('Hometown: Walla Walla', 'ADDRESS')).toEqual(['Walla Walla']);
+  });
+  it('reads labelled postal codes of other countries (Swedish "123 45", Dutch "1234 AB")', () => {
+    expect(texts('Postal code: 114 55', 'ZIP')).toEqual(['114 55']);
+    expect(texts('ZIP: 3511 LK', 'ZIP')).toEqual(['3511 LK']);
+  });
+});
+
+describe('scan: the name heading a contact block', () => {
+  it('takes the name line above an address or phone, even when no dictionary knows the name', () => {
+    const t =
+      'Please update our records:\n\nTeodora Vuksanović\nRetired\n14 Larchmont Road\nDanbury, CT 06810';
+    expect(texts(t, 'NAME')).toEqual(['Teodora Vuksanović']);
+    const v = 'new contact card\n\nkwame o asante\nsales\n(203) 555-0147';
+    expect(texts(v, 'NAME')).toEqual(['kwame o asante']);
+  });
+  it('does not take an organisation, a job title or a department line for a name', () => {
+    const t = 'Riverside Counseling Associates\nBilling Office\n18 Linden Street\nSomerville, MA 02144';
+    expect(texts(t, 'NAME')).toEqual([]);
+    expect(texts('Front Desk\n(617) 555-0100', 'NAME')).toEqual([]);
+    expect(texts('Support group tonight\nCommunity Room B\n(617) 555-0100', 'NAME')).toEqual([]);
+  });
+});

@@ -1,0 +1,100 @@
+// A contact block's heading line: the short line naming a person above their address, phone or
+// e-mail ("Jane Q. Doe\n12 Elm Street\nSpringfield, IL 62704", a forwarded vCard, a referral's
+// patient line). The structure is the cue, so the name need not be in a dictionary; the line still
+// needs some evidence of being a person's name (an unambiguous dictionary name, a middle initial,
+// letters outside ASCII as in most non-English names) and no word of the not-names list.
+import type { Candidate, ScanContext } from '../candidate.ts';
+import { NOT_NAMES } from '../dictionaries/not-names.ts';
+import { isStrongNameWord } from './names.ts';
+
+const STOP = new Set(NOT_NAMES.split('|'));
+const PARTICLES = new Set(
+  'van|von|de|der|den|da|di|du|del|della|dos|das|ten|ter|le|la|bin|ibn|al|af'.split('|'),
+);
+const WORD_RE = /^[\p{L}][\p{L}\p{M}'’-]*\.?$/u;
+// Words of organisations and job titles that a heading line may hold instead of a name.
+const NOT_PERSON = new Set(
+  'inc|llc|ltd|corp|co|company|partners|associates|group|services|solutions|consulting|foundation|university|college|institute|center|centre|clinic|hospital|practice|office|department|dept|team|street|road|avenue|lane|drive|box|suite|apt|unit|floor|personal|info|information|contact|phone|mobile|email|address|website|web|fax'.split(
+    '|',
+  ),
+);
+const LINES_UP = 6;
+
+/** Whether a heading line reads as a person's name; returns [start, end] within the text or null. */
+function nameLine(text: string, ls: number, le: number): [number, number] | null {
+  let s = ls;
+  let e = le;
+  while (s < e && /[\s>?*•·-]/.test(text[s]!)) s++;
+  while (e > s && /[\s,]/.test(text[e - 1]!)) e--;
+  if (e - s < 4 || e - s > 48) return null;
+  const words = text.slice(s, e).split(/[ \t]+/);
+  if (words.length < 2 || words.length > 5) return null;
+  let main = 0;
+  let initials = 0;
+  let evidence = false;
+  let lowerCase = 0;
+  for (const w of words) {
+    if (!WORD_RE.test(w)) return null;
+    const bare = w.replace(/\.$/, '');
+    const l = bare.toLowerCase();
+    if (bare.length === 1) {
+      initials++;
+      continue;
+    }
+    if (w.endsWith('.')) return null;
+    if (PARTICLES.has(l) && bare === l) continue;
+    if (STOP.has(l) || NOT_PERSON.has(l)) return null;
+    main++;
+    if (bare === l) lowerCase++;
+    if (isStrongNameWord(l) || /[^\x20-\x7e]/.test(bare)) evidence = true;
+  }
+  if (main < 2 || main > 4 || initials > 1) return null;
+  // One case for the whole line: "Jane Doe", "JANE DOE" or "jane doe", not "Jane went".
+  if (lowerCase !== 0 && lowerCase !== main) return null;
+  if (initials === 1) evidence = true;
+  return evidence ? [s, e] : null;
+}
+
+export function recognizeContactBlockNames(ctx: ScanContext, out: Candidate[]): void {
+  if (!ctx.wants('NAME')) return;
+  const { text } = ctx;
+  if (text.indexOf('\n') < 0) return;
+  const n = out.length;
+  let lastLine = -1;
+  for (let k = 0; k < n; k++) {
+    const a = out[k]!;
+    const anchor =
+      (a.type === 'ADDRESS' && a.confidence >= 0.7) ||
+      a.type === 'PHONE' ||
+      a.type === 'EMAIL' ||
+      a.type === 'FAX';
+    if (!anchor) continue;
+    let ls = text.lastIndexOf('\n', a.start - 1) + 1;
+    if (ls === 0 || ls === lastLine) continue;
+    lastLine = ls;
+    for (let up = 0; up < LINES_UP && ls > 0; up++) {
+      const le = ls - 1 > 0 && text[ls - 2] === '\r' ? ls - 2 : ls - 1;
+      const ps = text.lastIndexOf('\n', le - 1) + 1;
+      // Lines of prose above end the block.
+      if (le - ps > 60) break;
+      const r = nameLine(text, ps, le);
+      if (r && !overlapsPlace(out, n, r[0], r[1]))
+        out.push({
+          type: 'NAME',
+          start: r[0],
+          end: r[1],
+          confidence: 0.8,
+          reason: 'Name heading a contact block',
+        });
+      ls = ps;
+    }
+  }
+}
+
+function overlapsPlace(out: Candidate[], n: number, s: number, e: number): boolean {
+  for (let k = 0; k < n; k++) {
+    const c = out[k]!;
+    if (c.type === 'ADDRESS' && c.confidence >= 0.7 && c.start < e && s < c.end) return true;
+  }
+  return false;
+}

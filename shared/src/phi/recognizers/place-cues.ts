@@ -1,0 +1,81 @@
+// Places given by a phrase rather than a street line:
+//   - an intersection: "the corner of Elm Street and 5th Avenue", "corner of Oak & Main";
+//   - a hometown: "originally from Tarnów", "my home town Ely", "hometown: Bend".
+// Not a "Where:" line: an event's venue is a public place, and a newsletter announcing a workshop
+// must not read as a patient's address.
+// Every pattern is gated on a literal word of its cue, so texts without one pay one lookup.
+import { eachMatch, lowerText, type Candidate, type ScanContext } from '../candidate.ts';
+
+// One word of a street or place name: capitalised, a number, or a street/particle word.
+const PLACE_WORD_RE =
+  /^(?:[\p{Lu}][\p{L}\p{M}'’.-]*|\d{1,6}[A-Za-z]{0,2}\.?|(?:st|str|rd|ave|blvd|ln|dr|ct|pl|sq|ul|u|út|utca|út|rue|via|de|del|della|di|da|do|dos|das|des|du|la|le|les|von|van|der|den|ten|ter|street|avenue|road|lane|drive|boulevard|place|square|way|court|route|trail|pass|parks?|greens?|coves?|bridge|summit|harbou?r|mill|flats?|club|union|forges?|turnpike|bypass|radial|crossroad|courts?|kapu|gate|gatan|vej|veien|gasse|weg|straße|strasse|straat|laan)\.?)$/u;
+
+const STREETISH_RE =
+  /\d|\b(?:st|street|rd|road|ave|avenue|blvd|boulevard|ln|lane|dr|drive|way|place|pl|court|ct|square|sq|highway|hwy|route|parkway|pkwy|trail)\b/;
+// "corner of" through the end of its clause.
+const CORNER_RE = /\b(?:the\s+)?corner\s+of\s+([^\n,;:!?()"]{3,100})/giu;
+const WORD_SPLIT_RE = /[ \t]+/;
+
+/** Length of the leading run of place words in `s` (at most `max` words), in characters. */
+function placeRun(s: string, max: number, anyCase: boolean): number {
+  const words = s.split(WORD_SPLIT_RE);
+  let len = 0;
+  let taken = 0;
+  for (const w of words) {
+    if (taken >= max || w.length === 0) break;
+    const bare = w.replace(/[.]$/, '');
+    if (!(anyCase ? /^[\p{L}\p{N}]/u.test(bare) : PLACE_WORD_RE.test(bare))) break;
+    if (/^(?:and|or|where|when|which|who|that|in|on|at|to|for|with|the|a|an|is|was)$/i.test(bare)) break;
+    len += (taken > 0 ? s.slice(len).search(/\S/) : 0) + w.length;
+    taken++;
+    // A sentence end inside the run ("Main St. The ...") stops it after the word.
+    if (/\.$/.test(w) && !/^(?:st|rd|ave|blvd|ln|dr|ct|pl|sq|ul|u|str|\d+)\.$/i.test(w)) break;
+  }
+  return len;
+}
+
+function corners(text: string, out: Candidate[]): void {
+  eachMatch(CORNER_RE, text, (m) => {
+    const clause = m[1]!;
+    const cut = /\s(?:and|&)\s/.exec(clause);
+    if (!cut) return;
+    // Lower-case mail writes street names in lower case too (then a number or a street word must
+    // show it is a street: "the corner of each page and ..." is not); otherwise capitals and numbers.
+    const anyCase = !/\p{Lu}/u.test(text.slice(Math.max(0, m.index - 200), m.index + m[0].length));
+    const a = clause.slice(0, cut.index);
+    if (placeRun(a, 6, anyCase) !== a.length) return;
+    const rest = clause.slice(cut.index + cut[0].length);
+    const b = placeRun(rest, 5, anyCase);
+    if (b === 0) return;
+    const clauseAt = m.index + m[0].length - clause.length;
+    if (anyCase && !STREETISH_RE.test(clause.slice(0, cut.index + cut[0].length + b))) return;
+    let end = clauseAt + cut.index + cut[0].length + b;
+    while (
+      end > clauseAt &&
+      /[\s.]/.test(text[end - 1]!) &&
+      !/\b(?:st|rd|ave|dr)\.$/i.test(text.slice(end - 4, end))
+    )
+      end--;
+    out.push({ type: 'ADDRESS', start: m.index, end, confidence: 0.97, reason: 'Street corner' });
+  });
+}
+
+// "originally from X", "(my|his|her) home town X", "hometown: X", "home city X".
+const HOMETOWN_RE =
+  /\b(?:[Oo]riginally\s+(?:from|of)|(?:[Hh]ome\s*town|HOMETOWN|[Hh]ome\s+city|[Nn]ative\s+city|[Bb]irthplace|[Pp]lace\s+of\s+birth)(?:\s+(?:is|was|of))?\s*:?)[ \t]+((?:[\p{Lu}][\p{L}\p{M}'’.-]*|\d{1,3})(?:[ \t]+(?:[\p{Lu}][\p{L}\p{M}'’.-]*|\d{1,3}|(?:de|del|la|le|upon|on|am|an|der|sur|u|na|nad|pod)(?=[ \t]+\p{Lu}))){0,3})/gu;
+export function recognizePlaceCues(ctx: ScanContext, out: Candidate[]): void {
+  if (!ctx.wants('ADDRESS')) return;
+  const { text } = ctx;
+  const lower = lowerText(ctx);
+  if (lower.includes('corner')) corners(text, out);
+  if (
+    lower.includes('originally') ||
+    lower.includes('home') ||
+    lower.includes('birth') ||
+    lower.includes('native')
+  )
+    eachMatch(HOMETOWN_RE, text, (m) => {
+      const start = m.index + m[0].length - m[1]!.length;
+      out.push({ type: 'ADDRESS', start, end: m.index + m[0].length, confidence: 0.75, reason: 'Hometown' });
+    });
+}
