@@ -11,6 +11,7 @@ import { recognizeCrisis } from './recognizers/crisis.ts';
 import { recognizeDates } from './recognizers/dates.ts';
 import { recognizeCodes, recognizeHealthLexicon } from './recognizers/health.ts';
 import { recognizeIds } from './recognizers/ids.ts';
+import { recognizeNameCues } from './recognizers/name-cues.ts';
 import { recognizeNames } from './recognizers/names.ts';
 import { recognizePlaceCues } from './recognizers/place-cues.ts';
 import { recognizePlaces } from './recognizers/places.ts';
@@ -125,6 +126,7 @@ export function scan(input: string, options: ScanOptions = {}): Finding[] {
     recognizePlaces(ctx, toks, out);
     recognizeHealthLexicon(ctx, toks, out);
     recognizeContactBlockNames(ctx, out);
+    recognizeNameCues(ctx, toks, out);
   }
   if (wants('ZIP')) postalCodesAfterPlaces(text, out);
   if (options.customKeywords && options.customKeywords.length > 0 && wants('DIAGNOSIS')) {

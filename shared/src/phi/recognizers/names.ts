@@ -697,13 +697,26 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
 
   // Speaker labels at a line start: "Heather: I'm Daniel's daughter".
   if (!upper) {
-    for (let i = 0; i < n; i++) {
-      if (!lineStart(i) || !candidate(i) || !shaped(i) || is(i, W_LABEL_WORD)) continue;
-      let k = i;
-      if (k + 1 < n && gap[k + 1] === G_SPACE && shaped(k + 1) && candidate(k + 1)) k++;
-      if (text[toks.end[k]!] !== ':' || fl[i] === 0) continue;
-      for (let m = i; m <= k; m++) mark(m, 0.8, 'Speaker label');
-    }
+    // A dialogue (two or more speakers, one of them a dictionary name) makes the other speakers'
+    // one-word labels names too ("Ubul: ...\nNicole: ..."); roles and relatives stay labels.
+    let labels = 0;
+    let known = 0;
+    for (let pass = 0; pass < 2; pass++)
+      for (let i = 0; i < n; i++) {
+        if (!lineStart(i) || !candidate(i) || !shaped(i) || is(i, W_LABEL_WORD)) continue;
+        let k = i;
+        if (k + 1 < n && gap[k + 1] === G_SPACE && shaped(k + 1) && candidate(k + 1)) k++;
+        if (text[toks.end[k]!] !== ':') continue;
+        if (pass === 0) {
+          labels++;
+          if (fl[i] !== 0) known++;
+          continue;
+        }
+        if (is(i, W_ROLE | W_PATIENT | W_FAMILY)) continue;
+        const dialogue = k === i && labels >= 2 && known >= 1;
+        if (fl[i] === 0 && !dialogue) continue;
+        for (let m = i; m <= k; m++) mark(m, 0.8, 'Speaker label');
+      }
     // Lower-case first name and surname, both unambiguous ("patricia desrosiers").
     for (let i = 0; i + 1 < n; i++) {
       if (!isLower(i) || !isLower(i + 1) || gap[i + 1] !== G_SPACE || !candidate(i) || !candidate(i + 1))
@@ -765,6 +778,16 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
   for (let i = 0; i < n; i++) {
     if ((fl[i]! & F_STRONG) === 0 || !candidate(i)) continue;
     const items = [i];
+    // Items before the first known name belong to the list too ("Gaetane, Hannah, Anthony and ...").
+    for (let b = i; b > 0 && items.length < 12; b--) {
+      if (
+        gap[b] !== G_COMMA ||
+        !/^,\s?$/.test(text.slice(toks.end[b - 1], toks.start[b])) ||
+        !candidate(b - 1)
+      )
+        break;
+      items.unshift(b - 1);
+    }
     let k = i;
     while (k + 1 < n && items.length < 12) {
       const g = gap[k + 1]!;

@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { scan } from './scan.ts';
+
+const names = (text: string): string[] =>
+  scan(text)
+    .filter((f) => f.type === 'NAME')
+    .map((f) => f.text);
+
+describe('scan: names after phrases said of people', () => {
+  it('takes the agent after "referred by", "seen by", "directed by", even unknown to the dictionary', () => {
+    expect(names('She was referred by Oyelaran Adebayo-Tunde for an evaluation.')).toEqual([
+      'Oyelaran Adebayo-Tunde',
+    ]);
+    expect(names('Reviewed by Kasimir P. Wrzesniewski today.')).toEqual(['Kasimir P. Wrzesniewski']);
+  });
+  it('takes the person after "follow up with", "spoke with", in lower-case mail when a name is known', () => {
+    expect(names('Please follow up with Zdravka Petrikova next week.')).toEqual(['Zdravka Petrikova']);
+    expect(names('will follow up with amelia r quist re: meds.')).toEqual(['amelia r quist']);
+  });
+  it('leaves services, teams, acronyms and one unknown word alone', () => {
+    expect(names('He was seen by Cardiology and referred by Social Work.')).toEqual([]);
+    expect(names('Seen by Acute Pain service overnight.')).toEqual([]);
+    expect(names('Follow up with PCP in two weeks; spoke with Intake.')).toEqual([]);
+    expect(names('We met with Verizon about the phones.')).toEqual([]);
+  });
+});
+
+describe('scan: names in lists and dialogues', () => {
+  it('takes list items before the first known name ("Oszkar, Hannah, Derek and Paula")', () => {
+    expect(names('Group members tonight: Oszkar, Hannah, Derek and Paula.')).toEqual([
+      'Oszkar',
+      'Hannah',
+      'Derek',
+      'Paula',
+    ]);
+  });
+  it('takes every one-word speaker of a dialogue once one speaker is a known name', () => {
+    expect(names('Zorion: Are you coming?\nMelissa: Not tonight.')).toEqual(['Zorion', 'Melissa']);
+  });
+  it('does not take roles as speakers', () => {
+    expect(names('Therapist: How was the week?\nMelissa: Better.\nCounselor: Good to hear.')).toEqual([
+      'Melissa',
+    ]);
+  });
+});
