@@ -50,3 +50,25 @@ describe('scan: the name heading a contact block', () => {
     expect(texts('Support group tonight\nCommunity Room B\n(617) 555-0100', 'NAME')).toEqual([]);
   });
 });
+
+describe('scan: hospitals by initials or after a preposition of movement', () => {
+  it('takes hospital initials after at/to/from or before an emergency or critical-care unit', () => {
+    expect(texts('Transferred to BWH overnight for a cath.', 'ADDRESS')).toEqual(['BWH']);
+    expect(texts('FOUND DOWN AT HOME -> UMMC EW, THEN ADMITTED.', 'ADDRESS')).toEqual(['UMMC']);
+  });
+  it('does not take clinical acronyms or all-caps words of the same shape', () => {
+    expect(texts('PMH: BPH, LVH. Started NPH at HS. Labs: TSH normal.', 'ADDRESS')).toEqual([]);
+    expect(texts('FEET COOL TO TOUCH. SATS DROPPING TO HIGH 80S. SENT TO CATH LAB.', 'ADDRESS')).toEqual([]);
+  });
+  it('takes a facility name after "from" or "at" in all-caps notes, not a kind of care', () => {
+    expect(texts('PT TRANSFERRED FROM LAKEVIEW HOSPITAL WITH CHF.', 'ADDRESS')).toEqual([
+      'LAKEVIEW HOSPITAL',
+    ]);
+    expect(texts('PLAN: REFER TO CARDIAC REHAB. WANTS TO LEAVE HOSPITAL TODAY.', 'ADDRESS')).toEqual([]);
+  });
+  it('reads number, street, number as a street line when a unit follows, anywhere in a sentence', () => {
+    expect(texts('Please check the following? 2210 Kastanienweg 14 Apt. 3, Thun', 'ADDRESS')).toEqual([
+      '2210 Kastanienweg 14 Apt. 3, Thun',
+    ]);
+  });
+});

@@ -221,13 +221,19 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
         // its line or follow an address cue.
         const lineBefore = text.slice(Math.max(0, text.lastIndexOf('\n', m.index - 1) + 1), m.index);
         const cue = /\b(?:address|at|to|lives|live|is|on|of|in)\s*:?\s*$/i.test(lineBefore);
-        if (!/^[\s>?*•·-]*$/.test(lineBefore) && !cue) return;
+        // An apartment or suite right after it makes the form a street line wherever it stands
+        // ("... the following? 5170 Spinatsch 94 Apt. 615").
+        const unitAfter = /^,?[ \t]*(?:apt|apartment|suite|ste|unit)\b\.?[ \t]*#?[ \t]*\d/i.test(
+          text.slice(m.index + m[0].length, m.index + m[0].length + 20),
+        );
+        if (!/^[\s>?*•·-]*$/.test(lineBefore) && !cue && !unitAfter) return;
         // Number, lower-case word, number reads as a quantity ("2 tabs 500") unless cued or
         // the next line goes on with an address (a unit, a place).
         const w1 = /^\d+[ \t]+(?:\S+\.[ \t]*)?(\S)/u.exec(m[0]);
         if (
           w1 &&
           w1[1]!.toLowerCase() === w1[1] &&
+          !unitAfter &&
           !/\b(?:address|lives at|live at|located at|resides at)\s*:?\s*$/i.test(lineBefore) &&
           !/^\s*\n[\s>?*]*(?:apt|suite|unit)\b/i.test(
             text.slice(m.index + m[0].length, m.index + m[0].length + 20),

@@ -63,11 +63,29 @@ function corners(text: string, out: Candidate[]): void {
 // "originally from X", "(my|his|her) home town X", "hometown: X", "home city X".
 const HOMETOWN_RE =
   /\b(?:[Oo]riginally\s+(?:from|of)|(?:[Hh]ome\s*town|HOMETOWN|[Hh]ome\s+city|[Nn]ative\s+city|[Bb]irthplace|[Pp]lace\s+of\s+birth)(?:\s+(?:is|was|of))?\s*:?)[ \t]+((?:[\p{Lu}][\p{L}\p{M}'’.-]*|\d{1,3})(?:[ \t]+(?:[\p{Lu}][\p{L}\p{M}'’.-]*|\d{1,3}|(?:de|del|la|le|upon|on|am|an|der|sur|u|na|nad|pod)(?=[ \t]+\p{Lu}))){0,3})/gu;
+// A hospital's initials ("transferred to GH", "seen at BWH", "GBMC EW"): capitals ending in H, MC
+// or HC after "at/to/from/by", or before an emergency or critical-care unit. Clinical acronyms of
+// the same shape (BPH, NPH, LVH, PMH, TSH...) are not places.
+const HOSPITAL_INITIALS_RE =
+  /(?:\b(?:at|to|from|by|At|To|From|AT|TO|FROM|BY)[ \t]+|@[ \t]*)([A-Z]{1,4}(?:H|MC|HC))\b(?![-/'’]|\.\w)|\b([A-Z]{1,4}(?:H|MC|HC))[ \t]+(?=(?:EW|ER|ED|ICU|CCU|MICU|SICU|CVICU|NICU|PICU|ICU|[Cc]ath|CATH|[Cc]linic|CLINIC)\b)/g;
+const NOT_HOSPITAL = new Set(
+  'CATH|TRACH|BATH|BOTH|CASH|DASH|EACH|FISH|HIGH|LASH|MASH|MATH|MESH|MUCH|PATH|PUSH|RUSH|SUCH|WASH|WISH|WITH|OUCH|RICH|ITCH|INCH|ARCH|BPH|NPH|LVH|RVH|ICH|SAH|SDH|EDH|IVH|PPH|TSH|ACTH|ADH|LDH|HGH|FSH|LH|PTH|CH|PH|OH|AH|EH|UH|HH|NH|DH|SH|TH|WH|BH|RH|VH|FH|PMH|PSH|FMH|OSH|MSH|NSH|DVH|HCH|BIH|IAH|ISH|PAH|CAH|OHH|LOH|ETOH|ETH|EMH|TAH|DMH|SMH|BMH|AMH|OMH|NMH|IMH|SCH|MCH|DCH|RCH|PCH|HMC|AMC|SMC|DMC|MMC|OMC|CMC|PMC|EMC|AHC|PHC|CHC|FQHC|MHC|BHC|DHHS|HHS|OASH|NCH|WIH|ETCH'.split(
+    '|',
+  ),
+);
+
 export function recognizePlaceCues(ctx: ScanContext, out: Candidate[]): void {
   if (!ctx.wants('ADDRESS')) return;
   const { text } = ctx;
   const lower = lowerText(ctx);
   if (lower.includes('corner')) corners(text, out);
+  eachMatch(HOSPITAL_INITIALS_RE, text, (m) => {
+    const a = m[1] ?? m[2]!;
+    // In all-caps notes words end in H too ("TO TOUCH", "WITH MICU"): three letters at most there.
+    if (NOT_HOSPITAL.has(a) || (ctx.upper && a.endsWith('H') && a.length > 3)) return;
+    const start = m.index + m[0].indexOf(a);
+    out.push({ type: 'ADDRESS', start, end: start + a.length, confidence: 0.7, reason: 'Hospital initials' });
+  });
   if (
     lower.includes('originally') ||
     lower.includes('home') ||

@@ -126,6 +126,13 @@ const FACILITY_PAIRS = new Set([
   'behavioral health',
   'mental health',
 ]);
+const FROM_AT = new Set(['from', 'at', '@']);
+// Kinds of care that stand before "rehab", "hospital", "clinic" without naming one.
+const CARE_KIND = new Set(
+  'prev|previous|leave|start|starting|begin|cardiac|pulmonary|physical|occupational|speech|inpatient|outpatient|acute|subacute|drug|alcohol|day|partial|detox|short|long|term|stroke|brain|injury|vestibular|pain|sleep|wound|memory|eating|disorder|addiction|methadone|dialysis|infusion|walk|urgent|free|animal|veterinary|vet|dental|eye'.split(
+    '|',
+  ),
+);
 const LOC_CUE = new Set(
   'in|at|from|to|near|lives|living|moved|visiting|hometown|transferred|transfer|trans'.split('|'),
 );
@@ -183,6 +190,17 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
         let evidence = false;
         for (let k = first; k < i; k++)
           if (isNameWord(toks.lower[k]!) || cities().has(toks.lower[k]!)) evidence = true;
+        // "TRANSFERRED FROM MEMORIAL HOSPITAL", "came from harbor hosp": a preposition of movement
+        // before the name is evidence too, unless the words name a kind of care ("to cardiac rehab").
+        const prep = first > 0 ? toks.lower[first - 1]! : '';
+        if (
+          !evidence &&
+          (FROM_AT.has(prep) ||
+            ((prep === 'to' || prep === 'into') && first > 1 && MOVE_VERBS.has(toks.lower[first - 2]!)))
+        ) {
+          evidence = true;
+          for (let k = first; k < i; k++) if (CARE_KIND.has(toks.lower[k]!)) evidence = false;
+        }
         if (!evidence) first = -1;
       }
       if (first >= 0) {
