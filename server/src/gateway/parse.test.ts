@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { describe, expect, it } from 'vitest';
-import { fromParsed, parse, parseFully } from './extract.ts';
+import { fromParsed, parse, parseFully, plainAddsWords, plainIsHtmlText, scanInput } from './extract.ts';
 import { fastParse } from './fast-parse.ts';
 
 // The fast path must read exactly what mailparser reads, or decline. Checked on generated mail
@@ -143,5 +143,80 @@ describe('fast MIME path', () => {
       ),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('the plain part of multipart/alternative', () => {
+  const WORDS = [
+    'Jane',
+    'jane',
+    'Roe',
+    'AT',
+    'T',
+    'sertraline',
+    'café',
+    '100',
+    'mg',
+    '-',
+    '.',
+    ',',
+    '&',
+    '<',
+    '"',
+  ];
+  const word = fc.constantFrom(...WORDS);
+  const sep = fc.constantFrom(' ', '\r\n', '\r\n\r\n', '\t', '  ');
+  const htmlSep = fc.constantFrom(
+    ' ',
+    '\n',
+    '<p>',
+    '</p><p>',
+    '<br>',
+    '&nbsp;',
+    '<b>',
+    '</b>',
+    '<!-- x -->',
+    '',
+  );
+  const esc = (w: string): string => w.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/"/g, '&quot;');
+
+  it('is read as the HTML text only when no word of it is missing from the HTML', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(word, sep, htmlSep), { minLength: 1, maxLength: 30 }),
+        fc.constantFrom('none', 'case', 'insert', 'drop', 'glue'),
+        fc.nat(),
+        (parts, mutation, at) => {
+          const text = parts.map(([w, s]) => w + s).join('');
+          let htmlParts = parts.map(([w, , h]) => esc(w) + (h === '' ? ' ' : h));
+          const k = at % htmlParts.length;
+          if (mutation === 'case') htmlParts[k] = htmlParts[k]!.toUpperCase();
+          if (mutation === 'insert') htmlParts.splice(k, 0, 'Smith ');
+          if (mutation === 'drop') htmlParts = htmlParts.filter((_, i) => i !== k);
+          if (mutation === 'glue') htmlParts[k] = htmlParts[k]!.replace(/ $/, '');
+          const html = `<html><body>${htmlParts.join('')}</body></html>`;
+          // The fast answer may only ever say "same" where the word check finds nothing added.
+          if (plainIsHtmlText(text, html)) expect(plainAddsWords(text, html)).toBe(false);
+          if (mutation === 'none') expect(plainIsHtmlText(text, html)).toBe(true);
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('is scanned when it says something its HTML twin does not', () => {
+    const html = '<p>Supply order:</p><p>two boxes of paper &amp; toner.</p>';
+    const same = 'Supply order:\r\n\r\ntwo boxes of paper & toner.\r\n';
+    const more = 'Supply order:\r\n\r\ntwo boxes of paper & toner for Jane Roe.\r\n';
+    expect(plainIsHtmlText(same, html)).toBe(true);
+    expect(plainIsHtmlText(more, html)).toBe(false);
+    const view = (text: string) => ({ subject: 's', text, html, from: [], cc: [], attachments: [] });
+    expect(scanInput(view(same), []).attachments).toEqual([]);
+    expect(scanInput(view(more), []).attachments).toEqual([{ name: 'text part', text: more }]);
+    // Words split differently, or a letter written as a reference, are not "the same text".
+    expect(plainIsHtmlText('paper toner', '<p>paper</p>toner')).toBe(true);
+    expect(plainIsHtmlText('papertoner', '<p>paper</p>toner')).toBe(false);
+    expect(plainIsHtmlText('café', 'caf&eacute;')).toBe(false);
+    expect(plainIsHtmlText('a', '<p a')).toBe(false);
   });
 });

@@ -75,7 +75,10 @@ async function startHop(
   return hop;
 }
 
-function relayTo(url: string, opts: { requireTls?: boolean; maxConnections?: number; maxMessages?: number } = {}) {
+function relayTo(
+  url: string,
+  opts: { requireTls?: boolean; maxConnections?: number; maxMessages?: number } = {},
+) {
   const t = smtpRelayTransport({ url, requireTls: opts.requireTls ?? false, timeoutMs: 5_000, ...opts });
   transports.push(t);
   return t;
@@ -187,7 +190,8 @@ describe('gateway relay connections', () => {
       authOptional: false,
       onAuth(auth, session, cb) {
         secureAuth = session.secure === true;
-        if (auth.username === 'relay-user' && auth.password === 'p@ss word') return cb(null, { user: 'relay' });
+        if (auth.username === 'relay-user' && auth.password === 'p@ss word')
+          return cb(null, { user: 'relay' });
         cb(new Error('bad credentials'));
       },
     });

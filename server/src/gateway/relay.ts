@@ -180,7 +180,11 @@ export function smtpRelayTransport(
     c: Conn,
     envelope: { from: string; to: string[] },
     raw: Buffer,
-  ): Promise<{ info: SMTPConnection.SentMessageInfo | null; err: SMTPConnection.SMTPError | null; read: boolean }> =>
+  ): Promise<{
+    info: SMTPConnection.SentMessageInfo | null;
+    err: SMTPConnection.SMTPError | null;
+    read: boolean;
+  }> =>
     new Promise((resolve) => {
       let read = false;
       const body = new Readable({
@@ -190,10 +194,15 @@ export function smtpRelayTransport(
           this.push(null);
         },
       });
-      c.smtp.send(envelope, body, (err, info) => resolve({ info: err ? null : info, err: err ?? null, read }));
+      c.smtp.send(envelope, body, (err, info) =>
+        resolve({ info: err ? null : info, err: err ?? null, read }),
+      );
     });
 
-  const attempt = async (mail: { from: string; to: string[]; raw: Buffer }, retried: boolean): Promise<SendOutcome> => {
+  const attempt = async (
+    mail: { from: string; to: string[]; raw: Buffer },
+    retried: boolean,
+  ): Promise<SendOutcome> => {
     let c: Conn;
     try {
       c = await acquire();
@@ -206,12 +215,21 @@ export function smtpRelayTransport(
     if (!err && info) {
       release(c);
       if (info.rejected.length > 0) {
-        return { ok: false, permanent: true, error: redactAddresses(`recipient rejected: ${String(info.response)}`) };
+        return {
+          ok: false,
+          permanent: true,
+          error: redactAddresses(`recipient rejected: ${String(info.response)}`),
+        };
       }
       return { ok: true, response: redactAddresses(String(info.response)) };
     }
     const e = err as SMTPConnection.SMTPError;
-    if ((e.code === 'EENVELOPE' || e.code === 'EMESSAGE') && e.responseCode && e.responseCode !== 421 && !c.dead) {
+    if (
+      (e.code === 'EENVELOPE' || e.code === 'EMESSAGE') &&
+      e.responseCode &&
+      e.responseCode !== 421 &&
+      !c.dead
+    ) {
       // The server refused this message; the session itself is fine: reset it and keep it.
       c.smtp.reset((resetErr) => (resetErr ? drop(c) : release(c)));
       return classifySmtpError(e);
