@@ -104,41 +104,83 @@ function decodePart(headers: RawHeaders, body: Buffer, ct: ContentType): string 
   return dec.decode(bytes);
 }
 
-function splitMultipart(body: Buffer, boundary: string): Buffer[] | null {
-  if (!boundary || boundary.length > 200) return null;
-  const s = body.toString('latin1');
-  const delim = `--${boundary}`;
-  const lines = s.split(/(?<=\n)/);
-  const parts: Buffer[] = [];
-  let cur: string[] | null = null;
-  let closed = false;
-  for (const line of lines) {
-    const bare = line.replace(/\r?\n$/, '');
-    if (bare.startsWith(delim)) {
-      const tail = bare.slice(delim.length);
-      if (/^--[ \t]*$/.test(tail)) {
-        if (cur) parts.push(Buffer.from(cur.join('').replace(/\r?\n$/, ''), 'latin1'));
-        closed = true;
-        break;
-      }
-      if (/^[ \t]*$/.test(tail)) {
-        if (cur) parts.push(Buffer.from(cur.join('').replace(/\r?\n$/, ''), 'latin1'));
-        cur = [];
-        continue;
-      }
-    }
-    if (cur) cur.push(line);
+const LF = 0x0a;
+const CR = 0x0d;
+
+/** Whether body[from, to) is spaces and tabs only, after `dashes` leading '-' when given. */
+function blankTail(body: Buffer, from: number, to: number, dashes: boolean): boolean {
+  let k = from;
+  if (dashes) {
+    if (to - k < 2 || body[k] !== 0x2d || body[k + 1] !== 0x2d) return false;
+    k += 2;
   }
-  return closed && parts.length > 0 ? parts : null;
+  for (; k < to; k++) if (body[k] !== 0x20 && body[k] !== 0x09) return false;
+  return true;
+}
+
+/**
+ * The parts of a multipart body (views into it, no copies): a delimiter is a line that is
+ * `--boundary` with only spaces or tabs after it, the closing one `--boundary--`; the line break
+ * before a delimiter belongs to it. Null unless the closing delimiter comes after at least one part.
+ */
+export function splitMultipart(body: Buffer, boundary: string): Buffer[] | null {
+  if (!boundary || boundary.length > 200) return null;
+  const delim = Buffer.from(`--${boundary}`, 'latin1');
+  const parts: Buffer[] = [];
+  let start = -1;
+  let pos = 0;
+  for (;;) {
+    const p = body.indexOf(delim, pos);
+    if (p < 0) return null;
+    const eol = body.indexOf(LF, p + delim.length);
+    if (p > 0 && body[p - 1] !== LF) {
+      pos = p + 1;
+      continue;
+    }
+    // The line without its line break (\n or \r\n).
+    let bare = eol < 0 ? body.length : eol;
+    if (eol >= 0 && bare > p && body[bare - 1] === CR) bare--;
+    const closing = blankTail(body, p + delim.length, bare, true);
+    if (!closing && !blankTail(body, p + delim.length, bare, false)) {
+      pos = p + 1;
+      continue;
+    }
+    if (start >= 0) {
+      let end = p;
+      if (end > start && body[end - 1] === LF) {
+        end--;
+        if (end > start && body[end - 1] === CR) end--;
+      }
+      parts.push(body.subarray(start, end));
+    }
+    if (closing) return parts.length > 0 ? parts : null;
+    if (eol < 0) return null;
+    start = eol + 1;
+    pos = start;
+  }
+}
+
+// The shapes most From and Cc fields have: `addr@example.com`, `<addr@example.com>` or
+// `Plain Name <addr@example.com>` (letters, digits, spaces, dots, apostrophes and hyphens in the name).
+// They read the same through addressparser (parse.test.ts checks it); anything else goes to it.
+const ADDR = String.raw`[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*`;
+const SIMPLE_ADDRESS = new RegExp(String.raw`^(?:(${ADDR})|(?:[A-Za-z0-9][A-Za-z0-9 .'-]*? +)?<(${ADDR})>)$`);
+
+/** Addresses (lower-case) in one address field value. */
+export function fieldAddresses(value: string): string[] {
+  const m = SIMPLE_ADDRESS.exec(value);
+  if (m) return [(m[1] ?? m[2]!).toLowerCase()];
+  const out: string[] = [];
+  for (const a of addressparser(value, { flatten: true })) {
+    if (a.address) out.push(a.address.toLowerCase());
+  }
+  return out;
 }
 
 function addressesOf(h: RawHeaders, name: string): string[] | null {
   const out: string[] = [];
   for (const [k, v] of h.fields) {
-    if (k !== name) continue;
-    for (const a of addressparser(v, { flatten: true })) {
-      if (a.address) out.push(a.address.toLowerCase());
-    }
+    if (k === name) out.push(...fieldAddresses(v));
   }
   return out;
 }

@@ -2,7 +2,8 @@ import fc from 'fast-check';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import { describe, expect, it } from 'vitest';
 import { fromParsed, parse, parseFully, plainAddsWords, plainIsHtmlText, scanInput } from './extract.ts';
-import { fastParse } from './fast-parse.ts';
+import addressparser from 'nodemailer/lib/addressparser/index.js';
+import { fastParse, fieldAddresses } from './fast-parse.ts';
 
 // The fast path must read exactly what mailparser reads, or decline. Checked on generated mail
 // (nodemailer's composer, every transfer encoding, Unicode, long lines, '=' signs) and on the
@@ -218,5 +219,36 @@ describe('the plain part of multipart/alternative', () => {
     expect(plainIsHtmlText('papertoner', '<p>paper</p>toner')).toBe(false);
     expect(plainIsHtmlText('café', 'caf&eacute;')).toBe(false);
     expect(plainIsHtmlText('a', '<p a')).toBe(false);
+  });
+});
+
+describe('address fields', () => {
+  it('reads the simple shapes exactly as addressparser does, and leaves the rest to it', () => {
+    const slow = (v: string): string[] =>
+      addressparser(v, { flatten: true })
+        .filter((a) => a.address)
+        .map((a) => a.address.toLowerCase());
+    const name = fc.string({ unit: fc.constantFrom(...'aZ09 .\'-"(),'.split('')), maxLength: 12 });
+    const local = fc.string({ unit: fc.constantFrom(...'aZ09._%+-'.split('')), maxLength: 8 });
+    const domain = fc.string({ unit: fc.constantFrom(...'aZ09.-'.split('')), maxLength: 8 });
+    const value = fc.oneof(
+      fc.string({ unit: fc.constantFrom(...'aZ09._%+-@<> \'".,;:()[]\\'.split('')), maxLength: 30 }),
+      fc
+        .tuple(name, local, domain, fc.constantFrom('<>', '', '< >', '<'))
+        .map(([n, l, d, br]) => `${n}${br[0] ?? ''}${l}@${d}${br.slice(1)}`.trim()),
+    );
+    fc.assert(
+      fc.property(value, (v) => {
+        expect(fieldAddresses(v)).toEqual(slow(v));
+      }),
+      { numRuns: 5000 },
+    );
+    expect(fieldAddresses("Dr. Jane O'Brien-Lee <Jane.OBrien@Clinic.test>")).toEqual([
+      'jane.obrien@clinic.test',
+    ]);
+    expect(fieldAddresses('"Lee, Jane" <jane@clinic.test>, desk@clinic.test')).toEqual([
+      'jane@clinic.test',
+      'desk@clinic.test',
+    ]);
   });
 });

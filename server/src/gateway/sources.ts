@@ -30,12 +30,19 @@ export function parseSources(entries: readonly string[]): SourceMatcher {
     }
     list.addSubnet(addr, prefix, type);
   }
+  // The list never changes once built, so answers can be kept: the check runs at every RCPT, and
+  // BlockList parses the address into a SocketAddress each time. Bounded: cleared when full.
+  const known = new Map<string, boolean>();
   return {
     allows(address: string): boolean {
+      const hit = known.get(address);
+      if (hit !== undefined) return hit;
       const a = normalise(address);
       const family = isIP(a);
-      if (family === 0) return false;
-      return list.check(a, family === 4 ? 'ipv4' : 'ipv6');
+      const ok = family !== 0 && list.check(a, family === 4 ? 'ipv4' : 'ipv6');
+      if (known.size >= 4096) known.clear();
+      known.set(address, ok);
+      return ok;
     },
   };
 }
