@@ -45,7 +45,8 @@ const MDY_RE = new RegExp(
   'gi',
 );
 // 7/22 (month/day without year), common in clinical notes.
-const MD_RE = /(?<![\w/.:$-])(\d{1,2})\/(\d{1,2})(?![\w/]|\.\d|-\d)/g;
+// A colon right after a label joins it ("HX:8/30"); after a digit it is a time or ratio.
+const MD_RE = /(?<![\w/.$-])(?<!\d:)(\d{1,2})\/(\d{1,2})(?![\w/]|\.\d|-\d)/g;
 // March 4, 2020 / Mar 4th / March 2020 / 4 March 2020 / 4th of March.
 const TEXT_MDY_RE = new RegExp(
   `\\b${MON}\\.?[ ]+(\\d{1,2})(?:st|nd|rd|th)?(?:,?[ ]+((?:19|20)\\d{2}|'\\d{2}))?${TIME}(?![\\w])`,
@@ -85,10 +86,18 @@ const YEAR_DET_BEFORE = /\b(?:a|the|this|that|his|her|their|its|our|my|your)\s+$
 const TIME_CUE = /(?:\b(?:at|@|approx\.?|around|about|by|until|til|till|since)\s*$)/i;
 // Also ventilator settings followed by an oxygen fraction ("on 5/5, 40%").
 const FRACTION_AFTER =
-  /^,?\s*(?:fio2\s*)?\d{2,3}\s*%|^\s*(?:tab|tabs|tablet|cup|cups|of|strength|dose|way|teaspoon|tsp|tbsp|inch|mile|pill|ns|nss|hr|hrs|pain|angina|peep|ps|cpap|mmhg|cm|%)|^%/i;
+  /^,?\s*(?:fio2\s*)?\d{2,3}\s*%|^\s*(?:tab|tabs|tablet|cup|cups|of|strength|str|sem|murmur|hsm|dose|way|teaspoon|tsp|tbsp|inch|mile|pill|ns|nss|hr|hrs|pain|angina|peep|ps|cpap|mmhg|cm|%)|^%/i;
 // Ventilator settings (CPAP 5/5, PSV 12/5), pain scores and pressures share the m/d shape.
 const SETTING_BEFORE =
   /\b(?:cpap|psv|ps|peep|ips|bipap|vent|settings?|a\/c|ac|flowby|fio2|simv|imv|pc|prvc|pain|score|sbp|dbp|bp|tv|tidal|strength|grade|rated?)\s*[:=]?\s*$/i;
+
+const PAIN_NEAR =
+  /\b(?:pain|cp|discomfort|ache|aching|hurts?|sore|soreness|score|scale|rates?|rated|rating|intensity|headache|h\/a|c\/o|incisional|pressure)\b|#\s*$/i;
+const VENT_NEAR =
+  /\b(?:cpap|bipap|bi-pap|peep|psv?|ips|simv|imv|a\/c|ac|prvc|fio2|settings?|mode|mask\s+ventilation|weaning\s+trial)\b/i;
+// Events that take a date even among ventilator words ("extubated 7/16", "trach placed 8/14").
+const EVENT_BEFORE =
+  /\b(?:on|extubated|extubation|extubate|intubated|placed|due|planned|until|by|since)\s*\(?\s*$/i;
 
 function monthNum(word: string): number {
   return MONTHS[word.toLowerCase().replace(/\.$/, '')] ?? 0;
@@ -138,7 +147,25 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
       /\b(?:on|since|from|until|till|by|of|date|dated|dos|seen|visit|admitted|discharged|f\/u|fu|due|next|last|before|after|thru|through|to|-)\s*$/i.test(
         before(text, m.index, 16),
       );
-    if (b <= 4 && a <= 4 && !cue) return;
+    // A zero-padded day ("3/02") is written as a date, never as a fraction.
+    const padded = m[2]!.length === 2 && m[2]![0] === '0';
+    if (b <= 4 && a <= 4 && !cue && !padded) return;
+    // Pain scores ("c/o 3/10 back pain", "#4/10") and ventilator settings a few words away
+    // ("CPAP .5% 5/5", "weaning trial 5/10", "PS 10 PEEP 5 ... 10/5") share the shape.
+    if (
+      b === 10 &&
+      a <= 10 &&
+      (PAIN_NEAR.test(before(text, m.index, 24)) || PAIN_NEAR.test(text.slice(end, end + 24)))
+    )
+      return;
+    if (
+      a >= 5 &&
+      a <= 25 &&
+      b <= 18 &&
+      VENT_NEAR.test(before(text, m.index, 40)) &&
+      !EVENT_BEFORE.test(before(text, m.index, 16))
+    )
+      return;
     out.push({ type: 'DATE', start: m.index, end, confidence: cue ? 0.85 : 0.7, reason: 'Month/day date' });
   });
   eachMatch(MY_RE, text, (m) => {
