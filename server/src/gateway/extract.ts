@@ -134,6 +134,15 @@ export function plainIsHtmlText(text: string, html: string): boolean {
   let j = 0;
   let first = true;
   for (;;) {
+    // Runs of the same ordinary characters on both sides (most of a body), in a tight loop.
+    const i0 = i;
+    while (i < tn && j < hn) {
+      const c = text.charCodeAt(i);
+      if (c !== html.charCodeAt(j) || c <= 32 || c === 60 || c === 38 || c === 0xa0) break;
+      i++;
+      j++;
+    }
+    if (i > i0) first = false;
     // The next character of the plain part, and whether a separator came before it.
     let tSep = false;
     while (i < tn && isSpace(text.charCodeAt(i))) {
