@@ -43,3 +43,16 @@ describe('scan: names in lists and dialogues', () => {
     ]);
   });
 });
+
+describe('scan: lists that go on from a found name', () => {
+  it('takes each capitalised item of a list that starts with a name', () => {
+    expect(names('The practice has three partners: Okonkwo, Brandt and Lisle.')).toEqual([
+      'Okonkwo',
+      'Brandt',
+      'Lisle',
+    ]);
+  });
+  it('does not take a list of things after a name', () => {
+    expect(names('Dear Priya, Monday and Tuesday work for me.')).toEqual(['Priya']);
+  });
+});

@@ -72,3 +72,13 @@ describe('scan: hospitals by initials or after a preposition of movement', () =>
     ]);
   });
 });
+
+describe('scan: a repeated name line in a forwarded contact card', () => {
+  it('takes a name line that the card repeats above the address, even unknown to the dictionary', () => {
+    const t = '> Tavo Quell\n> Brightline Freight\n> Tavo Quell\n> 88 Orchard Road\n> Apt. 4';
+    expect(texts(t, 'NAME')).toEqual(['Tavo Quell', 'Tavo Quell']);
+  });
+  it('does not take an unknown organisation line above an address', () => {
+    expect(texts('Brightline Freight\n88 Orchard Road\nApt. 4', 'NAME')).toEqual([]);
+  });
+});

@@ -20,8 +20,16 @@ const NOT_PERSON = new Set(
 );
 const LINES_UP = 6;
 
-/** Whether a heading line reads as a person's name; returns [start, end] within the text or null. */
-function nameLine(text: string, ls: number, le: number): [number, number] | null {
+/**
+ * Whether a heading line reads as a person's name; returns [start, end] within the text or null.
+ * `repeated`: the same line occurs again in the block (a forwarded card repeats the name).
+ */
+function nameLine(
+  text: string,
+  ls: number,
+  le: number,
+  repeated: (s: string) => boolean,
+): [number, number] | null {
   let s = ls;
   let e = le;
   while (s < e && /[\s>?*•·-]/.test(text[s]!)) s++;
@@ -52,7 +60,7 @@ function nameLine(text: string, ls: number, le: number): [number, number] | null
   // One case for the whole line: "Jane Doe", "JANE DOE" or "jane doe", not "Jane went".
   if (lowerCase !== 0 && lowerCase !== main) return null;
   if (initials === 1) evidence = true;
-  return evidence ? [s, e] : null;
+  return evidence || repeated(text.slice(s, e)) ? [s, e] : null;
 }
 
 export function recognizeContactBlockNames(ctx: ScanContext, out: Candidate[]): void {
@@ -77,7 +85,12 @@ export function recognizeContactBlockNames(ctx: ScanContext, out: Candidate[]): 
       const ps = text.lastIndexOf('\n', le - 1) + 1;
       // Lines of prose above end the block.
       if (le - ps > 60) break;
-      const r = nameLine(text, ps, le);
+      const r = nameLine(text, ps, le, (line) => {
+        const from = text.lastIndexOf('\n', Math.max(0, ps - 400));
+        const block = text.slice(from < 0 ? 0 : from, Math.min(text.length, a.end + 200));
+        const at = block.indexOf(line);
+        return at >= 0 && block.indexOf(line, at + line.length) >= 0;
+      });
       if (r && !overlapsPlace(out, n, r[0], r[1]))
         out.push({
           type: 'NAME',

@@ -950,11 +950,17 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       }
       if (i + 1 < n && (gap[i + 1]! & G_COMMA) !== 0 && text[toks.end[i]!] === ',') {
         const o = i + 1;
+        // A single capitalised word that goes on the list ("Monjeau, Graves and Reed") is a name
+        // too in mixed-case prose, whatever the dictionary says.
+        const listGoesOn =
+          !upper &&
+          shaped(o) &&
+          o + 1 < n &&
+          (w[o + 1] === 'and' || (text[toks.end[o]!] === ',' && (gap[o + 1]! & G_COMMA) !== 0));
         if (
           conf[o]! < 0.7 &&
           candidate(o) &&
-          (fl[o]! & FIRST) !== 0 &&
-          (shaped(o) || (isLower(o) && isLower(i)))
+          (((fl[o]! & FIRST) !== 0 && (shaped(o) || (isLower(o) && isLower(i)))) || listGoesOn)
         )
           mark(o, Math.min(conf[i]!, 0.8), 'Name listed with another name');
       }
