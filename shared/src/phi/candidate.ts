@@ -1,6 +1,6 @@
 // What recognizers emit before overlap resolution. Kept separate from Finding so recognizers
 // never build the public object (no `text` slice until a candidate survives).
-import type { Tokens } from './tokens.ts';
+import { gateBitsOf, leadRun, wordGates, type Tokens } from './tokens.ts';
 import type { Finding, PhiType } from './types.ts';
 
 export interface Candidate {
@@ -66,6 +66,59 @@ export function eachMatch(re: RegExp, text: string, fn: (m: RegExpExecArray) => 
     }
     fn(m);
   }
+}
+
+const STICKY = new Map<RegExp, RegExp>();
+function stickyTwin(re: RegExp): RegExp {
+  let y = STICKY.get(re);
+  if (y === undefined) {
+    y = new RegExp(re.source, re.flags.replace('g', '') + 'y');
+    STICKY.set(re, y);
+  }
+  return y;
+}
+
+/**
+ * Same matches, in the same order, as eachMatch(re, ctx.text, fn), for a pattern whose every match
+ * starts with an ASCII letter or digit at a word start (after `\b`, or a lookbehind that excludes
+ * \w) and whose first letters/digits pass the word gate `gate` (tokens.ts wordGate). The pattern
+ * is tried, anchored, only at the words that pass instead of at every position of the text.
+ * Word starts are token starts plus the token-internal starts the tokenizer lists ("o'Brien").
+ */
+export function eachMatchAtWords(
+  ctx: ScanContext,
+  gate: number,
+  re: RegExp,
+  fn: (m: RegExpExecArray) => void,
+): void {
+  const toks = ctx.toks;
+  const text = ctx.text;
+  if (!toks || toks.foldRisk) {
+    eachMatch(re, text, fn);
+    return;
+  }
+  const y = stickyTwin(re);
+  const inner = toks.innerStarts;
+  let q = 0; // next inner start
+  let from = 0; // end of the last match: a match never starts inside the previous one
+  const n = toks.count;
+  for (let i = 0; i <= n; i++) {
+    const s = i < n ? toks.start[i]! : text.length;
+    // Inner starts before this token's start (they lie inside the previous tokens).
+    while (q < inner.length && inner[q]! < s) {
+      const p = inner[q++]!;
+      if (p >= from && (gateBitsOf(leadRun(text, p)) & gate) !== 0) from = tryAt(y, text, p, from, fn);
+    }
+    if (i < n && s >= from && (wordGates(toks.word[i]!) & gate) !== 0) from = tryAt(y, text, s, from, fn);
+  }
+}
+
+function tryAt(y: RegExp, text: string, p: number, from: number, fn: (m: RegExpExecArray) => void): number {
+  y.lastIndex = p;
+  const m = y.exec(text);
+  if (m === null || m[0].length === 0) return from;
+  fn(m);
+  return p + m[0].length;
 }
 
 /** Lower-cased text of up to `n` characters before `pos` (for context cues). */

@@ -24,8 +24,10 @@ export class Word {
   /** `lower` without a possessive 's. */
   readonly stem: string;
   readonly shape: number;
-  /** names.ts: dictionary flags, stop-word bit and cue-word bits (see WORD_* there). */
+  /** names.ts: dictionary flags, stop-word bit and cue-word bits (see W_* there). */
   names = -1;
+  /** Bits of the word gates (wordGate below) that `lead` passes; -1 until first asked. */
+  gates = -1;
   constructor(
     /** Exact token text. */
     readonly raw: string,
@@ -35,6 +37,50 @@ export class Word {
     this.stem = stem(this.lower);
     this.shape = shapeOf(raw, l);
   }
+  /** The leading run of ASCII letters and digits, lower-cased ("i" for "I'm", "34" for "34yo"). */
+  get lead(): string {
+    return leadRun(this.lower, 0);
+  }
+}
+
+function isAsciiAlnum(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57);
+}
+
+/** Lower-cased run of ASCII letters and digits of `text` from `at`. */
+export function leadRun(text: string, at: number): string {
+  let e = at;
+  while (e < text.length && isAsciiAlnum(text.charCodeAt(e))) e++;
+  return text.slice(at, e).toLowerCase();
+}
+
+// ---- word gates ------------------------------------------------------------------------------
+// A gate is a test on a word's leading letters/digits (Word.lead) that every match of some
+// pattern passes at its first character (candidate.ts eachMatchAtWords): the pattern is then
+// tried only at words that pass. Each gate is one bit of Word.gates, computed once per word.
+// Gates are registered at module load, before any scan.
+const GATES: Array<(lead: string) => boolean> = [];
+
+/** Register a gate; returns its bit. */
+export function wordGate(test: (lead: string) => boolean): number {
+  if (GATES.length >= 31) throw new Error('too many word gates');
+  GATES.push(test);
+  // Words analysed before this gate existed must not keep stale bits.
+  clearTable();
+  return 1 << (GATES.length - 1);
+}
+
+/** Gate bits for a lead run (computed for each Word once, and for word-internal starts). */
+export function gateBitsOf(lead: string): number {
+  let bits = 0;
+  for (let k = 0; k < GATES.length; k++) if (GATES[k]!(lead)) bits |= 1 << k;
+  return bits;
+}
+
+/** The gate bits of a word, computed on first use. */
+export function wordGates(w: Word): number {
+  if (w.gates < 0) w.gates = gateBitsOf(w.lead);
+  return w.gates;
 }
 
 export interface Tokens {
@@ -48,6 +94,16 @@ export interface Tokens {
   readonly shape: readonly number[];
   /** The shared Word entry of each token. */
   readonly word: readonly Word[];
+  /**
+   * Positions inside tokens where a pattern's \b could start a match: an ASCII letter or digit
+   * after a character that is not one (and not "_"), as in "o'brien" or "renée". Sorted.
+   */
+  readonly innerStarts: readonly number[];
+  /**
+   * The text holds "ſ" or the Kelvin sign, which case-insensitive Unicode patterns fold to ASCII
+   * letters: word gates are then not safe and patterns scan the whole text.
+   */
+  readonly foldRisk: boolean;
 }
 
 const TOKEN_RE = /[\p{L}\p{N}][\p{L}\p{M}\p{N}]*(?:['’][\p{L}]+)?/gu;
@@ -107,6 +163,11 @@ let tableBits = 12;
 let table: (Word | undefined)[] = new Array<Word | undefined>(1 << tableBits);
 let tableUsed = 0;
 
+function clearTable(): void {
+  table = new Array<Word | undefined>(1 << tableBits);
+  tableUsed = 0;
+}
+
 function hashRange(text: string, start: number, end: number): number {
   let h = 0x811c9dc5;
   for (let k = start; k < end; k++) h = Math.imul(h ^ text.charCodeAt(k), 0x01000193);
@@ -158,11 +219,6 @@ function insert(w: Word): void {
   tableUsed++;
 }
 
-// ASCII letters and digits.
-function isAsciiAlnum(c: number): boolean {
-  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57);
-}
-
 export function tokenize(text: string): Tokens {
   const starts: number[] = [];
   const ends: number[] = [];
@@ -170,6 +226,8 @@ export function tokenize(text: string): Tokens {
   const raw: string[] = [];
   const shapes: number[] = [];
   const words: Word[] = [];
+  const inner: number[] = [];
+  let nonAscii = false;
   const len = text.length;
   const push = (s: number, e: number, h: number): void => {
     const w = wordAt(text, s, e, h);
@@ -198,9 +256,13 @@ export function tokenize(text: string): Tokens {
       }
       if (j < len && (d >= 128 || d === 39)) {
         // A non-ASCII letter or mark, or an apostrophe, may continue the token: the regex decides.
+        // (Past an apostrophe the regex may take non-ASCII letters the loop below never sees.)
+        nonAscii = true;
         TOKEN_AT_RE.lastIndex = i;
         const m = TOKEN_AT_RE.exec(text)!;
-        j = i + m[0].length;
+        const e = i + m[0].length;
+        if (e > j) innerStartsOf(text, j, e, inner);
+        j = e;
         h = hashRange(text, i, j);
       }
       push(i, j, h >>> 0);
@@ -208,10 +270,12 @@ export function tokenize(text: string): Tokens {
       continue;
     }
     // Other scripts: the Unicode regex finds the next token from here.
+    nonAscii = true;
     TOKEN_RE.lastIndex = i;
     const m = TOKEN_RE.exec(text);
     if (m === null) break;
     const e = m.index + m[0].length;
+    innerStartsOf(text, m.index + 1, e, inner);
     push(m.index, e, hashRange(text, m.index, e));
     i = e;
   }
@@ -224,7 +288,20 @@ export function tokenize(text: string): Tokens {
     raw,
     shape: shapes,
     word: words,
+    innerStarts: inner,
+    foldRisk: nonAscii && FOLD_RISK_RE.test(text),
   };
+}
+
+const FOLD_RISK_RE = /[\u017f\u212a]/;
+
+/** Push the positions in [from, to) where an ASCII letter or digit follows a non-word character. */
+function innerStartsOf(text: string, from: number, to: number, out: number[]): void {
+  for (let p = from; p < to; p++) {
+    if (!isAsciiAlnum(text.charCodeAt(p))) continue;
+    const b = text.charCodeAt(p - 1);
+    if (!isAsciiAlnum(b) && b !== 95) out.push(p);
+  }
 }
 
 /** Strip a possessive ('s / ’s) from a lower-cased token. */

@@ -7,7 +7,8 @@
 // Hard negatives: durations ("34 years ago", "for 12 years", "12 years of experience"), quantities
 // ("I'm 100% sure", "he is 5 minutes away", "turned 90 degrees"), criteria and statistics ("ages
 // 18-25", "age 65 and older", "over age 65", "average age 42"), temperatures ("34F outside").
-import { eachMatch, lowerText, type Candidate, type ScanContext } from '../candidate.ts';
+import { eachMatch, eachMatchAtWords, lowerText, type Candidate, type ScanContext } from '../candidate.ts';
+import { wordGate } from '../tokens.ts';
 
 const UNITS = ['', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'];
 const TEENS = [
@@ -63,6 +64,9 @@ const IS_RE = new RegExp(
   `\\b(?:i\\s+am|i['’]m|i\\s+was|(?:he|she)\\s+(?:is|was)|(?:he|she)['’]s|(?:patient|pt|client|son|daughter|child|baby)\\s+(?:is|was))\\s+(?:now\\s+|only\\s+|just\\s+|almost\\s+|nearly\\s+|about\\s+)?(\\d{1,3})${CLAUSE_END}`,
   'giu',
 );
+// Speed: the words IS_RE's matches start with (eachMatchAtWords tries it only there).
+const IS_FIRST = new Set('i|he|she|patient|pt|client|son|daughter|child|baby'.split('|'));
+const IS_GATE = wordGate((w) => IS_FIRST.has(w));
 // Clinical shorthand "34 F", "34yo M", "34 y/o male": an age and a sex after a cue (line start, "a",
 // "pt", "patient", "is", "CC:"/"HPI:", "ID:"). Case-sensitive M/F: "34 m" is a length.
 const AGE_SEX_RE =
@@ -116,7 +120,7 @@ export function recognizeAges(ctx: ScanContext, out: Candidate[]): void {
       const at = m.index + m[0].indexOf(m[1]!, 4);
       push(out, at, m.index + m[0].length, Number(m[1]), 0.75, 'Age after "turned"');
     });
-  eachMatch(IS_RE, text, (m) => {
+  eachMatchAtWords(ctx, IS_GATE, IS_RE, (m) => {
     const at = m.index + m[0].length - m[1]!.length;
     push(out, at, at + m[1]!.length, Number(m[1]), 0.6, 'Age after "I am" / "she is"');
   });
