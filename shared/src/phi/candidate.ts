@@ -1,6 +1,6 @@
 // What recognizers emit before overlap resolution. Kept separate from Finding so recognizers
 // never build the public object (no `text` slice until a candidate survives).
-import { gateBitsOf, leadRun, wordGates, type Tokens } from './tokens.ts';
+import { wordGate, type Tokens } from './tokens.ts';
 import type { Finding, PhiType } from './types.ts';
 
 export interface Candidate {
@@ -68,6 +68,19 @@ export function eachMatch(re: RegExp, text: string, fn: (m: RegExpExecArray) => 
   }
 }
 
+// Word gates shared by patterns of several recognizers (see eachMatchAtWords; each pattern's
+// own gates sit next to it). A gate may accept more words than a pattern needs, never fewer.
+/** Words of one or two letters then a digit, or "gir": postcodes, ICD-10 codes, IBANs, DEA numbers. */
+export const GATE_LETTER_DIGIT = wordGate((w) => /^(?:[a-z]{1,2}\d|gir)/.test(w));
+/** Numbers of one or two digits, maybe ordinal ("7", "21st"): numeric and textual dates. */
+export const GATE_DAY_NUMBER = wordGate((w) => /^\d{1,2}(?:st|nd|rd|th)?$/.test(w));
+/** Four-digit years 1900-2099, maybe plural ("1990s"). */
+export const GATE_YEAR = wordGate((w) => /^(?:19|20)\d{2}s?$/.test(w));
+/** Numbers of three or more digits (identifiers). */
+export const GATE_3_DIGITS = wordGate((w) => /^\d{3}/.test(w));
+/** Numbers of one to three digits, maybe with "y"/"yo"/"yoa" ("34yo"): ages, IPv4 parts. */
+export const GATE_SMALL_NUMBER = wordGate((w) => /^\d{1,3}(?:y|yo|yoa)?$/.test(w));
+
 const STICKY = new Map<RegExp, RegExp>();
 function stickyTwin(re: RegExp): RegExp {
   let y = STICKY.get(re);
@@ -83,7 +96,8 @@ function stickyTwin(re: RegExp): RegExp {
  * starts with an ASCII letter or digit at a word start (after `\b`, or a lookbehind that excludes
  * \w) and whose first letters/digits pass the word gate `gate` (tokens.ts wordGate). The pattern
  * is tried, anchored, only at the words that pass instead of at every position of the text.
- * Word starts are token starts plus the token-internal starts the tokenizer lists ("o'Brien").
+ * Word starts are token starts plus the token-internal starts the tokenizer lists ("o'Brien"):
+ * Tokens.gateStarts.
  */
 export function eachMatchAtWords(
   ctx: ScanContext,
@@ -98,18 +112,13 @@ export function eachMatchAtWords(
     return;
   }
   const y = stickyTwin(re);
-  const inner = toks.innerStarts;
-  let q = 0; // next inner start
+  const starts = toks.gateStarts;
+  const bits = toks.gateStartBits;
   let from = 0; // end of the last match: a match never starts inside the previous one
-  const n = toks.count;
-  for (let i = 0; i <= n; i++) {
-    const s = i < n ? toks.start[i]! : text.length;
-    // Inner starts before this token's start (they lie inside the previous tokens).
-    while (q < inner.length && inner[q]! < s) {
-      const p = inner[q++]!;
-      if (p >= from && (gateBitsOf(leadRun(text, p)) & gate) !== 0) from = tryAt(y, text, p, from, fn);
-    }
-    if (i < n && s >= from && (wordGates(toks.word[i]!) & gate) !== 0) from = tryAt(y, text, s, from, fn);
+  for (let k = 0; k < starts.length; k++) {
+    if ((bits[k]! & gate) === 0) continue;
+    const p = starts[k]!;
+    if (p >= from) from = tryAt(y, text, p, from, fn);
   }
 }
 

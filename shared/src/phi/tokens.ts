@@ -95,10 +95,14 @@ export interface Tokens {
   /** The shared Word entry of each token. */
   readonly word: readonly Word[];
   /**
-   * Positions inside tokens where a pattern's \b could start a match: an ASCII letter or digit
-   * after a character that is not one (and not "_"), as in "o'brien" or "renée". Sorted.
+   * Where a word-gated pattern may start (candidate.ts eachMatchAtWords), in text order: the
+   * starts of tokens that pass some word gate, and the positions inside tokens where a pattern's
+   * \b could start a match (an ASCII letter or digit after a character that is neither one nor
+   * "_", as in "o'brien" or "renée") whose letters/digits pass one. `gateStartBits[k]` holds the
+   * gate bits of `gateStarts[k]`.
    */
-  readonly innerStarts: readonly number[];
+  readonly gateStarts: readonly number[];
+  readonly gateStartBits: readonly number[];
   /**
    * The text holds "ſ" or the Kelvin sign, which case-insensitive Unicode patterns fold to ASCII
    * letters: word gates are then not safe and patterns scan the whole text.
@@ -226,7 +230,8 @@ export function tokenize(text: string): Tokens {
   const raw: string[] = [];
   const shapes: number[] = [];
   const words: Word[] = [];
-  const inner: number[] = [];
+  const gateStarts: number[] = [];
+  const gateStartBits: number[] = [];
   let nonAscii = false;
   const len = text.length;
   const push = (s: number, e: number, h: number): void => {
@@ -237,6 +242,11 @@ export function tokenize(text: string): Tokens {
     lower.push(w.lower);
     shapes.push(w.shape);
     words.push(w);
+    const g = w.gates < 0 ? wordGates(w) : w.gates;
+    if (g !== 0) {
+      gateStarts.push(s);
+      gateStartBits.push(g);
+    }
   };
   let i = 0;
   while (i < len) {
@@ -254,18 +264,18 @@ export function tokenize(text: string): Tokens {
         h = Math.imul(h ^ d, 0x01000193);
         j++;
       }
+      const runEnd = j;
       if (j < len && (d >= 128 || d === 39)) {
         // A non-ASCII letter or mark, or an apostrophe, may continue the token: the regex decides.
         // (Past an apostrophe the regex may take non-ASCII letters the loop below never sees.)
         nonAscii = true;
         TOKEN_AT_RE.lastIndex = i;
         const m = TOKEN_AT_RE.exec(text)!;
-        const e = i + m[0].length;
-        if (e > j) innerStartsOf(text, j, e, inner);
-        j = e;
+        j = i + m[0].length;
         h = hashRange(text, i, j);
       }
       push(i, j, h >>> 0);
+      if (j > runEnd) innerStartsOf(text, runEnd, j, gateStarts, gateStartBits);
       i = j;
       continue;
     }
@@ -275,8 +285,8 @@ export function tokenize(text: string): Tokens {
     const m = TOKEN_RE.exec(text);
     if (m === null) break;
     const e = m.index + m[0].length;
-    innerStartsOf(text, m.index + 1, e, inner);
     push(m.index, e, hashRange(text, m.index, e));
+    innerStartsOf(text, m.index + 1, e, gateStarts, gateStartBits);
     i = e;
   }
   return {
@@ -288,19 +298,28 @@ export function tokenize(text: string): Tokens {
     raw,
     shape: shapes,
     word: words,
-    innerStarts: inner,
+    gateStarts,
+    gateStartBits,
     foldRisk: nonAscii && FOLD_RISK_RE.test(text),
   };
 }
 
 const FOLD_RISK_RE = /[\u017f\u212a]/;
 
-/** Push the positions in [from, to) where an ASCII letter or digit follows a non-word character. */
-function innerStartsOf(text: string, from: number, to: number, out: number[]): void {
+/**
+ * Add the positions in [from, to) where an ASCII letter or digit follows a character that is
+ * neither one nor "_" (word starts inside a token) and whose letters/digits pass a word gate.
+ */
+function innerStartsOf(text: string, from: number, to: number, starts: number[], bits: number[]): void {
   for (let p = from; p < to; p++) {
     if (!isAsciiAlnum(text.charCodeAt(p))) continue;
     const b = text.charCodeAt(p - 1);
-    if (!isAsciiAlnum(b) && b !== 95) out.push(p);
+    if (isAsciiAlnum(b) || b === 95) continue;
+    const g = gateBitsOf(leadRun(text, p));
+    if (g !== 0) {
+      starts.push(p);
+      bits.push(g);
+    }
   }
 }
 

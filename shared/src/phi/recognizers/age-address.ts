@@ -1,7 +1,16 @@
 // Ages over 89 (45 CFR 164.514(b)(2)(i)(C)) and geographic subdivisions smaller than a state:
 // street addresses, PO boxes, units, city + state + ZIP, ZIP codes, UK and Canadian postcodes
 // (45 CFR 164.514(b)(2)(i)(B)).
-import { before, eachMatch, lowerText, type Candidate, type ScanContext } from '../candidate.ts';
+import {
+  before,
+  eachMatch,
+  eachMatchAtWords,
+  GATE_LETTER_DIGIT,
+  lowerText,
+  type Candidate,
+  type ScanContext,
+} from '../candidate.ts';
+import { wordGate } from '../tokens.ts';
 import { zipValid } from '../validators.ts';
 
 const AGE_RE =
@@ -93,6 +102,19 @@ const ZIP_CUE_RE =
 const UK_POSTCODE_RE = /\b(?:[A-Z]{1,2}\d[A-Z\d]?|GIR) ?\d[ABD-HJLNP-UW-Z]{2}\b/g;
 const CA_POSTCODE_RE = /\b[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z] ?\d[ABCEGHJ-NPRSTV-Z]\d\b/g;
 
+// Speed: word gates (tokens.ts wordGate). Each tests the lower-cased first letters/digits of a
+// word and must accept every word a match of its pattern can start with; eachMatchAtWords then
+// tries the pattern only at those words. Keep each in step with its pattern.
+const AGE_GATE = wordGate((w) => /^(?:9\d|1[0-2]\d|age|nonagenarian$|centenarian$)/.test(w));
+const STREET_GATE = wordGate((w) => /^\d{1,6}[a-z]?$/.test(w));
+const NUM_WORDS_NUM_GATE = wordGate((w) => /^\d{1,6}$/.test(w));
+const POBOX_GATE = wordGate((w) => /^(?:p|po|pobox|post|psc|cmr|unit|usns|usnv|uss|uscgc)$/.test(w));
+const UNIT_ALONE_GATE = wordGate((w) => /^(?:apt|apartment|suite|ste|unit)/.test(w));
+const STATE_FIRST = new Set(`${STATES}|${STATE_NAMES}`.split('|').map((s) => s.split(' ')[0]!.toLowerCase()));
+const STATE_ZIP_GATE = wordGate((w) => STATE_FIRST.has(w));
+const ZIP4_GATE = wordGate((w) => /^\d{5}$/.test(w));
+const ZIP_CUE_GATE = wordGate((w) => /^(?:zip|zipcode|postal|postcode|post)$/.test(w));
+
 // Literal words one of which every address cue contains: a cheap gate before the pattern.
 // (" at" and " to" alone occur in nearly every text; the phrases are checked instead.)
 const ADDRESS_CUE_WORDS = [
@@ -161,7 +183,7 @@ function extendBack(text: string, start: number): number {
 export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
   const { text } = ctx;
   if (ctx.wants('AGE_OVER_89')) {
-    eachMatch(AGE_RE, text, (m) => {
+    eachMatchAtWords(ctx, AGE_GATE, AGE_RE, (m) => {
       out.push({
         type: 'AGE_OVER_89',
         start: m.index,
@@ -170,7 +192,7 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
         reason: 'Age over 89',
       });
     });
-    eachMatch(AGE_SEX_RE, text, (m) => {
+    eachMatchAtWords(ctx, AGE_GATE, AGE_SEX_RE, (m) => {
       out.push({
         type: 'AGE_OVER_89',
         start: m.index,
@@ -182,7 +204,7 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
   }
   if (ctx.wants('ADDRESS')) {
     const firstAnchor = out.length;
-    eachMatch(STREET_RE, text, (m) => {
+    eachMatchAtWords(ctx, STREET_GATE, STREET_RE, (m) => {
       // Short or common-word street types ("Pt", "Dr", "Place", "Park") need Title-case words
       // before them; in all-caps notes "2 DOSES AND PT" is not an address.
       const tm = TYPE_IN_MATCH.exec(m[0]);
@@ -216,7 +238,7 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
       });
     // "20789 Allika 46", "233 Erzsébet tér 19.": house number, capitalised street words, number.
     if (!ctx.upper)
-      eachMatch(NUM_WORDS_NUM_RE, text, (m) => {
+      eachMatchAtWords(ctx, NUM_WORDS_NUM_GATE, NUM_WORDS_NUM_RE, (m) => {
         // Lab values and vent settings share the shape ("Rate 10", "AST 524"): the form must open
         // its line or follow an address cue.
         const lineBefore = text.slice(Math.max(0, text.lastIndexOf('\n', m.index - 1) + 1), m.index);
@@ -263,7 +285,7 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
         });
       });
     if (['box', 'psc', 'cmr', 'unit', 'fpo', 'apo', 'dpo'].some((g) => lower.includes(g)))
-      eachMatch(POBOX_RE, text, (m) => {
+      eachMatchAtWords(ctx, POBOX_GATE, POBOX_RE, (m) => {
         out.push({
           type: 'ADDRESS',
           start: m.index,
@@ -273,7 +295,7 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
         });
       });
     if (['apt', 'apartment', 'suite', 'ste', 'unit'].some((g) => lower.includes(g)))
-      eachMatch(UNIT_ALONE_RE, text, (m) => {
+      eachMatchAtWords(ctx, UNIT_ALONE_GATE, UNIT_ALONE_RE, (m) => {
         out.push({
           type: 'ADDRESS',
           start: m.index,
@@ -300,7 +322,7 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
     }
     // City before "ST 12345": walk back over up to three capitalised words (cheaper than a
     // regex that would start at every capital letter).
-    eachMatch(STATE_ZIP_RE, text, (m) => {
+    eachMatchAtWords(ctx, STATE_ZIP_GATE, STATE_ZIP_RE, (m) => {
       const city = cityBefore(text, m.index);
       if (city)
         out.push({
@@ -313,7 +335,7 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
     });
   }
   if (ctx.wants('ZIP')) {
-    eachMatch(STATE_ZIP_RE, text, (m) => {
+    eachMatchAtWords(ctx, STATE_ZIP_GATE, STATE_ZIP_RE, (m) => {
       const z = m[1]!;
       if (!zipValid(z)) return;
       const start = m.index + m[0].length - z.length;
@@ -325,7 +347,7 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
         reason: 'ZIP code after a state',
       });
     });
-    eachMatch(ZIP4_RE, text, (m) => {
+    eachMatchAtWords(ctx, ZIP4_GATE, ZIP4_RE, (m) => {
       if (!zipValid(m[0])) return;
       out.push({
         type: 'ZIP',
@@ -337,7 +359,7 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
     });
     const lowerZip = lowerText(ctx);
     if (['zip', 'postal', 'post code', 'postcode'].some((g) => lowerZip.includes(g)))
-      eachMatch(ZIP_CUE_RE, text, (m) => {
+      eachMatchAtWords(ctx, ZIP_CUE_GATE, ZIP_CUE_RE, (m) => {
         const z = m[1]!;
         if (!/\d/.test(z)) return;
         const start = m.index + m[0].length - z.length;
@@ -349,7 +371,7 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
           reason: 'Labelled postal code',
         });
       });
-    eachMatch(UK_POSTCODE_RE, text, (m) => {
+    eachMatchAtWords(ctx, GATE_LETTER_DIGIT, UK_POSTCODE_RE, (m) => {
       if (!/\s/.test(m[0]) && !/\b(?:postcode|post code|uk|london)\b/i.test(before(text, m.index, 40)))
         return;
       out.push({
@@ -360,7 +382,7 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
         reason: 'UK postcode',
       });
     });
-    eachMatch(CA_POSTCODE_RE, text, (m) => {
+    eachMatchAtWords(ctx, GATE_LETTER_DIGIT, CA_POSTCODE_RE, (m) => {
       out.push({
         type: 'ZIP',
         start: m.index,

@@ -7,7 +7,14 @@
 // Hard negatives: durations ("34 years ago", "for 12 years", "12 years of experience"), quantities
 // ("I'm 100% sure", "he is 5 minutes away", "turned 90 degrees"), criteria and statistics ("ages
 // 18-25", "age 65 and older", "over age 65", "average age 42"), temperatures ("34F outside").
-import { eachMatch, eachMatchAtWords, lowerText, type Candidate, type ScanContext } from '../candidate.ts';
+import {
+  eachMatch,
+  eachMatchAtWords,
+  GATE_SMALL_NUMBER,
+  lowerText,
+  type Candidate,
+  type ScanContext,
+} from '../candidate.ts';
 import { wordGate } from '../tokens.ts';
 
 const UNITS = ['', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'];
@@ -64,7 +71,10 @@ const IS_RE = new RegExp(
   `\\b(?:i\\s+am|i['’]m|i\\s+was|(?:he|she)\\s+(?:is|was)|(?:he|she)['’]s|(?:patient|pt|client|son|daughter|child|baby)\\s+(?:is|was))\\s+(?:now\\s+|only\\s+|just\\s+|almost\\s+|nearly\\s+|about\\s+)?(\\d{1,3})${CLAUSE_END}`,
   'giu',
 );
-// Speed: the words IS_RE's matches start with (eachMatchAtWords tries it only there).
+// Speed: word gates (candidate.ts eachMatchAtWords), the words each pattern's matches start with.
+// YEARS_OLD_RE: a number of up to three digits or a number word ("thirty-four": "thirty").
+const YEARS_OLD_GATE = wordGate((w) => /^\d{1,3}$/.test(w) || WORD_VALUE.has(w));
+const TURN_GATE = wordGate((w) => /^turn(?:s|ed|ing)?$/.test(w));
 const IS_FIRST = new Set('i|he|she|patient|pt|client|son|daughter|child|baby'.split('|'));
 const IS_GATE = wordGate((w) => IS_FIRST.has(w));
 // Clinical shorthand "34 F", "34yo M", "34 y/o male": an age and a sex after a cue (line start, "a",
@@ -95,7 +105,7 @@ export function recognizeAges(ctx: ScanContext, out: Candidate[]): void {
   if (!ctx.wants('AGE') && !ctx.wants('AGE_OVER_89')) return;
   const { text } = ctx;
   const lower = lowerText(ctx);
-  eachMatch(YEARS_OLD_RE, text, (m) => {
+  eachMatchAtWords(ctx, YEARS_OLD_GATE, YEARS_OLD_RE, (m) => {
     const raw = m[1] ?? m[2]!;
     const n = m[1] ? value(raw) : 1;
     // "a 100-year-old house": an age of a thing.
@@ -106,7 +116,7 @@ export function recognizeAges(ctx: ScanContext, out: Candidate[]): void {
     push(out, m.index, m.index + m[0].length, n, 0.9, 'Stated age');
   });
   if (/\d\s*-?\s*(?:y\/o|y\.o|yo)/.test(lower))
-    eachMatch(YO_RE, text, (m) =>
+    eachMatchAtWords(ctx, GATE_SMALL_NUMBER, YO_RE, (m) =>
       push(out, m.index, m.index + m[0].length, Number(m[1]), 0.85, 'Stated age'),
     );
   if (lower.includes('age'))
@@ -116,7 +126,7 @@ export function recognizeAges(ctx: ScanContext, out: Candidate[]): void {
       push(out, numAt, numAt + m[2]!.length, Number(m[2]), 0.85, 'Age after "age"');
     });
   if (lower.includes('turn'))
-    eachMatch(TURN_RE, text, (m) => {
+    eachMatchAtWords(ctx, TURN_GATE, TURN_RE, (m) => {
       const at = m.index + m[0].indexOf(m[1]!, 4);
       push(out, at, m.index + m[0].length, Number(m[1]), 0.75, 'Age after "turned"');
     });

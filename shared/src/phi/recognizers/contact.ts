@@ -1,5 +1,12 @@
 // Phones, faxes, e-mail addresses, URLs and IP addresses (45 CFR 164.514(b)(2)(i)(D)-(F), (N), (O)).
-import { before, eachMatch, type Candidate, type ScanContext } from '../candidate.ts';
+import {
+  before,
+  eachMatch,
+  eachMatchAtWords,
+  GATE_SMALL_NUMBER,
+  type Candidate,
+  type ScanContext,
+} from '../candidate.ts';
 import { digitsOf, ipv4Valid, ipv6Valid, nanpValid } from '../validators.ts';
 
 // North American numbers: optional +1, area code with or without parentheses, optional extension.
@@ -141,7 +148,8 @@ export function recognizeContact(ctx: ScanContext, out: Candidate[]): void {
     });
   }
   if (ctx.wants('IP')) {
-    eachMatch(IPV4_RE, text, (m) => {
+    // An IPv4 address starts with a number of one to three digits (word gate, candidate.ts).
+    eachMatchAtWords(ctx, GATE_SMALL_NUMBER, IPV4_RE, (m) => {
       if (!ipv4Valid(m[0])) return;
       out.push({
         type: 'IP',

@@ -1,6 +1,7 @@
 // Suicidal ideation, self-harm and harm-to-others language, graded so the policy can tell a patient
 // in danger now from a denial ("I'm not suicidal"), a report about someone else, or history.
-import { eachMatch, lowerText, type Candidate, type ScanContext } from '../candidate.ts';
+import { eachMatchAtWords, lowerText, type Candidate, type ScanContext } from '../candidate.ts';
+import { wordGate } from '../tokens.ts';
 import type { Finding } from '../types.ts';
 
 // "su" alone matched almost every note (sugar, suction, pressure): the suicide spellings the
@@ -65,8 +66,17 @@ const CRISIS_RE = new RegExp(
   ].join('|'),
   'gi',
 );
+// Speed: the first letters/digits of every CRISIS_RE match (a whole word, or "su..."/"self...");
+// eachMatchAtWords tries the pattern only at such words. Keep in step with the pattern.
+const CRISIS_FIRST = new Set(
+  "attempted|attempting|attempt|attempts|thoughts|thinking|considering|contemplating|kill|killing|killed|hurt|hurting|harm|harming|harmed|cut|cutting|burn|burning|burned|hang|hanging|hanged|shoot|shooting|drown|drowning|starve|starving|poison|poisoning|poisoned|end|ending|take|taking|took|want|wants|wanted|wanna|wanting|going|planning|plan|plans|planned|ready|trying|tried|wish|wished|wishes|better|no|nothing|don|dont|do|doesn|doesnt|does|didn|didnt|did|overdose|overdosed|overdosing|od|odd|homicidal|stab|safety|988|crisis".split(
+    '|',
+  ),
+);
+const CRISIS_GATE = wordGate((w) => w.startsWith('su') || w.startsWith('self') || CRISIS_FIRST.has(w));
 // Suicidal ideation abbreviations in clinical shorthand; case-sensitive.
 const SI_RE = /\b(?:SI|HI|SIB|NSSI)\b(?:\s*(?:w\/|with|\/)\s*(?:plan|intent))?/g;
+const SI_GATE = wordGate((w) => w === 'si' || w === 'hi' || w === 'sib' || w === 'nssi');
 
 const NEGATION =
   /\b(?:no|not|denies|denied|deny|denying|never|without|nor|none|negative for|neg for|no longer|isn't|wasn't|aren't|don't|doesn't|didn't|haven't|hasn't|n't|absence of|free of|rules? out|r\/o)\b[^.;!?\n]{0,40}$/i;
@@ -135,11 +145,11 @@ export function recognizeCrisis(ctx: ScanContext, out: Candidate[]): void {
   const lower = lowerText(ctx);
   const gated = CRISIS_STEMS.some((k) => lower.includes(k));
   if (gated)
-    eachMatch(CRISIS_RE, text, (m) => {
+    eachMatchAtWords(ctx, CRISIS_GATE, CRISIS_RE, (m) => {
       pushCrisis(text, out, m.index, m.index + m[0].length, 'Suicide, self-harm or harm-to-others language');
     });
   if (!ctx.upper) {
-    eachMatch(SI_RE, text, (m) => {
+    eachMatchAtWords(ctx, SI_GATE, SI_RE, (m) => {
       pushCrisis(
         text,
         out,

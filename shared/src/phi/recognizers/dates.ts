@@ -1,6 +1,16 @@
 // Dates (45 CFR 164.514(b)(2)(i)(C): all elements of dates except the year, plus years in a
 // date context). Numeric dates are checked against the calendar; bare years need a cue.
-import { before, eachMatch, lowerText, type Candidate, type ScanContext } from '../candidate.ts';
+import {
+  before,
+  eachMatch,
+  eachMatchAtWords,
+  GATE_DAY_NUMBER,
+  GATE_YEAR,
+  lowerText,
+  type Candidate,
+  type ScanContext,
+} from '../candidate.ts';
+import { wordGate } from '../tokens.ts';
 import { calendarValid } from '../validators.ts';
 
 const MONTHS: Record<string, number> = {
@@ -99,6 +109,14 @@ const VENT_NEAR =
 const EVENT_BEFORE =
   /\b(?:on|extubated|extubation|extubate|intubated|placed|due|planned|until|by|since)\s*\(?\s*$/i;
 
+// Speed: word gates (candidate.ts eachMatchAtWords) for the word-led patterns above: the words
+// their matches can start with. Keep in step with the patterns.
+const MONTH_GATE = wordGate((w) => MONTHS[w] !== undefined);
+const ORDINAL_GATE = wordGate((w) => /^(?:on|by|since|until|till|from|before|after)$/.test(w));
+const PREP_MON_GATE = wordGate((w) =>
+  /^(?:in|since|until|till|from|last|next|early|late|mid|during|by)$/.test(w),
+);
+
 function monthNum(word: string): number {
   return MONTHS[word.toLowerCase().replace(/\.$/, '')] ?? 0;
 }
@@ -106,7 +124,7 @@ function monthNum(word: string): number {
 export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
   if (!ctx.wants('DATE')) return;
   const { text } = ctx;
-  eachMatch(ISO_RE, text, (m) => {
+  eachMatchAtWords(ctx, GATE_YEAR, ISO_RE, (m) => {
     if (!calendarValid(+m[1]!, +m[2]!, +m[3]!)) return;
     out.push({
       type: 'DATE',
@@ -116,7 +134,7 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
       reason: 'ISO calendar date',
     });
   });
-  eachMatch(MDY_RE, text, (m) => {
+  eachMatchAtWords(ctx, GATE_DAY_NUMBER, MDY_RE, (m) => {
     const a = +m[1]!;
     const b = +m[3]!;
     let y = +m[4]!;
@@ -135,7 +153,7 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
       reason: 'Numeric calendar date',
     });
   });
-  eachMatch(MD_RE, text, (m) => {
+  eachMatchAtWords(ctx, GATE_DAY_NUMBER, MD_RE, (m) => {
     const a = +m[1]!;
     const b = +m[2]!;
     if (!calendarValid(2000, a, b)) return;
@@ -168,7 +186,7 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
       return;
     out.push({ type: 'DATE', start: m.index, end, confidence: cue ? 0.85 : 0.7, reason: 'Month/day date' });
   });
-  eachMatch(MY_RE, text, (m) => {
+  eachMatchAtWords(ctx, GATE_DAY_NUMBER, MY_RE, (m) => {
     const mo = +m[1]!;
     const yy = +m[2]!;
     if (mo < 1 || mo > 12 || yy <= 31) return;
@@ -177,7 +195,7 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
       return;
     out.push({ type: 'DATE', start: m.index, end, confidence: 0.7, reason: 'Month and two-digit year' });
   });
-  eachMatch(ORDINAL_RE, text, (m) => {
+  eachMatchAtWords(ctx, ORDINAL_GATE, ORDINAL_RE, (m) => {
     const d = +m[1]!;
     if (d < 1 || d > 31) return;
     // "on the 11th." is a date; "on 1st step mattress", "after 2nd bag" are not.
@@ -192,8 +210,8 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
       reason: 'Ordinal day of the month',
     });
   });
-  const textual = (re: RegExp, di: number, reason: string): void => {
-    eachMatch(re, text, (m) => {
+  const textual = (re: RegExp, gate: number, di: number, reason: string): void => {
+    eachMatchAtWords(ctx, gate, re, (m) => {
       const word = MON_WORD_RE.exec(m[0])?.[0] ?? '';
       const mon = monthNum(word);
       if (!mon) return;
@@ -208,9 +226,9 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
   const lower = lowerText(ctx);
   const hasMonth = MONTH_GATES.some((g) => lower.includes(g));
   if (hasMonth) {
-    textual(TEXT_MDY_RE, 1, 'Month name with day');
-    textual(TEXT_DMY_RE, 1, 'Day with month name');
-    textual(TEXT_MY_RE, 0, 'Month name with year');
+    textual(TEXT_MDY_RE, MONTH_GATE, 1, 'Month name with day');
+    textual(TEXT_DMY_RE, GATE_DAY_NUMBER, 1, 'Day with month name');
+    textual(TEXT_MY_RE, MONTH_GATE, 0, 'Month name with year');
   }
   if (HX_GATE_RE.test(text))
     eachMatch(HX_YEAR_RE, text, (m) => {
@@ -227,7 +245,7 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
       });
     });
   if (hasMonth)
-    eachMatch(PREP_MON_RE, text, (m) => {
+    eachMatchAtWords(ctx, PREP_MON_GATE, PREP_MON_RE, (m) => {
       const word = m[1]!;
       const lw = word.toLowerCase();
       // "in may", "in march" are verbs or words as often as months: capitalised only.
@@ -251,7 +269,7 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
       reason: 'Abbreviated year',
     });
   });
-  eachMatch(YEAR_RE, text, (m) => {
+  eachMatchAtWords(ctx, GATE_YEAR, YEAR_RE, (m) => {
     const pre = before(text, m.index, 20);
     const n = +m[1]!;
     if (TIME_CUE.test(pre) && n % 100 < 60) return;

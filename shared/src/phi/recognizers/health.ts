@@ -1,14 +1,20 @@
 // Health content: diagnoses (mental health first), medications with doses, treatments, ICD-10-CM
 // codes and CPT codes in context. Lexicon phrases are matched over the shared token stream, so one
 // pass serves thousands of entries without a giant regex.
-import { before, eachMatch, type Candidate, type ScanContext } from '../candidate.ts';
+import {
+  before,
+  eachMatchAtWords,
+  GATE_LETTER_DIGIT,
+  type Candidate,
+  type ScanContext,
+} from '../candidate.ts';
 import {
   MEDICAL_DIAGNOSES,
   MEDICATIONS,
   MENTAL_HEALTH_DIAGNOSES,
   TREATMENTS,
 } from '../dictionaries/health.ts';
-import { SHAPE_LETTERS, type Tokens } from '../tokens.ts';
+import { SHAPE_LETTERS, wordGate, type Tokens } from '../tokens.ts';
 import type { HealthType } from '../types.ts';
 
 interface Phrase {
@@ -198,13 +204,16 @@ const ICD_CUE =
 // CPT: psychiatric and psychotherapy codes and office E/M codes, reported in a billing context.
 const CPT_RE =
   /(?<![\w.-])(9079[12]|9083[2-9]|9084[05-7]|9084[69]|9085[3]|90863|90870|90880|90882|90885|90887|90889|90899|90785|9920[2-5]|9921[1-5]|9949[2-4]|96127|96130|96131|96132|96133|96136|96137|96138|96139|96156|96158|96159|96164|96165|96167|96168|98966|98967|98968|99441|99442|99443|H0031|H0032|H2011|H2019|H0004|H0005|H2017)(?:-?(?:95|GT|HJ|HE|25|59|93))?(?![\w.-])/g;
+// Speed: ICD codes start with a letter and a digit (GATE_LETTER_DIGIT), CPT codes with "9" or
+// "H" and four digits; eachMatchAtWords tries the patterns only at such words.
+const CPT_GATE = wordGate((w) => /^[9h]\d{4}/.test(w));
 const CPT_CUE =
   /\b(?:cpt|code|codes|billing|billed|bill|claim|procedure|superbill|session|psychotherapy|visit|e\/m|modifier|hcpcs)\b[^\n]{0,40}$/i;
 
 export function recognizeCodes(ctx: ScanContext, out: Candidate[]): void {
   const { text } = ctx;
   if (ctx.wants('ICD10')) {
-    eachMatch(ICD_RE, text, (m) => {
+    eachMatchAtWords(ctx, GATE_LETTER_DIGIT, ICD_RE, (m) => {
       const letter = m[1]!;
       const hasDot = m[4] !== undefined;
       const cue = ICD_CUE.test(before(text, m.index, 40));
@@ -227,7 +236,7 @@ export function recognizeCodes(ctx: ScanContext, out: Candidate[]): void {
     });
   }
   if (ctx.wants('CPT')) {
-    eachMatch(CPT_RE, text, (m) => {
+    eachMatchAtWords(ctx, CPT_GATE, CPT_RE, (m) => {
       if (!CPT_CUE.test(before(text, m.index, 50))) return;
       out.push({
         type: 'CPT',

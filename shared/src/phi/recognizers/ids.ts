@@ -1,6 +1,16 @@
 // Identifiers with a validator or a label: SSN, MRN, health plan, account and card numbers, NPI,
 // DEA, driver's licences, VINs, devices, UK NHS numbers (45 CFR 164.514(b)(2)(i)(G)-(M), (R)).
-import { before, eachMatch, wordSet, type Candidate, type ScanContext } from '../candidate.ts';
+import {
+  before,
+  eachMatch,
+  eachMatchAtWords,
+  GATE_3_DIGITS,
+  GATE_LETTER_DIGIT,
+  wordSet,
+  type Candidate,
+  type ScanContext,
+} from '../candidate.ts';
+import { wordGate } from '../tokens.ts';
 import type { PhiType } from '../types.ts';
 import {
   deaValid,
@@ -132,6 +142,12 @@ const LABELLED: ReadonlyArray<{ re: RegExp; type: PhiType; reason: string; gate:
   },
 ];
 
+// Speed: every LABELLED match starts with a word that begins with one of the gate words ("mrn",
+// "mrn12345"); eachMatchAtWords tries the patterns only at such words.
+const LABEL_GATE = wordGate((w) => LABELLED.some((l) => l.gate.some((g) => w.startsWith(g))));
+// NPI, SSN, card and NHS numbers start with three or more digits (GATE_3_DIGITS); IBAN and DEA
+// numbers with letters then a digit (GATE_LETTER_DIGIT).
+
 /** True when the text has a run of at least n ASCII letters/digits (gate for the VIN pattern). */
 // Gate word -> bits of the LABELLED entries it opens. One pass over the scan's tokens replaces
 // building a set of all its words (the gates are whole lower-cased tokens either way).
@@ -165,7 +181,7 @@ function hasAlnumRun(text: string, n: number): boolean {
 export function recognizeIds(ctx: ScanContext, out: Candidate[]): void {
   const { text } = ctx;
   if (ctx.wants('SSN')) {
-    eachMatch(SSN_RE, text, (m) => {
+    eachMatchAtWords(ctx, GATE_3_DIGITS, SSN_RE, (m) => {
       if (!ssnValid(m[0])) return;
       const cue = SSN_CUE.test(before(text, m.index, 30));
       // Space- or dot-separated 3-2-4 groups are also phone fragments: need the cue.
@@ -178,7 +194,7 @@ export function recognizeIds(ctx: ScanContext, out: Candidate[]): void {
         reason: 'Social Security number (SSA rules)',
       });
     });
-    eachMatch(SSN_BARE_RE, text, (m) => {
+    eachMatchAtWords(ctx, GATE_3_DIGITS, SSN_BARE_RE, (m) => {
       if (!ssnValid(m[0]) || !SSN_CUE.test(before(text, m.index, 30))) return;
       out.push({
         type: 'SSN',
@@ -190,7 +206,7 @@ export function recognizeIds(ctx: ScanContext, out: Candidate[]): void {
     });
   }
   if (ctx.wants('ACCOUNT')) {
-    eachMatch(CARD_RE, text, (m) => {
+    eachMatchAtWords(ctx, GATE_3_DIGITS, CARD_RE, (m) => {
       const d = digitsOf(m[0]);
       if (d.length < 13 || d.length > 19 || !luhnValid(d)) return;
       out.push({
@@ -201,7 +217,7 @@ export function recognizeIds(ctx: ScanContext, out: Candidate[]): void {
         reason: 'Payment card number (Luhn)',
       });
     });
-    eachMatch(IBAN_RE, text, (m) => {
+    eachMatchAtWords(ctx, GATE_LETTER_DIGIT, IBAN_RE, (m) => {
       if (!ibanValid(m[0])) return;
       out.push({
         type: 'ACCOUNT',
@@ -213,7 +229,7 @@ export function recognizeIds(ctx: ScanContext, out: Candidate[]): void {
     });
   }
   if (ctx.wants('MRN')) {
-    eachMatch(NHS_RE, text, (m) => {
+    eachMatchAtWords(ctx, GATE_3_DIGITS, NHS_RE, (m) => {
       if (!nhsValid(m[0])) return;
       const cue = /\bnhs\b/i.test(before(text, m.index, 30));
       // One random 10-digit number in 11 passes mod-11: without the label or spacing, too weak.
@@ -228,7 +244,7 @@ export function recognizeIds(ctx: ScanContext, out: Candidate[]): void {
     });
   }
   if (ctx.wants('LICENSE')) {
-    eachMatch(DEA_RE, text, (m) => {
+    eachMatchAtWords(ctx, GATE_LETTER_DIGIT, DEA_RE, (m) => {
       if (!deaValid(m[0])) return;
       out.push({
         type: 'LICENSE',
@@ -238,7 +254,7 @@ export function recognizeIds(ctx: ScanContext, out: Candidate[]): void {
         reason: 'DEA registration (check digit)',
       });
     });
-    eachMatch(NPI_RE, text, (m) => {
+    eachMatchAtWords(ctx, GATE_3_DIGITS, NPI_RE, (m) => {
       if (!npiValid(m[0])) return;
       const cue = /\bnpi\b/i.test(before(text, m.index, 24));
       out.push({
@@ -269,7 +285,7 @@ export function recognizeIds(ctx: ScanContext, out: Candidate[]): void {
     if (!ctx.wants(l.type)) continue;
     if (gates < 0) gates = gateBits(ctx);
     if ((gates & (1 << k)) === 0) continue;
-    eachMatch(l.re, text, (m) => {
+    eachMatchAtWords(ctx, LABEL_GATE, l.re, (m) => {
       const id = m[1]!;
       // Short numbers after a label are settings and counts, not identifiers.
       if ((id.match(/\d/g)?.length ?? 0) < 4) return;
