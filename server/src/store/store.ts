@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import {
@@ -68,7 +68,7 @@ function openSqlite(dataDir: string): Store {
   const sqlite = new BetterSqlite3(join(dataDir, SQLITE_FILE));
   // WAL lets readers run beside the writer. synchronous=FULL syncs the WAL on every commit: under
   // NORMAL a power failure may roll back a transaction we already acknowledged with a 2xx.
-  const wal = sqlite.pragma('journal_mode = WAL', { simple: true }) === 'wal';
+  const walMode = sqlite.pragma('journal_mode = WAL', { simple: true }) === 'wal';
   sqlite.pragma('synchronous = FULL');
   // Another process (an `attune verify` run, a second server) may hold the write lock briefly.
   sqlite.pragma('busy_timeout = 5000');
@@ -80,15 +80,24 @@ function openSqlite(dataDir: string): Store {
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   const file = join(dataDir, SQLITE_FILE);
   let dirSynced = false;
+  // The WAL stays open for the store's lifetime: opening and closing it for every group commit
+  // cost two system calls beside the fsync. SQLite keeps the same WAL file while a connection is
+  // open (it resets and overwrites it after a checkpoint, it deletes it only on the last close),
+  // so an fsync of this descriptor syncs whatever SQLite wrote to the WAL. fsync works on a
+  // read-only descriptor and flushes every write to the file, whoever made it.
+  let wal: Promise<FileHandle> | null = null;
   // Only in WAL mode (a file system without shared memory may refuse it); without it the group
   // commit keeps synchronous=FULL for its own commits.
   async function syncWal(): Promise<void> {
-    // fsync works on a read-only descriptor and flushes every write to the file, whoever made it.
-    const walFile = await open(`${file}-wal`, 'r');
+    wal ??= open(`${file}-wal`, 'r');
+    const handle = wal;
     try {
-      await walFile.sync();
-    } finally {
-      await walFile.close();
+      await (await handle).sync();
+    } catch (err) {
+      // Open afresh next time; this sync failed, and the caller reports it.
+      if (wal === handle) wal = null;
+      void handle.then((h) => h.close()).catch(() => undefined);
+      throw err;
     }
     if (!dirSynced) {
       // The WAL's directory entry, once (SQLite syncs it on the WAL's first sync under FULL).
@@ -101,7 +110,13 @@ function openSqlite(dataDir: string): Store {
       dirSynced = true;
     }
   }
-  return { db, dialect: 'sqlite', close: () => db.destroy(), ...(wal ? { syncWal } : {}) };
+  async function close(): Promise<void> {
+    await db.destroy();
+    const handle = wal;
+    wal = null;
+    if (handle) await handle.then((h) => h.close()).catch(() => undefined);
+  }
+  return { db, dialect: 'sqlite', close, ...(walMode ? { syncWal } : {}) };
 }
 
 /** Prepared statements kept per connection, by SQL text (bounded). */
