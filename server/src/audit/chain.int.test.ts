@@ -5,7 +5,7 @@ import { leafHash, merkleRoot, nodeHash } from '../archive/merkle.ts';
 import { ensurePractice } from '../store/index.ts';
 import { createTestStore, dialectsUnderTest, type TestStore } from '../store/testing.ts';
 import { AUDIT, appendAudit, verifyChains } from './index.ts';
-import { canonical } from './chain.ts';
+import { canonical, withHeldChainHeads } from './chain.ts';
 
 const event = (n: number) => ({
   action: AUDIT.PHI_READ,
@@ -133,6 +133,48 @@ describe.each(dialectsUnderTest())('hash chains on %s', (dialect) => {
       id: row.id,
       reason: 'ciphertext_mismatch',
     });
+  });
+
+  it('holds chain heads through one transaction (group commit): the same chains, heads written once at the end', async () => {
+    const other = (await ensurePractice(store.db, { name: 'Q', domains: ['q.example.org'] })).practiceId;
+    const append = async (tx: typeof store.db, i: number) => {
+      await appendAudit(tx, { ...event(i), practiceId: other });
+      await appendArchive(tx, { practiceId: other, kind: 'message', refId: `q-${i}`, ciphertext: Buffer.from(`q ${i}`) });
+    };
+    // (The archive chain of the first practice was tampered with above: look at this practice's.)
+    const mine = (report: Awaited<ReturnType<typeof verifyChains>>) =>
+      report.chains.filter((c) => c.chain.endsWith(`:${other}`)).map((c) => ({ chain: c.chain, entries: c.entries, ok: c.break === undefined }));
+    // A new chain (genesis) and many appends in one transaction, then appends outside one.
+    await store.db.transaction().execute((tx) =>
+      withHeldChainHeads(tx, async () => {
+        for (let i = 0; i < 5; i++) await append(tx, i);
+        // Inside the transaction the head row is not yet written: the held one is ahead of it.
+        const row = await tx.selectFrom('chain_heads').select('seq').where('chain', '=', `audit:${other}`).executeTakeFirstOrThrow();
+        expect(row.seq).toBe(1);
+      }),
+    );
+    await append(store.db, 5);
+    expect(mine(await verifyChains(store.db))).toEqual([
+      { chain: `archive:${other}`, entries: 6, ok: true },
+      { chain: `audit:${other}`, entries: 6, ok: true },
+    ]);
+    // A failed transaction leaves neither entries nor a moved head.
+    await expect(
+      store.db.transaction().execute((tx) =>
+        withHeldChainHeads(tx, async () => {
+          await append(tx, 6);
+          await append(tx, 7);
+          throw new Error('abort');
+        }),
+      ),
+    ).rejects.toThrow('abort');
+    await store.db.transaction().execute((tx) => withHeldChainHeads(tx, () => append(tx, 8)));
+    expect(mine(await verifyChains(store.db))).toEqual([
+      { chain: `archive:${other}`, entries: 7, ok: true },
+      { chain: `audit:${other}`, entries: 7, ok: true },
+    ]);
+    const seqs = await store.db.selectFrom('archive_entries').select('seq').where('chain', '=', `archive:${other}`).orderBy('seq').execute();
+    expect(seqs.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
   });
 });
 

@@ -44,6 +44,16 @@ export async function appendToChain(
 ): Promise<ChainSlot & { hash: string }> {
   // The head lock is held to commit; outside a transaction it would be released at once.
   if (!tx.isTransaction) throw new Error('appendToChain must run inside a transaction');
+  const batch = heldHeads.get(tx);
+  const held = batch?.get(chain);
+  if (held) {
+    // This transaction already holds the head (its lock and its latest value): no need to read it.
+    const slot = { seq: held.seq + 1, prevHash: held.head };
+    const hash = await write(slot);
+    held.seq = slot.seq;
+    held.head = hash;
+    return { ...slot, hash };
+  }
   let head = await bump(tx, chain);
   if (!head) {
     await tx
@@ -56,8 +66,38 @@ export async function appendToChain(
   }
   const slot = { seq: head.seq, prevHash: head.head };
   const hash = await write(slot);
-  await tx.updateTable('chain_heads').set({ head: hash }).where('chain', '=', chain).execute();
+  if (batch) batch.set(chain, { seq: slot.seq, head: hash });
+  else await tx.updateTable('chain_heads').set({ head: hash }).where('chain', '=', chain).execute();
   return { ...slot, hash };
+}
+
+// Chain heads held for the rest of a transaction (withHeldChainHeads). A group commit appends many
+// entries to the same chains in one transaction (delivery/commit-queue.ts): the first append of
+// each chain reads and locks its head as above, the later ones take the head from memory, and the
+// new heads are written once, just before the commit. Entries and hashes are exactly those of
+// appending one by one; only the head row is written once per chain instead of twice per entry.
+const heldHeads = new WeakMap<Db, Map<string, { seq: number; head: string }>>();
+
+/**
+ * Runs `fn` (the body of transaction `tx`) with the chain heads it appends to held in memory, and
+ * records them in chain_heads when it completes, inside `tx`. Every append in `fn` must go through
+ * this `tx` handle (as every write of a transaction must). If `fn` throws, nothing is recorded and
+ * the caller rolls the transaction back.
+ */
+export async function withHeldChainHeads<T>(tx: Db, fn: () => Promise<T>): Promise<T> {
+  if (!tx.isTransaction) throw new Error('withHeldChainHeads must run inside a transaction');
+  if (heldHeads.has(tx)) return fn();
+  const heads = new Map<string, { seq: number; head: string }>();
+  heldHeads.set(tx, heads);
+  try {
+    const result = await fn();
+    for (const [chain, h] of heads) {
+      await tx.updateTable('chain_heads').set({ seq: h.seq, head: h.head }).where('chain', '=', chain).execute();
+    }
+    return result;
+  } finally {
+    heldHeads.delete(tx);
+  }
 }
 
 function bump(tx: Db, chain: string) {

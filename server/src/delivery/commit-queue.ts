@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { withHeldChainHeads } from '../audit/chain.ts';
 import type { Db, Tx } from '../store/index.ts';
 
 // Group commit. A durable 202 needs a synced commit; on SQLite with synchronous=FULL each commit
@@ -40,7 +41,10 @@ export function createCommitQueue(db: Db, opts: CommitQueueOptions = {}): Commit
 
   // One transaction. With syncWal: on one connection, NORMAL for this commit only, FULL restored
   // before the connection serves anyone else (the caller syncs the WAL before resolving anyone).
-  const transact = <T>(fn: (tx: Tx) => Promise<T>): Promise<T> => {
+  // The group's appends to the audit and archive chains keep each chain's head in memory and
+  // write it once at the end (audit/chain.ts withHeldChainHeads).
+  const transact = <T>(body: (tx: Tx) => Promise<T>): Promise<T> => {
+    const fn = (tx: Tx) => withHeldChainHeads(tx, () => body(tx));
     if (!syncWal) return db.transaction().execute(fn);
     return db.connection().execute(async (conn) => {
       await sql`pragma synchronous = NORMAL`.execute(conn);
