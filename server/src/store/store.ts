@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -211,10 +211,55 @@ export function nowIso(now: Date = new Date()): string {
   return now.toISOString();
 }
 
-/** A new row id (random UUID). Ids are references, not secrets: secrets use 256-bit tokens. */
-export function newId(): string {
-  return randomUUID();
+// Row ids are time-ordered UUIDs (version 7, RFC 9562): 48 bits of Unix milliseconds, a 12-bit
+// counter within the millisecond (starting at a random value) and 62 random bits. Every id column
+// is indexed (primary keys, and message, delivery and patient ids in other tables' indexes); with
+// random v4 ids each insert lands on a random page of each index, so a group commit wrote about
+// one page per index per row. Time-ordered ids append at the right edge, where the rows of a group
+// share pages: fewer pages written to the WAL and checkpointed (bench:server), the same on
+// PostgreSQL's B-trees. They reveal when a row was made (to the millisecond), which every row's
+// created_at says anyway, and still not how many rows there are.
+let lastMs = 0;
+let lastPrefix = '';
+let prefixMs = -1;
+let counter = 0;
+let pool = new Uint8Array(0);
+let at = 0;
+
+/** The next random byte, from a pool refilled 4 KB at a time. */
+function randomByte(): number {
+  if (at >= pool.length) {
+    pool = new Uint8Array(randomBytes(4096));
+    at = 0;
+  }
+  return pool[at++]!;
 }
+
+/** A new row id (UUIDv7). Ids are references, not secrets: secrets use 256-bit tokens. */
+export function newId(): string {
+  let ms = Date.now();
+  if (ms > lastMs) {
+    lastMs = ms;
+    counter = ((randomByte() << 8) | randomByte()) & 0x7ff; // half the range left for ids in the same millisecond
+  } else {
+    // The same millisecond (or the clock went back): count on, borrowing the next millisecond on overflow.
+    ms = lastMs;
+    if (++counter > 0xfff) {
+      ms = ++lastMs;
+      counter = 0;
+    }
+  }
+  if (ms !== prefixMs) {
+    const t = ms.toString(16).padStart(12, '0');
+    lastPrefix = `${t.slice(0, 8)}-${t.slice(8)}-7`;
+    prefixMs = ms;
+  }
+  const c = counter.toString(16).padStart(3, '0');
+  const r = () => HEX[randomByte()]!;
+  return `${lastPrefix}${c}-${HEX[(randomByte() & 0x3f) | 0x80]!}${r()}-${r()}${r()}${r()}${r()}${r()}${r()}`;
+}
+
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 /** Parses a JSON text column, falling back when the column is empty or corrupt. */
 export function parseJsonColumn<T>(text: string | null | undefined, fallback: T): T {
