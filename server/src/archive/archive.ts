@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Db } from '../store/index.ts';
 import { newId, nowIso } from '../store/index.ts';
+import { insertRow } from '../store/compiled.ts';
 import type { ArchiveEntriesTable } from '../store/schema.ts';
 import { appendToChain, canonical, chainHash } from '../audit/chain.ts';
 
@@ -62,10 +63,7 @@ export async function appendArchive(
       ciphertext_sha256: sha256Hex(ciphertext),
     };
     const hash = chainHash(prevHash, archiveCanonical(row));
-    await tx
-      .insertInto('archive_entries')
-      .values({ ...row, ciphertext, prev_hash: prevHash, hash })
-      .execute();
+    await insertRow(tx, 'archive_entries', { ...row, ciphertext, prev_hash: prevHash, hash });
     return hash;
   });
   return { id, seq: result.seq, hash: result.hash };

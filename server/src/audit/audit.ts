@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import type { Db } from '../store/index.ts';
 import { newId, nowIso } from '../store/index.ts';
+import { insertRow } from '../store/compiled.ts';
 import type { AuditEventsTable } from '../store/schema.ts';
 import { appendToChain, canonical, chainHash } from './chain.ts';
 import type { AuditEventInput } from './events.ts';
@@ -66,10 +67,7 @@ export async function appendAudit(
       details: canonical(event.details ?? {}),
     };
     const hash = chainHash(prevHash, auditCanonical(row));
-    await tx
-      .insertInto('audit_events')
-      .values({ ...row, prev_hash: prevHash, hash })
-      .execute();
+    await insertRow(tx, 'audit_events', { ...row, prev_hash: prevHash, hash });
     return hash;
   });
   return { id, seq: result.seq, hash: result.hash };

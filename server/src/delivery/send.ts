@@ -4,6 +4,7 @@ import { appendArchive } from '../archive/index.ts';
 import { appendAudit, AUDIT } from '../audit/index.ts';
 import { encryptForArchive, sealSecret } from '../crypto/index.ts';
 import { getPolicy, newId, nowIso, type Db } from '../store/index.ts';
+import { insertRow } from '../store/compiled.ts';
 import { ddb } from './db.ts';
 import { getKeyring } from './keyring.ts';
 import { CLIENT_NOTICE_KIND, clientDeliveryIndex, clientNotice, replayClientNotice, sealClientToken } from './client-notice.ts';
@@ -220,9 +221,7 @@ export async function sendSecureMessage(svc: DeliveryServices, ctx: SendContext,
         const row = await tx.selectFrom('patients').select('id').where('practice_id', '=', ctx.practiceId).where('email', '=', r.email).executeTakeFirstOrThrow();
         r.patientId = row.id;
       }
-      await t
-        .insertInto('messages')
-        .values({
+      await insertRow(t, 'messages', {
           id: messageId,
           practice_id: ctx.practiceId,
           clinician_id: ctx.clinicianId,
@@ -238,13 +237,10 @@ export async function sendSecureMessage(svc: DeliveryServices, ctx: SendContext,
           in_reply_to: req.inReplyTo ?? null,
           created_at: nowText,
           idempotency_key: idemKey,
-        })
-        .execute();
+        });
       await appendArchive(tx, { practiceId: ctx.practiceId, kind: 'message', refId: messageId, ciphertext, at: now });
       for (const [i, r] of plan.entries()) {
-        await tx
-          .insertInto('deliveries')
-          .values({
+        await insertRow(tx, 'deliveries', {
             id: r.deliveryId,
             message_id: messageId,
             practice_id: ctx.practiceId,
@@ -262,12 +258,9 @@ export async function sendSecureMessage(svc: DeliveryServices, ctx: SendContext,
             smtp_message_id: r.smtpMessageId,
             created_at: nowText,
             updated_at: nowText,
-          })
-          .execute();
+          });
         if (r.link) {
-          await tx
-            .insertInto('viewer_links')
-            .values({
+          await insertRow(tx, 'viewer_links', {
               id: newId(),
               token_sha256: r.link.sha256,
               practice_id: ctx.practiceId,
@@ -281,13 +274,10 @@ export async function sendSecureMessage(svc: DeliveryServices, ctx: SendContext,
               first_opened_at: null,
               revoked_at: null,
               created_at: nowText,
-            })
-            .execute();
+            });
         }
         const payload: LinkPayload | null = r.link ? { token: r.link.token } : null;
-        await tx
-          .insertInto('outbox')
-          .values({
+        await insertRow(tx, 'outbox', {
             id: r.outboxId,
             practice_id: ctx.practiceId,
             delivery_id: r.deliveryId,
@@ -309,15 +299,12 @@ export async function sendSecureMessage(svc: DeliveryServices, ctx: SendContext,
             permanent_failure: 0,
             last_error: null,
             created_at: nowText,
-          })
-          .execute();
+          });
         if (r.patientId) {
           const events = [{ id: `sent:${r.deliveryId}`, type: 'sent' }];
           if (req.checkIn) events.push({ id: `checkin:${r.deliveryId}`, type: 'checkin_sent' });
           for (const e of events) {
-            await tx
-              .insertInto('engagement_events')
-              .values({
+            await insertRow(tx, 'engagement_events', {
                 id: e.id,
                 practice_id: ctx.practiceId,
                 patient_id: r.patientId,
@@ -328,8 +315,7 @@ export async function sendSecureMessage(svc: DeliveryServices, ctx: SendContext,
                 topics: JSON.stringify(req.topics.map((x) => x.trim().toLowerCase())),
                 data: JSON.stringify({ method: r.method, channel: ctx.channel ?? 'api' }),
                 created_at: nowText,
-              })
-              .execute();
+              });
           }
         }
       }
