@@ -16,6 +16,8 @@ export interface AppVariables {
   auth: AuthContext;
   /** Set by the rate limiter when the caller presented a bearer token (hash, not the token). */
   rateKey: string;
+  /** Set when the body was read from the Node request directly (body.ts), not through c.req. */
+  bodyRead: boolean;
 }
 
 export type AppEnv = { Variables: AppVariables };

@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import type { z, ZodError } from 'zod';
+import { readBodyText } from './body.ts';
 import { ApiError } from './errors.ts';
 import type { AppEnv } from './types.ts';
 
@@ -44,7 +45,7 @@ export async function readJson<S extends z.ZodType>(c: Context<AppEnv>, schema: 
   if (!/^application\/(?:[\w.+-]+\+)?json\b/i.test(type)) {
     throw new ApiError(415, 'unsupported_media_type', 'Send the request body as application/json.');
   }
-  const text = await c.req.text();
+  const text = await readBodyText(c);
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -22,7 +22,21 @@ export const limitBody = (opts: {
   const normal = tooLarge(opts.maxBytes);
   const large = tooLarge(opts.largeBytes);
   return async function limitBodySize(c, next) {
-    const limiter = c.req.method === 'POST' && opts.largeRoutes.includes(c.req.path) ? large : normal;
-    return limiter(c, next);
+    const method = c.req.method;
+    // No body to limit (what hono's bodyLimit concludes too, after building the full Request).
+    if (method === 'GET' || method === 'HEAD') return next();
+    const isLarge = method === 'POST' && opts.largeRoutes.includes(c.req.path);
+    // A declared length (and no chunked coding) is checked here, as hono's bodyLimit checks it,
+    // without building the fetch Request that it reads the header from (body.ts).
+    const length = c.req.header('content-length');
+    if (length !== undefined && c.req.header('transfer-encoding') === undefined) {
+      const limit = isLarge ? opts.largeBytes : opts.maxBytes;
+      if (!/^\d+$/.test(length.trim())) return (isLarge ? large : normal)(c, next);
+      if (Number(length.trim()) > limit) {
+        return c.json(errorBody('payload_too_large', `The request body exceeds the limit of ${limit} bytes.`), 413);
+      }
+      return next();
+    }
+    return (isLarge ? large : normal)(c, next);
   };
 };

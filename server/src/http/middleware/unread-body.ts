@@ -15,5 +15,5 @@ export const closeOnUnreadBody = (): MiddlewareHandler<AppEnv> =>
     if (c.req.method === 'GET' || c.req.method === 'HEAD') return;
     const length = c.req.header('content-length');
     const hasBody = (length !== undefined && length !== '0') || c.req.header('transfer-encoding') !== undefined;
-    if (hasBody && !c.req.raw.bodyUsed) c.res.headers.set('Connection', 'close');
+    if (hasBody && !c.get('bodyRead') && !c.req.raw.bodyUsed) c.res.headers.set('Connection', 'close');
   };

@@ -1,4 +1,4 @@
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
 import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MessageStatusResponseSchema, SendMessageResponseSchema } from '@attune/shared/api';
@@ -162,6 +162,49 @@ describe('POST /v1/messages', () => {
     });
     expect(status).toBe(413);
     expect((JSON.parse(body) as { error: { code: string } }).error.code).toBe('payload_too_large');
+  });
+
+  it('reads JSON bodies on one keep-alive connection: declared length, a byte-order mark, chunked, and one over the limit', async () => {
+    // The body of a known length is read from the Node request directly (http/body.ts); a chunked
+    // one through the fetch Request. Either way the connection stays open for the next request.
+    const token = await f.token();
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const post = (body: Buffer, chunked: boolean) =>
+      new Promise<{ status: number; text: string; connection: string | undefined; reused: boolean }>((resolve, reject) => {
+        const req = request(`${f.url}/v1/messages`, {
+          method: 'POST',
+          agent,
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...(chunked ? {} : { 'content-length': body.length }) },
+        });
+        req.on('response', (res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => (text += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text, connection: res.headers.connection, reused: req.reusedSocket }));
+        });
+        req.on('error', reject);
+        if (chunked) {
+          // Two writes: Node sends Transfer-Encoding: chunked when no length is given.
+          req.write(body.subarray(0, 10));
+          req.end(body.subarray(10));
+        } else req.end(body);
+      });
+    const json = (to: string) => Buffer.from(JSON.stringify({ to: [to], subject: 'Schedule', text: 'Your appointment moved to Tuesday.' }));
+    try {
+      const results = [
+        await post(json('ka1@patient.example'), false),
+        await post(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), json('ka2@patient.example')]), false),
+        await post(json('ka3@patient.example'), true),
+        await post(Buffer.from('{"to": ["ka4@patient.example"], "text": "x"'), false),
+      ];
+      expect(results.map((r) => r.status)).toEqual([202, 202, 202, 400]);
+      expect(results.map((r) => r.reused)).toEqual([false, true, true, true]);
+      expect(results.map((r) => r.connection)).toEqual(['keep-alive', 'keep-alive', 'keep-alive', 'keep-alive']);
+      expect((JSON.parse(results[3]!.text) as { error: { code: string } }).error.code).toBe('invalid_json');
+      const sent = await f.server.store.db.selectFrom('deliveries').select('email').where('email', 'in', ['ka1@patient.example', 'ka2@patient.example', 'ka3@patient.example']).execute();
+      expect(sent).toHaveLength(3);
+    } finally {
+      agent.destroy();
+    }
   });
 
   it('answers 401 without a valid token and 415 for a non-JSON body', async () => {
