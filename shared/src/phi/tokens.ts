@@ -26,6 +26,8 @@ export class Word {
   readonly shape: number;
   /** names.ts: dictionary flags, stop-word bit and cue-word bits (see W_* there). */
   names = -1;
+  /** places.ts: which of its lists hold the word, and whether it is capitalised (P_* there). */
+  places = -1;
   /** Bits of the word gates (wordGate below) that `lead` passes; -1 until first asked. */
   gates = -1;
   constructor(

@@ -13,6 +13,7 @@ import {
   SHAPE_LOWER,
   SHAPE_TITLE,
   type Tokens,
+  type Word,
 } from '../tokens.ts';
 
 let CITY_SET: Set<string> | undefined;
@@ -138,6 +139,34 @@ const LOC_CUE = new Set(
 );
 const CAP_RE = /^[\p{Lu}][\p{L}\p{M}'’.-]*$/u;
 
+// Per-word facts for the loops below, computed once per distinct word and kept on its Word
+// (tokens.ts, field `places`): which lists hold its lower-cased text, and whether its exact text
+// is capitalised (CAP_RE). The loops test bits instead of looking each token up.
+const P_COUNTRY = 1; // first word of a country or US state (countries())
+const P_FACILITY = 2; // FACILITY
+const P_FACILITY_FIRST = 4; // FACILITY_FIRST
+const P_CITY = 8; // first word of a dictionary city (cities())
+const P_CAP = 16; // CAP_RE matches the exact text
+const P_MOVE_VERB = 32; // MOVE_VERBS
+function placeInfo(word: Word): number {
+  const w = word.lower;
+  return (
+    (countries().has(w) ? P_COUNTRY : 0) |
+    (FACILITY.has(w) ? P_FACILITY : 0) |
+    (FACILITY_FIRST.has(w) ? P_FACILITY_FIRST : 0) |
+    (cities().has(w) ? P_CITY : 0) |
+    (CAP_RE.test(word.raw) ? P_CAP : 0) |
+    (MOVE_VERBS.has(w) ? P_MOVE_VERB : 0)
+  );
+}
+/** The P_* bits of token i. */
+function placeBits(toks: Tokens, i: number): number {
+  const word = toks.word[i]!;
+  let b = word.places;
+  if (b < 0) word.places = b = placeInfo(word);
+  return b;
+}
+
 export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]): void {
   if (!ctx.wants('ADDRESS')) return;
   const { text } = ctx;
@@ -148,7 +177,8 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
   for (let i = 0; i < n; i++) {
     const w = toks.lower[i]!;
     const shp = toks.shape[i]!;
-    const ctry = countries().get(w);
+    const pb = placeBits(toks, i);
+    const ctry = (pb & P_COUNTRY) !== 0 ? countries().get(w) : undefined;
     if (ctry) {
       const last = countryAt(ctx, toks, i, ctry, out);
       if (last >= 0) {
@@ -156,16 +186,12 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
         continue;
       }
     }
-    const lowerFacility = (shp & SHAPE_LOWER) !== 0 && FACILITY.has(w);
-    if (
-      (shp & (SHAPE_TITLE | SHAPE_CAPS | SHAPE_INITIAL)) === 0 &&
-      !lowerFacility &&
-      !CAP_RE.test(toks.raw[i]!)
-    )
+    const lowerFacility = (shp & SHAPE_LOWER) !== 0 && (pb & P_FACILITY) !== 0;
+    if ((shp & (SHAPE_TITLE | SHAPE_CAPS | SHAPE_INITIAL)) === 0 && !lowerFacility && (pb & P_CAP) === 0)
       continue;
     // Facility: up to 3 capitalised words before "Hospital", "Medical Center", ...
-    const pair = i + 1 < n && FACILITY_FIRST.has(w) ? `${w} ${toks.lower[i + 1]!}` : '';
-    if ((FACILITY.has(w) || FACILITY_PAIRS.has(pair)) && i > 0) {
+    const pair = i + 1 < n && (pb & P_FACILITY_FIRST) !== 0 ? `${w} ${toks.lower[i + 1]!}` : '';
+    if (((pb & P_FACILITY) !== 0 || FACILITY_PAIRS.has(pair)) && i > 0) {
       let j = i - 1;
       let first = -1;
       // Lower-case notes ("holy cross hospital") take lower-case words, minus generic adjectives.
@@ -244,8 +270,8 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
       }
     }
     // Dictionary cities, longest match; a single word that is also a common word needs a cue.
-    const cands = idx.get(w);
-    if (!cands) continue;
+    if ((pb & P_CITY) === 0) continue;
+    const cands = idx.get(w)!;
     for (const words of cands) {
       const m = words.length;
       if (i + m > n) continue;
@@ -447,7 +473,7 @@ function recognizeLocationCues(ctx: ScanContext, toks: Tokens, out: Candidate[])
       i = takePlace(ctx, toks, out, i, i + 2, 0.7, 'Place after "University of"');
       continue;
     }
-    if (!MOVE_VERBS.has(toks.lower[i]!)) continue;
+    if ((placeBits(toks, i) & P_MOVE_VERB) === 0) continue;
     // Copulas ("is in", "was at") only in mixed-case prose, where the place is capitalised.
     if (
       WEAK_MOVE.has(toks.lower[i]!) &&
