@@ -28,6 +28,8 @@ export class Word {
   names = -1;
   /** places.ts: which of its lists hold the word, and whether it is capitalised (P_* there). */
   places = -1;
+  /** health.ts: whether the lexicon index or its near-spelling lookup knows the word (H_* there). */
+  health = -1;
   /** Bits of the word gates (wordGate below) that `lead` passes; -1 until first asked. */
   gates = -1;
   constructor(

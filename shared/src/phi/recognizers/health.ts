@@ -14,7 +14,7 @@ import {
   MENTAL_HEALTH_DIAGNOSES,
   TREATMENTS,
 } from '../dictionaries/health.ts';
-import { SHAPE_LETTERS, wordGate, type Tokens } from '../tokens.ts';
+import { SHAPE_LETTERS, wordGate, type Tokens, type Word } from '../tokens.ts';
 import type { HealthType } from '../types.ts';
 
 interface Phrase {
@@ -130,15 +130,37 @@ const DOSE_AFTER =
 const PERSONAL_CUE =
   /\b(?:my|his|her|their|your|our|i have|i've|i am|i'm|she has|he has|they have|diagnosed with|dx|dx of|history of|hx of|treated for|treatment for|struggling with|suffers from|suffering from|on|taking|takes|started|prescribed|patient|pt|client)\s+(?:\w+\s+)?$/i;
 
+// Per-word facts, computed once per distinct word and kept on its Word (tokens.ts, field
+// `health`): most words are in neither the index nor the near-spelling lookup, and then cost
+// one bit test.
+const H_INDEX = 1; // INDEX has phrases starting with the word
+const H_FUZZY = 2; // a near spelling of a lexicon word (fuzzyLookup), tried only when no phrase matches
+function healthInfo(word: Word): number {
+  const tok = word.lower;
+  let b = INDEX.has(tok) ? H_INDEX : 0;
+  if (
+    tok.length >= 7 &&
+    (word.shape & SHAPE_LETTERS) !== 0 &&
+    !tok.includes("'") &&
+    fuzzyLookup(tok) !== undefined
+  )
+    b |= H_FUZZY;
+  return b;
+}
+
 export function recognizeHealthLexicon(ctx: ScanContext, toks: Tokens, out: Candidate[]): void {
   const wantAny = ctx.wants('DIAGNOSIS') || ctx.wants('MEDICATION') || ctx.wants('TREATMENT');
   if (!wantAny) return;
   const { text } = ctx;
   for (let i = 0; i < toks.count; i++) {
+    const word = toks.word[i]!;
+    let hb = word.health;
+    if (hb < 0) word.health = hb = healthInfo(word);
+    if (hb === 0) continue;
     const tok = toks.lower[i]!;
     let hit: Phrase | undefined;
     let lastTok = i;
-    const cands = INDEX.get(tok);
+    const cands = (hb & H_INDEX) !== 0 ? INDEX.get(tok) : undefined;
     if (cands) {
       for (const p of cands) {
         const n = p.words.length;
@@ -170,7 +192,7 @@ export function recognizeHealthLexicon(ctx: ScanContext, toks: Tokens, out: Cand
       }
     }
     let fuzzy = false;
-    if (!hit && tok.length >= 7 && (toks.shape[i]! & SHAPE_LETTERS) !== 0 && !tok.includes("'")) {
+    if (!hit && (hb & H_FUZZY) !== 0) {
       hit = fuzzyLookup(tok);
       fuzzy = hit !== undefined;
     }
