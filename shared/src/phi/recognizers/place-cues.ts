@@ -4,7 +4,7 @@
 // Not a "Where:" line: an event's venue is a public place, and a newsletter announcing a workshop
 // must not read as a patient's address.
 // Every pattern is gated on a literal word of its cue, so texts without one pay one lookup.
-import { eachMatch, lowerText, type Candidate, type ScanContext } from '../candidate.ts';
+import { eachMatch, wordSet, type Candidate, type ScanContext } from '../candidate.ts';
 
 // One word of a street or place name: capitalised, a number, or a street/particle word.
 const PLACE_WORD_RE =
@@ -66,8 +66,10 @@ const HOMETOWN_RE =
 // A hospital's initials ("transferred to GH", "seen at BWH", "GBMC EW"): capitals ending in H, MC
 // or HC after "at/to/from/by", or before an emergency or critical-care unit. Clinical acronyms of
 // the same shape (BPH, NPH, LVH, PMH, TSH...) are not places.
-const HOSPITAL_INITIALS_RE =
-  /(?:\b(?:at|to|from|by|At|To|From|AT|TO|FROM|BY)[ \t]+|@[ \t]*)([A-Z]{1,4}(?:H|MC|HC))\b(?![-/'’]|\.\w)|\b([A-Z]{1,4}(?:H|MC|HC))[ \t]+(?=(?:EW|ER|ED|ICU|CCU|MICU|SICU|CVICU|NICU|PICU|ICU|[Cc]ath|CATH|[Cc]linic|CLINIC)\b)/g;
+const HOSPITAL_INITIALS_RE = /\b[A-Z]{0,4}(?:H|MC|HC)\b/g;
+const INITIALS_CUE_BEFORE_RE = /(?:\b(?:at|to|from|by|At|To|From|AT|TO|FROM|BY)[ \t]+|@[ \t]*)$/;
+const INITIALS_UNIT_AFTER_RE =
+  /^[ \t]+(?:EW|ER|ED|ICU|CCU|MICU|SICU|CVICU|NICU|PICU|[Cc]ath|CATH|[Cc]linic|CLINIC)\b/;
 const NOT_HOSPITAL = new Set(
   'CATH|TRACH|BATH|BOTH|CASH|DASH|EACH|FISH|HIGH|LASH|MASH|MATH|MESH|MUCH|PATH|PUSH|RUSH|SUCH|WASH|WISH|WITH|OUCH|RICH|ITCH|INCH|ARCH|BPH|NPH|LVH|RVH|ICH|SAH|SDH|EDH|IVH|PPH|TSH|ACTH|ADH|LDH|HGH|FSH|LH|PTH|CH|PH|OH|AH|EH|UH|HH|NH|DH|SH|TH|WH|BH|RH|VH|FH|PMH|PSH|FMH|OSH|MSH|NSH|DVH|HCH|BIH|IAH|ISH|PAH|CAH|OHH|LOH|ETOH|ETH|EMH|TAH|DMH|SMH|BMH|AMH|OMH|NMH|IMH|SCH|MCH|DCH|RCH|PCH|HMC|AMC|SMC|DMC|MMC|OMC|CMC|PMC|EMC|AHC|PHC|CHC|FQHC|MHC|BHC|DHHS|HHS|OASH|NCH|WIH|ETCH'.split(
     '|',
@@ -77,20 +79,32 @@ const NOT_HOSPITAL = new Set(
 export function recognizePlaceCues(ctx: ScanContext, out: Candidate[]): void {
   if (!ctx.wants('ADDRESS')) return;
   const { text } = ctx;
-  const lower = lowerText(ctx);
-  if (lower.includes('corner')) corners(text, out);
+  const words = wordSet(ctx);
+  if (words.has('corner')) corners(text, out);
   eachMatch(HOSPITAL_INITIALS_RE, text, (m) => {
-    const a = m[1] ?? m[2]!;
+    const a = m[0];
+    if (a.length < 2 || NOT_HOSPITAL.has(a)) return;
     // In all-caps notes words end in H too ("TO TOUCH", "WITH MICU"): three letters at most there.
-    if (NOT_HOSPITAL.has(a) || (ctx.upper && a.endsWith('H') && a.length > 3)) return;
-    const start = m.index + m[0].indexOf(a);
-    out.push({ type: 'ADDRESS', start, end: start + a.length, confidence: 0.7, reason: 'Hospital initials' });
+    if (ctx.upper && a.endsWith('H') && a.length > 3) return;
+    const end = m.index + a.length;
+    const next = text.charCodeAt(end);
+    // Not "GH-", "GH/", "GH's", "GH.5".
+    if (next === 45 || next === 47 || next === 39 || next === 0x2019) return;
+    if (next === 46 && /\w/.test(text[end + 1] ?? '')) return;
+    if (
+      !INITIALS_CUE_BEFORE_RE.test(text.slice(Math.max(0, m.index - 6), m.index)) &&
+      !INITIALS_UNIT_AFTER_RE.test(text.slice(end, end + 8))
+    )
+      return;
+    out.push({ type: 'ADDRESS', start: m.index, end, confidence: 0.7, reason: 'Hospital initials' });
   });
   if (
-    lower.includes('originally') ||
-    lower.includes('home') ||
-    lower.includes('birth') ||
-    lower.includes('native')
+    words.has('originally') ||
+    words.has('hometown') ||
+    words.has('birthplace') ||
+    (words.has('home') && (words.has('town') || words.has('city'))) ||
+    (words.has('birth') && words.has('place')) ||
+    (words.has('native') && words.has('city'))
   )
     eachMatch(HOMETOWN_RE, text, (m) => {
       const start = m.index + m[0].length - m[1]!.length;
