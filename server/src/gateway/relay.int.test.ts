@@ -1,8 +1,9 @@
-import type { AddressInfo, Socket } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { createInterface } from 'node:readline';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MailTransport } from '../delivery/transport.ts';
-import { smtpRelayTransport } from './relay.ts';
+import { envelopeAddress, smtpRelayTransport } from './relay.ts';
 import { selfSignedCert } from './testing.ts';
 
 // The gateway's relay connections against real smtp-server next hops that misbehave on purpose:
@@ -173,6 +174,47 @@ describe('gateway relay connections', () => {
     const again = await startHop({}, undefined, port);
     expect((await relay.send(mail(MESSAGE), 'relay')).ok).toBe(true);
     expect(again.received).toHaveLength(1);
+  });
+
+  it('gives the next hop an internationalised domain as its A-label, as the composer did', async () => {
+    // smtp-server shows domains decoded, so this hop is a plain socket that records the commands.
+    const lines: string[] = [];
+    const server = createServer((sock) => {
+      let data = false;
+      sock.write('220 hop\r\n');
+      createInterface({ input: sock, crlfDelay: Infinity }).on('line', (line) => {
+        if (data) {
+          if (line === '.') {
+            data = false;
+            sock.write('250 queued\r\n');
+          }
+          return;
+        }
+        lines.push(line);
+        if (/^EHLO/i.test(line)) sock.write('250-hop\r\n250 8BITMIME\r\n');
+        else if (/^DATA/i.test(line)) {
+          data = true;
+          sock.write('354 go on\r\n');
+        } else if (/^QUIT/i.test(line)) sock.end('221 bye\r\n');
+        else sock.write('250 ok\r\n');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const relay = relayTo(`smtp://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    try {
+      const r = await relay.send(mail(MESSAGE, ['info@bücher.example', 'vendor@example.com']), 'relay');
+      expect(r.ok).toBe(true);
+      expect(lines.filter((l) => /^RCPT/i.test(l))).toEqual([
+        'RCPT TO:<info@xn--bcher-kva.example>',
+        'RCPT TO:<vendor@example.com>',
+      ]);
+    } finally {
+      await relay.close();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+    expect(envelopeAddress('Vendor@Example.com')).toBe('Vendor@Example.com');
+    expect(envelopeAddress('jöran@bücher.example')).toBe('jöran@bücher.example');
+    expect(envelopeAddress('')).toBe('');
   });
 
   it('never sends in clear when STARTTLS is required, and uses it (with AUTH) when offered', async () => {

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { domainToASCII } from 'node:url';
 import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
 import {
   classifySmtpError,
@@ -67,6 +68,21 @@ export function createRelay(config: {
       ? smtpRelayTransport({ url: config.smtpUrl, requireTls: config.smtpRequireTls, maxConnections: 10 })
       : fileTransport(config.mailDir),
   );
+}
+
+/**
+ * An envelope address as the next hop should see it: an internationalised domain as its A-label
+ * (bücher.example -> xn--bcher-kva.example) when the local part is ASCII, as nodemailer's composer
+ * did; a non-ASCII local part needs SMTPUTF8 anyway and stays as it is. ASCII addresses unchanged.
+ */
+export function envelopeAddress(address: string): string {
+  if (!/[\u0080-\uffff]/.test(address)) return address;
+  const at = address.lastIndexOf('@');
+  if (at < 0) return address;
+  const local = address.slice(0, at);
+  if (/[\u0080-\uffff]/.test(local)) return address;
+  const ascii = domainToASCII(address.slice(at + 1));
+  return ascii ? `${local}@${ascii}` : address;
 }
 
 interface Conn {
@@ -210,7 +226,8 @@ export function smtpRelayTransport(
       return classifySmtpError(err);
     }
     const reused = c.sent > 0;
-    const { info, err, read } = await sendOn(c, { from: mail.from, to: mail.to }, mail.raw);
+    const envelope = { from: envelopeAddress(mail.from), to: mail.to.map(envelopeAddress) };
+    const { info, err, read } = await sendOn(c, envelope, mail.raw);
     c.sent++;
     if (!err && info) {
       release(c);
@@ -236,7 +253,8 @@ export function smtpRelayTransport(
     }
     drop(c);
     // The server had closed a connection we had kept open, before any of the message went out.
-    if (reused && !read && !retried && !e.responseCode) return attempt(mail, true);
+    const closedUnderUs = (e.code === 'ECONNECTION' || e.code === 'ESOCKET') && !e.responseCode;
+    if (reused && !read && !retried && closedUnderUs) return attempt(mail, true);
     return classifySmtpError(e);
   };
 
