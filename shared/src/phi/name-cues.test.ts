@@ -56,3 +56,22 @@ describe('scan: lists that go on from a found name', () => {
     expect(names('Dear Priya, Monday and Tuesday work for me.')).toEqual(['Priya']);
   });
 });
+
+describe('scan: clinicians named before a credential, relatives with a surname in capitals', () => {
+  it('takes a (hyphenated) name before a capitals credential and a verb of what was done', () => {
+    expect(names('Resp: 1400- Okafor-Lindqvist MD performed a bronchoscopy at bedside.')).toEqual([
+      'Okafor-Lindqvist',
+    ]);
+    expect(names('Line ok to use per Teodor Varga NP, CXR reviewed.')).toEqual(['Teodor Varga']);
+  });
+  it('does not take a unit or a condition before a credential for a name', () => {
+    expect(names('Sats 96% on 2 Liters NP, comfortable.')).toEqual([]);
+    expect(names('Per Cardiology MD recs, hold the beta blocker.')).toEqual([]);
+  });
+  it('takes a surname in capitals after a strongly cued first name, not a heading', () => {
+    expect(names('Guardian: niece, Patricia QUENNEVILLE, lives out of state.')).toEqual([
+      'Patricia QUENNEVILLE',
+    ]);
+    expect(names('Dear Maria PLAN OF CARE attached.')).toEqual(['Maria']);
+  });
+});

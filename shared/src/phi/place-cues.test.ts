@@ -82,3 +82,14 @@ describe('scan: a repeated name line in a forwarded contact card', () => {
     expect(texts('Brightline Freight\n88 Orchard Road\nApt. 4', 'NAME')).toEqual([]);
   });
 });
+
+describe('scan: a state university by its short form', () => {
+  it('takes "U Maryland", "U Mass", "Univ of Michigan"', () => {
+    expect(
+      texts('Insulin drip per U Maryland scale; U Mass consult; Univ of Michigan records.', 'ADDRESS'),
+    ).toEqual(['U Maryland', 'U Mass', 'Univ of Michigan']);
+  });
+  it('does not take "u" for "you" before a state', () => {
+    expect(texts('I will send u Texas pics later.', 'ADDRESS')).not.toContain('u Texas');
+  });
+});

@@ -52,8 +52,64 @@ function good(toks: Tokens, k: number, lowerText: boolean): boolean {
   return (sh & (SHAPE_TITLE | SHAPE_INITIAL)) !== 0;
 }
 
+// Credentials written after a colleague's name in notes, in capitals ("per Warren KAVALIUNAS NP",
+// "Stord-Painter MD performed ...").
+const CAPS_CREDENTIALS = new Set(
+  'MD|NP|RN|PA|DO|LPN|LCSW|LICSW|MSW|PhD|PsyD|RRT|CRNA|APRN|FNP|PMHNP|LMFT|LPC|LMHC|DPT|PharmD'.split('|'),
+);
+// What may come before such a name: a cue word; and after the credential: a verb of what was done.
+const BEFORE_CREDENTIALED = new Set(
+  'per|by|with|from|to|and|called|paged|notified|informed|aware|dr|spoke|contacted|via|cc'.split('|'),
+);
+const AFTER_CREDENTIAL = new Set(
+  'performed|plans|planned|placed|aware|ordered|orders|notified|informed|called|paged|updated|states|stated|said|says|wants|wanted|agreed|recommends|recommended|saw|examined|evaluated|here|in|at|to|will|was|is|made|came|visited|consulted|d/c|dc|started|discontinued|changed|increased|decreased|reviewed|spoke|talked'.split(
+    '|',
+  ),
+);
+
+function credentialedNames(ctx: ScanContext, toks: Tokens, out: Candidate[]): void {
+  const { text } = ctx;
+  const n = toks.count;
+  for (let c = 1; c < n; c++) {
+    if (!CAPS_CREDENTIALS.has(toks.raw[c]!)) continue;
+    // "MD'S", "RN:" and "PA line" are not credentials after a name.
+    const ce = toks.end[c]!;
+    if (text[ce] === "'" || text[ce] === '’' || text[ce] === ':') continue;
+    let k = c - 1;
+    let first = -1;
+    while (k >= 0 && c - k <= 3) {
+      const sh = toks.shape[k]!;
+      const l = toks.lower[k]!;
+      if ((sh & SHAPE_LETTERS) === 0 || l.length < 2 || STOP.has(l) || SERVICES.has(l)) break;
+      if ((sh & (SHAPE_TITLE | SHAPE_CAPS)) === 0) break;
+      const g = text.slice(toks.end[k], toks.start[k + 1]);
+      if (!/^(?: |-)$/.test(g)) break;
+      first = k;
+      if (k === 0) break;
+      const g2 = text.slice(toks.end[k - 1], toks.start[k]);
+      if (g2 !== ' ' && g2 !== '-') break;
+      k--;
+    }
+    if (first < 0) continue;
+    const prev = first > 0 ? toks.lower[first - 1]! : '';
+    const next = c + 1 < n ? toks.lower[c + 1]! : '';
+    const cued =
+      BEFORE_CREDENTIALED.has(prev) && /^[ \t]+$/.test(text.slice(toks.end[first - 1], toks.start[first]));
+    const acted = AFTER_CREDENTIAL.has(next) && /^[ \t]+$/.test(text.slice(ce, toks.start[c + 1]));
+    if (!cued && !acted) continue;
+    out.push({
+      type: 'NAME',
+      start: toks.start[first]!,
+      end: toks.end[c - 1]!,
+      confidence: 0.8,
+      reason: 'Name before a credential',
+    });
+  }
+}
+
 export function recognizeNameCues(ctx: ScanContext, toks: Tokens, out: Candidate[]): void {
   if (!ctx.wants('NAME') || ctx.upper) return;
+  credentialedNames(ctx, toks, out);
   const { text } = ctx;
   const n = toks.count;
   for (let i = 1; i + 1 < n; i++) {

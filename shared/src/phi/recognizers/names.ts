@@ -916,7 +916,12 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
                 (sh[j]! & SHAPE_CAPS) !== 0 &&
                 (sh[i]! & SHAPE_TITLE) !== 0 &&
                 (fl[i]! & FIRST) !== 0 &&
-                (fl[j]! & (L_STRONG | L_AMBIG)) !== 0) ||
+                ((fl[j]! & (L_STRONG | L_AMBIG)) !== 0 ||
+                  // Unknown to the dictionary: a strongly cued first name ("Niece, Patricia
+                  // WAITE") and a word that does not open a run of capitals (a heading).
+                  (conf[i]! >= 0.8 &&
+                    w[j]!.length >= 4 &&
+                    !(j + 1 < n && gap[j + 1] === G_SPACE && (sh[j + 1]! & SHAPE_CAPS) !== 0)))) ||
               (isLower(j) && isLower(i) && fl[j] !== 0 && (fl[j]! & STRONG) !== 0)));
         if (ok) mark(j, Math.min(conf[i]!, 0.85), why[i] ?? 'Name continues');
       }

@@ -5,6 +5,7 @@
 // must not read as a patient's address.
 // Every pattern is gated on a literal word of its cue, so texts without one pay one lookup.
 import { eachMatch, wordSet, type Candidate, type ScanContext } from '../candidate.ts';
+import { US_STATES } from '../dictionaries/countries.ts';
 
 // One word of a street or place name: capitalised, a number, or a street/particle word.
 const PLACE_WORD_RE =
@@ -76,11 +77,36 @@ const NOT_HOSPITAL = new Set(
   ),
 );
 
+// A state university by its short form: "U Maryland", "U. Mass", "Univ of Michigan" (a hospital or a
+// protocol named after it: "per U Maryland scale").
+let UNIV_RE: RegExp | undefined;
+function univRe(): RegExp {
+  UNIV_RE ??= new RegExp(
+    `\\b(?:U\\.?|Univ\\.?|UNIV\\.?)[ \\t]+(?:of[ \\t]+|OF[ \\t]+)?(?:${US_STATES.split('|')
+      .map((st) => st.replace(/\b\w/g, (c) => c.toUpperCase()).replace(/ /g, '[ \\t]+'))
+      .join('|')}|Mass|Penn|Conn|Mich|Wisc)\\b`,
+    'gi',
+  );
+  return UNIV_RE;
+}
+
 export function recognizePlaceCues(ctx: ScanContext, out: Candidate[]): void {
   if (!ctx.wants('ADDRESS')) return;
   const { text } = ctx;
   const words = wordSet(ctx);
   if (words.has('corner')) corners(text, out);
+  if (words.has('u') || words.has('univ'))
+    eachMatch(univRe(), text, (m) => {
+      // A capital "U": a lower-case "u" is "you" in chat ("send u Texas pics").
+      if (m[0][0] !== 'U') return;
+      out.push({
+        type: 'ADDRESS',
+        start: m.index,
+        end: m.index + m[0].length,
+        confidence: 0.8,
+        reason: 'State university',
+      });
+    });
   eachMatch(HOSPITAL_INITIALS_RE, text, (m) => {
     const a = m[0];
     if (a.length < 2 || NOT_HOSPITAL.has(a)) return;
