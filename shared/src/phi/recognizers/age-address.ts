@@ -112,6 +112,11 @@ const POBOX_GATE = wordGate((w) => /^(?:p|po|pobox|post|psc|cmr|unit|usns|usnv|u
 const UNIT_ALONE_GATE = wordGate((w) => /^(?:apt|apartment|suite|ste|unit)/.test(w));
 const STATE_FIRST = new Set(`${STATES}|${STATE_NAMES}`.split('|').map((s) => s.split(' ')[0]!.toLowerCase()));
 const STATE_ZIP_GATE = wordGate((w) => STATE_FIRST.has(w));
+const ADDRESS_CUE_GATE = wordGate((w) =>
+  /^(?:my|his|her|their|our|new|home|mailing|postal|street|billing|shipping|address|lives|live|living|located|resides|meet|the|corner|office|arrived|send|ship|shipped|mail|mailed|deliver|delivered)$/.test(
+    w,
+  ),
+);
 const ZIP4_GATE = wordGate((w) => /^\d{5}$/.test(w));
 const ZIP_CUE_GATE = wordGate((w) => /^(?:zip|zipcode|postal|postcode|post)$/.test(w));
 
@@ -310,7 +315,7 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
     const anchors: Array<[number, number]> = [];
     for (let k = firstAnchor; k < out.length; k++) anchors.push([out[k]!.start, out[k]!.end]);
     if (ADDRESS_CUE_WORDS.some((k) => lower.includes(k)))
-      eachMatch(ADDRESS_CUE_RE, text, (m) => {
+      eachMatchAtWords(ctx, ADDRESS_CUE_GATE, ADDRESS_CUE_RE, (m) => {
         const at = m.index + m[0].length;
         if (/^[\d\p{Lu}]/u.test(text.slice(at, at + 1))) anchors.push([at, at]);
       });
