@@ -88,6 +88,7 @@ const COMPOUND_PARTS = set(
 const SIGN_OFFS = set(
   'thanks|thank you|regards|best|sincerely|cheers|warmly|respectfully|love|yours|best regards|kind regards|warm regards|many thanks|take care|talk soon|xo|xoxo',
 );
+const SIGN_OFF_MAX_LETTERS = Math.max(...[...SIGN_OFFS].map((x) => x.replace(/ /g, '').length));
 // Verbs after a name that mark it as a person in notes ("bill called", "CLIFFORD AWARE").
 const VERBS_AFTER = set(
   'called|calls|phoned|visited|visits|aware|updated|notified|informed|said|says|states|stated|reports|reported|agreed|agrees|consented|consents|requested|requests|wants|wanted|came|arrived|left|asked|asks|feels|felt|spoke|talked|thinks|thought|believes|is|was|will|has|had|would|and|present|at|in',
@@ -860,15 +861,33 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
   for (let i = 0; i < n; i++) {
     if (!lineStart(i) || !candidate(i)) continue;
     let k = i;
-    while (k + 1 < n && !lineStart(k + 1) && (gap[k + 1]! & (G_SPACE | G_PERIOD | G_HYPHEN)) !== 0) k++;
+    // (Five words are enough to know the line is too long.)
+    while (
+      k + 1 < n &&
+      k - i < 4 &&
+      !lineStart(k + 1) &&
+      (gap[k + 1]! & (G_SPACE | G_PERIOD | G_HYPHEN)) !== 0
+    )
+      k++;
     const words = k - i + 1;
     if (words > 4) continue;
     // The previous line: a sign-off?
     const prevEnd = i > 0 ? toks.end[i - 1]! : 0;
     let s = i - 1;
     while (s > 0 && !lineStart(s)) s--;
+    // Speed: a line with more letters than the longest sign-off is none; counted without
+    // building the lower-cased line (a non-ASCII character may lower-case to a letter).
+    let letters = 0;
+    for (
+      let c = i > 0 ? toks.start[Math.max(0, s)]! : 0;
+      c < prevEnd && letters <= SIGN_OFF_MAX_LETTERS;
+      c++
+    ) {
+      const ch = text.charCodeAt(c) | 32;
+      if ((ch >= 97 && ch <= 122) || ch >= 128) letters++;
+    }
     const prevLine =
-      i > 0
+      i > 0 && letters <= SIGN_OFF_MAX_LETTERS
         ? text
             .slice(toks.start[Math.max(0, s)], prevEnd)
             .toLowerCase()
