@@ -75,3 +75,13 @@ describe('scan: clinicians named before a credential, relatives with a surname i
     expect(names('Dear Maria PLAN OF CARE attached.')).toEqual(['Maria']);
   });
 });
+
+describe('scan: lower-case names in lower-case notes', () => {
+  it('takes two name words when one is unambiguous ("martin carey", "mary theresa")', () => {
+    expect(names('spoke w/ social work, then met with martin carey from ethics.')).toEqual(['martin carey']);
+    expect(names('pt alert. mary theresa from speech therapy in today.')).toEqual(['mary theresa']);
+  });
+  it('does not take common words that are also names', () => {
+    expect(names('pt will rest, bill sent to insurance; may grow stronger.')).toEqual([]);
+  });
+});

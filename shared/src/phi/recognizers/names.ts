@@ -718,11 +718,14 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
         if (fl[i] === 0 && !dialogue) continue;
         for (let m = i; m <= k; m++) mark(m, 0.8, 'Speaker label');
       }
-    // Lower-case first name and surname, both unambiguous ("patricia desrosiers").
+    // Lower-case first name and surname ("patricia desrosiers"): one of them unambiguous, the other
+    // a name too ("martin carey", "mary theresa", "stella maris").
     for (let i = 0; i + 1 < n; i++) {
       if (!isLower(i) || !isLower(i + 1) || gap[i + 1] !== G_SPACE || !candidate(i) || !candidate(i + 1))
         continue;
-      if ((fl[i]! & F_STRONG) !== 0 && (fl[i + 1]! & L_STRONG) !== 0) {
+      const a = fl[i]!;
+      const b = fl[i + 1]!;
+      if (((a & F_STRONG) !== 0 && (b & STRONG) !== 0) || ((a & FIRST) !== 0 && (b & L_STRONG) !== 0)) {
         mark(i, 0.75, 'First name and surname');
         mark(i + 1, 0.75, 'First name and surname');
       }
