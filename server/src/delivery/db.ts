@@ -20,7 +20,7 @@ export interface DeliveryAttemptsTable {
 }
 
 export interface DeliveryDatabase extends Omit<Database, 'messages' | 'viewer_links'> {
-  messages: MessagesTable & { idempotency_key: string | null };
+  messages: MessagesTable & { idempotency_key: string | null; request_hash: string | null };
   viewer_links: ViewerLinksTable & { otp_sends: number };
   delivery_attempts: DeliveryAttemptsTable;
 }

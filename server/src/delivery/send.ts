@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { MAX_ATTACHMENT_BYTES, type SendMessageRequest, type SendMessageResponse } from '@attune/shared/api';
 import { scanAndDecide, type Decision } from '@attune/shared/policy';
 import { appendArchive } from '../archive/index.ts';
@@ -34,7 +35,8 @@ export type SendResult =
   | { ok: true; response: SendMessageResponse; replayed: boolean }
   | { ok: false; code: 'blocked_by_policy'; message: string; reasons: string[] }
   | { ok: false; code: 'payload_too_large'; message: string }
-  | { ok: false; code: 'validation_failed'; message: string };
+  | { ok: false; code: 'validation_failed'; message: string }
+  | { ok: false; code: 'idempotency_conflict'; message: string };
 
 /** Outbox payload of a secure-link delivery, sealed under the master key: the link token. */
 export interface LinkPayload {
@@ -73,8 +75,10 @@ function isTextual(contentType: string): boolean {
 export async function sendSecureMessage(svc: DeliveryServices, ctx: SendContext, req: SendMessageRequest): Promise<SendResult> {
   const db = svc.db;
   const idemKey = ctx.idempotencyKey?.slice(0, 200) ?? null;
-  if (idemKey) {
-    const replay = await replayIdempotent(svc, ctx.practiceId, idemKey, req.delivery);
+  const reqHash = idemKey ? requestHash(req) : null;
+  if (idemKey && reqHash) {
+    const replay = await replayIdempotent(svc, ctx.practiceId, idemKey, req.delivery, reqHash);
+    if (replay === 'conflict') return IDEMPOTENCY_CONFLICT;
     if (replay) return { ok: true, response: replay, replayed: true };
   }
 
@@ -237,6 +241,7 @@ export async function sendSecureMessage(svc: DeliveryServices, ctx: SendContext,
           in_reply_to: req.inReplyTo ?? null,
           created_at: nowText,
           idempotency_key: idemKey,
+          request_hash: reqHash,
         });
       await appendArchive(tx, { practiceId: ctx.practiceId, kind: 'message', refId: messageId, ciphertext, at: now });
       for (const [i, r] of plan.entries()) {
@@ -341,8 +346,9 @@ export async function sendSecureMessage(svc: DeliveryServices, ctx: SendContext,
     });
   } catch (err) {
     // Two concurrent retries with one key: the loser replays the winner's send.
-    if (idemKey) {
-      const replay = await replayIdempotent(svc, ctx.practiceId, idemKey, req.delivery);
+    if (idemKey && reqHash) {
+      const replay = await replayIdempotent(svc, ctx.practiceId, idemKey, req.delivery, reqHash);
+      if (replay === 'conflict') return IDEMPOTENCY_CONFLICT;
       if (replay) return { ok: true, response: replay, replayed: true };
     }
     throw err;
@@ -371,19 +377,62 @@ export async function sendSecureMessage(svc: DeliveryServices, ctx: SendContext,
   };
 }
 
+const IDEMPOTENCY_CONFLICT = {
+  ok: false,
+  code: 'idempotency_conflict',
+  message: 'This Idempotency-Key was already used for a different message. Use a new key for a new message.',
+} as const;
+
+/**
+ * SHA-256 (hex) of what a send asks for: recipients (as sets: the schema has lower-cased them),
+ * subject, bodies, attachments, topics, timing, reply link, check-in flag and delivery mode. A retry
+ * under the same Idempotency-Key (or the gateway's Message-ID) replays the first send only when
+ * this matches; a key reused for another message is refused, never answered with a 202 for a
+ * message that was not sent.
+ */
+export function requestHash(req: SendMessageRequest): string {
+  const h = createHash('sha256');
+  h.update(
+    JSON.stringify([
+      1,
+      [...req.to].sort(),
+      [...req.cc].sort(),
+      req.subject,
+      req.text ?? null,
+      req.html ?? null,
+      req.attachments.length,
+      req.topics,
+      req.sendAt ?? null,
+      req.expiresAt ?? null,
+      req.inReplyTo ?? null,
+      req.checkIn,
+      req.delivery ?? null,
+    ]),
+  );
+  // Attachments hashed piece by piece: no second copy of megabytes of base64 in one string.
+  for (const a of req.attachments) h.update(`\u0000${a.filename}\u0000${a.contentType}\u0000`).update(a.contentBase64);
+  return h.digest('hex');
+}
+
+/**
+ * The first send under this key, answered again; 'conflict' when that send asked for a different
+ * message (rows from before request hashes were stored compare by recipients in the route).
+ */
 async function replayIdempotent(
   svc: DeliveryServices,
   practiceId: string,
   key: string,
   delivery: SendMessageRequest['delivery'],
-): Promise<SendMessageResponse | null> {
+  hash: string,
+): Promise<SendMessageResponse | 'conflict' | null> {
   const m = await ddb(svc.db)
     .selectFrom('messages')
-    .select(['id', 'decision', 'reasons', 'send_at', 'created_at'])
+    .select(['id', 'decision', 'reasons', 'send_at', 'created_at', 'request_hash'])
     .where('practice_id', '=', practiceId)
     .where('idempotency_key', '=', key)
     .executeTakeFirst();
   if (!m) return null;
+  if (m.request_hash !== null && m.request_hash !== hash) return 'conflict';
   // The row may belong to a group whose WAL fsync is still running (commit-queue.ts): wait for it
   // through the same queue, so a replayed 202 is as durable as the first one.
   await svc.commit(() => Promise.resolve());

@@ -513,6 +513,36 @@ describe('HTTP API under fuzzing (real server, SQLite)', () => {
     expect(body.error.message.toLowerCase()).not.toContain('someone.else');
   });
 
+  it('refuses an Idempotency-Key reused for other content to the same recipient (409), and still replays the same request', async () => {
+    const send = (text: string, extra: Record<string, unknown> = {}) =>
+      f.request('/v1/messages', {
+        method: 'POST',
+        token: f.tokens.clinicianA,
+        headers: { 'content-type': 'application/json', 'idempotency-key': 'fuzz-idem-0002' },
+        body: JSON.stringify({ to: [PHI_EMAIL], text, ...extra }),
+      });
+    const first = await send('Your next session is moved to Thursday.');
+    expect(first.status).toBe(202);
+    const { id } = (await first.json()) as { id: string };
+    const again = await send('Your next session is moved to Thursday.');
+    expect(again.status).toBe(202);
+    expect(((await again.json()) as { id: string }).id).toBe(id);
+    for (const [text, extra] of [
+      ['Your next session is moved to Friday.', {}],
+      ['Your next session is moved to Thursday.', { subject: 'Schedule' }],
+      ['Your next session is moved to Thursday.', { attachments: [{ filename: 'plan.txt', contentType: 'text/plain', contentBase64: 'cGxhbg==' }] }],
+    ] as const) {
+      const other = await send(text, extra);
+      expect(other.status).toBe(409);
+      const body = (await other.json()) as { error: { code: string; message: string } };
+      expect(body.error.code).toBe('conflict');
+      expect(body.error.message).not.toContain('Friday');
+    }
+    // A refusal does not spend the key: the original request still replays the first send.
+    const last = await send('Your next session is moved to Thursday.');
+    expect(((await last.json()) as { id: string }).id).toBe(id);
+  });
+
   it('refuses custom patterns with nested repetition (catastrophic backtracking on every send) with 400', async () => {
     const put = (customPatterns: string[]) =>
       f.request('/v1/policy', { method: 'PUT', token: f.tokens.adminA, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...policySample, customPatterns }) });

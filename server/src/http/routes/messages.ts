@@ -62,11 +62,14 @@ export const messages: RouteModule = {
             throw new ApiError(413, 'payload_too_large', r.message);
           case 'validation_failed':
             throw new ApiError(400, 'validation_failed', r.message);
+          case 'idempotency_conflict':
+            throw new ApiError(409, 'conflict', r.message);
         }
       }
       if (r.replayed && !sameRecipients(r.response.recipients.map((x) => x.email), [...req.to, ...req.cc])) {
         // A key reused for another message must not answer 202 for a message that was never sent
-        // (silent loss). Without a stored request hash only the recipients can be compared here.
+        // (silent loss). Sends stored with a request hash are compared whole in sendSecureMessage;
+        // rows from before that (no hash) only by their recipients, here.
         throw new ApiError(409, 'conflict', 'This Idempotency-Key was already used for a message to other recipients. Use a new key for a new message.');
       }
       // A replay answers like the original (same id, same 202): the client cannot tell, and need not.

@@ -99,7 +99,7 @@ export function buildOpenApi(
             ...errors(
               [400, 'invalid_json, validation_failed (also when inReplyTo is not a message of your practice)'],
               401,
-              [409, 'conflict: this Idempotency-Key was used for a message to other recipients'],
+              [409, 'conflict: this Idempotency-Key was already used for a different message (other recipients or content)'],
               413,
               415,
               [422, 'blocked_by_policy: the practice policy does not allow this message, even securely'],

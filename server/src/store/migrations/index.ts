@@ -2,6 +2,7 @@ import type { SchemaMigration } from './types.ts';
 import { migration as m0001 } from './0001-initial.ts';
 import { migration as m0002 } from './0002-delivery.ts';
 import { migration as m0003 } from './0003-engagement.ts';
+import { migration as m0004 } from './0004-request-hash.ts';
 
 /**
  * Every migration, in order. Names sort lexically and are recorded in `kysely_migration`;
@@ -11,4 +12,5 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Schema
   ['0001-initial', m0001],
   ['0002-delivery', m0002],
   ['0003-engagement', m0003],
+  ['0004-request-hash', m0004],
 ];
