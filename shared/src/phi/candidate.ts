@@ -48,6 +48,25 @@ export function lowerText(ctx: ScanContext): string {
   return l;
 }
 
+const DIGITS_CACHE = new WeakMap<ScanContext, number>();
+/**
+ * How many ASCII digits (what \d matches) the text holds, counted once per scan on first use: a
+ * pattern, or a rule, that needs more digits than the text has is skipped.
+ */
+export function digitCount(ctx: ScanContext): number {
+  let d = DIGITS_CACHE.get(ctx);
+  if (d === undefined) {
+    d = 0;
+    const text = ctx.text;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c >= 48 && c <= 57) d++;
+    }
+    DIGITS_CACHE.set(ctx, d);
+  }
+  return d;
+}
+
 export type Recognizer = (ctx: ScanContext, out: Candidate[]) => void;
 
 /** Run a precompiled global regex over the text; the callback receives the match. */

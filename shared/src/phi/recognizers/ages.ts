@@ -8,6 +8,7 @@
 // ("I'm 100% sure", "he is 5 minutes away", "turned 90 degrees"), criteria and statistics ("ages
 // 18-25", "age 65 and older", "over age 65", "average age 42"), temperatures ("34F outside").
 import {
+  digitCount,
   eachMatch,
   eachMatchAtWords,
   GATE_SMALL_NUMBER,
@@ -119,7 +120,9 @@ export function recognizeAges(ctx: ScanContext, out: Candidate[]): void {
     eachMatchAtWords(ctx, GATE_SMALL_NUMBER, YO_RE, (m) =>
       push(out, m.index, m.index + m[0].length, Number(m[1]), 0.85, 'Stated age'),
     );
-  if (lower.includes('age'))
+  // AGE_WORD_RE and AGE_SEX_RE need a digit.
+  const hasDigit = digitCount(ctx) > 0;
+  if (hasDigit && lower.includes('age'))
     eachMatch(AGE_WORD_RE, text, (m) => {
       if (m[1]) return;
       const numAt = m.index + m[0].length - m[2]!.length;
@@ -134,10 +137,11 @@ export function recognizeAges(ctx: ScanContext, out: Candidate[]): void {
     const at = m.index + m[0].length - m[1]!.length;
     push(out, at, at + m[1]!.length, Number(m[1]), 0.6, 'Age after "I am" / "she is"');
   });
-  eachMatch(AGE_SEX_RE, text, (m) => {
-    const at = m.index + m[0].indexOf(m[1]!);
-    push(out, at, at + m[1]!.length, Number(m[1]), 0.7, 'Age before sex (clinical shorthand)');
-  });
+  if (hasDigit)
+    eachMatch(AGE_SEX_RE, text, (m) => {
+      const at = m.index + m[0].indexOf(m[1]!);
+      push(out, at, at + m[1]!.length, Number(m[1]), 0.7, 'Age before sex (clinical shorthand)');
+    });
 }
 
 const THING_BEFORE_RE =

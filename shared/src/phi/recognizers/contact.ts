@@ -1,6 +1,7 @@
 // Phones, faxes, e-mail addresses, URLs and IP addresses (45 CFR 164.514(b)(2)(i)(D)-(F), (N), (O)).
 import {
   before,
+  digitCount,
   eachMatch,
   eachMatchAtWords,
   GATE_SMALL_NUMBER,
@@ -50,7 +51,10 @@ function phoneType(ctx: ScanContext, start: number): 'PHONE' | 'FAX' {
 export function recognizeContact(ctx: ScanContext, out: Candidate[]): void {
   const { text } = ctx;
   const wantPhone = ctx.wants('PHONE') || ctx.wants('FAX');
-  if (wantPhone) {
+  // Each phone form needs a number of digits (the pattern's or the check below): skip the patterns
+  // the text has too few digits for.
+  const digits = wantPhone ? digitCount(ctx) : 0;
+  if (digits >= 10)
     eachMatch(NANP_RE, text, (m) => {
       const s = m.index;
       const raw = m[0];
@@ -68,6 +72,7 @@ export function recognizeContact(ctx: ScanContext, out: Candidate[]): void {
         reason: 'North American phone number',
       });
     });
+  if (digits >= 8)
     eachMatch(INTL_RE, text, (m) => {
       // "00" international prefix only with separators (bare 00482913 is a record number).
       if (m[0].startsWith('00') && !/[ .-]/.test(m[0])) return;
@@ -82,6 +87,7 @@ export function recognizeContact(ctx: ScanContext, out: Candidate[]): void {
         reason: 'International phone number (E.164)',
       });
     });
+  if (digits >= 9)
     eachMatch(TRUNK_RE, text, (m) => {
       const n = digitsOf(m[0]).length;
       if (n < 9 || n > 12) return;
@@ -99,6 +105,7 @@ export function recognizeContact(ctx: ScanContext, out: Candidate[]): void {
         reason: 'National phone number with trunk prefix',
       });
     });
+  if (digits >= 4)
     eachMatch(GENERIC_RE, text, (m) => {
       const n = digitsOf(m[0]).length;
       if (n < 4 || n > 15) return;
@@ -122,7 +129,6 @@ export function recognizeContact(ctx: ScanContext, out: Candidate[]): void {
         reason: 'Number after a phone cue',
       });
     });
-  }
   if (ctx.wants('EMAIL') && text.includes('@')) {
     eachMatch(EMAIL_RE, text, (m) => {
       out.push({

@@ -2,6 +2,7 @@
 // date context). Numeric dates are checked against the calendar; bare years need a cue.
 import {
   before,
+  digitCount,
   eachMatch,
   eachMatchAtWords,
   GATE_DAY_NUMBER,
@@ -260,15 +261,16 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
         reason: 'Month after a time preposition',
       });
     });
-  eachMatch(APOS_YEAR_RE, text, (m) => {
-    out.push({
-      type: 'DATE',
-      start: m.index,
-      end: m.index + m[0].length,
-      confidence: 0.75,
-      reason: 'Abbreviated year',
+  if (digitCount(ctx) >= 2)
+    eachMatch(APOS_YEAR_RE, text, (m) => {
+      out.push({
+        type: 'DATE',
+        start: m.index,
+        end: m.index + m[0].length,
+        confidence: 0.75,
+        reason: 'Abbreviated year',
+      });
     });
-  });
   eachMatchAtWords(ctx, GATE_YEAR, YEAR_RE, (m) => {
     const pre = before(text, m.index, 20);
     const n = +m[1]!;
