@@ -58,6 +58,15 @@ describe('scan: stated ages under 90 (AGE)', () => {
     ];
     for (const t of negatives) expect({ t, found: ages(t) }).toEqual({ t, found: [] });
   });
+  it('does not take the age of a thing over 89 for a person\'s (AGE_OVER_89)', () => {
+    for (const t of [
+      'They live in a 100-year-old house.',
+      'The 95 year old church bell rang.',
+      'We bought the farm; it was 120 years old then.',
+    ])
+      expect({ t, found: texts(t, 'AGE_OVER_89') }).toEqual({ t, found: [] });
+    expect(texts('A 95 year old woman was seen.', 'AGE_OVER_89')).toEqual(['95 year old']);
+  });
   it('is not an identifier for the policy: an age and a diagnosis to an outside recipient stay allowed', () => {
     const msg = scanMessage({
       subject: 'Consult question',

@@ -85,3 +85,18 @@ describe('scan: lower-case names in lower-case notes', () => {
     expect(names('pt will rest, bill sent to insurance; may grow stronger.')).toEqual([]);
   });
 });
+
+describe('scan: labels and credentials that are not name cues', () => {
+  it('does not take the answer after "Client:" or "Parent:" for a name, but keeps a first name there', () => {
+    expect(names('Client: Fine. Parent: Better than last week, Mother: Worried about sleep.')).toEqual([]);
+    expect(names('Patient: Calm and cooperative today.')).toEqual([]);
+    expect(names('Mother: Rosalind called back.')).toEqual(['Rosalind']);
+    expect(names('Patient: Frank Miller')).toEqual(['Frank Miller']);
+  });
+  it('does not take an all-caps clinical word before a credential the line goes on after', () => {
+    expect(names('PT WITH DYSARTHRIA, MD CALLED NEURO TO EVALUATE.')).toEqual([]);
+    expect(names('FEELS BETTER AFTER TREATMENT, RN WILL WALK PT LATER.')).toEqual([]);
+    expect(names('NO DISTRESS AT THIS TIME. K. OSTRANDER RRT')).toEqual(['K. OSTRANDER']);
+    expect(names('SPOKE WITH JOHNSON, MD ABOUT PLAN')).toEqual(['JOHNSON']);
+  });
+});

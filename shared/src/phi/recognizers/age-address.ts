@@ -11,6 +11,7 @@ import {
   type ScanContext,
 } from '../candidate.ts';
 import { wordGate } from '../tokens.ts';
+import { ageOfThing } from './ages.ts';
 import { zipValid } from '../validators.ts';
 
 const AGE_RE =
@@ -189,6 +190,7 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
   const { text } = ctx;
   if (ctx.wants('AGE_OVER_89')) {
     eachMatchAtWords(ctx, AGE_GATE, AGE_RE, (m) => {
+      if (m[1] && ageOfThing(text, m.index, m.index + m[0].length)) return;
       out.push({
         type: 'AGE_OVER_89',
         start: m.index,

@@ -109,11 +109,7 @@ export function recognizeAges(ctx: ScanContext, out: Candidate[]): void {
   eachMatchAtWords(ctx, YEARS_OLD_GATE, YEARS_OLD_RE, (m) => {
     const raw = m[1] ?? m[2]!;
     const n = m[1] ? value(raw) : 1;
-    // "a 100-year-old house": an age of a thing.
-    const next = /^[\s-]+([a-z]+)/i.exec(text.slice(m.index + m[0].length, m.index + m[0].length + 16));
-    if (next && THINGS.has(next[1]!.toLowerCase())) return;
-    // "(which was 11 years old)", "it's 20 years old": a thing's age.
-    if (THING_BEFORE_RE.test(text.slice(Math.max(0, m.index - 16), m.index))) return;
+    if (ageOfThing(text, m.index, m.index + m[0].length)) return;
     push(out, m.index, m.index + m[0].length, n, 0.9, 'Stated age');
   });
   if (/\d\s*-?\s*(?:y\/o|y\.o|yo)/.test(lower))
@@ -142,6 +138,13 @@ export function recognizeAges(ctx: ScanContext, out: Candidate[]): void {
       const at = m.index + m[0].indexOf(m[1]!);
       push(out, at, at + m[1]!.length, Number(m[1]), 0.7, 'Age before sex (clinical shorthand)');
     });
+}
+
+/** "a 100-year-old house", "(which was 11 years old)", "it's 20 years old": the age of a thing. */
+export function ageOfThing(text: string, start: number, end: number): boolean {
+  const next = /^[\s-]+([a-z]+)/i.exec(text.slice(end, end + 16));
+  if (next && THINGS.has(next[1]!.toLowerCase())) return true;
+  return THING_BEFORE_RE.test(text.slice(Math.max(0, start - 16), start));
 }
 
 const THING_BEFORE_RE =

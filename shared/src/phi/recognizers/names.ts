@@ -76,6 +76,10 @@ const FAMILY = set(
   'wife|husband|hubby|son|sons|daughter|daughters|dtr|dau|mother|mom|mum|mommy|mama|father|dad|daddy|papa|sister|sisters|sis|brother|brothers|bro|friend|friends|partner|boyfriend|girlfriend|bf|gf|fiance|fiancé|fiancee|fiancée|spouse|aunt|auntie|uncle|niece|nephew|grandson|granddaughter|grandmother|grandfather|grandma|grandpa|granny|nana|cousin|child|kid|baby|infant|sibling|siblings|stepson|stepdaughter|stepmother|stepfather|stepmom|stepdad|roommate|neighbor|neighbour|guardian|caregiver|inlaw|ex|sil|dil|bil|hcp|proxy|proxys|proxies|visitor|visitors|grandchildren|grandkids|boss|coworker|teacher|student|named|nickname|aka|children|kids|parents|parent',
 );
 const PATIENT = set('patient|pt|client|mr|mrs|ms');
+// How someone is, answering a label ("Client: Fine.", "Mother: Pleasant, calm"): also names.
+const LABEL_ANSWERS = set(
+  'fine|better|worse|pleasant|calm|tired|anxious|upset|awake|asleep|improved|improving|cooperative|sleepy|content|hopeful|happy|glad|stable|same|unchanged|well|good|ok|okay',
+);
 // Weak cues: only a name from the dictionary (not an English word) counts after them.
 const WEAK_BEFORE = set(
   'spoke|speak|talked|talk|met|meeting|page|paged|paging|call|called|ask|asked|per|informed|notified|told|tell|contact|contacted|seen|saw|visit|visited|thank|thanks|cc|attn|attention|signed|love|xoxo',
@@ -282,6 +286,13 @@ function isInitial(i: number): boolean {
 function candidate(i: number): boolean {
   return R_stop[i] === 0 && (R_sh[i]! & SHAPE_LETTERS) !== 0;
 }
+// A colon in the gap between tokens a and b.
+function colonBetween(a: number, b: number): boolean {
+  const t = R_toks!;
+  const e = t.start[b]!;
+  for (let k = t.end[a]!; k < e; k++) if (R_text.charCodeAt(k) === 58) return true;
+  return false;
+}
 function joined(i: number): boolean {
   return (R_gap[i]! & (G_SPACE | G_COMMA | G_PERIOD | G_HYPHEN)) !== 0;
 }
@@ -411,9 +422,14 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       mark(i, doctor ? 0.92 : shp || anyDict ? 0.9 : 0.7, 'Title before a name');
       continue;
     }
+    // "Client: Fine.", "Parent: Better than": a label, not a cue; across a colon only an
+    // dictionary first name follows a relative or "patient" ("Mother: Maria").
+    const labelled = p >= 0 && gap[i] === G_COMMA && colonBetween(p, i);
+    const firstName = labelled && (f & FIRST) !== 0 && !LABEL_ANSWERS.has(w[i]!);
     if (is(p, W_FAMILY)) {
       // "her daughter's wedding": after a possessive relative a lower-case word is a thing.
       if (isLower(i) && /['’]s$/i.test(toks.raw[p]!)) continue;
+      if (labelled && !firstName) continue;
       if (anyDict && (shp || isLower(i))) mark(i, 0.85, 'Relative before a name');
       else if (shp && !upper) mark(i, 0.75, 'Relative before a capitalised word');
       continue;
@@ -438,7 +454,11 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       mark(i, strongDict ? 0.85 : 0.75, 'Role before a name');
       continue;
     }
-    if (is(p, W_PATIENT) && w[i]!.length > 2 && (strongDict || (anyDict && shp && !upper))) {
+    if (
+      is(p, W_PATIENT) &&
+      w[i]!.length > 2 &&
+      (labelled ? firstName : strongDict || (anyDict && shp && !upper))
+    ) {
       mark(i, 0.85, 'Patient before a name');
       continue;
     }
@@ -853,10 +873,15 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
         break;
       }
       if ((gap[j]! & (G_SPACE | G_PERIOD | G_HYPHEN)) === 0) break;
+      // "AT THIS TIME. Q. LANDER RRT": a period joins only after an initial or a title.
+      if (gap[j] === G_PERIOD && !isInitial(j - 1) && !is(j - 1, W_TITLE)) break;
       j--;
     }
+    // "WITH APHASIA, MD CALLED": in all-caps notes a word no dictionary knows, before a
+    // credential the line goes on after, is a clinical word more often than a surname.
+    const capsMidLine = upper && !atEnd;
     for (const k of run) {
-      if (reachedLineStart || fl[k] !== 0 || isInitial(k) || shaped(k))
+      if (reachedLineStart || fl[k] !== 0 || isInitial(k) || (shaped(k) && !capsMidLine))
         mark(k, reachedLineStart ? 0.9 : 0.8, 'Name before a credential');
     }
   }
