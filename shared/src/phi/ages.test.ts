@@ -58,7 +58,7 @@ describe('scan: stated ages under 90 (AGE)', () => {
     ];
     for (const t of negatives) expect({ t, found: ages(t) }).toEqual({ t, found: [] });
   });
-  it('does not take the age of a thing over 89 for a person\'s (AGE_OVER_89)', () => {
+  it("does not take the age of a thing over 89 for a person's (AGE_OVER_89)", () => {
     for (const t of [
       'They live in a 100-year-old house.',
       'The 95 year old church bell rang.',
