@@ -28,3 +28,20 @@ describe('scan: month/day dates in clinical notes', () => {
     expect(dates('HR 70s, +2/6 SEM at the apex; tube feeds at 3/4 str.')).toEqual([]);
   });
 });
+
+describe('scan: ordinal days and day ranges', () => {
+  it('takes an ordinal day after "it\'s the", "today is the", "through the"', () => {
+    expect(dates('Asked the date, she said "it\'s the 14th."')).toEqual(['14th']);
+    expect(dates('Today is the 3rd; groups run through the 21st.')).toEqual(['3rd', '21st']);
+  });
+  it('does not take a rank after "is"/"was" for a day', () => {
+    expect(dates('She is the 3rd of 5 children.')).toEqual([]);
+    expect(dates('He was the 2nd, after his brother.')).toEqual([]);
+    expect(dates('Office is on the 5th floor.')).toEqual([]);
+  });
+  it('takes a range of days before a month name, with a two-digit year after a comma', () => {
+    expect(dates('night shift\n4->5 dec, 97\n1900 - 0700')).toEqual(['4->5 dec, 97']);
+    expect(dates('Away 3-5 March and 12 to 14 Oct 2020.')).toEqual(['3-5 March', '12 to 14 Oct 2020']);
+    expect(dates('09 Jun, 19 0700->1900')).toEqual(['09 Jun, 19']);
+  });
+});

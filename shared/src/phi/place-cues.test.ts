@@ -93,3 +93,18 @@ describe('scan: a state university by its short form', () => {
     expect(texts('I will send u Texas pics later.', 'ADDRESS')).not.toContain('u Texas');
   });
 });
+
+describe('scan: wards named with their number', () => {
+  const places = (t: string): string[] => texts(t, 'ADDRESS');
+  it('takes a ward word and number after a movement cue or a Plan: label', () => {
+    expect(places('PAIN CONTROLLED. TRANSFER ELLSWORTH 4.')).toEqual(['ELLSWORTH']);
+    expect(places('Per Hadley 3 RN, UO low this shift.')).toEqual(['Hadley']);
+    expect(places('plan: PRESCOTT 2 this am, pain control')).toEqual(['PRESCOTT']);
+    expect(places('ADMITTED TO PRESCOTT7 W/ CHF')).toEqual(['PRESCOTT7']);
+  });
+  it('leaves numbered things, decimals and measures alone', () => {
+    expect(places('Stepped down to level 2. Per protocol 4. Back to stage 1.')).toEqual([]);
+    expect(places('ABG PRIOR TO INTUBATION 7.23/115/38. ABLE TO TOLERATE 6.25 MG.')).toEqual([]);
+    expect(places('He walks to Kroger 3 times a week.')).toEqual([]);
+  });
+});

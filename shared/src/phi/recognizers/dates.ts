@@ -63,8 +63,10 @@ const TEXT_MDY_RE = new RegExp(
   `\\b${MON}\\.?[ ]+(\\d{1,2})(?:st|nd|rd|th)?(?:,?[ ]+((?:19|20)\\d{2}|'\\d{2}))?${TIME}(?![\\w])`,
   'gi',
 );
+// Also a range of days before the month ("1->2 nov, 96", "3-5 March", "12 to 14 Oct") and a
+// two-digit year after a comma.
 const TEXT_DMY_RE = new RegExp(
-  `\\b(\\d{1,2})(?:st|nd|rd|th)?(?:[ ]+of)?[ ]+${MON}\\.?(?:,?[ ]+((?:19|20)\\d{2}))?(?![\\w])`,
+  `\\b(?:(\\d{1,2})(?:st|nd|rd|th)?[ ]*(?:-|–|->|to|thru|through)[ ]*)?(\\d{1,2})(?:st|nd|rd|th)?(?:[ ]+of)?[ ]+${MON}\\.?(?:,?[ ]+((?:19|20)\\d{2})|,[ ]*['’]?\\d{2}(?![\\d:]))?(?![\\w])`,
   'gi',
 );
 // "March 2020", "MARCH OF 1993", "nov, 96" (a two-digit year needs the comma).
@@ -87,7 +89,9 @@ const MON_WORD_RE = new RegExp(`\\b${MON}\\b`, 'i');
 // 8/87, 11/92: month and two-digit year (the day would be impossible).
 const MY_RE = /(?<![\w/.:$-])(\d{1,2})\/(\d{2})(?![\w/]|\.\d|-\d)/g;
 // "on the 11th", "since the 3rd".
-const ORDINAL_RE = /\b(?:on|by|since|until|till|from|before|after)\s+(?:the\s+)?(\d{1,2})(?:st|nd|rd|th)\b/gi;
+// "it's the 11th", "today is the 3rd", "through the 21st".
+const ORDINAL_RE =
+  /\b(?:on|by|since|until|till|from|before|after|thru|through|is|was|today|it['’]?s)\s+(?:the\s+)?(\d{1,2})(?:st|nd|rd|th)\b/gi;
 const APOS_YEAR_RE = /(?<![\w'])['’](\d{2})(?![\w'])/g;
 const YEAR_RE =
   /(?<![\w.$/-])((?:19|20)\d{2})(?:s)?(?![\w]|[.,/-]\d|\s*(?:%|mg|mcg|ml|cc|units?|u\b|iu|kg|lbs?|calories|hrs?|hours|mins?|minutes|dollars|miles|feet|ft|meters|steps|words))/gi;
@@ -113,7 +117,9 @@ const EVENT_BEFORE =
 // Speed: word gates (candidate.ts eachMatchAtWords) for the word-led patterns above: the words
 // their matches can start with. Keep in step with the patterns.
 const MONTH_GATE = wordGate((w) => MONTHS[w] !== undefined);
-const ORDINAL_GATE = wordGate((w) => /^(?:on|by|since|until|till|from|before|after)$/.test(w));
+const ORDINAL_GATE = wordGate((w) =>
+  /^(?:on|by|since|until|till|from|before|after|thru|through|is|was|today|it|its)$/.test(w),
+);
 const PREP_MON_GATE = wordGate((w) =>
   /^(?:in|since|until|till|from|last|next|early|late|mid|during|by)$/.test(w),
 );
@@ -202,6 +208,8 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
     // "on the 11th." is a date; "on 1st step mattress", "after 2nd bag" are not.
     const after = text.slice(m.index + m[0].length, m.index + m[0].length + 6);
     if (!/\bthe\s/i.test(m[0]) || !/^\s*(?:[.,;:)\n]|$|of\b|at\b)/i.test(after)) return;
+    // "she is the 3rd of 5 children", "was the 2nd, after": a rank after "is"/"was", not a day.
+    if (/^(?:is|was|it)/i.test(m[0]) && !/^\s*(?:[.;)\n]|$)/.test(after)) return;
     const start = m.index + m[0].length - m[0].replace(/^\S+\s+(?:the\s+)?/i, '').length;
     out.push({
       type: 'DATE',
@@ -228,7 +236,7 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
   const hasMonth = MONTH_GATES.some((g) => lower.includes(g));
   if (hasMonth) {
     textual(TEXT_MDY_RE, MONTH_GATE, 1, 'Month name with day');
-    textual(TEXT_DMY_RE, GATE_DAY_NUMBER, 1, 'Day with month name');
+    textual(TEXT_DMY_RE, GATE_DAY_NUMBER, 2, 'Day with month name');
     textual(TEXT_MY_RE, MONTH_GATE, 0, 'Month name with year');
   }
   if (HX_GATE_RE.test(text))

@@ -174,6 +174,7 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
   const idx = cities();
   const firstOwn = out.length;
   recognizeLocationCues(ctx, toks, out);
+  wardNumbers(ctx, toks, out);
   for (let i = 0; i < n; i++) {
     const w = toks.lower[i]!;
     const shp = toks.shape[i]!;
@@ -393,6 +394,83 @@ function townLineAbove(text: string, at: number, out: Candidate[]): void {
     confidence: 0.7,
     reason: 'Town line above a country',
   });
+}
+
+// Words that take a number without naming a ward ("to stage 2", "from level 3", "per protocol 4").
+const NUMBERED_THINGS = new Set(
+  'level|levels|stage|grade|phase|type|cycle|dose|doses|pod|tower|wing|station|module|lesson|chapter|part|section|page|step|steps|room|rooms|bed|beds|floor|unit|units|ward|day|days|week|weeks|month|months|year|years|hour|hours|class|group|session|version|table|figure|item|question|number|line|lead|trial|round|visit|score|zone|area|building|suite|block|gate|door|exit|track|channel|course|term|semester|tier|batch|model|series|volume|issue|rule|article|bay|cell|core|extension|option|plan|policy|protocol|schedule|regimen|mode|setting|times|point|points|degree|degrees|grams|liters|litres|units|tablets|tabs|puffs|drops|sessions|visits|minutes|seconds|miles|blocks|team|teams|shift|shifts|pages|parts|rounds|sets|reps|mg|mcg|ml|cc'.split(
+    '|',
+  ),
+);
+// What may follow a ward number: the phrase closes, or a word of the stay goes on ("Ward 2 RN",
+// "Ward 2 this am", "Ward 2 CV step down", "Ward 7 04:00").
+const AFTER_WARD = new Set(
+  'rn|rns|np|md|team|staff|or|and|in|this|today|tonight|tomorrow|for|when|with|w|once|cv|step|tele|telemetry|am|pm|at|on|to|if|per|after|before|later|soon|when|vs|via|from|today|tomorrow|tmrw|tmw'.split(
+    '|',
+  ),
+);
+const WARD_CUES = new Set('to|from|into|at|per|transfer|xfer|tx|trans'.split('|'));
+/**
+ * A ward or unit named with its number: "transferred to Quartermain 2", "from lally 5",
+ * "TRANSFER BLAKE 4.", "per Ellison 3 RN", "Plan: Blake 2 this am", "ADMITTED TO BLAKE7". The
+ * word is not a thing that takes a number ("stage 2", "room 5"); a cue of movement (or a "Plan:"
+ * label) comes first and the number closes the phrase.
+ */
+function wardNumbers(ctx: ScanContext, toks: Tokens, out: Candidate[]): void {
+  const { text } = ctx;
+  const n = toks.count;
+  for (let i = 1; i < n; i++) {
+    const raw = toks.raw[i]!;
+    if (raw.length < 5) continue;
+    const c0 = raw.charCodeAt(0);
+    // Letters, or letters then one glued digit.
+    let wordEnd = toks.end[i]!;
+    let numEnd: number;
+    const sh = toks.shape[i]!;
+    if ((sh & SHAPE_LETTERS) !== 0) {
+      if (i + 1 >= n || toks.start[i + 1] !== wordEnd + 1 || text.charCodeAt(wordEnd) !== 32) continue;
+      const num = toks.raw[i + 1]!;
+      if (num.length > 2 || !/^[1-9]\d?$/.test(num)) continue;
+      numEnd = toks.end[i + 1]!;
+    } else {
+      if (!/^[A-Za-z]{5,}[1-9]$/.test(raw)) continue;
+      numEnd = wordEnd;
+      wordEnd--;
+    }
+    if (!((c0 >= 65 && c0 <= 90) || (c0 >= 97 && c0 <= 122))) continue;
+    const lw = toks.lower[i]!.slice(0, wordEnd - toks.start[i]!);
+    if (STOP.has(lw) || GENERIC_FACILITY.has(lw) || FACILITY.has(lw) || NUMBERED_THINGS.has(lw)) continue;
+    // The cue: "to", "from", "per", "transfer" just before; or a "Plan:" label.
+    const prev = toks.lower[i - 1]!;
+    const gap = text.slice(toks.end[i - 1], toks.start[i]);
+    const cued =
+      (WARD_CUES.has(prev) && /^[ \t]{1,2}$/.test(gap)) || (prev === 'plan' && /^:[ \t]*$/.test(gap));
+    if (!cued) continue;
+    // What follows the number.
+    const ch = numEnd < text.length ? text.charCodeAt(numEnd) : 10;
+    // (Not a decimal: "prior to intubation 7.23", "to start 12.5".)
+    const d = numEnd + 1 < text.length ? text.charCodeAt(numEnd + 1) : 32;
+    let closes =
+      ch === 10 ||
+      ch === 13 ||
+      ch === 59 ||
+      ch === 41 ||
+      ((ch === 46 || ch === 44 || ch === 47) && !(d >= 48 && d <= 57)) ||
+      ch === 47;
+    if (!closes && (ch === 32 || ch === 9)) {
+      const rest = /^[ \t]+([A-Za-z]+|\d{1,2}:\d{2})/.exec(text.slice(numEnd, numEnd + 16));
+      closes = rest !== null && (rest[1]!.includes(':') || AFTER_WARD.has(rest[1]!.toLowerCase()));
+    }
+    if (!closes) continue;
+    out.push({
+      type: 'ADDRESS',
+      start: toks.start[i]!,
+      // The word alone; a glued number stays with it ("BLAKE7").
+      end: (sh & SHAPE_LETTERS) !== 0 ? wordEnd : numEnd,
+      confidence: 0.75,
+      reason: 'Ward or unit with its number',
+    });
+  }
 }
 
 /**
