@@ -100,3 +100,19 @@ describe('scan: labels and credentials that are not name cues', () => {
     expect(names('SPOKE WITH JOHNSON, MD ABOUT PLAN')).toEqual(['JOHNSON']);
   });
 });
+
+describe('scan: staff names in clinical-role contexts', () => {
+  it('takes capitals before a credential after "per" in all-caps notes when a first name leads', () => {
+    expect(names('LINE OK TO USE PER DARNELL OKWUOSA NP. WILL MONITOR.')).toEqual(['DARNELL OKWUOSA']);
+    expect(names('O2 WEANED TO 2L PER PROTOCOL NP ORDERS.')).toEqual([]);
+  });
+  it('takes a first name and an unknown surname before a verb said of staff', () => {
+    expect(names('RUN OF VT. BEA ZURAWSKI AWARE, MG GIVEN.')).toEqual(['BEA ZURAWSKI']);
+    expect(names('Lina Okonjo paged about the labs.')).toEqual(['Lina Okonjo']);
+    expect(names('THE MAGNESIUM LEVEL PAGED')).toEqual([]);
+  });
+  it('takes a capitalised first name after a short role in mixed-case notes', () => {
+    expect(names('lungs clear, per NP Patty CXR improved')).toEqual(['Patty']);
+    expect(names('Discussed with the PA Team today.')).toEqual([]);
+  });
+});

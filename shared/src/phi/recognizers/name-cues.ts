@@ -13,7 +13,7 @@ import {
   SHAPE_TITLE,
   type Tokens,
 } from '../tokens.ts';
-import { isNameWord } from './names.ts';
+import { isFirstNameWord, isNameWord } from './names.ts';
 
 const STOP = new Set(NOT_NAMES.split('|'));
 // Verbs whose "by" introduces the person who did it.
@@ -97,6 +97,9 @@ function credentialedNames(ctx: ScanContext, toks: Tokens, out: Candidate[]): vo
       BEFORE_CREDENTIALED.has(prev) && /^[ \t]+$/.test(text.slice(toks.end[first - 1], toks.start[first]));
     const acted = AFTER_CREDENTIAL.has(next) && /^[ \t]+$/.test(text.slice(ce, toks.start[c + 1]));
     if (!cued && !acted) continue;
+    // All-caps notes: every word is in capitals, so the cue before, two words or more and a
+    // first name leading them ("PER WARREN KAVALIUNAS NP"; not "TO FLOOR RN").
+    if (ctx.upper && (!cued || c - first < 2 || !isFirstNameWord(toks.lower[first]!))) continue;
     out.push({
       type: 'NAME',
       start: toks.start[first]!,
@@ -108,8 +111,9 @@ function credentialedNames(ctx: ScanContext, toks: Tokens, out: Candidate[]): vo
 }
 
 export function recognizeNameCues(ctx: ScanContext, toks: Tokens, out: Candidate[]): void {
-  if (!ctx.wants('NAME') || ctx.upper) return;
+  if (!ctx.wants('NAME')) return;
   credentialedNames(ctx, toks, out);
+  if (ctx.upper) return;
   const { text } = ctx;
   const n = toks.count;
   for (let i = 1; i + 1 < n; i++) {

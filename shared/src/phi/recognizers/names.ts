@@ -45,6 +45,11 @@ export function isNameWord(lower: string): boolean {
   return dict().has(lower);
 }
 
+/** True when a lower-cased word is in the first-name dictionaries (also when a common word). */
+export function isFirstNameWord(lower: string): boolean {
+  return ((dict().get(lower) ?? 0) & FIRST) !== 0;
+}
+
 /** True when a lower-cased word is an unambiguous first name or surname (not also a common word). */
 export function isStrongNameWord(lower: string): boolean {
   return ((dict().get(lower) ?? 0) & STRONG) !== 0;
@@ -436,7 +441,13 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     }
     // Short role abbreviations ("NP Carol", "MD Smith") are also "PA line", "RN aware": they
     // take unambiguous dictionary names only.
-    if (is(p, W_SHORT_ROLE) && strongDict && (shp || isLower(i)) && (gap[i]! & (G_SPACE | G_PERIOD)) !== 0) {
+    // In mixed-case text a capitalised first name after the role counts too ("per NP Patty").
+    if (
+      is(p, W_SHORT_ROLE) &&
+      (strongDict || (!upper && (f & FIRST) !== 0 && (sh[i]! & SHAPE_TITLE) !== 0 && pw !== 'pt')) &&
+      (shp || isLower(i)) &&
+      (gap[i]! & (G_SPACE | G_PERIOD)) !== 0
+    ) {
       mark(i, 0.85, 'Role before a name');
       continue;
     }
@@ -523,6 +534,24 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     }
     // A verb after: "bill called", "CLIFFORD AWARE", "Suzette visited".
     const nx = i + 1 < n && (gap[i + 1]! & (G_SPACE | G_COMMA)) !== 0 ? i + 1 : -1;
+    // "BEA TURA AWARE", "Lina Okonjo paged": an unambiguous first name, a word of the same
+    // case no list knows, then a verb said of staff (not "is"/"and").
+    if (
+      (f & F_STRONG) !== 0 &&
+      gap[i + 1] === G_SPACE &&
+      i + 2 < n &&
+      (gap[i + 2]! & G_SPACE) !== 0 &&
+      candidate(i + 1) &&
+      fl[i + 1] === 0 &&
+      w[i + 1]!.length > 2 &&
+      (upper ? (sh[i + 1]! & SHAPE_CAPS) !== 0 && (sh[i]! & SHAPE_CAPS) !== 0 : shp && shaped(i + 1)) &&
+      is(i + 2, W_ROLE_NAME_VERB) &&
+      !is(i + 2, W_WEAK_VERB_AFTER) &&
+      !is(p, W_DETERMINER)
+    ) {
+      mark(i, 0.8, 'First name and surname before a verb');
+      mark(i + 1, 0.8, 'First name and surname before a verb');
+    }
     if (is(nx, W_VERB_AFTER) && (shp || isLower(i)) && !is(p, W_DETERMINER)) {
       const weakVerb = is(nx, W_WEAK_VERB_AFTER);
       // "is", "has", "and" follow brands and places as often as people: first names only.
