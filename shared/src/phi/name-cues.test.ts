@@ -116,3 +116,16 @@ describe('scan: staff names in clinical-role contexts', () => {
     expect(names('Discussed with the PA Team today.')).toEqual([]);
   });
 });
+
+describe('scan: names and places the stop list or a facility word hid', () => {
+  it('takes a first name and surname after "Dr." even when both are common words', () => {
+    expect(names('Orders signed on the chart by Dr. Art Black this morning.')).toEqual(['Art Black']);
+    expect(names('Dr. Will See you now.')).toEqual([]);
+  });
+  it('takes a facility word after a place taken in all-caps notes', () => {
+    const places = scan('PT TAKEN TO MORGAN REGIONAL WHERE TROPONIN POS.')
+      .filter((f) => f.type === 'ADDRESS')
+      .map((f) => f.text);
+    expect(places).toEqual(['MORGAN REGIONAL']);
+  });
+});

@@ -604,6 +604,26 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     const t = w[i - 1]!;
     if (t !== 'dr' && t !== 'drs' && t !== 'doctor') continue;
     if ((gap[i]! & (G_SPACE | G_PERIOD)) === 0 || is(i, W_AFTER_TITLE_NOT_NAME)) continue;
+    // "Dr. Art White": a capitalised first name and surname the stop list holds, in mixed case.
+    if (
+      !upper &&
+      (info[i]! & FIRST) !== 0 &&
+      (sh[i]! & SHAPE_TITLE) !== 0 &&
+      i + 1 < n &&
+      gap[i + 1] === G_SPACE &&
+      (sh[i + 1]! & SHAPE_TITLE) !== 0 &&
+      (info[i + 1]! & (L_STRONG | L_AMBIG)) !== 0 &&
+      !is(i + 1, W_AFTER_TITLE_NOT_NAME)
+    ) {
+      stop[i] = 0;
+      fl[i] = info[i]! & 15;
+      mark(i, 0.85, 'Title before a name');
+      i++;
+      stop[i] = 0;
+      fl[i] = info[i]! & 15;
+      mark(i, 0.85, 'Title before a name');
+      continue;
+    }
     if ((info[i]! & (L_STRONG | L_AMBIG)) === 0) continue;
     if (upper ? (sh[i]! & SHAPE_CAPS) === 0 : !(shaped(i) || isLower(i))) continue;
     stop[i] = 0;

@@ -644,7 +644,9 @@ function takePlace(
       // place or name word, a short acronym such as a hospital's initials).
       if (
         (upper || (sh & SHAPE_LOWER) !== 0) &&
-        !(isNameWord(lw) || cities().has(lw) || lw.length <= 3 || nextIsNumber || residence)
+        !(isNameWord(lw) || cities().has(lw) || lw.length <= 3 || nextIsNumber || residence) &&
+        // "TAKEN TO LAUREL REGIONAL": a facility word goes on a name already taken.
+        !(j > first && (FACILITY.has(lw) || FACILITY_FIRST.has(lw)))
       )
         break;
       const g = text.slice(toks.end[j - 1], toks.start[j]);
