@@ -129,3 +129,15 @@ describe('scan: names and places the stop list or a facility word hid', () => {
     expect(places).toEqual(['MORGAN REGIONAL']);
   });
 });
+
+describe('scan: lower-case initials in lower-case notes', () => {
+  it('takes a lower-case initial and a surname', () => {
+    const found = names('cash counted by nsg (k. whitfield and m. castellano) and locked up.');
+    expect(found.join(' ')).toContain('whitfield');
+    expect(found.join(' ')).toContain('castellano');
+    expect(found).toContain('k');
+  });
+  it('leaves abbreviations with periods alone', () => {
+    expect(names('pt is a. ok. take 2 p.o. q. day; see p. 5, e. coli neg.')).toEqual([]);
+  });
+});

@@ -727,6 +727,22 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
   }
 
   // ---- pairs and initials --------------------------------------------------------------------
+  // Lower-case notes: "(d. renna and j. o'brien)", "q. lander rrt": a lower-case initial then a
+  // surname no common word shares, or one already taken.
+  if (!upper)
+    for (let i = 0; i + 1 < n; i++) {
+      const j = i + 1;
+      if (gap[j] !== G_PERIOD || w[i]!.length !== 1 || !isLower(i) || !isLower(j)) continue;
+      const c = w[i]!.charCodeAt(0);
+      if (c < 98 || c > 122 || c === 105) continue; // a letter, not "a" or "i"
+      if ((fl[j]! & L_STRONG) === 0 && conf[j]! === 0) continue;
+      const s0 = toks.start[i]!;
+      const bc = s0 > 0 ? text.charCodeAt(s0 - 1) : 32;
+      if (bc !== 32 && bc !== 40 && bc !== 10 && bc !== 9) continue;
+      if (/[A-Z]/.test(text.slice(Math.max(0, s0 - 60), s0))) continue;
+      mark(i, 0.75, 'Initial before a name');
+      mark(j, 0.75, 'Initial before a name');
+    }
   for (let i = 0; i + 1 < n; i++) {
     if (!candidate(i)) continue;
     const j = i + 1;
