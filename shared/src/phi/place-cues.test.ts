@@ -108,3 +108,16 @@ describe('scan: wards named with their number', () => {
     expect(places('He walks to Kroger 3 times a week.')).toEqual([]);
   });
 });
+
+describe('scan: a town before a comma and a state code', () => {
+  const places = (t: string): string[] => texts(t, 'ADDRESS');
+  it('takes the town after a place cue when the phrase closes after the state', () => {
+    expect(places('OLD RECORDS FROM FREDERICKSBURG, VA). WILL CALL.')).toEqual(['FREDERICKSBURG']);
+    expect(places('She lives in Dover, DE 19901.')).toEqual(['Dover']);
+  });
+  it('leaves clinical abbreviations and doctors with "MD" alone', () => {
+    expect(places('MONITOR FOR CP, PEAK IN ENZYMES, OR EKG CHANGES.')).toEqual([]);
+    expect(places('MILRINONE TO CONTINUE, CT DRAINAGE.')).toEqual([]);
+    expect(texts('Records were sent to Jones, MD.', 'NAME')).toEqual(['Jones']);
+  });
+});

@@ -175,6 +175,7 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
   const firstOwn = out.length;
   recognizeLocationCues(ctx, toks, out);
   wardNumbers(ctx, toks, out);
+  townCommaState(ctx, toks, out);
   for (let i = 0; i < n; i++) {
     const w = toks.lower[i]!;
     const shp = toks.shape[i]!;
@@ -410,6 +411,50 @@ const AFTER_WARD = new Set(
   ),
 );
 const WARD_CUES = new Set('to|from|into|at|per|transfer|xfer|tx|trans'.split('|'));
+const STATE_CODES = new Set(
+  'AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY'.split(
+    '|',
+  ),
+);
+/**
+ * "records from ANNAPOLIS, MD)", "lives in Dover, DE.": a capitalised word after a place cue, then a
+ * comma and a state's capitals closing the phrase, is a town (the state code is not a credential).
+ */
+function townCommaState(ctx: ScanContext, toks: Tokens, out: Candidate[]): void {
+  const { text } = ctx;
+  const n = toks.count;
+  for (let i = 1; i + 1 < n; i++) {
+    const st = toks.raw[i + 1]!;
+    if (st.length !== 2 || !STATE_CODES.has(st)) continue;
+    if (text.charCodeAt(toks.end[i]!) !== 44 || toks.start[i + 1]! - toks.end[i]! > 2) continue;
+    const sh = toks.shape[i]!;
+    if ((sh & (SHAPE_TITLE | SHAPE_CAPS)) === 0 || toks.raw[i]!.length < 3) continue;
+    if (!LOC_CUE.has(toks.lower[i - 1]!) || !/^[ \t]{1,2}$/.test(text.slice(toks.end[i - 1], toks.start[i])))
+      continue;
+    const e = toks.end[i + 1]!;
+    const ch = e < text.length ? text.charCodeAt(e) : 10;
+    // The phrase closes after the state, or a ZIP code follows ("ENZYMES, OR EKG" is not one).
+    if (
+      !(ch === 10 || ch === 13 || ch === 41 || ch === 46 || ch === 59) &&
+      !(ch === 32 && /^ \d{5}\b/.test(text.slice(e, e + 7)))
+    )
+      continue;
+    const lw = toks.lower[i]!;
+    const city = cities().has(lw);
+    if (STOP.has(lw) && !city) continue;
+    // "MD" and "PA" are also credentials: "referred to Jones, MD for review" is a doctor. Then
+    // the phrase must close and the word be a town or no one's name.
+    if ((st === 'MD' || st === 'PA') && !city && isNameWord(lw)) continue;
+    out.push({
+      type: 'ADDRESS',
+      start: toks.start[i]!,
+      end: toks.end[i]!,
+      confidence: 0.92,
+      reason: 'Town before a comma and a state',
+    });
+  }
+}
+
 /**
  * A ward or unit named with its number: "transferred to Quartermain 2", "from lally 5",
  * "TRANSFER BLAKE 4.", "per Ellison 3 RN", "Plan: Blake 2 this am", "ADMITTED TO BLAKE7". The
