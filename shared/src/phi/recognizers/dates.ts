@@ -92,6 +92,7 @@ const MY_RE = /(?<![\w/.:$-])(\d{1,2})\/(\d{2})(?![\w/]|\.\d|-\d)/g;
 // "it's the 11th", "today is the 3rd", "through the 21st".
 const ORDINAL_RE =
   /\b(?:on|by|since|until|till|from|before|after|thru|through|is|was|today|it['’]?s)\s+(?:the\s+)?(\d{1,2})(?:st|nd|rd|th)\b/gi;
+const ORDINAL_SUFFIX_RE = /\d(?:st|nd|rd|th)\b/;
 const APOS_YEAR_RE = /(?<![\w'])['’](\d{2})(?![\w'])/g;
 const YEAR_RE =
   /(?<![\w.$/-])((?:19|20)\d{2})(?:s)?(?![\w]|[.,/-]\d|\s*(?:%|mg|mcg|ml|cc|units?|u\b|iu|kg|lbs?|calories|hrs?|hours|mins?|minutes|dollars|miles|feet|ft|meters|steps|words))/gi;
@@ -202,23 +203,25 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
       return;
     out.push({ type: 'DATE', start: m.index, end, confidence: 0.7, reason: 'Month and two-digit year' });
   });
-  eachMatchAtWords(ctx, ORDINAL_GATE, ORDINAL_RE, (m) => {
-    const d = +m[1]!;
-    if (d < 1 || d > 31) return;
-    // "on the 11th." is a date; "on 1st step mattress", "after 2nd bag" are not.
-    const after = text.slice(m.index + m[0].length, m.index + m[0].length + 6);
-    if (!/\bthe\s/i.test(m[0]) || !/^\s*(?:[.,;:)\n]|$|of\b|at\b)/i.test(after)) return;
-    // "she is the 3rd of 5 children", "was the 2nd, after": a rank after "is"/"was", not a day.
-    if (/^(?:is|was|it)/i.test(m[0]) && !/^\s*(?:[.;)\n]|$)/.test(after)) return;
-    const start = m.index + m[0].length - m[0].replace(/^\S+\s+(?:the\s+)?/i, '').length;
-    out.push({
-      type: 'DATE',
-      start,
-      end: m.index + m[0].length,
-      confidence: 0.7,
-      reason: 'Ordinal day of the month',
+  // (Gated on an ordinal being written at all: its cue words are common.)
+  if (digitCount(ctx) > 0 && ORDINAL_SUFFIX_RE.test(lowerText(ctx)))
+    eachMatchAtWords(ctx, ORDINAL_GATE, ORDINAL_RE, (m) => {
+      const d = +m[1]!;
+      if (d < 1 || d > 31) return;
+      // "on the 11th." is a date; "on 1st step mattress", "after 2nd bag" are not.
+      const after = text.slice(m.index + m[0].length, m.index + m[0].length + 6);
+      if (!/\bthe\s/i.test(m[0]) || !/^\s*(?:[.,;:)\n]|$|of\b|at\b)/i.test(after)) return;
+      // "she is the 3rd of 5 children", "was the 2nd, after": a rank after "is"/"was", not a day.
+      if (/^(?:is|was|it)/i.test(m[0]) && !/^\s*(?:[.;)\n]|$)/.test(after)) return;
+      const start = m.index + m[0].length - m[0].replace(/^\S+\s+(?:the\s+)?/i, '').length;
+      out.push({
+        type: 'DATE',
+        start,
+        end: m.index + m[0].length,
+        confidence: 0.7,
+        reason: 'Ordinal day of the month',
+      });
     });
-  });
   const textual = (re: RegExp, gate: number, di: number, reason: string): void => {
     eachMatchAtWords(ctx, gate, re, (m) => {
       const word = MON_WORD_RE.exec(m[0])?.[0] ?? '';

@@ -475,10 +475,13 @@ function wardNumbers(ctx: ScanContext, toks: Tokens, out: Candidate[]): void {
     if ((sh & SHAPE_LETTERS) !== 0) {
       if (i + 1 >= n || toks.start[i + 1] !== wordEnd + 1 || text.charCodeAt(wordEnd) !== 32) continue;
       const num = toks.raw[i + 1]!;
-      if (num.length > 2 || !/^[1-9]\d?$/.test(num)) continue;
+      const d0 = num.charCodeAt(0);
+      const d1 = num.length === 2 ? num.charCodeAt(1) : 48;
+      if (num.length > 2 || d0 < 49 || d0 > 57 || d1 < 48 || d1 > 57) continue;
       numEnd = toks.end[i + 1]!;
     } else {
-      if (!/^[A-Za-z]{5,}[1-9]$/.test(raw)) continue;
+      const last = raw.charCodeAt(raw.length - 1);
+      if (last < 49 || last > 57 || !/^[A-Za-z]{5,}[1-9]$/.test(raw)) continue;
       numEnd = wordEnd;
       wordEnd--;
     }
