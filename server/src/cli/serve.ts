@@ -51,6 +51,16 @@ export async function run(args: string[]): Promise<number> {
       : ['Development tokens are disabled (production mode): sign in through Outlook or Gmail.']),
     '',
   ];
+  // The handlers go in before the banner: a supervisor (or a test) that reads the banner and sends
+  // SIGTERM at once must get a clean stop, not Node's default death by signal.
+  const stopped = new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      process.stdout.write(`Received ${signal}.\n`);
+      resolve();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
   process.stdout.write(`${lines.join('\n')}\n`);
   // In the background: the first sidebar and caseload reads then come from memory. A failure only
   // means a cold first read, so it is logged by name and never stops the server.
@@ -60,14 +70,7 @@ export async function run(args: string[]): Promise<number> {
     });
   }
 
-  await new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      process.stdout.write(`Received ${signal}.\n`);
-      resolve();
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
+  await stopped;
   process.stdout.write('Stopping…\n');
   await server.close();
   return 0;
