@@ -2,7 +2,7 @@ import type { Config } from '../config.ts';
 import { parseMasterKey, type MasterKey } from '../crypto/index.ts';
 import type { AppDeps } from '../http/types.ts';
 import type { InboundReply, OutboundSender, ReplyResult, SecureSendResult } from '../gateway/backend.ts';
-import { smtpRelayTransport } from '../gateway/relay.ts';
+import { smtpRelayTransport } from './smtp-relay.ts';
 import type { Pipeline } from '../gateway/store-backend.ts';
 import type { Logger } from '../log.ts';
 import type { Store } from '../store/index.ts';
@@ -40,7 +40,7 @@ export interface Delivery {
 
 /**
  * Where the outbox sends. With SMTP_URL: persistent nodemailer SMTPConnections to the relay
- * (gateway/relay.ts smtpRelayTransport, the gateway's own relay path): each notice, already
+ * (smtp-relay.ts smtpRelayTransport, shared with the gateway's relay): each notice, already
  * composed (mime.ts), goes as MAIL/RCPT/DATA on an open connection, with the same STARTTLS, AUTH
  * and certificate settings (smtpConnectionOptions). nodemailer's pooled transport built a message
  * object, parsed addresses and streamed the raw bytes through a MIME tree for every notice, which

@@ -174,7 +174,8 @@ export function replyNotice(opts: { practiceName: string; reference: string; urg
   return { subject, text, html: `<!doctype html><html><body style="font-family:sans-serif">${text.split('\n').map((l) => `<p>${escapeHtml(l)}</p>`).join('')}</body></html>` };
 }
 
-export async function composeSimple(opts: {
+/** One notice to one recipient: its addresses, Message-ID and content. */
+export interface NoticeMail {
   from: Address;
   to: string;
   replyTo?: string;
@@ -183,7 +184,9 @@ export async function composeSimple(opts: {
   date?: Date;
   /** Extra header fields, e.g. the X-Attune-Secured stamp. */
   headers?: Record<string, string>;
-}): Promise<ComposedMail> {
+}
+
+export async function composeSimple(opts: NoticeMail): Promise<ComposedMail> {
   const raw = composeAlternative(opts) ?? (await composeWithNodemailer(opts));
   return { raw, from: opts.from.address, to: [opts.to], messageId: opts.messageId };
 }
@@ -224,15 +227,7 @@ function textPart(contentType: string, body: string): string {
 }
 
 /** The notice as multipart/alternative, or null when it needs MailComposer's general handling. */
-export function composeAlternative(opts: {
-  from: Address;
-  to: string;
-  replyTo?: string;
-  messageId: string;
-  content: NoticeContent;
-  date?: Date;
-  headers?: Record<string, string>;
-}): Buffer | null {
+export function composeAlternative(opts: NoticeMail): Buffer | null {
   const extra = Object.entries(opts.headers ?? {});
   if (
     !PLAIN_ADDRESS.test(opts.from.address) ||
@@ -265,7 +260,7 @@ export function composeAlternative(opts: {
   return Buffer.from(lines.join('\r\n'), 'utf8');
 }
 
-async function composeWithNodemailer(opts: Parameters<typeof composeSimple>[0]): Promise<Buffer> {
+async function composeWithNodemailer(opts: NoticeMail): Promise<Buffer> {
   return new MailComposer({
     from: opts.from,
     to: opts.to,

@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MailTransport } from '../delivery/transport.ts';
-import { envelopeAddress, smtpRelayTransport } from './relay.ts';
+import { envelopeAddress, smtpRelayTransport } from '../delivery/smtp-relay.ts';
 import { selfSignedCert } from './testing.ts';
 
 // The gateway's relay connections against real smtp-server next hops that misbehave on purpose:

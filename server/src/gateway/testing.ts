@@ -13,7 +13,8 @@ import type {
   TokenState,
 } from './backend.ts';
 import { loadGatewayConfig, type GatewayConfig } from './config.ts';
-import { relayVia, smtpRelayTransport, type Relay } from './relay.ts';
+import { smtpRelayTransport } from '../delivery/smtp-relay.ts';
+import { relayVia, type Relay } from './relay.ts';
 import type { Config } from '../config.ts';
 import { parseMasterKey } from '../crypto/index.ts';
 import { ensurePracticeKeys } from '../delivery/index.ts';
