@@ -141,3 +141,28 @@ describe('scan: lower-case initials in lower-case notes', () => {
     expect(names('pt is a. ok. take 2 p.o. q. day; see p. 5, e. coli neg.')).toEqual([]);
   });
 });
+
+describe('scan: clinical shorthand that is not a name (nursing-note hard negatives)', () => {
+  it('does not take "I & O", "L>R" or a slashed abbreviation for an initial or a name', () => {
+    expect(names('Keep strict I & O. Continue diuresis overnight.')).toEqual([]);
+    expect(names('Crackles at the bases, L>R. Tidal volumes near 400.')).toEqual([]);
+    expect(names('ART LINE D/CED AND NEW LINE PLACED.')).toEqual([]);
+  });
+  it('still takes an initial and surname after an arrow', () => {
+    expect(names('sats drifting -> M. Orlowski PA in to evaluate.')).toEqual(['M. Orlowski']);
+  });
+  it('does not take a word after "RT" (right) or lower-case "pt" (patient) for a name', () => {
+    expect(names('WEAK GRIP IN RT HAND. MOVES LT SIDE.')).toEqual([]);
+    expect(names('RT eye red and crusty, team aware.')).toEqual([]);
+    expect(names('pt dev small hematoma at the site, pressure held.')).toEqual([]);
+  });
+  it('does not take a unit of oxygen before "NP" (nasal prongs) for a name', () => {
+    expect(names('SATS 95% ON 3 LITERS NP.\nCOMFORTABLE AT REST.')).toEqual([]);
+  });
+  it('does not take a lower-case role before a parenthesised relative for a name', () => {
+    expect(names('the health care agent (son) was called and updated.')).toEqual([]);
+  });
+  it('does not take a measurement with two leading capitals ("SVo2", "PAsat") for a surname', () => {
+    expect(names('mixed venous PAsat 61 off dobutamine.')).toEqual([]);
+  });
+});

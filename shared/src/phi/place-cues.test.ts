@@ -121,3 +121,21 @@ describe('scan: a town before a comma and a state code', () => {
     expect(texts('Records were sent to Jones, MD.', 'NAME')).toEqual(['Jones']);
   });
 });
+
+describe('scan: destinations in notes that are not places', () => {
+  const places = (text: string): string[] =>
+    scan(text)
+      .filter((f) => f.type === 'ADDRESS')
+      .map((f) => f.text);
+  it('does not take the operating room, rhythms, ventilator modes, the blood bank or a service', () => {
+    expect(places('PT RETURNED FROM O.R. AT 1500, DRAINS IN PLACE.')).toEqual([]);
+    expect(places('returned to o.r. for re-exploration.')).toEqual([]);
+    expect(places('HR WENT INTO RAF WITH RATES 150S.')).toEqual([]);
+    expect(places('PT RETURNED TO IMV OVERNIGHT FOR REST.')).toEqual([]);
+    expect(places('Clot sent to BB for type and cross.')).toEqual([]);
+    expect(places('care transferred over to medicine while awaiting a bed.')).toEqual([]);
+  });
+  it('still takes hospital initials after a verb of movement', () => {
+    expect(places('she was sent to gh for further eval.')).toEqual(['gh']);
+  });
+});

@@ -117,7 +117,9 @@ export interface Tokens {
 const TOKEN_RE = /[\p{L}\p{N}][\p{L}\p{M}\p{N}]*(?:['’][\p{L}]+)?/gu;
 // The same token, anchored: used when an ASCII token runs into a non-ASCII character or an apostrophe.
 const TOKEN_AT_RE = /[\p{L}\p{N}][\p{L}\p{M}\p{N}]*(?:['’][\p{L}]+)?/uy;
-const TITLE_RE = /^[\p{Lu}][\p{Ll}\p{M}'’]*(?:[\p{Lu}][\p{Ll}\p{M}]+)?(?:['’][sS])?$/u;
+// An inner capital needs lower-case letters (or an apostrophe) before it: "McDonald", "O'Brien",
+// not "PAsat", "SVo2".
+const TITLE_RE = /^[\p{Lu}](?:[\p{Ll}\p{M}'’]+[\p{Lu}][\p{Ll}\p{M}]+|[\p{Ll}\p{M}'’]*)(?:['’][sS])?$/u;
 const CAPS_RE = /^[\p{Lu}\p{M}'’]+$/u;
 const LETTERS_RE = /^[\p{L}\p{M}'’]+$/u;
 
@@ -143,7 +145,11 @@ function asciiShape(r: string): number {
   if (n === 1) return SHAPE_LETTERS | SHAPE_INITIAL;
   if (upper === n) return SHAPE_LETTERS | SHAPE_CAPS;
   if (!firstUpper) return SHAPE_LETTERS | SHAPE_LOWER;
-  // Title case, allowing one inner capital ("McDonald").
+  // Title case, allowing one inner capital after lower-case letters ("McDonald", not "PAsat").
+  if (upper === 2) {
+    const c1 = r.charCodeAt(1);
+    if (c1 >= 65 && c1 <= 90) return SHAPE_LETTERS;
+  }
   return upper <= 2 ? SHAPE_LETTERS | SHAPE_TITLE : SHAPE_LETTERS;
 }
 

@@ -445,7 +445,8 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     if (
       is(p, W_SHORT_ROLE) &&
       (strongDict || (!upper && (f & FIRST) !== 0 && (sh[i]! & SHAPE_TITLE) !== 0 && pw !== 'pt')) &&
-      (shp || isLower(i)) &&
+      // "pt dev hematoma", "RT hand": after "pt" (patient) or "rt" (right) a name is capitalised.
+      (shp || (isLower(i) && pw !== 'pt' && pw !== 'rt')) &&
       (gap[i]! & (G_SPACE | G_PERIOD)) !== 0
     ) {
       mark(i, 0.85, 'Role before a name');
@@ -456,18 +457,21 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       const e = toks.end[i]!;
       const ch = e < text.length ? text.charCodeAt(e) : 46;
       const nv = i + 1 < n && gap[i + 1] === G_SPACE ? i + 1 : -1;
-      if (pw !== 'pt' && (((ch === 46 || ch === 44) && anyDict) || is(nv, W_ROLE_NAME_VERB))) {
+      if (pw !== 'pt' && pw !== 'rt' && (((ch === 46 || ch === 44) && anyDict) || is(nv, W_ROLE_NAME_VERB))) {
         mark(i, 0.8, 'Role before a name');
         continue;
       }
     }
-    if (is(p, W_ROLE) && anyDict && (shp || isLower(i))) {
+    // "RT" is also "right" ("RT SCREEN", "RT eye"): a dictionary name that is no common word.
+    if (is(p, W_ROLE) && (pw === 'rt' ? strongDict && !isLower(i) : anyDict) && (shp || isLower(i))) {
       mark(i, strongDict ? 0.85 : 0.75, 'Role before a name');
       continue;
     }
     if (
       is(p, W_PATIENT) &&
       w[i]!.length > 2 &&
+      // "pt aud.", "pt dev hematoma": abbreviations after a lower-case word.
+      !(isLower(i) && pw === 'pt') &&
       (labelled ? firstName : strongDict || (anyDict && shp && !upper))
     ) {
       mark(i, 0.85, 'Patient before a name');
@@ -552,7 +556,9 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       mark(i, 0.8, 'First name and surname before a verb');
       mark(i + 1, 0.8, 'First name and surname before a verb');
     }
-    if (is(nx, W_VERB_AFTER) && (shp || isLower(i)) && !is(p, W_DETERMINER)) {
+    // Not the second half of a slashed abbreviation ("D/CED AND", "S/P ... WAS").
+    const afterSlash = toks.start[i]! > 0 && text.charCodeAt(toks.start[i]! - 1) === 47;
+    if (is(nx, W_VERB_AFTER) && (shp || isLower(i)) && !is(p, W_DETERMINER) && !afterSlash) {
       const weakVerb = is(nx, W_WEAK_VERB_AFTER);
       // "is", "has", "and" follow brands and places as often as people: first names only.
       if (weakVerb ? shp && (f & F_STRONG) !== 0 : strongDict)
@@ -718,7 +724,13 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     let k = i - 1;
     if (k < 0 || !/^\s*\($/.test(text.slice(toks.end[k], toks.start[i]))) continue;
     let taken = 0;
-    while (k >= 0 && taken < 3 && candidate(k) && (shaped(k) || isLower(k) || isInitial(k))) {
+    // A lower-case word counts when a dictionary knows it as a name ("decision maker (son)" is a role).
+    while (
+      k >= 0 &&
+      taken < 3 &&
+      candidate(k) &&
+      (shaped(k) || (isLower(k) && (fl[k]! & STRONG) !== 0) || isInitial(k))
+    ) {
       mark(k, 0.8, 'Name before a relation in parentheses');
       taken++;
       if (lineStart(k) || (gap[k]! & (G_SPACE | G_PERIOD | G_HYPHEN)) === 0) break;
@@ -750,13 +762,22 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     const g = gap[j]!;
     // "W. MAROTTA", "Q. Lander": an initial then a name-shaped word.
     // Not "N/V. Droperidol", "I&O. POST": the initial stands alone, not after a slash, "&" or digit.
-    const beforeInitial = toks.start[i]! > 0 ? text.charCodeAt(toks.start[i]! - 1) : 32;
+    let bi = toks.start[i]! - 1;
+    // (Across spaces too: "I & O. Continue", "L > R. Tidal".)
+    while (bi > 0 && text.charCodeAt(bi) === 32 && text.charCodeAt(bi - 1) !== 32) bi--;
+    const beforeInitial = bi >= 0 ? text.charCodeAt(bi) : 32;
     if (
       isInitial(i) &&
       g === G_PERIOD &&
       !isInitial(j) &&
       beforeInitial !== 47 &&
       beforeInitial !== 38 &&
+      // "L>R. Tidal" compares sides; an arrow ("-> J. Chang") may lead to a name.
+      !(
+        (beforeInitial === 62 || beforeInitial === 60 || beforeInitial === 61) &&
+        bi > 0 &&
+        /[\p{L}\p{N} ]/u.test(text[bi - 1]!)
+      ) &&
       !(beforeInitial >= 48 && beforeInitial <= 57) &&
       (shaped(j) || (upper && (sh[j]! & SHAPE_CAPS) !== 0))
     ) {
@@ -945,6 +966,9 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     // "WITH APHASIA, MD CALLED": in all-caps notes a word no dictionary knows, before a
     // credential the line goes on after, is a clinical word more often than a surname.
     const capsMidLine = upper && !atEnd;
+    // "ON 2 LITERS NP", "4 L NC": a quantity and its unit before "NP" (nasal prongs), not a name.
+    const left = run.length > 0 ? run[run.length - 1]! : -1;
+    if (left > 0 && !reachedLineStart && gap[left] === G_SPACE && /^\d/.test(toks.raw[left - 1]!)) continue;
     for (const k of run) {
       if (reachedLineStart || fl[k] !== 0 || isInitial(k) || (shaped(k) && !capsMidLine))
         mark(k, reachedLineStart ? 0.9 : 0.8, 'Name before a credential');

@@ -74,6 +74,14 @@ const GENERIC_FACILITY = new Set(
     '|',
   ),
 );
+// Where a patient "goes" in notes without going to a place: heart rhythms ("went into AF"),
+// ventilator modes ("returned to IMV"), the blood bank ("clot sent to BB") and hospital services
+// ("transferred to medicine").
+const NOT_DESTINATION = new Set(
+  'af|afib|aflutter|raf|nsr|sr|st|svt|vt|vf|vfib|pea|asystole|sinus|junctional|bigeminy|trigeminy|imv|simv|cpap|bipap|psv|ps|prvc|trach|bb|medicine|cardiology|neurology|neurosurgery|oncology|psychiatry|nephrology|urology|hematology|pulmonary|gi|ortho|orthopedics|dermatology|gynecology|obstetrics'.split(
+    '|',
+  ),
+);
 // Verbs of moving a patient, then "to/from/at": the next capitalised words name a place.
 const MOVE_VERBS = new Set(
   "transferred|transfered|transfer|trans|tx|xfer|xferred|sent|admitted|adm|readmitted|referred|came|come|arrived|arriving|taken|brought|presented|followed|seen|went|go|going|goes|transported|transport|discharged|dc|d/c|returned|return|accepted|excepted|flown|flew|lives|living|live|resides|residing|moved|moving|relocated|travelled|traveled|trip|born|raised|grew|originally|based|located|stationed|visiting|vacationing|staying|stay|stays|stayed|am|is|are|was|were|been|i'm|im|work|works|worked|working|drive|drove|driving|fly|flying|headed|heading|travel|traveling|travelling|vacation|holiday|conference|meeting|office|branch|headquarters|hq|hometown|hails|hailing|native".split(
@@ -665,7 +673,15 @@ function takePlace(
       }
       const sh = toks.shape[j]!;
       const lw = toks.lower[j]!;
-      if ((sh & SHAPE_LETTERS) === 0 || STOP.has(lw) || GENERIC_FACILITY.has(lw)) break;
+      if ((sh & SHAPE_LETTERS) === 0 || STOP.has(lw) || GENERIC_FACILITY.has(lw) || NOT_DESTINATION.has(lw))
+        break;
+      // A letter of a dotted abbreviation ("returned to O.R.", "back to the o.r.") is no place.
+      if (
+        lw.length === 1 &&
+        text.charCodeAt(toks.end[j]!) === 46 &&
+        /[A-Za-z]/.test(text[toks.end[j]! + 1] ?? '')
+      )
+        break;
       // Mixed-case text: the place is capitalised. All-caps or lower-case notes: any word.
       // A word right before a number after the cue is a unit or building ("transfer to
       // quartermain 2") whatever its case.
