@@ -45,3 +45,30 @@ describe('scan: ordinal days and day ranges', () => {
     expect(dates('09 Jun, 19 0700->1900')).toEqual(['09 Jun, 19']);
   });
 });
+
+describe('scan: more date shapes in notes', () => {
+  it('takes a date after the antecubital site of a line ("R AC 11/17")', () => {
+    expect(dates('LINES: PICC PLACED IN L AC 10/19, ART LINE IN R RADIAL.')).toEqual(['10/19']);
+  });
+  it('still does not take A/C ventilator settings for a date', () => {
+    expect(dates('Vent: AC 12/5, FiO2 40%, sats stable.')).toEqual([]);
+  });
+  it('takes a month-day with a hyphen after "on"/"since" when the phrase closes', () => {
+    expect(dates('He went back to the OR on 6-9 for a revision.')).toEqual(['6-9']);
+    expect(dates('No stool since 3-14.')).toEqual(['3-14']);
+  });
+  it('does not take ranges of doses, flows or times for a hyphenated date', () => {
+    expect(dates('Remains on 2-4 L NC, sats 94%.')).toEqual([]);
+    expect(dates('HR 7-8 beats of VT noted.')).toEqual([]);
+    expect(dates('Due to void from 7-8 am.')).toEqual([]);
+  });
+  it('takes a small month/day after "post" or "s/p"', () => {
+    expect(dates('HCT 31 post 2/3 transfusion, recheck at 6.')).toEqual(['2/3']);
+  });
+  it('takes a second two-digit year joined to a history year', () => {
+    expect(dates('PMH: stroke in 97 and 03 with residual weakness.')).toEqual(['97', '03']);
+  });
+  it('does not take a count joined to a history year for a year', () => {
+    expect(dates('PMH: MI in 89 and 3 stents since.')).toEqual(['89']);
+  });
+});

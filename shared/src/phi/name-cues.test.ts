@@ -166,3 +166,60 @@ describe('scan: clinical shorthand that is not a name (nursing-note hard negativ
     expect(names('mixed venous PAsat 61 off dobutamine.')).toEqual([]);
   });
 });
+
+describe('scan: names in nursing-note shapes', () => {
+  it('takes a first name set off by commas after a relative, also one the stop list holds', () => {
+    expect(names('Visitors: Brother, Art, stayed until 8 pm.')).toEqual(['Art']);
+    expect(names('Plan reviewed with wife, Renata, at the bedside.')).toEqual(['Renata']);
+  });
+  it('does not take a word after a possessive relative or an unknown word for such a name', () => {
+    expect(names("Her daughter's, then, was the main concern.")).toEqual([]);
+    expect(names('Spoke to son, briefly, about the plan.')).toEqual([]);
+  });
+  it('takes a doctor\'s surname written with its particle apart ("Dr. o rourke")', () => {
+    expect(names('Seen by Dr. o malley and Dr. Wierzba this am.')).toEqual(['o malley', 'Wierzba']);
+    expect(names('dr de santis aware of the rate.')).toEqual(['de santis']);
+  });
+  it('does not take a word after a particle that is no surname ("dr. o to call")', () => {
+    expect(names('dr. o to call back.')).toEqual([]);
+  });
+  it("takes a patient's initial after a courtesy title", () => {
+    expect(names('micu progress note: mr K remained on the same doses of pressors.')).toEqual(['K']);
+    expect(names('HAS NOT BEEN INVOLVED WITH MS T. CARE SINCE ADMISSION.')).toEqual(['T.']);
+  });
+  it('does not take "MS" (mental status) before a letter in all-caps notes', () => {
+    expect(names('NEURO: MS A AND O X3, MAE.')).toEqual([]);
+  });
+  it('takes a name heading a phone number before its label', () => {
+    expect(names('Children are involved. Tovah Rembrandt cell# 555-201-3344 home# 555-201-9988')).toEqual([
+      'Tovah Rembrandt',
+    ]);
+  });
+  it('does not take a relative, a role or a single unknown word before a phone label', () => {
+    expect(names('Daughter cell# 555-201-3344.')).toEqual([]);
+    expect(names('Front Desk phone: 555-201-3344')).toEqual([]);
+    expect(names('Pharmacy. Refill home: 555-201-3344')).toEqual([]);
+  });
+  it('takes a first name closing the note after a sentence (a signature)', () => {
+    expect(names('PT REMAINS ON HEPARIN AT 900 UNITS/HR, LABS IN AM. DOLORES')).toEqual(['DOLORES']);
+  });
+  it('does not take a common word closing the note for a signature', () => {
+    expect(names('PT RESTING COMFORTABLY, WILL CONTINUE CURRENT PLAN. MAY')).toEqual([]);
+    expect(names('PT RESTING COMFORTABLY, WILL CONTINUE CURRENT PLAN. STABLE')).toEqual([]);
+  });
+  it('takes an initial and unknown surname in all-caps notes after a verb of meeting', () => {
+    expect(names('CASE MANAGER TO MEET R. OKONJO-VALE FROM THE AGENCY AT 9AM.')).toEqual(['R. OKONJO-VALE']);
+  });
+  it('takes a first name and unknown surname joined to a titled doctor', () => {
+    expect(names('KCL REPLETED. MIRIAM ZOLTEK AND DR HALVERSEN AWARE OF LABS.')).toEqual([
+      'MIRIAM ZOLTEK',
+      'HALVERSEN',
+    ]);
+  });
+  it('takes a lower-case initial and surname before a credential closing the note', () => {
+    expect(names('suctioned prn, all is well at this time. j. brockwell rrt')).toEqual(['j', 'brockwell']);
+  });
+  it('takes a lower-case name after "contact was made with"', () => {
+    expect(names('contact was made with helena vostrikova from ethics.')).toEqual(['helena vostrikova']);
+  });
+});

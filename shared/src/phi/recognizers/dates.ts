@@ -111,6 +111,12 @@ const PAIN_NEAR =
   /\b(?:pain|cp|discomfort|ache|aching|hurts?|sore|soreness|score|scale|rates?|rated|rating|intensity|headache|h\/a|c\/o|incisional|pressure)\b|#\s*$/i;
 const VENT_NEAR =
   /\b(?:cpap|bipap|bi-pap|peep|psv?|ips|simv|imv|a\/c|ac|prvc|fio2|settings?|mode|mask\s+ventilation|weaning\s+trial)\b/i;
+const SITE_AC_BEFORE = /\b(?:r|l|rt|lt|right|left)\s+ac\s*$/i;
+// "on 7-8 for coiling", "since 3-14.": month-day with a hyphen after a date preposition, the
+// phrase closing after it (not "on 2-4 L", "from 7-8 am").
+const MD_DASH_RE = /(?<![\w/.-])(\d{1,2})-(\d{1,2})(?![\w/-]|[.,]\d)/g;
+const MD_DASH_CUE = /\b(?:on|since|until|till|dated)\s+$/i;
+const MD_DASH_AFTER = /^(?:\s*(?:[.,;:)]|$)|\s+(?:for|and|when|with|at|to|per|after|before|but|s\/p)\b)/i;
 // Events that take a date even among ventilator words ("extubated 7/16", "trach placed 8/14").
 const EVENT_BEFORE =
   /\b(?:on|extubated|extubation|extubate|intubated|placed|due|planned|until|by|since)\s*\(?\s*$/i;
@@ -167,10 +173,16 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
     if (!calendarValid(2000, a, b)) return;
     const end = m.index + m[0].length;
     if (FRACTION_AFTER.test(text.slice(end, end + 12))) return;
-    if (SETTING_BEFORE.test(before(text, m.index, 14)) && !/\bon\s*$/i.test(before(text, m.index, 4))) return;
+    if (
+      SETTING_BEFORE.test(before(text, m.index, 14)) &&
+      !/\bon\s*$/i.test(before(text, m.index, 4)) &&
+      // "R AC 11/17" is the antecubital site of a line, not the A/C ventilator mode.
+      !SITE_AC_BEFORE.test(before(text, m.index, 10))
+    )
+      return;
     // 1/2, 2/3 and similar read as fractions unless a date cue precedes them.
     const cue =
-      /\b(?:on|since|from|until|till|by|of|date|dated|dos|seen|visit|admitted|discharged|f\/u|fu|due|next|last|before|after|thru|through|to|-)\s*$/i.test(
+      /\b(?:on|since|from|until|till|by|of|date|dated|dos|seen|visit|admitted|discharged|f\/u|fu|due|next|last|before|after|thru|through|to|post|s\/p|-)\s*$/i.test(
         before(text, m.index, 16),
       );
     // A zero-padded day ("3/02") is written as a date, never as a fraction.
@@ -189,10 +201,17 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
       a <= 25 &&
       b <= 18 &&
       VENT_NEAR.test(before(text, m.index, 40)) &&
-      !EVENT_BEFORE.test(before(text, m.index, 16))
+      !EVENT_BEFORE.test(before(text, m.index, 16)) &&
+      !SITE_AC_BEFORE.test(before(text, m.index, 10))
     )
       return;
     out.push({ type: 'DATE', start: m.index, end, confidence: cue ? 0.85 : 0.7, reason: 'Month/day date' });
+  });
+  eachMatchAtWords(ctx, GATE_DAY_NUMBER, MD_DASH_RE, (m) => {
+    if (!calendarValid(2000, +m[1]!, +m[2]!) || !MD_DASH_CUE.test(before(text, m.index, 8))) return;
+    const end = m.index + m[0].length;
+    if (!MD_DASH_AFTER.test(text.slice(end, end + 8))) return;
+    out.push({ type: 'DATE', start: m.index, end, confidence: 0.75, reason: 'Month-day date' });
   });
   eachMatchAtWords(ctx, GATE_DAY_NUMBER, MY_RE, (m) => {
     const mo = +m[1]!;
@@ -255,6 +274,19 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
         confidence: 0.6,
         reason: 'Two-digit year in a past history',
       });
+      // "CVA in 94 and 00": a second year joined to the first.
+      const e = start + y.length + (m[2] ? 1 : 0);
+      const more = /^[ \t]+(?:and|&)[ \t]+(\d{2})(?![\d.:/%-])/.exec(text.slice(e, e + 10));
+      if (more) {
+        const s2 = e + more[0].length - 2;
+        out.push({
+          type: 'DATE',
+          start: s2,
+          end: s2 + 2,
+          confidence: 0.6,
+          reason: 'Two-digit year in a past history',
+        });
+      }
     });
   if (hasMonth)
     eachMatchAtWords(ctx, PREP_MON_GATE, PREP_MON_RE, (m) => {

@@ -24,7 +24,7 @@ const AGENT_VERBS = new Set(
 );
 // Verbs (or the end of a phrase verb) whose "with" introduces the person met or talked to.
 const WITH_VERBS = new Set(
-  'up|spoke|speak|speaking|talk|talked|talking|meet|met|meeting|consult|consulted|consulting|touch|base|in|checked|conferred|confer|spoken|chatted|chat|connected|connect|session|appointment|appt|visit|f/u'.split(
+  'up|spoke|speak|speaking|talk|talked|talking|meet|met|meeting|made|contact|discussed|consult|consulted|consulting|touch|base|in|checked|conferred|confer|spoken|chatted|chat|connected|connect|session|appointment|appt|visit|f/u'.split(
     '|',
   ),
 );

@@ -133,6 +133,10 @@ const LABEL_WORDS = set(
 const INTRO_LAST = set("is|named|me|name's|am|i'm|it's");
 const NAME_IS_STRONG = /\b(?:my name is|name is|name's|named|call me)\s*$/i;
 const NAME_IS = /\b(?:i am|i'm|this is|it's)\s*$/i;
+// Particles written apart from a surname ("o rourke", "de luca").
+const SPLIT_PARTICLES = set('o|d|de|di|da|du|del|della|van|von|le|la|mc|mac');
+// Labels of a phone number in a contact line ("cell# 555", "home: 555").
+const PHONE_LABELS = set('cell|cel|mobile|mob|home|hm|work|wk|phone|ph|tel|pager|beeper|bpr');
 const NAME_PARTICLES = set('van|de|der|den|von|da|di|du|del|della|dos|das|ter|ten|bin|ibn|al|el|la|le|af|av');
 // "was called Djevad", "named him Frank".
 const CALLED_BE = set('was|is|were|be|been|being|are|am');
@@ -287,6 +291,12 @@ function isLower(i: number): boolean {
 }
 function isInitial(i: number): boolean {
   return (R_sh[i]! & SHAPE_INITIAL) !== 0;
+}
+// A lower-case initial with its period in lower-case notes ("q. lander rrt"), not "a." or "i.".
+function lowerInitial(i: number): boolean {
+  if (i < 0 || i + 1 >= R_n || R_upper || R_gap[i + 1] !== G_PERIOD) return false;
+  const r = R_toks!.raw[i]!;
+  return r.length === 1 && r !== 'a' && r !== 'i' && r >= 'b' && r <= 'z';
 }
 function candidate(i: number): boolean {
   return R_stop[i] === 0 && (R_sh[i]! & SHAPE_LETTERS) !== 0;
@@ -549,8 +559,9 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       fl[i + 1] === 0 &&
       w[i + 1]!.length > 2 &&
       (upper ? (sh[i + 1]! & SHAPE_CAPS) !== 0 && (sh[i]! & SHAPE_CAPS) !== 0 : shp && shaped(i + 1)) &&
-      is(i + 2, W_ROLE_NAME_VERB) &&
-      !is(i + 2, W_WEAK_VERB_AFTER) &&
+      // ... or "and" a doctor named after them ("BEA TURA AND DR LOPEZ AWARE").
+      ((is(i + 2, W_ROLE_NAME_VERB) && !is(i + 2, W_WEAK_VERB_AFTER)) ||
+        (w[i + 2] === 'and' && i + 3 < n && (w[i + 3] === 'dr' || w[i + 3] === 'drs'))) &&
       !is(p, W_DETERMINER)
     ) {
       mark(i, 0.8, 'First name and surname before a verb');
@@ -781,7 +792,13 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       !(beforeInitial >= 48 && beforeInitial <= 57) &&
       (shaped(j) || (upper && (sh[j]! & SHAPE_CAPS) !== 0))
     ) {
-      if (!upper || fl[j] !== 0 || conf[j]! > 0) {
+      // In all-caps notes an unknown word needs a cue before the initial ("TO MEET S. KOWALCZYK").
+      if (
+        !upper ||
+        fl[j] !== 0 ||
+        conf[j]! > 0 ||
+        (i > 0 && gap[i] === G_SPACE && is(i - 1, W_TALK_VERB | W_WEAK_BEFORE))
+      ) {
         mark(i, 0.8, 'Initial before a name');
         mark(j, 0.8, 'Initial before a name');
       }
@@ -933,6 +950,104 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     i = k;
   }
 
+  // "Son, Ed, was updated", "WIFE, AL, AT BEDSIDE": a first name set off by commas right after a
+  // relative (also a first name the stop list holds, such as "Ed" or "Al").
+  for (let i = 1; i + 1 < n; i++) {
+    if (!is(i - 1, W_FAMILY) || gap[i] !== G_COMMA || conf[i]! >= 0.8) continue;
+    if ((info[i]! & FIRST) === 0 || (sh[i]! & SHAPE_LETTERS) === 0 || isInitial(i) || !shaped(i)) continue;
+    if (text.slice(toks.end[i - 1], toks.start[i]) !== ', ' || text.charCodeAt(toks.end[i]!) !== 44) continue;
+    if (/['’]s$/i.test(toks.raw[i - 1]!)) continue;
+    mark(i, 0.8, 'First name set off by commas after a relative');
+  }
+  // "Dr. o rourke", "dr de luca": a doctor's surname written with its particle apart.
+  for (let i = 1; i + 1 < n; i++) {
+    const t = w[i - 1]!;
+    if (t !== 'dr' && t !== 'drs' && t !== 'doctor') continue;
+    if (!isLower(i) || !SPLIT_PARTICLES.has(w[i]!) || (gap[i]! & (G_SPACE | G_PERIOD)) === 0) continue;
+    const j = i + 1;
+    if (
+      gap[j] !== G_SPACE ||
+      (sh[j]! & SHAPE_LETTERS) === 0 ||
+      w[j]!.length < 3 ||
+      is(j, W_AFTER_TITLE_NOT_NAME)
+    )
+      continue;
+    if (!(isLower(j) || shaped(j))) continue;
+    mark(i, 0.85, 'Title before a name');
+    mark(j, 0.85, 'Title before a name');
+  }
+  // "Mr. K remained", "mr k. is", "MS S. CARE": a patient's initial after a courtesy title. In
+  // all-caps notes ("MS" is also mental status) the initial keeps its period.
+  for (let i = 1; i < n; i++) {
+    if (!isInitial(i) || conf[i]! >= 0.7) continue;
+    const t = w[i - 1]!;
+    if (t !== 'mr' && t !== 'mrs' && t !== 'ms' && t !== 'miss') continue;
+    if ((gap[i]! & (G_SPACE | G_PERIOD)) === 0 || lineStart(i)) continue;
+    const e = toks.end[i]!;
+    const ch = e < text.length ? text.charCodeAt(e) : 46;
+    const capsTitle = toks.raw[i - 1] === toks.raw[i - 1]!.toUpperCase();
+    if (capsTitle ? ch !== 46 : !(ch === 46 || ch === 44 || (ch === 32 && i + 1 < n && isLower(i + 1))))
+      continue;
+    mark(i, 0.8, 'Title before an initial');
+  }
+  // "Jana Okafor cell# 555-...", "Lucia Brandt home: 555 ...": words heading a phone number on
+  // their line, before its label, are a contact's name.
+  for (let i = 1; i + 1 < n; i++) {
+    if (!PHONE_LABELS.has(w[i]!) || gap[i] !== G_SPACE) continue;
+    const after = text.slice(toks.end[i], toks.start[i + 1]);
+    if (!/^[ \t]*[#:.]?[ \t]*\(?$/.test(after) || !/^\d/.test(toks.raw[i + 1]!)) continue;
+    let k = i - 1;
+    const run: number[] = [];
+    while (k >= 0 && run.length < 3 && candidate(k) && shaped(k) && !isInitial(k)) {
+      if (is(k, W_FAMILY | W_ROLE | W_PATIENT | W_TITLE | W_LABEL_WORD)) break;
+      run.push(k);
+      if (lineStart(k) || gap[k] !== G_SPACE) break;
+      k--;
+    }
+    if (run.length === 0) continue;
+    const first = run[run.length - 1]!;
+    // The run opens its line, a sentence or a clause ("devoted. Jana Okafor cell# ...").
+    if (!lineStart(first) && (gap[first]! & (G_BREAK | G_COMMA | G_NEWLINE | G_PERIOD)) === 0) continue;
+    let dictName = false;
+    for (const m of run) if ((fl[m]! & STRONG) !== 0) dictName = true;
+    // Unknown words need two of them and a second phone label on the line ("cell# ... home# ..."):
+    // "Front Desk phone: ..." is a place in the office.
+    if (!dictName) {
+      if (run.length < 2) continue;
+      let labels = 0;
+      for (let q = i; q < n && q - i < 12 && (q === i || lineStart(q) === false); q++)
+        if (PHONE_LABELS.has(w[q]!)) labels++;
+      if (labels < 2) continue;
+    }
+    if (upper && (fl[first]! & FIRST) === 0) continue;
+    for (const m of run) mark(m, 0.8, 'Name before a phone label');
+  }
+  // A first name closing the text after a sentence ("... HEPARIN RUNNING. SUSAN"): a signature.
+  {
+    let i = n - 1;
+    if (
+      i > 0 &&
+      candidate(i) &&
+      isInitial(i) === false &&
+      (fl[i]! & F_STRONG) === 0 &&
+      (fl[i - 1]! & F_STRONG) !== 0
+    )
+      i--;
+    const e = toks.end[n - 1]!;
+    if (
+      i > 0 &&
+      !lineStart(i) &&
+      (fl[i]! & F_STRONG) !== 0 &&
+      candidate(i) &&
+      shaped(i) &&
+      conf[i]! < 0.7 &&
+      /^[ \t]*[.!][ \t]+$/.test(text.slice(toks.end[i - 1], toks.start[i])) &&
+      /^[\s.]*$/.test(text.slice(e)) &&
+      (i === n - 1 || (gap[n - 1] === G_SPACE && candidate(n - 1) && shaped(n - 1)))
+    )
+      for (let m = i; m < n; m++) mark(m, 0.7, 'Name closing the message');
+  }
+
   // ---- credentials and signatures ------------------------------------------------------------
   for (let i = 1; i < n; i++) {
     const r = toks.raw[i]!;
@@ -951,7 +1066,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     let reachedLineStart = false;
     const run: number[] = [];
     while (j >= 0 && taken < 5) {
-      if ((sh[j]! & SHAPE_LETTERS) === 0 || (stop[j] === 1 && !isInitial(j))) break;
+      if ((sh[j]! & SHAPE_LETTERS) === 0 || (stop[j] === 1 && !isInitial(j) && !lowerInitial(j))) break;
       run.push(j);
       taken++;
       if (lineStart(j)) {
@@ -960,7 +1075,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       }
       if ((gap[j]! & (G_SPACE | G_PERIOD | G_HYPHEN)) === 0) break;
       // "AT THIS TIME. Q. LANDER RRT": a period joins only after an initial or a title.
-      if (gap[j] === G_PERIOD && !isInitial(j - 1) && !is(j - 1, W_TITLE)) break;
+      if (gap[j] === G_PERIOD && !isInitial(j - 1) && !lowerInitial(j - 1) && !is(j - 1, W_TITLE)) break;
       j--;
     }
     // "WITH APHASIA, MD CALLED": in all-caps notes a word no dictionary knows, before a
@@ -970,7 +1085,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     const left = run.length > 0 ? run[run.length - 1]! : -1;
     if (left > 0 && !reachedLineStart && gap[left] === G_SPACE && /^\d/.test(toks.raw[left - 1]!)) continue;
     for (const k of run) {
-      if (reachedLineStart || fl[k] !== 0 || isInitial(k) || (shaped(k) && !capsMidLine))
+      if (reachedLineStart || fl[k] !== 0 || isInitial(k) || lowerInitial(k) || (shaped(k) && !capsMidLine))
         mark(k, reachedLineStart ? 0.9 : 0.8, 'Name before a credential');
     }
   }
