@@ -32,6 +32,8 @@ export class Word {
   health = -1;
   /** Bits of the word gates (wordGate below) that `lead` passes; -1 until first asked. */
   gates = -1;
+  /** Bits of the word flags (wordFlag below) whose lists hold `lower`. */
+  readonly flags: number;
   constructor(
     /** Exact token text. */
     readonly raw: string,
@@ -40,6 +42,7 @@ export class Word {
     this.lower = l.includes('’') ? l.replace(/’/g, "'") : l;
     this.stem = stem(this.lower);
     this.shape = shapeOf(raw, l);
+    this.flags = WORD_FLAGS.get(this.lower) ?? 0;
   }
   /** The leading run of ASCII letters and digits, lower-cased ("i" for "I'm", "34" for "34yo"). */
   get lead(): string {
@@ -87,6 +90,23 @@ export function wordGates(w: Word): number {
   return w.gates;
 }
 
+// ---- word flags ------------------------------------------------------------------------------
+// A flag is a list of whole lower-cased words (Word.lower); Tokens.wordFlags has its bit when one
+// of the text's tokens is in the list: "does the word 'mrn' occur?" without building a set of the
+// text's words. Flags are registered at module load, before any scan.
+const WORD_FLAGS = new Map<string, number>();
+let wordFlagCount = 0;
+
+/** Register a flag for a list of lower-cased words; returns its bit. */
+export function wordFlag(words: readonly string[]): number {
+  if (wordFlagCount >= 31) throw new Error('too many word flags');
+  const bit = 1 << wordFlagCount++;
+  for (const w of words) WORD_FLAGS.set(w, (WORD_FLAGS.get(w) ?? 0) | bit);
+  // Words analysed before this flag existed must not keep stale bits.
+  clearTable();
+  return bit;
+}
+
 export interface Tokens {
   readonly count: number;
   readonly start: readonly number[];
@@ -112,6 +132,8 @@ export interface Tokens {
    * letters: word gates are then not safe and patterns scan the whole text.
    */
   readonly foldRisk: boolean;
+  /** OR of the word flags (wordFlag) of all tokens. */
+  readonly wordFlags: number;
 }
 
 const TOKEN_RE = /[\p{L}\p{N}][\p{L}\p{M}\p{N}]*(?:['’][\p{L}]+)?/gu;
@@ -243,9 +265,11 @@ export function tokenize(text: string): Tokens {
   const gateStarts: number[] = [];
   const gateStartBits: number[] = [];
   let nonAscii = false;
+  let wordFlags = 0;
   const len = text.length;
   const push = (s: number, e: number, h: number): void => {
     const w = wordAt(text, s, e, h);
+    wordFlags |= w.flags;
     starts.push(s);
     ends.push(e);
     raw.push(w.raw);
@@ -311,6 +335,7 @@ export function tokenize(text: string): Tokens {
     gateStarts,
     gateStartBits,
     foldRisk: nonAscii && FOLD_RISK_RE.test(text),
+    wordFlags,
   };
 }
 

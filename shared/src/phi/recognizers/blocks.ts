@@ -22,13 +22,13 @@ const LINES_UP = 6;
 
 /**
  * Whether a heading line reads as a person's name; returns [start, end] within the text or null.
- * `repeated`: the same line occurs again in the block (a forwarded card repeats the name).
+ * `aEnd`: end of the anchor below (the block searched for a repeated line ends 200 characters after it).
  */
 function nameLine(
   text: string,
   ls: number,
   le: number,
-  repeated: (s: string) => boolean,
+  aEnd: number,
 ): [number, number] | null {
   let s = ls;
   let e = le;
@@ -60,7 +60,7 @@ function nameLine(
   // One case for the whole line: "Jane Doe", "JANE DOE" or "jane doe", not "Jane went".
   if (lowerCase !== 0 && lowerCase !== main) return null;
   if (initials === 1) evidence = true;
-  return evidence || repeated(text.slice(s, e)) ? [s, e] : null;
+  return evidence || repeated(text, s, e, ls, aEnd) ? [s, e] : null;
 }
 
 export function recognizeContactBlockNames(ctx: ScanContext, out: Candidate[]): void {
@@ -68,6 +68,13 @@ export function recognizeContactBlockNames(ctx: ScanContext, out: Candidate[]): 
   const { text } = ctx;
   if (text.indexOf('\n') < 0) return;
   const n = out.length;
+  // Anchors by the start of their line, in order of first appearance, with the furthest end seen
+  // there: the walk up from a line does not depend on the anchor except through `repeated`, whose
+  // block only grows with the anchor's end, so one walk per line (with the furthest end) finds
+  // every name the walks of its anchors would (an anchor right after one on the same line was
+  // already skipped: it adds nothing to the walk).
+  const lineStarts: number[] = [];
+  const lineEnds: number[] = [];
   let lastLine = -1;
   for (let k = 0; k < n; k++) {
     const a = out[k]!;
@@ -77,20 +84,24 @@ export function recognizeContactBlockNames(ctx: ScanContext, out: Candidate[]): 
       a.type === 'EMAIL' ||
       a.type === 'FAX';
     if (!anchor) continue;
-    let ls = text.lastIndexOf('\n', a.start - 1) + 1;
+    const ls = text.lastIndexOf('\n', a.start - 1) + 1;
     if (ls === 0 || ls === lastLine) continue;
     lastLine = ls;
+    const g = lineStarts.indexOf(ls);
+    if (g < 0) {
+      lineStarts.push(ls);
+      lineEnds.push(a.end);
+    } else if (a.end > lineEnds[g]!) lineEnds[g] = a.end;
+  }
+  for (let g = 0; g < lineStarts.length; g++) {
+    let ls = lineStarts[g]!;
+    const aEnd = lineEnds[g]!;
     for (let up = 0; up < LINES_UP && ls > 0; up++) {
       const le = ls - 1 > 0 && text[ls - 2] === '\r' ? ls - 2 : ls - 1;
       const ps = text.lastIndexOf('\n', le - 1) + 1;
       // Lines of prose above end the block.
       if (le - ps > 60) break;
-      const r = nameLine(text, ps, le, (line) => {
-        const from = text.lastIndexOf('\n', Math.max(0, ps - 400));
-        const block = text.slice(from < 0 ? 0 : from, Math.min(text.length, a.end + 200));
-        const at = block.indexOf(line);
-        return at >= 0 && block.indexOf(line, at + line.length) >= 0;
-      });
+      const r = nameLine(text, ps, le, aEnd);
       if (r && !overlapsPlace(out, n, r[0], r[1]))
         out.push({
           type: 'NAME',
@@ -102,6 +113,15 @@ export function recognizeContactBlockNames(ctx: ScanContext, out: Candidate[]): 
       ls = ps;
     }
   }
+}
+
+/** The heading line text.slice(s, e) occurs twice in its block (from 400 characters above its line to 200 after the anchor). */
+function repeated(text: string, s: number, e: number, ps: number, aEnd: number): boolean {
+  const line = text.slice(s, e);
+  const from = text.lastIndexOf('\n', Math.max(0, ps - 400));
+  const block = text.slice(from < 0 ? 0 : from, Math.min(text.length, aEnd + 200));
+  const at = block.indexOf(line);
+  return at >= 0 && block.indexOf(line, at + line.length) >= 0;
 }
 
 function overlapsPlace(out: Candidate[], n: number, s: number, e: number): boolean {

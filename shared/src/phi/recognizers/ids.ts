@@ -10,7 +10,7 @@ import {
   type Candidate,
   type ScanContext,
 } from '../candidate.ts';
-import { wordGate } from '../tokens.ts';
+import { wordFlag, wordGate } from '../tokens.ts';
 import type { PhiType } from '../types.ts';
 import {
   deaValid,
@@ -155,11 +155,13 @@ const GATE_BITS = new Map<string, number>();
 LABELLED.forEach((l, k) => {
   for (const g of l.gate) GATE_BITS.set(g, (GATE_BITS.get(g) ?? 0) | (1 << k));
 });
+// The same gate words as word flags (tokens.ts wordFlag): the tokenizer tells which occur.
+const LABEL_FLAGS = LABELLED.map((l) => wordFlag(l.gate));
 function gateBits(ctx: ScanContext): number {
   let bits = 0;
   const toks = ctx.toks;
   if (toks) {
-    for (let i = 0; i < toks.count; i++) bits |= GATE_BITS.get(toks.lower[i]!) ?? 0;
+    for (let k = 0; k < LABEL_FLAGS.length; k++) if ((toks.wordFlags & LABEL_FLAGS[k]!) !== 0) bits |= 1 << k;
   } else {
     const words = wordSet(ctx);
     for (const [g, b] of GATE_BITS) if (words.has(g)) bits |= b;

@@ -6,6 +6,7 @@
 // Every pattern is gated on a literal word of its cue, so texts without one pay one lookup.
 import { eachMatch, wordSet, type Candidate, type ScanContext } from '../candidate.ts';
 import { US_STATES } from '../dictionaries/countries.ts';
+import { wordFlag } from '../tokens.ts';
 
 // One word of a street or place name: capitalised, a number, or a street/particle word.
 const PLACE_WORD_RE =
@@ -90,12 +91,37 @@ function univRe(): RegExp {
   return UNIV_RE;
 }
 
+// Cue words as word flags (tokens.ts wordFlag): the tokenizer tells which of them the text holds.
+const CUE_WORDS: ReadonlyArray<readonly [readonly string[], number]> = [
+  ['corner'],
+  ['u', 'univ'],
+  ['originally', 'hometown', 'birthplace'],
+  ['home'],
+  ['town'],
+  ['city'],
+  ['birth'],
+  ['place'],
+  ['native'],
+].map((ws) => [ws, wordFlag(ws)] as const);
+const [F_CORNER, F_UNIV, F_HOMETOWN, F_HOME, F_TOWN, F_CITY, F_BIRTH, F_PLACE, F_NATIVE] = CUE_WORDS.map(
+  ([, f]) => f,
+) as [number, number, number, number, number, number, number, number, number];
+
+/** The flags above of the cue words the text holds. */
+function cueWords(ctx: ScanContext): number {
+  if (ctx.toks) return ctx.toks.wordFlags;
+  const words = wordSet(ctx);
+  let bits = 0;
+  for (const [ws, f] of CUE_WORDS) if (ws.some((w) => words.has(w))) bits |= f;
+  return bits;
+}
+
 export function recognizePlaceCues(ctx: ScanContext, out: Candidate[]): void {
   if (!ctx.wants('ADDRESS')) return;
   const { text } = ctx;
-  const words = wordSet(ctx);
-  if (words.has('corner')) corners(text, out);
-  if (words.has('u') || words.has('univ'))
+  const words = cueWords(ctx);
+  if ((words & F_CORNER) !== 0) corners(text, out);
+  if ((words & F_UNIV) !== 0)
     eachMatch(univRe(), text, (m) => {
       // A capital "U": a lower-case "u" is "you" in chat ("send u Texas pics").
       if (m[0][0] !== 'U') return;
@@ -125,12 +151,10 @@ export function recognizePlaceCues(ctx: ScanContext, out: Candidate[]): void {
     out.push({ type: 'ADDRESS', start: m.index, end, confidence: 0.7, reason: 'Hospital initials' });
   });
   if (
-    words.has('originally') ||
-    words.has('hometown') ||
-    words.has('birthplace') ||
-    (words.has('home') && (words.has('town') || words.has('city'))) ||
-    (words.has('birth') && words.has('place')) ||
-    (words.has('native') && words.has('city'))
+    (words & F_HOMETOWN) !== 0 ||
+    ((words & F_HOME) !== 0 && (words & (F_TOWN | F_CITY)) !== 0) ||
+    ((words & F_BIRTH) !== 0 && (words & F_PLACE) !== 0) ||
+    ((words & F_NATIVE) !== 0 && (words & F_CITY) !== 0)
   )
     eachMatch(HOMETOWN_RE, text, (m) => {
       const start = m.index + m[0].length - m[1]!.length;
