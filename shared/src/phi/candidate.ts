@@ -141,6 +141,42 @@ export function eachMatchAtWords(
   }
 }
 
+/**
+ * Same as eachMatchAtWords, for a pattern some of whose matches start elsewhere than at a gated
+ * word: `extra` lists (in increasing order) positions that cover every such start. The pattern is
+ * tried, anchored, at the gated word starts and at those positions, in text order.
+ */
+export function eachMatchAtWordsAnd(
+  ctx: ScanContext,
+  gate: number,
+  extra: readonly number[],
+  re: RegExp,
+  fn: (m: RegExpExecArray) => void,
+): void {
+  const toks = ctx.toks;
+  const text = ctx.text;
+  if (!toks || toks.foldRisk) {
+    eachMatch(re, text, fn);
+    return;
+  }
+  const y = stickyTwin(re);
+  const starts = toks.gateStarts;
+  const bits = toks.gateStartBits;
+  let from = 0;
+  let k = 0;
+  let x = 0;
+  for (;;) {
+    while (k < starts.length && (bits[k]! & gate) === 0) k++;
+    let p: number;
+    if (k < starts.length && (x >= extra.length || starts[k]! <= extra[x]!)) {
+      p = starts[k++]!;
+      if (x < extra.length && extra[x] === p) x++;
+    } else if (x < extra.length) p = extra[x++]!;
+    else break;
+    if (p >= from) from = tryAt(y, text, p, from, fn);
+  }
+}
+
 function tryAt(y: RegExp, text: string, p: number, from: number, fn: (m: RegExpExecArray) => void): number {
   y.lastIndex = p;
   const m = y.exec(text);

@@ -5,6 +5,7 @@ import {
   before,
   eachMatch,
   eachMatchAtWords,
+  eachMatchAtWordsAnd,
   GATE_LETTER_DIGIT,
   lowerText,
   type Candidate,
@@ -62,6 +63,76 @@ const EURO_RE = new RegExp(
     `|\\b\\p{Lu}\\p{Ll}+(?:á|é|í|ó|ú|ská|ova|ová|ego)\\s+\\d{1,5}\\b`,
   'gu',
 );
+// Speed: EURO_RE's first alternative starts at a house number or at one of EURO_WORDS (EURO_GATE
+// below: the lead of "straße" is "stra", of "praça" "pra"). The others start at a capital letter
+// \b-bounded inside the word (or the word before "Strasse") that ends right before `\s+` (or
+// "str." then `\s+`) and a number: euroExtraStarts lists every capital of such words.
+const EURO_LEADS = new Set(
+  EURO_WORDS.split('|').map((t) => {
+    const l = t.toLowerCase();
+    let e = 0;
+    while (e < l.length && /[a-z0-9]/.test(l[e]!)) e++;
+    return l.slice(0, e);
+  }),
+);
+const EURO_GATE = wordGate((w) => EURO_LEADS.has(w) || /^\d{1,5}[a-z]?$/.test(w));
+
+/** What \s matches in a JavaScript pattern. */
+function isJsSpace(c: number): boolean {
+  return (
+    (c >= 9 && c <= 13) ||
+    c === 32 ||
+    c === 0xa0 ||
+    c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x3000 ||
+    c === 0xfeff
+  );
+}
+
+/** text[from, to) is one or more \s, after at most one "." when `dot`. */
+function spaceGap(text: string, from: number, to: number, dot: boolean): boolean {
+  if (dot && from < to && text.charCodeAt(from) === 46) from++;
+  if (from >= to) return false;
+  for (let k = from; k < to; k++) if (!isJsSpace(text.charCodeAt(k))) return false;
+  return true;
+}
+
+const EXTRA: number[] = [];
+/**
+ * Where EURO_RE's capitalised-word alternatives may start, in increasing order: every capital
+ * letter (any non-ASCII letter counts) of the word before a number (after `\s+`, or "." and
+ * `\s+`) and of the word before that one when only `\s+` separates them.
+ */
+function euroExtraStarts(ctx: ScanContext): number[] {
+  EXTRA.length = 0;
+  const toks = ctx.toks;
+  if (!toks) return EXTRA;
+  const text = ctx.text;
+  let last = -1; // last position added
+  for (let k = 1; k < toks.count; k++) {
+    const s = toks.start[k]!;
+    const c0 = text.charCodeAt(s);
+    if (c0 < 48 || c0 > 57) continue;
+    if (!spaceGap(text, toks.end[k - 1]!, s, true)) continue;
+    const first = k >= 2 && spaceGap(text, toks.end[k - 2]!, toks.start[k - 1]!, false) ? k - 2 : k - 1;
+    for (let t = first; t <= k - 1; t++) {
+      for (let p = Math.max(toks.start[t]!, last + 1); p < toks.end[t]!; p++) {
+        const c = text.charCodeAt(p);
+        if ((c >= 65 && c <= 90) || c >= 128) {
+          EXTRA.push(p);
+          last = p;
+        }
+      }
+    }
+  }
+  return EXTRA;
+}
+
 // The street may open with an abbreviation ("ul. Narewska 94", "Avda. Rio Nalon 58") and go on in
 // lower case ("Luite tee 87"); a lower-case first word ("255 hersnapvej 18") needs a cue.
 const NUM_WORDS_NUM_RE =
@@ -233,7 +304,7 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
     });
     // Continental street forms are Title-case by construction; all-caps notes skip the pattern.
     if (!ctx.upper)
-      eachMatch(EURO_RE, text, (m) => {
+      eachMatchAtWordsAnd(ctx, EURO_GATE, euroExtraStarts(ctx), EURO_RE, (m) => {
         if (!/\d/.test(m[0])) return;
         out.push({
           type: 'ADDRESS',
