@@ -139,3 +139,48 @@ describe('scan: destinations in notes that are not places', () => {
     expect(places('she was sent to gh for further eval.')).toEqual(['gh']);
   });
 });
+
+describe('scan: places named by a small phrase around them', () => {
+  const places = (text: string): string[] =>
+    scan(text)
+      .filter((f) => f.type === 'ADDRESS')
+      .map((f) => f.text);
+  it('takes a campus named by its side', () => {
+    expect(places('Simulation is booked on East Campus after lunch.')).toEqual(['East Campus']);
+  });
+  it('does not take a campus without a name', () => {
+    expect(places('She lives near the campus and walks to class.')).toEqual([]);
+  });
+  it('takes a facility name typed in lower case inside parentheses before a capitalised facility word', () => {
+    expect(places('Plan: d/c to rehab (saint brendan Memorial) on Monday.')).toEqual([
+      'saint brendan Memorial',
+    ]);
+  });
+  it('does not take a kind of care in parentheses for a facility name', () => {
+    expect(places('Will go to rehab (cardiac Rehab) on Monday.')).toEqual([]);
+  });
+  it('takes a relative\'s town after "of"', () => {
+    expect(places('Visitors included her nephew Tobiah of Pikesville and a friend.')).toEqual(['Pikesville']);
+  });
+  it('does not take a generic or common word after a relative\'s name and "of"', () => {
+    expect(places('Her sister Ann of course called twice.')).toEqual([]);
+  });
+  it('takes a town before its state in the same case', () => {
+    expect(places('gave a brief overview of this glenarm maryland facility.')).toEqual(['glenarm']);
+    expect(places('Her family farm is outside Wickliffe Kentucky.')).toContain('Wickliffe');
+  });
+  it('does not take a region of a state for a town', () => {
+    expect(places('Storms hit western Maryland and northern Virginia hard.').join(' ')).not.toMatch(
+      /western|northern/,
+    );
+  });
+  it('takes lower-case hospital initials after at/to/from', () => {
+    expect(places('History of CHF, intubated twice that year at bwh. Now stable.')).toEqual(['bwh']);
+  });
+  it('does not take an interjection or a word of the same shape after "to"', () => {
+    expect(places('She said ugh to that, then went to bath time.')).toEqual([]);
+  });
+  it('takes a place after a trip and "on"', () => {
+    expect(places('Was on vacation on the Outer Banks when the pain began.')).toEqual(['Outer Banks']);
+  });
+});

@@ -6,6 +6,7 @@ import { COUNTRIES, US_STATES } from '../dictionaries/countries.ts';
 import { CITIES } from '../dictionaries/names.ts';
 import { NOT_NAMES } from '../dictionaries/not-names.ts';
 import { isNameWord } from './names.ts';
+import { NOT_HOSPITAL } from './place-cues.ts';
 import {
   SHAPE_CAPS,
   SHAPE_INITIAL,
@@ -107,7 +108,9 @@ const RESIDENCE_VERBS = new Set(
 );
 const MOVE_PREPS = new Set('to|from|into|at|in|@|up'.split('|'));
 const FACILITY = new Set(
-  'hospital|hosp|hospitals|hospiatal|clinic|infirmary|sanatorium|memorial|hospice|pavilion|rehab'.split('|'),
+  'hospital|hosp|hospitals|hospiatal|clinic|infirmary|sanatorium|memorial|hospice|pavilion|rehab|campus'.split(
+    '|',
+  ),
 );
 // Facility words that need a second word: "Medical Center", "Nursing Home", "Health Center".
 const FACILITY_FIRST = new Set([
@@ -136,6 +139,10 @@ const FACILITY_PAIRS = new Set([
   'mental health',
 ]);
 const FROM_AT = new Set(['from', 'at', '@']);
+// Sides that name a campus.
+const DIRECTIONS = new Set(
+  'north|south|east|west|northeast|northwest|southeast|southwest|main|central|upper|lower'.split('|'),
+);
 // Kinds of care that stand before "rehab", "hospital", "clinic" without naming one.
 const CARE_KIND = new Set(
   'prev|previous|leave|start|starting|begin|cardiac|pulmonary|physical|occupational|speech|inpatient|outpatient|acute|subacute|drug|alcohol|day|partial|detox|short|long|term|stroke|brain|injury|vestibular|pain|sleep|wound|memory|eating|disorder|addiction|methadone|dialysis|infusion|walk|urgent|free|animal|veterinary|vet|dental|eye'.split(
@@ -184,6 +191,7 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
   recognizeLocationCues(ctx, toks, out);
   wardNumbers(ctx, toks, out);
   townCommaState(ctx, toks, out);
+  smallPlaceCues(ctx, toks, out);
   for (let i = 0; i < n; i++) {
     const w = toks.lower[i]!;
     const shp = toks.shape[i]!;
@@ -205,9 +213,13 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
       let j = i - 1;
       let first = -1;
       // Lower-case notes ("holy cross hospital") take lower-case words, minus generic adjectives.
+      // A campus is named by its side ("North Campus", "West Campus").
+      const campus = w === 'campus';
       const okWord = (k: number): boolean =>
         (lowerFacility ? (toks.shape[k]! & SHAPE_LETTERS) !== 0 : CAP_RE.test(toks.raw[k]!)) &&
-        (!STOP.has(toks.lower[k]!) || FACILITY_ADJ.has(toks.lower[k]!));
+        (!STOP.has(toks.lower[k]!) ||
+          FACILITY_ADJ.has(toks.lower[k]!) ||
+          (campus && DIRECTIONS.has(toks.lower[k]!)));
       while (
         j >= 0 &&
         i - j <= 3 &&
@@ -220,6 +232,26 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
       // "Outside Hospital", "the General Hospital": generic words alone do not name a place.
       while (first >= 0 && first < i && FACILITY_ADJ.has(toks.lower[first]!))
         first = first + 1 < i ? first + 1 : -1;
+      // Mixed-case text: "rehab (st agnes Memorial)": a name typed in lower case before a
+      // capitalised facility word, opened by a parenthesis.
+      if (first < 0 && !ctx.upper && !lowerFacility && (shp & SHAPE_TITLE) !== 0) {
+        let k = i - 1;
+        let f = -1;
+        while (
+          k >= 0 &&
+          i - k <= 3 &&
+          (toks.shape[k]! & SHAPE_LOWER) !== 0 &&
+          (toks.shape[k]! & SHAPE_LETTERS) !== 0 &&
+          toks.lower[k]!.length > 1 &&
+          !CARE_KIND.has(toks.lower[k]!) &&
+          !FACILITY_ADJ.has(toks.lower[k]!) &&
+          /^ $/.test(text.slice(toks.end[k], toks.start[k + 1]))
+        ) {
+          f = k;
+          k--;
+        }
+        if (f >= 0 && /\($/.test(text.slice(Math.max(0, toks.start[f]! - 2), toks.start[f]))) first = f;
+      }
       // All-caps and lower-case notes: "BEGIN REHAB", "possible rehab" are not places; one of the
       // words must be a known name or place word.
       if (first >= 0 && (ctx.upper || lowerFacility)) {
@@ -619,12 +651,145 @@ function recognizeLocationCues(ctx: ScanContext, toks: Tokens, out: Candidate[])
     let j = i + 1;
     // "moved here from X", "came back to X"
     if (SKIP_AFTER_VERB.has(toks.lower[j]!)) j++;
-    if (j >= n || !MOVE_PREPS.has(toks.lower[j]!)) continue;
+    // "on vacation on the Cape", "holiday on Crete": a trip takes "on" too.
+    if (
+      j >= n ||
+      !(MOVE_PREPS.has(toks.lower[j]!) || (toks.lower[j] === 'on' && TRIP_WORDS.has(toks.lower[i]!)))
+    )
+      continue;
     j++;
     // "grew up in X", "moved back to X"
     if (j < n && MOVE_PREPS.has(toks.lower[j]!)) j++;
     if (j < n && toks.lower[j] === 'the') j++;
     i = takePlace(ctx, toks, out, i, j, 0.7, 'Place after a verb of movement or residence');
+  }
+}
+
+const TRIP_WORDS = new Set('vacation|vacationing|holiday|trip|cruise'.split('|'));
+// Relatives whose hometown follows "of" ("her sister Ann of Towson").
+const RELATIVES = new Set(
+  'wife|husband|son|daughter|mother|father|sister|brother|niece|nephew|aunt|uncle|cousin|friend|grandson|granddaughter|grandmother|grandfather|stepson|stepdaughter|fiance|fiancee|partner|neighbor|neighbour'.split(
+    '|',
+  ),
+);
+// Parts of a state that are not towns ("western Maryland", "upstate New York").
+const REGION_WORDS = new Set(
+  'north|south|east|west|northern|southern|eastern|western|central|upstate|downstate|rural|coastal|northeastern|northwestern|southeastern|southwestern|mid|greater|all|across|whole|entire|state|university|univ|of|in|from|to|at|the'.split(
+    '|',
+  ),
+);
+// Short words ending in "h" that are not initials.
+const INTERJECTIONS = new Set(
+  'ah|eh|oh|uh|ash|ugh|huh|bah|nah|meh|ooh|shh|rah|pah|yah|doh|heh|hah|aah|duh|yeh|och'.split('|'),
+);
+let STATE_WORDS: Set<string> | undefined;
+function stateWords(): Set<string> {
+  STATE_WORDS ??= new Set(US_STATES.split('|').filter((st) => !st.includes(' ')));
+  return STATE_WORDS;
+}
+
+/**
+ * Places given by a small phrase around them:
+ *   - a relative's hometown: "daughter Grace of Ellicott", "his brother Tom of Dover";
+ *   - a town before its state's full name: "Towson Maryland", "in dover delaware's clinic";
+ *   - a hospital's initials in lower-case notes after at/to/from: "sent to gh.", "at bwh".
+ */
+function smallPlaceCues(ctx: ScanContext, toks: Tokens, out: Candidate[]): void {
+  const { text, upper } = ctx;
+  const n = toks.count;
+  let lowerNote = -1; // computed on first need
+  for (let i = 1; i < n; i++) {
+    const lw = toks.lower[i]!;
+    const sh = toks.shape[i]!;
+    if (lw === 'of' && !upper && i >= 2 && i + 1 < n && RELATIVES.has(toks.lower[i - 2]!)) {
+      const name = toks.shape[i - 1]!;
+      const town = toks.shape[i + 1]!;
+      if (
+        (name & SHAPE_TITLE) !== 0 &&
+        !STOP.has(toks.lower[i - 1]!) &&
+        (town & SHAPE_TITLE) !== 0 &&
+        !STOP.has(toks.lower[i + 1]!) &&
+        !FACILITY_ADJ.has(toks.lower[i + 1]!) &&
+        toks.lower[i + 1]!.length >= 3 &&
+        /^ $/.test(text.slice(toks.end[i - 2], toks.start[i - 1])) &&
+        /^ $/.test(text.slice(toks.end[i - 1], toks.start[i])) &&
+        /^ $/.test(text.slice(toks.end[i], toks.start[i + 1]))
+      ) {
+        out.push({
+          type: 'ADDRESS',
+          start: toks.start[i + 1]!,
+          end: toks.end[i + 1]!,
+          confidence: 0.75,
+          reason: 'Relative\'s town after "of"',
+        });
+        continue;
+      }
+    }
+    // A town before its state's full name, in the same case.
+    if (stateWords().has(toks.word[i]!.stem) && i > 0) {
+      const t = i - 1;
+      const tsh = toks.shape[t]!;
+      const tl = toks.lower[t]!;
+      const sameCase = upper
+        ? (tsh & SHAPE_CAPS) !== 0 && (sh & SHAPE_CAPS) !== 0
+        : ((tsh & SHAPE_TITLE) !== 0 && (sh & SHAPE_TITLE) !== 0) ||
+          ((tsh & SHAPE_LOWER) !== 0 && (sh & SHAPE_LOWER) !== 0);
+      if (
+        sameCase &&
+        (tsh & SHAPE_LETTERS) !== 0 &&
+        tl.length >= 4 &&
+        !STOP.has(tl) &&
+        !REGION_WORDS.has(tl) &&
+        !FACILITY.has(tl) &&
+        !GENERIC_FACILITY.has(tl) &&
+        /^ $/.test(text.slice(toks.end[t], toks.start[i])) &&
+        (t === 0 ||
+          !/^ $/.test(text.slice(toks.end[t - 1], toks.start[t])) ||
+          !stateWords().has(toks.lower[t - 1]!))
+      ) {
+        if ((tsh & SHAPE_LOWER) !== 0) {
+          if (lowerNote < 0) lowerNote = /[A-Z]/.test(text) ? 0 : 1;
+          // Lower case: only in a lower-case note, and a word no dictionary calls common.
+          if (
+            lowerNote === 0 &&
+            !LOWER_NOTE_RE.test(text.slice(Math.max(0, toks.start[t]! - 80), toks.start[t]))
+          )
+            continue;
+        }
+        out.push({
+          type: 'ADDRESS',
+          start: toks.start[t]!,
+          end: toks.end[t]!,
+          confidence: 0.75,
+          reason: 'Town before its state',
+        });
+      }
+      continue;
+    }
+    // Lower-case hospital initials: two or three letters ending in "h" or "mc".
+    if (
+      (sh & SHAPE_LOWER) !== 0 &&
+      lw.length >= 2 &&
+      lw.length <= 3 &&
+      (lw.endsWith('h') || lw.endsWith('mc')) &&
+      (toks.lower[i - 1] === 'at' || toks.lower[i - 1] === 'to' || toks.lower[i - 1] === 'from') &&
+      /^ $/.test(text.slice(toks.end[i - 1], toks.start[i])) &&
+      !NOT_HOSPITAL.has(toks.raw[i]!.toUpperCase())
+    ) {
+      const e = toks.end[i]!;
+      const ch = e < text.length ? text.charCodeAt(e) : 32;
+      // Not "gh-", "gh/", "gh's", "gh.5".
+      if (ch === 45 || ch === 47 || ch === 39 || ch === 0x2019) continue;
+      if (ch === 46 && /\w/.test(text[e + 1] ?? '')) continue;
+      if (INTERJECTIONS.has(lw)) continue;
+      out.push({
+        type: 'ADDRESS',
+        start: toks.start[i]!,
+        end: e,
+        confidence: 0.7,
+        reason: 'Hospital initials',
+      });
+    }
   }
 }
 
