@@ -1,9 +1,11 @@
 import { createServer, type AddressInfo, type Socket } from 'node:net';
+import fc from 'fast-check';
+import DataStream from 'nodemailer/lib/smtp-connection/data-stream.js';
 import { createInterface } from 'node:readline';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MailTransport } from '../delivery/transport.ts';
-import { envelopeAddress, smtpRelayTransport } from '../delivery/smtp-relay.ts';
+import { envelopeAddress, smtpData, smtpRelayTransport } from '../delivery/smtp-relay.ts';
 import { selfSignedCert } from './testing.ts';
 
 // The gateway's relay connections against real smtp-server next hops that misbehave on purpose:
@@ -244,5 +246,31 @@ describe('gateway relay connections', () => {
     expect((await relay.send(mail(MESSAGE), 'relay')).ok).toBe(true);
     expect(secureAuth).toBe(true);
     expect(tlsHop.received).toHaveLength(1);
+  });
+
+  it("writes DATA exactly as nodemailer's DataStream would (line ends, dot-stuffing, the final dot)", async () => {
+    const viaDataStream = (raw: Buffer): Promise<Buffer> =>
+      new Promise((resolve) => {
+        const ds = new DataStream();
+        const out: Buffer[] = [];
+        ds.on('data', (c: Buffer) => out.push(c));
+        ds.on('end', () => resolve(Buffer.concat(out)));
+        ds.end(raw);
+      });
+    // Short runs of the bytes that matter, so every neighbourhood of CR, LF and dots comes up.
+    const bytes = fc
+      .uint8Array({ maxLength: 24 })
+      .map((a) => Buffer.from(a.map((b) => [0x0d, 0x0a, 0x2e, 0x41, 0x20][b % 5]!)));
+    await fc.assert(
+      fc.asyncProperty(bytes, async (raw) => {
+        expect(smtpData(raw).toString('latin1')).toBe((await viaDataStream(raw)).toString('latin1'));
+      }),
+      { numRuns: 2000 },
+    );
+    for (const raw of ['', '.', 'a', 'a\r', 'a\n', 'a\r\n', MESSAGE, `${MESSAGE}\r\n`]) {
+      expect(smtpData(Buffer.from(raw)).toString('latin1')).toBe(
+        (await viaDataStream(Buffer.from(raw))).toString('latin1'),
+      );
+    }
   });
 });
