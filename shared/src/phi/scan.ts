@@ -227,18 +227,47 @@ function insideAny(ranges: number[], c: Candidate): boolean {
   return false;
 }
 
+let KEY_CONF = new Float64Array(64);
+let KEY_PRIO = new Int32Array(64);
+let KEY_LEN = new Int32Array(64);
+let KEY_START = new Int32Array(64);
+/** Best first: confidence, then type priority, then length, then position. */
+function byScore(a: number, b: number): number {
+  return (
+    KEY_CONF[b]! - KEY_CONF[a]! ||
+    KEY_PRIO[b]! - KEY_PRIO[a]! ||
+    KEY_LEN[b]! - KEY_LEN[a]! ||
+    KEY_START[a]! - KEY_START[b]! ||
+    a - b
+  );
+}
+
 /** Greedy by score: best candidates first, drop any that overlap an accepted one. */
 function resolve(cands: Candidate[], text: string): Candidate[] {
-  if (cands.length <= 1) return cands;
-  cands.sort(
-    (a, b) =>
-      b.confidence - a.confidence ||
-      PRIORITY[b.type] - PRIORITY[a.type] ||
-      b.end - b.start - (a.end - a.start) ||
-      a.start - b.start,
-  );
+  const n = cands.length;
+  if (n <= 1) return cands;
+  // Sort keys read once into typed arrays; the index order stands in for the sort's stability.
+  if (KEY_CONF.length < n) {
+    let size = KEY_CONF.length;
+    while (size < n) size *= 2;
+    KEY_CONF = new Float64Array(size);
+    KEY_PRIO = new Int32Array(size);
+    KEY_LEN = new Int32Array(size);
+    KEY_START = new Int32Array(size);
+  }
+  const order = new Array<number>(n);
+  for (let i = 0; i < n; i++) {
+    const c = cands[i]!;
+    KEY_CONF[i] = c.confidence;
+    KEY_PRIO[i] = PRIORITY[c.type];
+    KEY_LEN[i] = c.end - c.start;
+    KEY_START[i] = c.start;
+    order[i] = i;
+  }
+  order.sort(byScore);
   const accepted: Candidate[] = [];
-  for (const c of cands) {
+  for (let k = 0; k < n; k++) {
+    const c = cands[order[k]!]!;
     if (place(accepted, c)) continue;
     // A multi-word name or place that loses a word to a better finding ("Vasquez. Milrinone" vs
     // the drug) keeps its words that do not overlap, cut at word boundaries.

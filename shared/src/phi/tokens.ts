@@ -32,6 +32,11 @@ export class Word {
   health = -1;
   /** Bits of the word gates (wordGate below) that `lead` passes; -1 until first asked. */
   gates = -1;
+  /**
+   * Word starts inside the token and their gate bits, as offsets from its start (offset, bits,
+   * offset, bits...; tokenize's innerStartsOf on the token alone); null until first needed.
+   */
+  inner: number[] | null = null;
   /** Bits of the word flags (wordFlag below) whose lists hold `lower`. */
   readonly flags: number;
   constructor(
@@ -309,7 +314,7 @@ export function tokenize(text: string): Tokens {
         h = hashRange(text, i, j);
       }
       push(i, j, h >>> 0);
-      if (j > runEnd) innerStartsOf(text, runEnd, j, gateStarts, gateStartBits);
+      if (j > runEnd) innerStartsOfWord(words[words.length - 1]!, text, i, j, gateStarts, gateStartBits);
       i = j;
       continue;
     }
@@ -320,7 +325,7 @@ export function tokenize(text: string): Tokens {
     if (m === null) break;
     const e = m.index + m[0].length;
     push(m.index, e, hashRange(text, m.index, e));
-    innerStartsOf(text, m.index + 1, e, gateStarts, gateStartBits);
+    innerStartsOfWord(words[words.length - 1]!, text, m.index, e, gateStarts, gateStartBits);
     i = e;
   }
   return {
@@ -340,6 +345,30 @@ export function tokenize(text: string): Tokens {
 }
 
 const FOLD_RISK_RE = /[\u017f\u212a]/;
+
+/**
+ * innerStartsOf(text, s + 1, e, ...) for the token text.slice(s, e) of Word `w`: from the word's
+ * cached list unless an ASCII letter or digit follows the token (a gate then reads past its end).
+ */
+function innerStartsOfWord(w: Word, text: string, s: number, e: number, starts: number[], bits: number[]): void {
+  if (e < text.length && isAsciiAlnum(text.charCodeAt(e))) {
+    innerStartsOf(text, s + 1, e, starts, bits);
+    return;
+  }
+  let inner = w.inner;
+  if (inner === null) {
+    const at: number[] = [];
+    const ib: number[] = [];
+    innerStartsOf(w.raw, 1, w.raw.length, at, ib);
+    inner = [];
+    for (let k = 0; k < at.length; k++) inner.push(at[k]!, ib[k]!);
+    w.inner = inner;
+  }
+  for (let k = 0; k < inner.length; k += 2) {
+    starts.push(s + inner[k]!);
+    bits.push(inner[k + 1]!);
+  }
+}
 
 /**
  * Add the positions in [from, to) where an ASCII letter or digit follows a character that is
