@@ -54,6 +54,7 @@ const DIGITS_CACHE = new WeakMap<ScanContext, number>();
  * pattern, or a rule, that needs more digits than the text has is skipped.
  */
 export function digitCount(ctx: ScanContext): number {
+  if (ctx.toks) return ctx.toks.digits;
   let d = DIGITS_CACHE.get(ctx);
   if (d === undefined) {
     d = 0;
@@ -130,6 +131,7 @@ export function eachMatchAtWords(
     eachMatch(re, text, fn);
     return;
   }
+  if ((toks.gateAny & gate) === 0) return;
   const y = stickyTwin(re);
   const starts = toks.gateStarts;
   const bits = toks.gateStartBits;

@@ -51,18 +51,6 @@ const PRIORITY: Record<PhiType, number> = {
   TREATMENT: 4,
 };
 
-function isUpperText(text: string): boolean {
-  let upper = 0;
-  let lower = 0;
-  const n = Math.min(text.length, 4000);
-  for (let i = 0; i < n; i++) {
-    const c = text.charCodeAt(i);
-    if (c >= 65 && c <= 90) upper++;
-    else if (c >= 97 && c <= 122) lower++;
-  }
-  return upper >= 20 && upper > lower * 3;
-}
-
 const customKeywordCache = new Map<string, RegExp | null>();
 const customPatternCache = new Map<string, RegExp | null>();
 
@@ -108,7 +96,7 @@ export function scan(input: string, options: ScanOptions = {}): Finding[] {
   const wants = typeSet ? (t: PhiType): boolean => typeSet.has(t) : (): boolean => true;
   // One tokenization serves the dictionary recognizers and the word-set gates of the others.
   const toks = tokenize(text);
-  const ctx: ScanContext = { text, upper: isUpperText(text), wants, toks };
+  const ctx: ScanContext = { text, upper: toks.upper, wants, toks };
   const out: Candidate[] = [];
 
   recognizeContact(ctx, out);

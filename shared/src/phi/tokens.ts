@@ -139,6 +139,28 @@ export interface Tokens {
   readonly foldRisk: boolean;
   /** OR of the word flags (wordFlag) of all tokens. */
   readonly wordFlags: number;
+  /** OR of gateStartBits: a gate no bit of which is here passes at no word of the text. */
+  readonly gateAny: number;
+  /** How many ASCII digits (what \d matches) the text holds. */
+  readonly digits: number;
+  /**
+   * The text is mostly upper case: among ASCII letters of its first UPPER_SPAN characters, at
+   * least 20 capitals and more than three times as many capitals as small letters.
+   */
+  readonly upper: boolean;
+}
+
+/** How much of the text decides Tokens.upper. */
+export const UPPER_SPAN = 4000;
+
+/** How many characters of text[from, to) have a code in [lo, hi]. */
+function countIn(text: string, from: number, to: number, lo: number, hi: number): number {
+  let n = 0;
+  for (let k = from; k < to; k++) {
+    const c = text.charCodeAt(k);
+    if (c >= lo && c <= hi) n++;
+  }
+  return n;
 }
 
 const TOKEN_RE = /[\p{L}\p{N}][\p{L}\p{M}\p{N}]*(?:['’][\p{L}]+)?/gu;
@@ -287,6 +309,14 @@ export function tokenize(text: string): Tokens {
       gateStartBits.push(g);
     }
   };
+  // ASCII letters and digits, counted as the tokens are scanned (no character outside a token is
+  // one): digits in the whole text, capitals and small letters in its first UPPER_SPAN characters.
+  let digits = 0;
+  let caps = 0;
+  let smalls = 0;
+  let spanCaps = -1; // caps and smalls before UPPER_SPAN, once a token starts past it
+  let spanSmalls = 0;
+  let lastEnd = 0;
   let i = 0;
   while (i < len) {
     const c = text.charCodeAt(i);
@@ -295,11 +325,23 @@ export function tokenize(text: string): Tokens {
         i++;
         continue;
       }
-      // An ASCII token: scan its run, hashing as we go.
+      if (spanCaps < 0 && i >= UPPER_SPAN) {
+        spanCaps = caps - countIn(text, UPPER_SPAN, lastEnd, 65, 90);
+        spanSmalls = smalls - countIn(text, UPPER_SPAN, lastEnd, 97, 122);
+      }
+      // An ASCII token: scan its run, hashing and counting as we go.
+      if (c >= 97) smalls++;
+      else if (c >= 65) caps++;
+      else digits++;
       let h = Math.imul(0x811c9dc5 ^ c, 0x01000193);
       let j = i + 1;
       let d = 0;
-      while (j < len && isAsciiAlnum((d = text.charCodeAt(j)))) {
+      while (j < len) {
+        d = text.charCodeAt(j);
+        if (d >= 97 && d <= 122) smalls++;
+        else if (d >= 65 && d <= 90) caps++;
+        else if (d >= 48 && d <= 57) digits++;
+        else break;
         h = Math.imul(h ^ d, 0x01000193);
         j++;
       }
@@ -312,9 +354,13 @@ export function tokenize(text: string): Tokens {
         const m = TOKEN_AT_RE.exec(text)!;
         j = i + m[0].length;
         h = hashRange(text, i, j);
+        digits += countIn(text, runEnd, j, 48, 57);
+        caps += countIn(text, runEnd, j, 65, 90);
+        smalls += countIn(text, runEnd, j, 97, 122);
       }
       push(i, j, h >>> 0);
       if (j > runEnd) innerStartsOfWord(words[words.length - 1]!, text, i, j, gateStarts, gateStartBits);
+      lastEnd = j;
       i = j;
       continue;
     }
@@ -324,10 +370,24 @@ export function tokenize(text: string): Tokens {
     const m = TOKEN_RE.exec(text);
     if (m === null) break;
     const e = m.index + m[0].length;
+    if (spanCaps < 0 && m.index >= UPPER_SPAN) {
+      spanCaps = caps - countIn(text, UPPER_SPAN, lastEnd, 65, 90);
+      spanSmalls = smalls - countIn(text, UPPER_SPAN, lastEnd, 97, 122);
+    }
+    digits += countIn(text, m.index, e, 48, 57);
+    caps += countIn(text, m.index, e, 65, 90);
+    smalls += countIn(text, m.index, e, 97, 122);
     push(m.index, e, hashRange(text, m.index, e));
     innerStartsOfWord(words[words.length - 1]!, text, m.index, e, gateStarts, gateStartBits);
+    lastEnd = e;
     i = e;
   }
+  if (spanCaps < 0) {
+    spanCaps = caps - countIn(text, UPPER_SPAN, lastEnd, 65, 90);
+    spanSmalls = smalls - countIn(text, UPPER_SPAN, lastEnd, 97, 122);
+  }
+  let gateAny = 0;
+  for (let k = 0; k < gateStartBits.length; k++) gateAny |= gateStartBits[k]!;
   return {
     count: starts.length,
     // Plain arrays: for the short texts of mail, typed-array allocation costs more than it saves.
@@ -341,6 +401,9 @@ export function tokenize(text: string): Tokens {
     gateStartBits,
     foldRisk: nonAscii && FOLD_RISK_RE.test(text),
     wordFlags,
+    gateAny,
+    digits,
+    upper: spanCaps >= 20 && spanCaps > spanSmalls * 3,
   };
 }
 
