@@ -72,3 +72,18 @@ describe('scan: more date shapes in notes', () => {
     expect(dates('PMH: MI in 89 and 3 stents since.')).toEqual(['89']);
   });
 });
+
+describe('scan: pressures before a ventilator mode, and blood-gas series', () => {
+  it('does not take pressures written right before the mode for a date', () => {
+    expect(dates('ABG WORSE, PLACED ON 12/5 BIPAP AT 50%.')).toEqual([]);
+    expect(dates('Weaned from 8/5 IPS/CPAP to a trach mask.')).toEqual([]);
+  });
+  it('still takes a date before other words', () => {
+    expect(dates('Extubated on 8/5 without difficulty.')).toEqual(['8/5']);
+  });
+  it('does not take the end of a blood-gas series for an IP address', () => {
+    expect(
+      scan('abg on these settings: 7.41/44/7.45.32.1 after suctioning.').filter((f) => f.type === 'IP'),
+    ).toEqual([]);
+  });
+});

@@ -223,3 +223,9 @@ describe('scan: names in nursing-note shapes', () => {
     expect(names('contact was made with helena vostrikova from ethics.')).toEqual(['helena vostrikova']);
   });
 });
+
+describe('scan: "BIL" in all-caps notes', () => {
+  it('does not take a word after "BIL" (bilateral) for a relative\'s name', () => {
+    expect(names('MOVES ALL EXTREMITIES BUT BIL HANDS WEAK. PERRLA.')).toEqual([]);
+  });
+});

@@ -184,3 +184,20 @@ describe('scan: places named by a small phrase around them', () => {
     expect(places('Was on vacation on the Outer Banks when the pain began.')).toEqual(['Outer Banks']);
   });
 });
+
+describe('scan: more clinical destinations that are not places', () => {
+  const places = (text: string): string[] =>
+    scan(text)
+      .filter((f) => f.type === 'ADDRESS')
+      .map((f) => f.text);
+  it('does not take an outside hospital, a limb, the patient or a rapid rhythm for a place', () => {
+    expect(places('TRANSFERRED FROM OH AFTER ARREST, WORKED UP AT OH.')).toEqual([]);
+    expect(places('Wound cx sent from LLE ulcer this am.')).toEqual([]);
+    expect(places("Allow CO2 to return to Pt's baseline over the shift.")).toEqual([]);
+    expect(places('CV: PRESENTED IN RAPID AF, RATE 150S, DILTIAZEM GIVEN.')).toEqual([]);
+  });
+  it('does not take a plan of care before "rehab" for a facility', () => {
+    expect(places('P: MONITOR RESP STATUS, BEGIN REHAB, CONTINUE DIURESIS.')).toEqual([]);
+    expect(places("he'll need pt, and poss rehab when ready for d/c.")).toEqual([]);
+  });
+});

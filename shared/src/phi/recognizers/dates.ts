@@ -111,6 +111,7 @@ const PAIN_NEAR =
   /\b(?:pain|cp|discomfort|ache|aching|hurts?|sore|soreness|score|scale|rates?|rated|rating|intensity|headache|h\/a|c\/o|incisional|pressure)\b|#\s*$/i;
 const VENT_NEAR =
   /\b(?:cpap|bipap|bi-pap|peep|psv?|ips|simv|imv|a\/c|ac|prvc|fio2|settings?|mode|mask\s+ventilation|weaning\s+trial)\b/i;
+const VENT_MODE_AFTER = /^\s*(?:cpap|bipap|bi-pap|peep|psv?|ips|simv|imv|a\/c|prvc|ps\/peep|ips\/cpap)\b/i;
 const SITE_AC_BEFORE = /\b(?:r|l|rt|lt|right|left)\s+ac\s*$/i;
 // "on 7-8 for coiling", "since 3-14.": month-day with a hyphen after a date preposition, the
 // phrase closing after it (not "on 2-4 L", "from 7-8 am").
@@ -196,6 +197,8 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
       (PAIN_NEAR.test(before(text, m.index, 24)) || PAIN_NEAR.test(text.slice(end, end + 24)))
     )
       return;
+    // "on 10/5 BIPAP", "from 5/5 IPS/CPAP": pressures written right before the mode.
+    if (a <= 25 && b <= 18 && VENT_MODE_AFTER.test(text.slice(end, end + 12))) return;
     if (
       a >= 5 &&
       a <= 25 &&

@@ -444,6 +444,8 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     if (is(p, W_FAMILY)) {
       // "her daughter's wedding": after a possessive relative a lower-case word is a thing.
       if (isLower(i) && /['’]s$/i.test(toks.raw[p]!)) continue;
+      // "BIL" in all-caps notes is "bilateral" ("MAE BUT BIL HANDS WEAK"), not a brother-in-law.
+      if (upper && pw === 'bil') continue;
       if (labelled && !firstName) continue;
       if (anyDict && (shp || isLower(i))) mark(i, 0.85, 'Relative before a name');
       else if (shp && !upper) mark(i, 0.75, 'Relative before a capitalised word');

@@ -76,10 +76,11 @@ const GENERIC_FACILITY = new Set(
   ),
 );
 // Where a patient "goes" in notes without going to a place: heart rhythms ("went into AF"),
-// ventilator modes ("returned to IMV"), the blood bank ("clot sent to BB") and hospital services
-// ("transferred to medicine").
+// ventilator modes ("returned to IMV"), the blood bank ("clot sent to BB"), hospital services
+// ("transferred to medicine"), limbs ("cx sent from RLE"), the patient's own baseline and "OH"/"OSH"
+// (outside hospital, no name).
 const NOT_DESTINATION = new Set(
-  'af|afib|aflutter|raf|nsr|sr|st|svt|vt|vf|vfib|pea|asystole|sinus|junctional|bigeminy|trigeminy|imv|simv|cpap|bipap|psv|ps|prvc|trach|bb|medicine|cardiology|neurology|neurosurgery|oncology|psychiatry|nephrology|urology|hematology|pulmonary|gi|ortho|orthopedics|dermatology|gynecology|obstetrics'.split(
+  'af|afib|aflutter|raf|nsr|sr|st|svt|vt|vf|vfib|pea|asystole|sinus|junctional|bigeminy|trigeminy|rapid|oh|osh|pt|patient|baseline|rle|lle|rue|lue|imv|simv|cpap|bipap|psv|ps|prvc|trach|bb|medicine|cardiology|neurology|neurosurgery|oncology|psychiatry|nephrology|urology|hematology|pulmonary|gi|ortho|orthopedics|dermatology|gynecology|obstetrics'.split(
     '|',
   ),
 );
@@ -145,7 +146,7 @@ const DIRECTIONS = new Set(
 );
 // Kinds of care that stand before "rehab", "hospital", "clinic" without naming one.
 const CARE_KIND = new Set(
-  'prev|previous|leave|start|starting|begin|cardiac|pulmonary|physical|occupational|speech|inpatient|outpatient|acute|subacute|drug|alcohol|day|partial|detox|short|long|term|stroke|brain|injury|vestibular|pain|sleep|wound|memory|eating|disorder|addiction|methadone|dialysis|infusion|walk|urgent|free|animal|veterinary|vet|dental|eye'.split(
+  'prev|previous|leave|start|starting|begin|poss|possible|possibly|probable|likely|need|needs|consider|screen|screening|eval|evaluation|cardiac|pulmonary|physical|occupational|speech|inpatient|outpatient|acute|subacute|drug|alcohol|day|partial|detox|short|long|term|stroke|brain|injury|vestibular|pain|sleep|wound|memory|eating|disorder|addiction|methadone|dialysis|infusion|walk|urgent|free|animal|veterinary|vet|dental|eye'.split(
     '|',
   ),
 );
@@ -258,6 +259,8 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
         let evidence = false;
         for (let k = first; k < i; k++)
           if (isNameWord(toks.lower[k]!) || cities().has(toks.lower[k]!)) evidence = true;
+        // "BEGIN REHAB", "poss rehab": a kind of care or a plan, whatever the dictionary says.
+        for (let k = first; k < i; k++) if (CARE_KIND.has(toks.lower[k]!)) evidence = false;
         // "TRANSFERRED FROM MEMORIAL HOSPITAL", "came from harbor hosp": a preposition of movement
         // before the name is evidence too, unless the words name a kind of care ("to cardiac rehab").
         const prep = first > 0 ? toks.lower[first - 1]! : '';
@@ -838,7 +841,12 @@ function takePlace(
       }
       const sh = toks.shape[j]!;
       const lw = toks.lower[j]!;
-      if ((sh & SHAPE_LETTERS) === 0 || STOP.has(lw) || GENERIC_FACILITY.has(lw) || NOT_DESTINATION.has(lw))
+      if (
+        (sh & SHAPE_LETTERS) === 0 ||
+        STOP.has(lw) ||
+        GENERIC_FACILITY.has(lw) ||
+        NOT_DESTINATION.has(toks.word[j]!.stem)
+      )
         break;
       // A letter of a dotted abbreviation ("returned to O.R.", "back to the o.r.") is no place.
       if (
