@@ -5,7 +5,7 @@ import { decodeFrontCoded } from '../dictionaries/decode.ts';
 import { COUNTRIES, US_STATES } from '../dictionaries/countries.ts';
 import { CITIES } from '../dictionaries/names.ts';
 import { NOT_NAMES } from '../dictionaries/not-names.ts';
-import { isNameWord } from './names.ts';
+import { isFirstNameWord, isNameWord } from './names.ts';
 import { NOT_HOSPITAL } from './place-cues.ts';
 import {
   SHAPE_CAPS,
@@ -729,7 +729,8 @@ function smallPlaceCues(ctx: ScanContext, toks: Tokens, out: Candidate[]): void 
       }
     }
     // A town before its state's full name, in the same case.
-    if (stateWords().has(toks.word[i]!.stem) && i > 0) {
+    // (Not a state that is also a name: "Martha Washington", "Mary Georgia".)
+    if (stateWords().has(toks.word[i]!.stem) && i > 0 && !AMBIGUOUS_COUNTRY.has(toks.word[i]!.stem)) {
       const t = i - 1;
       const tsh = toks.shape[t]!;
       const tl = toks.lower[t]!;
@@ -743,6 +744,7 @@ function smallPlaceCues(ctx: ScanContext, toks: Tokens, out: Candidate[]): void 
         tl.length >= 4 &&
         !STOP.has(tl) &&
         !REGION_WORDS.has(tl) &&
+        !isFirstNameWord(tl) &&
         !FACILITY.has(tl) &&
         !GENERIC_FACILITY.has(tl) &&
         /^ $/.test(text.slice(toks.end[t], toks.start[i])) &&
