@@ -87,3 +87,20 @@ describe('scan: pressures before a ventilator mode, and blood-gas series', () =>
     ).toEqual([]);
   });
 });
+
+describe('scan: ranges of month/day dates and ordinal days after clinical events', () => {
+  it('takes a range of month/day dates as one date', () => {
+    expect(dates('Seen 5/7-5/9 in clinic; next visit 6/12 - 6/14.')).toEqual(['5/7-5/9', '6/12 - 6/14']);
+  });
+  it('does not take a blood-pressure range, a setting range or a fraction range for dates', () => {
+    expect(dates('BP 120/80-130/90 overnight.')).toEqual([]);
+    expect(dates('PS 10/5-12/5 trial this am.')).toEqual([]);
+    expect(dates('Take 1/2-3/4 tab at night.')).toEqual([]);
+  });
+  it('takes an ordinal day after "admitted", "discharged"', () => {
+    expect(dates('Admitted the 4th, discharged the 9th.')).toEqual(['4th', '9th']);
+  });
+  it('does not take a rank after "born" for a day', () => {
+    expect(dates('She was born the 3rd of 5 kids.')).toEqual([]);
+  });
+});

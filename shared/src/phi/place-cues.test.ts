@@ -205,3 +205,27 @@ describe('scan: more clinical destinations that are not places', () => {
     expect(places("he'll need pt, and poss rehab when ready for d/c.")).toEqual([]);
   });
 });
+
+describe('scan: facility names of two facility words or opening with a common word', () => {
+  const places = (text: string): string[] =>
+    scan(text)
+      .filter((f) => f.type === 'ADDRESS')
+      .map((f) => f.text);
+  it('ends a two-word facility on its second word', () => {
+    expect(places('Transferred from Larchwood Medical Center yesterday.')).toEqual([
+      'Larchwood Medical Center',
+    ]);
+    expect(places('Came from Brightwater Health Center by ambulance.')).toEqual([
+      'Brightwater Health Center',
+    ]);
+  });
+  it('takes an all-caps facility name that opens with a common word after "from"', () => {
+    expect(places('TRANSFERRED FROM GOOD SHEPHERD MEDICAL CENTER. STABLE ON ARRIVAL, VSS.')).toEqual([
+      'GOOD SHEPHERD MEDICAL CENTER',
+    ]);
+  });
+  it('does not take "the hospital" or "outside hospital" for a name', () => {
+    expect(places('PT CAME FROM THE HOSPITAL. STABLE ON ARRIVAL, VSS, NO ISSUES OVERNIGHT.')).toEqual([]);
+    expect(places('PT TRANSFERRED FROM OUTSIDE HOSPITAL. STABLE ON ARRIVAL, VSS.')).toEqual([]);
+  });
+});

@@ -91,7 +91,7 @@ const MY_RE = /(?<![\w/.:$-])(\d{1,2})\/(\d{2})(?![\w/]|\.\d|-\d)/g;
 // "on the 11th", "since the 3rd".
 // "it's the 11th", "today is the 3rd", "through the 21st".
 const ORDINAL_RE =
-  /\b(?:on|by|since|until|till|from|before|after|thru|through|is|was|today|it['’]?s)\s+(?:the\s+)?(\d{1,2})(?:st|nd|rd|th)\b/gi;
+  /\b(?:on|by|since|until|till|from|before|after|thru|through|is|was|today|it['’]?s|admitted|discharged|seen|started|stopped|died|due|dated)\s+(?:the\s+)?(\d{1,2})(?:st|nd|rd|th)\b/gi;
 const ORDINAL_SUFFIX_RE = /\d(?:st|nd|rd|th)\b/;
 const APOS_YEAR_RE = /(?<![\w'])['’](\d{2})(?![\w'])/g;
 const YEAR_RE =
@@ -112,6 +112,8 @@ const PAIN_NEAR =
 const VENT_NEAR =
   /\b(?:cpap|bipap|bi-pap|peep|psv?|ips|simv|imv|a\/c|ac|prvc|fio2|settings?|mode|mask\s+ventilation|weaning\s+trial)\b/i;
 const VENT_MODE_AFTER = /^\s*(?:cpap|bipap|bi-pap|peep|psv?|ips|simv|imv|a\/c|prvc|ps\/peep|ips\/cpap)\b/i;
+// "3/4-3/6", "10/28 - 11/2": a range of month/day dates.
+const MD_RANGE_RE = /(?<![\w/.$-])(\d{1,2})\/(\d{1,2})[ ]?[-–][ ]?(\d{1,2})\/(\d{1,2})(?![\w/]|\.\d|-\d)/g;
 const SITE_AC_BEFORE = /\b(?:r|l|rt|lt|right|left)\s+ac\s*$/i;
 // "on 7-8 for coiling", "since 3-14.": month-day with a hyphen after a date preposition, the
 // phrase closing after it (not "on 2-4 L", "from 7-8 am").
@@ -126,7 +128,9 @@ const EVENT_BEFORE =
 // their matches can start with. Keep in step with the patterns.
 const MONTH_GATE = wordGate((w) => MONTHS[w] !== undefined);
 const ORDINAL_GATE = wordGate((w) =>
-  /^(?:on|by|since|until|till|from|before|after|thru|through|is|was|today|it|its)$/.test(w),
+  /^(?:on|by|since|until|till|from|before|after|thru|through|is|was|today|it|its|admitted|discharged|seen|started|stopped|died|due|dated)$/.test(
+    w,
+  ),
 );
 const PREP_MON_GATE = wordGate((w) =>
   /^(?:in|since|until|till|from|last|next|early|late|mid|during|by)$/.test(w),
@@ -209,6 +213,15 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
     )
       return;
     out.push({ type: 'DATE', start: m.index, end, confidence: cue ? 0.85 : 0.7, reason: 'Month/day date' });
+  });
+  eachMatchAtWords(ctx, GATE_DAY_NUMBER, MD_RANGE_RE, (m) => {
+    if (!calendarValid(2000, +m[1]!, +m[2]!) || !calendarValid(2000, +m[3]!, +m[4]!)) return;
+    const end = m.index + m[0].length;
+    if (FRACTION_AFTER.test(text.slice(end, end + 12)) || SETTING_BEFORE.test(before(text, m.index, 14)))
+      return;
+    // "1/2-3/4 tab" and other small fractions.
+    if (+m[1]! <= 4 && +m[2]! <= 4 && +m[3]! <= 4 && +m[4]! <= 4) return;
+    out.push({ type: 'DATE', start: m.index, end, confidence: 0.85, reason: 'Range of month/day dates' });
   });
   eachMatchAtWords(ctx, GATE_DAY_NUMBER, MD_DASH_RE, (m) => {
     if (!calendarValid(2000, +m[1]!, +m[2]!) || !MD_DASH_CUE.test(before(text, m.index, 8))) return;

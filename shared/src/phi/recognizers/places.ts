@@ -140,6 +140,12 @@ const FACILITY_PAIRS = new Set([
   'mental health',
 ]);
 const FROM_AT = new Set(['from', 'at', '@']);
+// Words that never open a facility's name (articles, pronouns, prepositions, verbs of care).
+const NAME_OPENERS_NOT = new Set(
+  'the|a|an|his|her|their|our|my|your|its|this|that|to|from|at|in|on|of|for|with|by|and|or|into|back|home|outside|local|same|other|another|previous|prior|new|old|will|was|is|be|been|to|per|see'.split(
+    '|',
+  ),
+);
 // Sides that name a campus.
 const DIRECTIONS = new Set(
   'north|south|east|west|northeast|northwest|southeast|southwest|main|central|upper|lower'.split('|'),
@@ -256,6 +262,19 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
       // All-caps and lower-case notes: "BEGIN REHAB", "possible rehab" are not places; one of the
       // words must be a known name or place word.
       if (first >= 0 && (ctx.upper || lowerFacility)) {
+        // "FROM GOOD SAMARITAN MEDICAL CENTER": a name may open with a common word; after a
+        // preposition of movement it joins the name.
+        let q = first;
+        while (
+          q > 1 &&
+          i - q < 4 &&
+          STOP.has(toks.lower[q - 1]!) &&
+          !NAME_OPENERS_NOT.has(toks.lower[q - 1]!) &&
+          (toks.shape[q - 1]! & (ctx.upper ? SHAPE_CAPS : SHAPE_LOWER)) !== 0 &&
+          /^ $/.test(text.slice(toks.end[q - 1], toks.start[q]))
+        )
+          q--;
+        if (q < first && FROM_AT.has(toks.lower[q - 1]!)) first = q;
         let evidence = false;
         for (let k = first; k < i; k++)
           if (isNameWord(toks.lower[k]!) || cities().has(toks.lower[k]!)) evidence = true;
@@ -275,13 +294,19 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
         if (!evidence) first = -1;
       }
       if (first >= 0) {
+        // A two-word facility ends on its second word ("Mercy Medical Center", not "... Medical").
+        const last =
+          FACILITY_PAIRS.has(pair) && /^[ \t]{1,2}$/.test(text.slice(toks.end[i], toks.start[i + 1]))
+            ? i + 1
+            : i;
         out.push({
           type: 'ADDRESS',
           start: toks.start[first]!,
-          end: toks.end[i]!,
+          end: toks.end[last]!,
           confidence: 0.8,
           reason: 'Named hospital or facility',
         });
+        i = last;
         continue;
       }
     }
