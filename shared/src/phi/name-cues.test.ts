@@ -229,3 +229,12 @@ describe('scan: "BIL" in all-caps notes', () => {
     expect(names('MOVES ALL EXTREMITIES BUT BIL HANDS WEAK. PERRLA.')).toEqual([]);
   });
 });
+
+describe('scan: two initials glued by a period', () => {
+  it('takes both initials with the surname', () => {
+    expect(names('Dr. K.M. Wrenfield aware of the labs.')).toEqual(['K.M. Wrenfield']);
+    expect(names('PER DR. R.J. HALLORAN, CONTINUE PLAN AND MONITOR VITALS OVERNIGHT.')).toEqual([
+      'R.J. HALLORAN',
+    ]);
+  });
+});

@@ -229,3 +229,18 @@ describe('scan: facility names of two facility words or opening with a common wo
     expect(places('PT TRANSFERRED FROM OUTSIDE HOSPITAL. STABLE ON ARRIVAL, VSS.')).toEqual([]);
   });
 });
+
+describe('scan: a residence named "House", "Manor" or "Lodge"', () => {
+  const places = (text: string): string[] =>
+    scan(text)
+      .filter((f) => f.type === 'ADDRESS')
+      .map((f) => f.text);
+  it('takes it after a preposition of movement', () => {
+    expect(places('Plan: discharge to Brambleton House next week.')).toEqual(['Brambleton House']);
+    expect(places('Admitted from Quillfield Manor with a fever.')).toEqual(['Quillfield Manor']);
+  });
+  it('does not take an open house, a named house without a preposition, or "the White House"', () => {
+    expect(places('Our Open House is on Friday; Brambleton House wins the cup.')).toEqual([]);
+    expect(places('They toured the White House last spring.')).toEqual([]);
+  });
+});

@@ -1224,6 +1224,13 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       }
     }
   }
+  // "K.M. Vasquez", "R.J. HALLORAN": an initial glued by its period to a name's initial (also a
+  // letter the stop list holds, as "K").
+  for (let i = n - 1; i > 0; i--) {
+    if (conf[i]! < 0.7 || !isInitial(i) || !isInitial(i - 1) || conf[i - 1]! >= 0.7) continue;
+    if (toks.start[i]! - toks.end[i - 1]! !== 1 || text.charCodeAt(toks.end[i - 1]!) !== 46) continue;
+    mark(i - 1, conf[i]!, why[i] ?? 'Initial before a name');
+  }
   const strongNames = new Set<string>();
   // Seeds: strong findings that are dictionary names, or capitalised words in mixed-case text
   // (in all-caps notes a cue alone is not enough to spread a word to the whole note).

@@ -140,6 +140,8 @@ const FACILITY_PAIRS = new Set([
   'mental health',
 ]);
 const FROM_AT = new Set(['from', 'at', '@']);
+const RESIDENCE_FACILITY = new Set(['house', 'manor', 'lodge']);
+const RESIDENCE_PREPS = new Set(['to', 'from', 'at', 'into', '@']);
 // Words that never open a facility's name (articles, pronouns, prepositions, verbs of care).
 const NAME_OPENERS_NOT = new Set(
   'the|a|an|his|her|their|our|my|your|its|this|that|to|from|at|in|on|of|for|with|by|and|or|into|back|home|outside|local|same|other|another|previous|prior|new|old|will|was|is|be|been|to|per|see'.split(
@@ -216,7 +218,9 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
       continue;
     // Facility: up to 3 capitalised words before "Hospital", "Medical Center", ...
     const pair = i + 1 < n && (pb & P_FACILITY_FIRST) !== 0 ? `${w} ${toks.lower[i + 1]!}` : '';
-    if (((pb & P_FACILITY) !== 0 || FACILITY_PAIRS.has(pair)) && i > 0) {
+    // "to Rosewood House", "from Elm Manor": a residence's name only after a preposition of movement.
+    const residenceWord = RESIDENCE_FACILITY.has(w);
+    if (((pb & P_FACILITY) !== 0 || FACILITY_PAIRS.has(pair) || residenceWord) && i > 0) {
       let j = i - 1;
       let first = -1;
       // Lower-case notes ("holy cross hospital") take lower-case words, minus generic adjectives.
@@ -293,6 +297,8 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
         }
         if (!evidence) first = -1;
       }
+      if (first >= 0 && residenceWord && !(first > 0 && RESIDENCE_PREPS.has(toks.lower[first - 1]!)))
+        first = -1;
       if (first >= 0) {
         // A two-word facility ends on its second word ("Mercy Medical Center", not "... Medical").
         const last =
