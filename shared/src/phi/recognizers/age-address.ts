@@ -7,6 +7,7 @@ import {
   eachMatchAtWords,
   eachMatchAtWordsAnd,
   GATE_LETTER_DIGIT,
+  literals,
   lowerText,
   type Candidate,
   type ScanContext,
@@ -210,6 +211,12 @@ const ADDRESS_CUE_WORDS = [
   'mail',
   'deliver',
 ];
+// Literal gates: a pattern runs only when the lower-cased text holds one of these strings.
+const ADDRESS_CUE_LITERALS = literals(ADDRESS_CUE_WORDS);
+const NAMED_STREET_LITERALS = literals(NAMED_STREET_GATES);
+const POBOX_LITERALS = literals(['box', 'psc', 'cmr', 'unit', 'fpo', 'apo', 'dpo']);
+const UNIT_ALONE_LITERALS = literals(['apt', 'apartment', 'suite', 'ste', 'unit']);
+const ZIP_CUE_LITERALS = literals(['zip', 'postal', 'post code', 'postcode']);
 const ADDRESS_CUE_RE =
   /\b(?:(?:my|his|her|their|our|new|home|mailing|postal|street|billing|shipping)\s+address(?:\s+is)?|address\s*:|lives at|live at|living at|located at|resides at|meet me at|(?:the )?corner of|office is at|arrived at|send (?:it|them|this|that|a new one|the \w+) to|ship(?:ped)? to|mail(?:ed)? to|deliver(?:ed)? to)\s*:?\s*/giu;
 // One address part: a number, a capitalised word, a unit word, a particle inside street names.
@@ -351,7 +358,7 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
         });
       });
     const lower = lowerText(ctx);
-    if (!ctx.upper && NAMED_STREET_GATES.some((g) => lower.includes(g)))
+    if (!ctx.upper && NAMED_STREET_LITERALS.test(lower))
       eachMatch(NAMED_STREET_RE, text, (m) => {
         const start = m.index + m[0].length - m[1]!.length;
         out.push({
@@ -362,7 +369,7 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
           reason: 'Named street',
         });
       });
-    if (['box', 'psc', 'cmr', 'unit', 'fpo', 'apo', 'dpo'].some((g) => lower.includes(g)))
+    if (POBOX_LITERALS.test(lower))
       eachMatchAtWords(ctx, POBOX_GATE, POBOX_RE, (m) => {
         out.push({
           type: 'ADDRESS',
@@ -372,7 +379,7 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
           reason: 'Post office or military box',
         });
       });
-    if (['apt', 'apartment', 'suite', 'ste', 'unit'].some((g) => lower.includes(g)))
+    if (UNIT_ALONE_LITERALS.test(lower))
       eachMatchAtWords(ctx, UNIT_ALONE_GATE, UNIT_ALONE_RE, (m) => {
         out.push({
           type: 'ADDRESS',
@@ -387,7 +394,7 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
     // and an address cue ("my address is", "lives at") starts one.
     const anchors: Array<[number, number]> = [];
     for (let k = firstAnchor; k < out.length; k++) anchors.push([out[k]!.start, out[k]!.end]);
-    if (ADDRESS_CUE_WORDS.some((k) => lower.includes(k)))
+    if (ADDRESS_CUE_LITERALS.test(lower))
       eachMatchAtWords(ctx, ADDRESS_CUE_GATE, ADDRESS_CUE_RE, (m) => {
         const at = m.index + m[0].length;
         if (/^[\d\p{Lu}]/u.test(text.slice(at, at + 1))) anchors.push([at, at]);
@@ -436,7 +443,7 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
       });
     });
     const lowerZip = lowerText(ctx);
-    if (['zip', 'postal', 'post code', 'postcode'].some((g) => lowerZip.includes(g)))
+    if (ZIP_CUE_LITERALS.test(lowerZip))
       eachMatchAtWords(ctx, ZIP_CUE_GATE, ZIP_CUE_RE, (m) => {
         const z = m[1]!;
         if (!/\d/.test(z)) return;

@@ -1,6 +1,6 @@
 // Suicidal ideation, self-harm and harm-to-others language, graded so the policy can tell a patient
 // in danger now from a denial ("I'm not suicidal"), a report about someone else, or history.
-import { eachMatchAtWords, lowerText, type Candidate, type ScanContext } from '../candidate.ts';
+import { eachMatchAtWords, literals, lowerText, type Candidate, type ScanContext } from '../candidate.ts';
 import { wordGate } from '../tokens.ts';
 import type { Finding } from '../types.ts';
 
@@ -47,6 +47,7 @@ const CRISIS_STEMS = [
   'injur',
   'mutilat',
 ];
+const CRISIS_LITERALS = literals(CRISIS_STEMS);
 const SELF = '(?:myself|my ?self|herself|himself|themselves|themself|yourself|ourselves)';
 const CRISIS_RE = new RegExp(
   [
@@ -143,7 +144,7 @@ export function recognizeCrisis(ctx: ScanContext, out: Candidate[]): void {
   const { text } = ctx;
   // Every crisis phrase contains one of these stems: skip the big pattern when none occurs.
   const lower = lowerText(ctx);
-  const gated = CRISIS_STEMS.some((k) => lower.includes(k));
+  const gated = CRISIS_LITERALS.test(lower);
   if (gated)
     eachMatchAtWords(ctx, CRISIS_GATE, CRISIS_RE, (m) => {
       pushCrisis(text, out, m.index, m.index + m[0].length, 'Suicide, self-harm or harm-to-others language');

@@ -7,6 +7,7 @@ import {
   eachMatchAtWords,
   GATE_DAY_NUMBER,
   GATE_YEAR,
+  literals,
   lowerText,
   type Candidate,
   type ScanContext,
@@ -85,6 +86,7 @@ const HX_YEAR_RE =
   /\b(?:MI|CABG|CVA|AVR|MVR|PTCA|TIA|DVT|PE|AAA|CHF|PPM|AICD|ICD|CA|stent|stents|repair|surgery|[A-Za-z]+ectomy|[A-Za-z]+plasty|in)[ \t]+(?:in[ \t]+)?(\d{2})(['’])?(?=[ \t]*(?:[,.;)\n]|and\b|c\/b\b|$))/gi;
 const HX_GATE_RE = /\b(?:pmh|pmhx|hx|h\/o|history)\b/i;
 const MONTH_GATES = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
+const MONTH_LITERALS = literals(MONTH_GATES);
 const MON_WORD_RE = new RegExp(`\\b${MON}\\b`, 'i');
 // 8/87, 11/92: month and two-digit year (the day would be impossible).
 const MY_RE = /(?<![\w/.:$-])(\d{1,2})\/(\d{2})(?![\w/]|\.\d|-\d)/g;
@@ -271,7 +273,7 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
   };
   // Month-name patterns only when some month abbreviation occurs at all.
   const lower = lowerText(ctx);
-  const hasMonth = MONTH_GATES.some((g) => lower.includes(g));
+  const hasMonth = MONTH_LITERALS.test(lower);
   if (hasMonth) {
     textual(TEXT_MDY_RE, MONTH_GATE, 1, 'Month name with day');
     textual(TEXT_DMY_RE, GATE_DAY_NUMBER, 2, 'Day with month name');
