@@ -288,7 +288,17 @@ function place(accepted: Candidate[], c: Candidate): boolean {
 function largestFreePiece(c: Candidate, accepted: Candidate[], text: string): Candidate | null {
   let best: [number, number] | null = null;
   let s = c.start;
-  const blocks = accepted.filter((a) => a.start < c.end && c.start < a.end);
+  // accepted is sorted and non-overlapping (ends in order too): the ones overlapping c are a run.
+  let lo = 0;
+  let hi = accepted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (accepted[mid]!.end <= c.start) lo = mid + 1;
+    else hi = mid;
+  }
+  const blocks: Candidate[] = [];
+  for (let k = lo; k < accepted.length && accepted[k]!.start < c.end; k++)
+    if (c.start < accepted[k]!.end) blocks.push(accepted[k]!);
   const cuts = [
     ...blocks.map((a) => [a.start, a.end] as [number, number]),
     [c.end, c.end] as [number, number],

@@ -170,14 +170,29 @@ function gateBits(ctx: ScanContext): number {
 }
 
 function hasAlnumRun(text: string, n: number): boolean {
-  let run = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i) | 32;
-    if ((c >= 48 && c <= 57) || (c >= 97 && c <= 122)) {
-      if (++run >= n) return true;
-    } else run = 0;
+  // Any run of n covers one of the positions tested: after a position outside the class the next
+  // test is n further on; after a run too short, n past its end.
+  const len = text.length;
+  let i = n - 1;
+  while (i < len) {
+    if (!inRunClass(text.charCodeAt(i))) {
+      i += n;
+      continue;
+    }
+    let a = i;
+    while (a > 0 && inRunClass(text.charCodeAt(a - 1))) a--;
+    let b = i + 1;
+    while (b < len && inRunClass(text.charCodeAt(b))) b++;
+    if (b - a >= n) return true;
+    i = b + n;
   }
   return false;
+}
+
+/** The characters hasAlnumRun counts (ASCII letters and digits, tested as `c | 32`). */
+function inRunClass(c: number): boolean {
+  const x = c | 32;
+  return (x >= 48 && x <= 57) || (x >= 97 && x <= 122);
 }
 
 export function recognizeIds(ctx: ScanContext, out: Candidate[]): void {
