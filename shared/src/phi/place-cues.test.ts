@@ -244,3 +244,23 @@ describe('scan: a residence named "House", "Manor" or "Lodge"', () => {
     expect(places('They toured the White House last spring.')).toEqual([]);
   });
 });
+
+describe('scan: practices and facilities of several facility words', () => {
+  const places = (text: string): string[] =>
+    scan(text)
+      .filter((f) => f.type === 'ADDRESS')
+      .map((f) => f.text);
+  it('takes a named practice ("... Family Medicine", "... Medical Group")', () => {
+    expect(places('Her PCP is at Brookhollow Family Medicine.')).toEqual(['Brookhollow Family Medicine']);
+    expect(places('Referred to Tidewell Medical Group for follow-up.')).toEqual(['Tidewell Medical Group']);
+  });
+  it('does not take a department or a kind of care for a practice', () => {
+    expect(places('She trains in the Department of Family Medicine.')).toEqual([]);
+    expect(places('Follow up with Primary Care in 2 weeks; go to urgent care if worse.')).toEqual([]);
+  });
+  it('ends a facility on its last facility word', () => {
+    expect(
+      places('TAKEN TO ASHGROVE REGIONAL MEDICAL CENTER BY AMBULANCE, VITALS STABLE ON ARRIVAL.'),
+    ).toEqual(['ASHGROVE REGIONAL MEDICAL CENTER']);
+  });
+});

@@ -124,6 +124,9 @@ const FACILITY_FIRST = new Set([
   'treatment',
   'behavioral',
   'mental',
+  'family',
+  'primary',
+  'urgent',
 ]);
 const FACILITY_PAIRS = new Set([
   'medical center',
@@ -138,6 +141,14 @@ const FACILITY_PAIRS = new Set([
   'treatment center',
   'behavioral health',
   'mental health',
+  // Practices: "Lakeside Family Medicine", "Elm Street Primary Care", "Bayview Medical Group".
+  'family medicine',
+  'family practice',
+  'family health',
+  'primary care',
+  'medical group',
+  'medical associates',
+  'urgent care',
 ]);
 const FROM_AT = new Set(['from', 'at', '@']);
 const RESIDENCE_FACILITY = new Set(['house', 'manor', 'lodge']);
@@ -300,11 +311,17 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
       if (first >= 0 && residenceWord && !(first > 0 && RESIDENCE_PREPS.has(toks.lower[first - 1]!)))
         first = -1;
       if (first >= 0) {
-        // A two-word facility ends on its second word ("Mercy Medical Center", not "... Medical").
-        const last =
-          FACILITY_PAIRS.has(pair) && /^[ \t]{1,2}$/.test(text.slice(toks.end[i], toks.start[i + 1]))
-            ? i + 1
-            : i;
+        // A facility of several facility words ends on the last ("Mercy Medical Center", "Laurel
+        // Regional Medical Center"), not on the first.
+        let last = i;
+        while (
+          last + 1 < n &&
+          last - i < 3 &&
+          /^[ \t]{1,2}$/.test(text.slice(toks.end[last], toks.start[last + 1])) &&
+          (FACILITY_PAIRS.has(`${toks.lower[last]!} ${toks.lower[last + 1]!}`) ||
+            ((placeBits(toks, last + 1) & P_FACILITY) !== 0 && (toks.shape[last + 1]! & SHAPE_LOWER) === 0))
+        )
+          last++;
         out.push({
           type: 'ADDRESS',
           start: toks.start[first]!,
