@@ -238,3 +238,19 @@ describe('scan: two initials glued by a period', () => {
     ]);
   });
 });
+
+describe('scan: lower-case first names after contact verbs and roles', () => {
+  it('takes an unambiguous lower-case first name after "per" or "called"', () => {
+    expect(names('per jennifer, labs drawn and sent.')).toEqual(['jennifer']);
+    expect(names('called jennifer re: results.')).toEqual(['jennifer']);
+  });
+  it('does not take a common word after "per" or "called"', () => {
+    expect(names('per protocol, labs drawn; called pharmacy re: dose.')).toEqual([]);
+  });
+  it('takes a first name set off by commas after a role', () => {
+    expect(names('called covering np, ingrid, who will see pt.')).toEqual(['ingrid']);
+  });
+  it('does not take a common word set off by commas after a role', () => {
+    expect(names('called covering np, again, about the rate.')).toEqual([]);
+  });
+});

@@ -591,6 +591,10 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       mark(i, 0.75, 'Capitalised word before a verb said of people');
     }
     if (is(p, W_WEAK_BEFORE) && strongDict && shp && !upper) mark(i, 0.75, 'Name after a contact verb');
+    // Lower-case notes: "per jennifer, labs sent", "called tamara re: results": an unambiguous
+    // first name (no common word shares it).
+    else if (is(p, W_WEAK_BEFORE) && isLower(i) && (f & F_STRONG) !== 0 && gap[i] === G_SPACE)
+      mark(i, 0.75, 'Name after a contact verb');
     if (
       !upper &&
       shp &&
@@ -953,13 +957,25 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
   }
 
   // "Son, Ed, was updated", "WIFE, AL, AT BEDSIDE": a first name set off by commas right after a
-  // relative (also a first name the stop list holds, such as "Ed" or "Al").
+  // relative (also a first name the stop list holds, such as "Ed" or "Al") or a role.
   for (let i = 1; i + 1 < n; i++) {
-    if (!is(i - 1, W_FAMILY) || gap[i] !== G_COMMA || conf[i]! >= 0.8) continue;
-    if ((info[i]! & FIRST) === 0 || (sh[i]! & SHAPE_LETTERS) === 0 || isInitial(i) || !shaped(i)) continue;
+    if (!is(i - 1, W_FAMILY | W_ROLE | W_SHORT_ROLE) || gap[i] !== G_COMMA || conf[i]! >= 0.8) continue;
+    // After a role ("covering np, ingrid, who ...") an unambiguous first name, in any case.
+    const role = !is(i - 1, W_FAMILY);
+    if (
+      role
+        ? (info[i]! & F_STRONG) === 0 || !(shaped(i) || isLower(i))
+        : (info[i]! & FIRST) === 0 || !shaped(i)
+    )
+      continue;
+    if ((sh[i]! & SHAPE_LETTERS) === 0 || isInitial(i)) continue;
     if (text.slice(toks.end[i - 1], toks.start[i]) !== ', ' || text.charCodeAt(toks.end[i]!) !== 44) continue;
     if (/['’]s$/i.test(toks.raw[i - 1]!)) continue;
-    mark(i, 0.8, 'First name set off by commas after a relative');
+    mark(
+      i,
+      0.8,
+      role ? 'First name set off by commas after a role' : 'First name set off by commas after a relative',
+    );
   }
   // "Dr. o rourke", "dr de luca": a doctor's surname written with its particle apart.
   for (let i = 1; i + 1 < n; i++) {
