@@ -141,14 +141,45 @@ export function eachMatchAtWords(
   }
   if ((toks.gateAny & gate) === 0) return;
   const y = stickyTwin(re);
+  let from = 0; // end of the last match: a match never starts inside the previous one
+  if ((gate & (gate - 1)) === 0) {
+    // One gate bit (every caller but a few): its own list of starts.
+    const starts = startsOfGate(toks, 31 - Math.clz32(gate));
+    for (let k = 0; k < starts.length; k++) {
+      const p = starts[k]!;
+      if (p >= from) from = tryAt(y, text, p, from, fn);
+    }
+    return;
+  }
   const starts = toks.gateStarts;
   const bits = toks.gateStartBits;
-  let from = 0; // end of the last match: a match never starts inside the previous one
   for (let k = 0; k < starts.length; k++) {
     if ((bits[k]! & gate) === 0) continue;
     const p = starts[k]!;
     if (p >= from) from = tryAt(y, text, p, from, fn);
   }
+}
+
+/** The gate starts of the text whose bits include 1 << bit, in text order. */
+function startsOfGate(toks: Tokens, bit: number): number[] {
+  let by = toks.byGate;
+  if (by === null) {
+    by = [];
+    for (let b = 0; b < 32; b++) by.push([]);
+    const starts = toks.gateStarts;
+    const bits = toks.gateStartBits;
+    for (let k = 0; k < starts.length; k++) {
+      let g = bits[k]!;
+      const p = starts[k]!;
+      while (g !== 0) {
+        const b = 31 - Math.clz32(g);
+        by[b]!.push(p);
+        g &= ~(1 << b);
+      }
+    }
+    toks.byGate = by;
+  }
+  return by[bit]!;
 }
 
 /**

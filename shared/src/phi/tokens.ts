@@ -141,6 +141,11 @@ export interface Tokens {
   readonly wordFlags: number;
   /** OR of gateStartBits: a gate no bit of which is here passes at no word of the text. */
   readonly gateAny: number;
+  /**
+   * gateStarts split by gate bit (index k holds the starts whose bits include 1 << k), built by
+   * candidate.ts on the first gated pattern of the scan; null until then.
+   */
+  byGate: number[][] | null;
   /** How many ASCII digits (what \d matches) the text holds. */
   readonly digits: number;
   /**
@@ -402,6 +407,7 @@ export function tokenize(text: string): Tokens {
     foldRisk: nonAscii && FOLD_RISK_RE.test(text),
     wordFlags,
     gateAny,
+    byGate: null,
     digits,
     upper: spanCaps >= 20 && spanCaps > spanSmalls * 3,
   };
