@@ -173,6 +173,7 @@ const W_LABEL_WORD = 1 << 24;
 const W_INTRO_LAST = 1 << 25;
 const W_NAME_PARTICLE = 1 << 26;
 const W_CALLED_BE = 1 << 27;
+const W_PHONE_LABEL = 1 << 28;
 const CUE_LISTS: ReadonlyArray<readonly [Set<string>, number]> = [
   [TITLES, W_TITLE],
   [ROLES, W_ROLE],
@@ -197,6 +198,7 @@ const CUE_LISTS: ReadonlyArray<readonly [Set<string>, number]> = [
   [INTRO_LAST, W_INTRO_LAST],
   [NAME_PARTICLES, W_NAME_PARTICLE],
   [CALLED_BE, W_CALLED_BE],
+  [PHONE_LABELS, W_PHONE_LABEL],
 ];
 /** The bitmask above for a lower-cased, de-possessived word. */
 function wordInfo(s: string): number {
@@ -1011,7 +1013,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
   // "Jana Okafor cell# 555-...", "Lucia Brandt home: 555 ...": words heading a phone number on
   // their line, before its label, are a contact's name.
   for (let i = 1; i + 1 < n; i++) {
-    if (!PHONE_LABELS.has(w[i]!) || gap[i] !== G_SPACE) continue;
+    if ((info[i]! & W_PHONE_LABEL) === 0 || gap[i] !== G_SPACE) continue;
     const after = text.slice(toks.end[i], toks.start[i + 1]);
     if (!/^[ \t]*[#:.]?[ \t]*\(?$/.test(after) || !/^\d/.test(toks.raw[i + 1]!)) continue;
     let k = i - 1;
