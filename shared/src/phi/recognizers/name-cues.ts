@@ -12,6 +12,7 @@ import {
   SHAPE_LOWER,
   SHAPE_TITLE,
   type Tokens,
+  wordFlag,
 } from '../tokens.ts';
 import { isFirstNameWord, isNameWord } from './names.ts';
 
@@ -57,6 +58,8 @@ function good(toks: Tokens, k: number, lowerText: boolean): boolean {
 const CAPS_CREDENTIALS = new Set(
   'MD|NP|RN|PA|DO|LPN|LCSW|LICSW|MSW|PhD|PsyD|RRT|CRNA|APRN|FNP|PMHNP|LMFT|LPC|LMHC|DPT|PharmD'.split('|'),
 );
+// The credentials lower-cased, as a word flag (tokens.ts): a cheap test before the exact one.
+const F_CAPS_CREDENTIAL = wordFlag([...CAPS_CREDENTIALS].map((c) => c.toLowerCase()));
 // What may come before such a name: a cue word; and after the credential: a verb of what was done.
 const BEFORE_CREDENTIALED = new Set(
   'per|by|with|from|to|and|called|paged|notified|informed|aware|dr|spoke|contacted|via|cc'.split('|'),
@@ -71,7 +74,7 @@ function credentialedNames(ctx: ScanContext, toks: Tokens, out: Candidate[]): vo
   const { text } = ctx;
   const n = toks.count;
   for (let c = 1; c < n; c++) {
-    if (!CAPS_CREDENTIALS.has(toks.raw[c]!)) continue;
+    if ((toks.word[c]!.flags & F_CAPS_CREDENTIAL) === 0 || !CAPS_CREDENTIALS.has(toks.raw[c]!)) continue;
     // "MD'S", "RN:" and "PA line" are not credentials after a name.
     const ce = toks.end[c]!;
     if (text[ce] === "'" || text[ce] === '’' || text[ce] === ':') continue;

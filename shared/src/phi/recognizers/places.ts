@@ -15,6 +15,7 @@ import {
   SHAPE_TITLE,
   type Tokens,
   type Word,
+  wordFlag,
 } from '../tokens.ts';
 
 let CITY_SET: Set<string> | undefined;
@@ -734,6 +735,12 @@ const INTERJECTIONS = new Set(
   'ah|eh|oh|uh|ash|ugh|huh|bah|nah|meh|ooh|shh|rah|pah|yah|doh|heh|hah|aah|duh|yeh|och'.split('|'),
 );
 let STATE_WORDS: Set<string> | undefined;
+// A word whose stem (tokens.ts stem) is one of stateWords(): the word itself or its possessive.
+const F_STATE_STEM = wordFlag(
+  US_STATES.split('|')
+    .filter((st) => !st.includes(' '))
+    .flatMap((st) => [st, `${st}'s`]),
+);
 function stateWords(): Set<string> {
   STATE_WORDS ??= new Set(US_STATES.split('|').filter((st) => !st.includes(' ')));
   return STATE_WORDS;
@@ -778,7 +785,7 @@ function smallPlaceCues(ctx: ScanContext, toks: Tokens, out: Candidate[]): void 
     }
     // A town before its state's full name, in the same case.
     // (Not a state that is also a name: "Martha Washington", "Mary Georgia".)
-    if (stateWords().has(toks.word[i]!.stem) && i > 0 && !AMBIGUOUS_COUNTRY.has(toks.word[i]!.stem)) {
+    if ((toks.word[i]!.flags & F_STATE_STEM) !== 0 && i > 0 && !AMBIGUOUS_COUNTRY.has(toks.word[i]!.stem)) {
       const t = i - 1;
       const tsh = toks.shape[t]!;
       const tl = toks.lower[t]!;
