@@ -2,6 +2,8 @@ import type { Config } from '../config.ts';
 import { parseMasterKey, type MasterKey } from '../crypto/index.ts';
 import type { AppDeps } from '../http/types.ts';
 import type { InboundReply, OutboundSender, ReplyResult, SecureSendResult } from '../gateway/backend.ts';
+import { availableParallelism } from 'node:os';
+import { threadedRelayTransport } from './relay-thread.ts';
 import { smtpRelayTransport } from './smtp-relay.ts';
 import type { Pipeline } from '../gateway/store-backend.ts';
 import type { Logger } from '../log.ts';
@@ -12,7 +14,7 @@ import { OutboxWorker, type OutboxOptions } from './outbox.ts';
 import { acceptReply } from './reply.ts';
 import { sendSecureMessage } from './send.ts';
 import type { DeliveryServices } from './services.ts';
-import { createMailTransport, type MailTransport } from './transport.ts';
+import { createMailTransport, smtpConnectionOptions, type MailTransport } from './transport.ts';
 
 // The delivery module's entry point for startServer: one services object, the outbox worker and the
 // pipeline the SMTP gateway calls (the same functions as POST /v1/messages and the viewer's reply).
@@ -44,12 +46,15 @@ export interface Delivery {
  * composed (mime.ts), goes as MAIL/RCPT/DATA on an open connection, with the same STARTTLS, AUTH
  * and certificate settings (smtpConnectionOptions). nodemailer's pooled transport built a message
  * object, parsed addresses and streamed the raw bytes through a MIME tree for every notice, which
- * was most of the outbox's CPU per delivery (bench:server). Without SMTP_URL: the mail folder.
+ * was most of the outbox's CPU per delivery (bench:server). With more than one core that relay runs
+ * on a worker thread (relay-thread.ts), off the event loop; ATTUNE_SMTP_THREAD=0 keeps it on the
+ * loop. Without SMTP_URL: the mail folder.
  */
 function deliveryTransport(config: Config): MailTransport {
-  return config.smtpUrl
-    ? smtpRelayTransport({ url: config.smtpUrl, requireTls: config.smtpRequireTls, maxConnections: 5 })
-    : createMailTransport(config);
+  if (!config.smtpUrl) return createMailTransport(config);
+  const opts = { url: config.smtpUrl, requireTls: config.smtpRequireTls, maxConnections: 5 };
+  const threaded = process.env['ATTUNE_SMTP_THREAD'] !== undefined ? process.env['ATTUNE_SMTP_THREAD'] !== '0' : availableParallelism() > 1;
+  return threaded ? threadedRelayTransport(opts, smtpConnectionOptions(opts).description) : smtpRelayTransport(opts);
 }
 
 export function createDelivery(opts: {
