@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Db } from '../store/index.ts';
+import { runCompiled } from '../store/compiled.ts';
 
 // Hash chains (notes/security.md, "Tamper-evident archives"): entry i stores
 //   h_i = SHA-256(h_{i-1} ‖ canonical(entry_i)),  h_0 = 32 zero bytes,
@@ -92,7 +93,9 @@ export async function withHeldChainHeads<T>(tx: Db, fn: () => Promise<T>): Promi
   try {
     const result = await fn();
     for (const [chain, h] of heads) {
-      await tx.updateTable('chain_heads').set({ seq: h.seq, head: h.head }).where('chain', '=', chain).execute();
+      await runCompiled(tx, 'chain:put-head', [h.seq, h.head, chain], () =>
+        tx.updateTable('chain_heads').set({ seq: h.seq, head: h.head }).where('chain', '=', chain),
+      );
     }
     return result;
   } finally {
@@ -100,11 +103,13 @@ export async function withHeldChainHeads<T>(tx: Db, fn: () => Promise<T>): Promi
   }
 }
 
-function bump(tx: Db, chain: string) {
-  return tx
-    .updateTable('chain_heads')
-    .set((eb) => ({ seq: eb('seq', '+', 1) }))
-    .where('chain', '=', chain)
-    .returning(['seq', 'head'])
-    .executeTakeFirst();
+async function bump(tx: Db, chain: string): Promise<{ seq: number; head: string } | undefined> {
+  const [row] = await runCompiled(tx, 'chain:bump', [1, chain], () =>
+    tx
+      .updateTable('chain_heads')
+      .set((eb) => ({ seq: eb('seq', '+', 1) }))
+      .where('chain', '=', chain)
+      .returning(['seq', 'head']),
+  );
+  return row;
 }

@@ -5,7 +5,7 @@ import { appendArchive } from '../archive/index.ts';
 import { appendAudit, AUDIT } from '../audit/index.ts';
 import { encryptForArchive, sealSecret } from '../crypto/index.ts';
 import { getPolicy, newId, nowIso, type Db } from '../store/index.ts';
-import { insertRow } from '../store/compiled.ts';
+import { insertRow, runCompiled } from '../store/compiled.ts';
 import { ddb } from './db.ts';
 import { getKeyring } from './keyring.ts';
 import { CLIENT_NOTICE_KIND, clientDeliveryIndex, clientNotice, replayClientNotice, sealClientToken } from './client-notice.ts';
@@ -104,16 +104,10 @@ export async function sendSecureMessage(svc: DeliveryServices, ctx: SendContext,
   }
 
   const recipients = recipientsOf(req);
-  const patientRows = await db
-    .selectFrom('patients')
-    .select(['id', 'email', 'public_key', 'time_zone'])
-    .where('practice_id', '=', ctx.practiceId)
-    .where(
-      'email',
-      'in',
-      recipients.map((r) => r.email),
-    )
-    .execute();
+  const emails = recipients.map((r) => r.email);
+  const patientRows = await runCompiled(db, `send:patients:${emails.length}`, [ctx.practiceId, ...emails], () =>
+    db.selectFrom('patients').select(['id', 'email', 'public_key', 'time_zone']).where('practice_id', '=', ctx.practiceId).where('email', 'in', emails),
+  );
   const patients = new Map(patientRows.map((p) => [p.email.toLowerCase(), p]));
 
   // Scan again on the server with the practice's policy (never trust the client's verdict).

@@ -1,4 +1,4 @@
-import { CompiledQuery, type Insertable, type Kysely, type Transaction } from 'kysely';
+import { CompiledQuery, type Insertable, type Kysely, type QueryResult, type Transaction } from 'kysely';
 
 // The hot inserts (one of each per secure send: message, delivery, link, outbox row, engagement
 // event, audit and archive entries) with their SQL compiled once. Kysely builds an operation tree
@@ -43,3 +43,37 @@ export async function insertRow<DB, T extends keyof DB & string>(db: Kysely<DB> 
   }
   await db.executeQuery(query);
 }
+
+/**
+ * A hot query whose SQL depends only on `key` (and the dialect), run with `values` as its
+ * parameters. The first run builds it with Kysely (`build`, which must use exactly these values)
+ * and keeps its SQL only if Kysely's parameters are `values` in that order; later runs with plain
+ * values execute that SQL directly, skipping the operation tree and its compilation. A query whose
+ * parameters are anything else (a literal Kysely binds, another order) always takes the builder.
+ * The key names the query's shape: one that takes a list says how long it is.
+ */
+export async function runCompiled<R>(
+  db: { getExecutor(): { adapter: object }; executeQuery<O>(q: CompiledQuery<O>): Promise<QueryResult<O>> },
+  key: string,
+  values: unknown[],
+  build: () => { compile(): CompiledQuery<R> },
+): Promise<R[]> {
+  const adapter = db.getExecutor().adapter;
+  let shapes = compiledQueries.get(adapter);
+  if (!shapes) {
+    shapes = new Map();
+    compiledQueries.set(adapter, shapes);
+  }
+  const sql = shapes.get(key);
+  if (typeof sql === 'string' && values.every(isPlain)) {
+    return (await db.executeQuery<R>(CompiledQuery.raw(sql, values))).rows;
+  }
+  const query = build().compile();
+  if (sql === undefined && values.every(isPlain)) {
+    const plain = query.parameters.length === values.length && query.parameters.every((p, i) => p === values[i]);
+    if (shapes.size < 200) shapes.set(key, plain ? query.sql : null);
+  }
+  return (await db.executeQuery(query)).rows;
+}
+
+const compiledQueries = new WeakMap<object, Map<string, string | null>>();

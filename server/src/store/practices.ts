@@ -1,5 +1,6 @@
 import { DEFAULT_POLICY, PolicySchema, type Policy } from '@attune/shared/api';
 import type { Db } from './store.ts';
+import { runCompiled } from './compiled.ts';
 import { newId, nowIso, parseJsonColumn } from './store.ts';
 
 export interface PracticeBootstrap {
@@ -69,19 +70,31 @@ export async function getPolicy(
   db: Db,
   practiceId: string,
 ): Promise<{ policy: Policy; version: number; updatedAt: string | null }> {
-  const row = await db
-    .selectFrom('practice_policy')
-    .selectAll()
-    .where('practice_id', '=', practiceId)
-    .executeTakeFirst();
+  const [row] = await runCompiled(db, 'policy:get', [practiceId], () =>
+    db.selectFrom('practice_policy').selectAll().where('practice_id', '=', practiceId),
+  );
   if (!row) return { policy: DEFAULT_POLICY, version: 0, updatedAt: null };
+  return { policy: parsePolicy(row.policy), version: row.version, updatedAt: row.updated_at };
+}
+
+// Parsed policies by their stored text: every secure send reads the policy (it must see a change at
+// once, so the row is read each time), but parsing and validating the same JSON again is wasted.
+// Callers treat a policy as read-only.
+const parsedPolicies = new Map<string, Policy>();
+
+function parsePolicy(stored: string): Policy {
+  // PostgreSQL may hand back the column already parsed (parseJsonColumn): not cached then.
+  const text = typeof stored === 'string' ? stored : null;
+  const hit = text === null ? undefined : parsedPolicies.get(text);
+  if (hit) return hit;
   // Re-parse: a policy stored by an older version gains the defaults of fields added since.
-  const parsed = PolicySchema.safeParse(parseJsonColumn<unknown>(row.policy, {}));
-  return {
-    policy: parsed.success ? parsed.data : DEFAULT_POLICY,
-    version: row.version,
-    updatedAt: row.updated_at,
-  };
+  const parsed = PolicySchema.safeParse(parseJsonColumn<unknown>(stored, {}));
+  const policy = parsed.success ? parsed.data : DEFAULT_POLICY;
+  if (text !== null) {
+    if (parsedPolicies.size >= 100) parsedPolicies.delete(parsedPolicies.keys().next().value!);
+    parsedPolicies.set(text, policy);
+  }
+  return policy;
 }
 
 /** Replaces the practice's policy (call inside the transaction that audits the change). */
