@@ -1,11 +1,13 @@
 // The crypto wrapper's public surface. Nothing outside server/src/crypto imports openpgp.
 export { parseMasterKey, generateMasterKey, sealSecret, openSecret } from './seal.ts';
 export type { MasterKey, MasterKeyResult, OpenResult } from './seal.ts';
+export type { EncryptGate, GatedResult } from './pool.ts';
 export {
   readPublicKey,
   generateKey,
   encryptAndSign,
   encryptForArchive,
+  encryptForArchiveAfter,
   decryptFromArchive,
   decryptAndVerify,
   fingerprintOf,

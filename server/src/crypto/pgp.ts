@@ -1,6 +1,6 @@
 import * as openpgp from 'openpgp';
 import type { Config, PartialConfig, PrivateKey, PublicKey } from 'openpgp';
-import { archiveEncryptPool } from './pool.ts';
+import { archiveEncryptPool, type EncryptGate, type GatedResult } from './pool.ts';
 
 // The one place that imports openpgp (CONVENTIONS 7). Every call passes PGP_CONFIG explicitly; the
 // global openpgp.config is never mutated, so nothing else in the process can weaken it.
@@ -222,14 +222,36 @@ export async function encryptForArchive(data: Uint8Array | string, archiveKey: P
   const binary = typeof data === 'string' ? new TextEncoder().encode(data) : data;
   // Off the event loop when a thread is available (pool.ts); the same settings either way.
   const pool = archiveEncryptPool(PGP_CONFIG);
-  if (pool) {
-    let armored = armoredKeys.get(archiveKey);
-    if (armored === undefined) {
-      armored = archiveKey.armor(FULL_CONFIG);
-      armoredKeys.set(archiveKey, armored);
-    }
-    return pool.encrypt(binary, armored);
+  if (pool) return (await pool.encrypt(binary, armoredOf(archiveKey))).data!;
+  return encryptInline(binary, archiveKey);
+}
+
+/**
+ * encryptForArchive after a synchronous check (pool.ts EncryptGate) that may cancel it: both in one
+ * trip to the encryption thread when there is one, so the check's CPU leaves the event loop too.
+ */
+export async function encryptForArchiveAfter<G extends { encrypt: boolean }>(
+  gate: EncryptGate<G>,
+  data: Uint8Array | string,
+  archiveKey: PublicKey,
+): Promise<GatedResult<G>> {
+  const binary = typeof data === 'string' ? new TextEncoder().encode(data) : data;
+  const pool = archiveEncryptPool(PGP_CONFIG);
+  if (pool) return (await pool.encrypt(binary, armoredOf(archiveKey), gate)) as GatedResult<G>;
+  const checked = (gate.fn as (...args: unknown[]) => G)(...gate.args);
+  return { gate: checked, data: checked.encrypt ? await encryptInline(binary, archiveKey) : null };
+}
+
+function armoredOf(key: PublicKey): string {
+  let armored = armoredKeys.get(key);
+  if (armored === undefined) {
+    armored = key.armor(FULL_CONFIG);
+    armoredKeys.set(key, armored);
   }
+  return armored;
+}
+
+async function encryptInline(binary: Uint8Array, archiveKey: PublicKey): Promise<Uint8Array> {
   const message = await openpgp.createMessage({ binary });
   const binaryOut: unknown = await openpgp.encrypt<Uint8Array>({
     message,

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
 // Archive encryption on a worker thread. Every secure send encrypts its content to the practice's
@@ -27,19 +28,53 @@ function key(armored) {
   }
   return k;
 }
+// A gate (encryptAfterGate): a synchronous function of the caller's, from a TypeScript module that
+// tsx's CommonJS hook compiles here on first use, run before the encryption; it may cancel it.
+let tsx = false;
+function gate(g) {
+  if (!tsx) {
+    require(workerData.tsx).register();
+    tsx = true;
+  }
+  return require(g.module)[g.name](...g.args);
+}
 parentPort.on('message', async (m) => {
   try {
+    const checked = m.gate ? gate(m.gate) : undefined;
+    if (checked && checked.encrypt === false) {
+      parentPort.postMessage({ id: m.id, gate: checked });
+      return;
+    }
     const encryptionKeys = await key(m.key);
     const message = await openpgp.createMessage({ binary: m.data });
     const out = await openpgp.encrypt({ message, encryptionKeys, format: 'binary', config });
-    parentPort.postMessage({ id: m.id, data: out }, [out.buffer]);
+    parentPort.postMessage({ id: m.id, data: out, gate: checked }, [out.buffer]);
   } catch (e) {
     parentPort.postMessage({ id: m.id, error: String((e && e.message) || e) });
   }
 });
 `;
 
-type Pending = { resolve: (v: Uint8Array) => void; reject: (e: Error) => void };
+/**
+ * A synchronous check to run just before an encryption, on the encryption thread when there is
+ * one: `module` (a file path) exports `name`, which takes `args` (structured-cloneable) and returns
+ * a structured-cloneable object; `encrypt: false` in it cancels the encryption. `fn` is the same
+ * function, for when encryption runs inline.
+ */
+export interface EncryptGate<G extends { encrypt: boolean }> {
+  module: string;
+  name: string;
+  args: unknown[];
+  fn: (...args: never[]) => G;
+}
+
+export interface GatedResult<G> {
+  gate: G;
+  /** Null when the gate cancelled the encryption. */
+  data: Uint8Array | null;
+}
+
+type Pending = { resolve: (v: GatedResult<unknown>) => void; reject: (e: Error) => void };
 
 class EncryptThread {
   private readonly worker: Worker;
@@ -49,15 +84,16 @@ class EncryptThread {
 
   constructor(config: object) {
     const openpgp = createRequire(import.meta.url).resolve('openpgp');
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { openpgp, config } });
+    const tsx = fileURLToPath(import.meta.resolve('tsx/cjs/api'));
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { openpgp, config, tsx } });
     this.worker.unref(); // idle, it must not keep the process alive
-    this.worker.on('message', (m: { id: number; data?: Uint8Array; error?: string }) => {
+    this.worker.on('message', (m: { id: number; data?: Uint8Array; gate?: unknown; error?: string }) => {
       const p = this.pending.get(m.id);
       if (!p) return;
       this.pending.delete(m.id);
       if (this.pending.size === 0) this.worker.unref();
-      if (m.data) p.resolve(m.data);
-      else p.reject(new Error(`archive encryption failed: ${m.error ?? 'unknown error'}`));
+      if (m.error === undefined) p.resolve({ gate: m.gate, data: m.data ?? null });
+      else p.reject(new Error(`archive encryption failed: ${m.error}`));
     });
     const fail = (err: Error) => {
       this.dead = true;
@@ -72,18 +108,31 @@ class EncryptThread {
     return this.pending.size;
   }
 
-  encrypt(data: Uint8Array, armoredKey: string): Promise<Uint8Array> {
+  encrypt(
+    data: Uint8Array,
+    armoredKey: string,
+    gate?: { module: string; name: string; args: unknown[] },
+  ): Promise<GatedResult<unknown>> {
     const id = this.nextId++;
-    return new Promise<Uint8Array>((resolve, reject) => {
+    return new Promise<GatedResult<unknown>>((resolve, reject) => {
       if (this.pending.size === 0) this.worker.ref(); // in flight, the process must wait for it
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, data, key: armoredKey });
+      this.worker.postMessage({
+        id,
+        data,
+        key: armoredKey,
+        ...(gate ? { gate: { module: gate.module, name: gate.name, args: gate.args } } : {}),
+      });
     });
   }
 }
 
 export interface EncryptPool {
-  encrypt(data: Uint8Array, armoredKey: string): Promise<Uint8Array>;
+  encrypt(
+    data: Uint8Array,
+    armoredKey: string,
+    gate?: { module: string; name: string; args: unknown[] },
+  ): Promise<GatedResult<unknown>>;
 }
 
 let pool: EncryptPool | null | undefined;
@@ -99,13 +148,13 @@ export function archiveEncryptPool(config: object): EncryptPool | null {
   }
   const threads: EncryptThread[] = [];
   pool = {
-    encrypt(data, armoredKey) {
+    encrypt(data, armoredKey, gate) {
       // Replace a crashed thread; then pick the least busy one.
       for (let i = 0; i < size; i++)
         if (!threads[i] || threads[i]!.dead) threads[i] = new EncryptThread(config);
       let best = threads[0]!;
       for (const t of threads) if (t.load < best.load) best = t;
-      return best.encrypt(data, armoredKey);
+      return best.encrypt(data, armoredKey, gate);
     },
   };
   return pool;

@@ -1,15 +1,16 @@
 import { createHash } from 'node:crypto';
 import { MAX_ATTACHMENT_BYTES, type SendMessageRequest, type SendMessageResponse } from '@attune/shared/api';
-import { scanAndDecide, type Decision } from '@attune/shared/policy';
+import type { Decision } from '@attune/shared/policy';
 import { appendArchive } from '../archive/index.ts';
 import { appendAudit, AUDIT } from '../audit/index.ts';
-import { encryptForArchive, sealSecret } from '../crypto/index.ts';
+import { encryptForArchiveAfter, sealSecret } from '../crypto/index.ts';
 import { getPolicy, newId, nowIso, type Db } from '../store/index.ts';
 import { insertRow, runCompiled } from '../store/compiled.ts';
 import { ddb } from './db.ts';
 import { getKeyring } from './keyring.ts';
 import { CLIENT_NOTICE_KIND, clientDeliveryIndex, clientNotice, replayClientNotice, sealClientToken } from './client-notice.ts';
 import { checkInReplyTo } from './in-reply-to.ts';
+import { scanGate } from './scan-gate.ts';
 import { draftNotice } from './mime.ts';
 import { bestSendTime } from './schedule.ts';
 import { mailIdentity, type DeliveryServices, type StoredContent } from './services.ts';
@@ -110,9 +111,39 @@ export async function sendSecureMessage(svc: DeliveryServices, ctx: SendContext,
   );
   const patients = new Map(patientRows.map((p) => [p.email.toLowerCase(), p]));
 
-  // Scan again on the server with the practice's policy (never trust the client's verdict).
+  // Scan again on the server with the practice's policy (never trust the client's verdict), and
+  // encrypt the content to the archive key unless the scan blocks it: one trip to the encryption
+  // thread (scan-gate.ts). The send's timing is worked out first, its error reported after the scan.
   const { policy } = await getPolicy(db, ctx.practiceId);
-  const { decision } = scanAndDecide(
+
+  // When: now, a given time, or the patient's best hour.
+  const now = svc.now();
+  const timingReasons: string[] = [];
+  let sendAt = now;
+  if (req.sendAt === 'best') {
+    const first = recipients.find((r) => r.kind === 'to');
+    const p = first ? patients.get(first.email) : undefined;
+    const best = await bestSendTime(db, ctx.practiceId, p?.id ?? null, p?.time_zone ?? null, now);
+    sendAt = best.at;
+    timingReasons.push(best.reason);
+  } else if (req.sendAt !== undefined) {
+    const t = new Date(req.sendAt);
+    if (t.getTime() > now.getTime()) sendAt = t;
+  }
+  const expiresAt = req.expiresAt ? new Date(req.expiresAt) : new Date(sendAt.getTime() + policy.linkExpiryDays * 86_400_000);
+  const badTiming = expiresAt.getTime() <= Math.max(now.getTime(), sendAt.getTime());
+  // Within a second counts as "now": the worker picks it up at once.
+  const scheduled = sendAt.getTime() > now.getTime() + 1000;
+
+  const keyring = await getKeyring(db, svc.masterKey, ctx.practiceId);
+  const content: StoredContent = {
+    v: 1,
+    subject: req.subject,
+    ...(req.text !== undefined ? { text: req.text } : {}),
+    ...(req.html !== undefined ? { html: req.html } : {}),
+    attachments: attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, contentBase64: a.base64 })),
+  };
+  const gate = scanGate(
     policy,
     {
       subject: req.subject,
@@ -127,6 +158,11 @@ export async function sendSecureMessage(svc: DeliveryServices, ctx: SendContext,
     },
     recipients.map((r) => ({ email: r.email, isPatient: patients.has(r.email) })),
   );
+  // A send that will be refused for its timing is not encrypted.
+  const checked = badTiming
+    ? { gate: gate.fn(...(gate.args as Parameters<typeof gate.fn>)), data: null }
+    : await encryptForArchiveAfter(gate, JSON.stringify(content), keyring.archive.publicKey);
+  const { decision } = checked.gate;
   if (decision.decision === 'block') {
     await appendAudit(db, {
       action: AUDIT.MESSAGE_SEND,
@@ -144,37 +180,11 @@ export async function sendSecureMessage(svc: DeliveryServices, ctx: SendContext,
       reasons: decision.reasons,
     };
   }
-
-  // When: now, a given time, or the patient's best hour.
-  const now = svc.now();
-  const reasons = [...decision.reasons];
-  let sendAt = now;
-  if (req.sendAt === 'best') {
-    const first = recipients.find((r) => r.kind === 'to');
-    const p = first ? patients.get(first.email) : undefined;
-    const best = await bestSendTime(db, ctx.practiceId, p?.id ?? null, p?.time_zone ?? null, now);
-    sendAt = best.at;
-    reasons.push(best.reason);
-  } else if (req.sendAt !== undefined) {
-    const t = new Date(req.sendAt);
-    if (t.getTime() > now.getTime()) sendAt = t;
-  }
-  const expiresAt = req.expiresAt ? new Date(req.expiresAt) : new Date(sendAt.getTime() + policy.linkExpiryDays * 86_400_000);
-  if (expiresAt.getTime() <= Math.max(now.getTime(), sendAt.getTime())) {
+  if (badTiming || !checked.data) {
     return { ok: false, code: 'validation_failed', message: 'expiresAt must be later than the send time.' };
   }
-  // Within a second counts as "now": the worker picks it up at once.
-  const scheduled = sendAt.getTime() > now.getTime() + 1000;
-
-  const keyring = await getKeyring(db, svc.masterKey, ctx.practiceId);
-  const content: StoredContent = {
-    v: 1,
-    subject: req.subject,
-    ...(req.text !== undefined ? { text: req.text } : {}),
-    ...(req.html !== undefined ? { html: req.html } : {}),
-    attachments: attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, contentBase64: a.base64 })),
-  };
-  const ciphertext = Buffer.from(await encryptForArchive(JSON.stringify(content), keyring.archive.publicKey));
+  const reasons = [...decision.reasons, ...timingReasons];
+  const ciphertext = Buffer.from(checked.data);
   const identity = await mailIdentity(svc, ctx.practiceId);
 
   const messageId = newId();
