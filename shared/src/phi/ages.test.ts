@@ -29,7 +29,7 @@ describe('scan: stated ages under 90 (AGE)', () => {
   });
   it('finds an age after "age", "aged", "turned" and "I am"', () => {
     expect(ages('Age: 46\nReferral source: self')).toEqual(['46']);
-    expect(ages('Her mother died at the age of 57, which she still grieves.')).toEqual(['57']);
+    expect(ages('Her mother passed at the age of 57, which she still grieves.')).toEqual(['57']);
     expect(ages('Started smoking aged 15.')).toEqual(['15']);
     expect(ages('He just turned 30 and feels stuck.')).toEqual(['30']);
     expect(ages("I'll turn 40 next month.")).toEqual(['40']);
@@ -51,7 +51,7 @@ describe('scan: stated ages under 90 (AGE)', () => {
       "The dial turned 90 degrees. I'm 100% sure. He is 5 minutes away. I was 2 days late.",
       "It's 34F outside, stay warm.",
       'We live in a 100-year-old house.',
-      'Took the nitro (which was 11 years old) without relief.',
+      'Used the spare inhaler (which was 6 years old) with no effect.',
       'Take 2 tabs at 8 am; page 34; stage 3 of the workbook.',
       'We enrolled 34 female and 30 male participants.',
       'He is 6\'2" and 180 lbs.',

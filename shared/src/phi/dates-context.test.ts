@@ -17,12 +17,12 @@ describe('scan: month/day dates in clinical notes', () => {
     expect(dates('Chest pressure 4/10, EKG done.')).toEqual([]);
   });
   it('does not take ventilator settings a few words after the mode for dates', () => {
-    expect(dates('Remains on CPAP .4%, 5/8. Suctioned for thick secretions.')).toEqual([]);
+    expect(dates('Kept on CPAP .6%, 7/9 overnight; sputum thin and white.')).toEqual([]);
     expect(dates('Vent settings SIMV 50%, 600x12, & 10/5 overnight.')).toEqual([]);
   });
   it('still takes the date of an event among ventilator words', () => {
-    expect(dates('Mech vent via trach (placed 8/21), PEEP 5.')).toEqual(['8/21']);
-    expect(dates('On CPAP; plan to wean for extubation 11/4.')).toEqual(['11/4']);
+    expect(dates('Vented through the trach (placed 9/3), PEEP 8.')).toEqual(['9/3']);
+    expect(dates('On CPAP; aiming for extubation 12/2 if gases allow.')).toEqual(['12/2']);
   });
   it('does not take a murmur grade or a formula strength for a date', () => {
     expect(dates('HR 70s, +2/6 SEM at the apex; tube feeds at 3/4 str.')).toEqual([]);
@@ -47,14 +47,14 @@ describe('scan: ordinal days and day ranges', () => {
 });
 
 describe('scan: more date shapes in notes', () => {
-  it('takes a date after the antecubital site of a line ("R AC 11/17")', () => {
-    expect(dates('LINES: PICC PLACED IN L AC 10/19, ART LINE IN R RADIAL.')).toEqual(['10/19']);
+  it('takes a date after the antecubital site of a line ("L AC 3/27")', () => {
+    expect(dates('ACCESS: MIDLINE PUT IN L AC 3/27, ARTERIAL LINE RIGHT WRIST.')).toEqual(['3/27']);
   });
   it('still does not take A/C ventilator settings for a date', () => {
     expect(dates('Vent: AC 12/5, FiO2 40%, sats stable.')).toEqual([]);
   });
   it('takes a month-day with a hyphen after "on"/"since" when the phrase closes', () => {
-    expect(dates('He went back to the OR on 6-9 for a revision.')).toEqual(['6-9']);
+    expect(dates('Booked for the OR on 6-9 to revise the graft.')).toEqual(['6-9']);
     expect(dates('No stool since 3-14.')).toEqual(['3-14']);
   });
   it('does not take ranges of doses, flows or times for a hyphenated date', () => {
@@ -76,14 +76,14 @@ describe('scan: more date shapes in notes', () => {
 describe('scan: pressures before a ventilator mode, and blood-gas series', () => {
   it('does not take pressures written right before the mode for a date', () => {
     expect(dates('ABG WORSE, PLACED ON 12/5 BIPAP AT 50%.')).toEqual([]);
-    expect(dates('Weaned from 8/5 IPS/CPAP to a trach mask.')).toEqual([]);
+    expect(dates('Weaned from 10/5 IPS/CPAP to a face tent.')).toEqual([]);
   });
   it('still takes a date before other words', () => {
     expect(dates('Extubated on 8/5 without difficulty.')).toEqual(['8/5']);
   });
   it('does not take the end of a blood-gas series for an IP address', () => {
     expect(
-      scan('abg on these settings: 7.41/44/7.45.32.1 after suctioning.').filter((f) => f.type === 'IP'),
+      scan('gas after the rate change: 7.38/41/6.52.28.4, no further changes.').filter((f) => f.type === 'IP'),
     ).toEqual([]);
   });
 });

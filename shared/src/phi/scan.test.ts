@@ -12,8 +12,8 @@ describe('scan: identifiers', () => {
     expect(texts('Spoke with Dr. Okafor about the plan.', 'NAME')).toEqual(['Okafor']);
     expect(texts('Her daughter Priya called twice.', 'NAME')).toEqual(['Priya']);
     expect(texts('Notes reviewed by Emily Parker, RN', 'NAME')).toEqual(['Emily Parker']);
-    expect(texts('MR. EDWIN PRZYBYLO IS AN 83 YR OLD MALE ADMITTED WITH CHEST PAIN.', 'NAME')).toEqual([
-      'EDWIN PRZYBYLO',
+    expect(texts('MR. ALDO KRZEMINSKI IS A 71 YR OLD MAN SEEN FOR SYNCOPE.', 'NAME')).toEqual([
+      'ALDO KRZEMINSKI',
     ]);
   });
   it('finds dates in several formats and rejects impossible ones', () => {
@@ -65,7 +65,7 @@ describe('scan: identifiers', () => {
       '02144-1234',
     ]);
     expect(texts('A 93-year-old woman and a 45 year old man.', 'AGE_OVER_89')).toEqual(['93-year-old']);
-    expect(texts('Admitted to Calvert Hospital overnight.', 'ADDRESS')).toEqual(['Calvert Hospital']);
+    expect(texts('Admitted to Tilbury Hospital overnight.', 'ADDRESS')).toEqual(['Tilbury Hospital']);
   });
 });
 
@@ -91,17 +91,17 @@ describe('scan: context rules', () => {
   });
   it('finds names from introductions, labels, initials and speaker lines', () => {
     expect(texts('Hi, my name is Oksana Wiśniewska.', 'NAME')).toEqual(['Oksana Wiśniewska']);
-    expect(texts('Report reviewed per W. Marotta this morning.', 'NAME')).toEqual(['W. Marotta']);
+    expect(texts('Report reviewed per W. Tarrant this morning.', 'NAME')).toEqual(['W. Tarrant']);
     expect(texts('Heather: I will call you back.', 'NAME')).toEqual(['Heather']);
   });
   it('reads month/two-digit-year dates and ordinal days but not vent settings or step counts', () => {
     expect(texts('S/P CABG 11/92. Seen on the 11th.', 'DATE')).toEqual(['11/92', '11th']);
-    expect(find('Weaned to CPAP 5/5 and placed on 1st step mattress.', 'DATE')).toEqual([]);
+    expect(find('Weaned to CPAP 8/5, then turned on 1st step surface.', 'DATE')).toEqual([]);
   });
   it('keeps a name next to a drug at a sentence end', () => {
-    const f = scan('Will not wean gtt per Dr. Vasquez. Milrinone gtt at 0.5 mcg.');
+    const f = scan('Hold titration per Dr. Okonkwo. Milrinone drip at 0.25 mcg.');
     expect(f.map((x) => [x.type, x.text])).toEqual([
-      ['NAME', 'Vasquez'],
+      ['NAME', 'Okonkwo'],
       ['MEDICATION', 'Milrinone'],
     ]);
   });
@@ -151,7 +151,7 @@ describe('scan: recall rules', () => {
     expect(texts('Hx: took 2 tabs in 30 min.', 'DATE')).toEqual([]);
   });
   it('finds countries and states as places after cues and in address blocks', () => {
-    expect(texts('We moved here from tunisia last year.', 'ADDRESS')).toEqual(['tunisia']);
+    expect(texts('They moved here from mongolia in spring.', 'ADDRESS')).toEqual(['mongolia']);
     expect(texts('Transferred from Ohio yesterday.', 'ADDRESS')).toEqual(['Ohio']);
     expect(texts('Jordan called about the bill.', 'ADDRESS')).toEqual([]);
     expect(texts('Write to me at home:\nHallstatt\nAustria', 'ADDRESS')).toEqual(['Hallstatt', 'Austria']);
@@ -162,14 +162,14 @@ describe('scan: recall rules', () => {
     expect(texts('Send it to USNS Harmon\nFPO AP 96601 please.', 'ADDRESS')).toEqual([
       'USNS Harmon\nFPO AP 96601',
     ]);
-    expect(texts('MAP up to 70 by 0400 after fluids.', 'ADDRESS')).toEqual([]);
+    expect(texts('MAP up to 62 by 0200 with volume.', 'ADDRESS')).toEqual([]);
   });
   it('finds clinicians after role abbreviations and doctor titles', () => {
-    expect(texts('NP KOWALCZYK MADE AWARE, PT BOLUSED.', 'NAME')).toEqual(['KOWALCZYK']);
-    expect(texts('Cultures pending, dr. pica aware.', 'NAME')).toEqual(['pica']);
+    expect(texts('NP KOWALCZYK MADE AWARE, FLUIDS HUNG.', 'NAME')).toEqual(['KOWALCZYK']);
+    expect(texts('Potassium repleted, dr. vance aware.', 'NAME')).toEqual(['vance']);
     expect(texts('Signed by Dr. Foley today.', 'NAME')).toEqual(['Foley']);
     expect(texts('Foley catheter draining well.', 'NAME')).toEqual([]);
-    expect(texts('Placed on servo vent.\nBernard Foley CRT', 'NAME')).toEqual(['Bernard Foley']);
+    expect(texts('Circuit changed, no issues.\nGavin Foley CRT', 'NAME')).toEqual(['Gavin Foley']);
     expect(texts('Jackson Pratt drain in place.', 'NAME')).toEqual([]);
   });
   it('finds names after reporting verbs, before people verbs and as relatives in parentheses', () => {
