@@ -20,6 +20,8 @@ export interface ScanContext {
   readonly wants: (t: PhiType) => boolean;
   /** The text's tokens, computed once per scan. */
   readonly toks?: Tokens;
+  /** The text lower-cased, when the caller computed it (else lowerText computes it on first use). */
+  readonly lower?: string;
 }
 
 const WORDS_CACHE = new WeakMap<ScanContext, Set<string>>();
@@ -40,6 +42,7 @@ const WORD_RE = /[\p{L}\p{N}]+/gu;
 const LOWER_CACHE = new WeakMap<ScanContext, string>();
 /** The scanned text lower-cased, computed once per scan on first use (for literal gates). */
 export function lowerText(ctx: ScanContext): string {
+  if (ctx.lower !== undefined) return ctx.lower;
   let l = LOWER_CACHE.get(ctx);
   if (l === undefined) {
     l = ctx.text.toLowerCase();
