@@ -170,7 +170,7 @@ export function scan(input: string, options: ScanOptions = {}): Finding[] {
   });
 }
 
-// "Bjert 6091", "København K 1421", "Porto, 4000-123": a 4-5 digit code right after a place.
+// "Holmvik 4821", "Odense C 5210", "Porto, 4000-123": a 4-5 digit code right after a place.
 const POSTAL_AFTER_RE = /^,?[ \t]+(\d{4,5}(?:-\d{3,4})?)(?![\w.,:/-]|[.,]\d)/;
 
 function postalCodesAfterPlaces(text: string, out: Candidate[]): void {
@@ -257,7 +257,7 @@ function resolve(cands: Candidate[], text: string): Candidate[] {
   for (let k = 0; k < n; k++) {
     const c = cands[order[k]!]!;
     if (place(accepted, c)) continue;
-    // A multi-word name or place that loses a word to a better finding ("Vasquez. Milrinone" vs
+    // A multi-word name or place that loses a word to a better finding ("Okonkwo. Milrinone" vs
     // the drug) keeps its words that do not overlap, cut at word boundaries.
     if (c.type !== 'NAME' && c.type !== 'ADDRESS') continue;
     const piece = largestFreePiece(c, accepted, text);

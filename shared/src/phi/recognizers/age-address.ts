@@ -46,17 +46,17 @@ const STREET_RE = new RegExp(
   `\\b\\d{1,6}[A-Za-z]?(?:-\\d{1,4})?\\s+(?:(?:[NSEW]|north|south|east|west|n\\.|s\\.|e\\.|w\\.)\\s+)?(?:(?:${CAP}|\\d{1,3}(?:st|nd|rd|th))\\s+){0,3}(?:${CAP}|\\d{1,3}(?:st|nd|rd|th))\\s+(?:${TYPES_ANY_CASE})\\b\\.?(?:\\s+(?:[NSEW]{1,2}|north|south|east|west)\\b)?${UNIT}`,
   'gu',
 );
-// Continental forms: "Rue de Tanger 29", "29 Rue de Tanger", "Via Roma 12", "Passauer Strasse 33".
+// Continental forms: "Rue des Lilas 14", "14 Rue des Lilas", "Via Roma 12", "Lindauer Strasse 8".
 const EURO_WORDS =
   'rue|avenue|boulevard|chemin|place|via|viale|piazza|vicolo|corso|calle|avenida|carrer|rua|praça|plaza|paseo|ulica|straße|strasse|gasse|weg|allee|platz'
     .split('|')
-    // "via" in lower case is the English preposition ("via PB 7200 vent"): capitalised only.
+    // "via" in lower case is the English preposition ("via PB 840 vent"): capitalised only.
     .map((t) => (t === 'via' ? 'Via' : `${t}|${t[0]!.toUpperCase()}${t.slice(1)}`))
     .join('|');
 const EURO_SUFFIX =
   'straße|strasse|str\\.|gasse|weg|allee|platz|gatan|vägen|vej|gade|veien|katu|tie|laan|straat|plein|gracht|utca|ulice';
-// Continental forms: "Rue de Tanger 29", "29 Rue de Tanger", "Via Roma 12", "Passauer Strasse 33",
-// "Koskikatu 25", "Pivovarská 276". Case-sensitive on purpose: \p{Lu} must mean a capital.
+// Continental forms: "Rue des Lilas 14", "14 Rue des Lilas", "Via Roma 12", "Lindauer Strasse 8",
+// "Rantakatu 19", "Lipová 312". Case-sensitive on purpose: \p{Lu} must mean a capital.
 const EURO_RE = new RegExp(
   `(?:\\b\\d{1,5}[a-z]?\\s+)?\\b(?:${EURO_WORDS})\\b(?:\\s+(?:de|del|della|di|da|do|dos|das|des|du|la|le|les|von|van|der))*(?:\\s+${CAP})+(?:\\s+\\d{1,5}[a-z]?)?` +
     `|\\b\\p{Lu}\\p{Ll}+(?:${EURO_SUFFIX})\\s+\\d{1,5}[a-z]?\\b` +
@@ -134,13 +134,13 @@ function euroExtraStarts(ctx: ScanContext): number[] {
   return EXTRA;
 }
 
-// The street may open with an abbreviation ("ul. Narewska 94", "Avda. Rio Nalon 58") and go on in
-// lower case ("Luite tee 87"); a lower-case first word ("255 hersnapvej 18") needs a cue.
+// The street may open with an abbreviation ("ul. Brzozowa 17", "Avda. Rio Tormes 41") and go on in
+// lower case ("Kase tee 12"); a lower-case first word ("318 mosevej 7") needs a cue.
 const NUM_WORDS_NUM_RE =
   /(?<![\w.,/:-])\d{1,6}[ \t]+(?:(?:[Uu]l|[Aa]l|[Aa]vda|[Aa]v|[Rr]|[Ss]tr|[Pp]l|[Oo]s|[Uu])\.[ \t]*)?[\p{L}][\p{L}\p{M}'’-]+(?:[ \t]+(?:\p{Lu}[\p{L}\p{M}'’.-]*|\p{Ll}[\p{Ll}\p{M}'’]{1,12}|u\.|ul\.)){0,3}[ \t]+\d{1,5}[A-Za-z]?\.?(?![\w/:-]|[.,]\d)/gu;
-// Also US military mail by ship: "USNS Bergman\nFPO AP 93757", "USCGC Khadzhiyev FPO AA 65607".
-// A named street without a house number after "on"/"at"/"lives on": "shows on Marina Fort
-// Street", "lives on Grössgstötten 50 street". Spelled-out street words only.
+// Also US military mail by ship: "USNS Harmon\nFPO AP 96601", "USCGC Tolliver FPO AE 09512".
+// A named street without a house number after "on"/"at"/"lives on": "played on Harbor Mill
+// Street", "lives on Weidenhof 12 street". Spelled-out street words only.
 const NAMED_STREET_RE =
   /\b(?:on|at|off|along|lives on|live on|living on|located on)[ \t]+(?!(?:The|A|An|This|That|Our|My|Your|His|Her|Their|Its)\b)((?:\p{Lu}[\p{L}\p{M}'’.-]*[ \t]+){1,3}(?:\d{1,5}[ \t]+)?(?:Street|street|Avenue|avenue|Road|road|Boulevard|boulevard|Lane|lane|Drive|drive|Parkway|Highway)\b)/gu;
 const NAMED_STREET_GATES = ['street', 'avenue', 'road', 'boulevard', 'lane', 'drive', 'parkway', 'highway'];
@@ -291,9 +291,9 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
     const firstAnchor = out.length;
     eachMatchAtWords(ctx, STREET_GATE, STREET_RE, (m) => {
       // Short or common-word street types ("Pt", "Dr", "Place", "Park") need Title-case words
-      // before them; in all-caps notes "2 DOSES AND PT" is not an address.
+      // before them; in all-caps notes "3 DOSES AND PT" is not an address.
       const tm = TYPE_IN_MATCH.exec(m[0]);
-      // In all-caps notes only spelled-out types count ("8 MCG. BP STABLE CONT AV" is not a street).
+      // In all-caps notes only spelled-out types count ("6 MCG. HR STEADY CONT AV" is not a street).
       if (ctx.upper && (!tm || tm[1]!.replace('.', '').length <= 4)) return;
       if (
         tm &&
@@ -321,7 +321,7 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
           reason: 'Street address (continental form)',
         });
       });
-    // "20789 Allika 46", "233 Erzsébet tér 19.": house number, capitalised street words, number.
+    // "4410 Tammiku 12", "118 Petőfi tér 6.": house number, capitalised street words, number.
     if (!ctx.upper)
       eachMatchAtWords(ctx, NUM_WORDS_NUM_GATE, NUM_WORDS_NUM_RE, (m) => {
         // Lab values and vent settings share the shape ("Rate 10", "AST 524"): the form must open
@@ -329,7 +329,7 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
         const lineBefore = text.slice(Math.max(0, text.lastIndexOf('\n', m.index - 1) + 1), m.index);
         const cue = /\b(?:address|at|to|lives|live|is|on|of|in)\s*:?\s*$/i.test(lineBefore);
         // An apartment or suite right after it makes the form a street line wherever it stands
-        // ("... the following? 5170 Spinatsch 94 Apt. 615").
+        // ("... please check 4302 Bergweg 31 Apt. 207").
         const unitAfter = /^,?[ \t]*(?:apt|apartment|suite|ste|unit)\b\.?[ \t]*#?[ \t]*\d/i.test(
           text.slice(m.index + m[0].length, m.index + m[0].length + 20),
         );

@@ -67,7 +67,7 @@ const TURN_RE = new RegExp(
   `\\bturn(?:s|ed|ing)?\\s+(\\d{1,3})(?:\\s+(?:years?|yrs?)(?:\\s+old)?)?${CLAUSE_END}`,
   'giu',
 );
-// "I'm 34", "she is 34 now", "when he was 78.", "the patient is 34".
+// "I'm 34", "she is 34 now", "when he was 61.", "the patient is 34".
 const IS_RE = new RegExp(
   `\\b(?:i\\s+am|i['’]m|i\\s+was|(?:he|she)\\s+(?:is|was)|(?:he|she)['’]s|(?:patient|pt|client|son|daughter|child|baby)\\s+(?:is|was))\\s+(?:now\\s+|only\\s+|just\\s+|almost\\s+|nearly\\s+|about\\s+)?(\\d{1,3})${CLAUSE_END}`,
   'giu',
@@ -140,7 +140,7 @@ export function recognizeAges(ctx: ScanContext, out: Candidate[]): void {
     });
 }
 
-/** "a 100-year-old house", "(which was 11 years old)", "it's 20 years old": the age of a thing. */
+/** "a 100-year-old house", "(which was 6 years old)", "it's 20 years old": the age of a thing. */
 export function ageOfThing(text: string, start: number, end: number): boolean {
   const next = /^[\s-]+([a-z]+)/i.exec(text.slice(end, end + 16));
   if (next && THINGS.has(next[1]!.toLowerCase())) return true;

@@ -157,7 +157,7 @@ export function recognizeContact(ctx: ScanContext, out: Candidate[]): void {
     // An IPv4 address starts with a number of one to three digits (word gate, candidate.ts).
     eachMatchAtWords(ctx, GATE_SMALL_NUMBER, IPV4_RE, (m) => {
       if (!ipv4Valid(m[0])) return;
-      // "80/48/7.45.34.7": the last values of a slashed series (a blood gas), not an address.
+      // "62/39/7.41.29.3": the last values of a slashed series (a blood gas), not an address.
       if (m.index >= 2 && text.charCodeAt(m.index - 1) === 47 && /\d/.test(text[m.index - 2]!)) return;
       out.push({
         type: 'IP',

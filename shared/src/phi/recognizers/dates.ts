@@ -64,7 +64,7 @@ const TEXT_MDY_RE = new RegExp(
   `\\b${MON}\\.?[ ]+(\\d{1,2})(?:st|nd|rd|th)?(?:,?[ ]+((?:19|20)\\d{2}|'\\d{2}))?${TIME}(?![\\w])`,
   'gi',
 );
-// Also a range of days before the month ("1->2 nov, 96", "3-5 March", "12 to 14 Oct") and a
+// Also a range of days before the month ("4->5 feb, 93", "3-5 March", "12 to 14 Oct") and a
 // two-digit year after a comma.
 const TEXT_DMY_RE = new RegExp(
   `\\b(?:(\\d{1,2})(?:st|nd|rd|th)?[ ]*(?:-|–|->|to|thru|through)[ ]*)?(\\d{1,2})(?:st|nd|rd|th)?(?:[ ]+of)?[ ]+${MON}\\.?(?:,?[ ]+((?:19|20)\\d{2})|,[ ]*['’]?\\d{2}(?![\\d:]))?(?![\\w])`,
@@ -80,7 +80,7 @@ const PREP_MON_RE = new RegExp(
   `\\b(?:in|since|until|till|from|last|next|early|late|mid|during|by)[ ]+(${MON})\\b\\.?`,
   'gi',
 );
-// Past-history lists: "CABG 81, Redo CABG 84", "CVA in 94", "CVA 74'": a two-digit year after a
+// Past-history lists: "CABG 79, Redo CABG 88", "CVA in 91", "CVA 76'": a two-digit year after a
 // procedure or diagnosis abbreviation (or "in"), closing its item.
 const HX_YEAR_RE =
   /\b(?:MI|CABG|CVA|AVR|MVR|PTCA|TIA|DVT|PE|AAA|CHF|PPM|AICD|ICD|CA|stent|stents|repair|surgery|[A-Za-z]+ectomy|[A-Za-z]+plasty|in)[ \t]+(?:in[ \t]+)?(\d{2})(['’])?(?=[ \t]*(?:[,.;)\n]|and\b|c\/b\b|$))/gi;
@@ -102,7 +102,7 @@ const YEAR_CUE =
   /(?:\b(?:in|since|from|during|until|till|year|of|circa|born|dob|it is|it's|year is|early|late|mid|summer|winter|spring|fall|autumn|class|graduated|married|divorced|died|diagnosed|dx|hx|s\/p|pmh|pmhx|mi|cabg|cva|surgery|admitted|admission|back in|around)\s*$)|[-–/]\s*$/i;
 const YEAR_DET_BEFORE = /\b(?:a|the|this|that|his|her|their|its|our|my|your)\s+$/i;
 const TIME_CUE = /(?:\b(?:at|@|approx\.?|around|about|by|until|til|till|since)\s*$)/i;
-// Also ventilator settings followed by an oxygen fraction ("on 5/5, 40%").
+// Also ventilator settings followed by an oxygen fraction ("on 8/5, 35%").
 const FRACTION_AFTER =
   /^,?\s*(?:fio2\s*)?\d{2,3}\s*%|^\s*(?:tab|tabs|tablet|cup|cups|of|strength|str|sem|murmur|hsm|dose|way|teaspoon|tsp|tbsp|inch|mile|pill|ns|nss|hr|hrs|pain|angina|peep|ps|cpap|mmhg|cm|%)|^%/i;
 // Ventilator settings (CPAP 5/5, PSV 12/5), pain scores and pressures share the m/d shape.
@@ -117,12 +117,12 @@ const VENT_MODE_AFTER = /^\s*(?:cpap|bipap|bi-pap|peep|psv?|ips|simv|imv|a\/c|pr
 // "3/4-3/6", "10/28 - 11/2": a range of month/day dates.
 const MD_RANGE_RE = /(?<![\w/.$-])(\d{1,2})\/(\d{1,2})[ ]?[-–][ ]?(\d{1,2})\/(\d{1,2})(?![\w/]|\.\d|-\d)/g;
 const SITE_AC_BEFORE = /\b(?:r|l|rt|lt|right|left)\s+ac\s*$/i;
-// "on 7-8 for coiling", "since 3-14.": month-day with a hyphen after a date preposition, the
+// "on 6-9 for the revision", "since 3-14.": month-day with a hyphen after a date preposition, the
 // phrase closing after it (not "on 2-4 L", "from 7-8 am").
 const MD_DASH_RE = /(?<![\w/.-])(\d{1,2})-(\d{1,2})(?![\w/-]|[.,]\d)/g;
 const MD_DASH_CUE = /\b(?:on|since|until|till|dated)\s+$/i;
 const MD_DASH_AFTER = /^(?:\s*(?:[.,;:)]|$)|\s+(?:for|and|when|with|at|to|per|after|before|but|s\/p)\b)/i;
-// Events that take a date even among ventilator words ("extubated 7/16", "trach placed 8/14").
+// Events that take a date even among ventilator words ("extubated 6/12", "trach placed 9/3").
 const EVENT_BEFORE =
   /\b(?:on|extubated|extubation|extubate|intubated|placed|due|planned|until|by|since)\s*\(?\s*$/i;
 
@@ -183,7 +183,7 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
     if (
       SETTING_BEFORE.test(before(text, m.index, 14)) &&
       !/\bon\s*$/i.test(before(text, m.index, 4)) &&
-      // "R AC 11/17" is the antecubital site of a line, not the A/C ventilator mode.
+      // "L AC 3/27" is the antecubital site of a line, not the A/C ventilator mode.
       !SITE_AC_BEFORE.test(before(text, m.index, 10))
     )
       return;
@@ -195,15 +195,15 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
     // A zero-padded day ("3/02") is written as a date, never as a fraction.
     const padded = m[2]!.length === 2 && m[2]![0] === '0';
     if (b <= 4 && a <= 4 && !cue && !padded) return;
-    // Pain scores ("c/o 3/10 back pain", "#4/10") and ventilator settings a few words away
-    // ("CPAP .5% 5/5", "weaning trial 5/10", "PS 10 PEEP 5 ... 10/5") share the shape.
+    // Pain scores ("c/o 6/10 knee pain", "#4/10") and ventilator settings a few words away
+    // ("CPAP .6% 7/9", "weaning trial 5/10", "PS 12 PEEP 8 ... 12/8") share the shape.
     if (
       b === 10 &&
       a <= 10 &&
       (PAIN_NEAR.test(before(text, m.index, 24)) || PAIN_NEAR.test(text.slice(end, end + 24)))
     )
       return;
-    // "on 10/5 BIPAP", "from 5/5 IPS/CPAP": pressures written right before the mode.
+    // "on 12/5 BIPAP", "from 10/5 IPS/CPAP": pressures written right before the mode.
     if (a <= 25 && b <= 18 && VENT_MODE_AFTER.test(text.slice(end, end + 12))) return;
     if (
       a >= 5 &&
@@ -245,7 +245,7 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
     eachMatchAtWords(ctx, ORDINAL_GATE, ORDINAL_RE, (m) => {
       const d = +m[1]!;
       if (d < 1 || d > 31) return;
-      // "on the 11th." is a date; "on 1st step mattress", "after 2nd bag" are not.
+      // "on the 11th." is a date; "on 1st step surface", "after 2nd bag" are not.
       const after = text.slice(m.index + m[0].length, m.index + m[0].length + 6);
       if (!/\bthe\s/i.test(m[0]) || !/^\s*(?:[.,;:)\n]|$|of\b|at\b)/i.test(after)) return;
       // "she is the 3rd of 5 children", "was the 2nd, after": a rank after "is"/"was", not a day.
@@ -292,7 +292,7 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
         confidence: 0.6,
         reason: 'Two-digit year in a past history',
       });
-      // "CVA in 94 and 00": a second year joined to the first.
+      // "CVA in 91 and 03": a second year joined to the first.
       const e = start + y.length + (m[2] ? 1 : 0);
       const more = /^[ \t]+(?:and|&)[ \t]+(\d{2})(?![\d.:/%-])/.exec(text.slice(e, e + 10));
       if (more) {

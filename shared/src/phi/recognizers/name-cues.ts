@@ -1,6 +1,6 @@
 // Names after a phrase that is said of people: the agent of a clinical act ("referred by Lena
 // Haugland", "seen by Tomasz Wrona", "directed by ..."), and the person met or talked to ("follow up
-// with Satsita Umkhayev", "spoke with Ines Duarte"). The phrase is the cue, so the name need not be
+// with Zdravka Petrikova", "spoke with Odile Brandt"). The phrase is the cue, so the name need not be
 // in a dictionary; services and departments ("seen by Cardiology", "follow up with Social Work")
 // and acronyms ("PCP") are not names.
 import type { Candidate, ScanContext } from '../candidate.ts';
@@ -53,8 +53,8 @@ function good(toks: Tokens, k: number, lowerText: boolean): boolean {
   return (sh & (SHAPE_TITLE | SHAPE_INITIAL)) !== 0;
 }
 
-// Credentials written after a colleague's name in notes, in capitals ("per Warren KAVALIUNAS NP",
-// "Stord-Painter MD performed ...").
+// Credentials written after a colleague's name in notes, in capitals ("per Teodor VARGA NP",
+// "Hale-Whitcombe MD performed ...").
 const CAPS_CREDENTIALS = new Set(
   'MD|NP|RN|PA|DO|LPN|LCSW|LICSW|MSW|PhD|PsyD|RRT|CRNA|APRN|FNP|PMHNP|LMFT|LPC|LMHC|DPT|PharmD'.split('|'),
 );
@@ -101,7 +101,7 @@ function credentialedNames(ctx: ScanContext, toks: Tokens, out: Candidate[]): vo
     const acted = AFTER_CREDENTIAL.has(next) && /^[ \t]+$/.test(text.slice(ce, toks.start[c + 1]));
     if (!cued && !acted) continue;
     // All-caps notes: every word is in capitals, so the cue before, two words or more and a
-    // first name leading them ("PER WARREN KAVALIUNAS NP"; not "TO FLOOR RN").
+    // first name leading them ("PER DARNELL OKWUOSA NP"; not "TO FLOOR RN").
     if (ctx.upper && (!cued || c - first < 2 || !isFirstNameWord(toks.lower[first]!))) continue;
     out.push({
       type: 'NAME',

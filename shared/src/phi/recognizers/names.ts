@@ -1,6 +1,6 @@
 // Person names: dictionaries (first names, surnames; names that are also English words need
 // context) plus context cues (titles, relatives, roles, greetings, sign-offs, credentials,
-// "my name is", verbs like "called"/"aware"), initials, coordination ("Smokey, Morris and Roger")
+// "my name is", verbs like "called"/"aware"), initials, coordination ("Dusty, Norris and Wade")
 // and document-level propagation: a name found with a strong cue is also a name where it appears
 // again without one. Every per-token fact is computed once into typed arrays; the rules then
 // test bits, so the cost stays linear with no per-token allocation beyond the tokenizer's.
@@ -98,17 +98,17 @@ const SIGN_OFFS = set(
   'thanks|thank you|regards|best|sincerely|cheers|warmly|respectfully|love|yours|best regards|kind regards|warm regards|many thanks|take care|talk soon|xo|xoxo',
 );
 const SIGN_OFF_MAX_LETTERS = Math.max(...[...SIGN_OFFS].map((x) => x.replace(/ /g, '').length));
-// Verbs after a name that mark it as a person in notes ("bill called", "CLIFFORD AWARE").
+// Verbs after a name that mark it as a person in notes ("bill called", "BRANDT AWARE").
 const VERBS_AFTER = set(
   'called|calls|phoned|visited|visits|aware|updated|notified|informed|said|says|states|stated|reports|reported|agreed|agrees|consented|consents|requested|requests|wants|wanted|came|arrived|left|asked|asks|feels|felt|spoke|talked|thinks|thought|believes|is|was|will|has|had|would|and|present|at|in',
 );
 const WEAK_VERBS_AFTER = set('is|was|will|has|had|would|and|at|in');
 // Verbs said of people, not of firms or places: a capitalised word before one is a name even
-// when no dictionary knows it ("Mehrudin shouted", "Ciset lives on ...").
+// when no dictionary knows it ("Tomislav shouted", "Orvane lives on ...").
 const PERSON_VERBS = set(
   'shouted|yelled|screamed|whispered|laughed|cried|smiled|sighed|nodded|replied|lives|lived|married|spent|sang|told|texted|emailed|apologized|apologised|complained|confessed|promised|wondered|explained|insisted|joked|recalled',
 );
-// Reporting verbs before a name closing the clause: '..." says Gerste.', 'said Erle to Maurice'.
+// Reporting verbs before a name closing the clause: '..." says Vantreight.', 'said Ilse to Konrad'.
 const SAY_BEFORE = set(
   'says|said|asked|asks|replied|replies|added|adds|explained|recalls|recalled|wrote|writes',
 );
@@ -138,7 +138,7 @@ const SPLIT_PARTICLES = set('o|d|de|di|da|du|del|della|van|von|le|la|mc|mac');
 // Labels of a phone number in a contact line ("cell# 555", "home: 555").
 const PHONE_LABELS = set('cell|cel|mobile|mob|home|hm|work|wk|phone|ph|tel|pager|beeper|bpr');
 const NAME_PARTICLES = set('van|de|der|den|von|da|di|du|del|della|dos|das|ter|ten|bin|ibn|al|el|la|le|af|av');
-// "was called Djevad", "named him Frank".
+// "was called Radomir", "named him Frank".
 const CALLED_BE = set('was|is|were|be|been|being|are|am');
 const NAME_QUESTION_RE = /\bname\b[^?\n]{0,20}\?\s*(?:[\p{L}]+:\s*)?$/iu;
 
@@ -294,7 +294,7 @@ function isLower(i: number): boolean {
 function isInitial(i: number): boolean {
   return (R_sh[i]! & SHAPE_INITIAL) !== 0;
 }
-// A lower-case initial with its period in lower-case notes ("q. lander rrt"), not "a." or "i.".
+// A lower-case initial with its period in lower-case notes ("m. brockwell rrt"), not "a." or "i.".
 function lowerInitial(i: number): boolean {
   if (i < 0 || i + 1 >= R_n || R_upper || R_gap[i + 1] !== G_PERIOD) return false;
   const r = R_toks!.raw[i]!;
@@ -385,7 +385,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
   // a part joined to a lower-case common word, or to a particle such as "up"/"in", is not a name.
   for (let i = 1; i < n; i++) {
     if (gap[i] !== G_HYPHEN || text.charCodeAt(toks.start[i]! - 1) !== 45) continue;
-    // A lower-case part counts only when it is a common word: "Hauta-aho" is a surname.
+    // A lower-case part counts only when it is a common word: "Kivi-aho" is a surname.
     if (
       (!upper && (sh[i]! & SHAPE_LOWER) !== 0 && stop[i] === 1) ||
       (!upper && (sh[i - 1]! & SHAPE_LOWER) !== 0 && stop[i - 1] === 1) ||
@@ -419,7 +419,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     const anyDict = f !== 0;
     const strongDict = (f & STRONG) !== 0;
     const shp = shaped(i);
-    // Previous word on the same line, skipping one initial after a title ("Dr. L. Ruuska").
+    // Previous word on the same line, skipping one initial after a title ("Dr. L. Virtanen").
     // A period only joins after an initial or an abbreviated title ("Dr. X"), not across sentences.
     let p =
       i > 0 && joined(i) && (gap[i] !== G_PERIOD || isInitial(i - 1) || is(i - 1, W_TITLE)) ? i - 1 : -1;
@@ -428,7 +428,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
 
     // "MS" and "MR" are also mental status and mitral regurgitation in notes: in all-caps text
     // they need a dictionary name after them; no title takes a name across a colon.
-    // "MS" and "MR" in mixed-case notes ("baseline MS questions", "changes in MS. Aspiration")
+    // "MS" and "MR" in mixed-case notes ("baseline MS questions", "watch MS. Fall precautions")
     // and "ms" before a lower-case word are mental status, not a title.
     const statusAbbrev =
       (pw === 'ms' || pw === 'mr') && (upper || toks.raw[p] === toks.raw[p]!.toUpperCase() || isLower(i));
@@ -446,7 +446,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     if (is(p, W_FAMILY)) {
       // "her daughter's wedding": after a possessive relative a lower-case word is a thing.
       if (isLower(i) && /['’]s$/i.test(toks.raw[p]!)) continue;
-      // "BIL" in all-caps notes is "bilateral" ("MAE BUT BIL HANDS WEAK"), not a brother-in-law.
+      // "BIL" in all-caps notes is "bilateral" ("GRIPS EQUAL BUT BIL FEET COOL"), not a brother-in-law.
       if (upper && pw === 'bil') continue;
       if (labelled && !firstName) continue;
       if (anyDict && (shp || isLower(i))) mark(i, 0.85, 'Relative before a name');
@@ -466,7 +466,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       mark(i, 0.85, 'Role before a name');
       continue;
     }
-    // "NP DJURIC MADE AWARE", "per NP CAROL.": a role, a word, then a verb or the clause end.
+    // "NP KOWALCZYK MADE AWARE", "per NP GRETA.": a role, a word, then a verb or the clause end.
     if (is(p, W_SHORT_ROLE) && (shp || isLower(i)) && (gap[i]! & G_SPACE) !== 0 && w[i]!.length > 2) {
       const e = toks.end[i]!;
       const ch = e < text.length ? text.charCodeAt(e) : 46;
@@ -504,7 +504,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
         ? text.slice(Math.max(0, toks.start[i]! - 16), toks.start[i])
         : '';
     if (introText && (NAME_IS_STRONG.test(introText) || (shp && NAME_IS.test(introText)))) {
-      // "my name is borna jerković": case is not a cue here, take the next word too.
+      // "my name is dragan kolar": case is not a cue here, take the next word too.
       mark(i, 0.85, 'Introduced by name');
       if (
         i + 1 < n &&
@@ -521,7 +521,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       mark(i, anyDict ? 0.85 : 0.75, 'Labelled name');
       continue;
     }
-    // "KEEP ROMERO FAMILY AWARE", "the Nguyen family": a dictionary surname before "family".
+    // "KEEP DELGADO FAMILY AWARE", "the Nguyen family": a dictionary surname before "family".
     if (
       i + 1 < n &&
       (w[i + 1] === 'family' || w[i + 1] === 'families') &&
@@ -550,7 +550,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
         continue;
       }
     }
-    // A verb after: "bill called", "CLIFFORD AWARE", "Suzette visited".
+    // A verb after: "bill called", "BRANDT AWARE", "Rosalind visited".
     const nx = i + 1 < n && (gap[i + 1]! & (G_SPACE | G_COMMA)) !== 0 ? i + 1 : -1;
     // "BEA TURA AWARE", "Lina Okonjo paged": an unambiguous first name, a word of the same
     // case no list knows, then a verb said of staff (not "is"/"and").
@@ -605,7 +605,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
         ((pw === 'him' || pw === 'her') && w[p - 1] === 'named'))
     )
       mark(i, 0.8, 'Name after "called" or "named"');
-    // "spoke with helen", "will consult with patty": a first name after a verb of talking + with.
+    // "spoke with helen", "will consult with greta": a first name after a verb of talking + with.
     if (
       (pw === 'with' || pw === 'w' || pw === 'to') &&
       p > 0 &&
@@ -655,7 +655,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     fl[i] = info[i]! & 15;
     mark(i, 0.85, 'Title before a surname');
   }
-  // "Jamie Pratt", "Bernard Foley": an eponym the stop list holds (drains, catheters) is a
+  // "Wilma Pratt", "Gavin Foley": an eponym the stop list holds (drains, catheters) is a
   // surname right after an unambiguous, capitalised first name in mixed-case text.
   if (!upper)
     for (let i = 1; i < n; i++) {
@@ -673,7 +673,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       mark(i - 1, 0.85, 'First name and surname');
       mark(i, 0.85, 'First name and surname');
     }
-  // "name: hyuuma t. maida": a labelled name in lower case takes the rest of its short line.
+  // "name: kenji r. osada": a labelled name in lower case takes the rest of its short line.
   for (let i = 1; i < n; i++) {
     if (w[i - 1] !== 'name' || text[toks.end[i - 1]!] !== ':' || !isLower(i) || !candidate(i) || ls[i] === 1)
       continue;
@@ -691,7 +691,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
   }
 
   if (!upper) {
-    // "Usamov and Brown were ...", "Šušulić, Bowman and White": capitalised words coordinated
+    // "Tarkanov and Brown were ...", "Vuković, Bellamy and Stone": capitalised words coordinated
     // mid-sentence, one of them a dictionary name, are names together.
     for (let i = 0; i + 2 < n; i++) {
       if (w[i + 1] !== 'and' || gap[i + 1] !== G_SPACE || gap[i + 2] !== G_SPACE) continue;
@@ -699,7 +699,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       const b = i + 2;
       if (!candidate(a) || !candidate(b) || !shaped(a) || !shaped(b) || isInitial(a) || isInitial(b))
         continue;
-      // Evidence: an unambiguous dictionary name ("Wisdom and Discipline" are words too).
+      // Evidence: an unambiguous dictionary name ("Honor and Patience" are words too).
       if ((fl[a]! & STRONG) === 0 && (fl[b]! & STRONG) === 0) continue;
       // At a sentence start any word is capitalised ("Sales and Marketing"): the second word
       // must then be a dictionary name.
@@ -708,7 +708,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       mark(a, 0.75, 'Names joined by "and"');
       mark(b, 0.75, 'Names joined by "and"');
     }
-    // "What's your name? Matthíasson", "name on the account? User: Ana Ruiz".
+    // "What's your name? Hallgrímsson", "name on the card? User: Ana Cortés".
     // Cheap gates first: a "?" in the text, then a "?" or ":" just before the token.
     const hasQuestion = text.includes('?');
     for (let i = 1; i < n && hasQuestion; i++) {
@@ -731,7 +731,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       for (let m = i; m <= k; m++) mark(m, 0.8, 'Answer to a question about a name');
     }
   }
-  // "Hank Przybylo (son)": words right before a parenthesised relation are a relative's name.
+  // "Walt Krzeminski (son)": words right before a parenthesised relation are a relative's name.
   for (let i = 0; i < n; i++) {
     if (
       !is(i, W_FAMILY) ||
@@ -758,7 +758,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
   }
 
   // ---- pairs and initials --------------------------------------------------------------------
-  // Lower-case notes: "(d. renna and j. o'brien)", "q. lander rrt": a lower-case initial then a
+  // Lower-case notes: "(t. ferris and k. o'leary)", "m. brockwell rrt": a lower-case initial then a
   // surname no common word shares, or one already taken.
   if (!upper)
     for (let i = 0; i + 1 < n; i++) {
@@ -779,7 +779,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     const j = i + 1;
     if (!candidate(j)) continue;
     const g = gap[j]!;
-    // "W. MAROTTA", "Q. Lander": an initial then a name-shaped word.
+    // "W. TARRANT", "M. Brockwell": an initial then a name-shaped word.
     // Not "N/V. Droperidol", "I&O. POST": the initial stands alone, not after a slash, "&" or digit.
     let bi = toks.start[i]! - 1;
     // (Across spaces too: "I & O. Continue", "L > R. Tidal".)
@@ -827,10 +827,10 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     }
   }
 
-  // Speaker labels at a line start: "Heather: I'm Daniel's daughter".
+  // Speaker labels at a line start: "Marisol: I'm Victor's niece".
   if (!upper) {
     // A dialogue (two or more speakers, one of them a dictionary name) makes the other speakers'
-    // one-word labels names too ("Ubul: ...\nNicole: ..."); roles and relatives stay labels.
+    // one-word labels names too ("Vidar: ...\nNicole: ..."); roles and relatives stay labels.
     let labels = 0;
     let known = 0;
     for (let pass = 0; pass < 2; pass++)
@@ -869,12 +869,12 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     for (let i = 0; i + 1 < n; i++) {
       if (!shaped(i) || !candidate(i)) continue;
       let k = i;
-      // Middle initials join the run ("Szabina J Gelencsér", "Tom I. Holzman").
+      // Middle initials join the run ("Csilla K Varkonyi", "Tom I. Brandt").
       while (k + 1 < n && k - i < 3) {
         const nx = k + 1;
         if (gap[nx] === G_SPACE && shaped(nx) && candidate(nx)) k = nx;
         else if (gap[nx] === G_SPACE && is(nx, W_NAME_PARTICLE) && isLower(nx)) {
-          // "Maika van de Noort", "Ana da Silva": particles between capitalised parts.
+          // "Liesje van der Berkel", "Ana da Silva": particles between capitalised parts.
           let q = nx;
           while (
             q + 1 < n &&
@@ -913,7 +913,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
   for (let i = 0; i < n; i++) {
     if ((fl[i]! & F_STRONG) === 0 || !candidate(i)) continue;
     const items = [i];
-    // Items before the first known name belong to the list too ("Gaetane, Hannah, Anthony and ...").
+    // Items before the first known name belong to the list too ("Ysolde, Hannah, Martin and ...").
     for (let b = i; b > 0 && items.length < 12; b--) {
       if (
         gap[b] !== G_COMMA ||
@@ -958,7 +958,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     i = k;
   }
 
-  // "Son, Ed, was updated", "WIFE, AL, AT BEDSIDE": a first name set off by commas right after a
+  // "Son, Ed, phoned back", "WIFE, AL, AT BEDSIDE": a first name set off by commas right after a
   // relative (also a first name the stop list holds, such as "Ed" or "Al") or a role.
   for (let i = 1; i + 1 < n; i++) {
     if (!is(i - 1, W_FAMILY | W_ROLE | W_SHORT_ROLE) || gap[i] !== G_COMMA || conf[i]! >= 0.8) continue;
@@ -1075,7 +1075,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     const capsCred = r === r.toUpperCase() || r === 'PhD' || r === 'PsyD' || r === 'PharmD';
     // "MD'S AWARE" is a team, not a signature.
     if (/['’]s$/i.test(r)) continue;
-    // "Emily Parker, RN" anywhere; "q. lander rrt" only at a line end.
+    // "Emily Parker, RN" anywhere; "m. brockwell rrt" only at a line end.
     // "Emily Parker, RN" (comma) or a credential closing its line; "PA LINE" is not one.
     const atEnd = lineEnd(i);
     if (!capsCred && !atEnd) continue;
@@ -1094,14 +1094,14 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
         break;
       }
       if ((gap[j]! & (G_SPACE | G_PERIOD | G_HYPHEN)) === 0) break;
-      // "AT THIS TIME. Q. LANDER RRT": a period joins only after an initial or a title.
+      // "RESTING NOW. M. BROCKWELL RRT": a period joins only after an initial or a title.
       if (gap[j] === G_PERIOD && !isInitial(j - 1) && !lowerInitial(j - 1) && !is(j - 1, W_TITLE)) break;
       j--;
     }
-    // "WITH APHASIA, MD CALLED": in all-caps notes a word no dictionary knows, before a
+    // "WITH HEMIPARESIS, MD PAGED": in all-caps notes a word no dictionary knows, before a
     // credential the line goes on after, is a clinical word more often than a surname.
     const capsMidLine = upper && !atEnd;
-    // "ON 2 LITERS NP", "4 L NC": a quantity and its unit before "NP" (nasal prongs), not a name.
+    // "ON 3 LITERS NP", "4 L NC": a quantity and its unit before "NP" (nasal prongs), not a name.
     const left = run.length > 0 ? run[run.length - 1]! : -1;
     if (left > 0 && !reachedLineStart && gap[left] === G_SPACE && /^\d/.test(toks.raw[left - 1]!)) continue;
     for (const k of run) {
@@ -1177,19 +1177,19 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
         const ok =
           g === G_HYPHEN ||
           (g === G_SPACE && is(j, W_SUFFIX) && (sh[j]! & (SHAPE_CAPS | SHAPE_TITLE)) !== 0) ||
-          // A period continues a name only after an initial ("W. Marotta"), never across a sentence end.
+          // A period continues a name only after an initial ("W. Tarrant"), never across a sentence end.
           ((g === G_SPACE || (g === G_PERIOD && isInitial(i))) &&
             (isInitial(j) ||
               (shaped(j) && (!upper || fl[j] !== 0 || conf[i]! >= 0.85)) ||
               ((sh[j]! & SHAPE_CAPS) !== 0 && (sh[i]! & SHAPE_CAPS) !== 0 && conf[i]! >= 0.85) ||
-              // "Patricia WAITE": a surname in capitals after a Title-case first name.
+              // "Patricia HOLLINGER": a surname in capitals after a Title-case first name.
               (!upper &&
                 (sh[j]! & SHAPE_CAPS) !== 0 &&
                 (sh[i]! & SHAPE_TITLE) !== 0 &&
                 (fl[i]! & FIRST) !== 0 &&
                 ((fl[j]! & (L_STRONG | L_AMBIG)) !== 0 ||
                   // Unknown to the dictionary: a strongly cued first name ("Niece, Patricia
-                  // WAITE") and a word that does not open a run of capitals (a heading).
+                  // HOLLINGER") and a word that does not open a run of capitals (a heading).
                   (conf[i]! >= 0.8 &&
                     w[j]!.length >= 4 &&
                     !(j + 1 < n && gap[j + 1] === G_SPACE && (sh[j + 1]! & SHAPE_CAPS) !== 0)))) ||
@@ -1197,7 +1197,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
         if (ok) mark(j, Math.min(conf[i]!, 0.85), why[i] ?? 'Name continues');
       }
       // Left: a first name right before a surname; in mixed-case text any capitalised word or
-      // initial right before a name ("Eustachy Gorski", "Chise T. Horiguchi").
+      // initial right before a name ("Teofil Banaszak", "Akiko T. Moriyama").
       const h = i - 1;
       if (h >= 0 && candidate(h) && conf[h]! < 0.7) {
         const g = gap[i]!;
@@ -1207,7 +1207,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
             (!upper && (g & (G_SPACE | G_PERIOD)) !== 0 && (isInitial(h) || (g === G_SPACE && shaped(h)))));
         if (okLeft) mark(h, Math.min(conf[i]!, 0.8), why[i] ?? 'Name continues');
       }
-      // Coordination: "Smokey, Morris and Roger", "CAMARDA AND CLIFFORD".
+      // Coordination: "Dusty, Norris and Wade", "FERRANTE AND BRANDT".
       for (const [a, b] of [
         [i + 1, i + 2],
         [i - 2, i - 1],
@@ -1226,7 +1226,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       }
       if (i + 1 < n && (gap[i + 1]! & G_COMMA) !== 0 && text[toks.end[i]!] === ',') {
         const o = i + 1;
-        // A single capitalised word that goes on the list ("Monjeau, Graves and Reed") is a name
+        // A single capitalised word that goes on the list ("Delacourt, Fisher and Lane") is a name
         // too in mixed-case prose, whatever the dictionary says.
         const listGoesOn =
           !upper &&
@@ -1242,7 +1242,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       }
     }
   }
-  // "K.M. Vasquez", "R.J. HALLORAN": an initial glued by its period to a name's initial (also a
+  // "K.M. Wrenfield", "R.J. OKAFOR": an initial glued by its period to a name's initial (also a
   // letter the stop list holds, as "K").
   for (let i = n - 1; i > 0; i--) {
     if (conf[i]! < 0.7 || !isInitial(i) || !isInitial(i - 1) || conf[i - 1]! >= 0.7) continue;

@@ -79,7 +79,7 @@ export const NOT_HOSPITAL = new Set(
 );
 
 // A state university by its short form: "U Maryland", "U. Mass", "Univ of Michigan" (a hospital or a
-// protocol named after it: "per U Maryland scale").
+// protocol named after it, such as a dosing scale).
 let UNIV_RE: RegExp | undefined;
 function univRe(): RegExp {
   UNIV_RE ??= new RegExp(

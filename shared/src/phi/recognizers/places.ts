@@ -77,8 +77,8 @@ const GENERIC_FACILITY = new Set(
   ),
 );
 // Where a patient "goes" in notes without going to a place: heart rhythms ("went into AF"),
-// ventilator modes ("returned to IMV"), the blood bank ("clot sent to BB"), hospital services
-// ("transferred to medicine"), limbs ("cx sent from RLE"), the patient's own baseline and "OH"/"OSH"
+// ventilator modes ("returned to IMV"), the blood bank ("sample sent to BB"), hospital services
+// ("transferred to medicine"), limbs ("swab sent from LLE"), the patient's own baseline and "OH"/"OSH"
 // (outside hospital, no name).
 const NOT_DESTINATION = new Set(
   'af|afib|aflutter|raf|nsr|sr|st|svt|vt|vf|vfib|pea|asystole|sinus|junctional|bigeminy|trigeminy|rapid|oh|osh|pt|patient|baseline|rle|lle|rue|lue|imv|simv|cpap|bipap|psv|ps|prvc|trach|bb|medicine|cardiology|neurology|neurosurgery|oncology|psychiatry|nephrology|urology|hematology|pulmonary|gi|ortho|orthopedics|dermatology|gynecology|obstetrics'.split(
@@ -255,7 +255,7 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
       // "Outside Hospital", "the General Hospital": generic words alone do not name a place.
       while (first >= 0 && first < i && FACILITY_ADJ.has(toks.lower[first]!))
         first = first + 1 < i ? first + 1 : -1;
-      // Mixed-case text: "rehab (st agnes Memorial)": a name typed in lower case before a
+      // Mixed-case text: "rehab (st brendan Memorial)": a name typed in lower case before a
       // capitalised facility word, opened by a parenthesis.
       if (first < 0 && !ctx.upper && !lowerFacility && (shp & SHAPE_TITLE) !== 0) {
         let k = i - 1;
@@ -312,7 +312,7 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
       if (first >= 0 && residenceWord && !(first > 0 && RESIDENCE_PREPS.has(toks.lower[first - 1]!)))
         first = -1;
       if (first >= 0) {
-        // A facility of several facility words ends on the last ("Mercy Medical Center", "Laurel
+        // A facility of several facility words ends on the last ("Mercy Medical Center", "Fairhaven
         // Regional Medical Center"), not on the first.
         let last = i;
         while (
@@ -334,7 +334,7 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
         continue;
       }
     }
-    // Saint names of hospitals and towns ("St. Agnes").
+    // Saint names of hospitals and towns ("St. Brendan").
     if (
       (w === 'st' || w === 'saint') &&
       i + 1 < n &&
@@ -395,8 +395,8 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
 }
 
 /**
- * A country name: after a place cue ("moved here from tunisia", "lives in Sweden"), closing an
- * address ("Porto Alegre, Brazil"; a line of its own under a city), or capitalised in prose.
+ * A country name: after a place cue ("moved here from mongolia", "lives in Sweden"), closing an
+ * address ("Belo Horizonte, Brazil"; a line of its own under a city), or capitalised in prose.
  * Returns the last token index taken, or -1.
  */
 function countryAt(ctx: ScanContext, toks: Tokens, i: number, list: string[][], out: Candidate[]): number {
@@ -436,7 +436,7 @@ function countryAt(ctx: ScanContext, toks: Tokens, i: number, list: string[][], 
     if (conf === 0) return -1;
     // "Czech Republic", "New Zealand": a whole country name outranks the two-capitalised-words name rule.
     if (m > 1) conf = Math.max(conf, 0.8);
-    // An address block's country line: the short line above it is the town ("Zuoz\nSwitzerland").
+    // An address block's country line: the short line above it is the town ("Hallstatt\nAustria").
     if (
       lineStart &&
       !cue &&
@@ -477,7 +477,7 @@ function townLineAbove(text: string, at: number, out: Candidate[]): void {
   const m = TOWN_LINE_RE.exec(line);
   if (!m) return;
   const word = m[1]!;
-  // A first letter in upper case, or a whole lower-case letter ("københavn k").
+  // A first letter in upper case, or a whole lower-case letter ("odense c").
   if (word.split(/\s+/).length > 5) return;
   const start = lineStart + line.indexOf(word);
   out.push({
@@ -496,7 +496,7 @@ const NUMBERED_THINGS = new Set(
   ),
 );
 // What may follow a ward number: the phrase closes, or a word of the stay goes on ("Ward 2 RN",
-// "Ward 2 this am", "Ward 2 CV step down", "Ward 7 04:00").
+// "Ward 2 this am", "Ward 3 CV step down", "Ward 7 04:00").
 const AFTER_WARD = new Set(
   'rn|rns|np|md|team|staff|or|and|in|this|today|tonight|tomorrow|for|when|with|w|once|cv|step|tele|telemetry|am|pm|at|on|to|if|per|after|before|later|soon|when|vs|via|from|today|tomorrow|tmrw|tmw'.split(
     '|',
@@ -509,7 +509,7 @@ const STATE_CODES = new Set(
   ),
 );
 /**
- * "records from ANNAPOLIS, MD)", "lives in Dover, DE.": a capitalised word after a place cue, then a
+ * "files from FREDERICKSBURG, VA)", "lives in Dover, DE.": a capitalised word after a place cue, then a
  * comma and a state's capitals closing the phrase, is a town (the state code is not a credential).
  */
 function townCommaState(ctx: ScanContext, toks: Tokens, out: Candidate[]): void {
@@ -548,7 +548,7 @@ function townCommaState(ctx: ScanContext, toks: Tokens, out: Candidate[]): void 
 }
 
 /**
- * A ward or unit named with its number: "transferred to Quartermain 2", "from lally 5",
+ * A ward or unit named with its number: "transferred to Ellsworth 2", "from hadley 5",
  * "TRANSFER BLAKE 4.", "per Ellison 3 RN", "Plan: Blake 2 this am", "ADMITTED TO BLAKE7". The
  * word is not a thing that takes a number ("stage 2", "room 5"); a cue of movement (or a "Plan:"
  * label) comes first and the number closes the phrase.
@@ -588,7 +588,7 @@ function wardNumbers(ctx: ScanContext, toks: Tokens, out: Candidate[]): void {
     if (!cued) continue;
     // What follows the number.
     const ch = numEnd < text.length ? text.charCodeAt(numEnd) : 10;
-    // (Not a decimal: "prior to intubation 7.23", "to start 12.5".)
+    // (Not a decimal: "before intubation 7.19", "to start 12.5".)
     const d = numEnd + 1 < text.length ? text.charCodeAt(numEnd + 1) : 32;
     let closes =
       ch === 10 ||
@@ -614,7 +614,7 @@ function wardNumbers(ctx: ScanContext, toks: Tokens, out: Candidate[]): void {
 }
 
 /**
- * "transferred to Calvert", "sent to GH", "grew up in Remniku", "lives in catonsville": after a
+ * "transferred to Tilbury", "sent to GH", "grew up in Vrbnik", "lives in glenarm": after a
  * verb of movement or residence and a preposition, up to three non-stop words name a place.
  */
 /** A place found by a strong rule is also a place where its name appears again in the text. */
@@ -675,7 +675,7 @@ function recognizeLocationCues(ctx: ScanContext, toks: Tokens, out: Candidate[])
     const bareIn =
       !upper &&
       toks.lower[i] === 'in' &&
-      // Title case, or capitals long enough not to be an acronym ("in ÅLESUND", not "in ICU").
+      // Title case, or capitals long enough not to be an acronym ("in TROMSDALEN", not "in ICU").
       ((toks.shape[i + 1]! & SHAPE_TITLE) !== 0 ||
         ((toks.shape[i + 1]! & SHAPE_CAPS) !== 0 && toks.raw[i + 1]!.length >= 5)) &&
       toks.raw[i + 1]!.length > 3 &&
@@ -718,7 +718,7 @@ function recognizeLocationCues(ctx: ScanContext, toks: Tokens, out: Candidate[])
 }
 
 const TRIP_WORDS = new Set('vacation|vacationing|holiday|trip|cruise'.split('|'));
-// Relatives whose hometown follows "of" ("her sister Ann of Towson").
+// Relatives whose hometown follows "of" ("her nephew Tobiah of Pikesville").
 const RELATIVES = new Set(
   'wife|husband|son|daughter|mother|father|sister|brother|niece|nephew|aunt|uncle|cousin|friend|grandson|granddaughter|grandmother|grandfather|stepson|stepdaughter|fiance|fiancee|partner|neighbor|neighbour'.split(
     '|',
@@ -749,7 +749,7 @@ function stateWords(): Set<string> {
 /**
  * Places given by a small phrase around them:
  *   - a relative's hometown: "daughter Grace of Ellicott", "his brother Tom of Dover";
- *   - a town before its state's full name: "Towson Maryland", "in dover delaware's clinic";
+ *   - a town before its state's full name: "Wickliffe Kentucky", "in dover delaware's clinic";
  *   - a hospital's initials in lower-case notes after at/to/from: "sent to gh.", "at bwh".
  */
 function smallPlaceCues(ctx: ScanContext, toks: Tokens, out: Candidate[]): void {
@@ -853,7 +853,7 @@ function smallPlaceCues(ctx: ScanContext, toks: Tokens, out: Candidate[]): void 
   }
 }
 
-// Particles inside place names ("Chiclana de la Frontera", "Villafranca del Cid").
+// Particles inside place names ("Aldea de la Sierra", "Torre del Monte").
 const PLACE_PARTICLES = new Set(
   'de|del|della|di|da|do|dos|das|des|du|la|le|les|el|y|on|upon|en|am|an|der|den|sur|sul|van|von|og|i'.split(
     '|',
@@ -905,7 +905,7 @@ function takePlace(
         NOT_DESTINATION.has(toks.word[j]!.stem)
       )
         break;
-      // A letter of a dotted abbreviation ("returned to O.R.", "back to the o.r.") is no place.
+      // A letter of a dotted abbreviation ("back from O.R.", "taken to the o.r.") is no place.
       if (
         lw.length === 1 &&
         text.charCodeAt(toks.end[j]!) === 46 &&
@@ -914,10 +914,10 @@ function takePlace(
         break;
       // Mixed-case text: the place is capitalised. All-caps or lower-case notes: any word.
       // A word right before a number after the cue is a unit or building ("transfer to
-      // quartermain 2") whatever its case.
+      // ellsworth 2") whatever its case.
       const nextIsNumber =
         j + 1 < n && /^\d/.test(toks.raw[j + 1]!) && /^ $/.test(text.slice(toks.end[j], toks.start[j + 1]));
-      // Residence verbs ("lives nearby in rockport") take the lower-case word after them.
+      // Residence verbs ("lives nearby in glenarm") take the lower-case word after them.
       // The word must close the phrase: "in fear of", "in homeless shelter" are not places.
       const closes =
         j + 1 >= n ||
@@ -939,7 +939,7 @@ function takePlace(
       if (
         (upper || (sh & SHAPE_LOWER) !== 0) &&
         !(isNameWord(lw) || cities().has(lw) || lw.length <= 3 || nextIsNumber || residence) &&
-        // "TAKEN TO LAUREL REGIONAL": a facility word goes on a name already taken.
+        // "TAKEN TO FAIRHAVEN REGIONAL": a facility word goes on a name already taken.
         !(j > first && (FACILITY.has(lw) || FACILITY_FIRST.has(lw)))
       )
         break;
