@@ -72,7 +72,8 @@ export function recognizeContact(ctx: ScanContext, out: Candidate[]): void {
         reason: 'North American phone number',
       });
     });
-  if (digits >= 8)
+  // Every international number opens with "+" or "00".
+  if (digits >= 8 && (text.includes('+') || text.includes('00')))
     eachMatch(INTL_RE, text, (m) => {
       // "00" international prefix only with separators (bare 00482913 is a record number).
       if (m[0].startsWith('00') && !/[ .-]/.test(m[0])) return;
