@@ -277,8 +277,10 @@ async function main(): Promise<void> {
       `${name.padEnd(40)} ${r.rate.toFixed(0).padStart(7)} msg/s   p50 ${r.p50.toFixed(1).padStart(6)} ms   p99 ${r.p99.toFixed(1).padStart(6)} ms   ${r.cpuMs !== null ? `server CPU ${r.cpuMs.toFixed(2)} ms/msg (client ${r.benchCpuMs.toFixed(2)})   ` : ''}ok ${r.ok}  failed ${r.failed}${r.secured ? `  secured ${r.secured}` : ''}`;
     // One unmeasured pass through each first: 200 messages do not finish the JIT's work on the
     // gateway (parser, detector), so without it the first round measured warm-up, not throughput.
-    await drive(sinkPort, 0, undefined, 1000);
-    await drive(gwPort, 0, undefined, 1000);
+    // 1,000 were not enough either: the first round still took 0.2-0.9 ms more CPU per message than
+    // the later ones in 10 of 10 runs, and could be the median round's pair.
+    await drive(sinkPort, 0, undefined, 3000);
+    await drive(gwPort, 0, undefined, 3000);
     const rounds: Array<{ bare: RunResult; clean: RunResult }> = [];
     for (let i = 1; i <= ROUNDS; i++) {
       const bare = await drive(sinkPort, 0, sinkProc.pid);
