@@ -107,7 +107,7 @@ describe('scan: staff names in clinical-role contexts', () => {
     expect(names('O2 WEANED TO 2L PER PROTOCOL NP ORDERS.')).toEqual([]);
   });
   it('takes a first name and an unknown surname before a verb said of staff', () => {
-    expect(names('RUN OF VT. BEA ZURAWSKI AWARE, MG GIVEN.')).toEqual(['BEA ZURAWSKI']);
+    expect(names('PAUSE OF 3 SEC. IRMA ZURAWSKI AWARE, LYTES SENT.')).toEqual(['IRMA ZURAWSKI']);
     expect(names('Lina Okonjo paged about the labs.')).toEqual(['Lina Okonjo']);
     expect(names('THE MAGNESIUM LEVEL PAGED')).toEqual([]);
   });
@@ -144,9 +144,9 @@ describe('scan: lower-case initials in lower-case notes', () => {
 
 describe('scan: clinical shorthand that is not a name (nursing-note hard negatives)', () => {
   it('does not take "I & O", "L>R" or a slashed abbreviation for an initial or a name', () => {
-    expect(names('Keep strict I & O. Continue diuresis overnight.')).toEqual([]);
+    expect(names('Strict I & O. Diuresis to goal.')).toEqual([]);
     expect(names('Effusions on film, L>R. Peak pressures near 30.')).toEqual([]);
-    expect(names('ART LINE D/CED AND NEW LINE PLACED.')).toEqual([]);
+    expect(names('NGT D/CED AND DIET STARTED.')).toEqual([]);
   });
   it('still takes an initial and surname after an arrow', () => {
     expect(names('sats drifting -> M. Orlowski PA in to evaluate.')).toEqual(['M. Orlowski']);
@@ -154,7 +154,7 @@ describe('scan: clinical shorthand that is not a name (nursing-note hard negativ
   it('does not take a word after "RT" (right) or lower-case "pt" (patient) for a name', () => {
     expect(names('WEAK GRIP IN RT HAND. MOVES LT SIDE.')).toEqual([]);
     expect(names('RT eye red and crusty, team aware.')).toEqual([]);
-    expect(names('pt dev small hematoma at the site, pressure held.')).toEqual([]);
+    expect(names('pt dev a rash on the arm, cream applied.')).toEqual([]);
   });
   it('does not take a unit of oxygen before "NP" (nasal prongs) for a name', () => {
     expect(names('SATS 95% ON 3 LITERS NP.\nCOMFORTABLE AT REST.')).toEqual([]);
@@ -176,7 +176,7 @@ describe('scan: names in nursing-note shapes', () => {
     expect(names("Her daughter's, then, was the main concern.")).toEqual([]);
     expect(names('Spoke to son, briefly, about the plan.')).toEqual([]);
   });
-  it('takes a doctor\'s surname written with its particle apart ("Dr. o rourke")', () => {
+  it('takes a doctor\'s surname written with its particle apart ("Dr. o malley")', () => {
     expect(names('Seen by Dr. o malley and Dr. Wierzba this am.')).toEqual(['o malley', 'Wierzba']);
     expect(names('dr de santis aware of the rate.')).toEqual(['de santis']);
   });
@@ -233,8 +233,8 @@ describe('scan: "BIL" in all-caps notes', () => {
 describe('scan: two initials glued by a period', () => {
   it('takes both initials with the surname', () => {
     expect(names('Dr. K.M. Wrenfield aware of the labs.')).toEqual(['K.M. Wrenfield']);
-    expect(names('PER DR. R.J. HALLORAN, CONTINUE PLAN AND MONITOR VITALS OVERNIGHT.')).toEqual([
-      'R.J. HALLORAN',
+    expect(names('PER DR. R.J. QUILLAN, CONTINUE PLAN AND MONITOR VITALS OVERNIGHT.')).toEqual([
+      'R.J. QUILLAN',
     ]);
   });
 });

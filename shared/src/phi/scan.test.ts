@@ -11,7 +11,7 @@ describe('scan: identifiers', () => {
     expect(texts('Dear Maria Gonzalez, thank you.', 'NAME')).toEqual(['Maria Gonzalez']);
     expect(texts('Spoke with Dr. Okafor about the plan.', 'NAME')).toEqual(['Okafor']);
     expect(texts('Her daughter Priya called twice.', 'NAME')).toEqual(['Priya']);
-    expect(texts('Notes reviewed by Emily Parker, RN', 'NAME')).toEqual(['Emily Parker']);
+    expect(texts('Notes reviewed by Emily Hartwell, RN', 'NAME')).toEqual(['Emily Hartwell']);
     expect(texts('MR. ALDO KRZEMINSKI IS A 71 YR OLD MAN SEEN FOR SYNCOPE.', 'NAME')).toEqual([
       'ALDO KRZEMINSKI',
     ]);
@@ -166,7 +166,7 @@ describe('scan: recall rules', () => {
   });
   it('finds clinicians after role abbreviations and doctor titles', () => {
     expect(texts('NP KOWALCZYK MADE AWARE, FLUIDS HUNG.', 'NAME')).toEqual(['KOWALCZYK']);
-    expect(texts('Potassium repleted, dr. vance aware.', 'NAME')).toEqual(['vance']);
+    expect(texts('Potassium repleted, dr. mania aware.', 'NAME')).toEqual(['mania']);
     expect(texts('Signed by Dr. Foley today.', 'NAME')).toEqual(['Foley']);
     expect(texts('Foley catheter draining well.', 'NAME')).toEqual([]);
     expect(texts('Circuit changed, no issues.\nGavin Foley CRT', 'NAME')).toEqual(['Gavin Foley']);

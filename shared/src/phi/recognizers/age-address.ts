@@ -18,7 +18,7 @@ import { zipValid } from '../validators.ts';
 
 const AGE_RE =
   /\b(9\d|1[0-2]\d)(?:\s*|-)(?:years?|yrs?|yr\.?s?|y\.?o\.?|y\/o|yo)(?:[\s-]*old)?\b|\b(?:age|aged|age:)\s*(9\d|1[0-2]\d)\b|\b(9\d|1[0-2]\d)(?:st|nd|rd|th)\s+birthday\b|\b(?:nonagenarian|centenarian)\b/gi;
-// "98 s/p", "98 yo": handled above; an age alone at a line start before a sex word.
+// "93 s/p", "93 yo": handled above; an age alone at a line start before a sex word.
 const AGE_SEX_RE =
   /(?<![\w.,/-])(9\d|1[0-2]\d)\s*(?:y(?:ear)?\s*o(?:ld)?\s*)?(?:m|f|male|female|man|woman|gentleman|lady|wm|wf|bm|bf)\b/gi;
 

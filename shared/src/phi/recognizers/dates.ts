@@ -57,7 +57,7 @@ const MDY_RE = new RegExp(
   'gi',
 );
 // 7/22 (month/day without year), common in clinical notes.
-// A colon right after a label joins it ("HX:8/30"); after a digit it is a time or ratio.
+// A colon right after a label joins it ("HX:4/12"); after a digit it is a time or ratio.
 const MD_RE = /(?<![\w/.$-])(?<!\d:)(\d{1,2})\/(\d{1,2})(?![\w/]|\.\d|-\d)/g;
 // March 4, 2020 / Mar 4th / March 2020 / 4 March 2020 / 4th of March.
 const TEXT_MDY_RE = new RegExp(
@@ -70,7 +70,7 @@ const TEXT_DMY_RE = new RegExp(
   `\\b(?:(\\d{1,2})(?:st|nd|rd|th)?[ ]*(?:-|–|->|to|thru|through)[ ]*)?(\\d{1,2})(?:st|nd|rd|th)?(?:[ ]+of)?[ ]+${MON}\\.?(?:,?[ ]+((?:19|20)\\d{2})|,[ ]*['’]?\\d{2}(?![\\d:]))?(?![\\w])`,
   'gi',
 );
-// "March 2020", "MARCH OF 1993", "nov, 96" (a two-digit year needs the comma).
+// "March 2020", "MAY OF 1987", "nov, 96" (a two-digit year needs the comma).
 const TEXT_MY_RE = new RegExp(
   `\\b${MON}\\.?(?:,?[ ]+(?:of[ ]+)?((?:19|20)\\d{2})|,[ ]*('?\\d{2}))(?![\\w:])`,
   'gi',
@@ -91,7 +91,7 @@ const MON_WORD_RE = new RegExp(`\\b${MON}\\b`, 'i');
 // 8/87, 11/92: month and two-digit year (the day would be impossible).
 const MY_RE = /(?<![\w/.:$-])(\d{1,2})\/(\d{2})(?![\w/]|\.\d|-\d)/g;
 // "on the 11th", "since the 3rd".
-// "it's the 11th", "today is the 3rd", "through the 21st".
+// "it's the 14th", "today is the 3rd", "through the 21st".
 const ORDINAL_RE =
   /\b(?:on|by|since|until|till|from|before|after|thru|through|is|was|today|it['’]?s|admitted|discharged|seen|started|stopped|died|due|dated)\s+(?:the\s+)?(\d{1,2})(?:st|nd|rd|th)\b/gi;
 const ORDINAL_SUFFIX_RE = /\d(?:st|nd|rd|th)\b/;

@@ -45,7 +45,7 @@ const SERVICE_AFTER = new Set(
 function good(toks: Tokens, k: number, lowerText: boolean): boolean {
   const sh = toks.shape[k]!;
   const l = toks.lower[k]!;
-  // A middle initial, in lower-case mail too ("benjamin a seiler").
+  // A middle initial, in lower-case mail too ("amelia r quist").
   if (l.length === 1) return (sh & SHAPE_LETTERS) !== 0 && (lowerText || (sh & SHAPE_INITIAL) !== 0);
   if ((sh & SHAPE_LETTERS) === 0 || STOP.has(l) || SERVICES.has(l)) return false;
   if ((sh & SHAPE_CAPS) !== 0) return false;

@@ -64,7 +64,7 @@ const STOP = set(NOT_NAMES);
 const TITLES = set(
   'dr|doctor|drs|mr|mrs|ms|miss|mx|prof|professor|rev|reverend|fr|judge|officer|det|detective|sgt|capt|captain|coach|dra|herr|frau|mme|mlle|monsieur|madame|señor|señora|sra|signor|signora|dott|sir|dame|mister|madam',
 );
-// Roles that precede a colleague's name in notes ("caseworker Leona", "house staff Mary").
+// Roles that precede a colleague's name in notes ("caseworker Ilse", "house staff Wanda").
 const ROLES = set(
   'nurse|caseworker|staff|manager|worker|sw|chaplain|pharmacist|dietician|dietitian|nutritionist|coordinator|physician|physicians|therapist|counselor|counsellor|psychiatrist|psychologist|resident|intern|fellow|attending|surgeon|consultant|colleague|supervisor|director|assistant|secretary|receptionist|rt|pt/ot|ot|interpreter|translator|liaison|advocate|rep|representative|clinician|provider|nurses',
 );
@@ -72,7 +72,7 @@ const SUFFIXES = set('jr|sr|ii|iii|iv');
 const TALK_VERBS = set(
   'spoke|speak|speaking|talked|talk|talking|met|meet|meeting|consult|consulted|conversation|discussed|discuss|contacted|contact|made|visit|visited|chatted|chat|phoned|called|emailed|texted|updated|reviewed|up|check|checked|touch|touched',
 );
-// Verbs that follow a clinician named after a role abbreviation ("NP CAROL ORDERED").
+// Verbs that follow a clinician named after a role abbreviation ("NP GRETA ORDERED").
 const ROLE_NAME_VERBS = set(
   'made|aware|ordered|notified|informed|paged|called|updated|wants|states|said|agreed|here',
 );
@@ -138,7 +138,7 @@ const SPLIT_PARTICLES = set('o|d|de|di|da|du|del|della|van|von|le|la|mc|mac');
 // Labels of a phone number in a contact line ("cell# 555", "home: 555").
 const PHONE_LABELS = set('cell|cel|mobile|mob|home|hm|work|wk|phone|ph|tel|pager|beeper|bpr');
 const NAME_PARTICLES = set('van|de|der|den|von|da|di|du|del|della|dos|das|ter|ten|bin|ibn|al|el|la|le|af|av');
-// "was called Radomir", "named him Frank".
+// "was called Radomir", "named him Anselm".
 const CALLED_BE = set('was|is|were|be|been|being|are|am');
 const NAME_QUESTION_RE = /\bname\b[^?\n]{0,20}\?\s*(?:[\p{L}]+:\s*)?$/iu;
 
@@ -428,13 +428,13 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
 
     // "MS" and "MR" are also mental status and mitral regurgitation in notes: in all-caps text
     // they need a dictionary name after them; no title takes a name across a colon.
-    // "MS" and "MR" in mixed-case notes ("baseline MS questions", "watch MS. Fall precautions")
+    // "MS" and "MR" in mixed-case notes ("baseline MS deficits", "watch MS. Fall precautions")
     // and "ms" before a lower-case word are mental status, not a title.
     const statusAbbrev =
       (pw === 'ms' || pw === 'mr') && (upper || toks.raw[p] === toks.raw[p]!.toUpperCase() || isLower(i));
     if (is(p, W_TITLE) && (gap[i]! & (G_SPACE | G_PERIOD)) !== 0 && (anyDict || !statusAbbrev)) {
       // After a doctor's title the word is a surname even when the health lexicon knows it
-      // ("dr. pica aware"): just above the lexicon's confidence.
+      // ("dr. mania aware"): just above the lexicon's confidence.
       const doctor = pw === 'dr' || pw === 'drs' || pw === 'doctor';
       mark(i, doctor ? 0.92 : shp || anyDict ? 0.9 : 0.7, 'Title before a name');
       continue;
@@ -444,7 +444,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     const labelled = p >= 0 && gap[i] === G_COMMA && colonBetween(p, i);
     const firstName = labelled && (f & FIRST) !== 0 && !LABEL_ANSWERS.has(w[i]!);
     if (is(p, W_FAMILY)) {
-      // "her daughter's wedding": after a possessive relative a lower-case word is a thing.
+      // "her daughter's recital": after a possessive relative a lower-case word is a thing.
       if (isLower(i) && /['’]s$/i.test(toks.raw[p]!)) continue;
       // "BIL" in all-caps notes is "bilateral" ("GRIPS EQUAL BUT BIL FEET COOL"), not a brother-in-law.
       if (upper && pw === 'bil') continue;
@@ -455,11 +455,11 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     }
     // Short role abbreviations ("NP Carol", "MD Smith") are also "PA line", "RN aware": they
     // take unambiguous dictionary names only.
-    // In mixed-case text a capitalised first name after the role counts too ("per NP Patty").
+    // In mixed-case text a capitalised first name after the role counts too ("per NP Greta").
     if (
       is(p, W_SHORT_ROLE) &&
       (strongDict || (!upper && (f & FIRST) !== 0 && (sh[i]! & SHAPE_TITLE) !== 0 && pw !== 'pt')) &&
-      // "pt dev hematoma", "RT hand": after "pt" (patient) or "rt" (right) a name is capitalised.
+      // "pt dev rash", "RT hand": after "pt" (patient) or "rt" (right) a name is capitalised.
       (shp || (isLower(i) && pw !== 'pt' && pw !== 'rt')) &&
       (gap[i]! & (G_SPACE | G_PERIOD)) !== 0
     ) {
@@ -484,7 +484,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     if (
       is(p, W_PATIENT) &&
       w[i]!.length > 2 &&
-      // "pt aud.", "pt dev hematoma": abbreviations after a lower-case word.
+      // "pt aud.", "pt dev rash": abbreviations after a lower-case word.
       !(isLower(i) && pw === 'pt') &&
       (labelled ? firstName : strongDict || (anyDict && shp && !upper))
     ) {
@@ -533,7 +533,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       mark(i, 0.75, 'Surname before "family"');
       continue;
     }
-    // '... says Gerste.': a capitalised word closing the clause after a reporting verb.
+    // '... says Vantreight.': a capitalised word closing the clause after a reporting verb.
     if (!upper && shp && is(p, W_SAY_BEFORE) && (gap[i]! & G_SPACE) !== 0 && w[i]!.length > 2) {
       const e = toks.end[i]!;
       const ch = e < text.length ? text.charCodeAt(e) : 46;
@@ -552,7 +552,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     }
     // A verb after: "bill called", "BRANDT AWARE", "Rosalind visited".
     const nx = i + 1 < n && (gap[i + 1]! & (G_SPACE | G_COMMA)) !== 0 ? i + 1 : -1;
-    // "BEA TURA AWARE", "Lina Okonjo paged": an unambiguous first name, a word of the same
+    // "IRMA ZURAWSKI AWARE", "Lina Okonjo paged": an unambiguous first name, a word of the same
     // case no list knows, then a verb said of staff (not "is"/"and").
     if (
       (f & F_STRONG) !== 0 &&
@@ -563,7 +563,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       fl[i + 1] === 0 &&
       w[i + 1]!.length > 2 &&
       (upper ? (sh[i + 1]! & SHAPE_CAPS) !== 0 && (sh[i]! & SHAPE_CAPS) !== 0 : shp && shaped(i + 1)) &&
-      // ... or "and" a doctor named after them ("BEA TURA AND DR LOPEZ AWARE").
+      // ... or "and" a doctor named after them ("IRMA ZURAWSKI AND DR LOPEZ AWARE").
       ((is(i + 2, W_ROLE_NAME_VERB) && !is(i + 2, W_WEAK_VERB_AFTER)) ||
         (w[i + 2] === 'and' && i + 3 < n && (w[i + 3] === 'dr' || w[i + 3] === 'drs'))) &&
       !is(p, W_DETERMINER)
@@ -622,14 +622,14 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     else if ((f & L_STRONG) !== 0) mark(i, upper ? 0.4 : atStart ? 0.55 : 0.65, 'Known surname');
   }
 
-  // "Dr. Foley", "dr. white's order": after a doctor's title a surname wins over the stop list
+  // "Dr. Foley", "dr. green's note": after a doctor's title a surname wins over the stop list
   // (catheters, colours, common nouns), unless the word is a verb or function word.
   for (let i = 1; i < n; i++) {
     if (stop[i] === 0 || (sh[i]! & SHAPE_LETTERS) === 0 || isInitial(i) || w[i]!.length < 3) continue;
     const t = w[i - 1]!;
     if (t !== 'dr' && t !== 'drs' && t !== 'doctor') continue;
     if ((gap[i]! & (G_SPACE | G_PERIOD)) === 0 || is(i, W_AFTER_TITLE_NOT_NAME)) continue;
-    // "Dr. Art White": a capitalised first name and surname the stop list holds, in mixed case.
+    // "Dr. Art Black": a capitalised first name and surname the stop list holds, in mixed case.
     if (
       !upper &&
       (info[i]! & FIRST) !== 0 &&
@@ -691,7 +691,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
   }
 
   if (!upper) {
-    // "Tarkanov and Brown were ...", "Vuković, Bellamy and Stone": capitalised words coordinated
+    // "Tarkanov and Reyes were ...", "Vuković, Bellamy and Stone": capitalised words coordinated
     // mid-sentence, one of them a dictionary name, are names together.
     for (let i = 0; i + 2 < n; i++) {
       if (w[i + 1] !== 'and' || gap[i + 1] !== G_SPACE || gap[i + 2] !== G_SPACE) continue;
@@ -743,7 +743,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     let k = i - 1;
     if (k < 0 || !/^\s*\($/.test(text.slice(toks.end[k], toks.start[i]))) continue;
     let taken = 0;
-    // A lower-case word counts when a dictionary knows it as a name ("decision maker (son)" is a role).
+    // A lower-case word counts when a dictionary knows it as a name ("the proxy (son)" is a role).
     while (
       k >= 0 &&
       taken < 3 &&
@@ -780,9 +780,9 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     if (!candidate(j)) continue;
     const g = gap[j]!;
     // "W. TARRANT", "M. Brockwell": an initial then a name-shaped word.
-    // Not "N/V. Droperidol", "I&O. POST": the initial stands alone, not after a slash, "&" or digit.
+    // Not "N/V. Zofran", "I&O. NEXT": the initial stands alone, not after a slash, "&" or digit.
     let bi = toks.start[i]! - 1;
-    // (Across spaces too: "I & O. Continue", "L > R. Tidal".)
+    // (Across spaces too: "I & O. Diuresis", "L > R. Peak".)
     while (bi > 0 && text.charCodeAt(bi) === 32 && text.charCodeAt(bi - 1) !== 32) bi--;
     const beforeInitial = bi >= 0 ? text.charCodeAt(bi) : 32;
     if (
@@ -791,7 +791,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       !isInitial(j) &&
       beforeInitial !== 47 &&
       beforeInitial !== 38 &&
-      // "L>R. Tidal" compares sides; an arrow ("-> J. Chang") may lead to a name.
+      // "L>R. Peak" compares sides; an arrow ("-> J. Chang") may lead to a name.
       !(
         (beforeInitial === 62 || beforeInitial === 60 || beforeInitial === 61) &&
         bi > 0 &&
@@ -800,7 +800,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       !(beforeInitial >= 48 && beforeInitial <= 57) &&
       (shaped(j) || (upper && (sh[j]! & SHAPE_CAPS) !== 0))
     ) {
-      // In all-caps notes an unknown word needs a cue before the initial ("TO MEET S. KOWALCZYK").
+      // In all-caps notes an unknown word needs a cue before the initial ("TO MEET R. KOWALCZYK").
       if (
         !upper ||
         fl[j] !== 0 ||
@@ -908,7 +908,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       i = k;
     }
   }
-  // Lists of first names ("leonti, terrence, pamela and brian"): two or more unambiguous first
+  // Lists of first names ("marit, tobias, petra and owen"): two or more unambiguous first
   // names joined by commas or "and" make the other plain words in the list names too.
   for (let i = 0; i < n; i++) {
     if ((fl[i]! & F_STRONG) === 0 || !candidate(i)) continue;
@@ -979,7 +979,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       role ? 'First name set off by commas after a role' : 'First name set off by commas after a relative',
     );
   }
-  // "Dr. o rourke", "dr de luca": a doctor's surname written with its particle apart.
+  // "Dr. o malley", "dr de santis": a doctor's surname written with its particle apart.
   for (let i = 1; i + 1 < n; i++) {
     const t = w[i - 1]!;
     if (t !== 'dr' && t !== 'drs' && t !== 'doctor') continue;
@@ -996,7 +996,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     mark(i, 0.85, 'Title before a name');
     mark(j, 0.85, 'Title before a name');
   }
-  // "Mr. K remained", "mr k. is", "MS S. CARE": a patient's initial after a courtesy title. In
+  // "Mr. K stayed", "mr k. is", "MS T. CARE": a patient's initial after a courtesy title. In
   // all-caps notes ("MS" is also mental status) the initial keeps its period.
   for (let i = 1; i < n; i++) {
     if (!isInitial(i) || conf[i]! >= 0.7) continue;
@@ -1042,7 +1042,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     if (upper && (fl[first]! & FIRST) === 0) continue;
     for (const m of run) mark(m, 0.8, 'Name before a phone label');
   }
-  // A first name closing the text after a sentence ("... HEPARIN RUNNING. SUSAN"): a signature.
+  // A first name closing the text after a sentence ("... INSULIN RUNNING. ROSALIND"): a signature.
   {
     let i = n - 1;
     if (
@@ -1075,8 +1075,8 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     const capsCred = r === r.toUpperCase() || r === 'PhD' || r === 'PsyD' || r === 'PharmD';
     // "MD'S AWARE" is a team, not a signature.
     if (/['’]s$/i.test(r)) continue;
-    // "Emily Parker, RN" anywhere; "m. brockwell rrt" only at a line end.
-    // "Emily Parker, RN" (comma) or a credential closing its line; "PA LINE" is not one.
+    // "Emily Hartwell, RN" anywhere; "m. brockwell rrt" only at a line end.
+    // "Emily Hartwell, RN" (comma) or a credential closing its line; "PA LINE" is not one.
     const atEnd = lineEnd(i);
     if (!capsCred && !atEnd) continue;
     if (!(gap[i] === G_COMMA && text[toks.end[i - 1]!] === ',') && !((gap[i]! & G_SPACE) !== 0 && atEnd))
@@ -1242,7 +1242,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       }
     }
   }
-  // "K.M. Wrenfield", "R.J. OKAFOR": an initial glued by its period to a name's initial (also a
+  // "K.M. Wrenfield", "R.J. QUILLAN": an initial glued by its period to a name's initial (also a
   // letter the stop list holds, as "K").
   for (let i = n - 1; i > 0; i--) {
     if (conf[i]! < 0.7 || !isInitial(i) || !isInitial(i - 1) || conf[i - 1]! >= 0.7) continue;

@@ -65,7 +65,7 @@ function corners(text: string, out: Candidate[]): void {
 // "originally from X", "(my|his|her) home town X", "hometown: X", "home city X".
 const HOMETOWN_RE =
   /\b(?:[Oo]riginally\s+(?:from|of)|(?:[Hh]ome\s*town|HOMETOWN|[Hh]ome\s+city|[Nn]ative\s+city|[Bb]irthplace|[Pp]lace\s+of\s+birth)(?:\s+(?:is|was|of))?\s*:?)[ \t]+((?:[\p{Lu}][\p{L}\p{M}'’.-]*|\d{1,3})(?:[ \t]+(?:[\p{Lu}][\p{L}\p{M}'’.-]*|\d{1,3}|(?:de|del|la|le|upon|on|am|an|der|sur|u|na|nad|pod)(?=[ \t]+\p{Lu}))){0,3})/gu;
-// A hospital's initials ("transferred to GH", "seen at BWH", "GBMC EW"): capitals ending in H, MC
+// A hospital's initials ("transferred to GH", "seen at BWH", "UMMC EW"): capitals ending in H, MC
 // or HC after "at/to/from/by", or before an emergency or critical-care unit. Clinical acronyms of
 // the same shape (BPH, NPH, LVH, PMH, TSH...) are not places.
 const HOSPITAL_INITIALS_RE = /\b[A-Z]{0,4}(?:H|MC|HC)\b/g;

@@ -235,7 +235,7 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
     if (((pb & P_FACILITY) !== 0 || FACILITY_PAIRS.has(pair) || residenceWord) && i > 0) {
       let j = i - 1;
       let first = -1;
-      // Lower-case notes ("holy cross hospital") take lower-case words, minus generic adjectives.
+      // Lower-case notes ("good hope hospital") take lower-case words, minus generic adjectives.
       // A campus is named by its side ("North Campus", "West Campus").
       const campus = w === 'campus';
       const okWord = (k: number): boolean =>
@@ -296,7 +296,7 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
           if (isNameWord(toks.lower[k]!) || cities().has(toks.lower[k]!)) evidence = true;
         // "BEGIN REHAB", "poss rehab": a kind of care or a plan, whatever the dictionary says.
         for (let k = first; k < i; k++) if (CARE_KIND.has(toks.lower[k]!)) evidence = false;
-        // "TRANSFERRED FROM MEMORIAL HOSPITAL", "came from harbor hosp": a preposition of movement
+        // "TRANSFERRED FROM VALLEY HOSPITAL", "came from harbor hosp": a preposition of movement
         // before the name is evidence too, unless the words name a kind of care ("to cardiac rehab").
         const prep = first > 0 ? toks.lower[first - 1]! : '';
         if (
@@ -525,7 +525,7 @@ function townCommaState(ctx: ScanContext, toks: Tokens, out: Candidate[]): void 
       continue;
     const e = toks.end[i + 1]!;
     const ch = e < text.length ? text.charCodeAt(e) : 10;
-    // The phrase closes after the state, or a ZIP code follows ("ENZYMES, OR EKG" is not one).
+    // The phrase closes after the state, or a ZIP code follows ("TROPONIN, OR ST" is not one).
     if (
       !(ch === 10 || ch === 13 || ch === 41 || ch === 46 || ch === 59) &&
       !(ch === 32 && /^ \d{5}\b/.test(text.slice(e, e + 7)))
@@ -748,7 +748,7 @@ function stateWords(): Set<string> {
 
 /**
  * Places given by a small phrase around them:
- *   - a relative's hometown: "daughter Grace of Ellicott", "his brother Tom of Dover";
+ *   - a relative's hometown: "niece Petra of Pikesville", "his brother Tom of Dover";
  *   - a town before its state's full name: "Wickliffe Kentucky", "in dover delaware's clinic";
  *   - a hospital's initials in lower-case notes after at/to/from: "sent to gh.", "at bwh".
  */
@@ -918,7 +918,7 @@ function takePlace(
       const nextIsNumber =
         j + 1 < n && /^\d/.test(toks.raw[j + 1]!) && /^ $/.test(text.slice(toks.end[j], toks.start[j + 1]));
       // Residence verbs ("lives nearby in glenarm") take the lower-case word after them.
-      // The word must close the phrase: "in fear of", "in homeless shelter" are not places.
+      // The word must close the phrase: "in fear of", "in group housing" are not places.
       const closes =
         j + 1 >= n ||
         CLOSING_WORDS.has(toks.lower[j + 1]!) ||
