@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
-import { cors } from 'hono/cors';
 import { limitBody } from './middleware/body-limit.ts';
+import { corsHeaders } from './middleware/cors.ts';
 import { handleError, handleNotFound } from './middleware/error-handler.ts';
 import { RateLimiter, rateLimit } from './middleware/rate-limit.ts';
 import { requestContext } from './middleware/request-context.ts';
@@ -36,7 +36,7 @@ export function createApp(deps: AppDeps): App {
   app.use('*', closeOnUnreadBody());
   app.use(
     '/v1/*',
-    cors({
+    corsHeaders({
       origin: config.corsOrigins.includes('*') ? '*' : config.corsOrigins,
       allowMethods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
       // Idempotency-Key: a browser add-in retrying POST /v1/messages must be able to send it.
