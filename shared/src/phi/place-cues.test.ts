@@ -98,7 +98,7 @@ describe('scan: wards named with their number', () => {
   const places = (t: string): string[] => texts(t, 'ADDRESS');
   it('takes a ward word and number after a movement cue or a Plan: label', () => {
     expect(places('PAIN CONTROLLED. TRANSFER ELLSWORTH 4.')).toEqual(['ELLSWORTH']);
-    expect(places('Per Hadley 4 RN, pt slept most of the night.')).toEqual(['Hadley']);
+    expect(places('Per Hadley 4 RN, pt rested well overnight.')).toEqual(['Hadley']);
     expect(places('plan: PRESCOTT 6 this am if stable')).toEqual(['PRESCOTT']);
     expect(places('ADMITTED TO PRESCOTT7 W/ CHF')).toEqual(['PRESCOTT7']);
   });
