@@ -35,6 +35,7 @@ const MESSAGES = Number(process.env['BENCH_MESSAGES'] ?? 3000);
 const CONCURRENCY = Number(process.env['BENCH_CONCURRENCY'] ?? 16);
 const PHI_SHARE = Number(process.env['BENCH_PHI_SHARE'] ?? 0.1);
 const WARMUP = 200;
+const WARM_PASS = 3000;
 const ROUNDS = Math.max(1, Number(process.env['BENCH_ROUNDS'] ?? 5));
 
 /** A sink that accepts and discards: no parsing, no storage. */
@@ -246,7 +247,7 @@ async function main(): Promise<void> {
   const children: ChildProcess[] = [];
   try {
     console.log(
-      `bench:gateway  ${MESSAGES} messages of ~5 KB (multipart text+HTML) after ${WARMUP} warm-up, ${CONCURRENCY} connections`,
+      `bench:gateway  ${MESSAGES} messages of ~5 KB (multipart text+HTML) per round after ${WARMUP} warm-up (each server first takes an unmeasured pass of ${WARM_PASS}), ${CONCURRENCY} connections`,
     );
 
     // The ceiling is a bare smtp-server in a child process; the gateway runs in a child process with
@@ -279,8 +280,8 @@ async function main(): Promise<void> {
     // gateway (parser, detector), so without it the first round measured warm-up, not throughput.
     // 1,000 were not enough either: the first round still took 0.2-0.9 ms more CPU per message than
     // the later ones in 10 of 10 runs, and could be the median round's pair.
-    await drive(sinkPort, 0, undefined, 3000);
-    await drive(gwPort, 0, undefined, 3000);
+    await drive(sinkPort, 0, undefined, WARM_PASS);
+    await drive(gwPort, 0, undefined, WARM_PASS);
     const rounds: Array<{ bare: RunResult; clean: RunResult }> = [];
     for (let i = 1; i <= ROUNDS; i++) {
       const bare = await drive(sinkPort, 0, sinkProc.pid);
