@@ -276,6 +276,8 @@ let R_ls: Uint8Array = EMPTY_U8;
 let R_conf: Float64Array = EMPTY_F64;
 let R_info: Int32Array = new Int32Array(0);
 let R_why: (string | undefined)[] = [];
+let R_w: string[] = [];
+let R_fl: Uint8Array = EMPTY_U8;
 
 // Shaped like a name in this text: Title case in mixed text, capitals in all-caps text.
 function shaped(i: number): boolean {
@@ -336,82 +338,15 @@ function mark(i: number, c: number, r: string): void {
   }
 }
 
-export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[]): void {
-  if (!ctx.wants('NAME')) return;
-  const { text, upper } = ctx;
-  const n = toks.count;
-  if (n === 0) return;
-
-  // ---- per-token facts, once --------------------------------------------------------------
-  const w: string[] = new Array<string>(n);
-  // Zeroed views of buffers kept across scans (a view reads undefined past n, as an array did).
-  if (FL_BUF.length < n) growBuffers(n);
-  const fl = FL_BUF.subarray(0, n).fill(0);
-  const stop = STOP_BUF.subarray(0, n).fill(0);
-  const gap = GAP_BUF.subarray(0, n).fill(0); // gap before token i
-  const ls = LS_BUF.subarray(0, n).fill(0); // token starts a line
-  const sh = toks.shape;
-  const info = INFO_BUF.subarray(0, n);
-  for (let i = 0; i < n; i++) {
-    const word = toks.word[i]!;
-    const s = word.stem;
-    w[i] = s;
-    let wi = word.names;
-    if (wi < 0) word.names = wi = wordInfo(s);
-    info[i] = wi;
-    const from = i === 0 ? 0 : toks.end[i - 1]!;
-    const to = toks.start[i]!;
-    // Fast path: the common single space between words.
-    if (i > 0 && to - from === 1 && text.charCodeAt(from) === 32) {
-      gap[i] = G_SPACE;
-    } else {
-      gap[i] = i === 0 ? G_BREAK : gapKind(text, from, to);
-      ls[i] = i === 0 ? 1 : 0;
-      for (let k = from; k < to; k++) {
-        const c = text.charCodeAt(k);
-        if (c === 10 || c === 13) ls[i] = 1;
-        else if (i === 0 && c !== 32 && c !== 9) ls[i] = 0;
-      }
-    }
-    if ((sh[i]! & SHAPE_LETTERS) === 0) {
-      stop[i] = 1;
-      continue;
-    }
-    stop[i] = (wi & W_STOP) !== 0 || (s.length < 2 && (sh[i]! & SHAPE_INITIAL) === 0) ? 1 : 0;
-    if (stop[i] === 1) continue;
-    fl[i] = wi & 15;
-  }
-  // Hyphenated compounds of common words ("Follow-up", "Check-in", "FOLLOW-UP", "Well-being"):
-  // a part joined to a lower-case common word, or to a particle such as "up"/"in", is not a name.
-  for (let i = 1; i < n; i++) {
-    if (gap[i] !== G_HYPHEN || text.charCodeAt(toks.start[i]! - 1) !== 45) continue;
-    // A lower-case part counts only when it is a common word: "Kivi-aho" is a surname.
-    if (
-      (!upper && (sh[i]! & SHAPE_LOWER) !== 0 && stop[i] === 1) ||
-      (!upper && (sh[i - 1]! & SHAPE_LOWER) !== 0 && stop[i - 1] === 1) ||
-      (info[i]! & W_COMPOUND_PART) !== 0 ||
-      (info[i - 1]! & W_COMPOUND_PART) !== 0
-    ) {
-      stop[i] = 1;
-      stop[i - 1] = 1;
-      fl[i] = 0;
-      fl[i - 1] = 0;
-    }
-  }
-  const conf = CONF_BUF.subarray(0, n).fill(0);
-  const why: (string | undefined)[] = new Array<string | undefined>(n);
-  R_text = text;
-  R_upper = upper;
-  R_n = n;
-  R_toks = toks;
-  R_sh = sh;
-  R_stop = stop;
-  R_gap = gap;
-  R_ls = ls;
-  R_conf = conf;
-  R_info = info;
-  R_why = why;
-
+function namesCueRules(): void {
+  const text = R_text,
+    upper = R_upper,
+    n = R_n,
+    toks = R_toks!,
+    w = R_w,
+    fl = R_fl,
+    gap = R_gap,
+    sh = R_sh;
   // ---- cue rules ---------------------------------------------------------------------------
   for (let i = 0; i < n; i++) {
     if (!candidate(i) || isInitial(i)) continue;
@@ -621,7 +556,17 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     if ((f & F_STRONG) !== 0) mark(i, upper ? 0.45 : atStart ? 0.65 : 0.75, 'Known first name');
     else if ((f & L_STRONG) !== 0) mark(i, upper ? 0.4 : atStart ? 0.55 : 0.65, 'Known surname');
   }
+}
 
+function namesDoctorSurname(): void {
+  const upper = R_upper,
+    n = R_n,
+    w = R_w,
+    fl = R_fl,
+    stop = R_stop,
+    gap = R_gap,
+    sh = R_sh,
+    info = R_info;
   // "Dr. Foley", "dr. green's note": after a doctor's title a surname wins over the stop list
   // (catheters, colours, common nouns), unless the word is a verb or function word.
   for (let i = 1; i < n; i++) {
@@ -655,6 +600,16 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     fl[i] = info[i]! & 15;
     mark(i, 0.85, 'Title before a surname');
   }
+}
+
+function namesEponymAfterFirst(): void {
+  const upper = R_upper,
+    n = R_n,
+    fl = R_fl,
+    stop = R_stop,
+    gap = R_gap,
+    sh = R_sh,
+    info = R_info;
   // "Wilma Pratt", "Gavin Foley": an eponym the stop list holds (drains, catheters) is a
   // surname right after an unambiguous, capitalised first name in mixed-case text.
   if (!upper)
@@ -673,6 +628,15 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       mark(i - 1, 0.85, 'First name and surname');
       mark(i, 0.85, 'First name and surname');
     }
+}
+
+function namesLabelledLower(): void {
+  const text = R_text,
+    n = R_n,
+    toks = R_toks!,
+    w = R_w,
+    gap = R_gap,
+    ls = R_ls;
   // "name: kenji r. osada": a labelled name in lower case takes the rest of its short line.
   for (let i = 1; i < n; i++) {
     if (w[i - 1] !== 'name' || text[toks.end[i - 1]!] !== ':' || !isLower(i) || !candidate(i) || ls[i] === 1)
@@ -689,7 +653,16 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     if (k < n - 1 && ls[k + 1] === 0) continue;
     for (let m = i; m <= k; m++) mark(m, 0.8, 'Labelled name');
   }
+}
 
+function namesCoordinatedAndAnswers(): void {
+  const text = R_text,
+    upper = R_upper,
+    n = R_n,
+    toks = R_toks!,
+    w = R_w,
+    fl = R_fl,
+    gap = R_gap;
   if (!upper) {
     // "Tarkanov and Reyes were ...", "Vuković, Bellamy and Stone": capitalised words coordinated
     // mid-sentence, one of them a dictionary name, are names together.
@@ -731,6 +704,14 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       for (let m = i; m <= k; m++) mark(m, 0.8, 'Answer to a question about a name');
     }
   }
+}
+
+function namesBeforeRelation(): void {
+  const text = R_text,
+    n = R_n,
+    toks = R_toks!,
+    fl = R_fl,
+    gap = R_gap;
   // "Walt Krzeminski (son)": words right before a parenthesised relation are a relative's name.
   for (let i = 0; i < n; i++) {
     if (
@@ -756,7 +737,17 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       k--;
     }
   }
+}
 
+function namesLowerInitials(): void {
+  const text = R_text,
+    upper = R_upper,
+    n = R_n,
+    toks = R_toks!,
+    w = R_w,
+    fl = R_fl,
+    gap = R_gap,
+    conf = R_conf;
   // ---- pairs and initials --------------------------------------------------------------------
   // Lower-case notes: "(t. ferris and k. o'leary)", "m. brockwell rrt": a lower-case initial then a
   // surname no common word shares, or one already taken.
@@ -774,6 +765,18 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       mark(i, 0.75, 'Initial before a name');
       mark(j, 0.75, 'Initial before a name');
     }
+}
+
+function namesPairs(): void {
+  const text = R_text,
+    upper = R_upper,
+    n = R_n,
+    toks = R_toks!,
+    w = R_w,
+    fl = R_fl,
+    gap = R_gap,
+    sh = R_sh,
+    conf = R_conf;
   for (let i = 0; i + 1 < n; i++) {
     if (!candidate(i)) continue;
     const j = i + 1;
@@ -826,7 +829,15 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       mark(j, 0.8, 'First name before a capitalised word');
     }
   }
+}
 
+function namesSpeakerLabels(): void {
+  const text = R_text,
+    upper = R_upper,
+    n = R_n,
+    toks = R_toks!,
+    fl = R_fl,
+    gap = R_gap;
   // Speaker labels at a line start: "Marisol: I'm Victor's niece".
   if (!upper) {
     // A dialogue (two or more speakers, one of them a dictionary name) makes the other speakers'
@@ -862,7 +873,14 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       }
     }
   }
+}
 
+function namesCapitalisedRuns(): void {
+  const upper = R_upper,
+    n = R_n,
+    w = R_w,
+    fl = R_fl,
+    gap = R_gap;
   // Runs of two or three capitalised words in prose: a name when one of them is an unambiguous
   // dictionary name or has a surname ending ("-dóttir", "-ović", "-sson"), and none is a stop word.
   if (!upper) {
@@ -908,6 +926,15 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       i = k;
     }
   }
+}
+
+function namesFirstNameLists(): void {
+  const text = R_text,
+    n = R_n,
+    toks = R_toks!,
+    w = R_w,
+    fl = R_fl,
+    gap = R_gap;
   // Lists of first names ("marit, tobias, petra and owen"): two or more unambiguous first
   // names joined by commas or "and" make the other plain words in the list names too.
   for (let i = 0; i < n; i++) {
@@ -957,7 +984,16 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       for (const m of items) if (isLower(m) === isLower(i)) mark(m, 0.75, 'List of first names');
     i = k;
   }
+}
 
+function namesCommaFirstName(): void {
+  const text = R_text,
+    n = R_n,
+    toks = R_toks!,
+    gap = R_gap,
+    sh = R_sh,
+    info = R_info,
+    conf = R_conf;
   // "Son, Ed, phoned back", "WIFE, AL, AT BEDSIDE": a first name set off by commas right after a
   // relative (also a first name the stop list holds, such as "Ed" or "Al") or a role.
   for (let i = 1; i + 1 < n; i++) {
@@ -979,6 +1015,13 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       role ? 'First name set off by commas after a role' : 'First name set off by commas after a relative',
     );
   }
+}
+
+function namesDoctorParticle(): void {
+  const n = R_n,
+    w = R_w,
+    gap = R_gap,
+    sh = R_sh;
   // "Dr. o malley", "dr de santis": a doctor's surname written with its particle apart.
   for (let i = 1; i + 1 < n; i++) {
     const t = w[i - 1]!;
@@ -996,6 +1039,15 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     mark(i, 0.85, 'Title before a name');
     mark(j, 0.85, 'Title before a name');
   }
+}
+
+function namesCourtesyInitial(): void {
+  const text = R_text,
+    n = R_n,
+    toks = R_toks!,
+    w = R_w,
+    gap = R_gap,
+    conf = R_conf;
   // "Mr. K stayed", "mr k. is", "MS T. CARE": a patient's initial after a courtesy title. In
   // all-caps notes ("MS" is also mental status) the initial keeps its period.
   for (let i = 1; i < n; i++) {
@@ -1010,6 +1062,17 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       continue;
     mark(i, 0.8, 'Title before an initial');
   }
+}
+
+function namesPhoneContact(): void {
+  const text = R_text,
+    upper = R_upper,
+    n = R_n,
+    toks = R_toks!,
+    w = R_w,
+    fl = R_fl,
+    gap = R_gap,
+    info = R_info;
   // "Jana Okafor cell# 555-...", "Lucia Brandt home: 555 ...": words heading a phone number on
   // their line, before its label, are a contact's name.
   for (let i = 1; i + 1 < n; i++) {
@@ -1042,6 +1105,15 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     if (upper && (fl[first]! & FIRST) === 0) continue;
     for (const m of run) mark(m, 0.8, 'Name before a phone label');
   }
+}
+
+function namesClosingSignature(): void {
+  const text = R_text,
+    n = R_n,
+    toks = R_toks!,
+    fl = R_fl,
+    gap = R_gap,
+    conf = R_conf;
   // A first name closing the text after a sentence ("... INSULIN RUNNING. ROSALIND"): a signature.
   {
     let i = n - 1;
@@ -1067,7 +1139,17 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     )
       for (let m = i; m < n; m++) mark(m, 0.7, 'Name closing the message');
   }
+}
 
+function namesCredentials(): void {
+  const text = R_text,
+    upper = R_upper,
+    n = R_n,
+    toks = R_toks!,
+    fl = R_fl,
+    stop = R_stop,
+    gap = R_gap,
+    sh = R_sh;
   // ---- credentials and signatures ------------------------------------------------------------
   for (let i = 1; i < n; i++) {
     const r = toks.raw[i]!;
@@ -1109,6 +1191,17 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
         mark(k, reachedLineStart ? 0.9 : 0.8, 'Name before a credential');
     }
   }
+}
+
+function namesSignOff(): void {
+  const text = R_text,
+    n = R_n,
+    toks = R_toks!,
+    fl = R_fl,
+    stop = R_stop,
+    gap = R_gap,
+    sh = R_sh,
+    conf = R_conf;
   // A short line after a sign-off ("Best,\nJordan Lee"), or a lone name closing the text.
   for (let i = 0; i < n; i++) {
     if (!lineStart(i) || !candidate(i)) continue;
@@ -1165,7 +1258,19 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
           afterSignOff ? 'Name after a sign-off' : 'Name closing the message',
         );
   }
+}
 
+function namesExtend(): void {
+  const text = R_text,
+    upper = R_upper,
+    n = R_n,
+    toks = R_toks!,
+    w = R_w,
+    fl = R_fl,
+    gap = R_gap,
+    sh = R_sh,
+    conf = R_conf,
+    why = R_why;
   // ---- extend, coordinate, propagate --------------------------------------------------------------
   for (let pass = 0; pass < 2; pass++) {
     for (let i = 0; i < n; i++) {
@@ -1242,6 +1347,14 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       }
     }
   }
+}
+
+function namesGluedInitials(): void {
+  const text = R_text,
+    n = R_n,
+    toks = R_toks!,
+    conf = R_conf,
+    why = R_why;
   // "K.M. Wrenfield", "R.J. QUILLAN": an initial glued by its period to a name's initial (also a
   // letter the stop list holds, as "K").
   for (let i = n - 1; i > 0; i--) {
@@ -1249,6 +1362,15 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     if (toks.start[i]! - toks.end[i - 1]! !== 1 || text.charCodeAt(toks.end[i - 1]!) !== 46) continue;
     mark(i - 1, conf[i]!, why[i] ?? 'Initial before a name');
   }
+}
+
+function namesPropagate(): void {
+  const upper = R_upper,
+    n = R_n,
+    w = R_w,
+    fl = R_fl,
+    sh = R_sh,
+    conf = R_conf;
   const strongNames = new Set<string>();
   // Seeds: strong findings that are dictionary names, or capitalised words in mixed-case text
   // (in all-caps notes a cue alone is not enough to spread a word to the whole note).
@@ -1262,7 +1384,15 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
         mark(i, 0.8, 'Same name as found elsewhere in the text');
     }
   }
+}
 
+function namesMerge(out: Candidate[]): void {
+  const text = R_text,
+    n = R_n,
+    toks = R_toks!,
+    gap = R_gap,
+    conf = R_conf,
+    why = R_why;
   // ---- merge adjacent name tokens into findings ----------------------------------------------------
   const minC = 0.01;
   let i = 0;
@@ -1293,9 +1423,110 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     });
     i = j + 1;
   }
+}
+export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[]): void {
+  if (!ctx.wants('NAME')) return;
+  const { text, upper } = ctx;
+  const n = toks.count;
+  if (n === 0) return;
+
+  // ---- per-token facts, once --------------------------------------------------------------
+  const w: string[] = new Array<string>(n);
+  // Zeroed views of buffers kept across scans (a view reads undefined past n, as an array did).
+  if (FL_BUF.length < n) growBuffers(n);
+  const fl = FL_BUF.subarray(0, n).fill(0);
+  const stop = STOP_BUF.subarray(0, n).fill(0);
+  const gap = GAP_BUF.subarray(0, n).fill(0); // gap before token i
+  const ls = LS_BUF.subarray(0, n).fill(0); // token starts a line
+  const sh = toks.shape;
+  const info = INFO_BUF.subarray(0, n);
+  for (let i = 0; i < n; i++) {
+    const word = toks.word[i]!;
+    const s = word.stem;
+    w[i] = s;
+    let wi = word.names;
+    if (wi < 0) word.names = wi = wordInfo(s);
+    info[i] = wi;
+    const from = i === 0 ? 0 : toks.end[i - 1]!;
+    const to = toks.start[i]!;
+    // Fast path: the common single space between words.
+    if (i > 0 && to - from === 1 && text.charCodeAt(from) === 32) {
+      gap[i] = G_SPACE;
+    } else {
+      gap[i] = i === 0 ? G_BREAK : gapKind(text, from, to);
+      ls[i] = i === 0 ? 1 : 0;
+      for (let k = from; k < to; k++) {
+        const c = text.charCodeAt(k);
+        if (c === 10 || c === 13) ls[i] = 1;
+        else if (i === 0 && c !== 32 && c !== 9) ls[i] = 0;
+      }
+    }
+    if ((sh[i]! & SHAPE_LETTERS) === 0) {
+      stop[i] = 1;
+      continue;
+    }
+    stop[i] = (wi & W_STOP) !== 0 || (s.length < 2 && (sh[i]! & SHAPE_INITIAL) === 0) ? 1 : 0;
+    if (stop[i] === 1) continue;
+    fl[i] = wi & 15;
+  }
+  // Hyphenated compounds of common words ("Follow-up", "Check-in", "FOLLOW-UP", "Well-being"):
+  // a part joined to a lower-case common word, or to a particle such as "up"/"in", is not a name.
+  for (let i = 1; i < n; i++) {
+    if (gap[i] !== G_HYPHEN || text.charCodeAt(toks.start[i]! - 1) !== 45) continue;
+    // A lower-case part counts only when it is a common word: "Kivi-aho" is a surname.
+    if (
+      (!upper && (sh[i]! & SHAPE_LOWER) !== 0 && stop[i] === 1) ||
+      (!upper && (sh[i - 1]! & SHAPE_LOWER) !== 0 && stop[i - 1] === 1) ||
+      (info[i]! & W_COMPOUND_PART) !== 0 ||
+      (info[i - 1]! & W_COMPOUND_PART) !== 0
+    ) {
+      stop[i] = 1;
+      stop[i - 1] = 1;
+      fl[i] = 0;
+      fl[i - 1] = 0;
+    }
+  }
+  const conf = CONF_BUF.subarray(0, n).fill(0);
+  const why: (string | undefined)[] = new Array<string | undefined>(n);
+  R_text = text;
+  R_upper = upper;
+  R_n = n;
+  R_toks = toks;
+  R_sh = sh;
+  R_stop = stop;
+  R_gap = gap;
+  R_ls = ls;
+  R_conf = conf;
+  R_info = info;
+  R_why = why;
+  R_w = w;
+  R_fl = fl;
+  namesCueRules();
+  namesDoctorSurname();
+  namesEponymAfterFirst();
+  namesLabelledLower();
+  namesCoordinatedAndAnswers();
+  namesBeforeRelation();
+  namesLowerInitials();
+  namesPairs();
+  namesSpeakerLabels();
+  namesCapitalisedRuns();
+  namesFirstNameLists();
+  namesCommaFirstName();
+  namesDoctorParticle();
+  namesCourtesyInitial();
+  namesPhoneContact();
+  namesClosingSignature();
+  namesCredentials();
+  namesSignOff();
+  namesExtend();
+  namesGluedInitials();
+  namesPropagate();
+  namesMerge(out);
   // Drop the references to this message's text so module state does not keep it alive.
   R_text = '';
   R_toks = undefined;
   R_sh = [];
   R_why = [];
+  R_w = [];
 }
