@@ -20,8 +20,8 @@ export interface ScanContext {
   readonly wants: (t: PhiType) => boolean;
   /** The text's tokens, computed once per scan. */
   readonly toks?: Tokens;
-  /** The text lower-cased, when the caller computed it (else lowerText computes it on first use). */
-  readonly lower?: string;
+  /** The text lower-cased, computed once per scan (for literal gates). */
+  readonly lower: string;
 }
 
 const WORDS_CACHE = new WeakMap<ScanContext, Set<string>>();
@@ -39,16 +39,9 @@ export function wordSet(ctx: ScanContext): Set<string> {
 }
 const WORD_RE = /[\p{L}\p{N}]+/gu;
 
-const LOWER_CACHE = new WeakMap<ScanContext, string>();
-/** The scanned text lower-cased, computed once per scan on first use (for literal gates). */
+/** The scanned text lower-cased (kept on the context: scan() computes it once). */
 export function lowerText(ctx: ScanContext): string {
-  if (ctx.lower !== undefined) return ctx.lower;
-  let l = LOWER_CACHE.get(ctx);
-  if (l === undefined) {
-    l = ctx.text.toLowerCase();
-    LOWER_CACHE.set(ctx, l);
-  }
-  return l;
+  return ctx.lower;
 }
 
 /**
@@ -232,9 +225,4 @@ function tryAt(y: RegExp, text: string, p: number, from: number, fn: (m: RegExpE
 /** Lower-cased text of up to `n` characters before `pos` (for context cues). */
 export function before(text: string, pos: number, n: number): string {
   return text.slice(Math.max(0, pos - n), pos).toLowerCase();
-}
-
-/** Lower-cased text of up to `n` characters after `pos`. */
-export function after(text: string, pos: number, n: number): string {
-  return text.slice(pos, pos + n).toLowerCase();
 }
