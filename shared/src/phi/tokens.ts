@@ -30,6 +30,8 @@ export class Word {
   places = -1;
   /** health.ts: whether the lexicon index or its near-spelling lookup knows the word (H_* there). */
   health = -1;
+  /** ages.ts: which of the age and address patterns' cue words it may be (A_* there). */
+  ages = -1;
   /** Bits of the word gates (wordGate below) that `lead` passes; -1 until first asked. */
   gates = -1;
   /**

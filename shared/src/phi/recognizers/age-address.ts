@@ -13,7 +13,7 @@ import {
   type ScanContext,
 } from '../candidate.ts';
 import { wordGate } from '../tokens.ts';
-import { ageOfThing } from './ages.ts';
+import { A_EURO_SUFFIX, A_EURO_WORD, A_NAMED_STREET, ageBits, ageOfThing, cueBits } from './ages.ts';
 import { zipValid } from '../validators.ts';
 
 const AGE_RE =
@@ -107,7 +107,8 @@ const EXTRA: number[] = [];
 /**
  * Where EURO_RE's capitalised-word alternatives may start, in increasing order: every capital
  * letter (any non-ASCII letter counts) of the word before a number (after `\s+`, or "." and
- * `\s+`) and of the word before that one when only `\s+` separates them.
+ * `\s+`) when it ends in a street suffix, and of the word before that one when only `\s+`
+ * separates it from a street word ("Strasse").
  */
 function euroExtraStarts(ctx: ScanContext): number[] {
   EXTRA.length = 0;
@@ -120,8 +121,14 @@ function euroExtraStarts(ctx: ScanContext): number[] {
     const c0 = text.charCodeAt(s);
     if (c0 < 48 || c0 > 57) continue;
     if (!spaceGap(text, toks.end[k - 1]!, s, true)) continue;
-    const first = k >= 2 && spaceGap(text, toks.end[k - 2]!, toks.start[k - 1]!, false) ? k - 2 : k - 1;
-    for (let t = first; t <= k - 1; t++) {
+    const bits = ageBits(toks.word[k - 1]!);
+    if ((bits & (A_EURO_SUFFIX | A_EURO_WORD)) === 0) continue;
+    const first =
+      (bits & A_EURO_WORD) !== 0 && k >= 2 && spaceGap(text, toks.end[k - 2]!, toks.start[k - 1]!, false)
+        ? k - 2
+        : k - 1;
+    const lastWord = (bits & A_EURO_SUFFIX) !== 0 ? k - 1 : k - 2;
+    for (let t = first; t <= lastWord; t++) {
       for (let p = Math.max(toks.start[t]!, last + 1); p < toks.end[t]!; p++) {
         const c = text.charCodeAt(p);
         if ((c >= 65 && c <= 90) || c >= 128) {
@@ -143,7 +150,6 @@ const NUM_WORDS_NUM_RE =
 // Street", "lives on Weidenhof 12 street". Spelled-out street words only.
 const NAMED_STREET_RE =
   /\b(?:on|at|off|along|lives on|live on|living on|located on)[ \t]+(?!(?:The|A|An|This|That|Our|My|Your|His|Her|Their|Its)\b)((?:\p{Lu}[\p{L}\p{M}'’.-]*[ \t]+){1,3}(?:\d{1,5}[ \t]+)?(?:Street|street|Avenue|avenue|Road|road|Boulevard|boulevard|Lane|lane|Drive|drive|Parkway|Highway)\b)/gu;
-const NAMED_STREET_GATES = ['street', 'avenue', 'road', 'boulevard', 'lane', 'drive', 'parkway', 'highway'];
 const POBOX_RE =
   /\b(?:p\.?\s?o\.?\s*box|post office box|psc|cmr|unit)\s+\d{1,6}(?:,?\s*box\s+\d{1,6})?(?:\s*\n?\s*(?:apo|fpo|dpo)\s+(?:aa|ae|ap)\s+\d{5})?\b|\bus(?:ns|nv|s|cgc)\s+[\p{L}'-]+(?:[ \t]+[\p{L}'-]+)?,?\s*\n?[ \t>]*(?:apo|fpo|dpo)\s+(?:aa|ae|ap)\s+\d{5}\b/giu;
 const UNIT_ALONE_RE = /\b(?:apt|apartment|suite|ste|unit)\.?\s*#?\s*\d{1,5}[A-Z]?\b/gi;
@@ -211,12 +217,20 @@ const ADDRESS_CUE_WORDS = [
   'mail',
   'deliver',
 ];
-// Literal gates: a pattern runs only when the lower-cased text holds one of these strings.
+// Literal gates: a pattern runs only when the lower-cased text holds one of these strings. Only
+// needed when word gates are off (no tokens, or fold risk: see literalGate).
 const ADDRESS_CUE_LITERALS = literals(ADDRESS_CUE_WORDS);
-const NAMED_STREET_LITERALS = literals(NAMED_STREET_GATES);
 const POBOX_LITERALS = literals(['box', 'psc', 'cmr', 'unit', 'fpo', 'apo', 'dpo']);
 const UNIT_ALONE_LITERALS = literals(['apt', 'apartment', 'suite', 'ste', 'unit']);
 const ZIP_CUE_LITERALS = literals(['zip', 'postal', 'post code', 'postcode']);
+/**
+ * Whether a word-gated pattern (eachMatchAtWords) whose every match holds one of `lits` may match.
+ * With word gates on, the gate already skips texts without a cue word: one pass over the text
+ * saved. Without them (no tokens, or fold risk), the literals keep the whole-text scan rare.
+ */
+function literalGate(ctx: ScanContext, lits: RegExp, lower: string): boolean {
+  return (ctx.toks !== undefined && !ctx.toks.foldRisk) || lits.test(lower);
+}
 const ADDRESS_CUE_RE =
   /\b(?:(?:my|his|her|their|our|new|home|mailing|postal|street|billing|shipping)\s+address(?:\s+is)?|address\s*:|lives at|live at|living at|located at|resides at|meet me at|(?:the )?corner of|office is at|arrived at|send (?:it|them|this|that|a new one|the \w+) to|ship(?:ped)? to|mail(?:ed)? to|deliver(?:ed)? to)\s*:?\s*/giu;
 // One address part: a number, a capitalised word, a unit word, a particle inside street names.
@@ -358,7 +372,7 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
         });
       });
     const lower = lowerText(ctx);
-    if (!ctx.upper && NAMED_STREET_LITERALS.test(lower))
+    if (!ctx.upper && (cueBits(ctx) & A_NAMED_STREET) !== 0)
       eachMatch(NAMED_STREET_RE, text, (m) => {
         const start = m.index + m[0].length - m[1]!.length;
         out.push({
@@ -369,7 +383,7 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
           reason: 'Named street',
         });
       });
-    if (POBOX_LITERALS.test(lower))
+    if (literalGate(ctx, POBOX_LITERALS, lower))
       eachMatchAtWords(ctx, POBOX_GATE, POBOX_RE, (m) => {
         out.push({
           type: 'ADDRESS',
@@ -379,7 +393,7 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
           reason: 'Post office or military box',
         });
       });
-    if (UNIT_ALONE_LITERALS.test(lower))
+    if (literalGate(ctx, UNIT_ALONE_LITERALS, lower))
       eachMatchAtWords(ctx, UNIT_ALONE_GATE, UNIT_ALONE_RE, (m) => {
         out.push({
           type: 'ADDRESS',
@@ -394,7 +408,7 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
     // and an address cue ("my address is", "lives at") starts one.
     const anchors: Array<[number, number]> = [];
     for (let k = firstAnchor; k < out.length; k++) anchors.push([out[k]!.start, out[k]!.end]);
-    if (ADDRESS_CUE_LITERALS.test(lower))
+    if (literalGate(ctx, ADDRESS_CUE_LITERALS, lower))
       eachMatchAtWords(ctx, ADDRESS_CUE_GATE, ADDRESS_CUE_RE, (m) => {
         const at = m.index + m[0].length;
         if (/^[\d\p{Lu}]/u.test(text.slice(at, at + 1))) anchors.push([at, at]);
@@ -443,7 +457,7 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
       });
     });
     const lowerZip = lowerText(ctx);
-    if (ZIP_CUE_LITERALS.test(lowerZip))
+    if (literalGate(ctx, ZIP_CUE_LITERALS, lowerZip))
       eachMatchAtWords(ctx, ZIP_CUE_GATE, ZIP_CUE_RE, (m) => {
         const z = m[1]!;
         if (!/\d/.test(z)) return;

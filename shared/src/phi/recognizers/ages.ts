@@ -16,7 +16,7 @@ import {
   type Candidate,
   type ScanContext,
 } from '../candidate.ts';
-import { wordGate } from '../tokens.ts';
+import { wordGate, type Word } from '../tokens.ts';
 
 const UNITS = ['', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'];
 const TEENS = [
@@ -83,6 +83,64 @@ const IS_GATE = wordGate((w) => IS_FIRST.has(w));
 const AGE_SEX_RE =
   /(?:^|\n|\b(?:[Aa]n?|[Tt]his|[Pp]t|[Pp]atient|[Cc]lient|is|ID|CC|HPI)\b[:.]?)[ \t]*(\d{1,2})[ \t]?(?:(?:yo|y\/o|y\.o\.|YO)[ \t]?)?(?:([MF])(?![\w/-])|(?:male|female|man|woman|boy|girl|gentleman|lady|wm|wf|bm|bf)\b)(?![ \t]*\/)/gu;
 
+// Speed: per-word cue bits (tokens.ts Word.ages), computed once per distinct word. A pattern that
+// scans the whole text runs only when some token of the text has its bit (cueBits): each bit is
+// true of every token a match of its pattern must contain, so the bits only skip texts where the
+// pattern cannot match.
+/** AGE_WORD_RE: "age"/"aged" starting the word or after a non-word character, then its end or digits. */
+export const A_AGE = 1;
+/** YO_RE: "y", "yo", "yoa" after at most three digits ("34yo", "y" of "y/o"). */
+export const A_YO = 2;
+/** AGE_SEX_RE: a sex marker, maybe after the age and "yo" ("F", "34F", "34yoM", "oF" of "y/oF"). */
+export const A_SEX = 4;
+/** age-address.ts NAMED_STREET_RE: a spelled-out street word. */
+export const A_NAMED_STREET = 8;
+/** age-address.ts EURO_RE: a word ending in a street suffix ("Lindauerstr", "Rantakatu", "Lipová"). */
+export const A_EURO_SUFFIX = 16;
+/** age-address.ts EURO_RE: a street word after a capitalised word ("Lindauer Strasse 8"). */
+export const A_EURO_WORD = 32;
+const A_AGE_RE = /(?:^|[^a-z0-9_])aged?(?:\d|$)/;
+const A_YO_RE = /(?:^|[^a-z0-9])\d{0,3}(?:y|yo|yoa)(?:[^a-z0-9]|$)/;
+const A_SEX_RE =
+  /(?<![A-Za-z0-9])(?:\d{1,2})?(?:yo|YO|o)?(?:[MF]|male|female|man|woman|boy|girl|gentleman|lady|wm|wf|bm|bf)(?![A-Za-z0-9])/;
+const A_NAMED_STREET_RE = /^(?:Street|street|Avenue|avenue|Road|road|Boulevard|boulevard|Lane|lane|Drive|drive|Parkway|Highway)(?![A-Za-z0-9])/;
+const A_EURO_SUFFIX_RE =
+  /(?:straße|strasse|str|gasse|weg|allee|platz|gatan|vägen|vej|gade|veien|katu|tie|laan|straat|plein|gracht|utca|ulice|á|é|í|ó|ú|ská|ova|ová|ego)$/u;
+const A_EURO_WORD_RE = /^(?:Strasse|Straße|Gasse|Weg|Allee|Platz)$/;
+
+function ageWordInfo(w: Word): number {
+  const l = w.lower;
+  const r = w.raw;
+  return (
+    (A_AGE_RE.test(l) ? A_AGE : 0) |
+    (A_YO_RE.test(l) ? A_YO : 0) |
+    (A_SEX_RE.test(r) ? A_SEX : 0) |
+    (A_NAMED_STREET_RE.test(r) ? A_NAMED_STREET : 0) |
+    (A_EURO_SUFFIX_RE.test(r) ? A_EURO_SUFFIX : 0) |
+    (A_EURO_WORD_RE.test(r) ? A_EURO_WORD : 0)
+  );
+}
+
+/** The A_* bits of a word. */
+export function ageBits(w: Word): number {
+  let b = w.ages;
+  if (b < 0) w.ages = b = ageWordInfo(w);
+  return b;
+}
+
+/**
+ * OR of the A_* bits of the text's tokens; all bits without tokens or when case-insensitive
+ * patterns may fold non-ASCII letters (tokens.ts foldRisk).
+ */
+export function cueBits(ctx: ScanContext): number {
+  const toks = ctx.toks;
+  if (!toks || toks.foldRisk) return -1;
+  const words = toks.word;
+  let bits = 0;
+  for (let k = 0; k < words.length; k++) bits |= ageBits(words[k]!);
+  return bits;
+}
+
 function value(raw: string): number {
   const c = raw.charCodeAt(0);
   if (c >= 48 && c <= 57) return Number(raw);
@@ -106,19 +164,20 @@ export function recognizeAges(ctx: ScanContext, out: Candidate[]): void {
   if (!ctx.wants('AGE') && !ctx.wants('AGE_OVER_89')) return;
   const { text } = ctx;
   const lower = lowerText(ctx);
+  const cues = cueBits(ctx);
   eachMatchAtWords(ctx, YEARS_OLD_GATE, YEARS_OLD_RE, (m) => {
     const raw = m[1] ?? m[2]!;
     const n = m[1] ? value(raw) : 1;
     if (ageOfThing(text, m.index, m.index + m[0].length)) return;
     push(out, m.index, m.index + m[0].length, n, 0.9, 'Stated age');
   });
-  if (/\d\s*-?\s*(?:y\/o|y\.o|yo)/.test(lower))
+  if ((cues & A_YO) !== 0)
     eachMatchAtWords(ctx, GATE_SMALL_NUMBER, YO_RE, (m) =>
       push(out, m.index, m.index + m[0].length, Number(m[1]), 0.85, 'Stated age'),
     );
   // AGE_WORD_RE and AGE_SEX_RE need a digit.
   const hasDigit = digitCount(ctx) > 0;
-  if (hasDigit && lower.includes('age'))
+  if (hasDigit && (cues & A_AGE) !== 0)
     eachMatch(AGE_WORD_RE, text, (m) => {
       if (m[1]) return;
       const numAt = m.index + m[0].length - m[2]!.length;
@@ -133,7 +192,7 @@ export function recognizeAges(ctx: ScanContext, out: Candidate[]): void {
     const at = m.index + m[0].length - m[1]!.length;
     push(out, at, at + m[1]!.length, Number(m[1]), 0.6, 'Age after "I am" / "she is"');
   });
-  if (hasDigit)
+  if (hasDigit && (cues & A_SEX) !== 0)
     eachMatch(AGE_SEX_RE, text, (m) => {
       const at = m.index + m[0].indexOf(m[1]!);
       push(out, at, at + m[1]!.length, Number(m[1]), 0.7, 'Age before sex (clinical shorthand)');
