@@ -26,6 +26,8 @@ export class Word {
   readonly shape: number;
   /** names.ts: dictionary flags, stop-word bit and cue-word bits (see W_* there). */
   names = -1;
+  /** names.ts: which single cue word it is, its length and a few text facts (X_* there); set with `names`. */
+  names2 = 0;
   /** places.ts: which of its lists hold the word, and whether it is capitalised (P_* there). */
   places = -1;
   /** health.ts: whether the lexicon index or its near-spelling lookup knows the word (H_* there). */

@@ -15,6 +15,7 @@ import {
   SHAPE_LOWER,
   SHAPE_TITLE,
   type Tokens,
+  type Word,
 } from '../tokens.ts';
 
 const F_STRONG = 1;
@@ -200,12 +201,100 @@ const CUE_LISTS: ReadonlyArray<readonly [Set<string>, number]> = [
   [CALLED_BE, W_CALLED_BE],
   [PHONE_LABELS, W_PHONE_LABEL],
 ];
-/** The bitmask above for a lower-cased, de-possessived word. */
-function wordInfo(s: string): number {
-  const isStop = STOP.has(s) || (s.includes("'") && CONTRACTION_RE.test(s));
+// A second bitmask per word (Word.names2): the single words some rules ask for ("dr", "and"),
+// facts of the exact token text, and the stem's length (capped at 7), so no rule reads the
+// word's strings during a scan (each string read is a memory load, often a cache miss).
+const X_DR = 1 << 0; // dr|drs
+const X_DOCTOR_WORD = 1 << 1; // doctor
+const X_DOCTOR = X_DR | X_DOCTOR_WORD;
+const X_MS_MR = 1 << 2; // ms|mr
+const X_COURTESY = 1 << 3; // mr|mrs|ms|miss
+const X_BIL = 1 << 4;
+const X_PT = 1 << 5;
+const X_RT = 1 << 6;
+const X_FAMILY_WORD = 1 << 7; // family|families
+const X_CALLED = 1 << 8;
+const X_HIM_HER = 1 << 9;
+const X_NAMED = 1 << 10;
+const X_WITH = 1 << 11; // with|w|to
+const X_TO_AS = 1 << 12; // to|as
+const X_AND = 1 << 13;
+const X_AND_OR = 1 << 14; // and|or
+const X_NAME = 1 << 15; // name
+const X_LY = 1 << 16; // the stem ends in "ly"
+const X_POSSESSIVE = 1 << 17; // the token ends in 's or ’s (any case)
+const X_SURNAME_ENDING = 1 << 18; // SURNAME_ENDING matches the stem
+const X_SPLIT_PARTICLE = 1 << 19; // in SPLIT_PARTICLES
+const X_LABEL_ANSWER = 1 << 20; // in LABEL_ANSWERS
+const X_RAW_CAPS = 1 << 21; // the token equals its upper-casing
+const X_CAPS_CRED = 1 << 22; // X_RAW_CAPS, or PhD, PsyD, PharmD
+const X_LOWER_LETTER = 1 << 23; // the token is one letter b-z other than i (lowerInitial)
+const X_STEM_LETTER = 1 << 24; // the stem is one letter b-z other than i
+const X_DIGIT_START = 1 << 25; // the token starts with a digit
+const X_LEN_SHIFT = 26; // bits 26-28: the stem's length, at most 7
+const X_WORDS: ReadonlyArray<readonly [string, number]> = [
+  ['dr', X_DR],
+  ['drs', X_DR],
+  ['doctor', X_DOCTOR_WORD],
+  ['ms', X_MS_MR | X_COURTESY],
+  ['mr', X_MS_MR | X_COURTESY],
+  ['mrs', X_COURTESY],
+  ['miss', X_COURTESY],
+  ['bil', X_BIL],
+  ['pt', X_PT],
+  ['rt', X_RT],
+  ['family', X_FAMILY_WORD],
+  ['families', X_FAMILY_WORD],
+  ['called', X_CALLED],
+  ['him', X_HIM_HER],
+  ['her', X_HIM_HER],
+  ['named', X_NAMED],
+  ['with', X_WITH],
+  ['w', X_WITH],
+  ['to', X_WITH | X_TO_AS],
+  ['as', X_TO_AS],
+  ['and', X_AND | X_AND_OR],
+  ['or', X_AND_OR],
+  ['name', X_NAME],
+];
+const X_BY_WORD = new Map<string, number>();
+for (const [word, bit] of X_WORDS) X_BY_WORD.set(word, (X_BY_WORD.get(word) ?? 0) | bit);
+const POSSESSIVE_RE = /['’]s$/i;
+
+/** A lower-case letter b-z other than i (an initial in lower-case notes, not "a" or "i"). */
+function isLetterInitial(c: number): boolean {
+  return c >= 98 && c <= 122 && c !== 105;
+}
+
+/**
+ * Fill word.names (the W_* bitmask of its stem, with W_STOP set when the token can never be a
+ * name by itself: a stop word, not letters, or one letter that is no initial) and word.names2.
+ */
+function learnWord(word: Word): void {
+  const s = word.stem;
+  const r = word.raw;
+  const sh = word.shape;
+  const isStop =
+    (sh & SHAPE_LETTERS) === 0 ||
+    STOP.has(s) ||
+    (s.includes("'") && CONTRACTION_RE.test(s)) ||
+    (s.length < 2 && (sh & SHAPE_INITIAL) === 0);
   let info = (dict().get(s) ?? 0) | (isStop ? W_STOP : 0);
   for (const [list, bit] of CUE_LISTS) if (list.has(s)) info |= bit;
-  return info;
+  let x = X_BY_WORD.get(s) ?? 0;
+  if (s.endsWith('ly')) x |= X_LY;
+  if (POSSESSIVE_RE.test(r)) x |= X_POSSESSIVE;
+  if (SURNAME_ENDING.test(s)) x |= X_SURNAME_ENDING;
+  if (SPLIT_PARTICLES.has(s)) x |= X_SPLIT_PARTICLE;
+  if (LABEL_ANSWERS.has(s)) x |= X_LABEL_ANSWER;
+  if (r === r.toUpperCase()) x |= X_RAW_CAPS;
+  if (r === r.toUpperCase() || r === 'PhD' || r === 'PsyD' || r === 'PharmD') x |= X_CAPS_CRED;
+  if (r.length === 1 && isLetterInitial(r.charCodeAt(0))) x |= X_LOWER_LETTER;
+  if (s.length === 1 && isLetterInitial(s.charCodeAt(0))) x |= X_STEM_LETTER;
+  if (r.charCodeAt(0) >= 48 && r.charCodeAt(0) <= 57) x |= X_DIGIT_START;
+  x |= Math.min(s.length, 7) << X_LEN_SHIFT;
+  word.names2 = x;
+  word.names = info;
 }
 
 // Gap kinds between token i-1 and token i.
@@ -253,11 +342,13 @@ let GAP_BUF = new Uint8Array(256);
 let LS_BUF = new Uint8Array(256);
 let CONF_BUF = new Float64Array(256);
 let INFO_BUF = new Int32Array(256);
+let X_BUF = new Int32Array(256);
 function growBuffers(n: number): void {
   let size = FL_BUF.length;
   while (size < n) size *= 2;
   FL_BUF = new Uint8Array(size);
   INFO_BUF = new Int32Array(size);
+  X_BUF = new Int32Array(size);
   STOP_BUF = new Uint8Array(size);
   GAP_BUF = new Uint8Array(size);
   LS_BUF = new Uint8Array(size);
@@ -275,8 +366,8 @@ let R_gap: Uint8Array = EMPTY_U8;
 let R_ls: Uint8Array = EMPTY_U8;
 let R_conf: Float64Array = EMPTY_F64;
 let R_info: Int32Array = new Int32Array(0);
+let R_x: Int32Array = new Int32Array(0);
 let R_why: (string | undefined)[] = [];
-let R_w: string[] = [];
 let R_fl: Uint8Array = EMPTY_U8;
 
 // Shaped like a name in this text: Title case in mixed text, capitals in all-caps text.
@@ -290,6 +381,10 @@ function shaped(i: number): boolean {
 function is(i: number, bits: number): boolean {
   return i >= 0 && i < R_n && (R_info[i]! & bits) !== 0;
 }
+/** The length of token i's stem, at most 7. */
+function len(i: number): number {
+  return R_x[i]! >>> X_LEN_SHIFT;
+}
 function isLower(i: number): boolean {
   return (R_sh[i]! & SHAPE_LOWER) !== 0;
 }
@@ -299,8 +394,7 @@ function isInitial(i: number): boolean {
 // A lower-case initial with its period in lower-case notes ("m. brockwell rrt"), not "a." or "i.".
 function lowerInitial(i: number): boolean {
   if (i < 0 || i + 1 >= R_n || R_upper || R_gap[i + 1] !== G_PERIOD) return false;
-  const r = R_toks!.raw[i]!;
-  return r.length === 1 && r !== 'a' && r !== 'i' && r >= 'b' && r <= 'z';
+  return (R_x[i]! & X_LOWER_LETTER) !== 0;
 }
 function candidate(i: number): boolean {
   return R_stop[i] === 0 && (R_sh[i]! & SHAPE_LETTERS) !== 0;
@@ -343,7 +437,7 @@ function namesCueRules(): void {
     upper = R_upper,
     n = R_n,
     toks = R_toks!,
-    w = R_w,
+    x = R_x,
     fl = R_fl,
     gap = R_gap,
     sh = R_sh;
@@ -359,30 +453,29 @@ function namesCueRules(): void {
     let p =
       i > 0 && joined(i) && (gap[i] !== G_PERIOD || isInitial(i - 1) || is(i - 1, W_TITLE)) ? i - 1 : -1;
     if (p > 0 && isInitial(p) && joined(p) && is(p - 1, W_TITLE)) p = p - 1;
-    const pw = p >= 0 ? w[p]! : '';
+    const px = p >= 0 ? x[p]! : 0;
 
     // "MS" and "MR" are also mental status and mitral regurgitation in notes: in all-caps text
     // they need a dictionary name after them; no title takes a name across a colon.
     // "MS" and "MR" in mixed-case notes ("baseline MS deficits", "watch MS. Fall precautions")
     // and "ms" before a lower-case word are mental status, not a title.
-    const statusAbbrev =
-      (pw === 'ms' || pw === 'mr') && (upper || toks.raw[p] === toks.raw[p]!.toUpperCase() || isLower(i));
+    const statusAbbrev = (px & X_MS_MR) !== 0 && (upper || (px & X_RAW_CAPS) !== 0 || isLower(i));
     if (is(p, W_TITLE) && (gap[i]! & (G_SPACE | G_PERIOD)) !== 0 && (anyDict || !statusAbbrev)) {
       // After a doctor's title the word is a surname even when the health lexicon knows it
       // ("dr. mania aware"): just above the lexicon's confidence.
-      const doctor = pw === 'dr' || pw === 'drs' || pw === 'doctor';
+      const doctor = (px & X_DOCTOR) !== 0;
       mark(i, doctor ? 0.92 : shp || anyDict ? 0.9 : 0.7, 'Title before a name');
       continue;
     }
     // "Client: Fine.", "Parent: Better than": a label, not a cue; across a colon only an
     // dictionary first name follows a relative or "patient" ("Mother: Maria").
     const labelled = p >= 0 && gap[i] === G_COMMA && colonBetween(p, i);
-    const firstName = labelled && (f & FIRST) !== 0 && !LABEL_ANSWERS.has(w[i]!);
+    const firstName = labelled && (f & FIRST) !== 0 && (x[i]! & X_LABEL_ANSWER) === 0;
     if (is(p, W_FAMILY)) {
       // "her daughter's recital": after a possessive relative a lower-case word is a thing.
-      if (isLower(i) && /['’]s$/i.test(toks.raw[p]!)) continue;
+      if (isLower(i) && (px & X_POSSESSIVE) !== 0) continue;
       // "BIL" in all-caps notes is "bilateral" ("GRIPS EQUAL BUT BIL FEET COOL"), not a brother-in-law.
-      if (upper && pw === 'bil') continue;
+      if (upper && (px & X_BIL) !== 0) continue;
       if (labelled && !firstName) continue;
       if (anyDict && (shp || isLower(i))) mark(i, 0.85, 'Relative before a name');
       else if (shp && !upper) mark(i, 0.75, 'Relative before a capitalised word');
@@ -393,34 +486,34 @@ function namesCueRules(): void {
     // In mixed-case text a capitalised first name after the role counts too ("per NP Greta").
     if (
       is(p, W_SHORT_ROLE) &&
-      (strongDict || (!upper && (f & FIRST) !== 0 && (sh[i]! & SHAPE_TITLE) !== 0 && pw !== 'pt')) &&
+      (strongDict || (!upper && (f & FIRST) !== 0 && (sh[i]! & SHAPE_TITLE) !== 0 && (px & X_PT) === 0)) &&
       // "pt dev rash", "RT hand": after "pt" (patient) or "rt" (right) a name is capitalised.
-      (shp || (isLower(i) && pw !== 'pt' && pw !== 'rt')) &&
+      (shp || (isLower(i) && (px & (X_PT | X_RT)) === 0)) &&
       (gap[i]! & (G_SPACE | G_PERIOD)) !== 0
     ) {
       mark(i, 0.85, 'Role before a name');
       continue;
     }
     // "NP KOWALCZYK MADE AWARE", "per NP GRETA.": a role, a word, then a verb or the clause end.
-    if (is(p, W_SHORT_ROLE) && (shp || isLower(i)) && (gap[i]! & G_SPACE) !== 0 && w[i]!.length > 2) {
+    if (is(p, W_SHORT_ROLE) && (shp || isLower(i)) && (gap[i]! & G_SPACE) !== 0 && len(i) > 2) {
       const e = toks.end[i]!;
       const ch = e < text.length ? text.charCodeAt(e) : 46;
       const nv = i + 1 < n && gap[i + 1] === G_SPACE ? i + 1 : -1;
-      if (pw !== 'pt' && pw !== 'rt' && (((ch === 46 || ch === 44) && anyDict) || is(nv, W_ROLE_NAME_VERB))) {
+      if ((px & (X_PT | X_RT)) === 0 && (((ch === 46 || ch === 44) && anyDict) || is(nv, W_ROLE_NAME_VERB))) {
         mark(i, 0.8, 'Role before a name');
         continue;
       }
     }
     // "RT" is also "right" ("RT SCREEN", "RT eye"): a dictionary name that is no common word.
-    if (is(p, W_ROLE) && (pw === 'rt' ? strongDict && !isLower(i) : anyDict) && (shp || isLower(i))) {
+    if (is(p, W_ROLE) && ((px & X_RT) !== 0 ? strongDict && !isLower(i) : anyDict) && (shp || isLower(i))) {
       mark(i, strongDict ? 0.85 : 0.75, 'Role before a name');
       continue;
     }
     if (
       is(p, W_PATIENT) &&
-      w[i]!.length > 2 &&
+      len(i) > 2 &&
       // "pt aud.", "pt dev rash": abbreviations after a lower-case word.
-      !(isLower(i) && pw === 'pt') &&
+      !(isLower(i) && (px & X_PT) !== 0) &&
       (labelled ? firstName : strongDict || (anyDict && shp && !upper))
     ) {
       mark(i, 0.85, 'Patient before a name');
@@ -459,7 +552,7 @@ function namesCueRules(): void {
     // "KEEP DELGADO FAMILY AWARE", "the Nguyen family": a dictionary surname before "family".
     if (
       i + 1 < n &&
-      (w[i + 1] === 'family' || w[i + 1] === 'families') &&
+      (x[i + 1]! & X_FAMILY_WORD) !== 0 &&
       gap[i + 1] === G_SPACE &&
       // Unambiguous names only: "KEEP FAMILY AWARE" starts many notes.
       (f & (L_STRONG | F_STRONG)) !== 0 &&
@@ -469,7 +562,7 @@ function namesCueRules(): void {
       continue;
     }
     // '... says Vantreight.': a capitalised word closing the clause after a reporting verb.
-    if (!upper && shp && is(p, W_SAY_BEFORE) && (gap[i]! & G_SPACE) !== 0 && w[i]!.length > 2) {
+    if (!upper && shp && is(p, W_SAY_BEFORE) && (gap[i]! & G_SPACE) !== 0 && len(i) > 2) {
       const e = toks.end[i]!;
       const ch = e < text.length ? text.charCodeAt(e) : 46;
       // . , ! ? ; or " to/as"
@@ -479,7 +572,7 @@ function namesCueRules(): void {
         ch === 33 ||
         ch === 63 ||
         ch === 59 ||
-        (i + 1 < n && (w[i + 1] === 'to' || w[i + 1] === 'as'))
+        (i + 1 < n && (x[i + 1]! & X_TO_AS) !== 0)
       ) {
         mark(i, 0.75, 'Name after a reporting verb');
         continue;
@@ -496,11 +589,11 @@ function namesCueRules(): void {
       (gap[i + 2]! & G_SPACE) !== 0 &&
       candidate(i + 1) &&
       fl[i + 1] === 0 &&
-      w[i + 1]!.length > 2 &&
+      len(i + 1) > 2 &&
       (upper ? (sh[i + 1]! & SHAPE_CAPS) !== 0 && (sh[i]! & SHAPE_CAPS) !== 0 : shp && shaped(i + 1)) &&
       // ... or "and" a doctor named after them ("IRMA ZURAWSKI AND DR LOPEZ AWARE").
       ((is(i + 2, W_ROLE_NAME_VERB) && !is(i + 2, W_WEAK_VERB_AFTER)) ||
-        (w[i + 2] === 'and' && i + 3 < n && (w[i + 3] === 'dr' || w[i + 3] === 'drs'))) &&
+        ((x[i + 2]! & X_AND) !== 0 && i + 3 < n && (x[i + 3]! & X_DR) !== 0)) &&
       !is(p, W_DETERMINER)
     ) {
       mark(i, 0.8, 'First name and surname before a verb');
@@ -522,8 +615,8 @@ function namesCueRules(): void {
       shp &&
       is(nx, W_PERSON_VERB) &&
       !is(p, W_DETERMINER) &&
-      w[i]!.length > 2 &&
-      !w[i]!.endsWith('ly')
+      len(i) > 2 &&
+      (x[i]! & X_LY) === 0
     ) {
       mark(i, 0.75, 'Capitalised word before a verb said of people');
     }
@@ -536,13 +629,12 @@ function namesCueRules(): void {
       !upper &&
       shp &&
       p > 0 &&
-      ((pw === 'called' && is(p - 1, W_CALLED_BE)) ||
-        ((pw === 'him' || pw === 'her') && w[p - 1] === 'named'))
+      (((px & X_CALLED) !== 0 && is(p - 1, W_CALLED_BE)) || ((px & X_HIM_HER) !== 0 && (x[p - 1]! & X_NAMED) !== 0))
     )
       mark(i, 0.8, 'Name after "called" or "named"');
     // "spoke with helen", "will consult with greta": a first name after a verb of talking + with.
     if (
-      (pw === 'with' || pw === 'w' || pw === 'to') &&
+      (px & X_WITH) !== 0 &&
       p > 0 &&
       is(p - 1, W_TALK_VERB) &&
       ((f & F_STRONG) !== 0 || (shp && !upper && anyDict)) &&
@@ -561,7 +653,7 @@ function namesCueRules(): void {
 function namesDoctorSurname(): void {
   const upper = R_upper,
     n = R_n,
-    w = R_w,
+    x = R_x,
     fl = R_fl,
     stop = R_stop,
     gap = R_gap,
@@ -570,9 +662,8 @@ function namesDoctorSurname(): void {
   // "Dr. Foley", "dr. green's note": after a doctor's title a surname wins over the stop list
   // (catheters, colours, common nouns), unless the word is a verb or function word.
   for (let i = 1; i < n; i++) {
-    if (stop[i] === 0 || (sh[i]! & SHAPE_LETTERS) === 0 || isInitial(i) || w[i]!.length < 3) continue;
-    const t = w[i - 1]!;
-    if (t !== 'dr' && t !== 'drs' && t !== 'doctor') continue;
+    if (stop[i] === 0 || (sh[i]! & SHAPE_LETTERS) === 0 || isInitial(i) || len(i) < 3) continue;
+    if ((x[i - 1]! & X_DOCTOR) === 0) continue;
     if ((gap[i]! & (G_SPACE | G_PERIOD)) === 0 || is(i, W_AFTER_TITLE_NOT_NAME)) continue;
     // "Dr. Art Black": a capitalised first name and surname the stop list holds, in mixed case.
     if (
@@ -634,12 +725,12 @@ function namesLabelledLower(): void {
   const text = R_text,
     n = R_n,
     toks = R_toks!,
-    w = R_w,
+    x = R_x,
     gap = R_gap,
     ls = R_ls;
   // "name: kenji r. osada": a labelled name in lower case takes the rest of its short line.
   for (let i = 1; i < n; i++) {
-    if (w[i - 1] !== 'name' || text[toks.end[i - 1]!] !== ':' || !isLower(i) || !candidate(i) || ls[i] === 1)
+    if ((x[i - 1]! & X_NAME) === 0 || text[toks.end[i - 1]!] !== ':' || !isLower(i) || !candidate(i) || ls[i] === 1)
       continue;
     let k = i;
     while (
@@ -647,7 +738,7 @@ function namesLabelledLower(): void {
       k - i < 3 &&
       ls[k + 1] === 0 &&
       (gap[k + 1]! & (G_SPACE | G_PERIOD)) !== 0 &&
-      (candidate(k + 1) || isInitial(k + 1) || (w[k + 1]!.length === 1 && isLower(k + 1)))
+      (candidate(k + 1) || isInitial(k + 1) || (len(k + 1) === 1 && isLower(k + 1)))
     )
       k++;
     if (k < n - 1 && ls[k + 1] === 0) continue;
@@ -655,19 +746,19 @@ function namesLabelledLower(): void {
   }
 }
 
-function namesCoordinatedAndAnswers(): void {
+function namesCoordinatedAndAnswers(hasAnd: boolean): void {
   const text = R_text,
     upper = R_upper,
     n = R_n,
     toks = R_toks!,
-    w = R_w,
+    x = R_x,
     fl = R_fl,
     gap = R_gap;
   if (!upper) {
     // "Tarkanov and Reyes were ...", "Vuković, Bellamy and Stone": capitalised words coordinated
     // mid-sentence, one of them a dictionary name, are names together.
-    for (let i = 0; i + 2 < n; i++) {
-      if (w[i + 1] !== 'and' || gap[i + 1] !== G_SPACE || gap[i + 2] !== G_SPACE) continue;
+    for (let i = 0; hasAnd && i + 2 < n; i++) {
+      if ((x[i + 1]! & X_AND) === 0 || gap[i + 1] !== G_SPACE || gap[i + 2] !== G_SPACE) continue;
       const a = i;
       const b = i + 2;
       if (!candidate(a) || !candidate(b) || !shaped(a) || !shaped(b) || isInitial(a) || isInitial(b))
@@ -744,7 +835,7 @@ function namesLowerInitials(): void {
     upper = R_upper,
     n = R_n,
     toks = R_toks!,
-    w = R_w,
+    x = R_x,
     fl = R_fl,
     gap = R_gap,
     conf = R_conf;
@@ -754,9 +845,8 @@ function namesLowerInitials(): void {
   if (!upper)
     for (let i = 0; i + 1 < n; i++) {
       const j = i + 1;
-      if (gap[j] !== G_PERIOD || w[i]!.length !== 1 || !isLower(i) || !isLower(j)) continue;
-      const c = w[i]!.charCodeAt(0);
-      if (c < 98 || c > 122 || c === 105) continue; // a letter, not "a" or "i"
+      // A letter, not "a" or "i".
+      if (gap[j] !== G_PERIOD || (x[i]! & X_STEM_LETTER) === 0 || !isLower(i) || !isLower(j)) continue;
       if ((fl[j]! & L_STRONG) === 0 && conf[j]! === 0) continue;
       const s0 = toks.start[i]!;
       const bc = s0 > 0 ? text.charCodeAt(s0 - 1) : 32;
@@ -772,7 +862,6 @@ function namesPairs(): void {
     upper = R_upper,
     n = R_n,
     toks = R_toks!,
-    w = R_w,
     fl = R_fl,
     gap = R_gap,
     sh = R_sh,
@@ -824,7 +913,7 @@ function namesPairs(): void {
     if ((a & FIRST) !== 0 && (b !== 0 || isInitial(j)) && ((a & F_STRONG) !== 0 || (b & L_STRONG) !== 0)) {
       mark(i, 0.9, 'First name and surname');
       mark(j, 0.9, 'First name and surname');
-    } else if ((a & F_STRONG) !== 0 && !upper && w[j]!.length > 2) {
+    } else if ((a & F_STRONG) !== 0 && !upper && len(j) > 2) {
       mark(i, 0.8, 'First name before a capitalised word');
       mark(j, 0.8, 'First name before a capitalised word');
     }
@@ -878,7 +967,7 @@ function namesSpeakerLabels(): void {
 function namesCapitalisedRuns(): void {
   const upper = R_upper,
     n = R_n,
-    w = R_w,
+    x = R_x,
     fl = R_fl,
     gap = R_gap;
   // Runs of two or three capitalised words in prose: a name when one of them is an unambiguous
@@ -921,7 +1010,7 @@ function namesCapitalisedRuns(): void {
         continue;
       }
       let evidence = false;
-      for (let m = i; m <= k; m++) if ((fl[m]! & STRONG) !== 0 || SURNAME_ENDING.test(w[m]!)) evidence = true;
+      for (let m = i; m <= k; m++) if ((fl[m]! & STRONG) !== 0 || (x[m]! & X_SURNAME_ENDING) !== 0) evidence = true;
       if (evidence) for (let m = i; m <= k; m++) mark(m, 0.75, 'Capitalised words with a known name');
       i = k;
     }
@@ -932,7 +1021,7 @@ function namesFirstNameLists(): void {
   const text = R_text,
     n = R_n,
     toks = R_toks!,
-    w = R_w,
+    x = R_x,
     fl = R_fl,
     gap = R_gap;
   // Lists of first names ("marit, tobias, petra and owen"): two or more unambiguous first
@@ -959,7 +1048,7 @@ function namesFirstNameLists(): void {
         items.push(k);
       } else if (
         g === G_SPACE &&
-        (w[k + 1] === 'and' || w[k + 1] === 'or') &&
+        (x[k + 1]! & X_AND_OR) !== 0 &&
         k + 2 < n &&
         candidate(k + 2) &&
         (gap[k + 2]! & G_SPACE) !== 0
@@ -970,7 +1059,7 @@ function namesFirstNameLists(): void {
       } else if (
         g === G_COMMA &&
         /^,\s?$/.test(sep) &&
-        (w[k + 1] === 'and' || w[k + 1] === 'or') &&
+        (x[k + 1]! & X_AND_OR) !== 0 &&
         k + 2 < n &&
         candidate(k + 2)
       ) {
@@ -1008,7 +1097,7 @@ function namesCommaFirstName(): void {
       continue;
     if ((sh[i]! & SHAPE_LETTERS) === 0 || isInitial(i)) continue;
     if (text.slice(toks.end[i - 1], toks.start[i]) !== ', ' || text.charCodeAt(toks.end[i]!) !== 44) continue;
-    if (/['’]s$/i.test(toks.raw[i - 1]!)) continue;
+    if ((R_x[i - 1]! & X_POSSESSIVE) !== 0) continue;
     mark(
       i,
       0.8,
@@ -1019,19 +1108,18 @@ function namesCommaFirstName(): void {
 
 function namesDoctorParticle(): void {
   const n = R_n,
-    w = R_w,
+    x = R_x,
     gap = R_gap,
     sh = R_sh;
   // "Dr. o malley", "dr de santis": a doctor's surname written with its particle apart.
   for (let i = 1; i + 1 < n; i++) {
-    const t = w[i - 1]!;
-    if (t !== 'dr' && t !== 'drs' && t !== 'doctor') continue;
-    if (!isLower(i) || !SPLIT_PARTICLES.has(w[i]!) || (gap[i]! & (G_SPACE | G_PERIOD)) === 0) continue;
+    if ((x[i - 1]! & X_DOCTOR) === 0) continue;
+    if (!isLower(i) || (x[i]! & X_SPLIT_PARTICLE) === 0 || (gap[i]! & (G_SPACE | G_PERIOD)) === 0) continue;
     const j = i + 1;
     if (
       gap[j] !== G_SPACE ||
       (sh[j]! & SHAPE_LETTERS) === 0 ||
-      w[j]!.length < 3 ||
+      len(j) < 3 ||
       is(j, W_AFTER_TITLE_NOT_NAME)
     )
       continue;
@@ -1045,19 +1133,18 @@ function namesCourtesyInitial(): void {
   const text = R_text,
     n = R_n,
     toks = R_toks!,
-    w = R_w,
+    x = R_x,
     gap = R_gap,
     conf = R_conf;
   // "Mr. K stayed", "mr k. is", "MS T. CARE": a patient's initial after a courtesy title. In
   // all-caps notes ("MS" is also mental status) the initial keeps its period.
   for (let i = 1; i < n; i++) {
     if (!isInitial(i) || conf[i]! >= 0.7) continue;
-    const t = w[i - 1]!;
-    if (t !== 'mr' && t !== 'mrs' && t !== 'ms' && t !== 'miss') continue;
+    if ((x[i - 1]! & X_COURTESY) === 0) continue;
     if ((gap[i]! & (G_SPACE | G_PERIOD)) === 0 || lineStart(i)) continue;
     const e = toks.end[i]!;
     const ch = e < text.length ? text.charCodeAt(e) : 46;
-    const capsTitle = toks.raw[i - 1] === toks.raw[i - 1]!.toUpperCase();
+    const capsTitle = (x[i - 1]! & X_RAW_CAPS) !== 0;
     if (capsTitle ? ch !== 46 : !(ch === 46 || ch === 44 || (ch === 32 && i + 1 < n && isLower(i + 1))))
       continue;
     mark(i, 0.8, 'Title before an initial');
@@ -1069,7 +1156,6 @@ function namesPhoneContact(): void {
     upper = R_upper,
     n = R_n,
     toks = R_toks!,
-    w = R_w,
     fl = R_fl,
     gap = R_gap,
     info = R_info;
@@ -1078,7 +1164,7 @@ function namesPhoneContact(): void {
   for (let i = 1; i + 1 < n; i++) {
     if ((info[i]! & W_PHONE_LABEL) === 0 || gap[i] !== G_SPACE) continue;
     const after = text.slice(toks.end[i], toks.start[i + 1]);
-    if (!/^[ \t]*[#:.]?[ \t]*\(?$/.test(after) || !/^\d/.test(toks.raw[i + 1]!)) continue;
+    if (!/^[ \t]*[#:.]?[ \t]*\(?$/.test(after) || (R_x[i + 1]! & X_DIGIT_START) === 0) continue;
     let k = i - 1;
     const run: number[] = [];
     while (k >= 0 && run.length < 3 && candidate(k) && shaped(k) && !isInitial(k)) {
@@ -1099,7 +1185,7 @@ function namesPhoneContact(): void {
       if (run.length < 2) continue;
       let labels = 0;
       for (let q = i; q < n && q - i < 12 && (q === i || lineStart(q) === false); q++)
-        if (PHONE_LABELS.has(w[q]!)) labels++;
+        if ((info[q]! & W_PHONE_LABEL) !== 0) labels++;
       if (labels < 2) continue;
     }
     if (upper && (fl[first]! & FIRST) === 0) continue;
@@ -1152,11 +1238,10 @@ function namesCredentials(): void {
     sh = R_sh;
   // ---- credentials and signatures ------------------------------------------------------------
   for (let i = 1; i < n; i++) {
-    const r = toks.raw[i]!;
     if (!is(i, W_CREDENTIAL)) continue;
-    const capsCred = r === r.toUpperCase() || r === 'PhD' || r === 'PsyD' || r === 'PharmD';
+    const capsCred = (R_x[i]! & X_CAPS_CRED) !== 0;
     // "MD'S AWARE" is a team, not a signature.
-    if (/['’]s$/i.test(r)) continue;
+    if ((R_x[i]! & X_POSSESSIVE) !== 0) continue;
     // "Emily Hartwell, RN" anywhere; "m. brockwell rrt" only at a line end.
     // "Emily Hartwell, RN" (comma) or a credential closing its line; "PA LINE" is not one.
     const atEnd = lineEnd(i);
@@ -1185,7 +1270,8 @@ function namesCredentials(): void {
     const capsMidLine = upper && !atEnd;
     // "ON 3 LITERS NP", "4 L NC": a quantity and its unit before "NP" (nasal prongs), not a name.
     const left = run.length > 0 ? run[run.length - 1]! : -1;
-    if (left > 0 && !reachedLineStart && gap[left] === G_SPACE && /^\d/.test(toks.raw[left - 1]!)) continue;
+    if (left > 0 && !reachedLineStart && gap[left] === G_SPACE && (R_x[left - 1]! & X_DIGIT_START) !== 0)
+      continue;
     for (const k of run) {
       if (reachedLineStart || fl[k] !== 0 || isInitial(k) || lowerInitial(k) || (shaped(k) && !capsMidLine))
         mark(k, reachedLineStart ? 0.9 : 0.8, 'Name before a credential');
@@ -1265,7 +1351,7 @@ function namesExtend(): void {
     upper = R_upper,
     n = R_n,
     toks = R_toks!,
-    w = R_w,
+    x = R_x,
     fl = R_fl,
     gap = R_gap,
     sh = R_sh,
@@ -1296,7 +1382,7 @@ function namesExtend(): void {
                   // Unknown to the dictionary: a strongly cued first name ("Niece, Patricia
                   // HOLLINGER") and a word that does not open a run of capitals (a heading).
                   (conf[i]! >= 0.8 &&
-                    w[j]!.length >= 4 &&
+                    len(j) >= 4 &&
                     !(j + 1 < n && gap[j + 1] === G_SPACE && (sh[j + 1]! & SHAPE_CAPS) !== 0)))) ||
               (isLower(j) && isLower(i) && fl[j] !== 0 && (fl[j]! & STRONG) !== 0)));
         if (ok) mark(j, Math.min(conf[i]!, 0.85), why[i] ?? 'Name continues');
@@ -1321,7 +1407,8 @@ function namesExtend(): void {
         const other = a === i + 1 ? b : a;
         const link = a === i + 1 ? a : b;
         if (conf[other]! >= 0.7 || !candidate(other)) continue;
-        const isLink = w[link] === 'and' || w[link] === '&' || w[link] === 'or';
+        // (Tokens are letters and digits: "&" is never one.)
+        const isLink = (x[link]! & X_AND_OR) !== 0;
         if (!isLink) continue;
         if (
           (fl[other] !== 0 && (shaped(other) || (isLower(other) && isLower(i)))) ||
@@ -1337,7 +1424,7 @@ function namesExtend(): void {
           !upper &&
           shaped(o) &&
           o + 1 < n &&
-          (w[o + 1] === 'and' || (text[toks.end[o]!] === ',' && (gap[o + 1]! & G_COMMA) !== 0));
+          ((x[o + 1]! & X_AND) !== 0 || (text[toks.end[o]!] === ',' && (gap[o + 1]! & G_COMMA) !== 0));
         if (
           conf[o]! < 0.7 &&
           candidate(o) &&
@@ -1367,7 +1454,6 @@ function namesGluedInitials(): void {
 function namesPropagate(): void {
   const upper = R_upper,
     n = R_n,
-    w = R_w,
     fl = R_fl,
     sh = R_sh,
     conf = R_conf;
@@ -1375,11 +1461,11 @@ function namesPropagate(): void {
   // Seeds: strong findings that are dictionary names, or capitalised words in mixed-case text
   // (in all-caps notes a cue alone is not enough to spread a word to the whole note).
   for (let i = 0; i < n; i++)
-    if (conf[i]! >= 0.8 && !isInitial(i) && w[i]!.length > 2 && (fl[i] !== 0 || !upper))
-      strongNames.add(w[i]!);
+    if (conf[i]! >= 0.8 && !isInitial(i) && len(i) > 2 && (fl[i] !== 0 || !upper))
+      strongNames.add(R_toks!.word[i]!.stem);
   if (strongNames.size > 0) {
     for (let i = 0; i < n; i++) {
-      if (conf[i]! >= 0.8 || !candidate(i) || !strongNames.has(w[i]!)) continue;
+      if (conf[i]! >= 0.8 || !candidate(i) || !strongNames.has(R_toks!.word[i]!.stem)) continue;
       if (shaped(i) || (sh[i]! & SHAPE_CAPS) !== 0 || (isLower(i) && fl[i] !== 0))
         mark(i, 0.8, 'Same name as found elsewhere in the text');
     }
@@ -1431,27 +1517,34 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
   if (n === 0) return;
 
   // ---- per-token facts, once --------------------------------------------------------------
-  const w: string[] = new Array<string>(n);
-  // Zeroed views of buffers kept across scans (a view reads undefined past n, as an array did).
+  // Views of buffers kept across scans (a view reads undefined past n, as an array did); the
+  // loop below writes every element of fl, stop, gap, ls, info and x.
   if (FL_BUF.length < n) growBuffers(n);
-  const fl = FL_BUF.subarray(0, n).fill(0);
-  const stop = STOP_BUF.subarray(0, n).fill(0);
-  const gap = GAP_BUF.subarray(0, n).fill(0); // gap before token i
-  const ls = LS_BUF.subarray(0, n).fill(0); // token starts a line
+  const fl = FL_BUF.subarray(0, n);
+  const stop = STOP_BUF.subarray(0, n);
+  const gap = GAP_BUF.subarray(0, n); // gap before token i
+  const ls = LS_BUF.subarray(0, n); // token starts a line
   const sh = toks.shape;
   const info = INFO_BUF.subarray(0, n);
+  const x = X_BUF.subarray(0, n);
+  // Which W_* and X_* bits some token has: passes whose cue words are absent are skipped.
+  let anyInfo = 0;
+  let anyX = 0;
   for (let i = 0; i < n; i++) {
     const word = toks.word[i]!;
-    const s = word.stem;
-    w[i] = s;
-    let wi = word.names;
-    if (wi < 0) word.names = wi = wordInfo(s);
+    if (word.names < 0) learnWord(word);
+    const wi = word.names;
+    const wx = word.names2;
     info[i] = wi;
+    x[i] = wx;
+    anyInfo |= wi;
+    anyX |= wx;
     const from = i === 0 ? 0 : toks.end[i - 1]!;
     const to = toks.start[i]!;
     // Fast path: the common single space between words.
     if (i > 0 && to - from === 1 && text.charCodeAt(from) === 32) {
       gap[i] = G_SPACE;
+      ls[i] = 0;
     } else {
       gap[i] = i === 0 ? G_BREAK : gapKind(text, from, to);
       ls[i] = i === 0 ? 1 : 0;
@@ -1461,13 +1554,13 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
         else if (i === 0 && c !== 32 && c !== 9) ls[i] = 0;
       }
     }
-    if ((sh[i]! & SHAPE_LETTERS) === 0) {
+    if ((wi & W_STOP) !== 0) {
       stop[i] = 1;
-      continue;
+      fl[i] = 0;
+    } else {
+      stop[i] = 0;
+      fl[i] = wi & 15;
     }
-    stop[i] = (wi & W_STOP) !== 0 || (s.length < 2 && (sh[i]! & SHAPE_INITIAL) === 0) ? 1 : 0;
-    if (stop[i] === 1) continue;
-    fl[i] = wi & 15;
   }
   // Hyphenated compounds of common words ("Follow-up", "Check-in", "FOLLOW-UP", "Well-being"):
   // a part joined to a lower-case common word, or to a particle such as "up"/"in", is not a name.
@@ -1499,25 +1592,25 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
   R_conf = conf;
   R_info = info;
   R_why = why;
-  R_w = w;
+  R_x = x;
   R_fl = fl;
   namesCueRules();
-  namesDoctorSurname();
-  namesEponymAfterFirst();
-  namesLabelledLower();
-  namesCoordinatedAndAnswers();
-  namesBeforeRelation();
-  namesLowerInitials();
+  if ((anyX & X_DOCTOR) !== 0) namesDoctorSurname();
+  if (!upper && (anyInfo & F_STRONG) !== 0) namesEponymAfterFirst();
+  if ((anyX & X_NAME) !== 0) namesLabelledLower();
+  if (!upper) namesCoordinatedAndAnswers((anyX & X_AND) !== 0);
+  if ((anyInfo & W_FAMILY) !== 0) namesBeforeRelation();
+  if (!upper && (anyX & X_STEM_LETTER) !== 0) namesLowerInitials();
   namesPairs();
-  namesSpeakerLabels();
-  namesCapitalisedRuns();
-  namesFirstNameLists();
-  namesCommaFirstName();
-  namesDoctorParticle();
-  namesCourtesyInitial();
-  namesPhoneContact();
+  if (!upper) namesSpeakerLabels();
+  if (!upper) namesCapitalisedRuns();
+  if ((anyInfo & F_STRONG) !== 0) namesFirstNameLists();
+  if ((anyInfo & (W_FAMILY | W_ROLE | W_SHORT_ROLE)) !== 0) namesCommaFirstName();
+  if ((anyX & X_DOCTOR) !== 0) namesDoctorParticle();
+  if ((anyX & X_COURTESY) !== 0) namesCourtesyInitial();
+  if ((anyInfo & W_PHONE_LABEL) !== 0) namesPhoneContact();
   namesClosingSignature();
-  namesCredentials();
+  if ((anyInfo & W_CREDENTIAL) !== 0) namesCredentials();
   namesSignOff();
   namesExtend();
   namesGluedInitials();
@@ -1528,5 +1621,4 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
   R_toks = undefined;
   R_sh = [];
   R_why = [];
-  R_w = [];
 }
