@@ -103,7 +103,8 @@ const A_AGE_RE = /(?:^|[^a-z0-9_])aged?(?:\d|$)/;
 const A_YO_RE = /(?:^|[^a-z0-9])\d{0,3}(?:y|yo|yoa)(?:[^a-z0-9]|$)/;
 const A_SEX_RE =
   /(?<![A-Za-z0-9])(?:\d{1,2})?(?:yo|YO|o)?(?:[MF]|male|female|man|woman|boy|girl|gentleman|lady|wm|wf|bm|bf)(?![A-Za-z0-9])/;
-const A_NAMED_STREET_RE = /^(?:Street|street|Avenue|avenue|Road|road|Boulevard|boulevard|Lane|lane|Drive|drive|Parkway|Highway)(?![A-Za-z0-9])/;
+const A_NAMED_STREET_RE =
+  /^(?:Street|street|Avenue|avenue|Road|road|Boulevard|boulevard|Lane|lane|Drive|drive|Parkway|Highway)(?![A-Za-z0-9])/;
 const A_EURO_SUFFIX_RE =
   /(?:straße|strasse|str|gasse|weg|allee|platz|gatan|vägen|vej|gade|veien|katu|tie|laan|straat|plein|gracht|utca|ulice|á|é|í|ó|ú|ská|ova|ová|ego)$/u;
 const A_EURO_WORD_RE = /^(?:Strasse|Straße|Gasse|Weg|Allee|Platz)$/;

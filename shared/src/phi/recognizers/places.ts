@@ -184,6 +184,16 @@ const P_FACILITY_FIRST = 4; // FACILITY_FIRST
 const P_CITY = 8; // first word of a dictionary city (cities())
 const P_CAP = 16; // CAP_RE matches the exact text
 const P_MOVE_VERB = 32; // MOVE_VERBS
+const P_RESIDENCE = 64; // RESIDENCE_FACILITY
+const P_SAINT = 128; // "st", "saint"
+const P_STATE_CODE = 256; // STATE_CODES (exact text)
+const P_WARD_WORD = 512; // may name a ward before its number (wardWord)
+const P_LOC_TRIGGER = 1024; // "in", "university", "college" (recognizeLocationCues, with P_MOVE_VERB)
+const P_RELATIVE = 2048; // RELATIVES
+const P_LOWER_HOSP = 4096; // lower-case hospital initials (lowerHospitalInitials)
+const P_OF = 8192; // "of"
+// A token with none of these bits is skipped by recognizePlaces' main loop.
+const P_MAIN = P_COUNTRY | P_FACILITY | P_FACILITY_FIRST | P_RESIDENCE | P_SAINT | P_CITY;
 function placeInfo(word: Word): number {
   const w = word.lower;
   return (
@@ -192,7 +202,15 @@ function placeInfo(word: Word): number {
     (FACILITY_FIRST.has(w) ? P_FACILITY_FIRST : 0) |
     (cities().has(w) ? P_CITY : 0) |
     (CAP_RE.test(word.raw) ? P_CAP : 0) |
-    (MOVE_VERBS.has(w) ? P_MOVE_VERB : 0)
+    (MOVE_VERBS.has(w) ? P_MOVE_VERB : 0) |
+    (RESIDENCE_FACILITY.has(w) ? P_RESIDENCE : 0) |
+    (w === 'st' || w === 'saint' ? P_SAINT : 0) |
+    (STATE_CODES.has(word.raw) ? P_STATE_CODE : 0) |
+    (wardWord(word) ? P_WARD_WORD : 0) |
+    (w === 'in' || w === 'university' || w === 'college' ? P_LOC_TRIGGER : 0) |
+    (RELATIVES.has(w) ? P_RELATIVE : 0) |
+    (lowerHospitalInitials(word) ? P_LOWER_HOSP : 0) |
+    (w === 'of' ? P_OF : 0)
   );
 }
 /** The P_* bits of token i. */
@@ -203,20 +221,38 @@ function placeBits(toks: Tokens, i: number): number {
   return b;
 }
 
+/** Scratch array of recognizePlaces: the P_* bits of each token (reused, grown on demand). */
+let PB = new Int32Array(512);
+
 export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]): void {
   if (!ctx.wants('ADDRESS')) return;
+  const n = toks.count;
+  const firstOwn = out.length;
+  // The P_* bits of every token, read by the passes below from one array (not through each
+  // token's Word), and which bits the text has: a pass whose cue words are absent is skipped.
+  if (PB.length < n) PB = new Int32Array(Math.max(n, PB.length * 2));
+  const pb = PB;
+  let any = 0;
+  for (let i = 0; i < n; i++) any |= pb[i] = placeBits(toks, i);
+  if ((any & (P_LOC_TRIGGER | P_MOVE_VERB)) !== 0) recognizeLocationCues(ctx, toks, pb, out);
+  if ((any & P_WARD_WORD) !== 0) wardNumbers(ctx, toks, pb, out);
+  if ((any & P_STATE_CODE) !== 0) townCommaState(ctx, toks, pb, out);
+  if ((any & (P_RELATIVE | P_LOWER_HOSP)) !== 0 || (toks.wordFlags & F_STATE_STEM) !== 0)
+    smallPlaceCues(ctx, toks, pb, out);
+  if ((any & P_MAIN) !== 0) placeWords(ctx, toks, pb, out);
+  propagatePlaces(ctx, toks, out, firstOwn);
+}
+
+/** Countries, named facilities, saint names and dictionary cities, word by word. */
+function placeWords(ctx: ScanContext, toks: Tokens, bits: Int32Array, out: Candidate[]): void {
   const { text } = ctx;
   const n = toks.count;
   const idx = cities();
-  const firstOwn = out.length;
-  recognizeLocationCues(ctx, toks, out);
-  wardNumbers(ctx, toks, out);
-  townCommaState(ctx, toks, out);
-  smallPlaceCues(ctx, toks, out);
   for (let i = 0; i < n; i++) {
     const w = toks.lower[i]!;
     const shp = toks.shape[i]!;
-    const pb = placeBits(toks, i);
+    const pb = bits[i]!;
+    if ((pb & P_MAIN) === 0) continue;
     const ctry = (pb & P_COUNTRY) !== 0 ? countries().get(w) : undefined;
     if (ctry) {
       const last = countryAt(ctx, toks, i, ctry, out);
@@ -231,7 +267,7 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
     // Facility: up to 3 capitalised words before "Hospital", "Medical Center", ...
     const pair = i + 1 < n && (pb & P_FACILITY_FIRST) !== 0 ? `${w} ${toks.lower[i + 1]!}` : '';
     // "to Rosewood House", "from Elm Manor": a residence's name only after a preposition of movement.
-    const residenceWord = RESIDENCE_FACILITY.has(w);
+    const residenceWord = (pb & P_RESIDENCE) !== 0;
     if (((pb & P_FACILITY) !== 0 || FACILITY_PAIRS.has(pair) || residenceWord) && i > 0) {
       let j = i - 1;
       let first = -1;
@@ -336,7 +372,7 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
     }
     // Saint names of hospitals and towns ("St. Brendan").
     if (
-      (w === 'st' || w === 'saint') &&
+      (pb & P_SAINT) !== 0 &&
       i + 1 < n &&
       CAP_RE.test(toks.raw[i + 1]!) &&
       !STOP.has(toks.lower[i + 1]!) &&
@@ -391,7 +427,6 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
       break;
     }
   }
-  propagatePlaces(ctx, toks, out, firstOwn);
 }
 
 /**
@@ -512,12 +547,12 @@ const STATE_CODES = new Set(
  * "files from FREDERICKSBURG, VA)", "lives in Dover, DE.": a capitalised word after a place cue, then a
  * comma and a state's capitals closing the phrase, is a town (the state code is not a credential).
  */
-function townCommaState(ctx: ScanContext, toks: Tokens, out: Candidate[]): void {
+function townCommaState(ctx: ScanContext, toks: Tokens, pb: Int32Array, out: Candidate[]): void {
   const { text } = ctx;
   const n = toks.count;
   for (let i = 1; i + 1 < n; i++) {
+    if ((pb[i + 1]! & P_STATE_CODE) === 0) continue;
     const st = toks.raw[i + 1]!;
-    if (st.length !== 2 || !STATE_CODES.has(st)) continue;
     if (text.charCodeAt(toks.end[i]!) !== 44 || toks.start[i + 1]! - toks.end[i]! > 2) continue;
     const sh = toks.shape[i]!;
     if ((sh & (SHAPE_TITLE | SHAPE_CAPS)) === 0 || toks.raw[i]!.length < 3) continue;
@@ -553,14 +588,32 @@ function townCommaState(ctx: ScanContext, toks: Tokens, out: Candidate[]): void 
  * word is not a thing that takes a number ("stage 2", "room 5"); a cue of movement (or a "Plan:"
  * label) comes first and the number closes the phrase.
  */
-function wardNumbers(ctx: ScanContext, toks: Tokens, out: Candidate[]): void {
+/**
+ * Whether wardNumbers may take the word as a ward's name: five or more letters, or five or more
+ * ASCII letters then one glued digit 1-9; opening with an ASCII letter; not a common word, a
+ * facility word or a thing that takes a number.
+ */
+function wardWord(word: Word): boolean {
+  const raw = word.raw;
+  if (raw.length < 5) return false;
+  const c0 = raw.charCodeAt(0);
+  if (!((c0 >= 65 && c0 <= 90) || (c0 >= 97 && c0 <= 122))) return false;
+  let len = raw.length;
+  if ((word.shape & SHAPE_LETTERS) === 0) {
+    const last = raw.charCodeAt(raw.length - 1);
+    if (last < 49 || last > 57 || !/^[A-Za-z]{5,}[1-9]$/.test(raw)) return false;
+    len--;
+  }
+  const lw = word.lower.slice(0, len);
+  return !(STOP.has(lw) || GENERIC_FACILITY.has(lw) || FACILITY.has(lw) || NUMBERED_THINGS.has(lw));
+}
+
+function wardNumbers(ctx: ScanContext, toks: Tokens, pb: Int32Array, out: Candidate[]): void {
   const { text } = ctx;
   const n = toks.count;
   for (let i = 1; i < n; i++) {
-    const raw = toks.raw[i]!;
-    if (raw.length < 5) continue;
-    const c0 = raw.charCodeAt(0);
-    // Letters, or letters then one glued digit.
+    // Letters, or letters then one glued digit (wardWord).
+    if ((pb[i]! & P_WARD_WORD) === 0) continue;
     let wordEnd = toks.end[i]!;
     let numEnd: number;
     const sh = toks.shape[i]!;
@@ -572,14 +625,9 @@ function wardNumbers(ctx: ScanContext, toks: Tokens, out: Candidate[]): void {
       if (num.length > 2 || d0 < 49 || d0 > 57 || d1 < 48 || d1 > 57) continue;
       numEnd = toks.end[i + 1]!;
     } else {
-      const last = raw.charCodeAt(raw.length - 1);
-      if (last < 49 || last > 57 || !/^[A-Za-z]{5,}[1-9]$/.test(raw)) continue;
       numEnd = wordEnd;
       wordEnd--;
     }
-    if (!((c0 >= 65 && c0 <= 90) || (c0 >= 97 && c0 <= 122))) continue;
-    const lw = toks.lower[i]!.slice(0, wordEnd - toks.start[i]!);
-    if (STOP.has(lw) || GENERIC_FACILITY.has(lw) || FACILITY.has(lw) || NUMBERED_THINGS.has(lw)) continue;
     // The cue: "to", "from", "per", "transfer" just before; or a "Plan:" label.
     const prev = toks.lower[i - 1]!;
     const gap = text.slice(toks.end[i - 1], toks.start[i]);
@@ -666,10 +714,11 @@ function propagatePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[], from:
   }
 }
 
-function recognizeLocationCues(ctx: ScanContext, toks: Tokens, out: Candidate[]): void {
+function recognizeLocationCues(ctx: ScanContext, toks: Tokens, pb: Int32Array, out: Candidate[]): void {
   const { text, upper } = ctx;
   const n = toks.count;
   for (let i = 0; i + 2 < n; i++) {
+    if ((pb[i]! & (P_LOC_TRIGGER | P_MOVE_VERB)) === 0) continue;
     // Bare "in X" in mixed-case prose (weaker, see below), else a verb of movement first.
     // Title case only: in notes "in AF", "in NARD", "in SBP" are rhythms, modes and measures.
     const bareIn =
@@ -691,7 +740,7 @@ function recognizeLocationCues(ctx: ScanContext, toks: Tokens, out: Candidate[])
       i = takePlace(ctx, toks, out, i, i + 2, 0.7, 'Place after "University of"');
       continue;
     }
-    if ((placeBits(toks, i) & P_MOVE_VERB) === 0) continue;
+    if ((pb[i]! & P_MOVE_VERB) === 0) continue;
     // Copulas ("is in", "was at") only in mixed-case prose, where the place is capitalised.
     if (
       WEAK_MOVE.has(toks.lower[i]!) &&
@@ -752,11 +801,29 @@ function stateWords(): Set<string> {
  *   - a town before its state's full name: "Wickliffe Kentucky", "in dover delaware's clinic";
  *   - a hospital's initials in lower-case notes after at/to/from: "sent to gh.", "at bwh".
  */
-function smallPlaceCues(ctx: ScanContext, toks: Tokens, out: Candidate[]): void {
+/**
+ * Lower-case hospital initials for smallPlaceCues: two or three letters ending in "h" or "mc",
+ * not a clinical acronym or an interjection.
+ */
+function lowerHospitalInitials(word: Word): boolean {
+  const lw = word.lower;
+  return (
+    (word.shape & SHAPE_LOWER) !== 0 &&
+    lw.length >= 2 &&
+    lw.length <= 3 &&
+    (lw.endsWith('h') || lw.endsWith('mc')) &&
+    !NOT_HOSPITAL.has(word.raw.toUpperCase()) &&
+    !INTERJECTIONS.has(lw)
+  );
+}
+
+function smallPlaceCues(ctx: ScanContext, toks: Tokens, pb: Int32Array, out: Candidate[]): void {
   const { text, upper } = ctx;
   const n = toks.count;
   let lowerNote = -1; // computed on first need
   for (let i = 1; i < n; i++) {
+    // Only "of", a state's name and lower-case initials start a phrase here.
+    if ((pb[i]! & (P_OF | P_LOWER_HOSP)) === 0 && (toks.word[i]!.flags & F_STATE_STEM) === 0) continue;
     const lw = toks.lower[i]!;
     const sh = toks.shape[i]!;
     if (lw === 'of' && !upper && i >= 2 && i + 1 < n && RELATIVES.has(toks.lower[i - 2]!)) {
@@ -828,20 +895,15 @@ function smallPlaceCues(ctx: ScanContext, toks: Tokens, out: Candidate[]): void 
     }
     // Lower-case hospital initials: two or three letters ending in "h" or "mc".
     if (
-      (sh & SHAPE_LOWER) !== 0 &&
-      lw.length >= 2 &&
-      lw.length <= 3 &&
-      (lw.endsWith('h') || lw.endsWith('mc')) &&
+      (pb[i]! & P_LOWER_HOSP) !== 0 &&
       (toks.lower[i - 1] === 'at' || toks.lower[i - 1] === 'to' || toks.lower[i - 1] === 'from') &&
-      /^ $/.test(text.slice(toks.end[i - 1], toks.start[i])) &&
-      !NOT_HOSPITAL.has(toks.raw[i]!.toUpperCase())
+      /^ $/.test(text.slice(toks.end[i - 1], toks.start[i]))
     ) {
       const e = toks.end[i]!;
       const ch = e < text.length ? text.charCodeAt(e) : 32;
       // Not "gh-", "gh/", "gh's", "gh.5".
       if (ch === 45 || ch === 47 || ch === 39 || ch === 0x2019) continue;
       if (ch === 46 && /\w/.test(text[e + 1] ?? '')) continue;
-      if (INTERJECTIONS.has(lw)) continue;
       out.push({
         type: 'ADDRESS',
         start: toks.start[i]!,
