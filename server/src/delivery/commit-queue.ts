@@ -11,10 +11,11 @@ import type { Db, Tx } from '../store/index.ts';
 // group commits with synchronous=NORMAL (WAL frames written, not yet synced), the connection goes
 // back to FULL at once, and the WAL is fsynced on libuv's thread pool before any writer of the
 // group resolves. That is the guarantee FULL gives (the WAL synced after the commit frame, before
-// the caller hears of it), but the loop keeps serving requests during the fsync, and those form
-// the next group. One group at a time: the next transaction starts only after the previous
-// group's fsync, so anything committed-but-unsynced belongs to the group in hand, and an outbox
-// claim (which runs through this queue) never sends mail for a message that is not yet durable.
+// the caller hears of it), but the loop keeps serving requests during the fsync, and the next
+// group's transaction runs meanwhile (drain below: a send waits for one fsync, not for the previous
+// group's as well). Syncs run one at a time in commit order, and a group resolves only when its
+// own sync and every earlier group's have succeeded, so an outbox claim (which runs through this
+// queue) never sends mail for a message that is not yet durable.
 // Transactions outside this queue keep synchronous=FULL (and their fsync covers ours as well).
 //
 // A write that fails (e.g. an idempotency-key conflict) must not take its neighbours down: when a
@@ -38,6 +39,8 @@ export function createCommitQueue(db: Db, opts: CommitQueueOptions = {}): Commit
   const syncWal = opts.syncWal;
   const pending: Write[] = [];
   let busy = false;
+  /** Set while drain waits on a sync with nothing to commit: run() calls it on a new writer. */
+  let wake: (() => void) | null = null;
 
   // One transaction. With syncWal: on one connection, NORMAL for this commit only, FULL restored
   // before the connection serves anyone else (the caller syncs the WAL before resolving anyone).
@@ -56,41 +59,81 @@ export function createCommitQueue(db: Db, opts: CommitQueueOptions = {}): Commit
     });
   };
 
+  /** Commits one group; the writers whose writes are in the committed transaction, with their values. */
+  async function commitGroup(group: Write[]): Promise<Array<{ w: Write; value: unknown }>> {
+    const committed: Array<{ w: Write; value: unknown }> = [];
+    const alone = async (w: Write) => {
+      try {
+        committed.push({ w, value: await transact(w.fn) });
+      } catch (err) {
+        w.reject(err);
+      }
+    };
+    if (group.length === 1) {
+      await alone(group[0]!);
+    } else {
+      const results: unknown[] = [];
+      try {
+        await transact(async (tx) => {
+          for (const w of group) results.push(await w.fn(tx));
+        });
+        group.forEach((w, i) => committed.push({ w, value: results[i] }));
+      } catch {
+        for (const w of group) await alone(w);
+      }
+    }
+    return committed;
+  }
+
   async function drain(): Promise<void> {
+    // With syncWal the queue is a two-stage pipeline: while one group's WAL fsync runs on the
+    // thread pool, the next group's transaction runs on the loop. Syncs themselves go one at a
+    // time, in commit order, and a group's sync starts only after the previous group's sync has
+    // succeeded: when a group resolves, every earlier group is durable too (an outbox claim never
+    // sends mail for a message whose commit is not yet synced). A group committed behind a failed
+    // sync is failed as well: its WAL frames follow frames not known to be on disk.
+    let syncing: Promise<unknown> | null = null; // the previous group's sync: resolves true when durable
+    let synced = false; // it has settled
     try {
-      while (pending.length > 0) {
-        const group = pending.splice(0, maxBatch);
-        const committed: Array<{ w: Write; value: unknown }> = [];
-        const alone = async (w: Write) => {
-          try {
-            committed.push({ w, value: await transact(w.fn) });
-          } catch (err) {
-            w.reject(err);
-          }
-        };
-        if (group.length === 1) {
-          await alone(group[0]!);
-        } else {
-          const results: unknown[] = [];
-          try {
-            await transact(async (tx) => {
-              for (const w of group) results.push(await w.fn(tx));
-            });
-            group.forEach((w, i) => committed.push({ w, value: results[i] }));
-          } catch {
-            for (const w of group) await alone(w);
-          }
+      for (;;) {
+        if (pending.length === 0) {
+          if (syncing === null || synced) break;
+          // Wait for the sync, or for a writer to arrive (run() calls wake) and start its group
+          // while the sync goes on, gathering the writers of the same turn as on a first group.
+          const arrived = new Promise<void>((r) => (wake = r));
+          await Promise.race([syncing, arrived]);
+          wake = null;
+          if (pending.length > 0) await new Promise((r) => setImmediate(r));
+          continue;
         }
-        if (syncWal && committed.length > 0) {
-          try {
-            await syncWal();
-          } catch (err) {
+        const committed = await commitGroup(pending.splice(0, maxBatch));
+        if (!syncWal) {
+          for (const { w, value } of committed) w.resolve(value);
+          continue;
+        }
+        const previous = syncing;
+        const previousOk = previous === null ? true : ((await previous) as boolean);
+        syncing = null;
+        if (committed.length === 0) continue;
+        if (!previousOk) {
+          const err = new Error('an earlier group commit could not be synced to disk');
+          for (const { w } of committed) w.reject(err);
+          continue;
+        }
+        synced = false;
+        syncing = syncWal().then(
+          () => {
+            synced = true;
+            for (const { w, value } of committed) w.resolve(value);
+            return true;
+          },
+          (err: unknown) => {
+            synced = true;
             // Committed, but not known to be durable: no writer may report success.
             for (const { w } of committed) w.reject(err);
-            continue;
-          }
-        }
-        for (const { w, value } of committed) w.resolve(value);
+            return false;
+          },
+        );
       }
     } finally {
       busy = false;
@@ -101,7 +144,10 @@ export function createCommitQueue(db: Db, opts: CommitQueueOptions = {}): Commit
     run<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
       return new Promise<T>((resolve, reject) => {
         pending.push({ fn, resolve: resolve as (v: unknown) => void, reject });
-        if (busy) return;
+        if (busy) {
+          wake?.();
+          return;
+        }
         busy = true;
         // Start the group on the next turn of the event loop, not at once: writers whose
         // encryption or I/O has just completed reach the queue first and share the commit
