@@ -30,13 +30,21 @@ function key(armored) {
 }
 // A gate (encryptAfterGate): a synchronous function of the caller's, from a TypeScript module that
 // tsx's CommonJS hook compiles here on first use, run before the encryption; it may cancel it.
+// The module is looked up once: require() resolves its path again on every call, even when cached.
 let tsx = false;
+const gates = new Map();
 function gate(g) {
-  if (!tsx) {
-    require(workerData.tsx).register();
-    tsx = true;
+  const key = g.module + '#' + g.name;
+  let fn = gates.get(key);
+  if (fn === undefined) {
+    if (!tsx) {
+      require(workerData.tsx).register();
+      tsx = true;
+    }
+    fn = require(g.module)[g.name];
+    gates.set(key, fn);
   }
-  return require(g.module)[g.name](...g.args);
+  return fn(...g.args);
 }
 parentPort.on('message', async (m) => {
   try {
