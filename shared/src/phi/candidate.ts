@@ -1,6 +1,6 @@
 // What recognizers emit before overlap resolution. Kept separate from Finding so recognizers
 // never build the public object (no `text` slice until a candidate survives).
-import { wordGate, type Tokens } from './tokens.ts';
+import { byGateOff, byGateStarts, gateStartBits, gateStartPos, wordGate, type Tokens } from './tokens.ts';
 import type { Finding, PhiType } from './types.ts';
 
 export interface Candidate {
@@ -102,6 +102,8 @@ export const GATE_DAY_NUMBER = wordGate((w) => /^\d{1,2}(?:st|nd|rd|th)?$/.test(
 export const GATE_YEAR = wordGate((w) => /^(?:19|20)\d{2}s?$/.test(w));
 /** Numbers of three or more digits (identifiers). */
 export const GATE_3_DIGITS = wordGate((w) => /^\d{3}/.test(w));
+/** Words that start with a digit: phone numbers. */
+export const GATE_DIGIT = wordGate((w) => w.charCodeAt(0) >= 48 && w.charCodeAt(0) <= 57);
 /** Numbers of one to three digits, maybe with "y"/"yo"/"yoa" ("34yo"): ages, IPv4 parts. */
 export const GATE_SMALL_NUMBER = wordGate((w) => /^\d{1,3}(?:y|yo|yoa)?$/.test(w));
 
@@ -121,7 +123,7 @@ function stickyTwin(re: RegExp): RegExp {
  * \w) and whose first letters/digits pass the word gate `gate` (tokens.ts wordGate). The pattern
  * is tried, anchored, only at the words that pass instead of at every position of the text.
  * Word starts are token starts plus the token-internal starts the tokenizer lists ("o'Brien"):
- * Tokens.gateStarts.
+ * Tokens.gateCount.
  */
 export function eachMatchAtWords(
   ctx: ScanContext,
@@ -138,45 +140,30 @@ export function eachMatchAtWords(
   if ((toks.gateAny & gate) === 0) return;
   const y = stickyTwin(re);
   let from = 0; // end of the last match: a match never starts inside the previous one
-  if ((gate & (gate - 1)) === 0) {
-    // One gate bit (every caller but a few): its own list of starts.
-    const starts = startsOfGate(toks, 31 - Math.clz32(gate));
-    for (let k = 0; k < starts.length; k++) {
+  const n = toks.gateCount;
+  if ((gate & (gate - 1)) === 0 && n > SPLIT_MIN) {
+    // One gate bit (every caller but a few) among many starts: its own list of starts.
+    const starts = byGateStarts(toks);
+    const bit = 31 - Math.clz32(gate);
+    const end = byGateOff[bit + 1]!;
+    for (let k = byGateOff[bit]!; k < end; k++) {
       const p = starts[k]!;
       if (p >= from) from = tryAt(y, text, p, from, fn);
     }
     return;
   }
-  const starts = toks.gateStarts;
-  const bits = toks.gateStartBits;
-  for (let k = 0; k < starts.length; k++) {
+  const starts = gateStartPos();
+  const bits = gateStartBits();
+  for (let k = 0; k < n; k++) {
     if ((bits[k]! & gate) === 0) continue;
     const p = starts[k]!;
     if (p >= from) from = tryAt(y, text, p, from, fn);
   }
 }
 
-/** The gate starts of the text whose bits include 1 << bit, in text order. */
-function startsOfGate(toks: Tokens, bit: number): number[] {
-  let by = toks.byGate;
-  if (by === null) {
-    by = [];
-    for (let b = 0; b < 32; b++) by.push([]);
-    const starts = toks.gateStarts;
-    const bits = toks.gateStartBits;
-    for (let k = 0; k < starts.length; k++) {
-      let g = bits[k]!;
-      const p = starts[k]!;
-      while (g !== 0) {
-        const b = 31 - Math.clz32(g);
-        by[b]!.push(p);
-        g &= ~(1 << b);
-      }
-    }
-    toks.byGate = by;
-  }
-  return by[bit]!;
-}
+// Below this many gate starts (a short text) a pass over all of them is cheaper than splitting them
+// by gate bit.
+const SPLIT_MIN = 24;
 
 /**
  * Same as eachMatchAtWords, for a pattern some of whose matches start elsewhere than at a gated
@@ -197,15 +184,16 @@ export function eachMatchAtWordsAnd(
     return;
   }
   const y = stickyTwin(re);
-  const starts = toks.gateStarts;
-  const bits = toks.gateStartBits;
+  const starts = gateStartPos();
+  const bits = gateStartBits();
+  const n = toks.gateCount;
   let from = 0;
   let k = 0;
   let x = 0;
   for (;;) {
-    while (k < starts.length && (bits[k]! & gate) === 0) k++;
+    while (k < n && (bits[k]! & gate) === 0) k++;
     let p: number;
-    if (k < starts.length && (x >= extra.length || starts[k]! <= extra[x]!)) {
+    if (k < n && (x >= extra.length || starts[k]! <= extra[x]!)) {
       p = starts[k++]!;
       if (x < extra.length && extra[x] === p) x++;
     } else if (x < extra.length) p = extra[x++]!;

@@ -128,14 +128,14 @@ export interface Tokens {
   /** The shared Word entry of each token. */
   readonly word: readonly Word[];
   /**
-   * Where a word-gated pattern may start (candidate.ts eachMatchAtWords), in text order: the
-   * starts of tokens that pass some word gate, and the positions inside tokens where a pattern's
-   * \b could start a match (an ASCII letter or digit after a character that is neither one nor
-   * "_", as in "o'brien" or "renée") whose letters/digits pass one. `gateStartBits[k]` holds the
-   * gate bits of `gateStarts[k]`.
+   * How many gate starts the scan has: where a word-gated pattern may start (candidate.ts
+   * eachMatchAtWords), in text order: the starts of tokens that pass some word gate, and the
+   * positions inside tokens where a pattern's \b could start a match (an ASCII letter or digit
+   * after a character that is neither one nor "_", as in "o'brien" or "renée") whose
+   * letters/digits pass one. Positions and gate bits are in the shared buffers of gateStarts
+   * (below), valid during this scan only.
    */
-  readonly gateStarts: readonly number[];
-  readonly gateStartBits: readonly number[];
+  readonly gateCount: number;
   /**
    * The text holds "ſ" or the Kelvin sign, which case-insensitive Unicode patterns fold to ASCII
    * letters: word gates are then not safe and patterns scan the whole text.
@@ -143,13 +143,10 @@ export interface Tokens {
   readonly foldRisk: boolean;
   /** OR of the word flags (wordFlag) of all tokens. */
   readonly wordFlags: number;
-  /** OR of gateStartBits: a gate no bit of which is here passes at no word of the text. */
+  /** OR of the gate starts' bits: a gate no bit of which is here passes at no word of the text. */
   readonly gateAny: number;
-  /**
-   * gateStarts split by gate bit (index k holds the starts whose bits include 1 << k), built by
-   * candidate.ts on the first gated pattern of the scan; null until then.
-   */
-  byGate: number[][] | null;
+  /** gateStartsByBit has split this scan's gate starts by gate bit. */
+  byGate: boolean;
   /** How many ASCII digits (what \d matches) the text holds. */
   readonly digits: number;
   /**
@@ -230,13 +227,17 @@ function shapeOf(r: string, l: string): number {
 // ---- the shared word table ------------------------------------------------------------------
 // Open addressing on a hash of the token's UTF-16 code units, so a known word is found straight
 // from the text without slicing it out. Bounded: when full it is emptied and refilled.
+// Speed: the slots' hashes sit in a parallel Int32Array (0 = empty slot), so a probe that meets
+// another word compares two numbers instead of loading that Word and its text.
 const TABLE_BITS_MAX = 17; // 131,072 slots, at most half used
 let tableBits = 12;
 let table: (Word | undefined)[] = new Array<Word | undefined>(1 << tableBits);
+let tableHash = new Int32Array(1 << tableBits);
 let tableUsed = 0;
 
 function clearTable(): void {
   table = new Array<Word | undefined>(1 << tableBits);
+  tableHash = new Int32Array(1 << tableBits);
   tableUsed = 0;
 }
 
@@ -244,6 +245,11 @@ function hashRange(text: string, start: number, end: number): number {
   let h = 0x811c9dc5;
   for (let k = start; k < end; k++) h = Math.imul(h ^ text.charCodeAt(k), 0x01000193);
   return h >>> 0;
+}
+
+/** A hash as stored in tableHash: never 0, which marks an empty slot. */
+function slotHash(h: number): number {
+  return h | 0 || 1;
 }
 
 function sameText(raw: string, text: string, start: number, end: number): boolean {
@@ -254,12 +260,16 @@ function sameText(raw: string, text: string, start: number, end: number): boolea
 
 /** The shared Word for text.slice(start, end), created on first sight. */
 function wordAt(text: string, start: number, end: number, h: number): Word {
-  const mask = table.length - 1;
+  const mask = tableHash.length - 1;
+  const sh = slotHash(h);
   let slot = h & mask;
   for (;;) {
-    const w = table[slot];
-    if (w === undefined) break;
-    if (sameText(w.raw, text, start, end)) return w;
+    const t = tableHash[slot]!;
+    if (t === 0) break;
+    if (t === sh) {
+      const w = table[slot]!;
+      if (sameText(w.raw, text, start, end)) return w;
+    }
     slot = (slot + 1) & mask;
   }
   const w = new Word(ownCopy(text.slice(start, end)));
@@ -268,6 +278,7 @@ function wordAt(text: string, start: number, end: number, h: number): Word {
     const old = table;
     if (tableBits < TABLE_BITS_MAX) tableBits++;
     table = new Array<Word | undefined>(1 << tableBits);
+    tableHash = new Int32Array(1 << tableBits);
     tableUsed = 0;
     if (table.length > old.length) for (const o of old) if (o !== undefined) insert(o);
   }
@@ -285,39 +296,127 @@ function ownCopy(s: string): string {
 
 function insert(w: Word): void {
   const mask = table.length - 1;
-  let slot = hashRange(w.raw, 0, w.raw.length) & mask;
-  while (table[slot] !== undefined) slot = (slot + 1) & mask;
+  const h = hashRange(w.raw, 0, w.raw.length);
+  let slot = h & mask;
+  while (tableHash[slot] !== 0) slot = (slot + 1) & mask;
   table[slot] = w;
+  tableHash[slot] = slotHash(h);
   tableUsed++;
 }
 
-export function tokenize(text: string): Tokens {
-  const starts: number[] = [];
-  const ends: number[] = [];
-  const lower: string[] = [];
-  const raw: string[] = [];
-  const shapes: number[] = [];
-  const words: Word[] = [];
-  const gateStarts: number[] = [];
-  const gateStartBits: number[] = [];
-  let nonAscii = false;
-  let wordFlags = 0;
-  const len = text.length;
-  const push = (s: number, e: number, h: number): void => {
-    const w = wordAt(text, s, e, h);
-    wordFlags |= w.flags;
-    starts.push(s);
-    ends.push(e);
-    raw.push(w.raw);
-    lower.push(w.lower);
-    shapes.push(w.shape);
-    words.push(w);
-    const g = w.gates < 0 ? wordGates(w) : w.gates;
-    if (g !== 0) {
-      gateStarts.push(s);
-      gateStartBits.push(g);
+// ---- gate starts ----------------------------------------------------------------------------
+// Speed: the gate starts of a scan live in buffers shared by all scans (a scan is synchronous and
+// a Tokens object is dropped when its scan ends), so a scan allocates nothing for them.
+let gsPos = new Int32Array(256);
+let gsBits = new Int32Array(256);
+let gsCount = 0;
+// The same starts split by gate bit (counting sort, built on first use in a scan): the starts of
+// bit b are byGatePos[byGateOff[b] .. byGateOff[b + 1]).
+let byGatePos = new Int32Array(512);
+export const byGateOff = new Int32Array(33);
+
+function addGateStart(p: number, bits: number): void {
+  if (gsCount === gsPos.length) {
+    const pos = new Int32Array(gsCount * 2);
+    pos.set(gsPos);
+    gsPos = pos;
+    const b = new Int32Array(gsCount * 2);
+    b.set(gsBits);
+    gsBits = b;
+  }
+  gsPos[gsCount] = p;
+  gsBits[gsCount++] = bits;
+}
+
+/** Fill byGatePos/byGateOff from the current gate starts. */
+function splitByGate(): void {
+  const off = byGateOff;
+  off.fill(0);
+  let total = 0;
+  for (let k = 0; k < gsCount; k++) {
+    let g = gsBits[k]!;
+    while (g !== 0) {
+      const b = 31 - Math.clz32(g);
+      off[b + 1]!++; // counts of bit b go to off[b + 1]
+      g ^= 1 << b;
+      total++;
     }
-  };
+  }
+  if (byGatePos.length < total) byGatePos = new Int32Array(total * 2);
+  for (let b = 0; b < 32; b++) off[b + 1]! += off[b]!;
+  // off[b] is now the first index of bit b; fill, advancing a cursor per bit (kept in a copy).
+  const cur = CURSOR;
+  cur.set(off);
+  for (let k = 0; k < gsCount; k++) {
+    let g = gsBits[k]!;
+    const p = gsPos[k]!;
+    while (g !== 0) {
+      const b = 31 - Math.clz32(g);
+      byGatePos[cur[b]!++] = p;
+      g ^= 1 << b;
+    }
+  }
+}
+const CURSOR = new Int32Array(33);
+
+/** Positions of the gate starts of the scan being run (gateCount of them): read during it only. */
+export function gateStartPos(): Int32Array {
+  return gsPos;
+}
+
+/** Gate bits of the gate starts of the scan being run, in step with gateStartPos(). */
+export function gateStartBits(): Int32Array {
+  return gsBits;
+}
+
+/**
+ * The gate starts of `toks` (the scan being run) split by gate bit: those of bit b are
+ * byGateStarts(toks)[byGateOff[b] .. byGateOff[b + 1]), in text order.
+ */
+export function byGateStarts(toks: Tokens): Int32Array {
+  if (!toks.byGate) {
+    splitByGate();
+    toks.byGate = true;
+  }
+  return byGatePos;
+}
+
+// ---- tokenize -------------------------------------------------------------------------------
+// The arrays of the scan being tokenized (module state, so adding a token is a plain function).
+let tStart: number[] = [];
+let tEnd: number[] = [];
+let tLower: string[] = [];
+let tRaw: string[] = [];
+let tShape: number[] = [];
+let tWord: Word[] = [];
+let tFlags = 0;
+
+function addToken(text: string, s: number, e: number, h: number): Word {
+  const w = wordAt(text, s, e, h);
+  tFlags |= w.flags;
+  tStart.push(s);
+  tEnd.push(e);
+  tRaw.push(w.raw);
+  tLower.push(w.lower);
+  tShape.push(w.shape);
+  tWord.push(w);
+  const g = w.gates < 0 ? wordGates(w) : w.gates;
+  if (g !== 0) addGateStart(s, g);
+  return w;
+}
+
+export function tokenize(text: string): Tokens {
+  // Plain arrays: for the short texts of mail, typed-array allocation costs more than it saves.
+  const starts: number[] = (tStart = []);
+  tEnd = [];
+  tLower = [];
+  tRaw = [];
+  tShape = [];
+  tWord = [];
+  tFlags = 0;
+  gsCount = 0;
+  let nonAscii = false;
+  const len = text.length;
   // ASCII letters and digits, counted as the tokens are scanned (no character outside a token is
   // one): digits in the whole text, capitals and small letters in its first UPPER_SPAN characters.
   let digits = 0;
@@ -367,8 +466,8 @@ export function tokenize(text: string): Tokens {
         caps += countIn(text, runEnd, j, 65, 90);
         smalls += countIn(text, runEnd, j, 97, 122);
       }
-      push(i, j, h >>> 0);
-      if (j > runEnd) innerStartsOfWord(words[words.length - 1]!, text, i, j, gateStarts, gateStartBits);
+      const w = addToken(text, i, j, h >>> 0);
+      if (j > runEnd) innerStartsOfWord(w, text, i, j);
       lastEnd = j;
       i = j;
       continue;
@@ -386,8 +485,8 @@ export function tokenize(text: string): Tokens {
     digits += countIn(text, m.index, e, 48, 57);
     caps += countIn(text, m.index, e, 65, 90);
     smalls += countIn(text, m.index, e, 97, 122);
-    push(m.index, e, hashRange(text, m.index, e));
-    innerStartsOfWord(words[words.length - 1]!, text, m.index, e, gateStarts, gateStartBits);
+    const w = addToken(text, m.index, e, hashRange(text, m.index, e));
+    innerStartsOfWord(w, text, m.index, e);
     lastEnd = e;
     i = e;
   }
@@ -396,22 +495,20 @@ export function tokenize(text: string): Tokens {
     spanSmalls = smalls - countIn(text, UPPER_SPAN, lastEnd, 97, 122);
   }
   let gateAny = 0;
-  for (let k = 0; k < gateStartBits.length; k++) gateAny |= gateStartBits[k]!;
+  for (let k = 0; k < gsCount; k++) gateAny |= gsBits[k]!;
   return {
     count: starts.length,
-    // Plain arrays: for the short texts of mail, typed-array allocation costs more than it saves.
     start: starts,
-    end: ends,
-    lower,
-    raw,
-    shape: shapes,
-    word: words,
-    gateStarts,
-    gateStartBits,
+    end: tEnd,
+    lower: tLower,
+    raw: tRaw,
+    shape: tShape,
+    word: tWord,
+    gateCount: gsCount,
     foldRisk: nonAscii && FOLD_RISK_RE.test(text),
-    wordFlags,
+    wordFlags: tFlags,
     gateAny,
-    byGate: null,
+    byGate: false,
     digits,
     upper: spanCaps >= 20 && spanCaps > spanSmalls * 3,
   };
@@ -420,43 +517,37 @@ export function tokenize(text: string): Tokens {
 const FOLD_RISK_RE = /[\u017f\u212a]/;
 
 /**
- * innerStartsOf(text, s + 1, e, ...) for the token text.slice(s, e) of Word `w`: from the word's
+ * innerStartsOf(text, s + 1, e) for the token text.slice(s, e) of Word `w`: from the word's
  * cached list unless an ASCII letter or digit follows the token (a gate then reads past its end).
  */
-function innerStartsOfWord(w: Word, text: string, s: number, e: number, starts: number[], bits: number[]): void {
+function innerStartsOfWord(w: Word, text: string, s: number, e: number): void {
   if (e < text.length && isAsciiAlnum(text.charCodeAt(e))) {
-    innerStartsOf(text, s + 1, e, starts, bits);
+    innerStartsOf(text, s + 1, e, null);
     return;
   }
   let inner = w.inner;
   if (inner === null) {
-    const at: number[] = [];
-    const ib: number[] = [];
-    innerStartsOf(w.raw, 1, w.raw.length, at, ib);
     inner = [];
-    for (let k = 0; k < at.length; k++) inner.push(at[k]!, ib[k]!);
+    innerStartsOf(w.raw, 1, w.raw.length, inner);
     w.inner = inner;
   }
-  for (let k = 0; k < inner.length; k += 2) {
-    starts.push(s + inner[k]!);
-    bits.push(inner[k + 1]!);
-  }
+  for (let k = 0; k < inner.length; k += 2) addGateStart(s + inner[k]!, inner[k + 1]!);
 }
 
 /**
- * Add the positions in [from, to) where an ASCII letter or digit follows a character that is
- * neither one nor "_" (word starts inside a token) and whose letters/digits pass a word gate.
+ * The positions in [from, to) where an ASCII letter or digit follows a character that is neither
+ * one nor "_" (word starts inside a token) and whose letters/digits pass a word gate: into `into`
+ * (position, bits, ...) when given, else added to the scan's gate starts.
  */
-function innerStartsOf(text: string, from: number, to: number, starts: number[], bits: number[]): void {
+function innerStartsOf(text: string, from: number, to: number, into: number[] | null): void {
   for (let p = from; p < to; p++) {
     if (!isAsciiAlnum(text.charCodeAt(p))) continue;
     const b = text.charCodeAt(p - 1);
     if (isAsciiAlnum(b) || b === 95) continue;
     const g = gateBitsOf(leadRun(text, p));
-    if (g !== 0) {
-      starts.push(p);
-      bits.push(g);
-    }
+    if (g === 0) continue;
+    if (into) into.push(p, g);
+    else addGateStart(p, g);
   }
 }
 

@@ -4,6 +4,8 @@ import {
   digitCount,
   eachMatch,
   eachMatchAtWords,
+  eachMatchAtWordsAnd,
+  GATE_DIGIT,
   GATE_SMALL_NUMBER,
   type Candidate,
   type ScanContext,
@@ -44,6 +46,27 @@ function ipv6Hint(text: string): boolean {
   return false;
 }
 
+// Speed: every phone pattern's match starts with a digit at a word start (GATE_DIGIT), or with
+// "+" or "(": the patterns are tried only there (candidate.ts eachMatchAtWordsAnd).
+const NO_STARTS: readonly number[] = [];
+/** Positions of "+" and "(" in the text, in order. */
+function plusParenStarts(text: string): readonly number[] {
+  let p = text.indexOf('+');
+  let q = text.indexOf('(');
+  if (p < 0 && q < 0) return NO_STARTS;
+  const at: number[] = [];
+  while (p >= 0 || q >= 0) {
+    if (q < 0 || (p >= 0 && p < q)) {
+      at.push(p);
+      p = text.indexOf('+', p + 1);
+    } else {
+      at.push(q);
+      q = text.indexOf('(', q + 1);
+    }
+  }
+  return at;
+}
+
 function phoneType(ctx: ScanContext, start: number): 'PHONE' | 'FAX' {
   return FAX_CUE.test(before(ctx.text, start, 24)) ? 'FAX' : 'PHONE';
 }
@@ -54,8 +77,9 @@ export function recognizeContact(ctx: ScanContext, out: Candidate[]): void {
   // Each phone form needs a number of digits (the pattern's or the check below): skip the patterns
   // the text has too few digits for.
   const digits = wantPhone ? digitCount(ctx) : 0;
+  const extra = digits >= 4 ? plusParenStarts(text) : NO_STARTS;
   if (digits >= 10)
-    eachMatch(NANP_RE, text, (m) => {
+    eachMatchAtWordsAnd(ctx, GATE_DIGIT, extra, NANP_RE, (m) => {
       const s = m.index;
       const raw = m[0];
       const core = raw.replace(/\s*(?:x|ext\.?|extension)\s*\d+$/i, '');
@@ -74,7 +98,7 @@ export function recognizeContact(ctx: ScanContext, out: Candidate[]): void {
     });
   // Every international number opens with "+" or "00".
   if (digits >= 8 && (text.includes('+') || text.includes('00')))
-    eachMatch(INTL_RE, text, (m) => {
+    eachMatchAtWordsAnd(ctx, GATE_DIGIT, extra, INTL_RE, (m) => {
       // "00" international prefix only with separators (bare 00482913 is a record number).
       if (m[0].startsWith('00') && !/[ .-]/.test(m[0])) return;
       const n = digitsOf(m[0]).length;
@@ -89,7 +113,7 @@ export function recognizeContact(ctx: ScanContext, out: Candidate[]): void {
       });
     });
   if (digits >= 9)
-    eachMatch(TRUNK_RE, text, (m) => {
+    eachMatchAtWordsAnd(ctx, GATE_DIGIT, extra, TRUNK_RE, (m) => {
       const n = digitsOf(m[0]).length;
       if (n < 9 || n > 12) return;
       if (!/[ .-]/.test(m[0]) && !/^\(/.test(m[0])) {
@@ -107,7 +131,7 @@ export function recognizeContact(ctx: ScanContext, out: Candidate[]): void {
       });
     });
   if (digits >= 4)
-    eachMatch(GENERIC_RE, text, (m) => {
+    eachMatchAtWordsAnd(ctx, GATE_DIGIT, extra, GENERIC_RE, (m) => {
       const n = digitsOf(m[0]).length;
       if (n < 4 || n > 15) return;
       // A label before ("Phone: ...") or, in signatures, right after ("... office", "...-Fax").

@@ -142,6 +142,27 @@ function monthNum(word: string): number {
   return MONTHS[word.toLowerCase().replace(/\.$/, '')] ?? 0;
 }
 
+/** Dates written with a month name: `re`'s group `di` holds the day (0: none). */
+function textual(
+  ctx: ScanContext,
+  out: Candidate[],
+  re: RegExp,
+  gate: number,
+  di: number,
+  reason: string,
+): void {
+  eachMatchAtWords(ctx, gate, re, (m) => {
+    const word = MON_WORD_RE.exec(m[0])?.[0] ?? '';
+    const mon = monthNum(word);
+    if (!mon) return;
+    // "may" and "march" are also verbs: the capitalised form or a year must back them.
+    if ((word.toLowerCase() === 'may' || word.toLowerCase() === 'march') && !/^[MT]/.test(word)) return;
+    const day = di > 0 ? +(m[di] ?? 0) : 1;
+    if (di > 0 && !calendarValid(2000, mon, day)) return;
+    out.push({ type: 'DATE', start: m.index, end: m.index + m[0].length, confidence: 0.9, reason });
+  });
+}
+
 export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
   if (!ctx.wants('DATE')) return;
   const { text } = ctx;
@@ -259,25 +280,13 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
         reason: 'Ordinal day of the month',
       });
     });
-  const textual = (re: RegExp, gate: number, di: number, reason: string): void => {
-    eachMatchAtWords(ctx, gate, re, (m) => {
-      const word = MON_WORD_RE.exec(m[0])?.[0] ?? '';
-      const mon = monthNum(word);
-      if (!mon) return;
-      // "may" and "march" are also verbs: the capitalised form or a year must back them.
-      if ((word.toLowerCase() === 'may' || word.toLowerCase() === 'march') && !/^[MT]/.test(word)) return;
-      const day = di > 0 ? +(m[di] ?? 0) : 1;
-      if (di > 0 && !calendarValid(2000, mon, day)) return;
-      out.push({ type: 'DATE', start: m.index, end: m.index + m[0].length, confidence: 0.9, reason });
-    });
-  };
   // Month-name patterns only when some month abbreviation occurs at all.
   const lower = lowerText(ctx);
   const hasMonth = MONTH_LITERALS.test(lower);
   if (hasMonth) {
-    textual(TEXT_MDY_RE, MONTH_GATE, 1, 'Month name with day');
-    textual(TEXT_DMY_RE, GATE_DAY_NUMBER, 2, 'Day with month name');
-    textual(TEXT_MY_RE, MONTH_GATE, 0, 'Month name with year');
+    textual(ctx, out, TEXT_MDY_RE, MONTH_GATE, 1, 'Month name with day');
+    textual(ctx, out, TEXT_DMY_RE, GATE_DAY_NUMBER, 2, 'Day with month name');
+    textual(ctx, out, TEXT_MY_RE, MONTH_GATE, 0, 'Month name with year');
   }
   if (HX_GATE_RE.test(text))
     eachMatch(HX_YEAR_RE, text, (m) => {
