@@ -305,6 +305,9 @@ const G_COMMA = 8; // ", " or " & " or ": " etc. on one line
 const G_NEWLINE = 16; // one line break (with spaces)
 const G_BREAK = 32; // anything else: sentence punctuation, blank line, long gap
 
+// gapKind's flag (beside the kind) that the gap holds a line break.
+const GAP_LINE = 64;
+
 function gapKind(text: string, from: number, to: number): number {
   const len = to - from;
   if (len <= 0) return G_HYPHEN;
@@ -323,8 +326,12 @@ function gapKind(text: string, from: number, to: number): number {
     else if (c === 44 || c === 58 || c === 40 || c === 41 || c === 38 || c === 34 || c === 42) other++;
     else strong++;
   }
+  if (newlines > 0)
+    return (
+      GAP_LINE |
+      (strong > 0 || len > 8 || newlines > 1 || other + periods + hyphens > 0 ? G_BREAK : G_NEWLINE)
+    );
   if (strong > 0 || len > 8) return G_BREAK;
-  if (newlines > 0) return newlines > 1 || other + periods + hyphens > 0 ? G_BREAK : G_NEWLINE;
   if (other === 0 && periods === 0 && hyphens === 0 && spaces <= 3) return G_SPACE;
   if (periods === 1 && other === 0 && hyphens === 0 && spaces <= 2) return G_PERIOD;
   if (hyphens === 1 && spaces === 0 && other === 0 && periods === 0) return G_HYPHEN;
@@ -396,8 +403,9 @@ function lowerInitial(i: number): boolean {
   if (i < 0 || i + 1 >= R_n || R_upper || R_gap[i + 1] !== G_PERIOD) return false;
   return (R_x[i]! & X_LOWER_LETTER) !== 0;
 }
+// (A token that is not letters only is always a stop token: W_STOP, and no rule revives one.)
 function candidate(i: number): boolean {
-  return R_stop[i] === 0 && (R_sh[i]! & SHAPE_LETTERS) !== 0;
+  return R_stop[i] === 0;
 }
 // A colon in the gap between tokens a and b.
 function colonBetween(a: number, b: number): boolean {
@@ -432,12 +440,26 @@ function mark(i: number, c: number, r: string): void {
   }
 }
 
+// The W_* cue bits namesCueRules reads on the word before a candidate.
+const CUES_BEFORE =
+  W_TITLE |
+  W_FAMILY |
+  W_SHORT_ROLE |
+  W_ROLE |
+  W_PATIENT |
+  W_GREETING |
+  W_INTRO_LAST |
+  W_NAME_LABEL |
+  W_SAY_BEFORE |
+  W_WEAK_BEFORE;
+
 function namesCueRules(): void {
   const text = R_text,
     upper = R_upper,
     n = R_n,
     toks = R_toks!,
     x = R_x,
+    info = R_info,
     fl = R_fl,
     gap = R_gap,
     sh = R_sh;
@@ -454,6 +476,15 @@ function namesCueRules(): void {
       i > 0 && joined(i) && (gap[i] !== G_PERIOD || isInitial(i - 1) || is(i - 1, W_TITLE)) ? i - 1 : -1;
     if (p > 0 && isInitial(p) && joined(p) && is(p - 1, W_TITLE)) p = p - 1;
     const px = p >= 0 ? x[p]! : 0;
+    // Speed: a word no dictionary knows can only be taken by a cue word before it or a verb
+    // said of people after it (every other rule below needs dictionary flags).
+    if (
+      f === 0 &&
+      (p < 0 || (info[p]! & CUES_BEFORE) === 0) &&
+      (px & (X_CALLED | X_HIM_HER)) === 0 &&
+      !(i + 1 < n && (info[i + 1]! & W_PERSON_VERB) !== 0)
+    )
+      continue;
 
     // "MS" and "MR" are also mental status and mitral regurgitation in notes: in all-caps text
     // they need a dictionary name after them; no title takes a name across a colon.
@@ -629,7 +660,8 @@ function namesCueRules(): void {
       !upper &&
       shp &&
       p > 0 &&
-      (((px & X_CALLED) !== 0 && is(p - 1, W_CALLED_BE)) || ((px & X_HIM_HER) !== 0 && (x[p - 1]! & X_NAMED) !== 0))
+      (((px & X_CALLED) !== 0 && is(p - 1, W_CALLED_BE)) ||
+        ((px & X_HIM_HER) !== 0 && (x[p - 1]! & X_NAMED) !== 0))
     )
       mark(i, 0.8, 'Name after "called" or "named"');
     // "spoke with helen", "will consult with greta": a first name after a verb of talking + with.
@@ -730,7 +762,13 @@ function namesLabelledLower(): void {
     ls = R_ls;
   // "name: kenji r. osada": a labelled name in lower case takes the rest of its short line.
   for (let i = 1; i < n; i++) {
-    if ((x[i - 1]! & X_NAME) === 0 || text[toks.end[i - 1]!] !== ':' || !isLower(i) || !candidate(i) || ls[i] === 1)
+    if (
+      (x[i - 1]! & X_NAME) === 0 ||
+      text[toks.end[i - 1]!] !== ':' ||
+      !isLower(i) ||
+      !candidate(i) ||
+      ls[i] === 1
+    )
       continue;
     let k = i;
     while (
@@ -858,64 +896,72 @@ function namesLowerInitials(): void {
 }
 
 function namesPairs(): void {
-  const text = R_text,
-    upper = R_upper,
+  const upper = R_upper,
     n = R_n,
-    toks = R_toks!,
     fl = R_fl,
-    gap = R_gap,
-    sh = R_sh,
-    conf = R_conf;
+    gap = R_gap;
   for (let i = 0; i + 1 < n; i++) {
     if (!candidate(i)) continue;
     const j = i + 1;
     if (!candidate(j)) continue;
     const g = gap[j]!;
-    // "W. TARRANT", "M. Brockwell": an initial then a name-shaped word.
-    // Not "N/V. Zofran", "I&O. NEXT": the initial stands alone, not after a slash, "&" or digit.
-    let bi = toks.start[i]! - 1;
-    // (Across spaces too: "I & O. Diuresis", "L > R. Peak".)
-    while (bi > 0 && text.charCodeAt(bi) === 32 && text.charCodeAt(bi - 1) !== 32) bi--;
-    const beforeInitial = bi >= 0 ? text.charCodeAt(bi) : 32;
-    if (
-      isInitial(i) &&
-      g === G_PERIOD &&
-      !isInitial(j) &&
-      beforeInitial !== 47 &&
-      beforeInitial !== 38 &&
-      // "L>R. Peak" compares sides; an arrow ("-> J. Chang") may lead to a name.
-      !(
-        (beforeInitial === 62 || beforeInitial === 60 || beforeInitial === 61) &&
-        bi > 0 &&
-        /[\p{L}\p{N} ]/u.test(text[bi - 1]!)
-      ) &&
-      !(beforeInitial >= 48 && beforeInitial <= 57) &&
-      (shaped(j) || (upper && (sh[j]! & SHAPE_CAPS) !== 0))
-    ) {
-      // In all-caps notes an unknown word needs a cue before the initial ("TO MEET R. KOWALCZYK").
-      if (
-        !upper ||
-        fl[j] !== 0 ||
-        conf[j]! > 0 ||
-        (i > 0 && gap[i] === G_SPACE && is(i - 1, W_TALK_VERB | W_WEAK_BEFORE))
-      ) {
-        mark(i, 0.8, 'Initial before a name');
-        mark(j, 0.8, 'Initial before a name');
-      }
+    if (g === G_PERIOD) {
+      if (isInitial(i) && !isInitial(j)) initialThenName(i, j);
       continue;
     }
     if (g !== G_SPACE) continue;
     const a = fl[i]!;
+    // Both rules below need a first name first.
+    if ((a & FIRST) === 0) continue;
     const b = fl[j]!;
     const sa = shaped(i);
     const sb = shaped(j) || (isInitial(j) && !upper);
     if (!sa || !sb) continue;
-    if ((a & FIRST) !== 0 && (b !== 0 || isInitial(j)) && ((a & F_STRONG) !== 0 || (b & L_STRONG) !== 0)) {
+    if ((b !== 0 || isInitial(j)) && ((a & F_STRONG) !== 0 || (b & L_STRONG) !== 0)) {
       mark(i, 0.9, 'First name and surname');
       mark(j, 0.9, 'First name and surname');
     } else if ((a & F_STRONG) !== 0 && !upper && len(j) > 2) {
       mark(i, 0.8, 'First name before a capitalised word');
       mark(j, 0.8, 'First name before a capitalised word');
+    }
+  }
+}
+
+// "W. TARRANT", "M. Brockwell": initial i, its period, then a name-shaped word j.
+function initialThenName(i: number, j: number): void {
+  const text = R_text,
+    upper = R_upper,
+    toks = R_toks!,
+    fl = R_fl,
+    gap = R_gap,
+    sh = R_sh,
+    conf = R_conf;
+  // Not "N/V. Zofran", "I&O. NEXT": the initial stands alone, not after a slash, "&" or digit.
+  let bi = toks.start[i]! - 1;
+  // (Across spaces too: "I & O. Diuresis", "L > R. Peak".)
+  while (bi > 0 && text.charCodeAt(bi) === 32 && text.charCodeAt(bi - 1) !== 32) bi--;
+  const beforeInitial = bi >= 0 ? text.charCodeAt(bi) : 32;
+  if (
+    beforeInitial !== 47 &&
+    beforeInitial !== 38 &&
+    // "L>R. Peak" compares sides; an arrow ("-> J. Chang") may lead to a name.
+    !(
+      (beforeInitial === 62 || beforeInitial === 60 || beforeInitial === 61) &&
+      bi > 0 &&
+      /[\p{L}\p{N} ]/u.test(text[bi - 1]!)
+    ) &&
+    !(beforeInitial >= 48 && beforeInitial <= 57) &&
+    (shaped(j) || (upper && (sh[j]! & SHAPE_CAPS) !== 0))
+  ) {
+    // In all-caps notes an unknown word needs a cue before the initial ("TO MEET R. KOWALCZYK").
+    if (
+      !upper ||
+      fl[j] !== 0 ||
+      conf[j]! > 0 ||
+      (i > 0 && gap[i] === G_SPACE && is(i - 1, W_TALK_VERB | W_WEAK_BEFORE))
+    ) {
+      mark(i, 0.8, 'Initial before a name');
+      mark(j, 0.8, 'Initial before a name');
     }
   }
 }
@@ -952,6 +998,8 @@ function namesSpeakerLabels(): void {
     // Lower-case first name and surname ("patricia desrosiers"): one of them unambiguous, the other
     // a name too ("martin carey", "mary theresa", "stella maris").
     for (let i = 0; i + 1 < n; i++) {
+      // (Both cases need a first name first.)
+      if ((fl[i]! & FIRST) === 0) continue;
       if (!isLower(i) || !isLower(i + 1) || gap[i + 1] !== G_SPACE || !candidate(i) || !candidate(i + 1))
         continue;
       const a = fl[i]!;
@@ -1010,7 +1058,8 @@ function namesCapitalisedRuns(): void {
         continue;
       }
       let evidence = false;
-      for (let m = i; m <= k; m++) if ((fl[m]! & STRONG) !== 0 || (x[m]! & X_SURNAME_ENDING) !== 0) evidence = true;
+      for (let m = i; m <= k; m++)
+        if ((fl[m]! & STRONG) !== 0 || (x[m]! & X_SURNAME_ENDING) !== 0) evidence = true;
       if (evidence) for (let m = i; m <= k; m++) mark(m, 0.75, 'Capitalised words with a known name');
       i = k;
     }
@@ -1116,12 +1165,7 @@ function namesDoctorParticle(): void {
     if ((x[i - 1]! & X_DOCTOR) === 0) continue;
     if (!isLower(i) || (x[i]! & X_SPLIT_PARTICLE) === 0 || (gap[i]! & (G_SPACE | G_PERIOD)) === 0) continue;
     const j = i + 1;
-    if (
-      gap[j] !== G_SPACE ||
-      (sh[j]! & SHAPE_LETTERS) === 0 ||
-      len(j) < 3 ||
-      is(j, W_AFTER_TITLE_NOT_NAME)
-    )
+    if (gap[j] !== G_SPACE || (sh[j]! & SHAPE_LETTERS) === 0 || len(j) < 3 || is(j, W_AFTER_TITLE_NOT_NAME))
       continue;
     if (!(isLower(j) || shaped(j))) continue;
     mark(i, 0.85, 'Title before a name');
@@ -1346,6 +1390,19 @@ function namesSignOff(): void {
   }
 }
 
+// Coordination: name i, a link word, then `other` ("Dusty, Norris and Wade", "FERRANTE AND BRANDT").
+function coordinated(i: number, link: number, other: number): void {
+  const conf = R_conf;
+  if (conf[other]! >= 0.7 || !candidate(other)) return;
+  // (Tokens are letters and digits: "&" is never one.)
+  if ((R_x[link]! & X_AND_OR) === 0) return;
+  if (
+    (R_fl[other] !== 0 && (shaped(other) || (isLower(other) && isLower(i)))) ||
+    (shaped(other) && (!R_upper || conf[i]! >= 0.85))
+  )
+    mark(other, Math.min(conf[i]!, 0.8), 'Name listed with another name');
+}
+
 function namesExtend(): void {
   const text = R_text,
     upper = R_upper,
@@ -1398,24 +1455,8 @@ function namesExtend(): void {
             (!upper && (g & (G_SPACE | G_PERIOD)) !== 0 && (isInitial(h) || (g === G_SPACE && shaped(h)))));
         if (okLeft) mark(h, Math.min(conf[i]!, 0.8), why[i] ?? 'Name continues');
       }
-      // Coordination: "Dusty, Norris and Wade", "FERRANTE AND BRANDT".
-      for (const [a, b] of [
-        [i + 1, i + 2],
-        [i - 2, i - 1],
-      ] as const) {
-        if (a < 0 || b >= n || a >= n || b < 0) continue;
-        const other = a === i + 1 ? b : a;
-        const link = a === i + 1 ? a : b;
-        if (conf[other]! >= 0.7 || !candidate(other)) continue;
-        // (Tokens are letters and digits: "&" is never one.)
-        const isLink = (x[link]! & X_AND_OR) !== 0;
-        if (!isLink) continue;
-        if (
-          (fl[other] !== 0 && (shaped(other) || (isLower(other) && isLower(i)))) ||
-          (shaped(other) && (!upper || conf[i]! >= 0.85))
-        )
-          mark(other, Math.min(conf[i]!, 0.8), 'Name listed with another name');
-      }
+      if (i + 2 < n) coordinated(i, i + 1, i + 2);
+      if (i - 2 >= 0) coordinated(i, i - 1, i - 2);
       if (i + 1 < n && (gap[i + 1]! & G_COMMA) !== 0 && text[toks.end[i]!] === ',') {
         const o = i + 1;
         // A single capitalised word that goes on the list ("Delacourt, Fisher and Lane") is a name
@@ -1457,17 +1498,17 @@ function namesPropagate(): void {
     fl = R_fl,
     sh = R_sh,
     conf = R_conf;
-  const strongNames = new Set<string>();
+  let strongNames: Set<string> | undefined;
   // Seeds: strong findings that are dictionary names, or capitalised words in mixed-case text
   // (in all-caps notes a cue alone is not enough to spread a word to the whole note).
   for (let i = 0; i < n; i++)
     if (conf[i]! >= 0.8 && !isInitial(i) && len(i) > 2 && (fl[i] !== 0 || !upper))
-      strongNames.add(R_toks!.word[i]!.stem);
-  if (strongNames.size > 0) {
+      (strongNames ??= new Set<string>()).add(R_toks!.word[i]!.stem);
+  if (strongNames !== undefined) {
     for (let i = 0; i < n; i++) {
-      if (conf[i]! >= 0.8 || !candidate(i) || !strongNames.has(R_toks!.word[i]!.stem)) continue;
-      if (shaped(i) || (sh[i]! & SHAPE_CAPS) !== 0 || (isLower(i) && fl[i] !== 0))
-        mark(i, 0.8, 'Same name as found elsewhere in the text');
+      if (conf[i]! >= 0.8 || !candidate(i)) continue;
+      if (!(shaped(i) || (sh[i]! & SHAPE_CAPS) !== 0 || (isLower(i) && fl[i] !== 0))) continue;
+      if (strongNames.has(R_toks!.word[i]!.stem)) mark(i, 0.8, 'Same name as found elsewhere in the text');
     }
   }
 }
@@ -1545,13 +1586,19 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     if (i > 0 && to - from === 1 && text.charCodeAt(from) === 32) {
       gap[i] = G_SPACE;
       ls[i] = 0;
+    } else if (i > 0) {
+      const g = gapKind(text, from, to);
+      gap[i] = g & ~GAP_LINE;
+      ls[i] = g & GAP_LINE ? 1 : 0;
     } else {
-      gap[i] = i === 0 ? G_BREAK : gapKind(text, from, to);
-      ls[i] = i === 0 ? 1 : 0;
+      // The first token starts a line unless something other than blanks follows the last line
+      // break before it.
+      gap[i] = G_BREAK;
+      ls[i] = 1;
       for (let k = from; k < to; k++) {
         const c = text.charCodeAt(k);
         if (c === 10 || c === 13) ls[i] = 1;
-        else if (i === 0 && c !== 32 && c !== 9) ls[i] = 0;
+        else if (c !== 32 && c !== 9) ls[i] = 0;
       }
     }
     if ((wi & W_STOP) !== 0) {
@@ -1561,11 +1608,9 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       stop[i] = 0;
       fl[i] = wi & 15;
     }
-  }
-  // Hyphenated compounds of common words ("Follow-up", "Check-in", "FOLLOW-UP", "Well-being"):
-  // a part joined to a lower-case common word, or to a particle such as "up"/"in", is not a name.
-  for (let i = 1; i < n; i++) {
-    if (gap[i] !== G_HYPHEN || text.charCodeAt(toks.start[i]! - 1) !== 45) continue;
+    // Hyphenated compounds of common words ("Follow-up", "Check-in", "FOLLOW-UP", "Well-being"):
+    // a part joined to a lower-case common word, or to a particle such as "up"/"in", is not a name.
+    if (i === 0 || gap[i] !== G_HYPHEN || text.charCodeAt(toks.start[i]! - 1) !== 45) continue;
     // A lower-case part counts only when it is a common word: "Kivi-aho" is a surname.
     if (
       (!upper && (sh[i]! & SHAPE_LOWER) !== 0 && stop[i] === 1) ||
