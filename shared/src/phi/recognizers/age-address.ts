@@ -3,6 +3,7 @@
 // (45 CFR 164.514(b)(2)(i)(B)).
 import {
   before,
+  digitCount,
   eachMatch,
   eachMatchAtWords,
   eachMatchAtWordsAnd,
@@ -13,7 +14,19 @@ import {
   type ScanContext,
 } from '../candidate.ts';
 import { wordGate } from '../tokens.ts';
-import { A_EURO_SUFFIX, A_EURO_WORD, A_NAMED_STREET, ageBits, ageOfThing, cueBits } from './ages.ts';
+import {
+  A_ADDRESS_CUE,
+  A_EURO_LEAD,
+  A_EURO_SUFFIX,
+  A_EURO_WORD,
+  A_NAMED_STREET,
+  A_STREET_TYPE,
+  ageBits,
+  cueBits,
+  EURO_WORDS,
+  TYPES_ANY_CASE,
+} from './age-words.ts';
+import { ageOfThing } from './ages.ts';
 import { zipValid } from '../validators.ts';
 
 const AGE_RE =
@@ -22,13 +35,7 @@ const AGE_RE =
 const AGE_SEX_RE =
   /(?<![\w.,/-])(9\d|1[0-2]\d)\s*(?:y(?:ear)?\s*o(?:ld)?\s*)?(?:m|f|male|female|man|woman|gentleman|lady|wm|wf|bm|bf)\b/gi;
 
-const STREET_TYPES =
-  'street|st|avenue|ave|av|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|terrace|ter|terr|circle|cir|parkway|pkwy|highway|hwy|freeway|fwy|expressway|square|sq|trail|trl|alley|aly|plaza|plz|route|rte|crescent|cres|close|grove|row|gardens|gdns|mews|walk|hill|heights|hts|point|pt|pike|loop|run|path|crossing|xing|commons|green|park|ridge|view|center|centre|station|landing|junction|causeway|quay|wharf|esplanade|promenade|broadway';
-// Street types match as written in lower, Title or UPPER case; the pattern itself stays
-// case-sensitive so the capitalised-word parts keep their meaning.
-const TYPES_ANY_CASE = STREET_TYPES.split('|')
-  .map((t) => `${t}|${t[0]!.toUpperCase()}${t.slice(1)}|${t.toUpperCase()}`)
-  .join('|');
+// Street types (age-words.ts STREET_TYPES) match as written in lower, Title or UPPER case.
 const UNIT =
   '(?:,?\\s*(?:[Aa]pt|APT|[Aa]partment|[Ss]uite|SUITE|[Ss]te|[Uu]nit|#|[Ff]l|[Ff]loor|[Rr]oom|[Rr]m|[Bb]ldg|[Bb]uilding|[Bb]ox|[Ll]ot|[Nn]o)\\.?\\s*#?\\s*[A-Z0-9-]{1,6}\\b)?';
 const CAP = "[\\p{Lu}][\\p{L}\\p{M}'.-]*";
@@ -47,12 +54,6 @@ const STREET_RE = new RegExp(
   'gu',
 );
 // Continental forms: "Rue des Lilas 14", "14 Rue des Lilas", "Via Roma 12", "Lindauer Strasse 8".
-const EURO_WORDS =
-  'rue|avenue|boulevard|chemin|place|via|viale|piazza|vicolo|corso|calle|avenida|carrer|rua|praça|plaza|paseo|ulica|straße|strasse|gasse|weg|allee|platz'
-    .split('|')
-    // "via" in lower case is the English preposition ("via PB 840 vent"): capitalised only.
-    .map((t) => (t === 'via' ? 'Via' : `${t}|${t[0]!.toUpperCase()}${t.slice(1)}`))
-    .join('|');
 const EURO_SUFFIX =
   'straße|strasse|str\\.|gasse|weg|allee|platz|gatan|vägen|vej|gade|veien|katu|tie|laan|straat|plein|gracht|utca|ulice';
 // Continental forms: "Rue des Lilas 14", "14 Rue des Lilas", "Via Roma 12", "Lindauer Strasse 8",
@@ -257,7 +258,8 @@ function extendForward(text: string, end: number): number {
     PART_RE.lastIndex = at;
     const m = PART_RE.exec(text);
     if (!m) break;
-    const word = m[0].replace(/\.$/, '');
+    const p = m[0];
+    const word = p.charCodeAt(p.length - 1) === 46 ? p.slice(0, -1) : p;
     if (NOT_ADDRESS_WORD.test(word)) break;
     // A capitalised word followed by a colon is a label ("Mobile:"), not part of the address.
     if (text[at + m[0].length] === ':') break;
@@ -278,217 +280,277 @@ function extendBack(text: string, start: number): number {
   return s;
 }
 
+// One function per pass: a rare pattern's callback that V8 deoptimizes discards only its own
+// small function.
 export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
-  const { text } = ctx;
-  if (ctx.wants('AGE_OVER_89')) {
-    eachMatchAtWords(ctx, AGE_GATE, AGE_RE, (m) => {
-      if (m[1] && ageOfThing(text, m.index, m.index + m[0].length)) return;
-      out.push({
-        type: 'AGE_OVER_89',
-        start: m.index,
-        end: m.index + m[0].length,
-        confidence: 0.9,
-        reason: 'Age over 89',
-      });
-    });
-    eachMatchAtWords(ctx, AGE_GATE, AGE_SEX_RE, (m) => {
-      out.push({
-        type: 'AGE_OVER_89',
-        start: m.index,
-        end: m.index + m[1]!.length,
-        confidence: 0.75,
-        reason: 'Age over 89 before sex',
-      });
-    });
-  }
+  if (ctx.wants('AGE_OVER_89')) agesOver89(ctx, out);
   if (ctx.wants('ADDRESS')) {
+    // Cue words of the text (age-words.ts): a pattern none of whose cue words occur is skipped.
+    const cues = cueBits(ctx);
     const firstAnchor = out.length;
-    eachMatchAtWords(ctx, STREET_GATE, STREET_RE, (m) => {
-      // Short or common-word street types ("Pt", "Dr", "Place", "Park") need Title-case words
-      // before them; in all-caps notes "3 DOSES AND PT" is not an address.
-      const tm = TYPE_IN_MATCH.exec(m[0]);
-      // In all-caps notes only spelled-out types count ("6 MCG. HR STEADY CONT AV" is not a street).
-      if (ctx.upper && (!tm || tm[1]!.replace('.', '').length <= 4)) return;
-      if (
-        tm &&
-        AMBIGUOUS_TYPES.has(tm[1]!.toLowerCase().replace('.', '')) &&
-        !/^\S+\s+(?:[NSEW]\.?\s+)?(?:\p{Lu}\p{Ll}+\s+)+/u.test(m[0])
-      )
-        return;
-      out.push({
-        type: 'ADDRESS',
-        start: m.index,
-        end: m.index + m[0].replace(/[\s,]+$/, '').length,
-        confidence: 0.9,
-        reason: 'Street address',
-      });
-    });
+    if ((cues & A_STREET_TYPE) !== 0) streetLines(ctx, out);
     // Continental street forms are Title-case by construction; all-caps notes skip the pattern.
-    if (!ctx.upper)
-      eachMatchAtWordsAnd(ctx, EURO_GATE, euroExtraStarts(ctx), EURO_RE, (m) => {
-        if (!/\d/.test(m[0])) return;
-        out.push({
-          type: 'ADDRESS',
-          start: m.index,
-          end: m.index + m[0].length,
-          confidence: 0.8,
-          reason: 'Street address (continental form)',
-        });
-      });
-    // "4410 Tammiku 12", "118 Petőfi tér 6.": house number, capitalised street words, number.
-    if (!ctx.upper)
-      eachMatchAtWords(ctx, NUM_WORDS_NUM_GATE, NUM_WORDS_NUM_RE, (m) => {
-        // Lab values and vent settings share the shape ("Rate 10", "AST 524"): the form must open
-        // its line or follow an address cue.
-        const lineBefore = text.slice(Math.max(0, text.lastIndexOf('\n', m.index - 1) + 1), m.index);
-        const cue = /\b(?:address|at|to|lives|live|is|on|of|in)\s*:?\s*$/i.test(lineBefore);
-        // An apartment or suite right after it makes the form a street line wherever it stands
-        // ("... please check 4302 Bergweg 31 Apt. 207").
-        const unitAfter = /^,?[ \t]*(?:apt|apartment|suite|ste|unit)\b\.?[ \t]*#?[ \t]*\d/i.test(
-          text.slice(m.index + m[0].length, m.index + m[0].length + 20),
-        );
-        if (!/^[\s>?*•·-]*$/.test(lineBefore) && !cue && !unitAfter) return;
-        // Number, lower-case word, number reads as a quantity ("2 tabs 500") unless cued or
-        // the next line goes on with an address (a unit, a place).
-        const w1 = /^\d+[ \t]+(?:\S+\.[ \t]*)?(\S)/u.exec(m[0]);
-        if (
-          w1 &&
-          w1[1]!.toLowerCase() === w1[1] &&
-          !unitAfter &&
-          !/\b(?:address|lives at|live at|located at|resides at)\s*:?\s*$/i.test(lineBefore) &&
-          !/^\s*\n[\s>?*]*(?:apt|suite|unit)\b/i.test(
-            text.slice(m.index + m[0].length, m.index + m[0].length + 20),
-          )
-        )
-          return;
-        // Quantities and times in notes ("12 from 9", "5 but bp 80") share the shape.
-        if (/\s(?:mg|mcg|ml|cc|tabs?|units?|x|times|of|and|or|to|for|with)\s/i.test(m[0])) return;
-        out.push({
-          type: 'ADDRESS',
-          start: m.index,
-          end: m.index + m[0].length,
-          confidence: 0.8,
-          reason: 'Street address (number, street, number)',
-        });
-      });
+    if (!ctx.upper) euroStreets(ctx, out, cues);
+    if (!ctx.upper && digitCount(ctx) >= 2) numberWordsNumber(ctx, out);
+    if (!ctx.upper && (cues & A_NAMED_STREET) !== 0) namedStreets(ctx, out);
     const lower = lowerText(ctx);
-    if (!ctx.upper && (cueBits(ctx) & A_NAMED_STREET) !== 0)
-      eachMatch(NAMED_STREET_RE, text, (m) => {
-        const start = m.index + m[0].length - m[1]!.length;
-        out.push({
-          type: 'ADDRESS',
-          start,
-          end: m.index + m[0].length,
-          confidence: 0.75,
-          reason: 'Named street',
-        });
-      });
-    if (literalGate(ctx, POBOX_LITERALS, lower))
-      eachMatchAtWords(ctx, POBOX_GATE, POBOX_RE, (m) => {
-        out.push({
-          type: 'ADDRESS',
-          start: m.index,
-          end: m.index + m[0].length,
-          confidence: 0.9,
-          reason: 'Post office or military box',
-        });
-      });
-    if (literalGate(ctx, UNIT_ALONE_LITERALS, lower))
-      eachMatchAtWords(ctx, UNIT_ALONE_GATE, UNIT_ALONE_RE, (m) => {
-        out.push({
-          type: 'ADDRESS',
-          start: m.index,
-          end: m.index + m[0].length,
-          confidence: 0.7,
-          reason: 'Apartment or suite number',
-        });
-      });
-    // Address blocks: a street line, unit or PO box grows over the rest of the address (more
-    // numbers and capitalised words, commas, line breaks: "Apt. 5\nSpringfield, IL 62704\nUSA"),
-    // and an address cue ("my address is", "lives at") starts one.
-    const anchors: Array<[number, number]> = [];
-    for (let k = firstAnchor; k < out.length; k++) anchors.push([out[k]!.start, out[k]!.end]);
-    if (literalGate(ctx, ADDRESS_CUE_LITERALS, lower))
-      eachMatchAtWords(ctx, ADDRESS_CUE_GATE, ADDRESS_CUE_RE, (m) => {
-        const at = m.index + m[0].length;
-        if (/^[\d\p{Lu}]/u.test(text.slice(at, at + 1))) anchors.push([at, at]);
-      });
-    for (const [a, b] of anchors) {
-      const start = extendBack(text, a);
-      const end = extendForward(text, b);
-      if (end - start > b - a && end > start)
-        out.push({ type: 'ADDRESS', start, end, confidence: 0.96, reason: 'Address block' });
-    }
-    // City before "ST 12345": walk back over up to three capitalised words (cheaper than a
-    // regex that would start at every capital letter).
-    eachMatchAtWords(ctx, STATE_ZIP_GATE, STATE_ZIP_RE, (m) => {
-      const city = cityBefore(text, m.index);
-      if (city)
-        out.push({
-          type: 'ADDRESS',
-          start: city[0],
-          end: city[1],
-          confidence: 0.85,
-          reason: 'City before state and ZIP',
-        });
-    });
+    if (literalGate(ctx, POBOX_LITERALS, lower)) poBoxes(ctx, out);
+    if (literalGate(ctx, UNIT_ALONE_LITERALS, lower)) unitsAlone(ctx, out);
+    addressBlocks(ctx, out, firstAnchor, cues);
+    citiesBeforeStateZip(ctx, out);
   }
   if (ctx.wants('ZIP')) {
-    eachMatchAtWords(ctx, STATE_ZIP_GATE, STATE_ZIP_RE, (m) => {
-      const z = m[1]!;
-      if (!zipValid(z)) return;
-      const start = m.index + m[0].length - z.length;
-      out.push({
-        type: 'ZIP',
-        start,
-        end: start + z.length,
-        confidence: 0.95,
-        reason: 'ZIP code after a state',
-      });
-    });
-    eachMatchAtWords(ctx, ZIP4_GATE, ZIP4_RE, (m) => {
-      if (!zipValid(m[0])) return;
-      out.push({
-        type: 'ZIP',
-        start: m.index,
-        end: m.index + m[0].length,
-        confidence: 0.85,
-        reason: 'ZIP+4 code',
-      });
-    });
-    const lowerZip = lowerText(ctx);
-    if (literalGate(ctx, ZIP_CUE_LITERALS, lowerZip))
-      eachMatchAtWords(ctx, ZIP_CUE_GATE, ZIP_CUE_RE, (m) => {
-        const z = m[1]!;
-        if (!/\d/.test(z)) return;
-        const start = m.index + m[0].length - z.length;
-        out.push({
-          type: 'ZIP',
-          start,
-          end: start + z.length,
-          confidence: 0.9,
-          reason: 'Labelled postal code',
-        });
-      });
-    eachMatchAtWords(ctx, GATE_LETTER_DIGIT, UK_POSTCODE_RE, (m) => {
-      if (!/\s/.test(m[0]) && !/\b(?:postcode|post code|uk|london)\b/i.test(before(text, m.index, 40)))
-        return;
-      out.push({
-        type: 'ZIP',
-        start: m.index,
-        end: m.index + m[0].length,
-        confidence: 0.8,
-        reason: 'UK postcode',
-      });
-    });
-    eachMatchAtWords(ctx, GATE_LETTER_DIGIT, CA_POSTCODE_RE, (m) => {
-      out.push({
-        type: 'ZIP',
-        start: m.index,
-        end: m.index + m[0].length,
-        confidence: 0.8,
-        reason: 'Canadian postal code',
-      });
-    });
+    stateZips(ctx, out);
+    zipPlus4(ctx, out);
+    if (literalGate(ctx, ZIP_CUE_LITERALS, lowerText(ctx))) labelledZips(ctx, out);
+    ukPostcodes(ctx, out);
+    canadianPostcodes(ctx, out);
   }
+}
+
+function agesOver89(ctx: ScanContext, out: Candidate[]): void {
+  const { text } = ctx;
+  eachMatchAtWords(ctx, AGE_GATE, AGE_RE, (m) => {
+    if (m[1] && ageOfThing(text, m.index, m.index + m[0].length)) return;
+    out.push({
+      type: 'AGE_OVER_89',
+      start: m.index,
+      end: m.index + m[0].length,
+      confidence: 0.9,
+      reason: 'Age over 89',
+    });
+  });
+  eachMatchAtWords(ctx, AGE_GATE, AGE_SEX_RE, (m) => {
+    out.push({
+      type: 'AGE_OVER_89',
+      start: m.index,
+      end: m.index + m[1]!.length,
+      confidence: 0.75,
+      reason: 'Age over 89 before sex',
+    });
+  });
+}
+
+function streetLines(ctx: ScanContext, out: Candidate[]): void {
+  eachMatchAtWords(ctx, STREET_GATE, STREET_RE, (m) => {
+    // Short or common-word street types ("Pt", "Dr", "Place", "Park") need Title-case words
+    // before them; in all-caps notes "3 DOSES AND PT" is not an address.
+    const tm = TYPE_IN_MATCH.exec(m[0]);
+    // In all-caps notes only spelled-out types count ("6 MCG. HR STEADY CONT AV" is not a street).
+    if (ctx.upper && (!tm || tm[1]!.replace('.', '').length <= 4)) return;
+    if (
+      tm &&
+      AMBIGUOUS_TYPES.has(tm[1]!.toLowerCase().replace('.', '')) &&
+      !/^\S+\s+(?:[NSEW]\.?\s+)?(?:\p{Lu}\p{Ll}+\s+)+/u.test(m[0])
+    )
+      return;
+    out.push({
+      type: 'ADDRESS',
+      start: m.index,
+      end: m.index + m[0].replace(/[\s,]+$/, '').length,
+      confidence: 0.9,
+      reason: 'Street address',
+    });
+  });
+}
+
+function euroStreets(ctx: ScanContext, out: Candidate[], cues: number): void {
+  const extra = euroExtraStarts(ctx);
+  // Without a continental street word only the capitalised-word alternatives can match.
+  const lead = (cues & A_EURO_LEAD) !== 0;
+  if (!lead && extra.length === 0) return;
+  eachMatchAtWordsAnd(ctx, lead ? EURO_GATE : 0, extra, EURO_RE, (m) => {
+    if (!/\d/.test(m[0])) return;
+    out.push({
+      type: 'ADDRESS',
+      start: m.index,
+      end: m.index + m[0].length,
+      confidence: 0.8,
+      reason: 'Street address (continental form)',
+    });
+  });
+}
+
+/** "4410 Tammiku 12", "118 Petőfi tér 6.": house number, capitalised street words, number. */
+function numberWordsNumber(ctx: ScanContext, out: Candidate[]): void {
+  const { text } = ctx;
+  eachMatchAtWords(ctx, NUM_WORDS_NUM_GATE, NUM_WORDS_NUM_RE, (m) => {
+    // Lab values and vent settings share the shape ("Rate 10", "AST 524"): the form must open
+    // its line or follow an address cue.
+    const lineBefore = text.slice(Math.max(0, text.lastIndexOf('\n', m.index - 1) + 1), m.index);
+    const cue = /\b(?:address|at|to|lives|live|is|on|of|in)\s*:?\s*$/i.test(lineBefore);
+    // An apartment or suite right after it makes the form a street line wherever it stands
+    // ("... please check 4302 Bergweg 31 Apt. 207").
+    const unitAfter = /^,?[ \t]*(?:apt|apartment|suite|ste|unit)\b\.?[ \t]*#?[ \t]*\d/i.test(
+      text.slice(m.index + m[0].length, m.index + m[0].length + 20),
+    );
+    if (!/^[\s>?*•·-]*$/.test(lineBefore) && !cue && !unitAfter) return;
+    // Number, lower-case word, number reads as a quantity ("2 tabs 500") unless cued or
+    // the next line goes on with an address (a unit, a place).
+    const w1 = /^\d+[ \t]+(?:\S+\.[ \t]*)?(\S)/u.exec(m[0]);
+    if (
+      w1 &&
+      w1[1]!.toLowerCase() === w1[1] &&
+      !unitAfter &&
+      !/\b(?:address|lives at|live at|located at|resides at)\s*:?\s*$/i.test(lineBefore) &&
+      !/^\s*\n[\s>?*]*(?:apt|suite|unit)\b/i.test(
+        text.slice(m.index + m[0].length, m.index + m[0].length + 20),
+      )
+    )
+      return;
+    // Quantities and times in notes ("12 from 9", "5 but bp 80") share the shape.
+    if (/\s(?:mg|mcg|ml|cc|tabs?|units?|x|times|of|and|or|to|for|with)\s/i.test(m[0])) return;
+    out.push({
+      type: 'ADDRESS',
+      start: m.index,
+      end: m.index + m[0].length,
+      confidence: 0.8,
+      reason: 'Street address (number, street, number)',
+    });
+  });
+}
+
+function namedStreets(ctx: ScanContext, out: Candidate[]): void {
+  const { text } = ctx;
+  eachMatch(NAMED_STREET_RE, text, (m) => {
+    const start = m.index + m[0].length - m[1]!.length;
+    out.push({
+      type: 'ADDRESS',
+      start,
+      end: m.index + m[0].length,
+      confidence: 0.75,
+      reason: 'Named street',
+    });
+  });
+}
+
+function poBoxes(ctx: ScanContext, out: Candidate[]): void {
+  eachMatchAtWords(ctx, POBOX_GATE, POBOX_RE, (m) => {
+    out.push({
+      type: 'ADDRESS',
+      start: m.index,
+      end: m.index + m[0].length,
+      confidence: 0.9,
+      reason: 'Post office or military box',
+    });
+  });
+}
+
+function unitsAlone(ctx: ScanContext, out: Candidate[]): void {
+  eachMatchAtWords(ctx, UNIT_ALONE_GATE, UNIT_ALONE_RE, (m) => {
+    out.push({
+      type: 'ADDRESS',
+      start: m.index,
+      end: m.index + m[0].length,
+      confidence: 0.7,
+      reason: 'Apartment or suite number',
+    });
+  });
+}
+
+function addressBlocks(ctx: ScanContext, out: Candidate[], firstAnchor: number, cues: number): void {
+  const { text } = ctx;
+  const lower = lowerText(ctx);
+  // Address blocks: a street line, unit or PO box grows over the rest of the address (more
+  // numbers and capitalised words, commas, line breaks: "Apt. 5\nSpringfield, IL 62704\nUSA"),
+  // and an address cue ("my address is", "lives at") starts one.
+  const anchors: Array<[number, number]> = [];
+  for (let k = firstAnchor; k < out.length; k++) anchors.push([out[k]!.start, out[k]!.end]);
+  if ((cues & A_ADDRESS_CUE) !== 0 && literalGate(ctx, ADDRESS_CUE_LITERALS, lower))
+    eachMatchAtWords(ctx, ADDRESS_CUE_GATE, ADDRESS_CUE_RE, (m) => {
+      const at = m.index + m[0].length;
+      if (/^[\d\p{Lu}]/u.test(text.slice(at, at + 1))) anchors.push([at, at]);
+    });
+  for (const [a, b] of anchors) {
+    const start = extendBack(text, a);
+    const end = extendForward(text, b);
+    if (end - start > b - a && end > start)
+      out.push({ type: 'ADDRESS', start, end, confidence: 0.96, reason: 'Address block' });
+  }
+}
+
+function citiesBeforeStateZip(ctx: ScanContext, out: Candidate[]): void {
+  const { text } = ctx;
+  // City before "ST 12345": walk back over up to three capitalised words (cheaper than a
+  // regex that would start at every capital letter).
+  eachMatchAtWords(ctx, STATE_ZIP_GATE, STATE_ZIP_RE, (m) => {
+    const city = cityBefore(text, m.index);
+    if (city)
+      out.push({
+        type: 'ADDRESS',
+        start: city[0],
+        end: city[1],
+        confidence: 0.85,
+        reason: 'City before state and ZIP',
+      });
+  });
+}
+
+function stateZips(ctx: ScanContext, out: Candidate[]): void {
+  eachMatchAtWords(ctx, STATE_ZIP_GATE, STATE_ZIP_RE, (m) => {
+    const z = m[1]!;
+    if (!zipValid(z)) return;
+    const start = m.index + m[0].length - z.length;
+    out.push({
+      type: 'ZIP',
+      start,
+      end: start + z.length,
+      confidence: 0.95,
+      reason: 'ZIP code after a state',
+    });
+  });
+}
+
+function zipPlus4(ctx: ScanContext, out: Candidate[]): void {
+  eachMatchAtWords(ctx, ZIP4_GATE, ZIP4_RE, (m) => {
+    if (!zipValid(m[0])) return;
+    out.push({
+      type: 'ZIP',
+      start: m.index,
+      end: m.index + m[0].length,
+      confidence: 0.85,
+      reason: 'ZIP+4 code',
+    });
+  });
+}
+
+function labelledZips(ctx: ScanContext, out: Candidate[]): void {
+  eachMatchAtWords(ctx, ZIP_CUE_GATE, ZIP_CUE_RE, (m) => {
+    const z = m[1]!;
+    if (!/\d/.test(z)) return;
+    const start = m.index + m[0].length - z.length;
+    out.push({
+      type: 'ZIP',
+      start,
+      end: start + z.length,
+      confidence: 0.9,
+      reason: 'Labelled postal code',
+    });
+  });
+}
+
+function ukPostcodes(ctx: ScanContext, out: Candidate[]): void {
+  const { text } = ctx;
+  eachMatchAtWords(ctx, GATE_LETTER_DIGIT, UK_POSTCODE_RE, (m) => {
+    if (!/\s/.test(m[0]) && !/\b(?:postcode|post code|uk|london)\b/i.test(before(text, m.index, 40))) return;
+    out.push({
+      type: 'ZIP',
+      start: m.index,
+      end: m.index + m[0].length,
+      confidence: 0.8,
+      reason: 'UK postcode',
+    });
+  });
+}
+
+function canadianPostcodes(ctx: ScanContext, out: Candidate[]): void {
+  eachMatchAtWords(ctx, GATE_LETTER_DIGIT, CA_POSTCODE_RE, (m) => {
+    out.push({
+      type: 'ZIP',
+      start: m.index,
+      end: m.index + m[0].length,
+      confidence: 0.8,
+      reason: 'Canadian postal code',
+    });
+  });
 }

@@ -16,7 +16,8 @@ import {
   type Candidate,
   type ScanContext,
 } from '../candidate.ts';
-import { wordGate, type Word } from '../tokens.ts';
+import { wordGate } from '../tokens.ts';
+import { A_AGE, A_SEX, A_YO, cueBits } from './age-words.ts';
 
 const UNITS = ['', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'];
 const TEENS = [
@@ -82,65 +83,6 @@ const IS_GATE = wordGate((w) => IS_FIRST.has(w));
 // "pt", "patient", "is", "CC:"/"HPI:", "ID:"). Case-sensitive M/F: "34 m" is a length.
 const AGE_SEX_RE =
   /(?:^|\n|\b(?:[Aa]n?|[Tt]his|[Pp]t|[Pp]atient|[Cc]lient|is|ID|CC|HPI)\b[:.]?)[ \t]*(\d{1,2})[ \t]?(?:(?:yo|y\/o|y\.o\.|YO)[ \t]?)?(?:([MF])(?![\w/-])|(?:male|female|man|woman|boy|girl|gentleman|lady|wm|wf|bm|bf)\b)(?![ \t]*\/)/gu;
-
-// Speed: per-word cue bits (tokens.ts Word.ages), computed once per distinct word. A pattern that
-// scans the whole text runs only when some token of the text has its bit (cueBits): each bit is
-// true of every token a match of its pattern must contain, so the bits only skip texts where the
-// pattern cannot match.
-/** AGE_WORD_RE: "age"/"aged" starting the word or after a non-word character, then its end or digits. */
-export const A_AGE = 1;
-/** YO_RE: "y", "yo", "yoa" after at most three digits ("34yo", "y" of "y/o"). */
-export const A_YO = 2;
-/** AGE_SEX_RE: a sex marker, maybe after the age and "yo" ("F", "34F", "34yoM", "oF" of "y/oF"). */
-export const A_SEX = 4;
-/** age-address.ts NAMED_STREET_RE: a spelled-out street word. */
-export const A_NAMED_STREET = 8;
-/** age-address.ts EURO_RE: a word ending in a street suffix ("Lindauerstr", "Rantakatu", "Lipová"). */
-export const A_EURO_SUFFIX = 16;
-/** age-address.ts EURO_RE: a street word after a capitalised word ("Lindauer Strasse 8"). */
-export const A_EURO_WORD = 32;
-const A_AGE_RE = /(?:^|[^a-z0-9_])aged?(?:\d|$)/;
-const A_YO_RE = /(?:^|[^a-z0-9])\d{0,3}(?:y|yo|yoa)(?:[^a-z0-9]|$)/;
-const A_SEX_RE =
-  /(?<![A-Za-z0-9])(?:\d{1,2})?(?:yo|YO|o)?(?:[MF]|male|female|man|woman|boy|girl|gentleman|lady|wm|wf|bm|bf)(?![A-Za-z0-9])/;
-const A_NAMED_STREET_RE =
-  /^(?:Street|street|Avenue|avenue|Road|road|Boulevard|boulevard|Lane|lane|Drive|drive|Parkway|Highway)(?![A-Za-z0-9])/;
-const A_EURO_SUFFIX_RE =
-  /(?:straße|strasse|str|gasse|weg|allee|platz|gatan|vägen|vej|gade|veien|katu|tie|laan|straat|plein|gracht|utca|ulice|á|é|í|ó|ú|ská|ova|ová|ego)$/u;
-const A_EURO_WORD_RE = /^(?:Strasse|Straße|Gasse|Weg|Allee|Platz)$/;
-
-function ageWordInfo(w: Word): number {
-  const l = w.lower;
-  const r = w.raw;
-  return (
-    (A_AGE_RE.test(l) ? A_AGE : 0) |
-    (A_YO_RE.test(l) ? A_YO : 0) |
-    (A_SEX_RE.test(r) ? A_SEX : 0) |
-    (A_NAMED_STREET_RE.test(r) ? A_NAMED_STREET : 0) |
-    (A_EURO_SUFFIX_RE.test(r) ? A_EURO_SUFFIX : 0) |
-    (A_EURO_WORD_RE.test(r) ? A_EURO_WORD : 0)
-  );
-}
-
-/** The A_* bits of a word. */
-export function ageBits(w: Word): number {
-  let b = w.ages;
-  if (b < 0) w.ages = b = ageWordInfo(w);
-  return b;
-}
-
-/**
- * OR of the A_* bits of the text's tokens; all bits without tokens or when case-insensitive
- * patterns may fold non-ASCII letters (tokens.ts foldRisk).
- */
-export function cueBits(ctx: ScanContext): number {
-  const toks = ctx.toks;
-  if (!toks || toks.foldRisk) return -1;
-  const words = toks.word;
-  let bits = 0;
-  for (let k = 0; k < words.length; k++) bits |= ageBits(words[k]!);
-  return bits;
-}
 
 function value(raw: string): number {
   const c = raw.charCodeAt(0);

@@ -1,0 +1,94 @@
+// Per-word cue bits shared by ages.ts and age-address.ts, and the word lists they are built from.
+import type { ScanContext } from '../candidate.ts';
+import type { Word } from '../tokens.ts';
+
+// Street types of age-address.ts STREET_RE.
+const STREET_TYPES =
+  'street|st|avenue|ave|av|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|terrace|ter|terr|circle|cir|parkway|pkwy|highway|hwy|freeway|fwy|expressway|square|sq|trail|trl|alley|aly|plaza|plz|route|rte|crescent|cres|close|grove|row|gardens|gdns|mews|walk|hill|heights|hts|point|pt|pike|loop|run|path|crossing|xing|commons|green|park|ridge|view|center|centre|station|landing|junction|causeway|quay|wharf|esplanade|promenade|broadway';
+// Street types match as written in lower, Title or UPPER case; the pattern itself stays
+// case-sensitive so the capitalised-word parts keep their meaning.
+export const TYPES_ANY_CASE = STREET_TYPES.split('|')
+  .map((t) => `${t}|${t[0]!.toUpperCase()}${t.slice(1)}|${t.toUpperCase()}`)
+  .join('|');
+// Continental street words of age-address.ts EURO_RE.
+export const EURO_WORDS =
+  'rue|avenue|boulevard|chemin|place|via|viale|piazza|vicolo|corso|calle|avenida|carrer|rua|praça|plaza|paseo|ulica|straße|strasse|gasse|weg|allee|platz'
+    .split('|')
+    // "via" in lower case is the English preposition ("via PB 840 vent"): capitalised only.
+    .map((t) => (t === 'via' ? 'Via' : `${t}|${t[0]!.toUpperCase()}${t.slice(1)}`))
+    .join('|');
+
+// Speed: per-word cue bits (tokens.ts Word.ages), computed once per distinct word. A pattern that
+// scans the whole text runs only when some token of the text has its bit (cueBits): each bit is
+// true of every token a match of its pattern must contain, so the bits only skip texts where the
+// pattern cannot match.
+/** AGE_WORD_RE: "age"/"aged" starting the word or after a non-word character, then its end or digits. */
+export const A_AGE = 1;
+/** YO_RE: "y", "yo", "yoa" after at most three digits ("34yo", "y" of "y/o"). */
+export const A_YO = 2;
+/** AGE_SEX_RE: a sex marker, maybe after the age and "yo" ("F", "34F", "34yoM", "oF" of "y/oF"). */
+export const A_SEX = 4;
+/** age-address.ts NAMED_STREET_RE: a spelled-out street word. */
+export const A_NAMED_STREET = 8;
+/** age-address.ts EURO_RE: a word ending in a street suffix ("Lindauerstr", "Rantakatu", "Lipová"). */
+export const A_EURO_SUFFIX = 16;
+/** age-address.ts EURO_RE: a street word after a capitalised word ("Lindauer Strasse 8"). */
+export const A_EURO_WORD = 32;
+/** age-address.ts STREET_RE: a street type ("Street", "Ave", "RD"). */
+export const A_STREET_TYPE = 64;
+/** age-address.ts EURO_RE: a continental street word ("Rue", "Via", "Platz"). */
+export const A_EURO_LEAD = 128;
+/** age-address.ts ADDRESS_CUE_RE: the key word of an address cue ("address", "lives", "ship"). */
+export const A_ADDRESS_CUE = 256;
+const A_AGE_RE = /(?:^|[^a-z0-9_])aged?(?:\d|$)/;
+const A_YO_RE = /(?:^|[^a-z0-9])\d{0,3}(?:y|yo|yoa)(?:[^a-z0-9]|$)/;
+const A_SEX_RE =
+  /(?<![A-Za-z0-9])(?:\d{1,2})?(?:yo|YO|o)?(?:[MF]|male|female|man|woman|boy|girl|gentleman|lady|wm|wf|bm|bf)(?![A-Za-z0-9])/;
+const A_NAMED_STREET_RE =
+  /^(?:Street|street|Avenue|avenue|Road|road|Boulevard|boulevard|Lane|lane|Drive|drive|Parkway|Highway)(?![A-Za-z0-9])/;
+const A_EURO_SUFFIX_RE =
+  /(?:straße|strasse|str|gasse|weg|allee|platz|gatan|vägen|vej|gade|veien|katu|tie|laan|straat|plein|gracht|utca|ulice|á|é|í|ó|ú|ská|ova|ová|ego)$/u;
+const A_EURO_WORD_RE = /^(?:Strasse|Straße|Gasse|Weg|Allee|Platz)$/;
+// STREET_RE takes a street type after `\s+`, so at a token start, and before `\b`.
+const A_STREET_TYPE_RE = new RegExp(`^(?:${TYPES_ANY_CASE})(?![A-Za-z0-9])`);
+// EURO_RE's words stand between `\b`s, maybe inside a token ("l'avenue").
+const A_EURO_LEAD_RE = new RegExp(`(?:^|[^A-Za-z0-9_])(?:${EURO_WORDS})(?![A-Za-z0-9_])`, 'u');
+// ADDRESS_CUE_RE's phrases all hold one of these words at a word start (maybe longer: "addresses").
+const A_ADDRESS_CUE_RE =
+  /(?:^|[^a-z0-9_])(?:address|live|living|located|resides|meet|corner|office|arrived|send|ship|mail|deliver)/;
+
+function ageWordInfo(w: Word): number {
+  const l = w.lower;
+  const r = w.raw;
+  return (
+    (A_AGE_RE.test(l) ? A_AGE : 0) |
+    (A_YO_RE.test(l) ? A_YO : 0) |
+    (A_SEX_RE.test(r) ? A_SEX : 0) |
+    (A_NAMED_STREET_RE.test(r) ? A_NAMED_STREET : 0) |
+    (A_EURO_SUFFIX_RE.test(r) ? A_EURO_SUFFIX : 0) |
+    (A_EURO_WORD_RE.test(r) ? A_EURO_WORD : 0) |
+    (A_STREET_TYPE_RE.test(r) ? A_STREET_TYPE : 0) |
+    (A_EURO_LEAD_RE.test(r) ? A_EURO_LEAD : 0) |
+    (A_ADDRESS_CUE_RE.test(l) ? A_ADDRESS_CUE : 0)
+  );
+}
+
+/** The A_* bits of a word. */
+export function ageBits(w: Word): number {
+  let b = w.ages;
+  if (b < 0) w.ages = b = ageWordInfo(w);
+  return b;
+}
+
+/**
+ * OR of the A_* bits of the text's tokens; all bits without tokens or when case-insensitive
+ * patterns may fold non-ASCII letters (tokens.ts foldRisk).
+ */
+export function cueBits(ctx: ScanContext): number {
+  const toks = ctx.toks;
+  if (!toks || toks.foldRisk) return -1;
+  const words = toks.word;
+  let bits = 0;
+  for (let k = 0; k < words.length; k++) bits |= ageBits(words[k]!);
+  return bits;
+}
