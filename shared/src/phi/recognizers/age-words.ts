@@ -1,6 +1,7 @@
-// Per-word cue bits shared by ages.ts and age-address.ts, and the word lists they are built from.
+// Per-word cue bits of the age and address patterns (ages.ts, age-address.ts, place-cues.ts), and
+// the word lists they are built from.
 import type { ScanContext } from '../candidate.ts';
-import type { Word } from '../tokens.ts';
+import type { Tokens, Word } from '../tokens.ts';
 
 // Street types of age-address.ts STREET_RE.
 const STREET_TYPES =
@@ -40,6 +41,13 @@ export const A_STREET_TYPE = 64;
 export const A_EURO_LEAD = 128;
 /** age-address.ts ADDRESS_CUE_RE: the key word of an address cue ("address", "lives", "ship"). */
 export const A_ADDRESS_CUE = 256;
+/**
+ * place-cues.ts HOSPITAL_INITIALS_RE: one to five capitals ending in "H", "MC" or "HC" between
+ * `\b`s ("GH", "BWH", "UMMC").
+ */
+export const A_HOSP_INITIALS = 512;
+/** place-cues.ts UNIV_RE: "u" or "univ", in any case, ending the token after `\b` ("U", "Univ"). */
+export const A_UNIV = 1024;
 const A_AGE_RE = /(?:^|[^a-z0-9_])aged?(?:\d|$)/;
 const A_YO_RE = /(?:^|[^a-z0-9])\d{0,3}(?:y|yo|yoa)(?:[^a-z0-9]|$)/;
 const A_SEX_RE =
@@ -56,6 +64,8 @@ const A_EURO_LEAD_RE = new RegExp(`(?:^|[^A-Za-z0-9_])(?:${EURO_WORDS})(?![A-Za-
 // ADDRESS_CUE_RE's phrases all hold one of these words at a word start (maybe longer: "addresses").
 const A_ADDRESS_CUE_RE =
   /(?:^|[^a-z0-9_])(?:address|live|living|located|resides|meet|corner|office|arrived|send|ship|mail|deliver)/;
+const A_HOSP_INITIALS_RE = /(?<![A-Za-z0-9_])[A-Z]{0,4}(?:H|MC|HC)(?![A-Za-z0-9_])/;
+const A_UNIV_RE = /(?:^|[^A-Za-z0-9_])(?:u|univ)$/i;
 
 function ageWordInfo(w: Word): number {
   const l = w.lower;
@@ -69,7 +79,9 @@ function ageWordInfo(w: Word): number {
     (A_EURO_WORD_RE.test(r) ? A_EURO_WORD : 0) |
     (A_STREET_TYPE_RE.test(r) ? A_STREET_TYPE : 0) |
     (A_EURO_LEAD_RE.test(r) ? A_EURO_LEAD : 0) |
-    (A_ADDRESS_CUE_RE.test(l) ? A_ADDRESS_CUE : 0)
+    (A_ADDRESS_CUE_RE.test(l) ? A_ADDRESS_CUE : 0) |
+    (A_HOSP_INITIALS_RE.test(r) ? A_HOSP_INITIALS : 0) |
+    (A_UNIV_RE.test(r) ? A_UNIV : 0)
   );
 }
 
@@ -80,6 +92,29 @@ export function ageBits(w: Word): number {
   return b;
 }
 
+// The A_* bits of the last scanned text's tokens, read by several recognizers: computed once per
+// scan, for the tokens' word array (new at each tokenize), into a reused array.
+let bitsWords: readonly Word[] | null = null;
+let bitsAny = 0;
+let TOKEN_BITS = new Int32Array(512);
+
+/** The A_* bits of each token of `toks` (index: token), valid until the next scan's call. */
+export function tokenCueBits(toks: Tokens): Int32Array {
+  if (toks.word !== bitsWords) fillBits(toks);
+  return TOKEN_BITS;
+}
+
+function fillBits(toks: Tokens): void {
+  const words = toks.word;
+  const n = words.length;
+  if (TOKEN_BITS.length < n) TOKEN_BITS = new Int32Array(Math.max(n, TOKEN_BITS.length * 2));
+  const bits = TOKEN_BITS;
+  let any = 0;
+  for (let k = 0; k < n; k++) any |= bits[k] = ageBits(words[k]!);
+  bitsAny = any;
+  bitsWords = words;
+}
+
 /**
  * OR of the A_* bits of the text's tokens; all bits without tokens or when case-insensitive
  * patterns may fold non-ASCII letters (tokens.ts foldRisk).
@@ -87,8 +122,6 @@ export function ageBits(w: Word): number {
 export function cueBits(ctx: ScanContext): number {
   const toks = ctx.toks;
   if (!toks || toks.foldRisk) return -1;
-  const words = toks.word;
-  let bits = 0;
-  for (let k = 0; k < words.length; k++) bits |= ageBits(words[k]!);
-  return bits;
+  if (toks.word !== bitsWords) fillBits(toks);
+  return bitsAny;
 }

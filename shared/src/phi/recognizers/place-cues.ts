@@ -7,6 +7,7 @@
 import { eachMatch, wordSet, type Candidate, type ScanContext } from '../candidate.ts';
 import { US_STATES } from '../dictionaries/countries.ts';
 import { wordFlag } from '../tokens.ts';
+import { A_HOSP_INITIALS, A_UNIV, tokenCueBits } from './age-words.ts';
 
 // One word of a street or place name: capitalised, a number, or a street/particle word.
 const PLACE_WORD_RE =
@@ -69,6 +70,7 @@ const HOMETOWN_RE =
 // or HC after "at/to/from/by", or before an emergency or critical-care unit. Clinical acronyms of
 // the same shape (BPH, NPH, LVH, PMH, TSH...) are not places.
 const HOSPITAL_INITIALS_RE = /\b[A-Z]{0,4}(?:H|MC|HC)\b/g;
+const HOSPITAL_INITIALS_AT = /\b[A-Z]{0,4}(?:H|MC|HC)\b/y;
 const INITIALS_CUE_BEFORE_RE = /(?:\b(?:at|to|from|by|At|To|From|AT|TO|FROM|BY)[ \t]+|@[ \t]*)$/;
 const INITIALS_UNIT_AFTER_RE =
   /^[ \t]+(?:EW|ER|ED|ICU|CCU|MICU|SICU|CVICU|NICU|PICU|[Cc]ath|CATH|[Cc]linic|CLINIC)\b/;
@@ -116,13 +118,80 @@ function cueWords(ctx: ScanContext): number {
   return bits;
 }
 
+/**
+ * eachMatch(HOSPITAL_INITIALS_RE, ctx.text, fn), tried only inside the tokens that hold such
+ * initials (age-words.ts A_HOSP_INITIALS). A match is capitals between `\b`s, so it lies inside one
+ * token and starts at a capital after a character that is not a word character.
+ */
+function eachHospitalInitials(ctx: ScanContext, fn: (m: RegExpExecArray) => void): void {
+  const { text, toks } = ctx;
+  if (!toks) {
+    eachMatch(HOSPITAL_INITIALS_RE, text, fn);
+    return;
+  }
+  const bits = tokenCueBits(toks);
+  for (let k = 0; k < toks.count; k++) {
+    if ((bits[k]! & A_HOSP_INITIALS) === 0) continue;
+    const end = toks.end[k]!;
+    for (let p = toks.start[k]!; p < end;) {
+      const c = text.charCodeAt(p);
+      if (c >= 65 && c <= 90 && (p === 0 || !isWordChar(text.charCodeAt(p - 1)))) {
+        HOSPITAL_INITIALS_AT.lastIndex = p;
+        const m = HOSPITAL_INITIALS_AT.exec(text);
+        if (m !== null) {
+          fn(m);
+          p += m[0].length;
+          continue;
+        }
+      }
+      p++;
+    }
+  }
+}
+
+let UNIV_AT: RegExp | undefined;
+/**
+ * eachMatch(univRe(), ctx.text, fn), tried only where "U" or "Univ" ends a token after `\b`
+ * (age-words.ts A_UNIV): a match's "U\.?" or "Univ\.?" is followed by a space or a tab.
+ */
+function eachUniversity(ctx: ScanContext, fn: (m: RegExpExecArray) => void): void {
+  const { text, toks } = ctx;
+  if (!toks) {
+    eachMatch(univRe(), text, fn);
+    return;
+  }
+  UNIV_AT ??= new RegExp(univRe().source, 'iy');
+  const y = UNIV_AT;
+  const bits = tokenCueBits(toks);
+  let from = 0;
+  for (let k = 0; k < toks.count; k++) {
+    if ((bits[k]! & A_UNIV) === 0) continue;
+    const raw = toks.raw[k]!;
+    const n = raw.length;
+    const univ =
+      n >= 4 && raw.slice(n - 4).toLowerCase() === 'univ' && (n === 4 || !isWordChar(raw.charCodeAt(n - 5)));
+    const p = toks.end[k]! - (univ ? 4 : 1);
+    if (p < from) continue;
+    y.lastIndex = p;
+    const m = y.exec(text);
+    if (m === null) continue;
+    fn(m);
+    from = p + m[0].length;
+  }
+}
+
+/** What \w matches without the u and i flags. */
+function isWordChar(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
+}
+
 export function recognizePlaceCues(ctx: ScanContext, out: Candidate[]): void {
   if (!ctx.wants('ADDRESS')) return;
   const { text } = ctx;
   const words = cueWords(ctx);
   if ((words & F_CORNER) !== 0) corners(text, out);
   if ((words & F_UNIV) !== 0)
-    eachMatch(univRe(), text, (m) => {
+    eachUniversity(ctx, (m) => {
       // A capital "U": a lower-case "u" is "you" in chat ("send u Texas pics").
       if (m[0][0] !== 'U') return;
       out.push({
@@ -133,7 +202,7 @@ export function recognizePlaceCues(ctx: ScanContext, out: Candidate[]): void {
         reason: 'State university',
       });
     });
-  eachMatch(HOSPITAL_INITIALS_RE, text, (m) => {
+  eachHospitalInitials(ctx, (m) => {
     const a = m[0];
     if (a.length < 2 || NOT_HOSPITAL.has(a)) return;
     // In all-caps notes words end in H too ("TO TOUCH", "WITH MICU"): three letters at most there.
