@@ -371,6 +371,38 @@ function growBuffers(n: number): void {
   GAP_BUF = new Uint8Array(size);
   LS_BUF = new Uint8Array(size);
   CONF_BUF = new Float64Array(size);
+  VIEWS.fill(undefined);
+}
+// Views of the buffers above for one token count (a view reads undefined past n, as an array
+// did). Cached per count: a typed-array view is an allocation (~40 ns each, 7 per scan), and
+// counts repeat from message to message.
+interface Views {
+  readonly fl: Uint8Array;
+  readonly stop: Uint8Array;
+  readonly gap: Uint8Array;
+  readonly ls: Uint8Array;
+  readonly info: Int32Array;
+  readonly x: Int32Array;
+  readonly conf: Float64Array;
+}
+const VIEWS_CACHED = 1024;
+const VIEWS = new Array<Views | undefined>(VIEWS_CACHED).fill(undefined);
+function viewsFor(n: number): Views {
+  let v = n < VIEWS_CACHED ? VIEWS[n] : undefined;
+  if (v === undefined) {
+    if (FL_BUF.length < n) growBuffers(n);
+    v = {
+      fl: FL_BUF.subarray(0, n),
+      stop: STOP_BUF.subarray(0, n),
+      gap: GAP_BUF.subarray(0, n),
+      ls: LS_BUF.subarray(0, n),
+      info: INFO_BUF.subarray(0, n),
+      x: X_BUF.subarray(0, n),
+      conf: CONF_BUF.subarray(0, n),
+    };
+    if (n < VIEWS_CACHED) VIEWS[n] = v;
+  }
+  return v;
 }
 const EMPTY_U8 = new Uint8Array(0);
 const EMPTY_F64 = new Float64Array(0);
@@ -1592,16 +1624,16 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
   if (n === 0) return;
 
   // ---- per-token facts, once --------------------------------------------------------------
-  // Views of buffers kept across scans (a view reads undefined past n, as an array did); the
-  // loop below writes every element of fl, stop, gap, ls, info and x.
-  if (FL_BUF.length < n) growBuffers(n);
-  const fl = FL_BUF.subarray(0, n);
-  const stop = STOP_BUF.subarray(0, n);
-  const gap = GAP_BUF.subarray(0, n); // gap before token i
-  const ls = LS_BUF.subarray(0, n); // token starts a line
+  // Buffers kept across scans; the loop below writes every element of fl, stop, gap, ls, info
+  // and x.
+  const v = viewsFor(n);
+  const fl = v.fl;
+  const stop = v.stop;
+  const gap = v.gap; // gap before token i
+  const ls = v.ls; // token starts a line
   const sh = toks.shape;
-  const info = INFO_BUF.subarray(0, n);
-  const x = X_BUF.subarray(0, n);
+  const info = v.info;
+  const x = v.x;
   const lines = LINES_BUF;
   let nLines = 0;
   // Which W_* and X_* bits some token has: passes whose cue words are absent are skipped.
@@ -1661,7 +1693,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       fl[i - 1] = 0;
     }
   }
-  const conf = CONF_BUF.subarray(0, n).fill(0);
+  const conf = v.conf.fill(0);
   while (WHY_BUF.length < n) WHY_BUF.push(undefined);
   const why = WHY_BUF.fill(undefined, 0, n);
   R_max = 0;
