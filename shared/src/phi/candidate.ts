@@ -107,6 +107,15 @@ export const GATE_DIGIT = wordGate((w) => w.charCodeAt(0) >= 48 && w.charCodeAt(
 /** Numbers of one to three digits, maybe with "y"/"yo"/"yoa" ("34yo"): ages, IPv4 parts. */
 export const GATE_SMALL_NUMBER = wordGate((w) => /^\d{1,3}(?:y|yo|yoa)?$/.test(w));
 
+/**
+ * False when no word start of the text passes `gate` (then no match of a pattern whose matches
+ * all hold such a word can occur); true when some does, or when that is not known.
+ */
+export function gatePasses(ctx: ScanContext, gate: number): boolean {
+  const toks = ctx.toks;
+  return !toks || toks.foldRisk || (toks.gateAny & gate) !== 0;
+}
+
 const STICKY = new Map<RegExp, RegExp>();
 function stickyTwin(re: RegExp): RegExp {
   let y = STICKY.get(re);

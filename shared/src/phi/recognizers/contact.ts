@@ -67,6 +67,21 @@ function plusParenStarts(text: string): readonly number[] {
   return at;
 }
 
+/** An "@" between characters an address can have there (every EMAIL_RE match holds one). */
+function emailHint(text: string): boolean {
+  for (let i = text.indexOf('@'); i >= 0; i = text.indexOf('@', i + 1)) {
+    if (i === 0 || i + 1 >= text.length) continue;
+    const b = text.charCodeAt(i - 1);
+    const a = text.charCodeAt(i + 1);
+    if (isAlnum(a) && (isAlnum(b) || b === 46 || b === 95 || b === 37 || b === 43 || b === 45)) return true;
+  }
+  return false;
+}
+
+function isAlnum(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+}
+
 function phoneType(ctx: ScanContext, start: number): 'PHONE' | 'FAX' {
   return FAX_CUE.test(before(ctx.text, start, 24)) ? 'FAX' : 'PHONE';
 }
@@ -154,7 +169,7 @@ export function recognizeContact(ctx: ScanContext, out: Candidate[]): void {
         reason: 'Number after a phone cue',
       });
     });
-  if (ctx.wants('EMAIL') && text.includes('@')) {
+  if (ctx.wants('EMAIL') && emailHint(text)) {
     eachMatch(EMAIL_RE, text, (m) => {
       out.push({
         type: 'EMAIL',
@@ -165,7 +180,7 @@ export function recognizeContact(ctx: ScanContext, out: Candidate[]): void {
       });
     });
   }
-  if (ctx.wants('URL') && (text.includes('://') || /www\./i.test(text))) {
+  if (ctx.wants('URL') && (text.includes('://') || ctx.lower.includes('www.'))) {
     eachMatch(URL_RE, text, (m) => {
       const raw = m[0].replace(/[.,;:!?)\]}>]+$/, '');
       if (raw.length < 8) return;

@@ -139,16 +139,20 @@ const CONFIDENCE: Record<NonNullable<Finding['grade']>, number> = {
   negated: 0.6,
 };
 
+/** Whether the text being scanned holds a crisis stem (1 or 0); -1 until asked. */
+let stemsFound = -1;
+
 export function recognizeCrisis(ctx: ScanContext, out: Candidate[]): void {
   if (!ctx.wants('CRISIS')) return;
   const { text } = ctx;
-  // Every crisis phrase contains one of these stems: skip the big pattern when none occurs.
-  const lower = lowerText(ctx);
-  const gated = CRISIS_LITERALS.test(lower);
-  if (gated)
-    eachMatchAtWords(ctx, CRISIS_GATE, CRISIS_RE, (m) => {
-      pushCrisis(text, out, m.index, m.index + m[0].length, 'Suicide, self-harm or harm-to-others language');
-    });
+  // Every crisis phrase contains one of these stems; a match counts only when one occurs in the
+  // text. Speed: the stems test runs once the gated pattern has found a match (few texts have one).
+  stemsFound = -1;
+  eachMatchAtWords(ctx, CRISIS_GATE, CRISIS_RE, (m) => {
+    if (stemsFound < 0) stemsFound = CRISIS_LITERALS.test(lowerText(ctx)) ? 1 : 0;
+    if (stemsFound === 0) return;
+    pushCrisis(text, out, m.index, m.index + m[0].length, 'Suicide, self-harm or harm-to-others language');
+  });
   if (!ctx.upper) {
     eachMatchAtWords(ctx, SI_GATE, SI_RE, (m) => {
       pushCrisis(

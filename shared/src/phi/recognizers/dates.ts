@@ -7,6 +7,7 @@ import {
   eachMatchAtWords,
   GATE_DAY_NUMBER,
   GATE_YEAR,
+  gatePasses,
   literals,
   lowerText,
   type Candidate,
@@ -134,6 +135,11 @@ const ORDINAL_GATE = wordGate((w) =>
     w,
   ),
 );
+// Gates that only tell whether a pattern can match at all (gatePasses), not where to try it.
+// A numeric ordinal day ("11th"): every ORDINAL_RE match has one, as a whole word.
+const ORDINAL_GATE_DAY = wordGate((w) => /^\d{1,2}(?:st|nd|rd|th)$/.test(w));
+// The history cue words of HX_GATE_RE ("h" for "h/o").
+const HX_GATE = wordGate((w) => w === 'pmh' || w === 'pmhx' || w === 'hx' || w === 'h' || w === 'history');
 const PREP_MON_GATE = wordGate((w) =>
   /^(?:in|since|until|till|from|last|next|early|late|mid|during|by)$/.test(w),
 );
@@ -262,7 +268,7 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
     out.push({ type: 'DATE', start: m.index, end, confidence: 0.7, reason: 'Month and two-digit year' });
   });
   // (Gated on an ordinal being written at all: its cue words are common.)
-  if (digitCount(ctx) > 0 && ORDINAL_SUFFIX_RE.test(lowerText(ctx)))
+  if (digitCount(ctx) > 0 && gatePasses(ctx, ORDINAL_GATE_DAY) && ORDINAL_SUFFIX_RE.test(lowerText(ctx)))
     eachMatchAtWords(ctx, ORDINAL_GATE, ORDINAL_RE, (m) => {
       const d = +m[1]!;
       if (d < 1 || d > 31) return;
@@ -280,15 +286,17 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
         reason: 'Ordinal day of the month',
       });
     });
-  // Month-name patterns only when some month abbreviation occurs at all.
-  const lower = lowerText(ctx);
-  const hasMonth = MONTH_LITERALS.test(lower);
+  // Month-name patterns only when some month abbreviation occurs at all. The month word of every
+  // match is a word of the text passing MONTH_GATE: when the tokens tell, they decide.
+  const toks = ctx.toks;
+  const hasMonth =
+    toks && !toks.foldRisk ? (toks.gateAny & MONTH_GATE) !== 0 : MONTH_LITERALS.test(lowerText(ctx));
   if (hasMonth) {
     textual(ctx, out, TEXT_MDY_RE, MONTH_GATE, 1, 'Month name with day');
     textual(ctx, out, TEXT_DMY_RE, GATE_DAY_NUMBER, 2, 'Day with month name');
     textual(ctx, out, TEXT_MY_RE, MONTH_GATE, 0, 'Month name with year');
   }
-  if (HX_GATE_RE.test(text))
+  if (gatePasses(ctx, HX_GATE) && HX_GATE_RE.test(text))
     eachMatch(HX_YEAR_RE, text, (m) => {
       const y = m[1]!;
       const start = m.index + m[0].length - y.length - (m[2] ? 1 : 0);
@@ -331,7 +339,7 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
         reason: 'Month after a time preposition',
       });
     });
-  if (digitCount(ctx) >= 2)
+  if (digitCount(ctx) >= 2 && (text.includes("'") || text.includes('’')))
     eachMatch(APOS_YEAR_RE, text, (m) => {
       out.push({
         type: 'DATE',
