@@ -21,10 +21,10 @@ import {
   A_EURO_WORD,
   A_NAMED_STREET,
   A_STREET_TYPE,
-  ageBits,
   cueBits,
   EURO_WORDS,
   TYPES_ANY_CASE,
+  tokenCueBits,
 } from './age-words.ts';
 import { ageOfThing } from './ages.ts';
 import { zipValid } from '../validators.ts';
@@ -105,6 +105,7 @@ function spaceGap(text: string, from: number, to: number, dot: boolean): boolean
 }
 
 const EXTRA: number[] = [];
+const NO_STARTS: readonly number[] = [];
 /**
  * Where EURO_RE's capitalised-word alternatives may start, in increasing order: every capital
  * letter (any non-ASCII letter counts) of the word before a number (after `\s+`, or "." and
@@ -116,14 +117,15 @@ function euroExtraStarts(ctx: ScanContext): number[] {
   const toks = ctx.toks;
   if (!toks) return EXTRA;
   const text = ctx.text;
+  const cues = tokenCueBits(toks);
   let last = -1; // last position added
   for (let k = 1; k < toks.count; k++) {
+    const bits = cues[k - 1]!;
+    if ((bits & (A_EURO_SUFFIX | A_EURO_WORD)) === 0) continue;
     const s = toks.start[k]!;
     const c0 = text.charCodeAt(s);
     if (c0 < 48 || c0 > 57) continue;
     if (!spaceGap(text, toks.end[k - 1]!, s, true)) continue;
-    const bits = ageBits(toks.word[k - 1]!);
-    if ((bits & (A_EURO_SUFFIX | A_EURO_WORD)) === 0) continue;
     const first =
       (bits & A_EURO_WORD) !== 0 && k >= 2 && spaceGap(text, toks.end[k - 2]!, toks.start[k - 1]!, false)
         ? k - 2
@@ -355,7 +357,7 @@ function streetLines(ctx: ScanContext, out: Candidate[]): void {
 }
 
 function euroStreets(ctx: ScanContext, out: Candidate[], cues: number): void {
-  const extra = euroExtraStarts(ctx);
+  const extra = (cues & (A_EURO_SUFFIX | A_EURO_WORD)) !== 0 ? euroExtraStarts(ctx) : NO_STARTS;
   // Without a continental street word only the capitalised-word alternatives can match.
   const lead = (cues & A_EURO_LEAD) !== 0;
   if (!lead && extra.length === 0) return;

@@ -126,7 +126,8 @@ export function recognizeAges(ctx: ScanContext, out: Candidate[]): void {
       const numAt = m.index + m[0].length - m[2]!.length;
       push(out, numAt, numAt + m[2]!.length, Number(m[2]), 0.85, 'Age after "age"');
     });
-  if (lower.includes('turn'))
+  // (With word gates on, eachMatchAtWords skips a text without the word at once.)
+  if ((ctx.toks !== undefined && !ctx.toks.foldRisk) || lower.includes('turn'))
     eachMatchAtWords(ctx, TURN_GATE, TURN_RE, (m) => {
       const at = m.index + m[0].indexOf(m[1]!, 4);
       push(out, at, m.index + m[0].length, Number(m[1]), 0.75, 'Age after "turned"');

@@ -20,6 +20,9 @@ import {
 
 let CITY_SET: Set<string> | undefined;
 let CITY_FIRST: Map<string, string[][]> | undefined;
+// Second words of the cities of two words or more: a first word followed by none of them can
+// only be a city of one word.
+const CITY_SECOND = new Set<string>();
 function cities(): Map<string, string[][]> {
   if (CITY_FIRST) return CITY_FIRST;
   CITY_SET = decodeFrontCoded(CITIES);
@@ -27,6 +30,7 @@ function cities(): Map<string, string[][]> {
   for (const c of CITY_SET) {
     const words = c.match(/[\p{L}\p{N}][\p{L}\p{M}\p{N}]*(?:'[\p{L}]+)?/gu);
     if (!words) continue;
+    if (words.length > 1) CITY_SECOND.add(words[1]!);
     const arr = m.get(words[0]);
     if (arr) arr.push(words);
     else m.set(words[0], [words]);
@@ -188,6 +192,8 @@ const P_RESIDENCE = 64; // RESIDENCE_FACILITY
 const P_SAINT = 128; // "st", "saint"
 const P_STATE_CODE = 256; // STATE_CODES (exact text)
 const P_WARD_WORD = 512; // may name a ward before its number (wardWord)
+const P_WARD_CUE = 16384; // WARD_CUES, "plan"
+const P_WARD_NUM = 32768; // a ward's number: 1-99 without a leading zero
 const P_LOC_TRIGGER = 1024; // "in", "university", "college" (recognizeLocationCues, with P_MOVE_VERB)
 const P_RELATIVE = 2048; // RELATIVES
 const P_LOWER_HOSP = 4096; // lower-case hospital initials (lowerHospitalInitials)
@@ -207,6 +213,8 @@ function placeInfo(word: Word): number {
     (w === 'st' || w === 'saint' ? P_SAINT : 0) |
     (STATE_CODES.has(word.raw) ? P_STATE_CODE : 0) |
     (wardWord(word) ? P_WARD_WORD : 0) |
+    (WARD_CUES.has(w) || w === 'plan' ? P_WARD_CUE : 0) |
+    (/^[1-9][0-9]?$/.test(word.raw) ? P_WARD_NUM : 0) |
     (w === 'in' || w === 'university' || w === 'college' ? P_LOC_TRIGGER : 0) |
     (RELATIVES.has(w) ? P_RELATIVE : 0) |
     (lowerHospitalInitials(word) ? P_LOWER_HOSP : 0) |
@@ -235,7 +243,7 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
   let any = 0;
   for (let i = 0; i < n; i++) any |= pb[i] = placeBits(toks, i);
   if ((any & (P_LOC_TRIGGER | P_MOVE_VERB)) !== 0) recognizeLocationCues(ctx, toks, pb, out);
-  if ((any & P_WARD_WORD) !== 0) wardNumbers(ctx, toks, pb, out);
+  if ((any & P_WARD_WORD) !== 0 && (any & P_WARD_CUE) !== 0) wardNumbers(ctx, toks, pb, out);
   if ((any & P_STATE_CODE) !== 0) townCommaState(ctx, toks, pb, out);
   if ((any & (P_RELATIVE | P_LOWER_HOSP)) !== 0 || (toks.wordFlags & F_STATE_STEM) !== 0)
     smallPlaceCues(ctx, toks, pb, out);
@@ -402,9 +410,10 @@ function placeWords(ctx: ScanContext, toks: Tokens, bits: Int32Array, out: Candi
     // Dictionary cities, longest match; a single word that is also a common word needs a cue.
     if ((pb & P_CITY) === 0) continue;
     const cands = idx.get(w)!;
+    const multi = i + 1 < n && CITY_SECOND.has(toks.lower[i + 1]!);
     for (const words of cands) {
       const m = words.length;
-      if (i + m > n) continue;
+      if (i + m > n || (m > 1 && !multi)) continue;
       let ok = true;
       for (let k = 1; k < m && ok; k++)
         if (toks.lower[i + k] !== words[k] || !CAP_RE.test(toks.raw[i + k]!)) ok = false;
@@ -612,17 +621,14 @@ function wardNumbers(ctx: ScanContext, toks: Tokens, pb: Int32Array, out: Candid
   const { text } = ctx;
   const n = toks.count;
   for (let i = 1; i < n; i++) {
-    // Letters, or letters then one glued digit (wardWord).
-    if ((pb[i]! & P_WARD_WORD) === 0) continue;
+    // Letters, or letters then one glued digit (wardWord), after a cue word (checked below).
+    if ((pb[i]! & P_WARD_WORD) === 0 || (pb[i - 1]! & P_WARD_CUE) === 0) continue;
     let wordEnd = toks.end[i]!;
     let numEnd: number;
     const sh = toks.shape[i]!;
     if ((sh & SHAPE_LETTERS) !== 0) {
       if (i + 1 >= n || toks.start[i + 1] !== wordEnd + 1 || text.charCodeAt(wordEnd) !== 32) continue;
-      const num = toks.raw[i + 1]!;
-      const d0 = num.charCodeAt(0);
-      const d1 = num.length === 2 ? num.charCodeAt(1) : 48;
-      if (num.length > 2 || d0 < 49 || d0 > 57 || d1 < 48 || d1 > 57) continue;
+      if ((pb[i + 1]! & P_WARD_NUM) === 0) continue;
       numEnd = toks.end[i + 1]!;
     } else {
       numEnd = wordEnd;
@@ -665,6 +671,9 @@ function wardNumbers(ctx: ScanContext, toks: Tokens, pb: Int32Array, out: Candid
  * "transferred to Tilbury", "sent to GH", "grew up in Vrbnik", "lives in glenarm": after a
  * verb of movement or residence and a preposition, up to three non-stop words name a place.
  */
+// Scratch array of propagatePlaces (reused, grown on demand): 1 for a token inside a place found.
+let IN_PLACE = new Uint8Array(512);
+
 /** A place found by a strong rule is also a place where its name appears again in the text. */
 function propagatePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[], from: number): void {
   const own: Candidate[] = [];
@@ -676,7 +685,9 @@ function propagatePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[], from:
   own.sort((a, b) => a.start - b.start);
   // One merged pass over tokens and (sorted) places: linear, whatever the text size.
   const words = new Set<string>();
-  const inPlace = new Uint8Array(toks.count);
+  if (IN_PLACE.length < toks.count) IN_PLACE = new Uint8Array(Math.max(toks.count, IN_PLACE.length * 2));
+  const inPlace = IN_PLACE;
+  inPlace.fill(0, 0, toks.count);
   let k = 0;
   for (let i = 0; i < toks.count; i++) {
     const s = toks.start[i]!;
