@@ -132,13 +132,15 @@ function stickyTwin(re: RegExp): RegExp {
  * \w) and whose first letters/digits pass the word gate `gate` (tokens.ts wordGate). The pattern
  * is tried, anchored, only at the words that pass instead of at every position of the text.
  * Word starts are token starts plus the token-internal starts the tokenizer lists ("o'Brien"):
- * Tokens.gateCount.
+ * Tokens.gateCount. `can`, when given, is false at positions where the pattern cannot match (a
+ * test of a few characters, cheaper than a try of the pattern): they are skipped.
  */
 export function eachMatchAtWords(
   ctx: ScanContext,
   gate: number,
   re: RegExp,
   fn: (m: RegExpExecArray) => void,
+  can?: (text: string, p: number) => boolean,
 ): void {
   const toks = ctx.toks;
   const text = ctx.text;
@@ -157,7 +159,7 @@ export function eachMatchAtWords(
     const end = byGateOff[bit + 1]!;
     for (let k = byGateOff[bit]!; k < end; k++) {
       const p = starts[k]!;
-      if (p >= from) from = tryAt(y, text, p, from, fn);
+      if (p >= from && (can === undefined || can(text, p))) from = tryAt(y, text, p, from, fn);
     }
     return;
   }
@@ -166,7 +168,7 @@ export function eachMatchAtWords(
   for (let k = 0; k < n; k++) {
     if ((bits[k]! & gate) === 0) continue;
     const p = starts[k]!;
-    if (p >= from) from = tryAt(y, text, p, from, fn);
+    if (p >= from && (can === undefined || can(text, p))) from = tryAt(y, text, p, from, fn);
   }
 }
 
@@ -177,7 +179,8 @@ const SPLIT_MIN = 24;
 /**
  * Same as eachMatchAtWords, for a pattern some of whose matches start elsewhere than at a gated
  * word: `extra` lists (in increasing order) positions that cover every such start. The pattern is
- * tried, anchored, at the gated word starts and at those positions, in text order.
+ * tried, anchored, at the gated word starts and at those positions, in text order (and only
+ * where `can`, when given, allows).
  */
 export function eachMatchAtWordsAnd(
   ctx: ScanContext,
@@ -185,6 +188,7 @@ export function eachMatchAtWordsAnd(
   extra: readonly number[],
   re: RegExp,
   fn: (m: RegExpExecArray) => void,
+  can?: (text: string, p: number) => boolean,
 ): void {
   const toks = ctx.toks;
   const text = ctx.text;
@@ -192,6 +196,7 @@ export function eachMatchAtWordsAnd(
     eachMatch(re, text, fn);
     return;
   }
+  if ((toks.gateAny & gate) === 0 && extra.length === 0) return;
   const y = stickyTwin(re);
   const starts = gateStartPos();
   const bits = gateStartBits();
@@ -207,7 +212,7 @@ export function eachMatchAtWordsAnd(
       if (x < extra.length && extra[x] === p) x++;
     } else if (x < extra.length) p = extra[x++]!;
     else break;
-    if (p >= from) from = tryAt(y, text, p, from, fn);
+    if (p >= from && (can === undefined || can(text, p))) from = tryAt(y, text, p, from, fn);
   }
 }
 

@@ -82,6 +82,41 @@ function isAlnum(c: number): boolean {
   return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
 }
 
+// Where each pattern can start, from its first characters (eachMatchAtWordsAnd `can`): tests of
+// a few characters instead of a try of the pattern at every number.
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
+/** NANP_RE: its first 17 characters hold at least 10 digits (the number's own). */
+function nanpCan(text: string, p: number): boolean {
+  const end = Math.min(text.length, p + 17);
+  if (end - p < 10) return false;
+  let n = 0;
+  for (let k = p; k < end; k++) if (isDigit(text.charCodeAt(k))) n++;
+  return n >= 10;
+}
+/** INTL_RE: "+" or "00". */
+function intlCan(text: string, p: number): boolean {
+  const c = text.charCodeAt(p);
+  return c === 43 || (c === 48 && text.charCodeAt(p + 1) === 48);
+}
+/** TRUNK_RE: "0" and a digit, maybe after "(". */
+function trunkCan(text: string, p: number): boolean {
+  if (text.charCodeAt(p) === 40) p++;
+  return text.charCodeAt(p) === 48 && isDigit(text.charCodeAt(p + 1));
+}
+/** GENERIC_RE: two digits, maybe after "(". */
+function genericCan(text: string, p: number): boolean {
+  if (text.charCodeAt(p) === 40) p++;
+  return isDigit(text.charCodeAt(p)) && isDigit(text.charCodeAt(p + 1));
+}
+/** IPV4_RE: one to three digits, then ".". */
+function ipv4Can(text: string, p: number): boolean {
+  let k = p;
+  while (k < p + 4 && isDigit(text.charCodeAt(k))) k++;
+  return k > p && k - p <= 3 && text.charCodeAt(k) === 46;
+}
+
 function phoneType(ctx: ScanContext, start: number): 'PHONE' | 'FAX' {
   return FAX_CUE.test(before(ctx.text, start, 24)) ? 'FAX' : 'PHONE';
 }
@@ -94,81 +129,111 @@ export function recognizeContact(ctx: ScanContext, out: Candidate[]): void {
   const digits = wantPhone ? digitCount(ctx) : 0;
   const extra = digits >= 4 ? plusParenStarts(text) : NO_STARTS;
   if (digits >= 10)
-    eachMatchAtWordsAnd(ctx, GATE_DIGIT, extra, NANP_RE, (m) => {
-      const s = m.index;
-      const raw = m[0];
-      const core = raw.replace(/\s*(?:x|ext\.?|extension)\s*\d+$/i, '');
-      if (!nanpValid(core)) return;
-      // 10 bare digits are as likely an account or record number: need a cue or separators.
-      const separated = /[ .()-]/.test(core);
-      const cue = PHONE_CUE.test(before(text, s, 30));
-      if (!separated && !cue) return;
-      out.push({
-        type: phoneType(ctx, s),
-        start: s,
-        end: s + raw.length,
-        confidence: cue ? 0.95 : 0.9,
-        reason: 'North American phone number',
-      });
-    });
+    eachMatchAtWordsAnd(
+      ctx,
+      GATE_DIGIT,
+      extra,
+      NANP_RE,
+      (m) => {
+        const s = m.index;
+        const raw = m[0];
+        const core = raw.replace(/\s*(?:x|ext\.?|extension)\s*\d+$/i, '');
+        if (!nanpValid(core)) return;
+        // 10 bare digits are as likely an account or record number: need a cue or separators.
+        const separated = /[ .()-]/.test(core);
+        const cue = PHONE_CUE.test(before(text, s, 30));
+        if (!separated && !cue) return;
+        out.push({
+          type: phoneType(ctx, s),
+          start: s,
+          end: s + raw.length,
+          confidence: cue ? 0.95 : 0.9,
+          reason: 'North American phone number',
+        });
+      },
+      nanpCan,
+    );
   // Every international number opens with "+" or "00".
   if (digits >= 8 && (text.includes('+') || text.includes('00')))
-    eachMatchAtWordsAnd(ctx, GATE_DIGIT, extra, INTL_RE, (m) => {
-      // "00" international prefix only with separators (bare 00482913 is a record number).
-      if (m[0].startsWith('00') && !/[ .-]/.test(m[0])) return;
-      const n = digitsOf(m[0]).length;
-      if (n < 8 || n > 15) return;
-      const raw = m[0].replace(/[ .-]+$/, '');
-      out.push({
-        type: phoneType(ctx, m.index),
-        start: m.index,
-        end: m.index + raw.length,
-        confidence: 0.9,
-        reason: 'International phone number (E.164)',
-      });
-    });
+    eachMatchAtWordsAnd(
+      ctx,
+      GATE_DIGIT,
+      extra,
+      INTL_RE,
+      (m) => {
+        // "00" international prefix only with separators (bare 00482913 is a record number).
+        if (m[0].startsWith('00') && !/[ .-]/.test(m[0])) return;
+        const n = digitsOf(m[0]).length;
+        if (n < 8 || n > 15) return;
+        const raw = m[0].replace(/[ .-]+$/, '');
+        out.push({
+          type: phoneType(ctx, m.index),
+          start: m.index,
+          end: m.index + raw.length,
+          confidence: 0.9,
+          reason: 'International phone number (E.164)',
+        });
+      },
+      intlCan,
+    );
   if (digits >= 9)
-    eachMatchAtWordsAnd(ctx, GATE_DIGIT, extra, TRUNK_RE, (m) => {
-      const n = digitsOf(m[0]).length;
-      if (n < 9 || n > 12) return;
-      if (!/[ .-]/.test(m[0]) && !/^\(/.test(m[0])) {
-        if (!PHONE_CUE.test(before(text, m.index, 30))) return;
-      }
-      // Dates such as 01-02-2020 have the same shape: leave them to the date recognizer.
-      if (/^\d{1,2}[./-]\d{1,2}[./-]\d{2,4}$/.test(m[0])) return;
-      const cue = PHONE_CUE.test(before(text, m.index, 30));
-      out.push({
-        type: phoneType(ctx, m.index),
-        start: m.index,
-        end: m.index + m[0].length,
-        confidence: cue ? 0.9 : 0.7,
-        reason: 'National phone number with trunk prefix',
-      });
-    });
+    eachMatchAtWordsAnd(
+      ctx,
+      GATE_DIGIT,
+      extra,
+      TRUNK_RE,
+      (m) => {
+        const n = digitsOf(m[0]).length;
+        if (n < 9 || n > 12) return;
+        if (!/[ .-]/.test(m[0]) && !/^\(/.test(m[0])) {
+          if (!PHONE_CUE.test(before(text, m.index, 30))) return;
+        }
+        // Dates such as 01-02-2020 have the same shape: leave them to the date recognizer.
+        if (/^\d{1,2}[./-]\d{1,2}[./-]\d{2,4}$/.test(m[0])) return;
+        const cue = PHONE_CUE.test(before(text, m.index, 30));
+        out.push({
+          type: phoneType(ctx, m.index),
+          start: m.index,
+          end: m.index + m[0].length,
+          confidence: cue ? 0.9 : 0.7,
+          reason: 'National phone number with trunk prefix',
+        });
+      },
+      trunkCan,
+    );
   if (digits >= 4)
-    eachMatchAtWordsAnd(ctx, GATE_DIGIT, extra, GENERIC_RE, (m) => {
-      const n = digitsOf(m[0]).length;
-      if (n < 4 || n > 15) return;
-      // A label before ("Phone: ...") or, in signatures, right after ("... office", "...-Fax").
-      const cueAfter =
-        n >= 7 && PHONE_CUE_AFTER.test(text.slice(m.index + m[0].length, m.index + m[0].length + 12));
-      if (!cueAfter && !PHONE_CUE.test(before(text, m.index, 30))) return;
-      if (/^\d{1,2}[./-]\d{1,2}(?:[./-]\d{2,4})?$/.test(m[0])) return;
-      // Pagers are 4-5 digits; otherwise a phone has at least 7.
-      const cueText = before(text, m.index, 30);
-      if (
-        n < 7 &&
-        !/\b(?:pager|page|pg|beeper|ext|extension|x)\b[\s:#.]*(?:(?:no\.?|number|#)[\s:#.]*)?$/.test(cueText)
-      )
-        return;
-      out.push({
-        type: phoneType(ctx, m.index),
-        start: m.index,
-        end: m.index + m[0].length,
-        confidence: 0.8,
-        reason: 'Number after a phone cue',
-      });
-    });
+    eachMatchAtWordsAnd(
+      ctx,
+      GATE_DIGIT,
+      extra,
+      GENERIC_RE,
+      (m) => {
+        const n = digitsOf(m[0]).length;
+        if (n < 4 || n > 15) return;
+        // A label before ("Phone: ...") or, in signatures, right after ("... office", "...-Fax").
+        const cueAfter =
+          n >= 7 && PHONE_CUE_AFTER.test(text.slice(m.index + m[0].length, m.index + m[0].length + 12));
+        if (!cueAfter && !PHONE_CUE.test(before(text, m.index, 30))) return;
+        if (/^\d{1,2}[./-]\d{1,2}(?:[./-]\d{2,4})?$/.test(m[0])) return;
+        // Pagers are 4-5 digits; otherwise a phone has at least 7.
+        const cueText = before(text, m.index, 30);
+        if (
+          n < 7 &&
+          !/\b(?:pager|page|pg|beeper|ext|extension|x)\b[\s:#.]*(?:(?:no\.?|number|#)[\s:#.]*)?$/.test(
+            cueText,
+          )
+        )
+          return;
+        out.push({
+          type: phoneType(ctx, m.index),
+          start: m.index,
+          end: m.index + m[0].length,
+          confidence: 0.8,
+          reason: 'Number after a phone cue',
+        });
+      },
+      genericCan,
+    );
   if (ctx.wants('EMAIL') && emailHint(text)) {
     eachMatch(EMAIL_RE, text, (m) => {
       out.push({
@@ -195,18 +260,24 @@ export function recognizeContact(ctx: ScanContext, out: Candidate[]): void {
   }
   if (ctx.wants('IP')) {
     // An IPv4 address starts with a number of one to three digits (word gate, candidate.ts).
-    eachMatchAtWords(ctx, GATE_SMALL_NUMBER, IPV4_RE, (m) => {
-      if (!ipv4Valid(m[0])) return;
-      // "62/39/7.41.29.3": the last values of a slashed series (a blood gas), not an address.
-      if (m.index >= 2 && text.charCodeAt(m.index - 1) === 47 && /\d/.test(text[m.index - 2]!)) return;
-      out.push({
-        type: 'IP',
-        start: m.index,
-        end: m.index + m[0].length,
-        confidence: 0.9,
-        reason: 'IPv4 address',
-      });
-    });
+    eachMatchAtWords(
+      ctx,
+      GATE_SMALL_NUMBER,
+      IPV4_RE,
+      (m) => {
+        if (!ipv4Valid(m[0])) return;
+        // "62/39/7.41.29.3": the last values of a slashed series (a blood gas), not an address.
+        if (m.index >= 2 && text.charCodeAt(m.index - 1) === 47 && /\d/.test(text[m.index - 2]!)) return;
+        out.push({
+          type: 'IP',
+          start: m.index,
+          end: m.index + m[0].length,
+          confidence: 0.9,
+          reason: 'IPv4 address',
+        });
+      },
+      ipv4Can,
+    );
     if (ipv6Hint(text))
       eachMatch(IPV6_RE, text, (m) => {
         const raw = m[0];

@@ -135,9 +135,14 @@ const PERSONAL_CUE =
 // one bit test.
 const H_INDEX = 1; // INDEX has phrases starting with the word
 const H_FUZZY = 2; // a near spelling of a lexicon word (fuzzyLookup), tried only when no phrase matches
+// The bits above these two: the word's position in INDEX_LISTS (its INDEX entry, no Map lookup).
+const H_LIST_SHIFT = 2;
+const INDEX_LISTS = [...INDEX.values()];
+const INDEX_POS = new Map([...INDEX.keys()].map((k, i) => [k, i]));
 function healthInfo(word: Word): number {
   const tok = word.lower;
-  let b = INDEX.has(tok) ? H_INDEX : 0;
+  const pos = INDEX_POS.get(tok);
+  let b = pos !== undefined ? H_INDEX | (pos << H_LIST_SHIFT) : 0;
   if (
     tok.length >= 7 &&
     (word.shape & SHAPE_LETTERS) !== 0 &&
@@ -160,7 +165,7 @@ export function recognizeHealthLexicon(ctx: ScanContext, toks: Tokens, out: Cand
     const tok = toks.lower[i]!;
     let hit: Phrase | undefined;
     let lastTok = i;
-    const cands = (hb & H_INDEX) !== 0 ? INDEX.get(tok) : undefined;
+    const cands = (hb & H_INDEX) !== 0 ? INDEX_LISTS[hb >> H_LIST_SHIFT] : undefined;
     if (cands) {
       for (const p of cands) {
         const n = p.words.length;

@@ -144,7 +144,11 @@ const LABELLED: ReadonlyArray<{ re: RegExp; type: PhiType; reason: string; gate:
 
 // Speed: every LABELLED match starts with a word that begins with one of the gate words ("mrn",
 // "mrn12345"); eachMatchAtWords tries the patterns only at such words.
-const LABEL_GATE = wordGate((w) => LABELLED.some((l) => l.gate.some((g) => w.startsWith(g))));
+// The one-letter gate words ("d" of "d/l", "s" of "s/n") are followed by "/": they must be the
+// whole word.
+const LABEL_GATE = wordGate((w) =>
+  LABELLED.some((l) => l.gate.some((g) => (g.length === 1 ? w === g : w.startsWith(g)))),
+);
 // NPI, SSN, card and NHS numbers start with three or more digits (GATE_3_DIGITS); IBAN and DEA
 // numbers with letters then a digit (GATE_LETTER_DIGIT).
 
