@@ -254,8 +254,9 @@ function extendForward(text: string, end: number): number {
     // A new line that is mostly a phone number ends the address.
     if (sep && sep[0].includes('\n')) {
       const nl = text.indexOf('\n', at);
-      const line = text.slice(at, nl < 0 ? Math.min(text.length, at + 40) : Math.min(nl, at + 40));
-      if ((line.match(/\d/g)?.length ?? 0) >= 7 && /^[\d(+]/.test(line)) break;
+      const lineEnd = nl < 0 ? Math.min(text.length, at + 40) : Math.min(nl, at + 40);
+      const c0 = at < lineEnd ? text.charCodeAt(at) : 0;
+      if (((c0 >= 48 && c0 <= 57) || c0 === 40 || c0 === 43) && countDigits(text, at, lineEnd) >= 7) break;
     }
     PART_RE.lastIndex = at;
     const m = PART_RE.exec(text);
@@ -269,6 +270,16 @@ function extendForward(text: string, end: number): number {
     best = pos;
   }
   return best;
+}
+
+/** How many ASCII digits text[from, to) holds. */
+function countDigits(text: string, from: number, to: number): number {
+  let n = 0;
+  for (let k = from; k < to; k++) {
+    const c = text.charCodeAt(k);
+    if (c >= 48 && c <= 57) n++;
+  }
+  return n;
 }
 
 /** Grow an address back over a leading house number on the same line ("846 31 Rue ..."). */

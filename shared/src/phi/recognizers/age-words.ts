@@ -48,6 +48,8 @@ export const A_ADDRESS_CUE = 256;
 export const A_HOSP_INITIALS = 512;
 /** place-cues.ts UNIV_RE: "u" or "univ", in any case, ending the token after `\b` ("U", "Univ"). */
 export const A_UNIV = 1024;
+/** ages.ts YEARS_OLD_RE: "old" or "age" (of "of age") at the token's start, closing its word. */
+export const A_OLD = 2048;
 const A_AGE_RE = /(?:^|[^a-z0-9_])aged?(?:\d|$)/;
 const A_YO_RE = /(?:^|[^a-z0-9])\d{0,3}(?:y|yo|yoa)(?:[^a-z0-9]|$)/;
 const A_SEX_RE =
@@ -66,6 +68,7 @@ const A_ADDRESS_CUE_RE =
   /(?:^|[^a-z0-9_])(?:address|live|living|located|resides|meet|corner|office|arrived|send|ship|mail|deliver)/;
 const A_HOSP_INITIALS_RE = /(?<![A-Za-z0-9_])[A-Z]{0,4}(?:H|MC|HC)(?![A-Za-z0-9_])/;
 const A_UNIV_RE = /(?:^|[^A-Za-z0-9_])(?:u|univ)$/i;
+const A_OLD_RE = /^(?:old|age)(?![a-z0-9_])/;
 
 function ageWordInfo(w: Word): number {
   const l = w.lower;
@@ -81,7 +84,8 @@ function ageWordInfo(w: Word): number {
     (A_EURO_LEAD_RE.test(r) ? A_EURO_LEAD : 0) |
     (A_ADDRESS_CUE_RE.test(l) ? A_ADDRESS_CUE : 0) |
     (A_HOSP_INITIALS_RE.test(r) ? A_HOSP_INITIALS : 0) |
-    (A_UNIV_RE.test(r) ? A_UNIV : 0)
+    (A_UNIV_RE.test(r) ? A_UNIV : 0) |
+    (A_OLD_RE.test(l) ? A_OLD : 0)
   );
 }
 

@@ -17,7 +17,7 @@ import {
   type ScanContext,
 } from '../candidate.ts';
 import { wordGate } from '../tokens.ts';
-import { A_AGE, A_SEX, A_YO, cueBits } from './age-words.ts';
+import { A_AGE, A_OLD, A_SEX, A_YO, cueBits } from './age-words.ts';
 
 const UNITS = ['', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'];
 const TEENS = [
@@ -103,44 +103,66 @@ function push(
   else out.push({ type: 'AGE', start, end, confidence, reason });
 }
 
+// One function per pass: a rare pattern's callback that V8 deoptimizes discards only its own
+// small function.
 export function recognizeAges(ctx: ScanContext, out: Candidate[]): void {
   if (!ctx.wants('AGE') && !ctx.wants('AGE_OVER_89')) return;
-  const { text } = ctx;
-  const lower = lowerText(ctx);
   const cues = cueBits(ctx);
+  if ((cues & A_OLD) !== 0) yearsOld(ctx, out);
+  // Every other pattern needs a digit.
+  if (digitCount(ctx) === 0) return;
+  if ((cues & A_YO) !== 0) yearsOldShort(ctx, out);
+  if ((cues & A_AGE) !== 0) afterAgeWord(ctx, out);
+  // (With word gates on, eachMatchAtWords skips a text without the word at once.)
+  if ((ctx.toks !== undefined && !ctx.toks.foldRisk) || lowerText(ctx).includes('turn'))
+    afterTurned(ctx, out);
+  afterIsWord(ctx, out);
+  if ((cues & A_SEX) !== 0) beforeSex(ctx, out);
+}
+
+function yearsOld(ctx: ScanContext, out: Candidate[]): void {
+  const { text } = ctx;
   eachMatchAtWords(ctx, YEARS_OLD_GATE, YEARS_OLD_RE, (m) => {
     const raw = m[1] ?? m[2]!;
     const n = m[1] ? value(raw) : 1;
     if (ageOfThing(text, m.index, m.index + m[0].length)) return;
     push(out, m.index, m.index + m[0].length, n, 0.9, 'Stated age');
   });
-  if ((cues & A_YO) !== 0)
-    eachMatchAtWords(ctx, GATE_SMALL_NUMBER, YO_RE, (m) =>
-      push(out, m.index, m.index + m[0].length, Number(m[1]), 0.85, 'Stated age'),
-    );
-  // AGE_WORD_RE and AGE_SEX_RE need a digit.
-  const hasDigit = digitCount(ctx) > 0;
-  if (hasDigit && (cues & A_AGE) !== 0)
-    eachMatch(AGE_WORD_RE, text, (m) => {
-      if (m[1]) return;
-      const numAt = m.index + m[0].length - m[2]!.length;
-      push(out, numAt, numAt + m[2]!.length, Number(m[2]), 0.85, 'Age after "age"');
-    });
-  // (With word gates on, eachMatchAtWords skips a text without the word at once.)
-  if ((ctx.toks !== undefined && !ctx.toks.foldRisk) || lower.includes('turn'))
-    eachMatchAtWords(ctx, TURN_GATE, TURN_RE, (m) => {
-      const at = m.index + m[0].indexOf(m[1]!, 4);
-      push(out, at, m.index + m[0].length, Number(m[1]), 0.75, 'Age after "turned"');
-    });
+}
+
+function yearsOldShort(ctx: ScanContext, out: Candidate[]): void {
+  eachMatchAtWords(ctx, GATE_SMALL_NUMBER, YO_RE, (m) =>
+    push(out, m.index, m.index + m[0].length, Number(m[1]), 0.85, 'Stated age'),
+  );
+}
+
+function afterAgeWord(ctx: ScanContext, out: Candidate[]): void {
+  eachMatch(AGE_WORD_RE, ctx.text, (m) => {
+    if (m[1]) return;
+    const numAt = m.index + m[0].length - m[2]!.length;
+    push(out, numAt, numAt + m[2]!.length, Number(m[2]), 0.85, 'Age after "age"');
+  });
+}
+
+function afterTurned(ctx: ScanContext, out: Candidate[]): void {
+  eachMatchAtWords(ctx, TURN_GATE, TURN_RE, (m) => {
+    const at = m.index + m[0].indexOf(m[1]!, 4);
+    push(out, at, m.index + m[0].length, Number(m[1]), 0.75, 'Age after "turned"');
+  });
+}
+
+function afterIsWord(ctx: ScanContext, out: Candidate[]): void {
   eachMatchAtWords(ctx, IS_GATE, IS_RE, (m) => {
     const at = m.index + m[0].length - m[1]!.length;
     push(out, at, at + m[1]!.length, Number(m[1]), 0.6, 'Age after "I am" / "she is"');
   });
-  if (hasDigit && (cues & A_SEX) !== 0)
-    eachMatch(AGE_SEX_RE, text, (m) => {
-      const at = m.index + m[0].indexOf(m[1]!);
-      push(out, at, at + m[1]!.length, Number(m[1]), 0.7, 'Age before sex (clinical shorthand)');
-    });
+}
+
+function beforeSex(ctx: ScanContext, out: Candidate[]): void {
+  eachMatch(AGE_SEX_RE, ctx.text, (m) => {
+    const at = m.index + m[0].indexOf(m[1]!);
+    push(out, at, at + m[1]!.length, Number(m[1]), 0.7, 'Age before sex (clinical shorthand)');
+  });
 }
 
 /** "a 100-year-old house", "(which was 6 years old)", "it's 20 years old": the age of a thing. */
