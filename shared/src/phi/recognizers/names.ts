@@ -420,8 +420,9 @@ let R_x: Int32Array = new Int32Array(0);
 let R_why: (string | undefined)[] = [];
 // The highest confidence marked so far: passes that start from marked tokens skip without any.
 let R_max = 0;
-// Reasons per token, kept across scans (only constant strings, never the text) and cleared per
-// scan; grown with undefined elements so the array stays packed.
+// Reasons per token, kept across scans (only constant strings, never the text); grown with
+// undefined elements so the array stays packed. Not cleared per scan: a reason is read only
+// where the confidence (cleared) is above zero, and mark() sets both.
 const WHY_BUF: (string | undefined)[] = [];
 let R_fl: Uint8Array = EMPTY_U8;
 // The tokens that start a line, in order (R_lines[0 .. R_nLines)).
@@ -513,11 +514,13 @@ function namesCueRules(): void {
     x = R_x,
     info = R_info,
     fl = R_fl,
+    stop = R_stop,
     gap = R_gap,
     sh = R_sh;
   // ---- cue rules ---------------------------------------------------------------------------
   for (let i = 0; i < n; i++) {
-    if (!candidate(i) || isInitial(i)) continue;
+    // (candidate(i), isInitial(i) on the local arrays.)
+    if (stop[i] !== 0 || (sh[i]! & SHAPE_INITIAL) !== 0) continue;
     const f = fl[i]!;
     // Speed: the same skip as below, tested on the word before (the cue word when there is one,
     // unless it is an initial after a title) before working out which word is the cue.
@@ -526,7 +529,7 @@ function namesCueRules(): void {
       (i === 0 ||
         ((info[i - 1]! & CUES_BEFORE) === 0 &&
           (x[i - 1]! & (X_CALLED | X_HIM_HER)) === 0 &&
-          !isInitial(i - 1))) &&
+          (sh[i - 1]! & SHAPE_INITIAL) === 0)) &&
       !(i + 1 < n && (info[i + 1]! & W_PERSON_VERB) !== 0)
     )
       continue;
@@ -1130,35 +1133,57 @@ function namesCapitalisedRuns(): void {
   }
 }
 
+// What the regex \s matches (without the u flag).
+function isJsSpace(c: number): boolean {
+  return (
+    c === 32 ||
+    (c >= 9 && c <= 13) ||
+    c === 0xa0 ||
+    c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x3000 ||
+    c === 0xfeff
+  );
+}
+
+// The text between tokens k and k + 1 is a comma and at most one space (/^,\s?$/, unsliced).
+function commaSep(k: number): boolean {
+  const text = R_text;
+  const a = R_toks!.end[k]!;
+  const b = R_toks!.start[k + 1]!;
+  if (b - a < 1 || b - a > 2 || text.charCodeAt(a) !== 44) return false;
+  return b - a === 1 || isJsSpace(text.charCodeAt(a + 1));
+}
+
 function namesFirstNameLists(): void {
-  const text = R_text,
-    n = R_n,
-    toks = R_toks!,
+  const n = R_n,
     x = R_x,
     fl = R_fl,
     gap = R_gap;
   // Lists of first names ("marit, tobias, petra and owen"): two or more unambiguous first
   // names joined by commas or "and" make the other plain words in the list names too.
+  // The items are the tokens lo..last, then `extra` (the item after "and"/"or") when there is
+  // one: no array per list.
   for (let i = 0; i < n; i++) {
     if ((fl[i]! & F_STRONG) === 0 || !candidate(i)) continue;
-    const items = [i];
+    let lo = i;
     // Items before the first known name belong to the list too ("Ysolde, Hannah, Martin and ...").
-    for (let b = i; b > 0 && items.length < 12; b--) {
-      if (
-        gap[b] !== G_COMMA ||
-        !/^,\s?$/.test(text.slice(toks.end[b - 1], toks.start[b])) ||
-        !candidate(b - 1)
-      )
-        break;
-      items.unshift(b - 1);
+    while (lo > 0 && i - lo + 1 < 12) {
+      if (gap[lo] !== G_COMMA || !commaSep(lo - 1) || !candidate(lo - 1)) break;
+      lo--;
     }
+    let count = i - lo + 1;
     let k = i;
-    while (k + 1 < n && items.length < 12) {
+    let extra = -1;
+    while (k + 1 < n && count < 12) {
       const g = gap[k + 1]!;
-      const sep = text.slice(toks.end[k], toks.start[k + 1]);
-      if (g === G_COMMA && /^,\s?$/.test(sep) && candidate(k + 1)) {
+      if (g === G_COMMA && commaSep(k) && candidate(k + 1)) {
         k++;
-        items.push(k);
+        count++;
       } else if (
         g === G_SPACE &&
         (x[k + 1]! & X_AND_OR) !== 0 &&
@@ -1167,23 +1192,33 @@ function namesFirstNameLists(): void {
         (gap[k + 2]! & G_SPACE) !== 0
       ) {
         k += 2;
-        items.push(k);
+        extra = k;
+        count++;
         break;
       } else if (
         g === G_COMMA &&
-        /^,\s?$/.test(sep) &&
+        commaSep(k) &&
         (x[k + 1]! & X_AND_OR) !== 0 &&
         k + 2 < n &&
         candidate(k + 2)
       ) {
         k += 2;
-        items.push(k);
+        extra = k;
+        count++;
         break;
       } else break;
     }
-    const firsts = items.filter((m) => (fl[m]! & F_STRONG) !== 0).length;
-    if (items.length >= 3 && firsts >= 2)
-      for (const m of items) if (isLower(m) === isLower(i)) mark(m, 0.75, 'List of first names');
+    const last = extra >= 0 ? extra - 2 : k;
+    if (count >= 3) {
+      let firsts = 0;
+      for (let m = lo; m <= last; m++) if ((fl[m]! & F_STRONG) !== 0) firsts++;
+      if (extra >= 0 && (fl[extra]! & F_STRONG) !== 0) firsts++;
+      if (firsts >= 2) {
+        const lower = isLower(i);
+        for (let m = lo; m <= last; m++) if (isLower(m) === lower) mark(m, 0.75, 'List of first names');
+        if (extra >= 0 && isLower(extra) === lower) mark(extra, 0.75, 'List of first names');
+      }
+    }
     i = k;
   }
 }
@@ -1658,6 +1693,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       const g = gapKind(text, from, to);
       gap[i] = g & ~GAP_LINE;
       ls[i] = g & GAP_LINE ? 1 : 0;
+      if (ls[i] === 1) lines[nLines++] = i;
     } else {
       // The first token starts a line unless something other than blanks follows the last line
       // break before it.
@@ -1668,8 +1704,8 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
         if (c === 10 || c === 13) ls[i] = 1;
         else if (c !== 32 && c !== 9) ls[i] = 0;
       }
+      if (ls[i] === 1) lines[nLines++] = i;
     }
-    if (ls[i] === 1) lines[nLines++] = i;
     if ((wi & W_STOP) !== 0) {
       stop[i] = 1;
       fl[i] = 0;
@@ -1695,7 +1731,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
   }
   const conf = v.conf.fill(0);
   while (WHY_BUF.length < n) WHY_BUF.push(undefined);
-  const why = WHY_BUF.fill(undefined, 0, n);
+  const why = WHY_BUF;
   R_max = 0;
   R_text = text;
   R_upper = upper;
