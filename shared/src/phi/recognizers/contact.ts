@@ -260,24 +260,25 @@ export function recognizeContact(ctx: ScanContext, out: Candidate[]): void {
   }
   if (ctx.wants('IP')) {
     // An IPv4 address starts with a number of one to three digits (word gate, candidate.ts).
-    eachMatchAtWords(
-      ctx,
-      GATE_SMALL_NUMBER,
-      IPV4_RE,
-      (m) => {
-        if (!ipv4Valid(m[0])) return;
-        // "62/39/7.41.29.3": the last values of a slashed series (a blood gas), not an address.
-        if (m.index >= 2 && text.charCodeAt(m.index - 1) === 47 && /\d/.test(text[m.index - 2]!)) return;
-        out.push({
-          type: 'IP',
-          start: m.index,
-          end: m.index + m[0].length,
-          confidence: 0.9,
-          reason: 'IPv4 address',
-        });
-      },
-      ipv4Can,
-    );
+    if (digitCount(ctx) >= 4)
+      eachMatchAtWords(
+        ctx,
+        GATE_SMALL_NUMBER,
+        IPV4_RE,
+        (m) => {
+          if (!ipv4Valid(m[0])) return;
+          // "62/39/7.41.29.3": the last values of a slashed series (a blood gas), not an address.
+          if (m.index >= 2 && text.charCodeAt(m.index - 1) === 47 && /\d/.test(text[m.index - 2]!)) return;
+          out.push({
+            type: 'IP',
+            start: m.index,
+            end: m.index + m[0].length,
+            confidence: 0.9,
+            reason: 'IPv4 address',
+          });
+        },
+        ipv4Can,
+      );
     if (ipv6Hint(text))
       eachMatch(IPV6_RE, text, (m) => {
         const raw = m[0];

@@ -169,19 +169,28 @@ function textual(
   });
 }
 
-export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
-  if (!ctx.wants('DATE')) return;
-  const { text } = ctx;
-  eachMatchAtWords(ctx, GATE_YEAR, ISO_RE, (m) => {
-    if (!calendarValid(+m[1]!, +m[2]!, +m[3]!)) return;
+/** "in sept.", "since January": a month alone after a time preposition. */
+function monthAfterPreposition(ctx: ScanContext, out: Candidate[]): void {
+  eachMatchAtWords(ctx, PREP_MON_GATE, PREP_MON_RE, (m) => {
+    const word = m[1]!;
+    const lw = word.toLowerCase();
+    // "in may", "in march" are verbs or words as often as months: capitalised only.
+    if ((lw === 'may' || lw === 'march') && !/^[MT]/.test(word)) return;
+    if (lw === 'may' && !/^[A-Z]/.test(word)) return;
+    const start = m.index + m[0].length - m[0].replace(/^\S+[ ]+/, '').length;
     out.push({
       type: 'DATE',
-      start: m.index,
-      end: m.index + m[0].length,
-      confidence: 0.95,
-      reason: 'ISO calendar date',
+      start,
+      end: start + word.length,
+      confidence: 0.6,
+      reason: 'Month after a time preposition',
     });
   });
+}
+
+/** Numeric dates that start with a one- or two-digit number (GATE_DAY_NUMBER). */
+function dayNumberDates(ctx: ScanContext, out: Candidate[]): void {
+  const { text } = ctx;
   eachMatchAtWords(ctx, GATE_DAY_NUMBER, MDY_RE, (m) => {
     const a = +m[1]!;
     const b = +m[3]!;
@@ -267,6 +276,33 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
       return;
     out.push({ type: 'DATE', start: m.index, end, confidence: 0.7, reason: 'Month and two-digit year' });
   });
+}
+
+export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
+  if (!ctx.wants('DATE')) return;
+  const { text } = ctx;
+  // Month-name patterns only when some month abbreviation occurs at all. The month word of every
+  // match is a word of the text passing MONTH_GATE: when the tokens tell, they decide.
+  const toks = ctx.toks;
+  const hasMonth =
+    toks && !toks.foldRisk ? (toks.gateAny & MONTH_GATE) !== 0 : MONTH_LITERALS.test(lowerText(ctx));
+  // Every pattern but the month after a preposition needs a digit.
+  if (digitCount(ctx) === 0) {
+    if (hasMonth) monthAfterPreposition(ctx, out);
+    return;
+  }
+  eachMatchAtWords(ctx, GATE_YEAR, ISO_RE, (m) => {
+    if (!calendarValid(+m[1]!, +m[2]!, +m[3]!)) return;
+    out.push({
+      type: 'DATE',
+      start: m.index,
+      end: m.index + m[0].length,
+      confidence: 0.95,
+      reason: 'ISO calendar date',
+    });
+  });
+  // Day-number patterns (m/d/y, m/d, ranges, m-d, m/yy).
+  if (gatePasses(ctx, GATE_DAY_NUMBER)) dayNumberDates(ctx, out);
   // (Gated on an ordinal being written at all: its cue words are common.)
   if (digitCount(ctx) > 0 && gatePasses(ctx, ORDINAL_GATE_DAY) && ORDINAL_SUFFIX_RE.test(lowerText(ctx)))
     eachMatchAtWords(ctx, ORDINAL_GATE, ORDINAL_RE, (m) => {
@@ -286,11 +322,6 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
         reason: 'Ordinal day of the month',
       });
     });
-  // Month-name patterns only when some month abbreviation occurs at all. The month word of every
-  // match is a word of the text passing MONTH_GATE: when the tokens tell, they decide.
-  const toks = ctx.toks;
-  const hasMonth =
-    toks && !toks.foldRisk ? (toks.gateAny & MONTH_GATE) !== 0 : MONTH_LITERALS.test(lowerText(ctx));
   if (hasMonth) {
     textual(ctx, out, TEXT_MDY_RE, MONTH_GATE, 1, 'Month name with day');
     textual(ctx, out, TEXT_DMY_RE, GATE_DAY_NUMBER, 2, 'Day with month name');
@@ -323,22 +354,7 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
         });
       }
     });
-  if (hasMonth)
-    eachMatchAtWords(ctx, PREP_MON_GATE, PREP_MON_RE, (m) => {
-      const word = m[1]!;
-      const lw = word.toLowerCase();
-      // "in may", "in march" are verbs or words as often as months: capitalised only.
-      if ((lw === 'may' || lw === 'march') && !/^[MT]/.test(word)) return;
-      if (lw === 'may' && !/^[A-Z]/.test(word)) return;
-      const start = m.index + m[0].length - m[0].replace(/^\S+[ ]+/, '').length;
-      out.push({
-        type: 'DATE',
-        start,
-        end: start + word.length,
-        confidence: 0.6,
-        reason: 'Month after a time preposition',
-      });
-    });
+  if (hasMonth) monthAfterPreposition(ctx, out);
   if (digitCount(ctx) >= 2 && (text.includes("'") || text.includes('’')))
     eachMatch(APOS_YEAR_RE, text, (m) => {
       out.push({

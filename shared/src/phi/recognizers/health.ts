@@ -3,6 +3,7 @@
 // pass serves thousands of entries without a giant regex.
 import {
   before,
+  digitCount,
   eachMatchAtWords,
   GATE_LETTER_DIGIT,
   type Candidate,
@@ -239,6 +240,9 @@ const CPT_CUE =
 
 export function recognizeCodes(ctx: ScanContext, out: Candidate[]): void {
   const { text } = ctx;
+  // ICD-10 codes hold a digit, CPT codes four.
+  const digits = digitCount(ctx);
+  if (digits === 0) return;
   if (ctx.wants('ICD10')) {
     eachMatchAtWords(ctx, GATE_LETTER_DIGIT, ICD_RE, (m) => {
       const letter = m[1]!;
@@ -262,7 +266,7 @@ export function recognizeCodes(ctx: ScanContext, out: Candidate[]): void {
       });
     });
   }
-  if (ctx.wants('CPT')) {
+  if (digits >= 4 && ctx.wants('CPT')) {
     eachMatchAtWords(ctx, CPT_GATE, CPT_RE, (m) => {
       if (!CPT_CUE.test(before(text, m.index, 50))) return;
       out.push({

@@ -2,6 +2,7 @@
 // DEA, driver's licences, VINs, devices, UK NHS numbers (45 CFR 164.514(b)(2)(i)(G)-(M), (R)).
 import {
   before,
+  digitCount,
   eachMatch,
   eachMatchAtWords,
   GATE_3_DIGITS,
@@ -201,7 +202,11 @@ function inRunClass(c: number): boolean {
 
 export function recognizeIds(ctx: ScanContext, out: Candidate[]): void {
   const { text } = ctx;
-  if (ctx.wants('SSN')) {
+  // Every identifier reported has digits, most a known number of them: patterns the text has too
+  // few digits for are skipped (labelled ones need 4, the VIN one).
+  const digits = digitCount(ctx);
+  if (digits === 0) return;
+  if (digits >= 9 && ctx.wants('SSN')) {
     eachMatchAtWords(ctx, GATE_3_DIGITS, SSN_RE, (m) => {
       if (!ssnValid(m[0])) return;
       const cue = SSN_CUE.test(before(text, m.index, 30));
@@ -227,17 +232,18 @@ export function recognizeIds(ctx: ScanContext, out: Candidate[]): void {
     });
   }
   if (ctx.wants('ACCOUNT')) {
-    eachMatchAtWords(ctx, GATE_3_DIGITS, CARD_RE, (m) => {
-      const d = digitsOf(m[0]);
-      if (d.length < 13 || d.length > 19 || !luhnValid(d)) return;
-      out.push({
-        type: 'ACCOUNT',
-        start: m.index,
-        end: m.index + m[0].length,
-        confidence: 0.9,
-        reason: 'Payment card number (Luhn)',
+    if (digits >= 13)
+      eachMatchAtWords(ctx, GATE_3_DIGITS, CARD_RE, (m) => {
+        const d = digitsOf(m[0]);
+        if (d.length < 13 || d.length > 19 || !luhnValid(d)) return;
+        out.push({
+          type: 'ACCOUNT',
+          start: m.index,
+          end: m.index + m[0].length,
+          confidence: 0.9,
+          reason: 'Payment card number (Luhn)',
+        });
       });
-    });
     eachMatchAtWords(ctx, GATE_LETTER_DIGIT, IBAN_RE, (m) => {
       if (!ibanValid(m[0])) return;
       out.push({
@@ -249,7 +255,7 @@ export function recognizeIds(ctx: ScanContext, out: Candidate[]): void {
       });
     });
   }
-  if (ctx.wants('MRN')) {
+  if (digits >= 10 && ctx.wants('MRN')) {
     eachMatchAtWords(ctx, GATE_3_DIGITS, NHS_RE, (m) => {
       if (!nhsValid(m[0])) return;
       const cue = /\bnhs\b/i.test(before(text, m.index, 30));
@@ -264,7 +270,7 @@ export function recognizeIds(ctx: ScanContext, out: Candidate[]): void {
       });
     });
   }
-  if (ctx.wants('LICENSE')) {
+  if (digits >= 7 && ctx.wants('LICENSE')) {
     eachMatchAtWords(ctx, GATE_LETTER_DIGIT, DEA_RE, (m) => {
       if (!deaValid(m[0])) return;
       out.push({
@@ -275,17 +281,18 @@ export function recognizeIds(ctx: ScanContext, out: Candidate[]): void {
         reason: 'DEA registration (check digit)',
       });
     });
-    eachMatchAtWords(ctx, GATE_3_DIGITS, NPI_RE, (m) => {
-      if (!npiValid(m[0])) return;
-      const cue = /\bnpi\b/i.test(before(text, m.index, 24));
-      out.push({
-        type: 'LICENSE',
-        start: m.index,
-        end: m.index + 10,
-        confidence: cue ? 0.95 : 0.6,
-        reason: 'NPI (check digit)',
+    if (digits >= 10)
+      eachMatchAtWords(ctx, GATE_3_DIGITS, NPI_RE, (m) => {
+        if (!npiValid(m[0])) return;
+        const cue = /\bnpi\b/i.test(before(text, m.index, 24));
+        out.push({
+          type: 'LICENSE',
+          start: m.index,
+          end: m.index + 10,
+          confidence: cue ? 0.95 : 0.6,
+          reason: 'NPI (check digit)',
+        });
       });
-    });
   }
   if (ctx.wants('VEHICLE')) {
     if (hasAlnumRun(text, 17))
@@ -301,7 +308,7 @@ export function recognizeIds(ctx: ScanContext, out: Candidate[]): void {
       });
   }
   let gates = -1; // bit k: a gate word of LABELLED[k] is one of the text's words; -1 = not yet known
-  for (let k = 0; k < LABELLED.length; k++) {
+  for (let k = 0; k < LABELLED.length && digits >= 4; k++) {
     const l = LABELLED[k]!;
     if (!ctx.wants(l.type)) continue;
     if (gates < 0) gates = gateBits(ctx);
