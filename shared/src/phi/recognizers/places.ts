@@ -194,6 +194,7 @@ const P_STATE_CODE = 256; // STATE_CODES (exact text)
 const P_WARD_WORD = 512; // may name a ward before its number (wardWord)
 const P_WARD_CUE = 16384; // WARD_CUES, "plan"
 const P_WARD_NUM = 32768; // a ward's number: 1-99 without a leading zero
+const P_STATE_STEM = 65536; // F_STATE_STEM: a state's name, maybe possessive
 const P_LOC_TRIGGER = 1024; // "in", "university", "college" (recognizeLocationCues, with P_MOVE_VERB)
 const P_RELATIVE = 2048; // RELATIVES
 const P_LOWER_HOSP = 4096; // lower-case hospital initials (lowerHospitalInitials)
@@ -218,7 +219,8 @@ function placeInfo(word: Word): number {
     (w === 'in' || w === 'university' || w === 'college' ? P_LOC_TRIGGER : 0) |
     (RELATIVES.has(w) ? P_RELATIVE : 0) |
     (lowerHospitalInitials(word) ? P_LOWER_HOSP : 0) |
-    (w === 'of' ? P_OF : 0)
+    (w === 'of' ? P_OF : 0) |
+    ((word.flags & F_STATE_STEM) !== 0 ? P_STATE_STEM : 0)
   );
 }
 /** The P_* bits of token i. */
@@ -231,6 +233,12 @@ function placeBits(toks: Tokens, i: number): number {
 
 /** Scratch array of recognizePlaces: the P_* bits of each token (reused, grown on demand). */
 let PB = new Int32Array(512);
+// Scratch lists of recognizePlaces (reused, grown with PB): the tokens each pass looks at.
+let L_MAIN = new Int32Array(512);
+let L_LOC = new Int32Array(512);
+let L_WARD = new Int32Array(512);
+let L_TOWN = new Int32Array(512);
+let L_SMALL = new Int32Array(512);
 
 export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]): void {
   if (!ctx.wants('ADDRESS')) return;
@@ -238,204 +246,248 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
   const firstOwn = out.length;
   // The P_* bits of every token, read by the passes below from one array (not through each
   // token's Word), and which bits the text has: a pass whose cue words are absent is skipped.
-  if (PB.length < n) PB = new Int32Array(Math.max(n, PB.length * 2));
+  // Each pass then visits only the tokens listed for it (in order), not every token.
+  if (PB.length < n) {
+    const cap = Math.max(n, PB.length * 2);
+    PB = new Int32Array(cap);
+    L_MAIN = new Int32Array(cap);
+    L_LOC = new Int32Array(cap);
+    L_WARD = new Int32Array(cap);
+    L_TOWN = new Int32Array(cap);
+    L_SMALL = new Int32Array(cap);
+  }
   const pb = PB;
   let any = 0;
-  for (let i = 0; i < n; i++) any |= pb[i] = placeBits(toks, i);
-  if ((any & (P_LOC_TRIGGER | P_MOVE_VERB)) !== 0) recognizeLocationCues(ctx, toks, pb, out);
-  if ((any & P_WARD_WORD) !== 0 && (any & P_WARD_CUE) !== 0) wardNumbers(ctx, toks, pb, out);
-  if ((any & P_STATE_CODE) !== 0) townCommaState(ctx, toks, pb, out);
-  if ((any & (P_RELATIVE | P_LOWER_HOSP)) !== 0 || (toks.wordFlags & F_STATE_STEM) !== 0)
-    smallPlaceCues(ctx, toks, pb, out);
-  if ((any & P_MAIN) !== 0) placeWords(ctx, toks, pb, out);
+  let nMain = 0;
+  let nLoc = 0;
+  let nWard = 0;
+  let nTown = 0;
+  let nSmall = 0;
+  for (let i = 0; i < n; i++) {
+    const b = placeBits(toks, i);
+    pb[i] = b;
+    any |= b;
+    if ((b & P_MAIN) !== 0) L_MAIN[nMain++] = i;
+    if ((b & (P_LOC_TRIGGER | P_MOVE_VERB)) !== 0) L_LOC[nLoc++] = i;
+    if (i === 0) continue;
+    if ((b & P_WARD_WORD) !== 0 && (pb[i - 1]! & P_WARD_CUE) !== 0) L_WARD[nWard++] = i;
+    if ((b & (P_OF | P_LOWER_HOSP | P_STATE_STEM)) !== 0) L_SMALL[nSmall++] = i;
+    // townCommaState looks at the word before a state code.
+    if (i >= 2 && (b & P_STATE_CODE) !== 0) L_TOWN[nTown++] = i - 1;
+  }
+  if (nLoc > 0) recognizeLocationCues(ctx, toks, pb, L_LOC, nLoc, out);
+  if (nWard > 0) wardNumbers(ctx, toks, L_WARD, nWard, out);
+  if (nTown > 0) townCommaState(ctx, toks, L_TOWN, nTown, out);
+  if (nSmall > 0 && (any & (P_RELATIVE | P_LOWER_HOSP | P_STATE_STEM)) !== 0)
+    smallPlaceCues(ctx, toks, L_SMALL, nSmall, out);
+  if (nMain > 0) placeWords(ctx, toks, pb, L_MAIN, nMain, out);
   propagatePlaces(ctx, toks, out, firstOwn);
 }
 
-/** Countries, named facilities, saint names and dictionary cities, word by word. */
-function placeWords(ctx: ScanContext, toks: Tokens, bits: Int32Array, out: Candidate[]): void {
+/**
+ * Countries, named facilities, saint names and dictionary cities, at the tokens listed (those with
+ * a P_MAIN bit, in order). A rule that takes several tokens resumes after them.
+ */
+function placeWords(
+  ctx: ScanContext,
+  toks: Tokens,
+  bits: Int32Array,
+  list: Int32Array,
+  count: number,
+  out: Candidate[],
+): void {
+  let next = 0;
+  for (let x = 0; x < count; x++) {
+    const i = list[x]!;
+    if (i < next) continue;
+    next = placeWordAt(ctx, toks, bits, i, out) + 1;
+  }
+}
+
+/** placeWords at token i0; returns the last token index taken (i0 when none). */
+function placeWordAt(ctx: ScanContext, toks: Tokens, bits: Int32Array, i0: number, out: Candidate[]): number {
+  let i = i0;
   const { text } = ctx;
   const n = toks.count;
   const idx = cities();
-  for (let i = 0; i < n; i++) {
-    const w = toks.lower[i]!;
-    const shp = toks.shape[i]!;
-    const pb = bits[i]!;
-    if ((pb & P_MAIN) === 0) continue;
-    const ctry = (pb & P_COUNTRY) !== 0 ? countries().get(w) : undefined;
-    if (ctry) {
-      const last = countryAt(ctx, toks, i, ctry, out);
-      if (last >= 0) {
-        i = last;
-        continue;
-      }
+  const w = toks.lower[i]!;
+  const shp = toks.shape[i]!;
+  const pb = bits[i]!;
+  const ctry = (pb & P_COUNTRY) !== 0 ? countries().get(w) : undefined;
+  if (ctry) {
+    const last = countryAt(ctx, toks, i, ctry, out);
+    if (last >= 0) {
+      i = last;
+      return i;
     }
-    const lowerFacility = (shp & SHAPE_LOWER) !== 0 && (pb & P_FACILITY) !== 0;
-    if ((shp & (SHAPE_TITLE | SHAPE_CAPS | SHAPE_INITIAL)) === 0 && !lowerFacility && (pb & P_CAP) === 0)
-      continue;
-    // Facility: up to 3 capitalised words before "Hospital", "Medical Center", ...
-    const pair = i + 1 < n && (pb & P_FACILITY_FIRST) !== 0 ? `${w} ${toks.lower[i + 1]!}` : '';
-    // "to Rosewood House", "from Elm Manor": a residence's name only after a preposition of movement.
-    const residenceWord = (pb & P_RESIDENCE) !== 0;
-    if (((pb & P_FACILITY) !== 0 || FACILITY_PAIRS.has(pair) || residenceWord) && i > 0) {
-      let j = i - 1;
-      let first = -1;
-      // Lower-case notes ("good hope hospital") take lower-case words, minus generic adjectives.
-      // A campus is named by its side ("North Campus", "West Campus").
-      const campus = w === 'campus';
-      const okWord = (k: number): boolean =>
-        (lowerFacility ? (toks.shape[k]! & SHAPE_LETTERS) !== 0 : CAP_RE.test(toks.raw[k]!)) &&
-        (!STOP.has(toks.lower[k]!) ||
-          FACILITY_ADJ.has(toks.lower[k]!) ||
-          (campus && DIRECTIONS.has(toks.lower[k]!)));
-      while (
-        j >= 0 &&
-        i - j <= 3 &&
-        okWord(j) &&
-        /^\s{1,2}$|^\.\s$|^-$/.test(text.slice(toks.end[j], toks.start[j + 1]))
-      ) {
-        first = j;
-        j--;
-      }
-      // "Outside Hospital", "the General Hospital": generic words alone do not name a place.
-      while (first >= 0 && first < i && FACILITY_ADJ.has(toks.lower[first]!))
-        first = first + 1 < i ? first + 1 : -1;
-      // Mixed-case text: "rehab (st brendan Memorial)": a name typed in lower case before a
-      // capitalised facility word, opened by a parenthesis.
-      if (first < 0 && !ctx.upper && !lowerFacility && (shp & SHAPE_TITLE) !== 0) {
-        let k = i - 1;
-        let f = -1;
-        while (
-          k >= 0 &&
-          i - k <= 3 &&
-          (toks.shape[k]! & SHAPE_LOWER) !== 0 &&
-          (toks.shape[k]! & SHAPE_LETTERS) !== 0 &&
-          toks.lower[k]!.length > 1 &&
-          !CARE_KIND.has(toks.lower[k]!) &&
-          !FACILITY_ADJ.has(toks.lower[k]!) &&
-          /^ $/.test(text.slice(toks.end[k], toks.start[k + 1]))
-        ) {
-          f = k;
-          k--;
-        }
-        if (f >= 0 && /\($/.test(text.slice(Math.max(0, toks.start[f]! - 2), toks.start[f]))) first = f;
-      }
-      // All-caps and lower-case notes: "BEGIN REHAB", "possible rehab" are not places; one of the
-      // words must be a known name or place word.
-      if (first >= 0 && (ctx.upper || lowerFacility)) {
-        // "FROM GOOD SAMARITAN MEDICAL CENTER": a name may open with a common word; after a
-        // preposition of movement it joins the name.
-        let q = first;
-        while (
-          q > 1 &&
-          i - q < 4 &&
-          STOP.has(toks.lower[q - 1]!) &&
-          !NAME_OPENERS_NOT.has(toks.lower[q - 1]!) &&
-          (toks.shape[q - 1]! & (ctx.upper ? SHAPE_CAPS : SHAPE_LOWER)) !== 0 &&
-          /^ $/.test(text.slice(toks.end[q - 1], toks.start[q]))
-        )
-          q--;
-        if (q < first && FROM_AT.has(toks.lower[q - 1]!)) first = q;
-        let evidence = false;
-        for (let k = first; k < i; k++)
-          if (isNameWord(toks.lower[k]!) || cities().has(toks.lower[k]!)) evidence = true;
-        // "BEGIN REHAB", "poss rehab": a kind of care or a plan, whatever the dictionary says.
-        for (let k = first; k < i; k++) if (CARE_KIND.has(toks.lower[k]!)) evidence = false;
-        // "TRANSFERRED FROM VALLEY HOSPITAL", "came from harbor hosp": a preposition of movement
-        // before the name is evidence too, unless the words name a kind of care ("to cardiac rehab").
-        const prep = first > 0 ? toks.lower[first - 1]! : '';
-        if (
-          !evidence &&
-          (FROM_AT.has(prep) ||
-            ((prep === 'to' || prep === 'into') && first > 1 && MOVE_VERBS.has(toks.lower[first - 2]!)))
-        ) {
-          evidence = true;
-          for (let k = first; k < i; k++) if (CARE_KIND.has(toks.lower[k]!)) evidence = false;
-        }
-        if (!evidence) first = -1;
-      }
-      if (first >= 0 && residenceWord && !(first > 0 && RESIDENCE_PREPS.has(toks.lower[first - 1]!)))
-        first = -1;
-      if (first >= 0) {
-        // A facility of several facility words ends on the last ("Mercy Medical Center", "Fairhaven
-        // Regional Medical Center"), not on the first.
-        let last = i;
-        while (
-          last + 1 < n &&
-          last - i < 3 &&
-          /^[ \t]{1,2}$/.test(text.slice(toks.end[last], toks.start[last + 1])) &&
-          (FACILITY_PAIRS.has(`${toks.lower[last]!} ${toks.lower[last + 1]!}`) ||
-            ((placeBits(toks, last + 1) & P_FACILITY) !== 0 && (toks.shape[last + 1]! & SHAPE_LOWER) === 0))
-        )
-          last++;
-        out.push({
-          type: 'ADDRESS',
-          start: toks.start[first]!,
-          end: toks.end[last]!,
-          confidence: 0.8,
-          reason: 'Named hospital or facility',
-        });
-        i = last;
-        continue;
-      }
-    }
-    // Saint names of hospitals and towns ("St. Brendan").
-    if (
-      (pb & P_SAINT) !== 0 &&
-      i + 1 < n &&
-      CAP_RE.test(toks.raw[i + 1]!) &&
-      !STOP.has(toks.lower[i + 1]!) &&
-      (!ctx.upper || isNameWord(toks.lower[i + 1]!))
+  }
+  const lowerFacility = (shp & SHAPE_LOWER) !== 0 && (pb & P_FACILITY) !== 0;
+  if ((shp & (SHAPE_TITLE | SHAPE_CAPS | SHAPE_INITIAL)) === 0 && !lowerFacility && (pb & P_CAP) === 0)
+    return i;
+  // Facility: up to 3 capitalised words before "Hospital", "Medical Center", ...
+  const pair = i + 1 < n && (pb & P_FACILITY_FIRST) !== 0 ? `${w} ${toks.lower[i + 1]!}` : '';
+  // "to Rosewood House", "from Elm Manor": a residence's name only after a preposition of movement.
+  const residenceWord = (pb & P_RESIDENCE) !== 0;
+  if (((pb & P_FACILITY) !== 0 || FACILITY_PAIRS.has(pair) || residenceWord) && i > 0) {
+    let j = i - 1;
+    let first = -1;
+    // Lower-case notes ("good hope hospital") take lower-case words, minus generic adjectives.
+    // A campus is named by its side ("North Campus", "West Campus").
+    const campus = w === 'campus';
+    const okWord = (k: number): boolean =>
+      (lowerFacility ? (toks.shape[k]! & SHAPE_LETTERS) !== 0 : CAP_RE.test(toks.raw[k]!)) &&
+      (!STOP.has(toks.lower[k]!) ||
+        FACILITY_ADJ.has(toks.lower[k]!) ||
+        (campus && DIRECTIONS.has(toks.lower[k]!)));
+    while (
+      j >= 0 &&
+      i - j <= 3 &&
+      okWord(j) &&
+      /^\s{1,2}$|^\.\s$|^-$/.test(text.slice(toks.end[j], toks.start[j + 1]))
     ) {
-      const gap = text.slice(toks.end[i], toks.start[i + 1]);
-      if (
-        /^\.?\s$/.test(gap) &&
-        !/^\d/.test(
-          text
-            .slice(Math.max(0, toks.start[i]! - 8), toks.start[i])
-            .trim()
-            .slice(-1),
-        )
-      ) {
-        out.push({
-          type: 'ADDRESS',
-          start: toks.start[i]!,
-          end: toks.end[i + 1]!,
-          confidence: 0.8,
-          reason: 'Saint name of a place or hospital',
-        });
-        i++;
-        continue;
-      }
+      first = j;
+      j--;
     }
-    // Dictionary cities, longest match; a single word that is also a common word needs a cue.
-    if ((pb & P_CITY) === 0) continue;
-    const cands = idx.get(w)!;
-    const multi = i + 1 < n && CITY_SECOND.has(toks.lower[i + 1]!);
-    for (const words of cands) {
-      const m = words.length;
-      if (i + m > n || (m > 1 && !multi)) continue;
-      let ok = true;
-      for (let k = 1; k < m && ok; k++)
-        if (toks.lower[i + k] !== words[k] || !CAP_RE.test(toks.raw[i + k]!)) ok = false;
-      if (!ok) continue;
-      if (m === 1 && STOP.has(w)) break;
-      const prev = i > 0 ? toks.lower[i - 1]! : '';
-      const cue = LOC_CUE.has(prev);
-      // "Washington called": a surname as often as a place, so it needs a place cue.
-      if (m === 1 && !cue && (w === 'washington' || w === 'america')) break;
-      const conf = m > 1 ? 0.8 : cue ? 0.75 : ctx.upper ? 0 : 0.6;
-      if (conf === 0) break;
+    // "Outside Hospital", "the General Hospital": generic words alone do not name a place.
+    while (first >= 0 && first < i && FACILITY_ADJ.has(toks.lower[first]!))
+      first = first + 1 < i ? first + 1 : -1;
+    // Mixed-case text: "rehab (st brendan Memorial)": a name typed in lower case before a
+    // capitalised facility word, opened by a parenthesis.
+    if (first < 0 && !ctx.upper && !lowerFacility && (shp & SHAPE_TITLE) !== 0) {
+      let k = i - 1;
+      let f = -1;
+      while (
+        k >= 0 &&
+        i - k <= 3 &&
+        (toks.shape[k]! & SHAPE_LOWER) !== 0 &&
+        (toks.shape[k]! & SHAPE_LETTERS) !== 0 &&
+        toks.lower[k]!.length > 1 &&
+        !CARE_KIND.has(toks.lower[k]!) &&
+        !FACILITY_ADJ.has(toks.lower[k]!) &&
+        /^ $/.test(text.slice(toks.end[k], toks.start[k + 1]))
+      ) {
+        f = k;
+        k--;
+      }
+      if (f >= 0 && /\($/.test(text.slice(Math.max(0, toks.start[f]! - 2), toks.start[f]))) first = f;
+    }
+    // All-caps and lower-case notes: "BEGIN REHAB", "possible rehab" are not places; one of the
+    // words must be a known name or place word.
+    if (first >= 0 && (ctx.upper || lowerFacility)) {
+      // "FROM GOOD SAMARITAN MEDICAL CENTER": a name may open with a common word; after a
+      // preposition of movement it joins the name.
+      let q = first;
+      while (
+        q > 1 &&
+        i - q < 4 &&
+        STOP.has(toks.lower[q - 1]!) &&
+        !NAME_OPENERS_NOT.has(toks.lower[q - 1]!) &&
+        (toks.shape[q - 1]! & (ctx.upper ? SHAPE_CAPS : SHAPE_LOWER)) !== 0 &&
+        /^ $/.test(text.slice(toks.end[q - 1], toks.start[q]))
+      )
+        q--;
+      if (q < first && FROM_AT.has(toks.lower[q - 1]!)) first = q;
+      let evidence = false;
+      for (let k = first; k < i; k++)
+        if (isNameWord(toks.lower[k]!) || cities().has(toks.lower[k]!)) evidence = true;
+      // "BEGIN REHAB", "poss rehab": a kind of care or a plan, whatever the dictionary says.
+      for (let k = first; k < i; k++) if (CARE_KIND.has(toks.lower[k]!)) evidence = false;
+      // "TRANSFERRED FROM VALLEY HOSPITAL", "came from harbor hosp": a preposition of movement
+      // before the name is evidence too, unless the words name a kind of care ("to cardiac rehab").
+      const prep = first > 0 ? toks.lower[first - 1]! : '';
+      if (
+        !evidence &&
+        (FROM_AT.has(prep) ||
+          ((prep === 'to' || prep === 'into') && first > 1 && MOVE_VERBS.has(toks.lower[first - 2]!)))
+      ) {
+        evidence = true;
+        for (let k = first; k < i; k++) if (CARE_KIND.has(toks.lower[k]!)) evidence = false;
+      }
+      if (!evidence) first = -1;
+    }
+    if (first >= 0 && residenceWord && !(first > 0 && RESIDENCE_PREPS.has(toks.lower[first - 1]!)))
+      first = -1;
+    if (first >= 0) {
+      // A facility of several facility words ends on the last ("Mercy Medical Center", "Fairhaven
+      // Regional Medical Center"), not on the first.
+      let last = i;
+      while (
+        last + 1 < n &&
+        last - i < 3 &&
+        /^[ \t]{1,2}$/.test(text.slice(toks.end[last], toks.start[last + 1])) &&
+        (FACILITY_PAIRS.has(`${toks.lower[last]!} ${toks.lower[last + 1]!}`) ||
+          ((placeBits(toks, last + 1) & P_FACILITY) !== 0 && (toks.shape[last + 1]! & SHAPE_LOWER) === 0))
+      )
+        last++;
+      out.push({
+        type: 'ADDRESS',
+        start: toks.start[first]!,
+        end: toks.end[last]!,
+        confidence: 0.8,
+        reason: 'Named hospital or facility',
+      });
+      i = last;
+      return i;
+    }
+  }
+  // Saint names of hospitals and towns ("St. Brendan").
+  if (
+    (pb & P_SAINT) !== 0 &&
+    i + 1 < n &&
+    CAP_RE.test(toks.raw[i + 1]!) &&
+    !STOP.has(toks.lower[i + 1]!) &&
+    (!ctx.upper || isNameWord(toks.lower[i + 1]!))
+  ) {
+    const gap = text.slice(toks.end[i], toks.start[i + 1]);
+    if (
+      /^\.?\s$/.test(gap) &&
+      !/^\d/.test(
+        text
+          .slice(Math.max(0, toks.start[i]! - 8), toks.start[i])
+          .trim()
+          .slice(-1),
+      )
+    ) {
       out.push({
         type: 'ADDRESS',
         start: toks.start[i]!,
-        end: toks.end[i + m - 1]!,
-        confidence: conf,
-        reason: 'City or town',
+        end: toks.end[i + 1]!,
+        confidence: 0.8,
+        reason: 'Saint name of a place or hospital',
       });
-      i += m - 1;
-      break;
+      i++;
+      return i;
     }
   }
+  // Dictionary cities, longest match; a single word that is also a common word needs a cue.
+  if ((pb & P_CITY) === 0) return i;
+  const cands = idx.get(w)!;
+  const multi = i + 1 < n && CITY_SECOND.has(toks.lower[i + 1]!);
+  for (const words of cands) {
+    const m = words.length;
+    if (i + m > n || (m > 1 && !multi)) continue;
+    let ok = true;
+    for (let k = 1; k < m && ok; k++)
+      if (toks.lower[i + k] !== words[k] || !CAP_RE.test(toks.raw[i + k]!)) ok = false;
+    if (!ok) continue;
+    if (m === 1 && STOP.has(w)) break;
+    const prev = i > 0 ? toks.lower[i - 1]! : '';
+    const cue = LOC_CUE.has(prev);
+    // "Washington called": a surname as often as a place, so it needs a place cue.
+    if (m === 1 && !cue && (w === 'washington' || w === 'america')) break;
+    const conf = m > 1 ? 0.8 : cue ? 0.75 : ctx.upper ? 0 : 0.6;
+    if (conf === 0) break;
+    out.push({
+      type: 'ADDRESS',
+      start: toks.start[i]!,
+      end: toks.end[i + m - 1]!,
+      confidence: conf,
+      reason: 'City or town',
+    });
+    i += m - 1;
+    break;
+  }
+  return i;
 }
 
 /**
@@ -556,11 +608,17 @@ const STATE_CODES = new Set(
  * "files from FREDERICKSBURG, VA)", "lives in Dover, DE.": a capitalised word after a place cue, then a
  * comma and a state's capitals closing the phrase, is a town (the state code is not a credential).
  */
-function townCommaState(ctx: ScanContext, toks: Tokens, pb: Int32Array, out: Candidate[]): void {
+function townCommaState(
+  ctx: ScanContext,
+  toks: Tokens,
+  list: Int32Array,
+  count: number,
+  out: Candidate[],
+): void {
   const { text } = ctx;
-  const n = toks.count;
-  for (let i = 1; i + 1 < n; i++) {
-    if ((pb[i + 1]! & P_STATE_CODE) === 0) continue;
+  // The tokens before a state code (P_STATE_CODE), from the second one.
+  for (let x = 0; x < count; x++) {
+    const i = list[x]!;
     const st = toks.raw[i + 1]!;
     if (text.charCodeAt(toks.end[i]!) !== 44 || toks.start[i + 1]! - toks.end[i]! > 2) continue;
     const sh = toks.shape[i]!;
@@ -617,12 +675,20 @@ function wardWord(word: Word): boolean {
   return !(STOP.has(lw) || GENERIC_FACILITY.has(lw) || FACILITY.has(lw) || NUMBERED_THINGS.has(lw));
 }
 
-function wardNumbers(ctx: ScanContext, toks: Tokens, pb: Int32Array, out: Candidate[]): void {
+function wardNumbers(
+  ctx: ScanContext,
+  toks: Tokens,
+  list: Int32Array,
+  count: number,
+  out: Candidate[],
+): void {
   const { text } = ctx;
   const n = toks.count;
-  for (let i = 1; i < n; i++) {
-    // Letters, or letters then one glued digit (wardWord), after a cue word (checked below).
-    if ((pb[i]! & P_WARD_WORD) === 0 || (pb[i - 1]! & P_WARD_CUE) === 0) continue;
+  const pb = PB;
+  // The tokens of letters, or letters then one glued digit (wardWord), after a cue word (checked
+  // below), from the second one.
+  for (let x = 0; x < count; x++) {
+    const i = list[x]!;
     let wordEnd = toks.end[i]!;
     let numEnd: number;
     const sh = toks.shape[i]!;
@@ -725,11 +791,23 @@ function propagatePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[], from:
   }
 }
 
-function recognizeLocationCues(ctx: ScanContext, toks: Tokens, pb: Int32Array, out: Candidate[]): void {
+function recognizeLocationCues(
+  ctx: ScanContext,
+  toks: Tokens,
+  pb: Int32Array,
+  list: Int32Array,
+  count: number,
+  out: Candidate[],
+): void {
   const { text, upper } = ctx;
   const n = toks.count;
-  for (let i = 0; i + 2 < n; i++) {
-    if ((pb[i]! & (P_LOC_TRIGGER | P_MOVE_VERB)) === 0) continue;
+  // The tokens listed: "in", "university", "college" and verbs of movement. A place taken
+  // resumes the walk after it (next).
+  let next = 0;
+  for (let x = 0; x < count; x++) {
+    const i = list[x]!;
+    if (i + 2 >= n) break;
+    if (i < next) continue;
     // Bare "in X" in mixed-case prose (weaker, see below), else a verb of movement first.
     // Title case only: in notes "in AF", "in NARD", "in SBP" are rhythms, modes and measures.
     const bareIn =
@@ -743,12 +821,12 @@ function recognizeLocationCues(ctx: ScanContext, toks: Tokens, pb: Int32Array, o
       !MOVE_VERBS.has(toks.lower[i - 1]!) &&
       !MOVE_PREPS.has(toks.lower[i - 1]!);
     if (bareIn) {
-      i = takePlace(ctx, toks, out, i, i + 1, 0.6, 'Capitalised place after "in"');
+      next = 1 + takePlace(ctx, toks, out, i, i + 1, 0.6, 'Capitalised place after "in"');
       continue;
     }
     // "University of X", "College of X".
     if ((toks.lower[i] === 'university' || toks.lower[i] === 'college') && toks.lower[i + 1] === 'of') {
-      i = takePlace(ctx, toks, out, i, i + 2, 0.7, 'Place after "University of"');
+      next = 1 + takePlace(ctx, toks, out, i, i + 2, 0.7, 'Place after "University of"');
       continue;
     }
     if ((pb[i]! & P_MOVE_VERB) === 0) continue;
@@ -773,7 +851,7 @@ function recognizeLocationCues(ctx: ScanContext, toks: Tokens, pb: Int32Array, o
     // "grew up in X", "moved back to X"
     if (j < n && MOVE_PREPS.has(toks.lower[j]!)) j++;
     if (j < n && toks.lower[j] === 'the') j++;
-    i = takePlace(ctx, toks, out, i, j, 0.7, 'Place after a verb of movement or residence');
+    next = 1 + takePlace(ctx, toks, out, i, j, 0.7, 'Place after a verb of movement or residence');
   }
 }
 
@@ -828,13 +906,21 @@ function lowerHospitalInitials(word: Word): boolean {
   );
 }
 
-function smallPlaceCues(ctx: ScanContext, toks: Tokens, pb: Int32Array, out: Candidate[]): void {
+function smallPlaceCues(
+  ctx: ScanContext,
+  toks: Tokens,
+  list: Int32Array,
+  count: number,
+  out: Candidate[],
+): void {
   const { text, upper } = ctx;
   const n = toks.count;
+  const pb = PB;
   let lowerNote = -1; // computed on first need
-  for (let i = 1; i < n; i++) {
-    // Only "of", a state's name and lower-case initials start a phrase here.
-    if ((pb[i]! & (P_OF | P_LOWER_HOSP)) === 0 && (toks.word[i]!.flags & F_STATE_STEM) === 0) continue;
+  // Only "of", a state's name and lower-case initials start a phrase here (the tokens listed,
+  // from the second one).
+  for (let x = 0; x < count; x++) {
+    const i = list[x]!;
     const lw = toks.lower[i]!;
     const sh = toks.shape[i]!;
     if (lw === 'of' && !upper && i >= 2 && i + 1 < n && RELATIVES.has(toks.lower[i - 2]!)) {
