@@ -70,7 +70,12 @@ const AFTER_CREDENTIAL = new Set(
   ),
 );
 
+// "by" and "with", the words of the phrases below: a text with neither skips the phrase loop, and
+// the loop reads the flag on the shared Word rather than comparing strings at every token.
+const F_BY_WITH = wordFlag(['by', 'with']);
+
 function credentialedNames(ctx: ScanContext, toks: Tokens, out: Candidate[]): void {
+  if ((toks.wordFlags & F_CAPS_CREDENTIAL) === 0) return;
   const { text } = ctx;
   const n = toks.count;
   for (let c = 1; c < n; c++) {
@@ -116,12 +121,13 @@ function credentialedNames(ctx: ScanContext, toks: Tokens, out: Candidate[]): vo
 export function recognizeNameCues(ctx: ScanContext, toks: Tokens, out: Candidate[]): void {
   if (!ctx.wants('NAME')) return;
   credentialedNames(ctx, toks, out);
-  if (ctx.upper) return;
+  if (ctx.upper || (toks.wordFlags & F_BY_WITH) === 0) return;
   const { text } = ctx;
   const n = toks.count;
+  const tokWords = toks.word;
   for (let i = 1; i + 1 < n; i++) {
+    if ((tokWords[i]!.flags & F_BY_WITH) === 0) continue;
     const l = toks.lower[i]!;
-    if (l !== 'by' && l !== 'with') continue;
     const v = toks.lower[i - 1]!;
     if (l === 'by' ? !AGENT_VERBS.has(v) : !WITH_VERBS.has(v)) continue;
     // Same line, single spaces: "seen by\nX" is a heading, not a phrase.
