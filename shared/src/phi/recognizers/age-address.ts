@@ -16,6 +16,9 @@ import {
 import { wordGate } from '../tokens.ts';
 import {
   A_ADDRESS_CUE,
+  A_AGE,
+  A_AGE89,
+  A_SEX89,
   A_EURO_LEAD,
   A_EURO_SUFFIX,
   A_EURO_WORD,
@@ -239,20 +242,47 @@ const ADDRESS_CUE_RE =
 // One address part: a number, a capitalised word, a unit word, a particle inside street names.
 const PART_RE =
   /(?:\d{1,6}(?:[-/]\d{1,5})?[A-Za-z]?|[A-Z]{1,3}\d[A-Z0-9]{0,5}|[\p{Lu}][\p{L}\p{M}'’.-]*|(?:apt|suite|ste|unit|box|po|ul|str|de|do|da|dos|das|del|della|di|du|des|la|le|les|von|van|der|den|y|nan|gate|vej|gatan|utca)\.?)(?=[\s,?!;:)]|\.(?:\s|$)|$)/uy;
-const SEP_RE = /[ \t]*(?:,[ \t]*)?(?:\r?\n[ \t>]*){0,2}(?:,[ \t]*)?/y;
-const NOT_ADDRESS_WORD =
-  /^(?:I|I'm|A|An|The|And|Or|But|If|When|My|His|Her|Our|Their|Please|Thanks|Thank|Mobile|Phone|Tel|Email|Fax|Web|Cell|Best|Regards|Dear|Hi|Hello|Where|When|What|Who|Date|Time|Subject|From|To|Cc|It|This|That|There|We|You|He|She|They|Is|Was|On|In|At|For|With|Also|Then|So)$/;
+/**
+ * End of the separator between address parts at `pos` (as the sticky pattern
+ * /[ \t]*(?:,[ \t]*)?(?:\r?\n[ \t>]*){0,2}(?:,[ \t]*)?/y would match it: it always does, maybe empty).
+ */
+function sepEnd(text: string, pos: number): number {
+  let p = skipIn(text, pos, false);
+  if (text.charCodeAt(p) === 44) p = skipIn(text, p + 1, false);
+  for (let k = 0; k < 2; k++) {
+    const c = text.charCodeAt(p);
+    if (c === 13 && text.charCodeAt(p + 1) === 10) p += 2;
+    else if (c === 10) p++;
+    else break;
+    p = skipIn(text, p, true);
+  }
+  if (text.charCodeAt(p) === 44) p = skipIn(text, p + 1, false);
+  return p;
+}
+
+/** Past the spaces and tabs (and ">" when `quote`) from `p`. */
+function skipIn(text: string, p: number, quote: boolean): number {
+  for (;;) {
+    const c = text.charCodeAt(p);
+    if (c === 32 || c === 9 || (quote && c === 62)) p++;
+    else return p;
+  }
+}
+const NOT_ADDRESS_WORDS = new Set(
+  "I|I'm|A|An|The|And|Or|But|If|When|My|His|Her|Our|Their|Please|Thanks|Thank|Mobile|Phone|Tel|Email|Fax|Web|Cell|Best|Regards|Dear|Hi|Hello|Where|When|What|Who|Date|Time|Subject|From|To|Cc|It|This|That|There|We|You|He|She|They|Is|Was|On|In|At|For|With|Also|Then|So".split(
+    '|',
+  ),
+);
 
 /** Grow an address forward over separators and address parts (bounded: 12 parts, 160 chars). */
 function extendForward(text: string, end: number): number {
   let pos = end;
   let best = end;
   for (let parts = 0; parts < 12 && pos - end < 160; parts++) {
-    SEP_RE.lastIndex = pos;
-    const sep = SEP_RE.exec(text);
-    const at = pos + (sep ? sep[0].length : 0);
+    const at = sepEnd(text, pos);
     // A new line that is mostly a phone number ends the address.
-    if (sep && sep[0].includes('\n')) {
+    const nl0 = text.indexOf('\n', pos);
+    if (nl0 >= 0 && nl0 < at) {
       const nl = text.indexOf('\n', at);
       const lineEnd = nl < 0 ? Math.min(text.length, at + 40) : Math.min(nl, at + 40);
       const c0 = at < lineEnd ? text.charCodeAt(at) : 0;
@@ -263,7 +293,7 @@ function extendForward(text: string, end: number): number {
     if (!m) break;
     const p = m[0];
     const word = p.charCodeAt(p.length - 1) === 46 ? p.slice(0, -1) : p;
-    if (NOT_ADDRESS_WORD.test(word)) break;
+    if (NOT_ADDRESS_WORDS.has(word)) break;
     // A capitalised word followed by a colon is a label ("Mobile:"), not part of the address.
     if (text[at + m[0].length] === ':') break;
     pos = at + m[0].length;
@@ -296,10 +326,10 @@ function extendBack(text: string, start: number): number {
 // One function per pass: a rare pattern's callback that V8 deoptimizes discards only its own
 // small function.
 export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
-  if (ctx.wants('AGE_OVER_89')) agesOver89(ctx, out);
+  // Cue words of the text (age-words.ts): a pattern none of whose cue words occur is skipped.
+  const cues = cueBits(ctx);
+  if (ctx.wants('AGE_OVER_89')) agesOver89(ctx, out, cues);
   if (ctx.wants('ADDRESS')) {
-    // Cue words of the text (age-words.ts): a pattern none of whose cue words occur is skipped.
-    const cues = cueBits(ctx);
     const firstAnchor = out.length;
     if ((cues & A_STREET_TYPE) !== 0) streetLines(ctx, out);
     // Continental street forms are Title-case by construction; all-caps notes skip the pattern.
@@ -321,27 +351,29 @@ export function recognizeAgeAddress(ctx: ScanContext, out: Candidate[]): void {
   }
 }
 
-function agesOver89(ctx: ScanContext, out: Candidate[]): void {
+function agesOver89(ctx: ScanContext, out: Candidate[], cues: number): void {
   const { text } = ctx;
-  eachMatchAtWords(ctx, AGE_GATE, AGE_RE, (m) => {
-    if (m[1] && ageOfThing(text, m.index, m.index + m[0].length)) return;
-    out.push({
-      type: 'AGE_OVER_89',
-      start: m.index,
-      end: m.index + m[0].length,
-      confidence: 0.9,
-      reason: 'Age over 89',
+  if ((cues & (A_AGE | A_AGE89)) !== 0)
+    eachMatchAtWords(ctx, AGE_GATE, AGE_RE, (m) => {
+      if (m[1] && ageOfThing(text, m.index, m.index + m[0].length)) return;
+      out.push({
+        type: 'AGE_OVER_89',
+        start: m.index,
+        end: m.index + m[0].length,
+        confidence: 0.9,
+        reason: 'Age over 89',
+      });
     });
-  });
-  eachMatchAtWords(ctx, AGE_GATE, AGE_SEX_RE, (m) => {
-    out.push({
-      type: 'AGE_OVER_89',
-      start: m.index,
-      end: m.index + m[1]!.length,
-      confidence: 0.75,
-      reason: 'Age over 89 before sex',
+  if ((cues & A_SEX89) !== 0)
+    eachMatchAtWords(ctx, AGE_GATE, AGE_SEX_RE, (m) => {
+      out.push({
+        type: 'AGE_OVER_89',
+        start: m.index,
+        end: m.index + m[1]!.length,
+        confidence: 0.75,
+        reason: 'Age over 89 before sex',
+      });
     });
-  });
 }
 
 function streetLines(ctx: ScanContext, out: Candidate[]): void {

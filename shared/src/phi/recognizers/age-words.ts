@@ -50,6 +50,13 @@ export const A_HOSP_INITIALS = 512;
 export const A_UNIV = 1024;
 /** ages.ts YEARS_OLD_RE: "old" or "age" (of "of age") at the token's start, closing its word. */
 export const A_OLD = 2048;
+/**
+ * age-address.ts AGE_RE (with A_AGE): a years word maybe after the number ("yo", "95yrs", "y" of
+ * "y/o", "yearold"), "birthday", "nonagenarian", "centenarian".
+ */
+export const A_AGE89 = 4096;
+/** age-address.ts AGE_SEX_RE: a sex word maybe after the number and "yo" ("m", "95f", "yom", "oldf"). */
+export const A_SEX89 = 8192;
 const A_AGE_RE = /(?:^|[^a-z0-9_])aged?(?:\d|$)/;
 const A_YO_RE = /(?:^|[^a-z0-9])\d{0,3}(?:y|yo|yoa)(?:[^a-z0-9]|$)/;
 const A_SEX_RE =
@@ -69,6 +76,10 @@ const A_ADDRESS_CUE_RE =
 const A_HOSP_INITIALS_RE = /(?<![A-Za-z0-9_])[A-Z]{0,4}(?:H|MC|HC)(?![A-Za-z0-9_])/;
 const A_UNIV_RE = /(?:^|[^A-Za-z0-9_])(?:u|univ)$/i;
 const A_OLD_RE = /^(?:old|age)(?![a-z0-9_])/;
+const A_AGE89_RE =
+  /(?:^|[^a-z0-9_])(?:\d*(?:years?|yrs?|yr|y|yo)(?:old)?|birthday|nonagenarian|centenarian)(?![a-z0-9_])/;
+const A_SEX89_RE =
+  /(?:^|[^a-z0-9_])\d*(?:y(?:ear)?)?(?:o(?:ld)?)?(?:m|f|male|female|man|woman|gentleman|lady|wm|wf|bm|bf)(?![a-z0-9_])/;
 
 function ageWordInfo(w: Word): number {
   const l = w.lower;
@@ -85,7 +96,9 @@ function ageWordInfo(w: Word): number {
     (A_ADDRESS_CUE_RE.test(l) ? A_ADDRESS_CUE : 0) |
     (A_HOSP_INITIALS_RE.test(r) ? A_HOSP_INITIALS : 0) |
     (A_UNIV_RE.test(r) ? A_UNIV : 0) |
-    (A_OLD_RE.test(l) ? A_OLD : 0)
+    (A_OLD_RE.test(l) ? A_OLD : 0) |
+    (A_AGE89_RE.test(l) ? A_AGE89 : 0) |
+    (A_SEX89_RE.test(l) ? A_SEX89 : 0)
   );
 }
 
