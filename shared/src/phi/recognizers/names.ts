@@ -242,6 +242,7 @@ const X_LOWER_LETTER = 1 << 23; // the token is one letter b-z other than i (low
 const X_STEM_LETTER = 1 << 24; // the stem is one letter b-z other than i
 const X_DIGIT_START = 1 << 25; // the token starts with a digit
 const X_LEN_SHIFT = 26; // bits 26-28: the stem's length, at most 7
+const X_INITIAL = 1 << 29; // the token's shape is SHAPE_INITIAL
 const X_WORDS: ReadonlyArray<readonly [string, number]> = [
   ['dr', X_DR],
   ['drs', X_DR],
@@ -302,6 +303,7 @@ function learnWord(word: Word): void {
   if (s.length === 1 && isLetterInitial(s.charCodeAt(0))) x |= X_STEM_LETTER;
   if (r.charCodeAt(0) >= 48 && r.charCodeAt(0) <= 57) x |= X_DIGIT_START;
   x |= Math.min(s.length, 7) << X_LEN_SHIFT;
+  if ((sh & SHAPE_INITIAL) !== 0) x |= X_INITIAL;
   word.names2 = x;
   word.names = info;
 }
@@ -1062,19 +1064,25 @@ function namesSpeakerLabels(): void {
         if (fl[i] === 0 && !dialogue) continue;
         for (let m = i; m <= k; m++) mark(m, 0.8, 'Speaker label');
       }
-    // Lower-case first name and surname ("patricia desrosiers"): one of them unambiguous, the other
-    // a name too ("martin carey", "mary theresa", "stella maris").
-    for (let i = 0; i + 1 < n; i++) {
-      // (Both cases need a first name first.)
-      if ((fl[i]! & FIRST) === 0) continue;
-      if (!isLower(i) || !isLower(i + 1) || gap[i + 1] !== G_SPACE || !candidate(i) || !candidate(i + 1))
-        continue;
-      const a = fl[i]!;
-      const b = fl[i + 1]!;
-      if (((a & F_STRONG) !== 0 && (b & STRONG) !== 0) || ((a & FIRST) !== 0 && (b & L_STRONG) !== 0)) {
-        mark(i, 0.75, 'First name and surname');
-        mark(i + 1, 0.75, 'First name and surname');
-      }
+  }
+}
+
+function namesLowerFullNames(): void {
+  const n = R_n,
+    fl = R_fl,
+    gap = R_gap;
+  // Lower-case first name and surname ("patricia desrosiers"): one of them unambiguous, the other
+  // a name too ("martin carey", "mary theresa", "stella maris").
+  for (let i = 0; i + 1 < n; i++) {
+    // (Both cases need a first name first.)
+    if ((fl[i]! & FIRST) === 0) continue;
+    if (!isLower(i) || !isLower(i + 1) || gap[i + 1] !== G_SPACE || !candidate(i) || !candidate(i + 1))
+      continue;
+    const a = fl[i]!;
+    const b = fl[i + 1]!;
+    if (((a & F_STRONG) !== 0 && (b & STRONG) !== 0) || ((a & FIRST) !== 0 && (b & L_STRONG) !== 0)) {
+      mark(i, 0.75, 'First name and surname');
+      mark(i + 1, 0.75, 'First name and surname');
     }
   }
 }
@@ -1752,12 +1760,16 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
   if ((anyX & X_DOCTOR) !== 0) namesDoctorSurname();
   if (!upper && (anyInfo & F_STRONG) !== 0) namesEponymAfterFirst();
   if ((anyX & X_NAME) !== 0) namesLabelledLower();
-  if (!upper) namesCoordinatedAndAnswers((anyX & X_AND) !== 0);
+  if (!upper && ((anyX & X_AND) !== 0 || text.includes('?')))
+    namesCoordinatedAndAnswers((anyX & X_AND) !== 0);
   if ((anyInfo & W_FAMILY) !== 0) namesBeforeRelation();
   if (!upper && (anyX & X_STEM_LETTER) !== 0) namesLowerInitials();
-  namesPairs();
-  if (!upper) namesSpeakerLabels();
-  if (!upper) namesCapitalisedRuns();
+  // (Pairs need a first name or an initial; capitalised runs an unambiguous name or a surname
+  // ending; speaker labels a colon.)
+  if ((anyInfo & FIRST) !== 0 || (anyX & X_INITIAL) !== 0) namesPairs();
+  if (!upper && nLines > 0 && text.includes(':')) namesSpeakerLabels();
+  if (!upper && (anyInfo & FIRST) !== 0) namesLowerFullNames();
+  if (!upper && ((anyInfo & STRONG) !== 0 || (anyX & X_SURNAME_ENDING) !== 0)) namesCapitalisedRuns();
   if ((anyInfo & F_STRONG) !== 0) namesFirstNameLists();
   if ((anyInfo & (W_FAMILY | W_ROLE | W_SHORT_ROLE)) !== 0) namesCommaFirstName();
   if ((anyX & X_DOCTOR) !== 0) namesDoctorParticle();
