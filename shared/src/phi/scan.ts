@@ -286,9 +286,11 @@ function place(accepted: Candidate[], c: Candidate): boolean {
 }
 
 function largestFreePiece(c: Candidate, accepted: Candidate[], text: string): Candidate | null {
-  let best: [number, number] | null = null;
+  let bestStart = -1;
+  let bestEnd = -1;
   let s = c.start;
-  // accepted is sorted and non-overlapping (ends in order too): the ones overlapping c are a run.
+  // accepted is sorted and non-overlapping (ends in order too): the ones overlapping c are a run,
+  // already in order of start; c's end closes the last piece.
   let lo = 0;
   let hi = accepted.length;
   while (lo < hi) {
@@ -296,27 +298,35 @@ function largestFreePiece(c: Candidate, accepted: Candidate[], text: string): Ca
     if (accepted[mid]!.end <= c.start) lo = mid + 1;
     else hi = mid;
   }
-  const blocks: Candidate[] = [];
-  for (let k = lo; k < accepted.length && accepted[k]!.start < c.end; k++)
-    if (c.start < accepted[k]!.end) blocks.push(accepted[k]!);
-  const cuts = [
-    ...blocks.map((a) => [a.start, a.end] as [number, number]),
-    [c.end, c.end] as [number, number],
-  ].sort((x, y) => x[0] - y[0]);
-  for (const [a, b] of cuts) {
+  for (let k = lo; ;) {
+    while (k < accepted.length && accepted[k]!.start < c.end && c.start >= accepted[k]!.end) k++;
+    const blocked = k < accepted.length && accepted[k]!.start < c.end;
+    const a = blocked ? accepted[k]!.start : c.end;
+    const b = blocked ? accepted[k++]!.end : c.end;
     let e = Math.min(a, c.end);
     let st = s;
     // Trim to whole words: drop partial words and surrounding spaces/punctuation.
-    while (st < e && !/[\p{L}\p{N}]/u.test(text[st]!)) st++;
-    while (e > st && !/[\p{L}\p{N}]/u.test(text[e - 1]!)) e--;
-    if (st > c.start && /[\p{L}\p{N}]/u.test(text[st - 1] ?? ''))
-      while (st < e && /[\p{L}\p{N}]/u.test(text[st]!)) st++;
-    if (e < c.end && /[\p{L}\p{N}]/u.test(text[e] ?? ''))
-      while (e > st && /[\p{L}\p{N}]/u.test(text[e - 1]!)) e--;
-    while (st < e && !/[\p{L}\p{N}]/u.test(text[st]!)) st++;
-    while (e > st && !/[\p{L}\p{N}]/u.test(text[e - 1]!)) e--;
-    if (e - st >= 2 && (!best || e - st > best[1] - best[0])) best = [st, e];
+    while (st < e && !isWordChar(text, st)) st++;
+    while (e > st && !isWordChar(text, e - 1)) e--;
+    if (st > c.start && isWordChar(text, st - 1)) while (st < e && isWordChar(text, st)) st++;
+    if (e < c.end && isWordChar(text, e)) while (e > st && isWordChar(text, e - 1)) e--;
+    while (st < e && !isWordChar(text, st)) st++;
+    while (e > st && !isWordChar(text, e - 1)) e--;
+    if (e - st >= 2 && (bestStart < 0 || e - st > bestEnd - bestStart)) {
+      bestStart = st;
+      bestEnd = e;
+    }
     s = Math.max(s, b);
+    if (!blocked) break;
   }
-  return best ? { ...c, start: best[0], end: best[1] } : null;
+  return bestStart >= 0 ? { ...c, start: bestStart, end: bestEnd } : null;
+}
+
+const WORD_CHAR_RE = /[\p{L}\p{N}]/u;
+/** /[\p{L}\p{N}]/u on the one UTF-16 unit text[i] (false past the end), ASCII without the regex. */
+function isWordChar(text: string, i: number): boolean {
+  if (i < 0 || i >= text.length) return false;
+  const c = text.charCodeAt(i);
+  if (c < 128) return (c >= 48 && c <= 57) || ((c | 32) >= 97 && (c | 32) <= 122);
+  return WORD_CHAR_RE.test(text[i]!);
 }

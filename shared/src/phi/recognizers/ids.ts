@@ -153,7 +153,6 @@ const LABEL_GATE = wordGate((w) =>
 // NPI, SSN, card and NHS numbers start with three or more digits (GATE_3_DIGITS); IBAN and DEA
 // numbers with letters then a digit (GATE_LETTER_DIGIT).
 
-/** True when the text has a run of at least n ASCII letters/digits (gate for the VIN pattern). */
 // Gate word -> bits of the LABELLED entries it opens. One pass over the scan's tokens replaces
 // building a set of all its words (the gates are whole lower-cased tokens either way).
 const GATE_BITS = new Map<string, number>();
@@ -174,6 +173,34 @@ function gateBits(ctx: ScanContext): number {
   return bits;
 }
 
+// Where the digit patterns can start, from the run of digits there (eachMatchAtWords `can`).
+function digitRun(text: string, p: number): number {
+  let k = p;
+  while (k < text.length && text.charCodeAt(k) >= 48 && text.charCodeAt(k) <= 57) k++;
+  return k - p;
+}
+/** SSN_RE: three digits, then "-", " " or ".". */
+function ssnCan(text: string, p: number): boolean {
+  const c = text.charCodeAt(p + 3);
+  return digitRun(text, p) === 3 && (c === 45 || c === 32 || c === 46);
+}
+/** SSN_BARE_RE: nine digits. */
+function nineDigitsCan(text: string, p: number): boolean {
+  return digitRun(text, p) === 9;
+}
+/** NHS_RE: three digits then " " or "-", or ten digits. */
+function nhsCan(text: string, p: number): boolean {
+  const n = digitRun(text, p);
+  const c = text.charCodeAt(p + 3);
+  return n === 10 || (n === 3 && (c === 32 || c === 45));
+}
+/** NPI_RE: ten digits, the first 1 or 2. */
+function npiCan(text: string, p: number): boolean {
+  const c = text.charCodeAt(p);
+  return (c === 49 || c === 50) && digitRun(text, p) === 10;
+}
+
+/** True when the text has a run of at least n ASCII letters/digits (gate for the VIN pattern). */
 function hasAlnumRun(text: string, n: number): boolean {
   // Any run of n covers one of the positions tested: after a position outside the class the next
   // test is n further on; after a run too short, n past its end.
@@ -207,29 +234,41 @@ export function recognizeIds(ctx: ScanContext, out: Candidate[]): void {
   const digits = digitCount(ctx);
   if (digits === 0) return;
   if (digits >= 9 && ctx.wants('SSN')) {
-    eachMatchAtWords(ctx, GATE_3_DIGITS, SSN_RE, (m) => {
-      if (!ssnValid(m[0])) return;
-      const cue = SSN_CUE.test(before(text, m.index, 30));
-      // Space- or dot-separated 3-2-4 groups are also phone fragments: need the cue.
-      if (m[1] !== '-' && !cue) return;
-      out.push({
-        type: 'SSN',
-        start: m.index,
-        end: m.index + m[0].length,
-        confidence: cue ? 0.98 : 0.9,
-        reason: 'Social Security number (SSA rules)',
-      });
-    });
-    eachMatchAtWords(ctx, GATE_3_DIGITS, SSN_BARE_RE, (m) => {
-      if (!ssnValid(m[0]) || !SSN_CUE.test(before(text, m.index, 30))) return;
-      out.push({
-        type: 'SSN',
-        start: m.index,
-        end: m.index + 9,
-        confidence: 0.95,
-        reason: 'Nine digits labelled as SSN',
-      });
-    });
+    eachMatchAtWords(
+      ctx,
+      GATE_3_DIGITS,
+      SSN_RE,
+      (m) => {
+        if (!ssnValid(m[0])) return;
+        const cue = SSN_CUE.test(before(text, m.index, 30));
+        // Space- or dot-separated 3-2-4 groups are also phone fragments: need the cue.
+        if (m[1] !== '-' && !cue) return;
+        out.push({
+          type: 'SSN',
+          start: m.index,
+          end: m.index + m[0].length,
+          confidence: cue ? 0.98 : 0.9,
+          reason: 'Social Security number (SSA rules)',
+        });
+      },
+      ssnCan,
+    );
+    eachMatchAtWords(
+      ctx,
+      GATE_3_DIGITS,
+      SSN_BARE_RE,
+      (m) => {
+        if (!ssnValid(m[0]) || !SSN_CUE.test(before(text, m.index, 30))) return;
+        out.push({
+          type: 'SSN',
+          start: m.index,
+          end: m.index + 9,
+          confidence: 0.95,
+          reason: 'Nine digits labelled as SSN',
+        });
+      },
+      nineDigitsCan,
+    );
   }
   if (ctx.wants('ACCOUNT')) {
     if (digits >= 13)
@@ -256,19 +295,25 @@ export function recognizeIds(ctx: ScanContext, out: Candidate[]): void {
     });
   }
   if (digits >= 10 && ctx.wants('MRN')) {
-    eachMatchAtWords(ctx, GATE_3_DIGITS, NHS_RE, (m) => {
-      if (!nhsValid(m[0])) return;
-      const cue = /\bnhs\b/i.test(before(text, m.index, 30));
-      // One random 10-digit number in 11 passes mod-11: without the label or spacing, too weak.
-      if (!cue && m[1] === '') return;
-      out.push({
-        type: 'MRN',
-        start: m.index,
-        end: m.index + m[0].length,
-        confidence: cue ? 0.95 : 0.6,
-        reason: 'UK NHS number (mod-11)',
-      });
-    });
+    eachMatchAtWords(
+      ctx,
+      GATE_3_DIGITS,
+      NHS_RE,
+      (m) => {
+        if (!nhsValid(m[0])) return;
+        const cue = /\bnhs\b/i.test(before(text, m.index, 30));
+        // One random 10-digit number in 11 passes mod-11: without the label or spacing, too weak.
+        if (!cue && m[1] === '') return;
+        out.push({
+          type: 'MRN',
+          start: m.index,
+          end: m.index + m[0].length,
+          confidence: cue ? 0.95 : 0.6,
+          reason: 'UK NHS number (mod-11)',
+        });
+      },
+      nhsCan,
+    );
   }
   if (digits >= 7 && ctx.wants('LICENSE')) {
     eachMatchAtWords(ctx, GATE_LETTER_DIGIT, DEA_RE, (m) => {
@@ -282,17 +327,23 @@ export function recognizeIds(ctx: ScanContext, out: Candidate[]): void {
       });
     });
     if (digits >= 10)
-      eachMatchAtWords(ctx, GATE_3_DIGITS, NPI_RE, (m) => {
-        if (!npiValid(m[0])) return;
-        const cue = /\bnpi\b/i.test(before(text, m.index, 24));
-        out.push({
-          type: 'LICENSE',
-          start: m.index,
-          end: m.index + 10,
-          confidence: cue ? 0.95 : 0.6,
-          reason: 'NPI (check digit)',
-        });
-      });
+      eachMatchAtWords(
+        ctx,
+        GATE_3_DIGITS,
+        NPI_RE,
+        (m) => {
+          if (!npiValid(m[0])) return;
+          const cue = /\bnpi\b/i.test(before(text, m.index, 24));
+          out.push({
+            type: 'LICENSE',
+            start: m.index,
+            end: m.index + 10,
+            confidence: cue ? 0.95 : 0.6,
+            reason: 'NPI (check digit)',
+          });
+        },
+        npiCan,
+      );
   }
   if (ctx.wants('VEHICLE')) {
     if (hasAlnumRun(text, 17))
