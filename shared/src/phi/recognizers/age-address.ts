@@ -376,27 +376,56 @@ function agesOver89(ctx: ScanContext, out: Candidate[], cues: number): void {
     });
 }
 
+// Speed: STREET_RE and NUM_WORDS_NUM_RE start at a house number of at most six digits; the
+// character after it must be \s, a letter or "-" (STREET_RE), a space or a tab (NUM_WORDS_NUM_RE).
+// These filters (eachMatchAtWords' `can`) skip the other numbers without running the pattern.
+/** After the digits at p: 0 when more than six, else the next character's code (NaN at the end). */
+function afterNumber(text: string, p: number): number {
+  let e = p;
+  for (;;) {
+    const c = text.charCodeAt(e);
+    if (c >= 48 && c <= 57) e++;
+    else return e - p > 6 ? 0 : c;
+  }
+}
+
+function streetCan(text: string, p: number): boolean {
+  const c = afterNumber(text, p);
+  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 45 || isJsSpace(c);
+}
+
+function numberWordsCan(text: string, p: number): boolean {
+  const c = afterNumber(text, p);
+  return c === 32 || c === 9;
+}
+
 function streetLines(ctx: ScanContext, out: Candidate[]): void {
-  eachMatchAtWords(ctx, STREET_GATE, STREET_RE, (m) => {
-    // Short or common-word street types ("Pt", "Dr", "Place", "Park") need Title-case words
-    // before them; in all-caps notes "3 DOSES AND PT" is not an address.
-    const tm = TYPE_IN_MATCH.exec(m[0]);
-    // In all-caps notes only spelled-out types count ("6 MCG. HR STEADY CONT AV" is not a street).
-    if (ctx.upper && (!tm || tm[1]!.replace('.', '').length <= 4)) return;
-    if (
-      tm &&
-      AMBIGUOUS_TYPES.has(tm[1]!.toLowerCase().replace('.', '')) &&
-      !/^\S+\s+(?:[NSEW]\.?\s+)?(?:\p{Lu}\p{Ll}+\s+)+/u.test(m[0])
-    )
-      return;
-    out.push({
-      type: 'ADDRESS',
-      start: m.index,
-      end: m.index + m[0].replace(/[\s,]+$/, '').length,
-      confidence: 0.9,
-      reason: 'Street address',
-    });
-  });
+  eachMatchAtWords(
+    ctx,
+    STREET_GATE,
+    STREET_RE,
+    (m) => {
+      // Short or common-word street types ("Pt", "Dr", "Place", "Park") need Title-case words
+      // before them; in all-caps notes "3 DOSES AND PT" is not an address.
+      const tm = TYPE_IN_MATCH.exec(m[0]);
+      // In all-caps notes only spelled-out types count ("6 MCG. HR STEADY CONT AV" is not a street).
+      if (ctx.upper && (!tm || tm[1]!.replace('.', '').length <= 4)) return;
+      if (
+        tm &&
+        AMBIGUOUS_TYPES.has(tm[1]!.toLowerCase().replace('.', '')) &&
+        !/^\S+\s+(?:[NSEW]\.?\s+)?(?:\p{Lu}\p{Ll}+\s+)+/u.test(m[0])
+      )
+        return;
+      out.push({
+        type: 'ADDRESS',
+        start: m.index,
+        end: m.index + m[0].replace(/[\s,]+$/, '').length,
+        confidence: 0.9,
+        reason: 'Street address',
+      });
+    },
+    streetCan,
+  );
 }
 
 function euroStreets(ctx: ScanContext, out: Candidate[], cues: number): void {
@@ -419,40 +448,46 @@ function euroStreets(ctx: ScanContext, out: Candidate[], cues: number): void {
 /** "4410 Tammiku 12", "118 Petőfi tér 6.": house number, capitalised street words, number. */
 function numberWordsNumber(ctx: ScanContext, out: Candidate[]): void {
   const { text } = ctx;
-  eachMatchAtWords(ctx, NUM_WORDS_NUM_GATE, NUM_WORDS_NUM_RE, (m) => {
-    // Lab values and vent settings share the shape ("Rate 10", "AST 524"): the form must open
-    // its line or follow an address cue.
-    const lineBefore = text.slice(Math.max(0, text.lastIndexOf('\n', m.index - 1) + 1), m.index);
-    const cue = /\b(?:address|at|to|lives|live|is|on|of|in)\s*:?\s*$/i.test(lineBefore);
-    // An apartment or suite right after it makes the form a street line wherever it stands
-    // ("... please check 4302 Bergweg 31 Apt. 207").
-    const unitAfter = /^,?[ \t]*(?:apt|apartment|suite|ste|unit)\b\.?[ \t]*#?[ \t]*\d/i.test(
-      text.slice(m.index + m[0].length, m.index + m[0].length + 20),
-    );
-    if (!/^[\s>?*•·-]*$/.test(lineBefore) && !cue && !unitAfter) return;
-    // Number, lower-case word, number reads as a quantity ("2 tabs 500") unless cued or
-    // the next line goes on with an address (a unit, a place).
-    const w1 = /^\d+[ \t]+(?:\S+\.[ \t]*)?(\S)/u.exec(m[0]);
-    if (
-      w1 &&
-      w1[1]!.toLowerCase() === w1[1] &&
-      !unitAfter &&
-      !/\b(?:address|lives at|live at|located at|resides at)\s*:?\s*$/i.test(lineBefore) &&
-      !/^\s*\n[\s>?*]*(?:apt|suite|unit)\b/i.test(
+  eachMatchAtWords(
+    ctx,
+    NUM_WORDS_NUM_GATE,
+    NUM_WORDS_NUM_RE,
+    (m) => {
+      // Lab values and vent settings share the shape ("Rate 10", "AST 524"): the form must open
+      // its line or follow an address cue.
+      const lineBefore = text.slice(Math.max(0, text.lastIndexOf('\n', m.index - 1) + 1), m.index);
+      const cue = /\b(?:address|at|to|lives|live|is|on|of|in)\s*:?\s*$/i.test(lineBefore);
+      // An apartment or suite right after it makes the form a street line wherever it stands
+      // ("... please check 4302 Bergweg 31 Apt. 207").
+      const unitAfter = /^,?[ \t]*(?:apt|apartment|suite|ste|unit)\b\.?[ \t]*#?[ \t]*\d/i.test(
         text.slice(m.index + m[0].length, m.index + m[0].length + 20),
+      );
+      if (!/^[\s>?*•·-]*$/.test(lineBefore) && !cue && !unitAfter) return;
+      // Number, lower-case word, number reads as a quantity ("2 tabs 500") unless cued or
+      // the next line goes on with an address (a unit, a place).
+      const w1 = /^\d+[ \t]+(?:\S+\.[ \t]*)?(\S)/u.exec(m[0]);
+      if (
+        w1 &&
+        w1[1]!.toLowerCase() === w1[1] &&
+        !unitAfter &&
+        !/\b(?:address|lives at|live at|located at|resides at)\s*:?\s*$/i.test(lineBefore) &&
+        !/^\s*\n[\s>?*]*(?:apt|suite|unit)\b/i.test(
+          text.slice(m.index + m[0].length, m.index + m[0].length + 20),
+        )
       )
-    )
-      return;
-    // Quantities and times in notes ("12 from 9", "5 but bp 80") share the shape.
-    if (/\s(?:mg|mcg|ml|cc|tabs?|units?|x|times|of|and|or|to|for|with)\s/i.test(m[0])) return;
-    out.push({
-      type: 'ADDRESS',
-      start: m.index,
-      end: m.index + m[0].length,
-      confidence: 0.8,
-      reason: 'Street address (number, street, number)',
-    });
-  });
+        return;
+      // Quantities and times in notes ("12 from 9", "5 but bp 80") share the shape.
+      if (/\s(?:mg|mcg|ml|cc|tabs?|units?|x|times|of|and|or|to|for|with)\s/i.test(m[0])) return;
+      out.push({
+        type: 'ADDRESS',
+        start: m.index,
+        end: m.index + m[0].length,
+        confidence: 0.8,
+        reason: 'Street address (number, street, number)',
+      });
+    },
+    numberWordsCan,
+  );
 }
 
 function namedStreets(ctx: ScanContext, out: Candidate[]): void {
