@@ -969,6 +969,8 @@ function namesPairs(): void {
     fl = R_fl,
     gap = R_gap;
   for (let i = 0; i + 1 < n; i++) {
+    // (Each rule below starts from an initial or a first name.)
+    if ((fl[i]! & FIRST) === 0 && !isInitial(i)) continue;
     if (!candidate(i)) continue;
     const j = i + 1;
     if (!candidate(j)) continue;
@@ -1242,7 +1244,7 @@ function namesCommaFirstName(): void {
   // "Son, Ed, phoned back", "WIFE, AL, AT BEDSIDE": a first name set off by commas right after a
   // relative (also a first name the stop list holds, such as "Ed" or "Al") or a role.
   for (let i = 1; i + 1 < n; i++) {
-    if (!is(i - 1, W_FAMILY | W_ROLE | W_SHORT_ROLE) || gap[i] !== G_COMMA || conf[i]! >= 0.8) continue;
+    if (gap[i] !== G_COMMA || !is(i - 1, W_FAMILY | W_ROLE | W_SHORT_ROLE) || conf[i]! >= 0.8) continue;
     // After a role ("covering np, ingrid, who ...") an unambiguous first name, in any case.
     const role = !is(i - 1, W_FAMILY);
     if (
