@@ -198,12 +198,29 @@ export function eachMatchAtWordsAnd(
   }
   if ((toks.gateAny & gate) === 0 && extra.length === 0) return;
   const y = stickyTwin(re);
+  let from = 0;
+  let x = 0;
+  if ((gate & (gate - 1)) === 0 && toks.gateCount > SPLIT_MIN) {
+    // One gate bit among many starts: its own list of starts, merged with `extra`.
+    const starts = byGateStarts(toks);
+    const bit = 31 - Math.clz32(gate);
+    const end = byGateOff[bit + 1]!;
+    let k = byGateOff[bit]!;
+    for (;;) {
+      let p: number;
+      if (k < end && (x >= extra.length || starts[k]! <= extra[x]!)) {
+        p = starts[k++]!;
+        if (x < extra.length && extra[x] === p) x++;
+      } else if (x < extra.length) p = extra[x++]!;
+      else break;
+      if (p >= from && (can === undefined || can(text, p))) from = tryAt(y, text, p, from, fn);
+    }
+    return;
+  }
   const starts = gateStartPos();
   const bits = gateStartBits();
   const n = toks.gateCount;
-  let from = 0;
   let k = 0;
-  let x = 0;
   for (;;) {
     while (k < n && (bits[k]! & gate) === 0) k++;
     let p: number;

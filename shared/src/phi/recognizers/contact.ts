@@ -87,8 +87,19 @@ function isAlnum(c: number): boolean {
 function isDigit(c: number): boolean {
   return c >= 48 && c <= 57;
 }
-/** NANP_RE: its first 17 characters hold at least 10 digits (the number's own). */
+/**
+ * NANP_RE: "+", "(", "1" or three digits first, and at least 10 digits (the number's own) in its
+ * first 17 characters.
+ */
 function nanpCan(text: string, p: number): boolean {
+  const c = text.charCodeAt(p);
+  if (
+    c !== 43 &&
+    c !== 40 &&
+    c !== 49 &&
+    !(isDigit(text.charCodeAt(p + 1)) && isDigit(text.charCodeAt(p + 2)))
+  )
+    return false;
   const end = Math.min(text.length, p + 17);
   if (end - p < 10) return false;
   let n = 0;
