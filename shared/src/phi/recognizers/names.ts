@@ -207,6 +207,7 @@ function cueBits(): Map<string, number> {
   if (CUE_BITS) return CUE_BITS;
   const m = new Map<string, number>();
   for (const [list, bit] of CUE_LISTS) for (const w of list) m.set(w, (m.get(w) ?? 0) | bit);
+  for (const w of STOP) m.set(w, (m.get(w) ?? 0) | W_STOP);
   CUE_BITS = m;
   return m;
 }
@@ -270,6 +271,8 @@ const X_WORDS: ReadonlyArray<readonly [string, number]> = [
 ];
 const X_BY_WORD = new Map<string, number>();
 for (const [word, bit] of X_WORDS) X_BY_WORD.set(word, (X_BY_WORD.get(word) ?? 0) | bit);
+for (const word of SPLIT_PARTICLES) X_BY_WORD.set(word, (X_BY_WORD.get(word) ?? 0) | X_SPLIT_PARTICLE);
+for (const word of LABEL_ANSWERS) X_BY_WORD.set(word, (X_BY_WORD.get(word) ?? 0) | X_LABEL_ANSWER);
 const POSSESSIVE_RE = /['’]s$/i;
 
 /** A lower-case letter b-z other than i (an initial in lower-case notes, not "a" or "i"). */
@@ -285,20 +288,21 @@ function learnWord(word: Word): void {
   const s = word.stem;
   const r = word.raw;
   const sh = word.shape;
-  const isStop =
+  // (cueBits() holds W_STOP for the stop list; X_BY_WORD the split particles and label answers.)
+  let info = (dict().get(s) ?? 0) | (cueBits().get(s) ?? 0);
+  if (
     (sh & SHAPE_LETTERS) === 0 ||
-    STOP.has(s) ||
     (s.includes("'") && CONTRACTION_RE.test(s)) ||
-    (s.length < 2 && (sh & SHAPE_INITIAL) === 0);
-  const info = (dict().get(s) ?? 0) | (isStop ? W_STOP : 0) | (cueBits().get(s) ?? 0);
+    (s.length < 2 && (sh & SHAPE_INITIAL) === 0)
+  )
+    info |= W_STOP;
   let x = X_BY_WORD.get(s) ?? 0;
   if (s.endsWith('ly')) x |= X_LY;
   if (POSSESSIVE_RE.test(r)) x |= X_POSSESSIVE;
   if (SURNAME_ENDING.test(s)) x |= X_SURNAME_ENDING;
-  if (SPLIT_PARTICLES.has(s)) x |= X_SPLIT_PARTICLE;
-  if (LABEL_ANSWERS.has(s)) x |= X_LABEL_ANSWER;
-  if (r === r.toUpperCase()) x |= X_RAW_CAPS;
-  if (r === r.toUpperCase() || r === 'PhD' || r === 'PsyD' || r === 'PharmD') x |= X_CAPS_CRED;
+  const rawCaps = r === r.toUpperCase();
+  if (rawCaps) x |= X_RAW_CAPS;
+  if (rawCaps || r === 'PhD' || r === 'PsyD' || r === 'PharmD') x |= X_CAPS_CRED;
   if (r.length === 1 && isLetterInitial(r.charCodeAt(0))) x |= X_LOWER_LETTER;
   if (s.length === 1 && isLetterInitial(s.charCodeAt(0))) x |= X_STEM_LETTER;
   if (r.charCodeAt(0) >= 48 && r.charCodeAt(0) <= 57) x |= X_DIGIT_START;
@@ -1608,21 +1612,24 @@ function namesPropagate(): void {
     fl = R_fl,
     sh = R_sh,
     conf = R_conf;
-  let strongNames: Set<string> | undefined;
+  // (One Set for every scan, emptied after use.)
+  const strongNames = STRONG_NAMES;
   // Seeds: strong findings that are dictionary names, or capitalised words in mixed-case text
   // (in all-caps notes a cue alone is not enough to spread a word to the whole note).
   for (let i = 0; i < n; i++)
     if (conf[i]! >= 0.8 && !isInitial(i) && len(i) > 2 && (fl[i] !== 0 || !upper))
-      (strongNames ??= new Set<string>()).add(R_toks!.word[i]!.stem);
-  if (strongNames !== undefined) {
+      strongNames.add(R_toks!.word[i]!.stem);
+  if (strongNames.size > 0) {
     for (let i = 0; i < n; i++) {
       // (A stem equal to a seed's is as long: more than two letters.)
       if (conf[i]! >= 0.8 || !candidate(i) || len(i) <= 2) continue;
       if (!(shaped(i) || (sh[i]! & SHAPE_CAPS) !== 0 || (isLower(i) && fl[i] !== 0))) continue;
       if (strongNames.has(R_toks!.word[i]!.stem)) mark(i, 0.8, 'Same name as found elsewhere in the text');
     }
+    strongNames.clear();
   }
 }
+const STRONG_NAMES = new Set<string>();
 
 function namesMerge(out: Candidate[]): void {
   const text = R_text,
