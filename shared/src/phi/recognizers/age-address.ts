@@ -120,7 +120,7 @@ function euroExtraStarts(ctx: ScanContext): number[] {
   const toks = ctx.toks;
   if (!toks) return EXTRA;
   const text = ctx.text;
-  const cues = tokenCueBits(toks);
+  const cues = tokenCueBits(ctx, toks);
   let last = -1; // last position added
   for (let k = 1; k < toks.count; k++) {
     const bits = cues[k - 1]!;

@@ -110,26 +110,29 @@ export function ageBits(w: Word): number {
 }
 
 // The A_* bits of the last scanned text's tokens, read by several recognizers: computed once per
-// scan, for the tokens' word array (new at each tokenize), into a reused array.
-let bitsWords: readonly Word[] | null = null;
+// scan into a reused array. The bits depend only on the text, so the text is the key (a new
+// string each scan; the same text gives the same bits whatever its Tokens object).
+let bitsText: string | null = null;
+let bitsCount = -1;
 let bitsAny = 0;
 let TOKEN_BITS = new Int32Array(512);
 
-/** The A_* bits of each token of `toks` (index: token), valid until the next scan's call. */
-export function tokenCueBits(toks: Tokens): Int32Array {
-  if (toks.word !== bitsWords) fillBits(toks);
+/** The A_* bits of each token of the scan (index: token), valid until the next scan's call. */
+export function tokenCueBits(ctx: ScanContext, toks: Tokens): Int32Array {
+  if (ctx.text !== bitsText || toks.count !== bitsCount) fillBits(ctx.text, toks);
   return TOKEN_BITS;
 }
 
-function fillBits(toks: Tokens): void {
+function fillBits(text: string, toks: Tokens): void {
   const words = toks.word;
-  const n = words.length;
+  const n = toks.count;
   if (TOKEN_BITS.length < n) TOKEN_BITS = new Int32Array(Math.max(n, TOKEN_BITS.length * 2));
   const bits = TOKEN_BITS;
   let any = 0;
   for (let k = 0; k < n; k++) any |= bits[k] = ageBits(words[k]!);
   bitsAny = any;
-  bitsWords = words;
+  bitsText = text;
+  bitsCount = n;
 }
 
 /**
@@ -139,6 +142,6 @@ function fillBits(toks: Tokens): void {
 export function cueBits(ctx: ScanContext): number {
   const toks = ctx.toks;
   if (!toks || toks.foldRisk) return -1;
-  if (toks.word !== bitsWords) fillBits(toks);
+  if (ctx.text !== bitsText || toks.count !== bitsCount) fillBits(ctx.text, toks);
   return bitsAny;
 }

@@ -129,7 +129,7 @@ function eachHospitalInitials(ctx: ScanContext, fn: (m: RegExpExecArray) => void
     eachMatch(HOSPITAL_INITIALS_RE, text, fn);
     return;
   }
-  const bits = tokenCueBits(toks);
+  const bits = tokenCueBits(ctx, toks);
   for (let k = 0; k < toks.count; k++) {
     if ((bits[k]! & A_HOSP_INITIALS) === 0) continue;
     const end = toks.end[k]!;
@@ -162,7 +162,7 @@ function eachUniversity(ctx: ScanContext, fn: (m: RegExpExecArray) => void): voi
   }
   UNIV_AT ??= new RegExp(univRe().source, 'iy');
   const y = UNIV_AT;
-  const bits = tokenCueBits(toks);
+  const bits = tokenCueBits(ctx, toks);
   let from = 0;
   for (let k = 0; k < toks.count; k++) {
     if ((bits[k]! & A_UNIV) === 0) continue;
