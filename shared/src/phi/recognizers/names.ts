@@ -366,6 +366,7 @@ let CONF_BUF = new Float64Array(256);
 let INFO_BUF = new Int32Array(256);
 let X_BUF = new Int32Array(256);
 let LINES_BUF = new Int32Array(256);
+let CUES_BUF = new Int32Array(256);
 function growBuffers(n: number): void {
   let size = FL_BUF.length;
   while (size < n) size *= 2;
@@ -373,6 +374,7 @@ function growBuffers(n: number): void {
   INFO_BUF = new Int32Array(size);
   X_BUF = new Int32Array(size);
   LINES_BUF = new Int32Array(size);
+  CUES_BUF = new Int32Array(size);
   STOP_BUF = new Uint8Array(size);
   GAP_BUF = new Uint8Array(size);
   LS_BUF = new Uint8Array(size);
@@ -431,6 +433,9 @@ let R_max = 0;
 // where the confidence (cleared) is above zero, and mark() sets both.
 const WHY_BUF: (string | undefined)[] = [];
 let R_fl: Uint8Array = EMPTY_U8;
+// The tokens namesCueRules looks at, in order (R_cues[0 .. R_nCues)).
+let R_cues: Int32Array = new Int32Array(0);
+let R_nCues = 0;
 // The tokens that start a line, in order (R_lines[0 .. R_nLines)).
 let R_lines: Int32Array = new Int32Array(0);
 let R_nLines = 0;
@@ -512,6 +517,32 @@ const CUES_BEFORE =
   W_SAY_BEFORE |
   W_WEAK_BEFORE;
 
+/**
+ * Whether namesCueRules can take token t: a candidate, not an initial and, unless a dictionary
+ * knows it, after a possible cue word or before a verb said of people (the skip in namesCueRules,
+ * tested on the word before: the cue word when there is one, unless it is an initial after a
+ * title). Asked by the setup loop once t's stop bit is settled.
+ */
+function cueCandidate(
+  t: number,
+  n: number,
+  stop: Uint8Array,
+  fl: Uint8Array,
+  info: Int32Array,
+  x: Int32Array,
+  sh: readonly number[],
+): boolean {
+  if (stop[t] !== 0 || (sh[t]! & SHAPE_INITIAL) !== 0) return false;
+  if (fl[t] !== 0) return true;
+  return (
+    (t > 0 &&
+      ((info[t - 1]! & CUES_BEFORE) !== 0 ||
+        (x[t - 1]! & (X_CALLED | X_HIM_HER)) !== 0 ||
+        (sh[t - 1]! & SHAPE_INITIAL) !== 0)) ||
+    (t + 1 < n && (info[t + 1]! & W_PERSON_VERB) !== 0)
+  );
+}
+
 function namesCueRules(): void {
   const text = R_text,
     upper = R_upper,
@@ -520,25 +551,13 @@ function namesCueRules(): void {
     x = R_x,
     info = R_info,
     fl = R_fl,
-    stop = R_stop,
     gap = R_gap,
     sh = R_sh;
   // ---- cue rules ---------------------------------------------------------------------------
-  for (let i = 0; i < n; i++) {
-    // (candidate(i), isInitial(i) on the local arrays.)
-    if (stop[i] !== 0 || (sh[i]! & SHAPE_INITIAL) !== 0) continue;
+  // Only the tokens cueCandidate() kept (listed by the setup loop).
+  for (let q = 0; q < R_nCues; q++) {
+    const i = R_cues[q]!;
     const f = fl[i]!;
-    // Speed: the same skip as below, tested on the word before (the cue word when there is one,
-    // unless it is an initial after a title) before working out which word is the cue.
-    if (
-      f === 0 &&
-      (i === 0 ||
-        ((info[i - 1]! & CUES_BEFORE) === 0 &&
-          (x[i - 1]! & (X_CALLED | X_HIM_HER)) === 0 &&
-          (sh[i - 1]! & SHAPE_INITIAL) === 0)) &&
-      !(i + 1 < n && (info[i + 1]! & W_PERSON_VERB) !== 0)
-    )
-      continue;
     const anyDict = f !== 0;
     const strongDict = (f & STRONG) !== 0;
     const shp = shaped(i);
@@ -1688,6 +1707,8 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
   const x = v.x;
   const lines = LINES_BUF;
   let nLines = 0;
+  const cues = CUES_BUF;
+  let nCues = 0;
   // Which W_* and X_* bits some token has: passes whose cue words are absent are skipped.
   let anyInfo = 0;
   let anyX = 0;
@@ -1730,22 +1751,27 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       stop[i] = 0;
       fl[i] = wi & 15;
     }
+    if (i === 0) continue;
     // Hyphenated compounds of common words ("Follow-up", "Check-in", "FOLLOW-UP", "Well-being"):
     // a part joined to a lower-case common word, or to a particle such as "up"/"in", is not a name.
-    if (i === 0 || gap[i] !== G_HYPHEN || text.charCodeAt(toks.start[i]! - 1) !== 45) continue;
     // A lower-case part counts only when it is a common word: "Kivi-aho" is a surname.
     if (
-      (!upper && (sh[i]! & SHAPE_LOWER) !== 0 && stop[i] === 1) ||
-      (!upper && (sh[i - 1]! & SHAPE_LOWER) !== 0 && stop[i - 1] === 1) ||
-      (info[i]! & W_COMPOUND_PART) !== 0 ||
-      (info[i - 1]! & W_COMPOUND_PART) !== 0
+      gap[i] === G_HYPHEN &&
+      text.charCodeAt(toks.start[i]! - 1) === 45 &&
+      ((!upper && (sh[i]! & SHAPE_LOWER) !== 0 && stop[i] === 1) ||
+        (!upper && (sh[i - 1]! & SHAPE_LOWER) !== 0 && stop[i - 1] === 1) ||
+        (info[i]! & W_COMPOUND_PART) !== 0 ||
+        (info[i - 1]! & W_COMPOUND_PART) !== 0)
     ) {
       stop[i] = 1;
       stop[i - 1] = 1;
       fl[i] = 0;
       fl[i - 1] = 0;
     }
+    // Token i - 1 is settled now (only this step and the one before write its stop bit).
+    if (cueCandidate(i - 1, n, stop, fl, info, x, sh)) cues[nCues++] = i - 1;
   }
+  if (cueCandidate(n - 1, n, stop, fl, info, x, sh)) cues[nCues++] = n - 1;
   const conf = v.conf.fill(0);
   while (WHY_BUF.length < n) WHY_BUF.push(undefined);
   const why = WHY_BUF;
@@ -1765,6 +1791,8 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
   R_fl = fl;
   R_lines = lines;
   R_nLines = nLines;
+  R_cues = cues;
+  R_nCues = nCues;
   namesCueRules();
   if ((anyX & X_DOCTOR) !== 0) namesDoctorSurname();
   if (!upper && (anyInfo & F_STRONG) !== 0) namesEponymAfterFirst();
