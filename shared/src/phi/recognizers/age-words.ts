@@ -57,48 +57,77 @@ export const A_OLD = 2048;
 export const A_AGE89 = 4096;
 /** age-address.ts AGE_SEX_RE: a sex word maybe after the number and "yo" ("m", "95f", "yom", "oldf"). */
 export const A_SEX89 = 8192;
-const A_AGE_RE = /(?:^|[^a-z0-9_])aged?(?:\d|$)/;
-const A_YO_RE = /(?:^|[^a-z0-9])\d{0,3}(?:y|yo|yoa)(?:[^a-z0-9]|$)/;
-const A_SEX_RE =
-  /(?<![A-Za-z0-9])(?:\d{1,2})?(?:yo|YO|o)?(?:[MF]|male|female|man|woman|boy|girl|gentleman|lady|wm|wf|bm|bf)(?![A-Za-z0-9])/;
+// A pattern that may match at a word start inside a token (after a character that is no ASCII
+// letter or digit: "l'avenue", "é12") comes as a pair: [0] tries every such place, [1] only the
+// token's start, which gives the same answer for a token of ASCII letters and digits alone (most
+// tokens) without trying every position (cheaper first sight of a word).
+const NOT_LOWER_WORD = '(?:^|[^a-z0-9_])';
+const NOT_WORD = '(?:^|[^A-Za-z0-9_])';
+function wordStart(before: string, body: string, flags = ''): readonly [RegExp, RegExp] {
+  return [new RegExp(before + body, flags), new RegExp(`^${body}`, flags)];
+}
+
+const A_AGE_RE = wordStart(NOT_LOWER_WORD, 'aged?(?:\\d|$)');
+const A_YO_RE = wordStart('(?:^|[^a-z0-9])', '\\d{0,3}(?:y|yo|yoa)(?:[^a-z0-9]|$)');
+const A_SEX_RE = wordStart(
+  '(?<![A-Za-z0-9])',
+  '(?:\\d{1,2})?(?:yo|YO|o)?(?:[MF]|male|female|man|woman|boy|girl|gentleman|lady|wm|wf|bm|bf)(?![A-Za-z0-9])',
+);
 const A_NAMED_STREET_RE =
   /^(?:Street|street|Avenue|avenue|Road|road|Boulevard|boulevard|Lane|lane|Drive|drive|Parkway|Highway)(?![A-Za-z0-9])/;
+// (No start condition: tested on the last seven characters, the longest suffix.)
 const A_EURO_SUFFIX_RE =
   /(?:straße|strasse|str|gasse|weg|allee|platz|gatan|vägen|vej|gade|veien|katu|tie|laan|straat|plein|gracht|utca|ulice|á|é|í|ó|ú|ská|ova|ová|ego)$/u;
 const A_EURO_WORD_RE = /^(?:Strasse|Straße|Gasse|Weg|Allee|Platz)$/;
 // STREET_RE takes a street type after `\s+`, so at a token start, and before `\b`.
 const A_STREET_TYPE_RE = new RegExp(`^(?:${TYPES_ANY_CASE})(?![A-Za-z0-9])`);
 // EURO_RE's words stand between `\b`s, maybe inside a token ("l'avenue").
-const A_EURO_LEAD_RE = new RegExp(`(?:^|[^A-Za-z0-9_])(?:${EURO_WORDS})(?![A-Za-z0-9_])`, 'u');
+const A_EURO_LEAD_RE = wordStart(NOT_WORD, `(?:${EURO_WORDS})(?![A-Za-z0-9_])`, 'u');
 // ADDRESS_CUE_RE's phrases all hold one of these words at a word start (maybe longer: "addresses").
-const A_ADDRESS_CUE_RE =
-  /(?:^|[^a-z0-9_])(?:address|live|living|located|resides|meet|corner|office|arrived|send|ship|mail|deliver)/;
-const A_HOSP_INITIALS_RE = /(?<![A-Za-z0-9_])[A-Z]{0,4}(?:H|MC|HC)(?![A-Za-z0-9_])/;
-const A_UNIV_RE = /(?:^|[^A-Za-z0-9_])(?:u|univ)$/i;
+const A_ADDRESS_CUE_RE = wordStart(
+  NOT_LOWER_WORD,
+  '(?:address|live|living|located|resides|meet|corner|office|arrived|send|ship|mail|deliver)',
+);
+const A_HOSP_INITIALS_RE = wordStart('(?<![A-Za-z0-9_])', '[A-Z]{0,4}(?:H|MC|HC)(?![A-Za-z0-9_])');
+const A_UNIV_RE = wordStart(NOT_WORD, '(?:u|univ)$', 'i');
 const A_OLD_RE = /^(?:old|age)(?![a-z0-9_])/;
-const A_AGE89_RE =
-  /(?:^|[^a-z0-9_])(?:\d*(?:years?|yrs?|yr|y|yo)(?:old)?|birthday|nonagenarian|centenarian)(?![a-z0-9_])/;
-const A_SEX89_RE =
-  /(?:^|[^a-z0-9_])\d*(?:y(?:ear)?)?(?:o(?:ld)?)?(?:m|f|male|female|man|woman|gentleman|lady|wm|wf|bm|bf)(?![a-z0-9_])/;
+const A_AGE89_RE = wordStart(
+  NOT_LOWER_WORD,
+  '(?:\\d*(?:years?|yrs?|yr|y|yo)(?:old)?|birthday|nonagenarian|centenarian)(?![a-z0-9_])',
+);
+const A_SEX89_RE = wordStart(
+  NOT_LOWER_WORD,
+  '\\d*(?:y(?:ear)?)?(?:o(?:ld)?)?(?:m|f|male|female|man|woman|gentleman|lady|wm|wf|bm|bf)(?![a-z0-9_])',
+);
+
+/** Whether every character of `r` is an ASCII letter or digit. */
+function asciiAlnum(r: string): boolean {
+  for (let i = 0; i < r.length; i++) {
+    const c = r.charCodeAt(i);
+    if (!((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122))) return false;
+  }
+  return true;
+}
 
 function ageWordInfo(w: Word): number {
   const l = w.lower;
   const r = w.raw;
+  const k = asciiAlnum(r) ? 1 : 0;
   return (
-    (A_AGE_RE.test(l) ? A_AGE : 0) |
-    (A_YO_RE.test(l) ? A_YO : 0) |
-    (A_SEX_RE.test(r) ? A_SEX : 0) |
+    (A_AGE_RE[k].test(l) ? A_AGE : 0) |
+    (A_YO_RE[k].test(l) ? A_YO : 0) |
+    (A_SEX_RE[k].test(r) ? A_SEX : 0) |
     (A_NAMED_STREET_RE.test(r) ? A_NAMED_STREET : 0) |
-    (A_EURO_SUFFIX_RE.test(r) ? A_EURO_SUFFIX : 0) |
+    (A_EURO_SUFFIX_RE.test(r.length > 7 ? r.slice(-7) : r) ? A_EURO_SUFFIX : 0) |
     (A_EURO_WORD_RE.test(r) ? A_EURO_WORD : 0) |
     (A_STREET_TYPE_RE.test(r) ? A_STREET_TYPE : 0) |
-    (A_EURO_LEAD_RE.test(r) ? A_EURO_LEAD : 0) |
-    (A_ADDRESS_CUE_RE.test(l) ? A_ADDRESS_CUE : 0) |
-    (A_HOSP_INITIALS_RE.test(r) ? A_HOSP_INITIALS : 0) |
-    (A_UNIV_RE.test(r) ? A_UNIV : 0) |
+    (A_EURO_LEAD_RE[k].test(r) ? A_EURO_LEAD : 0) |
+    (A_ADDRESS_CUE_RE[k].test(l) ? A_ADDRESS_CUE : 0) |
+    (A_HOSP_INITIALS_RE[k].test(r) ? A_HOSP_INITIALS : 0) |
+    (A_UNIV_RE[k].test(r) ? A_UNIV : 0) |
     (A_OLD_RE.test(l) ? A_OLD : 0) |
-    (A_AGE89_RE.test(l) ? A_AGE89 : 0) |
-    (A_SEX89_RE.test(l) ? A_SEX89 : 0)
+    (A_AGE89_RE[k].test(l) ? A_AGE89 : 0) |
+    (A_SEX89_RE[k].test(l) ? A_SEX89 : 0)
   );
 }
 
