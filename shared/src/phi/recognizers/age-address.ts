@@ -25,6 +25,7 @@ import {
   A_NAMED_STREET,
   A_STREET_TYPE,
   cueBits,
+  eachMatchAtStarts,
   EURO_WORDS,
   TYPES_ANY_CASE,
   tokenCueBits,
@@ -80,6 +81,7 @@ const EURO_LEADS = new Set(
     return l.slice(0, e);
   }),
 );
+const EURO_AT = new RegExp(EURO_RE.source, 'uy');
 const EURO_GATE = wordGate((w) => EURO_LEADS.has(w) || /^\d{1,5}[a-z]?$/.test(w));
 
 /** What \s matches in a JavaScript pattern. */
@@ -433,7 +435,7 @@ function euroStreets(ctx: ScanContext, out: Candidate[], cues: number): void {
   // Without a continental street word only the capitalised-word alternatives can match.
   const lead = (cues & A_EURO_LEAD) !== 0;
   if (!lead && extra.length === 0) return;
-  eachMatchAtWordsAnd(ctx, lead ? EURO_GATE : 0, extra, EURO_RE, (m) => {
+  const fn = (m: RegExpExecArray): void => {
     if (!/\d/.test(m[0])) return;
     out.push({
       type: 'ADDRESS',
@@ -442,7 +444,10 @@ function euroStreets(ctx: ScanContext, out: Candidate[], cues: number): void {
       confidence: 0.8,
       reason: 'Street address (continental form)',
     });
-  });
+  };
+  if (lead) eachMatchAtWordsAnd(ctx, EURO_GATE, extra, EURO_RE, fn);
+  // (No word gate then: the capitalised-word starts alone.)
+  else eachMatchAtStarts(ctx, extra, EURO_RE, EURO_AT, fn);
 }
 
 /** "4410 Tammiku 12", "118 Petőfi tér 6.": house number, capitalised street words, number. */

@@ -1,6 +1,6 @@
 // Per-word cue bits of the age and address patterns (ages.ts, age-address.ts, place-cues.ts), and
 // the word lists they are built from.
-import type { ScanContext } from '../candidate.ts';
+import { eachMatch, type ScanContext } from '../candidate.ts';
 import type { Tokens, Word } from '../tokens.ts';
 
 // Street types of age-address.ts STREET_RE.
@@ -173,4 +173,34 @@ export function cueBits(ctx: ScanContext): number {
   if (!toks || toks.foldRisk) return -1;
   if (ctx.text !== bitsText || toks.count !== bitsCount) fillBits(ctx.text, toks);
   return bitsAny;
+}
+
+/**
+ * Same matches as eachMatch(re, ctx.text, fn) for a global pattern every match of which starts
+ * at one of `starts` (increasing): its sticky twin `y` is tried there only, as candidate.ts
+ * eachMatchAtWordsAnd does with no word gate. Without tokens, or with fold risk (the starts come
+ * from the tokens), the whole text is scanned.
+ */
+export function eachMatchAtStarts(
+  ctx: ScanContext,
+  starts: readonly number[],
+  re: RegExp,
+  y: RegExp,
+  fn: (m: RegExpExecArray) => void,
+): void {
+  const text = ctx.text;
+  if (!ctx.toks || ctx.toks.foldRisk) {
+    eachMatch(re, text, fn);
+    return;
+  }
+  let from = 0; // end of the last match: a match never starts inside the previous one
+  for (let k = 0; k < starts.length; k++) {
+    const p = starts[k]!;
+    if (p < from) continue;
+    y.lastIndex = p;
+    const m = y.exec(text);
+    if (m === null || m[0].length === 0) continue;
+    fn(m);
+    from = p + m[0].length;
+  }
 }
