@@ -273,7 +273,6 @@ const X_BY_WORD = new Map<string, number>();
 for (const [word, bit] of X_WORDS) X_BY_WORD.set(word, (X_BY_WORD.get(word) ?? 0) | bit);
 for (const word of SPLIT_PARTICLES) X_BY_WORD.set(word, (X_BY_WORD.get(word) ?? 0) | X_SPLIT_PARTICLE);
 for (const word of LABEL_ANSWERS) X_BY_WORD.set(word, (X_BY_WORD.get(word) ?? 0) | X_LABEL_ANSWER);
-const POSSESSIVE_RE = /['’]s$/i;
 
 /** A lower-case letter b-z other than i (an initial in lower-case notes, not "a" or "i"). */
 function isLetterInitial(c: number): boolean {
@@ -298,7 +297,11 @@ function learnWord(word: Word): void {
     info |= W_STOP;
   let x = X_BY_WORD.get(s) ?? 0;
   if (s.endsWith('ly')) x |= X_LY;
-  if (POSSESSIVE_RE.test(r)) x |= X_POSSESSIVE;
+  // (POSSESSIVE_RE without the regex: ' or ’, then s or S, at the end.)
+  const rl = r.length;
+  const last = r.charCodeAt(rl - 1);
+  const beforeLast = rl > 1 ? r.charCodeAt(rl - 2) : 0;
+  if ((last === 115 || last === 83) && (beforeLast === 39 || beforeLast === 0x2019)) x |= X_POSSESSIVE;
   if (SURNAME_ENDING.test(s)) x |= X_SURNAME_ENDING;
   const rawCaps = r === r.toUpperCase();
   if (rawCaps) x |= X_RAW_CAPS;
@@ -1631,24 +1634,40 @@ function namesPropagate(): void {
     fl = R_fl,
     sh = R_sh,
     conf = R_conf;
-  // (One Set for every scan, emptied after use.)
-  const strongNames = STRONG_NAMES;
+  const words = R_toks!.word;
   // Seeds: strong findings that are dictionary names, or capitalised words in mixed-case text
   // (in all-caps notes a cue alone is not enough to spread a word to the whole note).
+  // Their stems go to a small reused array (a few per text; compared one by one), or to a
+  // reused Set past SEEDS_MAX.
+  let nSeeds = 0;
   for (let i = 0; i < n; i++)
-    if (conf[i]! >= 0.8 && !isInitial(i) && len(i) > 2 && (fl[i] !== 0 || !upper))
-      strongNames.add(R_toks!.word[i]!.stem);
-  if (strongNames.size > 0) {
-    for (let i = 0; i < n; i++) {
-      // (A stem equal to a seed's is as long: more than two letters.)
-      if (conf[i]! >= 0.8 || !candidate(i) || len(i) <= 2) continue;
-      if (!(shaped(i) || (sh[i]! & SHAPE_CAPS) !== 0 || (isLower(i) && fl[i] !== 0))) continue;
-      if (strongNames.has(R_toks!.word[i]!.stem)) mark(i, 0.8, 'Same name as found elsewhere in the text');
+    if (conf[i]! >= 0.8 && !isInitial(i) && len(i) > 2 && (fl[i] !== 0 || !upper)) {
+      const stem = words[i]!.stem;
+      if (nSeeds < SEEDS_MAX) SEEDS[nSeeds] = stem;
+      else {
+        if (nSeeds === SEEDS_MAX) for (let k = 0; k < SEEDS_MAX; k++) SEED_SET.add(SEEDS[k]!);
+        SEED_SET.add(stem);
+      }
+      nSeeds++;
     }
-    strongNames.clear();
+  if (nSeeds === 0) return;
+  for (let i = 0; i < n; i++) {
+    // (A stem equal to a seed's is as long: more than two letters.)
+    if (conf[i]! >= 0.8 || !candidate(i) || len(i) <= 2) continue;
+    if (!(shaped(i) || (sh[i]! & SHAPE_CAPS) !== 0 || (isLower(i) && fl[i] !== 0))) continue;
+    const stem = words[i]!.stem;
+    let seen = false;
+    if (nSeeds > SEEDS_MAX) seen = SEED_SET.has(stem);
+    else for (let k = 0; k < nSeeds && !seen; k++) seen = SEEDS[k] === stem;
+    if (seen) mark(i, 0.8, 'Same name as found elsewhere in the text');
   }
+  // Drop the stems (kept only until the next scan otherwise).
+  SEEDS.fill('', 0, Math.min(nSeeds, SEEDS_MAX));
+  if (nSeeds > SEEDS_MAX) SEED_SET.clear();
 }
-const STRONG_NAMES = new Set<string>();
+const SEEDS_MAX = 8;
+const SEEDS: string[] = new Array<string>(SEEDS_MAX).fill('');
+const SEED_SET = new Set<string>();
 
 function namesMerge(out: Candidate[]): void {
   const text = R_text,
