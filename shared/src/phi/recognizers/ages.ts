@@ -17,7 +17,7 @@ import {
   type ScanContext,
 } from '../candidate.ts';
 import { wordGate } from '../tokens.ts';
-import { A_AGE, A_OLD, A_SEX, A_YO, cueBits } from './age-words.ts';
+import { A_AGE, A_OLD, A_SEX, A_YO, cueBits, eachMatchAtStarts } from './age-words.ts';
 
 const UNITS = ['', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'];
 const TEENS = [
@@ -158,8 +158,58 @@ function afterIsWord(ctx: ScanContext, out: Candidate[]): void {
   });
 }
 
+// Speed: AGE_SEX_RE is tried only where it can start, found from the ages: a token of one or two
+// digits (the age starts a token: only spaces, tabs, a line break, ":" or "." may precede it)
+// preceded, past spaces and tabs, by the text's start, a line break, or a cue word maybe followed
+// by ":" or ".".
+const AGE_SEX_AT = new RegExp(AGE_SEX_RE.source, 'uy');
+const AGE_SEX_CUES = 'a|A|an|An|this|This|pt|Pt|patient|Patient|client|Client|is|ID|CC|HPI'.split('|');
+const SEX_STARTS: number[] = [];
+
+function ageSexStarts(ctx: ScanContext): number[] {
+  SEX_STARTS.length = 0;
+  const { text, toks } = ctx;
+  if (!toks) return SEX_STARTS;
+  let last = -1;
+  for (let k = 0; k < toks.count; k++) {
+    const s = toks.start[k]!;
+    if (!isDigit(text.charCodeAt(s)) || (isDigit(text.charCodeAt(s + 1)) && isDigit(text.charCodeAt(s + 2))))
+      continue;
+    let q = s;
+    while (q > 0 && (text.charCodeAt(q - 1) === 32 || text.charCodeAt(q - 1) === 9)) q--;
+    const b = q > 0 ? text.charCodeAt(q - 1) : -1;
+    if (b === -1 || b === 10) {
+      const p = b === -1 ? 0 : q - 1;
+      if (p > last) SEX_STARTS.push((last = p));
+      continue;
+    }
+    const e = b === 58 || b === 46 ? q - 1 : q;
+    // Cue words ending at e, in text order ("this" before the "is" it ends with).
+    for (let c = AGE_SEX_CUES.length - 1; c >= 0; c--) {
+      const cue = AGE_SEX_CUES[c]!;
+      const p = e - cue.length;
+      if (p > last && text.startsWith(cue, p)) SEX_STARTS.push(p);
+    }
+    if (SEX_STARTS.length > 1) sortTail(SEX_STARTS, last);
+    if (SEX_STARTS.length > 0) last = SEX_STARTS[SEX_STARTS.length - 1]!;
+  }
+  return SEX_STARTS;
+}
+
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
+
+/** Sort the entries of `a` after the last one not above `last` (a few at most). */
+function sortTail(a: number[], last: number): void {
+  let i = a.length;
+  while (i > 0 && a[i - 1]! > last) i--;
+  const tail = a.splice(i).sort((x, y) => x - y);
+  for (const t of tail) a.push(t);
+}
+
 function beforeSex(ctx: ScanContext, out: Candidate[]): void {
-  eachMatch(AGE_SEX_RE, ctx.text, (m) => {
+  eachMatchAtStarts(ctx, ageSexStarts(ctx), AGE_SEX_RE, AGE_SEX_AT, (m) => {
     const at = m.index + m[0].indexOf(m[1]!);
     push(out, at, at + m[1]!.length, Number(m[1]), 0.7, 'Age before sex (clinical shorthand)');
   });
