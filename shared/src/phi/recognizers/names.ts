@@ -5,7 +5,7 @@
 // again without one. Every per-token fact is computed once into typed arrays; the rules then
 // test bits, so the cost stays linear with no per-token allocation beyond the tokenizer's.
 import type { Candidate, ScanContext } from '../candidate.ts';
-import { decodeFrontCoded } from '../dictionaries/decode.ts';
+import { ListFlags } from '../dictionaries/lookup.ts';
 import { FIRST_NAMES, FIRST_NAMES_AMBIGUOUS, SURNAMES, SURNAMES_AMBIGUOUS } from '../dictionaries/names.ts';
 import { NOT_NAMES } from '../dictionaries/not-names.ts';
 import {
@@ -25,20 +25,15 @@ const L_AMBIG = 8;
 const STRONG = F_STRONG | L_STRONG;
 const FIRST = F_STRONG | F_AMBIG;
 
-let DICT: Map<string, number> | undefined;
-// Built on first use, not at import, so bundles that never scan pay nothing.
-function dict(): Map<string, number> {
-  if (DICT) return DICT;
-  const d = new Map<string, number>();
-  const put = (s: string, f: number): void => {
-    for (const w of decodeFrontCoded(s)) d.set(w, (d.get(w) ?? 0) | f);
-  };
-  put(FIRST_NAMES, F_STRONG);
-  put(FIRST_NAMES_AMBIGUOUS, F_AMBIG);
-  put(SURNAMES, L_STRONG);
-  put(SURNAMES_AMBIGUOUS, L_AMBIG);
-  DICT = d;
-  return d;
+let DICT: ListFlags | undefined;
+// Searched in the front-coded lists word by word (lookup.ts), so a fresh process decodes nothing.
+function dict(): ListFlags {
+  return (DICT ??= new ListFlags([
+    [FIRST_NAMES, F_STRONG],
+    [FIRST_NAMES_AMBIGUOUS, F_AMBIG],
+    [SURNAMES, L_STRONG],
+    [SURNAMES_AMBIGUOUS, L_AMBIG],
+  ]));
 }
 
 /** True when a lower-cased word is in the first-name or surname dictionaries. */

@@ -1,9 +1,9 @@
 // Places smaller than a state: hospitals and facilities, cities from a dictionary, and
 // capitalised words after location cues ("transferred to X", "lives in X").
 import type { Candidate, ScanContext } from '../candidate.ts';
-import { decodeFrontCoded } from '../dictionaries/decode.ts';
 import { COUNTRIES, US_STATES } from '../dictionaries/countries.ts';
 import { CITIES } from '../dictionaries/names.ts';
+import { ByFirstWord } from '../dictionaries/lookup.ts';
 import { NOT_NAMES } from '../dictionaries/not-names.ts';
 import { isFirstNameWord, isNameWord } from './names.ts';
 import { NOT_HOSPITAL } from './place-cues.ts';
@@ -18,26 +18,12 @@ import {
   wordFlag,
 } from '../tokens.ts';
 
-let CITY_SET: Set<string> | undefined;
-let CITY_FIRST: Map<string, string[][]> | undefined;
-// Second words of the cities of two words or more: a first word followed by none of them can
-// only be a city of one word.
-const CITY_SECOND = new Set<string>();
-function cities(): Map<string, string[][]> {
-  if (CITY_FIRST) return CITY_FIRST;
-  CITY_SET = decodeFrontCoded(CITIES);
-  const m = new Map<string, string[][]>();
-  for (const c of CITY_SET) {
-    const words = c.match(/[\p{L}\p{N}][\p{L}\p{M}\p{N}]*(?:'[\p{L}]+)?/gu);
-    if (!words) continue;
-    if (words.length > 1) CITY_SECOND.add(words[1]!);
-    const arr = m.get(words[0]);
-    if (arr) arr.push(words);
-    else m.set(words[0], [words]);
-  }
-  for (const arr of m.values()) arr.sort((a, b) => b.length - a.length);
-  CITY_FIRST = m;
-  return m;
+let CITY_FIRST: ByFirstWord | undefined;
+// Cities by first word, searched in the front-coded list word by word (lookup.ts).
+function cities(): ByFirstWord {
+  return (CITY_FIRST ??= new ByFirstWord(CITIES, (c) =>
+    c.match(/[\p{L}\p{N}][\p{L}\p{M}\p{N}]*(?:'[\p{L}]+)?/gu),
+  ));
 }
 
 // The not-names list holds some big places so that they are never taken as person names; as
@@ -462,10 +448,9 @@ function placeWordAt(ctx: ScanContext, toks: Tokens, bits: Int32Array, i0: numbe
   // Dictionary cities, longest match; a single word that is also a common word needs a cue.
   if ((pb & P_CITY) === 0) return i;
   const cands = idx.get(w)!;
-  const multi = i + 1 < n && CITY_SECOND.has(toks.lower[i + 1]!);
   for (const words of cands) {
     const m = words.length;
-    if (i + m > n || (m > 1 && !multi)) continue;
+    if (i + m > n) continue;
     let ok = true;
     for (let k = 1; k < m && ok; k++)
       if (toks.lower[i + k] !== words[k] || !CAP_RE.test(toks.raw[i + k]!)) ok = false;
