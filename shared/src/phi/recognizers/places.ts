@@ -760,11 +760,7 @@ function propagatePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[], from:
   for (let i = 0; i < toks.count; i++) {
     if (inPlace[i] === 1 || !words.has(toks.lower[i]!)) continue;
     const s = toks.start[i]!;
-    if (
-      !ctx.upper &&
-      (toks.shape[i]! & (SHAPE_TITLE | SHAPE_CAPS)) === 0 &&
-      !LOWER_NOTE_RE.test(ctx.text.slice(Math.max(0, s - 60), s))
-    )
+    if (!ctx.upper && (toks.shape[i]! & (SHAPE_TITLE | SHAPE_CAPS)) === 0 && !lowerBefore(ctx.text, s, 60))
       continue;
     out.push({
       type: 'ADDRESS',
@@ -818,9 +814,7 @@ function recognizeLocationCues(
     // Copulas ("is in", "was at") only in mixed-case prose, where the place is capitalised.
     if (
       WEAK_MOVE.has(toks.lower[i]!) &&
-      (upper ||
-        ((toks.shape[i]! & SHAPE_LOWER) !== 0 &&
-          LOWER_NOTE_RE.test(text.slice(Math.max(0, toks.start[i]! - 60), toks.start[i]))))
+      (upper || ((toks.shape[i]! & SHAPE_LOWER) !== 0 && lowerBefore(text, toks.start[i]!, 60)))
     )
       continue;
     let j = i + 1;
@@ -959,11 +953,7 @@ function smallPlaceCues(
         if ((tsh & SHAPE_LOWER) !== 0) {
           if (lowerNote < 0) lowerNote = /[A-Z]/.test(text) ? 0 : 1;
           // Lower case: only in a lower-case note, and a word no dictionary calls common.
-          if (
-            lowerNote === 0 &&
-            !LOWER_NOTE_RE.test(text.slice(Math.max(0, toks.start[t]! - 80), toks.start[t]))
-          )
-            continue;
+          if (lowerNote === 0 && !lowerBefore(text, toks.start[t]!, 80)) continue;
         }
         out.push({
           type: 'ADDRESS',
@@ -1076,7 +1066,7 @@ function takePlace(
           ((sh & SHAPE_LOWER) !== 0 &&
             (residence ||
               (nextIsNumber && j === first && strongMove) ||
-              LOWER_NOTE_RE.test(text.slice(Math.max(0, toks.start[i]! - 60), toks.start[i]))));
+              lowerBefore(text, toks.start[i]!, 60)));
       if (!shapedOk) break;
       // In all-caps or lower-case notes any word looks like a name: ask for evidence (a known
       // place or name word, a short acronym such as a hospital's initials).
@@ -1100,4 +1090,11 @@ function takePlace(
   }
 }
 // Lower-case clinical notes (no capitals in the preceding stretch): names of places are lower case too.
-const LOWER_NOTE_RE = /^[^A-Z]*$/;
+/** No ASCII capital in the `n` characters before `at` (a scan, not a regex over a slice). */
+function lowerBefore(text: string, at: number, n: number): boolean {
+  for (let k = Math.max(0, at - n); k < at; k++) {
+    const c = text.charCodeAt(k);
+    if (c >= 65 && c <= 90) return false;
+  }
+  return true;
+}
