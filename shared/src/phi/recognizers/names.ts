@@ -783,8 +783,8 @@ function namesDoctorSurname(): void {
   // "Dr. Foley", "dr. green's note": after a doctor's title a surname wins over the stop list
   // (catheters, colours, common nouns), unless the word is a verb or function word.
   for (let i = 1; i < n; i++) {
-    if (stop[i] === 0 || (sh[i]! & SHAPE_LETTERS) === 0 || isInitial(i) || len(i) < 3) continue;
     if ((x[i - 1]! & X_DOCTOR) === 0) continue;
+    if (stop[i] === 0 || (sh[i]! & SHAPE_LETTERS) === 0 || isInitial(i) || len(i) < 3) continue;
     if ((gap[i]! & (G_SPACE | G_PERIOD)) === 0 || is(i, W_AFTER_TITLE_NOT_NAME)) continue;
     // "Dr. Art Black": a capitalised first name and surname the stop list holds, in mixed case.
     if (
@@ -826,6 +826,8 @@ function namesEponymAfterFirst(): void {
   // surname right after an unambiguous, capitalised first name in mixed-case text.
   if (!upper)
     for (let i = 1; i < n; i++) {
+      // (The rare first-name test first.)
+      if ((fl[i - 1]! & F_STRONG) === 0) continue;
       if (
         stop[i] === 0 ||
         (sh[i]! & SHAPE_TITLE) === 0 ||
@@ -1313,8 +1315,8 @@ function namesCourtesyInitial(): void {
   // "Mr. K stayed", "mr k. is", "MS T. CARE": a patient's initial after a courtesy title. In
   // all-caps notes ("MS" is also mental status) the initial keeps its period.
   for (let i = 1; i < n; i++) {
-    if (!isInitial(i) || conf[i]! >= 0.7) continue;
     if ((x[i - 1]! & X_COURTESY) === 0) continue;
+    if (!isInitial(i) || conf[i]! >= 0.7) continue;
     if ((gap[i]! & (G_SPACE | G_PERIOD)) === 0 || lineStart(i)) continue;
     const e = toks.end[i]!;
     const ch = e < text.length ? text.charCodeAt(e) : 46;
