@@ -200,7 +200,8 @@ export function eachMatchAtWordsAnd(
   const y = stickyTwin(re);
   let from = 0;
   let x = 0;
-  if ((gate & (gate - 1)) === 0 && toks.gateCount > SPLIT_MIN) {
+  // (gate 0: only the `extra` positions, through the loop below.)
+  if (gate !== 0 && (gate & (gate - 1)) === 0 && toks.gateCount > SPLIT_MIN) {
     // One gate bit among many starts: its own list of starts, merged with `extra`.
     const starts = byGateStarts(toks);
     const bit = 31 - Math.clz32(gate);
