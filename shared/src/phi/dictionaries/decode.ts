@@ -143,44 +143,36 @@ function isAsciiLetter(c: number): boolean {
 
 /**
  * The words of the list that start with `prefix` and do not go on with an ASCII letter, in list
- * order: the entries whose first word may be `prefix`. An allocation-free pass over the entries
- * that start with `prefix` finds whether there is any (most words are no city's first word);
- * only then is that stretch decoded.
+ * order: the entries whose first word may be `prefix`. Sorted, they sit in two stretches: those
+ * that end there or go on with a character below "a", and those that go on past "z"; three more
+ * searches bound them (walking every entry that starts with a short prefix costs more), and only
+ * those stretches are decoded.
  */
 export function frontCodedWordsAfter(s: string, prefix: string): string[] {
   const out: string[] = [];
-  const L = prefix.length;
   seek(s, prefix);
   const from = seekAt;
-  if (from >= s.length || seekShared < L) return out;
-  let any = false;
-  let c = -1; // the character at L of the current entry (-1: it ends there)
-  let i = from;
-  while (i < s.length) {
-    const p = s.charCodeAt(i) - 48;
-    const j = entryEnd(s, i);
-    if (i !== from && p < L) {
-      // It shares p characters with the previous entry, or more when written whole (0) or when
-      // the digit is the cap (9): then its written characters up to L tell.
-      if (p !== 0 && p !== 9) break;
-      let k = p;
-      while (k < L && i + 1 + k - p < j && s.charCodeAt(i + 1 + k - p) === prefix.charCodeAt(k)) k++;
-      if (k < L) break;
-    }
-    // Written from p <= L, its character at L is in the string; past L it is the previous one's.
-    if (p <= L) c = i + 1 + L - p < j ? s.charCodeAt(i + 1 + L - p) : -1;
-    if (!isAsciiLetter(c)) any = true;
-    i = j;
-  }
-  if (!any) return out;
-  const end = i;
+  if (from >= s.length || seekShared < prefix.length) return out;
+  seek(s, `${prefix}a`);
+  const a = seekAt;
+  seek(s, `${prefix}{`);
+  const b = seekAt;
+  seek(s, `${prefix}\uffff`);
+  const e = seekAt;
+  if (a > from) decodeInto(s, from, a, prefix, out);
+  if (e > b) decodeInto(s, b, e, prefix, out);
+  return out;
+}
+
+/** Pushes the entries in [from, to) that start with `prefix` and do not go on with an ASCII letter. */
+function decodeInto(s: string, from: number, to: number, prefix: string, out: string[]): void {
+  const L = prefix.length;
   let prev = '';
-  for (i = s.lastIndexOf('0', from); i < end;) {
+  for (let i = s.lastIndexOf('0', from); i < to;) {
     const j = entryEnd(s, i);
     const w = prev.slice(0, s.charCodeAt(i) - 48) + s.slice(i + 1, j);
-    if (i >= from && !(w.length > L && isAsciiLetter(w.charCodeAt(L)))) out.push(w);
+    if (i >= from && w.startsWith(prefix) && !(w.length > L && isAsciiLetter(w.charCodeAt(L)))) out.push(w);
     prev = w;
     i = j;
   }
-  return out;
 }
