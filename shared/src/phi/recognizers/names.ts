@@ -94,6 +94,8 @@ const SIGN_OFFS = set(
   'thanks|thank you|regards|best|sincerely|cheers|warmly|respectfully|love|yours|best regards|kind regards|warm regards|many thanks|take care|talk soon|xo|xoxo',
 );
 const SIGN_OFF_MAX_LETTERS = Math.max(...[...SIGN_OFFS].map((x) => x.replace(/ /g, '').length));
+// Bit (c - 97) for each letter c that starts a sign-off.
+const SIGN_OFF_FIRSTS = [...SIGN_OFFS].reduce((m, x) => m | (1 << (x.charCodeAt(0) - 97)), 0);
 // Verbs after a name that mark it as a person in notes ("bill called", "BRANDT AWARE").
 const VERBS_AFTER = set(
   'called|calls|phoned|visited|visits|aware|updated|notified|informed|said|says|states|stated|reports|reported|agreed|agrees|consented|consents|requested|requests|wants|wanted|came|arrived|left|asked|asks|feels|felt|spoke|talked|thinks|thought|believes|is|was|will|has|had|would|and|present|at|in',
@@ -1485,17 +1487,26 @@ function namesSignOff(): void {
     while (s > 0 && !lineStart(s)) s--;
     // Speed: a line with more letters than the longest sign-off is none; counted without
     // building the lower-cased line (a non-ASCII character may lower-case to a letter).
+    // Also: an ASCII line whose first letter starts no sign-off is none (not built either).
     let letters = 0;
+    let nonAscii = false;
+    let first = 0;
     for (
       let c = i > 0 ? toks.start[Math.max(0, s)]! : 0;
       c < prevEnd && letters <= SIGN_OFF_MAX_LETTERS;
       c++
     ) {
-      const ch = text.charCodeAt(c) | 32;
-      if ((ch >= 97 && ch <= 122) || ch >= 128) letters++;
+      const raw = text.charCodeAt(c);
+      const ch = raw | 32;
+      if (raw >= 128) nonAscii = true;
+      if ((ch >= 97 && ch <= 122) || ch >= 128) {
+        letters++;
+        if (first === 0 && ((raw >= 97 && raw <= 122) || (raw >= 65 && raw <= 90))) first = ch;
+      }
     }
+    const maybeSignOff = nonAscii || (first !== 0 && (SIGN_OFF_FIRSTS & (1 << (first - 97))) !== 0);
     const prevLine =
-      i > 0 && letters <= SIGN_OFF_MAX_LETTERS
+      i > 0 && letters <= SIGN_OFF_MAX_LETTERS && maybeSignOff
         ? text
             .slice(toks.start[Math.max(0, s)], prevEnd)
             .toLowerCase()
