@@ -73,31 +73,77 @@ function buildIndex(): Map<string, Phrase[]> {
 
 const INDEX = buildIndex();
 
-// Symmetric-delete index for one-typo matches of long single-word drug and diagnosis names.
-const FUZZY = new Map<string, Phrase>();
-for (const arr of INDEX.values()) {
-  for (const p of arr) {
-    if (p.words.length !== 1 || p.type === 'TREATMENT') continue;
-    const w = p.words[0]!;
-    if (w.length < 7) continue;
-    for (let i = 0; i < w.length; i++) {
-      const d = w.slice(0, i) + w.slice(i + 1);
-      if (!FUZZY.has(d)) FUZZY.set(d, p);
-    }
-  }
-}
-
+// One-typo matches of long single-word drug and diagnosis names (LONG: the words of 7 letters or
+// more, in INDEX order). FUZZY.get(x) of a symmetric-delete index would be the first LONG word
+// that drops one letter to become x; fuzzyGet finds the same word among the LONG words of that
+// length sharing x's first two letters (a letter dropped past the second) or its last two (one
+// of the first two dropped; the words have 7 letters or more). Built on first use, and ~1,000
+// small arrays instead of ~5,000 deletion strings, so a fresh process (Apps Script) pays little.
+const LONG: Phrase[] = [];
+// LONG positions by length and first two letters, and by length and last two (key()).
+const BY_FIRST = new Map<number, number[]>();
+const BY_LAST = new Map<number, number[]>();
 // A typo rarely touches both ends of a word: a candidate must share its first two or last three
 // letters with some lexicon word, which skips almost every ordinary token cheaply.
 const FUZZY_HEADS = new Set<string>();
 const FUZZY_TAILS = new Set<string>();
-for (const arr of INDEX.values()) {
-  for (const p of arr) {
-    const w = p.words[0]!;
-    if (p.words.length !== 1 || p.type === 'TREATMENT' || w.length < 7) continue;
-    FUZZY_HEADS.add(w.slice(0, 2));
-    FUZZY_TAILS.add(w.slice(-3));
+let fuzzyReady = false;
+
+function fuzzySetup(): void {
+  fuzzyReady = true;
+  const push = (m: Map<number, number[]>, key: number, j: number): void => {
+    const arr = m.get(key);
+    if (arr) arr.push(j);
+    else m.set(key, [j]);
+  };
+  for (const arr of INDEX.values()) {
+    for (const p of arr) {
+      const w = p.words[0]!;
+      if (p.words.length !== 1 || p.type === 'TREATMENT' || w.length < 7) continue;
+      const j = LONG.length;
+      LONG.push(p);
+      push(BY_FIRST, key(w.length, w, 0), j);
+      push(BY_LAST, key(w.length, w, w.length - 2), j);
+      FUZZY_HEADS.add(w.slice(0, 2));
+      FUZZY_TAILS.add(w.slice(-3));
+    }
   }
+}
+
+/** A number for a length and the two characters of s at `at`. */
+function key(n: number, s: string, at: number): number {
+  return n * 4294967296 + s.charCodeAt(at) * 65536 + s.charCodeAt(at + 1);
+}
+
+/** True when dropping one letter of w gives x. */
+function dropsTo(w: string, x: string): boolean {
+  if (w.length !== x.length + 1) return false;
+  let i = 0;
+  while (i < x.length && x.charCodeAt(i) === w.charCodeAt(i)) i++;
+  for (let k = i; k < x.length; k++) if (x.charCodeAt(k) !== w.charCodeAt(k + 1)) return false;
+  return true;
+}
+
+/** The first LONG word (in INDEX order) that drops one letter to become x. */
+function fuzzyGet(x: string): Phrase | undefined {
+  if (x.length < 2) return undefined;
+  const n = x.length + 1;
+  const a = BY_FIRST.get(key(n, x, 0));
+  const b = BY_LAST.get(key(n, x, x.length - 2));
+  // Both lists are in LONG order: walk them merged and take the first that fits.
+  let i = 0;
+  let k = 0;
+  const na = a ? a.length : 0;
+  const nb = b ? b.length : 0;
+  while (i < na || k < nb) {
+    let j: number;
+    if (k >= nb || (i < na && a![i]! <= b![k]!)) {
+      j = a![i++]!;
+      if (k < nb && b![k] === j) k++;
+    } else j = b![k++]!;
+    if (dropsTo(LONG[j]!.words[0]!, x)) return LONG[j];
+  }
+  return undefined;
 }
 
 // Vocabulary repeats across messages: remember recent answers (bounded, so memory stays flat).
@@ -105,6 +151,7 @@ const FUZZY_CACHE = new Map<string, Phrase | null>();
 
 function fuzzyLookup(tok: string): Phrase | undefined {
   if (tok.length < 7 || tok.length > 20) return undefined;
+  if (!fuzzyReady) fuzzySetup();
   if (!FUZZY_HEADS.has(tok.slice(0, 2)) && !FUZZY_TAILS.has(tok.slice(-3))) return undefined;
   const cached = FUZZY_CACHE.get(tok);
   if (cached !== undefined) return cached ?? undefined;
@@ -115,11 +162,11 @@ function fuzzyLookup(tok: string): Phrase | undefined {
 }
 
 function fuzzyCompute(tok: string): Phrase | undefined {
-  const direct = FUZZY.get(tok);
+  const direct = fuzzyGet(tok);
   if (direct && direct.words[0]!.length === tok.length + 1) return direct;
   for (let i = 0; i < tok.length; i++) {
     const d = tok.slice(0, i) + tok.slice(i + 1);
-    const p = FUZZY.get(d) ?? INDEX.get(d)?.find((x) => x.words.length === 1 && x.type !== 'TREATMENT');
+    const p = fuzzyGet(d) ?? INDEX.get(d)?.find((x) => x.words.length === 1 && x.type !== 'TREATMENT');
     if (p) return p;
   }
   return undefined;
