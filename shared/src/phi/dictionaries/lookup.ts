@@ -7,6 +7,16 @@ import { frontCodedHas, frontCodedWordsAfter } from './decode.ts';
 // shared Word entries of tokens.ts, so this mostly serves repeated asks within the same texts).
 const MEMO_MAX = 1 << 16;
 
+// The lists hold no digits (lookup.test.ts checks it): a word with one, common in clinical text
+// ("14", "f32"), is in none of them, and is not searched.
+function hasDigit(word: string): boolean {
+  for (let i = 0; i < word.length; i++) {
+    const c = word.charCodeAt(i);
+    if (c >= 48 && c <= 57) return true;
+  }
+  return false;
+}
+
 /** Flags of the lists that hold a word: like a Map<string, number> built from every list. */
 export class ListFlags {
   private readonly memo = new Map<string, number>();
@@ -16,7 +26,7 @@ export class ListFlags {
     let f = this.memo.get(word);
     if (f === undefined) {
       f = 0;
-      for (const [list, flag] of this.lists) if (frontCodedHas(list, word)) f |= flag;
+      if (!hasDigit(word)) for (const [list, flag] of this.lists) if (frontCodedHas(list, word)) f |= flag;
       if (this.memo.size >= MEMO_MAX) this.memo.clear();
       this.memo.set(word, f);
     }
@@ -42,7 +52,7 @@ export class ByFirstWord {
     let r = this.memo.get(word);
     if (r === undefined) {
       r = null;
-      for (const entry of frontCodedWordsAfter(this.list, word)) {
+      for (const entry of hasDigit(word) ? [] : frontCodedWordsAfter(this.list, word)) {
         const words = this.split(entry);
         if (words && words[0] === word) (r ??= []).push(words);
       }
