@@ -80,34 +80,53 @@ const INDEX = buildIndex();
 // of the first two dropped; the words have 7 letters or more). Built on first use, and ~1,000
 // small arrays instead of ~5,000 deletion strings, so a fresh process (Apps Script) pays little.
 const LONG: Phrase[] = [];
-// LONG positions by length and first two letters, and by length and last two (key()).
-const BY_FIRST = new Map<number, number[]>();
-const BY_LAST = new Map<number, number[]>();
+// LONG positions by length and first two letters (key()): FIRST_AT the first, NEXT_FIRST[j] the
+// next after j (-1: none), in LONG order; LAST_AT and NEXT_LAST likewise by the last two letters.
+// (Chains in typed arrays: no array per key to allocate in a fresh process.)
+const FIRST_AT = new Map<number, number>();
+const LAST_AT = new Map<number, number>();
+let NEXT_FIRST = new Int32Array(0);
+let NEXT_LAST = new Int32Array(0);
 // A typo rarely touches both ends of a word: a candidate must share its first two or last three
-// letters with some lexicon word, which skips almost every ordinary token cheaply.
-const FUZZY_HEADS = new Set<string>();
-const FUZZY_TAILS = new Set<string>();
+// letters with some lexicon word, which skips almost every ordinary token cheaply. (As numbers:
+// head2() and tail3() of the words.)
+const FUZZY_HEADS = new Set<number>();
+const FUZZY_TAILS = new Set<number>();
 let fuzzyReady = false;
 
 function fuzzySetup(): void {
   fuzzyReady = true;
-  const push = (m: Map<number, number[]>, key: number, j: number): void => {
-    const arr = m.get(key);
-    if (arr) arr.push(j);
-    else m.set(key, [j]);
-  };
-  for (const arr of INDEX.values()) {
+  for (const arr of INDEX_LISTS) {
     for (const p of arr) {
       const w = p.words[0]!;
       if (p.words.length !== 1 || p.type === 'TREATMENT' || w.length < 7) continue;
-      const j = LONG.length;
       LONG.push(p);
-      push(BY_FIRST, key(w.length, w, 0), j);
-      push(BY_LAST, key(w.length, w, w.length - 2), j);
-      FUZZY_HEADS.add(w.slice(0, 2));
-      FUZZY_TAILS.add(w.slice(-3));
     }
   }
+  NEXT_FIRST = new Int32Array(LONG.length);
+  NEXT_LAST = new Int32Array(LONG.length);
+  for (let j = LONG.length - 1; j >= 0; j--) {
+    const w = LONG[j]!.words[0]!;
+    const f = key(w.length, w, 0);
+    NEXT_FIRST[j] = FIRST_AT.get(f) ?? -1;
+    FIRST_AT.set(f, j);
+    const l = key(w.length, w, w.length - 2);
+    NEXT_LAST[j] = LAST_AT.get(l) ?? -1;
+    LAST_AT.set(l, j);
+    FUZZY_HEADS.add(head2(w));
+    FUZZY_TAILS.add(tail3(w));
+  }
+}
+
+/** The first two characters of s (7 or more) as a number. */
+function head2(s: string): number {
+  return s.charCodeAt(0) * 65536 + s.charCodeAt(1);
+}
+
+/** The last three characters of s (7 or more) as a number. */
+function tail3(s: string): number {
+  const n = s.length;
+  return s.charCodeAt(n - 3) * 4294967296 + s.charCodeAt(n - 2) * 65536 + s.charCodeAt(n - 1);
 }
 
 /** A number for a length and the two characters of s at `at`. */
@@ -128,19 +147,19 @@ function dropsTo(w: string, x: string): boolean {
 function fuzzyGet(x: string): Phrase | undefined {
   if (x.length < 2) return undefined;
   const n = x.length + 1;
-  const a = BY_FIRST.get(key(n, x, 0));
-  const b = BY_LAST.get(key(n, x, x.length - 2));
-  // Both lists are in LONG order: walk them merged and take the first that fits.
-  let i = 0;
-  let k = 0;
-  const na = a ? a.length : 0;
-  const nb = b ? b.length : 0;
-  while (i < na || k < nb) {
+  let a = FIRST_AT.get(key(n, x, 0)) ?? -1;
+  let b = LAST_AT.get(key(n, x, x.length - 2)) ?? -1;
+  // Both chains are in LONG order: walk them merged and take the first word that fits.
+  while (a >= 0 || b >= 0) {
     let j: number;
-    if (k >= nb || (i < na && a![i]! <= b![k]!)) {
-      j = a![i++]!;
-      if (k < nb && b![k] === j) k++;
-    } else j = b![k++]!;
+    if (b < 0 || (a >= 0 && a <= b)) {
+      j = a;
+      if (b === a) b = NEXT_LAST[b]!;
+      a = NEXT_FIRST[a]!;
+    } else {
+      j = b;
+      b = NEXT_LAST[b]!;
+    }
     if (dropsTo(LONG[j]!.words[0]!, x)) return LONG[j];
   }
   return undefined;
@@ -152,7 +171,7 @@ const FUZZY_CACHE = new Map<string, Phrase | null>();
 function fuzzyLookup(tok: string): Phrase | undefined {
   if (tok.length < 7 || tok.length > 20) return undefined;
   if (!fuzzyReady) fuzzySetup();
-  if (!FUZZY_HEADS.has(tok.slice(0, 2)) && !FUZZY_TAILS.has(tok.slice(-3))) return undefined;
+  if (!FUZZY_HEADS.has(head2(tok)) && !FUZZY_TAILS.has(tail3(tok))) return undefined;
   const cached = FUZZY_CACHE.get(tok);
   if (cached !== undefined) return cached ?? undefined;
   const found = fuzzyCompute(tok);
