@@ -8,6 +8,7 @@ const near = (w: string): string[] => [
   w.slice(0, -1),
   `${w}a`,
   `${w} `,
+  `${w}5`,
   w.slice(0, 2),
   `${w.slice(0, -1)}ÿ`,
   `a${w}`,
