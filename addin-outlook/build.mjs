@@ -26,13 +26,17 @@ const dist = process.env.ATTUNE_OUT_DIR || join(here, 'dist');
 const explicitUrl = process.env.ATTUNE_PUBLIC_URL || process.env.PUBLIC_URL;
 let port = process.env.PORT || '3000';
 if (!explicitUrl && (!/^\d{1,5}$/.test(port) || Number(port) > 65535)) {
-  console.error(`addin-outlook: PORT must be a port number (got ${port}); or set ATTUNE_PUBLIC_URL / PUBLIC_URL`);
+  console.error(
+    `addin-outlook: PORT must be a port number (got ${port}); or set ATTUNE_PUBLIC_URL / PUBLIC_URL`,
+  );
   process.exit(2);
 }
 if (!explicitUrl && Number(port) === 0) {
   // An ephemeral port is known only once the server has bound it: the panes use their own page
   // address anyway; only classic Outlook's send handler needs this one.
-  console.warn('addin-outlook: PORT=0 has no address to build for; the send handler calls port 3000 (set PUBLIC_URL to choose)');
+  console.warn(
+    'addin-outlook: PORT=0 has no address to build for; the send handler calls port 3000 (set PUBLIC_URL to choose)',
+  );
   port = '3000';
 }
 const publicUrl = (explicitUrl || `https://localhost:${Number(port)}`).replace(/\/+$/, '');
@@ -81,4 +85,6 @@ for (const f of await readdir(join(src, 'pages'))) await copyFile(join(src, 'pag
 await copyFile(join(src, 'ui/styles.css'), join(dist, 'styles.css'));
 for (const size of ICON_SIZES) await writeFile(join(dist, 'assets', `icon-${size}.png`), iconPng(size));
 
-console.log(`addin-outlook: built dist/ for ${publicUrl} (dev auth ${devAuth ? 'on' : 'off'}) in ${Date.now() - started} ms`);
+console.log(
+  `addin-outlook: built dist/ for ${publicUrl} (dev auth ${devAuth ? 'on' : 'off'}) in ${Date.now() - started} ms`,
+);

@@ -53,7 +53,8 @@ function coverage(size, inside) {
   // 4x4 supersampling for smooth edges at 16 px.
   return (x, y) => {
     let n = 0;
-    for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) if (inside((x + (i + 0.5) / 4) / size, (y + (j + 0.5) / 4) / size)) n++;
+    for (let i = 0; i < 4; i++)
+      for (let j = 0; j < 4; j++) if (inside((x + (i + 0.5) / 4) / size, (y + (j + 0.5) / 4) / size)) n++;
     return n / 16;
   };
 }
@@ -72,7 +73,8 @@ export function iconPng(size) {
     return border || flap;
   });
   const check = coverage(size, (u, v) => {
-    const cx = 0.72, cy = 0.72;
+    const cx = 0.72,
+      cy = 0.72;
     if ((u - cx) ** 2 + (v - cy) ** 2 > 0.2 ** 2) return false;
     return true;
   });

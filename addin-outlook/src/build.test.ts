@@ -33,16 +33,31 @@ describe('build.mjs server address', () => {
   }, 60_000);
 
   it('uses PUBLIC_URL over PORT, and ATTUNE_PUBLIC_URL over both', async () => {
-    expect(await handlerFor({ PORT: '3443', PUBLIC_URL: 'https://attune.example.org/' })).toContain('"https://attune.example.org"');
-    expect(await handlerFor({ PORT: '3443', PUBLIC_URL: 'https://attune.example.org', ATTUNE_PUBLIC_URL: 'https://addin.example.org' })).toContain(
-      '"https://addin.example.org"',
+    expect(await handlerFor({ PORT: '3443', PUBLIC_URL: 'https://attune.example.org/' })).toContain(
+      '"https://attune.example.org"',
     );
+    expect(
+      await handlerFor({
+        PORT: '3443',
+        PUBLIC_URL: 'https://attune.example.org',
+        ATTUNE_PUBLIC_URL: 'https://addin.example.org',
+      }),
+    ).toContain('"https://addin.example.org"');
   }, 60_000);
 
   it('refuses a PORT that is not a port number', async () => {
     const run = promisify(execFile)(process.execPath, [BUILD], {
-      env: { ...process.env, PORT: 'eighty', PUBLIC_URL: '', ATTUNE_PUBLIC_URL: '', ATTUNE_OUT_DIR: join(fileURLToPath(new URL('.', import.meta.url)), 'never-built') },
+      env: {
+        ...process.env,
+        PORT: 'eighty',
+        PUBLIC_URL: '',
+        ATTUNE_PUBLIC_URL: '',
+        ATTUNE_OUT_DIR: join(fileURLToPath(new URL('.', import.meta.url)), 'never-built'),
+      },
     });
-    await expect(run).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('PORT must be a port number') as unknown });
+    await expect(run).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('PORT must be a port number') as unknown,
+    });
   }, 60_000);
 });

@@ -29,9 +29,24 @@ const child = (el: XmlElement, name: string) => el.children.find((c) => localNam
 // elements" (MailApp, VersionOverrides 1.0 and 1.1). A child not listed for its parent is an error.
 const ORDER: Record<string, string[]> = {
   OfficeApp: [
-    'Id', 'AlternateId', 'Version', 'ProviderName', 'DefaultLocale', 'DisplayName', 'Description', 'IconUrl',
-    'HighResolutionIconUrl', 'SupportUrl', 'AppDomains', 'Hosts', 'Requirements', 'FormSettings', 'Permissions', 'Rule',
-    'DisableEntityHighlighting', 'VersionOverrides',
+    'Id',
+    'AlternateId',
+    'Version',
+    'ProviderName',
+    'DefaultLocale',
+    'DisplayName',
+    'Description',
+    'IconUrl',
+    'HighResolutionIconUrl',
+    'SupportUrl',
+    'AppDomains',
+    'Hosts',
+    'Requirements',
+    'FormSettings',
+    'Permissions',
+    'Rule',
+    'DisableEntityHighlighting',
+    'VersionOverrides',
   ],
   AppDomains: ['AppDomain'],
   Hosts: ['Host'],
@@ -40,12 +55,28 @@ const ORDER: Record<string, string[]> = {
   FormSettings: ['Form'],
   Form: ['DesktopSettings', 'TabletSettings', 'PhoneSettings'],
   DesktopSettings: ['SourceLocation', 'RequestedHeight'],
-  VersionOverrides: ['Description', 'Requirements', 'Hosts', 'Resources', 'VersionOverrides', 'WebApplicationInfo', 'EquivalentAddins'],
+  VersionOverrides: [
+    'Description',
+    'Requirements',
+    'Hosts',
+    'Resources',
+    'VersionOverrides',
+    'WebApplicationInfo',
+    'EquivalentAddins',
+  ],
   Host: ['Runtimes', 'DesktopFormFactor', 'MobileFormFactor'],
   Runtimes: ['Runtime'],
   Runtime: ['Override'],
   DesktopFormFactor: ['FunctionFile', 'ExtensionPoint'],
-  ExtensionPoint: ['OfficeTab', 'CustomTab', 'OfficeMenu', 'LaunchEvents', 'SourceLocation', 'Label', 'CommandSurface'],
+  ExtensionPoint: [
+    'OfficeTab',
+    'CustomTab',
+    'OfficeMenu',
+    'LaunchEvents',
+    'SourceLocation',
+    'Label',
+    'CommandSurface',
+  ],
   LaunchEvents: ['LaunchEvent'],
   OfficeTab: ['Group'],
   Group: ['Label', 'Tooltip', 'Icon', 'Control'],
@@ -96,9 +127,14 @@ describe('manifest.xml', () => {
   });
 
   it('the order check catches a swapped pair and a misplaced element', () => {
-    const swapped = xml.replace(/(<Version>[^<]*<\/Version>)(\s*)(<ProviderName>[^<]*<\/ProviderName>)/, '$3$2$1');
+    const swapped = xml.replace(
+      /(<Version>[^<]*<\/Version>)(\s*)(<ProviderName>[^<]*<\/ProviderName>)/,
+      '$3$2$1',
+    );
     expect(orderProblems(parseXml(swapped))).toEqual(['<Version> is out of order in <OfficeApp>']);
-    const misplaced = xml.replace('<SupportsPinning>true</SupportsPinning>', '').replace('<Permissions>', '<SupportsPinning>true</SupportsPinning><Permissions>');
+    const misplaced = xml
+      .replace('<SupportsPinning>true</SupportsPinning>', '')
+      .replace('<Permissions>', '<SupportsPinning>true</SupportsPinning><Permissions>');
     expect(orderProblems(parseXml(misplaced))).toEqual(['<SupportsPinning> is not allowed in <OfficeApp>']);
   });
 
@@ -107,7 +143,9 @@ describe('manifest.xml', () => {
     expect(outer?.attrs['xsi:type']).toBe('VersionOverridesV1_0');
     expect(inner?.attrs['xsi:type']).toBe('VersionOverridesV1_1');
     expect(child(outer!, 'VersionOverrides')).toBe(inner);
-    const sets = named('Sets').map((n) => n.el).find((s) => s.attrs.DefaultMinVersion);
+    const sets = named('Sets')
+      .map((n) => n.el)
+      .find((s) => s.attrs.DefaultMinVersion);
     expect(sets?.attrs.DefaultMinVersion).toBe('1.15');
     expect(child(sets!, 'Set')?.attrs.Name).toBe('Mailbox');
   });
@@ -115,10 +153,11 @@ describe('manifest.xml', () => {
   it('defines every resid it references, of the right resource kind', () => {
     const kinds = new Map<string, string>();
     for (const kind of ['Images', 'Urls', 'ShortStrings', 'LongStrings']) {
-      for (const n of named(kind)) for (const r of n.el.children) {
-        expect(kinds.has(r.attrs.id!), `duplicate resource id ${r.attrs.id}`).toBe(false);
-        kinds.set(r.attrs.id!, kind);
-      }
+      for (const n of named(kind))
+        for (const r of n.el.children) {
+          expect(kinds.has(r.attrs.id!), `duplicate resource id ${r.attrs.id}`).toBe(false);
+          kinds.set(r.attrs.id!, kind);
+        }
     }
     const expected = (el: XmlElement, parent: XmlElement | undefined): string => {
       const n = localName(el.name);
@@ -130,15 +169,21 @@ describe('manifest.xml', () => {
     const refs = all().filter((n) => n.el.attrs.resid !== undefined);
     expect(refs.length).toBeGreaterThan(10);
     for (const { el, path } of refs) {
-      expect(kinds.get(el.attrs.resid!), `resid ${el.attrs.resid} on <${el.name}>`).toBe(expected(el, path[path.length - 1]));
+      expect(kinds.get(el.attrs.resid!), `resid ${el.attrs.resid} on <${el.name}>`).toBe(
+        expected(el, path[path.length - 1]),
+      );
     }
   });
 
   it('has unique control and group ids, and the commandId the handler uses is the compose button', () => {
     const ids = [...named('Control'), ...named('Group')].map((n) => n.el.attrs.id);
     expect(new Set(ids).size).toBe(ids.length);
-    const compose = named('ExtensionPoint').find((n) => n.el.attrs['xsi:type'] === 'MessageComposeCommandSurface')!;
-    const controls = [...walk(compose.el)].filter((n) => localName(n.el.name) === 'Control').map((n) => n.el.attrs.id);
+    const compose = named('ExtensionPoint').find(
+      (n) => n.el.attrs['xsi:type'] === 'MessageComposeCommandSurface',
+    )!;
+    const controls = [...walk(compose.el)]
+      .filter((n) => localName(n.el.name) === 'Control')
+      .map((n) => n.el.attrs.id);
     expect(controls).toContain(COMPOSE_COMMAND_ID);
   });
 
@@ -159,7 +204,9 @@ describe('manifest.xml', () => {
   });
 
   it('opens a pinnable pane from the read surface and asks only for ReadWriteItem', () => {
-    const read = named('ExtensionPoint').find((n) => n.el.attrs['xsi:type'] === 'MessageReadCommandSurface')!.el;
+    const read = named('ExtensionPoint').find(
+      (n) => n.el.attrs['xsi:type'] === 'MessageReadCommandSurface',
+    )!.el;
     const pin = [...walk(read)].find((n) => localName(n.el.name) === 'SupportsPinning');
     expect(pin?.el.text.trim()).toBe('true');
     expect(named('Permissions')[0]!.el.text.trim()).toBe('ReadWriteItem');
@@ -178,10 +225,14 @@ describe('attune manifest --url', () => {
     if (!r.ok) return expect.unreachable(r.reason);
     expect(r.xml).not.toContain('localhost');
     const out = parseXml(r.xml);
-    const urls = [...walk(out)].flatMap((n) => [n.el.attrs.DefaultValue, localName(n.el.name) === 'AppDomain' ? n.el.text : undefined]).filter((v): v is string => !!v && /^\w+:\/\//.test(v));
+    const urls = [...walk(out)]
+      .flatMap((n) => [n.el.attrs.DefaultValue, localName(n.el.name) === 'AppDomain' ? n.el.text : undefined])
+      .filter((v): v is string => !!v && /^\w+:\/\//.test(v));
     expect(urls.length).toBeGreaterThan(8);
     for (const u of urls) expect(u).toMatch(/^https:\/\/attune\.example\.org(\/|$)/);
-    expect(r.xml).toContain('<bt:Url id="Attune.Runtime.Js" DefaultValue="https://attune.example.org/addin/launchevent.js"/>');
+    expect(r.xml).toContain(
+      '<bt:Url id="Attune.Runtime.Js" DefaultValue="https://attune.example.org/addin/launchevent.js"/>',
+    );
   });
 
   it('keeps a path prefix for the files but gives AppDomain the bare origin', () => {
@@ -192,11 +243,17 @@ describe('attune manifest --url', () => {
   });
 
   it('refuses plain http, bad URLs and a malformed --id', () => {
-    expect(rewriteManifest(xml, { url: 'http://attune.example.org' })).toMatchObject({ ok: false, reason: expect.stringMatching(/https/) });
+    expect(rewriteManifest(xml, { url: 'http://attune.example.org' })).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/https/),
+    });
     expect(rewriteManifest(xml, { url: 'not a url' }).ok).toBe(false);
     expect(rewriteManifest(xml, { url: 'https://a.example.org/?x=1' }).ok).toBe(false);
     expect(rewriteManifest(xml, { url: 'https://a.example.org', id: 'nope' }).ok).toBe(false);
-    const r = rewriteManifest(xml, { url: 'https://a.example.org', id: '11111111-2222-3333-4444-555555555555' });
+    const r = rewriteManifest(xml, {
+      url: 'https://a.example.org',
+      id: '11111111-2222-3333-4444-555555555555',
+    });
     expect(r.ok && r.xml.includes('<Id>11111111-2222-3333-4444-555555555555</Id>')).toBe(true);
   });
 
@@ -207,7 +264,12 @@ describe('attune manifest --url', () => {
     const out = parseXml(r.xml);
     expect(orderProblems(out)).toEqual([]);
     const inner = [...walk(out)].map((n) => n.el).filter((e) => localName(e.name) === 'VersionOverrides')[1]!;
-    expect(inner.children.map((c) => localName(c.name))).toEqual(['Requirements', 'Hosts', 'Resources', 'WebApplicationInfo']);
+    expect(inner.children.map((c) => localName(c.name))).toEqual([
+      'Requirements',
+      'Hosts',
+      'Resources',
+      'WebApplicationInfo',
+    ]);
     const info = child(inner, 'WebApplicationInfo')!;
     expect(child(info, 'Id')!.text).toBe(clientId);
     expect(child(info, 'Resource')!.text).toBe(`api://attune.example.org/${clientId}`);
@@ -239,8 +301,18 @@ describe('the build serves every file the manifest names', () => {
   });
 
   it('has the runtime page, the JS-only override, both panes and every icon', () => {
-    const files = [...xml.matchAll(/DefaultValue="https:\/\/localhost:3000\/addin\/([^"]+)"/g)].map((m) => m[1]!);
-    expect(files).toEqual(expect.arrayContaining(['runtime.html', 'launchevent.js', 'compose.html', 'read.html', 'assets/icon-16.png']));
+    const files = [...xml.matchAll(/DefaultValue="https:\/\/localhost:3000\/addin\/([^"]+)"/g)].map(
+      (m) => m[1]!,
+    );
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'runtime.html',
+        'launchevent.js',
+        'compose.html',
+        'read.html',
+        'assets/icon-16.png',
+      ]),
+    );
     for (const f of files) expect(existsSync(join(out, f)), f).toBe(true);
   });
 

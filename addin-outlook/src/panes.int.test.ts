@@ -18,7 +18,12 @@ import type { FakeApi } from './testing/fake-api.ts';
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/addin-outlook/', import.meta.url));
 const FAKE_OFFICE = fileURLToPath(new URL('./testing/fake-office.browser.js', import.meta.url));
-const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.png': 'image/png' };
+const TYPES: Record<string, string> = {
+  '.html': 'text/html',
+  '.js': 'text/javascript',
+  '.css': 'text/css',
+  '.png': 'image/png',
+};
 
 let dist: string;
 let api: FakeApi;
@@ -40,7 +45,15 @@ beforeAll(async () => {
             ? [200, demoEngagement()]
             : (r.body as { email?: string } | undefined)?.email === SECOND_PATIENT
               ? [200, secondPatient()]
-              : [404, { error: { code: 'patient_not_found', message: 'No patient with that email in your practice.' } }],
+              : [
+                  404,
+                  {
+                    error: {
+                      code: 'patient_not_found',
+                      message: 'No patient with that email in your practice.',
+                    },
+                  },
+                ],
       'GET /v1/caseload': () => [200, demoCaseload()],
     },
   });
@@ -68,7 +81,11 @@ function serveDist(path: string, res: ServerResponse): boolean {
   return true;
 }
 
-async function openPane(page: string, config: Record<string, unknown>, opts: { width?: number; dark?: boolean } = {}): Promise<Page> {
+async function openPane(
+  page: string,
+  config: Record<string, unknown>,
+  opts: { width?: number; dark?: boolean } = {},
+): Promise<Page> {
   const context = await browser.newContext({
     viewport: { width: opts.width ?? 360, height: 900 },
     colorScheme: opts.dark ? 'dark' : 'light',
@@ -97,16 +114,38 @@ function secondPatient(): Engagement {
   return {
     ...e,
     patient: { ...e.patient, email: SECOND_PATIENT, name: 'Casey Lin' },
-    appointments: { ...e.appointments, scheduled: 0, attended: 5, missed: 2, rescheduled: 1, cancelled: 1, noShowRate: 0.286, rescheduleRate: 0.111 },
+    appointments: {
+      ...e.appointments,
+      scheduled: 0,
+      attended: 5,
+      missed: 2,
+      rescheduled: 1,
+      cancelled: 1,
+      noShowRate: 0.286,
+      rescheduleRate: 0.111,
+    },
     alerts: [
-      { kind: 'missed_appointments', severity: 'warning', since: '2026-11-01T00:00:00.000Z', message: 'Two missed sessions this month.', reasons: ['2 of the last 3 sessions missed.'] },
-      { kind: 'unanswered', severity: 'info', since: null, message: 'Two messages without a reply.', reasons: ['No reply in 12 days.'] },
+      {
+        kind: 'missed_appointments',
+        severity: 'warning',
+        since: '2026-11-01T00:00:00.000Z',
+        message: 'Two missed sessions this month.',
+        reasons: ['2 of the last 3 sessions missed.'],
+      },
+      {
+        kind: 'unanswered',
+        severity: 'info',
+        since: null,
+        message: 'Two messages without a reply.',
+        reasons: ['No reply in 12 days.'],
+      },
     ],
   };
 }
 
 type Writes = { closed: unknown[]; closeFailed?: number };
-const writesOf = (page: Page) => page.evaluate(() => (window as unknown as { __officeWrites: Writes }).__officeWrites);
+const writesOf = (page: Page) =>
+  page.evaluate(() => (window as unknown as { __officeWrites: Writes }).__officeWrites);
 const postedMessages = () => api.requests.filter((r) => r.path === '/v1/messages');
 
 const PHI_DRAFT = {
@@ -125,7 +164,9 @@ describe('compose pane in Chromium', () => {
     const marks = await page.locator('mark.phi').allTextContents();
     expect(marks).toEqual(expect.arrayContaining(['Jane', 'sertraline 50 mg', 'major depressive disorder']));
     const items = await page.locator('ol.findings li').allTextContents();
-    expect(items.some((t) => t.includes('a diagnosis') && t.includes('major depressive disorder'))).toBe(true);
+    expect(items.some((t) => t.includes('a diagnosis') && t.includes('major depressive disorder'))).toBe(
+      true,
+    );
     expect(await page.locator('.finding-reason').first().textContent()).toMatch(/\w/);
     await page.screenshot({ path: join(ARTIFACTS, 'compose-findings-320.png'), fullPage: true });
     await page.context().close();
@@ -139,8 +180,19 @@ describe('compose pane in Chromium', () => {
     const posted = api.requests.filter((r) => r.path === '/v1/messages');
     expect(posted.length).toBe(before + 1);
     // The draft is discarded, so the server must email the notice: delivery "server".
-    expect(posted[posted.length - 1]!.body).toMatchObject({ to: ['pat.jones@gmail.com'], subject: 'Follow-up for Jane', html: PHI_DRAFT.html, delivery: 'server' });
-    await expect.poll(() => page.evaluate(() => (window as unknown as { __officeWrites: { closed: unknown[] } }).__officeWrites.closed)).toEqual([{ discardItem: true }]);
+    expect(posted[posted.length - 1]!.body).toMatchObject({
+      to: ['pat.jones@gmail.com'],
+      subject: 'Follow-up for Jane',
+      html: PHI_DRAFT.html,
+      delivery: 'server',
+    });
+    await expect
+      .poll(() =>
+        page.evaluate(
+          () => (window as unknown as { __officeWrites: { closed: unknown[] } }).__officeWrites.closed,
+        ),
+      )
+      .toEqual([{ discardItem: true }]);
     // Sent is terminal: nothing can be sent again from this pane.
     await expect.poll(() => page.locator('#send-secure').isDisabled()).toBe(true);
     expect(await page.locator('#send-best').isDisabled()).toBe(true);
@@ -155,11 +207,14 @@ describe('compose pane in Chromium', () => {
     const before = postedMessages().length;
     await page.getByRole('button', { name: 'Send securely' }).click();
     const status = page.locator('#status');
-    await expect.poll(() => status.textContent()).toBe('Sent securely. Discard this draft yourself (it still holds the original text).');
+    await expect
+      .poll(() => status.textContent())
+      .toBe('Sent securely. Discard this draft yourself (it still holds the original text).');
     expect(await page.getByText(/Nothing was sent/).count()).toBe(0);
     expect((await writesOf(page)).closeFailed).toBe(1);
     expect(await page.getByRole('alert').filter({ hasText: 'Discard it yourself' }).count()).toBe(1);
-    for (const id of ['#send-secure', '#send-best', '#redact']) expect(await page.locator(id).isDisabled(), id).toBe(true);
+    for (const id of ['#send-secure', '#send-best', '#redact'])
+      expect(await page.locator(id).isDisabled(), id).toBe(true);
     // Even a forced click on the disabled button sends nothing more.
     await page.locator('#send-secure').click({ force: true });
     await page.waitForTimeout(300);
@@ -181,7 +236,9 @@ describe('compose pane in Chromium', () => {
     }
     await page.getByRole('button', { name: 'Send securely' }).click();
     await page.getByText('Sent securely.', { exact: true }).waitFor();
-    const keys = postedMessages().slice(before).map((r) => r.idempotencyKey);
+    const keys = postedMessages()
+      .slice(before)
+      .map((r) => r.idempotencyKey);
     expect(keys).toHaveLength(2);
     expect(keys[0]).toBeTruthy();
     expect(keys[1]).toBe(keys[0]);
@@ -195,14 +252,20 @@ describe('compose pane in Chromium', () => {
   });
 
   it('health content without identifiers: the status line agrees with the "No PHI found" card', async () => {
-    const page = await openPane('compose.html', {
-      mode: 'compose',
-      subject: 'Reading for next week',
-      html: '<p>Continue sertraline 50 mg for major depressive disorder and keep the sleep diary.</p>',
-      to: ['frontdesk@partner-clinic.example'],
-    }, { width: 320 });
+    const page = await openPane(
+      'compose.html',
+      {
+        mode: 'compose',
+        subject: 'Reading for next week',
+        html: '<p>Continue sertraline 50 mg for major depressive disorder and keep the sleep diary.</p>',
+        to: ['frontdesk@partner-clinic.example'],
+      },
+      { width: 320 },
+    );
     await page.getByRole('heading', { name: 'No PHI found' }).waitFor();
-    expect(await page.locator('#status').textContent()).toBe('Health content found, nothing identifying: no encryption required.');
+    expect(await page.locator('#status').textContent()).toBe(
+      'Health content found, nothing identifying: no encryption required.',
+    );
     expect(await page.locator('body').textContent()).not.toMatch(/kind\(s\)|PHI found\./);
     await page.screenshot({ path: join(ARTIFACTS, 'compose-health-only-320.png'), fullPage: true });
     await page.context().close();
@@ -228,7 +291,11 @@ describe('compose pane in Chromium', () => {
     const page = await openPane('compose.html', PHI_DRAFT);
     await page.getByRole('button', { name: /Redact/ }).click();
     await page.getByText(/Redacted|still/).waitFor();
-    const writes = await page.evaluate(() => (window as unknown as { __officeWrites: { body: { value: string }[]; subject: string[] } }).__officeWrites);
+    const writes = await page.evaluate(
+      () =>
+        (window as unknown as { __officeWrites: { body: { value: string }[]; subject: string[] } })
+          .__officeWrites,
+    );
     expect(writes.body).toHaveLength(1);
     expect(writes.body[0]!.value).toContain('[DIAGNOSIS]');
     expect(writes.body[0]!.value).not.toContain('major depressive disorder');
@@ -245,9 +312,14 @@ describe('read pane in Chromium', () => {
   it('titles alerts in words and counts every appointment outcome in n', async () => {
     const page = await openPane('read.html', { mode: 'read', from: SECOND_PATIENT }, { width: 320 });
     await page.locator('.banner').first().waitFor();
-    expect(await page.locator('.banner strong').allTextContents()).toEqual(['Missed appointments', 'Unanswered messages']);
+    expect(await page.locator('.banner strong').allTextContents()).toEqual([
+      'Missed appointments',
+      'Unanswered messages',
+    ]);
     const row = page.locator('.metric').filter({ hasText: 'Appointments' });
-    expect(await row.locator('.metric-value').textContent()).toBe('5 attended, 2 missed, 1 rescheduled, 1 cancelled; no-show 29%, rescheduled 11%');
+    expect(await row.locator('.metric-value').textContent()).toBe(
+      '5 attended, 2 missed, 1 rescheduled, 1 cancelled; no-show 29%, rescheduled 11%',
+    );
     expect(await row.locator('.metric-basis').textContent()).toMatch(/^ \(n=9\) /);
     await page.screenshot({ path: join(ARTIFACTS, 'read-alerts-appointments-320.png'), fullPage: true });
     await page.context().close();
@@ -264,7 +336,12 @@ describe('read pane in Chromium', () => {
     expect(await page.getByText(/7 pm/).count()).toBeGreaterThan(0);
     expect(await page.locator('figure svg polyline').count()).toBe(2);
     expect(await page.locator('svg script, svg a').count()).toBe(0);
-    expect(await page.evaluate(() => [(window as unknown as Record<string, unknown>).__svgOnload, (window as unknown as Record<string, unknown>).__svgScript])).toEqual([undefined, undefined]);
+    expect(
+      await page.evaluate(() => [
+        (window as unknown as Record<string, unknown>).__svgOnload,
+        (window as unknown as Record<string, unknown>).__svgScript,
+      ]),
+    ).toEqual([undefined, undefined]);
     // Works at 320 px: nothing scrolls sideways.
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(320);
     await page.screenshot({ path: join(ARTIFACTS, 'read-crisis-320.png'), fullPage: true });
@@ -278,7 +355,11 @@ describe('read pane in Chromium', () => {
     await page.getByRole('button', { name: 'Send check-in securely' }).click();
     await page.getByText('Check-in sent securely.').waitFor();
     const posted = api.requests.filter((r) => r.path === '/v1/messages');
-    expect(posted[posted.length - 1]!.body).toMatchObject({ to: [DEMO_PATIENT], checkIn: true, subject: 'Checking in' });
+    expect(posted[posted.length - 1]!.body).toMatchObject({
+      to: [DEMO_PATIENT],
+      checkIn: true,
+      subject: 'Checking in',
+    });
     expect(posted[posted.length - 1]!.idempotencyKey).toMatch(/^outlook-checkin-/);
     // A sent check-in stays sent: a second click cannot send it twice.
     expect(await page.getByRole('button', { name: 'Send check-in securely' }).isDisabled()).toBe(true);
@@ -288,7 +369,11 @@ describe('read pane in Chromium', () => {
   it('re-renders when the selected message changes, and shows the caseload tab by keyboard', async () => {
     const page = await openPane('read.html', { mode: 'read', from: DEMO_PATIENT }, { dark: true });
     await page.locator('.banner-crisis').waitFor();
-    await page.evaluate(() => (window as unknown as { __fakeOfficeSelect(f: string): void }).__fakeOfficeSelect('stranger@example.org'));
+    await page.evaluate(() =>
+      (window as unknown as { __fakeOfficeSelect(f: string): void }).__fakeOfficeSelect(
+        'stranger@example.org',
+      ),
+    );
     await page.getByText('The sender is not a patient of your practice.').waitFor();
     expect(await page.locator('.banner-crisis').count()).toBe(0);
     await page.getByRole('tab', { name: 'Patient' }).focus();

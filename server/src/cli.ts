@@ -1,19 +1,38 @@
 // `attune` admin CLI. Each command lives in ./cli/<name>.ts and exports
 // `run(args: string[]): Promise<number>` (the exit code), so commands load only what they use.
 
-const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(args: string[]): Promise<number> }> }> = {
+const COMMANDS: Record<
+  string,
+  { summary: string; load: () => Promise<{ run(args: string[]): Promise<number> }> }
+> = {
   serve: { summary: 'start the server (what `npm start` runs)', load: () => import('./cli/serve.ts') },
-  token: { summary: 'print a development bearer token: attune token --dev --email X [--admin]', load: () => import('./cli/token.ts') },
-  verify: { summary: 'recompute the audit and archive hash chains; exit 1 at the first break', load: () => import('./cli/verify.ts') },
-  demo: { summary: 'fill the development store with a simulated practice: attune demo [--reset]', load: () => import('./cli/demo.ts') },
+  token: {
+    summary: 'print a development bearer token: attune token --dev --email X [--admin]',
+    load: () => import('./cli/token.ts'),
+  },
+  verify: {
+    summary: 'recompute the audit and archive hash chains; exit 1 at the first break',
+    load: () => import('./cli/verify.ts'),
+  },
+  demo: {
+    summary: 'fill the development store with a simulated practice: attune demo [--reset]',
+    load: () => import('./cli/demo.ts'),
+  },
   import: {
     summary: 'import engagement data: attune import fhir BUNDLE.json | attune import gmail --mailbox X',
     load: () => import('./cli/import.ts'),
   },
-  scan: { summary: 'scan text for PHI: attune scan [--json|--jsonl] [FILE...]', load: () => import('./cli/scan.ts') },
-  gateway: { summary: 'run the SMTP gateway on its own (GATEWAY_* settings)', load: () => import('./cli/gateway.ts') },
+  scan: {
+    summary: 'scan text for PHI: attune scan [--json|--jsonl] [FILE...]',
+    load: () => import('./cli/scan.ts'),
+  },
+  gateway: {
+    summary: 'run the SMTP gateway on its own (GATEWAY_* settings)',
+    load: () => import('./cli/gateway.ts'),
+  },
   manifest: {
-    summary: 'write the Outlook add-in manifest for a deployment: attune manifest --url https://HOST [--out FILE]',
+    summary:
+      'write the Outlook add-in manifest for a deployment: attune manifest --url https://HOST [--out FILE]',
     load: () => import('./cli/manifest.ts'),
   },
 };

@@ -45,19 +45,35 @@ function resolveMasterKey(config: Config, notices: string[]): MasterKey {
     const file = join(config.dataDir, MASTER_KEY_FILE);
     if (!existsSync(file)) {
       writeFileSync(file, `${generateMasterKey()}\n`, { mode: 0o600, flag: 'wx' });
-      notices.push(`Created a local master key in ${file} (mode 0600). For production set ATTUNE_MASTER_KEY instead.`);
+      notices.push(
+        `Created a local master key in ${file} (mode 0600). For production set ATTUNE_MASTER_KEY instead.`,
+      );
     }
     chmodSync(file, 0o600);
     raw = readFileSync(file, 'utf8').trim();
   }
   const parsed = parseMasterKey(raw);
-  if (!parsed.ok) throw new Error('ATTUNE_MASTER_KEY must be 32 random bytes, as 64 hex digits or base64 (e.g. `openssl rand -base64 32`).');
+  if (!parsed.ok)
+    throw new Error(
+      'ATTUNE_MASTER_KEY must be 32 random bytes, as 64 hex digits or base64 (e.g. `openssl rand -base64 32`).',
+    );
   return parsed.masterKey;
 }
 
 /** Generates the practice's signing and archive keys on first start, sealed under the master key. */
-async function ensurePracticeKeys(store: Store, config: Config, practiceId: string, masterKey: MasterKey, notices: string[]): Promise<void> {
-  const existing = await store.db.selectFrom('practice_keys').select('purpose').where('practice_id', '=', practiceId).where('retired_at', 'is', null).execute();
+async function ensurePracticeKeys(
+  store: Store,
+  config: Config,
+  practiceId: string,
+  masterKey: MasterKey,
+  notices: string[],
+): Promise<void> {
+  const existing = await store.db
+    .selectFrom('practice_keys')
+    .select('purpose')
+    .where('practice_id', '=', practiceId)
+    .where('retired_at', 'is', null)
+    .execute();
   if (existing.length >= 2) return;
   const keys = await generatePracticeKeys({
     practiceId,
@@ -74,9 +90,25 @@ async function ensurePracticeKeys(store: Store, config: Config, practiceId: stri
       const id = newId();
       await tx
         .insertInto('practice_keys')
-        .values({ id, practice_id: practiceId, purpose, fingerprint: k.fingerprint, public_key: k.publicKey, sealed_private_key: k.sealedPrivateKey, created_at: now, retired_at: null })
+        .values({
+          id,
+          practice_id: practiceId,
+          purpose,
+          fingerprint: k.fingerprint,
+          public_key: k.publicKey,
+          sealed_private_key: k.sealedPrivateKey,
+          created_at: now,
+          retired_at: null,
+        })
         .execute();
-      await appendAudit(tx, { action: AUDIT.KEY_CHANGE, outcome: 'success', actor: { type: 'system' }, practiceId, target: { type: 'practice_key', id }, details: { purpose, operation: 'generate' } });
+      await appendAudit(tx, {
+        action: AUDIT.KEY_CHANGE,
+        outcome: 'success',
+        actor: { type: 'system' },
+        practiceId,
+        target: { type: 'practice_key', id },
+        details: { purpose, operation: 'generate' },
+      });
       notices.push(`Generated the practice's ${purpose} key ${k.fingerprint}.`);
     }
   });
@@ -94,7 +126,12 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
   mkdirSync(config.mailDir, { recursive: true, mode: 0o700 });
   const masterKey = resolveMasterKey(config, notices);
   const devIssuer = config.identity.dev.enabled
-    ? await loadDevIssuer({ dataDir: config.dataDir, issuer: config.identity.dev.issuer, audience: config.identity.dev.audience, ttlSeconds: config.identity.dev.ttlSeconds })
+    ? await loadDevIssuer({
+        dataDir: config.dataDir,
+        issuer: config.identity.dev.issuer,
+        audience: config.identity.dev.audience,
+        ttlSeconds: config.identity.dev.ttlSeconds,
+      })
     : undefined;
 
   const store = await openStore(config);
@@ -104,16 +141,21 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
     // notices, the OpenAPI server URL and the add-in's allowed list are built from PUBLIC_URL.
     // Requests that arrive in between get a 503 (nothing can know the port before this returns).
     let ready: App | null = null;
-    server = await listen((req, env) => (ready ? ready.fetch(req, env) : new Response('Starting.', { status: 503 })), config);
+    server = await listen(
+      (req, env) => (ready ? ready.fetch(req, env) : new Response('Starting.', { status: 503 })),
+      config,
+    );
     const { port } = server.address() as AddressInfo;
     const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
     const url = `${config.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
     // Development without PUBLIC_URL derives it from PORT, so PORT=0 gave http://localhost:0 (links
     // nobody can open). Port 0 is never a real public address: use the bound one instead.
-    if (config.isDevelopment && new URL(config.publicUrl).port === '0') config = { ...config, publicUrl: url };
+    if (config.isDevelopment && new URL(config.publicUrl).port === '0')
+      config = { ...config, publicUrl: url };
 
     const { practiceId, created } = await ensurePractice(store.db, config.practice);
-    if (created) notices.push(`Created practice "${config.practice.name}" for ${config.practice.domains.join(', ')}.`);
+    if (created)
+      notices.push(`Created practice "${config.practice.name}" for ${config.practice.domains.join(', ')}.`);
     await ensurePracticeKeys(store, config, practiceId, masterKey, notices);
 
     const authenticator = createAuthenticator({ config, store, devIssuer, logger });
@@ -174,13 +216,27 @@ function closeServer(server: ServerType): Promise<void> {
   });
 }
 
-function listen(fetch: App['fetch'], config: Config): Promise<ServerType & { address(): AddressInfo | string | null }> {
+function listen(
+  fetch: App['fetch'],
+  config: Config,
+): Promise<ServerType & { address(): AddressInfo | string | null }> {
   return new Promise((resolve, reject) => {
     // With TLS files (TLS_CERT_FILE/TLS_KEY_FILE or HTTPS=dev) node:https serves the same app:
     // Office loads add-in pages only over HTTPS.
-    const tls = config.tls ? { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) } : undefined;
+    const tls = config.tls
+      ? { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) }
+      : undefined;
     const server = tls
-      ? serve({ fetch, port: config.port, hostname: config.host, createServer: createHttpsServer, serverOptions: { ...tls, minVersion: 'TLSv1.2' } }, () => resolve(server))
+      ? serve(
+          {
+            fetch,
+            port: config.port,
+            hostname: config.host,
+            createServer: createHttpsServer,
+            serverOptions: { ...tls, minVersion: 'TLSv1.2' },
+          },
+          () => resolve(server),
+        )
       : serve({ fetch, port: config.port, hostname: config.host }, () => resolve(server));
     server.once('error', reject);
   });

@@ -41,10 +41,17 @@ function toNew(e: EngagementEvent, patientId: string, id: string): NewEvent {
 
 function stats(xs: number[]): { median: number; p95: number; min: number } {
   const s = [...xs].sort((a, b) => a - b);
-  return { median: s[Math.floor(s.length / 2)] ?? NaN, p95: s[Math.floor(s.length * 0.95)] ?? NaN, min: s[0] ?? NaN };
+  return {
+    median: s[Math.floor(s.length / 2)] ?? NaN,
+    p95: s[Math.floor(s.length * 0.95)] ?? NaN,
+    min: s[0] ?? NaN,
+  };
 }
 
-async function time(runs: number, f: () => Promise<unknown>): Promise<{ median: number; p95: number; min: number; cpu: number }> {
+async function time(
+  runs: number,
+  f: () => Promise<unknown>,
+): Promise<{ median: number; p95: number; min: number; cpu: number }> {
   const wall: number[] = [];
   const c0 = process.cpuUsage();
   for (let i = 0; i < runs; i++) {
@@ -56,32 +63,78 @@ async function time(runs: number, f: () => Promise<unknown>): Promise<{ median: 
   return { ...stats(wall), cpu: (c.user + c.system) / 1000 / runs };
 }
 
-async function addPatient(store: Store, practiceId: string, email: string, timeZone: string): Promise<string> {
+async function addPatient(
+  store: Store,
+  practiceId: string,
+  email: string,
+  timeZone: string,
+): Promise<string> {
   const id = newId();
   const t = nowIso();
-  await store.db.insertInto('patients').values({ id, practice_id: practiceId, email, name: null, time_zone: timeZone, public_key: null, fingerprint: null, created_at: t, updated_at: t }).execute();
+  await store.db
+    .insertInto('patients')
+    .values({
+      id,
+      practice_id: practiceId,
+      email,
+      name: null,
+      time_zone: timeZone,
+      public_key: null,
+      fingerprint: null,
+      created_at: t,
+      updated_at: t,
+    })
+    .execute();
   return id;
 }
 
 async function run(label: string, store: Store): Promise<void> {
   console.log(`\n== ${label} ==`);
   // Practice A: one patient with 5,000 events (several simulated histories merged under one id).
-  const a = await ensurePractice(store.db, { name: 'Bench One', domains: [`one-${newId().slice(0, 8)}.example`] });
-  const sim = simulatePractice({ seed: 7, patients: 40, asOf: asOf.getTime(), idPrefix: 'speed', styleWeights: { new: 0 } });
+  const a = await ensurePractice(store.db, {
+    name: 'Bench One',
+    domains: [`one-${newId().slice(0, 8)}.example`],
+  });
+  const sim = simulatePractice({
+    seed: 7,
+    patients: 40,
+    asOf: asOf.getTime(),
+    idPrefix: 'speed',
+    styleWeights: { new: 0 },
+  });
   const oneId = await addPatient(store, a.practiceId, 'one@patients.example', 'America/Chicago');
   const one: NewEvent[] = [];
-  for (const p of sim.patients) for (const e of p.events) if (one.length < 5000) one.push(toNew(e, oneId, `${oneId}:${e.id}`));
+  for (const p of sim.patients)
+    for (const e of p.events) if (one.length < 5000) one.push(toNew(e, oneId, `${oneId}:${e.id}`));
   await store.db.transaction().execute((tx) => insertEvents(tx, a.practiceId, one, asOf));
-  const row = await store.db.selectFrom('patients').selectAll().where('id', '=', oneId).executeTakeFirstOrThrow();
+  const row = await store.db
+    .selectFrom('patients')
+    .selectAll()
+    .where('id', '=', oneId)
+    .executeTakeFirstOrThrow();
   const cache = new EngagementEventCache();
   let k = 0;
-  const fresh = async () => insertEvents(store.db, a.practiceId, [{ id: `new-${k++}`, patientId: oneId, type: 'replied', at: asOf, latencyMs: 3_600_000 }], new Date(asOf.getTime() + k));
+  const fresh = async () =>
+    insertEvents(
+      store.db,
+      a.practiceId,
+      [{ id: `new-${k++}`, patientId: oneId, type: 'replied', at: asOf, latencyMs: 3_600_000 }],
+      new Date(asOf.getTime() + k),
+    );
   const print = (what: string, r: Awaited<ReturnType<typeof time>>) =>
-    console.log(`  ${what.padEnd(34)} wall median ${r.median.toFixed(2)} ms, p95 ${r.p95.toFixed(2)} ms, min ${r.min.toFixed(2)} ms; CPU ${r.cpu.toFixed(2)} ms per call`);
+    console.log(
+      `  ${what.padEnd(34)} wall median ${r.median.toFixed(2)} ms, p95 ${r.p95.toFixed(2)} ms, min ${r.min.toFixed(2)} ms; CPU ${r.cpu.toFixed(2)} ms per call`,
+    );
   console.log(`patientEngagement, one patient, ${one.length} events (goal < 5 ms):`);
   for (let i = 0; i < 100; i++) await patientEngagement(store.db, a.practiceId, row, asOf, { cache }); // JIT warm-up
-  print('no cache (query + parse + analytics)', await time(200, () => patientEngagement(store.db, a.practiceId, row, asOf)));
-  print('cache, unchanged (stamp + analytics)', await time(300, () => patientEngagement(store.db, a.practiceId, row, asOf, { cache })));
+  print(
+    'no cache (query + parse + analytics)',
+    await time(200, () => patientEngagement(store.db, a.practiceId, row, asOf)),
+  );
+  print(
+    'cache, unchanged (stamp + analytics)',
+    await time(300, () => patientEngagement(store.db, a.practiceId, row, asOf, { cache })),
+  );
   const justReplied: number[] = [];
   for (let i = 0; i < 100; i++) {
     await fresh();
@@ -90,14 +143,38 @@ async function run(label: string, store: Store): Promise<void> {
     justReplied.push(performance.now() - t0);
   }
   const jr = stats(justReplied);
-  console.log(`  ${'cache, a reply just stored'.padEnd(34)} wall median ${jr.median.toFixed(2)} ms, p95 ${jr.p95.toFixed(2)} ms, min ${jr.min.toFixed(2)} ms`);
-  const pure = one.map((e) => ({ id: e.id, patientId: oneId, type: e.type, at: e.at.getTime(), ...(e.messageId ? { messageId: e.messageId } : {}), ...(e.latencyMs != null ? { latencyMs: e.latencyMs } : {}), ...(e.topics ? { topics: [...e.topics] } : {}), ...(e.data ?? {}) })) as EngagementEvent[];
+  console.log(
+    `  ${'cache, a reply just stored'.padEnd(34)} wall median ${jr.median.toFixed(2)} ms, p95 ${jr.p95.toFixed(2)} ms, min ${jr.min.toFixed(2)} ms`,
+  );
+  const pure = one.map((e) => ({
+    id: e.id,
+    patientId: oneId,
+    type: e.type,
+    at: e.at.getTime(),
+    ...(e.messageId ? { messageId: e.messageId } : {}),
+    ...(e.latencyMs != null ? { latencyMs: e.latencyMs } : {}),
+    ...(e.topics ? { topics: [...e.topics] } : {}),
+    ...(e.data ?? {}),
+  })) as EngagementEvent[];
   const info = { id: oneId, email: row.email, name: null, timeZone: row.time_zone };
-  print('analytics alone (computeEngagement)', await time(300, () => Promise.resolve(computeEngagement(info, pure, asOf.getTime()))));
+  print(
+    'analytics alone (computeEngagement)',
+    await time(300, () => Promise.resolve(computeEngagement(info, pure, asOf.getTime()))),
+  );
 
   // Practice B: 2,000 patients x 50 events = 100,000 events.
-  const b = await ensurePractice(store.db, { name: 'Bench Caseload', domains: [`case-${newId().slice(0, 8)}.example`] });
-  const big = simulatePractice({ seed: 8, patients: 2000, asOf: asOf.getTime(), weeks: 30, idPrefix: 'case', styleWeights: { new: 0 } });
+  const b = await ensurePractice(store.db, {
+    name: 'Bench Caseload',
+    domains: [`case-${newId().slice(0, 8)}.example`],
+  });
+  const big = simulatePractice({
+    seed: 8,
+    patients: 2000,
+    asOf: asOf.getTime(),
+    weeks: 30,
+    idPrefix: 'case',
+    styleWeights: { new: 0 },
+  });
   const rows: NewEvent[] = [];
   for (const p of big.patients) {
     const id = await addPatient(store, b.practiceId, p.email, p.timeZone);
@@ -105,25 +182,54 @@ async function run(label: string, store: Store): Promise<void> {
   }
   const t0 = performance.now();
   await store.db.transaction().execute((tx) => insertEvents(tx, b.practiceId, rows, asOf));
-  console.log(`(inserted ${rows.length} events for ${big.patients.length} patients in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  console.log(
+    `(inserted ${rows.length} events for ${big.patients.length} patients in ${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+  );
   const patientIds = [...new Set(rows.map((r) => r.patientId))];
   console.log(`practiceCaseload, ${big.patients.length} patients, ${rows.length} events (goal < 200 ms):`);
   for (let i = 0; i < 3; i++) await practiceCaseload(store.db, b.practiceId, asOf, 1, 50, cache);
-  print('no cache (query + parse + ranking)', await time(10, () => practiceCaseload(store.db, b.practiceId, asOf, 1, 50)));
-  print('cache, unchanged (stamp + ranking)', await time(20, () => practiceCaseload(store.db, b.practiceId, asOf, 1, 50, cache)));
+  print(
+    'no cache (query + parse + ranking)',
+    await time(10, () => practiceCaseload(store.db, b.practiceId, asOf, 1, 50)),
+  );
+  print(
+    'cache, unchanged (stamp + ranking)',
+    await time(20, () => practiceCaseload(store.db, b.practiceId, asOf, 1, 50, cache)),
+  );
   const after: number[] = [];
   for (let i = 0; i < 20; i++) {
-    await insertEvents(store.db, b.practiceId, [{ id: `new-b-${i}`, patientId: patientIds[i] as string, type: 'replied', at: asOf, latencyMs: 3_600_000 }], new Date(asOf.getTime() + 1000 + i));
+    await insertEvents(
+      store.db,
+      b.practiceId,
+      [
+        {
+          id: `new-b-${i}`,
+          patientId: patientIds[i] as string,
+          type: 'replied',
+          at: asOf,
+          latencyMs: 3_600_000,
+        },
+      ],
+      new Date(asOf.getTime() + 1000 + i),
+    );
     const t1 = performance.now();
     await practiceCaseload(store.db, b.practiceId, asOf, 1, 50, cache);
     after.push(performance.now() - t1);
   }
   const ar = stats(after);
-  console.log(`  ${'cache, a reply just stored'.padEnd(34)} wall median ${ar.median.toFixed(1)} ms, p95 ${ar.p95.toFixed(1)} ms, min ${ar.min.toFixed(1)} ms`);
-  console.log(`  (cache: ${cache.stats.hits} hits, ${cache.stats.incremental} incremental loads, ${cache.stats.full} full loads)`);
+  console.log(
+    `  ${'cache, a reply just stored'.padEnd(34)} wall median ${ar.median.toFixed(1)} ms, p95 ${ar.p95.toFixed(1)} ms, min ${ar.min.toFixed(1)} ms`,
+  );
+  console.log(
+    `  (cache: ${cache.stats.hits} hits, ${cache.stats.incremental} incremental loads, ${cache.stats.full} full loads)`,
+  );
 }
 
-console.log(`(load average ${loadavg().map((x) => x.toFixed(1)).join(' ')} on ${availableParallelism()} cores)`);
+console.log(
+  `(load average ${loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ')} on ${availableParallelism()} cores)`,
+);
 const dir = mkdtempSync(join(tmpdir(), 'attune-bench-'));
 try {
   const store = await openStore({ dataDir: dir });

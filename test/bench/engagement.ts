@@ -45,7 +45,10 @@ console.log('== Simulated patients (known truth) ==');
 const train = simulatePractice({ seed: 101, patients: 400, asOf, idPrefix: 'train' });
 const test = simulatePractice({ seed: 202, patients: 400, asOf, idPrefix: 'test' });
 const tl = (p: SimPatient) => buildTimeline(p.events, asOf);
-const model = fitStyleModel(train.patients.map((p) => weeklySeries(tl(p)).obs), 'Baum-Welch on the 400 training patients (seed 101)');
+const model = fitStyleModel(
+  train.patients.map((p) => weeklySeries(tl(p)).obs),
+  'Baum-Welch on the 400 training patients (seed 101)',
+);
 console.log(`Style HMM: ${model.source}; evaluated on 400 other patients (seed 202).`);
 
 const conf = new Map<EngagementStyle, Map<EngagementStyle, number>>();
@@ -58,7 +61,10 @@ for (const p of test.patients) {
 const short = (s: string): string => s.slice(0, 11).padStart(11);
 console.log(`Confusion matrix (rows = true style, columns = predicted):`);
 console.log(`${''.padStart(12)}${ENGAGEMENT_STYLES.map(short).join('')}`);
-for (const s of ENGAGEMENT_STYLES) console.log(`${s.padEnd(12)}${ENGAGEMENT_STYLES.map((q) => String(conf.get(s)?.get(q) ?? 0).padStart(11)).join('')}`);
+for (const s of ENGAGEMENT_STYLES)
+  console.log(
+    `${s.padEnd(12)}${ENGAGEMENT_STYLES.map((q) => String(conf.get(s)?.get(q) ?? 0).padStart(11)).join('')}`,
+  );
 let macro = 0;
 const f1s: string[] = [];
 for (const s of ENGAGEMENT_STYLES) {
@@ -81,8 +87,26 @@ console.log(`Style macro-F1: ${macro.toFixed(3)} (goal >= 0.85)`);
 // ended (or any time after, while it lasts); an alarm anywhere else is a false alarm. Declining
 // patients (gradual change, no single onset) are reported separately. The detector's defaults were
 // chosen on another simulated cohort (seed 1), never on this one.
-function evaluateDrops(options: Partial<DropOptions>): { delays: number[]; falseAlarms: number; years: number; missed: number; nDrops: number; gradualAlarms: number; gradualYears: number; faByStyle: Map<string, number> } {
-  const r = { delays: [] as number[], falseAlarms: 0, years: 0, missed: 0, nDrops: 0, gradualAlarms: 0, gradualYears: 0, faByStyle: new Map<string, number>() };
+function evaluateDrops(options: Partial<DropOptions>): {
+  delays: number[];
+  falseAlarms: number;
+  years: number;
+  missed: number;
+  nDrops: number;
+  gradualAlarms: number;
+  gradualYears: number;
+  faByStyle: Map<string, number>;
+} {
+  const r = {
+    delays: [] as number[],
+    falseAlarms: 0,
+    years: 0,
+    missed: 0,
+    nDrops: 0,
+    gradualAlarms: 0,
+    gradualYears: 0,
+    faByStyle: new Map<string, number>(),
+  };
   for (const p of test.patients) {
     if (p.style === 'new') continue;
     const alarms = detectDrops(tl(p), options);
@@ -114,12 +138,18 @@ console.log(
   `Drop detection (defaults: CUSUM threshold ${DEFAULT_DROP_OPTIONS.threshold}): ${dr.nDrops - dr.missed}/${dr.nDrops} drops detected; median delay ${medianOf(dr.delays).toFixed(1)} days (goal < 14); ` +
     `false alarms ${dr.falseAlarms} in ${dr.years.toFixed(0)} patient-years = ${((dr.falseAlarms / dr.years) * 20).toFixed(2)} per 20 patient-years (goal <= 1).`,
 );
-console.log(`  false alarms by true style: ${[...dr.faByStyle].map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
-console.log(`  declining (gradual, excluded above): ${dr.gradualAlarms} alarms in ${dr.gradualYears.toFixed(0)} patient-years.`);
+console.log(
+  `  false alarms by true style: ${[...dr.faByStyle].map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
+);
+console.log(
+  `  declining (gradual, excluded above): ${dr.gradualAlarms} alarms in ${dr.gradualYears.toFixed(0)} patient-years.`,
+);
 const curve: string[] = [];
 for (const threshold of [6, 8, 10, 12, 14]) {
   const r = evaluateDrops({ threshold });
-  curve.push(`h=${threshold}: delay ${medianOf(r.delays).toFixed(1)} d, ${((r.falseAlarms / r.years) * 20).toFixed(2)} FA/20py, missed ${r.missed}`);
+  curve.push(
+    `h=${threshold}: delay ${medianOf(r.delays).toFixed(1)} d, ${((r.falseAlarms / r.years) * 20).toFixed(2)} FA/20py, missed ${r.missed}`,
+  );
 }
 console.log(`  operating curve (CUSUM threshold): ${curve.join('; ')}`);
 
@@ -148,7 +178,11 @@ function enron(): void {
     subject: string;
     sender: number;
   }
-  const norm = (s: string): string => s.replace(/^(\s*(re|fw|fwd)\s*:\s*)+/i, '').trim().toLowerCase();
+  const norm = (s: string): string =>
+    s
+      .replace(/^(\s*(re|fw|fwd)\s*:\s*)+/i, '')
+      .trim()
+      .toLowerCase();
   const seen = new Set<string>();
   const msgs: Msg[] = [];
   for (const line of msgText.split('\n')) {
@@ -224,9 +258,13 @@ function enron(): void {
   for (const { test: te } of split.values()) for (const p of te) heldOut.add(p.replyId);
   const clock = monthlyClockShift(msgs.filter((m) => !heldOut.has(m.id)).map((m) => m.t));
   const hourOf = (ms: number): number => (((ms / 3_600_000 + clock.shiftOf(ms)) % 24) + 24) % 24;
-  console.log(`Time-offset correction: local hour = corpus hour + shift, per calendar month (data-driven, ${clock.n} deduplicated messages, held-out replies excluded): ${clock.runs}.`);
+  console.log(
+    `Time-offset correction: local hour = corpus hour + shift, per calendar month (data-driven, ${clock.n} deduplicated messages, held-out replies excluded): ${clock.runs}.`,
+  );
   const nTest = [...split.values()].reduce((s, x) => s + x.test.length, 0);
-  console.log(`Reply pairs: ${pairs.length} ("Re:" + the latest earlier message in the thread to the replier, within 30 days); ${split.size} people with >= 5; held out each person's last 20%: ${nTest} replies.`);
+  console.log(
+    `Reply pairs: ${pairs.length} ("Re:" + the latest earlier message in the thread to the replier, within 30 days); ${split.size} people with >= 5; held out each person's last 20%: ${nTest} replies.`,
+  );
 
   const H = (ms: number): number => ms / 3_600_000;
   const popMedian = medianOf(trainSet.map((p) => H(p.replyAt - p.sentAt)));
@@ -239,7 +277,12 @@ function enron(): void {
   // person, shrunk towards the population's, with the shrinkage chosen by nested validation inside each
   // person's training replies (their last 20%), never on the held-out set.
   const popLms = shortestHalfMidpoint(trainSet.map((p) => H(p.replyAt - p.sentAt))) ?? popMedian;
-  const predictLatency = (tr: Pair[], k: number): number => predictLatencyHours(tr.map((p) => H(p.replyAt - p.sentAt)), popLms, k);
+  const predictLatency = (tr: Pair[], k: number): number =>
+    predictLatencyHours(
+      tr.map((p) => H(p.replyAt - p.sentAt)),
+      popLms,
+      k,
+    );
   const inner = (fn: (tr: Pair[], te: Pair[]) => void): void => {
     for (const { train: tr } of split.values()) {
       const c = Math.ceil(tr.length * 0.8);
@@ -266,7 +309,8 @@ function enron(): void {
   // predictive probability; the product ships that choice as DEFAULT_HOUR_WINDOW.
   const histories = [...split.values()].map(({ train: tr }) => tr.map((p) => hourOf(p.replyAt)));
   const fit = fitHourWindow(histories, popHist);
-  const same = (a: HourWindowParams, b: HourWindowParams): boolean => a.kappa === b.kappa && a.priorWeight === b.priorWeight && a.halfLife === b.halfLife;
+  const same = (a: HourWindowParams, b: HourWindowParams): boolean =>
+    a.kappa === b.kappa && a.priorWeight === b.priorWeight && a.halfLife === b.halfLife;
   const sameAsProduct = same(fit.params, DEFAULT_HOUR_WINDOW);
   // The path without a prior (what the product does when no practice hours are passed): its own fit.
   const fitNoPrior = fitHourWindow(histories, popHist, { priorWeights: [0] });
@@ -278,22 +322,31 @@ function enron(): void {
     let hit = 0;
     inner((tr, te) => {
       const pred = predictLatency(tr, bestK);
-      for (const p of te) if (inWindow(hourOf(p.replyAt), (Math.floor(hourOf(p.sentAt + pred * 3_600_000)) + off + 24) % 24)) hit++;
+      for (const p of te)
+        if (inWindow(hourOf(p.replyAt), (Math.floor(hourOf(p.sentAt + pred * 3_600_000)) + off + 24) % 24))
+          hit++;
     });
     if (hit > bestOffHit) {
       bestOffHit = hit;
       bestOff = off;
     }
   }
-  console.log(`Chosen by nested validation on training replies: latency shrinkage ${bestK} pseudo-replies; per-message window offset ${bestOff} h.`);
-  const fmtP = (q: HourWindowParams): string => `prior weight ${q.priorWeight} pseudo-replies, kappa ${q.kappa}, recency half-life ${q.halfLife || 'off'}`;
+  console.log(
+    `Chosen by nested validation on training replies: latency shrinkage ${bestK} pseudo-replies; per-message window offset ${bestOff} h.`,
+  );
+  const fmtP = (q: HourWindowParams): string =>
+    `prior weight ${q.priorWeight} pseudo-replies, kappa ${q.kappa}, recency half-life ${q.halfLife || 'off'}`;
   console.log(
     `Best-window smoothing fitted on training replies (rolling origins at 50/60/70/80% of each person's training replies, ${fit.n} validation replies, mean log predictive ${fit.logLik.toFixed(3)}): ${fmtP(fit.params)}; ` +
-      (sameAsProduct ? 'the same as the product default (DEFAULT_HOUR_WINDOW).' : `the product default differs (${fmtP(DEFAULT_HOUR_WINDOW)}): both are shown.`),
+      (sameAsProduct
+        ? 'the same as the product default (DEFAULT_HOUR_WINDOW).'
+        : `the product default differs (${fmtP(DEFAULT_HOUR_WINDOW)}): both are shown.`),
   );
   console.log(
     `  without a prior (prior weight fixed at 0): kappa ${fitNoPrior.params.kappa}, recency half-life ${fitNoPrior.params.halfLife || 'off'} (mean log predictive ${fitNoPrior.logLik.toFixed(3)}); ` +
-      (same(fitNoPrior.params, DEFAULT_HOUR_WINDOW_NO_PRIOR) ? 'the same as DEFAULT_HOUR_WINDOW_NO_PRIOR.' : `product default DEFAULT_HOUR_WINDOW_NO_PRIOR differs (kappa ${DEFAULT_HOUR_WINDOW_NO_PRIOR.kappa}, half-life ${DEFAULT_HOUR_WINDOW_NO_PRIOR.halfLife}).`),
+      (same(fitNoPrior.params, DEFAULT_HOUR_WINDOW_NO_PRIOR)
+        ? 'the same as DEFAULT_HOUR_WINDOW_NO_PRIOR.'
+        : `product default DEFAULT_HOUR_WINDOW_NO_PRIOR differs (kappa ${DEFAULT_HOUR_WINDOW_NO_PRIOR.kappa}, half-life ${DEFAULT_HOUR_WINDOW_NO_PRIOR.halfLife}).`),
   );
   const errs = { pop: [] as number[], person: [] as number[], ours: [] as number[] };
   const popBest = bestWindowStart(popHist).start;
@@ -303,7 +356,18 @@ function enron(): void {
   const bucketOf = (k: number): string => (k < 10 ? '5-9' : k < 25 ? '10-24' : k < 60 ? '25-59' : '60+');
   const buckets = ['5-9', '10-24', '25-59', '60+'];
   const hits = new Map<string, Record<Method, number> & { n: number; people: number }>();
-  for (const b of ['all', ...buckets]) hits.set(b, { n: 0, people: 0, popMode: 0, popBest: 0, personMedian: 0, personMode: 0, ours: 0, fitted: 0, noPrior: 0 });
+  for (const b of ['all', ...buckets])
+    hits.set(b, {
+      n: 0,
+      people: 0,
+      popMode: 0,
+      popBest: 0,
+      personMedian: 0,
+      personMode: 0,
+      ours: 0,
+      fitted: 0,
+      noPrior: 0,
+    });
   type Tally = Record<Method, number> & { n: number; people: number };
   const perPerson: Tally[] = [];
   let perMessage = 0;
@@ -330,7 +394,17 @@ function enron(): void {
       fitted: fitted.start,
       noPrior: noPrior.start,
     };
-    const mine: Tally = { n: 0, people: 0, popMode: 0, popBest: 0, personMedian: 0, personMode: 0, ours: 0, fitted: 0, noPrior: 0 };
+    const mine: Tally = {
+      n: 0,
+      people: 0,
+      popMode: 0,
+      popBest: 0,
+      personMedian: 0,
+      personMode: 0,
+      ours: 0,
+      fitted: 0,
+      noPrior: 0,
+    };
     perPerson.push(mine);
     const rows = [hits.get('all'), hits.get(bucketOf(tr.length)), mine];
     for (const r of rows) if (r) r.people++;
@@ -353,22 +427,32 @@ function enron(): void {
   console.log(`Reply latency, median absolute error on held-out replies (hours):`);
   console.log(`  population median (${popMedian.toFixed(2)} h): ${mae.pop.toFixed(2)}`);
   console.log(`  person's plain median:              ${mae.person.toFixed(2)}`);
-  console.log(`  ours (shortest-half midpoint, shrunk to population): ${mae.ours.toFixed(2)}  -> ${pct(1 - mae.ours / mae.pop)} lower than population (goal >= 20%), ${pct(1 - mae.ours / mae.person)} lower than person median`);
+  console.log(
+    `  ours (shortest-half midpoint, shrunk to population): ${mae.ours.toFixed(2)}  -> ${pct(1 - mae.ours / mae.pop)} lower than population (goal >= 20%), ${pct(1 - mae.ours / mae.person)} lower than person median`,
+  );
   const all = hits.get('all') as Record<Method, number>;
   const hh = (a: number, b: number): string => `${b ? ((a / b) * 100).toFixed(1) : '-'}%`;
   const span = (st: number): string => `${st}-${(st + 3) % 24}`;
   console.log(`Best 3-hour window containing the actual reply hour (${n} held-out replies):`);
-  console.log(`  population most common hour (${popMode}:00, window ${span((popMode + 23) % 24)}): ${pct(all.popMode / n)}`);
+  console.log(
+    `  population most common hour (${popMode}:00, window ${span((popMode + 23) % 24)}): ${pct(all.popMode / n)}`,
+  );
   console.log(`  person's plain median hour +-1:      ${pct(all.personMedian / n)}`);
   console.log(`  person's most common hour +-1:       ${pct(all.personMode / n)}`);
-  console.log(`  (stronger reference: population's busiest 3-hour window, ${span(popBest)}: ${pct(all.popBest / n)})`);
+  console.log(
+    `  (stronger reference: population's busiest 3-hour window, ${span(popBest)}: ${pct(all.popBest / n)})`,
+  );
   console.log(
     `  ours, one window per person (product bestWindow: posterior predictive, ${fmtP(DEFAULT_HOUR_WINDOW)}, towards the population): ${pct(all.ours / n)}  ` +
       `(goal: above both baselines: ${all.ours > all.popMode && all.ours > all.personMedian ? 'met' : 'NOT met'})`,
   );
   // How sure: a paired bootstrap over people (the unit that was sampled), 2,000 resamples.
   const rng = createRng(7);
-  const diffs: Record<'popMode' | 'personMedian' | 'popBest', number[]> = { popMode: [], personMedian: [], popBest: [] };
+  const diffs: Record<'popMode' | 'personMedian' | 'popBest', number[]> = {
+    popMode: [],
+    personMedian: [],
+    popBest: [],
+  };
   for (let b = 0; b < 2000; b++) {
     const t = { n: 0, ours: 0, popMode: 0, personMedian: 0, popBest: 0 };
     for (let i = 0; i < perPerson.length; i++) {
@@ -379,7 +463,8 @@ function enron(): void {
       t.personMedian += r.personMedian;
       t.popBest += r.popBest;
     }
-    for (const k of ['popMode', 'personMedian', 'popBest'] as const) diffs[k].push(t.n ? (t.ours - t[k]) / t.n : 0);
+    for (const k of ['popMode', 'personMedian', 'popBest'] as const)
+      diffs[k].push(t.n ? (t.ours - t[k]) / t.n : 0);
   }
   const ci = (xs: number[]): string => {
     const s = [...xs].sort((a, b) => a - b);
@@ -390,10 +475,19 @@ function enron(): void {
     `  ours minus baseline, points (95% paired bootstrap interval over people): population mode ${(((all.ours - all.popMode) / n) * 100).toFixed(1)} ${ci(diffs.popMode)}; ` +
       `person median ${(((all.ours - all.personMedian) / n) * 100).toFixed(1)} ${ci(diffs.personMedian)}; population busiest window ${(((all.ours - all.popBest) / n) * 100).toFixed(1)} ${ci(diffs.popBest)}`,
   );
-  console.log(`  ours without a prior (the product when no practice hours are passed; the person's own replies only): ${pct(all.noPrior / n)}`);
-  if (!sameAsProduct) console.log(`  ours with the smoothing fitted on this run's training replies (${fmtP(fit.params)}): ${pct(all.fitted / n)}`);
-  console.log(`  ours, per message (send time + predicted latency; needs the message's send time, not a static window): ${pct(perMessage / n)}`);
-  console.log(`  by training replies per person (people, held-out replies): pop mode | pop busiest | person median | person mode | ours | ours without prior`);
+  console.log(
+    `  ours without a prior (the product when no practice hours are passed; the person's own replies only): ${pct(all.noPrior / n)}`,
+  );
+  if (!sameAsProduct)
+    console.log(
+      `  ours with the smoothing fitted on this run's training replies (${fmtP(fit.params)}): ${pct(all.fitted / n)}`,
+    );
+  console.log(
+    `  ours, per message (send time + predicted latency; needs the message's send time, not a static window): ${pct(perMessage / n)}`,
+  );
+  console.log(
+    `  by training replies per person (people, held-out replies): pop mode | pop busiest | person median | person mode | ours | ours without prior`,
+  );
   for (const b of buckets) {
     const r = hits.get(b) as Record<Method, number> & { n: number; people: number };
     console.log(
@@ -408,7 +502,10 @@ function enron(): void {
  * the current shifts, shifts from the profile), anchored so that the aligned corpus is quietest at
  * 00-06 local. Months with fewer than `minN` messages take the nearest estimated month's shift.
  */
-function monthlyClockShift(times: readonly number[], minN = 100): { shiftOf: (ms: number) => number; runs: string; n: number } {
+function monthlyClockShift(
+  times: readonly number[],
+  minN = 100,
+): { shiftOf: (ms: number) => number; runs: string; n: number } {
   const monthOf = (ms: number): string => new Date(ms).toISOString().slice(0, 7);
   const hists = new Map<string, number[]>();
   for (const t of times) {
@@ -417,7 +514,9 @@ function monthlyClockShift(times: readonly number[], minN = 100): { shiftOf: (ms
     if (!h) hists.set(k, (h = new Array<number>(24).fill(0)));
     h[new Date(t).getUTCHours()]! += 1;
   }
-  const months = [...hists.keys()].sort().filter((k) => (hists.get(k) as number[]).reduce((a, b) => a + b, 0) >= minN);
+  const months = [...hists.keys()]
+    .sort()
+    .filter((k) => (hists.get(k) as number[]).reduce((a, b) => a + b, 0) >= minN);
   const quietShift = (hist: readonly number[]): number => {
     let best = 0;
     let bestMass = Infinity;
@@ -468,13 +567,15 @@ function monthlyClockShift(times: readonly number[], minN = 100): { shiftOf: (ms
     const s = shift.get(monthOf(ms));
     if (s !== undefined) return s;
     let best = months[0];
-    for (const m of months) if (best === undefined || Math.abs(mid(m) - ms) < Math.abs(mid(best) - ms)) best = m;
+    for (const m of months)
+      if (best === undefined || Math.abs(mid(m) - ms) < Math.abs(mid(best) - ms)) best = m;
     return best === undefined ? 0 : (shift.get(best) as number);
   };
   const runs: string[] = [];
-  for (let i = 0; i < months.length; ) {
+  for (let i = 0; i < months.length;) {
     let j = i;
-    while (j + 1 < months.length && shift.get(months[j + 1] as string) === shift.get(months[i] as string)) j++;
+    while (j + 1 < months.length && shift.get(months[j + 1] as string) === shift.get(months[i] as string))
+      j++;
     runs.push(`${months[i]}${j > i ? `..${months[j]}` : ''} +${shift.get(months[i] as string)} h`);
     i = j + 1;
   }
@@ -496,11 +597,16 @@ function measure(runs: number, f: () => unknown): { median: number; min: number;
 }
 
 function speed(): void {
-  console.log(`(load average ${loadavg().map((x) => x.toFixed(1)).join(' ')} on ${availableParallelism()} cores)`);
+  console.log(
+    `(load average ${loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' ')} on ${availableParallelism()} cores)`,
+  );
   // One patient with 5,000 events: several simulated histories merged under one id.
   const sim = simulatePractice({ seed: 7, patients: 40, asOf, idPrefix: 'speed', styleWeights: { new: 0 } });
   const events: EngagementEvent[] = [];
-  for (const p of sim.patients) for (const e of p.events) if (events.length < 5000) events.push({ ...e, patientId: 'one' });
+  for (const p of sim.patients)
+    for (const e of p.events) if (events.length < 5000) events.push({ ...e, patientId: 'one' });
   events.sort((a, b) => (a.at as number) - (b.at as number));
   const patient = { id: 'one', email: 'one@example.org', name: 'One Patient', timeZone: 'America/Chicago' };
   for (let i = 0; i < 200; i++) computeEngagement(patient, events, asOf); // JIT warm-up
@@ -510,7 +616,14 @@ function speed(): void {
   );
 
   // Caseload: 2,000 patients x 50 events = 100,000 events.
-  const big = simulatePractice({ seed: 8, patients: 2000, asOf, weeks: 40, idPrefix: 'case', styleWeights: { new: 0 } });
+  const big = simulatePractice({
+    seed: 8,
+    patients: 2000,
+    asOf,
+    weeks: 40,
+    idPrefix: 'case',
+    styleWeights: { new: 0 },
+  });
   const caseload = big.patients.map((p) => ({
     patient: { id: p.id, email: p.email, name: p.name, timeZone: p.timeZone },
     events: p.events.slice(-50),
@@ -518,5 +631,7 @@ function speed(): void {
   const total = caseload.reduce((s, c) => s + c.events.length, 0);
   for (let i = 0; i < 3; i++) rankCaseload(caseload, asOf);
   const rank = measure(10, () => rankCaseload(caseload, asOf, { pageSize: 50 }));
-  console.log(`rankCaseload, ${caseload.length} patients, ${total} events: CPU ${rank.cpu.toFixed(1)} ms per call; wall median ${rank.median.toFixed(1)} ms, min ${rank.min.toFixed(1)} ms (goal < 200 ms; pure-function part, store query not included)`);
+  console.log(
+    `rankCaseload, ${caseload.length} patients, ${total} events: CPU ${rank.cpu.toFixed(1)} ms per call; wall median ${rank.median.toFixed(1)} ms, min ${rank.min.toFixed(1)} ms (goal < 200 ms; pure-function part, store query not included)`,
+  );
 }

@@ -473,7 +473,9 @@ async function main(): Promise<void> {
     rates[sys.name] = passes.sort((a, b) => a - b)[passes.length >> 1]!;
   }
   console.log(
-    `throughput on all ${all.length} texts (${mb.toFixed(2)} MB), one core, median of 3 passes (compromise: 1): ${Object.entries(rates)
+    `throughput on all ${all.length} texts (${mb.toFixed(2)} MB), one core, median of 3 passes (compromise: 1): ${Object.entries(
+      rates,
+    )
       .map(([k, v]) => `${k} ${v.toFixed(2)} MB/s`)
       .join(', ')}`,
   );

@@ -103,9 +103,8 @@ interface Rate {
 }
 
 async function bareEncryptionRate(seconds: number): Promise<{ archive: Rate; signed: Rate }> {
-  const { generateKey, parseTrustedPublicKey, parseTrustedPrivateKey, encryptForArchive, encryptAndSign } = await import(
-    '../../server/src/crypto/index.ts'
-  );
+  const { generateKey, parseTrustedPublicKey, parseTrustedPrivateKey, encryptForArchive, encryptAndSign } =
+    await import('../../server/src/crypto/index.ts');
   const archive = await generateKey({ name: 'Bench (archive)' });
   const signing = await generateKey({ name: 'Bench' });
   const pub = await parseTrustedPublicKey(archive.publicKey);
@@ -152,7 +151,9 @@ async function main(): Promise<void> {
 
   const file = fileURLToPath(import.meta.url);
   // BENCH_PROFILE=<dir> writes a V8 CPU profile of the server process there (open in Chrome DevTools).
-  const profile = process.env['BENCH_PROFILE'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_PROFILE']}`] : [];
+  const profile = process.env['BENCH_PROFILE']
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_PROFILE']}`]
+    : [];
   const proc: ChildProcess = spawn(process.execPath, [...profile, '--import', 'tsx', file, '--child'], {
     env: {
       ...process.env,
@@ -182,7 +183,8 @@ async function main(): Promise<void> {
   const cpuLines: Array<(v: { cpu: number; loop: number | null }) => void> = [];
   proc.stdout!.on('data', (d: Buffer) => {
     for (const line of d.toString().split('\n')) {
-      if (line.startsWith('{"cpu"')) cpuLines.shift()?.(JSON.parse(line) as { cpu: number; loop: number | null });
+      if (line.startsWith('{"cpu"'))
+        cpuLines.shift()?.(JSON.parse(line) as { cpu: number; loop: number | null });
     }
   });
   const serverCpu = () =>
@@ -213,13 +215,17 @@ async function main(): Promise<void> {
     const accepted = r.requests.total - r.non2xx;
     const drainStart = performance.now();
     const expected = deliveredBefore + accepted;
-    while (delivered < expected && performance.now() - drainStart < 120_000) await new Promise((res) => setTimeout(res, 100));
+    while (delivered < expected && performance.now() - drainStart < 120_000)
+      await new Promise((res) => setTimeout(res, 100));
     const drainSeconds = (performance.now() - drainStart) / 1000;
     // Server CPU per send, including delivering it (request, scan, encryption, commit, outbox, SMTP):
     // unlike sends/s, this does not depend on what else the machine is running.
     const cpu1 = await serverCpu();
     const cpuPerSendMs = (cpu1.cpu - cpu0.cpu) / 1000 / Math.max(1, accepted);
-    const loopPerSendMs = cpu1.loop !== null && cpu0.loop !== null ? (cpu1.loop - cpu0.loop) / 1000 / Math.max(1, accepted) : null;
+    const loopPerSendMs =
+      cpu1.loop !== null && cpu0.loop !== null
+        ? (cpu1.loop - cpu0.loop) / 1000 / Math.max(1, accepted)
+        : null;
 
     proc.kill('SIGTERM');
     await new Promise((res) => proc.once('exit', res));
@@ -235,22 +241,48 @@ async function main(): Promise<void> {
     // Share of one core the server process actually got during the run: on a shared machine the
     // load average says how much it had to compete for.
     const coreShare = (cpuPerSendMs * accepted) / 1000 / elapsed;
-    console.log(`\nAttune bench:server (${cpus()[0]?.model ?? 'cpu'}, ${cores} cores, node ${process.version})`);
-    console.log(`machine load average (1/5/15 min) before: ${loadBefore.map((x) => x.toFixed(1)).join(' ')}   after: ${loadAfter.map((x) => x.toFixed(1)).join(' ')}   (${cores} cores)`);
-    console.log(`store: SQLite (WAL, synchronous=FULL outside the group commit; group commits fsync the WAL before answering) in a temp folder; SMTP: in-process sink over STARTTLS`);
-    console.log(`load: autocannon, ${connections} connections, ${duration} s after a 3 s warm-up; message ${request.body.length} bytes JSON\n`);
-    console.log(`secure sends (POST /v1/messages -> 202)   ${fmt(sends)} /s   (${accepted} accepted; errors: ${r.non2xx} non-2xx, ${r.errors} failed, ${r.timeouts} timeouts)`);
-    console.log(`latency                                    p50 ${r.latency.p50} ms   p99 ${r.latency.p99} ms   max ${r.latency.max} ms`);
-    console.log(`delivered by the outbox meanwhile          ${fmt(deliveredDuring / elapsed)} /s   (all ${accepted} delivered after a further ${fmt(drainSeconds)} s: ${delivered >= expected ? 'yes' : 'NO'})`);
-    console.log(`server CPU per send (accept + deliver)     ${cpuPerSendMs.toFixed(2)} ms   (the server used ${(coreShare * 100).toFixed(0)} % of one core during the run)`);
+    console.log(
+      `\nAttune bench:server (${cpus()[0]?.model ?? 'cpu'}, ${cores} cores, node ${process.version})`,
+    );
+    console.log(
+      `machine load average (1/5/15 min) before: ${loadBefore.map((x) => x.toFixed(1)).join(' ')}   after: ${loadAfter.map((x) => x.toFixed(1)).join(' ')}   (${cores} cores)`,
+    );
+    console.log(
+      `store: SQLite (WAL, synchronous=FULL outside the group commit; group commits fsync the WAL before answering) in a temp folder; SMTP: in-process sink over STARTTLS`,
+    );
+    console.log(
+      `load: autocannon, ${connections} connections, ${duration} s after a 3 s warm-up; message ${request.body.length} bytes JSON\n`,
+    );
+    console.log(
+      `secure sends (POST /v1/messages -> 202)   ${fmt(sends)} /s   (${accepted} accepted; errors: ${r.non2xx} non-2xx, ${r.errors} failed, ${r.timeouts} timeouts)`,
+    );
+    console.log(
+      `latency                                    p50 ${r.latency.p50} ms   p99 ${r.latency.p99} ms   max ${r.latency.max} ms`,
+    );
+    console.log(
+      `delivered by the outbox meanwhile          ${fmt(deliveredDuring / elapsed)} /s   (all ${accepted} delivered after a further ${fmt(drainSeconds)} s: ${delivered >= expected ? 'yes' : 'NO'})`,
+    );
+    console.log(
+      `server CPU per send (accept + deliver)     ${cpuPerSendMs.toFixed(2)} ms   (the server used ${(coreShare * 100).toFixed(0)} % of one core during the run)`,
+    );
     if (loopPerSendMs !== null) {
-      console.log(`  of which on the event-loop thread        ${loopPerSendMs.toFixed(2)} ms   (the rest: encryption and SQLite-sync threads, GC helpers)`);
+      console.log(
+        `  of which on the event-loop thread        ${loopPerSendMs.toFixed(2)} ms   (the rest: encryption and SQLite-sync threads, GC helpers)`,
+      );
     }
     const capacity = Math.min((cores * 1000) / cpuPerSendMs, loopPerSendMs ? 1000 / loopPerSendMs : Infinity);
-    console.log(`  -> CPU-bound estimate with the ${cores} cores to itself: ${fmt(capacity)} sends/s (min of cores / CPU per send and 1 / loop time per send)`);
-    console.log(`bare OpenPGP encryption, same message      ${fmt(bare.archive.perSecond)} /s   (${bare.archive.cpuMs.toFixed(2)} ms CPU each; encrypt to one curve25519Legacy key, one process)`);
-    console.log(`  (encrypt + sign, as for PGP/MIME)        ${fmt(bare.signed.perSecond)} /s   (${bare.signed.cpuMs.toFixed(2)} ms CPU each)`);
-    console.log(`sends / bare encryption                    ${((sends / bare.archive.perSecond) * 100).toFixed(0)} % by rate;  ${((bare.archive.cpuMs / cpuPerSendMs) * 100).toFixed(0)} % by CPU time (load-independent)`);
+    console.log(
+      `  -> CPU-bound estimate with the ${cores} cores to itself: ${fmt(capacity)} sends/s (min of cores / CPU per send and 1 / loop time per send)`,
+    );
+    console.log(
+      `bare OpenPGP encryption, same message      ${fmt(bare.archive.perSecond)} /s   (${bare.archive.cpuMs.toFixed(2)} ms CPU each; encrypt to one curve25519Legacy key, one process)`,
+    );
+    console.log(
+      `  (encrypt + sign, as for PGP/MIME)        ${fmt(bare.signed.perSecond)} /s   (${bare.signed.cpuMs.toFixed(2)} ms CPU each)`,
+    );
+    console.log(
+      `sends / bare encryption                    ${((sends / bare.archive.perSecond) * 100).toFixed(0)} % by rate;  ${((bare.archive.cpuMs / cpuPerSendMs) * 100).toFixed(0)} % by CPU time (load-independent)`,
+    );
     console.log('');
     const goals = [
       ['>= 300 secure sends/s', sends >= 300],

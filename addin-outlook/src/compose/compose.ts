@@ -50,7 +50,10 @@ function fieldName(field: string): string {
   return FIELD_NAMES[field] ?? 'Attachment name';
 }
 
-async function load(api: ApiClient, policySource: ReturnType<typeof createPolicySource>): Promise<Omit<State, 'context' | 'busy' | 'status' | 'sent'>> {
+async function load(
+  api: ApiClient,
+  policySource: ReturnType<typeof createPolicySource>,
+): Promise<Omit<State, 'context' | 'busy' | 'status' | 'sent'>> {
   const item = composeItem();
   const [draft, text, policy] = await Promise.all([
     readDraft(item),
@@ -61,7 +64,10 @@ async function load(api: ApiClient, policySource: ReturnType<typeof createPolicy
   const evaluation = evaluateDraft(policy.policy, { ...draft, attachmentNames: names });
   // The preview shows the plain text; scan it so offsets point into what is shown.
   const preview = withoutPlaceholders(
-    scanMessage({ subject: draft.subject, body: text ?? '', attachments: names.map((name) => ({ name })) }, scanOptionsFor(policy.policy)),
+    scanMessage(
+      { subject: draft.subject, body: text ?? '', attachments: names.map((name) => ({ name })) },
+      scanOptionsFor(policy.policy),
+    ),
     { subject: draft.subject, body: text ?? '' },
   );
   return { api, policy, draft, text: text ?? '', evaluation, preview };
@@ -73,7 +79,9 @@ async function initializationContext(): Promise<{ reason?: string } | null> {
   };
   if (typeof item.getInitializationContextAsync !== 'function') return null;
   try {
-    const raw = await officeCall<string>('getInitializationContextAsync', (cb) => item.getInitializationContextAsync?.(cb));
+    const raw = await officeCall<string>('getInitializationContextAsync', (cb) =>
+      item.getInitializationContextAsync?.(cb),
+    );
     const parsed: unknown = raw ? JSON.parse(raw) : null;
     if (!parsed || typeof parsed !== 'object') return null;
     const reason = (parsed as Record<string, unknown>).reason;
@@ -94,19 +102,33 @@ function render(state: State, actions: Actions): void {
 
   append(app, [
     h('h1', { class: 'title' }, 'Send securely'),
-    h('p', { id: 'status', class: `status status-${state.status.kind}`, role: 'status', 'aria-live': 'polite' }, state.status.text),
+    h(
+      'p',
+      { id: 'status', class: `status status-${state.status.kind}`, role: 'status', 'aria-live': 'polite' },
+      state.status.text,
+    ),
   ]);
   if (state.sent && !state.sent.draftDiscarded) {
     append(app, [
-      h('p', { class: 'banner banner-warning', role: 'alert' }, 'This draft could not be discarded and still holds the original text. Discard it yourself; do not send it.'),
+      h(
+        'p',
+        { class: 'banner banner-warning', role: 'alert' },
+        'This draft could not be discarded and still holds the original text. Discard it yourself; do not send it.',
+      ),
     ]);
   }
   if (state.context?.reason === 'sign_in') {
-    append(app, [h('p', { class: 'banner banner-info' }, 'Sign in to Attune to send this message securely.')]);
+    append(app, [
+      h('p', { class: 'banner banner-info' }, 'Sign in to Attune to send this message securely.'),
+    ]);
   }
   if (state.policy.source === 'default') {
     append(app, [
-      h('p', { class: 'banner banner-warning', role: 'alert' }, `The Attune server could not be reached: ${state.policy.failure.message} Secure sending needs it.`),
+      h(
+        'p',
+        { class: 'banner banner-warning', role: 'alert' },
+        `The Attune server could not be reached: ${state.policy.failure.message} Secure sending needs it.`,
+      ),
     ]);
   }
 
@@ -114,9 +136,21 @@ function render(state: State, actions: Actions): void {
     h(
       'section',
       { class: `card verdict verdict-${decision.decision}`, 'aria-labelledby': 'verdict-h' },
-      h('h2', { id: 'verdict-h' }, state.sent ? (state.sent.scheduledFor ? 'Scheduled' : 'Sent') : summary.heading),
-      h('p', {}, state.sent ? 'Attune holds the message; the recipients get a notice with a secure link. Nothing more to do here.' : summary.verdict),
-      decision.reasons.length > 0 ? h('ul', { class: 'reasons' }, ...decision.reasons.map((r) => h('li', {}, r))) : null,
+      h(
+        'h2',
+        { id: 'verdict-h' },
+        state.sent ? (state.sent.scheduledFor ? 'Scheduled' : 'Sent') : summary.heading,
+      ),
+      h(
+        'p',
+        {},
+        state.sent
+          ? 'Attune holds the message; the recipients get a notice with a secure link. Nothing more to do here.'
+          : summary.verdict,
+      ),
+      decision.reasons.length > 0
+        ? h('ul', { class: 'reasons' }, ...decision.reasons.map((r) => h('li', {}, r)))
+        : null,
     ),
   ]);
 
@@ -130,9 +164,37 @@ function render(state: State, actions: Actions): void {
       'div',
       { class: 'actions', role: 'group', 'aria-label': 'Actions' },
       // Primary only when the policy asks for securing: for allowed content it is an option, not the advice.
-      h('button', { type: 'button', class: decision.decision === 'encrypt' || decision.decision === 'warn' ? 'primary' : null, id: 'send-secure', disabled: locked || !canSecure, onclick: () => actions.sendSecure(false) }, 'Send securely'),
-      h('button', { type: 'button', id: 'send-best', disabled: locked || !canSecure, onclick: () => actions.sendSecure(true) }, "Schedule at patient's best hour"),
-      h('button', { type: 'button', id: 'redact', disabled: locked || findings.length === 0, onclick: () => actions.redact() }, 'Redact and send normally'),
+      h(
+        'button',
+        {
+          type: 'button',
+          class: decision.decision === 'encrypt' || decision.decision === 'warn' ? 'primary' : null,
+          id: 'send-secure',
+          disabled: locked || !canSecure,
+          onclick: () => actions.sendSecure(false),
+        },
+        'Send securely',
+      ),
+      h(
+        'button',
+        {
+          type: 'button',
+          id: 'send-best',
+          disabled: locked || !canSecure,
+          onclick: () => actions.sendSecure(true),
+        },
+        "Schedule at patient's best hour",
+      ),
+      h(
+        'button',
+        {
+          type: 'button',
+          id: 'redact',
+          disabled: locked || findings.length === 0,
+          onclick: () => actions.redact(),
+        },
+        'Redact and send normally',
+      ),
     ),
   ]);
 
@@ -156,24 +218,57 @@ function render(state: State, actions: Actions): void {
         );
       }
     }
-    append(app, [h('section', { class: 'card', 'aria-labelledby': 'findings-h' }, h('h2', { id: 'findings-h' }, `Findings (${n})`), list)]);
+    append(app, [
+      h(
+        'section',
+        { class: 'card', 'aria-labelledby': 'findings-h' },
+        h('h2', { id: 'findings-h' }, `Findings (${n})`),
+        list,
+      ),
+    ]);
     append(app, [preview(state, findings, markIds)]);
   }
 }
 
 function preview(state: State, fields: FieldFindings[], markIds: Map<Finding, string>): HTMLElement {
-  const section = h('section', { class: 'card', 'aria-labelledby': 'preview-h' }, h('h2', { id: 'preview-h' }, 'Preview'));
+  const section = h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'preview-h' },
+    h('h2', { id: 'preview-h' }, 'Preview'),
+  );
   const subject = fields.find((f) => f.field === 'subject')?.findings ?? [];
   const body = fields.find((f) => f.field === 'body')?.findings ?? [];
-  section.appendChild(h('p', { class: 'preview-subject' }, h('strong', {}, 'Subject: '), ...marked(state.draft.subject, subject, markIds)));
-  section.appendChild(h('div', { class: 'preview-body', tabindex: '0', 'aria-label': 'Message text' }, ...marked(state.text, body, markIds)));
+  section.appendChild(
+    h(
+      'p',
+      { class: 'preview-subject' },
+      h('strong', {}, 'Subject: '),
+      ...marked(state.draft.subject, subject, markIds),
+    ),
+  );
+  section.appendChild(
+    h(
+      'div',
+      { class: 'preview-body', tabindex: '0', 'aria-label': 'Message text' },
+      ...marked(state.text, body, markIds),
+    ),
+  );
   return section;
 }
 
 function marked(text: string, findings: readonly Finding[], markIds: Map<Finding, string>): Node[] {
   return segments(text, findings).map((s) =>
     s.finding
-      ? h('mark', { id: markIds.get(s.finding) ?? null, class: `phi phi-${s.finding.type.toLowerCase()}`, title: `${typeLabel(s.finding.type)}: ${s.finding.reason}`, tabindex: '-1' }, s.text)
+      ? h(
+          'mark',
+          {
+            id: markIds.get(s.finding) ?? null,
+            class: `phi phi-${s.finding.type.toLowerCase()}`,
+            title: `${typeLabel(s.finding.type)}: ${s.finding.reason}`,
+            tabindex: '-1',
+          },
+          s.text,
+        )
       : document.createTextNode(s.text),
   );
 }
@@ -193,7 +288,13 @@ async function main(): Promise<void> {
   try {
     const [loaded, context] = await Promise.all([load(api, policySource), initializationContext()]);
     const summary = summarize(loaded.evaluation);
-    state = { ...loaded, context, busy: false, status: { text: summary.status, kind: summary.statusKind }, sent: null };
+    state = {
+      ...loaded,
+      context,
+      busy: false,
+      status: { text: summary.status, kind: summary.statusKind },
+      sent: null,
+    };
   } catch {
     setStatus('Attune could not read this message. Close and reopen the pane.', 'error');
     return;
@@ -208,31 +309,43 @@ async function main(): Promise<void> {
         const draft = await readDraft(item);
         if (draft.to.length + draft.cc.length + draft.bcc.length === 0) return fail('Add a recipient first.');
         const collected = await collectAttachments(item, draft.attachments);
-        if (!collected.ok) return fail('A shared-link (cloud) attachment cannot be sent securely. Attach a copy of the file instead.');
+        if (!collected.ok)
+          return fail(
+            'A shared-link (cloud) attachment cannot be sent securely. Attach a copy of the file instead.',
+          );
         say(best ? 'Scheduling securely…' : 'Sending securely…');
         const r = await state.api.sendMessage(
           {
-          to: draft.to.length > 0 ? draft.to : [...draft.cc, ...draft.bcc].slice(0, 1),
-          cc: draft.to.length > 0 ? [...draft.cc, ...draft.bcc] : [...draft.cc, ...draft.bcc].slice(1),
-          subject: draft.subject,
-          html: draft.html,
-          attachments: collected.attachments,
-          // The draft is discarded below, so the server emails the notices itself.
-          delivery: 'server',
-          ...(best ? { sendAt: 'best' as const } : {}),
+            to: draft.to.length > 0 ? draft.to : [...draft.cc, ...draft.bcc].slice(0, 1),
+            cc: draft.to.length > 0 ? [...draft.cc, ...draft.bcc] : [...draft.cc, ...draft.bcc].slice(1),
+            subject: draft.subject,
+            html: draft.html,
+            attachments: collected.attachments,
+            // The draft is discarded below, so the server emails the notices itself.
+            delivery: 'server',
+            ...(best ? { sendAt: 'best' as const } : {}),
           },
           { idempotencyKey },
         );
         if (!r.ok) return fail(sendFailure(r.reason, r.message));
-        const sent: Sent = { scheduledFor: best && r.value.sendAt ? r.value.sendAt : null, draftDiscarded: false };
+        const sent: Sent = {
+          scheduledFor: best && r.value.sendAt ? r.value.sendAt : null,
+          draftDiscarded: false,
+        };
         // Terminal from here on, whatever happens to the draft: the server holds the message.
         state = { ...state, sent };
-        const done = sent.scheduledFor ? `Scheduled securely for ${new Date(sent.scheduledFor).toLocaleString()}.` : 'Sent securely.';
+        const done = sent.scheduledFor
+          ? `Scheduled securely for ${new Date(sent.scheduledFor).toLocaleString()}.`
+          : 'Sent securely.';
         say(`${done} Closing the draft…`, 'success');
         // The content now lives on the server; discard the draft so no clear copy can be sent.
         try {
           await officeCall<void>('closeAsync', (cb) =>
-            (item as Office.MessageCompose & { closeAsync(o: { discardItem: boolean }, cb: (r: Office.AsyncResult<void>) => void): void }).closeAsync({ discardItem: true }, cb),
+            (
+              item as Office.MessageCompose & {
+                closeAsync(o: { discardItem: boolean }, cb: (r: Office.AsyncResult<void>) => void): void;
+              }
+            ).closeAsync({ discardItem: true }, cb),
           );
           state = { ...state, sent: { ...sent, draftDiscarded: true } };
           say(done, 'success');
@@ -251,7 +364,9 @@ async function main(): Promise<void> {
         const body = scan.fields.find((f) => f.field === 'body')?.findings ?? [];
         const subject = scan.fields.find((f) => f.field === 'subject')?.findings ?? [];
         if (subject.length > 0) {
-          await officeCall<void>('subject.setAsync', (cb) => item.subject.setAsync(redactText(draft.subject, subject), cb));
+          await officeCall<void>('subject.setAsync', (cb) =>
+            item.subject.setAsync(redactText(draft.subject, subject), cb),
+          );
         }
         if (body.length > 0) {
           await officeCall<void>('body.setAsync', (cb) =>
@@ -260,7 +375,9 @@ async function main(): Promise<void> {
         }
         state = { ...state, ...(await load(state.api, policySource)) };
         const left = state.evaluation.decision.decision;
-        const attachmentsLeft = state.preview.fields.some((f) => f.field.startsWith('attachment:') && f.findings.length > 0);
+        const attachmentsLeft = state.preview.fields.some(
+          (f) => f.field.startsWith('attachment:') && f.findings.length > 0,
+        );
         say(
           left === 'allow'
             ? `Redacted ${plural(body.length + subject.length, 'item')}. Press Send to send it as ordinary email.`
@@ -282,7 +399,11 @@ async function main(): Promise<void> {
     } catch {
       // Only steps before the server call can throw here (reading the draft, its attachments, or
       // writing a redaction): once the server accepted, sendSecure handles every failure itself.
-      fail(state.sent ? 'Sent securely, but the pane hit an error. Discard this draft yourself (it still holds the original text).' : 'Something went wrong. Nothing was sent.');
+      fail(
+        state.sent
+          ? 'Sent securely, but the pane hit an error. Discard this draft yourself (it still holds the original text).'
+          : 'Something went wrong. Nothing was sent.',
+      );
     } finally {
       state = { ...state, busy: false };
       rerender();
@@ -323,4 +444,3 @@ function plural(n: number, word: string): string {
 void Office.onReady(() => {
   void main();
 });
-

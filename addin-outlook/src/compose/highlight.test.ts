@@ -2,7 +2,14 @@ import type { Finding } from '@attune/shared/phi';
 import { describe, expect, it } from 'vitest';
 import { isPlaceholder, redactHtml, redactText, segments } from './highlight.ts';
 
-const f = (type: Finding['type'], start: number, end: number, text: string): Finding => ({ type, start, end, text, confidence: 0.9, reason: 'test' });
+const f = (type: Finding['type'], start: number, end: number, text: string): Finding => ({
+  type,
+  start,
+  end,
+  text,
+  confidence: 0.9,
+  reason: 'test',
+});
 
 describe('segments', () => {
   it('splits text into plain and marked parts that join back to the text', () => {
@@ -14,7 +21,11 @@ describe('segments', () => {
 
   it('ignores overlapping and out-of-range findings instead of duplicating text', () => {
     const text = 'major depressive disorder';
-    const s = segments(text, [f('DIAGNOSIS', 0, 25, text), f('DIAGNOSIS', 6, 16, 'depressive'), f('NAME', 30, 40, 'x')]);
+    const s = segments(text, [
+      f('DIAGNOSIS', 0, 25, text),
+      f('DIAGNOSIS', 6, 16, 'depressive'),
+      f('NAME', 30, 40, 'x'),
+    ]);
     expect(s.map((x) => x.text).join('')).toBe(text);
     expect(s).toHaveLength(1);
   });
@@ -25,7 +36,10 @@ describe('redactHtml', () => {
     const html = '<p>Dear <b>Jane</b> Doe, your PTSD plan.</p>';
     const start = html.indexOf('<b>');
     const end = html.indexOf(' Doe') + 4;
-    const out = redactHtml(html, [f('NAME', start, end, html.slice(start, end)), f('DIAGNOSIS', html.indexOf('PTSD'), html.indexOf('PTSD') + 4, 'PTSD')]);
+    const out = redactHtml(html, [
+      f('NAME', start, end, html.slice(start, end)),
+      f('DIAGNOSIS', html.indexOf('PTSD'), html.indexOf('PTSD') + 4, 'PTSD'),
+    ]);
     expect(out).toBe('<p>Dear [NAME]<b></b>, your [DIAGNOSIS] plan.</p>');
   });
 

@@ -11,7 +11,10 @@ describe('compose idempotency key', () => {
   });
 
   it('falls back to getRandomValues when randomUUID is missing (no secure context)', () => {
-    const key = newIdempotencyKey({ getRandomValues: <T extends ArrayBufferView | null>(x: T) => crypto.getRandomValues(x as Uint8Array) as unknown as T });
+    const key = newIdempotencyKey({
+      getRandomValues: <T extends ArrayBufferView | null>(x: T) =>
+        crypto.getRandomValues(x as Uint8Array) as unknown as T,
+    });
     expect(key).toMatch(/^outlook-compose-[0-9a-f]{32}$/);
   });
 
@@ -21,13 +24,23 @@ describe('compose idempotency key', () => {
       baseUrl: 'https://attune.test',
       getToken: () => Promise.resolve({ ok: true, token: 't' }),
       fetch: (input, init) => {
-        seen.push({ url: input instanceof Request ? input.url : input.toString(), headers: { ...(init?.headers as Record<string, string>) } });
+        seen.push({
+          url: input instanceof Request ? input.url : input.toString(),
+          headers: { ...(init?.headers as Record<string, string>) },
+        });
         return Promise.resolve(new Response('{}', { status: 500 }));
       },
     });
-    await api.sendMessage({ to: ['a@b.example'], subject: 's', text: 't' }, { idempotencyKey: 'outlook-compose-1' });
+    await api.sendMessage(
+      { to: ['a@b.example'], subject: 's', text: 't' },
+      { idempotencyKey: 'outlook-compose-1' },
+    );
     await api.sendMessage({ to: ['a@b.example'], subject: 's', text: 't' });
     await api.getPolicy();
-    expect(seen.map((s) => s.headers['idempotency-key'])).toEqual(['outlook-compose-1', undefined, undefined]);
+    expect(seen.map((s) => s.headers['idempotency-key'])).toEqual([
+      'outlook-compose-1',
+      undefined,
+      undefined,
+    ]);
   });
 });

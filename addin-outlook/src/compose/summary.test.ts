@@ -6,12 +6,17 @@ import { summarize } from './summary.ts';
 
 function draft(html: string, to = ['frontdesk@partner-clinic.example'], policy: Partial<Policy> = {}) {
   return summarize(
-    evaluateDraft({ ...DEFAULT_POLICY, ...policy }, { subject: 'Update', html, to, cc: [], bcc: [], attachmentNames: [] }),
+    evaluateDraft(
+      { ...DEFAULT_POLICY, ...policy },
+      { subject: 'Update', html, to, cc: [], bcc: [], attachmentNames: [] },
+    ),
   );
 }
 
-const HEALTH_ONLY = '<p>Continue sertraline 50 mg for major depressive disorder and keep the sleep diary.</p>';
-const PHI = '<p>Hi Jane Doe,</p><p>Continue sertraline 50 mg for major depressive disorder. DOB 03/14/1985.</p>';
+const HEALTH_ONLY =
+  '<p>Continue sertraline 50 mg for major depressive disorder and keep the sleep diary.</p>';
+const PHI =
+  '<p>Hi Jane Doe,</p><p>Continue sertraline 50 mg for major depressive disorder. DOB 03/14/1985.</p>';
 
 describe('compose pane summary', () => {
   it('says health content without identifiers needs no encryption, never "PHI found", when the policy allows it', () => {

@@ -59,11 +59,13 @@ export const alerts = {
   },
   rejected(code: string | undefined): AlertText {
     const why: Record<string, string> = {
-      payload_too_large: 'The message or its attachments are larger than secure delivery allows (25 MB per attachment).',
+      payload_too_large:
+        'The message or its attachments are larger than secure delivery allows (25 MB per attachment).',
       blocked_by_policy: "Your practice's policy does not allow this message to be sent, even securely.",
       forbidden: 'Your account is not allowed to send secure messages. Ask your Attune administrator.',
       rate_limited: 'Too many messages were sent in a short time. Wait a minute and send again.',
-      validation_failed: 'The secure server could not accept this message as written (for example an invalid recipient address).',
+      validation_failed:
+        'The secure server could not accept this message as written (for example an invalid recipient address).',
     };
     return make(
       'The secure server refused this message',

@@ -7,7 +7,13 @@ import {
   PolicySchema,
   SendMessageResponseSchema,
 } from '@attune/shared/api';
-import type { Caseload, Engagement, Policy, SendMessageRequestInput, SendMessageResponse } from '@attune/shared/api';
+import type {
+  Caseload,
+  Engagement,
+  Policy,
+  SendMessageRequestInput,
+  SendMessageResponse,
+} from '@attune/shared/api';
 import type { TokenProvider } from './auth.ts';
 
 export type ApiFailureReason =
@@ -40,7 +46,10 @@ export interface ApiClient {
    * `idempotencyKey` goes out as the Idempotency-Key header: the server answers a repeat with the
    * message it already accepted, so a retry after a lost answer cannot send twice.
    */
-  sendMessage(req: SendMessageRequestInput, opts?: { idempotencyKey?: string }): Promise<ApiResult<SendMessageResponse>>;
+  sendMessage(
+    req: SendMessageRequestInput,
+    opts?: { idempotencyKey?: string },
+  ): Promise<ApiResult<SendMessageResponse>>;
   getEngagement(email: string): Promise<ApiResult<Engagement>>;
   getCaseload(page?: number): Promise<ApiResult<Caseload>>;
 }
@@ -69,8 +78,17 @@ export function createApiClient(opts: ApiClientOptions): ApiClient {
     extraHeaders: Record<string, string> = {},
   ): Promise<ApiResult<T>> {
     const token = await opts.getToken();
-    if (!token.ok) return { ok: false, reason: token.reason === 'unreachable' ? 'unreachable' : 'sign_in_failed', message: token.message };
-    const headers: Record<string, string> = { ...extraHeaders, accept: 'application/json', authorization: `Bearer ${token.token}` };
+    if (!token.ok)
+      return {
+        ok: false,
+        reason: token.reason === 'unreachable' ? 'unreachable' : 'sign_in_failed',
+        message: token.message,
+      };
+    const headers: Record<string, string> = {
+      ...extraHeaders,
+      accept: 'application/json',
+      authorization: `Bearer ${token.token}`,
+    };
     if (body !== undefined) headers['content-type'] = 'application/json';
     let res: Response;
     try {
@@ -98,19 +116,31 @@ export function createApiClient(opts: ApiClientOptions): ApiClient {
     if (res.ok) {
       const parsed = schema.safeParse(json);
       if (parsed.success) return { ok: true, value: parsed.data };
-      return { ok: false, reason: 'invalid_response', status: res.status, message: 'The Attune server sent an unexpected answer.' };
+      return {
+        ok: false,
+        reason: 'invalid_response',
+        status: res.status,
+        message: 'The Attune server sent an unexpected answer.',
+      };
     }
     const err = ErrorBodySchema.safeParse(json);
     const code = err.success ? err.data.error.code : undefined;
     const message = err.success ? err.data.error.message : `The Attune server answered ${res.status}.`;
-    const reason: ApiFailureReason = res.status === 401 ? 'sign_in_failed' : res.status >= 500 ? 'server_error' : 'rejected';
+    const reason: ApiFailureReason =
+      res.status === 401 ? 'sign_in_failed' : res.status >= 500 ? 'server_error' : 'rejected';
     return { ok: false, reason, status: res.status, ...(code !== undefined ? { code } : {}), message };
   }
 
   return {
     getPolicy: () => request('GET', '/v1/policy', undefined, PolicySchema),
     sendMessage: (req, o) =>
-      request('POST', '/v1/messages', req, SendMessageResponseSchema, o?.idempotencyKey ? { 'idempotency-key': o.idempotencyKey } : {}),
+      request(
+        'POST',
+        '/v1/messages',
+        req,
+        SendMessageResponseSchema,
+        o?.idempotencyKey ? { 'idempotency-key': o.idempotencyKey } : {},
+      ),
     // The address goes in the body, never the URL: paths end up in proxy and browser logs.
     getEngagement: (email) => request('POST', '/v1/engagement/lookup', { email }, EngagementSchema),
     getCaseload: (page = 1) => request('GET', `/v1/caseload?page=${page}`, undefined, CaseloadSchema),

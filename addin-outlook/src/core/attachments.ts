@@ -31,7 +31,10 @@ export function contentTypeFor(name: string): string {
  * File attachments come as base64, attached mail items as EML text, calendar items as iCalendar.
  * Cloud (shared-link) attachments have no content we could secure: the caller must refuse.
  */
-export async function collectAttachments(item: Office.MessageCompose, list: readonly DraftAttachment[]): Promise<CollectResult> {
+export async function collectAttachments(
+  item: Office.MessageCompose,
+  list: readonly DraftAttachment[],
+): Promise<CollectResult> {
   if (list.some((a) => a.kind === 'cloud')) return { ok: false, reason: 'cloud' };
   const out: Attachment[] = [];
   for (const a of list) {
@@ -43,7 +46,11 @@ export async function collectAttachments(item: Office.MessageCompose, list: read
     const isBase64 = format === 'base64';
     out.push({
       filename: a.name || 'attachment',
-      contentType: isBase64 ? contentTypeFor(a.name) : format === 'iCalendar' ? 'text/calendar' : 'message/rfc822',
+      contentType: isBase64
+        ? contentTypeFor(a.name)
+        : format === 'iCalendar'
+          ? 'text/calendar'
+          : 'message/rfc822',
       contentBase64: isBase64 ? content.content : base64FromUtf8(content.content),
     });
   }

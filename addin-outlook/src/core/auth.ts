@@ -14,7 +14,11 @@ export type TokenProvider = () => Promise<TokenResult>;
 /** Tries providers in order; the first token wins. `not_available` falls through silently. */
 export function chainTokenProviders(providers: readonly TokenProvider[]): TokenProvider {
   return async () => {
-    let last: TokenResult = { ok: false, reason: 'not_available', message: 'No sign-in method is configured for Attune.' };
+    let last: TokenResult = {
+      ok: false,
+      reason: 'not_available',
+      message: 'No sign-in method is configured for Attune.',
+    };
     for (const p of providers) {
       let r: TokenResult;
       try {
@@ -31,7 +35,11 @@ export function chainTokenProviders(providers: readonly TokenProvider[]): TokenP
 }
 
 /** Caches a provider's token in memory for `ttlMs`. A failure is never cached. */
-export function cachedTokenProvider(provider: TokenProvider, ttlMs: number, now: () => number = Date.now): TokenProvider {
+export function cachedTokenProvider(
+  provider: TokenProvider,
+  ttlMs: number,
+  now: () => number = Date.now,
+): TokenProvider {
   let cached: { token: string; until: number } | null = null;
   return async () => {
     if (cached && cached.until > now()) return { ok: true, token: cached.token };
@@ -45,7 +53,11 @@ export function cachedTokenProvider(provider: TokenProvider, ttlMs: number, now:
  * Development only: the server's local issuer. The server answers 403 `dev_tokens_disabled`
  * outside development, so a production build that left this on still cannot sign anyone in.
  */
-export function devTokenProvider(opts: { baseUrl: string; email: () => string | undefined; fetch?: typeof fetch }): TokenProvider {
+export function devTokenProvider(opts: {
+  baseUrl: string;
+  email: () => string | undefined;
+  fetch?: typeof fetch;
+}): TokenProvider {
   const doFetch = opts.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, init));
   return async () => {
     const email = opts.email();
@@ -60,23 +72,41 @@ export function devTokenProvider(opts: { baseUrl: string; email: () => string | 
       });
     } catch {
       // The server is down, which is not a sign-in problem: say so, so the user gets the right advice.
-      return { ok: false, reason: 'unreachable', message: 'The Attune server could not be reached to sign you in.' };
+      return {
+        ok: false,
+        reason: 'unreachable',
+        message: 'The Attune server could not be reached to sign you in.',
+      };
     }
     const body: unknown = await res.json().catch(() => undefined);
     const token = body && typeof body === 'object' && 'token' in body ? body.token : undefined;
     if (!res.ok || typeof token !== 'string' || !token) {
-      return { ok: false, reason: 'sign_in_failed', message: `Attune sign-in was refused (HTTP ${res.status}).` };
+      return {
+        ok: false,
+        reason: 'sign_in_failed',
+        message: `Attune sign-in was refused (HTTP ${res.status}).`,
+      };
     }
     return { ok: true, token };
   };
 }
 
 /** Nested app authentication (MSAL nestable client): silent first, then a popup when `interactive`. */
-export function naaTokenProvider(opts: { clientId: string | null; scope: string | null; interactive: boolean }): TokenProvider {
+export function naaTokenProvider(opts: {
+  clientId: string | null;
+  scope: string | null;
+  interactive: boolean;
+}): TokenProvider {
   let pca: Promise<IPublicClientApplication> | null = null;
   return async () => {
-    if (!opts.clientId || !opts.scope) return { ok: false, reason: 'not_available', message: 'Single sign-on is not configured.' };
-    if (!naaSupported()) return { ok: false, reason: 'not_available', message: 'This Outlook does not support nested app authentication.' };
+    if (!opts.clientId || !opts.scope)
+      return { ok: false, reason: 'not_available', message: 'Single sign-on is not configured.' };
+    if (!naaSupported())
+      return {
+        ok: false,
+        reason: 'not_available',
+        message: 'This Outlook does not support nested app authentication.',
+      };
     pca ??= createNestablePublicClientApplication({
       auth: { clientId: opts.clientId, authority: 'https://login.microsoftonline.com/common' },
       // Tokens stay in memory: nothing of ours in localStorage or sessionStorage.
@@ -89,7 +119,11 @@ export function naaTokenProvider(opts: { clientId: string | null; scope: string 
       return { ok: true, token: r.accessToken };
     } catch {
       if (!opts.interactive) {
-        return { ok: false, reason: 'sign_in_failed', message: 'You are not signed in to Attune. Open the Attune pane to sign in.' };
+        return {
+          ok: false,
+          reason: 'sign_in_failed',
+          message: 'You are not signed in to Attune. Open the Attune pane to sign in.',
+        };
       }
     }
     try {
@@ -103,7 +137,9 @@ export function naaTokenProvider(opts: { clientId: string | null; scope: string 
 
 /** The slice of OfficeRuntime (not in @types/office-js) that we use. */
 interface OfficeRuntimeLike {
-  auth?: { getAccessToken(options?: { allowSignInPrompt?: boolean; allowConsentPrompt?: boolean }): Promise<string> };
+  auth?: {
+    getAccessToken(options?: { allowSignInPrompt?: boolean; allowConsentPrompt?: boolean }): Promise<string>;
+  };
 }
 
 /** Legacy Office SSO, still the documented path inside event runtimes (needs WebApplicationInfo). */
@@ -117,14 +153,20 @@ export function officeRuntimeTokenProvider(): TokenProvider {
       const token = await auth.getAccessToken({ allowSignInPrompt: false, allowConsentPrompt: false });
       return { ok: true, token };
     } catch {
-      return { ok: false, reason: 'sign_in_failed', message: 'Office single sign-on did not return a token.' };
+      return {
+        ok: false,
+        reason: 'sign_in_failed',
+        message: 'Office single sign-on did not return a token.',
+      };
     }
   };
 }
 
 function naaSupported(): boolean {
   try {
-    return typeof Office !== 'undefined' && Office.context.requirements.isSetSupported('NestedAppAuth', '1.1');
+    return (
+      typeof Office !== 'undefined' && Office.context.requirements.isSetSupported('NestedAppAuth', '1.1')
+    );
   } catch {
     return false;
   }

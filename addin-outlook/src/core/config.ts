@@ -20,9 +20,14 @@ export interface AddinConfig {
 export const DEV_PUBLIC_URL = 'https://localhost:3000';
 
 export function buildConfig(): AddinConfig {
-  const baseUrl = typeof __ATTUNE_PUBLIC_URL__ === 'string' && __ATTUNE_PUBLIC_URL__ ? __ATTUNE_PUBLIC_URL__ : DEV_PUBLIC_URL;
-  const clientId = typeof __ATTUNE_CLIENT_ID__ === 'string' && __ATTUNE_CLIENT_ID__ ? __ATTUNE_CLIENT_ID__ : null;
-  const apiScope = typeof __ATTUNE_API_SCOPE__ === 'string' && __ATTUNE_API_SCOPE__ ? __ATTUNE_API_SCOPE__ : null;
+  const baseUrl =
+    typeof __ATTUNE_PUBLIC_URL__ === 'string' && __ATTUNE_PUBLIC_URL__
+      ? __ATTUNE_PUBLIC_URL__
+      : DEV_PUBLIC_URL;
+  const clientId =
+    typeof __ATTUNE_CLIENT_ID__ === 'string' && __ATTUNE_CLIENT_ID__ ? __ATTUNE_CLIENT_ID__ : null;
+  const apiScope =
+    typeof __ATTUNE_API_SCOPE__ === 'string' && __ATTUNE_API_SCOPE__ ? __ATTUNE_API_SCOPE__ : null;
   const devAuth = typeof __ATTUNE_DEV_AUTH__ === 'boolean' ? __ATTUNE_DEV_AUTH__ : true;
   return { baseUrl: trimSlash(baseUrl), clientId, apiScope, devAuth };
 }
@@ -47,7 +52,8 @@ export function baseUrlFromLocation(href: string | undefined, fallback: string):
 
 export function runtimeConfig(): AddinConfig {
   const cfg = buildConfig();
-  const href = typeof location !== 'undefined' && typeof location.href === 'string' ? location.href : undefined;
+  const href =
+    typeof location !== 'undefined' && typeof location.href === 'string' ? location.href : undefined;
   return { ...cfg, baseUrl: baseUrlFromLocation(href, cfg.baseUrl) };
 }
 

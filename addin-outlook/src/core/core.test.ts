@@ -11,12 +11,17 @@ import { describeTypes } from './evaluate.ts';
 import { createPolicySource } from './policy-source.ts';
 
 const token = async (): Promise<TokenResult> => ({ ok: true, token: 't' });
-const json = (status: number, body: unknown) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+const json = (status: number, body: unknown) =>
+  new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
 
 describe('baseUrlFromLocation', () => {
   it('takes the server from the page address, keeping a path prefix before /addin/', () => {
-    expect(baseUrlFromLocation('https://a.example.org/addin/read.html?x=1', 'https://dev')).toBe('https://a.example.org');
-    expect(baseUrlFromLocation('https://a.example.org/attune/addin/compose.html', 'https://dev')).toBe('https://a.example.org/attune');
+    expect(baseUrlFromLocation('https://a.example.org/addin/read.html?x=1', 'https://dev')).toBe(
+      'https://a.example.org',
+    );
+    expect(baseUrlFromLocation('https://a.example.org/attune/addin/compose.html', 'https://dev')).toBe(
+      'https://a.example.org/attune',
+    );
   });
   it('falls back to the build-time URL when there is no usable page address', () => {
     expect(baseUrlFromLocation(undefined, 'https://dev')).toBe('https://dev');
@@ -28,7 +33,11 @@ describe('baseUrlFromLocation', () => {
 describe('token providers', () => {
   it('takes the first token and reports the most telling failure', async () => {
     const na = async (): Promise<TokenResult> => ({ ok: false, reason: 'not_available', message: 'n/a' });
-    const refused = async (): Promise<TokenResult> => ({ ok: false, reason: 'sign_in_failed', message: 'refused' });
+    const refused = async (): Promise<TokenResult> => ({
+      ok: false,
+      reason: 'sign_in_failed',
+      message: 'refused',
+    });
     expect(await chainTokenProviders([na, token])()).toEqual({ ok: true, token: 't' });
     expect(await chainTokenProviders([refused, na])()).toMatchObject({ reason: 'sign_in_failed' });
     expect(await chainTokenProviders([na])()).toMatchObject({ reason: 'not_available' });
@@ -52,7 +61,8 @@ describe('token providers', () => {
 });
 
 describe('api client', () => {
-  const client = (fetchImpl: typeof fetch, timeoutMs = 1000) => createApiClient({ baseUrl: 'https://s', getToken: token, fetch: fetchImpl, timeoutMs });
+  const client = (fetchImpl: typeof fetch, timeoutMs = 1000) =>
+    createApiClient({ baseUrl: 'https://s', getToken: token, fetch: fetchImpl, timeoutMs });
 
   it('sends the bearer token and checks the answer against the contract', async () => {
     let seen: Headers | undefined;
@@ -66,11 +76,24 @@ describe('api client', () => {
 
   it('maps failures to reasons: 401 sign-in, 4xx rejected with the code, 5xx, bad body, network, timeout', async () => {
     const err = (code: string) => ({ error: { code, message: `m ${code}` } });
-    expect(await client(async () => json(401, err('unauthenticated'))).getPolicy()).toMatchObject({ ok: false, reason: 'sign_in_failed' });
-    expect(await client(async () => json(413, err('payload_too_large'))).getPolicy()).toMatchObject({ reason: 'rejected', code: 'payload_too_large', status: 413 });
-    expect(await client(async () => json(503, err('internal_error'))).getPolicy()).toMatchObject({ reason: 'server_error' });
-    expect(await client(async () => json(200, { mode: 'nonsense' })).getPolicy()).toMatchObject({ reason: 'invalid_response' });
-    expect(await client(async () => Promise.reject(new TypeError('fetch failed'))).getPolicy()).toMatchObject({ reason: 'unreachable' });
+    expect(await client(async () => json(401, err('unauthenticated'))).getPolicy()).toMatchObject({
+      ok: false,
+      reason: 'sign_in_failed',
+    });
+    expect(await client(async () => json(413, err('payload_too_large'))).getPolicy()).toMatchObject({
+      reason: 'rejected',
+      code: 'payload_too_large',
+      status: 413,
+    });
+    expect(await client(async () => json(503, err('internal_error'))).getPolicy()).toMatchObject({
+      reason: 'server_error',
+    });
+    expect(await client(async () => json(200, { mode: 'nonsense' })).getPolicy()).toMatchObject({
+      reason: 'invalid_response',
+    });
+    expect(await client(async () => Promise.reject(new TypeError('fetch failed'))).getPolicy()).toMatchObject(
+      { reason: 'unreachable' },
+    );
     const hang = (() => new Promise<Response>(() => undefined)) as typeof fetch;
     expect(await client(hang, 50).getPolicy()).toMatchObject({ reason: 'unreachable' });
   });
@@ -106,7 +129,11 @@ describe('policy source', () => {
     answer = 'down';
     expect(await src.get()).toMatchObject({ source: 'cache', policy: { outlookAction: 'automatic' } });
     const fresh = createPolicySource(api, 1000, () => now);
-    expect(await fresh.get()).toMatchObject({ source: 'default', policy: DEFAULT_POLICY, failure: { reason: 'unreachable' } });
+    expect(await fresh.get()).toMatchObject({
+      source: 'default',
+      policy: DEFAULT_POLICY,
+      failure: { reason: 'unreachable' },
+    });
   });
 });
 
@@ -120,11 +147,20 @@ describe('alert texts', () => {
       hasCrisis: true,
     };
     const s = { ...scan, types: [...scan.types] };
-    for (const t of [alerts.review(s), alerts.warn(s), alerts.unreachable(s), alerts.signIn(s), alerts.blocked(s.types), alerts.rejected('x'.repeat(600))]) {
+    for (const t of [
+      alerts.review(s),
+      alerts.warn(s),
+      alerts.unreachable(s),
+      alerts.signIn(s),
+      alerts.blocked(s.types),
+      alerts.rejected('x'.repeat(600)),
+    ]) {
       expect(t.markdown.length).toBeLessThanOrEqual(MAX_ALERT_CHARS);
       expect(t.plain.length).toBeLessThanOrEqual(MAX_ALERT_CHARS);
     }
-    expect(describeTypes(s.types)).toBe('a name, a date, a phone number, a Social Security number and 4 more kinds');
+    expect(describeTypes(s.types)).toBe(
+      'a name, a date, a phone number, a Social Security number and 4 more kinds',
+    );
   });
 });
 

@@ -32,7 +32,9 @@ export async function readDraft(item: Item): Promise<Draft> {
     recipients(item.to, 'to.getAsync'),
     recipients(item.cc, 'cc.getAsync'),
     item.bcc ? recipients(item.bcc, 'bcc.getAsync') : Promise.resolve([]),
-    officeCall<Office.AttachmentDetailsCompose[]>('getAttachmentsAsync', (cb) => item.getAttachmentsAsync(cb)),
+    officeCall<Office.AttachmentDetailsCompose[]>('getAttachmentsAsync', (cb) =>
+      item.getAttachmentsAsync(cb),
+    ),
   ]);
   return {
     subject: subject ?? '',

@@ -23,19 +23,15 @@ export const scanOptionsFor = scanOptionsFromPolicy;
 
 /** The shared one-path scan and decision (the same the server and the gateway apply). */
 export function evaluateDraft(policy: Policy, draft: DraftContent): Evaluation {
-  return scanAndDecide(
-    policy,
-    {
-      subject: draft.subject,
-      html: draft.html,
-      to: draft.to,
-      // Bcc recipients receive the same content: scan and decide for them as for Cc.
-      cc: [...draft.cc, ...draft.bcc],
-      attachments: draft.attachmentNames.map((name) => ({ name })),
-    },
-  );
+  return scanAndDecide(policy, {
+    subject: draft.subject,
+    html: draft.html,
+    to: draft.to,
+    // Bcc recipients receive the same content: scan and decide for them as for Cc.
+    cc: [...draft.cc, ...draft.bcc],
+    attachments: draft.attachmentNames.map((name) => ({ name })),
+  });
 }
-
 
 /** "a name, a diagnosis and a medication": names the kinds of PHI, never the values. */
 export function describeTypes(types: readonly PhiType[], max = 4): string {

@@ -8,7 +8,9 @@ export class OfficeCallError extends Error {
     officeMessage: string | undefined,
   ) {
     // The Office error message never contains item content; keep it for diagnosis.
-    super(`${operation} failed${officeCode !== undefined ? ` (${officeCode})` : ''}: ${officeMessage ?? 'unknown error'}`);
+    super(
+      `${operation} failed${officeCode !== undefined ? ` (${officeCode})` : ''}: ${officeMessage ?? 'unknown error'}`,
+    );
     this.name = 'OfficeCallError';
   }
 }
@@ -20,7 +22,10 @@ interface AsyncResultLike<T> {
 }
 
 /** Calls `fn` with a callback and resolves with the result's value, or rejects on failure. */
-export function officeCall<T>(operation: string, fn: (cb: (r: AsyncResultLike<T>) => void) => void): Promise<T> {
+export function officeCall<T>(
+  operation: string,
+  fn: (cb: (r: AsyncResultLike<T>) => void) => void,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     try {
       fn((r) => {
@@ -36,6 +41,8 @@ export function officeCall<T>(operation: string, fn: (cb: (r: AsyncResultLike<T>
 function isSucceeded(status: unknown): boolean {
   // Office.AsyncResultStatus.Succeeded is the string "succeeded" in Office.js.
   const succeeded =
-    typeof Office !== 'undefined' && Office.AsyncResultStatus ? (Office.AsyncResultStatus.Succeeded as unknown) : 'succeeded';
+    typeof Office !== 'undefined' && Office.AsyncResultStatus
+      ? (Office.AsyncResultStatus.Succeeded as unknown)
+      : 'succeeded';
   return status === succeeded || status === 'succeeded';
 }

@@ -7,14 +7,17 @@ import type { Policy } from '@attune/shared/policy';
 import type { ApiClient, ApiFailure } from './api-client.ts';
 
 export type PolicyState =
-  | { source: 'server' | 'cache'; policy: Policy }
-  | { source: 'default'; policy: Policy; failure: ApiFailure };
+  { source: 'server' | 'cache'; policy: Policy } | { source: 'default'; policy: Policy; failure: ApiFailure };
 
 export interface PolicySource {
   get(): Promise<PolicyState>;
 }
 
-export function createPolicySource(api: Pick<ApiClient, 'getPolicy'>, ttlMs = 5 * 60_000, now: () => number = Date.now): PolicySource {
+export function createPolicySource(
+  api: Pick<ApiClient, 'getPolicy'>,
+  ttlMs = 5 * 60_000,
+  now: () => number = Date.now,
+): PolicySource {
   let cached: { policy: Policy; at: number } | null = null;
   return {
     async get() {

@@ -84,7 +84,11 @@ describe('dist/launchevent.js in a bare JavaScript context', () => {
   });
 
   it('lets a message without PHI go even with no network at all', async () => {
-    const { completed } = await runBundle({ subject: 'Lunch', html: '<p>Shall we meet at noon?</p>', to: ['a@example.net'] });
+    const { completed } = await runBundle({
+      subject: 'Lunch',
+      html: '<p>Shall we meet at noon?</p>',
+      to: ['a@example.net'],
+    });
     expect(completed).toEqual([{ allowEvent: true }]);
   });
 
@@ -96,6 +100,8 @@ describe('dist/launchevent.js in a bare JavaScript context', () => {
     });
     expect(completed).toHaveLength(1);
     expect(completed[0]).toMatchObject({ allowEvent: false });
-    expect((completed[0] as { errorMessageMarkdown: string }).errorMessageMarkdown).toContain("can't reach its server");
+    expect((completed[0] as { errorMessageMarkdown: string }).errorMessageMarkdown).toContain(
+      "can't reach its server",
+    );
   });
 });

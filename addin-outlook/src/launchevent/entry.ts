@@ -20,9 +20,17 @@ const providers: TokenProvider[] = [
   officeRuntimeTokenProvider(),
 ];
 if (config.devAuth) {
-  providers.push(devTokenProvider({ baseUrl: config.baseUrl, email: () => Office.context.mailbox.userProfile.emailAddress }));
+  providers.push(
+    devTokenProvider({
+      baseUrl: config.baseUrl,
+      email: () => Office.context.mailbox.userProfile.emailAddress,
+    }),
+  );
 }
-const api = createApiClient({ baseUrl: config.baseUrl, getToken: cachedTokenProvider(chainTokenProviders(providers), 5 * 60_000) });
+const api = createApiClient({
+  baseUrl: config.baseUrl,
+  getToken: cachedTokenProvider(chainTokenProviders(providers), 5 * 60_000),
+});
 
 const onMessageSend = createOnMessageSend({ api, policy: createPolicySource(api), item: composeItem });
 // The handler settles through event.completed; Office ignores the return value.

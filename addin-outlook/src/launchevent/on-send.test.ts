@@ -37,7 +37,10 @@ async function send(draft: FakeDraftInit, server: FakeApiOptions | 'down' = {}):
   }
   const { office, writes, calls } = fakeOffice(draft);
   (globalThis as { Office?: unknown }).Office = office;
-  const getToken = cachedTokenProvider(devTokenProvider({ baseUrl, email: () => 'clinician@practice.example' }), 60_000);
+  const getToken = cachedTokenProvider(
+    devTokenProvider({ baseUrl, email: () => 'clinician@practice.example' }),
+    60_000,
+  );
   const client = createApiClient({ baseUrl, getToken, timeoutMs: 5_000 });
   const handler = createOnMessageSend({
     api: client,
@@ -65,7 +68,8 @@ function expectUntouched(run: Run): void {
 function expectPhiFree(text: string | undefined): void {
   expect(text).toBeTruthy();
   expect(text!.length).toBeLessThanOrEqual(MAX_ALERT_CHARS);
-  for (const value of ['Jane', 'sertraline', 'depressive', '1985', 'PTSD', 'Jones', PATIENT]) expect(text).not.toContain(value);
+  for (const value of ['Jane', 'sertraline', 'depressive', '1985', 'PTSD', 'Jones', PATIENT])
+    expect(text).not.toContain(value);
 }
 
 describe('OnMessageSend with the practice on "review"', () => {
@@ -127,7 +131,9 @@ describe('OnMessageSend with the practice on "review"', () => {
 });
 
 describe('OnMessageSend with the practice on "automatic"', () => {
-  const automatic: FakeApiOptions = { policy: { internalDomains: ['practice.example'], outlookAction: 'automatic' } };
+  const automatic: FakeApiOptions = {
+    policy: { internalDomains: ['practice.example'], outlookAction: 'automatic' },
+  };
 
   it('stores the content on the server, replaces the body with the notice, removes attachments and stamps the header', async () => {
     const run = await send(
@@ -139,7 +145,13 @@ describe('OnMessageSend with the practice on "automatic"', () => {
         bcc: ['other@example.net'],
         attachments: [
           { id: 'a1', name: 'plan.pdf', content: 'JVBERi0xLjQK' },
-          { id: 'a2', name: 'note.eml', attachmentType: 'item', format: 'eml', content: 'Subject: x\r\n\r\nbody' },
+          {
+            id: 'a2',
+            name: 'note.eml',
+            attachmentType: 'item',
+            format: 'eml',
+            content: 'Subject: x\r\n\r\nbody',
+          },
         ],
       },
       automatic,
@@ -157,7 +169,11 @@ describe('OnMessageSend with the practice on "automatic"', () => {
       delivery: 'client',
       attachments: [
         { filename: 'plan.pdf', contentType: 'application/pdf', contentBase64: 'JVBERi0xLjQK' },
-        { filename: 'note.eml', contentType: 'message/rfc822', contentBase64: Buffer.from('Subject: x\r\n\r\nbody').toString('base64') },
+        {
+          filename: 'note.eml',
+          contentType: 'message/rfc822',
+          contentBase64: Buffer.from('Subject: x\r\n\r\nbody').toString('base64'),
+        },
       ],
     });
     expect(run.writes.body).toEqual([{ value: NOTICE_HTML, coercionType: 'html' }]);
@@ -168,7 +184,10 @@ describe('OnMessageSend with the practice on "automatic"', () => {
   });
 
   it('replaces a subject that contains PHI, so the notice does not carry it', async () => {
-    const run = await send({ subject: 'Jane Doe depression follow-up', html: CLEAN_HTML, to: [PATIENT] }, automatic);
+    const run = await send(
+      { subject: 'Jane Doe depression follow-up', html: CLEAN_HTML, to: [PATIENT] },
+      automatic,
+    );
     expect(only(run)).toEqual({ allowEvent: true });
     expect(run.writes.subject).toEqual([NEUTRAL_SUBJECT]);
     expect(run.writes.body).toEqual([{ value: NOTICE_HTML, coercionType: 'html' }]);
@@ -182,7 +201,10 @@ describe('OnMessageSend with the practice on "automatic"', () => {
   });
 
   it('blocks with the reason when the server refuses the message (4xx), leaving the draft as it was', async () => {
-    const run = await send({ subject: 'Follow-up', html: PHI_HTML, to: [PATIENT] }, { ...automatic, messages: [413, 'payload_too_large'] });
+    const run = await send(
+      { subject: 'Follow-up', html: PHI_HTML, to: [PATIENT] },
+      { ...automatic, messages: [413, 'payload_too_large'] },
+    );
     const o = only(run);
     expect(o.allowEvent).toBe(false);
     expect(o.errorMessageMarkdown).toContain('larger than secure delivery allows');
@@ -192,7 +214,10 @@ describe('OnMessageSend with the practice on "automatic"', () => {
   });
 
   it('blocks when the server fails (5xx) and says nothing was sent', async () => {
-    const run = await send({ subject: 'Follow-up', html: PHI_HTML, to: [PATIENT] }, { ...automatic, messages: [503, 'internal_error'] });
+    const run = await send(
+      { subject: 'Follow-up', html: PHI_HTML, to: [PATIENT] },
+      { ...automatic, messages: [503, 'internal_error'] },
+    );
     const o = only(run);
     expect(o.allowEvent).toBe(false);
     expect(o.errorMessageMarkdown).toContain("can't reach its server");
@@ -202,7 +227,12 @@ describe('OnMessageSend with the practice on "automatic"', () => {
 
   it('blocks a cloud attachment it cannot secure, before sending anything', async () => {
     const run = await send(
-      { subject: 'Follow-up', html: PHI_HTML, to: [PATIENT], attachments: [{ id: 'c1', name: 'x.docx', attachmentType: 'cloud', format: 'url' }] },
+      {
+        subject: 'Follow-up',
+        html: PHI_HTML,
+        to: [PATIENT],
+        attachments: [{ id: 'c1', name: 'x.docx', attachmentType: 'cloud', format: 'url' }],
+      },
       automatic,
     );
     const o = only(run);
@@ -212,7 +242,10 @@ describe('OnMessageSend with the practice on "automatic"', () => {
   });
 
   it('blocks, rather than sending in clear, when Outlook refuses to replace the body', async () => {
-    const run = await send({ subject: 'Follow-up', html: PHI_HTML, to: [PATIENT], failing: ['body.setAsync'] }, automatic);
+    const run = await send(
+      { subject: 'Follow-up', html: PHI_HTML, to: [PATIENT], failing: ['body.setAsync'] },
+      automatic,
+    );
     const o = only(run);
     expect(o.allowEvent).toBe(false);
     expect(o.errorMessageMarkdown).toContain("couldn't finish securing");
@@ -248,7 +281,12 @@ describe('OnMessageSend when the server or sign-in fails', () => {
   });
 
   it('fails closed with exactly one completion when reading the item throws', async () => {
-    const run = await send({ subject: 'Follow-up', html: PHI_HTML, to: [PATIENT], failing: ['body.getAsync'] });
+    const run = await send({
+      subject: 'Follow-up',
+      html: PHI_HTML,
+      to: [PATIENT],
+      failing: ['body.getAsync'],
+    });
     const o = only(run);
     expect(o.allowEvent).toBe(false);
     expect(o.errorMessageMarkdown).toContain("couldn't check this message");
@@ -257,7 +295,9 @@ describe('OnMessageSend when the server or sign-in fails', () => {
 
 describe('OnMessageSend policy switches', () => {
   it('offers Send Anyway (PromptUser) when an opt-in practice only warns', async () => {
-    const o = only(await send({ subject: 'Follow-up', html: PHI_HTML, to: [PATIENT] }, { policy: { mode: 'opt_in' } }));
+    const o = only(
+      await send({ subject: 'Follow-up', html: PHI_HTML, to: [PATIENT] }, { policy: { mode: 'opt_in' } }),
+    );
     if (o.allowEvent) return expect.unreachable('opt-in PHI must not pass silently');
     expect(o.sendModeOverride).toBe('promptUser');
     expect(o.commandId).toBe(COMPOSE_COMMAND_ID);

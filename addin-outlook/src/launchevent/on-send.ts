@@ -83,7 +83,10 @@ async function decideSend(deps: OnSendDeps): Promise<Completed> {
         sendModeOverride: Office.MailboxEnums.SendModeOverride?.PromptUser ?? 'promptUser',
       };
     case 'block':
-      return { ...blockWith(alerts.blocked(blockedTypes(scan, state.policy.blockTypes)), context('block', scan)), cancelLabel: 'Review' };
+      return {
+        ...blockWith(alerts.blocked(blockedTypes(scan, state.policy.blockTypes)), context('block', scan)),
+        cancelLabel: 'Review',
+      };
     case 'encrypt':
       break;
   }
@@ -96,7 +99,12 @@ async function decideSend(deps: OnSendDeps): Promise<Completed> {
   return secureInPlace(deps, item, draft, scan);
 }
 
-async function secureInPlace(deps: OnSendDeps, item: Office.MessageCompose, draft: Draft, scan: MessageScan): Promise<Completed> {
+async function secureInPlace(
+  deps: OnSendDeps,
+  item: Office.MessageCompose,
+  draft: Draft,
+  scan: MessageScan,
+): Promise<Completed> {
   const collected = await collectAttachments(item, draft.attachments);
   if (!collected.ok) return blockWith(alerts.cloudAttachment(), null);
 
@@ -118,7 +126,8 @@ async function secureInPlace(deps: OnSendDeps, item: Office.MessageCompose, draf
 
   try {
     const subjectHasPhi = scan.fields.some((f) => f.field === 'subject' && f.findings.length > 0);
-    if (subjectHasPhi) await officeCall<void>('subject.setAsync', (cb) => item.subject.setAsync(NEUTRAL_SUBJECT, cb));
+    if (subjectHasPhi)
+      await officeCall<void>('subject.setAsync', (cb) => item.subject.setAsync(NEUTRAL_SUBJECT, cb));
     await officeCall<void>('body.setAsync', (cb) =>
       item.body.setAsync(sent.value.notice.html, { coercionType: Office.CoercionType.Html }, cb),
     );
@@ -129,7 +138,10 @@ async function secureInPlace(deps: OnSendDeps, item: Office.MessageCompose, draf
       item.internetHeaders.setAsync({ [SECURED_HEADER]: sent.value.id }, cb),
     );
   } catch {
-    return { ...blockWith(alerts.rewriteFailed(), context('rewrite_failed', scan)), cancelLabel: 'Send securely' };
+    return {
+      ...blockWith(alerts.rewriteFailed(), context('rewrite_failed', scan)),
+      cancelLabel: 'Send securely',
+    };
   }
   return { allowEvent: true };
 }
@@ -139,7 +151,10 @@ function failureOptions(failure: ApiFailure, scan: MessageScan): Completed {
     case 'sign_in_failed':
       return { ...blockWith(alerts.signIn(scan), context('sign_in', scan)), cancelLabel: 'Sign in' };
     case 'rejected':
-      return { ...blockWith(alerts.rejected(failure.code), context('rejected', scan)), cancelLabel: 'Send securely' };
+      return {
+        ...blockWith(alerts.rejected(failure.code), context('rejected', scan)),
+        cancelLabel: 'Send securely',
+      };
     case 'unreachable':
     case 'server_error':
     case 'invalid_response':
@@ -148,7 +163,11 @@ function failureOptions(failure: ApiFailure, scan: MessageScan): Completed {
 }
 
 function blockWith(text: AlertText, ctx: SendContext | null): Completed {
-  const options: Completed = { allowEvent: false, errorMessage: text.plain, errorMessageMarkdown: text.markdown };
+  const options: Completed = {
+    allowEvent: false,
+    errorMessage: text.plain,
+    errorMessageMarkdown: text.markdown,
+  };
   if (ctx) {
     // commandId shows the action button that opens the compose pane; contextData tells the pane why.
     options.commandId = COMPOSE_COMMAND_ID;

@@ -30,7 +30,14 @@ function shell(): { panel: HTMLElement } {
   for (const [id, label] of tabs) {
     const b = h(
       'button',
-      { type: 'button', role: 'tab', id: `tab-${id}`, 'aria-selected': String(tab === id), 'aria-controls': 'panel', tabindex: tab === id ? '0' : '-1' },
+      {
+        type: 'button',
+        role: 'tab',
+        id: `tab-${id}`,
+        'aria-selected': String(tab === id),
+        'aria-controls': 'panel',
+        tabindex: tab === id ? '0' : '-1',
+      },
       label,
     );
     b.addEventListener('click', () => select(id));
@@ -78,7 +85,8 @@ async function refresh(): Promise<void> {
     const r = await api.getEngagement(email);
     if (mine !== generation) return; // the selection changed while we waited
     if (!r.ok) {
-      if (r.code === 'patient_not_found' || r.status === 404) return void setStatus('The sender is not a patient of your practice.');
+      if (r.code === 'patient_not_found' || r.status === 404)
+        return void setStatus('The sender is not a patient of your practice.');
       return void setStatus(`Could not load insights: ${r.message}`, 'error');
     }
     // One key per check-in form: a retry after a lost answer is answered with the same message.
@@ -86,8 +94,13 @@ async function refresh(): Promise<void> {
     panel.appendChild(
       renderEngagement(r.value, {
         async sendCheckIn(subject, text) {
-          const sent = await api.sendMessage({ to: [email], subject, text, checkIn: true }, { idempotencyKey: checkInKey });
-          return sent.ok ? { ok: true, message: 'Check-in sent securely.' } : { ok: false, message: `Not sent: ${sent.message}` };
+          const sent = await api.sendMessage(
+            { to: [email], subject, text, checkIn: true },
+            { idempotencyKey: checkInKey },
+          );
+          return sent.ok
+            ? { ok: true, message: 'Check-in sent securely.' }
+            : { ok: false, message: `Not sent: ${sent.message}` };
         },
       }),
     );

@@ -10,19 +10,36 @@ const BASE: Engagement['appointments'] = {
   cancelled: 1,
   noShowRate: 2 / 7,
   rescheduleRate: 1 / 9,
-  basis: 'No-show rate = missed / (attended + missed); reschedule rate = rescheduled / (attended + missed + rescheduled + cancelled).',
+  basis:
+    'No-show rate = missed / (attended + missed); reschedule rate = rescheduled / (attended + missed + rescheduled + cancelled).',
 };
 
 describe('read pane wording', () => {
   it('counts every appointment with an outcome, not the scheduling events', () => {
     // Appointments imported with their outcome only have no "scheduled" event: n must still be 9.
-    expect(appointmentsRow(BASE)).toEqual({ value: '5 attended, 2 missed, 1 rescheduled, 1 cancelled; no-show 29%, rescheduled 11%', n: 9 });
+    expect(appointmentsRow(BASE)).toEqual({
+      value: '5 attended, 2 missed, 1 rescheduled, 1 cancelled; no-show 29%, rescheduled 11%',
+      n: 9,
+    });
     expect(appointmentsRow({ ...BASE, scheduled: 40 }).n).toBe(9);
   });
 
   it('leaves out outcomes that did not happen', () => {
-    expect(appointmentsRow({ ...BASE, rescheduled: 0, cancelled: 0, rescheduleRate: 0 })).toEqual({ value: '5 attended, 2 missed; no-show 29%', n: 7 });
-    expect(appointmentsRow({ ...BASE, attended: 0, missed: 0, rescheduled: 0, cancelled: 0, noShowRate: null, rescheduleRate: null })).toEqual({
+    expect(appointmentsRow({ ...BASE, rescheduled: 0, cancelled: 0, rescheduleRate: 0 })).toEqual({
+      value: '5 attended, 2 missed; no-show 29%',
+      n: 7,
+    });
+    expect(
+      appointmentsRow({
+        ...BASE,
+        attended: 0,
+        missed: 0,
+        rescheduled: 0,
+        cancelled: 0,
+        noShowRate: null,
+        rescheduleRate: null,
+      }),
+    ).toEqual({
       value: '0 attended, 0 missed; no-show —',
       n: 0,
     });

@@ -9,7 +9,9 @@ const SEVERITY_ORDER: Record<Alert['severity'], number> = { urgent: 0, warning: 
 /** Crisis first, then by severity: the banner a clinician must not miss comes first. */
 export function orderAlerts(alerts: readonly Alert[]): Alert[] {
   return [...alerts].sort(
-    (a, b) => Number(b.kind === 'crisis') - Number(a.kind === 'crisis') || SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity],
+    (a, b) =>
+      Number(b.kind === 'crisis') - Number(a.kind === 'crisis') ||
+      SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity],
   );
 }
 
@@ -33,7 +35,12 @@ function hourLabel(hh: number | null): string {
 
 function reasons(list: readonly string[], summary = 'Why'): HTMLElement | null {
   if (list.length === 0) return null;
-  return h('details', { class: 'reasons' }, h('summary', {}, summary), h('ul', {}, ...list.map((r) => h('li', {}, r))));
+  return h(
+    'details',
+    { class: 'reasons' },
+    h('summary', {}, summary),
+    h('ul', {}, ...list.map((r) => h('li', {}, r))),
+  );
 }
 
 function metricRow(label: string, value: string, m: { n: number; basis: string }): HTMLElement {
@@ -41,7 +48,12 @@ function metricRow(label: string, value: string, m: { n: number; basis: string }
     'div',
     { class: 'metric' },
     h('dt', {}, label),
-    h('dd', {}, h('span', { class: 'metric-value' }, value), h('span', { class: 'metric-basis' }, ` (n=${m.n}) ${m.basis}`)),
+    h(
+      'dd',
+      {},
+      h('span', { class: 'metric-value' }, value),
+      h('span', { class: 'metric-basis' }, ` (n=${m.n}) ${m.basis}`),
+    ),
   );
 }
 
@@ -73,14 +85,20 @@ export function appointmentsRow(a: Engagement['appointments']): { value: string;
   if (a.cancelled > 0) parts.push(`${a.cancelled} cancelled`);
   const rates = [`no-show ${pct(a.noShowRate)}`];
   if (a.rescheduleRate !== null && a.rescheduled > 0) rates.push(`rescheduled ${pct(a.rescheduleRate)}`);
-  return { value: `${parts.join(', ')}; ${rates.join(', ')}`, n: a.attended + a.missed + a.rescheduled + a.cancelled };
+  return {
+    value: `${parts.join(', ')}; ${rates.join(', ')}`,
+    n: a.attended + a.missed + a.rescheduled + a.cancelled,
+  };
 }
 
 function alertBanner(a: Alert): HTMLElement {
   const crisis = a.kind === 'crisis';
   return h(
     'section',
-    { class: `banner banner-${crisis ? 'crisis' : a.severity}`, role: crisis || a.severity === 'urgent' ? 'alert' : 'note' },
+    {
+      class: `banner banner-${crisis ? 'crisis' : a.severity}`,
+      role: crisis || a.severity === 'urgent' ? 'alert' : 'note',
+    },
     h('strong', {}, alertTitle(a.kind)),
     h('p', {}, a.message),
     a.sentence ? h('blockquote', { class: 'crisis-sentence' }, a.sentence) : null,
@@ -102,14 +120,28 @@ export function renderEngagement(e: Engagement, actions: PatientActions): HTMLEl
       'section',
       { class: 'card', 'aria-labelledby': 'p-h' },
       h('h2', { id: 'p-h' }, e.patient.name ?? e.patient.email),
-      h('p', { class: 'style' }, h('span', { class: `chip chip-${e.style.style}` }, e.style.label), ` ${Math.round(e.style.confidence * 100)}% confidence`),
+      h(
+        'p',
+        { class: 'style' },
+        h('span', { class: `chip chip-${e.style.style}` }, e.style.label),
+        ` ${Math.round(e.style.confidence * 100)}% confidence`,
+      ),
       reasons(e.style.reasons),
-      h('p', { class: 'muted' }, `${plural(e.data.messagesSent, 'message')} sent, ${plural(e.data.replies, 'reply', 'replies')}, since ${e.data.firstEventAt ? new Date(e.data.firstEventAt).toLocaleDateString() : '—'}`),
+      h(
+        'p',
+        { class: 'muted' },
+        `${plural(e.data.messagesSent, 'message')} sent, ${plural(e.data.replies, 'reply', 'replies')}, since ${e.data.firstEventAt ? new Date(e.data.firstEventAt).toLocaleDateString() : '—'}`,
+      ),
     ),
   );
 
   const rt = e.responseTime;
-  const trend = { faster: 'getting faster', slower: 'getting slower', stable: 'stable', insufficient_data: 'not enough data yet' }[rt.trend];
+  const trend = {
+    faster: 'getting faster',
+    slower: 'getting slower',
+    stable: 'stable',
+    insufficient_data: 'not enough data yet',
+  }[rt.trend];
   const best = e.recommendations.bestHour;
   root.appendChild(
     h(
@@ -120,11 +152,17 @@ export function renderEngagement(e: Engagement, actions: PatientActions): HTMLEl
         'dl',
         { class: 'metrics' },
         metricRow('Reply rate', pct(e.replyRate.value), e.replyRate),
-        metricRow('Typical reply time', `${hours(rt.medianHours)} (IQR ${hours(rt.q1Hours)}–${hours(rt.q3Hours)}), ${trend}`, rt),
+        metricRow(
+          'Typical reply time',
+          `${hours(rt.medianHours)} (IQR ${hours(rt.q1Hours)}–${hours(rt.q3Hours)}), ${trend}`,
+          rt,
+        ),
         metricRow('Messages per week', metricValue(e.frequency), e.frequency),
         metricRow(
           'Best hour to write',
-          best.hour === null ? '—' : `${hourLabel(best.hour)} (${hourLabel(best.windowStart)}–${hourLabel(best.windowEnd)}, ${best.timeZone})`,
+          best.hour === null
+            ? '—'
+            : `${hourLabel(best.hour)} (${hourLabel(best.windowStart)}–${hourLabel(best.windowEnd)}, ${best.timeZone})`,
           { n: e.replyHours.n, basis: e.replyHours.basis },
         ),
         metricRow('Appointments', appointmentsRow(e.appointments).value, {
@@ -136,7 +174,11 @@ export function renderEngagement(e: Engagement, actions: PatientActions): HTMLEl
     ),
   );
 
-  const charts = h('section', { class: 'card charts', 'aria-labelledby': 'c-h' }, h('h2', { id: 'c-h' }, 'Charts'));
+  const charts = h(
+    'section',
+    { class: 'card charts', 'aria-labelledby': 'c-h' },
+    h('h2', { id: 'c-h' }, 'Charts'),
+  );
   const rtSvg = safeSvg(e.charts.responseTimeSvg, 'Weekly median reply time');
   const hrSvg = safeSvg(e.charts.replyHoursSvg, 'Replies by hour of day');
   if (rtSvg) charts.appendChild(h('figure', {}, rtSvg, h('figcaption', {}, 'Reply time by week')));
@@ -152,13 +194,31 @@ export function renderEngagement(e: Engagement, actions: PatientActions): HTMLEl
         h(
           'table',
           { class: 'topics' },
-          h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Topic'), h('th', { scope: 'col' }, 'Sent'), h('th', { scope: 'col' }, 'Reply rate'))),
+          h(
+            'thead',
+            {},
+            h(
+              'tr',
+              {},
+              h('th', { scope: 'col' }, 'Topic'),
+              h('th', { scope: 'col' }, 'Sent'),
+              h('th', { scope: 'col' }, 'Reply rate'),
+            ),
+          ),
           h(
             'tbody',
             {},
             ...[...e.topics]
               .sort((a, b) => (b.replyRate ?? -1) - (a.replyRate ?? -1))
-              .map((t) => h('tr', {}, h('th', { scope: 'row' }, t.topic), h('td', {}, t.sent), h('td', {}, pct(t.replyRate)))),
+              .map((t) =>
+                h(
+                  'tr',
+                  {},
+                  h('th', { scope: 'row' }, t.topic),
+                  h('td', {}, t.sent),
+                  h('td', {}, pct(t.replyRate)),
+                ),
+              ),
           ),
         ),
       ),
@@ -184,7 +244,10 @@ function metricValue(m: Metric): string {
   return m.value === null ? '—' : m.value.toFixed(1);
 }
 
-function checkInForm(c: NonNullable<Engagement['recommendations']['checkIn']>, actions: PatientActions): HTMLElement {
+function checkInForm(
+  c: NonNullable<Engagement['recommendations']['checkIn']>,
+  actions: PatientActions,
+): HTMLElement {
   const subject = h('input', { id: 'ci-subject', type: 'text', value: c.subject, maxlength: '200' });
   const text = h('textarea', { id: 'ci-text', rows: '6' });
   text.value = c.template;
@@ -218,14 +281,25 @@ function checkInForm(c: NonNullable<Engagement['recommendations']['checkIn']>, a
         send.disabled = false;
       });
   });
-  const open = h('button', { type: 'button', 'aria-expanded': 'false', 'aria-controls': 'ci-form' }, 'Send a check-in');
+  const open = h(
+    'button',
+    { type: 'button', 'aria-expanded': 'false', 'aria-controls': 'ci-form' },
+    'Send a check-in',
+  );
   form.id = 'ci-form';
   open.addEventListener('click', () => {
     form.hidden = !form.hidden;
     open.setAttribute('aria-expanded', String(!form.hidden));
     if (!form.hidden) text.focus();
   });
-  return h('section', { class: 'card', 'aria-labelledby': 'ci-h' }, h('h2', { id: 'ci-h' }, 'Check in'), reasons(c.reasons), open, form);
+  return h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'ci-h' },
+    h('h2', { id: 'ci-h' }, 'Check in'),
+    reasons(c.reasons),
+    open,
+    form,
+  );
 }
 
 export function renderCaseload(c: Caseload): HTMLElement {

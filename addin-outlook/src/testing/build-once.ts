@@ -11,6 +11,8 @@ const BUILD = fileURLToPath(new URL('../../build.mjs', import.meta.url));
 
 export async function buildInto(env: Record<string, string> = {}): Promise<string> {
   const out = await mkdtemp(join(tmpdir(), 'attune-addin-'));
-  await promisify(execFile)(process.execPath, [BUILD], { env: { ...process.env, ...env, ATTUNE_OUT_DIR: out } });
+  await promisify(execFile)(process.execPath, [BUILD], {
+    env: { ...process.env, ...env, ATTUNE_OUT_DIR: out },
+  });
   return out;
 }

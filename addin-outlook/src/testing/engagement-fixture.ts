@@ -18,7 +18,12 @@ export function demoEngagement(): Engagement {
     patient: { id: 'pat_demo', email: DEMO_PATIENT, name: 'Sam Rivera', timeZone: 'America/Chicago' },
     asOf: '2026-11-20T12:00:00.000Z',
     data: { firstEventAt: '2026-05-01T12:00:00.000Z', events: 80, messagesSent: 30, replies: 18 },
-    style: { style: 'declining', label: 'Declining', confidence: 0.78, reasons: ['Reply rate fell from 80% to 35% over 6 weeks.'] },
+    style: {
+      style: 'declining',
+      label: 'Declining',
+      confidence: 0.78,
+      reasons: ['Reply rate fell from 80% to 35% over 6 weeks.'],
+    },
     replyRate: { value: 0.6, n: 30, basis: 'replies within 7 days / messages sent' },
     responseTime: {
       medianHours: 9.5,
@@ -49,9 +54,24 @@ export function demoEngagement(): Engagement {
     ],
     inquiries: [{ type: 'scheduling', count: 5 }],
     tone: { trend: 'more_negative', points: [], basis: 'lexicon score of replies' },
-    appointments: { scheduled: 12, attended: 8, missed: 3, rescheduled: 1, cancelled: 0, noShowRate: 0.25, rescheduleRate: 0.08, basis: 'appointments in the last 6 months' },
+    appointments: {
+      scheduled: 12,
+      attended: 8,
+      missed: 3,
+      rescheduled: 1,
+      cancelled: 0,
+      noShowRate: 0.25,
+      rescheduleRate: 0.08,
+      basis: 'appointments in the last 6 months',
+    },
     alerts: [
-      { kind: 'drop', severity: 'warning', since: '2026-10-01T00:00:00.000Z', message: 'Replies have slowed sharply since October.', reasons: ['Median reply time rose from 6 h to 22 h.'] },
+      {
+        kind: 'drop',
+        severity: 'warning',
+        since: '2026-10-01T00:00:00.000Z',
+        message: 'Replies have slowed sharply since October.',
+        reasons: ['Median reply time rose from 6 h to 22 h.'],
+      },
       {
         kind: 'crisis',
         severity: 'urgent',
@@ -63,11 +83,30 @@ export function demoEngagement(): Engagement {
       },
     ],
     recommendations: {
-      bestHour: { hour: 19, windowStart: 18, windowEnd: 21, timeZone: 'America/Chicago', confidence: 0.7, reasons: ['Most replies arrive between 6 and 9 pm.'] },
-      approach: { kind: 'simplified', text: 'Keep messages short, with one clear question.', reasons: ['Short messages got replies twice as often.'] },
-      checkIn: { subject: 'Checking in', template: 'Hi Sam, I wanted to check in after our last session. How are you doing this week?', reasons: ['No reply in 12 days.'] },
+      bestHour: {
+        hour: 19,
+        windowStart: 18,
+        windowEnd: 21,
+        timeZone: 'America/Chicago',
+        confidence: 0.7,
+        reasons: ['Most replies arrive between 6 and 9 pm.'],
+      },
+      approach: {
+        kind: 'simplified',
+        text: 'Keep messages short, with one clear question.',
+        reasons: ['Short messages got replies twice as often.'],
+      },
+      checkIn: {
+        subject: 'Checking in',
+        template: 'Hi Sam, I wanted to check in after our last session. How are you doing this week?',
+        reasons: ['No reply in 12 days.'],
+      },
     },
-    charts: { responseTimeSvg: HOSTILE_SVG, replyHoursSvg: HOSTILE_SVG.replace('weeks', 'hours'), pngUrl: null },
+    charts: {
+      responseTimeSvg: HOSTILE_SVG,
+      replyHoursSvg: HOSTILE_SVG.replace('weeks', 'hours'),
+      pngUrl: null,
+    },
     disclaimer: 'Decision support, not diagnosis.',
   };
   return EngagementSchema.parse(e);
@@ -76,8 +115,28 @@ export function demoEngagement(): Engagement {
 export function demoCaseload(): Caseload {
   return {
     items: [
-      { patientId: 'pat_demo', email: DEMO_PATIENT, name: 'Sam Rivera', rank: 1, score: 0.97, crisis: true, style: 'declining', reasons: ['Crisis language in a reply.'], lastReplyAt: '2026-11-19T02:10:00.000Z' },
-      { patientId: 'pat_2', email: 'alex@example.net', name: 'Alex Kim', rank: 2, score: 0.6, crisis: false, style: 'sporadic', reasons: ['Two missed appointments.'], lastReplyAt: null },
+      {
+        patientId: 'pat_demo',
+        email: DEMO_PATIENT,
+        name: 'Sam Rivera',
+        rank: 1,
+        score: 0.97,
+        crisis: true,
+        style: 'declining',
+        reasons: ['Crisis language in a reply.'],
+        lastReplyAt: '2026-11-19T02:10:00.000Z',
+      },
+      {
+        patientId: 'pat_2',
+        email: 'alex@example.net',
+        name: 'Alex Kim',
+        rank: 2,
+        score: 0.6,
+        crisis: false,
+        style: 'sporadic',
+        reasons: ['Two missed appointments.'],
+        lastReplyAt: null,
+      },
     ],
     page: 1,
     pageSize: 50,

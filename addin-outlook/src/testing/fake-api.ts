@@ -34,7 +34,8 @@ export interface FakeApi {
   close(): Promise<void>;
 }
 
-export const NOTICE_HTML = '<p>You have a secure message from your care team. Open it: <a href="https://attune.test/m/abc">secure link</a></p>';
+export const NOTICE_HTML =
+  '<p>You have a secure message from your care team. Open it: <a href="https://attune.test/m/abc">secure link</a></p>';
 
 export async function startFakeApi(options: FakeApiOptions = {}): Promise<FakeApi> {
   const requests: Recorded[] = [];
@@ -53,13 +54,20 @@ export async function startFakeApi(options: FakeApiOptions = {}): Promise<FakeAp
         body = raw;
       }
       const key = req.headers['idempotency-key'];
-      const rec: Recorded = { method: req.method ?? 'GET', path, auth: req.headers.authorization, idempotencyKey: Array.isArray(key) ? key[0] : key, body };
+      const rec: Recorded = {
+        method: req.method ?? 'GET',
+        path,
+        auth: req.headers.authorization,
+        idempotencyKey: Array.isArray(key) ? key[0] : key,
+        body,
+      };
       requests.push(rec);
       const send = (status: number, json: unknown) => {
         res.writeHead(status, { 'content-type': 'application/json', 'access-control-allow-origin': '*' });
         res.end(JSON.stringify(json));
       };
-      const err = (status: number, code: string) => send(status, { error: { code, message: `Refused: ${code}.` } });
+      const err = (status: number, code: string) =>
+        send(status, { error: { code, message: `Refused: ${code}.` } });
       const route = `${rec.method} ${path.split('?')[0]}`;
       if (options.routes?.[route]) {
         const [s, j] = options.routes[route](rec);
@@ -80,7 +88,11 @@ export async function startFakeApi(options: FakeApiOptions = {}): Promise<FakeAp
           id: `msg_${n}`,
           decision: 'encrypt',
           reasons: ['PHI found'],
-          recipients: [...b.to, ...(b.cc ?? [])].map((email) => ({ email, method: 'link', status: b.sendAt ? 'scheduled' : 'queued' })),
+          recipients: [...b.to, ...(b.cc ?? [])].map((email) => ({
+            email,
+            method: 'link',
+            status: b.sendAt ? 'scheduled' : 'queued',
+          })),
           notice: { text: 'You have a secure message.', html: NOTICE_HTML },
           ...(b.sendAt ? { sendAt: '2026-11-23T15:00:00.000Z' } : {}),
         });

@@ -4,61 +4,138 @@
 // window.__officeWrites. Callback shapes follow Office.AsyncResult: { status, value, error }.
 (function () {
   var cfg = window.__ATTUNE_FAKE_OFFICE__ || {};
-  var writes = (window.__officeWrites = { subject: [], body: [], removedAttachments: [], headers: [], closed: [] });
+  var writes = (window.__officeWrites = {
+    subject: [],
+    body: [],
+    removedAttachments: [],
+    headers: [],
+    closed: [],
+  });
   var handlers = {};
   function ok(cb, value) {
-    if (typeof cb === 'function') setTimeout(function () { cb({ status: 'succeeded', value: value, error: null }); }, 0);
+    if (typeof cb === 'function')
+      setTimeout(function () {
+        cb({ status: 'succeeded', value: value, error: null });
+      }, 0);
   }
-  function cbOf(a, b) { return typeof a === 'function' ? a : b; }
+  function cbOf(a, b) {
+    return typeof a === 'function' ? a : b;
+  }
   function stripTags(html) {
     // Like Outlook's Text coercion: block elements end lines.
-    var d = new DOMParser().parseFromString((html || '').replace(/<\/(p|div|li|h[1-6])>|<br\s*\/?>/gi, '$&\n'), 'text/html');
+    var d = new DOMParser().parseFromString(
+      (html || '').replace(/<\/(p|div|li|h[1-6])>|<br\s*\/?>/gi, '$&\n'),
+      'text/html',
+    );
     return (d.body && d.body.textContent) || '';
   }
   function recipients(list) {
-    return { getAsync: function (a, b) { ok(cbOf(a, b), (list || []).map(function (e) { return { emailAddress: e, displayName: e }; })); } };
+    return {
+      getAsync: function (a, b) {
+        ok(
+          cbOf(a, b),
+          (list || []).map(function (e) {
+            return { emailAddress: e, displayName: e };
+          }),
+        );
+      },
+    };
   }
   var state = { subject: cfg.subject || '', html: cfg.html || '' };
   function composeItem() {
     return {
       itemType: 'message',
       subject: {
-        getAsync: function (a, b) { ok(cbOf(a, b), state.subject); },
-        setAsync: function (v, a, b) { state.subject = v; writes.subject.push(v); ok(cbOf(a, b)); },
+        getAsync: function (a, b) {
+          ok(cbOf(a, b), state.subject);
+        },
+        setAsync: function (v, a, b) {
+          state.subject = v;
+          writes.subject.push(v);
+          ok(cbOf(a, b));
+        },
       },
       body: {
-        getAsync: function (coercion, a, b) { ok(cbOf(a, b), coercion === 'text' ? (cfg.text || stripTags(state.html)) : state.html); },
-        setAsync: function (v, opts, cb) { state.html = v; cfg.text = undefined; writes.body.push({ value: v, coercionType: opts && opts.coercionType }); ok(cb); },
+        getAsync: function (coercion, a, b) {
+          ok(cbOf(a, b), coercion === 'text' ? cfg.text || stripTags(state.html) : state.html);
+        },
+        setAsync: function (v, opts, cb) {
+          state.html = v;
+          cfg.text = undefined;
+          writes.body.push({ value: v, coercionType: opts && opts.coercionType });
+          ok(cb);
+        },
       },
-      to: recipients(cfg.to), cc: recipients(cfg.cc), bcc: recipients(cfg.bcc),
+      to: recipients(cfg.to),
+      cc: recipients(cfg.cc),
+      bcc: recipients(cfg.bcc),
       getAttachmentsAsync: function (a, b) {
-        ok(cbOf(a, b), (cfg.attachments || []).map(function (x) { return { id: x.id, name: x.name, attachmentType: x.attachmentType || 'file', isInline: false, size: 10 }; }));
+        ok(
+          cbOf(a, b),
+          (cfg.attachments || []).map(function (x) {
+            return {
+              id: x.id,
+              name: x.name,
+              attachmentType: x.attachmentType || 'file',
+              isInline: false,
+              size: 10,
+            };
+          }),
+        );
       },
       getAttachmentContentAsync: function (id, a, b) {
-        var x = (cfg.attachments || []).filter(function (y) { return y.id === id; })[0] || {};
+        var x =
+          (cfg.attachments || []).filter(function (y) {
+            return y.id === id;
+          })[0] || {};
         ok(cbOf(a, b), { format: x.format || 'base64', content: x.content || '' });
       },
-      removeAttachmentAsync: function (id, a, b) { writes.removedAttachments.push(id); ok(cbOf(a, b)); },
-      internetHeaders: { setAsync: function (h, a, b) { writes.headers.push(h); ok(cbOf(a, b)); } },
+      removeAttachmentAsync: function (id, a, b) {
+        writes.removedAttachments.push(id);
+        ok(cbOf(a, b));
+      },
+      internetHeaders: {
+        setAsync: function (h, a, b) {
+          writes.headers.push(h);
+          ok(cbOf(a, b));
+        },
+      },
       closeAsync: function (opts, cb) {
         // cfg.closeAsyncFails: Outlook refuses to close the item (seen when the draft is being saved).
         if (cfg.closeAsyncFails) {
           writes.closeFailed = (writes.closeFailed || 0) + 1;
-          if (typeof cb === 'function') setTimeout(function () { cb({ status: 'failed', value: undefined, error: { code: 9002, name: 'InternalError', message: 'The item could not be closed.' } }); }, 0);
+          if (typeof cb === 'function')
+            setTimeout(function () {
+              cb({
+                status: 'failed',
+                value: undefined,
+                error: { code: 9002, name: 'InternalError', message: 'The item could not be closed.' },
+              });
+            }, 0);
           return;
         }
-        writes.closed.push(opts || {}); ok(cb);
+        writes.closed.push(opts || {});
+        ok(cb);
       },
-      getInitializationContextAsync: function (a, b) { ok(cbOf(a, b), cfg.initializationContext || ''); },
+      getInitializationContextAsync: function (a, b) {
+        ok(cbOf(a, b), cfg.initializationContext || '');
+      },
     };
   }
   function readItem(from) {
-    return { itemType: 'message', from: from ? { emailAddress: from, displayName: from } : undefined, subject: cfg.subject || '' };
+    return {
+      itemType: 'message',
+      from: from ? { emailAddress: from, displayName: from } : undefined,
+      subject: cfg.subject || '',
+    };
   }
   var mailbox = {
     userProfile: { emailAddress: cfg.userEmail || 'clinician@practice.example', displayName: 'Clinician' },
     item: cfg.mode === 'read' ? readItem(cfg.from) : composeItem(),
-    addHandlerAsync: function (type, handler, a, b) { handlers[type] = handler; ok(cbOf(a, b)); },
+    addHandlerAsync: function (type, handler, a, b) {
+      handlers[type] = handler;
+      ok(cbOf(a, b));
+    },
   };
   window.__fakeOfficeSelect = function (from) {
     mailbox.item = readItem(from);
@@ -66,7 +143,15 @@
     if (h) h({ type: 'olkItemSelectedChanged' });
   };
   window.Office = {
-    onReady: function (cb) { return new Promise(function (r) { setTimeout(function () { var info = { host: 'Outlook', platform: 'OfficeOnline' }; if (cb) cb(info); r(info); }, 0); }); },
+    onReady: function (cb) {
+      return new Promise(function (r) {
+        setTimeout(function () {
+          var info = { host: 'Outlook', platform: 'OfficeOnline' };
+          if (cb) cb(info);
+          r(info);
+        }, 0);
+      });
+    },
     AsyncResultStatus: { Succeeded: 'succeeded', Failed: 'failed' },
     CoercionType: { Html: 'html', Text: 'text' },
     EventType: { ItemChanged: 'olkItemSelectedChanged' },
@@ -74,8 +159,17 @@
     actions: { associate: function () {} },
     context: {
       mailbox: mailbox,
-      officeTheme: cfg.theme === 'dark' ? { bodyBackgroundColor: '#1f1f1f', bodyForegroundColor: '#ffffff' } : cfg.theme === 'light' ? { bodyBackgroundColor: '#ffffff', bodyForegroundColor: '#000000' } : undefined,
-      requirements: { isSetSupported: function () { return false; } },
+      officeTheme:
+        cfg.theme === 'dark'
+          ? { bodyBackgroundColor: '#1f1f1f', bodyForegroundColor: '#ffffff' }
+          : cfg.theme === 'light'
+            ? { bodyBackgroundColor: '#ffffff', bodyForegroundColor: '#000000' }
+            : undefined,
+      requirements: {
+        isSetSupported: function () {
+          return false;
+        },
+      },
     },
   };
 })();

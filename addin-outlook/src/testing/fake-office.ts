@@ -36,7 +36,11 @@ export interface Writes {
 
 type Cb<T> = (r: { status: string; value: T; error?: { code: number; message: string } }) => void;
 
-export function fakeOffice(init: FakeDraftInit): { office: OfficeMockObject; writes: Writes; calls: string[] } {
+export function fakeOffice(init: FakeDraftInit): {
+  office: OfficeMockObject;
+  writes: Writes;
+  calls: string[];
+} {
   const writes: Writes = { subject: [], body: [], removedAttachments: [], headers: [], closed: [] };
   const calls: string[] = [];
   const failing = new Set(init.failing ?? []);
@@ -44,12 +48,21 @@ export function fakeOffice(init: FakeDraftInit): { office: OfficeMockObject; wri
   function answer<T>(op: string, cb: Cb<T> | undefined, value: T): void {
     calls.push(op);
     if (!cb) return;
-    if (failing.has(op)) cb({ status: 'failed', value: undefined as T, error: { code: 9999, message: `${op} injected failure` } });
+    if (failing.has(op))
+      cb({
+        status: 'failed',
+        value: undefined as T,
+        error: { code: 9999, message: `${op} injected failure` },
+      });
     else cb({ status: 'succeeded', value });
   }
   const recips = (list: string[] | undefined, op: string) => ({
     getAsync: (cb: Cb<{ emailAddress: string; displayName: string }[]>) =>
-      answer(op, cb, (list ?? []).map((e) => ({ emailAddress: e, displayName: e }))),
+      answer(
+        op,
+        cb,
+        (list ?? []).map((e) => ({ emailAddress: e, displayName: e })),
+      ),
   });
   const data = {
     host: 'outlook',
@@ -76,10 +89,15 @@ export function fakeOffice(init: FakeDraftInit): { office: OfficeMockObject; wri
           body: {
             getAsync: (coercion: string, a?: unknown, b?: unknown) => {
               const cb = (typeof a === 'function' ? a : b) as Cb<string>;
-              answer('body.getAsync', cb, coercion === 'text' ? (init.text ?? stripTags(init.html ?? '')) : (init.html ?? ''));
+              answer(
+                'body.getAsync',
+                cb,
+                coercion === 'text' ? (init.text ?? stripTags(init.html ?? '')) : (init.html ?? ''),
+              );
             },
             setAsync: (v: string, opts: { coercionType?: unknown }, cb: Cb<void>) => {
-              if (!failing.has('body.setAsync')) writes.body.push({ value: v, coercionType: opts?.coercionType });
+              if (!failing.has('body.setAsync'))
+                writes.body.push({ value: v, coercionType: opts?.coercionType });
               answer('body.setAsync', cb, undefined);
             },
           },
@@ -91,13 +109,22 @@ export function fakeOffice(init: FakeDraftInit): { office: OfficeMockObject; wri
             answer(
               'getAttachmentsAsync',
               cb,
-              attachments.map((x) => ({ id: x.id, name: x.name, attachmentType: x.attachmentType ?? 'file', isInline: x.isInline ?? false, size: x.size ?? 10 })),
+              attachments.map((x) => ({
+                id: x.id,
+                name: x.name,
+                attachmentType: x.attachmentType ?? 'file',
+                isInline: x.isInline ?? false,
+                size: x.size ?? 10,
+              })),
             );
           },
           getAttachmentContentAsync: (id: string, a?: unknown, b?: unknown) => {
             const cb = (typeof a === 'function' ? a : b) as Cb<{ format: string; content: string }>;
             const x = attachments.find((y) => y.id === id);
-            answer('getAttachmentContentAsync', cb, { format: x?.format ?? 'base64', content: x?.content ?? '' });
+            answer('getAttachmentContentAsync', cb, {
+              format: x?.format ?? 'base64',
+              content: x?.content ?? '',
+            });
           },
           removeAttachmentAsync: (id: string, a?: unknown, b?: unknown) => {
             const cb = (typeof a === 'function' ? a : b) as Cb<void>;
@@ -115,7 +142,8 @@ export function fakeOffice(init: FakeDraftInit): { office: OfficeMockObject; wri
             writes.closed.push(opts);
             answer('closeAsync', cb, undefined);
           },
-          getInitializationContextAsync: (cb: Cb<string>) => answer('getInitializationContextAsync', cb, init.initializationContext ?? ''),
+          getInitializationContextAsync: (cb: Cb<string>) =>
+            answer('getInitializationContextAsync', cb, init.initializationContext ?? ''),
         },
       },
     },
@@ -124,5 +152,8 @@ export function fakeOffice(init: FakeDraftInit): { office: OfficeMockObject; wri
 }
 
 function stripTags(html: string): string {
-  return html.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim();
+  return html
+    .replace(/<[^>]*>/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
 }

@@ -23,7 +23,10 @@ export function parseXml(src: string): XmlElement {
   const decode = (s: string): string =>
     s.replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);|&/gi, (m, ent: string | undefined) => {
       if (!ent) return fail('bare "&"');
-      if (ent[0] === '#') return String.fromCodePoint(ent[1] === 'x' || ent[1] === 'X' ? parseInt(ent.slice(2), 16) : parseInt(ent.slice(1), 10));
+      if (ent[0] === '#')
+        return String.fromCodePoint(
+          ent[1] === 'x' || ent[1] === 'X' ? parseInt(ent.slice(2), 16) : parseInt(ent.slice(1), 10),
+        );
       const known: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
       return known[ent] ?? fail(`unknown entity &${ent};`);
     });
@@ -110,7 +113,10 @@ export function parseXml(src: string): XmlElement {
   return root;
 }
 
-export function* walk(el: XmlElement, path: XmlElement[] = []): Generator<{ el: XmlElement; path: XmlElement[] }> {
+export function* walk(
+  el: XmlElement,
+  path: XmlElement[] = [],
+): Generator<{ el: XmlElement; path: XmlElement[] }> {
   yield { el, path };
   for (const c of el.children) yield* walk(c, [...path, el]);
 }

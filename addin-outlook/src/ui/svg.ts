@@ -3,15 +3,69 @@
 // handlers, no links, no foreignObject, no external references), then imported as DOM nodes.
 
 const ELEMENTS = new Set([
-  'svg', 'g', 'path', 'rect', 'circle', 'ellipse', 'line', 'polyline', 'polygon', 'text', 'tspan', 'title', 'desc',
-  'defs', 'lineargradient', 'stop', 'clippath',
+  'svg',
+  'g',
+  'path',
+  'rect',
+  'circle',
+  'ellipse',
+  'line',
+  'polyline',
+  'polygon',
+  'text',
+  'tspan',
+  'title',
+  'desc',
+  'defs',
+  'lineargradient',
+  'stop',
+  'clippath',
 ]);
 const ATTRIBUTES = new Set([
-  'viewbox', 'width', 'height', 'x', 'y', 'x1', 'x2', 'y1', 'y2', 'cx', 'cy', 'r', 'rx', 'ry', 'd', 'points',
-  'fill', 'fill-opacity', 'stroke', 'stroke-width', 'stroke-dasharray', 'stroke-linecap', 'stroke-linejoin',
-  'stroke-opacity', 'opacity', 'transform', 'font-size', 'font-family', 'font-weight', 'text-anchor',
-  'dominant-baseline', 'role', 'aria-label', 'aria-hidden', 'id', 'class', 'offset', 'stop-color', 'clip-path',
-  'preserveaspectratio', 'xmlns', 'dx', 'dy', 'focusable',
+  'viewbox',
+  'width',
+  'height',
+  'x',
+  'y',
+  'x1',
+  'x2',
+  'y1',
+  'y2',
+  'cx',
+  'cy',
+  'r',
+  'rx',
+  'ry',
+  'd',
+  'points',
+  'fill',
+  'fill-opacity',
+  'stroke',
+  'stroke-width',
+  'stroke-dasharray',
+  'stroke-linecap',
+  'stroke-linejoin',
+  'stroke-opacity',
+  'opacity',
+  'transform',
+  'font-size',
+  'font-family',
+  'font-weight',
+  'text-anchor',
+  'dominant-baseline',
+  'role',
+  'aria-label',
+  'aria-hidden',
+  'id',
+  'class',
+  'offset',
+  'stop-color',
+  'clip-path',
+  'preserveaspectratio',
+  'xmlns',
+  'dx',
+  'dy',
+  'focusable',
 ]);
 const SVG_NS = 'http://www.w3.org/2000/svg';
 
@@ -20,7 +74,8 @@ export function safeSvg(source: string, label: string): SVGSVGElement | null {
   if (!source || source.length > 200_000) return null;
   const doc = new DOMParser().parseFromString(source, 'image/svg+xml');
   const root = doc.documentElement;
-  if (!root || root.nodeName.toLowerCase() !== 'svg' || doc.getElementsByTagName('parsererror').length > 0) return null;
+  if (!root || root.nodeName.toLowerCase() !== 'svg' || doc.getElementsByTagName('parsererror').length > 0)
+    return null;
   const out = copy(root);
   if (!(out instanceof SVGSVGElement)) return null;
   out.setAttribute('role', 'img');

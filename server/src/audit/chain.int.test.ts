@@ -139,17 +139,28 @@ describe.each(dialectsUnderTest())('hash chains on %s', (dialect) => {
     const other = (await ensurePractice(store.db, { name: 'Q', domains: ['q.example.org'] })).practiceId;
     const append = async (tx: typeof store.db, i: number) => {
       await appendAudit(tx, { ...event(i), practiceId: other });
-      await appendArchive(tx, { practiceId: other, kind: 'message', refId: `q-${i}`, ciphertext: Buffer.from(`q ${i}`) });
+      await appendArchive(tx, {
+        practiceId: other,
+        kind: 'message',
+        refId: `q-${i}`,
+        ciphertext: Buffer.from(`q ${i}`),
+      });
     };
     // (The archive chain of the first practice was tampered with above: look at this practice's.)
     const mine = (report: Awaited<ReturnType<typeof verifyChains>>) =>
-      report.chains.filter((c) => c.chain.endsWith(`:${other}`)).map((c) => ({ chain: c.chain, entries: c.entries, ok: c.break === undefined }));
+      report.chains
+        .filter((c) => c.chain.endsWith(`:${other}`))
+        .map((c) => ({ chain: c.chain, entries: c.entries, ok: c.break === undefined }));
     // A new chain (genesis) and many appends in one transaction, then appends outside one.
     await store.db.transaction().execute((tx) =>
       withHeldChainHeads(tx, async () => {
         for (let i = 0; i < 5; i++) await append(tx, i);
         // Inside the transaction the head row is not yet written: the held one is ahead of it.
-        const row = await tx.selectFrom('chain_heads').select('seq').where('chain', '=', `audit:${other}`).executeTakeFirstOrThrow();
+        const row = await tx
+          .selectFrom('chain_heads')
+          .select('seq')
+          .where('chain', '=', `audit:${other}`)
+          .executeTakeFirstOrThrow();
         expect(row.seq).toBe(1);
       }),
     );
@@ -173,7 +184,12 @@ describe.each(dialectsUnderTest())('hash chains on %s', (dialect) => {
       { chain: `archive:${other}`, entries: 7, ok: true },
       { chain: `audit:${other}`, entries: 7, ok: true },
     ]);
-    const seqs = await store.db.selectFrom('archive_entries').select('seq').where('chain', '=', `archive:${other}`).orderBy('seq').execute();
+    const seqs = await store.db
+      .selectFrom('archive_entries')
+      .select('seq')
+      .where('chain', '=', `archive:${other}`)
+      .orderBy('seq')
+      .execute();
     expect(seqs.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
   });
 });

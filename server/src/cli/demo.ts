@@ -16,8 +16,17 @@ export async function run(args: string[]): Promise<number> {
   const known = new Set(['--reset', '--patients', '--seed']);
   const patients = flag('--patients') !== undefined ? Number(flag('--patients')) : 200;
   const seed = flag('--seed') !== undefined ? Number(flag('--seed')) : 2026;
-  const stray = args.filter((a, i) => a.startsWith('-') && !known.has(a) && !(i > 0 && ['--patients', '--seed'].includes(args[i - 1] ?? '')));
-  if (stray.length > 0 || !Number.isInteger(patients) || patients < 1 || patients > 5000 || !Number.isInteger(seed)) {
+  const stray = args.filter(
+    (a, i) =>
+      a.startsWith('-') && !known.has(a) && !(i > 0 && ['--patients', '--seed'].includes(args[i - 1] ?? '')),
+  );
+  if (
+    stray.length > 0 ||
+    !Number.isInteger(patients) ||
+    patients < 1 ||
+    patients > 5000 ||
+    !Number.isInteger(seed)
+  ) {
     process.stderr.write(USAGE);
     return 2;
   }
@@ -30,7 +39,12 @@ export async function run(args: string[]): Promise<number> {
   const store = await openStore(config);
   try {
     const { practiceId } = await ensurePractice(store.db, config.practice);
-    const r = await seedDemo(store.db, practiceId, { now: new Date(), patients, seed, reset: args.includes('--reset') });
+    const r = await seedDemo(store.db, practiceId, {
+      now: new Date(),
+      patients,
+      seed,
+      reset: args.includes('--reset'),
+    });
     const where = config.databaseUrl ? 'the PostgreSQL store (DATABASE_URL)' : `${config.dataDir}`;
     const clinician = `demo.clinician@${config.practice.domains[0] ?? 'example.org'}`;
     if (r.created) {

@@ -24,10 +24,13 @@ export async function run(args: string[]): Promise<number> {
   return 2;
 }
 
-
 async function importFhir(args: string[]): Promise<number> {
   const file = args.find((a) => !a.startsWith('--'));
-  if (!file || args.filter((a) => !a.startsWith('--')).length !== 1 || args.some((a) => a.startsWith('--') && a !== '--json')) {
+  if (
+    !file ||
+    args.filter((a) => !a.startsWith('--')).length !== 1 ||
+    args.some((a) => a.startsWith('--') && a !== '--json')
+  ) {
     process.stderr.write(USAGE);
     return 2;
   }
@@ -68,7 +71,14 @@ async function importFhir(args: string[]): Promise<number> {
         actor: { type: 'system', id: 'cli:import-fhir' },
         practiceId,
         target: { type: 'engagement_events', id: practiceId },
-        details: { operation: 'fhir_import', appointments: result.appointments, accepted: result.accepted, duplicates: result.duplicates, unmatched: result.unmatched.length, invalid: result.invalid.length },
+        details: {
+          operation: 'fhir_import',
+          appointments: result.appointments,
+          accepted: result.accepted,
+          duplicates: result.duplicates,
+          unmatched: result.unmatched.length,
+          invalid: result.invalid.length,
+        },
       });
       return result;
     });
@@ -79,7 +89,8 @@ async function importFhir(args: string[]): Promise<number> {
         `Imported ${r.appointments} appointments: ${r.accepted} new events, ${r.duplicates} already imported, ` +
           `${r.unmatched.length} not matched to a patient, ${r.invalid.length} invalid, ${r.skipped.length} entries skipped.\n`,
       );
-      for (const i of [...r.invalid, ...r.unmatched].slice(0, 20)) process.stdout.write(`  entry ${i.entry} (${i.resourceType}): ${i.reason}\n`);
+      for (const i of [...r.invalid, ...r.unmatched].slice(0, 20))
+        process.stdout.write(`  entry ${i.entry} (${i.resourceType}): ${i.reason}\n`);
     }
     return r.invalid.length > 0 ? 1 : 0;
   } finally {

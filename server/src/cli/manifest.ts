@@ -17,15 +17,19 @@ const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * Parses and checks a deployment base URL. Office requires HTTPS for every add-in URL, so plain
  * http is refused; query strings and fragments make no sense as a base and are refused too.
  */
-export function parseBaseUrl(raw: string): { ok: true; base: string; origin: string } | { ok: false; reason: string } {
+export function parseBaseUrl(
+  raw: string,
+): { ok: true; base: string; origin: string } | { ok: false; reason: string } {
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
     return { ok: false, reason: `not a URL: ${JSON.stringify(raw)}` };
   }
-  if (url.protocol !== 'https:') return { ok: false, reason: 'the URL must use https (Office loads add-ins only over HTTPS)' };
-  if (url.search || url.hash) return { ok: false, reason: 'the URL must not have a query string or fragment' };
+  if (url.protocol !== 'https:')
+    return { ok: false, reason: 'the URL must use https (Office loads add-ins only over HTTPS)' };
+  if (url.search || url.hash)
+    return { ok: false, reason: 'the URL must not have a query string or fragment' };
   if (url.username || url.password) return { ok: false, reason: 'the URL must not contain credentials' };
   const base = (url.origin + url.pathname).replace(/\/+$/, '');
   return { ok: true, base, origin: url.origin };
@@ -37,12 +41,17 @@ export function parseBaseUrl(raw: string): { ok: true; base: string; origin: str
  * handler's event runtime needs (OfficeRuntime.auth.getAccessToken); nested app authentication
  * in the panes does not.
  */
-export function rewriteManifest(xml: string, opts: { url: string; id?: string; clientId?: string }): RewriteResult {
+export function rewriteManifest(
+  xml: string,
+  opts: { url: string; id?: string; clientId?: string },
+): RewriteResult {
   const parsed = parseBaseUrl(opts.url);
   if (!parsed.ok) return parsed;
   if (opts.id !== undefined && !GUID.test(opts.id)) return { ok: false, reason: '--id must be a GUID' };
-  if (opts.clientId !== undefined && !GUID.test(opts.clientId)) return { ok: false, reason: '--client-id must be a GUID' };
-  if (!xml.includes(DEV_BASE_URL)) return { ok: false, reason: `the manifest has no ${DEV_BASE_URL} URLs to rewrite` };
+  if (opts.clientId !== undefined && !GUID.test(opts.clientId))
+    return { ok: false, reason: '--client-id must be a GUID' };
+  if (!xml.includes(DEV_BASE_URL))
+    return { ok: false, reason: `the manifest has no ${DEV_BASE_URL} URLs to rewrite` };
   // AppDomain takes an origin, never a path.
   let out = xml.replace(
     /<AppDomain>\s*https:\/\/localhost:3000\/?\s*<\/AppDomain>/g,
@@ -61,7 +70,8 @@ export function rewriteManifest(xml: string, opts: { url: string; id?: string; c
       `        <Scopes>\n          <Scope>openid</Scope>\n          <Scope>profile</Scope>\n        </Scopes>\n      </WebApplicationInfo>\n`;
     // Schema order: WebApplicationInfo follows Resources inside VersionOverridesV1_1.
     const at = out.lastIndexOf('</Resources>');
-    if (at < 0 || out.includes('<WebApplicationInfo>')) return { ok: false, reason: 'cannot place WebApplicationInfo in this manifest' };
+    if (at < 0 || out.includes('<WebApplicationInfo>'))
+      return { ok: false, reason: 'cannot place WebApplicationInfo in this manifest' };
     const end = at + '</Resources>'.length;
     out = `${out.slice(0, end)}\n${info.replace(/\n$/, '')}${out.slice(end)}`;
   }

@@ -7,7 +7,9 @@ import { warmEngagementCache } from '../engagement/service.ts';
 // to go next, and shut down cleanly on Ctrl-C / SIGTERM.
 export async function run(args: string[]): Promise<number> {
   if (args.includes('--help')) {
-    process.stdout.write('usage: attune serve\n\nConfiguration comes from environment variables (see README).\n');
+    process.stdout.write(
+      'usage: attune serve\n\nConfiguration comes from environment variables (see README).\n',
+    );
     return 0;
   }
   const config = loadConfigOrReport();
@@ -66,7 +68,9 @@ export async function run(args: string[]): Promise<number> {
   // means a cold first read, so it is logged by name and never stops the server.
   if (server.deps.services) {
     warmEngagementCache(server.store.db, server.practiceId, server.deps.services).catch((err: unknown) => {
-      process.stderr.write(`attune: engagement cache warm-up skipped (${err instanceof Error ? err.name : 'error'})\n`);
+      process.stderr.write(
+        `attune: engagement cache warm-up skipped (${err instanceof Error ? err.name : 'error'})\n`,
+      );
     });
   }
 

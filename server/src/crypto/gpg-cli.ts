@@ -28,7 +28,20 @@ export class GpgHome {
     return new Promise((resolve, reject) => {
       const child = spawn(
         'gpg',
-        ['--homedir', this.dir, '--batch', '--yes', '--no-tty', '--status-fd', '2', '--pinentry-mode', 'loopback', '--passphrase', '', ...args],
+        [
+          '--homedir',
+          this.dir,
+          '--batch',
+          '--yes',
+          '--no-tty',
+          '--status-fd',
+          '2',
+          '--pinentry-mode',
+          'loopback',
+          '--passphrase',
+          '',
+          ...args,
+        ],
         { stdio: ['pipe', 'pipe', 'pipe'] },
       );
       const out: Buffer[] = [];

@@ -44,25 +44,35 @@ describe('GnuPG 2.2 interop', () => {
     expect(r.code).toBe(0);
     expect(r.stdout.toString('utf8')).toBe(body);
     expect(r.status.some((l) => l.startsWith('[GNUPG:] GOODSIG'))).toBe(true);
-    expect(r.status.some((l) => l.startsWith(`[GNUPG:] VALIDSIG ${practicePub.getFingerprint().toUpperCase()}`))).toBe(true);
+    expect(
+      r.status.some((l) => l.startsWith(`[GNUPG:] VALIDSIG ${practicePub.getFingerprint().toUpperCase()}`)),
+    ).toBe(true);
     expect(r.status.some((l) => l.startsWith('[GNUPG:] DECRYPTION_OKAY'))).toBe(true);
   }, 30_000);
 
   it.each([
     ['future-default (ed25519/cv25519)', 'future-default', false],
     ['rsa3072 with an encryption subkey', 'rsa3072', true],
-  ])('accepts a gpg-made %s key as a patient key, and gpg decrypts what we send to it', async (_label, algo, sub) => {
-    const made = await gpg.generateKey(`p-${algo}@example.org`, algo, 'never', sub);
-    const r = await readPublicKey(made.publicKey);
-    expect(r.ok).toBe(true);
-    if (!r.ok) return;
-    expect(r.fingerprint).toBe(made.fingerprint);
-    const armored = await encryptAndSign({ data: 'binary \u00e9 data', encryptionKeys: r.key, signingKey: practicePriv });
-    const out = await gpg.decrypt(armored);
-    expect(out.code).toBe(0);
-    expect(out.stdout.toString('utf8')).toBe('binary \u00e9 data');
-    expect(out.status.some((l) => l.startsWith('[GNUPG:] GOODSIG'))).toBe(true);
-  }, 60_000);
+  ])(
+    'accepts a gpg-made %s key as a patient key, and gpg decrypts what we send to it',
+    async (_label, algo, sub) => {
+      const made = await gpg.generateKey(`p-${algo}@example.org`, algo, 'never', sub);
+      const r = await readPublicKey(made.publicKey);
+      expect(r.ok).toBe(true);
+      if (!r.ok) return;
+      expect(r.fingerprint).toBe(made.fingerprint);
+      const armored = await encryptAndSign({
+        data: 'binary \u00e9 data',
+        encryptionKeys: r.key,
+        signingKey: practicePriv,
+      });
+      const out = await gpg.decrypt(armored);
+      expect(out.code).toBe(0);
+      expect(out.stdout.toString('utf8')).toBe('binary \u00e9 data');
+      expect(out.status.some((l) => l.startsWith('[GNUPG:] GOODSIG'))).toBe(true);
+    },
+    60_000,
+  );
 
   it('refuses a gpg-made sign-only key (nothing to encrypt to)', async () => {
     const made = await gpg.generateKey('signonly@example.org', 'rsa3072');
@@ -75,7 +85,17 @@ describe('GnuPG 2.2 interop', () => {
     await gpg.importKey(ours.publicKey);
     const oursPub = await parseTrustedPublicKey(ours.publicKey);
     const enc = await gpg.run(
-      ['--armor', '--trust-model', 'always', '--local-user', made.fingerprint, '--sign', '--encrypt', '--recipient', oursPub.getFingerprint()],
+      [
+        '--armor',
+        '--trust-model',
+        'always',
+        '--local-user',
+        made.fingerprint,
+        '--sign',
+        '--encrypt',
+        '--recipient',
+        oursPub.getFingerprint(),
+      ],
       'reply from gpg',
     );
     expect(enc.code).toBe(0);
@@ -110,6 +130,8 @@ describe('GnuPG 2.2 interop', () => {
     const r = await gpg.decrypt(tampered);
     // gpg streams plaintext as it goes and then fails the whole run; what matters is the failure status.
     expect(r.code).not.toBe(0);
-    expect(r.status.some((l) => l.startsWith('[GNUPG:] DECRYPTION_FAILED') || l.includes('BADMDC'))).toBe(true);
+    expect(r.status.some((l) => l.startsWith('[GNUPG:] DECRYPTION_FAILED') || l.includes('BADMDC'))).toBe(
+      true,
+    );
   }, 30_000);
 });

@@ -47,7 +47,9 @@ describe('generateKey', () => {
     const before = JSON.stringify({ ...openpgp.config, rejectCurves: [...openpgp.config.rejectCurves] });
     await generateKey({ name: 'P' });
     await encryptForArchive('x', patientPub);
-    expect(JSON.stringify({ ...openpgp.config, rejectCurves: [...openpgp.config.rejectCurves] })).toBe(before);
+    expect(JSON.stringify({ ...openpgp.config, rejectCurves: [...openpgp.config.rejectCurves] })).toBe(
+      before,
+    );
   });
 });
 
@@ -92,7 +94,11 @@ describe('readPublicKey', () => {
   });
 
   it('refuses a revoked key', async () => {
-    const { privateKey } = await openpgp.generateKey({ type: 'ecc', userIDs: [{ name: 'Gone' }], format: 'object' });
+    const { privateKey } = await openpgp.generateKey({
+      type: 'ecc',
+      userIDs: [{ name: 'Gone' }],
+      format: 'object',
+    });
     const { publicKey } = await openpgp.revokeKey({ key: privateKey });
     expect(await readPublicKey(publicKey)).toEqual({ ok: false, reason: 'revoked' });
   });
@@ -107,7 +113,11 @@ describe('readPublicKey', () => {
 
 describe('encryptAndSign / decryptAndVerify', () => {
   it('round-trips and verifies the practice signature', async () => {
-    const armored = await encryptAndSign({ data: 'Session notes follow.', encryptionKeys: patientPub, signingKey: practicePriv });
+    const armored = await encryptAndSign({
+      data: 'Session notes follow.',
+      encryptionKeys: patientPub,
+      signingKey: practicePriv,
+    });
     expect(armored).toContain('-----BEGIN PGP MESSAGE-----');
     const r = await decryptAndVerify({
       message: armored,
@@ -127,7 +137,9 @@ describe('encryptAndSign / decryptAndVerify', () => {
     const msg = await openpgp.readMessage({ armoredMessage: armored });
     const tags = msg.packets.map((p) => (p.constructor as unknown as { tag: number }).tag);
     expect(tags).toContain(openpgp.enums.packet.symEncryptedIntegrityProtectedData);
-    const seipd = msg.packets.find((p) => (p.constructor as unknown as { tag: number }).tag === 18) as unknown as {
+    const seipd = msg.packets.find(
+      (p) => (p.constructor as unknown as { tag: number }).tag === 18,
+    ) as unknown as {
       version: number;
     };
     expect(seipd.version).toBe(1);
@@ -146,15 +158,26 @@ describe('encryptAndSign / decryptAndVerify', () => {
 
   it('fails expectSigned on an unsigned message', async () => {
     const bin = await encryptForArchive('x', patientPub);
-    const r = await decryptAndVerify({ message: bin, decryptionKey: patientPriv, verificationKeys: [practicePub], expectSigned: true });
+    const r = await decryptAndVerify({
+      message: bin,
+      decryptionKey: patientPriv,
+      verificationKeys: [practicePub],
+      expectSigned: true,
+    });
     expect(r).toEqual({ ok: false, reason: 'unsigned' });
   });
 
   it('fails with the wrong decryption key, and on garbage', async () => {
     const bin = await encryptForArchive('x', patientPub);
     expect(await decryptFromArchive(bin, practicePriv)).toEqual({ ok: false, reason: 'decrypt_failed' });
-    expect(await decryptFromArchive(new Uint8Array([1, 2, 3]), practicePriv)).toEqual({ ok: false, reason: 'unreadable' });
-    expect(await decryptFromArchive('not armored', practicePriv)).toEqual({ ok: false, reason: 'unreadable' });
+    expect(await decryptFromArchive(new Uint8Array([1, 2, 3]), practicePriv)).toEqual({
+      ok: false,
+      reason: 'unreadable',
+    });
+    expect(await decryptFromArchive('not armored', practicePriv)).toEqual({
+      ok: false,
+      reason: 'unreadable',
+    });
   });
 
   it('never returns modified plaintext when any bit of the ciphertext is flipped', async () => {
@@ -177,12 +200,21 @@ describe('encryptAndSign / decryptAndVerify', () => {
   }, 60_000);
 
   it('never returns modified plaintext when a signed message is altered', async () => {
-    const armored = await encryptAndSign({ data: 'hello', encryptionKeys: patientPub, signingKey: practicePriv });
+    const armored = await encryptAndSign({
+      data: 'hello',
+      encryptionKeys: patientPub,
+      signingKey: practicePriv,
+    });
     const bin = (await openpgp.readMessage({ armoredMessage: armored })).write();
     for (let i = 0; i < bin.length; i += 3) {
       const flipped = new Uint8Array(bin);
       flipped[i] = flipped[i]! ^ 0x10;
-      const r = await decryptAndVerify({ message: flipped, decryptionKey: patientPriv, verificationKeys: [practicePub], expectSigned: true });
+      const r = await decryptAndVerify({
+        message: flipped,
+        decryptionKey: patientPriv,
+        verificationKeys: [practicePub],
+        expectSigned: true,
+      });
       if (r.ok) expect(new TextDecoder().decode(r.data)).toBe('hello');
     }
   }, 60_000);
@@ -210,7 +242,11 @@ describe('practice keys', () => {
   it('refuses to unseal with another master key or for another practice', async () => {
     const masterKey = mk();
     const keys = await generatePracticeKeys({ practiceId: 'p1', practiceName: 'X', masterKey });
-    await expect(loadPrivateKey(mk(), 'p1', 'signing', keys.signing.sealedPrivateKey)).rejects.toBeInstanceOf(KeyUnsealError);
-    await expect(loadPrivateKey(masterKey, 'p2', 'signing', keys.signing.sealedPrivateKey)).rejects.toBeInstanceOf(KeyUnsealError);
+    await expect(loadPrivateKey(mk(), 'p1', 'signing', keys.signing.sealedPrivateKey)).rejects.toBeInstanceOf(
+      KeyUnsealError,
+    );
+    await expect(
+      loadPrivateKey(masterKey, 'p2', 'signing', keys.signing.sealedPrivateKey),
+    ).rejects.toBeInstanceOf(KeyUnsealError);
   });
 });

@@ -84,7 +84,11 @@ export const PUBLIC_KEY_REJECTION_MESSAGES: Record<PublicKeyRejection, string> =
   no_encryption_key: 'The key has no valid encryption subkey.',
 };
 
-function algorithmUsable(info: { algorithm: string; bits?: number; curve?: string }): PublicKeyRejection | null {
+function algorithmUsable(info: {
+  algorithm: string;
+  bits?: number;
+  curve?: string;
+}): PublicKeyRejection | null {
   if (!GPG22_ALGORITHMS.has(info.algorithm)) return 'unsupported_algorithm';
   if (info.curve !== undefined && !GPG22_CURVES.has(info.curve)) return 'unsupported_algorithm';
   if (info.algorithm.startsWith('rsa') && (info.bits ?? 0) < 2047) return 'weak_key';
@@ -182,7 +186,8 @@ export async function parseTrustedPublicKey(armored: string): Promise<PublicKey>
 /** Parses a trusted, unprotected private key (our own, just unsealed). Throws on bad input (a bug). */
 export async function parseTrustedPrivateKey(armored: string): Promise<PrivateKey> {
   const key = await openpgp.readPrivateKey({ armoredKey: armored, config: PGP_CONFIG });
-  if (!key.isDecrypted()) throw new Error('Practice private keys are sealed by the master key, not by a passphrase');
+  if (!key.isDecrypted())
+    throw new Error('Practice private keys are sealed by the master key, not by a passphrase');
   return key;
 }
 
@@ -218,7 +223,10 @@ export async function encryptAndSign(opts: {
 const armoredKeys = new WeakMap<PublicKey, string>();
 
 /** Content at rest: encrypted (not signed) to the practice's archive key, binary packets. */
-export async function encryptForArchive(data: Uint8Array | string, archiveKey: PublicKey): Promise<Uint8Array> {
+export async function encryptForArchive(
+  data: Uint8Array | string,
+  archiveKey: PublicKey,
+): Promise<Uint8Array> {
   const binary = typeof data === 'string' ? new TextEncoder().encode(data) : data;
   // Off the event loop when a thread is available (pool.ts); the same settings either way.
   const pool = archiveEncryptPool(PGP_CONFIG);
@@ -317,7 +325,10 @@ export async function decryptAndVerify(opts: {
     if (expectSigned && (msg.includes('signature') || msg.includes('signed') || msg.includes('signing'))) {
       return {
         ok: false,
-        reason: msg.includes('not signed') || msg.includes('missing') || msg.includes('no signature') ? 'unsigned' : 'bad_signature',
+        reason:
+          msg.includes('not signed') || msg.includes('missing') || msg.includes('no signature')
+            ? 'unsigned'
+            : 'bad_signature',
       };
     }
     return { ok: false, reason: 'decrypt_failed' };

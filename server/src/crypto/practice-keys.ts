@@ -1,5 +1,11 @@
 import { openSecret, sealSecret, type MasterKey } from './seal.ts';
-import { generateKey, parseTrustedPrivateKey, parseTrustedPublicKey, type PrivateKey, type PublicKey } from './pgp.ts';
+import {
+  generateKey,
+  parseTrustedPrivateKey,
+  parseTrustedPublicKey,
+  type PrivateKey,
+  type PublicKey,
+} from './pgp.ts';
 
 // Each practice has two v4 curve25519Legacy keys, generated on first start:
 //  - signing: signs what we send patients (PGP/MIME), so their mail program can check it came from us;
@@ -44,12 +50,20 @@ export async function generatePracticeKeys(opts: {
     signing: {
       publicKey: signing.publicKey,
       fingerprint: signing.fingerprint,
-      sealedPrivateKey: sealSecret(opts.masterKey, signing.privateKey, sealContext(opts.practiceId, 'signing')),
+      sealedPrivateKey: sealSecret(
+        opts.masterKey,
+        signing.privateKey,
+        sealContext(opts.practiceId, 'signing'),
+      ),
     },
     archive: {
       publicKey: archive.publicKey,
       fingerprint: archive.fingerprint,
-      sealedPrivateKey: sealSecret(opts.masterKey, archive.privateKey, sealContext(opts.practiceId, 'archive')),
+      sealedPrivateKey: sealSecret(
+        opts.masterKey,
+        archive.privateKey,
+        sealContext(opts.practiceId, 'archive'),
+      ),
     },
   };
 }

@@ -52,7 +52,10 @@ describe('sealSecret / openSecret', () => {
     const mk = key();
     expect(openSecret(mk, 'garbage', 'c')).toEqual({ ok: false, reason: 'malformed' });
     const sealed = sealSecret(mk, 'k', 'c');
-    expect(openSecret(mk, sealed.replace(/^as1/, 'as9'), 'c')).toEqual({ ok: false, reason: 'unsupported_version' });
+    expect(openSecret(mk, sealed.replace(/^as1/, 'as9'), 'c')).toEqual({
+      ok: false,
+      reason: 'unsupported_version',
+    });
   });
 });
 
@@ -72,6 +75,9 @@ describe('parseMasterKey', () => {
     expect(parseMasterKey(undefined)).toEqual({ ok: false, reason: 'missing' });
     expect(parseMasterKey('  ')).toEqual({ ok: false, reason: 'missing' });
     expect(parseMasterKey('abcd')).toEqual({ ok: false, reason: 'wrong_length' });
-    expect(parseMasterKey(Buffer.alloc(16).toString('base64'))).toEqual({ ok: false, reason: 'wrong_length' });
+    expect(parseMasterKey(Buffer.alloc(16).toString('base64'))).toEqual({
+      ok: false,
+      reason: 'wrong_length',
+    });
   });
 });

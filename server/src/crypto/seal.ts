@@ -21,7 +21,8 @@ export interface MasterKey {
   readonly key: Buffer;
 }
 
-export type MasterKeyResult = { ok: true; masterKey: MasterKey } | { ok: false; reason: 'missing' | 'wrong_length' };
+export type MasterKeyResult =
+  { ok: true; masterKey: MasterKey } | { ok: false; reason: 'missing' | 'wrong_length' };
 
 export type OpenResult =
   | { ok: true; plaintext: Buffer }
@@ -40,7 +41,8 @@ export function parseMasterKey(value: string | undefined): MasterKeyResult {
   if (v === '') return { ok: false, reason: 'missing' };
   let bytes: Buffer;
   if (/^[0-9a-fA-F]{64}$/.test(v)) bytes = Buffer.from(v, 'hex');
-  else if (/^[A-Za-z0-9+/_-]{43}={0,1}$/.test(v)) bytes = Buffer.from(v.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+  else if (/^[A-Za-z0-9+/_-]{43}={0,1}$/.test(v))
+    bytes = Buffer.from(v.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
   else return { ok: false, reason: 'wrong_length' };
   if (bytes.length !== 32) return { ok: false, reason: 'wrong_length' };
   return { ok: true, masterKey: { id: keyId(bytes), key: bytes } };
@@ -77,7 +79,10 @@ export function openSecret(masterKey: MasterKey, sealed: string, context: string
     const decipher = createDecipheriv('aes-256-gcm', masterKey.key, iv);
     decipher.setAAD(aad(id, context));
     decipher.setAuthTag(ct.subarray(ct.length - TAG_BYTES));
-    const plaintext = Buffer.concat([decipher.update(ct.subarray(0, ct.length - TAG_BYTES)), decipher.final()]);
+    const plaintext = Buffer.concat([
+      decipher.update(ct.subarray(0, ct.length - TAG_BYTES)),
+      decipher.final(),
+    ]);
     return { ok: true, plaintext };
   } catch {
     // GCM tag mismatch: the ciphertext, IV or context was altered.

@@ -13,7 +13,14 @@ describe.each(dialectsUnderTest())('group commit on %s', (dialect) => {
     await store?.cleanup();
   });
 
-  const practice = (id: string) => ({ id, name: 'P', reply_domain: null, entra_tenant_id: null, created_at: nowIso(), updated_at: nowIso() });
+  const practice = (id: string) => ({
+    id,
+    name: 'P',
+    reply_domain: null,
+    entra_tenant_id: null,
+    created_at: nowIso(),
+    updated_at: nowIso(),
+  });
 
   it('commits concurrent writers together, and a failing writer does not take its neighbours down', async () => {
     const q = createCommitQueue(store.db);
@@ -51,7 +58,14 @@ describe('group commit on sqlite with the WAL synced off the event loop', () => 
     await store?.cleanup();
   });
 
-  const practice = (id: string) => ({ id, name: 'P', reply_domain: null, entra_tenant_id: null, created_at: nowIso(), updated_at: nowIso() });
+  const practice = (id: string) => ({
+    id,
+    name: 'P',
+    reply_domain: null,
+    entra_tenant_id: null,
+    created_at: nowIso(),
+    updated_at: nowIso(),
+  });
 
   it('resolves writers only after the WAL sync, and leaves the connection at synchronous=FULL', async () => {
     expect(store.syncWal).toBeTypeOf('function');
@@ -64,7 +78,13 @@ describe('group commit on sqlite with the WAL synced off the event loop', () => 
       },
     });
     const ids = Array.from({ length: 5 }, () => newId());
-    await Promise.all(ids.map((id) => q.run((tx) => tx.insertInto('practices').values(practice(id)).execute()).then(() => events.push('resolved'))));
+    await Promise.all(
+      ids.map((id) =>
+        q
+          .run((tx) => tx.insertInto('practices').values(practice(id)).execute())
+          .then(() => events.push('resolved')),
+      ),
+    );
     expect(events.indexOf('sync end')).toBeGreaterThanOrEqual(0);
     expect(events.indexOf('sync end')).toBeLessThan(events.indexOf('resolved'));
     const rows = await store.db.selectFrom('practices').select('id').where('id', 'in', ids).execute();
@@ -76,7 +96,11 @@ describe('group commit on sqlite with the WAL synced off the event loop', () => 
 
   it('reports no success for a group whose WAL sync failed', async () => {
     const q = createCommitQueue(store.db, { syncWal: () => Promise.reject(new Error('EIO')) });
-    const results = await Promise.allSettled([newId(), newId()].map((id) => q.run((tx) => tx.insertInto('practices').values(practice(id)).execute())));
+    const results = await Promise.allSettled(
+      [newId(), newId()].map((id) =>
+        q.run((tx) => tx.insertInto('practices').values(practice(id)).execute()),
+      ),
+    );
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
   });
   /** A syncWal whose calls each wait for the test to release them, recording what happens. */
@@ -101,7 +125,8 @@ describe('group commit on sqlite with the WAL synced off the event loop', () => 
     return { syncWal, release };
   }
   const committedRow = async (id: string) =>
-    (await store.db.selectFrom('practices').select('id').where('id', '=', id).executeTakeFirst()) !== undefined;
+    (await store.db.selectFrom('practices').select('id').where('id', '=', id).executeTakeFirst()) !==
+    undefined;
   const until = async (cond: () => Promise<boolean>) => {
     for (let i = 0; i < 500 && !(await cond()); i++) await new Promise((r) => setTimeout(r, 2));
   };
@@ -111,9 +136,13 @@ describe('group commit on sqlite with the WAL synced off the event loop', () => 
     const { syncWal, release } = heldSyncs(events);
     const q = createCommitQueue(store.db, { syncWal });
     const [a, b] = [newId(), newId()];
-    const pa = q.run((tx) => tx.insertInto('practices').values(practice(a)).execute()).then(() => events.push('A resolved'));
+    const pa = q
+      .run((tx) => tx.insertInto('practices').values(practice(a)).execute())
+      .then(() => events.push('A resolved'));
     await until(() => Promise.resolve(events.includes('sync 1 start')));
-    const pb = q.run((tx) => tx.insertInto('practices').values(practice(b)).execute()).then(() => events.push('B resolved'));
+    const pb = q
+      .run((tx) => tx.insertInto('practices').values(practice(b)).execute())
+      .then(() => events.push('B resolved'));
     // B's transaction commits while A's sync is still held; B is not answered, and its own sync
     // waits for A's.
     await until(() => committedRow(b));
@@ -125,7 +154,14 @@ describe('group commit on sqlite with the WAL synced off the event loop', () => 
     expect(events).toEqual(['sync 1 start', 'sync 1 end', 'A resolved', 'sync 2 start']);
     await release();
     await pb;
-    expect(events).toEqual(['sync 1 start', 'sync 1 end', 'A resolved', 'sync 2 start', 'sync 2 end', 'B resolved']);
+    expect(events).toEqual([
+      'sync 1 start',
+      'sync 1 end',
+      'A resolved',
+      'sync 2 start',
+      'sync 2 end',
+      'B resolved',
+    ]);
   });
 
   it('fails a group committed behind a failed sync, and recovers for the next one', async () => {

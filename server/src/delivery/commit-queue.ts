@@ -22,7 +22,11 @@ import type { Db, Tx } from '../store/index.ts';
 // group's transaction fails, its writes are retried one by one, each in its own transaction, so
 // each caller gets its own outcome.
 
-type Write = { fn: (tx: Tx) => Promise<unknown>; resolve: (v: unknown) => void; reject: (e: unknown) => void };
+type Write = {
+  fn: (tx: Tx) => Promise<unknown>;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+};
 
 export interface CommitQueue {
   run<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;

@@ -14,9 +14,18 @@ export async function checkInReplyTo(
   ctx: SendContext,
   inReplyTo: string,
 ): Promise<{ ok: false; code: 'validation_failed'; message: string } | null> {
-  const ours = await db.selectFrom('messages').select('id').where('practice_id', '=', ctx.practiceId).where('id', '=', inReplyTo).executeTakeFirst();
+  const ours = await db
+    .selectFrom('messages')
+    .select('id')
+    .where('practice_id', '=', ctx.practiceId)
+    .where('id', '=', inReplyTo)
+    .executeTakeFirst();
   if (ours) return null;
-  const elsewhere = await db.selectFrom('messages').select('id').where('id', '=', inReplyTo).executeTakeFirst();
+  const elsewhere = await db
+    .selectFrom('messages')
+    .select('id')
+    .where('id', '=', inReplyTo)
+    .executeTakeFirst();
   if (elsewhere) {
     await appendAudit(db, {
       action: AUDIT.AUTHZ_FAILURE,
@@ -29,5 +38,9 @@ export async function checkInReplyTo(
       details: { reason: 'other_practice', field: 'inReplyTo' },
     });
   }
-  return { ok: false, code: 'validation_failed', message: 'Invalid request: inReplyTo: no message with that id in your practice.' };
+  return {
+    ok: false,
+    code: 'validation_failed',
+    message: 'Invalid request: inReplyTo: no message with that id in your practice.',
+  };
 }

@@ -53,8 +53,13 @@ export interface Delivery {
 function deliveryTransport(config: Config): MailTransport {
   if (!config.smtpUrl) return createMailTransport(config);
   const opts = { url: config.smtpUrl, requireTls: config.smtpRequireTls, maxConnections: 5 };
-  const threaded = process.env['ATTUNE_SMTP_THREAD'] !== undefined ? process.env['ATTUNE_SMTP_THREAD'] !== '0' : availableParallelism() > 1;
-  return threaded ? threadedRelayTransport(opts, smtpConnectionOptions(opts).description) : smtpRelayTransport(opts);
+  const threaded =
+    process.env['ATTUNE_SMTP_THREAD'] !== undefined
+      ? process.env['ATTUNE_SMTP_THREAD'] !== '0'
+      : availableParallelism() > 1;
+  return threaded
+    ? threadedRelayTransport(opts, smtpConnectionOptions(opts).description)
+    : smtpRelayTransport(opts);
 }
 
 export function createDelivery(opts: {
@@ -67,7 +72,9 @@ export function createDelivery(opts: {
   /** The resolved master key (startServer's, which may come from DATA_DIR/master.key in development). */
   masterKey?: MasterKey;
 }): Delivery {
-  const mk = opts.masterKey ? { ok: true as const, masterKey: opts.masterKey } : parseMasterKey(opts.config.masterKey);
+  const mk = opts.masterKey
+    ? { ok: true as const, masterKey: opts.masterKey }
+    : parseMasterKey(opts.config.masterKey);
   if (!mk.ok) {
     throw new Error(
       mk.reason === 'missing'
@@ -93,15 +100,30 @@ export function createDelivery(opts: {
   const w = worker;
 
   const pipeline: Pipeline = {
-    async secureSend(sender: OutboundSender, request: SendMessageRequest, ctx: { idempotencyKey: string | null }): Promise<SecureSendResult> {
-      if (!sender.clinicianId) return { ok: false, reason: 'sender_unknown', detail: 'The sender is not a clinician of the practice.' };
+    async secureSend(
+      sender: OutboundSender,
+      request: SendMessageRequest,
+      ctx: { idempotencyKey: string | null },
+    ): Promise<SecureSendResult> {
+      if (!sender.clinicianId)
+        return {
+          ok: false,
+          reason: 'sender_unknown',
+          detail: 'The sender is not a clinician of the practice.',
+        };
       const r = await sendSecureMessage(
         services,
-        { practiceId: sender.practiceId, clinicianId: sender.clinicianId, idempotencyKey: ctx.idempotencyKey, channel: 'gateway' },
+        {
+          practiceId: sender.practiceId,
+          clinicianId: sender.clinicianId,
+          idempotencyKey: ctx.idempotencyKey,
+          channel: 'gateway',
+        },
         request,
       );
       if (r.ok) return { ok: true, messageId: r.response.id };
-      if (r.code === 'blocked_by_policy') return { ok: false, reason: 'blocked_by_policy', detail: r.reasons.join('; ') || r.message };
+      if (r.code === 'blocked_by_policy')
+        return { ok: false, reason: 'blocked_by_policy', detail: r.reasons.join('; ') || r.message };
       return { ok: false, reason: 'invalid', detail: r.message };
     },
     async acceptReply(reply: InboundReply): Promise<ReplyResult> {
@@ -113,7 +135,13 @@ export function createDelivery(opts: {
         raw: reply.raw,
       });
       if (!r.ok) return r;
-      return { ok: true, replyId: r.replyId, messageId: r.messageId, patientId: r.patientId, latencyMs: r.latencyMs };
+      return {
+        ok: true,
+        replyId: r.replyId,
+        messageId: r.messageId,
+        patientId: r.patientId,
+        latencyMs: r.latencyMs,
+      };
     },
   };
 
@@ -134,11 +162,15 @@ export function createDelivery(opts: {
 const byStore = new WeakMap<object, Delivery>();
 
 function isMasterKey(v: unknown): v is MasterKey {
-  return typeof v === 'object' && v !== null && 'id' in v && 'key' in v && Buffer.isBuffer((v as MasterKey).key);
+  return (
+    typeof v === 'object' && v !== null && 'id' in v && 'key' in v && Buffer.isBuffer((v as MasterKey).key)
+  );
 }
 
 /** The delivery module for an app's deps (created on first use; startServer starts its worker). */
-export function deliveryFor(deps: Pick<AppDeps, 'config' | 'store' | 'logger' | 'services' | 'now'>): Delivery {
+export function deliveryFor(
+  deps: Pick<AppDeps, 'config' | 'store' | 'logger' | 'services' | 'now'>,
+): Delivery {
   const hit = byStore.get(deps.store);
   if (hit) return hit;
   const services = deps.services ?? {};

@@ -23,7 +23,11 @@ const CACHE_MS = 60_000;
 const cache = new Map<string, { at: number; value: Promise<Keyring> }>();
 
 /** Generates the practice's signing and archive keys if it has none; audited. Idempotent. */
-export async function ensurePracticeKeys(db: Db, masterKey: MasterKey, practiceId: string): Promise<{ created: boolean }> {
+export async function ensurePracticeKeys(
+  db: Db,
+  masterKey: MasterKey,
+  practiceId: string,
+): Promise<{ created: boolean }> {
   const existing = await db
     .selectFrom('practice_keys')
     .select('purpose')
@@ -32,7 +36,11 @@ export async function ensurePracticeKeys(db: Db, masterKey: MasterKey, practiceI
     .execute();
   const have = new Set(existing.map((r) => r.purpose));
   if (have.has('signing') && have.has('archive')) return { created: false };
-  const practice = await db.selectFrom('practices').select('name').where('id', '=', practiceId).executeTakeFirst();
+  const practice = await db
+    .selectFrom('practices')
+    .select('name')
+    .where('id', '=', practiceId)
+    .executeTakeFirst();
   if (!practice) throw new Error('ensurePracticeKeys: unknown practice');
   const keys = await generatePracticeKeys({ practiceId, practiceName: practice.name, masterKey });
   await db.transaction().execute(async (tx) => {

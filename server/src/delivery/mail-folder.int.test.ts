@@ -10,10 +10,17 @@ import { startServer } from '../index.ts';
 // DATA_DIR/mail, and start-up says so.
 it('writes what a patient would receive to DATA_DIR/mail when no SMTP relay is configured', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'attune-mailfolder-'));
-  const server = await startServer(testConfig(dataDir, { PRACTICE_NAME: 'Calm Waters Counseling', PRACTICE_DOMAINS: 'calm.example' }));
+  const server = await startServer(
+    testConfig(dataDir, { PRACTICE_NAME: 'Calm Waters Counseling', PRACTICE_DOMAINS: 'calm.example' }),
+  );
   try {
     expect(server.notices.join('\n')).toContain(`mail folder ${join(dataDir, 'mail')}`);
-    const issuer = await loadDevIssuer({ dataDir, issuer: server.config.identity.dev.issuer, audience: server.config.identity.dev.audience, ttlSeconds: 600 });
+    const issuer = await loadDevIssuer({
+      dataDir,
+      issuer: server.config.identity.dev.issuer,
+      audience: server.config.identity.dev.audience,
+      ttlSeconds: 600,
+    });
     const token = await issuer.sign({ email: 'dr.lee@calm.example' });
     const r = await fetch(`${server.url}/v1/messages`, {
       method: 'POST',

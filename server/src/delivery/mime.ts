@@ -31,10 +31,12 @@ export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+// eslint-disable-next-line no-control-regex -- stripping control characters is the point
+const CONTROL_RE = /[\u0000-\u001f\u007f]+/g;
+
 /** Practice names go into headers and HTML: keep them to one line of printable text. */
 function oneLine(s: string): string {
-  // eslint-disable-next-line no-control-regex -- stripping control characters is the point
-  return s.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim().slice(0, 200);
+  return s.replace(CONTROL_RE, ' ').trim().slice(0, 200);
 }
 
 /** "for 30 days" rather than a date: a notice carries no dates at all (a date is a HIPAA identifier element). */
@@ -139,7 +141,11 @@ export function draftNotice(opts: { practiceName: string; methods: ReadonlyArray
   return { text, html: `<p>${escapeHtml(text)}</p>` };
 }
 
-export function oneTimeCodeNotice(opts: { practiceName: string; code: string; minutes: number }): NoticeContent {
+export function oneTimeCodeNotice(opts: {
+  practiceName: string;
+  code: string;
+  minutes: number;
+}): NoticeContent {
   const practice = oneLine(opts.practiceName);
   const subject = `Your one-time code for ${practice}`;
   const text = [
@@ -160,9 +166,15 @@ export function oneTimeCodeNotice(opts: { practiceName: string; code: string; mi
  * (it travels over ordinary email); the clinician reads it in Attune. Crisis language makes the
  * notice urgent without saying more.
  */
-export function replyNotice(opts: { practiceName: string; reference: string; urgent: boolean }): NoticeContent {
+export function replyNotice(opts: {
+  practiceName: string;
+  reference: string;
+  urgent: boolean;
+}): NoticeContent {
   const practice = oneLine(opts.practiceName);
-  const subject = opts.urgent ? `[Urgent] A secure reply needs your attention (${practice})` : `New secure reply (${practice})`;
+  const subject = opts.urgent
+    ? `[Urgent] A secure reply needs your attention (${practice})`
+    : `New secure reply (${practice})`;
   const text = [
     opts.urgent
       ? 'A patient replied to your secure message, and the reply may contain crisis language. Please review it now.'
@@ -171,7 +183,14 @@ export function replyNotice(opts: { practiceName: string; reference: string; urg
     'Open Attune in Outlook or Gmail to read it.',
     `Reference: ${opts.reference}`,
   ].join('\n');
-  return { subject, text, html: `<!doctype html><html><body style="font-family:sans-serif">${text.split('\n').map((l) => `<p>${escapeHtml(l)}</p>`).join('')}</body></html>` };
+  return {
+    subject,
+    text,
+    html: `<!doctype html><html><body style="font-family:sans-serif">${text
+      .split('\n')
+      .map((l) => `<p>${escapeHtml(l)}</p>`)
+      .join('')}</body></html>`,
+  };
 }
 
 /** One notice to one recipient: its addresses, Message-ID and content. */
@@ -213,14 +232,17 @@ function textHeader(name: string, value: string): string {
 function addressHeader(a: Address): string {
   if (!a.name) return a.address;
   const name = oneLine(a.name);
-  const display = PRINTABLE_ASCII.test(name) ? `"${name.replace(/["\\]/g, '\\$&')}"` : encodeWords(name, 'Q', 52);
+  const display = PRINTABLE_ASCII.test(name)
+    ? `"${name.replace(/["\\]/g, '\\$&')}"`
+    : encodeWords(name, 'Q', 52);
   return `${display} <${a.address}>`;
 }
 
 /** One body part: 7bit when it is short-lined ASCII, quoted-printable otherwise. */
 function textPart(contentType: string, body: string): string {
   const crlf = body.replace(/\r?\n/g, '\r\n');
-  const sevenBit = PRINTABLE_ASCII.test(crlf.replace(/\r\n/g, '')) && crlf.split('\r\n').every((l) => l.length <= 76);
+  const sevenBit =
+    PRINTABLE_ASCII.test(crlf.replace(/\r\n/g, '')) && crlf.split('\r\n').every((l) => l.length <= 76);
   return sevenBit
     ? `Content-Type: ${contentType}; charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n\r\n${crlf}`
     : `Content-Type: ${contentType}; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n${qpWrap(qpEncode(crlf), 76)}`;
@@ -287,14 +309,23 @@ export interface InnerContent {
  * The inner MIME entity of a PGP/MIME message: the real subject (protected header), text, HTML and
  * attachments. It travels only inside the encryption.
  */
-export async function composeInnerEntity(opts: { from: Address; to: string; content: InnerContent; date?: Date }): Promise<Buffer> {
+export async function composeInnerEntity(opts: {
+  from: Address;
+  to: string;
+  content: InnerContent;
+  date?: Date;
+}): Promise<Buffer> {
   const composer = new MailComposer({
     from: opts.from,
     to: opts.to,
     subject: opts.content.subject,
     ...(opts.content.text !== undefined ? { text: opts.content.text } : {}),
     ...(opts.content.html !== undefined ? { html: opts.content.html } : {}),
-    attachments: opts.content.attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, content: a.content })),
+    attachments: opts.content.attachments.map((a) => ({
+      filename: a.filename,
+      contentType: a.contentType,
+      content: a.content,
+    })),
     date: opts.date ?? new Date(),
   });
   const node = composer.compile();

@@ -34,8 +34,17 @@ export async function recordFirstOpen(
       .where('first_opened_at', 'is', null)
       .executeTakeFirst();
     if (Number(first.numUpdatedRows) === 0) return false;
-    const d = await tx.selectFrom('deliveries').select(['patient_id']).where('id', '=', link.deliveryId).executeTakeFirstOrThrow();
-    await tx.updateTable('deliveries').set({ opened_at: t, updated_at: t }).where('id', '=', link.deliveryId).where('opened_at', 'is', null).execute();
+    const d = await tx
+      .selectFrom('deliveries')
+      .select(['patient_id'])
+      .where('id', '=', link.deliveryId)
+      .executeTakeFirstOrThrow();
+    await tx
+      .updateTable('deliveries')
+      .set({ opened_at: t, updated_at: t })
+      .where('id', '=', link.deliveryId)
+      .where('opened_at', 'is', null)
+      .execute();
     await tx
       .updateTable('deliveries')
       .set({ status: 'opened' })
@@ -63,4 +72,3 @@ export async function recordFirstOpen(
     return true;
   });
 }
-

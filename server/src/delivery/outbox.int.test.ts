@@ -20,10 +20,18 @@ const PHI_TEXT =
   'Hi Jordan Alvarez, following up on your major depressive disorder (F33.1). Continue sertraline 50 mg. DOB 04/12/1986, MRN 448812.';
 
 function request(input: Partial<SendMessageRequestInput> & { to: string[] }) {
-  return SendMessageRequestSchema.parse({ subject: 'Follow-up for Jordan Alvarez', text: PHI_TEXT, ...input });
+  return SendMessageRequestSchema.parse({
+    subject: 'Follow-up for Jordan Alvarez',
+    text: PHI_TEXT,
+    ...input,
+  });
 }
 
-async function send(f: DeliveryFixture, input: Partial<SendMessageRequestInput> & { to: string[] }, key?: string): Promise<SendResult & { ok: true }> {
+async function send(
+  f: DeliveryFixture,
+  input: Partial<SendMessageRequestInput> & { to: string[] },
+  key?: string,
+): Promise<SendResult & { ok: true }> {
   const r = await sendSecureMessage(
     f.delivery.services,
     { practiceId: f.practiceId, clinicianId: f.clinicianId, idempotencyKey: key ?? null },
@@ -70,7 +78,9 @@ describe.each(dialectsUnderTest())('outbox delivery on %s', (dialect) => {
   it('sends a PHI-free secure-link notice over STARTTLS and keeps only the token hash', async () => {
     await fixture();
     const r = await send(f, { to: ['jordan@patient.example'] });
-    expect(r.response.recipients).toEqual([{ email: 'jordan@patient.example', method: 'link', status: 'queued' }]);
+    expect(r.response.recipients).toEqual([
+      { email: 'jordan@patient.example', method: 'link', status: 'queued' },
+    ]);
     await drain(f.delivery.worker);
     const [mail] = await sink.waitFor(1);
     expect(mail!.secure).toBe(true);
@@ -92,7 +102,8 @@ describe.each(dialectsUnderTest())('outbox delivery on %s', (dialect) => {
       .flatMap((part) => scan(part, { allowList: ['Calm Waters Counseling'] }))
       .filter((x) => x.type !== 'URL');
     expect(findings.map((x) => `${x.type}:${x.text}`)).toEqual([]);
-    for (const word of ['Jordan', 'Alvarez', 'depress', 'sertraline', 'F33', '448812', 'Follow-up']) expect(wholeMail).not.toContain(word);
+    for (const word of ['Jordan', 'Alvarez', 'depress', 'sertraline', 'F33', '448812', 'Follow-up'])
+      expect(wholeMail).not.toContain(word);
     expect(parsed.replyTo?.text).toBe(`reply+${token}@calm.example`);
     // Only the hash of the token is stored; the sealed copy in the outbox is erased after sending.
     const link = await f.store.db.selectFrom('viewer_links').selectAll().executeTakeFirstOrThrow();
@@ -115,7 +126,11 @@ describe.each(dialectsUnderTest())('outbox delivery on %s', (dialect) => {
     await sink.waitFor(1);
     await new Promise((res) => setTimeout(res, 100));
     expect(sink.received).toHaveLength(1);
-    const attempts = await ddb(f.store.db).selectFrom('delivery_attempts').select(['attempt', 'outcome', 'detail']).orderBy('attempt').execute();
+    const attempts = await ddb(f.store.db)
+      .selectFrom('delivery_attempts')
+      .select(['attempt', 'outcome', 'detail'])
+      .orderBy('attempt')
+      .execute();
     expect(attempts.map((a) => a.outcome)).toEqual(['retry', 'retry', 'sent']);
     expect(attempts[0]!.detail).toContain('451');
     const status = await messageStatus(f.delivery.services, f.practiceId, r.response.id);
@@ -179,8 +194,15 @@ describe.each(dialectsUnderTest())('outbox delivery on %s', (dialect) => {
 
   it('does not send a message revoked before its time, and reports it revoked', async () => {
     await fixture();
-    const r = await send(f, { to: ['g@patient.example'], sendAt: new Date(Date.now() + 60_000).toISOString() });
-    const revoked = await revokeMessage(f.delivery.services, { practiceId: f.practiceId, clinicianId: f.clinicianId }, r.response.id);
+    const r = await send(f, {
+      to: ['g@patient.example'],
+      sendAt: new Date(Date.now() + 60_000).toISOString(),
+    });
+    const revoked = await revokeMessage(
+      f.delivery.services,
+      { practiceId: f.practiceId, clinicianId: f.clinicianId },
+      r.response.id,
+    );
     expect(revoked?.recipients[0]?.status).toBe('revoked');
     f.clock.offsetMs = 120_000;
     await drain(f.delivery.worker);
@@ -192,7 +214,13 @@ describe.each(dialectsUnderTest())('outbox delivery on %s', (dialect) => {
     const r = await send(f, { to: ['h@patient.example'] });
     const other = await f.addPractice('Other', 'other.example');
     expect(await messageStatus(f.delivery.services, other.practiceId, r.response.id)).toBeNull();
-    expect(await revokeMessage(f.delivery.services, { practiceId: other.practiceId, clinicianId: other.clinicianId }, r.response.id)).toBeNull();
+    expect(
+      await revokeMessage(
+        f.delivery.services,
+        { practiceId: other.practiceId, clinicianId: other.clinicianId },
+        r.response.id,
+      ),
+    ).toBeNull();
   });
 
   it('returns the first send for a repeated idempotency key instead of sending twice', async () => {
@@ -209,7 +237,9 @@ describe.each(dialectsUnderTest())('outbox delivery on %s', (dialect) => {
     await fixture();
     const emails = Array.from({ length: 12 }, (_, i) => `p${i}@patient.example`);
     for (const e of emails) await send(f, { to: [e] });
-    const workers = [0, 1, 2].map((i) => new OutboxWorker(f.delivery.services, { workerId: `w${i}`, batchSize: 3 }));
+    const workers = [0, 1, 2].map(
+      (i) => new OutboxWorker(f.delivery.services, { workerId: `w${i}`, batchSize: 3 }),
+    );
     await Promise.all(workers.map((w) => drain(w)));
     await sink.waitFor(12);
     expect(sink.received.map((m) => m.to[0]).sort()).toEqual([...emails].sort());
@@ -221,7 +251,15 @@ describe('SMTP transport', () => {
     const sink = await startSmtpSink({ starttls: false });
     try {
       const t = smtpTransport({ url: sink.url(), requireTls: true, pool: false });
-      const r = await t.send({ raw: Buffer.from('Subject: x\r\n\r\nx\r\n'), from: 'a@calm.example', to: ['b@x.example'], messageId: '<x@y>' }, 'notice');
+      const r = await t.send(
+        {
+          raw: Buffer.from('Subject: x\r\n\r\nx\r\n'),
+          from: 'a@calm.example',
+          to: ['b@x.example'],
+          messageId: '<x@y>',
+        },
+        'notice',
+      );
       expect(r.ok).toBe(false);
       if (!r.ok) expect(r.permanent).toBe(false);
       expect(sink.received).toHaveLength(0);
@@ -234,12 +272,35 @@ describe('SMTP transport', () => {
   it('authenticates with the credentials from SMTP_URL over STARTTLS', async () => {
     const sink = await startSmtpSink({ auth: { user: 'relay-user', pass: 'p@ss word' } });
     try {
-      const t = smtpTransport({ url: sink.url({ user: 'relay-user', pass: 'p@ss word' }), requireTls: true, pool: false });
-      const r = await t.send({ raw: Buffer.from('Subject: x\r\n\r\nx\r\n'), from: 'a@calm.example', to: ['b@x.example'], messageId: '<x@y>' }, 'notice');
+      const t = smtpTransport({
+        url: sink.url({ user: 'relay-user', pass: 'p@ss word' }),
+        requireTls: true,
+        pool: false,
+      });
+      const r = await t.send(
+        {
+          raw: Buffer.from('Subject: x\r\n\r\nx\r\n'),
+          from: 'a@calm.example',
+          to: ['b@x.example'],
+          messageId: '<x@y>',
+        },
+        'notice',
+      );
       expect(r.ok).toBe(true);
       expect(sink.received[0]).toMatchObject({ secure: true, user: 'relay-user' });
-      const bad = smtpTransport({ url: sink.url({ user: 'relay-user', pass: 'wrong' }), requireTls: true, pool: false });
-      expect((await bad.send({ raw: Buffer.from('x'), from: 'a@calm.example', to: ['b@x.example'], messageId: '<x@y>' }, 'n')).ok).toBe(false);
+      const bad = smtpTransport({
+        url: sink.url({ user: 'relay-user', pass: 'wrong' }),
+        requireTls: true,
+        pool: false,
+      });
+      expect(
+        (
+          await bad.send(
+            { raw: Buffer.from('x'), from: 'a@calm.example', to: ['b@x.example'], messageId: '<x@y>' },
+            'n',
+          )
+        ).ok,
+      ).toBe(false);
       await t.close();
       await bad.close();
     } finally {
@@ -252,16 +313,27 @@ describe('PGP/MIME delivery', () => {
   it('sends RFC 3156 multipart/encrypted that real gpg decrypts, with a valid practice signature', async () => {
     const sink = await startSmtpSink();
     const gpg = await GpgHome.create();
-    const f = await createDeliveryFixture('sqlite', { transport: smtpTransport({ url: sink.url(), requireTls: true, pool: false }) });
+    const f = await createDeliveryFixture('sqlite', {
+      transport: smtpTransport({ url: sink.url(), requireTls: true, pool: false }),
+    });
     try {
       const patientKey = await gpg.generateKey('pgp@patient.example');
-      await f.addPatient('pgp@patient.example', { publicKey: patientKey.publicKey, fingerprint: patientKey.fingerprint });
+      await f.addPatient('pgp@patient.example', {
+        publicKey: patientKey.publicKey,
+        fingerprint: patientKey.fingerprint,
+      });
       const keys = await f.store.db.selectFrom('practice_keys').selectAll().execute();
       expect(keys).toHaveLength(0); // generated on first use below
       const r = await send(f, {
         to: ['pgp@patient.example'],
         html: '<p>See <b>attached</b> worksheet.</p>',
-        attachments: [{ filename: 'worksheet.txt', contentType: 'text/plain', contentBase64: Buffer.from('Thought record').toString('base64') }],
+        attachments: [
+          {
+            filename: 'worksheet.txt',
+            contentType: 'text/plain',
+            contentBase64: Buffer.from('Thought record').toString('base64'),
+          },
+        ],
       });
       expect(r.response.recipients[0]?.method).toBe('pgp');
       await drain(f.delivery.worker);
@@ -273,7 +345,11 @@ describe('PGP/MIME delivery', () => {
       expect(raw).not.toContain('sertraline');
       expect(raw).not.toContain('Jordan');
       const armored = /-----BEGIN PGP MESSAGE-----[\s\S]+?-----END PGP MESSAGE-----/.exec(raw)![0];
-      const signing = (await f.store.db.selectFrom('practice_keys').selectAll().where('purpose', '=', 'signing').executeTakeFirstOrThrow());
+      const signing = await f.store.db
+        .selectFrom('practice_keys')
+        .selectAll()
+        .where('purpose', '=', 'signing')
+        .executeTakeFirstOrThrow();
       await gpg.importKey(signing.public_key);
       const out = await gpg.decrypt(armored);
       expect(out.code).toBe(0);

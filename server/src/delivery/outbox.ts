@@ -63,7 +63,8 @@ export function backoffMs(attempt: number, base: number, max: number, random: ()
 
 export class OutboxWorker {
   readonly workerId: string;
-  private readonly o: Required<Omit<OutboxOptions, 'afterSend' | 'workerId'>> & Pick<OutboxOptions, 'afterSend'>;
+  private readonly o: Required<Omit<OutboxOptions, 'afterSend' | 'workerId'>> &
+    Pick<OutboxOptions, 'afterSend'>;
   private timer: NodeJS.Timeout | null = null;
   private timerDue = 0;
   private running: Promise<void> | null = null;
@@ -179,7 +180,10 @@ export class OutboxWorker {
       .where('deliveries.id', 'in', ids)
       .execute();
     return new Map(
-      found.map(({ message_revoked_at, message_expires_at, ...d }) => [d.id, { d, m: { revoked_at: message_revoked_at, expires_at: message_expires_at } }]),
+      found.map(({ message_revoked_at, message_expires_at, ...d }) => [
+        d.id,
+        { d, m: { revoked_at: message_revoked_at, expires_at: message_expires_at } },
+      ]),
     );
   }
 
@@ -217,7 +221,10 @@ export class OutboxWorker {
     let outcome: Outcome;
     if (row.attempts > this.o.maxAttempts) {
       // Claimed more often than allowed without ever being marked: the process died each time.
-      outcome = { kind: 'failed', detail: `gave up after ${this.o.maxAttempts} attempts (${row.last_error ?? 'no result recorded'})` };
+      outcome = {
+        kind: 'failed',
+        detail: `gave up after ${this.o.maxAttempts} attempts (${row.last_error ?? 'no result recorded'})`,
+      };
     } else {
       try {
         outcome = await this.attempt(row, pre);
@@ -260,20 +267,33 @@ export class OutboxWorker {
       if (this.o.afterSend) await this.o.afterSend(row);
       return { kind: 'sent', detail: result.response };
     }
-    return result.permanent ? { kind: 'failed', detail: result.error } : { kind: 'retry', detail: result.error };
+    return result.permanent
+      ? { kind: 'failed', detail: result.error }
+      : { kind: 'retry', detail: result.error };
   }
 
-  private async composeDelivery(row: OutboxTable, pre: Prefetched | undefined): Promise<ComposedMail | Outcome> {
+  private async composeDelivery(
+    row: OutboxTable,
+    pre: Prefetched | undefined,
+  ): Promise<ComposedMail | Outcome> {
     const db = this.svc.db;
     if (!row.delivery_id) return { kind: 'failed', detail: 'delivery row missing' };
-    const d = pre?.d ?? (await db.selectFrom('deliveries').selectAll().where('id', '=', row.delivery_id).executeTakeFirst());
+    const d =
+      pre?.d ??
+      (await db.selectFrom('deliveries').selectAll().where('id', '=', row.delivery_id).executeTakeFirst());
     if (!d) return { kind: 'failed', detail: 'delivery row missing' };
     const m =
       pre?.m ??
-      (await db.selectFrom('messages').select(['revoked_at', 'expires_at']).where('id', '=', d.message_id).executeTakeFirstOrThrow());
+      (await db
+        .selectFrom('messages')
+        .select(['revoked_at', 'expires_at'])
+        .where('id', '=', d.message_id)
+        .executeTakeFirstOrThrow());
     const now = nowIso(this.svc.now());
-    if (m.revoked_at || d.status === 'revoked') return { kind: 'skipped', detail: 'revoked before sending', deliveryStatus: 'revoked' };
-    if (m.expires_at && m.expires_at <= now) return { kind: 'skipped', detail: 'expired before sending', deliveryStatus: 'expired' };
+    if (m.revoked_at || d.status === 'revoked')
+      return { kind: 'skipped', detail: 'revoked before sending', deliveryStatus: 'revoked' };
+    if (m.expires_at && m.expires_at <= now)
+      return { kind: 'skipped', detail: 'expired before sending', deliveryStatus: 'expired' };
     const identity = await mailIdentity(this.svc, row.practice_id);
     const messageId = d.smtp_message_id ?? `<${d.id}@${identity.domain}>`;
 
@@ -303,13 +323,21 @@ export class OutboxWorker {
     // PGP/MIME: decrypt our archived copy, build the inner entity, sign with the practice key and
     // encrypt to the patient's key as registered now (it may have been revoked since the send).
     const patient = d.patient_id
-      ? await db.selectFrom('patients').select(['public_key']).where('id', '=', d.patient_id).executeTakeFirst()
+      ? await db
+          .selectFrom('patients')
+          .select(['public_key'])
+          .where('id', '=', d.patient_id)
+          .executeTakeFirst()
       : undefined;
     if (!patient?.public_key) return { kind: 'failed', detail: 'the patient no longer has a public key' };
     const key = await readPublicKey(patient.public_key, this.svc.now());
     if (!key.ok) return { kind: 'failed', detail: `the patient's public key is not usable (${key.reason})` };
     const keyring = await getKeyring(db, this.svc.masterKey, row.practice_id);
-    const body = await db.selectFrom('messages').select('body_ct').where('id', '=', d.message_id).executeTakeFirstOrThrow();
+    const body = await db
+      .selectFrom('messages')
+      .select('body_ct')
+      .where('id', '=', d.message_id)
+      .executeTakeFirstOrThrow();
     const plain = await decryptFromArchive(body.body_ct, keyring.archive.privateKey);
     if (!plain.ok) return { kind: 'failed', detail: `archived content unreadable (${plain.reason})` };
     const content = JSON.parse(Buffer.from(plain.data).toString('utf8')) as StoredContent;
@@ -320,10 +348,18 @@ export class OutboxWorker {
         subject: content.subject,
         text: content.text,
         html: content.html,
-        attachments: content.attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, content: Buffer.from(a.contentBase64, 'base64') })),
+        attachments: content.attachments.map((a) => ({
+          filename: a.filename,
+          contentType: a.contentType,
+          content: Buffer.from(a.contentBase64, 'base64'),
+        })),
       },
     });
-    const armored = await encryptAndSign({ data: inner, encryptionKeys: key.key, signingKey: keyring.signing.privateKey });
+    const armored = await encryptAndSign({
+      data: inner,
+      encryptionKeys: key.key,
+      signingKey: keyring.signing.privateKey,
+    });
     return composePgpMime({
       from: identity.from,
       to: d.email,
@@ -349,9 +385,16 @@ export class OutboxWorker {
     if (!row.payload) return { kind: 'failed', detail: 'code missing' };
     const opened = openSecret(this.svc.masterKey, row.payload.toString('utf8'), outboxSealContext(row.id));
     if (!opened.ok) return { kind: 'failed', detail: `code unreadable (${opened.reason})` };
-    const { code, minutes } = JSON.parse(opened.plaintext.toString('utf8')) as { code: string; minutes: number };
+    const { code, minutes } = JSON.parse(opened.plaintext.toString('utf8')) as {
+      code: string;
+      minutes: number;
+    };
     const d = row.delivery_id
-      ? await this.svc.db.selectFrom('deliveries').select(['email']).where('id', '=', row.delivery_id).executeTakeFirst()
+      ? await this.svc.db
+          .selectFrom('deliveries')
+          .select(['email'])
+          .where('id', '=', row.delivery_id)
+          .executeTakeFirst()
       : undefined;
     if (!d) return { kind: 'failed', detail: 'delivery row missing' };
     const identity = await mailIdentity(this.svc, row.practice_id);
@@ -366,7 +409,11 @@ export class OutboxWorker {
   private async composeReplyNotice(row: OutboxTable): Promise<ComposedMail | Outcome> {
     const db = this.svc.db;
     const reply = row.payload_ref
-      ? await db.selectFrom('replies').select(['id', 'message_id']).where('id', '=', row.payload_ref).executeTakeFirst()
+      ? await db
+          .selectFrom('replies')
+          .select(['id', 'message_id'])
+          .where('id', '=', row.payload_ref)
+          .executeTakeFirst()
       : undefined;
     if (!reply) return { kind: 'failed', detail: 'reply missing' };
     const clinician = await db
@@ -376,7 +423,9 @@ export class OutboxWorker {
       .where('messages.id', '=', reply.message_id)
       .executeTakeFirst();
     if (!clinician) return { kind: 'failed', detail: 'clinician missing' };
-    const urgent = row.payload ? (JSON.parse(row.payload.toString('utf8')) as { urgent?: boolean }).urgent === true : false;
+    const urgent = row.payload
+      ? (JSON.parse(row.payload.toString('utf8')) as { urgent?: boolean }).urgent === true
+      : false;
     const identity = await mailIdentity(this.svc, row.practice_id);
     return composeSimple({
       from: identity.from,
@@ -424,7 +473,13 @@ export class OutboxWorker {
       // result wins and ours is just the attempt record above.
       const marked = await tx
         .updateTable('outbox')
-        .set({ done_at: t, claimed_until: null, permanent_failure: 0, last_error: null, ...(keepPayload ? {} : { payload: null }) })
+        .set({
+          done_at: t,
+          claimed_until: null,
+          permanent_failure: 0,
+          last_error: null,
+          ...(keepPayload ? {} : { payload: null }),
+        })
         .where('id', 'in', ids)
         .where('claimed_by', '=', this.workerId)
         .where('done_at', 'is', null)
@@ -454,7 +509,11 @@ export class OutboxWorker {
   }
 
   /** The outcome of one row other than sent (a retry, a failure, a skip); its attempt is recorded. */
-  private async recordOther(tx: Tx, row: OutboxTable, outcome: Exclude<Outcome, { kind: 'sent' }>): Promise<void> {
+  private async recordOther(
+    tx: Tx,
+    row: OutboxTable,
+    outcome: Exclude<Outcome, { kind: 'sent' }>,
+  ): Promise<void> {
     const now = this.svc.now();
     const t = nowIso(now);
     // Only the claimant may finish the row: if our lease ran out and another worker took it, its
@@ -464,10 +523,19 @@ export class OutboxWorker {
     if (outcome.kind === 'retry') {
       const delay = backoffMs(row.attempts, this.o.backoffBaseMs, this.o.backoffMaxMs, this.o.random);
       await mine(tx.updateTable('outbox'))
-        .set({ available_at: nowIso(new Date(now.getTime() + delay)), claimed_by: null, claimed_until: null, last_error: outcome.detail })
+        .set({
+          available_at: nowIso(new Date(now.getTime() + delay)),
+          claimed_by: null,
+          claimed_until: null,
+          last_error: outcome.detail,
+        })
         .execute();
       if (row.delivery_id) {
-        await tx.updateTable('deliveries').set({ attempts: row.attempts, last_error: outcome.detail, updated_at: t }).where('id', '=', row.delivery_id).execute();
+        await tx
+          .updateTable('deliveries')
+          .set({ attempts: row.attempts, last_error: outcome.detail, updated_at: t })
+          .where('id', '=', row.delivery_id)
+          .execute();
       }
       return;
     }

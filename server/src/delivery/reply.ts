@@ -19,7 +19,10 @@ export type LinkState =
   | { ok: false; reason: 'unknown_token' | 'expired' | 'revoked' };
 
 /** Looks a link token up by its hash and says whether it still works. */
-export async function resolveLink(svc: Pick<DeliveryServices, 'db' | 'now'>, token: string): Promise<LinkState> {
+export async function resolveLink(
+  svc: Pick<DeliveryServices, 'db' | 'now'>,
+  token: string,
+): Promise<LinkState> {
   if (!looksLikeToken(token)) return { ok: false, reason: 'unknown_token' };
   const link = await svc.db
     .selectFrom('viewer_links')
@@ -38,7 +41,14 @@ export async function resolveLink(svc: Pick<DeliveryServices, 'db' | 'now'>, tok
   if (!link) return { ok: false, reason: 'unknown_token' };
   if (link.linkRevoked || link.messageRevoked) return { ok: false, reason: 'revoked' };
   if (link.expiresAt <= nowIso(svc.now())) return { ok: false, reason: 'expired' };
-  return { ok: true, linkId: link.linkId, practiceId: link.practiceId, deliveryId: link.deliveryId, messageId: link.messageId, expiresAt: link.expiresAt };
+  return {
+    ok: true,
+    linkId: link.linkId,
+    practiceId: link.practiceId,
+    deliveryId: link.deliveryId,
+    messageId: link.messageId,
+    expiresAt: link.expiresAt,
+  };
 }
 
 export interface ReplyInput {
@@ -78,7 +88,11 @@ export async function acceptReply(svc: DeliveryServices, input: ReplyInput): Pro
     .select(['id', 'patient_id', 'sent_at', 'created_at'])
     .where('id', '=', link.deliveryId)
     .executeTakeFirstOrThrow();
-  const m = await db.selectFrom('messages').select(['send_at', 'created_at']).where('id', '=', link.messageId).executeTakeFirstOrThrow();
+  const m = await db
+    .selectFrom('messages')
+    .select(['send_at', 'created_at'])
+    .where('id', '=', link.messageId)
+    .executeTakeFirstOrThrow();
   const text = input.text.slice(0, MAX_REPLY_CHARS);
   // Latency from when the message actually went out (else when it was due, else accepted).
   const sentAt = Date.parse(d.sent_at ?? m.send_at ?? m.created_at);
@@ -87,7 +101,12 @@ export async function acceptReply(svc: DeliveryServices, input: ReplyInput): Pro
   const crisis = analysis.fields.crisis ?? null;
 
   const keyring = await getKeyring(db, svc.masterKey, link.practiceId);
-  const stored: StoredReply = { v: 1, text, source: input.source, ...(input.raw ? { rawBase64: input.raw.toString('base64') } : {}) };
+  const stored: StoredReply = {
+    v: 1,
+    text,
+    source: input.source,
+    ...(input.raw ? { rawBase64: input.raw.toString('base64') } : {}),
+  };
   const ciphertext = Buffer.from(await encryptForArchive(JSON.stringify(stored), keyring.archive.publicKey));
   const replyId = newId();
   const t = nowIso(at);
@@ -96,7 +115,15 @@ export async function acceptReply(svc: DeliveryServices, input: ReplyInput): Pro
   await svc.commit(async (tx) => {
     await tx
       .insertInto('replies')
-      .values({ id: replyId, practice_id: link.practiceId, message_id: link.messageId, delivery_id: d.id, patient_id: d.patient_id, body_ct: ciphertext, created_at: t })
+      .values({
+        id: replyId,
+        practice_id: link.practiceId,
+        message_id: link.messageId,
+        delivery_id: d.id,
+        patient_id: d.patient_id,
+        body_ct: ciphertext,
+        created_at: t,
+      })
       .execute();
     await appendArchive(tx, { practiceId: link.practiceId, kind: 'reply', refId: replyId, ciphertext, at });
     if (d.patient_id) {

@@ -8,7 +8,13 @@ import { getPolicy, newId, nowIso, type Db } from '../store/index.ts';
 import { insertRow, runCompiled } from '../store/compiled.ts';
 import { ddb } from './db.ts';
 import { getKeyring } from './keyring.ts';
-import { CLIENT_NOTICE_KIND, clientDeliveryIndex, clientNotice, replayClientNotice, sealClientToken } from './client-notice.ts';
+import {
+  CLIENT_NOTICE_KIND,
+  clientDeliveryIndex,
+  clientNotice,
+  replayClientNotice,
+  sealClientToken,
+} from './client-notice.ts';
 import { checkInReplyTo } from './in-reply-to.ts';
 import { scanGate } from './scan-gate.ts';
 import { draftNotice } from './mime.ts';
@@ -73,7 +79,11 @@ function isTextual(contentType: string): boolean {
   return /^text\//i.test(contentType) || /json|xml|csv/i.test(contentType);
 }
 
-export async function sendSecureMessage(svc: DeliveryServices, ctx: SendContext, req: SendMessageRequest): Promise<SendResult> {
+export async function sendSecureMessage(
+  svc: DeliveryServices,
+  ctx: SendContext,
+  req: SendMessageRequest,
+): Promise<SendResult> {
   const db = svc.db;
   const idemKey = ctx.idempotencyKey?.slice(0, 200) ?? null;
   const reqHash = idemKey ? requestHash(req) : null;
@@ -89,13 +99,21 @@ export async function sendSecureMessage(svc: DeliveryServices, ctx: SendContext,
   for (const a of req.attachments) {
     const bytes = Buffer.from(a.contentBase64, 'base64');
     if (bytes.length > MAX_ATTACHMENT_BYTES) {
-      return { ok: false, code: 'payload_too_large', message: `An attachment exceeds ${MAX_ATTACHMENT_BYTES / (1024 * 1024)} MB.` };
+      return {
+        ok: false,
+        code: 'payload_too_large',
+        message: `An attachment exceeds ${MAX_ATTACHMENT_BYTES / (1024 * 1024)} MB.`,
+      };
     }
     total += bytes.length;
     attachments.push({ filename: a.filename, contentType: a.contentType, bytes, base64: a.contentBase64 });
   }
   if (total > svc.config.limits.maxMessageBytes) {
-    return { ok: false, code: 'payload_too_large', message: `The message exceeds ${Math.floor(svc.config.limits.maxMessageBytes / (1024 * 1024))} MB in total.` };
+    return {
+      ok: false,
+      code: 'payload_too_large',
+      message: `The message exceeds ${Math.floor(svc.config.limits.maxMessageBytes / (1024 * 1024))} MB in total.`,
+    };
   }
 
   // Only a message of this practice may be answered (in-reply-to.ts): 400 otherwise, never stored.
@@ -106,8 +124,16 @@ export async function sendSecureMessage(svc: DeliveryServices, ctx: SendContext,
 
   const recipients = recipientsOf(req);
   const emails = recipients.map((r) => r.email);
-  const patientRows = await runCompiled(db, `send:patients:${emails.length}`, [ctx.practiceId, ...emails], () =>
-    db.selectFrom('patients').select(['id', 'email', 'public_key', 'time_zone']).where('practice_id', '=', ctx.practiceId).where('email', 'in', emails),
+  const patientRows = await runCompiled(
+    db,
+    `send:patients:${emails.length}`,
+    [ctx.practiceId, ...emails],
+    () =>
+      db
+        .selectFrom('patients')
+        .select(['id', 'email', 'public_key', 'time_zone'])
+        .where('practice_id', '=', ctx.practiceId)
+        .where('email', 'in', emails),
   );
   const patients = new Map(patientRows.map((p) => [p.email.toLowerCase(), p]));
 
@@ -130,7 +156,9 @@ export async function sendSecureMessage(svc: DeliveryServices, ctx: SendContext,
     const t = new Date(req.sendAt);
     if (t.getTime() > now.getTime()) sendAt = t;
   }
-  const expiresAt = req.expiresAt ? new Date(req.expiresAt) : new Date(sendAt.getTime() + policy.linkExpiryDays * 86_400_000);
+  const expiresAt = req.expiresAt
+    ? new Date(req.expiresAt)
+    : new Date(sendAt.getTime() + policy.linkExpiryDays * 86_400_000);
   const badTiming = expiresAt.getTime() <= Math.max(now.getTime(), sendAt.getTime());
   // Within a second counts as "now": the worker picks it up at once.
   const scheduled = sendAt.getTime() > now.getTime() + 1000;
@@ -141,7 +169,11 @@ export async function sendSecureMessage(svc: DeliveryServices, ctx: SendContext,
     subject: req.subject,
     ...(req.text !== undefined ? { text: req.text } : {}),
     ...(req.html !== undefined ? { html: req.html } : {}),
-    attachments: attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, contentBase64: a.base64 })),
+    attachments: attachments.map((a) => ({
+      filename: a.filename,
+      contentType: a.contentType,
+      contentBase64: a.base64,
+    })),
   };
   const gate = scanGate(
     policy,
@@ -212,7 +244,11 @@ export async function sendSecureMessage(svc: DeliveryServices, ctx: SendContext,
   });
   for (const r of plan) if (r.newPatient) r.patientId = newId();
   // The one recipient whose notice the client's draft is (client-notice.ts), or null.
-  const clientIndex = clientDeliveryIndex(req.delivery, scheduled, plan.map((r) => r.method));
+  const clientIndex = clientDeliveryIndex(
+    req.delivery,
+    scheduled,
+    plan.map((r) => r.method),
+  );
   const byClient = (i: number) => i === clientIndex;
 
   try {
@@ -222,109 +258,132 @@ export async function sendSecureMessage(svc: DeliveryServices, ctx: SendContext,
         if (!r.newPatient || !r.patientId) continue;
         await tx
           .insertInto('patients')
-          .values({ id: r.patientId, practice_id: ctx.practiceId, email: r.email, name: null, time_zone: null, public_key: null, fingerprint: null, created_at: nowText, updated_at: nowText })
+          .values({
+            id: r.patientId,
+            practice_id: ctx.practiceId,
+            email: r.email,
+            name: null,
+            time_zone: null,
+            public_key: null,
+            fingerprint: null,
+            created_at: nowText,
+            updated_at: nowText,
+          })
           .onConflict((oc) => oc.columns(['practice_id', 'email']).doNothing())
           .execute();
         // Another request may have created the patient first: use whichever row exists.
-        const row = await tx.selectFrom('patients').select('id').where('practice_id', '=', ctx.practiceId).where('email', '=', r.email).executeTakeFirstOrThrow();
+        const row = await tx
+          .selectFrom('patients')
+          .select('id')
+          .where('practice_id', '=', ctx.practiceId)
+          .where('email', '=', r.email)
+          .executeTakeFirstOrThrow();
         r.patientId = row.id;
       }
       await insertRow(t, 'messages', {
-          id: messageId,
-          practice_id: ctx.practiceId,
-          clinician_id: ctx.clinicianId,
-          subject_ct: null,
-          body_ct: ciphertext,
-          decision: decision.decision,
-          reasons: JSON.stringify(reasons),
-          topics: JSON.stringify(req.topics),
-          check_in: req.checkIn ? 1 : 0,
-          send_at: sendAtText,
-          expires_at: nowIso(expiresAt),
-          revoked_at: null,
-          in_reply_to: req.inReplyTo ?? null,
-          created_at: nowText,
-          idempotency_key: idemKey,
-          request_hash: reqHash,
-        });
-      await appendArchive(tx, { practiceId: ctx.practiceId, kind: 'message', refId: messageId, ciphertext, at: now });
+        id: messageId,
+        practice_id: ctx.practiceId,
+        clinician_id: ctx.clinicianId,
+        subject_ct: null,
+        body_ct: ciphertext,
+        decision: decision.decision,
+        reasons: JSON.stringify(reasons),
+        topics: JSON.stringify(req.topics),
+        check_in: req.checkIn ? 1 : 0,
+        send_at: sendAtText,
+        expires_at: nowIso(expiresAt),
+        revoked_at: null,
+        in_reply_to: req.inReplyTo ?? null,
+        created_at: nowText,
+        idempotency_key: idemKey,
+        request_hash: reqHash,
+      });
+      await appendArchive(tx, {
+        practiceId: ctx.practiceId,
+        kind: 'message',
+        refId: messageId,
+        ciphertext,
+        at: now,
+      });
       for (const [i, r] of plan.entries()) {
         await insertRow(tx, 'deliveries', {
-            id: r.deliveryId,
-            message_id: messageId,
-            practice_id: ctx.practiceId,
-            email: r.email,
-            kind: r.kind,
-            patient_id: r.patientId,
-            method: r.method,
-            // Handed to the client with the response: as sent as the server can know.
-            status: byClient(i) ? 'sent' : status,
-            attempts: 0,
-            last_error: null,
-            sent_at: byClient(i) ? nowText : null,
-            opened_at: null,
-            replied_at: null,
-            smtp_message_id: r.smtpMessageId,
-            created_at: nowText,
-            updated_at: nowText,
-          });
+          id: r.deliveryId,
+          message_id: messageId,
+          practice_id: ctx.practiceId,
+          email: r.email,
+          kind: r.kind,
+          patient_id: r.patientId,
+          method: r.method,
+          // Handed to the client with the response: as sent as the server can know.
+          status: byClient(i) ? 'sent' : status,
+          attempts: 0,
+          last_error: null,
+          sent_at: byClient(i) ? nowText : null,
+          opened_at: null,
+          replied_at: null,
+          smtp_message_id: r.smtpMessageId,
+          created_at: nowText,
+          updated_at: nowText,
+        });
         if (r.link) {
           await insertRow(tx, 'viewer_links', {
-              id: newId(),
-              token_sha256: r.link.sha256,
-              practice_id: ctx.practiceId,
-              delivery_id: r.deliveryId,
-              message_id: messageId,
-              expires_at: nowIso(expiresAt),
-              otp_hash: null,
-              otp_expires_at: null,
-              otp_attempts: 0,
-              otp_verified_at: null,
-              first_opened_at: null,
-              revoked_at: null,
-              created_at: nowText,
-            });
+            id: newId(),
+            token_sha256: r.link.sha256,
+            practice_id: ctx.practiceId,
+            delivery_id: r.deliveryId,
+            message_id: messageId,
+            expires_at: nowIso(expiresAt),
+            otp_hash: null,
+            otp_expires_at: null,
+            otp_attempts: 0,
+            otp_verified_at: null,
+            first_opened_at: null,
+            revoked_at: null,
+            created_at: nowText,
+          });
         }
         const payload: LinkPayload | null = r.link ? { token: r.link.token } : null;
         await insertRow(tx, 'outbox', {
-            id: r.outboxId,
-            practice_id: ctx.practiceId,
-            delivery_id: r.deliveryId,
-            // A client-delivered notice is recorded, already done, so the worker never emails it.
-            kind: byClient(i) ? CLIENT_NOTICE_KIND : 'delivery',
-            payload_ref: messageId,
-            // The token is a credential: sealed at rest, and erased once the notice is sent.
-            payload:
-              byClient(i) && r.link
-                ? sealClientToken(svc, r.outboxId, r.link.token)
-                : payload
-                  ? Buffer.from(sealSecret(svc.masterKey, JSON.stringify(payload), outboxSealContext(r.outboxId)))
-                  : null,
-            available_at: sendAtText,
-            attempts: 0,
-            claimed_by: null,
-            claimed_until: null,
-            done_at: byClient(i) ? nowText : null,
-            permanent_failure: 0,
-            last_error: null,
-            created_at: nowText,
-          });
+          id: r.outboxId,
+          practice_id: ctx.practiceId,
+          delivery_id: r.deliveryId,
+          // A client-delivered notice is recorded, already done, so the worker never emails it.
+          kind: byClient(i) ? CLIENT_NOTICE_KIND : 'delivery',
+          payload_ref: messageId,
+          // The token is a credential: sealed at rest, and erased once the notice is sent.
+          payload:
+            byClient(i) && r.link
+              ? sealClientToken(svc, r.outboxId, r.link.token)
+              : payload
+                ? Buffer.from(
+                    sealSecret(svc.masterKey, JSON.stringify(payload), outboxSealContext(r.outboxId)),
+                  )
+                : null,
+          available_at: sendAtText,
+          attempts: 0,
+          claimed_by: null,
+          claimed_until: null,
+          done_at: byClient(i) ? nowText : null,
+          permanent_failure: 0,
+          last_error: null,
+          created_at: nowText,
+        });
         if (r.patientId) {
           const events = [{ id: `sent:${r.deliveryId}`, type: 'sent' }];
           if (req.checkIn) events.push({ id: `checkin:${r.deliveryId}`, type: 'checkin_sent' });
           for (const e of events) {
             await insertRow(tx, 'engagement_events', {
-                id: e.id,
-                practice_id: ctx.practiceId,
-                patient_id: r.patientId,
-                type: e.type,
-                at: sendAtText,
-                message_id: messageId,
-                latency_ms: null,
-                topics: JSON.stringify(req.topics.map((x) => x.trim().toLowerCase())),
-                data: JSON.stringify({ method: r.method, channel: ctx.channel ?? 'api' }),
-                created_at: nowText,
-              });
+              id: e.id,
+              practice_id: ctx.practiceId,
+              patient_id: r.patientId,
+              type: e.type,
+              at: sendAtText,
+              message_id: messageId,
+              latency_ms: null,
+              topics: JSON.stringify(req.topics.map((x) => x.trim().toLowerCase())),
+              data: JSON.stringify({ method: r.method, channel: ctx.channel ?? 'api' }),
+              created_at: nowText,
+            });
           }
         }
       }
@@ -414,7 +473,8 @@ export function requestHash(req: SendMessageRequest): string {
     ]),
   );
   // Attachments hashed piece by piece: no second copy of megabytes of base64 in one string.
-  for (const a of req.attachments) h.update(`\u0000${a.filename}\u0000${a.contentType}\u0000`).update(a.contentBase64);
+  for (const a of req.attachments)
+    h.update(`\u0000${a.filename}\u0000${a.contentType}\u0000`).update(a.contentBase64);
   return h.digest('hex');
 }
 
@@ -449,7 +509,13 @@ async function replayIdempotent(
   const identity = await mailIdentity(svc, practiceId);
   const scheduled = m.send_at !== null && m.send_at > m.created_at;
   // A client-delivered send answers again with the same link, or the retried draft would carry none.
-  const client = await replayClientNotice(svc, svc.db, m.id, identity, (await getPolicy(svc.db, practiceId)).policy.viewerSecondFactor);
+  const client = await replayClientNotice(
+    svc,
+    svc.db,
+    m.id,
+    identity,
+    (await getPolicy(svc.db, practiceId)).policy.viewerSecondFactor,
+  );
   return {
     id: m.id,
     decision: m.decision as Decision,
@@ -458,9 +524,13 @@ async function replayIdempotent(
       email: d.email,
       method: d.method,
       status: d.status as SendMessageResponse['recipients'][number]['status'],
-      ...(delivery ? { delivery: d.id === client?.deliveryId ? ('client' as const) : ('server' as const) } : {}),
+      ...(delivery
+        ? { delivery: d.id === client?.deliveryId ? ('client' as const) : ('server' as const) }
+        : {}),
     })),
-    notice: client?.notice ?? draftNotice({ practiceName: identity.practiceName, methods: deliveries.map((d) => d.method) }),
+    notice:
+      client?.notice ??
+      draftNotice({ practiceName: identity.practiceName, methods: deliveries.map((d) => d.method) }),
     ...(scheduled && m.send_at ? { sendAt: m.send_at } : {}),
   };
 }

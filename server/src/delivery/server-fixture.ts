@@ -17,7 +17,12 @@ export interface ServerFixture {
   delivery: Delivery;
   url: string;
   token(email?: string, admin?: boolean): Promise<string>;
-  api(method: string, path: string, body?: unknown, opts?: { token?: string; headers?: Record<string, string>; raw?: string }): Promise<Response>;
+  api(
+    method: string,
+    path: string,
+    body?: unknown,
+    opts?: { token?: string; headers?: Record<string, string>; raw?: string },
+  ): Promise<Response>;
   close(): Promise<void>;
 }
 
@@ -32,7 +37,9 @@ async function freePort(): Promise<number> {
   });
 }
 
-export async function startServerFixture(opts: { env?: Record<string, string>; starttls?: boolean } = {}): Promise<ServerFixture> {
+export async function startServerFixture(
+  opts: { env?: Record<string, string>; starttls?: boolean } = {},
+): Promise<ServerFixture> {
   // The viewer's links need PUBLIC_URL to name the real port, so the port is picked first; another
   // suite may grab it in between, hence a few tries.
   for (let attempt = 1; ; attempt++) {

@@ -31,17 +31,25 @@ export interface MailIdentity {
 const identities = new Map<string, { at: number; value: MailIdentity }>();
 
 /** The practice's sending identity: name, From address and mail domain (cached for a minute). */
-export async function mailIdentity(svc: Pick<DeliveryServices, 'db' | 'config'>, practiceId: string): Promise<MailIdentity> {
+export async function mailIdentity(
+  svc: Pick<DeliveryServices, 'db' | 'config'>,
+  practiceId: string,
+): Promise<MailIdentity> {
   const hit = identities.get(practiceId);
   if (hit && Date.now() - hit.at < 60_000) return hit.value;
-  const practice = await svc.db.selectFrom('practices').select(['name', 'reply_domain']).where('id', '=', practiceId).executeTakeFirst();
+  const practice = await svc.db
+    .selectFrom('practices')
+    .select(['name', 'reply_domain'])
+    .where('id', '=', practiceId)
+    .executeTakeFirst();
   const firstDomain = await svc.db
     .selectFrom('practice_domains')
     .select('domain')
     .where('practice_id', '=', practiceId)
     .orderBy('created_at')
     .executeTakeFirst();
-  const domain = practice?.reply_domain ?? svc.config.practice.replyDomain ?? firstDomain?.domain ?? 'localhost';
+  const domain =
+    practice?.reply_domain ?? svc.config.practice.replyDomain ?? firstDomain?.domain ?? 'localhost';
   const name = practice?.name ?? svc.config.practice.name;
   const value: MailIdentity = {
     practiceName: name,

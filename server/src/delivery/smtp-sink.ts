@@ -24,7 +24,9 @@ export interface SmtpSink {
   close(): Promise<void>;
 }
 
-export async function startSmtpSink(opts: { starttls?: boolean; auth?: { user: string; pass: string } } = {}): Promise<SmtpSink> {
+export async function startSmtpSink(
+  opts: { starttls?: boolean; auth?: { user: string; pass: string } } = {},
+): Promise<SmtpSink> {
   const received: ReceivedMail[] = [];
   let refuse = { count: 0, code: 451 };
   const options: SMTPServerOptions = {
@@ -37,7 +39,8 @@ export async function startSmtpSink(opts: { starttls?: boolean; auth?: { user: s
     logger: false,
     size: 50 * 1024 * 1024,
     onAuth(auth, _session, cb) {
-      if (opts.auth && auth.username === opts.auth.user && auth.password === opts.auth.pass) cb(null, { user: auth.username });
+      if (opts.auth && auth.username === opts.auth.user && auth.password === opts.auth.pass)
+        cb(null, { user: auth.username });
       else cb(new Error('Invalid username or password'));
     },
     onData(stream, session, cb) {
@@ -46,7 +49,9 @@ export async function startSmtpSink(opts: { starttls?: boolean; auth?: { user: s
       stream.on('end', () => {
         if (refuse.count > 0) {
           refuse.count--;
-          const err = Object.assign(new Error(refuse.code >= 500 ? 'Message rejected' : 'Try again later'), { responseCode: refuse.code });
+          const err = Object.assign(new Error(refuse.code >= 500 ? 'Message rejected' : 'Try again later'), {
+            responseCode: refuse.code,
+          });
           cb(err);
           return;
         }
@@ -64,7 +69,7 @@ export async function startSmtpSink(opts: { starttls?: boolean; auth?: { user: s
   const server = new SMTPServer(options);
   server.on('error', () => undefined);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const port = ((server as unknown as { server: { address(): AddressInfo } }).server.address()).port;
+  const port = (server as unknown as { server: { address(): AddressInfo } }).server.address().port;
   return {
     port,
     received,

@@ -8,10 +8,16 @@ import type { DeliveryServices } from './services.ts';
 // practice: another practice's id is indistinguishable from an unknown one (404, ASVS 8.4.1).
 
 /** The status a recipient sees, derived from the stored status and the message's state. */
-export function effectiveStatus(stored: string, messageRevoked: boolean, expired: boolean, method: 'link' | 'pgp'): RecipientStatus {
+export function effectiveStatus(
+  stored: string,
+  messageRevoked: boolean,
+  expired: boolean,
+  method: 'link' | 'pgp',
+): RecipientStatus {
   if (stored === 'failed' || stored === 'revoked' || stored === 'expired') return stored;
   // A PGP message already delivered is in the patient's hands: revoking it cannot take it back.
-  if (messageRevoked && !(method === 'pgp' && stored !== 'queued' && stored !== 'scheduled')) return 'revoked';
+  if (messageRevoked && !(method === 'pgp' && stored !== 'queued' && stored !== 'scheduled'))
+    return 'revoked';
   if (expired && method === 'link') return 'expired';
   if (expired && (stored === 'queued' || stored === 'scheduled')) return 'expired';
   return stored as RecipientStatus;
@@ -77,7 +83,12 @@ export async function revokeMessage(
     if (m.revoked_at) return true;
     const t = nowIso(svc.now());
     await tx.updateTable('messages').set({ revoked_at: t }).where('id', '=', m.id).execute();
-    await tx.updateTable('viewer_links').set({ revoked_at: t }).where('message_id', '=', m.id).where('revoked_at', 'is', null).execute();
+    await tx
+      .updateTable('viewer_links')
+      .set({ revoked_at: t })
+      .where('message_id', '=', m.id)
+      .where('revoked_at', 'is', null)
+      .execute();
     await tx
       .updateTable('deliveries')
       .set({ status: 'revoked', updated_at: t })

@@ -17,7 +17,10 @@ export interface DeliveryFixture {
   clinicianId: string;
   /** The fixture's clock runs `offsetMs` ahead of real time: raise it to jump forward. */
   clock: { offsetMs: number };
-  addPatient(email: string, extra?: { publicKey?: string; fingerprint?: string; timeZone?: string }): Promise<string>;
+  addPatient(
+    email: string,
+    extra?: { publicKey?: string; fingerprint?: string; timeZone?: string },
+  ): Promise<string>;
   addPractice(name: string, domain: string): Promise<{ practiceId: string; clinicianId: string }>;
   cleanup(): Promise<void>;
 }
@@ -49,11 +52,35 @@ export async function createDeliveryFixture(
     const practiceId = newId();
     const clinicianId = newId();
     const t = nowIso();
-    await store.db.insertInto('practices').values({ id: practiceId, name, reply_domain: null, entra_tenant_id: null, created_at: t, updated_at: t }).execute();
-    await store.db.insertInto('practice_domains').values({ domain, practice_id: practiceId, created_at: t }).execute();
+    await store.db
+      .insertInto('practices')
+      .values({
+        id: practiceId,
+        name,
+        reply_domain: null,
+        entra_tenant_id: null,
+        created_at: t,
+        updated_at: t,
+      })
+      .execute();
+    await store.db
+      .insertInto('practice_domains')
+      .values({ domain, practice_id: practiceId, created_at: t })
+      .execute();
     await store.db
       .insertInto('clinicians')
-      .values({ id: clinicianId, practice_id: practiceId, email: `dr@${domain}`, name: 'Dr', role: 'clinician', external_subject: null, disabled: 0, created_at: t, updated_at: t, last_login_at: null })
+      .values({
+        id: clinicianId,
+        practice_id: practiceId,
+        email: `dr@${domain}`,
+        name: 'Dr',
+        role: 'clinician',
+        external_subject: null,
+        disabled: 0,
+        created_at: t,
+        updated_at: t,
+        last_login_at: null,
+      })
       .execute();
     return { practiceId, clinicianId };
   }
@@ -71,7 +98,17 @@ export async function createDeliveryFixture(
       const t = nowIso();
       await store.db
         .insertInto('patients')
-        .values({ id, practice_id: practiceId, email, name: null, time_zone: extra.timeZone ?? null, public_key: extra.publicKey ?? null, fingerprint: extra.fingerprint ?? null, created_at: t, updated_at: t })
+        .values({
+          id,
+          practice_id: practiceId,
+          email,
+          name: null,
+          time_zone: extra.timeZone ?? null,
+          public_key: extra.publicKey ?? null,
+          fingerprint: extra.fingerprint ?? null,
+          created_at: t,
+          updated_at: t,
+        })
         .execute();
       return id;
     },

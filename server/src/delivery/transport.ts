@@ -10,9 +10,7 @@ import type { ComposedMail } from './mime.ts';
 // default (HIPAA 164.312(e): transmission security). Without: the embedded default for `npm start`,
 // one .eml file per message in DATA_DIR/mail, so a newcomer can open what a patient receives.
 
-export type SendOutcome =
-  | { ok: true; response: string }
-  | { ok: false; permanent: boolean; error: string };
+export type SendOutcome = { ok: true; response: string } | { ok: false; permanent: boolean; error: string };
 
 export interface MailTransport {
   readonly kind: 'smtp' | 'file';
@@ -54,7 +52,8 @@ export function smtpConnectionOptions(opts: SmtpOptions): {
   const port = u.port ? Number(u.port) : secure ? 465 : 587;
   // Only for tests and private relays with self-signed certificates; the name says what it costs.
   const insecureSkipVerify =
-    u.searchParams.get('tls.rejectUnauthorized') === 'false' || u.searchParams.get('insecureSkipVerify') === 'true';
+    u.searchParams.get('tls.rejectUnauthorized') === 'false' ||
+    u.searchParams.get('insecureSkipVerify') === 'true';
   return {
     options: {
       host: u.hostname,
@@ -89,9 +88,16 @@ export function smtpTransport(opts: SmtpOptions): MailTransport {
     description,
     async send(mail) {
       try {
-        const info = await transporter.sendMail({ envelope: { from: mail.from, to: mail.to }, raw: mail.raw });
+        const info = await transporter.sendMail({
+          envelope: { from: mail.from, to: mail.to },
+          raw: mail.raw,
+        });
         if (info.rejected.length > 0) {
-          return { ok: false, permanent: true, error: redactAddresses(`recipient rejected: ${String(info.response)}`) };
+          return {
+            ok: false,
+            permanent: true,
+            error: redactAddresses(`recipient rejected: ${String(info.response)}`),
+          };
         }
         return { ok: true, response: redactAddresses(String(info.response)) };
       } catch (err) {
@@ -106,15 +112,26 @@ export function smtpTransport(opts: SmtpOptions): MailTransport {
 }
 
 export function classifySmtpError(err: unknown): SendOutcome & { ok: false } {
-  const e = err as { responseCode?: number; code?: string; message?: string; response?: string; command?: string };
+  const e = err as {
+    responseCode?: number;
+    code?: string;
+    message?: string;
+    response?: string;
+    command?: string;
+  };
   const code = typeof e.responseCode === 'number' ? e.responseCode : undefined;
   const text = redactAddresses(e.response ?? e.message ?? 'unknown error');
   // A relay that does not do STARTTLS is a configuration fault to fix, not a reason to drop the
   // message (and never to send it in clear): keep retrying until the bounded attempts run out.
   if (e.command === 'STARTTLS' || e.code === 'ETLS') {
-    return { ok: false, permanent: false, error: `the relay did not accept STARTTLS, which is required: ${text}` };
+    return {
+      ok: false,
+      permanent: false,
+      error: `the relay did not accept STARTTLS, which is required: ${text}`,
+    };
   }
-  if (code !== undefined && code >= 500 && code < 600) return { ok: false, permanent: true, error: `SMTP ${code}: ${text}` };
+  if (code !== undefined && code >= 500 && code < 600)
+    return { ok: false, permanent: true, error: `SMTP ${code}: ${text}` };
   if (code !== undefined) return { ok: false, permanent: false, error: `SMTP ${code}: ${text}` };
   // Connection refused, timeouts, TLS not offered: the relay may come back; retry with backoff.
   return { ok: false, permanent: false, error: `${e.code ?? 'ERROR'}: ${text}` };
@@ -143,14 +160,22 @@ export function fileTransport(dir: string): MailTransport {
         await rename(tmp, join(dir, name));
         return { ok: true, response: `written ${name}` };
       } catch (err) {
-        return { ok: false, permanent: false, error: `file transport: ${(err as NodeJS.ErrnoException).code ?? 'error'}` };
+        return {
+          ok: false,
+          permanent: false,
+          error: `file transport: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+        };
       }
     },
     close: () => Promise.resolve(),
   };
 }
 
-export function createMailTransport(config: { smtpUrl: string | undefined; smtpRequireTls: boolean; mailDir: string }): MailTransport {
+export function createMailTransport(config: {
+  smtpUrl: string | undefined;
+  smtpRequireTls: boolean;
+  mailDir: string;
+}): MailTransport {
   return config.smtpUrl
     ? smtpTransport({ url: config.smtpUrl, requireTls: config.smtpRequireTls })
     : fileTransport(config.mailDir);

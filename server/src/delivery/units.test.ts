@@ -35,7 +35,12 @@ describe('notices', () => {
   const url = 'https://attune.calm.example/m/abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ';
 
   it('the secure-link notice carries the practice name and link and nothing the detector calls PHI', () => {
-    const n = secureLinkNotice({ practiceName: 'Calm Waters Counseling', url, expiresAt: new Date(Date.now() + 30 * 86_400_000).toISOString(), codeRequired: true });
+    const n = secureLinkNotice({
+      practiceName: 'Calm Waters Counseling',
+      url,
+      expiresAt: new Date(Date.now() + 30 * 86_400_000).toISOString(),
+      codeRequired: true,
+    });
     expect(n.subject).toBe('You have a secure message from Calm Waters Counseling');
     expect(n.text).toContain(url);
     expect(n.text).toContain('30 days');
@@ -47,7 +52,12 @@ describe('notices', () => {
   });
 
   it('escapes a practice name in HTML and keeps header-breaking characters out of the subject', () => {
-    const n = secureLinkNotice({ practiceName: 'A & B <Clinic>\r\nBcc: x@y', url, expiresAt: new Date(Date.now() + 86_400_000).toISOString(), codeRequired: false });
+    const n = secureLinkNotice({
+      practiceName: 'A & B <Clinic>\r\nBcc: x@y',
+      url,
+      expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+      codeRequired: false,
+    });
     expect(n.subject).not.toMatch(/[\r\n]/);
     expect(n.html).toContain('A &#38; B &#60;Clinic&#62;');
     expect(n.html).not.toContain('<Clinic>');
@@ -55,8 +65,12 @@ describe('notices', () => {
 
   it('the draft notice, code email and clinician notice hold no token, code context or PHI', () => {
     expect(draftNotice({ practiceName: 'Calm', methods: ['link'] }).text).not.toContain('/m/');
-    expect(draftNotice({ practiceName: 'Calm', methods: ['pgp', 'link'] }).text).toMatch(/encrypted email or/);
-    expect(oneTimeCodeNotice({ practiceName: 'Calm', code: '12345678', minutes: 10 }).text).toContain('12345678');
+    expect(draftNotice({ practiceName: 'Calm', methods: ['pgp', 'link'] }).text).toMatch(
+      /encrypted email or/,
+    );
+    expect(oneTimeCodeNotice({ practiceName: 'Calm', code: '12345678', minutes: 10 }).text).toContain(
+      '12345678',
+    );
     const urgent = replyNotice({ practiceName: 'Calm', reference: 'r-1', urgent: true });
     expect(urgent.subject).toMatch(/^\[Urgent\]/);
     expect(urgent.text).not.toMatch(/suicid|kill|harm/i);
@@ -77,10 +91,16 @@ describe('nextLocalHour', () => {
   it('finds the next 09:00 in the patient’s zone, across a DST change', () => {
     // 2026-03-08 is the US spring-forward day; from 2026-03-07 20:00 EST the next 09:00 is EDT (UTC-4).
     const from = Date.parse('2026-03-08T01:00:00Z');
-    expect(new Date(nextLocalHour(from, 'America/New_York', 9)).toISOString()).toBe('2026-03-08T13:00:00.000Z');
+    expect(new Date(nextLocalHour(from, 'America/New_York', 9)).toISOString()).toBe(
+      '2026-03-08T13:00:00.000Z',
+    );
     const later = Date.parse('2026-01-10T15:00:00Z'); // 10:00 EST: 09:00 has passed today
-    expect(new Date(nextLocalHour(later, 'America/New_York', 9)).toISOString()).toBe('2026-01-11T14:00:00.000Z');
-    expect(new Date(nextLocalHour(Date.parse('2026-01-10T08:30:00Z'), 'UTC', 9)).toISOString()).toBe('2026-01-10T09:00:00.000Z');
+    expect(new Date(nextLocalHour(later, 'America/New_York', 9)).toISOString()).toBe(
+      '2026-01-11T14:00:00.000Z',
+    );
+    expect(new Date(nextLocalHour(Date.parse('2026-01-10T08:30:00Z'), 'UTC', 9)).toISOString()).toBe(
+      '2026-01-10T09:00:00.000Z',
+    );
   });
 });
 
@@ -89,7 +109,12 @@ describe('transports', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mail-'));
     try {
       const t = fileTransport(dir);
-      const mail = { raw: Buffer.from('Subject: hi\r\n\r\nbody\r\n'), from: 'a@calm.example', to: ['b@x.example'], messageId: '<one@calm.example>' };
+      const mail = {
+        raw: Buffer.from('Subject: hi\r\n\r\nbody\r\n'),
+        from: 'a@calm.example',
+        to: ['b@x.example'],
+        messageId: '<one@calm.example>',
+      };
       expect((await t.send(mail, 'notice')).ok).toBe(true);
       expect((await t.send(mail, 'notice')).ok).toBe(true);
       expect((await t.send({ ...mail, messageId: '<two@calm.example>' }, 'notice')).ok).toBe(true);
@@ -109,8 +134,12 @@ describe('transports', () => {
       error: 'SMTP 550: 550 5.1.1 <address> unknown',
     });
     expect(classifySmtpError({ responseCode: 451, response: '451 try later' }).permanent).toBe(false);
-    expect(classifySmtpError({ code: 'ECONNREFUSED', message: 'connect ECONNREFUSED' }).permanent).toBe(false);
-    expect(classifySmtpError({ code: 'EPROTOCOL', command: 'STARTTLS', responseCode: 500 }).permanent).toBe(false);
+    expect(classifySmtpError({ code: 'ECONNREFUSED', message: 'connect ECONNREFUSED' }).permanent).toBe(
+      false,
+    );
+    expect(classifySmtpError({ code: 'EPROTOCOL', command: 'STARTTLS', responseCode: 500 }).permanent).toBe(
+      false,
+    );
     expect(redactAddresses('to a.b+c@d.example failed')).toBe('to <address> failed');
   });
 });

@@ -22,7 +22,14 @@ describe.each(dialectsUnderTest())('bestSendTime on %s', (dialect) => {
     for (let i = 0; i < 30; i++) {
       const sent = Date.parse('2026-03-01T15:00:00Z') + i * 3 * 24 * HOUR;
       events.push({ id: `s${i}`, patientId: evening, type: 'sent', at: new Date(sent), messageId: `m${i}` });
-      events.push({ id: `r${i}`, patientId: evening, type: 'replied', at: new Date(sent + (10 + (i % 2)) * HOUR), latencyMs: (10 + (i % 2)) * HOUR, data: { inReplyTo: `m${i}` } });
+      events.push({
+        id: `r${i}`,
+        patientId: evening,
+        type: 'replied',
+        at: new Date(sent + (10 + (i % 2)) * HOUR),
+        latencyMs: (10 + (i % 2)) * HOUR,
+        data: { inReplyTo: `m${i}` },
+      });
     }
     await insertEvents(f.db, f.practiceId, events, NOW);
   });
@@ -32,7 +39,11 @@ describe.each(dialectsUnderTest())('bestSendTime on %s', (dialect) => {
 
   it("schedules at the hour the sidebar recommends, in the patient's zone, later than now", async () => {
     const best = await bestSendTime(f.store, f.practiceId, evening, NOW);
-    const row = await f.db.selectFrom('patients').selectAll().where('id', '=', evening).executeTakeFirstOrThrow();
+    const row = await f.db
+      .selectFrom('patients')
+      .selectAll()
+      .where('id', '=', evening)
+      .executeTakeFirstOrThrow();
     const sidebar = await patientEngagement(f.db, f.practiceId, row, NOW);
     expect(best.source).toBe('engagement');
     expect(best.hour).toBe(sidebar.recommendations.bestHour.hour);

@@ -1,4 +1,9 @@
-import { computeEngagement, isValidTimeZone, localHour, nextLocalHour as sharedNextLocalHour } from '@attune/shared/engagement';
+import {
+  computeEngagement,
+  isValidTimeZone,
+  localHour,
+  nextLocalHour as sharedNextLocalHour,
+} from '@attune/shared/engagement';
 import type { Store } from '../store/index.ts';
 import { findPatient } from '../store/index.ts';
 import type { EngagementEventCache } from './cache.ts';
@@ -37,7 +42,9 @@ export async function bestSendTime(
   const zoneNote = zone && isValidTimeZone(zone) ? '' : ' (no time zone on file: UTC used)';
   if (row) {
     const [events, priors] = await Promise.all([
-      opts.cache ? opts.cache.patient(store.db, practiceId, row.id) : loadPatientEvents(store.db, practiceId, row.id, now),
+      opts.cache
+        ? opts.cache.patient(store.db, practiceId, row.id)
+        : loadPatientEvents(store.db, practiceId, row.id, now),
       practicePriorsFor(store.db, practiceId, now, opts.cache),
     ]);
     const e = computeEngagement(patientInfo(row), events, now.getTime(), priorOptions(priors));
@@ -54,7 +61,13 @@ export async function bestSendTime(
   }
   const h = localHour(tz, now.getTime());
   if (h >= DAY_START && h < DAY_END) {
-    return { at: now, hour: null, timeZone: tz, source: 'daytime_default', reason: `Not enough reply history for a preferred hour; it is daytime for the patient (${tz}), so it goes now${zoneNote}.` };
+    return {
+      at: now,
+      hour: null,
+      timeZone: tz,
+      source: 'daytime_default',
+      reason: `Not enough reply history for a preferred hour; it is daytime for the patient (${tz}), so it goes now${zoneNote}.`,
+    };
   }
   return {
     at: new Date(sharedNextLocalHour(tz, now.getTime(), DAY_START)),

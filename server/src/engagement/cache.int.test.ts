@@ -5,7 +5,13 @@ import { EngagementEventCache } from './cache.ts';
 import { insertEvents, type NewEvent } from './events-store.ts';
 
 const T0 = Date.parse('2026-03-01T00:00:00Z');
-const ev = (id: string, patientId: string, minutes: number): NewEvent => ({ id, patientId, type: 'sent', at: new Date(T0 + minutes * 60_000), messageId: id });
+const ev = (id: string, patientId: string, minutes: number): NewEvent => ({
+  id,
+  patientId,
+  type: 'sent',
+  at: new Date(T0 + minutes * 60_000),
+  messageId: id,
+});
 
 describe.each(dialectsUnderTest())('engagement event cache on %s', (dialect) => {
   let store: TestStore;
@@ -18,8 +24,24 @@ describe.each(dialectsUnderTest())('engagement event cache on %s', (dialect) => 
     practiceId = (await ensurePractice(store.db, { name: 'P', domains: ['p.example'] })).practiceId;
     const t = nowIso();
     [p1, p2] = [newId(), newId()];
-    for (const [id, email] of [[p1, 'a@x.example'], [p2, 'b@x.example']] as const) {
-      await store.db.insertInto('patients').values({ id, practice_id: practiceId, email, name: null, time_zone: null, public_key: null, fingerprint: null, created_at: t, updated_at: t }).execute();
+    for (const [id, email] of [
+      [p1, 'a@x.example'],
+      [p2, 'b@x.example'],
+    ] as const) {
+      await store.db
+        .insertInto('patients')
+        .values({
+          id,
+          practice_id: practiceId,
+          email,
+          name: null,
+          time_zone: null,
+          public_key: null,
+          fingerprint: null,
+          created_at: t,
+          updated_at: t,
+        })
+        .execute();
     }
   });
   afterEach(async () => {
@@ -30,12 +52,22 @@ describe.each(dialectsUnderTest())('engagement event cache on %s', (dialect) => 
 
   it('serves repeated reads from memory and picks up rows another writer adds, in time order', async () => {
     const cache = new EngagementEventCache();
-    await insertEvents(store.db, practiceId, [ev('a1', p1, 10), ev('b1', p2, 5)], new Date('2026-03-02T00:00:00Z'));
+    await insertEvents(
+      store.db,
+      practiceId,
+      [ev('a1', p1, 10), ev('b1', p2, 5)],
+      new Date('2026-03-02T00:00:00Z'),
+    );
     expect(ids((await cache.practice(store.db, practiceId)).get(p1))).toEqual(['a1']);
     await cache.practice(store.db, practiceId);
     expect(cache.stats).toEqual({ hits: 1, incremental: 0, full: 1 });
     // A later write (another process would do the same) with an older event time.
-    await insertEvents(store.db, practiceId, [ev('a0', p1, 1), ev('a2', p1, 20)], new Date('2026-03-03T00:00:00Z'));
+    await insertEvents(
+      store.db,
+      practiceId,
+      [ev('a0', p1, 1), ev('a2', p1, 20)],
+      new Date('2026-03-03T00:00:00Z'),
+    );
     const after = await cache.practice(store.db, practiceId);
     expect(ids(after.get(p1))).toEqual(['a0', 'a1', 'a2']);
     expect(cache.stats.incremental).toBe(1);

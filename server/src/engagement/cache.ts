@@ -29,7 +29,17 @@ interface Segment {
   idsAtMax: Set<string>;
 }
 
-const COLUMNS = ['id', 'patient_id', 'type', 'at', 'message_id', 'latency_ms', 'topics', 'data', 'created_at'] as const;
+const COLUMNS = [
+  'id',
+  'patient_id',
+  'type',
+  'at',
+  'message_id',
+  'latency_ms',
+  'topics',
+  'data',
+  'created_at',
+] as const;
 
 export interface CacheStats {
   hits: number;
@@ -82,9 +92,17 @@ export class EngagementEventCache {
     return seg;
   }
 
-  private async appendSince(db: Db, practiceId: string, patientId: string | null, seg: Segment): Promise<Segment | undefined> {
+  private async appendSince(
+    db: Db,
+    practiceId: string,
+    patientId: string | null,
+    seg: Segment,
+  ): Promise<Segment | undefined> {
     const since = seg.stamp.max as string;
-    const rows = await selectRows(db, practiceId, patientId).where('created_at', '>=', since).orderBy('created_at').execute();
+    const rows = await selectRows(db, practiceId, patientId)
+      .where('created_at', '>=', since)
+      .orderBy('created_at')
+      .execute();
     let added = 0;
     let max = since;
     const idsAtMax = new Set(seg.idsAtMax);
@@ -157,5 +175,6 @@ function append(byPatient: Map<string, EngagementEvent[]>, patientId: string, e:
   const last = group[group.length - 1];
   group.push(e);
   // Keep the group in time order (an import may add past events).
-  if (last && (last.at as number) > (e.at as number)) group.sort((a, b) => (a.at as number) - (b.at as number));
+  if (last && (last.at as number) > (e.at as number))
+    group.sort((a, b) => (a.at as number) - (b.at as number));
 }

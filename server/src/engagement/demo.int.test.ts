@@ -29,13 +29,26 @@ describe.each(dialectsUnderTest())('attune demo data on %s', (dialect) => {
   });
 
   it('adds nothing on a second run and regenerates on --reset without touching other events', async () => {
-    const before = await store.db.selectFrom('engagement_events').select('id').where('practice_id', '=', practiceId).execute();
+    const before = await store.db
+      .selectFrom('engagement_events')
+      .select('id')
+      .where('practice_id', '=', practiceId)
+      .execute();
     const again = await seedDemo(store.db, practiceId, { now, patients: 60, seed: 4 });
     expect(again.created).toBe(false);
     expect(again.events).toBe(before.length);
-    const reset = await seedDemo(store.db, practiceId, { now: new Date(now.getTime() + 86_400_000), patients: 60, seed: 4, reset: true });
+    const reset = await seedDemo(store.db, practiceId, {
+      now: new Date(now.getTime() + 86_400_000),
+      patients: 60,
+      seed: 4,
+      reset: true,
+    });
     expect(reset).toMatchObject({ created: true, removed: before.length });
-    const patients = await store.db.selectFrom('patients').select('id').where('practice_id', '=', practiceId).execute();
+    const patients = await store.db
+      .selectFrom('patients')
+      .select('id')
+      .where('practice_id', '=', practiceId)
+      .execute();
     expect(patients).toHaveLength(60);
   });
 

@@ -45,12 +45,20 @@ export async function seedDemo(db: Db, practiceId: string, opts: DemoOptions): P
   const prefix = demoPrefix(practiceId);
   let removed = 0;
   if (opts.reset) {
-    const r = await db.deleteFrom('engagement_events').where('practice_id', '=', practiceId).where('id', 'like', `${prefix}%`).executeTakeFirst();
+    const r = await db
+      .deleteFrom('engagement_events')
+      .where('practice_id', '=', practiceId)
+      .where('id', 'like', `${prefix}%`)
+      .executeTakeFirst();
     removed = Number(r.numDeletedRows);
   } else {
     const existing = await db
       .selectFrom('engagement_events')
-      .select([sql<number | string>`count(*)`.as('n'), sql<string | null>`max(at)`.as('last'), sql<number | string>`count(distinct patient_id)`.as('p')])
+      .select([
+        sql<number | string>`count(*)`.as('n'),
+        sql<string | null>`max(at)`.as('last'),
+        sql<number | string>`count(distinct patient_id)`.as('p'),
+      ])
       .where('practice_id', '=', practiceId)
       .where('id', 'like', `${prefix}%`)
       .executeTakeFirst();
@@ -62,11 +70,23 @@ export async function seedDemo(db: Db, practiceId: string, opts: DemoOptions): P
         .where('id', 'like', `${prefix}%`)
         .where('data', 'like', '%"first_person"%')
         .executeTakeFirst();
-      return { created: false, patients: Number(existing.p), events: Number(existing.n), crisisPatients: Number(crisis?.n ?? 0), asOf: existing.last, removed: 0 };
+      return {
+        created: false,
+        patients: Number(existing.p),
+        events: Number(existing.n),
+        crisisPatients: Number(crisis?.n ?? 0),
+        asOf: existing.last,
+        removed: 0,
+      };
     }
   }
 
-  const sim = simulatePractice({ seed: opts.seed ?? 2026, patients: opts.patients ?? 200, asOf: opts.now.getTime(), idPrefix: 'demo' });
+  const sim = simulatePractice({
+    seed: opts.seed ?? 2026,
+    patients: opts.patients ?? 200,
+    asOf: opts.now.getTime(),
+    idPrefix: 'demo',
+  });
   const t = nowIso(opts.now);
   const events: NewEvent[] = [];
   let crisisPatients = 0;
@@ -105,27 +125,57 @@ export async function seedDemo(db: Db, practiceId: string, opts: DemoOptions): P
     }
   }
   const r = await db.transaction().execute((tx) => insertEvents(tx, practiceId, events, opts.now));
-  return { created: true, patients: sim.patients.length, events: r.accepted, crisisPatients, asOf: t, removed };
+  return {
+    created: true,
+    patients: sim.patients.length,
+    events: r.accepted,
+    crisisPatients,
+    asOf: t,
+    removed,
+  };
 }
 
 async function upsertPatient(db: Db, practiceId: string, p: SimPatient, t: string): Promise<string> {
-  const email = p.email.endsWith(`@${DEMO_EMAIL_DOMAIN}`) ? p.email : `${p.email.split('@')[0]}@${DEMO_EMAIL_DOMAIN}`;
-  const existing = await db.selectFrom('patients').select('id').where('practice_id', '=', practiceId).where('email', '=', email).executeTakeFirst();
+  const email = p.email.endsWith(`@${DEMO_EMAIL_DOMAIN}`)
+    ? p.email
+    : `${p.email.split('@')[0]}@${DEMO_EMAIL_DOMAIN}`;
+  const existing = await db
+    .selectFrom('patients')
+    .select('id')
+    .where('practice_id', '=', practiceId)
+    .where('email', '=', email)
+    .executeTakeFirst();
   if (existing) {
-    await db.updateTable('patients').set({ name: p.name, time_zone: p.timeZone, updated_at: t }).where('id', '=', existing.id).execute();
+    await db
+      .updateTable('patients')
+      .set({ name: p.name, time_zone: p.timeZone, updated_at: t })
+      .where('id', '=', existing.id)
+      .execute();
     return existing.id;
   }
   const id = demoPatientId(practiceId, p.id);
   await db
     .insertInto('patients')
-    .values({ id, practice_id: practiceId, email, name: p.name, time_zone: p.timeZone, public_key: null, fingerprint: null, created_at: t, updated_at: t })
+    .values({
+      id,
+      practice_id: practiceId,
+      email,
+      name: p.name,
+      time_zone: p.timeZone,
+      public_key: null,
+      fingerprint: null,
+      created_at: t,
+      updated_at: t,
+    })
     .execute();
   return id;
 }
 
 function recentCrisis(p: SimPatient, patientId: string, practiceId: string, now: number): NewEvent | null {
   const DAY = 86_400_000;
-  const sent = [...p.events].reverse().find((e) => e.type === 'sent' && (e.at as number) <= now - DAY && (e.at as number) >= now - 7 * DAY);
+  const sent = [...p.events]
+    .reverse()
+    .find((e) => e.type === 'sent' && (e.at as number) <= now - DAY && (e.at as number) >= now - 7 * DAY);
   const original = p.events.find((e) => e.crisis?.grade === 'first_person')?.crisis;
   if (!sent || !original) return null;
   const at = (sent.at as number) + 3 * 3_600_000;
@@ -136,6 +186,12 @@ function recentCrisis(p: SimPatient, patientId: string, practiceId: string, now:
     at: new Date(at),
     messageId: sent.messageId ?? null,
     latencyMs: 3 * 3_600_000,
-    data: { ...(sent.messageId ? { inReplyTo: sent.messageId } : {}), crisis: original, inquiry: 'crisis', tone: 6, source: 'demo' },
+    data: {
+      ...(sent.messageId ? { inReplyTo: sent.messageId } : {}),
+      crisis: original,
+      inquiry: 'crisis',
+      tone: 6,
+      source: 'demo',
+    },
   };
 }

@@ -56,7 +56,12 @@ export function rowToEvent(r: Row): EngagementEvent | null {
 }
 
 /** A patient's events up to `asOf` (inclusive), oldest first. */
-export async function loadPatientEvents(db: Db, practiceId: string, patientId: string, asOf: Date): Promise<EngagementEvent[]> {
+export async function loadPatientEvents(
+  db: Db,
+  practiceId: string,
+  patientId: string,
+  asOf: Date,
+): Promise<EngagementEvent[]> {
   const rows = await db
     .selectFrom('engagement_events')
     .select(COLUMNS)
@@ -77,7 +82,11 @@ export async function loadPatientEvents(db: Db, practiceId: string, patientId: s
  * Every event of a practice up to `asOf`, grouped by patient, each group oldest first: one query in
  * index order (practice_id, patient_id, at), so grouping is a single pass with no sort.
  */
-export async function loadPracticeEvents(db: Db, practiceId: string, asOf: Date): Promise<Map<string, EngagementEvent[]>> {
+export async function loadPracticeEvents(
+  db: Db,
+  practiceId: string,
+  asOf: Date,
+): Promise<Map<string, EngagementEvent[]>> {
   const rows = await db
     .selectFrom('engagement_events')
     .select(COLUMNS)
@@ -118,14 +127,23 @@ export interface NewEvent {
  * The stored id of an event a practice names itself (API, FHIR, mailbox): ids are unique across the
  * table, so two practices both sending "apt-1" must not collide (nor learn of each other's ids).
  */
-export function storedEventId(source: 'api' | 'fhir' | 'gmail' | 'demo', practiceId: string, id: string): string {
+export function storedEventId(
+  source: 'api' | 'fhir' | 'gmail' | 'demo',
+  practiceId: string,
+  id: string,
+): string {
   return `${source}:${practiceId}:${id}`;
 }
 
 const CHUNK = 200;
 
 /** Inserts events; an id already stored is skipped. Returns how many were new and how many repeats. */
-export async function insertEvents(db: Db, practiceId: string, events: readonly NewEvent[], now: Date): Promise<{ accepted: number; duplicates: number }> {
+export async function insertEvents(
+  db: Db,
+  practiceId: string,
+  events: readonly NewEvent[],
+  now: Date,
+): Promise<{ accepted: number; duplicates: number }> {
   if (events.length === 0) return { accepted: 0, duplicates: 0 };
   const created = nowIso(now);
   let accepted = 0;

@@ -19,7 +19,9 @@ import { insertEvents, storedEventId, type NewEvent } from './events-store.ts';
 // say which entry (by index) was skipped or unmatched and why, never an email or a name.
 
 const Reference = z.object({ reference: z.string().max(500).optional() }).passthrough();
-const Telecom = z.object({ system: z.string().optional(), value: z.string().max(320).optional() }).passthrough();
+const Telecom = z
+  .object({ system: z.string().optional(), value: z.string().max(320).optional() })
+  .passthrough();
 
 const PatientResource = z
   .object({
@@ -29,7 +31,10 @@ const PatientResource = z
   })
   .passthrough();
 
-const fhirDateTime = z.string().max(64).refine((s) => Number.isFinite(Date.parse(s)), { message: 'not a FHIR dateTime' });
+const fhirDateTime = z
+  .string()
+  .max(64)
+  .refine((s) => Number.isFinite(Date.parse(s)), { message: 'not a FHIR dateTime' });
 
 const AppointmentResource = z
   .object({
@@ -48,7 +53,14 @@ export const FhirBundleSchema = z
     resourceType: z.literal('Bundle'),
     type: z.string().max(40).optional(),
     entry: z
-      .array(z.object({ fullUrl: z.string().max(500).optional(), resource: z.object({ resourceType: z.string().max(64) }).passthrough() }).passthrough())
+      .array(
+        z
+          .object({
+            fullUrl: z.string().max(500).optional(),
+            resource: z.object({ resourceType: z.string().max(64) }).passthrough(),
+          })
+          .passthrough(),
+      )
       .max(20_000)
       .default([]),
   })
@@ -90,13 +102,27 @@ const STATUS: Record<string, { type: AppointmentType; at: 'start' | 'booked' | '
 };
 
 function emailOf(p: z.infer<typeof PatientResource>): string | null {
-  const t = p.telecom?.find((x) => x.system === 'email' && typeof x.value === 'string' && x.value.includes('@'));
+  const t = p.telecom?.find(
+    (x) => x.system === 'email' && typeof x.value === 'string' && x.value.includes('@'),
+  );
   return t?.value ? t.value.trim().toLowerCase() : null;
 }
 
 /** Imports a bundle into the practice. `now` stands in for a booking time the bundle does not give. */
-export async function importFhirBundle(db: Db, practiceId: string, bundle: FhirBundle, now: Date): Promise<FhirImportResult> {
-  const result: FhirImportResult = { appointments: 0, accepted: 0, duplicates: 0, skipped: [], unmatched: [], invalid: [] };
+export async function importFhirBundle(
+  db: Db,
+  practiceId: string,
+  bundle: FhirBundle,
+  now: Date,
+): Promise<FhirImportResult> {
+  const result: FhirImportResult = {
+    appointments: 0,
+    accepted: 0,
+    duplicates: 0,
+    skipped: [],
+    unmatched: [],
+    invalid: [],
+  };
   // Patients of the bundle by every name a participant may use: "Patient/<id>" and the entry's fullUrl.
   const emailByRef = new Map<string, string>();
   const appointments: Array<{ entry: number; a: z.infer<typeof AppointmentResource> }> = [];
@@ -104,7 +130,12 @@ export async function importFhirBundle(db: Db, practiceId: string, bundle: FhirB
     const rt = e.resource.resourceType;
     if (rt === 'Patient') {
       const p = PatientResource.safeParse(e.resource);
-      if (!p.success) return void result.invalid.push({ entry: i, resourceType: rt, reason: 'Patient does not fit the R4 shape read here.' });
+      if (!p.success)
+        return void result.invalid.push({
+          entry: i,
+          resourceType: rt,
+          reason: 'Patient does not fit the R4 shape read here.',
+        });
       const email = emailOf(p.data);
       if (!email) return;
       if (p.data.id) emailByRef.set(`Patient/${p.data.id}`, email);
@@ -113,11 +144,19 @@ export async function importFhirBundle(db: Db, practiceId: string, bundle: FhirB
       const a = AppointmentResource.safeParse(e.resource);
       if (!a.success) {
         const field = a.error.issues[0]?.path.join('.') ?? '';
-        return void result.invalid.push({ entry: i, resourceType: rt, reason: `Appointment does not fit the R4 shape read here${field ? ` (${field})` : ''}.` });
+        return void result.invalid.push({
+          entry: i,
+          resourceType: rt,
+          reason: `Appointment does not fit the R4 shape read here${field ? ` (${field})` : ''}.`,
+        });
       }
       appointments.push({ entry: i, a: a.data });
     } else {
-      result.skipped.push({ entry: i, resourceType: rt, reason: 'Only Patient and Appointment resources are read.' });
+      result.skipped.push({
+        entry: i,
+        resourceType: rt,
+        reason: 'Only Patient and Appointment resources are read.',
+      });
     }
   });
 
@@ -125,7 +164,12 @@ export async function importFhirBundle(db: Db, practiceId: string, bundle: FhirB
   const emails = [...new Set(emailByRef.values())];
   const patientByEmail = new Map<string, string>();
   for (let i = 0; i < emails.length; i += 500) {
-    const rows = await db.selectFrom('patients').select(['id', 'email']).where('practice_id', '=', practiceId).where('email', 'in', emails.slice(i, i + 500)).execute();
+    const rows = await db
+      .selectFrom('patients')
+      .select(['id', 'email'])
+      .where('practice_id', '=', practiceId)
+      .where('email', 'in', emails.slice(i, i + 500))
+      .execute();
     for (const r of rows) patientByEmail.set(r.email, r.id);
   }
 
@@ -135,20 +179,46 @@ export async function importFhirBundle(db: Db, practiceId: string, bundle: FhirB
     // Own keys only: a status of "constructor" or "__proto__" must not find Object.prototype's members.
     const map = Object.hasOwn(STATUS, a.status) ? STATUS[a.status] : undefined;
     if (map === undefined) {
-      result.invalid.push({ entry, resourceType: 'Appointment', reason: 'status is not an R4 AppointmentStatus.' });
+      result.invalid.push({
+        entry,
+        resourceType: 'Appointment',
+        reason: 'status is not an R4 AppointmentStatus.',
+      });
       continue;
     }
     if (map === null) {
-      result.skipped.push({ entry, resourceType: 'Appointment', reason: `status ${a.status} is not an engagement event.` });
+      result.skipped.push({
+        entry,
+        resourceType: 'Appointment',
+        reason: `status ${a.status} is not an engagement event.`,
+      });
       continue;
     }
-    const refs = a.participant.map((p) => p.actor?.reference).filter((r): r is string => typeof r === 'string' && (r.startsWith('Patient/') || r.startsWith('urn:') || emailByRef.has(r)));
-    const patientIds = [...new Set(refs.map((r) => emailByRef.get(r)).filter((x): x is string => !!x).map((email) => patientByEmail.get(email)).filter((x): x is string => !!x))];
+    const refs = a.participant
+      .map((p) => p.actor?.reference)
+      .filter(
+        (r): r is string =>
+          typeof r === 'string' && (r.startsWith('Patient/') || r.startsWith('urn:') || emailByRef.has(r)),
+      );
+    const patientIds = [
+      ...new Set(
+        refs
+          .map((r) => emailByRef.get(r))
+          .filter((x): x is string => !!x)
+          .map((email) => patientByEmail.get(email))
+          .filter((x): x is string => !!x),
+      ),
+    ];
     if (patientIds.length === 0) {
       result.unmatched.push({
         entry,
         resourceType: 'Appointment',
-        reason: refs.length === 0 ? 'No Patient participant.' : refs.some((r) => emailByRef.has(r)) ? 'The patient is not a patient of this practice (matched by email).' : 'The Patient participant is not in the bundle or has no email.',
+        reason:
+          refs.length === 0
+            ? 'No Patient participant.'
+            : refs.some((r) => emailByRef.has(r))
+              ? 'The patient is not a patient of this practice (matched by email).'
+              : 'The Patient participant is not in the bundle or has no email.',
       });
       continue;
     }
@@ -157,7 +227,11 @@ export async function importFhirBundle(db: Db, practiceId: string, bundle: FhirB
     const booked = a.created ? new Date(a.created) : updated;
     const at = map.at === 'start' ? start : map.at === 'booked' ? (booked ?? now) : (updated ?? start ?? now);
     if (!at) {
-      result.invalid.push({ entry, resourceType: 'Appointment', reason: `status ${a.status} needs a start time.` });
+      result.invalid.push({
+        entry,
+        resourceType: 'Appointment',
+        reason: `status ${a.status} needs a start time.`,
+      });
       continue;
     }
     for (const patientId of patientIds) {
@@ -166,15 +240,31 @@ export async function importFhirBundle(db: Db, practiceId: string, bundle: FhirB
       if (map.type === 'appointment_scheduled') {
         // A booked appointment seen before with another start was moved: a reschedule.
         const firstId = storedEventId('fhir', practiceId, `${base}:booked`);
-        const first = await edb(db).selectFrom('engagement_events').select('data').where('id', '=', firstId).executeTakeFirst();
+        const first = await edb(db)
+          .selectFrom('engagement_events')
+          .select('data')
+          .where('id', '=', firstId)
+          .executeTakeFirst();
         const firstStart = first ? (JSON.parse(first.data) as { start?: string }).start : undefined;
         if (first && a.start && firstStart && Date.parse(firstStart) !== Date.parse(a.start)) {
-          events.push({ id: storedEventId('fhir', practiceId, `${base}:rescheduled:${a.start}`), patientId, type: 'appointment_rescheduled', at: updated ?? now, data });
+          events.push({
+            id: storedEventId('fhir', practiceId, `${base}:rescheduled:${a.start}`),
+            patientId,
+            type: 'appointment_rescheduled',
+            at: updated ?? now,
+            data,
+          });
           continue;
         }
         events.push({ id: firstId, patientId, type: map.type, at, data });
       } else {
-        events.push({ id: storedEventId('fhir', practiceId, `${base}:${a.status}`), patientId, type: map.type, at, data });
+        events.push({
+          id: storedEventId('fhir', practiceId, `${base}:${a.status}`),
+          patientId,
+          type: map.type,
+          at,
+          data,
+        });
       }
     }
   }

@@ -30,7 +30,9 @@ export async function patientEngagement(
   opts: { pngUrl?: string | null; cache?: EngagementEventCache | undefined } = {},
 ): Promise<Engagement> {
   const [events, priors] = await Promise.all([
-    opts.cache ? opts.cache.patient(db, practiceId, patient.id) : loadPatientEvents(db, practiceId, patient.id, now),
+    opts.cache
+      ? opts.cache.patient(db, practiceId, patient.id)
+      : loadPatientEvents(db, practiceId, patient.id, now),
     practicePriorsFor(db, practiceId, now, opts.cache),
   ]);
   return computeEngagement(patientInfo(patient), events, now.getTime(), {
@@ -55,7 +57,11 @@ export async function practicePriorsFor(
   const memo = priorMemo.get(practiceId);
   if (memo && Math.abs(now.getTime() - memo.at) < PRIOR_TTL_MS) return memo.priors;
   const [patients, byPatient] = await Promise.all([
-    db.selectFrom('patients').select(['id', 'email', 'name', 'time_zone']).where('practice_id', '=', practiceId).execute(),
+    db
+      .selectFrom('patients')
+      .select(['id', 'email', 'name', 'time_zone'])
+      .where('practice_id', '=', practiceId)
+      .execute(),
     cache ? cache.practice(db, practiceId) : loadPracticeEvents(db, practiceId, now),
   ]);
   const priors = practicePriors(
@@ -66,7 +72,10 @@ export async function practicePriorsFor(
   return priors;
 }
 
-export function priorOptions(priors: PracticePriors): { hourPrior?: number[]; populationLatencyHours?: number } {
+export function priorOptions(priors: PracticePriors): {
+  hourPrior?: number[];
+  populationLatencyHours?: number;
+} {
   return {
     ...(priors.n > 0 ? { hourPrior: priors.hourPrior } : {}),
     ...(priors.latencyHours !== null ? { populationLatencyHours: priors.latencyHours } : {}),
@@ -83,16 +92,26 @@ export async function practiceCaseload(
   cache?: EngagementEventCache,
 ): Promise<Caseload> {
   const [patients, byPatient, weights] = await Promise.all([
-    db.selectFrom('patients').select(['id', 'email', 'name', 'time_zone']).where('practice_id', '=', practiceId).execute(),
+    db
+      .selectFrom('patients')
+      .select(['id', 'email', 'name', 'time_zone'])
+      .where('practice_id', '=', practiceId)
+      .execute(),
     cache ? cache.practice(db, practiceId) : loadPracticeEvents(db, practiceId, now),
     getTriageWeights(db, practiceId),
   ]);
-  const caseload: CaseloadPatient[] = patients.map((p) => ({ patient: patientInfo(p), events: byPatient.get(p.id) ?? [] }));
+  const caseload: CaseloadPatient[] = patients.map((p) => ({
+    patient: patientInfo(p),
+    events: byPatient.get(p.id) ?? [],
+  }));
   return rankCaseload(caseload, now.getTime(), { weights, page, pageSize });
 }
 
 /** The one cache of an app (shared by the engagement, caseload and chart routes). */
-export function engagementCacheFor(services: Record<string, unknown> | undefined, create: () => EngagementEventCache): EngagementEventCache | undefined {
+export function engagementCacheFor(
+  services: Record<string, unknown> | undefined,
+  create: () => EngagementEventCache,
+): EngagementEventCache | undefined {
   if (!services) return undefined;
   const existing = services['engagementCache'] as EngagementEventCache | undefined;
   if (existing) return existing;
@@ -106,7 +125,11 @@ export function engagementCacheFor(services: Record<string, unknown> | undefined
  * sidebar reads after a start are served from memory: parsing a cold caseload of 100,000 events
  * takes about a second (bench:engagement-store), a warm read under 200 ms.
  */
-export async function warmEngagementCache(db: Db, practiceId: string, services: Record<string, unknown>): Promise<void> {
+export async function warmEngagementCache(
+  db: Db,
+  practiceId: string,
+  services: Record<string, unknown>,
+): Promise<void> {
   const cache = engagementCacheFor(services, () => new EngagementEventCache());
   const now = new Date();
   await practiceCaseload(db, practiceId, now, 1, 1, cache);

@@ -22,13 +22,20 @@ export interface EngagementFixture {
   clock: { now: Date };
   /** A bearer token for `email` (domain calm.example → the practice; other.example → the other one). */
   token(email?: string, admin?: boolean): Promise<string>;
-  addPatient(practiceId: string, email: string, extra?: { name?: string; timeZone?: string }): Promise<string>;
+  addPatient(
+    practiceId: string,
+    email: string,
+    extra?: { name?: string; timeZone?: string },
+  ): Promise<string>;
   /** JSON request through app.request with a bearer token. */
   call(method: string, path: string, body?: unknown, token?: string): Promise<Response>;
   cleanup(): Promise<void>;
 }
 
-export async function createEngagementFixture(dialect: Dialect, now = new Date('2026-06-01T12:00:00Z')): Promise<EngagementFixture> {
+export async function createEngagementFixture(
+  dialect: Dialect,
+  now = new Date('2026-06-01T12:00:00Z'),
+): Promise<EngagementFixture> {
   const store = await createTestStore(dialect);
   const masterKey = generateMasterKey();
   const config = testConfig(store.dataDir, {
@@ -40,7 +47,12 @@ export async function createEngagementFixture(dialect: Dialect, now = new Date('
   });
   const { practiceId } = await ensurePractice(store.db, config.practice);
   const other = await ensurePractice(store.db, { name: 'Other Practice', domains: ['other.example'] });
-  const issuer = await loadDevIssuer({ dataDir: store.dataDir, issuer: config.identity.dev.issuer, audience: config.identity.dev.audience, ttlSeconds: 3600 });
+  const issuer = await loadDevIssuer({
+    dataDir: store.dataDir,
+    issuer: config.identity.dev.issuer,
+    audience: config.identity.dev.audience,
+    ttlSeconds: 3600,
+  });
   const authenticator = createAuthenticator({ config, store, devIssuer: issuer, logger: silentLogger });
   const clock = { now };
   const mk = parseMasterKey(masterKey);
@@ -68,14 +80,27 @@ export async function createEngagementFixture(dialect: Dialect, now = new Date('
       const t = nowIso();
       await store.db
         .insertInto('patients')
-        .values({ id, practice_id: pid, email, name: extra.name ?? null, time_zone: extra.timeZone ?? null, public_key: null, fingerprint: null, created_at: t, updated_at: t })
+        .values({
+          id,
+          practice_id: pid,
+          email,
+          name: extra.name ?? null,
+          time_zone: extra.timeZone ?? null,
+          public_key: null,
+          fingerprint: null,
+          created_at: t,
+          updated_at: t,
+        })
         .execute();
       return id;
     },
     async call(method, path, body, token = defaultToken) {
       return app.request(path, {
         method,
-        headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
         ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
       });
     },

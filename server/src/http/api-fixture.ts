@@ -59,7 +59,11 @@ export function routeKeys(routes: readonly { method: string; path: string }[]): 
   return [...keys].sort();
 }
 
-export async function startApiFixture(opts: { patientEmail: string; patientName: string; env?: Record<string, string> }): Promise<ApiFixture> {
+export async function startApiFixture(opts: {
+  patientEmail: string;
+  patientName: string;
+  env?: Record<string, string>;
+}): Promise<ApiFixture> {
   const dataDir = mkdtempSync(join(tmpdir(), 'attune-api-'));
   const logs: string[] = [];
   const logger = createLogger({
@@ -72,12 +76,25 @@ export async function startApiFixture(opts: { patientEmail: string; patientName:
       },
     }),
   });
-  const config = testConfig(dataDir, { PRACTICE_NAME: 'Practice A', PRACTICE_DOMAINS: 'a.example.org', LOG_LEVEL: 'debug', ...opts.env });
+  const config = testConfig(dataDir, {
+    PRACTICE_NAME: 'Practice A',
+    PRACTICE_DOMAINS: 'a.example.org',
+    LOG_LEVEL: 'debug',
+    ...opts.env,
+  });
   const server = await startServer(config, { logger });
   try {
-    const { practiceId: practiceB } = await ensurePractice(server.store.db, { name: 'Practice B', domains: ['b.example.org'] });
+    const { practiceId: practiceB } = await ensurePractice(server.store.db, {
+      name: 'Practice B',
+      domains: ['b.example.org'],
+    });
     const dev = config.identity.dev;
-    const devIssuer = await loadDevIssuer({ dataDir, issuer: dev.issuer, audience: dev.audience, ttlSeconds: 600 });
+    const devIssuer = await loadDevIssuer({
+      dataDir,
+      issuer: dev.issuer,
+      audience: dev.audience,
+      ttlSeconds: 600,
+    });
     const kid = devIssuer.jwks.keys[0]?.kid ?? 'dev';
     const { privateKey: otherKey } = await generateKeyPair('ES256');
     const now = Math.floor(Date.now() / 1000);
@@ -107,14 +124,30 @@ export async function startApiFixture(opts: { patientEmail: string; patientName:
       return fetch(`${url}${path}`, { ...rest, headers: h });
     };
     const postJson = async (path: string, token: string, body: unknown) => {
-      const r = await request(path, { method: 'POST', token, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const r = await request(path, {
+        method: 'POST',
+        token,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
       if (r.status >= 300) throw new Error(`fixture: POST ${path} answered ${r.status}: ${await r.text()}`);
       return (await r.json()) as Record<string, unknown>;
     };
-    const patientA = await postJson('/v1/patients', tokens.clinicianA, { email: opts.patientEmail, name: opts.patientName, timeZone: 'America/New_York' });
+    const patientA = await postJson('/v1/patients', tokens.clinicianA, {
+      email: opts.patientEmail,
+      name: opts.patientName,
+      timeZone: 'America/New_York',
+    });
     const emailB = opts.patientEmail.replace('@', '.b@');
-    const patientB = await postJson('/v1/patients', tokens.clinicianB, { email: emailB, name: opts.patientName });
-    const sent = await postJson('/v1/messages', tokens.clinicianA, { to: [opts.patientEmail], subject: 'Check-in', text: 'See you next week.' });
+    const patientB = await postJson('/v1/patients', tokens.clinicianB, {
+      email: emailB,
+      name: opts.patientName,
+    });
+    const sent = await postJson('/v1/messages', tokens.clinicianA, {
+      to: [opts.patientEmail],
+      subject: 'Check-in',
+      text: 'See you next week.',
+    });
     const linkToken = await waitForLinkToken(config.mailDir);
     const routes = () => routeKeys(server.app.routes);
     return {
@@ -152,11 +185,16 @@ export function mailTexts(mailDir: string): string[] {
 
 /** Every secure-link token in the notices of the mail folder. */
 export function linkTokens(mailDir: string): string[] {
-  return mailTexts(mailDir).flatMap((eml) => [...eml.matchAll(/\/m\/([A-Za-z0-9_-]{20,})/g)].map((m) => m[1]!));
+  return mailTexts(mailDir).flatMap((eml) =>
+    [...eml.matchAll(/\/m\/([A-Za-z0-9_-]{20,})/g)].map((m) => m[1]!),
+  );
 }
 
 /** Waits for a secure-link token that is not in `known` to reach the mail folder. */
-export async function waitForLinkToken(mailDir: string, known: ReadonlySet<string> = new Set()): Promise<string> {
+export async function waitForLinkToken(
+  mailDir: string,
+  known: ReadonlySet<string> = new Set(),
+): Promise<string> {
   for (let i = 0; i < 400; i++) {
     const fresh = linkTokens(mailDir).find((t) => !known.has(t));
     if (fresh) return fresh;

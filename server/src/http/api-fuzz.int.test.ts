@@ -19,7 +19,8 @@ const PHI_EMAIL = 'quillon.zarvenhalt@a.example.org';
 const MARKERS = ['zarvenhalt', 'quillon'];
 
 /** Stack traces, source locations and raw exception names: never in a response. */
-const STACK = /\n\s+at\s|\bat [\w.<>]+ \(|node_modules|\.[cm]?[jt]s:\d+|\b(?:Type|Reference|Range|Syntax)Error\b|SqliteError|SQLITE_/;
+const STACK =
+  /\n\s+at\s|\bat [\w.<>]+ \(|node_modules|\.[cm]?[jt]s:\d+|\b(?:Type|Reference|Range|Syntax)Error\b|SqliteError|SQLITE_/;
 
 // Bounded so the file stays under a minute on a loaded 2-core machine (~30 routes x 70 requests,
 // plus the sweep); FUZZ_RUNS=300 (with a longer timeout) for a deeper run.
@@ -86,8 +87,14 @@ const NASTY = [
 ];
 
 /** Valid bodies to mutate, per route; `null` = the route takes no body (asserted below). */
-const BODY_SAMPLES: Record<string, (f: ApiFixture) => { kind: 'json' | 'form'; value: Record<string, unknown> } | null> = {
-  'POST /v1/patients': () => ({ kind: 'json', value: { email: PHI_EMAIL, name: PHI_NAME, timeZone: 'America/New_York' } }),
+const BODY_SAMPLES: Record<
+  string,
+  (f: ApiFixture) => { kind: 'json' | 'form'; value: Record<string, unknown> } | null
+> = {
+  'POST /v1/patients': () => ({
+    kind: 'json',
+    value: { email: PHI_EMAIL, name: PHI_NAME, timeZone: 'America/New_York' },
+  }),
   'PUT /v1/policy': () => ({ kind: 'json', value: policySample }),
   'POST /v1/messages': () => ({
     kind: 'json',
@@ -103,7 +110,17 @@ const BODY_SAMPLES: Record<string, (f: ApiFixture) => { kind: 'json' | 'form'; v
   'POST /v1/messages/:id/revoke': () => null,
   'POST /v1/events': () => ({
     kind: 'json',
-    value: { events: [{ id: 'fz-1', patientId: PHI_EMAIL, type: 'appointment_missed', at: '2026-03-02T15:00:00Z', appointmentId: 'ap-1' }] },
+    value: {
+      events: [
+        {
+          id: 'fz-1',
+          patientId: PHI_EMAIL,
+          type: 'appointment_missed',
+          at: '2026-03-02T15:00:00Z',
+          appointmentId: 'ap-1',
+        },
+      ],
+    },
   }),
   'POST /v1/fhir': () => ({
     kind: 'json',
@@ -111,7 +128,15 @@ const BODY_SAMPLES: Record<string, (f: ApiFixture) => { kind: 'json' | 'form'; v
       resourceType: 'Bundle',
       type: 'collection',
       entry: [
-        { fullUrl: 'urn:uuid:p1', resource: { resourceType: 'Patient', id: 'p1', name: [{ text: PHI_NAME }], telecom: [{ system: 'email', value: PHI_EMAIL }] } },
+        {
+          fullUrl: 'urn:uuid:p1',
+          resource: {
+            resourceType: 'Patient',
+            id: 'p1',
+            name: [{ text: PHI_NAME }],
+            telecom: [{ system: 'email', value: PHI_EMAIL }],
+          },
+        },
         {
           resource: {
             resourceType: 'Appointment',
@@ -155,7 +180,8 @@ const wrongValue: fc.Arbitrary<unknown> = fc.oneof(
 function paths(v: unknown, prefix: (string | number)[] = []): (string | number)[][] {
   const out: (string | number)[][] = [prefix];
   if (Array.isArray(v)) v.forEach((x, i) => out.push(...paths(x, [...prefix, i])));
-  else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) out.push(...paths(x, [...prefix, k]));
+  else if (v && typeof v === 'object')
+    for (const [k, x] of Object.entries(v)) out.push(...paths(x, [...prefix, k]));
   return out;
 }
 
@@ -175,7 +201,8 @@ function mutate(sample: unknown, m: Mutation): unknown {
     else delete parent[last];
   } else {
     const target = parent[last];
-    if (target && typeof target === 'object' && !Array.isArray(target)) (target as Record<string, unknown>)[m.key] = m.value;
+    if (target && typeof target === 'object' && !Array.isArray(target))
+      (target as Record<string, unknown>)[m.key] = m.value;
     else if (!Array.isArray(parent)) parent[m.key] = m.value;
   }
   return copy;
@@ -185,7 +212,10 @@ const mutation: fc.Arbitrary<Mutation> = fc.record({
   op: fc.constantFrom('set', 'set', 'delete', 'addKey'),
   pathIndex: fc.nat(),
   value: wrongValue,
-  key: fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom('__proto__', 'constructor', 'isAdmin', 'practiceId', 'role')),
+  key: fc.oneof(
+    fc.string({ maxLength: 12 }),
+    fc.constantFrom('__proto__', 'constructor', 'isAdmin', 'practiceId', 'role'),
+  ),
 });
 
 /** Raw bodies that are not JSON, or JSON that stresses the parser and the validators. */
@@ -215,18 +245,38 @@ const rawBody: fc.Arbitrary<string> = fc.oneof(
 const segment = (valid: string[]): fc.Arbitrary<string> =>
   fc.oneof(
     { weight: 3, arbitrary: fc.constantFrom(...valid) },
-    { weight: 3, arbitrary: fc.constantFrom(...NASTY).map((s) => (s.includes('%') ? s : encodeURIComponent(s))) },
+    {
+      weight: 3,
+      arbitrary: fc.constantFrom(...NASTY).map((s) => (s.includes('%') ? s : encodeURIComponent(s))),
+    },
     { weight: 1, arbitrary: fc.uuid() },
-    { weight: 2, arbitrary: fc.string({ unit: 'binary', minLength: 1, maxLength: 40 }).map(encodeURIComponent) },
+    {
+      weight: 2,
+      arbitrary: fc.string({ unit: 'binary', minLength: 1, maxLength: 40 }).map(encodeURIComponent),
+    },
     { weight: 1, arbitrary: fc.integer({ min: 201, max: 6_000 }).map((n) => 'a'.repeat(n)) },
   );
 
 const queryString: fc.Arbitrary<string> = fc.oneof(
   fc.constant(''),
-  fc.constantFrom(`?email=${encodeURIComponent(PHI_EMAIL)}`, `?name=${encodeURIComponent(PHI_NAME)}`, '?page=0', '?page=-1&pageSize=1e9', '?pageSize=abc', '?page=1&page=2', '?exp=1&sig=x', '?sent=1', '?%zz=1'),
-  fc.dictionary(fc.string({ minLength: 1, maxLength: 8 }), fc.oneof(fc.string({ maxLength: 20 }), fc.constantFrom(...NASTY)), { maxKeys: 3 }).map(
-    (d) => `?${new URLSearchParams(d).toString()}`,
+  fc.constantFrom(
+    `?email=${encodeURIComponent(PHI_EMAIL)}`,
+    `?name=${encodeURIComponent(PHI_NAME)}`,
+    '?page=0',
+    '?page=-1&pageSize=1e9',
+    '?pageSize=abc',
+    '?page=1&page=2',
+    '?exp=1&sig=x',
+    '?sent=1',
+    '?%zz=1',
   ),
+  fc
+    .dictionary(
+      fc.string({ minLength: 1, maxLength: 8 }),
+      fc.oneof(fc.string({ maxLength: 20 }), fc.constantFrom(...NASTY)),
+      { maxKeys: 3 },
+    )
+    .map((d) => `?${new URLSearchParams(d).toString()}`),
 );
 
 interface FuzzCase {
@@ -248,13 +298,20 @@ describe('HTTP API under fuzzing (real server, SQLite)', () => {
   const failures: string[] = [];
 
   beforeAll(async () => {
-    f = await startApiFixture({ patientEmail: PHI_EMAIL, patientName: PHI_NAME, env: { TRUST_PROXY: 'true' } });
+    f = await startApiFixture({
+      patientEmail: PHI_EMAIL,
+      patientName: PHI_NAME,
+      env: { TRUST_PROXY: 'true' },
+    });
     routes = f.routes();
     const p = await f.request('/v1/policy', { token: f.tokens.clinicianA });
     policySample = (await p.json()) as Record<string, unknown>;
     for (const r of routes) {
       const [method, pattern] = r.split(' ') as [string, string];
-      const res = await f.request(concretePath(pattern, () => 'x'), { method });
+      const res = await f.request(
+        concretePath(pattern, () => 'x'),
+        { method },
+      );
       await res.arrayBuffer();
       if (res.status === 401) authenticated.add(r);
     }
@@ -277,7 +334,12 @@ describe('HTTP API under fuzzing (real server, SQLite)', () => {
 
   function validSegments(name: string): string[] {
     if (name === 'id') return [f.patientA.id, f.messageA.id, f.patientB.id];
-    if (name === 'email') return [encodeURIComponent(f.patientA.email), encodeURIComponent(f.patientB.email), 'nobody%40a.example.org'];
+    if (name === 'email')
+      return [
+        encodeURIComponent(f.patientA.email),
+        encodeURIComponent(f.patientB.email),
+        'nobody%40a.example.org',
+      ];
     if (name === 'token') return [f.messageA.linkToken];
     if (name === 'index') return ['0', '1', '-1', '99999999999999999999'];
     if (name === 'file') return ['x.png', 'abc.png', `${encodeURIComponent(PHI_EMAIL)}.png`];
@@ -289,7 +351,15 @@ describe('HTTP API under fuzzing (real server, SQLite)', () => {
     const names = [...pattern.matchAll(/:(\w+)|\*/g)].map((m) => m[1] ?? '*');
     const sample = BODY_SAMPLES[key]?.(f) ?? null;
     const wildcard = fc.oneof(
-      fc.constantFrom('taskpane.html', 'x.js', '..%2f..%2fpackage.json', '%2e%2e/%2e%2e/etc/passwd', '.env', 'a/b/../../../x.html', encodeURIComponent(PHI_EMAIL)),
+      fc.constantFrom(
+        'taskpane.html',
+        'x.js',
+        '..%2f..%2fpackage.json',
+        '%2e%2e/%2e%2e/etc/passwd',
+        '.env',
+        'a/b/../../../x.html',
+        encodeURIComponent(PHI_EMAIL),
+      ),
       fc.array(segment(['x']), { minLength: 1, maxLength: 3 }).map((s) => s.join('/')),
     );
     const params = fc.tuple(...names.map((n) => (n === '*' ? wildcard : segment(validSegments(n)))));
@@ -297,13 +367,27 @@ describe('HTTP API under fuzzing (real server, SQLite)', () => {
       sample?.kind === 'json'
         ? fc.oneof(
             { weight: 1, arbitrary: fc.constant(JSON.stringify(sample.value)) },
-            { weight: 5, arbitrary: fc.array(mutation, { minLength: 1, maxLength: 3 }).map((ms) => JSON.stringify(ms.reduce((v, m) => mutate(v, m), sample.value as unknown))) },
+            {
+              weight: 5,
+              arbitrary: fc
+                .array(mutation, { minLength: 1, maxLength: 3 })
+                .map((ms) => JSON.stringify(ms.reduce((v, m) => mutate(v, m), sample.value as unknown))),
+            },
             { weight: 2, arbitrary: rawBody },
           )
         : rawBody;
     const formBody: fc.Arbitrary<string> = fc
-      .dictionary(fc.constantFrom('csrf', 'code', 'text', 'x', '__proto__'), fc.oneof(fc.constantFrom(...NASTY), fc.string({ unit: 'binary', maxLength: 50 })), { maxKeys: 4 })
-      .map((d) => new URLSearchParams({ ...(sample?.kind === 'form' ? (sample.value as Record<string, string>) : {}), ...d }).toString());
+      .dictionary(
+        fc.constantFrom('csrf', 'code', 'text', 'x', '__proto__'),
+        fc.oneof(fc.constantFrom(...NASTY), fc.string({ unit: 'binary', maxLength: 50 })),
+        { maxKeys: 4 },
+      )
+      .map((d) =>
+        new URLSearchParams({
+          ...(sample?.kind === 'form' ? (sample.value as Record<string, string>) : {}),
+          ...d,
+        }).toString(),
+      );
     return fc
       .record({
         params,
@@ -328,7 +412,10 @@ describe('HTTP API under fuzzing (real server, SQLite)', () => {
         contentType: fc.constantFrom(...CONTENT_TYPES),
         body: fc.oneof(jsonBody, formBody, fc.constant(undefined)),
         // A few requests use the route's path with a method it does not have.
-        method: fc.oneof({ weight: 12, arbitrary: fc.constant(method) }, { weight: 1, arbitrary: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH') }),
+        method: fc.oneof(
+          { weight: 12, arbitrary: fc.constant(method) },
+          { weight: 1, arbitrary: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH') },
+        ),
       })
       .map((r) => {
         let i = 0;
@@ -359,7 +446,12 @@ describe('HTTP API under fuzzing (real server, SQLite)', () => {
     if (c.token === 'basic') headers['authorization'] = `Basic ${token}`;
     else if (token !== undefined) headers['authorization'] = `Bearer ${token}`;
     try {
-      const res = await fetch(`${f.url}${c.path}`, { method: c.method, headers, ...(c.body !== undefined ? { body: c.body } : {}), redirect: 'manual' });
+      const res = await fetch(`${f.url}${c.path}`, {
+        method: c.method,
+        headers,
+        ...(c.body !== undefined ? { body: c.body } : {}),
+        redirect: 'manual',
+      });
       const out = { res, text: await res.text() };
       prev = `${c.method} ${c.path.slice(0, 60)} ${c.contentType} body=${(c.body ?? '').length} -> ${res.status} ${out.text.slice(0, 60)}`;
       return out;
@@ -375,7 +467,8 @@ describe('HTTP API under fuzzing (real server, SQLite)', () => {
     if (STACK.test(text)) out.push('stack-trace-like text in the response');
     if (res.status >= 400) {
       const lower = text.toLowerCase();
-      for (const m of MARKERS) if (lower.includes(m)) out.push(`PHI marker "${m}" echoed in a ${res.status} response`);
+      for (const m of MARKERS)
+        if (lower.includes(m)) out.push(`PHI marker "${m}" echoed in a ${res.status} response`);
       if (type.startsWith('application/json')) {
         let body: unknown;
         try {
@@ -384,9 +477,11 @@ describe('HTTP API under fuzzing (real server, SQLite)', () => {
           out.push('error body is not JSON');
         }
         const parsed = ErrorBodySchema.safeParse(body);
-        if (!parsed.success) out.push(`error body is not {"error":{"code","message"}}: ${text.slice(0, 120)}`);
+        if (!parsed.success)
+          out.push(`error body is not {"error":{"code","message"}}: ${text.slice(0, 120)}`);
         else {
-          if (!ERROR_CODE_SET.has(parsed.data.error.code)) out.push(`unstable error code ${parsed.data.error.code}`);
+          if (!ERROR_CODE_SET.has(parsed.data.error.code))
+            out.push(`unstable error code ${parsed.data.error.code}`);
           if (parsed.data.error.message.trim() === '') out.push('empty error message');
         }
       } else if (!(type.startsWith('text/html') && c.path.startsWith('/m/'))) {
@@ -395,11 +490,22 @@ describe('HTTP API under fuzzing (real server, SQLite)', () => {
       }
     }
     const sameRoute = c.method === key.split(' ')[0];
-    if (sameRoute && authenticated.has(key) && !c.tokenIsValid && ![401, 404, 413, 429].includes(res.status)) {
+    if (
+      sameRoute &&
+      authenticated.has(key) &&
+      !c.tokenIsValid &&
+      ![401, 404, 413, 429].includes(res.status)
+    ) {
       out.push(`an invalid token (${c.token}) got ${res.status}, not 401`);
     }
-    if (sameRoute && authenticated.has(key) && res.status === 401 && !text.includes('"unauthenticated"')) out.push('401 without code unauthenticated');
-    if (sameRoute && (c.token === 'clinicianB' || c.token === 'adminB') && c.namesObjectOfA && res.status < 300) {
+    if (sameRoute && authenticated.has(key) && res.status === 401 && !text.includes('"unauthenticated"'))
+      out.push('401 without code unauthenticated');
+    if (
+      sameRoute &&
+      (c.token === 'clinicianB' || c.token === 'adminB') &&
+      c.namesObjectOfA &&
+      res.status < 300
+    ) {
       out.push(`practice B got ${res.status} for an object of practice A`);
     }
     return out;
@@ -407,55 +513,90 @@ describe('HTTP API under fuzzing (real server, SQLite)', () => {
 
   it('derives its route list from the router and has a body sample for every route that takes one', () => {
     // The known core must be there: if the derivation broke, the fuzzing below would silently shrink.
-    for (const r of ['POST /v1/patients', 'GET /v1/patients/:id', 'POST /v1/messages', 'GET /m/:token', 'PUT /v1/policy'] as RouteKey[]) {
+    for (const r of [
+      'POST /v1/patients',
+      'GET /v1/patients/:id',
+      'POST /v1/messages',
+      'GET /m/:token',
+      'PUT /v1/policy',
+    ] as RouteKey[]) {
       expect(routes).toContain(r);
     }
     const bodyless = routes.filter((r) => /^(POST|PUT|PATCH|DELETE) /.test(r) && !(r in BODY_SAMPLES));
     expect(bodyless, 'add a body sample (or null) to BODY_SAMPLES for these routes').toEqual([]);
   });
 
-  it('answers every route, under malformed and hostile input, with < 500, the error shape and no PHI', async () => {
-    const counts = new Map<RouteKey, number>();
-    for (const key of routes) {
-      // fc.check, not fc.assert: one failing route must not stop the others from being fuzzed;
-      // every failure is collected (first counterexample per route, no shrinking: HTTP is slow).
-      const result = await fc.check(
-        fc.asyncProperty(requestCase(key), async (c) => {
-          const { res, text } = await send(c);
-          counts.set(key, (counts.get(key) ?? 0) + 1);
-          const p = problems(key, c, res, text);
-          if (p.length > 0) {
-            failures.push(`${key}: ${c.method} ${c.path.slice(0, 120)} [token ${c.token}, ${c.contentType ?? 'no type'}, body ${(c.body ?? '').slice(0, 80)}] -> ${res.status}: ${p.join('; ')}`);
-          }
-          return p.length === 0;
-        }),
-        { numRuns: RUNS_PER_ROUTE, endOnFailure: true },
-      );
-      // A request that threw (connection reset, timeout) is a failure too, with its input.
-      if (result.failed && result.errorInstance) {
-        const c = result.counterexample?.[0];
-        failures.push(`${key}: ${c ? `${c.method} ${c.path.slice(0, 120)} [token ${c.token}, ${c.contentType ?? 'no type'}, body ${(c.body ?? '').slice(0, 80)}]` : ''} threw ${describeError(result.errorInstance)}`);
-      }
-    }
-    // Every route was actually reached: the request log names the matched pattern.
-    const logged = new Set(
-      f.logs.flatMap((l) => {
-        try {
-          const e = JSON.parse(l) as { msg?: string; method?: string; route?: string };
-          return e.msg === 'request' ? [`${e.method} ${e.route}`] : [];
-        } catch {
-          return [];
+  it(
+    'answers every route, under malformed and hostile input, with < 500, the error shape and no PHI',
+    async () => {
+      const counts = new Map<RouteKey, number>();
+      for (const key of routes) {
+        // fc.check, not fc.assert: one failing route must not stop the others from being fuzzed;
+        // every failure is collected (first counterexample per route, no shrinking: HTTP is slow).
+        const result = await fc.check(
+          fc.asyncProperty(requestCase(key), async (c) => {
+            const { res, text } = await send(c);
+            counts.set(key, (counts.get(key) ?? 0) + 1);
+            const p = problems(key, c, res, text);
+            if (p.length > 0) {
+              failures.push(
+                `${key}: ${c.method} ${c.path.slice(0, 120)} [token ${c.token}, ${c.contentType ?? 'no type'}, body ${(c.body ?? '').slice(0, 80)}] -> ${res.status}: ${p.join('; ')}`,
+              );
+            }
+            return p.length === 0;
+          }),
+          { numRuns: RUNS_PER_ROUTE, endOnFailure: true },
+        );
+        // A request that threw (connection reset, timeout) is a failure too, with its input.
+        if (result.failed && result.errorInstance) {
+          const c = result.counterexample?.[0];
+          failures.push(
+            `${key}: ${c ? `${c.method} ${c.path.slice(0, 120)} [token ${c.token}, ${c.contentType ?? 'no type'}, body ${(c.body ?? '').slice(0, 80)}]` : ''} threw ${describeError(result.errorInstance)}`,
+          );
         }
-      }),
-    );
-    expect(routes.filter((r) => !logged.has(r)), 'routes the fuzzer never reached').toEqual([]);
-    expect(routes.filter((r) => (counts.get(r) ?? 0) < Math.min(RUNS_PER_ROUTE, 20))).toEqual([]);
-  }, Math.max(120_000, RUNS_PER_ROUTE * 2_000));
+      }
+      // Every route was actually reached: the request log names the matched pattern.
+      const logged = new Set(
+        f.logs.flatMap((l) => {
+          try {
+            const e = JSON.parse(l) as { msg?: string; method?: string; route?: string };
+            return e.msg === 'request' ? [`${e.method} ${e.route}`] : [];
+          } catch {
+            return [];
+          }
+        }),
+      );
+      expect(
+        routes.filter((r) => !logged.has(r)),
+        'routes the fuzzer never reached',
+      ).toEqual([]);
+      expect(routes.filter((r) => (counts.get(r) ?? 0) < Math.min(RUNS_PER_ROUTE, 20))).toEqual([]);
+    },
+    Math.max(120_000, RUNS_PER_ROUTE * 2_000),
+  );
 
   it('survives every hostile value in every field of every body sample (a systematic sweep)', async () => {
     // Random mutation rarely hits one particular field with one particular string (a FHIR status of
     // "constructor" was a 500), so every leaf of every sample gets each of these once.
-    const hostile: unknown[] = ['constructor', '__proto__', 'toString', 'hasOwnProperty', '', '\u0000', `${PHI_NAME} `.repeat(6_000), PHI_EMAIL, -1, 1e308, 0.5, true, null, [], {}, [PHI_NAME], { [PHI_NAME]: PHI_EMAIL }];
+    const hostile: unknown[] = [
+      'constructor',
+      '__proto__',
+      'toString',
+      'hasOwnProperty',
+      '',
+      '\u0000',
+      `${PHI_NAME} `.repeat(6_000),
+      PHI_EMAIL,
+      -1,
+      1e308,
+      0.5,
+      true,
+      null,
+      [],
+      {},
+      [PHI_NAME],
+      { [PHI_NAME]: PHI_EMAIL },
+    ];
     let sent = 0;
     for (const key of routes) {
       const sample = BODY_SAMPLES[key]?.(f);
@@ -469,14 +610,19 @@ describe('HTTP API under fuzzing (real server, SQLite)', () => {
             path: concretePath(pattern, () => 'x'),
             token: key.startsWith('PUT') ? 'adminA' : 'clinicianA',
             contentType: 'application/json',
-            body: JSON.stringify(mutate(sample.value, { op: 'set', pathIndex: pathIndex + 1, value, key: '' })),
+            body: JSON.stringify(
+              mutate(sample.value, { op: 'set', pathIndex: pathIndex + 1, value, key: '' }),
+            ),
             tokenIsValid: true,
             namesObjectOfA: false,
           };
           const { res, text } = await send(c);
           sent++;
           const p = problems(key, c, res, text);
-          if (p.length > 0) failures.push(`${key} sweep: ${JSON.stringify(all[pathIndex % all.length])} = ${JSON.stringify(value).slice(0, 40)} -> ${res.status}: ${p.join('; ')}`);
+          if (p.length > 0)
+            failures.push(
+              `${key} sweep: ${JSON.stringify(all[pathIndex % all.length])} = ${JSON.stringify(value).slice(0, 40)} -> ${res.status}: ${p.join('; ')}`,
+            );
         }
       }
     }
@@ -487,7 +633,12 @@ describe('HTTP API under fuzzing (real server, SQLite)', () => {
   it('closes the connection after answering a request whose body it did not read, so the next request works', async () => {
     const big = 'x'.repeat(900_000);
     for (let round = 0; round < 3; round++) {
-      const r = await f.request('/v1/policy', { method: 'PUT', token: 'not-a-token.at.all', headers: { 'content-type': 'application/json' }, body: big });
+      const r = await f.request('/v1/policy', {
+        method: 'PUT',
+        token: 'not-a-token.at.all',
+        headers: { 'content-type': 'application/json' },
+        body: big,
+      });
       await r.text();
       expect(r.status).toBe(401);
       expect(r.headers.get('connection')).toBe('close');
@@ -499,7 +650,12 @@ describe('HTTP API under fuzzing (real server, SQLite)', () => {
 
   it('refuses an Idempotency-Key reused for a message to other recipients (409), instead of a 202 for a message never sent', async () => {
     const send = (to: string, key: string) =>
-      f.request('/v1/messages', { method: 'POST', token: f.tokens.clinicianA, headers: { 'content-type': 'application/json', 'idempotency-key': key }, body: JSON.stringify({ to: [to], text: 'See you Tuesday.' }) });
+      f.request('/v1/messages', {
+        method: 'POST',
+        token: f.tokens.clinicianA,
+        headers: { 'content-type': 'application/json', 'idempotency-key': key },
+        body: JSON.stringify({ to: [to], text: 'See you Tuesday.' }),
+      });
     const first = await send(PHI_EMAIL, 'fuzz-idem-0001');
     expect(first.status).toBe(202);
     const { id } = (await first.json()) as { id: string };
@@ -530,7 +686,10 @@ describe('HTTP API under fuzzing (real server, SQLite)', () => {
     for (const [text, extra] of [
       ['Your next session is moved to Friday.', {}],
       ['Your next session is moved to Thursday.', { subject: 'Schedule' }],
-      ['Your next session is moved to Thursday.', { attachments: [{ filename: 'plan.txt', contentType: 'text/plain', contentBase64: 'cGxhbg==' }] }],
+      [
+        'Your next session is moved to Thursday.',
+        { attachments: [{ filename: 'plan.txt', contentType: 'text/plain', contentBase64: 'cGxhbg==' }] },
+      ],
     ] as const) {
       const other = await send(text, extra);
       expect(other.status).toBe(409);
@@ -545,13 +704,19 @@ describe('HTTP API under fuzzing (real server, SQLite)', () => {
 
   it('refuses custom patterns with nested repetition (catastrophic backtracking on every send) with 400', async () => {
     const put = (customPatterns: string[]) =>
-      f.request('/v1/policy', { method: 'PUT', token: f.tokens.adminA, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...policySample, customPatterns }) });
+      f.request('/v1/policy', {
+        method: 'PUT',
+        token: f.tokens.adminA,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ...policySample, customPatterns }),
+      });
     for (const p of ['(a+)+$', '(\\w*)*x', '(x+){2,}', '(?:\\d+-?)+$', '([a-z]+\\s?)*$']) {
       const r = await put([p]);
       expect(r.status, p).toBe(400);
       expect(((await r.json()) as { error: { code: string } }).error.code).toBe('validation_failed');
     }
-    for (const p of ['\\bMRN[: ]?\\d{6,10}\\b', '(\\d{3})-(\\d{4})', '[(a+)]+', '(ab)+']) expect((await put([p])).status, p).toBe(200);
+    for (const p of ['\\bMRN[: ]?\\d{6,10}\\b', '(\\d{3})-(\\d{4})', '[(a+)]+', '(ab)+'])
+      expect((await put([p])).status, p).toBe(200);
     expect((await put([])).status).toBe(200);
   });
 

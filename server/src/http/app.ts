@@ -47,10 +47,17 @@ export function createApp(deps: AppDeps): App {
   );
   // The add-in's static files are exempt: a practice behind one address opens many panes, each
   // loading several files, and serving them touches no database.
-  app.use('*', rateLimit(full.rateLimiters!, { skip: (path) => path === '/healthz' || isAddinStaticPath(path) }));
   app.use(
     '*',
-    limitBody({ maxBytes: config.limits.maxBodyBytes, largeBytes: config.limits.maxMessageBytes, largeRoutes: LARGE_BODY_ROUTES }),
+    rateLimit(full.rateLimiters!, { skip: (path) => path === '/healthz' || isAddinStaticPath(path) }),
+  );
+  app.use(
+    '*',
+    limitBody({
+      maxBytes: config.limits.maxBodyBytes,
+      largeBytes: config.limits.maxMessageBytes,
+      largeRoutes: LARGE_BODY_ROUTES,
+    }),
   );
   for (const mod of ROUTE_MODULES) mod.mount(app, full);
   app.notFound(handleNotFound());

@@ -9,7 +9,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AUDIT, type AuditAction } from '../audit/index.ts';
 import type { AuditEventsTable } from '../store/schema.ts';
-import { linkTokens, mailTexts, startApiFixture, waitForLinkToken, type ApiFixture, type RouteKey } from './api-fixture.ts';
+import {
+  linkTokens,
+  mailTexts,
+  startApiFixture,
+  waitForLinkToken,
+  type ApiFixture,
+  type RouteKey,
+} from './api-fixture.ts';
 
 const PHI_NAME = 'Marisol Quenneville';
 const PHI_EMAIL = 'marisol.quenneville@a.example.org';
@@ -54,23 +61,43 @@ const ROUTE_AUDIT: Record<RouteKey, Spec> = {
   'GET /openapi.json': { audit: 'none', why: 'public API description' },
   'GET /docs': { audit: 'none', why: 'public API description' },
   'GET /.well-known/jwks.json': { audit: 'none', why: 'public key of the development issuer' },
-  'GET /.well-known/microsoft-officeaddins-allowed.json': { audit: 'none', why: 'public list of add-in origins' },
+  'GET /.well-known/microsoft-officeaddins-allowed.json': {
+    audit: 'none',
+    why: 'public list of add-in origins',
+  },
   'GET /addin/*': { audit: 'none', why: 'static files of the Outlook add-in' },
   'GET /v1/policy': { audit: 'none', why: "the practice's send rules: configuration, no patient data" },
   'GET /v1/engagement/settings': { audit: 'none', why: 'one practice switch, no patient data' },
   'GET /v1/caseload/weights': { audit: 'none', why: 'triage weights of the practice, no patient data' },
-  'POST /m/:token/code/send': { audit: 'none', why: 'queues a one-time code to the address on file; rate limited; reveals nothing' },
-  'POST /m/:token/opened': { audit: 'none', why: "the page's open beacon: records the engagement `opened` event; reads nothing (the page GET audits the read)" },
+  'POST /m/:token/code/send': {
+    audit: 'none',
+    why: 'queues a one-time code to the address on file; rate limited; reveals nothing',
+  },
+  'POST /m/:token/opened': {
+    audit: 'none',
+    why: "the page's open beacon: records the engagement `opened` event; reads nothing (the page GET audits the read)",
+  },
   'POST /v1/dev/token': {
     audit: AUDIT.DEV_TOKEN_ISSUED,
     actor: 'anonymous',
-    call: { method: 'POST', path: () => '/v1/dev/token', body: () => json({ email: 'new.dev@a.example.org' }), token: 'none', status: 200 },
+    call: {
+      method: 'POST',
+      path: () => '/v1/dev/token',
+      body: () => json({ email: 'new.dev@a.example.org' }),
+      token: 'none',
+      status: 200,
+    },
   },
   'POST /v1/patients': {
     audit: AUDIT.PHI_WRITE,
     actor: 'clinician',
     target: 'patient',
-    call: { method: 'POST', path: () => '/v1/patients', body: () => json({ email: PHI_EMAIL, name: PHI_NAME, timeZone: 'Europe/Paris' }), status: 201 },
+    call: {
+      method: 'POST',
+      path: () => '/v1/patients',
+      body: () => json({ email: PHI_EMAIL, name: PHI_NAME, timeZone: 'Europe/Paris' }),
+      status: 201,
+    },
   },
   'GET /v1/patients/:id': {
     audit: AUDIT.PHI_READ,
@@ -90,21 +117,41 @@ const ROUTE_AUDIT: Record<RouteKey, Spec> = {
     audit: AUDIT.PHI_READ,
     actor: 'clinician',
     target: 'patient',
-    call: { path: (x) => `/v1/patients/by-email/${encodeURIComponent(x.f.patientA.email)}/engagement`, status: 200 },
-    crossPractice: { path: (x) => `/v1/patients/by-email/${encodeURIComponent(x.f.patientA.email)}/engagement` },
+    call: {
+      path: (x) => `/v1/patients/by-email/${encodeURIComponent(x.f.patientA.email)}/engagement`,
+      status: 200,
+    },
+    crossPractice: {
+      path: (x) => `/v1/patients/by-email/${encodeURIComponent(x.f.patientA.email)}/engagement`,
+    },
   },
   'POST /v1/engagement/lookup': {
     audit: AUDIT.PHI_READ,
     actor: 'clinician',
     target: 'patient',
-    call: { method: 'POST', path: () => '/v1/engagement/lookup', body: (x) => json({ email: x.f.patientA.email }), status: 200 },
-    crossPractice: { method: 'POST', path: () => '/v1/engagement/lookup', body: (x) => json({ email: x.f.patientA.email }) },
+    call: {
+      method: 'POST',
+      path: () => '/v1/engagement/lookup',
+      body: (x) => json({ email: x.f.patientA.email }),
+      status: 200,
+    },
+    crossPractice: {
+      method: 'POST',
+      path: () => '/v1/engagement/lookup',
+      body: (x) => json({ email: x.f.patientA.email }),
+    },
   },
   'PUT /v1/engagement/settings': {
     audit: AUDIT.POLICY_CHANGE,
     actor: 'clinician',
     adminOnly: true,
-    call: { method: 'PUT', path: () => '/v1/engagement/settings', body: () => json({ mailboxBodies: false }), token: 'adminA', status: 200 },
+    call: {
+      method: 'PUT',
+      path: () => '/v1/engagement/settings',
+      body: () => json({ mailboxBodies: false }),
+      token: 'adminA',
+      status: 200,
+    },
   },
   'GET /v1/caseload': {
     audit: AUDIT.PHI_READ,
@@ -116,14 +163,26 @@ const ROUTE_AUDIT: Record<RouteKey, Spec> = {
     audit: AUDIT.POLICY_CHANGE,
     actor: 'clinician',
     adminOnly: true,
-    call: { method: 'PUT', path: () => '/v1/caseload/weights', body: () => json({}), token: 'adminA', status: 200 },
+    call: {
+      method: 'PUT',
+      path: () => '/v1/caseload/weights',
+      body: () => json({}),
+      token: 'adminA',
+      status: 200,
+    },
   },
   'PUT /v1/policy': {
     audit: AUDIT.POLICY_CHANGE,
     actor: 'clinician',
     target: 'policy',
     adminOnly: true,
-    call: { method: 'PUT', path: () => '/v1/policy', body: () => json({ linkExpiryDays: 30 }), token: 'adminA', status: 200 },
+    call: {
+      method: 'PUT',
+      path: () => '/v1/policy',
+      body: () => json({ linkExpiryDays: 30 }),
+      token: 'adminA',
+      status: 200,
+    },
   },
   'POST /v1/events': {
     audit: AUDIT.PHI_WRITE,
@@ -131,7 +190,17 @@ const ROUTE_AUDIT: Record<RouteKey, Spec> = {
     call: {
       method: 'POST',
       path: () => '/v1/events',
-      body: (x) => json({ events: [{ id: 'audit-1', patientId: x.f.patientA.email, type: 'appointment_missed', at: '2026-03-02T15:00:00Z' }] }),
+      body: (x) =>
+        json({
+          events: [
+            {
+              id: 'audit-1',
+              patientId: x.f.patientA.email,
+              type: 'appointment_missed',
+              at: '2026-03-02T15:00:00Z',
+            },
+          ],
+        }),
       status: 201,
     },
   },
@@ -145,8 +214,24 @@ const ROUTE_AUDIT: Record<RouteKey, Spec> = {
         json({
           resourceType: 'Bundle',
           entry: [
-            { fullUrl: 'urn:uuid:p1', resource: { resourceType: 'Patient', id: 'p1', name: [{ text: PHI_NAME }], telecom: [{ system: 'email', value: x.f.patientA.email }] } },
-            { resource: { resourceType: 'Appointment', id: 'ap-audit', status: 'fulfilled', start: '2026-03-03T15:00:00Z', participant: [{ actor: { reference: 'Patient/p1' } }] } },
+            {
+              fullUrl: 'urn:uuid:p1',
+              resource: {
+                resourceType: 'Patient',
+                id: 'p1',
+                name: [{ text: PHI_NAME }],
+                telecom: [{ system: 'email', value: x.f.patientA.email }],
+              },
+            },
+            {
+              resource: {
+                resourceType: 'Appointment',
+                id: 'ap-audit',
+                status: 'fulfilled',
+                start: '2026-03-03T15:00:00Z',
+                participant: [{ actor: { reference: 'Patient/p1' } }],
+              },
+            },
           ],
         }),
       status: 201,
@@ -161,7 +246,12 @@ const ROUTE_AUDIT: Record<RouteKey, Spec> = {
   'POST /v1/messages': {
     audit: AUDIT.MESSAGE_SEND,
     actor: 'clinician',
-    call: { method: 'POST', path: () => '/v1/messages', body: (x) => json({ to: [x.f.patientA.email], subject: SUBJECT, text: TEXT }), status: 202 },
+    call: {
+      method: 'POST',
+      path: () => '/v1/messages',
+      body: (x) => json({ to: [x.f.patientA.email], subject: SUBJECT, text: TEXT }),
+      status: 202,
+    },
   },
   'GET /v1/messages/:id': {
     audit: AUDIT.PHI_READ,
@@ -227,7 +317,18 @@ describe('route-table audit (real server, SQLite)', () => {
       method: 'POST',
       token: f.tokens.clinicianA,
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ to: [f.patientA.email], subject: SUBJECT, text: TEXT, attachments: [{ filename: 'plan.txt', contentType: 'text/plain', contentBase64: Buffer.from(TEXT).toString('base64') }] }),
+      body: JSON.stringify({
+        to: [f.patientA.email],
+        subject: SUBJECT,
+        text: TEXT,
+        attachments: [
+          {
+            filename: 'plan.txt',
+            contentType: 'text/plain',
+            contentBase64: Buffer.from(TEXT).toString('base64'),
+          },
+        ],
+      }),
     });
     expect(sent.status).toBe(202);
     const id = ((await sent.json()) as { id: string }).id;
@@ -237,9 +338,14 @@ describe('route-table audit (real server, SQLite)', () => {
     const png = new URL(body.charts?.pngUrl ?? 'http://invalid/none');
     x = { f, message: { id, token }, chartPath: `${png.pathname}${png.search}` };
     // First use provisions each clinician (and is their audited login).
-    for (const t of [f.tokens.adminA, f.tokens.clinicianB]) expect((await f.request('/v1/policy', { token: t })).status).toBe(200);
+    for (const t of [f.tokens.adminA, f.tokens.clinicianB])
+      expect((await f.request('/v1/policy', { token: t })).status).toBe(200);
     for (const email of ['dr.a@a.example.org', 'boss@a.example.org', 'dr.b@b.example.org']) {
-      const row = await f.server.store.db.selectFrom('clinicians').select('id').where('email', '=', email).executeTakeFirstOrThrow();
+      const row = await f.server.store.db
+        .selectFrom('clinicians')
+        .select('id')
+        .where('email', '=', email)
+        .executeTakeFirstOrThrow();
       ids[email] = row.id;
     }
   }, 60_000);
@@ -248,9 +354,13 @@ describe('route-table audit (real server, SQLite)', () => {
     await f?.close();
   });
 
-  const tokenOf = (t: Call['token']) => (t === 'none' ? undefined : t === 'adminA' ? f.tokens.adminA : f.tokens.clinicianA);
+  const tokenOf = (t: Call['token']) =>
+    t === 'none' ? undefined : t === 'adminA' ? f.tokens.adminA : f.tokens.clinicianA;
 
-  async function call(c: Call | Omit<Call, 'status' | 'token'>, token: string | undefined): Promise<{ res: Response; requestId: string; before: string; after: string }> {
+  async function call(
+    c: Call | Omit<Call, 'status' | 'token'>,
+    token: string | undefined,
+  ): Promise<{ res: Response; requestId: string; before: string; after: string }> {
     const before = new Date().toISOString();
     const headers: Record<string, string> = {};
     let body: string | undefined;
@@ -261,19 +371,42 @@ describe('route-table audit (real server, SQLite)', () => {
       headers['content-type'] = 'application/x-www-form-urlencoded';
       body = new URLSearchParams(await c.form(x)).toString();
     }
-    const res = await f.request(c.path(x), { method: c.method ?? 'GET', headers, redirect: 'manual', ...(token ? { token } : {}), ...(body !== undefined ? { body } : {}) });
+    const res = await f.request(c.path(x), {
+      method: c.method ?? 'GET',
+      headers,
+      redirect: 'manual',
+      ...(token ? { token } : {}),
+      ...(body !== undefined ? { body } : {}),
+    });
     await res.arrayBuffer();
     const requestId = res.headers.get('x-request-id') ?? '';
     return { res, requestId, before, after: new Date().toISOString() };
   }
 
   const auditRows = (requestId: string): Promise<AuditEventsTable[]> =>
-    f.server.store.db.selectFrom('audit_events').selectAll().where('request_id', '=', requestId).orderBy('seq').execute();
+    f.server.store.db
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('request_id', '=', requestId)
+      .orderBy('seq')
+      .execute();
 
   /** No column of any audit row carries the patient's name or email, the subject, the text or a clinician's email. */
   function expectNoPhi(rows: AuditEventsTable[]) {
     const text = JSON.stringify(rows).toLowerCase();
-    for (const s of [PHI_NAME, PHI_EMAIL, f.patientA.email, f.patientB.email, SUBJECT, TEXT, 'dr.a@a.example.org', 'boss@a.example.org', 'dr.b@b.example.org', 'quenneville', 'marisol']) {
+    for (const s of [
+      PHI_NAME,
+      PHI_EMAIL,
+      f.patientA.email,
+      f.patientB.email,
+      SUBJECT,
+      TEXT,
+      'dr.a@a.example.org',
+      'boss@a.example.org',
+      'dr.b@b.example.org',
+      'quenneville',
+      'marisol',
+    ]) {
       expect(text.includes(s.toLowerCase()), `audit rows contain "${s}"`).toBe(false);
     }
   }
@@ -287,8 +420,14 @@ describe('route-table audit (real server, SQLite)', () => {
 
   it('declares an audit subtype (or none, with a reason) for every route of the router, and nothing else', () => {
     const routes = f.routes();
-    expect(routes.filter((r) => !(r in ROUTE_AUDIT)), 'routes without a declaration in ROUTE_AUDIT').toEqual([]);
-    expect(Object.keys(ROUTE_AUDIT).filter((r) => !routes.includes(r as RouteKey)), 'declarations of routes that no longer exist').toEqual([]);
+    expect(
+      routes.filter((r) => !(r in ROUTE_AUDIT)),
+      'routes without a declaration in ROUTE_AUDIT',
+    ).toEqual([]);
+    expect(
+      Object.keys(ROUTE_AUDIT).filter((r) => !routes.includes(r as RouteKey)),
+      'declarations of routes that no longer exist',
+    ).toEqual([]);
   });
 
   it('records who, what, when, where, outcome and request id for every successful call of a declared route, without PHI', async () => {
@@ -303,7 +442,9 @@ describe('route-table audit (real server, SQLite)', () => {
       const rows = await auditRows(t.requestId);
       const row = rows.find((r) => r.action === spec.audit);
       if (!row) {
-        problems.push(`${route}: no ${spec.audit} event (got ${rows.map((r) => r.action).join(', ') || 'none'})`);
+        problems.push(
+          `${route}: no ${spec.audit} event (got ${rows.map((r) => r.action).join(', ') || 'none'})`,
+        );
         continue;
       }
       expect(row.outcome, route).toBe('success');
@@ -353,7 +494,10 @@ describe('route-table audit (real server, SQLite)', () => {
       expect(row.practice_id).toBe(f.practiceB);
       expectWhoWhatWhen(row, t);
       expectNoPhi(rows);
-      expect(rows.some((r) => r.action === AUDIT.PHI_READ || r.action === AUDIT.MESSAGE_REVOKE), `${route}: a refused call recorded as a success`).toBe(false);
+      expect(
+        rows.some((r) => r.action === AUDIT.PHI_READ || r.action === AUDIT.MESSAGE_REVOKE),
+        `${route}: a refused call recorded as a success`,
+      ).toBe(false);
     }
     expect(problems).toEqual([]);
   }, 30_000);
@@ -368,7 +512,10 @@ describe('route-table audit (real server, SQLite)', () => {
       expect(row, route).toBeDefined();
       expect(row!.actor_id).toBe(ids['dr.a@a.example.org']);
       expectWhoWhatWhen(row!, t);
-      expect(rows.some((r) => r.action === AUDIT.POLICY_CHANGE), route).toBe(false);
+      expect(
+        rows.some((r) => r.action === AUDIT.POLICY_CHANGE),
+        route,
+      ).toBe(false);
     }
   });
 
@@ -393,7 +540,10 @@ describe('route-table audit (real server, SQLite)', () => {
       const t = await call({ path: () => '/v1/policy' }, f.tokens[kind]);
       expect(t.res.status, kind).toBe(401);
       const rows = await auditRows(t.requestId);
-      expect(rows.map((r) => `${r.action}:${r.outcome}`), kind).toEqual([`${AUDIT.AUTH_FAILURE}:failure`]);
+      expect(
+        rows.map((r) => `${r.action}:${r.outcome}`),
+        kind,
+      ).toEqual([`${AUDIT.AUTH_FAILURE}:failure`]);
       expectWhoWhatWhen(rows[0]!, t);
       const text = JSON.stringify(rows);
       expect(text).not.toContain(f.tokens[kind].slice(-20));
@@ -407,7 +557,10 @@ describe('route-table audit (real server, SQLite)', () => {
       const res = await f.request('/v1/policy', { headers: { authorization: header } });
       expect(res.status, header.slice(0, 20)).toBe(401);
       const rows = await auditRows(res.headers.get('x-request-id') ?? '');
-      expect(rows.map((r) => `${r.action}:${r.outcome}`), header.slice(0, 20)).toEqual([`${AUDIT.AUTH_FAILURE}:failure`]);
+      expect(
+        rows.map((r) => `${r.action}:${r.outcome}`),
+        header.slice(0, 20),
+      ).toEqual([`${AUDIT.AUTH_FAILURE}:failure`]);
       expect(JSON.stringify(rows)).not.toContain('dXNlcjpwYXNz');
     }
     const none = await f.request('/v1/policy');
@@ -416,32 +569,60 @@ describe('route-table audit (real server, SQLite)', () => {
   });
 
   it("audits the patient's one-time code: a wrong code as an authentication failure, the right one as a login", async () => {
-    const put = await call({ method: 'PUT', path: () => '/v1/policy', body: () => ({ viewerSecondFactor: true }) }, f.tokens.adminA);
+    const put = await call(
+      { method: 'PUT', path: () => '/v1/policy', body: () => ({ viewerSecondFactor: true }) },
+      f.tokens.adminA,
+    );
     expect(put.res.status).toBe(200);
     const known = new Set(linkTokens(f.server.config.mailDir));
-    const sent = await call({ method: 'POST', path: () => '/v1/messages', body: () => ({ to: [f.patientA.email], text: TEXT }) }, f.tokens.clinicianA);
+    const sent = await call(
+      { method: 'POST', path: () => '/v1/messages', body: () => ({ to: [f.patientA.email], text: TEXT }) },
+      f.tokens.clinicianA,
+    );
     expect(sent.res.status).toBe(202);
     const token = await waitForLinkToken(f.server.config.mailDir, known);
     const page = `/m/${token}`;
     const mailsBefore = mailTexts(f.server.config.mailDir).length;
-    const ask = await call({ method: 'POST', path: () => `${page}/code/send`, form: async () => ({ csrf: await csrfOf(x, page) }) }, undefined);
+    const ask = await call(
+      {
+        method: 'POST',
+        path: () => `${page}/code/send`,
+        form: async () => ({ csrf: await csrfOf(x, page) }),
+      },
+      undefined,
+    );
     expect(ask.res.status).toBe(303);
     let code: string | undefined;
     for (let i = 0; i < 200 && !code; i++) {
       const mails = mailTexts(f.server.config.mailDir);
-      if (mails.length > mailsBefore) code = mails.map((m) => /one-time code is: (\d{4,12})/.exec(m)?.[1]).find((c) => c !== undefined);
+      if (mails.length > mailsBefore)
+        code = mails.map((m) => /one-time code is: (\d{4,12})/.exec(m)?.[1]).find((c) => c !== undefined);
       if (!code) await new Promise((r) => setTimeout(r, 25));
     }
     expect(code).toBeDefined();
     const wrongCode = code!.replace(/\d$/, (d) => String((Number(d) + 1) % 10));
-    const wrong = await call({ method: 'POST', path: () => `${page}/code`, form: async () => ({ csrf: await csrfOf(x, page), code: wrongCode }) }, undefined);
+    const wrong = await call(
+      {
+        method: 'POST',
+        path: () => `${page}/code`,
+        form: async () => ({ csrf: await csrfOf(x, page), code: wrongCode }),
+      },
+      undefined,
+    );
     expect(wrong.res.status).toBe(400);
     const failRows = await auditRows(wrong.requestId);
     const failure = failRows.find((r) => r.action === AUDIT.AUTH_FAILURE);
     expect(failure, 'a wrong one-time code is not audited').toBeDefined();
     expect(failure!.actor_type).toBe('patient');
     expectWhoWhatWhen(failure!, wrong);
-    const right = await call({ method: 'POST', path: () => `${page}/code`, form: async () => ({ csrf: await csrfOf(x, page), code: code! }) }, undefined);
+    const right = await call(
+      {
+        method: 'POST',
+        path: () => `${page}/code`,
+        form: async () => ({ csrf: await csrfOf(x, page), code: code! }),
+      },
+      undefined,
+    );
     expect(right.res.status).toBe(303);
     const okRows = await auditRows(right.requestId);
     const login = okRows.find((r) => r.action === AUDIT.LOGIN);

@@ -6,7 +6,9 @@ import { delegatedGmailClient, syncGmailMailbox, type ServiceAccountKey } from '
 import { crisisNotifier } from './notify.ts';
 import { mailboxBodiesEnabled } from '../engagement/settings.ts';
 
-const USAGE = 'usage: attune import gmail --mailbox clinician@practice.org [--key SERVICE_ACCOUNT.json]\n' + '  (or GOOGLE_SERVICE_ACCOUNT_KEY_FILE)\n';
+const USAGE =
+  'usage: attune import gmail --mailbox clinician@practice.org [--key SERVICE_ACCOUNT.json]\n' +
+  '  (or GOOGLE_SERVICE_ACCOUNT_KEY_FILE)\n';
 
 /** `attune import gmail --mailbox X`: one sync pass of a clinician's Gmail mailbox (run from cron). */
 export async function runGmailImport(args: string[]): Promise<number> {
@@ -23,7 +25,9 @@ export async function runGmailImport(args: string[]): Promise<number> {
     if (typeof k.client_email !== 'string' || typeof k.private_key !== 'string') throw new Error('fields');
     key = { client_email: k.client_email, private_key: k.private_key };
   } catch {
-    process.stderr.write('attune: the service account key file is unreadable or lacks client_email/private_key.\n');
+    process.stderr.write(
+      'attune: the service account key file is unreadable or lacks client_email/private_key.\n',
+    );
     return 1;
   }
   const config = loadConfigOrReport();
@@ -52,7 +56,12 @@ export async function runGmailImport(args: string[]): Promise<number> {
   } catch (err) {
     // Google's errors can quote request details; print the status only.
     const e = err as { code?: unknown; status?: unknown };
-    const status = typeof e.status === 'number' ? e.status : typeof e.code === 'number' || typeof e.code === 'string' ? e.code : 'unknown';
+    const status =
+      typeof e.status === 'number'
+        ? e.status
+        : typeof e.code === 'number' || typeof e.code === 'string'
+          ? e.code
+          : 'unknown';
     process.stderr.write(`attune: Gmail sync failed (status ${status}).\n`);
     return 1;
   } finally {

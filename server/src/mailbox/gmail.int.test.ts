@@ -64,19 +64,27 @@ class FakeGmail {
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
     };
-    if (req.headers.authorization !== 'Bearer test-access-token') return send(401, { error: { code: 401, message: 'no' } });
-    const m = /^\/gmail\/v1\/users\/([^/]+)\/(profile|history|messages\/([^/]+)|threads\/([^/]+))$/.exec(u.pathname);
-    if (!m || decodeURIComponent(m[1] ?? '') !== MAILBOX) return send(404, { error: { code: 404, message: 'not found' } });
+    if (req.headers.authorization !== 'Bearer test-access-token')
+      return send(401, { error: { code: 401, message: 'no' } });
+    const m = /^\/gmail\/v1\/users\/([^/]+)\/(profile|history|messages\/([^/]+)|threads\/([^/]+))$/.exec(
+      u.pathname,
+    );
+    if (!m || decodeURIComponent(m[1] ?? '') !== MAILBOX)
+      return send(404, { error: { code: 404, message: 'not found' } });
     if (m[2] === 'profile') return send(200, { emailAddress: MAILBOX, historyId: String(this.historyId) });
     if (m[2] === 'history') {
       const start = Number(u.searchParams.get('startHistoryId'));
-      if (start < this.oldestHistoryId) return send(404, { error: { code: 404, message: 'Requested entity was not found.' } });
+      if (start < this.oldestHistoryId)
+        return send(404, { error: { code: 404, message: 'Requested entity was not found.' } });
       const all = this.history.filter(([h]) => h > start);
       // Pages of two records, to exercise nextPageToken.
       const offset = Number(u.searchParams.get('pageToken') ?? 0);
       const page = all.slice(offset, offset + 2);
       return send(200, {
-        history: page.map(([h, id]) => ({ id: String(h), messagesAdded: [{ message: { id, threadId: this.messages.get(id)?.threadId } }] })),
+        history: page.map(([h, id]) => ({
+          id: String(h),
+          messagesAdded: [{ message: { id, threadId: this.messages.get(id)?.threadId } }],
+        })),
         historyId: String(this.historyId),
         ...(offset + 2 < all.length ? { nextPageToken: String(offset + 2) } : {}),
       });
@@ -105,7 +113,13 @@ class FakeGmail {
         { mimeType: 'text/html', body: { data: Buffer.from(`<p>${msg.body}</p>`).toString('base64url') } },
       ];
     }
-    return { id: msg.id, threadId: msg.threadId, labelIds: msg.labelIds, internalDate: String(msg.internalDate), payload };
+    return {
+      id: msg.id,
+      threadId: msg.threadId,
+      labelIds: msg.labelIds,
+      internalDate: String(msg.internalDate),
+      payload,
+    };
   }
 }
 
@@ -143,11 +157,28 @@ describe.each(dialectsUnderTest())('Gmail mailbox sync on %s', (dialect) => {
     fake.requests = [];
     fake.historyId = 1000;
     store = await createTestStore(dialect);
-    practiceId = (await ensurePractice(store.db, { name: 'Calm Waters', domains: ['calm.example'] })).practiceId;
+    practiceId = (await ensurePractice(store.db, { name: 'Calm Waters', domains: ['calm.example'] }))
+      .practiceId;
     const t = nowIso();
     [alex, sam] = [newId(), newId()];
-    for (const [id, email] of [[alex, 'alex@patients.example'], [sam, 'sam@patients.example']] as const) {
-      await store.db.insertInto('patients').values({ id, practice_id: practiceId, email, name: 'Alex Rivera', time_zone: null, public_key: null, fingerprint: null, created_at: t, updated_at: t }).execute();
+    for (const [id, email] of [
+      [alex, 'alex@patients.example'],
+      [sam, 'sam@patients.example'],
+    ] as const) {
+      await store.db
+        .insertInto('patients')
+        .values({
+          id,
+          practice_id: practiceId,
+          email,
+          name: 'Alex Rivera',
+          time_zone: null,
+          public_key: null,
+          fingerprint: null,
+          created_at: t,
+          updated_at: t,
+        })
+        .execute();
     }
   });
   afterEach(async () => {
@@ -155,10 +186,23 @@ describe.each(dialectsUnderTest())('Gmail mailbox sync on %s', (dialect) => {
   });
 
   const sync = (extra: Partial<Parameters<typeof syncGmailMailbox>[0]> = {}) =>
-    syncGmailMailbox({ db: store.db, practiceId, mailbox: MAILBOX, client: client(fake.url), now: () => new Date(T0 + 48 * HOUR), ...extra });
+    syncGmailMailbox({
+      db: store.db,
+      practiceId,
+      mailbox: MAILBOX,
+      client: client(fake.url),
+      now: () => new Date(T0 + 48 * HOUR),
+      ...extra,
+    });
 
   it('starts from the current history id on first run and records nothing before it', async () => {
-    fake.add({ id: 'old', threadId: 't0', labelIds: ['INBOX'], internalDate: T0 - HOUR, headers: { From: 'alex@patients.example' } });
+    fake.add({
+      id: 'old',
+      threadId: 't0',
+      labelIds: ['INBOX'],
+      internalDate: T0 - HOUR,
+      headers: { From: 'alex@patients.example' },
+    });
     const r = await sync();
     expect(r).toMatchObject({ status: 'initialized', historyId: '1001' });
     const state = await edb(store.db).selectFrom('mailbox_sync').selectAll().executeTakeFirstOrThrow();
@@ -172,24 +216,117 @@ describe.each(dialectsUnderTest())('Gmail mailbox sync on %s', (dialect) => {
     const clinicianId = newId();
     const messageId = newId();
     const t = nowIso(new Date(T0));
-    await store.db.insertInto('clinicians').values({ id: clinicianId, practice_id: practiceId, email: MAILBOX, name: null, role: 'clinician', external_subject: null, disabled: 0, created_at: t, updated_at: t, last_login_at: null }).execute();
+    await store.db
+      .insertInto('clinicians')
+      .values({
+        id: clinicianId,
+        practice_id: practiceId,
+        email: MAILBOX,
+        name: null,
+        role: 'clinician',
+        external_subject: null,
+        disabled: 0,
+        created_at: t,
+        updated_at: t,
+        last_login_at: null,
+      })
+      .execute();
     await store.db
       .insertInto('messages')
-      .values({ id: messageId, practice_id: practiceId, clinician_id: clinicianId, subject_ct: null, body_ct: Buffer.from('x'), decision: 'encrypt', reasons: '[]', topics: '[]', check_in: 0, send_at: t, expires_at: null, revoked_at: null, in_reply_to: null, created_at: t })
+      .values({
+        id: messageId,
+        practice_id: practiceId,
+        clinician_id: clinicianId,
+        subject_ct: null,
+        body_ct: Buffer.from('x'),
+        decision: 'encrypt',
+        reasons: '[]',
+        topics: '[]',
+        check_in: 0,
+        send_at: t,
+        expires_at: null,
+        revoked_at: null,
+        in_reply_to: null,
+        created_at: t,
+      })
       .execute();
     await store.db
       .insertInto('deliveries')
-      .values({ id: newId(), message_id: messageId, practice_id: practiceId, email: 'sam@patients.example', kind: 'to', patient_id: sam, method: 'link', status: 'sent', attempts: 1, last_error: null, sent_at: t, opened_at: null, replied_at: null, smtp_message_id: '<d1@calm.example>', created_at: t, updated_at: t })
+      .values({
+        id: newId(),
+        message_id: messageId,
+        practice_id: practiceId,
+        email: 'sam@patients.example',
+        kind: 'to',
+        patient_id: sam,
+        method: 'link',
+        status: 'sent',
+        attempts: 1,
+        last_error: null,
+        sent_at: t,
+        opened_at: null,
+        replied_at: null,
+        smtp_message_id: '<d1@calm.example>',
+        created_at: t,
+        updated_at: t,
+      })
       .execute();
 
-    fake.add({ id: 'c1', threadId: 'th1', labelIds: ['SENT'], internalDate: T0, headers: { From: MAILBOX, To: 'alex@patients.example', 'Message-ID': '<c1@mail.gmail.com>', Subject: 'Your worksheet' } });
-    fake.add({ id: 'p1', threadId: 'th1', labelIds: ['INBOX'], internalDate: T0 + 5 * HOUR, headers: { From: 'Alex Rivera <ALEX@patients.example>', 'In-Reply-To': '<c1@mail.gmail.com>', Subject: 'Re: Your worksheet' } });
-    fake.add({ id: 'p2', threadId: 'th9', labelIds: ['INBOX'], internalDate: T0 + 2 * HOUR, headers: { From: 'sam@patients.example', References: '<x@y> <d1@calm.example>' } });
-    fake.add({ id: 'p3', threadId: 'th3', labelIds: ['INBOX'], internalDate: T0 + 3 * HOUR, headers: { From: 'sam@patients.example' } });
-    fake.add({ id: 'n1', threadId: 'th4', labelIds: ['INBOX'], internalDate: T0 + 3 * HOUR, headers: { From: 'stranger@else.example', 'In-Reply-To': '<c1@mail.gmail.com>' } });
+    fake.add({
+      id: 'c1',
+      threadId: 'th1',
+      labelIds: ['SENT'],
+      internalDate: T0,
+      headers: {
+        From: MAILBOX,
+        To: 'alex@patients.example',
+        'Message-ID': '<c1@mail.gmail.com>',
+        Subject: 'Your worksheet',
+      },
+    });
+    fake.add({
+      id: 'p1',
+      threadId: 'th1',
+      labelIds: ['INBOX'],
+      internalDate: T0 + 5 * HOUR,
+      headers: {
+        From: 'Alex Rivera <ALEX@patients.example>',
+        'In-Reply-To': '<c1@mail.gmail.com>',
+        Subject: 'Re: Your worksheet',
+      },
+    });
+    fake.add({
+      id: 'p2',
+      threadId: 'th9',
+      labelIds: ['INBOX'],
+      internalDate: T0 + 2 * HOUR,
+      headers: { From: 'sam@patients.example', References: '<x@y> <d1@calm.example>' },
+    });
+    fake.add({
+      id: 'p3',
+      threadId: 'th3',
+      labelIds: ['INBOX'],
+      internalDate: T0 + 3 * HOUR,
+      headers: { From: 'sam@patients.example' },
+    });
+    fake.add({
+      id: 'n1',
+      threadId: 'th4',
+      labelIds: ['INBOX'],
+      internalDate: T0 + 3 * HOUR,
+      headers: { From: 'stranger@else.example', 'In-Reply-To': '<c1@mail.gmail.com>' },
+    });
 
     const r = await sync();
-    expect(r).toMatchObject({ status: 'synced', historyId: '1005', examined: 5, replies: 2, sent: 1, unmatched: 1, duplicates: 0 });
+    expect(r).toMatchObject({
+      status: 'synced',
+      historyId: '1005',
+      examined: 5,
+      replies: 2,
+      sent: 1,
+      unmatched: 1,
+      duplicates: 0,
+    });
     const a = await loadPatientEvents(store.db, practiceId, alex, new Date(T0 + 99 * HOUR));
     expect(a.map((e) => [e.type, e.messageId, e.latencyMs ?? null])).toEqual([
       ['sent', 'gmail:c1', null],
@@ -214,7 +351,13 @@ describe.each(dialectsUnderTest())('Gmail mailbox sync on %s', (dialect) => {
   it('is idempotent: replaying the same history adds nothing', async () => {
     await sync();
     fake.add({ id: 'c1', threadId: 'th1', labelIds: ['SENT'], internalDate: T0, headers: { From: MAILBOX } });
-    fake.add({ id: 'p1', threadId: 'th1', labelIds: ['INBOX'], internalDate: T0 + HOUR, headers: { From: 'alex@patients.example' } });
+    fake.add({
+      id: 'p1',
+      threadId: 'th1',
+      labelIds: ['INBOX'],
+      internalDate: T0 + HOUR,
+      headers: { From: 'alex@patients.example' },
+    });
     const first = await sync();
     expect(first.replies).toBe(1);
     await edb(store.db).updateTable('mailbox_sync').set({ history_id: '1000' }).execute();
@@ -236,13 +379,22 @@ describe.each(dialectsUnderTest())('Gmail mailbox sync on %s', (dialect) => {
   it('with bodies enabled, flags a crisis reply and sends one PHI-free urgent notice to the clinician', async () => {
     await sync();
     fake.add({ id: 'c1', threadId: 'th1', labelIds: ['SENT'], internalDate: T0, headers: { From: MAILBOX } });
-    fake.add({ id: 'p1', threadId: 'th1', labelIds: ['INBOX'], internalDate: T0 + HOUR, headers: { From: 'alex@patients.example' }, body: 'Thanks. Honestly I want to kill myself some nights.' });
+    fake.add({
+      id: 'p1',
+      threadId: 'th1',
+      labelIds: ['INBOX'],
+      internalDate: T0 + HOUR,
+      headers: { From: 'alex@patients.example' },
+      body: 'Thanks. Honestly I want to kill myself some nights.',
+    });
     const mailDir = join(store.dataDir, 'mail');
     const config = testConfig(store.dataDir, { PRACTICE_DOMAINS: 'calm.example' });
     const notify = crisisNotifier({ db: store.db, config, transport: fileTransport(mailDir) });
     const r = await sync({ readBodies: true, notifyCrisis: notify });
     expect(r.crisis).toBe(1);
-    const [reply] = (await loadPatientEvents(store.db, practiceId, alex, new Date(T0 + 99 * HOUR))).filter((e) => e.type === 'replied');
+    const [reply] = (await loadPatientEvents(store.db, practiceId, alex, new Date(T0 + 99 * HOUR))).filter(
+      (e) => e.type === 'replied',
+    );
     expect(reply?.crisis?.grade).toBe('first_person');
     const files = readdirSync(mailDir).filter((f) => f.endsWith('.eml'));
     expect(files).toHaveLength(1);
@@ -251,7 +403,9 @@ describe.each(dialectsUnderTest())('Gmail mailbox sync on %s', (dialect) => {
     expect(eml).toContain(`To: ${MAILBOX}`);
     expect(eml).not.toMatch(/alex|Rivera|kill/i);
     // Bodies were fetched in full only because the practice enabled it.
-    expect(fake.requests.some((q) => q.path.endsWith('/messages/p1') && q.query.get('format') === 'full')).toBe(true);
+    expect(
+      fake.requests.some((q) => q.path.endsWith('/messages/p1') && q.query.get('format') === 'full'),
+    ).toBe(true);
     // A second run over the same history sends no second notice.
     await edb(store.db).updateTable('mailbox_sync').set({ history_id: '1000' }).execute();
     expect((await sync({ readBodies: true, notifyCrisis: notify })).crisis).toBe(0);

@@ -36,7 +36,11 @@ export interface ServiceAccountKey {
 }
 
 /** A Gmail client acting as `mailbox` through domain-wide delegation. */
-export function delegatedGmailClient(key: ServiceAccountKey, mailbox: string, opts: { bodies?: boolean; rootUrl?: string } = {}): gmail_v1.Gmail {
+export function delegatedGmailClient(
+  key: ServiceAccountKey,
+  mailbox: string,
+  opts: { bodies?: boolean; rootUrl?: string } = {},
+): gmail_v1.Gmail {
   const jwt = new googleAuth.JWT({
     email: key.client_email,
     key: key.private_key,
@@ -112,7 +116,8 @@ function gmailStatus(err: unknown): number | null {
 
 function plainText(payload: gmail_v1.Schema$MessagePart | undefined): string {
   if (!payload) return '';
-  if (payload.mimeType === 'text/plain' && payload.body?.data) return Buffer.from(payload.body.data, 'base64url').toString('utf8');
+  if (payload.mimeType === 'text/plain' && payload.body?.data)
+    return Buffer.from(payload.body.data, 'base64url').toString('utf8');
   for (const part of payload.parts ?? []) {
     const t = plainText(part);
     if (t) return t;
@@ -129,7 +134,16 @@ export async function syncGmailMailbox(o: GmailSyncOptions): Promise<GmailSyncRe
   const now = o.now ?? (() => new Date());
   const mailbox = o.mailbox.trim().toLowerCase();
   const db = edb(o.db);
-  const report: GmailSyncReport = { status: 'synced', historyId: null, examined: 0, replies: 0, sent: 0, duplicates: 0, crisis: 0, unmatched: 0 };
+  const report: GmailSyncReport = {
+    status: 'synced',
+    historyId: null,
+    examined: 0,
+    replies: 0,
+    sent: 0,
+    duplicates: 0,
+    crisis: 0,
+    unmatched: 0,
+  };
   const state = await db
     .selectFrom('mailbox_sync')
     .selectAll()
@@ -142,11 +156,25 @@ export async function syncGmailMailbox(o: GmailSyncOptions): Promise<GmailSyncRe
     const t = nowIso(now());
     await db
       .insertInto('mailbox_sync')
-      .values({ practice_id: o.practiceId, mailbox, provider: 'gmail', history_id: historyId, last_sync_at: t, last_error: lastError, created_at: t, updated_at: t })
-      .onConflict((oc) => oc.columns(['practice_id', 'provider', 'mailbox']).doUpdateSet({ history_id: historyId, last_sync_at: t, last_error: lastError, updated_at: t }))
+      .values({
+        practice_id: o.practiceId,
+        mailbox,
+        provider: 'gmail',
+        history_id: historyId,
+        last_sync_at: t,
+        last_error: lastError,
+        created_at: t,
+        updated_at: t,
+      })
+      .onConflict((oc) =>
+        oc
+          .columns(['practice_id', 'provider', 'mailbox'])
+          .doUpdateSet({ history_id: historyId, last_sync_at: t, last_error: lastError, updated_at: t }),
+      )
       .execute();
   };
-  const currentHistoryId = async () => (await o.client.users.getProfile({ userId: mailbox })).data.historyId ?? null;
+  const currentHistoryId = async () =>
+    (await o.client.users.getProfile({ userId: mailbox })).data.historyId ?? null;
 
   if (!state?.history_id) {
     report.status = 'initialized';
@@ -169,7 +197,9 @@ export async function syncGmailMailbox(o: GmailSyncOptions): Promise<GmailSyncRe
         maxResults: 500,
         ...(pageToken ? { pageToken } : {}),
       });
-      for (const h of res.data.history ?? []) for (const m of h.messagesAdded ?? []) if (m.message?.id && !ids.includes(m.message.id)) ids.push(m.message.id);
+      for (const h of res.data.history ?? [])
+        for (const m of h.messagesAdded ?? [])
+          if (m.message?.id && !ids.includes(m.message.id)) ids.push(m.message.id);
       if (res.data.historyId) latest = res.data.historyId;
       pageToken = res.data.nextPageToken ?? undefined;
     } while (pageToken && ids.length < max);
@@ -186,13 +216,28 @@ export async function syncGmailMailbox(o: GmailSyncOptions): Promise<GmailSyncRe
   }
 
   // 2. Patients of the practice by email, and Attune deliveries by Message-ID, looked up per message.
-  const readBodies = o.readBodies ?? Number((await db.selectFrom('engagement_settings').select('mailbox_bodies').where('practice_id', '=', o.practiceId).executeTakeFirst())?.mailbox_bodies ?? 0) === 1;
+  const readBodies =
+    o.readBodies ??
+    Number(
+      (
+        await db
+          .selectFrom('engagement_settings')
+          .select('mailbox_bodies')
+          .where('practice_id', '=', o.practiceId)
+          .executeTakeFirst()
+      )?.mailbox_bodies ?? 0,
+    ) === 1;
   const events: NewEvent[] = [];
   const crisisRefs: string[] = [];
   const patientCache = new Map<string, string | null>();
   const patientFor = async (email: string): Promise<string | null> => {
     if (!patientCache.has(email)) {
-      const row = await db.selectFrom('patients').select('id').where('practice_id', '=', o.practiceId).where('email', '=', email).executeTakeFirst();
+      const row = await db
+        .selectFrom('patients')
+        .select('id')
+        .where('practice_id', '=', o.practiceId)
+        .where('email', '=', email)
+        .executeTakeFirst();
       patientCache.set(email, row?.id ?? null);
     }
     return patientCache.get(email) ?? null;
@@ -204,7 +249,9 @@ export async function syncGmailMailbox(o: GmailSyncOptions): Promise<GmailSyncRe
     try {
       msg = (
         await o.client.users.messages.get(
-          readBodies ? { userId: mailbox, id, format: 'full' } : { userId: mailbox, id, format: 'metadata', metadataHeaders: HEADERS },
+          readBodies
+            ? { userId: mailbox, id, format: 'full' }
+            : { userId: mailbox, id, format: 'metadata', metadataHeaders: HEADERS },
         )
       ).data;
     } catch (err) {
@@ -234,14 +281,28 @@ export async function syncGmailMailbox(o: GmailSyncOptions): Promise<GmailSyncRe
       if (d) answered = { messageId: d.message_id, sentAt: Date.parse(d.sent_at ?? d.created_at) };
     }
     if (!answered && msg.threadId) {
-      const thread = (await o.client.users.threads.get({ userId: mailbox, id: msg.threadId, format: 'metadata', metadataHeaders: ['Message-ID'] })).data;
+      const thread = (
+        await o.client.users.threads.get({
+          userId: mailbox,
+          id: msg.threadId,
+          format: 'metadata',
+          metadataHeaders: ['Message-ID'],
+        })
+      ).data;
       const sent = (thread.messages ?? [])
         .filter((m) => m.id !== msg.id && m.labelIds?.includes('SENT') && Number(m.internalDate) <= at)
         .sort((a, b) => Number(b.internalDate) - Number(a.internalDate))[0];
       if (sent?.id) {
         const sentAt = Number(sent.internalDate);
         answered = { messageId: `gmail:${sent.id}`, sentAt };
-        events.push({ id: storedEventId('gmail', o.practiceId, `sent:${sent.id}`), patientId, type: 'sent', at: new Date(sentAt), messageId: answered.messageId, data: { source: 'gmail' } });
+        events.push({
+          id: storedEventId('gmail', o.practiceId, `sent:${sent.id}`),
+          patientId,
+          type: 'sent',
+          at: new Date(sentAt),
+          messageId: answered.messageId,
+          data: { source: 'gmail' },
+        });
       }
     }
     if (!answered || !Number.isFinite(answered.sentAt)) {
@@ -269,13 +330,33 @@ export async function syncGmailMailbox(o: GmailSyncOptions): Promise<GmailSyncRe
   const r = await o.db.transaction().execute(async (tx) => {
     // Which crisis replies are new (a re-run must not notify twice).
     const fresh = crisisRefs.length
-      ? new Set((await tx.selectFrom('engagement_events').select('id').where('id', 'in', crisisRefs).execute()).map((x) => x.id))
+      ? new Set(
+          (await tx.selectFrom('engagement_events').select('id').where('id', 'in', crisisRefs).execute()).map(
+            (x) => x.id,
+          ),
+        )
       : new Set<string>();
     const inserted = await insertEvents(tx, o.practiceId, events, now());
     await edb(tx)
       .insertInto('mailbox_sync')
-      .values({ practice_id: o.practiceId, mailbox, provider: 'gmail', history_id: latest, last_sync_at: nowIso(now()), last_error: null, created_at: nowIso(now()), updated_at: nowIso(now()) })
-      .onConflict((oc) => oc.columns(['practice_id', 'provider', 'mailbox']).doUpdateSet({ history_id: latest, last_sync_at: nowIso(now()), last_error: null, updated_at: nowIso(now()) }))
+      .values({
+        practice_id: o.practiceId,
+        mailbox,
+        provider: 'gmail',
+        history_id: latest,
+        last_sync_at: nowIso(now()),
+        last_error: null,
+        created_at: nowIso(now()),
+        updated_at: nowIso(now()),
+      })
+      .onConflict((oc) =>
+        oc.columns(['practice_id', 'provider', 'mailbox']).doUpdateSet({
+          history_id: latest,
+          last_sync_at: nowIso(now()),
+          last_error: null,
+          updated_at: nowIso(now()),
+        }),
+      )
       .execute();
     return { inserted, newCrisis: crisisRefs.filter((x) => !fresh.has(x)) };
   });

@@ -10,7 +10,11 @@ import type { CrisisNotice } from './gmail.ts';
  * delivery sends for a crisis reply through the viewer (delivery/mime.ts replyNotice, urgent), sent
  * through the same transport. No patient name, address or words; an opaque reference only.
  */
-export function crisisNotifier(deps: { db: Db; config: Config; transport: MailTransport }): (n: CrisisNotice) => Promise<void> {
+export function crisisNotifier(deps: {
+  db: Db;
+  config: Config;
+  transport: MailTransport;
+}): (n: CrisisNotice) => Promise<void> {
   return async function notifyCrisis(n) {
     const identity = await mailIdentity(deps, n.practiceId);
     const mail = await composeSimple({

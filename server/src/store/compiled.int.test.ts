@@ -12,7 +12,8 @@ describe.each(dialectsUnderTest())('insertRow (SQL compiled once per shape) on %
     await store?.cleanup();
   });
 
-  const heads = () => store.db.selectFrom('chain_heads').selectAll().where('chain', 'like', 'ir-%').orderBy('chain').execute();
+  const heads = () =>
+    store.db.selectFrom('chain_heads').selectAll().where('chain', 'like', 'ir-%').orderBy('chain').execute();
 
   it('inserts each row with its own values, the first of a shape and the later ones alike, in and out of a transaction', async () => {
     await insertRow(store.db, 'chain_heads', { chain: 'ir-1', seq: 1, head: 'a' });
@@ -47,8 +48,16 @@ describe.each(dialectsUnderTest())('insertRow (SQL compiled once per shape) on %
     // A raw SQL value (which insertRow's type does not offer, but a caller may cast to): the first
     // row compiles it into the statement; the next row must not get the first row's SQL with its
     // own values shifted into the wrong places.
-    await insertRow(store.db, 'chain_heads', { chain: 'ir-7', seq: sql<number>`3 + 4` as unknown as number, head: 'g' });
-    await insertRow(store.db, 'chain_heads', { chain: 'ir-8', seq: sql<number>`4 + 4` as unknown as number, head: 'h' });
+    await insertRow(store.db, 'chain_heads', {
+      chain: 'ir-7',
+      seq: sql<number>`3 + 4` as unknown as number,
+      head: 'g',
+    });
+    await insertRow(store.db, 'chain_heads', {
+      chain: 'ir-8',
+      seq: sql<number>`4 + 4` as unknown as number,
+      head: 'h',
+    });
     const rows = await heads();
     expect(rows.slice(-2)).toEqual([
       { chain: 'ir-7', seq: 7, head: 'g' },

@@ -14,12 +14,22 @@ import { CompiledQuery, type Insertable, type Kysely, type QueryResult, type Tra
 
 /** A value every driver binds as it is: anything else (an SQL expression, a Date, an array) takes Kysely's way. */
 function isPlain(v: unknown): boolean {
-  return v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'bigint' || v instanceof Uint8Array;
+  return (
+    v === null ||
+    typeof v === 'string' ||
+    typeof v === 'number' ||
+    typeof v === 'bigint' ||
+    v instanceof Uint8Array
+  );
 }
 
 const compiled = new WeakMap<object, Map<string, string | null>>();
 
-export async function insertRow<DB, T extends keyof DB & string>(db: Kysely<DB> | Transaction<DB>, table: T, row: Insertable<NoInfer<DB>[T]>): Promise<void> {
+export async function insertRow<DB, T extends keyof DB & string>(
+  db: Kysely<DB> | Transaction<DB>,
+  table: T,
+  row: Insertable<NoInfer<DB>[T]>,
+): Promise<void> {
   const record = row as Record<string, unknown>;
   const columns = Object.keys(record).filter((k) => record[k] !== undefined);
   const values = columns.map((k) => record[k]);
@@ -38,7 +48,8 @@ export async function insertRow<DB, T extends keyof DB & string>(db: Kysely<DB> 
   }
   const query = db.insertInto(table).values(row).compile();
   if (sql === undefined && values.every(isPlain)) {
-    const plain = query.parameters.length === values.length && query.parameters.every((p, i) => p === values[i]);
+    const plain =
+      query.parameters.length === values.length && query.parameters.every((p, i) => p === values[i]);
     if (shapes.size < 200) shapes.set(shape, plain ? query.sql : null);
   }
   await db.executeQuery(query);
@@ -70,7 +81,8 @@ export async function runCompiled<R>(
   }
   const query = build().compile();
   if (sql === undefined && values.every(isPlain)) {
-    const plain = query.parameters.length === values.length && query.parameters.every((p, i) => p === values[i]);
+    const plain =
+      query.parameters.length === values.length && query.parameters.every((p, i) => p === values[i]);
     if (shapes.size < 200) shapes.set(key, plain ? query.sql : null);
   }
   return (await db.executeQuery(query)).rows;

@@ -68,14 +68,22 @@ function size(n: number): string {
 }
 
 export function messageBody(v: MessageView, practiceName: string): string {
-  const content = v.safeHtml !== null ? `<div class="body">${v.safeHtml}</div>` : `<div class="body text">${escapeHtml(v.text ?? '')}</div>`;
+  const content =
+    v.safeHtml !== null
+      ? `<div class="body">${v.safeHtml}</div>`
+      : `<div class="body text">${escapeHtml(v.text ?? '')}</div>`;
   const files =
     v.attachments.length === 0
       ? ''
       : `<h3>Attachments</h3><ul class="files">${v.attachments
-          .map((a) => `<li><a href="${escapeHtml(a.href)}" rel="noreferrer" download>${escapeHtml(a.filename)}</a> (${size(a.size)})</li>`)
+          .map(
+            (a) =>
+              `<li><a href="${escapeHtml(a.href)}" rel="noreferrer" download>${escapeHtml(a.filename)}</a> (${size(a.size)})</li>`,
+          )
           .join('')}</ul>`;
-  const thanks = v.replied ? `<p class="note" role="status">Your reply was sent securely to ${escapeHtml(practiceName)}.</p>` : '';
+  const thanks = v.replied
+    ? `<p class="note" role="status">Your reply was sent securely to ${escapeHtml(practiceName)}.</p>`
+    : '';
   return `${thanks}<article class="card"><h2 class="subject">${escapeHtml(v.subject || '(no subject)')}</h2>
 <p class="meta">From ${escapeHtml(practiceName)} &middot; ${escapeHtml(new Date(v.sentAt).toUTCString())}</p>${content}${files}</article>
 <section class="card"><h3>Reply securely</h3>

@@ -3,7 +3,9 @@ import { sanitizeMessageHtml } from './sanitize.ts';
 
 describe('sanitizeMessageHtml', () => {
   it('keeps formatting, tables and safe links (opened without a referrer)', () => {
-    const out = sanitizeMessageHtml('<p>Hi <b>there</b></p><table><tr><td colspan="2">x</td></tr></table><a href="https://calm.example/info">info</a>');
+    const out = sanitizeMessageHtml(
+      '<p>Hi <b>there</b></p><table><tr><td colspan="2">x</td></tr></table><a href="https://calm.example/info">info</a>',
+    );
     expect(out).toContain('<p>Hi <b>there</b></p>');
     expect(out).toContain('<td colspan="2">x</td>');
     expect(out).toContain('href="https://calm.example/info"');

@@ -24,8 +24,15 @@ export const CODE_RESEND_MS = 30_000;
 
 export { resolveLink };
 
-export async function practiceName(svc: Pick<DeliveryServices, 'db' | 'config'>, practiceId: string): Promise<string> {
-  const p = await svc.db.selectFrom('practices').select('name').where('id', '=', practiceId).executeTakeFirst();
+export async function practiceName(
+  svc: Pick<DeliveryServices, 'db' | 'config'>,
+  practiceId: string,
+): Promise<string> {
+  const p = await svc.db
+    .selectFrom('practices')
+    .select('name')
+    .where('id', '=', practiceId)
+    .executeTakeFirst();
   return p?.name ?? svc.config.practice.name;
 }
 
@@ -46,7 +53,11 @@ export async function readMessage(svc: DeliveryServices, link: OpenLink): Promis
     .where('practice_id', '=', link.practiceId)
     .executeTakeFirst();
   if (!m) return null;
-  const d = await svc.db.selectFrom('deliveries').select(['sent_at']).where('id', '=', link.deliveryId).executeTakeFirst();
+  const d = await svc.db
+    .selectFrom('deliveries')
+    .select(['sent_at'])
+    .where('id', '=', link.deliveryId)
+    .executeTakeFirst();
   const keyring = await getKeyring(svc.db, svc.masterKey, link.practiceId);
   const r = await decryptFromArchive(m.body_ct, keyring.archive.privateKey);
   if (!r.ok) throw new Error(`archived message unreadable: ${r.reason}`);
@@ -61,8 +72,16 @@ export async function readMessage(svc: DeliveryServices, link: OpenLink): Promis
  * It changes no state: mail scanners and link prefetchers fetch links in incoming mail with no
  * person present, so the fetch alone is not an open (see recordFirstOpen).
  */
-export async function auditView(svc: DeliveryServices, link: OpenLink, ctx: { ip: string | null; requestId: string | null }): Promise<void> {
-  const d = await svc.db.selectFrom('deliveries').select(['patient_id']).where('id', '=', link.deliveryId).executeTakeFirst();
+export async function auditView(
+  svc: DeliveryServices,
+  link: OpenLink,
+  ctx: { ip: string | null; requestId: string | null },
+): Promise<void> {
+  const d = await svc.db
+    .selectFrom('deliveries')
+    .select(['patient_id'])
+    .where('id', '=', link.deliveryId)
+    .executeTakeFirst();
   await appendAudit(svc.db, {
     action: AUDIT.VIEWER_OPEN,
     outcome: 'success',
@@ -80,7 +99,12 @@ export async function auditView(svc: DeliveryServices, link: OpenLink, ctx: { ip
 export { recordFirstOpen, type OpenEvidence } from '../delivery/opens.ts';
 
 /** A view and a first open together, for callers that already hold evidence of a person. */
-export async function recordOpen(svc: DeliveryServices, link: OpenLink, ctx: { ip: string | null; requestId: string | null }, evidence: OpenEvidence = 'page_visible'): Promise<void> {
+export async function recordOpen(
+  svc: DeliveryServices,
+  link: OpenLink,
+  ctx: { ip: string | null; requestId: string | null },
+  evidence: OpenEvidence = 'page_visible',
+): Promise<void> {
   await auditView(svc, link, ctx);
   await recordFirstOpen(svc, link, evidence);
 }
@@ -88,7 +112,11 @@ export async function recordOpen(svc: DeliveryServices, link: OpenLink, ctx: { i
 export type CodeSendResult = { ok: true } | { ok: false; reason: 'too_soon' | 'too_many' };
 
 /** Makes a new one-time code for the link and queues it to the recipient's address. */
-export async function requestCode(svc: DeliveryServices, keys: ViewerKeys, link: OpenLink): Promise<CodeSendResult> {
+export async function requestCode(
+  svc: DeliveryServices,
+  keys: ViewerKeys,
+  link: OpenLink,
+): Promise<CodeSendResult> {
   const now = svc.now();
   const db = ddb(svc.db);
   const row = await db
@@ -102,44 +130,53 @@ export async function requestCode(svc: DeliveryServices, keys: ViewerKeys, link:
   const code = newOneTimeCode();
   const outboxId = newId();
   const t = nowIso(now);
-  await svc.db.transaction().execute(async (tx) => {
-    const x = ddb(tx);
-    // Conditional on the count read above: two concurrent requests cannot both pass the limit.
-    const upd = await x
-      .updateTable('viewer_links')
-      .set({
-        otp_hash: hashOneTimeCode(keys.otp, link.linkId, code),
-        otp_expires_at: nowIso(new Date(now.getTime() + CODE_MINUTES * 60_000)),
-        otp_attempts: 0,
-        otp_sends: row.otp_sends + 1,
-      })
-      .where('id', '=', link.linkId)
-      .where('otp_sends', '=', row.otp_sends)
-      .executeTakeFirst();
-    if (Number(upd.numUpdatedRows) === 0) throw new ConcurrentCodeRequest();
-    await x
-      .insertInto('outbox')
-      .values({
-        id: outboxId,
-        practice_id: link.practiceId,
-        delivery_id: link.deliveryId,
-        kind: 'otp',
-        payload_ref: link.linkId,
-        payload: Buffer.from(sealSecret(svc.masterKey, JSON.stringify({ code, minutes: CODE_MINUTES }), outboxSealContext(outboxId))),
-        available_at: t,
-        attempts: 0,
-        claimed_by: null,
-        claimed_until: null,
-        done_at: null,
-        permanent_failure: 0,
-        last_error: null,
-        created_at: t,
-      })
-      .execute();
-  }).catch((err: unknown) => {
-    if (err instanceof ConcurrentCodeRequest) return;
-    throw err;
-  });
+  await svc.db
+    .transaction()
+    .execute(async (tx) => {
+      const x = ddb(tx);
+      // Conditional on the count read above: two concurrent requests cannot both pass the limit.
+      const upd = await x
+        .updateTable('viewer_links')
+        .set({
+          otp_hash: hashOneTimeCode(keys.otp, link.linkId, code),
+          otp_expires_at: nowIso(new Date(now.getTime() + CODE_MINUTES * 60_000)),
+          otp_attempts: 0,
+          otp_sends: row.otp_sends + 1,
+        })
+        .where('id', '=', link.linkId)
+        .where('otp_sends', '=', row.otp_sends)
+        .executeTakeFirst();
+      if (Number(upd.numUpdatedRows) === 0) throw new ConcurrentCodeRequest();
+      await x
+        .insertInto('outbox')
+        .values({
+          id: outboxId,
+          practice_id: link.practiceId,
+          delivery_id: link.deliveryId,
+          kind: 'otp',
+          payload_ref: link.linkId,
+          payload: Buffer.from(
+            sealSecret(
+              svc.masterKey,
+              JSON.stringify({ code, minutes: CODE_MINUTES }),
+              outboxSealContext(outboxId),
+            ),
+          ),
+          available_at: t,
+          attempts: 0,
+          claimed_by: null,
+          claimed_until: null,
+          done_at: null,
+          permanent_failure: 0,
+          last_error: null,
+          created_at: t,
+        })
+        .execute();
+    })
+    .catch((err: unknown) => {
+      if (err instanceof ConcurrentCodeRequest) return;
+      throw err;
+    });
   svc.kick();
   return { ok: true };
 }
@@ -148,7 +185,12 @@ class ConcurrentCodeRequest extends Error {}
 
 export type CodeCheck = { ok: true } | { ok: false; reason: 'wrong' | 'expired' | 'locked' | 'none' };
 
-export async function verifyCode(svc: DeliveryServices, keys: ViewerKeys, link: OpenLink, input: string): Promise<CodeCheck> {
+export async function verifyCode(
+  svc: DeliveryServices,
+  keys: ViewerKeys,
+  link: OpenLink,
+  input: string,
+): Promise<CodeCheck> {
   const code = input.replace(/\s+/g, '');
   const row = await svc.db
     .selectFrom('viewer_links')

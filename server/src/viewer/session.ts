@@ -16,7 +16,8 @@ export interface ViewerKeys {
 }
 
 export function deriveViewerKeys(masterKey: MasterKey): ViewerKeys {
-  const derive = (info: string) => Buffer.from(hkdfSync('sha256', masterKey.key, Buffer.from('attune-viewer'), Buffer.from(info), 32));
+  const derive = (info: string) =>
+    Buffer.from(hkdfSync('sha256', masterKey.key, Buffer.from('attune-viewer'), Buffer.from(info), 32));
   return { csrf: derive('csrf'), cookie: derive('cookie'), otp: derive('otp'), open: derive('open') };
 }
 
@@ -38,7 +39,12 @@ export function csrfToken(keys: ViewerKeys, linkId: string, nowMs: number): stri
   return `${issued}.${salt}.${mac(keys.csrf, `csrf|${linkId}|${issued}|${salt}`)}`;
 }
 
-export function checkCsrf(keys: ViewerKeys, linkId: string, token: string | undefined, nowMs: number): boolean {
+export function checkCsrf(
+  keys: ViewerKeys,
+  linkId: string,
+  token: string | undefined,
+  nowMs: number,
+): boolean {
   if (!token) return false;
   const [issued, salt, sig] = token.split('.');
   if (!issued || !salt || !sig) return false;
@@ -60,7 +66,12 @@ export function openToken(keys: ViewerKeys, linkId: string, nowMs: number): stri
   return `${issued}.${salt}.${mac(keys.open, `open|${linkId}|${issued}|${salt}`)}`;
 }
 
-export function checkOpenToken(keys: ViewerKeys, linkId: string, token: string | undefined, nowMs: number): boolean {
+export function checkOpenToken(
+  keys: ViewerKeys,
+  linkId: string,
+  token: string | undefined,
+  nowMs: number,
+): boolean {
   if (!token || token.length > 200) return false;
   const [issued, salt, sig] = token.split('.');
   if (!issued || !salt || !sig) return false;
@@ -76,7 +87,12 @@ export function verifiedCookieValue(keys: ViewerKeys, linkId: string, nowMs: num
   return `${exp}.${mac(keys.cookie, `verified|${linkId}|${exp}`)}`;
 }
 
-export function checkVerifiedCookie(keys: ViewerKeys, linkId: string, value: string | undefined, nowMs: number): boolean {
+export function checkVerifiedCookie(
+  keys: ViewerKeys,
+  linkId: string,
+  value: string | undefined,
+  nowMs: number,
+): boolean {
   if (!value) return false;
   const [exp, sig] = value.split('.');
   if (!exp || !sig) return false;

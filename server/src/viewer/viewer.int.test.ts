@@ -26,9 +26,16 @@ afterAll(async () => {
 });
 
 /** Sends a message and returns the viewer link from the notice the relay received. */
-async function sendAndGetLink(to: string, body: { text?: string; html?: string; subject?: string; attachments?: unknown[] }): Promise<{ id: string; link: string }> {
+async function sendAndGetLink(
+  to: string,
+  body: { text?: string; html?: string; subject?: string; attachments?: unknown[] },
+): Promise<{ id: string; link: string }> {
   const before = f.smtp.received.length;
-  const r = await f.api('POST', '/v1/messages', { to: [to], subject: body.subject ?? 'Session follow-up', ...body });
+  const r = await f.api('POST', '/v1/messages', {
+    to: [to],
+    subject: body.subject ?? 'Session follow-up',
+    ...body,
+  });
   expect(r.status).toBe(202);
   const { id } = SendMessageResponseSchema.parse(await r.json());
   const until = Date.now() + 10_000;
@@ -56,7 +63,12 @@ async function waitForMail(pred: (raw: string) => boolean, from: number): Promis
 }
 
 async function openedEvents(messageId: string) {
-  return f.server.store.db.selectFrom('engagement_events').selectAll().where('message_id', '=', messageId).where('type', '=', 'opened').execute();
+  return f.server.store.db
+    .selectFrom('engagement_events')
+    .selectAll()
+    .where('message_id', '=', messageId)
+    .where('type', '=', 'opened')
+    .execute();
 }
 
 /** Waits until the page's open beacon has been recorded (it is sent after a short visible dwell). */
@@ -75,14 +87,22 @@ describe('viewer in Chromium', () => {
     const { id, link } = await sendAndGetLink('viewer@patient.example', {
       subject: 'Homework for this week',
       html: '<p>Please try the <b>breathing exercise</b> twice a day.</p>',
-      attachments: [{ filename: 'exercise.txt', contentType: 'text/plain', contentBase64: Buffer.from('Breathe in for 4').toString('base64') }],
+      attachments: [
+        {
+          filename: 'exercise.txt',
+          contentType: 'text/plain',
+          contentBase64: Buffer.from('Breathe in for 4').toString('base64'),
+        },
+      ],
     });
     const context = await browser.newContext();
     const page = await context.newPage();
     const res = await page.goto(link);
     expect(res?.status()).toBe(200);
     const h = res!.headers();
-    expect(h['content-security-policy']).toMatch(/default-src 'none'; script-src 'nonce-[A-Za-z0-9+/=]+'; style-src 'nonce-[A-Za-z0-9+/=]+'; img-src 'self' data:; form-action 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'/);
+    expect(h['content-security-policy']).toMatch(
+      /default-src 'none'; script-src 'nonce-[A-Za-z0-9+/=]+'; style-src 'nonce-[A-Za-z0-9+/=]+'; img-src 'self' data:; form-action 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'/,
+    );
     expect(h['cache-control']).toContain('no-store');
     expect(h['referrer-policy']).toBe('no-referrer');
     expect(h['strict-transport-security']).toContain('max-age=31536000');
@@ -104,7 +124,9 @@ describe('viewer in Chromium', () => {
     const opened = await openedEvents(id);
     expect(opened).toHaveLength(1);
     expect(JSON.parse(opened[0]!.data)).toEqual({ evidence: 'page_visible' });
-    let status = (await (await f.api('GET', `/v1/messages/${id}`)).json()) as { recipients: Array<{ status: string; openedAt: string | null }> };
+    let status = (await (await f.api('GET', `/v1/messages/${id}`)).json()) as {
+      recipients: Array<{ status: string; openedAt: string | null }>;
+    };
     expect(status.recipients[0]?.status).toBe('opened');
 
     const mailsBefore = f.smtp.received.length;
@@ -112,14 +134,26 @@ describe('viewer in Chromium', () => {
     await Promise.all([page.waitForURL(/replied=1/), page.click('button[type=submit]')]);
     await expect(page.locator('.note').textContent()).resolves.toContain('Your reply was sent securely');
 
-    const reply = await f.server.store.db.selectFrom('replies').selectAll().where('message_id', '=', id).executeTakeFirstOrThrow();
+    const reply = await f.server.store.db
+      .selectFrom('replies')
+      .selectAll()
+      .where('message_id', '=', id)
+      .executeTakeFirstOrThrow();
     expect(Buffer.from(reply.body_ct).toString('latin1')).not.toContain('helped with my sleep');
-    const replied = await f.server.store.db.selectFrom('engagement_events').selectAll().where('message_id', '=', id).where('type', '=', 'replied').executeTakeFirstOrThrow();
+    const replied = await f.server.store.db
+      .selectFrom('engagement_events')
+      .selectAll()
+      .where('message_id', '=', id)
+      .where('type', '=', 'replied')
+      .executeTakeFirstOrThrow();
     expect(replied.latency_ms).toBeGreaterThanOrEqual(0);
     status = (await (await f.api('GET', `/v1/messages/${id}`)).json()) as typeof status;
     expect(status.recipients[0]?.status).toBe('replied');
     // The clinician hears about it by a PHI-free email.
-    const notice = await waitForMail((raw) => raw.includes('dr.lee@calm.example') && raw.includes('New secure reply'), mailsBefore);
+    const notice = await waitForMail(
+      (raw) => raw.includes('dr.lee@calm.example') && raw.includes('New secure reply'),
+      mailsBefore,
+    );
     expect(notice).not.toContain('sleep');
     expect(notice).not.toContain('viewer@patient.example');
     await context.close();
@@ -144,9 +178,15 @@ describe('viewer in Chromium', () => {
     const after = await openedEvents(id);
     expect(after).toHaveLength(1);
     expect(after[0]!.at).toBe(first[0]!.at);
-    const link_ = await f.server.store.db.selectFrom('viewer_links').select('first_opened_at').where('message_id', '=', id).executeTakeFirstOrThrow();
+    const link_ = await f.server.store.db
+      .selectFrom('viewer_links')
+      .select('first_opened_at')
+      .where('message_id', '=', id)
+      .executeTakeFirstOrThrow();
     expect(link_.first_opened_at).toBe(first[0]!.at);
-    const status = (await (await f.api('GET', `/v1/messages/${id}`)).json()) as { recipients: Array<{ status: string; openedAt: string | null }> };
+    const status = (await (await f.api('GET', `/v1/messages/${id}`)).json()) as {
+      recipients: Array<{ status: string; openedAt: string | null }>;
+    };
     expect(status.recipients[0]).toMatchObject({ status: 'opened', openedAt: first[0]!.at });
     await context.close();
   }, 60_000);
@@ -189,9 +229,16 @@ describe('viewer in Chromium', () => {
   }, 60_000);
 
   it('asks for a one-time code first when the policy says so, and locks after five wrong codes', async () => {
-    await putPolicy(f.server.store.db, f.server.practiceId, { ...DEFAULT_POLICY, viewerSecondFactor: true }, 'test');
+    await putPolicy(
+      f.server.store.db,
+      f.server.practiceId,
+      { ...DEFAULT_POLICY, viewerSecondFactor: true },
+      'test',
+    );
     try {
-      const { id: otpId, link } = await sendAndGetLink('otp@patient.example', { text: 'Your results are attached.' });
+      const { id: otpId, link } = await sendAndGetLink('otp@patient.example', {
+        text: 'Your results are attached.',
+      });
       const context = await browser.newContext();
       const page = await context.newPage();
       await page.goto(link);
@@ -211,7 +258,9 @@ describe('viewer in Chromium', () => {
       await Promise.all([page.waitForLoadState(), page.click('text=Open message')]);
       await expect(page.locator('.body').textContent()).resolves.toContain('Your results are attached.');
       // Entering the emailed code is itself evidence of a person: the open is recorded.
-      expect((await waitForOpen(otpId)).map((e) => JSON.parse(e.data) as unknown)).toEqual([{ evidence: 'one_time_code' }]);
+      expect((await waitForOpen(otpId)).map((e) => JSON.parse(e.data) as unknown)).toEqual([
+        { evidence: 'one_time_code' },
+      ]);
       await context.close();
 
       // Another browser without the cookie: five wrong codes void the code.
@@ -240,7 +289,12 @@ describe('viewer in Chromium', () => {
     const before = f.smtp.received.length;
     await page.fill('textarea[name=text]', 'Honestly it was bad. I want to kill myself.');
     await Promise.all([page.waitForURL(/replied=1/), page.click('button[type=submit]')]);
-    const ev = await f.server.store.db.selectFrom('engagement_events').selectAll().where('message_id', '=', id).where('type', '=', 'replied').executeTakeFirstOrThrow();
+    const ev = await f.server.store.db
+      .selectFrom('engagement_events')
+      .selectAll()
+      .where('message_id', '=', id)
+      .where('type', '=', 'replied')
+      .executeTakeFirstOrThrow();
     const data = JSON.parse(ev.data) as { crisis?: { sentence: string; grade: string } };
     expect(data.crisis?.grade).toBe('first_person');
     expect(data.crisis?.sentence).toContain('kill myself');
@@ -253,21 +307,39 @@ describe('viewer in Chromium', () => {
 describe('viewer without a browser', () => {
   it('records no open for a plain HTTP GET or HEAD (a mail scanner or link prefetcher), but audits the read', async () => {
     const { id, link } = await sendAndGetLink('scanner@patient.example', { text: 'Scanned, not read.' });
-    const auditsBefore = await f.server.store.db.selectFrom('audit_events').select('id').where('action', '=', 'viewer.open').where('target_id', '=', id).execute();
+    const auditsBefore = await f.server.store.db
+      .selectFrom('audit_events')
+      .select('id')
+      .where('action', '=', 'viewer.open')
+      .where('target_id', '=', id)
+      .execute();
     expect(auditsBefore).toHaveLength(0);
-    const get = await fetch(link, { headers: { 'user-agent': 'Mozilla/5.0 (compatible; MSIE 9.0; SafeLinks scanner)' } });
+    const get = await fetch(link, {
+      headers: { 'user-agent': 'Mozilla/5.0 (compatible; MSIE 9.0; SafeLinks scanner)' },
+    });
     expect(get.status).toBe(200);
     expect(await get.text()).toContain('Scanned, not read.');
     const head = await fetch(link, { method: 'HEAD' });
     expect(head.status).toBe(200);
     await new Promise((res) => setTimeout(res, 300));
     expect(await openedEvents(id)).toHaveLength(0);
-    const vl = await f.server.store.db.selectFrom('viewer_links').select('first_opened_at').where('message_id', '=', id).executeTakeFirstOrThrow();
+    const vl = await f.server.store.db
+      .selectFrom('viewer_links')
+      .select('first_opened_at')
+      .where('message_id', '=', id)
+      .executeTakeFirstOrThrow();
     expect(vl.first_opened_at).toBeNull();
-    const status = (await (await f.api('GET', `/v1/messages/${id}`)).json()) as { recipients: Array<{ status: string; openedAt: string | null }> };
+    const status = (await (await f.api('GET', `/v1/messages/${id}`)).json()) as {
+      recipients: Array<{ status: string; openedAt: string | null }>;
+    };
     expect(status.recipients[0]).toMatchObject({ status: 'sent', openedAt: null });
     // The read itself is still audited.
-    const audits = await f.server.store.db.selectFrom('audit_events').select('id').where('action', '=', 'viewer.open').where('target_id', '=', id).execute();
+    const audits = await f.server.store.db
+      .selectFrom('audit_events')
+      .select('id')
+      .where('action', '=', 'viewer.open')
+      .where('target_id', '=', id)
+      .execute();
     expect(audits.length).toBeGreaterThanOrEqual(1);
   });
 
@@ -286,7 +358,12 @@ describe('viewer without a browser', () => {
     const opened = await openedEvents(id);
     expect(opened).toHaveLength(1);
     expect(JSON.parse(opened[0]!.data)).toEqual({ evidence: 'reply' });
-    const replied = await f.server.store.db.selectFrom('engagement_events').selectAll().where('message_id', '=', id).where('type', '=', 'replied').executeTakeFirstOrThrow();
+    const replied = await f.server.store.db
+      .selectFrom('engagement_events')
+      .selectAll()
+      .where('message_id', '=', id)
+      .where('type', '=', 'replied')
+      .executeTakeFirstOrThrow();
     expect(opened[0]!.at <= replied.at).toBe(true);
   });
 
@@ -295,16 +372,27 @@ describe('viewer without a browser', () => {
     const page = await (await fetch(link)).text();
     const token = /id="attune-open" hidden data-action="[^"]+" data-token="([^"]+)"/.exec(page)![1]!;
     const beacon = (body: string, headers: Record<string, string> = {}, url = `${link}/opened`) =>
-      fetch(url, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body });
+      fetch(url, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+        body,
+      });
     expect((await beacon('t=')).status).toBe(403);
     expect((await beacon('t=abc.def.ghi')).status).toBe(403);
     // The CSRF token of the reply form is not an open token.
     const csrf = /name="csrf" value="([^"]+)"/.exec(page)![1]!;
     expect((await beacon(`t=${encodeURIComponent(csrf)}`)).status).toBe(403);
-    expect((await beacon(`t=${encodeURIComponent(token)}`, { origin: 'https://evil.example' })).status).toBe(403);
-    expect((await beacon(`t=${encodeURIComponent(token)}`, { 'sec-fetch-site': 'cross-site' })).status).toBe(403);
+    expect((await beacon(`t=${encodeURIComponent(token)}`, { origin: 'https://evil.example' })).status).toBe(
+      403,
+    );
+    expect((await beacon(`t=${encodeURIComponent(token)}`, { 'sec-fetch-site': 'cross-site' })).status).toBe(
+      403,
+    );
     expect((await fetch(`${link}/opened`, { method: 'GET' })).status).toBe(404);
-    expect((await beacon(`t=${encodeURIComponent(token)}`, {}, `${f.url}/m/${'C'.repeat(43)}/opened`)).status).toBe(404);
+    expect(
+      (await beacon(`t=${encodeURIComponent(token)}`, {}, `${f.url}/m/${'C'.repeat(43)}/opened`)).status,
+    ).toBe(404);
     expect(await openedEvents(id)).toHaveLength(0);
     // Another link's page token does not open this one.
     const other = await sendAndGetLink('beacon2@patient.example', { text: 'y' });
@@ -312,11 +400,18 @@ describe('viewer without a browser', () => {
     expect((await beacon(`t=${encodeURIComponent(otherToken)}`)).status).toBe(403);
     expect(await openedEvents(id)).toHaveLength(0);
     // The right token, same origin: 204, once.
-    expect((await beacon(`t=${encodeURIComponent(token)}`, { 'sec-fetch-site': 'same-origin', origin: 'null' })).status).toBe(204);
+    expect(
+      (await beacon(`t=${encodeURIComponent(token)}`, { 'sec-fetch-site': 'same-origin', origin: 'null' }))
+        .status,
+    ).toBe(204);
     expect((await beacon(`t=${encodeURIComponent(token)}`)).status).toBe(204);
     expect(await openedEvents(id)).toHaveLength(1);
     // An expired link answers 410 like its page.
-    await f.server.store.db.updateTable('viewer_links').set({ expires_at: new Date(Date.now() - 1000).toISOString() }).where('message_id', '=', id).execute();
+    await f.server.store.db
+      .updateTable('viewer_links')
+      .set({ expires_at: new Date(Date.now() - 1000).toISOString() })
+      .where('message_id', '=', id)
+      .execute();
     expect((await beacon(`t=${encodeURIComponent(token)}`)).status).toBe(410);
   });
 
@@ -326,7 +421,11 @@ describe('viewer without a browser', () => {
     expect(unknown.headers.get('content-type')).toContain('text/html');
     expect(await unknown.text()).toContain('Link not found');
     const { id, link } = await sendAndGetLink('expire@patient.example', { text: 'x' });
-    await f.server.store.db.updateTable('viewer_links').set({ expires_at: new Date(Date.now() - 1000).toISOString() }).where('message_id', '=', id).execute();
+    await f.server.store.db
+      .updateTable('viewer_links')
+      .set({ expires_at: new Date(Date.now() - 1000).toISOString() })
+      .where('message_id', '=', id)
+      .execute();
     const expired = await fetch(link);
     expect(expired.status).toBe(410);
     expect(await expired.text()).toContain('This link has expired');
@@ -337,10 +436,19 @@ describe('viewer without a browser', () => {
     const page = await (await fetch(link)).text();
     const csrf = /name="csrf" value="([^"]+)"/.exec(page)![1]!;
     const post = (body: string, headers: Record<string, string> = {}) =>
-      fetch(`${link}/reply`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body });
+      fetch(`${link}/reply`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+        body,
+      });
     expect((await post('text=hello')).status).toBe(403);
-    expect((await post(`text=hello&csrf=${encodeURIComponent(csrf)}`, { origin: 'https://evil.example' })).status).toBe(403);
-    expect((await post(`text=hello&csrf=${encodeURIComponent(csrf)}`, { 'sec-fetch-site': 'cross-site' })).status).toBe(403);
+    expect(
+      (await post(`text=hello&csrf=${encodeURIComponent(csrf)}`, { origin: 'https://evil.example' })).status,
+    ).toBe(403);
+    expect(
+      (await post(`text=hello&csrf=${encodeURIComponent(csrf)}`, { 'sec-fetch-site': 'cross-site' })).status,
+    ).toBe(403);
     const ok = await post(`text=hello&csrf=${encodeURIComponent(csrf)}`, { origin: new URL(link).origin });
     expect(ok.status).toBe(303);
   });
@@ -348,7 +456,9 @@ describe('viewer without a browser', () => {
   it('rate limits an address that guesses tokens', async () => {
     let last = 0;
     for (let i = 0; i < 25; i++) {
-      const r = await fetch(`${f.url}/m/${String(i).padStart(43, 'B')}`, { headers: { 'x-forwarded-for': '203.0.113.9' } });
+      const r = await fetch(`${f.url}/m/${String(i).padStart(43, 'B')}`, {
+        headers: { 'x-forwarded-for': '203.0.113.9' },
+      });
       last = r.status;
     }
     expect(last).toBe(429);

@@ -4,7 +4,14 @@ import { z } from 'zod';
 // Both sidebars (Outlook read pane, Gmail card) render these. Decision support, not diagnosis:
 // every number carries how it was computed (`basis`) and from how much data (`n`).
 
-export const ENGAGEMENT_STYLES = ['steady', 'sporadic', 'declining', 'disengaged', 're_engaging', 'new'] as const;
+export const ENGAGEMENT_STYLES = [
+  'steady',
+  'sporadic',
+  'declining',
+  'disengaged',
+  're_engaging',
+  'new',
+] as const;
 export const EngagementStyleSchema = z.enum(ENGAGEMENT_STYLES);
 export type EngagementStyle = z.infer<typeof EngagementStyleSchema>;
 
@@ -90,7 +97,13 @@ export const EngagementSchema = z.object({
   }),
   frequency: MetricSchema,
   topics: z.array(
-    z.object({ topic: z.string(), sent: z.number().int(), opened: z.number().int(), replied: z.number().int(), replyRate: z.number().nullable() }),
+    z.object({
+      topic: z.string(),
+      sent: z.number().int(),
+      opened: z.number().int(),
+      replied: z.number().int(),
+      replyRate: z.number().nullable(),
+    }),
   ),
   inquiries: z.array(z.object({ type: z.enum(INQUIRY_TYPES), count: z.number().int() })),
   tone: z.object({

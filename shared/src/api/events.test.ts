@@ -1,19 +1,31 @@
 import { describe, expect, it } from 'vitest';
 import { EngagementEventSchema, EventsBatchRequestSchema } from './events.ts';
 
-const appt = { id: 'e1', patientId: 'p1', type: 'appointment_missed', at: '2026-03-02T15:00:00Z', appointmentId: 'a1' };
+const appt = {
+  id: 'e1',
+  patientId: 'p1',
+  type: 'appointment_missed',
+  at: '2026-03-02T15:00:00Z',
+  appointmentId: 'a1',
+};
 
 describe('EventsBatchRequestSchema (POST /v1/events)', () => {
   it('accepts a batch of appointment events with ISO or epoch times', () => {
-    const r = EventsBatchRequestSchema.safeParse({ events: [appt, { ...appt, id: 'e2', at: 1_772_463_600_000 }] });
+    const r = EventsBatchRequestSchema.safeParse({
+      events: [appt, { ...appt, id: 'e2', at: 1_772_463_600_000 }],
+    });
     expect(r.success).toBe(true);
   });
   it('rejects message events, which only the server records', () => {
-    expect(EventsBatchRequestSchema.safeParse({ events: [{ ...appt, type: 'replied' }] }).success).toBe(false);
+    expect(EventsBatchRequestSchema.safeParse({ events: [{ ...appt, type: 'replied' }] }).success).toBe(
+      false,
+    );
   });
   it('rejects unknown fields, times without an offset and empty or oversized batches', () => {
     expect(EventsBatchRequestSchema.safeParse({ events: [{ ...appt, extra: 1 }] }).success).toBe(false);
-    expect(EventsBatchRequestSchema.safeParse({ events: [{ ...appt, at: '2026-03-02 15:00' }] }).success).toBe(false);
+    expect(
+      EventsBatchRequestSchema.safeParse({ events: [{ ...appt, at: '2026-03-02 15:00' }] }).success,
+    ).toBe(false);
     expect(EventsBatchRequestSchema.safeParse({ events: [] }).success).toBe(false);
     const many = Array.from({ length: 1001 }, (_, i) => ({ ...appt, id: `e${i}` }));
     expect(EventsBatchRequestSchema.safeParse({ events: many }).success).toBe(false);

@@ -40,11 +40,19 @@ export const EngagementEventSchema = z
     /** replied: the clinician message answered (pairs the reply with its send). */
     inReplyTo: id.optional(),
     /** replied: time from the answered message's send to this reply (ms). */
-    latencyMs: z.number().finite().min(0).max(10 * 365 * 86_400_000).optional(),
+    latencyMs: z
+      .number()
+      .finite()
+      .min(0)
+      .max(10 * 365 * 86_400_000)
+      .optional(),
     /** sent: topics of the message, e.g. "homework", "stress management", "scheduling". */
     topics: z.array(z.string().trim().toLowerCase().min(1).max(64)).max(20).optional(),
     /** replied: the detector's CRISIS finding (the sentence is PHI: shown to the clinician only). */
-    crisis: z.object({ sentence: z.string().max(2000), grade: z.enum(CRISIS_GRADES) }).strict().optional(),
+    crisis: z
+      .object({ sentence: z.string().max(2000), grade: z.enum(CRISIS_GRADES) })
+      .strict()
+      .optional(),
     /** replied: the inquiry type of the patient's message. */
     inquiry: z.enum(INQUIRY_TYPES).optional(),
     /** replied: negative-affect words per 100 words (lexicon count; a trend signal, not a diagnosis). */
@@ -57,7 +65,9 @@ export type EngagementEvent = z.infer<typeof EngagementEventSchema>;
 /** What callers may pass (topics before trimming etc.). */
 export type EngagementEventInput = z.input<typeof EngagementEventSchema>;
 
-export const AppointmentEventSchema = EngagementEventSchema.extend({ type: z.enum(APPOINTMENT_EVENT_TYPES) }).strict();
+export const AppointmentEventSchema = EngagementEventSchema.extend({
+  type: z.enum(APPOINTMENT_EVENT_TYPES),
+}).strict();
 export type AppointmentEvent = z.infer<typeof AppointmentEventSchema>;
 
 /** Body of `POST /v1/events`. */

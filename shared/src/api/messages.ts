@@ -38,7 +38,9 @@ export const SendMessageRequestSchema = z
       .string()
       .max(100)
       .optional()
-      .describe("Id of a message of your practice that this one answers; any other value is refused with 400 validation_failed."),
+      .describe(
+        'Id of a message of your practice that this one answers; any other value is refused with 400 validation_failed.',
+      ),
     /** Marks a check-in (engagement event `checkin_sent`). */
     checkIn: z.boolean().default(false),
     /**

@@ -11,7 +11,7 @@ const T0 = Date.parse('2026-01-05T15:00:00Z');
 function history(days: number, stopDay: number | null, seed = 1): EngagementEvent[] {
   const ev: EngagementEvent[] = [];
   let s = seed;
-  const rnd = (): number => ((s = (s * 16807) % 2147483647) / 2147483647);
+  const rnd = (): number => (s = (s * 16807) % 2147483647) / 2147483647;
   for (let d = 0; d < days; d += 2 + (d % 3 === 0 ? 1 : 0)) {
     const sent = T0 + d * DAY;
     const id = `m${d}`;
@@ -20,7 +20,15 @@ function history(days: number, stopDay: number | null, seed = 1): EngagementEven
     if (!stopped) {
       const lat = (2 + 10 * rnd()) * 3_600_000;
       ev.push({ id: `o${d}`, patientId: 'p', type: 'opened', at: sent + lat / 2, messageId: id });
-      if (rnd() < 0.9) ev.push({ id: `r${d}`, patientId: 'p', type: 'replied', at: sent + lat, inReplyTo: id, latencyMs: lat });
+      if (rnd() < 0.9)
+        ev.push({
+          id: `r${d}`,
+          patientId: 'p',
+          type: 'replied',
+          at: sent + lat,
+          inReplyTo: id,
+          latencyMs: lat,
+        });
     }
   }
   return ev.sort((a, b) => (a.at as number) - (b.at as number));
@@ -37,7 +45,8 @@ describe('detectDrops', () => {
     expect(a.recovered).toBe(false);
   });
   it('stays quiet for a patient who keeps replying', () => {
-    for (let seed = 1; seed <= 5; seed++) expect(detectDrops(buildTimeline(history(300, null, seed), T0 + 300 * DAY))).toEqual([]);
+    for (let seed = 1; seed <= 5; seed++)
+      expect(detectDrops(buildTimeline(history(300, null, seed), T0 + 300 * DAY))).toEqual([]);
   });
   it('never raises an alarm before the data support it (causal, property)', () => {
     const ev = history(220, 120, 3);
@@ -48,7 +57,9 @@ describe('detectDrops', () => {
         const partial = detectDrops(buildTimeline(ev, asOf));
         for (const a of partial) expect(a.alarmAt).toBeLessThanOrEqual(asOf);
         // Alarms raised by asOf are the same whether or not later data exist.
-        expect(partial.map((a) => a.alarmAt)).toEqual(full.filter((a) => a.alarmAt <= asOf).map((a) => a.alarmAt));
+        expect(partial.map((a) => a.alarmAt)).toEqual(
+          full.filter((a) => a.alarmAt <= asOf).map((a) => a.alarmAt),
+        );
       }),
       { numRuns: 40 },
     );

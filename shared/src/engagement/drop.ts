@@ -67,7 +67,13 @@ export interface DropAlarm {
   /** Whether responsiveness has since recovered (two replies at baseline speed). */
   recovered: boolean;
   recoveredAt: number | null;
-  evidence: { unopened: number; openedOnly: number; replied: number; baselineReplyRate: number; cusum: number };
+  evidence: {
+    unopened: number;
+    openedOnly: number;
+    replied: number;
+    baselineReplyRate: number;
+    cusum: number;
+  };
 }
 
 interface Obs {
@@ -102,7 +108,9 @@ export function detectDrops(t: Timeline, options: Partial<DropOptions> = {}): Dr
       sentAt: m.sentAt,
       kind: replied ? 0 : opened ? 1 : 2,
       prevSilent: false,
-      logLatency: replied ? Math.log(Math.max(60_000, m.latencyMs ?? (m.replyAt as number) - m.sentAt) / HOUR) : null,
+      logLatency: replied
+        ? Math.log(Math.max(60_000, m.latencyMs ?? (m.replyAt as number) - m.sentAt) / HOUR)
+        : null,
     });
   }
   obs.sort((a, b) => a.at - b.at);
@@ -150,7 +158,8 @@ export function detectDrops(t: Timeline, options: Partial<DropOptions> = {}): Dr
     const pu = (cnt[x.kind] as number) / total;
     const row = cond[x.prevSilent ? 1 : 0] as number[];
     const rowN = (row[0] as number) + (row[1] as number) + (row[2] as number);
-    const p0 = o.markovPrior > 0 ? ((row[x.kind] as number) + o.markovPrior * pu) / (rowN + o.markovPrior) : pu;
+    const p0 =
+      o.markovPrior > 0 ? ((row[x.kind] as number) + o.markovPrior * pu) / (rowN + o.markovPrior) : pu;
     const p1 = (1 - o.dropMix) * p0 + o.dropMix * (DROP_PROFILE[x.kind] as number);
     let llr = Math.log(p1 / p0);
     let z = 0;

@@ -45,13 +45,28 @@ describe('computeEngagement', () => {
       patient,
       ev([
         { type: 'sent', at: T0, messageId: 'm1' },
-        { type: 'replied', at: T0 + H, inReplyTo: 'm1', crisis: { sentence: 'My friend said she wanted to die.', grade: 'third_person' } },
+        {
+          type: 'replied',
+          at: T0 + H,
+          inReplyTo: 'm1',
+          crisis: { sentence: 'My friend said she wanted to die.', grade: 'third_person' },
+        },
         { type: 'sent', at: T0 + DAY, messageId: 'm2' },
-        { type: 'replied', at: T0 + DAY + H, inReplyTo: 'm2', crisis: { sentence: 'I want to die.', grade: 'first_person' } },
+        {
+          type: 'replied',
+          at: T0 + DAY + H,
+          inReplyTo: 'm2',
+          crisis: { sentence: 'I want to die.', grade: 'first_person' },
+        },
       ]),
       asOf,
     );
-    expect(e.alerts[0]).toMatchObject({ kind: 'crisis', severity: 'urgent', sentence: 'I want to die.', grade: 'first_person' });
+    expect(e.alerts[0]).toMatchObject({
+      kind: 'crisis',
+      severity: 'urgent',
+      sentence: 'I want to die.',
+      grade: 'first_person',
+    });
     expect(e.alerts[1]).toMatchObject({ kind: 'crisis', severity: 'warning', grade: 'third_person' });
   });
   it('ignores other patients, future and unparseable events, and duplicate ids', () => {
@@ -68,20 +83,35 @@ describe('computeEngagement', () => {
     expect(e.data).toMatchObject({ messagesSent: 1, replies: 1 });
   });
   it('raises a drop alert with its start date and a check-in template for a patient who stops replying', () => {
-    const sim = simulatePractice({ seed: 11, patients: 40, asOf: '2026-11-01T00:00:00Z', styleWeights: { steady: 0, sporadic: 0, declining: 0, re_engaging: 0, new: 0 } });
+    const sim = simulatePractice({
+      seed: 11,
+      patients: 40,
+      asOf: '2026-11-01T00:00:00Z',
+      styleWeights: { steady: 0, sporadic: 0, declining: 0, re_engaging: 0, new: 0 },
+    });
     const p = sim.patients.find((x) => x.drops.length === 1);
     expect(p).toBeDefined();
     if (!p) return;
-    const e = computeEngagement({ id: p.id, email: p.email, name: p.name, timeZone: p.timeZone }, p.events, sim.asOf);
+    const e = computeEngagement(
+      { id: p.id, email: p.email, name: p.name, timeZone: p.timeZone },
+      p.events,
+      sim.asOf,
+    );
     expect(() => EngagementSchema.parse(e)).not.toThrow();
     const drop = e.alerts.find((a) => a.kind === 'drop');
     expect(drop?.since).toMatch(/^\d{4}-\d{2}-\d{2}$/);
-    expect(Math.abs(Date.parse(drop?.since as string) - (p.drops[0] as { onset: number }).onset)).toBeLessThan(21 * DAY);
+    expect(
+      Math.abs(Date.parse(drop?.since as string) - (p.drops[0] as { onset: number }).onset),
+    ).toBeLessThan(21 * DAY);
     expect(e.recommendations.checkIn?.template).toMatch(/check in/);
     expect(e.style.style).toBe('disengaged');
   });
   it('falls back to UTC for an unknown time zone and says so', () => {
-    const e = computeEngagement({ ...patient, timeZone: '<script>' }, ev([{ type: 'sent', at: T0, messageId: 'm' }]), T0 + DAY);
+    const e = computeEngagement(
+      { ...patient, timeZone: '<script>' },
+      ev([{ type: 'sent', at: T0, messageId: 'm' }]),
+      T0 + DAY,
+    );
     expect(e.replyHours.timeZone).toBe('UTC');
     expect(e.replyHours.basis).toMatch(/unknown zone/);
     expect(e.charts.replyHoursSvg).not.toContain('<script>');
@@ -104,7 +134,11 @@ describe('computeEngagement on a simulated practice', () => {
   it('always produces the API shape, with finite numbers, for every style', () => {
     const sim = simulatePractice({ seed: 21, patients: 36, asOf: '2026-11-01T00:00:00Z', weeks: 60 });
     for (const p of sim.patients) {
-      const e = computeEngagement({ id: p.id, email: p.email, name: p.name, timeZone: p.timeZone }, p.events, sim.asOf);
+      const e = computeEngagement(
+        { id: p.id, email: p.email, name: p.name, timeZone: p.timeZone },
+        p.events,
+        sim.asOf,
+      );
       expect(() => EngagementSchema.parse(e)).not.toThrow();
       expect(nonFinite(e)).toEqual([]);
       if (e.replyRate.value !== null) {

@@ -8,10 +8,27 @@ import { bestWindow, type HourWindowParams } from './hours.ts';
 import { DEFAULT_STYLE_MODEL } from './model.ts';
 import { DEFAULT_LATENCY_SHRINKAGE, predictLatencyHours } from './predict.ts';
 import { median, quantile, round } from './stats.ts';
-import { classifyStyle, weeklySeries, type StyleModel, type StyleResult, type StyleThresholds } from './style.ts';
+import {
+  classifyStyle,
+  weeklySeries,
+  type StyleModel,
+  type StyleResult,
+  type StyleThresholds,
+} from './style.ts';
 import { replyHoursSvg, responseTimeSvg } from './svg.ts';
 import { buildTimeline, type Timeline } from './timeline.ts';
-import { DAY, HOUR, WEEK, isValidTimeZone, isoDateOf, isoOf, localHour, toMs, weekIndex, weekStartDate } from './time.ts';
+import {
+  DAY,
+  HOUR,
+  WEEK,
+  isValidTimeZone,
+  isoDateOf,
+  isoOf,
+  localHour,
+  toMs,
+  weekIndex,
+  weekStartDate,
+} from './time.ts';
 
 export const DISCLAIMER =
   'Decision support, not diagnosis: these figures describe email and appointment patterns, not a clinical state. ' +
@@ -119,7 +136,12 @@ export function computeEngagement(
 ): Engagement {
   const asOf = toMs(asOfInput);
   const tz = patient.timeZone && isValidTimeZone(patient.timeZone) ? patient.timeZone : 'UTC';
-  const tzNote = patient.timeZone && tz === 'UTC' ? ` (unknown zone "${patient.timeZone}": UTC used)` : patient.timeZone ? '' : ' (no zone on file: UTC used)';
+  const tzNote =
+    patient.timeZone && tz === 'UTC'
+      ? ` (unknown zone "${patient.timeZone}": UTC used)`
+      : patient.timeZone
+        ? ''
+        : ' (no zone on file: UTC used)';
   const t = buildTimeline(events, asOf, patient.id);
   const due = t.messages.filter((m) => m.replyAt !== null || asOf - m.sentAt >= UNANSWERED_AFTER_MS);
   const answered = due.filter((m) => m.replyAt !== null).length;
@@ -170,10 +192,15 @@ export function computeEngagement(
   // Inquiries.
   const inq = new Map<string, number>();
   for (const r of t.replies) if (r.inquiry) inq.set(r.inquiry, (inq.get(r.inquiry) ?? 0) + 1);
-  const inquiries = INQUIRY_TYPES.filter((k) => inq.has(k)).map((type) => ({ type, count: inq.get(type) as number }));
+  const inquiries = INQUIRY_TYPES.filter((k) => inq.has(k)).map((type) => ({
+    type,
+    count: inq.get(type) as number,
+  }));
 
   // Tone: weekly mean of the lexicon score; trend = last 8 weeks against earlier.
-  const tonePts = t.replies.filter((r) => r.tone !== null).map((r) => ({ at: r.at, score: r.tone as number }));
+  const tonePts = t.replies
+    .filter((r) => r.tone !== null)
+    .map((r) => ({ at: r.at, score: r.tone as number }));
   const recentTone = tonePts.filter((p) => p.at >= asOf - 8 * WEEK).map((p) => p.score);
   const baseTone = tonePts.filter((p) => p.at < asOf - 8 * WEEK).map((p) => p.score);
   let toneTrend: Engagement['tone']['trend'] = 'insufficient_data';
@@ -191,7 +218,11 @@ export function computeEngagement(
   const rescheduleRate = booked > 0 ? round(a.rescheduled / booked, 3) : null;
 
   // Style and drops.
-  const style: StyleResult = classifyStyle(weeklySeries(t), opts.styleModel ?? DEFAULT_STYLE_MODEL, opts.styleThresholds);
+  const style: StyleResult = classifyStyle(
+    weeklySeries(t),
+    opts.styleModel ?? DEFAULT_STYLE_MODEL,
+    opts.styleThresholds,
+  );
   const drops = detectDrops(t, opts.drop);
   const drop = currentDrop(drops);
 
@@ -216,10 +247,14 @@ export function computeEngagement(
       severity: 'warning',
       since: isoDateOf(a.missedAt.find((x) => x >= asOf - 90 * DAY) as number),
       message: `${missed90} missed appointments in the last 90 days.`,
-      reasons: [`No-show rate overall ${noShowRate === null ? 'n/a' : `${Math.round(noShowRate * 100)}%`} of ${held} held or missed.`],
+      reasons: [
+        `No-show rate overall ${noShowRate === null ? 'n/a' : `${Math.round(noShowRate * 100)}%`} of ${held} held or missed.`,
+      ],
     });
   }
-  const unanswered = t.messages.filter((m) => m.replyAt === null && asOf - m.sentAt >= UNANSWERED_AFTER_MS && m.sentAt >= asOf - 30 * DAY).length;
+  const unanswered = t.messages.filter(
+    (m) => m.replyAt === null && asOf - m.sentAt >= UNANSWERED_AFTER_MS && m.sentAt >= asOf - 30 * DAY,
+  ).length;
   if (unanswered >= 3 && !drop) {
     alerts.push({
       kind: 'unanswered',
@@ -235,13 +270,22 @@ export function computeEngagement(
       severity: 'info',
       since: null,
       message: 'Replies use more negative-affect words than before (a trend, not a diagnosis).',
-      reasons: [`Median ${round(rt ?? 0, 1)} vs earlier ${round(bt ?? 0, 1)} negative-affect words per 100 words.`],
+      reasons: [
+        `Median ${round(rt ?? 0, 1)} vs earlier ${round(bt ?? 0, 1)} negative-affect words per 100 words.`,
+      ],
     });
   }
 
   // Recommendations.
-  const approach = recommendApproach(style.style, answered / Math.max(1, due.length), lt, a.missed, due.length);
-  const checkIn = drop || style.style === 'disengaged' ? checkInTemplate(patient.name, drop, style.style) : null;
+  const approach = recommendApproach(
+    style.style,
+    answered / Math.max(1, due.length),
+    lt,
+    a.missed,
+    due.length,
+  );
+  const checkIn =
+    drop || style.style === 'disengaged' ? checkInTemplate(patient.name, drop, style.style) : null;
 
   return {
     patient: { id: patient.id, email: patient.email, name: patient.name, timeZone: patient.timeZone },
@@ -252,11 +296,17 @@ export function computeEngagement(
       messagesSent: t.messages.length,
       replies: t.replies.length,
     },
-    style: { style: style.style, label: STYLE_LABELS[style.style], confidence: style.confidence, reasons: style.reasons },
+    style: {
+      style: style.style,
+      label: STYLE_LABELS[style.style],
+      confidence: style.confidence,
+      reasons: style.reasons,
+    },
     replyRate: {
       value: due.length > 0 ? round(answered / due.length, 3) : null,
       n: due.length,
-      basis: 'Clinician messages with at least one reply, of those sent more than 3 days ago or already answered.',
+      basis:
+        'Clinician messages with at least one reply, of those sent more than 3 days ago or already answered.',
     },
     responseTime: {
       medianHours: lat.length ? round(median(lat) as number, 2) : null,
@@ -300,7 +350,8 @@ export function computeEngagement(
       cancelled: a.cancelled,
       noShowRate,
       rescheduleRate,
-      basis: 'No-show rate = missed / (attended + missed); reschedule rate = rescheduled / (attended + missed + rescheduled + cancelled).',
+      basis:
+        'No-show rate = missed / (attended + missed); reschedule rate = rescheduled / (attended + missed + rescheduled + cancelled).',
     },
     alerts,
     recommendations: {
@@ -317,7 +368,11 @@ export function computeEngagement(
     },
     charts: {
       responseTimeSvg: responseTimeSvg(series.map((s) => ({ label: s.week, value: s.medianHours }))),
-      replyHoursSvg: replyHoursSvg(histogram, win.start === null ? null : { start: win.start, width: win.width }, tz),
+      replyHoursSvg: replyHoursSvg(
+        histogram,
+        win.start === null ? null : { start: win.start, width: win.width },
+        tz,
+      ),
       pngUrl: opts.pngUrl ?? null,
     },
     disclaimer: DISCLAIMER,
@@ -331,20 +386,43 @@ export function recommendApproach(
   missed: number,
   n: number,
 ): Engagement['recommendations']['approach'] {
-  const reasons = [`Style: ${STYLE_LABELS[style]}.`, `Reply rate ${Math.round(replyRate * 100)}% of ${n} messages.`];
+  const reasons = [
+    `Style: ${STYLE_LABELS[style]}.`,
+    `Reply rate ${Math.round(replyRate * 100)}% of ${n} messages.`,
+  ];
   switch (style) {
     case 'steady':
-      return { kind: 'structured', text: 'Structured contact suits this patient: regular homework and between-session tasks (e.g. CBT worksheets) with a set rhythm.', reasons };
+      return {
+        kind: 'structured',
+        text: 'Structured contact suits this patient: regular homework and between-session tasks (e.g. CBT worksheets) with a set rhythm.',
+        reasons,
+      };
     case 'sporadic':
-      return { kind: 'flexible', text: 'Flexible contact: short, optional check-ins that are easy to answer when they can, without deadlines.', reasons };
+      return {
+        kind: 'flexible',
+        text: 'Flexible contact: short, optional check-ins that are easy to answer when they can, without deadlines.',
+        reasons,
+      };
     case 'declining':
-      if (lt.trend === 'slower') reasons.push('Replies are slower than the patient\'s own baseline.');
-      return { kind: 'simplified', text: 'Simplify: shorter messages with one clear question; consider reducing task load.', reasons };
+      if (lt.trend === 'slower') reasons.push("Replies are slower than the patient's own baseline.");
+      return {
+        kind: 'simplified',
+        text: 'Simplify: shorter messages with one clear question; consider reducing task load.',
+        reasons,
+      };
     case 'disengaged':
       reasons.push(missed > 0 ? `${missed} missed appointment(s).` : 'Little response to email.');
-      return { kind: 'other_channel', text: 'Email is not reaching this patient: consider a phone call or raising it at the next session.', reasons };
+      return {
+        kind: 'other_channel',
+        text: 'Email is not reaching this patient: consider a phone call or raising it at the next session.',
+        reasons,
+      };
     case 're_engaging':
-      return { kind: 'flexible', text: 'Welcome the return with low-pressure contact; rebuild the rhythm gradually.', reasons };
+      return {
+        kind: 'flexible',
+        text: 'Welcome the return with low-pressure contact; rebuild the rhythm gradually.',
+        reasons,
+      };
     case 'new':
       return { kind: 'standard', text: 'Too little history for a tailored approach yet.', reasons };
     default: {
@@ -354,14 +432,22 @@ export function recommendApproach(
   }
 }
 
-export function checkInTemplate(name: string | null, drop: DropAlarm | null, style: EngagementStyle): { subject: string; template: string; reasons: string[] } {
+export function checkInTemplate(
+  name: string | null,
+  drop: DropAlarm | null,
+  style: EngagementStyle,
+): { subject: string; template: string; reasons: string[] } {
   const first = name ? (name.trim().split(/\s+/)[0] ?? '') : '';
   const greeting = first ? `Hi ${first},` : 'Hi,';
   return {
     subject: 'Checking in',
     template: `${greeting}\n\nI wanted to check in and see how things are going. There's no pressure to reply at length; a line or two is plenty, or we can talk at your next appointment.\n\nIf anything feels urgent, please call the office or, in an emergency, 988 or 911.\n\nTake care,`,
     reasons: drop
-      ? [`Responsiveness dropped from about ${isoDateOf(drop.onset)}; a short supportive check-in is suggested. Edit before sending.`]
-      : [`Style is ${STYLE_LABELS[style].toLowerCase()}; a short supportive check-in is suggested. Edit before sending.`],
+      ? [
+          `Responsiveness dropped from about ${isoDateOf(drop.onset)}; a short supportive check-in is suggested. Edit before sending.`,
+        ]
+      : [
+          `Style is ${STYLE_LABELS[style].toLowerCase()}; a short supportive check-in is suggested. Edit before sending.`,
+        ],
   };
 }

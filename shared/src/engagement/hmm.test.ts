@@ -34,7 +34,17 @@ function sample(m: Hmm, T: number, seed: number): number[] {
 describe('Baum-Welch', () => {
   it('raises the likelihood and recovers the emission structure from sampled sequences', () => {
     const seqs = Array.from({ length: 40 }, (_, i) => sample(truth, 60, i + 1));
-    const init: Hmm = { pi: [0.5, 0.5], a: [[0.7, 0.3], [0.3, 0.7]], b: [[0.5, 0.3, 0.2], [0.2, 0.3, 0.5]] };
+    const init: Hmm = {
+      pi: [0.5, 0.5],
+      a: [
+        [0.7, 0.3],
+        [0.3, 0.7],
+      ],
+      b: [
+        [0.5, 0.3, 0.2],
+        [0.2, 0.3, 0.5],
+      ],
+    };
     const before = seqs.reduce((s, o) => s + logLikelihood(init, o), 0);
     const fit = baumWelch(init, seqs);
     expect(fit.logLik).toBeGreaterThan(before);

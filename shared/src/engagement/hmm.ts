@@ -58,7 +58,8 @@ function forwardBackward(m: Hmm, obs: readonly Obs[]): Fb {
       const o = obs[t + 1] as Obs;
       for (let i = 0; i < K; i++) {
         let s = 0;
-        for (let j = 0; j < K; j++) s += ((m.a[i] as number[])[j] as number) * emit(m, j, o) * (next[j] as number);
+        for (let j = 0; j < K; j++)
+          s += ((m.a[i] as number[])[j] as number) * emit(m, j, o) * (next[j] as number);
         bt[i] = s * (c[t] as number);
       }
     }
@@ -126,7 +127,12 @@ export interface FitResult {
 }
 
 /** Baum-Welch over several sequences, from `init`, until the log-likelihood gain is below `tol`. */
-export function baumWelch(init: Hmm, seqs: readonly (readonly Obs[])[], maxIter = 100, tol = 1e-4): FitResult {
+export function baumWelch(
+  init: Hmm,
+  seqs: readonly (readonly Obs[])[],
+  maxIter = 100,
+  tol = 1e-4,
+): FitResult {
   let m: Hmm = { pi: [...init.pi], a: init.a.map((r) => [...r]), b: init.b.map((r) => [...r]) };
   const K = m.pi.length;
   const M = (m.b[0] as number[]).length;
@@ -163,7 +169,8 @@ export function baumWelch(init: Hmm, seqs: readonly (readonly Obs[])[], maxIter 
           const bt1 = beta[t + 1] as Float64Array;
           for (let i = 0; i < K; i++) {
             for (let j = 0; j < K; j++) {
-              const xi = (at[i] as number) * ((m.a[i] as number[])[j] as number) * emit(m, j, o1) * (bt1[j] as number);
+              const xi =
+                (at[i] as number) * ((m.a[i] as number[])[j] as number) * emit(m, j, o1) * (bt1[j] as number);
               (aN[i] as Float64Array)[j] = ((aN[i] as Float64Array)[j] as number) + xi;
             }
           }

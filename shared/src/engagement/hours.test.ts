@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { bestWindow, bestWindowStart, DEFAULT_HOUR_WINDOW, DEFAULT_HOUR_WINDOW_NO_PRIOR, fitHourWindow, hourPredictive } from './hours.ts';
+import {
+  bestWindow,
+  bestWindowStart,
+  DEFAULT_HOUR_WINDOW,
+  DEFAULT_HOUR_WINDOW_NO_PRIOR,
+  fitHourWindow,
+  hourPredictive,
+} from './hours.ts';
 import { createRng } from './prng.ts';
 import { inWindow } from './stats.ts';
 
@@ -42,7 +49,7 @@ describe('hourPredictive', () => {
     expect(p[1] as number).toBeGreaterThan(p[12] as number);
     expect(p[22] as number).toBeGreaterThan(p[12] as number);
   });
-  it('puts replies at 9:00-9:59 in the 9 o\'clock bin, so the window is centred on it (no half-hour lag)', () => {
+  it("puts replies at 9:00-9:59 in the 9 o'clock bin, so the window is centred on it (no half-hour lag)", () => {
     const hours = [9.05, 9.2, 9.4, 9.5, 9.7, 9.95];
     const p = hourPredictive(hours, { kappa: 16, halfLife: 0 });
     expect(p[8] as number).toBeCloseTo(p[10] as number, 1);
@@ -59,7 +66,12 @@ describe('hourPredictive', () => {
     expect(none.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 9);
     expect(none[14] as number).toBeGreaterThan(none[15] as number);
     const few = hourPredictive([8.5, 8.5], { prior, priorWeight: 20, kappa: 64, halfLife: 0 });
-    const many = hourPredictive(new Array<number>(200).fill(8.5), { prior, priorWeight: 20, kappa: 64, halfLife: 0 });
+    const many = hourPredictive(new Array<number>(200).fill(8.5), {
+      prior,
+      priorWeight: 20,
+      kappa: 64,
+      halfLife: 0,
+    });
     expect(few[14] as number).toBeGreaterThan(few[8] as number);
     expect(many[8] as number).toBeGreaterThan(many[14] as number);
     // Posterior mean: the patient's share of the mass is n / (n + priorWeight).
@@ -126,7 +138,9 @@ describe('fitHourWindow', () => {
   });
   it('with the one-SE rule never shrinks less than the best-scoring setting', () => {
     const rng = createRng(13);
-    const histories = Array.from({ length: 20 }, (_, i) => Array.from({ length: 15 }, () => (((9 + (i % 3) * 4 + rng.normal(0, 2)) % 24) + 24) % 24));
+    const histories = Array.from({ length: 20 }, (_, i) =>
+      Array.from({ length: 15 }, () => (((9 + (i % 3) * 4 + rng.normal(0, 2)) % 24) + 24) % 24),
+    );
     const best = fitHourWindow(histories, population, { rule: 'best' });
     const oneSe = fitHourWindow(histories, population);
     expect(oneSe.params.priorWeight).toBeGreaterThanOrEqual(best.params.priorWeight);

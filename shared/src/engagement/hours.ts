@@ -50,24 +50,39 @@ export interface WindowOptions extends Partial<HourWindowParams> {
  * fit and prints it): habits drift, so recent replies count most, and a person's own histogram is
  * trusted about as much as 50 replies' worth of the population's.
  */
-export const DEFAULT_HOUR_WINDOW: Readonly<HourWindowParams> = Object.freeze({ kappa: 64, priorWeight: 50, halfLife: 10 });
+export const DEFAULT_HOUR_WINDOW: Readonly<HourWindowParams> = Object.freeze({
+  kappa: 64,
+  priorWeight: 50,
+  halfLife: 10,
+});
 
 /**
  * Without a prior there is nothing to shrink towards, and the same fit (prior weight 0) wants a much
  * wider kernel instead: smoothing stands in for shrinkage. On the Enron benchmark this path does NOT
  * beat the population's window; pass the practice's hours (practicePriors().hourPrior) as the prior.
  */
-export const DEFAULT_HOUR_WINDOW_NO_PRIOR: Readonly<HourWindowParams> = Object.freeze({ kappa: 4, priorWeight: 0, halfLife: 25 });
+export const DEFAULT_HOUR_WINDOW_NO_PRIOR: Readonly<HourWindowParams> = Object.freeze({
+  kappa: 4,
+  priorWeight: 0,
+  halfLife: 25,
+});
 
 function usablePrior(prior: readonly number[] | undefined): readonly number[] | undefined {
   return prior && prior.some((x) => x > 0) ? prior : undefined;
 }
 
 /** The smoothing in force: explicit options first, then the default for "with" or "without a prior". */
-function resolve(opts: Partial<HourWindowParams> & { prior?: readonly number[] | undefined }): HourWindowParams & { prior: readonly number[] | undefined } {
+function resolve(
+  opts: Partial<HourWindowParams> & { prior?: readonly number[] | undefined },
+): HourWindowParams & { prior: readonly number[] | undefined } {
   const prior = usablePrior(opts.prior);
   const d = prior ? DEFAULT_HOUR_WINDOW : DEFAULT_HOUR_WINDOW_NO_PRIOR;
-  return { kappa: opts.kappa ?? d.kappa, halfLife: opts.halfLife ?? d.halfLife, priorWeight: prior ? (opts.priorWeight ?? d.priorWeight) : 0, prior };
+  return {
+    kappa: opts.kappa ?? d.kappa,
+    halfLife: opts.halfLife ?? d.halfLife,
+    priorWeight: prior ? (opts.priorWeight ?? d.priorWeight) : 0,
+    prior,
+  };
 }
 
 const TAU = 2 * Math.PI;
@@ -128,7 +143,10 @@ function recencyWeights(n: number, halfLife: number): number[] | null {
  * the reply hours in time order (oldest first). Sums to 1 when there is data or a prior; all zeros
  * otherwise.
  */
-export function hourPredictive(hours: readonly number[], opts: Omit<WindowOptions, 'width' | 'fallbackP'> = {}): number[] {
+export function hourPredictive(
+  hours: readonly number[],
+  opts: Omit<WindowOptions, 'width' | 'fallbackP'> = {},
+): number[] {
   const { kappa, halfLife, prior, priorWeight } = resolve(opts);
   const weights = recencyWeights(hours.length, halfLife);
   const kern = kernelTable(kappa);
@@ -175,17 +193,31 @@ export function bestWindow(hours: readonly number[], opts: WindowOptions = {}): 
   const { kappa, halfLife, prior, priorWeight: pw } = resolve(opts);
   const n = hours.length;
   if (n === 0 && !prior) {
-    return { hour: null, start: null, width, mass: null, confidence: 0, n, meanHour: null, resultantLength: null, rayleighP: null, reasons: ['No replies yet.'] };
+    return {
+      hour: null,
+      start: null,
+      width,
+      mass: null,
+      confidence: 0,
+      n,
+      meanHour: null,
+      resultantLength: null,
+      rayleighP: null,
+      reasons: ['No replies yet.'],
+    };
   }
   const weights = recencyWeights(n, halfLife);
   const wsum = weights ? weights.reduce((a, b) => a + b, 0) : n;
   const circ = circularHours(hours, weights ?? undefined);
   const fallback = prior !== undefined && (circ?.rayleighP ?? 1) > (opts.fallbackP ?? 1);
   // Falling back = the prior alone (no patient data), through the same predictive machinery.
-  const p = fallback ? hourPredictive([], { prior, priorWeight: 1, kappa, halfLife }) : hourPredictive(hours, { prior, priorWeight: pw, kappa, halfLife });
+  const p = fallback
+    ? hourPredictive([], { prior, priorWeight: 1, kappa, halfLife })
+    : hourPredictive(hours, { prior, priorWeight: pw, kappa, halfLife });
   const { start, mass } = bestWindowStart(p, width);
   let hour = start;
-  for (let j = 1; j < width; j++) if ((p[(start + j) % 24] as number) > (p[hour] as number)) hour = (start + j) % 24;
+  for (let j = 1; j < width; j++)
+    if ((p[(start + j) % 24] as number) > (p[hour] as number)) hour = (start + j) % 24;
   const evidence = circ ? 1 - circ.rayleighP : 0;
   const confidence = round(evidence * (wsum / (wsum + pw + 2)), 2);
   const reasons: string[] = [];
@@ -194,7 +226,10 @@ export function bestWindow(hours: readonly number[], opts: WindowOptions = {}): 
       `${n} repl${n === 1 ? 'y' : 'ies'}; circular mean ${round(circ.meanHour, 1)} h, mean resultant length ${round(circ.resultantLength, 2)} (Rayleigh p=${circ.rayleighP < 0.001 ? '<0.001' : round(circ.rayleighP, 3)}).`,
     );
   }
-  if (fallback) reasons.push(`No clear preferred hour yet (Rayleigh p above ${opts.fallbackP}): the practice's busiest ${width}-hour window is used.`);
+  if (fallback)
+    reasons.push(
+      `No clear preferred hour yet (Rayleigh p above ${opts.fallbackP}): the practice's busiest ${width}-hour window is used.`,
+    );
   else {
     reasons.push(
       `Best ${width}-hour window by von Mises kernel density (kappa ${kappa}${halfLife > 0 ? `, recent replies weighted, half-life ${halfLife} replies` : ''})${prior ? `, shrunk towards the practice's hours with ${pw} pseudo-replies` : ''}: about ${Math.round(mass * 100)}% of replies expected in it.`,
@@ -215,10 +250,14 @@ export function bestWindow(hours: readonly number[], opts: WindowOptions = {}): 
 }
 
 /** Smoothed density at each integer hour (kept for callers that draw it). */
-export function hourDensity(hours: readonly number[], weights: readonly number[] | null, kappa: number): number[] {
+export function hourDensity(
+  hours: readonly number[],
+  weights: readonly number[] | null,
+  kappa: number,
+): number[] {
   const bins = new Float64Array(96);
   for (let i = 0; i < hours.length; i++) {
-    const q = Math.round((((hours[i] as number) % 24) + 24) % 24 * 4) % 96;
+    const q = Math.round(((((hours[i] as number) % 24) + 24) % 24) * 4) % 96;
     bins[q] = (bins[q] as number) + (weights ? (weights[i] as number) : 1);
   }
   const kern = new Float64Array(96);
@@ -266,7 +305,11 @@ const LOG_FLOOR = 1e-4;
  * window hits. `histories` are each person's reply hours in time order; `prior` the population's
  * hour histogram (built from the same training data only).
  */
-export function fitHourWindow(histories: readonly (readonly number[])[], prior: readonly number[], opts: FitHourWindowOptions = {}): HourWindowFit {
+export function fitHourWindow(
+  histories: readonly (readonly number[])[],
+  prior: readonly number[],
+  opts: FitHourWindowOptions = {},
+): HourWindowFit {
   const kappas = opts.kappas ?? [4, 8, 16, 32, 64];
   const priorWeights = opts.priorWeights ?? [0, 3, 10, 20, 30, 50, 100, 200, 500];
   const halfLives = opts.halfLives ?? [0, 10, 25, 50];
@@ -302,12 +345,21 @@ export function fitHourWindow(histories: readonly (readonly number[])[], prior: 
           }
         }
         scores.push(ll);
-        table.push({ params: { kappa, priorWeight, halfLife }, logLik: n ? ll.reduce((a, b) => a + b, 0) / n : -Infinity, hitRate: n ? hits / n : 0 });
+        table.push({
+          params: { kappa, priorWeight, halfLife },
+          logLik: n ? ll.reduce((a, b) => a + b, 0) / n : -Infinity,
+          hitRate: n ? hits / n : 0,
+        });
       }
     }
   }
   let bi = 0;
-  for (let j = 1; j < table.length; j++) if ((table[j] as HourWindowFit['table'][number]).logLik > (table[bi] as HourWindowFit['table'][number]).logLik + 1e-12) bi = j;
+  for (let j = 1; j < table.length; j++)
+    if (
+      (table[j] as HourWindowFit['table'][number]).logLik >
+      (table[bi] as HourWindowFit['table'][number]).logLik + 1e-12
+    )
+      bi = j;
   let chosen = bi;
   if ((opts.rule ?? 'oneSE') === 'oneSE' && n > 1) {
     // One-standard-error rule (Breiman et al. 1984; Hastie, Tibshirani & Friedman, ESL 7.10): among the
@@ -326,7 +378,11 @@ export function fitHourWindow(histories: readonly (readonly number[])[], prior: 
       if (m < -se) continue;
       const tj = table[j] as HourWindowFit['table'][number];
       const tc = table[chosen] as HourWindowFit['table'][number];
-      if (tj.params.priorWeight > tc.params.priorWeight || (tj.params.priorWeight === tc.params.priorWeight && tj.logLik > tc.logLik)) chosen = j;
+      if (
+        tj.params.priorWeight > tc.params.priorWeight ||
+        (tj.params.priorWeight === tc.params.priorWeight && tj.logLik > tc.logLik)
+      )
+        chosen = j;
     }
   }
   const best = table[chosen] as HourWindowFit['table'][number];

@@ -9,8 +9,16 @@ describe('DEFAULT_STYLE_MODEL', () => {
     const asOf = Date.parse('2026-11-01T00:00:00Z');
     const train = simulatePractice({ seed: 1, patients: 400, asOf, idPrefix: 'train' });
     const m = fitStyleModel(train.patients.map((p) => weeklySeries(buildTimeline(p.events, asOf)).obs));
-    m.hmm.a.forEach((row, i) => row.forEach((x, j) => expect(Math.abs(x - (DEFAULT_STYLE_MODEL.hmm.a[i]?.[j] ?? NaN))).toBeLessThan(1e-3)));
-    m.hmm.b.forEach((row, i) => row.forEach((x, j) => expect(Math.abs(x - (DEFAULT_STYLE_MODEL.hmm.b[i]?.[j] ?? NaN))).toBeLessThan(1e-3)));
+    m.hmm.a.forEach((row, i) =>
+      row.forEach((x, j) =>
+        expect(Math.abs(x - (DEFAULT_STYLE_MODEL.hmm.a[i]?.[j] ?? NaN))).toBeLessThan(1e-3),
+      ),
+    );
+    m.hmm.b.forEach((row, i) =>
+      row.forEach((x, j) =>
+        expect(Math.abs(x - (DEFAULT_STYLE_MODEL.hmm.b[i]?.[j] ?? NaN))).toBeLessThan(1e-3),
+      ),
+    );
     expect(m.level).toEqual(DEFAULT_STYLE_MODEL.level);
   });
 });

@@ -10,12 +10,16 @@ describe('shortestHalfMidpoint', () => {
   });
   it('lies within the range of the data and is shift-equivariant (property)', () => {
     fc.assert(
-      fc.property(fc.array(fc.double({ min: 0, max: 1000, noNaN: true }), { minLength: 1, maxLength: 60 }), fc.double({ min: -50, max: 50, noNaN: true }), (xs, c) => {
-        const m = shortestHalfMidpoint(xs) as number;
-        expect(m).toBeGreaterThanOrEqual(Math.min(...xs) - 1e-9);
-        expect(m).toBeLessThanOrEqual(Math.max(...xs) + 1e-9);
-        expect(shortestHalfMidpoint(xs.map((x) => x + c)) as number).toBeCloseTo(m + c, 6);
-      }),
+      fc.property(
+        fc.array(fc.double({ min: 0, max: 1000, noNaN: true }), { minLength: 1, maxLength: 60 }),
+        fc.double({ min: -50, max: 50, noNaN: true }),
+        (xs, c) => {
+          const m = shortestHalfMidpoint(xs) as number;
+          expect(m).toBeGreaterThanOrEqual(Math.min(...xs) - 1e-9);
+          expect(m).toBeLessThanOrEqual(Math.max(...xs) + 1e-9);
+          expect(shortestHalfMidpoint(xs.map((x) => x + c)) as number).toBeCloseTo(m + c, 6);
+        },
+      ),
     );
   });
 });

@@ -11,7 +11,8 @@ export function shortestHalfMidpoint(xs: readonly number[]): number | null {
   const h = Math.ceil(s.length / 2);
   let best = 0;
   for (let i = 1; i + h - 1 < s.length; i++) {
-    if ((s[i + h - 1] as number) - (s[i] as number) < (s[best + h - 1] as number) - (s[best] as number)) best = i;
+    if ((s[i + h - 1] as number) - (s[i] as number) < (s[best + h - 1] as number) - (s[best] as number))
+      best = i;
   }
   return ((s[best] as number) + (s[best + h - 1] as number)) / 2;
 }

@@ -17,7 +17,9 @@ export function analyzeReply(text: string): ReplyAnalysis {
   const inquiry = classifyInquiry(text, (t) => scan(t, { types: ['CRISIS'], minConfidence: 0.3 }));
   const tone = toneScore(text).score;
   // The most serious grade is the one stored; the others stay visible in `inquiry.crisis`.
-  const worst = [...inquiry.crisis].sort((a, b) => GRADE_ORDER.indexOf(a.grade) - GRADE_ORDER.indexOf(b.grade))[0];
+  const worst = [...inquiry.crisis].sort(
+    (a, b) => GRADE_ORDER.indexOf(a.grade) - GRADE_ORDER.indexOf(b.grade),
+  )[0];
   return {
     inquiry,
     fields: {

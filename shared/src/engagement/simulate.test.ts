@@ -29,7 +29,12 @@ describe('simulatePractice', () => {
     }
   });
   it('gives disengaging patients a drop onset inside their history and new patients a short one', () => {
-    const sim = simulatePractice({ seed: 3, patients: 60, asOf, styleWeights: { steady: 0, sporadic: 0, declining: 0, new: 1 } });
+    const sim = simulatePractice({
+      seed: 3,
+      patients: 60,
+      asOf,
+      styleWeights: { steady: 0, sporadic: 0, declining: 0, new: 1 },
+    });
     for (const p of sim.patients) {
       if (p.style === 'new') expect(sim.asOf - p.startMs).toBeLessThanOrEqual(21 * 86_400_000);
       else {

@@ -60,10 +60,51 @@ const DEFAULT_WEIGHTS: Record<EngagementStyle, number> = {
   new: 0.5,
 };
 
-const ZONES = ['America/New_York', 'America/Chicago', 'America/Denver', 'America/Los_Angeles', 'America/Phoenix', 'Europe/London'];
-const TOPICS = ['homework', 'stress management', 'scheduling', 'medication', 'sleep', 'mindfulness', 'check-in'];
-const FIRST = ['Alex', 'Sam', 'Jordan', 'Taylor', 'Morgan', 'Casey', 'Riley', 'Jamie', 'Avery', 'Quinn', 'Drew', 'Rowan'];
-const LAST = ['Rivera', 'Chen', 'Okafor', 'Novak', 'Haddad', 'Silva', 'Kowalski', 'Nguyen', 'Larsen', 'Patel', 'Moreau', 'Ito'];
+const ZONES = [
+  'America/New_York',
+  'America/Chicago',
+  'America/Denver',
+  'America/Los_Angeles',
+  'America/Phoenix',
+  'Europe/London',
+];
+const TOPICS = [
+  'homework',
+  'stress management',
+  'scheduling',
+  'medication',
+  'sleep',
+  'mindfulness',
+  'check-in',
+];
+const FIRST = [
+  'Alex',
+  'Sam',
+  'Jordan',
+  'Taylor',
+  'Morgan',
+  'Casey',
+  'Riley',
+  'Jamie',
+  'Avery',
+  'Quinn',
+  'Drew',
+  'Rowan',
+];
+const LAST = [
+  'Rivera',
+  'Chen',
+  'Okafor',
+  'Novak',
+  'Haddad',
+  'Silva',
+  'Kowalski',
+  'Nguyen',
+  'Larsen',
+  'Patel',
+  'Moreau',
+  'Ito',
+];
 /** Habitual reply hours (local): early morning, lunch, evening, late evening. */
 const HOUR_MODES = [7.5, 12.5, 18, 20.5, 22];
 
@@ -222,7 +263,12 @@ export function simulatePractice(opts: SimulateOptions): SimulatedPractice {
         const messageId = `${id}-m${++msg}`;
         const checkin = rng.chance(0.1);
         const topics = checkin ? undefined : [rng.pick(TOPICS)];
-        push({ type: checkin ? 'checkin_sent' : 'sent', at: sentAt, messageId, ...(topics ? { topics } : {}) });
+        push({
+          type: checkin ? 'checkin_sent' : 'sent',
+          at: sentAt,
+          messageId,
+          ...(topics ? { topics } : {}),
+        });
         push({ type: 'delivered', at: sentAt + rng.int(5, 120) * 1000, messageId });
         const replies = rng.chance(s.reply);
         const opens = replies || rng.chance(s.open);
@@ -235,7 +281,8 @@ export function simulatePractice(opts: SimulateOptions): SimulatedPractice {
           replyAt = rng.chance(0.8) ? atLocalHour(p.timeZone, base, h) : Math.round(base);
           openAt = Math.min(openAt, replyAt - rng.int(1, 60) * 60_000);
         }
-        if (opens && openAt < asOf) push({ type: 'opened', at: Math.round(Math.max(sentAt + 60_000, openAt)), messageId });
+        if (opens && openAt < asOf)
+          push({ type: 'opened', at: Math.round(Math.max(sentAt + 60_000, openAt)), messageId });
         if (replyAt < asOf) {
           const isCrisis = crisisLeft > 0 && w > nWeeks / 2;
           const isGraded = !isCrisis && gradedLeft > 0 && w > nWeeks / 3;
@@ -248,11 +295,24 @@ export function simulatePractice(opts: SimulateOptions): SimulatedPractice {
             inReplyTo: messageId,
             latencyMs: replyAt - sentAt,
             inquiry: isCrisis ? 'crisis' : rng.pick(INQUIRY_TYPES.filter((t) => t !== 'crisis')),
-            tone: Math.max(0, Math.round((rng.normal(2 + 4 * negWeight, 1.5) + (isCrisis ? 6 : 0)) * 10) / 10),
+            tone: Math.max(
+              0,
+              Math.round((rng.normal(2 + 4 * negWeight, 1.5) + (isCrisis ? 6 : 0)) * 10) / 10,
+            ),
             ...(isCrisis
-              ? { crisis: { sentence: 'Some days I feel like I want to die.', grade: 'first_person' as const } }
+              ? {
+                  crisis: {
+                    sentence: 'Some days I feel like I want to die.',
+                    grade: 'first_person' as const,
+                  },
+                }
               : isGraded
-                ? { crisis: { sentence: 'My friend said she wanted to kill herself.', grade: 'third_person' as const } }
+                ? {
+                    crisis: {
+                      sentence: 'My friend said she wanted to kill herself.',
+                      grade: 'third_person' as const,
+                    },
+                  }
                 : {}),
           });
         }

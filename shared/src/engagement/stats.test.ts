@@ -24,16 +24,21 @@ describe('circularHours', () => {
   });
   it('rotates with the data and keeps R in [0, 1] (property)', () => {
     fc.assert(
-      fc.property(fc.array(fc.double({ min: 0, max: 23.99, noNaN: true }), { minLength: 2, maxLength: 50 }), fc.integer({ min: 0, max: 23 }), (hs, k) => {
-        const a = circularHours(hs);
-        const b = circularHours(hs.map((h) => (h + k) % 24));
-        expect(a && b).toBeTruthy();
-        if (!a || !b) return;
-        expect(a.resultantLength).toBeGreaterThanOrEqual(0);
-        expect(a.resultantLength).toBeLessThanOrEqual(1 + 1e-9);
-        expect(Math.abs(a.resultantLength - b.resultantLength)).toBeLessThan(1e-9);
-        if (a.resultantLength > 1e-6) expect(hourDistance((a.meanHour + k) % 24, b.meanHour)).toBeLessThan(1e-6);
-      }),
+      fc.property(
+        fc.array(fc.double({ min: 0, max: 23.99, noNaN: true }), { minLength: 2, maxLength: 50 }),
+        fc.integer({ min: 0, max: 23 }),
+        (hs, k) => {
+          const a = circularHours(hs);
+          const b = circularHours(hs.map((h) => (h + k) % 24));
+          expect(a && b).toBeTruthy();
+          if (!a || !b) return;
+          expect(a.resultantLength).toBeGreaterThanOrEqual(0);
+          expect(a.resultantLength).toBeLessThanOrEqual(1 + 1e-9);
+          expect(Math.abs(a.resultantLength - b.resultantLength)).toBeLessThan(1e-9);
+          if (a.resultantLength > 1e-6)
+            expect(hourDistance((a.meanHour + k) % 24, b.meanHour)).toBeLessThan(1e-6);
+        },
+      ),
     );
   });
   it('windows wrap midnight', () => {

@@ -87,5 +87,5 @@ export function hourDistance(a: number, b: number): number {
 /** Whether hour `h` (0..24) falls in the 3-hour window starting at integer hour `start` (wraps midnight). */
 export function inWindow(h: number, start: number, width = 3): boolean {
   const k = Math.floor(h) % 24;
-  return ((k - start + 24) % 24) < width;
+  return (k - start + 24) % 24 < width;
 }

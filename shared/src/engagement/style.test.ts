@@ -23,8 +23,16 @@ describe('engagement style', () => {
     expect(seen.size).toBe(6);
   });
   it('calls a patient with two weeks of history new', () => {
-    const sim = simulatePractice({ seed: 1, patients: 3, asOf, styleWeights: { steady: 0, sporadic: 0, declining: 0, disengaged: 0, re_engaging: 0 } });
-    for (const p of sim.patients) expect(classifyStyle(weeklySeries(buildTimeline(p.events, asOf)), DEFAULT_STYLE_MODEL).style).toBe('new');
+    const sim = simulatePractice({
+      seed: 1,
+      patients: 3,
+      asOf,
+      styleWeights: { steady: 0, sporadic: 0, declining: 0, disengaged: 0, re_engaging: 0 },
+    });
+    for (const p of sim.patients)
+      expect(classifyStyle(weeklySeries(buildTimeline(p.events, asOf)), DEFAULT_STYLE_MODEL).style).toBe(
+        'new',
+      );
   });
   it('learns ordered engagement levels with Baum-Welch', () => {
     const sim = simulatePractice({ seed: 77, patients: 60, asOf, idPrefix: 'f' });

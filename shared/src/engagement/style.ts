@@ -87,9 +87,19 @@ function levelsOf(h: Hmm): number[] {
 }
 
 /** Fit the style HMM on training patients' weekly series (Baum-Welch). */
-export function fitStyleModel(series: readonly (readonly Obs[])[], source = 'Baum-Welch on training patients'): StyleModel {
-  const fit = baumWelch(INITIAL_STYLE_HMM, series.filter((s) => s.length > 0));
-  return { hmm: fit.model, level: levelsOf(fit.model), source: `${source} (${series.length} patients, ${fit.iterations} EM iterations)` };
+export function fitStyleModel(
+  series: readonly (readonly Obs[])[],
+  source = 'Baum-Welch on training patients',
+): StyleModel {
+  const fit = baumWelch(
+    INITIAL_STYLE_HMM,
+    series.filter((s) => s.length > 0),
+  );
+  return {
+    hmm: fit.model,
+    level: levelsOf(fit.model),
+    source: `${source} (${series.length} patients, ${fit.iterations} EM iterations)`,
+  };
 }
 
 export interface StyleThresholds {
@@ -147,7 +157,9 @@ export function classifyStyle(
     return {
       style: 'new',
       confidence: 1,
-      reasons: [`${T} week(s) of history, ${messages} message(s) answered or due: too little data to judge a style yet.`],
+      reasons: [
+        `${T} week(s) of history, ${messages} message(s) answered or due: too little data to judge a style yet.`,
+      ],
       levels: [],
     };
   }
@@ -156,7 +168,7 @@ export function classifyStyle(
   const post = posteriors(model.hmm, series.obs);
   const tailN = Math.min(8, T);
   let conf = 0;
-  for (let t = T - tailN; t < T; t++) conf += ((post[t] as number[])[path[t] as number] as number);
+  for (let t = T - tailN; t < T; t++) conf += (post[t] as number[])[path[t] as number] as number;
   conf /= tailN;
 
   const low = levels.map((l) => (l === 0 ? 1 : 0));
@@ -183,7 +195,11 @@ export function classifyStyle(
   const res = (style: EngagementStyle, why: string): StyleResult => ({
     style,
     confidence: Math.round(conf * 100) / 100,
-    reasons: [why, facts, `Hidden Markov model over weekly engagement (${model.source}); path decoded with Viterbi.`],
+    reasons: [
+      why,
+      facts,
+      `Hidden Markov model over weekly engagement (${model.source}); path decoded with Viterbi.`,
+    ],
     levels,
   });
 
@@ -194,10 +210,20 @@ export function classifyStyle(
     return res('re_engaging', `Back in contact for ${trailingUp} week(s) after ${gap} silent week(s).`);
   }
   if (firstMean - lastMean >= th.declineDrop && switchRate < th.sporadicSwitchRate * 1.5) {
-    return res('declining', `Engagement fell from ${firstMean.toFixed(1)} to ${lastMean.toFixed(1)} on a 0-2 scale.`);
+    return res(
+      'declining',
+      `Engagement fell from ${firstMean.toFixed(1)} to ${lastMean.toFixed(1)} on a 0-2 scale.`,
+    );
   }
-  if (switchRate >= th.sporadicSwitchRate || lowShare >= th.sporadicLowShare || midShare >= th.sporadicMidShare) {
-    return res('sporadic', `Alternates between engaged and silent weeks (${switches} switches in ${T} weeks).`);
+  if (
+    switchRate >= th.sporadicSwitchRate ||
+    lowShare >= th.sporadicLowShare ||
+    midShare >= th.sporadicMidShare
+  ) {
+    return res(
+      'sporadic',
+      `Alternates between engaged and silent weeks (${switches} switches in ${T} weeks).`,
+    );
   }
   return res('steady', `Engaged in ${pct(1 - lowShare)} of weeks with few interruptions.`);
 }

@@ -2,7 +2,10 @@
 // goes through escapeXml, and numbers are formatted, never interpolated raw.
 
 export function escapeXml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
+  return s.replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string,
+  );
 }
 
 const num = (x: number): string => (Number.isFinite(x) ? String(Math.round(x * 10) / 10) : '0');
@@ -13,18 +16,24 @@ export interface TrendPoint {
 }
 
 /** Line chart of weekly median reply time (hours), log-scaled, 240x60. */
-export function responseTimeSvg(points: readonly TrendPoint[], title = 'Reply time, weekly median (hours)'): string {
+export function responseTimeSvg(
+  points: readonly TrendPoint[],
+  title = 'Reply time, weekly median (hours)',
+): string {
   const w = 240;
   const h = 60;
   const pad = 4;
   const head = `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" role="img" aria-label="${escapeXml(title)}"><title>${escapeXml(title)}</title>`;
-  if (points.length === 0) return `${head}<text x="${pad}" y="${h / 2}" font-size="10">${escapeXml('Not enough replies yet')}</text></svg>`;
+  if (points.length === 0)
+    return `${head}<text x="${pad}" y="${h / 2}" font-size="10">${escapeXml('Not enough replies yet')}</text></svg>`;
   const ys = points.map((p) => Math.log1p(Math.max(0, p.value)));
   const max = Math.max(...ys, 1e-9);
   const min = Math.min(...ys);
   const span = max - min || 1;
   const dx = points.length > 1 ? (w - 2 * pad) / (points.length - 1) : 0;
-  const coords = ys.map((y, i) => `${num(pad + i * dx)},${num(h - pad - ((y - min) / span) * (h - 2 * pad))}`);
+  const coords = ys.map(
+    (y, i) => `${num(pad + i * dx)},${num(h - pad - ((y - min) / span) * (h - 2 * pad))}`,
+  );
   const dots = coords
     .map((c, i) => {
       const [x, y] = c.split(',');
@@ -36,7 +45,11 @@ export function responseTimeSvg(points: readonly TrendPoint[], title = 'Reply ti
 }
 
 /** 24 cells, one per hour of day, shaded by the share of replies; the best window outlined. */
-export function replyHoursSvg(histogram: readonly number[], best: { start: number; width: number } | null, timeZone: string): string {
+export function replyHoursSvg(
+  histogram: readonly number[],
+  best: { start: number; width: number } | null,
+  timeZone: string,
+): string {
   const cell = 10;
   const w = cell * 24;
   const h = 28;

@@ -9,30 +9,163 @@ import type { Finding } from '../phi/types.ts';
 export type InquiryType = (typeof INQUIRY_TYPES)[number];
 
 /** Whole-word (or word-prefix where marked with *) keywords per inquiry type, checked in this order. */
-export const INQUIRY_RULES: ReadonlyArray<{ type: Exclude<InquiryType, 'crisis' | 'other'>; words: readonly string[] }> = [
+export const INQUIRY_RULES: ReadonlyArray<{
+  type: Exclude<InquiryType, 'crisis' | 'other'>;
+  words: readonly string[];
+}> = [
   {
     type: 'scheduling',
-    words: ['appointment*', 'reschedul*', 'schedul*', 'cancel*', 'session*', 'available', 'availability', 'calendar', 'tomorrow', 'next week', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'book*', 'move our', 'time slot', 'running late', 'telehealth link', 'zoom'],
+    words: [
+      'appointment*',
+      'reschedul*',
+      'schedul*',
+      'cancel*',
+      'session*',
+      'available',
+      'availability',
+      'calendar',
+      'tomorrow',
+      'next week',
+      'monday',
+      'tuesday',
+      'wednesday',
+      'thursday',
+      'friday',
+      'book*',
+      'move our',
+      'time slot',
+      'running late',
+      'telehealth link',
+      'zoom',
+    ],
   },
   {
     type: 'medication',
-    words: ['medication*', 'meds', 'med', 'prescription*', 'refill*', 'dose', 'dosage', 'pharmacy', 'pill', 'pills', 'side effect*', 'sertraline', 'zoloft', 'prozac', 'fluoxetine', 'lexapro', 'escitalopram', 'wellbutrin', 'bupropion', 'xanax', 'lithium', 'adderall', 'trazodone', 'seroquel', 'psychiatrist'],
+    words: [
+      'medication*',
+      'meds',
+      'med',
+      'prescription*',
+      'refill*',
+      'dose',
+      'dosage',
+      'pharmacy',
+      'pill',
+      'pills',
+      'side effect*',
+      'sertraline',
+      'zoloft',
+      'prozac',
+      'fluoxetine',
+      'lexapro',
+      'escitalopram',
+      'wellbutrin',
+      'bupropion',
+      'xanax',
+      'lithium',
+      'adderall',
+      'trazodone',
+      'seroquel',
+      'psychiatrist',
+    ],
   },
   {
     type: 'symptoms',
-    words: ['anxious', 'anxiety', 'panic*', 'depress*', "can't sleep", 'cannot sleep', 'insomnia', 'nightmare*', 'flashback*', 'worse', 'symptom*', 'mood', 'crying', 'overwhelmed', 'stressed', 'exhausted', 'hopeless', 'numb', 'irritable', 'appetite', 'racing thoughts', 'feeling down', 'low energy'],
+    words: [
+      'anxious',
+      'anxiety',
+      'panic*',
+      'depress*',
+      "can't sleep",
+      'cannot sleep',
+      'insomnia',
+      'nightmare*',
+      'flashback*',
+      'worse',
+      'symptom*',
+      'mood',
+      'crying',
+      'overwhelmed',
+      'stressed',
+      'exhausted',
+      'hopeless',
+      'numb',
+      'irritable',
+      'appetite',
+      'racing thoughts',
+      'feeling down',
+      'low energy',
+    ],
   },
   {
     type: 'homework',
-    words: ['homework', 'worksheet*', 'journal*', 'thought record*', 'exercise*', 'assignment*', 'practice', 'practiced', 'breathing', 'mindfulness', 'meditat*', 'log', 'diary', 'cbt', 'skills', 'reading you gave', 'the handout'],
+    words: [
+      'homework',
+      'worksheet*',
+      'journal*',
+      'thought record*',
+      'exercise*',
+      'assignment*',
+      'practice',
+      'practiced',
+      'breathing',
+      'mindfulness',
+      'meditat*',
+      'log',
+      'diary',
+      'cbt',
+      'skills',
+      'reading you gave',
+      'the handout',
+    ],
   },
   {
     type: 'billing',
-    words: ['bill', 'billing', 'invoice*', 'payment*', 'pay', 'paid', 'charge', 'charges', 'charged', 'copay', 'co-pay', 'insurance', 'insurer', 'deductible', 'claim*', 'superbill', 'receipt*', 'refund*', 'out of network', 'hsa', 'fsa'],
+    words: [
+      'bill',
+      'billing',
+      'invoice*',
+      'payment*',
+      'pay',
+      'paid',
+      'charge',
+      'charges',
+      'charged',
+      'copay',
+      'co-pay',
+      'insurance',
+      'insurer',
+      'deductible',
+      'claim*',
+      'superbill',
+      'receipt*',
+      'refund*',
+      'out of network',
+      'hsa',
+      'fsa',
+    ],
   },
   {
     type: 'administrative',
-    words: ['form', 'forms', 'paperwork', 'records', 'letter', 'release of information', 'roi', 'consent', 'portal', 'password', 'address change', 'update my', 'fmla', 'disability', 'note for work', 'school note', 'intake'],
+    words: [
+      'form',
+      'forms',
+      'paperwork',
+      'records',
+      'letter',
+      'release of information',
+      'roi',
+      'consent',
+      'portal',
+      'password',
+      'address change',
+      'update my',
+      'fmla',
+      'disability',
+      'note for work',
+      'school note',
+      'intake',
+    ],
   },
 ];
 
@@ -88,7 +221,11 @@ export function classifyInquiry(text: string, scanCrisis?: CrisisScanner): Inqui
   if (scanCrisis) {
     for (const f of scanCrisis(text)) {
       if (f.type !== 'CRISIS') continue;
-      crisis.push({ sentence: sentenceAround(text, f.start, f.end), grade: f.grade ?? 'first_person', confidence: f.confidence });
+      crisis.push({
+        sentence: sentenceAround(text, f.start, f.end),
+        grade: f.grade ?? 'first_person',
+        confidence: f.confidence,
+      });
     }
   }
   const reasons: string[] = [];
@@ -97,7 +234,9 @@ export function classifyInquiry(text: string, scanCrisis?: CrisisScanner): Inqui
     type = 'crisis';
     reasons.push('Crisis language in the first person (detector CRISIS finding).');
   } else if (crisis.length > 0) {
-    reasons.push(`Crisis language graded ${[...new Set(crisis.map((c) => c.grade))].join(', ')}: reported for review, not ranked as urgent.`);
+    reasons.push(
+      `Crisis language graded ${[...new Set(crisis.map((c) => c.grade))].join(', ')}: reported for review, not ranked as urgent.`,
+    );
   }
   for (const m of matches) reasons.push(`${m.type}: ${m.words.map((w) => `"${w}"`).join(', ')}`);
   if (matches.length === 0 && type !== 'crisis') reasons.push('No rule matched.');
@@ -108,12 +247,70 @@ export function classifyInquiry(text: string, scanCrisis?: CrisisScanner): Inqui
 // Negative-affect lexicon: a small, transparent list in the spirit of LIWC's negative emotion
 // category (anxiety, anger, sadness). Counted per 100 words; a trend signal, never a diagnosis.
 export const NEGATIVE_AFFECT_WORDS: readonly string[] = [
-  'sad', 'sadness', 'unhappy', 'miserable', 'depressed', 'down', 'low', 'hopeless', 'helpless', 'worthless',
-  'empty', 'lonely', 'alone', 'cry', 'crying', 'cried', 'tears', 'hurt', 'hurting', 'pain', 'awful', 'terrible',
-  'horrible', 'worse', 'worst', 'bad', 'anxious', 'anxiety', 'worried', 'worry', 'worrying', 'scared', 'afraid',
-  'fear', 'panic', 'nervous', 'overwhelmed', 'stressed', 'stress', 'exhausted', 'tired', 'angry', 'anger',
-  'furious', 'mad', 'frustrated', 'annoyed', 'hate', 'guilty', 'guilt', 'ashamed', 'shame', 'numb', 'lost',
-  'struggling', 'struggle', 'failing', 'failure', 'cannot', "can't", 'never', 'nothing', 'pointless', 'tired',
+  'sad',
+  'sadness',
+  'unhappy',
+  'miserable',
+  'depressed',
+  'down',
+  'low',
+  'hopeless',
+  'helpless',
+  'worthless',
+  'empty',
+  'lonely',
+  'alone',
+  'cry',
+  'crying',
+  'cried',
+  'tears',
+  'hurt',
+  'hurting',
+  'pain',
+  'awful',
+  'terrible',
+  'horrible',
+  'worse',
+  'worst',
+  'bad',
+  'anxious',
+  'anxiety',
+  'worried',
+  'worry',
+  'worrying',
+  'scared',
+  'afraid',
+  'fear',
+  'panic',
+  'nervous',
+  'overwhelmed',
+  'stressed',
+  'stress',
+  'exhausted',
+  'tired',
+  'angry',
+  'anger',
+  'furious',
+  'mad',
+  'frustrated',
+  'annoyed',
+  'hate',
+  'guilty',
+  'guilt',
+  'ashamed',
+  'shame',
+  'numb',
+  'lost',
+  'struggling',
+  'struggle',
+  'failing',
+  'failure',
+  'cannot',
+  "can't",
+  'never',
+  'nothing',
+  'pointless',
+  'tired',
 ];
 const NEG = new Set(NEGATIVE_AFFECT_WORDS);
 
@@ -128,6 +325,7 @@ export function toneScore(text: string): ToneResult {
   const tokens = text.toLowerCase().match(/[\p{L}']+/gu) ?? [];
   const hits: string[] = [];
   for (const t of tokens) if (NEG.has(t)) hits.push(t);
-  const score = tokens.length === 0 ? 0 : Math.min(100, Math.round((hits.length / tokens.length) * 1000) / 10);
+  const score =
+    tokens.length === 0 ? 0 : Math.min(100, Math.round((hits.length / tokens.length) * 1000) / 10);
   return { score, words: tokens.length, hits: [...new Set(hits)] };
 }

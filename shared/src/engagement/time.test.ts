@@ -16,7 +16,11 @@ describe('zoneOffsetMinutes', () => {
     expect(zoneOffsetMinutes('Mars/Olympus', 0)).toBe(0);
   });
   it('agrees with Intl for arbitrary instants (property)', () => {
-    const f = new Intl.DateTimeFormat('en-US', { timeZone: 'America/Los_Angeles', hourCycle: 'h23', hour: 'numeric' });
+    const f = new Intl.DateTimeFormat('en-US', {
+      timeZone: 'America/Los_Angeles',
+      hourCycle: 'h23',
+      hour: 'numeric',
+    });
     fc.assert(
       fc.property(fc.integer({ min: Date.parse('2000-01-01'), max: Date.parse('2035-01-01') }), (ms) => {
         const h = localHour('America/Los_Angeles', ms);
@@ -32,20 +36,28 @@ describe('zoneOffsetMinutes', () => {
 describe('nextLocalHour', () => {
   it('finds the next 20:00 in the patient zone, today or tomorrow', () => {
     const noonNy = Date.parse('2026-07-01T16:00:00Z'); // 12:00 EDT
-    expect(new Date(nextLocalHour('America/New_York', noonNy, 20)).toISOString()).toBe('2026-07-02T00:00:00.000Z');
+    expect(new Date(nextLocalHour('America/New_York', noonNy, 20)).toISOString()).toBe(
+      '2026-07-02T00:00:00.000Z',
+    );
     const ninePm = Date.parse('2026-07-02T01:00:00Z'); // 21:00 EDT
-    expect(new Date(nextLocalHour('America/New_York', ninePm, 20)).toISOString()).toBe('2026-07-03T00:00:00.000Z');
+    expect(new Date(nextLocalHour('America/New_York', ninePm, 20)).toISOString()).toBe(
+      '2026-07-03T00:00:00.000Z',
+    );
   });
   it('is never earlier than the start and reads the requested local hour (property)', () => {
     fc.assert(
-      fc.property(fc.integer({ min: Date.parse('2020-01-01'), max: Date.parse('2030-01-01') }), fc.integer({ min: 0, max: 23 }), (ms, h) => {
-        const t = nextLocalHour('Europe/London', ms, h);
-        expect(t).toBeGreaterThanOrEqual(ms);
-        expect(t - ms).toBeLessThanOrEqual(26 * 3_600_000);
-        // Except for hours skipped by the spring change, the local clock reads h:00.
-        const lh = localHour('Europe/London', t);
-        expect(lh === h || Math.abs(lh - h) === 1).toBe(true);
-      }),
+      fc.property(
+        fc.integer({ min: Date.parse('2020-01-01'), max: Date.parse('2030-01-01') }),
+        fc.integer({ min: 0, max: 23 }),
+        (ms, h) => {
+          const t = nextLocalHour('Europe/London', ms, h);
+          expect(t).toBeGreaterThanOrEqual(ms);
+          expect(t - ms).toBeLessThanOrEqual(26 * 3_600_000);
+          // Except for hours skipped by the spring change, the local clock reads h:00.
+          const lh = localHour('Europe/London', t);
+          expect(lh === h || Math.abs(lh - h) === 1).toBe(true);
+        },
+      ),
       { numRuns: 300 },
     );
   });

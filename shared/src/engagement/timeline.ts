@@ -46,7 +46,11 @@ export interface Timeline {
 /**
  * @param patientId when given, events of other patients are skipped (saves the caller a filtered copy).
  */
-export function buildTimeline(events: readonly EngagementEvent[], asOf: number, patientId?: string): Timeline {
+export function buildTimeline(
+  events: readonly EngagementEvent[],
+  asOf: number,
+  patientId?: string,
+): Timeline {
   // Parallel arrays instead of one object per event: this runs for every sidebar open and for every
   // patient of a caseload, so allocation (and GC) is most of its cost.
   const n = events.length;
@@ -70,7 +74,14 @@ export function buildTimeline(events: readonly EngagementEvent[], asOf: number, 
   const messages: TimelineMessage[] = [];
   const byId = new Map<string, TimelineMessage>();
   const replies: TimelineReply[] = [];
-  const appointments: TimelineAppointments = { scheduled: 0, attended: 0, missed: 0, rescheduled: 0, cancelled: 0, missedAt: [] };
+  const appointments: TimelineAppointments = {
+    scheduled: 0,
+    attended: 0,
+    missed: 0,
+    rescheduled: 0,
+    cancelled: 0,
+    missedAt: [],
+  };
   let lastUnanswered: TimelineMessage | null = null;
   // Idempotent by event id: a repeated event has the same time, so only ids at the current instant are
   // remembered (no set of every id).

@@ -11,8 +11,20 @@ const asOf = T0 + 30 * DAY;
 function patient(id: string, extra: Array<Omit<EngagementEvent, 'id' | 'patientId'>>): CaseloadPatient {
   const events: EngagementEvent[] = [];
   for (let d = 0; d < 28; d += 3) {
-    events.push({ id: `${id}-s${d}`, patientId: id, type: 'sent', at: T0 + d * DAY, messageId: `${id}-m${d}` });
-    events.push({ id: `${id}-r${d}`, patientId: id, type: 'replied', at: T0 + d * DAY + 5 * H, inReplyTo: `${id}-m${d}` });
+    events.push({
+      id: `${id}-s${d}`,
+      patientId: id,
+      type: 'sent',
+      at: T0 + d * DAY,
+      messageId: `${id}-m${d}`,
+    });
+    events.push({
+      id: `${id}-r${d}`,
+      patientId: id,
+      type: 'replied',
+      at: T0 + d * DAY + 5 * H,
+      inReplyTo: `${id}-m${d}`,
+    });
   }
   extra.forEach((e, i) => events.push({ id: `${id}-x${i}`, patientId: id, ...e }));
   events.sort((a, b) => (a.at as number) - (b.at as number));
@@ -22,14 +34,24 @@ function patient(id: string, extra: Array<Omit<EngagementEvent, 'id' | 'patientI
 const missed = (n: number): Array<Omit<EngagementEvent, 'id' | 'patientId'>> =>
   Array.from({ length: n }, (_, i) => ({ type: 'appointment_missed' as const, at: T0 + (5 + i * 7) * DAY }));
 const unanswered = (n: number): Array<Omit<EngagementEvent, 'id' | 'patientId'>> =>
-  Array.from({ length: n }, (_, i) => ({ type: 'sent' as const, at: T0 + (10 + i) * DAY + H, messageId: `u${i}` }));
+  Array.from({ length: n }, (_, i) => ({
+    type: 'sent' as const,
+    at: T0 + (10 + i) * DAY + H,
+    messageId: `u${i}`,
+  }));
 
 describe('rankCaseload', () => {
   const caseload = [
     patient('calm', []),
     patient('missing', missed(3)),
     patient('quiet', unanswered(5)),
-    patient('crisis', [{ type: 'replied', at: T0 + 20 * DAY, crisis: { sentence: 'I want to end it.', grade: 'first_person' } }]),
+    patient('crisis', [
+      {
+        type: 'replied',
+        at: T0 + 20 * DAY,
+        crisis: { sentence: 'I want to end it.', grade: 'first_person' },
+      },
+    ]),
   ];
   it('puts crisis first, then the weighted score, each rank with its reasons', () => {
     const c = rankCaseload(caseload, asOf);
@@ -59,7 +81,10 @@ describe('rankCaseload', () => {
 
 describe('practicePriors', () => {
   it('counts reply hours in each patient zone and summarises latency', () => {
-    const ny: CaseloadPatient = { ...patient('ny', []), patient: { id: 'ny', email: 'ny@example.org', name: null, timeZone: 'America/New_York' } };
+    const ny: CaseloadPatient = {
+      ...patient('ny', []),
+      patient: { id: 'ny', email: 'ny@example.org', name: null, timeZone: 'America/New_York' },
+    };
     const pr = practicePriors([ny], asOf);
     // Replies at 14:00 + 5 h = 19:00 UTC = 15:00 EDT.
     expect(pr.hourPrior[15]).toBe(10);

@@ -4,7 +4,14 @@ import { z } from 'zod';
 import type { Caseload, CaseloadItem } from '../api/engagement.ts';
 import type { EngagementEvent } from '../api/events.ts';
 import { detectDrops, type DropOptions } from './drop.ts';
-import { DISCLAIMER, STYLE_LABELS, UNANSWERED_AFTER_MS, currentDrop, latencyTrend, type PatientInfo } from './engagement.ts';
+import {
+  DISCLAIMER,
+  STYLE_LABELS,
+  UNANSWERED_AFTER_MS,
+  currentDrop,
+  latencyTrend,
+  type PatientInfo,
+} from './engagement.ts';
 import { DEFAULT_STYLE_MODEL } from './model.ts';
 import { round } from './stats.ts';
 import { classifyStyle, weeklySeries, type StyleModel } from './style.ts';
@@ -49,7 +56,12 @@ interface Scored extends Omit<CaseloadItem, 'rank'> {
   crisisAt: number;
 }
 
-export function scorePatient(p: CaseloadPatient, asOf: number, w: TriageWeights, o: RankOptions = {}): Scored {
+export function scorePatient(
+  p: CaseloadPatient,
+  asOf: number,
+  w: TriageWeights,
+  o: RankOptions = {},
+): Scored {
   const t = buildTimeline(p.events, asOf);
   const reasons: string[] = [];
   const crisisCut = asOf - (o.crisisDays ?? 30) * DAY;
@@ -73,12 +85,23 @@ export function scorePatient(p: CaseloadPatient, asOf: number, w: TriageWeights,
   add(drop ? w.drop : 0, drop ? `Responsiveness dropped from ${isoDateOf(drop.onset)}` : '');
   const missed = Math.min(3, t.appointments.missedAt.filter((x) => x >= asOf - 90 * DAY).length);
   add(missed * w.missedAppointment, `${missed} missed appointment(s) in 90 days`);
-  const unanswered = Math.min(5, t.messages.filter((m) => m.replyAt === null && asOf - m.sentAt >= UNANSWERED_AFTER_MS && m.sentAt >= asOf - 30 * DAY).length);
+  const unanswered = Math.min(
+    5,
+    t.messages.filter(
+      (m) => m.replyAt === null && asOf - m.sentAt >= UNANSWERED_AFTER_MS && m.sentAt >= asOf - 30 * DAY,
+    ).length,
+  );
   add(unanswered * w.unanswered, `${unanswered} message(s) unanswered after 3 days (30 days)`);
   const lt = latencyTrend(t);
-  add(lt.trend === 'slower' ? w.latencySlower : 0, `Replies slower than own baseline (median ${round(lt.recent ?? 0, 1)} h vs ${round(lt.baseline ?? 0, 1)} h)`);
+  add(
+    lt.trend === 'slower' ? w.latencySlower : 0,
+    `Replies slower than own baseline (median ${round(lt.recent ?? 0, 1)} h vs ${round(lt.baseline ?? 0, 1)} h)`,
+  );
   const style = classifyStyle(weeklySeries(t), o.styleModel ?? DEFAULT_STYLE_MODEL);
-  add(style.style === 'disengaged' || style.style === 'declining' ? w.disengagedStyle : 0, `Style: ${STYLE_LABELS[style.style]}`);
+  add(
+    style.style === 'disengaged' || style.style === 'declining' ? w.disengagedStyle : 0,
+    `Style: ${STYLE_LABELS[style.style]}`,
+  );
   if (reasons.length === 0) reasons.push('No risk signals in the data.');
   const lastReply = t.replies[t.replies.length - 1];
   return {
@@ -95,7 +118,11 @@ export function scorePatient(p: CaseloadPatient, asOf: number, w: TriageWeights,
 }
 
 /** Rank a caseload: first-person crisis first (most recent first), then by score, then by id. */
-export function rankCaseload(patients: readonly CaseloadPatient[], asOfInput: string | number, o: RankOptions = {}): Caseload {
+export function rankCaseload(
+  patients: readonly CaseloadPatient[],
+  asOfInput: string | number,
+  o: RankOptions = {},
+): Caseload {
   const asOf = toMs(asOfInput);
   const w = TriageWeightsSchema.parse(o.weights ?? {});
   const scored = patients.map((p) => scorePatient(p, asOf, w, o));
@@ -106,10 +133,12 @@ export function rankCaseload(patients: readonly CaseloadPatient[], asOfInput: st
   });
   const pageSize = Math.max(1, Math.min(500, Math.floor(o.pageSize ?? 50)));
   const page = Math.max(1, Math.floor(o.page ?? 1));
-  const items: CaseloadItem[] = scored.slice((page - 1) * pageSize, page * pageSize).map(({ crisisAt: _c, ...s }, i) => ({
-    ...s,
-    rank: (page - 1) * pageSize + i + 1,
-  }));
+  const items: CaseloadItem[] = scored
+    .slice((page - 1) * pageSize, page * pageSize)
+    .map(({ crisisAt: _c, ...s }, i) => ({
+      ...s,
+      rank: (page - 1) * pageSize + i + 1,
+    }));
   return { items, page, pageSize, total: scored.length, disclaimer: DISCLAIMER };
 }
 
@@ -133,7 +162,10 @@ export interface PracticePriors {
 }
 
 /** Practice-wide priors for computeEngagement's `hourPrior` and `populationLatencyHours`. */
-export function practicePriors(patients: readonly CaseloadPatient[], asOfInput: string | number): PracticePriors {
+export function practicePriors(
+  patients: readonly CaseloadPatient[],
+  asOfInput: string | number,
+): PracticePriors {
   const asOf = toMs(asOfInput);
   const hourPrior = new Array<number>(24).fill(0);
   const lat: number[] = [];

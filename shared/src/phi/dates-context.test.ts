@@ -83,7 +83,9 @@ describe('scan: pressures before a ventilator mode, and blood-gas series', () =>
   });
   it('does not take the end of a blood-gas series for an IP address', () => {
     expect(
-      scan('gas after the rate change: 7.38/41/6.52.28.4, no further changes.').filter((f) => f.type === 'IP'),
+      scan('gas after the rate change: 7.38/41/6.52.28.4, no further changes.').filter(
+        (f) => f.type === 'IP',
+      ),
     ).toEqual([]);
   });
 });

@@ -78,7 +78,9 @@ describe('scan: clinicians named before a credential, relatives with a surname i
 
 describe('scan: lower-case names in lower-case notes', () => {
   it('takes two name words when one is unambiguous ("martin carey", "mary theresa")', () => {
-    expect(names('spoke w/ social work, then met with oscar lindqvist from chaplaincy.')).toEqual(['oscar lindqvist']);
+    expect(names('spoke w/ social work, then met with oscar lindqvist from chaplaincy.')).toEqual([
+      'oscar lindqvist',
+    ]);
     expect(names('pt alert. mary theresa from speech therapy in today.')).toEqual(['mary theresa']);
   });
   it('does not take common words that are also names', () => {
@@ -217,7 +219,10 @@ describe('scan: names in nursing-note shapes', () => {
     ]);
   });
   it('takes a lower-case initial and surname before a credential closing the note', () => {
-    expect(names('suctioned twice overnight, resting quietly now. m. brockwell rrt')).toEqual(['m', 'brockwell']);
+    expect(names('suctioned twice overnight, resting quietly now. m. brockwell rrt')).toEqual([
+      'm',
+      'brockwell',
+    ]);
   });
   it('takes a lower-case name after "contact was made with"', () => {
     expect(names('contact was made with helena vostrikova from ethics.')).toEqual(['helena vostrikova']);

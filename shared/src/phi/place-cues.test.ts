@@ -202,7 +202,7 @@ describe('scan: more clinical destinations that are not places', () => {
   });
   it('does not take a plan of care before "rehab" for a facility', () => {
     expect(places('P: FOLLOW LYTES, BEGIN REHAB, ADVANCE DIET.')).toEqual([]);
-    expect(places("she may need ot, and poss rehab once medically cleared.")).toEqual([]);
+    expect(places('she may need ot, and poss rehab once medically cleared.')).toEqual([]);
   });
 });
 

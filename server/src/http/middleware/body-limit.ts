@@ -33,7 +33,10 @@ export const limitBody = (opts: {
       const limit = isLarge ? opts.largeBytes : opts.maxBytes;
       if (!/^\d+$/.test(length.trim())) return (isLarge ? large : normal)(c, next);
       if (Number(length.trim()) > limit) {
-        return c.json(errorBody('payload_too_large', `The request body exceeds the limit of ${limit} bytes.`), 413);
+        return c.json(
+          errorBody('payload_too_large', `The request body exceeds the limit of ${limit} bytes.`),
+          413,
+        );
       }
       return next();
     }

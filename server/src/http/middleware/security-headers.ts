@@ -19,7 +19,10 @@ export const securityHeaders = (): MiddlewareHandler<AppEnv> =>
     if (!ownsFraming(h.get('Content-Security-Policy'))) h.set('X-Frame-Options', 'DENY');
     h.set('Cross-Origin-Opener-Policy', 'same-origin');
     if (!h.has('Content-Security-Policy')) {
-      h.set('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
+      h.set(
+        'Content-Security-Policy',
+        "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+      );
     }
     if (!h.has('Cache-Control')) h.set('Cache-Control', 'no-store');
   };

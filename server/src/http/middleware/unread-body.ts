@@ -14,6 +14,7 @@ export const closeOnUnreadBody = (): MiddlewareHandler<AppEnv> =>
     await next();
     if (c.req.method === 'GET' || c.req.method === 'HEAD') return;
     const length = c.req.header('content-length');
-    const hasBody = (length !== undefined && length !== '0') || c.req.header('transfer-encoding') !== undefined;
+    const hasBody =
+      (length !== undefined && length !== '0') || c.req.header('transfer-encoding') !== undefined;
     if (hasBody && !c.get('bodyRead') && !c.req.raw.bodyUsed) c.res.headers.set('Connection', 'close');
   };

@@ -40,7 +40,12 @@ export const caseload: RouteModule = {
         action: AUDIT.PHI_READ,
         outcome: 'success',
         target: { type: 'caseload', id: practiceId },
-        details: { view: 'caseload', page: body.page, count: body.items.length, patients: body.items.map((i) => i.patientId).join(',') },
+        details: {
+          view: 'caseload',
+          page: body.page,
+          count: body.items.length,
+          patients: body.items.map((i) => i.patientId).join(','),
+        },
       });
       c.header('Cache-Control', 'no-store');
       return c.json(body);
@@ -69,12 +74,17 @@ export const caseload: RouteModule = {
   openapi: {
     '/v1/caseload': {
       get: {
-        summary: "Your practice's patients ranked by need (first-person crisis first, then the weighted score), with reasons",
+        summary:
+          "Your practice's patients ranked by need (first-person crisis first, then the weighted score), with reasons",
         security: secured,
         parameters: queryParams(Query),
         responses: {
           '200': { description: 'One page of the ranked caseload', content: json(CaseloadSchema, 'output') },
-          ...errors([400, 'validation_failed: page or pageSize out of range, or an unknown query parameter'], 401, 429),
+          ...errors(
+            [400, 'validation_failed: page or pageSize out of range, or an unknown query parameter'],
+            401,
+            429,
+          ),
         },
       },
     },
@@ -83,7 +93,10 @@ export const caseload: RouteModule = {
         summary: "Your practice's triage weights",
         security: secured,
         responses: {
-          '200': { description: 'The weights (defaults where never set)', content: json(TriageWeightsSchema, 'output') },
+          '200': {
+            description: 'The weights (defaults where never set)',
+            content: json(TriageWeightsSchema, 'output'),
+          },
           ...errors(401, 429),
         },
       },
@@ -93,7 +106,14 @@ export const caseload: RouteModule = {
         requestBody: { required: true, content: json(TriageWeightsSchema, 'input') },
         responses: {
           '200': { description: 'The stored weights', content: json(TriageWeightsSchema, 'output') },
-          ...errors([400, 'invalid_json, validation_failed'], 401, [403, 'forbidden: practice admins only'], 413, 415, 429),
+          ...errors(
+            [400, 'invalid_json, validation_failed'],
+            401,
+            [403, 'forbidden: practice admins only'],
+            413,
+            415,
+            429,
+          ),
         },
       },
     },

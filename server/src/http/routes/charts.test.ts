@@ -26,11 +26,16 @@ describe('signed chart URLs', () => {
     await t?.cleanup();
   });
 
-  const sign = (at: Date, id = patientId) => new URL(signChartUrl(chartKeysFor(t.deps), 'http://x', { practiceId: t.practiceA, patientId: id }, at));
+  const sign = (at: Date, id = patientId) =>
+    new URL(signChartUrl(chartKeysFor(t.deps), 'http://x', { practiceId: t.practiceA, patientId: id }, at));
   const get = async (u: URL) => {
     const res = await t.app.request(u.pathname + u.search);
     const requestId = res.headers.get('x-request-id') ?? '';
-    const rows = await t.store.db.selectFrom('audit_events').selectAll().where('request_id', '=', requestId).execute();
+    const rows = await t.store.db
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('request_id', '=', requestId)
+      .execute();
     return { res, rows };
   };
 
@@ -61,15 +66,22 @@ describe('signed chart URLs', () => {
       const { res, rows } = await get(u);
       expect(res.status, what).toBe(404);
       expect(((await res.json()) as { error: { code: string } }).error.code, what).toBe('not_found');
-      expect(rows.map((r) => `${r.action}:${r.outcome}`), what).toEqual([`${AUDIT.AUTH_FAILURE}:failure`]);
+      expect(
+        rows.map((r) => `${r.action}:${r.outcome}`),
+        what,
+      ).toEqual([`${AUDIT.AUTH_FAILURE}:failure`]);
       const row = rows[0]!;
       expect(row.actor_type, what).toBe('anonymous');
       expect(JSON.parse(row.details), what).toEqual({ reason, credential: 'chart_url' });
       expect(row.target_id, what).toBeNull();
       // Nothing of the URL (the credential) or the patient in the row.
       const text = JSON.stringify(row);
-      const opaque = good.pathname.split('/').pop()!.replace(/\.png$/, '');
-      for (const secret of [opaque.slice(0, 24), sig.slice(0, 24), patientId, EMAIL, 'Ottoline']) expect(text, what).not.toContain(secret);
+      const opaque = good.pathname
+        .split('/')
+        .pop()!
+        .replace(/\.png$/, '');
+      for (const secret of [opaque.slice(0, 24), sig.slice(0, 24), patientId, EMAIL, 'Ottoline'])
+        expect(text, what).not.toContain(secret);
     }
   });
 

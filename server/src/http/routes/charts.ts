@@ -69,17 +69,36 @@ export const charts: RouteModule = {
   openapi: {
     '/v1/charts/{file}': {
       get: {
-        summary: 'The engagement charts of one patient as a PNG (for Gmail cards); the signed URL is the authorization',
+        summary:
+          'The engagement charts of one patient as a PNG (for Gmail cards); the signed URL is the authorization',
         description:
           'Use the `pngUrl` of an engagement response as given: it is minted for one patient and valid for minutes. No bearer token. Every fetch is audited (phi.read); a refused URL is audited as auth.failure.',
         parameters: [
           pathParam('file', '`<opaque>.png`, as in pngUrl'),
-          { name: 'exp', in: 'query', required: true, schema: { type: 'string', pattern: '^\\d{1,12}$' }, description: 'Expiry (Unix seconds), as in pngUrl' },
-          { name: 'sig', in: 'query', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{43}$' }, description: 'Signature, as in pngUrl' },
+          {
+            name: 'exp',
+            in: 'query',
+            required: true,
+            schema: { type: 'string', pattern: '^\\d{1,12}$' },
+            description: 'Expiry (Unix seconds), as in pngUrl',
+          },
+          {
+            name: 'sig',
+            in: 'query',
+            required: true,
+            schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{43}$' },
+            description: 'Signature, as in pngUrl',
+          },
         ],
         responses: {
-          '200': { description: 'The charts', content: { 'image/png': { schema: { type: 'string', contentMediaType: 'image/png' } } } },
-          ...errors([404, 'not_found: the link is invalid, altered or expired, or the patient no longer exists'], 429),
+          '200': {
+            description: 'The charts',
+            content: { 'image/png': { schema: { type: 'string', contentMediaType: 'image/png' } } },
+          },
+          ...errors(
+            [404, 'not_found: the link is invalid, altered or expired, or the patient no longer exists'],
+            429,
+          ),
         },
       },
     },

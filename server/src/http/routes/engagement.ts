@@ -51,7 +51,11 @@ export const engagement: RouteModule = {
     const keys = chartKeysFor(deps);
     const cache = engagementCacheFor(deps.services, () => new EngagementEventCache());
 
-    async function respond(c: Context<AppEnv>, row: PatientsTable | undefined, probe: (db: Db) => Promise<{ id: string } | undefined>) {
+    async function respond(
+      c: Context<AppEnv>,
+      row: PatientsTable | undefined,
+      probe: (db: Db) => Promise<{ id: string } | undefined>,
+    ) {
       if (!row) {
         const elsewhere = await probe(db);
         if (elsewhere) {
@@ -69,7 +73,13 @@ export const engagement: RouteModule = {
       const t = now();
       const pngUrl = signChartUrl(keys, deps.config.publicUrl, { practiceId, patientId: row.id }, t);
       const body = await patientEngagement(db, practiceId, row, t, { pngUrl, cache });
-      await appendAudit(db, { ...auditContext(c), action: AUDIT.PHI_READ, outcome: 'success', target: { type: 'patient', id: row.id }, details: { view: 'engagement' } });
+      await appendAudit(db, {
+        ...auditContext(c),
+        action: AUDIT.PHI_READ,
+        outcome: 'success',
+        target: { type: 'patient', id: row.id },
+        details: { view: 'engagement' },
+      });
       c.header('Cache-Control', 'no-store');
       return c.json(body);
     }
@@ -78,13 +88,17 @@ export const engagement: RouteModule = {
       const id = c.req.param('id');
       if (!ID.test(id)) throw notFound();
       const row = await findPatient(db, c.get('auth').practiceId, id);
-      return respond(c, row, (d) => d.selectFrom('patients').select('id').where('id', '=', id).executeTakeFirst());
+      return respond(c, row, (d) =>
+        d.selectFrom('patients').select('id').where('id', '=', id).executeTakeFirst(),
+      );
     });
 
     const byEmail = async (c: Context<AppEnv>, email: string) => {
       const normalized = email.trim().toLowerCase();
       const row = await findPatientByEmail(db, c.get('auth').practiceId, normalized);
-      return respond(c, row, (d) => d.selectFrom('patients').select('id').where('email', '=', normalized).executeTakeFirst());
+      return respond(c, row, (d) =>
+        d.selectFrom('patients').select('id').where('email', '=', normalized).executeTakeFirst(),
+      );
     };
 
     app.get('/v1/patients/by-email/:email/engagement', auth, async function getEngagementByEmail(c) {
@@ -129,11 +143,15 @@ export const engagement: RouteModule = {
 function openapiPaths(): Record<string, unknown> {
   const engagementOk = {
     '200': {
-      description: 'Engagement summary, timeline, alerts and charts (inline SVG, and `pngUrl`: a signed URL valid for minutes)',
+      description:
+        'Engagement summary, timeline, alerts and charts (inline SVG, and `pngUrl`: a signed URL valid for minutes)',
       content: json(EngagementSchema, 'output'),
     },
   };
-  const notOurs: [number, string] = [404, 'patient_not_found (also for a patient of another practice, audited)'];
+  const notOurs: [number, string] = [
+    404,
+    'patient_not_found (also for a patient of another practice, audited)',
+  ];
   const settings = json(EngagementSettingsSchema, 'output');
   return {
     '/v1/patients/{id}/engagement': {
@@ -156,8 +174,14 @@ function openapiPaths(): Record<string, unknown> {
           '200': {
             ...engagementOk['200'],
             headers: {
-              Deprecation: { description: 'RFC 9745: deprecated since this date', schema: { type: 'string' } },
-              Link: { description: 'rel="successor-version": POST /v1/engagement/lookup', schema: { type: 'string' } },
+              Deprecation: {
+                description: 'RFC 9745: deprecated since this date',
+                schema: { type: 'string' },
+              },
+              Link: {
+                description: 'rel="successor-version": POST /v1/engagement/lookup',
+                schema: { type: 'string' },
+              },
             },
           },
           ...errors([400, 'validation_failed: not an email address'], 401, notOurs, 429),
@@ -166,10 +190,14 @@ function openapiPaths(): Record<string, unknown> {
     },
     '/v1/engagement/lookup': {
       post: {
-        summary: 'Engagement of a patient of your practice by email (the address stays in the body); audited as phi.read',
+        summary:
+          'Engagement of a patient of your practice by email (the address stays in the body); audited as phi.read',
         security: secured,
         requestBody: { required: true, content: json(EngagementLookupRequestSchema, 'input') },
-        responses: { ...engagementOk, ...errors([400, 'invalid_json, validation_failed'], 401, notOurs, 413, 415, 429) },
+        responses: {
+          ...engagementOk,
+          ...errors([400, 'invalid_json, validation_failed'], 401, notOurs, 413, 415, 429),
+        },
       },
     },
     '/v1/engagement/settings': {
@@ -184,7 +212,14 @@ function openapiPaths(): Record<string, unknown> {
         requestBody: { required: true, content: json(EngagementSettingsSchema, 'input') },
         responses: {
           '200': { description: 'The stored settings', content: settings },
-          ...errors([400, 'invalid_json, validation_failed'], 401, [403, 'forbidden: practice admins only'], 413, 415, 429),
+          ...errors(
+            [400, 'invalid_json, validation_failed'],
+            401,
+            [403, 'forbidden: practice admins only'],
+            413,
+            415,
+            429,
+          ),
         },
       },
     },

@@ -1,4 +1,8 @@
-import { EventsBatchRequestSchema, EventsBatchResponseSchema, type EventsBatchResponse } from '@attune/shared/api';
+import {
+  EventsBatchRequestSchema,
+  EventsBatchResponseSchema,
+  type EventsBatchResponse,
+} from '@attune/shared/api';
 import { toMs } from '@attune/shared/engagement';
 import { AUDIT, appendAudit, auditContext } from '../../audit/index.ts';
 import { insertEvents, storedEventId, type NewEvent } from '../../engagement/events-store.ts';
@@ -32,17 +36,31 @@ export const events: RouteModule = {
         else byId.add(e.patientId);
       }
       const idRows = byId.size
-        ? await db.selectFrom('patients').select('id').where('practice_id', '=', practiceId).where('id', 'in', [...byId]).execute()
+        ? await db
+            .selectFrom('patients')
+            .select('id')
+            .where('practice_id', '=', practiceId)
+            .where('id', 'in', [...byId])
+            .execute()
         : [];
       const emailRows = emails.size
-        ? await db.selectFrom('patients').select(['id', 'email']).where('practice_id', '=', practiceId).where('email', 'in', [...emails]).execute()
+        ? await db
+            .selectFrom('patients')
+            .select(['id', 'email'])
+            .where('practice_id', '=', practiceId)
+            .where('email', 'in', [...emails])
+            .execute()
         : [];
       const known = new Set(idRows.map((r) => r.id));
       const byEmail = new Map(emailRows.map((r) => [r.email, r.id]));
       const unknown: number[] = [];
       const rows: NewEvent[] = [];
       req.events.forEach((e, i) => {
-        const patientId = e.patientId.includes('@') ? byEmail.get(e.patientId.trim().toLowerCase()) : known.has(e.patientId) ? e.patientId : undefined;
+        const patientId = e.patientId.includes('@')
+          ? byEmail.get(e.patientId.trim().toLowerCase())
+          : known.has(e.patientId)
+            ? e.patientId
+            : undefined;
         if (!patientId) return void unknown.push(i);
         rows.push({
           id: storedEventId('api', practiceId, e.id),
@@ -53,7 +71,10 @@ export const events: RouteModule = {
         });
       });
       if (unknown.length > 0) {
-        const list = unknown.slice(0, 20).map((i) => `events.${i}.patientId`).join(', ');
+        const list = unknown
+          .slice(0, 20)
+          .map((i) => `events.${i}.patientId`)
+          .join(', ');
         throw new ApiError(
           422,
           'patient_not_found',
@@ -67,7 +88,12 @@ export const events: RouteModule = {
           action: AUDIT.PHI_WRITE,
           outcome: 'success',
           target: { type: 'engagement_events', id: practiceId },
-          details: { operation: 'ingest', accepted: r.accepted, duplicates: r.duplicates, patients: new Set(rows.map((x) => x.patientId)).size },
+          details: {
+            operation: 'ingest',
+            accepted: r.accepted,
+            duplicates: r.duplicates,
+            patients: new Set(rows.map((x) => x.patientId)).size,
+          },
         });
         return r;
       });
@@ -78,15 +104,31 @@ export const events: RouteModule = {
   openapi: {
     '/v1/events': {
       post: {
-        summary: "Ingest a batch of appointment events from your scheduling system (idempotent by event id)",
+        summary: 'Ingest a batch of appointment events from your scheduling system (idempotent by event id)',
         description:
-          '`patientId` is the Attune patient id or the patient\'s email address, matched within your practice. A batch naming any unknown patient is refused whole (422), so nothing is half-applied.',
+          "`patientId` is the Attune patient id or the patient's email address, matched within your practice. A batch naming any unknown patient is refused whole (422), so nothing is half-applied.",
         security: secured,
         requestBody: { required: true, content: json(EventsBatchRequestSchema, 'input') },
         responses: {
-          '201': { description: 'At least one new event stored', content: json(EventsBatchResponseSchema, 'output') },
-          '200': { description: 'Every event was already stored (all duplicates)', content: json(EventsBatchResponseSchema, 'output') },
-          ...errors([400, 'invalid_json, validation_failed'], 401, 413, 415, [422, 'patient_not_found: the item indexes naming no patient of your practice; nothing was stored'], 429),
+          '201': {
+            description: 'At least one new event stored',
+            content: json(EventsBatchResponseSchema, 'output'),
+          },
+          '200': {
+            description: 'Every event was already stored (all duplicates)',
+            content: json(EventsBatchResponseSchema, 'output'),
+          },
+          ...errors(
+            [400, 'invalid_json, validation_failed'],
+            401,
+            413,
+            415,
+            [
+              422,
+              'patient_not_found: the item indexes naming no patient of your practice; nothing was stored',
+            ],
+            429,
+          ),
         },
       },
     },

@@ -6,7 +6,9 @@ import { readJson } from '../validate.ts';
 import { errors, json, secured } from '../openapi-schema.ts';
 import type { RouteModule } from '../types.ts';
 
-const FhirImportIssueSchema = z.object({ entry: z.number().int(), resourceType: z.string(), reason: z.string() }).strict();
+const FhirImportIssueSchema = z
+  .object({ entry: z.number().int(), resourceType: z.string(), reason: z.string() })
+  .strict();
 /** The response, for the OpenAPI document; `satisfies` below keeps it in step with FhirImportResult. */
 export const FhirImportResultSchema = z
   .object({
@@ -43,7 +45,14 @@ export const fhir: RouteModule = {
           action: AUDIT.PHI_WRITE,
           outcome: 'success',
           target: { type: 'engagement_events', id: practiceId },
-          details: { operation: 'fhir_import', appointments: r.appointments, accepted: r.accepted, duplicates: r.duplicates, unmatched: r.unmatched.length, invalid: r.invalid.length },
+          details: {
+            operation: 'fhir_import',
+            appointments: r.appointments,
+            accepted: r.accepted,
+            duplicates: r.duplicates,
+            unmatched: r.unmatched.length,
+            invalid: r.invalid.length,
+          },
         });
         return r;
       });
@@ -53,17 +62,27 @@ export const fhir: RouteModule = {
   openapi: {
     '/v1/fhir': {
       post: {
-        summary: 'Import a FHIR R4 Bundle of Patient and Appointment resources as engagement events (idempotent)',
+        summary:
+          'Import a FHIR R4 Bundle of Patient and Appointment resources as engagement events (idempotent)',
         description:
           "Appointments are matched to your practice's patients by the Patient's email. Entries that could not be used are listed by index with a reason; the rest is imported. Larger bundles: `attune import fhir BUNDLE.json`.",
         security: secured,
         requestBody: {
           required: true,
-          content: { ...json(FhirBundleSchema, 'input', 'application/fhir+json'), ...json(FhirBundleSchema, 'input') },
+          content: {
+            ...json(FhirBundleSchema, 'input', 'application/fhir+json'),
+            ...json(FhirBundleSchema, 'input'),
+          },
         },
         responses: {
-          '201': { description: 'At least one new event stored', content: json(FhirImportResultSchema, 'output') },
-          '200': { description: 'Nothing new stored (duplicates, or nothing usable)', content: json(FhirImportResultSchema, 'output') },
+          '201': {
+            description: 'At least one new event stored',
+            content: json(FhirImportResultSchema, 'output'),
+          },
+          '200': {
+            description: 'Nothing new stored (duplicates, or nothing usable)',
+            content: json(FhirImportResultSchema, 'output'),
+          },
           ...errors([400, 'invalid_json, validation_failed: not a Bundle'], 401, 413, 415, 429),
         },
       },

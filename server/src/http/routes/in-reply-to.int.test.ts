@@ -23,7 +23,8 @@ describe.each(dialectsUnderTest())('POST /v1/messages inReplyTo on %s', (dialect
     return { res, requestId: res.headers.get('x-request-id') ?? '' };
   };
   const messageCount = async () => (await t.store.db.selectFrom('messages').select('id').execute()).length;
-  const auditOf = (requestId: string) => t.store.db.selectFrom('audit_events').selectAll().where('request_id', '=', requestId).execute();
+  const auditOf = (requestId: string) =>
+    t.store.db.selectFrom('audit_events').selectAll().where('request_id', '=', requestId).execute();
 
   beforeAll(async () => {
     t = await createTestApp(dialect);
@@ -44,7 +45,11 @@ describe.each(dialectsUnderTest())('POST /v1/messages inReplyTo on %s', (dialect
     const { res } = await send(tokA, { to: ['pat.one@patients.example'], inReplyTo: messageA });
     expect(res.status).toBe(202);
     const id = ((await res.json()) as { id: string }).id;
-    const row = await t.store.db.selectFrom('messages').select(['in_reply_to', 'practice_id']).where('id', '=', id).executeTakeFirstOrThrow();
+    const row = await t.store.db
+      .selectFrom('messages')
+      .select(['in_reply_to', 'practice_id'])
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
     expect(row).toEqual({ in_reply_to: messageA, practice_id: t.practiceA });
   });
 
@@ -59,7 +64,12 @@ describe.each(dialectsUnderTest())('POST /v1/messages inReplyTo on %s', (dialect
     expect(await messageCount()).toBe(before);
     const rows = await auditOf(requestId);
     expect(rows.map((r) => `${r.action}:${r.outcome}`)).toEqual([`${AUDIT.AUTHZ_FAILURE}:failure`]);
-    expect(rows[0]).toMatchObject({ actor_type: 'clinician', practice_id: t.practiceA, target_type: 'message', target_id: messageB });
+    expect(rows[0]).toMatchObject({
+      actor_type: 'clinician',
+      practice_id: t.practiceA,
+      target_type: 'message',
+      target_id: messageB,
+    });
     expect(JSON.parse(rows[0]!.details)).toEqual({ reason: 'other_practice', field: 'inReplyTo' });
   });
 
@@ -72,12 +82,19 @@ describe.each(dialectsUnderTest())('POST /v1/messages inReplyTo on %s', (dialect
       expect(res.status, inReplyTo).toBe(400);
       expect(await res.json(), inReplyTo).toEqual(otherBody);
       expect(await messageCount(), inReplyTo).toBe(before);
-      expect((await auditOf(requestId)).map((r) => r.action), inReplyTo).not.toContain(AUDIT.AUTHZ_FAILURE);
+      expect(
+        (await auditOf(requestId)).map((r) => r.action),
+        inReplyTo,
+      ).not.toContain(AUDIT.AUTHZ_FAILURE);
     }
   });
 
   it('lets each practice answer its own messages', async () => {
-    expect((await send(tokB, { to: ['pat.two@patients.example'], inReplyTo: messageB })).res.status).toBe(202);
-    expect((await send(tokB, { to: ['pat.two@patients.example'], inReplyTo: messageA })).res.status).toBe(400);
+    expect((await send(tokB, { to: ['pat.two@patients.example'], inReplyTo: messageB })).res.status).toBe(
+      202,
+    );
+    expect((await send(tokB, { to: ['pat.two@patients.example'], inReplyTo: messageA })).res.status).toBe(
+      400,
+    );
   });
 });

@@ -26,7 +26,11 @@ afterAll(async () => {
   await gpg?.dispose();
 });
 
-async function waitForStatus(id: string, want: (s: ReturnType<typeof MessageStatusResponseSchema.parse>) => boolean, ms = 10_000) {
+async function waitForStatus(
+  id: string,
+  want: (s: ReturnType<typeof MessageStatusResponseSchema.parse>) => boolean,
+  ms = 10_000,
+) {
   const until = Date.now() + ms;
   for (;;) {
     const r = await f.api('GET', `/v1/messages/${id}`);
@@ -40,7 +44,12 @@ async function waitForStatus(id: string, want: (s: ReturnType<typeof MessageStat
 describe('POST /v1/messages', () => {
   it('accepts a secure-link send with 202, and the relay receives a notice without PHI', async () => {
     const before = f.smtp.received.length;
-    const r = await f.api('POST', '/v1/messages', { to: ['jordan@patient.example'], subject: 'Jordan Alvarez: PHQ-9 results', text: BODY, topics: ['Medication'] });
+    const r = await f.api('POST', '/v1/messages', {
+      to: ['jordan@patient.example'],
+      subject: 'Jordan Alvarez: PHQ-9 results',
+      text: BODY,
+      topics: ['Medication'],
+    });
     expect(r.status).toBe(202);
     const body = SendMessageResponseSchema.parse(await r.json());
     expect(body.decision).toBe('encrypt');
@@ -59,20 +68,34 @@ describe('POST /v1/messages', () => {
     const status = await waitForStatus(body.id, (s) => s.recipients[0]?.status === 'sent');
     expect(status.recipients[0]).toMatchObject({ method: 'link', attempts: 1, lastError: null });
     // The engagement trail: a `sent` event with the topics, for the patient created on first send.
-    const events = await f.server.store.db.selectFrom('engagement_events').selectAll().where('message_id', '=', body.id).execute();
+    const events = await f.server.store.db
+      .selectFrom('engagement_events')
+      .selectAll()
+      .where('message_id', '=', body.id)
+      .execute();
     expect(events.map((e) => [e.type, e.topics])).toEqual([['sent', '["medication"]']]);
   });
 
   it('sends PGP/MIME to a patient with a registered gpg key; gpg decrypts it and verifies the practice signature', async () => {
     const key = await gpg.generateKey('casey@patient.example');
-    const reg = await f.api('POST', '/v1/patients', { email: 'casey@patient.example', publicKey: key.publicKey, timeZone: 'America/Chicago' });
+    const reg = await f.api('POST', '/v1/patients', {
+      email: 'casey@patient.example',
+      publicKey: key.publicKey,
+      timeZone: 'America/Chicago',
+    });
     expect(reg.status).toBeLessThan(300);
     const before = f.smtp.received.length;
     const r = await f.api('POST', '/v1/messages', {
       to: ['casey@patient.example'],
       subject: 'Your care plan',
       html: '<p>Continue <b>sertraline 50 mg</b>.</p>',
-      attachments: [{ filename: 'plan.txt', contentType: 'text/plain', contentBase64: Buffer.from('Weekly plan').toString('base64') }],
+      attachments: [
+        {
+          filename: 'plan.txt',
+          contentType: 'text/plain',
+          contentBase64: Buffer.from('Weekly plan').toString('base64'),
+        },
+      ],
     });
     expect(r.status).toBe(202);
     const body = SendMessageResponseSchema.parse(await r.json());
@@ -81,7 +104,11 @@ describe('POST /v1/messages', () => {
     const raw = mail.raw.toString('utf8');
     expect(raw).toContain('multipart/encrypted; protocol="application/pgp-encrypted"');
     expect(raw).not.toContain('sertraline');
-    const signing = await f.server.store.db.selectFrom('practice_keys').selectAll().where('purpose', '=', 'signing').executeTakeFirstOrThrow();
+    const signing = await f.server.store.db
+      .selectFrom('practice_keys')
+      .selectAll()
+      .where('purpose', '=', 'signing')
+      .executeTakeFirstOrThrow();
     await gpg.importKey(signing.public_key);
     const armored = /-----BEGIN PGP MESSAGE-----[\s\S]+?-----END PGP MESSAGE-----/.exec(raw)![0];
     const out = await gpg.decrypt(armored);
@@ -98,11 +125,18 @@ describe('POST /v1/messages', () => {
     f.smtp.refuseNext(1, 451);
     const r = await f.api('POST', '/v1/messages', { to: ['retry@patient.example'], text: BODY });
     const { id } = SendMessageResponseSchema.parse(await r.json());
-    const deferred = await waitForStatus(id, (s) => s.recipients[0]?.attempts === 1 && s.recipients[0].lastError !== null);
+    const deferred = await waitForStatus(
+      id,
+      (s) => s.recipients[0]?.attempts === 1 && s.recipients[0].lastError !== null,
+    );
     expect(deferred.recipients[0]?.status).toBe('queued');
     expect(deferred.recipients[0]?.lastError).toMatch(/451/);
     // Time passes: the backoff is over.
-    await f.server.store.db.updateTable('outbox').set({ available_at: new Date(0).toISOString() }).where('done_at', 'is', null).execute();
+    await f.server.store.db
+      .updateTable('outbox')
+      .set({ available_at: new Date(0).toISOString() })
+      .where('done_at', 'is', null)
+      .execute();
     f.delivery.worker.kick();
     const sent = await waitForStatus(id, (s) => s.recipients[0]?.status === 'sent');
     expect(sent.recipients[0]?.attempts).toBe(2);
@@ -112,22 +146,38 @@ describe('POST /v1/messages', () => {
   });
 
   it('schedules sendAt "best" with a reason when there is no reply history', async () => {
-    const r = await f.api('POST', '/v1/messages', { to: ['best@patient.example'], text: 'Checking in about your homework.', sendAt: 'best' });
+    const r = await f.api('POST', '/v1/messages', {
+      to: ['best@patient.example'],
+      text: 'Checking in about your homework.',
+      sendAt: 'best',
+    });
     expect(r.status).toBe(202);
     const body = SendMessageResponseSchema.parse(await r.json());
     expect(body.reasons.some((x) => /reply history/.test(x))).toBe(true);
   });
 
   it('refuses with 422 blocked_by_policy and a PHI-free reason when the policy blocks a finding type', async () => {
-    await putPolicy(f.server.store.db, f.server.practiceId, { ...DEFAULT_POLICY, blockTypes: ['SSN'] }, 'test');
+    await putPolicy(
+      f.server.store.db,
+      f.server.practiceId,
+      { ...DEFAULT_POLICY, blockTypes: ['SSN'] },
+      'test',
+    );
     try {
-      const r = await f.api('POST', '/v1/messages', { to: ['ssn@patient.example'], text: 'Your SSN on file is 536-22-8411.' });
+      const r = await f.api('POST', '/v1/messages', {
+        to: ['ssn@patient.example'],
+        text: 'Your SSN on file is 536-22-8411.',
+      });
       expect(r.status).toBe(422);
       const body = (await r.json()) as { error: { code: string; message: string } };
       expect(body.error.code).toBe('blocked_by_policy');
       expect(body.error.message).not.toContain('536-22-8411');
       expect(body.error.message).toMatch(/Social Security/);
-      const rows = await f.server.store.db.selectFrom('deliveries').select('id').where('email', '=', 'ssn@patient.example').execute();
+      const rows = await f.server.store.db
+        .selectFrom('deliveries')
+        .select('id')
+        .where('email', '=', 'ssn@patient.example')
+        .execute();
       expect(rows).toHaveLength(0);
     } finally {
       await putPolicy(f.server.store.db, f.server.practiceId, DEFAULT_POLICY, 'test');
@@ -136,11 +186,18 @@ describe('POST /v1/messages', () => {
 
   it.each([
     ['malformed JSON', { raw: '{"to": [' }, 400, 'invalid_json'],
-    ['an unknown field', { body: { to: ['a@patient.example'], text: 'x', bcc: ['x@y.example'] } }, 400, 'validation_failed'],
+    [
+      'an unknown field',
+      { body: { to: ['a@patient.example'], text: 'x', bcc: ['x@y.example'] } },
+      400,
+      'validation_failed',
+    ],
     ['no body text', { body: { to: ['a@patient.example'] } }, 400, 'validation_failed'],
     ['a bad recipient', { body: { to: ['not-an-address'], text: 'x' } }, 400, 'validation_failed'],
   ])('answers %s with a clear 4xx', async (_label, input, status, code) => {
-    const r = await f.api('POST', '/v1/messages', (input as { body?: unknown }).body, { ...('raw' in input ? { raw: input.raw } : {}) });
+    const r = await f.api('POST', '/v1/messages', (input as { body?: unknown }).body, {
+      ...('raw' in input ? { raw: input.raw } : {}),
+    });
     expect(r.status).toBe(status);
     const body = (await r.json()) as { error: { code: string; message: string } };
     expect(body.error.code).toBe(code);
@@ -152,11 +209,23 @@ describe('POST /v1/messages', () => {
     const payload = JSON.stringify({ to: ['a@patient.example'], text: 'x'.repeat(3 * 1024 * 1024) });
     const token = await f.token();
     const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = request(`${f.url}/v1/messages`, { method: 'POST', agent: false, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
-        let text = '';
-        res.on('data', (d: Buffer) => (text += d.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-      });
+      const req = request(
+        `${f.url}/v1/messages`,
+        {
+          method: 'POST',
+          agent: false,
+          headers: {
+            authorization: `Bearer ${token}`,
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(payload),
+          },
+        },
+        (res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => (text += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        },
+      );
       req.on('error', reject);
       req.end(payload);
     });
@@ -170,25 +239,41 @@ describe('POST /v1/messages', () => {
     const token = await f.token();
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     const post = (body: Buffer, chunked: boolean) =>
-      new Promise<{ status: number; text: string; connection: string | undefined; reused: boolean }>((resolve, reject) => {
-        const req = request(`${f.url}/v1/messages`, {
-          method: 'POST',
-          agent,
-          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...(chunked ? {} : { 'content-length': body.length }) },
-        });
-        req.on('response', (res) => {
-          let text = '';
-          res.on('data', (d: Buffer) => (text += d.toString()));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, text, connection: res.headers.connection, reused: req.reusedSocket }));
-        });
-        req.on('error', reject);
-        if (chunked) {
-          // Two writes: Node sends Transfer-Encoding: chunked when no length is given.
-          req.write(body.subarray(0, 10));
-          req.end(body.subarray(10));
-        } else req.end(body);
-      });
-    const json = (to: string) => Buffer.from(JSON.stringify({ to: [to], subject: 'Schedule', text: 'Your appointment moved to Tuesday.' }));
+      new Promise<{ status: number; text: string; connection: string | undefined; reused: boolean }>(
+        (resolve, reject) => {
+          const req = request(`${f.url}/v1/messages`, {
+            method: 'POST',
+            agent,
+            headers: {
+              authorization: `Bearer ${token}`,
+              'content-type': 'application/json',
+              ...(chunked ? {} : { 'content-length': body.length }),
+            },
+          });
+          req.on('response', (res) => {
+            let text = '';
+            res.on('data', (d: Buffer) => (text += d.toString()));
+            res.on('end', () =>
+              resolve({
+                status: res.statusCode ?? 0,
+                text,
+                connection: res.headers.connection,
+                reused: req.reusedSocket,
+              }),
+            );
+          });
+          req.on('error', reject);
+          if (chunked) {
+            // Two writes: Node sends Transfer-Encoding: chunked when no length is given.
+            req.write(body.subarray(0, 10));
+            req.end(body.subarray(10));
+          } else req.end(body);
+        },
+      );
+    const json = (to: string) =>
+      Buffer.from(
+        JSON.stringify({ to: [to], subject: 'Schedule', text: 'Your appointment moved to Tuesday.' }),
+      );
     try {
       const results = [
         await post(json('ka1@patient.example'), false),
@@ -198,9 +283,18 @@ describe('POST /v1/messages', () => {
       ];
       expect(results.map((r) => r.status)).toEqual([202, 202, 202, 400]);
       expect(results.map((r) => r.reused)).toEqual([false, true, true, true]);
-      expect(results.map((r) => r.connection)).toEqual(['keep-alive', 'keep-alive', 'keep-alive', 'keep-alive']);
+      expect(results.map((r) => r.connection)).toEqual([
+        'keep-alive',
+        'keep-alive',
+        'keep-alive',
+        'keep-alive',
+      ]);
       expect((JSON.parse(results[3]!.text) as { error: { code: string } }).error.code).toBe('invalid_json');
-      const sent = await f.server.store.db.selectFrom('deliveries').select('email').where('email', 'in', ['ka1@patient.example', 'ka2@patient.example', 'ka3@patient.example']).execute();
+      const sent = await f.server.store.db
+        .selectFrom('deliveries')
+        .select('email')
+        .where('email', 'in', ['ka1@patient.example', 'ka2@patient.example', 'ka3@patient.example'])
+        .execute();
       expect(sent).toHaveLength(3);
     } finally {
       agent.destroy();
@@ -208,9 +302,17 @@ describe('POST /v1/messages', () => {
   });
 
   it('answers 401 without a valid token and 415 for a non-JSON body', async () => {
-    const r1 = await f.api('POST', '/v1/messages', { to: ['a@patient.example'], text: 'x' }, { token: 'not-a-token' });
+    const r1 = await f.api(
+      'POST',
+      '/v1/messages',
+      { to: ['a@patient.example'], text: 'x' },
+      { token: 'not-a-token' },
+    );
     expect(r1.status).toBe(401);
-    const r2 = await f.api('POST', '/v1/messages', undefined, { raw: 'to=a', headers: { 'content-type': 'text/plain' } });
+    const r2 = await f.api('POST', '/v1/messages', undefined, {
+      raw: 'to=a',
+      headers: { 'content-type': 'text/plain' },
+    });
     expect(r2.status).toBe(415);
   });
 });
@@ -245,7 +347,9 @@ describe('GET /v1/messages/:id and revoke', () => {
       mail = f.smtp.received.slice(before).find((m) => m.to.includes('rev@patient.example'));
     }
     if (!mail) throw new Error('notice not received');
-    const link = /http:\/\/127\.0\.0\.1:\d+\/m\/[A-Za-z0-9_-]{43}/.exec((await simpleParser(mail.raw)).text ?? '')![0];
+    const link = /http:\/\/127\.0\.0\.1:\d+\/m\/[A-Za-z0-9_-]{43}/.exec(
+      (await simpleParser(mail.raw)).text ?? '',
+    )![0];
     expect((await fetch(link)).status).toBe(200);
     const rev = await f.api('POST', `/v1/messages/${id}/revoke`);
     expect(rev.status).toBe(200);

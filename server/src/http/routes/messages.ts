@@ -23,7 +23,9 @@ function sameRecipients(a: string[], b: string[]): boolean {
 
 async function notFound(c: Context<AppEnv>, deps: AppDeps, id: string): Promise<never> {
   // Another practice's id answers exactly like an unknown one, and is audited as an authorization failure.
-  const elsewhere = ID.test(id) ? await deps.store.db.selectFrom('messages').select('id').where('id', '=', id).executeTakeFirst() : undefined;
+  const elsewhere = ID.test(id)
+    ? await deps.store.db.selectFrom('messages').select('id').where('id', '=', id).executeTakeFirst()
+    : undefined;
   if (elsewhere) {
     await appendAudit(deps.store.db, {
       ...auditContext(c),
@@ -45,19 +47,34 @@ export const messages: RouteModule = {
       const req = await readJson(c, SendMessageRequestSchema);
       const key = c.req.header('idempotency-key');
       if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
-        throw new ApiError(400, 'bad_request', 'Idempotency-Key must be 1 to 200 printable ASCII characters.');
+        throw new ApiError(
+          400,
+          'bad_request',
+          'Idempotency-Key must be 1 to 200 printable ASCII characters.',
+        );
       }
       const a = c.get('auth');
       const r = await sendSecureMessage(
         delivery.services,
-        { practiceId: a.practiceId, clinicianId: a.clinicianId, requestId: c.get('requestId'), ip: c.get('ip'), idempotencyKey: key ?? null, channel: 'api' },
+        {
+          practiceId: a.practiceId,
+          clinicianId: a.clinicianId,
+          requestId: c.get('requestId'),
+          ip: c.get('ip'),
+          idempotencyKey: key ?? null,
+          channel: 'api',
+        },
         req,
       );
       if (!r.ok) {
         switch (r.code) {
           case 'blocked_by_policy':
             // The reasons name finding types and rules, never the text found (policy/decide.ts).
-            throw new ApiError(422, 'blocked_by_policy', r.reasons.length > 0 ? `${r.message} ${r.reasons.join(' ')}` : r.message);
+            throw new ApiError(
+              422,
+              'blocked_by_policy',
+              r.reasons.length > 0 ? `${r.message} ${r.reasons.join(' ')}` : r.message,
+            );
           case 'payload_too_large':
             throw new ApiError(413, 'payload_too_large', r.message);
           case 'validation_failed':
@@ -66,11 +83,21 @@ export const messages: RouteModule = {
             throw new ApiError(409, 'conflict', r.message);
         }
       }
-      if (r.replayed && !sameRecipients(r.response.recipients.map((x) => x.email), [...req.to, ...req.cc])) {
+      if (
+        r.replayed &&
+        !sameRecipients(
+          r.response.recipients.map((x) => x.email),
+          [...req.to, ...req.cc],
+        )
+      ) {
         // A key reused for another message must not answer 202 for a message that was never sent
         // (silent loss). Sends stored with a request hash are compared whole in sendSecureMessage;
         // rows from before that (no hash) only by their recipients, here.
-        throw new ApiError(409, 'conflict', 'This Idempotency-Key was already used for a message to other recipients. Use a new key for a new message.');
+        throw new ApiError(
+          409,
+          'conflict',
+          'This Idempotency-Key was already used for a message to other recipients. Use a new key for a new message.',
+        );
       }
       // A replay answers like the original (same id, same 202): the client cannot tell, and need not.
       return c.json(r.response, 202);
@@ -81,7 +108,12 @@ export const messages: RouteModule = {
       const { practiceId } = c.get('auth');
       const status = ID.test(id) ? await messageStatus(delivery.services, practiceId, id) : null;
       if (!status) return notFound(c, deps, id);
-      await appendAudit(deps.store.db, { ...auditContext(c), action: AUDIT.PHI_READ, outcome: 'success', target: { type: 'message', id } });
+      await appendAudit(deps.store.db, {
+        ...auditContext(c),
+        action: AUDIT.PHI_READ,
+        outcome: 'success',
+        target: { type: 'message', id },
+      });
       return c.json(status);
     });
 
@@ -89,7 +121,16 @@ export const messages: RouteModule = {
       const id = c.req.param('id');
       const a = c.get('auth');
       const status = ID.test(id)
-        ? await revokeMessage(delivery.services, { practiceId: a.practiceId, clinicianId: a.clinicianId, ip: c.get('ip'), requestId: c.get('requestId') }, id)
+        ? await revokeMessage(
+            delivery.services,
+            {
+              practiceId: a.practiceId,
+              clinicianId: a.clinicianId,
+              ip: c.get('ip'),
+              requestId: c.get('requestId'),
+            },
+            id,
+          )
         : null;
       if (!status) return notFound(c, deps, id);
       return c.json(status);

@@ -97,9 +97,15 @@ export function buildOpenApi(
               content: json(SendMessageResponseSchema, 'output'),
             },
             ...errors(
-              [400, 'invalid_json, validation_failed (also when inReplyTo is not a message of your practice)'],
+              [
+                400,
+                'invalid_json, validation_failed (also when inReplyTo is not a message of your practice)',
+              ],
               401,
-              [409, 'conflict: this Idempotency-Key was already used for a different message (other recipients or content)'],
+              [
+                409,
+                'conflict: this Idempotency-Key was already used for a different message (other recipients or content)',
+              ],
               413,
               415,
               [422, 'blocked_by_policy: the practice policy does not allow this message, even securely'],

@@ -1,6 +1,12 @@
 import type { Context } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
-import { AUDIT, appendAudit, type AuditAction, type AuditDetails, type AuditOutcome } from '../../audit/index.ts';
+import {
+  AUDIT,
+  appendAudit,
+  type AuditAction,
+  type AuditDetails,
+  type AuditOutcome,
+} from '../../audit/index.ts';
 import { deliveryFor } from '../../delivery/index.ts';
 import { acceptReply, MAX_REPLY_CHARS } from '../../delivery/reply.ts';
 import { codeBody, infoBody, messageBody, page } from '../../viewer/render.ts';
@@ -69,7 +75,13 @@ function viewerHeaders(c: C, nonce: string): void {
   c.header('X-Robots-Tag', 'noindex, nofollow');
 }
 
-function render(c: C, status: 200 | 400 | 403 | 404 | 410 | 429, title: string, practice: string, body: string) {
+function render(
+  c: C,
+  status: 200 | 400 | 403 | 404 | 410 | 429,
+  title: string,
+  practice: string,
+  body: string,
+) {
   const nonce = newNonce();
   viewerHeaders(c, nonce);
   return c.html(page({ nonce, title, practiceName: practice, body }), status);
@@ -95,7 +107,13 @@ export const viewer: RouteModule = {
 
     const tooMany = (c: C) => {
       c.header('Retry-After', '600');
-      return render(c, 429, GENERIC, fallbackName, infoBody('Please wait', 'Too many attempts from your network. Please try again in a few minutes.'));
+      return render(
+        c,
+        429,
+        GENERIC,
+        fallbackName,
+        infoBody('Please wait', 'Too many attempts from your network. Please try again in a few minutes.'),
+      );
     };
 
     /** Resolves the token, or renders the page that explains why it does not work. */
@@ -117,7 +135,16 @@ export const viewer: RouteModule = {
         });
         if (state.reason === 'unknown_token') {
           badTokens.take(`ip:${ip}`);
-          return render(c, 404, GENERIC, fallbackName, infoBody('Link not found', 'This secure message link is not valid. Check that you copied the whole address from your email.'));
+          return render(
+            c,
+            404,
+            GENERIC,
+            fallbackName,
+            infoBody(
+              'Link not found',
+              'This secure message link is not valid. Check that you copied the whole address from your email.',
+            ),
+          );
         }
         const title = state.reason === 'expired' ? 'This link has expired' : 'This message was withdrawn';
         const text =
@@ -143,19 +170,28 @@ export const viewer: RouteModule = {
     }
 
     /** A form POST on a live link from our own page: the link, the practice and the fields, or the refusal page. */
-    async function postedForm(c: C): Promise<{ link: OpenLink; practice: string; f: Record<string, string> } | Response> {
+    async function postedForm(
+      c: C,
+    ): Promise<{ link: OpenLink; practice: string; f: Record<string, string> } | Response> {
       const o = await open(c);
       if (o instanceof Response) return o;
       const f = await form(c);
       if (!f || !sameOrigin(c) || !checkCsrf(keys, o.link.linkId, f['csrf'], Date.now())) {
-        return render(c, 403, GENERIC, o.practice, infoBody('Please try again', 'This form expired. Go back to the link in your email and try again.'));
+        return render(
+          c,
+          403,
+          GENERIC,
+          o.practice,
+          infoBody('Please try again', 'This form expired. Go back to the link in your email and try again.'),
+        );
       }
       return { ...o, f };
     }
 
     async function form(c: C): Promise<Record<string, string> | null> {
       const type = c.req.header('content-type') ?? '';
-      if (!/^application\/x-www-form-urlencoded\b/i.test(type) && !/^multipart\/form-data\b/i.test(type)) return null;
+      if (!/^application\/x-www-form-urlencoded\b/i.test(type) && !/^multipart\/form-data\b/i.test(type))
+        return null;
       // A multipart body that does not parse (no or wrong boundary, truncated) makes undici throw a
       // TypeError: that is the sender's bad form, so it gets the same page as a missing form, not a 500.
       let body: Awaited<ReturnType<typeof c.req.parseBody>>;
@@ -174,8 +210,18 @@ export const viewer: RouteModule = {
      * id, the message id. Opening and replying are audited by the delivery module; this covers the
      * rest (attachment downloads, the one-time code step).
      */
-    async function auditPatient(c: C, link: OpenLink, action: AuditAction, outcome: AuditOutcome, details: AuditDetails): Promise<void> {
-      const d = await svc.db.selectFrom('deliveries').select('patient_id').where('id', '=', link.deliveryId).executeTakeFirst();
+    async function auditPatient(
+      c: C,
+      link: OpenLink,
+      action: AuditAction,
+      outcome: AuditOutcome,
+      details: AuditDetails,
+    ): Promise<void> {
+      const d = await svc.db
+        .selectFrom('deliveries')
+        .select('patient_id')
+        .where('id', '=', link.deliveryId)
+        .executeTakeFirst();
       await appendAudit(svc.db, {
         action,
         outcome,
@@ -192,7 +238,12 @@ export const viewer: RouteModule = {
       return checkVerifiedCookie(keys, link.linkId, getCookie(c, cookie), Date.now());
     }
 
-    function codePage(c: C, link: OpenLink, practice: string, opts: { sent?: boolean; error?: string | null; locked?: boolean; status?: 200 | 400 | 429 }) {
+    function codePage(
+      c: C,
+      link: OpenLink,
+      practice: string,
+      opts: { sent?: boolean; error?: string | null; locked?: boolean; status?: 200 | 400 | 429 },
+    ) {
       const base = `/m/${c.req.param('token')}`;
       return render(
         c,
@@ -218,7 +269,14 @@ export const viewer: RouteModule = {
         return codePage(c, link, practice, { sent: c.req.query('sent') === '1' });
       }
       const m = await readMessage(svc, link);
-      if (!m) return render(c, 404, GENERIC, practice, infoBody('Link not found', 'This secure message is no longer available.'));
+      if (!m)
+        return render(
+          c,
+          404,
+          GENERIC,
+          practice,
+          infoBody('Link not found', 'This secure message is no longer available.'),
+        );
       // A read of the content (audited), but not an open: scanners fetch links too (see above).
       await auditView(svc, link, { ip: c.get('ip'), requestId: c.get('requestId') });
       const base = `/m/${c.req.param('token')}`;
@@ -259,7 +317,14 @@ export const viewer: RouteModule = {
       const f = await form(c);
       // Same checks as the forms: our origin, and the token only the message page carries. Refusals
       // get the same page as a refused form (the script ignores the body; a person never sees it).
-      const refused = () => render(c, 403, GENERIC, o.practice, infoBody('Please try again', 'This page expired. Go back to the link in your email and try again.'));
+      const refused = () =>
+        render(
+          c,
+          403,
+          GENERIC,
+          o.practice,
+          infoBody('Please try again', 'This page expired. Go back to the link in your email and try again.'),
+        );
       if (!f || !sameOrigin(c) || !checkOpenToken(keys, link.linkId, f['t'], Date.now())) return refused();
       if ((await codeRequired(svc, link.practiceId)) && !verified(c, link)) return refused();
       await recordFirstOpen(svc, link, 'page_visible');
@@ -275,7 +340,10 @@ export const viewer: RouteModule = {
       if (!r.ok) {
         return codePage(c, link, practice, {
           status: 429,
-          error: r.reason === 'too_soon' ? 'We just sent a code. Please wait a moment before asking for another.' : 'Too many codes were requested for this message. Please contact your provider.',
+          error:
+            r.reason === 'too_soon'
+              ? 'We just sent a code. Please wait a moment before asking for another.'
+              : 'Too many codes were requested for this message. Please contact your provider.',
         });
       }
       return c.redirect(`/m/${c.req.param('token')}?sent=1`, 303);
@@ -288,7 +356,13 @@ export const viewer: RouteModule = {
       if (!codeGuesses.take(`ip:${c.get('ip')}`).allowed) return tooMany(c);
       const r = await verifyCode(svc, keys, link, f['code'] ?? '');
       // The code is the patient's second factor: a wrong one is a failed login, the right one a login.
-      await auditPatient(c, link, r.ok ? AUDIT.LOGIN : AUDIT.AUTH_FAILURE, r.ok ? 'success' : 'failure', r.ok ? { factor: 'one_time_code' } : { factor: 'one_time_code', reason: r.reason });
+      await auditPatient(
+        c,
+        link,
+        r.ok ? AUDIT.LOGIN : AUDIT.AUTH_FAILURE,
+        r.ok ? 'success' : 'failure',
+        r.ok ? { factor: 'one_time_code' } : { factor: 'one_time_code', reason: r.reason },
+      );
       if (!r.ok) {
         const error = {
           wrong: 'That code is not right. Check the latest email and try again.',
@@ -296,7 +370,11 @@ export const viewer: RouteModule = {
           locked: 'Too many wrong codes. Ask for a new code.',
           none: 'Ask for a code first.',
         }[r.reason];
-        return codePage(c, link, practice, { status: 400, error, locked: r.reason === 'locked' || r.reason === 'none' || r.reason === 'expired' });
+        return codePage(c, link, practice, {
+          status: 400,
+          error,
+          locked: r.reason === 'locked' || r.reason === 'none' || r.reason === 'expired',
+        });
       }
       setCookie(c, cookie, verifiedCookieValue(keys, link.linkId, Date.now()), {
         httpOnly: true,
@@ -314,14 +392,34 @@ export const viewer: RouteModule = {
       const o = await postedForm(c);
       if (o instanceof Response) return o;
       const { link, practice, f } = o;
-      if ((await codeRequired(svc, link.practiceId)) && !verified(c, link)) return codePage(c, link, practice, {});
+      if ((await codeRequired(svc, link.practiceId)) && !verified(c, link))
+        return codePage(c, link, practice, {});
       const text = (f['text'] ?? '').trim();
       if (text === '' || text.length > MAX_REPLY_CHARS) {
-        return render(c, 400, GENERIC, practice, infoBody('Reply not sent', `Write a reply of up to ${MAX_REPLY_CHARS} characters.`));
+        return render(
+          c,
+          400,
+          GENERIC,
+          practice,
+          infoBody('Reply not sent', `Write a reply of up to ${MAX_REPLY_CHARS} characters.`),
+        );
       }
       // acceptReply records the first open too (a reply is evidence of a person).
-      const r = await acceptReply(svc, { token: c.req.param('token'), text, source: 'viewer', ip: c.get('ip'), requestId: c.get('requestId') });
-      if (!r.ok) return render(c, 410, GENERIC, practice, infoBody('Reply not sent', 'This message link no longer works.'));
+      const r = await acceptReply(svc, {
+        token: c.req.param('token'),
+        text,
+        source: 'viewer',
+        ip: c.get('ip'),
+        requestId: c.get('requestId'),
+      });
+      if (!r.ok)
+        return render(
+          c,
+          410,
+          GENERIC,
+          practice,
+          infoBody('Reply not sent', 'This message link no longer works.'),
+        );
       // Post/redirect/get: a reload does not send the reply again.
       return c.redirect(`/m/${c.req.param('token')}?replied=1`, 303);
     });
@@ -330,17 +428,28 @@ export const viewer: RouteModule = {
       const o = await open(c);
       if (o instanceof Response) return o;
       const { link, practice } = o;
-      if ((await codeRequired(svc, link.practiceId)) && !verified(c, link)) return codePage(c, link, practice, {});
+      if ((await codeRequired(svc, link.practiceId)) && !verified(c, link))
+        return codePage(c, link, practice, {});
       const m = await readMessage(svc, link);
       const index = Number(c.req.param('index'));
       const a = m && Number.isInteger(index) ? m.content.attachments[index] : undefined;
-      if (!a) return render(c, 404, GENERIC, practice, infoBody('Attachment not found', 'This attachment is not part of the message.'));
+      if (!a)
+        return render(
+          c,
+          404,
+          GENERIC,
+          practice,
+          infoBody('Attachment not found', 'This attachment is not part of the message.'),
+        );
       // A download is a read of the message's content (PHI), like opening it.
       await auditPatient(c, link, AUDIT.PHI_READ, 'success', { view: 'attachment', index });
       const ascii = a.filename.replace(/[^\x20-\x7e]/g, '_').replace(/["\\]/g, '_');
       // Always a download, never rendered on our origin (an HTML attachment must not run here).
       c.header('Content-Type', 'application/octet-stream');
-      c.header('Content-Disposition', `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(a.filename)}`);
+      c.header(
+        'Content-Disposition',
+        `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(a.filename)}`,
+      );
       c.header('Content-Security-Policy', "default-src 'none'; sandbox");
       c.header('Cache-Control', 'no-store, max-age=0');
       c.header('Referrer-Policy', 'no-referrer');

@@ -20,8 +20,16 @@ export const migration: SchemaMigration = {
       .addColumn('detail', 'text')
       .addColumn('duration_ms', 'integer', (c) => c.notNull().defaultTo(0))
       .execute();
-    await db.schema.createIndex('delivery_attempts_delivery').on('delivery_attempts').column('delivery_id').execute();
-    await db.schema.createIndex('delivery_attempts_outbox').on('delivery_attempts').column('outbox_id').execute();
+    await db.schema
+      .createIndex('delivery_attempts_delivery')
+      .on('delivery_attempts')
+      .column('delivery_id')
+      .execute();
+    await db.schema
+      .createIndex('delivery_attempts_outbox')
+      .on('delivery_attempts')
+      .column('outbox_id')
+      .execute();
 
     await db.schema.alterTable('messages').addColumn('idempotency_key', 'text').execute();
     await db.schema

@@ -24,12 +24,7 @@ const LINES_UP = 6;
  * Whether a heading line reads as a person's name; returns [start, end] within the text or null.
  * `aEnd`: end of the anchor below (the block searched for a repeated line ends 200 characters after it).
  */
-function nameLine(
-  text: string,
-  ls: number,
-  le: number,
-  aEnd: number,
-): [number, number] | null {
+function nameLine(text: string, ls: number, le: number, aEnd: number): [number, number] | null {
   let s = ls;
   let e = le;
   while (s < e && /[\s>?*•·-]/.test(text[s]!)) s++;

@@ -70,7 +70,7 @@ const CRISIS_RE = new RegExp(
 // Speed: the first letters/digits of every CRISIS_RE match (a whole word, or "su..."/"self...");
 // eachMatchAtWords tries the pattern only at such words. Keep in step with the pattern.
 const CRISIS_FIRST = new Set(
-  "attempted|attempting|attempt|attempts|thoughts|thinking|considering|contemplating|kill|killing|killed|hurt|hurting|harm|harming|harmed|cut|cutting|burn|burning|burned|hang|hanging|hanged|shoot|shooting|drown|drowning|starve|starving|poison|poisoning|poisoned|end|ending|take|taking|took|want|wants|wanted|wanna|wanting|going|planning|plan|plans|planned|ready|trying|tried|wish|wished|wishes|better|no|nothing|don|dont|do|doesn|doesnt|does|didn|didnt|did|overdose|overdosed|overdosing|od|odd|homicidal|stab|safety|988|crisis".split(
+  'attempted|attempting|attempt|attempts|thoughts|thinking|considering|contemplating|kill|killing|killed|hurt|hurting|harm|harming|harmed|cut|cutting|burn|burning|burned|hang|hanging|hanged|shoot|shooting|drown|drowning|starve|starving|poison|poisoning|poisoned|end|ending|take|taking|took|want|wants|wanted|wanna|wanting|going|planning|plan|plans|planned|ready|trying|tried|wish|wished|wishes|better|no|nothing|don|dont|do|doesn|doesnt|does|didn|didnt|did|overdose|overdosed|overdosing|od|odd|homicidal|stab|safety|988|crisis'.split(
     '|',
   ),
 );
