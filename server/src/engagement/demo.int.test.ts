@@ -52,6 +52,31 @@ describe.each(dialectsUnderTest())('attune demo data on %s', (dialect) => {
     expect(patients).toHaveLength(60);
   });
 
+  it('regenerates under another seed on --reset, reusing each simulated slot (no duplicate id)', async () => {
+    const other = await seedDemo(store.db, practiceId, { now, patients: 60, seed: 5, reset: true });
+    expect(other.created).toBe(true);
+    const patients = await store.db
+      .selectFrom('patients')
+      .select(['id', 'email'])
+      .where('practice_id', '=', practiceId)
+      .execute();
+    expect(patients).toHaveLength(60);
+    // The slots now carry seed 5's names.
+    const slot = patients.find((p) => p.id === demoPatientId(practiceId, 'demo-p1'));
+    expect(slot?.email).toMatch(/\.1@patients\.example$/);
+    const again = await seedDemo(store.db, practiceId, { now, patients: 60, seed: 4, reset: true });
+    expect(again.created).toBe(true);
+    expect(patients.map((p) => p.email)).not.toEqual(
+      (
+        await store.db
+          .selectFrom('patients')
+          .select(['id', 'email'])
+          .where('practice_id', '=', practiceId)
+          .execute()
+      ).map((p) => p.email),
+    );
+  });
+
   it('derives stable, UUID-shaped patient ids', () => {
     const id = demoPatientId('p', 'demo-1');
     expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);

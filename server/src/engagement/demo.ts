@@ -154,6 +154,17 @@ async function upsertPatient(db: Db, practiceId: string, p: SimPatient, t: strin
     return existing.id;
   }
   const id = demoPatientId(practiceId, p.id);
+  // The same simulated slot under another seed (`attune demo --reset --seed N`): its row is reused,
+  // with this seed's name and address, instead of a second row under the same id.
+  const sameSlot = await db.selectFrom('patients').select('id').where('id', '=', id).executeTakeFirst();
+  if (sameSlot) {
+    await db
+      .updateTable('patients')
+      .set({ email, name: p.name, time_zone: p.timeZone, updated_at: t })
+      .where('id', '=', id)
+      .execute();
+    return id;
+  }
   await db
     .insertInto('patients')
     .values({
