@@ -242,6 +242,23 @@ function tryAt(y: RegExp, text: string, p: number, from: number, fn: (m: RegExpE
   return p + m[0].length;
 }
 
+/** What a JavaScript pattern's \s matches, by char code (whitespace tests without a regex). */
+export function isJsSpace(c: number): boolean {
+  return (
+    (c >= 9 && c <= 13) ||
+    c === 32 ||
+    c === 0xa0 ||
+    c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x3000 ||
+    c === 0xfeff
+  );
+}
+
 /** Lower-cased text of up to `n` characters before `pos` (for context cues). */
 export function before(text: string, pos: number, n: number): string {
   return text.slice(Math.max(0, pos - n), pos).toLowerCase();

@@ -12,6 +12,7 @@ import {
   lowerText,
   type Candidate,
   type ScanContext,
+  isJsSpace,
 } from '../candidate.ts';
 import { wordGate } from '../tokens.ts';
 import {
@@ -83,23 +84,6 @@ const EURO_LEADS = new Set(
 );
 const EURO_AT = new RegExp(EURO_RE.source, 'uy');
 const EURO_GATE = wordGate((w) => EURO_LEADS.has(w) || /^\d{1,5}[a-z]?$/.test(w));
-
-/** What \s matches in a JavaScript pattern. */
-function isJsSpace(c: number): boolean {
-  return (
-    (c >= 9 && c <= 13) ||
-    c === 32 ||
-    c === 0xa0 ||
-    c === 0x1680 ||
-    (c >= 0x2000 && c <= 0x200a) ||
-    c === 0x2028 ||
-    c === 0x2029 ||
-    c === 0x202f ||
-    c === 0x205f ||
-    c === 0x3000 ||
-    c === 0xfeff
-  );
-}
 
 /** text[from, to) is one or more \s, after at most one "." when `dot`. */
 function spaceGap(text: string, from: number, to: number, dot: boolean): boolean {

@@ -4,7 +4,7 @@
 // and document-level propagation: a name found with a strong cue is also a name where it appears
 // again without one. Every per-token fact is computed once into typed arrays; the rules then
 // test bits, so the cost stays linear with no per-token allocation beyond the tokenizer's.
-import type { Candidate, ScanContext } from '../candidate.ts';
+import { isJsSpace, type Candidate, type ScanContext } from '../candidate.ts';
 import { ListFlags } from '../dictionaries/lookup.ts';
 import { FIRST_NAMES, FIRST_NAMES_AMBIGUOUS, SURNAMES, SURNAMES_AMBIGUOUS } from '../dictionaries/names.ts';
 import { NOT_NAMES } from '../dictionaries/not-names.ts';
@@ -1166,23 +1166,6 @@ function namesCapitalisedRuns(): void {
       i = k;
     }
   }
-}
-
-// What the regex \s matches (without the u flag).
-function isJsSpace(c: number): boolean {
-  return (
-    c === 32 ||
-    (c >= 9 && c <= 13) ||
-    c === 0xa0 ||
-    c === 0x1680 ||
-    (c >= 0x2000 && c <= 0x200a) ||
-    c === 0x2028 ||
-    c === 0x2029 ||
-    c === 0x202f ||
-    c === 0x205f ||
-    c === 0x3000 ||
-    c === 0xfeff
-  );
 }
 
 // The text between tokens k and k + 1 is a comma and at most one space (/^,\s?$/, unsliced).
