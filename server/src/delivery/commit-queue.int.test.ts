@@ -4,6 +4,16 @@ import { createTestStore, dialectsUnderTest, type TestStore } from '../store/tes
 import { newId, nowIso } from '../store/index.ts';
 import { createCommitQueue } from './commit-queue.ts';
 
+/** A practice row to insert: the smallest row the writers under test can commit. */
+const practice = (id: string) => ({
+  id,
+  name: 'P',
+  reply_domain: null,
+  entra_tenant_id: null,
+  created_at: nowIso(),
+  updated_at: nowIso(),
+});
+
 describe.each(dialectsUnderTest())('group commit on %s', (dialect) => {
   let store: TestStore;
   beforeAll(async () => {
@@ -11,15 +21,6 @@ describe.each(dialectsUnderTest())('group commit on %s', (dialect) => {
   });
   afterAll(async () => {
     await store?.cleanup();
-  });
-
-  const practice = (id: string) => ({
-    id,
-    name: 'P',
-    reply_domain: null,
-    entra_tenant_id: null,
-    created_at: nowIso(),
-    updated_at: nowIso(),
   });
 
   it('commits concurrent writers together, and a failing writer does not take its neighbours down', async () => {
@@ -56,15 +57,6 @@ describe('group commit on sqlite with the WAL synced off the event loop', () => 
   });
   afterAll(async () => {
     await store?.cleanup();
-  });
-
-  const practice = (id: string) => ({
-    id,
-    name: 'P',
-    reply_domain: null,
-    entra_tenant_id: null,
-    created_at: nowIso(),
-    updated_at: nowIso(),
   });
 
   it('resolves writers only after the WAL sync, and leaves the connection at synchronous=FULL', async () => {
