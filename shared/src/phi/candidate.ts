@@ -32,7 +32,12 @@ const WORDS_CACHE = new WeakMap<ScanContext, Set<string>>();
 export function wordSet(ctx: ScanContext): Set<string> {
   let w = WORDS_CACHE.get(ctx);
   if (w === undefined) {
-    w = ctx.toks ? new Set(ctx.toks.lower) : new Set(lowerText(ctx).match(WORD_RE) ?? []);
+    const toks = ctx.toks;
+    if (toks) {
+      // (The token arrays run past the last token: their length is not the count.)
+      w = new Set<string>();
+      for (let k = 0; k < toks.count; k++) w.add(toks.lower[k]!);
+    } else w = new Set(lowerText(ctx).match(WORD_RE) ?? []);
     WORDS_CACHE.set(ctx, w);
   }
   return w;
@@ -262,4 +267,28 @@ export function isJsSpace(c: number): boolean {
 /** Lower-cased text of up to `n` characters before `pos` (for context cues). */
 export function before(text: string, pos: number, n: number): string {
   return text.slice(Math.max(0, pos - n), pos).toLowerCase();
+}
+
+/** Report a pattern's whole match as a candidate. */
+export function pushMatch(
+  out: Candidate[],
+  m: RegExpExecArray,
+  type: PhiType,
+  confidence: number,
+  reason: string,
+): void {
+  out.push({ type, start: m.index, end: m.index + m[0].length, confidence, reason });
+}
+
+/** Report tokens first..last (inclusive) of the scan as a candidate. */
+export function pushTokens(
+  out: Candidate[],
+  toks: Tokens,
+  first: number,
+  last: number,
+  type: PhiType,
+  confidence: number,
+  reason: string,
+): void {
+  out.push({ type, start: toks.start[first]!, end: toks.end[last]!, confidence, reason });
 }

@@ -43,6 +43,10 @@ export class Word {
   inner: number[] | null = null;
   /** Bits of the word flags (wordFlag below) whose lists hold `lower`. */
   readonly flags: number;
+  /** How many ASCII capitals, small letters and digits `raw` holds (for Tokens.upper and .digits). */
+  readonly caps: number;
+  readonly smalls: number;
+  readonly digits: number;
   constructor(
     /** Exact token text. */
     readonly raw: string,
@@ -52,6 +56,9 @@ export class Word {
     this.stem = stem(this.lower);
     this.shape = shapeOf(raw, l);
     this.flags = WORD_FLAGS.get(this.lower) ?? 0;
+    this.caps = countIn(raw, 0, raw.length, 65, 90);
+    this.smalls = countIn(raw, 0, raw.length, 97, 122);
+    this.digits = countIn(raw, 0, raw.length, 48, 57);
   }
   /** The leading run of ASCII letters and digits, lower-cased ("i" for "I'm", "34" for "34yo"). */
   get lead(): string {
@@ -116,6 +123,11 @@ export function wordFlag(words: readonly string[]): number {
   return bit;
 }
 
+/**
+ * The tokens of one scan, valid during that scan only: the arrays are shared by all scans. They hold
+ * `count` entries, then undefined ones: read entries by index below `count`, never by `.length`
+ * or iteration.
+ */
 export interface Tokens {
   readonly count: number;
   readonly start: readonly number[];
@@ -225,20 +237,41 @@ function shapeOf(r: string, l: string): number {
 }
 
 // ---- the shared word table ------------------------------------------------------------------
-// Open addressing on a hash of the token's UTF-16 code units, so a known word is found straight
-// from the text without slicing it out. Bounded: when full it is emptied and refilled.
-// Speed: the slots' hashes sit in a parallel Int32Array (0 = empty slot), so a probe that meets
-// another word compares two numbers instead of loading that Word and its text.
+// Open addressing on a hash of the token's text, so a known word is found straight from the text
+// without slicing it out. Bounded: when full it is emptied and refilled.
+// Speed: each slot has two numbers in tableRec (first 0: empty slot). A word of up to KEY_CHARS
+// ASCII letters and digits (most tokens) has its exact key there (below), so it is found by
+// comparing two numbers, without reading its text again or loading another Word; any other word
+// has its hash and -1, and a probe that meets its hash compares the text.
 const TABLE_BITS_MAX = 17; // 131,072 slots, at most half used
 let tableBits = 12;
 let table: (Word | undefined)[] = new Array<Word | undefined>(1 << tableBits);
-let tableHash = new Int32Array(1 << tableBits);
+let tableRec = new Int32Array(2 << tableBits);
 let tableUsed = 0;
 
 function clearTable(): void {
   table = new Array<Word | undefined>(1 << tableBits);
-  tableHash = new Int32Array(1 << tableBits);
+  tableRec = new Int32Array(2 << tableBits);
   tableUsed = 0;
+}
+
+// The key of a short ASCII word: its letters and digits as 6-bit codes (ALNUM_CODE: 1-62, never
+// 0), in order in the low bits of two 30-bit numbers (key2, key1: the last five in key1). For a word
+// of up to KEY_CHARS characters it is the text exactly: no code is 0, so it also tells the length.
+// key1 is never 0 and key2 is never negative.
+const KEY_CHARS = 10;
+const KEY_MASK = 0x3fffffff;
+/** 6-bit code of an ASCII letter or digit by char code; 0 for any other character. */
+const ALNUM_CODE = new Uint8Array(128);
+for (let c = 48; c <= 57; c++) ALNUM_CODE[c] = c - 47; // 1-10
+for (let c = 65; c <= 90; c++) ALNUM_CODE[c] = c - 54; // 11-36
+for (let c = 97; c <= 122; c++) ALNUM_CODE[c] = c - 60; // 37-62
+
+/** The table hash of a short ASCII word, from its key. */
+function keyHash(n: number, k1: number, k2: number): number {
+  let h = Math.imul(k1 ^ (n << 26), 0x9e3779b1) ^ Math.imul(k2, 0x85ebca77);
+  h = Math.imul(h ^ (h >>> 15), 0xc2b2ae3d);
+  return (h ^ (h >>> 13)) >>> 0;
 }
 
 function hashRange(text: string, start: number, end: number): number {
@@ -247,7 +280,36 @@ function hashRange(text: string, start: number, end: number): number {
   return h >>> 0;
 }
 
-/** A hash as stored in tableHash: never 0, which marks an empty slot. */
+// Set by keyOf: the length and key of the text it was given (keyLen -1: no key, the text is compared).
+let keyLen = -1;
+let key1 = 0;
+let key2 = 0;
+
+/** Table hash of text.slice(start, end), setting keyLen, key1 and key2. */
+function keyOf(text: string, start: number, end: number): number {
+  keyLen = -1;
+  if (end - start <= KEY_CHARS) {
+    let k1 = 0;
+    let k2 = 0;
+    let k = start;
+    for (; k < end; k++) {
+      const c = text.charCodeAt(k);
+      const code = c < 128 ? ALNUM_CODE[c]! : 0;
+      if (code === 0) break;
+      k2 = (k2 << 6) | (k1 >>> 24);
+      k1 = ((k1 << 6) | code) & KEY_MASK;
+    }
+    if (k === end) {
+      keyLen = end - start;
+      key1 = k1;
+      key2 = k2;
+      return keyHash(keyLen, k1, k2);
+    }
+  }
+  return hashRange(text, start, end);
+}
+
+/** A hash as stored in tableRec: never 0, which marks an empty slot. */
 function slotHash(h: number): number {
   return h | 0 || 1;
 }
@@ -258,19 +320,49 @@ function sameText(raw: string, text: string, start: number, end: number): boolea
   return true;
 }
 
-/** The shared Word for text.slice(start, end), created on first sight. */
-function wordAt(text: string, start: number, end: number, h: number): Word {
-  const mask = tableHash.length - 1;
-  const sh = slotHash(h);
+/** The Word of a short ASCII word already in the table, by its table hash and key (keyOf). */
+function findKeyed(h: number, k1: number, k2: number): Word | undefined {
+  const rec = tableRec;
+  const mask = table.length - 1;
   let slot = h & mask;
   for (;;) {
-    const t = tableHash[slot]!;
-    if (t === 0) break;
-    if (t === sh) {
-      const w = table[slot]!;
-      if (sameText(w.raw, text, start, end)) return w;
-    }
+    const t = rec[slot << 1]!;
+    if (t === 0) return undefined;
+    if (t === k1 && rec[(slot << 1) + 1] === k2) return table[slot];
     slot = (slot + 1) & mask;
+  }
+}
+
+/**
+ * The shared Word for text.slice(start, end), created on first sight: `h` is its table hash, n its
+ * length when it has a key (k1, k2), else -1, as keyOf gives them.
+ */
+function wordAt(
+  text: string,
+  start: number,
+  end: number,
+  h: number,
+  n: number,
+  k1: number,
+  k2: number,
+): Word {
+  if (n >= 0) {
+    const found = findKeyed(h, k1, k2);
+    if (found) return found;
+  } else {
+    const rec = tableRec;
+    const mask = table.length - 1;
+    let slot = h & mask;
+    const sh = slotHash(h);
+    for (;;) {
+      const t = rec[slot << 1]!;
+      if (t === 0) break;
+      if (t === sh && rec[(slot << 1) + 1] === -1) {
+        const w = table[slot]!;
+        if (sameText(w.raw, text, start, end)) return w;
+      }
+      slot = (slot + 1) & mask;
+    }
   }
   const w = new Word(ownCopy(text.slice(start, end)));
   if ((tableUsed + 1) * 2 > table.length) {
@@ -278,7 +370,7 @@ function wordAt(text: string, start: number, end: number, h: number): Word {
     const old = table;
     if (tableBits < TABLE_BITS_MAX) tableBits++;
     table = new Array<Word | undefined>(1 << tableBits);
-    tableHash = new Int32Array(1 << tableBits);
+    tableRec = new Int32Array(2 << tableBits);
     tableUsed = 0;
     if (table.length > old.length) for (const o of old) if (o !== undefined) insert(o);
   }
@@ -296,11 +388,12 @@ function ownCopy(s: string): string {
 
 function insert(w: Word): void {
   const mask = table.length - 1;
-  const h = hashRange(w.raw, 0, w.raw.length);
+  const h = keyOf(w.raw, 0, w.raw.length);
   let slot = h & mask;
-  while (tableHash[slot] !== 0) slot = (slot + 1) & mask;
+  while (tableRec[slot << 1] !== 0) slot = (slot + 1) & mask;
   table[slot] = w;
-  tableHash[slot] = slotHash(h);
+  tableRec[slot << 1] = keyLen < 0 ? slotHash(h) : key1;
+  tableRec[(slot << 1) + 1] = keyLen < 0 ? -1 : key2;
   tableUsed++;
 }
 
@@ -310,6 +403,7 @@ function insert(w: Word): void {
 let gsPos = new Int32Array(256);
 let gsBits = new Int32Array(256);
 let gsCount = 0;
+let gsAny = 0; // OR of the gate starts' bits
 // The same starts split by gate bit (counting sort, built on first use in a scan): the starts of
 // bit b are byGatePos[byGateOff[b] .. byGateOff[b + 1]).
 let byGatePos = new Int32Array(512);
@@ -326,6 +420,7 @@ function addGateStart(p: number, bits: number): void {
   }
   gsPos[gsCount] = p;
   gsBits[gsCount++] = bits;
+  gsAny |= bits;
 }
 
 /** Fill byGatePos/byGateOff from the current gate starts. */
@@ -383,74 +478,77 @@ export function byGateStarts(toks: Tokens): Int32Array {
 
 // ---- tokenize -------------------------------------------------------------------------------
 // The arrays of the scan being tokenized (module state, so adding a token is a plain function).
-let tStart: number[] = [];
-let tEnd: number[] = [];
-let tLower: string[] = [];
-let tRaw: string[] = [];
-let tShape: number[] = [];
-let tWord: Word[] = [];
+// Speed: they are shared by all scans (a scan is synchronous, and no Tokens outlives its scan), so
+// a scan allocates no arrays for its tokens. Entries past the scan's count are undefined, as they
+// would be in arrays of exactly `count` entries: a read past the last token finds nothing; only
+// `.length` differs (use Tokens.count).
+const tStart: (number | undefined)[] = [];
+const tEnd: (number | undefined)[] = [];
+const tLower: (string | undefined)[] = [];
+const tRaw: (string | undefined)[] = [];
+const tShape: (number | undefined)[] = [];
+const tWord: (Word | undefined)[] = [];
+let tCount = 0;
+// Entries [tCount, tHigh) hold an earlier scan's tokens until tokenize clears them.
+let tHigh = 0;
+// Past this many entries the arrays are cut back after a shorter text (about 400 KB of text).
+const TOKENS_KEPT = 1 << 16;
 let tFlags = 0;
 
-function addToken(text: string, s: number, e: number, h: number): Word {
-  const w = wordAt(text, s, e, h);
-  tFlags |= w.flags;
-  tStart.push(s);
-  tEnd.push(e);
-  tRaw.push(w.raw);
-  tLower.push(w.lower);
-  tShape.push(w.shape);
-  tWord.push(w);
-  const g = w.gates < 0 ? wordGates(w) : w.gates;
-  if (g !== 0) addGateStart(s, g);
-  return w;
+// Phase 1 of tokenize's output for each token (read by phases 2 and 3): its table hash, key
+// length (-1: none) and key (keyOf), and 1 when its word starts inside it must be listed.
+const P_STRIDE = 5;
+let pBuf = new Int32Array(256 * P_STRIDE);
+
+function addToken(s: number, e: number, h: number, kn: number, k1: number, k2: number, inner: number): void {
+  const n = tCount++;
+  tStart[n] = s;
+  tEnd[n] = e;
+  let r = n * P_STRIDE;
+  if (r === pBuf.length) {
+    const b = new Int32Array(r * 2);
+    b.set(pBuf);
+    pBuf = b;
+  }
+  const p = pBuf;
+  p[r++] = h;
+  p[r++] = kn;
+  p[r++] = k1;
+  p[r++] = k2;
+  p[r] = inner;
 }
 
+// Speed: tokenize works in three passes over the tokens: find them, find their Words in the table,
+// read the Words' facts. The table and the Words are spread over memory: with small loop bodies the
+// processor has many of those reads under way at once, not one or two.
 export function tokenize(text: string): Tokens {
-  // Plain arrays: for the short texts of mail, typed-array allocation costs more than it saves.
-  const starts: number[] = (tStart = []);
-  tEnd = [];
-  tLower = [];
-  tRaw = [];
-  tShape = [];
-  tWord = [];
+  tCount = 0;
   tFlags = 0;
   gsCount = 0;
+  gsAny = 0;
   let nonAscii = false;
   const len = text.length;
-  // ASCII letters and digits, counted as the tokens are scanned (no character outside a token is
-  // one): digits in the whole text, capitals and small letters in its first UPPER_SPAN characters.
-  let digits = 0;
-  let caps = 0;
-  let smalls = 0;
-  let spanCaps = -1; // caps and smalls before UPPER_SPAN, once a token starts past it
-  let spanSmalls = 0;
-  let lastEnd = 0;
   let i = 0;
+  // 1. The tokens and their keys.
   while (i < len) {
     const c = text.charCodeAt(i);
     if (c < 128) {
-      if (!isAsciiAlnum(c)) {
+      const code = ALNUM_CODE[c]!;
+      if (code === 0) {
         i++;
         continue;
       }
-      if (spanCaps < 0 && i >= UPPER_SPAN) {
-        spanCaps = caps - countIn(text, UPPER_SPAN, lastEnd, 65, 90);
-        spanSmalls = smalls - countIn(text, UPPER_SPAN, lastEnd, 97, 122);
-      }
-      // An ASCII token: scan its run, hashing and counting as we go.
-      if (c >= 97) smalls++;
-      else if (c >= 65) caps++;
-      else digits++;
-      let h = Math.imul(0x811c9dc5 ^ c, 0x01000193);
+      // An ASCII token: scan its run, building its key as we go (see keyOf).
+      let k1 = code;
+      let k2 = 0;
       let j = i + 1;
       let d = 0;
       while (j < len) {
         d = text.charCodeAt(j);
-        if (d >= 97 && d <= 122) smalls++;
-        else if (d >= 65 && d <= 90) caps++;
-        else if (d >= 48 && d <= 57) digits++;
-        else break;
-        h = Math.imul(h ^ d, 0x01000193);
+        const dc = d < 128 ? ALNUM_CODE[d]! : 0;
+        if (dc === 0) break;
+        k2 = (k2 << 6) | (k1 >>> 24);
+        k1 = ((k1 << 6) | dc) & KEY_MASK;
         j++;
       }
       const runEnd = j;
@@ -461,14 +559,10 @@ export function tokenize(text: string): Tokens {
         TOKEN_AT_RE.lastIndex = i;
         const m = TOKEN_AT_RE.exec(text)!;
         j = i + m[0].length;
-        h = hashRange(text, i, j);
-        digits += countIn(text, runEnd, j, 48, 57);
-        caps += countIn(text, runEnd, j, 65, 90);
-        smalls += countIn(text, runEnd, j, 97, 122);
-      }
-      const w = addToken(text, i, j, h >>> 0);
-      if (j > runEnd) innerStartsOfWord(w, text, i, j);
-      lastEnd = j;
+        const h = keyOf(text, i, j);
+        addToken(i, j, h, keyLen, key1, key2, j > runEnd ? 1 : 0);
+      } else if (j - i <= KEY_CHARS) addToken(i, j, keyHash(j - i, k1, k2), j - i, k1, k2, 0);
+      else addToken(i, j, hashRange(text, i, j), -1, 0, 0, 0);
       i = j;
       continue;
     }
@@ -478,36 +572,86 @@ export function tokenize(text: string): Tokens {
     const m = TOKEN_RE.exec(text);
     if (m === null) break;
     const e = m.index + m[0].length;
-    if (spanCaps < 0 && m.index >= UPPER_SPAN) {
+    const h = keyOf(text, m.index, e);
+    addToken(m.index, e, h, keyLen, key1, key2, 1);
+    i = e;
+  }
+  const n = tCount;
+  const p = pBuf;
+  // 2. Their Words: a short word's probe inline, others (and first sights) through wordAt.
+  for (let k = 0; k < n; k++) {
+    const r = k * P_STRIDE;
+    const kn = p[r + 1]!;
+    const w = kn >= 0 ? findKeyed(p[r]!, p[r + 2]!, p[r + 3]!) : undefined;
+    tWord[k] = w ?? wordAt(text, tStart[k]!, tEnd[k]!, p[r]!, kn, p[r + 2]!, p[r + 3]!);
+  }
+  // 3. Their facts. ASCII letters and digits are counted token by token from the Words (no
+  // character outside a token is one): digits in the whole text, capitals and small letters in its
+  // first UPPER_SPAN characters.
+  let digits = 0;
+  let caps = 0;
+  let smalls = 0;
+  let spanCaps = -1; // caps and smalls before UPPER_SPAN, once a token starts past it
+  let spanSmalls = 0;
+  let lastEnd = 0;
+  for (let k = 0; k < n; k++) {
+    const w = tWord[k]!;
+    const s = tStart[k]!;
+    const e = tEnd[k]!;
+    if (spanCaps < 0 && s >= UPPER_SPAN) {
       spanCaps = caps - countIn(text, UPPER_SPAN, lastEnd, 65, 90);
       spanSmalls = smalls - countIn(text, UPPER_SPAN, lastEnd, 97, 122);
     }
-    digits += countIn(text, m.index, e, 48, 57);
-    caps += countIn(text, m.index, e, 65, 90);
-    smalls += countIn(text, m.index, e, 97, 122);
-    const w = addToken(text, m.index, e, hashRange(text, m.index, e));
-    innerStartsOfWord(w, text, m.index, e);
+    tFlags |= w.flags;
+    tRaw[k] = w.raw;
+    tLower[k] = w.lower;
+    tShape[k] = w.shape;
+    const g = w.gates < 0 ? wordGates(w) : w.gates;
+    if (g !== 0) addGateStart(s, g);
+    if (p[k * P_STRIDE + 4] !== 0) innerStartsOfWord(w, text, s, e);
+    digits += w.digits;
+    caps += w.caps;
+    smalls += w.smalls;
     lastEnd = e;
-    i = e;
   }
   if (spanCaps < 0) {
     spanCaps = caps - countIn(text, UPPER_SPAN, lastEnd, 65, 90);
     spanSmalls = smalls - countIn(text, UPPER_SPAN, lastEnd, 97, 122);
   }
-  let gateAny = 0;
-  for (let k = 0; k < gsCount; k++) gateAny |= gsBits[k]!;
+  if (tStart.length > TOKENS_KEPT && tCount <= TOKENS_KEPT) {
+    // After a very long text, a shorter one gives the memory back: the arrays end at its count.
+    tStart.length = tCount;
+    tEnd.length = tCount;
+    tLower.length = tCount;
+    tRaw.length = tCount;
+    tShape.length = tCount;
+    tWord.length = tCount;
+    pBuf = new Int32Array(256 * P_STRIDE);
+  } else {
+    // Clear what an earlier, longer scan left past this scan's tokens.
+    for (let k = tCount; k < tHigh; k++) {
+      tStart[k] = undefined;
+      tEnd[k] = undefined;
+      tLower[k] = undefined;
+      tRaw[k] = undefined;
+      tShape[k] = undefined;
+      tWord[k] = undefined;
+    }
+  }
+  tHigh = tCount;
+  // (Entries past `count` are undefined: typed as the arrays of `count` entries they stand for.)
   return {
-    count: starts.length,
-    start: starts,
-    end: tEnd,
-    lower: tLower,
-    raw: tRaw,
-    shape: tShape,
-    word: tWord,
+    count: tCount,
+    start: tStart as number[],
+    end: tEnd as number[],
+    lower: tLower as string[],
+    raw: tRaw as string[],
+    shape: tShape as number[],
+    word: tWord as Word[],
     gateCount: gsCount,
     foldRisk: nonAscii && FOLD_RISK_RE.test(text),
     wordFlags: tFlags,
-    gateAny,
+    gateAny: gsAny,
     byGate: false,
     digits,
     upper: spanCaps >= 20 && spanCaps > spanSmalls * 3,

@@ -13,6 +13,7 @@ import {
   type Candidate,
   type ScanContext,
   isJsSpace,
+  pushMatch,
 } from '../candidate.ts';
 import { wordGate } from '../tokens.ts';
 import {
@@ -267,10 +268,12 @@ function extendForward(text: string, end: number): number {
   for (let parts = 0; parts < 12 && pos - end < 160; parts++) {
     const at = sepEnd(text, pos);
     // A new line that is mostly a phone number ends the address.
-    const nl0 = text.indexOf('\n', pos);
-    if (nl0 >= 0 && nl0 < at) {
-      const nl = text.indexOf('\n', at);
-      const lineEnd = nl < 0 ? Math.min(text.length, at + 40) : Math.min(nl, at + 40);
+    // (Both searches are bounded: a text without line breaks would otherwise be read to its end
+    // for every part.)
+    if (newlineIn(text, pos, at) >= 0) {
+      const limit = Math.min(text.length, at + 40);
+      const nl = newlineIn(text, at, limit);
+      const lineEnd = nl < 0 ? limit : nl;
       const c0 = at < lineEnd ? text.charCodeAt(at) : 0;
       if (((c0 >= 48 && c0 <= 57) || c0 === 40 || c0 === 43) && countDigits(text, at, lineEnd) >= 7) break;
     }
@@ -286,6 +289,12 @@ function extendForward(text: string, end: number): number {
     best = pos;
   }
   return best;
+}
+
+/** The first "\n" in text[from, to), or -1. */
+function newlineIn(text: string, from: number, to: number): number {
+  for (let k = from; k < to; k++) if (text.charCodeAt(k) === 10) return k;
+  return -1;
 }
 
 /** How many ASCII digits text[from, to) holds. */
@@ -342,13 +351,7 @@ function agesOver89(ctx: ScanContext, out: Candidate[], cues: number): void {
   if ((cues & (A_AGE | A_AGE89)) !== 0)
     eachMatchAtWords(ctx, AGE_GATE, AGE_RE, (m) => {
       if (m[1] && ageOfThing(text, m.index, m.index + m[0].length)) return;
-      out.push({
-        type: 'AGE_OVER_89',
-        start: m.index,
-        end: m.index + m[0].length,
-        confidence: 0.9,
-        reason: 'Age over 89',
-      });
+      pushMatch(out, m, 'AGE_OVER_89', 0.9, 'Age over 89');
     });
   if ((cues & A_SEX89) !== 0)
     eachMatchAtWords(ctx, AGE_GATE, AGE_SEX_RE, (m) => {
@@ -421,13 +424,7 @@ function euroStreets(ctx: ScanContext, out: Candidate[], cues: number): void {
   if (!lead && extra.length === 0) return;
   const fn = (m: RegExpExecArray): void => {
     if (!/\d/.test(m[0])) return;
-    out.push({
-      type: 'ADDRESS',
-      start: m.index,
-      end: m.index + m[0].length,
-      confidence: 0.8,
-      reason: 'Street address (continental form)',
-    });
+    pushMatch(out, m, 'ADDRESS', 0.8, 'Street address (continental form)');
   };
   if (lead) eachMatchAtWordsAnd(ctx, EURO_GATE, extra, EURO_RE, fn);
   // (No word gate then: the capitalised-word starts alone.)
@@ -467,13 +464,7 @@ function numberWordsNumber(ctx: ScanContext, out: Candidate[]): void {
         return;
       // Quantities and times in notes ("12 from 9", "5 but bp 80") share the shape.
       if (/\s(?:mg|mcg|ml|cc|tabs?|units?|x|times|of|and|or|to|for|with)\s/i.test(m[0])) return;
-      out.push({
-        type: 'ADDRESS',
-        start: m.index,
-        end: m.index + m[0].length,
-        confidence: 0.8,
-        reason: 'Street address (number, street, number)',
-      });
+      pushMatch(out, m, 'ADDRESS', 0.8, 'Street address (number, street, number)');
     },
     numberWordsCan,
   );
@@ -495,25 +486,13 @@ function namedStreets(ctx: ScanContext, out: Candidate[]): void {
 
 function poBoxes(ctx: ScanContext, out: Candidate[]): void {
   eachMatchAtWords(ctx, POBOX_GATE, POBOX_RE, (m) => {
-    out.push({
-      type: 'ADDRESS',
-      start: m.index,
-      end: m.index + m[0].length,
-      confidence: 0.9,
-      reason: 'Post office or military box',
-    });
+    pushMatch(out, m, 'ADDRESS', 0.9, 'Post office or military box');
   });
 }
 
 function unitsAlone(ctx: ScanContext, out: Candidate[]): void {
   eachMatchAtWords(ctx, UNIT_ALONE_GATE, UNIT_ALONE_RE, (m) => {
-    out.push({
-      type: 'ADDRESS',
-      start: m.index,
-      end: m.index + m[0].length,
-      confidence: 0.7,
-      reason: 'Apartment or suite number',
-    });
+    pushMatch(out, m, 'ADDRESS', 0.7, 'Apartment or suite number');
   });
 }
 
@@ -538,48 +517,75 @@ function addressBlocks(ctx: ScanContext, out: Candidate[], firstAnchor: number, 
   }
 }
 
+/**
+ * STATE_ZIP_RE can start at p (case-sensitive): every state and abbreviation opens with a capital,
+ * and what a match holds before the ZIP is the state (at most 14 letters and spaces: "North
+ * Carolina"), "." and "," and white space, so a walk over those must stop at a digit.
+ */
+function stateZipCan(text: string, p: number): boolean {
+  const c0 = text.charCodeAt(p);
+  if (c0 < 65 || c0 > 90) return false;
+  let k = p + 1;
+  const name = Math.min(text.length, p + 14);
+  for (; k < name; k++) {
+    const c = text.charCodeAt(k);
+    if (!((c >= 97 && c <= 122) || (c >= 65 && c <= 90) || c === 32)) break;
+  }
+  for (; k < text.length; k++) {
+    const c = text.charCodeAt(k);
+    if (c !== 46 && c !== 44 && !isJsSpace(c)) return c >= 48 && c <= 57;
+  }
+  return false;
+}
+
 function citiesBeforeStateZip(ctx: ScanContext, out: Candidate[]): void {
   const { text } = ctx;
   // City before "ST 12345": walk back over up to three capitalised words (cheaper than a
   // regex that would start at every capital letter).
-  eachMatchAtWords(ctx, STATE_ZIP_GATE, STATE_ZIP_RE, (m) => {
-    const city = cityBefore(text, m.index);
-    if (city)
-      out.push({
-        type: 'ADDRESS',
-        start: city[0],
-        end: city[1],
-        confidence: 0.85,
-        reason: 'City before state and ZIP',
-      });
-  });
+  eachMatchAtWords(
+    ctx,
+    STATE_ZIP_GATE,
+    STATE_ZIP_RE,
+    (m) => {
+      const city = cityBefore(text, m.index);
+      if (city)
+        out.push({
+          type: 'ADDRESS',
+          start: city[0],
+          end: city[1],
+          confidence: 0.85,
+          reason: 'City before state and ZIP',
+        });
+    },
+    stateZipCan,
+  );
 }
 
 function stateZips(ctx: ScanContext, out: Candidate[]): void {
-  eachMatchAtWords(ctx, STATE_ZIP_GATE, STATE_ZIP_RE, (m) => {
-    const z = m[1]!;
-    if (!zipValid(z)) return;
-    const start = m.index + m[0].length - z.length;
-    out.push({
-      type: 'ZIP',
-      start,
-      end: start + z.length,
-      confidence: 0.95,
-      reason: 'ZIP code after a state',
-    });
-  });
+  eachMatchAtWords(
+    ctx,
+    STATE_ZIP_GATE,
+    STATE_ZIP_RE,
+    (m) => {
+      const z = m[1]!;
+      if (!zipValid(z)) return;
+      const start = m.index + m[0].length - z.length;
+      out.push({
+        type: 'ZIP',
+        start,
+        end: start + z.length,
+        confidence: 0.95,
+        reason: 'ZIP code after a state',
+      });
+    },
+    stateZipCan,
+  );
 }
 
 function zipPlus4(ctx: ScanContext, out: Candidate[]): void {
   eachMatchAtWords(ctx, ZIP4_GATE, ZIP4_RE, (m) => {
     if (!zipValid(m[0])) return;
-    out.push({
-      type: 'ZIP',
-      start: m.index,
-      end: m.index + m[0].length,
-      confidence: 0.85,
-      reason: 'ZIP+4 code',
-    });
+    pushMatch(out, m, 'ZIP', 0.85, 'ZIP+4 code');
   });
 }
 
@@ -602,24 +608,12 @@ function ukPostcodes(ctx: ScanContext, out: Candidate[]): void {
   const { text } = ctx;
   eachMatchAtWords(ctx, GATE_LETTER_DIGIT, UK_POSTCODE_RE, (m) => {
     if (!/\s/.test(m[0]) && !/\b(?:postcode|post code|uk|london)\b/i.test(before(text, m.index, 40))) return;
-    out.push({
-      type: 'ZIP',
-      start: m.index,
-      end: m.index + m[0].length,
-      confidence: 0.8,
-      reason: 'UK postcode',
-    });
+    pushMatch(out, m, 'ZIP', 0.8, 'UK postcode');
   });
 }
 
 function canadianPostcodes(ctx: ScanContext, out: Candidate[]): void {
   eachMatchAtWords(ctx, GATE_LETTER_DIGIT, CA_POSTCODE_RE, (m) => {
-    out.push({
-      type: 'ZIP',
-      start: m.index,
-      end: m.index + m[0].length,
-      confidence: 0.8,
-      reason: 'Canadian postal code',
-    });
+    pushMatch(out, m, 'ZIP', 0.8, 'Canadian postal code');
   });
 }

@@ -11,6 +11,7 @@ import {
   digitCount,
   eachMatch,
   eachMatchAtWords,
+  isJsSpace,
   GATE_SMALL_NUMBER,
   lowerText,
   type Candidate,
@@ -151,11 +152,34 @@ function afterTurned(ctx: ScanContext, out: Candidate[]): void {
   });
 }
 
+/**
+ * IS_RE can start at p (eachMatchAtWords `can`): everything its matches hold before the age is
+ * ASCII letters (at most 17: "daughter was nearly"), apostrophes and white space, so a walk over
+ * those must stop at a digit. (Texts whose case folding could bring other letters in, "ſ" or the
+ * Kelvin sign, are scanned without word gates.)
+ */
+function isCan(text: string, p: number): boolean {
+  let letters = 0;
+  for (let k = p; k < text.length; k++) {
+    const c = text.charCodeAt(k);
+    if ((c >= 97 && c <= 122) || (c >= 65 && c <= 90)) {
+      if (++letters > 24) return false;
+    } else if (c !== 39 && c !== 0x2019 && !isJsSpace(c)) return c >= 48 && c <= 57;
+  }
+  return false;
+}
+
 function afterIsWord(ctx: ScanContext, out: Candidate[]): void {
-  eachMatchAtWords(ctx, IS_GATE, IS_RE, (m) => {
-    const at = m.index + m[0].length - m[1]!.length;
-    push(out, at, at + m[1]!.length, Number(m[1]), 0.6, 'Age after "I am" / "she is"');
-  });
+  eachMatchAtWords(
+    ctx,
+    IS_GATE,
+    IS_RE,
+    (m) => {
+      const at = m.index + m[0].length - m[1]!.length;
+      push(out, at, at + m[1]!.length, Number(m[1]), 0.6, 'Age after "I am" / "she is"');
+    },
+    isCan,
+  );
 }
 
 // Speed: AGE_SEX_RE is tried only where it can start, found from the ages: a token of one or two

@@ -9,6 +9,7 @@ import {
   GATE_SMALL_NUMBER,
   type Candidate,
   type ScanContext,
+  pushMatch,
 } from '../candidate.ts';
 import { digitsOf, ipv4Valid, ipv6Valid, nanpValid } from '../validators.ts';
 
@@ -89,7 +90,7 @@ function isDigit(c: number): boolean {
 }
 /**
  * NANP_RE: "+", "(", "1" or three digits first, and at least 10 digits (the number's own) in its
- * first 17 characters.
+ * first 17 characters, with only separators between them.
  */
 function nanpCan(text: string, p: number): boolean {
   const c = text.charCodeAt(p);
@@ -100,11 +101,18 @@ function nanpCan(text: string, p: number): boolean {
     !(isDigit(text.charCodeAt(p + 1)) && isDigit(text.charCodeAt(p + 2)))
   )
     return false;
+  // Up to its tenth digit a match holds only digits, "+", "(", ")", " ", "." and "-": stop at
+  // anything else (most numbers in clinical text end at a "/", "," or letter).
   const end = Math.min(text.length, p + 17);
   if (end - p < 10) return false;
   let n = 0;
-  for (let k = p; k < end; k++) if (isDigit(text.charCodeAt(k))) n++;
-  return n >= 10;
+  for (let k = p; k < end; k++) {
+    const d = text.charCodeAt(k);
+    if (isDigit(d)) {
+      if (++n >= 10) return true;
+    } else if (d !== 32 && d !== 46 && d !== 45 && d !== 40 && d !== 41 && d !== 43) return false;
+  }
+  return false;
 }
 /** INTL_RE: "+" or "00". */
 function intlCan(text: string, p: number): boolean {
@@ -116,16 +124,37 @@ function trunkCan(text: string, p: number): boolean {
   if (text.charCodeAt(p) === 40) p++;
   return text.charCodeAt(p) === 48 && isDigit(text.charCodeAt(p + 1));
 }
-/** GENERIC_RE: two digits, maybe after "(". */
+/**
+ * GENERIC_RE: two digits, maybe after "(", and a number the callback can keep: it wants four
+ * digits or more, so a run of two or three must go on (a digit after ")", a digit after one of
+ * " .-", or " "/"x"/"ext" for an extension). Most numbers in clinical text stop there, and their
+ * match would cover no other start.
+ */
 function genericCan(text: string, p: number): boolean {
   if (text.charCodeAt(p) === 40) p++;
-  return isDigit(text.charCodeAt(p)) && isDigit(text.charCodeAt(p + 1));
-}
-/** IPV4_RE: one to three digits, then ".". */
-function ipv4Can(text: string, p: number): boolean {
   let k = p;
-  while (k < p + 4 && isDigit(text.charCodeAt(k))) k++;
-  return k > p && k - p <= 3 && text.charCodeAt(k) === 46;
+  while (isDigit(text.charCodeAt(k))) k++;
+  if (k - p < 2) return false;
+  if (k - p >= 4) return true;
+  let c = text.charCodeAt(k);
+  if (c === 41) {
+    c = text.charCodeAt(++k);
+    if (isDigit(c)) return true;
+  }
+  if (c === 46 || c === 45) return isDigit(text.charCodeAt(k + 1));
+  return c === 32 || c === 120 || c === 88 || c === 101 || c === 69;
+}
+/** IPV4_RE: four groups of one to three digits joined by "." (\d{1,3}(?:\.\d{1,3}){3}). */
+function ipv4Can(text: string, p: number): boolean {
+  // Four groups of one to three digits, joined by ".".
+  let k = p;
+  for (let g = 0; g < 4; g++) {
+    if (g > 0 && text.charCodeAt(k++) !== 46) return false;
+    const s = k;
+    while (k < s + 4 && isDigit(text.charCodeAt(k))) k++;
+    if (k === s || k - s > 3) return false;
+  }
+  return true;
 }
 
 function phoneType(ctx: ScanContext, start: number): 'PHONE' | 'FAX' {
@@ -202,13 +231,13 @@ export function recognizeContact(ctx: ScanContext, out: Candidate[]): void {
         // Dates such as 01-02-2020 have the same shape: leave them to the date recognizer.
         if (/^\d{1,2}[./-]\d{1,2}[./-]\d{2,4}$/.test(m[0])) return;
         const cue = PHONE_CUE.test(before(text, m.index, 30));
-        out.push({
-          type: phoneType(ctx, m.index),
-          start: m.index,
-          end: m.index + m[0].length,
-          confidence: cue ? 0.9 : 0.7,
-          reason: 'National phone number with trunk prefix',
-        });
+        pushMatch(
+          out,
+          m,
+          phoneType(ctx, m.index),
+          cue ? 0.9 : 0.7,
+          'National phone number with trunk prefix',
+        );
       },
       trunkCan,
     );
@@ -235,25 +264,13 @@ export function recognizeContact(ctx: ScanContext, out: Candidate[]): void {
           )
         )
           return;
-        out.push({
-          type: phoneType(ctx, m.index),
-          start: m.index,
-          end: m.index + m[0].length,
-          confidence: 0.8,
-          reason: 'Number after a phone cue',
-        });
+        pushMatch(out, m, phoneType(ctx, m.index), 0.8, 'Number after a phone cue');
       },
       genericCan,
     );
   if (ctx.wants('EMAIL') && emailHint(text)) {
     eachMatch(EMAIL_RE, text, (m) => {
-      out.push({
-        type: 'EMAIL',
-        start: m.index,
-        end: m.index + m[0].length,
-        confidence: 0.95,
-        reason: 'E-mail address',
-      });
+      pushMatch(out, m, 'EMAIL', 0.95, 'E-mail address');
     });
   }
   if (ctx.wants('URL') && (text.includes('://') || ctx.lower.includes('www.'))) {
@@ -280,13 +297,7 @@ export function recognizeContact(ctx: ScanContext, out: Candidate[]): void {
           if (!ipv4Valid(m[0])) return;
           // "62/39/7.41.29.3": the last values of a slashed series (a blood gas), not an address.
           if (m.index >= 2 && text.charCodeAt(m.index - 1) === 47 && /\d/.test(text[m.index - 2]!)) return;
-          out.push({
-            type: 'IP',
-            start: m.index,
-            end: m.index + m[0].length,
-            confidence: 0.9,
-            reason: 'IPv4 address',
-          });
+          pushMatch(out, m, 'IP', 0.9, 'IPv4 address');
         },
         ipv4Can,
       );

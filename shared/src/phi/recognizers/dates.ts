@@ -12,6 +12,7 @@ import {
   lowerText,
   type Candidate,
   type ScanContext,
+  pushMatch,
 } from '../candidate.ts';
 import { wordGate } from '../tokens.ts';
 import { calendarValid } from '../validators.ts';
@@ -188,94 +189,149 @@ function monthAfterPreposition(ctx: ScanContext, out: Candidate[]): void {
   });
 }
 
+// Where the day-number patterns can start (eachMatchAtWords `can`): each opens with (\d{1,2}) and
+// a separator, so the character after a run of one or two digits at the start decides; a run of
+// three or more digits starts none of them. Most numbers in clinical text (vitals, doses, scores)
+// fail this, and a character test is cheaper than a try of each pattern.
+function isDigitCode(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
+/** The character code after a run of one or two digits at p; -1 when there is no such run. */
+function afterDayNumber(text: string, p: number): number {
+  if (!isDigitCode(text.charCodeAt(p))) return -1;
+  let k = p + 1;
+  if (isDigitCode(text.charCodeAt(k)) && isDigitCode(text.charCodeAt(++k))) return -1;
+  return text.charCodeAt(k);
+}
+/** MDY_RE: "-", "/" or "." after the day number, then one or two digits and the same separator. */
+function mdyCan(text: string, p: number): boolean {
+  let k = p + 1;
+  if (isDigitCode(text.charCodeAt(k))) k++;
+  const sep = afterDayNumber(text, p);
+  if (sep !== 47 && sep !== 45 && sep !== 46) return false;
+  return afterDayNumber(text, k + 1) === sep;
+}
+/** MD_RE, MD_RANGE_RE and MY_RE: "/" after the day number. */
+function slashCan(text: string, p: number): boolean {
+  return afterDayNumber(text, p) === 47;
+}
+/** MD_DASH_RE: "-" after the day number. */
+function dashCan(text: string, p: number): boolean {
+  return afterDayNumber(text, p) === 45;
+}
+
 /** Numeric dates that start with a one- or two-digit number (GATE_DAY_NUMBER). */
 function dayNumberDates(ctx: ScanContext, out: Candidate[]): void {
   const { text } = ctx;
-  eachMatchAtWords(ctx, GATE_DAY_NUMBER, MDY_RE, (m) => {
-    const a = +m[1]!;
-    const b = +m[3]!;
-    let y = +m[4]!;
-    if (m[4]!.length === 2) y += y < 50 ? 2000 : 1900;
-    if (!calendarValid(y, a, b) && !calendarValid(y, b, a)) return;
-    const end = m.index + m[0].length;
-    if (FRACTION_AFTER.test(text.slice(end, end + 8)) || SETTING_BEFORE.test(before(text, m.index, 14)))
-      return;
-    // Dotted 1.2.34 is more often a version or section number.
-    const conf = m[2] === '.' ? 0.7 : 0.95;
-    out.push({
-      type: 'DATE',
-      start: m.index,
-      end: m.index + m[0].length,
-      confidence: conf,
-      reason: 'Numeric calendar date',
-    });
-  });
-  eachMatchAtWords(ctx, GATE_DAY_NUMBER, MD_RE, (m) => {
-    const a = +m[1]!;
-    const b = +m[2]!;
-    if (!calendarValid(2000, a, b)) return;
-    const end = m.index + m[0].length;
-    if (FRACTION_AFTER.test(text.slice(end, end + 12))) return;
-    if (
-      SETTING_BEFORE.test(before(text, m.index, 14)) &&
-      !/\bon\s*$/i.test(before(text, m.index, 4)) &&
-      // "L AC 3/27" is the antecubital site of a line, not the A/C ventilator mode.
-      !SITE_AC_BEFORE.test(before(text, m.index, 10))
-    )
-      return;
-    // 1/2, 2/3 and similar read as fractions unless a date cue precedes them.
-    const cue =
-      /\b(?:on|since|from|until|till|by|of|date|dated|dos|seen|visit|admitted|discharged|f\/u|fu|due|next|last|before|after|thru|through|to|post|s\/p|-)\s*$/i.test(
-        before(text, m.index, 16),
-      );
-    // A zero-padded day ("3/02") is written as a date, never as a fraction.
-    const padded = m[2]!.length === 2 && m[2]![0] === '0';
-    if (b <= 4 && a <= 4 && !cue && !padded) return;
-    // Pain scores ("c/o 6/10 knee pain", "#4/10") and ventilator settings a few words away
-    // ("CPAP .6% 7/9", "weaning trial 5/10", "PS 12 PEEP 8 ... 12/8") share the shape.
-    if (
-      b === 10 &&
-      a <= 10 &&
-      (PAIN_NEAR.test(before(text, m.index, 24)) || PAIN_NEAR.test(text.slice(end, end + 24)))
-    )
-      return;
-    // "on 12/5 BIPAP", "from 10/5 IPS/CPAP": pressures written right before the mode.
-    if (a <= 25 && b <= 18 && VENT_MODE_AFTER.test(text.slice(end, end + 12))) return;
-    if (
-      a >= 5 &&
-      a <= 25 &&
-      b <= 18 &&
-      VENT_NEAR.test(before(text, m.index, 40)) &&
-      !EVENT_BEFORE.test(before(text, m.index, 16)) &&
-      !SITE_AC_BEFORE.test(before(text, m.index, 10))
-    )
-      return;
-    out.push({ type: 'DATE', start: m.index, end, confidence: cue ? 0.85 : 0.7, reason: 'Month/day date' });
-  });
-  eachMatchAtWords(ctx, GATE_DAY_NUMBER, MD_RANGE_RE, (m) => {
-    if (!calendarValid(2000, +m[1]!, +m[2]!) || !calendarValid(2000, +m[3]!, +m[4]!)) return;
-    const end = m.index + m[0].length;
-    if (FRACTION_AFTER.test(text.slice(end, end + 12)) || SETTING_BEFORE.test(before(text, m.index, 14)))
-      return;
-    // "1/2-3/4 tab" and other small fractions.
-    if (+m[1]! <= 4 && +m[2]! <= 4 && +m[3]! <= 4 && +m[4]! <= 4) return;
-    out.push({ type: 'DATE', start: m.index, end, confidence: 0.85, reason: 'Range of month/day dates' });
-  });
-  eachMatchAtWords(ctx, GATE_DAY_NUMBER, MD_DASH_RE, (m) => {
-    if (!calendarValid(2000, +m[1]!, +m[2]!) || !MD_DASH_CUE.test(before(text, m.index, 8))) return;
-    const end = m.index + m[0].length;
-    if (!MD_DASH_AFTER.test(text.slice(end, end + 8))) return;
-    out.push({ type: 'DATE', start: m.index, end, confidence: 0.75, reason: 'Month-day date' });
-  });
-  eachMatchAtWords(ctx, GATE_DAY_NUMBER, MY_RE, (m) => {
-    const mo = +m[1]!;
-    const yy = +m[2]!;
-    if (mo < 1 || mo > 12 || yy <= 31) return;
-    const end = m.index + m[0].length;
-    if (FRACTION_AFTER.test(text.slice(end, end + 12)) || SETTING_BEFORE.test(before(text, m.index, 14)))
-      return;
-    out.push({ type: 'DATE', start: m.index, end, confidence: 0.7, reason: 'Month and two-digit year' });
-  });
+  eachMatchAtWords(
+    ctx,
+    GATE_DAY_NUMBER,
+    MDY_RE,
+    (m) => {
+      const a = +m[1]!;
+      const b = +m[3]!;
+      let y = +m[4]!;
+      if (m[4]!.length === 2) y += y < 50 ? 2000 : 1900;
+      if (!calendarValid(y, a, b) && !calendarValid(y, b, a)) return;
+      const end = m.index + m[0].length;
+      if (FRACTION_AFTER.test(text.slice(end, end + 8)) || SETTING_BEFORE.test(before(text, m.index, 14)))
+        return;
+      // Dotted 1.2.34 is more often a version or section number.
+      const conf = m[2] === '.' ? 0.7 : 0.95;
+      pushMatch(out, m, 'DATE', conf, 'Numeric calendar date');
+    },
+    mdyCan,
+  );
+  eachMatchAtWords(
+    ctx,
+    GATE_DAY_NUMBER,
+    MD_RE,
+    (m) => {
+      const a = +m[1]!;
+      const b = +m[2]!;
+      if (!calendarValid(2000, a, b)) return;
+      const end = m.index + m[0].length;
+      if (FRACTION_AFTER.test(text.slice(end, end + 12))) return;
+      if (
+        SETTING_BEFORE.test(before(text, m.index, 14)) &&
+        !/\bon\s*$/i.test(before(text, m.index, 4)) &&
+        // "L AC 3/27" is the antecubital site of a line, not the A/C ventilator mode.
+        !SITE_AC_BEFORE.test(before(text, m.index, 10))
+      )
+        return;
+      // 1/2, 2/3 and similar read as fractions unless a date cue precedes them.
+      const cue =
+        /\b(?:on|since|from|until|till|by|of|date|dated|dos|seen|visit|admitted|discharged|f\/u|fu|due|next|last|before|after|thru|through|to|post|s\/p|-)\s*$/i.test(
+          before(text, m.index, 16),
+        );
+      // A zero-padded day ("3/02") is written as a date, never as a fraction.
+      const padded = m[2]!.length === 2 && m[2]![0] === '0';
+      if (b <= 4 && a <= 4 && !cue && !padded) return;
+      // Pain scores ("c/o 6/10 knee pain", "#4/10") and ventilator settings a few words away
+      // ("CPAP .6% 7/9", "weaning trial 5/10", "PS 12 PEEP 8 ... 12/8") share the shape.
+      if (
+        b === 10 &&
+        a <= 10 &&
+        (PAIN_NEAR.test(before(text, m.index, 24)) || PAIN_NEAR.test(text.slice(end, end + 24)))
+      )
+        return;
+      // "on 12/5 BIPAP", "from 10/5 IPS/CPAP": pressures written right before the mode.
+      if (a <= 25 && b <= 18 && VENT_MODE_AFTER.test(text.slice(end, end + 12))) return;
+      if (
+        a >= 5 &&
+        a <= 25 &&
+        b <= 18 &&
+        VENT_NEAR.test(before(text, m.index, 40)) &&
+        !EVENT_BEFORE.test(before(text, m.index, 16)) &&
+        !SITE_AC_BEFORE.test(before(text, m.index, 10))
+      )
+        return;
+      out.push({ type: 'DATE', start: m.index, end, confidence: cue ? 0.85 : 0.7, reason: 'Month/day date' });
+    },
+    slashCan,
+  );
+  eachMatchAtWords(
+    ctx,
+    GATE_DAY_NUMBER,
+    MD_RANGE_RE,
+    (m) => {
+      if (!calendarValid(2000, +m[1]!, +m[2]!) || !calendarValid(2000, +m[3]!, +m[4]!)) return;
+      const end = m.index + m[0].length;
+      if (FRACTION_AFTER.test(text.slice(end, end + 12)) || SETTING_BEFORE.test(before(text, m.index, 14)))
+        return;
+      // "1/2-3/4 tab" and other small fractions.
+      if (+m[1]! <= 4 && +m[2]! <= 4 && +m[3]! <= 4 && +m[4]! <= 4) return;
+      out.push({ type: 'DATE', start: m.index, end, confidence: 0.85, reason: 'Range of month/day dates' });
+    },
+    slashCan,
+  );
+  eachMatchAtWords(
+    ctx,
+    GATE_DAY_NUMBER,
+    MD_DASH_RE,
+    (m) => {
+      if (!calendarValid(2000, +m[1]!, +m[2]!) || !MD_DASH_CUE.test(before(text, m.index, 8))) return;
+      const end = m.index + m[0].length;
+      if (!MD_DASH_AFTER.test(text.slice(end, end + 8))) return;
+      out.push({ type: 'DATE', start: m.index, end, confidence: 0.75, reason: 'Month-day date' });
+    },
+    dashCan,
+  );
+  eachMatchAtWords(
+    ctx,
+    GATE_DAY_NUMBER,
+    MY_RE,
+    (m) => {
+      const mo = +m[1]!;
+      const yy = +m[2]!;
+      if (mo < 1 || mo > 12 || yy <= 31) return;
+      const end = m.index + m[0].length;
+      if (FRACTION_AFTER.test(text.slice(end, end + 12)) || SETTING_BEFORE.test(before(text, m.index, 14)))
+        return;
+      out.push({ type: 'DATE', start: m.index, end, confidence: 0.7, reason: 'Month and two-digit year' });
+    },
+    slashCan,
+  );
 }
 
 export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
@@ -293,13 +349,7 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
   }
   eachMatchAtWords(ctx, GATE_YEAR, ISO_RE, (m) => {
     if (!calendarValid(+m[1]!, +m[2]!, +m[3]!)) return;
-    out.push({
-      type: 'DATE',
-      start: m.index,
-      end: m.index + m[0].length,
-      confidence: 0.95,
-      reason: 'ISO calendar date',
-    });
+    pushMatch(out, m, 'DATE', 0.95, 'ISO calendar date');
   });
   // Day-number patterns (m/d/y, m/d, ranges, m-d, m/yy).
   if (gatePasses(ctx, GATE_DAY_NUMBER)) dayNumberDates(ctx, out);
@@ -357,13 +407,7 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
   if (hasMonth) monthAfterPreposition(ctx, out);
   if (digitCount(ctx) >= 2 && (text.includes("'") || text.includes('’')))
     eachMatch(APOS_YEAR_RE, text, (m) => {
-      out.push({
-        type: 'DATE',
-        start: m.index,
-        end: m.index + m[0].length,
-        confidence: 0.75,
-        reason: 'Abbreviated year',
-      });
+      pushMatch(out, m, 'DATE', 0.75, 'Abbreviated year');
     });
   eachMatchAtWords(ctx, GATE_YEAR, YEAR_RE, (m) => {
     const pre = before(text, m.index, 20);
@@ -374,12 +418,6 @@ export function recognizeDates(ctx: ScanContext, out: Candidate[]): void {
     // Just above the default threshold: a number that cannot be a 24-hour clock time (1960-1999,
     // 2060+: minutes >= 60) or a year used as an adjective ("a 1979 film", "the 2017 move").
     const weak = n % 100 >= 60 || YEAR_DET_BEFORE.test(pre);
-    out.push({
-      type: 'DATE',
-      start: m.index,
-      end: m.index + m[0].length,
-      confidence: cue ? 0.7 : weak ? 0.55 : 0.45,
-      reason: cue ? 'Year in a date context' : 'Year',
-    });
+    pushMatch(out, m, 'DATE', cue ? 0.7 : weak ? 0.55 : 0.45, cue ? 'Year in a date context' : 'Year');
   });
 }

@@ -8,6 +8,7 @@ import {
   GATE_LETTER_DIGIT,
   type Candidate,
   type ScanContext,
+  pushMatch,
 } from '../candidate.ts';
 import {
   MEDICAL_DIAGNOSES,
@@ -335,13 +336,7 @@ export function recognizeCodes(ctx: ScanContext, out: Candidate[]): void {
   if (digits >= 4 && ctx.wants('CPT')) {
     eachMatchAtWords(ctx, CPT_GATE, CPT_RE, (m) => {
       if (!CPT_CUE.test(before(text, m.index, 50))) return;
-      out.push({
-        type: 'CPT',
-        start: m.index,
-        end: m.index + m[0].length,
-        confidence: 0.85,
-        reason: 'Psychotherapy or visit procedure code',
-      });
+      pushMatch(out, m, 'CPT', 0.85, 'Psychotherapy or visit procedure code');
     });
   }
 }

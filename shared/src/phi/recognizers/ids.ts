@@ -10,6 +10,7 @@ import {
   wordSet,
   type Candidate,
   type ScanContext,
+  pushMatch,
 } from '../candidate.ts';
 import { wordFlag, wordGate } from '../tokens.ts';
 import type { PhiType } from '../types.ts';
@@ -150,6 +151,44 @@ const LABELLED: ReadonlyArray<{ re: RegExp; type: PhiType; reason: string; gate:
 const LABEL_GATE = wordGate((w) =>
   LABELLED.some((l) => l.gate.some((g) => (g.length === 1 ? w === g : w.startsWith(g)))),
 );
+// LABEL_GATE passes the gate words of every entry; each entry's pattern is tried only where one
+// of its own gate words starts (the same test on the text, lower-cased): "patient" opens the MRN
+// labels, not the insurance ones.
+function labelCan(gate: readonly string[]): (text: string, p: number) => boolean {
+  return (text, p) => {
+    for (const g of gate) {
+      let i = 0;
+      for (; i < g.length; i++) {
+        const c = text.charCodeAt(p + i);
+        if ((c >= 65 && c <= 90 ? c + 32 : c) !== g.charCodeAt(i)) break;
+      }
+      if (i < g.length) continue;
+      if (g.length > 1) return true;
+      // A one-letter gate word is the whole lead: no ASCII letter or digit after it.
+      const c = text.charCodeAt(p + 1);
+      if (!((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122))) return true;
+    }
+    return false;
+  };
+}
+const LABEL_CAN = LABELLED.map((l) => labelCan(l.gate));
+/**
+ * CARD_RE: four digits then " " or "-" and a digit, or eight digits or more in a row (both forms,
+ * and the American Express one, hold one of these at their start).
+ */
+function cardCan(text: string, p: number): boolean {
+  let k = p;
+  while (k < text.length && k - p < 8) {
+    const c = text.charCodeAt(k);
+    if (c < 48 || c > 57) break;
+    k++;
+  }
+  if (k - p >= 8) return true;
+  if (k - p !== 4) return false;
+  const c = text.charCodeAt(k);
+  const d = text.charCodeAt(k + 1);
+  return (c === 32 || c === 45) && d >= 48 && d <= 57;
+}
 // NPI, SSN, card and NHS numbers start with three or more digits (GATE_3_DIGITS); IBAN and DEA
 // numbers with letters then a digit (GATE_LETTER_DIGIT).
 
@@ -221,6 +260,19 @@ function hasAlnumRun(text: string, n: number): boolean {
   return false;
 }
 
+/**
+ * Whether some token is at least n characters long: a run of n ASCII letters and digits lies in
+ * one token, so without such a token the text has none (the token lengths are read from the
+ * scan's arrays, not the text). True without tokens.
+ */
+function hasLongToken(ctx: ScanContext, n: number): boolean {
+  const toks = ctx.toks;
+  if (!toks) return true;
+  const { start, end, count } = toks;
+  for (let k = 0; k < count; k++) if (end[k]! - start[k]! >= n) return true;
+  return false;
+}
+
 /** The characters hasAlnumRun counts (ASCII letters and digits, tested as `c | 32`). */
 function inRunClass(c: number): boolean {
   const x = c | 32;
@@ -243,13 +295,7 @@ export function recognizeIds(ctx: ScanContext, out: Candidate[]): void {
         const cue = SSN_CUE.test(before(text, m.index, 30));
         // Space- or dot-separated 3-2-4 groups are also phone fragments: need the cue.
         if (m[1] !== '-' && !cue) return;
-        out.push({
-          type: 'SSN',
-          start: m.index,
-          end: m.index + m[0].length,
-          confidence: cue ? 0.98 : 0.9,
-          reason: 'Social Security number (SSA rules)',
-        });
+        pushMatch(out, m, 'SSN', cue ? 0.98 : 0.9, 'Social Security number (SSA rules)');
       },
       ssnCan,
     );
@@ -272,26 +318,20 @@ export function recognizeIds(ctx: ScanContext, out: Candidate[]): void {
   }
   if (ctx.wants('ACCOUNT')) {
     if (digits >= 13)
-      eachMatchAtWords(ctx, GATE_3_DIGITS, CARD_RE, (m) => {
-        const d = digitsOf(m[0]);
-        if (d.length < 13 || d.length > 19 || !luhnValid(d)) return;
-        out.push({
-          type: 'ACCOUNT',
-          start: m.index,
-          end: m.index + m[0].length,
-          confidence: 0.9,
-          reason: 'Payment card number (Luhn)',
-        });
-      });
+      eachMatchAtWords(
+        ctx,
+        GATE_3_DIGITS,
+        CARD_RE,
+        (m) => {
+          const d = digitsOf(m[0]);
+          if (d.length < 13 || d.length > 19 || !luhnValid(d)) return;
+          pushMatch(out, m, 'ACCOUNT', 0.9, 'Payment card number (Luhn)');
+        },
+        cardCan,
+      );
     eachMatchAtWords(ctx, GATE_LETTER_DIGIT, IBAN_RE, (m) => {
       if (!ibanValid(m[0])) return;
-      out.push({
-        type: 'ACCOUNT',
-        start: m.index,
-        end: m.index + m[0].length,
-        confidence: 0.95,
-        reason: 'IBAN (mod-97)',
-      });
+      pushMatch(out, m, 'ACCOUNT', 0.95, 'IBAN (mod-97)');
     });
   }
   if (digits >= 10 && ctx.wants('MRN')) {
@@ -304,13 +344,7 @@ export function recognizeIds(ctx: ScanContext, out: Candidate[]): void {
         const cue = /\bnhs\b/i.test(before(text, m.index, 30));
         // One random 10-digit number in 11 passes mod-11: without the label or spacing, too weak.
         if (!cue && m[1] === '') return;
-        out.push({
-          type: 'MRN',
-          start: m.index,
-          end: m.index + m[0].length,
-          confidence: cue ? 0.95 : 0.6,
-          reason: 'UK NHS number (mod-11)',
-        });
+        pushMatch(out, m, 'MRN', cue ? 0.95 : 0.6, 'UK NHS number (mod-11)');
       },
       nhsCan,
     );
@@ -318,13 +352,7 @@ export function recognizeIds(ctx: ScanContext, out: Candidate[]): void {
   if (digits >= 7 && ctx.wants('LICENSE')) {
     eachMatchAtWords(ctx, GATE_LETTER_DIGIT, DEA_RE, (m) => {
       if (!deaValid(m[0])) return;
-      out.push({
-        type: 'LICENSE',
-        start: m.index,
-        end: m.index + m[0].length,
-        confidence: 0.9,
-        reason: 'DEA registration (check digit)',
-      });
+      pushMatch(out, m, 'LICENSE', 0.9, 'DEA registration (check digit)');
     });
     if (digits >= 10)
       eachMatchAtWords(
@@ -346,7 +374,7 @@ export function recognizeIds(ctx: ScanContext, out: Candidate[]): void {
       );
   }
   if (ctx.wants('VEHICLE')) {
-    if (hasAlnumRun(text, 17))
+    if (hasLongToken(ctx, 17) && hasAlnumRun(text, 17))
       eachMatch(VIN_RE, text, (m) => {
         if (!/\d/.test(m[0]) || !/[a-z]/i.test(m[0]) || !vinValid(m[0])) return;
         out.push({
@@ -364,12 +392,18 @@ export function recognizeIds(ctx: ScanContext, out: Candidate[]): void {
     if (!ctx.wants(l.type)) continue;
     if (gates < 0) gates = gateBits(ctx);
     if ((gates & (1 << k)) === 0) continue;
-    eachMatchAtWords(ctx, LABEL_GATE, l.re, (m) => {
-      const id = m[1]!;
-      // Short numbers after a label are settings and counts, not identifiers.
-      if ((id.match(/\d/g)?.length ?? 0) < 4) return;
-      const start = m.index + m[0].length - id.length;
-      out.push({ type: l.type, start, end: start + id.length, confidence: 0.85, reason: l.reason });
-    });
+    eachMatchAtWords(
+      ctx,
+      LABEL_GATE,
+      l.re,
+      (m) => {
+        const id = m[1]!;
+        // Short numbers after a label are settings and counts, not identifiers.
+        if ((id.match(/\d/g)?.length ?? 0) < 4) return;
+        const start = m.index + m[0].length - id.length;
+        out.push({ type: l.type, start, end: start + id.length, confidence: 0.85, reason: l.reason });
+      },
+      LABEL_CAN[k],
+    );
   }
 }

@@ -3,7 +3,7 @@
 // with Zdravka Petrikova", "spoke with Odile Brandt"). The phrase is the cue, so the name need not be
 // in a dictionary; services and departments ("seen by Cardiology", "follow up with Social Work")
 // and acronyms ("PCP") are not names.
-import type { Candidate, ScanContext } from '../candidate.ts';
+import { pushTokens, type Candidate, type ScanContext } from '../candidate.ts';
 import { NOT_NAMES } from '../dictionaries/not-names.ts';
 import {
   SHAPE_CAPS,
@@ -108,13 +108,7 @@ function credentialedNames(ctx: ScanContext, toks: Tokens, out: Candidate[]): vo
     // All-caps notes: every word is in capitals, so the cue before, two words or more and a
     // first name leading them ("PER DARNELL OKWUOSA NP"; not "TO FLOOR RN").
     if (ctx.upper && (!cued || c - first < 2 || !isFirstNameWord(toks.lower[first]!))) continue;
-    out.push({
-      type: 'NAME',
-      start: toks.start[first]!,
-      end: toks.end[c - 1]!,
-      confidence: 0.8,
-      reason: 'Name before a credential',
-    });
+    pushTokens(out, toks, first, c - 1, 'NAME', 0.8, 'Name before a credential');
   }
 }
 

@@ -367,6 +367,10 @@ let INFO_BUF = new Int32Array(256);
 let X_BUF = new Int32Array(256);
 let LINES_BUF = new Int32Array(256);
 let CUES_BUF = new Int32Array(256);
+let FIRSTS_BUF = new Int32Array(256);
+let TITLES_BUF = new Int32Array(256);
+let CUE_WORDS_BUF = new Int32Array(256);
+let MARKED_BUF = new Int32Array(256);
 function growBuffers(n: number): void {
   let size = FL_BUF.length;
   while (size < n) size *= 2;
@@ -375,6 +379,10 @@ function growBuffers(n: number): void {
   X_BUF = new Int32Array(size);
   LINES_BUF = new Int32Array(size);
   CUES_BUF = new Int32Array(size);
+  FIRSTS_BUF = new Int32Array(size);
+  TITLES_BUF = new Int32Array(size);
+  CUE_WORDS_BUF = new Int32Array(size);
+  MARKED_BUF = new Int32Array(size);
   STOP_BUF = new Uint8Array(size);
   GAP_BUF = new Uint8Array(size);
   LS_BUF = new Uint8Array(size);
@@ -436,6 +444,23 @@ let R_fl: Uint8Array = EMPTY_U8;
 // The tokens namesCueRules looks at, in order (R_cues[0 .. R_nCues)).
 let R_cues: Int32Array = new Int32Array(0);
 let R_nCues = 0;
+// Tokens listed by the setup loop for the passes that start only at them, in order (each pass
+// still tests its own conditions; a list holds every token the pass could start at):
+//   R_firsts: a dictionary first name (info, so also one a rule may revive) or an initial;
+//   R_titles: Title case (what shaped() is in mixed-case text);
+//   R_cueWords: a word of CUE_WORD_INFO or CUE_WORD_X (relatives, roles, credentials, titles...).
+let R_firsts: Int32Array = new Int32Array(0);
+let R_nFirsts = 0;
+let R_titles: Int32Array = new Int32Array(0);
+let R_nTitles = 0;
+let R_cueWords: Int32Array = new Int32Array(0);
+let R_nCueWords = 0;
+// The tokens mark() has given a confidence, in the order of their first mark (R_marked[0 ..
+// R_nMarked)); each at most once (a confidence only rises).
+let R_marked: Int32Array = new Int32Array(0);
+let R_nMarked = 0;
+const CUE_WORD_INFO = W_FAMILY | W_ROLE | W_SHORT_ROLE | W_CREDENTIAL | W_PHONE_LABEL;
+const CUE_WORD_X = X_DOCTOR | X_COURTESY | X_NAME | X_STEM_LETTER;
 // The tokens that start a line, in order (R_lines[0 .. R_nLines)).
 let R_lines: Int32Array = new Int32Array(0);
 let R_nLines = 0;
@@ -498,6 +523,7 @@ function lineEnd(i: number): boolean {
 }
 function mark(i: number, c: number, r: string): void {
   if (i >= 0 && i < R_n && c > R_conf[i]!) {
+    if (R_conf[i] === 0) R_marked[R_nMarked++] = i;
     R_conf[i] = c;
     R_why[i] = r;
     if (c > R_max) R_max = c;
@@ -784,8 +810,12 @@ function namesDoctorSurname(): void {
     info = R_info;
   // "Dr. Foley", "dr. green's note": after a doctor's title a surname wins over the stop list
   // (catheters, colours, common nouns), unless the word is a verb or function word.
-  for (let i = 1; i < n; i++) {
-    if ((x[i - 1]! & X_DOCTOR) === 0) continue;
+  // (The tokens after a listed cue word; `next` skips the surname a pair took.)
+  let next = 1;
+  for (let q = 0; q < R_nCueWords; q++) {
+    let i = R_cueWords[q]! + 1;
+    if (i >= n) break;
+    if (i < next || (x[i - 1]! & X_DOCTOR) === 0) continue;
     if (stop[i] === 0 || (sh[i]! & SHAPE_LETTERS) === 0 || isInitial(i) || len(i) < 3) continue;
     if ((gap[i]! & (G_SPACE | G_PERIOD)) === 0 || is(i, W_AFTER_TITLE_NOT_NAME)) continue;
     // "Dr. Art Black": a capitalised first name and surname the stop list holds, in mixed case.
@@ -806,6 +836,7 @@ function namesDoctorSurname(): void {
       stop[i] = 0;
       fl[i] = info[i]! & 15;
       mark(i, 0.85, 'Title before a name');
+      next = i + 1;
       continue;
     }
     if ((info[i]! & (L_STRONG | L_AMBIG)) === 0) continue;
@@ -827,8 +858,10 @@ function namesEponymAfterFirst(): void {
   // "Wilma Pratt", "Gavin Foley": an eponym the stop list holds (drains, catheters) is a
   // surname right after an unambiguous, capitalised first name in mixed-case text.
   if (!upper)
-    for (let i = 1; i < n; i++) {
-      // (The rare first-name test first.)
+    for (let q = 0; q < R_nFirsts; q++) {
+      // (The tokens after a listed first name; the rare first-name test first.)
+      const i = R_firsts[q]! + 1;
+      if (i >= n) break;
       if ((fl[i - 1]! & F_STRONG) === 0) continue;
       if (
         stop[i] === 0 ||
@@ -854,7 +887,9 @@ function namesLabelledLower(): void {
     gap = R_gap,
     ls = R_ls;
   // "name: kenji r. osada": a labelled name in lower case takes the rest of its short line.
-  for (let i = 1; i < n; i++) {
+  for (let q = 0; q < R_nCueWords; q++) {
+    const i = R_cueWords[q]! + 1;
+    if (i >= n) break;
     if (
       (x[i - 1]! & X_NAME) === 0 ||
       text[toks.end[i - 1]!] !== ':' ||
@@ -888,7 +923,10 @@ function namesCoordinatedAndAnswers(hasAnd: boolean): void {
   if (!upper) {
     // "Tarkanov and Reyes were ...", "Vuković, Bellamy and Stone": capitalised words coordinated
     // mid-sentence, one of them a dictionary name, are names together.
-    for (let i = 0; hasAnd && i + 2 < n; i++) {
+    // (Both loops start at a Title-case word, what shaped() is in mixed-case text.)
+    for (let q = 0; hasAnd && q < R_nTitles; q++) {
+      const i = R_titles[q]!;
+      if (i + 2 >= n) break;
       if ((x[i + 1]! & X_AND) === 0 || gap[i + 1] !== G_SPACE || gap[i + 2] !== G_SPACE) continue;
       const a = i;
       const b = i + 2;
@@ -906,7 +944,9 @@ function namesCoordinatedAndAnswers(hasAnd: boolean): void {
     // "What's your name? Hallgrímsson", "name on the card? User: Ana Cortés".
     // Cheap gates first: a "?" in the text, then a "?" or ":" just before the token.
     const hasQuestion = text.includes('?');
-    for (let i = 1; i < n && hasQuestion; i++) {
+    for (let q = 0; q < R_nTitles && hasQuestion; q++) {
+      const i = R_titles[q]!;
+      if (i < 1) continue;
       if (!candidate(i) || !shaped(i)) continue;
       let b = toks.start[i]! - 1;
       while (b > 0 && (text.charCodeAt(b) === 32 || text.charCodeAt(b) === 9)) b--;
@@ -930,12 +970,12 @@ function namesCoordinatedAndAnswers(hasAnd: boolean): void {
 
 function namesBeforeRelation(): void {
   const text = R_text,
-    n = R_n,
     toks = R_toks!,
     fl = R_fl,
     gap = R_gap;
   // "Walt Krzeminski (son)": words right before a parenthesised relation are a relative's name.
-  for (let i = 0; i < n; i++) {
+  for (let q = 0; q < R_nCueWords; q++) {
+    const i = R_cueWords[q]!;
     if (
       !is(i, W_FAMILY) ||
       toks.start[i]! < 2 ||
@@ -974,7 +1014,9 @@ function namesLowerInitials(): void {
   // Lower-case notes: "(t. ferris and k. o'leary)", "m. brockwell rrt": a lower-case initial then a
   // surname no common word shares, or one already taken.
   if (!upper)
-    for (let i = 0; i + 1 < n; i++) {
+    for (let q = 0; q < R_nCueWords; q++) {
+      const i = R_cueWords[q]!;
+      if (i + 1 >= n) break;
       const j = i + 1;
       // A letter, not "a" or "i".
       if (gap[j] !== G_PERIOD || (x[i]! & X_STEM_LETTER) === 0 || !isLower(i) || !isLower(j)) continue;
@@ -993,8 +1035,10 @@ function namesPairs(): void {
     n = R_n,
     fl = R_fl,
     gap = R_gap;
-  for (let i = 0; i + 1 < n; i++) {
-    // (Each rule below starts from an initial or a first name.)
+  for (let q = 0; q < R_nFirsts; q++) {
+    // (Each rule below starts from an initial or a first name: the tokens listed.)
+    const i = R_firsts[q]!;
+    if (i + 1 >= n) break;
     if ((fl[i]! & FIRST) === 0 && !isInitial(i)) continue;
     if (!candidate(i)) continue;
     const j = i + 1;
@@ -1100,8 +1144,10 @@ function namesLowerFullNames(): void {
     gap = R_gap;
   // Lower-case first name and surname ("patricia desrosiers"): one of them unambiguous, the other
   // a name too ("martin carey", "mary theresa", "stella maris").
-  for (let i = 0; i + 1 < n; i++) {
-    // (Both cases need a first name first.)
+  for (let q = 0; q < R_nFirsts; q++) {
+    // (Both cases need a first name first: the tokens listed.)
+    const i = R_firsts[q]!;
+    if (i + 1 >= n) break;
     if ((fl[i]! & FIRST) === 0) continue;
     if (!isLower(i) || !isLower(i + 1) || gap[i + 1] !== G_SPACE || !candidate(i) || !candidate(i + 1))
       continue;
@@ -1123,8 +1169,13 @@ function namesCapitalisedRuns(): void {
   // Runs of two or three capitalised words in prose: a name when one of them is an unambiguous
   // dictionary name or has a surname ending ("-dóttir", "-ović", "-sson"), and none is a stop word.
   if (!upper) {
-    for (let i = 0; i + 1 < n; i++) {
-      if (!shaped(i) || !candidate(i)) continue;
+    // (Runs start at a Title-case word, what shaped() is here: the tokens listed; a run taken
+    // resumes the walk after it.)
+    let next = 0;
+    for (let q = 0; q < R_nTitles; q++) {
+      const i = R_titles[q]!;
+      if (i + 1 >= n) break;
+      if (i < next || !shaped(i) || !candidate(i)) continue;
       let k = i;
       // Middle initials join the run ("Csilla K Varkonyi", "Tom I. Brandt").
       while (k + 1 < n && k - i < 3) {
@@ -1155,15 +1206,12 @@ function namesCapitalisedRuns(): void {
         else break;
       }
       if (k === i) continue;
-      if (is(i - 1, W_DETERMINER) && (gap[i]! & G_SPACE) !== 0) {
-        i = k;
-        continue;
-      }
+      next = k + 1;
+      if (is(i - 1, W_DETERMINER) && (gap[i]! & G_SPACE) !== 0) continue;
       let evidence = false;
       for (let m = i; m <= k; m++)
         if ((fl[m]! & STRONG) !== 0 || (x[m]! & X_SURNAME_ENDING) !== 0) evidence = true;
       if (evidence) for (let m = i; m <= k; m++) mark(m, 0.75, 'Capitalised words with a known name');
-      i = k;
     }
   }
 }
@@ -1186,8 +1234,11 @@ function namesFirstNameLists(): void {
   // names joined by commas or "and" make the other plain words in the list names too.
   // The items are the tokens lo..last, then `extra` (the item after "and"/"or") when there is
   // one: no array per list.
-  for (let i = 0; i < n; i++) {
-    if ((fl[i]! & F_STRONG) === 0 || !candidate(i)) continue;
+  // (A list starts at a first name: the tokens listed; a list taken resumes the walk after it.)
+  let next = 0;
+  for (let q = 0; q < R_nFirsts; q++) {
+    const i = R_firsts[q]!;
+    if (i < next || (fl[i]! & F_STRONG) === 0 || !candidate(i)) continue;
     let lo = i;
     // Items before the first known name belong to the list too ("Ysolde, Hannah, Martin and ...").
     while (lo > 0 && i - lo + 1 < 12) {
@@ -1237,7 +1288,7 @@ function namesFirstNameLists(): void {
         if (extra >= 0 && isLower(extra) === lower) mark(extra, 0.75, 'List of first names');
       }
     }
-    i = k;
+    next = k + 1;
   }
 }
 
@@ -1251,7 +1302,10 @@ function namesCommaFirstName(): void {
     conf = R_conf;
   // "Son, Ed, phoned back", "WIFE, AL, AT BEDSIDE": a first name set off by commas right after a
   // relative (also a first name the stop list holds, such as "Ed" or "Al") or a role.
-  for (let i = 1; i + 1 < n; i++) {
+  // (The tokens after a listed cue word.)
+  for (let q = 0; q < R_nCueWords; q++) {
+    const i = R_cueWords[q]! + 1;
+    if (i + 1 >= n) break;
     if (gap[i] !== G_COMMA || !is(i - 1, W_FAMILY | W_ROLE | W_SHORT_ROLE) || conf[i]! >= 0.8) continue;
     // After a role ("covering np, ingrid, who ...") an unambiguous first name, in any case.
     const role = !is(i - 1, W_FAMILY);
@@ -1278,7 +1332,9 @@ function namesDoctorParticle(): void {
     gap = R_gap,
     sh = R_sh;
   // "Dr. o malley", "dr de santis": a doctor's surname written with its particle apart.
-  for (let i = 1; i + 1 < n; i++) {
+  for (let q = 0; q < R_nCueWords; q++) {
+    const i = R_cueWords[q]! + 1;
+    if (i + 1 >= n) break;
     if ((x[i - 1]! & X_DOCTOR) === 0) continue;
     if (!isLower(i) || (x[i]! & X_SPLIT_PARTICLE) === 0 || (gap[i]! & (G_SPACE | G_PERIOD)) === 0) continue;
     const j = i + 1;
@@ -1299,7 +1355,9 @@ function namesCourtesyInitial(): void {
     conf = R_conf;
   // "Mr. K stayed", "mr k. is", "MS T. CARE": a patient's initial after a courtesy title. In
   // all-caps notes ("MS" is also mental status) the initial keeps its period.
-  for (let i = 1; i < n; i++) {
+  for (let q = 0; q < R_nCueWords; q++) {
+    const i = R_cueWords[q]! + 1;
+    if (i >= n) break;
     if ((x[i - 1]! & X_COURTESY) === 0) continue;
     if (!isInitial(i) || conf[i]! >= 0.7) continue;
     if ((gap[i]! & (G_SPACE | G_PERIOD)) === 0 || lineStart(i)) continue;
@@ -1322,8 +1380,10 @@ function namesPhoneContact(): void {
     info = R_info;
   // "Jana Okafor cell# 555-...", "Lucia Brandt home: 555 ...": words heading a phone number on
   // their line, before its label, are a contact's name.
-  for (let i = 1; i + 1 < n; i++) {
-    if ((info[i]! & W_PHONE_LABEL) === 0 || gap[i] !== G_SPACE) continue;
+  for (let q = 0; q < R_nCueWords; q++) {
+    const i = R_cueWords[q]!;
+    if (i + 1 >= n) break;
+    if (i < 1 || (info[i]! & W_PHONE_LABEL) === 0 || gap[i] !== G_SPACE) continue;
     const after = text.slice(toks.end[i], toks.start[i + 1]);
     if (!/^[ \t]*[#:.]?[ \t]*\(?$/.test(after) || (R_x[i + 1]! & X_DIGIT_START) === 0) continue;
     let k = i - 1;
@@ -1391,15 +1451,15 @@ function namesClosingSignature(): void {
 function namesCredentials(): void {
   const text = R_text,
     upper = R_upper,
-    n = R_n,
     toks = R_toks!,
     fl = R_fl,
     stop = R_stop,
     gap = R_gap,
     sh = R_sh;
   // ---- credentials and signatures ------------------------------------------------------------
-  for (let i = 1; i < n; i++) {
-    if (!is(i, W_CREDENTIAL)) continue;
+  for (let q = 0; q < R_nCueWords; q++) {
+    const i = R_cueWords[q]!;
+    if (i < 1 || !is(i, W_CREDENTIAL)) continue;
     const capsCred = (R_x[i]! & X_CAPS_CRED) !== 0;
     // "MD'S AWARE" is a team, not a signature.
     if ((R_x[i]! & X_POSSESSIVE) !== 0) continue;
@@ -1630,10 +1690,15 @@ function namesPropagate(): void {
   // (in all-caps notes a cue alone is not enough to spread a word to the whole note).
   // Their stems go to a small reused array (a few per text; compared one by one), or to a
   // reused Set past SEEDS_MAX.
+  // (Seeds are among the tokens marked, in any order: only which stems they hold matters.)
   let nSeeds = 0;
-  for (let i = 0; i < n; i++)
+  // Bit len(i) of each seed: a token whose stem equals a seed's has its len().
+  let seedLens = 0;
+  for (let q = 0; q < R_nMarked; q++) {
+    const i = R_marked[q]!;
     if (conf[i]! >= 0.8 && !isInitial(i) && len(i) > 2 && (fl[i] !== 0 || !upper)) {
       const stem = words[i]!.stem;
+      seedLens |= 1 << len(i);
       if (nSeeds < SEEDS_MAX) SEEDS[nSeeds] = stem;
       else {
         if (nSeeds === SEEDS_MAX) for (let k = 0; k < SEEDS_MAX; k++) SEED_SET.add(SEEDS[k]!);
@@ -1641,10 +1706,11 @@ function namesPropagate(): void {
       }
       nSeeds++;
     }
+  }
   if (nSeeds === 0) return;
   for (let i = 0; i < n; i++) {
-    // (A stem equal to a seed's is as long: more than two letters.)
-    if (conf[i]! >= 0.8 || !candidate(i) || len(i) <= 2) continue;
+    // (A stem equal to a seed's is as long: more than two letters, a bit of seedLens.)
+    if (conf[i]! >= 0.8 || !candidate(i) || (seedLens & (1 << len(i))) === 0) continue;
     if (!(shaped(i) || (sh[i]! & SHAPE_CAPS) !== 0 || (isLower(i) && fl[i] !== 0))) continue;
     const stem = words[i]!.stem;
     let seen = false;
@@ -1719,11 +1785,27 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
   let nLines = 0;
   const cues = CUES_BUF;
   let nCues = 0;
+  const firsts = FIRSTS_BUF;
+  let nFirsts = 0;
+  const titles = TITLES_BUF;
+  let nTitles = 0;
+  const cueWords = CUE_WORDS_BUF;
+  let nCueWords = 0;
+  // (Locals: the loop calls learnWord and gapKind, after which toks' fields would be reloaded.)
+  const words = toks.word;
+  const starts = toks.start;
+  const ends = toks.end;
   // Which W_* and X_* bits some token has: passes whose cue words are absent are skipped.
   let anyInfo = 0;
   let anyX = 0;
+  // The shapes of the dictionary first names (a lower-case one for namesLowerFullNames).
+  let firstShapes = 0;
+  // A comma after a relative or a role (namesCommaFirstName), a period after a one-letter word
+  // other than "a" or "i" (namesLowerInitials).
+  let commaAfterCue = false;
+  let periodAfterLetter = false;
   for (let i = 0; i < n; i++) {
-    const word = toks.word[i]!;
+    const word = words[i]!;
     if (word.names < 0) learnWord(word);
     const wi = word.names;
     const wx = word.names2;
@@ -1731,8 +1813,15 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     x[i] = wx;
     anyInfo |= wi;
     anyX |= wx;
-    const from = i === 0 ? 0 : toks.end[i - 1]!;
-    const to = toks.start[i]!;
+    const s = sh[i]!;
+    if ((wi & FIRST) !== 0 || (s & SHAPE_INITIAL) !== 0) {
+      firsts[nFirsts++] = i;
+      if ((wi & FIRST) !== 0) firstShapes |= s;
+    }
+    if ((s & SHAPE_TITLE) !== 0) titles[nTitles++] = i;
+    if ((wi & CUE_WORD_INFO) !== 0 || (wx & CUE_WORD_X) !== 0) cueWords[nCueWords++] = i;
+    const from = i === 0 ? 0 : ends[i - 1]!;
+    const to = starts[i]!;
     // Fast path: the common single space between words.
     if (i > 0 && to - from === 1 && text.charCodeAt(from) === 32) {
       gap[i] = G_SPACE;
@@ -1742,6 +1831,9 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
       gap[i] = g & ~GAP_LINE;
       ls[i] = g & GAP_LINE ? 1 : 0;
       if (ls[i] === 1) lines[nLines++] = i;
+      if (gap[i] === G_COMMA && (info[i - 1]! & (W_FAMILY | W_ROLE | W_SHORT_ROLE)) !== 0)
+        commaAfterCue = true;
+      if (gap[i] === G_PERIOD && (x[i - 1]! & X_STEM_LETTER) !== 0) periodAfterLetter = true;
     } else {
       // The first token starts a line unless something other than blanks follows the last line
       // break before it.
@@ -1767,7 +1859,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
     // A lower-case part counts only when it is a common word: "Kivi-aho" is a surname.
     if (
       gap[i] === G_HYPHEN &&
-      text.charCodeAt(toks.start[i]! - 1) === 45 &&
+      text.charCodeAt(to - 1) === 45 &&
       ((!upper && (sh[i]! & SHAPE_LOWER) !== 0 && stop[i] === 1) ||
         (!upper && (sh[i - 1]! & SHAPE_LOWER) !== 0 && stop[i - 1] === 1) ||
         (info[i]! & W_COMPOUND_PART) !== 0 ||
@@ -1803,22 +1895,33 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
   R_nLines = nLines;
   R_cues = cues;
   R_nCues = nCues;
+  R_firsts = firsts;
+  R_nFirsts = nFirsts;
+  R_titles = titles;
+  R_nTitles = nTitles;
+  R_cueWords = cueWords;
+  R_nCueWords = nCueWords;
+  R_marked = MARKED_BUF;
+  R_nMarked = 0;
   namesCueRules();
   if ((anyX & X_DOCTOR) !== 0) namesDoctorSurname();
   if (!upper && (anyInfo & F_STRONG) !== 0) namesEponymAfterFirst();
   if ((anyX & X_NAME) !== 0) namesLabelledLower();
-  if (!upper && ((anyX & X_AND) !== 0 || text.includes('?')))
+  // (Both rules start at a Title-case word.)
+  if (!upper && nTitles > 0 && ((anyX & X_AND) !== 0 || text.includes('?')))
     namesCoordinatedAndAnswers((anyX & X_AND) !== 0);
   if ((anyInfo & W_FAMILY) !== 0) namesBeforeRelation();
-  if (!upper && (anyX & X_STEM_LETTER) !== 0) namesLowerInitials();
-  // (Pairs need a first name or an initial; capitalised runs an unambiguous name or a surname
-  // ending; speaker labels a colon.)
+  if (!upper && periodAfterLetter) namesLowerInitials();
+  // (Pairs need a first name or an initial; lower-case full names a lower-case first name;
+  // capitalised runs two Title-case words and an unambiguous name or a surname ending; speaker
+  // labels a colon.)
   if ((anyInfo & FIRST) !== 0 || (anyX & X_INITIAL) !== 0) namesPairs();
   if (!upper && nLines > 0 && text.includes(':')) namesSpeakerLabels();
-  if (!upper && (anyInfo & FIRST) !== 0) namesLowerFullNames();
-  if (!upper && ((anyInfo & STRONG) !== 0 || (anyX & X_SURNAME_ENDING) !== 0)) namesCapitalisedRuns();
+  if (!upper && (firstShapes & SHAPE_LOWER) !== 0) namesLowerFullNames();
+  if (!upper && nTitles > 1 && ((anyInfo & STRONG) !== 0 || (anyX & X_SURNAME_ENDING) !== 0))
+    namesCapitalisedRuns();
   if ((anyInfo & F_STRONG) !== 0) namesFirstNameLists();
-  if ((anyInfo & (W_FAMILY | W_ROLE | W_SHORT_ROLE)) !== 0) namesCommaFirstName();
+  if (commaAfterCue) namesCommaFirstName();
   if ((anyX & X_DOCTOR) !== 0) namesDoctorParticle();
   if ((anyX & X_COURTESY) !== 0) namesCourtesyInitial();
   if ((anyInfo & W_PHONE_LABEL) !== 0) namesPhoneContact();

@@ -4,7 +4,7 @@
 // Not a "Where:" line: an event's venue is a public place, and a newsletter announcing a workshop
 // must not read as a patient's address.
 // Every pattern is gated on a literal word of its cue, so texts without one pay one lookup.
-import { eachMatch, wordSet, type Candidate, type ScanContext } from '../candidate.ts';
+import { eachMatch, wordSet, type Candidate, type ScanContext, pushMatch } from '../candidate.ts';
 import { US_STATES } from '../dictionaries/countries.ts';
 import { wordFlag } from '../tokens.ts';
 import { A_HOSP_INITIALS, A_UNIV, tokenCueBits } from './age-words.ts';
@@ -194,13 +194,7 @@ export function recognizePlaceCues(ctx: ScanContext, out: Candidate[]): void {
     eachUniversity(ctx, (m) => {
       // A capital "U": a lower-case "u" is "you" in chat ("send u Texas pics").
       if (m[0][0] !== 'U') return;
-      out.push({
-        type: 'ADDRESS',
-        start: m.index,
-        end: m.index + m[0].length,
-        confidence: 0.8,
-        reason: 'State university',
-      });
+      pushMatch(out, m, 'ADDRESS', 0.8, 'State university');
     });
   eachHospitalInitials(ctx, (m) => {
     const a = m[0];

@@ -1,6 +1,6 @@
 // Places smaller than a state: hospitals and facilities, cities from a dictionary, and
 // capitalised words after location cues ("transferred to X", "lives in X").
-import type { Candidate, ScanContext } from '../candidate.ts';
+import { pushTokens, type Candidate, type ScanContext } from '../candidate.ts';
 import { COUNTRIES, US_STATES } from '../dictionaries/countries.ts';
 import { CITIES } from '../dictionaries/names.ts';
 import { ByFirstWord } from '../dictionaries/lookup.ts';
@@ -185,9 +185,35 @@ const P_LOC_TRIGGER = 1024; // "in", "university", "college" (recognizeLocationC
 const P_RELATIVE = 2048; // RELATIVES
 const P_LOWER_HOSP = 4096; // lower-case hospital initials (lowerHospitalInitials)
 const P_OF = 8192; // "of"
-// A token with none of these bits is skipped by recognizePlaces' main loop.
+// Words recognizeLocationCues asks about around its cue words.
+const P_IN = 1 << 17; // "in"
+const P_UNIVERSITY = 1 << 18; // "university", "college"
+const P_WEAK_MOVE = 1 << 19; // WEAK_MOVE
+const P_SKIP_AFTER_VERB = 1 << 20; // SKIP_AFTER_VERB
+const P_MOVE_PREP = 1 << 21; // MOVE_PREPS
+const P_ON = 1 << 22; // "on"
+const P_TRIP = 1 << 23; // TRIP_WORDS
+const P_THE = 1 << 24; // "the"
+// placeWordAt may take the word: it has a bit of P_MAIN and is a country or capitalised (Title
+// case, capitals, an initial, CAP_RE) or a lower-case facility word; at any other word placeWordAt
+// returns at once, and recognizePlaces' main loop does not list it.
+const P_MAIN_AT = 1 << 25;
+// The word's lower-cased text is as long as its exact text (toLowerCase keeps the length of most
+// words; "İ" is one that it does not).
+const P_SAME_LENGTH = 1 << 26;
 const P_MAIN = P_COUNTRY | P_FACILITY | P_FACILITY_FIRST | P_RESIDENCE | P_SAINT | P_CITY;
 function placeInfo(word: Word): number {
+  const b = placeLists(word);
+  const shp = word.shape;
+  const at =
+    (b & P_MAIN) !== 0 &&
+    ((b & (P_COUNTRY | P_CAP)) !== 0 ||
+      (shp & (SHAPE_TITLE | SHAPE_CAPS | SHAPE_INITIAL)) !== 0 ||
+      ((shp & SHAPE_LOWER) !== 0 && (b & P_FACILITY) !== 0));
+  const same = word.lower.length === word.raw.length ? P_SAME_LENGTH : 0;
+  return (at ? b | P_MAIN_AT : b) | same;
+}
+function placeLists(word: Word): number {
   const w = word.lower;
   return (
     (countries().has(w) ? P_COUNTRY : 0) |
@@ -206,6 +232,14 @@ function placeInfo(word: Word): number {
     (RELATIVES.has(w) ? P_RELATIVE : 0) |
     (lowerHospitalInitials(word) ? P_LOWER_HOSP : 0) |
     (w === 'of' ? P_OF : 0) |
+    (w === 'in' ? P_IN : 0) |
+    (w === 'university' || w === 'college' ? P_UNIVERSITY : 0) |
+    (WEAK_MOVE.has(w) ? P_WEAK_MOVE : 0) |
+    (SKIP_AFTER_VERB.has(w) ? P_SKIP_AFTER_VERB : 0) |
+    (MOVE_PREPS.has(w) ? P_MOVE_PREP : 0) |
+    (w === 'on' ? P_ON : 0) |
+    (TRIP_WORDS.has(w) ? P_TRIP : 0) |
+    (w === 'the' ? P_THE : 0) |
     ((word.flags & F_STATE_STEM) !== 0 ? P_STATE_STEM : 0)
   );
 }
@@ -253,7 +287,7 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
     const b = placeBits(toks, i);
     pb[i] = b;
     any |= b;
-    if ((b & P_MAIN) !== 0) L_MAIN[nMain++] = i;
+    if ((b & P_MAIN_AT) !== 0) L_MAIN[nMain++] = i;
     if ((b & (P_LOC_TRIGGER | P_MOVE_VERB)) !== 0) L_LOC[nLoc++] = i;
     if (i === 0) continue;
     if ((b & P_WARD_WORD) !== 0 && (pb[i - 1]! & P_WARD_CUE) !== 0) L_WARD[nWard++] = i;
@@ -272,7 +306,7 @@ export function recognizePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[]
 
 /**
  * Countries, named facilities, saint names and dictionary cities, at the tokens listed (those with
- * a P_MAIN bit, in order). A rule that takes several tokens resumes after them.
+ * P_MAIN_AT, in order). A rule that takes several tokens resumes after them.
  */
 function placeWords(
   ctx: ScanContext,
@@ -321,7 +355,7 @@ function placeWordAt(ctx: ScanContext, toks: Tokens, bits: Int32Array, i0: numbe
     // A campus is named by its side ("North Campus", "West Campus").
     const campus = w === 'campus';
     const okWord = (k: number): boolean =>
-      (lowerFacility ? (toks.shape[k]! & SHAPE_LETTERS) !== 0 : CAP_RE.test(toks.raw[k]!)) &&
+      (lowerFacility ? (toks.shape[k]! & SHAPE_LETTERS) !== 0 : (bits[k]! & P_CAP) !== 0) &&
       (!STOP.has(toks.lower[k]!) ||
         FACILITY_ADJ.has(toks.lower[k]!) ||
         (campus && DIRECTIONS.has(toks.lower[k]!)));
@@ -405,13 +439,7 @@ function placeWordAt(ctx: ScanContext, toks: Tokens, bits: Int32Array, i0: numbe
           ((placeBits(toks, last + 1) & P_FACILITY) !== 0 && (toks.shape[last + 1]! & SHAPE_LOWER) === 0))
       )
         last++;
-      out.push({
-        type: 'ADDRESS',
-        start: toks.start[first]!,
-        end: toks.end[last]!,
-        confidence: 0.8,
-        reason: 'Named hospital or facility',
-      });
+      pushTokens(out, toks, first, last, 'ADDRESS', 0.8, 'Named hospital or facility');
       i = last;
       return i;
     }
@@ -420,7 +448,7 @@ function placeWordAt(ctx: ScanContext, toks: Tokens, bits: Int32Array, i0: numbe
   if (
     (pb & P_SAINT) !== 0 &&
     i + 1 < n &&
-    CAP_RE.test(toks.raw[i + 1]!) &&
+    (bits[i + 1]! & P_CAP) !== 0 &&
     !STOP.has(toks.lower[i + 1]!) &&
     (!ctx.upper || isNameWord(toks.lower[i + 1]!))
   ) {
@@ -434,13 +462,7 @@ function placeWordAt(ctx: ScanContext, toks: Tokens, bits: Int32Array, i0: numbe
           .slice(-1),
       )
     ) {
-      out.push({
-        type: 'ADDRESS',
-        start: toks.start[i]!,
-        end: toks.end[i + 1]!,
-        confidence: 0.8,
-        reason: 'Saint name of a place or hospital',
-      });
+      pushTokens(out, toks, i, i + 1, 'ADDRESS', 0.8, 'Saint name of a place or hospital');
       i++;
       return i;
     }
@@ -453,7 +475,7 @@ function placeWordAt(ctx: ScanContext, toks: Tokens, bits: Int32Array, i0: numbe
     if (i + m > n) continue;
     let ok = true;
     for (let k = 1; k < m && ok; k++)
-      if (toks.lower[i + k] !== words[k] || !CAP_RE.test(toks.raw[i + k]!)) ok = false;
+      if (toks.lower[i + k] !== words[k] || (bits[i + k]! & P_CAP) === 0) ok = false;
     if (!ok) continue;
     if (m === 1 && STOP.has(w)) break;
     const prev = i > 0 ? toks.lower[i - 1]! : '';
@@ -462,13 +484,7 @@ function placeWordAt(ctx: ScanContext, toks: Tokens, bits: Int32Array, i0: numbe
     if (m === 1 && !cue && (w === 'washington' || w === 'america')) break;
     const conf = m > 1 ? 0.8 : cue ? 0.75 : ctx.upper ? 0 : 0.6;
     if (conf === 0) break;
-    out.push({
-      type: 'ADDRESS',
-      start: toks.start[i]!,
-      end: toks.end[i + m - 1]!,
-      confidence: conf,
-      reason: 'City or town',
-    });
+    pushTokens(out, toks, i, i + m - 1, 'ADDRESS', conf, 'City or town');
     i += m - 1;
     break;
   }
@@ -524,13 +540,7 @@ function countryAt(ctx: ScanContext, toks: Tokens, i: number, list: string[][], 
       COUNTRY_LINE_END_RE.test(text.slice(toks.end[i + m - 1], toks.end[i + m - 1]! + 16))
     )
       townLineAbove(text, toks.start[i]!, out);
-    out.push({
-      type: 'ADDRESS',
-      start: toks.start[i]!,
-      end: toks.end[i + m - 1]!,
-      confidence: conf,
-      reason: 'Country',
-    });
+    pushTokens(out, toks, i, i + m - 1, 'ADDRESS', conf, 'Country');
     return i + m - 1;
   }
   return -1;
@@ -624,13 +634,7 @@ function townCommaState(
     // "MD" and "PA" are also credentials: "referred to Jones, MD for review" is a doctor. Then
     // the phrase must close and the word be a town or no one's name.
     if ((st === 'MD' || st === 'PA') && !city && isNameWord(lw)) continue;
-    out.push({
-      type: 'ADDRESS',
-      start: toks.start[i]!,
-      end: toks.end[i]!,
-      confidence: 0.92,
-      reason: 'Town before a comma and a state',
-    });
+    pushTokens(out, toks, i, i, 'ADDRESS', 0.92, 'Town before a comma and a state');
   }
 }
 
@@ -740,11 +744,16 @@ function propagatePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[], from:
   const inPlace = IN_PLACE;
   inPlace.fill(0, 0, toks.count);
   let k = 0;
+  // Bit min(length, 31) of each word's length: a token of another length is none of them (when
+  // its lower-cased text is as long as its text, P_SAME_LENGTH).
+  let lengths = 0;
   for (let i = 0; i < toks.count; i++) {
     const s = toks.start[i]!;
     while (k < own.length && own[k]!.end <= s) k++;
-    const c = own[k];
-    if (!c || s < c.start) continue;
+    // (Past the last place no token is in one.)
+    if (k === own.length) break;
+    const c = own[k]!;
+    if (s < c.start) continue;
     inPlace[i] = 1;
     const lw = toks.lower[i]!;
     if (
@@ -753,12 +762,21 @@ function propagatePlaces(ctx: ScanContext, toks: Tokens, out: Candidate[], from:
       !GENERIC_FACILITY.has(lw) &&
       !FACILITY.has(lw) &&
       (toks.shape[i]! & SHAPE_LETTERS) !== 0
-    )
+    ) {
       words.add(lw);
+      lengths |= 1 << Math.min(lw.length, 31);
+    }
   }
   if (words.size === 0) return;
+  const pb = PB;
   for (let i = 0; i < toks.count; i++) {
-    if (inPlace[i] === 1 || !words.has(toks.lower[i]!)) continue;
+    if (inPlace[i] === 1) continue;
+    if (
+      (pb[i]! & P_SAME_LENGTH) !== 0 &&
+      (lengths & (1 << Math.min(toks.end[i]! - toks.start[i]!, 31))) === 0
+    )
+      continue;
+    if (!words.has(toks.lower[i]!)) continue;
     const s = toks.start[i]!;
     if (!ctx.upper && (toks.shape[i]! & (SHAPE_TITLE | SHAPE_CAPS)) === 0 && !lowerBefore(ctx.text, s, 60))
       continue;
@@ -791,9 +809,10 @@ function recognizeLocationCues(
     if (i < next) continue;
     // Bare "in X" in mixed-case prose (weaker, see below), else a verb of movement first.
     // Title case only: in notes "in AF", "in NARD", "in SBP" are rhythms, modes and measures.
+    const b = pb[i]!;
     const bareIn =
       !upper &&
-      toks.lower[i] === 'in' &&
+      (b & P_IN) !== 0 &&
       // Title case, or capitals long enough not to be an acronym ("in TROMSDALEN", not "in ICU").
       ((toks.shape[i + 1]! & SHAPE_TITLE) !== 0 ||
         ((toks.shape[i + 1]! & SHAPE_CAPS) !== 0 && toks.raw[i + 1]!.length >= 5)) &&
@@ -806,30 +825,27 @@ function recognizeLocationCues(
       continue;
     }
     // "University of X", "College of X".
-    if ((toks.lower[i] === 'university' || toks.lower[i] === 'college') && toks.lower[i + 1] === 'of') {
+    if ((b & P_UNIVERSITY) !== 0 && (pb[i + 1]! & P_OF) !== 0) {
       next = 1 + takePlace(ctx, toks, out, i, i + 2, 0.7, 'Place after "University of"');
       continue;
     }
-    if ((pb[i]! & P_MOVE_VERB) === 0) continue;
-    // Copulas ("is in", "was at") only in mixed-case prose, where the place is capitalised.
-    if (
-      WEAK_MOVE.has(toks.lower[i]!) &&
-      (upper || ((toks.shape[i]! & SHAPE_LOWER) !== 0 && lowerBefore(text, toks.start[i]!, 60)))
-    )
-      continue;
+    if ((b & P_MOVE_VERB) === 0) continue;
     let j = i + 1;
     // "moved here from X", "came back to X"
-    if (SKIP_AFTER_VERB.has(toks.lower[j]!)) j++;
+    if ((pb[j]! & P_SKIP_AFTER_VERB) !== 0) j++;
     // "on vacation on the Cape", "holiday on Crete": a trip takes "on" too.
+    if (j >= n || !((pb[j]! & P_MOVE_PREP) !== 0 || ((pb[j]! & P_ON) !== 0 && (b & P_TRIP) !== 0))) continue;
+    // Copulas ("is in", "was at") only in mixed-case prose, where the place is capitalised.
+    // (Asked after the preposition: the scan of the text before is the dearer test.)
     if (
-      j >= n ||
-      !(MOVE_PREPS.has(toks.lower[j]!) || (toks.lower[j] === 'on' && TRIP_WORDS.has(toks.lower[i]!)))
+      (b & P_WEAK_MOVE) !== 0 &&
+      (upper || ((toks.shape[i]! & SHAPE_LOWER) !== 0 && lowerBefore(text, toks.start[i]!, 60)))
     )
       continue;
     j++;
     // "grew up in X", "moved back to X"
-    if (j < n && MOVE_PREPS.has(toks.lower[j]!)) j++;
-    if (j < n && toks.lower[j] === 'the') j++;
+    if (j < n && (pb[j]! & P_MOVE_PREP) !== 0) j++;
+    if (j < n && (pb[j]! & P_THE) !== 0) j++;
     next = 1 + takePlace(ctx, toks, out, i, j, 0.7, 'Place after a verb of movement or residence');
   }
 }
@@ -916,13 +932,7 @@ function smallPlaceCues(
         /^ $/.test(text.slice(toks.end[i - 1], toks.start[i])) &&
         /^ $/.test(text.slice(toks.end[i], toks.start[i + 1]))
       ) {
-        out.push({
-          type: 'ADDRESS',
-          start: toks.start[i + 1]!,
-          end: toks.end[i + 1]!,
-          confidence: 0.75,
-          reason: 'Relative\'s town after "of"',
-        });
+        pushTokens(out, toks, i + 1, i + 1, 'ADDRESS', 0.75, 'Relative\'s town after "of"');
         continue;
       }
     }
@@ -955,13 +965,7 @@ function smallPlaceCues(
           // Lower case: only in a lower-case note, and a word no dictionary calls common.
           if (lowerNote === 0 && !lowerBefore(text, toks.start[t]!, 80)) continue;
         }
-        out.push({
-          type: 'ADDRESS',
-          start: toks.start[t]!,
-          end: toks.end[t]!,
-          confidence: 0.75,
-          reason: 'Town before its state',
-        });
+        pushTokens(out, toks, t, t, 'ADDRESS', 0.75, 'Town before its state');
       }
       continue;
     }
