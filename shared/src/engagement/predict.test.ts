@@ -9,17 +9,18 @@ describe('shortestHalfMidpoint', () => {
     expect(shortestHalfMidpoint([])).toBeNull();
   });
   it('lies within the range of the data and is shift-equivariant (property)', () => {
+    // Values and shifts are multiples of 1/8 (exact in binary floating point), so a shift changes
+    // no window's width: with arbitrary doubles, rounding can break a near-tie between two windows
+    // the other way after the shift, and the property held only up to that (a flaky failure).
+    const eighths = (min: number, max: number) =>
+      fc.integer({ min: min * 8, max: max * 8 }).map((n) => n / 8);
     fc.assert(
-      fc.property(
-        fc.array(fc.double({ min: 0, max: 1000, noNaN: true }), { minLength: 1, maxLength: 60 }),
-        fc.double({ min: -50, max: 50, noNaN: true }),
-        (xs, c) => {
-          const m = shortestHalfMidpoint(xs) as number;
-          expect(m).toBeGreaterThanOrEqual(Math.min(...xs) - 1e-9);
-          expect(m).toBeLessThanOrEqual(Math.max(...xs) + 1e-9);
-          expect(shortestHalfMidpoint(xs.map((x) => x + c)) as number).toBeCloseTo(m + c, 6);
-        },
-      ),
+      fc.property(fc.array(eighths(0, 1000), { minLength: 1, maxLength: 60 }), eighths(-50, 50), (xs, c) => {
+        const m = shortestHalfMidpoint(xs) as number;
+        expect(m).toBeGreaterThanOrEqual(Math.min(...xs) - 1e-9);
+        expect(m).toBeLessThanOrEqual(Math.max(...xs) + 1e-9);
+        expect(shortestHalfMidpoint(xs.map((x) => x + c)) as number).toBeCloseTo(m + c, 6);
+      }),
     );
   });
 });
