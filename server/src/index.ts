@@ -7,6 +7,7 @@ import { AUDIT, appendAudit } from './audit/index.ts';
 import type { Config } from './config.ts';
 import { generateMasterKey, generatePracticeKeys, parseMasterKey, type MasterKey } from './crypto/index.ts';
 import { createApp } from './http/app.ts';
+import { onClientError } from './http/client-error.ts';
 import { deliveryFor } from './delivery/index.ts';
 import { gatewayPortFor, startGateway, type RunningGateway } from './gateway/index.ts';
 import type { App, AppDeps } from './http/types.ts';
@@ -239,5 +240,6 @@ function listen(
         )
       : serve({ fetch, port: config.port, hostname: config.host }, () => resolve(server));
     server.once('error', reject);
+    server.on('clientError', onClientError);
   });
 }

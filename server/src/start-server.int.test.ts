@@ -1,5 +1,6 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SendMessageResponseSchema } from '@attune/shared/api';
@@ -86,5 +87,52 @@ describe('startServer on PORT=0 without PUBLIC_URL', () => {
   it('keeps a PUBLIC_URL that was given explicitly', async () => {
     const s = await start({ PUBLIC_URL: 'https://attune.calm.example' });
     expect(s.config.publicUrl).toBe('https://attune.calm.example');
+  });
+});
+
+// Requests Node's HTTP parser rejects before the app runs: Node's own answer has no body and no
+// content type; ours keeps the API's error shape and security headers, and echoes nothing.
+describe('requests the HTTP parser rejects', () => {
+  function raw(url: string, request: string): Promise<string> {
+    const { hostname, port } = new URL(url);
+    return new Promise((resolve, reject) => {
+      const sock = connect(Number(port), hostname, () => sock.end(request));
+      let out = '';
+      sock.setEncoding('utf8');
+      sock.on('data', (d: string) => (out += d));
+      sock.on('end', () => resolve(out));
+      sock.on('error', reject);
+    });
+  }
+
+  it('answers headers over the size limit with 431 and the JSON error shape', async () => {
+    const s = await start();
+    const marker = 'Jane Roe depression';
+    const res = await fetch(`${s.url}/v1/policy`, {
+      headers: { authorization: `Bearer ${'a'.repeat(20_000)}`, 'x-note': marker },
+    });
+    expect(res.status).toBe(431);
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(res.headers.get('strict-transport-security')).toMatch(/max-age=31536000/);
+    const text = await res.text();
+    expect(JSON.parse(text)).toEqual({
+      error: { code: 'headers_too_large', message: expect.any(String) as string },
+    });
+    expect(text).not.toContain('Jane');
+    // The server keeps serving after it.
+    expect((await fetch(`${s.url}/healthz`)).status).toBeLessThan(500);
+  });
+
+  it('answers a malformed request line with 400 and the JSON error shape', async () => {
+    const s = await start();
+    const text = await raw(s.url, 'GET /m/Jane%20Roe HTTP/9.x\r\nHost: x\r\n\r\n');
+    expect(text).toMatch(/^HTTP\/1\.1 400 /);
+    expect(text).toMatch(/\r\ncontent-type: application\/json/i);
+    const body = text.slice(text.indexOf('\r\n\r\n') + 4);
+    expect(JSON.parse(body)).toEqual({
+      error: { code: 'bad_request', message: expect.any(String) as string },
+    });
+    expect(text).not.toContain('Jane');
   });
 });

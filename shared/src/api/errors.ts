@@ -24,5 +24,7 @@ export const ERROR_CODES = [
   'invalid_public_key',
   'dev_tokens_disabled',
   'internal_error',
+  'headers_too_large',
+  'request_timeout',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
