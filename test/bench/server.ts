@@ -10,7 +10,9 @@
 // the server-side PHI scan and policy decision, encryption to the practice archive key, and one
 // transaction (message, archive chain entry, audit chain entry, patient, delivery, viewer link,
 // outbox row, engagement event). The bare rate is openpgp encryption of the same stored content to
-// the same kind of key, in one process, nothing else.
+// the same kind of key, in one process, nothing else, on the same crypto path as the server (X25519
+// and AES-KW through node:crypto synchronously, sync-webcrypto.ts); OpenPGP.js as shipped (WebCrypto's
+// thread-pool jobs) is measured too, in a child process, and printed beside it for comparison.
 //
 // Goals (issue 3, 2-core machine): >= 300 sends/s, p99 < 100 ms, >= half the bare encryption rate.
 // The machine may be shared: the load average is printed, and CPU time per send (server process,
@@ -102,7 +104,10 @@ interface Rate {
   cpuMs: number;
 }
 
-async function bareEncryptionRate(seconds: number): Promise<{ archive: Rate; signed: Rate }> {
+async function bareEncryptionRate(
+  seconds: number,
+  withSigned = true,
+): Promise<{ archive: Rate; signed: Rate | null }> {
   const { generateKey, parseTrustedPublicKey, parseTrustedPrivateKey, encryptForArchive, encryptAndSign } =
     await import('../../server/src/crypto/index.ts');
   const archive = await generateKey({ name: 'Bench (archive)' });
@@ -129,8 +134,24 @@ async function bareEncryptionRate(seconds: number): Promise<{ archive: Rate; sig
   };
   return {
     archive: await rate(() => encryptForArchive(content, pub)),
-    signed: await rate(() => encryptAndSign({ data: content, encryptionKeys: pub, signingKey: signer })),
+    signed: withSigned
+      ? await rate(() => encryptAndSign({ data: content, encryptionKeys: pub, signingKey: signer }))
+      : null,
   };
+}
+
+/** bareEncryptionRate's archive figure in a child process with ATTUNE_SYNC_WEBCRYPTO=0. */
+async function stockEncryptionRate(seconds: number): Promise<Rate> {
+  const file = fileURLToPath(import.meta.url);
+  const proc = spawn(process.execPath, ['--import', 'tsx', file, '--bare', String(seconds)], {
+    env: { ...process.env, ATTUNE_SYNC_WEBCRYPTO: '0', ATTUNE_CRYPTO_THREADS: '0' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number | null>((res) => proc.once('exit', res));
+  if (code !== 0) throw new Error(`bare child exited with ${code}`);
+  return JSON.parse(out.trim().split('\n').pop()!) as Rate;
 }
 
 async function main(): Promise<void> {
@@ -241,6 +262,9 @@ async function main(): Promise<void> {
     // The bare rate is openpgp itself, inline in this process (not the server's encryption thread).
     process.env['ATTUNE_CRYPTO_THREADS'] = '0';
     const bare = await bareEncryptionRate(5);
+    // For comparison, OpenPGP.js as it comes (WebCrypto's thread-pool jobs for X25519 and AES-KW),
+    // in a process of its own: this one has the synchronous path installed.
+    const stock = await stockEncryptionRate(5);
 
     const sends = r.requests.average;
     const loadAfter = loadavg();
@@ -290,7 +314,10 @@ async function main(): Promise<void> {
       `bare OpenPGP encryption, same message      ${fmt(bare.archive.perSecond)} /s   (${bare.archive.cpuMs.toFixed(2)} ms CPU each; encrypt to one curve25519Legacy key, one process)`,
     );
     console.log(
-      `  (encrypt + sign, as for PGP/MIME)        ${fmt(bare.signed.perSecond)} /s   (${bare.signed.cpuMs.toFixed(2)} ms CPU each)`,
+      `  (encrypt + sign, as for PGP/MIME)        ${fmt(bare.signed!.perSecond)} /s   (${bare.signed!.cpuMs.toFixed(2)} ms CPU each)`,
+    );
+    console.log(
+      `  (OpenPGP.js as shipped, on WebCrypto)    ${fmt(stock.perSecond)} /s   (${stock.cpuMs.toFixed(2)} ms CPU each; X25519 and AES-KW as thread-pool jobs, ATTUNE_SYNC_WEBCRYPTO=0; sends / it: ${((sends / stock.perSecond) * 100).toFixed(0)} %)`,
     );
     console.log(
       `sends / bare encryption                    ${((sends / bare.archive.perSecond) * 100).toFixed(0)} % by rate;  ${((bare.archive.cpuMs / cpuPerSendMs) * 100).toFixed(0)} % by CPU time (load-independent)`,
@@ -311,4 +338,7 @@ async function main(): Promise<void> {
 }
 
 if (process.argv.includes('--child')) await child();
-else await main();
+else if (process.argv.includes('--bare')) {
+  const seconds = Number(process.argv[process.argv.indexOf('--bare') + 1]);
+  console.log(JSON.stringify((await bareEncryptionRate(seconds, false)).archive));
+} else await main();

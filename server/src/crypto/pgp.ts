@@ -1,6 +1,7 @@
 import * as openpgp from 'openpgp';
 import type { Config, PartialConfig, PrivateKey, PublicKey } from 'openpgp';
 import { archiveEncryptPool, type EncryptGate, type GatedResult } from './pool.ts';
+import { installSyncWebCrypto, syncWebCryptoEnabled } from './sync-webcrypto.ts';
 
 // The one place that imports openpgp (CONVENTIONS 7). Every call passes PGP_CONFIG explicitly; the
 // global openpgp.config is never mutated, so nothing else in the process can weaken it.
@@ -11,6 +12,11 @@ import { archiveEncryptPool, type EncryptGate, type GatedResult } from './pool.t
 // SEIPDv1 is a documented deviation from ASVS 11.3.3 (approved AEAD), accepted for interop.
 
 export type { PrivateKey, PublicKey } from 'openpgp';
+
+// X25519 and AES key wrap run synchronously through node:crypto instead of as WebCrypto thread-pool
+// jobs (sync-webcrypto.ts); the encryption thread does the same (pool.ts). ATTUNE_SYNC_WEBCRYPTO=0
+// leaves OpenPGP.js on WebCrypto.
+if (syncWebCryptoEnabled()) installSyncWebCrypto();
 
 const PGP_CONFIG: PartialConfig = Object.freeze({
   aeadProtect: false,

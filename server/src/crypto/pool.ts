@@ -15,6 +15,18 @@ import { Worker } from 'node:worker_threads';
 
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
+// TypeScript modules of ours (sync-webcrypto.ts, the gates) through tsx's CommonJS hook.
+let tsx = false;
+function requireTs(path) {
+  if (!tsx) {
+    require(workerData.tsx).register();
+    tsx = true;
+  }
+  return require(path);
+}
+// X25519 and AES-KW without thread-pool round trips, as on the main thread (pgp.ts).
+const syncWebCrypto = requireTs(workerData.syncWebCrypto);
+if (syncWebCrypto.syncWebCryptoEnabled()) syncWebCrypto.installSyncWebCrypto();
 const openpgp = require(workerData.openpgp);
 const config = workerData.config;
 const keys = new Map();
@@ -31,17 +43,12 @@ function key(armored) {
 // A gate (encryptAfterGate): a synchronous function of the caller's, from a TypeScript module that
 // tsx's CommonJS hook compiles here on first use, run before the encryption; it may cancel it.
 // The module is looked up once: require() resolves its path again on every call, even when cached.
-let tsx = false;
 const gates = new Map();
 function gate(g) {
   const key = g.module + '#' + g.name;
   let fn = gates.get(key);
   if (fn === undefined) {
-    if (!tsx) {
-      require(workerData.tsx).register();
-      tsx = true;
-    }
-    fn = require(g.module)[g.name];
+    fn = requireTs(g.module)[g.name];
     gates.set(key, fn);
   }
   return fn(...g.args);
@@ -93,7 +100,11 @@ class EncryptThread {
   constructor(config: object) {
     const openpgp = createRequire(import.meta.url).resolve('openpgp');
     const tsx = fileURLToPath(import.meta.resolve('tsx/cjs/api'));
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { openpgp, config, tsx } });
+    const syncWebCrypto = fileURLToPath(new URL('./sync-webcrypto.ts', import.meta.url));
+    this.worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { openpgp, config, tsx, syncWebCrypto },
+    });
     this.worker.unref(); // idle, it must not keep the process alive
     this.worker.on('message', (m: { id: number; data?: Uint8Array; gate?: unknown; error?: string }) => {
       const p = this.pending.get(m.id);

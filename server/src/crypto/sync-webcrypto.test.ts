@@ -1,0 +1,139 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { installSyncWebCrypto } from './sync-webcrypto.ts';
+
+// The synchronous X25519 / AES-KW path must give what WebCrypto gives. This file does not import
+// pgp.ts (which installs it), so WebCrypto's own answers are taken first, then compared with the
+// installed path on the same inputs.
+
+const subtle = globalThis.crypto.subtle;
+const KEK = new Uint8Array(32).map((_, i) => i * 7 + 1);
+const SESSION = new Uint8Array(40).map((_, i) => 255 - i * 3); // a session key with its checksum, padded
+// u = 0 is a point of small order: X25519 with it yields all zeros, which WebCrypto refuses.
+const SMALL_ORDER_JWK = { kty: 'OKP', crv: 'X25519', x: Buffer.alloc(32).toString('base64url') };
+
+let alice: { pub: JsonWebKey; priv: JsonWebKey };
+let bob: { pub: JsonWebKey; priv: JsonWebKey };
+let realSecret: Uint8Array;
+let realWrapped: Uint8Array;
+let realSmallOrder: string;
+
+async function realPair(): Promise<{ pub: JsonWebKey; priv: JsonWebKey }> {
+  const kp = (await subtle.generateKey('X25519', true, ['deriveBits'])) as CryptoKeyPair;
+  return {
+    pub: await subtle.exportKey('jwk', kp.publicKey),
+    priv: await subtle.exportKey('jwk', kp.privateKey),
+  };
+}
+
+async function derive(priv: JsonWebKey, pub: JsonWebKey): Promise<Uint8Array> {
+  const d = await subtle.importKey('jwk', priv, 'X25519', false, ['deriveBits']);
+  const p = await subtle.importKey('jwk', pub, 'X25519', false, []);
+  return new Uint8Array(await subtle.deriveBits({ name: 'X25519', public: p }, d, 256));
+}
+
+async function wrap(): Promise<Uint8Array> {
+  const kek = await subtle.importKey('raw', KEK, { name: 'AES-KW' }, false, ['wrapKey']);
+  const key = await subtle.importKey('raw', SESSION, { name: 'HMAC', hash: 'SHA-256' }, true, ['sign']);
+  return new Uint8Array(await subtle.wrapKey('raw', key, kek, { name: 'AES-KW' }));
+}
+
+async function errorName(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'none';
+  } catch (err) {
+    return (err as Error).name;
+  }
+}
+
+beforeAll(async () => {
+  // WebCrypto's own results, before the synchronous path is installed.
+  alice = await realPair();
+  bob = await realPair();
+  realSecret = await derive(alice.priv, bob.pub);
+  realWrapped = await wrap();
+  realSmallOrder = await errorName(derive(alice.priv, SMALL_ORDER_JWK));
+  installSyncWebCrypto();
+});
+
+describe('synchronous X25519 and AES-KW for OpenPGP.js', () => {
+  it('derives the same X25519 shared secret as WebCrypto, from either side', async () => {
+    expect(await derive(alice.priv, bob.pub)).toEqual(realSecret);
+    expect(await derive(bob.priv, alice.pub)).toEqual(realSecret);
+  });
+
+  it('wraps a key with AES-KW exactly as WebCrypto does (RFC 3394)', async () => {
+    expect(await wrap()).toEqual(realWrapped);
+    // WebCrypto itself unwraps it (unwrapKey is not taken over).
+    const kek = await subtle.importKey('raw', KEK, { name: 'AES-KW' }, false, ['unwrapKey']);
+    const key = await subtle.unwrapKey(
+      'raw',
+      realWrapped,
+      kek,
+      { name: 'AES-KW' },
+      { name: 'HMAC', hash: 'SHA-256' },
+      true,
+      ['sign'],
+    );
+    expect(new Uint8Array(await subtle.exportKey('raw', key))).toEqual(SESSION);
+  });
+
+  it('generates X25519 keys that agree with WebCrypto keys, exported as JWK the way OpenPGP.js reads them', async () => {
+    const kp = (await subtle.generateKey('X25519', true, ['deriveKey', 'deriveBits'])) as CryptoKeyPair;
+    const pub = await subtle.exportKey('jwk', kp.publicKey);
+    const priv = await subtle.exportKey('jwk', kp.privateKey);
+    expect(pub).toMatchObject({ kty: 'OKP', crv: 'X25519' });
+    expect(priv.x).toBe(pub.x);
+    expect(Buffer.from(priv.d!, 'base64url')).toHaveLength(32);
+    const fromNew = new Uint8Array(
+      await subtle.deriveBits(
+        { name: 'X25519', public: await subtle.importKey('jwk', bob.pub, 'X25519', false, []) },
+        kp.privateKey,
+        256,
+      ),
+    );
+    expect(fromNew).toEqual(await derive(bob.priv, pub));
+    expect(fromNew.some((b) => b !== 0)).toBe(true);
+  });
+
+  it('refuses a small-order public key as WebCrypto does', async () => {
+    expect(realSmallOrder).toBe('OperationError');
+    expect(await errorName(derive(alice.priv, SMALL_ORDER_JWK))).toBe('OperationError');
+  });
+
+  it("keeps WebCrypto's checks: usages, extractability, key types", async () => {
+    const noDerive = await subtle.importKey('jwk', alice.priv, 'X25519', false, ['deriveKey']);
+    const pub = await subtle.importKey('jwk', bob.pub, 'X25519', false, []);
+    expect(await errorName(subtle.deriveBits({ name: 'X25519', public: pub }, noDerive, 256))).toBe(
+      'InvalidAccessError',
+    );
+    expect(await errorName(subtle.exportKey('jwk', noDerive))).toBe('InvalidAccessError');
+    expect(await errorName(subtle.deriveBits({ name: 'X25519', public: noDerive }, noDerive, 256))).toBe(
+      'InvalidAccessError',
+    );
+    expect(await errorName(subtle.generateKey('X25519', true, ['sign']))).toBe('SyntaxError');
+    const kek = await subtle.importKey('raw', KEK, { name: 'AES-KW' }, false, ['wrapKey']);
+    const hidden = await subtle.importKey('raw', SESSION, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+    expect(await errorName(subtle.wrapKey('raw', hidden, kek, { name: 'AES-KW' }))).toBe(
+      'InvalidAccessError',
+    );
+  });
+
+  it('leaves every other operation to WebCrypto (Ed25519, AES-GCM, digests)', async () => {
+    const ed = await subtle.generateKey('Ed25519', true, ['sign', 'verify']);
+    const data = new TextEncoder().encode('attune');
+    const sig = await subtle.sign('Ed25519', ed.privateKey, data);
+    expect(await subtle.verify('Ed25519', ed.publicKey, sig, data)).toBe(true);
+    const aes = await subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt']);
+    const iv = new Uint8Array(12);
+    const ct = await subtle.encrypt({ name: 'AES-GCM', iv }, aes, data);
+    expect(new Uint8Array(await subtle.decrypt({ name: 'AES-GCM', iv }, aes, ct))).toEqual(data);
+    expect(new Uint8Array(await subtle.digest('SHA-256', data))).toHaveLength(32);
+  });
+
+  it('is installed once, however often it is asked', () => {
+    const before = subtle.generateKey;
+    installSyncWebCrypto();
+    expect(subtle.generateKey).toBe(before);
+  });
+});
