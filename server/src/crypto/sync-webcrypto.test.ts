@@ -16,6 +16,23 @@ let bob: { pub: JsonWebKey; priv: JsonWebKey };
 let realSecret: Uint8Array;
 let realWrapped: Uint8Array;
 let realSmallOrder: string;
+let ed: { pub: JsonWebKey; priv: JsonWebKey };
+let realSignature: Uint8Array;
+const SIGNED = new TextEncoder().encode('a PGP/MIME signature hash');
+
+async function edSign(priv: JsonWebKey, data: Uint8Array<ArrayBuffer>): Promise<Uint8Array> {
+  const key = await subtle.importKey('jwk', priv, 'Ed25519', false, ['sign']);
+  return new Uint8Array(await subtle.sign('Ed25519', key, data));
+}
+
+async function edVerify(
+  pub: JsonWebKey,
+  sig: Uint8Array<ArrayBuffer>,
+  data: Uint8Array<ArrayBuffer>,
+): Promise<boolean> {
+  const key = await subtle.importKey('jwk', pub, 'Ed25519', false, ['verify']);
+  return subtle.verify('Ed25519', key, sig, data);
+}
 
 async function realPair(): Promise<{ pub: JsonWebKey; priv: JsonWebKey }> {
   const kp = (await subtle.generateKey('X25519', true, ['deriveBits'])) as CryptoKeyPair;
@@ -53,6 +70,12 @@ beforeAll(async () => {
   realSecret = await derive(alice.priv, bob.pub);
   realWrapped = await wrap();
   realSmallOrder = await errorName(derive(alice.priv, SMALL_ORDER_JWK));
+  const edPair = await subtle.generateKey('Ed25519', true, ['sign', 'verify']);
+  ed = {
+    pub: await subtle.exportKey('jwk', edPair.publicKey),
+    priv: await subtle.exportKey('jwk', edPair.privateKey),
+  };
+  realSignature = await edSign(ed.priv, SIGNED);
   installSyncWebCrypto();
 });
 
@@ -68,7 +91,7 @@ describe('synchronous X25519 and AES-KW for OpenPGP.js', () => {
     const kek = await subtle.importKey('raw', KEK, { name: 'AES-KW' }, false, ['unwrapKey']);
     const key = await subtle.unwrapKey(
       'raw',
-      realWrapped,
+      new Uint8Array(realWrapped),
       kek,
       { name: 'AES-KW' },
       { name: 'HMAC', hash: 'SHA-256' },
@@ -96,6 +119,29 @@ describe('synchronous X25519 and AES-KW for OpenPGP.js', () => {
     expect(fromNew.some((b) => b !== 0)).toBe(true);
   });
 
+  it('signs with Ed25519 exactly as WebCrypto does (deterministic, RFC 8032) and verifies', async () => {
+    expect(await edSign(ed.priv, SIGNED)).toEqual(realSignature);
+    expect(await edVerify(ed.pub, new Uint8Array(realSignature), SIGNED)).toBe(true);
+    const bad = new Uint8Array(realSignature);
+    bad[10]! ^= 1;
+    expect(await edVerify(ed.pub, bad, SIGNED)).toBe(false);
+    expect(await edVerify(ed.pub, new Uint8Array(realSignature), new TextEncoder().encode('other'))).toBe(
+      false,
+    );
+    expect(await edVerify(ed.pub, new Uint8Array(63), SIGNED)).toBe(false);
+    // An X25519 key cannot sign, nor an Ed25519 key derive bits.
+    const x = await subtle.importKey('jwk', alice.priv, 'X25519', false, ['deriveBits']);
+    expect(await errorName(subtle.sign('Ed25519', x, SIGNED))).toBe('InvalidAccessError');
+    const e = await subtle.importKey('jwk', ed.priv, 'Ed25519', false, ['sign']);
+    const p = await subtle.importKey('jwk', bob.pub, 'X25519', false, []);
+    expect(await errorName(subtle.deriveBits({ name: 'X25519', public: p }, e, 256))).toBe(
+      'InvalidAccessError',
+    );
+    expect(await errorName(subtle.importKey('jwk', ed.priv, 'Ed25519', false, ['deriveBits']))).toBe(
+      'SyntaxError',
+    );
+  });
+
   it('refuses a small-order public key as WebCrypto does', async () => {
     expect(realSmallOrder).toBe('OperationError');
     expect(await errorName(derive(alice.priv, SMALL_ORDER_JWK))).toBe('OperationError');
@@ -119,7 +165,7 @@ describe('synchronous X25519 and AES-KW for OpenPGP.js', () => {
     );
   });
 
-  it('leaves every other operation to WebCrypto (Ed25519, AES-GCM, digests)', async () => {
+  it('leaves every other operation to WebCrypto (Ed25519 key pairs, AES-GCM, digests)', async () => {
     const ed = await subtle.generateKey('Ed25519', true, ['sign', 'verify']);
     const data = new TextEncoder().encode('attune');
     const sig = await subtle.sign('Ed25519', ed.privateKey, data);
