@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { errorBody } from './errors.ts';
+import { STRICT_HEADERS } from './middleware/security-headers.ts';
 
 /**
  * Requests that Node's HTTP parser rejects before the app sees them (headers over
@@ -24,17 +25,9 @@ export function onClientError(err: Error & { code?: string }, socket: Socket): v
         ? [408, 'Request Timeout', errorBody('request_timeout', 'The request took too long to arrive.')]
         : [400, 'Bad Request', errorBody('bad_request', 'The request is not well-formed HTTP.')];
   const json = JSON.stringify(body);
-  socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\n` +
-      'Content-Type: application/json; charset=utf-8\r\n' +
-      `Content-Length: ${Buffer.byteLength(json)}\r\n` +
-      'Cache-Control: no-store\r\n' +
-      'Strict-Transport-Security: max-age=31536000; includeSubDomains\r\n' +
-      'X-Content-Type-Options: nosniff\r\n' +
-      'Referrer-Policy: no-referrer\r\n' +
-      'X-Frame-Options: DENY\r\n' +
-      "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'\r\n" +
-      'Connection: close\r\n\r\n' +
-      json,
-  );
+  let head = `HTTP/1.1 ${status} ${reason}\r\n`;
+  head += 'Content-Type: application/json; charset=utf-8\r\n';
+  head += `Content-Length: ${Buffer.byteLength(json)}\r\n`;
+  for (const [name, value] of Object.entries(STRICT_HEADERS)) head += `${name}: ${value}\r\n`;
+  socket.end(`${head}Connection: close\r\n\r\n${json}`);
 }
