@@ -20,8 +20,8 @@ export interface ScanContext {
   readonly wants: (t: PhiType) => boolean;
   /** The text's tokens, computed once per scan. */
   readonly toks?: Tokens;
-  /** The text lower-cased, computed once per scan (for literal gates). */
-  readonly lower: string;
+  /** The text lower-cased, computed on first use (lowerText: for literal gates), then kept. */
+  lower: string | undefined;
 }
 
 const WORDS_CACHE = new WeakMap<ScanContext, Set<string>>();
@@ -44,9 +44,12 @@ export function wordSet(ctx: ScanContext): Set<string> {
 }
 const WORD_RE = /[\p{L}\p{N}]+/gu;
 
-/** The scanned text lower-cased (kept on the context: scan() computes it once). */
+/**
+ * The scanned text lower-cased, computed on first use and kept on the context: most scans never
+ * need it (the literal gates it serves fall back to it only when word gates are unsafe).
+ */
 export function lowerText(ctx: ScanContext): string {
-  return ctx.lower;
+  return (ctx.lower ??= ctx.text.toLowerCase());
 }
 
 /**

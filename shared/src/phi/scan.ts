@@ -96,7 +96,7 @@ export function scan(input: string, options: ScanOptions = {}): Finding[] {
   const wants = typeSet ? (t: PhiType): boolean => typeSet.has(t) : (): boolean => true;
   // One tokenization serves the dictionary recognizers and the word-set gates of the others.
   const toks = tokenize(text);
-  const ctx: ScanContext = { text, upper: toks.upper, wants, toks, lower: text.toLowerCase() };
+  const ctx: ScanContext = { text, upper: toks.upper, wants, toks, lower: undefined };
   const out: Candidate[] = [];
 
   recognizeContact(ctx, out);

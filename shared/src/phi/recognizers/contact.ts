@@ -13,6 +13,10 @@ import {
 } from '../candidate.ts';
 import { digitsOf, ipv4Valid, ipv6Valid, nanpValid } from '../validators.ts';
 
+// "www." in any case: what text.toLowerCase().includes('www.') finds (only W and w lower-case to w),
+// without lower-casing the whole text.
+const WWW_RE = /www\./i;
+
 // North American numbers: optional +1, area code with or without parentheses, optional extension.
 const NANP_RE =
   /(?<![\w+])(?:\+?1[ .-]?)?(?:\(\d{3}\)[ ]?|\d{3}[ .-]?)\d{3}[ .-]?\d{4}(?:[ ]*(?:x|ext\.?|extension)[ ]*\d{1,6})?(?![\w])/gi;
@@ -273,7 +277,7 @@ export function recognizeContact(ctx: ScanContext, out: Candidate[]): void {
       pushMatch(out, m, 'EMAIL', 0.95, 'E-mail address');
     });
   }
-  if (ctx.wants('URL') && (text.includes('://') || ctx.lower.includes('www.'))) {
+  if (ctx.wants('URL') && (text.includes('://') || WWW_RE.test(text))) {
     eachMatch(URL_RE, text, (m) => {
       const raw = m[0].replace(/[.,;:!?)\]}>]+$/, '');
       if (raw.length < 8) return;
