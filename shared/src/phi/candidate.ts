@@ -283,6 +283,19 @@ export function pushMatch(
   out.push({ type, start: m.index, end: m.index + m[0].length, confidence, reason });
 }
 
+/** Report the last `length` characters of match `m` (a trailing group) as a candidate. */
+export function pushTail(
+  out: Candidate[],
+  m: RegExpExecArray,
+  length: number,
+  type: PhiType,
+  confidence: number,
+  reason: string,
+): void {
+  const end = m.index + m[0].length;
+  out.push({ type, start: end - length, end, confidence, reason });
+}
+
 /** Report tokens first..last (inclusive) of the scan as a candidate. */
 export function pushTokens(
   out: Candidate[],

@@ -14,6 +14,7 @@ import {
   type ScanContext,
   isJsSpace,
   pushMatch,
+  pushTail,
 } from '../candidate.ts';
 import { wordGate } from '../tokens.ts';
 import {
@@ -473,14 +474,7 @@ function numberWordsNumber(ctx: ScanContext, out: Candidate[]): void {
 function namedStreets(ctx: ScanContext, out: Candidate[]): void {
   const { text } = ctx;
   eachMatch(NAMED_STREET_RE, text, (m) => {
-    const start = m.index + m[0].length - m[1]!.length;
-    out.push({
-      type: 'ADDRESS',
-      start,
-      end: m.index + m[0].length,
-      confidence: 0.75,
-      reason: 'Named street',
-    });
+    pushTail(out, m, m[1]!.length, 'ADDRESS', 0.75, 'Named street');
   });
 }
 
@@ -568,15 +562,7 @@ function stateZips(ctx: ScanContext, out: Candidate[]): void {
     STATE_ZIP_RE,
     (m) => {
       const z = m[1]!;
-      if (!zipValid(z)) return;
-      const start = m.index + m[0].length - z.length;
-      out.push({
-        type: 'ZIP',
-        start,
-        end: start + z.length,
-        confidence: 0.95,
-        reason: 'ZIP code after a state',
-      });
+      if (zipValid(z)) pushTail(out, m, z.length, 'ZIP', 0.95, 'ZIP code after a state');
     },
     stateZipCan,
   );
@@ -592,15 +578,7 @@ function zipPlus4(ctx: ScanContext, out: Candidate[]): void {
 function labelledZips(ctx: ScanContext, out: Candidate[]): void {
   eachMatchAtWords(ctx, ZIP_CUE_GATE, ZIP_CUE_RE, (m) => {
     const z = m[1]!;
-    if (!/\d/.test(z)) return;
-    const start = m.index + m[0].length - z.length;
-    out.push({
-      type: 'ZIP',
-      start,
-      end: start + z.length,
-      confidence: 0.9,
-      reason: 'Labelled postal code',
-    });
+    if (/\d/.test(z)) pushTail(out, m, z.length, 'ZIP', 0.9, 'Labelled postal code');
   });
 }
 

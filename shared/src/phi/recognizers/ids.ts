@@ -11,6 +11,7 @@ import {
   type Candidate,
   type ScanContext,
   pushMatch,
+  pushTail,
 } from '../candidate.ts';
 import { wordFlag, wordGate } from '../tokens.ts';
 import type { PhiType } from '../types.ts';
@@ -400,8 +401,7 @@ export function recognizeIds(ctx: ScanContext, out: Candidate[]): void {
         const id = m[1]!;
         // Short numbers after a label are settings and counts, not identifiers.
         if ((id.match(/\d/g)?.length ?? 0) < 4) return;
-        const start = m.index + m[0].length - id.length;
-        out.push({ type: l.type, start, end: start + id.length, confidence: 0.85, reason: l.reason });
+        pushTail(out, m, id.length, l.type, 0.85, l.reason);
       },
       LABEL_CAN[k],
     );

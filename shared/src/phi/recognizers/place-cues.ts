@@ -4,7 +4,7 @@
 // Not a "Where:" line: an event's venue is a public place, and a newsletter announcing a workshop
 // must not read as a patient's address.
 // Every pattern is gated on a literal word of its cue, so texts without one pay one lookup.
-import { eachMatch, wordSet, type Candidate, type ScanContext, pushMatch } from '../candidate.ts';
+import { eachMatch, wordSet, type Candidate, type ScanContext, pushMatch, pushTail } from '../candidate.ts';
 import { US_STATES } from '../dictionaries/countries.ts';
 import { wordFlag } from '../tokens.ts';
 import { A_HOSP_INITIALS, A_UNIV, tokenCueBits } from './age-words.ts';
@@ -220,7 +220,6 @@ export function recognizePlaceCues(ctx: ScanContext, out: Candidate[]): void {
     ((words & F_NATIVE) !== 0 && (words & F_CITY) !== 0)
   )
     eachMatch(HOMETOWN_RE, text, (m) => {
-      const start = m.index + m[0].length - m[1]!.length;
-      out.push({ type: 'ADDRESS', start, end: m.index + m[0].length, confidence: 0.75, reason: 'Hometown' });
+      pushTail(out, m, m[1]!.length, 'ADDRESS', 0.75, 'Hometown');
     });
 }
