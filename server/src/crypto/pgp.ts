@@ -13,8 +13,8 @@ import { installSyncWebCrypto, syncWebCryptoEnabled } from './sync-webcrypto.ts'
 
 export type { PrivateKey, PublicKey } from 'openpgp';
 
-// X25519 and AES key wrap run synchronously through node:crypto instead of as WebCrypto thread-pool
-// jobs (sync-webcrypto.ts); the encryption thread does the same (pool.ts). ATTUNE_SYNC_WEBCRYPTO=0
+// X25519, AES key wrap and Ed25519 run synchronously through node:crypto instead of as WebCrypto
+// thread-pool jobs (sync-webcrypto.ts); the encryption thread does the same (pool.ts). ATTUNE_SYNC_WEBCRYPTO=0
 // leaves OpenPGP.js on WebCrypto.
 if (syncWebCryptoEnabled()) installSyncWebCrypto();
 

@@ -24,7 +24,7 @@ function requireTs(path) {
   }
   return require(path);
 }
-// X25519 and AES-KW without thread-pool round trips, as on the main thread (pgp.ts).
+// X25519, AES-KW and Ed25519 without thread-pool round trips, as on the main thread (pgp.ts).
 const syncWebCrypto = requireTs(workerData.syncWebCrypto);
 if (syncWebCrypto.syncWebCryptoEnabled()) syncWebCrypto.installSyncWebCrypto();
 const openpgp = require(workerData.openpgp);
