@@ -11,8 +11,13 @@ const COMMANDS: Record<
     load: () => import('./cli/token.ts'),
   },
   verify: {
-    summary: 'recompute the audit and archive hash chains; exit 1 at the first break',
+    summary:
+      'recompute the audit and archive hash chains and check their signed checkpoints: attune verify [--json] [--against FILE]; exit 1 at the first break',
     load: () => import('./cli/verify.ts'),
+  },
+  checkpoint: {
+    summary: 'sign checkpoints of the chains now and print the latest of each, to keep elsewhere',
+    load: () => import('./cli/checkpoint.ts'),
   },
   demo: {
     summary: 'fill the development store with a simulated practice: attune demo [--reset]',

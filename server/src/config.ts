@@ -107,6 +107,13 @@ const EnvSchema = z.object({
   MAX_MESSAGE_BYTES: positiveInt(40 * 1024 * 1024),
   RATE_LIMIT_PER_MINUTE: positiveInt(600),
   RATE_LIMIT_UNAUTH_PER_MINUTE: positiveInt(60),
+  // Signed checkpoints of the audit and archive chains (audit/checkpoint.ts); 0 turns the timer off.
+  CHECKPOINT_INTERVAL_SECONDS: z.coerce
+    .number({ message: 'must be a number' })
+    .int()
+    .min(0, 'must be 0 (off) or more')
+    .max(7 * 24 * 3600, 'must be at most a week (604800)')
+    .default(3600),
 
   GATEWAY_PORT: port(undefined),
 
@@ -174,6 +181,8 @@ export interface Config {
     rateLimitUnauthPerMinute: number;
   };
   gatewayPort: number | undefined;
+  /** Seconds between signed chain checkpoints (0: none on a timer; one is still written at shutdown). */
+  checkpointIntervalSeconds: number;
   /** Serve HTTPS with these PEM files (absolute paths); undefined = plain HTTP. */
   tls?: { certFile: string; keyFile: string; source: 'files' | 'office-addin-dev-certs' } | undefined;
   /** Folder of the built Outlook add-in served at /addin/; undefined = the add-in package's dist/. */
@@ -316,6 +325,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       rateLimitUnauthPerMinute: e.RATE_LIMIT_UNAUTH_PER_MINUTE,
     },
     gatewayPort: e.GATEWAY_PORT,
+    checkpointIntervalSeconds: e.CHECKPOINT_INTERVAL_SECONDS,
     tls,
     addinDir: e.ADDIN_DIR ? resolve(e.ADDIN_DIR) : undefined,
     addinFrameAncestors: e.ADDIN_FRAME_ANCESTORS,

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import { AUDIT, appendAudit } from './audit/index.ts';
+import { MASTER_KEY_FILE, startCheckpoints } from './checkpoints.ts';
 import type { Config } from './config.ts';
 import { generateMasterKey, generatePracticeKeys, parseMasterKey, type MasterKey } from './crypto/index.ts';
 import { createApp } from './http/app.ts';
@@ -20,7 +21,7 @@ export type { Config } from './config.ts';
 export { createApp } from './http/app.ts';
 export type { App, AppDeps, AppEnv } from './http/types.ts';
 
-export const MASTER_KEY_FILE = 'master.key';
+export { MASTER_KEY_FILE } from './checkpoints.ts';
 
 export interface RunningServer {
   /** Base URL, e.g. http://127.0.0.1:53211 (the real port when config.port is 0). */
@@ -182,6 +183,14 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
       notices.push(`SMTP gateway listening on port ${gateway.port}.`);
     }
 
+    // Signed checkpoints of the audit and archive chains: on a timer, and a last one at shutdown.
+    const checkpoints = startCheckpoints({
+      db: store.db,
+      masterKey,
+      practiceId,
+      intervalSeconds: config.checkpointIntervalSeconds,
+      logger,
+    });
     ready = app;
     const listening = server;
     let closed = false;
@@ -199,6 +208,8 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
         await closeServer(listening);
         await gateway?.close();
         await delivery.stop();
+        await checkpoints.run();
+        await checkpoints.stop();
         await store.close();
       },
     };

@@ -1,8 +1,10 @@
 import type { Db } from '../store/index.ts';
 import { archiveCanonical, sha256Hex } from '../archive/archive.ts';
+import type { MasterKey } from '../crypto/index.ts';
 import { leafHash, merkleRoot } from '../archive/merkle.ts';
 import { auditCanonical } from './audit.ts';
 import { chainHash, GENESIS_HASH } from './chain.ts';
+import { checkCheckpoint, checkpointKeys, type CheckpointStatement } from './checkpoint.ts';
 
 // `attune verify`: recompute every chain from its first entry and report the first break.
 
@@ -11,7 +13,9 @@ export type BreakReason =
   | 'prev_mismatch' // the entry does not link to the one before it
   | 'hash_mismatch' // the entry's content was changed after it was written
   | 'ciphertext_mismatch' // an archive blob was changed
-  | 'head_mismatch'; // the chain was truncated or its head rewritten
+  | 'head_mismatch' // the chain was truncated or its head rewritten
+  | 'checkpoint_mismatch' // the chain differs from a signed checkpoint of it, or is shorter
+  | 'checkpoint_signature'; // a stored checkpoint is not validly signed by the practice's key
 
 export interface ChainBreak {
   chain: string;
@@ -26,6 +30,10 @@ export interface ChainReport {
   head: string;
   /** RFC 6962 Merkle root over the entries' canonical forms (archive chains). */
   merkleRoot?: string;
+  /** How many valid signed checkpoints of this chain were checked against it. */
+  checkpoints: number;
+  /** The longest of them. */
+  checkpointedTo?: { seq: number; at: string };
   break?: ChainBreak;
 }
 
@@ -33,72 +41,186 @@ export interface VerifyReport {
   ok: boolean;
   chains: ChainReport[];
   firstBreak?: ChainBreak;
+  /**
+   * Whether the keys checkpoints were checked with were vouched for by the master key (their sealed
+   * private halves open under it); without it they are taken from the database as they are.
+   */
+  checkpointKeys: 'authenticated' | 'unauthenticated';
+  /** Signing keys in the database the master key does not vouch for (possible forgeries). */
+  rejectedKeys: string[];
+  /** Checkpoints from `anchors` (kept outside the database) that were valid and checked. */
+  anchorsChecked: number;
+}
+
+export interface VerifyOptions {
+  /** Authenticates the practices' signing keys (see VerifyReport.checkpointKeys). */
+  masterKey?: MasterKey;
+  /** Cleartext-signed checkpoints kept outside the database (`attune checkpoint` output). */
+  anchors?: readonly string[];
+}
+
+type Signed = Map<number, CheckpointStatement[]>;
+
+/** A point of a chain: its length and head hash there. */
+export interface ChainPoint {
+  seq: number;
+  head: string;
+}
+const GENESIS: ChainPoint = { seq: 0, head: GENESIS_HASH };
+
+/**
+ * Checks the entries of `chain` after `from` (a point known good, e.g. a signed checkpoint) up to
+ * its recorded head: the same checks as verifyChains, for that stretch only.
+ */
+export async function verifyChainFrom(db: Db, chain: string, from: ChainPoint): Promise<ChainReport> {
+  const head = await db.selectFrom('chain_heads').selectAll().where('chain', '=', chain).executeTakeFirst();
+  // Up to the head read here: entries appended meanwhile are the next checkpoint's.
+  const to = head?.seq ?? from.seq;
+  const report = chain.startsWith('archive:')
+    ? await verifyArchiveChain(db, chain, new Map<number, CheckpointStatement[]>(), from, to)
+    : await verifyAuditChain(db, chain, new Map<number, CheckpointStatement[]>(), from, to);
+  if (!report.break && (!head || report.entries !== head.seq || report.head !== head.head)) {
+    report.break = { chain, seq: report.entries + 1, id: null, reason: 'head_mismatch' };
+  }
+  return report;
 }
 
 const PAGE = 1000;
 
-export async function verifyChains(db: Db): Promise<VerifyReport> {
+export async function verifyChains(db: Db, opts: VerifyOptions = {}): Promise<VerifyReport> {
   const heads = await db.selectFrom('chain_heads').selectAll().orderBy('chain').execute();
+  const trusted = await checkpointKeys(db, opts.masterKey);
+  // Every signed statement, from the database and from the anchors, by chain and length.
+  const signed = new Map<string, Signed>();
+  const badSignatures: ChainBreak[] = [];
+  const add = (st: CheckpointStatement): void => {
+    let byChain = signed.get(st.chain);
+    if (!byChain) signed.set(st.chain, (byChain = new Map<number, CheckpointStatement[]>()));
+    const list = byChain.get(st.seq);
+    if (list) list.push(st);
+    else byChain.set(st.seq, [st]);
+  };
+  const stored = await db.selectFrom('chain_checkpoints').selectAll().orderBy('chain').orderBy('seq').execute();
+  for (const row of stored) {
+    const checked = await checkCheckpoint(row.signed, trusted);
+    if (checked.ok) add(checked.statement);
+    else badSignatures.push({ chain: row.chain, seq: row.seq, id: row.id, reason: 'checkpoint_signature' });
+  }
+  let anchorsChecked = 0;
+  for (const block of opts.anchors ?? []) {
+    const checked = await checkCheckpoint(block, trusted);
+    if (checked.ok) {
+      add(checked.statement);
+      anchorsChecked++;
+    }
+  }
   const chains: ChainReport[] = [];
-  for (const h of heads) {
-    const report = h.chain.startsWith('archive:')
-      ? await verifyArchiveChain(db, h.chain)
-      : await verifyAuditChain(db, h.chain);
-    if (!report.break && (report.entries !== h.seq || report.head !== h.head)) {
-      report.break = { chain: h.chain, seq: report.entries + 1, id: null, reason: 'head_mismatch' };
+  const names = new Set([...heads.map((h) => h.chain), ...signed.keys()]);
+  for (const chain of [...names].sort()) {
+    const h = heads.find((x) => x.chain === chain);
+    const sigs = signed.get(chain) ?? new Map<number, CheckpointStatement[]>();
+    const report = !h
+      ? { chain, entries: 0, head: GENESIS_HASH, checkpoints: 0 }
+      : chain.startsWith('archive:')
+        ? await verifyArchiveChain(db, chain, sigs)
+        : await verifyAuditChain(db, chain, sigs);
+    if (!report.break && h && (report.entries !== h.seq || report.head !== h.head)) {
+      report.break = { chain, seq: report.entries + 1, id: null, reason: 'head_mismatch' };
+    }
+    // Signed lengths the chain no longer reaches: it was cut short (or deleted) after they were signed.
+    const longest = Math.max(0, ...sigs.keys());
+    if (!report.break && longest > report.entries) {
+      report.break = { chain, seq: report.entries + 1, id: null, reason: 'checkpoint_mismatch' };
+    }
+    let counted = 0;
+    let top: CheckpointStatement | undefined;
+    for (const [seq, list] of sigs) {
+      if (seq > report.entries) continue;
+      counted += list.length;
+      for (const st of list) if (!top || st.seq > top.seq) top = st;
+    }
+    report.checkpoints = counted;
+    if (top) report.checkpointedTo = { seq: top.seq, at: top.at };
+    if (!report.break) {
+      const bad = badSignatures.find((b) => b.chain === chain);
+      if (bad) report.break = bad;
     }
     chains.push(report);
   }
-  const firstBreak = chains.find((c) => c.break)?.break;
-  return { ok: !firstBreak, chains, ...(firstBreak ? { firstBreak } : {}) };
+  // A bad signature on a checkpoint of a chain that does not exist is a break too.
+  const orphan = badSignatures.find((b) => !names.has(b.chain));
+  const firstBreak = chains.find((c) => c.break)?.break ?? orphan;
+  return {
+    ok: !firstBreak,
+    chains,
+    ...(firstBreak ? { firstBreak } : {}),
+    checkpointKeys: trusted.authenticated ? 'authenticated' : 'unauthenticated',
+    rejectedKeys: trusted.rejected,
+    anchorsChecked,
+  };
 }
 
-async function verifyAuditChain(db: Db, chain: string): Promise<ChainReport> {
-  let prev = GENESIS_HASH;
-  let expected = 1;
-  for (let after = 0; ;) {
+async function verifyAuditChain(
+  db: Db,
+  chain: string,
+  signed: Signed,
+  from: ChainPoint = GENESIS,
+  to: number = Number.MAX_SAFE_INTEGER,
+): Promise<ChainReport> {
+  let prev = from.head;
+  let expected = from.seq + 1;
+  for (let after = from.seq; ;) {
     const rows = await db
       .selectFrom('audit_events')
       .selectAll()
       .where('chain', '=', chain)
       .where('seq', '>', after)
+      .where('seq', '<=', to)
       .orderBy('seq')
       .limit(PAGE)
       .execute();
     for (const row of rows) {
-      const broken = check(chain, row, expected, prev, chainHash(row.prev_hash, auditCanonical(row)));
-      if (broken) return { chain, entries: expected - 1, head: prev, break: broken };
+      const broken = check(chain, row, expected, prev, chainHash(row.prev_hash, auditCanonical(row)), signed);
+      if (broken) return { chain, entries: expected - 1, head: prev, checkpoints: 0, break: broken };
       prev = row.hash;
       expected++;
     }
     if (rows.length < PAGE) break;
     after = rows[rows.length - 1]?.seq ?? after;
   }
-  return { chain, entries: expected - 1, head: prev };
+  return { chain, entries: expected - 1, head: prev, checkpoints: 0 };
 }
 
-async function verifyArchiveChain(db: Db, chain: string): Promise<ChainReport> {
-  let prev = GENESIS_HASH;
-  let expected = 1;
+async function verifyArchiveChain(
+  db: Db,
+  chain: string,
+  signed: Signed,
+  from: ChainPoint = GENESIS,
+  to: number = Number.MAX_SAFE_INTEGER,
+): Promise<ChainReport> {
+  let prev = from.head;
+  let expected = from.seq + 1;
   const leaves: Buffer[] = [];
-  for (let after = 0; ;) {
+  for (let after = from.seq; ;) {
     const rows = await db
       .selectFrom('archive_entries')
       .selectAll()
       .where('chain', '=', chain)
       .where('seq', '>', after)
+      .where('seq', '<=', to)
       .orderBy('seq')
       .limit(PAGE)
       .execute();
     for (const row of rows) {
       const canon = archiveCanonical(row);
-      const broken = check(chain, row, expected, prev, chainHash(row.prev_hash, canon));
-      if (broken) return { chain, entries: expected - 1, head: prev, break: broken };
+      const broken = check(chain, row, expected, prev, chainHash(row.prev_hash, canon), signed);
+      if (broken) return { chain, entries: expected - 1, head: prev, checkpoints: 0, break: broken };
       if (sha256Hex(row.ciphertext) !== row.ciphertext_sha256) {
         return {
           chain,
           entries: expected - 1,
           head: prev,
+          checkpoints: 0,
           break: { chain, seq: row.seq, id: row.id, reason: 'ciphertext_mismatch' },
         };
       }
@@ -109,7 +231,14 @@ async function verifyArchiveChain(db: Db, chain: string): Promise<ChainReport> {
     if (rows.length < PAGE) break;
     after = rows[rows.length - 1]?.seq ?? after;
   }
-  return { chain, entries: expected - 1, head: prev, merkleRoot: merkleRoot(leaves).toString('hex') };
+  return {
+    chain,
+    entries: expected - 1,
+    head: prev,
+    checkpoints: 0,
+    // (Of the whole chain only: a walk from a later point has not seen the earlier leaves.)
+    ...(from.seq === 0 ? { merkleRoot: merkleRoot(leaves).toString('hex') } : {}),
+  };
 }
 
 function check(
@@ -118,9 +247,14 @@ function check(
   expectedSeq: number,
   prev: string,
   recomputed: string,
+  signed: Signed,
 ): ChainBreak | undefined {
   if (row.seq !== expectedSeq) return { chain, seq: expectedSeq, id: row.id, reason: 'seq_gap' };
   if (row.prev_hash !== prev) return { chain, seq: row.seq, id: row.id, reason: 'prev_mismatch' };
   if (recomputed !== row.hash) return { chain, seq: row.seq, id: row.id, reason: 'hash_mismatch' };
+  // Intact so far, recomputed or not: it must also be the chain that was signed at this length.
+  const statements = signed.get(row.seq);
+  if (statements?.some((st) => st.head !== row.hash))
+    return { chain, seq: row.seq, id: row.id, reason: 'checkpoint_mismatch' };
   return undefined;
 }

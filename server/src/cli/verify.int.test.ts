@@ -52,9 +52,11 @@ describe('attune verify and attune token (the real CLI)', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`^ok {5}audit:${server.practiceId}: \\d+ entries intact`, 'm'));
+    // The server signed a checkpoint of each chain when it closed; the local master key vouches for the key.
+    expect(r.stdout).toContain('checkpoint keys: vouched for by the master key');
     expect(r.stdout).toMatch(
       new RegExp(
-        `^ok {5}archive:${server.practiceId}: 4 entries intact, head [0-9a-f]{64}  merkle root [0-9a-f]{64}$`,
+        `^ok {5}archive:${server.practiceId}: 4 entries intact, head [0-9a-f]{64}  merkle root [0-9a-f]{64}  signed to seq 4 at \\S+Z$`,
         'm',
       ),
     );

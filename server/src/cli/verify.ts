@@ -1,27 +1,65 @@
+import { readFileSync } from 'node:fs';
+import { signedBlocks } from '../audit/checkpoint.ts';
 import { verifyChains } from '../audit/verify.ts';
+import { readMasterKey } from '../checkpoints.ts';
 import { loadConfigOrReport } from './load-config.ts';
 import { openStore } from '../store/index.ts';
 
-// `attune verify`: recomputes the audit chain and every practice's archive chain from the first
-// entry and reports the first break. Exit 0 when intact, 1 on a break, 2 on usage/config errors.
-// Read-only: it runs no migrations and writes nothing.
+// `attune verify [--json] [--against FILE]`: recomputes the audit chain and every practice's archive
+// chain from the first entry, checks them against the signed checkpoints stored with them (and those
+// kept in FILE, `attune checkpoint` output saved elsewhere), and reports the first break. Exit 0 when
+// intact, 1 on a break, 2 on usage/config errors. Read-only: it runs no migrations and writes nothing.
 export async function run(args: string[]): Promise<number> {
   const asJson = args.includes('--json');
+  const at = args.indexOf('--against');
+  let anchors: string[] = [];
+  if (at >= 0) {
+    const file = args[at + 1];
+    if (!file) {
+      process.stderr.write('attune verify: --against needs a file of signed checkpoints\n');
+      return 2;
+    }
+    try {
+      anchors = signedBlocks(readFileSync(file, 'utf8'));
+    } catch {
+      process.stderr.write(`attune verify: cannot read ${file}\n`);
+      return 2;
+    }
+    if (anchors.length === 0) {
+      process.stderr.write(`attune verify: ${file} holds no signed checkpoints\n`);
+      return 2;
+    }
+  }
   const config = loadConfigOrReport();
   if (!config) return 2;
+  const masterKey = readMasterKey(config) ?? undefined;
   const store = await openStore(config, { migrate: false });
   try {
-    const report = await verifyChains(store.db);
+    const report = await verifyChains(store.db, { ...(masterKey ? { masterKey } : {}), anchors });
     if (asJson) {
       process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     } else {
       for (const c of report.chains) {
         const root = c.merkleRoot ? `  merkle root ${c.merkleRoot}` : '';
+        const signed = c.checkpointedTo
+          ? `  signed to seq ${c.checkpointedTo.seq} at ${c.checkpointedTo.at}`
+          : '  no signed checkpoint';
         process.stdout.write(
-          `${c.break ? 'BROKEN' : 'ok    '} ${c.chain}: ${c.entries} entries intact, head ${c.head}${root}\n`,
+          `${c.break ? 'BROKEN' : 'ok    '} ${c.chain}: ${c.entries} entries intact, head ${c.head}${root}${signed}\n`,
         );
       }
       if (report.chains.length === 0) process.stdout.write('no chains yet (nothing audited or archived)\n');
+      process.stdout.write(
+        report.checkpointKeys === 'authenticated'
+          ? 'checkpoint keys: vouched for by the master key\n'
+          : 'checkpoint keys: NOT authenticated (no master key here): signatures checked with the keys stored in the database\n',
+      );
+      if (report.rejectedKeys.length > 0)
+        process.stdout.write(
+          `signing keys the master key does not vouch for (ignored): ${report.rejectedKeys.join(', ')}\n`,
+        );
+      if (at >= 0)
+        process.stdout.write(`checked against ${report.anchorsChecked} of ${anchors.length} kept checkpoints\n`);
       if (report.firstBreak) {
         const b = report.firstBreak;
         process.stdout.write(
@@ -29,7 +67,14 @@ export async function run(args: string[]): Promise<number> {
         );
       }
     }
-    return report.ok ? 0 : 1;
+    // A kept checkpoint that is not valid (forged, or by a key the master key does not vouch for)
+    // fails the check too: the admin asked for it to be checked.
+    const anchorsOk = report.anchorsChecked === anchors.length;
+    if (!anchorsOk && !asJson)
+      process.stdout.write(
+        `FAILED: ${anchors.length - report.anchorsChecked} kept checkpoint(s) are not validly signed by a practice key\n`,
+      );
+    return report.ok && anchorsOk ? 0 : 1;
   } finally {
     await store.close();
   }

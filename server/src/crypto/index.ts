@@ -10,6 +10,8 @@ export {
   encryptForArchiveAfter,
   decryptFromArchive,
   decryptAndVerify,
+  signCleartext,
+  verifyCleartext,
   fingerprintOf,
   parseTrustedPublicKey,
   parseTrustedPrivateKey,
@@ -22,6 +24,7 @@ export type {
   PublicKeyRejection,
   DecryptResult,
   DecryptFailure,
+  CleartextResult,
   GeneratedKey,
 } from './pgp.ts';
 export {

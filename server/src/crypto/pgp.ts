@@ -356,3 +356,54 @@ export async function decryptAndVerify(opts: {
   if (expectSigned && !signed) return { ok: false, reason: 'unsigned' };
   return { ok: true, data: result.data, signed, signerFingerprints };
 }
+
+/**
+ * An OpenPGP cleartext-signed message (RFC 9580 section 7) of `text` by `signingKey`: readable as it
+ * is, and `gpg --verify` checks it with the signer's public key alone.
+ */
+export async function signCleartext(text: string, signingKey: PrivateKey, date?: Date): Promise<string> {
+  const message = await openpgp.createCleartextMessage({ text });
+  return openpgp.sign({
+    message,
+    signingKeys: signingKey,
+    config: PGP_CONFIG,
+    ...(date ? { date } : {}),
+  });
+}
+
+export type CleartextResult =
+  | { ok: true; text: string; signerFingerprint: string }
+  | { ok: false; reason: 'unreadable' | 'bad_signature' };
+
+/**
+ * The text of a cleartext-signed message when one of `verificationKeys` made a valid signature on
+ * it; otherwise why not (unparseable armour, or no valid signature by those keys).
+ */
+export async function verifyCleartext(
+  armored: string,
+  verificationKeys: PublicKey[],
+): Promise<CleartextResult> {
+  let message: openpgp.CleartextMessage;
+  try {
+    message = await openpgp.readCleartextMessage({ cleartextMessage: armored, config: PGP_CONFIG });
+  } catch {
+    return { ok: false, reason: 'unreadable' };
+  }
+  if (verificationKeys.length === 0) return { ok: false, reason: 'bad_signature' };
+  try {
+    const result = await openpgp.verify({
+      message,
+      verificationKeys,
+      expectSigned: true,
+      config: PGP_CONFIG,
+    });
+    const sig = result.signatures[0];
+    if (!sig) return { ok: false, reason: 'bad_signature' };
+    await sig.verified;
+    const signer = verificationKeys.find((k) => k.getKeyIDs().some((id) => id.equals(sig.keyID)));
+    if (!signer) return { ok: false, reason: 'bad_signature' };
+    return { ok: true, text: message.getText(), signerFingerprint: fingerprintOf(signer) };
+  } catch {
+    return { ok: false, reason: 'bad_signature' };
+  }
+}

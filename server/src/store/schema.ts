@@ -238,6 +238,19 @@ export interface ChainHeadsTable {
   head: string;
 }
 
+/** A signed statement of a chain's head (audit/checkpoint.ts); `signed` is the authority, the rest indexes it. */
+export interface ChainCheckpointsTable {
+  id: string;
+  chain: string;
+  seq: number;
+  head: string;
+  at: string;
+  /** Fingerprint of the signing key, uppercase hex. */
+  fingerprint: string;
+  /** OpenPGP cleartext-signed statement, armored. */
+  signed: string;
+}
+
 export interface Database {
   practices: PracticesTable;
   practice_domains: PracticeDomainsTable;
@@ -254,4 +267,5 @@ export interface Database {
   audit_events: AuditEventsTable;
   archive_entries: ArchiveEntriesTable;
   chain_heads: ChainHeadsTable;
+  chain_checkpoints: ChainCheckpointsTable;
 }

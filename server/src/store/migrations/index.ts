@@ -3,6 +3,7 @@ import { migration as m0001 } from './0001-initial.ts';
 import { migration as m0002 } from './0002-delivery.ts';
 import { migration as m0003 } from './0003-engagement.ts';
 import { migration as m0004 } from './0004-request-hash.ts';
+import { migration as m0005 } from './0005-chain-checkpoints.ts';
 
 /**
  * Every migration, in order. Names sort lexically and are recorded in `kysely_migration`;
@@ -13,4 +14,5 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Schema
   ['0002-delivery', m0002],
   ['0003-engagement', m0003],
   ['0004-request-hash', m0004],
+  ['0005-chain-checkpoints', m0005],
 ];
