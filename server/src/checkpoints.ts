@@ -52,7 +52,10 @@ export function startCheckpoints(opts: {
         return written.length;
       })
       .catch((err: unknown) => {
-        opts.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'chain checkpoint failed');
+        opts.logger.error(
+          { err: err instanceof Error ? err.message : String(err) },
+          'chain checkpoint failed',
+        );
         return 0;
       })
       .finally(() => {
@@ -60,8 +63,7 @@ export function startCheckpoints(opts: {
       });
     return running;
   };
-  const timer =
-    opts.intervalSeconds > 0 ? setInterval(() => void run(), opts.intervalSeconds * 1000) : null;
+  const timer = opts.intervalSeconds > 0 ? setInterval(() => void run(), opts.intervalSeconds * 1000) : null;
   timer?.unref();
   return {
     run,

@@ -94,8 +94,7 @@ export async function checkpointKeys(db: Db, masterKey?: MasterKey): Promise<Che
 }
 
 export type CheckedCheckpoint =
-  | { ok: true; statement: CheckpointStatement; fingerprint: string }
-  | { ok: false };
+  { ok: true; statement: CheckpointStatement; fingerprint: string } | { ok: false };
 
 /**
  * A signed statement checked against the trusted keys: valid when a key of the chain's own practice

@@ -100,7 +100,12 @@ export async function verifyChains(db: Db, opts: VerifyOptions = {}): Promise<Ve
     if (list) list.push(st);
     else byChain.set(st.seq, [st]);
   };
-  const stored = await db.selectFrom('chain_checkpoints').selectAll().orderBy('chain').orderBy('seq').execute();
+  const stored = await db
+    .selectFrom('chain_checkpoints')
+    .selectAll()
+    .orderBy('chain')
+    .orderBy('seq')
+    .execute();
   for (const row of stored) {
     const checked = await checkCheckpoint(row.signed, trusted);
     if (checked.ok) add(checked.statement);
@@ -165,7 +170,8 @@ async function verifyAuditChain(
   chain: string,
   signed: Signed,
   from: ChainPoint = GENESIS,
-  to: number = Number.MAX_SAFE_INTEGER,
+  /** The last seq to read (the head read before the walk); all when undefined. */
+  to?: number,
 ): Promise<ChainReport> {
   let prev = from.head;
   let expected = from.seq + 1;
@@ -175,7 +181,7 @@ async function verifyAuditChain(
       .selectAll()
       .where('chain', '=', chain)
       .where('seq', '>', after)
-      .where('seq', '<=', to)
+      .$if(to !== undefined, (q) => q.where('seq', '<=', to!))
       .orderBy('seq')
       .limit(PAGE)
       .execute();
@@ -196,7 +202,8 @@ async function verifyArchiveChain(
   chain: string,
   signed: Signed,
   from: ChainPoint = GENESIS,
-  to: number = Number.MAX_SAFE_INTEGER,
+  /** The last seq to read (the head read before the walk); all when undefined. */
+  to?: number,
 ): Promise<ChainReport> {
   let prev = from.head;
   let expected = from.seq + 1;
@@ -207,7 +214,7 @@ async function verifyArchiveChain(
       .selectAll()
       .where('chain', '=', chain)
       .where('seq', '>', after)
-      .where('seq', '<=', to)
+      .$if(to !== undefined, (q) => q.where('seq', '<=', to!))
       .orderBy('seq')
       .limit(PAGE)
       .execute();

@@ -33,7 +33,9 @@ export async function run(args: string[]): Promise<number> {
       process.stderr.write('attune checkpoint: no practice yet (start the server once)\n');
       return 2;
     }
-    const run = await writeCheckpoints(store.db, practiceSigner(store.db, masterKey, first.id), { masterKey });
+    const run = await writeCheckpoints(store.db, practiceSigner(store.db, masterKey, first.id), {
+      masterKey,
+    });
     for (const b of run.refused)
       process.stderr.write(
         `attune checkpoint: chain ${b.chain} does not verify at seq ${b.seq} (${b.reason}): not signed; run attune verify\n`,

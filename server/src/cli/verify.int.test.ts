@@ -7,6 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testConfig } from '../config.ts';
 import { startServer, type RunningServer } from '../index.ts';
 import { appendArchive } from '../archive/index.ts';
+import { GpgHome } from '../crypto/gpg-cli.ts';
+import { openStore } from '../store/index.ts';
+import { writeFileSync } from 'node:fs';
 
 const run = promisify(execFile);
 const BIN = resolve(import.meta.dirname, '../../bin/attune.mjs');
@@ -110,5 +113,103 @@ describe('attune verify and attune token (the real CLI)', () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('dev_tokens_disabled');
     expect(refused.stdout).toBe('');
+  });
+});
+
+describe('attune checkpoint and attune verify --against (the real CLI)', () => {
+  let dir: string;
+  let server: RunningServer;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'attune-cp-'));
+    // No checkpoint timer, so what `attune checkpoint` signs is what this test made.
+    server = await startServer(testConfig(dir, { CHECKPOINT_INTERVAL_SECONDS: '0' }));
+    for (let i = 0; i < 3; i++) {
+      await appendArchive(server.store.db, {
+        practiceId: server.practiceId,
+        kind: 'message',
+        refId: `m-${i}`,
+        ciphertext: Buffer.from(`sealed ${i}`),
+      });
+    }
+    await server.close();
+  });
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('prints signed checkpoints that GnuPG verifies with the practice key, and verify checks kept copies', async () => {
+    const store = await openStore({ dataDir: dir });
+    const signingKey = await store.db
+      .selectFrom('practice_keys')
+      .select(['public_key', 'fingerprint'])
+      .where('purpose', '=', 'signing')
+      .executeTakeFirstOrThrow();
+    await store.close();
+    const archiveChain = `archive:${server.practiceId}`;
+    // The server signed at shutdown; more entries since, then an explicit checkpoint.
+    const more = await openStore({ dataDir: dir });
+    await appendArchive(more.db, {
+      practiceId: server.practiceId,
+      kind: 'reply',
+      refId: 'r-1',
+      ciphertext: Buffer.from('sealed reply'),
+    });
+    await more.close();
+    const cp = await attune(['checkpoint'], { DATA_DIR: dir });
+    expect(cp.code).toBe(0);
+    expect(cp.stderr).toContain('attune checkpoint: 1 new signed checkpoint(s)');
+    const blocks =
+      cp.stdout.match(/-----BEGIN PGP SIGNED MESSAGE-----[\s\S]*?-----END PGP SIGNATURE-----/g) ?? [];
+    expect(blocks.length).toBe(2); // the practice's audit chain and its archive chain
+    expect(cp.stdout).toContain(`chain: ${archiveChain}\r\nseq: 4\r\n`);
+
+    const gpg = await GpgHome.create();
+    try {
+      await gpg.importKey(signingKey.public_key);
+      for (const block of blocks) {
+        const v = await gpg.run(['--verify'], block);
+        expect(v.code).toBe(0);
+        expect(v.status.some((l) => l.startsWith(`[GNUPG:] VALIDSIG ${signingKey.fingerprint}`))).toBe(true);
+      }
+      const altered = blocks[0]!.replace(/seq: (\d+)/, (_m, n: string) => `seq: ${Number(n) + 1}`);
+      expect((await gpg.run(['--verify'], altered)).code).not.toBe(0);
+    } finally {
+      await gpg.dispose();
+    }
+
+    const kept = join(dir, 'kept-checkpoints.asc');
+    writeFileSync(kept, cp.stdout);
+    const ok = await attune(['verify', '--against', kept], { DATA_DIR: dir });
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain('checked against 2 of 2 kept checkpoints');
+    expect(ok.stdout).toMatch(
+      new RegExp(`^ok {5}${archiveChain}: 4 entries intact, .* signed to seq 4 at `, 'm'),
+    );
+
+    // An insider drops the stored checkpoints and the last entry, and moves the head back: the
+    // database alone verifies, the kept copy does not.
+    const db = await openStore({ dataDir: dir });
+    const third = await db.db
+      .selectFrom('archive_entries')
+      .select('hash')
+      .where('chain', '=', archiveChain)
+      .where('seq', '=', 3)
+      .executeTakeFirstOrThrow();
+    await db.db.deleteFrom('chain_checkpoints').execute();
+    await db.db
+      .deleteFrom('archive_entries')
+      .where('chain', '=', archiveChain)
+      .where('seq', '=', 4)
+      .execute();
+    await db.db
+      .updateTable('chain_heads')
+      .set({ seq: 3, head: third.hash })
+      .where('chain', '=', archiveChain)
+      .execute();
+    await db.close();
+    expect((await attune(['verify'], { DATA_DIR: dir })).code).toBe(0);
+    const caught = await attune(['verify', '--against', kept], { DATA_DIR: dir });
+    expect(caught.code).toBe(1);
+    expect(caught.stdout).toContain(`FIRST BREAK: chain ${archiveChain} at seq 4: checkpoint_mismatch`);
   });
 });

@@ -59,7 +59,9 @@ export async function run(args: string[]): Promise<number> {
           `signing keys the master key does not vouch for (ignored): ${report.rejectedKeys.join(', ')}\n`,
         );
       if (at >= 0)
-        process.stdout.write(`checked against ${report.anchorsChecked} of ${anchors.length} kept checkpoints\n`);
+        process.stdout.write(
+          `checked against ${report.anchorsChecked} of ${anchors.length} kept checkpoints\n`,
+        );
       if (report.firstBreak) {
         const b = report.firstBreak;
         process.stdout.write(

@@ -1,0 +1,267 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appendArchive, archiveCanonical } from '../archive/archive.ts';
+import { practiceSigner } from '../checkpoints.ts';
+import {
+  generateKey,
+  generateMasterKey,
+  parseMasterKey,
+  parseTrustedPrivateKey,
+  signCleartext,
+  type MasterKey,
+} from '../crypto/index.ts';
+import { ensurePracticeKeys } from '../delivery/keyring.ts';
+import { ensurePractice, newId, type Db } from '../store/index.ts';
+import { createTestStore, dialectsUnderTest, type TestStore } from '../store/testing.ts';
+import { chainHash } from './chain.ts';
+import { checkpointText, parseCheckpointText, signedBlocks } from './checkpoint.ts';
+import { writeCheckpoints } from './checkpoint-writer.ts';
+import { appendAudit, AUDIT, verifyChains } from './index.ts';
+
+// What the signed checkpoints add to the hash chains: a chain rewritten and recomputed by someone
+// with write access to the database (but not the master key) verifies as a chain, and fails
+// against a checkpoint signed before the rewrite.
+
+/** Rewrites archive entry `seq` of `chain` and recomputes every later hash and the head, as an insider could. */
+async function rewriteArchive(db: Db, chain: string, seq: number, refId: string): Promise<void> {
+  const rows = await db
+    .selectFrom('archive_entries')
+    .selectAll()
+    .where('chain', '=', chain)
+    .where('seq', '>=', seq)
+    .orderBy('seq')
+    .execute();
+  let prev = rows[0]!.prev_hash;
+  for (const row of rows) {
+    const changed = { ...row, ref_id: row.seq === seq ? refId : row.ref_id, prev_hash: prev };
+    const hash = chainHash(prev, archiveCanonical(changed));
+    await db
+      .updateTable('archive_entries')
+      .set({ ref_id: changed.ref_id, prev_hash: prev, hash })
+      .where('id', '=', row.id)
+      .execute();
+    prev = hash;
+  }
+  await db.updateTable('chain_heads').set({ head: prev }).where('chain', '=', chain).execute();
+}
+
+describe.each(dialectsUnderTest())('signed chain checkpoints on %s', (dialect) => {
+  let store: TestStore;
+  let db: Db;
+  let practiceId: string;
+  let masterKey: MasterKey;
+  let chain: string;
+  const archive = (n: number) =>
+    appendArchive(db, {
+      practiceId,
+      kind: 'message',
+      refId: `m-${n}`,
+      ciphertext: Buffer.from(`sealed ${n}`),
+    });
+  const write = () => writeCheckpoints(db, practiceSigner(db, masterKey, practiceId), { masterKey });
+
+  beforeAll(async () => {
+    store = await createTestStore(dialect);
+    db = store.db;
+    practiceId = (await ensurePractice(db, { name: 'Calm', domains: ['calm.example.org'] })).practiceId;
+    const parsed = parseMasterKey(generateMasterKey());
+    if (!parsed.ok) throw new Error('master key');
+    masterKey = parsed.masterKey;
+    await ensurePracticeKeys(db, masterKey, practiceId);
+    chain = `archive:${practiceId}`;
+    for (let i = 1; i <= 5; i++) await archive(i);
+  });
+  afterAll(async () => {
+    await store?.cleanup();
+  });
+
+  it('signs each chain that grew, once, and says what it signed', async () => {
+    const first = await write();
+    expect(first.refused).toEqual([]);
+    const chains = first.written.map((w) => w.chain).sort();
+    // The archive chain and the practice's audit chain (its key generation was audited).
+    expect(chains).toEqual([chain, `audit:${practiceId}`].sort());
+    const mine = first.written.find((w) => w.chain === chain)!;
+    expect(mine.seq).toBe(5);
+    const head = await db
+      .selectFrom('chain_heads')
+      .selectAll()
+      .where('chain', '=', chain)
+      .executeTakeFirstOrThrow();
+    expect(mine.head).toBe(head.head);
+    expect(parseCheckpointText(checkpointText(mine))).toEqual({
+      chain: mine.chain,
+      seq: mine.seq,
+      head: mine.head,
+      at: mine.at,
+    });
+    expect(mine.signed).toContain('-----BEGIN PGP SIGNED MESSAGE-----');
+    expect(mine.signed).toContain(`head: ${head.head}`);
+    // Nothing grew: nothing new to sign.
+    expect((await write()).written).toEqual([]);
+    await archive(6);
+    const again = await write();
+    expect(again.written.map((w) => [w.chain, w.seq])).toEqual([[chain, 6]]);
+    const report = await verifyChains(db, { masterKey });
+    expect(report.ok).toBe(true);
+    expect(report.checkpointKeys).toBe('authenticated');
+    const c = report.chains.find((x) => x.chain === chain)!;
+    expect(c.checkpoints).toBe(2);
+    expect(c.checkpointedTo?.seq).toBe(6);
+  });
+
+  it('catches a chain rewritten and recomputed before a checkpoint, which the hashes alone do not', async () => {
+    const kept = (await db.selectFrom('chain_checkpoints').select('signed').execute()).map((r) => r.signed);
+    await rewriteArchive(db, chain, 3, 'm-forged');
+    // The chain itself verifies: every hash was recomputed.
+    await db.deleteFrom('chain_checkpoints').execute();
+    const bare = await verifyChains(db, { masterKey });
+    expect(bare.ok).toBe(true);
+    // Against the checkpoints kept elsewhere (deleted from the database above), it fails where the
+    // first signed length no longer matches.
+    const anchored = await verifyChains(db, { masterKey, anchors: signedBlocks(kept.join('\n')) });
+    expect(anchored.ok).toBe(false);
+    expect(anchored.anchorsChecked).toBe(kept.length);
+    expect(anchored.firstBreak).toMatchObject({ chain, seq: 5, reason: 'checkpoint_mismatch' });
+    // With the stored checkpoints back in place the same.
+    for (const signed of kept) {
+      const st = parseCheckpointText(
+        signed.split('\n').slice(3).join('\n').split('\n-----BEGIN PGP SIGNATURE')[0]!,
+      );
+      expect(st).not.toBeNull();
+      await db
+        .insertInto('chain_checkpoints')
+        .values({
+          id: newId(),
+          chain: st!.chain,
+          seq: st!.seq,
+          head: st!.head,
+          at: st!.at,
+          fingerprint: 'x',
+          signed,
+        })
+        .execute();
+    }
+    const stored = await verifyChains(db, { masterKey });
+    expect(stored.firstBreak).toMatchObject({ chain, seq: 5, reason: 'checkpoint_mismatch' });
+    // And the next checkpoint is refused, not signed over the rewrite.
+    await archive(7);
+    const run = await write();
+    expect(run.written.filter((w) => w.chain === chain)).toEqual([]);
+    expect(run.refused).toEqual([expect.objectContaining({ chain, seq: 7, reason: 'prev_mismatch' })]);
+  });
+
+  it('catches a chain cut short of a checkpoint', async () => {
+    await rewriteArchive(db, chain, 3, 'm-3'); // undo: the chain is the signed one again
+    await rewriteArchive(db, chain, 7, 'm-7');
+    expect((await verifyChains(db, { masterKey })).ok).toBe(true);
+    expect((await write()).written.map((w) => [w.chain, w.seq])).toEqual([[chain, 7]]);
+    // Drop the last two entries and move the head back: a consistent, shorter chain.
+    const six = await db
+      .selectFrom('archive_entries')
+      .select('hash')
+      .where('chain', '=', chain)
+      .where('seq', '=', 5)
+      .executeTakeFirstOrThrow();
+    await db.deleteFrom('archive_entries').where('chain', '=', chain).where('seq', '>', 5).execute();
+    await db.updateTable('chain_heads').set({ seq: 5, head: six.hash }).where('chain', '=', chain).execute();
+    const report = await verifyChains(db, { masterKey });
+    expect(report.firstBreak).toMatchObject({ chain, seq: 6, reason: 'checkpoint_mismatch' });
+  });
+
+  it('refuses checkpoints signed by any other key, or altered after signing', async () => {
+    const stranger = await generateKey({ name: 'Mallory' });
+    const head = await db
+      .selectFrom('chain_heads')
+      .selectAll()
+      .where('chain', '=', chain)
+      .executeTakeFirstOrThrow();
+    const forgedText = checkpointText({
+      chain,
+      seq: head.seq,
+      head: head.head,
+      at: new Date().toISOString(),
+    });
+    const forged = await signCleartext(forgedText, await parseTrustedPrivateKey(stranger.privateKey));
+    await db.deleteFrom('chain_checkpoints').execute();
+    await db
+      .insertInto('chain_checkpoints')
+      .values({
+        id: newId(),
+        chain,
+        seq: 99,
+        head: head.head,
+        at: 'x',
+        fingerprint: stranger.fingerprint,
+        signed: forged,
+      })
+      .execute();
+    expect((await verifyChains(db, { masterKey })).firstBreak).toMatchObject({
+      chain,
+      seq: 99,
+      reason: 'checkpoint_signature',
+    });
+    // The stranger's key slipped into the practice's keys, as someone with database access could:
+    // the master key does not vouch for it, so what it signed still does not count.
+    await db
+      .insertInto('practice_keys')
+      .values({
+        id: newId(),
+        practice_id: practiceId,
+        purpose: 'signing',
+        fingerprint: stranger.fingerprint,
+        public_key: stranger.publicKey,
+        sealed_private_key: 'as1.forged',
+        created_at: new Date().toISOString(),
+        retired_at: new Date().toISOString(),
+      })
+      .execute();
+    const withKey = await verifyChains(db, { masterKey });
+    expect(withKey.rejectedKeys).toEqual([stranger.fingerprint]);
+    expect(withKey.firstBreak).toMatchObject({ reason: 'checkpoint_signature' });
+    // Without the master key the stored keys are taken as they are, and the report says so.
+    const unauthenticated = await verifyChains(db);
+    expect(unauthenticated.checkpointKeys).toBe('unauthenticated');
+    expect(unauthenticated.ok).toBe(true);
+    await db.deleteFrom('practice_keys').where('fingerprint', '=', stranger.fingerprint).execute();
+    await db.deleteFrom('chain_checkpoints').execute();
+
+    // A genuine checkpoint with its statement edited after signing.
+    const run = await write();
+    const mine = run.written.find((w) => w.chain === chain)!;
+    await db
+      .updateTable('chain_checkpoints')
+      .set({ signed: mine.signed.replace(`seq: ${mine.seq}`, `seq: ${mine.seq - 1}`) })
+      .where('chain', '=', chain)
+      .execute();
+    expect((await verifyChains(db, { masterKey })).firstBreak).toMatchObject({
+      chain,
+      reason: 'checkpoint_signature',
+    });
+  });
+
+  it('audits nothing and never puts entry content in a checkpoint', async () => {
+    await appendAudit(db, {
+      action: AUDIT.PHI_READ,
+      outcome: 'success',
+      actor: { type: 'clinician', id: 'c-1' },
+      practiceId,
+      target: { type: 'patient', id: 'p-1' },
+    });
+    const before = await db.selectFrom('audit_events').select('id').execute();
+    await db.deleteFrom('chain_checkpoints').execute();
+    await rewriteArchive(db, chain, 5, 'm-5');
+    const run = await write();
+    expect(run.refused).toEqual([]);
+    expect((await db.selectFrom('audit_events').select('id').execute()).length).toBe(before.length);
+    expect(run.written.length).toBeGreaterThan(0);
+    for (const w of run.written) {
+      // The signed text is the statement and nothing else: chain name, length, head hash, time.
+      const signed = w.signed.replace(/\r\n/g, '\n');
+      const text = signed.slice(
+        signed.indexOf('\n\n') + 2,
+        signed.indexOf('\n-----BEGIN PGP SIGNATURE-----'),
+      );
+      expect(parseCheckpointText(text)).toEqual({ chain: w.chain, seq: w.seq, head: w.head, at: w.at });
+    }
+  });
+});
