@@ -49,8 +49,9 @@ export async function writeCheckpoints(
       .orderBy('seq', 'desc')
       .limit(5)
       .execute();
-    if (last.length > 0 && last[0]!.seq >= h.seq) continue;
     trusted ??= await checkpointKeys(db, opts.masterKey);
+    // From the longest valid checkpoint (a forged row, even of a greater length, is passed over; more
+    // than a few of them and the walk starts from the first entry), or from the start.
     let from = { seq: 0, head: GENESIS_HASH };
     for (const row of last) {
       const checked = await checkCheckpoint(row.signed, trusted);
@@ -59,6 +60,12 @@ export async function writeCheckpoints(
         break;
       }
     }
+    if (from.seq > h.seq) {
+      // Shorter than it was signed to be: cut short since.
+      run.refused.push({ chain: h.chain, seq: h.seq + 1, id: null, reason: 'checkpoint_mismatch' });
+      continue;
+    }
+    if (from.seq === h.seq) continue;
     const report = await verifyChainFrom(db, h.chain, from);
     if (report.break) {
       run.refused.push(report.break);

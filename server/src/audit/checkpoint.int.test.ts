@@ -166,6 +166,9 @@ describe.each(dialectsUnderTest())('signed chain checkpoints on %s', (dialect) =
     await db.updateTable('chain_heads').set({ seq: 5, head: six.hash }).where('chain', '=', chain).execute();
     const report = await verifyChains(db, { masterKey });
     expect(report.firstBreak).toMatchObject({ chain, seq: 6, reason: 'checkpoint_mismatch' });
+    const run = await write();
+    expect(run.written).toEqual([]);
+    expect(run.refused).toEqual([{ chain, seq: 6, id: null, reason: 'checkpoint_mismatch' }]);
   });
 
   it('refuses checkpoints signed by any other key, or altered after signing', async () => {
@@ -200,6 +203,8 @@ describe.each(dialectsUnderTest())('signed chain checkpoints on %s', (dialect) =
       seq: 99,
       reason: 'checkpoint_signature',
     });
+    // A forged row, even of a greater length, does not stop the genuine checkpoints.
+    expect((await write()).written.map((w) => [w.chain, w.seq])).toContainEqual([chain, head.seq]);
     // The stranger's key slipped into the practice's keys, as someone with database access could:
     // the master key does not vouch for it, so what it signed still does not count.
     await db
