@@ -1,3 +1,5 @@
+import type { Selectable } from 'kysely';
+import type { Database } from '../store/schema.ts';
 import type { Db } from '../store/index.ts';
 import { archiveCanonical, sha256Hex } from '../archive/archive.ts';
 import type { MasterKey } from '../crypto/index.ts';
@@ -175,24 +177,11 @@ async function verifyAuditChain(
 ): Promise<ChainReport> {
   let prev = from.head;
   let expected = from.seq + 1;
-  for (let after = from.seq; ;) {
-    const rows = await db
-      .selectFrom('audit_events')
-      .selectAll()
-      .where('chain', '=', chain)
-      .where('seq', '>', after)
-      .$if(to !== undefined, (q) => q.where('seq', '<=', to!))
-      .orderBy('seq')
-      .limit(PAGE)
-      .execute();
-    for (const row of rows) {
-      const broken = check(chain, row, expected, prev, chainHash(row.prev_hash, auditCanonical(row)), signed);
-      if (broken) return { chain, entries: expected - 1, head: prev, checkpoints: 0, break: broken };
-      prev = row.hash;
-      expected++;
-    }
-    if (rows.length < PAGE) break;
-    after = rows[rows.length - 1]?.seq ?? after;
+  for await (const row of chainRows(db, 'audit_events', chain, from.seq, to)) {
+    const broken = check(chain, row, expected, prev, chainHash(row.prev_hash, auditCanonical(row)), signed);
+    if (broken) return { chain, entries: expected - 1, head: prev, checkpoints: 0, break: broken };
+    prev = row.hash;
+    expected++;
   }
   return { chain, entries: expected - 1, head: prev, checkpoints: 0 };
 }
@@ -208,35 +197,22 @@ async function verifyArchiveChain(
   let prev = from.head;
   let expected = from.seq + 1;
   const leaves: Buffer[] = [];
-  for (let after = from.seq; ;) {
-    const rows = await db
-      .selectFrom('archive_entries')
-      .selectAll()
-      .where('chain', '=', chain)
-      .where('seq', '>', after)
-      .$if(to !== undefined, (q) => q.where('seq', '<=', to!))
-      .orderBy('seq')
-      .limit(PAGE)
-      .execute();
-    for (const row of rows) {
-      const canon = archiveCanonical(row);
-      const broken = check(chain, row, expected, prev, chainHash(row.prev_hash, canon), signed);
-      if (broken) return { chain, entries: expected - 1, head: prev, checkpoints: 0, break: broken };
-      if (sha256Hex(row.ciphertext) !== row.ciphertext_sha256) {
-        return {
-          chain,
-          entries: expected - 1,
-          head: prev,
-          checkpoints: 0,
-          break: { chain, seq: row.seq, id: row.id, reason: 'ciphertext_mismatch' },
-        };
-      }
-      leaves.push(leafHash(canon));
-      prev = row.hash;
-      expected++;
+  for await (const row of chainRows(db, 'archive_entries', chain, from.seq, to)) {
+    const canon = archiveCanonical(row);
+    const broken = check(chain, row, expected, prev, chainHash(row.prev_hash, canon), signed);
+    if (broken) return { chain, entries: expected - 1, head: prev, checkpoints: 0, break: broken };
+    if (sha256Hex(row.ciphertext) !== row.ciphertext_sha256) {
+      return {
+        chain,
+        entries: expected - 1,
+        head: prev,
+        checkpoints: 0,
+        break: { chain, seq: row.seq, id: row.id, reason: 'ciphertext_mismatch' },
+      };
     }
-    if (rows.length < PAGE) break;
-    after = rows[rows.length - 1]?.seq ?? after;
+    leaves.push(leafHash(canon));
+    prev = row.hash;
+    expected++;
   }
   return {
     chain,
@@ -246,6 +222,32 @@ async function verifyArchiveChain(
     // (Of the whole chain only: a walk from a later point has not seen the earlier leaves.)
     ...(from.seq === 0 ? { merkleRoot: merkleRoot(leaves).toString('hex') } : {}),
   };
+}
+
+/** The entries of `chain` in `table` after seq `after` (up to `to` when given), in order, a page at a time. */
+async function* chainRows<T extends 'audit_events' | 'archive_entries'>(
+  db: Db,
+  table: T,
+  chain: string,
+  after: number,
+  to: number | undefined,
+): AsyncGenerator<Selectable<Database[T]>> {
+  // (Widened: Kysely types a query on either table, not on a table chosen by a type parameter.)
+  const either: 'audit_events' | 'archive_entries' = table;
+  for (;;) {
+    const rows = (await db
+      .selectFrom(either)
+      .selectAll()
+      .where('chain', '=', chain)
+      .where('seq', '>', after)
+      .$if(to !== undefined, (q) => q.where('seq', '<=', to!))
+      .orderBy('seq')
+      .limit(PAGE)
+      .execute()) as Selectable<Database[T]>[];
+    yield* rows;
+    if (rows.length < PAGE) return;
+    after = (rows[rows.length - 1] as { seq: number }).seq;
+  }
 }
 
 function check(

@@ -30,21 +30,31 @@ async function attune(
   }
 }
 
+/** Runs a server in `dir`, archives `entries` messages, and stops it (which signs a checkpoint). */
+async function serverWithArchive(
+  dir: string,
+  entries: number,
+  env: Record<string, string> = {},
+): Promise<RunningServer> {
+  const server = await startServer(testConfig(dir, env));
+  for (let i = 0; i < entries; i++) {
+    await appendArchive(server.store.db, {
+      practiceId: server.practiceId,
+      kind: 'message',
+      refId: `m-${i}`,
+      ciphertext: Buffer.from(`sealed ${i}`),
+    });
+  }
+  await server.close();
+  return server;
+}
+
 describe('attune verify and attune token (the real CLI)', () => {
   let dir: string;
   let server: RunningServer;
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'attune-cli-'));
-    server = await startServer(testConfig(dir));
-    for (let i = 0; i < 4; i++) {
-      await appendArchive(server.store.db, {
-        practiceId: server.practiceId,
-        kind: 'message',
-        refId: `m-${i}`,
-        ciphertext: Buffer.from(`sealed ${i}`),
-      });
-    }
-    await server.close();
+    server = await serverWithArchive(dir, 4);
   });
   afterAll(() => {
     rmSync(dir, { recursive: true, force: true });
@@ -122,16 +132,7 @@ describe('attune checkpoint and attune verify --against (the real CLI)', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'attune-cp-'));
     // No checkpoint timer, so what `attune checkpoint` signs is what this test made.
-    server = await startServer(testConfig(dir, { CHECKPOINT_INTERVAL_SECONDS: '0' }));
-    for (let i = 0; i < 3; i++) {
-      await appendArchive(server.store.db, {
-        practiceId: server.practiceId,
-        kind: 'message',
-        refId: `m-${i}`,
-        ciphertext: Buffer.from(`sealed ${i}`),
-      });
-    }
-    await server.close();
+    server = await serverWithArchive(dir, 3, { CHECKPOINT_INTERVAL_SECONDS: '0' });
   });
   afterAll(() => {
     rmSync(dir, { recursive: true, force: true });
