@@ -135,7 +135,8 @@ export async function verifyChains(db: Db, opts: VerifyOptions = {}): Promise<Ve
       report.break = { chain, seq: report.entries + 1, id: null, reason: 'head_mismatch' };
     }
     // Signed lengths the chain no longer reaches: it was cut short (or deleted) after they were signed.
-    const longest = Math.max(0, ...sigs.keys());
+    let longest = 0;
+    for (const seq of sigs.keys()) if (seq > longest) longest = seq;
     if (!report.break && longest > report.entries) {
       report.break = { chain, seq: report.entries + 1, id: null, reason: 'checkpoint_mismatch' };
     }
