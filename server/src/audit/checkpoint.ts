@@ -112,6 +112,19 @@ export async function checkCheckpoint(signed: string, trusted: CheckpointKeys): 
   return { ok: true, statement, fingerprint: res.signerFingerprint };
 }
 
+/**
+ * Whether the store has the checkpoints table: a store not yet migrated by a server of this version
+ * (an admin command runs no migrations) has none, and then holds no checkpoints.
+ */
+export async function checkpointsTableExists(db: Db): Promise<boolean> {
+  try {
+    await db.selectFrom('chain_checkpoints').select('id').limit(1).execute();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const BLOCK_RE = /-----BEGIN PGP SIGNED MESSAGE-----[\s\S]*?-----END PGP SIGNATURE-----/g;
 
 /** The cleartext-signed blocks in a file of kept checkpoints (`attune checkpoint` output). */

@@ -6,7 +6,12 @@ import type { MasterKey } from '../crypto/index.ts';
 import { leafHash, merkleRoot } from '../archive/merkle.ts';
 import { auditCanonical } from './audit.ts';
 import { chainHash, GENESIS_HASH } from './chain.ts';
-import { checkCheckpoint, checkpointKeys, type CheckpointStatement } from './checkpoint.ts';
+import {
+  checkCheckpoint,
+  checkpointKeys,
+  checkpointsTableExists,
+  type CheckpointStatement,
+} from './checkpoint.ts';
 
 // `attune verify`: recompute every chain from its first entry and report the first break.
 
@@ -52,6 +57,8 @@ export interface VerifyReport {
   rejectedKeys: string[];
   /** Checkpoints from `anchors` (kept outside the database) that were valid and checked. */
   anchorsChecked: number;
+  /** False for a store a server of this version has not migrated yet: it has no checkpoints table. */
+  storeHasCheckpoints: boolean;
 }
 
 export interface VerifyOptions {
@@ -102,12 +109,10 @@ export async function verifyChains(db: Db, opts: VerifyOptions = {}): Promise<Ve
     if (list) list.push(st);
     else byChain.set(st.seq, [st]);
   };
-  const stored = await db
-    .selectFrom('chain_checkpoints')
-    .selectAll()
-    .orderBy('chain')
-    .orderBy('seq')
-    .execute();
+  const storeHasCheckpoints = await checkpointsTableExists(db);
+  const stored = storeHasCheckpoints
+    ? await db.selectFrom('chain_checkpoints').selectAll().orderBy('chain').orderBy('seq').execute()
+    : [];
   for (const row of stored) {
     const checked = await checkCheckpoint(row.signed, trusted);
     if (checked.ok) add(checked.statement);
@@ -165,6 +170,7 @@ export async function verifyChains(db: Db, opts: VerifyOptions = {}): Promise<Ve
     checkpointKeys: trusted.authenticated ? 'authenticated' : 'unauthenticated',
     rejectedKeys: trusted.rejected,
     anchorsChecked,
+    storeHasCheckpoints,
   };
 }
 

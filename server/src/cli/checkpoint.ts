@@ -1,5 +1,5 @@
 import { writeCheckpoints } from '../audit/checkpoint-writer.ts';
-import { checkCheckpoint, checkpointKeys } from '../audit/checkpoint.ts';
+import { checkCheckpoint, checkpointKeys, checkpointsTableExists } from '../audit/checkpoint.ts';
 import { practiceSigner, readMasterKey } from '../checkpoints.ts';
 import { loadConfigOrReport } from './load-config.ts';
 import { openStore } from '../store/index.ts';
@@ -23,6 +23,12 @@ export async function run(args: string[]): Promise<number> {
   }
   const store = await openStore(config, { migrate: false });
   try {
+    if (!(await checkpointsTableExists(store.db))) {
+      process.stderr.write(
+        'attune checkpoint: this store has not been migrated by this version yet: start the server once, then run this again\n',
+      );
+      return 2;
+    }
     const first = await store.db
       .selectFrom('practices')
       .select('id')

@@ -213,4 +213,25 @@ describe('attune checkpoint and attune verify --against (the real CLI)', () => {
     expect(caught.code).toBe(1);
     expect(caught.stdout).toContain(`FIRST BREAK: chain ${archiveChain} at seq 4: checkpoint_mismatch`);
   });
+
+  it('reads a store from before checkpoints (not migrated yet), and says so instead of failing', async () => {
+    const old = mkdtempSync(join(tmpdir(), 'attune-old-'));
+    try {
+      await serverWithArchive(old, 2);
+      const store = await openStore({ dataDir: old });
+      await store.db.schema.dropTable('chain_checkpoints').execute();
+      await store.close();
+      const r = await attune(['verify'], { DATA_DIR: old });
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain(
+        'no signed checkpoints: this store has not been migrated by this version yet',
+      );
+      const cp = await attune(['checkpoint'], { DATA_DIR: old });
+      expect(cp.code).toBe(2);
+      expect(cp.stderr).toContain('start the server once');
+    } finally {
+      rmSync(old, { recursive: true, force: true });
+    }
+  });
 });

@@ -49,6 +49,10 @@ export async function run(args: string[]): Promise<number> {
         );
       }
       if (report.chains.length === 0) process.stdout.write('no chains yet (nothing audited or archived)\n');
+      if (!report.storeHasCheckpoints)
+        process.stdout.write(
+          'no signed checkpoints: this store has not been migrated by this version yet (start the server once)\n',
+        );
       process.stdout.write(
         report.checkpointKeys === 'authenticated'
           ? 'checkpoint keys: vouched for by the master key\n'
