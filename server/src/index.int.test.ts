@@ -6,6 +6,8 @@ import { testConfig } from './config.ts';
 import { DEV_KEY_FILE } from './identity/index.ts';
 import { MASTER_KEY_FILE, startServer } from './index.ts';
 import { createTestSchema, TEST_DATABASE_URL } from './store/testing.ts';
+import { appendArchive } from './archive/index.ts';
+import { openStore } from './store/index.ts';
 
 describe('startServer', () => {
   const dir = mkdtempSync(join(tmpdir(), 'attune-start-'));
@@ -30,6 +32,37 @@ describe('startServer', () => {
       for (const k of keys) expect(k.sealed_private_key).not.toContain('PRIVATE KEY');
     } finally {
       await s.close();
+    }
+  });
+
+  it('signs checkpoints of its chains on its timer, and a last one when it closes', async () => {
+    const own = mkdtempSync(join(tmpdir(), 'attune-cp-timer-'));
+    const s = await startServer(testConfig(own, { CHECKPOINT_INTERVAL_SECONDS: '1' }));
+    const chain = `audit:${s.practiceId}`; // key generation was audited at start
+    const count = async () =>
+      (await s.store.db.selectFrom('chain_checkpoints').select('seq').where('chain', '=', chain).execute())
+        .length;
+    try {
+      const deadline = Date.now() + 15_000;
+      while ((await count()) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(await count()).toBe(1);
+      await appendArchive(s.store.db, {
+        practiceId: s.practiceId,
+        kind: 'message',
+        refId: 'm-1',
+        ciphertext: Buffer.from('sealed'),
+      });
+    } finally {
+      await s.close();
+    }
+    // The archive entry appended just before closing was signed at shutdown.
+    const again = await openStore({ dataDir: own });
+    try {
+      const rows = await again.db.selectFrom('chain_checkpoints').select(['chain', 'seq']).execute();
+      expect(rows).toContainEqual({ chain: `archive:${s.practiceId}`, seq: 1 });
+    } finally {
+      await again.close();
+      rmSync(own, { recursive: true, force: true });
     }
   });
 

@@ -208,8 +208,9 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
         await closeServer(listening);
         await gateway?.close();
         await delivery.stop();
-        await checkpoints.run();
-        await checkpoints.stop();
+        // A last checkpoint, bounded: a database that stopped answering must not hold up shutdown.
+        checkpoints.stop();
+        await Promise.race([checkpoints.run(), new Promise((r) => setTimeout(r, 10_000).unref())]);
         await store.close();
       },
     };
