@@ -29,6 +29,11 @@ export async function run(args: string[]): Promise<number> {
     `  Practice:      ${config.practice.name} (${config.practice.domains.join(', ')})`,
     `  API docs:      ${server.url}/docs  ·  ${server.url}/openapi.json`,
     `  Transport:     ${tlsNote}`,
+    `  Integrity:     ${
+      config.checkpointIntervalSeconds > 0
+        ? `signed chain checkpoints every ${formatInterval(config.checkpointIntervalSeconds)} and at shutdown`
+        : 'signed chain checkpoints at shutdown (CHECKPOINT_INTERVAL_SECONDS=0)'
+    }; keep copies: npx attune checkpoint > checkpoints.asc`,
     addinProblems.length === 0
       ? `  Outlook:       add-in at ${server.url}/addin/  ${
           !config.publicUrl.startsWith('https://')
@@ -78,4 +83,11 @@ export async function run(args: string[]): Promise<number> {
   process.stdout.write('Stopping…\n');
   await server.close();
   return 0;
+}
+
+/** "1 h", "15 min", "90 s": a checkpoint interval for the banner. */
+function formatInterval(seconds: number): string {
+  if (seconds % 3600 === 0) return `${seconds / 3600} h`;
+  if (seconds % 60 === 0) return `${seconds / 60} min`;
+  return `${seconds} s`;
 }

@@ -295,6 +295,9 @@ describe('attune serve (npm start) with a certificate', () => {
         await new Promise((r) => setTimeout(r, 50));
       expect(out).toMatch(/Attune is running at https:\/\/127\.0\.0\.1:\d+/);
       expect(out).toContain('Transport:     HTTPS (TLS_CERT_FILE / TLS_KEY_FILE)');
+      expect(out).toContain(
+        'Integrity:     signed chain checkpoints every 1 h and at shutdown; keep copies: npx attune checkpoint > checkpoints.asc',
+      );
       // The fake build lacks files the manifest needs: the banner says what to run.
       expect(out).toMatch(
         /Outlook:\s+add-in not built \(runtime\.html is missing\): run\s+npm run build -w addin-outlook/,
