@@ -85,9 +85,7 @@ export async function verifyChainFrom(db: Db, chain: string, from: ChainPoint): 
   const head = await db.selectFrom('chain_heads').selectAll().where('chain', '=', chain).executeTakeFirst();
   // Up to the head read here: entries appended meanwhile are the next checkpoint's.
   const to = head?.seq ?? from.seq;
-  const report = chain.startsWith('archive:')
-    ? await verifyArchiveChain(db, chain, new Map<number, CheckpointStatement[]>(), from, to)
-    : await verifyAuditChain(db, chain, new Map<number, CheckpointStatement[]>(), from, to);
+  const report = await walkChain(db, chain, new Map<number, CheckpointStatement[]>(), from, to);
   if (!report.break && (!head || report.entries !== head.seq || report.head !== head.head)) {
     report.break = { chain, seq: report.entries + 1, id: null, reason: 'head_mismatch' };
   }
@@ -133,9 +131,7 @@ export async function verifyChains(db: Db, opts: VerifyOptions = {}): Promise<Ve
     const sigs = signed.get(chain) ?? new Map<number, CheckpointStatement[]>();
     const report = !h
       ? { chain, entries: 0, head: GENESIS_HASH, checkpoints: 0 }
-      : chain.startsWith('archive:')
-        ? await verifyArchiveChain(db, chain, sigs)
-        : await verifyAuditChain(db, chain, sigs);
+      : await walkChain(db, chain, sigs);
     if (!report.break && h && (report.entries !== h.seq || report.head !== h.head)) {
       report.break = { chain, seq: report.entries + 1, id: null, reason: 'head_mismatch' };
     }
@@ -174,61 +170,60 @@ export async function verifyChains(db: Db, opts: VerifyOptions = {}): Promise<Ve
   };
 }
 
-async function verifyAuditChain(
+/**
+ * Walks `chain` from `from` (up to seq `to` when given; all when undefined), checking each entry
+ * links to the one before, hashes to its stored hash and matches the signed statements of its
+ * length; archive entries also their ciphertext digest, and a walk of a whole archive chain gives
+ * its Merkle root.
+ */
+async function walkChain(
   db: Db,
   chain: string,
   signed: Signed,
   from: ChainPoint = GENESIS,
-  /** The last seq to read (the head read before the walk); all when undefined. */
   to?: number,
+): Promise<ChainReport> {
+  if (!chain.startsWith('archive:'))
+    return walk(chainRows(db, 'audit_events', chain, from.seq, to), chain, signed, from, auditCanonical);
+  const leaves: Buffer[] = [];
+  const report = await walk(
+    chainRows(db, 'archive_entries', chain, from.seq, to),
+    chain,
+    signed,
+    from,
+    archiveCanonical,
+    (row, canon) => {
+      if (sha256Hex(row.ciphertext) !== row.ciphertext_sha256)
+        return { chain, seq: row.seq, id: row.id, reason: 'ciphertext_mismatch' };
+      leaves.push(leafHash(canon));
+      return undefined;
+    },
+  );
+  // (Of the whole chain only: a walk from a later point has not seen the earlier leaves.)
+  if (!report.break && from.seq === 0) report.merkleRoot = merkleRoot(leaves).toString('hex');
+  return report;
+}
+
+async function walk<R extends { seq: number; id: string; prev_hash: string; hash: string }>(
+  rows: AsyncIterable<R>,
+  chain: string,
+  signed: Signed,
+  from: ChainPoint,
+  canonicalOf: (row: R) => string,
+  /** A further check of an entry that passed the chain's own; its break, if any. */
+  more?: (row: R, canonical: string) => ChainBreak | undefined,
 ): Promise<ChainReport> {
   let prev = from.head;
   let expected = from.seq + 1;
-  for await (const row of chainRows(db, 'audit_events', chain, from.seq, to)) {
-    const broken = check(chain, row, expected, prev, chainHash(row.prev_hash, auditCanonical(row)), signed);
+  for await (const row of rows) {
+    const canon = canonicalOf(row);
+    const broken =
+      check(chain, row, expected, prev, chainHash(row.prev_hash, canon), signed) ?? more?.(row, canon);
     if (broken) return { chain, entries: expected - 1, head: prev, checkpoints: 0, break: broken };
     prev = row.hash;
     expected++;
   }
   return { chain, entries: expected - 1, head: prev, checkpoints: 0 };
-}
-
-async function verifyArchiveChain(
-  db: Db,
-  chain: string,
-  signed: Signed,
-  from: ChainPoint = GENESIS,
-  /** The last seq to read (the head read before the walk); all when undefined. */
-  to?: number,
-): Promise<ChainReport> {
-  let prev = from.head;
-  let expected = from.seq + 1;
-  const leaves: Buffer[] = [];
-  for await (const row of chainRows(db, 'archive_entries', chain, from.seq, to)) {
-    const canon = archiveCanonical(row);
-    const broken = check(chain, row, expected, prev, chainHash(row.prev_hash, canon), signed);
-    if (broken) return { chain, entries: expected - 1, head: prev, checkpoints: 0, break: broken };
-    if (sha256Hex(row.ciphertext) !== row.ciphertext_sha256) {
-      return {
-        chain,
-        entries: expected - 1,
-        head: prev,
-        checkpoints: 0,
-        break: { chain, seq: row.seq, id: row.id, reason: 'ciphertext_mismatch' },
-      };
-    }
-    leaves.push(leafHash(canon));
-    prev = row.hash;
-    expected++;
-  }
-  return {
-    chain,
-    entries: expected - 1,
-    head: prev,
-    checkpoints: 0,
-    // (Of the whole chain only: a walk from a later point has not seen the earlier leaves.)
-    ...(from.seq === 0 ? { merkleRoot: merkleRoot(leaves).toString('hex') } : {}),
-  };
 }
 
 /** The entries of `chain` in `table` after seq `after` (up to `to` when given), in order, a page at a time. */
