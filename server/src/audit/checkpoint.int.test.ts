@@ -270,3 +270,44 @@ describe.each(dialectsUnderTest())('signed chain checkpoints on %s', (dialect) =
     }
   });
 });
+
+describe('a long chain walk on the embedded store', () => {
+  it('gives the event loop a turn between pages (sends go on during a checkpoint run)', async () => {
+    // better-sqlite3 answers synchronously: a walk that only awaited its queries would hold the
+    // loop for the whole chain (the first checkpoint after an upgrade walks all of it).
+    const store = await createTestStore('sqlite');
+    try {
+      const db = store.db;
+      const practiceId = (await ensurePractice(db, { name: 'Long', domains: ['long.example.org'] }))
+        .practiceId;
+      const parsed = parseMasterKey(generateMasterKey());
+      if (!parsed.ok) throw new Error('master key');
+      await ensurePracticeKeys(db, parsed.masterKey, practiceId);
+      for (let i = 0; i < 1600; i++)
+        await appendArchive(db, {
+          practiceId,
+          kind: 'message',
+          refId: `m-${i}`,
+          ciphertext: Buffer.from(`c ${i}`),
+        });
+      // One count per event-loop turn while the run is under way.
+      let turns = 0;
+      let on = true;
+      const tick = (): void => {
+        turns++;
+        if (on) setImmediate(tick);
+      };
+      setImmediate(tick);
+      const run = await writeCheckpoints(db, practiceSigner(db, parsed.masterKey, practiceId), {
+        masterKey: parsed.masterKey,
+      });
+      on = false;
+      expect(run.refused).toEqual([]);
+      expect(run.written.find((w) => w.chain === `archive:${practiceId}`)?.seq).toBe(1600);
+      // 1,600 entries are four pages: at least a turn after each of the first three.
+      expect(turns).toBeGreaterThanOrEqual(3);
+    } finally {
+      await store.cleanup();
+    }
+  });
+});
