@@ -60,6 +60,7 @@ const ROUTE_AUDIT: Record<RouteKey, Spec> = {
   'GET /healthz': { audit: 'none', why: 'liveness; no data' },
   'GET /openapi.json': { audit: 'none', why: 'public API description' },
   'GET /docs': { audit: 'none', why: 'public API description' },
+  'GET /': { audit: 'none', why: 'static page saying what the server is; no data' },
   'GET /.well-known/jwks.json': { audit: 'none', why: 'public key of the development issuer' },
   'GET /.well-known/microsoft-officeaddins-allowed.json': {
     audit: 'none',

@@ -228,4 +228,15 @@ describe('OpenAPI document', () => {
       expect(html).toContain(path);
     }
   });
+
+  it("answers the server's own address with a page that says what it is and where to go", async () => {
+    const res = await t.app.request('/');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/html');
+    expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
+    const html = await res.text();
+    expect(html).toContain('href="/docs"');
+    expect(html).toContain('href="/healthz"');
+    expect(html).not.toContain('<script');
+  });
 });

@@ -159,7 +159,7 @@ export function buildOpenApi(
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 
-/** GET /openapi.json and GET /docs (a small static page; no scripts, so a strict CSP holds). */
+/** GET /openapi.json, GET /docs and GET / (small static pages; no scripts, so a strict CSP holds). */
 export const openapi: RouteModule = {
   mount(app, deps) {
     let doc: Record<string, unknown> | undefined;
@@ -169,6 +169,20 @@ export const openapi: RouteModule = {
 
     app.get('/openapi.json', function openapiJson(c) {
       return c.json(document());
+    });
+
+    // What someone who opens the server's address in a browser finds (an admin checking a
+    // deployment): what this is and where to go, instead of a bare 404. Nothing about the practice.
+    app.get('/', function home(c) {
+      const nonce = randomBytes(16).toString('base64');
+      c.header(
+        'Content-Security-Policy',
+        `default-src 'none'; style-src 'nonce-${nonce}'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'`,
+      );
+      return c.html(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Attune</title>
+<style nonce="${nonce}">body{font:15px/1.5 system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem}</style>
+</head><body><h1>Attune</h1><p>This is an Attune server: secure email for clinicians. Clinicians use it from the Outlook add-in or the Gmail add-on; patients open their messages from the link in the email they received.</p>
+<ul><li><a href="/docs">API reference</a> (<a href="/openapi.json">OpenAPI 3.1</a>)</li><li><a href="/healthz">Health check</a></li></ul></body></html>`);
     });
 
     app.get('/docs', function docs(c) {
