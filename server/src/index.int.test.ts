@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readKey } from 'openpgp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { testConfig } from './config.ts';
 import { DEV_KEY_FILE } from './identity/index.ts';
@@ -14,7 +15,7 @@ describe('startServer', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('boots on a free port with a fresh data folder: keys created private, practice and its keys bootstrapped', async () => {
-    const s = await startServer(testConfig(dir));
+    const s = await startServer(testConfig(dir, { MAIL_FROM: 'secure@calm.example.org' }));
     try {
       expect(s.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       const health = await fetch(`${s.url}/healthz`);
@@ -29,7 +30,15 @@ describe('startServer', () => {
         .where('practice_id', '=', s.practiceId)
         .execute();
       expect(keys.map((k) => k.purpose).sort()).toEqual(['archive', 'signing']);
-      for (const k of keys) expect(k.sealed_private_key).not.toContain('PRIVATE KEY');
+      // The signing key names the practice's sending address (what a patient's PGP client shows).
+      const signing = keys.find((k) => k.purpose === 'signing')!;
+      expect((await readKey({ armoredKey: signing.public_key })).getUserIDs()).toEqual([
+        'Demo Practice <secure@calm.example.org>',
+      ]);
+      for (const k of keys) {
+        expect(k.sealed_private_key).not.toContain('PRIVATE KEY');
+        expect(s.notices).toContain(`Generated the practice's ${k.purpose} key ${k.fingerprint}.`);
+      }
     } finally {
       await s.close();
     }

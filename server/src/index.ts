@@ -3,18 +3,17 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
-import { AUDIT, appendAudit } from './audit/index.ts';
 import { MASTER_KEY_FILE, startCheckpoints } from './checkpoints.ts';
 import type { Config } from './config.ts';
-import { generateMasterKey, generatePracticeKeys, parseMasterKey, type MasterKey } from './crypto/index.ts';
+import { generateMasterKey, parseMasterKey, type MasterKey } from './crypto/index.ts';
 import { createApp } from './http/app.ts';
 import { onClientError } from './http/client-error.ts';
-import { deliveryFor } from './delivery/index.ts';
+import { deliveryFor, ensurePracticeKeys } from './delivery/index.ts';
 import { gatewayPortFor, startGateway, type RunningGateway } from './gateway/index.ts';
 import type { App, AppDeps } from './http/types.ts';
 import { createAuthenticator, loadDevIssuer } from './identity/index.ts';
 import { createLogger, type Logger } from './log.ts';
-import { ensurePractice, newId, nowIso, openStore, type Store } from './store/index.ts';
+import { ensurePractice, openStore, type Store } from './store/index.ts';
 
 export { loadConfig, testConfig } from './config.ts';
 export type { Config } from './config.ts';
@@ -62,60 +61,6 @@ function resolveMasterKey(config: Config, notices: string[]): MasterKey {
   return parsed.masterKey;
 }
 
-/** Generates the practice's signing and archive keys on first start, sealed under the master key. */
-async function ensurePracticeKeys(
-  store: Store,
-  config: Config,
-  practiceId: string,
-  masterKey: MasterKey,
-  notices: string[],
-): Promise<void> {
-  const existing = await store.db
-    .selectFrom('practice_keys')
-    .select('purpose')
-    .where('practice_id', '=', practiceId)
-    .where('retired_at', 'is', null)
-    .execute();
-  if (existing.length >= 2) return;
-  const keys = await generatePracticeKeys({
-    practiceId,
-    practiceName: config.practice.name,
-    ...(config.mailFrom ? { email: config.mailFrom } : {}),
-    masterKey,
-  });
-  const have = new Set(existing.map((k) => k.purpose));
-  await store.db.transaction().execute(async (tx) => {
-    const now = nowIso();
-    for (const purpose of ['signing', 'archive'] as const) {
-      if (have.has(purpose)) continue;
-      const k = keys[purpose];
-      const id = newId();
-      await tx
-        .insertInto('practice_keys')
-        .values({
-          id,
-          practice_id: practiceId,
-          purpose,
-          fingerprint: k.fingerprint,
-          public_key: k.publicKey,
-          sealed_private_key: k.sealedPrivateKey,
-          created_at: now,
-          retired_at: null,
-        })
-        .execute();
-      await appendAudit(tx, {
-        action: AUDIT.KEY_CHANGE,
-        outcome: 'success',
-        actor: { type: 'system' },
-        practiceId,
-        target: { type: 'practice_key', id },
-        details: { purpose, operation: 'generate' },
-      });
-      notices.push(`Generated the practice's ${purpose} key ${k.fingerprint}.`);
-    }
-  });
-}
-
 /**
  * Starts the whole server in-process: data folder, master key, development issuer, migrations,
  * the configured practice and its keys, then HTTP on config.host:config.port (0 = any free port).
@@ -158,7 +103,10 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
     const { practiceId, created } = await ensurePractice(store.db, config.practice);
     if (created)
       notices.push(`Created practice "${config.practice.name}" for ${config.practice.domains.join(', ')}.`);
-    await ensurePracticeKeys(store, config, practiceId, masterKey, notices);
+    const { generated } = await ensurePracticeKeys(store.db, masterKey, practiceId, {
+      ...(config.mailFrom ? { email: config.mailFrom } : {}),
+    });
+    for (const k of generated) notices.push(`Generated the practice's ${k.purpose} key ${k.fingerprint}.`);
 
     const authenticator = createAuthenticator({ config, store, devIssuer, logger });
     const deps: AppDeps = { config, store, logger, authenticator, services: { masterKey, practiceId } };

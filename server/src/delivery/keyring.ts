@@ -22,12 +22,17 @@ export interface Keyring {
 const CACHE_MS = 60_000;
 const cache = new Map<string, { at: number; value: Promise<Keyring> }>();
 
-/** Generates the practice's signing and archive keys if it has none; audited. Idempotent. */
+/**
+ * Generates the practice's signing and archive keys if it has none, sealed under the master key;
+ * audited. Idempotent, and safe when two processes start together. `email` goes into the keys'
+ * user ID (the practice's sending address). Returns the keys it generated.
+ */
 export async function ensurePracticeKeys(
   db: Db,
   masterKey: MasterKey,
   practiceId: string,
-): Promise<{ created: boolean }> {
+  opts: { email?: string } = {},
+): Promise<{ created: boolean; generated: { purpose: PracticeKeyPurpose; fingerprint: string }[] }> {
   const existing = await db
     .selectFrom('practice_keys')
     .select('purpose')
@@ -35,14 +40,20 @@ export async function ensurePracticeKeys(
     .where('retired_at', 'is', null)
     .execute();
   const have = new Set(existing.map((r) => r.purpose));
-  if (have.has('signing') && have.has('archive')) return { created: false };
+  if (have.has('signing') && have.has('archive')) return { created: false, generated: [] };
   const practice = await db
     .selectFrom('practices')
     .select('name')
     .where('id', '=', practiceId)
     .executeTakeFirst();
   if (!practice) throw new Error('ensurePracticeKeys: unknown practice');
-  const keys = await generatePracticeKeys({ practiceId, practiceName: practice.name, masterKey });
+  const keys = await generatePracticeKeys({
+    practiceId,
+    practiceName: practice.name,
+    ...(opts.email ? { email: opts.email } : {}),
+    masterKey,
+  });
+  const generated: { purpose: PracticeKeyPurpose; fingerprint: string }[] = [];
   await db.transaction().execute(async (tx) => {
     // Re-check inside the transaction: two processes starting together must not both add keys.
     const again = await tx
@@ -55,10 +66,11 @@ export async function ensurePracticeKeys(
     for (const purpose of ['signing', 'archive'] as const) {
       if (again.some((r) => r.purpose === purpose)) continue;
       const k = keys[purpose];
+      const id = newId();
       await tx
         .insertInto('practice_keys')
         .values({
-          id: newId(),
+          id,
           practice_id: practiceId,
           purpose,
           fingerprint: k.fingerprint,
@@ -73,13 +85,14 @@ export async function ensurePracticeKeys(
         outcome: 'success',
         actor: { type: 'system' },
         practiceId,
-        target: { type: 'practice_key', id: k.fingerprint },
-        details: { purpose, operation: 'generated' },
+        target: { type: 'practice_key', id },
+        details: { purpose, operation: 'generate', fingerprint: k.fingerprint },
       });
+      generated.push({ purpose, fingerprint: k.fingerprint });
     }
   });
   cache.delete(practiceId);
-  return { created: true };
+  return { created: generated.length > 0, generated };
 }
 
 async function load(db: Db, masterKey: MasterKey, practiceId: string): Promise<Keyring> {
