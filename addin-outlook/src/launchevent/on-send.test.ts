@@ -264,6 +264,23 @@ describe('OnMessageSend when the server or sign-in fails', () => {
     expectUntouched(run);
   });
 
+  it('blocks what the default policy would let through when the server is down: the practice may forbid it', async () => {
+    // An identifier without health content: the default policy allows it; this practice blocks SSNs.
+    const html = '<p>The SSN we have on file for the claim is 536-22-1234.</p>';
+    const up = only(
+      await send({ subject: 'Claim', html, to: [PATIENT] }, { policy: { blockTypes: ['SSN'] } }),
+    );
+    expect(up.allowEvent).toBe(false);
+    await api?.close();
+    api = null;
+    const run = await send({ subject: 'Claim', html, to: [PATIENT] }, 'down');
+    const o = only(run);
+    expect(o.allowEvent).toBe(false);
+    expect(o.errorMessageMarkdown).toContain("can't reach its server");
+    expect(o.errorMessageMarkdown).not.toContain('536-22-1234');
+    expectUntouched(run);
+  });
+
   it('still lets a message without PHI go out when the server is down (default policy decides)', async () => {
     const run = await send({ subject: 'Meeting time', html: CLEAN_HTML, to: [PATIENT] }, 'down');
     expect(only(run)).toEqual({ allowEvent: true });

@@ -9,7 +9,8 @@
 //   encrypt + automatic       -> content POSTed to the server (delivery "client"); body replaced by the
 //                                PHI-free notice with the secure link, attachments removed,
 //                                x-attune-secured set; send continues
-//   server unreachable / sign-in failed while PHI must be secured -> blocked, says why and what to do
+//   server unreachable / sign-in failed, and the detector found anything -> blocked, says why and
+//                                what to do (the practice's rules cannot be applied without it)
 // Every path ends in exactly one event.completed (CONVENTIONS 12).
 import type { SendMessageRequestInput } from '@attune/shared/api';
 import type { MessageScan } from '@attune/shared/phi';
@@ -71,6 +72,17 @@ async function decideSend(deps: OnSendDeps): Promise<Completed> {
     bcc: draft.bcc,
     attachmentNames: draft.attachments.map((a) => a.name),
   });
+
+  // Without the practice's policy only a message the detector finds nothing in may go: the
+  // practice's own rules (types it never allows, its keywords and patterns, opt-out encryption of
+  // health content to known patients) could turn what the default allows into a block or a
+  // secure send, and a send handler's runtime starts afresh for each send (no policy cached).
+  // (The recipients' own addresses are findings of every message: the content decides.)
+  if (
+    state.source === 'default' &&
+    scan.fields.some((f) => f.field !== 'to' && f.field !== 'cc' && f.findings.length > 0)
+  )
+    return failureOptions(state.failure, scan);
 
   switch (decision.decision) {
     case 'allow':
