@@ -208,6 +208,17 @@ describe('Send securely', () => {
     expect(tree.subject).toMatchObject({ subject: 'Secure message from your care team' });
   });
 
+  it('sends to the Bcc recipients too: they receive the draft, so they must get the message, each their own link', () => {
+    const env = setup(router(TEST_SERVER, { 'POST /v1/messages': json(201, sendResponseFixture()) }));
+    const e = composeEvent({ subject: 'Follow-up', body: BODY });
+    (e.gmail as { bccRecipients?: string[] }).bccRecipients = ['Sam Reed <sam.reed@example.net>'];
+    makeHandlers(recordingScanner()).onComposeSend(e);
+    const sent = SendMessageRequestSchema.parse(JSON.parse(env.UrlFetchApp.requests[0]?.payload ?? ''));
+    expect(sent.to).toEqual(['river.stone@example.org']);
+    // Two recipients: the server emails each a personal link, and the notice in the draft holds none.
+    expect(sent.cc).toEqual(['sam.reed@example.net']);
+  });
+
   it('schedules for the patient\'s best hour with sendAt "best"', () => {
     const env = setup(
       router(TEST_SERVER, {

@@ -44,6 +44,8 @@ export interface ComposeState {
   topics: string[];
   to: string[];
   cc: string[];
+  /** Bcc recipients get the message too (the API has no Bcc: they are sent as Cc, each separately). */
+  bcc: string[];
 }
 
 export interface ComposeDeps {
@@ -53,7 +55,7 @@ export interface ComposeDeps {
 function recipientsParam(state: ComposeState): Record<string, string> {
   // Gmail resends the draft metadata with each action, but keep a copy in the action parameters in
   // case a client omits it (parameters must be strings).
-  return { to: state.to.join(','), cc: state.cc.join(',') };
+  return { to: state.to.join(','), cc: state.cc.join(','), bcc: state.bcc.join(',') };
 }
 
 export function readComposeState(e: AddonEvent): ComposeState {
@@ -61,6 +63,8 @@ export function readComposeState(e: AddonEvent): ComposeState {
   const fromEventCc = addresses(e.gmail?.ccRecipients);
   const to = fromEventTo.length > 0 ? fromEventTo : addresses((param(e, 'to') ?? '').split(','));
   const cc = fromEventCc.length > 0 ? fromEventCc : addresses((param(e, 'cc') ?? '').split(','));
+  const fromEventBcc = addresses(e.gmail?.bccRecipients);
+  const bcc = fromEventBcc.length > 0 ? fromEventBcc : addresses((param(e, 'bcc') ?? '').split(','));
   const allowed = new Set(TOPICS.map((t) => t.value));
   return {
     subject: formValue(e, FIELD.subject),
@@ -68,6 +72,7 @@ export function readComposeState(e: AddonEvent): ComposeState {
     topics: formValues(e, FIELD.topics).filter((t) => allowed.has(t)),
     to,
     cc,
+    bcc,
   };
 }
 
@@ -209,7 +214,10 @@ export function scanAction(e: AddonEvent, deps: ComposeDeps): GoogleAppsScript.C
     );
   }
   const { policy, note } = policyForScan();
-  const scan = deps.scanner({ subject: state.subject, body: state.body, to: state.to, cc: state.cc }, policy);
+  const scan = deps.scanner(
+    { subject: state.subject, body: state.body, to: state.to, cc: [...state.cc, ...state.bcc] },
+    policy,
+  );
   return replaceCard(buildComposeCard(state, note !== undefined ? { scan, policyNote: note } : { scan }));
 }
 
@@ -254,7 +262,10 @@ function send(
   }
   const res = sendMessage({
     to: state.to,
-    cc: state.cc,
+    // Bcc recipients receive the draft, so they must be recipients of the secure message: each gets
+    // their own link, and the notice in the draft then carries no recipient's personal link (with
+    // one secure-link recipient it would, and Gmail would send it to the Bcc addresses too).
+    cc: [...state.cc, ...state.bcc],
     subject: state.subject,
     text: state.body,
     topics: state.topics,
