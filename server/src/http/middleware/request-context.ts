@@ -19,8 +19,11 @@ export const requestContext = (opts: { trustProxy: boolean }): MiddlewareHandler
 
 function clientIp(c: Context<AppEnv>, trustProxy: boolean): string {
   if (trustProxy) {
-    // The proxy appends the address it saw; the left-most entry is the original client.
-    const forwarded = c.req.header('x-forwarded-for')?.split(',')[0]?.trim();
+    // Our proxy appends the address it saw to whatever the client sent, so only the right-most
+    // entry is trustworthy; anything to its left is the client's to choose and would let it pick
+    // its own rate-limit bucket and forge audit addresses (ASVS 16.2.1, 2.4.1). One proxy hop is
+    // assumed: behind a chain of proxies the right-most is the last proxy, never a forged address.
+    const forwarded = c.req.header('x-forwarded-for')?.split(',').at(-1)?.trim();
     if (forwarded && /^[0-9a-fA-F:.]{2,45}$/.test(forwarded)) return forwarded;
   }
   try {
