@@ -51,8 +51,13 @@ export interface GatewayBackend {
   resolveSender(email: string): Promise<OutboundSender | null>;
   /** Which of `emails` are patients of the practice (lower-case). */
   knownPatients(practiceId: string, emails: readonly string[]): Promise<Set<string>>;
-  /** Whether `id` (from an add-in's x-attune-secured header) is a message this practice sent securely. */
-  isSecuredMessage(practiceId: string, id: string): Promise<boolean>;
+  /**
+   * Whether `id` (from an x-attune-secured header) is a message this practice sent securely, recently
+   * (SECURED_STAMP_MAX_AGE_MS), to every one of `recipients` (the envelope's): only then is mail
+   * stamped with it relayed unscanned. Ids are not secret (every notice carries one), so an old
+   * id on new mail, or on mail to someone else, is scanned like any mail.
+   */
+  isSecuredMessage(practiceId: string, id: string, recipients: readonly string[]): Promise<boolean>;
   /**
    * The recipient of a secure link the client delivers itself (POST /v1/messages with delivery
    * "client": Gmail's compose card puts the notice in the draft), when `token` is a live link of
@@ -76,3 +81,9 @@ export interface GatewayBackend {
   /** Store, archive, record engagement and notify the clinician, in one transaction. */
   acceptReply(reply: InboundReply): Promise<ReplyResult>;
 }
+
+/**
+ * How long after a secure send its stamp still lets the notice through unscanned: the add-in stamps
+ * the draft and Exchange sends it at once, or when an offline Outlook reconnects.
+ */
+export const SECURED_STAMP_MAX_AGE_MS = 48 * 3600_000;

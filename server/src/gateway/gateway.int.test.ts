@@ -170,7 +170,7 @@ describe('outbound relay', () => {
 
   it('relays a notice an add-in already secured, but scans one whose stamp is forged', async () => {
     await start();
-    backend.securedIds.add('msg_real');
+    backend.securedIds.set('msg_real', ['jane.roe@example.com']);
     const notice = 'You have a secure message from your clinician. Open it here: https://attune.test/v/abc';
     const env = { from: 'dr.lee@clinic.test', to: ['jane.roe@example.com'] };
     await client(port).sendMail({

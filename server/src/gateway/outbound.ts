@@ -54,10 +54,11 @@ export async function handleOutbound(
   const sender = await resolve(ctx.backend, mail, envelope);
 
   // An add-in already replaced the content with a notice and stamped the message id. Trust the stamp
-  // only when the id is a message this practice really sent securely; a forged header is scanned.
+  // only when the id is a message this practice sent securely, lately, to these very recipients;
+  // a forged header, or a real id on other mail, is scanned.
   const secured = headerValues(headers, 'x-attune-secured')[0];
   if (secured !== undefined && sender && /^[\w-]{1,100}$/.test(secured.trim())) {
-    if (await ctx.backend.isSecuredMessage(sender.practiceId, secured.trim()))
+    if (await ctx.backend.isSecuredMessage(sender.practiceId, secured.trim(), envelope.to))
       return relay('relayed_secured');
   }
 

@@ -184,4 +184,41 @@ describe('gateway: mail Attune already secured', () => {
     const info = await client(gw.port).sendMail({ envelope: { from: CLINICIAN, to: [PATIENT] }, raw });
     expect(info.response).toMatch(/secure delivery/);
   });
+
+  it("trusts a stamp only on mail to that message's recipients, and only for a while: ids are not secret", async () => {
+    const res = await send({ to: [PATIENT] });
+    await until(() => sink.messages.find(toPatient));
+    const stamped = (to: string) =>
+      new MailComposer({
+        from: CLINICIAN,
+        to,
+        subject: 'Labs',
+        text: PHI_TEXT,
+        headers: { 'X-Attune-Secured': res.id },
+      })
+        .compile()
+        .build();
+    const outsider = 'someone@outside.example';
+    // New mail with PHI to someone the stamped message never went to: scanned, and secured.
+    const a = await client(gw.port).sendMail({
+      envelope: { from: CLINICIAN, to: [outsider] },
+      raw: await stamped(outsider),
+    });
+    expect(a.response).toMatch(/secure delivery/);
+    expect(await messageCount()).toBe(2);
+    // To the same patient, once the stamp is two days old: scanned too.
+    await store.db
+      .updateTable('messages')
+      .set({ created_at: new Date(Date.now() - 49 * 3600_000).toISOString() })
+      .where('id', '=', res.id)
+      .execute();
+    const b = await client(gw.port).sendMail({
+      envelope: { from: CLINICIAN, to: [PATIENT] },
+      raw: await stamped(PATIENT),
+    });
+    expect(b.response).toMatch(/secure delivery/);
+    expect(await messageCount()).toBe(3);
+    // Nothing with the PHI went out in the clear.
+    for (const m of sink.messages) expect(m.raw.toString('utf8')).not.toContain('sertraline');
+  });
 });

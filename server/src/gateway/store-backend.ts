@@ -4,13 +4,14 @@ import { CLIENT_NOTICE_KIND } from '../delivery/client-notice.ts';
 import { resolveLink } from '../delivery/reply.ts';
 import type { Store } from '../store/index.ts';
 import { getPolicy } from '../store/practices.ts';
-import type {
-  GatewayBackend,
-  InboundReply,
-  OutboundSender,
-  ReplyResult,
-  SecureSendResult,
-  TokenState,
+import {
+  SECURED_STAMP_MAX_AGE_MS,
+  type GatewayBackend,
+  type InboundReply,
+  type OutboundSender,
+  type ReplyResult,
+  type SecureSendResult,
+  type TokenState,
 } from './backend.ts';
 import type { Relay } from './relay.ts';
 
@@ -113,14 +114,25 @@ export function createStoreBackend(opts: {
       return out;
     },
 
-    async isSecuredMessage(practiceId, id) {
+    async isSecuredMessage(practiceId, id, recipients) {
       const row = await db
         .selectFrom('messages')
-        .select('id')
+        .select('created_at')
         .where('id', '=', id)
         .where('practice_id', '=', practiceId)
         .executeTakeFirst();
-      return row !== undefined;
+      if (!row || now().getTime() - Date.parse(row.created_at) > SECURED_STAMP_MAX_AGE_MS) return false;
+      const sentTo = new Set(
+        (
+          await db
+            .selectFrom('deliveries')
+            .select('email')
+            .where('message_id', '=', id)
+            .where('practice_id', '=', practiceId)
+            .execute()
+        ).map((d) => d.email.toLowerCase()),
+      );
+      return recipients.length > 0 && recipients.every((r) => sentTo.has(r.toLowerCase()));
     },
 
     async clientNoticeRecipient(practiceId, token) {

@@ -134,7 +134,8 @@ export class MemoryBackend implements GatewayBackend {
   >();
   readonly clinicians = new Map<string, string>();
   readonly patients = new Set<string>();
-  readonly securedIds = new Set<string>();
+  /** Secured message ids and the (lower-case) recipients each was sent to. */
+  readonly securedIds = new Map<string, string[]>();
   policy: Policy = DEFAULT_POLICY;
   failRelay = false;
 
@@ -151,8 +152,9 @@ export class MemoryBackend implements GatewayBackend {
   knownPatients(_p: string, emails: readonly string[]): Promise<Set<string>> {
     return Promise.resolve(new Set(emails.filter((e) => this.patients.has(e))));
   }
-  isSecuredMessage(_p: string, id: string): Promise<boolean> {
-    return Promise.resolve(this.securedIds.has(id));
+  isSecuredMessage(_p: string, id: string, recipients: readonly string[]): Promise<boolean> {
+    const sentTo = this.securedIds.get(id);
+    return Promise.resolve(sentTo !== undefined && recipients.every((r) => sentTo.includes(r.toLowerCase())));
   }
   secureSend(sender: OutboundSender, request: SendMessageRequest): Promise<SecureSendResult> {
     this.secured.push({ sender, request });
