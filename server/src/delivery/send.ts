@@ -156,10 +156,20 @@ export async function sendSecureMessage(
     const t = new Date(req.sendAt);
     if (t.getTime() > now.getTime()) sendAt = t;
   }
+  // A link lives at most the practice's linkExpiryDays from when it goes out (its default too): a
+  // clinician may shorten it, never lengthen it past the practice's policy.
+  const sendStart = Math.max(now.getTime(), sendAt.getTime());
+  const latestExpiry = sendStart + policy.linkExpiryDays * 86_400_000;
   const expiresAt = req.expiresAt
     ? new Date(req.expiresAt)
     : new Date(sendAt.getTime() + policy.linkExpiryDays * 86_400_000);
-  const badTiming = expiresAt.getTime() <= Math.max(now.getTime(), sendAt.getTime());
+  const timingError =
+    expiresAt.getTime() <= sendStart
+      ? 'expiresAt must be later than the send time.'
+      : expiresAt.getTime() > latestExpiry
+        ? `expiresAt must be at most ${policy.linkExpiryDays} days after the send time (the practice's link expiry limit, linkExpiryDays).`
+        : null;
+  const badTiming = timingError !== null;
   // Within a second counts as "now": the worker picks it up at once.
   const scheduled = sendAt.getTime() > now.getTime() + 1000;
 
@@ -212,8 +222,12 @@ export async function sendSecureMessage(
       reasons: decision.reasons,
     };
   }
-  if (badTiming || !checked.data) {
-    return { ok: false, code: 'validation_failed', message: 'expiresAt must be later than the send time.' };
+  if (timingError !== null || !checked.data) {
+    return {
+      ok: false,
+      code: 'validation_failed',
+      message: timingError ?? 'expiresAt must be later than the send time.',
+    };
   }
   const reasons = [...decision.reasons, ...timingReasons];
   const ciphertext = Buffer.from(checked.data);

@@ -29,7 +29,13 @@ export const SendMessageRequestSchema = z
     topics: z.array(z.string().min(1).max(50)).max(20).default([]),
     /** ISO 8601 time, or "best" for the patient's preferred hour once engagement data exists. */
     sendAt: z.union([z.iso.datetime({ offset: true }), z.literal('best')]).optional(),
-    expiresAt: z.iso.datetime({ offset: true }).optional(),
+    /** When the secure link stops working; at most the practice's linkExpiryDays after sending. */
+    expiresAt: z.iso
+      .datetime({ offset: true })
+      .optional()
+      .describe(
+        "When the secure link stops working (default: the practice's linkExpiryDays after sending). It may shorten that period, never lengthen it: a time later than linkExpiryDays after the send time is refused with 400 validation_failed.",
+      ),
     /**
      * The message this one answers (a check-in reply), for engagement latency. Must be the id of a
      * message of the sender's practice; otherwise the send is refused (400 validation_failed).
