@@ -100,6 +100,17 @@ const ROUTE_AUDIT: Record<RouteKey, Spec> = {
       status: 201,
     },
   },
+  'POST /v1/recipients/patients': {
+    audit: AUDIT.PHI_READ,
+    actor: 'clinician',
+    target: 'recipients',
+    call: {
+      method: 'POST',
+      path: () => '/v1/recipients/patients',
+      body: () => json({ emails: [PHI_EMAIL, 'stranger@b.example.org'] }),
+      status: 200,
+    },
+  },
   'GET /v1/patients/:id': {
     audit: AUDIT.PHI_READ,
     actor: 'clinician',

@@ -5,3 +5,4 @@ export * from './engagement.ts';
 export { PolicySchema, DEFAULT_POLICY } from '../policy/schema.ts';
 export type { Policy, PolicyInput } from '../policy/schema.ts';
 export * from './events.ts';
+export * from './recipients.ts';

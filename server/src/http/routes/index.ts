@@ -2,6 +2,7 @@ import type { RouteModule } from '../types.ts';
 import { health } from './health.ts';
 import { identityRoutes } from './identity.ts';
 import { patients } from './patients.ts';
+import { recipients } from './recipients.ts';
 import { policy } from './policy.ts';
 import { openapi } from './openapi.ts';
 import { messages } from './messages.ts';
@@ -21,6 +22,7 @@ export const ROUTE_MODULES: RouteModule[] = [
   health,
   identityRoutes,
   patients,
+  recipients,
   policy,
   openapi,
   events,

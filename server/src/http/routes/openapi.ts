@@ -4,6 +4,8 @@ import {
   MessageStatusResponseSchema,
   PatientSchema,
   PolicySchema,
+  RecipientPatientsRequestSchema,
+  RecipientPatientsResponseSchema,
   SendMessageRequestSchema,
   SendMessageResponseSchema,
   UpsertPatientRequestSchema,
@@ -63,6 +65,21 @@ export function buildOpenApi(
           responses: {
             '200': { description: 'The patient', content: json(PatientSchema, 'output') },
             ...errors(401, 404, 429),
+          },
+        },
+      },
+      '/v1/recipients/patients': {
+        post: {
+          summary:
+            'Which of these addresses are patients of your practice (the send handler asks before content with findings goes out plain); audited',
+          security: secured,
+          requestBody: { required: true, content: json(RecipientPatientsRequestSchema, 'input') },
+          responses: {
+            '200': {
+              description: 'The asked addresses that are patients',
+              content: json(RecipientPatientsResponseSchema, 'output'),
+            },
+            ...errors(400, 401, 413, 415, 429),
           },
         },
       },
