@@ -36,8 +36,8 @@ const CACHE_MAX = 10_000;
  *  - development issuer: the email's domain must be a practice domain.
  * Clinicians are provisioned on their first valid login (AUTO_PROVISION_CLINICIANS); admins are
  * those in ADMIN_EMAILS or holding the admin app role. A verified token is cached until it expires,
- * so the database is touched once per login, not once per request; that first use is the audited
- * login.
+ * so it is verified and audited as a login once, not once per request; each later use only re-reads
+ * the clinician's disabled flag and role by primary key, so disabling takes effect on the next request.
  */
 export function createAuthenticator(opts: {
   config: Config;
@@ -103,8 +103,26 @@ export function createAuthenticator(opts: {
       const key = createHash('sha256').update(token).digest('base64url');
       const nowSec = Math.floor(Date.now() / 1000);
       const hit = cache.get(key);
-      if (hit && hit.exp > nowSec) return { ok: true, principal: hit.principal };
-      if (hit) cache.delete(key);
+      if (hit && hit.exp > nowSec) {
+        // ASVS 7.4.2: disabling a clinician ends their access at once, not when the cached token
+        // expires (up to a day later). One primary-key read per request keeps that true.
+        const row = await store.db
+          .selectFrom('clinicians')
+          .select(['disabled', 'role'])
+          .where('id', '=', hit.principal.clinicianId)
+          .executeTakeFirst();
+        if (row && !row.disabled) {
+          // Admin only while both the token and the store say so: a demotion in the store applies
+          // at once, and the store alone never grants admin the token did not carry.
+          if (hit.principal.role === 'admin' && row.role !== 'admin') {
+            return { ok: true, principal: { ...hit.principal, role: 'clinician' } };
+          }
+          return { ok: true, principal: hit.principal };
+        }
+        cache.delete(key);
+        if (row) return failure('disabled', ctx, hit.principal.provider, hit.principal.practiceId);
+        // The clinician row is gone: verify again as a first login would.
+      } else if (hit) cache.delete(key);
 
       const verified = await verifier.verify(token);
       if (!verified.ok) return failure(verified.reason, ctx);
