@@ -11,7 +11,16 @@ const email = z.string().trim().toLowerCase().pipe(z.email().max(254));
 
 export const AttachmentSchema = z
   .object({
-    filename: z.string().min(1).max(255),
+    // A lone surrogate is not Unicode text: it cannot be encoded in a download's filename (RFC 8187)
+    // or in MIME, so it is refused here rather than stored.
+    filename: z
+      .string()
+      .min(1)
+      .max(255)
+      .refine(
+        (s) => !/\p{Cs}/u.test(s),
+        'An attachment filename must be well-formed Unicode (no lone surrogates).',
+      ),
     contentType: z.string().min(1).max(255).default('application/octet-stream'),
     contentBase64: z.base64(),
   })

@@ -443,12 +443,15 @@ export const viewer: RouteModule = {
         );
       // A download is a read of the message's content (PHI), like opening it.
       await auditPatient(c, link, AUDIT.PHI_READ, 'success', { view: 'attachment', index });
-      const ascii = a.filename.replace(/[^\x20-\x7e]/g, '_').replace(/["\\]/g, '_');
+      // A lone surrogate (in a filename stored before sends refused them) would make
+      // encodeURIComponent throw, a 500: U+FFFD stands in for it, as String#toWellFormed does.
+      const filename = a.filename.replace(/\p{Cs}/gu, '\uFFFD');
+      const ascii = filename.replace(/[^\x20-\x7e]/g, '_').replace(/["\\]/g, '_');
       // Always a download, never rendered on our origin (an HTML attachment must not run here).
       c.header('Content-Type', 'application/octet-stream');
       c.header(
         'Content-Disposition',
-        `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(a.filename)}`,
+        `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(filename)}`,
       );
       c.header('Content-Security-Policy', "default-src 'none'; sandbox");
       c.header('Cache-Control', 'no-store, max-age=0');

@@ -1,0 +1,74 @@
+// Attachment filenames and the viewer's download: a filename with a lone surrogate (valid JSON, not
+// Unicode text) is refused at send time, and one already stored still downloads instead of a 500
+// (security review: encodeURIComponent threw a URIError on the Content-Disposition header).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SendMessageRequestSchema } from '@attune/shared/api';
+import { deliveryFor, sendSecureMessage } from '../../delivery/index.ts';
+import { dialectsUnderTest } from '../../store/testing.ts';
+import { createTestApp, type TestApp } from '../testing.ts';
+
+const PATIENT = 'pat.one@patients.example';
+const PDF = Buffer.from('%PDF-1.4 scan').toString('base64');
+
+describe.each(dialectsUnderTest())('attachment filenames and the viewer download on %s', (dialect) => {
+  let t: TestApp;
+  let tokA: string;
+
+  beforeAll(async () => {
+    t = await createTestApp(dialect);
+    tokA = await t.token('dr.a@a.example.org');
+  });
+  afterAll(async () => {
+    await t?.cleanup();
+  });
+
+  it('refuses an attachment filename with a lone surrogate with 400 validation_failed on the field, and stores nothing', async () => {
+    const before = (await t.store.db.selectFrom('messages').select('id').execute()).length;
+    // The JSON escape \ud800 is valid JSON and, before this check, a valid zod string.
+    const body = `{"to":["${PATIENT}"],"text":"hello","attachments":[{"filename":"scan\\ud800.pdf","contentType":"application/pdf","contentBase64":"${PDF}"}]}`;
+    const res = await t.app.request('/v1/messages', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${tokA}` },
+      body,
+    });
+    expect(res.status).toBe(400);
+    const err = ((await res.json()) as { error: { code: string; message: string } }).error;
+    expect(err.code).toBe('validation_failed');
+    expect(err.message).toContain('attachments.0.filename');
+    expect((await t.store.db.selectFrom('messages').select('id').execute()).length).toBe(before);
+  });
+
+  it('downloads a stored attachment whose filename has a lone surrogate, with U+FFFD in its place', async () => {
+    // A message stored before sends refused such names: the send service is called directly.
+    expect((await t.app.request('/v1/policy', { headers: { authorization: `Bearer ${tokA}` } })).status).toBe(
+      200,
+    );
+    const clinician = await t.store.db
+      .selectFrom('clinicians')
+      .select('id')
+      .where('email', '=', 'dr.a@a.example.org')
+      .executeTakeFirstOrThrow();
+    const req = SendMessageRequestSchema.parse({
+      to: [PATIENT],
+      text: 'hello',
+      delivery: 'client',
+      attachments: [{ filename: 'scan.pdf', contentType: 'application/pdf', contentBase64: PDF }],
+    });
+    req.attachments[0]!.filename = 'scan\ud800.pdf';
+    const sent = await sendSecureMessage(
+      deliveryFor(t.deps).services,
+      { practiceId: t.practiceA, clinicianId: clinician.id },
+      req,
+    );
+    if (!sent.ok) throw new Error(`send refused: ${sent.message}`);
+    const token = /\/m\/([A-Za-z0-9_-]{43})/.exec(sent.response.notice.text)?.[1];
+    expect(token).toBeDefined();
+
+    const res = await t.app.request(`/m/${token}/a/0`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-disposition')).toBe(
+      `attachment; filename="scan_.pdf"; filename*=UTF-8''scan%EF%BF%BD.pdf`,
+    );
+    expect(Buffer.from(await res.arrayBuffer()).toString('base64')).toBe(PDF);
+  });
+});
