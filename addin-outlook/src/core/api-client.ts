@@ -5,9 +5,11 @@ import {
   EngagementSchema,
   ErrorBodySchema,
   PolicySchema,
+  RecipientPatientsResponseSchema,
   SendMessageResponseSchema,
 } from '@attune/shared/api';
 import type {
+  RecipientPatientsResponse,
   Caseload,
   Engagement,
   Policy,
@@ -50,6 +52,8 @@ export interface ApiClient {
     req: SendMessageRequestInput,
     opts?: { idempotencyKey?: string },
   ): Promise<ApiResult<SendMessageResponse>>;
+  /** Which of `emails` are patients of the practice (the known-patient rule at send). */
+  recipientPatients(emails: readonly string[]): Promise<ApiResult<RecipientPatientsResponse>>;
   getEngagement(email: string): Promise<ApiResult<Engagement>>;
   getCaseload(page?: number): Promise<ApiResult<Caseload>>;
 }
@@ -141,7 +145,9 @@ export function createApiClient(opts: ApiClientOptions): ApiClient {
         SendMessageResponseSchema,
         o?.idempotencyKey ? { 'idempotency-key': o.idempotencyKey } : {},
       ),
-    // The address goes in the body, never the URL: paths end up in proxy and browser logs.
+    // Addresses go in the body, never the URL: paths end up in proxy and browser logs.
+    recipientPatients: (emails) =>
+      request('POST', '/v1/recipients/patients', { emails }, RecipientPatientsResponseSchema),
     getEngagement: (email) => request('POST', '/v1/engagement/lookup', { email }, EngagementSchema),
     getCaseload: (page = 1) => request('GET', `/v1/caseload?page=${page}`, undefined, CaseloadSchema),
   };

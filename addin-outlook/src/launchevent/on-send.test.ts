@@ -310,6 +310,54 @@ describe('OnMessageSend when the server or sign-in fails', () => {
   });
 });
 
+describe('OnMessageSend and the known-patient rule', () => {
+  // Health content with no identifier: the default rule lets it go to a stranger, but to a patient
+  // of the practice it is PHI (and which recipients are patients only the server knows).
+  const HEALTH_ONLY = '<p>The lithium level came back in range, so no change for now.</p>';
+  // (An address without a name in it: a name there would be an identifier of its own.)
+  const CLIENT = 'client.4471@mail.example';
+  const patientLookups = () => api!.requests.filter((r) => r.path === '/v1/recipients/patients');
+
+  it('holds health content for a patient the server names, as PHI', async () => {
+    const run = await send({ subject: 'Labs', html: HEALTH_ONLY, to: [CLIENT] }, { patients: [CLIENT] });
+    const o = only(run);
+    expect(o.allowEvent).toBe(false);
+    expect(JSON.parse(o.contextData as string).reason).toBe('review');
+    expect(patientLookups().map((r) => r.body)).toEqual([{ emails: [CLIENT] }]);
+    expectUntouched(run);
+  });
+
+  it('lets the same content go to someone who is not a patient', async () => {
+    const run = await send({ subject: 'Labs', html: HEALTH_ONLY, to: ['pharmacist@pharmacy.example'] });
+    expect(only(run)).toEqual({ allowEvent: true });
+    expect(patientLookups()).toHaveLength(1);
+  });
+
+  it('does not ask about recipients when the content has no findings', async () => {
+    const run = await send(
+      { subject: 'Meeting time', html: CLEAN_HTML, to: [PATIENT] },
+      { patients: [PATIENT] },
+    );
+    expect(only(run)).toEqual({ allowEvent: true });
+    expect(patientLookups()).toEqual([]);
+  });
+
+  it('holds the send when the server cannot say whether a recipient is a patient', async () => {
+    const run = await send(
+      { subject: 'Labs', html: HEALTH_ONLY, to: [CLIENT] },
+      {
+        routes: {
+          'POST /v1/recipients/patients': () => [503, { error: { code: 'unavailable', message: 'x' } }],
+        },
+      },
+    );
+    const o = only(run);
+    expect(o.allowEvent).toBe(false);
+    expect(o.errorMessageMarkdown).toContain("can't reach its server");
+    expectUntouched(run);
+  });
+});
+
 describe('OnMessageSend policy switches', () => {
   it('offers Send Anyway (PromptUser) when an opt-in practice only warns', async () => {
     const o = only(

@@ -14,6 +14,7 @@
 // Every path ends in exactly one event.completed (CONVENTIONS 12).
 import type { SendMessageRequestInput } from '@attune/shared/api';
 import type { MessageScan } from '@attune/shared/phi';
+import { addressOf, decide } from '@attune/shared/policy';
 import type { ApiClient, ApiFailure } from '../core/api-client.ts';
 import { alerts } from '../core/alerts.ts';
 import type { AlertText } from '../core/alerts.ts';
@@ -39,7 +40,7 @@ export interface SendContext {
 }
 
 export interface OnSendDeps {
-  api: Pick<ApiClient, 'sendMessage'>;
+  api: Pick<ApiClient, 'sendMessage' | 'recipientPatients'>;
   policy: PolicySource;
   item: () => Office.MessageCompose;
 }
@@ -64,7 +65,7 @@ async function decideSend(deps: OnSendDeps): Promise<Completed> {
   const item = deps.item();
   const draft = await readDraft(item);
   const state = await deps.policy.get();
-  const { scan, decision } = evaluateDraft(state.policy, {
+  const evaluated = evaluateDraft(state.policy, {
     subject: draft.subject,
     html: draft.html,
     to: draft.to,
@@ -78,11 +79,33 @@ async function decideSend(deps: OnSendDeps): Promise<Completed> {
   // health content to known patients) could turn what the default allows into a block or a
   // secure send, and a send handler's runtime starts afresh for each send (no policy cached).
   // (The recipients' own addresses are findings of every message: the content decides.)
-  if (
-    state.source === 'default' &&
-    scan.fields.some((f) => f.field !== 'to' && f.field !== 'cc' && f.findings.length > 0)
-  )
-    return failureOptions(state.failure, scan);
+  const { scan } = evaluated;
+  const contentFindings = scan.fields.some(
+    (f) => f.field !== 'to' && f.field !== 'cc' && f.findings.length > 0,
+  );
+  if (state.source === 'default' && contentFindings) return failureOptions(state.failure, scan);
+
+  // The known-patient rule: health content or an identifier in mail to a patient of the practice is
+  // PHI. Whether a recipient is a patient is the server's to say (it is health information itself,
+  // never kept here); asked only when the content has findings and the answer could change "allow".
+  // If it cannot be asked, the send is held: a patient cannot be ruled out.
+  let { decision } = evaluated;
+  if (decision.decision === 'allow' && contentFindings && decision.externalRecipients.length > 0) {
+    const asked = [...new Set(decision.externalRecipients.map(addressOf))].slice(0, 100);
+    const known = await deps.api.recipientPatients(asked);
+    if (!known.ok) return failureOptions(known, scan);
+    if (known.value.patients.length > 0) {
+      const patients = new Set(known.value.patients);
+      decision = decide(
+        state.policy,
+        scan,
+        [...draft.to, ...draft.cc, ...draft.bcc].map((email) => ({
+          email,
+          isPatient: patients.has(addressOf(email)),
+        })),
+      );
+    }
+  }
 
   switch (decision.decision) {
     case 'allow':

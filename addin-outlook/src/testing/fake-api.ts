@@ -19,6 +19,8 @@ export interface FakeApiOptions {
   policy?: Partial<Policy>;
   /** Answer for POST /v1/dev/token: 'ok' or an HTTP status to refuse with. */
   devToken?: 'ok' | number;
+  /** Addresses that are patients of the practice (POST /v1/recipients/patients). */
+  patients?: string[];
   /** Answer for POST /v1/messages: 'ok' or [status, code]. */
   messages?: 'ok' | [number, string];
   /** Extra routes (for the panes' engagement and caseload). */
@@ -79,6 +81,10 @@ export async function startFakeApi(options: FakeApiOptions = {}): Promise<FakeAp
       }
       if (rec.auth !== 'Bearer dev-token-1') return err(401, 'unauthenticated');
       if (route === 'GET /v1/policy') return send(200, { ...DEFAULT_POLICY, ...options.policy });
+      if (route === 'POST /v1/recipients/patients') {
+        const asked = (body as { emails: string[] }).emails;
+        return send(200, { patients: asked.filter((e) => (options.patients ?? []).includes(e)) });
+      }
       if (route === 'POST /v1/messages') {
         const m = options.messages ?? 'ok';
         if (m !== 'ok') return err(m[0], m[1]);
