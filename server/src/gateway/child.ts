@@ -54,17 +54,26 @@ if (processes === 1) {
   // Migrations run once, here, before the workers open the store.
   await (await openStore(configure()).catch(fail)).close();
   let ready = 0;
-  for (let i = 0; i < processes; i++) {
-    const w = cluster.fork({ GATEWAY_RUN_OUTBOX: i === 0 ? '1' : '0' });
+  // The process that runs the outbox worker, by cluster worker id. Its replacement after a crash
+  // must run it too, or nothing queued is delivered until the whole gateway restarts.
+  let outboxWorker: number | null = null;
+  const fork = (runOutbox: boolean): void => {
+    const w = cluster.fork({ GATEWAY_RUN_OUTBOX: runOutbox ? '1' : '0' });
+    if (runOutbox) {
+      outboxWorker = w.id;
+      // Which process delivers, for the operator (and the tests that kill it): a pid, no data.
+      process.stdout.write(`OUTBOX ${String(w.process.pid)}\n`);
+    }
     w.on('message', (m: unknown) => {
       if (typeof m === 'object' && m !== null && 'port' in m && ++ready === processes) {
         process.stdout.write(`READY ${String((m as { port: number }).port)}\n`);
       }
     });
-  }
+  };
+  for (let i = 0; i < processes; i++) fork(i === 0);
   // A worker that dies is replaced; the sender's retries cover what it held unacknowledged.
-  cluster.on('exit', (_w, code, signal) => {
-    if (signal !== 'SIGTERM' && code !== 0) cluster.fork({ GATEWAY_RUN_OUTBOX: '0' });
+  cluster.on('exit', (w, code, signal) => {
+    if (signal !== 'SIGTERM' && code !== 0) fork(w.id === outboxWorker);
   });
   const stopAll = (): void => {
     for (const w of Object.values(cluster.workers ?? {})) w?.kill('SIGTERM');
