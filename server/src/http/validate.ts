@@ -52,5 +52,50 @@ export async function readJson<S extends z.ZodType>(c: Context<AppEnv>, schema: 
   } catch {
     throw new ApiError(400, 'invalid_json', 'The request body is not valid JSON.');
   }
+  // JSON can carry NUL only as the escape \u0000, so a body without one needs no walk.
+  if (text.includes('\\u0000')) {
+    const where = nulPath(value);
+    if (where !== null) {
+      throw new ApiError(
+        400,
+        'validation_failed',
+        `Invalid request: ${where || 'body'}: text must not contain the NUL character (U+0000).`,
+      );
+    }
+  }
   return validate(schema, value);
+}
+
+/**
+ * Where a NUL character sits in a parsed JSON value (a string or a key), or null. PostgreSQL cannot
+ * store U+0000 in text (error 22021, a 500) and no field of ours has a use for it, so every JSON body
+ * is refused with it before any schema or query sees it (ASVS 2.2.1).
+ */
+function nulPath(root: unknown): string | null {
+  // Iterative, with parent links: a deeply nested body must not overflow the stack (a 500).
+  interface Node {
+    value: unknown;
+    key: string;
+    parent: Node | null;
+  }
+  const pathOf = (n: Node | null): string => {
+    const keys: string[] = [];
+    for (let p = n; p?.parent; p = p.parent) keys.push(p.key);
+    return keys.reverse().join('.');
+  };
+  const stack: Node[] = [{ value: root, key: '', parent: null }];
+  for (let n = stack.pop(); n; n = stack.pop()) {
+    const { value } = n;
+    if (typeof value === 'string') {
+      if (value.includes('\u0000')) return pathOf(n);
+    } else if (Array.isArray(value)) {
+      for (let i = value.length - 1; i >= 0; i--) stack.push({ value: value[i], key: String(i), parent: n });
+    } else if (typeof value === 'object' && value !== null) {
+      for (const [key, v] of Object.entries(value)) {
+        if (key.includes('\u0000')) return [pathOf(n), '(a key)'].filter(Boolean).join('.');
+        stack.push({ value: v, key: fieldName(key), parent: n });
+      }
+    }
+  }
+  return null;
 }
