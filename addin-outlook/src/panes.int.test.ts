@@ -271,6 +271,30 @@ describe('compose pane in Chromium', () => {
     await page.context().close();
   });
 
+  it('an open pane reads the draft again when Send is blocked again (InitializationContextChanged)', async () => {
+    // Opened on a harmless draft; then PHI was written and Send was blocked with "review".
+    const page = await openPane('compose.html', {
+      mode: 'compose',
+      subject: 'Follow-up for Jane',
+      html: '<p>See you next week.</p>',
+      to: ['pat.jones@gmail.com'],
+    });
+    await page.getByRole('heading', { name: 'No PHI found' }).waitFor();
+    await page.evaluate(
+      ([html, ctx]) =>
+        (
+          window as unknown as { __fakeOfficeBlockedAgain(h: string, c: string): void }
+        ).__fakeOfficeBlockedAgain(html!, ctx!),
+      [PHI_DRAFT.html, PHI_DRAFT.initializationContext],
+    );
+    await page.getByRole('heading', { name: 'PHI found' }).waitFor();
+    expect(await page.getByRole('button', { name: 'Send securely' }).isEnabled()).toBe(true);
+    expect(await page.locator('mark.phi').allTextContents()).toEqual(
+      expect.arrayContaining(['sertraline 50 mg', 'major depressive disorder']),
+    );
+    await page.context().close();
+  });
+
   it('PHI to an external recipient: the status line says PHI found and to send securely', async () => {
     const page = await openPane('compose.html', PHI_DRAFT);
     await page.getByRole('heading', { name: 'PHI found' }).waitFor();

@@ -82,12 +82,40 @@ async function initializationContext(): Promise<{ reason?: string } | null> {
     const raw = await officeCall<string>('getInitializationContextAsync', (cb) =>
       item.getInitializationContextAsync?.(cb),
     );
+    return parseContext(raw);
+  } catch {
+    return null;
+  }
+}
+
+/** The send handler's contextData (SendContext): why Send was blocked; null when absent or unreadable. */
+function parseContext(raw: string | undefined): { reason?: string } | null {
+  try {
     const parsed: unknown = raw ? JSON.parse(raw) : null;
     if (!parsed || typeof parsed !== 'object') return null;
     const reason = (parsed as Record<string, unknown>).reason;
     return typeof reason === 'string' ? { reason } : {};
   } catch {
     return null;
+  }
+}
+
+/**
+ * Calls `onChange` when Smart Alerts hands this open pane a new context (Send was blocked again and
+ * its action chosen): Outlook then raises InitializationContextChanged (Mailbox 1.15) instead of
+ * loading the pane afresh. Hosts without the event keep the pane as loaded.
+ */
+function onContextChanged(onChange: (context: { reason?: string } | null) => void): void {
+  const item = composeItem() as unknown as {
+    addHandlerAsync?: (type: string, handler: (e: { initializationContextData?: string }) => void) => void;
+  };
+  const type =
+    (Office.EventType as unknown as Record<string, string | undefined>)['InitializationContextChanged'] ??
+    'olkInitializationContextChanged';
+  try {
+    item.addHandlerAsync?.(type, (e) => onChange(parseContext(e.initializationContextData)));
+  } catch {
+    // An older host: the pane keeps what it read when it opened.
   }
 }
 
@@ -419,6 +447,19 @@ async function main(): Promise<void> {
   }
 
   rerender();
+
+  // The draft may have changed since the pane read it (it was opened earlier, then Send was
+  // blocked): read it again, so the findings and the Send securely button match what is blocked.
+  onContextChanged((context) => {
+    if (state.sent || state.busy) return;
+    void run(async () => {
+      const loaded = await load(state.api, policySource);
+      const summary = summarize(loaded.evaluation);
+      state = { ...state, ...loaded, context, status: { text: summary.status, kind: summary.statusKind } };
+      setStatus(summary.status, summary.statusKind);
+      return undefined;
+    });
+  });
 }
 
 /** What a failed send means for the clinician: only a refusal proves nothing was sent. */

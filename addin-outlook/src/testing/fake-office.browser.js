@@ -120,8 +120,20 @@
       getInitializationContextAsync: function (a, b) {
         ok(cbOf(a, b), cfg.initializationContext || '');
       },
+      // Mailbox 1.15: a task pane already open gets InitializationContextChanged from Smart Alerts.
+      addHandlerAsync: function (type, handler, a, b) {
+        handlers[type] = handler;
+        ok(cbOf(a, b));
+      },
     };
   }
+  // Smart Alerts blocks Send again and its action is chosen while the pane is open, after the
+  // draft was edited to `html`.
+  window.__fakeOfficeBlockedAgain = function (html, contextData) {
+    state.html = html;
+    var h = handlers['olkInitializationContextChanged'];
+    if (h) h({ type: 'olkInitializationContextChanged', initializationContextData: contextData });
+  };
   function readItem(from) {
     return {
       itemType: 'message',
@@ -154,7 +166,10 @@
     },
     AsyncResultStatus: { Succeeded: 'succeeded', Failed: 'failed' },
     CoercionType: { Html: 'html', Text: 'text' },
-    EventType: { ItemChanged: 'olkItemSelectedChanged' },
+    EventType: {
+      ItemChanged: 'olkItemSelectedChanged',
+      InitializationContextChanged: 'olkInitializationContextChanged',
+    },
     MailboxEnums: { SendModeOverride: { PromptUser: 'promptUser' } },
     actions: { associate: function () {} },
     context: {
