@@ -267,9 +267,26 @@ export class OutboxWorker {
       if (this.o.afterSend) await this.o.afterSend(row);
       return { kind: 'sent', detail: result.response };
     }
+    if (result.relayFault) this.relayFault(result.error);
     return result.permanent
       ? { kind: 'failed', detail: result.error }
       : { kind: 'retry', detail: result.error };
+  }
+
+  private relayFaultLoggedAt = 0;
+
+  /**
+   * The relay refuses our session (bad credentials, relaying denied): no message can leave until the
+   * operator fixes SMTP_URL or the relay, so say so loudly, once a minute rather than once a row. The
+   * error is the relay's reply with addresses redacted (redactAddresses): no PHI.
+   */
+  private relayFault(error: string): void {
+    if (Date.now() - this.relayFaultLoggedAt < 60_000) return;
+    this.relayFaultLoggedAt = Date.now();
+    this.svc.logger.error(
+      { worker: this.workerId, error },
+      'the SMTP relay refuses our session: mail stays queued and is retried; check SMTP_URL and the relay',
+    );
   }
 
   private async composeDelivery(

@@ -80,12 +80,14 @@ export function smtpRelayTransport(
       const smtp = new SMTPConnection(options);
       const c: Conn = { smtp, sent: 0, dead: false, idleTimer: null };
       let settled = false;
+      // Settle before dropping: closing the socket emits 'end', whose generic "Connection closed"
+      // must not take the place of the real refusal (a 535 from AUTH) in the stored error.
       const fail = (err: unknown): void => {
-        drop(c);
         if (!settled) {
           settled = true;
           reject(err instanceof Error ? err : new Error(String(err)));
         }
+        drop(c);
       };
       // Errors while a send is in flight reach its callback too; either way the connection is done.
       smtp.on('error', fail);

@@ -10,7 +10,19 @@ import type { ComposedMail } from './mime.ts';
 // default (HIPAA 164.312(e): transmission security). Without: the embedded default for `npm start`,
 // one .eml file per message in DATA_DIR/mail, so a newcomer can open what a patient receives.
 
-export type SendOutcome = { ok: true; response: string } | { ok: false; permanent: boolean; error: string };
+export type SendOutcome =
+  | { ok: true; response: string }
+  | {
+      ok: false;
+      permanent: boolean;
+      error: string;
+      /**
+       * The relay refused the session itself (connection, greeting, STARTTLS, AUTH, MAIL FROM): a
+       * configuration fault of the relay or of SMTP_URL that every message meets alike, for the
+       * operator to fix. Always retryable.
+       */
+      relayFault?: true;
+    };
 
 export interface MailTransport {
   readonly kind: 'smtp' | 'file';
@@ -130,9 +142,31 @@ export function classifySmtpError(err: unknown): SendOutcome & { ok: false } {
       error: `the relay did not accept STARTTLS, which is required: ${text}`,
     };
   }
-  if (code !== undefined && code >= 500 && code < 600)
-    return { ok: false, permanent: true, error: `SMTP ${code}: ${text}` };
+  // A 5xx condemns this message only when it answers this message's recipients or content (RCPT TO,
+  // DATA). Before that, at the greeting, AUTH (535 bad credentials) or MAIL FROM (530 authentication
+  // required, 550 relaying denied: the relay does not accept our sender), it says the relay is not
+  // set up for us; every queued message would meet the same refusal and be dropped on its first
+  // attempt. Those are retried with backoff, and flagged so the worker tells the operator.
+  // 552 at MAIL FROM is the exception: the declared SIZE is over the relay's limit (RFC 1870).
+  const perMessage =
+    e.command === undefined ||
+    e.command === 'RCPT TO' ||
+    e.command === 'DATA' ||
+    (e.command === 'MAIL FROM' && code === 552);
+  if (code !== undefined && code >= 500 && code < 600) {
+    return perMessage
+      ? { ok: false, permanent: true, error: `SMTP ${code}: ${text}` }
+      : {
+          ok: false,
+          permanent: false,
+          relayFault: true,
+          error: `the relay refused the session at ${e.command ?? 'connect'}: SMTP ${code}: ${text}`,
+        };
+  }
   if (code !== undefined) return { ok: false, permanent: false, error: `SMTP ${code}: ${text}` };
+  if (e.code === 'EAUTH') {
+    return { ok: false, permanent: false, relayFault: true, error: `the relay refused AUTH: ${text}` };
+  }
   // Connection refused, timeouts, TLS not offered: the relay may come back; retry with backoff.
   return { ok: false, permanent: false, error: `${e.code ?? 'ERROR'}: ${text}` };
 }
