@@ -55,9 +55,34 @@ export const patients: RouteModule = {
       const now = nowIso();
       const { row, created } = await db.transaction().execute(async (tx) => {
         const existing = await findPatientByEmail(tx, practiceId, req.email);
-        let id: string;
-        if (existing) {
-          id = existing.id;
+        let id = existing?.id;
+        let created = false;
+        if (!id) {
+          // Two requests may create the same new patient at once: the insert yields to the other's
+          // row (a plain insert broke patients_practice_email, a 500 on PostgreSQL), and the loser
+          // updates that row like any existing patient.
+          const newPatientId = newId();
+          await tx
+            .insertInto('patients')
+            .values({
+              id: newPatientId,
+              practice_id: practiceId,
+              email: req.email,
+              name: req.name ?? null,
+              time_zone: req.timeZone ?? null,
+              public_key: key?.armored ?? null,
+              fingerprint: key?.fingerprint ?? null,
+              created_at: now,
+              updated_at: now,
+            })
+            .onConflict((oc) => oc.columns(['practice_id', 'email']).doNothing())
+            .execute();
+          const row = await findPatientByEmail(tx, practiceId, req.email);
+          if (!row) throw new Error('patient missing after its insert');
+          id = row.id;
+          created = row.id === newPatientId;
+        }
+        if (!created) {
           await tx
             .updateTable('patients')
             .set({
@@ -69,33 +94,17 @@ export const patients: RouteModule = {
             .where('id', '=', id)
             .where('practice_id', '=', practiceId)
             .execute();
-        } else {
-          id = newId();
-          await tx
-            .insertInto('patients')
-            .values({
-              id,
-              practice_id: practiceId,
-              email: req.email,
-              name: req.name ?? null,
-              time_zone: req.timeZone ?? null,
-              public_key: key?.armored ?? null,
-              fingerprint: key?.fingerprint ?? null,
-              created_at: now,
-              updated_at: now,
-            })
-            .execute();
         }
         await appendAudit(tx, {
           ...auditContext(c),
           action: AUDIT.PHI_WRITE,
           outcome: 'success',
           target: { type: 'patient', id },
-          details: { operation: existing ? 'update' : 'create', publicKey: key !== undefined },
+          details: { operation: created ? 'create' : 'update', publicKey: key !== undefined },
         });
         const row = await findPatient(tx, practiceId, id);
         if (!row) throw new Error('patient vanished inside its own transaction');
-        return { row, created: !existing };
+        return { row, created };
       });
       return c.json(toPatient(row), created ? 201 : 200);
     });
