@@ -3,7 +3,7 @@ import { MAX_ATTACHMENT_BYTES, type SendMessageRequest, type SendMessageResponse
 import type { Decision } from '@attune/shared/policy';
 import { appendArchive } from '../archive/index.ts';
 import { appendAudit, AUDIT } from '../audit/index.ts';
-import { encryptForArchiveAfter, sealSecret } from '../crypto/index.ts';
+import { encryptForArchiveAfter, openSecret, sealSecret, type MasterKey } from '../crypto/index.ts';
 import { getPolicy, newId, nowIso, type Db } from '../store/index.ts';
 import { insertRow, runCompiled } from '../store/compiled.ts';
 import { ddb } from './db.ts';
@@ -301,7 +301,7 @@ export async function sendSecureMessage(
         subject_ct: null,
         body_ct: ciphertext,
         decision: decision.decision,
-        reasons: JSON.stringify(reasons),
+        reasons: sealReasons(svc.masterKey, messageId, reasons),
         topics: JSON.stringify(req.topics),
         check_in: req.checkIn ? 1 : 0,
         send_at: sendAtText,
@@ -533,7 +533,7 @@ async function replayIdempotent(
   return {
     id: m.id,
     decision: m.decision as Decision,
-    reasons: JSON.parse(m.reasons) as string[],
+    reasons: openReasons(svc.masterKey, m.id, m.reasons),
     recipients: deliveries.map((d) => ({
       email: d.email,
       method: d.method,
@@ -551,3 +551,20 @@ async function replayIdempotent(
 
 /** Re-export for callers that only need the type of the store handle. */
 export type { Db };
+
+// The decision's reasons name what was found ("a diagnosis: bipolar disorder; a medication:
+// lithium"), and the message is tied to its patient through its deliveries: they are health
+// information, so they are stored sealed under the master key like the outbox payloads, never in
+// the clear. They are read back only to answer a repeated request (Idempotency-Key) as the first.
+const reasonsContext = (messageId: string) => `message-reasons:${messageId}`;
+
+function sealReasons(masterKey: MasterKey, messageId: string, reasons: readonly string[]): string {
+  return sealSecret(masterKey, JSON.stringify(reasons), reasonsContext(messageId));
+}
+
+function openReasons(masterKey: MasterKey, messageId: string, stored: string): string[] {
+  // Rows written before the reasons were sealed hold the JSON itself.
+  if (stored.startsWith('[')) return JSON.parse(stored) as string[];
+  const opened = openSecret(masterKey, stored, reasonsContext(messageId));
+  return opened.ok ? (JSON.parse(opened.plaintext.toString('utf8')) as string[]) : [];
+}

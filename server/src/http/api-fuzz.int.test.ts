@@ -95,6 +95,7 @@ const BODY_SAMPLES: Record<
     kind: 'json',
     value: { email: PHI_EMAIL, name: PHI_NAME, timeZone: 'America/New_York' },
   }),
+  'POST /v1/recipients/patients': () => ({ kind: 'json', value: { emails: [PHI_EMAIL] } }),
   'PUT /v1/policy': () => ({ kind: 'json', value: policySample }),
   'POST /v1/messages': () => ({
     kind: 'json',

@@ -121,6 +121,14 @@ describe('POST /v1/messages with delivery "client" (real server)', () => {
       first.notice.html,
     )?.[0];
     expect(link).toBeDefined();
+    // The reasons name the terms found: the clinician sees them, the database holds them sealed.
+    expect(first.reasons.join(' ')).toContain('depression');
+    const stored = await f.server.store.db
+      .selectFrom('messages')
+      .select('reasons')
+      .where('id', '=', first.id)
+      .executeTakeFirstOrThrow();
+    expect(stored.reasons).not.toMatch(/depression|sertraline/i);
     const b = await f.api('POST', '/v1/messages', body, { headers: { 'Idempotency-Key': 'send-42' } });
     expect(b.status).toBe(202);
     expect(SendMessageResponseSchema.parse(await b.json())).toEqual(first);

@@ -89,7 +89,7 @@ export interface MessagesTable {
   subject_ct: Buffer | null;
   body_ct: Buffer;
   decision: string;
-  /** JSON string[] of PHI-free reasons. */
+  /** The decision's reasons (JSON string[]; they name the terms found), sealed under the master key. */
   reasons: string;
   /** JSON string[]. */
   topics: string;
