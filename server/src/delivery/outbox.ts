@@ -26,6 +26,11 @@ import { mailIdentity, type DeliveryServices, type StoredContent } from './servi
 // Idempotency: each delivery's Message-ID is fixed when the message is accepted. A crash after the
 // relay accepted and before the row is marked leaves the lease to expire; the row is then sent again
 // with the same Message-ID: at most one duplicate (which mail systems can collapse), never zero.
+//
+// Only a crash may cost that duplicate, never a slow batch: each row's outcome is recorded as soon
+// as its send ends (not after the batch), the leases of the rows still in hand are renewed while the
+// batch runs (heartbeat), and right before each send the row is checked to be still ours with a
+// lease that outlasts the send (gate); a row whose lease ran out is left to whoever claims it next.
 
 export interface OutboxOptions {
   workerId?: string;
@@ -53,6 +58,8 @@ type Outcome =
 export const DEFAULT_MAX_ATTEMPTS = 8;
 
 type Done = { row: OutboxTable; outcome: Outcome; ms: number };
+/** What the check right before a send found: go ahead, an outcome instead, or the row is not ours. */
+type Gate = { kind: 'go' } | { kind: 'lost' } | Outcome;
 type Prefetched = { d: DeliveriesTable; m: { revoked_at: string | null; expires_at: string | null } };
 
 /** Exponential backoff with "equal jitter": half fixed, half random, capped. */
@@ -144,25 +151,126 @@ export class OutboxWorker {
   }
 
   /**
-   * Claims one batch of due rows, sends them (concurrently, up to `concurrency`), then records every
-   * outcome in one transaction (one commit for the batch). Returns how many rows were claimed.
+   * Claims one batch of due rows and sends them (concurrently, up to `concurrency`), recording each
+   * row's outcome as soon as its send ends: a 2xx is durable before the next row goes, and a batch
+   * that takes longer than its lease cannot have rows already sent claimed and sent again.
+   * Concurrent records share a synced commit (svc.commit). Returns how many rows were claimed.
    */
   async runOnce(): Promise<number> {
     const rows = await this.claim();
-    const pre = await this.prefetch(rows);
-    const done: Done[] = [];
-    let i = 0;
-    const work = async () => {
-      while (i < rows.length) {
-        const row = rows[i++]!;
-        const started = Date.now();
-        const outcome = await this.process(row, pre);
-        if (outcome) done.push({ row, outcome, ms: Date.now() - started });
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.o.concurrency, rows.length) }, work));
-    if (done.length > 0) await this.svc.commit((tx) => this.recordAll(tx, done));
+    if (rows.length === 0) return 0;
+    const pending = new Set(rows.map((r) => r.id));
+    const heartbeat = this.heartbeat(pending);
+    try {
+      const pre = await this.prefetch(rows);
+      let i = 0;
+      const work = async () => {
+        while (i < rows.length) {
+          const row = rows[i++]!;
+          const started = Date.now();
+          const outcome = await this.process(row, pre);
+          pending.delete(row.id);
+          if (outcome) {
+            const done: Done = { row, outcome, ms: Date.now() - started };
+            await this.svc.commit((tx) => this.recordAll(tx, [done]));
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(this.o.concurrency, rows.length) }, work));
+    } finally {
+      await heartbeat.stop();
+    }
     return rows.length;
+  }
+
+  /**
+   * Renews the lease of the batch's rows not yet finished every third of a lease, so a long batch
+   * or a slow send keeps its rows; a process that dies stops renewing and its rows come free after
+   * one lease, as before. Only rows still ours and still leased are renewed: one whose lease ran
+   * out may have been claimed by another worker, and the gate will not send it.
+   */
+  private heartbeat(pending: Set<string>): { stop(): Promise<void> } {
+    let beat: Promise<void> | null = null;
+    const timer = setInterval(
+      () => {
+        if (beat || pending.size === 0) return;
+        const ids = [...pending];
+        beat = this.svc
+          .commit((tx) => this.renew(tx, ids))
+          .then(
+            () => undefined,
+            (err: unknown) => {
+              this.svc.logger.error(
+                { err: errorCode(err), worker: this.workerId },
+                'outbox lease renewal failed',
+              );
+            },
+          )
+          .finally(() => {
+            beat = null;
+          });
+      },
+      Math.max(1, Math.floor(this.o.leaseMs / 3)),
+    );
+    timer.unref();
+    return {
+      stop: async () => {
+        clearInterval(timer);
+        await beat;
+      },
+    };
+  }
+
+  /** Extends our unexpired leases on `ids` to a full lease from now; returns the ids renewed. */
+  private async renew(tx: Tx, ids: string[]): Promise<Set<string>> {
+    const now = this.svc.now();
+    const renewed = await tx
+      .updateTable('outbox')
+      .set({ claimed_until: nowIso(new Date(now.getTime() + this.o.leaseMs)) })
+      .where('id', 'in', ids)
+      .where('claimed_by', '=', this.workerId)
+      .where('done_at', 'is', null)
+      .where('claimed_until', '>', nowIso(now))
+      .returning(['id'])
+      .execute();
+    return new Set(renewed.map((r) => r.id));
+  }
+
+  /**
+   * Right before a send: is the row still ours, with at least half a lease left (renewed if not, so
+   * the send cannot outlast it), and may it still go (not revoked, not expired)? Read fresh, not
+   * from the batch's prefetch: a revoke that committed before this read is seen here and nothing
+   * is sent; one that commits after it finds the row leased (in flight) and leaves it to us.
+   */
+  private async gate(row: OutboxTable): Promise<Gate> {
+    const db = this.svc.db;
+    const now = this.svc.now();
+    const t = nowIso(now);
+    const current = await db
+      .selectFrom('outbox')
+      .select(['claimed_by', 'claimed_until', 'done_at'])
+      .where('id', '=', row.id)
+      .executeTakeFirst();
+    if (!current || current.claimed_by !== this.workerId || current.done_at !== null) return { kind: 'lost' };
+    if (!current.claimed_until || current.claimed_until <= t) return { kind: 'lost' };
+    if (row.kind === 'delivery' && row.delivery_id) {
+      const state = await db
+        .selectFrom('deliveries')
+        .innerJoin('messages', 'messages.id', 'deliveries.message_id')
+        .select(['deliveries.status', 'messages.revoked_at', 'messages.expires_at'])
+        .where('deliveries.id', '=', row.delivery_id)
+        .executeTakeFirst();
+      if (state && (state.revoked_at || state.status === 'revoked'))
+        return { kind: 'skipped', detail: 'revoked before sending', deliveryStatus: 'revoked' };
+      if (state?.expires_at && state.expires_at <= t)
+        return { kind: 'skipped', detail: 'expired before sending', deliveryStatus: 'expired' };
+    }
+    const halfLease = nowIso(new Date(now.getTime() + this.o.leaseMs / 2));
+    if (current.claimed_until < halfLease) {
+      const renewed = await this.svc.commit((tx) => this.renew(tx, [row.id]));
+      if (!renewed.has(row.id)) return { kind: 'lost' };
+    }
+    return { kind: 'go' };
   }
 
   /**
@@ -216,7 +324,7 @@ export class OutboxWorker {
       .execute();
   }
 
-  /** The outcome to record, or null when nothing may be recorded (a simulated crash). */
+  /** The outcome to record, or null when nothing may be recorded (a simulated crash, a lost lease). */
   private async process(row: OutboxTable, pre: Map<string, Prefetched>): Promise<Outcome | null> {
     let outcome: Outcome;
     if (row.attempts > this.o.maxAttempts) {
@@ -227,7 +335,9 @@ export class OutboxWorker {
       };
     } else {
       try {
-        outcome = await this.attempt(row, pre);
+        const result = await this.attempt(row, pre);
+        if (!result) return null; // our lease ran out before the send: the next claimant sends it
+        outcome = result;
       } catch (err) {
         if (err instanceof SimulatedCrash) return null; // test: leave the claim to expire, as a crash would
         // A bug or an unreachable database: record a retry; the lease guards against a lost update.
@@ -241,7 +351,8 @@ export class OutboxWorker {
     return outcome;
   }
 
-  private async attempt(row: OutboxTable, pre: Map<string, Prefetched>): Promise<Outcome> {
+  /** The outcome, or null when the row is no longer ours to send or record (see gate). */
+  private async attempt(row: OutboxTable, pre: Map<string, Prefetched>): Promise<Outcome | null> {
     let mail: ComposedMail | Outcome;
     let label: string;
     switch (row.kind) {
@@ -262,6 +373,9 @@ export class OutboxWorker {
     }
     if ('kind' in mail) return mail;
     if (row.kind === 'delivery' && mail.raw.includes('multipart/encrypted')) label = 'pgp';
+    const gate = await this.gate(row);
+    if (gate.kind === 'lost') return null;
+    if (gate.kind !== 'go') return gate;
     const result = await this.svc.transport.send(mail, label);
     if (result.ok) {
       if (this.o.afterSend) await this.o.afterSend(row);
@@ -453,9 +567,9 @@ export class OutboxWorker {
   }
 
   /**
-   * Records a batch's outcomes in the caller's transaction. The common case, sent, takes a few
-   * statements for the whole batch (one multi-row insert of the attempts, one update of the outbox
-   * rows, one of their deliveries) instead of three per row; the rest go row by row (record).
+   * Records outcomes in the caller's transaction (runOnce passes one row as its send ends; the group
+   * commit joins concurrent ones). Sent rows take a few statements together (one multi-row insert of
+   * the attempts, one update of the outbox rows, one of their deliveries); the rest go row by row.
    */
   private async recordAll(tx: Tx, done: Done[]): Promise<void> {
     const t = nowIso(this.svc.now());
