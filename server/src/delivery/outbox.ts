@@ -157,7 +157,8 @@ export class OutboxWorker {
    * Concurrent records share a synced commit (svc.commit). Returns how many rows were claimed.
    */
   async runOnce(): Promise<number> {
-    const rows = await this.claim();
+    // Oldest due first: UPDATE … RETURNING hands rows back in no particular order.
+    const rows = (await this.claim()).sort((x, y) => x.available_at.localeCompare(y.available_at));
     if (rows.length === 0) return 0;
     const pending = new Set(rows.map((r) => r.id));
     const heartbeat = this.heartbeat(pending);
@@ -617,17 +618,32 @@ export class OutboxWorker {
         .returning(['id'])
         .execute();
       const mine = new Set(marked.map((r) => r.id));
-      // Never move a delivery backwards: a re-send after a crash may find it opened already.
+      // Never move a delivery backwards: a re-send after a crash may find it opened already. A PGP
+      // delivery marked revoked is the exception: the relay took it, the patient has the content,
+      // and the status must not claim otherwise (a revoke during the send, see revokeMessage).
       const byAttempts = new Map<number, string[]>();
+      const notMine: string[] = [];
       for (const { row } of sent) {
-        if (!mine.has(row.id) || !row.delivery_id || row.kind !== 'delivery') continue;
-        byAttempts.set(row.attempts, [...(byAttempts.get(row.attempts) ?? []), row.delivery_id]);
+        if (!row.delivery_id || row.kind !== 'delivery') continue;
+        if (!mine.has(row.id)) notMine.push(row.delivery_id);
+        else byAttempts.set(row.attempts, [...(byAttempts.get(row.attempts) ?? []), row.delivery_id]);
+      }
+      if (notMine.length > 0) {
+        // Our lease ran out mid-send and the row was finished by someone else (another worker, or
+        // a revoke that took it for unsent): their record stands, but not a 'revoked' that is false.
+        await tx
+          .updateTable('deliveries')
+          .set({ status: 'sent', sent_at: sql<string>`coalesce(sent_at, ${t})`, updated_at: t })
+          .where('id', 'in', notMine)
+          .where('method', '=', 'pgp')
+          .where('status', '=', 'revoked')
+          .execute();
       }
       for (const [attempts, deliveryIds] of byAttempts) {
         await tx
           .updateTable('deliveries')
           .set({
-            status: sql<string>`case when status in ('queued', 'scheduled') then 'sent' else status end`,
+            status: sql<string>`case when status in ('queued', 'scheduled') or (status = 'revoked' and method = 'pgp') then 'sent' else status end`,
             sent_at: sql<string>`coalesce(sent_at, ${t})`,
             attempts,
             last_error: null,

@@ -1,6 +1,8 @@
 import type { MessageStatusResponse, RecipientStatus } from '@attune/shared/api';
 import { appendAudit, AUDIT } from '../audit/index.ts';
+import type { ExpressionBuilder } from 'kysely';
 import { nowIso } from '../store/index.ts';
+import type { Database } from '../store/schema.ts';
 import { CLIENT_NOTICE_KIND } from './client-notice.ts';
 import type { DeliveryServices } from './services.ts';
 
@@ -15,9 +17,10 @@ export function effectiveStatus(
   method: 'link' | 'pgp',
 ): RecipientStatus {
   if (stored === 'failed' || stored === 'revoked' || stored === 'expired') return stored;
-  // A PGP message already delivered is in the patient's hands: revoking it cannot take it back.
-  if (messageRevoked && !(method === 'pgp' && stored !== 'queued' && stored !== 'scheduled'))
-    return 'revoked';
+  // A PGP message already delivered is in the patient's hands: revoking it cannot take it back. One
+  // still 'queued' under a revoked message was being sent when the revoke came (revokeMessage
+  // cancels every other): it may yet go out, and becomes 'sent' or 'revoked' when the worker knows.
+  if (messageRevoked && !(method === 'pgp' && stored !== 'scheduled')) return 'revoked';
   if (expired && method === 'link') return 'expired';
   if (expired && (stored === 'queued' || stored === 'scheduled')) return 'expired';
   return stored as RecipientStatus;
@@ -66,6 +69,11 @@ export async function messageStatus(
 /**
  * Revokes a message: its links stop working at once and unsent deliveries are cancelled. Idempotent:
  * revoking twice keeps the first time. Returns null for an id outside the practice.
+ *
+ * A PGP delivery the outbox worker holds (leased) may be on its way to the relay: it cannot be
+ * cancelled, so it is not marked revoked. The answer shows it 'queued', not 'revoked' (too late to
+ * stop), and the worker settles it: 'sent' if it went out, 'revoked' if its last check before the
+ * send saw this revoke. The status never says 'revoked' for content the patient received.
  */
 export async function revokeMessage(
   svc: Pick<DeliveryServices, 'db' | 'now'>,
@@ -89,11 +97,27 @@ export async function revokeMessage(
       .where('message_id', '=', m.id)
       .where('revoked_at', 'is', null)
       .execute();
+    // Same test of "in flight" as the outbox update below: a live lease on an unfinished row.
+    const inFlight = (eb: ExpressionBuilder<Database, 'deliveries'>) =>
+      eb.exists(
+        eb
+          .selectFrom('outbox')
+          .select('outbox.id')
+          .whereRef('outbox.delivery_id', '=', 'deliveries.id')
+          .where('outbox.kind', '=', 'delivery')
+          .where('outbox.done_at', 'is', null)
+          .where('outbox.claimed_until', '>=', t),
+      );
     await tx
       .updateTable('deliveries')
       .set({ status: 'revoked', updated_at: t })
       .where('message_id', '=', m.id)
-      .where((eb) => eb.or([eb('method', '=', 'link'), eb('status', 'in', ['queued', 'scheduled'])]))
+      .where((eb) =>
+        eb.or([
+          eb('method', '=', 'link'),
+          eb.and([eb('status', 'in', ['queued', 'scheduled']), eb.not(inFlight(eb))]),
+        ]),
+      )
       .where('status', 'not in', ['failed'])
       .execute();
     // Unsent rows are finished here; the worker also re-checks revocation before sending.
