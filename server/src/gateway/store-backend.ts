@@ -2,7 +2,7 @@ import type { Policy } from '@attune/shared/policy';
 import type { SendMessageRequest } from '@attune/shared/api';
 import { CLIENT_NOTICE_KIND } from '../delivery/client-notice.ts';
 import { resolveLink } from '../delivery/reply.ts';
-import type { Store } from '../store/index.ts';
+import { patientEmailsAmong, type Store } from '../store/index.ts';
 import { getPolicy } from '../store/practices.ts';
 import {
   SECURED_STAMP_MAX_AGE_MS,
@@ -99,13 +99,7 @@ export function createStoreBackend(opts: {
         } else ask.push(e);
       }
       if (ask.length === 0) return out;
-      const rows = await db
-        .selectFrom('patients')
-        .select('email')
-        .where('practice_id', '=', practiceId)
-        .where('email', 'in', ask)
-        .execute();
-      const found = new Set(rows.map((r) => r.email.toLowerCase()));
+      const found = await patientEmailsAmong(db, practiceId, ask);
       if (patients.size > 20_000) patients.clear();
       for (const e of ask) {
         patients.set(`${practiceId}|${e}`, { at: Date.now(), value: found.has(e) });

@@ -16,6 +16,22 @@ export function findPatientByEmail(
     .executeTakeFirst();
 }
 
+/** Which of `emails` (lower-case) are patients of `practiceId`. */
+export async function patientEmailsAmong(
+  db: Db,
+  practiceId: string,
+  emails: readonly string[],
+): Promise<Set<string>> {
+  if (emails.length === 0) return new Set();
+  const rows = await db
+    .selectFrom('patients')
+    .select('email')
+    .where('practice_id', '=', practiceId)
+    .where('email', 'in', [...emails])
+    .execute();
+  return new Set(rows.map((r) => r.email.toLowerCase()));
+}
+
 /** A patient by id, only within `practiceId` (tenant isolation: another practice's id is not found). */
 export function findPatient(db: Db, practiceId: string, id: string): Promise<PatientsTable | undefined> {
   return db

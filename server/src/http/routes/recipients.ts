@@ -1,6 +1,7 @@
 import { RecipientPatientsRequestSchema, type RecipientPatientsResponse } from '@attune/shared/api';
 import { AUDIT, appendAudit, auditContext } from '../../audit/index.ts';
 import { requireClinician } from '../../identity/middleware.ts';
+import { patientEmailsAmong } from '../../store/index.ts';
 import { readJson } from '../validate.ts';
 import type { RouteModule } from '../types.ts';
 
@@ -16,13 +17,7 @@ export const recipients: RouteModule = {
       const { emails } = await readJson(c, RecipientPatientsRequestSchema);
       const { practiceId } = c.get('auth');
       const asked = [...new Set(emails)];
-      const rows = await db
-        .selectFrom('patients')
-        .select('email')
-        .where('practice_id', '=', practiceId)
-        .where('email', 'in', asked)
-        .execute();
-      const known = new Set(rows.map((r) => r.email.toLowerCase()));
+      const known = await patientEmailsAmong(db, practiceId, asked);
       const patients = asked.filter((e) => known.has(e));
       await appendAudit(db, {
         ...auditContext(c),
