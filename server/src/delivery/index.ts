@@ -21,7 +21,7 @@ import { createMailTransport, smtpConnectionOptions, type MailTransport } from '
 
 export { sendSecureMessage } from './send.ts';
 export type { SendContext, SendResult } from './send.ts';
-export { acceptReply, resolveLink } from './reply.ts';
+export { acceptReply, readReply, resolveLink } from './reply.ts';
 export { messageStatus, revokeMessage } from './status.ts';
 export { OutboxWorker, SimulatedCrash } from './outbox.ts';
 export type { OutboxOptions } from './outbox.ts';

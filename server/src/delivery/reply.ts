@@ -1,7 +1,8 @@
 import { analyzeReply } from '@attune/shared/engagement';
 import { appendArchive } from '../archive/index.ts';
 import { appendAudit, AUDIT } from '../audit/index.ts';
-import { encryptForArchive } from '../crypto/index.ts';
+import type { Reply } from '@attune/shared/api';
+import { decryptFromArchive, encryptForArchive } from '../crypto/index.ts';
 import { newId, nowIso } from '../store/index.ts';
 import { ddb } from './db.ts';
 import { recordFirstOpen } from './opens.ts';
@@ -183,4 +184,38 @@ export async function acceptReply(svc: DeliveryServices, input: ReplyInput): Pro
   });
   svc.kick();
   return { ok: true, replyId, messageId: link.messageId, patientId: d.patient_id ?? '', latencyMs, crisis };
+}
+
+/**
+ * A stored reply of `practiceId`, decrypted for a clinician of that practice: null when there is no
+ * such reply in the practice (another practice's id is not found either). The caller audits the read.
+ */
+export async function readReply(
+  svc: Pick<DeliveryServices, 'db' | 'masterKey'>,
+  practiceId: string,
+  replyId: string,
+): Promise<Reply | null> {
+  const row = await svc.db
+    .selectFrom('replies')
+    .innerJoin('deliveries', 'deliveries.id', 'replies.delivery_id')
+    .select(['replies.id', 'replies.message_id', 'replies.body_ct', 'replies.created_at', 'deliveries.email'])
+    .where('replies.id', '=', replyId)
+    .where('replies.practice_id', '=', practiceId)
+    .executeTakeFirst();
+  if (!row) return null;
+  const keyring = await getKeyring(svc.db, svc.masterKey, practiceId);
+  const r = await decryptFromArchive(row.body_ct, keyring.archive.privateKey);
+  if (!r.ok) throw new Error(`stored reply unreadable: ${r.reason}`);
+  const stored = JSON.parse(Buffer.from(r.data).toString('utf8')) as StoredReply;
+  const crisis = analyzeReply(stored.text).fields.crisis;
+  return {
+    id: row.id,
+    messageId: row.message_id,
+    from: row.email,
+    receivedAt: row.created_at,
+    source: stored.source,
+    text: stored.text,
+    // As the notice was marked: first-person crisis language.
+    crisis: crisis?.grade === 'first_person',
+  };
 }

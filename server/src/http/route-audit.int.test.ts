@@ -30,6 +30,8 @@ interface Ctx {
   /** A message of practice A with an attachment, and its secure-link token. */
   message: { id: string; token: string };
   chartPath: string;
+  /** A reply of the patient to that message (through the viewer). */
+  replyId: string;
 }
 
 interface Call {
@@ -272,6 +274,13 @@ const ROUTE_AUDIT: Record<RouteKey, Spec> = {
     call: { path: (x) => `/v1/messages/${x.message.id}`, status: 200 },
     crossPractice: { path: (x) => `/v1/messages/${x.message.id}` },
   },
+  'GET /v1/replies/:id': {
+    audit: AUDIT.PHI_READ,
+    actor: 'clinician',
+    target: 'reply',
+    call: { path: (x) => `/v1/replies/${x.replyId}`, status: 200 },
+    crossPractice: { path: (x) => `/v1/replies/${x.replyId}` },
+  },
   'GET /m/:token': {
     audit: AUDIT.VIEWER_OPEN,
     actor: 'patient',
@@ -348,7 +357,24 @@ describe('route-table audit (real server, SQLite)', () => {
     const eng = await f.request(`/v1/patients/${f.patientA.id}/engagement`, { token: f.tokens.clinicianA });
     const body = (await eng.json()) as { charts?: { pngUrl?: string } };
     const png = new URL(body.charts?.pngUrl ?? 'http://invalid/none');
-    x = { f, message: { id, token }, chartPath: `${png.pathname}${png.search}` };
+    x = { f, message: { id, token }, chartPath: `${png.pathname}${png.search}`, replyId: '' };
+    const replied = await f.request(`/m/${token}/reply`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      redirect: 'manual',
+      body: new URLSearchParams({
+        csrf: await csrfOf(x, `/m/${token}`),
+        text: 'Thank you, see you then.',
+      }).toString(),
+    });
+    expect(replied.status).toBe(303);
+    x.replyId = (
+      await f.server.store.db
+        .selectFrom('replies')
+        .select('id')
+        .where('message_id', '=', id)
+        .executeTakeFirstOrThrow()
+    ).id;
     // First use provisions each clinician (and is their audited login).
     for (const t of [f.tokens.adminA, f.tokens.clinicianB])
       expect((await f.request('/v1/policy', { token: t })).status).toBe(200);

@@ -26,5 +26,6 @@ export const ERROR_CODES = [
   'internal_error',
   'headers_too_large',
   'request_timeout',
+  'reply_not_found',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];

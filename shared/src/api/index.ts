@@ -6,3 +6,4 @@ export { PolicySchema, DEFAULT_POLICY } from '../policy/schema.ts';
 export type { Policy, PolicyInput } from '../policy/schema.ts';
 export * from './events.ts';
 export * from './recipients.ts';
+export * from './replies.ts';

@@ -3,6 +3,7 @@ import { health } from './health.ts';
 import { identityRoutes } from './identity.ts';
 import { patients } from './patients.ts';
 import { recipients } from './recipients.ts';
+import { replies } from './replies.ts';
 import { policy } from './policy.ts';
 import { openapi } from './openapi.ts';
 import { messages } from './messages.ts';
@@ -31,6 +32,7 @@ export const ROUTE_MODULES: RouteModule[] = [
   fhir,
   charts,
   messages,
+  replies,
   viewer,
   addin,
   // MOUNT POINT (messages and viewer owner): import { messages } from './messages.ts' and

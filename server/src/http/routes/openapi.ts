@@ -6,6 +6,7 @@ import {
   PolicySchema,
   RecipientPatientsRequestSchema,
   RecipientPatientsResponseSchema,
+  ReplySchema,
   SendMessageRequestSchema,
   SendMessageResponseSchema,
   UpsertPatientRequestSchema,
@@ -64,6 +65,18 @@ export function buildOpenApi(
           parameters: [idParam],
           responses: {
             '200': { description: 'The patient', content: json(PatientSchema, 'output') },
+            ...errors(401, 404, 429),
+          },
+        },
+      },
+      '/v1/replies/{id}': {
+        get: {
+          summary:
+            "A patient's secure reply, by the reference in the reply notice (decrypted for your practice; audited)",
+          security: secured,
+          parameters: [idParam],
+          responses: {
+            '200': { description: 'The reply', content: json(ReplySchema, 'output') },
             ...errors(401, 404, 429),
           },
         },

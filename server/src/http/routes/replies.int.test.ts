@@ -1,0 +1,86 @@
+// GET /v1/replies/:id: the clinician reads a patient's secure reply by the reference in the PHI-free
+// reply notice. The notice carries only the reference; the API returns the decrypted text to the
+// practice's clinicians only.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ReplySchema } from '@attune/shared/api';
+import { mailTexts, startApiFixture, type ApiFixture } from '../api-fixture.ts';
+
+const PATIENT = 'wren.ashdown@a.example.org';
+
+describe('GET /v1/replies/:id (real server)', () => {
+  let f: ApiFixture;
+
+  /** The patient replies on the secure page; returns the reply's id, from the notice the clinician got. */
+  async function replyOnPage(text: string): Promise<string> {
+    const token = f.messageA.linkToken;
+    const html = await (await f.request(`/m/${token}`)).text();
+    const csrf = /name="csrf" value="([^"]+)"/.exec(html)?.[1] ?? '';
+    const before = new Set(mailTexts(f.server.config.mailDir));
+    const res = await f.request(`/m/${token}/reply`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      redirect: 'manual',
+      body: new URLSearchParams({ csrf, text }).toString(),
+    });
+    expect(res.status).toBe(303);
+    for (let i = 0; i < 400; i++) {
+      const notice = mailTexts(f.server.config.mailDir).find(
+        (m) => !before.has(m) && /secure reply/i.test(m),
+      );
+      const ref = notice && /Reference: ([0-9a-f-]{36})/.exec(notice)?.[1];
+      if (ref) {
+        // The notice is PHI-free: the reference, not the words.
+        expect(notice).not.toContain(text.slice(0, 20));
+        return ref;
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error('no reply notice reached the mail folder');
+  }
+
+  beforeAll(async () => {
+    f = await startApiFixture({ patientEmail: PATIENT, patientName: 'Wren Ashdown' });
+  });
+  afterAll(async () => {
+    await f?.close();
+  });
+
+  it("returns the patient's words to a clinician of the practice, with who wrote and when", async () => {
+    const text = 'Thank you. The new sleep routine is helping; Thursday at 4 works for me.';
+    const id = await replyOnPage(text);
+    const res = await f.request(`/v1/replies/${id}`, { token: f.tokens.clinicianA });
+    expect(res.status).toBe(200);
+    const reply = ReplySchema.parse(await res.json());
+    expect(reply).toMatchObject({
+      id,
+      messageId: f.messageA.id,
+      from: PATIENT,
+      source: 'viewer',
+      text,
+      crisis: false,
+    });
+    expect(Date.parse(reply.receivedAt)).toBeGreaterThan(Date.now() - 60_000);
+  });
+
+  it('marks a reply with first-person crisis language, as its notice was', async () => {
+    const id = await replyOnPage('I have been thinking about ending my life and I do not feel safe tonight.');
+    const reply = ReplySchema.parse(
+      await (await f.request(`/v1/replies/${id}`, { token: f.tokens.clinicianA })).json(),
+    );
+    expect(reply.crisis).toBe(true);
+  });
+
+  it("answers 404 reply_not_found for another practice's reply, an unknown id and junk", async () => {
+    const id = await replyOnPage('See you next week.');
+    for (const [path, token] of [
+      [`/v1/replies/${id}`, f.tokens.clinicianB],
+      ['/v1/replies/00000000-0000-4000-8000-000000000000', f.tokens.clinicianA],
+      ['/v1/replies/not-an-id', f.tokens.clinicianA],
+    ] as const) {
+      const res = await f.request(path, { token });
+      expect(res.status).toBe(404);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('reply_not_found');
+    }
+    expect((await f.request(`/v1/replies/${id}`)).status).toBe(401);
+  });
+});

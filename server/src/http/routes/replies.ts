@@ -1,0 +1,46 @@
+import { AUDIT, appendAudit, auditContext } from '../../audit/index.ts';
+import { deliveryFor, readReply } from '../../delivery/index.ts';
+import { requireClinician } from '../../identity/middleware.ts';
+import { ApiError } from '../errors.ts';
+import type { RouteModule } from '../types.ts';
+
+const ID = /^[0-9a-f-]{36}$/;
+
+/**
+ * GET /v1/replies/:id: a patient's secure reply, decrypted for a clinician of the practice (the id
+ * is the reference in the PHI-free reply notice, which is all that travels by email). Audited as a
+ * PHI read; another practice's reply is a 404 like an unknown one, audited as an authorization failure.
+ */
+export const replies: RouteModule = {
+  mount(app, deps) {
+    const { db } = deps.store;
+    app.get('/v1/replies/:id', requireClinician(deps), async function getReply(c) {
+      const id = c.req.param('id');
+      const { practiceId } = c.get('auth');
+      const reply = ID.test(id) ? await readReply(deliveryFor(deps).services, practiceId, id) : null;
+      if (!reply) {
+        const elsewhere = ID.test(id)
+          ? await db.selectFrom('replies').select('id').where('id', '=', id).executeTakeFirst()
+          : undefined;
+        if (elsewhere) {
+          await appendAudit(db, {
+            ...auditContext(c),
+            action: AUDIT.AUTHZ_FAILURE,
+            outcome: 'failure',
+            target: { type: 'reply', id },
+            details: { reason: 'other_practice' },
+          });
+        }
+        throw new ApiError(404, 'reply_not_found', 'No reply with that reference in your practice.');
+      }
+      await appendAudit(db, {
+        ...auditContext(c),
+        action: AUDIT.PHI_READ,
+        outcome: 'success',
+        target: { type: 'reply', id },
+        details: { messageId: reply.messageId },
+      });
+      return c.json(reply);
+    });
+  },
+};
