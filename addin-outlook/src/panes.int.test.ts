@@ -55,6 +55,18 @@ beforeAll(async () => {
                   },
                 ],
       'GET /v1/caseload': () => [200, demoCaseload()],
+      [`GET /v1/replies/${REPLY_ID}`]: () => [
+        200,
+        {
+          id: REPLY_ID,
+          messageId: '7d1f0c2e-5b3a-4c8e-9f21-0a6b4e3d2c10',
+          from: DEMO_PATIENT,
+          receivedAt: '2026-11-20T18:05:00.000Z',
+          source: 'viewer',
+          text: 'Thursday at 4 works.\nThe new routine is helping.',
+          crisis: false,
+        },
+      ],
     },
   });
   browser = await chromium.launch({
@@ -106,6 +118,9 @@ async function openPane(
   await p.goto(`${api.url}/addin/${page}`);
   return p;
 }
+
+/** The reference of a secure reply in its notice (GET /v1/replies/:id). */
+const REPLY_ID = '1b4e28ba-2fa1-4d2c-8ee4-7c5b6f0a1e2d';
 
 /** A patient whose appointments came with their outcomes only (no "scheduled" events). */
 const SECOND_PATIENT = 'casey.lin@example.net';
@@ -369,6 +384,24 @@ describe('read pane in Chromium', () => {
     // Works at 320 px: nothing scrolls sideways.
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(320);
     await page.screenshot({ path: join(ARTIFACTS, 'read-crisis-320.png'), fullPage: true });
+    await page.context().close();
+  });
+
+  it("shows a patient's secure reply when its notice is selected, then that patient's insights", async () => {
+    const page = await openPane('read.html', {
+      mode: 'read',
+      from: 'notices@practice.example',
+      subject: 'New secure reply (Practice A)',
+      readBody: `A patient replied to your secure message.\n\nOpen Attune in Outlook or Gmail to read it.\nReference: ${REPLY_ID}`,
+    });
+    await page.getByRole('heading', { name: 'Secure reply' }).waitFor();
+    expect(await page.locator('.reply-text').textContent()).toBe(
+      'Thursday at 4 works.\nThe new routine is helping.',
+    );
+    expect(await page.locator('.reply .muted').textContent()).toContain(`From ${DEMO_PATIENT}`);
+    // The patient who replied, not the notice's sender: the demo patient's crisis banner follows.
+    await page.locator('.banner-crisis').first().waitFor();
+    expect(await page.locator('#status').textContent()).toBe('');
     await page.context().close();
   });
 

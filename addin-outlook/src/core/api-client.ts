@@ -6,10 +6,12 @@ import {
   ErrorBodySchema,
   PolicySchema,
   RecipientPatientsResponseSchema,
+  ReplySchema,
   SendMessageResponseSchema,
 } from '@attune/shared/api';
 import type {
   RecipientPatientsResponse,
+  Reply,
   Caseload,
   Engagement,
   Policy,
@@ -54,6 +56,8 @@ export interface ApiClient {
   ): Promise<ApiResult<SendMessageResponse>>;
   /** Which of `emails` are patients of the practice (the known-patient rule at send). */
   recipientPatients(emails: readonly string[]): Promise<ApiResult<RecipientPatientsResponse>>;
+  /** A patient's secure reply, by the reference in its notice. */
+  getReply(id: string): Promise<ApiResult<Reply>>;
   getEngagement(email: string): Promise<ApiResult<Engagement>>;
   getCaseload(page?: number): Promise<ApiResult<Caseload>>;
 }
@@ -148,6 +152,7 @@ export function createApiClient(opts: ApiClientOptions): ApiClient {
     // Addresses go in the body, never the URL: paths end up in proxy and browser logs.
     recipientPatients: (emails) =>
       request('POST', '/v1/recipients/patients', { emails }, RecipientPatientsResponseSchema),
+    getReply: (id) => request('GET', `/v1/replies/${encodeURIComponent(id)}`, undefined, ReplySchema),
     getEngagement: (email) => request('POST', '/v1/engagement/lookup', { email }, EngagementSchema),
     getCaseload: (page = 1) => request('GET', `/v1/caseload?page=${page}`, undefined, CaseloadSchema),
   };

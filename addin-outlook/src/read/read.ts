@@ -2,10 +2,11 @@
 // Re-renders on ItemChanged (pinned panes stay open while the selection changes).
 import { newIdempotencyKey } from '../compose/idempotency.ts';
 import type { ApiClient } from '../core/api-client.ts';
+import { officeCall } from '../core/office-async.ts';
 import { clear, h, setStatus } from '../ui/dom.ts';
 import { paneApi } from '../ui/pane-api.ts';
 import { applyOfficeTheme } from '../ui/theme.ts';
-import { renderCaseload, renderEngagement } from './render.ts';
+import { renderCaseload, renderEngagement, renderReply } from './render.ts';
 
 type Tab = 'patient' | 'caseload';
 
@@ -16,6 +17,25 @@ function senderEmail(): string | null {
   const item = Office.context.mailbox.item as Office.MessageRead | null | undefined;
   const from = item?.from?.emailAddress;
   return from ? from.trim().toLowerCase() : null;
+}
+
+/**
+ * The reference of a secure reply when the selected message is Attune's notice of one (its subject
+ * says "secure reply", its text "Reference: <id>"); null otherwise. Only such notices are read.
+ */
+async function replyReference(): Promise<string | null> {
+  const item = Office.context.mailbox.item as Office.MessageRead | null | undefined;
+  if (!item || !/secure reply/i.test(item.subject ?? '')) return null;
+  try {
+    const text = await officeCall<string>('body.getAsync', (cb) =>
+      item.body.getAsync(Office.CoercionType.Text, cb),
+    );
+    return (
+      /Reference: ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/.exec(text)?.[1] ?? null
+    );
+  } catch {
+    return null;
+  }
 }
 
 function shell(): { panel: HTMLElement } {
@@ -79,14 +99,27 @@ async function refresh(): Promise<void> {
       setStatus('');
       return;
     }
-    const email = senderEmail();
+    let email = senderEmail();
     if (!email) return void setStatus('Select a message to see insights about its sender.');
     setStatus('Loading insights…');
+    // The notice of a patient's secure reply: show the reply, then insights about that patient.
+    const ref = await replyReference();
+    if (mine !== generation) return;
+    if (ref) {
+      const reply = await api.getReply(ref);
+      if (mine !== generation) return;
+      if (reply.ok) {
+        panel.appendChild(renderReply(reply.value));
+        email = reply.value.from;
+      } else if (reply.status !== 404) {
+        setStatus(`Could not load the reply: ${reply.message}`, 'error');
+      }
+    }
     const r = await api.getEngagement(email);
     if (mine !== generation) return; // the selection changed while we waited
     if (!r.ok) {
       if (r.code === 'patient_not_found' || r.status === 404)
-        return void setStatus('The sender is not a patient of your practice.');
+        return void setStatus(ref ? '' : 'The sender is not a patient of your practice.');
       return void setStatus(`Could not load insights: ${r.message}`, 'error');
     }
     // One key per check-in form: a retry after a lost answer is answered with the same message.

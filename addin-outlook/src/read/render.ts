@@ -1,6 +1,6 @@
 // Rendering the engagement response (POST /v1/engagement/lookup) and the caseload.
 // Text from the server goes through textContent only; charts through the SVG allow-list.
-import type { Alert, Caseload, Engagement, Metric } from '@attune/shared/api';
+import type { Alert, Caseload, Engagement, Metric, Reply } from '@attune/shared/api';
 import { h } from '../ui/dom.ts';
 import { safeSvg } from '../ui/svg.ts';
 
@@ -104,6 +104,36 @@ function alertBanner(a: Alert): HTMLElement {
     a.sentence ? h('blockquote', { class: 'crisis-sentence' }, a.sentence) : null,
     a.since ? h('p', { class: 'muted' }, `Since ${new Date(a.since).toLocaleDateString()}`) : null,
     reasons(a.reasons),
+  );
+}
+
+/**
+ * A patient's secure reply, shown when the selected message is the PHI-free notice of it: who wrote,
+ * when, and the words (as text, never markup). Crisis language is said first, as a banner would.
+ */
+export function renderReply(r: Reply): HTMLElement {
+  return h(
+    'section',
+    {
+      class: `card reply${r.crisis ? ' banner-crisis' : ''}`,
+      'aria-labelledby': 'r-h',
+      ...(r.crisis ? { role: 'alert' } : {}),
+    },
+    h('h2', { id: 'r-h' }, 'Secure reply'),
+    r.crisis
+      ? h(
+          'p',
+          {},
+          h('strong', {}, 'Crisis language in this reply. '),
+          "Follow your practice's crisis protocol.",
+        )
+      : null,
+    h(
+      'p',
+      { class: 'muted' },
+      `From ${r.from}, ${new Date(r.receivedAt).toLocaleString()}${r.source === 'email' ? ' (answered by email)' : ''}`,
+    ),
+    h('p', { class: 'reply-text' }, r.text),
   );
 }
 

@@ -139,6 +139,11 @@
       itemType: 'message',
       from: from ? { emailAddress: from, displayName: from } : undefined,
       subject: cfg.subject || '',
+      body: {
+        getAsync: function (coercion, a, b) {
+          ok(cbOf(a, b), cfg.readBody || '');
+        },
+      },
     };
   }
   var mailbox = {
