@@ -3,6 +3,7 @@ import { AUDIT, appendAudit, auditContext } from '../../audit/index.ts';
 import { deliveryFor, messageStatus, revokeMessage, sendSecureMessage } from '../../delivery/index.ts';
 import { requireClinician } from '../../identity/middleware.ts';
 import { ApiError } from '../errors.ts';
+import { notInPractice } from '../not-in-practice.ts';
 import { readJson } from '../validate.ts';
 import type { AppDeps, RouteModule } from '../types.ts';
 import type { Context } from 'hono';
@@ -21,21 +22,15 @@ function sameRecipients(a: string[], b: string[]): boolean {
   return norm(a) === norm(b);
 }
 
-async function notFound(c: Context<AppEnv>, deps: AppDeps, id: string): Promise<never> {
-  // Another practice's id answers exactly like an unknown one, and is audited as an authorization failure.
-  const elsewhere = ID.test(id)
-    ? await deps.store.db.selectFrom('messages').select('id').where('id', '=', id).executeTakeFirst()
-    : undefined;
-  if (elsewhere) {
-    await appendAudit(deps.store.db, {
-      ...auditContext(c),
-      action: AUDIT.AUTHZ_FAILURE,
-      outcome: 'failure',
-      target: { type: 'message', id },
-      details: { reason: 'other_practice' },
-    });
-  }
-  throw new ApiError(404, 'message_not_found', 'No message with that id in your practice.');
+function notFound(c: Context<AppEnv>, deps: AppDeps, id: string): Promise<never> {
+  return notInPractice(c, deps.store.db, {
+    table: 'messages',
+    id,
+    valid: ID.test(id),
+    target: 'message',
+    code: 'message_not_found',
+    message: 'No message with that id in your practice.',
+  });
 }
 
 export const messages: RouteModule = {

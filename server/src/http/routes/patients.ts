@@ -4,6 +4,7 @@ import { PUBLIC_KEY_REJECTION_MESSAGES, readPublicKey } from '../../crypto/index
 import { requireClinician } from '../../identity/middleware.ts';
 import { findPatient, findPatientByEmail, newId, nowIso, toPatient } from '../../store/index.ts';
 import { ApiError } from '../errors.ts';
+import { notInPractice } from '../not-in-practice.ts';
 import { readJson } from '../validate.ts';
 import type { RouteModule } from '../types.ts';
 
@@ -113,21 +114,15 @@ export const patients: RouteModule = {
       const id = c.req.param('id');
       const { practiceId } = c.get('auth');
       const row = ID.test(id) ? await findPatient(db, practiceId, id) : undefined;
-      if (!row) {
-        const elsewhere = ID.test(id)
-          ? await db.selectFrom('patients').select('id').where('id', '=', id).executeTakeFirst()
-          : undefined;
-        if (elsewhere) {
-          await appendAudit(db, {
-            ...auditContext(c),
-            action: AUDIT.AUTHZ_FAILURE,
-            outcome: 'failure',
-            target: { type: 'patient', id },
-            details: { reason: 'other_practice' },
-          });
-        }
-        throw new ApiError(404, 'patient_not_found', 'No patient with that id in your practice.');
-      }
+      if (!row)
+        return notInPractice(c, db, {
+          table: 'patients',
+          id,
+          valid: ID.test(id),
+          target: 'patient',
+          code: 'patient_not_found',
+          message: 'No patient with that id in your practice.',
+        });
       await appendAudit(db, {
         ...auditContext(c),
         action: AUDIT.PHI_READ,

@@ -1,7 +1,7 @@
 import { AUDIT, appendAudit, auditContext } from '../../audit/index.ts';
 import { deliveryFor, readReply } from '../../delivery/index.ts';
 import { requireClinician } from '../../identity/middleware.ts';
-import { ApiError } from '../errors.ts';
+import { notInPractice } from '../not-in-practice.ts';
 import type { RouteModule } from '../types.ts';
 
 const ID = /^[0-9a-f-]{36}$/;
@@ -18,21 +18,15 @@ export const replies: RouteModule = {
       const id = c.req.param('id');
       const { practiceId } = c.get('auth');
       const reply = ID.test(id) ? await readReply(deliveryFor(deps).services, practiceId, id) : null;
-      if (!reply) {
-        const elsewhere = ID.test(id)
-          ? await db.selectFrom('replies').select('id').where('id', '=', id).executeTakeFirst()
-          : undefined;
-        if (elsewhere) {
-          await appendAudit(db, {
-            ...auditContext(c),
-            action: AUDIT.AUTHZ_FAILURE,
-            outcome: 'failure',
-            target: { type: 'reply', id },
-            details: { reason: 'other_practice' },
-          });
-        }
-        throw new ApiError(404, 'reply_not_found', 'No reply with that reference in your practice.');
-      }
+      if (!reply)
+        return notInPractice(c, db, {
+          table: 'replies',
+          id,
+          valid: ID.test(id),
+          target: 'reply',
+          code: 'reply_not_found',
+          message: 'No reply with that reference in your practice.',
+        });
       await appendAudit(db, {
         ...auditContext(c),
         action: AUDIT.PHI_READ,
