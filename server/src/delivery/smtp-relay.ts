@@ -3,6 +3,7 @@ import { domainToASCII } from 'node:url';
 import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
 import {
   classifySmtpError,
+  partialRejection,
   redactAddresses,
   smtpConnectionOptions,
   type MailTransport,
@@ -170,13 +171,7 @@ export function smtpRelayTransport(
     c.sent++;
     if (!err && info) {
       release(c);
-      if (info.rejected.length > 0) {
-        return {
-          ok: false,
-          permanent: true,
-          error: redactAddresses(`recipient rejected: ${String(info.response)}`),
-        };
-      }
+      if (info.rejected.length > 0) return partialRejection(info);
       return { ok: true, response: redactAddresses(String(info.response)) };
     }
     const e = err as SMTPConnection.SMTPError;

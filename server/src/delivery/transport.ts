@@ -22,6 +22,11 @@ export type SendOutcome =
        * operator to fix. Always retryable.
        */
       relayFault?: true;
+      /**
+       * The relay took the message for some recipients and refused the others (RCPT TO): the
+       * message is with the relay for `accepted` of them already.
+       */
+      partial?: { accepted: number; refused: number };
     };
 
 export interface MailTransport {
@@ -104,13 +109,7 @@ export function smtpTransport(opts: SmtpOptions): MailTransport {
           envelope: { from: mail.from, to: mail.to },
           raw: mail.raw,
         });
-        if (info.rejected.length > 0) {
-          return {
-            ok: false,
-            permanent: true,
-            error: redactAddresses(`recipient rejected: ${String(info.response)}`),
-          };
-        }
+        if (info.rejected.length > 0) return partialRejection(info);
         return { ok: true, response: redactAddresses(String(info.response)) };
       } catch (err) {
         return classifySmtpError(err);
@@ -120,6 +119,31 @@ export function smtpTransport(opts: SmtpOptions): MailTransport {
       transporter.close();
       return Promise.resolve();
     },
+  };
+}
+
+/**
+ * A send the relay accepted for some recipients and refused at RCPT TO for others. Permanent only
+ * when every refusal was a 5xx: a 4xx (mailbox busy, greylisting, over quota for now) is retried,
+ * and a retry goes to all recipients again, so those already served may get the message twice:
+ * at least once, never lost for the ones refused for now.
+ */
+export function partialRejection(info: {
+  accepted: unknown[];
+  rejected: unknown[];
+  rejectedErrors?: Array<{ responseCode?: number; response?: string }>;
+}): SendOutcome & { ok: false } {
+  const errors = info.rejectedErrors ?? [];
+  const permanent =
+    errors.length > 0 && errors.every((e) => typeof e.responseCode === 'number' && e.responseCode >= 500);
+  const first = errors[0]?.response ?? 'no reason given';
+  return {
+    ok: false,
+    permanent,
+    error: redactAddresses(
+      `${info.rejected.length} of ${info.accepted.length + info.rejected.length} recipients rejected: ${first}`,
+    ),
+    partial: { accepted: info.accepted.length, refused: info.rejected.length },
   };
 }
 

@@ -211,6 +211,40 @@ describe('outbound relay', () => {
     expect(codeOf(err)).toBe(451);
   });
 
+  it('says how many recipients the next hop refused when it took the message for the others', async () => {
+    await sink.close();
+    await relay.close();
+    sink = await startSink({
+      refuse: (a) => (a.startsWith('nobody@') ? 550 : a.startsWith('later@') ? 451 : null),
+    });
+    relay = sinkRelay(sink);
+    backend = new MemoryBackend(relay);
+    backend.clinicians.set('dr.lee@clinic.test', 'c1');
+    await start();
+    const send = (to: string[]) =>
+      client(port)
+        .sendMail({
+          envelope: { from: 'dr.lee@clinic.test', to },
+          raw: rawMessage({
+            from: 'dr.lee@clinic.test',
+            to: to.join(', '),
+            subject: 'Order',
+            text: 'Paper.',
+          }),
+        })
+        .catch((e: unknown) => e as { responseCode?: number; response?: string });
+    // Refused for good at the next hop: a bounce that does not claim nobody got it.
+    const gone = await send(['vendor@example.com', 'nobody@example.com']);
+    expect(codeOf(gone)).toBe(554);
+    expect((gone as { response: string }).response).toMatch(
+      /refused 1 of 2 recipients; the others were delivered/,
+    );
+    expect(sink.messages.map((m) => m.to)).toEqual([['vendor@example.com']]);
+    // Refused for now: 451, so the sender tries again rather than bouncing it.
+    const later = await send(['vendor@example.com', 'later@example.com']);
+    expect(codeOf(later)).toBe(451);
+  });
+
   it('answers 552 to a message over the size limit', async () => {
     await start({ maxMessageBytes: 4096 });
     const raw = rawMessage({

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { DEFAULT_POLICY } from '@attune/shared/policy';
 import type { Envelope, GatewayBackend, OutboundSender } from './backend.ts';
 import { classify } from './classify.ts';
@@ -40,7 +41,11 @@ export async function handleOutbound(
       // The next hop said no for good (5xx): pass that on, so the sender bounces instead of retrying
       // for days. Anything else (down, timeout) propagates and becomes a 451.
       if (err instanceof RelayError && err.permanent) {
-        return { kind: 'refused', reply: { code: 554, message: '5.0.0 The next hop refused the message' } };
+        // Some recipients have it already: the bounce must not tell the clinician nobody got it.
+        const message = err.partial
+          ? `5.1.1 The next hop refused ${err.partial.refused} of ${err.partial.accepted + err.partial.refused} recipients; the others were delivered`
+          : '5.0.0 The next hop refused the message';
+        return { kind: 'refused', reply: { code: 554, message } };
       }
       throw err;
     }
@@ -123,7 +128,9 @@ export async function handleOutbound(
           },
         };
       }
-      const sent = await ctx.backend.secureSend(sender, req.request, { idempotencyKey: flags.messageId });
+      const sent = await ctx.backend.secureSend(sender, req.request, {
+        idempotencyKey: transactionKey(flags.messageId, envelope.to),
+      });
       if (sent.ok) {
         return {
           kind: 'secured',
@@ -139,6 +146,20 @@ export async function handleOutbound(
       };
     }
   }
+}
+
+/**
+ * The secure send's idempotency key for one SMTP transaction: its Message-ID together with its
+ * envelope recipients. A retry of the transaction (our 250 lost, or a 451) carries both again and
+ * is answered with the first send. A sending MTA that splits one message into several transactions
+ * (per destination, or past a recipient limit) sends every part with the same Message-ID to other
+ * recipients: keyed by the Message-ID alone, every part after the first was refused as a reused key
+ * and bounced. Hashed, because a Message-ID may be far longer than a key's 200 characters.
+ */
+export function transactionKey(messageId: string | null, recipients: readonly string[]): string | null {
+  if (!messageId) return null;
+  const rcpts = [...new Set(recipients.map((r) => r.toLowerCase()))].sort();
+  return `smtp-${createHash('sha256').update(messageId).update('\n').update(rcpts.join('\n')).digest('base64url')}`;
 }
 
 // A secure link (…/m/<token>) or reply address (reply+<token>@…) of the kind our notices carry.

@@ -125,6 +125,41 @@ describe.each(dialectsUnderTest())('gateway over the delivery pipeline (%s)', (d
     ).not.toHaveLength(0);
   });
 
+  it('secures each part of a message its sender split into several transactions, and a retried part once', async () => {
+    // One message, one Message-ID, sent as two SMTP transactions to different recipients (as MTAs
+    // do per destination or past a recipient limit); the first one is then retried (its 250 lost).
+    const OTHER = 'sam.poe@example.org';
+    const raw = rawMessage({
+      from: `Dr Lee <${CLINICIAN}>`,
+      to: `${PATIENT}, ${OTHER}`,
+      subject: 'Medication change',
+      text: PHI_TEXT,
+      messageId: '<split-1@clinic.test>',
+    });
+    const part = async (rcpt: string) =>
+      /secure delivery (\S+)/.exec(
+        (await client(gw.port).sendMail({ envelope: { from: CLINICIAN, to: [rcpt] }, raw })).response,
+      )?.[1];
+    const first = await part(PATIENT);
+    const second = await part(OTHER);
+    const retried = await part(PATIENT);
+    expect(first).toBeTruthy();
+    expect(second).toBeTruthy();
+    expect(second).not.toBe(first);
+    expect(retried).toBe(first);
+    const rows = await store.db
+      .selectFrom('messages')
+      .select('id')
+      .where('practice_id', '=', practiceId)
+      .execute();
+    expect(rows.map((r) => r.id).sort()).toEqual([first, second].sort());
+    await until(() => sink.messages.find(to(PATIENT)));
+    await until(() => sink.messages.find(to(OTHER)));
+    // The retry sent nothing more.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(sink.messages.filter(to(PATIENT))).toHaveLength(1);
+  });
+
   it('relays mail without PHI with its body unchanged', async () => {
     const raw = rawMessage({
       from: CLINICIAN,

@@ -146,10 +146,17 @@ describe('gateway relay connections', () => {
     expect(temporary).toMatchObject({ ok: false, permanent: false });
     const content = await relay.send(mail(`${MESSAGE}\r\nREFUSE-ME`), 'relay');
     expect(content).toMatchObject({ ok: false, permanent: true });
-    // One recipient refused, one accepted: reported as refused (the sender hears of it).
+    // One recipient refused for good, one accepted: reported as refused (the sender hears of it),
+    // with how many have the message already.
     const partial = await relay.send(mail(MESSAGE, ['vendor@example.com', 'nobody@example.com']), 'relay');
-    expect(partial).toMatchObject({ ok: false, permanent: true });
+    expect(partial).toMatchObject({ ok: false, permanent: true, partial: { accepted: 1, refused: 1 } });
     expect(JSON.stringify(partial)).not.toMatch(/nobody@/);
+    // One refused only for now (451): temporary, so the message is tried again for it, not dropped.
+    const partialLater = await relay.send(
+      mail(MESSAGE, ['vendor@example.com', 'later@example.com', 'nobody@example.com']),
+      'relay',
+    );
+    expect(partialLater).toMatchObject({ ok: false, permanent: false, partial: { accepted: 1, refused: 2 } });
     expect((await relay.send(mail(MESSAGE), 'relay')).ok).toBe(true);
     expect(hop.connections()).toBe(1);
   });

@@ -19,6 +19,8 @@ export class RelayError extends Error {
   constructor(
     readonly permanent: boolean,
     detail: string,
+    /** The next hop took the message for some recipients and refused the rest. */
+    readonly partial?: { accepted: number; refused: number },
   ) {
     super(detail);
   }
@@ -41,7 +43,7 @@ export function relayVia(transport: MailTransport): Relay {
           : randomBytes(16).toString('hex');
       }
       const r = await transport.send({ raw, from: envelope.from, to: envelope.to, messageId: key }, 'relay');
-      if (!r.ok) throw new RelayError(r.permanent, r.error);
+      if (!r.ok) throw new RelayError(r.permanent, r.error, r.partial);
     },
     close: () => transport.close(),
   };

@@ -44,13 +44,19 @@ export interface Sink {
   close(): Promise<void>;
 }
 
-export async function startSink(): Promise<Sink> {
+/** `refuse` answers RCPT TO for an address with that SMTP code (null: accept). */
+export async function startSink(opts: { refuse?: (address: string) => number | null } = {}): Promise<Sink> {
   const messages: SinkMessage[] = [];
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS', 'AUTH'],
     logger: false,
     disableReverseLookup: true,
+    onRcptTo(address, _session, cb) {
+      const code = opts.refuse?.(address.address) ?? null;
+      if (code === null) return cb();
+      cb(Object.assign(new Error(code >= 500 ? 'No such user' : 'Try again later'), { responseCode: code }));
+    },
     onData(stream, session, cb) {
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
