@@ -11,6 +11,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODES, ErrorBodySchema } from '@attune/shared/api';
+import { createTestSchema, dialectsUnderTest } from '../store/testing.ts';
 import { startApiFixture, type ApiFixture, type RouteKey } from './api-fixture.ts';
 
 const PHI_NAME = 'Quillon Zarvenhalt';
@@ -291,18 +292,24 @@ interface FuzzCase {
   namesObjectOfA: boolean;
 }
 
-describe('HTTP API under fuzzing (real server, SQLite)', () => {
+describe.each(dialectsUnderTest())('HTTP API under fuzzing (real server, %s)', (dialect) => {
   let f: ApiFixture;
+  let schema: Awaited<ReturnType<typeof createTestSchema>> | null = null;
   let routes: RouteKey[];
   /** Routes that answer 401 without a token (probed once, not assumed). */
   const authenticated = new Set<RouteKey>();
   const failures: string[] = [];
 
   beforeAll(async () => {
+    // PostgreSQL refuses what SQLite stores (a NUL in text, out-of-range integers): both are fuzzed.
+    schema = dialect === 'postgres' ? await createTestSchema() : null;
     f = await startApiFixture({
       patientEmail: PHI_EMAIL,
       patientName: PHI_NAME,
-      env: { TRUST_PROXY: 'true' },
+      env: {
+        TRUST_PROXY: 'true',
+        ...(schema ? { DATABASE_URL: schema.databaseUrl, DATABASE_SCHEMA: schema.schema } : {}),
+      },
     });
     routes = f.routes();
     const p = await f.request('/v1/policy', { token: f.tokens.clinicianA });
@@ -320,6 +327,7 @@ describe('HTTP API under fuzzing (real server, SQLite)', () => {
 
   afterAll(async () => {
     await f?.close();
+    await schema?.drop();
   });
 
   function tokenFor(kind: TokenKind): string | undefined {
