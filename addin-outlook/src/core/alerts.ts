@@ -50,6 +50,20 @@ export const alerts = {
       'Nothing was sent. Check your connection and choose Send again. If this keeps happening, contact your IT administrator.',
     );
   },
+  /**
+   * The secure send got no answer, or a 5xx: the server may have stored the message before the
+   * answer was lost, so "nothing was sent" would not be known to be true. With the draft's key kept,
+   * Send again answers with that message instead of sending a second one.
+   */
+  unconfirmed(scan: MessageScan, retryIsSafe: boolean): AlertText {
+    return make(
+      "Attune couldn't confirm the secure send",
+      `This message contains ${describeTypes(scan.types)}, so it can't go out as ordinary email. Attune's server did not confirm that it stored it securely.`,
+      retryIsSafe
+        ? "Check your connection and choose Send again: if the server already has this message, it won't be sent twice."
+        : 'Check your connection and choose Send again. If this keeps happening, contact your IT administrator.',
+    );
+  },
   signIn(scan: MessageScan): AlertText {
     return make(
       "Attune couldn't sign you in",

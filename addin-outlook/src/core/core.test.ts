@@ -151,6 +151,8 @@ describe('alert texts', () => {
       alerts.review(s),
       alerts.warn(s),
       alerts.unreachable(s),
+      alerts.unconfirmed(s, true),
+      alerts.unconfirmed(s, false),
       alerts.signIn(s),
       alerts.blocked(s.types),
       alerts.rejected('x'.repeat(600)),

@@ -35,6 +35,11 @@ async function send(draft: FakeDraftInit, server: FakeApiOptions | 'down' = {}):
     api = await startFakeApi({ policy: { internalDomains: ['practice.example'] }, ...server });
     baseUrl = api.url;
   }
+  return sendTo(baseUrl, draft);
+}
+
+/** One press of Send: a fresh handler context (as Office gives each event) against `baseUrl`. */
+async function sendTo(baseUrl: string, draft: FakeDraftInit): Promise<Run> {
   const { office, writes, calls } = fakeOffice(draft);
   (globalThis as { Office?: unknown }).Office = office;
   const getToken = cachedTokenProvider(
@@ -213,15 +218,21 @@ describe('OnMessageSend with the practice on "automatic"', () => {
     expectUntouched(run);
   });
 
-  it('blocks when the server fails (5xx) and says nothing was sent', async () => {
+  it('blocks when the server fails (5xx) on the send, without claiming nothing was sent', async () => {
+    // A 5xx can come after the server committed the message: only Send again, with the same key,
+    // can tell, so the alert says that much and no more.
     const run = await send(
       { subject: 'Follow-up', html: PHI_HTML, to: [PATIENT] },
       { ...automatic, messages: [503, 'internal_error'] },
     );
     const o = only(run);
     expect(o.allowEvent).toBe(false);
-    expect(o.errorMessageMarkdown).toContain("can't reach its server");
-    expect(o.errorMessageMarkdown).toContain('Nothing was sent');
+    expect(o.errorMessageMarkdown).toContain("couldn't confirm the secure send");
+    expect(o.errorMessageMarkdown).toContain(
+      "choose Send again: if the server already has this message, it won't be sent twice",
+    );
+    expect(o.errorMessageMarkdown).not.toContain('Nothing was sent');
+    expectPhiFree(o.errorMessageMarkdown);
     expectUntouched(run);
   });
 
@@ -250,6 +261,93 @@ describe('OnMessageSend with the practice on "automatic"', () => {
     expect(o.allowEvent).toBe(false);
     expect(o.errorMessageMarkdown).toContain("couldn't finish securing");
     expect(run.writes.headers).toEqual([]);
+  });
+});
+
+describe('OnMessageSend pressed again after a secure send whose answer was lost', () => {
+  const automatic: FakeApiOptions = {
+    policy: { internalDomains: ['practice.example'], outlookAction: 'automatic' },
+  };
+  // Several recipients: the server emails each their own link, so a second message would reach
+  // the patient twice.
+  const DRAFT: FakeDraftInit = { subject: 'Follow-up', html: PHI_HTML, to: [PATIENT], cc: [COLLEAGUE] };
+  const posts = () => api!.requests.filter((r) => r.path === '/v1/messages');
+
+  it.each([
+    ['the connection drops', 'drop' as const],
+    ['a 502 comes back', 502],
+  ])(
+    'sends the same Idempotency-Key again, so the server keeps one message, when %s after the commit',
+    async (_what, lost) => {
+      const sessionData = new Map<string, string>();
+      const first = await send({ ...DRAFT, sessionData }, { ...automatic, lostAnswers: [lost] });
+      const blocked = only(first);
+      expect(blocked.allowEvent).toBe(false);
+      // The server may hold it: the alert must not claim that nothing was sent.
+      expect(blocked.errorMessageMarkdown).toContain("won't be sent twice");
+      expect(blocked.errorMessageMarkdown).not.toContain('Nothing was sent');
+      expectPhiFree(blocked.errorMessageMarkdown);
+      expectUntouched(first);
+      expect(api!.created).toHaveLength(1);
+
+      const second = await sendTo(api!.url, { ...DRAFT, sessionData });
+      expect(only(second)).toEqual({ allowEvent: true });
+      const keys = posts().map((r) => r.idempotencyKey);
+      expect(keys).toHaveLength(2);
+      expect(keys[0]).toMatch(/^outlook-send-[0-9a-f-]{36}$/);
+      expect(keys[1]).toBe(keys[0]);
+      expect(api!.created).toHaveLength(1);
+      // The draft becomes the notice of the message the server already had.
+      expect(second.writes.body).toEqual([{ value: NOTICE_HTML, coercionType: 'html' }]);
+      expect(second.writes.headers).toEqual([{ [SECURED_HEADER]: api!.created[0]!.id }]);
+    },
+  );
+
+  it('gives a draft edited after the lost answer a new key, kept for its own retries, and sends it', async () => {
+    const sessionData = new Map<string, string>();
+    only(await send({ ...DRAFT, sessionData }, { ...automatic, lostAnswers: ['drop'] }));
+    const edited = { ...DRAFT, html: `${PHI_HTML}<p>Take it with food.</p>`, sessionData };
+
+    const run = await sendTo(api!.url, edited);
+    expect(only(run)).toEqual({ allowEvent: true });
+    const [k1, conflicted, k2] = posts().map((r) => r.idempotencyKey);
+    // The old key was refused for the new content (409), then the edited message went with a new one.
+    expect(conflicted).toBe(k1);
+    expect(k2).toMatch(/^outlook-send-/);
+    expect(k2).not.toBe(k1);
+    expect(posts()).toHaveLength(3);
+    expect(api!.created.map((m) => m.idempotencyKey)).toEqual([k1, k2]);
+    expect((api!.created[1]!.body as { html: string }).html).toBe(edited.html);
+    expect(run.writes.headers).toEqual([{ [SECURED_HEADER]: api!.created[1]!.id }]);
+    // The new key is the draft's now: pressing Send again (say Outlook failed after) sends nothing new.
+    expect([...sessionData.values()]).toEqual([k2]);
+    expect(only(await sendTo(api!.url, edited))).toEqual({ allowEvent: true });
+    expect(api!.created).toHaveLength(2);
+  });
+
+  it('still secures and sends the message on a host without sessionData, with a fresh key each press', async () => {
+    const first = await send({ ...DRAFT, sessionData: null }, automatic);
+    expect(only(first)).toEqual({ allowEvent: true });
+    expect(first.writes.body).toEqual([{ value: NOTICE_HTML, coercionType: 'html' }]);
+    const second = await sendTo(api!.url, { ...DRAFT, sessionData: null });
+    expect(only(second)).toEqual({ allowEvent: true });
+    const [k1, k2] = posts().map((r) => r.idempotencyKey);
+    expect(k1).toMatch(/^outlook-send-/);
+    expect(k2).toMatch(/^outlook-send-/);
+    expect(k2).not.toBe(k1);
+  });
+
+  it('still sends when Outlook refuses to keep the key, and does not promise a safe retry', async () => {
+    const run = await send(
+      { ...DRAFT, failing: ['sessionData.setAsync'] },
+      { ...automatic, lostAnswers: ['drop'] },
+    );
+    const o = only(run);
+    expect(o.allowEvent).toBe(false);
+    expect(o.errorMessageMarkdown).toContain('choose Send again');
+    expect(o.errorMessageMarkdown).not.toContain("won't be sent twice");
+    expect(posts()).toHaveLength(1);
+    expect(posts()[0]!.idempotencyKey).toMatch(/^outlook-send-/);
   });
 });
 

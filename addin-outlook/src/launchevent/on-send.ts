@@ -8,7 +8,9 @@
 //   encrypt + review          -> blocked, "Send securely" opens the compose pane with the findings
 //   encrypt + automatic       -> content POSTed to the server (delivery "client"); body replaced by the
 //                                PHI-free notice with the secure link, attachments removed,
-//                                x-attune-secured set; send continues
+//                                x-attune-secured set; send continues. The POST carries the draft's
+//                                Idempotency-Key (draft-key.ts), so Send pressed again after a lost
+//                                answer gets the message the server already has, not a second one
 //   server unreachable / sign-in failed, and the detector found anything -> blocked, says why and
 //                                what to do (the practice's rules cannot be applied without it)
 // Every path ends in exactly one event.completed (CONVENTIONS 12).
@@ -24,6 +26,8 @@ import { evaluateDraft } from '../core/evaluate.ts';
 import { officeCall } from '../core/office-async.ts';
 import type { PolicySource } from '../core/policy-source.ts';
 import { collectAttachments } from '../core/attachments.ts';
+import { draftSendKey, replaceDraftSendKey } from './draft-key.ts';
+import type { DraftKey } from './draft-key.ts';
 
 /** The header a transport rule keys on to route secured mail (see the README). */
 export const SECURED_HEADER = 'x-attune-secured';
@@ -156,8 +160,23 @@ async function secureInPlace(
     // leaves Exchange). With several recipients the server still emails each its own link.
     delivery: 'client',
   };
-  const sent = await deps.api.sendMessage(request);
-  if (!sent.ok) return failureOptions(sent, scan);
+  let draftKey = await draftSendKey(item);
+  let sent = await deps.api.sendMessage(request, keyOption(draftKey));
+  if (isKeyConflict(sent)) {
+    // The server already holds a message under this draft's key, with other content: the clinician
+    // changed the draft after an earlier press of Send whose answer was lost. What is being sent now
+    // is a new message, so it gets a new key (kept for its own retries) and is posted once more.
+    // Replaying the old message instead would send what the clinician no longer means and drop the
+    // edit; the earlier send, if it was committed, stands (it cannot be recalled without its id).
+    draftKey = await replaceDraftSendKey(item);
+    sent = await deps.api.sendMessage(request, keyOption(draftKey));
+  }
+  if (!sent.ok) {
+    // No answer (or a 5xx) may follow a commit: say so, and that Send again is safe when it is.
+    if (sent.reason === 'unreachable' || sent.reason === 'server_error' || sent.reason === 'invalid_response')
+      return blockWith(alerts.unconfirmed(scan, draftKey.kept), null);
+    return failureOptions(sent, scan);
+  }
 
   try {
     const subjectHasPhi = scan.fields.some((f) => f.field === 'subject' && f.findings.length > 0);
@@ -179,6 +198,19 @@ async function secureInPlace(
     };
   }
   return { allowEvent: true };
+}
+
+function keyOption(k: DraftKey): { idempotencyKey?: string } {
+  return k.key === undefined ? {} : { idempotencyKey: k.key };
+}
+
+/**
+ * 409 from POST /v1/messages: the Idempotency-Key was used for a different request. The route
+ * answers code `conflict` (server/src/http/routes/messages.ts); the delivery layer names it
+ * `idempotency_conflict`, accepted too in case the route ever passes it through.
+ */
+function isKeyConflict(r: { ok: boolean; status?: number; code?: string }): boolean {
+  return !r.ok && r.status === 409 && (r.code === 'conflict' || r.code === 'idempotency_conflict');
 }
 
 function failureOptions(failure: ApiFailure, scan: MessageScan): Completed {

@@ -23,15 +23,30 @@ export interface FakeApiOptions {
   patients?: string[];
   /** Answer for POST /v1/messages: 'ok' or [status, code]. */
   messages?: 'ok' | [number, string];
+  /**
+   * Answers of POST /v1/messages lost after the message was committed, one per request in order:
+   * 'drop' closes the connection without an answer (timeout, network drop), a number answers that
+   * 5xx status (a proxy or a crash after the commit). The message stays created, as on the server.
+   */
+  lostAnswers?: ('drop' | number)[];
   /** Extra routes (for the panes' engagement and caseload). */
   routes?: Record<string, (req: Recorded) => [number, unknown]>;
   /** Serve static files for browser tests: path prefix -> handler. */
   static?: (path: string, res: ServerResponse) => boolean;
 }
 
+/** A message the fake server created (a replay creates none). */
+export interface CreatedMessage {
+  id: string;
+  idempotencyKey: string | undefined;
+  body: unknown;
+}
+
 export interface FakeApi {
   url: string;
   requests: Recorded[];
+  /** Messages created by POST /v1/messages, as the server would store them. */
+  created: CreatedMessage[];
   options: FakeApiOptions;
   close(): Promise<void>;
 }
@@ -41,6 +56,10 @@ export const NOTICE_HTML =
 
 export async function startFakeApi(options: FakeApiOptions = {}): Promise<FakeApi> {
   const requests: Recorded[] = [];
+  const created: CreatedMessage[] = [];
+  // Idempotency-Key -> the request it first came with and the answer given (the server's rule:
+  // the same key and the same request replay the first answer; another request is 409 conflict).
+  const byKey = new Map<string, { request: string; answer: unknown }>();
   let n = 0;
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
@@ -89,8 +108,19 @@ export async function startFakeApi(options: FakeApiOptions = {}): Promise<FakeAp
         const m = options.messages ?? 'ok';
         if (m !== 'ok') return err(m[0], m[1]);
         const b = body as { to: string[]; cc?: string[]; sendAt?: string };
+        const lose = (answer: unknown) => {
+          const lost = options.lostAnswers?.shift();
+          if (lost === undefined) return send(202, answer);
+          if (lost === 'drop') return void res.destroy();
+          return err(lost, 'unavailable');
+        };
+        const previous = rec.idempotencyKey !== undefined ? byKey.get(rec.idempotencyKey) : undefined;
+        if (previous) {
+          if (previous.request !== raw) return err(409, 'conflict'); // server/src/http/routes/messages.ts answers 409 conflict
+          return lose(previous.answer);
+        }
         n++;
-        return send(201, {
+        const answer = {
           id: `msg_${n}`,
           decision: 'encrypt',
           reasons: ['PHI found'],
@@ -101,7 +131,10 @@ export async function startFakeApi(options: FakeApiOptions = {}): Promise<FakeAp
           })),
           notice: { text: 'You have a secure message.', html: NOTICE_HTML },
           ...(b.sendAt ? { sendAt: '2026-11-23T15:00:00.000Z' } : {}),
-        });
+        };
+        created.push({ id: answer.id, idempotencyKey: rec.idempotencyKey, body });
+        if (rec.idempotencyKey !== undefined) byKey.set(rec.idempotencyKey, { request: raw, answer });
+        return lose(answer);
       }
       return err(404, 'not_found');
     });
@@ -111,6 +144,7 @@ export async function startFakeApi(options: FakeApiOptions = {}): Promise<FakeAp
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    created,
     options,
     close: () => new Promise<void>((r) => server.close(() => r())),
   };

@@ -24,6 +24,12 @@ export interface FakeDraftInit {
   /** Operations that call back with a failure, e.g. 'body.setAsync'. */
   failing?: string[];
   initializationContext?: string;
+  /**
+   * The item's sessionData (Mailbox 1.11): pass one Map to several fakeOffice() calls to model the
+   * same draft across presses of Send (each OnMessageSend runs in a fresh context; the item's session
+   * data is what carries over). null: a host without sessionData. Default: an empty store.
+   */
+  sessionData?: Map<string, string> | null;
 }
 
 export interface Writes {
@@ -45,6 +51,7 @@ export function fakeOffice(init: FakeDraftInit): {
   const calls: string[] = [];
   const failing = new Set(init.failing ?? []);
   const attachments = [...(init.attachments ?? [])];
+  const sessionData = init.sessionData === undefined ? new Map<string, string>() : init.sessionData;
   function answer<T>(op: string, cb: Cb<T> | undefined, value: T): void {
     calls.push(op);
     if (!cb) return;
@@ -144,11 +151,43 @@ export function fakeOffice(init: FakeDraftInit): {
           },
           getInitializationContextAsync: (cb: Cb<string>) =>
             answer('getInitializationContextAsync', cb, init.initializationContext ?? ''),
+          ...(sessionData ? { sessionData: fakeSessionData(sessionData, answer, failing, calls) } : {}),
         },
       },
     },
   };
   return { office: new OfficeMockObject(data), writes, calls };
+}
+
+type Answer = <T>(op: string, cb: Cb<T> | undefined, value: T) => void;
+
+/** Office.SessionData over a Map: getAsync, setAsync, removeAsync, getAllAsync, clearAsync. */
+function fakeSessionData(store: Map<string, string>, answer: Answer, failing: Set<string>, calls: string[]) {
+  const cbOf = <T>(a: unknown, b: unknown) => (typeof a === 'function' ? a : b) as Cb<T> | undefined;
+  return {
+    getAsync: (name: string, cb: Cb<string>) => {
+      const value = store.get(name);
+      if (value !== undefined) return answer('sessionData.getAsync', cb, value);
+      // A name never set: Office's reference does not say what comes back. This fake answers with
+      // a failure, the stricter case (the other would be an empty value): a caller must take a
+      // failed read as "nothing stored" and go on.
+      calls.push('sessionData.getAsync');
+      cb({ status: 'failed', value: '', error: { code: 9999, message: `no session data named ${name}` } });
+    },
+    setAsync: (name: string, value: string, a?: unknown, b?: unknown) => {
+      if (!failing.has('sessionData.setAsync')) store.set(name, String(value));
+      answer('sessionData.setAsync', cbOf<void>(a, b), undefined);
+    },
+    removeAsync: (name: string, a?: unknown, b?: unknown) => {
+      if (!failing.has('sessionData.removeAsync')) store.delete(name);
+      answer('sessionData.removeAsync', cbOf<void>(a, b), undefined);
+    },
+    getAllAsync: (cb: Cb<object>) => answer('sessionData.getAllAsync', cb, Object.fromEntries(store)),
+    clearAsync: (a?: unknown, b?: unknown) => {
+      if (!failing.has('sessionData.clearAsync')) store.clear();
+      answer('sessionData.clearAsync', cbOf<void>(a, b), undefined);
+    },
+  };
 }
 
 function stripTags(html: string): string {
