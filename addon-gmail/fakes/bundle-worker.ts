@@ -68,6 +68,7 @@ const context = vm.createContext({
   ScriptApp: env.ScriptApp,
   GmailApp: env.GmailApp,
   PropertiesService: env.PropertiesService,
+  Utilities: env.Utilities,
 });
 new vm.Script(init.code, { filename: 'Code.js' }).runInContext(context);
 const globals = context as Record<string, unknown>;

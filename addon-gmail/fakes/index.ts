@@ -5,6 +5,7 @@ import {
   createScriptApp,
   createGmailApp,
   createPropertiesService,
+  createUtilities,
   type FakeMessageSpec,
   type THROWS,
 } from './services.ts';
@@ -32,12 +33,20 @@ export function createFakeEnv(opts: FakeEnvOptions) {
     ScriptApp: createScriptApp({ token: opts.token === undefined ? TEST_TOKEN : opts.token }),
     GmailApp: createGmailApp(opts.messages ?? []),
     PropertiesService: createPropertiesService(opts.scriptProperties ?? { ATTUNE_SERVER_URL: TEST_SERVER }),
+    Utilities: createUtilities(),
   };
 }
 
 export type FakeEnv = ReturnType<typeof createFakeEnv>;
 
-const NAMES = ['CardService', 'UrlFetchApp', 'ScriptApp', 'GmailApp', 'PropertiesService'] as const;
+const NAMES = [
+  'CardService',
+  'UrlFetchApp',
+  'ScriptApp',
+  'GmailApp',
+  'PropertiesService',
+  'Utilities',
+] as const;
 
 /** Install as globals for code imported directly by vitest; returns the uninstaller. */
 export function installGlobals(env: FakeEnv): () => void {

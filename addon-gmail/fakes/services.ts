@@ -1,4 +1,4 @@
-// Fakes of ScriptApp, GmailApp and PropertiesService for what the add-on uses, after the reference:
+// Fakes of ScriptApp, GmailApp, PropertiesService and Utilities for what the add-on uses, after the reference:
 //   - ScriptApp.getIdentityToken(): the user's OpenID Connect ID token (a JWT) when the project has
 //     the `openid` scope; without it there is no token. Modelled as a configurable token or failure.
 //   - GmailApp under gmail.addons.current.message.* scopes: getMessageById works only for the
@@ -8,6 +8,10 @@
 //     createDraftReply(body, options) creates a reply draft (allowed by
 //     gmail.addons.current.action.compose inside a compose action).
 //   - PropertiesService: string values only; getProperty of a missing key is null.
+//   - Utilities.getUuid(): a UUID string, by the reference the equivalent of
+//     java.util.UUID.randomUUID() (random, version 4, 36 characters), a new one on every call.
+
+import { randomUUID } from 'node:crypto';
 
 /** `THROWS` models a project without the openid scope. */
 export const THROWS = Symbol('throws');
@@ -103,5 +107,18 @@ export function createPropertiesService(script: Record<string, string> = {}) {
     getScriptProperties: () => scriptProps,
     getUserProperties: () => userProps,
     getDocumentProperties: () => null,
+  };
+}
+
+export function createUtilities() {
+  const uuids: string[] = [];
+  return {
+    /** Every UUID handed out, in order (tests assert which one a request carried). */
+    uuids,
+    getUuid(): string {
+      const id = randomUUID();
+      uuids.push(id);
+      return id;
+    },
   };
 }

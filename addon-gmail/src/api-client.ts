@@ -34,6 +34,8 @@ interface RequestSpec {
   method: 'get' | 'post';
   path: string;
   body?: unknown;
+  /** Extra request headers (e.g. Idempotency-Key); never PHI: headers end up in logs. */
+  headers?: Record<string, string>;
 }
 
 function identityToken(): string | null {
@@ -73,7 +75,7 @@ export function request<T>(spec: RequestSpec, parser: Parser<T>): ApiResult<T> {
 
   const params: GoogleAppsScript.URL_Fetch.URLFetchRequestOptions = {
     method: spec.method,
-    headers: { Authorization: `Bearer ${token}`, Accept: 'application/json' },
+    headers: { ...spec.headers, Authorization: `Bearer ${token}`, Accept: 'application/json' },
     // Status codes are handled below; without this UrlFetchApp throws on 4xx/5xx.
     muteHttpExceptions: true,
     // A redirect could carry the request to a host the admin did not configure.

@@ -21,8 +21,24 @@ export function getPolicy(): ApiResult<Policy> {
   return request({ method: 'get', path: '/v1/policy' }, PolicySchema);
 }
 
-export function sendMessage(body: SendMessageRequestInput): ApiResult<SendMessageResponse> {
-  return request({ method: 'post', path: '/v1/messages', body }, SendMessageResponseSchema);
+/**
+ * `idempotencyKey` goes out as the Idempotency-Key header: the server answers a repeat of the same
+ * request under the same key with the message it already accepted, and a different request under
+ * it with 409 `conflict` (server/src/http/routes/messages.ts).
+ */
+export function sendMessage(
+  body: SendMessageRequestInput,
+  opts: { idempotencyKey?: string } = {},
+): ApiResult<SendMessageResponse> {
+  return request(
+    {
+      method: 'post',
+      path: '/v1/messages',
+      body,
+      ...(opts.idempotencyKey !== undefined ? { headers: { 'Idempotency-Key': opts.idempotencyKey } } : {}),
+    },
+    SendMessageResponseSchema,
+  );
 }
 
 export function getEngagementByEmail(email: string): ApiResult<Engagement> {

@@ -37,6 +37,7 @@ function load(env: FakeEnv): Record<string, (e: unknown) => unknown> {
     ScriptApp: env.ScriptApp,
     GmailApp: env.GmailApp,
     PropertiesService: env.PropertiesService,
+    Utilities: env.Utilities,
   });
   new vm.Script(code, { filename: 'Code.js' }).runInContext(context);
   return context;

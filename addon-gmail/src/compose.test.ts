@@ -19,7 +19,7 @@ import {
   type FakeEnv,
   type Transport,
 } from '../fakes/index.ts';
-import { router, serverDown } from '../fakes/router.ts';
+import { messagesServer, router, serverDown } from '../fakes/router.ts';
 import { sendResponseFixture } from '../fakes/fixtures.ts';
 import { makeHandlers } from './handlers.ts';
 import type { ComposeScan, ComposeScanInput } from './scanner-types.ts';
@@ -240,7 +240,10 @@ describe('Send securely', () => {
     expect(tree.kind).toBe('ActionResponse');
     const text = textOf(tree);
     expect(text).toContain('Attune server unreachable');
-    expect(text).toContain('Nothing was sent');
+    // A timeout can follow the server's commit: no claim that nothing was sent, and a safe retry.
+    expect(text).toContain('may or may not have been stored');
+    expect(text).toContain('it will not be sent twice');
+    expect(text).not.toContain('Nothing was sent');
     expect(text).not.toContain('Address unavailable');
     expect(text).not.toContain(TEST_SERVER);
   });
@@ -317,5 +320,132 @@ describe('Send securely', () => {
 
   it('accepts the fixture the tests use as a valid server response', () => {
     expect(SendMessageResponseSchema.safeParse(sendResponseFixture()).success).toBe(true);
+  });
+});
+
+describe('the Idempotency-Key of a compose card', () => {
+  const KEY = /^gmail-compose-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+  function server() {
+    const messages = messagesServer((n) =>
+      sendResponseFixture({
+        id: `msg_${n}`,
+        notice: { text: `Open message ${n}`, html: `<p>Secure message ${n}</p>` },
+      }),
+    );
+    const env = setup(router(TEST_SERVER, { 'POST /v1/messages': messages.route }));
+    const keys = () =>
+      env.UrlFetchApp.requests
+        .filter((r) => r.url.endsWith('/v1/messages'))
+        .map((r) => r.headers['Idempotency-Key']);
+    return { messages, keys };
+  }
+
+  /** The card a response shows: a built card, or the one an ActionResponse puts in its place. */
+  function cardOf(res: unknown): unknown {
+    const tree = treeOf(res);
+    if (tree.kind !== 'ActionResponse') return tree;
+    return (tree.navigation as { ops: { card: unknown }[] }).ops[0]?.card;
+  }
+
+  /**
+   * A click on the card's button, as Gmail reports it: the action's parameters come back in
+   * commonEventObject.parameters, with what the card's inputs hold now and the draft's metadata.
+   */
+  function click(card: unknown, functionName: string, form: { subject?: string; body?: string }): AddonEvent {
+    const b = findAll(card, 'TextButton').find(
+      (x) => (x.onClickAction as { functionName: string }).functionName === functionName,
+    );
+    if (b === undefined) throw new Error(`no ${functionName} button on the card`);
+    const e = composeEvent(form);
+    e.commonEventObject.parameters = {
+      ...(b.onClickAction as { parameters: Record<string, string> }).parameters,
+    };
+    return e;
+  }
+
+  function inserted(res: unknown): string | undefined {
+    const tree = treeOf(res);
+    return (tree.body as { contents: { content: string }[] } | undefined)?.contents[0]?.content;
+  }
+
+  it('sends the same key for two clicks of the same card, so a double click makes one message', () => {
+    const { messages, keys } = server();
+    const h = makeHandlers(recordingScanner());
+    const card = h.onGmailCompose(composeEvent())[0];
+    const first = h.onComposeSend(click(card, 'onComposeSend', { body: BODY }));
+    const second = h.onComposeSend(click(card, 'onComposeSend', { body: BODY }));
+    expect(keys()).toHaveLength(2);
+    expect(keys()[0]).toMatch(KEY);
+    expect(keys()[1]).toBe(keys()[0]);
+    expect(messages.created).toHaveLength(1);
+    expect(inserted(first)).toBe('<p>Secure message 1</p>');
+    expect(inserted(second)).toBe('<p>Secure message 1</p>');
+  });
+
+  it('keeps the key on the card rebuilt after a lost answer, so Send securely again makes one message', () => {
+    const { messages, keys } = server();
+    const h = makeHandlers(recordingScanner());
+    const card = h.onGmailCompose(composeEvent())[0];
+    // Scan rebuilds the card: the key goes with it.
+    const scanned = cardOf(h.onComposeScan(click(card, 'onComposeScan', { body: BODY })));
+    messages.loseNext.push('timeout');
+    const failed = h.onComposeSend(click(scanned, 'onComposeSend', { body: BODY }));
+    expect(textOf(treeOf(failed))).toContain('it will not be sent twice');
+    expect(messages.created).toHaveLength(1);
+
+    const retried = h.onComposeSend(click(cardOf(failed), 'onComposeSend', { body: BODY }));
+    expect(inserted(retried)).toBe('<p>Secure message 1</p>');
+    expect(keys()).toHaveLength(2);
+    expect(keys()[1]).toBe(keys()[0]);
+    expect(messages.created).toHaveLength(1);
+  });
+
+  it('gives a fresh compose card a new key', () => {
+    const { messages, keys } = server();
+    const h = makeHandlers(recordingScanner());
+    const one = h.onGmailCompose(composeEvent())[0];
+    const two = h.onGmailCompose(composeEvent())[0];
+    h.onComposeSend(click(one, 'onComposeSend', { body: BODY }));
+    h.onComposeSend(click(two, 'onComposeSend', { body: BODY }));
+    expect(keys()[0]).toMatch(KEY);
+    expect(keys()[1]).toMatch(KEY);
+    expect(keys()[1]).not.toBe(keys()[0]);
+    expect(messages.created).toHaveLength(2);
+  });
+
+  it('sends a message edited after a lost answer under a new key, and a further click of that card replays it', () => {
+    const { messages, keys } = server();
+    const h = makeHandlers(recordingScanner());
+    const card = h.onGmailCompose(composeEvent())[0];
+    messages.loseNext.push(502);
+    const failed = cardOf(h.onComposeSend(click(card, 'onComposeSend', { body: BODY })));
+    const EDITED = `${BODY} Bring the sleep diary.`;
+
+    const sent = h.onComposeSend(click(failed, 'onComposeSend', { body: EDITED }));
+    expect(inserted(sent)).toBe('<p>Secure message 2</p>');
+    const [k1, refused, k2] = keys();
+    expect(refused).toBe(k1); // 409: the server holds the first text under it
+    expect(k2).toBe(`${k1}.2`);
+    expect(messages.created.map((m) => JSON.parse(m.payload).text)).toEqual([BODY, EDITED]);
+
+    // The card still shows (a draft update cannot replace it) and still carries the first key:
+    // clicking it again must land on the edited message, not make a third.
+    const again = h.onComposeSend(click(failed, 'onComposeSend', { body: EDITED }));
+    expect(inserted(again)).toBe('<p>Secure message 2</p>');
+    expect(keys().slice(3)).toEqual([k1, k2]);
+    expect(messages.created).toHaveLength(2);
+  });
+
+  it('after many edits of one card still sends the latest, under a random key', () => {
+    const { messages, keys } = server();
+    const h = makeHandlers(recordingScanner());
+    const card = h.onGmailCompose(composeEvent())[0];
+    for (let i = 0; i < 6; i++) h.onComposeSend(click(card, 'onComposeSend', { body: `${BODY} (${i})` }));
+    expect(messages.created).toHaveLength(6);
+    expect(messages.created.map((m) => JSON.parse(m.payload).text).at(-1)).toBe(`${BODY} (5)`);
+    const last = messages.created.at(-1)!.key;
+    expect(last).toMatch(KEY);
+    expect(last).not.toBe(keys()[0]);
   });
 });

@@ -8,12 +8,18 @@
 // Mail sent around the card is caught by the gateway the admin routes outbound mail through
 // (README: "Gmail compliance rule"); it relays a draft notice whose link it can vouch for.
 
-import { DEFAULT_POLICY, type Policy, type SendMessageResponse } from '@attune/shared/api';
+import {
+  DEFAULT_POLICY,
+  type Policy,
+  type SendMessageRequestInput,
+  type SendMessageResponse,
+} from '@attune/shared/api';
 import type { Finding } from '@attune/shared/phi';
 import { getPolicy, sendMessage } from './api.ts';
 import type { ApiFailure } from './api-client.ts';
 import { addresses, formValue, formValues, param, type AddonEvent } from './events.ts';
 import type { ComposeScan, Scanner } from './scanner-types.ts';
+import { cardKeyOf, newSendKey, SEND_KEY_PARAM, sendUnderCardKey } from './send-key.ts';
 import { button, describeFailure, esc, paragraph, PRODUCT, replaceCard, section } from './ui.ts';
 
 export const FIELD = { subject: 'attune_subject', body: 'attune_body', topics: 'attune_topics' } as const;
@@ -46,16 +52,24 @@ export interface ComposeState {
   cc: string[];
   /** Bcc recipients get the message too (the API has no Bcc: they are sent as Cc, each separately). */
   bcc: string[];
+  /** This card's Idempotency-Key (send-key.ts), carried from card to rebuilt card. */
+  sendKey: string;
 }
 
 export interface ComposeDeps {
   scanner: Scanner;
 }
 
-function recipientsParam(state: ComposeState): Record<string, string> {
+function actionParams(state: ComposeState): Record<string, string> {
   // Gmail resends the draft metadata with each action, but keep a copy in the action parameters in
-  // case a client omits it (parameters must be strings).
-  return { to: state.to.join(','), cc: state.cc.join(','), bcc: state.bcc.join(',') };
+  // case a client omits it (parameters must be strings). The card's key rides along: every click
+  // of this card, and of the cards rebuilt from it, sends the same Idempotency-Key.
+  return {
+    to: state.to.join(','),
+    cc: state.cc.join(','),
+    bcc: state.bcc.join(','),
+    [SEND_KEY_PARAM]: state.sendKey,
+  };
 }
 
 export function readComposeState(e: AddonEvent): ComposeState {
@@ -73,6 +87,8 @@ export function readComposeState(e: AddonEvent): ComposeState {
     to,
     cc,
     bcc,
+    // The compose trigger's event has no parameters: a new card, a new key.
+    sendKey: cardKeyOf(param(e, SEND_KEY_PARAM)) ?? newSendKey(),
   };
 }
 
@@ -158,7 +174,7 @@ export function buildComposeCard(
     .setTitle('Topics');
   for (const t of TOPICS) topics.addItem(t.label, t.value, state.topics.includes(t.value));
 
-  const params = recipientsParam(state);
+  const params = actionParams(state);
   card.addSection(
     section('Message (encrypted)')
       .addWidget(
@@ -226,6 +242,31 @@ function failureCard(state: ComposeState, failure: ApiFailure): GoogleAppsScript
   return replaceCard(buildComposeCard(state, { problem: { title, detail } }));
 }
 
+/** A failed send: only an answer from the server proves that nothing was stored. */
+function sendFailureCard(
+  state: ComposeState,
+  failure: ApiFailure,
+): GoogleAppsScript.Card_Service.ActionResponse {
+  if (failure.kind === 'unreachable' || failure.kind === 'server_error' || failure.kind === 'bad_response') {
+    // No answer, or a 5xx, can follow the server's commit. This card sends the same key again.
+    const what =
+      failure.kind === 'unreachable'
+        ? 'The Attune server did not answer'
+        : failure.kind === 'server_error'
+          ? `The Attune server failed (HTTP ${failure.status})`
+          : "The Attune server's answer could not be read";
+    return replaceCard(
+      buildComposeCard(state, {
+        problem: {
+          title: describeFailure(failure).title,
+          detail: `${what}, so the message may or may not have been stored. Press the same button again: if the server already has it, it will not be sent twice.`,
+        },
+      }),
+    );
+  }
+  return failureCard(state, failure);
+}
+
 function insertNotice(res: SendMessageResponse): GoogleAppsScript.Card_Service.UpdateDraftActionResponse {
   return CardService.newUpdateDraftActionResponseBuilder()
     .setUpdateDraftBodyAction(
@@ -260,7 +301,7 @@ function send(
       }),
     );
   }
-  const res = sendMessage({
+  const request: SendMessageRequestInput = {
     to: state.to,
     // Bcc recipients receive the draft, so they must be recipients of the secure message: each gets
     // their own link, and the notice in the draft then carries no recipient's personal link (with
@@ -272,8 +313,9 @@ function send(
     // A scheduled send cannot ride on a draft sent now: the server delivers it at the hour.
     delivery: sendAt === undefined ? 'client' : 'server',
     ...(sendAt !== undefined ? { sendAt } : {}),
-  });
-  if (!res.ok) return failureCard(state, res.failure);
+  };
+  const res = sendUnderCardKey(state.sendKey, (idempotencyKey) => sendMessage(request, { idempotencyKey }));
+  if (!res.ok) return sendFailureCard(state, res.failure);
   if (res.data.decision === 'block') {
     return replaceCard(
       buildComposeCard(state, {

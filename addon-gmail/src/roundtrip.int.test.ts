@@ -231,6 +231,37 @@ describe('Gmail add-on against the real server', () => {
     expect(mail, 'the server emailed no notice of its own').toBeUndefined();
   });
 
+  it('two clicks of Send securely on one card make one message on the server (same Idempotency-Key)', async (ctx) => {
+    const probe = await api('POST', '/v1/messages', {});
+    if (probe.status === 404) ctx.skip();
+    const body = `${PHI_BODY} See you Thursday.`;
+    const opened = await host.call('onGmailCompose', composeEvent(body));
+    expect(opened.error).toBeUndefined();
+    const send = findAll(opened.result, 'TextButton').find(
+      (b) => (b.onClickAction as { functionName: string }).functionName === 'onComposeSend',
+    );
+    const params = (send?.onClickAction as { parameters: Record<string, string> }).parameters;
+    const click = () => {
+      const e = composeEvent(body);
+      e.commonEventObject.parameters = { ...params };
+      return host.call('onComposeSend', e);
+    };
+    const links: string[] = [];
+    const keys: (string | undefined)[] = [];
+    for (const r of [await click(), await click()]) {
+      expect(r.error).toBeUndefined();
+      keys.push(r.requests.at(-1)?.headers['Idempotency-Key']);
+      const html = (findAll(r.result, 'UpdateDraftBodyAction')[0]?.contents as { content: string }[])[0]
+        ?.content;
+      links.push(/\/m\/[A-Za-z0-9_-]{43}/.exec(html ?? '')?.[0] ?? '');
+    }
+    expect(keys[0]).toMatch(/^gmail-compose-/);
+    expect(keys[1]).toBe(keys[0]);
+    // A second message would carry a new 256-bit link: the same link is the server's replay.
+    expect(links[0]).not.toBe('');
+    expect(links[1]).toBe(links[0]);
+  });
+
   // Last, so a server stuck on the (audited) refusal path cannot take the other tests down with it.
   it('shows "Sign-in refused" when the server refuses the token', async () => {
     // A token from the right issuer with a broken signature. UrlFetchApp gives up after a while; the

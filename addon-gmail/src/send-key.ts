@@ -1,0 +1,62 @@
+// The Idempotency-Key of a secure compose card. Apps Script keeps nothing between two clicks of a
+// card, but a card's actions carry string parameters that come back in the event of every click:
+// a key minted when the compose card is first built (Utilities.getUuid) and carried in its
+// actions' parameters, and in those of every card rebuilt from it (Scan, a failure), is the same
+// for every click of that card. A double click, or Send securely pressed again after a timeout or
+// a 5xx that followed the server's commit, then gets the message the server already accepted
+// instead of a second one. A new compose card (the add-on opened again) gets a new key.
+//
+// Random, never derived from the content: it travels in a header and in server logs.
+import type { ApiFailure, ApiResult } from './api-client.ts';
+
+/** The action parameter that carries the card's key. */
+export const SEND_KEY_PARAM = 'sendKey';
+export const SEND_KEY_PREFIX = 'gmail-compose-';
+/** The server's rule (server/src/http/routes/messages.ts): 1 to 200 printable ASCII characters. */
+const IDEMPOTENCY_KEY_RULE = /^[\x21-\x7e]{1,200}$/;
+/** Keys tried after the card's own before a random one (see sendUnderCardKey). */
+export const MAX_FOLLOW_ON_KEYS = 4;
+
+export function newSendKey(): string {
+  return `${SEND_KEY_PREFIX}${Utilities.getUuid()}`;
+}
+
+/** The key an action's parameters carry, if it is one the server accepts. */
+export function cardKeyOf(raw: string | undefined): string | null {
+  return raw !== undefined && IDEMPOTENCY_KEY_RULE.test(raw) && raw.length <= 190 ? raw : null;
+}
+
+/**
+ * 409 from POST /v1/messages: the key was used for a different request. The route answers code
+ * `conflict`; `idempotency_conflict` (the delivery layer's name) is accepted too.
+ */
+export function isKeyConflict(f: ApiFailure): boolean {
+  return (
+    f.kind === 'rejected' && f.status === 409 && (f.code === 'conflict' || f.code === 'idempotency_conflict')
+  );
+}
+
+/**
+ * Posts under the card's key. When the server holds another message under it, the clinician has
+ * changed the card (or switched between Send and Schedule) since an earlier click whose answer
+ * was lost: what is asked now is a new message, so it goes under a new key and is posted once more
+ * (replaying the old one would send what the clinician no longer means and drop the edit; the
+ * earlier send, if it was committed, stands).
+ *
+ * The new key is the card's key with a suffix (".2", ".3", ...), not a random one, because a
+ * card cannot be given a new key once the send succeeds: a compose action answers with a draft
+ * update, which cannot also replace the card. The next click of the same card still carries the
+ * old key, and must land on the message just created, not on a third: walking the same suffixes
+ * finds it (a replay), or the first free one for another edit. Only past MAX_FOLLOW_ON_KEYS edits of
+ * one card does a random key go out.
+ */
+export function sendUnderCardKey<T>(
+  cardKey: string,
+  post: (idempotencyKey: string) => ApiResult<T>,
+): ApiResult<T> {
+  let res = post(cardKey);
+  for (let n = 2; !res.ok && isKeyConflict(res.failure) && n <= MAX_FOLLOW_ON_KEYS + 1; n++)
+    res = post(`${cardKey}.${n}`);
+  if (!res.ok && isKeyConflict(res.failure)) res = post(newSendKey());
+  return res;
+}
