@@ -3,44 +3,9 @@ import { AUDIT, appendAudit, auditContext } from '../../audit/index.ts';
 import { requireAdmin, requireClinician } from '../../identity/middleware.ts';
 import { getPolicy, putPolicy } from '../../store/index.ts';
 import { ApiError } from '../errors.ts';
+import { hasCatastrophicRepetition } from '../regex-risk.ts';
 import { readJson } from '../validate.ts';
 import type { RouteModule } from '../types.ts';
-
-/**
- * Whether a regex source repeats a group that contains a repetition ((a+)+, (\w*)*, (x+){2,}):
- * the classic catastrophic-backtracking shape. Every clinician's send runs the practice's patterns
- * over the message on the server's one event loop, so one such pattern (30 characters of input took
- * seconds) stalls every practice. Character classes and escapes are skipped; a conservative check,
- * not a proof of linear time.
- */
-export function hasNestedQuantifier(source: string): boolean {
-  const groups: boolean[] = []; // per open group: contains a quantifier
-  let inClass = false;
-  for (let i = 0; i < source.length; i++) {
-    const ch = source[i]!;
-    if (ch === '\\') {
-      i++;
-      continue;
-    }
-    if (inClass) {
-      if (ch === ']') inClass = false;
-      continue;
-    }
-    if (ch === '[') inClass = true;
-    else if (ch === '(') groups.push(false);
-    else if (ch === ')') {
-      const inner = groups.pop() ?? false;
-      const after = source.slice(i + 1);
-      const repeated = /^(?:[+*]|\{\d*,\d*\}|\{\d{2,}\}|\{[2-9]\})/.test(after);
-      if (inner && repeated) return true;
-      if (inner && groups.length > 0) groups[groups.length - 1] = true;
-      if (repeated && groups.length > 0) groups[groups.length - 1] = true;
-    } else if ((ch === '+' || ch === '*' || ch === '{') && groups.length > 0) {
-      if (ch !== '{' || /^\{\d*,?\d*\}/.test(source.slice(i))) groups[groups.length - 1] = true;
-    }
-  }
-  return false;
-}
 
 /**
  * GET /v1/policy: the caller's practice policy (what the add-ins apply before send).
@@ -68,11 +33,11 @@ export const policy: RouteModule = {
             `customPatterns.${i}: not a valid regular expression.`,
           );
         }
-        if (hasNestedQuantifier(source)) {
+        if (hasCatastrophicRepetition(source)) {
           throw new ApiError(
             400,
             'validation_failed',
-            `customPatterns.${i}: a repeated group that itself repeats (like (a+)+) can take exponential time on a message; write it without the nesting.`,
+            `customPatterns.${i}: a repeated group that itself repeats (like (a+)+) or whose alternatives overlap (like (\\w|\\d)+) can take exponential time on a message; write it without the nesting, or with a character class.`,
           );
         }
       });
