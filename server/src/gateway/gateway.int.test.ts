@@ -245,6 +245,30 @@ describe('outbound relay', () => {
     expect(codeOf(later)).toBe(451);
   });
 
+  it('answers 451 when the next hop refuses our sender (a relay not set up for us), so nothing bounces', async () => {
+    await sink.close();
+    await relay.close();
+    sink = await startSink({ refuseSender: 550 });
+    relay = sinkRelay(sink);
+    backend = new MemoryBackend(relay);
+    await start();
+    const err = await client(port)
+      .sendMail({
+        envelope: { from: 'office@clinic.test', to: ['vendor@example.com'] },
+        raw: rawMessage({
+          from: 'office@clinic.test',
+          to: 'vendor@example.com',
+          subject: 'Order',
+          text: 'Paper.',
+        }),
+      })
+      .catch((e: unknown) => e);
+    // A 5xx there says the relay's configuration is wrong for every message alike: the sender keeps
+    // the message and retries while the operator fixes it, instead of every clinician getting bounces.
+    expect(codeOf(err)).toBe(451);
+    expect(sink.messages).toHaveLength(0);
+  });
+
   it('answers 552 to a message over the size limit', async () => {
     await start({ maxMessageBytes: 4096 });
     const raw = rawMessage({

@@ -44,14 +44,23 @@ export interface Sink {
   close(): Promise<void>;
 }
 
-/** `refuse` answers RCPT TO for an address with that SMTP code (null: accept). */
-export async function startSink(opts: { refuse?: (address: string) => number | null } = {}): Promise<Sink> {
+/**
+ * `refuse` answers RCPT TO for an address with that SMTP code (null: accept); `refuseSender`, MAIL
+ * FROM (as a relay that does not accept our sender does).
+ */
+export async function startSink(
+  opts: { refuse?: (address: string) => number | null; refuseSender?: number } = {},
+): Promise<Sink> {
   const messages: SinkMessage[] = [];
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS', 'AUTH'],
     logger: false,
     disableReverseLookup: true,
+    onMailFrom(_address, _session, cb) {
+      if (opts.refuseSender === undefined) return cb();
+      cb(Object.assign(new Error('Sender not allowed'), { responseCode: opts.refuseSender }));
+    },
     onRcptTo(address, _session, cb) {
       const code = opts.refuse?.(address.address) ?? null;
       if (code === null) return cb();
