@@ -266,6 +266,49 @@ describe('compose pane in Chromium', () => {
     await page.context().close();
   });
 
+  it('a draft edited after an unconfirmed send goes out as a new message under a new key, kept for its retries', async () => {
+    const page = await openPane('compose.html', PHI_DRAFT);
+    const before = postedMessages().length;
+    const createdBefore = api.created.length;
+    // Both answers lost after the server committed: the first send's, then the edited draft's. 5xx
+    // rather than a dropped connection: Chromium retries a POST whose reused connection closes
+    // without an answer, which would consume the answers in another order.
+    api.options.lostAnswers = [503, 502];
+    try {
+      await page.getByRole('button', { name: 'Send securely' }).click();
+      await page.getByText(/may not have been sent\. Try again/).waitFor();
+      const edited = PHI_DRAFT.html.replace('</p>', ' Take it with food.</p>');
+      await page.evaluate((h) => {
+        (window as unknown as { __fakeOfficeEdit(h: string): void }).__fakeOfficeEdit(h);
+      }, edited);
+      // The old key now names another message (409 conflict): the edit is posted once more under a
+      // new key, whose answer is lost too.
+      await page.getByRole('button', { name: 'Send securely' }).click();
+      await expect.poll(() => postedMessages().length).toBe(before + 3);
+      await expect.poll(() => page.locator('#send-secure').isEnabled()).toBe(true);
+      const status = await page.locator('#status').textContent();
+      expect(status).toMatch(/may not have been sent\. Try again/);
+      expect(status).not.toMatch(/refused|Nothing was sent/);
+      // A click again finds the edited message: no third one.
+      await page.getByRole('button', { name: 'Send securely' }).click();
+      await page.getByText('Sent securely.', { exact: true }).waitFor();
+      const posts = postedMessages().slice(before);
+      const [k1, conflicted, k2, retried] = posts.map((r) => r.idempotencyKey);
+      expect(posts).toHaveLength(4);
+      expect(conflicted).toBe(k1);
+      expect(k2).toMatch(/^outlook-compose-/);
+      expect(k2).not.toBe(k1);
+      expect(retried).toBe(k2);
+      const created = api.created.slice(createdBefore);
+      expect(created.map((m) => m.idempotencyKey)).toEqual([k1, k2]);
+      expect((created[1]!.body as { html: string }).html).toBe(edited);
+      expect((await writesOf(page)).closed).toEqual([{ discardItem: true }]);
+    } finally {
+      api.options.lostAnswers = [];
+    }
+    await page.context().close();
+  });
+
   it('health content without identifiers: the status line agrees with the "No PHI found" card', async () => {
     const page = await openPane(
       'compose.html',

@@ -16,7 +16,7 @@ import { append, clear, h, setStatus } from '../ui/dom.ts';
 import { paneApi } from '../ui/pane-api.ts';
 import { applyOfficeTheme } from '../ui/theme.ts';
 import { redactHtml, redactText, segments, withoutPlaceholders } from './highlight.ts';
-import { newIdempotencyKey } from './idempotency.ts';
+import { paneSendKey, sendUnderPaneKey } from './secure-send.ts';
 import { summarize } from './summary.ts';
 
 type StatusKind = 'info' | 'error' | 'success';
@@ -310,8 +310,9 @@ async function main(): Promise<void> {
   applyOfficeTheme();
   const api = paneApi();
   const policySource = createPolicySource(api);
-  // One key for every send from this pane (see idempotency.ts).
-  const idempotencyKey = newIdempotencyKey();
+  // One key for every send from this pane, renewed only for a draft edited after a lost answer
+  // (secure-send.ts, which also says why it is not the send handler's key).
+  const sendKey = paneSendKey();
   let state: State;
   try {
     const [loaded, context] = await Promise.all([load(api, policySource), initializationContext()]);
@@ -342,7 +343,8 @@ async function main(): Promise<void> {
             'A shared-link (cloud) attachment cannot be sent securely. Attach a copy of the file instead.',
           );
         say(best ? 'Scheduling securely…' : 'Sending securely…');
-        const r = await state.api.sendMessage(
+        const r = await sendUnderPaneKey(
+          state.api,
           {
             to: draft.to.length > 0 ? draft.to : [...draft.cc, ...draft.bcc].slice(0, 1),
             cc: draft.to.length > 0 ? [...draft.cc, ...draft.bcc] : [...draft.cc, ...draft.bcc].slice(1),
@@ -353,7 +355,7 @@ async function main(): Promise<void> {
             delivery: 'server',
             ...(best ? { sendAt: 'best' as const } : {}),
           },
-          { idempotencyKey },
+          sendKey,
         );
         if (!r.ok) return fail(sendFailure(r.reason, r.message));
         const sent: Sent = {
@@ -473,7 +475,8 @@ function sendFailure(reason: ApiFailureReason, message: string): string {
     case 'server_error':
     case 'invalid_response':
       // The request may have been committed before the answer was lost. Retrying is safe: the
-      // pane sends the same Idempotency-Key, so the server answers with the message it has.
+      // pane sends the same Idempotency-Key, so the server answers with the message it has (a
+      // draft edited in between is a new message, sent under a new key: secure-send.ts).
       return `${reason === 'unreachable' ? 'The Attune server could not be reached' : 'The Attune server did not confirm the send'}, so the message may not have been sent. Try again: it will not be sent twice.`;
   }
 }

@@ -1,7 +1,9 @@
 // One Idempotency-Key per compose session: every "Send securely" or "Schedule" click in this pane
 // sends the same key, so when an answer is lost (timeout, network drop, 5xx after commit) and the
 // clinician clicks again, the server answers with the message it already accepted instead of
-// creating a second one. Random, never derived from the draft: it travels in a header and in logs.
+// creating a second one. A draft edited after such a lost answer is a new message and gets a new
+// key, kept as the pane's from then on (secure-send.ts). Random, never derived from the draft: it
+// travels in a header and in logs.
 
 /** The server's rule (server/src/http/routes/messages.ts): 1 to 200 printable ASCII characters. */
 export const IDEMPOTENCY_KEY_RULE = /^[\x21-\x7e]{1,200}$/;

@@ -94,12 +94,36 @@ export const alerts = {
       'Nothing was sent. Attach a copy of the file instead, or remove it, then send again.',
     );
   },
-  rewriteFailed(): AlertText {
-    return make(
-      "Attune couldn't finish securing this message",
-      'The content was stored securely, but Outlook did not let Attune replace it with the secure-link notice.',
-      'Nothing was sent in clear. Choose **Send securely** to send it from the Attune pane.',
-    );
+  /**
+   * The server stored the message, but the draft could not be made its notice (on-send.ts says which
+   * `next` applies): 'send_again' when Send again posts the same request under the draft's kept key
+   * (the server answers with the message it has, nothing new is sent) and only redoes the rewrite;
+   * 'discard' when the server emails every recipient their own link, so the message has gone; 'pane'
+   * when the draft was to carry the only recipient's link, so nothing has reached anyone yet.
+   */
+  rewriteFailed(next: 'send_again' | 'discard' | 'pane'): AlertText {
+    const stored =
+      'The content was stored securely, but Outlook did not let Attune replace it with the secure-link notice. Nothing was sent in clear.';
+    switch (next) {
+      case 'send_again':
+        return make(
+          "Attune couldn't finish securing this message",
+          stored,
+          "Choose Send again to finish: Attune's server already has this message, so it won't be sent twice. If this keeps happening, contact your IT administrator.",
+        );
+      case 'discard':
+        return make(
+          "Attune couldn't finish securing this message",
+          `${stored} Attune's server has sent each recipient their own secure link.`,
+          "Discard this draft: don't send it again, or the recipients get the message twice.",
+        );
+      case 'pane':
+        return make(
+          "Attune couldn't finish securing this message",
+          `${stored} The recipient has not been sent anything yet.`,
+          'Choose **Send securely** to send it from the Attune pane.',
+        );
+    }
   },
   internal(): AlertText {
     return make(

@@ -44,6 +44,16 @@ export interface ApiFailure {
 
 export type ApiResult<T> = { ok: true; value: T } | ApiFailure;
 
+/**
+ * 409 from POST /v1/messages: the Idempotency-Key was already used for a different request (the
+ * server compares a hash of the whole request, delivery mode included). The route answers code
+ * `conflict` (server/src/http/routes/messages.ts); the delivery layer names it
+ * `idempotency_conflict`, accepted too in case the route ever passes it through.
+ */
+export function isIdempotencyConflict(r: { ok: boolean; status?: number; code?: string }): boolean {
+  return !r.ok && r.status === 409 && (r.code === 'conflict' || r.code === 'idempotency_conflict');
+}
+
 export interface ApiClient {
   getPolicy(): Promise<ApiResult<Policy>>;
   /**

@@ -156,6 +156,9 @@ describe('alert texts', () => {
       alerts.signIn(s),
       alerts.blocked(s.types),
       alerts.rejected('x'.repeat(600)),
+      alerts.rewriteFailed('send_again'),
+      alerts.rewriteFailed('discard'),
+      alerts.rewriteFailed('pane'),
     ]) {
       expect(t.markdown.length).toBeLessThanOrEqual(MAX_ALERT_CHARS);
       expect(t.plain.length).toBeLessThanOrEqual(MAX_ALERT_CHARS);

@@ -351,6 +351,95 @@ describe('OnMessageSend pressed again after a secure send whose answer was lost'
   });
 });
 
+describe('OnMessageSend when the server stored the message but the draft could not be made its notice', () => {
+  const automatic: FakeApiOptions = {
+    policy: { internalDomains: ['practice.example'], outlookAction: 'automatic' },
+  };
+  const ONE: FakeDraftInit = { subject: 'Follow-up', html: PHI_HTML, to: [PATIENT] };
+  // Several recipients: the server emails each their own link, so a second message would reach
+  // each of them twice.
+  const SEVERAL: FakeDraftInit = { ...ONE, cc: [COLLEAGUE] };
+  const posts = () => api!.requests.filter((r) => r.path === '/v1/messages');
+
+  it.each([
+    ['one recipient', ONE],
+    ['several recipients', SEVERAL],
+  ])(
+    'with %s, says Send again finishes it, and Send again replays the stored message and rewrites the draft',
+    async (_who, draft) => {
+      const sessionData = new Map<string, string>();
+      const first = await send({ ...draft, sessionData, failing: ['body.setAsync'] }, automatic);
+      const blocked = only(first);
+      expect(blocked.allowEvent).toBe(false);
+      expect(blocked.errorMessageMarkdown).toContain("couldn't finish securing");
+      expect(blocked.errorMessageMarkdown).toContain(
+        "Choose Send again to finish: Attune's server already has this message, so it won't be sent twice.",
+      );
+      // Not the pane: it posts under its own key with delivery "server", a second message.
+      expect(blocked.errorMessageMarkdown).not.toContain('Send securely');
+      expect(blocked.commandId).toBeUndefined();
+      expect(blocked.cancelLabel).toBeUndefined();
+      expectPhiFree(blocked.errorMessageMarkdown);
+      expectPhiFree(blocked.errorMessage);
+      expectUntouched(first);
+      expect(api!.created).toHaveLength(1);
+
+      const second = await sendTo(api!.url, { ...draft, sessionData });
+      expect(only(second)).toEqual({ allowEvent: true });
+      const keys = posts().map((r) => r.idempotencyKey);
+      expect(keys).toHaveLength(2);
+      expect(keys[0]).toMatch(/^outlook-send-/);
+      expect(keys[1]).toBe(keys[0]);
+      expect(posts()[1]!.body).toEqual(posts()[0]!.body);
+      // Exactly one message on the server, and the draft is now its notice.
+      expect(api!.created).toHaveLength(1);
+      expect(second.writes.body).toEqual([{ value: NOTICE_HTML, coercionType: 'html' }]);
+      expect(second.writes.headers).toEqual([{ [SECURED_HEADER]: api!.created[0]!.id }]);
+    },
+  );
+
+  it('without a kept key and several recipients, says the server sent the links and to discard the draft', async () => {
+    const run = await send({ ...SEVERAL, failing: ['sessionData.setAsync', 'body.setAsync'] }, automatic);
+    const o = only(run);
+    expect(o.allowEvent).toBe(false);
+    expect(o.errorMessageMarkdown).toContain('has sent each recipient their own secure link');
+    expect(o.errorMessageMarkdown).toContain("Discard this draft: don't send it again");
+    expect(o.errorMessageMarkdown).not.toContain('Send again');
+    expect(o.errorMessageMarkdown).not.toContain('Send securely');
+    expect(o.commandId).toBeUndefined();
+    expectPhiFree(o.errorMessageMarkdown);
+    expect(api!.created).toHaveLength(1);
+  });
+
+  it('without a kept key and one recipient (the draft was to carry the link), offers the pane', async () => {
+    const run = await send({ ...ONE, failing: ['sessionData.setAsync', 'body.setAsync'] }, automatic);
+    const o = only(run);
+    expect(o.allowEvent).toBe(false);
+    expect(o.errorMessageMarkdown).toContain('The recipient has not been sent anything yet.');
+    expect(o.errorMessageMarkdown).toContain('Choose **Send securely**');
+    expect(o.errorMessageMarkdown).not.toContain('Send again');
+    expect(o.cancelLabel).toBe('Send securely');
+    expect(o.commandId).toBe(COMPOSE_COMMAND_ID);
+    expect(JSON.parse(o.contextData as string).reason).toBe('rewrite_failed');
+    expectPhiFree(o.errorMessageMarkdown);
+  });
+
+  it('does not promise Send again once part of the draft was rewritten (the next request would differ)', async () => {
+    // The body became the notice, then Outlook refused the subject: Send again would read another
+    // draft, get 409 for the kept key and post a second message.
+    const run = await send(
+      { ...SEVERAL, subject: 'Jane Doe depression follow-up', failing: ['subject.setAsync'] },
+      automatic,
+    );
+    const o = only(run);
+    expect(o.allowEvent).toBe(false);
+    expect(run.writes.body).toEqual([{ value: NOTICE_HTML, coercionType: 'html' }]);
+    expect(o.errorMessageMarkdown).toContain("couldn't finish securing");
+    expect(o.errorMessageMarkdown).not.toContain('Send again');
+    expect(o.errorMessageMarkdown).toContain("Discard this draft: don't send it again");
+  });
+});
+
 describe('OnMessageSend when the server or sign-in fails', () => {
   it('blocks PHI when the server is down, saying why and what to do', async () => {
     const run = await send({ subject: 'Follow-up', html: PHI_HTML, to: [PATIENT] }, 'down');

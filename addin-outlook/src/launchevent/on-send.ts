@@ -10,13 +10,17 @@
 //                                PHI-free notice with the secure link, attachments removed,
 //                                x-attune-secured set; send continues. The POST carries the draft's
 //                                Idempotency-Key (draft-key.ts), so Send pressed again after a lost
-//                                answer gets the message the server already has, not a second one
+//                                answer gets the message the server already has, not a second one.
+//                                If Outlook refuses the rewrite, the alert says what is safe next:
+//                                Send again (same draft, same key: the stored message, rewritten)
+//                                only when that holds, else discard the draft or use the pane
 //   server unreachable / sign-in failed, and the detector found anything -> blocked, says why and
 //                                what to do (the practice's rules cannot be applied without it)
 // Every path ends in exactly one event.completed (CONVENTIONS 12).
-import type { SendMessageRequestInput } from '@attune/shared/api';
+import type { SendMessageRequestInput, SendMessageResponse } from '@attune/shared/api';
 import type { MessageScan } from '@attune/shared/phi';
 import { addressOf, decide } from '@attune/shared/policy';
+import { isIdempotencyConflict } from '../core/api-client.ts';
 import type { ApiClient, ApiFailure } from '../core/api-client.ts';
 import { alerts } from '../core/alerts.ts';
 import type { AlertText } from '../core/alerts.ts';
@@ -162,7 +166,7 @@ async function secureInPlace(
   };
   let draftKey = await draftSendKey(item);
   let sent = await deps.api.sendMessage(request, keyOption(draftKey));
-  if (isKeyConflict(sent)) {
+  if (isIdempotencyConflict(sent)) {
     // The server already holds a message under this draft's key, with other content: the clinician
     // changed the draft after an earlier press of Send whose answer was lost. What is being sent now
     // is a new message, so it gets a new key (kept for its own retries) and is posted once more.
@@ -178,13 +182,18 @@ async function secureInPlace(
     return failureOptions(sent, scan);
   }
 
+  // The body is written first: if Outlook refuses it, the draft is still exactly what was posted, so
+  // Send pressed again posts the same request (rewriteFailed below). After any write has landed, the
+  // next press would read another draft, and the server would take it for another message.
+  let draftChanged = false;
   try {
-    const subjectHasPhi = scan.fields.some((f) => f.field === 'subject' && f.findings.length > 0);
-    if (subjectHasPhi)
-      await officeCall<void>('subject.setAsync', (cb) => item.subject.setAsync(NEUTRAL_SUBJECT, cb));
     await officeCall<void>('body.setAsync', (cb) =>
       item.body.setAsync(sent.value.notice.html, { coercionType: Office.CoercionType.Html }, cb),
     );
+    draftChanged = true;
+    const subjectHasPhi = scan.fields.some((f) => f.field === 'subject' && f.findings.length > 0);
+    if (subjectHasPhi)
+      await officeCall<void>('subject.setAsync', (cb) => item.subject.setAsync(NEUTRAL_SUBJECT, cb));
     for (const a of draft.attachments) {
       await officeCall<void>('removeAttachmentAsync', (cb) => item.removeAttachmentAsync(a.id, cb));
     }
@@ -192,25 +201,44 @@ async function secureInPlace(
       item.internetHeaders.setAsync({ [SECURED_HEADER]: sent.value.id }, cb),
     );
   } catch {
-    return {
-      ...blockWith(alerts.rewriteFailed(), context('rewrite_failed', scan)),
-      cancelLabel: 'Send securely',
-    };
+    return rewriteFailed(sent.value, draftKey, draftChanged, scan);
   }
   return { allowEvent: true };
 }
 
-function keyOption(k: DraftKey): { idempotencyKey?: string } {
-  return k.key === undefined ? {} : { idempotencyKey: k.key };
+/**
+ * The server holds the message, but the draft could not be made its notice. What the clinician
+ * should do next depends on what pressing Send again would post:
+ * - the draft's key is kept and the draft is as it was read: Send again reads the same draft, posts
+ *   the same request under the same key, the server answers with the message it already has (the
+ *   same notice, the same link) and the rewrite is tried again. Nothing new is sent, so that is the
+ *   advice, and the pane's Send securely is not offered: it posts under its own key with delivery
+ *   "server" (a different request, see compose/secure-send.ts), a second message, and with several
+ *   recipients a second link for each.
+ * - otherwise Send again (or the pane) would be a second message. If the server already emails
+ *   every recipient their own link (several recipients: no recipient is the draft's), the message
+ *   has gone out securely and the draft must only be discarded. If one recipient was to get the
+ *   link through this draft, nobody has been sent anything: the pane's Send securely (the server
+ *   emails the notice) reaches them once. (A draft already partly rewritten also goes that way, as
+ *   before; finishing its rewrite on the next press would need the notice kept with the key.)
+ */
+function rewriteFailed(
+  sent: SendMessageResponse,
+  draftKey: DraftKey,
+  draftChanged: boolean,
+  scan: MessageScan,
+): Completed {
+  if (draftKey.kept && !draftChanged) return blockWith(alerts.rewriteFailed('send_again'), null);
+  const serverSendsAll = sent.recipients.length > 0 && sent.recipients.every((r) => r.delivery === 'server');
+  if (serverSendsAll) return blockWith(alerts.rewriteFailed('discard'), null);
+  return {
+    ...blockWith(alerts.rewriteFailed('pane'), context('rewrite_failed', scan)),
+    cancelLabel: 'Send securely',
+  };
 }
 
-/**
- * 409 from POST /v1/messages: the Idempotency-Key was used for a different request. The route
- * answers code `conflict` (server/src/http/routes/messages.ts); the delivery layer names it
- * `idempotency_conflict`, accepted too in case the route ever passes it through.
- */
-function isKeyConflict(r: { ok: boolean; status?: number; code?: string }): boolean {
-  return !r.ok && r.status === 409 && (r.code === 'conflict' || r.code === 'idempotency_conflict');
+function keyOption(k: DraftKey): { idempotencyKey?: string } {
+  return k.key === undefined ? {} : { idempotencyKey: k.key };
 }
 
 function failureOptions(failure: ApiFailure, scan: MessageScan): Completed {

@@ -107,7 +107,12 @@ export async function startFakeApi(options: FakeApiOptions = {}): Promise<FakeAp
       if (route === 'POST /v1/messages') {
         const m = options.messages ?? 'ok';
         if (m !== 'ok') return err(m[0], m[1]);
-        const b = body as { to: string[]; cc?: string[]; sendAt?: string };
+        const b = body as { to: string[]; cc?: string[]; sendAt?: string; delivery?: 'server' | 'client' };
+        const everyone = [...b.to, ...(b.cc ?? [])];
+        // The server's rule (shared/src/api/messages.ts `delivery`): with "client", a send that goes
+        // now to exactly one (secure-link) recipient is that recipient's notice; otherwise the server
+        // emails every recipient. Each recipient is marked only when the request set `delivery`.
+        const clientDelivered = b.delivery === 'client' && everyone.length === 1 && !b.sendAt;
         const lose = (answer: unknown) => {
           const lost = options.lostAnswers?.shift();
           if (lost === undefined) return send(202, answer);
@@ -124,10 +129,11 @@ export async function startFakeApi(options: FakeApiOptions = {}): Promise<FakeAp
           id: `msg_${n}`,
           decision: 'encrypt',
           reasons: ['PHI found'],
-          recipients: [...b.to, ...(b.cc ?? [])].map((email) => ({
+          recipients: everyone.map((email) => ({
             email,
             method: 'link',
             status: b.sendAt ? 'scheduled' : 'queued',
+            ...(b.delivery ? { delivery: clientDelivered ? 'client' : 'server' } : {}),
           })),
           notice: { text: 'You have a secure message.', html: NOTICE_HTML },
           ...(b.sendAt ? { sendAt: '2026-11-23T15:00:00.000Z' } : {}),

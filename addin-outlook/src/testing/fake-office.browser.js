@@ -127,6 +127,12 @@
       },
     };
   }
+  // The clinician edits the draft's body to `html` while the pane is open (no event: the pane reads
+  // the draft again when it sends).
+  window.__fakeOfficeEdit = function (html) {
+    state.html = html;
+    cfg.text = undefined;
+  };
   // Smart Alerts blocks Send again and its action is chosen while the pane is open, after the
   // draft was edited to `html`.
   window.__fakeOfficeBlockedAgain = function (html, contextData) {

@@ -1,0 +1,87 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createApiClient } from '../core/api-client.ts';
+import { cachedTokenProvider, devTokenProvider } from '../core/auth.ts';
+import { startFakeApi } from '../testing/fake-api.ts';
+import type { FakeApi, FakeApiOptions } from '../testing/fake-api.ts';
+import { paneSendKey, sendUnderPaneKey } from './secure-send.ts';
+
+let api: FakeApi | null = null;
+afterEach(async () => {
+  await api?.close();
+  api = null;
+});
+
+async function server(opts: FakeApiOptions = {}) {
+  api = await startFakeApi(opts);
+  const baseUrl = api.url;
+  const client = createApiClient({
+    baseUrl,
+    getToken: cachedTokenProvider(
+      devTokenProvider({ baseUrl, email: () => 'clinician@practice.example' }),
+      60_000,
+    ),
+    timeoutMs: 5_000,
+  });
+  const posts = () => api!.requests.filter((r) => r.path === '/v1/messages');
+  return { api, client, posts };
+}
+
+// What the pane posts (compose.ts): delivery "server", the draft is discarded afterwards.
+const DRAFT = {
+  to: ['pat.jones@gmail.com'],
+  cc: ['dr.lee@practice.example'],
+  subject: 'Follow-up',
+  html: '<p>Your sertraline 50 mg is ready.</p>',
+  delivery: 'server' as const,
+};
+const EDITED = { ...DRAFT, html: '<p>Your sertraline 50 mg is ready. Take it with food.</p>' };
+
+describe("the compose pane's secure send", () => {
+  it('sends the same request twice under one key, so the server keeps one message', async () => {
+    const { api, client, posts } = await server({ lostAnswers: ['drop'] });
+    const key = paneSendKey();
+    const lost = await sendUnderPaneKey(client, DRAFT, key);
+    expect(lost).toMatchObject({ ok: false, reason: 'unreachable' });
+    const again = await sendUnderPaneKey(client, DRAFT, key);
+    expect(again.ok).toBe(true);
+    expect(posts().map((r) => r.idempotencyKey)).toEqual([key.current, key.current]);
+    expect(api.created).toHaveLength(1);
+  });
+
+  it('sends a draft edited after a lost answer as a new message under a new key, kept for its own retries', async () => {
+    const { api, client, posts } = await server({ lostAnswers: ['drop', 503] });
+    const key = paneSendKey();
+    const k1 = key.current;
+    expect(await sendUnderPaneKey(client, DRAFT, key)).toMatchObject({ ok: false, reason: 'unreachable' });
+
+    // The edit: 409 conflict for the old key, then posted once more under a new one (whose answer
+    // is lost too: a 503 after the commit).
+    const edited = await sendUnderPaneKey(client, EDITED, key);
+    expect(edited).toMatchObject({ ok: false, reason: 'server_error' });
+    const k2 = key.current;
+    expect(k2).not.toBe(k1);
+    expect(k2).toMatch(/^outlook-compose-/);
+    expect(posts().map((r) => r.idempotencyKey)).toEqual([k1, k1, k2]);
+    expect(api.created.map((m) => m.idempotencyKey)).toEqual([k1, k2]);
+    expect((api.created[1]!.body as { html: string }).html).toBe(EDITED.html);
+
+    // A click again on the edited draft finds the edited message: no third one.
+    const retried = await sendUnderPaneKey(client, EDITED, key);
+    expect(retried.ok && retried.value.id).toBe(api.created[1]!.id);
+    expect(posts().map((r) => r.idempotencyKey)).toEqual([k1, k1, k2, k2]);
+    expect(api.created).toHaveLength(2);
+  });
+
+  it('gives up on any other refusal without posting again or changing the key', async () => {
+    const { client, posts } = await server({ messages: [409, 'patient_opted_out'] });
+    const key = paneSendKey();
+    const k1 = key.current;
+    expect(await sendUnderPaneKey(client, DRAFT, key)).toMatchObject({
+      ok: false,
+      status: 409,
+      code: 'patient_opted_out',
+    });
+    expect(posts()).toHaveLength(1);
+    expect(key.current).toBe(k1);
+  });
+});
