@@ -7,13 +7,12 @@
 // instead of a second one. A new compose card (the add-on opened again) gets a new key.
 //
 // Random, never derived from the content: it travels in a header and in server logs.
+import { IDEMPOTENCY_KEY_RULE, isIdempotencyConflict } from '@attune/shared/api';
 import type { ApiFailure, ApiResult } from './api-client.ts';
 
 /** The action parameter that carries the card's key. */
 export const SEND_KEY_PARAM = 'sendKey';
 export const SEND_KEY_PREFIX = 'gmail-compose-';
-/** The server's rule (server/src/http/routes/messages.ts): 1 to 200 printable ASCII characters. */
-const IDEMPOTENCY_KEY_RULE = /^[\x21-\x7e]{1,200}$/;
 /** Keys tried after the card's own before a random one (see sendUnderCardKey). */
 export const MAX_FOLLOW_ON_KEYS = 4;
 
@@ -26,14 +25,9 @@ export function cardKeyOf(raw: string | undefined): string | null {
   return raw !== undefined && IDEMPOTENCY_KEY_RULE.test(raw) && raw.length <= 190 ? raw : null;
 }
 
-/**
- * 409 from POST /v1/messages: the key was used for a different request. The route answers code
- * `conflict`; `idempotency_conflict` (the delivery layer's name) is accepted too.
- */
+/** 409 from POST /v1/messages: the key was used for a different request. */
 export function isKeyConflict(f: ApiFailure): boolean {
-  return (
-    f.kind === 'rejected' && f.status === 409 && (f.code === 'conflict' || f.code === 'idempotency_conflict')
-  );
+  return f.kind === 'rejected' && isIdempotencyConflict(f.status, f.code);
 }
 
 /**

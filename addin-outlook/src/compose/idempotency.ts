@@ -5,8 +5,7 @@
 // key, kept as the pane's from then on (secure-send.ts). Random, never derived from the draft: it
 // travels in a header and in logs.
 
-/** The server's rule (server/src/http/routes/messages.ts): 1 to 200 printable ASCII characters. */
-export const IDEMPOTENCY_KEY_RULE = /^[\x21-\x7e]{1,200}$/;
+export { IDEMPOTENCY_KEY_RULE } from '@attune/shared/api';
 
 export function newIdempotencyKey(
   c: Pick<Crypto, 'getRandomValues'> & { randomUUID?: () => string } = crypto,

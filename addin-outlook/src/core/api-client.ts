@@ -4,6 +4,7 @@ import {
   CaseloadSchema,
   EngagementSchema,
   ErrorBodySchema,
+  isIdempotencyConflict as isConflictAnswer,
   PolicySchema,
   RecipientPatientsResponseSchema,
   ReplySchema,
@@ -46,12 +47,10 @@ export type ApiResult<T> = { ok: true; value: T } | ApiFailure;
 
 /**
  * 409 from POST /v1/messages: the Idempotency-Key was already used for a different request (the
- * server compares a hash of the whole request, delivery mode included). The route answers code
- * `conflict` (server/src/http/routes/messages.ts); the delivery layer names it
- * `idempotency_conflict`, accepted too in case the route ever passes it through.
+ * server compares a hash of the whole request, delivery mode included).
  */
 export function isIdempotencyConflict(r: { ok: boolean; status?: number; code?: string }): boolean {
-  return !r.ok && r.status === 409 && (r.code === 'conflict' || r.code === 'idempotency_conflict');
+  return !r.ok && isConflictAnswer(r.status, r.code);
 }
 
 export interface ApiClient {

@@ -7,6 +7,20 @@ export const MAX_ATTACHMENTS = 20;
 export const MAX_RECIPIENTS = 100;
 export const MAX_BODY_CHARS = 1_000_000;
 
+/**
+ * The Idempotency-Key header of POST /v1/messages: 1 to 200 printable ASCII characters. A repeat
+ * under the same key replays the first send; the same key for a different request is refused.
+ */
+export const IDEMPOTENCY_KEY_RULE = /^[\x21-\x7e]{1,200}$/;
+
+/**
+ * The answer to a reused Idempotency-Key: 409 with code `conflict` (the key was used for another
+ * request: other recipients, content, timing or delivery mode).
+ */
+export function isIdempotencyConflict(status: number | undefined, code: string | undefined): boolean {
+  return status === 409 && code === 'conflict';
+}
+
 const email = z.string().trim().toLowerCase().pipe(z.email().max(254));
 
 export const AttachmentSchema = z

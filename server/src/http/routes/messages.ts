@@ -1,4 +1,4 @@
-import { SendMessageRequestSchema } from '@attune/shared/api';
+import { IDEMPOTENCY_KEY_RULE, SendMessageRequestSchema } from '@attune/shared/api';
 import { AUDIT, appendAudit, auditContext } from '../../audit/index.ts';
 import { deliveryFor, messageStatus, revokeMessage, sendSecureMessage } from '../../delivery/index.ts';
 import { requireClinician } from '../../identity/middleware.ts';
@@ -15,7 +15,6 @@ import type { AppEnv } from '../types.ts';
 
 const ID = /^[0-9a-f-]{36}$/;
 /** Idempotency-Key (IETF draft-ietf-httpapi-idempotency-key-header): a client-chosen retry key. */
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
 
 function sameRecipients(a: string[], b: string[]): boolean {
   const norm = (xs: string[]) => [...new Set(xs.map((x) => x.trim().toLowerCase()))].sort().join('\n');
@@ -41,7 +40,7 @@ export const messages: RouteModule = {
     app.post('/v1/messages', auth, async function sendMessage(c) {
       const req = await readJson(c, SendMessageRequestSchema);
       const key = c.req.header('idempotency-key');
-      if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
+      if (key !== undefined && !IDEMPOTENCY_KEY_RULE.test(key)) {
         throw new ApiError(
           400,
           'bad_request',
