@@ -135,14 +135,15 @@ export async function verifyChains(db: Db, opts: VerifyOptions = {}): Promise<Ve
     }
   }
   const chains: ChainReport[] = [];
-  const names = new Set([...heads.map((h) => h.chain), ...signed.keys()]);
+  // Every chain that has entries too, not only those with a head row: deleting a chain's head must
+  // not take its entries out of the check (they would then go unchecked, edits and all).
+  const names = new Set([...heads.map((h) => h.chain), ...signed.keys(), ...(await chainsWithEntries(db))]);
   for (const chain of [...names].sort()) {
     const h = heads.find((x) => x.chain === chain);
     const sigs = signed.get(chain) ?? new Map<number, CheckpointStatement[]>();
-    const report = !h
-      ? { chain, entries: 0, head: GENESIS_HASH, checkpoints: 0 }
-      : await walkChain(db, chain, sigs);
-    if (!report.break && h && (report.entries !== h.seq || report.head !== h.head)) {
+    const report = await walkChain(db, chain, sigs);
+    // A chain with entries but no head row has lost its head: it is as long as nobody can say.
+    if (!report.break && (h ? report.entries !== h.seq || report.head !== h.head : report.entries > 0)) {
       report.break = { chain, seq: report.entries + 1, id: null, reason: 'head_mismatch' };
     }
     // Signed lengths the chain no longer reaches: it was cut short (or deleted) after they were signed.
@@ -178,6 +179,13 @@ export async function verifyChains(db: Db, opts: VerifyOptions = {}): Promise<Ve
     anchorsChecked,
     storeHasCheckpoints,
   };
+}
+
+/** The chains that have at least one entry, audit or archive. */
+async function chainsWithEntries(db: Db): Promise<string[]> {
+  const audit = await db.selectFrom('audit_events').select('chain').distinct().execute();
+  const archive = await db.selectFrom('archive_entries').select('chain').distinct().execute();
+  return [...audit, ...archive].map((r) => r.chain);
 }
 
 /**

@@ -1,0 +1,77 @@
+// What `attune verify` (verifyChains) must catch beyond an edited chain entry (security review):
+// a chain whose head row is gone.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SendMessageResponseSchema } from '@attune/shared/api';
+import { acceptReply, deliveryFor } from '../delivery/index.ts';
+import { dialectsUnderTest } from '../store/testing.ts';
+import { createTestApp, type TestApp } from '../http/testing.ts';
+import { verifyChains } from './index.ts';
+
+describe.each(dialectsUnderTest())('attune verify on %s', (dialect) => {
+  let t: TestApp;
+  const messages: string[] = [];
+  const replies: string[] = [];
+
+  beforeAll(async () => {
+    t = await createTestApp(dialect);
+    const tok = await t.token('dr.a@a.example.org');
+    const svc = deliveryFor(t.deps).services;
+    for (const text of ['Your appointment is on Tuesday.', 'Please take 20 mg from tomorrow.']) {
+      const r = await t.app.request('/v1/messages', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${tok}` },
+        body: JSON.stringify({ to: ['pat.one@patients.example'], text, delivery: 'client' }),
+      });
+      expect(r.status).toBe(202);
+      const sent = SendMessageResponseSchema.parse(await r.json());
+      messages.push(sent.id);
+      const token = /\/m\/([A-Za-z0-9_-]{43})/.exec(sent.notice.text)![1]!;
+      const reply = await acceptReply(svc, { token, text: `Thanks (${text.length})`, source: 'viewer' });
+      if (!reply.ok) throw new Error(reply.reason);
+      replies.push(reply.replyId);
+    }
+    expect((await verifyChains(t.store.db)).ok).toBe(true);
+  });
+  afterAll(async () => {
+    await t?.cleanup();
+  });
+
+  it('still walks a chain whose head row was deleted, and reports the edit and the missing head', async () => {
+    const chain = `audit:${t.practiceA}`;
+    const head = await t.store.db
+      .selectFrom('chain_heads')
+      .selectAll()
+      .where('chain', '=', chain)
+      .executeTakeFirstOrThrow();
+    const victim = await t.store.db
+      .selectFrom('audit_events')
+      .select(['id', 'outcome'])
+      .where('chain', '=', chain)
+      .where('seq', '=', 2)
+      .executeTakeFirstOrThrow();
+    await t.store.db.deleteFrom('chain_heads').where('chain', '=', chain).execute();
+    try {
+      // Only the head gone: every entry is intact, but the chain no longer says how long it is.
+      const headless = await verifyChains(t.store.db);
+      expect(headless.ok).toBe(false);
+      expect(headless.firstBreak).toMatchObject({ chain, reason: 'head_mismatch' });
+      // And an entry edited without recomputing anything is found, not skipped with the chain.
+      await t.store.db
+        .updateTable('audit_events')
+        .set({ outcome: 'failure' })
+        .where('id', '=', victim.id)
+        .execute();
+      const edited = await verifyChains(t.store.db);
+      expect(edited.ok).toBe(false);
+      expect(edited.firstBreak).toEqual({ chain, seq: 2, id: victim.id, reason: 'hash_mismatch' });
+    } finally {
+      await t.store.db
+        .updateTable('audit_events')
+        .set({ outcome: victim.outcome })
+        .where('id', '=', victim.id)
+        .execute();
+      await t.store.db.insertInto('chain_heads').values(head).execute();
+    }
+    expect((await verifyChains(t.store.db)).ok).toBe(true);
+  });
+});
