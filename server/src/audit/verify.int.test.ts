@@ -1,5 +1,6 @@
 // What `attune verify` (verifyChains) must catch beyond an edited chain entry (security review):
-// a chain whose head row is gone.
+// a chain whose head row is gone, and the copies of messages and replies that the viewer and the
+// clinician are actually shown, which must be the ciphertext the archive chain vouches for.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SendMessageResponseSchema } from '@attune/shared/api';
 import { acceptReply, deliveryFor } from '../delivery/index.ts';
@@ -71,6 +72,78 @@ describe.each(dialectsUnderTest())('attune verify on %s', (dialect) => {
         .where('id', '=', victim.id)
         .execute();
       await t.store.db.insertInto('chain_heads').values(head).execute();
+    }
+    expect((await verifyChains(t.store.db)).ok).toBe(true);
+  });
+
+  it('reports a message whose stored content is not the archived ciphertext (what the patient is shown)', async () => {
+    const [first, second] = messages as [string, string];
+    const rows = await t.store.db
+      .selectFrom('messages')
+      .select(['id', 'body_ct'])
+      .where('id', 'in', [first, second])
+      .execute();
+    const original = rows.find((r) => r.id === first)!.body_ct;
+    const other = rows.find((r) => r.id === second)!.body_ct;
+    // A valid ciphertext to the practice's archive key (here another message's): it decrypts, and
+    // the viewer would show it for the first message, while the archive chain is untouched.
+    await t.store.db.updateTable('messages').set({ body_ct: other }).where('id', '=', first).execute();
+    try {
+      const report = await verifyChains(t.store.db);
+      expect(report.ok).toBe(false);
+      expect(report.firstBreak).toMatchObject({
+        chain: `archive:${t.practiceA}`,
+        reason: 'content_mismatch',
+        ref: first,
+      });
+    } finally {
+      await t.store.db.updateTable('messages').set({ body_ct: original }).where('id', '=', first).execute();
+    }
+    expect((await verifyChains(t.store.db)).ok).toBe(true);
+  });
+
+  it('reports a reply whose stored content is not the archived ciphertext (what the clinician reads)', async () => {
+    const [first, second] = replies as [string, string];
+    const rows = await t.store.db
+      .selectFrom('replies')
+      .select(['id', 'body_ct'])
+      .where('id', 'in', [first, second])
+      .execute();
+    const original = rows.find((r) => r.id === first)!.body_ct;
+    const other = rows.find((r) => r.id === second)!.body_ct;
+    await t.store.db.updateTable('replies').set({ body_ct: other }).where('id', '=', first).execute();
+    try {
+      const report = await verifyChains(t.store.db);
+      expect(report.ok).toBe(false);
+      expect(report.firstBreak).toMatchObject({
+        chain: `archive:${t.practiceA}`,
+        reason: 'content_mismatch',
+        ref: first,
+      });
+    } finally {
+      await t.store.db.updateTable('replies').set({ body_ct: original }).where('id', '=', first).execute();
+    }
+    expect((await verifyChains(t.store.db)).ok).toBe(true);
+  });
+
+  it('reports a message that no archive entry covers (inserted around the archive)', async () => {
+    const row = await t.store.db
+      .selectFrom('messages')
+      .selectAll()
+      .where('id', '=', messages[0]!)
+      .executeTakeFirstOrThrow();
+    const forged = { ...row, id: '00000000-0000-4000-8000-00000000f0f0', idempotency_key: null };
+    await t.store.db.insertInto('messages').values(forged).execute();
+    try {
+      const report = await verifyChains(t.store.db);
+      expect(report.ok).toBe(false);
+      expect(report.firstBreak).toMatchObject({
+        chain: `archive:${t.practiceA}`,
+        reason: 'unarchived',
+        ref: forged.id,
+      });
+    } finally {
+      await t.store.db.deleteFrom('messages').where('id', '=', forged.id).execute();
     }
     expect((await verifyChains(t.store.db)).ok).toBe(true);
   });

@@ -1,7 +1,7 @@
 import type { Selectable } from 'kysely';
 import type { Database } from '../store/schema.ts';
 import type { Db } from '../store/index.ts';
-import { archiveCanonical, sha256Hex } from '../archive/archive.ts';
+import { archiveCanonical, archiveChain, sha256Hex } from '../archive/archive.ts';
 import type { MasterKey } from '../crypto/index.ts';
 import { leafHash, merkleRoot } from '../archive/merkle.ts';
 import { auditCanonical } from './audit.ts';
@@ -22,13 +22,17 @@ export type BreakReason =
   | 'ciphertext_mismatch' // an archive blob was changed
   | 'head_mismatch' // the chain was truncated or its head rewritten
   | 'checkpoint_mismatch' // the chain differs from a signed checkpoint of it, or is shorter
-  | 'checkpoint_signature'; // a stored checkpoint is not validly signed by the practice's key
+  | 'checkpoint_signature' // a stored checkpoint is not validly signed by the practice's key
+  | 'content_mismatch' // the stored message or reply (what is shown) is not the ciphertext archived for it
+  | 'unarchived'; // a message or reply that no archive entry covers (seq 0: it is in no chain)
 
 export interface ChainBreak {
   chain: string;
   seq: number;
   id: string | null;
   reason: BreakReason;
+  /** The message or reply id, for content_mismatch and unarchived. */
+  ref?: string;
 }
 
 export interface ChainReport {
@@ -135,9 +139,15 @@ export async function verifyChains(db: Db, opts: VerifyOptions = {}): Promise<Ve
     }
   }
   const chains: ChainReport[] = [];
+  const stray = await contentBreaks(db);
   // Every chain that has entries too, not only those with a head row: deleting a chain's head must
   // not take its entries out of the check (they would then go unchecked, edits and all).
-  const names = new Set([...heads.map((h) => h.chain), ...signed.keys(), ...(await chainsWithEntries(db))]);
+  const names = new Set([
+    ...heads.map((h) => h.chain),
+    ...signed.keys(),
+    ...(await chainsWithEntries(db)),
+    ...stray.map((b) => b.chain),
+  ]);
   for (const chain of [...names].sort()) {
     const h = heads.find((x) => x.chain === chain);
     const sigs = signed.get(chain) ?? new Map<number, CheckpointStatement[]>();
@@ -165,6 +175,10 @@ export async function verifyChains(db: Db, opts: VerifyOptions = {}): Promise<Ve
       const bad = badSignatures.find((b) => b.chain === chain);
       if (bad) report.break = bad;
     }
+    if (!report.break) {
+      const content = stray.find((b) => b.chain === chain);
+      if (content) report.break = content;
+    }
     chains.push(report);
   }
   // A bad signature on a checkpoint of a chain that does not exist is a break too.
@@ -179,6 +193,57 @@ export async function verifyChains(db: Db, opts: VerifyOptions = {}): Promise<Ve
     anchorsChecked,
     storeHasCheckpoints,
   };
+}
+
+/**
+ * The chain vouches for the archive's copy of each message and reply; the viewer shows the patient
+ * messages.body_ct and the clinician reads replies.body_ct. Anyone can encrypt to the archive's
+ * public key, so a replaced copy decrypts and is shown while every chain still verifies: each copy
+ * must be byte for byte the ciphertext archived for it, in the same practice, and each message and
+ * reply must have an archive entry. (An entry whose row is gone is not a break here: the archive is
+ * the record, and the rows cannot be deleted while deliveries refer to them.) Compared in the
+ * database, so no ciphertext is read twice.
+ */
+async function contentBreaks(db: Db): Promise<ChainBreak[]> {
+  const breaks: ChainBreak[] = [];
+  for (const [table, kind] of [
+    ['messages', 'message'],
+    ['replies', 'reply'],
+  ] as const) {
+    // (Widened, as in chainRows: both tables have the columns used here.)
+    const t: 'messages' = table as 'messages';
+    const changed = await db
+      .selectFrom('archive_entries as ae')
+      .innerJoin(`${t} as r`, 'r.id', 'ae.ref_id')
+      .select(['ae.chain', 'ae.seq', 'ae.id', 'r.id as ref'])
+      .where('ae.kind', '=', kind)
+      .where((eb) =>
+        eb.or([
+          eb('r.practice_id', '!=', eb.ref('ae.practice_id')),
+          eb('r.body_ct', '!=', eb.ref('ae.ciphertext')),
+        ]),
+      )
+      .orderBy('ae.chain')
+      .orderBy('ae.seq')
+      .execute();
+    for (const c of changed)
+      breaks.push({ chain: c.chain, seq: c.seq, id: c.id, reason: 'content_mismatch', ref: c.ref });
+    const unarchived = await db
+      .selectFrom(`${t} as r`)
+      .leftJoin('archive_entries as ae', (j) =>
+        j
+          .onRef('ae.practice_id', '=', 'r.practice_id')
+          .onRef('ae.ref_id', '=', 'r.id')
+          .on('ae.kind', '=', kind),
+      )
+      .select(['r.id', 'r.practice_id'])
+      .where('ae.id', 'is', null)
+      .orderBy('r.id')
+      .execute();
+    for (const u of unarchived)
+      breaks.push({ chain: archiveChain(u.practice_id), seq: 0, id: null, reason: 'unarchived', ref: u.id });
+  }
+  return breaks;
 }
 
 /** The chains that have at least one entry, audit or archive. */

@@ -69,7 +69,7 @@ export async function run(args: string[]): Promise<number> {
       if (report.firstBreak) {
         const b = report.firstBreak;
         process.stdout.write(
-          `FIRST BREAK: chain ${b.chain} at seq ${b.seq}${b.id ? ` (row id ${b.id})` : ''}: ${b.reason}\n`,
+          `FIRST BREAK: chain ${b.chain} at seq ${b.seq}${b.id ? ` (row id ${b.id})` : ''}: ${b.reason}${b.ref ? ` (message or reply ${b.ref})` : ''}\n`,
         );
       }
     }
