@@ -24,10 +24,24 @@ export interface WeeklySeries {
   replied: number[];
 }
 
-/** One symbol per calendar week (UTC Monday weeks) from the first event to `asOf`. */
+/**
+ * Weeks before the first email contact (message or reply) kept in the series. The model was fitted on
+ * histories that open with an appointment booked up to four weeks (mostly one) before the first
+ * message, so those lead-in weeks stay as they were; older
+ * events (a FHIR import of years of visits, a placeholder date such as 0001-01-01) say nothing about
+ * email engagement, yet Viterbi would decode every one of those empty weeks into a level that the
+ * rules below count (a declining patient read as steady) and the decoding would run over them all.
+ */
+const LEAD_WEEKS = 4;
+
+/** One symbol per calendar week (UTC Monday weeks) from the first event (at most LEAD_WEEKS before the first email contact) to `asOf`. */
 export function weeklySeries(t: Timeline): WeeklySeries {
   if (t.firstAt === null) return { firstWeek: 0, obs: [], sent: [], replied: [] };
-  const w0 = utcWeek(t.firstAt);
+  // Messages and replies are in time order.
+  const contact = Math.min(t.messages[0]?.sentAt ?? Infinity, t.replies[0]?.at ?? Infinity);
+  const w0 = Number.isFinite(contact)
+    ? Math.max(utcWeek(t.firstAt), utcWeek(contact) - LEAD_WEEKS)
+    : utcWeek(t.firstAt);
   const T = utcWeek(t.asOf) - w0 + 1;
   const sent = new Array<number>(T).fill(0);
   const replied = new Array<number>(T).fill(0);
