@@ -17,7 +17,10 @@ import { hashToken, looksLikeToken } from './tokens.ts';
 
 export type LinkState =
   | { ok: true; linkId: string; practiceId: string; deliveryId: string; messageId: string; expiresAt: string }
-  | { ok: false; reason: 'unknown_token' | 'expired' | 'revoked' };
+  | { ok: false; reason: 'unknown_token' }
+  // A link that exists but no longer works still names its practice and message, so a refused try
+  // is audited in that practice's trail against that message (never shown to the caller).
+  | { ok: false; reason: 'expired' | 'revoked'; practiceId: string; messageId: string };
 
 /** Looks a link token up by its hash and says whether it still works. */
 export async function resolveLink(
@@ -40,8 +43,9 @@ export async function resolveLink(
     .where('viewer_links.token_sha256', '=', hashToken(token))
     .executeTakeFirst();
   if (!link) return { ok: false, reason: 'unknown_token' };
-  if (link.linkRevoked || link.messageRevoked) return { ok: false, reason: 'revoked' };
-  if (link.expiresAt <= nowIso(svc.now())) return { ok: false, reason: 'expired' };
+  const refs = { practiceId: link.practiceId, messageId: link.messageId };
+  if (link.linkRevoked || link.messageRevoked) return { ok: false, reason: 'revoked', ...refs };
+  if (link.expiresAt <= nowIso(svc.now())) return { ok: false, reason: 'expired', ...refs };
   return {
     ok: true,
     linkId: link.linkId,
@@ -77,7 +81,7 @@ export const MAX_REPLY_CHARS = 20_000;
 
 export async function acceptReply(svc: DeliveryServices, input: ReplyInput): Promise<AcceptReplyResult> {
   const link = await resolveLink(svc, input.token);
-  if (!link.ok) return link;
+  if (!link.ok) return { ok: false, reason: link.reason };
   // A reply, from the viewer or by email through the gateway, is a person who read the message,
   // even if no open was recorded (script blocked, tab hidden, a mail client that never loaded the
   // page): recorded first, so the open precedes the reply in time.

@@ -2,7 +2,7 @@
 // Unicode text) is refused at send time, and one already stored still downloads instead of a 500
 // (security review: encodeURIComponent threw a URIError on the Content-Disposition header).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SendMessageRequestSchema } from '@attune/shared/api';
+import { SendMessageRequestSchema, SendMessageResponseSchema } from '@attune/shared/api';
 import { deliveryFor, sendSecureMessage } from '../../delivery/index.ts';
 import { dialectsUnderTest } from '../../store/testing.ts';
 import { createTestApp, type TestApp } from '../testing.ts';
@@ -70,5 +70,66 @@ describe.each(dialectsUnderTest())('attachment filenames and the viewer download
       `attachment; filename="scan_.pdf"; filename*=UTF-8''scan%EF%BF%BD.pdf`,
     );
     expect(Buffer.from(await res.arrayBuffer()).toString('base64')).toBe(PDF);
+  });
+});
+
+describe.each(dialectsUnderTest())('the audit of a refused viewer link on %s', (dialect) => {
+  let t: TestApp;
+  let tok: string;
+
+  beforeAll(async () => {
+    t = await createTestApp(dialect);
+    tok = await t.token('dr.a@a.example.org');
+  });
+  afterAll(async () => {
+    await t?.cleanup();
+  });
+
+  async function send(): Promise<{ id: string; token: string }> {
+    const r = await t.app.request('/v1/messages', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${tok}` },
+      body: JSON.stringify({ to: [PATIENT], text: 'Your results are in.', delivery: 'client' }),
+    });
+    expect(r.status).toBe(202);
+    const sent = SendMessageResponseSchema.parse(await r.json());
+    return { id: sent.id, token: /\/m\/([A-Za-z0-9_-]{43})/.exec(sent.notice.text)![1]! };
+  }
+
+  const failures = (messageId: string) =>
+    t.store.db
+      .selectFrom('audit_events')
+      .select(['chain', 'practice_id', 'actor_type', 'target_type', 'details'])
+      .where('action', '=', 'auth.failure')
+      .where('target_id', '=', messageId)
+      .execute();
+
+  it("records tries to open a revoked or expired message in that practice's trail, naming the message", async () => {
+    const revoked = await send();
+    const rv = await t.app.request(`/v1/messages/${revoked.id}/revoke`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tok}` },
+    });
+    expect(rv.status).toBe(200);
+    expect((await t.app.request(`/m/${revoked.token}`)).status).toBe(410);
+    expect((await t.app.request(`/m/${revoked.token}/a/0`)).status).toBe(410);
+
+    const expired = await send();
+    await t.store.db
+      .updateTable('viewer_links')
+      .set({ expires_at: new Date(Date.now() - 1000).toISOString() })
+      .where('message_id', '=', expired.id)
+      .execute();
+    expect((await t.app.request(`/m/${expired.token}`)).status).toBe(410);
+
+    const row = (reason: string) => ({
+      chain: `audit:${t.practiceA}`,
+      practice_id: t.practiceA,
+      actor_type: 'anonymous',
+      target_type: 'message',
+      details: JSON.stringify({ credential: 'viewer_link', reason }),
+    });
+    expect(await failures(revoked.id)).toEqual([row('revoked'), row('revoked')]);
+    expect(await failures(expired.id)).toEqual([row('expired')]);
   });
 });

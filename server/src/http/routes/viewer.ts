@@ -125,12 +125,17 @@ export const viewer: RouteModule = {
       if (!state.ok) {
         // A link is the patient's credential: a refused one is an authentication failure (the
         // reason only; never the token). Unknown tokens are rate limited above, so this is bounded.
+        // An expired or revoked link is recorded in its practice's trail against its message, so
+        // the practice can see tries to open a message it withdrew.
         await appendAudit(svc.db, {
           action: AUDIT.AUTH_FAILURE,
           outcome: 'failure',
           actor: { type: 'anonymous' },
           ip,
           requestId: c.get('requestId'),
+          ...(state.reason === 'unknown_token'
+            ? {}
+            : { practiceId: state.practiceId, target: { type: 'message', id: state.messageId } }),
           details: { reason: state.reason, credential: 'viewer_link' },
         });
         if (state.reason === 'unknown_token') {
