@@ -487,6 +487,26 @@ describe.each(dialectsUnderTest())('engagement API on %s', (dialect) => {
       expect(e.appointments.rescheduled).toBe(1);
     });
 
+    it('counts a visit once when later exports move it from arrived to checked-in to fulfilled', async () => {
+      const visit = (status: string) =>
+        bundle([
+          {
+            id: 'f7',
+            status,
+            start: at(5),
+            participant: [{ actor: { reference: 'Patient/ehr-carol' } }],
+          },
+        ]);
+      const attended = async () =>
+        EngagementSchema.parse(await (await f.call('GET', `/v1/patients/${carol}/engagement`)).json())
+          .appointments.attended;
+      const before = await attended();
+      for (const status of ['arrived', 'checked-in', 'fulfilled']) {
+        expect((await f.call('POST', '/v1/fhir', visit(status))).status).toBeLessThan(300);
+      }
+      expect((await attended()) - before).toBe(1);
+    });
+
     it('refuses what is not a Bundle and reports malformed appointments by entry', async () => {
       expect((await f.call('POST', '/v1/fhir', { resourceType: 'Patient' })).status).toBe(400);
       const r = (await (

@@ -88,6 +88,17 @@ export function buildTimeline(
   let instant = NaN;
   const idsAtInstant: string[] = [];
   let count = 0;
+  // An appointment has one outcome: a visit reported again under another event id (a FHIR export that
+  // shows it arrived, then checked-in, then fulfilled; a scheduling system's retried webhook) is
+  // counted once, or the no-show rate would look better the more often a visit is reported.
+  const outcomes = new Set<string>();
+  const firstOutcome = (e: EngagementEvent): boolean => {
+    if (e.appointmentId === undefined) return true;
+    const key = `${e.type}\u0000${e.appointmentId}`;
+    if (outcomes.has(key)) return false;
+    outcomes.add(key);
+    return true;
+  };
 
   for (let k = 0; k < order.length; k++) {
     const i = order[k] as number;
@@ -152,9 +163,10 @@ export function buildTimeline(
         appointments.scheduled++;
         break;
       case 'appointment_attended':
-        appointments.attended++;
+        if (firstOutcome(e)) appointments.attended++;
         break;
       case 'appointment_missed':
+        if (!firstOutcome(e)) break;
         appointments.missed++;
         appointments.missedAt.push(ms);
         break;
