@@ -164,7 +164,9 @@ export async function acceptReply(svc: DeliveryServices, input: ReplyInput): Pro
       ip: input.ip ?? null,
       requestId: input.requestId ?? null,
       target: { type: 'reply', id: replyId },
-      details: { messageId: link.messageId, source: input.source, crisis: crisis !== null },
+      // References only (CONVENTIONS 8): whether the reply holds crisis language is the patient's
+      // health information; it is on the engagement event and the notice, never in the trail.
+      details: { messageId: link.messageId, source: input.source },
     });
     await ddb(tx)
       .insertInto('outbox')

@@ -73,7 +73,7 @@ describe.each(dialectsUnderTest())('attachment filenames and the viewer download
   });
 });
 
-describe.each(dialectsUnderTest())('the audit of a refused viewer link on %s', (dialect) => {
+describe.each(dialectsUnderTest())('what the viewer audits on %s', (dialect) => {
   let t: TestApp;
   let tok: string;
 
@@ -131,5 +131,26 @@ describe.each(dialectsUnderTest())('the audit of a refused viewer link on %s', (
     });
     expect(await failures(revoked.id)).toEqual([row('revoked'), row('revoked')]);
     expect(await failures(expired.id)).toEqual([row('expired')]);
+  });
+  it('audits a reply by reference only: no crisis finding in the audit payload', async () => {
+    const { id, token } = await send();
+    const page = await (await t.app.request(`/m/${token}`)).text();
+    const csrf = /name="csrf" value="([^"]+)"/.exec(page)![1]!;
+    const r = await t.app.request(`/m/${token}/reply`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `text=${encodeURIComponent('I want to kill myself.')}&csrf=${encodeURIComponent(csrf)}`,
+    });
+    expect(r.status).toBe(303);
+    const row = await t.store.db
+      .selectFrom('audit_events')
+      .select(['target_type', 'details'])
+      .where('action', '=', 'viewer.reply')
+      .where('details', 'like', `%${id}%`)
+      .executeTakeFirstOrThrow();
+    // Whether a patient's words hold crisis language is their health information: it belongs to
+    // the reply and its engagement event, which the practice's clinicians read, not to the trail.
+    expect(row.target_type).toBe('reply');
+    expect(JSON.parse(row.details)).toEqual({ messageId: id, source: 'viewer' });
   });
 });
