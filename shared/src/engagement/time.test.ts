@@ -44,6 +44,20 @@ describe('nextLocalHour', () => {
       '2026-07-03T00:00:00.000Z',
     );
   });
+  it('sends an hour skipped by the spring change at the end of the gap, never an hour early', () => {
+    // New York, 8 March 2026: 2:00 EST becomes 3:00 EDT, so 2:00 does not exist that night.
+    const midnightNy = Date.parse('2026-03-08T05:00:00Z'); // 0:00 EST
+    expect(new Date(nextLocalHour('America/New_York', midnightNy, 2)).toISOString()).toBe(
+      '2026-03-08T07:00:00.000Z', // 3:00 EDT, not 1:00 EST
+    );
+    // Santiago, 6 September 2026: midnight becomes 1:00, so a midnight send lands at 1:00 that day,
+    // not at 23:00 the evening before.
+    const noonSantiago = Date.parse('2026-09-05T16:00:00Z');
+    expect(new Date(nextLocalHour('America/Santiago', noonSantiago, 0)).toISOString()).toBe(
+      '2026-09-06T04:00:00.000Z',
+    );
+    expect(localHour('America/Santiago', Date.parse('2026-09-06T04:00:00Z'))).toBe(1);
+  });
   it('is never earlier than the start and reads the requested local hour (property)', () => {
     fc.assert(
       fc.property(

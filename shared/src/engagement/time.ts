@@ -128,10 +128,17 @@ export function nextLocalHour(timeZone: string, afterMs: number, hour: number): 
   const dayStart = l - (((l % DAY) + DAY) % DAY);
   for (let d = 0; d < 3; d++) {
     const wantLocal = dayStart + d * DAY + hour * HOUR;
-    // Convert local wall time to UTC with the offset at that time (checked twice across a change).
-    let utc = wantLocal - zoneOffsetMinutes(timeZone, wantLocal) * 60_000;
-    utc = wantLocal - zoneOffsetMinutes(timeZone, utc) * 60_000;
-    if (utc >= afterMs) return utc;
+    // Local wall time to UTC: try the offsets in force a day either side (a change lies between them
+    // at most); an instant whose clock reads wantLocal is the answer, the earlier of two when the hour
+    // repeats. When none does, the hour was skipped: with the offset from before the change it is the
+    // instant the clock jumps past it (2:00 EST = 3:00 EDT), not an hour before the gap.
+    const before = zoneOffsetMinutes(timeZone, wantLocal - DAY);
+    const after = zoneOffsetMinutes(timeZone, wantLocal + DAY);
+    const valid = [wantLocal - before * 60_000, wantLocal - after * 60_000]
+      .filter((utc) => localMs(timeZone, utc) === wantLocal)
+      .sort((a, b) => a - b);
+    const utc = valid.length > 0 ? valid.find((x) => x >= afterMs) : wantLocal - before * 60_000;
+    if (utc !== undefined && utc >= afterMs) return utc;
   }
   return afterMs;
 }
