@@ -60,18 +60,27 @@ export async function handleOutbound(
 
   // An add-in already replaced the content with a notice and stamped the message id. Trust the stamp
   // only when the id is a message this practice sent securely, lately, to these very recipients;
-  // a forged header, or a real id on other mail, is scanned.
+  // a forged header, or a real id on other mail, is scanned like any mail.
   const secured = headerValues(headers, 'x-attune-secured')[0];
-  if (secured !== undefined && sender && /^[\w-]{1,100}$/.test(secured.trim())) {
-    if (await ctx.backend.isSecuredMessage(sender.practiceId, secured.trim(), envelope.to))
-      return relay('relayed_secured');
-  }
+  const stamped =
+    secured !== undefined &&
+    sender !== null &&
+    /^[\w-]{1,100}$/.test(secured.trim()) &&
+    (await ctx.backend.isSecuredMessage(sender.practiceId, secured.trim(), envelope.to));
 
   const policy = sender?.policy ?? DEFAULT_POLICY;
   const patients = sender
     ? await ctx.backend.knownPatients(sender.practiceId, envelope.to)
     : new Set<string>();
-  const notice = sender ? await ownClientNotice(ctx.backend, sender.practiceId, mail, envelope) : null;
+  // A stamp vouches for the recipients, not for the content: the header stays on a sent notice
+  // that is resent or edited as new (Outlook copies it) where no add-in ran to secure the edit. So
+  // a stamped notice is scanned too, as a notice: without its links (see ownClientNotice), and for a
+  // PGP/MIME message without its ciphertext.
+  const notice = stamped
+    ? withoutNoticeParts(mail)
+    : sender
+      ? await ownClientNotice(ctx.backend, sender.practiceId, mail, envelope)
+      : null;
   const { scan, decision } = classify(
     policy,
     notice ? { ...scanInput(notice, []), cc: [] } : scanInput(mail, envelope.to),
@@ -79,7 +88,8 @@ export async function handleOutbound(
   );
   // A file the detector cannot read, sent to a patient of the practice, is treated as PHI: that the
   // recipient is a patient is itself health information, and the file is most likely about them.
-  const opaqueToPatient = decision.decision === 'allow' && patients.size > 0 && hasUnreadableAttachment(mail);
+  const opaqueToPatient =
+    decision.decision === 'allow' && patients.size > 0 && hasUnreadableAttachment(notice ?? mail);
   const verdict = opaqueToPatient ? 'encrypt' : decision.decision;
   ctx.log({
     event: 'gateway.scan',
@@ -87,11 +97,12 @@ export async function handleOutbound(
     phi: decision.phi,
     types: scan.types,
     opaqueToPatient,
+    ...(stamped ? { stamped: true } : {}),
   });
 
   switch (verdict) {
     case 'allow':
-      return relay('relayed');
+      return relay(stamped ? 'relayed_secured' : 'relayed');
     case 'block':
       return {
         kind: 'blocked',
@@ -206,6 +217,33 @@ async function ownClientNotice(
     html: mail.html === null ? null : strip(mail.html),
   };
 }
+
+/**
+ * A stamped message as its scan sees it: without the secure links and reply addresses of our notices
+ * (in mail to a known patient a web address counts as PHI, so the notice itself would be converted
+ * into a notice of a notice) and, for an RFC 3156 message, without its two MIME parts (the version
+ * part and the ciphertext: nothing readable). The subject, the rest of the body and any other
+ * attachment are scanned as usual.
+ */
+function withoutNoticeParts(mail: MailView): MailView {
+  const strip = (s: string) => s.replace(LINK_URL, '').replace(REPLY_ADDRESS, '');
+  const version = mail.attachments.findIndex(
+    (a) => a.contentType.toLowerCase() === 'application/pgp-encrypted',
+  );
+  const cipher = mail.attachments.findIndex(
+    (a, i) => i !== version && a.content.subarray(0, 64).toString('latin1').trimStart().startsWith(PGP_ARMOR),
+  );
+  return {
+    ...mail,
+    text: mail.text === undefined ? undefined : strip(mail.text),
+    html: mail.html === null ? null : strip(mail.html),
+    attachments:
+      version >= 0 && cipher >= 0
+        ? mail.attachments.filter((_, i) => i !== version && i !== cipher)
+        : mail.attachments,
+  };
+}
+const PGP_ARMOR = '-----BEGIN PGP MESSAGE-----';
 
 async function resolve(
   backend: GatewayBackend,

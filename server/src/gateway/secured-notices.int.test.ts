@@ -6,6 +6,7 @@ import { generateMasterKey } from '../crypto/index.ts';
 import { createDelivery, sendSecureMessage, type Delivery } from '../delivery/index.ts';
 import { silentLogger } from '../log.ts';
 import { newId } from '../store/index.ts';
+import { GpgHome } from '../crypto/gpg-cli.ts';
 import { ensurePractice } from '../store/practices.ts';
 import { insertTestClinician, insertTestPatient } from '../store/test-rows.ts';
 import { createTestStore, type TestStore } from '../store/testing.ts';
@@ -183,6 +184,67 @@ describe('gateway: mail Attune already secured', () => {
     });
     const info = await client(gw.port).sendMail({ envelope: { from: CLINICIAN, to: [PATIENT] }, raw });
     expect(info.response).toMatch(/secure delivery/);
+  });
+
+  it('scans a stamped notice too: one resent with PHI written into it is secured, the notice as sent is relayed', async () => {
+    // Outlook keeps internet headers on a sent item that is resent or edited as new; where no
+    // add-in runs (mobile, add-in not loaded) nothing rewrites it, and the old stamp comes with it.
+    const res = await send({ to: [PATIENT], delivery: 'client' });
+    const stamped = (text: string, subject = 'Secure message') =>
+      new MailComposer({
+        from: CLINICIAN,
+        to: PATIENT,
+        subject,
+        text,
+        headers: { 'X-Attune-Secured': res.id },
+      })
+        .compile()
+        .build();
+    const asSent = await client(gw.port).sendMail({
+      envelope: { from: CLINICIAN, to: [PATIENT] },
+      raw: await stamped(res.notice.text),
+    });
+    expect(asSent.response).toMatch(/^250 .*Relayed/);
+    expect(await messageCount()).toBe(1);
+
+    const edited = await client(gw.port).sendMail({
+      envelope: { from: CLINICIAN, to: [PATIENT] },
+      raw: await stamped(`${PHI_TEXT}\n\n${res.notice.text}`),
+    });
+    expect(edited.response).toMatch(/secure delivery/);
+    const phiSubject = await client(gw.port).sendMail({
+      envelope: { from: CLINICIAN, to: [PATIENT] },
+      raw: await stamped(res.notice.text, 'Your sertraline dose for depression'),
+    });
+    expect(phiSubject.response).toMatch(/secure delivery/);
+    expect(await messageCount()).toBe(3);
+    for (const m of sink.messages) expect(m.raw.toString('utf8')).not.toContain('sertraline');
+  });
+
+  it('relays the server’s own PGP/MIME message as secured: its ciphertext is not taken for an unreadable file', async () => {
+    const gpg = await GpgHome.create();
+    try {
+      const key = await gpg.generateKey('pgp@example.com');
+      await store.db
+        .updateTable('patients')
+        .set({ public_key: key.publicKey, fingerprint: key.fingerprint })
+        .where('email', '=', PATIENT)
+        .execute();
+      const res = await send({ to: [PATIENT] });
+      expect(res.recipients[0]?.method).toBe('pgp');
+      const sent = await until(() => sink.messages.find(toPatient));
+      expect(sent.raw.toString('utf8')).toContain('multipart/encrypted');
+      sink.messages.length = 0;
+      const info = await client(gw.port).sendMail({
+        envelope: { from: 'notices@clinic.test', to: [PATIENT] },
+        raw: sent.raw,
+      });
+      expect(info.response).toMatch(/^250 .*Relayed/);
+      await until(() => sink.messages.find(toPatient));
+      expect(await messageCount()).toBe(1);
+    } finally {
+      await gpg.dispose();
+    }
   });
 
   it("trusts a stamp only on mail to that message's recipients, and only for a while: ids are not secret", async () => {
