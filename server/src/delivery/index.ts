@@ -5,6 +5,7 @@ import type { InboundReply, OutboundSender, ReplyResult, SecureSendResult } from
 import { availableParallelism } from 'node:os';
 import { threadedRelayTransport } from './relay-thread.ts';
 import { smtpRelayTransport } from './smtp-relay.ts';
+import { Marker, markRaw, markerSecretFor } from '../gateway/marker.ts';
 import type { Pipeline } from '../gateway/store-backend.ts';
 import type { Logger } from '../log.ts';
 import type { Store } from '../store/index.ts';
@@ -57,9 +58,25 @@ function deliveryTransport(config: Config): MailTransport {
     process.env['ATTUNE_SMTP_THREAD'] !== undefined
       ? process.env['ATTUNE_SMTP_THREAD'] !== '0'
       : availableParallelism() > 1;
-  return threaded
+  const relay = threaded
     ? threadedRelayTransport(opts, smtpConnectionOptions(opts).description)
     : smtpRelayTransport(opts);
+  const secret = markerSecretFor(process.env['GATEWAY_MARKER_SECRET']?.trim(), config.masterKey);
+  return secret ? markedTransport(relay, new Marker(secret)) : relay;
+}
+
+/**
+ * Every message the outbox sends carries the gateway's marker (gateway/marker.ts markRaw): a
+ * practice that routes all outbound mail through the gateway, the relay included, gets Attune's own
+ * notices, PGP/MIME messages and codes through it unscanned, as mail the gateway already processed.
+ */
+function markedTransport(inner: MailTransport, marker: Marker): MailTransport {
+  return {
+    kind: inner.kind,
+    description: inner.description,
+    send: (mail, label) => inner.send({ ...mail, raw: markRaw(mail.raw, mail.messageId, marker) }, label),
+    close: () => inner.close(),
+  };
 }
 
 export function createDelivery(opts: {

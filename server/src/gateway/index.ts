@@ -1,7 +1,7 @@
-import { createHmac } from 'node:crypto';
 import type { Config } from '../config.ts';
 import type { Store } from '../store/index.ts';
 import { isDomain, loadGatewayConfig, type GatewayConfig } from './config.ts';
+import { markerSecretFor } from './marker.ts';
 import { createRelay } from './relay.ts';
 import { createGateway, type Gateway, type GatewayLog } from './server.ts';
 import { createStoreBackend, type Pipeline } from './store-backend.ts';
@@ -46,11 +46,7 @@ export async function startGateway(opts: {
   if (!env['GATEWAY_HOST']) gwConfig.host = opts.config.host;
   // One marker key for every gateway process of the deployment (and across restarts), so each
   // recognises the others' output; derived from the master key, never the key itself.
-  if (gwConfig.markerSecret === null && opts.config.masterKey) {
-    gwConfig.markerSecret = createHmac('sha256', opts.config.masterKey)
-      .update('attune:gateway-marker:v1')
-      .digest('base64url');
-  }
+  gwConfig.markerSecret = markerSecretFor(gwConfig.markerSecret, opts.config.masterKey);
   // Notices use each practice's own reply domain when it has one: accept replies at all of them.
   const practiceDomains = await opts.store.db
     .selectFrom('practices')

@@ -7,6 +7,35 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export const MARKER_HEADER = 'X-Attune-Gateway';
 
+/**
+ * The marker key of a deployment: GATEWAY_MARKER_SECRET, else derived from ATTUNE_MASTER_KEY (never
+ * the key itself), so every gateway process (and the server's outbox, which marks its own mail)
+ * recognises the others' output across restarts; null when neither is set (each process then
+ * draws its own).
+ */
+export function markerSecretFor(
+  configured: string | null | undefined,
+  masterKey: string | undefined,
+): string | null {
+  if (configured) return configured;
+  if (!masterKey) return null;
+  return createHmac('sha256', masterKey).update('attune:gateway-marker:v1').digest('base64url');
+}
+
+/**
+ * The marker header line for a composed message, prepended to its raw bytes: Attune's own mail
+ * (notices, PGP/MIME messages, one-time codes, reply notices) is composed PHI-free or encrypted
+ * and must pass a gateway the practice routes all outbound mail through unchanged. Its
+ * X-Attune-Secured stamp covers only a notice sent within 48 hours of its message; a scheduled
+ * send, a notice retried for days or a one-time code asked for a week later would be scanned,
+ * taken for PHI to a patient (a link, or the patient's name in their address) from an address no
+ * clinician owns, and refused.
+ */
+export function markRaw(raw: Buffer, messageId: string, marker: Marker): Buffer {
+  const stamp = marker.stamp(messageId);
+  return stamp ? Buffer.concat([Buffer.from(`${MARKER_HEADER}: ${stamp}\r\n`, 'latin1'), raw]) : raw;
+}
+
 export class Marker {
   private readonly key: Buffer;
   constructor(secret: string | null) {

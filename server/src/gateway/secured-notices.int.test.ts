@@ -5,7 +5,10 @@ import { testConfig } from '../config.ts';
 import { generateMasterKey } from '../crypto/index.ts';
 import { createDelivery, sendSecureMessage, type Delivery } from '../delivery/index.ts';
 import { silentLogger } from '../log.ts';
+import { resolveLink } from '../delivery/reply.ts';
 import { newId } from '../store/index.ts';
+import { requestCode } from '../viewer/service.ts';
+import { deriveViewerKeys } from '../viewer/session.ts';
 import { GpgHome } from '../crypto/gpg-cli.ts';
 import { ensurePractice } from '../store/practices.ts';
 import { insertTestClinician, insertTestPatient } from '../store/test-rows.ts';
@@ -124,10 +127,13 @@ describe('gateway: mail Attune already secured', () => {
     expect(relayed.raw.toString('utf8')).toContain(`/m/`);
     expect(await messageCount()).toBe(1);
 
-    // Without the stamp the notice's link to a known patient counts as PHI, and the notices
-    // address is no clinician: the gateway fails closed and refuses it.
+    // Without the stamp and the marker the notice's link to a known patient counts as PHI, and the
+    // notices address is no clinician: the gateway fails closed and refuses it.
     const unstamped = Buffer.from(
-      notice.raw.toString('utf8').replace(/^X-Attune-Secured: .*\r?\n/m, ''),
+      notice.raw
+        .toString('utf8')
+        .replace(/^X-Attune-Secured: .*\r?\n/m, '')
+        .replace(/^X-Attune-Gateway: .*\r?\n/m, ''),
       'utf8',
     );
     const err = await client(gw.port)
@@ -135,6 +141,57 @@ describe('gateway: mail Attune already secured', () => {
       .catch((e: unknown) => e as { responseCode?: number });
     expect((err as { responseCode?: number }).responseCode).toBe(554);
     expect(await messageCount()).toBe(1);
+  });
+
+  it('relays the server’s own mail whatever its age: a notice sent days after its message, a one-time code', async () => {
+    const res = await send({ to: [PATIENT] });
+    const notice = await until(() => sink.messages.find(toPatient));
+    // The outbox marks what it sends as the gateway marks what it relayed.
+    expect(notice.raw.toString('utf8')).toMatch(/^X-Attune-Gateway: v1 [\w-]{32}\r?$/m);
+    // A scheduled send, or a notice retried for days, leaves long after its message was created:
+    // past the stamp's 48 hours.
+    await store.db
+      .updateTable('messages')
+      .set({ created_at: new Date(Date.now() - 72 * 3600_000).toISOString() })
+      .where('id', '=', res.id)
+      .execute();
+    sink.messages.length = 0;
+    const late = await client(gw.port).sendMail({
+      envelope: { from: 'notices@clinic.test', to: [PATIENT] },
+      raw: notice.raw,
+    });
+    expect(late.response).toMatch(/^250 .*Relayed/);
+    await until(() => sink.messages.find(toPatient));
+
+    // The patient asks for a one-time code on the viewer page: it goes out as ordinary email too.
+    sink.messages.length = 0;
+    const token = /\/m\/([A-Za-z0-9_-]{43})/.exec(notice.raw.toString('utf8'))![1]!;
+    const link = await resolveLink(delivery.services, token);
+    if (!link.ok) throw new Error(link.reason);
+    expect(await requestCode(delivery.services, deriveViewerKeys(delivery.services.masterKey), link)).toEqual(
+      {
+        ok: true,
+      },
+    );
+    const code = await until(() => sink.messages.find(toPatient));
+    expect(code.raw.toString('utf8')).toMatch(/one-time code/);
+    sink.messages.length = 0;
+    const relayed = await client(gw.port).sendMail({
+      envelope: { from: 'notices@clinic.test', to: [PATIENT] },
+      raw: code.raw,
+    });
+    expect(relayed.response).toMatch(/^250 .*Relayed/);
+    expect(await messageCount()).toBe(1);
+
+    // The marker is bound to the Message-ID: on other mail it is no pass.
+    const forged = Buffer.from(
+      code.raw.toString('utf8').replace(/^Message-ID: .*$/im, 'Message-ID: <other@clinic.test>'),
+      'utf8',
+    );
+    const err = await client(gw.port)
+      .sendMail({ envelope: { from: 'notices@clinic.test', to: [PATIENT] }, raw: forged })
+      .catch((e: unknown) => e as { responseCode?: number });
+    expect((err as { responseCode?: number }).responseCode).toBe(554);
   });
 
   it('relays a client-delivered notice sent from the draft unchanged', async () => {
