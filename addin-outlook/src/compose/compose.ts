@@ -310,9 +310,10 @@ async function main(): Promise<void> {
   applyOfficeTheme();
   const api = paneApi();
   const policySource = createPolicySource(api);
-  // One key for every send from this pane, renewed only for a draft edited after a lost answer
-  // (secure-send.ts, which also says why it is not the send handler's key).
-  const sendKey = paneSendKey();
+  // One key for every send from this pane (kept with the draft, so a reopened pane has it too),
+  // renewed only for a draft edited after a lost answer (secure-send.ts, which also says why it is
+  // not the send handler's key).
+  const sendKey = paneSendKey(() => composeItem());
   let state: State;
   try {
     const [loaded, context] = await Promise.all([load(api, policySource), initializationContext()]);

@@ -1,5 +1,5 @@
-// One Idempotency-Key per compose session: every "Send securely" or "Schedule" click in this pane
-// sends the same key, so when an answer is lost (timeout, network drop, 5xx after commit) and the
+// One Idempotency-Key per draft for the pane (kept in the item's sessionData, so a reopened pane
+// finds it: secure-send.ts): every "Send securely" or "Schedule" click sends the same key, so when an answer is lost (timeout, network drop, 5xx after commit) and the
 // clinician clicks again, the server answers with the message it already accepted instead of
 // creating a second one. A draft edited after such a lost answer is a new message and gets a new
 // key, kept as the pane's from then on (secure-send.ts). Random, never derived from the draft: it

@@ -3,7 +3,8 @@ import { createApiClient } from '../core/api-client.ts';
 import { cachedTokenProvider, devTokenProvider } from '../core/auth.ts';
 import { startFakeApi } from '../testing/fake-api.ts';
 import type { FakeApi, FakeApiOptions } from '../testing/fake-api.ts';
-import { paneSendKey, sendUnderPaneKey } from './secure-send.ts';
+import { fakeOffice } from '../testing/fake-office.ts';
+import { PANE_KEY_SLOT, paneSendKey, sendUnderPaneKey } from './secure-send.ts';
 
 let api: FakeApi | null = null;
 afterEach(async () => {
@@ -51,7 +52,7 @@ describe("the compose pane's secure send", () => {
   it('sends a draft edited after a lost answer as a new message under a new key, kept for its own retries', async () => {
     const { api, client, posts } = await server({ lostAnswers: ['drop', 503] });
     const key = paneSendKey();
-    const k1 = key.current;
+    const k1 = await key.get();
     expect(await sendUnderPaneKey(client, DRAFT, key)).toMatchObject({ ok: false, reason: 'unreachable' });
 
     // The edit: 409 conflict for the old key, then posted once more under a new one (whose answer
@@ -72,10 +73,32 @@ describe("the compose pane's secure send", () => {
     expect(api.created).toHaveLength(2);
   });
 
+  it('keeps the key with the draft: a pane closed after a lost answer and opened again replays the message', async () => {
+    const { api, client, posts } = await server({ lostAnswers: ['drop'] });
+    // One draft's sessionData, seen by two pane sessions (the pane's page is gone in between).
+    const sessionData = new Map<string, string>();
+    const itemOf = () => {
+      const { office } = fakeOffice({ sessionData });
+      return () => (office as unknown as typeof Office).context.mailbox.item as Office.MessageCompose;
+    };
+    const first = paneSendKey(itemOf());
+    expect(await sendUnderPaneKey(client, DRAFT, first)).toMatchObject({ ok: false, reason: 'unreachable' });
+    expect(sessionData.get(PANE_KEY_SLOT.entry)).toBe(first.current);
+
+    const reopened = paneSendKey(itemOf());
+    const again = await sendUnderPaneKey(client, DRAFT, reopened);
+    expect(again.ok && again.value.id).toBe(api.created[0]!.id);
+    expect(reopened.current).toBe(first.current);
+    expect(posts()).toHaveLength(2);
+    expect(api.created).toHaveLength(1);
+    // The send handler's key is another entry: the pane never overwrites it.
+    expect([...sessionData.keys()]).toEqual([PANE_KEY_SLOT.entry]);
+  });
+
   it('gives up on any other refusal without posting again or changing the key', async () => {
     const { client, posts } = await server({ messages: [409, 'patient_opted_out'] });
     const key = paneSendKey();
-    const k1 = key.current;
+    const k1 = await key.get();
     expect(await sendUnderPaneKey(client, DRAFT, key)).toMatchObject({
       ok: false,
       status: 409,

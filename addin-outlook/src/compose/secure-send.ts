@@ -14,23 +14,51 @@
 import type { SendMessageRequestInput, SendMessageResponse } from '@attune/shared/api';
 import { isIdempotencyConflict } from '../core/api-client.ts';
 import type { ApiClient, ApiResult } from '../core/api-client.ts';
+import { draftSendKey, replaceDraftSendKey, type KeySlot } from '../launchevent/draft-key.ts';
 import { newIdempotencyKey } from './idempotency.ts';
 
-/** The pane's key: one per pane session, replaced only for a draft that changed after it was used. */
+/** The sessionData entry of the pane's key (the handler's is draft-key.ts SEND_KEY_ENTRY). */
+export const PANE_KEY_SLOT: KeySlot = { entry: 'attune.paneSendIdempotencyKey', prefix: 'outlook-compose' };
+
+/**
+ * The pane's key: one per draft, replaced only for a draft that changed after it was used. Kept in
+ * the item's sessionData (draft-key.ts), so a pane closed after a lost answer and opened again on
+ * the same draft posts under the same key and the server replays its message: a key held only by
+ * the pane's page was gone with it, and the second click made a second message (with several
+ * recipients, a second link for each). Without sessionData, or outside Outlook (`item` null), the
+ * key lives as long as the pane.
+ */
 export interface PaneSendKey {
-  readonly current: string;
-  /** A new key, which becomes the pane's key from now on. */
-  renew(): string;
+  /** The key for the next post (undefined: this runtime has no random source; sent without one). */
+  get(): Promise<string | undefined>;
+  /** A new key, kept, which becomes the pane's key from now on. */
+  renew(): Promise<string | undefined>;
+  /** The key last given by get() or renew(). */
+  readonly current: string | undefined;
 }
 
-export function paneSendKey(mint: () => string = () => newIdempotencyKey()): PaneSendKey {
-  let key = mint();
+export function paneSendKey(item: () => Office.MessageCompose | null = () => null): PaneSendKey {
+  let key: string | undefined;
+  let loaded = false;
+  const fresh = async (): Promise<string | undefined> => {
+    const it = item();
+    return it ? (await replaceDraftSendKey(it, PANE_KEY_SLOT)).key : newIdempotencyKey();
+  };
   return {
     get current() {
       return key;
     },
-    renew() {
-      key = mint();
+    async get() {
+      if (!loaded) {
+        const it = item();
+        key = it ? (await draftSendKey(it, PANE_KEY_SLOT)).key : newIdempotencyKey();
+        loaded = true;
+      }
+      return key;
+    },
+    async renew() {
+      key = await fresh();
+      loaded = true;
       return key;
     },
   };
@@ -53,7 +81,9 @@ export async function sendUnderPaneKey(
   request: SendMessageRequestInput,
   key: PaneSendKey,
 ): Promise<ApiResult<SendMessageResponse>> {
-  const first = await api.sendMessage(request, { idempotencyKey: key.current });
+  const k = await key.get();
+  const first = await api.sendMessage(request, k === undefined ? {} : { idempotencyKey: k });
   if (!isIdempotencyConflict(first)) return first;
-  return api.sendMessage(request, { idempotencyKey: key.renew() });
+  const renewed = await key.renew();
+  return api.sendMessage(request, renewed === undefined ? {} : { idempotencyKey: renewed });
 }

@@ -32,21 +32,29 @@ function sessionDataOf(item: Office.MessageCompose): Office.SessionData | undefi
   return sd && typeof sd.getAsync === 'function' && typeof sd.setAsync === 'function' ? sd : undefined;
 }
 
+/** Where a key is kept on the item and how new ones are named (the send handler's by default). */
+export interface KeySlot {
+  entry: string;
+  prefix: string;
+}
+const HANDLER_SLOT: KeySlot = { entry: SEND_KEY_ENTRY, prefix: SEND_KEY_PREFIX };
+
 /** The draft's key from an earlier press of Send, else a new one, kept on the item before use. */
-export async function draftSendKey(item: Office.MessageCompose): Promise<DraftKey> {
+export async function draftSendKey(
+  item: Office.MessageCompose,
+  slot: KeySlot = HANDLER_SLOT,
+): Promise<DraftKey> {
   const sd = sessionDataOf(item);
   if (sd) {
     try {
-      const stored = await officeCall<string>('sessionData.getAsync', (cb) =>
-        sd.getAsync(SEND_KEY_ENTRY, cb),
-      );
+      const stored = await officeCall<string>('sessionData.getAsync', (cb) => sd.getAsync(slot.entry, cb));
       if (typeof stored === 'string' && IDEMPOTENCY_KEY_RULE.test(stored)) return { key: stored, kept: true };
     } catch {
       // An entry never set is reported as a failure by some hosts and as an empty value by others:
       // either way there is no key yet.
     }
   }
-  return replaceDraftSendKey(item);
+  return replaceDraftSendKey(item, slot);
 }
 
 /**
@@ -54,13 +62,16 @@ export async function draftSendKey(item: Office.MessageCompose): Promise<DraftKe
  * used: the server refuses an old key for new content). Stored before the request that uses it, so
  * an answer lost after the server committed still leaves the key for the next press.
  */
-export async function replaceDraftSendKey(item: Office.MessageCompose): Promise<DraftKey> {
-  const key = mintKey();
+export async function replaceDraftSendKey(
+  item: Office.MessageCompose,
+  slot: KeySlot = HANDLER_SLOT,
+): Promise<DraftKey> {
+  const key = mintKey(slot.prefix);
   if (key === undefined) return { key, kept: false };
   const sd = sessionDataOf(item);
   if (!sd) return { key, kept: false };
   try {
-    await officeCall<void>('sessionData.setAsync', (cb) => sd.setAsync(SEND_KEY_ENTRY, key, cb));
+    await officeCall<void>('sessionData.setAsync', (cb) => sd.setAsync(slot.entry, key, cb));
     return { key, kept: true };
   } catch {
     // Sending with an unkept key is what happened before keys existed; blocking would be worse.
@@ -68,10 +79,10 @@ export async function replaceDraftSendKey(item: Office.MessageCompose): Promise<
   }
 }
 
-function mintKey(): string | undefined {
+function mintKey(prefix: string): string | undefined {
   // A CSPRNG or nothing (ASVS 11.5.1): if a runtime lacks Web Crypto, send without a key rather
   // than with a guessable one (a replay answers with the first send's notice and secure link).
   const c = (globalThis as { crypto?: Crypto }).crypto;
   if (!c || typeof c.getRandomValues !== 'function') return undefined;
-  return newIdempotencyKey(c, SEND_KEY_PREFIX);
+  return newIdempotencyKey(c, prefix);
 }
