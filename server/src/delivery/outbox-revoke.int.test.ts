@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SendMessageRequestSchema } from '@attune/shared/api';
 import { GpgHome } from '../crypto/gpg-cli.ts';
+import { UNDELIVERED } from '../engagement/events-store.ts';
 import { dialectsUnderTest } from '../store/testing.ts';
 import { sendSecureMessage } from './send.ts';
 import { messageStatus, revokeMessage } from './status.ts';
@@ -71,6 +72,17 @@ describe.each(dialectsUnderTest())('revoke during delivery on %s', (dialect) => 
 
   const ctx = (fx: DeliveryFixture) => ({ practiceId: fx.practiceId, clinicianId: fx.clinicianId });
 
+  /** Reasons of the `undelivered` engagement rows of a message (engagement/events-store.ts). */
+  const undelivered = async (fx: DeliveryFixture, messageId: string) =>
+    (
+      await fx.store.db
+        .selectFrom('engagement_events')
+        .select('data')
+        .where('message_id', '=', messageId)
+        .where('type', '=', UNDELIVERED)
+        .execute()
+    ).map((r) => (JSON.parse(r.data) as { reason: string }).reason);
+
   it('does not send a PGP message revoked while an earlier row of its batch is being sent', async () => {
     const answers: (string | undefined)[] = [];
     const state: { target?: string } = {};
@@ -90,6 +102,8 @@ describe.each(dialectsUnderTest())('revoke during delivery on %s', (dialect) => 
     expect(sink.received.map((m) => m.to[0])).toEqual(['link@patient.example']);
     const st = await messageStatus(fx.delivery.services, fx.practiceId, state.target);
     expect(st?.recipients[0]).toMatchObject({ status: 'revoked', sentAt: null });
+    // Never received: marked so for the patient's engagement (it waits for no answer).
+    expect(await undelivered(fx, state.target)).toEqual(['revoked']);
   });
 
   it('answers a revoke during the PGP send with the delivery still on its way, then reports it sent', async () => {
@@ -128,5 +142,7 @@ describe.each(dialectsUnderTest())('revoke during delivery on %s', (dialect) => 
     const st = await messageStatus(fx.delivery.services, fx.practiceId, state.target);
     expect(st?.recipients[0]?.status).toBe('sent');
     expect(st?.recipients[0]?.sentAt).not.toBeNull();
+    // The revoke took it for never received; it went out, so the patient's engagement counts it.
+    expect(await undelivered(fx, state.target)).toEqual([]);
   });
 });

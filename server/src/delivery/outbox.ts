@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { decryptFromArchive, encryptAndSign, openSecret, readPublicKey } from '../crypto/index.ts';
+import { markUndelivered, unmarkUndelivered } from '../engagement/events-store.ts';
 import { getPolicy, newId, nowIso, type Tx } from '../store/index.ts';
 import type { DeliveriesTable, OutboxTable } from '../store/schema.ts';
 import { ddb } from './db.ts';
@@ -631,13 +632,21 @@ export class OutboxWorker {
       if (notMine.length > 0) {
         // Our lease ran out mid-send and the row was finished by someone else (another worker, or
         // a revoke that took it for unsent): their record stands, but not a 'revoked' that is false.
-        await tx
+        const wentOut = await tx
           .updateTable('deliveries')
           .set({ status: 'sent', sent_at: sql<string>`coalesce(sent_at, ${t})`, updated_at: t })
           .where('id', 'in', notMine)
           .where('method', '=', 'pgp')
           .where('status', '=', 'revoked')
+          .returning(['id'])
           .execute();
+        // The patient has it after all: the revoke's "never received" mark goes too. (A revoke marks
+        // a PGP delivery revoked only while finishing its outbox row, so a row still ours, below,
+        // never carries one.)
+        await unmarkUndelivered(
+          tx,
+          wentOut.map((d) => d.id),
+        );
       }
       for (const [attempts, deliveryIds] of byAttempts) {
         await tx
@@ -711,6 +720,10 @@ export class OutboxWorker {
         .where('status', 'in', ['queued', 'scheduled'])
         .execute();
     }
+    // Refused for good, or stopped before it went out (revoked, expired): the patient never got
+    // it, so it must not wait for their answer (engagement/events-store.ts).
+    const reason = outcome.kind === 'failed' ? 'failed' : outcome.deliveryStatus;
+    if (reason) await markUndelivered(tx, [row.delivery_id], reason, now);
   }
 }
 

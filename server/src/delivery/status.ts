@@ -1,6 +1,7 @@
 import type { MessageStatusResponse, RecipientStatus } from '@attune/shared/api';
 import { appendAudit, AUDIT } from '../audit/index.ts';
 import type { ExpressionBuilder } from 'kysely';
+import { markUndelivered } from '../engagement/events-store.ts';
 import { nowIso } from '../store/index.ts';
 import type { Database } from '../store/schema.ts';
 import { CLIENT_NOTICE_KIND } from './client-notice.ts';
@@ -89,7 +90,8 @@ export async function revokeMessage(
       .executeTakeFirst();
     if (!m) return false;
     if (m.revoked_at) return true;
-    const t = nowIso(svc.now());
+    const now = svc.now();
+    const t = nowIso(now);
     await tx.updateTable('messages').set({ revoked_at: t }).where('id', '=', m.id).execute();
     await tx
       .updateTable('viewer_links')
@@ -137,6 +139,17 @@ export async function revokeMessage(
       .where('delivery_id', 'in', deliveryIds)
       .where('kind', '=', CLIENT_NOTICE_KIND)
       .execute();
+    // A patient who never had the message has not left it unanswered: mark it undelivered for
+    // them (a PGP message not yet handed over, a secure link not yet opened), in this transaction,
+    // so no engagement read sees the revoke without it (engagement/events-store.ts). A PGP message
+    // still in flight is not revoked here; the worker marks it if its last check stops it.
+    const revoked = await tx.selectFrom('deliveries').select('id').where('message_id', '=', m.id).execute();
+    await markUndelivered(
+      tx,
+      revoked.map((d) => d.id),
+      'revoked',
+      now,
+    );
     await appendAudit(tx, {
       action: AUDIT.MESSAGE_REVOKE,
       outcome: 'success',

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { EngagementEvent } from '@attune/shared/api';
 import type { Db } from '../store/index.ts';
-import { rowToEvent } from './events-store.ts';
+import { noteUndelivered, reachedPatient, rowToEvent, type UndeliveredByPatient } from './events-store.ts';
 
 // A read cache of parsed engagement events, per practice (caseload) and per patient (sidebar).
 //
@@ -16,6 +16,9 @@ import { rowToEvent } from './events-store.ts';
 // `attune demo --reset`) falls back to a full reload. So a reply stored a moment ago, by any
 // process, shows on the next read: "a crisis raises an urgent flag at once" holds.
 // The analytics receive events in time order per patient (the timeline sorts only when needed).
+// `undelivered` rows (a message that never reached its patient: revoked, refused, expired; see
+// events-store.ts) are appended like any event, so the stamp sees them; the cache keeps the raw
+// events and applies them on read, so a later open of the message can still outweigh them.
 
 interface Stamp {
   count: number;
@@ -27,6 +30,10 @@ interface Segment {
   byPatient: Map<string, EngagementEvent[]>;
   /** Ids of rows whose created_at equals stamp.max (an incremental load re-reads those). */
   idsAtMax: Set<string>;
+  /** Messages that never reached their patient, by patient (events-store.ts). */
+  undelivered: UndeliveredByPatient;
+  /** byPatient with those messages dropped; made on the first read of this version. */
+  view?: Map<string, EngagementEvent[]>;
 }
 
 const COLUMNS = [
@@ -57,12 +64,13 @@ export class EngagementEventCache {
 
   /** Every event of a practice, grouped by patient, each group in time order. */
   async practice(db: Db, practiceId: string): Promise<Map<string, EngagementEvent[]>> {
-    return (await this.segment(db, practiceId, null)).byPatient;
+    return viewOf(await this.segment(db, practiceId, null));
   }
 
   /** One patient's events in time order (the caller has checked the patient is in the practice). */
   async patient(db: Db, practiceId: string, patientId: string): Promise<EngagementEvent[]> {
-    return (await this.segment(db, practiceId, patientId)).byPatient.get(patientId) ?? [];
+    const seg = await this.segment(db, practiceId, patientId);
+    return reachedPatient(seg.byPatient.get(patientId) ?? [], seg.undelivered.get(patientId));
   }
 
   /** Drops everything (tests, or after bulk deletions when the caller wants memory back). */
@@ -114,13 +122,14 @@ export class EngagementEventCache {
         idsAtMax.clear();
       }
       if (r.created_at === max) idsAtMax.add(r.id);
+      if (noteUndelivered(seg.undelivered, r)) continue;
       const e = rowToEvent(r);
       if (e) append(seg.byPatient, r.patient_id, e);
     }
     const s2 = await stampOf(db, practiceId, patientId);
     if (s2.count !== seg.stamp.count + added || s2.max !== max) return undefined;
     this.stats.incremental++;
-    return { stamp: s2, byPatient: seg.byPatient, idsAtMax };
+    return { stamp: s2, byPatient: seg.byPatient, idsAtMax, undelivered: seg.undelivered };
   }
 
   private async reload(db: Db, practiceId: string, patientId: string | null): Promise<Segment> {
@@ -132,6 +141,7 @@ export class EngagementEventCache {
     const byPatient = new Map<string, EngagementEvent[]>();
     let max: string | null = null;
     let idsAtMax = new Set<string>();
+    const undelivered: UndeliveredByPatient = new Map();
     let current = '';
     let group: EngagementEvent[] = [];
     for (const r of rows) {
@@ -140,6 +150,7 @@ export class EngagementEventCache {
         idsAtMax = new Set();
       }
       if (r.created_at === max) idsAtMax.add(r.id);
+      if (noteUndelivered(undelivered, r)) continue;
       const e = rowToEvent(r);
       if (!e) continue;
       if (r.patient_id !== current) {
@@ -149,8 +160,20 @@ export class EngagementEventCache {
       }
       group.push(e);
     }
-    return { stamp: { count: rows.length, max }, byPatient, idsAtMax };
+    return { stamp: { count: rows.length, max }, byPatient, idsAtMax, undelivered };
   }
+}
+
+function viewOf(seg: Segment): Map<string, EngagementEvent[]> {
+  if (seg.undelivered.size === 0) return seg.byPatient;
+  if (!seg.view) {
+    seg.view = new Map(seg.byPatient);
+    for (const [patientId, ids] of seg.undelivered) {
+      const events = seg.byPatient.get(patientId);
+      if (events) seg.view.set(patientId, reachedPatient(events, ids));
+    }
+  }
+  return seg.view;
 }
 
 function selectRows(db: Db, practiceId: string, patientId: string | null) {

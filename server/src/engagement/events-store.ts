@@ -55,6 +55,127 @@ export function rowToEvent(r: Row): EngagementEvent | null {
   return e;
 }
 
+// A message that never reached a patient is not one they left unanswered. The `sent` event is
+// written when a message is accepted (at its scheduled time), before anyone knows whether it will
+// arrive; when it turns out it never did (revoked before it went out or before a secure link was
+// opened, refused for good by the patient's mail server, expired before its hour), the delivery
+// module appends an `undelivered` row for that patient and message. It is a stored-only type, never
+// handed to the analytics: the loaders (and the read cache) drop the message's `sent` and
+// `checkin_sent` for that patient instead, so it counts nowhere (reply rate, unanswered alerts,
+// triage, drop evidence, style). Appending, not deleting or editing the `sent` row, keeps the table
+// append-only, which the read cache's freshness check relies on (cache.ts). Evidence that the
+// patient had the message anyway (an open, a reply to it) outweighs the marker.
+
+/** Stored-only event type: this patient never received this message (see above). */
+export const UNDELIVERED = 'undelivered';
+
+export type UndeliveredReason = 'revoked' | 'failed' | 'expired';
+
+/** Ids of messages marked undelivered, by patient. */
+export type UndeliveredByPatient = Map<string, Set<string>>;
+
+/** Notes an `undelivered` row (of any patient) in `into`. */
+export function noteUndelivered(
+  into: UndeliveredByPatient,
+  r: Pick<Row, 'type' | 'patient_id' | 'message_id'>,
+): boolean {
+  if (r.type !== UNDELIVERED) return false;
+  if (r.message_id === null) return true;
+  let set = into.get(r.patient_id);
+  if (!set) into.set(r.patient_id, (set = new Set()));
+  set.add(r.message_id);
+  return true;
+}
+
+/**
+ * A patient's events without the `sent` / `checkin_sent` of messages that never reached them,
+ * unless an open of or a reply to the message shows they had it. The same array when nothing is
+ * marked (the common case).
+ */
+export function reachedPatient(
+  events: EngagementEvent[],
+  undelivered: ReadonlySet<string> | undefined,
+): EngagementEvent[] {
+  if (!undelivered || undelivered.size === 0) return events;
+  const had = new Set<string>();
+  for (const e of events) {
+    if (e.type === 'opened' && e.messageId !== undefined) had.add(e.messageId);
+    else if (e.type === 'replied' && e.inReplyTo !== undefined) had.add(e.inReplyTo);
+  }
+  return events.filter(
+    (e) =>
+      !(
+        (e.type === 'sent' || e.type === 'checkin_sent') &&
+        e.messageId !== undefined &&
+        undelivered.has(e.messageId) &&
+        !had.has(e.messageId)
+      ),
+  );
+}
+
+/**
+ * Marks the given deliveries' messages undelivered for their patients, in the caller's transaction
+ * (the one that settled the deliveries). Only deliveries that never reached the patient are marked:
+ * status revoked, failed or expired, with a patient, never opened or replied to, and either a
+ * secure link (dead once revoked: the notice alone gives neither the message nor a way to answer)
+ * or never handed to the relay. Idempotent by delivery.
+ */
+export async function markUndelivered(
+  db: Db,
+  deliveryIds: readonly string[],
+  reason: UndeliveredReason,
+  at: Date,
+): Promise<void> {
+  if (deliveryIds.length === 0) return;
+  const rows = await db
+    .selectFrom('deliveries')
+    .select(['id', 'practice_id', 'patient_id', 'message_id'])
+    .where('id', 'in', [...deliveryIds])
+    .where('status', 'in', ['revoked', 'failed', 'expired'])
+    .where('opened_at', 'is', null)
+    .where('replied_at', 'is', null)
+    .where((eb) => eb.or([eb('method', '=', 'link'), eb('sent_at', 'is', null)]))
+    .execute();
+  const t = nowIso(at);
+  const values = rows.flatMap((d) =>
+    d.patient_id === null
+      ? []
+      : [
+          {
+            id: undeliveredEventId(d.id),
+            practice_id: d.practice_id,
+            patient_id: d.patient_id,
+            type: UNDELIVERED,
+            at: t,
+            message_id: d.message_id,
+            latency_ms: null,
+            topics: '[]',
+            data: JSON.stringify({ reason }),
+            created_at: t,
+          },
+        ],
+  );
+  if (values.length === 0) return;
+  await db
+    .insertInto('engagement_events')
+    .values(values)
+    .onConflict((oc) => oc.column('id').doNothing())
+    .execute();
+}
+
+/**
+ * Withdraws the marks of deliveries that went out after all (a PGP message revoked while the relay
+ * was taking it). A deletion: the read cache sees the lower count and reloads.
+ */
+export async function unmarkUndelivered(db: Db, deliveryIds: readonly string[]): Promise<void> {
+  if (deliveryIds.length === 0) return;
+  await db.deleteFrom('engagement_events').where('id', 'in', deliveryIds.map(undeliveredEventId)).execute();
+}
+
+export function undeliveredEventId(deliveryId: string): string {
+  return `${UNDELIVERED}:${deliveryId}`;
+}
+
 /** A patient's events up to `asOf` (inclusive), oldest first. */
 export async function loadPatientEvents(
   db: Db,
@@ -71,11 +192,13 @@ export async function loadPatientEvents(
     .orderBy('at')
     .execute();
   const out: EngagementEvent[] = [];
+  const undelivered: UndeliveredByPatient = new Map();
   for (const r of rows) {
+    if (noteUndelivered(undelivered, r)) continue;
     const e = rowToEvent(r);
     if (e) out.push(e);
   }
-  return out;
+  return reachedPatient(out, undelivered.get(patientId));
 }
 
 /**
@@ -96,9 +219,11 @@ export async function loadPracticeEvents(
     .orderBy('at')
     .execute();
   const out = new Map<string, EngagementEvent[]>();
+  const undelivered: UndeliveredByPatient = new Map();
   let current = '';
   let group: EngagementEvent[] = [];
   for (const r of rows) {
+    if (noteUndelivered(undelivered, r)) continue;
     const e = rowToEvent(r);
     if (!e) continue;
     if (r.patient_id !== current) {
@@ -107,6 +232,10 @@ export async function loadPracticeEvents(
       out.set(current, group);
     }
     group.push(e);
+  }
+  for (const [patientId, ids] of undelivered) {
+    const events = out.get(patientId);
+    if (events) out.set(patientId, reachedPatient(events, ids));
   }
   return out;
 }
