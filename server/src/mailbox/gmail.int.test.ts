@@ -4,10 +4,14 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { auth as googleAuth, gmail as gmailApi } from '@googleapis/gmail';
+import { SendMessageRequestSchema } from '@attune/shared/api';
 import { testConfig } from '../config.ts';
+import { sendSecureMessage } from '../delivery/send.ts';
+import { createDeliveryFixture, type DeliveryFixture } from '../delivery/testing.ts';
 import { fileTransport } from '../delivery/transport.ts';
 import { edb } from '../engagement/db.ts';
 import { loadPatientEvents } from '../engagement/events-store.ts';
+import { patientEngagement } from '../engagement/service.ts';
 import { ensurePractice, newId, nowIso } from '../store/index.ts';
 import { createTestStore, dialectsUnderTest, type TestStore } from '../store/testing.ts';
 import { addressOf, syncGmailMailbox } from './gmail.ts';
@@ -412,3 +416,159 @@ describe.each(dialectsUnderTest())('Gmail mailbox sync on %s', (dialect) => {
     expect(readdirSync(mailDir).filter((f) => f.endsWith('.eml'))).toHaveLength(1);
   });
 });
+
+// A notice an add-in delivers from the clinician's own mailbox (delivery "client": Gmail's "Send
+// securely") leaves with Gmail's Message-ID, not the one Attune stored for the delivery, and with no
+// Reply-To (an add-on cannot set one): the patient's plain "Reply" lands in the clinician's inbox,
+// in the notice's thread. It answers Attune's message, so it must be counted once, against it.
+describe.each(dialectsUnderTest())(
+  'Gmail mailbox sync of replies to client-delivered notices on %s',
+  (dialect) => {
+    let fake: FakeGmail;
+    let f: DeliveryFixture | undefined;
+    const ALEX = 'alex@patients.example';
+
+    beforeAll(async () => {
+      fake = new FakeGmail();
+      await fake.start();
+    });
+    afterAll(async () => {
+      await fake.stop();
+    });
+    beforeEach(() => {
+      fake.messages.clear();
+      fake.history = [];
+      fake.requests = [];
+      fake.historyId = 1000;
+    });
+    afterEach(async () => {
+      await f?.cleanup();
+      f = undefined;
+    });
+
+    async function setup() {
+      // The fixture's practice (calm.example) and clinician (dr@calm.example, the synced mailbox).
+      const fx = (f = await createDeliveryFixture(dialect));
+      const alex = await fx.addPatient(ALEX);
+      const now = () => new Date(fx.delivery.services.now().getTime() + 48 * HOUR);
+      const sync = () =>
+        syncGmailMailbox({
+          db: fx.store.db,
+          practiceId: fx.practiceId,
+          mailbox: MAILBOX,
+          client: client(fake.url),
+          now,
+        });
+      /** "Send securely" in Gmail: the server stores the message, the draft becomes the notice. */
+      const sendSecurely = async () => {
+        const at = fx.delivery.services.now().getTime();
+        const r = await sendSecureMessage(
+          fx.delivery.services,
+          { practiceId: fx.practiceId, clinicianId: fx.clinicianId },
+          SendMessageRequestSchema.parse({
+            to: [ALEX],
+            subject: 'Worksheet',
+            text: 'Continue sertraline 50 mg.',
+            topics: ['homework'],
+            delivery: 'client',
+          }),
+        );
+        if (!r.ok) throw new Error(r.code);
+        expect(r.response.recipients[0]).toMatchObject({ delivery: 'client', status: 'sent' });
+        return { id: r.response.id, at };
+      };
+      /** The clinician presses Send on the draft: Gmail's Message-ID, no Reply-To, no Attune header. */
+      const gmailSends = (id: string, thread: string, at: number) =>
+        fake.add({
+          id,
+          threadId: thread,
+          labelIds: ['SENT'],
+          internalDate: at,
+          headers: { From: MAILBOX, To: ALEX, 'Message-ID': `<${id}@mail.gmail.com>` },
+        });
+      const patientReplies = (id: string, thread: string, to: string, at: number) =>
+        fake.add({
+          id,
+          threadId: thread,
+          labelIds: ['INBOX'],
+          internalDate: at,
+          headers: {
+            From: `Alex Rivera <${ALEX}>`,
+            'In-Reply-To': `<${to}@mail.gmail.com>`,
+            References: `<${to}@mail.gmail.com>`,
+          },
+        });
+      const events = () => loadPatientEvents(fx.store.db, fx.practiceId, alex, now());
+      const engagement = async () =>
+        patientEngagement(
+          fx.store.db,
+          fx.practiceId,
+          { id: alex, email: ALEX, name: null, time_zone: null },
+          now(),
+        );
+      return { fx, sync, sendSecurely, gmailSends, patientReplies, events, engagement };
+    }
+
+    it('counts a plain-email reply to the notice once, as the answer to Attune’s message', async () => {
+      const t = await setup();
+      await t.sync();
+      const sent = await t.sendSecurely();
+      t.gmailSends('notice1', 'th1', sent.at + 30_000);
+      t.patientReplies('reply1', 'th1', 'notice1', sent.at + 5 * HOUR);
+      const r = await t.sync();
+      expect(r).toMatchObject({ replies: 1, sent: 0, unmatched: 0 });
+
+      const ev = await t.events();
+      expect(ev.map((e) => [e.type, e.messageId])).toEqual([
+        ['sent', sent.id],
+        ['replied', sent.id],
+      ]);
+      expect(ev[1]?.inReplyTo).toBe(sent.id);
+      expect(ev[1]?.latencyMs).toBeGreaterThanOrEqual(5 * HOUR - 5_000);
+      expect(ev[1]?.latencyMs).toBeLessThanOrEqual(5 * HOUR);
+      const e = await t.engagement();
+      expect(e.data.messagesSent).toBe(1);
+      expect(e.replyRate).toMatchObject({ value: 1, n: 1 });
+
+      // A second reply in the thread, in a later run, goes to the same message (by the Message-ID
+      // now stored for the delivery), and a replayed history adds nothing.
+      t.patientReplies('reply2', 'th1', 'notice1', sent.at + 6 * HOUR);
+      expect(await t.sync()).toMatchObject({ replies: 1, sent: 0 });
+      await edb(t.fx.store.db).updateTable('mailbox_sync').set({ history_id: '1000' }).execute();
+      expect(await t.sync()).toMatchObject({ replies: 2, sent: 0, duplicates: 2 });
+      expect((await t.events()).map((e) => [e.type, e.messageId])).toEqual([
+        ['sent', sent.id],
+        ['replied', sent.id],
+        ['replied', sent.id],
+      ]);
+    });
+
+    it('recognizes the notice from its thread when it was sent before the mailbox was first synced', async () => {
+      const t = await setup();
+      const sent = await t.sendSecurely();
+      t.gmailSends('notice1', 'th1', sent.at + 30_000);
+      await t.sync(); // starts after the notice
+      t.patientReplies('reply1', 'th1', 'notice1', sent.at + 2 * HOUR);
+      expect(await t.sync()).toMatchObject({ replies: 1, sent: 0, unmatched: 0 });
+      expect((await t.events()).map((e) => [e.type, e.messageId])).toEqual([
+        ['sent', sent.id],
+        ['replied', sent.id],
+      ]);
+    });
+
+    it('still records an ordinary Gmail message sent after the notice as a message of its own', async () => {
+      const t = await setup();
+      await t.sync();
+      const sent = await t.sendSecurely();
+      t.gmailSends('notice1', 'th1', sent.at + 30_000);
+      t.gmailSends('plain1', 'th2', sent.at + 120_000);
+      t.patientReplies('reply1', 'th2', 'plain1', sent.at + 3 * HOUR);
+      expect(await t.sync()).toMatchObject({ replies: 1, sent: 1 });
+      expect((await t.events()).map((e) => [e.type, e.messageId])).toEqual([
+        ['sent', sent.id],
+        ['sent', 'gmail:plain1'],
+        ['replied', 'gmail:plain1'],
+      ]);
+    });
+  },
+);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { auth as googleAuth, gmail as gmailApi, type gmail_v1 } from '@googleapis/gmail';
 import { analyzeReply } from '@attune/shared/engagement';
 import type { EngagementEvent } from '@attune/shared/api';
+import { CLIENT_NOTICE_KIND } from '../delivery/client-notice.ts';
 import { edb } from '../engagement/db.ts';
 import { insertEvents, storedEventId, type NewEvent } from '../engagement/events-store.ts';
 import type { Db } from '../store/index.ts';
@@ -21,6 +22,16 @@ import { nowIso } from '../store/index.ts';
 //   In-Reply-To/References name an Attune delivery (deliveries.smtp_message_id), or its thread holds
 //   an earlier message the mailbox sent (label SENT). The answered Gmail message is recorded as a
 //   `sent` event (so reply rates and latencies pair up), idempotently.
+// - Unless that Gmail message is an Attune notice the clinician sent themselves (delivery "client":
+//   Gmail's "Send securely" puts the notice in the draft). It leaves with Gmail's Message-ID, not
+//   the one Attune stored for the delivery, and without a Reply-To (an add-on cannot set one), so
+//   the patient's "Reply" comes here, in the notice's thread. Counted as a Gmail message, Attune's
+//   message would be sent twice and stay unanswered (half the reply rate, a false drop). A SENT
+//   message is taken for the notice of a client delivery when it goes to that one patient alone
+//   (a client delivery has exactly one recipient), from 5 minutes before the server accepted the
+//   message (clock skew) to 24 hours after, the latest such delivery not yet paired; its Gmail
+//   Message-ID is then stored on the delivery, so replies name it like any Attune Message-ID.
+//   Only metadata is used (To, Cc, Message-ID, the send time), as for everything else here.
 // - Idempotent: event ids derive from the Gmail message ids.
 // Production auth is a service account with domain-wide delegation (a JWT client impersonating
 // the clinician's mailbox, scope gmail.metadata; gmail.readonly only when bodies are enabled).
@@ -28,7 +39,11 @@ import { nowIso } from '../store/index.ts';
 export const GMAIL_METADATA_SCOPE = 'https://www.googleapis.com/auth/gmail.metadata';
 export const GMAIL_READONLY_SCOPE = 'https://www.googleapis.com/auth/gmail.readonly';
 
-const HEADERS = ['From', 'To', 'Message-ID', 'In-Reply-To', 'References'];
+const HEADERS = ['From', 'To', 'Cc', 'Message-ID', 'In-Reply-To', 'References'];
+
+/** How far a clinician's Gmail send may be from the server accepting a client-delivered message. */
+const NOTICE_SKEW_MS = 5 * 60_000;
+const NOTICE_WINDOW_MS = 24 * 3_600_000;
 
 export interface ServiceAccountKey {
   client_email: string;
@@ -100,6 +115,11 @@ export function addressOf(from: string | null): string | null {
   const angle = /<([^<>\s]+@[^<>\s]+)>/.exec(from);
   const bare = angle?.[1] ?? /([^\s<>,;"]+@[^\s<>,;"]+)/.exec(from)?.[1];
   return bare ? bare.trim().toLowerCase() : null;
+}
+
+/** Every address of an address-list header (To, Cc), lower-case. */
+function addressesOf(value: string | null): string[] {
+  return [...new Set((value ?? '').match(/[^\s<>,;"]+@[^\s<>,;"]+/g) ?? [])].map((a) => a.toLowerCase());
 }
 
 /** Message-IDs named in In-Reply-To and References. */
@@ -243,6 +263,62 @@ export async function syncGmailMailbox(o: GmailSyncOptions): Promise<GmailSyncRe
     return patientCache.get(email) ?? null;
   };
 
+  // Attune messages by the Message-ID their patient saw: a delivery's stored one, or the Gmail
+  // Message-ID of a client-delivered notice paired in this run (stored with the events, below).
+  type Answered = { messageId: string; sentAt: number };
+  const paired = new Map<string, Answered>();
+  const pairings: Array<{ deliveryId: string; placeholder: string; smtpMessageId: string }> = [];
+  const claimed = new Set<string>();
+  const attuneMessage = async (smtpIds: string[]): Promise<Answered | null> => {
+    for (const x of smtpIds) {
+      const hit = paired.get(x);
+      if (hit) return hit;
+    }
+    if (smtpIds.length === 0) return null;
+    const d = await db
+      .selectFrom('deliveries')
+      .select(['message_id', 'sent_at', 'created_at'])
+      .where('practice_id', '=', o.practiceId)
+      .where('smtp_message_id', 'in', smtpIds)
+      .orderBy('created_at', 'desc')
+      .executeTakeFirst();
+    return d ? { messageId: d.message_id, sentAt: Date.parse(d.sent_at ?? d.created_at) } : null;
+  };
+  /** The Attune message a message the mailbox sent is the client-delivered notice of, or null. */
+  const clientNotice = async (m: gmail_v1.Schema$Message): Promise<Answered | null> => {
+    const headers = m.payload?.headers ?? undefined;
+    const smtpId = header(headers, 'Message-ID')?.trim() ?? null;
+    const known = smtpId ? await attuneMessage([smtpId]) : null;
+    if (known) return known;
+    const to = addressesOf(header(headers, 'To'));
+    const at = Number(m.internalDate);
+    if (to.length !== 1 || addressesOf(header(headers, 'Cc')).length > 0 || !Number.isFinite(at)) return null;
+    if (!(await patientFor(to[0] as string))) return null;
+    const candidates = await db
+      .selectFrom('deliveries')
+      .innerJoin('outbox', 'outbox.delivery_id', 'deliveries.id')
+      .select(['deliveries.id', 'deliveries.message_id', 'deliveries.sent_at', 'deliveries.smtp_message_id'])
+      .where('deliveries.practice_id', '=', o.practiceId)
+      .where('deliveries.email', '=', to[0] as string)
+      .where('outbox.kind', '=', CLIENT_NOTICE_KIND)
+      .where('deliveries.sent_at', '<=', nowIso(new Date(at + NOTICE_SKEW_MS)))
+      .where('deliveries.sent_at', '>=', nowIso(new Date(at - NOTICE_WINDOW_MS)))
+      .orderBy('deliveries.sent_at', 'desc')
+      .execute();
+    // Not yet paired: still the Message-ID the server made up for it (send.ts), never used.
+    const d = candidates.find(
+      (c) => !claimed.has(c.id) && c.smtp_message_id !== null && c.smtp_message_id.startsWith(`<${c.id}@`),
+    );
+    if (!d?.sent_at || d.smtp_message_id === null) return null;
+    claimed.add(d.id);
+    const answered = { messageId: d.message_id, sentAt: Date.parse(d.sent_at) };
+    if (smtpId) {
+      paired.set(smtpId, answered);
+      pairings.push({ deliveryId: d.id, placeholder: d.smtp_message_id, smtpMessageId: smtpId });
+    }
+    return answered;
+  };
+
   for (const id of ids.slice(0, max)) {
     report.examined++;
     let msg: gmail_v1.Schema$Message;
@@ -258,7 +334,13 @@ export async function syncGmailMailbox(o: GmailSyncOptions): Promise<GmailSyncRe
       if (gmailStatus(err) === 404) continue; // deleted since it was added
       throw err;
     }
-    if (msg.labelIds?.includes('SENT') || msg.labelIds?.includes('DRAFT')) continue;
+    if (msg.labelIds?.includes('DRAFT')) continue;
+    if (msg.labelIds?.includes('SENT')) {
+      // The clinician's own mail: note whether it is a client-delivered notice (replies to it
+      // then name its Message-ID), record nothing.
+      await clientNotice(msg);
+      continue;
+    }
     const headers = msg.payload?.headers ?? undefined;
     const from = addressOf(header(headers, 'From'));
     if (!from || from === mailbox) continue;
@@ -268,31 +350,22 @@ export async function syncGmailMailbox(o: GmailSyncOptions): Promise<GmailSyncRe
     if (!Number.isFinite(at)) continue;
 
     // What does it answer? First an Attune delivery named in its references, then the thread.
-    let answered: { messageId: string; sentAt: number } | null = null;
-    const refs = referencedIds(headers);
-    if (refs.length > 0) {
-      const d = await db
-        .selectFrom('deliveries')
-        .select(['message_id', 'sent_at', 'created_at'])
-        .where('practice_id', '=', o.practiceId)
-        .where('smtp_message_id', 'in', refs)
-        .orderBy('created_at', 'desc')
-        .executeTakeFirst();
-      if (d) answered = { messageId: d.message_id, sentAt: Date.parse(d.sent_at ?? d.created_at) };
-    }
+    let answered: Answered | null = await attuneMessage(referencedIds(headers));
     if (!answered && msg.threadId) {
       const thread = (
         await o.client.users.threads.get({
           userId: mailbox,
           id: msg.threadId,
           format: 'metadata',
-          metadataHeaders: ['Message-ID'],
+          metadataHeaders: ['Message-ID', 'To', 'Cc'],
         })
       ).data;
       const sent = (thread.messages ?? [])
         .filter((m) => m.id !== msg.id && m.labelIds?.includes('SENT') && Number(m.internalDate) <= at)
         .sort((a, b) => Number(b.internalDate) - Number(a.internalDate))[0];
-      if (sent?.id) {
+      // Attune's own notice, sent from this mailbox: the reply answers Attune's message.
+      if (sent) answered = await clientNotice(sent);
+      if (!answered && sent?.id) {
         const sentAt = Number(sent.internalDate);
         answered = { messageId: `gmail:${sent.id}`, sentAt };
         events.push({
@@ -337,6 +410,14 @@ export async function syncGmailMailbox(o: GmailSyncOptions): Promise<GmailSyncRe
         )
       : new Set<string>();
     const inserted = await insertEvents(tx, o.practiceId, events, now());
+    for (const p of pairings) {
+      await tx
+        .updateTable('deliveries')
+        .set({ smtp_message_id: p.smtpMessageId, updated_at: nowIso(now()) })
+        .where('id', '=', p.deliveryId)
+        .where('smtp_message_id', '=', p.placeholder)
+        .execute();
+    }
     await edb(tx)
       .insertInto('mailbox_sync')
       .values({
