@@ -65,8 +65,13 @@ describe('secure send delivered by the client (delivery: "client")', () => {
     const token = LINK.exec(r.response.notice.html)?.[1];
     expect(token).toBeDefined();
     expect(r.response.notice.text).toContain(`https://attune.calm.example/m/${token}`);
-    expect(r.response.notice.text).toContain(`reply+${token}@calm.example`);
-    expect(r.response.notice.html).toContain(`mailto:reply+${token}@calm.example`);
+    // The reply address holds its own token, never the link's: it travels in envelopes and headers.
+    const replyToken = /reply\+([A-Za-z0-9_-]{43})@calm\.example/.exec(r.response.notice.text)?.[1];
+    expect(replyToken).toBeDefined();
+    expect(replyToken).not.toBe(token);
+    expect(r.response.notice.html).toContain(`mailto:reply+${replyToken}@calm.example`);
+    expect(r.response.notice.text).not.toContain(`reply+${token}`);
+    expect(r.response.notice.html).not.toContain(`reply+${token}`);
     await drain(f);
     await new Promise((res) => setTimeout(res, 100));
     expect(sink.received).toHaveLength(0);

@@ -1,6 +1,7 @@
 import { openSecret, sealSecret } from '../crypto/index.ts';
 import type { Db } from '../store/index.ts';
 import { draftLinkNotice } from './mime.ts';
+import type { LinkPayload } from './send.ts';
 import type { DeliveryServices, MailIdentity } from './services.ts';
 
 // Client delivery (SendMessageRequest `delivery: "client"`): the add-in sends the draft, which
@@ -25,29 +26,32 @@ export function clientSealContext(outboxId: string): string {
 }
 
 /**
- * The link token stays sealed under the master key on the client_notice row, so a retry with the
- * same Idempotency-Key answers with the same link (the token itself is stored nowhere else; the
- * viewer keeps only its hash).
+ * The link and reply tokens stay sealed under the master key on the client_notice row, so a retry
+ * with the same Idempotency-Key answers with the same link and reply address (the tokens themselves
+ * are stored nowhere else; the viewer and the gateway keep only their hashes).
  */
 export function sealClientToken(
   svc: Pick<DeliveryServices, 'masterKey'>,
   outboxId: string,
-  token: string,
+  tokens: LinkPayload,
 ): Buffer {
-  return Buffer.from(sealSecret(svc.masterKey, JSON.stringify({ token }), clientSealContext(outboxId)));
+  return Buffer.from(sealSecret(svc.masterKey, JSON.stringify(tokens), clientSealContext(outboxId)));
 }
 
 export function clientNotice(
   svc: Pick<DeliveryServices, 'config' | 'now'>,
   identity: MailIdentity,
-  token: string,
+  tokens: LinkPayload,
   expiresAt: string,
   codeRequired: boolean,
 ): { text: string; html: string } {
   return draftLinkNotice({
     practiceName: identity.practiceName,
-    url: `${svc.config.publicUrl}/m/${token}`,
-    replyAddress: `reply+${token}@${identity.domain}`,
+    url: `${svc.config.publicUrl}/m/${tokens.token}`,
+    // Its own token, never the link's: an address is seen by every mail server on the way and kept
+    // in address books. A notice handed out before reply tokens existed had the link token here;
+    // its replay (below) gives the client the same notice again, so the gateway still accepts it.
+    replyAddress: `reply+${tokens.replyToken ?? tokens.token}@${identity.domain}`,
     expiresAt,
     codeRequired,
     now: svc.now(),
@@ -77,13 +81,13 @@ export async function replayClientNotice(
   if (!row.payload) return { deliveryId: row.deliveryId, notice: null };
   const opened = openSecret(svc.masterKey, row.payload.toString('utf8'), clientSealContext(row.id));
   if (!opened.ok) return { deliveryId: row.deliveryId, notice: null };
-  const { token } = JSON.parse(opened.plaintext.toString('utf8')) as { token: string };
+  const tokens = JSON.parse(opened.plaintext.toString('utf8')) as LinkPayload;
   return {
     deliveryId: row.deliveryId,
     notice: clientNotice(
       svc,
       identity,
-      token,
+      tokens,
       row.expires_at ?? new Date(svc.now()).toISOString(),
       codeRequired,
     ),

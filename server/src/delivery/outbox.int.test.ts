@@ -8,7 +8,8 @@ import { ddb } from './db.ts';
 import { createDeliveryFixture, type DeliveryFixture } from './testing.ts';
 import { startSmtpSink, type SmtpSink } from './smtp-sink.ts';
 import { smtpTransport } from './transport.ts';
-import { sendSecureMessage, type SendResult } from './send.ts';
+import { openSecret, sealSecret } from '../crypto/index.ts';
+import { outboxSealContext, sendSecureMessage, type LinkPayload, type SendResult } from './send.ts';
 import { messageStatus, revokeMessage } from './status.ts';
 import { OutboxWorker, SimulatedCrash } from './outbox.ts';
 import { hashToken } from './tokens.ts';
@@ -104,10 +105,15 @@ describe.each(dialectsUnderTest())('outbox delivery on %s', (dialect) => {
     expect(findings.map((x) => `${x.type}:${x.text}`)).toEqual([]);
     for (const word of ['Jordan', 'Alvarez', 'depress', 'sertraline', 'F33', '448812', 'Follow-up'])
       expect(wholeMail).not.toContain(word);
-    expect(parsed.replyTo?.text).toBe(`reply+${token}@calm.example`);
-    // Only the hash of the token is stored; the sealed copy in the outbox is erased after sending.
+    // The reply address carries its own token, not the link's (which opens the message).
+    const replyToken = /^reply\+([A-Za-z0-9_-]{43})@calm\.example$/.exec(parsed.replyTo?.text ?? '')?.[1];
+    expect(replyToken).toBeDefined();
+    expect(replyToken).not.toBe(token);
+    expect(wholeMail).not.toContain(`reply+${token}`);
+    // Only the hashes of the tokens are stored; the sealed copy in the outbox is erased after sending.
     const link = await f.store.db.selectFrom('viewer_links').selectAll().executeTakeFirstOrThrow();
     expect(link.token_sha256).toBe(hashToken(token));
+    expect(link.reply_token_sha256).toBe(hashToken(replyToken!));
     const ob = await f.store.db.selectFrom('outbox').selectAll().executeTakeFirstOrThrow();
     expect(ob.payload).toBeNull();
     expect(ob.done_at).not.toBeNull();
@@ -116,6 +122,35 @@ describe.each(dialectsUnderTest())('outbox delivery on %s', (dialect) => {
     // The message content at rest is ciphertext, not the text.
     const m = await f.store.db.selectFrom('messages').select('body_ct').executeTakeFirstOrThrow();
     expect(Buffer.from(m.body_ct).toString('latin1')).not.toContain('sertraline');
+  });
+
+  it('gives a notice queued before reply tokens existed a reply token of its own when it goes out', async () => {
+    await fixture();
+    sink.refuseNext(1, 451);
+    await send(f, { to: ['jordan@patient.example'] });
+    // The row as an older version queued it: the sealed payload holds only the link token, and the
+    // link has no reply token.
+    const svc = f.delivery.services;
+    const row = await f.store.db.selectFrom('outbox').select(['id', 'payload']).executeTakeFirstOrThrow();
+    const opened = openSecret(svc.masterKey, row.payload!.toString('utf8'), outboxSealContext(row.id));
+    if (!opened.ok) throw new Error(opened.reason);
+    const { token } = JSON.parse(opened.plaintext.toString('utf8')) as LinkPayload;
+    const old = Buffer.from(sealSecret(svc.masterKey, JSON.stringify({ token }), outboxSealContext(row.id)));
+    await f.store.db.updateTable('outbox').set({ payload: old }).where('id', '=', row.id).execute();
+    await f.store.db.updateTable('viewer_links').set({ reply_token_sha256: null }).execute();
+
+    // The first attempt is deferred (451), the second delivers: both use the same reply token.
+    await drain(f.delivery.worker);
+    const [mail] = await sink.waitFor(1);
+    const parsed = await simpleParser(mail!.raw);
+    const replyToken = /^reply\+([A-Za-z0-9_-]{43})@calm\.example$/.exec(parsed.replyTo?.text ?? '')?.[1];
+    expect(replyToken).toBeDefined();
+    expect(replyToken).not.toBe(token);
+    expect(mail!.raw.toString('utf8')).toContain(`/m/${token}`);
+    const link = await f.store.db.selectFrom('viewer_links').selectAll().executeTakeFirstOrThrow();
+    expect(link.reply_token_sha256).toBe(hashToken(replyToken!));
+    const attempts = await ddb(f.store.db).selectFrom('delivery_attempts').select('outcome').execute();
+    expect(attempts.length).toBe(2);
   });
 
   it('retries after a 4xx and delivers exactly once, recording each attempt', async () => {

@@ -16,6 +16,7 @@ import {
   secureLinkNotice,
   type ComposedMail,
 } from './mime.ts';
+import { replyTokenFor } from './reply-token.ts';
 import { outboxSealContext, type LinkPayload } from './send.ts';
 import { mailIdentity, type DeliveryServices, type StoredContent } from './services.ts';
 
@@ -434,8 +435,10 @@ export class OutboxWorker {
       if (!row.payload) return { kind: 'failed', detail: 'link token missing' };
       const opened = openSecret(this.svc.masterKey, row.payload.toString('utf8'), outboxSealContext(row.id));
       if (!opened.ok) return { kind: 'failed', detail: `link token unreadable (${opened.reason})` };
-      const { token } = JSON.parse(opened.plaintext.toString('utf8')) as LinkPayload;
-      const url = `${this.svc.config.publicUrl}/m/${token}`;
+      const payload = JSON.parse(opened.plaintext.toString('utf8')) as LinkPayload;
+      const url = `${this.svc.config.publicUrl}/m/${payload.token}`;
+      // The reply address has its own token: the link token must not travel in an address.
+      const replyToken = await replyTokenFor(this.svc, row, payload);
       const content = secureLinkNotice({
         practiceName: identity.practiceName,
         url,
@@ -446,7 +449,7 @@ export class OutboxWorker {
       return composeSimple({
         from: identity.from,
         to: d.email,
-        replyTo: `reply+${token}@${identity.domain}`,
+        replyTo: `reply+${replyToken}@${identity.domain}`,
         messageId,
         content,
         headers: { [SECURED_HEADER]: d.message_id },

@@ -22,9 +22,36 @@ export type LinkState =
   // is audited in that practice's trail against that message (never shown to the caller).
   | { ok: false; reason: 'expired' | 'revoked'; practiceId: string; messageId: string };
 
-/** Looks a link token up by its hash and says whether it still works. */
+/**
+ * Looks a link token up by its hash and says whether it still works: what opens the viewer. A
+ * reply token (the notice's reply address) is not a link token and is unknown here.
+ */
 export async function resolveLink(
   svc: Pick<DeliveryServices, 'db' | 'now'>,
+  token: string,
+): Promise<LinkState> {
+  return lookUp(svc, 'token_sha256', token);
+}
+
+/**
+ * Looks up the link a reply address (reply+<token>@) answers, for a reply by email only, never the
+ * viewer: by its reply token, and otherwise by the link token. Notices sent before reply tokens
+ * existed carry the link token in their reply address, and patients answer those from their inbox
+ * for as long as the link works: they must keep reaching the clinician. (Anyone who holds a link
+ * token can reply in the viewer anyway, so this grants nothing new.)
+ */
+export async function resolveReplyAddress(
+  svc: Pick<DeliveryServices, 'db' | 'now'>,
+  token: string,
+): Promise<LinkState> {
+  const byReply = await lookUp(svc, 'reply_token_sha256', token);
+  if (byReply.ok || byReply.reason !== 'unknown_token') return byReply;
+  return lookUp(svc, 'token_sha256', token);
+}
+
+async function lookUp(
+  svc: Pick<DeliveryServices, 'db' | 'now'>,
+  column: 'token_sha256' | 'reply_token_sha256',
   token: string,
 ): Promise<LinkState> {
   if (!looksLikeToken(token)) return { ok: false, reason: 'unknown_token' };
@@ -40,7 +67,7 @@ export async function resolveLink(
       'viewer_links.revoked_at as linkRevoked',
       'messages.revoked_at as messageRevoked',
     ])
-    .where('viewer_links.token_sha256', '=', hashToken(token))
+    .where(`viewer_links.${column}`, '=', hashToken(token))
     .executeTakeFirst();
   if (!link) return { ok: false, reason: 'unknown_token' };
   const refs = { practiceId: link.practiceId, messageId: link.messageId };
@@ -57,6 +84,7 @@ export async function resolveLink(
 }
 
 export interface ReplyInput {
+  /** The link token (source 'viewer') or the reply address's token (source 'email'). */
   token: string;
   text: string;
   source: 'viewer' | 'email';
@@ -80,7 +108,12 @@ export type AcceptReplyResult =
 export const MAX_REPLY_CHARS = 20_000;
 
 export async function acceptReply(svc: DeliveryServices, input: ReplyInput): Promise<AcceptReplyResult> {
-  const link = await resolveLink(svc, input.token);
+  // From the viewer the token is the link's (the route resolved it already); by email it is the
+  // reply address's, which never opens the viewer.
+  const link =
+    input.source === 'email'
+      ? await resolveReplyAddress(svc, input.token)
+      : await resolveLink(svc, input.token);
   if (!link.ok) return { ok: false, reason: link.reason };
   // A reply, from the viewer or by email through the gateway, is a person who read the message,
   // even if no open was recorded (script blocked, tab hidden, a mail client that never loaded the

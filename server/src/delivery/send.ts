@@ -20,7 +20,7 @@ import { scanGate } from './scan-gate.ts';
 import { draftNotice } from './mime.ts';
 import { bestSendTime } from './schedule.ts';
 import { mailIdentity, type DeliveryServices, type StoredContent } from './services.ts';
-import { newLinkToken } from './tokens.ts';
+import { newLinkToken, newReplyToken } from './tokens.ts';
 
 // The secure send: POST /v1/messages and the SMTP gateway both come here, so they cannot drift.
 // The server scans again (never trusting the client's verdict), then writes in ONE transaction the
@@ -45,9 +45,15 @@ export type SendResult =
   | { ok: false; code: 'validation_failed'; message: string }
   | { ok: false; code: 'idempotency_conflict'; message: string };
 
-/** Outbox payload of a secure-link delivery, sealed under the master key: the link token. */
+/** Outbox payload of a secure-link delivery, sealed under the master key: its tokens. */
 export interface LinkPayload {
+  /** Opens the message at /m/<token>. */
   token: string;
+  /**
+   * For the notice's reply address only (tokens.ts newReplyToken). Absent in payloads queued before
+   * reply tokens existed: the outbox issues one when it sends (reply-token.ts).
+   */
+  replyToken?: string;
 }
 
 export function outboxSealContext(outboxId: string): string {
@@ -243,6 +249,8 @@ export async function sendSecureMessage(
     const outboxId = newId();
     const method: 'link' | 'pgp' = p?.public_key ? 'pgp' : 'link';
     const link = method === 'link' ? newLinkToken() : null;
+    // The reply address gets its own token: the link token must never travel in an address.
+    const reply = method === 'link' ? newReplyToken() : null;
     return {
       ...r,
       patientId: p?.id ?? null,
@@ -253,6 +261,7 @@ export async function sendSecureMessage(
       outboxId,
       method,
       link,
+      reply,
       smtpMessageId: `<${deliveryId}@${identity.domain}>`,
     };
   });
@@ -343,6 +352,7 @@ export async function sendSecureMessage(
           await insertRow(tx, 'viewer_links', {
             id: newId(),
             token_sha256: r.link.sha256,
+            reply_token_sha256: r.reply?.sha256 ?? null,
             practice_id: ctx.practiceId,
             delivery_id: r.deliveryId,
             message_id: messageId,
@@ -356,7 +366,8 @@ export async function sendSecureMessage(
             created_at: nowText,
           });
         }
-        const payload: LinkPayload | null = r.link ? { token: r.link.token } : null;
+        const payload: LinkPayload | null =
+          r.link && r.reply ? { token: r.link.token, replyToken: r.reply.token } : null;
         await insertRow(tx, 'outbox', {
           id: r.outboxId,
           practice_id: ctx.practiceId,
@@ -366,8 +377,8 @@ export async function sendSecureMessage(
           payload_ref: messageId,
           // The token is a credential: sealed at rest, and erased once the notice is sent.
           payload:
-            byClient(i) && r.link
-              ? sealClientToken(svc, r.outboxId, r.link.token)
+            byClient(i) && payload
+              ? sealClientToken(svc, r.outboxId, payload)
               : payload
                 ? Buffer.from(
                     sealSecret(svc.masterKey, JSON.stringify(payload), outboxSealContext(r.outboxId)),
@@ -431,7 +442,11 @@ export async function sendSecureMessage(
     throw err;
   }
   if (!scheduled && plan.some((_, i) => !byClient(i))) svc.kick();
-  const clientLink = clientIndex === null ? null : plan[clientIndex]?.link;
+  const clientPlan = clientIndex === null ? null : plan[clientIndex];
+  const clientLink =
+    clientPlan?.link && clientPlan.reply
+      ? { token: clientPlan.link.token, replyToken: clientPlan.reply.token }
+      : null;
 
   return {
     ok: true,
@@ -447,7 +462,7 @@ export async function sendSecureMessage(
         ...(req.delivery ? { delivery: byClient(i) ? ('client' as const) : ('server' as const) } : {}),
       })),
       notice: clientLink
-        ? clientNotice(svc, identity, clientLink.token, nowIso(expiresAt), policy.viewerSecondFactor)
+        ? clientNotice(svc, identity, clientLink, nowIso(expiresAt), policy.viewerSecondFactor)
         : draftNotice({ practiceName: identity.practiceName, methods: plan.map((r) => r.method) }),
       ...(scheduled ? { sendAt: sendAtText } : {}),
     },

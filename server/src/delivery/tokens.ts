@@ -4,15 +4,26 @@ import { createHash, createHmac, randomBytes, randomInt, timingSafeEqual } from 
 // qualify); only their SHA-256 is stored, so a database leak does not open any message.
 
 export interface LinkToken {
-  /** base64url, 43 characters: goes into the notice's URL and reply address, never stored. */
+  /** base64url, 43 characters: goes into the notice (URL or reply address), never stored. */
   token: string;
-  /** hex SHA-256 of the token: what viewer_links.token_sha256 holds. */
+  /** hex SHA-256 of the token: what viewer_links.token_sha256 (or reply_token_sha256) holds. */
   sha256: string;
 }
 
+/** The token of a viewer link: `<PUBLIC_URL>/m/<token>` opens the message. */
 export function newLinkToken(): LinkToken {
   const token = randomBytes(32).toString('base64url');
   return { token, sha256: hashToken(token) };
+}
+
+/**
+ * The token of a link's reply address, `reply+<token>@<domain>`: as strong as the link token, but
+ * it only delivers a reply by email through the gateway and never opens the viewer. An address is
+ * seen by every mail server on the way (envelopes, headers, logs) and kept in the patient's address
+ * book, so it must not be the credential that opens the message (ASVS 14.2.1).
+ */
+export function newReplyToken(): LinkToken {
+  return newLinkToken();
 }
 
 export function hashToken(token: string): string {

@@ -219,6 +219,38 @@ describe.each(dialectsUnderTest())('gateway over the delivery pipeline (%s)', (d
     expect(body).not.toContain('Jane');
   });
 
+  it('takes an email reply at the notice’s own reply address, which holds no link token, and still at an older notice’s', async () => {
+    await client(gw.port).sendMail({
+      envelope: { from: CLINICIAN, to: [PATIENT] },
+      raw: rawMessage({ from: CLINICIAN, to: PATIENT, subject: 'Check-in', text: PHI_TEXT }),
+    });
+    const notice = await until(() => sink.messages.find(to(PATIENT)));
+    const parsed = await simpleParser(notice.raw);
+    const linkToken = /\/m\/([A-Za-z0-9_-]{43})/.exec(parsed.text ?? '')![1]!;
+    const replyTo = String(parsed.replyTo?.value[0]?.address);
+    const replyToken = /^reply\+([A-Za-z0-9_-]{43})@reply\.clinic\.test$/.exec(replyTo)![1]!;
+    // The reply address travels in envelopes, headers, logs and address books: it must not be the
+    // credential that opens the message.
+    expect(replyToken).not.toBe(linkToken);
+    expect(notice.raw.toString('utf8')).not.toContain(`reply+${linkToken}`);
+
+    const replyAt = async (addr: string, text: string) =>
+      client(gw.port).sendMail({
+        envelope: { from: PATIENT, to: [addr] },
+        raw: rawMessage({ from: PATIENT, to: addr, subject: 'Re: You have a secure message', text }),
+      });
+    expect((await replyAt(replyTo, 'Thanks, see you Tuesday.')).response).toMatch(/^250 /);
+    // A notice sent before reply tokens existed carries the link token in its reply address; a
+    // patient answering it now must still reach the clinician.
+    expect((await replyAt(`reply+${linkToken}@reply.clinic.test`, 'One more thing.')).response).toMatch(
+      /^250 /,
+    );
+    const replies = await store.db.selectFrom('replies').select(['message_id']).execute();
+    expect(replies).toHaveLength(2);
+    const message = await store.db.selectFrom('messages').select('id').executeTakeFirstOrThrow();
+    expect(replies.every((r) => r.message_id === message.id)).toBe(true);
+  });
+
   it('refuses replies to unknown tokens with 550', async () => {
     const addr = `reply+${'A'.repeat(43)}@reply.clinic.test`;
     const err = await client(gw.port)

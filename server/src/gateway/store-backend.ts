@@ -1,7 +1,7 @@
 import type { Policy } from '@attune/shared/policy';
 import type { SendMessageRequest } from '@attune/shared/api';
 import { CLIENT_NOTICE_KIND } from '../delivery/client-notice.ts';
-import { resolveLink } from '../delivery/reply.ts';
+import { resolveReplyAddress } from '../delivery/reply.ts';
 import { patientEmailsAmong, type Store } from '../store/index.ts';
 import { getPolicy } from '../store/practices.ts';
 import {
@@ -129,8 +129,10 @@ export function createStoreBackend(opts: {
       return recipients.length > 0 && recipients.every((r) => sentTo.has(r.toLowerCase()));
     },
 
+    // `token` is from the notice's link or its reply address (each has its own token; an older
+    // notice's reply address holds the link token): either names the same link.
     async clientNoticeRecipient(practiceId, token) {
-      const link = await resolveLink({ db, now }, token);
+      const link = await resolveReplyAddress({ db, now }, token);
       if (!link.ok || link.practiceId !== practiceId) return null;
       const row = await db
         .selectFrom('deliveries')
@@ -147,9 +149,10 @@ export function createStoreBackend(opts: {
     relay: (envelope, raw) => relay.send(envelope, raw),
 
     // The viewer's own link check (expiry, revoked link or message), so a reply address works
-    // exactly as long as the link in the same notice.
+    // exactly as long as the link in the same notice; found by the reply token, or by the link
+    // token an older notice's reply address carries (delivery/reply.ts resolveReplyAddress).
     async replyTokenState(token): Promise<TokenState> {
-      const link = await resolveLink({ db, now }, token);
+      const link = await resolveReplyAddress({ db, now }, token);
       if (link.ok) return 'valid';
       return link.reason === 'unknown_token' ? 'unknown' : link.reason;
     },

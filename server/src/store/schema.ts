@@ -155,6 +155,11 @@ export interface ViewerLinksTable {
   id: string;
   /** Hex SHA-256 of the 256-bit link token; the token itself is never stored. */
   token_sha256: string;
+  /**
+   * Hex SHA-256 of the reply token in the notice's reply address (reply+<token>@), which delivers a
+   * reply by email and never opens the viewer. Null on links made before reply tokens existed.
+   */
+  reply_token_sha256: string | null;
   practice_id: string;
   delivery_id: string;
   message_id: string;

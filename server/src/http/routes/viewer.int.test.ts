@@ -85,7 +85,7 @@ describe.each(dialectsUnderTest())('what the viewer audits on %s', (dialect) => 
     await t?.cleanup();
   });
 
-  async function send(): Promise<{ id: string; token: string }> {
+  async function send(): Promise<{ id: string; token: string; replyToken: string }> {
     const r = await t.app.request('/v1/messages', {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${tok}` },
@@ -93,7 +93,11 @@ describe.each(dialectsUnderTest())('what the viewer audits on %s', (dialect) => 
     });
     expect(r.status).toBe(202);
     const sent = SendMessageResponseSchema.parse(await r.json());
-    return { id: sent.id, token: /\/m\/([A-Za-z0-9_-]{43})/.exec(sent.notice.text)![1]! };
+    return {
+      id: sent.id,
+      token: /\/m\/([A-Za-z0-9_-]{43})/.exec(sent.notice.text)![1]!,
+      replyToken: /\breply\+([A-Za-z0-9_-]{43})@/.exec(sent.notice.text)![1]!,
+    };
   }
 
   const failures = (messageId: string) =>
@@ -131,6 +135,25 @@ describe.each(dialectsUnderTest())('what the viewer audits on %s', (dialect) => 
     });
     expect(await failures(revoked.id)).toEqual([row('revoked'), row('revoked')]);
     expect(await failures(expired.id)).toEqual([row('expired')]);
+  });
+  it('does not open a message by the token of its reply address: /m/<reply token> is an unknown link', async () => {
+    const { token, replyToken } = await send();
+    // The reply address travels in SMTP envelopes, headers and address books; it only delivers a
+    // reply by email, never opens the viewer.
+    expect(replyToken).not.toBe(token);
+    expect((await t.app.request(`/m/${token}`)).status).toBe(200);
+    const page = await t.app.request(`/m/${replyToken}`);
+    expect(page.status).toBe(404);
+    expect(await page.text()).toContain('Link not found');
+    expect((await t.app.request(`/m/${replyToken}/a/0`)).status).toBe(404);
+    const reply = await t.app.request(`/m/${replyToken}/reply`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `text=hello&csrf=x`,
+    });
+    expect(reply.status).toBe(404);
+    const codeSend = await t.app.request(`/m/${replyToken}/code/send`, { method: 'POST' });
+    expect(codeSend.status).toBe(404);
   });
   it('audits a reply by reference only: no crisis finding in the audit payload', async () => {
     const { id, token } = await send();
