@@ -103,9 +103,22 @@ export type AcceptReplyResult =
       latencyMs: number;
       crisis: { sentence: string; grade: 'first_person' | 'negated' | 'third_person' | 'historical' } | null;
     }
-  | { ok: false; reason: 'unknown_token' | 'expired' | 'revoked' };
+  | { ok: false; reason: 'unknown_token' | 'expired' | 'revoked' | 'too_many' };
 
 export const MAX_REPLY_CHARS = 20_000;
+
+/**
+ * Replies one link (one recipient of one message) takes in a rolling day, by viewer and email
+ * together. Each reply is stored, archived and emailed to the clinician as a notice, so whoever holds
+ * a link or a reply address could otherwise fill the archive and the clinician's inbox without
+ * limit; the per-address request limit does not stop one sender on many addresses, or an MTA. A
+ * patient writing to their clinician stays far below it.
+ */
+export const MAX_REPLIES_PER_LINK_PER_DAY = 30;
+const REPLY_WINDOW_MS = 24 * 3600_000;
+
+/** Thrown inside the commit when the link is over its limit: nothing of the reply is written. */
+class ReplyLimitReached extends Error {}
 
 export async function acceptReply(svc: DeliveryServices, input: ReplyInput): Promise<AcceptReplyResult> {
   // From the viewer the token is the link's (the route resolved it already); by email it is the
@@ -150,77 +163,108 @@ export async function acceptReply(svc: DeliveryServices, input: ReplyInput): Pro
   const t = nowIso(at);
   const nowText = nowIso(svc.now());
 
-  await svc.commit(async (tx) => {
-    await tx
-      .insertInto('replies')
-      .values({
-        id: replyId,
-        practice_id: link.practiceId,
-        message_id: link.messageId,
-        delivery_id: d.id,
-        patient_id: d.patient_id,
-        body_ct: ciphertext,
-        created_at: t,
-      })
-      .execute();
-    await appendArchive(tx, { practiceId: link.practiceId, kind: 'reply', refId: replyId, ciphertext, at });
-    if (d.patient_id) {
+  const windowStart = nowIso(new Date(svc.now().getTime() - REPLY_WINDOW_MS));
+  try {
+    await svc.commit(async (tx) => {
+      // Counted in the transaction that adds the reply: on SQLite writes are serial, so concurrent
+      // replies cannot both take the last place.
+      const recent = await tx
+        .selectFrom('replies')
+        .select((eb) => eb.fn.countAll<number | string>().as('n'))
+        .where('message_id', '=', link.messageId)
+        .where('delivery_id', '=', d.id)
+        .where('created_at', '>', windowStart)
+        .executeTakeFirstOrThrow();
+      if (Number(recent.n) >= MAX_REPLIES_PER_LINK_PER_DAY) throw new ReplyLimitReached();
       await tx
-        .insertInto('engagement_events')
+        .insertInto('replies')
         .values({
-          id: `replied:${replyId}`,
+          id: replyId,
           practice_id: link.practiceId,
-          patient_id: d.patient_id,
-          type: 'replied',
-          at: t,
           message_id: link.messageId,
-          latency_ms: latencyMs,
-          topics: '[]',
-          // The crisis sentence is PHI shown to the clinician only; it lives on the event as the
-          // engagement contract (api/events.ts) defines, never in logs or audit details.
-          data: JSON.stringify({ inReplyTo: link.messageId, source: input.source, ...analysis.fields }),
+          delivery_id: d.id,
+          patient_id: d.patient_id,
+          body_ct: ciphertext,
+          created_at: t,
+        })
+        .execute();
+      await appendArchive(tx, { practiceId: link.practiceId, kind: 'reply', refId: replyId, ciphertext, at });
+      if (d.patient_id) {
+        await tx
+          .insertInto('engagement_events')
+          .values({
+            id: `replied:${replyId}`,
+            practice_id: link.practiceId,
+            patient_id: d.patient_id,
+            type: 'replied',
+            at: t,
+            message_id: link.messageId,
+            latency_ms: latencyMs,
+            topics: '[]',
+            // The crisis sentence is PHI shown to the clinician only; it lives on the event as the
+            // engagement contract (api/events.ts) defines, never in logs or audit details.
+            data: JSON.stringify({ inReplyTo: link.messageId, source: input.source, ...analysis.fields }),
+            created_at: nowText,
+          })
+          .execute();
+      }
+      await tx
+        .updateTable('deliveries')
+        .set({ status: 'replied', replied_at: t, updated_at: nowText })
+        .where('id', '=', d.id)
+        .where('replied_at', 'is', null)
+        .execute();
+      await appendAudit(tx, {
+        action: AUDIT.VIEWER_REPLY,
+        outcome: 'success',
+        actor: { type: 'patient', id: d.patient_id },
+        practiceId: link.practiceId,
+        ip: input.ip ?? null,
+        requestId: input.requestId ?? null,
+        target: { type: 'reply', id: replyId },
+        // References only (CONVENTIONS 8): whether the reply holds crisis language is the patient's
+        // health information; it is on the engagement event and the notice, never in the trail.
+        details: { messageId: link.messageId, source: input.source },
+      });
+      await ddb(tx)
+        .insertInto('outbox')
+        .values({
+          id: newId(),
+          practice_id: link.practiceId,
+          delivery_id: null,
+          kind: 'reply_notice',
+          payload_ref: replyId,
+          payload: Buffer.from(
+            JSON.stringify({ urgent: crisis !== null && crisis.grade === 'first_person' }),
+          ),
+          available_at: nowText,
+          attempts: 0,
+          claimed_by: null,
+          claimed_until: null,
+          done_at: null,
+          permanent_failure: 0,
+          last_error: null,
           created_at: nowText,
         })
         .execute();
-    }
-    await tx
-      .updateTable('deliveries')
-      .set({ status: 'replied', replied_at: t, updated_at: nowText })
-      .where('id', '=', d.id)
-      .where('replied_at', 'is', null)
-      .execute();
-    await appendAudit(tx, {
-      action: AUDIT.VIEWER_REPLY,
-      outcome: 'success',
-      actor: { type: 'patient', id: d.patient_id },
-      practiceId: link.practiceId,
-      ip: input.ip ?? null,
-      requestId: input.requestId ?? null,
-      target: { type: 'reply', id: replyId },
-      // References only (CONVENTIONS 8): whether the reply holds crisis language is the patient's
-      // health information; it is on the engagement event and the notice, never in the trail.
-      details: { messageId: link.messageId, source: input.source },
     });
-    await ddb(tx)
-      .insertInto('outbox')
-      .values({
-        id: newId(),
-        practice_id: link.practiceId,
-        delivery_id: null,
-        kind: 'reply_notice',
-        payload_ref: replyId,
-        payload: Buffer.from(JSON.stringify({ urgent: crisis !== null && crisis.grade === 'first_person' })),
-        available_at: nowText,
-        attempts: 0,
-        claimed_by: null,
-        claimed_until: null,
-        done_at: null,
-        permanent_failure: 0,
-        last_error: null,
-        created_at: nowText,
-      })
-      .execute();
-  });
+  } catch (e) {
+    if (!(e instanceof ReplyLimitReached)) throw e;
+    // Refused, and audited as refused in the practice's trail against the message (references only).
+    await svc.commit((tx) =>
+      appendAudit(tx, {
+        action: AUDIT.VIEWER_REPLY,
+        outcome: 'failure',
+        actor: { type: 'patient', id: d.patient_id },
+        practiceId: link.practiceId,
+        ip: input.ip ?? null,
+        requestId: input.requestId ?? null,
+        target: { type: 'message', id: link.messageId },
+        details: { source: input.source, reason: 'too_many' },
+      }),
+    );
+    return { ok: false, reason: 'too_many' };
+  }
   svc.kick();
   return { ok: true, replyId, messageId: link.messageId, patientId: d.patient_id ?? '', latencyMs, crisis };
 }

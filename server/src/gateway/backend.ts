@@ -42,7 +42,8 @@ export interface InboundReply {
 
 export type ReplyResult =
   | { ok: true; replyId: string; messageId: string; patientId: string; latencyMs: number }
-  | { ok: false; reason: 'unknown_token' | 'expired' | 'revoked' };
+  // too_many: the link is over its daily reply limit (delivery/reply.ts MAX_REPLIES_PER_LINK_PER_DAY).
+  | { ok: false; reason: 'unknown_token' | 'expired' | 'revoked' | 'too_many' };
 
 export type TokenState = 'valid' | 'unknown' | 'expired' | 'revoked';
 

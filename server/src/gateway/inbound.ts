@@ -38,6 +38,7 @@ export async function handleReplies(
   const crisis = crisisOf(text);
   const from = fromAddress(mail) ?? envelope.from.toLowerCase();
   let accepted = 0;
+  let overLimit = 0;
   for (const token of tokens) {
     const r = await backend.acceptReply({
       token,
@@ -59,9 +60,14 @@ export async function handleReplies(
         crisis: crisis?.grade ?? null,
       });
     } else {
+      if (r.reason === 'too_many') overLimit++;
       log({ event: 'gateway.reply_refused', reason: r.reason });
     }
   }
+  // Over the link's daily reply limit: a temporary refusal, so the sender's server tries again
+  // later and the reply still arrives once the day's window has moved on.
+  if (accepted === 0 && overLimit > 0)
+    return { code: 452, message: '4.7.1 Too many replies to this message today; try again later' };
   // Tokens were checked at RCPT time; one can still expire or be revoked in between.
   if (accepted === 0) return { code: 550, message: '5.1.1 Unknown or expired reply address' };
   return { code: 250, message: '2.0.0 Reply received' };

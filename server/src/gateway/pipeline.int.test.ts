@@ -4,6 +4,7 @@ import { scanAndDecide, DEFAULT_POLICY } from '@attune/shared/policy';
 import { testConfig } from '../config.ts';
 import { generateMasterKey, parseMasterKey } from '../crypto/index.ts';
 import { createDelivery, ensurePracticeKeys, type Delivery } from '../delivery/index.ts';
+import { MAX_REPLIES_PER_LINK_PER_DAY } from '../delivery/reply.ts';
 import { silentLogger } from '../log.ts';
 import { createTestStore, dialectsUnderTest, type TestStore } from '../store/testing.ts';
 import { ensurePractice } from '../store/practices.ts';
@@ -261,5 +262,36 @@ describe.each(dialectsUnderTest())('gateway over the delivery pipeline (%s)', (d
       .catch((e: unknown) => e);
     expect((err as { responseCode?: number }).responseCode).toBe(550);
     expect(await store.db.selectFrom('replies').select('id').execute()).toHaveLength(0);
+  });
+
+  it('answers 452 (try later) to an email reply over the link’s daily reply limit, and stores nothing of it', async () => {
+    await client(gw.port).sendMail({
+      envelope: { from: CLINICIAN, to: [PATIENT] },
+      raw: rawMessage({ from: CLINICIAN, to: PATIENT, subject: 'Check-in', text: PHI_TEXT }),
+    });
+    const notice = await until(() => sink.messages.find(to(PATIENT)));
+    const replyTo = String((await simpleParser(notice.raw)).replyTo?.value[0]?.address);
+    const token = /^reply\+([A-Za-z0-9_-]{43})@/.exec(replyTo)![1]!;
+    const reply = { token, from: PATIENT, subject: 'Re', html: null, raw: Buffer.from('x'), crisis: null };
+    for (let i = 0; i < MAX_REPLIES_PER_LINK_PER_DAY; i++)
+      expect(
+        (await delivery.pipeline.acceptReply({ ...reply, text: `note ${i}`, receivedAt: new Date() })).ok,
+      ).toBe(true);
+    const err = await client(gw.port)
+      .sendMail({
+        envelope: { from: PATIENT, to: [replyTo] },
+        raw: rawMessage({
+          from: PATIENT,
+          to: replyTo,
+          subject: 'Re: You have a secure message',
+          text: 'And again.',
+        }),
+      })
+      .catch((e: unknown) => e);
+    // Temporary: the patient's server tries again later, and the reply arrives once the window moves.
+    expect((err as { responseCode?: number }).responseCode).toBe(452);
+    expect(await store.db.selectFrom('replies').select('id').execute()).toHaveLength(
+      MAX_REPLIES_PER_LINK_PER_DAY,
+    );
   });
 });

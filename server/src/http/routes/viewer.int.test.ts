@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SendMessageRequestSchema, SendMessageResponseSchema } from '@attune/shared/api';
 import { deliveryFor, sendSecureMessage } from '../../delivery/index.ts';
+import { MAX_REPLIES_PER_LINK_PER_DAY } from '../../delivery/reply.ts';
 import { dialectsUnderTest } from '../../store/testing.ts';
 import { createTestApp, type TestApp } from '../testing.ts';
 
@@ -175,5 +176,43 @@ describe.each(dialectsUnderTest())('what the viewer audits on %s', (dialect) => 
     // the reply and its engagement event, which the practice's clinicians read, not to the trail.
     expect(row.target_type).toBe('reply');
     expect(JSON.parse(row.details)).toEqual({ messageId: id, source: 'viewer' });
+  });
+  it('takes at most MAX_REPLIES_PER_LINK_PER_DAY replies on one link a day, then refuses with 429 and says where to get help', async () => {
+    const { id, token } = await send();
+    const page = await (await t.app.request(`/m/${token}`)).text();
+    const csrf = /name="csrf" value="([^"]+)"/.exec(page)![1]!;
+    const reply = (text: string) =>
+      t.app.request(`/m/${token}/reply`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: `text=${encodeURIComponent(text)}&csrf=${encodeURIComponent(csrf)}`,
+      });
+    for (let i = 0; i < MAX_REPLIES_PER_LINK_PER_DAY; i++)
+      expect((await reply(`note ${i}`)).status).toBe(303);
+    const refused = await reply('one more');
+    expect(refused.status).toBe(429);
+    const text = await refused.text();
+    expect(text).toContain('Reply not sent');
+    expect(text).toContain('988');
+    const stored = () => t.store.db.selectFrom('replies').select('id').where('message_id', '=', id).execute();
+    expect(await stored()).toHaveLength(MAX_REPLIES_PER_LINK_PER_DAY);
+    const denied = await t.store.db
+      .selectFrom('audit_events')
+      .select(['outcome', 'target_type', 'details'])
+      .where('action', '=', 'viewer.reply')
+      .where('outcome', '=', 'failure')
+      .where('target_id', '=', id)
+      .execute();
+    expect(denied.map((r) => ({ ...r, details: JSON.parse(r.details) as unknown }))).toEqual([
+      { outcome: 'failure', target_type: 'message', details: { source: 'viewer', reason: 'too_many' } },
+    ]);
+    // The window rolls: once the day's replies are older than 24 hours, the link takes replies again.
+    await t.store.db
+      .updateTable('replies')
+      .set({ created_at: new Date(Date.now() - 25 * 3600_000).toISOString() })
+      .where('message_id', '=', id)
+      .execute();
+    expect((await reply('a day later')).status).toBe(303);
+    expect(await stored()).toHaveLength(MAX_REPLIES_PER_LINK_PER_DAY + 1);
   });
 });

@@ -417,6 +417,17 @@ export const viewer: RouteModule = {
         ip: c.get('ip'),
         requestId: c.get('requestId'),
       });
+      if (!r.ok && r.reason === 'too_many')
+        return render(
+          c,
+          429,
+          GENERIC,
+          practice,
+          infoBody(
+            'Reply not sent',
+            'This message has received many replies today, so this one was not sent. Please try again tomorrow, or contact the practice directly. If you are in crisis or thinking about harming yourself, call or text 988 (US), or your local emergency number, now.',
+          ),
+        );
       if (!r.ok)
         return render(
           c,
