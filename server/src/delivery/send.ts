@@ -43,7 +43,18 @@ export type SendResult =
   | { ok: false; code: 'blocked_by_policy'; message: string; reasons: string[] }
   | { ok: false; code: 'payload_too_large'; message: string }
   | { ok: false; code: 'validation_failed'; message: string }
-  | { ok: false; code: 'idempotency_conflict'; message: string };
+  | {
+      ok: false;
+      code: 'idempotency_conflict';
+      message: string;
+      /**
+       * The message already accepted under this key, when the caller sent it: the client can tell
+       * the clinician and offer to revoke it. Absent for another clinician's message (a client must
+       * never offer to revoke a colleague's send); keys are scoped to the practice, so another
+       * practice's message is never found at all.
+       */
+      messageId?: string;
+    };
 
 /** Outbox payload of a secure-link delivery, sealed under the master key: its tokens. */
 export interface LinkPayload {
@@ -94,8 +105,8 @@ export async function sendSecureMessage(
   const idemKey = ctx.idempotencyKey?.slice(0, 200) ?? null;
   const reqHash = idemKey ? requestHash(req) : null;
   if (idemKey && reqHash) {
-    const replay = await replayIdempotent(svc, ctx.practiceId, idemKey, req.delivery, reqHash);
-    if (replay === 'conflict') return IDEMPOTENCY_CONFLICT;
+    const replay = await replayIdempotent(svc, ctx, idemKey, req.delivery, reqHash);
+    if (replay && 'conflict' in replay) return idempotencyConflict(replay.conflict);
     if (replay) return { ok: true, response: replay, replayed: true };
   }
 
@@ -435,8 +446,8 @@ export async function sendSecureMessage(
   } catch (err) {
     // Two concurrent retries with one key: the loser replays the winner's send.
     if (idemKey && reqHash) {
-      const replay = await replayIdempotent(svc, ctx.practiceId, idemKey, req.delivery, reqHash);
-      if (replay === 'conflict') return IDEMPOTENCY_CONFLICT;
+      const replay = await replayIdempotent(svc, ctx, idemKey, req.delivery, reqHash);
+      if (replay && 'conflict' in replay) return idempotencyConflict(replay.conflict);
       if (replay) return { ok: true, response: replay, replayed: true };
     }
     throw err;
@@ -469,11 +480,15 @@ export async function sendSecureMessage(
   };
 }
 
-const IDEMPOTENCY_CONFLICT = {
-  ok: false,
-  code: 'idempotency_conflict',
-  message: 'This Idempotency-Key was already used for a different message. Use a new key for a new message.',
-} as const;
+function idempotencyConflict(messageId: string | undefined): SendResult {
+  return {
+    ok: false,
+    code: 'idempotency_conflict',
+    message:
+      'This Idempotency-Key was already used for a different message. Use a new key for a new message.',
+    ...(messageId !== undefined ? { messageId } : {}),
+  };
+}
 
 /**
  * SHA-256 (hex) of what a send asks for: recipients (as sets: the schema has lower-cased them),
@@ -508,24 +523,27 @@ export function requestHash(req: SendMessageRequest): string {
 }
 
 /**
- * The first send under this key, answered again; 'conflict' when that send asked for a different
- * message (rows from before request hashes were stored compare by recipients in the route).
+ * The first send under this key, answered again; `conflict` when that send asked for a different
+ * message (rows from before request hashes were stored compare by recipients in the route), with
+ * that message's id when the caller sent it (undefined for a colleague's message).
  */
 async function replayIdempotent(
   svc: DeliveryServices,
-  practiceId: string,
+  ctx: Pick<SendContext, 'practiceId' | 'clinicianId'>,
   key: string,
   delivery: SendMessageRequest['delivery'],
   hash: string,
-): Promise<SendMessageResponse | 'conflict' | null> {
+): Promise<SendMessageResponse | { conflict: string | undefined } | null> {
+  const { practiceId } = ctx;
   const m = await ddb(svc.db)
     .selectFrom('messages')
-    .select(['id', 'decision', 'reasons', 'send_at', 'created_at', 'request_hash'])
+    .select(['id', 'clinician_id', 'decision', 'reasons', 'send_at', 'created_at', 'request_hash'])
     .where('practice_id', '=', practiceId)
     .where('idempotency_key', '=', key)
     .executeTakeFirst();
   if (!m) return null;
-  if (m.request_hash !== null && m.request_hash !== hash) return 'conflict';
+  if (m.request_hash !== null && m.request_hash !== hash)
+    return { conflict: m.clinician_id === ctx.clinicianId ? m.id : undefined };
   // The row may belong to a group whose WAL fsync is still running (commit-queue.ts): wait for it
   // through the same queue, so a replayed 202 is as durable as the first one.
   await svc.commit(() => Promise.resolve());

@@ -12,14 +12,20 @@ export class ApiError extends Error {
     message: string,
     /** Extra response headers (e.g. Retry-After). */
     public readonly headers: Record<string, string> = {},
+    /** Extra fields of the error object (ErrorBodySchema), e.g. a 409's `messageId`. Never PHI. */
+    public readonly extra: Pick<ErrorBody['error'], 'messageId'> = {},
   ) {
     super(message);
     this.name = 'ApiError';
   }
 }
 
-export function errorBody(code: ErrorCode, message: string): ErrorBody {
-  return { error: { code, message } };
+export function errorBody(
+  code: ErrorCode,
+  message: string,
+  extra: Pick<ErrorBody['error'], 'messageId'> = {},
+): ErrorBody {
+  return { error: { code, message, ...extra } };
 }
 
 // Common errors, so the same case always reads the same way.

@@ -2,7 +2,18 @@ import { z } from 'zod';
 
 // One error shape over HTTP (CONVENTIONS 4): a stable machine code and a PHI-free human message.
 export const ErrorBodySchema = z.object({
-  error: z.object({ code: z.string(), message: z.string() }).strict(),
+  error: z
+    .object({
+      code: z.string(),
+      message: z.string(),
+      messageId: z
+        .string()
+        .optional()
+        .describe(
+          'Only with 409 `conflict` from POST /v1/messages: the id of the message already accepted under this Idempotency-Key (sent by you, in your practice), so a client can show or revoke it (POST /v1/messages/{id}/revoke). Absent when that message is not yours.',
+        ),
+    })
+    .strict(),
 });
 export type ErrorBody = z.infer<typeof ErrorBodySchema>;
 

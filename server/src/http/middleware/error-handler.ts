@@ -27,7 +27,7 @@ export const handleError = (logger: Logger): ErrorHandler<AppEnv> =>
   function handleError(err: Error, c: Context<AppEnv>) {
     if (err instanceof ApiError) {
       for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
-      return c.json(errorBody(err.code, err.message), err.status);
+      return c.json(errorBody(err.code, err.message, err.extra), err.status);
     }
     if (err instanceof ZodError) {
       return c.json(errorBody('validation_failed', describeZodError(err)), 400);

@@ -317,6 +317,63 @@ describe('POST /v1/messages', () => {
   });
 });
 
+describe('POST /v1/messages: a key reused for an edited message (409 conflict)', () => {
+  type Conflict = { error: { code: string; message: string; messageId?: string } };
+  const send = (text: string, key: string, token?: string) =>
+    f.api(
+      'POST',
+      '/v1/messages',
+      { to: ['edited@patient.example'], subject: 'Follow-up', text },
+      { headers: { 'idempotency-key': key }, ...(token ? { token } : {}) },
+    );
+
+  it('answers 409 conflict with the id of the message already accepted under the key, which can be revoked', async () => {
+    const first = await send(BODY, 'edit-after-lost-answer-1');
+    expect(first.status).toBe(202);
+    const { id } = SendMessageResponseSchema.parse(await first.json());
+    const edited = await send(`${BODY} Also bring your mood log.`, 'edit-after-lost-answer-1');
+    expect(edited.status).toBe(409);
+    const body = (await edited.json()) as Conflict;
+    expect(body.error).toEqual({ code: 'conflict', message: expect.any(String), messageId: id });
+    for (const finding of scan(BODY)) expect(JSON.stringify(body)).not.toContain(finding.text);
+    // The id is the one the clinician can act on: revoking it works.
+    const rev = await f.api('POST', `/v1/messages/${body.error.messageId}/revoke`);
+    expect(rev.status).toBe(200);
+  });
+
+  it("never names another clinician's or another practice's message in a 409", async () => {
+    const first = await send(BODY, 'edit-after-lost-answer-2');
+    const { id } = SendMessageResponseSchema.parse(await first.json());
+    // A colleague in the same practice with the same key: refused, but not told whose message it is
+    // (the add-in would offer to revoke it).
+    const colleague = await f.token('dr.kim@calm.example');
+    const theirs = await send('Reminder: session on Friday.', 'edit-after-lost-answer-2', colleague);
+    expect(theirs.status).toBe(409);
+    const body = (await theirs.json()) as Conflict;
+    expect(body.error.code).toBe('conflict');
+    expect(body.error).not.toHaveProperty('messageId');
+    // Another practice: keys are scoped to the practice, so the same key is a new message there, and
+    // its own conflict names its own message only.
+    await ensurePractice(f.server.store.db, { name: 'Edit Practice', domains: ['edit.example'] });
+    const other = await f.token('dr@edit.example');
+    const otherFirst = await send(BODY, 'edit-after-lost-answer-2', other);
+    expect(otherFirst.status).toBe(202);
+    const otherId = SendMessageResponseSchema.parse(await otherFirst.json()).id;
+    expect(otherId).not.toBe(id);
+    const otherEdited = await send('Changed.', 'edit-after-lost-answer-2', other);
+    expect(((await otherEdited.json()) as Conflict).error.messageId).toBe(otherId);
+  });
+
+  it('documents error.messageId of the 409 in /openapi.json', async () => {
+    const doc = (await (await fetch(`${f.url}/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, { responses: Record<string, unknown> }>>;
+    };
+    const conflict = JSON.stringify(doc.paths['/v1/messages']?.['post']?.responses['409']);
+    expect(conflict).toContain('messageId');
+    expect(conflict).toContain('/revoke');
+  });
+});
+
 describe('GET /v1/messages/:id and revoke', () => {
   it('gives another practice 404 for every message route, exactly like an unknown id', async () => {
     const r = await f.api('POST', '/v1/messages', { to: ['iso@patient.example'], text: BODY });

@@ -74,7 +74,15 @@ export const messages: RouteModule = {
           case 'validation_failed':
             throw new ApiError(400, 'validation_failed', r.message);
           case 'idempotency_conflict':
-            throw new ApiError(409, 'conflict', r.message);
+            // The id (never PHI) lets the add-in tell the clinician an earlier version went out and
+            // offer to revoke it; the code stays `conflict` for clients that know only that.
+            throw new ApiError(
+              409,
+              'conflict',
+              r.message,
+              {},
+              r.messageId !== undefined ? { messageId: r.messageId } : {},
+            );
         }
       }
       if (

@@ -134,7 +134,7 @@ export function buildOpenApi(
               401,
               [
                 409,
-                'conflict: this Idempotency-Key was already used for a different message (other recipients or content)',
+                'conflict: this Idempotency-Key was already used for a different message (other recipients, content, timing or delivery mode). error.messageId is the id of that message when you sent it: it stands (and may already be delivered) until revoked with POST /v1/messages/{id}/revoke; send the new message under a new key.',
               ],
               413,
               415,
