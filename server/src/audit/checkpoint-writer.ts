@@ -1,6 +1,7 @@
 import type { MasterKey } from '../crypto/index.ts';
 import { signCleartext } from '../crypto/index.ts';
 import { newId, nowIso, type Db } from '../store/index.ts';
+import { appendAudit } from './audit.ts';
 import { GENESIS_HASH } from './chain.ts';
 import {
   checkCheckpoint,
@@ -11,6 +12,7 @@ import {
   type CheckpointSigner,
   type CheckpointStatement,
 } from './checkpoint.ts';
+import { AUDIT, type AuditEventInput } from './events.ts';
 import { verifyChainFrom, type ChainBreak } from './verify.ts';
 
 export interface WrittenCheckpoint extends CheckpointStatement {
@@ -19,7 +21,7 @@ export interface WrittenCheckpoint extends CheckpointStatement {
 }
 
 export interface CheckpointRun {
-  written: WrittenCheckpoint[];
+  written: (WrittenCheckpoint & { id: string })[];
   /** Chains that grew but did not verify from their last checkpoint: not signed (an alarm). */
   refused: ChainBreak[];
 }
@@ -30,15 +32,35 @@ export interface CheckpointRun {
  * there is none): a chain altered in between is refused, never signed. `signerFor` gives the signing
  * key of a practice (null: the deployment's own chain). Safe to run from several processes: a
  * second statement of the same chain and length is dropped.
+ *
+ * Each checkpoint written is audited (HIPAA 164.312(b)) in the same transaction, in the audit chain
+ * of the chain's practice, by `actor` (the server: system; `attune checkpoint`: cli and the OS
+ * user), and so is each refusal (outcome failure). The event about a checkpoint of an audit chain
+ * lands in that chain after the signed head, so the next checkpoint covers it; an audit chain that
+ * grew by nothing but such events is not signed again, or every run would sign the event of the
+ * run before it, for ever.
  */
 export async function writeCheckpoints(
   db: Db,
   signerFor: (practiceId: string | null) => Promise<CheckpointSigner>,
-  opts: { masterKey?: MasterKey; now?: Date } = {},
+  opts: { masterKey?: MasterKey; now?: Date; actor?: AuditEventInput['actor'] } = {},
 ): Promise<CheckpointRun> {
   const now = opts.now ?? new Date();
-  const heads = await db.selectFrom('chain_heads').selectAll().orderBy('chain').execute();
+  const actor = opts.actor ?? { type: 'system' as const };
   const run: CheckpointRun = { written: [], refused: [] };
+  // References only: the chain's name, a length, a hash, a reason code.
+  const refuse = async (b: ChainBreak): Promise<void> => {
+    run.refused.push(b);
+    await appendAudit(db, {
+      action: AUDIT.CHAIN_CHECKPOINT,
+      outcome: 'failure',
+      actor,
+      practiceId: practiceOfChain(b.chain),
+      target: { type: 'chain', id: b.chain },
+      details: { chain: b.chain, seq: b.seq, reason: b.reason },
+    });
+  };
+  const heads = await db.selectFrom('chain_heads').selectAll().orderBy('chain').execute();
   let trusted: CheckpointKeys | null = null;
   for (const h of heads) {
     if (h.seq <= 0) continue;
@@ -62,16 +84,18 @@ export async function writeCheckpoints(
     }
     if (from.seq > h.seq) {
       // Shorter than it was signed to be: cut short since.
-      run.refused.push({ chain: h.chain, seq: h.seq + 1, id: null, reason: 'checkpoint_mismatch' });
+      await refuse({ chain: h.chain, seq: h.seq + 1, id: null, reason: 'checkpoint_mismatch' });
       continue;
     }
     if (from.seq === h.seq) continue;
     const report = await verifyChainFrom(db, h.chain, from);
     if (report.break) {
-      run.refused.push(report.break);
+      await refuse(report.break);
       continue;
     }
     if (report.entries <= from.seq) continue;
+    const isAudit = !h.chain.startsWith('archive:');
+    if (isAudit && !(await auditedSince(db, h.chain, from.seq, report.entries))) continue;
     const statement: CheckpointStatement = {
       chain: h.chain,
       seq: report.entries,
@@ -80,13 +104,48 @@ export async function writeCheckpoints(
     };
     const signer = await signerFor(practiceOfChain(h.chain));
     const signed = await signCleartext(checkpointText(statement), signer.privateKey, now);
-    const res = await db
-      .insertInto('chain_checkpoints')
-      .values({ id: newId(), ...statement, fingerprint: signer.fingerprint, signed })
-      .onConflict((oc) => oc.columns(['chain', 'seq']).doNothing())
-      .executeTakeFirst();
-    if (Number(res.numInsertedOrUpdatedRows ?? 1n) > 0)
-      run.written.push({ ...statement, fingerprint: signer.fingerprint, signed });
+    const id = newId();
+    const inserted = await db.transaction().execute(async (tx) => {
+      const res = await tx
+        .insertInto('chain_checkpoints')
+        .values({ id, ...statement, fingerprint: signer.fingerprint, signed })
+        .onConflict((oc) => oc.columns(['chain', 'seq']).doNothing())
+        .executeTakeFirst();
+      // Another process signed this chain at this length first: its run audits it.
+      if (Number(res.numInsertedOrUpdatedRows ?? 1n) === 0) return false;
+      await appendAudit(tx, {
+        action: AUDIT.CHAIN_CHECKPOINT,
+        outcome: 'success',
+        actor,
+        practiceId: practiceOfChain(h.chain),
+        target: { type: 'chain_checkpoint', id },
+        details: {
+          chain: statement.chain,
+          seq: statement.seq,
+          head: statement.head,
+          fingerprint: signer.fingerprint,
+        },
+      });
+      return true;
+    });
+    if (inserted) run.written.push({ id, ...statement, fingerprint: signer.fingerprint, signed });
   }
   return run;
+}
+
+/**
+ * Whether audit chain `chain` holds, between seq `after` and `to`, an event other than the audit of
+ * a checkpoint: only then is there something new for a checkpoint to vouch for.
+ */
+async function auditedSince(db: Db, chain: string, after: number, to: number): Promise<boolean> {
+  const row = await db
+    .selectFrom('audit_events')
+    .select('id')
+    .where('chain', '=', chain)
+    .where('seq', '>', after)
+    .where('seq', '<=', to)
+    .where('action', '!=', AUDIT.CHAIN_CHECKPOINT)
+    .limit(1)
+    .executeTakeFirst();
+  return row !== undefined;
 }

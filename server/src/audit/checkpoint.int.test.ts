@@ -244,7 +244,7 @@ describe.each(dialectsUnderTest())('signed chain checkpoints on %s', (dialect) =
     });
   });
 
-  it('audits nothing and never puts entry content in a checkpoint', async () => {
+  it('audits each checkpoint it writes (references only) and never puts entry content in one', async () => {
     await appendAudit(db, {
       action: AUDIT.PHI_READ,
       outcome: 'success',
@@ -252,14 +252,42 @@ describe.each(dialectsUnderTest())('signed chain checkpoints on %s', (dialect) =
       practiceId,
       target: { type: 'patient', id: 'p-1' },
     });
-    const before = await db.selectFrom('audit_events').select('id').execute();
     await db.deleteFrom('chain_checkpoints').execute();
     await rewriteArchive(db, chain, 5, 'm-5');
+    const before = await db.selectFrom('audit_events').select('id').execute();
     const run = await write();
     expect(run.refused).toEqual([]);
-    expect((await db.selectFrom('audit_events').select('id').execute()).length).toBe(before.length);
     expect(run.written.length).toBeGreaterThan(0);
+    // One event per checkpoint, in the audit chain of the chain's practice, naming the stored row.
+    const events = await db
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('action', '=', AUDIT.CHAIN_CHECKPOINT)
+      .where('id', 'not in', before.length > 0 ? before.map((b) => b.id) : [''])
+      .orderBy('seq')
+      .execute();
+    expect(events).toHaveLength(run.written.length);
     for (const w of run.written) {
+      const e = events.find((x) => x.target_id === w.id);
+      expect(e).toMatchObject({
+        chain: `audit:${practiceId}`,
+        practice_id: practiceId,
+        outcome: 'success',
+        actor_type: 'system',
+        target_type: 'chain_checkpoint',
+      });
+      expect(JSON.parse(e!.details)).toEqual({
+        chain: w.chain,
+        seq: w.seq,
+        head: w.head,
+        fingerprint: w.fingerprint,
+      });
+      const stored = await db
+        .selectFrom('chain_checkpoints')
+        .select(['chain', 'seq'])
+        .where('id', '=', w.id)
+        .executeTakeFirstOrThrow();
+      expect(stored).toEqual({ chain: w.chain, seq: w.seq });
       // The signed text is the statement and nothing else: chain name, length, head hash, time.
       const signed = w.signed.replace(/\r\n/g, '\n');
       const text = signed.slice(
@@ -268,6 +296,59 @@ describe.each(dialectsUnderTest())('signed chain checkpoints on %s', (dialect) =
       );
       expect(parseCheckpointText(text)).toEqual({ chain: w.chain, seq: w.seq, head: w.head, at: w.at });
     }
+    // The events about the checkpoint of the audit chain come after its signed head: the chains
+    // verify, and a chain that grew by nothing but those events is not signed again (each run would
+    // otherwise sign the last run's event, for ever).
+    const report = await verifyChains(db, { masterKey });
+    expect(report.ok).toBe(true);
+    const auditHead = report.chains.find((c) => c.chain === `audit:${practiceId}`)!;
+    expect(auditHead.entries).toBeGreaterThan(auditHead.checkpointedTo!.seq);
+    expect((await write()).written).toEqual([]);
+    // Anything else audited since, and the next run signs the chain with the events in it.
+    await appendAudit(db, {
+      action: AUDIT.PHI_READ,
+      outcome: 'success',
+      actor: { type: 'clinician', id: 'c-1' },
+      practiceId,
+      target: { type: 'patient', id: 'p-1' },
+    });
+    const next = await write();
+    expect(next.written.map((w) => [w.chain, w.seq])).toEqual([
+      [`audit:${practiceId}`, auditHead.entries + 1],
+    ]);
+    expect((await verifyChains(db, { masterKey })).ok).toBe(true);
+  });
+
+  it('audits a refusal as a failure, with the chain, position and reason only', async () => {
+    await archive(8);
+    const head = await db
+      .selectFrom('chain_heads')
+      .selectAll()
+      .where('chain', '=', chain)
+      .executeTakeFirstOrThrow();
+    await rewriteArchive(db, chain, head.seq, 'm-forged');
+    // The rewrite recomputed the head too: only the link to the last signed entry is off.
+    await db
+      .updateTable('archive_entries')
+      .set({ prev_hash: '1'.repeat(64) })
+      .where('chain', '=', chain)
+      .where('seq', '=', head.seq)
+      .execute();
+    const run = await write();
+    expect(run.refused).toEqual([expect.objectContaining({ chain, seq: head.seq })]);
+    const failure = await db
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('action', '=', AUDIT.CHAIN_CHECKPOINT)
+      .where('outcome', '=', 'failure')
+      .orderBy('seq', 'desc')
+      .executeTakeFirstOrThrow();
+    expect(failure).toMatchObject({ practice_id: practiceId, target_type: 'chain', target_id: chain });
+    expect(JSON.parse(failure.details)).toEqual({
+      chain,
+      seq: head.seq,
+      reason: run.refused[0]!.reason,
+    });
   });
 });
 

@@ -31,13 +31,20 @@ export const AUDIT = {
   DEV_TOKEN_ISSUED: 'auth.dev_token',
   /** The audit/archive chains were verified. */
   CHAIN_VERIFY: 'chain.verify',
+  /**
+   * A signed checkpoint of a chain was written (success), or a chain that grew was refused one
+   * because it did not verify since its last checkpoint (failure). References only: chain, length,
+   * head hash, checkpoint id.
+   */
+  CHAIN_CHECKPOINT: 'chain.checkpoint',
 } as const;
 
 export type AuditAction = (typeof AUDIT)[keyof typeof AUDIT];
 
 export type AuditOutcome = 'success' | 'failure';
 
-export type ActorType = 'clinician' | 'patient' | 'system' | 'anonymous';
+/** `cli`: an admin command (`attune checkpoint`); its id is the OS user who ran it. */
+export type ActorType = 'clinician' | 'patient' | 'system' | 'anonymous' | 'cli';
 
 /** Reference-only detail values: ids, counts, codes. Never names, emails, subjects or bodies. */
 export type AuditDetails = Record<string, string | number | boolean | null>;

@@ -1,6 +1,7 @@
 import { writeCheckpoints } from '../audit/checkpoint-writer.ts';
 import { checkCheckpoint, checkpointKeys, checkpointsTableExists } from '../audit/checkpoint.ts';
 import { practiceSigner, readMasterKey } from '../checkpoints.ts';
+import { cliActor } from './actor.ts';
 import { loadConfigOrReport } from './load-config.ts';
 import { openStore } from '../store/index.ts';
 
@@ -39,8 +40,10 @@ export async function run(args: string[]): Promise<number> {
       process.stderr.write('attune checkpoint: no practice yet (start the server once)\n');
       return 2;
     }
+    // Audited as the admin who ran it (the server's own runs are the system's).
     const run = await writeCheckpoints(store.db, practiceSigner(store.db, masterKey, first.id), {
       masterKey,
+      actor: cliActor(),
     });
     for (const b of run.refused)
       process.stderr.write(
