@@ -62,7 +62,8 @@ beforeAll(async () => {
           messageId: '7d1f0c2e-5b3a-4c8e-9f21-0a6b4e3d2c10',
           from: DEMO_PATIENT,
           receivedAt: '2026-11-20T18:05:00.000Z',
-          source: 'viewer',
+          source: 'email',
+          otherSender: 'j.alvarez.work@example.net',
           text: 'Thursday at 4 works.\nThe new routine is helping.',
           crisis: false,
         },
@@ -442,6 +443,10 @@ describe('read pane in Chromium', () => {
       'Thursday at 4 works.\nThe new routine is helping.',
     );
     expect(await page.locator('.reply .muted').textContent()).toContain(`From ${DEMO_PATIENT}`);
+    // It came by email from another address than the patient's: the clinician is told which.
+    expect(await page.locator('.reply-sender').textContent()).toContain(
+      'Sent from j.alvarez.work@example.net',
+    );
     // The patient who replied, not the notice's sender: the demo patient's crisis banner follows.
     await page.locator('.banner-crisis').first().waitFor();
     expect(await page.locator('#status').textContent()).toBe('');

@@ -133,6 +133,15 @@ export function renderReply(r: Reply): HTMLElement {
       { class: 'muted' },
       `From ${r.from}, ${new Date(r.receivedAt).toLocaleString()}${r.source === 'email' ? ' (answered by email)' : ''}`,
     ),
+    // Anyone who has seen the notice's reply address can write to it.
+    r.otherSender
+      ? h(
+          'p',
+          { class: 'reply-sender' },
+          h('strong', {}, `Sent from ${r.otherSender}, `),
+          'not from the address your message went to. Check who wrote it before acting on it.',
+        )
+      : null,
     h('p', { class: 'reply-text' }, r.text),
   );
 }

@@ -150,6 +150,7 @@ export function createDelivery(opts: {
         source: 'email',
         receivedAt: reply.receivedAt,
         raw: reply.raw,
+        sender: reply.from,
       });
       if (!r.ok) return r;
       return {

@@ -170,6 +170,8 @@ export function replyNotice(opts: {
   practiceName: string;
   reference: string;
   urgent: boolean;
+  /** The reply came by email from another address than the one the message was sent to. */
+  otherSender?: boolean;
 }): NoticeContent {
   const practice = oneLine(opts.practiceName);
   const subject = opts.urgent
@@ -179,6 +181,12 @@ export function replyNotice(opts: {
     opts.urgent
       ? 'A patient replied to your secure message, and the reply may contain crisis language. Please review it now.'
       : 'A patient replied to your secure message.',
+    ...(opts.otherSender
+      ? [
+          '',
+          'It came from a different email address than the one your message was sent to: check who wrote it.',
+        ]
+      : []),
     '',
     'Open Attune in Outlook or Gmail to read it.',
     `Reference: ${opts.reference}`,

@@ -559,15 +559,20 @@ export class OutboxWorker {
       .where('messages.id', '=', reply.message_id)
       .executeTakeFirst();
     if (!clinician) return { kind: 'failed', detail: 'clinician missing' };
-    const urgent = row.payload
-      ? (JSON.parse(row.payload.toString('utf8')) as { urgent?: boolean }).urgent === true
-      : false;
+    const flags = row.payload
+      ? (JSON.parse(row.payload.toString('utf8')) as { urgent?: boolean; otherSender?: boolean })
+      : {};
     const identity = await mailIdentity(this.svc, row.practice_id);
     return composeSimple({
       from: identity.from,
       to: clinician.email,
       messageId: `<reply-${row.id}@${identity.domain}>`,
-      content: replyNotice({ practiceName: identity.practiceName, reference: reply.id, urgent }),
+      content: replyNotice({
+        practiceName: identity.practiceName,
+        reference: reply.id,
+        urgent: flags.urgent === true,
+        otherSender: flags.otherSender === true,
+      }),
     });
   }
 

@@ -90,6 +90,8 @@ export interface ReplyInput {
   source: 'viewer' | 'email';
   receivedAt?: Date;
   raw?: Buffer;
+  /** An email reply's sender address (From header, else MAIL FROM). */
+  sender?: string;
   ip?: string | null;
   requestId?: string | null;
 }
@@ -136,7 +138,7 @@ export async function acceptReply(svc: DeliveryServices, input: ReplyInput): Pro
   const db = svc.db;
   const d = await db
     .selectFrom('deliveries')
-    .select(['id', 'patient_id', 'sent_at', 'created_at'])
+    .select(['id', 'patient_id', 'email', 'sent_at', 'created_at'])
     .where('id', '=', link.deliveryId)
     .executeTakeFirstOrThrow();
   const m = await db
@@ -157,7 +159,11 @@ export async function acceptReply(svc: DeliveryServices, input: ReplyInput): Pro
     text,
     source: input.source,
     ...(input.raw ? { rawBase64: input.raw.toString('base64') } : {}),
+    ...(input.sender ? { sender: input.sender.toLowerCase() } : {}),
   };
+  // A reply address can be written to by anyone who saw it (it travels in headers and logs): the
+  // clinician's notice says when a reply came from another address than the patient's.
+  const otherSender = input.sender !== undefined && input.sender.toLowerCase() !== d.email.toLowerCase();
   const ciphertext = Buffer.from(await encryptForArchive(JSON.stringify(stored), keyring.archive.publicKey));
   const replyId = newId();
   const t = nowIso(at);
@@ -224,7 +230,7 @@ export async function acceptReply(svc: DeliveryServices, input: ReplyInput): Pro
         target: { type: 'reply', id: replyId },
         // References only (CONVENTIONS 8): whether the reply holds crisis language is the patient's
         // health information; it is on the engagement event and the notice, never in the trail.
-        details: { messageId: link.messageId, source: input.source },
+        details: { messageId: link.messageId, source: input.source, ...(otherSender ? { otherSender } : {}) },
       });
       await ddb(tx)
         .insertInto('outbox')
@@ -235,7 +241,7 @@ export async function acceptReply(svc: DeliveryServices, input: ReplyInput): Pro
           kind: 'reply_notice',
           payload_ref: replyId,
           payload: Buffer.from(
-            JSON.stringify({ urgent: crisis !== null && crisis.grade === 'first_person' }),
+            JSON.stringify({ urgent: crisis !== null && crisis.grade === 'first_person', otherSender }),
           ),
           available_at: nowText,
           attempts: 0,
@@ -298,6 +304,8 @@ export async function readReply(
     receivedAt: row.created_at,
     source: stored.source,
     text: stored.text,
+    otherSender:
+      stored.sender !== undefined && stored.sender !== row.email.toLowerCase() ? stored.sender : null,
     // As the notice was marked: first-person crisis language.
     crisis: crisis?.grade === 'first_person',
   };

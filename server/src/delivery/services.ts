@@ -75,4 +75,6 @@ export interface StoredReply {
   source: 'viewer' | 'email';
   /** The raw email of a reply that came through the gateway, base64. */
   rawBase64?: string;
+  /** An email reply's sender (From header, else MAIL FROM), lower-cased; absent for the viewer. */
+  sender?: string;
 }

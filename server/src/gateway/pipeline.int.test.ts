@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { scanAndDecide, DEFAULT_POLICY } from '@attune/shared/policy';
 import { testConfig } from '../config.ts';
 import { generateMasterKey, parseMasterKey } from '../crypto/index.ts';
-import { createDelivery, ensurePracticeKeys, type Delivery } from '../delivery/index.ts';
+import { createDelivery, ensurePracticeKeys, readReply, type Delivery } from '../delivery/index.ts';
 import { MAX_REPLIES_PER_LINK_PER_DAY } from '../delivery/reply.ts';
 import { silentLogger } from '../log.ts';
 import { createTestStore, dialectsUnderTest, type TestStore } from '../store/testing.ts';
@@ -262,6 +262,42 @@ describe.each(dialectsUnderTest())('gateway over the delivery pipeline (%s)', (d
       .catch((e: unknown) => e);
     expect((err as { responseCode?: number }).responseCode).toBe(550);
     expect(await store.db.selectFrom('replies').select('id').execute()).toHaveLength(0);
+  });
+
+  it('tells the clinician when an email reply came from another address than the patient’s', async () => {
+    await client(gw.port).sendMail({
+      envelope: { from: CLINICIAN, to: [PATIENT] },
+      raw: rawMessage({ from: CLINICIAN, to: PATIENT, subject: 'Check-in', text: PHI_TEXT }),
+    });
+    const notice = await until(() => sink.messages.find(to(PATIENT)));
+    const replyTo = String((await simpleParser(notice.raw)).replyTo?.value[0]?.address);
+    const replyFrom = async (from: string, text: string) =>
+      client(gw.port).sendMail({
+        envelope: { from, to: [replyTo] },
+        raw: rawMessage({ from, to: replyTo, subject: 'Re: You have a secure message', text }),
+      });
+    expect((await replyFrom(PATIENT.toUpperCase(), 'See you Tuesday.')).response).toMatch(/^250 /);
+    expect((await replyFrom('someone.else@elsewhere.example', 'Who is this?')).response).toMatch(/^250 /);
+    const notices = await until(() => {
+      const n = sink.messages.filter(to(CLINICIAN));
+      return n.length === 2 ? n : undefined;
+    });
+    const refOf = (raw: Buffer) => /Reference: (\S+)/.exec(raw.toString('utf8'))![1]!;
+    const warned = notices.filter((n) => n.raw.toString('utf8').includes('different email address'));
+    expect(warned).toHaveLength(1);
+    const other = await readReply(delivery.services, practiceId, refOf(warned[0]!.raw));
+    expect(other).toMatchObject({
+      from: PATIENT,
+      otherSender: 'someone.else@elsewhere.example',
+      text: 'Who is this?',
+    });
+    // The notice says only that the address differs: never which one (it goes over plain email).
+    expect(warned[0]!.raw.toString('utf8')).not.toContain('elsewhere.example');
+    const own = notices.find((n) => n !== warned[0])!;
+    expect(await readReply(delivery.services, practiceId, refOf(own.raw))).toMatchObject({
+      from: PATIENT,
+      otherSender: null,
+    });
   });
 
   it('answers 452 (try later) to an email reply over the link’s daily reply limit, and stores nothing of it', async () => {

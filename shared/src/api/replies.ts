@@ -11,6 +11,14 @@ export const ReplySchema = z
     messageId: z.string(),
     /** The patient's address (the recipient of the message who replied). */
     from: z.string(),
+    /**
+     * An email reply that came from another address than `from` (its From header, else the envelope
+     * sender): that address. Anyone who has seen the notice's reply address can write to it, so the
+     * clinician is told when a reply did not come from the patient's own address. Null for replies
+     * written on the secure page, replies from the patient's address, and replies stored before the
+     * sender was recorded.
+     */
+    otherSender: z.string().nullable(),
     receivedAt: z.string(),
     /** 'viewer': written on the secure page; 'email': answered to the notice by email (gateway). */
     source: z.enum(['viewer', 'email']),

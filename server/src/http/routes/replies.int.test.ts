@@ -56,6 +56,7 @@ describe('GET /v1/replies/:id (real server)', () => {
       messageId: f.messageA.id,
       from: PATIENT,
       source: 'viewer',
+      otherSender: null,
       text,
       crisis: false,
     });
