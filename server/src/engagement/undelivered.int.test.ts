@@ -7,6 +7,7 @@ import { sendSecureMessage } from '../delivery/send.ts';
 import { revokeMessage } from '../delivery/status.ts';
 import { createDeliveryFixture, type DeliveryFixture } from '../delivery/testing.ts';
 import type { MailTransport } from '../delivery/transport.ts';
+import { migration as backfill } from '../store/migrations/0007-backfill-undelivered.ts';
 import { dialectsUnderTest } from '../store/testing.ts';
 import { EngagementEventCache } from './cache.ts';
 import { practiceCaseload, patientEngagement } from './service.ts';
@@ -160,5 +161,53 @@ describe.each(dialectsUnderTest())('messages that never reached the patient, on 
       expect(after).toMatchObject({ sent: 3, alerts: ['unanswered'] });
       expect(after.unansweredReason).toContain('3 message(s) unanswered');
     }
+  });
+
+  it('migration 0007 marks the deliveries settled before the marks were written, and only those', async () => {
+    const fx = await fixture();
+    const later = new Date(fx.delivery.services.now().getTime() + 3_600_000).toISOString();
+    const revokeLater: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      revokeLater.push((await send(fx, { to: ['sam@patient.example'], sendAt: later })).id);
+      revokeLater.push((await send(fx, { to: ['una@patient.example'] })).id);
+      await send(fx, { to: [BOUNCE] });
+      const opened = await send(fx, { to: ['olive@patient.example'], delivery: 'client' });
+      const link = await resolveLink(fx.delivery.services, LINK.exec(opened.notice.text)![1]!);
+      if (!link.ok) throw new Error(link.reason);
+      await recordFirstOpen(fx.delivery.services, link, 'page_visible');
+      revokeLater.push(opened.id);
+    }
+    await drain(fx);
+    for (const id of revokeLater) await revoke(fx, id);
+    const marks = () =>
+      fx.store.db
+        .selectFrom('engagement_events')
+        .select(['id', 'patient_id', 'message_id', 'data'])
+        .where('type', '=', 'undelivered')
+        .orderBy('id')
+        .execute();
+    const written = await marks();
+    expect(written).toHaveLength(9);
+    // As a store from before the marks existed holds it: the same settled deliveries, no marks.
+    await fx.store.db.deleteFrom('engagement_events').where('type', '=', 'undelivered').execute();
+    for (const email of ['sam@patient.example', 'una@patient.example', BOUNCE])
+      expect(await read(fx, new EngagementEventCache(), email, 4)).toMatchObject({
+        sent: 3,
+        alerts: ['unanswered'],
+      });
+
+    await backfill.up(fx.store.db, dialect);
+    // The same rows the delivery module writes (ids, patients, messages, reasons): none for olive,
+    // who opened hers before the revoke.
+    expect(await marks()).toEqual(written);
+    for (const email of ['sam@patient.example', 'una@patient.example', BOUNCE])
+      expect(await read(fx, new EngagementEventCache(), email, 4)).toMatchObject({ sent: 0, alerts: [] });
+    expect(await read(fx, new EngagementEventCache(), 'olive@patient.example', 4)).toMatchObject({
+      sent: 3,
+      alerts: ['unanswered'],
+    });
+    // Run again (or over a store that has the marks): nothing more.
+    await backfill.up(fx.store.db, dialect);
+    expect(await marks()).toEqual(written);
   });
 });

@@ -5,6 +5,7 @@ import { migration as m0003 } from './0003-engagement.ts';
 import { migration as m0004 } from './0004-request-hash.ts';
 import { migration as m0005 } from './0005-chain-checkpoints.ts';
 import { migration as m0006 } from './0006-reply-tokens.ts';
+import { migration as m0007 } from './0007-backfill-undelivered.ts';
 
 /**
  * Every migration, in order. Names sort lexically and are recorded in `kysely_migration`;
@@ -17,4 +18,5 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Schema
   ['0004-request-hash', m0004],
   ['0005-chain-checkpoints', m0005],
   ['0006-reply-tokens', m0006],
+  ['0007-backfill-undelivered', m0007],
 ];
