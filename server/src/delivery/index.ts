@@ -11,6 +11,7 @@ import type { Logger } from '../log.ts';
 import type { Store } from '../store/index.ts';
 import type { SendMessageRequest } from '@attune/shared/api';
 import { createCommitQueue } from './commit-queue.ts';
+import { queueGatewayMail } from './gateway-mail.ts';
 import { OutboxWorker, type OutboxOptions } from './outbox.ts';
 import { acceptReply } from './reply.ts';
 import { sendSecureMessage } from './send.ts';
@@ -143,6 +144,7 @@ export function createDelivery(opts: {
         return { ok: false, reason: 'blocked_by_policy', detail: r.reasons.join('; ') || r.message };
       return { ok: false, reason: 'invalid', detail: r.message };
     },
+    queueMail: (mail) => queueGatewayMail(services, mail),
     async acceptReply(reply: InboundReply): Promise<ReplyResult> {
       const r = await acceptReply(services, {
         token: reply.token,

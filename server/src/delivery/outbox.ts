@@ -5,6 +5,7 @@ import { markUndelivered, unmarkUndelivered } from '../engagement/events-store.t
 import { getPolicy, newId, nowIso, type Tx } from '../store/index.ts';
 import type { DeliveriesTable, OutboxTable } from '../store/schema.ts';
 import { ddb } from './db.ts';
+import { GATEWAY_MAIL_KIND, openGatewayMail } from './gateway-mail.ts';
 import { getKeyring } from './keyring.ts';
 import {
   composeInnerEntity,
@@ -370,6 +371,10 @@ export class OutboxWorker {
       case 'reply_notice':
         label = 'reply-notice';
         mail = await this.composeReplyNotice(row);
+        break;
+      case GATEWAY_MAIL_KIND:
+        label = 'report';
+        mail = openGatewayMail(this.svc, row);
         break;
       default:
         return { kind: 'failed', detail: `unknown outbox kind` };

@@ -171,7 +171,7 @@ export function smtpRelayTransport(
     c.sent++;
     if (!err && info) {
       release(c);
-      if (info.rejected.length > 0) return partialRejection(info);
+      if (info.rejected.length > 0) return partialRejection(info, envelope.to);
       return { ok: true, response: redactAddresses(String(info.response)) };
     }
     const e = err as SMTPConnection.SMTPError;

@@ -26,8 +26,20 @@ export type SendOutcome =
        * The relay took the message for some recipients and refused the others (RCPT TO): the
        * message is with the relay for `accepted` of them already.
        */
-      partial?: { accepted: number; refused: number };
+      partial?: PartialRefusal;
     };
+
+/**
+ * Which recipients of a send the relay refused at RCPT TO, and how. Recipients are named by their
+ * position in the send's `to` (an outcome is stored and logged: no addresses in it), the reply by
+ * its code, enhanced status (RFC 3463) and text with addresses redacted: enough for the gateway's
+ * delivery status notification (RFC 3464) to the sender.
+ */
+export interface PartialRefusal {
+  accepted: number;
+  refused: number;
+  refusals?: Array<{ index: number; code: number | null; status: string | null; text: string }>;
+}
 
 export interface MailTransport {
   readonly kind: 'smtp' | 'file';
@@ -109,7 +121,7 @@ export function smtpTransport(opts: SmtpOptions): MailTransport {
           envelope: { from: mail.from, to: mail.to },
           raw: mail.raw,
         });
-        if (info.rejected.length > 0) return partialRejection(info);
+        if (info.rejected.length > 0) return partialRejection(info, mail.to);
         return { ok: true, response: redactAddresses(String(info.response)) };
       } catch (err) {
         return classifySmtpError(err);
@@ -128,11 +140,14 @@ export function smtpTransport(opts: SmtpOptions): MailTransport {
  * and a retry goes to all recipients again, so those already served may get the message twice:
  * at least once, never lost for the ones refused for now.
  */
-export function partialRejection(info: {
-  accepted: unknown[];
-  rejected: unknown[];
-  rejectedErrors?: Array<{ responseCode?: number; response?: string }>;
-}): SendOutcome & { ok: false } {
+export function partialRejection(
+  info: {
+    accepted: unknown[];
+    rejected: unknown[];
+    rejectedErrors?: Array<{ responseCode?: number; response?: string; recipient?: unknown }>;
+  },
+  to: readonly string[] = [],
+): SendOutcome & { ok: false } {
   const errors = info.rejectedErrors ?? [];
   const permanent =
     errors.length > 0 && errors.every((e) => typeof e.responseCode === 'number' && e.responseCode >= 500);
@@ -143,7 +158,23 @@ export function partialRejection(info: {
     error: redactAddresses(
       `${info.rejected.length} of ${info.accepted.length + info.rejected.length} recipients rejected: ${first}`,
     ),
-    partial: { accepted: info.accepted.length, refused: info.rejected.length },
+    partial: {
+      accepted: info.accepted.length,
+      refused: info.rejected.length,
+      refusals: errors.flatMap((e) => {
+        const index = typeof e.recipient === 'string' ? to.indexOf(e.recipient) : -1;
+        if (index < 0) return [];
+        const reply = String(e.response ?? '');
+        return [
+          {
+            index,
+            code: typeof e.responseCode === 'number' ? e.responseCode : null,
+            status: /^\d{3}[ -]([245]\.\d{1,3}\.\d{1,3})\b/.exec(reply)?.[1] ?? null,
+            text: redactAddresses(reply.replace(/[^\x20-\x7e]+/g, ' ')).slice(0, 200),
+          },
+        ];
+      }),
+    },
   };
 }
 

@@ -47,6 +47,16 @@ export type ReplyResult =
 
 export type TokenState = 'valid' | 'unknown' | 'expired' | 'revoked';
 
+/** Mail the gateway itself sends (a delivery status notification), whole and PHI-free. */
+export interface GatewayMail {
+  practiceId: string;
+  /** Envelope recipient; the envelope sender is null (<>): a report is never bounced. */
+  to: string;
+  /** The Message-ID header's value, angle brackets included. */
+  messageId: string;
+  raw: Buffer;
+}
+
 export interface GatewayBackend {
   /** Practice, clinician and policy for an outbound sender address; null when no practice claims it. */
   resolveSender(email: string): Promise<OutboundSender | null>;
@@ -75,6 +85,16 @@ export interface GatewayBackend {
     request: SendMessageRequest,
     ctx: { idempotencyKey: string | null },
   ): Promise<SecureSendResult>;
+  /**
+   * The practice's own mail domain (its first), for the address the gateway's reports come from;
+   * null when it has none.
+   */
+  practiceDomain(practiceId: string): Promise<string | null>;
+  /**
+   * Queue mail of the gateway's own in the durable outbox (the path of every notice: retried,
+   * marked as already processed). Resolves only once committed.
+   */
+  queueMail(mail: GatewayMail): Promise<void>;
   /** Hand the raw message to the next hop; resolves once the next hop (or the mail folder) holds it. */
   relay(envelope: Envelope, raw: Buffer): Promise<void>;
   /** Cheap check at RCPT time, so bad tokens get 550 before any data is sent. */

@@ -45,6 +45,11 @@ export interface GatewayConfig {
   markerSecret: string | null;
   /** Practice the gateway works for when the sender's address does not say. */
   practiceId: string | null;
+  /**
+   * From address of the gateway's delivery status notifications (RFC 3464); unset:
+   * MAILER-DAEMON@<the practice's domain>.
+   */
+  dsnFrom: string | null;
   /** Seconds of inactivity before a connection is dropped. */
   socketTimeoutMs: number;
 }
@@ -96,6 +101,21 @@ function pem(env: Env, key: string): string | undefined {
 
 export function isDomain(d: string): boolean {
   return /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/.test(d) || d === 'localhost';
+}
+
+function dsnFrom(env: Env): string | null {
+  const raw = env['GATEWAY_DSN_FROM']?.trim();
+  if (!raw) return null;
+  const at = raw.lastIndexOf('@');
+  if (
+    at <= 0 ||
+    !/^[!#-'*+\-/-9=?A-Z^-~.]+$/.test(raw.slice(0, at)) ||
+    !isDomain(raw.slice(at + 1).toLowerCase())
+  )
+    throw new GatewayConfigError(
+      'GATEWAY_DSN_FROM must be an email address (e.g. MAILER-DAEMON@clinic.example).',
+    );
+  return raw;
 }
 
 export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
@@ -151,6 +171,7 @@ export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
     maxHops: int(env, 'GATEWAY_MAX_HOPS', 30, 2, 200),
     markerSecret: env['GATEWAY_MARKER_SECRET']?.trim() || null,
     practiceId: env['GATEWAY_PRACTICE_ID']?.trim() || null,
+    dsnFrom: dsnFrom(env),
     socketTimeoutMs: int(env, 'GATEWAY_SOCKET_TIMEOUT_MS', 60_000, 1000, 3_600_000),
   };
 }

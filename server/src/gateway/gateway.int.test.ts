@@ -211,7 +211,7 @@ describe('outbound relay', () => {
     expect(codeOf(err)).toBe(451);
   });
 
-  it('says how many recipients the next hop refused when it took the message for the others', async () => {
+  it('answers 250 when the next hop took the message for some recipients and reports the others to the sender', async () => {
     await sink.close();
     await relay.close();
     sink = await startSink({
@@ -221,28 +221,48 @@ describe('outbound relay', () => {
     backend = new MemoryBackend(relay);
     backend.clinicians.set('dr.lee@clinic.test', 'c1');
     await start();
-    const send = (to: string[]) =>
+    const send = (to: string[], from = 'dr.lee@clinic.test') =>
       client(port)
         .sendMail({
-          envelope: { from: 'dr.lee@clinic.test', to },
+          envelope: { from, to },
           raw: rawMessage({
             from: 'dr.lee@clinic.test',
             to: to.join(', '),
-            subject: 'Order',
+            subject: 'Order for Jane Roe',
             text: 'Paper.',
+            messageId: '<order-1@clinic.test>',
           }),
         })
         .catch((e: unknown) => e as { responseCode?: number; response?: string });
-    // Refused for good at the next hop: a bounce that does not claim nobody got it.
-    const gone = await send(['vendor@example.com', 'nobody@example.com']);
-    expect(codeOf(gone)).toBe(554);
-    expect((gone as { response: string }).response).toMatch(
-      /refused 1 of 2 recipients; the others were delivered/,
-    );
+    // Refused for good by the next hop for one recipient, taken for the other: the transaction is
+    // ours (250), and the sender hears of the refused one in a delivery report queued before it.
+    const some = (await send(['vendor@example.com', 'nobody@example.com'])) as { response: string };
+    expect(some.response).toMatch(/^250 .*Relayed to 1 of 2 recipients/);
     expect(sink.messages.map((m) => m.to)).toEqual([['vendor@example.com']]);
+    expect(backend.queued).toHaveLength(1);
+    const dsn = backend.queued[0]!;
+    expect(dsn.to).toBe('dr.lee@clinic.test');
+    const text = dsn.raw.toString('utf8');
+    expect(text).toMatch(/^From: Mail Delivery System <MAILER-DAEMON@clinic\.test>\r$/m);
+    expect(text).toMatch(/^Content-Type: multipart\/report; report-type=delivery-status;/m);
+    expect(text).toMatch(/^Final-Recipient: rfc822; nobody@example\.com\r$/m);
+    expect(text).not.toMatch(/Final-Recipient: rfc822; vendor@/);
+    expect(text).toMatch(/^Message-ID: <order-1@clinic\.test>\r$/m);
+    // The original subject may carry PHI: not in the report.
+    expect(text).not.toContain('Jane Roe');
+    expect(text).not.toContain('Paper');
+
+    // A bounce (null sender) is never bounced: 250, no report.
+    const bounce = (await send(['vendor@example.com', 'nobody@example.com'], '')) as { response: string };
+    expect(bounce.response).toMatch(/^250 /);
+    expect(backend.queued).toHaveLength(1);
+    // Every recipient refused for good: still a 554, and no report (the sender's server bounces).
+    expect(codeOf(await send(['nobody@example.com']))).toBe(554);
+    expect(backend.queued).toHaveLength(1);
     // Refused for now: 451, so the sender tries again rather than bouncing it.
     const later = await send(['vendor@example.com', 'later@example.com']);
     expect(codeOf(later)).toBe(451);
+    expect(backend.queued).toHaveLength(1);
   });
 
   it('answers 451 when the next hop refuses our sender (a relay not set up for us), so nothing bounces', async () => {

@@ -3,6 +3,8 @@ import { DEFAULT_POLICY } from '@attune/shared/policy';
 import type { Envelope, GatewayBackend, OutboundSender } from './backend.ts';
 import { classify } from './classify.ts';
 import { fromAddress, hasUnreadableAttachment, scanInput, toSendRequest, type MailView } from './extract.ts';
+import type { PartialRefusal } from '../delivery/transport.ts';
+import { composeDsn } from './dsn.ts';
 import { headerValues, type RawHeaders } from './marker.ts';
 import { RelayError } from './relay.ts';
 import type { SmtpReply } from './smtp-reply.ts';
@@ -16,10 +18,19 @@ export interface OutboundContext {
   /** Prepend our trace and marker headers to the raw bytes before relaying. */
   stampForRelay(raw: Buffer): Buffer;
   log(event: Record<string, unknown>): void;
+  /** For delivery status notifications (dsn.ts). */
+  reports: {
+    /** The gateway's host name (Reporting-MTA). */
+    hostname: string;
+    /** The reports' From address when configured; else MAILER-DAEMON@<practice domain>. */
+    from: string | null;
+    /** The practice when the sender's address does not say (GATEWAY_PRACTICE_ID). */
+    practiceId: string | null;
+  };
 }
 
 export type OutboundKind =
-  'relayed' | 'relayed_secured' | 'relayed_processed' | 'secured' | 'blocked' | 'refused';
+  'relayed' | 'relayed_secured' | 'relayed_processed' | 'relayed_partial' | 'secured' | 'blocked' | 'refused';
 
 export interface OutboundResult {
   reply: SmtpReply;
@@ -34,6 +45,7 @@ export async function handleOutbound(
   headers: RawHeaders,
   flags: { alreadyProcessed: boolean; messageId: string | null },
 ): Promise<OutboundResult> {
+  const arrivedAt = new Date();
   const relay = async (kind: OutboundKind): Promise<OutboundResult> => {
     try {
       await ctx.backend.relay(envelope, ctx.stampForRelay(raw));
@@ -41,22 +53,27 @@ export async function handleOutbound(
       // The next hop said no for good (5xx): pass that on, so the sender bounces instead of retrying
       // for days. Anything else (down, timeout) propagates and becomes a 451.
       if (err instanceof RelayError && err.permanent) {
-        // Some recipients have it already: the bounce must not tell the clinician nobody got it.
-        const message = err.partial
-          ? `5.1.1 The next hop refused ${err.partial.refused} of ${err.partial.accepted + err.partial.refused} recipients; the others were delivered`
-          : '5.0.0 The next hop refused the message';
-        return { kind: 'refused', reply: { code: 554, message } };
+        if (err.partial && err.partial.accepted > 0) {
+          return refusedInPart(ctx, envelope, mail, headers, err.partial, arrivedAt, senderOf);
+        }
+        return {
+          kind: 'refused',
+          reply: { code: 554, message: '5.0.0 The next hop refused the message' },
+        };
       }
       throw err;
     }
     return { kind, reply: { code: 250, message: '2.0.0 Relayed' } };
   };
+  // Resolved once, when first needed: our own output relayed unscanned needs it only for a report.
+  let resolved: Promise<OutboundSender | null> | null = null;
+  const senderOf = (): Promise<OutboundSender | null> => (resolved ??= resolve(ctx.backend, mail, envelope));
 
   // Our own output coming round again (a routing rule without the exception): it was scanned on
   // the way through; scanning again would only risk converting a notice into a notice.
   if (flags.alreadyProcessed) return relay('relayed_processed');
 
-  const sender = await resolve(ctx.backend, mail, envelope);
+  const sender = await senderOf();
 
   // An add-in already replaced the content with a notice and stamped the message id. Trust the stamp
   // only when the id is a message this practice sent securely, lately, to these very recipients;
@@ -157,6 +174,90 @@ export async function handleOutbound(
       };
     }
   }
+}
+
+/**
+ * The next hop took the message for some recipients and refused the others for good. We are
+ * responsible for the message once anyone has it (RFC 5321 3.6, 4.2.5): the transaction is answered
+ * 250 and the sender is told of the refused recipients in a delivery status notification (RFC 3464,
+ * dsn.ts), queued in the durable outbox before the 250. A 5xx would have the sender's server bounce
+ * the whole message, or send it again to everyone, the recipients who have it included.
+ *
+ * No report to a null sender (MAIL FROM:<>): a bounce is never bounced (RFC 5321 4.5.5). Where the
+ * report cannot be made (no practice to send it for, the refused recipients unknown, the outbox
+ * unavailable), the old answer stands: a 554 that says the others were delivered.
+ */
+async function refusedInPart(
+  ctx: OutboundContext,
+  envelope: Envelope,
+  mail: MailView,
+  headers: RawHeaders,
+  partial: PartialRefusal,
+  arrivedAt: Date,
+  senderOf: () => Promise<OutboundSender | null>,
+): Promise<OutboundResult> {
+  const total = partial.accepted + partial.refused;
+  const fallback: OutboundResult = {
+    kind: 'refused',
+    reply: {
+      code: 554,
+      message: `5.1.1 The next hop refused ${partial.refused} of ${total} recipients; the others were delivered`,
+    },
+  };
+  const accepted: OutboundResult = {
+    kind: 'relayed_partial',
+    reply: {
+      code: 250,
+      message: `2.0.0 Relayed to ${partial.accepted} of ${total} recipients; the others were refused, a delivery report follows`,
+    },
+  };
+  if (!envelope.from) {
+    ctx.log({ event: 'gateway.partial_refusal', refused: partial.refused, report: 'null_sender' });
+    return {
+      kind: 'relayed_partial',
+      reply: {
+        code: 250,
+        message: `2.0.0 Relayed to ${partial.accepted} of ${total} recipients; the others were refused`,
+      },
+    };
+  }
+  const refusals = (partial.refusals ?? []).flatMap((r) => {
+    const address = envelope.to[r.index];
+    return address === undefined ? [] : [{ ...r, address }];
+  });
+  try {
+    const practiceId = (await senderOf())?.practiceId ?? ctx.reports.practiceId;
+    if (!practiceId || refusals.length !== partial.refused) {
+      ctx.log({ event: 'gateway.partial_refusal', refused: partial.refused, report: 'unavailable' });
+      return fallback;
+    }
+    const domain = (await ctx.backend.practiceDomain(practiceId)) ?? ctx.reports.hostname;
+    const dsn = composeDsn({
+      reportingMta: ctx.reports.hostname,
+      from: ctx.reports.from ?? `MAILER-DAEMON@${domain}`,
+      to: envelope.from,
+      refusals,
+      delivered: partial.accepted,
+      headers,
+      originalFrom: fromAddress(mail),
+      arrivedAt,
+    });
+    await ctx.backend.queueMail({ practiceId, to: envelope.from, messageId: dsn.messageId, raw: dsn.raw });
+  } catch (err) {
+    ctx.log({
+      event: 'gateway.partial_refusal',
+      refused: partial.refused,
+      report: 'failed',
+      error: errorName(err),
+    });
+    return fallback;
+  }
+  ctx.log({ event: 'gateway.partial_refusal', refused: partial.refused, report: 'queued' });
+  return accepted;
+}
+
+function errorName(err: unknown): string {
+  return err instanceof Error ? err.name : 'Error';
 }
 
 /**

@@ -30,7 +30,8 @@ let practiceId: string;
 describe.each(dialectsUnderTest())('gateway over the delivery pipeline (%s)', (dialect) => {
   beforeEach(async () => {
     store = await createTestStore(dialect);
-    sink = await startSink();
+    // The next hop has no mailbox for nobody@: it refuses that recipient for good at RCPT TO.
+    sink = await startSink({ refuse: (a) => (a.startsWith('nobody@') ? 550 : null) });
     const config = testConfig(store.dataDir, {
       SMTP_URL: sink.url,
       SMTP_REQUIRE_TLS: 'false',
@@ -172,6 +173,82 @@ describe.each(dialectsUnderTest())('gateway over the delivery pipeline (%s)', (d
     const got = await until(() => sink.messages.find(to('vendor@example.com')));
     expect(got.raw.subarray(got.raw.length - raw.length).equals(raw)).toBe(true);
     expect(await store.db.selectFrom('messages').select('id').execute()).toHaveLength(0);
+  });
+
+  it('answers 250 when the next hop refused one recipient for good, and reports it to the sender through the outbox', async () => {
+    const raw = rawMessage({
+      from: `Dr Lee <${CLINICIAN}>`,
+      to: 'vendor@example.com, nobody@example.com',
+      subject: 'Order for Jane Roe',
+      text: 'Please send two toner cartridges.',
+      messageId: '<order-7@clinic.test>',
+    });
+    const info = await client(gw.port).sendMail({
+      envelope: { from: CLINICIAN, to: ['vendor@example.com', 'nobody@example.com'] },
+      raw,
+    });
+    expect(info.response).toMatch(/^250 .*Relayed to 1 of 2 recipients/);
+    // Durable before the 250: the report is in the outbox already.
+    const rows = await store.db
+      .selectFrom('outbox')
+      .select(['kind', 'practice_id'])
+      .where('kind', '=', 'gateway_mail')
+      .execute();
+    expect(rows).toEqual([{ kind: 'gateway_mail', practice_id: practiceId }]);
+    expect(sink.messages.filter(to('vendor@example.com'))).toHaveLength(1);
+
+    const dsn = await until(() => sink.messages.find(to(CLINICIAN)));
+    // A report goes out with a null reverse path (never bounced) and the outbox's marker.
+    expect(dsn.from).toBe('');
+    const text = dsn.raw.toString('utf8');
+    expect(text).toMatch(/^X-Attune-Gateway: v1 [\w-]{32}\r$/m);
+    expect(text).toMatch(/^Auto-Submitted: auto-replied\r$/m);
+    const parsed = await simpleParser(dsn.raw);
+    expect(parsed.from?.value[0]?.address).toBe('MAILER-DAEMON@clinic.test');
+    expect(parsed.to && !Array.isArray(parsed.to) ? parsed.to.value[0]?.address : null).toBe(CLINICIAN);
+    expect(text).toMatch(/^Content-Type: multipart\/report; report-type=delivery-status;/m);
+    const status = /Content-Type: message\/delivery-status\r\n[^]*?\r\n--/.exec(text)?.[0] ?? '';
+    expect(status).toMatch(/^Reporting-MTA: dns; \S+\r$/m);
+    expect(status).toMatch(/^Final-Recipient: rfc822; nobody@example\.com\r$/m);
+    expect(status).toMatch(/^Action: failed\r$/m);
+    expect(status).toMatch(/^Status: 5\.\d+\.\d+\r$/m);
+    expect(status).toMatch(/^Diagnostic-Code: smtp; 550 /m);
+    expect(status).not.toContain('vendor@example.com');
+    expect(text).toMatch(/Content-Type: text\/rfc822-headers\r\n[^]*Message-ID: <order-7@clinic\.test>/);
+    expect(parsed.text).toMatch(/<nobody@example\.com>: /);
+    // Nothing of the original's subject or body.
+    expect(text).not.toContain('Jane Roe');
+    expect(text).not.toContain('toner');
+    // Routed through the gateway again (all outbound mail is), the report passes as processed.
+    sink.messages.length = 0;
+    const again = await client(gw.port).sendMail({ envelope: { from: '', to: [CLINICIAN] }, raw: dsn.raw });
+    expect(again.response).toMatch(/^250 .*Relayed/);
+    // Nothing was converted to secure delivery along the way.
+    expect(await store.db.selectFrom('messages').select('id').execute()).toHaveLength(0);
+  });
+
+  it('sends no report for a bounce (null sender) refused in part, and answers 5xx when every recipient is refused', async () => {
+    const raw = rawMessage({
+      from: 'MAILER-DAEMON@clinic.test',
+      to: 'vendor@example.com, nobody@example.com',
+      subject: 'Undelivered mail',
+      text: 'A report.',
+    });
+    const info = await client(gw.port).sendMail({
+      envelope: { from: '', to: ['vendor@example.com', 'nobody@example.com'] },
+      raw,
+    });
+    expect(info.response).toMatch(/^250 /);
+    const err = await client(gw.port)
+      .sendMail({
+        envelope: { from: CLINICIAN, to: ['nobody@example.com'] },
+        raw: rawMessage({ from: CLINICIAN, to: 'nobody@example.com', subject: 'Toner', text: 'Toner.' }),
+      })
+      .catch((e: unknown) => e as { responseCode?: number });
+    expect((err as { responseCode?: number }).responseCode).toBe(554);
+    expect(
+      await store.db.selectFrom('outbox').select('id').where('kind', '=', 'gateway_mail').execute(),
+    ).toHaveLength(0);
   });
 
   it('captures a plain-email reply to the notice with its latency, and tells the clinician without PHI', async () => {

@@ -27,6 +27,7 @@ export function createPipeline(opts: {
   return Promise.resolve({
     secureSend: (sender, request, ctx) => delivery.pipeline.secureSend(sender, request, ctx),
     acceptReply: (reply) => delivery.pipeline.acceptReply(reply),
+    queueMail: (mail) => delivery.pipeline.queueMail(mail),
     close: () => delivery.stop(),
   });
 }

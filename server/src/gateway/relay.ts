@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { smtpRelayTransport } from '../delivery/smtp-relay.ts';
-import { fileTransport, type MailTransport } from '../delivery/transport.ts';
+import { fileTransport, type MailTransport, type PartialRefusal } from '../delivery/transport.ts';
 import type { Envelope } from './backend.ts';
 
 // The next hop for mail that needs no conversion: the same destination as delivery (SMTP_URL, read
@@ -20,7 +20,7 @@ export class RelayError extends Error {
     readonly permanent: boolean,
     detail: string,
     /** The next hop took the message for some recipients and refused the rest. */
-    readonly partial?: { accepted: number; refused: number },
+    readonly partial?: PartialRefusal,
   ) {
     super(detail);
   }

@@ -257,6 +257,7 @@ export function createGateway(
       {
         backend,
         log,
+        reports: { hostname: config.hostname, from: config.dsnFrom, practiceId: config.practiceId },
         stampForRelay: (bytes) => {
           const prefix = received(session) + (stamp ? `${MARKER_HEADER}: ${stamp}\r\n` : '');
           return Buffer.concat([Buffer.from(prefix, 'latin1'), bytes]);

@@ -7,6 +7,7 @@ import { getPolicy } from '../store/practices.ts';
 import {
   SECURED_STAMP_MAX_AGE_MS,
   type GatewayBackend,
+  type GatewayMail,
   type InboundReply,
   type OutboundSender,
   type ReplyResult,
@@ -27,6 +28,8 @@ export interface Pipeline {
     ctx: { idempotencyKey: string | null },
   ): Promise<SecureSendResult>;
   acceptReply(reply: InboundReply): Promise<ReplyResult>;
+  /** The outbox's own queueing (delivery/gateway-mail.ts), for the gateway's reports. */
+  queueMail(mail: GatewayMail): Promise<void>;
 }
 
 const CACHE_MS = 5_000;
@@ -145,6 +148,18 @@ export function createStoreBackend(opts: {
     },
 
     secureSend: (sender, request, ctx) => pipeline.secureSend(sender, request, ctx),
+
+    async practiceDomain(practiceId) {
+      const d = await db
+        .selectFrom('practice_domains')
+        .select('domain')
+        .where('practice_id', '=', practiceId)
+        .orderBy('created_at')
+        .executeTakeFirst();
+      return d?.domain ?? null;
+    },
+
+    queueMail: (mail) => pipeline.queueMail(mail),
 
     relay: (envelope, raw) => relay.send(envelope, raw),
 

@@ -6,6 +6,7 @@ import type { SendMessageRequest } from '@attune/shared/api';
 import type {
   Envelope,
   GatewayBackend,
+  GatewayMail,
   InboundReply,
   OutboundSender,
   ReplyResult,
@@ -151,6 +152,8 @@ export class MemoryBackend implements GatewayBackend {
   readonly patients = new Set<string>();
   /** Secured message ids and the (lower-case) recipients each was sent to. */
   readonly securedIds = new Map<string, string[]>();
+  /** Mail the gateway queued (delivery status notifications). */
+  readonly queued: GatewayMail[] = [];
   policy: Policy = DEFAULT_POLICY;
   failRelay = false;
 
@@ -174,6 +177,13 @@ export class MemoryBackend implements GatewayBackend {
   secureSend(sender: OutboundSender, request: SendMessageRequest): Promise<SecureSendResult> {
     this.secured.push({ sender, request });
     return Promise.resolve({ ok: true, messageId: `m${this.secured.length}` });
+  }
+  practiceDomain(): Promise<string | null> {
+    return Promise.resolve('clinic.test');
+  }
+  queueMail(mail: GatewayMail): Promise<void> {
+    this.queued.push(mail);
+    return Promise.resolve();
   }
   async relay(envelope: Envelope, raw: Buffer): Promise<void> {
     if (this.failRelay) throw Object.assign(new Error('next hop down'), { code: 'ECONNREFUSED' });
