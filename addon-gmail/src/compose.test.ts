@@ -219,6 +219,36 @@ describe('Send securely', () => {
     expect(sent.cc).toEqual(['sam.reed@example.net']);
   });
 
+  it('sends only to the recipients the draft has now, never to ones removed since the card was built', () => {
+    const env = setup(router(TEST_SERVER, { 'POST /v1/messages': json(201, sendResponseFixture()) }));
+    const h = makeHandlers(recordingScanner());
+    const opened = composeEvent({}, ['River Stone <river.stone@example.org>']);
+    (opened.gmail as { ccRecipients?: string[] }).ccRecipients = ['Pat Stone <pat.stone@example.net>'];
+    (opened.gmail as { bccRecipients?: string[] }).bccRecipients = ['sam.reed@example.net'];
+    const card = h.onGmailCompose(opened)[0];
+    const params = (
+      findAll(card, 'TextButton').find(
+        (b) => (b.onClickAction as { functionName: string }).functionName === 'onComposeSend',
+      )?.onClickAction as { parameters: Record<string, string> }
+    ).parameters;
+    // The clinician then removes the Cc and Bcc from the draft: Gmail omits an empty list.
+    const click = composeEvent({ body: BODY }, ['river.stone@example.org']);
+    delete (click.gmail as { ccRecipients?: string[] }).ccRecipients;
+    click.commonEventObject.parameters = { ...params };
+    h.onComposeSend(click);
+    const sent = SendMessageRequestSchema.parse(JSON.parse(env.UrlFetchApp.requests[0]?.payload ?? ''));
+    expect(sent.to).toEqual(['river.stone@example.org']);
+    expect(sent.cc).toEqual([]);
+
+    // ... or removes the patient too (a wrong autocomplete): nothing goes to the old address.
+    const none = composeEvent({ body: BODY }, []);
+    delete (none.gmail as { toRecipients?: string[] }).toRecipients;
+    delete (none.gmail as { ccRecipients?: string[] }).ccRecipients;
+    none.commonEventObject.parameters = { ...params };
+    expect(textOf(treeOf(h.onComposeSend(none)))).toContain('No recipient');
+    expect(env.UrlFetchApp.requests).toHaveLength(1);
+  });
+
   it('schedules for the patient\'s best hour with sendAt "best"', () => {
     const env = setup(
       router(TEST_SERVER, {

@@ -61,32 +61,24 @@ export interface ComposeDeps {
 }
 
 function actionParams(state: ComposeState): Record<string, string> {
-  // Gmail resends the draft metadata with each action, but keep a copy in the action parameters in
-  // case a client omits it (parameters must be strings). The card's key rides along: every click
-  // of this card, and of the cards rebuilt from it, sends the same Idempotency-Key.
-  return {
-    to: state.to.join(','),
-    cc: state.cc.join(','),
-    bcc: state.bcc.join(','),
-    [SEND_KEY_PARAM]: state.sendKey,
-  };
+  // The card's key rides along: every click of this card, and of the cards rebuilt from it, sends
+  // the same Idempotency-Key. The recipients do not: they are read from each click's event only.
+  return { [SEND_KEY_PARAM]: state.sendKey };
 }
 
 export function readComposeState(e: AddonEvent): ComposeState {
-  const fromEventTo = addresses(e.gmail?.toRecipients);
-  const fromEventCc = addresses(e.gmail?.ccRecipients);
-  const to = fromEventTo.length > 0 ? fromEventTo : addresses((param(e, 'to') ?? '').split(','));
-  const cc = fromEventCc.length > 0 ? fromEventCc : addresses((param(e, 'cc') ?? '').split(','));
-  const fromEventBcc = addresses(e.gmail?.bccRecipients);
-  const bcc = fromEventBcc.length > 0 ? fromEventBcc : addresses((param(e, 'bcc') ?? '').split(','));
+  // Only the draft's recipients as Gmail reports them with this click (draftAccess METADATA gives
+  // them with every compose action). Gmail omits an empty list, so "absent" means the clinician
+  // removed them: falling back to the addresses the card was built with would send the message to
+  // someone taken off the draft (a wrong autocomplete, a Cc removed on purpose).
   const allowed = new Set(TOPICS.map((t) => t.value));
   return {
     subject: formValue(e, FIELD.subject),
     body: formValue(e, FIELD.body),
     topics: formValues(e, FIELD.topics).filter((t) => allowed.has(t)),
-    to,
-    cc,
-    bcc,
+    to: addresses(e.gmail?.toRecipients),
+    cc: addresses(e.gmail?.ccRecipients),
+    bcc: addresses(e.gmail?.bccRecipients),
     // The compose trigger's event has no parameters: a new card, a new key.
     sendKey: cardKeyOf(param(e, SEND_KEY_PARAM)) ?? newSendKey(),
   };
