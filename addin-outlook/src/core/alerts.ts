@@ -125,6 +125,26 @@ export const alerts = {
         );
     }
   },
+  /**
+   * The server refused this draft's key (409 conflict): it already holds a message sent under it
+   * with other content. An earlier press of Send lost its answer after the server accepted, and the
+   * draft was edited since. The earlier version stands (and may have reached the recipients) until
+   * revoked; sending the edit too would be a second message, so the clinician decides, in the pane
+   * (a Smart Alert shows no buttons of ours besides the one that opens it).
+   */
+  earlierSent(known: boolean): AlertText {
+    return known
+      ? make(
+          'An earlier version of this message was already sent securely',
+          "Attune lost the server's answer to an earlier Send, and the message was changed since. The earlier version may already have reached the recipients. This version was not sent.",
+          'Choose **Review** to revoke the earlier version and send this one, or to keep it and not send this one.',
+        )
+      : make(
+          'An earlier version of this message may already have been sent securely',
+          "Attune lost the server's answer to an earlier Send, and the message was changed since. This version was not sent.",
+          'Choose **Review** to decide whether to send this version as well.',
+        );
+  },
   internal(): AlertText {
     return make(
       "Attune couldn't check this message",

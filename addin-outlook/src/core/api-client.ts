@@ -4,6 +4,7 @@ import {
   CaseloadSchema,
   EngagementSchema,
   ErrorBodySchema,
+  MessageStatusResponseSchema,
   isIdempotencyConflict as isConflictAnswer,
   PolicySchema,
   RecipientPatientsResponseSchema,
@@ -15,6 +16,7 @@ import type {
   Reply,
   Caseload,
   Engagement,
+  MessageStatusResponse,
   Policy,
   SendMessageRequestInput,
   SendMessageResponse,
@@ -41,6 +43,11 @@ export interface ApiFailure {
   code?: string;
   /** PHI-free text for people (the server's message, or ours). */
   message: string;
+  /**
+   * With a 409 `conflict` from POST /v1/messages: the message already accepted under the key (sent
+   * by this clinician). Absent from servers before it was added, and for a colleague's message.
+   */
+  messageId?: string;
 }
 
 export type ApiResult<T> = { ok: true; value: T } | ApiFailure;
@@ -51,6 +58,11 @@ export type ApiResult<T> = { ok: true; value: T } | ApiFailure;
  */
 export function isIdempotencyConflict(r: { ok: boolean; status?: number; code?: string }): boolean {
   return !r.ok && isConflictAnswer(r.status, r.code);
+}
+
+/** The message id a 409 conflict names (see ApiFailure.messageId), else undefined. */
+export function conflictMessageId(r: ApiResult<unknown>): string | undefined {
+  return !r.ok && isIdempotencyConflict(r) ? r.messageId : undefined;
 }
 
 export interface ApiClient {
@@ -67,6 +79,8 @@ export interface ApiClient {
   recipientPatients(emails: readonly string[]): Promise<ApiResult<RecipientPatientsResponse>>;
   /** A patient's secure reply, by the reference in its notice. */
   getReply(id: string): Promise<ApiResult<Reply>>;
+  /** Revokes a message of this practice: its secure links stop working (POST /v1/messages/:id/revoke). */
+  revokeMessage(id: string): Promise<ApiResult<MessageStatusResponse>>;
   getEngagement(email: string): Promise<ApiResult<Engagement>>;
   getCaseload(page?: number): Promise<ApiResult<Caseload>>;
 }
@@ -143,9 +157,17 @@ export function createApiClient(opts: ApiClientOptions): ApiClient {
     const err = ErrorBodySchema.safeParse(json);
     const code = err.success ? err.data.error.code : undefined;
     const message = err.success ? err.data.error.message : `The Attune server answered ${res.status}.`;
+    const messageId = err.success ? err.data.error.messageId : undefined;
     const reason: ApiFailureReason =
       res.status === 401 ? 'sign_in_failed' : res.status >= 500 ? 'server_error' : 'rejected';
-    return { ok: false, reason, status: res.status, ...(code !== undefined ? { code } : {}), message };
+    return {
+      ok: false,
+      reason,
+      status: res.status,
+      ...(code !== undefined ? { code } : {}),
+      message,
+      ...(messageId !== undefined ? { messageId } : {}),
+    };
   }
 
   return {
@@ -162,6 +184,13 @@ export function createApiClient(opts: ApiClientOptions): ApiClient {
     recipientPatients: (emails) =>
       request('POST', '/v1/recipients/patients', { emails }, RecipientPatientsResponseSchema),
     getReply: (id) => request('GET', `/v1/replies/${encodeURIComponent(id)}`, undefined, ReplySchema),
+    revokeMessage: (id) =>
+      request(
+        'POST',
+        `/v1/messages/${encodeURIComponent(id)}/revoke`,
+        undefined,
+        MessageStatusResponseSchema,
+      ),
     getEngagement: (email) => request('POST', '/v1/engagement/lookup', { email }, EngagementSchema),
     getCaseload: (page = 1) => request('GET', `/v1/caseload?page=${page}`, undefined, CaseloadSchema),
   };

@@ -303,26 +303,50 @@ describe('OnMessageSend pressed again after a secure send whose answer was lost'
     },
   );
 
-  it('gives a draft edited after the lost answer a new key, kept for its own retries, and sends it', async () => {
+  it('blocks a draft edited after the lost answer, says an earlier version went, and offers Review with its id (never a silent second message)', async () => {
     const sessionData = new Map<string, string>();
     only(await send({ ...DRAFT, sessionData }, { ...automatic, lostAnswers: ['drop'] }));
     const edited = { ...DRAFT, html: `${PHI_HTML}<p>Take it with food.</p>`, sessionData };
 
     const run = await sendTo(api!.url, edited);
-    expect(only(run)).toEqual({ allowEvent: true });
-    const [k1, conflicted, k2] = posts().map((r) => r.idempotencyKey);
-    // The old key was refused for the new content (409), then the edited message went with a new one.
+    const o = only(run);
+    expect(o.allowEvent).toBe(false);
+    expect(o.errorMessageMarkdown).toContain('An earlier version of this message was already sent securely');
+    expect(o.errorMessageMarkdown).toContain('**Review**');
+    expectPhiFree(o.errorMessageMarkdown);
+    expectPhiFree(o.errorMessage);
+    // Review opens the pane, which can revoke the earlier message: its id travels in contextData.
+    expect(o.cancelLabel).toBe('Review');
+    expect(o.commandId).toBe(COMPOSE_COMMAND_ID);
+    expect(JSON.parse(o.contextData)).toEqual({
+      v: 1,
+      reason: 'earlier_sent',
+      types: expect.any(Array),
+      messageId: api!.created[0]!.id,
+    });
+    expectUntouched(run);
+    // One message only; the old key was refused for the new content and no other key was tried.
+    const [k1, conflicted] = posts().map((r) => r.idempotencyKey);
     expect(conflicted).toBe(k1);
-    expect(k2).toMatch(/^outlook-send-/);
-    expect(k2).not.toBe(k1);
-    expect(posts()).toHaveLength(3);
-    expect(api!.created.map((m) => m.idempotencyKey)).toEqual([k1, k2]);
-    expect((api!.created[1]!.body as { html: string }).html).toBe(edited.html);
-    expect(run.writes.headers).toEqual([{ [SECURED_HEADER]: api!.created[1]!.id }]);
-    // The new key is the draft's now: pressing Send again (say Outlook failed after) sends nothing new.
-    expect([...sessionData.values()]).toEqual([k2]);
-    expect(only(await sendTo(api!.url, edited))).toEqual({ allowEvent: true });
-    expect(api!.created).toHaveLength(2);
+    expect(posts()).toHaveLength(2);
+    expect(api!.created).toHaveLength(1);
+    // Pressing Send again gives the same answer: still no second message.
+    expect(only(await sendTo(api!.url, edited)).allowEvent).toBe(false);
+    expect(api!.created).toHaveLength(1);
+    expect([...sessionData.values()]).toEqual([k1]);
+  });
+
+  it('blocks too when the 409 names no message (an older server), offering Review without an id', async () => {
+    const sessionData = new Map<string, string>();
+    only(await send({ ...DRAFT, sessionData }, { ...automatic, lostAnswers: ['drop'] }));
+    api!.options.messages = [409, 'conflict'];
+    const o = only(await sendTo(api!.url, { ...DRAFT, html: `${PHI_HTML}<p>Edited.</p>`, sessionData }));
+    expect(o.allowEvent).toBe(false);
+    expect(o.errorMessageMarkdown).toContain('may already have been sent securely');
+    expectPhiFree(o.errorMessageMarkdown);
+    expect(o.cancelLabel).toBe('Review');
+    expect(JSON.parse(o.contextData)).toEqual({ v: 1, reason: 'earlier_sent', types: expect.any(Array) });
+    expect(api!.created).toHaveLength(1);
   });
 
   it('still secures and sends the message on a host without sessionData, with a fresh key each press', async () => {

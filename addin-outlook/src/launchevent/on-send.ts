@@ -13,14 +13,18 @@
 //                                answer gets the message the server already has, not a second one.
 //                                If Outlook refuses the rewrite, the alert says what is safe next:
 //                                Send again (same draft, same key: the stored message, rewritten)
-//                                only when that holds, else discard the draft or use the pane
+//                                only when that holds, else discard the draft or use the pane.
+//                                409 conflict (the draft was edited after a lost answer, and the
+//                                server holds the earlier version): blocked, "Review" opens the pane
+//                                to revoke the earlier one and send this, or keep it (never both
+//                                sent silently)
 //   server unreachable / sign-in failed, and the detector found anything -> blocked, says why and
 //                                what to do (the practice's rules cannot be applied without it)
 // Every path ends in exactly one event.completed (CONVENTIONS 12).
 import type { SendMessageRequestInput, SendMessageResponse } from '@attune/shared/api';
 import type { MessageScan } from '@attune/shared/phi';
 import { addressOf, decide } from '@attune/shared/policy';
-import { isIdempotencyConflict } from '../core/api-client.ts';
+import { conflictMessageId, isIdempotencyConflict } from '../core/api-client.ts';
 import type { ApiClient, ApiFailure } from '../core/api-client.ts';
 import { alerts } from '../core/alerts.ts';
 import type { AlertText } from '../core/alerts.ts';
@@ -30,7 +34,7 @@ import { evaluateDraft } from '../core/evaluate.ts';
 import { officeCall } from '../core/office-async.ts';
 import type { PolicySource } from '../core/policy-source.ts';
 import { collectAttachments } from '../core/attachments.ts';
-import { draftSendKey, replaceDraftSendKey } from './draft-key.ts';
+import { draftSendKey } from './draft-key.ts';
 import type { DraftKey } from './draft-key.ts';
 
 /** The header a transport rule keys on to route secured mail (see the README). */
@@ -42,9 +46,12 @@ export const NEUTRAL_SUBJECT = 'Secure message';
 
 export interface SendContext {
   v: 1;
-  reason: 'review' | 'warn' | 'block' | 'sign_in' | 'unreachable' | 'rejected' | 'rewrite_failed';
+  reason:
+    'review' | 'warn' | 'block' | 'sign_in' | 'unreachable' | 'rejected' | 'rewrite_failed' | 'earlier_sent';
   /** Kinds of PHI found (never values). */
   types: string[];
+  /** With 'earlier_sent': the message the server holds under the draft's key (an id, never PHI). */
+  messageId?: string;
 }
 
 export interface OnSendDeps {
@@ -164,16 +171,23 @@ async function secureInPlace(
     // leaves Exchange). With several recipients the server still emails each its own link.
     delivery: 'client',
   };
-  let draftKey = await draftSendKey(item);
-  let sent = await deps.api.sendMessage(request, keyOption(draftKey));
+  const draftKey = await draftSendKey(item);
+  const sent = await deps.api.sendMessage(request, keyOption(draftKey));
   if (isIdempotencyConflict(sent)) {
     // The server already holds a message under this draft's key, with other content: the clinician
-    // changed the draft after an earlier press of Send whose answer was lost. What is being sent now
-    // is a new message, so it gets a new key (kept for its own retries) and is posted once more.
-    // Replaying the old message instead would send what the clinician no longer means and drop the
-    // edit; the earlier send, if it was committed, stands (it cannot be recalled without its id).
-    draftKey = await replaceDraftSendKey(item);
-    sent = await deps.api.sendMessage(request, keyOption(draftKey));
+    // changed the draft after an earlier press of Send whose answer was lost, and the earlier version
+    // stands (it may have reached the recipients). Posting the edit under a new key here would send
+    // a second message without the clinician knowing; replaying the old one would drop the edit.
+    // So the send stops and the pane (Review) lets them revoke the earlier one and send this, or
+    // keep it. The key stays: Send pressed again gets the same answer, never a second message.
+    const messageId = conflictMessageId(sent);
+    return {
+      ...blockWith(alerts.earlierSent(messageId !== undefined), {
+        ...context('earlier_sent', scan),
+        ...(messageId !== undefined ? { messageId } : {}),
+      }),
+      cancelLabel: 'Review',
+    };
   }
   if (!sent.ok) {
     // No answer (or a 5xx) may follow a commit: say so, and that Send again is safe when it is.

@@ -47,6 +47,8 @@ export interface FakeApi {
   requests: Recorded[];
   /** Messages created by POST /v1/messages, as the server would store them. */
   created: CreatedMessage[];
+  /** Ids revoked by POST /v1/messages/:id/revoke, in order. */
+  revoked: string[];
   options: FakeApiOptions;
   close(): Promise<void>;
 }
@@ -57,9 +59,10 @@ export const NOTICE_HTML =
 export async function startFakeApi(options: FakeApiOptions = {}): Promise<FakeApi> {
   const requests: Recorded[] = [];
   const created: CreatedMessage[] = [];
+  const revoked: string[] = [];
   // Idempotency-Key -> the request it first came with and the answer given (the server's rule:
   // the same key and the same request replay the first answer; another request is 409 conflict).
-  const byKey = new Map<string, { request: string; answer: unknown }>();
+  const byKey = new Map<string, { request: string; answer: { id: string } }>();
   let n = 0;
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
@@ -121,7 +124,11 @@ export async function startFakeApi(options: FakeApiOptions = {}): Promise<FakeAp
         };
         const previous = rec.idempotencyKey !== undefined ? byKey.get(rec.idempotencyKey) : undefined;
         if (previous) {
-          if (previous.request !== raw) return err(409, 'conflict'); // server/src/http/routes/messages.ts answers 409 conflict
+          // server/src/http/routes/messages.ts answers 409 conflict, naming the message it holds.
+          if (previous.request !== raw)
+            return send(409, {
+              error: { code: 'conflict', message: 'Refused: conflict.', messageId: previous.answer.id },
+            });
           return lose(previous.answer);
         }
         n++;
@@ -142,6 +149,31 @@ export async function startFakeApi(options: FakeApiOptions = {}): Promise<FakeAp
         if (rec.idempotencyKey !== undefined) byKey.set(rec.idempotencyKey, { request: raw, answer });
         return lose(answer);
       }
+      const revoke = /^POST \/v1\/messages\/([^/]+)\/revoke$/.exec(route);
+      if (revoke) {
+        const id = decodeURIComponent(revoke[1]!);
+        const m = created.find((c) => c.id === id);
+        if (!m) return err(404, 'message_not_found');
+        revoked.push(id);
+        const b = m.body as { to: string[]; cc?: string[] };
+        return send(200, {
+          id,
+          createdAt: '2026-11-23T10:00:00.000Z',
+          sendAt: null,
+          expiresAt: null,
+          revokedAt: '2026-11-23T10:05:00.000Z',
+          recipients: [...b.to, ...(b.cc ?? [])].map((email) => ({
+            email,
+            method: 'link',
+            status: 'revoked',
+            attempts: 1,
+            lastError: null,
+            sentAt: null,
+            openedAt: null,
+            repliedAt: null,
+          })),
+        });
+      }
       return err(404, 'not_found');
     });
   });
@@ -151,6 +183,7 @@ export async function startFakeApi(options: FakeApiOptions = {}): Promise<FakeAp
     url: `http://127.0.0.1:${port}`,
     requests,
     created,
+    revoked,
     options,
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
