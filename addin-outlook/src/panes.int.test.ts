@@ -267,7 +267,7 @@ describe('compose pane in Chromium', () => {
     await page.context().close();
   });
 
-  it('a draft edited after an unconfirmed send goes out as a new message under a new key, kept for its retries', async () => {
+  it('a draft edited after an unconfirmed send: says an earlier version went, revokes it on request, then sends the edit under a new key', async () => {
     const page = await openPane('compose.html', PHI_DRAFT);
     const before = postedMessages().length;
     const createdBefore = api.created.length;
@@ -282,15 +282,23 @@ describe('compose pane in Chromium', () => {
       await page.evaluate((h) => {
         (window as unknown as { __fakeOfficeEdit(h: string): void }).__fakeOfficeEdit(h);
       }, edited);
-      // The old key now names another message (409 conflict): the edit is posted once more under a
-      // new key, whose answer is lost too.
+      // The old key now names the earlier message (409 conflict): nothing more is sent until the
+      // clinician chooses.
       await page.getByRole('button', { name: 'Send securely' }).click();
-      await expect.poll(() => postedMessages().length).toBe(before + 3);
-      await expect.poll(() => page.locator('#send-secure').isEnabled()).toBe(true);
-      const status = await page.locator('#status').textContent();
-      expect(status).toMatch(/may not have been sent\. Try again/);
-      expect(status).not.toMatch(/refused|Nothing was sent/);
-      // A click again finds the edited message: no third one.
+      await page.getByText('An earlier version of this message was already sent securely').waitFor();
+      expect(postedMessages().length).toBe(before + 2);
+      expect(api.created.length).toBe(createdBefore + 1);
+      expect(await page.locator('#send-secure').isDisabled()).toBe(true);
+      expect(await page.locator('#send-best').isDisabled()).toBe(true);
+      const card = (await page.locator('section[aria-labelledby="earlier-h"]').textContent()) ?? '';
+      for (const phi of ['Jane', 'sertraline', 'depressive', '1985']) expect(card).not.toContain(phi);
+      await page.screenshot({ path: join(ARTIFACTS, 'compose-earlier-version-360.png'), fullPage: true });
+
+      await page.getByRole('button', { name: 'Revoke it and send this version' }).click();
+      // The edit's own answer is lost too (502): the earlier version is revoked, and a click again
+      // on the edited draft finds the edited message: no third one.
+      await page.getByText(/Revoked the earlier version\..*may not have been sent\. Try again/).waitFor();
+      expect(api.revoked.at(-1)).toBe(api.created[createdBefore]!.id);
       await page.getByRole('button', { name: 'Send securely' }).click();
       await page.getByText('Sent securely.', { exact: true }).waitFor();
       const posts = postedMessages().slice(before);
@@ -307,6 +315,55 @@ describe('compose pane in Chromium', () => {
     } finally {
       api.options.lostAnswers = [];
     }
+    await page.context().close();
+  });
+
+  it('"Schedule" after an unconfirmed "Send securely" is not a second message: the clinician keeps the earlier one', async () => {
+    const page = await openPane('compose.html', PHI_DRAFT);
+    const createdBefore = api.created.length;
+    const revokedBefore = api.revoked.length;
+    api.options.lostAnswers = [503];
+    try {
+      await page.getByRole('button', { name: 'Send securely' }).click();
+      await page.getByText(/may not have been sent\. Try again/).waitFor();
+    } finally {
+      api.options.lostAnswers = [];
+    }
+    await page.getByRole('button', { name: "Schedule at patient's best hour" }).click();
+    await page.getByText('An earlier version of this message was already sent securely').waitFor();
+    expect(api.created.length).toBe(createdBefore + 1);
+    await page.getByRole('button', { name: "Keep it; don't send this version" }).click();
+    await page.getByText('The earlier version stands; this version was not sent.', { exact: true }).waitFor();
+    expect(api.created.length).toBe(createdBefore + 1);
+    expect(api.revoked.length).toBe(revokedBefore);
+    expect((await writesOf(page)).closed).toEqual([{ discardItem: true }]);
+    expect(await page.locator('#send-secure').isDisabled()).toBe(true);
+    await page.context().close();
+  });
+
+  it("opened by the send handler's Review after a 409: offers to revoke the message it names, then sends this version", async () => {
+    const earlier = await fetch(`${api.url}/v1/messages`, {
+      method: 'POST',
+      headers: {
+        authorization: 'Bearer dev-token-1',
+        'content-type': 'application/json',
+        'idempotency-key': 'outlook-send-h',
+      },
+      body: JSON.stringify({ to: PHI_DRAFT.to, html: '<p>earlier</p>', delivery: 'client' }),
+    });
+    const { id } = (await earlier.json()) as { id: string };
+    const createdBefore = api.created.length;
+    const page = await openPane('compose.html', {
+      ...PHI_DRAFT,
+      initializationContext: JSON.stringify({ v: 1, reason: 'earlier_sent', types: ['NAME'], messageId: id }),
+    });
+    await page.getByText('An earlier version of this message was already sent securely').waitFor();
+    expect(await page.locator('#send-secure').isDisabled()).toBe(true);
+    await page.getByRole('button', { name: 'Revoke it and send this version' }).click();
+    await page.getByText('Revoked the earlier version. Sent securely.', { exact: true }).waitFor();
+    expect(api.revoked.at(-1)).toBe(id);
+    expect(api.created.length).toBe(createdBefore + 1);
+    expect((api.created.at(-1)!.body as { delivery: string }).delivery).toBe('server');
     await page.context().close();
   });
 

@@ -3,7 +3,8 @@
 // to redact (placeholders written back into the draft) and then send normally.
 import { scanMessage } from '@attune/shared/phi';
 import type { FieldFindings, Finding, MessageScan } from '@attune/shared/phi';
-import type { ApiClient, ApiFailureReason } from '../core/api-client.ts';
+import { isIdempotencyConflict } from '../core/api-client.ts';
+import type { ApiClient, ApiFailureReason, ApiResult } from '../core/api-client.ts';
 import { collectAttachments } from '../core/attachments.ts';
 import { composeItem, readDraft } from '../core/draft.ts';
 import type { Draft } from '../core/draft.ts';
@@ -16,7 +17,8 @@ import { append, clear, h, setStatus } from '../ui/dom.ts';
 import { paneApi } from '../ui/pane-api.ts';
 import { applyOfficeTheme } from '../ui/theme.ts';
 import { redactHtml, redactText, segments, withoutPlaceholders } from './highlight.ts';
-import { paneSendKey, sendUnderPaneKey } from './secure-send.ts';
+import { paneSendKey, revokeThenSend, sendUnderNewKey, sendUnderPaneKey } from './secure-send.ts';
+import type { SendMessageRequestInput, SendMessageResponse } from '@attune/shared/api';
 import { summarize } from './summary.ts';
 
 type StatusKind = 'info' | 'error' | 'success';
@@ -30,6 +32,24 @@ interface Sent {
   draftDiscarded: boolean;
 }
 
+/**
+ * The server holds an earlier version of this draft's message (409 conflict under the pane's key, or
+ * the send handler's, from its contextData): sent after a lost answer, before an edit or the other
+ * action. Until the clinician chooses, nothing more is sent.
+ */
+interface Earlier {
+  /** The earlier message (the server's 409 names it); absent from a server that does not. */
+  messageId: string | undefined;
+  /** Whether this version is to be scheduled ("Schedule at patient's best hour"). */
+  best: boolean;
+}
+
+/** The send handler's contextData, as far as the pane uses it (SendContext in on-send.ts). */
+interface PaneContext {
+  reason?: string;
+  messageId?: string;
+}
+
 interface State {
   api: ApiClient;
   policy: PolicyState;
@@ -37,7 +57,8 @@ interface State {
   text: string;
   evaluation: Evaluation;
   preview: MessageScan;
-  context: { reason?: string } | null;
+  context: PaneContext | null;
+  earlier: Earlier | null;
   busy: boolean;
   /** Kept in state so a re-render never loses or contradicts what the pane last said. */
   status: { text: string; kind: StatusKind };
@@ -53,7 +74,7 @@ function fieldName(field: string): string {
 async function load(
   api: ApiClient,
   policySource: ReturnType<typeof createPolicySource>,
-): Promise<Omit<State, 'context' | 'busy' | 'status' | 'sent'>> {
+): Promise<Omit<State, 'context' | 'earlier' | 'busy' | 'status' | 'sent'>> {
   const item = composeItem();
   const [draft, text, policy] = await Promise.all([
     readDraft(item),
@@ -73,7 +94,7 @@ async function load(
   return { api, policy, draft, text: text ?? '', evaluation, preview };
 }
 
-async function initializationContext(): Promise<{ reason?: string } | null> {
+async function initializationContext(): Promise<PaneContext | null> {
   const item = composeItem() as Office.MessageCompose & {
     getInitializationContextAsync?: (cb: (r: Office.AsyncResult<string>) => void) => void;
   };
@@ -89,12 +110,16 @@ async function initializationContext(): Promise<{ reason?: string } | null> {
 }
 
 /** The send handler's contextData (SendContext): why Send was blocked; null when absent or unreadable. */
-function parseContext(raw: string | undefined): { reason?: string } | null {
+function parseContext(raw: string | undefined): PaneContext | null {
   try {
     const parsed: unknown = raw ? JSON.parse(raw) : null;
     if (!parsed || typeof parsed !== 'object') return null;
-    const reason = (parsed as Record<string, unknown>).reason;
-    return typeof reason === 'string' ? { reason } : {};
+    const { reason, messageId } = parsed as Record<string, unknown>;
+    return {
+      ...(typeof reason === 'string' ? { reason } : {}),
+      // An id only (it goes into a URL path): anything else is ignored.
+      ...(typeof messageId === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(messageId) ? { messageId } : {}),
+    };
   } catch {
     return null;
   }
@@ -105,7 +130,7 @@ function parseContext(raw: string | undefined): { reason?: string } | null {
  * its action chosen): Outlook then raises InitializationContextChanged (Mailbox 1.15) instead of
  * loading the pane afresh. Hosts without the event keep the pane as loaded.
  */
-function onContextChanged(onChange: (context: { reason?: string } | null) => void): void {
+function onContextChanged(onChange: (context: PaneContext | null) => void): void {
   const item = composeItem() as unknown as {
     addHandlerAsync?: (type: string, handler: (e: { initializationContextData?: string }) => void) => void;
   };
@@ -145,6 +170,7 @@ function render(state: State, actions: Actions): void {
       ),
     ]);
   }
+  if (state.earlier && !state.sent) append(app, [earlierCard(state.earlier, state.busy, actions)]);
   if (state.context?.reason === 'sign_in') {
     append(app, [
       h('p', { class: 'banner banner-info' }, 'Sign in to Attune to send this message securely.'),
@@ -186,7 +212,8 @@ function render(state: State, actions: Actions): void {
   const canSecure = decision.decision !== 'block' && scan.types.length > 0;
   // After the server accepted the message nothing here may run again (a second click would be a
   // second message if the retry key were ever lost, and redacting a sent draft makes no sense).
-  const locked = state.busy || state.sent !== null;
+  // While an earlier version awaits the clinician's choice, only that choice may send.
+  const locked = state.busy || state.sent !== null || state.earlier !== null;
   append(app, [
     h(
       'div',
@@ -258,6 +285,52 @@ function render(state: State, actions: Actions): void {
   }
 }
 
+/** What the clinician is told about an earlier version, and their two choices. PHI-free. */
+function earlierCard(earlier: Earlier, busy: boolean, actions: Actions): HTMLElement {
+  const known = earlier.messageId !== undefined;
+  return h(
+    'section',
+    { class: 'card banner-warning', role: 'alert', 'aria-labelledby': 'earlier-h' },
+    h(
+      'h2',
+      { id: 'earlier-h' },
+      known
+        ? 'An earlier version of this message was already sent securely'
+        : 'An earlier version of this message may already have been sent securely',
+    ),
+    h(
+      'p',
+      {},
+      "Attune lost the server's answer to an earlier send of this draft, and the message or its timing changed since. The earlier version may already have reached the recipients. This version was not sent.",
+    ),
+    h(
+      'div',
+      { class: 'actions', role: 'group', 'aria-label': 'Earlier version' },
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'primary',
+          id: known ? 'revoke-send' : 'send-also',
+          disabled: busy,
+          onclick: () => actions.resolveEarlier(known ? 'revoke_and_send' : 'send_also'),
+        },
+        known ? 'Revoke it and send this version' : 'Send this version as well',
+      ),
+      h(
+        'button',
+        {
+          type: 'button',
+          id: 'keep-earlier',
+          disabled: busy,
+          onclick: () => actions.resolveEarlier('keep'),
+        },
+        known ? "Keep it; don't send this version" : "Don't send this version",
+      ),
+    ),
+  );
+}
+
 function preview(state: State, fields: FieldFindings[], markIds: Map<Finding, string>): HTMLElement {
   const section = h(
     'section',
@@ -303,6 +376,7 @@ function marked(text: string, findings: readonly Finding[], markIds: Map<Finding
 
 interface Actions {
   sendSecure(best: boolean): void;
+  resolveEarlier(choice: 'revoke_and_send' | 'send_also' | 'keep'): void;
   redact(): void;
 }
 
@@ -321,6 +395,7 @@ async function main(): Promise<void> {
     state = {
       ...loaded,
       context,
+      earlier: earlierFrom(context),
       busy: false,
       status: { text: summary.status, kind: summary.statusKind },
       sent: null,
@@ -333,57 +408,53 @@ async function main(): Promise<void> {
   const rerender = () => render(state, actions);
   const actions: Actions = {
     sendSecure(best) {
-      if (state.sent) return;
+      if (state.sent || state.earlier) return;
       void run(async () => {
         const item = composeItem();
-        const draft = await readDraft(item);
-        if (draft.to.length + draft.cc.length + draft.bcc.length === 0) return fail('Add a recipient first.');
-        const collected = await collectAttachments(item, draft.attachments);
-        if (!collected.ok)
-          return fail(
-            'A shared-link (cloud) attachment cannot be sent securely. Attach a copy of the file instead.',
-          );
+        const request = await requestFrom(item, best);
+        if (typeof request === 'string') return fail(request);
         say(best ? 'Scheduling securely…' : 'Sending securely…');
-        const r = await sendUnderPaneKey(
-          state.api,
-          {
-            to: draft.to.length > 0 ? draft.to : [...draft.cc, ...draft.bcc].slice(0, 1),
-            cc: draft.to.length > 0 ? [...draft.cc, ...draft.bcc] : [...draft.cc, ...draft.bcc].slice(1),
-            subject: draft.subject,
-            html: draft.html,
-            attachments: collected.attachments,
-            // The draft is discarded below, so the server emails the notices itself.
-            delivery: 'server',
-            ...(best ? { sendAt: 'best' as const } : {}),
-          },
-          sendKey,
-        );
-        if (!r.ok) return fail(sendFailure(r.reason, r.message));
-        const sent: Sent = {
-          scheduledFor: best && r.value.sendAt ? r.value.sendAt : null,
-          draftDiscarded: false,
-        };
-        // Terminal from here on, whatever happens to the draft: the server holds the message.
-        state = { ...state, sent };
-        const done = sent.scheduledFor
-          ? `Scheduled securely for ${new Date(sent.scheduledFor).toLocaleString()}.`
-          : 'Sent securely.';
-        say(`${done} Closing the draft…`, 'success');
-        // The content now lives on the server; discard the draft so no clear copy can be sent.
-        try {
-          await officeCall<void>('closeAsync', (cb) =>
-            (
-              item as Office.MessageCompose & {
-                closeAsync(o: { discardItem: boolean }, cb: (r: Office.AsyncResult<void>) => void): void;
-              }
-            ).closeAsync({ discardItem: true }, cb),
+        const r = await sendUnderPaneKey(state.api, request, sendKey);
+        if (isIdempotencyConflict(r)) {
+          // Never a second message without the clinician knowing (secure-send.ts): ask.
+          state = { ...state, earlier: { messageId: r.ok ? undefined : r.messageId, best } };
+          return fail(
+            'This version was not sent. An earlier version of this message is with Attune: choose below.',
           );
-          state = { ...state, sent: { ...sent, draftDiscarded: true } };
-          say(done, 'success');
-        } catch {
-          say(`${done} Discard this draft yourself (it still holds the original text).`, 'success');
         }
-        return undefined;
+        return finish(item, r, best, '');
+      });
+    },
+    resolveEarlier(choice) {
+      const earlier = state.earlier;
+      if (state.sent || !earlier) return;
+      void run(async () => {
+        const item = composeItem();
+        if (choice === 'keep') {
+          // The earlier version stands; this draft (still holding PHI) must not go out in clear.
+          state = { ...state, earlier: null, sent: { scheduledFor: null, draftDiscarded: false } };
+          await discardDraft(item, 'The earlier version stands; this version was not sent.');
+          return undefined;
+        }
+        const request = await requestFrom(item, earlier.best);
+        if (typeof request === 'string') return fail(request);
+        if (choice === 'send_also' || earlier.messageId === undefined) {
+          say(earlier.best ? 'Scheduling securely…' : 'Sending securely…');
+          state = { ...state, earlier: null };
+          return finish(item, await sendUnderNewKey(state.api, request, sendKey), earlier.best, '');
+        }
+        say('Revoking the earlier version…');
+        const r = await revokeThenSend(state.api, earlier.messageId, request, sendKey);
+        if (!r.ok)
+          return fail(
+            `Attune could not revoke the earlier version. ${r.failure.message} Nothing new was sent.`,
+          );
+        state = { ...state, earlier: null };
+        const revoked =
+          r.stillDelivered > 0
+            ? `Revoked the earlier version; ${plural(r.stillDelivered, 'recipient')} had already received it by encrypted email, which cannot be taken back.`
+            : 'Revoked the earlier version.';
+        return finish(item, r.sent, earlier.best, `${revoked} `);
       });
     },
     redact() {
@@ -422,6 +493,67 @@ async function main(): Promise<void> {
     },
   };
 
+  /** The request for the draft as it is now, or why it cannot be sent securely. */
+  async function requestFrom(
+    item: Office.MessageCompose,
+    best: boolean,
+  ): Promise<SendMessageRequestInput | string> {
+    const draft = await readDraft(item);
+    if (draft.to.length + draft.cc.length + draft.bcc.length === 0) return 'Add a recipient first.';
+    const collected = await collectAttachments(item, draft.attachments);
+    if (!collected.ok)
+      return 'A shared-link (cloud) attachment cannot be sent securely. Attach a copy of the file instead.';
+    return {
+      to: draft.to.length > 0 ? draft.to : [...draft.cc, ...draft.bcc].slice(0, 1),
+      cc: draft.to.length > 0 ? [...draft.cc, ...draft.bcc] : [...draft.cc, ...draft.bcc].slice(1),
+      subject: draft.subject,
+      html: draft.html,
+      attachments: collected.attachments,
+      // The draft is discarded below, so the server emails the notices itself.
+      delivery: 'server',
+      ...(best ? { sendAt: 'best' as const } : {}),
+    };
+  }
+
+  /** After a send's answer: terminal on success (the draft is discarded), else says what to do. */
+  async function finish(
+    item: Office.MessageCompose,
+    r: ApiResult<SendMessageResponse>,
+    best: boolean,
+    prefix: string,
+  ): Promise<undefined> {
+    if (!r.ok) return fail(`${prefix}${sendFailure(r.reason, r.message)}`);
+    const sent: Sent = {
+      scheduledFor: best && r.value.sendAt ? r.value.sendAt : null,
+      draftDiscarded: false,
+    };
+    // Terminal from here on, whatever happens to the draft: the server holds the message.
+    state = { ...state, sent };
+    const done = sent.scheduledFor
+      ? `Scheduled securely for ${new Date(sent.scheduledFor).toLocaleString()}.`
+      : 'Sent securely.';
+    await discardDraft(item, `${prefix}${done}`);
+    return undefined;
+  }
+
+  /** The content lives on the server: discard the draft so no clear copy can be sent. */
+  async function discardDraft(item: Office.MessageCompose, done: string): Promise<void> {
+    say(`${done} Closing the draft…`, 'success');
+    try {
+      await officeCall<void>('closeAsync', (cb) =>
+        (
+          item as Office.MessageCompose & {
+            closeAsync(o: { discardItem: boolean }, cb: (r: Office.AsyncResult<void>) => void): void;
+          }
+        ).closeAsync({ discardItem: true }, cb),
+      );
+      if (state.sent) state = { ...state, sent: { ...state.sent, draftDiscarded: true } };
+      say(done, 'success');
+    } catch {
+      say(`${done} Discard this draft yourself (it still holds the original text).`, 'success');
+    }
+  }
+
   async function run(task: () => Promise<undefined>): Promise<void> {
     state = { ...state, busy: true };
     rerender();
@@ -458,11 +590,22 @@ async function main(): Promise<void> {
     void run(async () => {
       const loaded = await load(state.api, policySource);
       const summary = summarize(loaded.evaluation);
-      state = { ...state, ...loaded, context, status: { text: summary.status, kind: summary.statusKind } };
+      state = {
+        ...state,
+        ...loaded,
+        context,
+        earlier: earlierFrom(context) ?? state.earlier,
+        status: { text: summary.status, kind: summary.statusKind },
+      };
       setStatus(summary.status, summary.statusKind);
       return undefined;
     });
   });
+}
+
+/** The send handler stopped Send on a 409 (on-send.ts): the pane offers the same choice. */
+function earlierFrom(context: PaneContext | null): Earlier | null {
+  return context?.reason === 'earlier_sent' ? { messageId: context.messageId, best: false } : null;
 }
 
 /** What a failed send means for the clinician: only a refusal proves nothing was sent. */
@@ -477,7 +620,7 @@ function sendFailure(reason: ApiFailureReason, message: string): string {
     case 'invalid_response':
       // The request may have been committed before the answer was lost. Retrying is safe: the
       // pane sends the same Idempotency-Key, so the server answers with the message it has (a
-      // draft edited in between is a new message, sent under a new key: secure-send.ts).
+      // draft edited in between, or the other action, is refused, and the clinician asked).
       return `${reason === 'unreachable' ? 'The Attune server could not be reached' : 'The Attune server did not confirm the send'}, so the message may not have been sent. Try again: it will not be sent twice.`;
   }
 }

@@ -4,7 +4,7 @@ import { cachedTokenProvider, devTokenProvider } from '../core/auth.ts';
 import { startFakeApi } from '../testing/fake-api.ts';
 import type { FakeApi, FakeApiOptions } from '../testing/fake-api.ts';
 import { fakeOffice } from '../testing/fake-office.ts';
-import { PANE_KEY_SLOT, paneSendKey, sendUnderPaneKey } from './secure-send.ts';
+import { PANE_KEY_SLOT, paneSendKey, revokeThenSend, sendUnderPaneKey } from './secure-send.ts';
 
 let api: FakeApi | null = null;
 afterEach(async () => {
@@ -49,20 +49,45 @@ describe("the compose pane's secure send", () => {
     expect(api.created).toHaveLength(1);
   });
 
-  it('sends a draft edited after a lost answer as a new message under a new key, kept for its own retries', async () => {
-    const { api, client, posts } = await server({ lostAnswers: ['drop', 503] });
+  it('returns the 409 naming the earlier message for a draft edited after a lost answer, and sends nothing more on its own', async () => {
+    const { api, client, posts } = await server({ lostAnswers: ['drop'] });
     const key = paneSendKey();
     const k1 = await key.get();
     expect(await sendUnderPaneKey(client, DRAFT, key)).toMatchObject({ ok: false, reason: 'unreachable' });
 
-    // The edit: 409 conflict for the old key, then posted once more under a new one (whose answer
-    // is lost too: a 503 after the commit).
     const edited = await sendUnderPaneKey(client, EDITED, key);
-    expect(edited).toMatchObject({ ok: false, reason: 'server_error' });
+    expect(edited).toMatchObject({ ok: false, status: 409, code: 'conflict', messageId: api.created[0]!.id });
+    expect(posts().map((r) => r.idempotencyKey)).toEqual([k1, k1]);
+    expect(api.created).toHaveLength(1);
+    expect(key.current).toBe(k1);
+  });
+
+  it('"Schedule" after a lost "Send securely" is refused as another message, not sent as a second one', async () => {
+    const { api, client, posts } = await server({ lostAnswers: ['drop'] });
+    const key = paneSendKey();
+    expect(await sendUnderPaneKey(client, DRAFT, key)).toMatchObject({ ok: false, reason: 'unreachable' });
+    const scheduled = await sendUnderPaneKey(client, { ...DRAFT, sendAt: 'best' }, key);
+    expect(scheduled).toMatchObject({ ok: false, status: 409, messageId: api.created[0]!.id });
+    expect(posts()).toHaveLength(2);
+    expect(api.created).toHaveLength(1);
+  });
+
+  it("on the clinician's choice, revokes the earlier message and then sends the edit under a new key, kept for its retries", async () => {
+    const { api, client, posts } = await server({ lostAnswers: ['drop', 503] });
+    const key = paneSendKey();
+    const k1 = await key.get();
+    await sendUnderPaneKey(client, DRAFT, key);
+    const conflict = await sendUnderPaneKey(client, EDITED, key);
+    const earlier = !conflict.ok ? conflict.messageId : undefined;
+    expect(earlier).toBe(api.created[0]!.id);
+
+    // The edit's own answer is lost too (a 503 after the commit).
+    const r = await revokeThenSend(client, earlier!, EDITED, key);
+    expect(r).toMatchObject({ ok: true, stillDelivered: 0, sent: { ok: false, reason: 'server_error' } });
+    expect(api.revoked).toEqual([earlier]);
     const k2 = key.current;
-    expect(k2).not.toBe(k1);
     expect(k2).toMatch(/^outlook-compose-/);
-    expect(posts().map((r) => r.idempotencyKey)).toEqual([k1, k1, k2]);
+    expect(k2).not.toBe(k1);
     expect(api.created.map((m) => m.idempotencyKey)).toEqual([k1, k2]);
     expect((api.created[1]!.body as { html: string }).html).toBe(EDITED.html);
 
@@ -71,6 +96,14 @@ describe("the compose pane's secure send", () => {
     expect(retried.ok && retried.value.id).toBe(api.created[1]!.id);
     expect(posts().map((r) => r.idempotencyKey)).toEqual([k1, k1, k2, k2]);
     expect(api.created).toHaveLength(2);
+  });
+
+  it('sends nothing new when the revoke fails', async () => {
+    const { api, client } = await server();
+    const key = paneSendKey();
+    const r = await revokeThenSend(client, 'msg_unknown', EDITED, key);
+    expect(r).toMatchObject({ ok: false, step: 'revoke', failure: { status: 404 } });
+    expect(api.created).toHaveLength(0);
   });
 
   it('keeps the key with the draft: a pane closed after a lost answer and opened again replays the message', async () => {

@@ -1,6 +1,10 @@
 // The compose pane's POST /v1/messages ("Send securely" and "Schedule") under the pane's
 // Idempotency-Key (idempotency.ts): a repeat of the same request replays the message the server
-// already has; a draft edited since the key was used is a new message and gets a new key.
+// already has.
+//
+// A 409 conflict (the key already names another message: the draft was edited, or the other action
+// chosen, after a lost answer) is never answered by sending again on its own: the clinician chooses
+// (sendUnderPaneKey below).
 //
 // Why the pane does not share the send handler's key (draft-key.ts, kept in item.sessionData),
 // although both send the same draft: the two requests differ, so the server would never replay one
@@ -12,8 +16,7 @@
 // stored: no duplicate avoided, one more round trip per send, and the handler's own retries
 // (Send pressed again after a lost answer) no longer guaranteed to find their key. Each keeps its own.
 import type { SendMessageRequestInput, SendMessageResponse } from '@attune/shared/api';
-import { isIdempotencyConflict } from '../core/api-client.ts';
-import type { ApiClient, ApiResult } from '../core/api-client.ts';
+import type { ApiClient, ApiFailure, ApiResult } from '../core/api-client.ts';
 import { draftSendKey, replaceDraftSendKey, type KeySlot } from '../launchevent/draft-key.ts';
 import { newIdempotencyKey } from './idempotency.ts';
 
@@ -65,16 +68,17 @@ export function paneSendKey(item: () => Office.MessageCompose | null = () => nul
 }
 
 /**
- * POSTs `request` under the pane's key; on 409 `conflict`, once more under a new key, kept.
+ * POSTs `request` under the pane's key. Every failure is returned as it is, 409 `conflict` too.
  *
  * A conflict means the server holds a message under this key with other content: an earlier click
- * lost its answer (timeout, 5xx after the commit), and the clinician then edited the draft (or chose
- * the other action). What is being sent now is a new message, so it gets a new key, and that key
- * becomes the pane's, so a click again after this send's own answer is lost replays it instead of
- * making a third. Replaying the old message instead would send what the clinician no longer means
- * and drop the edit; refusing (as before) told them "Nothing was sent", which may be false, and
- * left them stuck until the pane was reopened. The earlier send, if it was committed, stands: it
- * cannot be recalled without its id. Any other failure is returned as it is.
+ * lost its answer (timeout, 5xx after the commit), and then the clinician edited the draft or chose
+ * the other action ("Schedule" after a lost "Send securely", or the reverse). That earlier message
+ * stands and may already have reached the recipients. Posting this one under a new key at once (as
+ * before) sent two messages without the clinician knowing; replaying the old one would send what
+ * they no longer mean. So the pane asks (compose.ts): revoke the earlier one and send this one
+ * (`revokeThenSend`), or keep it and send nothing more. The server names the earlier message in
+ * the 409 (`messageId`); a server that does not gets "send this one as well" (`sendUnderNewKey`)
+ * instead of revoke.
  */
 export async function sendUnderPaneKey(
   api: Pick<ApiClient, 'sendMessage'>,
@@ -82,8 +86,41 @@ export async function sendUnderPaneKey(
   key: PaneSendKey,
 ): Promise<ApiResult<SendMessageResponse>> {
   const k = await key.get();
-  const first = await api.sendMessage(request, k === undefined ? {} : { idempotencyKey: k });
-  if (!isIdempotencyConflict(first)) return first;
+  return api.sendMessage(request, k === undefined ? {} : { idempotencyKey: k });
+}
+
+/**
+ * `request` as a new message under a new key, kept as the pane's from then on (a click again after
+ * this send's own answer is lost replays it instead of making a third). Only on the clinician's
+ * choice after a conflict.
+ */
+export async function sendUnderNewKey(
+  api: Pick<ApiClient, 'sendMessage'>,
+  request: SendMessageRequestInput,
+  key: PaneSendKey,
+): Promise<ApiResult<SendMessageResponse>> {
   const renewed = await key.renew();
   return api.sendMessage(request, renewed === undefined ? {} : { idempotencyKey: renewed });
+}
+
+export type RevokeThenSend =
+  /** The revoke failed: nothing new was sent. */
+  | { ok: false; step: 'revoke'; failure: ApiFailure }
+  /**
+   * The earlier message is revoked; `stillDelivered` recipients had already received it by
+   * encrypted email (PGP), which a revoke cannot take back. `sent` is the new message's answer.
+   */
+  | { ok: true; stillDelivered: number; sent: ApiResult<SendMessageResponse> };
+
+/** Revokes the earlier message, then (only if that worked) sends `request` under a new key. */
+export async function revokeThenSend(
+  api: Pick<ApiClient, 'sendMessage' | 'revokeMessage'>,
+  earlierId: string,
+  request: SendMessageRequestInput,
+  key: PaneSendKey,
+): Promise<RevokeThenSend> {
+  const revoked = await api.revokeMessage(earlierId);
+  if (!revoked.ok) return { ok: false, step: 'revoke', failure: revoked };
+  const stillDelivered = revoked.value.recipients.filter((r) => r.status !== 'revoked').length;
+  return { ok: true, stillDelivered, sent: await sendUnderNewKey(api, request, key) };
 }
