@@ -111,6 +111,17 @@ describe('secure compose card', () => {
     expect(env.UrlFetchApp.requests).toHaveLength(0);
   });
 
+  it('tells the clinician, before the click, that the draft must then be sent in Gmail', () => {
+    // "Send securely" to one patient asks delivery "client": the server emails nothing, and the
+    // draft's notice is the patient's only way to the message. A clinician who discards the draft
+    // believing Attune delivered it leaves the patient with nothing; no card can say so after the
+    // click (a draft update cannot also update the card), so the card says it up front.
+    setup(router(TEST_SERVER, {}));
+    const text = textOf(treeOf(makeHandlers(recordingScanner()).onGmailCompose(composeEvent())[0]));
+    expect(text).toContain('then press Send in Gmail');
+    expect(text).toContain('do not discard the draft');
+  });
+
   it('asks the user to add a recipient when the draft has none', () => {
     setup(router(TEST_SERVER, {}));
     const cards = makeHandlers(recordingScanner()).onGmailCompose(composeEvent({}, []));

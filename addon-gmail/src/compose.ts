@@ -37,6 +37,18 @@ export const TOPICS: readonly { value: string; label: string }[] = [
 /** Replaces whatever subject the clinician typed in Gmail: a subject can carry PHI, a notice must not. */
 export const NOTICE_SUBJECT = 'Secure message from your care team';
 
+/**
+ * What happens after the click. "Send securely" asks delivery "client": to a single secure-link
+ * recipient the server emails nothing, and the notice put in the draft is how the patient gets the
+ * link, so the draft must be sent. The card says so before the click because the click's answer is
+ * a draft update, which cannot also update the card.
+ */
+export const SEND_STEPS =
+  '<b>Send securely</b> stores the message encrypted and puts a notice with the secure link in this draft (its ' +
+  'subject becomes neutral): then press Send in Gmail. For a single patient, that email is how they get the ' +
+  'message, so do not discard the draft. <b>Schedule</b>: Attune emails the patient at their best hour; the ' +
+  'draft then only records it.';
+
 export const COMPOSE_DISCLAIMER =
   'Only what you write in this card is protected. Text typed directly in the Gmail draft is not read by ' +
   'Attune; your practice gateway checks it when it is sent. Findings are decision support: review them, ' +
@@ -188,7 +200,8 @@ export function buildComposeCard(
           .addButton(button('Scan', 'onComposeScan', params))
           .addButton(button('Send securely', 'onComposeSend', params, true))
           .addButton(button("Schedule for the patient's best hour", 'onComposeSchedule', params)),
-      ),
+      )
+      .addWidget(paragraph(SEND_STEPS)),
   );
 
   if (extras.scan !== undefined) card.addSection(scanSection(extras.scan, extras.policyNote));
