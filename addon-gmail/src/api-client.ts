@@ -17,7 +17,8 @@ export type ApiFailure =
   | { kind: 'unauthenticated'; message: string }
   | { kind: 'forbidden'; message: string }
   | { kind: 'not_found'; code: string; message: string }
-  | { kind: 'rate_limited' }
+  /** 429: nothing was done; `retryAfterSeconds` from Retry-After when the server sent it. */
+  | { kind: 'rate_limited'; retryAfterSeconds?: number }
   /** Other 4xx: the server's PHI-free message is shown as is. */
   | { kind: 'rejected'; status: number; code: string; message: string }
   | { kind: 'server_error'; status: number }
@@ -67,6 +68,18 @@ function errorOf(body: unknown): { code: string; message: string } {
   return { code: 'unknown', message: 'The server refused the request.' };
 }
 
+/** Retry-After in seconds (the server sends delta-seconds), read case-insensitively; else undefined. */
+function retryAfterOf(response: GoogleAppsScript.URL_Fetch.HTTPResponse): number | undefined {
+  const headers = response.getHeaders() as Record<string, unknown>;
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.toLowerCase() !== 'retry-after') continue;
+    const raw = Array.isArray(value) ? (value[0] as unknown) : value;
+    if (typeof raw !== 'string' || !/^\s*\d{1,6}\s*$/.test(raw)) return undefined;
+    return Number.parseInt(raw, 10);
+  }
+  return undefined;
+}
+
 export function request<T>(spec: RequestSpec, parser: Parser<T>): ApiResult<T> {
   const base = serverBaseUrl();
   if (!base.ok) return { ok: false, failure: { kind: 'config' } };
@@ -112,8 +125,16 @@ export function request<T>(spec: RequestSpec, parser: Parser<T>): ApiResult<T> {
       return { ok: false, failure: { kind: 'forbidden', message: err.message } };
     case 404:
       return { ok: false, failure: { kind: 'not_found', code: err.code, message: err.message } };
-    case 429:
-      return { ok: false, failure: { kind: 'rate_limited' } };
+    case 429: {
+      const retryAfterSeconds = retryAfterOf(response);
+      return {
+        ok: false,
+        failure:
+          retryAfterSeconds !== undefined
+            ? { kind: 'rate_limited', retryAfterSeconds }
+            : { kind: 'rate_limited' },
+      };
+    }
     default:
       return { ok: false, failure: { kind: 'rejected', status, code: err.code, message: err.message } };
   }

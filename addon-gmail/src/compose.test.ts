@@ -319,6 +319,29 @@ describe('Send securely', () => {
     expect(env.UrlFetchApp.requests).toHaveLength(0);
   });
 
+  it('says how long to wait after a 429, from its Retry-After, and that nothing was sent', () => {
+    setup(
+      router(TEST_SERVER, {
+        'POST /v1/messages': {
+          ...json(429, {
+            error: { code: 'rate_limited', message: 'Too many requests. Try again in 42 seconds.' },
+          }),
+          headers: {
+            'content-type': 'application/json',
+            'retry-after': '42',
+            ratelimit: '"default";r=0;t=42',
+          },
+        },
+      }),
+    );
+    const res = makeHandlers(recordingScanner()).onComposeSend(composeEvent({ body: BODY }));
+    const text = textOf(treeOf(res));
+    expect(text).toContain('Too many requests');
+    expect(text).toContain('nothing was done');
+    expect(text).toContain('Wait 42 seconds');
+    expect(findAll(treeOf(res), 'TextInput').find((i) => i.fieldName === 'attune_body')?.value).toBe(BODY);
+  });
+
   it("shows the server's policy refusal and inserts nothing", () => {
     setup(
       router(TEST_SERVER, {

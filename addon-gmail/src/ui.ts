@@ -105,11 +105,23 @@ export function describeFailure(failure: ApiFailure): FailureText {
       return { title: 'Not allowed', detail: esc(failure.message) };
     case 'not_found':
       return { title: 'Not found', detail: esc(failure.message) };
-    case 'rate_limited':
+    case 'rate_limited': {
+      // The server refuses before doing anything, so nothing was sent; say how long to wait (the
+      // window is up to a minute, and clicking again sooner is refused again).
+      const s = failure.retryAfterSeconds;
+      const wait =
+        s === undefined
+          ? 'Wait a minute'
+          : s <= 1
+            ? 'Wait a second'
+            : s < 120
+              ? `Wait ${s} seconds`
+              : `Wait ${Math.ceil(s / 60)} minutes`;
       return {
         title: 'Too many requests',
-        detail: 'The Attune server is busy. Wait a moment and try again.',
+        detail: `You have reached the Attune server's request limit, so nothing was done. ${wait}, then try again.`,
       };
+    }
     case 'rejected':
       return { title: 'Request refused', detail: esc(failure.message) };
     case 'server_error':
