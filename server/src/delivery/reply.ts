@@ -7,7 +7,7 @@ import { newId, nowIso } from '../store/index.ts';
 import { ddb } from './db.ts';
 import { recordFirstOpen } from './opens.ts';
 import { getKeyring } from './keyring.ts';
-import type { DeliveryServices, StoredReply } from './services.ts';
+import { ContentUnreadable, type DeliveryServices, type StoredReply } from './services.ts';
 import { hashToken, looksLikeToken } from './tokens.ts';
 
 // A patient's reply, from the viewer's reply box or by email through the gateway (reply+<token>@).
@@ -294,7 +294,7 @@ export async function readReply(
   if (!row) return null;
   const keyring = await getKeyring(svc.db, svc.masterKey, practiceId);
   const r = await decryptFromArchive(row.body_ct, keyring.archive.privateKey);
-  if (!r.ok) throw new Error(`stored reply unreadable: ${r.reason}`);
+  if (!r.ok) throw new ContentUnreadable('reply', replyId, practiceId, r.reason);
   const stored = JSON.parse(Buffer.from(r.data).toString('utf8')) as StoredReply;
   const crisis = analyzeReply(stored.text).fields.crisis;
   return {

@@ -78,3 +78,21 @@ export interface StoredReply {
   /** An email reply's sender (From header, else MAIL FROM), lower-cased; absent for the viewer. */
   sender?: string;
 }
+
+/**
+ * A stored message or reply that does not decrypt with the practice's archive key: corrupted or
+ * replaced in the database (attune verify names which). Carries references only, never content.
+ * The viewer shows the patient a page saying the message cannot be shown; the API answers 500
+ * `content_unreadable`; both log it for the operator and audit the failed read.
+ */
+export class ContentUnreadable extends Error {
+  constructor(
+    readonly kind: 'message' | 'reply',
+    readonly id: string,
+    readonly practiceId: string,
+    readonly reason: string,
+  ) {
+    super(`stored ${kind} ${id} does not decrypt (${reason})`);
+    this.name = 'ContentUnreadable';
+  }
+}

@@ -5,7 +5,7 @@ import { getKeyring } from '../delivery/keyring.ts';
 import { recordFirstOpen, type OpenEvidence } from '../delivery/opens.ts';
 import { resolveLink, type LinkState } from '../delivery/reply.ts';
 import { outboxSealContext } from '../delivery/send.ts';
-import type { DeliveryServices, StoredContent } from '../delivery/services.ts';
+import { ContentUnreadable, type DeliveryServices, type StoredContent } from '../delivery/services.ts';
 import { hashOneTimeCode, newOneTimeCode, safeEqualHex } from '../delivery/tokens.ts';
 import { getPolicy, newId, nowIso } from '../store/index.ts';
 import type { ViewerKeys } from './session.ts';
@@ -60,7 +60,7 @@ export async function readMessage(svc: DeliveryServices, link: OpenLink): Promis
     .executeTakeFirst();
   const keyring = await getKeyring(svc.db, svc.masterKey, link.practiceId);
   const r = await decryptFromArchive(m.body_ct, keyring.archive.privateKey);
-  if (!r.ok) throw new Error(`archived message unreadable: ${r.reason}`);
+  if (!r.ok) throw new ContentUnreadable('message', link.messageId, link.practiceId, r.reason);
   return {
     content: JSON.parse(Buffer.from(r.data).toString('utf8')) as StoredContent,
     sentAt: d?.sent_at ?? m.send_at ?? m.created_at,

@@ -38,5 +38,6 @@ export const ERROR_CODES = [
   'headers_too_large',
   'request_timeout',
   'reply_not_found',
+  'content_unreadable',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -71,6 +71,33 @@ describe('GET /v1/replies/:id (real server)', () => {
     expect(reply.crisis).toBe(true);
   });
 
+  it('answers 500 content_unreadable, with a clear message, for a stored reply that does not decrypt', async () => {
+    const id = await replyOnPage('See you then.');
+    const db = f.server.store.db;
+    const row = await db
+      .selectFrom('replies')
+      .select('body_ct')
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
+    const corrupted = Buffer.from(row.body_ct);
+    corrupted[corrupted.length - 5] = corrupted[corrupted.length - 5]! ^ 0x20;
+    await db.updateTable('replies').set({ body_ct: corrupted }).where('id', '=', id).execute();
+    const res = await f.request(`/v1/replies/${id}`, { token: f.tokens.clinicianA });
+    expect(res.status).toBe(500);
+    const body = (await res.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('content_unreadable');
+    expect(body.error.message).toContain('attune verify');
+    const audit = await db
+      .selectFrom('audit_events')
+      .select(['outcome', 'details'])
+      .where('action', '=', 'phi.read')
+      .where('target_id', '=', id)
+      .execute();
+    expect(audit.map((a) => [a.outcome, JSON.parse(a.details) as unknown])).toEqual([
+      ['failure', { reason: 'content_unreadable' }],
+    ]);
+  });
+
   it("answers 404 reply_not_found for another practice's reply, an unknown id and junk", async () => {
     const id = await replyOnPage('See you next week.');
     for (const [path, token] of [

@@ -1,5 +1,7 @@
 import { AUDIT, appendAudit, auditContext } from '../../audit/index.ts';
 import { deliveryFor, readReply } from '../../delivery/index.ts';
+import { ContentUnreadable } from '../../delivery/services.ts';
+import { ApiError } from '../errors.ts';
 import { requireClinician } from '../../identity/middleware.ts';
 import { notInPractice } from '../not-in-practice.ts';
 import type { RouteModule } from '../types.ts';
@@ -17,7 +19,37 @@ export const replies: RouteModule = {
     app.get('/v1/replies/:id', requireClinician(deps), async function getReply(c) {
       const id = c.req.param('id');
       const { practiceId } = c.get('auth');
-      const reply = ID.test(id) ? await readReply(deliveryFor(deps).services, practiceId, id) : null;
+      const svc = deliveryFor(deps).services;
+      let reply;
+      try {
+        reply = ID.test(id) ? await readReply(svc, practiceId, id) : null;
+      } catch (e) {
+        if (!(e instanceof ContentUnreadable)) throw e;
+        // Corrupted or replaced in the database: said plainly, logged for the operator by reference,
+        // and the failed read audited.
+        svc.logger.error(
+          {
+            event: 'content_unreadable',
+            kind: e.kind,
+            id: e.id,
+            reason: e.reason,
+            requestId: c.get('requestId'),
+          },
+          'a stored reply does not decrypt with the archive key: check the store with attune verify',
+        );
+        await appendAudit(db, {
+          ...auditContext(c),
+          action: AUDIT.PHI_READ,
+          outcome: 'failure',
+          target: { type: 'reply', id },
+          details: { reason: 'content_unreadable' },
+        });
+        throw new ApiError(
+          500,
+          'content_unreadable',
+          'This reply is stored but cannot be decrypted. Your administrator can check the archive with attune verify.',
+        );
+      }
       if (!reply)
         return notInPractice(c, db, {
           table: 'replies',

@@ -215,4 +215,33 @@ describe.each(dialectsUnderTest())('what the viewer audits on %s', (dialect) => 
     expect((await reply('a day later')).status).toBe(303);
     expect(await stored()).toHaveLength(MAX_REPLIES_PER_LINK_PER_DAY + 1);
   });
+  it('shows a plain page, not an error body, for a stored message that does not decrypt, and audits the failed read', async () => {
+    const { id, token } = await send();
+    const row = await t.store.db
+      .selectFrom('messages')
+      .select('body_ct')
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
+    const corrupted = Buffer.from(row.body_ct);
+    corrupted[corrupted.length - 5] = corrupted[corrupted.length - 5]! ^ 0x20;
+    await t.store.db.updateTable('messages').set({ body_ct: corrupted }).where('id', '=', id).execute();
+    for (const path of [`/m/${token}`, `/m/${token}/a/0`]) {
+      const r = await t.app.request(path);
+      expect(r.status).toBe(500);
+      expect(r.headers.get('content-type')).toMatch(/^text\/html/);
+      const html = await r.text();
+      expect(html).toContain('Message unavailable');
+      expect(html).toContain('cannot be shown right now');
+    }
+    const failed = await t.store.db
+      .selectFrom('audit_events')
+      .select(['outcome', 'details'])
+      .where('action', '=', 'viewer.open')
+      .where('target_id', '=', id)
+      .execute();
+    expect(failed.map((f) => [f.outcome, JSON.parse(f.details) as unknown])).toEqual([
+      ['failure', { reason: 'content_unreadable' }],
+      ['failure', { reason: 'content_unreadable' }],
+    ]);
+  });
 });

@@ -9,6 +9,7 @@ import {
 } from '../../audit/index.ts';
 import { deliveryFor } from '../../delivery/index.ts';
 import { acceptReply, MAX_REPLY_CHARS } from '../../delivery/reply.ts';
+import { ContentUnreadable } from '../../delivery/services.ts';
 import { codeBody, infoBody, messageBody, page } from '../../viewer/render.ts';
 import { sanitizeMessageHtml } from '../../viewer/sanitize.ts';
 import {
@@ -77,7 +78,7 @@ function viewerHeaders(c: C, nonce: string): void {
 
 function render(
   c: C,
-  status: 200 | 400 | 403 | 404 | 410 | 429,
+  status: 200 | 400 | 403 | 404 | 410 | 429 | 500,
   title: string,
   practice: string,
   body: string,
@@ -239,6 +240,45 @@ export const viewer: RouteModule = {
       });
     }
 
+    /**
+     * A stored message that does not decrypt (corrupted or replaced in the database): the patient
+     * gets a plain page rather than an error body, the operator a log line naming the message (run
+     * attune verify), the practice's trail a failed read. Any other error goes on to the handler.
+     */
+    async function unreadable(c: C, e: unknown, link: OpenLink, practice: string): Promise<Response> {
+      if (!(e instanceof ContentUnreadable)) throw e;
+      svc.logger.error(
+        {
+          event: 'content_unreadable',
+          kind: e.kind,
+          id: e.id,
+          reason: e.reason,
+          requestId: c.get('requestId'),
+        },
+        'a stored message does not decrypt with the archive key: check the store with attune verify',
+      );
+      await appendAudit(svc.db, {
+        action: AUDIT.VIEWER_OPEN,
+        outcome: 'failure',
+        actor: { type: 'anonymous', id: null },
+        practiceId: link.practiceId,
+        ip: c.get('ip'),
+        requestId: c.get('requestId'),
+        target: { type: 'message', id: link.messageId },
+        details: { reason: 'content_unreadable' },
+      });
+      return render(
+        c,
+        500,
+        GENERIC,
+        practice,
+        infoBody(
+          'Message unavailable',
+          `This message cannot be shown right now. Please contact ${practice} and ask them to send it again.`,
+        ),
+      );
+    }
+
     function verified(c: C, link: OpenLink): boolean {
       return checkVerifiedCookie(keys, link.linkId, getCookie(c, cookie), Date.now());
     }
@@ -273,7 +313,8 @@ export const viewer: RouteModule = {
       if ((await codeRequired(svc, link.practiceId)) && !verified(c, link)) {
         return codePage(c, link, practice, { sent: c.req.query('sent') === '1' });
       }
-      const m = await readMessage(svc, link);
+      const m = await readMessage(svc, link).catch((e: unknown) => unreadable(c, e, link, practice));
+      if (m instanceof Response) return m;
       if (!m)
         return render(
           c,
@@ -446,7 +487,8 @@ export const viewer: RouteModule = {
       const { link, practice } = o;
       if ((await codeRequired(svc, link.practiceId)) && !verified(c, link))
         return codePage(c, link, practice, {});
-      const m = await readMessage(svc, link);
+      const m = await readMessage(svc, link).catch((e: unknown) => unreadable(c, e, link, practice));
+      if (m instanceof Response) return m;
       const index = Number(c.req.param('index'));
       const a = m && Number.isInteger(index) ? m.content.attachments[index] : undefined;
       if (!a)
