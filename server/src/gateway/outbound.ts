@@ -6,6 +6,7 @@ import { fromAddress, hasUnreadableAttachment, scanInput, toSendRequest, type Ma
 import type { PartialRefusal } from '../delivery/transport.ts';
 import { composeDsn } from './dsn.ts';
 import { headerValues, type RawHeaders } from './marker.ts';
+import { pgpMimeParts, type PgpMimeParts } from './pgp-mime.ts';
 import { RelayError } from './relay.ts';
 import type { SmtpReply } from './smtp-reply.ts';
 
@@ -93,20 +94,28 @@ export async function handleOutbound(
   // that is resent or edited as new (Outlook copies it) where no add-in ran to secure the edit. So
   // a stamped notice is scanned too, as a notice: without its links (see ownClientNotice), and for a
   // PGP/MIME message without its ciphertext.
+  //
+  // A well-formed RFC 3156 message (the clinician's own OpenPGP client encrypted it) is end-to-end
+  // encrypted already: its two parts are not an unreadable file to secure again (the patient would
+  // get a secure link to a blob they cannot open). Like a notice, it is scanned without them and
+  // without its recipient fields (securing it would not hide those: a notice goes to the same
+  // addresses); the Subject is scanned as usual, so PHI in it is still secured or refused.
+  const pgp = pgpMimeParts(mail, headers);
   const notice = stamped
-    ? withoutNoticeParts(mail)
+    ? withoutNoticeParts(mail, pgp)
     : sender
       ? await ownClientNotice(ctx.backend, sender.practiceId, mail, envelope)
       : null;
+  const view = notice ?? (pgp ? withoutParts(mail, pgp) : null);
   const { scan, decision } = classify(
     policy,
-    notice ? { ...scanInput(notice, []), cc: [] } : scanInput(mail, envelope.to),
+    view ? { ...scanInput(view, []), cc: [] } : scanInput(mail, envelope.to),
     envelope.to.map((email) => ({ email, isPatient: patients.has(email) })),
   );
   // A file the detector cannot read, sent to a patient of the practice, is treated as PHI: that the
   // recipient is a patient is itself health information, and the file is most likely about them.
   const opaqueToPatient =
-    decision.decision === 'allow' && patients.size > 0 && hasUnreadableAttachment(notice ?? mail);
+    decision.decision === 'allow' && patients.size > 0 && hasUnreadableAttachment(view ?? mail);
   const verdict = opaqueToPatient ? 'encrypt' : decision.decision;
   ctx.log({
     event: 'gateway.scan',
@@ -115,6 +124,7 @@ export async function handleOutbound(
     types: scan.types,
     opaqueToPatient,
     ...(stamped ? { stamped: true } : {}),
+    ...(pgp ? { pgpMime: true } : {}),
   });
 
   switch (verdict) {
@@ -326,25 +336,23 @@ async function ownClientNotice(
  * part and the ciphertext: nothing readable). The subject, the rest of the body and any other
  * attachment are scanned as usual.
  */
-function withoutNoticeParts(mail: MailView): MailView {
+function withoutNoticeParts(mail: MailView, pgp: PgpMimeParts | null): MailView {
   const strip = (s: string) => s.replace(LINK_URL, '').replace(REPLY_ADDRESS, '');
-  const version = mail.attachments.findIndex(
-    (a) => a.contentType.toLowerCase() === 'application/pgp-encrypted',
-  );
-  const cipher = mail.attachments.findIndex(
-    (a, i) => i !== version && a.content.subarray(0, 64).toString('latin1').trimStart().startsWith(PGP_ARMOR),
-  );
+  const view = pgp ? withoutParts(mail, pgp) : mail;
   return {
-    ...mail,
-    text: mail.text === undefined ? undefined : strip(mail.text),
-    html: mail.html === null ? null : strip(mail.html),
-    attachments:
-      version >= 0 && cipher >= 0
-        ? mail.attachments.filter((_, i) => i !== version && i !== cipher)
-        : mail.attachments,
+    ...view,
+    text: view.text === undefined ? undefined : strip(view.text),
+    html: view.html === null ? null : strip(view.html),
   };
 }
-const PGP_ARMOR = '-----BEGIN PGP MESSAGE-----';
+
+/** An RFC 3156 message without its version part and ciphertext (pgp-mime.ts). */
+function withoutParts(mail: MailView, pgp: PgpMimeParts): MailView {
+  return {
+    ...mail,
+    attachments: mail.attachments.filter((_, i) => i !== pgp.version && i !== pgp.ciphertext),
+  };
+}
 
 async function resolve(
   backend: GatewayBackend,

@@ -5,6 +5,7 @@ import { testConfig } from '../config.ts';
 import { generateMasterKey, parseMasterKey } from '../crypto/index.ts';
 import { createDelivery, ensurePracticeKeys, readReply, type Delivery } from '../delivery/index.ts';
 import { MAX_REPLIES_PER_LINK_PER_DAY } from '../delivery/reply.ts';
+import { GpgHome } from '../crypto/gpg-cli.ts';
 import { silentLogger } from '../log.ts';
 import { createTestStore, dialectsUnderTest, type TestStore } from '../store/testing.ts';
 import { ensurePractice } from '../store/practices.ts';
@@ -249,6 +250,71 @@ describe.each(dialectsUnderTest())('gateway over the delivery pipeline (%s)', (d
     expect(
       await store.db.selectFrom('outbox').select('id').where('kind', '=', 'gateway_mail').execute(),
     ).toHaveLength(0);
+  });
+
+  it('relays a clinician’s own PGP/MIME message to a patient as it is, and secures what only looks like one', async () => {
+    const gpg = await GpgHome.create();
+    try {
+      const key = await gpg.generateKey(PATIENT);
+      const enc = await gpg.run(
+        ['--armor', '--trust-model', 'always', '--encrypt', '-r', key.fingerprint],
+        PHI_TEXT,
+      );
+      expect(enc.code).toBe(0);
+      const armored = enc.stdout.toString('latin1');
+      // As an OpenPGP mail client (Thunderbird, Mailvelope, GpgOL) writes it (RFC 3156 section 4).
+      const pgpMime = (
+        o: { subject?: string; protocol?: string; ciphertext?: string; extra?: string } = {},
+      ) =>
+        Buffer.from(
+          `From: Dr Lee <${CLINICIAN}>\r\nTo: Jane Roe <${PATIENT}>\r\nSubject: ${o.subject ?? 'Our next session'}\r\n` +
+            `Date: Sun, 22 Nov 2026 07:00:00 +0000\r\nMessage-ID: <pgp-${Math.random().toString(36).slice(2)}@clinic.test>\r\n` +
+            `MIME-Version: 1.0\r\nContent-Type: multipart/encrypted; protocol="${o.protocol ?? 'application/pgp-encrypted'}"; boundary="enc"\r\n\r\n` +
+            'This is an OpenPGP/MIME encrypted message (RFC 4880 and 3156)\r\n' +
+            '--enc\r\nContent-Type: application/pgp-encrypted\r\nContent-Description: PGP/MIME version identification\r\n\r\nVersion: 1\r\n\r\n' +
+            '--enc\r\nContent-Type: application/octet-stream; name="encrypted.asc"\r\n' +
+            'Content-Description: OpenPGP encrypted message\r\nContent-Disposition: inline; filename="encrypted.asc"\r\n\r\n' +
+            `${(o.ciphertext ?? armored).replace(/\r?\n/g, '\r\n')}\r\n${o.extra ?? ''}--enc--\r\n`,
+          'latin1',
+        );
+      const send = (raw: Buffer) =>
+        client(gw.port).sendMail({ envelope: { from: CLINICIAN, to: [PATIENT] }, raw });
+      const count = async () => (await store.db.selectFrom('messages').select('id').execute()).length;
+
+      const raw = pgpMime();
+      expect((await send(raw)).response).toMatch(/^250 .*Relayed/);
+      const got = await until(() => sink.messages.find(to(PATIENT)));
+      expect(got.raw.subarray(got.raw.length - raw.length).equals(raw)).toBe(true);
+      expect(await count()).toBe(0);
+      // And the patient can read it.
+      const armor = /-----BEGIN PGP MESSAGE-----[^]*?-----END PGP MESSAGE-----/.exec(
+        got.raw.toString('latin1'),
+      )![0];
+      expect((await gpg.decrypt(armor)).stdout.toString('utf8')).toBe(PHI_TEXT);
+
+      // The Subject is not encrypted: PHI there is secured like any PHI.
+      expect((await send(pgpMime({ subject: 'Sertraline dose for Jane Roe' }))).response).toMatch(
+        /secure delivery/,
+      );
+      expect(await count()).toBe(1);
+      // Look-alikes are scanned as what they are: plaintext under an armor line, or no armor at all;
+      // a readable part beside the two; another protocol.
+      const fakeArmor = `-----BEGIN PGP MESSAGE-----\n\n${Buffer.from(PHI_TEXT).toString('base64')}\n-----END PGP MESSAGE-----\n`;
+      const lookalikes = [
+        pgpMime({ ciphertext: fakeArmor }),
+        pgpMime({ ciphertext: PHI_TEXT }),
+        pgpMime({ extra: `--enc\r\nContent-Type: text/plain\r\n\r\n${PHI_TEXT}\r\n` }),
+        pgpMime({ protocol: 'application/pkcs7-mime' }),
+      ];
+      for (const m of lookalikes) expect((await send(m)).response).toMatch(/secure delivery/);
+      expect(await count()).toBe(1 + lookalikes.length);
+      for (const m of sink.messages) {
+        expect(m.raw.toString('latin1')).not.toContain('sertraline');
+        expect(m.raw.toString('latin1')).not.toContain(Buffer.from(PHI_TEXT).toString('base64').slice(0, 40));
+      }
+    } finally {
+      await gpg.dispose();
+    }
   });
 
   it('captures a plain-email reply to the notice with its latency, and tells the clinician without PHI', async () => {
