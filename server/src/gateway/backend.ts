@@ -77,6 +77,12 @@ export interface GatewayBackend {
    */
   clientNoticeRecipient?(practiceId: string, token: string): Promise<string | null>;
   /**
+   * The message whose secure link or reply address holds `token` (a link token or a reply token,
+   * found by its hash), when it is a link of this practice, working or not; null otherwise. The
+   * scan of a stamped notice strips only that message's own links.
+   */
+  noticeTokenMessage(practiceId: string, token: string): Promise<string | null>;
+  /**
    * The POST /v1/messages pipeline: archive, audit, outbox, notice or PGP/MIME, in one transaction.
    * Resolves only once committed durably.
    */

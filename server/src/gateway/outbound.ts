@@ -102,7 +102,7 @@ export async function handleOutbound(
   // addresses); the Subject is scanned as usual, so PHI in it is still secured or refused.
   const pgp = pgpMimeParts(mail, headers);
   const notice = stamped
-    ? withoutNoticeParts(mail, pgp)
+    ? await withoutNoticeParts(ctx.backend, sender.practiceId, secured.trim(), mail, pgp)
     : sender
       ? await ownClientNotice(ctx.backend, sender.practiceId, mail, envelope)
       : null;
@@ -330,21 +330,44 @@ async function ownClientNotice(
 }
 
 /**
- * A stamped message as its scan sees it: without the secure links and reply addresses of our notices
- * (in mail to a known patient a web address counts as PHI, so the notice itself would be converted
- * into a notice of a notice) and, for an RFC 3156 message, without its two MIME parts (the version
- * part and the ciphertext: nothing readable). The subject, the rest of the body and any other
- * attachment are scanned as usual.
+ * A stamped message as its scan sees it: without the secure links and reply addresses of the stamped
+ * message's own notice (in mail to a known patient a web address counts as PHI, so the notice itself
+ * would be converted into a notice of a notice) and, for an RFC 3156 message, without its two MIME
+ * parts (the version part and the ciphertext: nothing readable). Only links whose token the store
+ * resolves (by its hash) to the stamped message are taken out: a link of another message, or text
+ * that merely looks like one of ours, is scanned like the subject, the rest of the body and any
+ * other attachment.
  */
-function withoutNoticeParts(mail: MailView, pgp: PgpMimeParts | null): MailView {
-  const strip = (s: string) => s.replace(LINK_URL, '').replace(REPLY_ADDRESS, '');
+async function withoutNoticeParts(
+  backend: GatewayBackend,
+  practiceId: string,
+  messageId: string,
+  mail: MailView,
+  pgp: PgpMimeParts | null,
+): Promise<MailView> {
   const view = pgp ? withoutParts(mail, pgp) : mail;
+  const tokens = new Set<string>();
+  for (const p of [view.text ?? '', view.html ?? '']) {
+    for (const m of p.matchAll(LINK_URL)) tokens.add(m[1]!);
+    for (const m of p.matchAll(REPLY_ADDRESS)) tokens.add(m[1]!);
+  }
+  // A notice has a link and a reply address (a few more in a forwarded thread); past a handful,
+  // the rest are left in and scanned rather than each costing a lookup.
+  const ours = new Set<string>();
+  for (const t of [...tokens].slice(0, MAX_NOTICE_TOKENS)) {
+    if ((await backend.noticeTokenMessage(practiceId, t)) === messageId) ours.add(t);
+  }
+  const strip = (s: string) =>
+    s
+      .replace(LINK_URL, (all, t: string) => (ours.has(t) ? '' : all))
+      .replace(REPLY_ADDRESS, (all, t: string) => (ours.has(t) ? '' : all));
   return {
     ...view,
     text: view.text === undefined ? undefined : strip(view.text),
     html: view.html === null ? null : strip(view.html),
   };
 }
+const MAX_NOTICE_TOKENS = 8;
 
 /** An RFC 3156 message without its version part and ciphertext (pgp-mime.ts). */
 function withoutParts(mail: MailView, pgp: PgpMimeParts): MailView {

@@ -278,6 +278,40 @@ describe('gateway: mail Attune already secured', () => {
     for (const m of sink.messages) expect(m.raw.toString('utf8')).not.toContain('sertraline');
   });
 
+  it('scans a stamped notice without its own link and reply address only: other links stay in and are scanned', async () => {
+    const res = await send({ to: [PATIENT], delivery: 'client' });
+    // Another message's notice for the same patient, and an address that only looks like ours.
+    const other = await send({ to: [PATIENT], delivery: 'client' });
+    const otherLink = /https:\/\/attune\.clinic\.test\/m\/[A-Za-z0-9_-]{43}/.exec(other.notice.text)![0];
+    const lookalike = `https://attune.clinic.test/m/${'Q'.repeat(43)}`;
+    const stamped = (text: string) =>
+      new MailComposer({
+        from: CLINICIAN,
+        to: PATIENT,
+        subject: 'Secure message',
+        text,
+        headers: { 'X-Attune-Secured': res.id },
+      })
+        .compile()
+        .build();
+    const asSent = await client(gw.port).sendMail({
+      envelope: { from: CLINICIAN, to: [PATIENT] },
+      raw: await stamped(res.notice.text),
+    });
+    expect(asSent.response).toMatch(/^250 .*Relayed/);
+    expect(await messageCount()).toBe(2);
+    // In mail to a known patient a web address is an identifier: a link that is not this notice's
+    // own is scanned like any text, and the message secured.
+    for (const extra of [otherLink, lookalike]) {
+      const info = await client(gw.port).sendMail({
+        envelope: { from: CLINICIAN, to: [PATIENT] },
+        raw: await stamped(`${res.notice.text}\n\nAlso: ${extra}`),
+      });
+      expect(info.response).toMatch(/secure delivery/);
+    }
+    expect(await messageCount()).toBe(4);
+  });
+
   it('relays the server’s own PGP/MIME message as secured: its ciphertext is not taken for an unreadable file', async () => {
     const gpg = await GpgHome.create();
     try {

@@ -147,6 +147,13 @@ export function createStoreBackend(opts: {
       return row ? row.email.toLowerCase() : null;
     },
 
+    async noticeTokenMessage(practiceId, token) {
+      const link = await resolveReplyAddress({ db, now }, token);
+      // An expired or revoked link is still its message's own.
+      if (!link.ok && link.reason === 'unknown_token') return null;
+      return link.practiceId === practiceId ? link.messageId : null;
+    },
+
     secureSend: (sender, request, ctx) => pipeline.secureSend(sender, request, ctx),
 
     async practiceDomain(practiceId) {

@@ -152,6 +152,8 @@ export class MemoryBackend implements GatewayBackend {
   readonly patients = new Set<string>();
   /** Secured message ids and the (lower-case) recipients each was sent to. */
   readonly securedIds = new Map<string, string[]>();
+  /** Link and reply tokens of secured messages: token -> message id. */
+  readonly linkTokens = new Map<string, string>();
   /** Mail the gateway queued (delivery status notifications). */
   readonly queued: GatewayMail[] = [];
   policy: Policy = DEFAULT_POLICY;
@@ -173,6 +175,9 @@ export class MemoryBackend implements GatewayBackend {
   isSecuredMessage(_p: string, id: string, recipients: readonly string[]): Promise<boolean> {
     const sentTo = this.securedIds.get(id);
     return Promise.resolve(sentTo !== undefined && recipients.every((r) => sentTo.includes(r.toLowerCase())));
+  }
+  noticeTokenMessage(_p: string, token: string): Promise<string | null> {
+    return Promise.resolve(this.linkTokens.get(token) ?? null);
   }
   secureSend(sender: OutboundSender, request: SendMessageRequest): Promise<SecureSendResult> {
     this.secured.push({ sender, request });
