@@ -61,6 +61,15 @@ describe('gateway configuration', () => {
     expect(c.connectors).toEqual([{ user: 'exchange', password: '0123456789abcdef0123' }]);
     expect(c.replyDomains).toEqual(['reply.clinic.org']);
   });
+
+  it('reads the From address of delivery reports, and refuses one that is not an address', () => {
+    expect(loadGatewayConfig({}).dsnFrom).toBeNull();
+    expect(loadGatewayConfig({ GATEWAY_DSN_FROM: 'postmaster@clinic.org' }).dsnFrom).toBe(
+      'postmaster@clinic.org',
+    );
+    for (const bad of ['postmaster', 'post master@clinic.org', 'postmaster@clinic', '<x@clinic.org>'])
+      expect(() => loadGatewayConfig({ GATEWAY_DSN_FROM: bad })).toThrow(GatewayConfigError);
+  });
 });
 
 describe('rate limiter', () => {
