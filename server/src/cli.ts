@@ -19,6 +19,11 @@ const COMMANDS: Record<
     summary: 'sign checkpoints of the chains now and print the latest of each, to keep elsewhere',
     load: () => import('./cli/checkpoint.ts'),
   },
+  practice: {
+    summary:
+      'add and manage the practices of a deployment: attune practice list | add --name N --domain D | set-domains P --domain D | set P',
+    load: () => import('./cli/practice.ts'),
+  },
   demo: {
     summary: 'fill the development store with a simulated practice: attune demo [--reset]',
     load: () => import('./cli/demo.ts'),

@@ -37,13 +37,15 @@ export const AUDIT = {
    * head hash, checkpoint id.
    */
   CHAIN_CHECKPOINT: 'chain.checkpoint',
+  /** A practice was added, or its domains, name, reply domain or Entra tenant changed (admin CLI). */
+  PRACTICE_CHANGE: 'practice.change',
 } as const;
 
 export type AuditAction = (typeof AUDIT)[keyof typeof AUDIT];
 
 export type AuditOutcome = 'success' | 'failure';
 
-/** `cli`: an admin command (`attune checkpoint`); its id is the OS user who ran it. */
+/** `cli`: an admin command (`attune practice`, `attune checkpoint`); its id is the OS user who ran it. */
 export type ActorType = 'clinician' | 'patient' | 'system' | 'anonymous' | 'cli';
 
 /** Reference-only detail values: ids, counts, codes. Never names, emails, subjects or bodies. */

@@ -1,3 +1,4 @@
+import { domainToASCII } from 'node:url';
 import { DEFAULT_POLICY, PolicySchema, type Policy } from '@attune/shared/api';
 import type { Db } from './store.ts';
 import { runCompiled } from './compiled.ts';
@@ -125,4 +126,243 @@ export async function putPolicy(
       .execute();
   }
   return { version, updatedAt: now };
+}
+
+// Practices managed by an admin (`attune practice`): a multi-practice deployment maps each sign-in
+// (Google `hd`, a development token's email domain, an Entra tenant) and each gateway sender to a
+// practice through these rows, read per request, so a running server sees a change at once. The
+// writers below run inside the caller's transaction, which audits the change (as putPolicy).
+
+const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
+
+/**
+ * A mail domain as stored (lower case, ASCII: an internationalised name in its punycode form), or
+ * null when `input` is not a plain DNS name of two or more labels (no address, wildcard, port,
+ * IP address or trailing junk).
+ */
+export function normalizeDomain(input: string): string | null {
+  let d = input.trim().toLowerCase().replace(/\.$/, '');
+  if (d === '' || d.length > 253) return null;
+  // domainToASCII ('' when invalid) turns `bücher.example` into `xn--bcher-kva.example`.
+  if (/[^\x20-\x7e]/.test(d)) d = domainToASCII(d);
+  const labels = d.split('.');
+  if (labels.length < 2 || !labels.every((l) => LABEL.test(l))) return null;
+  // The top-level label is letters (or punycode): `10.0.0.1` is an address, not a mail domain.
+  if (!/^([a-z]{2,63}|xn--[a-z0-9-]{1,59})$/.test(labels[labels.length - 1]!)) return null;
+  return d;
+}
+
+/** A Microsoft Entra tenant id (`tid`): a GUID, stored in lower case. */
+export function normalizeTenantId(input: string): string | null {
+  const t = input.trim().toLowerCase();
+  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(t) ? t : null;
+}
+
+export interface PracticeSummary {
+  id: string;
+  name: string;
+  domains: string[];
+  replyDomain: string | null;
+  entraTenantId: string | null;
+  /** Current (not retired) keys: none until the practice's first use or `attune practice add`. */
+  keys: { purpose: string; fingerprint: string }[];
+  clinicians: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Every practice with its domains, current keys and clinician count, oldest first. */
+export async function listPractices(db: Db): Promise<PracticeSummary[]> {
+  const practices = await db
+    .selectFrom('practices')
+    .selectAll()
+    .orderBy('created_at')
+    .orderBy('id')
+    .execute();
+  const domains = await db
+    .selectFrom('practice_domains')
+    .select(['practice_id', 'domain'])
+    .orderBy('created_at')
+    .orderBy('domain')
+    .execute();
+  const keys = await db
+    .selectFrom('practice_keys')
+    .select(['practice_id', 'purpose', 'fingerprint'])
+    .where('retired_at', 'is', null)
+    .orderBy('purpose')
+    .execute();
+  const clinicians = await db
+    .selectFrom('clinicians')
+    .select(['practice_id', (eb) => eb.fn.countAll<number | string>().as('n')])
+    .groupBy('practice_id')
+    .execute();
+  return practices.map((p) => ({
+    id: p.id,
+    name: p.name,
+    domains: domains.filter((d) => d.practice_id === p.id).map((d) => d.domain),
+    replyDomain: p.reply_domain,
+    entraTenantId: p.entra_tenant_id,
+    keys: keys
+      .filter((k) => k.practice_id === p.id)
+      .map((k) => ({ purpose: k.purpose, fingerprint: k.fingerprint })),
+    clinicians: Number(clinicians.find((c) => c.practice_id === p.id)?.n ?? 0),
+    createdAt: p.created_at,
+    updatedAt: p.updated_at,
+  }));
+}
+
+/** The id of the practice named by `ref`: its id, or one of its domains. */
+export async function findPracticeId(db: Db, ref: string): Promise<string | null> {
+  const byId = await db.selectFrom('practices').select('id').where('id', '=', ref).executeTakeFirst();
+  if (byId) return byId.id;
+  const domain = normalizeDomain(ref);
+  if (!domain) return null;
+  const byDomain = await db
+    .selectFrom('practice_domains')
+    .select('practice_id')
+    .where('domain', '=', domain)
+    .executeTakeFirst();
+  return byDomain?.practice_id ?? null;
+}
+
+export type PracticeConflict =
+  | { ok: false; reason: 'domain_taken'; domain: string; ownerId: string }
+  | { ok: false; reason: 'tenant_taken'; ownerId: string }
+  | { ok: false; reason: 'unknown_practice' };
+
+/** The first of `domains` that a practice other than `practiceId` owns. */
+async function domainConflict(
+  tx: Db,
+  domains: readonly string[],
+  practiceId: string | null,
+): Promise<PracticeConflict | null> {
+  if (domains.length === 0) return null;
+  const owned = await tx
+    .selectFrom('practice_domains')
+    .select(['domain', 'practice_id'])
+    .where('domain', 'in', [...domains])
+    .$if(practiceId !== null, (q) => q.where('practice_id', '!=', practiceId!))
+    .orderBy('domain')
+    .executeTakeFirst();
+  return owned
+    ? { ok: false, reason: 'domain_taken', domain: owned.domain, ownerId: owned.practice_id }
+    : null;
+}
+
+async function tenantConflict(
+  tx: Db,
+  tenantId: string | null | undefined,
+  practiceId: string | null,
+): Promise<PracticeConflict | null> {
+  if (!tenantId) return null;
+  const owner = await tx
+    .selectFrom('practices')
+    .select('id')
+    .where('entra_tenant_id', '=', tenantId)
+    .$if(practiceId !== null, (q) => q.where('id', '!=', practiceId!))
+    .executeTakeFirst();
+  return owner ? { ok: false, reason: 'tenant_taken', ownerId: owner.id } : null;
+}
+
+/**
+ * Adds a practice with its (normalised, distinct) domains, unless a domain or the Entra tenant
+ * already belongs to another practice. Call inside the transaction that audits it. Its keys are
+ * generated separately (ensurePracticeKeys: crypto, outside the transaction); the policy is the
+ * defaults until a practice admin sets one (getPolicy).
+ */
+export async function addPractice(
+  tx: Db,
+  p: { name: string; domains: string[]; replyDomain?: string | null; entraTenantId?: string | null },
+): Promise<{ ok: true; practiceId: string } | PracticeConflict> {
+  const conflict =
+    (await domainConflict(tx, p.domains, null)) ?? (await tenantConflict(tx, p.entraTenantId, null));
+  if (conflict) return conflict;
+  const practiceId = newId();
+  const now = nowIso();
+  await tx
+    .insertInto('practices')
+    .values({
+      id: practiceId,
+      name: p.name,
+      reply_domain: p.replyDomain ?? null,
+      entra_tenant_id: p.entraTenantId ?? null,
+      created_at: now,
+      updated_at: now,
+    })
+    .execute();
+  for (const domain of p.domains)
+    await tx
+      .insertInto('practice_domains')
+      .values({ domain, practice_id: practiceId, created_at: now })
+      .execute();
+  return { ok: true, practiceId };
+}
+
+/**
+ * Makes `domains` the practice's whole set of domains (kept ones keep their order: the first is the
+ * notices' default mail domain). Refused when another practice owns one. Call inside the
+ * transaction that audits it.
+ */
+export async function setPracticeDomains(
+  tx: Db,
+  practiceId: string,
+  domains: string[],
+): Promise<{ ok: true; added: string[]; removed: string[] } | PracticeConflict> {
+  const exists = await tx
+    .selectFrom('practices')
+    .select('id')
+    .where('id', '=', practiceId)
+    .executeTakeFirst();
+  if (!exists) return { ok: false, reason: 'unknown_practice' };
+  const conflict = await domainConflict(tx, domains, practiceId);
+  if (conflict) return conflict;
+  const current = (
+    await tx.selectFrom('practice_domains').select('domain').where('practice_id', '=', practiceId).execute()
+  ).map((r) => r.domain);
+  const added = domains.filter((d) => !current.includes(d));
+  const removed = current.filter((d) => !domains.includes(d));
+  const now = nowIso();
+  if (removed.length > 0)
+    await tx
+      .deleteFrom('practice_domains')
+      .where('practice_id', '=', practiceId)
+      .where('domain', 'in', removed)
+      .execute();
+  for (const domain of added)
+    await tx
+      .insertInto('practice_domains')
+      .values({ domain, practice_id: practiceId, created_at: now })
+      .execute();
+  if (added.length > 0 || removed.length > 0)
+    await tx.updateTable('practices').set({ updated_at: now }).where('id', '=', practiceId).execute();
+  return { ok: true, added, removed };
+}
+
+/**
+ * Changes a practice's name, reply domain or Entra tenant (undefined: unchanged; null: cleared).
+ * Refused when another practice has the tenant. Call inside the transaction that audits it.
+ */
+export async function updatePractice(
+  tx: Db,
+  practiceId: string,
+  changes: { name?: string; replyDomain?: string | null; entraTenantId?: string | null },
+): Promise<{ ok: true; changed: string[] } | PracticeConflict> {
+  const row = await tx.selectFrom('practices').selectAll().where('id', '=', practiceId).executeTakeFirst();
+  if (!row) return { ok: false, reason: 'unknown_practice' };
+  const conflict = await tenantConflict(tx, changes.entraTenantId, practiceId);
+  if (conflict) return conflict;
+  const set: { name?: string; reply_domain?: string | null; entra_tenant_id?: string | null } = {};
+  if (changes.name !== undefined && changes.name !== row.name) set.name = changes.name;
+  if (changes.replyDomain !== undefined && changes.replyDomain !== row.reply_domain)
+    set.reply_domain = changes.replyDomain;
+  if (changes.entraTenantId !== undefined && changes.entraTenantId !== row.entra_tenant_id)
+    set.entra_tenant_id = changes.entraTenantId;
+  const changed = Object.keys(set);
+  if (changed.length > 0)
+    await tx
+      .updateTable('practices')
+      .set({ ...set, updated_at: nowIso() })
+      .where('id', '=', practiceId)
+      .execute();
+  return { ok: true, changed };
 }
