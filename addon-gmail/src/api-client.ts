@@ -19,8 +19,11 @@ export type ApiFailure =
   | { kind: 'not_found'; code: string; message: string }
   /** 429: nothing was done; `retryAfterSeconds` from Retry-After when the server sent it. */
   | { kind: 'rate_limited'; retryAfterSeconds?: number }
-  /** Other 4xx: the server's PHI-free message is shown as is. */
-  | { kind: 'rejected'; status: number; code: string; message: string }
+  /**
+   * Other 4xx: the server's PHI-free message is shown as is. `messageId` only with 409 `conflict`
+   * from POST /v1/messages: the clinician's own earlier message under that key (never PHI).
+   */
+  | { kind: 'rejected'; status: number; code: string; message: string; messageId?: string }
   | { kind: 'server_error'; status: number }
   /** A 2xx whose body is not what the contract says (version skew, proxy page). */
   | { kind: 'bad_response' };
@@ -57,12 +60,15 @@ function parseJson(text: string): unknown {
   }
 }
 
-function errorOf(body: unknown): { code: string; message: string } {
+function errorOf(body: unknown): { code: string; message: string; messageId?: string } {
   if (typeof body === 'object' && body !== null && 'error' in body) {
     const e = body.error;
     if (typeof e === 'object' && e !== null) {
-      const { code, message } = e as { code?: unknown; message?: unknown };
-      if (typeof code === 'string' && typeof message === 'string') return { code, message };
+      const { code, message, messageId } = e as { code?: unknown; message?: unknown; messageId?: unknown };
+      if (typeof code === 'string' && typeof message === 'string')
+        return typeof messageId === 'string' && messageId !== ''
+          ? { code, message, messageId }
+          : { code, message };
     }
   }
   return { code: 'unknown', message: 'The server refused the request.' };
@@ -136,6 +142,15 @@ export function request<T>(spec: RequestSpec, parser: Parser<T>): ApiResult<T> {
       };
     }
     default:
-      return { ok: false, failure: { kind: 'rejected', status, code: err.code, message: err.message } };
+      return {
+        ok: false,
+        failure: {
+          kind: 'rejected',
+          status,
+          code: err.code,
+          message: err.message,
+          ...(err.messageId !== undefined ? { messageId: err.messageId } : {}),
+        },
+      };
   }
 }

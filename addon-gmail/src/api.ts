@@ -5,10 +5,12 @@
 import {
   CaseloadSchema,
   EngagementSchema,
+  MessageStatusResponseSchema,
   PolicySchema,
   SendMessageResponseSchema,
   type Caseload,
   type Engagement,
+  type MessageStatusResponse,
   type Policy,
   type SendMessageRequestInput,
   type SendMessageResponse,
@@ -38,6 +40,15 @@ export function sendMessage(
       ...(opts.idempotencyKey !== undefined ? { headers: { 'Idempotency-Key': opts.idempotencyKey } } : {}),
     },
     SendMessageResponseSchema,
+  );
+}
+
+/** Revokes one of the clinician's messages: its links stop working, undelivered emails are not sent. */
+export function revokeMessage(id: string): ApiResult<MessageStatusResponse> {
+  // A message id (never PHI) is the only thing in the path.
+  return request(
+    { method: 'post', path: `/v1/messages/${encodeURIComponent(id)}/revoke` },
+    MessageStatusResponseSchema,
   );
 }
 

@@ -478,34 +478,171 @@ describe('the Idempotency-Key of a compose card', () => {
     expect(messages.created).toHaveLength(2);
   });
 
-  it('sends a message edited after a lost answer under a new key, and a further click of that card replays it', () => {
-    const { messages, keys } = server();
-    const h = makeHandlers(recordingScanner());
+  /** Messages as the server keeps them, with a 409 that names the earlier message, and revoke. */
+  function namingServer(opts: { namesEarlier?: boolean; revoke?: 'ok' | 'down' | number } = {}) {
+    const messages = messagesServer((n) =>
+      sendResponseFixture({
+        id: `msg_${n}`,
+        notice: { text: `Open message ${n}`, html: `<p>Secure message ${n}</p>` },
+      }),
+    );
+    const revoked: string[] = [];
+    const routes = router(TEST_SERVER, {
+      'POST /v1/messages': (req) => {
+        const reply = messages.route(req);
+        if (reply.status !== 409 || opts.namesEarlier === false) return reply;
+        const earlier = messages.created.find((m) => m.key === req.headers['Idempotency-Key']);
+        const body = JSON.parse(reply.body ?? '{}') as { error: Record<string, string> };
+        return json(409, { error: { ...body.error, messageId: `msg_${earlier?.id}` } });
+      },
+    });
+    const env = setup((req) => {
+      const m = /\/v1\/messages\/([^/]+)\/revoke$/.exec(req.url);
+      if (m === null || req.method !== 'POST') return routes(req);
+      const how = opts.revoke ?? 'ok';
+      if (how === 'down') return serverDown(req);
+      if (how !== 'ok')
+        return json(how, { error: { code: 'message_not_found', message: 'No such message.' } });
+      revoked.push(m[1]!);
+      return json(200, {
+        id: m[1],
+        createdAt: '2026-11-23T01:00:00.000Z',
+        sendAt: null,
+        expiresAt: null,
+        revokedAt: '2026-11-23T01:05:00.000Z',
+        recipients: [],
+      });
+    });
+    const keys = () =>
+      env.UrlFetchApp.requests
+        .filter((r) => r.url.endsWith('/v1/messages'))
+        .map((r) => r.headers['Idempotency-Key']);
+    return { env, messages, keys, revoked };
+  }
+
+  function buttonsOf(card: unknown): string[] {
+    return findAll(card, 'TextButton').map((b) => b.text as string);
+  }
+
+  /** A first send whose answer is lost after the commit; returns the card shown after it. */
+  function lostFirstSend(h: ReturnType<typeof makeHandlers>, messages: { loseNext: (number | 'timeout')[] }) {
     const card = h.onGmailCompose(composeEvent())[0];
     messages.loseNext.push(502);
-    const failed = cardOf(h.onComposeSend(click(card, 'onComposeSend', { body: BODY })));
-    const EDITED = `${BODY} Bring the sleep diary.`;
+    return cardOf(h.onComposeSend(click(card, 'onComposeSend', { body: BODY })));
+  }
 
-    const sent = h.onComposeSend(click(failed, 'onComposeSend', { body: EDITED }));
+  const EDITED = `${BODY} Bring the sleep diary.`;
+
+  it('does not send a version edited after a lost answer: it says an earlier version was sent and asks', () => {
+    const { env, messages, keys } = namingServer();
+    const h = makeHandlers(recordingScanner());
+    const failed = lostFirstSend(h, messages);
+
+    const res = h.onComposeSend(click(failed, 'onComposeSend', { body: EDITED }));
+    expect(treeOf(res).kind).toBe('ActionResponse');
+    const asked = cardOf(res);
+    // One POST for the edit, refused with 409; nothing posted again, nothing revoked.
+    expect(keys()).toEqual([keys()[0], keys()[0]]);
+    expect(env.UrlFetchApp.requests).toHaveLength(2);
+    expect(messages.created).toHaveLength(1);
+    const text = textOf(asked);
+    expect(text).toContain('An earlier version of this message was already sent securely');
+    expect(text).toContain('This version was not sent.');
+    // While the choice is pending, only the choice may send.
+    expect(buttonsOf(asked)).toEqual([
+      'Revoke it and send this version',
+      "Keep it; don't send this version",
+      'Scan',
+    ]);
+    // The notice is PHI-free: the edited text is only in the card's own input.
+    const section = findAll(asked, 'TextParagraph').map((p) => p.text as string);
+    expect(section.join(' ')).not.toContain('sleep diary');
+    expect(findAll(asked, 'TextInput').find((i) => i.fieldName === 'attune_body')?.value).toBe(EDITED);
+  });
+
+  it('"Revoke it and send this version" revokes the earlier message, then sends the edit once, even clicked twice', () => {
+    const { env, messages, keys, revoked } = namingServer();
+    const h = makeHandlers(recordingScanner());
+    const failed = lostFirstSend(h, messages);
+    const asked = cardOf(h.onComposeSend(click(failed, 'onComposeSend', { body: EDITED })));
+
+    const sent = h.onComposeRevokeAndSend(click(asked, 'onComposeRevokeAndSend', { body: EDITED }));
+    expect(revoked).toEqual(['msg_1']);
+    const revokeReq = env.UrlFetchApp.requests.find((r) => r.url.endsWith('/revoke'));
+    expect(revokeReq?.url).toBe(`${TEST_SERVER}/v1/messages/msg_1/revoke`);
     expect(inserted(sent)).toBe('<p>Secure message 2</p>');
-    const [k1, refused, k2] = keys();
-    expect(refused).toBe(k1); // 409: the server holds the first text under it
-    expect(k2).toBe(`${k1}.2`);
+    const [k1] = keys();
+    expect(keys().at(-1)).toBe(`${k1}.2`);
     expect(messages.created.map((m) => JSON.parse(m.payload).text)).toEqual([BODY, EDITED]);
 
-    // The card still shows (a draft update cannot replace it) and still carries the first key:
-    // clicking it again must land on the edited message, not make a third.
-    const again = h.onComposeSend(click(failed, 'onComposeSend', { body: EDITED }));
+    // The card still shows (a draft update cannot replace it): a second click lands on message 2.
+    const again = h.onComposeRevokeAndSend(click(asked, 'onComposeRevokeAndSend', { body: EDITED }));
     expect(inserted(again)).toBe('<p>Secure message 2</p>');
-    expect(keys().slice(3)).toEqual([k1, k2]);
     expect(messages.created).toHaveLength(2);
   });
 
-  it('after many edits of one card still sends the latest, under a random key', () => {
-    const { messages, keys } = server();
+  it('sends nothing when the revoke fails, and says so', () => {
+    for (const how of ['down', 404] as const) {
+      const { messages } = namingServer({ revoke: how });
+      const h = makeHandlers(recordingScanner());
+      const failed = lostFirstSend(h, messages);
+      const asked = cardOf(h.onComposeSend(click(failed, 'onComposeSend', { body: EDITED })));
+      const res = h.onComposeRevokeAndSend(click(asked, 'onComposeRevokeAndSend', { body: EDITED }));
+      expect(treeOf(res).kind).toBe('ActionResponse');
+      const text = textOf(cardOf(res));
+      expect(text).toContain('could not revoke the earlier version');
+      expect(text).toContain('Nothing new was sent.');
+      expect(buttonsOf(cardOf(res))).toContain('Revoke it and send this version');
+      expect(messages.created).toHaveLength(1);
+      uninstall?.();
+    }
+  });
+
+  it('"Keep it; don\'t send this version" sends nothing and says so', () => {
+    const { env, messages } = namingServer();
+    const h = makeHandlers(recordingScanner());
+    const failed = lostFirstSend(h, messages);
+    const asked = cardOf(h.onComposeSend(click(failed, 'onComposeSend', { body: EDITED })));
+    const before = env.UrlFetchApp.requests.length;
+    const res = h.onComposeKeepEarlier(click(asked, 'onComposeKeepEarlier', { body: EDITED }));
+    expect(env.UrlFetchApp.requests).toHaveLength(before);
+    expect(messages.created).toHaveLength(1);
+    expect(treeOf(res).kind).toBe('ActionResponse');
+    expect(textOf(cardOf(res))).toContain('This version was not sent');
+    expect(textOf(cardOf(res))).toContain('The earlier version stands; nothing more was sent.');
+  });
+
+  it('without a named earlier message offers "Send this version as well", which keeps Schedule', () => {
+    const { messages, keys, revoked } = namingServer({ namesEarlier: false });
     const h = makeHandlers(recordingScanner());
     const card = h.onGmailCompose(composeEvent())[0];
-    for (let i = 0; i < 6; i++) h.onComposeSend(click(card, 'onComposeSend', { body: `${BODY} (${i})` }));
+    messages.loseNext.push('timeout');
+    const failed = cardOf(h.onComposeSchedule(click(card, 'onComposeSchedule', { body: BODY })));
+    const asked = cardOf(h.onComposeSchedule(click(failed, 'onComposeSchedule', { body: EDITED })));
+    expect(messages.created).toHaveLength(1);
+    expect(textOf(asked)).toContain('An earlier version of this message may already have been sent securely');
+    expect(buttonsOf(asked)).toEqual(['Send this version as well', "Don't send this version", 'Scan']);
+
+    const dont = h.onComposeKeepEarlier(click(asked, 'onComposeKeepEarlier', { body: EDITED }));
+    expect(textOf(cardOf(dont))).toContain('This version was not sent');
+    expect(messages.created).toHaveLength(1);
+
+    const sent = h.onComposeSendAlso(click(asked, 'onComposeSendAlso', { body: EDITED }));
+    expect(treeOf(sent).kind).toBe('UpdateDraftActionResponse');
+    expect(revoked).toEqual([]);
+    expect(keys().at(-1)).toBe(`${keys()[0]}.2`);
+    expect(JSON.parse(messages.created[1]!.payload)).toMatchObject({ text: EDITED, sendAt: 'best' });
+  });
+
+  it('after many edits of one card, each confirmed, still sends the latest, under a random key', () => {
+    const { messages, keys } = namingServer({ namesEarlier: false });
+    const h = makeHandlers(recordingScanner());
+    const card = h.onGmailCompose(composeEvent())[0];
+    h.onComposeSend(click(card, 'onComposeSend', { body: `${BODY} (0)` }));
+    for (let i = 1; i < 6; i++) {
+      const asked = cardOf(h.onComposeSend(click(card, 'onComposeSend', { body: `${BODY} (${i})` })));
+      h.onComposeSendAlso(click(asked, 'onComposeSendAlso', { body: `${BODY} (${i})` }));
+    }
     expect(messages.created).toHaveLength(6);
     expect(messages.created.map((m) => JSON.parse(m.payload).text).at(-1)).toBe(`${BODY} (5)`);
     const last = messages.created.at(-1)!.key;

@@ -15,11 +15,19 @@ import {
   type SendMessageResponse,
 } from '@attune/shared/api';
 import type { Finding } from '@attune/shared/phi';
-import { getPolicy, sendMessage } from './api.ts';
+import { getPolicy, revokeMessage, sendMessage } from './api.ts';
 import type { ApiFailure } from './api-client.ts';
 import { addresses, formValue, formValues, param, type AddonEvent } from './events.ts';
 import type { ComposeScan, Scanner } from './scanner-types.ts';
-import { cardKeyOf, newSendKey, SEND_KEY_PARAM, sendUnderCardKey } from './send-key.ts';
+import {
+  cardKeyOf,
+  earlierMessageId,
+  isKeyConflict,
+  newSendKey,
+  SEND_KEY_PARAM,
+  sendUnderCardKey,
+  sendUnderFollowOnKey,
+} from './send-key.ts';
 import { button, describeFailure, esc, paragraph, PRODUCT, replaceCard, section } from './ui.ts';
 
 export const FIELD = { subject: 'attune_subject', body: 'attune_body', topics: 'attune_topics' } as const;
@@ -145,6 +153,52 @@ export interface ComposeCardExtras {
   policyNote?: string;
   /** A failure or policy block shown above the form. */
   problem?: { title: string; detail: string };
+  /** The server holds an earlier version under this card's key: the clinician chooses. */
+  earlier?: Earlier;
+}
+
+/** An earlier version of this card's message, accepted by the server under the card's key. */
+export interface Earlier {
+  /** Named by the server when the clinician sent it; absent from an older server or for a colleague's. */
+  messageId?: string;
+  sendAt: 'best' | undefined;
+}
+
+const PARAM = { earlierId: 'earlierId', mode: 'mode' } as const;
+
+export const EARLIER_TEXT =
+  "Attune lost the server's answer to an earlier send of this card, and the message or its timing changed since. " +
+  'The earlier version may already have reached the recipients. This version was not sent.';
+
+/** What the clinician is told about an earlier version, and their two choices. PHI-free. */
+function earlierSection(state: ComposeState, earlier: Earlier): GoogleAppsScript.Card_Service.CardSection {
+  const known = earlier.messageId !== undefined;
+  const params: Record<string, string> = {
+    ...actionParams(state),
+    [PARAM.mode]: earlier.sendAt === 'best' ? 'schedule' : 'send',
+    ...(known ? { [PARAM.earlierId]: earlier.messageId } : {}),
+  };
+  return section(
+    known
+      ? 'An earlier version of this message was already sent securely'
+      : 'An earlier version of this message may already have been sent securely',
+  )
+    .addWidget(paragraph(EARLIER_TEXT))
+    .addWidget(
+      CardService.newButtonSet()
+        .addButton(
+          known
+            ? button('Revoke it and send this version', 'onComposeRevokeAndSend', params, true)
+            : button('Send this version as well', 'onComposeSendAlso', params, true),
+        )
+        .addButton(
+          button(
+            known ? "Keep it; don't send this version" : "Don't send this version",
+            'onComposeKeepEarlier',
+            params,
+          ),
+        ),
+    );
 }
 
 export function buildComposeCard(
@@ -162,6 +216,7 @@ export function buildComposeCard(
   if (extras.problem !== undefined) {
     card.addSection(section(extras.problem.title).addWidget(paragraph(extras.problem.detail)));
   }
+  if (extras.earlier !== undefined) card.addSection(earlierSection(state, extras.earlier));
   if (state.to.length === 0) {
     card.addSection(
       section('Recipients').addWidget(
@@ -196,10 +251,13 @@ export function buildComposeCard(
       )
       .addWidget(topics)
       .addWidget(
-        CardService.newButtonSet()
-          .addButton(button('Scan', 'onComposeScan', params))
-          .addButton(button('Send securely', 'onComposeSend', params, true))
-          .addButton(button("Schedule for the patient's best hour", 'onComposeSchedule', params)),
+        // While an earlier version awaits the clinician's choice, only that choice may send.
+        extras.earlier !== undefined
+          ? CardService.newButtonSet().addButton(button('Scan', 'onComposeScan', params))
+          : CardService.newButtonSet()
+              .addButton(button('Scan', 'onComposeScan', params))
+              .addButton(button('Send securely', 'onComposeSend', params, true))
+              .addButton(button("Schedule for the patient's best hour", 'onComposeSchedule', params)),
       )
       .addWidget(paragraph(SEND_STEPS)),
   );
@@ -242,15 +300,20 @@ export function scanAction(e: AddonEvent, deps: ComposeDeps): GoogleAppsScript.C
   return replaceCard(buildComposeCard(state, note !== undefined ? { scan, policyNote: note } : { scan }));
 }
 
-function failureCard(state: ComposeState, failure: ApiFailure): GoogleAppsScript.Card_Service.ActionResponse {
+function failureCard(
+  state: ComposeState,
+  failure: ApiFailure,
+  note = '',
+): GoogleAppsScript.Card_Service.ActionResponse {
   const { title, detail } = describeFailure(failure);
-  return replaceCard(buildComposeCard(state, { problem: { title, detail } }));
+  return replaceCard(buildComposeCard(state, { problem: { title, detail: `${note}${detail}` } }));
 }
 
 /** A failed send: only an answer from the server proves that nothing was stored. */
 function sendFailureCard(
   state: ComposeState,
   failure: ApiFailure,
+  note = '',
 ): GoogleAppsScript.Card_Service.ActionResponse {
   if (failure.kind === 'unreachable' || failure.kind === 'server_error' || failure.kind === 'bad_response') {
     // No answer, or a 5xx, can follow the server's commit. This card sends the same key again.
@@ -264,12 +327,12 @@ function sendFailureCard(
       buildComposeCard(state, {
         problem: {
           title: describeFailure(failure).title,
-          detail: `${what}, so the message may or may not have been stored. Press the same button again: if the server already has it, it will not be sent twice.`,
+          detail: `${note}${what}, so the message may or may not have been stored. Press the same button again: if the server already has it, it will not be sent twice.`,
         },
       }),
     );
   }
-  return failureCard(state, failure);
+  return failureCard(state, failure, note);
 }
 
 function insertNotice(res: SendMessageResponse): GoogleAppsScript.Card_Service.UpdateDraftActionResponse {
@@ -284,11 +347,14 @@ function insertNotice(res: SendMessageResponse): GoogleAppsScript.Card_Service.U
     .build();
 }
 
-function send(
-  e: AddonEvent,
+type SendAnswer =
+  GoogleAppsScript.Card_Service.ActionResponse | GoogleAppsScript.Card_Service.UpdateDraftActionResponse;
+
+/** The request this click asks for, or the card saying why there is none. */
+function requestOf(
+  state: ComposeState,
   sendAt: 'best' | undefined,
-): GoogleAppsScript.Card_Service.ActionResponse | GoogleAppsScript.Card_Service.UpdateDraftActionResponse {
-  const state = readComposeState(e);
+): SendMessageRequestInput | GoogleAppsScript.Card_Service.ActionResponse {
   if (state.to.length === 0) {
     return replaceCard(
       buildComposeCard(state, {
@@ -306,7 +372,7 @@ function send(
       }),
     );
   }
-  const request: SendMessageRequestInput = {
+  return {
     to: state.to,
     // Bcc recipients receive the draft, so they must be recipients of the secure message: each gets
     // their own link, and the notice in the draft then carries no recipient's personal link (with
@@ -319,8 +385,17 @@ function send(
     delivery: sendAt === undefined ? 'client' : 'server',
     ...(sendAt !== undefined ? { sendAt } : {}),
   };
-  const res = sendUnderCardKey(state.sendKey, (idempotencyKey) => sendMessage(request, { idempotencyKey }));
-  if (!res.ok) return sendFailureCard(state, res.failure);
+}
+
+function isRequest(
+  r: SendMessageRequestInput | GoogleAppsScript.Card_Service.ActionResponse,
+): r is SendMessageRequestInput {
+  return 'to' in r;
+}
+
+/** The draft update for an accepted message, or the card for a refusal or failure. */
+function answerOf(state: ComposeState, res: ReturnType<typeof sendMessage>, note = ''): SendAnswer {
+  if (!res.ok) return sendFailureCard(state, res.failure, note);
   if (res.data.decision === 'block') {
     return replaceCard(
       buildComposeCard(state, {
@@ -336,10 +411,83 @@ function send(
   return insertNotice(res.data);
 }
 
+function send(e: AddonEvent, sendAt: 'best' | undefined): SendAnswer {
+  const state = readComposeState(e);
+  const request = requestOf(state, sendAt);
+  if (!isRequest(request)) return request;
+  const res = sendUnderCardKey(state.sendKey, (idempotencyKey) => sendMessage(request, { idempotencyKey }));
+  if (!res.ok && isKeyConflict(res.failure)) {
+    // Never a second message without the clinician knowing (send-key.ts): ask.
+    const messageId = earlierMessageId(res.failure);
+    return replaceCard(
+      buildComposeCard(state, { earlier: messageId !== undefined ? { messageId, sendAt } : { sendAt } }),
+    );
+  }
+  return answerOf(state, res);
+}
+
 export function sendAction(e: AddonEvent) {
   return send(e, undefined);
 }
 
 export function scheduleAction(e: AddonEvent) {
   return send(e, 'best');
+}
+
+function sendAtOf(e: AddonEvent): 'best' | undefined {
+  return param(e, PARAM.mode) === 'schedule' ? 'best' : undefined;
+}
+
+/** "Revoke it and send this version": revoke the earlier message, then (only if that worked) send. */
+export function revokeAndSendAction(e: AddonEvent): SendAnswer {
+  const state = readComposeState(e);
+  const sendAt = sendAtOf(e);
+  const earlierId = param(e, PARAM.earlierId);
+  if (earlierId === undefined) return sendAlsoAction(e);
+  const request = requestOf(state, sendAt);
+  if (!isRequest(request)) return request;
+  const revoked = revokeMessage(earlierId);
+  if (!revoked.ok) {
+    const { title, detail } = describeFailure(revoked.failure);
+    return replaceCard(
+      buildComposeCard(state, {
+        problem: {
+          title: 'The earlier version was not revoked',
+          detail: `Attune could not revoke the earlier version (${esc(title)}: ${detail}). Nothing new was sent.`,
+        },
+        earlier: { messageId: earlierId, sendAt },
+      }),
+    );
+  }
+  // Revoking again is harmless (the server answers the revoked message), so a double click or a
+  // click after a lost answer revokes nothing new and the follow-on key replays this version.
+  const res = sendUnderFollowOnKey(state.sendKey, (idempotencyKey) =>
+    sendMessage(request, { idempotencyKey }),
+  );
+  return answerOf(state, res, 'The earlier version was revoked. ');
+}
+
+/** "Send this version as well" (the server did not name the earlier message). */
+export function sendAlsoAction(e: AddonEvent): SendAnswer {
+  const state = readComposeState(e);
+  const request = requestOf(state, sendAtOf(e));
+  if (!isRequest(request)) return request;
+  const res = sendUnderFollowOnKey(state.sendKey, (idempotencyKey) =>
+    sendMessage(request, { idempotencyKey }),
+  );
+  return answerOf(state, res);
+}
+
+/** "Keep it; don't send this version": nothing is sent. */
+export function keepEarlierAction(e: AddonEvent): GoogleAppsScript.Card_Service.ActionResponse {
+  const state = readComposeState(e);
+  return replaceCard(
+    buildComposeCard(state, {
+      problem: {
+        title: 'This version was not sent',
+        detail:
+          'The earlier version stands; nothing more was sent. It may not be in this draft: if you do not send the draft, check the message in Attune.',
+      },
+    }),
+  );
 }

@@ -3,7 +3,16 @@
 // function. Each one is guarded: a bug becomes a plain card, never a raw exception in Gmail
 // (whose text could carry a URL with a patient's address).
 
-import { composeTrigger, scanAction, scheduleAction, sendAction, type ComposeDeps } from './compose.ts';
+import {
+  composeTrigger,
+  keepEarlierAction,
+  revokeAndSendAction,
+  scanAction,
+  scheduleAction,
+  sendAction,
+  sendAlsoAction,
+  type ComposeDeps,
+} from './compose.ts';
 import type { AddonEvent } from './events.ts';
 import { caseloadPageAction, homepageTrigger, openPatientAction } from './home.ts';
 import { checkInDraftAction, messageOpenTrigger } from './insights.ts';
@@ -52,6 +61,9 @@ export function makeHandlers(deps: ComposeDeps) {
     onComposeScan: guardAction('Scan', (e) => scanAction(e, deps)),
     onComposeSend: guardAction('Send securely', sendAction),
     onComposeSchedule: guardAction('Schedule', scheduleAction),
+    onComposeRevokeAndSend: guardAction('Revoke and send', revokeAndSendAction),
+    onComposeSendAlso: guardAction('Send securely', sendAlsoAction),
+    onComposeKeepEarlier: guardAction('Keep the earlier version', keepEarlierAction),
     onCaseloadPage: guardAction('Caseload', caseloadPageAction),
     onOpenPatient: guardAction('Patient insights', openPatientAction),
     onCheckInDraft: (e: AddonEvent) => {

@@ -262,6 +262,43 @@ describe('Gmail add-on against the real server', () => {
     expect(links[1]).toBe(links[0]);
   });
 
+  it('asks before sending an edit under a used key, and "Revoke it and send this version" revokes the earlier one', async (ctx) => {
+    const probe = await api('POST', '/v1/messages', {});
+    if (probe.status === 404) ctx.skip();
+    const first = `${PHI_BODY} See you Friday.`;
+    const edited = `${PHI_BODY} See you Monday instead.`;
+    const opened = await host.call('onGmailCompose', composeEvent(first));
+    const buttonOf = (card: unknown, fn: string) =>
+      findAll(card, 'TextButton').find(
+        (b) => (b.onClickAction as { functionName: string }).functionName === fn,
+      )?.onClickAction as { parameters: Record<string, string> } | undefined;
+    const click = (fn: string, params: Record<string, string>, body: string) => {
+      const e = composeEvent(body);
+      e.commonEventObject.parameters = { ...params };
+      return host.call(fn, e);
+    };
+    const params = buttonOf(opened.result, 'onComposeSend')!.parameters;
+    // The first send's answer is taken as lost: the clinician edits and presses Send again.
+    expect((await click('onComposeSend', params, first)).error).toBeUndefined();
+    const asked = await click('onComposeSend', params, edited);
+    expect(asked.error).toBeUndefined();
+    expect(asked.requests).toHaveLength(1);
+    const card = (asked.result as { navigation: { ops: { card: unknown }[] } }).navigation.ops[0]?.card;
+    expect(textOf(card)).toContain('An earlier version of this message was already sent securely');
+    const revoke = buttonOf(card, 'onComposeRevokeAndSend');
+    const earlierId = revoke?.parameters.earlierId ?? '';
+    expect(earlierId).not.toBe('');
+    expect(
+      ((await api('GET', `/v1/messages/${earlierId}`)).json as { revokedAt: unknown }).revokedAt,
+    ).toBeNull();
+
+    const sent = await click('onComposeRevokeAndSend', revoke!.parameters, edited);
+    expect(sent.error).toBeUndefined();
+    expect(findAll(sent.result, 'UpdateDraftBodyAction')).toHaveLength(1);
+    const status = (await api('GET', `/v1/messages/${earlierId}`)).json as { revokedAt: unknown };
+    expect(status.revokedAt).not.toBeNull();
+  });
+
   // Last, so a server stuck on the (audited) refusal path cannot take the other tests down with it.
   it('shows "Sign-in refused" when the server refuses the token', async () => {
     // A token from the right issuer with a broken signature. UrlFetchApp gives up after a while; the

@@ -30,26 +30,43 @@ export function isKeyConflict(f: ApiFailure): boolean {
   return f.kind === 'rejected' && isIdempotencyConflict(f.status, f.code);
 }
 
+/** The earlier message a 409 `conflict` names (the clinician's own), if the server named one. */
+export function earlierMessageId(f: ApiFailure): string | undefined {
+  return f.kind === 'rejected' ? f.messageId : undefined;
+}
+
 /**
- * Posts under the card's key. When the server holds another message under it, the clinician has
- * changed the card (or switched between Send and Schedule) since an earlier click whose answer
- * was lost: what is asked now is a new message, so it goes under a new key and is posted once more
- * (replaying the old one would send what the clinician no longer means and drop the edit; the
- * earlier send, if it was committed, stands).
- *
- * The new key is the card's key with a suffix (".2", ".3", ...), not a random one, because a
- * card cannot be given a new key once the send succeeds: a compose action answers with a draft
- * update, which cannot also replace the card. The next click of the same card still carries the
- * old key, and must land on the message just created, not on a third: walking the same suffixes
- * finds it (a replay), or the first free one for another edit. Only past MAX_FOLLOW_ON_KEYS edits of
- * one card does a random key go out.
+ * Posts under the card's key, once. A 409 `conflict` comes back as it is: the server holds another
+ * message under this key, so the clinician changed the card (or switched between Send and
+ * Schedule) since an earlier click whose answer was lost. That earlier message stands and may
+ * already have reached the patient; posting this one too would send both without the clinician
+ * knowing, and replaying the old one would send what they no longer mean. The card asks instead
+ * (compose.ts), and only their choice sends under a follow-on key (sendUnderFollowOnKey).
  */
 export function sendUnderCardKey<T>(
   cardKey: string,
   post: (idempotencyKey: string) => ApiResult<T>,
 ): ApiResult<T> {
-  let res = post(cardKey);
-  for (let n = 2; !res.ok && isKeyConflict(res.failure) && n <= MAX_FOLLOW_ON_KEYS + 1; n++)
+  return post(cardKey);
+}
+
+/**
+ * Posts under a follow-on key of the card's, after the clinician chose to send this version
+ * despite an earlier one (revoked first, or kept when the server did not name it).
+ *
+ * The new key is the card's key with a suffix (".2", ".3", ...), not a random one, because a
+ * card cannot be given a new key once the send succeeds: a compose action answers with a draft
+ * update, which cannot also replace the card. The next click of the same choice still carries the
+ * card's key, and must land on the message just created, not on a third: walking the same suffixes
+ * finds it (a replay), or the first free one for another edit. Only past MAX_FOLLOW_ON_KEYS edits
+ * of one card does a random key go out.
+ */
+export function sendUnderFollowOnKey<T>(
+  cardKey: string,
+  post: (idempotencyKey: string) => ApiResult<T>,
+): ApiResult<T> {
+  let res = post(`${cardKey}.2`);
+  for (let n = 3; !res.ok && isKeyConflict(res.failure) && n <= MAX_FOLLOW_ON_KEYS + 1; n++)
     res = post(`${cardKey}.${n}`);
   if (!res.ok && isKeyConflict(res.failure)) res = post(newSendKey());
   return res;
