@@ -80,7 +80,11 @@ describe('single-bit flips of stored and sent ciphertext', () => {
   }, 120_000);
 
   it('a signed PGP/MIME body (armored, as sent): every flip rejected or harmless, none thrown', async () => {
-    const armored = await encryptAndSign({ data: content, encryptionKeys: archivePub, signingKey: practicePriv });
+    const armored = await encryptAndSign({
+      data: content,
+      encryptionKeys: archivePub,
+      signingKey: practicePriv,
+    });
     const bytes = new TextEncoder().encode(armored);
     const r = await sweep(
       bytes,
