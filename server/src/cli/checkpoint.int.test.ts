@@ -1,34 +1,14 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { attune } from './testing.ts';
 import { appendArchive } from '../archive/index.ts';
 import { AUDIT } from '../audit/index.ts';
 import { testConfig } from '../config.ts';
 import { startServer } from '../index.ts';
 import { openStore, type Store } from '../store/index.ts';
 import { createTestSchema, dialectsUnderTest } from '../store/testing.ts';
-
-const run = promisify(execFile);
-const BIN = resolve(import.meta.dirname, '../../bin/attune.mjs');
-
-async function attune(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [BIN, ...args], {
-      env: { PATH: process.env['PATH'] ?? '', ...env },
-      timeout: 60_000,
-    });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
 
 // Writing a signed checkpoint is audited, by the server (system) and by `attune checkpoint` (the
 // admin's OS account), and `attune verify` still passes with those events after the signed heads.

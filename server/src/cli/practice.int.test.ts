@@ -1,34 +1,14 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { readKey } from 'openpgp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { attune } from './testing.ts';
 import { AUDIT } from '../audit/index.ts';
 import { generateMasterKey } from '../crypto/index.ts';
 import { testConfig } from '../config.ts';
 import { startServer, type RunningServer } from '../index.ts';
 import { createTestSchema, dialectsUnderTest } from '../store/testing.ts';
-
-const run = promisify(execFile);
-const BIN = resolve(import.meta.dirname, '../../bin/attune.mjs');
-
-async function attune(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [BIN, ...args], {
-      env: { PATH: process.env['PATH'] ?? '', ...env },
-      timeout: 60_000,
-    });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
 
 // Each case runs the CLI several times (a Node start with tsx, ~1-2 s each).
 const SLOW = 180_000;

@@ -1,34 +1,14 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { attune } from './testing.ts';
 import { testConfig } from '../config.ts';
 import { startServer, type RunningServer } from '../index.ts';
 import { appendArchive } from '../archive/index.ts';
 import { GpgHome } from '../crypto/gpg-cli.ts';
 import { openStore } from '../store/index.ts';
 import { writeFileSync } from 'node:fs';
-
-const run = promisify(execFile);
-const BIN = resolve(import.meta.dirname, '../../bin/attune.mjs');
-
-async function attune(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [BIN, ...args], {
-      env: { PATH: process.env['PATH'] ?? '', ...env },
-      timeout: 60_000,
-    });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
 
 /** Runs a server in `dir`, archives `entries` messages, and stops it (which signs a checkpoint). */
 async function serverWithArchive(
