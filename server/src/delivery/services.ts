@@ -96,3 +96,15 @@ export class ContentUnreadable extends Error {
     this.name = 'ContentUnreadable';
   }
 }
+
+/** Logs a ContentUnreadable for the operator: references only, and what to do about it. */
+export function logUnreadable(
+  logger: Logger,
+  e: ContentUnreadable,
+  requestId: string | null | undefined,
+): void {
+  logger.error(
+    { event: 'content_unreadable', kind: e.kind, id: e.id, reason: e.reason, requestId },
+    `a stored ${e.kind} does not decrypt with the archive key: check the store with attune verify`,
+  );
+}

@@ -30,19 +30,8 @@ export async function ensurePractice(
     let practiceId = owned?.practice_id;
     let created = false;
     if (!practiceId) {
-      practiceId = newId();
+      practiceId = await insertPractice(tx, p, now);
       created = true;
-      await tx
-        .insertInto('practices')
-        .values({
-          id: practiceId,
-          name: p.name,
-          reply_domain: p.replyDomain ?? null,
-          entra_tenant_id: p.entraTenantId ?? null,
-          created_at: now,
-          updated_at: now,
-        })
-        .execute();
     } else {
       await tx
         .updateTable('practices')
@@ -277,19 +266,8 @@ export async function addPractice(
   const conflict =
     (await domainConflict(tx, p.domains, null)) ?? (await tenantConflict(tx, p.entraTenantId, null));
   if (conflict) return conflict;
-  const practiceId = newId();
   const now = nowIso();
-  await tx
-    .insertInto('practices')
-    .values({
-      id: practiceId,
-      name: p.name,
-      reply_domain: p.replyDomain ?? null,
-      entra_tenant_id: p.entraTenantId ?? null,
-      created_at: now,
-      updated_at: now,
-    })
-    .execute();
+  const practiceId = await insertPractice(tx, p, now);
   for (const domain of p.domains)
     await tx
       .insertInto('practice_domains')
@@ -365,4 +343,25 @@ export async function updatePractice(
       .where('id', '=', practiceId)
       .execute();
   return { ok: true, changed };
+}
+
+/** A new practices row (its domains are the caller's); its id. */
+async function insertPractice(
+  tx: Db,
+  p: { name: string; replyDomain?: string | null; entraTenantId?: string | null },
+  now: string,
+): Promise<string> {
+  const id = newId();
+  await tx
+    .insertInto('practices')
+    .values({
+      id,
+      name: p.name,
+      reply_domain: p.replyDomain ?? null,
+      entra_tenant_id: p.entraTenantId ?? null,
+      created_at: now,
+      updated_at: now,
+    })
+    .execute();
+  return id;
 }

@@ -1,6 +1,6 @@
 import { AUDIT, appendAudit, auditContext } from '../../audit/index.ts';
 import { deliveryFor, readReply } from '../../delivery/index.ts';
-import { ContentUnreadable } from '../../delivery/services.ts';
+import { ContentUnreadable, logUnreadable } from '../../delivery/services.ts';
 import { ApiError } from '../errors.ts';
 import { requireClinician } from '../../identity/middleware.ts';
 import { notInPractice } from '../not-in-practice.ts';
@@ -27,16 +27,7 @@ export const replies: RouteModule = {
         if (!(e instanceof ContentUnreadable)) throw e;
         // Corrupted or replaced in the database: said plainly, logged for the operator by reference,
         // and the failed read audited.
-        svc.logger.error(
-          {
-            event: 'content_unreadable',
-            kind: e.kind,
-            id: e.id,
-            reason: e.reason,
-            requestId: c.get('requestId'),
-          },
-          'a stored reply does not decrypt with the archive key: check the store with attune verify',
-        );
+        logUnreadable(svc.logger, e, c.get('requestId'));
         await appendAudit(db, {
           ...auditContext(c),
           action: AUDIT.PHI_READ,

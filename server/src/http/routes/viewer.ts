@@ -9,7 +9,7 @@ import {
 } from '../../audit/index.ts';
 import { deliveryFor } from '../../delivery/index.ts';
 import { acceptReply, MAX_REPLY_CHARS } from '../../delivery/reply.ts';
-import { ContentUnreadable } from '../../delivery/services.ts';
+import { ContentUnreadable, logUnreadable } from '../../delivery/services.ts';
 import { codeBody, infoBody, messageBody, page } from '../../viewer/render.ts';
 import { sanitizeMessageHtml } from '../../viewer/sanitize.ts';
 import {
@@ -247,16 +247,7 @@ export const viewer: RouteModule = {
      */
     async function unreadable(c: C, e: unknown, link: OpenLink, practice: string): Promise<Response> {
       if (!(e instanceof ContentUnreadable)) throw e;
-      svc.logger.error(
-        {
-          event: 'content_unreadable',
-          kind: e.kind,
-          id: e.id,
-          reason: e.reason,
-          requestId: c.get('requestId'),
-        },
-        'a stored message does not decrypt with the archive key: check the store with attune verify',
-      );
+      logUnreadable(svc.logger, e, c.get('requestId'));
       await appendAudit(svc.db, {
         action: AUDIT.VIEWER_OPEN,
         outcome: 'failure',
