@@ -17,8 +17,8 @@ import { startSmtpSink, type SmtpSink } from './smtp-sink.ts';
 // "A 2xx from a send means durable", under kill -9. The real server (crash-child.ts) takes
 // concurrent secure sends (POST /v1/messages, each with its own Idempotency-Key) and is killed with
 // SIGKILL after a random delay, mostly mid-burst, then started again on the same DATA_DIR (or
-// PostgreSQL schema; only our process is killed, never PostgreSQL), CRASH_POINTS times (default 20;
-// CRASH_POINTS=1000 for the security notes' figure). After each kill, in the store:
+// PostgreSQL schema; only our process is killed, never PostgreSQL), CRASH_POINTS times (default 8,
+// to keep CI short; CRASH_POINTS=1000 for the security notes' figure). After each kill, in the store:
 // every message that got a 202 is there with its archive entry, its message.send audit event, its
 // deliveries and their outbox rows; `attune verify` (verifyChains) is ok; SQLite's integrity_check
 // is ok. After each restart the requests whose answer was lost with the process are sent again with
@@ -32,7 +32,7 @@ import { startSmtpSink, type SmtpSink } from './smtp-sink.ts';
 // answering before syncWal) is NOT caught here; that needs a power cut or a storage shim. Answering
 // before the commit, or acknowledging writes that never commit, is.
 
-const POINTS = Math.max(1, Number(process.env['CRASH_POINTS'] ?? 20) || 20);
+const POINTS = Math.max(1, Number(process.env['CRASH_POINTS'] ?? 8) || 8);
 const CONNECTIONS = 6;
 const PATIENTS = [
   'jordan.alvarez@patient.example',
