@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Db } from '../store/index.ts';
-import type { Database, MessagesTable, ViewerLinksTable } from '../store/schema.ts';
+import type { Database, MessagesTable, OutboxTable, ViewerLinksTable } from '../store/schema.ts';
 
 // Row types added by migration 0002-delivery (store/migrations/0002-delivery.ts). Kept beside the
 // delivery code that owns them; `ddb()` views a store handle (or transaction) with them included.
@@ -30,4 +30,25 @@ export type DDb = Kysely<DeliveryDatabase>;
 /** The same handle, typed with the delivery tables; a transaction stays a transaction. */
 export function ddb(db: Db): DDb {
   return db as unknown as DDb;
+}
+
+/**
+ * A new outbox row, waiting for its first claim (no attempts, unclaimed, not failed); `done_at` set
+ * only for a row born done (a client-delivered notice). One place for the queue's starting state.
+ */
+export function queuedOutboxRow(
+  r: Pick<
+    OutboxTable,
+    'id' | 'practice_id' | 'delivery_id' | 'kind' | 'payload_ref' | 'payload' | 'available_at' | 'created_at'
+  > & { done_at?: string | null },
+): OutboxTable {
+  return {
+    ...r,
+    attempts: 0,
+    claimed_by: null,
+    claimed_until: null,
+    done_at: r.done_at ?? null,
+    permanent_failure: 0,
+    last_error: null,
+  };
 }

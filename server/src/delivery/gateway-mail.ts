@@ -1,6 +1,7 @@
 import { openSecret, sealSecret } from '../crypto/index.ts';
 import { newId, nowIso } from '../store/index.ts';
 import type { OutboxTable } from '../store/schema.ts';
+import { queuedOutboxRow } from './db.ts';
 import type { ComposedMail } from './mime.ts';
 import { outboxSealContext } from './send.ts';
 import type { DeliveryServices } from './services.ts';
@@ -37,22 +38,18 @@ export async function queueGatewayMail(
   await svc.commit((tx) =>
     tx
       .insertInto('outbox')
-      .values({
-        id,
-        practice_id: mail.practiceId,
-        delivery_id: null,
-        kind: GATEWAY_MAIL_KIND,
-        payload_ref: null,
-        payload: Buffer.from(sealSecret(svc.masterKey, JSON.stringify(payload), outboxSealContext(id))),
-        available_at: t,
-        attempts: 0,
-        claimed_by: null,
-        claimed_until: null,
-        done_at: null,
-        permanent_failure: 0,
-        last_error: null,
-        created_at: t,
-      })
+      .values(
+        queuedOutboxRow({
+          id,
+          practice_id: mail.practiceId,
+          delivery_id: null,
+          kind: GATEWAY_MAIL_KIND,
+          payload_ref: null,
+          payload: Buffer.from(sealSecret(svc.masterKey, JSON.stringify(payload), outboxSealContext(id))),
+          available_at: t,
+          created_at: t,
+        }),
+      )
       .execute(),
   );
   svc.kick();

@@ -4,7 +4,7 @@ import { appendAudit, AUDIT } from '../audit/index.ts';
 import type { Reply } from '@attune/shared/api';
 import { decryptFromArchive, encryptForArchive } from '../crypto/index.ts';
 import { newId, nowIso } from '../store/index.ts';
-import { ddb } from './db.ts';
+import { ddb, queuedOutboxRow } from './db.ts';
 import { recordFirstOpen } from './opens.ts';
 import { getKeyring } from './keyring.ts';
 import { ContentUnreadable, type DeliveryServices, type StoredReply } from './services.ts';
@@ -234,24 +234,20 @@ export async function acceptReply(svc: DeliveryServices, input: ReplyInput): Pro
       });
       await ddb(tx)
         .insertInto('outbox')
-        .values({
-          id: newId(),
-          practice_id: link.practiceId,
-          delivery_id: null,
-          kind: 'reply_notice',
-          payload_ref: replyId,
-          payload: Buffer.from(
-            JSON.stringify({ urgent: crisis !== null && crisis.grade === 'first_person', otherSender }),
-          ),
-          available_at: nowText,
-          attempts: 0,
-          claimed_by: null,
-          claimed_until: null,
-          done_at: null,
-          permanent_failure: 0,
-          last_error: null,
-          created_at: nowText,
-        })
+        .values(
+          queuedOutboxRow({
+            id: newId(),
+            practice_id: link.practiceId,
+            delivery_id: null,
+            kind: 'reply_notice',
+            payload_ref: replyId,
+            payload: Buffer.from(
+              JSON.stringify({ urgent: crisis !== null && crisis.grade === 'first_person', otherSender }),
+            ),
+            available_at: nowText,
+            created_at: nowText,
+          }),
+        )
         .execute();
     });
   } catch (e) {

@@ -6,7 +6,7 @@ import { appendAudit, AUDIT } from '../audit/index.ts';
 import { encryptForArchiveAfter, openSecret, sealSecret, type MasterKey } from '../crypto/index.ts';
 import { getPolicy, newId, nowIso, type Db } from '../store/index.ts';
 import { insertRow, runCompiled } from '../store/compiled.ts';
-import { ddb } from './db.ts';
+import { ddb, queuedOutboxRow } from './db.ts';
 import { getKeyring } from './keyring.ts';
 import {
   CLIENT_NOTICE_KIND,
@@ -379,31 +379,30 @@ export async function sendSecureMessage(
         }
         const payload: LinkPayload | null =
           r.link && r.reply ? { token: r.link.token, replyToken: r.reply.token } : null;
-        await insertRow(tx, 'outbox', {
-          id: r.outboxId,
-          practice_id: ctx.practiceId,
-          delivery_id: r.deliveryId,
-          // A client-delivered notice is recorded, already done, so the worker never emails it.
-          kind: byClient(i) ? CLIENT_NOTICE_KIND : 'delivery',
-          payload_ref: messageId,
-          // The token is a credential: sealed at rest, and erased once the notice is sent.
-          payload:
-            byClient(i) && payload
-              ? sealClientToken(svc, r.outboxId, payload)
-              : payload
-                ? Buffer.from(
-                    sealSecret(svc.masterKey, JSON.stringify(payload), outboxSealContext(r.outboxId)),
-                  )
-                : null,
-          available_at: sendAtText,
-          attempts: 0,
-          claimed_by: null,
-          claimed_until: null,
-          done_at: byClient(i) ? nowText : null,
-          permanent_failure: 0,
-          last_error: null,
-          created_at: nowText,
-        });
+        await insertRow(
+          tx,
+          'outbox',
+          queuedOutboxRow({
+            id: r.outboxId,
+            practice_id: ctx.practiceId,
+            delivery_id: r.deliveryId,
+            // A client-delivered notice is recorded, already done, so the worker never emails it.
+            kind: byClient(i) ? CLIENT_NOTICE_KIND : 'delivery',
+            payload_ref: messageId,
+            // The token is a credential: sealed at rest, and erased once the notice is sent.
+            payload:
+              byClient(i) && payload
+                ? sealClientToken(svc, r.outboxId, payload)
+                : payload
+                  ? Buffer.from(
+                      sealSecret(svc.masterKey, JSON.stringify(payload), outboxSealContext(r.outboxId)),
+                    )
+                  : null,
+            available_at: sendAtText,
+            done_at: byClient(i) ? nowText : null,
+            created_at: nowText,
+          }),
+        );
         if (r.patientId) {
           const events = [{ id: `sent:${r.deliveryId}`, type: 'sent' }];
           if (req.checkIn) events.push({ id: `checkin:${r.deliveryId}`, type: 'checkin_sent' });

@@ -70,6 +70,22 @@ async function draft(opts: { to: string; cc?: string; html: string; text: string
     .build();
 }
 
+/** Mail from the clinician stamped X-Attune-Secured: <id>, as Outlook sends a secured draft. */
+async function stampedMail(
+  id: string,
+  opts: { text: string; to?: string; subject?: string },
+): Promise<Buffer> {
+  return new MailComposer({
+    from: CLINICIAN,
+    to: opts.to ?? PATIENT,
+    subject: opts.subject ?? 'Secure message',
+    text: opts.text,
+    headers: { 'X-Attune-Secured': id },
+  })
+    .compile()
+    .build();
+}
+
 describe('gateway: mail Attune already secured', () => {
   beforeEach(async () => {
     store = await createTestStore('sqlite');
@@ -247,16 +263,8 @@ describe('gateway: mail Attune already secured', () => {
     // Outlook keeps internet headers on a sent item that is resent or edited as new; where no
     // add-in runs (mobile, add-in not loaded) nothing rewrites it, and the old stamp comes with it.
     const res = await send({ to: [PATIENT], delivery: 'client' });
-    const stamped = (text: string, subject = 'Secure message') =>
-      new MailComposer({
-        from: CLINICIAN,
-        to: PATIENT,
-        subject,
-        text,
-        headers: { 'X-Attune-Secured': res.id },
-      })
-        .compile()
-        .build();
+    const stamped = (text: string, subject?: string) =>
+      stampedMail(res.id, { text, ...(subject ? { subject } : {}) });
     const asSent = await client(gw.port).sendMail({
       envelope: { from: CLINICIAN, to: [PATIENT] },
       raw: await stamped(res.notice.text),
@@ -284,16 +292,7 @@ describe('gateway: mail Attune already secured', () => {
     const other = await send({ to: [PATIENT], delivery: 'client' });
     const otherLink = /https:\/\/attune\.clinic\.test\/m\/[A-Za-z0-9_-]{43}/.exec(other.notice.text)![0];
     const lookalike = `https://attune.clinic.test/m/${'Q'.repeat(43)}`;
-    const stamped = (text: string) =>
-      new MailComposer({
-        from: CLINICIAN,
-        to: PATIENT,
-        subject: 'Secure message',
-        text,
-        headers: { 'X-Attune-Secured': res.id },
-      })
-        .compile()
-        .build();
+    const stamped = (text: string) => stampedMail(res.id, { text });
     const asSent = await client(gw.port).sendMail({
       envelope: { from: CLINICIAN, to: [PATIENT] },
       raw: await stamped(res.notice.text),
@@ -341,16 +340,7 @@ describe('gateway: mail Attune already secured', () => {
   it("trusts a stamp only on mail to that message's recipients, and only for a while: ids are not secret", async () => {
     const res = await send({ to: [PATIENT] });
     await until(() => sink.messages.find(toPatient));
-    const stamped = (to: string) =>
-      new MailComposer({
-        from: CLINICIAN,
-        to,
-        subject: 'Labs',
-        text: PHI_TEXT,
-        headers: { 'X-Attune-Secured': res.id },
-      })
-        .compile()
-        .build();
+    const stamped = (to: string) => stampedMail(res.id, { to, subject: 'Labs', text: PHI_TEXT });
     const outsider = 'someone@outside.example';
     // New mail with PHI to someone the stamped message never went to: scanned, and secured.
     const a = await client(gw.port).sendMail({

@@ -1,6 +1,6 @@
 import { appendAudit, AUDIT } from '../audit/index.ts';
 import { decryptFromArchive, sealSecret } from '../crypto/index.ts';
-import { ddb } from '../delivery/db.ts';
+import { ddb, queuedOutboxRow } from '../delivery/db.ts';
 import { getKeyring } from '../delivery/keyring.ts';
 import { recordFirstOpen, type OpenEvidence } from '../delivery/opens.ts';
 import { resolveLink, type LinkState } from '../delivery/reply.ts';
@@ -149,28 +149,24 @@ export async function requestCode(
       if (Number(upd.numUpdatedRows) === 0) throw new ConcurrentCodeRequest();
       await x
         .insertInto('outbox')
-        .values({
-          id: outboxId,
-          practice_id: link.practiceId,
-          delivery_id: link.deliveryId,
-          kind: 'otp',
-          payload_ref: link.linkId,
-          payload: Buffer.from(
-            sealSecret(
-              svc.masterKey,
-              JSON.stringify({ code, minutes: CODE_MINUTES }),
-              outboxSealContext(outboxId),
+        .values(
+          queuedOutboxRow({
+            id: outboxId,
+            practice_id: link.practiceId,
+            delivery_id: link.deliveryId,
+            kind: 'otp',
+            payload_ref: link.linkId,
+            payload: Buffer.from(
+              sealSecret(
+                svc.masterKey,
+                JSON.stringify({ code, minutes: CODE_MINUTES }),
+                outboxSealContext(outboxId),
+              ),
             ),
-          ),
-          available_at: t,
-          attempts: 0,
-          claimed_by: null,
-          claimed_until: null,
-          done_at: null,
-          permanent_failure: 0,
-          last_error: null,
-          created_at: t,
-        })
+            available_at: t,
+            created_at: t,
+          }),
+        )
         .execute();
     })
     .catch((err: unknown) => {
