@@ -1,8 +1,9 @@
 import { loadConfigOrReport } from './load-config.ts';
 import { seedDemo } from '../engagement/demo.ts';
-import { ensurePractice, openStore } from '../store/index.ts';
+import { practiceForCommand } from './practice-ref.ts';
+import { openStore } from '../store/index.ts';
 
-const USAGE = 'usage: attune demo [--reset] [--patients N] [--seed N]\n';
+const USAGE = 'usage: attune demo [--reset] [--patients N] [--seed N] [--practice PRACTICE]\n';
 
 // `attune demo`: fills the store of DATA_DIR (or DATABASE_URL), the same one `npm start` uses, with a
 // synthetic practice of simulated patients (two years of messages, replies, appointments, drops and
@@ -13,15 +14,18 @@ export async function run(args: string[]): Promise<number> {
     const i = args.indexOf(name);
     return i >= 0 ? args[i + 1] : undefined;
   };
-  const known = new Set(['--reset', '--patients', '--seed']);
+  const known = new Set(['--reset', '--patients', '--seed', '--practice']);
   const patients = flag('--patients') !== undefined ? Number(flag('--patients')) : 200;
   const seed = flag('--seed') !== undefined ? Number(flag('--seed')) : 2026;
   const stray = args.filter(
     (a, i) =>
-      a.startsWith('-') && !known.has(a) && !(i > 0 && ['--patients', '--seed'].includes(args[i - 1] ?? '')),
+      a.startsWith('-') &&
+      !known.has(a) &&
+      !(i > 0 && ['--patients', '--seed', '--practice'].includes(args[i - 1] ?? '')),
   );
   if (
     stray.length > 0 ||
+    (args.includes('--practice') && !flag('--practice')) ||
     !Number.isInteger(patients) ||
     patients < 1 ||
     patients > 5000 ||
@@ -38,18 +42,19 @@ export async function run(args: string[]): Promise<number> {
   }
   const store = await openStore(config);
   try {
-    const { practiceId } = await ensurePractice(store.db, config.practice);
-    const r = await seedDemo(store.db, practiceId, {
+    const practice = await practiceForCommand(store.db, config, args, { command: 'demo', create: true });
+    if (!practice) return 1;
+    const r = await seedDemo(store.db, practice.practiceId, {
       now: new Date(),
       patients,
       seed,
       reset: args.includes('--reset'),
     });
     const where = config.databaseUrl ? 'the PostgreSQL store (DATABASE_URL)' : `${config.dataDir}`;
-    const clinician = `demo.clinician@${config.practice.domains[0] ?? 'example.org'}`;
+    const clinician = `demo.clinician@${practice.domain}`;
     if (r.created) {
       process.stdout.write(
-        `Demo practice "${config.practice.name}" written to ${where}:\n` +
+        `Demo practice "${practice.name}" written to ${where}:\n` +
           `  ${r.patients} simulated patients, ${r.events} engagement events over two years up to now, ` +
           `${r.crisisPatients} with a first-person crisis reply${r.removed ? ` (replaced ${r.removed} earlier demo events)` : ''}.\n`,
       );

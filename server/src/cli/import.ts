@@ -2,11 +2,12 @@ import { readFileSync, statSync } from 'node:fs';
 import { loadConfigOrReport } from './load-config.ts';
 import { AUDIT, appendAudit } from '../audit/index.ts';
 import { FhirBundleSchema, importFhirBundle } from '../engagement/fhir.ts';
-import { ensurePractice, openStore } from '../store/index.ts';
+import { practiceForCommand } from './practice-ref.ts';
+import { openStore } from '../store/index.ts';
 import { describeZodError } from '../http/validate.ts';
 
 const USAGE =
-  'usage: attune import fhir BUNDLE.json [--json]\n' +
+  'usage: attune import fhir BUNDLE.json [--practice PRACTICE] [--json]\n' +
   '       attune import gmail --mailbox clinician@practice.org [--key SERVICE_ACCOUNT.json]\n';
 
 const MAX_BUNDLE_BYTES = 512 * 1024 * 1024;
@@ -25,11 +26,14 @@ export async function run(args: string[]): Promise<number> {
 }
 
 async function importFhir(args: string[]): Promise<number> {
-  const file = args.find((a) => !a.startsWith('--'));
+  // PRACTICE (an id or one of its domains) after --practice; everything else not a flag is the file.
+  const positional = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--practice');
+  const file = positional[0];
   if (
     !file ||
-    args.filter((a) => !a.startsWith('--')).length !== 1 ||
-    args.some((a) => a.startsWith('--') && a !== '--json')
+    positional.length !== 1 ||
+    args.some((a) => a.startsWith('--') && a !== '--json' && a !== '--practice') ||
+    (args.includes('--practice') && !args[args.indexOf('--practice') + 1])
   ) {
     process.stderr.write(USAGE);
     return 2;
@@ -61,7 +65,9 @@ async function importFhir(args: string[]): Promise<number> {
   if (!config) return 1;
   const store = await openStore(config);
   try {
-    const { practiceId } = await ensurePractice(store.db, config.practice);
+    const practice = await practiceForCommand(store.db, config, args, { command: 'import', create: false });
+    if (!practice) return 1;
+    const { practiceId } = practice;
     const now = new Date();
     const r = await store.db.transaction().execute(async (tx) => {
       const result = await importFhirBundle(tx, practiceId, parsed.data, now);

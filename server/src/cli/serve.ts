@@ -1,7 +1,7 @@
 import { loadConfigOrReport } from './load-config.ts';
 import { startServer } from '../index.ts';
 import { addinBuildProblems, addinDirOf } from '../http/routes/addin.ts';
-import { warmEngagementCache } from '../engagement/service.ts';
+import { warmEngagementCaches } from '../engagement/service.ts';
 
 // `attune serve` (what `npm start` runs): validate the configuration, start everything, print where
 // to go next, and shut down cleanly on Ctrl-C / SIGTERM.
@@ -71,8 +71,9 @@ export async function run(args: string[]): Promise<number> {
   process.stdout.write(`${lines.join('\n')}\n`);
   // In the background: the first sidebar and caseload reads then come from memory. A failure only
   // means a cold first read, so it is logged by name and never stops the server.
-  if (server.deps.services) {
-    warmEngagementCache(server.store.db, server.practiceId, server.deps.services).catch((err: unknown) => {
+  const services = server.deps.services;
+  if (services) {
+    warmEngagementCaches(server.store.db, server.practiceId, services).catch((err: unknown) => {
       process.stderr.write(
         `attune: engagement cache warm-up skipped (${err instanceof Error ? err.name : 'error'})\n`,
       );

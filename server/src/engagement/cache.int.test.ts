@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ensurePractice, newId, nowIso } from '../store/index.ts';
 import { createTestStore, dialectsUnderTest, type TestStore } from '../store/testing.ts';
 import { EngagementEventCache } from './cache.ts';
+import { warmEngagementCaches } from './service.ts';
 import { insertEvents, type NewEvent } from './events-store.ts';
 
 const T0 = Date.parse('2026-03-01T00:00:00Z');
@@ -109,5 +110,47 @@ describe.each(dialectsUnderTest())('engagement event cache on %s', (dialect) => 
     expect(cache.stats).toEqual({ hits: 0, incremental: 0, full: 3 });
     await cache.practice(store.db, practiceId);
     expect(cache.stats.hits).toBe(1);
+  });
+
+  it('the start-up warm-up loads every practice of the store, as many as the cache keeps, the configured one kept', async () => {
+    // Three more practices, each with an event; the cache keeps three whole practices.
+    const others: string[] = [];
+    for (const n of [1, 2, 3]) {
+      const id = (await ensurePractice(store.db, { name: `O${n}`, domains: [`o${n}.example`] })).practiceId;
+      await store.db
+        .updateTable('practices')
+        .set({ created_at: `2026-01-0${n}T00:00:00.000Z` })
+        .where('id', '=', id)
+        .execute();
+      const patient = newId();
+      const t = nowIso();
+      await store.db
+        .insertInto('patients')
+        .values({
+          id: patient,
+          practice_id: id,
+          email: `p@o${n}.example`,
+          name: null,
+          time_zone: null,
+          public_key: null,
+          fingerprint: null,
+          created_at: t,
+          updated_at: t,
+        })
+        .execute();
+      await insertEvents(store.db, id, [ev(`o${n}`, patient, n)], new Date('2026-03-02T00:00:00Z'));
+      others.push(id);
+    }
+    await insertEvents(store.db, practiceId, [ev('a1', p1, 10)], new Date('2026-03-02T00:00:00Z'));
+    const cache = new EngagementEventCache({ maxPractices: 3 });
+    const services: Record<string, unknown> = { engagementCache: cache };
+    await warmEngagementCaches(store.db, practiceId, services);
+    const loaded = cache.stats.full;
+    // The configured practice and the two most recently added ones are served from memory.
+    for (const id of [practiceId, others[2]!, others[1]!]) await cache.practice(store.db, id);
+    expect(cache.stats.full).toBe(loaded);
+    // The oldest other practice did not fit: it is read from the store.
+    await cache.practice(store.db, others[0]!);
+    expect(cache.stats.full).toBe(loaded + 1);
   });
 });

@@ -62,6 +62,11 @@ export class EngagementEventCache {
 
   constructor(private readonly opts: { maxPractices?: number; maxPatients?: number } = {}) {}
 
+  /** How many whole practices the cache keeps before it evicts the least recently used. */
+  get maxPractices(): number {
+    return this.opts.maxPractices ?? 8;
+  }
+
   /** Every event of a practice, grouped by patient, each group in time order. */
   async practice(db: Db, practiceId: string): Promise<Map<string, EngagementEvent[]>> {
     return viewOf(await this.segment(db, practiceId, null));
@@ -95,7 +100,7 @@ export class EngagementEventCache {
     // Most recently used last; evict the least recently used beyond the bound.
     segments.delete(key);
     segments.set(key, seg);
-    const max = patientId === null ? (this.opts.maxPractices ?? 8) : (this.opts.maxPatients ?? 512);
+    const max = patientId === null ? this.maxPractices : (this.opts.maxPatients ?? 512);
     while (segments.size > max) segments.delete(segments.keys().next().value as string);
     return seg;
   }

@@ -135,3 +135,26 @@ export async function warmEngagementCache(
   await practiceCaseload(db, practiceId, now, 1, 1, cache);
   await practicePriorsFor(db, practiceId, now, cache);
 }
+
+/**
+ * warmEngagementCache for every practice of the store (`attune practice add` makes more than the
+ * configured one), as many as the cache keeps whole (the most recently added ones), one at a time,
+ * the configured practice last so that it is the last to be evicted.
+ */
+export async function warmEngagementCaches(
+  db: Db,
+  configuredPracticeId: string,
+  services: Record<string, unknown>,
+): Promise<void> {
+  const cache = engagementCacheFor(services, () => new EngagementEventCache())!;
+  const others = await db
+    .selectFrom('practices')
+    .select('id')
+    .where('id', '!=', configuredPracticeId)
+    .orderBy('created_at', 'desc')
+    .orderBy('id')
+    .limit(cache.maxPractices - 1)
+    .execute();
+  for (const { id } of others.reverse()) await warmEngagementCache(db, id, services);
+  await warmEngagementCache(db, configuredPracticeId, services);
+}

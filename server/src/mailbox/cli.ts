@@ -1,14 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { loadConfigOrReport } from '../cli/load-config.ts';
 import { createMailTransport } from '../delivery/transport.ts';
-import { ensurePractice, openStore } from '../store/index.ts';
+import { practiceForCommand } from '../cli/practice-ref.ts';
+import { openStore } from '../store/index.ts';
 import { delegatedGmailClient, syncGmailMailbox, type ServiceAccountKey } from './gmail.ts';
 import { crisisNotifier } from './notify.ts';
 import { mailboxBodiesEnabled } from '../engagement/settings.ts';
 
 const USAGE =
-  'usage: attune import gmail --mailbox clinician@practice.org [--key SERVICE_ACCOUNT.json]\n' +
-  '  (or GOOGLE_SERVICE_ACCOUNT_KEY_FILE)\n';
+  'usage: attune import gmail --mailbox clinician@practice.org [--key SERVICE_ACCOUNT.json] [--practice PRACTICE]\n' +
+  "  (or GOOGLE_SERVICE_ACCOUNT_KEY_FILE; the practice is the one owning the mailbox's domain unless named)\n";
 
 /** `attune import gmail --mailbox X`: one sync pass of a clinician's Gmail mailbox (run from cron). */
 export async function runGmailImport(args: string[]): Promise<number> {
@@ -35,7 +36,16 @@ export async function runGmailImport(args: string[]): Promise<number> {
   const store = await openStore(config);
   const transport = createMailTransport(config);
   try {
-    const { practiceId } = await ensurePractice(store.db, config.practice);
+    // The mailbox's own practice (the one owning its domain), not the server's configured one: in a
+    // deployment of several practices, replies recorded under another practice would be lost to
+    // its clinicians and shown to the wrong ones.
+    const ref = at('--practice') ?? mailbox.slice(mailbox.lastIndexOf('@') + 1);
+    const practice = await practiceForCommand(store.db, config, ['--practice', ref], {
+      command: 'import gmail',
+      create: false,
+    });
+    if (!practice) return 1;
+    const { practiceId } = practice;
     const bodies = await mailboxBodiesEnabled(store.db, practiceId);
     const r = await syncGmailMailbox({
       db: store.db,

@@ -15,10 +15,15 @@ export interface PracticeBootstrap {
  * Makes sure the configured practice exists (first start) and that its domains and Entra tenant
  * match the configuration (later starts). Identified by its first domain. Returns its id and
  * whether it was created. Domains that belong to another practice are left with that practice.
+ * With `update: false` (the CLI's demo and import, which only need the practice to write into) an
+ * existing practice is left exactly as it is: its name, reply domain, tenant and domains may have
+ * been set since with `attune practice`, and a one-off command run with another environment must
+ * not rewrite them.
  */
 export async function ensurePractice(
   db: Db,
   p: PracticeBootstrap,
+  opts: { update?: boolean } = {},
 ): Promise<{ practiceId: string; created: boolean }> {
   return db.transaction().execute(async (tx) => {
     const now = nowIso();
@@ -32,7 +37,7 @@ export async function ensurePractice(
     if (!practiceId) {
       practiceId = await insertPractice(tx, p, now);
       created = true;
-    } else {
+    } else if (opts.update !== false) {
       await tx
         .updateTable('practices')
         .set({
@@ -44,7 +49,7 @@ export async function ensurePractice(
         .where('id', '=', practiceId)
         .execute();
     }
-    for (const domain of p.domains) {
+    for (const domain of created || opts.update !== false ? p.domains : []) {
       await tx
         .insertInto('practice_domains')
         .values({ domain, practice_id: practiceId, created_at: now })
