@@ -17,6 +17,11 @@ export const AUDIT = {
   MESSAGE_SEND: 'message.send',
   /** A secure message was revoked. */
   MESSAGE_REVOKE: 'message.revoke',
+  /**
+   * A message's notice (with a client-delivered recipient's secure link) was handed out again to the
+   * clinician who sent it (POST /v1/messages/:id/notice); failure when revoked or expired.
+   */
+  MESSAGE_NOTICE: 'message.notice',
   /** A patient opened a secure link (viewer). */
   VIEWER_OPEN: 'viewer.open',
   /** A patient replied through the viewer. */

@@ -25,6 +25,7 @@ export { sendSecureMessage } from './send.ts';
 export type { SendContext, SendResult } from './send.ts';
 export { acceptReply, readReply, resolveLink } from './reply.ts';
 export { messageStatus, revokeMessage } from './status.ts';
+export { messageNotice } from './notice.ts';
 export { OutboxWorker, SimulatedCrash } from './outbox.ts';
 export type { OutboxOptions } from './outbox.ts';
 export { createMailTransport, fileTransport, smtpTransport } from './transport.ts';

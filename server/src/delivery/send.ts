@@ -1,5 +1,10 @@
 import { createHash } from 'node:crypto';
-import { MAX_ATTACHMENT_BYTES, type SendMessageRequest, type SendMessageResponse } from '@attune/shared/api';
+import {
+  followOnKeys,
+  MAX_ATTACHMENT_BYTES,
+  type SendMessageRequest,
+  type SendMessageResponse,
+} from '@attune/shared/api';
 import type { Decision } from '@attune/shared/policy';
 import { appendArchive } from '../archive/index.ts';
 import { appendAudit, AUDIT } from '../audit/index.ts';
@@ -534,13 +539,24 @@ async function replayIdempotent(
   hash: string,
 ): Promise<SendMessageResponse | { conflict: string | undefined } | null> {
   const { practiceId } = ctx;
-  const m = await ddb(svc.db)
+  let m = await ddb(svc.db)
     .selectFrom('messages')
     .select(['id', 'clinician_id', 'decision', 'reasons', 'send_at', 'created_at', 'request_hash'])
     .where('practice_id', '=', practiceId)
     .where('idempotency_key', '=', key)
     .executeTakeFirst();
   if (!m) return null;
+  if (m.request_hash !== null && m.clinician_id === ctx.clinicianId) {
+    // Later versions under follow-on keys (<key>.2, <key>.3: shared/api followOnKeys) sent by the
+    // same clinician after a 409: the latest version answers for the key. Without this, a v3 edit
+    // after a confirmed v2 got a 409 naming v1 (revoked already), "revoke it" revoked nothing, and
+    // v3 went out while v2 stayed live.
+    const later = await latestVersion(svc, ctx, key);
+    if (later) {
+      if (later.latest.request_hash !== hash) return { conflict: later.live };
+      m = later.latest;
+    }
+  }
   if (m.request_hash !== null && m.request_hash !== hash)
     return { conflict: m.clinician_id === ctx.clinicianId ? m.id : undefined };
   // The row may belong to a group whose WAL fsync is still running (commit-queue.ts): wait for it
@@ -579,6 +595,43 @@ async function replayIdempotent(
       draftNotice({ practiceName: identity.practiceName, methods: deliveries.map((d) => d.method) }),
     ...(scheduled && m.send_at ? { sendAt: m.send_at } : {}),
   };
+}
+
+/**
+ * The latest of the messages the clinician sent under follow-on keys of `key` (null: none), and the
+ * id of the latest version not revoked (the key's own message included; the latest when all are).
+ */
+async function latestVersion(
+  svc: DeliveryServices,
+  ctx: Pick<SendContext, 'practiceId' | 'clinicianId'>,
+  key: string,
+) {
+  const keys = followOnKeys(key);
+  if (keys.length === 0) return null;
+  const rows = await ddb(svc.db)
+    .selectFrom('messages')
+    .select([
+      'id',
+      'clinician_id',
+      'decision',
+      'reasons',
+      'send_at',
+      'created_at',
+      'request_hash',
+      'revoked_at',
+      'idempotency_key',
+    ])
+    .where('practice_id', '=', ctx.practiceId)
+    .where('clinician_id', '=', ctx.clinicianId)
+    .where('idempotency_key', 'in', [key, ...keys])
+    .execute();
+  // In key order (the order the client walks them), not by clock.
+  const order = (k: string | null) => (k === key ? 1 : keys.indexOf(k ?? '') + 2);
+  const versions = rows.sort((a, b) => order(a.idempotency_key) - order(b.idempotency_key));
+  const latest = versions.at(-1);
+  if (!latest || latest.idempotency_key === key) return null;
+  const live = [...versions].reverse().find((v) => v.revoked_at === null) ?? latest;
+  return { latest, live: live.id };
 }
 
 /** Re-export for callers that only need the type of the store handle. */

@@ -39,5 +39,7 @@ export const ERROR_CODES = [
   'request_timeout',
   'reply_not_found',
   'content_unreadable',
+  'message_revoked',
+  'message_expired',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -21,6 +21,26 @@ export function isIdempotencyConflict(status: number | undefined, code: string |
   return status === 409 && code === 'conflict';
 }
 
+/**
+ * Follow-on keys: a client that sends a new version of a message after a 409 (the earlier one
+ * revoked, or kept) may post it under `<key>.2`, `<key>.3`, ... up to `<key>.<MAX_FOLLOW_ON_KEYS + 1>`
+ * (the Gmail card does: it cannot be given a new key once a send succeeds). The server treats them
+ * as versions of one message: a request under `<key>` is answered by the latest version (replayed
+ * when it is the same request; otherwise 409 naming the latest version still live, so "revoke it"
+ * revokes the one the patient can open).
+ */
+export const MAX_FOLLOW_ON_KEYS = 8;
+
+/** The follow-on keys of `key`, in order (see MAX_FOLLOW_ON_KEYS); none for a key too long for them. */
+export function followOnKeys(key: string): string[] {
+  const out: string[] = [];
+  for (let n = 2; n <= MAX_FOLLOW_ON_KEYS + 1; n++) {
+    const k = `${key}.${n}`;
+    if (IDEMPOTENCY_KEY_RULE.test(k)) out.push(k);
+  }
+  return out;
+}
+
 const email = z.string().trim().toLowerCase().pipe(z.email().max(254));
 
 export const AttachmentSchema = z
@@ -167,3 +187,29 @@ export const MessageStatusResponseSchema = z
   })
   .strict();
 export type MessageStatusResponse = z.infer<typeof MessageStatusResponseSchema>;
+
+/**
+ * POST /v1/messages/{id}/notice: the notice the 202 of that send carried, again (for "keep the
+ * earlier version" after a lost answer: the draft must carry it, or the patient never gets a link).
+ * The same secure link: the token is kept sealed for exactly this and for replays, so there is
+ * still one link per recipient. PHI-free, like the 202's.
+ */
+export const MessageNoticeResponseSchema = z
+  .object({
+    id: z.string(),
+    recipients: z.array(
+      z
+        .object({
+          email: z.string(),
+          method: DeliveryMethodSchema,
+          status: RecipientStatusSchema,
+          /** "client": the notice below is this recipient's, and only a draft sent to them delivers it. */
+          delivery: z.enum(['server', 'client']),
+        })
+        .strict(),
+    ),
+    notice: NoticeSchema,
+    sendAt: z.string().optional(),
+  })
+  .strict();
+export type MessageNoticeResponse = z.infer<typeof MessageNoticeResponseSchema>;

@@ -1,6 +1,12 @@
 import { IDEMPOTENCY_KEY_RULE, SendMessageRequestSchema } from '@attune/shared/api';
 import { AUDIT, appendAudit, auditContext } from '../../audit/index.ts';
-import { deliveryFor, messageStatus, revokeMessage, sendSecureMessage } from '../../delivery/index.ts';
+import {
+  deliveryFor,
+  messageNotice,
+  messageStatus,
+  revokeMessage,
+  sendSecureMessage,
+} from '../../delivery/index.ts';
 import { requireClinician } from '../../identity/middleware.ts';
 import { ApiError } from '../errors.ts';
 import { notInPractice } from '../not-in-practice.ts';
@@ -10,7 +16,7 @@ import type { Context } from 'hono';
 import type { AppEnv } from '../types.ts';
 
 // POST /v1/messages (secure send), GET /v1/messages/:id (status per recipient),
-// POST /v1/messages/:id/revoke. The work is the delivery module's; this file is the HTTP edge:
+// POST /v1/messages/:id/revoke, POST /v1/messages/:id/notice. The work is the delivery module's; this file is the HTTP edge:
 // strict validation, tenant scoping, error codes and audit of reads.
 
 const ID = /^[0-9a-f-]{36}$/;
@@ -136,6 +142,45 @@ export const messages: RouteModule = {
         : null;
       if (!status) return notFound(c, deps, id);
       return c.json(status);
+    });
+
+    // The notice of the caller's own message again (delivery/notice.ts): for "keep the earlier
+    // version" after a lost answer. POST, not GET: it hands out a secure link (a credential), so it
+    // is audited each time and never cached.
+    app.post('/v1/messages/:id/notice', auth, async function reissueNotice(c) {
+      const id = c.req.param('id');
+      const a = c.get('auth');
+      const r = ID.test(id)
+        ? await messageNotice(
+            delivery.services,
+            {
+              practiceId: a.practiceId,
+              clinicianId: a.clinicianId,
+              ip: c.get('ip'),
+              requestId: c.get('requestId'),
+            },
+            id,
+          )
+        : null;
+      if (!r || (!r.ok && r.reason === 'not_found')) return notFound(c, deps, id);
+      if (!r.ok) {
+        if (r.reason === 'revoked')
+          throw new ApiError(
+            409,
+            'message_revoked',
+            'This message was revoked: its secure link no longer works, so there is no notice to send.',
+          );
+        if (r.reason === 'expired')
+          throw new ApiError(
+            409,
+            'message_expired',
+            'This message has expired: its secure link no longer works, so there is no notice to send.',
+          );
+        // A colleague's message: the same 404 as an unknown id (audited in messageNotice).
+        throw new ApiError(404, 'message_not_found', 'No message with that id in your practice.');
+      }
+      c.header('cache-control', 'no-store');
+      return c.json(r.response);
     });
   },
 };

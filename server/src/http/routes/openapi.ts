@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   ERROR_CODES,
+  MessageNoticeResponseSchema,
   MessageStatusResponseSchema,
   PatientSchema,
   PolicySchema,
@@ -163,6 +164,27 @@ export function buildOpenApi(
           responses: {
             '200': { description: 'Revoked', content: json(MessageStatusResponseSchema, 'output') },
             ...errors(401, 404, 429),
+          },
+        },
+      },
+      '/v1/messages/{id}/notice': {
+        post: {
+          summary:
+            "Your message's notice again, as its 202 carried it (the same secure link, never a new one; audited): for keeping an earlier version after a lost answer, so the draft carries the link a client-delivered recipient would otherwise never get",
+          security: secured,
+          parameters: [idParam],
+          responses: {
+            '200': {
+              description:
+                'The notice; a recipient with delivery "client" gets its link only through a draft carrying this notice',
+              content: json(MessageNoticeResponseSchema, 'output'),
+            },
+            ...errors(
+              401,
+              [404, "message_not_found: not a message of your practice, or a colleague's message"],
+              [409, 'message_revoked or message_expired: its secure link no longer works'],
+              429,
+            ),
           },
         },
       },
