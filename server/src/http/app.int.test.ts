@@ -1,3 +1,4 @@
+import { SignJWT, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '@attune/shared/api';
 import { generateKey, generateMasterKey } from '../crypto/index.ts';
@@ -410,6 +411,38 @@ describe('rate limits and production mode', () => {
       .where('action', '=', 'auth.failure')
       .execute();
     expect(failures).toHaveLength(3); // refused before verification: no work, no audit flood
+  });
+
+  it('still serves valid tokens from an address over its failure budget (a shared address: Google Apps Script, a NAT)', async () => {
+    const authFailures = async () =>
+      (
+        await t.store.db
+          .selectFrom('audit_events')
+          .select('id')
+          .where('action', '=', 'auth.failure')
+          .execute()
+      ).length;
+    // Someone else at this address spends its failure budget.
+    for (let i = 0; i < 5; i++) await t.app.request('/v1/policy', bearer(`someone.elses.${i}xxxxxxxx`));
+    expect((await t.app.request('/v1/policy', bearer('junk.token.xxxxxxxxxx'))).status).toBe(429);
+    const audited = await authFailures();
+    // A clinician at the same address, with a token never seen before, is served.
+    const valid = await t.token('dr.shared@a.example.org');
+    expect((await t.app.request('/v1/policy', bearer(valid))).status).toBe(200);
+    // A token that could be ours but is not (right issuer and audience, another key; an unknown
+    // practice's clinician): verified, refused 429, and not audited.
+    const { privateKey } = await generateKeyPair('ES256');
+    const forged = await new SignJWT({ email: 'dr.shared@a.example.org', email_verified: true })
+      .setProtectedHeader({ alg: 'ES256', kid: 'forged' })
+      .setIssuer(t.devIssuer.issuer)
+      .setAudience(t.devIssuer.audience)
+      .setIssuedAt()
+      .setExpirationTime('10m')
+      .sign(privateKey);
+    expect((await t.app.request('/v1/policy', bearer(forged))).status).toBe(429);
+    const stranger = await t.token('dr@nowhere.example');
+    expect((await t.app.request('/v1/policy', bearer(stranger))).status).toBe(429);
+    expect(await authFailures()).toBe(audited);
   });
 
   it('limits anonymous callers per address', async () => {

@@ -24,7 +24,17 @@ export type AuthResult = { ok: true; principal: Principal } | { ok: false; reaso
 export interface Authenticator {
   /** The development issuer, when development tokens are enabled. */
   readonly devIssuer: DevIssuer | undefined;
-  authenticate(token: string, ctx: { ip: string; requestId: string }): Promise<AuthResult>;
+  /**
+   * Verifies the token and maps it to a clinician. `audit: false` leaves a failure out of the audit
+   * log (an address already over its failure budget: its refusals would flood the chain).
+   */
+  authenticate(
+    token: string,
+    ctx: { ip: string; requestId: string },
+    opts?: { audit?: boolean },
+  ): Promise<AuthResult>;
+  /** A token verified before and not yet expired, or one that could verify (TokenVerifier.plausible). */
+  plausible(token: string): boolean;
 }
 
 const CACHE_MAX = 10_000;
@@ -52,10 +62,11 @@ export function createAuthenticator(opts: {
 
   async function failure(
     reason: AuthFailure,
-    ctx: { ip: string; requestId: string },
+    ctx: { ip: string; requestId: string; audit?: boolean | undefined },
     provider?: Provider,
     practiceId?: string,
   ): Promise<AuthResult> {
+    if (ctx.audit === false) return { ok: false, reason };
     await appendAudit(store.db, {
       action: AUDIT.AUTH_FAILURE,
       outcome: 'failure',
@@ -99,7 +110,12 @@ export function createAuthenticator(opts: {
 
   return {
     devIssuer,
-    async authenticate(token, ctx) {
+    plausible(token) {
+      const hit = cache.get(createHash('sha256').update(token).digest('base64url'));
+      return (hit !== undefined && hit.exp > Date.now() / 1000) || verifier.plausible(token);
+    },
+    async authenticate(token, reqCtx, opts) {
+      const ctx = { ...reqCtx, audit: opts?.audit };
       const key = createHash('sha256').update(token).digest('base64url');
       const nowSec = Math.floor(Date.now() / 1000);
       const hit = cache.get(key);

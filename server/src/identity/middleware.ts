@@ -12,6 +12,15 @@ const BEARER = /^Bearer\s+([A-Za-z0-9._~+/=-]{10,8192})$/i;
  * Requires a valid bearer token of a clinician of a known practice, and puts
  * {practiceId, clinicianId, email, role, provider} in `c.get('auth')`. Failed attempts count
  * against the caller's address (ASVS 6.3.1: brute force and token stuffing), then 429.
+ *
+ * An address over its failure budget is not locked out for valid tokens: addresses are shared.
+ * Every Gmail add-on call comes from Google's Apps Script egress addresses, which every Apps Script
+ * project in the world shares, and a practice's Outlook users may sit behind one NAT: one caller's
+ * bad tokens (a script of anyone's, a colleague's stale token) must not refuse everyone else. Past
+ * the budget, a token that cannot be ours (not a JWT of an issuer and audience we accept, or
+ * expired: decoding only) is refused without any work, and one that could be is verified, its
+ * failure answered 429 and not audited (no audit flood). Signature checks are not guessable, so
+ * the budget was never what protected them; what it bounds is the work and the audit log.
  */
 export const requireClinician = (deps: AuthDeps): MiddlewareHandler<AppEnv> =>
   async function requireClinician(c, next) {
@@ -21,9 +30,8 @@ export const requireClinician = (deps: AuthDeps): MiddlewareHandler<AppEnv> =>
     if (!token && header === undefined) throw unauthenticated();
     const failures = deps.rateLimiters?.anonymous;
     const failKey = `authfail:${c.get('ip')}`;
-    // An address that already spent its failure budget is refused before any verification work.
     const blocked = failures?.exhausted(failKey);
-    if (failures && blocked) {
+    if (failures && blocked && (!token || !deps.authenticator.plausible(token))) {
       setRateHeaders(c, 'auth-failures', blocked, failures.windowMs / 1000);
       return rateLimitedResponse(c, blocked);
     }
@@ -41,10 +49,11 @@ export const requireClinician = (deps: AuthDeps): MiddlewareHandler<AppEnv> =>
       failures?.take(failKey);
       throw unauthenticated('The bearer token is not valid for this service.');
     }
-    const result = await deps.authenticator.authenticate(token, {
-      ip: c.get('ip'),
-      requestId: c.get('requestId'),
-    });
+    const result = await deps.authenticator.authenticate(
+      token,
+      { ip: c.get('ip'), requestId: c.get('requestId') },
+      { audit: !blocked },
+    );
     if (!result.ok) {
       if (failures) {
         const d = failures.take(failKey);

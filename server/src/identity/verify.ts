@@ -54,6 +54,12 @@ const DEV_ALGS = ['ES256'];
 
 export interface TokenVerifier {
   verify(token: string): Promise<VerifyResult>;
+  /**
+   * Whether the token could be one of ours, from its unverified claims alone: a JWT of an accepted
+   * issuer, for one of our audiences, not expired. Decoding only, no signature work: a token that
+   * fails this never verifies, so it can be refused without spending anything on it.
+   */
+  plausible(token: string): boolean;
 }
 
 export function createTokenVerifier(config: Config, devIssuer: DevIssuer | undefined): TokenVerifier {
@@ -87,7 +93,30 @@ export function createTokenVerifier(config: Config, devIssuer: DevIssuer | undef
     });
   }
 
+  const audiencesOf = (iss: string): string[] | undefined => {
+    if (devKeys && devIssuer && iss === devIssuer.issuer) return [devIssuer.audience];
+    if (entraKeys && entraIssuer(iss)) return entra.clientIds;
+    if (googleKeys && google.issuers.includes(iss)) return google.clientIds;
+    return undefined;
+  };
+
   return {
+    plausible(token) {
+      let p: JWTPayload;
+      try {
+        p = decodeJwt(token);
+      } catch {
+        return false;
+      }
+      const audiences = audiencesOf(typeof p.iss === 'string' ? p.iss : '');
+      const aud = typeof p.aud === 'string' ? [p.aud] : Array.isArray(p.aud) ? p.aud : [];
+      return (
+        audiences !== undefined &&
+        aud.some((a) => audiences.includes(a)) &&
+        typeof p.exp === 'number' &&
+        p.exp + skew > Date.now() / 1000
+      );
+    },
     async verify(token) {
       let unverified: JWTPayload;
       try {
