@@ -13,6 +13,7 @@ import { gatewayPortFor, startGateway, type RunningGateway } from './gateway/ind
 import type { App, AppDeps } from './http/types.ts';
 import { createAuthenticator, loadDevIssuer } from './identity/index.ts';
 import { createLogger, type Logger } from './log.ts';
+import { backfillContentMacs } from './store/content-macs.ts';
 import { ensurePractice, openStore, type Store } from './store/index.ts';
 
 export { loadConfig, testConfig } from './config.ts';
@@ -107,6 +108,16 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
       ...(config.mailFrom ? { email: config.mailFrom } : {}),
     });
     for (const k of generated) notices.push(`Generated the practice's ${k.purpose} key ${k.fingerprint}.`);
+    // Rows stored before content MACs (migration 0008) get theirs, if the archive vouches for them;
+    // a read refuses a row without one. After the first start of this version, a cheap probe.
+    const macs = await backfillContentMacs(store.db, masterKey);
+    if (macs.bound > 0)
+      notices.push(`Bound ${macs.bound} stored messages and replies to the master key (content MACs).`);
+    if (macs.refused > 0)
+      logger.error(
+        { event: 'content_mac_refused', rows: macs.refused },
+        'stored messages or replies the archive does not vouch for were left unreadable: check the store with attune verify',
+      );
 
     const authenticator = createAuthenticator({ config, store, devIssuer, logger });
     const deps: AppDeps = { config, store, logger, authenticator, services: { masterKey, practiceId } };

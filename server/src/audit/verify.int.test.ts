@@ -7,6 +7,7 @@ import { acceptReply, deliveryFor } from '../delivery/index.ts';
 import { dialectsUnderTest } from '../store/testing.ts';
 import { createTestApp, type TestApp } from '../http/testing.ts';
 import { verifyChains } from './index.ts';
+import { FORGED_MESSAGE, forgeBodyCt, rewriteArchived } from '../testing/tamper.ts';
 
 describe.each(dialectsUnderTest())('attune verify on %s', (dialect) => {
   let t: TestApp;
@@ -128,5 +129,73 @@ describe.each(dialectsUnderTest())('attune verify on %s', (dialect) => {
       await t.store.db.deleteFrom('messages').where('id', '=', forged.id).execute();
     }
     expect((await verifyChains(t.store.db)).ok).toBe(true);
+  });
+
+  it('with the master key, reports content replaced together with its archive entry and recomputed chain, and a stripped MAC', async () => {
+    const masterKey = deliveryFor(t.deps).services.masterKey;
+    const [first, second] = messages as [string, string];
+    const rows = await t.store.db
+      .selectFrom('messages')
+      .select(['id', 'body_ct', 'body_mac'])
+      .where('id', 'in', [first, second])
+      .execute();
+    const entry = await t.store.db
+      .selectFrom('archive_entries')
+      .selectAll()
+      .where('chain', '=', `archive:${t.practiceA}`)
+      .orderBy('seq')
+      .execute();
+    const head = await t.store.db
+      .selectFrom('chain_heads')
+      .selectAll()
+      .where('chain', '=', `archive:${t.practiceA}`)
+      .executeTakeFirstOrThrow();
+    const forged = await forgeBodyCt(t.store.db, t.practiceA, FORGED_MESSAGE);
+    await t.store.db.updateTable('messages').set({ body_ct: forged }).where('id', '=', first).execute();
+    await rewriteArchived(t.store.db, 'message', first, forged);
+    await t.store.db.updateTable('messages').set({ body_mac: null }).where('id', '=', second).execute();
+    try {
+      // Without the master key the rewrite goes unseen (no signed checkpoint covers it here)...
+      const blind = await verifyChains(t.store.db);
+      expect(blind.chains.find((c) => c.chain === `archive:${t.practiceA}`)?.break).toBeUndefined();
+      expect(blind.contentMacsChecked).toBeNull();
+      // ...with it, both rows are named.
+      const report = await verifyChains(t.store.db, { masterKey });
+      expect(report.ok).toBe(false);
+      expect(report.contentMacsChecked).toBe(messages.length + replies.length);
+      expect(report.contentMacFailures.map((b) => [b.ref, b.reason]).sort()).toEqual(
+        [
+          [first, 'content_mac_mismatch'],
+          [second, 'content_mac_missing'],
+        ].sort(),
+      );
+      expect(report.firstBreak).toMatchObject({ chain: `archive:${t.practiceA}`, seq: 0 });
+    } finally {
+      for (const r of rows)
+        await t.store.db
+          .updateTable('messages')
+          .set({ body_ct: r.body_ct, body_mac: r.body_mac })
+          .where('id', '=', r.id)
+          .execute();
+      for (const e of entry)
+        await t.store.db
+          .updateTable('archive_entries')
+          .set({
+            ciphertext: e.ciphertext,
+            ciphertext_sha256: e.ciphertext_sha256,
+            prev_hash: e.prev_hash,
+            hash: e.hash,
+          })
+          .where('id', '=', e.id)
+          .execute();
+      await t.store.db
+        .updateTable('chain_heads')
+        .set({ head: head.head })
+        .where('chain', '=', head.chain)
+        .execute();
+    }
+    const clean = await verifyChains(t.store.db, { masterKey });
+    expect(clean.ok).toBe(true);
+    expect(clean.contentMacFailures).toEqual([]);
   });
 });

@@ -66,6 +66,17 @@ export async function run(args: string[]): Promise<number> {
         process.stdout.write(
           `checked against ${report.anchorsChecked} of ${anchors.length} kept checkpoints\n`,
         );
+      process.stdout.write(
+        report.contentMacsChecked === null
+          ? masterKey
+            ? 'content MACs: not checked (this store has not been migrated by this version yet: start the server once)\n'
+            : 'content MACs: NOT checked (no master key here)\n'
+          : `content MACs: ${report.contentMacsChecked - report.contentMacFailures.length} of ${report.contentMacsChecked} stored messages and replies vouched for by the master key\n`,
+      );
+      for (const b of report.contentMacFailures)
+        process.stdout.write(
+          `CONTENT NOT VOUCHED FOR: message or reply ${b.ref} (${b.chain}): ${b.reason}\n`,
+        );
       if (report.firstBreak) {
         const b = report.firstBreak;
         process.stdout.write(

@@ -13,6 +13,7 @@ import { outboxSealContext, sendSecureMessage, type LinkPayload, type SendResult
 import { messageStatus, revokeMessage } from './status.ts';
 import { OutboxWorker, SimulatedCrash } from './outbox.ts';
 import { hashToken } from './tokens.ts';
+import { FORGED_MESSAGE, forgeBodyCt } from '../testing/tamper.ts';
 
 // The durable outbox against a real SMTP server (smtp-server in-process), on SQLite and, with
 // TEST_DATABASE_URL, on PostgreSQL.
@@ -402,3 +403,65 @@ describe('PGP/MIME delivery', () => {
     }
   }, 60_000);
 });
+
+describe.each(dialectsUnderTest())(
+  'PGP/MIME delivery of content replaced in the database, on %s',
+  (dialect) => {
+    it('does not send forged content signed by the practice: the delivery fails with a reason the sender sees, and an untouched message still goes', async () => {
+      const sink = await startSmtpSink();
+      const gpg = await GpgHome.create();
+      const f = await createDeliveryFixture(dialect, {
+        transport: smtpTransport({ url: sink.url(), requireTls: true, pool: false }),
+      });
+      try {
+        const patientKey = await gpg.generateKey('pgp@patient.example');
+        await f.addPatient('pgp@patient.example', {
+          publicKey: patientKey.publicKey,
+          fingerprint: patientKey.fingerprint,
+        });
+        const tampered = await send(f, { to: ['pgp@patient.example'] });
+        const untouched = await send(f, {
+          to: ['pgp@patient.example'],
+          text: 'Untouched: see you Thursday.',
+        });
+        expect(tampered.response.recipients[0]?.method).toBe('pgp');
+        // Before the worker builds it: someone with write access to the database (not the master key)
+        // replaces the content with their own, encrypted to the archive key's public half.
+        const forged = await forgeBodyCt(f.store.db, f.practiceId, FORGED_MESSAGE);
+        await f.store.db
+          .updateTable('messages')
+          .set({ body_ct: forged })
+          .where('id', '=', tampered.response.id)
+          .execute();
+        await drain(f.delivery.worker);
+        const [mail] = await sink.waitFor(1);
+        await new Promise((r) => setTimeout(r, 200));
+        expect(sink.received).toHaveLength(1);
+        const armored = /-----BEGIN PGP MESSAGE-----[\s\S]+?-----END PGP MESSAGE-----/.exec(
+          mail!.raw.toString('utf8'),
+        )![0];
+        const signing = await f.store.db
+          .selectFrom('practice_keys')
+          .select('public_key')
+          .where('purpose', '=', 'signing')
+          .executeTakeFirstOrThrow();
+        await gpg.importKey(signing.public_key);
+        const out = await gpg.decrypt(armored);
+        expect(out.code).toBe(0);
+        expect(out.stdout.toString()).toContain('Untouched: see you Thursday.');
+        expect(out.stdout.toString()).not.toContain('FORGED');
+        const failed = await messageStatus(f.delivery.services, f.practiceId, tampered.response.id);
+        expect(failed?.recipients[0]).toMatchObject({
+          status: 'failed',
+          lastError: 'stored content failed its integrity check (content_mac_mismatch)',
+        });
+        const sent = await messageStatus(f.delivery.services, f.practiceId, untouched.response.id);
+        expect(sent?.recipients[0]).toMatchObject({ status: 'sent', lastError: null });
+      } finally {
+        await f.cleanup();
+        await gpg.dispose();
+        await sink.close();
+      }
+    }, 60_000);
+  },
+);

@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
-import { decryptFromArchive, encryptAndSign, openSecret, readPublicKey } from '../crypto/index.ts';
+import {
+  checkContentMac,
+  decryptFromArchive,
+  encryptAndSign,
+  openSecret,
+  readPublicKey,
+} from '../crypto/index.ts';
 import { markUndelivered, unmarkUndelivered } from '../engagement/events-store.ts';
 import { getPolicy, newId, nowIso, type Tx } from '../store/index.ts';
 import type { DeliveriesTable, OutboxTable } from '../store/schema.ts';
@@ -476,9 +482,31 @@ export class OutboxWorker {
     const keyring = await getKeyring(db, this.svc.masterKey, row.practice_id);
     const body = await db
       .selectFrom('messages')
-      .select('body_ct')
+      .select(['body_ct', 'body_mac'])
       .where('id', '=', d.message_id)
       .executeTakeFirstOrThrow();
+    // Before decrypting and signing with the practice's key: content the master key does not vouch
+    // for (replaced in the database) is never sent. Failed for good, said without content to the
+    // sender (the delivery's last error), logged by reference for the operator.
+    const mac = checkContentMac(
+      this.svc.masterKey,
+      'messages',
+      { id: d.message_id, practiceId: row.practice_id, bodyCt: body.body_ct },
+      body.body_mac,
+    );
+    if (!mac.ok) {
+      this.svc.logger.error(
+        {
+          event: 'content_unreadable',
+          kind: 'message',
+          id: d.message_id,
+          reason: mac.reason,
+          outboxId: row.id,
+        },
+        'a stored message fails its integrity check and was not sent: check the store with attune verify',
+      );
+      return { kind: 'failed', detail: `stored content failed its integrity check (${mac.reason})` };
+    }
     const plain = await decryptFromArchive(body.body_ct, keyring.archive.privateKey);
     if (!plain.ok) return { kind: 'failed', detail: `archived content unreadable (${plain.reason})` };
     const content = JSON.parse(Buffer.from(plain.data).toString('utf8')) as StoredContent;

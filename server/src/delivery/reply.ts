@@ -2,7 +2,7 @@ import { analyzeReply } from '@attune/shared/engagement';
 import { appendArchive } from '../archive/index.ts';
 import { appendAudit, AUDIT } from '../audit/index.ts';
 import type { Reply } from '@attune/shared/api';
-import { decryptFromArchive, encryptForArchive } from '../crypto/index.ts';
+import { checkContentMac, contentMac, decryptFromArchive, encryptForArchive } from '../crypto/index.ts';
 import { newId, nowIso } from '../store/index.ts';
 import { ddb, queuedOutboxRow } from './db.ts';
 import { recordFirstOpen } from './opens.ts';
@@ -191,6 +191,11 @@ export async function acceptReply(svc: DeliveryServices, input: ReplyInput): Pro
           delivery_id: d.id,
           patient_id: d.patient_id,
           body_ct: ciphertext,
+          body_mac: contentMac(svc.masterKey, 'replies', {
+            id: replyId,
+            practiceId: link.practiceId,
+            bodyCt: ciphertext,
+          }),
           created_at: t,
         })
         .execute();
@@ -283,11 +288,26 @@ export async function readReply(
   const row = await svc.db
     .selectFrom('replies')
     .innerJoin('deliveries', 'deliveries.id', 'replies.delivery_id')
-    .select(['replies.id', 'replies.message_id', 'replies.body_ct', 'replies.created_at', 'deliveries.email'])
+    .select([
+      'replies.id',
+      'replies.message_id',
+      'replies.body_ct',
+      'replies.body_mac',
+      'replies.created_at',
+      'deliveries.email',
+    ])
     .where('replies.id', '=', replyId)
     .where('replies.practice_id', '=', practiceId)
     .executeTakeFirst();
   if (!row) return null;
+  // Before decrypting: content the master key does not vouch for was not written by us.
+  const mac = checkContentMac(
+    svc.masterKey,
+    'replies',
+    { id: replyId, practiceId, bodyCt: row.body_ct },
+    row.body_mac,
+  );
+  if (!mac.ok) throw new ContentUnreadable('reply', replyId, practiceId, mac.reason);
   const keyring = await getKeyring(svc.db, svc.masterKey, practiceId);
   const r = await decryptFromArchive(row.body_ct, keyring.archive.privateKey);
   if (!r.ok) throw new ContentUnreadable('reply', replyId, practiceId, r.reason);

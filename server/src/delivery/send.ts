@@ -8,7 +8,13 @@ import {
 import type { Decision } from '@attune/shared/policy';
 import { appendArchive } from '../archive/index.ts';
 import { appendAudit, AUDIT } from '../audit/index.ts';
-import { encryptForArchiveAfter, openSecret, sealSecret, type MasterKey } from '../crypto/index.ts';
+import {
+  contentMac,
+  encryptForArchiveAfter,
+  openSecret,
+  sealSecret,
+  type MasterKey,
+} from '../crypto/index.ts';
 import { getPolicy, newId, nowIso, type Db } from '../store/index.ts';
 import { insertRow, runCompiled } from '../store/compiled.ts';
 import { ddb, queuedOutboxRow } from './db.ts';
@@ -325,6 +331,11 @@ export async function sendSecureMessage(
         clinician_id: ctx.clinicianId,
         subject_ct: null,
         body_ct: ciphertext,
+        body_mac: contentMac(svc.masterKey, 'messages', {
+          id: messageId,
+          practiceId: ctx.practiceId,
+          bodyCt: ciphertext,
+        }),
         decision: decision.decision,
         reasons: sealReasons(svc.masterKey, messageId, reasons),
         topics: JSON.stringify(req.topics),

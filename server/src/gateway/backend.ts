@@ -47,12 +47,19 @@ export type ReplyResult =
 
 export type TokenState = 'valid' | 'unknown' | 'expired' | 'revoked';
 
-/** Mail the gateway itself sends (a delivery status notification), whole and PHI-free. */
+/**
+ * Mail the gateway itself sends: a delivery status notification (whole and PHI-free), or the copy of
+ * a relayed message for a recipient the next hop refused for now (the bytes it took for the others).
+ */
 export interface GatewayMail {
   practiceId: string;
   /** Envelope recipient; the envelope sender is null (<>): a report is never bounced. */
   to: string;
-  /** The Message-ID header's value, angle brackets included. */
+  /**
+   * Names the mail, angle brackets included: a report's Message-ID header; for a copy, an id of the
+   * copy (its header keeps the original's). Derived from the SMTP transaction: queueMail queues
+   * one id once.
+   */
   messageId: string;
   raw: Buffer;
 }
@@ -98,7 +105,8 @@ export interface GatewayBackend {
   practiceDomain(practiceId: string): Promise<string | null>;
   /**
    * Queue mail of the gateway's own in the durable outbox (the path of every notice: retried,
-   * marked as already processed). Resolves only once committed.
+   * marked as already processed). Resolves only once committed. A `messageId` already queued is
+   * not queued again (a retried SMTP transaction).
    */
   queueMail(mail: GatewayMail): Promise<void>;
   /** Hand the raw message to the next hop; resolves once the next hop (or the mail folder) holds it. */

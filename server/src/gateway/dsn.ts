@@ -34,12 +34,20 @@ export interface DsnInput {
   refusals: readonly Refusal[];
   /** How many recipients the next hop accepted. */
   delivered: number;
+  /** How many it refused only for now: their copies are retried (outbound.ts refusedInPart). */
+  pending?: number;
   /** The original message's header block. */
   headers: RawHeaders;
   /** The original From address (lower-case), if any. */
   originalFrom: string | null;
   arrivedAt: Date;
   now?: Date;
+  /**
+   * The report's id (Message-ID local part and MIME boundary), [A-Za-z0-9_-]: derive it from the
+   * transaction and the refused recipients (outbound.ts), so a retried transaction composes the
+   * same report and the outbox, keyed by the Message-ID, queues it once. Random when absent.
+   */
+  id?: string;
 }
 
 export interface ComposedDsn {
@@ -81,7 +89,7 @@ function reasonOf(r: Refusal): string {
 export function composeDsn(input: DsnInput): ComposedDsn {
   const now = input.now ?? new Date();
   const domain = input.from.slice(input.from.lastIndexOf('@') + 1) || input.reportingMta;
-  const id = randomBytes(12).toString('hex');
+  const id = input.id?.replace(/[^\w-]/g, '').slice(0, 64) || randomBytes(12).toString('hex');
   const messageId = `<dsn-${id}@${domain}>`;
   const boundary = `attune-dsn-${id}`;
   const mta = input.reportingMta.replace(/[^\w.:[\]-]/g, '');
@@ -97,8 +105,17 @@ export function composeDsn(input: DsnInput): ComposedDsn {
     ...refused.map((r) => `  <${r.address}>: ${reasonOf(r)} (${statusOf(r)}).`),
     '',
     'This is a permanent failure: the message will not be tried again for these recipients.',
+    ...((input.pending ?? 0) > 0
+      ? [
+          `${input.pending} other recipient${input.pending === 1 ? '' : 's'} could not take it yet: delivery to them is being retried.`,
+        ]
+      : []),
     ...(input.delivered > 0
-      ? ['The other recipients have received it; there is no need to send it to them again.']
+      ? [
+          (input.pending ?? 0) > 0
+            ? 'The recipients who received it need not be sent it again.'
+            : 'The other recipients have received it; there is no need to send it to them again.',
+        ]
       : []),
     '',
     'The technical report follows.',

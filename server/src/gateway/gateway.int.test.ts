@@ -259,10 +259,116 @@ describe('outbound relay', () => {
     // Every recipient refused for good: still a 554, and no report (the sender's server bounces).
     expect(codeOf(await send(['nobody@example.com']))).toBe(554);
     expect(backend.queued).toHaveLength(1);
-    // Refused for now: 451, so the sender tries again rather than bouncing it.
-    const later = await send(['vendor@example.com', 'later@example.com']);
-    expect(codeOf(later)).toBe(451);
+    // Every recipient refused for now: 451, so the sender tries again rather than bouncing it.
+    expect(codeOf(await send(['later@example.com']))).toBe(451);
     expect(backend.queued).toHaveLength(1);
+  });
+
+  async function partialSink(over: Partial<GatewayConfig> = {}): Promise<void> {
+    await sink.close();
+    await relay.close();
+    sink = await startSink({
+      refuse: (a) => (a.startsWith('nobody@') ? 550 : a.startsWith('later') ? 451 : null),
+    });
+    relay = sinkRelay(sink);
+    backend = new MemoryBackend(relay);
+    backend.clinicians.set('dr.lee@clinic.test', 'c1');
+    await start(over);
+  }
+  const order = (to: string[], messageId = '<order-2@clinic.test>') =>
+    client(port)
+      .sendMail({
+        envelope: { from: 'dr.lee@clinic.test', to },
+        raw: rawMessage({
+          from: 'dr.lee@clinic.test',
+          to: to.join(', '),
+          subject: 'Order',
+          text: 'Paper.',
+          messageId,
+        }),
+      })
+      .catch((e: unknown) => e as { responseCode?: number; response?: string });
+
+  it('answers 250 when the next hop refused some recipients for good and some for now: a report for the first, a queued copy for each of the others', async () => {
+    await partialSink();
+    const to = ['vendor@example.com', 'nobody@example.com', 'later@example.com', 'later2@example.com'];
+    const info = (await order(to)) as { response: string };
+    // Once anyone has it, it is ours: no 451 that would have the sender's server send it again to
+    // the recipient who has it.
+    expect(info.response).toMatch(
+      /^250 .*Relayed to 1 of 4 recipients; 2 refused for now will be retried; 1 refused/,
+    );
+    expect(sink.messages.map((m) => m.to)).toEqual([['vendor@example.com']]);
+    const [dsn, ...copies] = backend.queued;
+    expect(dsn!.to).toBe('dr.lee@clinic.test');
+    const report = dsn!.raw.toString('utf8');
+    expect(report).toMatch(/^Final-Recipient: rfc822; nobody@example\.com\r$/m);
+    expect(report).not.toMatch(/Final-Recipient: rfc822; later/);
+    expect(report).toMatch(/2 other recipients could not take it yet: delivery to them is being retried/);
+    // Each recipient refused for now gets exactly what the next hop took for the others.
+    expect(copies.map((c) => c.to)).toEqual(['later@example.com', 'later2@example.com']);
+    for (const c of copies) expect(c.raw.equals(sink.messages[0]!.raw)).toBe(true);
+    expect(new Set(backend.queued.map((q) => q.messageId)).size).toBe(3);
+  });
+
+  it('answers 250 when the next hop refused some recipients only for now and took the rest, and queues their copies', async () => {
+    // A bounce says nothing of a practice: the copy is queued under GATEWAY_PRACTICE_ID.
+    await partialSink({ practiceId: 'p1' });
+    const info = (await order(['vendor@example.com', 'later@example.com'])) as { response: string };
+    expect(info.response).toMatch(/^250 .*Relayed to 1 of 2 recipients; 1 refused for now will be retried$/);
+    expect(backend.queued.map((q) => q.to)).toEqual(['later@example.com']);
+    expect(backend.queued[0]!.raw.equals(sink.messages[0]!.raw)).toBe(true);
+    // A bounce (null sender) refused in part for now: its copy is queued too, and no report.
+    const bounce = await client(port).sendMail({
+      envelope: { from: '', to: ['vendor@example.com', 'later3@example.com'] },
+      raw: rawMessage({ from: 'MAILER-DAEMON@clinic.test', to: 'x', subject: 'Report', text: 'A report.' }),
+    });
+    expect(bounce.response).toMatch(/^250 /);
+    expect(backend.queued.map((q) => q.to)).toEqual(['later@example.com', 'later3@example.com']);
+  });
+
+  it('queues the same report and copies under the same ids when the sender retries the transaction', async () => {
+    await partialSink();
+    const to = ['vendor@example.com', 'nobody@example.com', 'later@example.com'];
+    await order(to);
+    const first = backend.queued.map((q) => q.messageId);
+    expect(first).toHaveLength(2);
+    // Our 250 lost on the way: the sender's server sends the same transaction again.
+    const again = (await order(to)) as { response: string };
+    expect(again.response).toMatch(/^250 /);
+    expect(backend.queued.map((q) => q.messageId)).toEqual(first);
+    // The same Message-ID to other recipients (a split transaction) is another transaction.
+    await order(['vendor@example.com', 'nobody@example.com', 'later2@example.com']);
+    expect(backend.queued).toHaveLength(4);
+  });
+
+  it('keeps a 451 for a partial refusal when the outbox cannot take the copies, and a 554 when all refusals are final', async () => {
+    await partialSink();
+    backend.failQueue = true;
+    expect(codeOf(await order(['vendor@example.com', 'later@example.com']))).toBe(451);
+    expect(codeOf(await order(['vendor@example.com', 'nobody@example.com'], '<order-3@clinic.test>'))).toBe(
+      554,
+    );
+  });
+
+  it('queues for a recipient refused for now the secured notice as the others got it', async () => {
+    await partialSink();
+    backend.securedIds.set('msg_real', ['jane.roe@example.com', 'later@example.com']);
+    const info = await client(port).sendMail({
+      envelope: { from: 'dr.lee@clinic.test', to: ['jane.roe@example.com', 'later@example.com'] },
+      raw: rawMessage({
+        from: 'dr.lee@clinic.test',
+        to: 'jane.roe@example.com, later@example.com',
+        subject: 'Secure message',
+        text: 'You have a secure message from your clinician. Open it here: https://attune.test/v/abc',
+        extraHeaders: 'X-Attune-Secured: msg_real\r\n',
+      }),
+    });
+    expect(info.response).toMatch(/^250 .*1 refused for now will be retried/);
+    expect(backend.secured).toHaveLength(0);
+    expect(backend.queued).toHaveLength(1);
+    expect(backend.queued[0]!.raw.equals(sink.messages[0]!.raw)).toBe(true);
+    expect(backend.queued[0]!.raw.toString('utf8')).toMatch(/^X-Attune-Gateway: v1 /m);
   });
 
   it('answers 451 when the next hop refuses our sender (a relay not set up for us), so nothing bounces', async () => {

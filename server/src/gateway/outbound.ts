@@ -31,7 +31,14 @@ export interface OutboundContext {
 }
 
 export type OutboundKind =
-  'relayed' | 'relayed_secured' | 'relayed_processed' | 'relayed_partial' | 'secured' | 'blocked' | 'refused';
+  | 'relayed'
+  | 'relayed_secured'
+  | 'relayed_processed'
+  | 'relayed_partial'
+  | 'secured'
+  | 'blocked'
+  | 'refused'
+  | 'deferred';
 
 export interface OutboundResult {
   reply: SmtpReply;
@@ -48,20 +55,40 @@ export async function handleOutbound(
 ): Promise<OutboundResult> {
   const arrivedAt = new Date();
   const relay = async (kind: OutboundKind): Promise<OutboundResult> => {
+    // The bytes as they go to the next hop: what a recipient it refused for now is later sent
+    // (refusedInPart) must be exactly what the others got, never the message as it reached us.
+    const relayed = ctx.stampForRelay(raw);
     try {
-      await ctx.backend.relay(envelope, ctx.stampForRelay(raw));
+      await ctx.backend.relay(envelope, relayed);
     } catch (err) {
-      // The next hop said no for good (5xx): pass that on, so the sender bounces instead of retrying
-      // for days. Anything else (down, timeout) propagates and becomes a 451.
-      if (err instanceof RelayError && err.permanent) {
+      if (err instanceof RelayError) {
+        // The next hop took the message for some recipients: it is ours now, whatever it said to
+        // the others (RFC 5321 3.6, 4.2.5).
         if (err.partial && err.partial.accepted > 0) {
-          return refusedInPart(ctx, envelope, mail, headers, err.partial, arrivedAt, senderOf);
+          return refusedInPart(
+            ctx,
+            {
+              envelope,
+              mail,
+              headers,
+              relayed,
+              key: retryKey(envelope, flags.messageId, raw),
+              arrivedAt,
+              senderOf,
+            },
+            err.partial,
+          );
         }
-        return {
-          kind: 'refused',
-          reply: { code: 554, message: '5.0.0 The next hop refused the message' },
-        };
+        // The next hop said no for good (5xx): pass that on, so the sender bounces instead of
+        // retrying for days.
+        if (err.permanent) {
+          return {
+            kind: 'refused',
+            reply: { code: 554, message: '5.0.0 The next hop refused the message' },
+          };
+        }
       }
+      // Anything else (down, timeout, refused for now) propagates and becomes a 451.
       throw err;
     }
     return { kind, reply: { code: 250, message: '2.0.0 Relayed' } };
@@ -186,43 +213,80 @@ export async function handleOutbound(
   }
 }
 
+/** One relayed transaction, as refusedInPart needs it. */
+interface Relayed {
+  envelope: Envelope;
+  mail: MailView;
+  headers: RawHeaders;
+  /** The bytes the next hop took (trace and marker headers prepended). */
+  relayed: Buffer;
+  /** Names the transaction across the sender's retries (retryKey). */
+  key: string;
+  arrivedAt: Date;
+  senderOf: () => Promise<OutboundSender | null>;
+}
+
 /**
- * The next hop took the message for some recipients and refused the others for good. We are
- * responsible for the message once anyone has it (RFC 5321 3.6, 4.2.5): the transaction is answered
- * 250 and the sender is told of the refused recipients in a delivery status notification (RFC 3464,
- * dsn.ts), queued in the durable outbox before the 250. A 5xx would have the sender's server bounce
- * the whole message, or send it again to everyone, the recipients who have it included.
+ * The next hop took the message for some recipients and refused the others, for good (5xx) or for
+ * now (4xx). We are responsible for the message once anyone has it (RFC 5321 3.6, 4.2.5): the
+ * transaction is answered 250. A 4xx would have the sender's server send it again to everyone, and a
+ * 5xx bounce it or do the same: either way the recipients who have it get it twice. Instead, before
+ * the 250, in the durable outbox:
+ * - for the recipients refused for good, a delivery status notification (RFC 3464, dsn.ts) to the
+ *   sender (none to a null sender, MAIL FROM:<>: a bounce is never bounced, RFC 5321 4.5.5);
+ * - for each recipient refused for now, a copy of exactly the bytes the next hop took (a secured
+ *   notice stays that notice), which the delivery worker retries with backoff (RFC 5321 4.5.4.1).
+ * Both are keyed by the transaction (retryKey) and the recipients they are for, so a retried
+ * transaction (our 250 lost) queues neither twice: the outbox queues one Message-ID once.
  *
- * No report to a null sender (MAIL FROM:<>): a bounce is never bounced (RFC 5321 4.5.5). Where the
- * report cannot be made (no practice to send it for, the refused recipients unknown, the outbox
- * unavailable), the old answer stands: a 554 that says the others were delivered.
+ * Where that cannot be done (no practice to queue it for, the refused recipients unknown, the outbox
+ * unavailable), nothing is acknowledged that is not held somewhere: a 451 when anyone was refused
+ * only for now (the sender's server keeps the message and retries; a double delivery is better than
+ * a lost one), else the old 554 that says the others were delivered.
  */
 async function refusedInPart(
   ctx: OutboundContext,
-  envelope: Envelope,
-  mail: MailView,
-  headers: RawHeaders,
+  tx: Relayed,
   partial: PartialRefusal,
-  arrivedAt: Date,
-  senderOf: () => Promise<OutboundSender | null>,
 ): Promise<OutboundResult> {
+  const { envelope } = tx;
   const total = partial.accepted + partial.refused;
-  const fallback: OutboundResult = {
-    kind: 'refused',
-    reply: {
-      code: 554,
-      message: `5.1.1 The next hop refused ${partial.refused} of ${total} recipients; the others were delivered`,
-    },
-  };
-  const accepted: OutboundResult = {
-    kind: 'relayed_partial',
-    reply: {
-      code: 250,
-      message: `2.0.0 Relayed to ${partial.accepted} of ${total} recipients; the others were refused, a delivery report follows`,
-    },
-  };
-  if (!envelope.from) {
-    ctx.log({ event: 'gateway.partial_refusal', refused: partial.refused, report: 'null_sender' });
+  const refusals = (partial.refusals ?? []).flatMap((r) => {
+    const address = envelope.to[r.index];
+    return address === undefined ? [] : [{ ...r, address }];
+  });
+  const known = refusals.length === partial.refused;
+  // A refusal without a 5xx code is not final: the recipient may take it later.
+  const failed = refusals.filter((r) => r.code !== null && r.code >= 500);
+  const later = known ? refusals.filter((r) => !(r.code !== null && r.code >= 500)) : [];
+  const log = (outcome: string, extra: Record<string, unknown> = {}): void =>
+    ctx.log({
+      event: 'gateway.partial_refusal',
+      refused: partial.refused,
+      retried: later.length,
+      report: outcome,
+      ...extra,
+    });
+  const fallback: OutboundResult =
+    !known || later.length > 0
+      ? {
+          kind: 'deferred',
+          reply: {
+            code: 451,
+            message: `4.4.0 The next hop refused ${partial.refused} of ${total} recipients for now; try again later`,
+          },
+        }
+      : {
+          kind: 'refused',
+          reply: {
+            code: 554,
+            message: `5.1.1 The next hop refused ${partial.refused} of ${total} recipients; the others were delivered`,
+          },
+        };
+  const report = failed.length > 0 && envelope.from !== '';
+  if (known && later.length === 0 && !report) {
+    // Every refusal final, and a null sender: nothing to queue, nobody to tell.
+    log('null_sender');
     return {
       kind: 'relayed_partial',
       reply: {
@@ -231,39 +295,70 @@ async function refusedInPart(
       },
     };
   }
-  const refusals = (partial.refusals ?? []).flatMap((r) => {
-    const address = envelope.to[r.index];
-    return address === undefined ? [] : [{ ...r, address }];
-  });
   try {
-    const practiceId = (await senderOf())?.practiceId ?? ctx.reports.practiceId;
-    if (!practiceId || refusals.length !== partial.refused) {
-      ctx.log({ event: 'gateway.partial_refusal', refused: partial.refused, report: 'unavailable' });
+    const practiceId = (await tx.senderOf())?.practiceId ?? ctx.reports.practiceId;
+    if (!practiceId || !known) {
+      log('unavailable');
       return fallback;
     }
     const domain = (await ctx.backend.practiceDomain(practiceId)) ?? ctx.reports.hostname;
-    const dsn = composeDsn({
-      reportingMta: ctx.reports.hostname,
-      from: ctx.reports.from ?? `MAILER-DAEMON@${domain}`,
-      to: envelope.from,
-      refusals,
-      delivered: partial.accepted,
-      headers,
-      originalFrom: fromAddress(mail),
-      arrivedAt,
-    });
-    await ctx.backend.queueMail({ practiceId, to: envelope.from, messageId: dsn.messageId, raw: dsn.raw });
+    if (report) {
+      const dsn = composeDsn({
+        reportingMta: ctx.reports.hostname,
+        from: ctx.reports.from ?? `MAILER-DAEMON@${domain}`,
+        to: envelope.from,
+        refusals: failed,
+        delivered: partial.accepted,
+        pending: later.length,
+        headers: tx.headers,
+        originalFrom: fromAddress(tx.mail),
+        arrivedAt: tx.arrivedAt,
+        id: `dsn-${digest(tx.key, 'dsn', ...failed.map((r) => r.address).sort())}`,
+      });
+      await ctx.backend.queueMail({ practiceId, to: envelope.from, messageId: dsn.messageId, raw: dsn.raw });
+    }
+    for (const r of later) {
+      await ctx.backend.queueMail({
+        practiceId,
+        to: r.address,
+        messageId: `<retry-${digest(tx.key, 'retry', r.address)}@${domain}>`,
+        raw: tx.relayed,
+      });
+    }
   } catch (err) {
-    ctx.log({
-      event: 'gateway.partial_refusal',
-      refused: partial.refused,
-      report: 'failed',
-      error: errorName(err),
-    });
+    log('failed', { error: errorName(err) });
     return fallback;
   }
-  ctx.log({ event: 'gateway.partial_refusal', refused: partial.refused, report: 'queued' });
-  return accepted;
+  log(report ? 'queued' : 'none');
+  const parts = [
+    ...(later.length > 0 ? [`${later.length} refused for now will be retried`] : []),
+    ...(failed.length > 0 ? [`${failed.length} refused${report ? ', a delivery report follows' : ''}`] : []),
+  ];
+  return {
+    kind: 'relayed_partial',
+    reply: {
+      code: 250,
+      message: `2.0.0 Relayed to ${partial.accepted} of ${total} recipients; ${parts.join('; ')}`,
+    },
+  };
+}
+
+/**
+ * Names one SMTP transaction across the sender's retries: its envelope and its Message-ID (or, when
+ * it has none, its bytes as received, which a retry sends again). What the gateway queues for it
+ * is keyed by this, so a retry queues nothing twice.
+ */
+function retryKey(envelope: Envelope, messageId: string | null, raw: Buffer): string {
+  const rcpts = [...new Set(envelope.to.map((r) => r.toLowerCase()))].sort();
+  const id = messageId ?? `raw:${createHash('sha256').update(raw).digest('hex')}`;
+  return digest(envelope.from.toLowerCase(), ...rcpts, id);
+}
+
+/** 128 bits of SHA-256 over the parts, hex: a Message-ID's local part. */
+function digest(...parts: string[]): string {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p).update('\n');
+  return h.digest('hex').slice(0, 32);
 }
 
 function errorName(err: unknown): string {

@@ -31,8 +31,12 @@ let practiceId: string;
 describe.each(dialectsUnderTest())('gateway over the delivery pipeline (%s)', (dialect) => {
   beforeEach(async () => {
     store = await createTestStore(dialect);
-    // The next hop has no mailbox for nobody@: it refuses that recipient for good at RCPT TO.
-    sink = await startSink({ refuse: (a) => (a.startsWith('nobody@') ? 550 : null) });
+    // The next hop has no mailbox for nobody@: it refuses that recipient for good at RCPT TO. It
+    // refuses later@ for now when the gateway relays (the outbox's own mail comes from <>).
+    sink = await startSink({
+      refuse: (a, from) =>
+        a.startsWith('nobody@') ? 550 : a.startsWith('later@') && from !== '' ? 451 : null,
+    });
     const config = testConfig(store.dataDir, {
       SMTP_URL: sink.url,
       SMTP_REQUIRE_TLS: 'false',
@@ -226,6 +230,45 @@ describe.each(dialectsUnderTest())('gateway over the delivery pipeline (%s)', (d
     expect(again.response).toMatch(/^250 .*Relayed/);
     // Nothing was converted to secure delivery along the way.
     expect(await store.db.selectFrom('messages').select('id').execute()).toHaveLength(0);
+  });
+
+  it('answers 250 when the next hop refused one recipient for good and one for now: the outbox reports the first and retries the second, once however often the sender retries', async () => {
+    const recipients = ['vendor@example.com', 'nobody@example.com', 'later@example.com'];
+    const raw = rawMessage({
+      from: `Dr Lee <${CLINICIAN}>`,
+      to: recipients.join(', '),
+      subject: 'Order',
+      text: 'Please send two toner cartridges.',
+      messageId: '<order-8@clinic.test>',
+    });
+    const sendIt = () => client(gw.port).sendMail({ envelope: { from: CLINICIAN, to: recipients }, raw });
+    const info = await sendIt();
+    expect(info.response).toMatch(
+      /^250 .*Relayed to 1 of 3 recipients; 1 refused for now will be retried; 1 refused/,
+    );
+    const queued = async () =>
+      (await store.db.selectFrom('outbox').select('id').where('kind', '=', 'gateway_mail').execute()).length;
+    // Durable before the 250: the report and the copy are in the outbox already.
+    expect(await queued()).toBe(2);
+    const relayed = sink.messages.find(to('vendor@example.com'))!;
+    expect(relayed.to).toEqual(['vendor@example.com']);
+    const copy = await until(() => sink.messages.find(to('later@example.com')));
+    expect(copy.to).toEqual(['later@example.com']);
+    // Exactly the bytes the next hop took for the others (the outbox prepends its own marker line).
+    expect(copy.raw.subarray(copy.raw.length - relayed.raw.length).equals(relayed.raw)).toBe(true);
+    const dsn = await until(() => sink.messages.find(to(CLINICIAN)));
+    const status =
+      /Content-Type: message\/delivery-status\r\n[^]*?\r\n--/.exec(dsn.raw.toString('utf8'))?.[0] ?? '';
+    expect(status).toMatch(/^Final-Recipient: rfc822; nobody@example\.com\r$/m);
+    expect(status).not.toContain('later@');
+
+    // Our 250 lost on the way: the sender's server retries the transaction. The next hop gets it
+    // again (we cannot know it was lost), but neither the report nor the copy is queued again.
+    expect((await sendIt()).response).toMatch(/^250 /);
+    expect(await queued()).toBe(2);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(sink.messages.filter(to('later@example.com'))).toHaveLength(1);
+    expect(sink.messages.filter(to(CLINICIAN))).toHaveLength(1);
   });
 
   it('sends no report for a bounce (null sender) refused in part, and answers 5xx when every recipient is refused', async () => {

@@ -1,8 +1,9 @@
+import { createHash } from 'node:crypto';
 import type { Policy } from '@attune/shared/policy';
 import type { SendMessageRequest } from '@attune/shared/api';
 import { CLIENT_NOTICE_KIND } from '../delivery/client-notice.ts';
 import { resolveReplyAddress } from '../delivery/reply.ts';
-import { patientEmailsAmong, type Store } from '../store/index.ts';
+import { nowIso, patientEmailsAmong, type Store } from '../store/index.ts';
 import { getPolicy } from '../store/practices.ts';
 import {
   SECURED_STAMP_MAX_AGE_MS,
@@ -34,6 +35,12 @@ export interface Pipeline {
 
 const CACHE_MS = 5_000;
 
+/**
+ * How long the gateway remembers what it queued (gateway_mail_keys): past the longest a sender's
+ * server retries a transaction (RFC 5321 4.5.4.1: at least 4-5 days), with room to spare.
+ */
+const QUEUED_KEY_KEEP_MS = 14 * 86_400_000;
+
 export function createStoreBackend(opts: {
   store: Store;
   relay: Relay;
@@ -47,6 +54,7 @@ export function createStoreBackend(opts: {
   // gateway rates while a policy change still applies within seconds.
   const senders = new Map<string, { at: number; value: OutboundSender | null }>();
   const patients = new Map<string, { at: number; value: boolean }>();
+  let prunedAt = 0;
 
   // The same policy reader the API uses (a stored policy that no longer validates reads as the default).
   const policyOf = async (practiceId: string): Promise<Policy> => (await getPolicy(db, practiceId)).policy;
@@ -166,7 +174,33 @@ export function createStoreBackend(opts: {
       return d?.domain ?? null;
     },
 
-    queueMail: (mail) => pipeline.queueMail(mail),
+    // Idempotent on the Message-ID, which the gateway derives from the transaction (outbound.ts):
+    // a retried transaction (our 250 lost after the report was queued) finds it and queues nothing.
+    // The key is written after the mail is committed, so a crash between the two can at worst
+    // queue it twice, never drop it.
+    async queueMail(mail) {
+      const key = createHash('sha256').update(mail.messageId).digest('hex');
+      const seen = await db
+        .selectFrom('gateway_mail_keys')
+        .select('message_id_sha256')
+        .where('message_id_sha256', '=', key)
+        .executeTakeFirst();
+      if (seen) return;
+      await pipeline.queueMail(mail);
+      const at = now();
+      await db
+        .insertInto('gateway_mail_keys')
+        .values({ message_id_sha256: key, practice_id: mail.practiceId, created_at: nowIso(at) })
+        .onConflict((oc) => oc.column('message_id_sha256').doNothing())
+        .execute();
+      if (at.getTime() - prunedAt > 3_600_000) {
+        prunedAt = at.getTime();
+        await db
+          .deleteFrom('gateway_mail_keys')
+          .where('created_at', '<', nowIso(new Date(at.getTime() - QUEUED_KEY_KEEP_MS)))
+          .execute();
+      }
+    },
 
     relay: (envelope, raw) => relay.send(envelope, raw),
 

@@ -46,11 +46,12 @@ export interface Sink {
 }
 
 /**
- * `refuse` answers RCPT TO for an address with that SMTP code (null: accept); `refuseSender`, MAIL
- * FROM (as a relay that does not accept our sender does).
+ * `refuse` answers RCPT TO for an address with that SMTP code (null: accept), given the envelope
+ * sender ('' for MAIL FROM:<>); `refuseSender`, MAIL FROM (as a relay that does not accept our
+ * sender does).
  */
 export async function startSink(
-  opts: { refuse?: (address: string) => number | null; refuseSender?: number } = {},
+  opts: { refuse?: (address: string, from: string) => number | null; refuseSender?: number } = {},
 ): Promise<Sink> {
   const messages: SinkMessage[] = [];
   const server = new SMTPServer({
@@ -62,8 +63,9 @@ export async function startSink(
       if (opts.refuseSender === undefined) return cb();
       cb(Object.assign(new Error('Sender not allowed'), { responseCode: opts.refuseSender }));
     },
-    onRcptTo(address, _session, cb) {
-      const code = opts.refuse?.(address.address) ?? null;
+    onRcptTo(address, session, cb) {
+      const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+      const code = opts.refuse?.(address.address, from) ?? null;
       if (code === null) return cb();
       cb(Object.assign(new Error(code >= 500 ? 'No such user' : 'Try again later'), { responseCode: code }));
     },
@@ -158,6 +160,7 @@ export class MemoryBackend implements GatewayBackend {
   readonly queued: GatewayMail[] = [];
   policy: Policy = DEFAULT_POLICY;
   failRelay = false;
+  failQueue = false;
 
   constructor(private readonly next: Relay) {}
 
@@ -186,8 +189,10 @@ export class MemoryBackend implements GatewayBackend {
   practiceDomain(): Promise<string | null> {
     return Promise.resolve('clinic.test');
   }
+  /** Like the store's: a Message-ID already queued is not queued again. */
   queueMail(mail: GatewayMail): Promise<void> {
-    this.queued.push(mail);
+    if (this.failQueue) return Promise.reject(new Error('outbox unavailable'));
+    if (!this.queued.some((q) => q.messageId === mail.messageId)) this.queued.push(mail);
     return Promise.resolve();
   }
   async relay(envelope: Envelope, raw: Buffer): Promise<void> {

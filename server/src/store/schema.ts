@@ -88,6 +88,8 @@ export interface MessagesTable {
   /** Subject and body (with attachments) encrypted to the practice's archive key; never plaintext. */
   subject_ct: Buffer | null;
   body_ct: Buffer;
+  /** HMAC of body_ct under the master key (crypto/content-mac.ts), checked before every read. */
+  body_mac: string | null;
   decision: string;
   /** The decision's reasons (JSON string[]; they name the terms found), sealed under the master key. */
   reasons: string;
@@ -181,6 +183,8 @@ export interface RepliesTable {
   patient_id: string | null;
   /** Reply encrypted to the practice's archive key. */
   body_ct: Buffer;
+  /** HMAC of body_ct under the master key (crypto/content-mac.ts), checked before every read. */
+  body_mac: string | null;
   created_at: string;
 }
 
@@ -243,6 +247,14 @@ export interface ChainHeadsTable {
   head: string;
 }
 
+/** Mail the SMTP gateway queued, by Message-ID, so a retried transaction queues it once (migration 0009). */
+export interface GatewayMailKeysTable {
+  /** Hex SHA-256 of the Message-ID (angle brackets included). */
+  message_id_sha256: string;
+  practice_id: string;
+  created_at: string;
+}
+
 /** A signed statement of a chain's head (audit/checkpoint.ts); `signed` is the authority, the rest indexes it. */
 export interface ChainCheckpointsTable {
   id: string;
@@ -273,4 +285,5 @@ export interface Database {
   archive_entries: ArchiveEntriesTable;
   chain_heads: ChainHeadsTable;
   chain_checkpoints: ChainCheckpointsTable;
+  gateway_mail_keys: GatewayMailKeysTable;
 }

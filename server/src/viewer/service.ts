@@ -1,5 +1,5 @@
 import { appendAudit, AUDIT } from '../audit/index.ts';
-import { decryptFromArchive, sealSecret } from '../crypto/index.ts';
+import { checkContentMac, decryptFromArchive, sealSecret } from '../crypto/index.ts';
 import { ddb, queuedOutboxRow } from '../delivery/db.ts';
 import { getKeyring } from '../delivery/keyring.ts';
 import { recordFirstOpen, type OpenEvidence } from '../delivery/opens.ts';
@@ -48,7 +48,7 @@ export interface MessageForViewer {
 export async function readMessage(svc: DeliveryServices, link: OpenLink): Promise<MessageForViewer | null> {
   const m = await svc.db
     .selectFrom('messages')
-    .select(['body_ct', 'send_at', 'created_at'])
+    .select(['body_ct', 'body_mac', 'send_at', 'created_at'])
     .where('id', '=', link.messageId)
     .where('practice_id', '=', link.practiceId)
     .executeTakeFirst();
@@ -58,6 +58,15 @@ export async function readMessage(svc: DeliveryServices, link: OpenLink): Promis
     .select(['sent_at'])
     .where('id', '=', link.deliveryId)
     .executeTakeFirst();
+  // Before decrypting: content the master key does not vouch for (replaced in the database with
+  // other content encrypted to the public archive key) is never shown to the patient.
+  const mac = checkContentMac(
+    svc.masterKey,
+    'messages',
+    { id: link.messageId, practiceId: link.practiceId, bodyCt: m.body_ct },
+    m.body_mac,
+  );
+  if (!mac.ok) throw new ContentUnreadable('message', link.messageId, link.practiceId, mac.reason);
   const keyring = await getKeyring(svc.db, svc.masterKey, link.practiceId);
   const r = await decryptFromArchive(m.body_ct, keyring.archive.privateKey);
   if (!r.ok) throw new ContentUnreadable('message', link.messageId, link.practiceId, r.reason);

@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReplySchema } from '@attune/shared/api';
 import { mailTexts, startApiFixture, type ApiFixture } from '../api-fixture.ts';
+import { FORGED_REPLY, forgeBodyCt } from '../../testing/tamper.ts';
 
 const PATIENT = 'wren.ashdown@a.example.org';
 
@@ -96,6 +97,37 @@ describe('GET /v1/replies/:id (real server)', () => {
     expect(audit.map((a) => [a.outcome, JSON.parse(a.details) as unknown])).toEqual([
       ['failure', { reason: 'content_unreadable' }],
     ]);
+  });
+
+  it('answers 500 content_unreadable, never the forged words, for a reply replaced in the database with other content encrypted to the archive key', async () => {
+    const forgedId = await replyOnPage('Thursday works, thank you.');
+    const untouchedId = await replyOnPage('See you Thursday.');
+    const db = f.server.store.db;
+    // The archive key's public half is in the database: the forged reply decrypts like ours.
+    const forged = await forgeBodyCt(db, f.practiceA, FORGED_REPLY);
+    await db.updateTable('replies').set({ body_ct: forged }).where('id', '=', forgedId).execute();
+    const res = await f.request(`/v1/replies/${forgedId}`, { token: f.tokens.clinicianA });
+    expect(res.status).toBe(500);
+    const text = await res.text();
+    expect(text).not.toContain('FORGED');
+    expect((JSON.parse(text) as { error: { code: string } }).error.code).toBe('content_unreadable');
+    const logged = f.logs
+      .map((l) => JSON.parse(l) as { event?: string; id?: string; reason?: string })
+      .filter((l) => l.event === 'content_unreadable' && l.id === forgedId);
+    expect(logged.map((l) => l.reason)).toEqual(['content_mac_mismatch']);
+    expect(f.logs.join('\n')).not.toContain('FORGED');
+    const audit = await db
+      .selectFrom('audit_events')
+      .select(['outcome', 'details'])
+      .where('action', '=', 'phi.read')
+      .where('target_id', '=', forgedId)
+      .execute();
+    expect(audit.map((a) => [a.outcome, JSON.parse(a.details) as unknown])).toEqual([
+      ['failure', { reason: 'content_unreadable' }],
+    ]);
+    const ok = await f.request(`/v1/replies/${untouchedId}`, { token: f.tokens.clinicianA });
+    expect(ok.status).toBe(200);
+    expect(ReplySchema.parse(await ok.json()).text).toBe('See you Thursday.');
   });
 
   it("answers 404 reply_not_found for another practice's reply, an unknown id and junk", async () => {

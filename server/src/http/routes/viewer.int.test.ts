@@ -7,6 +7,7 @@ import { deliveryFor, sendSecureMessage } from '../../delivery/index.ts';
 import { MAX_REPLIES_PER_LINK_PER_DAY } from '../../delivery/reply.ts';
 import { dialectsUnderTest } from '../../store/testing.ts';
 import { createTestApp, type TestApp } from '../testing.ts';
+import { FORGED_MESSAGE, forgeBodyCt } from '../../testing/tamper.ts';
 
 const PATIENT = 'pat.one@patients.example';
 const PDF = Buffer.from('%PDF-1.4 scan').toString('base64');
@@ -243,5 +244,56 @@ describe.each(dialectsUnderTest())('what the viewer audits on %s', (dialect) => 
       ['failure', { reason: 'content_unreadable' }],
       ['failure', { reason: 'content_unreadable' }],
     ]);
+  });
+  it('shows "Message unavailable", never the forged content, for a message replaced in the database with other content encrypted to the archive key, or stripped of its MAC', async () => {
+    const forgedRow = await send();
+    const stripped = await send();
+    const untouched = await send();
+    // What someone with write access to the database but not the master key can do: the archive
+    // key's public half is in the database, so their content decrypts like ours.
+    const forged = await forgeBodyCt(t.store.db, t.practiceA, FORGED_MESSAGE);
+    await t.store.db
+      .updateTable('messages')
+      .set({ body_ct: forged })
+      .where('id', '=', forgedRow.id)
+      .execute();
+    // Clearing the MAC (as if the row predated it) does not get content past the check either.
+    await t.store.db
+      .updateTable('messages')
+      .set({ body_ct: forged, body_mac: null })
+      .where('id', '=', stripped.id)
+      .execute();
+    for (const { token } of [forgedRow, stripped]) {
+      for (const path of [`/m/${token}`, `/m/${token}/a/0`]) {
+        const r = await t.app.request(path);
+        expect(r.status).toBe(500);
+        const html = await r.text();
+        expect(html).toContain('Message unavailable');
+        expect(html).not.toContain('FORGED');
+      }
+    }
+    const reasons = t.logs
+      .map((l) => JSON.parse(l) as { event?: string; id?: string; reason?: string })
+      .filter((l) => l.event === 'content_unreadable' && (l.id === forgedRow.id || l.id === stripped.id))
+      .map((l) => [l.id, l.reason]);
+    expect(reasons).toEqual([
+      [forgedRow.id, 'content_mac_mismatch'],
+      [forgedRow.id, 'content_mac_mismatch'],
+      [stripped.id, 'content_mac_missing'],
+      [stripped.id, 'content_mac_missing'],
+    ]);
+    const failed = await t.store.db
+      .selectFrom('audit_events')
+      .select(['outcome', 'details'])
+      .where('action', '=', 'viewer.open')
+      .where('target_id', '=', forgedRow.id)
+      .execute();
+    expect(failed.map((f) => [f.outcome, JSON.parse(f.details) as unknown])).toEqual([
+      ['failure', { reason: 'content_unreadable' }],
+      ['failure', { reason: 'content_unreadable' }],
+    ]);
+    const ok = await t.app.request(`/m/${untouched.token}`);
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toContain('Your results are in.');
   });
 });

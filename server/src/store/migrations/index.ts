@@ -6,6 +6,8 @@ import { migration as m0004 } from './0004-request-hash.ts';
 import { migration as m0005 } from './0005-chain-checkpoints.ts';
 import { migration as m0006 } from './0006-reply-tokens.ts';
 import { migration as m0007 } from './0007-backfill-undelivered.ts';
+import { migration as m0008 } from './0008-content-mac.ts';
+import { migration as m0009 } from './0009-gateway-mail-keys.ts';
 
 /**
  * Every migration, in order. Names sort lexically and are recorded in `kysely_migration`;
@@ -19,4 +21,6 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Schema
   ['0005-chain-checkpoints', m0005],
   ['0006-reply-tokens', m0006],
   ['0007-backfill-undelivered', m0007],
+  ['0008-content-mac', m0008],
+  ['0009-gateway-mail-keys', m0009],
 ];
