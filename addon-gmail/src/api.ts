@@ -5,11 +5,13 @@
 import {
   CaseloadSchema,
   EngagementSchema,
+  MessageNoticeResponseSchema,
   MessageStatusResponseSchema,
   PolicySchema,
   SendMessageResponseSchema,
   type Caseload,
   type Engagement,
+  type MessageNoticeResponse,
   type MessageStatusResponse,
   type Policy,
   type SendMessageRequestInput,
@@ -49,6 +51,17 @@ export function revokeMessage(id: string): ApiResult<MessageStatusResponse> {
   return request(
     { method: 'post', path: `/v1/messages/${encodeURIComponent(id)}/revoke` },
     MessageStatusResponseSchema,
+  );
+}
+
+/**
+ * The notice of one of the clinician's messages again (its 202 carried it): the same secure link,
+ * for a draft that must carry it after "keep the earlier version" (server delivery/notice.ts).
+ */
+export function messageNotice(id: string): ApiResult<MessageNoticeResponse> {
+  return request(
+    { method: 'post', path: `/v1/messages/${encodeURIComponent(id)}/notice` },
+    MessageNoticeResponseSchema,
   );
 }
 

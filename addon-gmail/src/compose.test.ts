@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   DEFAULT_POLICY,
+  MAX_FOLLOW_ON_KEYS,
   PolicySchema,
   SendMessageRequestSchema,
   SendMessageResponseSchema,
@@ -479,7 +480,13 @@ describe('the Idempotency-Key of a compose card', () => {
   });
 
   /** Messages as the server keeps them, with a 409 that names the earlier message, and revoke. */
-  function namingServer(opts: { namesEarlier?: boolean; revoke?: 'ok' | 'down' | number } = {}) {
+  function namingServer(
+    opts: {
+      namesEarlier?: boolean;
+      revoke?: 'ok' | 'down' | number;
+      notice?: 'client' | 'server' | 'down' | 'revoked';
+    } = {},
+  ) {
     const messages = messagesServer((n) =>
       sendResponseFixture({
         id: `msg_${n}`,
@@ -496,7 +503,22 @@ describe('the Idempotency-Key of a compose card', () => {
         return json(409, { error: { ...body.error, messageId: `msg_${earlier?.id}` } });
       },
     });
+    const noticed: string[] = [];
     const env = setup((req) => {
+      const n = /\/v1\/messages\/msg_(\d+)\/notice$/.exec(req.url);
+      if (n !== null && req.method === 'POST') {
+        const how = opts.notice ?? 'client';
+        if (how === 'down') return serverDown(req);
+        if (how === 'revoked')
+          return json(409, { error: { code: 'message_revoked', message: 'This message was revoked.' } });
+        noticed.push(`msg_${n[1]}`);
+        // The earlier message's own notice, as its lost 202 carried it.
+        return json(200, {
+          id: `msg_${n[1]}`,
+          recipients: [{ email: 'river.stone@example.org', method: 'link', status: 'sent', delivery: how }],
+          notice: { text: `Open message ${n[1]}`, html: `<p>Secure message ${n[1]}</p>` },
+        });
+      }
       const m = /\/v1\/messages\/([^/]+)\/revoke$/.exec(req.url);
       if (m === null || req.method !== 'POST') return routes(req);
       const how = opts.revoke ?? 'ok';
@@ -517,7 +539,7 @@ describe('the Idempotency-Key of a compose card', () => {
       env.UrlFetchApp.requests
         .filter((r) => r.url.endsWith('/v1/messages'))
         .map((r) => r.headers['Idempotency-Key']);
-    return { env, messages, keys, revoked };
+    return { env, messages, keys, revoked, noticed };
   }
 
   function buttonsOf(card: unknown): string[] {
@@ -598,18 +620,52 @@ describe('the Idempotency-Key of a compose card', () => {
     }
   });
 
-  it('"Keep it; don\'t send this version" sends nothing and says so', () => {
-    const { env, messages } = namingServer();
+  it('"Keep it; don\'t send this version" sends nothing new and puts the earlier version\'s notice in the draft', () => {
+    const { env, messages, noticed } = namingServer();
     const h = makeHandlers(recordingScanner());
     const failed = lostFirstSend(h, messages);
     const asked = cardOf(h.onComposeSend(click(failed, 'onComposeSend', { body: EDITED })));
     const before = env.UrlFetchApp.requests.length;
     const res = h.onComposeKeepEarlier(click(asked, 'onComposeKeepEarlier', { body: EDITED }));
-    expect(env.UrlFetchApp.requests).toHaveLength(before);
+    // One request: the earlier message's notice; nothing posted to /v1/messages.
+    expect(env.UrlFetchApp.requests.slice(before).map((r) => r.url)).toEqual([
+      `${TEST_SERVER}/v1/messages/msg_1/notice`,
+    ]);
+    expect(noticed).toEqual(['msg_1']);
     expect(messages.created).toHaveLength(1);
+    // The lost answer's notice (its secure link) goes into the draft, which the clinician sends.
+    expect(treeOf(res).kind).toBe('UpdateDraftActionResponse');
+    expect(inserted(res)).toBe('<p>Secure message 1</p>');
+  });
+
+  it('"Keep it" refuses to put a personal link in a draft whose recipients changed', () => {
+    const { messages } = namingServer();
+    const h = makeHandlers(recordingScanner());
+    const failed = lostFirstSend(h, messages);
+    const asked = cardOf(h.onComposeSend(click(failed, 'onComposeSend', { body: EDITED })));
+    const e = click(asked, 'onComposeKeepEarlier', { body: EDITED });
+    (e.gmail as { toRecipients?: string[] }).toRecipients = ['someone.else@example.com'];
+    const res = h.onComposeKeepEarlier(e);
     expect(treeOf(res).kind).toBe('ActionResponse');
-    expect(textOf(cardOf(res))).toContain('This version was not sent');
-    expect(textOf(cardOf(res))).toContain('The earlier version stands; nothing more was sent.');
+    expect(textOf(cardOf(res))).toContain("The draft's recipients changed");
+    expect(buttonsOf(cardOf(res))).toContain("Keep it; don't send this version");
+  });
+
+  it('"Keep it" says what happened when the notice cannot be fetched or the earlier version was revoked', () => {
+    for (const how of ['down', 'revoked'] as const) {
+      const { messages } = namingServer({ notice: how });
+      const h = makeHandlers(recordingScanner());
+      const failed = lostFirstSend(h, messages);
+      const asked = cardOf(h.onComposeSend(click(failed, 'onComposeSend', { body: EDITED })));
+      const res = h.onComposeKeepEarlier(click(asked, 'onComposeKeepEarlier', { body: EDITED }));
+      expect(treeOf(res).kind).toBe('ActionResponse');
+      const text = textOf(cardOf(res));
+      expect(text).toContain(how === 'down' ? 'press Keep it again' : 'The earlier version was revoked');
+      // The choice is still offered; nothing new was sent.
+      expect(buttonsOf(cardOf(res))).toContain('Revoke it and send this version');
+      expect(messages.created).toHaveLength(1);
+      uninstall?.();
+    }
   });
 
   it('without a named earlier message offers "Send this version as well", which keeps Schedule', () => {
@@ -639,12 +695,14 @@ describe('the Idempotency-Key of a compose card', () => {
     const h = makeHandlers(recordingScanner());
     const card = h.onGmailCompose(composeEvent())[0];
     h.onComposeSend(click(card, 'onComposeSend', { body: `${BODY} (0)` }));
-    for (let i = 1; i < 6; i++) {
+    for (let i = 1; i < MAX_FOLLOW_ON_KEYS + 2; i++) {
       const asked = cardOf(h.onComposeSend(click(card, 'onComposeSend', { body: `${BODY} (${i})` })));
       h.onComposeSendAlso(click(asked, 'onComposeSendAlso', { body: `${BODY} (${i})` }));
     }
-    expect(messages.created).toHaveLength(6);
-    expect(messages.created.map((m) => JSON.parse(m.payload).text).at(-1)).toBe(`${BODY} (5)`);
+    expect(messages.created).toHaveLength(MAX_FOLLOW_ON_KEYS + 2);
+    expect(messages.created.map((m) => JSON.parse(m.payload).text).at(-1)).toBe(
+      `${BODY} (${MAX_FOLLOW_ON_KEYS + 1})`,
+    );
     const last = messages.created.at(-1)!.key;
     expect(last).toMatch(KEY);
     expect(last).not.toBe(keys()[0]);

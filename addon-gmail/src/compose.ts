@@ -15,7 +15,7 @@ import {
   type SendMessageResponse,
 } from '@attune/shared/api';
 import type { Finding } from '@attune/shared/phi';
-import { getPolicy, revokeMessage, sendMessage } from './api.ts';
+import { getPolicy, messageNotice, revokeMessage, sendMessage } from './api.ts';
 import type { ApiFailure } from './api-client.ts';
 import { addresses, formValue, formValues, param, type AddonEvent } from './events.ts';
 import type { ComposeScan, Scanner } from './scanner-types.ts';
@@ -335,7 +335,9 @@ function sendFailureCard(
   return failureCard(state, failure, note);
 }
 
-function insertNotice(res: SendMessageResponse): GoogleAppsScript.Card_Service.UpdateDraftActionResponse {
+function insertNotice(res: {
+  notice: SendMessageResponse['notice'];
+}): GoogleAppsScript.Card_Service.UpdateDraftActionResponse {
   return CardService.newUpdateDraftActionResponseBuilder()
     .setUpdateDraftBodyAction(
       CardService.newUpdateDraftBodyAction()
@@ -478,16 +480,66 @@ export function sendAlsoAction(e: AddonEvent): SendAnswer {
   return answerOf(state, res);
 }
 
-/** "Keep it; don't send this version": nothing is sent. */
-export function keepEarlierAction(e: AddonEvent): GoogleAppsScript.Card_Service.ActionResponse {
+/**
+ * "Keep it; don't send this version": nothing new is sent, and the draft gets the earlier version's
+ * notice (POST /v1/messages/{id}/notice). That version's answer was lost, so its notice never reached
+ * this draft; sent with "Send securely" to a single patient, the draft was to be the only email the
+ * patient gets with the link (the server emails nothing), so without it they would have no link at
+ * all. The server hands out the same link, never a second one. With several recipients or Schedule
+ * the server emails each their own, and the draft gets the notice that records it, as after a send.
+ */
+export function keepEarlierAction(e: AddonEvent): SendAnswer {
   const state = readComposeState(e);
-  return replaceCard(
-    buildComposeCard(state, {
-      problem: {
-        title: 'This version was not sent',
-        detail:
-          'The earlier version stands; nothing more was sent. It may not be in this draft: if you do not send the draft, check the message in Attune.',
-      },
-    }),
-  );
+  const earlierId = param(e, PARAM.earlierId);
+  if (earlierId === undefined) {
+    // Not named by the server (an older server, or a colleague's message under this key): there is
+    // nothing of ours to put in the draft.
+    return replaceCard(
+      buildComposeCard(state, {
+        problem: {
+          title: 'This version was not sent',
+          detail:
+            'Nothing more was sent. Attune could not tell which earlier message this was: check in Attune that it reached the patient before you discard this draft.',
+        },
+      }),
+    );
+  }
+  const sendAt = sendAtOf(e);
+  const res = messageNotice(earlierId);
+  if (!res.ok) {
+    const revoked = res.failure.kind === 'rejected' && res.failure.code === 'message_revoked';
+    const { title, detail } = describeFailure(res.failure);
+    return replaceCard(
+      buildComposeCard(state, {
+        problem: revoked
+          ? {
+              title: 'The earlier version was revoked',
+              detail:
+                'Its secure link no longer works, so there is nothing to keep. This version was not sent: choose again below.',
+            }
+          : {
+              title: "The earlier version's notice could not be fetched",
+              detail: `Attune could not get the earlier version's notice (${esc(title)}: ${detail}). Nothing was sent or changed: press Keep it again.`,
+            },
+        earlier: { messageId: earlierId, sendAt },
+      }),
+    );
+  }
+  // A client-delivered link is that patient's personal credential: the draft must go to them alone.
+  const client = res.data.recipients.find((r) => r.delivery === 'client');
+  const draftTo = [...new Set([...state.to, ...state.cc, ...state.bcc].map((a) => a.toLowerCase()))];
+  if (client && (draftTo.length !== 1 || draftTo[0] !== client.email.toLowerCase())) {
+    return replaceCard(
+      buildComposeCard(state, {
+        problem: {
+          title: "The draft's recipients changed",
+          detail: `The earlier version's secure link is personal to ${esc(client.email)}. Make that address the draft's only recipient, then press Keep it again. Nothing was sent.`,
+        },
+        earlier: { messageId: earlierId, sendAt },
+      }),
+    );
+  }
+  // The draft update cannot also change the card (as after Send securely): SEND_STEPS on the card
+  // already says to press Send in Gmail.
+  return insertNotice(res.data);
 }

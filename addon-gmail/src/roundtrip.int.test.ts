@@ -299,6 +299,105 @@ describe('Gmail add-on against the real server', () => {
     expect(status.revokedAt).not.toBeNull();
   });
 
+  /** Helpers for the earlier-version tests: a card's button, and a click of it with a body. */
+  const buttonOf = (card: unknown, fn: string) =>
+    findAll(card, 'TextButton').find((b) => (b.onClickAction as { functionName: string }).functionName === fn)
+      ?.onClickAction as { parameters: Record<string, string> } | undefined;
+  const clickWith = (fn: string, params: Record<string, string>, body: string) => {
+    const e = composeEvent(body);
+    e.commonEventObject.parameters = { ...params };
+    return host.call(fn, e);
+  };
+  const cardOf = (result: unknown) =>
+    (result as { navigation: { ops: { card: unknown }[] } }).navigation.ops[0]?.card;
+  const draftHtml = (result: unknown) =>
+    (findAll(result, 'UpdateDraftBodyAction')[0]?.contents as { content: string }[] | undefined)?.[0]
+      ?.content ?? '';
+  /** The newest message on the server (ids are time-ordered UUIDv7). */
+  const latestMessageId = async () =>
+    (
+      await server.deps.store.db
+        .selectFrom('messages')
+        .select('id')
+        .orderBy('id', 'desc')
+        .executeTakeFirstOrThrow()
+    ).id;
+  const SECURE_LINK = /https?:\/\/[^\s"<>]*\/m\/([A-Za-z0-9_-]{43})(?![A-Za-z0-9_-])/;
+
+  it('"Keep it" after a lost answer puts the earlier version\'s notice, with its one working link, in the draft', async () => {
+    const first = `${PHI_BODY} See you on the 3rd.`;
+    const edited = `${PHI_BODY} See you on the 4th instead.`;
+    const opened = await host.call('onGmailCompose', composeEvent(first));
+    const params = buttonOf(opened.result, 'onComposeSend')!.parameters;
+    // The first click's answer is lost: its notice (the patient's only link) never reaches the draft.
+    const lost = await clickWith('onComposeSend', params, first);
+    const lostLink = SECURE_LINK.exec(draftHtml(lost.result))?.[1];
+    expect(lostLink).toBeDefined();
+    const asked = await clickWith('onComposeSend', params, edited);
+    const keep = buttonOf(cardOf(asked.result), 'onComposeKeepEarlier');
+    expect(keep?.parameters.earlierId).toBeDefined();
+    const mailsBefore = received.length;
+
+    const kept = await clickWith('onComposeKeepEarlier', keep!.parameters, edited);
+    expect(kept.error).toBeUndefined();
+    expect(kept.requests.map((q) => `${q.method} ${q.url.slice(server.url.length)}`)).toEqual([
+      `POST /v1/messages/${keep!.parameters.earlierId}/notice`,
+    ]);
+    expect((kept.result as { kind: string }).kind).toBe('UpdateDraftActionResponse');
+    const html = draftHtml(kept.result);
+    for (const marker of PHI_MARKERS.slice(0, 3)) expect(html).not.toContain(marker);
+    // The same link the lost answer carried: one link for the patient, and it opens the message.
+    const link = SECURE_LINK.exec(html);
+    expect(link?.[1]).toBe(lostLink);
+    expect((await fetch(link![0], { signal: AbortSignal.timeout(10_000) })).status).toBe(200);
+    const links = await server.deps.store.db
+      .selectFrom('viewer_links')
+      .select('id')
+      .where('message_id', '=', keep!.parameters.earlierId!)
+      .execute();
+    expect(links).toHaveLength(1);
+    // Nothing new was stored or emailed: the draft is how the patient gets it.
+    expect(await latestMessageId()).toBe(keep!.parameters.earlierId);
+    expect(received.length).toBe(mailsBefore);
+  });
+
+  it('after a confirmed second version, a third edit names the second, and "Revoke it" revokes the one that is live', async () => {
+    const v = (n: number) => `${PHI_BODY} Version ${n}.`;
+    const opened = await host.call('onGmailCompose', composeEvent(v(1)));
+    const params = buttonOf(opened.result, 'onComposeSend')!.parameters;
+    const revokedAt = async (id: string) =>
+      (
+        await server.deps.store.db
+          .selectFrom('messages')
+          .select('revoked_at')
+          .where('id', '=', id)
+          .executeTakeFirstOrThrow()
+      ).revoked_at;
+
+    await clickWith('onComposeSend', params, v(1)); // answer lost
+    const asked2 = await clickWith('onComposeSend', params, v(2));
+    const revoke2 = buttonOf(cardOf(asked2.result), 'onComposeRevokeAndSend')!;
+    const v1 = await latestMessageId();
+    expect(revoke2.parameters.earlierId).toBe(v1);
+    const sent2 = await clickWith('onComposeRevokeAndSend', revoke2.parameters, v(2));
+    expect(findAll(sent2.result, 'UpdateDraftBodyAction')).toHaveLength(1);
+    const v2 = await latestMessageId();
+    expect(v2).not.toBe(v1);
+
+    // The card still carries the card's key (a draft update cannot replace it): edit once more.
+    const asked3 = await clickWith('onComposeSend', params, v(3));
+    const revoke3 = buttonOf(cardOf(asked3.result), 'onComposeRevokeAndSend')!;
+    expect(revoke3.parameters.earlierId).toBe(v2);
+    const sent3 = await clickWith('onComposeRevokeAndSend', revoke3.parameters, v(3));
+    expect(sent3.error).toBeUndefined();
+    expect(findAll(sent3.result, 'UpdateDraftBodyAction')).toHaveLength(1);
+    const v3 = await latestMessageId();
+    expect([v1, v2]).not.toContain(v3);
+    expect(await revokedAt(v1)).not.toBeNull();
+    expect(await revokedAt(v2)).not.toBeNull();
+    expect(await revokedAt(v3)).toBeNull();
+  });
+
   // Last, so a server stuck on the (audited) refusal path cannot take the other tests down with it.
   it('shows "Sign-in refused" when the server refuses the token', async () => {
     // A token from the right issuer with a broken signature. UrlFetchApp gives up after a while; the

@@ -7,14 +7,18 @@
 // instead of a second one. A new compose card (the add-on opened again) gets a new key.
 //
 // Random, never derived from the content: it travels in a header and in server logs.
-import { IDEMPOTENCY_KEY_RULE, isIdempotencyConflict } from '@attune/shared/api';
+import { IDEMPOTENCY_KEY_RULE, isIdempotencyConflict, MAX_FOLLOW_ON_KEYS } from '@attune/shared/api';
 import type { ApiFailure, ApiResult } from './api-client.ts';
 
 /** The action parameter that carries the card's key. */
 export const SEND_KEY_PARAM = 'sendKey';
 export const SEND_KEY_PREFIX = 'gmail-compose-';
-/** Keys tried after the card's own before a random one (see sendUnderCardKey). */
-export const MAX_FOLLOW_ON_KEYS = 4;
+/**
+ * Keys tried after the card's own before a random one (sendUnderFollowOnKey): as many as the server
+ * treats as versions of the card's key (shared/api followOnKeys), so its 409 for the card's key
+ * names the latest live version, the one "Revoke it" must revoke.
+ */
+export { MAX_FOLLOW_ON_KEYS };
 
 export function newSendKey(): string {
   return `${SEND_KEY_PREFIX}${Utilities.getUuid()}`;
@@ -60,6 +64,11 @@ export function sendUnderCardKey<T>(
  * card's key, and must land on the message just created, not on a third: walking the same suffixes
  * finds it (a replay), or the first free one for another edit. Only past MAX_FOLLOW_ON_KEYS edits
  * of one card does a random key go out.
+ *
+ * The server answers a later click under the card's own key for the latest of these versions
+ * (replayed if it is the same request, else a 409 naming the latest live one): the 409 used to name
+ * the card key's first message, long revoked, so "Revoke it" revoked nothing and the next version
+ * went out while the previous one stayed live.
  */
 export function sendUnderFollowOnKey<T>(
   cardKey: string,
