@@ -57,11 +57,18 @@ export function isArmoredPgpMessage(content: Buffer): boolean {
   }
   if (lines[i] !== '') return false;
   const body = lines.slice(i + 1, -1);
-  // An optional CRC-24 line closes the body.
-  if (body.length > 0 && /^=[A-Za-z0-9+/]{4}$/.test(body[body.length - 1]!)) body.pop();
+  // An optional CRC-24 line closes the body (RFC 4880 6.1; RFC 9580 6.1 makes it optional).
+  const crcLine = body.length > 0 && /^=[A-Za-z0-9+/]{4}$/.test(body[body.length - 1]!) ? body.pop()! : null;
   const b64 = body.join('');
   if (b64.length === 0 || b64.length % 4 !== 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) return false;
-  const tags = packetTags(Buffer.from(b64, 'base64'));
+  const data = Buffer.from(b64, 'base64');
+  // Absent is fine; present and wrong is not. RFC 9580 tells a decrypting implementation not to
+  // reject on it, but we decrypt nothing: we decide whether the body may pass unscanned, and armor
+  // whose bytes are not those its checksum vouches for was damaged or assembled by hand. Such a
+  // message is scanned and secured like any mail, which is the safe side.
+  if (crcLine !== null && Buffer.from(crcLine.slice(1), 'base64').readUIntBE(0, 3) !== crc24(data))
+    return false;
+  const tags = packetTags(data);
   if (!tags || tags.length < 2) return false;
   const last = tags[tags.length - 1]!;
   // 18: SEIPD, 20: AEAD-encrypted (draft / v5), 9: legacy symmetrically encrypted data.
@@ -69,6 +76,19 @@ export function isArmoredPgpMessage(content: Buffer): boolean {
   const keys = tags.slice(0, -1);
   // 1: public-key encrypted session key, 3: symmetric-key one, 10: marker packet.
   return keys.every((t) => t === 1 || t === 3 || t === 10) && keys.some((t) => t === 1 || t === 3);
+}
+
+/** The armor checksum (RFC 4880 6.1): CRC-24, initialised to 0xB704CE, generator 0x1864CFB. */
+export function crc24(data: Uint8Array): number {
+  let crc = 0xb704ce;
+  for (const b of data) {
+    crc ^= b << 16;
+    for (let k = 0; k < 8; k++) {
+      crc <<= 1;
+      if (crc & 0x1000000) crc ^= 0x1864cfb;
+    }
+  }
+  return crc & 0xffffff;
 }
 
 /** The packet tags of an OpenPGP packet sequence (RFC 4880 4.2), or null if it does not parse. */
