@@ -9,6 +9,9 @@ import { appendArchive } from '../archive/index.ts';
 import { GpgHome } from '../crypto/gpg-cli.ts';
 import { openStore } from '../store/index.ts';
 import { writeFileSync } from 'node:fs';
+import { SendMessageResponseSchema } from '@attune/shared/api';
+import { loadDevIssuer } from '../identity/index.ts';
+import { FORGED_MESSAGE, forgeBodyCt, rewriteArchived } from '../testing/tamper.ts';
 
 /** Runs a server in `dir`, archives `entries` messages, and stops it (which signs a checkpoint). */
 async function serverWithArchive(
@@ -214,4 +217,50 @@ describe('attune checkpoint and attune verify --against (the real CLI)', () => {
       rmSync(old, { recursive: true, force: true });
     }
   });
+});
+
+describe('attune verify with the master key (the real CLI)', () => {
+  it('names each stored message whose content the master key does not vouch for', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'attune-cli-mac-'));
+    try {
+      const server = await startServer(testConfig(dir, { PRACTICE_DOMAINS: 'calm.example' }));
+      const issuer = await loadDevIssuer({
+        dataDir: dir,
+        issuer: server.config.identity.dev.issuer,
+        audience: server.config.identity.dev.audience,
+        ttlSeconds: 600,
+      });
+      const token = await issuer.sign({ email: 'dr.lee@calm.example' });
+      const ids: string[] = [];
+      for (const text of ['Your A1C is 6.1.', 'See you Tuesday.']) {
+        const res = await fetch(`${server.url}/v1/messages`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ to: ['pat@patient.example'], text, delivery: 'client' }),
+        });
+        expect(res.status).toBe(202);
+        ids.push(SendMessageResponseSchema.parse(await res.json()).id);
+      }
+      // Replaced by someone who can write the database, archive entry and chain included.
+      const forged = await forgeBodyCt(server.store.db, server.practiceId, FORGED_MESSAGE);
+      await server.store.db
+        .updateTable('messages')
+        .set({ body_ct: forged })
+        .where('id', '=', ids[1]!)
+        .execute();
+      await rewriteArchived(server.store.db, 'message', ids[1]!, forged);
+      await server.close();
+      const r = await attune(['verify'], { DATA_DIR: dir });
+      expect(r.code).toBe(1);
+      expect(r.stdout).toContain(
+        'content MACs: 1 of 2 stored messages and replies vouched for by the master key',
+      );
+      expect(r.stdout).toContain(
+        `CONTENT NOT VOUCHED FOR: message or reply ${ids[1]} (archive:${server.practiceId}): content_mac_mismatch`,
+      );
+      expect(r.stdout).not.toContain(ids[0]!);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
