@@ -11,7 +11,7 @@ import type { Db } from './store.ts';
 // checkpoints with keys the master key vouches for) and the row's body_ct is byte for byte the
 // ciphertext of its archive entry. Otherwise it stays without one, unreadable, and the operator is
 // told to run attune verify. After the first start of this version there are none left, so later
-// starts only look (one indexed probe per table).
+// starts only look (a count over an empty partial index per table: migration 0008).
 
 export interface ContentMacBackfill {
   /** Rows given their MAC now. */

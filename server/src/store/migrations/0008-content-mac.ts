@@ -7,7 +7,17 @@ import type { SchemaMigration } from './types.ts';
 // server starts (store/content-macs.ts backfillContentMacs), and only if the archive vouches for them.
 export const migration: SchemaMigration = {
   async up(db) {
-    await db.schema.alterTable('messages').addColumn('body_mac', 'text').execute();
-    await db.schema.alterTable('replies').addColumn('body_mac', 'text').execute();
+    for (const table of ['messages', 'replies']) {
+      await db.schema.alterTable(table).addColumn('body_mac', 'text').execute();
+      // The rows still without a MAC, for the start-up check: empty once they are bound, so every
+      // later start finds none without reading the table (on SQLite, a column added last sits after
+      // body_ct, and reading it in a scan would read every row's ciphertext).
+      await db.schema
+        .createIndex(`${table}_body_mac_missing`)
+        .on(table)
+        .column('id')
+        .where('body_mac', 'is', null)
+        .execute();
+    }
   },
 };
