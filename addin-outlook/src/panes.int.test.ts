@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildInto } from './testing/build-once.ts';
 import { CRISIS_SENTENCE, DEMO_PATIENT, demoCaseload, demoEngagement } from './testing/engagement-fixture.ts';
 import type { Engagement } from '@attune/shared/api';
-import { startFakeApi } from './testing/fake-api.ts';
+import { NOTICE_HTML, startFakeApi } from './testing/fake-api.ts';
 import type { FakeApi } from './testing/fake-api.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -364,6 +364,74 @@ describe('compose pane in Chromium', () => {
     expect(api.revoked.at(-1)).toBe(id);
     expect(api.created.length).toBe(createdBefore + 1);
     expect((api.created.at(-1)!.body as { delivery: string }).delivery).toBe('server');
+    await page.context().close();
+  });
+
+  it("opened by the send handler's Review after a 409 for a one-patient send: Keep it makes the draft that version's notice for Send", async () => {
+    // The handler's secure send (delivery "client", one patient) whose answer was lost: the draft was
+    // to be the patient's only email with the link, and the notice never reached it.
+    const earlier = await fetch(`${api.url}/v1/messages`, {
+      method: 'POST',
+      headers: {
+        authorization: 'Bearer dev-token-1',
+        'content-type': 'application/json',
+        'idempotency-key': 'outlook-send-keep',
+      },
+      body: JSON.stringify({ to: PHI_DRAFT.to, html: '<p>earlier</p>', delivery: 'client' }),
+    });
+    const { id } = (await earlier.json()) as { id: string };
+    const createdBefore = api.created.length;
+    const page = await openPane('compose.html', {
+      ...PHI_DRAFT,
+      attachments: [{ id: 'att-9', name: 'plan.txt', content: 'cGxhbg==' }],
+      initializationContext: JSON.stringify({ v: 1, reason: 'earlier_sent', types: ['NAME'], messageId: id }),
+    });
+    await page.getByText('An earlier version of this message was already sent securely').waitFor();
+    await page.getByRole('button', { name: "Keep it; don't send this version" }).click();
+    await page
+      .getByText(/this draft is now its notice with the patient’s secure link\. Press Send/)
+      .waitFor();
+    await page.screenshot({ path: join(ARTIFACTS, 'compose-kept-earlier-360.png'), fullPage: true });
+    expect(api.requests.at(-1)).toMatchObject({ method: 'POST', path: `/v1/messages/${id}/notice` });
+    expect(api.created.length).toBe(createdBefore);
+    const w = (await writesOf(page)) as Writes & {
+      body: { value: string }[];
+      subject: string[];
+      removedAttachments: string[];
+      headers: Record<string, string>[];
+      sessionData: Record<string, string>;
+    };
+    // The draft is kept (it is what the patient gets) and became the notice, noted for Send.
+    expect(w.closed).toEqual([]);
+    expect(w.body.map((b) => b.value)).toEqual([NOTICE_HTML]);
+    expect(w.subject).toEqual(['Secure message']);
+    expect(w.removedAttachments).toEqual(['att-9']);
+    expect(w.headers).toEqual([{ 'x-attune-secured': id }]);
+    expect(w.sessionData['attune.keptEarlierMessage']).toBe(id);
+    expect(await page.locator('#send-secure').isDisabled()).toBe(true);
+    await page.context().close();
+  });
+
+  it('Keep it on a host without sessionData changes nothing and says to revoke and send instead', async () => {
+    const earlier = await fetch(`${api.url}/v1/messages`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer dev-token-1', 'content-type': 'application/json' },
+      body: JSON.stringify({ to: PHI_DRAFT.to, html: '<p>earlier 2</p>', delivery: 'client' }),
+    });
+    const { id } = (await earlier.json()) as { id: string };
+    const page = await openPane('compose.html', {
+      ...PHI_DRAFT,
+      noSessionData: true,
+      initializationContext: JSON.stringify({ v: 1, reason: 'earlier_sent', types: ['NAME'], messageId: id }),
+    });
+    await page.getByRole('button', { name: "Keep it; don't send this version" }).click();
+    await page.getByText(/cannot hand the notice to Send/).waitFor();
+    const w = (await writesOf(page)) as Writes & { body: unknown[] };
+    expect(w.closed).toEqual([]);
+    expect(w.body).toEqual([]);
+    expect(await page.getByRole('button', { name: 'Revoke it and send this version' }).isEnabled()).toBe(
+      true,
+    );
     await page.context().close();
   });
 

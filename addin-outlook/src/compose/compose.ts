@@ -6,6 +6,7 @@ import type { FieldFindings, Finding, MessageScan } from '@attune/shared/phi';
 import { isIdempotencyConflict } from '../core/api-client.ts';
 import type { ApiClient, ApiFailureReason, ApiResult } from '../core/api-client.ts';
 import { collectAttachments } from '../core/attachments.ts';
+import { applyNotice, clientRecipient, goesOnlyTo, rememberKept } from '../core/kept-notice.ts';
 import { composeItem, readDraft } from '../core/draft.ts';
 import type { Draft } from '../core/draft.ts';
 import { evaluateDraft, scanOptionsFor, typeLabel } from '../core/evaluate.ts';
@@ -30,6 +31,11 @@ type StatusKind = 'info' | 'error' | 'success';
 interface Sent {
   scheduledFor: string | null;
   draftDiscarded: boolean;
+  /**
+   * "Keep it" made this draft the earlier version's notice (core/kept-notice.ts): the clinician must
+   * send it, for it is the patient's only email with the secure link.
+   */
+  noticeInDraft?: boolean;
 }
 
 /**
@@ -161,7 +167,15 @@ function render(state: State, actions: Actions): void {
       state.status.text,
     ),
   ]);
-  if (state.sent && !state.sent.draftDiscarded) {
+  if (state.sent?.noticeInDraft) {
+    append(app, [
+      h(
+        'p',
+        { class: 'banner banner-info', role: 'alert' },
+        "This draft now holds the earlier version's notice with the patient's secure link. Press Send to deliver it; do not discard the draft.",
+      ),
+    ]);
+  } else if (state.sent && !state.sent.draftDiscarded) {
     append(app, [
       h(
         'p',
@@ -193,13 +207,21 @@ function render(state: State, actions: Actions): void {
       h(
         'h2',
         { id: 'verdict-h' },
-        state.sent ? (state.sent.scheduledFor ? 'Scheduled' : 'Sent') : summary.heading,
+        state.sent
+          ? state.sent.noticeInDraft
+            ? 'Earlier version kept'
+            : state.sent.scheduledFor
+              ? 'Scheduled'
+              : 'Sent'
+          : summary.heading,
       ),
       h(
         'p',
         {},
         state.sent
-          ? 'Attune holds the message; the recipients get a notice with a secure link. Nothing more to do here.'
+          ? state.sent.noticeInDraft
+            ? 'Attune holds the earlier version; this draft is its notice. Press Send.'
+            : 'Attune holds the message; the recipients get a notice with a secure link. Nothing more to do here.'
           : summary.verdict,
       ),
       decision.reasons.length > 0
@@ -430,12 +452,7 @@ async function main(): Promise<void> {
       if (state.sent || !earlier) return;
       void run(async () => {
         const item = composeItem();
-        if (choice === 'keep') {
-          // The earlier version stands; this draft (still holding PHI) must not go out in clear.
-          state = { ...state, earlier: null, sent: { scheduledFor: null, draftDiscarded: false } };
-          await discardDraft(item, 'The earlier version stands; this version was not sent.');
-          return undefined;
-        }
+        if (choice === 'keep') return keepEarlier(item, earlier);
         const request = await requestFrom(item, earlier.best);
         if (typeof request === 'string') return fail(request);
         if (choice === 'send_also' || earlier.messageId === undefined) {
@@ -492,6 +509,74 @@ async function main(): Promise<void> {
       });
     },
   };
+
+  /**
+   * "Keep it": nothing new is sent. If the earlier version was client-delivered (the send handler's
+   * secure send to one patient), its lost answer's notice is that patient's only way to the link:
+   * the draft becomes that notice (the same link, from POST /v1/messages/{id}/notice), noted for
+   * the send handler, and the clinician presses Send (core/kept-notice.ts). Otherwise the server
+   * emails every recipient itself, and the draft (still holding PHI) is discarded.
+   */
+  async function keepEarlier(item: Office.MessageCompose, earlier: Earlier): Promise<undefined> {
+    const discard = async () => {
+      state = { ...state, earlier: null, sent: { scheduledFor: null, draftDiscarded: false } };
+      await discardDraft(item, 'The earlier version stands; this version was not sent.');
+      return undefined;
+    };
+    // Not named (an older server, or a colleague's message): nothing of ours to put in the draft.
+    if (earlier.messageId === undefined) return discard();
+    say('Getting the earlier version’s notice…');
+    const notice = await state.api.messageNotice(earlier.messageId);
+    if (!notice.ok) {
+      if (notice.code === 'message_revoked' || notice.code === 'message_expired')
+        return fail(
+          'The earlier version was revoked or has expired: its secure link no longer works, so there is nothing to keep. This version was not sent: choose again.',
+        );
+      return fail(
+        `Attune could not get the earlier version’s notice. ${notice.message} Nothing was sent: try Keep it again.`,
+      );
+    }
+    const to = clientRecipient(notice.value);
+    if (to === null) return discard();
+    const draft = await readDraft(item);
+    if (!goesOnlyTo(draft, to))
+      return fail(
+        "The earlier version's secure link is personal to the one recipient it was sent to, and this draft's recipients changed. Make that recipient the only one again, then choose Keep it. Nothing was sent.",
+      );
+    // Noted first: if a write below fails, Send still makes the draft the notice.
+    if (!(await rememberKept(item, notice.value.id)))
+      return fail(
+        'This version of Outlook cannot hand the notice to Send, so Attune did not change the draft. Nothing was sent: choose Revoke it and send this version instead.',
+      );
+    const subjectHasPhi = state.evaluation.scan.fields.some(
+      (f) => f.field === 'subject' && f.findings.length > 0,
+    );
+    try {
+      await applyNotice(item, draft, notice.value, subjectHasPhi);
+    } catch {
+      // Send still writes it (the note is kept); say so rather than leave it unsaid.
+      state = {
+        ...state,
+        earlier: null,
+        sent: { scheduledFor: null, draftDiscarded: false, noticeInDraft: true },
+      };
+      say(
+        'The earlier version stands. Outlook did not let Attune write its notice into the draft here; press Send and Attune puts it in then.',
+        'success',
+      );
+      return undefined;
+    }
+    state = {
+      ...state,
+      earlier: null,
+      sent: { scheduledFor: null, draftDiscarded: false, noticeInDraft: true },
+    };
+    say(
+      'The earlier version stands, and this draft is now its notice with the patient’s secure link. Press Send to deliver it.',
+      'success',
+    );
+    return undefined;
+  }
 
   /** The request for the draft as it is now, or why it cannot be sent securely. */
   async function requestFrom(

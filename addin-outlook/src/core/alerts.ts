@@ -145,6 +145,41 @@ export const alerts = {
           'Choose **Review** to decide whether to send this version as well.',
         );
   },
+  /**
+   * Send after "Keep it" (the draft is to carry the kept earlier version's notice) could not go on.
+   * 'gone': that version was revoked or expired; 'unreachable': its notice could not be fetched;
+   * 'recipients_changed': the draft no longer goes to that version's one recipient (the link is
+   * personal); 'server_sends': the server emails that version's recipients itself.
+   */
+  keptNotice(why: 'gone' | 'unreachable' | 'recipients_changed' | 'server_sends'): AlertText {
+    const title = "Attune couldn't send the earlier version's notice";
+    switch (why) {
+      case 'gone':
+        return make(
+          title,
+          'The earlier version you kept was revoked or has expired, so its secure link no longer works. Nothing was sent.',
+          'Choose Send again to secure this draft as a new message, or discard it.',
+        );
+      case 'unreachable':
+        return make(
+          title,
+          "The Attune server could not be reached, so this draft could not be made the earlier version's notice. Nothing was sent.",
+          'Choose Send again in a moment: the patient gets the same secure link, once.',
+        );
+      case 'recipients_changed':
+        return make(
+          title,
+          "The earlier version's secure link is personal to the one recipient it was sent to, and this draft's recipients changed. Nothing was sent.",
+          'Make that recipient the only one again, then choose Send.',
+        );
+      case 'server_sends':
+        return make(
+          title,
+          "Attune's server already emails each recipient of the earlier version their own secure link. Nothing was sent.",
+          "Discard this draft: don't send it, or the recipients get the notice twice.",
+        );
+    }
+  },
   internal(): AlertText {
     return make(
       "Attune couldn't check this message",

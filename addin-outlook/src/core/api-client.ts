@@ -4,6 +4,7 @@ import {
   CaseloadSchema,
   EngagementSchema,
   ErrorBodySchema,
+  MessageNoticeResponseSchema,
   MessageStatusResponseSchema,
   isIdempotencyConflict as isConflictAnswer,
   PolicySchema,
@@ -16,6 +17,7 @@ import type {
   Reply,
   Caseload,
   Engagement,
+  MessageNoticeResponse,
   MessageStatusResponse,
   Policy,
   SendMessageRequestInput,
@@ -81,6 +83,11 @@ export interface ApiClient {
   getReply(id: string): Promise<ApiResult<Reply>>;
   /** Revokes a message of this practice: its secure links stop working (POST /v1/messages/:id/revoke). */
   revokeMessage(id: string): Promise<ApiResult<MessageStatusResponse>>;
+  /**
+   * One of the clinician's messages' notice again, as its 202 carried it (the same secure link):
+   * for a draft that must carry it after "keep the earlier version" (POST /v1/messages/:id/notice).
+   */
+  messageNotice(id: string): Promise<ApiResult<MessageNoticeResponse>>;
   getEngagement(email: string): Promise<ApiResult<Engagement>>;
   getCaseload(page?: number): Promise<ApiResult<Caseload>>;
 }
@@ -190,6 +197,13 @@ export function createApiClient(opts: ApiClientOptions): ApiClient {
         `/v1/messages/${encodeURIComponent(id)}/revoke`,
         undefined,
         MessageStatusResponseSchema,
+      ),
+    messageNotice: (id) =>
+      request(
+        'POST',
+        `/v1/messages/${encodeURIComponent(id)}/notice`,
+        undefined,
+        MessageNoticeResponseSchema,
       ),
     getEngagement: (email) => request('POST', '/v1/engagement/lookup', { email }, EngagementSchema),
     getCaseload: (page = 1) => request('GET', `/v1/caseload?page=${page}`, undefined, CaseloadSchema),

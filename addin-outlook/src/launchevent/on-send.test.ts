@@ -7,6 +7,7 @@ import { deadUrl, NOTICE_HTML, startFakeApi } from '../testing/fake-api.ts';
 import type { FakeApi, FakeApiOptions } from '../testing/fake-api.ts';
 import { fakeOffice } from '../testing/fake-office.ts';
 import type { FakeDraftInit } from '../testing/fake-office.ts';
+import { KEPT_NOTICE_ENTRY } from '../core/kept-notice.ts';
 import { COMPOSE_COMMAND_ID, createOnMessageSend, NEUTRAL_SUBJECT, SECURED_HEADER } from './on-send.ts';
 
 const PATIENT = 'pat.jones@gmail.com';
@@ -372,6 +373,79 @@ describe('OnMessageSend pressed again after a secure send whose answer was lost'
     expect(o.errorMessageMarkdown).not.toContain("won't be sent twice");
     expect(posts()).toHaveLength(1);
     expect(posts()[0]!.idempotencyKey).toMatch(/^outlook-send-/);
+  });
+});
+
+describe('OnMessageSend after "Keep it" in the pane (the earlier version was client-delivered)', () => {
+  const automatic: FakeApiOptions = {
+    policy: { internalDomains: ['practice.example'], outlookAction: 'automatic' },
+  };
+  const ONE: FakeDraftInit = {
+    subject: 'Jane: sertraline',
+    html: PHI_HTML,
+    to: [PATIENT],
+    attachments: [{ id: 'att-1', name: 'plan.txt', content: 'cGxhbg==' }],
+  };
+  const EDITED: FakeDraftInit = { ...ONE, html: `${PHI_HTML}<p>Take it with food.</p>` };
+
+  /** A Send whose answer is lost, an edit that meets 409, and the pane's "Keep it" note. */
+  async function keptAfterLostAnswer(sessionData: Map<string, string>): Promise<string> {
+    only(await send({ ...ONE, sessionData }, { ...automatic, lostAnswers: ['drop'] }));
+    const asked = only(await sendTo(api!.url, { ...EDITED, sessionData }));
+    const id = (JSON.parse(asked.contextData) as { messageId: string }).messageId;
+    expect(id).toBe(api!.created[0]!.id);
+    // What the pane's Keep it leaves on the item (core/kept-notice.ts rememberKept).
+    sessionData.set(KEPT_NOTICE_ENTRY, id);
+    return id;
+  }
+
+  it("makes the draft the kept version's notice (the same link) and lets it go, sending nothing new", async () => {
+    const sessionData = new Map<string, string>();
+    const id = await keptAfterLostAnswer(sessionData);
+    const postsBefore = api!.requests.filter((r) => r.path === '/v1/messages').length;
+
+    const run = await sendTo(api!.url, { ...EDITED, sessionData });
+    expect(only(run)).toEqual({ allowEvent: true });
+    expect(api!.requests.at(-1)).toMatchObject({ method: 'POST', path: `/v1/messages/${id}/notice` });
+    expect(api!.requests.filter((r) => r.path === '/v1/messages')).toHaveLength(postsBefore);
+    expect(api!.created).toHaveLength(1);
+    // Only the notice leaves Exchange: body replaced, PHI subject neutral, attachment gone, stamped.
+    expect(run.writes.body).toEqual([{ value: NOTICE_HTML, coercionType: 'html' }]);
+    expect(run.writes.subject).toEqual([NEUTRAL_SUBJECT]);
+    expect(run.writes.removedAttachments).toEqual(['att-1']);
+    expect(run.writes.headers).toEqual([{ [SECURED_HEADER]: id }]);
+  });
+
+  it('blocks, writing nothing, when the draft no longer goes to that one recipient (the link is personal)', async () => {
+    const sessionData = new Map<string, string>();
+    await keptAfterLostAnswer(sessionData);
+    const run = await sendTo(api!.url, { ...EDITED, cc: [COLLEAGUE], sessionData });
+    const o = only(run);
+    expect(o.allowEvent).toBe(false);
+    expect(o.errorMessageMarkdown).toContain('recipients changed');
+    expectPhiFree(o.errorMessageMarkdown);
+    expectUntouched(run);
+  });
+
+  it('blocks and forgets the note when the kept version was revoked; says so when the server is down', async () => {
+    const sessionData = new Map<string, string>();
+    const id = await keptAfterLostAnswer(sessionData);
+    await fetch(`${api!.url}/v1/messages/${id}/revoke`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer dev-token-1' },
+    });
+    const run = await sendTo(api!.url, { ...EDITED, sessionData });
+    const o = only(run);
+    expect(o.allowEvent).toBe(false);
+    expect(o.errorMessageMarkdown).toContain('revoked or has expired');
+    expectUntouched(run);
+    expect(sessionData.has(KEPT_NOTICE_ENTRY)).toBe(false);
+
+    sessionData.set(KEPT_NOTICE_ENTRY, id);
+    const down = await sendTo(await deadUrl(), { ...EDITED, sessionData });
+    expect(only(down).errorMessageMarkdown).toContain('could not be reached');
+    expectUntouched(down);
+    expect(sessionData.get(KEPT_NOTICE_ENTRY)).toBe(id);
   });
 });
 

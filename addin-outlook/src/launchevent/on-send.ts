@@ -34,15 +34,21 @@ import { evaluateDraft } from '../core/evaluate.ts';
 import { officeCall } from '../core/office-async.ts';
 import type { PolicySource } from '../core/policy-source.ts';
 import { collectAttachments } from '../core/attachments.ts';
+import {
+  applyNotice,
+  clientRecipient,
+  forgetKept,
+  goesOnlyTo,
+  keptMessageId,
+  NEUTRAL_SUBJECT,
+  SECURED_HEADER,
+} from '../core/kept-notice.ts';
 import { draftSendKey } from './draft-key.ts';
 import type { DraftKey } from './draft-key.ts';
 
-/** The header a transport rule keys on to route secured mail (see the README). */
-export const SECURED_HEADER = 'x-attune-secured';
+export { NEUTRAL_SUBJECT, SECURED_HEADER } from '../core/kept-notice.ts';
 /** The compose pane button's Control id in manifest.xml. */
 export const COMPOSE_COMMAND_ID = 'attuneComposeButton';
-/** Replaces a subject that itself contained PHI: the notice must not carry it (CONVENTIONS 13). */
-export const NEUTRAL_SUBJECT = 'Secure message';
 
 export interface SendContext {
   v: 1;
@@ -55,7 +61,7 @@ export interface SendContext {
 }
 
 export interface OnSendDeps {
-  api: Pick<ApiClient, 'sendMessage' | 'recipientPatients'>;
+  api: Pick<ApiClient, 'sendMessage' | 'recipientPatients' | 'messageNotice'>;
   policy: PolicySource;
   item: () => Office.MessageCompose;
 }
@@ -88,6 +94,11 @@ async function decideSend(deps: OnSendDeps): Promise<Completed> {
     bcc: draft.bcc,
     attachmentNames: draft.attachments.map((a) => a.name),
   });
+
+  // The clinician kept an earlier version in the pane (core/kept-notice.ts): this draft goes out as
+  // that version's notice, the patient's only email with its link, whatever the draft holds now.
+  const kept = await keptMessageId(item);
+  if (kept !== undefined) return sendKeptNotice(deps, item, draft, evaluated.scan, kept);
 
   // Without the practice's policy only a message the detector finds nothing in may go: the
   // practice's own rules (types it never allows, its keywords and patterns, opt-out encryption of
@@ -216,6 +227,42 @@ async function secureInPlace(
     );
   } catch {
     return rewriteFailed(sent.value, draftKey, draftChanged, scan);
+  }
+  return { allowEvent: true };
+}
+
+/**
+ * Send after "Keep it" in the pane: the draft becomes the kept message's notice again (the pane
+ * already wrote it, but the draft may have been edited since) and goes. Never the draft's own
+ * content: the body is replaced and attachments removed before the send goes on.
+ */
+async function sendKeptNotice(
+  deps: OnSendDeps,
+  item: Office.MessageCompose,
+  draft: Draft,
+  scan: MessageScan,
+  messageId: string,
+): Promise<Completed> {
+  const notice = await deps.api.messageNotice(messageId);
+  if (!notice.ok) {
+    if (notice.code === 'message_revoked' || notice.code === 'message_expired') {
+      // Its link no longer works: the note goes, and the next Send treats the draft afresh.
+      await forgetKept(item);
+      return blockWith(alerts.keptNotice('gone'), null);
+    }
+    if (notice.reason === 'sign_in_failed')
+      return { ...blockWith(alerts.signIn(scan), context('sign_in', scan)), cancelLabel: 'Sign in' };
+    return blockWith(alerts.keptNotice('unreachable'), null);
+  }
+  const to = clientRecipient(notice.value);
+  // Only a client-delivered notice is noted by the pane; the server emails any other itself.
+  if (to === null) return blockWith(alerts.keptNotice('server_sends'), null);
+  if (!goesOnlyTo(draft, to)) return blockWith(alerts.keptNotice('recipients_changed'), null);
+  try {
+    const subjectHasPhi = scan.fields.some((f) => f.field === 'subject' && f.findings.length > 0);
+    await applyNotice(item, draft, notice.value, subjectHasPhi);
+  } catch {
+    return blockWith(alerts.rewriteFailed('send_again'), null);
   }
   return { allowEvent: true };
 }

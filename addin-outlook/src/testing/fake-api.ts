@@ -149,6 +149,27 @@ export async function startFakeApi(options: FakeApiOptions = {}): Promise<FakeAp
         if (rec.idempotencyKey !== undefined) byKey.set(rec.idempotencyKey, { request: raw, answer });
         return lose(answer);
       }
+      const notice = /^POST \/v1\/messages\/([^/]+)\/notice$/.exec(route);
+      if (notice) {
+        // server/src/delivery/notice.ts: the message's 202 notice again, the same link; revoked: 409.
+        const id = decodeURIComponent(notice[1]!);
+        const m = created.find((c) => c.id === id);
+        if (!m) return err(404, 'message_not_found');
+        if (revoked.includes(id)) return err(409, 'message_revoked');
+        const b = m.body as { to: string[]; cc?: string[]; sendAt?: string; delivery?: string };
+        const everyone = [...b.to, ...(b.cc ?? [])];
+        const clientDelivered = b.delivery === 'client' && everyone.length === 1 && !b.sendAt;
+        return send(200, {
+          id,
+          recipients: everyone.map((email) => ({
+            email,
+            method: 'link',
+            status: clientDelivered ? 'sent' : b.sendAt ? 'scheduled' : 'queued',
+            delivery: clientDelivered ? 'client' : 'server',
+          })),
+          notice: { text: 'You have a secure message.', html: NOTICE_HTML },
+        });
+      }
       const revoke = /^POST \/v1\/messages\/([^/]+)\/revoke$/.exec(route);
       if (revoke) {
         const id = decodeURIComponent(revoke[1]!);

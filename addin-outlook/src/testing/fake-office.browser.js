@@ -42,6 +42,29 @@
     };
   }
   var state = { subject: cfg.subject || '', html: cfg.html || '' };
+  // The item's sessionData (Mailbox 1.11), as a plain object recorded in writes.sessionData;
+  // cfg.noSessionData: a host without it.
+  var session = (writes.sessionData = {});
+  function sessionData() {
+    return {
+      getAsync: function (name, a, b) {
+        var cb = cbOf(a, b);
+        if (Object.prototype.hasOwnProperty.call(session, name)) return ok(cb, session[name]);
+        // A name never set: answered as a failure (some hosts do), which callers must take as "none".
+        setTimeout(function () {
+          cb({ status: 'failed', value: '', error: { code: 9999, message: 'not set' } });
+        }, 0);
+      },
+      setAsync: function (name, value, a, b) {
+        session[name] = String(value);
+        ok(cbOf(a, b));
+      },
+      removeAsync: function (name, a, b) {
+        delete session[name];
+        ok(cbOf(a, b));
+      },
+    };
+  }
   function composeItem() {
     return {
       itemType: 'message',
@@ -120,6 +143,7 @@
       getInitializationContextAsync: function (a, b) {
         ok(cbOf(a, b), cfg.initializationContext || '');
       },
+      sessionData: cfg.noSessionData ? undefined : sessionData(),
       // Mailbox 1.15: a task pane already open gets InitializationContextChanged from Smart Alerts.
       addHandlerAsync: function (type, handler, a, b) {
         handlers[type] = handler;
