@@ -110,6 +110,7 @@ const BODY_SAMPLES: Record<
     },
   }),
   'POST /v1/messages/:id/revoke': () => null,
+  'POST /v1/messages/:id/notice': () => null,
   'POST /v1/events': () => ({
     kind: 'json',
     value: {

@@ -309,6 +309,14 @@ const ROUTE_AUDIT: Record<RouteKey, Spec> = {
     actor: 'patient',
     call: { method: 'POST', path: () => '/unused', status: 303 }, // exercised by its own test below
   },
+  // Before the revoke: a revoked message has no notice to hand out (409).
+  'POST /v1/messages/:id/notice': {
+    audit: AUDIT.MESSAGE_NOTICE,
+    actor: 'clinician',
+    target: 'message',
+    call: { method: 'POST', path: (x) => `/v1/messages/${x.message.id}/notice`, status: 200 },
+    crossPractice: { method: 'POST', path: (x) => `/v1/messages/${x.message.id}/notice` },
+  },
   // Last: it ends the message's links.
   'POST /v1/messages/:id/revoke': {
     audit: AUDIT.MESSAGE_REVOKE,
