@@ -80,8 +80,9 @@ export interface StoredReply {
 }
 
 /**
- * A stored message or reply that does not decrypt with the practice's archive key: corrupted or
- * replaced in the database (attune verify names which). Carries references only, never content.
+ * A stored message or reply that cannot be read: its content MAC is missing or wrong (replaced in
+ * the database, crypto/content-mac.ts; `reason` content_mac_*), or it does not decrypt with the
+ * practice's archive key (corrupted). attune verify names which. References only, never content.
  * The viewer shows the patient a page saying the message cannot be shown; the API answers 500
  * `content_unreadable`; both log it for the operator and audit the failed read.
  */
@@ -92,7 +93,7 @@ export class ContentUnreadable extends Error {
     readonly practiceId: string,
     readonly reason: string,
   ) {
-    super(`stored ${kind} ${id} does not decrypt (${reason})`);
+    super(`stored ${kind} ${id} cannot be read (${reason})`);
     this.name = 'ContentUnreadable';
   }
 }
@@ -105,6 +106,6 @@ export function logUnreadable(
 ): void {
   logger.error(
     { event: 'content_unreadable', kind: e.kind, id: e.id, reason: e.reason, requestId },
-    `a stored ${e.kind} does not decrypt with the archive key: check the store with attune verify`,
+    `a stored ${e.kind} fails its integrity check or does not decrypt: check the store with attune verify`,
   );
 }

@@ -38,7 +38,7 @@ export const replies: RouteModule = {
         throw new ApiError(
           500,
           'content_unreadable',
-          'This reply is stored but cannot be decrypted. Your administrator can check the archive with attune verify.',
+          'This reply is stored but cannot be read. Your administrator can check the archive with attune verify.',
         );
       }
       if (!reply)

@@ -241,7 +241,7 @@ export const viewer: RouteModule = {
     }
 
     /**
-     * A stored message that does not decrypt (corrupted or replaced in the database): the patient
+     * A stored message that cannot be read (replaced in the database, or corrupted): the patient
      * gets a plain page rather than an error body, the operator a log line naming the message (run
      * attune verify), the practice's trail a failed read. Any other error goes on to the handler.
      */
