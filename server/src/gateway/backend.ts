@@ -111,6 +111,12 @@ export interface GatewayBackend {
   queueMail(mail: GatewayMail): Promise<void>;
   /** Hand the raw message to the next hop; resolves once the next hop (or the mail folder) holds it. */
   relay(envelope: Envelope, raw: Buffer): Promise<void>;
+  /**
+   * The practices' own reply domains (practices.reply_domain), lower-case. Optional: without it the
+   * gateway knows only the domains it was started with. Re-read while the gateway runs, so a
+   * practice added or changed (attune practice set-domains) has its replies taken (server.ts).
+   */
+  replyDomains?(): Promise<string[]>;
   /** Cheap check at RCPT time, so bad tokens get 550 before any data is sent. */
   replyTokenState(token: string): Promise<TokenState>;
   /** Store, archive, record engagement and notify the clinician, in one transaction. */

@@ -473,6 +473,37 @@ describe('replies', () => {
     expect(sink.messages).toHaveLength(0);
   });
 
+  it('takes replies at a practice reply domain added while it runs, re-reading the domains only when a reply address needs it', async () => {
+    await start({ allowedSources: ['10.0.0.0/8'] });
+    const reply = (addr: string) =>
+      client(port)
+        .sendMail({
+          envelope: { from: 'jane.roe@example.com', to: [addr] },
+          raw: rawMessage({
+            from: 'jane.roe@example.com',
+            to: addr,
+            subject: 'Re: Secure message',
+            text: 'Thanks.',
+          }),
+        })
+        .catch((e: unknown) => e as { responseCode?: number });
+    // Replies at a domain it knows: no lookup.
+    expect(await reply(`reply+${TOKEN}@reply.clinic.test`)).toMatchObject({
+      response: expect.stringMatching(/^250 /),
+    });
+    expect(backend.replyDomainReads).toBe(0);
+    backend.practiceReplyDomains.push('replies.lakeside.test');
+    expect(await reply(`reply+${TOKEN}@replies.lakeside.test`)).toMatchObject({
+      response: expect.stringMatching(/^250 /),
+    });
+    expect(backend.replies).toHaveLength(2);
+    expect(backend.replyDomainReads).toBe(1);
+    // Another unknown domain right after: refused without another lookup (bounded, not per message).
+    expect(codeOf(await reply(`reply+${TOKEN}@elsewhere.test`))).toBe(550);
+    expect(backend.replyDomainReads).toBe(1);
+    expect(sink.messages).toHaveLength(0);
+  });
+
   it('flags crisis language in a reply with its grade and sentence', async () => {
     await start({ allowedSources: ['10.0.0.0/8'] });
     const raw = rawMessage({

@@ -1,6 +1,6 @@
 import type { Config } from '../config.ts';
 import type { Store } from '../store/index.ts';
-import { isDomain, loadGatewayConfig, type GatewayConfig } from './config.ts';
+import { loadGatewayConfig, type GatewayConfig } from './config.ts';
 import { markerSecretFor } from './marker.ts';
 import { createRelay } from './relay.ts';
 import { createGateway, type Gateway, type GatewayLog } from './server.ts';
@@ -47,20 +47,22 @@ export async function startGateway(opts: {
   // One marker key for every gateway process of the deployment (and across restarts), so each
   // recognises the others' output; derived from the master key, never the key itself.
   gwConfig.markerSecret = markerSecretFor(gwConfig.markerSecret, opts.config.masterKey);
-  // Notices use each practice's own reply domain when it has one: accept replies at all of them.
-  const practiceDomains = await opts.store.db
-    .selectFrom('practices')
-    .select('reply_domain')
-    .where('reply_domain', 'is not', null)
-    .execute();
-  for (const r of practiceDomains) {
-    const d = r.reply_domain?.toLowerCase();
-    if (d && isDomain(d) && !gwConfig.replyDomains.includes(d)) gwConfig.replyDomains.push(d);
-  }
   const relay = createRelay(opts.config);
   const backend = createStoreBackend({ store: opts.store, relay, pipeline: opts.pipeline });
-  const gateway = createGateway(gwConfig, backend, opts.log);
-  const addr = await gateway.listen();
+  // Notices use each practice's own reply domain when it has one: accept replies at all of them
+  // (re-read while the gateway runs: server.ts).
+  let addr;
+  let gateway: Gateway;
+  try {
+    for (const d of await backend.replyDomains()) {
+      if (!gwConfig.replyDomains.includes(d)) gwConfig.replyDomains.push(d);
+    }
+    gateway = createGateway(gwConfig, backend, opts.log);
+    addr = await gateway.listen();
+  } catch (err) {
+    await relay.close();
+    throw err;
+  }
   return {
     gateway,
     port: addr.port,

@@ -8,7 +8,7 @@ import { MAX_REPLIES_PER_LINK_PER_DAY } from '../delivery/reply.ts';
 import { GpgHome } from '../crypto/gpg-cli.ts';
 import { silentLogger } from '../log.ts';
 import { createTestStore, dialectsUnderTest, type TestStore } from '../store/testing.ts';
-import { ensurePractice } from '../store/practices.ts';
+import { ensurePractice, updatePractice } from '../store/practices.ts';
 import { insertTestClinician, insertTestPatient } from '../store/test-rows.ts';
 import { startGateway, type RunningGateway } from './index.ts';
 import { client, rawMessage, startSink, type Sink, type SinkMessage } from './testing.ts';
@@ -444,6 +444,41 @@ describe.each(dialectsUnderTest())('gateway over the delivery pipeline (%s)', (d
     expect(replies).toHaveLength(2);
     const message = await store.db.selectFrom('messages').select('id').executeTakeFirstOrThrow();
     expect(replies.every((r) => r.message_id === message.id)).toBe(true);
+  });
+
+  it('takes replies at a reply domain the practice was given while the gateway runs', async () => {
+    await client(gw.port).sendMail({
+      envelope: { from: CLINICIAN, to: [PATIENT] },
+      raw: rawMessage({ from: CLINICIAN, to: PATIENT, subject: 'Check-in', text: PHI_TEXT }),
+    });
+    const notice = await until(() => sink.messages.find(to(PATIENT)));
+    const replyTo = String((await simpleParser(notice.raw)).replyTo?.value[0]?.address);
+    const token = /^reply\+([A-Za-z0-9_-]{43})@reply\.clinic\.test$/.exec(replyTo)![1]!;
+    // attune practice set-domains --reply-domain, while the gateway runs.
+    const changed = await updatePractice(store.db, practiceId, { replyDomain: 'replies.lakeside.test' });
+    expect(changed).toMatchObject({ ok: true, changed: ['reply_domain'] });
+    const addr = `reply+${token}@replies.lakeside.test`;
+    const info = await client(gw.port).sendMail({
+      envelope: { from: PATIENT, to: [addr] },
+      raw: rawMessage({
+        from: PATIENT,
+        to: addr,
+        subject: 'Re: You have a secure message',
+        text: 'See you Tuesday.',
+      }),
+    });
+    expect(info.response).toMatch(/^250 /);
+    // Taken as the patient's reply, not relayed on as outbound mail from an allowed source.
+    expect(await store.db.selectFrom('replies').select('id').execute()).toHaveLength(1);
+    expect(sink.messages.filter(to(addr))).toHaveLength(0);
+    // Any other address in the new domain is ours too: refused, never relayed.
+    const err = await client(gw.port)
+      .sendMail({
+        envelope: { from: CLINICIAN, to: ['someone@replies.lakeside.test'] },
+        raw: rawMessage({ from: CLINICIAN, to: 'someone@replies.lakeside.test', subject: 'Hi', text: 'Hi.' }),
+      })
+      .catch((e: unknown) => e as { responseCode?: number });
+    expect((err as { responseCode?: number }).responseCode).toBe(550);
   });
 
   it('refuses replies to unknown tokens with 550', async () => {

@@ -41,6 +41,8 @@ export interface GatewayStats {
 }
 
 const MAX_RECIPIENTS = 100;
+const REPLY_DOMAINS_TTL_MS = 60_000;
+const REPLY_DOMAINS_MIN_GAP_MS = 2_000;
 
 export function createGateway(
   config: GatewayConfig,
@@ -63,6 +65,29 @@ export function createGateway(
     tempFailures: 0,
   };
   const replyDomains = new Set(config.replyDomains.map((d) => d.toLowerCase()));
+  // A practice's own reply domain may be added or changed while we run (attune practice
+  // set-domains): re-read them every REPLY_DOMAINS_TTL_MS in the background, and at once (at most
+  // every REPLY_DOMAINS_MIN_GAP_MS) when a reply address names a domain we do not know, so its
+  // first reply is not refused; no query per message otherwise. Domains are only added: a reply to
+  // a notice sent under a practice's previous domain is still taken (its token decides).
+  let domainsReadAt = Date.now(); // startGateway read them just now
+  let domainsMissedAt = 0;
+  let domainsReading: Promise<void> | null = null;
+  const readReplyDomains = (): Promise<void> => {
+    if (!backend.replyDomains) return Promise.resolve();
+    return (domainsReading ??= backend
+      .replyDomains()
+      .then(
+        (ds) => {
+          for (const d of ds) replyDomains.add(d.toLowerCase());
+        },
+        (err: unknown) => log({ event: 'gateway.reply_domains_failed', error: errorName(err) }),
+      )
+      .finally(() => {
+        domainsReadAt = Date.now();
+        domainsReading = null;
+      }));
+  };
   const replyRe = new RegExp(`^${escapeRe(config.replyLocalPrefix)}\\+([A-Za-z0-9_-]{16,128})@([^@]+)$`, 'i');
 
   const replyToken = (address: string): string | null => {
@@ -137,7 +162,13 @@ export function createGateway(
         const rcpt = address.address.trim();
         const already = session.envelope.rcptTo.map((a) => a.address);
         if (already.length >= MAX_RECIPIENTS) throw smtpError(452, '4.5.3 Too many recipients');
-        const token = replyToken(rcpt);
+        if (Date.now() - domainsReadAt > REPLY_DOMAINS_TTL_MS) void readReplyDomains();
+        let token = replyToken(rcpt);
+        if (!token && Date.now() - domainsMissedAt > REPLY_DOMAINS_MIN_GAP_MS && replyRe.test(rcpt)) {
+          domainsMissedAt = Date.now();
+          await readReplyDomains();
+          token = replyToken(rcpt);
+        }
         const firstIsReply = already.length > 0 ? replyToken(already[0]!) !== null : null;
         if (token) {
           // One kind per transaction: a 452 makes the client send the rest separately (RFC 5321 3.3).

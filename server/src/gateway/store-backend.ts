@@ -15,6 +15,7 @@ import {
   type SecureSendResult,
   type TokenState,
 } from './backend.ts';
+import { isDomain } from './config.ts';
 import type { Relay } from './relay.ts';
 
 // GatewayBackend over the real store. Lookups (sender, patients, secured ids, reply tokens) are
@@ -46,7 +47,7 @@ export function createStoreBackend(opts: {
   relay: Relay;
   pipeline: Pipeline;
   now?: () => Date;
-}): GatewayBackend {
+}): GatewayBackend & Required<Pick<GatewayBackend, 'replyDomains'>> {
   const { store, relay, pipeline } = opts;
   const now = opts.now ?? (() => new Date());
   const db = store.db;
@@ -203,6 +204,18 @@ export function createStoreBackend(opts: {
     },
 
     relay: (envelope, raw) => relay.send(envelope, raw),
+
+    async replyDomains() {
+      const rows = await db
+        .selectFrom('practices')
+        .select('reply_domain')
+        .where('reply_domain', 'is not', null)
+        .execute();
+      return rows.flatMap((r) => {
+        const d = r.reply_domain?.toLowerCase();
+        return d && isDomain(d) ? [d] : [];
+      });
+    },
 
     // The viewer's own link check (expiry, revoked link or message), so a reply address works
     // exactly as long as the link in the same notice; found by the reply token, or by the link

@@ -158,6 +158,9 @@ export class MemoryBackend implements GatewayBackend {
   readonly linkTokens = new Map<string, string>();
   /** Mail the gateway queued (delivery status notifications). */
   readonly queued: GatewayMail[] = [];
+  /** The practices' own reply domains (replyDomains), and how often the gateway read them. */
+  readonly practiceReplyDomains: string[] = [];
+  replyDomainReads = 0;
   policy: Policy = DEFAULT_POLICY;
   failRelay = false;
   failQueue = false;
@@ -198,6 +201,10 @@ export class MemoryBackend implements GatewayBackend {
   async relay(envelope: Envelope, raw: Buffer): Promise<void> {
     if (this.failRelay) throw Object.assign(new Error('next hop down'), { code: 'ECONNREFUSED' });
     await this.next.send(envelope, raw);
+  }
+  replyDomains(): Promise<string[]> {
+    this.replyDomainReads++;
+    return Promise.resolve([...this.practiceReplyDomains]);
   }
   replyTokenState(token: string): Promise<TokenState> {
     return Promise.resolve(this.tokens.get(token)?.state ?? 'unknown');
