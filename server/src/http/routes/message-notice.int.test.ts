@@ -141,6 +141,18 @@ describe.each(dialectsUnderTest())('POST /v1/messages/:id/notice on %s', (dialec
     expect(audit.find((x) => x.action === AUDIT.MESSAGE_NOTICE)?.outcome).toBe('failure');
   });
 
+  it('refuses an expired message with 409 message_expired', async () => {
+    const m = await sent({ to: ['old@patients.example'], delivery: 'client' });
+    await t.store.db
+      .updateTable('messages')
+      .set({ expires_at: new Date(Date.now() - 60_000).toISOString() })
+      .where('id', '=', m.id)
+      .execute();
+    const r = await notice(m.id);
+    expect(r.res.status).toBe(409);
+    expect(((await r.res.json()) as { error: { code: string } }).error.code).toBe('message_expired');
+  });
+
   it('documents the route in /openapi.json', async () => {
     const doc = (await (await t.app.request('/openapi.json')).json()) as {
       paths: Record<string, Record<string, { responses: Record<string, unknown> }>>;
