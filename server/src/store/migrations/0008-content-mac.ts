@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { SchemaMigration } from './types.ts';
 
 // messages.body_mac and replies.body_mac: an HMAC of the row's body_ct under a key derived from the
@@ -16,7 +17,7 @@ export const migration: SchemaMigration = {
         .createIndex(`${table}_body_mac_missing`)
         .on(table)
         .column('id')
-        .where('body_mac', 'is', null)
+        .where(sql.ref('body_mac'), 'is', null)
         .execute();
     }
   },
