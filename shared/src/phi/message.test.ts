@@ -100,6 +100,21 @@ describe('scanMessage', () => {
     expect(field(exempt, 'body').some((f) => f.type === 'DIAGNOSIS')).toBe(true);
   });
 
+  it('does not exempt a "signature" holding what no signature holds: a medication, a code, a patient number', () => {
+    // A line added under the sign-off, and a note typed below "-- ": message text, all of it scanned.
+    const added =
+      'Hi,\nSee you Thursday.\n\nTake care,\nDr. Lee\nReminder for Jane Roe: lithium 600 mg nightly, bipolar disorder follow-up labs';
+    const typed = 'Thanks.\n\n-- \nJohn Smith, major depression, MRN 48213377, see F33.1';
+    for (const body of [added, typed]) {
+      const types = field(scanMessage({ body }, { exemptSignature: true }), 'body').map((f) => f.type);
+      expect(types).toEqual(expect.arrayContaining(['NAME', 'DIAGNOSIS']));
+    }
+    // A real signature naming the practice's specialty is still exempt.
+    const signature =
+      'Hi,\nThe group moves to Thursday.\n\nBest regards,\nDr. Alice Morgan, PsyD, LCSW\nCenter for Anxiety & Depression\nEMDR and trauma therapy\n617-555-0143\n';
+    expect(field(scanMessage({ body: signature }, { exemptSignature: true }), 'body')).toEqual([]);
+  });
+
   it('still scans a quoted reply below the signature', () => {
     const body =
       'Thanks for letting me know.\n\n-- \nAlice Morgan, LCSW\n\nOn Mon, Mar 3, 2025 at 9:00 AM Jane Roe <jroe@gmail.com> wrote:\n> My depression is worse since I stopped the sertraline.\n';

@@ -275,8 +275,29 @@ function dropSignature(text: string, findings: Finding[]): Finding[] {
   return dropRange(findings, signatureRange(text));
 }
 
+// What a clinician's signature never holds: a medication, a billing or diagnosis code, a patient's
+// numbers. A block with any of them, wherever it starts, is message text (a line added under the
+// sign-off, a note typed below "-- "), and nothing in it is exempt. A signature may well name a
+// diagnosis or a treatment ("Center for Anxiety & Depression", "EMDR therapy"): those alone do not
+// disqualify it, or every email of such a practice would be forced into the portal.
+const NEVER_IN_SIGNATURE: ReadonlySet<string> = new Set([
+  'MEDICATION',
+  'ICD10',
+  'CPT',
+  'SSN',
+  'MRN',
+  'HEALTH_PLAN_ID',
+  'ACCOUNT',
+  'DEVICE',
+  'VEHICLE',
+  'AGE_OVER_89',
+]);
+
 function dropRange(findings: Finding[], sig: { start: number; end: number } | null): Finding[] {
   if (!sig) return findings;
+  for (const f of findings)
+    if (NEVER_IN_SIGNATURE.has(f.type) && f.start < sig.end && f.end > sig.start) return findings;
+  // Crisis language is never exempt, signature or not.
   return findings.filter((f) => f.type === 'CRISIS' || f.end <= sig.start || f.start >= sig.end);
 }
 
