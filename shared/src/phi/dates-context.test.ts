@@ -106,3 +106,25 @@ describe('scan: ranges of month/day dates and ordinal days after clinical events
     expect(dates('She was born the 3rd of 5 kids.')).toEqual([]);
   });
 });
+
+describe('scan: dates of birth', () => {
+  const dateFindings = (text: string) => scan(text).filter((f) => f.type === 'DATE');
+  it('marks a date after DOB, D.O.B., date of birth, birthdate or born (on) as a date of birth', () => {
+    for (const text of [
+      'DOB: 04/02/1980, PTSD',
+      'Pt J.S., D.O.B. 4/2/1980',
+      'date of birth 1971-03-03',
+      'Birthdate: March 3, 1971',
+      'she was born on March 3, 1971',
+    ])
+      expect(dateFindings(text).map((f) => f.birth)).toEqual([true]);
+  });
+  it('does not mark other dates', () => {
+    for (const text of [
+      'Seen on 04/02/2026 for follow-up',
+      'The workshop is March 3, 2027',
+      'DOB verified. Next visit 5/1/2026',
+    ])
+      expect(dateFindings(text).every((f) => f.birth === undefined)).toBe(true);
+  });
+});

@@ -259,3 +259,17 @@ describe('scan: lower-case first names after contact verbs and roles', () => {
     expect(names('called covering np, again, about the rate.')).toEqual([]);
   });
 });
+
+describe('scan: full names made of common words', () => {
+  it('takes a capitalised first name and surname that are both common words, said of a person', () => {
+    expect(names('John Smith has bipolar disorder and takes lithium 600 mg')).toEqual(['John Smith']);
+    expect(names('I saw Mark Smith today; his bipolar disorder is stable.')).toEqual(['Mark Smith']);
+    expect(names('Can you call Bill Price about his lithium refill?')).toEqual(['Bill Price']);
+    expect(names("Rose Hunter's mood is better.")).toEqual(["Rose Hunter's"]); // as "Jane Roe's"
+  });
+  it('does not take such a pair before a noun, inside a longer capitalised run, or after a title', () => {
+    expect(names('Jackson Pratt drain in place.')).toEqual([]);
+    expect(names('Grace Baptist Church hosts our depression support group.')).toEqual([]);
+    expect(names('Dr. Will See you now.')).toEqual([]);
+  });
+});

@@ -294,3 +294,18 @@ describe('scan: options', () => {
     }
   });
 });
+
+describe('scan: invisible characters', () => {
+  it('finds words with a soft hyphen, zero-width space or joiner inside, with offsets into the text as given', () => {
+    const text = 'Jane Roe: depres\u00ADsion is worse; continue Zo\u200Bloft 50 mg and Lith\u2060ium.';
+    const found = scan(text);
+    for (const f of found) expect(text.slice(f.start, f.end)).toBe(f.text);
+    expect(found.map((f) => [f.type, f.text])).toEqual(
+      expect.arrayContaining([
+        ['DIAGNOSIS', 'depres\u00ADsion'],
+        ['MEDICATION', 'Zo\u200Bloft 50 mg'],
+      ]),
+    );
+    expect(found.some((f) => f.type === 'MEDICATION' && f.text === 'Lith\u2060ium')).toBe(true);
+  });
+});

@@ -92,6 +92,7 @@ function patternRegex(src: string): RegExp | null {
 export function scan(input: string, options: ScanOptions = {}): Finding[] {
   if (typeof input !== 'string' || input.length === 0) return [];
   const text = input.length > MAX_SCAN_CHARS ? input.slice(0, MAX_SCAN_CHARS) : input;
+  if (INVISIBLE.test(text)) return scanVisible(text, options);
   const typeSet = options.types ? new Set<PhiType>(options.types) : null;
   const wants = typeSet ? (t: PhiType): boolean => typeSet.has(t) : (): boolean => true;
   // One tokenization serves the dictionary recognizers and the word-set gates of the others.
@@ -166,9 +167,46 @@ export function scan(input: string, options: ScanOptions = {}): Finding[] {
       reason: c.reason,
     };
     if (c.grade) f.grade = c.grade;
+    if (c.type === 'DATE' && BIRTH_BEFORE.test(text.slice(Math.max(0, c.start - 24), c.start)))
+      f.birth = true;
     return f;
   });
 }
+
+// Characters that render as nothing: a soft hyphen, zero-width spaces and joiners, word joiners,
+// bidirectional marks, a byte-order mark. Typed, pasted or inserted inside a word ("depres\u00ADsion",
+// "Zo\u200Bloft", "Zo&shy;loft" in HTML), they hide it from every recognizer while the reader sees
+// the word, so the text is scanned as it reads, without them. Rare: one native test per scan.
+const INVISIBLE = /[\u00AD\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\uFEFF]/;
+const INVISIBLE_ALL = /[\u00AD\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\uFEFF]/g;
+
+function isInvisible(c: number): boolean {
+  return (
+    c === 0xad ||
+    c === 0x180e ||
+    (c >= 0x200b && c <= 0x200f) ||
+    (c >= 0x202a && c <= 0x202e) ||
+    (c >= 0x2060 && c <= 0x2064) ||
+    c === 0xfeff
+  );
+}
+
+/** scan() of the text without its invisible characters, with offsets into the text as given. */
+function scanVisible(text: string, options: ScanOptions): Finding[] {
+  // at[k]: the offset in `text` of the k-th visible character.
+  const at: number[] = [];
+  for (let k = 0; k < text.length; k++) if (!isInvisible(text.charCodeAt(k))) at.push(k);
+  const visible = text.replace(INVISIBLE_ALL, '');
+  return scan(visible, options).map((f) => {
+    const start = at[f.start]!;
+    const end = at[f.end - 1]! + 1;
+    return { ...f, start, end, text: text.slice(start, end) };
+  });
+}
+
+// Right before a date, what makes it a date of birth: "DOB:", "D.O.B.", "date of birth", "born on".
+const BIRTH_BEFORE =
+  /(?:\bd\.?\s?o\.?\s?b\b\.?|\bdate\s+of\s+birth|\bbirth\s?(?:date|day)|\bborn(?:\s+on)?)\s*(?:[:#=-]\s*|(?:is|was|of)\s+)?$/i;
 
 // "Holmvik 4821", "Odense C 5210", "Porto, 4000-123": a 4-5 digit code right after a place.
 const POSTAL_AFTER_RE = /^,?[ \t]+(\d{4,5}(?:-\d{3,4})?)(?![\w.,:/-]|[.,]\d)/;

@@ -55,6 +55,11 @@ export interface Finding {
    * `historical` ("years ago I cut myself").
    */
   grade?: 'first_person' | 'negated' | 'third_person' | 'historical';
+  /**
+   * DATE only: a date of birth ("DOB: 4/2/1980", "born on March 3, 1971"). Unlike other dates, it
+   * points at a person on its own, so the policy counts it as a strong identifier.
+   */
+  birth?: true;
 }
 
 export interface ScanOptions {

@@ -173,6 +173,19 @@ describe('decide', () => {
     expect(d.reasons[0]).toContain('a date, a web address and a ZIP code');
   });
 
+  it('counts a date of birth as an identifier that makes health content PHI on its own', () => {
+    const d = decide(
+      DEFAULT_POLICY,
+      scanOf(f('DIAGNOSIS', 'PTSD'), f('DATE', '4/2/1980', { birth: true })),
+      ext,
+    );
+    expect(d.decision).toBe('encrypt');
+    // An event date beside it is still weak: the birth date is what decides.
+    expect(decide(DEFAULT_POLICY, scanOf(f('DIAGNOSIS', 'PTSD'), f('DATE', '4/2/2027')), ext).decision).toBe(
+      'allow',
+    );
+  });
+
   it('allows identifiers without health content', () => {
     const d = decide(DEFAULT_POLICY, scanOf(f('NAME', 'Jane Roe'), f('PHONE', '617-555-0143')), ext);
     expect(d.decision).toBe('allow');

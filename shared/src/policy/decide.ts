@@ -40,7 +40,10 @@ export function decide(
   const findings: Finding[] = scan.fields.flatMap((f) => f.findings);
   const present = new Set<PhiType>(findings.map((f) => f.type));
   const identifiers = IDENTIFIER_TYPES.filter((t) => present.has(t));
-  const strong = identifiers.filter((t) => !WEAK_SET.has(t));
+  // A date of birth is the one date that points at a person on its own (scan marks it `birth`).
+  const strong = identifiers.filter(
+    (t) => !WEAK_SET.has(t) || (t === 'DATE' && findings.some((f) => f.birth === true)),
+  );
   const health = HEALTH_TYPES.filter((t) => present.has(t));
 
   const valid = recipients.filter((r) => r && typeof r.email === 'string');

@@ -879,6 +879,52 @@ function namesEponymAfterFirst(): void {
     }
 }
 
+function namesCommonWordPairs(): void {
+  const n = R_n,
+    fl = R_fl,
+    stop = R_stop,
+    gap = R_gap,
+    sh = R_sh,
+    info = R_info;
+  // "John Smith has bipolar disorder", "call Bill Price about his refill": a first name and a
+  // surname that are also common words ("john", "bill"; "smith", "price") read as a name when both
+  // are capitalised mid-word-run in mixed-case text, and the pair stands alone: not inside a longer
+  // run of capitalised words ("Grace Baptist Church", "Saint Rose Hunter Hall") and not after a
+  // determiner ("the Will Power program").
+  for (let q = 0; q < R_nFirsts; q++) {
+    const i = R_firsts[q]!;
+    const j = i + 1;
+    if (j >= n) break;
+    // (A surname the lists hold as a first name too, "Smith", "Hunter", "Price", has only first-name bits.)
+    if ((info[i]! & FIRST) === 0 || (info[j]! & (FIRST | L_STRONG | L_AMBIG)) === 0) continue;
+    if (R_conf[i]! > 0 || R_conf[j]! > 0) continue;
+    if ((sh[i]! & SHAPE_TITLE) === 0 || (sh[j]! & SHAPE_TITLE) === 0 || gap[j] !== G_SPACE) continue;
+    if (len(i) < 3 || len(j) < 3 || is(j, W_AFTER_TITLE_NOT_NAME)) continue;
+    if (i > 0 && (gap[i]! & G_SPACE) !== 0 && ((sh[i - 1]! & SHAPE_TITLE) !== 0 || is(i - 1, W_DETERMINER)))
+      continue;
+    // After a title the doctor rules decide ("Dr. Will See you now").
+    if (is(i - 1, W_TITLE) || (i > 0 && (R_x[i - 1]! & X_DOCTOR) !== 0)) continue;
+    const after = j + 1 < n && (gap[j + 1]! & G_SPACE) !== 0 ? j + 1 : -1;
+    if (after >= 0 && (sh[after]! & SHAPE_TITLE) !== 0) continue;
+    // Said of a person: the pair ends a clause, is possessive, is followed by a verb said of
+    // people ("has", "said", "called") or follows a contact or talk verb ("call", "spoke with").
+    // Not before a noun: "Jackson Pratt drain", "Foley catheter".
+    if (
+      after >= 0 &&
+      (R_x[j]! & X_POSSESSIVE) === 0 &&
+      !is(after, W_PERSON_VERB | W_VERB_AFTER | W_ROLE_NAME_VERB) &&
+      !is(i - 1, W_WEAK_BEFORE | W_TALK_VERB | W_SAY_BEFORE | W_GREETING)
+    )
+      continue;
+    stop[i] = 0;
+    stop[j] = 0;
+    fl[i] = info[i]! & 15;
+    fl[j] = info[j]! & 15;
+    mark(i, 0.7, 'First name and surname');
+    mark(j, 0.7, 'First name and surname');
+  }
+}
+
 function namesLabelledLower(): void {
   const text = R_text,
     n = R_n,
@@ -1906,6 +1952,7 @@ export function recognizeNames(ctx: ScanContext, toks: Tokens, out: Candidate[])
   namesCueRules();
   if ((anyX & X_DOCTOR) !== 0) namesDoctorSurname();
   if (!upper && (anyInfo & F_STRONG) !== 0) namesEponymAfterFirst();
+  if (!upper && nTitles > 1) namesCommonWordPairs();
   if ((anyX & X_NAME) !== 0) namesLabelledLower();
   // (Both rules start at a Title-case word.)
   if (!upper && nTitles > 0 && ((anyX & X_AND) !== 0 || text.includes('?')))
