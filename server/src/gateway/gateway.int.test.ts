@@ -301,6 +301,7 @@ describe('outbound relay', () => {
     expect(sink.messages.map((m) => m.to)).toEqual([['vendor@example.com']]);
     const [dsn, ...copies] = backend.queued;
     expect(dsn!.to).toBe('dr.lee@clinic.test');
+    expect(dsn!.messageId).toMatch(/^<dsn-[0-9a-f]{32}@clinic\.test>$/);
     const report = dsn!.raw.toString('utf8');
     expect(report).toMatch(/^Final-Recipient: rfc822; nobody@example\.com\r$/m);
     expect(report).not.toMatch(/Final-Recipient: rfc822; later/);

@@ -23,7 +23,10 @@ export interface OutboundContext {
   reports: {
     /** The gateway's host name (Reporting-MTA). */
     hostname: string;
-    /** The reports' From address when configured; else MAILER-DAEMON@<practice domain>. */
+    /**
+     * The reports' From address when configured (used for a practice other than its domain's
+     * only when that domain is no practice's); else MAILER-DAEMON@<practice domain>.
+     */
     from: string | null;
     /** The practice when the sender's address does not say (GATEWAY_PRACTICE_ID). */
     practiceId: string | null;
@@ -305,7 +308,7 @@ async function refusedInPart(
     if (report) {
       const dsn = composeDsn({
         reportingMta: ctx.reports.hostname,
-        from: ctx.reports.from ?? `MAILER-DAEMON@${domain}`,
+        from: await reportFrom(ctx, practiceId, domain),
         to: envelope.from,
         refusals: failed,
         delivered: partial.accepted,
@@ -313,7 +316,7 @@ async function refusedInPart(
         headers: tx.headers,
         originalFrom: fromAddress(tx.mail),
         arrivedAt: tx.arrivedAt,
-        id: `dsn-${digest(tx.key, 'dsn', ...failed.map((r) => r.address).sort())}`,
+        id: digest(tx.key, 'dsn', ...failed.map((r) => r.address).sort()),
       });
       await ctx.backend.queueMail({ practiceId, to: envelope.from, messageId: dsn.messageId, raw: dsn.raw });
     }
@@ -341,6 +344,20 @@ async function refusedInPart(
       message: `2.0.0 Relayed to ${partial.accepted} of ${total} recipients; ${parts.join('; ')}`,
     },
   };
+}
+
+/**
+ * The From of a report for `practiceId`: GATEWAY_DSN_FROM when set, unless its domain is another
+ * practice's (one gateway serves every practice of a deployment: a report to one practice's sender
+ * never comes from another practice's domain); else MAILER-DAEMON@<the practice's domain>.
+ */
+async function reportFrom(ctx: OutboundContext, practiceId: string, domain: string): Promise<string> {
+  const configured = ctx.reports.from;
+  if (configured) {
+    const owner = await ctx.backend.resolveSender(configured.toLowerCase());
+    if (!owner || owner.practiceId === practiceId) return configured;
+  }
+  return `MAILER-DAEMON@${domain}`;
 }
 
 /**

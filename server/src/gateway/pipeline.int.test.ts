@@ -271,6 +271,54 @@ describe.each(dialectsUnderTest())('gateway over the delivery pipeline (%s)', (d
     expect(sink.messages.filter(to(CLINICIAN))).toHaveLength(1);
   });
 
+  it('sends a report for a sender of another practice under that practice: its id, its domain', async () => {
+    const second = await ensurePractice(store.db, {
+      name: 'Hillside Therapy',
+      domains: ['hillside.test'],
+    });
+    await insertTestClinician(store.db, second.practiceId, { email: 'dr.kim@hillside.test', name: 'Dr Kim' });
+    // GATEWAY_DSN_FROM names the first practice's domain: right for its senders, not for Hillside's.
+    await gw.close();
+    gw = await startGateway({
+      config: delivery.services.config,
+      store,
+      pipeline: delivery.pipeline,
+      env: {
+        GATEWAY_PORT: '0',
+        GATEWAY_HOST: '127.0.0.1',
+        GATEWAY_ALLOWED_SOURCES: '127.0.0.1',
+        GATEWAY_REPLY_DOMAIN: 'reply.clinic.test',
+        GATEWAY_PRACTICE_ID: practiceId,
+        GATEWAY_DSN_FROM: 'postmaster@clinic.test',
+      },
+    });
+    const order = (from: string, n: number) =>
+      client(gw.port).sendMail({
+        envelope: { from, to: ['vendor@example.com', 'nobody@example.com'] },
+        raw: rawMessage({
+          from,
+          to: 'vendor@example.com, nobody@example.com',
+          subject: 'Order',
+          text: 'Toner.',
+          messageId: `<order-${n}@x.test>`,
+        }),
+      });
+    expect((await order('dr.kim@hillside.test', 1)).response).toMatch(/^250 .*a delivery report follows/);
+    expect((await order(CLINICIAN, 2)).response).toMatch(/^250 .*a delivery report follows/);
+    const rows = await store.db
+      .selectFrom('outbox')
+      .select('practice_id')
+      .where('kind', '=', 'gateway_mail')
+      .orderBy('created_at')
+      .execute();
+    expect(rows.map((r) => r.practice_id).sort()).toEqual([practiceId, second.practiceId].sort());
+    const kim = await until(() => sink.messages.find(to('dr.kim@hillside.test')));
+    const lee = await until(() => sink.messages.find(to(CLINICIAN)));
+    expect((await simpleParser(kim.raw)).from?.value[0]?.address).toBe('MAILER-DAEMON@hillside.test');
+    expect(kim.raw.toString('utf8')).toMatch(/^Message-ID: <dsn-[0-9a-f]+@hillside\.test>\r$/m);
+    expect((await simpleParser(lee.raw)).from?.value[0]?.address).toBe('postmaster@clinic.test');
+  });
+
   it('sends no report for a bounce (null sender) refused in part, and answers 5xx when every recipient is refused', async () => {
     const raw = rawMessage({
       from: 'MAILER-DAEMON@clinic.test',
