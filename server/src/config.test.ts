@@ -54,5 +54,10 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ HOST: '0.0.0.0' })).toThrow(/HOST: development mode issues tokens/);
     expect(loadConfig({ HOST: '127.0.0.1' }).host).toBe('127.0.0.1');
     expect(loadConfig({ HOST: '0.0.0.0', ATTUNE_UNSAFE_DEV_ON_NETWORK: 'true' }).host).toBe('0.0.0.0');
+    // Behind a reverse proxy it is on the network whatever HOST says.
+    expect(() => loadConfig({ TRUST_PROXY: 'true' })).toThrow(
+      /TRUST_PROXY: a reverse proxy puts a development server/,
+    );
+    expect(loadConfig({ TRUST_PROXY: 'true', ATTUNE_UNSAFE_DEV_ON_NETWORK: 'true' }).trustProxy).toBe(true);
   });
 });

@@ -158,6 +158,8 @@ export interface Config {
   publicUrl: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   trustProxy: boolean;
+  /** ATTUNE_UNSAFE_DEV_ON_NETWORK: development tokens for callers that are not on this machine. */
+  unsafeDevOnNetwork: boolean;
   /** Origins allowed to call /v1 from a browser (the add-ins' hosts); ['*'] allows any (bearer tokens, no cookies). */
   corsOrigins: string[];
   practice: {
@@ -196,7 +198,7 @@ export function devCertsDir(home: string = homedir()): string {
   return join(home, '.office-addin-dev-certs');
 }
 
-function isLoopback(host: string): boolean {
+export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
@@ -260,6 +262,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       'HOST: development mode issues tokens to anyone (POST /v1/dev/token); listen on 127.0.0.1, use ATTUNE_ENV=production, or set ATTUNE_UNSAFE_DEV_ON_NETWORK=true',
     );
   }
+  // Behind a reverse proxy the server is on the network whatever HOST says.
+  if (isDevelopment && e.TRUST_PROXY && !e.ATTUNE_UNSAFE_DEV_ON_NETWORK) {
+    problems.push(
+      'TRUST_PROXY: a reverse proxy puts a development server, and its tokens for anyone (POST /v1/dev/token), on the network; use ATTUNE_ENV=production, or set ATTUNE_UNSAFE_DEV_ON_NETWORK=true',
+    );
+  }
   if (e.ENTRA_ISSUER_TEMPLATE && !e.ENTRA_ISSUER_TEMPLATE.includes('{tid}')) {
     problems.push('ENTRA_ISSUER_TEMPLATE: must contain {tid}');
   }
@@ -286,6 +294,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicUrl,
     logLevel: e.LOG_LEVEL,
     trustProxy: e.TRUST_PROXY,
+    unsafeDevOnNetwork: e.ATTUNE_UNSAFE_DEV_ON_NETWORK,
     corsOrigins: e.CORS_ORIGINS.length > 0 ? e.CORS_ORIGINS : ['*'],
     practice: {
       name: e.PRACTICE_NAME,

@@ -309,6 +309,8 @@ describe.each(dialectsUnderTest())('HTTP API under fuzzing (real server, %s)', (
       patientName: PHI_NAME,
       env: {
         TRUST_PROXY: 'true',
+        // Development mode behind a proxy: refused at start-up unless said to be deliberate.
+        ATTUNE_UNSAFE_DEV_ON_NETWORK: 'true',
         ...(schema ? { DATABASE_URL: schema.databaseUrl, DATABASE_SCHEMA: schema.schema } : {}),
       },
     });

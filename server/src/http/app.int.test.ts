@@ -339,6 +339,17 @@ describe.each(dialectsUnderTest())('HTTP API on %s', (dialect) => {
       expect((await t.app.request('/v1/policy', bearer(token))).status).toBe(200);
     });
 
+    it('refuses a request that came through a proxy: a reverse proxy on this host makes every caller 127.0.0.1', async () => {
+      for (const header of ['x-forwarded-for', 'forwarded', 'x-real-ip']) {
+        const res = await t.app.request('/v1/dev/token', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', [header]: '203.0.113.9' },
+          body: JSON.stringify({ email: 'boss@a.example.org', admin: true }),
+        });
+        await expectError(res, 403, 'dev_tokens_disabled');
+      }
+    });
+
     it('refuses an address outside every practice domain with 400', async () => {
       await expectError(
         await t.app.request('/v1/dev/token', json({ email: 'x@elsewhere.example' })),

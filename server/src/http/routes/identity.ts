@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AUDIT, appendAudit } from '../../audit/index.ts';
+import { isLoopback } from '../../config.ts';
 import { ApiError } from '../errors.ts';
 import { readJson } from '../validate.ts';
 import type { RouteModule } from '../types.ts';
@@ -34,6 +35,19 @@ export const identityRoutes: RouteModule = {
           403,
           'dev_tokens_disabled',
           'Development tokens are available only when ATTUNE_ENV=development.',
+        );
+      // Only for this machine: a development server behind a reverse proxy on the same host sees
+      // every caller as 127.0.0.1, so a request that came through a proxy is refused as well.
+      const ip = c.get('ip').replace(/^::ffff:/, '');
+      const proxied =
+        c.req.header('x-forwarded-for') !== undefined ||
+        c.req.header('forwarded') !== undefined ||
+        c.req.header('x-real-ip') !== undefined;
+      if (!deps.config.unsafeDevOnNetwork && (proxied || (ip !== 'local' && !isLoopback(ip))))
+        throw new ApiError(
+          403,
+          'dev_tokens_disabled',
+          'Development tokens are issued only to requests from this machine, not through a proxy (ATTUNE_UNSAFE_DEV_ON_NETWORK=true allows it).',
         );
       const body = await readJson(c, DevTokenRequestSchema);
       const domain = body.email.split('@')[1] ?? '';
