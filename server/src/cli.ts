@@ -24,6 +24,11 @@ const COMMANDS: Record<
       'add and manage the practices of a deployment: attune practice list | add --name N --domain D | set-domains P --domain D | set P',
     load: () => import('./cli/practice.ts'),
   },
+  archive: {
+    summary:
+      "export a practice's archive, verified and decrypted: attune archive export --practice P --out FILE [--from ISO] [--to ISO] [--patient EMAIL] [--encrypt-to KEYFILE]",
+    load: () => import('./cli/archive.ts'),
+  },
   demo: {
     summary: 'fill the development store with a simulated practice: attune demo [--reset]',
     load: () => import('./cli/demo.ts'),
