@@ -5,7 +5,7 @@ import {
   type SendMessageRequest,
   type SendMessageResponse,
 } from '@attune/shared/api';
-import type { Decision } from '@attune/shared/policy';
+import { isInternal, type Decision } from '@attune/shared/policy';
 import { appendArchive } from '../archive/index.ts';
 import { appendAudit, AUDIT } from '../audit/index.ts';
 import {
@@ -277,8 +277,9 @@ export async function sendSecureMessage(
       ...r,
       patientId: p?.id ?? null,
       // Unknown `to` recipients become patients of the practice (email only), so their engagement is
-      // tracked from the first message; cc recipients (family, other providers) do not.
-      newPatient: !p && r.kind === 'to',
+      // tracked from the first message; cc recipients (family, other providers) do not, nor do
+      // colleagues (the practice's internal domains: a clinician writing to a colleague securely).
+      newPatient: !p && r.kind === 'to' && !isInternal(r.email, policy.internalDomains),
       deliveryId,
       outboxId,
       method,

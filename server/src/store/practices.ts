@@ -60,7 +60,12 @@ export async function ensurePractice(
   });
 }
 
-/** The practice's effective policy: its stored policy, or the safe defaults. */
+/**
+ * The practice's effective policy: its stored policy, or the safe defaults, with the practice's own
+ * domains among its internal domains. Mail to colleagues in the practice's domains stays inside the
+ * practice's own mail system: an admin should not have to list them again for PHI to a colleague not
+ * to be forced into the portal (and for colleagues not to become patients on a secure send).
+ */
 export async function getPolicy(
   db: Db,
   practiceId: string,
@@ -68,8 +73,37 @@ export async function getPolicy(
   const [row] = await runCompiled(db, 'policy:get', [practiceId], () =>
     db.selectFrom('practice_policy').selectAll().where('practice_id', '=', practiceId),
   );
-  if (!row) return { policy: DEFAULT_POLICY, version: 0, updatedAt: null };
-  return { policy: parsePolicy(row.policy), version: row.version, updatedAt: row.updated_at };
+  const domains = await runCompiled(db, 'policy:domains', [practiceId], () =>
+    db
+      .selectFrom('practice_domains')
+      .select('domain')
+      .where('practice_id', '=', practiceId)
+      .orderBy('domain'),
+  );
+  const base = row ? parsePolicy(row.policy) : DEFAULT_POLICY;
+  const policy = withPracticeDomains(
+    base,
+    domains.map((d) => d.domain),
+  );
+  if (!row) return { policy, version: 0, updatedAt: null };
+  return { policy, version: row.version, updatedAt: row.updated_at };
+}
+
+// Merged policies by base policy and domain list: the same objects send after send.
+const mergedPolicies = new WeakMap<Policy, Map<string, Policy>>();
+
+function withPracticeDomains(base: Policy, domains: readonly string[]): Policy {
+  const missing = domains.filter((d) => !base.internalDomains.some((i) => i.toLowerCase() === d));
+  if (missing.length === 0) return base;
+  const key = missing.join(',');
+  let byDomains = mergedPolicies.get(base);
+  const hit = byDomains?.get(key);
+  if (hit) return hit;
+  const merged: Policy = { ...base, internalDomains: [...base.internalDomains, ...missing] };
+  if (!byDomains) mergedPolicies.set(base, (byDomains = new Map()));
+  if (byDomains.size > 64) byDomains.clear();
+  byDomains.set(key, merged);
+  return merged;
 }
 
 // Parsed policies by their stored text: every secure send reads the policy (it must see a change at

@@ -76,6 +76,26 @@ describe('POST /v1/messages', () => {
     expect(events.map((e) => [e.type, e.topics])).toEqual([['sent', '["medication"]']]);
   });
 
+  it("counts the practice's own domains as internal: PHI to a colleague is allowed, and a colleague never becomes a patient", async () => {
+    const policy = (await (await f.api('GET', '/v1/policy')).json()) as { internalDomains: string[] };
+    expect(policy.internalDomains).toContain('calm.example');
+    // Sent securely anyway (the clinician chose to): the colleague gets a link, and is no patient.
+    const r = await f.api('POST', '/v1/messages', {
+      to: ['dr.colleague@calm.example'],
+      subject: 'Consult',
+      text: BODY,
+    });
+    expect(r.status).toBe(202);
+    const body = SendMessageResponseSchema.parse(await r.json());
+    expect(body.decision).toBe('allow');
+    const patients = await f.server.store.db
+      .selectFrom('patients')
+      .select('email')
+      .where('email', '=', 'dr.colleague@calm.example')
+      .execute();
+    expect(patients).toEqual([]);
+  });
+
   it('sends PGP/MIME to a patient with a registered gpg key; gpg decrypts it and verifies the practice signature', async () => {
     const key = await gpg.generateKey('casey@patient.example');
     const reg = await f.api('POST', '/v1/patients', {
