@@ -198,17 +198,7 @@ describe('Gmail add-on against the real server', () => {
     expect(r.requests.map((q) => q.url.slice(server.url.length))).toEqual(['/v1/engagement/lookup']);
   });
 
-  it('sends securely: the draft gets the PHI-free notice with a working secure link, and the server emails no second notice', async (ctx) => {
-    const probe = await fetch(`${server.url}/v1/messages`, {
-      method: 'POST',
-      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-      body: '{}',
-      signal: AbortSignal.timeout(10_000),
-    });
-    // The messages route is built by another engineer in parallel; until it is mounted the server
-    // answers 404 for it, and this test cannot run.
-    if (probe.status === 404) ctx.skip();
-
+  it('sends securely: the draft gets the PHI-free notice with a working secure link, and the server emails no second notice', async () => {
     const r = await host.call('onComposeSend', composeEvent(PHI_BODY));
     expect(r.error).toBeUndefined();
     expect(r.requests.at(-1)).toMatchObject({ method: 'POST', url: `${server.url}/v1/messages` });
@@ -231,9 +221,7 @@ describe('Gmail add-on against the real server', () => {
     expect(mail, 'the server emailed no notice of its own').toBeUndefined();
   });
 
-  it('two clicks of Send securely on one card make one message on the server (same Idempotency-Key)', async (ctx) => {
-    const probe = await api('POST', '/v1/messages', {});
-    if (probe.status === 404) ctx.skip();
+  it('two clicks of Send securely on one card make one message on the server (same Idempotency-Key)', async () => {
     const body = `${PHI_BODY} See you Thursday.`;
     const opened = await host.call('onGmailCompose', composeEvent(body));
     expect(opened.error).toBeUndefined();
@@ -262,9 +250,7 @@ describe('Gmail add-on against the real server', () => {
     expect(links[1]).toBe(links[0]);
   });
 
-  it('asks before sending an edit under a used key, and "Revoke it and send this version" revokes the earlier one', async (ctx) => {
-    const probe = await api('POST', '/v1/messages', {});
-    if (probe.status === 404) ctx.skip();
+  it('asks before sending an edit under a used key, and "Revoke it and send this version" revokes the earlier one', async () => {
     const first = `${PHI_BODY} See you Friday.`;
     const edited = `${PHI_BODY} See you Monday instead.`;
     const opened = await host.call('onGmailCompose', composeEvent(first));
