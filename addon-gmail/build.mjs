@@ -40,10 +40,15 @@ export function manifest(serverUrl) {
     runtimeVersion: 'V8',
     exceptionLogging: 'STACKDRIVER',
     // Narrowest scopes that work (platforms.md §5): no gmail.readonly, no gmail.compose.
+    // gmail.addons.current.message.readonly: the text of the message open in Gmail, while the add-on
+    // runs, and no other message. A reply notice names the reply only in its text (`Reference: <id>`;
+    // the metadata scope gives subject and headers, not the text), and src/reply.ts reads it only
+    // when the subject is a reply notice's. metadata stays for the compose trigger's METADATA access.
     oauthScopes: [
       'https://www.googleapis.com/auth/gmail.addons.execute',
       'https://www.googleapis.com/auth/gmail.addons.current.action.compose',
       'https://www.googleapis.com/auth/gmail.addons.current.message.metadata',
+      'https://www.googleapis.com/auth/gmail.addons.current.message.readonly',
       'https://www.googleapis.com/auth/script.external_request',
       'https://www.googleapis.com/auth/userinfo.email',
       'openid',

@@ -22,6 +22,8 @@ export interface WorkerInit {
   token: string | null;
   scriptProperties: Record<string, string>;
   messages: FakeMessageSpec[];
+  /** The project's oauthScopes; undefined grants every scope. */
+  scopes?: string[];
   /** UrlFetchApp gives up after about a minute; so does the bridge. */
   timeoutMs: number;
 }
@@ -61,6 +63,7 @@ const env = createFakeEnv({
   token: init.token,
   messages: init.messages,
   scriptProperties: init.scriptProperties,
+  ...(init.scopes ? { scopes: init.scopes } : {}),
 });
 const context = vm.createContext({
   CardService: env.CardService,

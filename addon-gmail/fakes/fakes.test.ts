@@ -100,6 +100,22 @@ describe('fake GmailApp and PropertiesService', () => {
     expect(gmail.getMessageById('m').getFrom()).toBe('A <a@x.org>');
   });
 
+  it("reads a message's text only under a scope that grants its content", () => {
+    const spec = [{ id: 'm', accessToken: 'tok', from: 'a@x.org', subject: 'S', body: 'Text' }];
+    const metadataOnly = createGmailApp(spec, {
+      scopes: ['https://www.googleapis.com/auth/gmail.addons.current.message.metadata'],
+    });
+    metadataOnly.setCurrentMessageAccessToken('tok');
+    expect(metadataOnly.getMessageById('m').getSubject()).toBe('S');
+    expect(() => metadataOnly.getMessageById('m').getPlainBody()).toThrow(/permissions are not sufficient/);
+    const readonly = createGmailApp(spec, {
+      scopes: ['https://www.googleapis.com/auth/gmail.addons.current.message.readonly'],
+    });
+    readonly.setCurrentMessageAccessToken('tok');
+    expect(readonly.getMessageById('m').getPlainBody()).toBe('Text');
+    expect(readonly.bodiesRead).toEqual(['m']);
+  });
+
   it('returns null for a missing property', () => {
     expect(createPropertiesService().getScriptProperties().getProperty('NOPE')).toBeNull();
   });

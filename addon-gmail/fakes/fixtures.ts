@@ -1,7 +1,7 @@
 // Synthetic API responses (invented people, no benchmark data), checked against the shared zod
 // schemas in the tests so they stay faithful to the contract.
 
-import type { Caseload, CaseloadItem, Engagement, SendMessageResponse } from '@attune/shared/api';
+import type { Caseload, CaseloadItem, Engagement, Reply, SendMessageResponse } from '@attune/shared/api';
 
 export function engagementFixture(overrides: Partial<Engagement> = {}): Engagement {
   const base: Engagement = {
@@ -143,6 +143,21 @@ export function sendResponseFixture(overrides: Partial<SendMessageResponse> = {}
       text: 'You have a secure message. Open: https://attune.test/m/abc',
       html: '<p>You have a secure message. <a href="https://attune.test/m/abc">Open it</a></p>',
     },
+    ...overrides,
+  };
+}
+
+/** GET /v1/replies/:id: an invented patient's reply on the secure page. */
+export function replyFixture(overrides: Partial<Reply> = {}): Reply {
+  return {
+    id: '0193a5b2-7c4d-7e8f-9a0b-1c2d3e4f5a6b',
+    messageId: '0193a5b0-0000-7000-8000-000000000001',
+    from: 'river.stone@example.org',
+    otherSender: null,
+    receivedAt: '2026-11-20T03:15:00.000Z',
+    source: 'viewer',
+    text: 'Thanks for checking in.\nThe new routine helps, and Thursday at 4 works for me.',
+    crisis: false,
     ...overrides,
   };
 }

@@ -21,6 +21,8 @@ export interface FakeEnvOptions {
   messages?: readonly FakeMessageSpec[];
   scriptProperties?: Record<string, string>;
   whitelist?: readonly string[];
+  /** The project's oauthScopes (e.g. manifest(...).oauthScopes); undefined grants every scope. */
+  scopes?: readonly string[];
 }
 
 export const TEST_SERVER = 'https://attune.test';
@@ -31,7 +33,7 @@ export function createFakeEnv(opts: FakeEnvOptions) {
     CardService: createCardService(),
     UrlFetchApp: createUrlFetchApp(opts.transport, opts.whitelist ? { whitelist: opts.whitelist } : {}),
     ScriptApp: createScriptApp({ token: opts.token === undefined ? TEST_TOKEN : opts.token }),
-    GmailApp: createGmailApp(opts.messages ?? []),
+    GmailApp: createGmailApp(opts.messages ?? [], opts.scopes ? { scopes: opts.scopes } : {}),
     PropertiesService: createPropertiesService(opts.scriptProperties ?? { ATTUNE_SERVER_URL: TEST_SERVER }),
     Utilities: createUtilities(),
   };

@@ -4,7 +4,11 @@
 //   - GmailApp under gmail.addons.current.message.* scopes: getMessageById works only for the
 //     message whose per-message access token was given to setCurrentMessageAccessToken (the
 //     real service fails with "Missing access token for per message scope authorization").
-//     GmailMessage.getFrom() returns the From header as written ("Name <addr>").
+//     GmailMessage.getFrom() returns the From header as written ("Name <addr>"); getSubject() the
+//     subject. getPlainBody() returns the text, and needs a scope that reads message content
+//     (gmail.addons.current.message.readonly, or the broad gmail.readonly / mail.google.com); under
+//     the metadata scope alone Apps Script throws "Specified permissions are not sufficient to call
+//     GmailMessage.getPlainBody". Given the project's `scopes`, the fake does the same.
 //     createDraftReply(body, options) creates a reply draft (allowed by
 //     gmail.addons.current.action.compose inside a compose action).
 //   - PropertiesService: string values only; getProperty of a missing key is null.
@@ -33,7 +37,16 @@ export interface FakeMessageSpec {
   accessToken: string;
   from: string;
   subject?: string;
+  /** What getPlainBody() returns. */
+  body?: string;
 }
+
+/** Scopes under which GmailMessage.getPlainBody() may read the open message's text. */
+const CONTENT_SCOPES = [
+  'https://www.googleapis.com/auth/gmail.addons.current.message.readonly',
+  'https://www.googleapis.com/auth/gmail.readonly',
+  'https://mail.google.com/',
+];
 
 export interface FakeDraft {
   id: string;
@@ -43,11 +56,21 @@ export interface FakeDraft {
   getId(): string;
 }
 
-export function createGmailApp(messages: readonly FakeMessageSpec[]) {
+/**
+ * `scopes`: the project's oauthScopes (appsscript.json); getPlainBody() throws without a content
+ * scope among them. Undefined: every scope is granted.
+ */
+export function createGmailApp(
+  messages: readonly FakeMessageSpec[],
+  opts: { scopes?: readonly string[] } = {},
+) {
   let current: string | null = null;
   const drafts: FakeDraft[] = [];
+  /** Ids of the messages whose text was read (tests check which ones the add-on reads). */
+  const bodiesRead: string[] = [];
   return {
     drafts,
+    bodiesRead,
     setCurrentMessageAccessToken(token: string): void {
       if (typeof token !== 'string' || token === '')
         throw new Error('Exception: Invalid argument: accessToken');
@@ -63,6 +86,16 @@ export function createGmailApp(messages: readonly FakeMessageSpec[]) {
         getId: () => m.id,
         getFrom: () => m.from,
         getSubject: () => m.subject ?? '',
+        getPlainBody(): string {
+          if (opts.scopes !== undefined && !opts.scopes.some((sc) => CONTENT_SCOPES.includes(sc))) {
+            throw new Error(
+              'Exception: Specified permissions are not sufficient to call GmailMessage.getPlainBody. ' +
+                'Required permissions: https://www.googleapis.com/auth/gmail.addons.current.message.readonly',
+            );
+          }
+          bodiesRead.push(m.id);
+          return m.body ?? '';
+        },
         createDraftReply(body: string, options: Record<string, unknown> = {}) {
           if (typeof body !== 'string') throw new Error('Exception: Invalid argument: body');
           const draft: FakeDraft = {

@@ -39,6 +39,8 @@ export async function startBundleHost(opts: {
   token: string | null;
   scriptProperties: Record<string, string>;
   messages?: FakeMessageSpec[];
+  /** The project's oauthScopes (the built manifest's); undefined grants every scope. */
+  scopes?: string[];
   timeoutMs?: number;
 }): Promise<BundleHost> {
   const built = await build({
@@ -61,6 +63,7 @@ export async function startBundleHost(opts: {
     token: opts.token,
     scriptProperties: opts.scriptProperties,
     messages: opts.messages ?? [],
+    ...(opts.scopes ? { scopes: opts.scopes } : {}),
     timeoutMs: opts.timeoutMs ?? 60_000,
   };
   const worker = new Worker(workerCode, { eval: true, workerData: init, transferList: [channel.port2] });

@@ -24,7 +24,8 @@ export type ApiFailure =
    * from POST /v1/messages: the clinician's own earlier message under that key (never PHI).
    */
   | { kind: 'rejected'; status: number; code: string; message: string; messageId?: string }
-  | { kind: 'server_error'; status: number }
+  /** `code` when the server said which failure it was (e.g. 500 `content_unreadable`). */
+  | { kind: 'server_error'; status: number; code?: string }
   /** A 2xx whose body is not what the contract says (version skew, proxy page). */
   | { kind: 'bad_response' };
 
@@ -120,7 +121,15 @@ export function request<T>(spec: RequestSpec, parser: Parser<T>): ApiResult<T> {
       ? { ok: true, data: parsed.data }
       : { ok: false, failure: { kind: 'bad_response' } };
   }
-  if (status >= 500) return { ok: false, failure: { kind: 'server_error', status } };
+  if (status >= 500) {
+    // The server's 5xx bodies carry a stable code too (never PHI, CONVENTIONS 4): kept so a card can
+    // say what happened, e.g. a reply that is stored but cannot be read.
+    const { code } = errorOf(body);
+    return {
+      ok: false,
+      failure: code !== 'unknown' ? { kind: 'server_error', status, code } : { kind: 'server_error', status },
+    };
+  }
   // 3xx with followRedirects:false lands here too: treat as a misrouted server.
   if (status < 400) return { ok: false, failure: { kind: 'bad_response' } };
   const err = errorOf(body);

@@ -8,12 +8,14 @@ import {
   MessageNoticeResponseSchema,
   MessageStatusResponseSchema,
   PolicySchema,
+  ReplySchema,
   SendMessageResponseSchema,
   type Caseload,
   type Engagement,
   type MessageNoticeResponse,
   type MessageStatusResponse,
   type Policy,
+  type Reply,
   type SendMessageRequestInput,
   type SendMessageResponse,
 } from '@attune/shared/api';
@@ -75,4 +77,14 @@ export function getEngagementByEmail(email: string): ApiResult<Engagement> {
 
 export function getCaseload(page: number, pageSize = CASELOAD_PAGE_SIZE): ApiResult<Caseload> {
   return request({ method: 'get', path: `/v1/caseload?page=${page}&pageSize=${pageSize}` }, CaseloadSchema);
+}
+
+/**
+ * A patient's secure reply (GET /v1/replies/:id), by the reference the PHI-free reply notice carries.
+ * The reference is the path the server defines for it and the only thing in the URL; the server
+ * answers 404 for another practice's reply like an unknown one, and 500 `content_unreadable` for one
+ * it stores but cannot read.
+ */
+export function getReply(reference: string): ApiResult<Reply> {
+  return request({ method: 'get', path: `/v1/replies/${encodeURIComponent(reference)}` }, ReplySchema);
 }

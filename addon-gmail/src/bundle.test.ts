@@ -17,7 +17,7 @@ import {
   type FakeEnv,
   type Transport,
 } from '../fakes/index.ts';
-import { engagementFixture, caseloadFixture, sendResponseFixture } from '../fakes/fixtures.ts';
+import { engagementFixture, caseloadFixture, replyFixture, sendResponseFixture } from '../fakes/fixtures.ts';
 import { router } from '../fakes/router.ts';
 
 const SERVER = 'https://attune.bundle.test';
@@ -147,6 +147,33 @@ describe('the Apps Script bundle', () => {
     expect(env.UrlFetchApp.requests.at(-1)).toMatchObject({ method: 'POST', url: `${SERVER}/v1/messages` });
   });
 
+  it("shows a patient's secure reply beside its notice, under exactly the manifest's scopes", () => {
+    const id = replyFixture().id;
+    const notice = {
+      id: 'n-1',
+      accessToken: 'per-message',
+      from: 'notices@practice.test',
+      subject: 'New secure reply (Lakeside)',
+      body: `A patient replied to your secure message.\n\nOpen Attune in Outlook or Gmail to read it.\nReference: ${id}`,
+    };
+    const env = createFakeEnv({
+      transport: router(SERVER, {
+        [`GET /v1/replies/${id}`]: json(200, replyFixture()),
+        'POST /v1/engagement/lookup': json(200, engagementFixture()),
+      }),
+      messages: [notice],
+      scriptProperties: {},
+      scopes: m.oauthScopes,
+    });
+    const g = load(env);
+    const cards = g.onGmailMessageOpen?.(
+      event({ gmail: { accessToken: notice.accessToken, messageId: notice.id, threadId: 't' } }),
+    ) as FakeCard[];
+    expect(cards[0]?.tree.name).toBe('attune-reply');
+    expect(textOf(cards[0]?.tree)).toContain('Thursday at 4 works for me.');
+    expect(env.UrlFetchApp.requests[0]?.url).toBe(`${SERVER}/v1/replies/${id}`);
+  });
+
   it('has no require, import or export at run time', async () => {
     // Comments may mention import(); strip them first.
     const { code: stripped } = await transform(code, { minifyWhitespace: true, legalComments: 'none' });
@@ -171,6 +198,8 @@ describe('appsscript.json', () => {
         'https://www.googleapis.com/auth/gmail.addons.execute',
         'https://www.googleapis.com/auth/gmail.addons.current.action.compose',
         'https://www.googleapis.com/auth/gmail.addons.current.message.metadata',
+        // The text of the open message only, for a reply notice's Reference (src/reply.ts).
+        'https://www.googleapis.com/auth/gmail.addons.current.message.readonly',
         'https://www.googleapis.com/auth/script.external_request',
         'https://www.googleapis.com/auth/userinfo.email',
         'openid',

@@ -15,7 +15,8 @@ import {
 } from './compose.ts';
 import type { AddonEvent } from './events.ts';
 import { caseloadPageAction, homepageTrigger, openPatientAction } from './home.ts';
-import { checkInDraftAction, messageOpenTrigger } from './insights.ts';
+import { checkInDraftAction } from './insights.ts';
+import { messageOpenTrigger } from './reply.ts';
 import { pushCard, unexpectedErrorCard } from './ui.ts';
 
 type Card = GoogleAppsScript.Card_Service.Card;

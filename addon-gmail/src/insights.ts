@@ -63,7 +63,19 @@ export function buildInsightsCard(eng: Engagement, opts: InsightsOptions): Card 
           `Engagement as of ${eng.asOf.slice(0, 16).replace('T', ' ')} UTC · ${eng.data.events} events`,
         ),
     );
+  addInsightsSections(card, eng, opts);
+  return card.build();
+}
 
+/**
+ * The insights sections (alerts, figures, approach, chart, check-in, disclaimer) added to a card
+ * under construction: the insights card, and the secure-reply card below the reply.
+ */
+export function addInsightsSections(
+  card: GoogleAppsScript.Card_Service.CardBuilder,
+  eng: Engagement,
+  opts: InsightsOptions,
+): void {
   // Crisis first, then the rest by severity, as the API orders them within a kind.
   const crisis = eng.alerts.filter((a) => a.kind === 'crisis');
   const others = eng.alerts.filter((a) => a.kind !== 'crisis');
@@ -171,10 +183,9 @@ export function buildInsightsCard(eng: Engagement, opts: InsightsOptions): Card 
   }
 
   card.addSection(disclaimerSection(eng.disclaimer));
-  return card.build();
 }
 
-function notAPatientCard(): Card {
+export function notAPatientCard(): Card {
   return CardService.newCardBuilder()
     .setName('attune-insights')
     .setHeader(CardService.newCardHeader().setTitle(`${PRODUCT}`).setSubtitle('No patient insights'))
@@ -190,16 +201,14 @@ export function insightsCardFor(email: string, opts: InsightsOptions): Card {
   return errorCard(res.failure, 'Patient insights');
 }
 
-/** Contextual trigger (appsscript.json gmail.contextualTriggers): a message was opened. */
-export function messageOpenTrigger(e: AddonEvent): Card[] {
-  const messageId = e.gmail?.messageId;
-  const accessToken = e.gmail?.accessToken;
-  if (messageId === undefined || accessToken === undefined) return [notAPatientCard()];
-  // The message-scoped token lets gmail.addons.current.message.metadata read this message only.
-  GmailApp.setCurrentMessageAccessToken(accessToken);
-  const from = addressOf(GmailApp.getMessageById(messageId).getFrom());
-  if (from === null) return [notAPatientCard()];
-  return [insightsCardFor(from, { replyToMessage: true })];
+/**
+ * Insights about the sender of an opened message (already opened with its per-message token): the
+ * contextual trigger's answer for any message that is not Attune's notice of a secure reply.
+ */
+export function senderInsightsCard(message: GoogleAppsScript.Gmail.GmailMessage): Card {
+  const from = addressOf(message.getFrom());
+  if (from === null) return notAPatientCard();
+  return insightsCardFor(from, { replyToMessage: true });
 }
 
 /** Compose action behind "Send a check-in": a reply draft to the opened message with the template. */
