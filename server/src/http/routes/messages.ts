@@ -27,6 +27,17 @@ function sameRecipients(a: string[], b: string[]): boolean {
   return norm(a) === norm(b);
 }
 
+/** The signed-in clinician and the request, as the delivery module's operations take them. */
+function callerOf(c: Context<AppEnv>) {
+  const a = c.get('auth');
+  return {
+    practiceId: a.practiceId,
+    clinicianId: a.clinicianId,
+    ip: c.get('ip'),
+    requestId: c.get('requestId'),
+  };
+}
+
 function notFound(c: Context<AppEnv>, deps: AppDeps, id: string): Promise<never> {
   return notInPractice(c, deps.store.db, {
     table: 'messages',
@@ -53,17 +64,9 @@ export const messages: RouteModule = {
           'Idempotency-Key must be 1 to 200 printable ASCII characters.',
         );
       }
-      const a = c.get('auth');
       const r = await sendSecureMessage(
         delivery.services,
-        {
-          practiceId: a.practiceId,
-          clinicianId: a.clinicianId,
-          requestId: c.get('requestId'),
-          ip: c.get('ip'),
-          idempotencyKey: key ?? null,
-          channel: 'api',
-        },
+        { ...callerOf(c), idempotencyKey: key ?? null, channel: 'api' },
         req,
       );
       if (!r.ok) {
@@ -127,19 +130,7 @@ export const messages: RouteModule = {
 
     app.post('/v1/messages/:id/revoke', auth, async function revoke(c) {
       const id = c.req.param('id');
-      const a = c.get('auth');
-      const status = ID.test(id)
-        ? await revokeMessage(
-            delivery.services,
-            {
-              practiceId: a.practiceId,
-              clinicianId: a.clinicianId,
-              ip: c.get('ip'),
-              requestId: c.get('requestId'),
-            },
-            id,
-          )
-        : null;
+      const status = ID.test(id) ? await revokeMessage(delivery.services, callerOf(c), id) : null;
       if (!status) return notFound(c, deps, id);
       return c.json(status);
     });
@@ -149,19 +140,7 @@ export const messages: RouteModule = {
     // is audited each time and never cached.
     app.post('/v1/messages/:id/notice', auth, async function reissueNotice(c) {
       const id = c.req.param('id');
-      const a = c.get('auth');
-      const r = ID.test(id)
-        ? await messageNotice(
-            delivery.services,
-            {
-              practiceId: a.practiceId,
-              clinicianId: a.clinicianId,
-              ip: c.get('ip'),
-              requestId: c.get('requestId'),
-            },
-            id,
-          )
-        : null;
+      const r = ID.test(id) ? await messageNotice(delivery.services, callerOf(c), id) : null;
       if (!r || (!r.ok && r.reason === 'not_found')) return notFound(c, deps, id);
       if (!r.ok) {
         if (r.reason === 'revoked')
