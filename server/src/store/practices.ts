@@ -100,7 +100,7 @@ function withPracticeDomains(base: Policy, domains: readonly string[]): Policy {
   const hit = byDomains?.get(key);
   if (hit) return hit;
   const merged: Policy = { ...base, internalDomains: [...base.internalDomains, ...missing] };
-  if (!byDomains) mergedPolicies.set(base, (byDomains = new Map()));
+  if (!byDomains) mergedPolicies.set(base, (byDomains = new Map<string, Policy>()));
   if (byDomains.size > 64) byDomains.clear();
   byDomains.set(key, merged);
   return merged;
