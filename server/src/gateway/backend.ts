@@ -117,6 +117,12 @@ export interface GatewayBackend {
    * practice added or changed (attune practice set-domains) has its replies taken (server.ts).
    */
   replyDomains?(): Promise<string[]>;
+  /**
+   * Every practice's own mail domains (practice_domains), lower-case: the envelope senders the
+   * gateway relays outbound mail for (server.ts). Re-read while the gateway runs, so a practice
+   * added (attune practice add) is relayed for without a restart.
+   */
+  practiceDomains(): Promise<string[]>;
   /** Cheap check at RCPT time, so bad tokens get 550 before any data is sent. */
   replyTokenState(token: string): Promise<TokenState>;
   /** Store, archive, record engagement and notify the clinician, in one transaction. */

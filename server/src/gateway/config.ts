@@ -37,6 +37,13 @@ export interface GatewayConfig {
   inboundRatePerMinute: number;
   /** Domains of per-message reply addresses (reply+<token>@<domain>); empty: replies off. */
   replyDomains: string[];
+  /**
+   * Envelope-sender domains relayed for besides the practices' own (practice_domains) and reply
+   * domains: GATEWAY_SENDER_DOMAINS, and the domain of MAIL_FROM (Attune's own notices, which come
+   * round again when the practice routes all outbound mail through the gateway). Exact domains:
+   * a subdomain is relayed for only when listed itself.
+   */
+  senderDomains: string[];
   /** Local part prefix of reply addresses. */
   replyLocalPrefix: string;
   /** More Received headers than this is a routing loop (RFC 5321 6.3). */
@@ -152,6 +159,19 @@ export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
     if (!isDomain(d))
       throw new GatewayConfigError('GATEWAY_REPLY_DOMAIN must be a domain name (or a comma-separated list).');
   }
+  const mailFrom = env['MAIL_FROM']?.trim().toLowerCase();
+  const senderDomains = [
+    ...new Set([
+      ...(list(env, 'GATEWAY_SENDER_DOMAINS') ?? []).map((d) => d.toLowerCase()),
+      ...(mailFrom?.includes('@') ? [mailFrom.slice(mailFrom.lastIndexOf('@') + 1)] : []),
+    ]),
+  ];
+  for (const d of senderDomains) {
+    if (!isDomain(d))
+      throw new GatewayConfigError(
+        'GATEWAY_SENDER_DOMAINS (and the domain of MAIL_FROM) must be domain names (a comma-separated list).',
+      );
+  }
   return {
     port: int(env, 'GATEWAY_PORT', 2525, 0, 65535),
     host: env['GATEWAY_HOST']?.trim() || '0.0.0.0',
@@ -167,6 +187,7 @@ export function loadGatewayConfig(env: Env = process.env): GatewayConfig {
     relayRatePerMinute: int(env, 'GATEWAY_RELAY_RATE_PER_MINUTE', 60_000, 1, 10_000_000),
     inboundRatePerMinute: int(env, 'GATEWAY_INBOUND_RATE_PER_MINUTE', 60, 1, 10_000_000),
     replyDomains,
+    senderDomains,
     replyLocalPrefix: env['GATEWAY_REPLY_PREFIX']?.trim() || 'reply',
     maxHops: int(env, 'GATEWAY_MAX_HOPS', 30, 2, 200),
     markerSecret: env['GATEWAY_MARKER_SECRET']?.trim() || null,

@@ -2,7 +2,7 @@ import { connect, type Socket } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Relay } from './relay.ts';
 import { createGateway, type Gateway } from './server.ts';
-import { MARKER_HEADER } from './marker.ts';
+import { MARKER_HEADER, Marker, markRaw } from './marker.ts';
 import {
   MemoryBackend,
   sinkRelay,
@@ -96,6 +96,180 @@ describe('outbound relay', () => {
     expect(sink.messages).toHaveLength(0);
   });
 
+  describe('only mail of a practice is relayed', () => {
+    // An allowed source is Google's or Exchange Online's shared outbound range: any tenant's mail
+    // comes from it. Without the sender check, attacker@evil.test relayed through the gateway.
+    let events: Array<Record<string, unknown>>;
+    async function startLogged(over: Partial<GatewayConfig> = {}, env: Record<string, string> = {}) {
+      events = [];
+      gw = createGateway(testGatewayConfig(env, over), backend, (e) => events.push(e));
+      port = (await gw.listen()).port;
+    }
+    const denied = () => events.filter((e) => e['event'] === 'gateway.relay_denied');
+
+    it('refuses at RCPT with 550 a sender outside every practice domain, from an allowed source, and relays nothing', async () => {
+      await startLogged();
+      const raw = rawMessage({
+        from: 'ceo@bigbank.com',
+        to: 'victim@other.com',
+        subject: 'Wire transfer',
+        text: 'Please pay the attached invoice today.',
+      });
+      const err = await client(port)
+        .sendMail({ envelope: { from: 'attacker@evil.test', to: ['victim@other.com'] }, raw })
+        .catch((e: unknown) => e);
+      expect(codeOf(err)).toBe(550);
+      expect(String((err as Error).message)).toContain(
+        '5.7.1 Relaying denied: sender not in a practice domain',
+      );
+      // Refused at RCPT: no DATA was sent, nothing reached the next hop.
+      expect((err as { command?: string }).command).toMatch(/RCPT/i);
+      expect(sink.messages).toHaveLength(0);
+      // Logged with the domain and a count, never the address.
+      expect(denied()).toEqual([
+        { event: 'gateway.relay_denied', reason: 'sender_domain', senderDomain: 'evil.test', rcpts: 1 },
+      ]);
+      expect(JSON.stringify(events)).not.toContain('attacker');
+      // A subdomain of a practice's domain is not the practice's unless registered itself.
+      const sub = await client(port)
+        .sendMail({ envelope: { from: 'news@mail.clinic.test', to: ['victim@other.com'] }, raw })
+        .catch((e: unknown) => e);
+      expect(codeOf(sub)).toBe(550);
+      expect(sink.messages).toHaveLength(0);
+    });
+
+    it('relays for a practice sender whose header From is another address of the practice', async () => {
+      await startLogged();
+      const info = await client(port).sendMail({
+        envelope: { from: 'dr.lee@clinic.test', to: ['vendor@example.com'] },
+        raw: rawMessage({
+          from: 'frontdesk@clinic.test',
+          to: 'vendor@example.com',
+          subject: 'Toner',
+          text: 'Two.',
+        }),
+      });
+      expect(info.response).toMatch(/^250 /);
+      expect(sink.messages.map((m) => m.from)).toEqual(['dr.lee@clinic.test']);
+      expect(denied()).toHaveLength(0);
+    });
+
+    it('relays for a practice added while the gateway runs, and stops for a domain it gave up', async () => {
+      await startLogged();
+      const send = (from: string) =>
+        client(port)
+          .sendMail({
+            envelope: { from, to: ['vendor@example.com'] },
+            raw: rawMessage({ from, to: 'vendor@example.com', subject: 'Toner', text: 'Two.' }),
+          })
+          .catch((e: unknown) => e as { responseCode?: number; response?: string });
+      expect(codeOf(await send('dr.kim@hillside.test'))).toBe(550);
+      // attune practice add, while the gateway runs: no restart. The gateway re-reads the domains
+      // at once for a sender it does not know (at most every two seconds).
+      backend.senderDomains.push('hillside.test');
+      await new Promise((r) => setTimeout(r, 2_100));
+      expect(((await send('dr.kim@hillside.test')) as { response: string }).response).toMatch(/^250 /);
+      expect(sink.messages.map((m) => m.from)).toEqual(['dr.kim@hillside.test']);
+      backend.senderDomains.splice(0, backend.senderDomains.length, 'clinic.test');
+      await new Promise((r) => setTimeout(r, 2_100));
+      // Still known until the periodic re-read; a miss of another domain re-reads them at once.
+      expect(codeOf(await send('x@unknown.test'))).toBe(550);
+      expect(codeOf(await send('dr.kim@hillside.test'))).toBe(550);
+      expect(sink.messages).toHaveLength(1);
+    });
+
+    it('answers 451, not 550, to an unknown sender domain while the practices cannot be read', async () => {
+      await startLogged();
+      backend.failDomains = true;
+      const err = await client(port)
+        .sendMail({
+          envelope: { from: 'dr.kim@hillside.test', to: ['vendor@example.com'] },
+          raw: rawMessage({
+            from: 'dr.kim@hillside.test',
+            to: 'vendor@example.com',
+            subject: 'T',
+            text: 'T.',
+          }),
+        })
+        .catch((e: unknown) => e);
+      expect(codeOf(err)).toBe(451);
+      expect(sink.messages).toHaveLength(0);
+    });
+
+    it('takes a patient’s reply from any sender while refusing that sender’s outbound mail', async () => {
+      await startLogged();
+      const addr = `reply+${TOKEN}@reply.clinic.test`;
+      const reply = await client(port).sendMail({
+        envelope: { from: 'jane.roe@example.com', to: [addr] },
+        raw: rawMessage({ from: 'jane.roe@example.com', to: addr, subject: 'Re: message', text: 'Thanks.' }),
+      });
+      expect(reply.response).toMatch(/^250 /);
+      expect(backend.replies).toHaveLength(1);
+      const err = await client(port)
+        .sendMail({
+          envelope: { from: 'jane.roe@example.com', to: ['friend@example.org'] },
+          raw: rawMessage({
+            from: 'jane.roe@example.com',
+            to: 'friend@example.org',
+            subject: 'Hi',
+            text: 'Hi.',
+          }),
+        })
+        .catch((e: unknown) => e);
+      expect(codeOf(err)).toBe(550);
+      expect(sink.messages).toHaveLength(0);
+    });
+
+    it('relays a null-sender report to one recipient only when it is a practice’s own or Attune’s', async () => {
+      const secret = 'marker-secret-for-the-test';
+      await startLogged({}, { GATEWAY_MARKER_SECRET: secret });
+      const bounce = (to: string[], from: string, marked = false) => {
+        const messageId = `<${Math.random().toString(36).slice(2)}@x.test>`;
+        const raw = rawMessage({
+          from,
+          to: to.join(', '),
+          subject: 'Undelivered mail',
+          text: 'A report.',
+          messageId,
+        });
+        return client(port)
+          .sendMail({
+            envelope: { from: '', to },
+            raw: marked ? markRaw(raw, messageId, new Marker(secret)) : raw,
+          })
+          .catch((e: unknown) => e as { responseCode?: number; response?: string; rejected?: string[] });
+      };
+      // A report of the practice's own server (its From in a practice domain): relayed.
+      expect(
+        ((await bounce(['sender@example.com'], 'MAILER-DAEMON@clinic.test')) as { response: string })
+          .response,
+      ).toMatch(/^250 /);
+      expect(sink.messages).toHaveLength(1);
+      // From anyone else: refused after DATA (the header From is known only then), nothing relayed.
+      const forged = await bounce(['victim@other.com'], 'MAILER-DAEMON@evil.test');
+      expect(codeOf(forged)).toBe(550);
+      expect(String((forged as Error).message)).toContain('Relaying denied');
+      // Attune's own mail coming round again (our marker, which a stranger cannot make): relayed.
+      expect(
+        ((await bounce(['patient@example.com'], 'notices@elsewhere.test', true)) as { response: string })
+          .response,
+      ).toMatch(/^250 /);
+      // A report goes to one address: a second recipient is refused at RCPT.
+      const many = (await bounce(['a@example.com', 'b@example.com'], 'MAILER-DAEMON@clinic.test')) as {
+        rejected: string[];
+        response: string;
+      };
+      expect(many.rejected).toEqual(['b@example.com']);
+      expect(sink.messages.map((m) => m.to)).toEqual([
+        ['sender@example.com'],
+        ['patient@example.com'],
+        ['a@example.com'],
+      ]);
+      expect(denied().map((e) => e['reason'])).toEqual(['null_sender_from', 'null_sender_recipients']);
+      expect(denied()[0]).toMatchObject({ fromDomain: 'evil.test', rcpts: 1 });
+    });
+  });
+
   it('lets an authenticated connector relay from outside the allowed sources, only over TLS', async () => {
     const tls = selfSignedCert();
     await start({
@@ -131,6 +305,14 @@ describe('outbound relay', () => {
     expect(ok.response).toMatch(/^250 /);
     expect(sink.messages).toHaveLength(1);
     expect(sink.messages[0]!.raw.toString('latin1')).toMatch(/with ESMTPSA/);
+    // The connector's password is the practice's own server's, no other tenant's: its senders are
+    // not limited to the practices' domains (an alias domain the practice has not registered).
+    const alias = await client(port, {
+      requireTLS: true,
+      auth: { user: 'exchange', pass: 'a-long-connector-secret' },
+    }).sendMail({ envelope: { from: 'dr.lee@clinic-alias.test', to: ['vendor@example.com'] }, raw });
+    expect(alias.response).toMatch(/^250 /);
+    expect(sink.messages).toHaveLength(2);
   });
 
   it('hands PHI to secure delivery instead of relaying it', async () => {
@@ -152,16 +334,16 @@ describe('outbound relay', () => {
     expect(backend.secured[0]!.request.text).toContain('sertraline');
   });
 
-  it('refuses PHI from a sender no practice knows, rather than relaying it in clear', async () => {
+  it('refuses PHI from a practice address no clinician owns, rather than relaying it in clear', async () => {
     await start();
     const raw = rawMessage({
-      from: 'stranger@elsewhere.test',
+      from: 'office@clinic.test',
       to: 'jane.roe@example.com',
       subject: 'Dx',
       text: 'John Smith has bipolar disorder and takes lithium; his MRN is 00451234.',
     });
     const err = await client(port)
-      .sendMail({ envelope: { from: 'stranger@elsewhere.test', to: ['jane.roe@example.com'] }, raw })
+      .sendMail({ envelope: { from: 'office@clinic.test', to: ['jane.roe@example.com'] }, raw })
       .catch((e: unknown) => e);
     expect(codeOf(err)).toBe(554);
     expect(sink.messages).toHaveLength(0);
@@ -252,9 +434,14 @@ describe('outbound relay', () => {
     expect(text).not.toContain('Jane Roe');
     expect(text).not.toContain('Paper');
 
-    // A bounce (null sender) is never bounced: 250, no report.
-    const bounce = (await send(['vendor@example.com', 'nobody@example.com'], '')) as { response: string };
+    // A bounce (null sender) is never bounced: it goes to one recipient (the gateway refuses a
+    // second at RCPT), so the next hop cannot take it in part; no report.
+    const bounce = (await send(['vendor@example.com', 'nobody@example.com'], '')) as {
+      response: string;
+      rejected: string[];
+    };
     expect(bounce.response).toMatch(/^250 /);
+    expect(bounce.rejected).toEqual(['nobody@example.com']);
     expect(backend.queued).toHaveLength(1);
     // Every recipient refused for good: still a 554, and no report (the sender's server bounces).
     expect(codeOf(await send(['nobody@example.com']))).toBe(554);
@@ -319,13 +506,16 @@ describe('outbound relay', () => {
     expect(info.response).toMatch(/^250 .*Relayed to 1 of 2 recipients; 1 refused for now will be retried$/);
     expect(backend.queued.map((q) => q.to)).toEqual(['later@example.com']);
     expect(backend.queued[0]!.raw.equals(sink.messages[0]!.raw)).toBe(true);
-    // A bounce (null sender) refused in part for now: its copy is queued too, and no report.
-    const bounce = await client(port).sendMail({
-      envelope: { from: '', to: ['vendor@example.com', 'later3@example.com'] },
-      raw: rawMessage({ from: 'MAILER-DAEMON@clinic.test', to: 'x', subject: 'Report', text: 'A report.' }),
-    });
-    expect(bounce.response).toMatch(/^250 /);
-    expect(backend.queued.map((q) => q.to)).toEqual(['later@example.com', 'later3@example.com']);
+    // A bounce (null sender) goes to one recipient: refused for now by the next hop, it is answered
+    // 451 (its sender keeps it and retries), and nothing is queued for it.
+    const bounce = await client(port)
+      .sendMail({
+        envelope: { from: '', to: ['later3@example.com'] },
+        raw: rawMessage({ from: 'MAILER-DAEMON@clinic.test', to: 'x', subject: 'Report', text: 'A report.' }),
+      })
+      .catch((e: unknown) => e);
+    expect(codeOf(bounce)).toBe(451);
+    expect(backend.queued.map((q) => q.to)).toEqual(['later@example.com']);
   });
 
   it('queues the same report and copies under the same ids when the sender retries the transaction', async () => {

@@ -8,7 +8,7 @@ import { MAX_REPLIES_PER_LINK_PER_DAY } from '../delivery/reply.ts';
 import { GpgHome } from '../crypto/gpg-cli.ts';
 import { silentLogger } from '../log.ts';
 import { createTestStore, dialectsUnderTest, type TestStore } from '../store/testing.ts';
-import { ensurePractice, updatePractice } from '../store/practices.ts';
+import { addPractice, ensurePractice, updatePractice } from '../store/practices.ts';
 import { insertTestClinician, insertTestPatient } from '../store/test-rows.ts';
 import { startGateway, type RunningGateway } from './index.ts';
 import { client, rawMessage, startSink, type Sink, type SinkMessage } from './testing.ts';
@@ -326,11 +326,15 @@ describe.each(dialectsUnderTest())('gateway over the delivery pipeline (%s)', (d
       subject: 'Undelivered mail',
       text: 'A report.',
     });
+    // A bounce goes to one address: the gateway refuses a second recipient at RCPT, so the next hop
+    // never takes it in part.
     const info = await client(gw.port).sendMail({
       envelope: { from: '', to: ['vendor@example.com', 'nobody@example.com'] },
       raw,
     });
     expect(info.response).toMatch(/^250 /);
+    expect(info.rejected).toEqual(['nobody@example.com']);
+    expect(sink.messages.map((m) => m.to)).toEqual([['vendor@example.com']]);
     const err = await client(gw.port)
       .sendMail({
         envelope: { from: CLINICIAN, to: ['nobody@example.com'] },
@@ -492,6 +496,54 @@ describe.each(dialectsUnderTest())('gateway over the delivery pipeline (%s)', (d
     expect(replies).toHaveLength(2);
     const message = await store.db.selectFrom('messages').select('id').executeTakeFirstOrThrow();
     expect(replies.every((r) => r.message_id === message.id)).toBe(true);
+  });
+
+  it('relays only for practice senders: a stranger is refused at RCPT, a practice added while it runs is relayed, a stranger’s reply is taken', async () => {
+    const send = (from: string, rcpt: string, header = from) =>
+      client(gw.port)
+        .sendMail({
+          envelope: { from, to: [rcpt] },
+          raw: rawMessage({ from: header, to: rcpt, subject: 'Invoice', text: 'Please pay today.' }),
+        })
+        .catch((e: unknown) => e as { responseCode?: number; response?: string; message?: string });
+    // The open relay the audit found: any tenant of the allowed (shared) ranges, any From.
+    const stranger = await send('attacker@evil.test', 'victim@other.com', 'ceo@bigbank.com');
+    expect(stranger.responseCode).toBe(550);
+    expect(stranger.message).toContain('5.7.1 Relaying denied: sender not in a practice domain');
+    // A practice's sender is relayed.
+    expect((await send(CLINICIAN, 'vendor@example.com')).response).toMatch(/^250 /);
+    expect(sink.messages.map((m) => m.from)).toEqual([CLINICIAN]);
+    // attune practice add, while the gateway runs: relayed without a restart.
+    expect((await send('dr.kim@hillside.test', 'vendor@example.com')).responseCode).toBe(550);
+    const added = await store.db
+      .transaction()
+      .execute((tx) => addPractice(tx, { name: 'Hillside', domains: ['hillside.test'] }));
+    expect(added.ok).toBe(true);
+    await new Promise((r) => setTimeout(r, 2_100));
+    expect((await send('dr.kim@hillside.test', 'vendor@example.com')).response).toMatch(/^250 /);
+    expect(sink.messages.map((m) => m.from)).toEqual([CLINICIAN, 'dr.kim@hillside.test']);
+    // A patient (a stranger to every practice domain) still answers a notice at its reply address.
+    await client(gw.port).sendMail({
+      envelope: { from: CLINICIAN, to: [PATIENT] },
+      raw: rawMessage({ from: CLINICIAN, to: PATIENT, subject: 'Check-in', text: PHI_TEXT }),
+    });
+    const notice = await until(() => sink.messages.find(to(PATIENT)));
+    const replyTo = String((await simpleParser(notice.raw)).replyTo?.value[0]?.address);
+    const reply = await client(gw.port).sendMail({
+      envelope: { from: PATIENT, to: [replyTo] },
+      raw: rawMessage({
+        from: PATIENT,
+        to: replyTo,
+        subject: 'Re: secure message',
+        text: 'See you Tuesday.',
+      }),
+    });
+    expect(reply.response).toMatch(/^250 /);
+    expect(await store.db.selectFrom('replies').select('id').execute()).toHaveLength(1);
+    // Nothing of the stranger's reached the next hop.
+    expect(
+      sink.messages.some((m) => m.from === 'attacker@evil.test' || m.to.includes('victim@other.com')),
+    ).toBe(false);
   });
 
   it('takes replies at a reply domain the practice was given while the gateway runs', async () => {

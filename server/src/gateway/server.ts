@@ -8,12 +8,13 @@ import {
 } from 'smtp-server';
 import type { GatewayBackend } from './backend.ts';
 import type { GatewayConfig } from './config.ts';
-import { parse } from './extract.ts';
+import { fromAddress, parse } from './extract.ts';
 import { handleReplies } from './inbound.ts';
 import { ConnectionLimiter, RateLimiter } from './limits.ts';
 import { MARKER_HEADER, Marker, headerValues, readHeaders, startsWithHeader } from './marker.ts';
 import { handleOutbound } from './outbound.ts';
 import { smtpError, type SmtpReply } from './smtp-reply.ts';
+import { SenderDomains } from './sender-domains.ts';
 import { normalise, parseSources } from './sources.ts';
 
 // The SMTP listener. Two kinds of client reach it:
@@ -21,6 +22,9 @@ import { normalise, parseSources } from './sources.ts';
 //   TLS), relaying outbound mail for enforcement;
 // - anyone else, who may only deliver to reply addresses in the reply domain (patients answering a
 //   notice). Everything else is refused at RCPT with 550: the gateway is never an open relay.
+// An allowed source address is not enough to relay: the practice's mail servers are Google's and
+// Exchange Online's, whose outbound ranges every other tenant shares. Over an address, only mail of a
+// practice is relayed: its envelope sender's domain is a practice's (see senderMayRelay).
 // Every handler answers through its callback on every path; no exception escapes to the process.
 
 export type GatewayLog = (event: Record<string, unknown>) => void;
@@ -43,6 +47,8 @@ export interface GatewayStats {
 const MAX_RECIPIENTS = 100;
 const REPLY_DOMAINS_TTL_MS = 60_000;
 const REPLY_DOMAINS_MIN_GAP_MS = 2_000;
+const SENDER_DOMAINS_TTL_MS = 60_000;
+const SENDER_DOMAINS_MIN_GAP_MS = 2_000;
 
 export function createGateway(
   config: GatewayConfig,
@@ -99,6 +105,28 @@ export function createGateway(
     replyDomains.has(address.slice(address.lastIndexOf('@') + 1).toLowerCase());
   const mayRelay = (session: SMTPServerSession): boolean =>
     sources.allows(session.remoteAddress) || Boolean(session.user);
+  const practiceDomains = new SenderDomains(
+    () => backend.practiceDomains(),
+    (err) => log({ event: 'gateway.sender_domains_failed', error: errorName(err) }),
+    SENDER_DOMAINS_TTL_MS,
+    SENDER_DOMAINS_MIN_GAP_MS,
+  );
+  const extraSenderDomains = new Set(config.senderDomains);
+  /**
+   * Whether mail from `address` is a practice's: its domain is a practice's own (practice_domains),
+   * a reply domain (Attune's notices come from notices@<reply domain>) or GATEWAY_SENDER_DOMAINS /
+   * MAIL_FROM's. Exact domains only: a subdomain may be delegated to someone else (a newsletter
+   * service), so it is relayed for only when registered itself. Only the envelope sender is
+   * checked, not the header From: a practice's user may send as an alias or group of the practice
+   * (still its domain), and a forged From over a practice's own envelope is that practice's own user,
+   * whom its mail server authenticated; the header From is checked for a null sender (processMessage).
+   */
+  const senderMayRelay = async (address: string | null): Promise<'known' | 'unknown' | 'unavailable'> => {
+    const domain = domainOf(address);
+    if (!domain) return 'unknown';
+    if (extraSenderDomains.has(domain) || replyDomains.has(domain)) return 'known';
+    return practiceDomains.check(domain);
+  };
 
   const received = (session: SMTPServerSession): string => {
     const proto = `ESMTP${session.secure ? 'S' : ''}${session.user ? 'A' : ''}`;
@@ -183,10 +211,40 @@ export function createGateway(
         }
         if (inReplyDomain(rcpt)) throw smtpError(550, '5.1.1 No such recipient');
         if (!mayRelay(session)) {
-          log({ event: 'gateway.relay_denied' });
+          log({ event: 'gateway.relay_denied', reason: 'source' });
           throw smtpError(550, '5.7.1 Relaying denied');
         }
         if (firstIsReply === true) throw smtpError(452, '4.5.3 Send outbound mail in a separate transaction');
+        const from = session.envelope.mailFrom ? session.envelope.mailFrom.address.trim() : '';
+        if (from === '') {
+          // A null sender is a delivery report (RFC 5321 4.5.5), which goes to the one reverse path
+          // of the message it reports on: to more than one recipient it is no report but the classic
+          // way to relay spam with no return address. Its header From is checked once it has come
+          // (processMessage).
+          if (already.length > 0) {
+            log({
+              event: 'gateway.relay_denied',
+              reason: 'null_sender_recipients',
+              rcpts: already.length + 1,
+            });
+            throw smtpError(550, '5.7.1 Relaying denied: a null-sender message goes to one recipient');
+          }
+        } else if (!session.user) {
+          // An authenticated connector is the practice's own (its password is no other tenant's);
+          // an allowed address may be any tenant of Google's or Microsoft's.
+          const known = await senderMayRelay(from);
+          if (known === 'unavailable') throw smtpError(451, '4.3.0 Temporary failure, try again later');
+          if (known === 'unknown') {
+            // Domains and counts only: never a local part, a subject or a body.
+            log({
+              event: 'gateway.relay_denied',
+              reason: 'sender_domain',
+              senderDomain: domainOf(from),
+              rcpts: already.length + 1,
+            });
+            throw smtpError(550, '5.7.1 Relaying denied: sender not in a practice domain');
+          }
+        }
         chargeOnce(session, relayRate);
       })().then(
         () => cb(),
@@ -284,6 +342,25 @@ export function createGateway(
       return r;
     }
 
+    if (envelope.from === '' && ours === 0 && !session.user) {
+      // A null sender over an allowed address: relayed only when it is a practice's report (its
+      // header From in a practice's domain, as the gateway's own MAILER-DAEMON@<practice domain>)
+      // or Attune's own mail coming round again (our marker, which no stranger can make). Anything
+      // else is a stranger's message with no return address.
+      const from = fromAddress(mail);
+      const known = await senderMayRelay(from);
+      if (known === 'unavailable') return { code: 451, message: '4.3.0 Temporary failure, try again later' };
+      if (known === 'unknown') {
+        log({
+          event: 'gateway.relay_denied',
+          reason: 'null_sender_from',
+          fromDomain: domainOf(from),
+          rcpts: rcpts.length,
+        });
+        return { code: 550, message: '5.7.1 Relaying denied: sender not in a practice domain' };
+      }
+    }
+
     const result = await handleOutbound(
       {
         backend,
@@ -332,6 +409,12 @@ export function createGateway(
       return new Promise((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** The lower-case domain of an address; null when it has none. */
+function domainOf(address: string | null): string | null {
+  const at = address ? address.lastIndexOf('@') : -1;
+  return address && at > 0 && at < address.length - 1 ? address.slice(at + 1).toLowerCase() : null;
 }
 
 function safeEqual(a: string, b: string): boolean {

@@ -70,6 +70,17 @@ describe('gateway configuration', () => {
     for (const bad of ['postmaster', 'post master@clinic.org', 'postmaster@clinic', '<x@clinic.org>'])
       expect(() => loadGatewayConfig({ GATEWAY_DSN_FROM: bad })).toThrow(GatewayConfigError);
   });
+
+  it('relays for GATEWAY_SENDER_DOMAINS and MAIL_FROM’s domain besides the practices’, and refuses a non-domain', () => {
+    expect(loadGatewayConfig({}).senderDomains).toEqual([]);
+    expect(
+      loadGatewayConfig({
+        GATEWAY_SENDER_DOMAINS: 'Lakeside.Example, other.example',
+        MAIL_FROM: 'notices@attune.example',
+      }).senderDomains,
+    ).toEqual(['lakeside.example', 'other.example', 'attune.example']);
+    expect(() => loadGatewayConfig({ GATEWAY_SENDER_DOMAINS: 'not a domain!' })).toThrow(GatewayConfigError);
+  });
 });
 
 describe('rate limiter', () => {

@@ -217,6 +217,11 @@ export function createStoreBackend(opts: {
       });
     },
 
+    async practiceDomains() {
+      const rows = await db.selectFrom('practice_domains').select('domain').execute();
+      return rows.map((r) => r.domain.toLowerCase());
+    },
+
     // The viewer's own link check (expiry, revoked link or message), so a reply address works
     // exactly as long as the link in the same notice; found by the reply token, or by the link
     // token an older notice's reply address carries (delivery/reply.ts resolveReplyAddress).

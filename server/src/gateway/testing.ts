@@ -161,6 +161,9 @@ export class MemoryBackend implements GatewayBackend {
   /** The practices' own reply domains (replyDomains), and how often the gateway read them. */
   readonly practiceReplyDomains: string[] = [];
   replyDomainReads = 0;
+  /** The practices' own mail domains (practiceDomains): the senders relayed for. */
+  readonly senderDomains: string[] = ['clinic.test'];
+  failDomains = false;
   policy: Policy = DEFAULT_POLICY;
   failRelay = false;
   failQueue = false;
@@ -205,6 +208,10 @@ export class MemoryBackend implements GatewayBackend {
   replyDomains(): Promise<string[]> {
     this.replyDomainReads++;
     return Promise.resolve([...this.practiceReplyDomains]);
+  }
+  practiceDomains(): Promise<string[]> {
+    if (this.failDomains) return Promise.reject(new Error('database down'));
+    return Promise.resolve([...this.senderDomains]);
   }
   replyTokenState(token: string): Promise<TokenState> {
     return Promise.resolve(this.tokens.get(token)?.state ?? 'unknown');
