@@ -7,7 +7,7 @@ import {
   type MasterKey,
   type PrivateKey,
 } from '../crypto/index.ts';
-import type { Db } from '../store/index.ts';
+import type { ArchiveEntriesTable, Db } from '../store/index.ts';
 import { archiveCanonical, archiveChain, sha256Hex } from './archive.ts';
 
 // Archive export (DESIGN: "admins … export the archive"): the entries of one practice's archive
@@ -84,20 +84,6 @@ const COPY_REASONS = new Set<ChainBreak['reason']>([
   'content_mac_missing',
   'content_mac_wrong_master_key',
 ]);
-
-interface EntryRow {
-  id: string;
-  chain: string;
-  seq: number;
-  practice_id: string;
-  at: string;
-  kind: string;
-  ref_id: string;
-  ciphertext: Buffer;
-  ciphertext_sha256: string;
-  prev_hash: string;
-  hash: string;
-}
 
 /** The stored forms (delivery/services.ts StoredContent, StoredReply), read leniently. */
 interface StoredMessage {
@@ -200,7 +186,7 @@ export async function buildExport(
       ]),
     );
   }
-  const rows = (await q.orderBy('seq').execute()) as EntryRow[];
+  const rows = (await q.orderBy('seq').execute()) as ArchiveEntriesTable[];
 
   const keys = await archiveKeys(db, masterKey, req.practiceId);
   const counts: ExportCounts = {
@@ -331,7 +317,7 @@ function parseJson(data: Uint8Array): object | null {
 }
 
 /** Who sent it and to whom (a message), or who replied to what (a reply), from the practice's rows. */
-async function context(db: Db, row: EntryRow): Promise<Record<string, unknown>> {
+async function context(db: Db, row: ArchiveEntriesTable): Promise<Record<string, unknown>> {
   if (row.kind === 'reply') {
     const r = await db
       .selectFrom('replies as r')

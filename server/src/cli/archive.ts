@@ -1,3 +1,4 @@
+import { OK, REFUSED, USAGE_ERROR, UsageError } from './exit.ts';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -32,13 +33,6 @@ signed with the practice's signing key (the plaintext never touches disk; \`gpg 
 it). FILE must not exist; it is created mode 0600. Needs ATTUNE_MASTER_KEY (the server's). Every
 export is audited (archive.export). Exit 0 done, 1 refused, 2 usage or setup.
 `;
-
-/** Exit codes, as the other commands. */
-const OK = 0;
-const REFUSED = 1;
-const USAGE_ERROR = 2;
-
-class UsageError extends Error {}
 
 // `attune archive export`: what an IT admin runs to answer a records request, eDiscovery or a legal
 // hold (DESIGN: admins "export the archive"). The export holds PHI by nature; the audit event of it

@@ -1,3 +1,4 @@
+import { OK, REFUSED, USAGE_ERROR, UsageError } from './exit.ts';
 import { existsSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -39,13 +40,6 @@ change at once. Exit 0 done, 1 refused (a domain or tenant another practice has)
 // is audited in the practice's chain as actor `cli` with the OS user; refusals too. The practice of
 // PRACTICE_DOMAINS is the server's own (bootstrapped and re-applied at every start): its domains
 // and settings come from those variables, so the commands leave them to the configuration.
-
-/** Exit codes. */
-const OK = 0;
-const REFUSED = 1;
-const USAGE_ERROR = 2;
-
-class UsageError extends Error {}
 
 export async function run(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
