@@ -75,6 +75,17 @@ export function getEngagementByEmail(email: string): ApiResult<Engagement> {
   );
 }
 
+/**
+ * A patient's engagement by the server's opaque patient id (the caseload's items carry it), so the
+ * caseload card's actions hold a reference, not the patient's address.
+ */
+export function getEngagementByPatientId(patientId: string): ApiResult<Engagement> {
+  return request(
+    { method: 'get', path: `/v1/patients/${encodeURIComponent(patientId)}/engagement` },
+    EngagementSchema,
+  );
+}
+
 export function getCaseload(page: number, pageSize = CASELOAD_PAGE_SIZE): ApiResult<Caseload> {
   return request({ method: 'get', path: `/v1/caseload?page=${page}&pageSize=${pageSize}` }, CaseloadSchema);
 }

@@ -59,8 +59,10 @@ describe('home: caseload triage', () => {
     expect(rows[1]?.text).toContain('Reason for rank 2');
     expect(rows[1]?.onClickAction).toMatchObject({
       functionName: 'onOpenPatient',
-      parameters: { email: 'patient2@example.org' },
+      parameters: { patient: 'pat_2' },
     });
+    // The card's actions carry references: no row's action holds an address.
+    expect(JSON.stringify(rows.map((r) => r.onClickAction))).not.toContain('@');
     expect(textOf(tree)).toContain('page 1 of 3 · 23 patients');
     expect(textOf(tree)).toContain('Ranking is decision support, not diagnosis.');
     expect(buttons(tree)).toEqual([
@@ -95,17 +97,43 @@ describe('home: caseload triage', () => {
     expect(env.UrlFetchApp.requests[0]?.url).toBe(`${TEST_SERVER}/v1/caseload?page=1&pageSize=10`);
   });
 
-  it("opens a patient's insights from the list, without a reply check-in (no message is open)", () => {
-    setup(
+  it("opens a patient's insights from the list by id, without a reply check-in (no message is open)", () => {
+    const env = setup(
+      router(TEST_SERVER, {
+        'GET /v1/patients/p2/engagement': json(200, engagementFixture()),
+      }),
+    );
+    const res = treeOf(handlers.onOpenPatient(event({ patient: 'p2' })));
+    const op = (res.navigation as { ops: { kind: string; card: unknown }[] }).ops[0];
+    expect(op?.kind).toBe('pushCard');
+    expect(textOf(op?.card)).toContain('Engagement');
+    expect(findAll(op?.card, 'TextButton')).toHaveLength(0);
+    expect(env.UrlFetchApp.requests.map((r) => r.url)).toEqual([`${TEST_SERVER}/v1/patients/p2/engagement`]);
+  });
+
+  it('still opens a card an earlier version built with the address (by lookup, address in the body)', () => {
+    const env = setup(
       router(TEST_SERVER, {
         'POST /v1/engagement/lookup': json(200, engagementFixture()),
       }),
     );
     const res = treeOf(handlers.onOpenPatient(event({ email: 'patient2@example.org' })));
     const op = (res.navigation as { ops: { kind: string; card: unknown }[] }).ops[0];
-    expect(op?.kind).toBe('pushCard');
     expect(textOf(op?.card)).toContain('Engagement');
-    expect(findAll(op?.card, 'TextButton')).toHaveLength(0);
+    expect(env.UrlFetchApp.requests[0]?.url).toBe(`${TEST_SERVER}/v1/engagement/lookup`);
+  });
+
+  it("shows 'not a patient' when the id is not one of the caller's patients", () => {
+    setup(
+      router(TEST_SERVER, {
+        'GET /v1/patients/p9/engagement': json(404, {
+          error: { code: 'patient_not_found', message: 'No patient with that id in your practice.' },
+        }),
+      }),
+    );
+    const res = treeOf(handlers.onOpenPatient(event({ patient: 'p9' })));
+    const op = (res.navigation as { ops: { kind: string; card: unknown }[] }).ops[0];
+    expect(textOf(op?.card)).toContain('not a patient');
   });
 
   it('shows a clear card when the token is refused', () => {

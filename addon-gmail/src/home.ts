@@ -4,7 +4,7 @@
 import type { Caseload, CaseloadItem } from '@attune/shared/api';
 import { CASELOAD_PAGE_SIZE, getCaseload } from './api.ts';
 import { param, type AddonEvent } from './events.ts';
-import { insightsCardFor } from './insights.ts';
+import { insightsCardFor, insightsCardForPatient } from './insights.ts';
 import {
   action,
   button,
@@ -37,14 +37,18 @@ function itemWidget(item: CaseloadItem): GoogleAppsScript.Card_Service.Decorated
   const text = item.crisis
     ? `<font color="#d93025"><b>${who}</b></font><br>${reasons}`
     : `<b>${who}</b><br>${reasons}`;
-  return CardService.newDecoratedText()
-    .setTopLabel(top)
-    .setText(text)
-    .setWrapText(true)
-    .setBottomLabel(
-      item.lastReplyAt !== null ? `Last reply ${item.lastReplyAt.slice(0, 10)}` : 'No replies yet',
-    )
-    .setOnClickAction(action('onOpenPatient', { email: item.email }));
+  return (
+    CardService.newDecoratedText()
+      .setTopLabel(top)
+      .setText(text)
+      .setWrapText(true)
+      .setBottomLabel(
+        item.lastReplyAt !== null ? `Last reply ${item.lastReplyAt.slice(0, 10)}` : 'No replies yet',
+      )
+      // The action carries the opaque patient id: a card's parameters travel with every click, and
+      // an address is an identifier.
+      .setOnClickAction(action('onOpenPatient', { patient: item.patientId }))
+  );
 }
 
 export function buildCaseloadCard(c: Caseload): Card {
@@ -93,7 +97,10 @@ export function caseloadPageAction(e: AddonEvent): GoogleAppsScript.Card_Service
 }
 
 export function openPatientAction(e: AddonEvent): GoogleAppsScript.Card_Service.ActionResponse {
-  const email = param(e, 'email') ?? '';
   // From the caseload there is no opened message to reply to, so no check-in reply button.
-  return pushCard(insightsCardFor(email, { replyToMessage: false }));
+  const opts = { replyToMessage: false };
+  const patient = param(e, 'patient');
+  if (patient !== undefined && patient !== '') return pushCard(insightsCardForPatient(patient, opts));
+  // A card built by an earlier version (still open in a sidebar) carried the address.
+  return pushCard(insightsCardFor(param(e, 'email') ?? '', opts));
 }

@@ -4,7 +4,8 @@
 // short-lived signed PNG (charts.pngUrl), fetched by Google's image proxy without our token.
 
 import type { Alert, Engagement } from '@attune/shared/api';
-import { getEngagementByEmail } from './api.ts';
+import { getEngagementByEmail, getEngagementByPatientId } from './api.ts';
+import type { ApiResult } from './api-client.ts';
 import { addressOf, param, type AddonEvent } from './events.ts';
 import {
   disclaimerSection,
@@ -195,10 +196,18 @@ export function notAPatientCard(): Card {
 
 /** Insights for one address; used by the contextual trigger and by the caseload list. */
 export function insightsCardFor(email: string, opts: InsightsOptions): Card {
-  const res = getEngagementByEmail(email);
+  return insightsCardOf(getEngagementByEmail(email), opts);
+}
+
+function insightsCardOf(res: ApiResult<Engagement>, opts: InsightsOptions): Card {
   if (res.ok) return buildInsightsCard(res.data, opts);
   if (res.failure.kind === 'not_found') return notAPatientCard();
   return errorCard(res.failure, 'Patient insights');
+}
+
+/** Insights for one patient by id (the caseload list's rows). */
+export function insightsCardForPatient(patientId: string, opts: InsightsOptions): Card {
+  return insightsCardOf(getEngagementByPatientId(patientId), opts);
 }
 
 /**
