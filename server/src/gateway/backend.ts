@@ -67,6 +67,14 @@ export interface GatewayMail {
 export interface GatewayBackend {
   /** Practice, clinician and policy for an outbound sender address; null when no practice claims it. */
   resolveSender(email: string): Promise<OutboundSender | null>;
+  /**
+   * A clinician account for a sender of a practice's domains that has none yet (a clinician who never
+   * signed in to an add-in, a mobile-only user, a shared mailbox), created as a first sign-in would
+   * create it (AUTO_PROVISION_CLINICIANS) and audited; the sender with its clinician, or null when
+   * accounts are not created automatically or the address is disabled. Optional: without it, PHI
+   * from such a sender is refused.
+   */
+  provisionSender?(sender: OutboundSender): Promise<OutboundSender | null>;
   /** Which of `emails` are patients of the practice (lower-case). */
   knownPatients(practiceId: string, emails: readonly string[]): Promise<Set<string>>;
   /**

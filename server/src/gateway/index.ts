@@ -48,7 +48,12 @@ export async function startGateway(opts: {
   // recognises the others' output; derived from the master key, never the key itself.
   gwConfig.markerSecret = markerSecretFor(gwConfig.markerSecret, opts.config.masterKey);
   const relay = createRelay(opts.config);
-  const backend = createStoreBackend({ store: opts.store, relay, pipeline: opts.pipeline });
+  const backend = createStoreBackend({
+    store: opts.store,
+    relay,
+    pipeline: opts.pipeline,
+    autoProvision: opts.config.autoProvisionClinicians,
+  });
   // Notices use each practice's own reply domain when it has one: accept replies at all of them
   // (re-read while the gateway runs: server.ts).
   let addr;

@@ -104,7 +104,7 @@ export async function handleOutbound(
   // the way through; scanning again would only risk converting a notice into a notice.
   if (flags.alreadyProcessed) return relay('relayed_processed');
 
-  const sender = await senderOf();
+  let sender = await senderOf();
 
   // An add-in already replaced the content with a notice and stamped the message id. Trust the stamp
   // only when the id is a message this practice sent securely, lately, to these very recipients;
@@ -172,14 +172,21 @@ export async function handleOutbound(
     case 'encrypt': {
       // 'warn' asks the clinician to choose; mail that reaches the gateway had no add-in to ask, so
       // the gateway takes the safe side and secures it.
+      // A sender of the practice's domains without an account yet (only practice senders reach
+      // this far: the gateway relays for no one else) gets one, as at a first sign-in, so their mail
+      // is secured rather than bounced.
+      if (sender && !sender.clinicianId && ctx.backend.provisionSender)
+        sender = (await ctx.backend.provisionSender(sender)) ?? sender;
       if (!sender?.clinicianId) {
-        // Fail closed: PHI from an address no practice clinician owns is neither relayed in clear
-        // nor attributed to someone it is not from.
+        // Fail closed: PHI from an address no practice clinician owns (accounts are not created
+        // automatically here, or it is disabled) is neither relayed in clear nor attributed to
+        // someone it is not from.
         return {
           kind: 'refused',
           reply: {
             code: 554,
-            message: '5.7.1 Message contains PHI and the sender is not registered with Attune',
+            message:
+              '5.7.1 Message contains PHI and the sender is not registered with Attune: ask your administrator to add this address',
           },
         };
       }

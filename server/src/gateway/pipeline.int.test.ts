@@ -132,6 +132,82 @@ describe.each(dialectsUnderTest())('gateway over the delivery pipeline (%s)', (d
     ).not.toHaveLength(0);
   });
 
+  it('secures PHI from a practice address with no account yet (never signed in) by creating one, audited', async () => {
+    const NEWCOMER = 'dr.new@clinic.test';
+    const raw = rawMessage({ from: `Dr New <${NEWCOMER}>`, to: PATIENT, subject: 'Dose', text: PHI_TEXT });
+    const info = await client(gw.port).sendMail({ envelope: { from: NEWCOMER, to: [PATIENT] }, raw });
+    expect(info.response).toMatch(/^250 .*secure delivery/);
+    const account = await store.db
+      .selectFrom('clinicians')
+      .select(['id', 'role', 'disabled'])
+      .where('practice_id', '=', practiceId)
+      .where('email', '=', NEWCOMER)
+      .executeTakeFirstOrThrow();
+    expect(account).toMatchObject({ role: 'clinician', disabled: 0 });
+    const sent = await store.db
+      .selectFrom('messages')
+      .select('clinician_id')
+      .where('practice_id', '=', practiceId)
+      .execute();
+    expect(sent).toEqual([{ clinician_id: account.id }]);
+    const provisioned = await store.db
+      .selectFrom('audit_events')
+      .select(['actor_type', 'target_id', 'details'])
+      .where('action', '=', 'clinician.provisioned')
+      .execute();
+    expect(provisioned).toHaveLength(1);
+    expect(provisioned[0]).toMatchObject({ actor_type: 'system', target_id: account.id });
+    const notice = await until(() => sink.messages.find(to(PATIENT)));
+    expect(notice.raw.toString('utf8')).not.toContain('sertraline');
+    // A second message from the same address reuses the account.
+    await client(gw.port).sendMail({ envelope: { from: NEWCOMER, to: [PATIENT] }, raw });
+    expect(
+      await store.db.selectFrom('clinicians').select('id').where('email', '=', NEWCOMER).execute(),
+    ).toHaveLength(1);
+  });
+
+  it('still refuses PHI from a disabled account, and from an unknown address when accounts are not created automatically', async () => {
+    await insertTestClinician(store.db, practiceId, { email: 'gone@clinic.test', name: 'Gone' });
+    await store.db
+      .updateTable('clinicians')
+      .set({ disabled: 1 })
+      .where('email', '=', 'gone@clinic.test')
+      .execute();
+    const send = (from: string, port = gw.port) =>
+      client(port).sendMail({
+        envelope: { from, to: [PATIENT] },
+        raw: rawMessage({ from, to: PATIENT, subject: 'Dose', text: PHI_TEXT }),
+      });
+    await expect(send('gone@clinic.test')).rejects.toThrow(/554 5\.7\.1 .*not registered/);
+
+    const config = testConfig(store.dataDir, {
+      SMTP_URL: sink.url,
+      SMTP_REQUIRE_TLS: 'false',
+      ATTUNE_MASTER_KEY: generateMasterKey(),
+      PRACTICE_DOMAINS: 'clinic.test',
+      AUTO_PROVISION_CLINICIANS: 'false',
+    });
+    const strict = await startGateway({
+      config,
+      store,
+      pipeline: delivery.pipeline,
+      env: { GATEWAY_PORT: '0', GATEWAY_HOST: '127.0.0.1', GATEWAY_ALLOWED_SOURCES: '127.0.0.1' },
+    });
+    try {
+      await expect(send('dr.other@clinic.test', strict.port)).rejects.toThrow(/554 5\.7\.1 .*not registered/);
+    } finally {
+      await strict.close();
+    }
+    expect(
+      await store.db
+        .selectFrom('clinicians')
+        .select('id')
+        .where('email', 'in', ['dr.other@clinic.test'])
+        .execute(),
+    ).toHaveLength(0);
+    expect(await store.db.selectFrom('messages').select('id').execute()).toHaveLength(0);
+  });
+
   it('secures each part of a message its sender split into several transactions, and a retried part once', async () => {
     // One message, one Message-ID, sent as two SMTP transactions to different recipients (as MTAs
     // do per destination or past a recipient limit); the first one is then retried (its 250 lost).

@@ -3,7 +3,8 @@ import type { Policy } from '@attune/shared/policy';
 import type { SendMessageRequest } from '@attune/shared/api';
 import { CLIENT_NOTICE_KIND } from '../delivery/client-notice.ts';
 import { resolveReplyAddress } from '../delivery/reply.ts';
-import { nowIso, patientEmailsAmong, type Store } from '../store/index.ts';
+import { AUDIT, appendAudit } from '../audit/index.ts';
+import { newId, nowIso, patientEmailsAmong, type Store } from '../store/index.ts';
 import { getPolicy } from '../store/practices.ts';
 import {
   SECURED_STAMP_MAX_AGE_MS,
@@ -47,6 +48,8 @@ export function createStoreBackend(opts: {
   relay: Relay;
   pipeline: Pipeline;
   now?: () => Date;
+  /** AUTO_PROVISION_CLINICIANS: create an account for a practice sender who has none (provisionSender). */
+  autoProvision?: boolean;
 }): GatewayBackend & Required<Pick<GatewayBackend, 'replyDomains'>> {
   const { store, relay, pipeline } = opts;
   const now = opts.now ?? (() => new Date());
@@ -98,6 +101,50 @@ export function createStoreBackend(opts: {
       }
       senders.set(key, { at: Date.now(), value });
       if (senders.size > 5_000) senders.clear();
+      return value;
+    },
+
+    async provisionSender(sender) {
+      if (!opts.autoProvision) return null;
+      const at = nowIso(now());
+      const clinician = await db.transaction().execute(async (tx) => {
+        const id = newId();
+        await tx
+          .insertInto('clinicians')
+          .values({
+            id,
+            practice_id: sender.practiceId,
+            email: sender.email,
+            name: null,
+            role: 'clinician',
+            external_subject: null,
+            disabled: 0,
+            created_at: at,
+            updated_at: at,
+            last_login_at: null,
+          })
+          .onConflict((oc) => oc.columns(['practice_id', 'email']).doNothing())
+          .execute();
+        const row = await tx
+          .selectFrom('clinicians')
+          .select(['id', 'disabled'])
+          .where('practice_id', '=', sender.practiceId)
+          .where('email', '=', sender.email)
+          .executeTakeFirstOrThrow();
+        if (row.id === id)
+          await appendAudit(tx, {
+            practiceId: sender.practiceId,
+            actor: { type: 'system', id: 'gateway' },
+            action: AUDIT.CLINICIAN_PROVISIONED,
+            outcome: 'success',
+            target: { type: 'clinician', id },
+            details: { role: 'clinician', source: 'gateway' },
+          });
+        return row;
+      });
+      if (clinician.disabled) return null;
+      const value: OutboundSender = { ...sender, clinicianId: clinician.id };
+      senders.set(sender.email, { at: Date.now(), value });
       return value;
     },
 
