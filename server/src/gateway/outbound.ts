@@ -104,7 +104,7 @@ export async function handleOutbound(
   // the way through; scanning again would only risk converting a notice into a notice.
   if (flags.alreadyProcessed) return relay('relayed_processed');
 
-  let sender = await senderOf();
+  const sender = await senderOf();
 
   // An add-in already replaced the content with a notice and stamped the message id. Trust the stamp
   // only when the id is a message this practice sent securely, lately, to these very recipients;
@@ -175,9 +175,11 @@ export async function handleOutbound(
       // A sender of the practice's domains without an account yet (only practice senders reach
       // this far: the gateway relays for no one else) gets one, as at a first sign-in, so their mail
       // is secured rather than bounced.
-      if (sender && !sender.clinicianId && ctx.backend.provisionSender)
-        sender = (await ctx.backend.provisionSender(sender)) ?? sender;
-      if (!sender?.clinicianId) {
+      const author =
+        sender && !sender.clinicianId && ctx.backend.provisionSender
+          ? ((await ctx.backend.provisionSender(sender)) ?? sender)
+          : sender;
+      if (!author?.clinicianId) {
         // Fail closed: PHI from an address no practice clinician owns (accounts are not created
         // automatically here, or it is disabled) is neither relayed in clear nor attributed to
         // someone it is not from.
@@ -203,7 +205,7 @@ export async function handleOutbound(
           },
         };
       }
-      const sent = await ctx.backend.secureSend(sender, req.request, {
+      const sent = await ctx.backend.secureSend(author, req.request, {
         idempotencyKey: transactionKey(flags.messageId, envelope.to),
       });
       if (sent.ok) {
