@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '@attune/shared/api';
 import { generateKey, generateMasterKey } from '../crypto/index.ts';
 import { dialectsUnderTest } from '../store/testing.ts';
+import { getPolicy, setPracticeDomains } from '../store/practices.ts';
 import { createApp } from './app.ts';
 import { createTestApp, type TestApp } from './testing.ts';
 
@@ -328,6 +329,41 @@ describe.each(dialectsUnderTest())('HTTP API on %s', (dialect) => {
       expect(audit).toHaveLength(1);
       expect(audit[0]?.details).toContain('customKeywords');
       expect(audit[0]?.details).not.toContain('Secret Word');
+    });
+    it("does not store the practice's own domains from a GET, edit, PUT round trip: a domain given up stops being internal", async () => {
+      const got = (await (await t.app.request('/v1/policy', bearer(adminA))).json()) as Record<
+        string,
+        unknown
+      >;
+      expect(got['internalDomains']).toEqual(['a.example.org']);
+      const put = await t.app.request(
+        '/v1/policy',
+        json(
+          { ...got, internalDomains: ['a.example.org', 'Partner.Example'], linkExpiryDays: 14 },
+          adminA,
+          'PUT',
+        ),
+      );
+      expect(put.status).toBe(200);
+      // The answer is the effective policy, as GET gives it.
+      expect(await put.json()).toMatchObject({
+        internalDomains: ['Partner.Example', 'a.example.org'],
+        linkExpiryDays: 14,
+      });
+      const row = await t.store.db
+        .selectFrom('practice_policy')
+        .select('policy')
+        .where('practice_id', '=', t.practiceA)
+        .executeTakeFirstOrThrow();
+      expect((JSON.parse(row.policy) as { internalDomains: string[] }).internalDomains).toEqual([
+        'Partner.Example',
+      ]);
+      // The practice moves to a new domain: the old one is no longer internal.
+      await t.store.db
+        .transaction()
+        .execute((tx) => setPracticeDomains(tx, t.practiceA, ['a-new.example.org']));
+      const after = await getPolicy(t.store.db, t.practiceA);
+      expect(after.policy.internalDomains).toEqual(['Partner.Example', 'a-new.example.org']);
     });
   });
 

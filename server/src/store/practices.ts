@@ -73,20 +73,22 @@ export async function getPolicy(
   const [row] = await runCompiled(db, 'policy:get', [practiceId], () =>
     db.selectFrom('practice_policy').selectAll().where('practice_id', '=', practiceId),
   );
-  const domains = await runCompiled(db, 'policy:domains', [practiceId], () =>
+  const base = row ? parsePolicy(row.policy) : DEFAULT_POLICY;
+  const policy = withPracticeDomains(base, await practiceDomainList(db, practiceId));
+  if (!row) return { policy, version: 0, updatedAt: null };
+  return { policy, version: row.version, updatedAt: row.updated_at };
+}
+
+/** The practice's own mail domains (lower-case, sorted). */
+export async function practiceDomainList(db: Db, practiceId: string): Promise<string[]> {
+  const rows = await runCompiled(db, 'policy:domains', [practiceId], () =>
     db
       .selectFrom('practice_domains')
       .select('domain')
       .where('practice_id', '=', practiceId)
       .orderBy('domain'),
   );
-  const base = row ? parsePolicy(row.policy) : DEFAULT_POLICY;
-  const policy = withPracticeDomains(
-    base,
-    domains.map((d) => d.domain),
-  );
-  if (!row) return { policy, version: 0, updatedAt: null };
-  return { policy, version: row.version, updatedAt: row.updated_at };
+  return rows.map((d) => d.domain);
 }
 
 // Merged policies by base policy and domain list: the same objects send after send.

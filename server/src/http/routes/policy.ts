@@ -2,15 +2,20 @@ import { PolicySchema } from '@attune/shared/api';
 import { AUDIT, appendAudit, auditContext } from '../../audit/index.ts';
 import { requireAdmin, requireClinician } from '../../identity/middleware.ts';
 import { getPolicy, putPolicy } from '../../store/index.ts';
+import { practiceDomainList } from '../../store/practices.ts';
 import { ApiError } from '../errors.ts';
 import { hasCatastrophicRepetition } from '../regex-risk.ts';
 import { readJson } from '../validate.ts';
 import type { RouteModule } from '../types.ts';
 
 /**
- * GET /v1/policy: the caller's practice policy (what the add-ins apply before send).
+ * GET /v1/policy: the caller's practice policy (what the add-ins apply before send): the stored
+ * policy with the practice's own domains among its internal domains.
  * PUT /v1/policy: an admin replaces it; validated (PolicySchema, and every custom pattern must
- * compile), stored with its audit event in one transaction, effective for the next request.
+ * compile), stored with its audit event in one transaction, effective for the next request; answers
+ * the effective policy, as GET does. The practice's own domains are not stored with it: they are
+ * internal while they are the practice's (a GET, edit, PUT round trip carries them back), and a
+ * domain the practice later gives up (attune practice set-domains) must not stay internal.
  */
 export const policy: RouteModule = {
   mount(app, deps) {
@@ -42,9 +47,14 @@ export const policy: RouteModule = {
         }
       });
       const { practiceId, clinicianId } = c.get('auth');
-      const version = await db.transaction().execute(async (tx) => {
+      const saved = await db.transaction().execute(async (tx) => {
         const before = await getPolicy(tx, practiceId);
-        const saved = await putPolicy(tx, practiceId, next, clinicianId);
+        const own = new Set(await practiceDomainList(tx, practiceId));
+        const stored = {
+          ...next,
+          internalDomains: next.internalDomains.filter((d) => !own.has(d.toLowerCase())),
+        };
+        const saved = await putPolicy(tx, practiceId, stored, clinicianId);
         const changed = Object.keys(next).filter(
           (k) =>
             JSON.stringify(next[k as keyof typeof next]) !==
@@ -58,10 +68,10 @@ export const policy: RouteModule = {
           // Field names only: custom keywords and allow-list entries could name people.
           details: { version: saved.version, changed: changed.join(',') },
         });
-        return saved.version;
+        return { version: saved.version, policy: (await getPolicy(tx, practiceId)).policy };
       });
-      c.header('X-Policy-Version', String(version));
-      return c.json(next);
+      c.header('X-Policy-Version', String(saved.version));
+      return c.json(saved.policy);
     });
   },
 };
