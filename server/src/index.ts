@@ -1,4 +1,5 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { ensurePrivateDir } from './store/private-dir.ts';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -70,8 +71,19 @@ function resolveMasterKey(config: Config, notices: string[]): MasterKey {
 export async function startServer(config: Config, opts: { logger?: Logger } = {}): Promise<RunningServer> {
   const logger = opts.logger ?? createLogger({ level: config.logLevel });
   const notices: string[] = [];
-  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  mkdirSync(config.mailDir, { recursive: true, mode: 0o700 });
+  for (const [dir, what] of [
+    [config.dataDir, 'Data folder'],
+    [config.mailDir, 'Mail folder'],
+  ] as const) {
+    const state = ensurePrivateDir(dir);
+    if (state === 'tightened')
+      notices.push(`${what} ${dir} was open to other users: now 0700 (it holds patient data).`);
+    if (state === 'open')
+      logger.warn(
+        { event: 'data_dir_open', dir },
+        `${what} is open to other users and could not be made 0700: fix its owner and mode`,
+      );
+  }
   const masterKey = resolveMasterKey(config, notices);
   const devIssuer = config.identity.dev.enabled
     ? await loadDevIssuer({

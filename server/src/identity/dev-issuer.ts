@@ -1,4 +1,5 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { ensurePrivateDir } from '../store/private-dir.ts';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
 
@@ -30,7 +31,7 @@ export async function loadDevIssuer(opts: {
   if (existsSync(file)) {
     privateJwk = JSON.parse(readFileSync(file, 'utf8')) as JWK;
   } else {
-    mkdirSync(opts.dataDir, { recursive: true });
+    ensurePrivateDir(opts.dataDir);
     const { privateKey } = await generateKeyPair(ALG, { extractable: true });
     privateJwk = {
       ...(await exportJWK(privateKey)),

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
@@ -16,6 +15,7 @@ import pg from 'pg';
 import type { Database } from './schema.ts';
 import { MIGRATIONS } from './migrations/index.ts';
 import type { Dialect } from './migrations/types.ts';
+import { ensurePrivateDir } from './private-dir.ts';
 
 export type { Dialect } from './migrations/types.ts';
 
@@ -64,7 +64,7 @@ export async function openStore(config: StoreConfig, opts: { migrate?: boolean }
 }
 
 function openSqlite(dataDir: string): Store {
-  mkdirSync(dataDir, { recursive: true });
+  ensurePrivateDir(dataDir);
   const sqlite = new BetterSqlite3(join(dataDir, SQLITE_FILE));
   // WAL lets readers run beside the writer. synchronous=FULL syncs the WAL on every commit: under
   // NORMAL a power failure may roll back a transaction we already acknowledged with a 2xx.
