@@ -2,6 +2,7 @@ import { writeCheckpoints } from '../audit/checkpoint-writer.ts';
 import { checkCheckpoint, checkpointKeys, checkpointsTableExists } from '../audit/checkpoint.ts';
 import { practiceSigner, readMasterKey } from '../checkpoints.ts';
 import { cliActor } from './actor.ts';
+import { commandFlags } from './exit.ts';
 import { loadConfigOrReport } from './load-config.ts';
 import { openStore } from '../store/index.ts';
 
@@ -11,8 +12,17 @@ import { openStore } from '../store/index.ts';
 // (a WORM bucket, a printout, an email to the practice's compliance officer). `gpg --verify` checks
 // one with the practice's public signing key; `attune verify --against FILE` checks the chains
 // against a file of them. Exit 0; 1 when a chain did not verify and was not signed; 2 on config errors.
+const USAGE = `usage: attune checkpoint [--quiet]
+
+Signs a checkpoint of every chain that grew since its last one, then prints the latest signed
+checkpoint of each chain (--quiet: prints none) to keep where the database's writers cannot reach.
+Exit 0; 1 when a chain did not verify and was not signed; 2 usage or setup.
+`;
+
 export async function run(args: string[]): Promise<number> {
-  const quiet = args.includes('--quiet');
+  const flags = commandFlags('checkpoint', USAGE, args, { quiet: { type: 'boolean' } });
+  if (typeof flags === 'number') return flags;
+  const quiet = flags.quiet === true;
   const config = loadConfigOrReport();
   if (!config) return 2;
   const masterKey = readMasterKey(config);

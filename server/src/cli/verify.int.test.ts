@@ -58,6 +58,38 @@ describe('attune verify and attune token (the real CLI)', () => {
     );
   });
 
+  it('refuses misspelled flags and stray arguments (exit 2), and --help only prints the usage', async () => {
+    const typo = await attune(['verify', '--againts', 'kept.asc'], { DATA_DIR: dir });
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(/^attune verify: Unknown option '--againts'/);
+    expect(typo.stdout).toBe('');
+    const stray = await attune(['verify', 'now'], { DATA_DIR: dir });
+    expect(stray.code).toBe(2);
+    const help = await attune(['verify', '--help'], { DATA_DIR: dir });
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^usage: attune verify \[--json\] \[--against FILE\]/);
+    // checkpoint --help signs nothing (it writes audited checkpoints when it runs).
+    const store = await openStore({ dataDir: dir }, { migrate: false });
+    const count = async () =>
+      (
+        await store.db
+          .selectFrom('audit_events')
+          .select('id')
+          .where('action', '=', 'chain.checkpoint')
+          .execute()
+      ).length;
+    try {
+      const before = await count();
+      const cpHelp = await attune(['checkpoint', '--help'], { DATA_DIR: dir });
+      expect(cpHelp.code).toBe(0);
+      expect(cpHelp.stdout).toMatch(/^usage: attune checkpoint \[--quiet\]/);
+      expect((await attune(['checkpoint', '--quite'], { DATA_DIR: dir })).code).toBe(2);
+      expect(await count()).toBe(before);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('exits 1 and names the tampered archive row', async () => {
     const { openStore } = await import('../store/index.ts');
     const store = await openStore({ dataDir: dir });

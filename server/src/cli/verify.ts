@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { signedBlocks } from '../audit/checkpoint.ts';
 import { verifyChains } from '../audit/verify.ts';
 import { readMasterKey } from '../checkpoints.ts';
+import { commandFlags } from './exit.ts';
 import { loadConfigOrReport } from './load-config.ts';
 import { openStore } from '../store/index.ts';
 
@@ -9,12 +10,22 @@ import { openStore } from '../store/index.ts';
 // chain from the first entry, checks them against the signed checkpoints stored with them (and those
 // kept in FILE, `attune checkpoint` output saved elsewhere), and reports the first break. Exit 0 when
 // intact, 1 on a break, 2 on usage/config errors. Read-only: it runs no migrations and writes nothing.
+const USAGE = `usage: attune verify [--json] [--against FILE]
+
+Recomputes the audit and archive hash chains and checks them against their signed checkpoints (and
+those kept in FILE, saved attune checkpoint output). Exit 0 intact, 1 at the first break, 2 usage.
+`;
+
 export async function run(args: string[]): Promise<number> {
-  const asJson = args.includes('--json');
-  const at = args.indexOf('--against');
+  const flags = commandFlags('verify', USAGE, args, {
+    json: { type: 'boolean' },
+    against: { type: 'string' },
+  });
+  if (typeof flags === 'number') return flags;
+  const asJson = flags.json === true;
   let anchors: string[] = [];
-  if (at >= 0) {
-    const file = args[at + 1];
+  const file = flags.against;
+  if (file !== undefined) {
     if (!file) {
       process.stderr.write('attune verify: --against needs a file of signed checkpoints\n');
       return 2;
@@ -62,7 +73,7 @@ export async function run(args: string[]): Promise<number> {
         process.stdout.write(
           `signing keys the master key does not vouch for (ignored): ${report.rejectedKeys.join(', ')}\n`,
         );
-      if (at >= 0)
+      if (file !== undefined)
         process.stdout.write(
           `checked against ${report.anchorsChecked} of ${anchors.length} kept checkpoints\n`,
         );
