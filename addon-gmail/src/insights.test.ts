@@ -106,19 +106,50 @@ describe('patient insights on an opened message', () => {
     expect(btn?.composeAction).toMatchObject({
       functionName: 'onCheckInDraft',
       composedEmailType: 'REPLY_AS_DRAFT',
-      parameters: { subject: 'Checking in', template: engagementFixture().recommendations.checkIn?.template },
+      parameters: { patient: engagementFixture().patient.id },
+    });
+    // The button carries the patient's id, not the greeting with their name.
+    expect(JSON.stringify(btn?.composeAction)).not.toContain('template');
+  });
+
+  it('creates the reply draft with the template, fetched by the patient id, when the check-in action runs', () => {
+    const eng = engagementFixture();
+    const env = setup(
+      router(TEST_SERVER, { [`GET /v1/patients/${eng.patient.id}/engagement`]: json(200, eng) }),
+    );
+    const res = handlers.onCheckInDraft(
+      openEvent({ patient: eng.patient.id }),
+    ) as unknown as FakeComposeActionResponse;
+    const draft = res.draft as FakeDraft;
+    expect(draft).toBe(env.GmailApp.drafts[0]);
+    expect(draft).toMatchObject({
+      replyTo: MESSAGE.id,
+      body: eng.recommendations.checkIn?.template,
+      options: { subject: eng.recommendations.checkIn?.subject },
     });
   });
 
-  it('creates the reply draft with the template when the check-in action runs', () => {
+  it('still creates the draft from a card an earlier version built with the template in it', () => {
     const env = setup(router(TEST_SERVER, {}));
     const template = 'Hi, I wanted to check in.';
     const res = handlers.onCheckInDraft(
       openEvent({ subject: 'Checking in', template }),
     ) as unknown as FakeComposeActionResponse;
-    const draft = res.draft as FakeDraft;
-    expect(draft).toBe(env.GmailApp.drafts[0]);
-    expect(draft).toMatchObject({ replyTo: MESSAGE.id, body: template, options: { subject: 'Checking in' } });
+    expect(res.draft).toBe(env.GmailApp.drafts[0]);
+    expect(res.draft).toMatchObject({ body: template, options: { subject: 'Checking in' } });
+  });
+
+  it('fails with a fixed PHI-free message when the patient is no longer reachable at press time', () => {
+    setup(
+      router(TEST_SERVER, {
+        'GET /v1/patients/p-gone/engagement': json(404, {
+          error: { code: 'patient_not_found', message: 'No patient with that id in your practice.' },
+        }),
+      }),
+    );
+    expect(() => handlers.onCheckInDraft(openEvent({ patient: 'p-gone' }))).toThrow(
+      'Attune could not create the check-in draft. Open the message and try again.',
+    );
   });
 
   it('escapes HTML from the server in rich-text widgets and omits the chart and check-in when absent', () => {

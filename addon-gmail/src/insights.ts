@@ -176,7 +176,9 @@ export function addInsightsSections(
             .setComposeAction(
               CardService.newAction()
                 .setFunctionName('onCheckInDraft')
-                .setParameters({ subject: checkIn.subject, template: checkIn.template }),
+                // The patient's id, not the template: it greets the patient by name, and a card's
+                // parameters travel with every click. The draft's text is fetched when pressed.
+                .setParameters({ patient: eng.patient.id }),
               CardService.ComposedEmailType.REPLY_AS_DRAFT,
             ),
         ),
@@ -227,9 +229,21 @@ export function checkInDraftAction(e: AddonEvent): GoogleAppsScript.Card_Service
   if (messageId === undefined || accessToken === undefined) {
     throw new Error('Open the patient\'s message, then press "Send a check-in" again.');
   }
+  const patient = param(e, 'patient');
+  let template: string;
+  let subject: string | undefined;
+  if (patient !== undefined && patient !== '') {
+    const res = getEngagementByPatientId(patient);
+    const checkIn = res.ok ? res.data.recommendations.checkIn : null;
+    if (!checkIn)
+      throw new Error(res.ok ? 'no check-in recommended any more' : `engagement: ${res.failure.kind}`);
+    ({ template, subject } = checkIn);
+  } else {
+    // A card built by an earlier version carried the template itself.
+    template = param(e, 'template') ?? '';
+    subject = param(e, 'subject');
+  }
   GmailApp.setCurrentMessageAccessToken(accessToken);
-  const template = param(e, 'template') ?? '';
-  const subject = param(e, 'subject');
   const draft = GmailApp.getMessageById(messageId).createDraftReply(
     template,
     subject !== undefined && subject !== '' ? { subject } : {},
