@@ -349,9 +349,10 @@ async function add(args: string[]): Promise<number> {
   }
 }
 
-// The SMTP gateway learns the practices' reply domains when it starts (gateway/index.ts).
+// A running SMTP gateway re-reads the practices' reply domains (gateway/server.ts): within a minute,
+// and at once when a reply names a domain it does not know. What is left to the admin is the DNS.
 function gatewayNote(domain: string): string {
-  return `The SMTP gateway reads reply domains when it starts: restart it (or add ${domain} to GATEWAY_REPLY_DOMAIN) so that patients' email replies to ${domain} are accepted.\n`;
+  return `Running SMTP gateways accept patients' email replies to ${domain} without a restart (they re-read reply domains). Point ${domain}'s MX record at the gateway.\n`;
 }
 
 /** Whether `masterKey` is the store's: it unseals a key already there (true when there is none). */
