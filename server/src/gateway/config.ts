@@ -48,7 +48,10 @@ export interface GatewayConfig {
   replyLocalPrefix: string;
   /** More Received headers than this is a routing loop (RFC 5321 6.3). */
   maxHops: number;
-  /** Key for the gateway-processed marker header; random per process when unset. */
+  /**
+   * Key for the gateway-processed marker header (GATEWAY_MARKER_SECRET); when unset, startGateway
+   * derives one from the master key, so every gateway process of a deployment shares it.
+   */
   markerSecret: string | null;
   /** Practice the gateway works for when the sender's address does not say. */
   practiceId: string | null;
