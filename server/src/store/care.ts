@@ -123,7 +123,11 @@ export async function visibleAmong(
 }
 
 /** The ids of the patients in the clinician's care (their caseload under 'care-team'). */
-export async function patientsInCareOf(db: Db, practiceId: string, clinicianId: string): Promise<Set<string>> {
+export async function patientsInCareOf(
+  db: Db,
+  practiceId: string,
+  clinicianId: string,
+): Promise<Set<string>> {
   const rows = await db
     .selectFrom('care_relations')
     .select('patient_id')
@@ -148,15 +152,7 @@ export async function careTeam(db: Db, practiceId: string, patientId: string): P
   const rows = await db
     .selectFrom('care_relations as r')
     .innerJoin('clinicians as c', 'c.id', 'r.clinician_id')
-    .select([
-      'r.clinician_id',
-      'c.email',
-      'c.name',
-      'c.role',
-      'r.source',
-      'r.created_at',
-      'r.created_by',
-    ])
+    .select(['r.clinician_id', 'c.email', 'c.name', 'c.role', 'r.source', 'r.created_at', 'r.created_by'])
     .where('r.practice_id', '=', practiceId)
     .where('r.patient_id', '=', patientId)
     .orderBy('r.created_at')

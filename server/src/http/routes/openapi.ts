@@ -79,7 +79,10 @@ export function buildOpenApi(
             '200': { description: 'The patient', content: json(PatientSchema, 'output') },
             ...errors(
               401,
-              [404, 'patient_not_found (also for another practice’s patient, or one outside your care; audited)'],
+              [
+                404,
+                'patient_not_found (also for another practice’s patient, or one outside your care; audited)',
+              ],
               429,
             ),
           },
@@ -163,7 +166,7 @@ export function buildOpenApi(
       '/v1/messages/{id}': {
         get: {
           summary:
-            "Delivery status per recipient (the sender, admins, and the care team of a recipient patient)",
+            'Delivery status per recipient (the sender, admins, and the care team of a recipient patient)',
           security: secured,
           parameters: [idParam],
           responses: {

@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { SchemaMigration } from './types.ts';
 
 // care_relations: which clinicians care for which patient (DESIGN, security model: "a clinician sees
@@ -28,8 +28,14 @@ export const migration: SchemaMigration = {
       .on('care_relations')
       .columns(['practice_id', 'clinician_id', 'patient_id'])
       .execute();
+    await backfillCareRelations(db);
+  },
+};
 
-    await sql`
+/** The backfill of migration 0010 (exported for its test); adds only relations not already there. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export async function backfillCareRelations(db: Kysely<any>): Promise<void> {
+  await sql`
       insert into care_relations (practice_id, patient_id, clinician_id, source, created_at, created_by)
       select m.practice_id, d.patient_id, m.clinician_id, 'sent', min(m.created_at), null
       from messages m
@@ -42,7 +48,7 @@ export const migration: SchemaMigration = {
         )
       group by m.practice_id, d.patient_id, m.clinician_id
     `.execute(db);
-    await sql`
+  await sql`
       insert into care_relations (practice_id, patient_id, clinician_id, source, created_at, created_by)
       select p.practice_id, p.id, c.id, 'created', min(a.at), null
       from audit_events a
@@ -57,5 +63,4 @@ export const migration: SchemaMigration = {
         )
       group by p.practice_id, p.id, c.id
     `.execute(db);
-  },
-};
+}
