@@ -42,6 +42,11 @@ export const AUDIT = {
    * head hash, checkpoint id.
    */
   CHAIN_CHECKPOINT: 'chain.checkpoint',
+  /**
+   * A patient's care team changed: an admin added or removed a clinician (API or `attune practice
+   * care-team`). References only: patient id (target), clinician id, operation.
+   */
+  CARE_CHANGE: 'care.change',
   /** A practice was added, or its domains, name, reply domain or Entra tenant changed (admin CLI). */
   PRACTICE_CHANGE: 'practice.change',
 } as const;

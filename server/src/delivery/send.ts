@@ -15,7 +15,7 @@ import {
   sealSecret,
   type MasterKey,
 } from '../crypto/index.ts';
-import { getPolicy, newId, nowIso, type Db } from '../store/index.ts';
+import { addCare, getPolicy, newId, nowIso, type Db } from '../store/index.ts';
 import { insertRow, runCompiled } from '../store/compiled.ts';
 import { ddb, queuedOutboxRow } from './db.ts';
 import { getKeyring } from './keyring.ts';
@@ -439,6 +439,16 @@ export async function sendSecureMessage(
           }
         }
       }
+      // Writing to a patient makes the sender one of their care team (store/care.ts), in the send's
+      // own transaction: the sender sees the reply, the sidebar and the caseload entry at once. The
+      // SMTP gateway's secure sends come through here too, as the clinician the From address names.
+      await addCare(tx, {
+        practiceId: ctx.practiceId,
+        clinicianId: ctx.clinicianId,
+        patientIds: plan.flatMap((r) => (r.patientId ? [r.patientId] : [])),
+        source: 'sent',
+        at: nowText,
+      });
       await appendAudit(tx, {
         action: AUDIT.MESSAGE_SEND,
         outcome: 'success',

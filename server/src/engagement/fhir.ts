@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { APPOINTMENT_EVENT_TYPES } from '@attune/shared/api';
-import type { Db } from '../store/index.ts';
+import { visibleAmong, type CareCaller, type Db } from '../store/index.ts';
 import { edb } from './db.ts';
 import { insertEvents, storedEventId, type NewEvent } from './events-store.ts';
 
@@ -114,6 +114,8 @@ export async function importFhirBundle(
   practiceId: string,
   bundle: FhirBundle,
   now: Date,
+  /** A clinician's import (not an admin's): only patients they may see (store/care.ts) match. */
+  careOf?: CareCaller,
 ): Promise<FhirImportResult> {
   const result: FhirImportResult = {
     appointments: 0,
@@ -171,6 +173,11 @@ export async function importFhirBundle(
       .where('email', 'in', emails.slice(i, i + 500))
       .execute();
     for (const r of rows) patientByEmail.set(r.email, r.id);
+  }
+  if (careOf) {
+    // A patient outside the caller's care reads as no patient at all ("unmatched"), like an unknown one.
+    const visible = await visibleAmong(db, careOf, [...patientByEmail.values()]);
+    for (const [email, id] of patientByEmail) if (!visible.has(id)) patientByEmail.delete(email);
   }
 
   const events: NewEvent[] = [];

@@ -82,7 +82,12 @@ export function priorOptions(priors: PracticePriors): {
   };
 }
 
-/** The practice's caseload ranked by need with the practice's weights: two queries, one pass each. */
+/**
+ * The practice's caseload ranked by need with the practice's weights: two queries, one pass each.
+ * With `careOf` (a clinician id), only the patients in that clinician's care (store/care.ts): the
+ * events come from the practice-wide cache, but no other patient is ranked or returned, so the
+ * cache never hands one clinician another's view.
+ */
 export async function practiceCaseload(
   db: Db,
   practiceId: string,
@@ -90,13 +95,23 @@ export async function practiceCaseload(
   page: number,
   pageSize: number,
   cache?: EngagementEventCache,
+  careOf?: string,
 ): Promise<Caseload> {
   const [patients, byPatient, weights] = await Promise.all([
-    db
-      .selectFrom('patients')
-      .select(['id', 'email', 'name', 'time_zone'])
-      .where('practice_id', '=', practiceId)
-      .execute(),
+    careOf === undefined
+      ? db
+          .selectFrom('patients')
+          .select(['id', 'email', 'name', 'time_zone'])
+          .where('practice_id', '=', practiceId)
+          .execute()
+      : db
+          .selectFrom('patients')
+          .innerJoin('care_relations', 'care_relations.patient_id', 'patients.id')
+          .select(['patients.id', 'patients.email', 'patients.name', 'patients.time_zone'])
+          .where('patients.practice_id', '=', practiceId)
+          .where('care_relations.practice_id', '=', practiceId)
+          .where('care_relations.clinician_id', '=', careOf)
+          .execute(),
     cache ? cache.practice(db, practiceId) : loadPracticeEvents(db, practiceId, now),
     getTriageWeights(db, practiceId),
   ]);

@@ -22,11 +22,17 @@ export interface EngagementFixture {
   clock: { now: Date };
   /** A bearer token for `email` (domain calm.example → the practice; other.example → the other one). */
   token(email?: string, admin?: boolean): Promise<string>;
+  /**
+   * A patient of `practiceId`, in the care of that practice's default clinician (dr@calm.example or
+   * dr@other.example) unless `careOf` names other clinicians' emails ([] for nobody's).
+   */
   addPatient(
     practiceId: string,
     email: string,
-    extra?: { name?: string; timeZone?: string },
+    extra?: { name?: string; timeZone?: string; careOf?: string[] },
   ): Promise<string>;
+  /** The clinician id of `email` (signing them in once if they never did). */
+  clinicianId(email: string): Promise<string>;
   /** JSON request through app.request with a bearer token. */
   call(method: string, path: string, body?: unknown, token?: string): Promise<Response>;
   cleanup(): Promise<void>;
@@ -65,6 +71,20 @@ export async function createEngagementFixture(
     services: { masterKey: mk.ok ? mk.masterKey : undefined, practiceId },
   });
   const defaultToken = await issuer.sign({ email: 'dr@calm.example' });
+  // Clinicians exist from their first sign-in (identity/authenticator.ts): sign in through the app.
+  const clinicianId = async (email: string): Promise<string> => {
+    const find = () =>
+      store.db.selectFrom('clinicians').select('id').where('email', '=', email).executeTakeFirst();
+    if (!(await find())) {
+      const admin = email.startsWith('admin@');
+      await app.request('/v1/policy', {
+        headers: { authorization: `Bearer ${await issuer.sign({ email, admin })}` },
+      });
+    }
+    const row = await find();
+    if (!row) throw new Error(`fixture: ${email} could not sign in`);
+    return row.id;
+  };
   return {
     store,
     db: store.db,
@@ -92,8 +112,23 @@ export async function createEngagementFixture(
           updated_at: t,
         })
         .execute();
+      const careOf = extra.careOf ?? [pid === practiceId ? 'dr@calm.example' : 'dr@other.example'];
+      for (const email of careOf) {
+        await store.db
+          .insertInto('care_relations')
+          .values({
+            practice_id: pid,
+            patient_id: id,
+            clinician_id: await clinicianId(email),
+            source: 'created',
+            created_at: t,
+            created_by: null,
+          })
+          .execute();
+      }
       return id;
     },
+    clinicianId,
     async call(method, path, body, token = defaultToken) {
       return app.request(path, {
         method,

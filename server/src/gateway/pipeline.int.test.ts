@@ -208,6 +208,34 @@ describe.each(dialectsUnderTest())('gateway over the delivery pipeline (%s)', (d
     expect(await store.db.selectFrom('messages').select('id').execute()).toHaveLength(0);
   });
 
+  it('makes the clinician the From address names a care-team member of the patients the captured mail went to', async () => {
+    const NEW_PATIENT = 'ola.fenn@example.org';
+    const raw = rawMessage({
+      from: `Dr Lee <${CLINICIAN}>`,
+      to: `${PATIENT}, ${NEW_PATIENT}`,
+      subject: 'Medication change',
+      text: PHI_TEXT,
+    });
+    const info = await client(gw.port).sendMail({
+      envelope: { from: CLINICIAN, to: [PATIENT, NEW_PATIENT] },
+      raw,
+    });
+    expect(info.response).toMatch(/^250 .*secure delivery/);
+    // In the send's own transaction: there before the 250, for the known patient and the new one.
+    const rows = await store.db
+      .selectFrom('care_relations')
+      .innerJoin('clinicians', 'clinicians.id', 'care_relations.clinician_id')
+      .innerJoin('patients', 'patients.id', 'care_relations.patient_id')
+      .select(['clinicians.email as clinician', 'patients.email as patient', 'care_relations.source'])
+      .where('care_relations.practice_id', '=', practiceId)
+      .orderBy('patients.email')
+      .execute();
+    expect(rows).toEqual([
+      { clinician: CLINICIAN, patient: PATIENT, source: 'sent' },
+      { clinician: CLINICIAN, patient: NEW_PATIENT, source: 'sent' },
+    ]);
+  });
+
   it('secures each part of a message its sender split into several transactions, and a retried part once', async () => {
     // One message, one Message-ID, sent as two SMTP transactions to different recipients (as MTAs
     // do per destination or past a recipient limit); the first one is then retried (its 250 lost).

@@ -156,6 +156,8 @@ const BODY_SAMPLES: Record<
   'POST /v1/engagement/lookup': () => ({ kind: 'json', value: { email: PHI_EMAIL } }),
   'PUT /v1/engagement/settings': () => ({ kind: 'json', value: { mailboxBodies: false } }),
   'PUT /v1/caseload/weights': () => ({ kind: 'json', value: {} }),
+  'PUT /v1/patients/:id/care-team/:email': () => null,
+  'DELETE /v1/patients/:id/care-team/:email': () => null,
   'POST /v1/dev/token': () => ({ kind: 'json', value: { email: 'dr.a@a.example.org', admin: false } }),
   'POST /m/:token/code/send': () => ({ kind: 'form', value: { csrf: 'x' } }),
   'POST /m/:token/code': () => ({ kind: 'form', value: { csrf: 'x', code: '123456' } }),

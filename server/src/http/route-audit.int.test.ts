@@ -173,6 +173,38 @@ const ROUTE_AUDIT: Record<RouteKey, Spec> = {
     target: 'caseload',
     call: { path: () => '/v1/caseload', status: 200 },
   },
+  'GET /v1/patients/:id/care-team': {
+    audit: AUDIT.PHI_READ,
+    actor: 'clinician',
+    target: 'patient',
+    adminOnly: true,
+    call: { path: (x) => `/v1/patients/${x.f.patientA.id}/care-team`, token: 'adminA', status: 200 },
+  },
+  // The admin adds and removes themselves, so clinicianA's care of patientA (the other calls) stays.
+  'PUT /v1/patients/:id/care-team/:email': {
+    audit: AUDIT.CARE_CHANGE,
+    actor: 'clinician',
+    target: 'patient',
+    adminOnly: true,
+    call: {
+      method: 'PUT',
+      path: (x) => `/v1/patients/${x.f.patientA.id}/care-team/${encodeURIComponent('boss@a.example.org')}`,
+      token: 'adminA',
+      status: 200,
+    },
+  },
+  'DELETE /v1/patients/:id/care-team/:email': {
+    audit: AUDIT.CARE_CHANGE,
+    actor: 'clinician',
+    target: 'patient',
+    adminOnly: true,
+    call: {
+      method: 'DELETE',
+      path: (x) => `/v1/patients/${x.f.patientA.id}/care-team/${encodeURIComponent('boss@a.example.org')}`,
+      token: 'adminA',
+      status: 200,
+    },
+  },
   'PUT /v1/caseload/weights': {
     audit: AUDIT.POLICY_CHANGE,
     actor: 'clinician',

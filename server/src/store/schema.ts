@@ -255,6 +255,20 @@ export interface GatewayMailKeysTable {
   created_at: string;
 }
 
+/** How a clinician joined a patient's care team (migration 0010, store/care.ts). */
+export type CareSource = 'sent' | 'created' | 'assigned' | 'imported';
+
+/** A clinician who cares for a patient: may read that patient's PHI under patientAccess 'care-team'. */
+export interface CareRelationsTable {
+  practice_id: string;
+  patient_id: string;
+  clinician_id: string;
+  source: CareSource;
+  created_at: string;
+  /** The admin (clinician id) who assigned it; null when the clinician's own act made it. */
+  created_by: string | null;
+}
+
 /** A signed statement of a chain's head (audit/checkpoint.ts); `signed` is the authority, the rest indexes it. */
 export interface ChainCheckpointsTable {
   id: string;
@@ -286,4 +300,5 @@ export interface Database {
   chain_heads: ChainHeadsTable;
   chain_checkpoints: ChainCheckpointsTable;
   gateway_mail_keys: GatewayMailKeysTable;
+  care_relations: CareRelationsTable;
 }

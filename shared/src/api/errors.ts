@@ -41,5 +41,6 @@ export const ERROR_CODES = [
   'content_unreadable',
   'message_revoked',
   'message_expired',
+  'clinician_not_found',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -25,3 +25,36 @@ export const PatientSchema = z
   })
   .strict();
 export type Patient = z.infer<typeof PatientSchema>;
+
+/** How a clinician joined a patient's care team. */
+export const CARE_SOURCES = ['sent', 'created', 'assigned', 'imported'] as const;
+
+/**
+ * GET/PUT/DELETE /v1/patients/:id/care-team[/:email] (practice admins): the clinicians who care for
+ * a patient. Under the policy's patientAccess 'care-team' (the default) only they (and whoever sent
+ * a given message) read the patient's sidebar, replies and caseload entry.
+ */
+export const CareTeamSchema = z
+  .object({
+    patientId: z.string(),
+    /** The practice's current policy: under 'practice' every clinician sees every patient anyway. */
+    patientAccess: z.enum(['care-team', 'practice']),
+    members: z.array(
+      z
+        .object({
+          clinicianId: z.string(),
+          email: z.string(),
+          name: z.string().nullable(),
+          role: z.enum(['clinician', 'admin']),
+          /** sent: wrote to the patient; created: registered them; assigned: by an admin; imported. */
+          source: z.enum(CARE_SOURCES),
+          /** When they joined (ISO 8601 UTC). */
+          since: z.string(),
+          /** The admin (clinician id) who assigned them; null when their own act did. */
+          assignedBy: z.string().nullable(),
+        })
+        .strict(),
+    ),
+  })
+  .strict();
+export type CareTeam = z.infer<typeof CareTeamSchema>;

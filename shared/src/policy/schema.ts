@@ -49,6 +49,13 @@ export const PolicySchema = z
     viewerSecondFactor: z.boolean().default(false),
     /** Secure links expire after this many days. */
     linkExpiryDays: z.number().int().min(1).max(365).default(30),
+    /**
+     * Who may read a patient's PHI (sidebar, replies, caseload, message status).
+     * care-team: the patient's care team only (DESIGN: "a clinician sees the patients they care
+     * for"); a clinician joins it by writing to or registering the patient, or an admin adds them.
+     * practice: every clinician of the practice (small group practices that share everything).
+     */
+    patientAccess: z.enum(['care-team', 'practice']).default('care-team'),
   })
   .strict();
 

@@ -6,6 +6,8 @@ import { EngagementEventCache } from '../../engagement/cache.ts';
 import { engagementCacheFor, practiceCaseload } from '../../engagement/service.ts';
 import { getTriageWeights, putTriageWeights } from '../../engagement/settings.ts';
 import { requireAdmin, requireClinician } from '../../identity/middleware.ts';
+import { forbidden } from '../errors.ts';
+import { practiceWideAccess } from '../../store/index.ts';
 import { validate } from '../validate.ts';
 import { readJson } from '../validate.ts';
 import { errors, json, queryParams, secured } from '../openapi-schema.ts';
@@ -15,12 +17,16 @@ const Query = z
   .object({
     page: z.coerce.number().int().min(1).max(100_000).default(1),
     pageSize: z.coerce.number().int().min(1).max(500).default(50),
+    /** mine: the patients in your care (everyone's under practice-wide access); practice: admins only. */
+    scope: z.enum(['mine', 'practice']).default('mine'),
   })
   .strict();
 
 /**
- * GET /v1/caseload?page=&pageSize=: the practice's patients ranked by need (first-person crisis
- * first, then the weighted score), each with its reasons. Audited as one phi.read listing the patient
+ * GET /v1/caseload?page=&pageSize=&scope=: the caller's patients ranked by need (first-person crisis
+ * first, then the weighted score), each with its reasons. "The caller's": those in their care
+ * (store/care.ts), or the whole practice under policy patientAccess 'practice'; `scope=practice`
+ * asks for the whole practice whatever the policy (admins only; others 403, audited). Audited as one phi.read listing the patient
  * ids on the page (references only).
  * GET /v1/caseload/weights: the practice's triage weights. PUT (admin): replace them (validated by
  * the shared TriageWeightsSchema; omitted fields take their defaults), audited as a policy change.
@@ -33,8 +39,27 @@ export const caseload: RouteModule = {
 
     app.get('/v1/caseload', requireClinician(deps), async function getCaseload(c) {
       const q = validate(Query, c.req.query());
-      const { practiceId } = c.get('auth');
-      const body = await practiceCaseload(db, practiceId, now(), q.page, q.pageSize, cache);
+      const { practiceId, clinicianId, role } = c.get('auth');
+      if (q.scope === 'practice' && role !== 'admin') {
+        await appendAudit(db, {
+          ...auditContext(c),
+          action: AUDIT.AUTHZ_FAILURE,
+          outcome: 'failure',
+          target: { type: 'caseload', id: practiceId },
+          details: { required: 'admin', scope: 'practice' },
+        });
+        throw forbidden("The whole practice's caseload is for practice administrators.");
+      }
+      const everyone = q.scope === 'practice' || (await practiceWideAccess(db, practiceId));
+      const body = await practiceCaseload(
+        db,
+        practiceId,
+        now(),
+        q.page,
+        q.pageSize,
+        cache,
+        everyone ? undefined : clinicianId,
+      );
       await appendAudit(db, {
         ...auditContext(c),
         action: AUDIT.PHI_READ,
@@ -42,6 +67,7 @@ export const caseload: RouteModule = {
         target: { type: 'caseload', id: practiceId },
         details: {
           view: 'caseload',
+          scope: q.scope,
           page: body.page,
           count: body.items.length,
           patients: body.items.map((i) => i.patientId).join(','),
@@ -75,7 +101,7 @@ export const caseload: RouteModule = {
     '/v1/caseload': {
       get: {
         summary:
-          "Your practice's patients ranked by need (first-person crisis first, then the weighted score), with reasons",
+          "Your patients (those in your care; the whole practice under policy patientAccess 'practice', or with scope=practice for admins) ranked by need (first-person crisis first, then the weighted score), with reasons",
         security: secured,
         parameters: queryParams(Query),
         responses: {
@@ -83,6 +109,7 @@ export const caseload: RouteModule = {
           ...errors(
             [400, 'validation_failed: page or pageSize out of range, or an unknown query parameter'],
             401,
+            [403, 'forbidden: scope=practice is for practice admins'],
             429,
           ),
         },

@@ -8,9 +8,10 @@ import { EngagementEventCache } from '../../engagement/cache.ts';
 import { engagementCacheFor, patientEngagement } from '../../engagement/service.ts';
 import { mailboxBodiesEnabled, setMailboxBodies } from '../../engagement/settings.ts';
 import { requireAdmin, requireClinician } from '../../identity/middleware.ts';
-import { findPatient, findPatientByEmail, type Db } from '../../store/index.ts';
+import { findPatient, findPatientByEmail, maySeePatient, type Db } from '../../store/index.ts';
 import type { PatientsTable } from '../../store/schema.ts';
 import { ApiError } from '../errors.ts';
+import { careCaller, notInCare } from '../not-in-care.ts';
 import { readJson, validate } from '../validate.ts';
 import { errors, json, pathParam, secured } from '../openapi-schema.ts';
 import type { AppDeps, AppEnv, RouteModule } from '../types.ts';
@@ -39,8 +40,9 @@ const notFound = () => new ApiError(404, 'patient_not_found', 'No patient with t
  *       that proxies and browser history may keep, so add-ins should prefer the POST below)
  *  POST /v1/engagement/lookup {"email": "..."}   (same response; the email stays in the body)
  *  GET/PUT /v1/engagement/settings {"mailboxBodies": false}  (PUT: admin)
- * A patient of another practice is a 404 exactly like an unknown one, audited as an authorization
- * failure. Every successful read is audited as phi.read with the patient id (never the email).
+ * A patient of another practice, or outside the caller's care team (policy patientAccess
+ * 'care-team'), is a 404 exactly like an unknown one, audited as an authorization failure (so the
+ * sidebars show "not a patient", and the signed chart URL is never issued). Every successful read is audited as phi.read with the patient id (never the email).
  * The response's charts carry the SVGs inline and `pngUrl`, a signed URL valid for minutes.
  */
 export const engagement: RouteModule = {
@@ -69,6 +71,14 @@ export const engagement: RouteModule = {
         }
         throw notFound();
       }
+      if (!(await maySeePatient(db, careCaller(c), row.id)))
+        return notInCare(c, db, {
+          target: 'patient',
+          id: row.id,
+          code: 'patient_not_found',
+          message: 'No patient with that id in your practice.',
+          details: { view: 'engagement' },
+        });
       const { practiceId } = c.get('auth');
       const t = now();
       const pngUrl = signChartUrl(keys, deps.config.publicUrl, { practiceId, patientId: row.id }, t);

@@ -8,6 +8,8 @@ import { AUDIT, appendAudit, auditContext } from '../../audit/index.ts';
 import { insertEvents, storedEventId, type NewEvent } from '../../engagement/events-store.ts';
 import { requireClinician } from '../../identity/middleware.ts';
 import { ApiError } from '../errors.ts';
+import { visibleAmong } from '../../store/index.ts';
+import { careCaller } from '../not-in-care.ts';
 import { readJson } from '../validate.ts';
 import { errors, json, secured } from '../openapi-schema.ts';
 import type { RouteModule } from '../types.ts';
@@ -16,7 +18,8 @@ import type { RouteModule } from '../types.ts';
  * POST /v1/events: a batch of appointment events from the practice's scheduling system.
  * - Validated by the shared EventsBatchRequestSchema (strict: unknown fields are refused).
  * - `patientId` is the Attune patient id, or the patient's email address (matched within the
- *   caller's practice only). A batch naming any unknown patient is refused whole (422
+ *   caller's practice only; for a clinician, only the patients they may see, store/care.ts; an
+ *   admin, the scheduling system's account, may name any patient of the practice). A batch naming any unknown patient is refused whole (422
  *   patient_not_found, listing the item indexes), so a retry after fixing it cannot half-apply.
  * - Idempotent by event id, per practice: a repeated id is counted in `duplicates`, never stored twice.
  * - Audited as one PHI write with counts (no ids of the caller's system, no emails).
@@ -51,8 +54,19 @@ export const events: RouteModule = {
             .where('email', 'in', [...emails])
             .execute()
         : [];
-      const known = new Set(idRows.map((r) => r.id));
-      const byEmail = new Map(emailRows.map((r) => [r.email, r.id]));
+      // A clinician's batch may name only the patients they may see (store/care.ts); any other reads
+      // as unknown (the same 422). An admin's (the scheduling system's) may name any patient.
+      const { role } = c.get('auth');
+      const visible =
+        role === 'admin'
+          ? null
+          : await visibleAmong(db, careCaller(c), [
+              ...idRows.map((r) => r.id),
+              ...emailRows.map((r) => r.id),
+            ]);
+      const seen = (id: string) => visible === null || visible.has(id);
+      const known = new Set(idRows.map((r) => r.id).filter(seen));
+      const byEmail = new Map(emailRows.filter((r) => seen(r.id)).map((r) => [r.email, r.id]));
       const unknown: number[] = [];
       const rows: NewEvent[] = [];
       req.events.forEach((e, i) => {

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { AUDIT, appendAudit, auditContext } from '../../audit/index.ts';
 import { FhirBundleSchema, importFhirBundle, type FhirImportResult } from '../../engagement/fhir.ts';
 import { requireClinician } from '../../identity/middleware.ts';
+import { careCaller } from '../not-in-care.ts';
 import { readJson } from '../validate.ts';
 import { errors, json, secured } from '../openapi-schema.ts';
 import type { RouteModule } from '../types.ts';
@@ -37,9 +38,12 @@ export const fhir: RouteModule = {
     const now = deps.now ?? (() => new Date());
     app.post('/v1/fhir', requireClinician(deps), async function importFhir(c) {
       const bundle = await readJson(c, FhirBundleSchema);
-      const { practiceId } = c.get('auth');
+      const { practiceId, role } = c.get('auth');
+      // Appointments come from the practice's scheduling system: an admin's import matches every
+      // patient of the practice, a clinician's only the patients they may see (store/care.ts).
+      const careOf = role === 'admin' ? undefined : careCaller(c);
       const result = await db.transaction().execute(async (tx) => {
-        const r = await importFhirBundle(tx, practiceId, bundle, now());
+        const r = await importFhirBundle(tx, practiceId, bundle, now(), careOf);
         await appendAudit(tx, {
           ...auditContext(c),
           action: AUDIT.PHI_WRITE,
@@ -65,7 +69,7 @@ export const fhir: RouteModule = {
         summary:
           'Import a FHIR R4 Bundle of Patient and Appointment resources as engagement events (idempotent)',
         description:
-          "Appointments are matched to your practice's patients by the Patient's email. Entries that could not be used are listed by index with a reason; the rest is imported. Larger bundles: `attune import fhir BUNDLE.json`.",
+          "Appointments are matched to your practice's patients by the Patient's email (a clinician's import: only the patients in their care, unless the policy's patientAccess is 'practice'; an admin's: every patient). Entries that could not be used are listed by index with a reason; the rest is imported. Larger bundles: `attune import fhir BUNDLE.json`.",
         security: secured,
         requestBody: {
           required: true,

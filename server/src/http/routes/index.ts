@@ -2,6 +2,7 @@ import type { RouteModule } from '../types.ts';
 import { health } from './health.ts';
 import { identityRoutes } from './identity.ts';
 import { patients } from './patients.ts';
+import { careTeamRoutes } from './care-team.ts';
 import { recipients } from './recipients.ts';
 import { replies } from './replies.ts';
 import { policy } from './policy.ts';
@@ -23,6 +24,7 @@ export const ROUTE_MODULES: RouteModule[] = [
   health,
   identityRoutes,
   patients,
+  careTeamRoutes,
   recipients,
   policy,
   openapi,

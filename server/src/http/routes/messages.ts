@@ -10,6 +10,8 @@ import {
 import { requireClinician } from '../../identity/middleware.ts';
 import { ApiError } from '../errors.ts';
 import { notInPractice } from '../not-in-practice.ts';
+import { careCaller, notInCare } from '../not-in-care.ts';
+import { mayReadMessage } from '../../store/index.ts';
 import { readJson } from '../validate.ts';
 import type { AppDeps, RouteModule } from '../types.ts';
 import type { Context } from 'hono';
@@ -17,7 +19,9 @@ import type { AppEnv } from '../types.ts';
 
 // POST /v1/messages (secure send), GET /v1/messages/:id (status per recipient),
 // POST /v1/messages/:id/revoke, POST /v1/messages/:id/notice. The work is the delivery module's; this file is the HTTP edge:
-// strict validation, tenant scoping, error codes and audit of reads.
+// strict validation, tenant scoping, error codes and audit of reads. Within the practice: status for
+// the sender, admins and the care team of a recipient patient (store/care.ts); revoke for the sender
+// and admins; the notice (it may carry a patient's link) for the sender only.
 
 const ID = /^[0-9a-f-]{36}$/;
 /** Idempotency-Key (IETF draft-ietf-httpapi-idempotency-key-header): a client-chosen retry key. */
@@ -48,6 +52,49 @@ function notFound(c: Context<AppEnv>, deps: AppDeps, id: string): Promise<never>
     message: 'No message with that id in your practice.',
   });
 }
+
+/**
+ * What the caller may do with a message of their practice (undefined: no such message there).
+ * read: its status (the sender, an admin, the care team of a patient it went to, or everyone under
+ * practice-wide access; store/care.ts). revoke: the sender or an admin only, whatever the policy.
+ */
+async function accessTo(
+  c: Context<AppEnv>,
+  deps: AppDeps,
+  id: string,
+): Promise<{ read: boolean; revoke: boolean } | undefined> {
+  if (!ID.test(id)) return undefined;
+  const { db } = deps.store;
+  const caller = careCaller(c);
+  const m = await db
+    .selectFrom('messages')
+    .select('clinician_id')
+    .where('id', '=', id)
+    .where('practice_id', '=', caller.practiceId)
+    .executeTakeFirst();
+  if (!m) return undefined;
+  const revoke = m.clinician_id === caller.clinicianId || caller.role === 'admin';
+  if (revoke) return { read: true, revoke };
+  const patients = await db
+    .selectFrom('deliveries')
+    .select('patient_id')
+    .where('message_id', '=', id)
+    .where('practice_id', '=', caller.practiceId)
+    .execute();
+  const read = await mayReadMessage(db, caller, {
+    senderId: m.clinician_id,
+    patientIds: patients.map((p) => p.patient_id),
+  });
+  return { read, revoke };
+}
+
+const notInCareOf = (c: Context<AppEnv>, deps: AppDeps, id: string) =>
+  notInCare(c, deps.store.db, {
+    target: 'message',
+    id,
+    code: 'message_not_found',
+    message: 'No message with that id in your practice.',
+  });
 
 export const messages: RouteModule = {
   mount(app, deps) {
@@ -117,7 +164,9 @@ export const messages: RouteModule = {
     app.get('/v1/messages/:id', auth, async function getMessageStatus(c) {
       const id = c.req.param('id');
       const { practiceId } = c.get('auth');
-      const status = ID.test(id) ? await messageStatus(delivery.services, practiceId, id) : null;
+      const access = await accessTo(c, deps, id);
+      if (access && !access.read) return notInCareOf(c, deps, id);
+      const status = access ? await messageStatus(delivery.services, practiceId, id) : null;
       if (!status) return notFound(c, deps, id);
       await appendAudit(deps.store.db, {
         ...auditContext(c),
@@ -130,7 +179,24 @@ export const messages: RouteModule = {
 
     app.post('/v1/messages/:id/revoke', auth, async function revoke(c) {
       const id = c.req.param('id');
-      const status = ID.test(id) ? await revokeMessage(delivery.services, callerOf(c), id) : null;
+      const access = await accessTo(c, deps, id);
+      if (access && !access.read) return notInCareOf(c, deps, id);
+      if (access && !access.revoke) {
+        // A care-team colleague sees the message's status but may not take it back from the patient.
+        await appendAudit(deps.store.db, {
+          ...auditContext(c),
+          action: AUDIT.AUTHZ_FAILURE,
+          outcome: 'failure',
+          target: { type: 'message', id },
+          details: { reason: 'other_clinician', operation: 'revoke' },
+        });
+        throw new ApiError(
+          403,
+          'forbidden',
+          'Only the clinician who sent this message, or a practice administrator, can revoke it.',
+        );
+      }
+      const status = access ? await revokeMessage(delivery.services, callerOf(c), id) : null;
       if (!status) return notFound(c, deps, id);
       return c.json(status);
     });

@@ -163,7 +163,7 @@ describe('OpenAPI document', () => {
       op('/v1/caseload', 'get')
         .parameters?.map((p) => `${p.in}:${p.name}`)
         .sort(),
-    ).toEqual(['query:page', 'query:pageSize']);
+    ).toEqual(['query:page', 'query:pageSize', 'query:scope']);
     expect(ok(op('/v1/patients/{id}/engagement', 'get'))).toContain('"alerts"');
     expect(body(op('/v1/engagement/lookup', 'post'))).toContain('"email"');
     expect(body(op('/v1/engagement/settings', 'put'))).toContain('"mailboxBodies"');

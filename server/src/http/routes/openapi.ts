@@ -49,31 +49,49 @@ export function buildOpenApi(
     paths: {
       '/v1/patients': {
         post: {
-          summary: 'Create or update a patient of your practice (by email)',
+          summary:
+            "Create or update a patient of your practice (by email); creating makes you a member of the patient's care team",
           security: secured,
           requestBody: { required: true, content: json(UpsertPatientRequestSchema, 'input') },
           responses: {
             '200': { description: 'Updated', content: json(PatientSchema, 'output') },
             '201': { description: 'Created', content: json(PatientSchema, 'output') },
-            ...errors(400, 401, 413, 415, 429),
+            ...errors(
+              400,
+              401,
+              [
+                403,
+                "forbidden: the patient is in other clinicians' care (an admin can add you to the care team); audited",
+              ],
+              413,
+              415,
+              429,
+            ),
           },
         },
       },
       '/v1/patients/{id}': {
         get: {
-          summary: 'A patient of your practice',
+          summary: 'A patient in your care (or of your practice, under policy patientAccess practice)',
           security: secured,
           parameters: [idParam],
           responses: {
             '200': { description: 'The patient', content: json(PatientSchema, 'output') },
-            ...errors(401, 404, 429),
+            ...errors(
+              401,
+              [
+                404,
+                'patient_not_found (also for another practice’s patient, or one outside your care; audited)',
+              ],
+              429,
+            ),
           },
         },
       },
       '/v1/replies/{id}': {
         get: {
           summary:
-            "A patient's secure reply, by the reference in the reply notice (decrypted for your practice; audited)",
+            "A patient's secure reply, by the reference in the reply notice (decrypted for the message's sender and the patient's care team; audited)",
           security: secured,
           parameters: [idParam],
           responses: {
@@ -147,7 +165,8 @@ export function buildOpenApi(
       },
       '/v1/messages/{id}': {
         get: {
-          summary: 'Delivery status per recipient',
+          summary:
+            'Delivery status per recipient (the sender, admins, and the care team of a recipient patient)',
           security: secured,
           parameters: [idParam],
           responses: {
@@ -158,12 +177,17 @@ export function buildOpenApi(
       },
       '/v1/messages/{id}/revoke': {
         post: {
-          summary: 'Revoke a message: its secure links stop working',
+          summary: 'Revoke a message: its secure links stop working (the sender or an admin)',
           security: secured,
           parameters: [idParam],
           responses: {
             '200': { description: 'Revoked', content: json(MessageStatusResponseSchema, 'output') },
-            ...errors(401, 404, 429),
+            ...errors(
+              401,
+              [403, "forbidden: a care-team colleague's message (only its sender or an admin revokes)"],
+              404,
+              429,
+            ),
           },
         },
       },

@@ -2,9 +2,18 @@ import { PatientSchema, UpsertPatientRequestSchema, type UpsertPatientRequest } 
 import { AUDIT, appendAudit, auditContext } from '../../audit/index.ts';
 import { PUBLIC_KEY_REJECTION_MESSAGES, readPublicKey } from '../../crypto/index.ts';
 import { requireClinician } from '../../identity/middleware.ts';
-import { findPatient, findPatientByEmail, newId, nowIso, toPatient } from '../../store/index.ts';
+import {
+  addCare,
+  findPatient,
+  findPatientByEmail,
+  maySeePatient,
+  newId,
+  nowIso,
+  toPatient,
+} from '../../store/index.ts';
 import { ApiError } from '../errors.ts';
 import { notInPractice } from '../not-in-practice.ts';
+import { careCaller, notInCare } from '../not-in-care.ts';
 import { readJson } from '../validate.ts';
 import type { RouteModule } from '../types.ts';
 
@@ -32,10 +41,13 @@ async function validatedKey(
 }
 
 /**
- * POST /v1/patients: create or update (by email) a patient of the caller's practice.
+ * POST /v1/patients: create or update (by email) a patient of the caller's practice. Creating makes
+ * the caller a member of the patient's care team (store/care.ts); updating needs the care team, an
+ * admin, or practice-wide access (policy patientAccess), else 403 forbidden, audited.
  * GET /v1/patients/:id: one patient of the caller's practice; another practice's id is a 404,
- * exactly like an unknown id (no way to probe other tenants), and is audited as an authorization
- * failure. Every read and write of a patient record is audited (references only).
+ * exactly like an unknown id (no way to probe other tenants), and so is a patient outside the
+ * caller's care team (policy patientAccess 'care-team'); both are audited as authorization
+ * failures. Every read and write of a patient record is audited (references only).
  */
 export const patients: RouteModule = {
   mount(app, deps) {
@@ -54,7 +66,8 @@ export const patients: RouteModule = {
       const key = await validatedKey(req);
       const { practiceId } = c.get('auth');
       const now = nowIso();
-      const { row, created } = await db.transaction().execute(async (tx) => {
+      const caller = careCaller(c);
+      const result = await db.transaction().execute(async (tx) => {
         const existing = await findPatientByEmail(tx, practiceId, req.email);
         let id = existing?.id;
         let created = false;
@@ -83,7 +96,22 @@ export const patients: RouteModule = {
           id = row.id;
           created = row.id === newPatientId;
         }
-        if (!created) {
+        // Updating a patient record needs its care team (or an admin, or practice-wide access),
+        // also when a concurrent request created it first; registering a new one makes the caller
+        // its first care-team member.
+        const patientId = id;
+        if (!created && caller.role !== 'admin' && !(await maySeePatient(tx, caller, patientId))) {
+          return { refused: patientId };
+        }
+        if (created) {
+          await addCare(tx, {
+            practiceId,
+            clinicianId: caller.clinicianId,
+            patientIds: [id],
+            source: 'created',
+            at: now,
+          });
+        } else {
           await tx
             .updateTable('patients')
             .set({
@@ -107,6 +135,25 @@ export const patients: RouteModule = {
         if (!row) throw new Error('patient vanished inside its own transaction');
         return { row, created };
       });
+      if (result.refused !== undefined) {
+        // The email is a patient of the practice in other clinicians' care. Saying so is the one
+        // thing this answer reveals (emails are unique per practice, so a create cannot pretend);
+        // the record itself is neither changed nor shown. Audited like any refusal.
+        await appendAudit(db, {
+          ...auditContext(c),
+          action: AUDIT.AUTHZ_FAILURE,
+          outcome: 'failure',
+          target: { type: 'patient', id: result.refused },
+          details: { reason: 'not_care_team', operation: 'update' },
+        });
+        throw new ApiError(
+          403,
+          'forbidden',
+          "This patient is in the care of other clinicians of your practice. A practice administrator can add you to the patient's care team.",
+        );
+      }
+      const { row, created } = result;
+      if (!row) throw new Error('patient upsert returned no row');
       return c.json(toPatient(row), created ? 201 : 200);
     });
 
@@ -114,6 +161,13 @@ export const patients: RouteModule = {
       const id = c.req.param('id');
       const { practiceId } = c.get('auth');
       const row = ID.test(id) ? await findPatient(db, practiceId, id) : undefined;
+      if (row && !(await maySeePatient(db, careCaller(c), row.id)))
+        return notInCare(c, db, {
+          target: 'patient',
+          id,
+          code: 'patient_not_found',
+          message: 'No patient with that id in your practice.',
+        });
       if (!row)
         return notInPractice(c, db, {
           table: 'patients',

@@ -4,6 +4,8 @@ import { ContentUnreadable, logUnreadable } from '../../delivery/services.ts';
 import { ApiError } from '../errors.ts';
 import { requireClinician } from '../../identity/middleware.ts';
 import { notInPractice } from '../not-in-practice.ts';
+import { careCaller, notInCare } from '../not-in-care.ts';
+import { mayReadMessage } from '../../store/index.ts';
 import type { RouteModule } from '../types.ts';
 
 const ID = /^[0-9a-f-]{36}$/;
@@ -11,7 +13,9 @@ const ID = /^[0-9a-f-]{36}$/;
 /**
  * GET /v1/replies/:id: a patient's secure reply, decrypted for a clinician of the practice (the id
  * is the reference in the PHI-free reply notice, which is all that travels by email). Audited as a
- * PHI read; another practice's reply is a 404 like an unknown one, audited as an authorization failure.
+ * PHI read; another practice's reply, or one the caller neither sent the message of nor cares for the
+ * patient of (policy patientAccess 'care-team'), is a 404 like an unknown one, audited as an
+ * authorization failure.
  */
 export const replies: RouteModule = {
   mount(app, deps) {
@@ -20,6 +24,30 @@ export const replies: RouteModule = {
       const id = c.req.param('id');
       const { practiceId } = c.get('auth');
       const svc = deliveryFor(deps).services;
+      // Readable by the message's sender and the patient's care team (store/care.ts), checked
+      // before anything is decrypted; anyone else gets the unknown id's answer.
+      const owner = ID.test(id)
+        ? await db
+            .selectFrom('replies')
+            .innerJoin('messages', 'messages.id', 'replies.message_id')
+            .select(['replies.patient_id', 'messages.clinician_id'])
+            .where('replies.id', '=', id)
+            .where('replies.practice_id', '=', practiceId)
+            .executeTakeFirst()
+        : undefined;
+      if (
+        owner &&
+        !(await mayReadMessage(db, careCaller(c), {
+          senderId: owner.clinician_id,
+          patientIds: [owner.patient_id],
+        }))
+      )
+        return notInCare(c, db, {
+          target: 'reply',
+          id,
+          code: 'reply_not_found',
+          message: 'No reply with that reference in your practice.',
+        });
       let reply;
       try {
         reply = ID.test(id) ? await readReply(svc, practiceId, id) : null;
