@@ -1,5 +1,5 @@
 import { loadConfigOrReport } from './load-config.ts';
-import { seedDemo } from '../engagement/demo.ts';
+import { assignDemoClinician, seedDemo } from '../engagement/demo.ts';
 import { practiceForCommand } from './practice-ref.ts';
 import { openStore } from '../store/index.ts';
 
@@ -52,6 +52,9 @@ export async function run(args: string[]): Promise<number> {
     });
     const where = config.databaseUrl ? 'the PostgreSQL store (DATABASE_URL)' : `${config.dataDir}`;
     const clinician = `demo.clinician@${practice.domain}`;
+    // A clinician sees the patients they care for (policy patientAccess 'care-team'): the demo
+    // clinician cares for every demo patient.
+    await assignDemoClinician(store.db, practice.practiceId, clinician, new Date());
     if (r.created) {
       process.stdout.write(
         `Demo practice "${practice.name}" written to ${where}:\n` +

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensurePractice } from '../store/index.ts';
 import { createTestStore, dialectsUnderTest, type TestStore } from '../store/testing.ts';
-import { demoPatientId, seedDemo } from './demo.ts';
+import { assignDemoClinician, demoPatientId, seedDemo } from './demo.ts';
 import { practiceCaseload } from './service.ts';
 
 describe.each(dialectsUnderTest())('attune demo data on %s', (dialect) => {
@@ -26,6 +26,25 @@ describe.each(dialectsUnderTest())('attune demo data on %s', (dialect) => {
     expect(r.crisisPatients).toBeGreaterThan(0);
     expect(caseload.items[0]?.crisis).toBe(true);
     expect(caseload.items.some((i) => i.score > 0)).toBe(true);
+  });
+
+  it("puts every demo patient in the demo clinician's care, so their caseload shows them under the default care-team access", async () => {
+    const id = await assignDemoClinician(store.db, practiceId, 'demo.clinician@example.org', now);
+    const mine = await practiceCaseload(store.db, practiceId, now, 1, 10, undefined, id);
+    expect(mine.total).toBe(60);
+    expect(mine.items[0]?.crisis).toBe(true);
+    // Idempotent: the same clinician, no second relation.
+    expect(await assignDemoClinician(store.db, practiceId, 'demo.clinician@example.org', now)).toBe(id);
+    const relations = await store.db
+      .selectFrom('care_relations')
+      .select(['source'])
+      .where('clinician_id', '=', id)
+      .execute();
+    expect(relations).toHaveLength(60);
+    expect(new Set(relations.map((r) => r.source))).toEqual(new Set(['assigned']));
+    // Another clinician of the practice sees none of them.
+    const other = await practiceCaseload(store.db, practiceId, now, 1, 10, undefined, 'someone-else');
+    expect(other.total).toBe(0);
   });
 
   it('adds nothing on a second run and regenerates on --reset without touching other events', async () => {

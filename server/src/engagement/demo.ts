@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import { simulatePractice, type SimPatient } from '@attune/shared/engagement';
 import type { Db } from '../store/index.ts';
-import { nowIso } from '../store/index.ts';
+import { newId, nowIso } from '../store/index.ts';
+import { addCare } from '../store/care.ts';
 import { insertEvents, storedEventId, type NewEvent } from './events-store.ts';
 
 // `attune demo`: a synthetic practice from the shared simulator (known styles, reply-time and hour
@@ -205,4 +206,59 @@ function recentCrisis(p: SimPatient, patientId: string, practiceId: string, now:
       source: 'demo',
     },
   };
+}
+
+/**
+ * Makes `email` (the demo clinician) a clinician of the practice who cares for every demo patient
+ * (care source 'assigned'), so that under the default patientAccess 'care-team' the demo clinician's
+ * caseload and sidebar show them. Idempotent; returns the clinician's id.
+ */
+export async function assignDemoClinician(
+  db: Db,
+  practiceId: string,
+  email: string,
+  now: Date,
+): Promise<string> {
+  const at = nowIso(now);
+  return db.transaction().execute(async (tx) => {
+    await tx
+      .insertInto('clinicians')
+      .values({
+        id: newId(),
+        practice_id: practiceId,
+        email,
+        name: 'Demo Clinician',
+        role: 'clinician',
+        external_subject: null,
+        disabled: 0,
+        created_at: at,
+        updated_at: at,
+        last_login_at: null,
+      })
+      .onConflict((oc) => oc.columns(['practice_id', 'email']).doNothing())
+      .execute();
+    const clinician = await tx
+      .selectFrom('clinicians')
+      .select('id')
+      .where('practice_id', '=', practiceId)
+      .where('email', '=', email)
+      .executeTakeFirstOrThrow();
+    const patients = await tx
+      .selectFrom('engagement_events')
+      .select('patient_id')
+      .distinct()
+      .where('practice_id', '=', practiceId)
+      .where('id', 'like', `${demoPrefix(practiceId)}%`)
+      .execute();
+    const ids = patients.map((p) => p.patient_id);
+    for (let i = 0; i < ids.length; i += 200)
+      await addCare(tx, {
+        practiceId,
+        clinicianId: clinician.id,
+        patientIds: ids.slice(i, i + 200),
+        source: 'assigned',
+        at,
+      });
+    return clinician.id;
+  });
 }
