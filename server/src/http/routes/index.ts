@@ -3,6 +3,7 @@ import { health } from './health.ts';
 import { identityRoutes } from './identity.ts';
 import { patients } from './patients.ts';
 import { recipients } from './recipients.ts';
+import { scan } from './scan.ts';
 import { replies } from './replies.ts';
 import { policy } from './policy.ts';
 import { openapi } from './openapi.ts';
@@ -24,6 +25,7 @@ export const ROUTE_MODULES: RouteModule[] = [
   identityRoutes,
   patients,
   recipients,
+  scan,
   policy,
   openapi,
   events,
