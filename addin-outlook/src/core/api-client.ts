@@ -10,6 +10,7 @@ import {
   PolicySchema,
   RecipientPatientsResponseSchema,
   ReplySchema,
+  ScanResponseSchema,
   SendMessageResponseSchema,
 } from '@attune/shared/api';
 import type {
@@ -20,6 +21,8 @@ import type {
   MessageNoticeResponse,
   MessageStatusResponse,
   Policy,
+  ScanRequestInput,
+  ScanResponse,
   SendMessageRequestInput,
   SendMessageResponse,
 } from '@attune/shared/api';
@@ -79,6 +82,11 @@ export interface ApiClient {
   ): Promise<ApiResult<SendMessageResponse>>;
   /** Which of `emails` are patients of the practice (the known-patient rule at send). */
   recipientPatients(emails: readonly string[]): Promise<ApiResult<RecipientPatientsResponse>>;
+  /**
+   * The server's scan of a draft with its attachments' contents (PDF, Office, RTF, HTML), which the
+   * add-in cannot read (POST /v1/scan). Nothing is stored.
+   */
+  scanDraft(req: ScanRequestInput): Promise<ApiResult<ScanResponse>>;
   /** A patient's secure reply, by the reference in its notice. */
   getReply(id: string): Promise<ApiResult<Reply>>;
   /** Revokes a message of this practice: its secure links stop working (POST /v1/messages/:id/revoke). */
@@ -190,6 +198,7 @@ export function createApiClient(opts: ApiClientOptions): ApiClient {
     // Addresses go in the body, never the URL: paths end up in proxy and browser logs.
     recipientPatients: (emails) =>
       request('POST', '/v1/recipients/patients', { emails }, RecipientPatientsResponseSchema),
+    scanDraft: (req) => request('POST', '/v1/scan', req, ScanResponseSchema),
     getReply: (id) => request('GET', `/v1/replies/${encodeURIComponent(id)}`, undefined, ReplySchema),
     revokeMessage: (id) =>
       request(

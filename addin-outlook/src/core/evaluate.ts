@@ -56,6 +56,9 @@ export function describeFields(scan: MessageScan): string {
     if (f.field === 'subject') parts.add('the subject');
     else if (f.field === 'body') parts.add('the body');
     else if (f.field === 'to' || f.field === 'cc') parts.add('the recipients');
+    // Findings in an attachment's contents (the server's scan) start past the name (see withServerFindings).
+    else if (f.findings.every((x) => x.start === 0 && x.end === 0 && x.text === ''))
+      parts.add('an attachment');
     else parts.add('an attachment name');
   }
   const list = [...parts];

@@ -669,3 +669,91 @@ describe('OnMessageSend policy switches', () => {
 beforeEach(() => {
   delete (globalThis as { Office?: unknown }).Office;
 });
+
+describe('OnMessageSend with PDF and Office attachments (the server reads their contents)', () => {
+  const PDF = { id: 'a1', name: 'document.pdf', content: 'JVBERi0xLjQKJSBpbnRha2UgZm9ybQ==' };
+  const scanAnswer = (decision: 'allow' | 'encrypt', types: string[]) => () =>
+    [
+      200,
+      {
+        decision,
+        reasons: decision === 'allow' ? ['No PHI found.'] : ['Names a patient and mentions a diagnosis.'],
+        phi: decision !== 'allow',
+        types,
+        fields: types.length > 0 ? [{ field: 'attachment:0', types }] : [],
+        attachments: [{ kind: 'pdf', read: 'full' }],
+      },
+    ] as [number, unknown];
+
+  it('asks the server about a clean draft with a PDF to an outside address, and holds it when the contents hold PHI', async () => {
+    const run = await send(
+      { subject: 'Paperwork', html: CLEAN_HTML, to: ['billing@vendor.example'], attachments: [PDF] },
+      { routes: { 'POST /v1/scan': scanAnswer('encrypt', ['NAME', 'DIAGNOSIS']) } },
+    );
+    const o = only(run);
+    expect(o.allowEvent).toBe(false);
+    expect(o.cancelLabel).toBe('Send securely');
+    expect(o.errorMessageMarkdown).toContain('an attachment');
+    expect(o.errorMessageMarkdown).toContain('a diagnosis');
+    expect(JSON.parse(o.contextData as string)).toMatchObject({
+      reason: 'review',
+      types: ['NAME', 'DIAGNOSIS'],
+    });
+    const asked = api!.requests.filter((r) => r.path === '/v1/scan');
+    expect(asked).toHaveLength(1);
+    expect(asked[0]!.body).toMatchObject({
+      to: ['billing@vendor.example'],
+      attachments: [{ filename: 'document.pdf', contentType: 'application/pdf', contentBase64: PDF.content }],
+    });
+    expectUntouched(run);
+  });
+
+  it('secures the draft in place (automatic mode) when the server finds PHI in the attachment', async () => {
+    const run = await send(
+      { subject: 'Paperwork', html: CLEAN_HTML, to: ['billing@vendor.example'], attachments: [PDF] },
+      {
+        policy: { internalDomains: ['practice.example'], outlookAction: 'automatic' },
+        routes: { 'POST /v1/scan': scanAnswer('encrypt', ['NAME', 'DIAGNOSIS']) },
+      },
+    );
+    expect(only(run)).toEqual({ allowEvent: true });
+    expect(run.writes.body.map((b) => b.value)).toEqual([NOTICE_HTML]);
+    expect(run.writes.removedAttachments).toEqual(['a1']);
+    expect(api!.created).toHaveLength(1);
+  });
+
+  it('lets the draft go when the server finds nothing in the contents', async () => {
+    const run = await send(
+      { subject: 'Flyer', html: CLEAN_HTML, to: ['billing@vendor.example'], attachments: [PDF] },
+      { routes: { 'POST /v1/scan': scanAnswer('allow', []) } },
+    );
+    expect(only(run)).toEqual({ allowEvent: true });
+    expectUntouched(run);
+  });
+
+  it('holds the draft when the server cannot scan the attachment (fails safe, says why)', async () => {
+    const run = await send(
+      { subject: 'Paperwork', html: CLEAN_HTML, to: ['billing@vendor.example'], attachments: [PDF] },
+      { routes: { 'POST /v1/scan': () => [503, { error: { code: 'unavailable', message: 'Down.' } }] } },
+    );
+    const o = only(run);
+    expect(o.allowEvent).toBe(false);
+    expect(o.errorMessage).toContain("can't reach its server");
+    expectUntouched(run);
+  });
+
+  it('asks nothing for an image, or when every recipient is inside the practice', async () => {
+    const image = await send({
+      subject: 'Photo',
+      html: CLEAN_HTML,
+      to: ['billing@vendor.example'],
+      attachments: [{ id: 'i1', name: 'team.png', content: 'iVBORw0KGgo=' }],
+    });
+    expect(only(image)).toEqual({ allowEvent: true });
+    expect(api!.requests.some((r) => r.path === '/v1/scan')).toBe(false);
+    await api!.close();
+    const internal = await send({ subject: 'Form', html: CLEAN_HTML, to: [COLLEAGUE], attachments: [PDF] });
+    expect(only(internal)).toEqual({ allowEvent: true });
+    expect(api!.requests.some((r) => r.path === '/v1/scan')).toBe(false);
+  });
+});

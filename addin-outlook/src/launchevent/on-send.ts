@@ -2,7 +2,9 @@
 // runtime; no Office.onReady there, so nothing here waits for it.
 //
 // Decision table (policy from the server, else the shared default for deciding only):
-//   allow                     -> send continues
+//   allow                     -> send continues (if the draft goes outside the practice with a PDF,
+//                                Office, RTF, HTML or text file, the server's scan of their contents
+//                                (POST /v1/scan) decides first; no answer: held as below)
 //   warn (opt-in practices)   -> blocked, "Send Anyway" offered (sendModeOverride PromptUser)
 //   block (policy blockTypes) -> blocked, pane offered to redact
 //   encrypt + review          -> blocked, "Send securely" opens the compose pane with the findings
@@ -22,7 +24,8 @@
 //                                what to do (the practice's rules cannot be applied without it)
 // Every path ends in exactly one event.completed (CONVENTIONS 12).
 import type { SendMessageRequestInput, SendMessageResponse } from '@attune/shared/api';
-import type { MessageScan } from '@attune/shared/phi';
+import { HEALTH_TYPES, IDENTIFIER_TYPES, PHI_TYPES } from '@attune/shared/phi';
+import type { MessageField, MessageScan, PhiType } from '@attune/shared/phi';
 import { addressOf, decide } from '@attune/shared/policy';
 import { conflictMessageId, isIdempotencyConflict } from '../core/api-client.ts';
 import type { ApiClient, ApiFailure } from '../core/api-client.ts';
@@ -61,7 +64,7 @@ export interface SendContext {
 }
 
 export interface OnSendDeps {
-  api: Pick<ApiClient, 'sendMessage' | 'recipientPatients' | 'messageNotice'>;
+  api: Pick<ApiClient, 'sendMessage' | 'recipientPatients' | 'messageNotice' | 'scanDraft'>;
   policy: PolicySource;
   item: () => Office.MessageCompose;
 }
@@ -133,19 +136,58 @@ async function decideSend(deps: OnSendDeps): Promise<Completed> {
     }
   }
 
+  // Attachments whose contents the server can read (PDF, Office, RTF, HTML, text, attached mail):
+  // the detector here sees only their names. A draft about to go out plain with such a file to
+  // someone outside the practice waits for the server's scan of the contents. If the server cannot
+  // be asked, the send is held, as for PHI: an intake form as a PDF must not leave in clear.
+  let scanned = scan;
+  if (decision.decision === 'allow' && decision.externalRecipients.length > 0) {
+    const readable = draft.attachments.filter(serverReadable);
+    if (readable.length > 0) {
+      if (state.source === 'default') return failureOptions(state.failure, scan);
+      const collected = await collectAttachments(item, readable);
+      if (collected.ok) {
+        const server = await deps.api.scanDraft({
+          to: draft.to,
+          cc: [...draft.cc, ...draft.bcc],
+          subject: draft.subject,
+          html: draft.html,
+          attachments: collected.attachments,
+        });
+        if (!server.ok) return failureOptions(server, scan);
+        if (server.value.decision !== 'allow') {
+          scanned = withServerFindings(
+            scan,
+            server.value.fields,
+            readable.map((a) => draft.attachments.indexOf(a)),
+          );
+          decision = {
+            ...decision,
+            decision: server.value.decision,
+            reasons: server.value.reasons,
+            phi: server.value.phi,
+          };
+        }
+      }
+    }
+  }
+
   switch (decision.decision) {
     case 'allow':
       return { allowEvent: true };
     case 'warn':
       return {
-        ...blockWith(alerts.warn(scan), context('warn', scan)),
+        ...blockWith(alerts.warn(scanned), context('warn', scanned)),
         cancelLabel: 'Send securely',
         // Mailbox 1.14 enum; the literal keeps older hosts from throwing (and failing closed) here.
         sendModeOverride: Office.MailboxEnums.SendModeOverride?.PromptUser ?? 'promptUser',
       };
     case 'block':
       return {
-        ...blockWith(alerts.blocked(blockedTypes(scan, state.policy.blockTypes)), context('block', scan)),
+        ...blockWith(
+          alerts.blocked(blockedTypes(scanned, state.policy.blockTypes)),
+          context('block', scanned),
+        ),
         cancelLabel: 'Review',
       };
     case 'encrypt':
@@ -153,11 +195,11 @@ async function decideSend(deps: OnSendDeps): Promise<Completed> {
   }
 
   // PHI must be secured. Without the practice policy we know why the server could not be asked.
-  if (state.source === 'default') return failureOptions(state.failure, scan);
+  if (state.source === 'default') return failureOptions(state.failure, scanned);
   if (state.policy.outlookAction === 'review') {
-    return { ...blockWith(alerts.review(scan), context('review', scan)), cancelLabel: 'Send securely' };
+    return { ...blockWith(alerts.review(scanned), context('review', scanned)), cancelLabel: 'Send securely' };
   }
-  return secureInPlace(deps, item, draft, scan);
+  return secureInPlace(deps, item, draft, scanned);
 }
 
 async function secureInPlace(
@@ -339,4 +381,56 @@ function context(reason: SendContext['reason'], scan: MessageScan): SendContext 
 function blockedTypes(scan: MessageScan, blockTypes: readonly string[]): MessageScan['types'] {
   const hit = scan.types.filter((t) => blockTypes.includes(t));
   return hit.length > 0 ? hit : scan.types;
+}
+
+/** File extensions whose contents the server extracts (server/src/attachments). */
+const SERVER_READABLE =
+  /\.(pdf|docx|docm|dotx|xlsx|xlsm|pptx|pptm|odt|ods|odp|rtf|html?|txt|csv|tsv|json|xml|eml)$/i;
+
+function serverReadable(a: Draft['attachments'][number]): boolean {
+  if (a.kind === 'cloud' || a.isInline) return false;
+  // An attached mail item (kind "item") is read as its MIME text.
+  return a.kind === 'item' || SERVER_READABLE.test(a.name);
+}
+
+/**
+ * The local scan with the kinds the server found in attachments' contents, so the alert and the
+ * pane's context name them (kinds only: the server returns no values, and neither does this).
+ */
+function withServerFindings(
+  scan: MessageScan,
+  fields: readonly { field: string; types: string[] }[],
+  /** The draft's index of each attachment sent to the server, by the server's index. */
+  indexes: readonly number[],
+): MessageScan {
+  const known = new Set<string>(PHI_TYPES);
+  const extra: MessageScan['fields'] = [];
+  for (const f of fields) {
+    const m = /^attachment:(\d+)$/.exec(f.field);
+    const index = m ? indexes[Number(m[1])] : undefined;
+    if (index === undefined) continue;
+    const types = f.types.filter((t): t is PhiType => known.has(t));
+    if (types.length === 0) continue;
+    extra.push({
+      field: `attachment:${index}` as MessageField,
+      findings: types.map((type) => ({
+        type,
+        start: 0,
+        end: 0,
+        text: '',
+        confidence: 1,
+        reason: 'Found by the server in the attachment’s contents',
+      })),
+    });
+  }
+  const present = new Set<PhiType>([...scan.types, ...extra.flatMap((f) => f.findings.map((x) => x.type))]);
+  const types = PHI_TYPES.filter((t) => present.has(t));
+  return {
+    fields: [...scan.fields, ...extra],
+    types,
+    hasIdentifier:
+      scan.hasIdentifier || types.some((t) => (IDENTIFIER_TYPES as readonly PhiType[]).includes(t)),
+    hasHealth: scan.hasHealth || types.some((t) => (HEALTH_TYPES as readonly PhiType[]).includes(t)),
+    hasCrisis: scan.hasCrisis || types.includes('CRISIS'),
+  };
 }

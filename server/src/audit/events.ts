@@ -11,6 +11,11 @@ export const AUDIT = {
   CLINICIAN_PROVISIONED: 'clinician.provisioned',
   /** Someone read PHI (a patient record, a message, engagement data). */
   PHI_READ: 'phi.read',
+  /**
+   * Content was scanned for PHI at a client's request and not stored (POST /v1/scan: a draft and its
+   * attachments). Details are counts and codes: attachments, unreadable, decision.
+   */
+  PHI_SCAN: 'phi.scan',
   /** Someone created or changed PHI (patient record, message, reply). */
   PHI_WRITE: 'phi.write',
   /** A secure message was accepted for delivery. */

@@ -28,6 +28,7 @@ import {
 } from './client-notice.ts';
 import { checkInReplyTo } from './in-reply-to.ts';
 import { scanGate } from './scan-gate.ts';
+import { attachmentReasons, extractAll } from '../attachments/index.ts';
 import { draftNotice } from './mime.ts';
 import { bestSendTime } from './schedule.ts';
 import { mailIdentity, type DeliveryServices, type StoredContent } from './services.ts';
@@ -101,10 +102,6 @@ function recipientsOf(req: SendMessageRequest): Recipient[] {
     }
   }
   return out;
-}
-
-function isTextual(contentType: string): boolean {
-  return /^text\//i.test(contentType) || /json|xml|csv/i.test(contentType);
 }
 
 export async function sendSecureMessage(
@@ -213,6 +210,14 @@ export async function sendSecureMessage(
       contentBase64: a.base64,
     })),
   };
+  // The attachments' contents for the scan (PDF, Office, RTF, HTML, text: attachments/), read only
+  // when the message has attachments; one that cannot be read is scanned by name and said so.
+  const files =
+    attachments.length > 0
+      ? await extractAll(
+          attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, bytes: a.bytes })),
+        )
+      : [];
   const gate = scanGate(
     policy,
     {
@@ -221,10 +226,10 @@ export async function sendSecureMessage(
       ...(req.html !== undefined ? { html: req.html } : {}),
       to: req.to,
       cc: req.cc,
-      attachments: attachments.map((a) => ({
-        name: a.filename,
-        ...(isTextual(a.contentType) ? { text: a.bytes.toString('utf8').slice(0, 200_000) } : {}),
-      })),
+      attachments: attachments.map((a, i) => {
+        const text = files[i]?.text;
+        return { name: a.filename, ...(text ? { text } : {}) };
+      }),
     },
     recipients.map((r) => ({ email: r.email, isPatient: patients.has(r.email) })),
   );
@@ -232,7 +237,8 @@ export async function sendSecureMessage(
   const checked = badTiming
     ? { gate: gate.fn(...(gate.args as Parameters<typeof gate.fn>)), data: null }
     : await encryptForArchiveAfter(gate, JSON.stringify(content), keyring.archive.publicKey);
-  const { decision } = checked.gate;
+  const { decision, contentHits } = checked.gate;
+  const fileReasons = files.length > 0 ? attachmentReasons(files, contentHits, decision.phi) : [];
   if (decision.decision === 'block') {
     await appendAudit(db, {
       action: AUDIT.MESSAGE_SEND,
@@ -247,7 +253,7 @@ export async function sendSecureMessage(
       ok: false,
       code: 'blocked_by_policy',
       message: 'The practice policy does not allow this message to be sent, even securely.',
-      reasons: decision.reasons,
+      reasons: [...decision.reasons, ...fileReasons],
     };
   }
   if (timingError !== null || !checked.data) {
@@ -257,7 +263,7 @@ export async function sendSecureMessage(
       message: timingError ?? 'expiresAt must be later than the send time.',
     };
   }
-  const reasons = [...decision.reasons, ...timingReasons];
+  const reasons = [...decision.reasons, ...fileReasons, ...timingReasons];
   const ciphertext = Buffer.from(checked.data);
   const identity = await mailIdentity(svc, ctx.practiceId);
 

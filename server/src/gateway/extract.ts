@@ -4,15 +4,22 @@ import { readHeaders, type RawHeaders } from './marker.ts';
 import sanitizeHtml from 'sanitize-html';
 import type { MessageInput } from '@attune/shared/phi';
 import { MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS, type SendMessageRequest } from '@attune/shared/api';
+import type { ScannedAttachment } from '../attachments/index.ts';
 
 // From raw RFC 5322 bytes to what the detector scans and what the secure-send pipeline takes.
 
-/** Attachments whose text we extract and scan; anything else is scanned by name only. */
+/** Attachments whose text is read without the extraction module (scanInput without `scanned`). */
 const TEXT_TYPES = /^(text\/|application\/(json|xml|csv|x-csv|rtf|x-yaml|yaml)\b|message\/)/i;
 const MAX_TEXT_ATTACHMENT_BYTES = 2 * 1024 * 1024;
 
-/** Attachments the detector cannot read (PDF, Office files, images, archives, oversized text). */
-export function hasUnreadableAttachment(mail: MailView): boolean {
+/**
+ * Attachments the detector cannot read. With `scanned` (attachments/extractAll over the same
+ * attachments), those whose contents could not be extracted, or only in part: encrypted or scanned
+ * PDFs, images, legacy binary Office files, archives, files past a limit. Without it, anything but
+ * small text.
+ */
+export function hasUnreadableAttachment(mail: MailView, scanned?: readonly ScannedAttachment[]): boolean {
+  if (scanned) return scanned.some((s) => s.unreadable !== undefined);
   return mail.attachments.some(
     (a) => !(TEXT_TYPES.test(a.contentType) && a.content.length <= MAX_TEXT_ATTACHMENT_BYTES),
   );
@@ -187,8 +194,16 @@ export function plainIsHtmlText(text: string, html: string): boolean {
   }
 }
 
-/** The detector's view of the message. */
-export function scanInput(mail: MailView, envelopeTo: readonly string[]): MessageInput {
+/**
+ * The detector's view of the message. `scanned` (attachments/extractAll over mail.attachments, in
+ * order) gives the attachments' extracted text (PDF, Office, RTF, HTML…); without it only text
+ * attachments are read.
+ */
+export function scanInput(
+  mail: MailView,
+  envelopeTo: readonly string[],
+  scanned?: readonly ScannedAttachment[],
+): MessageInput {
   const html = mail.html;
   const extra =
     html !== null && mail.text && !plainIsHtmlText(mail.text, html) && plainAddsWords(mail.text, html)
@@ -202,12 +217,14 @@ export function scanInput(mail: MailView, envelopeTo: readonly string[]): Messag
     to: envelopeTo,
     cc: mail.cc,
     attachments: [
-      ...mail.attachments.map((a, i) => ({
-        name: a.filename ?? `attachment-${i + 1}`,
-        ...(TEXT_TYPES.test(a.contentType) && a.content.length <= MAX_TEXT_ATTACHMENT_BYTES
-          ? { text: a.content.toString('utf8') }
-          : {}),
-      })),
+      ...mail.attachments.map((a, i) => {
+        const text = scanned
+          ? scanned[i]?.text
+          : TEXT_TYPES.test(a.contentType) && a.content.length <= MAX_TEXT_ATTACHMENT_BYTES
+            ? a.content.toString('utf8')
+            : undefined;
+        return { name: a.filename ?? `attachment-${i + 1}`, ...(text ? { text } : {}) };
+      }),
       ...extra,
     ],
   };

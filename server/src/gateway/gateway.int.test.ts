@@ -1,6 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Relay } from './relay.ts';
+import { makeDocx, makePdf } from '../attachments/testing.ts';
 import { createGateway, type Gateway } from './server.ts';
 import { MARKER_HEADER, Marker, markRaw } from './marker.ts';
 import {
@@ -966,6 +967,65 @@ describe('attachments the detector cannot read', () => {
       envelope: { from: 'dr.lee@clinic.test', to: ['vendor@example.com'] },
       raw: withPdf('vendor@example.com'),
     });
+    expect(sink.messages).toHaveLength(1);
+  });
+});
+
+describe('PDF and Office attachments: their contents are scanned', () => {
+  const withFile = (to: string, name: string, type: string, bytes: Buffer, id: string): Buffer =>
+    Buffer.from(
+      `From: dr.lee@clinic.test\r\nTo: ${to}\r\nSubject: Paperwork\r\nMessage-ID: <${id}@clinic.test>\r\nMIME-Version: 1.0\r\n` +
+        'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n' +
+        `--b\r\nContent-Type: ${type}; name="${name}"\r\nContent-Disposition: attachment; filename="${name}"\r\nContent-Transfer-Encoding: base64\r\n\r\n` +
+        `${bytes.toString('base64').replace(/.{76}/g, '$&\r\n')}\r\n--b--\r\n`,
+    );
+  const send = (to: string, name: string, type: string, bytes: Buffer, id: string) =>
+    client(port).sendMail({
+      envelope: { from: 'dr.lee@clinic.test', to: [to] },
+      raw: withFile(to, name, type, bytes, id),
+    });
+  const note = [
+    'Progress note',
+    'Client: John Smith, DOB 02/11/1979',
+    'Assessment: major depressive disorder, recurrent, moderate.',
+  ];
+
+  it('secures a PDF whose text holds PHI, sent to an external address that is no patient', async () => {
+    await start();
+    await send('billing@vendor.example', 'document.pdf', 'application/pdf', makePdf([note]), 'pdf-phi');
+    expect(sink.messages).toHaveLength(0);
+    expect(backend.secured).toHaveLength(1);
+    expect(backend.secured[0]!.request.attachments.map((a) => a.filename)).toEqual(['document.pdf']);
+  });
+
+  it('secures a DOCX whose body holds PHI, labelled application/octet-stream', async () => {
+    await start();
+    await send(
+      'billing@vendor.example',
+      'notes.docx',
+      'application/octet-stream',
+      makeDocx(note),
+      'docx-phi',
+    );
+    expect(sink.messages).toHaveLength(0);
+    expect(backend.secured).toHaveLength(1);
+  });
+
+  it('relays a PDF without PHI as it is', async () => {
+    await start();
+    const flyer = makePdf([['Spring wellness workshop', 'Saturday at the community center. All welcome.']]);
+    await send('billing@vendor.example', 'flyer.pdf', 'application/pdf', flyer, 'pdf-clean');
+    expect(backend.secured).toHaveLength(0);
+    expect(sink.messages).toHaveLength(1);
+  });
+
+  it('treats a password-protected PDF as unreadable: secured to a known patient, relayed to anyone else', async () => {
+    await start();
+    backend.patients.add('jane.roe@example.com');
+    const locked = makePdf([note], { encrypted: true });
+    await send('jane.roe@example.com', 'locked.pdf', 'application/pdf', locked, 'enc-1');
+    expect(backend.secured).toHaveLength(1);
+    await send('billing@vendor.example', 'locked.pdf', 'application/pdf', locked, 'enc-2');
     expect(sink.messages).toHaveLength(1);
   });
 });

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { DEFAULT_POLICY } from '@attune/shared/policy';
 import type { Envelope, GatewayBackend, OutboundSender } from './backend.ts';
+import { extractAll } from '../attachments/index.ts';
 import { classify } from './classify.ts';
 import { fromAddress, hasUnreadableAttachment, scanInput, toSendRequest, type MailView } from './extract.ts';
 import type { PartialRefusal } from '../delivery/transport.ts';
@@ -137,15 +138,29 @@ export async function handleOutbound(
       ? await ownClientNotice(ctx.backend, sender.practiceId, mail, envelope)
       : null;
   const view = notice ?? (pgp ? withoutParts(mail, pgp) : null);
+  const scanned = view ?? mail;
+  // The attachments' contents (PDF, Office, RTF, HTML, text: attachments/), read only when there are
+  // attachments; a file that cannot be read is marked so, never an error.
+  const files =
+    scanned.attachments.length > 0
+      ? await extractAll(
+          scanned.attachments.map((a) => ({
+            filename: a.filename,
+            contentType: a.contentType,
+            bytes: a.content,
+          })),
+        )
+      : [];
   const { scan, decision } = classify(
     policy,
-    view ? { ...scanInput(view, []), cc: [] } : scanInput(mail, envelope.to),
+    view ? { ...scanInput(view, [], files), cc: [] } : scanInput(mail, envelope.to, files),
     envelope.to.map((email) => ({ email, isPatient: patients.has(email) })),
   );
-  // A file the detector cannot read, sent to a patient of the practice, is treated as PHI: that the
-  // recipient is a patient is itself health information, and the file is most likely about them.
+  // A file the detector cannot read (or only in part), sent to a patient of the practice, is
+  // treated as PHI: that the recipient is a patient is itself health information, and the file is
+  // most likely about them. Files whose contents were read were scanned like the body.
   const opaqueToPatient =
-    decision.decision === 'allow' && patients.size > 0 && hasUnreadableAttachment(view ?? mail);
+    decision.decision === 'allow' && patients.size > 0 && hasUnreadableAttachment(scanned, files);
   const verdict = opaqueToPatient ? 'encrypt' : decision.decision;
   ctx.log({
     event: 'gateway.scan',
@@ -153,6 +168,8 @@ export async function handleOutbound(
     phi: decision.phi,
     types: scan.types,
     opaqueToPatient,
+    // Reason codes of the attachments that could not be read (never names or text).
+    ...(files.some((f) => f.unreadable) ? { unreadable: files.flatMap((f) => f.unreadable ?? []) } : {}),
     ...(stamped ? { stamped: true } : {}),
     ...(pgp ? { pgpMime: true } : {}),
   });

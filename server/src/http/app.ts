@@ -12,7 +12,7 @@ import { isAddinStaticPath } from './routes/addin.ts';
 import type { App, AppDeps, AppEnv } from './types.ts';
 
 /** Routes whose bodies carry attachments and get MAX_MESSAGE_BYTES instead of MAX_BODY_BYTES. */
-export const LARGE_BODY_ROUTES = ['/v1/messages'];
+export const LARGE_BODY_ROUTES = ['/v1/messages', '/v1/scan'];
 
 /**
  * The HTTP application: the middleware chain, then every route module of routes/index.ts.

@@ -113,6 +113,29 @@ const ROUTE_AUDIT: Record<RouteKey, Spec> = {
       status: 200,
     },
   },
+  'POST /v1/scan': {
+    audit: AUDIT.PHI_SCAN,
+    actor: 'clinician',
+    target: 'draft',
+    call: {
+      method: 'POST',
+      path: () => '/v1/scan',
+      body: () =>
+        json({
+          to: [PHI_EMAIL],
+          subject: SUBJECT,
+          text: TEXT,
+          attachments: [
+            {
+              filename: 'note.txt',
+              contentType: 'text/plain',
+              contentBase64: Buffer.from(TEXT).toString('base64'),
+            },
+          ],
+        }),
+      status: 200,
+    },
+  },
   'GET /v1/patients/:id': {
     audit: AUDIT.PHI_READ,
     actor: 'clinician',

@@ -7,3 +7,4 @@ export type { Policy, PolicyInput } from '../policy/schema.ts';
 export * from './events.ts';
 export * from './recipients.ts';
 export * from './replies.ts';
+export * from './scan.ts';

@@ -4,6 +4,7 @@ import { identityRoutes } from './identity.ts';
 import { patients } from './patients.ts';
 import { careTeamRoutes } from './care-team.ts';
 import { recipients } from './recipients.ts';
+import { scan } from './scan.ts';
 import { replies } from './replies.ts';
 import { policy } from './policy.ts';
 import { openapi } from './openapi.ts';
@@ -26,6 +27,7 @@ export const ROUTE_MODULES: RouteModule[] = [
   patients,
   careTeamRoutes,
   recipients,
+  scan,
   policy,
   openapi,
   events,

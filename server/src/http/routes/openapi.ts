@@ -7,6 +7,8 @@ import {
   PolicySchema,
   RecipientPatientsRequestSchema,
   RecipientPatientsResponseSchema,
+  ScanRequestSchema,
+  ScanResponseSchema,
   ReplySchema,
   SendMessageRequestSchema,
   SendMessageResponseSchema,
@@ -110,6 +112,21 @@ export function buildOpenApi(
             '200': {
               description: 'The asked addresses that are patients',
               content: json(RecipientPatientsResponseSchema, 'output'),
+            },
+            ...errors(400, 401, 413, 415, 429),
+          },
+        },
+      },
+      '/v1/scan': {
+        post: {
+          summary:
+            "Scan a draft with its attachments' contents (PDF, Office, RTF, HTML) under your practice's policy; nothing is stored; audited as phi.scan",
+          security: secured,
+          requestBody: { required: true, content: json(ScanRequestSchema, 'input') },
+          responses: {
+            '200': {
+              description: 'The decision and its reasons',
+              content: json(ScanResponseSchema, 'output'),
             },
             ...errors(400, 401, 413, 415, 429),
           },
