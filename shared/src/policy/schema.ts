@@ -49,6 +49,13 @@ export const PolicySchema = z
     viewerSecondFactor: z.boolean().default(false),
     /** Secure links expire after this many days. */
     linkExpiryDays: z.number().int().min(1).max(365).default(30),
+    /**
+     * A patient's registered OpenPGP key that can no longer be used when the message goes out
+     * (expired, revoked, no encryption subkey, encryption fails): true sends that patient a secure
+     * link instead (the status says why, and it is audited); false fails the delivery with that
+     * reason, and the sender is emailed a PHI-free failure notice.
+     */
+    pgpFallbackToLink: z.boolean().default(true),
   })
   .strict();
 

@@ -8,6 +8,7 @@ import { migration as m0006 } from './0006-reply-tokens.ts';
 import { migration as m0007 } from './0007-backfill-undelivered.ts';
 import { migration as m0008 } from './0008-content-mac.ts';
 import { migration as m0009 } from './0009-gateway-mail-keys.ts';
+import { migration as m0011 } from './0011-delivery-outcomes.ts';
 
 /**
  * Every migration, in order. Names sort lexically and are recorded in `kysely_migration`;
@@ -23,4 +24,6 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Schema
   ['0007-backfill-undelivered', m0007],
   ['0008-content-mac', m0008],
   ['0009-gateway-mail-keys', m0009],
+  // 0010 is reserved for another branch; 0011 depends only on tables from 0001/0002.
+  ['0011-delivery-outcomes', m0011],
 ];
