@@ -215,9 +215,11 @@ export function deliveryFailureNotice(opts: {
 }): NoticeContent {
   const practice = oneLine(opts.practiceName);
   const subject = `A secure message could not be delivered (${practice})`;
+  // Wording checked against the shared PHI detector (delivery-outcomes.int.test.ts): "delivered
+  // to 5" reads to it like a street address, "failed for 5" does not.
   const who = opts.total === 1 ? 'its recipient' : `${opts.failed} of its ${opts.total} recipients`;
   const text = [
-    `Your secure message could not be delivered to ${who}. Delivery will not be tried again for ${opts.failed === 1 ? 'that recipient' : 'them'}.`,
+    `Delivery of your secure message failed for ${who}. It will not be tried again for ${opts.failed === 1 ? 'that recipient' : 'them'}.`,
     '',
     'Open Attune in Outlook or Gmail and look up the reference below to see which recipients and why.',
     `Reference: ${opts.reference}`,
