@@ -158,6 +158,8 @@ describe.each(dialectsUnderTest())('gateway: delivery reports to VERP return pat
     );
     if (!r.ok) throw new Error(r.code);
     const notice = await until(() => Promise.resolve(sink.messages.find((m) => m.to.includes(PATIENT))));
+    // The relay's 250 is recorded just after it arrives: wait for that too.
+    await until(async () => ((await deliveryRow()).status === 'sent' ? true : undefined));
     return { messageId: r.response.id, returnPath: notice.from };
   }
 
