@@ -27,6 +27,17 @@ export const AUDIT = {
    * clinician who sent it (POST /v1/messages/:id/notice); failure when revoked or expired.
    */
   MESSAGE_NOTICE: 'message.notice',
+  /**
+   * A delivery changed method at delivery time (success: a secure link instead of PGP/MIME because
+   * the patient's key can no longer be used) or could not (failure: the policy forbids the link).
+   * Details: the reason code and the message id; never the key, the address or the content.
+   */
+  DELIVERY_FALLBACK: 'delivery.fallback',
+  /**
+   * The recipient's mail server reported on a delivery after our relay took it (a delivery status
+   * notification to its return path): failed (5.x.x, terminal) or delayed. Status code only.
+   */
+  DELIVERY_REPORT: 'delivery.report',
   /** A patient opened a secure link (viewer). */
   VIEWER_OPEN: 'viewer.open',
   /** A patient replied through the viewer. */

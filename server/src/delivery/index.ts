@@ -1,7 +1,14 @@
 import type { Config } from '../config.ts';
 import { parseMasterKey, type MasterKey } from '../crypto/index.ts';
 import type { AppDeps } from '../http/types.ts';
-import type { InboundReply, OutboundSender, ReplyResult, SecureSendResult } from '../gateway/backend.ts';
+import type {
+  DeliveryReport,
+  DeliveryReportResult,
+  InboundReply,
+  OutboundSender,
+  ReplyResult,
+  SecureSendResult,
+} from '../gateway/backend.ts';
 import { availableParallelism } from 'node:os';
 import { threadedRelayTransport } from './relay-thread.ts';
 import { smtpRelayTransport } from './smtp-relay.ts';
@@ -11,12 +18,14 @@ import type { Logger } from '../log.ts';
 import type { Store } from '../store/index.ts';
 import type { SendMessageRequest } from '@attune/shared/api';
 import { createCommitQueue } from './commit-queue.ts';
+import { recordDeliveryReport } from './delivery-report.ts';
 import { queueGatewayMail } from './gateway-mail.ts';
 import { OutboxWorker, type OutboxOptions } from './outbox.ts';
 import { acceptReply } from './reply.ts';
 import { sendSecureMessage } from './send.ts';
 import type { DeliveryServices } from './services.ts';
 import { createMailTransport, smtpConnectionOptions, type MailTransport } from './transport.ts';
+import { deliveryOfReturnPath } from './verp.ts';
 
 // The delivery module's entry point for startServer: one services object, the outbox worker and the
 // pipeline the SMTP gateway calls (the same functions as POST /v1/messages and the viewer's reply).
@@ -146,6 +155,9 @@ export function createDelivery(opts: {
       return { ok: false, reason: 'invalid', detail: r.message };
     },
     queueMail: (mail) => queueGatewayMail(services, mail),
+    returnPathDelivery: (address) => deliveryOfReturnPath(services.masterKey, address),
+    acceptDeliveryReport: (report: DeliveryReport): Promise<DeliveryReportResult> =>
+      recordDeliveryReport(services, report, { failureNoticeDelayMs: w.failureNoticeDelayMs }),
     async acceptReply(reply: InboundReply): Promise<ReplyResult> {
       const r = await acceptReply(services, {
         token: reply.token,

@@ -201,6 +201,39 @@ export function replyNotice(opts: {
   };
 }
 
+/**
+ * Tells a clinician that their secure message could not be delivered to some recipients, for good.
+ * PHI-free like the reply notice: a generic subject, the practice's name, counts and the message's
+ * reference (the add-in's status view names the recipients and the reasons), never a patient's
+ * address or name, the subject or the content: it travels over ordinary email.
+ */
+export function deliveryFailureNotice(opts: {
+  practiceName: string;
+  reference: string;
+  failed: number;
+  total: number;
+}): NoticeContent {
+  const practice = oneLine(opts.practiceName);
+  const subject = `A secure message could not be delivered (${practice})`;
+  // Wording checked against the shared PHI detector (delivery-outcomes.int.test.ts): "delivered
+  // to 5" reads to it like a street address, "failed for 5" does not.
+  const who = opts.total === 1 ? 'its recipient' : `${opts.failed} of its ${opts.total} recipients`;
+  const text = [
+    `Delivery of your secure message failed for ${who}. It will not be tried again for ${opts.failed === 1 ? 'that recipient' : 'them'}.`,
+    '',
+    'Open Attune in Outlook or Gmail and look up the reference below to see which recipients and why.',
+    `Reference: ${opts.reference}`,
+  ].join('\n');
+  return {
+    subject,
+    text,
+    html: `<!doctype html><html><body style="font-family:sans-serif">${text
+      .split('\n')
+      .map((l) => `<p>${escapeHtml(l)}</p>`)
+      .join('')}</body></html>`,
+  };
+}
+
 /** One notice to one recipient: its addresses, Message-ID and content. */
 export interface NoticeMail {
   from: Address;

@@ -1,16 +1,24 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
+import { appendAudit, AUDIT } from '../audit/index.ts';
 import {
   checkContentMac,
   decryptFromArchive,
   encryptAndSign,
   openSecret,
   readPublicKey,
+  sealSecret,
 } from '../crypto/index.ts';
 import { markUndelivered, unmarkUndelivered } from '../engagement/events-store.ts';
 import { getPolicy, newId, nowIso, type Tx } from '../store/index.ts';
 import type { DeliveriesTable, OutboxTable } from '../store/schema.ts';
 import { ddb } from './db.ts';
+import {
+  composeFailureNotice,
+  FAILURE_NOTICE_KIND,
+  FAILURE_NOTICE_WINDOW_MS,
+  queueFailureNotice,
+} from './failure-notice.ts';
 import { GATEWAY_MAIL_KIND, openGatewayMail } from './gateway-mail.ts';
 import { getKeyring } from './keyring.ts';
 import {
@@ -25,7 +33,9 @@ import {
 } from './mime.ts';
 import { replyTokenFor } from './reply-token.ts';
 import { outboxSealContext, type LinkPayload } from './send.ts';
-import { mailIdentity, type DeliveryServices, type StoredContent } from './services.ts';
+import { mailIdentity, type DeliveryServices, type MailIdentity, type StoredContent } from './services.ts';
+import { newLinkToken, newReplyToken } from './tokens.ts';
+import { returnPathFor } from './verp.ts';
 
 // The durable outbox worker. Rows are claimed with a lease (PostgreSQL: FOR UPDATE SKIP LOCKED, so
 // several servers share the queue; SQLite: one atomic UPDATE … RETURNING, SQLite has one writer),
@@ -56,6 +66,11 @@ export interface OutboxOptions {
   random?: () => number;
   /** Fault injection for tests: runs after the relay accepted, before the row is marked. */
   afterSend?: (row: OutboxTable) => void | Promise<void>;
+  /**
+   * How long the sender's failure notice waits for more failures of the same message before it
+   * goes (failure-notice.ts; at most its one-minute window). Default: the whole window.
+   */
+  failureNoticeDelayMs?: number;
 }
 
 type Outcome =
@@ -103,7 +118,13 @@ export class OutboxWorker {
       backoffMaxMs: opts.backoffMaxMs ?? 2 * 3_600_000,
       random: opts.random ?? Math.random,
       afterSend: opts.afterSend,
+      failureNoticeDelayMs: opts.failureNoticeDelayMs ?? FAILURE_NOTICE_WINDOW_MS,
     };
+  }
+
+  /** How long a failure notice waits for more failures of its message (OutboxOptions). */
+  get failureNoticeDelayMs(): number {
+    return this.o.failureNoticeDelayMs;
   }
 
   start(): void {
@@ -366,10 +387,13 @@ export class OutboxWorker {
     let mail: ComposedMail | Outcome;
     let label: string;
     switch (row.kind) {
-      case 'delivery':
+      case 'delivery': {
         label = 'notice';
-        mail = await this.composeDelivery(row, pre.get(row.delivery_id ?? ''));
+        const composed = await this.composeDelivery(row, pre.get(row.delivery_id ?? ''));
+        if (!composed) return null; // the row stopped being ours during a fallback to a link
+        mail = composed;
         break;
+      }
       case 'otp':
         label = 'code';
         mail = await this.composeOtp(row);
@@ -381,6 +405,10 @@ export class OutboxWorker {
       case GATEWAY_MAIL_KIND:
         label = 'report';
         mail = openGatewayMail(this.svc, row);
+        break;
+      case FAILURE_NOTICE_KIND:
+        label = 'failure-notice';
+        mail = await composeFailureNotice(this.svc, row);
         break;
       default:
         return { kind: 'failed', detail: `unknown outbox kind` };
@@ -420,7 +448,7 @@ export class OutboxWorker {
   private async composeDelivery(
     row: OutboxTable,
     pre: Prefetched | undefined,
-  ): Promise<ComposedMail | Outcome> {
+  ): Promise<ComposedMail | Outcome | null> {
     const db = this.svc.db;
     if (!row.delivery_id) return { kind: 'failed', detail: 'delivery row missing' };
     const d =
@@ -441,34 +469,63 @@ export class OutboxWorker {
       return { kind: 'skipped', detail: 'expired before sending', deliveryStatus: 'expired' };
     const identity = await mailIdentity(this.svc, row.practice_id);
     const messageId = d.smtp_message_id ?? `<${d.id}@${identity.domain}>`;
+    const mail =
+      d.method === 'link'
+        ? await this.composeLinkNotice(row, d, m, identity, messageId)
+        : await this.composePgp(row, d, m, identity, messageId);
+    if (!mail || 'kind' in mail) return mail;
+    // VERP: the envelope sender names this delivery (with a MAC), at the reply domain the gateway
+    // takes mail for, so a bounce from the recipient's server after our relay's 250 comes back to
+    // it and is read (gateway/delivery-status.ts). No reply domain: the From address, as before.
+    const returnPath = identity.replyDomain
+      ? returnPathFor(this.svc.masterKey, d.id, identity.replyDomain)
+      : null;
+    return returnPath ? { ...mail, from: returnPath } : mail;
+  }
 
-    if (d.method === 'link') {
-      if (!row.payload) return { kind: 'failed', detail: 'link token missing' };
-      const opened = openSecret(this.svc.masterKey, row.payload.toString('utf8'), outboxSealContext(row.id));
-      if (!opened.ok) return { kind: 'failed', detail: `link token unreadable (${opened.reason})` };
-      const payload = JSON.parse(opened.plaintext.toString('utf8')) as LinkPayload;
-      const url = `${this.svc.config.publicUrl}/m/${payload.token}`;
-      // The reply address has its own token: the link token must not travel in an address.
-      const replyToken = await replyTokenFor(this.svc, row, payload);
-      const content = secureLinkNotice({
-        practiceName: identity.practiceName,
-        url,
-        expiresAt: m.expires_at ?? now,
-        codeRequired: await this.codeRequired(row.practice_id),
-        now: this.svc.now(),
-      });
-      return composeSimple({
-        from: identity.from,
-        to: d.email,
-        replyTo: `reply+${replyToken}@${identity.domain}`,
-        messageId,
-        content,
-        headers: { [SECURED_HEADER]: d.message_id },
-      });
-    }
+  private async composeLinkNotice(
+    row: OutboxTable,
+    d: Pick<DeliveriesTable, 'email' | 'message_id'>,
+    m: Prefetched['m'],
+    identity: MailIdentity,
+    messageId: string,
+    sealedPayload: Buffer | null = row.payload,
+  ): Promise<ComposedMail | Outcome> {
+    if (!sealedPayload) return { kind: 'failed', detail: 'link token missing' };
+    const opened = openSecret(this.svc.masterKey, sealedPayload.toString('utf8'), outboxSealContext(row.id));
+    if (!opened.ok) return { kind: 'failed', detail: `link token unreadable (${opened.reason})` };
+    const payload = JSON.parse(opened.plaintext.toString('utf8')) as LinkPayload;
+    const url = `${this.svc.config.publicUrl}/m/${payload.token}`;
+    // The reply address has its own token: the link token must not travel in an address.
+    const replyToken = await replyTokenFor(this.svc, row, payload);
+    const content = secureLinkNotice({
+      practiceName: identity.practiceName,
+      url,
+      expiresAt: m.expires_at ?? nowIso(this.svc.now()),
+      codeRequired: await this.codeRequired(row.practice_id),
+      now: this.svc.now(),
+    });
+    return composeSimple({
+      from: identity.from,
+      to: d.email,
+      replyTo: `reply+${replyToken}@${identity.domain}`,
+      messageId,
+      content,
+      headers: { [SECURED_HEADER]: d.message_id },
+    });
+  }
 
-    // PGP/MIME: decrypt our archived copy, build the inner entity, sign with the practice key and
-    // encrypt to the patient's key as registered now (it may have been revoked since the send).
+  // PGP/MIME: decrypt our archived copy, build the inner entity, sign with the practice key and
+  // encrypt to the patient's key as registered now (it may have been revoked or have expired since
+  // the send). A key that cannot be used any more falls back to a secure link (keyUnusable).
+  private async composePgp(
+    row: OutboxTable,
+    d: DeliveriesTable,
+    m: Prefetched['m'],
+    identity: MailIdentity,
+    messageId: string,
+  ): Promise<ComposedMail | Outcome | null> {
+    const db = this.svc.db;
     const patient = d.patient_id
       ? await db
           .selectFrom('patients')
@@ -476,9 +533,9 @@ export class OutboxWorker {
           .where('id', '=', d.patient_id)
           .executeTakeFirst()
       : undefined;
-    if (!patient?.public_key) return { kind: 'failed', detail: 'the patient no longer has a public key' };
+    if (!patient?.public_key) return this.keyUnusable(row, d, m, identity, messageId, 'removed');
     const key = await readPublicKey(patient.public_key, this.svc.now());
-    if (!key.ok) return { kind: 'failed', detail: `the patient's public key is not usable (${key.reason})` };
+    if (!key.ok) return this.keyUnusable(row, d, m, identity, messageId, keyReason(key.reason));
     const keyring = await getKeyring(db, this.svc.masterKey, row.practice_id);
     const body = await db
       .selectFrom('messages')
@@ -524,11 +581,23 @@ export class OutboxWorker {
         })),
       },
     });
-    const armored = await encryptAndSign({
-      data: inner,
-      encryptionKeys: key.key,
-      signingKey: keyring.signing.privateKey,
-    });
+    let armored: string;
+    try {
+      armored = await encryptAndSign({
+        data: inner,
+        encryptionKeys: key.key,
+        signingKey: keyring.signing.privateKey,
+      });
+    } catch (err) {
+      // A key that passed the checks above and still cannot be encrypted to (an algorithm or
+      // packet OpenPGP.js refuses at encryption time): the same as any unusable key. The error's
+      // name only: its message may quote key material.
+      this.svc.logger.warn(
+        { event: 'pgp_encrypt_failed', deliveryId: d.id, err: errorCode(err) },
+        'encryption to a patient key failed',
+      );
+      return this.keyUnusable(row, d, m, identity, messageId, 'encryption failed');
+    }
     return composePgpMime({
       from: identity.from,
       to: d.email,
@@ -537,6 +606,101 @@ export class OutboxWorker {
       armoredMessage: armored,
       headers: { [SECURED_HEADER]: d.message_id },
     });
+  }
+
+  /**
+   * The patient's stored key cannot be used now. Where the practice's policy allows secure links
+   * (pgpFallbackToLink, the default) the delivery becomes one, at delivery time, because only then
+   * is the key's state known (a key valid at send time may have expired while the message waited
+   * for its scheduled hour or for retries): a link and reply token are issued, the delivery's
+   * method and reason, the sealed payload and the audit event are committed in one transaction
+   * before the notice is composed, so a retry of the row sends the same link and a crash leaves a
+   * consistent link delivery. Only while the row is still ours (our claim); null when it is not.
+   * Where links are not allowed: failed, with the reason for the sender (and their failure notice).
+   */
+  private async keyUnusable(
+    row: OutboxTable,
+    d: DeliveriesTable,
+    m: Prefetched['m'],
+    identity: MailIdentity,
+    messageId: string,
+    why: string,
+  ): Promise<ComposedMail | Outcome | null> {
+    const reason = `patient key unusable: ${why}`;
+    const { policy } = await getPolicy(this.svc.db, row.practice_id);
+    const audit = (tx: Tx, outcome: 'success' | 'failure') =>
+      appendAudit(tx, {
+        action: AUDIT.DELIVERY_FALLBACK,
+        outcome,
+        actor: { type: 'system', id: this.workerId },
+        practiceId: row.practice_id,
+        target: { type: 'delivery', id: d.id },
+        details: {
+          messageId: d.message_id,
+          reason: why,
+          method: outcome === 'success' ? 'link' : 'none',
+        },
+      });
+    if (!policy.pgpFallbackToLink || !m.expires_at) {
+      await this.svc.commit((tx) => audit(tx, 'failure'));
+      return {
+        kind: 'failed',
+        detail: `${reason}; the practice's policy does not allow a secure link instead`,
+      };
+    }
+    const expiresAt = m.expires_at;
+    const link = newLinkToken();
+    const reply = newReplyToken();
+    const sealed = Buffer.from(
+      sealSecret(
+        this.svc.masterKey,
+        JSON.stringify({ token: link.token, replyToken: reply.token } satisfies LinkPayload),
+        outboxSealContext(row.id),
+      ),
+    );
+    const t = nowIso(this.svc.now());
+    const ours = await this.svc.commit(async (tx) => {
+      const held = await tx
+        .updateTable('outbox')
+        .set({ payload: sealed })
+        .where('id', '=', row.id)
+        .where('claimed_by', '=', this.workerId)
+        .where('done_at', 'is', null)
+        .returning(['id'])
+        .executeTakeFirst();
+      if (!held) return false;
+      const changed = await tx
+        .updateTable('deliveries')
+        .set({ method: 'link', method_reason: reason, updated_at: t })
+        .where('id', '=', d.id)
+        .where('method', '=', 'pgp')
+        .returning(['id'])
+        .executeTakeFirst();
+      if (!changed) return false;
+      await tx
+        .insertInto('viewer_links')
+        .values({
+          id: newId(),
+          token_sha256: link.sha256,
+          reply_token_sha256: reply.sha256,
+          practice_id: row.practice_id,
+          delivery_id: d.id,
+          message_id: d.message_id,
+          expires_at: expiresAt,
+          otp_hash: null,
+          otp_expires_at: null,
+          otp_attempts: 0,
+          otp_verified_at: null,
+          first_opened_at: null,
+          revoked_at: null,
+          created_at: t,
+        })
+        .execute();
+      await audit(tx, 'success');
+      return true;
+    });
+    if (!ours) return null;
+    return this.composeLinkNotice(row, d, m, identity, messageId, sealed);
   }
 
   private readonly codePolicy = new Map<string, { at: number; value: boolean }>();
@@ -748,11 +912,20 @@ export class OutboxWorker {
       .executeTakeFirst();
     if (Number(res.numUpdatedRows) === 0 || !row.delivery_id || row.kind !== 'delivery') return;
     if (outcome.kind === 'failed') {
-      await tx
+      const failed = await tx
         .updateTable('deliveries')
         .set({ status: 'failed', attempts: row.attempts, last_error: outcome.detail, updated_at: t })
         .where('id', '=', row.delivery_id)
-        .execute();
+        .returning(['message_id'])
+        .executeTakeFirst();
+      // The sender hears of it by email (PHI-free, one per message per burst), in this transaction.
+      if (failed)
+        await queueFailureNotice(
+          tx,
+          { practiceId: row.practice_id, messageId: failed.message_id },
+          now,
+          this.o.failureNoticeDelayMs,
+        );
     } else if (outcome.deliveryStatus) {
       await tx
         .updateTable('deliveries')
@@ -773,6 +946,20 @@ export class SimulatedCrash extends Error {
   constructor() {
     super('simulated crash');
     this.name = 'SimulatedCrash';
+  }
+}
+
+/** A readPublicKey reason in the words the sender sees. */
+function keyReason(reason: string): string {
+  switch (reason) {
+    case 'expired':
+      return 'expired';
+    case 'revoked':
+      return 'revoked';
+    case 'no_encryption_key':
+      return 'no encryption subkey';
+    default:
+      return reason.replace(/_/g, ' ');
   }
 }
 

@@ -26,6 +26,12 @@ export interface MailIdentity {
   from: { name: string; address: string };
   /** Domain for Message-IDs and reply+<token>@ addresses. */
   domain: string;
+  /**
+   * The practice's reply domain (practices.reply_domain, else PRACTICE_REPLY_DOMAIN): the gateway
+   * takes mail for it, so deliveries' return paths (VERP, verp.ts) are there. Null: none set, and
+   * deliveries keep the From address as envelope sender.
+   */
+  replyDomain: string | null;
 }
 
 const identities = new Map<string, { at: number; value: MailIdentity }>();
@@ -48,13 +54,14 @@ export async function mailIdentity(
     .where('practice_id', '=', practiceId)
     .orderBy('created_at')
     .executeTakeFirst();
-  const domain =
-    practice?.reply_domain ?? svc.config.practice.replyDomain ?? firstDomain?.domain ?? 'localhost';
+  const replyDomain = practice?.reply_domain ?? svc.config.practice.replyDomain ?? null;
+  const domain = replyDomain ?? firstDomain?.domain ?? 'localhost';
   const name = practice?.name ?? svc.config.practice.name;
   const value: MailIdentity = {
     practiceName: name,
     from: { name, address: svc.config.mailFrom ?? `notices@${domain}` },
     domain,
+    replyDomain,
   };
   identities.set(practiceId, { at: Date.now(), value });
   return value;

@@ -41,7 +41,17 @@ export async function messageStatus(
   if (!m) return null;
   const deliveries = await svc.db
     .selectFrom('deliveries')
-    .select(['email', 'method', 'status', 'attempts', 'last_error', 'sent_at', 'opened_at', 'replied_at'])
+    .select([
+      'email',
+      'method',
+      'status',
+      'attempts',
+      'last_error',
+      'sent_at',
+      'opened_at',
+      'replied_at',
+      'method_reason',
+    ])
     .where('message_id', '=', m.id)
     .where('practice_id', '=', practiceId)
     .orderBy('created_at')
@@ -63,6 +73,7 @@ export async function messageStatus(
       sentAt: d.sent_at,
       openedAt: d.opened_at,
       repliedAt: d.replied_at,
+      ...(d.method_reason ? { methodReason: d.method_reason } : {}),
     })),
   };
 }

@@ -47,6 +47,21 @@ export type ReplyResult =
 
 export type TokenState = 'valid' | 'unknown' | 'expired' | 'revoked';
 
+/** A delivery status notification about one delivery, read from a report to its return path. */
+export interface DeliveryReport {
+  deliveryId: string;
+  /** failed with a 5.x.x status is terminal; anything else is recorded as a delay. */
+  action: 'failed' | 'delayed';
+  status: string;
+  /** The remote server's diagnostic as received (addresses are removed before it is stored). */
+  diagnostic: string | null;
+  receivedAt: Date;
+}
+
+export type DeliveryReportResult =
+  | { ok: true; outcome: 'failed' | 'delayed' | 'recorded'; messageId: string }
+  | { ok: false; reason: 'unknown_delivery' };
+
 /**
  * Mail the gateway itself sends: a delivery status notification (whole and PHI-free), or the copy of
  * a relayed message for a recipient the next hop refused for now (the bytes it took for the others).
@@ -135,6 +150,14 @@ export interface GatewayBackend {
   replyTokenState(token: string): Promise<TokenState>;
   /** Store, archive, record engagement and notify the clinician, in one transaction. */
   acceptReply(reply: InboundReply): Promise<ReplyResult>;
+  /**
+   * The delivery a return path (bounce+<id>-<MAC>@<reply domain>, delivery/verp.ts) names, when its
+   * MAC is ours; null for a forged or mistyped one. An HMAC, no database work: checked at RCPT.
+   * Optional: without it such addresses are refused like any unknown one in the reply domain.
+   */
+  returnPathDelivery?(address: string): string | null;
+  /** Records a delivery status notification about a delivery (failed: terminal; delayed: not). */
+  acceptDeliveryReport?(report: DeliveryReport): Promise<DeliveryReportResult>;
 }
 
 /**

@@ -28,6 +28,8 @@ export function createPipeline(opts: {
     secureSend: (sender, request, ctx) => delivery.pipeline.secureSend(sender, request, ctx),
     acceptReply: (reply) => delivery.pipeline.acceptReply(reply),
     queueMail: (mail) => delivery.pipeline.queueMail(mail),
+    returnPathDelivery: (address) => delivery.pipeline.returnPathDelivery(address),
+    acceptDeliveryReport: (report) => delivery.pipeline.acceptDeliveryReport(report),
     close: () => delivery.stop(),
   });
 }

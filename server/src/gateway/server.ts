@@ -9,6 +9,7 @@ import {
 import type { GatewayBackend } from './backend.ts';
 import type { GatewayConfig } from './config.ts';
 import { fromAddress, parse } from './extract.ts';
+import { handleDeliveryReports } from './bounces.ts';
 import { handleReplies } from './inbound.ts';
 import { ConnectionLimiter, RateLimiter } from './limits.ts';
 import { MARKER_HEADER, Marker, headerValues, readHeaders, startsWithHeader } from './marker.ts';
@@ -101,6 +102,16 @@ export function createGateway(
     // The token keeps its case (it is the secret); the rest of the address is case-insensitive.
     return m && replyDomains.has(m[2]!.toLowerCase()) ? m[1]! : null;
   };
+  // A delivery's return path (VERP, delivery/verp.ts): bounce+<id>-<MAC>@<reply domain>. Its MAC
+  // is checked at RCPT, before anything else is done with it.
+  const bounceRe = /^bounce\+[0-9a-f]{32}-[0-9a-f]{20}@([^@]+)$/i;
+  const isReturnPath = (address: string): boolean => {
+    const m = bounceRe.exec(address);
+    return m !== null && replyDomains.has(m[1]!.toLowerCase());
+  };
+  /** 'reply' (reply+<token>@), 'report' (a return path) or 'other', for one kind per transaction. */
+  const kindOf = (address: string): 'reply' | 'report' | 'other' =>
+    replyToken(address) !== null ? 'reply' : isReturnPath(address) ? 'report' : 'other';
   const inReplyDomain = (address: string): boolean =>
     replyDomains.has(address.slice(address.lastIndexOf('@') + 1).toLowerCase());
   const mayRelay = (session: SMTPServerSession): boolean =>
@@ -197,7 +208,21 @@ export function createGateway(
           await readReplyDomains();
           token = replyToken(rcpt);
         }
-        const firstIsReply = already.length > 0 ? replyToken(already[0]!) !== null : null;
+        const firstKind = already.length > 0 ? kindOf(already[0]!) : null;
+        const firstIsReply = firstKind === null ? null : firstKind === 'reply';
+        if (isReturnPath(rcpt)) {
+          // A delivery status notification about one of our deliveries goes to its one return
+          // path: alone in its transaction. Forged or mistyped: refused on the MAC, nothing looked up.
+          if (firstKind !== null)
+            throw smtpError(452, '4.5.3 Send delivery reports in a separate transaction');
+          chargeOnce(session, inboundRate);
+          if (!backend.returnPathDelivery?.(rcpt)) {
+            log({ event: 'gateway.return_path_refused' });
+            throw smtpError(550, '5.1.1 No such recipient');
+          }
+          return;
+        }
+        if (firstKind === 'report') throw smtpError(452, '4.5.3 Send other mail in a separate transaction');
         if (token) {
           // One kind per transaction: a 452 makes the client send the rest separately (RFC 5321 3.3).
           if (firstIsReply === false) throw smtpError(452, '4.5.3 Send replies in a separate transaction');
@@ -320,6 +345,13 @@ export function createGateway(
       log({ event: 'gateway.loop', hops, markers: ours });
       return { code: 554, message: '5.4.6 Routing loop detected' };
     }
+    // A report to a delivery's return path (its MAC checked at RCPT): read as a report, not as mail.
+    const deliveries = rcpts.flatMap((r) => {
+      const id = isReturnPath(r) ? backend.returnPathDelivery?.(r) : null;
+      return id ? [id] : [];
+    });
+    if (deliveries.length > 0) return handleDeliveryReports(backend, deliveries, raw, log);
+
     let mail;
     try {
       mail = await parse(raw, headers);

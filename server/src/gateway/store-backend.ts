@@ -8,6 +8,8 @@ import { newId, nowIso, patientEmailsAmong, type Store } from '../store/index.ts
 import { getPolicy } from '../store/practices.ts';
 import {
   SECURED_STAMP_MAX_AGE_MS,
+  type DeliveryReport,
+  type DeliveryReportResult,
   type GatewayBackend,
   type GatewayMail,
   type InboundReply,
@@ -33,6 +35,10 @@ export interface Pipeline {
   acceptReply(reply: InboundReply): Promise<ReplyResult>;
   /** The outbox's own queueing (delivery/gateway-mail.ts), for the gateway's reports. */
   queueMail(mail: GatewayMail): Promise<void>;
+  /** A return path's delivery when its MAC is ours (delivery/verp.ts; needs the master key). */
+  returnPathDelivery(address: string): string | null;
+  /** A bounce or delay report about a delivery (delivery/delivery-report.ts). */
+  acceptDeliveryReport(report: DeliveryReport): Promise<DeliveryReportResult>;
 }
 
 const CACHE_MS = 5_000;
@@ -279,5 +285,7 @@ export function createStoreBackend(opts: {
     },
 
     acceptReply: (reply) => pipeline.acceptReply(reply),
+    returnPathDelivery: (address) => pipeline.returnPathDelivery(address),
+    acceptDeliveryReport: (report) => pipeline.acceptDeliveryReport(report),
   };
 }

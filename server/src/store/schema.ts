@@ -125,6 +125,25 @@ export interface DeliveriesTable {
   smtp_message_id: string | null;
   created_at: string;
   updated_at: string;
+  /**
+   * Why the delivery went by another method than chosen at send time, PHI-free ("patient key
+   * unusable: expired"); null when it went as chosen (migration 0011).
+   */
+  method_reason: string | null;
+}
+
+/** A delivery status notification (RFC 3464) about one delivery, from its return path (0011). */
+export interface DeliveryReportsTable {
+  id: string;
+  practice_id: string;
+  delivery_id: string;
+  received_at: string;
+  /** failed | delayed */
+  action: string;
+  /** RFC 3463 enhanced status code. */
+  status: string;
+  /** Addresses removed, printable, at most 200 characters. */
+  diagnostic: string | null;
 }
 
 /**
@@ -301,4 +320,5 @@ export interface Database {
   chain_checkpoints: ChainCheckpointsTable;
   gateway_mail_keys: GatewayMailKeysTable;
   care_relations: CareRelationsTable;
+  delivery_reports: DeliveryReportsTable;
 }

@@ -178,6 +178,11 @@ export const MessageStatusResponseSchema = z
           status: RecipientStatusSchema,
           attempts: z.number().int(),
           lastError: z.string().nullable(),
+          /**
+           * Present when the delivery went by another method than chosen at send time, and why
+           * (PHI-free), e.g. method "link" with "patient key unusable: expired".
+           */
+          methodReason: z.string().optional(),
           sentAt: z.string().nullable(),
           openedAt: z.string().nullable(),
           repliedAt: z.string().nullable(),

@@ -56,6 +56,13 @@ export const PolicySchema = z
      * practice: every clinician of the practice (small group practices that share everything).
      */
     patientAccess: z.enum(['care-team', 'practice']).default('care-team'),
+    /**
+     * A patient's registered OpenPGP key that can no longer be used when the message goes out
+     * (expired, revoked, no encryption subkey, encryption fails): true sends that patient a secure
+     * link instead (the status says why, and it is audited); false fails the delivery with that
+     * reason, and the sender is emailed a PHI-free failure notice.
+     */
+    pgpFallbackToLink: z.boolean().default(true),
   })
   .strict();
 

@@ -9,6 +9,7 @@ import { migration as m0007 } from './0007-backfill-undelivered.ts';
 import { migration as m0008 } from './0008-content-mac.ts';
 import { migration as m0009 } from './0009-gateway-mail-keys.ts';
 import { migration as m0010 } from './0010-care-teams.ts';
+import { migration as m0011 } from './0011-delivery-outcomes.ts';
 
 /**
  * Every migration, in order. Names sort lexically and are recorded in `kysely_migration`;
@@ -25,4 +26,5 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Schema
   ['0008-content-mac', m0008],
   ['0009-gateway-mail-keys', m0009],
   ['0010-care-teams', m0010],
+  ['0011-delivery-outcomes', m0011],
 ];

@@ -1,0 +1,117 @@
+import { appendAudit, AUDIT } from '../audit/index.ts';
+import { markUndelivered } from '../engagement/events-store.ts';
+import { newId, nowIso } from '../store/index.ts';
+import { FAILURE_NOTICE_WINDOW_MS, queueFailureNotice } from './failure-notice.ts';
+import type { DeliveryServices } from './services.ts';
+import { redactAddresses } from './transport.ts';
+
+// A delivery status notification (RFC 3464) that came back to a delivery's return path (VERP,
+// verp.ts) through the gateway: the recipient's server, after our relay took the message, could
+// not deliver it (failed, 5.x.x: terminal) or has not yet (delayed, 4.x.x: recorded, not terminal).
+// The gateway has checked the return path's MAC before calling this; the report carries status
+// codes and the diagnostic only, never content, and the diagnostic loses any address here.
+
+export interface DeliveryReportInput {
+  deliveryId: string;
+  action: 'failed' | 'delayed';
+  /** RFC 3463 enhanced status code, e.g. 5.1.1. */
+  status: string;
+  /** The remote server's diagnostic text, as received. */
+  diagnostic: string | null;
+  receivedAt: Date;
+}
+
+export type DeliveryReportResult =
+  | { ok: true; outcome: 'failed' | 'delayed' | 'recorded'; messageId: string }
+  | { ok: false; reason: 'unknown_delivery' };
+
+/** Printable ASCII, addresses removed, at most 200 characters. */
+export function cleanDiagnostic(s: string | null): string | null {
+  if (!s) return null;
+  const clean = redactAddresses(s.replace(/[^\x20-\x7e]+/g, ' '))
+    .replace(/\s+/g, ' ')
+    .trim()
+    .slice(0, 200);
+  return clean || null;
+}
+
+export async function recordDeliveryReport(
+  svc: Pick<DeliveryServices, 'commit' | 'now' | 'kick'>,
+  input: DeliveryReportInput,
+  opts: { failureNoticeDelayMs?: number } = {},
+): Promise<DeliveryReportResult> {
+  const status = /^[245]\.\d{1,3}\.\d{1,3}$/.test(input.status)
+    ? input.status
+    : input.action === 'failed'
+      ? '5.0.0'
+      : '4.0.0';
+  const diagnostic = cleanDiagnostic(input.diagnostic);
+  const terminal = input.action === 'failed' && status.startsWith('5.');
+  const said = `${status}${diagnostic ? ` ${diagnostic}` : ''}`;
+  const result = await svc.commit(async (tx): Promise<DeliveryReportResult> => {
+    const d = await tx
+      .selectFrom('deliveries')
+      .select(['id', 'practice_id', 'message_id', 'status'])
+      .where('id', '=', input.deliveryId)
+      .executeTakeFirst();
+    if (!d) return { ok: false, reason: 'unknown_delivery' };
+    const now = svc.now();
+    const t = nowIso(now);
+    await tx
+      .insertInto('delivery_reports')
+      .values({
+        id: newId(),
+        practice_id: d.practice_id,
+        delivery_id: d.id,
+        received_at: nowIso(input.receivedAt),
+        action: terminal ? 'failed' : 'delayed',
+        status,
+        diagnostic,
+      })
+      .execute();
+    let outcome: 'failed' | 'delayed' | 'recorded' = 'recorded';
+    if (terminal) {
+      // Only a delivery our relay took: one the patient opened or answered did reach them (a
+      // bounce from a forwarding address changes nothing), and one already failed stays as it is.
+      const marked = await tx
+        .updateTable('deliveries')
+        .set({
+          status: 'failed',
+          last_error: `the recipient's mail server returned it: ${said}`.slice(0, 500),
+          updated_at: t,
+        })
+        .where('id', '=', d.id)
+        .where('status', '=', 'sent')
+        .executeTakeFirst();
+      if (Number(marked.numUpdatedRows) > 0) {
+        outcome = 'failed';
+        await markUndelivered(tx, [d.id], 'failed', now);
+        await queueFailureNotice(
+          tx,
+          { practiceId: d.practice_id, messageId: d.message_id },
+          now,
+          opts.failureNoticeDelayMs ?? FAILURE_NOTICE_WINDOW_MS,
+        );
+      }
+    } else if (d.status === 'sent') {
+      // Not terminal: the status stays sent, and the sender sees the remote server's word.
+      outcome = 'delayed';
+      await tx
+        .updateTable('deliveries')
+        .set({ last_error: `delayed by the recipient's mail server: ${said}`.slice(0, 500), updated_at: t })
+        .where('id', '=', d.id)
+        .execute();
+    }
+    await appendAudit(tx, {
+      action: AUDIT.DELIVERY_REPORT,
+      outcome: terminal ? 'failure' : 'success',
+      actor: { type: 'system', id: 'gateway' },
+      practiceId: d.practice_id,
+      target: { type: 'delivery', id: d.id },
+      details: { messageId: d.message_id, action: terminal ? 'failed' : 'delayed', status, applied: outcome },
+    });
+    return { ok: true, outcome, messageId: d.message_id };
+  });
+  if (result.ok && result.outcome === 'failed') svc.kick();
+  return result;
+}

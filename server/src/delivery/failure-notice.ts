@@ -1,0 +1,102 @@
+import { nowIso, type Tx } from '../store/index.ts';
+import type { OutboxTable } from '../store/schema.ts';
+import { queuedOutboxRow } from './db.ts';
+import { deliveryFailureNotice, type ComposedMail } from './mime.ts';
+import { composeSimple } from './mime.ts';
+import { mailIdentity, type DeliveryServices } from './services.ts';
+
+// The PHI-free email that tells the sending clinician a delivery failed for good (a refusal by our
+// relay, attempts used up, the patient's key unusable where links are not allowed, or a bounce
+// from the recipient's server: delivery-report.ts). Queued in the outbox, in the transaction that
+// marks the delivery failed, so it is as durable as the failure and retried like any notice.
+//
+// One per message per burst: the row's id names the message and a window of time, and a failure
+// while an earlier row of the same message is still waiting to go joins it instead of adding one.
+// The row waits `delayMs` before going, and counts the message's failed recipients when it is
+// composed, so five recipients refused within the window make one email that says five.
+// Its own failure is not reported (only 'delivery' rows queue a notice): no loop.
+
+/** Outbox kind of the failure notice; payload_ref is the message id. */
+export const FAILURE_NOTICE_KIND = 'failure_notice';
+
+/** The burst window; a notice never waits longer than this. */
+export const FAILURE_NOTICE_WINDOW_MS = 60_000;
+
+function noticeId(messageId: string, bucket: number): string {
+  return `failure-notice:${messageId}:${bucket}`;
+}
+
+/**
+ * Queues the failure notice of `messageId` in `tx` unless one is already waiting. On PostgreSQL two
+ * concurrent failures of one message in the same window meet on the row's primary key (one insert
+ * waits for the other and then does nothing).
+ */
+export async function queueFailureNotice(
+  tx: Tx,
+  ref: { practiceId: string; messageId: string },
+  now: Date,
+  delayMs: number,
+): Promise<void> {
+  const bucket = Math.floor(now.getTime() / FAILURE_NOTICE_WINDOW_MS);
+  const t = nowIso(now);
+  const previous = await tx
+    .selectFrom('outbox')
+    .select(['available_at', 'done_at'])
+    .where('id', '=', noticeId(ref.messageId, bucket - 1))
+    .executeTakeFirst();
+  // Still waiting: it will count this failure too when it is composed.
+  if (previous && previous.done_at === null && previous.available_at > t) return;
+  const delay = Math.max(0, Math.min(delayMs, FAILURE_NOTICE_WINDOW_MS));
+  await tx
+    .insertInto('outbox')
+    .values(
+      queuedOutboxRow({
+        id: noticeId(ref.messageId, bucket),
+        practice_id: ref.practiceId,
+        delivery_id: null,
+        kind: FAILURE_NOTICE_KIND,
+        payload_ref: ref.messageId,
+        payload: null,
+        available_at: nowIso(new Date(now.getTime() + delay)),
+        created_at: t,
+      }),
+    )
+    .onConflict((oc) => oc.column('id').doNothing())
+    .execute();
+}
+
+/** The notice as the worker sends it (to the clinician who sent the message), or why not. */
+export async function composeFailureNotice(
+  svc: Pick<DeliveryServices, 'db' | 'config'>,
+  row: OutboxTable,
+): Promise<ComposedMail | { kind: 'failed' | 'skipped'; detail: string }> {
+  const messageId = row.payload_ref;
+  if (!messageId) return { kind: 'failed', detail: 'message missing' };
+  const sender = await svc.db
+    .selectFrom('messages')
+    .innerJoin('clinicians', 'clinicians.id', 'messages.clinician_id')
+    .select(['clinicians.email'])
+    .where('messages.id', '=', messageId)
+    .where('messages.practice_id', '=', row.practice_id)
+    .executeTakeFirst();
+  if (!sender) return { kind: 'failed', detail: 'clinician missing' };
+  const deliveries = await svc.db
+    .selectFrom('deliveries')
+    .select(['status'])
+    .where('message_id', '=', messageId)
+    .execute();
+  const failed = deliveries.filter((d) => d.status === 'failed').length;
+  if (failed === 0) return { kind: 'skipped', detail: 'no failed recipient' };
+  const identity = await mailIdentity(svc, row.practice_id);
+  return composeSimple({
+    from: identity.from,
+    to: sender.email,
+    messageId: `<failed-${row.id.replace(/[^\w-]/g, '-')}@${identity.domain}>`,
+    content: deliveryFailureNotice({
+      practiceName: identity.practiceName,
+      reference: messageId,
+      failed,
+      total: deliveries.length,
+    }),
+  });
+}

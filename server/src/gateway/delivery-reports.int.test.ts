@@ -1,0 +1,242 @@
+import { simpleParser } from 'mailparser';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SendMessageRequestSchema } from '@attune/shared/api';
+import { scan } from '@attune/shared/phi';
+import { testConfig } from '../config.ts';
+import { generateMasterKey } from '../crypto/index.ts';
+import { createDelivery, sendSecureMessage, type Delivery } from '../delivery/index.ts';
+import { messageStatus } from '../delivery/status.ts';
+import { silentLogger } from '../log.ts';
+import { newId } from '../store/index.ts';
+import { ensurePractice } from '../store/practices.ts';
+import { insertTestClinician } from '../store/test-rows.ts';
+import { createTestStore, dialectsUnderTest, type TestStore } from '../store/testing.ts';
+import { readDeliveryStatus } from './delivery-status.ts';
+import { startGateway, type RunningGateway } from './index.ts';
+import { client, startSink, type Sink } from './testing.ts';
+
+// Bounces that come after our relay said 250: the recipient's server sends a delivery status
+// notification (RFC 3464) to the delivery's VERP return path at the practice's reply domain, which
+// the gateway takes. The real gateway, store and delivery pipeline, on SQLite and PostgreSQL.
+
+const CLINICIAN = 'dr.lee@clinic.test';
+const PATIENT = 'jane.roe@example.com';
+const REPLY_DOMAIN = 'reply.clinic.test';
+
+/** A DSN as Postfix writes one; `status` decides failed (5.x.x) or delayed (4.x.x). */
+function dsn(to: string, status: string, action = status.startsWith('5') ? 'failed' : 'delayed'): Buffer {
+  const b = 'B0UND4RY';
+  return Buffer.from(
+    [
+      'From: MAILER-DAEMON@mx.example.com (Mail Delivery System)',
+      `To: ${to}`,
+      'Subject: Undelivered Mail Returned to Sender',
+      'Date: Sun, 22 Nov 2026 07:00:00 +0000',
+      `Message-ID: <${newId()}@mx.example.com>`,
+      'Auto-Submitted: auto-replied',
+      'MIME-Version: 1.0',
+      `Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary="${b}"`,
+      '',
+      `--${b}`,
+      'Content-Type: text/plain; charset=us-ascii',
+      '',
+      'I could not deliver your message.',
+      '',
+      `--${b}`,
+      'Content-Type: message/delivery-status',
+      '',
+      'Reporting-MTA: dns; mx.example.com',
+      '',
+      `Final-Recipient: rfc822; ${PATIENT}`,
+      `Original-Recipient: rfc822;${PATIENT}`,
+      `Action: ${action}`,
+      `Status: ${status}`,
+      `Diagnostic-Code: smtp; 550 ${status} <${PATIENT}>: Recipient address rejected:`,
+      '    User unknown in virtual mailbox table',
+      '',
+      `--${b}`,
+      'Content-Type: text/rfc822-headers',
+      '',
+      'Subject: You have a secure message from Lakeside Counseling',
+      '',
+      `--${b}--`,
+      '',
+    ].join('\r\n'),
+  );
+}
+
+async function until<T>(f: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('readDeliveryStatus', () => {
+  it('reads action, status and diagnostic from a multipart/report, most serious first', () => {
+    expect(readDeliveryStatus(dsn('x@y.test', '5.1.1'))).toEqual([
+      {
+        action: 'failed',
+        status: '5.1.1',
+        diagnostic: `550 5.1.1 <${PATIENT}>: Recipient address rejected: User unknown in virtual mailbox table`,
+      },
+    ]);
+  });
+
+  it('returns null for mail that is not a delivery status notification', () => {
+    const raw = Buffer.from('From: a@b.test\r\nSubject: Out of office\r\n\r\nI am away.\r\n');
+    expect(readDeliveryStatus(raw)).toBeNull();
+  });
+});
+
+describe.each(dialectsUnderTest())('gateway: delivery reports to VERP return paths on %s', (dialect) => {
+  let sink: Sink;
+  let store: TestStore;
+  let delivery: Delivery;
+  let gw: RunningGateway;
+  let practiceId: string;
+  let clinicianId: string;
+  const clock = { offsetMs: 0 };
+
+  afterEach(async () => {
+    await gw?.close();
+    await delivery?.stop();
+    await sink?.close();
+    await store?.cleanup();
+  });
+
+  async function setUp(): Promise<void> {
+    clock.offsetMs = 0;
+    store = await createTestStore(dialect);
+    sink = await startSink();
+    const config = testConfig(store.dataDir, {
+      SMTP_URL: sink.url,
+      SMTP_REQUIRE_TLS: 'false',
+      ATTUNE_MASTER_KEY: generateMasterKey(),
+      PRACTICE_DOMAINS: 'clinic.test',
+      PRACTICE_REPLY_DOMAIN: REPLY_DOMAIN,
+      PUBLIC_URL: 'https://attune.clinic.test',
+    });
+    practiceId = (
+      await ensurePractice(store.db, {
+        name: 'Lakeside Counseling',
+        domains: ['clinic.test'],
+        replyDomain: REPLY_DOMAIN,
+      })
+    ).practiceId;
+    clinicianId = newId();
+    await insertTestClinician(store.db, practiceId, { email: CLINICIAN, name: 'Dr Lee', id: clinicianId });
+    delivery = createDelivery({
+      config,
+      store,
+      logger: silentLogger,
+      now: () => new Date(Date.now() + clock.offsetMs),
+      worker: { pollMs: 50, backoffBaseMs: 100, failureNoticeDelayMs: 200 },
+    });
+    delivery.start();
+    gw = await startGateway({
+      config,
+      store,
+      pipeline: delivery.pipeline,
+      env: { GATEWAY_PORT: '0', GATEWAY_HOST: '127.0.0.1' },
+    });
+  }
+
+  /** Sends a secure message to the patient and waits until the relay took its notice. */
+  async function sent(): Promise<{ messageId: string; returnPath: string }> {
+    const r = await sendSecureMessage(
+      delivery.services,
+      { practiceId, clinicianId },
+      SendMessageRequestSchema.parse({
+        to: [PATIENT],
+        subject: 'Medication change',
+        text: 'Hi Jane Roe, your sertraline dose goes up to 100 mg.',
+      }),
+    );
+    if (!r.ok) throw new Error(r.code);
+    const notice = await until(() => Promise.resolve(sink.messages.find((m) => m.to.includes(PATIENT))));
+    // The relay's 250 is recorded just after it arrives: wait for that too.
+    await until(async () => ((await deliveryRow()).status === 'sent' ? true : undefined));
+    return { messageId: r.response.id, returnPath: notice.from };
+  }
+
+  /** What the recipient's server does: deliver the report, from <>, to the return path. */
+  async function bounce(to: string, raw: Buffer): Promise<void> {
+    await client(gw.port).sendMail({ envelope: { from: '', to: [to] }, raw });
+  }
+
+  async function deliveryRow() {
+    return store.db
+      .selectFrom('deliveries')
+      .select(['status', 'last_error', 'updated_at'])
+      .executeTakeFirstOrThrow();
+  }
+
+  it('marks the delivery failed on a 5.x.x report, without addresses in the reason, and emails the sender', async () => {
+    await setUp();
+    const { messageId, returnPath } = await sent();
+    expect(returnPath).toMatch(/^bounce\+[0-9a-f]{32}-[0-9a-f]{20}@reply\.clinic\.test$/);
+    await bounce(returnPath, dsn(returnPath, '5.1.1'));
+    const status = await until(async () => {
+      const s = await messageStatus(delivery.services, practiceId, messageId);
+      return s?.recipients[0]?.status === 'failed' ? s : undefined;
+    });
+    const reason = status.recipients[0]!.lastError!;
+    expect(reason).toContain('5.1.1');
+    expect(reason).toContain('User unknown');
+    expect(reason).not.toContain(PATIENT);
+    const reports = await store.db.selectFrom('delivery_reports').selectAll().execute();
+    expect(reports).toHaveLength(1);
+    expect(reports[0]).toMatchObject({ action: 'failed', status: '5.1.1' });
+    expect(reports[0]!.diagnostic).not.toContain(PATIENT);
+    // The sender hears of it: one PHI-free email.
+    clock.offsetMs = 61_000;
+    delivery.worker.kick();
+    const notice = await until(() => Promise.resolve(sink.messages.find((m) => m.to.includes(CLINICIAN))));
+    const parsed = await simpleParser(notice.raw);
+    expect(parsed.subject).toBe('A secure message could not be delivered (Lakeside Counseling)');
+    expect(parsed.text).toContain(`Reference: ${messageId}`);
+    const raw = notice.raw.toString('utf8');
+    for (const word of [PATIENT, 'Jane', 'sertraline', 'Medication']) expect(raw).not.toContain(word);
+    const text = (parsed.text ?? '').replace(/^Reference: .*$/m, '');
+    expect(scan(`${parsed.subject ?? ''}\n${text}`, { allowList: ['Lakeside Counseling'] })).toEqual([]);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(sink.messages.filter((m) => m.to.includes(CLINICIAN))).toHaveLength(1);
+  });
+
+  it('refuses a report to a forged return path at RCPT and changes nothing', async () => {
+    await setUp();
+    const { returnPath } = await sent();
+    const before = await deliveryRow();
+    // The right delivery id with a MAC that is not ours.
+    const forged = returnPath.replace(
+      /-([0-9a-f]{20})@/,
+      (_, mac: string) => `-${'0'.repeat(20) === mac ? '1' : '0'}${mac.slice(1)}@`,
+    );
+    expect(forged).not.toBe(returnPath);
+    await expect(bounce(forged, dsn(forged, '5.1.1'))).rejects.toMatchObject({ responseCode: 550 });
+    expect(await deliveryRow()).toEqual(before);
+    expect(before.status).toBe('sent');
+    expect(await store.db.selectFrom('delivery_reports').select('id').execute()).toEqual([]);
+  });
+
+  it('records a 4.x.x delayed report without making the delivery terminal', async () => {
+    await setUp();
+    const { messageId, returnPath } = await sent();
+    await bounce(returnPath, dsn(returnPath, '4.4.7'));
+    const report = await until(
+      async () => (await store.db.selectFrom('delivery_reports').selectAll().execute())[0],
+    );
+    expect(report).toMatchObject({ action: 'delayed', status: '4.4.7' });
+    const status = await messageStatus(delivery.services, practiceId, messageId);
+    expect(status?.recipients[0]?.status).toBe('sent');
+    expect(status?.recipients[0]?.lastError).toMatch(/^delayed by the recipient's mail server: 4\.4\.7/);
+    clock.offsetMs = 61_000;
+    delivery.worker.kick();
+    await new Promise((r) => setTimeout(r, 400));
+    expect(sink.messages.filter((m) => m.to.includes(CLINICIAN))).toHaveLength(0);
+  });
+});
