@@ -120,6 +120,21 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
       ...(config.mailFrom ? { email: config.mailFrom } : {}),
     });
     for (const k of generated) notices.push(`Generated the practice's ${k.purpose} key ${k.fingerprint}.`);
+    // Patients' email replies to a notice go to reply+<token>@<reply domain>, which only reaches
+    // Attune when that domain's mail comes to the gateway. Without one, the practice's own domain is
+    // used, whose MX is usually Google's or Microsoft's: say so, in production, at every start.
+    if (!config.isDevelopment) {
+      const noReplyDomain = await store.db
+        .selectFrom('practices')
+        .select('id')
+        .where('reply_domain', 'is', null)
+        .execute();
+      if (noReplyDomain.length > 0 && !config.practice.replyDomain)
+        logger.warn(
+          { event: 'no_reply_domain', practices: noReplyDomain.length },
+          "practices without a reply domain: patients' email replies go to reply+…@ their own mail domain and are lost unless that mail is routed to the gateway; set PRACTICE_REPLY_DOMAIN or attune practice set --reply-domain",
+        );
+    }
     // Rows stored before content MACs (migration 0008) get theirs, if the archive vouches for them;
     // a read refuses a row without one. After the first start of this version, a cheap probe.
     const macs = await backfillContentMacs(store.db, masterKey);

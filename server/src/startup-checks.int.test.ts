@@ -1,17 +1,20 @@
-// The data folder holds patient data: whichever command creates it makes it 0700, and an existing
+// What the server checks about its setting as it starts (and the CLI as it creates the store). The data folder holds patient data:
 // folder open to others is tightened (the server says so at start).
 import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { testConfig } from '../config.ts';
-import { startServer } from '../index.ts';
-import { ensurePrivateDir } from './private-dir.ts';
-import { openStore } from './store.ts';
+import { Writable } from 'node:stream';
+import { testConfig } from './config.ts';
+import { generateMasterKey } from './crypto/index.ts';
+import { createLogger } from './log.ts';
+import { startServer } from './index.ts';
+import { ensurePrivateDir } from './store/private-dir.ts';
+import { openStore } from './store/store.ts';
 
 const mode = (p: string) => statSync(p).mode & 0o777;
 
-describe('private data folder', () => {
+describe('start-up checks: a private data folder, a reply domain in production', () => {
   const dirs: string[] = [];
   const temp = () => {
     const d = mkdtempSync(join(tmpdir(), 'attune-dir-'));
@@ -58,5 +61,35 @@ describe('private data folder', () => {
     } finally {
       await server.close();
     }
+  });
+
+  it("warns at start, in production, when a practice has no reply domain (patients' email replies would be lost)", async () => {
+    const start = async (extra: Record<string, string>) => {
+      const lines: string[] = [];
+      const destination = new Writable({
+        write(chunk: Buffer, _enc, done) {
+          lines.push(chunk.toString('utf8'));
+          done();
+        },
+      });
+      const server = await startServer(
+        testConfig(join(temp(), 'data'), {
+          ATTUNE_ENV: 'production',
+          HOST: '127.0.0.1',
+          PUBLIC_URL: 'https://attune.example.org',
+          ATTUNE_MASTER_KEY: generateMasterKey(),
+          SMTP_URL: 'smtp://127.0.0.1:9',
+          GOOGLE_CLIENT_IDS: 'client.apps.googleusercontent.com',
+          PRACTICE_DOMAINS: 'calm.example',
+          GATEWAY_PORT: '0',
+          ...extra,
+        }),
+        { logger: createLogger({ level: 'info', destination }) },
+      );
+      await server.close();
+      return lines.join('');
+    };
+    expect(await start({})).toContain('"event":"no_reply_domain"');
+    expect(await start({ PRACTICE_REPLY_DOMAIN: 'reply.calm.example' })).not.toContain('no_reply_domain');
   });
 });
