@@ -98,6 +98,17 @@ const BODY_SAMPLES: Record<
   }),
   'POST /v1/recipients/patients': () => ({ kind: 'json', value: { emails: [PHI_EMAIL] } }),
   'PUT /v1/policy': () => ({ kind: 'json', value: policySample }),
+  'POST /v1/scan': () => ({
+    kind: 'json',
+    value: {
+      to: [PHI_EMAIL],
+      subject: `Notes for ${PHI_NAME}`,
+      text: `Dear ${PHI_NAME}, the form is attached.`,
+      attachments: [
+        { filename: `${PHI_NAME}.pdf`, contentType: 'application/pdf', contentBase64: 'JVBERi0xLjQK' },
+      ],
+    },
+  }),
   'POST /v1/messages': () => ({
     kind: 'json',
     value: {
