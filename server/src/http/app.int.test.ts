@@ -359,11 +359,17 @@ describe.each(dialectsUnderTest())('HTTP API on %s', (dialect) => {
         'Partner.Example',
       ]);
       // The practice moves to a new domain: the old one is no longer internal.
-      await t.store.db
-        .transaction()
-        .execute((tx) => setPracticeDomains(tx, t.practiceA, ['a-new.example.org']));
-      const after = await getPolicy(t.store.db, t.practiceA);
-      expect(after.policy.internalDomains).toEqual(['Partner.Example', 'a-new.example.org']);
+      // (The suite's app is shared: the practice gets its domain and default policy back after.)
+      const setDomains = (domains: string[]) =>
+        t.store.db.transaction().execute((tx) => setPracticeDomains(tx, t.practiceA, domains));
+      await setDomains(['a-new.example.org']);
+      try {
+        const after = await getPolicy(t.store.db, t.practiceA);
+        expect(after.policy.internalDomains).toEqual(['Partner.Example', 'a-new.example.org']);
+      } finally {
+        await setDomains(['a.example.org']);
+        await t.store.db.deleteFrom('practice_policy').where('practice_id', '=', t.practiceA).execute();
+      }
     });
   });
 
