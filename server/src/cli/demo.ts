@@ -44,14 +44,15 @@ export async function run(args: string[]): Promise<number> {
   try {
     const practice = await practiceForCommand(store.db, config, args, { command: 'demo', create: true });
     if (!practice) return 1;
+    const clinician = `demo.clinician@${practice.domain}`;
     const r = await seedDemo(store.db, practice.practiceId, {
       now: new Date(),
       patients,
       seed,
       reset: args.includes('--reset'),
+      clinicianEmail: clinician,
     });
     const where = config.databaseUrl ? 'the PostgreSQL store (DATABASE_URL)' : `${config.dataDir}`;
-    const clinician = `demo.clinician@${practice.domain}`;
     if (r.created) {
       process.stdout.write(
         `Demo practice "${practice.name}" written to ${where}:\n` +

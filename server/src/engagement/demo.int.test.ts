@@ -18,11 +18,25 @@ describe.each(dialectsUnderTest())('attune demo data on %s', (dialect) => {
   });
 
   it('fills a practice with simulated patients whose caseload puts a crisis first', async () => {
-    const r = await seedDemo(store.db, practiceId, { now, patients: 60, seed: 4 });
+    const r = await seedDemo(store.db, practiceId, {
+      now,
+      patients: 60,
+      seed: 4,
+      clinicianEmail: 'demo.clinician@example.org',
+    });
     expect(r).toMatchObject({ created: true, patients: 60 });
     expect(r.events).toBeGreaterThan(60 * 20);
     const caseload = await practiceCaseload(store.db, practiceId, now, 1, 10);
     expect(caseload.total).toBe(60);
+    // The demo clinician `attune demo` names has every demo patient in their care (the default
+    // policy shows a clinician only those), before they ever sign in.
+    const demoClinician = await store.db
+      .selectFrom('clinicians')
+      .select('id')
+      .where('email', '=', 'demo.clinician@example.org')
+      .executeTakeFirstOrThrow();
+    const theirs = await practiceCaseload(store.db, practiceId, now, 1, 10, undefined, demoClinician.id);
+    expect(theirs.total).toBe(60);
     expect(r.crisisPatients).toBeGreaterThan(0);
     expect(caseload.items[0]?.crisis).toBe(true);
     expect(caseload.items.some((i) => i.score > 0)).toBe(true);
