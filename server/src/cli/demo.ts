@@ -1,5 +1,5 @@
 import { loadConfigOrReport } from './load-config.ts';
-import { assignDemoClinician, seedDemo } from '../engagement/demo.ts';
+import { seedDemo } from '../engagement/demo.ts';
 import { practiceForCommand } from './practice-ref.ts';
 import { openStore } from '../store/index.ts';
 
@@ -44,17 +44,15 @@ export async function run(args: string[]): Promise<number> {
   try {
     const practice = await practiceForCommand(store.db, config, args, { command: 'demo', create: true });
     if (!practice) return 1;
+    const clinician = `demo.clinician@${practice.domain}`;
     const r = await seedDemo(store.db, practice.practiceId, {
       now: new Date(),
       patients,
       seed,
       reset: args.includes('--reset'),
+      clinicianEmail: clinician,
     });
     const where = config.databaseUrl ? 'the PostgreSQL store (DATABASE_URL)' : `${config.dataDir}`;
-    const clinician = `demo.clinician@${practice.domain}`;
-    // A clinician sees the patients they care for (policy patientAccess 'care-team'): the demo
-    // clinician cares for every demo patient.
-    await assignDemoClinician(store.db, practice.practiceId, clinician, new Date());
     if (r.created) {
       process.stdout.write(
         `Demo practice "${practice.name}" written to ${where}:\n` +

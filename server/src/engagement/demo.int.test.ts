@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensurePractice } from '../store/index.ts';
 import { createTestStore, dialectsUnderTest, type TestStore } from '../store/testing.ts';
-import { assignDemoClinician, demoPatientId, seedDemo } from './demo.ts';
+import { demoPatientId, seedDemo } from './demo.ts';
 import { practiceCaseload } from './service.ts';
 
 describe.each(dialectsUnderTest())('attune demo data on %s', (dialect) => {
@@ -18,31 +18,53 @@ describe.each(dialectsUnderTest())('attune demo data on %s', (dialect) => {
   });
 
   it('fills a practice with simulated patients whose caseload puts a crisis first', async () => {
-    const r = await seedDemo(store.db, practiceId, { now, patients: 60, seed: 4 });
+    const r = await seedDemo(store.db, practiceId, {
+      now,
+      patients: 60,
+      seed: 4,
+      clinicianEmail: 'demo.clinician@example.org',
+    });
     expect(r).toMatchObject({ created: true, patients: 60 });
     expect(r.events).toBeGreaterThan(60 * 20);
     const caseload = await practiceCaseload(store.db, practiceId, now, 1, 10);
     expect(caseload.total).toBe(60);
+    // The demo clinician `attune demo` names has every demo patient in their care (the default
+    // policy shows a clinician only those), before they ever sign in.
+    const demoClinician = await store.db
+      .selectFrom('clinicians')
+      .select('id')
+      .where('email', '=', 'demo.clinician@example.org')
+      .executeTakeFirstOrThrow();
+    const theirs = await practiceCaseload(store.db, practiceId, now, 1, 10, undefined, demoClinician.id);
+    expect(theirs.total).toBe(60);
     expect(r.crisisPatients).toBeGreaterThan(0);
     expect(caseload.items[0]?.crisis).toBe(true);
     expect(caseload.items.some((i) => i.score > 0)).toBe(true);
   });
 
-  it("puts every demo patient in the demo clinician's care, so their caseload shows them under the default care-team access", async () => {
-    const id = await assignDemoClinician(store.db, practiceId, 'demo.clinician@example.org', now);
+  it('gives demo data already in the store to the demo clinician on a later run (no --reset), idempotently', async () => {
+    const email = 'later.clinician@example.org';
+    const again = await seedDemo(store.db, practiceId, { now, patients: 60, seed: 4, clinicianEmail: email });
+    expect(again.created).toBe(false);
+    const id = (
+      await store.db
+        .selectFrom('clinicians')
+        .select('id')
+        .where('email', '=', email)
+        .executeTakeFirstOrThrow()
+    ).id;
     const mine = await practiceCaseload(store.db, practiceId, now, 1, 10, undefined, id);
     expect(mine.total).toBe(60);
     expect(mine.items[0]?.crisis).toBe(true);
-    // Idempotent: the same clinician, no second relation.
-    expect(await assignDemoClinician(store.db, practiceId, 'demo.clinician@example.org', now)).toBe(id);
+    await seedDemo(store.db, practiceId, { now, patients: 60, seed: 4, clinicianEmail: email });
     const relations = await store.db
       .selectFrom('care_relations')
       .select(['source'])
       .where('clinician_id', '=', id)
       .execute();
     expect(relations).toHaveLength(60);
-    expect(new Set(relations.map((r) => r.source))).toEqual(new Set(['assigned']));
-    // Another clinician of the practice sees none of them.
+    expect(new Set(relations.map((r) => r.source))).toEqual(new Set(['imported']));
+    // A clinician of the practice who is not one of them sees none.
     const other = await practiceCaseload(store.db, practiceId, now, 1, 10, undefined, 'someone-else');
     expect(other.total).toBe(0);
   });

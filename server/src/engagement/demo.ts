@@ -2,8 +2,7 @@ import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import { simulatePractice, type SimPatient } from '@attune/shared/engagement';
 import type { Db } from '../store/index.ts';
-import { newId, nowIso } from '../store/index.ts';
-import { addCare } from '../store/care.ts';
+import { addCare, newId, nowIso } from '../store/index.ts';
 import { insertEvents, storedEventId, type NewEvent } from './events-store.ts';
 
 // `attune demo`: a synthetic practice from the shared simulator (known styles, reply-time and hour
@@ -18,6 +17,11 @@ export interface DemoOptions {
   seed?: number;
   /** Delete earlier demo events first and regenerate relative to `now`. */
   reset?: boolean;
+  /**
+   * The demo clinician's email (`attune demo` prints it): made a clinician of the practice (as their
+   * first sign-in would) so that the demo patients can be in their care before they sign in.
+   */
+  clinicianEmail?: string;
 }
 
 export interface DemoResult {
@@ -71,6 +75,21 @@ export async function seedDemo(db: Db, practiceId: string, opts: DemoOptions): P
         .where('id', 'like', `${prefix}%`)
         .where('data', 'like', '%"first_person"%')
         .executeTakeFirst();
+      // Demo data written before care teams (or a clinician who signed in since): still theirs.
+      const patients = await db
+        .selectFrom('engagement_events')
+        .select('patient_id')
+        .distinct()
+        .where('practice_id', '=', practiceId)
+        .where('id', 'like', `${prefix}%`)
+        .execute();
+      await demoCare(
+        db,
+        practiceId,
+        patients.map((p) => p.patient_id),
+        nowIso(opts.now),
+        opts.clinicianEmail,
+      );
       return {
         created: false,
         patients: Number(existing.p),
@@ -91,8 +110,10 @@ export async function seedDemo(db: Db, practiceId: string, opts: DemoOptions): P
   const t = nowIso(opts.now);
   const events: NewEvent[] = [];
   let crisisPatients = 0;
+  const patientIds: string[] = [];
   for (const p of sim.patients) {
     const id = await upsertPatient(db, practiceId, p, t);
+    patientIds.push(id);
     let crisis = false;
     for (const e of p.events) {
       if (e.crisis?.grade === 'first_person') crisis = true;
@@ -126,6 +147,7 @@ export async function seedDemo(db: Db, practiceId: string, opts: DemoOptions): P
     }
   }
   const r = await db.transaction().execute((tx) => insertEvents(tx, practiceId, events, opts.now));
+  await demoCare(db, practiceId, patientIds, t, opts.clinicianEmail);
   return {
     created: true,
     patients: sim.patients.length,
@@ -183,6 +205,54 @@ async function upsertPatient(db: Db, practiceId: string, p: SimPatient, t: strin
   return id;
 }
 
+/**
+ * The demo patients are in the care (store/care.ts, source 'imported') of the demo clinician and of
+ * every clinician of the practice so far: demo data is for whoever tries the demo in a development
+ * store, and under the default policy (patientAccess 'care-team') nobody would see it otherwise.
+ */
+async function demoCare(
+  db: Db,
+  practiceId: string,
+  patientIds: string[],
+  at: string,
+  clinicianEmail: string | undefined,
+): Promise<void> {
+  if (clinicianEmail !== undefined) {
+    await db
+      .insertInto('clinicians')
+      .values({
+        id: newId(),
+        practice_id: practiceId,
+        email: clinicianEmail.toLowerCase(),
+        name: null,
+        role: 'clinician',
+        external_subject: null,
+        disabled: 0,
+        created_at: at,
+        updated_at: at,
+        last_login_at: null,
+      })
+      .onConflict((oc) => oc.columns(['practice_id', 'email']).doNothing())
+      .execute();
+  }
+  const clinicians = await db
+    .selectFrom('clinicians')
+    .select('id')
+    .where('practice_id', '=', practiceId)
+    .execute();
+  for (const c of clinicians) {
+    for (let i = 0; i < patientIds.length; i += 200) {
+      await addCare(db, {
+        practiceId,
+        clinicianId: c.id,
+        patientIds: patientIds.slice(i, i + 200),
+        source: 'imported',
+        at,
+      });
+    }
+  }
+}
+
 function recentCrisis(p: SimPatient, patientId: string, practiceId: string, now: number): NewEvent | null {
   const DAY = 86_400_000;
   const sent = [...p.events]
@@ -206,59 +276,4 @@ function recentCrisis(p: SimPatient, patientId: string, practiceId: string, now:
       source: 'demo',
     },
   };
-}
-
-/**
- * Makes `email` (the demo clinician) a clinician of the practice who cares for every demo patient
- * (care source 'assigned'), so that under the default patientAccess 'care-team' the demo clinician's
- * caseload and sidebar show them. Idempotent; returns the clinician's id.
- */
-export async function assignDemoClinician(
-  db: Db,
-  practiceId: string,
-  email: string,
-  now: Date,
-): Promise<string> {
-  const at = nowIso(now);
-  return db.transaction().execute(async (tx) => {
-    await tx
-      .insertInto('clinicians')
-      .values({
-        id: newId(),
-        practice_id: practiceId,
-        email,
-        name: 'Demo Clinician',
-        role: 'clinician',
-        external_subject: null,
-        disabled: 0,
-        created_at: at,
-        updated_at: at,
-        last_login_at: null,
-      })
-      .onConflict((oc) => oc.columns(['practice_id', 'email']).doNothing())
-      .execute();
-    const clinician = await tx
-      .selectFrom('clinicians')
-      .select('id')
-      .where('practice_id', '=', practiceId)
-      .where('email', '=', email)
-      .executeTakeFirstOrThrow();
-    const patients = await tx
-      .selectFrom('engagement_events')
-      .select('patient_id')
-      .distinct()
-      .where('practice_id', '=', practiceId)
-      .where('id', 'like', `${demoPrefix(practiceId)}%`)
-      .execute();
-    const ids = patients.map((p) => p.patient_id);
-    for (let i = 0; i < ids.length; i += 200)
-      await addCare(tx, {
-        practiceId,
-        clinicianId: clinician.id,
-        patientIds: ids.slice(i, i + 200),
-        source: 'assigned',
-        at,
-      });
-    return clinician.id;
-  });
 }
