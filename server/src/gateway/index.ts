@@ -53,6 +53,7 @@ export async function startGateway(opts: {
     relay,
     pipeline: opts.pipeline,
     autoProvision: opts.config.autoProvisionClinicians,
+    serviceAddresses: [opts.config.mailFrom, gwConfig.dsnFrom].filter((a): a is string => !!a),
   });
   // Notices use each practice's own reply domain when it has one: accept replies at all of them
   // (re-read while the gateway runs: server.ts).

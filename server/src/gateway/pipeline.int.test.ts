@@ -179,6 +179,9 @@ describe.each(dialectsUnderTest())('gateway over the delivery pipeline (%s)', (d
         raw: rawMessage({ from, to: PATIENT, subject: 'Dose', text: PHI_TEXT }),
       });
     await expect(send('gone@clinic.test')).rejects.toThrow(/554 5\.7\.1 .*not registered/);
+    // Attune's own and role addresses get no account: PHI-looking mail from them is refused.
+    await expect(send('notices@clinic.test')).rejects.toThrow(/554 5\.7\.1 .*not registered/);
+    await expect(send('postmaster@clinic.test')).rejects.toThrow(/554 5\.7\.1 .*not registered/);
 
     const config = testConfig(store.dataDir, {
       SMTP_URL: sink.url,
@@ -202,7 +205,7 @@ describe.each(dialectsUnderTest())('gateway over the delivery pipeline (%s)', (d
       await store.db
         .selectFrom('clinicians')
         .select('id')
-        .where('email', 'in', ['dr.other@clinic.test'])
+        .where('email', 'in', ['dr.other@clinic.test', 'notices@clinic.test', 'postmaster@clinic.test'])
         .execute(),
     ).toHaveLength(0);
     expect(await store.db.selectFrom('messages').select('id').execute()).toHaveLength(0);

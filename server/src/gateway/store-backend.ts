@@ -56,6 +56,8 @@ export function createStoreBackend(opts: {
   now?: () => Date;
   /** AUTO_PROVISION_CLINICIANS: create an account for a practice sender who has none (provisionSender). */
   autoProvision?: boolean;
+  /** Addresses Attune itself sends from (MAIL_FROM, GATEWAY_DSN_FROM): never given an account. */
+  serviceAddresses?: readonly string[];
 }): GatewayBackend & Required<Pick<GatewayBackend, 'replyDomains'>> {
   const { store, relay, pipeline } = opts;
   const now = opts.now ?? (() => new Date());
@@ -111,7 +113,9 @@ export function createStoreBackend(opts: {
     },
 
     async provisionSender(sender) {
-      if (!opts.autoProvision) return null;
+      // Attune's own senders (notices, reports, bounces) and role addresses are nobody's account:
+      // their PHI-looking mail (a notice stripped of its stamp) is refused, never re-secured.
+      if (!opts.autoProvision || isServiceAddress(sender.email, opts.serviceAddresses)) return null;
       const at = nowIso(now());
       const clinician = await db.transaction().execute(async (tx) => {
         const id = newId();
@@ -288,4 +292,13 @@ export function createStoreBackend(opts: {
     returnPathDelivery: (address) => pipeline.returnPathDelivery(address),
     acceptDeliveryReport: (report) => pipeline.acceptDeliveryReport(report),
   };
+}
+
+/** Local parts of the addresses Attune and mail systems send from, which no clinician signs in as. */
+const SERVICE_LOCAL =
+  /^(?:notices?|no-?reply|do-?not-?reply|mailer-daemon|postmaster|hostmaster|abuse|bounces?(?:[+-].*)?|reply(?:[+-].*)?)$/i;
+
+function isServiceAddress(email: string, configured: readonly string[] = []): boolean {
+  const at = email.lastIndexOf('@');
+  return SERVICE_LOCAL.test(email.slice(0, at)) || configured.some((a) => a.toLowerCase() === email);
 }

@@ -189,7 +189,14 @@ export async function migrateToLatest(store: Store, pgSchema?: string): Promise<
     // several schemas (tests, tenants of a shared cluster) in one database never mistake each other's.
     ...(store.dialect === 'postgres' ? { migrationTableSchema: pgSchema ?? 'public' } : {}),
   });
-  const { error, results } = await migrator.migrateToLatest();
+  let { error, results } = await migrator.migrateToLatest();
+  // Kysely's bookkeeping checks scan the catalog of every schema in the database (has_schema_privilege,
+  // pg_get_serial_sequence per column); a schema or table another client drops meanwhile makes that scan
+  // fail ("schema … does not exist") before any migration ran. Nothing was applied: try again.
+  for (let attempt = 1; error && !results?.length && isConcurrentDrop(error) && attempt <= 5; attempt++) {
+    await new Promise((r) => setTimeout(r, 50 * attempt));
+    ({ error, results } = await migrator.migrateToLatest());
+  }
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
     throw new Error(
@@ -199,6 +206,12 @@ export async function migrateToLatest(store: Store, pgSchema?: string): Promise<
       },
     );
   }
+}
+
+/** PostgreSQL's undefined schema / table / column (3F000, 42P01, 42703): an object dropped under us. */
+function isConcurrentDrop(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '3F000' || code === '42P01' || code === '42703';
 }
 
 /** Runs `fn` in one transaction: all of its writes commit together or none do. */
