@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import { simulatePractice, type SimPatient } from '@attune/shared/engagement';
 import type { Db } from '../store/index.ts';
-import { addCare, newId, nowIso } from '../store/index.ts';
+import { addCare, nowIso } from '../store/index.ts';
+import { ensureClinician } from '../store/clinicians.ts';
 import { insertEvents, storedEventId, type NewEvent } from './events-store.ts';
 
 // `attune demo`: a synthetic practice from the shared simulator (known styles, reply-time and hour
@@ -217,24 +218,7 @@ async function demoCare(
   at: string,
   clinicianEmail: string | undefined,
 ): Promise<void> {
-  if (clinicianEmail !== undefined) {
-    await db
-      .insertInto('clinicians')
-      .values({
-        id: newId(),
-        practice_id: practiceId,
-        email: clinicianEmail.toLowerCase(),
-        name: null,
-        role: 'clinician',
-        external_subject: null,
-        disabled: 0,
-        created_at: at,
-        updated_at: at,
-        last_login_at: null,
-      })
-      .onConflict((oc) => oc.columns(['practice_id', 'email']).doNothing())
-      .execute();
-  }
+  if (clinicianEmail !== undefined) await ensureClinician(db, practiceId, clinicianEmail.toLowerCase(), at);
   const clinicians = await db
     .selectFrom('clinicians')
     .select('id')

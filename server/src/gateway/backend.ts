@@ -1,5 +1,6 @@
 import type { Policy } from '@attune/shared/policy';
 import type { SendMessageRequest } from '@attune/shared/api';
+import type { DeliveryReportInput, DeliveryReportResult } from '../delivery/delivery-report.ts';
 
 // What the gateway needs from the rest of the server, as one narrow interface. The listener and the
 // enforcement logic depend on this, not on the store or delivery modules directly, so the SMTP
@@ -47,20 +48,9 @@ export type ReplyResult =
 
 export type TokenState = 'valid' | 'unknown' | 'expired' | 'revoked';
 
-/** A delivery status notification about one delivery, read from a report to its return path. */
-export interface DeliveryReport {
-  deliveryId: string;
-  /** failed with a 5.x.x status is terminal; anything else is recorded as a delay. */
-  action: 'failed' | 'delayed';
-  status: string;
-  /** The remote server's diagnostic as received (addresses are removed before it is stored). */
-  diagnostic: string | null;
-  receivedAt: Date;
-}
-
-export type DeliveryReportResult =
-  | { ok: true; outcome: 'failed' | 'delayed' | 'recorded'; messageId: string }
-  | { ok: false; reason: 'unknown_delivery' };
+/** A delivery status notification about one delivery, read from a report to its return path (delivery-report.ts). */
+export type DeliveryReport = DeliveryReportInput;
+export type { DeliveryReportResult };
 
 /**
  * Mail the gateway itself sends: a delivery status notification (whole and PHI-free), or the copy of

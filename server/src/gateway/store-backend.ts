@@ -4,7 +4,8 @@ import type { SendMessageRequest } from '@attune/shared/api';
 import { CLIENT_NOTICE_KIND } from '../delivery/client-notice.ts';
 import { resolveReplyAddress } from '../delivery/reply.ts';
 import { AUDIT, appendAudit } from '../audit/index.ts';
-import { newId, nowIso, patientEmailsAmong, type Store } from '../store/index.ts';
+import { nowIso, patientEmailsAmong, type Store } from '../store/index.ts';
+import { ensureClinician } from '../store/clinicians.ts';
 import { getPolicy } from '../store/practices.ts';
 import {
   SECURED_STAMP_MAX_AGE_MS,
@@ -118,36 +119,14 @@ export function createStoreBackend(opts: {
       if (!opts.autoProvision || isServiceAddress(sender.email, opts.serviceAddresses)) return null;
       const at = nowIso(now());
       const clinician = await db.transaction().execute(async (tx) => {
-        const id = newId();
-        await tx
-          .insertInto('clinicians')
-          .values({
-            id,
-            practice_id: sender.practiceId,
-            email: sender.email,
-            name: null,
-            role: 'clinician',
-            external_subject: null,
-            disabled: 0,
-            created_at: at,
-            updated_at: at,
-            last_login_at: null,
-          })
-          .onConflict((oc) => oc.columns(['practice_id', 'email']).doNothing())
-          .execute();
-        const row = await tx
-          .selectFrom('clinicians')
-          .select(['id', 'disabled'])
-          .where('practice_id', '=', sender.practiceId)
-          .where('email', '=', sender.email)
-          .executeTakeFirstOrThrow();
-        if (row.id === id)
+        const row = await ensureClinician(tx, sender.practiceId, sender.email, at);
+        if (row.created)
           await appendAudit(tx, {
             practiceId: sender.practiceId,
             actor: { type: 'system', id: 'gateway' },
             action: AUDIT.CLINICIAN_PROVISIONED,
             outcome: 'success',
-            target: { type: 'clinician', id },
+            target: { type: 'clinician', id: row.id },
             details: { role: 'clinician', source: 'gateway' },
           });
         return row;
