@@ -1,4 +1,4 @@
-import { htmlToText } from '@attune/shared/phi';
+import { htmlToText, type MessageInput } from '@attune/shared/phi';
 import { DEFAULT_EXTRACT_LIMITS, type ExtractLimits } from './limits.ts';
 import { officeText } from './office.ts';
 import { pdfText } from './pdf.ts';
@@ -105,4 +105,33 @@ export async function extractAll(
       return r.complete ? { kind, text: r.text } : { kind, text: r.text, unreadable: r.reason };
     }),
   );
+}
+
+/**
+ * What the PHI scan reads of a message whose attachments were extracted (extractAll, same order):
+ * each attachment's file name and, when it could be read, its text. For POST /v1/messages and
+ * POST /v1/scan alike.
+ */
+export function scanInputOf(
+  req: {
+    subject?: string | undefined;
+    text?: string | undefined;
+    html?: string | undefined;
+    to: string[];
+    cc: string[];
+  },
+  attachments: readonly { filename: string }[],
+  files: readonly ScannedAttachment[],
+): MessageInput {
+  return {
+    ...(req.subject !== undefined ? { subject: req.subject } : {}),
+    ...(req.text !== undefined ? { body: req.text } : {}),
+    ...(req.html !== undefined ? { html: req.html } : {}),
+    to: req.to,
+    cc: req.cc,
+    attachments: attachments.map((a, i) => {
+      const text = files[i]?.text;
+      return { name: a.filename, ...(text ? { text } : {}) };
+    }),
+  };
 }

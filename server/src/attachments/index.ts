@@ -1,4 +1,4 @@
-export { extractAll, extractText, kindOf } from './extract.ts';
+export { extractAll, extractText, kindOf, scanInputOf } from './extract.ts';
 export type { AttachmentFile, ScannedAttachment } from './extract.ts';
 export { DEFAULT_EXTRACT_LIMITS, type ExtractLimits } from './limits.ts';
 export { closePdfThreads } from './pdf.ts';

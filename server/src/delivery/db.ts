@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Db } from '../store/index.ts';
+import { newId, type Db } from '../store/index.ts';
 import type { Database, MessagesTable, OutboxTable, ViewerLinksTable } from '../store/schema.ts';
 
 // Row types added by migration 0002-delivery (store/migrations/0002-delivery.ts). Kept beside the
@@ -50,5 +50,33 @@ export function queuedOutboxRow(
     done_at: r.done_at ?? null,
     permanent_failure: 0,
     last_error: null,
+  };
+}
+
+/**
+ * A new secure link: unopened, no one-time code yet, not revoked. One place for a link's starting
+ * state (a send's links, and a PGP delivery falling back to a link: outbox.ts).
+ */
+export function newViewerLinkRow(
+  r: Pick<
+    ViewerLinksTable,
+    | 'token_sha256'
+    | 'reply_token_sha256'
+    | 'practice_id'
+    | 'delivery_id'
+    | 'message_id'
+    | 'expires_at'
+    | 'created_at'
+  >,
+): ViewerLinksTable {
+  return {
+    id: newId(),
+    ...r,
+    otp_hash: null,
+    otp_expires_at: null,
+    otp_attempts: 0,
+    otp_verified_at: null,
+    first_opened_at: null,
+    revoked_at: null,
   };
 }

@@ -194,10 +194,7 @@ export function replyNotice(opts: {
   return {
     subject,
     text,
-    html: `<!doctype html><html><body style="font-family:sans-serif">${text
-      .split('\n')
-      .map((l) => `<p>${escapeHtml(l)}</p>`)
-      .join('')}</body></html>`,
+    html: paragraphsHtml(text),
   };
 }
 
@@ -227,11 +224,16 @@ export function deliveryFailureNotice(opts: {
   return {
     subject,
     text,
-    html: `<!doctype html><html><body style="font-family:sans-serif">${text
-      .split('\n')
-      .map((l) => `<p>${escapeHtml(l)}</p>`)
-      .join('')}</body></html>`,
+    html: paragraphsHtml(text),
   };
+}
+
+/** A plain notice's HTML part: each line of its text a paragraph. */
+function paragraphsHtml(text: string): string {
+  return `<!doctype html><html><body style="font-family:sans-serif">${text
+    .split('\n')
+    .map((l) => `<p>${escapeHtml(l)}</p>`)
+    .join('')}</body></html>`;
 }
 
 /** One notice to one recipient: its addresses, Message-ID and content. */

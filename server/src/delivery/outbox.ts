@@ -12,7 +12,7 @@ import {
 import { markUndelivered, unmarkUndelivered } from '../engagement/events-store.ts';
 import { getPolicy, newId, nowIso, type Tx } from '../store/index.ts';
 import type { DeliveriesTable, OutboxTable } from '../store/schema.ts';
-import { ddb } from './db.ts';
+import { ddb, newViewerLinkRow } from './db.ts';
 import {
   composeFailureNotice,
   FAILURE_NOTICE_KIND,
@@ -679,22 +679,17 @@ export class OutboxWorker {
       if (!changed) return false;
       await tx
         .insertInto('viewer_links')
-        .values({
-          id: newId(),
-          token_sha256: link.sha256,
-          reply_token_sha256: reply.sha256,
-          practice_id: row.practice_id,
-          delivery_id: d.id,
-          message_id: d.message_id,
-          expires_at: expiresAt,
-          otp_hash: null,
-          otp_expires_at: null,
-          otp_attempts: 0,
-          otp_verified_at: null,
-          first_opened_at: null,
-          revoked_at: null,
-          created_at: t,
-        })
+        .values(
+          newViewerLinkRow({
+            token_sha256: link.sha256,
+            reply_token_sha256: reply.sha256,
+            practice_id: row.practice_id,
+            delivery_id: d.id,
+            message_id: d.message_id,
+            expires_at: expiresAt,
+            created_at: t,
+          }),
+        )
         .execute();
       await audit(tx, 'success');
       return true;

@@ -17,7 +17,7 @@ import {
 } from '../crypto/index.ts';
 import { addCare, getPolicy, newId, nowIso, type Db } from '../store/index.ts';
 import { insertRow, runCompiled } from '../store/compiled.ts';
-import { ddb, queuedOutboxRow } from './db.ts';
+import { ddb, newViewerLinkRow, queuedOutboxRow } from './db.ts';
 import { getKeyring } from './keyring.ts';
 import {
   CLIENT_NOTICE_KIND,
@@ -28,7 +28,7 @@ import {
 } from './client-notice.ts';
 import { checkInReplyTo } from './in-reply-to.ts';
 import { scanGate } from './scan-gate.ts';
-import { attachmentReasons, extractAll } from '../attachments/index.ts';
+import { attachmentReasons, extractAll, scanInputOf } from '../attachments/index.ts';
 import { draftNotice } from './mime.ts';
 import { bestSendTime } from './schedule.ts';
 import { mailIdentity, type DeliveryServices, type StoredContent } from './services.ts';
@@ -220,17 +220,7 @@ export async function sendSecureMessage(
       : [];
   const gate = scanGate(
     policy,
-    {
-      subject: req.subject,
-      ...(req.text !== undefined ? { body: req.text } : {}),
-      ...(req.html !== undefined ? { html: req.html } : {}),
-      to: req.to,
-      cc: req.cc,
-      attachments: attachments.map((a, i) => {
-        const text = files[i]?.text;
-        return { name: a.filename, ...(text ? { text } : {}) };
-      }),
-    },
+    scanInputOf(req, attachments, files),
     recipients.map((r) => ({ email: r.email, isPatient: patients.has(r.email) })),
   );
   // A send that will be refused for its timing is not encrypted.
@@ -383,22 +373,19 @@ export async function sendSecureMessage(
           updated_at: nowText,
         });
         if (r.link) {
-          await insertRow(tx, 'viewer_links', {
-            id: newId(),
-            token_sha256: r.link.sha256,
-            reply_token_sha256: r.reply?.sha256 ?? null,
-            practice_id: ctx.practiceId,
-            delivery_id: r.deliveryId,
-            message_id: messageId,
-            expires_at: nowIso(expiresAt),
-            otp_hash: null,
-            otp_expires_at: null,
-            otp_attempts: 0,
-            otp_verified_at: null,
-            first_opened_at: null,
-            revoked_at: null,
-            created_at: nowText,
-          });
+          await insertRow(
+            tx,
+            'viewer_links',
+            newViewerLinkRow({
+              token_sha256: r.link.sha256,
+              reply_token_sha256: r.reply?.sha256 ?? null,
+              practice_id: ctx.practiceId,
+              delivery_id: r.deliveryId,
+              message_id: messageId,
+              expires_at: nowIso(expiresAt),
+              created_at: nowText,
+            }),
+          );
         }
         const payload: LinkPayload | null =
           r.link && r.reply ? { token: r.link.token, replyToken: r.reply.token } : null;

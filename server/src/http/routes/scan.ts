@@ -4,6 +4,7 @@ import {
   attachmentContentHits,
   attachmentReasons,
   extractAll,
+  scanInputOf,
   unreadableToPatient,
 } from '../../attachments/index.ts';
 import { AUDIT, appendAudit, auditContext } from '../../audit/index.ts';
@@ -58,17 +59,7 @@ export const scan: RouteModule = {
       ]);
       const { scan: found, decision } = scanAndDecide(
         policy,
-        {
-          subject: req.subject,
-          ...(req.text !== undefined ? { body: req.text } : {}),
-          ...(req.html !== undefined ? { html: req.html } : {}),
-          to: req.to,
-          cc: req.cc,
-          attachments: req.attachments.map((a, i) => {
-            const text = files[i]?.text;
-            return { name: a.filename, ...(text ? { text } : {}) };
-          }),
-        },
+        scanInputOf(req, req.attachments, files),
         emails.map((email) => ({ email, isPatient: known.has(email) })),
       );
       const hits = attachmentContentHits(
