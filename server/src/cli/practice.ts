@@ -7,6 +7,7 @@ import { readMasterKey } from '../checkpoints.ts';
 import { loadPrivateKey, type MasterKey } from '../crypto/index.ts';
 import type { Config } from '../config.ts';
 import { ensurePracticeKeys } from '../delivery/keyring.ts';
+import { noticesAddress } from '../delivery/services.ts';
 import { openStore, type Db, type Store } from '../store/index.ts';
 import {
   addPractice,
@@ -313,7 +314,7 @@ async function add(args: string[]): Promise<number> {
     // (key.change) by ensurePracticeKeys. The signing key's user id is the notices' From address.
     const mailDomain = replyDomain ?? config.practice.replyDomain ?? domains[0]!;
     await ensurePracticeKeys(store.db, masterKey, practiceId, {
-      email: config.mailFrom ?? `notices@${mailDomain}`,
+      email: await noticesAddress(store.db, config.mailFrom, practiceId, mailDomain),
     });
     const [summary] = (await listPractices(store.db)).filter((p) => p.id === practiceId);
     if (!summary) throw new Error('practice vanished after it was added');

@@ -59,12 +59,37 @@ export async function mailIdentity(
   const name = practice?.name ?? svc.config.practice.name;
   const value: MailIdentity = {
     practiceName: name,
-    from: { name, address: svc.config.mailFrom ?? `notices@${domain}` },
+    from: { name, address: await noticesAddress(svc.db, svc.config.mailFrom, practiceId, domain) },
     domain,
     replyDomain,
   };
   identities.set(practiceId, { at: Date.now(), value });
   return value;
+}
+
+/**
+ * The From address of a practice's notices: MAIL_FROM, unless its domain is another practice's (one
+ * of its domains or its reply domain), then notices@<the practice's mail domain>. One deployment can
+ * serve several practices: MAIL_FROM=notices@calm.example is Calm's address and must not put Calm's
+ * name on another practice's mail (nor fail its DMARC), while a host's own address
+ * (notices@attune-host.example) is every practice's.
+ */
+export async function noticesAddress(
+  db: Db,
+  mailFrom: string | undefined,
+  practiceId: string,
+  mailDomain: string,
+): Promise<string> {
+  const fallback = `notices@${mailDomain}`;
+  if (!mailFrom) return fallback;
+  const domain = mailFrom.slice(mailFrom.lastIndexOf('@') + 1).toLowerCase();
+  const owner = await db
+    .selectFrom('practice_domains')
+    .select('practice_id')
+    .where('domain', '=', domain)
+    .union(db.selectFrom('practices').select('id as practice_id').where('reply_domain', '=', domain))
+    .execute();
+  return owner.length > 0 && !owner.some((o) => o.practice_id === practiceId) ? fallback : mailFrom;
 }
 
 /** Message content as stored (JSON, then encrypted to the archive key). */
