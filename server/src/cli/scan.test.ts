@@ -5,13 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseJsonlLine, splitAddressList } from './scan.ts';
+import { makeDocx, makePdf } from '../attachments/testing.ts';
 
 // The command is tested as users run it: the real `attune` binary in a child process.
 const BIN = fileURLToPath(new URL('../../bin/attune.mjs', import.meta.url));
 
 function attune(
   args: string[],
-  input = '',
+  input: string | Buffer = '',
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -184,6 +185,67 @@ describe('attune scan FILE', () => {
     const fields = new Set((doc.inputs[0].findings as { field: string }[]).map((f) => f.field));
     expect(fields).toEqual(new Set(['subject', 'to', 'attachment:0']));
     expect(doc.inputs[0].decision).toBe('encrypt');
+  });
+
+  it('reads the contents of PDF and Office attachments of an .eml, and names those it cannot read', async () => {
+    const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64').replace(/.{76}/g, '$&\r\n');
+    const part = (name: string, type: string, bytes: Uint8Array) => [
+      '--b1',
+      `Content-Type: ${type}; name="${name}"`,
+      `Content-Disposition: attachment; filename="${name}"`,
+      'Content-Transfer-Encoding: base64',
+      '',
+      b64(bytes),
+    ];
+    const eml = [
+      'From: Dr Alice Morgan <alice@sunrise-therapy.org>',
+      'To: records@other-clinic.example',
+      'Subject: Documents',
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/mixed; boundary="b1"',
+      '',
+      '--b1',
+      'Content-Type: text/plain; charset=utf-8',
+      '',
+      'Please find the documents attached.',
+      ...part(
+        'summary.docx',
+        'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
+        makeDocx(['Client: John Smith', 'Diagnosis: posttraumatic stress disorder (F43.10)']),
+      ),
+      ...part('locked.pdf', 'application/pdf', makePdf([['Jane Doe']], { encrypted: true })),
+      '--b1--',
+      '',
+    ].join('\r\n');
+    const file = join(dir, 'documents.eml');
+    await writeFile(file, eml);
+    const r = await attune(['scan', '--json', file]);
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout).inputs[0];
+    const inDocx = (doc.findings as { field: string; type: string }[]).filter(
+      (f) => f.field === 'attachment:0',
+    );
+    expect(inDocx.map((f) => f.type)).toEqual(expect.arrayContaining(['NAME', 'ICD10']));
+    expect(doc.decision).toBe('encrypt');
+    expect(doc.unreadable).toEqual([{ attachment: 'locked.pdf', reason: 'encrypted' }]);
+
+    const human = await attune(['scan', file]);
+    expect(human.stdout).toContain('attachment "locked.pdf": contents not read (encrypted)');
+  });
+
+  it("scans a PDF given as a file (or on stdin) as an attachment's text", async () => {
+    const pdf = makePdf([
+      ['Intake form', 'Patient: Jane Doe, date of birth 03/14/1985', 'Diagnosis: bipolar I disorder'],
+    ]);
+    const file = join(dir, 'intake.pdf');
+    await writeFile(file, pdf);
+    for (const r of [await attune(['scan', '--json', file]), await attune(['scan', '--json'], pdf)]) {
+      expect(r.code).toBe(0);
+      const doc = JSON.parse(r.stdout).inputs[0];
+      const types = (doc.findings as { field: string; type: string }[]).map((f) => `${f.field} ${f.type}`);
+      expect(types).toEqual(expect.arrayContaining(['attachment:0 NAME', 'attachment:0 DATE']));
+      expect(doc.phi).toBe(true);
+    }
   });
 
   it('reports an unreadable file on stderr, scans the others, and exits 1', async () => {

@@ -25,6 +25,8 @@ import {
   type ScanAndDecideResult,
 } from '@attune/shared/policy';
 import type { MessageInput } from '@attune/shared/phi';
+import { basename } from 'node:path';
+import { closePdfThreads, extractAll, kindOf, type ScannedAttachment } from '../attachments/index.ts';
 
 export interface Io {
   stdin: Readable;
@@ -37,7 +39,9 @@ const USAGE = `usage: attune scan [--json] [--policy FILE] [FILE...]
 
 Scans messages for PHI and prints the findings and the policy decision (allow, warn, encrypt, block).
 With no FILE, reads stdin. A .html/.htm file is scanned as an HTML body, a .eml file as a whole email
-(subject, body, recipients, attachments); anything else as a plain-text body.
+(subject, body, recipients, attachments with their contents), a PDF, Office (DOCX, XLSX, PPTX, ODF) or
+RTF document as an attachment's text, as the server reads it; anything else as a plain-text body.
+Attachments whose contents cannot be read (encrypted, scanned pages, unsupported) are listed.
 
   --json          one JSON document: {"inputs":[{"source","decision","reasons","phi","findings"}]}
   --jsonl         JSON lines: {"id","text"} or {"id","subject","body","to"} in;
@@ -123,6 +127,9 @@ export async function run(
     // A closed pipe (`attune scan --jsonl big.jsonl | head`) is not a failure of the scan.
     if (isEpipe(err)) return 0;
     throw err;
+  } finally {
+    // PDFs are read on a worker thread (started only if one was read); let the process exit.
+    await closePdfThreads();
   }
 }
 
@@ -169,6 +176,8 @@ interface DocumentResult {
     confidence: number;
     reason: string;
   }[];
+  /** Attachments whose contents could not be read, or only in part (stable reason codes). */
+  unreadable?: { attachment: string; reason: string }[];
 }
 
 async function runDocuments(
@@ -191,6 +200,7 @@ async function runDocuments(
     }
     const r = scanAndDecide(policy, message.message);
     const doc = toDocument(label, r);
+    if (message.unreadable.length > 0) doc.unreadable = message.unreadable;
     if (mode === 'json') results.push(doc);
     else await out.write(formatHuman(doc));
   }
@@ -221,6 +231,10 @@ function toDocument(source: string, r: ScanAndDecideResult): DocumentResult {
 function formatHuman(doc: DocumentResult): string {
   const lines = [`${doc.source}: ${doc.decision.toUpperCase()}`];
   for (const r of doc.reasons) lines.push(`  ${r}`);
+  for (const u of doc.unreadable ?? [])
+    lines.push(
+      `  attachment ${JSON.stringify(u.attachment)}: contents ${u.reason === 'truncated' ? 'read in part' : 'not read'} (${u.reason})`,
+    );
   if (doc.findings.length === 0) lines.push('  (no findings)');
   for (const f of doc.findings) {
     const where = `${f.field} ${f.start}-${f.end}`;
@@ -231,10 +245,14 @@ function formatHuman(doc: DocumentResult): string {
   return `${lines.join('\n')}\n\n`;
 }
 
-async function readMessage(
-  source: string,
-  stdin: Readable,
-): Promise<{ ok: true; message: MessageInput } | { ok: false; reason: string }> {
+type Unreadable = { attachment: string; reason: string };
+type ReadResult =
+  { ok: true; message: MessageInput; unreadable: Unreadable[] } | { ok: false; reason: string };
+
+/** File names read as a document (an attachment's text), not as a text body. */
+const DOCUMENT_NAMES = /\.(pdf|docx|docm|xlsx|xlsm|pptx|pptm|odt|ods|odp|rtf)$/i;
+
+async function readMessage(source: string, stdin: Readable): Promise<ReadResult> {
   let buf: Buffer;
   try {
     buf = source === '-' ? await readAll(stdin) : await readFile(source);
@@ -243,43 +261,68 @@ async function readMessage(
   }
   const lower = source.toLowerCase();
   if (lower.endsWith('.eml')) return parseEml(buf);
+  const name = source === '-' ? 'stdin' : basename(source);
+  const asFile = { filename: name, contentType: 'application/octet-stream', bytes: buf };
+  const kind = kindOf(asFile);
+  if (
+    DOCUMENT_NAMES.test(lower) ||
+    (source === '-' && (kind === 'pdf' || kind === 'office' || kind === 'rtf'))
+  )
+    return withAttachments({}, [asFile]);
   const text = buf.toString('utf8');
   if (
     lower.endsWith('.html') ||
     lower.endsWith('.htm') ||
     (source === '-' && /^\s*<(?:!doctype|html|body|div|p|table)\b/i.test(text))
   ) {
-    return { ok: true, message: { html: text } };
+    return { ok: true, message: { html: text }, unreadable: [] };
   }
-  return { ok: true, message: { body: text } };
+  return { ok: true, message: { body: text }, unreadable: [] };
 }
 
-async function parseEml(
-  buf: Buffer,
-): Promise<{ ok: true; message: MessageInput } | { ok: false; reason: string }> {
+/** The message with its attachments' contents read as the server reads them (attachments/). */
+async function withAttachments(
+  message: MessageInput,
+  files: { filename: string; contentType: string; bytes: Uint8Array }[],
+): Promise<ReadResult> {
+  const read: ScannedAttachment[] = await extractAll(files);
+  const unreadable: Unreadable[] = [];
+  message.attachments = files.map((f, i) => {
+    const r = read[i]!;
+    if (r.unreadable) unreadable.push({ attachment: f.filename, reason: r.unreadable });
+    return { name: f.filename, ...(r.text ? { text: r.text } : {}) };
+  });
+  return { ok: true, message, unreadable };
+}
+
+async function parseEml(buf: Buffer): Promise<ReadResult> {
   // Loaded only for .eml input: mailparser is large and most runs never need it.
   const { simpleParser } = await import('mailparser');
+  let mail: Awaited<ReturnType<typeof simpleParser>>;
   try {
-    const mail = await simpleParser(buf, { skipImageLinks: true });
-    const addresses = (v: typeof mail.to): string[] =>
-      (Array.isArray(v) ? v : v ? [v] : []).flatMap((a) =>
-        a.value.map((x) => (x.name ? `${x.name} <${x.address ?? ''}>` : (x.address ?? ''))),
-      );
-    const message: MessageInput = {
-      subject: mail.subject ?? '',
-      to: addresses(mail.to),
-      cc: addresses(mail.cc),
-      attachments: mail.attachments.map((a) => ({
-        name: a.filename ?? '',
-        ...(/^text\//i.test(a.contentType) ? { text: a.content.toString('utf8') } : {}),
-      })),
-    };
-    if (typeof mail.html === 'string' && mail.html) message.html = mail.html;
-    else message.body = mail.text ?? '';
-    return { ok: true, message };
+    mail = await simpleParser(buf, { skipImageLinks: true });
   } catch {
     return { ok: false, reason: 'not a readable email message' };
   }
+  const addresses = (v: typeof mail.to): string[] =>
+    (Array.isArray(v) ? v : v ? [v] : []).flatMap((a) =>
+      a.value.map((x) => (x.name ? `${x.name} <${x.address ?? ''}>` : (x.address ?? ''))),
+    );
+  const message: MessageInput = {
+    subject: mail.subject ?? '',
+    to: addresses(mail.to),
+    cc: addresses(mail.cc),
+  };
+  if (typeof mail.html === 'string' && mail.html) message.html = mail.html;
+  else message.body = mail.text ?? '';
+  return withAttachments(
+    message,
+    mail.attachments.map((a) => ({
+      filename: a.filename ?? '',
+      contentType: a.contentType,
+      bytes: a.content,
+    })),
+  );
 }
 
 async function readAll(stream: Readable): Promise<Buffer> {
