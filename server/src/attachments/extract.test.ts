@@ -154,4 +154,41 @@ describe('extractAll', () => {
     expect(out[1]).toEqual({ kind: 'pdf', unreadable: 'encrypted' });
     expect(out[2]).toEqual({ kind: 'text', text: 'hello' });
   });
+
+  it("keeps one message's attachments within a total character budget, the rest counted as partly unread", async () => {
+    const doc = (c: string) => file(makeDocx([c.repeat(3000)]), `${c}.docx`);
+    const out = await extractAll([doc('a'), doc('b'), doc('c')], {
+      ...DEFAULT_EXTRACT_LIMITS,
+      maxTotalChars: 5000,
+    });
+    expect(out.map((o) => [o.text?.length ?? 0, o.unreadable ?? 'complete'])).toEqual([
+      [expect.any(Number), 'complete'],
+      [expect.any(Number), 'truncated'],
+      [0, 'truncated'],
+    ]);
+    expect(out[0]!.text!.length + out[1]!.text!.length).toBe(5000);
+  });
+});
+
+describe('PDF threads', () => {
+  // A PDF that takes about a second to read (200 full pages), then a one-page PDF: with one thread the
+  // second waits for the first; with the pool, it is read beside it.
+  const line =
+    'Patient: Jane Doe, date of birth 03/14/1985, major depressive disorder, recurrent, in remission';
+  const slow = makePdf(Array.from({ length: 200 }, () => Array.from({ length: 40 }, () => line)));
+  const quick = makePdf([INTAKE]);
+  const order = async (pdfThreads: number) => {
+    const limits = { ...DEFAULT_EXTRACT_LIMITS, maxChars: 10_000_000, pdfThreads };
+    const done: string[] = [];
+    await Promise.all([
+      extractText(file(slow, 'long.pdf'), limits).then((r) => done.push(`long ${r.ok}`)),
+      extractText(file(quick, 'short.pdf'), limits).then((r) => done.push(`short ${r.ok}`)),
+    ]);
+    return done;
+  };
+
+  it('reads a short PDF beside a long one instead of queueing it behind', async () => {
+    expect(await order(1)).toEqual(['long true', 'short true']);
+    expect(await order(2)).toEqual(['short true', 'long true']);
+  });
 });

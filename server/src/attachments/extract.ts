@@ -90,21 +90,35 @@ export interface ScannedAttachment {
 }
 
 /**
- * Every attachment's text, in order. PDFs go to the PDF thread one by one; the rest is read here.
+ * Every attachment's text, in order, at most ExtractLimits.maxTotalChars together. PDFs go to the PDF
+ * threads (pdf.ts); the rest is read here.
  * Callers run this only when a message has attachments, so the send path without them is untouched.
  */
 export async function extractAll(
   files: readonly AttachmentFile[],
   limits: ExtractLimits = DEFAULT_EXTRACT_LIMITS,
 ): Promise<ScannedAttachment[]> {
-  return Promise.all(
-    files.map(async (f) => {
+  const read = await Promise.all(
+    files.map(async (f): Promise<ScannedAttachment> => {
       const kind = kindOf(f);
       const r = await extractText(f, limits);
       if (!r.ok) return { kind, unreadable: r.reason };
       return r.complete ? { kind, text: r.text } : { kind, text: r.text, unreadable: r.reason };
     }),
   );
+  // The message's budget, in attachment order: past it, text is cut and the file counts as partly
+  // unread ('truncated'), so the send takes the conservative path for it.
+  let left = limits.maxTotalChars;
+  for (const a of read) {
+    if (a.text === undefined) continue;
+    if (a.text.length > left) {
+      if (left > 0) a.text = a.text.slice(0, left);
+      else delete a.text;
+      a.unreadable = 'truncated';
+    }
+    left = Math.max(0, left - (a.text?.length ?? 0));
+  }
+  return read;
 }
 
 /**

@@ -15,6 +15,10 @@ export interface ExtractLimits {
   maxPages: number;
   /** Characters of text kept per attachment; past it the rest is unread (partly unreadable). */
   maxChars: number;
+  /** Characters of text kept of one message's attachments together; past it the rest is unread. */
+  maxTotalChars: number;
+  /** PDF threads (pdf.ts): a PDF that runs to its time limit holds up only those behind it on its thread. */
+  pdfThreads: number;
   /** Wall-clock limit of one PDF's parsing, on the PDF thread (pdf.ts). */
   pdfTimeoutMs: number;
   /** Heap of the PDF thread, in MB: a PDF that needs more is unreadable, the server unharmed. */
@@ -27,6 +31,10 @@ export const DEFAULT_EXTRACT_LIMITS: ExtractLimits = {
   maxZipEntries: 10_000,
   maxPages: 200,
   maxChars: 500_000,
+  // What the scan reads of one message's attachments: ~0.3 s of scanning at worst (twenty files of
+  // 500,000 characters would be ~1.3 s on the send path).
+  maxTotalChars: 2_000_000,
+  pdfThreads: 2,
   pdfTimeoutMs: 10_000,
   pdfHeapMb: 256,
 };

@@ -81,22 +81,25 @@ interface Pending {
 }
 
 /**
- * One PDF thread, started on first use and kept (PDF.js loads in ~100 ms). PDFs are parsed one at a
- * time, in order: the wall-clock limit of each then counts its own work only, and a PDF that has to
- * be stopped takes no other with it.
+ * One PDF thread, started on first use and kept (PDF.js loads in ~100 ms). Its PDFs are parsed one
+ * at a time, in order: the wall-clock limit of each then counts its own work only, and a PDF that
+ * has to be stopped takes no other with it.
  */
 class PdfThread {
   private worker: Worker | null = null;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private queue: Promise<unknown> = Promise.resolve();
+  /** PDFs given to this thread and not yet answered (queued or parsing). */
+  load = 0;
 
   constructor(private readonly heapMb: number) {}
 
   extract(data: Uint8Array, limits: ExtractLimits): Promise<Extracted> {
+    this.load++;
     const run = this.queue.then(() => this.run(data, limits));
     this.queue = run.catch(() => undefined);
-    return run;
+    return run.finally(() => this.load--);
   }
 
   private start(): Worker {
@@ -175,21 +178,30 @@ function toExtracted(r: Reply): Extracted {
   return { ok: true, text, complete: true };
 }
 
-const threads = new Map<number, PdfThread>();
+/**
+ * The PDF threads (ExtractLimits.pdfThreads of them per limits), each started on first use. Every
+ * send and the gateway share them: with one thread, a hostile PDF that runs to its time limit would
+ * hold up every other clinician's PDFs behind it for that long. A PDF goes to the least busy thread,
+ * so one slow PDF delays only those queued on its own thread.
+ */
+const pools = new Map<string, PdfThread[]>();
 
-/** The text of a PDF, on the PDF thread, within the limits. */
+/** The text of a PDF, on a PDF thread, within the limits. */
 export function pdfText(data: Uint8Array, limits: ExtractLimits): Promise<Extracted> {
-  let t = threads.get(limits.pdfHeapMb);
-  if (!t) {
-    t = new PdfThread(limits.pdfHeapMb);
-    threads.set(limits.pdfHeapMb, t);
+  const key = `${limits.pdfHeapMb}/${limits.pdfThreads}`;
+  let pool = pools.get(key);
+  if (!pool) {
+    pool = Array.from({ length: Math.max(1, limits.pdfThreads) }, () => new PdfThread(limits.pdfHeapMb));
+    pools.set(key, pool);
   }
-  return t.extract(data, limits);
+  let best = pool[0]!;
+  for (const t of pool) if (t.load < best.load) best = t;
+  return best.extract(data, limits);
 }
 
 /** Stops the PDF threads (tests, shutdown); the next PDF starts one again. */
 export async function closePdfThreads(): Promise<void> {
-  const all = [...threads.values()];
-  threads.clear();
+  const all = [...pools.values()].flat();
+  pools.clear();
   await Promise.all(all.map((t) => t.close()));
 }
