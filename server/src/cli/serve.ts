@@ -1,3 +1,4 @@
+import { commandFlags } from './exit.ts';
 import { loadConfigOrReport } from './load-config.ts';
 import { startServer } from '../index.ts';
 import { addinBuildProblems, addinDirOf } from '../http/routes/addin.ts';
@@ -6,12 +7,14 @@ import { warmEngagementCaches } from '../engagement/service.ts';
 // `attune serve` (what `npm start` runs): validate the configuration, start everything, print where
 // to go next, and shut down cleanly on Ctrl-C / SIGTERM.
 export async function run(args: string[]): Promise<number> {
-  if (args.includes('--help')) {
-    process.stdout.write(
-      'usage: attune serve\n\nConfiguration comes from environment variables (see README).\n',
-    );
-    return 0;
-  }
+  // No flags: settings are environment variables. `attune serve --port 8080` must not start on 3000.
+  const flags = commandFlags(
+    'serve',
+    'usage: attune serve\n\nConfiguration comes from environment variables (PORT, DATA_DIR, ...: see README).\n',
+    args,
+    {},
+  );
+  if (typeof flags === 'number') return flags;
   const config = loadConfigOrReport();
   if (!config) return 1;
   const server = await startServer(config);

@@ -1,3 +1,4 @@
+import { commandFlags, USAGE_ERROR } from './exit.ts';
 import { loadConfigOrReport } from './load-config.ts';
 import { loadDevIssuer } from '../identity/dev-issuer.ts';
 
@@ -6,11 +7,17 @@ const USAGE = 'usage: attune token --dev --email clinician@example.org [--admin]
 // `attune token --dev --email X`: prints a development bearer token signed by the local issuer
 // (the key in DATA_DIR), exactly what POST /v1/dev/token returns. Refused outside development.
 export async function run(args: string[]): Promise<number> {
-  const emailAt = args.indexOf('--email');
-  const email = emailAt >= 0 ? args[emailAt + 1] : undefined;
-  if (!args.includes('--dev') || !email || !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) {
+  // Strict: a misspelled `--admn` must not print a token without the role asked for.
+  const flags = commandFlags('token', USAGE, args, {
+    dev: { type: 'boolean' },
+    email: { type: 'string' },
+    admin: { type: 'boolean' },
+  });
+  if (typeof flags === 'number') return flags;
+  const email = flags.email;
+  if (!flags.dev || !email || !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) {
     process.stderr.write(USAGE);
-    return 2;
+    return USAGE_ERROR;
   }
   const config = loadConfigOrReport();
   if (!config) return 1;
@@ -26,7 +33,7 @@ export async function run(args: string[]): Promise<number> {
     audience: config.identity.dev.audience,
     ttlSeconds: config.identity.dev.ttlSeconds,
   });
-  const token = await issuer.sign({ email, admin: args.includes('--admin') });
+  const token = await issuer.sign({ email, admin: flags.admin === true });
   process.stdout.write(`${token}\n`);
   return 0;
 }
