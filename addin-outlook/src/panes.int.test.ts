@@ -55,6 +55,25 @@ beforeAll(async () => {
                   },
                 ],
       'GET /v1/caseload': () => [200, demoCaseload()],
+      // The server's scan of attachment contents: intake.pdf holds PHI; broken.pdf: the server fails.
+      'POST /v1/scan': (r) => {
+        const files = (r.body as { attachments?: { filename: string }[] }).attachments ?? [];
+        if (files.some((f) => f.filename === 'broken.pdf'))
+          return [500, { error: { code: 'internal', message: 'Something went wrong.' } }];
+        return files.some((f) => f.filename === 'intake.pdf')
+          ? [
+              200,
+              {
+                decision: 'encrypt',
+                reasons: ['Attachment 1 (PDF) contains a name and a diagnosis.'],
+                phi: true,
+                types: ['NAME', 'DIAGNOSIS'],
+                fields: [{ field: 'attachment:0', types: ['NAME', 'DIAGNOSIS'] }],
+                attachments: [{ kind: 'pdf', read: 'full' }],
+              },
+            ]
+          : [200, { decision: 'allow', reasons: [], phi: false, types: [], fields: [], attachments: [] }];
+      },
       [`GET /v1/replies/${REPLY_ID}`]: () => [
         200,
         {
@@ -484,6 +503,33 @@ describe('compose pane in Chromium', () => {
     await page.getByRole('heading', { name: 'PHI found' }).waitFor();
     expect(await page.locator('#status').textContent()).toMatch(/^PHI found \(\d+ kinds\): send securely\.$/);
     await page.context().close();
+  });
+
+  it("asks the server about a PDF's contents, and offers Send securely for what it found there", async () => {
+    const draft = (name: string) => ({
+      mode: 'compose',
+      subject: 'Forms',
+      html: '<p>Here is the form we talked about.</p>',
+      to: ['pat.jones@gmail.com'],
+      attachments: [{ id: 'att-1', name, content: Buffer.from('%PDF-1.4 intake').toString('base64') }],
+    });
+    const scans = () => api.requests.filter((r) => r.path === '/v1/scan');
+    const before = scans().length;
+    const page = await openPane('compose.html', draft('intake.pdf'));
+    await page.getByRole('heading', { name: 'PHI found' }).waitFor();
+    expect(await page.locator('ul.reasons').textContent()).toContain('Attachment 1 (PDF) contains');
+    expect(await page.getByRole('button', { name: 'Send securely' }).isEnabled()).toBe(true);
+    expect(scans()).toHaveLength(before + 1);
+    expect(scans().at(-1)!.body).toMatchObject({
+      to: ['pat.jones@gmail.com'],
+      attachments: [{ filename: 'intake.pdf', contentType: expect.any(String) }],
+    });
+    await page.context().close();
+
+    // The server cannot be asked: the pane says the attachments are unchecked (Send asks again).
+    const failed = await openPane('compose.html', draft('broken.pdf'));
+    await failed.getByText(/could not check the attachments/).waitFor();
+    await failed.context().close();
   });
 
   it("schedules at the patient's best hour", async () => {

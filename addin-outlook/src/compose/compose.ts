@@ -6,6 +6,7 @@ import type { FieldFindings, Finding, MessageScan } from '@attune/shared/phi';
 import { isIdempotencyConflict } from '../core/api-client.ts';
 import type { ApiClient, ApiFailureReason, ApiResult } from '../core/api-client.ts';
 import { collectAttachments } from '../core/attachments.ts';
+import { needsAttachmentScan, scanAttachmentContents } from '../core/attachment-scan.ts';
 import { applyNotice, clientRecipient, goesOnlyTo, rememberKept } from '../core/kept-notice.ts';
 import { composeItem, readDraft } from '../core/draft.ts';
 import type { Draft } from '../core/draft.ts';
@@ -88,7 +89,18 @@ async function load(
     policySource.get(),
   ]);
   const names = draft.attachments.map((a) => a.name);
-  const evaluation = evaluateDraft(policy.policy, { ...draft, attachmentNames: names });
+  let evaluation = evaluateDraft(policy.policy, { ...draft, attachmentNames: names });
+  // A PDF or Office file's contents are the server's to read: without them the pane would say
+  // "nothing to secure" (and offer no Send securely) for a draft whose Send is held for its
+  // attachment. If the server cannot be asked, the pane says so (Send still asks, and holds).
+  if (policy.source !== 'default' && needsAttachmentScan(evaluation.decision, draft)) {
+    const server = await scanAttachmentContents(api, item, draft, evaluation.scan, evaluation.decision);
+    const { decision } = evaluation;
+    const unchecked = 'The Attune server could not check the attachments: Send will ask it again.';
+    evaluation = server.ok
+      ? { scan: server.scan, decision: server.decision }
+      : { ...evaluation, decision: { ...decision, reasons: [...decision.reasons, unchecked] } };
+  }
   // The preview shows the plain text; scan it so offsets point into what is shown.
   const preview = withoutPlaceholders(
     scanMessage(

@@ -24,8 +24,7 @@
 //                                what to do (the practice's rules cannot be applied without it)
 // Every path ends in exactly one event.completed (CONVENTIONS 12).
 import type { SendMessageRequestInput, SendMessageResponse } from '@attune/shared/api';
-import { HEALTH_TYPES, IDENTIFIER_TYPES, PHI_TYPES } from '@attune/shared/phi';
-import type { MessageField, MessageScan, PhiType } from '@attune/shared/phi';
+import type { MessageScan } from '@attune/shared/phi';
 import { addressOf, decide } from '@attune/shared/policy';
 import { conflictMessageId, isIdempotencyConflict } from '../core/api-client.ts';
 import type { ApiClient, ApiFailure } from '../core/api-client.ts';
@@ -37,6 +36,7 @@ import { evaluateDraft } from '../core/evaluate.ts';
 import { officeCall } from '../core/office-async.ts';
 import type { PolicySource } from '../core/policy-source.ts';
 import { collectAttachments } from '../core/attachments.ts';
+import { needsAttachmentScan, scanAttachmentContents } from '../core/attachment-scan.ts';
 import {
   applyNotice,
   clientRecipient,
@@ -141,35 +141,11 @@ async function decideSend(deps: OnSendDeps): Promise<Completed> {
   // someone outside the practice waits for the server's scan of the contents. If the server cannot
   // be asked, the send is held, as for PHI: an intake form as a PDF must not leave in clear.
   let scanned = scan;
-  if (decision.decision === 'allow' && decision.externalRecipients.length > 0) {
-    const readable = draft.attachments.filter(serverReadable);
-    if (readable.length > 0) {
-      if (state.source === 'default') return failureOptions(state.failure, scan);
-      const collected = await collectAttachments(item, readable);
-      if (collected.ok) {
-        const server = await deps.api.scanDraft({
-          to: draft.to,
-          cc: [...draft.cc, ...draft.bcc],
-          subject: draft.subject,
-          html: draft.html,
-          attachments: collected.attachments,
-        });
-        if (!server.ok) return failureOptions(server, scan);
-        if (server.value.decision !== 'allow') {
-          scanned = withServerFindings(
-            scan,
-            server.value.fields,
-            readable.map((a) => draft.attachments.indexOf(a)),
-          );
-          decision = {
-            ...decision,
-            decision: server.value.decision,
-            reasons: server.value.reasons,
-            phi: server.value.phi,
-          };
-        }
-      }
-    }
+  if (needsAttachmentScan(decision, draft)) {
+    if (state.source === 'default') return failureOptions(state.failure, scan);
+    const server = await scanAttachmentContents(deps.api, item, draft, scan, decision);
+    if (!server.ok) return failureOptions(server, scan);
+    ({ scan: scanned, decision } = server);
   }
 
   switch (decision.decision) {
@@ -381,56 +357,4 @@ function context(reason: SendContext['reason'], scan: MessageScan): SendContext 
 function blockedTypes(scan: MessageScan, blockTypes: readonly string[]): MessageScan['types'] {
   const hit = scan.types.filter((t) => blockTypes.includes(t));
   return hit.length > 0 ? hit : scan.types;
-}
-
-/** File extensions whose contents the server extracts (server/src/attachments). */
-const SERVER_READABLE =
-  /\.(pdf|docx|docm|dotx|xlsx|xlsm|pptx|pptm|odt|ods|odp|rtf|html?|txt|csv|tsv|json|xml|eml)$/i;
-
-function serverReadable(a: Draft['attachments'][number]): boolean {
-  if (a.kind === 'cloud' || a.isInline) return false;
-  // An attached mail item (kind "item") is read as its MIME text.
-  return a.kind === 'item' || SERVER_READABLE.test(a.name);
-}
-
-/**
- * The local scan with the kinds the server found in attachments' contents, so the alert and the
- * pane's context name them (kinds only: the server returns no values, and neither does this).
- */
-function withServerFindings(
-  scan: MessageScan,
-  fields: readonly { field: string; types: string[] }[],
-  /** The draft's index of each attachment sent to the server, by the server's index. */
-  indexes: readonly number[],
-): MessageScan {
-  const known = new Set<string>(PHI_TYPES);
-  const extra: MessageScan['fields'] = [];
-  for (const f of fields) {
-    const m = /^attachment:(\d+)$/.exec(f.field);
-    const index = m ? indexes[Number(m[1])] : undefined;
-    if (index === undefined) continue;
-    const types = f.types.filter((t): t is PhiType => known.has(t));
-    if (types.length === 0) continue;
-    extra.push({
-      field: `attachment:${index}` as MessageField,
-      findings: types.map((type) => ({
-        type,
-        start: 0,
-        end: 0,
-        text: '',
-        confidence: 1,
-        reason: 'Found by the server in the attachment’s contents',
-      })),
-    });
-  }
-  const present = new Set<PhiType>([...scan.types, ...extra.flatMap((f) => f.findings.map((x) => x.type))]);
-  const types = PHI_TYPES.filter((t) => present.has(t));
-  return {
-    fields: [...scan.fields, ...extra],
-    types,
-    hasIdentifier:
-      scan.hasIdentifier || types.some((t) => (IDENTIFIER_TYPES as readonly PhiType[]).includes(t)),
-    hasHealth: scan.hasHealth || types.some((t) => (HEALTH_TYPES as readonly PhiType[]).includes(t)),
-    hasCrisis: scan.hasCrisis || types.includes('CRISIS'),
-  };
 }
