@@ -14,7 +14,7 @@ import { gatewayPortFor, startGateway, type RunningGateway } from './gateway/ind
 import type { App, AppDeps } from './http/types.ts';
 import { createAuthenticator, loadDevIssuer } from './identity/index.ts';
 import { createLogger, type Logger } from './log.ts';
-import { backfillContentMacs } from './store/content-macs.ts';
+import { backfillContentMacs, CONTENT_MAC_MIGRATION } from './store/content-macs.ts';
 import { ensurePractice, openStore, type Store } from './store/index.ts';
 
 export { loadConfig, testConfig } from './config.ts';
@@ -136,8 +136,11 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
         );
     }
     // Rows stored before content MACs (migration 0008) get theirs, if the archive vouches for them;
-    // a read refuses a row without one. After the first start of this version, a cheap probe.
-    const macs = await backfillContentMacs(store.db, masterKey);
+    // a read refuses a row without one. After the first start of this version, a cheap probe, and a
+    // row found without one then is bound only if a signed checkpoint covers it (content-macs.ts).
+    const macs = await backfillContentMacs(store.db, masterKey, {
+      upgrade: store.migrated.includes(CONTENT_MAC_MIGRATION),
+    });
     if (macs.bound > 0)
       notices.push(`Bound ${macs.bound} stored messages and replies to the master key (content MACs).`);
     if (macs.refused > 0)

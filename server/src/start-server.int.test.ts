@@ -7,6 +7,8 @@ import { SendMessageResponseSchema } from '@attune/shared/api';
 import { testConfig } from './config.ts';
 import { loadDevIssuer } from './identity/index.ts';
 import { startServer, type RunningServer } from './index.ts';
+import { openStore } from './store/index.ts';
+import { FORGED_MESSAGE, forgeBodyCt, rewriteArchived } from './testing/tamper.ts';
 
 // startServer with PORT=0 and no PUBLIC_URL (tests, `npm start` on a free port): links must point at
 // the address the server really listens on, not http://localhost:0.
@@ -138,20 +140,8 @@ describe('requests the HTTP parser rejects', () => {
 });
 
 describe('startServer and content MACs', () => {
-  it('binds messages stored before content MACs on start, so they open again', async () => {
-    const s = await start();
-    const r = await post(s, {
-      to: ['pat@patient.example'],
-      subject: 'Results',
-      text: 'Your A1C is 6.1.',
-      delivery: 'client',
-    });
-    const link = LINK.exec(SendMessageResponseSchema.parse(await r.json()).notice.text)![0];
-    // As a store written by an earlier version has it: no MAC. Refused until the server binds it.
-    await s.store.db.updateTable('messages').set({ body_mac: null }).execute();
-    expect(await (await fetch(link)).text()).toContain('Message unavailable');
-    await s.close();
-    server = await startServer(
+  const restart = (s: RunningServer) =>
+    startServer(
       testConfig(dataDir, {
         HOST: '127.0.0.1',
         PRACTICE_NAME: 'Calm Waters Counseling',
@@ -160,9 +150,54 @@ describe('startServer and content MACs', () => {
         PORT: String(new URL(s.url).port),
       }),
     );
+  const send = async (s: RunningServer) => {
+    const r = await post(s, {
+      to: ['pat@patient.example'],
+      subject: 'Results',
+      text: 'Your A1C is 6.1.',
+      delivery: 'client',
+    });
+    const sent = SendMessageResponseSchema.parse(await r.json());
+    return { id: sent.id, link: LINK.exec(sent.notice.text)![0] };
+  };
+
+  it('binds again a message a signed checkpoint covers that lost its MAC (a restore), so it opens again', async () => {
+    const s = await start();
+    const { link } = await send(s);
+    // Shutdown signs a checkpoint of the archive chain; then the MAC is lost, as a restore from a
+    // dump without the column would lose it. Refused until the server binds it.
+    await s.close();
+    server = null;
+    const offline = await openStore({ dataDir }, { migrate: false });
+    await offline.db.updateTable('messages').set({ body_mac: null }).execute();
+    await offline.close();
+    server = await restart(s);
     expect(server.notices).toContain('Bound 1 stored messages and replies to the master key (content MACs).');
     const page = await fetch(link);
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('Your A1C is 6.1.');
+  });
+
+  it('leaves refused a message rewritten with its archive entry and rehashed chain, across a restart', async () => {
+    const s = await start();
+    const { id, link } = await send(s);
+    // Someone with the database but not the master key, after the last checkpoint (there is none):
+    // clears the MAC, forges the content and its archive entry, recomputes the chain.
+    const db = s.store.db;
+    const { practice_id } = await db
+      .selectFrom('messages')
+      .select('practice_id')
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
+    const forged = await forgeBodyCt(db, practice_id, FORGED_MESSAGE);
+    await db.updateTable('messages').set({ body_ct: forged, body_mac: null }).where('id', '=', id).execute();
+    await rewriteArchived(db, 'message', id, forged);
+    // Shutdown's checkpoint run refuses to sign the stretch; the next start does not bind the row.
+    await s.close();
+    server = await restart(s);
+    expect(server.notices.join('\n')).not.toContain('Bound');
+    const html = await (await fetch(link)).text();
+    expect(html).toContain('Message unavailable');
+    expect(html).not.toContain('FORGED');
   });
 });

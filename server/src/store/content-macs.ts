@@ -12,6 +12,33 @@ import type { Db } from './store.ts';
 // ciphertext of its archive entry. Otherwise it stays without one, unreadable, and the operator is
 // told to run attune verify. After the first start of this version there are none left, so later
 // starts only look (a count over an empty partial index per table: migration 0008).
+//
+// A chain that verifies is not enough on every start. The chain is keyed by nothing: someone who can
+// write the database but has not the master key can, after the last signed checkpoint, clear a
+// row's MAC, replace its body_ct, put the same ciphertext in its archive entry and recompute the
+// hashes to the head; the chain then verifies, and a restart would bind the forgery. So a row is
+// bound only when one of these holds as well:
+//  (a) this very process applied migration 0008 (`upgrade`): the store was written by a version
+//      without MACs until a moment ago, and the chain with its checkpoints is all there is to go by;
+//  (b) its archive entry is covered by a signed checkpoint the master key vouches for (the longest
+//      valid one is at or past the entry's seq). Such a checkpoint cannot be forged, and the
+//      checkpoint writer signs an archive stretch only when every row in it carries a valid MAC
+//      (audit/checkpoint-writer.ts), so it cannot be made to sign a forgery either: a row covered by
+//      one and merely missing its MAC (a restore from a dump without the column) is bound again.
+// Entries after the last checkpoint are exactly the ones that can be rewritten: their rows stay
+// refused, are counted, and attune verify names them (content_mac_missing).
+//
+// Residual risk of (a): an attacker who can make the store look un-upgraded gets the upgrade's trust.
+// That needs the bookkeeping and the schema of 0008 and of every later migration rolled back (Kysely
+// refuses a gap in the applied list, and re-running a later migration over its own tables fails),
+// with the data of their tables lost, and every signed checkpoint that covers the target deleted
+// (a surviving one contradicts the rewritten chain, and then nothing of it is bound). Nothing kept in
+// the database can tell that apart from a real first start (a signed or MACed "already upgraded"
+// marker can be deleted, and its absence is what a real upgrade looks like); checkpoints kept outside
+// it can: `attune verify --against` shows the deleted checkpoints and the rewritten entries.
+
+/** The migration that added the MAC columns: applied by this process means an upgrade start. */
+export const CONTENT_MAC_MIGRATION = '0008-content-mac';
 
 export interface ContentMacBackfill {
   /** Rows given their MAC now. */
@@ -20,9 +47,18 @@ export interface ContentMacBackfill {
   refused: number;
 }
 
+export interface ContentMacBackfillOptions {
+  /** This process applied migration 0008 just now (Store.migrated): rule (a) above. */
+  upgrade: boolean;
+}
+
 const PAGE = 500;
 
-export async function backfillContentMacs(db: Db, masterKey: MasterKey): Promise<ContentMacBackfill> {
+export async function backfillContentMacs(
+  db: Db,
+  masterKey: MasterKey,
+  opts: ContentMacBackfillOptions,
+): Promise<ContentMacBackfill> {
   const pending = async (): Promise<number> => {
     let n = 0;
     for (const table of ['messages', 'replies'] as const) {
@@ -41,14 +77,17 @@ export async function backfillContentMacs(db: Db, masterKey: MasterKey): Promise
   // A chain whose only fault is a row that differs from its entry (or has none) is intact: those
   // rows are left out below (body_ct must equal the entry's ciphertext), the others are vouched for.
   // (verifyChains reports such a fault only when the walk, head and signatures are sound.)
-  const intact = new Set(
+  // Each intact chain with the length its longest valid signed checkpoint vouches for (0: none).
+  // The checkpoints' keys are authenticated with the master key (verifyChains' checkpointKeys), so a
+  // key row added by someone without it signs nothing that counts here.
+  const intact = new Map(
     report.chains
       .filter(
         (c) =>
           c.chain.startsWith('archive:') &&
           (!c.break || c.break.reason === 'content_mismatch' || c.break.reason === 'unarchived'),
       )
-      .map((c) => c.chain),
+      .map((c) => [c.chain, report.checkpointKeys === 'authenticated' ? (c.checkpointedTo?.seq ?? 0) : 0]),
   );
   let bound = 0;
   for (const [table, kind] of [
@@ -66,7 +105,7 @@ export async function backfillContentMacs(db: Db, masterKey: MasterKey): Promise
             .onRef('ae.ref_id', '=', 'r.id')
             .on('ae.kind', '=', kind),
         )
-        .select(['r.id', 'r.practice_id', 'r.body_ct'])
+        .select(['r.id', 'r.practice_id', 'r.body_ct', 'ae.seq'])
         .where('r.body_mac', 'is', null)
         .where('r.id', '>', after)
         .whereRef('r.body_ct', '=', 'ae.ciphertext')
@@ -74,7 +113,10 @@ export async function backfillContentMacs(db: Db, masterKey: MasterKey): Promise
         .limit(PAGE)
         .execute();
       for (const r of rows) {
-        if (!intact.has(archiveChain(r.practice_id))) continue;
+        const covered = intact.get(archiveChain(r.practice_id));
+        if (covered === undefined) continue;
+        // (b), unless (a): an entry after the last checkpoint may have been rewritten since.
+        if (!opts.upgrade && r.seq > covered) continue;
         const res = await db
           .updateTable(t)
           .set({

@@ -45,6 +45,12 @@ export interface Store {
    * have made it at its commit. The group commit uses it (delivery/commit-queue.ts).
    */
   syncWal?: () => Promise<void>;
+  /**
+   * The migrations this open applied, in order (none when the schema was already current or
+   * `migrate: false`). The start-up content-MAC backfill binds rows on the archive's word alone only
+   * when this very process applied 0008 (store/content-macs.ts).
+   */
+  migrated: readonly string[];
 }
 
 const SQLITE_FILE = 'attune.db';
@@ -54,7 +60,7 @@ export async function openStore(config: StoreConfig, opts: { migrate?: boolean }
   const store = config.databaseUrl ? openPostgres(config) : openSqlite(config.dataDir);
   if (opts.migrate !== false) {
     try {
-      await migrateToLatest(store, config.pgSchema);
+      store.migrated = await migrateToLatest(store, config.pgSchema);
     } catch (err) {
       await store.close();
       throw err;
@@ -116,7 +122,7 @@ function openSqlite(dataDir: string): Store {
     wal = null;
     if (handle) await handle.then((h) => h.close()).catch(() => undefined);
   }
-  return { db, dialect: 'sqlite', close, ...(walMode ? { syncWal } : {}) };
+  return { db, dialect: 'sqlite', close, migrated: [], ...(walMode ? { syncWal } : {}) };
 }
 
 /** Prepared statements kept per connection, by SQL text (bounded). */
@@ -167,11 +173,11 @@ function openPostgres(config: StoreConfig): Store {
   // An idle client that loses its server emits 'error' on the pool; without a listener Node exits.
   pool.on('error', () => undefined);
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return { db, dialect: 'postgres', close: () => db.destroy() };
+  return { db, dialect: 'postgres', close: () => db.destroy(), migrated: [] };
 }
 
-/** Applies every pending migration; throws with the failing migration's name. */
-export async function migrateToLatest(store: Store, pgSchema?: string): Promise<void> {
+/** Applies every pending migration and names those it applied; throws with the failing migration's name. */
+export async function migrateToLatest(store: Store, pgSchema?: string): Promise<string[]> {
   const migrator = new Migrator({
     db: store.db,
     provider: {
@@ -206,6 +212,7 @@ export async function migrateToLatest(store: Store, pgSchema?: string): Promise<
       },
     );
   }
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }
 
 /** PostgreSQL's undefined schema / table / column (3F000, 42P01, 42703): an object dropped under us. */
