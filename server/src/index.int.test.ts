@@ -7,7 +7,8 @@ import { testConfig } from './config.ts';
 import { DEV_KEY_FILE } from './identity/index.ts';
 import { MASTER_KEY_FILE, startServer } from './index.ts';
 import { createTestSchema, TEST_DATABASE_URL } from './store/testing.ts';
-import { appendArchive } from './archive/index.ts';
+import { archiveStoredMessage } from './testing/archived-message.ts';
+import { readMasterKey } from './checkpoints.ts';
 import { openStore } from './store/index.ts';
 
 describe('startServer', () => {
@@ -55,12 +56,7 @@ describe('startServer', () => {
       const deadline = Date.now() + 15_000;
       while ((await count()) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
       expect(await count()).toBe(1);
-      await appendArchive(s.store.db, {
-        practiceId: s.practiceId,
-        kind: 'message',
-        refId: 'm-1',
-        ciphertext: Buffer.from('sealed'),
-      });
+      await archiveStoredMessage(s.store.db, readMasterKey(s.config)!, s.practiceId, Buffer.from('sealed'));
     } finally {
       await s.close();
     }

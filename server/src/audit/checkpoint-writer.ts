@@ -148,8 +148,7 @@ const PAGE = 500;
  * a row's MAC, put the same forged ciphertext in the row and its entry, and recompute the hashes; the
  * stretch then verifies. Signing it would vouch for the forgery, and the start-up backfill binds a
  * MAC-less row a checkpoint covers (store/content-macs.ts): so such a stretch is refused, an alarm
- * on every run, like any other break. An entry whose row is gone is left to attune verify (the
- * archive is the record). A store without the MAC columns (an admin command on a store the server
+ * on every run, like any other break. So is an entry without its row (reason row_missing). A store without the MAC columns (an admin command on a store the server
  * has not migrated past 0008) has nothing to check.
  */
 async function unvouchedContent(
@@ -172,11 +171,12 @@ async function unvouchedContent(
       try {
         rows = await db
           .selectFrom('archive_entries as ae')
-          .innerJoin(`${t} as r`, 'r.id', 'ae.ref_id')
+          .leftJoin(`${t} as r`, 'r.id', 'ae.ref_id')
           .select([
             'ae.seq',
             'ae.id',
             'ae.ciphertext',
+            'ae.ref_id',
             'r.id as ref',
             'r.practice_id',
             'r.body_ct',
@@ -196,6 +196,14 @@ async function unvouchedContent(
       }
       more = rows.length === PAGE;
       for (const r of rows) {
+        // An entry whose row is not (yet) there: signed now, a row written later with the same
+        // ciphertext (anyone can encrypt to the archive's public key) and no MAC would be bound at
+        // the next start as one a checkpoint covers. Rows are never deleted.
+        if (r.ref === null || r.practice_id === null || r.body_ct === null) {
+          first = { chain, seq: r.seq, id: r.id, reason: 'row_missing', ref: r.ref_id };
+          more = false;
+          break;
+        }
         const mac = checkContentMac(
           masterKey,
           table,

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appendArchive, archiveCanonical } from '../archive/archive.ts';
+import { archiveCanonical } from '../archive/archive.ts';
+import { archiveStoredMessage } from '../testing/archived-message.ts';
 import { practiceSigner } from '../checkpoints.ts';
 import {
   generateKey,
@@ -21,8 +22,15 @@ import { appendAudit, AUDIT, verifyChains } from './index.ts';
 // with write access to the database (but not the master key) verifies as a chain, and fails
 // against a checkpoint signed before the rewrite.
 
-/** Rewrites archive entry `seq` of `chain` and recomputes every later hash and the head, as an insider could. */
-async function rewriteArchive(db: Db, chain: string, seq: number, refId: string): Promise<void> {
+/** Each rewritten entry's original time, for 'restore'. */
+const originalAt = new Map<string, string>();
+
+/**
+ * Rewrites archive entry `seq` of `chain` (its time: 'forge'; back to what it was: 'restore') and
+ * recomputes every later hash and the head, as an insider could. (The entry keeps its row: the time
+ * is in the hash, not in the row.)
+ */
+async function rewriteArchive(db: Db, chain: string, seq: number, how: 'forge' | 'restore'): Promise<void> {
   const rows = await db
     .selectFrom('archive_entries')
     .selectAll()
@@ -32,11 +40,16 @@ async function rewriteArchive(db: Db, chain: string, seq: number, refId: string)
     .execute();
   let prev = rows[0]!.prev_hash;
   for (const row of rows) {
-    const changed = { ...row, ref_id: row.seq === seq ? refId : row.ref_id, prev_hash: prev };
+    let at = row.at;
+    if (row.seq === seq) {
+      if (!originalAt.has(row.id)) originalAt.set(row.id, row.at);
+      at = how === 'forge' ? '1999-12-31T00:00:00.000Z' : originalAt.get(row.id)!;
+    }
+    const changed = { ...row, at, prev_hash: prev };
     const hash = chainHash(prev, archiveCanonical(changed));
     await db
       .updateTable('archive_entries')
-      .set({ ref_id: changed.ref_id, prev_hash: prev, hash })
+      .set({ at, prev_hash: prev, hash })
       .where('id', '=', row.id)
       .execute();
     prev = hash;
@@ -50,13 +63,7 @@ describe.each(dialectsUnderTest())('signed chain checkpoints on %s', (dialect) =
   let practiceId: string;
   let masterKey: MasterKey;
   let chain: string;
-  const archive = (n: number) =>
-    appendArchive(db, {
-      practiceId,
-      kind: 'message',
-      refId: `m-${n}`,
-      ciphertext: Buffer.from(`sealed ${n}`),
-    });
+  const archive = (n: number) => archiveStoredMessage(db, masterKey, practiceId, Buffer.from(`sealed ${n}`));
   const write = () => writeCheckpoints(db, practiceSigner(db, masterKey, practiceId), { masterKey });
 
   beforeAll(async () => {
@@ -111,7 +118,7 @@ describe.each(dialectsUnderTest())('signed chain checkpoints on %s', (dialect) =
 
   it('catches a chain rewritten and recomputed before a checkpoint, which the hashes alone do not', async () => {
     const kept = (await db.selectFrom('chain_checkpoints').select('signed').execute()).map((r) => r.signed);
-    await rewriteArchive(db, chain, 3, 'm-forged');
+    await rewriteArchive(db, chain, 3, 'forge');
     // The chain itself verifies: every hash was recomputed.
     await db.deleteFrom('chain_checkpoints').execute();
     const bare = await verifyChains(db, { masterKey });
@@ -151,8 +158,8 @@ describe.each(dialectsUnderTest())('signed chain checkpoints on %s', (dialect) =
   });
 
   it('catches a chain cut short of a checkpoint', async () => {
-    await rewriteArchive(db, chain, 3, 'm-3'); // undo: the chain is the signed one again
-    await rewriteArchive(db, chain, 7, 'm-7');
+    await rewriteArchive(db, chain, 3, 'restore'); // undo: the chain is the signed one again
+    await rewriteArchive(db, chain, 7, 'restore');
     expect((await verifyChains(db, { masterKey })).ok).toBe(true);
     expect((await write()).written.map((w) => [w.chain, w.seq])).toEqual([[chain, 7]]);
     // Drop the last two entries and move the head back: a consistent, shorter chain.
@@ -162,6 +169,13 @@ describe.each(dialectsUnderTest())('signed chain checkpoints on %s', (dialect) =
       .where('chain', '=', chain)
       .where('seq', '=', 5)
       .executeTakeFirstOrThrow();
+    // (Their messages go too, as an insider hiding them would do.)
+    const cut = db
+      .selectFrom('archive_entries')
+      .select('ref_id')
+      .where('chain', '=', chain)
+      .where('seq', '>', 5);
+    await db.deleteFrom('messages').where('id', 'in', cut).execute();
     await db.deleteFrom('archive_entries').where('chain', '=', chain).where('seq', '>', 5).execute();
     await db.updateTable('chain_heads').set({ seq: 5, head: six.hash }).where('chain', '=', chain).execute();
     const report = await verifyChains(db, { masterKey });
@@ -253,7 +267,7 @@ describe.each(dialectsUnderTest())('signed chain checkpoints on %s', (dialect) =
       target: { type: 'patient', id: 'p-1' },
     });
     await db.deleteFrom('chain_checkpoints').execute();
-    await rewriteArchive(db, chain, 5, 'm-5');
+    await rewriteArchive(db, chain, 5, 'restore');
     const before = await db.selectFrom('audit_events').select('id').execute();
     const run = await write();
     expect(run.refused).toEqual([]);
@@ -326,7 +340,7 @@ describe.each(dialectsUnderTest())('signed chain checkpoints on %s', (dialect) =
       .selectAll()
       .where('chain', '=', chain)
       .executeTakeFirstOrThrow();
-    await rewriteArchive(db, chain, head.seq, 'm-forged');
+    await rewriteArchive(db, chain, head.seq, 'forge');
     // The rewrite recomputed the head too: only the link to the last signed entry is off.
     await db
       .updateTable('archive_entries')
@@ -365,12 +379,7 @@ describe('a long chain walk on the embedded store', () => {
       if (!parsed.ok) throw new Error('master key');
       await ensurePracticeKeys(db, parsed.masterKey, practiceId);
       for (let i = 0; i < 1600; i++)
-        await appendArchive(db, {
-          practiceId,
-          kind: 'message',
-          refId: `m-${i}`,
-          ciphertext: Buffer.from(`c ${i}`),
-        });
+        await archiveStoredMessage(db, parsed.masterKey, practiceId, Buffer.from(`c ${i}`));
       // One count per event-loop turn while the run is under way.
       let turns = 0;
       let on = true;

@@ -25,6 +25,9 @@ export type BreakReason =
   | 'checkpoint_signature' // a stored checkpoint is not validly signed by the practice's key
   | 'content_mismatch' // the stored message or reply (what is shown) is not the ciphertext archived for it
   | 'unarchived' // a message or reply that no archive entry covers (seq 0: it is in no chain)
+  // An archived message or reply whose stored row is not there (the checkpoint writer refuses to sign
+  // over it: audit/checkpoint-writer.ts).
+  | 'row_missing'
   // A stored message or reply whose MAC (crypto/content-mac.ts) the master key does not vouch for:
   // wrong (replaced content), missing, or made under another master key. Checked with the master key only.
   | 'content_mac_mismatch'

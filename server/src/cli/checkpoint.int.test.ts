@@ -3,7 +3,8 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attune } from './testing.ts';
-import { appendArchive } from '../archive/index.ts';
+import { archiveStoredMessage } from '../testing/archived-message.ts';
+import { readMasterKey } from '../checkpoints.ts';
 import { AUDIT } from '../audit/index.ts';
 import { testConfig } from '../config.ts';
 import { startServer } from '../index.ts';
@@ -33,12 +34,12 @@ describe.each(dialectsUnderTest())('audited checkpoints through the real CLI on 
     }
     const server = await startServer(testConfig(dir, env));
     practiceId = server.practiceId;
-    await appendArchive(server.store.db, {
+    await archiveStoredMessage(
+      server.store.db,
+      readMasterKey(testConfig(dir, env))!,
       practiceId,
-      kind: 'message',
-      refId: 'm-1',
-      ciphertext: Buffer.from('sealed 1'),
-    });
+      Buffer.from('sealed 1'),
+    );
     await server.close(); // signs the chains at shutdown
   });
   afterAll(async () => {
@@ -61,12 +62,12 @@ describe.each(dialectsUnderTest())('audited checkpoints through the real CLI on 
           ['system', `audit:${practiceId}`],
         ].sort(),
       );
-      await appendArchive(store.db, {
+      await archiveStoredMessage(
+        store.db,
+        readMasterKey(testConfig(dir, env))!,
         practiceId,
-        kind: 'reply',
-        refId: 'r-1',
-        ciphertext: Buffer.from('sealed reply'),
-      });
+        Buffer.from('sealed 2'),
+      );
     } finally {
       await store.close();
     }

@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attune } from './testing.ts';
 import { testConfig } from '../config.ts';
 import { startServer, type RunningServer } from '../index.ts';
-import { appendArchive } from '../archive/index.ts';
+import { archiveStoredMessage } from '../testing/archived-message.ts';
+import { readMasterKey } from '../checkpoints.ts';
 import { GpgHome } from '../crypto/gpg-cli.ts';
 import { openStore } from '../store/index.ts';
 import { writeFileSync } from 'node:fs';
@@ -21,12 +22,12 @@ async function serverWithArchive(
 ): Promise<RunningServer> {
   const server = await startServer(testConfig(dir, env));
   for (let i = 0; i < entries; i++) {
-    await appendArchive(server.store.db, {
-      practiceId: server.practiceId,
-      kind: 'message',
-      refId: `m-${i}`,
-      ciphertext: Buffer.from(`sealed ${i}`),
-    });
+    await archiveStoredMessage(
+      server.store.db,
+      readMasterKey(testConfig(dir, env))!,
+      server.practiceId,
+      Buffer.from(`sealed ${i}`),
+    );
   }
   await server.close();
   return server;
@@ -164,12 +165,12 @@ describe('attune checkpoint and attune verify --against (the real CLI)', () => {
     const archiveChain = `archive:${server.practiceId}`;
     // The server signed at shutdown; more entries since, then an explicit checkpoint.
     const more = await openStore({ dataDir: dir });
-    await appendArchive(more.db, {
-      practiceId: server.practiceId,
-      kind: 'reply',
-      refId: 'r-1',
-      ciphertext: Buffer.from('sealed reply'),
-    });
+    await archiveStoredMessage(
+      more.db,
+      readMasterKey(testConfig(dir, {}))!,
+      server.practiceId,
+      Buffer.from('sealed later'),
+    );
     await more.close();
     const cp = await attune(['checkpoint'], { DATA_DIR: dir });
     expect(cp.code).toBe(0);
@@ -212,6 +213,13 @@ describe('attune checkpoint and attune verify --against (the real CLI)', () => {
       .where('seq', '=', 3)
       .executeTakeFirstOrThrow();
     await db.db.deleteFrom('chain_checkpoints').execute();
+    // (With its message, as an insider hiding it would.)
+    const last = db.db
+      .selectFrom('archive_entries')
+      .select('ref_id')
+      .where('chain', '=', archiveChain)
+      .where('seq', '=', 4);
+    await db.db.deleteFrom('messages').where('id', 'in', last).execute();
     await db.db
       .deleteFrom('archive_entries')
       .where('chain', '=', archiveChain)

@@ -11,7 +11,8 @@ import { acceptReply, deliveryFor } from '../delivery/index.ts';
 import { createTestApp, type TestApp } from '../http/testing.ts';
 import { FORGED_MESSAGE, forgeBodyCt, rewriteArchived } from '../testing/tamper.ts';
 import { backfillContentMacs, CONTENT_MAC_MIGRATION } from './content-macs.ts';
-import { openStore } from './store.ts';
+import { newId, openStore } from './store.ts';
+import { appendArchive } from '../archive/index.ts';
 import { createTestStore, dialectsUnderTest } from './testing.ts';
 
 describe.each(dialectsUnderTest())('content MACs for rows stored before them, on %s', (dialect) => {
@@ -151,6 +152,35 @@ describe.each(dialectsUnderTest())('content MACs for rows stored before them, on
       expect.objectContaining({ reason: 'content_mac_missing', ref: late.id }) as unknown,
     ]);
     expect((await open(sent[1]!.token)).html).toContain('See you on Tuesday.');
+  });
+
+  it('does not sign over an archived message whose row is not there, so a row slipped in later is not bound', async () => {
+    await checkpoint();
+    // The attack: an archive entry first (anyone can encrypt to the archive's public key), signed by
+    // the next checkpoint run, then its row without a MAC, bound at a restart as "covered".
+    const forged = await forgeBodyCt(t.store.db, t.practiceA, FORGED_MESSAGE);
+    const slipped = newId();
+    await appendArchive(t.store.db, {
+      practiceId: t.practiceA,
+      kind: 'message',
+      refId: slipped,
+      ciphertext: forged,
+    });
+    const run = await checkpoint();
+    expect(run.written.filter((w) => w.chain.startsWith('archive:'))).toEqual([]);
+    expect(run.refused).toEqual([
+      expect.objectContaining({ reason: 'row_missing', ref: slipped }) as unknown,
+    ]);
+    const model = await t.store.db
+      .selectFrom('messages')
+      .selectAll()
+      .where('id', '=', sent[0]!.id)
+      .executeTakeFirstOrThrow();
+    await t.store.db
+      .insertInto('messages')
+      .values({ ...model, id: slipped, body_ct: forged, body_mac: null })
+      .execute();
+    expect(await backfillContentMacs(t.store.db, masterKey(), later)).toEqual({ bound: 0, refused: 1 });
   });
 });
 
