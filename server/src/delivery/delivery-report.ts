@@ -1,7 +1,8 @@
 import { appendAudit, AUDIT } from '../audit/index.ts';
 import { markUndelivered } from '../engagement/events-store.ts';
-import { newId, nowIso } from '../store/index.ts';
-import { FAILURE_NOTICE_WINDOW_MS, queueFailureNotice } from './failure-notice.ts';
+import { newId, nowIso, type Tx } from '../store/index.ts';
+import { FAILURE_NOTICE_WINDOW_MS, queueFailureNotice, queueRelayFailureNotice } from './failure-notice.ts';
+import { GATEWAY_MAIL_KIND } from './gateway-mail.ts';
 import type { DeliveryServices } from './services.ts';
 import { redactAddresses } from './transport.ts';
 
@@ -22,7 +23,8 @@ export interface DeliveryReportInput {
 }
 
 export type DeliveryReportResult =
-  | { ok: true; outcome: 'failed' | 'delayed' | 'recorded'; messageId: string }
+  /** messageId: the Attune message, null for a relayed message's copy (gateway-mail.ts). */
+  | { ok: true; outcome: 'failed' | 'delayed' | 'recorded'; messageId: string | null }
   | { ok: false; reason: 'unknown_delivery' };
 
 /** Printable ASCII, addresses removed, at most 200 characters. */
@@ -54,7 +56,7 @@ export async function recordDeliveryReport(
       .select(['id', 'practice_id', 'message_id', 'status'])
       .where('id', '=', input.deliveryId)
       .executeTakeFirst();
-    if (!d) return { ok: false, reason: 'unknown_delivery' };
+    if (!d) return recordCopyReport(tx, svc.now(), input, { terminal, status, said });
     const now = svc.now();
     const t = nowIso(now);
     await tx
@@ -114,4 +116,55 @@ export async function recordDeliveryReport(
   });
   if (result.ok && result.outcome === 'failed') svc.kick();
   return result;
+}
+
+/**
+ * A report to the return path of a relayed message's retry copy (gateway-mail.ts), which has no
+ * delivery row: a 5.x.x one fails the copy for good (once: the row keeps the remote server's word)
+ * and tells the original's sender (queueRelayFailureNotice, once per copy); a delay changes nothing.
+ * Audited by reference and status code; no delivery_reports row (that table names deliveries).
+ */
+async function recordCopyReport(
+  tx: Tx,
+  now: Date,
+  input: DeliveryReportInput,
+  r: { terminal: boolean; status: string; said: string },
+): Promise<DeliveryReportResult> {
+  const copy = await tx
+    .selectFrom('outbox')
+    .select(['id', 'practice_id', 'payload_ref'])
+    .where('id', '=', input.deliveryId)
+    .where('kind', '=', GATEWAY_MAIL_KIND)
+    .executeTakeFirst();
+  if (!copy) return { ok: false, reason: 'unknown_delivery' };
+  let outcome: 'failed' | 'recorded' = 'recorded';
+  if (r.terminal) {
+    const marked = await tx
+      .updateTable('outbox')
+      .set({
+        permanent_failure: 1,
+        last_error: `the recipient's mail server returned it: ${r.said}`.slice(0, 500),
+      })
+      .where('id', '=', copy.id)
+      .where('done_at', 'is not', null)
+      .where('permanent_failure', '=', 0)
+      .executeTakeFirst();
+    if (Number(marked.numUpdatedRows) > 0) {
+      outcome = 'failed';
+      await queueRelayFailureNotice(
+        tx,
+        { id: copy.id, practiceId: copy.practice_id, notify: copy.payload_ref },
+        now,
+      );
+    }
+  }
+  await appendAudit(tx, {
+    action: AUDIT.DELIVERY_REPORT,
+    outcome: r.terminal ? 'failure' : 'success',
+    actor: { type: 'system', id: 'gateway' },
+    practiceId: copy.practice_id,
+    target: { type: 'relayed_copy', id: copy.id },
+    details: { action: r.terminal ? 'failed' : 'delayed', status: r.status, applied: outcome },
+  });
+  return { ok: true, outcome, messageId: null };
 }
