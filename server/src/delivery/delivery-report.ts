@@ -14,13 +14,20 @@ import { redactAddresses } from './transport.ts';
 
 export interface DeliveryReportInput {
   deliveryId: string;
-  action: 'failed' | 'delayed';
-  /** RFC 3463 enhanced status code, e.g. 5.1.1. */
+  /**
+   * unknown: mail to the return path that is no RFC 3464 report (a legacy MTA's bounce in free
+   * text, an auto-reply): recorded so an admin sees something came back, nothing else changes.
+   */
+  action: 'failed' | 'delayed' | 'unknown';
+  /** RFC 3463 enhanced status code, e.g. 5.1.1 ('unknown' for action unknown). */
   status: string;
   /** The remote server's diagnostic text, as received. */
   diagnostic: string | null;
   receivedAt: Date;
 }
+
+/** Action and status of a report that is no RFC 3464 report (see DeliveryReportInput). */
+export const UNKNOWN = 'unknown' as const;
 
 export type DeliveryReportResult =
   /** messageId: the Attune message, null for a relayed message's copy (gateway-mail.ts). */
@@ -42,13 +49,18 @@ export async function recordDeliveryReport(
   input: DeliveryReportInput,
   opts: { failureNoticeDelayMs?: number } = {},
 ): Promise<DeliveryReportResult> {
-  const status = /^[245]\.\d{1,3}\.\d{1,3}$/.test(input.status)
-    ? input.status
-    : input.action === 'failed'
-      ? '5.0.0'
-      : '4.0.0';
-  const diagnostic = cleanDiagnostic(input.diagnostic);
+  const unknown = input.action === 'unknown';
+  const status = unknown
+    ? UNKNOWN
+    : /^[245]\.\d{1,3}\.\d{1,3}$/.test(input.status)
+      ? input.status
+      : input.action === 'failed'
+        ? '5.0.0'
+        : '4.0.0';
+  // Of free text nothing is kept: it may quote the message or the patient.
+  const diagnostic = unknown ? null : cleanDiagnostic(input.diagnostic);
   const terminal = input.action === 'failed' && status.startsWith('5.');
+  const action = unknown ? UNKNOWN : terminal ? 'failed' : 'delayed';
   const said = `${status}${diagnostic ? ` ${diagnostic}` : ''}`;
   const result = await svc.commit(async (tx): Promise<DeliveryReportResult> => {
     const d = await tx
@@ -56,7 +68,7 @@ export async function recordDeliveryReport(
       .select(['id', 'practice_id', 'message_id', 'status'])
       .where('id', '=', input.deliveryId)
       .executeTakeFirst();
-    if (!d) return recordCopyReport(tx, svc.now(), input, { terminal, status, said });
+    if (!d) return recordCopyReport(tx, svc.now(), input, { terminal, action, status, said });
     const now = svc.now();
     const t = nowIso(now);
     await tx
@@ -66,7 +78,7 @@ export async function recordDeliveryReport(
         practice_id: d.practice_id,
         delivery_id: d.id,
         received_at: nowIso(input.receivedAt),
-        action: terminal ? 'failed' : 'delayed',
+        action,
         status,
         diagnostic,
       })
@@ -95,7 +107,7 @@ export async function recordDeliveryReport(
           opts.failureNoticeDelayMs ?? FAILURE_NOTICE_WINDOW_MS,
         );
       }
-    } else if (d.status === 'sent') {
+    } else if (!unknown && d.status === 'sent') {
       // Not terminal: the status stays sent, and the sender sees the remote server's word.
       outcome = 'delayed';
       await tx
@@ -110,7 +122,7 @@ export async function recordDeliveryReport(
       actor: { type: 'system', id: 'gateway' },
       practiceId: d.practice_id,
       target: { type: 'delivery', id: d.id },
-      details: { messageId: d.message_id, action: terminal ? 'failed' : 'delayed', status, applied: outcome },
+      details: { messageId: d.message_id, action, status, applied: outcome },
     });
     return { ok: true, outcome, messageId: d.message_id };
   });
@@ -128,7 +140,7 @@ async function recordCopyReport(
   tx: Tx,
   now: Date,
   input: DeliveryReportInput,
-  r: { terminal: boolean; status: string; said: string },
+  r: { terminal: boolean; action: string; status: string; said: string },
 ): Promise<DeliveryReportResult> {
   const copy = await tx
     .selectFrom('outbox')
@@ -164,7 +176,7 @@ async function recordCopyReport(
     actor: { type: 'system', id: 'gateway' },
     practiceId: copy.practice_id,
     target: { type: 'relayed_copy', id: copy.id },
-    details: { action: r.terminal ? 'failed' : 'delayed', status: r.status, applied: outcome },
+    details: { action: r.action, status: r.status, applied: outcome },
   });
   return { ok: true, outcome, messageId: null };
 }
