@@ -1,7 +1,8 @@
 import { appendAudit, AUDIT } from '../audit/index.ts';
 import { markUndelivered } from '../engagement/events-store.ts';
-import { newId, nowIso } from '../store/index.ts';
-import { FAILURE_NOTICE_WINDOW_MS, queueFailureNotice } from './failure-notice.ts';
+import { newId, nowIso, type Tx } from '../store/index.ts';
+import { FAILURE_NOTICE_WINDOW_MS, queueFailureNotice, queueRelayFailureNotice } from './failure-notice.ts';
+import { GATEWAY_MAIL_KIND } from './gateway-mail.ts';
 import type { DeliveryServices } from './services.ts';
 import { redactAddresses } from './transport.ts';
 
@@ -13,16 +14,24 @@ import { redactAddresses } from './transport.ts';
 
 export interface DeliveryReportInput {
   deliveryId: string;
-  action: 'failed' | 'delayed';
-  /** RFC 3463 enhanced status code, e.g. 5.1.1. */
+  /**
+   * unknown: mail to the return path that is no RFC 3464 report (a legacy MTA's bounce in free
+   * text, an auto-reply): recorded so an admin sees something came back, nothing else changes.
+   */
+  action: 'failed' | 'delayed' | 'unknown';
+  /** RFC 3463 enhanced status code, e.g. 5.1.1 ('unknown' for action unknown). */
   status: string;
   /** The remote server's diagnostic text, as received. */
   diagnostic: string | null;
   receivedAt: Date;
 }
 
+/** Action and status of a report that is no RFC 3464 report (see DeliveryReportInput). */
+export const UNKNOWN = 'unknown' as const;
+
 export type DeliveryReportResult =
-  | { ok: true; outcome: 'failed' | 'delayed' | 'recorded'; messageId: string }
+  /** messageId: the Attune message, null for a relayed message's copy (gateway-mail.ts). */
+  | { ok: true; outcome: 'failed' | 'delayed' | 'recorded'; messageId: string | null }
   | { ok: false; reason: 'unknown_delivery' };
 
 /** Printable ASCII, addresses removed, at most 200 characters. */
@@ -40,13 +49,18 @@ export async function recordDeliveryReport(
   input: DeliveryReportInput,
   opts: { failureNoticeDelayMs?: number } = {},
 ): Promise<DeliveryReportResult> {
-  const status = /^[245]\.\d{1,3}\.\d{1,3}$/.test(input.status)
-    ? input.status
-    : input.action === 'failed'
-      ? '5.0.0'
-      : '4.0.0';
-  const diagnostic = cleanDiagnostic(input.diagnostic);
+  const unknown = input.action === 'unknown';
+  const status = unknown
+    ? UNKNOWN
+    : /^[245]\.\d{1,3}\.\d{1,3}$/.test(input.status)
+      ? input.status
+      : input.action === 'failed'
+        ? '5.0.0'
+        : '4.0.0';
+  // Of free text nothing is kept: it may quote the message or the patient.
+  const diagnostic = unknown ? null : cleanDiagnostic(input.diagnostic);
   const terminal = input.action === 'failed' && status.startsWith('5.');
+  const action = unknown ? UNKNOWN : terminal ? 'failed' : 'delayed';
   const said = `${status}${diagnostic ? ` ${diagnostic}` : ''}`;
   const result = await svc.commit(async (tx): Promise<DeliveryReportResult> => {
     const d = await tx
@@ -54,7 +68,7 @@ export async function recordDeliveryReport(
       .select(['id', 'practice_id', 'message_id', 'status'])
       .where('id', '=', input.deliveryId)
       .executeTakeFirst();
-    if (!d) return { ok: false, reason: 'unknown_delivery' };
+    if (!d) return recordCopyReport(tx, svc.now(), input, { terminal, action, status, said });
     const now = svc.now();
     const t = nowIso(now);
     await tx
@@ -64,7 +78,7 @@ export async function recordDeliveryReport(
         practice_id: d.practice_id,
         delivery_id: d.id,
         received_at: nowIso(input.receivedAt),
-        action: terminal ? 'failed' : 'delayed',
+        action,
         status,
         diagnostic,
       })
@@ -93,7 +107,7 @@ export async function recordDeliveryReport(
           opts.failureNoticeDelayMs ?? FAILURE_NOTICE_WINDOW_MS,
         );
       }
-    } else if (d.status === 'sent') {
+    } else if (!unknown && d.status === 'sent') {
       // Not terminal: the status stays sent, and the sender sees the remote server's word.
       outcome = 'delayed';
       await tx
@@ -108,10 +122,61 @@ export async function recordDeliveryReport(
       actor: { type: 'system', id: 'gateway' },
       practiceId: d.practice_id,
       target: { type: 'delivery', id: d.id },
-      details: { messageId: d.message_id, action: terminal ? 'failed' : 'delayed', status, applied: outcome },
+      details: { messageId: d.message_id, action, status, applied: outcome },
     });
     return { ok: true, outcome, messageId: d.message_id };
   });
   if (result.ok && result.outcome === 'failed') svc.kick();
   return result;
+}
+
+/**
+ * A report to the return path of a relayed message's retry copy (gateway-mail.ts), which has no
+ * delivery row: a 5.x.x one fails the copy for good (once: the row keeps the remote server's word)
+ * and tells the original's sender (queueRelayFailureNotice, once per copy); a delay changes nothing.
+ * Audited by reference and status code; no delivery_reports row (that table names deliveries).
+ */
+async function recordCopyReport(
+  tx: Tx,
+  now: Date,
+  input: DeliveryReportInput,
+  r: { terminal: boolean; action: string; status: string; said: string },
+): Promise<DeliveryReportResult> {
+  const copy = await tx
+    .selectFrom('outbox')
+    .select(['id', 'practice_id', 'payload_ref'])
+    .where('id', '=', input.deliveryId)
+    .where('kind', '=', GATEWAY_MAIL_KIND)
+    .executeTakeFirst();
+  if (!copy) return { ok: false, reason: 'unknown_delivery' };
+  let outcome: 'failed' | 'recorded' = 'recorded';
+  if (r.terminal) {
+    const marked = await tx
+      .updateTable('outbox')
+      .set({
+        permanent_failure: 1,
+        last_error: `the recipient's mail server returned it: ${r.said}`.slice(0, 500),
+      })
+      .where('id', '=', copy.id)
+      .where('done_at', 'is not', null)
+      .where('permanent_failure', '=', 0)
+      .executeTakeFirst();
+    if (Number(marked.numUpdatedRows) > 0) {
+      outcome = 'failed';
+      await queueRelayFailureNotice(
+        tx,
+        { id: copy.id, practiceId: copy.practice_id, notify: copy.payload_ref },
+        now,
+      );
+    }
+  }
+  await appendAudit(tx, {
+    action: AUDIT.DELIVERY_REPORT,
+    outcome: r.terminal ? 'failure' : 'success',
+    actor: { type: 'system', id: 'gateway' },
+    practiceId: copy.practice_id,
+    target: { type: 'relayed_copy', id: copy.id },
+    details: { action: r.action, status: r.status, applied: outcome },
+  });
+  return { ok: true, outcome, messageId: null };
 }

@@ -1,7 +1,7 @@
 import { nowIso, type Tx } from '../store/index.ts';
 import type { OutboxTable } from '../store/schema.ts';
 import { queuedOutboxRow } from './db.ts';
-import { deliveryFailureNotice, type ComposedMail } from './mime.ts';
+import { deliveryFailureNotice, relayFailureNotice, type ComposedMail } from './mime.ts';
 import { composeSimple } from './mime.ts';
 import { mailIdentity, type DeliveryServices } from './services.ts';
 
@@ -15,6 +15,11 @@ import { mailIdentity, type DeliveryServices } from './services.ts';
 // The row waits `delayMs` before going, and counts the message's failed recipients when it is
 // composed, so five recipients refused within the window make one email that says five.
 // Its own failure is not reported (only 'delivery' rows queue a notice): no loop.
+//
+// The same for a message the gateway relayed: when the copy it queued for a recipient the next hop
+// refused for now fails for good (gateway-mail.ts), its sender gets one notice per copy (the row's
+// id names the copy, so a copy that fails at our relay and is then reported by a bounce too is told
+// once). Its own failure is not reported either: a notice about a notice is never sent.
 
 /** Outbox kind of the failure notice; payload_ref is the message id. */
 export const FAILURE_NOTICE_KIND = 'failure_notice';
@@ -63,6 +68,61 @@ export async function queueFailureNotice(
     )
     .onConflict((oc) => oc.column('id').doNothing())
     .execute();
+}
+
+/** Outbox kind of the failure notice of a relayed message's copy; payload_ref is the copy's row id. */
+export const RELAY_FAILURE_NOTICE_KIND = 'relay_failure_notice';
+
+/**
+ * Queues, in `tx`, the notice that the retry copy `copyId` failed for good, to its original's
+ * sender (the copy's payload_ref), once per copy; nothing for a copy with no one to tell.
+ */
+export async function queueRelayFailureNotice(
+  tx: Tx,
+  copy: { id: string; practiceId: string; notify: string | null },
+  now: Date,
+): Promise<void> {
+  if (!copy.notify) return;
+  const t = nowIso(now);
+  await tx
+    .insertInto('outbox')
+    .values(
+      queuedOutboxRow({
+        id: `relay-failure-notice:${copy.id}`,
+        practice_id: copy.practiceId,
+        delivery_id: null,
+        kind: RELAY_FAILURE_NOTICE_KIND,
+        payload_ref: copy.id,
+        payload: null,
+        available_at: t,
+        created_at: t,
+      }),
+    )
+    .onConflict((oc) => oc.column('id').doNothing())
+    .execute();
+}
+
+/** The relayed message's failure notice as the worker sends it (to its sender), or why not. */
+export async function composeRelayFailureNotice(
+  svc: Pick<DeliveryServices, 'db' | 'config'>,
+  row: OutboxTable,
+): Promise<ComposedMail | { kind: 'failed'; detail: string }> {
+  const copy = row.payload_ref
+    ? await svc.db
+        .selectFrom('outbox')
+        .select(['id', 'payload_ref'])
+        .where('id', '=', row.payload_ref)
+        .where('practice_id', '=', row.practice_id)
+        .executeTakeFirst()
+    : undefined;
+  if (!copy?.payload_ref) return { kind: 'failed', detail: 'relayed copy missing' };
+  const identity = await mailIdentity(svc, row.practice_id);
+  return composeSimple({
+    from: identity.from,
+    to: copy.payload_ref,
+    messageId: `<failed-${row.id.replace(/[^\w-]/g, '-')}@${identity.domain}>`,
+    content: relayFailureNotice({ practiceName: identity.practiceName, reference: copy.id }),
+  });
 }
 
 /** The notice as the worker sends it (to the clinician who sent the message), or why not. */

@@ -4,28 +4,54 @@ import type { OutboxTable } from '../store/schema.ts';
 import { queuedOutboxRow } from './db.ts';
 import type { ComposedMail } from './mime.ts';
 import { outboxSealContext } from './send.ts';
-import type { DeliveryServices } from './services.ts';
+import { mailIdentity, type DeliveryServices } from './services.ts';
+import { returnPathFor } from './verp.ts';
 
 // Mail the SMTP gateway itself sends (delivery status notifications, gateway/dsn.ts), queued in the
 // outbox like every notice: durable once committed, retried with backoff, and marked on the way out
 // (X-Attune-Gateway, delivery/index.ts markedTransport) so a practice that routes outbound mail
 // through the gateway gets it through unscanned. The whole message is sealed under the master key
 // on the row (it names recipients and the original's Message-ID), and dropped once sent.
+//
+// A retry copy (a relayed message the next hop refused for now for one recipient) leaves from its
+// own VERP return path, bounce+<row id>-<MAC>@<reply domain> (verp.ts), like secured mail, so a
+// report the recipient's server sends later comes back to the gateway (delivery-report.ts). When
+// it fails for good (attempts used up, a 5xx, or such a report), the original's sender is told once
+// by a PHI-free notice (failure-notice.ts); the row's payload_ref is that sender's address (a
+// practice address, kept in clear because the sealed payload is dropped once the copy is sent and a
+// report may come days later). A report (and a copy of a bounce, or of Attune's own output coming
+// round again) has no one to tell: reports never are, and the rest keep their own sender.
 
 /** Outbox kind of mail composed by the gateway. */
 export const GATEWAY_MAIL_KIND = 'gateway_mail';
+
+/** What a retry copy keeps of the relayed message it copies (GatewayMail.copy in gateway/backend.ts). */
+export interface RetryCopyOf {
+  /** The original's envelope sender ('' for a null reverse path). */
+  sender: string;
+  /**
+   * The copy leaves from its own return path and its failure is told to `sender`; false for a
+   * message the gateway relayed as already processed (Attune's own output), which keeps its
+   * envelope sender (a delivery's return path already brings its bounces back).
+   */
+  own: boolean;
+}
 
 interface GatewayMailPayload {
   v: 1;
   to: string;
   messageId: string;
   rawBase64: string;
+  copy?: RetryCopyOf;
 }
 
-/** Queues `mail` (envelope sender <>: a report is never bounced); resolves once committed. */
+/**
+ * Queues `mail` (a report: envelope sender <>, never bounced; a retry copy: see above); resolves
+ * once committed.
+ */
 export async function queueGatewayMail(
   svc: Pick<DeliveryServices, 'commit' | 'kick' | 'masterKey' | 'now'>,
-  mail: { practiceId: string; to: string; messageId: string; raw: Buffer },
+  mail: { practiceId: string; to: string; messageId: string; raw: Buffer; copy?: RetryCopyOf },
 ): Promise<void> {
   const id = newId();
   const t = nowIso(svc.now());
@@ -34,6 +60,7 @@ export async function queueGatewayMail(
     to: mail.to,
     messageId: mail.messageId,
     rawBase64: mail.raw.toString('base64'),
+    ...(mail.copy ? { copy: mail.copy } : {}),
   };
   await svc.commit((tx) =>
     tx
@@ -44,7 +71,7 @@ export async function queueGatewayMail(
           practice_id: mail.practiceId,
           delivery_id: null,
           kind: GATEWAY_MAIL_KIND,
-          payload_ref: null,
+          payload_ref: notifiedOf(mail.copy),
           payload: Buffer.from(sealSecret(svc.masterKey, JSON.stringify(payload), outboxSealContext(id))),
           available_at: t,
           created_at: t,
@@ -55,14 +82,25 @@ export async function queueGatewayMail(
   svc.kick();
 }
 
+/** Whom the failure of a retry copy is told to: its original's sender, when it has one to tell. */
+function notifiedOf(copy: RetryCopyOf | undefined): string | null {
+  return copy?.own && copy.sender !== '' ? copy.sender : null;
+}
+
 /** The queued message as the worker sends it, or why it cannot be. */
-export function openGatewayMail(
-  svc: Pick<DeliveryServices, 'masterKey'>,
+export async function openGatewayMail(
+  svc: Pick<DeliveryServices, 'masterKey' | 'db' | 'config'>,
   row: OutboxTable,
-): ComposedMail | { kind: 'failed'; detail: string } {
+): Promise<ComposedMail | { kind: 'failed'; detail: string }> {
   if (!row.payload) return { kind: 'failed', detail: 'message missing' };
   const opened = openSecret(svc.masterKey, row.payload.toString('utf8'), outboxSealContext(row.id));
   if (!opened.ok) return { kind: 'failed', detail: `message unreadable (${opened.reason})` };
   const p = JSON.parse(opened.plaintext.toString('utf8')) as GatewayMailPayload;
-  return { raw: Buffer.from(p.rawBase64, 'base64'), from: '', to: [p.to], messageId: p.messageId };
+  let from = p.copy?.sender ?? '';
+  if (p.copy?.own && p.copy.sender !== '') {
+    // No reply domain for the gateway to take reports at: the original's sender, as a relay would.
+    const { replyDomain } = await mailIdentity(svc, row.practice_id);
+    from = (replyDomain ? returnPathFor(svc.masterKey, row.id, replyDomain) : null) ?? p.copy.sender;
+  }
+  return { raw: Buffer.from(p.rawBase64, 'base64'), from, to: [p.to], messageId: p.messageId };
 }

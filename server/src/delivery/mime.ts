@@ -228,6 +228,24 @@ export function deliveryFailureNotice(opts: {
   };
 }
 
+/**
+ * The notice to the sender of a message the gateway relayed (no secure delivery, no Attune message
+ * of theirs) whose copy for one recipient, refused for now by the next hop, failed for good
+ * (gateway-mail.ts). Nothing of the message (no subject, no content) and not the recipient: only
+ * the copy's reference, which the practice's administrator can look up.
+ */
+export function relayFailureNotice(opts: { practiceName: string; reference: string }): NoticeContent {
+  const practice = oneLine(opts.practiceName);
+  const subject = `A message could not be delivered (${practice})`;
+  const text = [
+    `A message you sent through ${practice}'s mail gateway was taken for some recipients, but failed for one of them after retries. It will not be tried again for that recipient.`,
+    '',
+    'Your administrator can look up the reference below to see which recipient and why.',
+    `Reference: ${opts.reference}`,
+  ].join('\n');
+  return { subject, text, html: paragraphsHtml(text) };
+}
+
 /** A plain notice's HTML part: each line of its text a paragraph. */
 function paragraphsHtml(text: string): string {
   return `<!doctype html><html><body style="font-family:sans-serif">${text

@@ -15,9 +15,12 @@ import type { DeliveriesTable, OutboxTable } from '../store/schema.ts';
 import { ddb, newViewerLinkRow } from './db.ts';
 import {
   composeFailureNotice,
+  composeRelayFailureNotice,
   FAILURE_NOTICE_KIND,
   FAILURE_NOTICE_WINDOW_MS,
   queueFailureNotice,
+  queueRelayFailureNotice,
+  RELAY_FAILURE_NOTICE_KIND,
 } from './failure-notice.ts';
 import { GATEWAY_MAIL_KIND, openGatewayMail } from './gateway-mail.ts';
 import { getKeyring } from './keyring.ts';
@@ -404,11 +407,15 @@ export class OutboxWorker {
         break;
       case GATEWAY_MAIL_KIND:
         label = 'report';
-        mail = openGatewayMail(this.svc, row);
+        mail = await openGatewayMail(this.svc, row);
         break;
       case FAILURE_NOTICE_KIND:
         label = 'failure-notice';
         mail = await composeFailureNotice(this.svc, row);
+        break;
+      case RELAY_FAILURE_NOTICE_KIND:
+        label = 'failure-notice';
+        mail = await composeRelayFailureNotice(this.svc, row);
         break;
       default:
         return { kind: 'failed', detail: `unknown outbox kind` };
@@ -905,7 +912,15 @@ export class OutboxWorker {
         payload: row.kind === 'reply_notice' ? row.payload : null,
       })
       .executeTakeFirst();
-    if (Number(res.numUpdatedRows) === 0 || !row.delivery_id || row.kind !== 'delivery') return;
+    if (Number(res.numUpdatedRows) === 0) return;
+    // A relayed message's copy that failed for good: its sender hears of it (gateway-mail.ts).
+    if (row.kind === GATEWAY_MAIL_KIND && outcome.kind === 'failed')
+      await queueRelayFailureNotice(
+        tx,
+        { id: row.id, practiceId: row.practice_id, notify: row.payload_ref },
+        now,
+      );
+    if (!row.delivery_id || row.kind !== 'delivery') return;
     if (outcome.kind === 'failed') {
       const failed = await tx
         .updateTable('deliveries')

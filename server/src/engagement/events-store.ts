@@ -116,9 +116,11 @@ export function reachedPatient(
 /**
  * Marks the given deliveries' messages undelivered for their patients, in the caller's transaction
  * (the one that settled the deliveries). Only deliveries that never reached the patient are marked:
- * status revoked, failed or expired, with a patient, never opened or replied to, and either a
- * secure link (dead once revoked: the notice alone gives neither the message nor a way to answer)
- * or never handed to the relay. Idempotent by delivery.
+ * status revoked, failed or expired, with a patient, never opened or replied to, and either failed
+ * (refused by our relay, or bounced by the patient's server after our relay took it: a PGP/MIME
+ * message returned by a 5.x.x report never arrived, whatever its method), a secure link (dead once
+ * revoked: the notice alone gives neither the message nor a way to answer) or never handed to the
+ * relay. Idempotent by delivery.
  */
 export async function markUndelivered(
   db: Db,
@@ -134,7 +136,7 @@ export async function markUndelivered(
     .where('status', 'in', ['revoked', 'failed', 'expired'])
     .where('opened_at', 'is', null)
     .where('replied_at', 'is', null)
-    .where((eb) => eb.or([eb('method', '=', 'link'), eb('sent_at', 'is', null)]))
+    .where((eb) => eb.or([eb('status', '=', 'failed'), eb('method', '=', 'link'), eb('sent_at', 'is', null)]))
     .execute();
   const t = nowIso(at);
   const values = rows.flatMap((d) =>

@@ -1,13 +1,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { SendMessageRequestSchema, type SendMessageRequestInput } from '@attune/shared/api';
 import { generateKey } from '../crypto/index.ts';
+import { recordDeliveryReport } from '../delivery/delivery-report.ts';
 import { recordFirstOpen } from '../delivery/opens.ts';
 import { resolveLink } from '../delivery/reply.ts';
 import { sendSecureMessage } from '../delivery/send.ts';
-import { revokeMessage } from '../delivery/status.ts';
+import { messageStatus, revokeMessage } from '../delivery/status.ts';
 import { createDeliveryFixture, type DeliveryFixture } from '../delivery/testing.ts';
 import type { MailTransport } from '../delivery/transport.ts';
 import { migration as backfill } from '../store/migrations/0007-backfill-undelivered.ts';
+import { migration as backfillBounced } from '../store/migrations/0012-backfill-bounced-pgp.ts';
 import { dialectsUnderTest } from '../store/testing.ts';
 import { EngagementEventCache } from './cache.ts';
 import { practiceCaseload, patientEngagement } from './service.ts';
@@ -124,6 +126,70 @@ describe.each(dialectsUnderTest())('messages that never reached the patient, on 
       replyRateN: 0,
       unansweredReason: null,
     });
+  });
+
+  it('does not count a PGP/MIME message the patient’s mail server bounced after the relay took it, as for a secure-link notice, even once cached', async () => {
+    const fx = await fixture();
+    const key = await generateKey({ name: 'Patient', email: 'pia@patient.example' });
+    await fx.addPatient('pia@patient.example', { publicKey: key.publicKey, fingerprint: key.fingerprint });
+    const sent: Record<string, string[]> = { 'pia@patient.example': [], 'una@patient.example': [] };
+    for (let i = 0; i < 3; i++)
+      for (const email of Object.keys(sent)) sent[email]!.push((await send(fx, { to: [email] })).id);
+    await drain(fx);
+    const cache = new EngagementEventCache();
+    for (const email of Object.keys(sent))
+      expect(await read(fx, cache, email, 4)).toMatchObject({ sent: 3, alerts: ['unanswered'] });
+    const deliveries = await fx.store.db
+      .selectFrom('deliveries')
+      .select(['id', 'email', 'method', 'status'])
+      .execute();
+    expect(new Set(deliveries.map((d) => `${d.email} ${d.method} ${d.status}`))).toEqual(
+      new Set(['pia@patient.example pgp sent', 'una@patient.example link sent']),
+    );
+
+    // Later, each recipient's server sends a 5.x.x report to the delivery's return path.
+    for (const d of deliveries) {
+      const r = await recordDeliveryReport(fx.delivery.services, {
+        deliveryId: d.id,
+        action: 'failed',
+        status: '5.1.1',
+        diagnostic: '550 5.1.1 user unknown',
+        receivedAt: fx.delivery.services.now(),
+      });
+      expect(r).toMatchObject({ ok: true, outcome: 'failed' });
+    }
+    for (const [email, ids] of Object.entries(sent)) {
+      for (const id of ids) {
+        const status = await messageStatus(fx.delivery.services, fx.practiceId, id);
+        expect(status?.recipients[0]?.status).toBe('failed');
+        expect(status?.recipients[0]?.lastError).toMatch(/^the recipient's mail server returned it: 5\.1\.1/);
+      }
+      expect(await read(fx, cache, email, 4)).toEqual({
+        sent: 0,
+        alerts: [],
+        replyRateN: 0,
+        unansweredReason: null,
+      });
+    }
+
+    // A store where such bounces came in before the PGP ones were marked: migration 0012 marks
+    // them (the same rows), and a rerun adds nothing.
+    const marks = () =>
+      fx.store.db
+        .selectFrom('engagement_events')
+        .select(['id', 'patient_id', 'message_id', 'data'])
+        .where('type', '=', 'undelivered')
+        .orderBy('id')
+        .execute();
+    const written = await marks();
+    expect(written).toHaveLength(6);
+    const pgpIds = deliveries.filter((d) => d.method === 'pgp').map((d) => `undelivered:${d.id}`);
+    await fx.store.db.deleteFrom('engagement_events').where('id', 'in', pgpIds).execute();
+    expect(await read(fx, new EngagementEventCache(), 'pia@patient.example', 4)).toMatchObject({ sent: 3 });
+    await backfillBounced.up(fx.store.db, dialect);
+    await backfillBounced.up(fx.store.db, dialect);
+    expect(await marks()).toEqual(written);
+    expect(await read(fx, new EngagementEventCache(), 'pia@patient.example', 4)).toMatchObject({ sent: 0 });
   });
 
   it('does not count a secure-link notice revoked before the patient opened it', async () => {

@@ -1,6 +1,7 @@
 import type { Policy } from '@attune/shared/policy';
 import type { SendMessageRequest } from '@attune/shared/api';
 import type { DeliveryReportInput, DeliveryReportResult } from '../delivery/delivery-report.ts';
+import type { RetryCopyOf } from '../delivery/gateway-mail.ts';
 
 // What the gateway needs from the rest of the server, as one narrow interface. The listener and the
 // enforcement logic depend on this, not on the store or delivery modules directly, so the SMTP
@@ -58,7 +59,10 @@ export type { DeliveryReportResult };
  */
 export interface GatewayMail {
   practiceId: string;
-  /** Envelope recipient; the envelope sender is null (<>): a report is never bounced. */
+  /**
+   * Envelope recipient. A report's envelope sender is null (<>): a report is never bounced. A
+   * copy's is its own return path (delivery/gateway-mail.ts), so its bounces come back to us.
+   */
   to: string;
   /**
    * Names the mail, angle brackets included: a report's Message-ID header; for a copy, an id of the
@@ -67,6 +71,8 @@ export interface GatewayMail {
    */
   messageId: string;
   raw: Buffer;
+  /** For a copy: the relayed message's sender, told once if the copy fails for good. */
+  copy?: RetryCopyOf;
 }
 
 export interface GatewayBackend {

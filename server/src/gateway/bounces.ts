@@ -1,3 +1,4 @@
+import { UNKNOWN } from '../delivery/delivery-report.ts';
 import type { GatewayBackend } from './backend.ts';
 import { readDeliveryStatus } from './delivery-status.ts';
 import type { SmtpReply } from './smtp-reply.ts';
@@ -5,7 +6,9 @@ import type { SmtpReply } from './smtp-reply.ts';
 // Inbound: delivery status notifications (RFC 3464) to a delivery's return path (VERP,
 // delivery/verp.ts), sent by the recipient's mail server after our relay had taken the message.
 // Always answered 250 once the return path passed its MAC: a report is never bounced (RFC 5321
-// 4.5.5), and one we cannot read (free-text bounces, auto-replies) is dropped, not retried.
+// 4.5.5). One that is no RFC 3464 report at all (a legacy MTA's bounce in free text, an
+// auto-reply) is recorded as a report of unknown status, so an admin sees something came back: no
+// state change, nothing of its text kept. A report with no failure or delay in it is dropped.
 // Logged by reference and status code only: the diagnostic may quote the patient's address.
 
 export async function handleDeliveryReports(
@@ -19,24 +22,27 @@ export async function handleDeliveryReports(
   const worst = entries?.find(
     (e) => e.action === 'failed' || e.action === 'delayed' || e.status.startsWith('4.'),
   );
-  if (!worst || !backend.acceptDeliveryReport) {
+  if ((entries && !worst) || !backend.acceptDeliveryReport) {
     log({ event: 'gateway.report_dropped', reason: entries ? 'no_failure' : 'not_a_report' });
     return { code: 250, message: '2.0.0 Accepted' };
   }
-  const action = worst.action === 'failed' && worst.status.startsWith('5.') ? 'failed' : 'delayed';
+  const report = worst
+    ? {
+        action:
+          worst.action === 'failed' && worst.status.startsWith('5.')
+            ? ('failed' as const)
+            : ('delayed' as const),
+        status: worst.status,
+        diagnostic: worst.diagnostic,
+      }
+    : { action: UNKNOWN, status: UNKNOWN, diagnostic: null };
   for (const deliveryId of deliveryIds) {
-    const r = await backend.acceptDeliveryReport({
-      deliveryId,
-      action,
-      status: worst.status,
-      diagnostic: worst.diagnostic,
-      receivedAt: new Date(),
-    });
+    const r = await backend.acceptDeliveryReport({ deliveryId, ...report, receivedAt: new Date() });
     log({
       event: 'gateway.delivery_report',
       deliveryId,
-      action,
-      status: worst.status,
+      action: report.action,
+      status: report.status,
       outcome: r.ok ? r.outcome : r.reason,
     });
   }

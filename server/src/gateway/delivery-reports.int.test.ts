@@ -214,7 +214,7 @@ describe.each(dialectsUnderTest())('gateway: delivery reports to VERP return pat
     // The right delivery id with a MAC that is not ours.
     const forged = returnPath.replace(
       /-([0-9a-f]{20})@/,
-      (_, mac: string) => `-${'0'.repeat(20) === mac ? '1' : '0'}${mac.slice(1)}@`,
+      (_, mac: string) => `-${mac.startsWith('0') ? '1' : '0'}${mac.slice(1)}@`,
     );
     expect(forged).not.toBe(returnPath);
     await expect(bounce(forged, dsn(forged, '5.1.1'))).rejects.toMatchObject({ responseCode: 550 });
@@ -227,6 +227,63 @@ describe.each(dialectsUnderTest())('gateway: delivery reports to VERP return pat
     });
     expect(before.status).toBe('sent');
     expect(await store.db.selectFrom('delivery_reports').select('id').execute()).toEqual([]);
+  });
+
+  it('records a free-text bounce (no RFC 3464 report) as a report of unknown status: nothing changed, none of its text kept', async () => {
+    await setUp();
+    const { messageId, returnPath } = await sent();
+    const before = await deliveryRow();
+    // A legacy MTA's bounce: plain text quoting the recipient and the returned notice.
+    const raw = Buffer.from(
+      [
+        'From: MAILER-DAEMON@old-mx.example.com',
+        `To: ${returnPath}`,
+        'Subject: failure notice',
+        `Message-ID: <${newId()}@old-mx.example.com>`,
+        '',
+        "Hi. This is the qmail-send program at old-mx.example.com. I'm afraid I wasn't able to deliver",
+        'your message to the following addresses.',
+        '',
+        `<${PATIENT}>:`,
+        'Sorry, no mailbox here by that name. (#5.1.1)',
+        '',
+        '--- Below this line is a copy of the message.',
+        'Subject: You have a secure message from Lakeside Counseling',
+        '',
+      ].join('\r\n'),
+    );
+    await bounce(returnPath, raw);
+    const report = await until(
+      async () => (await store.db.selectFrom('delivery_reports').selectAll().execute())[0],
+    );
+    expect(report).toMatchObject({ action: 'unknown', status: 'unknown', diagnostic: null });
+    const d = await store.db.selectFrom('deliveries').select('id').executeTakeFirstOrThrow();
+    expect(report.delivery_id).toBe(d.id);
+    const after = await deliveryRow();
+    expect({ status: after.status, last_error: after.last_error }).toEqual({
+      status: before.status,
+      last_error: before.last_error,
+    });
+    const status = await messageStatus(delivery.services, practiceId, messageId);
+    expect(status?.recipients[0]?.status).toBe('sent');
+    const audit = await store.db
+      .selectFrom('audit_events')
+      .select(['outcome', 'target_type', 'target_id', 'details'])
+      .where('action', '=', 'delivery.report')
+      .execute();
+    expect(audit).toHaveLength(1);
+    expect(audit[0]).toMatchObject({ outcome: 'success', target_type: 'delivery', target_id: d.id });
+    expect(JSON.parse(audit[0]!.details)).toEqual({
+      messageId,
+      action: 'unknown',
+      status: 'unknown',
+      applied: 'recorded',
+    });
+    // No failure notice: nothing is known to have failed.
+    clock.offsetMs = 61_000;
+    delivery.worker.kick();
+    await new Promise((r) => setTimeout(r, 400));
+    expect(sink.messages.filter((m) => m.to.includes(CLINICIAN))).toHaveLength(0);
   });
 
   it('records a 4.x.x delayed report without making the delivery terminal', async () => {

@@ -78,6 +78,7 @@ export async function handleOutbound(
               relayed,
               key: retryKey(envelope, flags.messageId, raw),
               arrivedAt,
+              processed: flags.alreadyProcessed,
               senderOf,
             },
             err.partial,
@@ -252,6 +253,8 @@ interface Relayed {
   /** Names the transaction across the sender's retries (retryKey). */
   key: string;
   arrivedAt: Date;
+  /** Attune's own output coming round again (relayed unscanned): its copies keep their sender. */
+  processed: boolean;
   senderOf: () => Promise<OutboundSender | null>;
 }
 
@@ -264,7 +267,9 @@ interface Relayed {
  * - for the recipients refused for good, a delivery status notification (RFC 3464, dsn.ts) to the
  *   sender (none to a null sender, MAIL FROM:<>: a bounce is never bounced, RFC 5321 4.5.5);
  * - for each recipient refused for now, a copy of exactly the bytes the next hop took (a secured
- *   notice stays that notice), which the delivery worker retries with backoff (RFC 5321 4.5.4.1).
+ *   notice stays that notice), which the delivery worker retries with backoff (RFC 5321 4.5.4.1),
+ *   from the copy's own return path, and whose failure for good is told to the sender once, by a
+ *   PHI-free notice (delivery/gateway-mail.ts): we took the message, so its bounce is ours to send.
  * Both are keyed by the transaction (retryKey) and the recipients they are for, so a retried
  * transaction (our 250 lost) queues neither twice: the outbox queues one Message-ID once.
  *
@@ -352,6 +357,7 @@ async function refusedInPart(
         to: r.address,
         messageId: `<retry-${digest(tx.key, 'retry', r.address)}@${domain}>`,
         raw: tx.relayed,
+        copy: { sender: envelope.from, own: !tx.processed },
       });
     }
   } catch (err) {

@@ -32,10 +32,11 @@ describe.each(dialectsUnderTest())('gateway over the delivery pipeline (%s)', (d
   beforeEach(async () => {
     store = await createTestStore(dialect);
     // The next hop has no mailbox for nobody@: it refuses that recipient for good at RCPT TO. It
-    // refuses later@ for now when the gateway relays (the outbox's own mail comes from <>).
+    // refuses later@ for now when the gateway relays the clinician's mail (the outbox's copy comes
+    // from its own return path, bounce+…@).
     sink = await startSink({
       refuse: (a, from) =>
-        a.startsWith('nobody@') ? 550 : a.startsWith('later@') && from !== '' ? 451 : null,
+        a.startsWith('nobody@') ? 550 : a.startsWith('later@') && from === CLINICIAN ? 451 : null,
     });
     const config = testConfig(store.dataDir, {
       SMTP_URL: sink.url,
@@ -361,6 +362,7 @@ describe.each(dialectsUnderTest())('gateway over the delivery pipeline (%s)', (d
     expect(relayed.to).toEqual(['vendor@example.com']);
     const copy = await until(() => sink.messages.find(to('later@example.com')));
     expect(copy.to).toEqual(['later@example.com']);
+    expect(copy.from).toMatch(/^bounce\+[0-9a-f]{32}-[0-9a-f]{20}@reply\.clinic\.test$/);
     // Exactly the bytes the next hop took for the others (the outbox prepends its own marker line).
     expect(copy.raw.subarray(copy.raw.length - relayed.raw.length).equals(relayed.raw)).toBe(true);
     const dsn = await until(() => sink.messages.find(to(CLINICIAN)));

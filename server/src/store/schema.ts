@@ -138,9 +138,9 @@ export interface DeliveryReportsTable {
   practice_id: string;
   delivery_id: string;
   received_at: string;
-  /** failed | delayed */
+  /** failed | delayed | unknown (mail to the return path that is no RFC 3464 report) */
   action: string;
-  /** RFC 3463 enhanced status code. */
+  /** RFC 3463 enhanced status code; 'unknown' for action unknown. */
   status: string;
   /** Addresses removed, printable, at most 200 characters. */
   diagnostic: string | null;

@@ -10,6 +10,7 @@ import { migration as m0008 } from './0008-content-mac.ts';
 import { migration as m0009 } from './0009-gateway-mail-keys.ts';
 import { migration as m0010 } from './0010-care-teams.ts';
 import { migration as m0011 } from './0011-delivery-outcomes.ts';
+import { migration as m0012 } from './0012-backfill-bounced-pgp.ts';
 
 /**
  * Every migration, in order. Names sort lexically and are recorded in `kysely_migration`;
@@ -27,4 +28,5 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Schema
   ['0009-gateway-mail-keys', m0009],
   ['0010-care-teams', m0010],
   ['0011-delivery-outcomes', m0011],
+  ['0012-backfill-bounced-pgp', m0012],
 ];
