@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -235,6 +235,74 @@ describe.each(dialectsUnderTest())('attune practice care-team (the real CLI) on 
       expect(help.code).toBe(0);
       expect(help.stdout).toContain('attune practice care-team PRACTICE add PATIENT_EMAIL CLINICIAN_EMAIL');
       expect((await careEvents()).length).toBe(before + 4);
+    },
+    SLOW,
+  );
+  it(
+    'attune import fhir joins the practitioners that are clinicians to their patients and says how many patients have no care team',
+    async () => {
+      // A second patient nobody cares for (the admin's API would leave one so; here, directly).
+      const created = await call('POST', '/v1/patients', drA, { email: 'quinn@patients.example' });
+      const quinn = ((await created.json()) as { id: string }).id;
+      await server.store.db.deleteFrom('care_relations').where('patient_id', '=', quinn).execute();
+      const file = join(dir, 'bundle.json');
+      const patient = (id: string, email: string) => ({
+        resource: { resourceType: 'Patient', id, telecom: [{ system: 'email', value: email }] },
+      });
+      writeFileSync(
+        file,
+        JSON.stringify({
+          resourceType: 'Bundle',
+          entry: [
+            patient('p1', PATIENT),
+            patient('p2', 'quinn@patients.example'),
+            {
+              resource: {
+                resourceType: 'Practitioner',
+                id: 'b',
+                telecom: [{ system: 'email', value: 'dr.b@example.org' }],
+              },
+            },
+            {
+              resource: {
+                resourceType: 'Practitioner',
+                id: 'x',
+                telecom: [{ system: 'email', value: 'dr.x@elsewhere.example' }],
+              },
+            },
+            ...[
+              ['v1', 'Patient/p1', 'Practitioner/b'],
+              ['v2', 'Patient/p2', 'Practitioner/x'],
+            ].map(([id, p, dr]) => ({
+              resource: {
+                resourceType: 'Appointment',
+                id,
+                status: 'noshow',
+                start: '2026-05-01T10:00:00Z',
+                participant: [{ actor: { reference: p } }, { actor: { reference: dr } }],
+              },
+            })),
+          ],
+        }),
+      );
+      const r = await attune(['import', 'fhir', file], env);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain(
+        "Care teams: 2 patients matched; 1 added to a care team from the appointments' practitioners (1 practitioners are no clinician of this practice",
+      );
+      expect(r.stdout).toContain(
+        `; 1 without a care team (no clinician sees them under patientAccess 'care-team': assign them with \`attune practice care-team ${server.practiceId} add PATIENT_EMAIL CLINICIAN_EMAIL\`)`,
+      );
+      expect(r.stdout).not.toContain('@patients.example');
+      expect(await team()).toEqual(['dr.a@example.org:created', 'dr.b@example.org:imported']);
+      const last = (await careEvents()).at(-1)!;
+      expect(last).toMatchObject({ actor_type: 'cli', actor_id: userInfo().username, target_id: patientId });
+      const json = await attune(['import', 'fhir', file, '--json'], env);
+      expect(JSON.parse(json.stdout)).toMatchObject({
+        duplicates: 2,
+        careTeams: { patients: 2, joined: 0, unknownPractitioners: 1, withoutCareTeam: 1 },
+      });
     },
     SLOW,
   );
