@@ -21,7 +21,7 @@ const COMMANDS: Record<
   },
   practice: {
     summary:
-      'add and manage the practices of a deployment: attune practice list | add --name N --domain D | set-domains P --domain D | set P',
+      'add and manage the practices of a deployment: attune practice list | add --name N --domain D | set-domains P --domain D | set P | care-team P list|add|remove PATIENT [CLINICIAN]',
     load: () => import('./cli/practice.ts'),
   },
   archive: {

@@ -60,7 +60,9 @@ export const AUDIT = {
   CHAIN_CHECKPOINT: 'chain.checkpoint',
   /**
    * A patient's care team changed: an admin added or removed a clinician (API or `attune practice
-   * care-team`). References only: patient id (target), clinician id, operation.
+   * care-team`; failure: the CLI's refusals, with a reason code), or an import joined one (Gmail
+   * mailbox sync: the mailbox's clinician; an admin's FHIR import: the appointments' practitioners;
+   * details source 'imported'). References only: patient id (target), clinician id, operation.
    */
   CARE_CHANGE: 'care.change',
   /** A practice was added, or its domains, name, reply domain or Entra tenant changed (admin CLI). */

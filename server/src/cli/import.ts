@@ -1,7 +1,8 @@
 import { readFileSync, statSync } from 'node:fs';
 import { loadConfigOrReport } from './load-config.ts';
 import { AUDIT, appendAudit } from '../audit/index.ts';
-import { FhirBundleSchema, importFhirBundle } from '../engagement/fhir.ts';
+import { FhirBundleSchema, importFhirBundleWithCare } from '../engagement/fhir.ts';
+import { cliActor } from './actor.ts';
 import { practiceForCommand } from './practice-ref.ts';
 import { openStore } from '../store/index.ts';
 import { describeZodError } from '../http/validate.ts';
@@ -69,8 +70,13 @@ async function importFhir(args: string[]): Promise<number> {
     if (!practice) return 1;
     const { practiceId } = practice;
     const now = new Date();
-    const r = await store.db.transaction().execute(async (tx) => {
-      const result = await importFhirBundle(tx, practiceId, parsed.data, now);
+    const { result: r, care } = await store.db.transaction().execute(async (tx) => {
+      // The operator at the CLI is the practice's admin here: the appointments' practitioners join
+      // their patients' care teams (engagement/fhir.ts), each join audited with the OS user.
+      const imported = await importFhirBundleWithCare(tx, practiceId, parsed.data, now, {
+        assignCare: { by: null, audit: { actor: cliActor() } },
+      });
+      const { result, care } = imported;
       await appendAudit(tx, {
         action: AUDIT.PHI_WRITE,
         outcome: 'success',
@@ -84,12 +90,14 @@ async function importFhir(args: string[]): Promise<number> {
           duplicates: result.duplicates,
           unmatched: result.unmatched.length,
           invalid: result.invalid.length,
+          care_joined: care.joined,
+          without_care_team: care.withoutCareTeam,
         },
       });
-      return result;
+      return imported;
     });
     if (args.includes('--json')) {
-      process.stdout.write(`${JSON.stringify(r)}\n`);
+      process.stdout.write(`${JSON.stringify({ ...r, careTeams: care })}\n`);
     } else {
       process.stdout.write(
         `Imported ${r.appointments} appointments: ${r.accepted} new events, ${r.duplicates} already imported, ` +
@@ -97,6 +105,17 @@ async function importFhir(args: string[]): Promise<number> {
       );
       for (const i of [...r.invalid, ...r.unmatched].slice(0, 20))
         process.stdout.write(`  entry ${i.entry} (${i.resourceType}): ${i.reason}\n`);
+      process.stdout.write(
+        `Care teams: ${care.patients} patients matched; ${care.joined} added to a care team from the appointments' practitioners` +
+          (care.unknownPractitioners > 0
+            ? ` (${care.unknownPractitioners} practitioners are no clinician of this practice: they join once they sign in and the bundle is imported again)`
+            : '') +
+          `; ${care.withoutCareTeam} without a care team` +
+          (care.withoutCareTeam > 0
+            ? ` (no clinician sees them under patientAccess 'care-team': assign them with \`attune practice care-team ${practiceId} add PATIENT_EMAIL CLINICIAN_EMAIL\`)`
+            : '') +
+          '.\n',
+      );
     }
     return r.invalid.length > 0 ? 1 : 0;
   } finally {

@@ -21,6 +21,7 @@ import {
   type PracticeSummary,
 } from '../store/practices.ts';
 import { cliActor } from './actor.ts';
+import { careTeamCommand } from './practice-care-team.ts';
 import { loadConfigOrReport } from './load-config.ts';
 
 const USAGE = `usage:
@@ -30,6 +31,8 @@ const USAGE = `usage:
   attune practice set-domains PRACTICE --domain DOMAIN [--domain DOMAIN ...] [--json]
   attune practice set PRACTICE [--name NAME] [--reply-domain DOMAIN | --no-reply-domain]
                       [--entra-tenant TENANT_ID | --no-entra-tenant] [--json]
+  attune practice care-team PRACTICE list PATIENT_EMAIL | add|remove PATIENT_EMAIL CLINICIAN_EMAIL
+                      [--json]   (attune practice care-team --help)
 
 PRACTICE is a practice id or one of its domains. Domains map sign-ins (Google hd, development tokens)
 and gateway senders to the practice; the Entra tenant maps Outlook sign-ins. A running server sees a
@@ -54,6 +57,8 @@ export async function run(args: string[]): Promise<number> {
         return await withStore((store, config) => setDomains(store, config, rest));
       case 'set':
         return await withStore((store, config) => set(store, config, rest));
+      case 'care-team':
+        return await careTeamCommand(rest, (fn) => withStore((store) => fn(store)));
       case undefined:
       case '--help':
       case 'help':

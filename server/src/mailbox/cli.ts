@@ -60,7 +60,9 @@ export async function runGmailImport(args: string[]): Promise<number> {
         ? `Mailbox connected at history id ${r.historyId}; replies from now on are recorded on the next run.\n`
         : r.status === 'history_expired'
           ? `The stored history id had expired; restarted at ${r.historyId} (mail in between is not recorded).\n`
-          : `Examined ${r.examined} new messages: ${r.replies} patient replies, ${r.sent} answered messages, ${r.duplicates} already recorded, ${r.crisis} crisis notices sent.\n`,
+          : `Examined ${r.examined} new messages: ${r.replies} patient replies, ${r.sent} answered messages, ${r.duplicates} already recorded, ${r.crisis} crisis notices sent` +
+            (r.careJoins > 0 ? `; ${mailbox} joined the care team of ${r.careJoins} patients` : '') +
+            '.\n',
     );
     return 0;
   } catch (err) {

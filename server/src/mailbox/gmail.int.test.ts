@@ -371,6 +371,85 @@ describe.each(dialectsUnderTest())('Gmail mailbox sync on %s', (dialect) => {
     expect(events).toHaveLength(2);
   });
 
+  it("puts the mailbox's clinician in the care team of each patient it records mail with, audited, once", async () => {
+    await sync();
+    // Alex answers the clinician's Gmail message; Sam writes out of the blue (nothing recorded).
+    fake.add({ id: 'c1', threadId: 'th1', labelIds: ['SENT'], internalDate: T0, headers: { From: MAILBOX } });
+    fake.add({
+      id: 'p1',
+      threadId: 'th1',
+      labelIds: ['INBOX'],
+      internalDate: T0 + HOUR,
+      headers: { From: 'alex@patients.example' },
+    });
+    fake.add({
+      id: 'p2',
+      threadId: 'th2',
+      labelIds: ['INBOX'],
+      internalDate: T0 + HOUR,
+      headers: { From: 'sam@patients.example' },
+    });
+    const team = () =>
+      store.db
+        .selectFrom('care_relations as r')
+        .innerJoin('clinicians as c', 'c.id', 'r.clinician_id')
+        .select(['r.patient_id', 'c.email', 'r.source'])
+        .where('r.practice_id', '=', practiceId)
+        .execute();
+    expect(await team()).toEqual([]);
+    const r = await sync();
+    expect(r).toMatchObject({ replies: 1, unmatched: 1, careJoins: 1 });
+    // The clinician had never signed in: the account is made (as the gateway makes a sender's).
+    expect(await team()).toEqual([{ patient_id: alex, email: MAILBOX, source: 'imported' }]);
+    const audit = await store.db
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('action', 'in', ['care.change', 'clinician.provisioned'])
+      .orderBy('seq')
+      .execute();
+    const clinicianId = (
+      await store.db
+        .selectFrom('clinicians')
+        .select('id')
+        .where('email', '=', MAILBOX)
+        .executeTakeFirstOrThrow()
+    ).id;
+    expect(
+      audit.map((e) => [e.action, e.actor_type, e.actor_id, e.target_id, JSON.parse(e.details)]),
+    ).toEqual([
+      [
+        'clinician.provisioned',
+        'system',
+        'gmail-sync',
+        clinicianId,
+        { role: 'clinician', source: 'gmail_sync' },
+      ],
+      [
+        'care.change',
+        'system',
+        'gmail-sync',
+        alex,
+        { operation: 'add', clinicianId, changed: true, source: 'imported' },
+      ],
+    ]);
+    expect(JSON.stringify(audit)).not.toContain('@');
+
+    // A replay joins no one twice and audits nothing more.
+    await edb(store.db).updateTable('mailbox_sync').set({ history_id: '1000' }).execute();
+    expect(await sync()).toMatchObject({ careJoins: 0, duplicates: 2 });
+    expect(await team()).toHaveLength(1);
+    expect(
+      await store.db.selectFrom('audit_events').select('id').where('action', '=', 'care.change').execute(),
+    ).toHaveLength(1);
+
+    // A disabled clinician's mailbox records the mail but joins no care team.
+    await store.db.deleteFrom('care_relations').execute();
+    await store.db.updateTable('clinicians').set({ disabled: 1 }).where('id', '=', clinicianId).execute();
+    await edb(store.db).updateTable('mailbox_sync').set({ history_id: '1000' }).execute();
+    expect(await sync()).toMatchObject({ replies: 1, careJoins: 0 });
+    expect(await team()).toEqual([]);
+  });
+
   it('restarts from now when the stored history id has expired', async () => {
     await sync();
     await edb(store.db).updateTable('mailbox_sync').set({ history_id: '10' }).execute();

@@ -5,8 +5,10 @@ import type { EngagementEvent } from '@attune/shared/api';
 import { CLIENT_NOTICE_KIND } from '../delivery/client-notice.ts';
 import { edb } from '../engagement/db.ts';
 import { insertEvents, storedEventId, type NewEvent } from '../engagement/events-store.ts';
+import { AUDIT, appendAudit } from '../audit/index.ts';
+import { ensureClinician } from '../store/clinicians.ts';
 import type { Db } from '../store/index.ts';
-import { nowIso } from '../store/index.ts';
+import { addCare, nowIso } from '../store/index.ts';
 
 // Gmail mailbox sync: replies from patients that never passed through Attune (a patient answering a
 // clinician's ordinary Gmail message) become `replied` engagement events with their latency.
@@ -33,6 +35,13 @@ import { nowIso } from '../store/index.ts';
 //   Message-ID is then stored on the delivery, so replies name it like any Attune Message-ID.
 //   Only metadata is used (To, Cc, Message-ID, the send time), as for everything else here.
 // - Idempotent: event ids derive from the Gmail message ids.
+// - The mailbox's clinician joins the care team (store/care.ts, source 'imported') of every patient
+//   whose mail the run records (a reply, or the clinician's message it answers), as a secure send
+//   to the patient would make them: their replies and sidebar are theirs to see. The account is
+//   made if the clinician has never signed in (as the SMTP gateway makes a sender's, audited as
+//   clinician.provisioned); a disabled one joins nothing. A send's join is implied by its
+//   message.send event; a sync writes no event of its own, so each new join is a care.change
+//   (actor system gmail-sync, references only).
 // Production auth is a service account with domain-wide delegation (a JWT client impersonating
 // the clinician's mailbox, scope gmail.metadata; gmail.readonly only when bodies are enabled).
 
@@ -97,6 +106,67 @@ export interface GmailSyncReport {
   crisis: number;
   /** Messages from known patients that answer nothing we know of (not recorded). */
   unmatched: number;
+  /** Patients whose care team the mailbox's clinician joined in this run. */
+  careJoins: number;
+}
+
+/** Who a sync's audit events name: the sync itself, run from cron (`attune import gmail`). */
+const SYNC_ACTOR = { type: 'system', id: 'gmail-sync' } as const;
+
+/**
+ * Joins the mailbox's clinician to the care teams of `patientIds` (made the account if there is
+ * none; a disabled clinician joins nothing); audits each new join. How many joined.
+ */
+async function joinCareTeams(
+  tx: Db,
+  practiceId: string,
+  mailbox: string,
+  patientIds: readonly string[],
+  at: string,
+): Promise<number> {
+  const ids = [...new Set(patientIds)];
+  if (ids.length === 0) return 0;
+  const clinician = await ensureClinician(tx, practiceId, mailbox, at);
+  if (clinician.created)
+    await appendAudit(tx, {
+      practiceId,
+      actor: SYNC_ACTOR,
+      action: AUDIT.CLINICIAN_PROVISIONED,
+      outcome: 'success',
+      target: { type: 'clinician', id: clinician.id },
+      details: { role: 'clinician', source: 'gmail_sync' },
+    });
+  if (clinician.disabled) return 0;
+  const already = new Set<string>();
+  for (let i = 0; i < ids.length; i += 500) {
+    const rows = await tx
+      .selectFrom('care_relations')
+      .select('patient_id')
+      .where('practice_id', '=', practiceId)
+      .where('clinician_id', '=', clinician.id)
+      .where('patient_id', 'in', ids.slice(i, i + 500))
+      .execute();
+    for (const r of rows) already.add(r.patient_id);
+  }
+  const fresh = ids.filter((id) => !already.has(id));
+  for (const patientId of fresh) {
+    await addCare(tx, {
+      practiceId,
+      clinicianId: clinician.id,
+      patientIds: [patientId],
+      source: 'imported',
+      at,
+    });
+    await appendAudit(tx, {
+      practiceId,
+      actor: SYNC_ACTOR,
+      action: AUDIT.CARE_CHANGE,
+      outcome: 'success',
+      target: { type: 'patient', id: patientId },
+      details: { operation: 'add', clinicianId: clinician.id, changed: true, source: 'imported' },
+    });
+  }
+  return fresh.length;
 }
 
 interface Header {
@@ -163,6 +233,7 @@ export async function syncGmailMailbox(o: GmailSyncOptions): Promise<GmailSyncRe
     duplicates: 0,
     crisis: 0,
     unmatched: 0,
+    careJoins: 0,
   };
   const state = await db
     .selectFrom('mailbox_sync')
@@ -410,6 +481,15 @@ export async function syncGmailMailbox(o: GmailSyncOptions): Promise<GmailSyncRe
         )
       : new Set<string>();
     const inserted = await insertEvents(tx, o.practiceId, events, now());
+    // Every patient the run recorded mail with, new events or already recorded ones (a run that
+    // was interrupted after its events, or mail recorded before this join existed).
+    const careJoins = await joinCareTeams(
+      tx,
+      o.practiceId,
+      mailbox,
+      events.map((e) => e.patientId),
+      nowIso(now()),
+    );
     for (const p of pairings) {
       await tx
         .updateTable('deliveries')
@@ -439,13 +519,14 @@ export async function syncGmailMailbox(o: GmailSyncOptions): Promise<GmailSyncRe
         }),
       )
       .execute();
-    return { inserted, newCrisis: crisisRefs.filter((x) => !fresh.has(x)) };
+    return { inserted, careJoins, newCrisis: crisisRefs.filter((x) => !fresh.has(x)) };
   });
   report.historyId = latest;
   report.replies = events.filter((e) => e.type === 'replied').length;
   report.sent = events.filter((e) => e.type === 'sent').length;
   report.duplicates = r.inserted.duplicates;
   report.crisis = r.newCrisis.length;
+  report.careJoins = r.careJoins;
   for (const ref of r.newCrisis) {
     await o.notifyCrisis?.({ practiceId: o.practiceId, mailbox, reference: opaqueRef(o.practiceId, ref) });
   }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { AUDIT, appendAudit, auditContext } from '../../audit/index.ts';
-import { FhirBundleSchema, importFhirBundle, type FhirImportResult } from '../../engagement/fhir.ts';
+import { FhirBundleSchema, importFhirBundleWithCare, type FhirImportResult } from '../../engagement/fhir.ts';
 import { requireClinician } from '../../identity/middleware.ts';
 import { careCaller } from '../not-in-care.ts';
 import { readJson } from '../validate.ts';
@@ -38,12 +38,17 @@ export const fhir: RouteModule = {
     const now = deps.now ?? (() => new Date());
     app.post('/v1/fhir', requireClinician(deps), async function importFhir(c) {
       const bundle = await readJson(c, FhirBundleSchema);
-      const { practiceId, role } = c.get('auth');
+      const { practiceId, role, clinicianId } = c.get('auth');
       // Appointments come from the practice's scheduling system: an admin's import matches every
-      // patient of the practice, a clinician's only the patients they may see (store/care.ts).
-      const careOf = role === 'admin' ? undefined : careCaller(c);
+      // patient of the practice and puts the appointments' practitioners in their care teams
+      // (engagement/fhir.ts), a clinician's matches only the patients they may see (store/care.ts)
+      // and changes no care team.
+      const opts =
+        role === 'admin'
+          ? { assignCare: { by: clinicianId, audit: auditContext(c) } }
+          : { careOf: careCaller(c) };
       const result = await db.transaction().execute(async (tx) => {
-        const r = await importFhirBundle(tx, practiceId, bundle, now(), careOf);
+        const { result: r, care } = await importFhirBundleWithCare(tx, practiceId, bundle, now(), opts);
         await appendAudit(tx, {
           ...auditContext(c),
           action: AUDIT.PHI_WRITE,
@@ -56,6 +61,8 @@ export const fhir: RouteModule = {
             duplicates: r.duplicates,
             unmatched: r.unmatched.length,
             invalid: r.invalid.length,
+            care_joined: care.joined,
+            without_care_team: care.withoutCareTeam,
           },
         });
         return r;
