@@ -1,9 +1,9 @@
 import { parseArgs } from 'node:util';
 import { AUDIT, appendAudit, type AuditDetails } from '../audit/index.ts';
 import {
-  addCare,
   careTeam,
   findPatientByEmail,
+  joinCare,
   nowIso,
   practiceWideAccess,
   removeCare,
@@ -167,22 +167,18 @@ async function careTeamIn(
     );
 
   const changed = await db.transaction().execute(async (tx) => {
-    let changed: boolean;
-    if (a.operation === 'add') {
-      const before = await careTeam(tx, practiceId, patient.id);
-      changed = !before.some((m) => m.clinicianId === ours.id);
-      // created_by stays null: the operator at the CLI is no clinician of the practice (the audit
-      // event names them).
-      await addCare(tx, {
-        practiceId,
-        clinicianId: ours.id,
-        patientIds: [patient.id],
-        source: 'assigned',
-        at: nowIso(),
-      });
-    } else {
-      changed = await removeCare(tx, practiceId, ours.id, patient.id);
-    }
+    // created_by stays null: the operator at the CLI is no clinician of the practice (the audit
+    // event names them).
+    const changed =
+      a.operation === 'add'
+        ? await joinCare(tx, {
+            practiceId,
+            clinicianId: ours.id,
+            patientId: patient.id,
+            source: 'assigned',
+            at: nowIso(),
+          })
+        : await removeCare(tx, practiceId, ours.id, patient.id);
     await appendAudit(tx, {
       action: AUDIT.CARE_CHANGE,
       outcome: 'success',

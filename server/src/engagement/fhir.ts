@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { APPOINTMENT_EVENT_TYPES } from '@attune/shared/api';
 import { AUDIT, appendAudit, type AuditEventInput } from '../audit/index.ts';
-import { addCare, nowIso, visibleAmong, type CareCaller, type Db } from '../store/index.ts';
+import { joinCare, nowIso, visibleAmong, type CareCaller, type Db } from '../store/index.ts';
 import { edb } from './db.ts';
 import { insertEvents, storedEventId, type NewEvent } from './events-store.ts';
 
@@ -412,40 +412,22 @@ async function careTeamsOf(
       .execute();
     for (const row of rows) clinicianByEmail.set(row.email, row.id);
   }
-  const teams = async () => {
-    const pairs = new Set<string>();
-    const withTeam = new Set<string>();
-    for (let i = 0; i < patients.length; i += 500) {
-      const rows = await db
-        .selectFrom('care_relations')
-        .select(['patient_id', 'clinician_id'])
-        .where('practice_id', '=', practiceId)
-        .where('patient_id', 'in', patients.slice(i, i + 500))
-        .execute();
-      for (const row of rows) {
-        pairs.add(`${row.patient_id}|${row.clinician_id}`);
-        withTeam.add(row.patient_id);
-      }
-    }
-    return { pairs, withTeam };
-  };
   let joined = 0;
   if (assign) {
-    const { pairs } = await teams();
     const at = nowIso(now);
     for (const [patientId, named] of careEmails) {
       for (const email of named) {
         const clinicianId = clinicianByEmail.get(email);
-        if (!clinicianId || pairs.has(`${patientId}|${clinicianId}`)) continue;
-        pairs.add(`${patientId}|${clinicianId}`);
-        await addCare(db, {
+        if (!clinicianId) continue;
+        const fresh = await joinCare(db, {
           practiceId,
           clinicianId,
-          patientIds: [patientId],
+          patientId,
           source: 'imported',
           at,
           by: assign.by,
         });
+        if (!fresh) continue;
         await appendAudit(db, {
           ...assign.audit,
           practiceId,
@@ -458,7 +440,16 @@ async function careTeamsOf(
       }
     }
   }
-  const { withTeam } = await teams();
+  const withTeam = new Set<string>();
+  for (let i = 0; i < patients.length; i += 500) {
+    const rows = await db
+      .selectFrom('care_relations')
+      .select('patient_id')
+      .where('practice_id', '=', practiceId)
+      .where('patient_id', 'in', patients.slice(i, i + 500))
+      .execute();
+    for (const row of rows) withTeam.add(row.patient_id);
+  }
   return {
     patients: patients.length,
     joined,

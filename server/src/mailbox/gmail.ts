@@ -8,7 +8,7 @@ import { insertEvents, storedEventId, type NewEvent } from '../engagement/events
 import { AUDIT, appendAudit } from '../audit/index.ts';
 import { ensureClinician } from '../store/clinicians.ts';
 import type { Db } from '../store/index.ts';
-import { addCare, nowIso } from '../store/index.ts';
+import { joinCare, nowIso } from '../store/index.ts';
 
 // Gmail mailbox sync: replies from patients that never passed through Attune (a patient answering a
 // clinician's ordinary Gmail message) become `replied` engagement events with their latency.
@@ -137,26 +137,17 @@ async function joinCareTeams(
       details: { role: 'clinician', source: 'gmail_sync' },
     });
   if (clinician.disabled) return 0;
-  const already = new Set<string>();
-  for (let i = 0; i < ids.length; i += 500) {
-    const rows = await tx
-      .selectFrom('care_relations')
-      .select('patient_id')
-      .where('practice_id', '=', practiceId)
-      .where('clinician_id', '=', clinician.id)
-      .where('patient_id', 'in', ids.slice(i, i + 500))
-      .execute();
-    for (const r of rows) already.add(r.patient_id);
-  }
-  const fresh = ids.filter((id) => !already.has(id));
-  for (const patientId of fresh) {
-    await addCare(tx, {
+  let joined = 0;
+  for (const patientId of ids) {
+    const fresh = await joinCare(tx, {
       practiceId,
       clinicianId: clinician.id,
-      patientIds: [patientId],
+      patientId,
       source: 'imported',
       at,
     });
+    if (!fresh) continue;
+    joined++;
     await appendAudit(tx, {
       practiceId,
       actor: SYNC_ACTOR,
@@ -166,7 +157,7 @@ async function joinCareTeams(
       details: { operation: 'add', clinicianId: clinician.id, changed: true, source: 'imported' },
     });
   }
-  return fresh.length;
+  return joined;
 }
 
 interface Header {

@@ -57,6 +57,37 @@ export async function addCare(
   );
 }
 
+/**
+ * Puts one clinician in one patient's care team; true when they were not in it yet (the callers
+ * that audit each change say whether it changed, and those that audit only joins audit these).
+ * The insert itself tells, so two runs at once cannot both count the same join.
+ */
+export async function joinCare(
+  db: Db,
+  rel: {
+    practiceId: string;
+    clinicianId: string;
+    patientId: string;
+    source: CareSource;
+    at: string;
+    by?: string | null;
+  },
+): Promise<boolean> {
+  const r = await db
+    .insertInto('care_relations')
+    .values({
+      practice_id: rel.practiceId,
+      patient_id: rel.patientId,
+      clinician_id: rel.clinicianId,
+      source: rel.source,
+      created_at: rel.at,
+      created_by: rel.by ?? null,
+    })
+    .onConflict((oc) => oc.columns(['patient_id', 'clinician_id']).doNothing())
+    .executeTakeFirst();
+  return Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
+}
+
 /** Whether `clinicianId` is in the care team of `patientId` (both of `practiceId`). */
 export async function inCareTeam(
   db: Db,

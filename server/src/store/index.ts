@@ -6,6 +6,7 @@ export { findPatient, findPatientByEmail, patientEmailsAmong, toPatient } from '
 export {
   addCare,
   careTeam,
+  joinCare,
   inCareTeam,
   mayReadMessage,
   maySeePatient,

@@ -4,7 +4,7 @@ import { CareTeamSchema, type CareTeam } from '@attune/shared/api';
 import { AUDIT, appendAudit, auditContext } from '../../audit/index.ts';
 import { requireAdmin } from '../../identity/middleware.ts';
 import {
-  addCare,
+  joinCare,
   careTeam,
   findPatient,
   nowIso,
@@ -101,21 +101,17 @@ export const careTeamRoutes: RouteModule = {
         const clinicianId = await clinicianOf(c, db, { enabledOnly: operation === 'add' });
         const { practiceId, clinicianId: adminId } = c.get('auth');
         await db.transaction().execute(async (tx) => {
-          let changed: boolean;
-          if (operation === 'add') {
-            const before = await careTeam(tx, practiceId, patient.id);
-            changed = !before.some((m) => m.clinicianId === clinicianId);
-            await addCare(tx, {
-              practiceId,
-              clinicianId,
-              patientIds: [patient.id],
-              source: 'assigned',
-              at: nowIso(now()),
-              by: adminId,
-            });
-          } else {
-            changed = await removeCare(tx, practiceId, clinicianId, patient.id);
-          }
+          const changed =
+            operation === 'add'
+              ? await joinCare(tx, {
+                  practiceId,
+                  clinicianId,
+                  patientId: patient.id,
+                  source: 'assigned',
+                  at: nowIso(now()),
+                  by: adminId,
+                })
+              : await removeCare(tx, practiceId, clinicianId, patient.id);
           await appendAudit(tx, {
             ...auditContext(c),
             action: AUDIT.CARE_CHANGE,
