@@ -180,6 +180,19 @@ describe.each(dialectsUnderTest())(
         // Refused before any call to Google (the configured practice was used for every mailbox before).
         expect(r.stderr).toContain('no practice nowhere.example');
         expect(r.stderr).not.toContain('Gmail sync failed');
+
+        // A practice that does not own the mailbox's domain: refused the same way, no account made.
+        const clinicians = () =>
+          server.store.db.selectFrom('clinicians').select('email').where('practice_id', '=', other).execute();
+        const before = await clinicians();
+        const wrong = await attune(
+          ['import', 'gmail', '--mailbox', 'dr@calm.example', '--practice', 'other.example', '--key', key],
+          env,
+        );
+        expect(wrong.code).toBe(1);
+        expect(wrong.stderr).toContain(`dr@calm.example is not in one of the domains of practice ${other}`);
+        expect(wrong.stderr).not.toContain('Gmail sync failed');
+        expect(await clinicians()).toEqual(before);
       },
       SLOW,
     );

@@ -55,6 +55,15 @@ export async function runGmailImport(args: string[]): Promise<number> {
       readBodies: bodies,
       notifyCrisis: crisisNotifier({ db: store.db, config, transport }),
     });
+    if (r.status === 'outside_practice') {
+      // Refused before any call to Google, nothing stored: the account would be one that could
+      // never sign in to this practice (sign-in takes only its domains), put in its care teams.
+      process.stderr.write(
+        `attune import gmail: ${mailbox} is not in one of the domains of practice ${practiceId} ` +
+          '(`attune practice list` shows them); nothing was imported.\n',
+      );
+      return 1;
+    }
     process.stdout.write(
       r.status === 'initialized'
         ? `Mailbox connected at history id ${r.historyId}; replies from now on are recorded on the next run.\n`

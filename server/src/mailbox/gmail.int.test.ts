@@ -450,6 +450,29 @@ describe.each(dialectsUnderTest())('Gmail mailbox sync on %s', (dialect) => {
     expect(await team()).toEqual([]);
   });
 
+  it("refuses a mailbox outside the practice's domains before any call to Google, making no account", async () => {
+    // Another practice of the same deployment names Calm Waters' clinician's mailbox (a typo in
+    // --practice, say): syncing it there would make an account that could never sign in there.
+    const other = (await ensurePractice(store.db, { name: 'Other Clinic', domains: ['other.example'] }))
+      .practiceId;
+    fake.add({
+      id: 'c1',
+      threadId: 'th1',
+      labelIds: ['SENT'],
+      internalDate: T0,
+      headers: { From: MAILBOX, To: 'alex@patients.example' },
+    });
+    for (const mailbox of [MAILBOX, 'dr@calm.example.evil.test', 'no-domain']) {
+      const r = await sync({ practiceId: other, mailbox });
+      expect(r).toMatchObject({ status: 'outside_practice', examined: 0, careJoins: 0 });
+    }
+    expect(fake.requests).toEqual([]);
+    expect(await store.db.selectFrom('clinicians').select('id').execute()).toEqual([]);
+    expect(await edb(store.db).selectFrom('mailbox_sync').select('mailbox').execute()).toEqual([]);
+    // Its own practice syncs it, whatever the case of its domain.
+    expect(await sync({ mailbox: 'DR@Calm.Example' })).toMatchObject({ status: 'initialized' });
+  });
+
   it('restarts from now when the stored history id has expired', async () => {
     await sync();
     await edb(store.db).updateTable('mailbox_sync').set({ history_id: '10' }).execute();

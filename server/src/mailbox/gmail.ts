@@ -9,6 +9,7 @@ import { AUDIT, appendAudit } from '../audit/index.ts';
 import { ensureClinician } from '../store/clinicians.ts';
 import type { Db } from '../store/index.ts';
 import { joinCare, nowIso } from '../store/index.ts';
+import { normalizeDomain, practiceDomainList } from '../store/practices.ts';
 
 // Gmail mailbox sync: replies from patients that never passed through Attune (a patient answering a
 // clinician's ordinary Gmail message) become `replied` engagement events with their latency.
@@ -42,6 +43,10 @@ import { joinCare, nowIso } from '../store/index.ts';
 //   clinician.provisioned); a disabled one joins nothing. A send's join is implied by its
 //   message.send event; a sync writes no event of its own, so each new join is a care.change
 //   (actor system gmail-sync, references only).
+// - Only a mailbox in one of the practice's own domains is synced (status 'outside_practice'
+//   otherwise, before any call to Google and with nothing stored): the rule sign-in applies
+//   (identity/authenticator.ts), so a sync never makes an account that could not sign in, nor puts
+//   an outsider in a care team.
 // Production auth is a service account with domain-wide delegation (a JWT client impersonating
 // the clinician's mailbox, scope gmail.metadata; gmail.readonly only when bodies are enabled).
 
@@ -97,7 +102,8 @@ export interface GmailSyncOptions {
 }
 
 export interface GmailSyncReport {
-  status: 'initialized' | 'synced' | 'history_expired';
+  /** outside_practice: the mailbox's domain is none of the practice's; nothing was done. */
+  status: 'initialized' | 'synced' | 'history_expired' | 'outside_practice';
   historyId: string | null;
   examined: number;
   replies: number;
@@ -206,6 +212,16 @@ function plainText(payload: gmail_v1.Schema$MessagePart | undefined): string {
   return '';
 }
 
+/**
+ * Whether `mailbox`'s domain is one of the practice's domains: the rule a Google or development
+ * sign-in must meet (identity/authenticator.ts), so the clinician a sync makes could sign in.
+ */
+export async function mailboxInPractice(db: Db, practiceId: string, mailbox: string): Promise<boolean> {
+  const at = mailbox.lastIndexOf('@');
+  const domain = at > 0 ? normalizeDomain(mailbox.slice(at + 1)) : null;
+  return domain !== null && (await practiceDomainList(db, practiceId)).includes(domain);
+}
+
 /** An opaque, stable reference for a notice (no Gmail id, which the clinician could search for). */
 function opaqueRef(practiceId: string, gmailId: string): string {
   return createHash('sha256').update(`${practiceId}\0${gmailId}`).digest('hex').slice(0, 12);
@@ -226,6 +242,10 @@ export async function syncGmailMailbox(o: GmailSyncOptions): Promise<GmailSyncRe
     unmatched: 0,
     careJoins: 0,
   };
+  if (!(await mailboxInPractice(o.db, o.practiceId, mailbox))) {
+    report.status = 'outside_practice';
+    return report;
+  }
   const state = await db
     .selectFrom('mailbox_sync')
     .selectAll()
