@@ -70,17 +70,21 @@ async function importFhir(args: string[]): Promise<number> {
     if (!practice) return 1;
     const { practiceId } = practice;
     const now = new Date();
+    // The operator at the CLI (the OS user) is who imported, as POST /v1/fhir names its caller: the
+    // import's phi.write and the care-team joins it makes name the same person (45 CFR
+    // 164.312(b): who wrote PHI, not only that a program did).
+    const actor = cliActor();
     const { result: r, care } = await store.db.transaction().execute(async (tx) => {
       // The operator at the CLI is the practice's admin here: the appointments' practitioners join
       // their patients' care teams (engagement/fhir.ts), each join audited with the OS user.
       const imported = await importFhirBundleWithCare(tx, practiceId, parsed.data, now, {
-        assignCare: { by: null, audit: { actor: cliActor() } },
+        assignCare: { by: null, audit: { actor } },
       });
       const { result, care } = imported;
       await appendAudit(tx, {
         action: AUDIT.PHI_WRITE,
         outcome: 'success',
-        actor: { type: 'system', id: 'cli:import-fhir' },
+        actor,
         practiceId,
         target: { type: 'engagement_events', id: practiceId },
         details: {

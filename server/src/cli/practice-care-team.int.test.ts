@@ -298,6 +298,15 @@ describe.each(dialectsUnderTest())('attune practice care-team (the real CLI) on 
       expect(await team()).toEqual(['dr.a@example.org:created', 'dr.b@example.org:imported']);
       const last = (await careEvents()).at(-1)!;
       expect(last).toMatchObject({ actor_type: 'cli', actor_id: userInfo().username, target_id: patientId });
+      // The import's own phi.write names the same operator as its joins, not a system actor.
+      const write = await server.store.db
+        .selectFrom('audit_events')
+        .selectAll()
+        .where('action', '=', AUDIT.PHI_WRITE)
+        .orderBy('seq', 'desc')
+        .executeTakeFirstOrThrow();
+      expect(write).toMatchObject({ actor_type: 'cli', actor_id: userInfo().username });
+      expect(JSON.parse(write.details)).toMatchObject({ operation: 'fhir_import', care_joined: 1 });
       const json = await attune(['import', 'fhir', file, '--json'], env);
       expect(JSON.parse(json.stdout)).toMatchObject({
         duplicates: 2,

@@ -177,6 +177,8 @@ describe.each(dialectsUnderTest())('care teams from a FHIR import on %s', (diale
     }
     const write = audit.find((e) => e.action === AUDIT.PHI_WRITE)!;
     expect(JSON.parse(write.details)).toMatchObject({ care_joined: 2, without_care_team: 1 });
+    // Over HTTP the import is the caller's (the CLI's twin names the OS user: cli/import.ts).
+    expect([write.actor_type, write.actor_id]).toEqual(['clinician', clinicianIds['boss@a.example.org']]);
     expect(JSON.stringify(audit)).not.toContain('@');
 
     const again = await call('POST', '/v1/fhir', admin, bundle);
