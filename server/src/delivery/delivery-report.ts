@@ -68,7 +68,14 @@ export async function recordDeliveryReport(
       .select(['id', 'practice_id', 'message_id', 'status'])
       .where('id', '=', input.deliveryId)
       .executeTakeFirst();
-    if (!d) return recordCopyReport(tx, svc.now(), input, { terminal, action, status, said });
+    if (!d)
+      return recordCopyReport(tx, svc.now(), input, {
+        terminal,
+        action,
+        status,
+        said,
+        delayMs: opts.failureNoticeDelayMs ?? FAILURE_NOTICE_WINDOW_MS,
+      });
     const now = svc.now();
     const t = nowIso(now);
     await tx
@@ -133,14 +140,15 @@ export async function recordDeliveryReport(
 /**
  * A report to the return path of a relayed message's retry copy (gateway-mail.ts), which has no
  * delivery row: a 5.x.x one fails the copy for good (once: the row keeps the remote server's word)
- * and tells the original's sender (queueRelayFailureNotice, once per copy); a delay changes nothing.
+ * and tells the original's sender (queueRelayFailureNotice: one notice per relayed message per
+ * burst); a delay changes nothing.
  * Audited by reference and status code; no delivery_reports row (that table names deliveries).
  */
 async function recordCopyReport(
   tx: Tx,
   now: Date,
   input: DeliveryReportInput,
-  r: { terminal: boolean; action: string; status: string; said: string },
+  r: { terminal: boolean; action: string; status: string; said: string; delayMs: number },
 ): Promise<DeliveryReportResult> {
   const copy = await tx
     .selectFrom('outbox')
@@ -165,8 +173,9 @@ async function recordCopyReport(
       outcome = 'failed';
       await queueRelayFailureNotice(
         tx,
-        { id: copy.id, practiceId: copy.practice_id, notify: copy.payload_ref },
+        { id: copy.id, practiceId: copy.practice_id, ref: copy.payload_ref },
         now,
+        r.delayMs,
       );
     }
   }

@@ -16,11 +16,15 @@ import { returnPathFor } from './verp.ts';
 // A retry copy (a relayed message the next hop refused for now for one recipient) leaves from its
 // own VERP return path, bounce+<row id>-<MAC>@<reply domain> (verp.ts), like secured mail, so a
 // report the recipient's server sends later comes back to the gateway (delivery-report.ts). When
-// it fails for good (attempts used up, a 5xx, or such a report), the original's sender is told once
-// by a PHI-free notice (failure-notice.ts); the row's payload_ref is that sender's address (a
-// practice address, kept in clear because the sealed payload is dropped once the copy is sent and a
-// report may come days later). A report (and a copy of a bounce, or of Attune's own output coming
-// round again) has no one to tell: reports never are, and the rest keep their own sender.
+// it fails for good (attempts used up, a 5xx, or such a report), the original's sender is told by a
+// PHI-free notice (failure-notice.ts), one per relayed message per burst however many of its copies
+// fail. The row's payload_ref says who and which message: `<relayed message ref> <sender>`
+// (copyRef), the sender's address being a practice address, kept in clear because the sealed
+// payload is dropped once the copy is sent and a report may come days later; the ref is a hash of
+// the SMTP transaction (gateway/outbound.ts), the same for every copy of one message, so the copies
+// of a message are the rows with the same payload_ref. A report (and a copy of a bounce, or of
+// Attune's own output coming round again) has no one to tell: reports never are, and the rest keep
+// their own sender.
 
 /** Outbox kind of mail composed by the gateway. */
 export const GATEWAY_MAIL_KIND = 'gateway_mail';
@@ -35,6 +39,11 @@ export interface RetryCopyOf {
    * envelope sender (a delivery's return path already brings its bounces back).
    */
   own: boolean;
+  /**
+   * Names the relayed message, the same for each of its copies (32 hex digits, a hash of the SMTP
+   * transaction, nothing of the message): its copies' failures make one notice, with this reference.
+   */
+  relayed: string;
 }
 
 interface GatewayMailPayload {
@@ -82,9 +91,33 @@ export async function queueGatewayMail(
   svc.kick();
 }
 
-/** Whom the failure of a retry copy is told to: its original's sender, when it has one to tell. */
+/** Whom the failure of a retry copy is told to and about which message (copyRef), or null. */
 function notifiedOf(copy: RetryCopyOf | undefined): string | null {
-  return copy?.own && copy.sender !== '' ? copy.sender : null;
+  return copy?.own && copy.sender !== '' ? copyRef(copy.relayed, copy.sender) : null;
+}
+
+const RELAYED_REF = /^[0-9a-f]{32}$/;
+
+/** A retry copy's payload_ref: the relayed message's reference and the sender to tell. */
+export function copyRef(relayed: string, sender: string): string {
+  if (!RELAYED_REF.test(relayed)) throw new Error('relayed message reference: 32 hex digits');
+  return `${relayed} ${sender}`;
+}
+
+/**
+ * Who a failed retry copy is told to, and the reference of its relayed message, from its
+ * payload_ref; null when no one is told. A copy queued before copies named their message (its
+ * payload_ref only the sender) is its own message: its failure is told alone, as it was then.
+ */
+export function parseCopyRef(
+  copyId: string,
+  payloadRef: string | null,
+): { relayed: string; notify: string } | null {
+  if (!payloadRef) return null;
+  const space = payloadRef.indexOf(' ');
+  const relayed = payloadRef.slice(0, space);
+  if (space > 0 && RELAYED_REF.test(relayed)) return { relayed, notify: payloadRef.slice(space + 1) };
+  return { relayed: copyId, notify: payloadRef };
 }
 
 /** The queued message as the worker sends it, or why it cannot be. */

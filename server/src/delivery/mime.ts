@@ -230,17 +230,25 @@ export function deliveryFailureNotice(opts: {
 
 /**
  * The notice to the sender of a message the gateway relayed (no secure delivery, no Attune message
- * of theirs) whose copy for one recipient, refused for now by the next hop, failed for good
- * (gateway-mail.ts). Nothing of the message (no subject, no content) and not the recipient: only
- * the copy's reference, which the practice's administrator can look up.
+ * of theirs) whose copies for some recipients, refused for now by the next hop, failed for good
+ * (gateway-mail.ts): one per message per burst, with how many failed. Nothing of the message (no
+ * subject, no content) and not the recipients: only the count and the message's reference, which
+ * the practice's administrator can look up (it is in the gateway's log line for the message and on
+ * each copy's outbox row).
  */
-export function relayFailureNotice(opts: { practiceName: string; reference: string }): NoticeContent {
+export function relayFailureNotice(opts: {
+  practiceName: string;
+  reference: string;
+  failed: number;
+}): NoticeContent {
   const practice = oneLine(opts.practiceName);
   const subject = `A message could not be delivered (${practice})`;
+  // "failed for 3", not "delivered to 3": see deliveryFailureNotice.
+  const one = opts.failed === 1;
   const text = [
-    `A message you sent through ${practice}'s mail gateway was taken for some recipients, but failed for one of them after retries. It will not be tried again for that recipient.`,
+    `A message you sent through ${practice}'s mail gateway was taken for some recipients, but failed for ${one ? 'one' : opts.failed} of them after retries. It will not be tried again for ${one ? 'that recipient' : 'them'}.`,
     '',
-    'Your administrator can look up the reference below to see which recipient and why.',
+    `Your administrator can look up the reference below to see which ${one ? 'recipient' : 'recipients'} and why.`,
     `Reference: ${opts.reference}`,
   ].join('\n');
   return { subject, text, html: paragraphsHtml(text) };

@@ -917,8 +917,9 @@ export class OutboxWorker {
     if (row.kind === GATEWAY_MAIL_KIND && outcome.kind === 'failed')
       await queueRelayFailureNotice(
         tx,
-        { id: row.id, practiceId: row.practice_id, notify: row.payload_ref },
+        { id: row.id, practiceId: row.practice_id, ref: row.payload_ref },
         now,
+        this.o.failureNoticeDelayMs,
       );
     if (!row.delivery_id || row.kind !== 'delivery') return;
     if (outcome.kind === 'failed') {

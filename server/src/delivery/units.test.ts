@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { scan } from '@attune/shared/phi';
-import { draftNotice, oneTimeCodeNotice, replyNotice, secureLinkNotice } from './mime.ts';
+import { copyRef, parseCopyRef } from './gateway-mail.ts';
+import { draftNotice, oneTimeCodeNotice, relayFailureNotice, replyNotice, secureLinkNotice } from './mime.ts';
 import { backoffMs } from './outbox.ts';
 import { nextLocalHour } from './schedule.ts';
 import { hashOneTimeCode, hashToken, looksLikeToken, newLinkToken, newOneTimeCode } from './tokens.ts';
@@ -74,6 +75,37 @@ describe('notices', () => {
     const urgent = replyNotice({ practiceName: 'Calm', reference: 'r-1', urgent: true });
     expect(urgent.subject).toMatch(/^\[Urgent\]/);
     expect(urgent.text).not.toMatch(/suicid|kill|harm/i);
+  });
+});
+
+describe('relayed copies and their failure notice', () => {
+  const ref = 'a'.repeat(32);
+
+  it('names the relayed message and the sender on each copy; a copy queued before that is its own message', () => {
+    expect(parseCopyRef('copy-1', copyRef(ref, 'dr.lee@clinic.test'))).toEqual({
+      relayed: ref,
+      notify: 'dr.lee@clinic.test',
+    });
+    // Rows written by the version that told each copy alone: payload_ref was the sender only.
+    expect(parseCopyRef('copy-1', 'dr.lee@clinic.test')).toEqual({
+      relayed: 'copy-1',
+      notify: 'dr.lee@clinic.test',
+    });
+    expect(parseCopyRef('copy-1', null)).toBeNull();
+    expect(() => copyRef('not hex', 'dr.lee@clinic.test')).toThrow();
+  });
+
+  it('counts the failed recipients, names none, and holds nothing the detector calls PHI', () => {
+    for (const [failed, says] of [
+      [1, 'failed for one of them after retries. It will not be tried again for that recipient.'],
+      [3, 'failed for 3 of them after retries. It will not be tried again for them.'],
+    ] as const) {
+      const n = relayFailureNotice({ practiceName: 'Lakeside Counseling', reference: ref, failed });
+      expect(n.text).toContain(says);
+      expect(n.text).toContain(`Reference: ${ref}`);
+      const text = n.text.replace(/^Reference: .*$/m, '');
+      expect(scan(`${n.subject}\n${text}`, { allowList: ['Lakeside Counseling'] })).toEqual([]);
+    }
   });
 });
 

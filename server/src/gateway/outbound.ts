@@ -329,6 +329,9 @@ async function refusedInPart(
       },
     };
   }
+  // One reference for every copy of this message: their failures make one notice to the sender,
+  // which quotes it; logged, so an administrator can find the message's log lines from the notice.
+  const relayed = digest(tx.key, 'relayed');
   try {
     const practiceId = (await tx.senderOf())?.practiceId ?? ctx.reports.practiceId;
     if (!practiceId || !known) {
@@ -357,14 +360,14 @@ async function refusedInPart(
         to: r.address,
         messageId: `<retry-${digest(tx.key, 'retry', r.address)}@${domain}>`,
         raw: tx.relayed,
-        copy: { sender: envelope.from, own: !tx.processed },
+        copy: { sender: envelope.from, own: !tx.processed, relayed },
       });
     }
   } catch (err) {
     log('failed', { error: errorName(err) });
     return fallback;
   }
-  log(report ? 'queued' : 'none');
+  log(report ? 'queued' : 'none', later.length > 0 ? { reference: relayed } : {});
   const parts = [
     ...(later.length > 0 ? [`${later.length} refused for now will be retried`] : []),
     ...(failed.length > 0 ? [`${failed.length} refused${report ? ', a delivery report follows' : ''}`] : []),

@@ -17,7 +17,8 @@ import { client, rawMessage, startSink, type Sink, type SinkMessage } from './te
 // refuses another for now: the outbox retries a copy for that recipient. The copy leaves from its
 // own VERP return path (so a bounce after the next hop's 250 comes back to the gateway), and when it
 // fails for good (a 5xx, attempts used up, or such a bounce) the sender is told once, without PHI,
-// and never about the notice itself. The real gateway, store and outbox, on SQLite and PostgreSQL.
+// and never about the notice itself; several copies of one message failing in a burst make one
+// notice that counts them. The real gateway, store and outbox, on SQLite and PostgreSQL.
 
 const CLINICIAN = 'dr.lee@clinic.test';
 /** A clinician whose own mailbox the next hop refuses for good: their failure notice fails too. */
@@ -89,6 +90,9 @@ describe.each(dialectsUnderTest())('gateway: retry copies of relayed mail on %s'
     await store?.cleanup();
   });
 
+  /** How long a failure notice waits for more failures of its message (the server's default: 60 s). */
+  const NOTICE_DELAY_MS = 1_000;
+
   async function setUp(): Promise<void> {
     store = await createTestStore(dialect);
     seen = new Map();
@@ -121,7 +125,13 @@ describe.each(dialectsUnderTest())('gateway: retry copies of relayed mail on %s'
       config,
       store,
       logger: silentLogger,
-      worker: { pollMs: 50, backoffBaseMs: 50, backoffMaxMs: 100, maxAttempts: 3 },
+      worker: {
+        pollMs: 50,
+        backoffBaseMs: 50,
+        backoffMaxMs: 100,
+        maxAttempts: 3,
+        failureNoticeDelayMs: NOTICE_DELAY_MS,
+      },
     });
     delivery.start();
     gw = await startGateway({
@@ -149,27 +159,42 @@ describe.each(dialectsUnderTest())('gateway: retry copies of relayed mail on %s'
 
   const to = (addr: string) => (m: SinkMessage) => m.to.includes(addr);
 
-  /** Relays a plain message from `from` to vendor@ and `later`; the next hop refuses `later` for now. */
-  async function relayed(later: string, from = CLINICIAN): Promise<string> {
+  /**
+   * Relays a plain message from `from` to vendor@ and each of `later`; the next hop refuses `later`
+   * for now. The reference of the relayed message its copies carry (and its notice quotes).
+   */
+  async function relayed(later: string | string[], from = CLINICIAN): Promise<string> {
+    const laters = typeof later === 'string' ? [later] : later;
+    const before = new Set((await copies()).map((c) => c.id));
     const info = await client(gw.port).sendMail({
-      envelope: { from, to: ['vendor@example.com', later] },
+      envelope: { from, to: ['vendor@example.com', ...laters] },
       raw: rawMessage({
         from,
-        to: `vendor@example.com, ${later}`,
+        to: ['vendor@example.com', ...laters].join(', '),
         subject: SUBJECT,
         text: TEXT,
         messageId: `<${newId()}@clinic.test>`,
       }),
     });
-    expect(info.response).toMatch(/^250 .*1 refused for now will be retried/);
-    const copy = await store.db
-      .selectFrom('outbox')
-      .select(['id', 'payload_ref'])
-      .where('kind', '=', 'gateway_mail')
-      .executeTakeFirstOrThrow();
-    expect(copy.payload_ref).toBe(from);
-    return copy.id;
+    expect(info.response).toMatch(new RegExp(`^250 .*${laters.length} refused for now will be retried`));
+    const mine = (await copies()).filter((c) => !before.has(c.id));
+    expect(mine).toHaveLength(laters.length);
+    // Each copy names the relayed message (the same for all) and the sender to tell, nothing else.
+    expect(new Set(mine.map((c) => c.payload_ref)).size).toBe(1);
+    const m = /^([0-9a-f]{32}) (.+)$/.exec(mine[0]!.payload_ref ?? '');
+    expect(m?.[2]).toBe(from);
+    return m![1]!;
   }
+
+  /** The retry copies (gateway_mail rows), oldest first. */
+  const copies = () =>
+    store.db
+      .selectFrom('outbox')
+      .select(['id', 'payload_ref', 'permanent_failure', 'done_at'])
+      .where('kind', '=', 'gateway_mail')
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute();
 
   const outboxRows = () =>
     store.db
@@ -180,13 +205,18 @@ describe.each(dialectsUnderTest())('gateway: retry copies of relayed mail on %s'
       .execute();
 
   /** The failure notice is PHI-free: nothing of the message, not the recipient, nothing the detector finds. */
-  async function expectNotice(mail: SinkMessage, copyId: string, recipient: string): Promise<void> {
+  async function expectNotice(
+    mail: SinkMessage,
+    reference: string,
+    recipients: string | string[],
+    failed = 'one',
+  ): Promise<void> {
     const parsed = await simpleParser(mail.raw);
     expect(parsed.subject).toBe('A message could not be delivered (Lakeside Counseling)');
-    expect(parsed.text).toContain(`Reference: ${copyId}`);
-    expect(parsed.text).toContain('failed for one of them after retries');
+    expect(parsed.text).toContain(`Reference: ${reference}`);
+    expect(parsed.text).toContain(`failed for ${failed} of them after retries`);
     const whole = mail.raw.toString('utf8');
-    for (const word of [recipient, 'vendor@', 'Jane', 'Roe', 'toner', 'Order'])
+    for (const word of [recipients, 'vendor@', 'Jane', 'Roe', 'toner', 'Order'].flat())
       expect(whole).not.toContain(word);
     const text = (parsed.text ?? '').replace(/^Reference: .*$/m, '');
     expect(scan(`${parsed.subject ?? ''}\n${text}`, { allowList: ['Lakeside Counseling'] })).toEqual([]);
@@ -197,15 +227,16 @@ describe.each(dialectsUnderTest())('gateway: retry copies of relayed mail on %s'
   it('sends the copy from its own VERP return path and tells the sender once, PHI-free, when the next hop refuses it for good', async () => {
     await setUp();
     const later = 'later-550@example.com';
-    const copyId = await relayed(later);
+    const reference = await relayed(later);
     const notice = await until(() => sink.messages.find(to(CLINICIAN)));
-    await expectNotice(notice, copyId, later);
+    await expectNotice(notice, reference, later);
     // The relayed message came from the clinician; its copy from the copy's own return path.
     const froms = seen.get(later)!;
     expect(froms[0]).toBe(CLINICIAN);
     expect(froms.slice(1)).toHaveLength(1);
     expect(froms[1]).toMatch(VERP);
-    expect(deliveryOfReturnPath(delivery.services.masterKey, froms[1]!)).toBe(copyId);
+    const [copy] = await copies();
+    expect(deliveryOfReturnPath(delivery.services.masterKey, froms[1]!)).toBe(copy!.id);
     await new Promise((r) => setTimeout(r, 500));
     expect(sink.messages.filter(to(CLINICIAN))).toHaveLength(1);
     expect((await outboxRows()).map((r) => [r.kind, r.permanent_failure])).toEqual([
@@ -217,9 +248,9 @@ describe.each(dialectsUnderTest())('gateway: retry copies of relayed mail on %s'
   it('tells the sender once when the copy is refused for now until its attempts are used up', async () => {
     await setUp();
     const later = 'later-451@example.com';
-    const copyId = await relayed(later);
+    const reference = await relayed(later);
     const notice = await until(() => sink.messages.find(to(CLINICIAN)));
-    await expectNotice(notice, copyId, later);
+    await expectNotice(notice, reference, later);
     const froms = seen.get(later)!;
     // The relayed message, then three attempts of the copy, each from its return path.
     expect(froms).toHaveLength(4);
@@ -231,7 +262,7 @@ describe.each(dialectsUnderTest())('gateway: retry copies of relayed mail on %s'
   it('tells the sender once when the recipient’s server bounces the copy after the next hop took it', async () => {
     await setUp();
     const later = 'later-ok@example.com';
-    const copyId = await relayed(later);
+    const reference = await relayed(later);
     const copy = await until(() => sink.messages.find(to(later)));
     expect(copy.from).toMatch(VERP);
     await until(async () => ((await outboxRows())[0]?.done_at ? true : undefined));
@@ -240,23 +271,47 @@ describe.each(dialectsUnderTest())('gateway: retry copies of relayed mail on %s'
     for (let i = 0; i < 2; i++)
       await client(gw.port).sendMail({ envelope: { from: '', to: [copy.from] }, raw: dsn(copy.from, later) });
     const notice = await until(() => sink.messages.find(to(CLINICIAN)));
-    await expectNotice(notice, copyId, later);
+    await expectNotice(notice, reference, later);
     await new Promise((r) => setTimeout(r, 500));
     expect(sink.messages.filter(to(CLINICIAN))).toHaveLength(1);
+    const [row] = await copies();
     const audit = await store.db
       .selectFrom('audit_events')
       .select(['outcome', 'target_id', 'details'])
       .where('action', '=', 'delivery.report')
       .execute();
     expect(audit.map((a) => [a.outcome, a.target_id])).toEqual([
-      ['failure', copyId],
-      ['failure', copyId],
+      ['failure', row!.id],
+      ['failure', row!.id],
     ]);
     expect(audit.map((a) => JSON.parse(a.details) as { applied: string }).map((d) => d.applied)).toEqual([
       'failed',
       'recorded',
     ]);
     for (const a of audit) expect(a.details).not.toContain(later);
+  });
+
+  it('tells the sender once per message when several of its copies fail in a burst, with how many', async () => {
+    await setUp();
+    // Two copies refused for good at their first retry, one refused for now until its attempts are
+    // used up (a few backoffs later), one taken: three failures of one message, one notice.
+    const failing = ['later-550@example.com', 'later-550@example.net', 'later-451@example.com'];
+    const reference = await relayed([...failing, 'later-ok@example.com']);
+    const notice = await until(() => sink.messages.find(to(CLINICIAN)));
+    await expectNotice(notice, reference, failing, '3');
+    expect((await simpleParser(notice.raw)).text).toContain('It will not be tried again for them.');
+    await new Promise((r) => setTimeout(r, NOTICE_DELAY_MS + 500));
+    expect(sink.messages.filter(to(CLINICIAN))).toHaveLength(1);
+    expect((await copies()).map((c) => c.permanent_failure).sort()).toEqual([0, 1, 1, 1]);
+    expect(
+      (await outboxRows()).filter((r) => r.kind === 'relay_failure_notice').map((r) => r.permanent_failure),
+    ).toEqual([0]);
+
+    // Another message of the same sender is another notice, with its own reference and count.
+    const other = await relayed('later-550@example.org');
+    expect(other).not.toBe(reference);
+    const next = await until(() => sink.messages.filter(to(CLINICIAN))[1]);
+    await expectNotice(next, other, 'later-550@example.org');
   });
 
   it('never reports the failure of the failure notice itself', async () => {
