@@ -16,10 +16,12 @@ export interface DeliveryReportInput {
   deliveryId: string;
   /**
    * unknown: mail to the return path that is no RFC 3464 report (a legacy MTA's bounce in free
-   * text, an auto-reply): recorded so an admin sees something came back, nothing else changes.
+   * text): recorded so an admin sees something came back, nothing else changes. auto_reply: an
+   * out-of-office or other automatic reply (gateway/auto-reply.ts), recorded the same way: the
+   * patient's mailbox took the message in, so it is never a failure.
    */
-  action: 'failed' | 'delayed' | 'unknown';
-  /** RFC 3463 enhanced status code, e.g. 5.1.1 ('unknown' for action unknown). */
+  action: 'failed' | 'delayed' | 'unknown' | 'auto_reply';
+  /** RFC 3463 enhanced status code, e.g. 5.1.1 (the action itself for unknown and auto_reply). */
   status: string;
   /** The remote server's diagnostic text, as received. */
   diagnostic: string | null;
@@ -28,6 +30,8 @@ export interface DeliveryReportInput {
 
 /** Action and status of a report that is no RFC 3464 report (see DeliveryReportInput). */
 export const UNKNOWN = 'unknown' as const;
+/** Action and status of an automatic reply to the return path (see DeliveryReportInput). */
+export const AUTO_REPLY = 'auto_reply' as const;
 
 export type DeliveryReportResult =
   /** messageId: the Attune message, null for a relayed message's copy (gateway-mail.ts). */
@@ -49,9 +53,10 @@ export async function recordDeliveryReport(
   input: DeliveryReportInput,
   opts: { failureNoticeDelayMs?: number } = {},
 ): Promise<DeliveryReportResult> {
-  const unknown = input.action === 'unknown';
+  // No report of a status (a free-text bounce, an auto-reply): recorded as what it is, nothing else.
+  const unknown = input.action === UNKNOWN || input.action === AUTO_REPLY;
   const status = unknown
-    ? UNKNOWN
+    ? input.action
     : /^[245]\.\d{1,3}\.\d{1,3}$/.test(input.status)
       ? input.status
       : input.action === 'failed'
@@ -60,7 +65,7 @@ export async function recordDeliveryReport(
   // Of free text nothing is kept: it may quote the message or the patient.
   const diagnostic = unknown ? null : cleanDiagnostic(input.diagnostic);
   const terminal = input.action === 'failed' && status.startsWith('5.');
-  const action = unknown ? UNKNOWN : terminal ? 'failed' : 'delayed';
+  const action = unknown ? input.action : terminal ? 'failed' : 'delayed';
   const said = `${status}${diagnostic ? ` ${diagnostic}` : ''}`;
   const result = await svc.commit(async (tx): Promise<DeliveryReportResult> => {
     const d = await tx

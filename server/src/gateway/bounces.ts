@@ -1,4 +1,5 @@
-import { UNKNOWN } from '../delivery/delivery-report.ts';
+import { AUTO_REPLY, UNKNOWN } from '../delivery/delivery-report.ts';
+import { isAutoReply } from './auto-reply.ts';
 import type { GatewayBackend } from './backend.ts';
 import { readDeliveryStatus } from './delivery-status.ts';
 import type { SmtpReply } from './smtp-reply.ts';
@@ -6,9 +7,11 @@ import type { SmtpReply } from './smtp-reply.ts';
 // Inbound: delivery status notifications (RFC 3464) to a delivery's return path (VERP,
 // delivery/verp.ts), sent by the recipient's mail server after our relay had taken the message.
 // Always answered 250 once the return path passed its MAC: a report is never bounced (RFC 5321
-// 4.5.5). One that is no RFC 3464 report at all (a legacy MTA's bounce in free text, an
-// auto-reply) is recorded as a report of unknown status, so an admin sees something came back: no
-// state change, nothing of its text kept. A report with no failure or delay in it is dropped.
+// 4.5.5). One that is no RFC 3464 report at all is recorded so an admin sees something came back,
+// with no state change and nothing of its text kept: an out-of-office or other automatic reply
+// (auto-reply.ts) as a report of kind auto_reply, which says the mailbox took the message in;
+// anything else (a legacy MTA's bounce in free text) as a report of unknown status, which may be a
+// failure worth a look. A report with no failure or delay in it is dropped.
 // Logged by reference and status code only: the diagnostic may quote the patient's address.
 
 export async function handleDeliveryReports(
@@ -35,7 +38,9 @@ export async function handleDeliveryReports(
         status: worst.status,
         diagnostic: worst.diagnostic,
       }
-    : { action: UNKNOWN, status: UNKNOWN, diagnostic: null };
+    : isAutoReply(raw)
+      ? { action: AUTO_REPLY, status: AUTO_REPLY, diagnostic: null }
+      : { action: UNKNOWN, status: UNKNOWN, diagnostic: null };
   for (const deliveryId of deliveryIds) {
     const r = await backend.acceptDeliveryReport({ deliveryId, ...report, receivedAt: new Date() });
     log({

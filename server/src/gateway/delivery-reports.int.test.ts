@@ -286,6 +286,101 @@ describe.each(dialectsUnderTest())('gateway: delivery reports to VERP return pat
     expect(sink.messages.filter((m) => m.to.includes(CLINICIAN))).toHaveLength(0);
   });
 
+  it('records an out-of-office reply to the return path as an auto_reply, never a failure, none of its text kept; an Exim bounce marked auto-replied stays unknown', async () => {
+    await setUp();
+    const { messageId, returnPath } = await sent();
+    const before = await deliveryRow();
+    const reply = (headers: string[], text: string) =>
+      Buffer.from(
+        [
+          ...headers,
+          `To: ${returnPath}`,
+          `Message-ID: <${newId()}@example.com>`,
+          'Subject: Out of office: You have a secure message from Lakeside Counseling',
+          '',
+          text,
+          '',
+        ].join('\r\n'),
+      );
+    // Gmail's vacation responder (RFC 3834), then Exchange's automatic reply.
+    await bounce(
+      returnPath,
+      reply(
+        [`From: Jane Roe <${PATIENT}>`, 'Auto-Submitted: auto-replied'],
+        'I am in hospital until Monday; call my sister at 555-0100.',
+      ),
+    );
+    await bounce(
+      returnPath,
+      reply(
+        [
+          `From: Jane Roe <${PATIENT}>`,
+          'Auto-Submitted: auto-generated',
+          `X-MS-Exchange-Inbox-Rules-Loop: ${PATIENT}`,
+          'X-Auto-Response-Suppress: All',
+        ],
+        'Away at my therapy retreat.',
+      ),
+    );
+    // Exim's bounce in free text: auto-replied too, but from the mailer daemon with the failed address.
+    await bounce(
+      returnPath,
+      reply(
+        [
+          'From: Mail Delivery System <Mailer-Daemon@old-mx.example.com>',
+          'Auto-Submitted: auto-replied',
+          `X-Failed-Recipients: ${PATIENT}`,
+        ],
+        'This message was created automatically by mail delivery software.',
+      ),
+    );
+    const reports = await until(async () => {
+      const r = await store.db
+        .selectFrom('delivery_reports')
+        .select(['action', 'status', 'diagnostic'])
+        .orderBy('received_at')
+        .orderBy('id')
+        .execute();
+      return r.length === 3 ? r : undefined;
+    });
+    expect(reports.map((r) => r.action).sort()).toEqual(['auto_reply', 'auto_reply', 'unknown']);
+    for (const r of reports) {
+      expect(r.status).toBe(r.action);
+      expect(r.diagnostic).toBeNull();
+    }
+    const after = await deliveryRow();
+    expect({ status: after.status, last_error: after.last_error }).toEqual({
+      status: before.status,
+      last_error: before.last_error,
+    });
+    const audit = await store.db
+      .selectFrom('audit_events')
+      .select(['outcome', 'details'])
+      .where('action', '=', 'delivery.report')
+      .execute();
+    expect(audit.map((a) => a.outcome)).toEqual(['success', 'success', 'success']);
+    expect(
+      audit
+        .map((a) => JSON.parse(a.details) as Record<string, unknown>)
+        .filter((d) => d['action'] === 'auto_reply'),
+    ).toEqual([
+      { messageId, action: 'auto_reply', status: 'auto_reply', applied: 'recorded' },
+      { messageId, action: 'auto_reply', status: 'auto_reply', applied: 'recorded' },
+    ]);
+    // Nothing of the replies is kept anywhere in the store.
+    const dump = JSON.stringify([
+      await store.db.selectFrom('delivery_reports').selectAll().execute(),
+      await store.db.selectFrom('audit_events').selectAll().execute(),
+      await store.db.selectFrom('deliveries').selectAll().execute(),
+    ]);
+    for (const word of ['hospital', '555-0100', 'retreat', 'Out of office']) expect(dump).not.toContain(word);
+    // No failure notice.
+    clock.offsetMs = 61_000;
+    delivery.worker.kick();
+    await new Promise((r) => setTimeout(r, 400));
+    expect(sink.messages.filter((m) => m.to.includes(CLINICIAN))).toHaveLength(0);
+  });
+
   it('records a 4.x.x delayed report without making the delivery terminal', async () => {
     await setUp();
     const { messageId, returnPath } = await sent();

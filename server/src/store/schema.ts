@@ -138,9 +138,12 @@ export interface DeliveryReportsTable {
   practice_id: string;
   delivery_id: string;
   received_at: string;
-  /** failed | delayed | unknown (mail to the return path that is no RFC 3464 report) */
+  /**
+   * failed | delayed | unknown (mail to the return path that is no RFC 3464 report) | auto_reply
+   * (an out-of-office or other automatic reply: the mailbox took the message in)
+   */
   action: string;
-  /** RFC 3463 enhanced status code; 'unknown' for action unknown. */
+  /** RFC 3463 enhanced status code; the action itself for unknown and auto_reply. */
   status: string;
   /** Addresses removed, printable, at most 200 characters. */
   diagnostic: string | null;
