@@ -87,7 +87,11 @@ export async function backfillContentMacs(
           c.chain.startsWith('archive:') &&
           (!c.break || c.break.reason === 'content_mismatch' || c.break.reason === 'unarchived'),
       )
-      .map((c) => [c.chain, report.checkpointKeys === 'authenticated' ? (c.checkpointedTo?.seq ?? 0) : 0]),
+      .map((c) =>
+        report.checkpointKeys === 'authenticated'
+          ? [c.chain, { covered: c.checkpointedTo?.seq ?? 0, quarantined: new Set(c.quarantined) }]
+          : [c.chain, { covered: 0, quarantined: new Set(c.quarantined) }],
+      ),
   );
   let bound = 0;
   for (const [table, kind] of [
@@ -113,10 +117,12 @@ export async function backfillContentMacs(
         .limit(PAGE)
         .execute();
       for (const r of rows) {
-        const covered = intact.get(archiveChain(r.practice_id));
-        if (covered === undefined) continue;
+        const chain = intact.get(archiveChain(r.practice_id));
+        if (chain === undefined) continue;
         // (b), unless (a): an entry after the last checkpoint may have been rewritten since.
-        if (!opts.upgrade && r.seq > covered) continue;
+        if (!opts.upgrade && r.seq > chain.covered) continue;
+        // Quarantined by an admin, says a signed checkpoint: it vouches for nothing there.
+        if (chain.quarantined.has(r.seq)) continue;
         const res = await db
           .updateTable(t)
           .set({
