@@ -143,7 +143,16 @@ export async function writeCheckpoints(
     const insert = async (tx: Db): Promise<boolean> => {
       const res = await tx
         .insertInto('chain_checkpoints')
-        .values({ id, ...statement, fingerprint: signer.fingerprint, signed })
+        // (The quarantined seqs live in the signed text only: what counts is what was signed.)
+        .values({
+          id,
+          chain: statement.chain,
+          seq: statement.seq,
+          head: statement.head,
+          at: statement.at,
+          fingerprint: signer.fingerprint,
+          signed,
+        })
         .onConflict((oc) => oc.columns(['chain', 'seq']).doNothing())
         .executeTakeFirst();
       // Another process signed this chain at this length first: its run audits it.
