@@ -13,6 +13,7 @@ import { createTestApp, type TestApp } from '../http/testing.ts';
 import { backfillContentMacs } from '../store/content-macs.ts';
 import { dialectsUnderTest } from '../store/testing.ts';
 import { FORGED_MESSAGE, forgeBodyCt, rewriteArchived } from '../testing/tamper.ts';
+import { buildExport } from './export.ts';
 import { decideContent, listUnvouched } from './unvouched-content.ts';
 
 const ADMIN = { type: 'cli' as const, id: 'it-admin' };
@@ -213,6 +214,26 @@ describe.each(dialectsUnderTest())(
         expect.objectContaining({ ref: late.id, reason: 'content_quarantined' }) as unknown,
       ]);
       expect(report.chains.find((c) => c.chain.startsWith('archive:'))?.quarantined).toEqual([late.seq]);
+
+      // An export says so, not that the archive vouches for that entry.
+      const exported = await buildExport(db(), masterKey(), { practiceId: t.practiceA, allowBroken: false });
+      if (!exported.ok) throw new Error(exported.reason);
+      const entries = exported.jsonl
+        .trim()
+        .split('\n')
+        .map(
+          (l) =>
+            JSON.parse(l) as {
+              type: string;
+              archive?: { seq: number; verified: boolean; quarantined?: boolean };
+            },
+        )
+        .filter((l) => l.type === 'entry');
+      expect(entries.find((e) => e.archive!.seq === late.seq)!.archive).toMatchObject({
+        verified: false,
+        quarantined: true,
+      });
+      expect(entries.filter((e) => e.archive!.verified)).toHaveLength(entries.length - 1);
 
       // The attack on the quarantine: delete the marker, so the row is one "merely missing its MAC"
       // that a signed checkpoint now covers. The checkpoint names it quarantined: not bound.
