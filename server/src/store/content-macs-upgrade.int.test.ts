@@ -69,7 +69,7 @@ describe.each(dialectsUnderTest())('resuming the upgrade to content MACs after a
             revoked_at: null,
             in_reply_to: null,
             created_at: at,
-          } as never)
+          })
           .execute();
         await appendArchive(tx, { practiceId, kind: 'message', refId: id, ciphertext: bodyCt });
       });

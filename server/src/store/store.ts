@@ -210,7 +210,8 @@ export async function migrateToLatest(
               name,
               {
                 up: async (db) => {
-                  await hooks[name]?.(db);
+                  // (The migration handle is typed loosely; it is this store's database, mid-migration.)
+                  await hooks[name]?.(db as Db);
                   await m.up(db, store.dialect);
                 },
               },
