@@ -26,7 +26,7 @@ const COMMANDS: Record<
   },
   archive: {
     summary:
-      "export a practice's archive, verified and decrypted: attune archive export --practice P --out FILE [--from ISO] [--to ISO] [--patient EMAIL] [--encrypt-to KEYFILE]",
+      "export a practice's archive, verified and decrypted: attune archive export --practice P --out FILE [--from ISO] [--to ISO] [--patient EMAIL] [--encrypt-to KEYFILE]; stored messages and replies the master key does not vouch for: attune archive content-macs P list | bind ID | quarantine ID",
     load: () => import('./cli/archive.ts'),
   },
   demo: {

@@ -14,7 +14,8 @@ import { gatewayPortFor, startGateway, type RunningGateway } from './gateway/ind
 import type { App, AppDeps } from './http/types.ts';
 import { createAuthenticator, loadDevIssuer } from './identity/index.ts';
 import { createLogger, type Logger } from './log.ts';
-import { backfillContentMacs, CONTENT_MAC_MIGRATION } from './store/content-macs.ts';
+import type { CheckpointRun } from './audit/index.ts';
+import { backfillContentMacs, CONTENT_MAC_MIGRATION, signUpgradeCheckpoints } from './store/content-macs.ts';
 import { ensurePractice, openStore, type Store } from './store/index.ts';
 
 export { loadConfig, testConfig } from './config.ts';
@@ -94,7 +95,17 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
       })
     : undefined;
 
-  const store = await openStore(config);
+  // The upgrade to content MACs signs the archive chains as it finds them, just before 0008 is
+  // applied, so a crash before every old row is bound is resumed at the next start
+  // (store/content-macs.ts).
+  let upgradeCheckpoints: CheckpointRun | null = null;
+  const store = await openStore(config, {
+    beforeMigration: {
+      [CONTENT_MAC_MIGRATION]: async (db) => {
+        upgradeCheckpoints = await signUpgradeCheckpoints(db, masterKey);
+      },
+    },
+  });
   let server: Awaited<ReturnType<typeof listen>> | null = null;
   try {
     // Bind before building the app: with PORT=0 the address is known only now, and the links in
@@ -138,6 +149,15 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
     // Rows stored before content MACs (migration 0008) get theirs, if the archive vouches for them;
     // a read refuses a row without one. After the first start of this version, a cheap probe, and a
     // row found without one then is bound only if a signed checkpoint covers it (content-macs.ts).
+    const upgraded = upgradeCheckpoints as CheckpointRun | null;
+    if (upgraded && upgraded.written.length > 0)
+      notices.push(`Signed ${upgraded.written.length} archive checkpoints for the upgrade to content MACs.`);
+    // References only (chain, position, reason).
+    for (const b of upgraded?.refused ?? [])
+      logger.error(
+        { event: 'content_mac_upgrade_unsigned', chain: b.chain, seq: b.seq, reason: b.reason },
+        'archive chain does not verify at the upgrade to content MACs: not signed (run attune verify)',
+      );
     const macs = await backfillContentMacs(store.db, masterKey, {
       upgrade: store.migrated.includes(CONTENT_MAC_MIGRATION),
     });

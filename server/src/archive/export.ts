@@ -204,8 +204,12 @@ export async function buildExport(
     const selfIntact =
       chainHash(row.prev_hash, archiveCanonical(row)) === row.hash &&
       sha256Hex(row.ciphertext) === row.ciphertext_sha256;
-    const verified = selfIntact && (!walkBreak || row.seq < walkBreak.seq);
-    if (!verified && !req.allowBroken)
+    // An entry an admin quarantined (its stored row judged tampered; the signed checkpoints name
+    // it): in the chain, but its content is vouched for by nothing. Exported, marked so.
+    const quarantined = chainReport?.quarantined?.includes(row.seq) === true;
+    const intact = selfIntact && (!walkBreak || row.seq < walkBreak.seq);
+    const verified = intact && !quarantined;
+    if (!intact && !req.allowBroken)
       return {
         ok: false,
         reason: 'chain_broken',
@@ -228,6 +232,7 @@ export async function buildExport(
         prev_hash: row.prev_hash,
         ciphertext_sha256: row.ciphertext_sha256,
         verified,
+        ...(quarantined ? { quarantined: true } : {}),
       },
     };
     counts.entries++;

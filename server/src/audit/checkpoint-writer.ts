@@ -39,10 +39,23 @@ export interface CheckpointRun {
  * grew by nothing but such events is not signed again, or every run would sign the event of the
  * run before it, for ever.
  */
+export interface WriteCheckpointsOptions {
+  masterKey?: MasterKey;
+  now?: Date;
+  actor?: AuditEventInput['actor'];
+  /**
+   * The upgrade to content MACs (store/content-macs.ts rule (a)), run by the process that applies
+   * migration 0008, just before it: sign the archive chains as they stand, their rows' MACs not
+   * checked (there are none yet), every other check kept (links, hashes, head, each entry's row
+   * there and equal to it). Audit chains are left to the next run.
+   */
+  upgrade?: boolean;
+}
+
 export async function writeCheckpoints(
   db: Db,
   signerFor: (practiceId: string | null) => Promise<CheckpointSigner>,
-  opts: { masterKey?: MasterKey; now?: Date; actor?: AuditEventInput['actor'] } = {},
+  opts: WriteCheckpointsOptions = {},
 ): Promise<CheckpointRun> {
   const now = opts.now ?? new Date();
   const actor = opts.actor ?? { type: 'system' as const };
@@ -63,6 +76,7 @@ export async function writeCheckpoints(
   let trusted: CheckpointKeys | null = null;
   for (const h of heads) {
     if (h.seq <= 0) continue;
+    if (opts.upgrade && !h.chain.startsWith('archive:')) continue;
     const last = await db
       .selectFrom('chain_checkpoints')
       .select(['seq', 'signed'])
@@ -73,11 +87,16 @@ export async function writeCheckpoints(
     trusted ??= await checkpointKeys(db, opts.masterKey);
     // From the longest valid checkpoint (a forged row, even of a greater length, is passed over; more
     // than a few of them and the walk starts from the first entry), or from the start.
-    let from = { seq: 0, head: GENESIS_HASH };
+    let from: { seq: number; head: string; quarantined: readonly number[] } = {
+      seq: 0,
+      head: GENESIS_HASH,
+      quarantined: [],
+    };
     for (const row of last) {
       const checked = await checkCheckpoint(row.signed, trusted);
       if (checked.ok && checked.statement.chain === h.chain) {
-        from = { seq: checked.statement.seq, head: checked.statement.head };
+        const st = checked.statement;
+        from = { seq: st.seq, head: st.head, quarantined: st.quarantined ?? [] };
         break;
       }
     }
@@ -95,26 +114,45 @@ export async function writeCheckpoints(
     if (report.entries <= from.seq) continue;
     const isAudit = !h.chain.startsWith('archive:');
     if (isAudit && !(await auditedSince(db, h.chain, from.seq, report.entries))) continue;
-    if (!isAudit && opts.masterKey) {
-      const unvouched = await unvouchedContent(db, opts.masterKey, h.chain, from.seq, report.entries);
-      if (unvouched) {
-        await refuse(unvouched);
+    // Quarantined entries of the stretch signed before, carried on (see CheckpointStatement).
+    let quarantined = [...from.quarantined];
+    if (!isAudit && (opts.masterKey || opts.upgrade)) {
+      const content = await unvouchedContent(
+        db,
+        opts.upgrade ? null : opts.masterKey!,
+        h.chain,
+        from.seq,
+        report.entries,
+      );
+      if (content.break) {
+        await refuse(content.break);
         continue;
       }
+      quarantined = [...quarantined, ...content.quarantined];
     }
     const statement: CheckpointStatement = {
       chain: h.chain,
       seq: report.entries,
       head: report.head,
       at: nowIso(now),
+      ...(quarantined.length > 0 ? { quarantined } : {}),
     };
     const signer = await signerFor(practiceOfChain(h.chain));
     const signed = await signCleartext(checkpointText(statement), signer.privateKey, now);
     const id = newId();
-    const inserted = await db.transaction().execute(async (tx) => {
+    const insert = async (tx: Db): Promise<boolean> => {
       const res = await tx
         .insertInto('chain_checkpoints')
-        .values({ id, ...statement, fingerprint: signer.fingerprint, signed })
+        // (The quarantined seqs live in the signed text only: what counts is what was signed.)
+        .values({
+          id,
+          chain: statement.chain,
+          seq: statement.seq,
+          head: statement.head,
+          at: statement.at,
+          fingerprint: signer.fingerprint,
+          signed,
+        })
         .onConflict((oc) => oc.columns(['chain', 'seq']).doNothing())
         .executeTakeFirst();
       // Another process signed this chain at this length first: its run audits it.
@@ -130,10 +168,13 @@ export async function writeCheckpoints(
           seq: statement.seq,
           head: statement.head,
           fingerprint: signer.fingerprint,
+          ...(quarantined.length > 0 ? { quarantined: quarantined.length } : {}),
         },
       });
       return true;
-    });
+    };
+    // (The upgrade runs inside the migration's transaction on PostgreSQL.)
+    const inserted = db.isTransaction ? await insert(db) : await db.transaction().execute(insert);
     if (inserted) run.written.push({ id, ...statement, fingerprint: signer.fingerprint, signed });
   }
   return run;
@@ -148,17 +189,28 @@ const PAGE = 500;
  * a row's MAC, put the same forged ciphertext in the row and its entry, and recompute the hashes; the
  * stretch then verifies. Signing it would vouch for the forgery, and the start-up backfill binds a
  * MAC-less row a checkpoint covers (store/content-macs.ts): so such a stretch is refused, an alarm
- * on every run, like any other break. So is an entry without its row (reason row_missing). A store without the MAC columns (an admin command on a store the server
- * has not migrated past 0008) has nothing to check.
+ * on every run, like any other break. So is an entry without its row (reason row_missing). A store
+ * without the MAC columns (an admin command on a store the server has not migrated past 0008) has
+ * nothing to check.
+ *
+ * A row an admin quarantined (a valid quarantine marker in place of its MAC, crypto/content-mac.ts)
+ * is no break: its seq is returned in `quarantined`, and the checkpoint names it as such, so the
+ * statement never vouches for that content, and no start-up binds it on that checkpoint's word even
+ * when the marker is later deleted (the rule the backfill keeps). Its entry may differ from the row
+ * (the marker binds the row's content as the admin saw it): neither is vouched for.
+ *
+ * `masterKey` null: the upgrade's run (WriteCheckpointsOptions.upgrade): MACs are not checked, the
+ * rest is.
  */
 async function unvouchedContent(
   db: Db,
-  masterKey: MasterKey,
+  masterKey: MasterKey | null,
   chain: string,
   after: number,
   to: number,
-): Promise<ChainBreak | null> {
+): Promise<{ break: ChainBreak | null; quarantined: number[] }> {
   let first: ChainBreak | null = null;
+  const quarantined: number[] = [];
   for (const [table, kind] of [
     ['messages', 'message'],
     ['replies', 'reply'],
@@ -180,8 +232,8 @@ async function unvouchedContent(
             'r.id as ref',
             'r.practice_id',
             'r.body_ct',
-            'r.body_mac',
           ])
+          .$if(masterKey !== null, (q) => q.select('r.body_mac'))
           .where('ae.chain', '=', chain)
           .where('ae.kind', '=', kind)
           .where('ae.seq', '>', from)
@@ -192,7 +244,7 @@ async function unvouchedContent(
           .execute();
       } catch (err) {
         if (await hasMacColumns(db)) throw err;
-        return null;
+        return { break: null, quarantined: [] };
       }
       more = rows.length === PAGE;
       for (const r of rows) {
@@ -204,12 +256,18 @@ async function unvouchedContent(
           more = false;
           break;
         }
-        const mac = checkContentMac(
-          masterKey,
-          table,
-          { id: r.ref, practiceId: r.practice_id, bodyCt: r.body_ct },
-          r.body_mac,
-        );
+        const mac = masterKey
+          ? checkContentMac(
+              masterKey,
+              table,
+              { id: r.ref, practiceId: r.practice_id, bodyCt: r.body_ct },
+              (r as { body_mac?: string | null }).body_mac ?? null,
+            )
+          : ({ ok: true } as const);
+        if (!mac.ok && mac.reason === 'content_quarantined') {
+          quarantined.push(r.seq);
+          continue;
+        }
         const reason = !mac.ok
           ? mac.reason
           : Buffer.compare(r.body_ct, r.ciphertext) !== 0
@@ -224,7 +282,7 @@ async function unvouchedContent(
       if (more) from = rows[rows.length - 1]!.seq;
     }
   }
-  return first;
+  return { break: first, quarantined: quarantined.sort((a, b) => a - b) };
 }
 
 async function hasMacColumns(db: Db): Promise<boolean> {

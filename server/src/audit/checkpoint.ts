@@ -25,23 +25,40 @@ export interface CheckpointStatement {
   head: string;
   /** ISO 8601 UTC. */
   at: string;
+  /**
+   * Archive chains: the seqs (ascending, at most `seq`) of entries whose stored message or reply an
+   * admin quarantined (crypto/content-mac.ts): the chain holds them, but the master key does not
+   * vouch for their content. Every quarantined seq up to `seq`, carried from checkpoint to
+   * checkpoint, so any one checkpoint that covers an entry says whether it was quarantined, and a
+   * row at such a seq is never bound on a checkpoint's word (store/content-macs.ts). Absent (and
+   * not in the text) when there are none, as in every checkpoint before quarantines existed.
+   */
+  quarantined?: number[];
 }
 
 const TITLE = 'Attune chain checkpoint';
 
 /** The statement's text, as signed. */
 export function checkpointText(s: CheckpointStatement): string {
-  return `${TITLE}\nchain: ${s.chain}\nseq: ${s.seq}\nhead: ${s.head}\nat: ${s.at}\n`;
+  const q = s.quarantined?.length ? `quarantined: ${s.quarantined.join(' ')}\n` : '';
+  return `${TITLE}\nchain: ${s.chain}\nseq: ${s.seq}\nhead: ${s.head}\nat: ${s.at}\n${q}`;
 }
 
 const TEXT_RE =
-  /^Attune chain checkpoint\r?\nchain: ([A-Za-z0-9:_-]{1,200})\r?\nseq: (\d{1,15})\r?\nhead: ([0-9a-f]{64})\r?\nat: (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,3})?Z)\r?\n?$/;
+  /^Attune chain checkpoint\r?\nchain: ([A-Za-z0-9:_-]{1,200})\r?\nseq: (\d{1,15})\r?\nhead: ([0-9a-f]{64})\r?\nat: (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,3})?Z)(?:\r?\nquarantined: (\d{1,15}(?: \d{1,15})*))?\r?\n?$/;
 
 /** The statement of a signed text, or null when the text is not exactly one. */
 export function parseCheckpointText(text: string): CheckpointStatement | null {
   const m = TEXT_RE.exec(text);
   if (!m) return null;
-  return { chain: m[1]!, seq: Number(m[2]), head: m[3]!, at: m[4]! };
+  const statement: CheckpointStatement = { chain: m[1]!, seq: Number(m[2]), head: m[3]!, at: m[4]! };
+  if (m[5] !== undefined) {
+    const seqs = m[5].split(' ').map(Number);
+    // Ascending, distinct and within the chain's length, as the writer makes them: else not ours.
+    if (seqs.some((n, i) => n < 1 || n > statement.seq || (i > 0 && n <= seqs[i - 1]!))) return null;
+    statement.quarantined = seqs;
+  }
+  return statement;
 }
 
 /** The practice a chain belongs to (`archive:<id>`, `audit:<id>`), or null for the deployment's own. */

@@ -67,6 +67,13 @@ export const AUDIT = {
   CARE_CHANGE: 'care.change',
   /** A practice was added, or its domains, name, reply domain or Entra tenant changed (admin CLI). */
   PRACTICE_CHANGE: 'practice.change',
+  /**
+   * An admin bound the content MAC of a stored message or reply the master key did not vouch for,
+   * or quarantined it (`attune archive content-macs`; failure: a refusal, with a reason code).
+   * References only: the row id (target), operation, archive seq, its state before, whether it
+   * matched its archive entry, the SHA-256 of its ciphertext.
+   */
+  CONTENT_DECISION: 'content.decision',
 } as const;
 
 export type AuditAction = (typeof AUDIT)[keyof typeof AUDIT];

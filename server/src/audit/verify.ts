@@ -32,7 +32,10 @@ export type BreakReason =
   // wrong (replaced content), missing, or made under another master key. Checked with the master key only.
   | 'content_mac_mismatch'
   | 'content_mac_missing'
-  | 'content_mac_wrong_master_key';
+  | 'content_mac_wrong_master_key'
+  // A stored message or reply an admin quarantined (a valid quarantine marker, crypto/content-mac.ts):
+  // reported, not a break (attune archive content-macs).
+  | 'content_quarantined';
 
 export interface ChainBreak {
   chain: string;
@@ -53,6 +56,11 @@ export interface ChainReport {
   checkpoints: number;
   /** The longest of them. */
   checkpointedTo?: { seq: number; at: string };
+  /**
+   * Archive chains: the seqs its valid signed checkpoints name as quarantined (audit/checkpoint.ts),
+   * ascending; absent when none. Their rows are never bound on a checkpoint's word.
+   */
+  quarantined?: number[];
   break?: ChainBreak;
 }
 
@@ -78,6 +86,12 @@ export interface VerifyReport {
   contentMacsChecked: number | null;
   /** Every stored message or reply whose content MAC failed (seq 0, ref names the row). */
   contentMacFailures: ChainBreak[];
+  /**
+   * Every stored message or reply an admin quarantined (a valid quarantine marker: checked with the
+   * master key only; seq 0, ref names the row, reason content_quarantined). Not breaks: the admin
+   * dealt with them, and the checkpoints name their entries as not vouched for.
+   */
+  quarantinedRows: ChainBreak[];
 }
 
 export interface VerifyOptions {
@@ -158,8 +172,22 @@ export async function verifyChains(db: Db, opts: VerifyOptions = {}): Promise<Ve
   const chains: ChainReport[] = [];
   const macs =
     opts.masterKey && opts.contentMacs !== false ? await contentMacBreaks(db, opts.masterKey) : null;
+  // A quarantined row, and its entry, are vouched for by nothing and say so: no break either where
+  // the row differs from its entry (the marker binds the row's content as the admin saw it). Known
+  // from the marker (with the master key), or from a signed checkpoint naming the entry.
+  const quarantinedRefs = new Set((macs?.quarantined ?? []).map((b) => b.ref));
+  const signedQuarantine = (chain: string, seq: number): boolean => {
+    for (const list of signed.get(chain)?.values() ?? [])
+      if (list.some((st) => st.quarantined?.includes(seq))) return true;
+    return false;
+  };
   // After the copy-versus-archive breaks: a chain reports the first of them.
-  const stray = [...(await contentBreaks(db)), ...(macs?.failures ?? [])];
+  const stray = [
+    ...(await contentBreaks(db)).filter(
+      (b) => !quarantinedRefs.has(b.ref) && !(b.seq > 0 && signedQuarantine(b.chain, b.seq)),
+    ),
+    ...(macs?.failures ?? []),
+  ];
   // Every chain that has entries too, not only those with a head row: deleting a chain's head must
   // not take its entries out of the check (they would then go unchecked, edits and all).
   const names = new Set([
@@ -191,6 +219,11 @@ export async function verifyChains(db: Db, opts: VerifyOptions = {}): Promise<Ve
     }
     report.checkpoints = counted;
     if (top) report.checkpointedTo = { seq: top.seq, at: top.at };
+    const quarantined = new Set<number>();
+    for (const [seq, list] of sigs)
+      if (seq <= report.entries)
+        for (const st of list) for (const q of st.quarantined ?? []) quarantined.add(q);
+    if (quarantined.size > 0) report.quarantined = [...quarantined].sort((a, b) => a - b);
     if (!report.break) {
       const bad = badSignatures.find((b) => b.chain === chain);
       if (bad) report.break = bad;
@@ -214,6 +247,7 @@ export async function verifyChains(db: Db, opts: VerifyOptions = {}): Promise<Ve
     storeHasCheckpoints,
     contentMacsChecked: macs?.checked ?? null,
     contentMacFailures: macs?.failures ?? [],
+    quarantinedRows: macs?.quarantined ?? [],
   };
 }
 
@@ -226,7 +260,7 @@ export async function verifyChains(db: Db, opts: VerifyOptions = {}): Promise<Ve
 async function contentMacBreaks(
   db: Db,
   masterKey: MasterKey,
-): Promise<{ checked: number; failures: ChainBreak[] } | null> {
+): Promise<{ checked: number; failures: ChainBreak[]; quarantined: ChainBreak[] } | null> {
   try {
     await db.selectFrom('messages').select('body_mac').limit(1).execute();
   } catch {
@@ -234,6 +268,7 @@ async function contentMacBreaks(
   }
   let checked = 0;
   const failures: ChainBreak[] = [];
+  const quarantined: ChainBreak[] = [];
   for (const table of ['messages', 'replies'] as const) {
     // (Widened, as in chainRows: both tables have the columns used here.)
     const t: 'messages' = table as 'messages';
@@ -255,7 +290,7 @@ async function contentMacBreaks(
           r.body_mac,
         );
         if (!c.ok)
-          failures.push({
+          (c.reason === 'content_quarantined' ? quarantined : failures).push({
             chain: archiveChain(r.practice_id),
             seq: 0,
             id: null,
@@ -268,7 +303,7 @@ async function contentMacBreaks(
       await turn();
     }
   }
-  return { checked, failures };
+  return { checked, failures, quarantined };
 }
 
 /**

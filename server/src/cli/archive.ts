@@ -15,11 +15,13 @@ import {
 import { openStore, type Db } from '../store/index.ts';
 import { findPracticeId } from '../store/practices.ts';
 import { cliActor } from './actor.ts';
+import { contentMacsCommand } from './archive-content-macs.ts';
 import { loadConfigOrReport } from './load-config.ts';
 
 const USAGE = `usage:
   attune archive export --practice PRACTICE --out FILE [--from ISO] [--to ISO] [--patient EMAIL]
                         [--encrypt-to KEYFILE] [--allow-broken]
+  attune archive content-macs PRACTICE list | bind ID | quarantine ID   (--help for more)
 
 Exports a practice's archive (every secure message and reply, decrypted) as JSON Lines: a manifest
 line (practice, filter, the chain's state as \`attune verify\` reports it, counts), then one line per
@@ -43,6 +45,8 @@ export async function run(args: string[]): Promise<number> {
     switch (sub) {
       case 'export':
         return await exportArchive(rest);
+      case 'content-macs':
+        return await contentMacsCommand(rest);
       case undefined:
       case '--help':
       case 'help':

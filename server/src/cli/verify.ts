@@ -88,6 +88,14 @@ export async function run(args: string[]): Promise<number> {
         process.stdout.write(
           `CONTENT NOT VOUCHED FOR: message or reply ${b.ref} (${b.chain}): ${b.reason}\n`,
         );
+      // Dealt with by an admin (attune archive content-macs quarantine): said, not a break.
+      for (const b of report.quarantinedRows)
+        process.stdout.write(`quarantined: message or reply ${b.ref} (${b.chain}): not shown or sent\n`);
+      for (const c of report.chains)
+        if (c.quarantined)
+          process.stdout.write(
+            `${c.chain}: signed checkpoints name entries ${c.quarantined.join(', ')} as quarantined (not vouched for)\n`,
+          );
       if (report.firstBreak) {
         const b = report.firstBreak;
         process.stdout.write(

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkContentMac, contentMac } from './content-mac.ts';
+import { checkContentMac, contentMac, quarantineMarker } from './content-mac.ts';
 import { generateMasterKey, parseMasterKey, type MasterKey } from './seal.ts';
 
 function masterKey(): MasterKey {
@@ -45,5 +45,21 @@ describe('content MACs', () => {
       ok: false,
       reason: 'content_mac_mismatch',
     });
+  });
+
+  it('tells a quarantine marker of this row and content from a forged, moved or relabelled one', () => {
+    const marker = quarantineMarker(mk, 'messages', row);
+    expect(marker).toMatch(/^cq1\.[0-9a-f]{16}\.[A-Za-z0-9_-]{43}$/);
+    expect(checkContentMac(mk, 'messages', row, marker)).toEqual({
+      ok: false,
+      reason: 'content_quarantined',
+    });
+    const bad = { ok: false, reason: 'content_mac_mismatch' };
+    // Another row's, other content's, or a MAC relabelled as a marker (and back): not valid.
+    expect(checkContentMac(mk, 'messages', { ...row, id: 'm-2' }, marker)).toEqual(bad);
+    expect(checkContentMac(mk, 'messages', { ...row, bodyCt: Buffer.from('other') }, marker)).toEqual(bad);
+    expect(checkContentMac(mk, 'messages', row, mac.replace(/^cm1/, 'cq1'))).toEqual(bad);
+    expect(checkContentMac(mk, 'messages', row, marker.replace(/^cq1/, 'cm1'))).toEqual(bad);
+    expect(checkContentMac(mk, 'messages', row, `cq1.${mk.id}.${'A'.repeat(43)}`)).toEqual(bad);
   });
 });

@@ -15,8 +15,19 @@ import type { MasterKey } from './seal.ts';
 //   cm1.<master key id>.<HMAC base64url>
 //
 // The master key's id (public) says which key made it, so a wrong master key is told from tampering.
+//
+// A quarantine marker takes the MAC's place on a row an admin found tampered (`attune archive
+// content-macs quarantine`): the same HMAC under the same key, over `cq1` instead of `cm1`, so one
+// can never stand for the other. It says "the master key's holder saw this content of this row and
+// refuses it": a read answers that the row is quarantined (a clear state, not a failure), and the
+// checkpoint writer signs past its archive entry, naming it in the signed statement as quarantined
+// (audit/checkpoint-writer.ts). Without the master key it can neither be made nor moved to another
+// row or other content; deleting it leaves a row without a MAC, refused as before.
+//
+//   cq1.<master key id>.<HMAC base64url>
 
 const VERSION = 'cm1';
+const QUARANTINE = 'cq1';
 
 export type ContentTable = 'messages' | 'replies';
 
@@ -28,7 +39,15 @@ export interface StoredContentRef {
 
 export type ContentMacCheck =
   | { ok: true }
-  | { ok: false; reason: 'content_mac_missing' | 'content_mac_mismatch' | 'content_mac_wrong_master_key' };
+  | {
+      ok: false;
+      reason:
+        | 'content_mac_missing'
+        | 'content_mac_mismatch'
+        | 'content_mac_wrong_master_key'
+        // A valid quarantine marker: an admin refused this content (see above).
+        | 'content_quarantined';
+    };
 
 const derived = new WeakMap<MasterKey, Buffer>();
 
@@ -41,10 +60,15 @@ function macKey(masterKey: MasterKey): Buffer {
   return k;
 }
 
-function digest(masterKey: MasterKey, table: ContentTable, row: StoredContentRef): Buffer {
+function digest(
+  masterKey: MasterKey,
+  table: ContentTable,
+  row: StoredContentRef,
+  version: typeof VERSION | typeof QUARANTINE = VERSION,
+): Buffer {
   // NUL-separated: table, practice and row ids never hold a NUL; the ciphertext comes last.
   return createHmac('sha256', macKey(masterKey))
-    .update(`${VERSION}\0${table}\0${row.practiceId}\0${row.id}\0`, 'utf8')
+    .update(`${version}\0${table}\0${row.practiceId}\0${row.id}\0`, 'utf8')
     .update(row.bodyCt)
     .digest();
 }
@@ -54,7 +78,15 @@ export function contentMac(masterKey: MasterKey, table: ContentTable, row: Store
   return `${VERSION}.${masterKey.id}.${digest(masterKey, table, row).toString('base64url')}`;
 }
 
-/** Whether `mac` (the stored body_mac) vouches for the row's body_ct. A missing MAC does not. */
+/** The quarantine marker to store in body_mac of a row an admin refuses (see above). */
+export function quarantineMarker(masterKey: MasterKey, table: ContentTable, row: StoredContentRef): string {
+  return `${QUARANTINE}.${masterKey.id}.${digest(masterKey, table, row, QUARANTINE).toString('base64url')}`;
+}
+
+/**
+ * Whether `mac` (the stored body_mac) vouches for the row's body_ct. A missing MAC does not; a valid
+ * quarantine marker says so (content_quarantined), a forged or moved one is a mismatch.
+ */
 export function checkContentMac(
   masterKey: MasterKey,
   table: ContentTable,
@@ -63,11 +95,13 @@ export function checkContentMac(
 ): ContentMacCheck {
   if (!mac) return { ok: false, reason: 'content_mac_missing' };
   const parts = mac.split('.');
-  if (parts.length !== 3 || parts[0] !== VERSION) return { ok: false, reason: 'content_mac_mismatch' };
+  const version = parts[0];
+  if (parts.length !== 3 || (version !== VERSION && version !== QUARANTINE))
+    return { ok: false, reason: 'content_mac_mismatch' };
   if (parts[1] !== masterKey.id) return { ok: false, reason: 'content_mac_wrong_master_key' };
   const got = Buffer.from(parts[2]!, 'base64url');
-  const want = digest(masterKey, table, row);
+  const want = digest(masterKey, table, row, version);
   if (got.length !== want.length || !timingSafeEqual(got, want))
     return { ok: false, reason: 'content_mac_mismatch' };
-  return { ok: true };
+  return version === QUARANTINE ? { ok: false, reason: 'content_quarantined' } : { ok: true };
 }

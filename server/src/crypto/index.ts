@@ -35,5 +35,5 @@ export {
   KeyUnsealError,
 } from './practice-keys.ts';
 export type { PracticeKeys, StoredKey, PracticeKeyPurpose } from './practice-keys.ts';
-export { contentMac, checkContentMac } from './content-mac.ts';
+export { contentMac, checkContentMac, quarantineMarker } from './content-mac.ts';
 export type { ContentTable, ContentMacCheck, StoredContentRef } from './content-mac.ts';

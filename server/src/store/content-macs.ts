@@ -1,5 +1,7 @@
 import { archiveChain } from '../archive/archive.ts';
+import { writeCheckpoints, type CheckpointRun } from '../audit/checkpoint-writer.ts';
 import { verifyChains } from '../audit/verify.ts';
+import { practiceSigner } from '../checkpoints.ts';
 import { contentMac, type MasterKey } from '../crypto/index.ts';
 import type { Db } from './store.ts';
 
@@ -26,7 +28,36 @@ import type { Db } from './store.ts';
 //      (audit/checkpoint-writer.ts), so it cannot be made to sign a forgery either: a row covered by
 //      one and merely missing its MAC (a restore from a dump without the column) is bound again.
 // Entries after the last checkpoint are exactly the ones that can be rewritten: their rows stay
-// refused, are counted, and attune verify names them (content_mac_missing).
+// refused, are counted, and attune verify names them (content_mac_missing). An admin then decides
+// about each (`attune archive content-macs`, archive/unvouched-content.ts): bind it, after checking
+// it out of band, or quarantine it. The writer signs past a quarantined row, and so breaks the
+// invariant (b) leans on; so the signed statement names each quarantined seq, carried on to every
+// later checkpoint of the chain, and (b) never binds a row at a seq a valid checkpoint names. The
+// quarantine marker in the row is MACed, but it can be deleted; the name in the statement cannot
+// (deleting every checkpoint that covers the entry leaves it uncovered: refused).
+//
+// A crash during the upgrade start, after 0008 was recorded applied and before every row was bound,
+// used to leave the rest refused for good: the next start is not an upgrade start, and (b) needs a
+// checkpoint over them. What (a) trusts is the chain as the upgrade found it; a record of that
+// which outlives the crash and cannot be forged resumes it without trusting anything more. So the
+// upgrading process signs a checkpoint of each archive chain just before 0008 is applied (a
+// migration hook, signUpgradeCheckpoints: in the migration's transaction on PostgreSQL; on SQLite
+// before 0008's statements, so before it is recorded applied), the chain verified as the writer
+// does (links, hashes, head, every entry's row there and equal to it) but the MACs not checked:
+// there are none yet. After a crash, (b) binds what those checkpoints cover: exactly the rows (a)
+// would have bound. Why that is sound against someone who can write the database but has not the
+// master key:
+//  - they cannot forge such a checkpoint (the practice's signing key is sealed under the master key,
+//    and the keys that count are those the master key opens);
+//  - deleting it only makes things stricter (the rows are uncovered, refused: `bind` is the way out);
+//  - replaying or keeping it grants nothing later: it commits to the chain's head at that length,
+//    so a row rewritten afterwards (with its entry and the chain's hashes) contradicts it and its
+//    chain binds nothing; a row that merely lost its MAC gets back the content the upgrade saw.
+// A "backfill pending" flag (even a MACed one) would not do: replayed after the backfill, it hands
+// the upgrade's trust to whatever the chain holds then. The residual risk is (a)'s, as below: the
+// upgrade checkpoints sign what (a) trusts, no more. A store migrated past 0008 by something without
+// the master key (an admin command that migrates) has no upgrade checkpoints: its rows wait for (b)
+// or for `bind`.
 //
 // Residual risk of (a): an attacker who can make the store look un-upgraded gets the upgrade's trust.
 // That needs the bookkeeping and the schema of 0008 and of every later migration rolled back (Kysely
@@ -39,6 +70,16 @@ import type { Db } from './store.ts';
 
 /** The migration that added the MAC columns: applied by this process means an upgrade start. */
 export const CONTENT_MAC_MIGRATION = '0008-content-mac';
+
+/**
+ * The migration hook of the upgrade start (see above): signs a checkpoint of every archive chain as
+ * it stands, just before 0008 is applied. A chain that does not verify is not signed (refused:
+ * returned, and audited as the writer does); its rows wait for (a) in this process, or for `bind`.
+ */
+export async function signUpgradeCheckpoints(db: Db, masterKey: MasterKey): Promise<CheckpointRun> {
+  // Only practice chains are signed here: the deployment's own chain is no archive chain.
+  return writeCheckpoints(db, practiceSigner(db, masterKey, ''), { masterKey, upgrade: true });
+}
 
 export interface ContentMacBackfill {
   /** Rows given their MAC now. */
@@ -87,7 +128,11 @@ export async function backfillContentMacs(
           c.chain.startsWith('archive:') &&
           (!c.break || c.break.reason === 'content_mismatch' || c.break.reason === 'unarchived'),
       )
-      .map((c) => [c.chain, report.checkpointKeys === 'authenticated' ? (c.checkpointedTo?.seq ?? 0) : 0]),
+      .map((c) =>
+        report.checkpointKeys === 'authenticated'
+          ? [c.chain, { covered: c.checkpointedTo?.seq ?? 0, quarantined: new Set(c.quarantined) }]
+          : [c.chain, { covered: 0, quarantined: new Set(c.quarantined) }],
+      ),
   );
   let bound = 0;
   for (const [table, kind] of [
@@ -113,10 +158,12 @@ export async function backfillContentMacs(
         .limit(PAGE)
         .execute();
       for (const r of rows) {
-        const covered = intact.get(archiveChain(r.practice_id));
-        if (covered === undefined) continue;
+        const chain = intact.get(archiveChain(r.practice_id));
+        if (chain === undefined) continue;
         // (b), unless (a): an entry after the last checkpoint may have been rewritten since.
-        if (!opts.upgrade && r.seq > covered) continue;
+        if (!opts.upgrade && r.seq > chain.covered) continue;
+        // Quarantined by an admin, says a signed checkpoint: it vouches for nothing there.
+        if (chain.quarantined.has(r.seq)) continue;
         const res = await db
           .updateTable(t)
           .set({

@@ -55,12 +55,26 @@ export interface Store {
 
 const SQLITE_FILE = 'attune.db';
 
+/**
+ * Work to do just before a migration is applied, by its name, in the same transaction where the
+ * dialect has one for migrations (PostgreSQL: the whole run is one): done exactly when that
+ * migration is, and recorded applied only after it. The server's upgrade to content MACs signs the
+ * archive chains there (store/content-macs.ts), with the master key a migration does not hold.
+ */
+export type MigrationHooks = Readonly<Record<string, (db: Db) => Promise<void>>>;
+
+export interface OpenStoreOptions {
+  /** false: no migrations (admin commands; the server migrates at start). */
+  migrate?: boolean;
+  beforeMigration?: MigrationHooks;
+}
+
 /** Opens the store and, unless `migrate: false`, brings its schema up to date. */
-export async function openStore(config: StoreConfig, opts: { migrate?: boolean } = {}): Promise<Store> {
+export async function openStore(config: StoreConfig, opts: OpenStoreOptions = {}): Promise<Store> {
   const store = config.databaseUrl ? openPostgres(config) : openSqlite(config.dataDir);
   if (opts.migrate !== false) {
     try {
-      store.migrated = await migrateToLatest(store, config.pgSchema);
+      store.migrated = await migrateToLatest(store, config.pgSchema, opts.beforeMigration);
     } catch (err) {
       await store.close();
       throw err;
@@ -176,8 +190,16 @@ function openPostgres(config: StoreConfig): Store {
   return { db, dialect: 'postgres', close: () => db.destroy(), migrated: [] };
 }
 
-/** Applies every pending migration and names those it applied; throws with the failing migration's name. */
-export async function migrateToLatest(store: Store, pgSchema?: string): Promise<string[]> {
+/**
+ * Applies every pending migration (up to and with `upTo` when given: tests of upgrades) and names
+ * those it applied; throws with the failing migration's name.
+ */
+export async function migrateToLatest(
+  store: Store,
+  pgSchema?: string,
+  hooks: MigrationHooks = {},
+  upTo?: string,
+): Promise<string[]> {
   const migrator = new Migrator({
     db: store.db,
     provider: {
@@ -186,7 +208,13 @@ export async function migrateToLatest(store: Store, pgSchema?: string): Promise<
           Object.fromEntries(
             MIGRATIONS.map(([name, m]): [string, Migration] => [
               name,
-              { up: (db) => m.up(db, store.dialect) },
+              {
+                up: async (db) => {
+                  // (The migration handle is typed loosely; it is this store's database, mid-migration.)
+                  await hooks[name]?.(db as Db);
+                  await m.up(db, store.dialect);
+                },
+              },
             ]),
           ),
         ),
@@ -195,13 +223,14 @@ export async function migrateToLatest(store: Store, pgSchema?: string): Promise<
     // several schemas (tests, tenants of a shared cluster) in one database never mistake each other's.
     ...(store.dialect === 'postgres' ? { migrationTableSchema: pgSchema ?? 'public' } : {}),
   });
-  let { error, results } = await migrator.migrateToLatest();
+  const migrate = () => (upTo ? migrator.migrateTo(upTo) : migrator.migrateToLatest());
+  let { error, results } = await migrate();
   // Kysely's bookkeeping checks scan the catalog of every schema in the database (has_schema_privilege,
   // pg_get_serial_sequence per column); a schema or table another client drops meanwhile makes that scan
   // fail ("schema … does not exist") before any migration ran. Nothing was applied: try again.
   for (let attempt = 1; error && !results?.length && isConcurrentDrop(error) && attempt <= 5; attempt++) {
     await new Promise((r) => setTimeout(r, 50 * attempt));
-    ({ error, results } = await migrator.migrateToLatest());
+    ({ error, results } = await migrate());
   }
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { openStore, type Dialect, type Store } from './store.ts';
+import { migrateToLatest, openStore, type Dialect, type Store } from './store.ts';
 
 export interface TestStore extends Store {
   dataDir: string;
@@ -27,11 +27,20 @@ export function dialectsUnderTest(): Dialect[] {
   return ['sqlite', 'postgres'];
 }
 
-/** Creates an empty, migrated store of the given dialect; `cleanup` closes it and removes its data. */
-export async function createTestStore(dialect: Dialect): Promise<TestStore> {
+/**
+ * Creates an empty, migrated store of the given dialect; `cleanup` closes it and removes its data.
+ * `upTo`: migrated only up to and with that migration, as an older version left it (upgrade tests).
+ */
+export async function createTestStore(dialect: Dialect, upTo?: string): Promise<TestStore> {
   const dataDir = mkdtempSync(join(tmpdir(), 'attune-test-'));
+  const open = async (config: { dataDir: string; databaseUrl?: string; pgSchema?: string }) => {
+    if (!upTo) return openStore(config);
+    const store = await openStore(config, { migrate: false });
+    store.migrated = await migrateToLatest(store, config.pgSchema, {}, upTo);
+    return store;
+  };
   if (dialect === 'sqlite') {
-    const store = await openStore({ dataDir });
+    const store = await open({ dataDir });
     return {
       ...store,
       dataDir,
@@ -44,7 +53,7 @@ export async function createTestStore(dialect: Dialect): Promise<TestStore> {
   if (!TEST_DATABASE_URL) throw new Error('TEST_DATABASE_URL is required for PostgreSQL tests');
   const pgSchema = `t_${randomBytes(6).toString('hex')}`;
   await adminQuery(`CREATE SCHEMA ${pgSchema}`);
-  const store = await openStore({ dataDir, databaseUrl: TEST_DATABASE_URL, pgSchema });
+  const store = await open({ dataDir, databaseUrl: TEST_DATABASE_URL, pgSchema });
   return {
     ...store,
     dataDir,

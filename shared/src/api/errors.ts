@@ -39,6 +39,7 @@ export const ERROR_CODES = [
   'request_timeout',
   'reply_not_found',
   'content_unreadable',
+  'content_quarantined',
   'message_revoked',
   'message_expired',
   'clinician_not_found',

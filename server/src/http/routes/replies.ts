@@ -54,15 +54,23 @@ export const replies: RouteModule = {
       } catch (e) {
         if (!(e instanceof ContentUnreadable)) throw e;
         // Corrupted or replaced in the database: said plainly, logged for the operator by reference,
-        // and the failed read audited.
-        logUnreadable(svc.logger, e, c.get('requestId'));
+        // and the failed read audited. Quarantined by an admin (attune archive content-macs): a
+        // known state, 410 with its own code, not a fault to log.
+        const quarantined = e.reason === 'content_quarantined';
+        if (!quarantined) logUnreadable(svc.logger, e, c.get('requestId'));
         await appendAudit(db, {
           ...auditContext(c),
           action: AUDIT.PHI_READ,
           outcome: 'failure',
           target: { type: 'reply', id },
-          details: { reason: 'content_unreadable' },
+          details: { reason: quarantined ? 'content_quarantined' : 'content_unreadable' },
         });
+        if (quarantined)
+          throw new ApiError(
+            410,
+            'content_quarantined',
+            'This reply was quarantined by your administrator: its stored content could not be verified.',
+          );
         throw new ApiError(
           500,
           'content_unreadable',

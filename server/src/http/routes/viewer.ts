@@ -247,7 +247,9 @@ export const viewer: RouteModule = {
      */
     async function unreadable(c: C, e: unknown, link: OpenLink, practice: string): Promise<Response> {
       if (!(e instanceof ContentUnreadable)) throw e;
-      logUnreadable(svc.logger, e, c.get('requestId'));
+      // Quarantined by an admin (attune archive content-macs): a known state, not a fault to log.
+      const quarantined = e.reason === 'content_quarantined';
+      if (!quarantined) logUnreadable(svc.logger, e, c.get('requestId'));
       await appendAudit(svc.db, {
         action: AUDIT.VIEWER_OPEN,
         outcome: 'failure',
@@ -256,8 +258,19 @@ export const viewer: RouteModule = {
         ip: c.get('ip'),
         requestId: c.get('requestId'),
         target: { type: 'message', id: link.messageId },
-        details: { reason: 'content_unreadable' },
+        details: { reason: quarantined ? 'content_quarantined' : 'content_unreadable' },
       });
+      if (quarantined)
+        return render(
+          c,
+          410,
+          GENERIC,
+          practice,
+          infoBody(
+            'Message unavailable',
+            `This message was withdrawn and cannot be shown. Please contact ${practice} and ask them to send it again.`,
+          ),
+        );
       return render(
         c,
         500,

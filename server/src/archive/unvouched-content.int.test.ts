@@ -1,0 +1,323 @@
+// A stored message or reply the master key does not vouch for stops its practice's archive
+// checkpoints and is refused at every read, until an admin decides: bind its MAC (checked out of band,
+// and only when it is its archive entry's content) or quarantine it (reads say so, checkpoints sign
+// past it and name it). Neither path may let someone who can write the database but has not the
+// master key get a forged row bound.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SendMessageResponseSchema } from '@attune/shared/api';
+import { AUDIT, verifyChains, writeCheckpoints } from '../audit/index.ts';
+import { practiceSigner } from '../checkpoints.ts';
+import { quarantineMarker } from '../crypto/index.ts';
+import { acceptReply, deliveryFor } from '../delivery/index.ts';
+import { createTestApp, type TestApp } from '../http/testing.ts';
+import { backfillContentMacs } from '../store/content-macs.ts';
+import { dialectsUnderTest } from '../store/testing.ts';
+import { FORGED_MESSAGE, forgeBodyCt, rewriteArchived } from '../testing/tamper.ts';
+import { buildExport } from './export.ts';
+import { decideContent, listUnvouched } from './unvouched-content.ts';
+
+const ADMIN = { type: 'cli' as const, id: 'it-admin' };
+
+describe.each(dialectsUnderTest())(
+  'deciding about content the master key does not vouch for, on %s',
+  (dialect) => {
+    let t: TestApp;
+    let tok: string;
+
+    beforeEach(async () => {
+      t = await createTestApp(dialect);
+      tok = await t.token('dr.a@a.example.org');
+    });
+    afterEach(async () => {
+      await t?.cleanup();
+    });
+
+    const masterKey = () => deliveryFor(t.deps).services.masterKey;
+    const db = () => t.store.db;
+    const checkpoint = () =>
+      writeCheckpoints(db(), practiceSigner(db(), masterKey(), t.practiceA), { masterKey: masterKey() });
+    const archiveRun = async () => {
+      const run = await checkpoint();
+      return {
+        written: run.written.filter((w) => w.chain.startsWith('archive:')),
+        refused: run.refused.filter((b) => b.chain.startsWith('archive:')),
+      };
+    };
+    const send = async (text: string) => {
+      const r = await t.app.request('/v1/messages', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${tok}` },
+        body: JSON.stringify({ to: ['pat.one@patients.example'], text, delivery: 'client' }),
+      });
+      expect(r.status).toBe(202);
+      const s = SendMessageResponseSchema.parse(await r.json());
+      return { id: s.id, token: /\/m\/([A-Za-z0-9_-]{43})/.exec(s.notice.text)![1]! };
+    };
+    const open = async (token: string) => {
+      const r = await t.app.request(`/m/${token}`);
+      return { status: r.status, html: await r.text() };
+    };
+    const seqOf = async (refId: string) =>
+      (
+        await db()
+          .selectFrom('archive_entries')
+          .select('seq')
+          .where('ref_id', '=', refId)
+          .executeTakeFirstOrThrow()
+      ).seq;
+    /**
+     * The attack content-macs.ts describes, after the last checkpoint: no master key, but write access
+     * to the database: the row's content replaced, its MAC cleared, its archive entry and the chain's
+     * hashes rewritten to match. The chain verifies; nothing binds the row; checkpoints stop.
+     */
+    const forgeAfterCheckpoint = async () => {
+      await checkpoint();
+      const late = await send('Session moved to 3 pm.');
+      const forged = await forgeBodyCt(db(), t.practiceA, FORGED_MESSAGE);
+      await db()
+        .updateTable('messages')
+        .set({ body_ct: forged, body_mac: null })
+        .where('id', '=', late.id)
+        .execute();
+      await rewriteArchived(db(), 'message', late.id, forged);
+      const stopped = await archiveRun();
+      expect(stopped.written).toEqual([]);
+      expect(stopped.refused).toEqual([
+        expect.objectContaining({ reason: 'content_mac_missing', ref: late.id }) as unknown,
+      ]);
+      return { ...late, forged, seq: await seqOf(late.id) };
+    };
+
+    it('lists the rows that stop the checkpoints, by reference only, and nothing when all are vouched for', async () => {
+      const ok = await send('Your results are in.');
+      expect(await listUnvouched(db(), masterKey(), t.practiceA)).toEqual([]);
+      const late = await forgeAfterCheckpoint();
+      // A row whose MAC is fine but whose archive entry was changed stops them too.
+      const other = await forgeBodyCt(db(), t.practiceA, FORGED_MESSAGE);
+      await rewriteArchived(db(), 'message', ok.id, other);
+      const rows = await listUnvouched(db(), masterKey(), t.practiceA);
+      expect(rows).toEqual([
+        expect.objectContaining({ kind: 'message', id: ok.id, mac: 'ok', archive: 'differs' }) as unknown,
+        expect.objectContaining({
+          kind: 'message',
+          id: late.id,
+          mac: 'missing',
+          archive: 'matches',
+          seq: late.seq,
+        }) as unknown,
+      ]);
+      expect(JSON.stringify(rows)).not.toMatch(/FORGED|results|Session|pat\.one/);
+    });
+
+    it('binds a row checked out of band when it is its archive entry, and the checkpoints resume', async () => {
+      // A row written without a MAC (an old process in a rolling upgrade), its content genuine.
+      await checkpoint();
+      const late = await send('Session moved to 3 pm.');
+      await db().updateTable('messages').set({ body_mac: null }).where('id', '=', late.id).execute();
+      expect((await archiveRun()).written).toEqual([]);
+      expect((await open(late.token)).html).toContain('Message unavailable');
+
+      const res = await decideContent(db(), masterKey(), t.practiceA, late.id, {
+        decision: 'bind',
+        actor: ADMIN,
+      });
+      expect(res).toMatchObject({
+        ok: true,
+        previous: 'missing',
+        row: { id: late.id, mac: 'ok', archive: 'matches' },
+      });
+      const page = await open(late.token);
+      expect(page.status).toBe(200);
+      expect(page.html).toContain('Session moved to 3 pm.');
+      const resumed = await archiveRun();
+      expect(resumed.refused).toEqual([]);
+      expect(resumed.written).toEqual([expect.objectContaining({ seq: await seqOf(late.id) }) as unknown]);
+      expect((await verifyChains(db(), { masterKey: masterKey() })).ok).toBe(true);
+      const audit = await db()
+        .selectFrom('audit_events')
+        .selectAll()
+        .where('action', '=', AUDIT.CONTENT_DECISION)
+        .execute();
+      expect(audit).toEqual([
+        expect.objectContaining({
+          outcome: 'success',
+          actor_type: 'cli',
+          actor_id: 'it-admin',
+          target_id: late.id,
+        }) as unknown,
+      ]);
+      // Bound once: again is refused.
+      expect(
+        await decideContent(db(), masterKey(), t.practiceA, late.id, { decision: 'bind', actor: ADMIN }),
+      ).toMatchObject({ ok: false, reason: 'already_bound' });
+    });
+
+    it('does not bind content that is not its archive entry without the unsafe override', async () => {
+      const m = await send('Bring the worksheet.');
+      const forged = await forgeBodyCt(db(), t.practiceA, FORGED_MESSAGE);
+      await db()
+        .updateTable('messages')
+        .set({ body_ct: forged, body_mac: null })
+        .where('id', '=', m.id)
+        .execute();
+      expect(
+        await decideContent(db(), masterKey(), t.practiceA, m.id, { decision: 'bind', actor: ADMIN }),
+      ).toMatchObject({ ok: false, reason: 'content_not_in_archive', row: { archive: 'differs' } });
+      expect((await open(m.token)).html).not.toContain('FORGED');
+      const failed = await db()
+        .selectFrom('audit_events')
+        .select(['outcome', 'details'])
+        .where('action', '=', AUDIT.CONTENT_DECISION)
+        .executeTakeFirstOrThrow();
+      expect(failed.outcome).toBe('failure');
+      expect(failed.details).toContain('content_not_in_archive');
+      // The admin says they checked this very content: bound, marked as such.
+      const res = await decideContent(db(), masterKey(), t.practiceA, m.id, {
+        decision: 'bind',
+        actor: ADMIN,
+        unsafeContentNotInArchive: true,
+      });
+      expect(res).toMatchObject({ ok: true, row: { archive: 'differs', mac: 'ok' } });
+      // The archive entry still differs from the row: the writer still refuses that stretch.
+      expect((await archiveRun()).refused).toEqual([
+        expect.objectContaining({ reason: 'content_mismatch', ref: m.id }) as unknown,
+      ]);
+    });
+
+    it('quarantines a forged row: reads say so, checkpoints resume naming its entry, and no later start binds it', async () => {
+      const late = await forgeAfterCheckpoint();
+      const res = await decideContent(db(), masterKey(), t.practiceA, late.id, {
+        decision: 'quarantine',
+        actor: ADMIN,
+      });
+      expect(res).toMatchObject({ ok: true, previous: 'missing', row: { mac: 'quarantined' } });
+      const page = await open(late.token);
+      expect(page.status).toBe(410);
+      expect(page.html).toContain('withdrawn');
+      expect(page.html).not.toContain('FORGED');
+
+      const resumed = await archiveRun();
+      expect(resumed.refused).toEqual([]);
+      expect(resumed.written).toHaveLength(1);
+      // Signed as such: the statement names the entry quarantined.
+      expect(resumed.written[0]!.quarantined).toEqual([late.seq]);
+      expect(resumed.written[0]!.signed).toMatch(new RegExp(`\\nquarantined: ${late.seq}\\r?\\n`));
+      // The quarantine is carried on by the next checkpoint over more entries.
+      await send('One more.');
+      expect((await archiveRun()).written).toEqual([
+        expect.objectContaining({ quarantined: [late.seq] }) as unknown,
+      ]);
+
+      const report = await verifyChains(db(), { masterKey: masterKey() });
+      expect(report.ok).toBe(true);
+      expect(report.quarantinedRows).toEqual([
+        expect.objectContaining({ ref: late.id, reason: 'content_quarantined' }) as unknown,
+      ]);
+      expect(report.chains.find((c) => c.chain.startsWith('archive:'))?.quarantined).toEqual([late.seq]);
+
+      // An export says so, not that the archive vouches for that entry.
+      const exported = await buildExport(db(), masterKey(), { practiceId: t.practiceA, allowBroken: false });
+      if (!exported.ok) throw new Error(exported.reason);
+      const entries = exported.jsonl
+        .trim()
+        .split('\n')
+        .map(
+          (l) =>
+            JSON.parse(l) as {
+              type: string;
+              archive?: { seq: number; verified: boolean; quarantined?: boolean };
+            },
+        )
+        .filter((l) => l.type === 'entry');
+      expect(entries.find((e) => e.archive!.seq === late.seq)!.archive).toMatchObject({
+        verified: false,
+        quarantined: true,
+      });
+      expect(entries.filter((e) => e.archive!.verified)).toHaveLength(entries.length - 1);
+
+      // The attack on the quarantine: delete the marker, so the row is one "merely missing its MAC"
+      // that a signed checkpoint now covers. The checkpoint names it quarantined: not bound.
+      await db().updateTable('messages').set({ body_mac: null }).where('id', '=', late.id).execute();
+      expect(await backfillContentMacs(db(), masterKey(), { upgrade: false })).toEqual({
+        bound: 0,
+        refused: 1,
+      });
+      expect((await open(late.token)).html).not.toContain('FORGED');
+      // And attune verify names it again, as a row without its MAC.
+      const after = await verifyChains(db(), { masterKey: masterKey() });
+      expect(after.contentMacFailures).toEqual([
+        expect.objectContaining({ reason: 'content_mac_missing', ref: late.id }) as unknown,
+      ]);
+    });
+
+    it('refuses a quarantine marker forged or copied from another row: the row stays refused and stops the checkpoints', async () => {
+      const late = await forgeAfterCheckpoint();
+      const victim = await send('Genuine message.');
+      // A genuine marker of another row (and of other content), then one made up with the key id.
+      const mk = masterKey();
+      const other = quarantineMarker(mk, 'messages', {
+        id: victim.id,
+        practiceId: t.practiceA,
+        bodyCt: late.forged,
+      });
+      for (const marker of [other, `cq1.${mk.id}.${'A'.repeat(43)}`]) {
+        await db().updateTable('messages').set({ body_mac: marker }).where('id', '=', late.id).execute();
+        const run = await archiveRun();
+        expect(run.written).toEqual([]);
+        expect(run.refused).toEqual([
+          expect.objectContaining({ reason: 'content_mac_mismatch', ref: late.id }) as unknown,
+        ]);
+        const page = await open(late.token);
+        expect(page.status).toBe(500);
+        expect(page.html).not.toContain('FORGED');
+        const report = await verifyChains(db(), { masterKey: mk });
+        expect(report.ok).toBe(false);
+        expect(report.quarantinedRows).toEqual([]);
+      }
+      expect(await backfillContentMacs(db(), mk, { upgrade: false })).toEqual({ bound: 0, refused: 0 });
+    });
+
+    it('answers a quarantined reply with 410 content_quarantined, and bind undoes the quarantine of genuine content', async () => {
+      const m = await send('How are you this week?');
+      const reply = await acceptReply(deliveryFor(t.deps).services, {
+        token: m.token,
+        text: 'Better.',
+        source: 'viewer',
+      });
+      if (!reply.ok) throw new Error(reply.reason);
+      // Its MAC lost (a restore, say): the admin quarantines first, then checks and binds it.
+      await db().updateTable('replies').set({ body_mac: null }).where('id', '=', reply.replyId).execute();
+      expect(
+        await decideContent(db(), masterKey(), t.practiceA, reply.replyId, {
+          decision: 'quarantine',
+          actor: ADMIN,
+        }),
+      ).toMatchObject({ ok: true, row: { kind: 'reply' } });
+      const read = () =>
+        t.app.request(`/v1/replies/${reply.replyId}`, { headers: { authorization: `Bearer ${tok}` } });
+      const r = await read();
+      expect(r.status).toBe(410);
+      expect(((await r.json()) as { error: { code: string } }).error.code).toBe('content_quarantined');
+      expect(
+        await decideContent(db(), masterKey(), t.practiceA, reply.replyId, {
+          decision: 'quarantine',
+          actor: ADMIN,
+        }),
+      ).toMatchObject({ ok: false, reason: 'already_quarantined' });
+      expect(
+        await decideContent(db(), masterKey(), t.practiceA, reply.replyId, {
+          decision: 'bind',
+          actor: ADMIN,
+        }),
+      ).toMatchObject({ ok: true, previous: 'quarantined' });
+      expect((await read()).status).toBe(200);
+      // A vouched-for row is not quarantined; another practice's id is not found.
+      expect(
+        await decideContent(db(), masterKey(), t.practiceA, m.id, { decision: 'quarantine', actor: ADMIN }),
+      ).toMatchObject({ ok: false, reason: 'vouched_for' });
+      expect(
+        await decideContent(db(), masterKey(), t.practiceB, m.id, { decision: 'bind', actor: ADMIN }),
+      ).toMatchObject({ ok: false, reason: 'not_found' });
+    });
+  },
+);

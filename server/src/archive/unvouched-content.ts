@@ -1,0 +1,298 @@
+import { AUDIT, appendAudit, type AuditDetails, type AuditEventInput } from '../audit/index.ts';
+import {
+  checkContentMac,
+  contentMac,
+  loadPrivateKey,
+  quarantineMarker,
+  type ContentTable,
+  type MasterKey,
+} from '../crypto/index.ts';
+import type { Db } from '../store/index.ts';
+import { sha256Hex } from './archive.ts';
+
+// What an admin does about a stored message or reply the master key does not vouch for
+// (`attune archive content-macs`, cli/archive-content-macs.ts). Such a row is refused at every read,
+// and the checkpoint writer refuses to sign its practice's archive past it, so that practice's
+// checkpoints stop until someone decides. Nothing here can decide on its own: the database is what
+// is in doubt (store/content-macs.ts: an attacker who can write it but has not the master key), so
+// the decision is an admin's, made with the master key, audited, and one of two:
+//
+//  - bind: the admin checked the row out of band (decrypted it with `attune archive export
+//    --allow-broken`, compared it with a backup or with the sender) and vouches for it: it gets its
+//    MAC. Only when its body_ct is byte for byte its archive entry's ciphertext, so what is bound is
+//    what the archive holds; otherwise only with --unsafe-bind-content-not-in-archive (the row's
+//    entry then still differs, and the writer still refuses the stretch: bind makes the row readable,
+//    not the archive whole).
+//  - quarantine: the admin judges it tampered: it gets a quarantine marker (crypto/content-mac.ts)
+//    instead, reads answer "quarantined", and the checkpoint writer signs past its entry, naming the
+//    entry's seq as quarantined in the signed statement (audit/checkpoint-writer.ts). The chain is
+//    not changed: the archive keeps what it holds, and the checkpoint says it is not vouched for.
+//
+// Only references are printed and audited: ids, seqs, SHA-256 digests of ciphertext, reason codes.
+
+export type ContentKind = 'message' | 'reply';
+
+/** A stored message or reply of a practice the master key does not vouch for, or quarantined. */
+export interface UnvouchedRow {
+  kind: ContentKind;
+  id: string;
+  /** Its MAC: missing, wrong, made under another master key, valid (ok), or a quarantine marker. */
+  mac: 'missing' | 'mismatch' | 'wrong_master_key' | 'ok' | 'quarantined';
+  /** Its body_ct against its archive entry's ciphertext (missing: no entry archives it). */
+  archive: 'matches' | 'differs' | 'missing';
+  /** Its archive entry's seq in the practice's archive chain, null without one. */
+  seq: number | null;
+  /** SHA-256 (hex) of the row's body_ct and of its entry's ciphertext: what bind would vouch for. */
+  bodySha256: string;
+  entrySha256: string | null;
+}
+
+const TABLES: ReadonlyArray<readonly [ContentTable, ContentKind]> = [
+  ['messages', 'message'],
+  ['replies', 'reply'],
+];
+
+const MAC_STATE = {
+  content_mac_missing: 'missing',
+  content_mac_mismatch: 'mismatch',
+  content_mac_wrong_master_key: 'wrong_master_key',
+  content_quarantined: 'quarantined',
+} as const;
+
+const PAGE = 500;
+
+interface Loaded extends UnvouchedRow {
+  table: ContentTable;
+  practiceId: string;
+  bodyCt: Buffer;
+  bodyMac: string | null;
+}
+
+function assess(
+  masterKey: MasterKey,
+  table: ContentTable,
+  kind: ContentKind,
+  r: {
+    id: string;
+    practice_id: string;
+    body_ct: Buffer;
+    body_mac: string | null;
+    seq: number | null;
+    ciphertext: Buffer | null;
+  },
+): Loaded {
+  const mac = checkContentMac(
+    masterKey,
+    table,
+    { id: r.id, practiceId: r.practice_id, bodyCt: r.body_ct },
+    r.body_mac,
+  );
+  return {
+    table,
+    practiceId: r.practice_id,
+    bodyCt: r.body_ct,
+    bodyMac: r.body_mac,
+    kind,
+    id: r.id,
+    mac: mac.ok ? 'ok' : MAC_STATE[mac.reason],
+    archive:
+      r.ciphertext === null
+        ? 'missing'
+        : Buffer.compare(r.body_ct, r.ciphertext) === 0
+          ? 'matches'
+          : 'differs',
+    seq: r.seq,
+    bodySha256: sha256Hex(r.body_ct),
+    entrySha256: r.ciphertext === null ? null : sha256Hex(r.ciphertext),
+  };
+}
+
+function rowsQuery(db: Db, table: ContentTable, kind: ContentKind, practiceId: string) {
+  // (Widened: both tables have the columns used here.)
+  const t: 'messages' = table as 'messages';
+  return db
+    .selectFrom(`${t} as r`)
+    .leftJoin('archive_entries as ae', (j) =>
+      j
+        .onRef('ae.practice_id', '=', 'r.practice_id')
+        .onRef('ae.ref_id', '=', 'r.id')
+        .on('ae.kind', '=', kind),
+    )
+    .select(['r.id', 'r.practice_id', 'r.body_ct', 'r.body_mac', 'ae.seq', 'ae.ciphertext'])
+    .where('r.practice_id', '=', practiceId);
+}
+
+/**
+ * Every stored message and reply of the practice whose MAC the master key does not vouch for, or
+ * whose content is not its archive entry's (either stops the practice's checkpoints), quarantined
+ * ones included: messages first, then replies, by id.
+ */
+export async function listUnvouched(
+  db: Db,
+  masterKey: MasterKey,
+  practiceId: string,
+): Promise<UnvouchedRow[]> {
+  const out: UnvouchedRow[] = [];
+  for (const [table, kind] of TABLES) {
+    let after = '';
+    for (;;) {
+      const rows = await rowsQuery(db, table, kind, practiceId)
+        .where('r.id', '>', after)
+        .orderBy('r.id')
+        .limit(PAGE)
+        .execute();
+      for (const r of rows) {
+        const a = assess(masterKey, table, kind, r);
+        if (a.mac !== 'ok' || a.archive !== 'matches') out.push(publicView(a));
+      }
+      if (rows.length < PAGE) break;
+      after = rows[rows.length - 1]!.id;
+    }
+  }
+  return out;
+}
+
+function publicView(a: Loaded): UnvouchedRow {
+  return {
+    kind: a.kind,
+    id: a.id,
+    mac: a.mac,
+    archive: a.archive,
+    seq: a.seq,
+    bodySha256: a.bodySha256,
+    entrySha256: a.entrySha256,
+  };
+}
+
+async function loadRow(db: Db, masterKey: MasterKey, practiceId: string, id: string): Promise<Loaded | null> {
+  for (const [table, kind] of TABLES) {
+    const r = await rowsQuery(db, table, kind, practiceId).where('r.id', '=', id).executeTakeFirst();
+    if (r) return assess(masterKey, table, kind, r);
+  }
+  return null;
+}
+
+/**
+ * Whether the master key opens the practice's signing key: a MAC made under another master key
+ * would be refused by the server, and a wrong key here is a setup error, not a decision.
+ */
+export async function masterKeyOpensPractice(
+  db: Db,
+  masterKey: MasterKey,
+  practiceId: string,
+): Promise<boolean> {
+  const row = await db
+    .selectFrom('practice_keys')
+    .select('sealed_private_key')
+    .where('practice_id', '=', practiceId)
+    .where('purpose', '=', 'signing')
+    .orderBy('created_at', 'desc')
+    .executeTakeFirst();
+  if (!row) return false;
+  try {
+    await loadPrivateKey(masterKey, practiceId, 'signing', row.sealed_private_key);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export type ContentDecision = 'bind' | 'quarantine';
+
+export type ContentDecisionResult =
+  | { ok: true; row: UnvouchedRow; previous: UnvouchedRow['mac'] }
+  | {
+      ok: false;
+      reason:
+        | 'not_found' // no message or reply with that id in the practice
+        | 'already_bound' // bind: its MAC is valid already
+        | 'already_quarantined' // quarantine: it is quarantined already
+        | 'vouched_for' // quarantine: its MAC is valid and its content is its archive entry's
+        | 'wrong_master_key' // its MAC was made under another master key: set the server's
+        | 'content_not_in_archive' // bind: its content is not its entry's (or it has none)
+        | 'changed_meanwhile'; // the row changed between the check and the write
+      row?: UnvouchedRow;
+    };
+
+export interface ContentDecisionOptions {
+  decision: ContentDecision;
+  actor: AuditEventInput['actor'];
+  /** bind only: bind content that is not its archive entry's ciphertext (or has no entry). */
+  unsafeContentNotInArchive?: boolean;
+}
+
+/**
+ * Binds the MAC of, or quarantines, message or reply `id` of the practice (see the top of this
+ * file). The write is conditional on the row being as checked (its body_ct and body_mac), and is
+ * audited in the same transaction; a refusal is audited too.
+ */
+export async function decideContent(
+  db: Db,
+  masterKey: MasterKey,
+  practiceId: string,
+  id: string,
+  opts: ContentDecisionOptions,
+): Promise<ContentDecisionResult> {
+  const row = await loadRow(db, masterKey, practiceId, id);
+  const base: AuditDetails = { operation: opts.decision };
+  const audit = (tx: Db, outcome: 'success' | 'failure', details: AuditDetails) =>
+    appendAudit(tx, {
+      action: AUDIT.CONTENT_DECISION,
+      outcome,
+      actor: opts.actor,
+      practiceId,
+      target: { type: row?.kind ?? 'stored_content', id },
+      details: { ...base, ...details },
+    });
+  const refuse = async (reason: Extract<ContentDecisionResult, { ok: false }>['reason']) => {
+    await audit(db, 'failure', { reason, ...(row ? rowDetails(row) : {}) });
+    return { ok: false as const, reason, ...(row ? { row: publicView(row) } : {}) };
+  };
+  if (!row) return refuse('not_found');
+  if (row.mac === 'wrong_master_key') return refuse('wrong_master_key');
+  let mac: string;
+  if (opts.decision === 'bind') {
+    if (row.mac === 'ok') return refuse('already_bound');
+    if (row.archive !== 'matches' && !opts.unsafeContentNotInArchive) return refuse('content_not_in_archive');
+    mac = contentMac(masterKey, row.table, { id, practiceId, bodyCt: row.bodyCt });
+  } else {
+    if (row.mac === 'quarantined') return refuse('already_quarantined');
+    if (row.mac === 'ok' && row.archive === 'matches') return refuse('vouched_for');
+    mac = quarantineMarker(masterKey, row.table, { id, practiceId, bodyCt: row.bodyCt });
+  }
+  const t: 'messages' = row.table as 'messages';
+  const written = await db.transaction().execute(async (tx) => {
+    const res = await tx
+      .updateTable(t)
+      .set({ body_mac: mac })
+      .where('id', '=', id)
+      .where('practice_id', '=', practiceId)
+      // The content just checked (and shown to the admin as its digest), not whatever may have
+      // replaced it meanwhile.
+      .where('body_ct', '=', row.bodyCt)
+      .where((eb) => (row.bodyMac === null ? eb('body_mac', 'is', null) : eb('body_mac', '=', row.bodyMac)))
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) !== 1) return false;
+    await audit(tx, 'success', {
+      ...rowDetails(row),
+      ...(opts.decision === 'bind' ? { unsafe_content_not_in_archive: row.archive !== 'matches' } : {}),
+    });
+    return true;
+  });
+  if (!written) return refuse('changed_meanwhile');
+  const after = {
+    ...publicView(row),
+    mac: opts.decision === 'bind' ? ('ok' as const) : ('quarantined' as const),
+  };
+  return { ok: true, row: after, previous: row.mac };
+}
+
+function rowDetails(row: Loaded): AuditDetails {
+  return {
+    kind: row.kind,
+    seq: row.seq,
+    previous: row.mac,
+    archive: row.archive,
+    body_sha256: row.bodySha256,
+  };
+}

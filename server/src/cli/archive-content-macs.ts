@@ -1,0 +1,189 @@
+import { parseArgs } from 'node:util';
+import {
+  decideContent,
+  listUnvouched,
+  masterKeyOpensPractice,
+  type ContentDecisionResult,
+  type UnvouchedRow,
+} from '../archive/unvouched-content.ts';
+import { readMasterKey } from '../checkpoints.ts';
+import { openStore } from '../store/index.ts';
+import { findPracticeId } from '../store/practices.ts';
+import { cliActor } from './actor.ts';
+import { OK, REFUSED, USAGE_ERROR, UsageError } from './exit.ts';
+import { loadConfigOrReport } from './load-config.ts';
+
+export const CONTENT_MACS_USAGE = `usage:
+  attune archive content-macs PRACTICE list [--json]
+  attune archive content-macs PRACTICE bind ID [--unsafe-bind-content-not-in-archive] [--json]
+  attune archive content-macs PRACTICE quarantine ID [--json]
+
+Stored messages and replies the master key does not vouch for: refused at every read, and they stop
+the practice's signed archive checkpoints (attune verify names them). PRACTICE is a practice id or
+one of its domains; ID a message or reply id.
+
+  list        each such row: kind, id, archive seq, its MAC (missing, mismatch, wrong_master_key,
+              quarantined) and whether its content is its archive entry's (matches, differs,
+              missing), with the SHA-256 of both ciphertexts. No content.
+  bind        after checking the row out of band (decrypt it with attune archive export
+              --allow-broken, compare it with a backup), vouch for it: it gets its MAC and is read
+              again. Only when its ciphertext is byte for byte its archive entry's; with
+              --unsafe-bind-content-not-in-archive also when it is not (the archive entry still
+              differs then, and checkpoints stay stopped at it).
+  quarantine  judge the row tampered: reads answer that it is quarantined, and checkpoints resume,
+              naming its archive entry as quarantined (not vouched for). bind undoes it.
+
+Needs ATTUNE_MASTER_KEY (the server's). bind and quarantine are audited (content.decision), with the
+OS user as actor. Exit 0 done, 1 refused, 2 usage or setup.
+`;
+
+type Operation = 'list' | 'bind' | 'quarantine';
+
+interface Parsed {
+  practice: string;
+  operation: Operation;
+  id?: string;
+  json: boolean;
+  unsafe: boolean;
+}
+
+const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function parse(args: string[]): Parsed {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      json: { type: 'boolean' },
+      'unsafe-bind-content-not-in-archive': { type: 'boolean' },
+    },
+    strict: true,
+    allowPositionals: true,
+  });
+  const [practice, op, id, ...extra] = positionals;
+  if (!practice) throw new UsageError('name the practice (its id or one of its domains)');
+  if (op !== 'list' && op !== 'bind' && op !== 'quarantine')
+    throw new UsageError(
+      op ? `unknown operation "${op}" (list, bind or quarantine)` : 'give list, bind or quarantine',
+    );
+  if (op === 'list' && id !== undefined) throw new UsageError(`unexpected argument "${id}"`);
+  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
+  if (op !== 'list' && !id) throw new UsageError(`give the id of the message or reply to ${op}`);
+  if (id !== undefined && !ID.test(id)) throw new UsageError('ID must be a message or reply id (a UUID)');
+  const unsafe = values['unsafe-bind-content-not-in-archive'] === true;
+  if (unsafe && op !== 'bind') throw new UsageError('--unsafe-bind-content-not-in-archive is for bind only');
+  return {
+    practice,
+    operation: op,
+    ...(id !== undefined ? { id: id.toLowerCase() } : {}),
+    json: values.json === true,
+    unsafe,
+  };
+}
+
+/** `attune archive content-macs PRACTICE list|bind ID|quarantine ID` (archive/unvouched-content.ts). */
+export async function contentMacsCommand(args: string[]): Promise<number> {
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(CONTENT_MACS_USAGE);
+    return OK;
+  }
+  let a: Parsed;
+  try {
+    a = parse(args);
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`attune archive content-macs: ${(err as Error).message}\n\n${CONTENT_MACS_USAGE}`);
+      return USAGE_ERROR;
+    }
+    throw err;
+  }
+  const say = (text: string) => process.stderr.write(`attune archive content-macs ${a.operation}: ${text}\n`);
+  const config = loadConfigOrReport();
+  if (!config) return USAGE_ERROR;
+  const masterKey = readMasterKey(config);
+  if (!masterKey) {
+    say('no master key (set ATTUNE_MASTER_KEY as the server has it): content MACs are made with it');
+    return USAGE_ERROR;
+  }
+  const store = await openStore(config, { migrate: false });
+  try {
+    let hasMacs = true;
+    try {
+      await store.db.selectFrom('messages').select('body_mac').limit(1).execute();
+    } catch {
+      hasMacs = false;
+    }
+    if (!hasMacs) {
+      say('this store has not been migrated by this version yet: start the server once, then run this again');
+      return USAGE_ERROR;
+    }
+    const practiceId = await findPracticeId(store.db, a.practice);
+    if (!practiceId) {
+      say(`no practice ${a.practice} in this store (attune practice list shows them)`);
+      return REFUSED;
+    }
+    if (!(await masterKeyOpensPractice(store.db, masterKey, practiceId))) {
+      say("this master key does not open the practice's keys: set ATTUNE_MASTER_KEY to the server's");
+      return USAGE_ERROR;
+    }
+    if (a.operation === 'list') {
+      const rows = await listUnvouched(store.db, masterKey, practiceId);
+      if (a.json) process.stdout.write(`${JSON.stringify({ practiceId, rows }, null, 2)}\n`);
+      else if (rows.length === 0)
+        process.stdout.write(`Every stored message and reply of practice ${practiceId} is vouched for.\n`);
+      else for (const r of rows) process.stdout.write(`${describe(r)}\n`);
+      return OK;
+    }
+    const result = await decideContent(store.db, masterKey, practiceId, a.id!, {
+      decision: a.operation,
+      actor: cliActor(),
+      unsafeContentNotInArchive: a.unsafe,
+    });
+    if (a.json) process.stdout.write(`${JSON.stringify({ practiceId, ...result }, null, 2)}\n`);
+    if (!result.ok) {
+      say(refusal(result, a.id!));
+      return REFUSED;
+    }
+    if (!a.json) {
+      const r = result.row;
+      const what = `${r.kind} ${r.id} of practice ${practiceId} (archive seq ${r.seq ?? 'none'}, ciphertext sha256 ${r.bodySha256}; was: MAC ${result.previous}, content ${r.archive === 'matches' ? 'matches its archive entry' : r.archive === 'differs' ? `DIFFERS from its archive entry (sha256 ${r.entrySha256})` : 'NOT ARCHIVED'})`;
+      process.stdout.write(
+        a.operation === 'bind'
+          ? `Bound the content MAC of ${what}: it is read again.\n` +
+              (r.archive === 'matches'
+                ? ''
+                : 'WARNING: bound content that is not its archive entry (--unsafe-bind-content-not-in-archive): checkpoints of the archive stay stopped at that entry.\n')
+          : `Quarantined ${what}: reads answer that it is quarantined; the next checkpoint signs past its archive entry and names it as quarantined.\n`,
+      );
+    }
+    return OK;
+  } finally {
+    await store.close();
+  }
+}
+
+function describe(r: UnvouchedRow): string {
+  const entry =
+    r.archive === 'missing'
+      ? 'no archive entry'
+      : `archive seq ${r.seq}: content ${r.archive}${r.archive === 'differs' ? ` (entry sha256 ${r.entrySha256})` : ''}`;
+  return `${r.kind.padEnd(7)} ${r.id}  MAC ${r.mac.padEnd(16)} ${entry}  sha256 ${r.bodySha256}`;
+}
+
+function refusal(r: Extract<ContentDecisionResult, { ok: false }>, id: string): string {
+  switch (r.reason) {
+    case 'not_found':
+      return `no message or reply ${id} in this practice`;
+    case 'already_bound':
+      return `${id} already has a valid MAC: nothing to bind`;
+    case 'already_quarantined':
+      return `${id} is quarantined already`;
+    case 'vouched_for':
+      return `${id} has a valid MAC and its content is its archive entry's: nothing to quarantine`;
+    case 'wrong_master_key':
+      return `${id}'s MAC was made under another master key: run this with the server's ATTUNE_MASTER_KEY`;
+    case 'content_not_in_archive':
+      return `${id}'s ciphertext is not its archive entry's (${r.row?.archive === 'missing' ? 'it has no archive entry' : `row sha256 ${r.row?.bodySha256}, entry sha256 ${r.row?.entrySha256}`}): not bound. Quarantine it, or, only if you checked this very content out of band, bind it with --unsafe-bind-content-not-in-archive`;
+    case 'changed_meanwhile':
+      return `${id} changed while this ran: run list again and check it again`;
+  }
+}
