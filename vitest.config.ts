@@ -9,5 +9,10 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Two files at a time. Vitest's default is one fewer than the cores, one on this 2-core CI
+    // machine, where much of a file's time is spent waiting on gpg, SMTP peers, Chromium, child
+    // processes and PostgreSQL; every file keeps to its own temporary folder, PostgreSQL schema and
+    // ports, so two never meet.
+    maxWorkers: 2,
   },
 });

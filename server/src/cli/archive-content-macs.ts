@@ -7,7 +7,7 @@ import {
   type UnvouchedRow,
 } from '../archive/unvouched-content.ts';
 import { readMasterKey } from '../checkpoints.ts';
-import { openStore } from '../store/index.ts';
+import { openServerStore } from './open-store.ts';
 import { findPracticeId } from '../store/practices.ts';
 import { cliActor } from './actor.ts';
 import { OK, REFUSED, USAGE_ERROR, UsageError } from './exit.ts';
@@ -104,18 +104,9 @@ export async function contentMacsCommand(args: string[]): Promise<number> {
     say('no master key (set ATTUNE_MASTER_KEY as the server has it): content MACs are made with it');
     return USAGE_ERROR;
   }
-  const store = await openStore(config, { migrate: false });
+  const store = await openServerStore(config, `archive content-macs ${a.operation}`, { current: true });
+  if (typeof store === 'number') return store;
   try {
-    let hasMacs = true;
-    try {
-      await store.db.selectFrom('messages').select('body_mac').limit(1).execute();
-    } catch {
-      hasMacs = false;
-    }
-    if (!hasMacs) {
-      say('this store has not been migrated by this version yet: start the server once, then run this again');
-      return USAGE_ERROR;
-    }
     const practiceId = await findPracticeId(store.db, a.practice);
     if (!practiceId) {
       say(`no practice ${a.practice} in this store (attune practice list shows them)`);

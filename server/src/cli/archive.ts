@@ -12,7 +12,8 @@ import {
   readPublicKey,
   type PublicKey,
 } from '../crypto/index.ts';
-import { openStore, type Db } from '../store/index.ts';
+import type { Db } from '../store/index.ts';
+import { openServerStore } from './open-store.ts';
 import { findPracticeId } from '../store/practices.ts';
 import { cliActor } from './actor.ts';
 import { contentMacsCommand } from './archive-content-macs.ts';
@@ -136,7 +137,8 @@ async function exportArchive(args: string[]): Promise<number> {
     );
     return USAGE_ERROR;
   }
-  const store = await openStore(config, { migrate: false });
+  const store = await openServerStore(config, 'archive export', { current: true });
+  if (typeof store === 'number') return store;
   try {
     const practiceId = await findPracticeId(store.db, values.practice);
     if (!practiceId) {

@@ -1,10 +1,10 @@
 import { writeCheckpoints } from '../audit/checkpoint-writer.ts';
-import { checkCheckpoint, checkpointKeys, checkpointsTableExists } from '../audit/checkpoint.ts';
+import { checkCheckpoint, checkpointKeys } from '../audit/checkpoint.ts';
 import { practiceSigner, readMasterKey } from '../checkpoints.ts';
 import { cliActor } from './actor.ts';
 import { commandFlags } from './exit.ts';
 import { loadConfigOrReport } from './load-config.ts';
-import { openStore } from '../store/index.ts';
+import { openServerStore } from './open-store.ts';
 
 // `attune checkpoint [--quiet]`: signs a checkpoint of every chain that grew since its last one (as
 // the server does every CHECKPOINT_INTERVAL_SECONDS), then prints the latest signed checkpoint of
@@ -32,14 +32,9 @@ export async function run(args: string[]): Promise<number> {
     );
     return 2;
   }
-  const store = await openStore(config, { migrate: false });
+  const store = await openServerStore(config, 'checkpoint', { current: true });
+  if (typeof store === 'number') return store;
   try {
-    if (!(await checkpointsTableExists(store.db))) {
-      process.stderr.write(
-        'attune checkpoint: this store has not been migrated by this version yet: start the server once, then run this again\n',
-      );
-      return 2;
-    }
     const first = await store.db
       .selectFrom('practices')
       .select('id')

@@ -8,7 +8,8 @@ import { loadPrivateKey, type MasterKey } from '../crypto/index.ts';
 import type { Config } from '../config.ts';
 import { ensurePracticeKeys } from '../delivery/keyring.ts';
 import { noticesAddress } from '../delivery/services.ts';
-import { openStore, type Db, type Store } from '../store/index.ts';
+import type { Db, Store } from '../store/index.ts';
+import { openServerStore } from './open-store.ts';
 import {
   addPractice,
   findPracticeId,
@@ -85,7 +86,8 @@ async function openConfigured(): Promise<Loaded | number> {
   if (!config) return USAGE_ERROR;
   // No migrations from here: the server of this version migrates at start, and must have started
   // once anyway, so that the practice of PRACTICE_DOMAINS exists before others claim its domains.
-  const store = await openStore(config, { migrate: false });
+  const store = await openServerStore(config, 'practice', { current: true });
+  if (typeof store === 'number') return store;
   let any: unknown;
   try {
     any = await store.db.selectFrom('practices').select('id').limit(1).executeTakeFirst();

@@ -1,6 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attune } from './testing.ts';
 import { testConfig } from '../config.ts';
@@ -9,6 +10,7 @@ import { archiveStoredMessage } from '../testing/archived-message.ts';
 import { readMasterKey } from '../checkpoints.ts';
 import { GpgHome } from '../crypto/gpg-cli.ts';
 import { openStore } from '../store/index.ts';
+import { createTestSchema, dialectsUnderTest } from '../store/testing.ts';
 import { writeFileSync } from 'node:fs';
 import { SendMessageResponseSchema } from '@attune/shared/api';
 import { loadDevIssuer } from '../identity/index.ts';
@@ -242,7 +244,9 @@ describe('attune checkpoint and attune verify --against (the real CLI)', () => {
     try {
       await serverWithArchive(old, 2);
       const store = await openStore({ dataDir: old });
+      // As a version before 0005 left it: no checkpoint table, and its migrations not recorded.
       await store.db.schema.dropTable('chain_checkpoints').execute();
+      await sql`delete from kysely_migration where name >= '0005'`.execute(store.db);
       await store.close();
       const r = await attune(['verify'], { DATA_DIR: old });
       expect(r.stderr).toBe('');
@@ -252,7 +256,7 @@ describe('attune checkpoint and attune verify --against (the real CLI)', () => {
       );
       const cp = await attune(['checkpoint'], { DATA_DIR: old });
       expect(cp.code).toBe(2);
-      expect(cp.stderr).toContain('start the server once');
+      expect(cp.stderr).toContain('start the server of this version once');
     } finally {
       rmSync(old, { recursive: true, force: true });
     }
@@ -303,4 +307,70 @@ describe('attune verify with the master key (the real CLI)', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
+});
+
+// Admin commands that read the server's store never create or migrate one: pointed at a folder or a
+// database where no server of this version has run, they say so (exit 2) instead of a stack trace,
+// and leave nothing behind.
+describe.each(dialectsUnderTest())('admin commands on a store the server never started on (%s)', (dialect) => {
+  let dir: string;
+  let env: Record<string, string>;
+  let drop: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'attune-nostore-'));
+    const master = Buffer.alloc(32, 7).toString('base64');
+    env = { DATA_DIR: join(dir, 'data'), ATTUNE_MASTER_KEY: master };
+    if (dialect === 'postgres') {
+      const schema = await createTestSchema();
+      drop = schema.drop;
+      env = { ...env, DATABASE_URL: schema.databaseUrl, DATABASE_SCHEMA: schema.schema };
+    }
+  });
+  afterAll(async () => {
+    await drop?.();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const commands: Array<[string, string[]]> = [
+    ['verify', ['verify']],
+    ['checkpoint', ['checkpoint']],
+    ['archive export', ['archive', 'export', '--practice', 'example.org', '--out', 'x.jsonl']],
+    ['practice', ['practice', 'list']],
+  ];
+
+  it('verify, checkpoint, archive export and practice exit 2 with what to do, creating nothing', async () => {
+    for (const [name, args] of commands) {
+      const r = await attune(
+        args.map((a) => (a === 'x.jsonl' ? join(dir, 'x.jsonl') : a)),
+        env,
+      );
+      expect(r.stderr, name).toContain(`attune ${name}: no Attune store in `);
+      expect(r.stderr, name).toContain('start the server once');
+      expect(r.stderr, name).not.toMatch(/\n\s+at /);
+      expect(r.code, name).toBe(2);
+    }
+    expect(existsSync(join(dir, 'data')), 'DATA_DIR created').toBe(false);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('refuses a store a newer version migrated, naming the migrations it does not know', async () => {
+    const server = await startServer(testConfig(env['DATA_DIR']!, env));
+    await server.close();
+    const store = await openStore(testConfig(env['DATA_DIR']!, env), { migrate: false });
+    await sql`insert into kysely_migration (name, timestamp) values ('9999-from-the-future', '2030-01-01T00:00:00.000Z')`.execute(
+      store.db,
+    );
+    await store.close();
+    for (const [name, args] of commands) {
+      const r = await attune(
+        args.map((a) => (a === 'x.jsonl' ? join(dir, 'x.jsonl') : a)),
+        env,
+      );
+      expect(r.stderr, name).toContain(
+        `attune ${name}: this store was written by a newer version of Attune (migrations 9999-from-the-future)`,
+      );
+      expect(r.code, name).toBe(2);
+    }
+    expect(existsSync(join(dir, 'x.jsonl'))).toBe(false);
+  });
 });

@@ -4,7 +4,7 @@ import { verifyChains } from '../audit/verify.ts';
 import { readMasterKey } from '../checkpoints.ts';
 import { commandFlags } from './exit.ts';
 import { loadConfigOrReport } from './load-config.ts';
-import { openStore } from '../store/index.ts';
+import { openServerStore } from './open-store.ts';
 
 // `attune verify [--json] [--against FILE]`: recomputes the audit chain and every practice's archive
 // chain from the first entry, checks them against the signed checkpoints stored with them (and those
@@ -44,7 +44,8 @@ export async function run(args: string[]): Promise<number> {
   const config = loadConfigOrReport();
   if (!config) return 2;
   const masterKey = readMasterKey(config) ?? undefined;
-  const store = await openStore(config, { migrate: false });
+  const store = await openServerStore(config, 'verify', { current: false });
+  if (typeof store === 'number') return store;
   try {
     const report = await verifyChains(store.db, { ...(masterKey ? { masterKey } : {}), anchors });
     if (asJson) {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
@@ -6,6 +7,7 @@ import {
   Kysely,
   Migrator,
   PostgresDialect,
+  sql,
   SqliteDialect,
   type Migration,
   type SqliteDatabase,
@@ -67,10 +69,28 @@ export interface OpenStoreOptions {
   /** false: no migrations (admin commands; the server migrates at start). */
   migrate?: boolean;
   beforeMigration?: MigrationHooks;
+  /** false: refuse (StoreNotFoundError) rather than create a new SQLite store. */
+  create?: boolean;
 }
 
-/** Opens the store and, unless `migrate: false`, brings its schema up to date. */
+/** `openStore(…, { create: false })` found no SQLite file where the configuration points. */
+export class StoreNotFoundError extends Error {
+  constructor(readonly path: string) {
+    super(`no Attune store at ${path}`);
+  }
+}
+
+/**
+ * Opens the store. `migrate: false` leaves the schema as it is (admin commands that only read, or
+ * that need the server of this version to have started once). `create: false` refuses, with
+ * StoreNotFoundError, to create the SQLite file (and DATA_DIR) when there is none: an admin command
+ * pointed at the wrong folder must not leave an empty database behind.
+ */
 export async function openStore(config: StoreConfig, opts: OpenStoreOptions = {}): Promise<Store> {
+  if (!config.databaseUrl && opts.create === false) {
+    const file = join(config.dataDir, SQLITE_FILE);
+    if (!existsSync(file)) throw new StoreNotFoundError(file);
+  }
   const store = config.databaseUrl ? openPostgres(config) : openSqlite(config.dataDir);
   if (opts.migrate !== false) {
     try {
@@ -188,6 +208,31 @@ function openPostgres(config: StoreConfig): Store {
   pool.on('error', () => undefined);
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return { db, dialect: 'postgres', close: () => db.destroy(), migrated: [] };
+}
+
+/** Where a store's schema stands against this version's migrations (recorded in kysely_migration). */
+export type SchemaState =
+  | { state: 'empty' }
+  | { state: 'behind'; pending: string[] }
+  | { state: 'current' }
+  | { state: 'ahead'; unknown: string[] };
+
+/** Reads the store's applied migrations without changing anything. */
+export async function schemaState(store: Store): Promise<SchemaState> {
+  let applied: string[];
+  try {
+    const { rows } = await sql<{ name: string }>`select name from kysely_migration`.execute(store.db);
+    applied = rows.map((r) => r.name);
+  } catch {
+    return { state: 'empty' };
+  }
+  if (applied.length === 0) return { state: 'empty' };
+  const ours = new Set(MIGRATIONS.map(([name]) => name));
+  const unknown = applied.filter((n) => !ours.has(n)).sort();
+  if (unknown.length > 0) return { state: 'ahead', unknown };
+  const done = new Set(applied);
+  const pending = MIGRATIONS.map(([name]) => name).filter((n) => !done.has(n));
+  return pending.length > 0 ? { state: 'behind', pending } : { state: 'current' };
 }
 
 /**
