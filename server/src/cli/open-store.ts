@@ -20,7 +20,10 @@ export async function openServerStore(
     store = await openStore(config, { migrate: false, create: false });
   } catch (err) {
     if (!(err instanceof StoreNotFoundError)) throw err;
-    return refuse(command, `no Attune store in ${where}: start the server once, or point DATA_DIR at the server's`);
+    return refuse(
+      command,
+      `no Attune store in ${where}: start the server once, or point DATA_DIR at the server's`,
+    );
   }
   const state = await schemaState(store);
   const problem =

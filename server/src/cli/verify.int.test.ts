@@ -312,65 +312,68 @@ describe('attune verify with the master key (the real CLI)', () => {
 // Admin commands that read the server's store never create or migrate one: pointed at a folder or a
 // database where no server of this version has run, they say so (exit 2) instead of a stack trace,
 // and leave nothing behind.
-describe.each(dialectsUnderTest())('admin commands on a store the server never started on (%s)', (dialect) => {
-  let dir: string;
-  let env: Record<string, string>;
-  let drop: (() => Promise<void>) | undefined;
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'attune-nostore-'));
-    const master = Buffer.alloc(32, 7).toString('base64');
-    env = { DATA_DIR: join(dir, 'data'), ATTUNE_MASTER_KEY: master };
-    if (dialect === 'postgres') {
-      const schema = await createTestSchema();
-      drop = schema.drop;
-      env = { ...env, DATABASE_URL: schema.databaseUrl, DATABASE_SCHEMA: schema.schema };
-    }
-  });
-  afterAll(async () => {
-    await drop?.();
-    rmSync(dir, { recursive: true, force: true });
-  });
+describe.each(dialectsUnderTest())(
+  'admin commands on a store the server never started on (%s)',
+  (dialect) => {
+    let dir: string;
+    let env: Record<string, string>;
+    let drop: (() => Promise<void>) | undefined;
+    beforeAll(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'attune-nostore-'));
+      const master = Buffer.alloc(32, 7).toString('base64');
+      env = { DATA_DIR: join(dir, 'data'), ATTUNE_MASTER_KEY: master };
+      if (dialect === 'postgres') {
+        const schema = await createTestSchema();
+        drop = schema.drop;
+        env = { ...env, DATABASE_URL: schema.databaseUrl, DATABASE_SCHEMA: schema.schema };
+      }
+    });
+    afterAll(async () => {
+      await drop?.();
+      rmSync(dir, { recursive: true, force: true });
+    });
 
-  const commands: Array<[string, string[]]> = [
-    ['verify', ['verify']],
-    ['checkpoint', ['checkpoint']],
-    ['archive export', ['archive', 'export', '--practice', 'example.org', '--out', 'x.jsonl']],
-    ['practice', ['practice', 'list']],
-  ];
+    const commands: Array<[string, string[]]> = [
+      ['verify', ['verify']],
+      ['checkpoint', ['checkpoint']],
+      ['archive export', ['archive', 'export', '--practice', 'example.org', '--out', 'x.jsonl']],
+      ['practice', ['practice', 'list']],
+    ];
 
-  it('verify, checkpoint, archive export and practice exit 2 with what to do, creating nothing', async () => {
-    for (const [name, args] of commands) {
-      const r = await attune(
-        args.map((a) => (a === 'x.jsonl' ? join(dir, 'x.jsonl') : a)),
-        env,
-      );
-      expect(r.stderr, name).toContain(`attune ${name}: no Attune store in `);
-      expect(r.stderr, name).toContain('start the server once');
-      expect(r.stderr, name).not.toMatch(/\n\s+at /);
-      expect(r.code, name).toBe(2);
-    }
-    expect(existsSync(join(dir, 'data')), 'DATA_DIR created').toBe(false);
-    expect(readdirSync(dir)).toEqual([]);
-  });
+    it('verify, checkpoint, archive export and practice exit 2 with what to do, creating nothing', async () => {
+      for (const [name, args] of commands) {
+        const r = await attune(
+          args.map((a) => (a === 'x.jsonl' ? join(dir, 'x.jsonl') : a)),
+          env,
+        );
+        expect(r.stderr, name).toContain(`attune ${name}: no Attune store in `);
+        expect(r.stderr, name).toContain('start the server once');
+        expect(r.stderr, name).not.toMatch(/\n\s+at /);
+        expect(r.code, name).toBe(2);
+      }
+      expect(existsSync(join(dir, 'data')), 'DATA_DIR created').toBe(false);
+      expect(readdirSync(dir)).toEqual([]);
+    });
 
-  it('refuses a store a newer version migrated, naming the migrations it does not know', async () => {
-    const server = await startServer(testConfig(env['DATA_DIR']!, env));
-    await server.close();
-    const store = await openStore(testConfig(env['DATA_DIR']!, env), { migrate: false });
-    await sql`insert into kysely_migration (name, timestamp) values ('9999-from-the-future', '2030-01-01T00:00:00.000Z')`.execute(
-      store.db,
-    );
-    await store.close();
-    for (const [name, args] of commands) {
-      const r = await attune(
-        args.map((a) => (a === 'x.jsonl' ? join(dir, 'x.jsonl') : a)),
-        env,
+    it('refuses a store a newer version migrated, naming the migrations it does not know', async () => {
+      const server = await startServer(testConfig(env['DATA_DIR']!, env));
+      await server.close();
+      const store = await openStore(testConfig(env['DATA_DIR']!, env), { migrate: false });
+      await sql`insert into kysely_migration (name, timestamp) values ('9999-from-the-future', '2030-01-01T00:00:00.000Z')`.execute(
+        store.db,
       );
-      expect(r.stderr, name).toContain(
-        `attune ${name}: this store was written by a newer version of Attune (migrations 9999-from-the-future)`,
-      );
-      expect(r.code, name).toBe(2);
-    }
-    expect(existsSync(join(dir, 'x.jsonl'))).toBe(false);
-  });
-});
+      await store.close();
+      for (const [name, args] of commands) {
+        const r = await attune(
+          args.map((a) => (a === 'x.jsonl' ? join(dir, 'x.jsonl') : a)),
+          env,
+        );
+        expect(r.stderr, name).toContain(
+          `attune ${name}: this store was written by a newer version of Attune (migrations 9999-from-the-future)`,
+        );
+        expect(r.code, name).toBe(2);
+      }
+      expect(existsSync(join(dir, 'x.jsonl'))).toBe(false);
+    });
+  },
+);
