@@ -207,7 +207,7 @@ export async function listDeliveries(
  */
 export function deliveryError(stored: string | null): DeliveryError | null {
   if (!stored) return null;
-  const exhausted = /^gave up after \d+ attempts[:( ]\s*(.*)$/s.exec(stored);
+  const exhausted = /^gave up after \d+ attempts(?::\s*| \()(.*)$/s.exec(stored);
   if (exhausted) {
     const inner = deliveryError(exhausted[1] ?? '');
     return {
