@@ -207,7 +207,7 @@ describe.each(dialectsUnderTest())('attune deliveries (the real CLI) on %s', (di
         lastError: null,
       });
       // The running server's worker finds it at its next poll.
-      await until('the notice', async () => (toPatient().length > 0 ? true : undefined));
+      await until('the notice', () => Promise.resolve(toPatient().length > 0 ? true : undefined));
       await until('the delivery to be sent', async () => ((await statusOf()) === 'sent' ? true : undefined));
 
       const again = await attune(['deliveries', 'example.org', 'retry', deliveryId], env);
