@@ -4,7 +4,8 @@ import { SendMessageRequestSchema, type SendMessageRequestInput } from '@attune/
 import { AUDIT } from '../audit/index.ts';
 import { undeliveredEventId } from '../engagement/events-store.ts';
 import { dialectsUnderTest } from '../store/testing.ts';
-import { listDeliveries, retryDelivery, type DeliveryFilter } from './admin.ts';
+import { CompiledQuery, sql } from 'kysely';
+import { listDeliveries, listingQuery, retryDelivery, type DeliveryFilter } from './admin.ts';
 import { recordDeliveryReport } from './delivery-report.ts';
 import type { OutboxWorker } from './outbox.ts';
 import { sendSecureMessage } from './send.ts';
@@ -349,5 +350,34 @@ describe.each(dialectsUnderTest())('deliveries for admins on %s', (dialect) => {
       .where('done_at', 'is', null)
       .execute();
     expect(live).toEqual([]);
+  });
+
+  it("reads a practice's deliveries and their outbox rows through indexes (migration 0013), not by scanning", async () => {
+    await fixture();
+    const q = listingQuery(
+      f.store.db,
+      f.practiceId,
+      { limit: 50, statuses: ['queued', 'retrying'] },
+      new Date(),
+    );
+    const c = q.compile();
+    let plan: string;
+    if (dialect === 'sqlite') {
+      const r = await f.store.db.executeQuery<{ detail: string }>(
+        CompiledQuery.raw(`explain query plan ${c.sql}`, [...c.parameters]),
+      );
+      plan = r.rows.map((x) => x.detail).join('\n');
+    } else {
+      // The tables are tiny, so the planner would scan them anyway: ask whether it can avoid it.
+      plan = await f.store.db.transaction().execute(async (tx) => {
+        await sql`set local enable_seqscan = off`.execute(tx);
+        const r = await tx.executeQuery<{ 'QUERY PLAN': string }>(
+          CompiledQuery.raw(`explain ${c.sql}`, [...c.parameters]),
+        );
+        return r.rows.map((x) => x['QUERY PLAN']).join('\n');
+      });
+    }
+    expect(plan).toContain('outbox_delivery');
+    expect(plan).toContain('deliveries_practice_created');
   });
 });

@@ -98,16 +98,8 @@ export function decodeCursor(cursor: string): { createdAt: string; id: string } 
   return null;
 }
 
-/**
- * One page of a practice's deliveries, newest first (created_at, then id). Throws nothing for a bad
- * cursor: the caller validates it with decodeCursor first (a 400 / exit 2).
- */
-export async function listDeliveries(
-  db: Db,
-  practiceId: string,
-  filter: DeliveryFilter,
-  now: Date,
-): Promise<DeliveryPage> {
+/** The listing's query: one page and one row more (is there a next page?), newest first. */
+export function listingQuery(db: Db, practiceId: string, filter: DeliveryFilter, now: Date) {
   const t = nowIso(now);
   const status = statusExpr(t);
   let q = db
@@ -143,11 +135,23 @@ export async function listDeliveries(
         eb.and([eb('d.created_at', '=', after.createdAt), eb('d.id', '<', after.id)]),
       ]),
     );
-  const rows = await q
+  return q
     .orderBy('d.created_at', 'desc')
     .orderBy('d.id', 'desc')
-    .limit(filter.limit + 1)
-    .execute();
+    .limit(filter.limit + 1);
+}
+
+/**
+ * One page of a practice's deliveries, newest first (created_at, then id). Throws nothing for a bad
+ * cursor: the caller validates it with decodeCursor first (a 400 / exit 2).
+ */
+export async function listDeliveries(
+  db: Db,
+  practiceId: string,
+  filter: DeliveryFilter,
+  now: Date,
+): Promise<DeliveryPage> {
+  const rows = await listingQuery(db, practiceId, filter, now).execute();
   const page = rows.slice(0, filter.limit);
   const reports =
     page.length === 0
