@@ -24,6 +24,11 @@ const COMMANDS: Record<
       'add and manage the practices of a deployment: attune practice list | add --name N --domain D | set-domains P --domain D | set P | care-team P list|add|remove PATIENT [CLINICIAN]',
     load: () => import('./cli/practice.ts'),
   },
+  deliveries: {
+    summary:
+      "a practice's deliveries and why they failed, and a retry once fixed: attune deliveries PRACTICE [--status S] [--message ID] [--since ISO] [--limit N] [--show-addresses] [--json] | attune deliveries PRACTICE retry DELIVERY_ID",
+    load: () => import('./cli/deliveries.ts'),
+  },
   archive: {
     summary:
       "export a practice's archive, verified and decrypted: attune archive export --practice P --out FILE [--from ISO] [--to ISO] [--patient EMAIL] [--encrypt-to KEYFILE]; stored messages and replies the master key does not vouch for: attune archive content-macs P list | bind ID | quarantine ID",

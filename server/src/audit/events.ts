@@ -38,6 +38,12 @@ export const AUDIT = {
    * notification to its return path): failed (5.x.x, terminal) or delayed. Status code only.
    */
   DELIVERY_REPORT: 'delivery.report',
+  /**
+   * An admin queued a delivery that had failed for good again (POST /v1/deliveries/:id/retry or
+   * `attune deliveries PRACTICE retry`); failure: refused, with a reason code (not_failed,
+   * message_revoked, message_expired). References only: the delivery (target) and message ids.
+   */
+  DELIVERY_RETRY: 'delivery.retry',
   /** A patient opened a secure link (viewer). */
   VIEWER_OPEN: 'viewer.open',
   /** A patient replied through the viewer. */

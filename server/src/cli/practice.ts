@@ -364,7 +364,7 @@ function gatewayNote(domain: string): string {
 }
 
 /** Whether `masterKey` is the store's: it unseals a key already there (true when there is none). */
-async function opensStoreKeys(db: Db, masterKey: MasterKey): Promise<boolean> {
+export async function opensStoreKeys(db: Db, masterKey: MasterKey): Promise<boolean> {
   const row = await db
     .selectFrom('practice_keys')
     .select(['practice_id', 'purpose', 'sealed_private_key'])

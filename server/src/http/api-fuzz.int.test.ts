@@ -122,6 +122,7 @@ const BODY_SAMPLES: Record<
   }),
   'POST /v1/messages/:id/revoke': () => null,
   'POST /v1/messages/:id/notice': () => null,
+  'POST /v1/deliveries/:id/retry': () => null,
   'POST /v1/events': () => ({
     kind: 'json',
     value: {

@@ -14,7 +14,7 @@ export async function notInPractice(
   c: Context<AppEnv>,
   db: Db,
   opts: {
-    table: 'patients' | 'messages' | 'replies';
+    table: 'patients' | 'messages' | 'replies' | 'deliveries';
     id: string;
     valid: boolean;
     target: string;

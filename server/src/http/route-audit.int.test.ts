@@ -8,6 +8,8 @@
 // (first use of a token), token refusals and the patient's second factor are checked the same way.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AUDIT, type AuditAction } from '../audit/index.ts';
+import { recordDeliveryReport } from '../delivery/delivery-report.ts';
+import { deliveryFor } from '../delivery/index.ts';
 import type { AuditEventsTable } from '../store/schema.ts';
 import {
   linkTokens,
@@ -32,6 +34,8 @@ interface Ctx {
   chartPath: string;
   /** A reply of the patient to that message (through the viewer). */
   replyId: string;
+  /** A delivery of practice A the patient's mail server returned (a 5.x.x report): failed, retryable. */
+  bouncedDelivery: string;
 }
 
 interface Call {
@@ -228,6 +232,25 @@ const ROUTE_AUDIT: Record<RouteKey, Spec> = {
       status: 200,
     },
   },
+  'GET /v1/deliveries': {
+    audit: AUDIT.PHI_READ,
+    actor: 'clinician',
+    target: 'deliveries',
+    adminOnly: true,
+    call: { path: () => '/v1/deliveries', token: 'adminA', status: 200 },
+  },
+  'POST /v1/deliveries/:id/retry': {
+    audit: AUDIT.DELIVERY_RETRY,
+    actor: 'clinician',
+    target: 'delivery',
+    adminOnly: true,
+    call: {
+      method: 'POST',
+      path: (x) => `/v1/deliveries/${x.bouncedDelivery}/retry`,
+      token: 'adminA',
+      status: 200,
+    },
+  },
   'PUT /v1/caseload/weights': {
     audit: AUDIT.POLICY_CHANGE,
     actor: 'clinician',
@@ -420,7 +443,13 @@ describe('route-table audit (real server, SQLite)', () => {
     const eng = await f.request(`/v1/patients/${f.patientA.id}/engagement`, { token: f.tokens.clinicianA });
     const body = (await eng.json()) as { charts?: { pngUrl?: string } };
     const png = new URL(body.charts?.pngUrl ?? 'http://invalid/none');
-    x = { f, message: { id, token }, chartPath: `${png.pathname}${png.search}`, replyId: '' };
+    x = {
+      f,
+      message: { id, token },
+      chartPath: `${png.pathname}${png.search}`,
+      replyId: '',
+      bouncedDelivery: '',
+    };
     const replied = await f.request(`/m/${token}/reply`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -438,6 +467,32 @@ describe('route-table audit (real server, SQLite)', () => {
         .where('message_id', '=', id)
         .executeTakeFirstOrThrow()
     ).id;
+    // A second message, sent, then returned by the patient's mail server: a delivery to retry.
+    const before = new Set(linkTokens(f.server.config.mailDir));
+    const second = await f.request('/v1/messages', {
+      method: 'POST',
+      token: f.tokens.clinicianA,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ to: [f.patientA.email], subject: SUBJECT, text: TEXT }),
+    });
+    expect(second.status).toBe(202);
+    const secondId = ((await second.json()) as { id: string }).id;
+    await waitForLinkToken(f.server.config.mailDir, before);
+    x.bouncedDelivery = (
+      await f.server.store.db
+        .selectFrom('deliveries')
+        .select('id')
+        .where('message_id', '=', secondId)
+        .executeTakeFirstOrThrow()
+    ).id;
+    const bounced = await recordDeliveryReport(deliveryFor(f.server.deps).services, {
+      deliveryId: x.bouncedDelivery,
+      action: 'failed',
+      status: '5.1.1',
+      diagnostic: null,
+      receivedAt: new Date(),
+    });
+    expect(bounced).toMatchObject({ ok: true, outcome: 'failed' });
     // First use provisions each clinician (and is their audited login).
     for (const t of [f.tokens.adminA, f.tokens.clinicianB])
       expect((await f.request('/v1/policy', { token: t })).status).toBe(200);

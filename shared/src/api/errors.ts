@@ -43,5 +43,7 @@ export const ERROR_CODES = [
   'message_revoked',
   'message_expired',
   'clinician_not_found',
+  'delivery_not_found',
+  'delivery_not_failed',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -1,5 +1,6 @@
 export * from './errors.ts';
 export * from './messages.ts';
+export * from './deliveries.ts';
 export * from './patients.ts';
 export * from './engagement.ts';
 export { PolicySchema, DEFAULT_POLICY } from '../policy/schema.ts';

@@ -9,6 +9,7 @@ import { replies } from './replies.ts';
 import { policy } from './policy.ts';
 import { openapi } from './openapi.ts';
 import { messages } from './messages.ts';
+import { deliveries } from './deliveries.ts';
 import { viewer } from './viewer.ts';
 import { events } from './events.ts';
 import { engagement } from './engagement.ts';
@@ -36,6 +37,7 @@ export const ROUTE_MODULES: RouteModule[] = [
   fhir,
   charts,
   messages,
+  deliveries,
   replies,
   viewer,
   addin,

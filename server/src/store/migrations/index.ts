@@ -11,6 +11,7 @@ import { migration as m0009 } from './0009-gateway-mail-keys.ts';
 import { migration as m0010 } from './0010-care-teams.ts';
 import { migration as m0011 } from './0011-delivery-outcomes.ts';
 import { migration as m0012 } from './0012-backfill-bounced-pgp.ts';
+import { migration as m0013 } from './0013-delivery-listing.ts';
 
 /**
  * Every migration, in order. Names sort lexically and are recorded in `kysely_migration`;
@@ -29,4 +30,5 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Schema
   ['0010-care-teams', m0010],
   ['0011-delivery-outcomes', m0011],
   ['0012-backfill-bounced-pgp', m0012],
+  ['0013-delivery-listing', m0013],
 ];
