@@ -4,7 +4,8 @@ import { AUDIT, appendAudit } from '../audit/index.ts';
 import { readMasterKey } from '../checkpoints.ts';
 import type { Config } from '../config.ts';
 import { decodeCursor, listDeliveries, retryDelivery, type DeliveryPage } from '../delivery/admin.ts';
-import { openStore, type Db, type Store } from '../store/index.ts';
+import type { Db, Store } from '../store/index.ts';
+import { openServerStore } from './open-store.ts';
 import { findPracticeId } from '../store/practices.ts';
 import { cliActor } from './actor.ts';
 import { OK, REFUSED, USAGE_ERROR, UsageError } from './exit.ts';
@@ -66,7 +67,8 @@ export async function run(args: string[]): Promise<number> {
   }
   const config = loadConfigOrReport();
   if (!config) return USAGE_ERROR;
-  const store = await openStore(config, { migrate: false });
+  const store = await openServerStore(config, 'deliveries', { current: true });
+  if (typeof store === 'number') return store;
   try {
     const practiceId = await findPracticeId(
       store.db,

@@ -338,9 +338,11 @@ describe.each(dialectsUnderTest())(
       ['checkpoint', ['checkpoint']],
       ['archive export', ['archive', 'export', '--practice', 'example.org', '--out', 'x.jsonl']],
       ['practice', ['practice', 'list']],
+      ['deliveries', ['deliveries', 'example.org']],
+      ['archive content-macs list', ['archive', 'content-macs', 'example.org', 'list']],
     ];
 
-    it('verify, checkpoint, archive export and practice exit 2 with what to do, creating nothing', async () => {
+    it('verify, checkpoint, archive export and content-macs, practice and deliveries exit 2 with what to do, creating nothing', async () => {
       for (const [name, args] of commands) {
         const r = await attune(
           args.map((a) => (a === 'x.jsonl' ? join(dir, 'x.jsonl') : a)),
