@@ -8,7 +8,9 @@ import {
   Migrator,
   PostgresDialect,
   sql,
+  SqliteAdapter,
   SqliteDialect,
+  type DialectAdapter,
   type Migration,
   type SqliteDatabase,
   type Transaction,
@@ -103,6 +105,26 @@ export async function openStore(config: StoreConfig, opts: OpenStoreOptions = {}
   return store;
 }
 
+/**
+ * SQLite runs DDL inside transactions, but Kysely's SQLite adapter says it does not, so its migrator
+ * ran each statement of a migration on its own: a crash or a failed statement partway through left
+ * the migration half applied and unrecorded, and the next start failed on what the first half made
+ * ("index … already exists"). Saying so makes the migrator run every pending migration, with its
+ * bookkeeping row, in one transaction, as on PostgreSQL: an upgrade happens whole or not at all.
+ * (No migration may rely on PRAGMAs that do nothing inside a transaction, such as foreign_keys.)
+ */
+class TransactionalDdlSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
+  }
+}
+
+class TransactionalDdlSqliteDialect extends SqliteDialect {
+  override createAdapter(): DialectAdapter {
+    return new TransactionalDdlSqliteAdapter();
+  }
+}
+
 function openSqlite(dataDir: string): Store {
   ensurePrivateDir(dataDir);
   const sqlite = new BetterSqlite3(join(dataDir, SQLITE_FILE));
@@ -117,7 +139,9 @@ function openSqlite(dataDir: string): Store {
   // changed page once and costs two fsyncs on the event loop, and the hot pages (chain heads,
   // outbox, indexes) change with every send. bench:server: ~9 % less CPU per secure send.
   sqlite.pragma('wal_autocheckpoint = 4000');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+  const db = new Kysely<Database>({
+    dialect: new TransactionalDdlSqliteDialect({ database: withStatementCache(sqlite) }),
+  });
   const file = join(dataDir, SQLITE_FILE);
   let dirSynced = false;
   // The WAL stays open for the store's lifetime: opening and closing it for every group commit
