@@ -297,7 +297,17 @@ export async function migrateToLatest(
   // Kysely's bookkeeping checks scan the catalog of every schema in the database (has_schema_privilege,
   // pg_get_serial_sequence per column); a schema or table another client drops meanwhile makes that scan
   // fail ("schema … does not exist") before any migration ran. Nothing was applied: try again.
-  for (let attempt = 1; error && !results?.length && isConcurrentDrop(error) && attempt <= 5; attempt++) {
+  // On SQLite, another process migrating the same file at the same moment (a server and a gateway
+  // started together on a new store) holds the write lock past busy_timeout, or committed under our
+  // read snapshot (SQLITE_BUSY_SNAPSHOT). The whole run is one transaction, rolled back: try again,
+  // and find its work done.
+  for (
+    let attempt = 1;
+    error &&
+    ((!results?.length && isConcurrentDrop(error)) || (store.dialect === 'sqlite' && isSqliteBusy(error))) &&
+    attempt <= 5;
+    attempt++
+  ) {
     await new Promise((r) => setTimeout(r, 50 * attempt));
     ({ error, results } = await migrate());
   }
@@ -311,6 +321,12 @@ export async function migrateToLatest(
     );
   }
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+/** SQLite's SQLITE_BUSY and its extended codes (SQLITE_BUSY_SNAPSHOT, …): another writer. */
+function isSqliteBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
 }
 
 /** PostgreSQL's undefined schema / table / column (3F000, 42P01, 42703): an object dropped under us. */

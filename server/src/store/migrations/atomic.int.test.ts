@@ -7,6 +7,9 @@ import { MIGRATIONS } from './index.ts';
 import { migrateToLatest, openStore, type Store, type StoreConfig } from '../store.ts';
 import { createTestSchema, dialectsUnderTest } from '../testing.ts';
 
+const applied = async (store: Store) =>
+  (await sql<{ name: string }>`select name from kysely_migration`.execute(store.db)).rows.map((r) => r.name);
+
 // An upgrade is applied whole or not at all, on SQLite as on PostgreSQL: a migration that fails
 // partway (here its second statement meets an object in the way) leaves nothing of its first half,
 // so once the cause is gone the next start applies it cleanly.
@@ -59,5 +62,24 @@ describe.each(dialectsUnderTest())('migrations are atomic on %s', (dialect) => {
       MIGRATIONS.map(([name]) => name).filter((n) => n >= '0013'),
     );
     expect((await applied(store)).sort()).toEqual(MIGRATIONS.map(([name]) => name));
+  });
+});
+
+describe('migrations of one new SQLite store by two connections at once (as by two processes)', () => {
+  it('both succeed and every migration is applied once: the one that met the other’s lock tries again', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'attune-atomic-race-'));
+    const a = await openStore({ dataDir }, { migrate: false });
+    const b = await openStore({ dataDir }, { migrate: false });
+    try {
+      // Short waits for the lock: both connections share this thread, so the one waiting blocks the other.
+      for (const s of [a, b]) await sql`pragma busy_timeout = 200`.execute(s.db);
+      const [ranA, ranB] = await Promise.all([migrateToLatest(a), migrateToLatest(b)]);
+      expect([...ranA, ...ranB].sort()).toEqual(MIGRATIONS.map(([name]) => name));
+      expect((await applied(a)).sort()).toEqual(MIGRATIONS.map(([name]) => name));
+    } finally {
+      await a.close();
+      await b.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
