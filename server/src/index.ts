@@ -15,7 +15,7 @@ import type { App, AppDeps } from './http/types.ts';
 import { createAuthenticator, loadDevIssuer } from './identity/index.ts';
 import { createLogger, type Logger } from './log.ts';
 import type { CheckpointRun } from './audit/index.ts';
-import { backfillContentMacs, CONTENT_MAC_MIGRATION, signUpgradeCheckpoints } from './store/content-macs.ts';
+import { backfillContentMacs, CONTENT_MAC_MIGRATION, contentMacUpgradeHooks } from './store/content-macs.ts';
 import { ensurePractice, openStore, type Store } from './store/index.ts';
 
 export { loadConfig, testConfig } from './config.ts';
@@ -100,11 +100,9 @@ export async function startServer(config: Config, opts: { logger?: Logger } = {}
   // (store/content-macs.ts).
   let upgradeCheckpoints: CheckpointRun | null = null;
   const store = await openStore(config, {
-    beforeMigration: {
-      [CONTENT_MAC_MIGRATION]: async (db) => {
-        upgradeCheckpoints = await signUpgradeCheckpoints(db, masterKey);
-      },
-    },
+    beforeMigration: contentMacUpgradeHooks(masterKey, (run) => {
+      upgradeCheckpoints = run;
+    }),
   });
   let server: Awaited<ReturnType<typeof listen>> | null = null;
   try {

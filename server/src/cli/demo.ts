@@ -1,7 +1,7 @@
 import { loadConfigOrReport } from './load-config.ts';
 import { seedDemo } from '../engagement/demo.ts';
 import { practiceForCommand } from './practice-ref.ts';
-import { openStore } from '../store/index.ts';
+import { openMigratingStore } from './open-store.ts';
 
 const USAGE = 'usage: attune demo [--reset] [--patients N] [--seed N] [--practice PRACTICE]\n';
 
@@ -40,7 +40,8 @@ export async function run(args: string[]): Promise<number> {
     process.stderr.write('attune: demo data is for development stores only (ATTUNE_ENV=development).\n');
     return 1;
   }
-  const store = await openStore(config);
+  const store = await openMigratingStore(config, 'demo');
+  if (typeof store === 'number') return store;
   try {
     const practice = await practiceForCommand(store.db, config, args, { command: 'demo', create: true });
     if (!practice) return 1;

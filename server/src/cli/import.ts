@@ -4,7 +4,7 @@ import { AUDIT, appendAudit } from '../audit/index.ts';
 import { FhirBundleSchema, importFhirBundleWithCare } from '../engagement/fhir.ts';
 import { cliActor } from './actor.ts';
 import { practiceForCommand } from './practice-ref.ts';
-import { openStore } from '../store/index.ts';
+import { openMigratingStore } from './open-store.ts';
 import { describeZodError } from '../http/validate.ts';
 
 const USAGE =
@@ -64,7 +64,8 @@ async function importFhir(args: string[]): Promise<number> {
   }
   const config = loadConfigOrReport();
   if (!config) return 1;
-  const store = await openStore(config);
+  const store = await openMigratingStore(config, 'import');
+  if (typeof store === 'number') return store;
   try {
     const practice = await practiceForCommand(store.db, config, args, { command: 'import', create: false });
     if (!practice) return 1;

@@ -1,4 +1,6 @@
 import type { Config } from '../config.ts';
+import { readMasterKey } from '../checkpoints.ts';
+import { contentMacUpgradeHooks, UpgradeNeedsMasterKeyError } from '../store/content-macs.ts';
 import { openStore, schemaState, StoreNotFoundError, type Store } from '../store/index.ts';
 import { USAGE_ERROR } from './exit.ts';
 
@@ -44,4 +46,18 @@ export async function openServerStore(
 function refuse(command: string, message: string): number {
   process.stderr.write(`attune ${command}: ${message}\n`);
   return USAGE_ERROR;
+}
+
+/**
+ * The store for a command that migrates it when it is behind (import, demo, the mailbox sync), with
+ * the same upgrade hooks as the server (store/content-macs.ts), or USAGE_ERROR after saying why the
+ * upgrade could not run here (it needs ATTUNE_MASTER_KEY). Nothing was applied then.
+ */
+export async function openMigratingStore(config: Config, command: string): Promise<Store | number> {
+  try {
+    return await openStore(config, { beforeMigration: contentMacUpgradeHooks(readMasterKey(config)) });
+  } catch (err) {
+    if (!((err as Error).cause instanceof UpgradeNeedsMasterKeyError)) throw err;
+    return refuse(command, ((err as Error).cause as Error).message);
+  }
 }

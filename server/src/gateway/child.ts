@@ -10,6 +10,8 @@ import cluster from 'node:cluster';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig, type Config } from '../config.ts';
+import { readMasterKey } from '../checkpoints.ts';
+import { contentMacUpgradeHooks } from '../store/content-macs.ts';
 import { openStore } from '../store/index.ts';
 import { startGateway } from './index.ts';
 import { createPipeline } from './pipeline.ts';
@@ -27,7 +29,7 @@ function configure(): Config {
 
 async function serve(runOutbox: boolean, announce: (port: number) => void): Promise<void> {
   const config = configure();
-  const store = await openStore(config);
+  const store = await openStore(config, { beforeMigration: contentMacUpgradeHooks(readMasterKey(config)) });
   const pipeline = await createPipeline({ config, store, startWorker: runOutbox });
   const running = await startGateway({ config, store, pipeline });
   announce(running.port);
@@ -52,7 +54,10 @@ if (processes === 1) {
   await serve(true, (port) => process.stdout.write(`READY ${port}\n`)).catch(fail);
 } else if (cluster.isPrimary) {
   // Migrations run once, here, before the workers open the store.
-  await (await openStore(configure()).catch(fail)).close();
+  const config = configure();
+  await (
+    await openStore(config, { beforeMigration: contentMacUpgradeHooks(readMasterKey(config)) }).catch(fail)
+  ).close();
   let ready = 0;
   // The process that runs the outbox worker, by cluster worker id. Its replacement after a crash
   // must run it too, or nothing queued is delivered until the whole gateway restarts.

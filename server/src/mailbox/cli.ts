@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { loadConfigOrReport } from '../cli/load-config.ts';
 import { createMailTransport } from '../delivery/transport.ts';
 import { practiceForCommand } from '../cli/practice-ref.ts';
-import { openStore } from '../store/index.ts';
+import { openMigratingStore } from '../cli/open-store.ts';
 import { delegatedGmailClient, syncGmailMailbox, type ServiceAccountKey } from './gmail.ts';
 import { crisisNotifier } from './notify.ts';
 import { mailboxBodiesEnabled } from '../engagement/settings.ts';
@@ -33,7 +33,8 @@ export async function runGmailImport(args: string[]): Promise<number> {
   }
   const config = loadConfigOrReport();
   if (!config) return 1;
-  const store = await openStore(config);
+  const store = await openMigratingStore(config, 'import gmail');
+  if (typeof store === 'number') return store;
   const transport = createMailTransport(config);
   try {
     // The mailbox's own practice (the one owning its domain), not the server's configured one: in a

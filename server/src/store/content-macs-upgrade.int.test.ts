@@ -3,7 +3,9 @@
 // used to leave the rest refused for good; the upgrading process now signs a checkpoint of each
 // archive chain just before applying 0008, so the next start binds what they cover (rule (b)), and
 // nothing an attacker without the master key rewrote since.
+import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { attune } from '../cli/testing.ts';
 import { appendArchive, archiveChain } from '../archive/index.ts';
 import { generateMasterKey, parseMasterKey, type MasterKey } from '../crypto/index.ts';
 import { ensurePracticeKeys } from '../delivery/index.ts';
@@ -13,7 +15,12 @@ import { FORGED_MESSAGE, forgeBodyCt, rewriteArchived } from '../testing/tamper.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureClinician } from './clinicians.ts';
-import { backfillContentMacs, CONTENT_MAC_MIGRATION, signUpgradeCheckpoints } from './content-macs.ts';
+import {
+  backfillContentMacs,
+  CONTENT_MAC_MIGRATION,
+  contentMacUpgradeHooks,
+  signUpgradeCheckpoints,
+} from './content-macs.ts';
 import { ensurePractice } from './practices.ts';
 import { newId, nowIso, openStore, type Store, type StoreConfig } from './store.ts';
 import { createTestStore, dialectsUnderTest, type TestStore } from './testing.ts';
@@ -101,6 +108,16 @@ describe.each(dialectsUnderTest())('resuming the upgrade to content MACs after a
     }
   }
 
+  /** Opens the store without migrating: as a version before 0008 would see it. */
+  async function nextStart0007<T>(fn: (s: Store) => Promise<T>): Promise<T> {
+    const s = await openStore(config, { migrate: false });
+    try {
+      return await fn(s);
+    } finally {
+      await s.close();
+    }
+  }
+
   it('binds at the next start every row the upgrade found, from the checkpoints it signed before 0008', async () => {
     await upgradeThenCrash();
     await nextStart(async (s) => {
@@ -173,4 +190,46 @@ describe.each(dialectsUnderTest())('resuming the upgrade to content MACs after a
       await server.close();
     }
   });
+
+  it('is not applied by a process without the master key while archived rows exist: nothing changes', async () => {
+    await expect(openStore(config, { beforeMigration: contentMacUpgradeHooks(null) })).rejects.toThrow(
+      /0008-content-mac failed: .*needs ATTUNE_MASTER_KEY/,
+    );
+    await nextStart0007(async (s) => {
+      const applied = (await sql<{ name: string }>`select name from kysely_migration`.execute(s.db)).rows;
+      expect(applied.map((r) => r.name)).not.toContain(CONTENT_MAC_MIGRATION);
+    });
+    // A process with the key then upgrades, and its checkpoints cover every row.
+    await openStore(config, { beforeMigration: contentMacUpgradeHooks(mk.key) }).then((s) => s.close());
+    await nextStart(async (s) => {
+      expect(await backfillContentMacs(s.db, mk.key, { upgrade: false })).toEqual({ bound: 3, refused: 0 });
+    });
+  });
+
+  it('attune import run before the server on the old store signs the upgrade checkpoints as the server would', async () => {
+    const env = {
+      DATA_DIR: old.dataDir,
+      ATTUNE_MASTER_KEY: mk.raw,
+      PRACTICE_DOMAINS: 'calm.example.org',
+      ...(old.databaseUrl ? { DATABASE_URL: old.databaseUrl, DATABASE_SCHEMA: old.pgSchema! } : {}),
+    };
+    const bundle = join(old.dataDir, 'empty-bundle.json');
+    writeFileSync(bundle, JSON.stringify({ resourceType: 'Bundle', type: 'collection', entry: [] }));
+    // Without the key (none in the environment, none in DATA_DIR) it says why and applies nothing.
+    const { ATTUNE_MASTER_KEY: _key, ...keyless } = env;
+    const refused = await attune(['import', 'fhir', bundle], keyless);
+    expect(refused.stderr).toContain('attune import: this store predates content MACs');
+    expect(refused.stderr).not.toMatch(/\n\s+at /);
+    expect(refused.code).toBe(2);
+    await nextStart0007(async (s) => {
+      const applied = (await sql<{ name: string }>`select name from kysely_migration`.execute(s.db)).rows;
+      expect(applied.map((r) => r.name)).not.toContain(CONTENT_MAC_MIGRATION);
+    });
+    const r = await attune(['import', 'fhir', bundle], env);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    await nextStart(async (s) => {
+      expect(await backfillContentMacs(s.db, mk.key, { upgrade: false })).toEqual({ bound: 3, refused: 0 });
+    });
+  }, 60_000);
 });

@@ -3,7 +3,7 @@ import { writeCheckpoints, type CheckpointRun } from '../audit/checkpoint-writer
 import { verifyChains } from '../audit/verify.ts';
 import { practiceSigner } from '../checkpoints.ts';
 import { contentMac, type MasterKey } from '../crypto/index.ts';
-import type { Db } from './store.ts';
+import type { Db, MigrationHooks } from './store.ts';
 
 // Content MACs for rows written before migration 0008 (crypto/content-mac.ts). A migration has no
 // master key, so the server gives them theirs when it starts, and a read refuses any row without
@@ -70,6 +70,40 @@ import type { Db } from './store.ts';
 
 /** The migration that added the MAC columns: applied by this process means an upgrade start. */
 export const CONTENT_MAC_MIGRATION = '0008-content-mac';
+
+/** Applying 0008 over archived rows needs the master key to sign their chains first (below). */
+export class UpgradeNeedsMasterKeyError extends Error {
+  constructor() {
+    super(
+      'this store predates content MACs and holds archived messages: the upgrade signs their archive chains with the practice keys, which needs ATTUNE_MASTER_KEY (start the server, or set it)',
+    );
+  }
+}
+
+/**
+ * The migration hooks every process that migrates the store passes to openStore (the server, the
+ * gateway, attune import, demo, the mailbox sync): whichever of them applies 0008 first signs the
+ * upgrade checkpoints, so the server's next start binds the old rows under rule (b) even when it was
+ * not the one that upgraded. Without the master key, 0008 is not applied over archived rows at all
+ * (the migration run fails and rolls back whole, on SQLite as on PostgreSQL), since the rows would
+ * then wait for `attune archive content-macs bind`, one by one; a store without any is upgraded.
+ */
+export function contentMacUpgradeHooks(
+  masterKey: MasterKey | null,
+  onSigned?: (run: CheckpointRun) => void,
+): MigrationHooks {
+  return {
+    [CONTENT_MAC_MIGRATION]: async (db) => {
+      if (!masterKey) {
+        const any = await db.selectFrom('archive_entries').select('seq').limit(1).executeTakeFirst();
+        if (any) throw new UpgradeNeedsMasterKeyError();
+        return;
+      }
+      const run = await signUpgradeCheckpoints(db, masterKey);
+      onSigned?.(run);
+    },
+  };
+}
 
 /**
  * The migration hook of the upgrade start (see above): signs a checkpoint of every archive chain as
