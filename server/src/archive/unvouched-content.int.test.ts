@@ -250,6 +250,30 @@ describe.each(dialectsUnderTest())(
       ]);
     });
 
+    it('does not sign past forged content whose entry was pointed at a quarantined row', async () => {
+      const late = await forgeAfterCheckpoint();
+      await decideContent(db(), masterKey(), t.practiceA, late.id, { decision: 'quarantine', actor: ADMIN });
+      expect((await archiveRun()).written).toEqual([
+        expect.objectContaining({ quarantined: [late.seq] }) as unknown,
+      ]);
+      // After that checkpoint: another message forged, and its entry re-pointed at the quarantined row
+      // (ref_id is hashed into the entry, so the chain is re-hashed from there: no master key needed).
+      const next = await send('Second message.');
+      const forged = await forgeBodyCt(db(), t.practiceA, FORGED_MESSAGE);
+      await rewriteArchived(db(), 'message', next.id, forged, { newRefId: late.id });
+      const run = await archiveRun();
+      expect(run.written).toEqual([]);
+      expect(run.refused).toEqual([
+        expect.objectContaining({ reason: 'content_mismatch', ref: late.id, seq: late.seq + 1 }) as unknown,
+      ]);
+      const report = await verifyChains(db(), { masterKey: masterKey() });
+      expect(report.ok).toBe(false);
+      expect(report.chains.find((c) => c.chain.startsWith('archive:'))?.break).toMatchObject({
+        reason: 'content_mismatch',
+        seq: late.seq + 1,
+      });
+    });
+
     it('refuses a quarantine marker forged or copied from another row: the row stays refused and stops the checkpoints', async () => {
       const late = await forgeAfterCheckpoint();
       const victim = await send('Genuine message.');

@@ -223,7 +223,10 @@ async function unvouchedContent(
       try {
         rows = await db
           .selectFrom('archive_entries as ae')
-          .leftJoin(`${t} as r`, 'r.id', 'ae.ref_id')
+          // The row of the entry's own practice: an entry naming another practice's row has none.
+          .leftJoin(`${t} as r`, (j) =>
+            j.onRef('r.id', '=', 'ae.ref_id').onRef('r.practice_id', '=', 'ae.practice_id'),
+          )
           .select([
             'ae.seq',
             'ae.id',
@@ -264,9 +267,25 @@ async function unvouchedContent(
               (r as { body_mac?: string | null }).body_mac ?? null,
             )
           : ({ ok: true } as const);
+        // Signed past as quarantined only as the row's one entry: an entry pointed at a quarantined
+        // row after the last checkpoint (its ref_id rewritten, the chain re-hashed) would otherwise
+        // be signed past with whatever content it carries. The row's genuine entry is either covered
+        // by a checkpoint (then this is a second one) or is itself to be signed here (then one of
+        // the two names another row, and is refused there).
         if (!mac.ok && mac.reason === 'content_quarantined') {
-          quarantined.push(r.seq);
-          continue;
+          const entries = await db
+            .selectFrom('archive_entries')
+            .select((eb) => eb.fn.countAll<number | string | bigint>().as('n'))
+            .where('kind', '=', kind)
+            .where('ref_id', '=', r.ref)
+            .executeTakeFirstOrThrow();
+          if (Number(entries.n) === 1) {
+            quarantined.push(r.seq);
+            continue;
+          }
+          first = { chain, seq: r.seq, id: r.id, reason: 'content_mismatch', ref: r.ref };
+          more = false;
+          break;
         }
         const reason = !mac.ok
           ? mac.reason

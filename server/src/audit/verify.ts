@@ -175,7 +175,12 @@ export async function verifyChains(db: Db, opts: VerifyOptions = {}): Promise<Ve
   // A quarantined row, and its entry, are vouched for by nothing and say so: no break either where
   // the row differs from its entry (the marker binds the row's content as the admin saw it). Known
   // from the marker (with the master key), or from a signed checkpoint naming the entry.
-  const quarantinedRefs = new Set((macs?.quarantined ?? []).map((b) => b.ref));
+  // Only the row's own entry: one in its practice's chain, and the only one that names it. An entry
+  // pointed at a quarantined row (its ref_id rewritten after the last checkpoint) is no excuse.
+  const quarantinedRefs = new Map((macs?.quarantined ?? []).map((b) => [b.ref ?? '', b.chain]));
+  const named = macs && macs.quarantined.length > 0 ? await refsOfSeveralEntries(db) : new Set<string>();
+  const ownQuarantined = (b: ChainBreak): boolean =>
+    b.ref !== undefined && quarantinedRefs.get(b.ref) === b.chain && !named.has(b.ref);
   const signedQuarantine = (chain: string, seq: number): boolean => {
     for (const list of signed.get(chain)?.values() ?? [])
       if (list.some((st) => st.quarantined?.includes(seq))) return true;
@@ -184,7 +189,7 @@ export async function verifyChains(db: Db, opts: VerifyOptions = {}): Promise<Ve
   // After the copy-versus-archive breaks: a chain reports the first of them.
   const stray = [
     ...(await contentBreaks(db)).filter(
-      (b) => !quarantinedRefs.has(b.ref) && !(b.seq > 0 && signedQuarantine(b.chain, b.seq)),
+      (b) => !ownQuarantined(b) && !(b.seq > 0 && signedQuarantine(b.chain, b.seq)),
     ),
     ...(macs?.failures ?? []),
   ];
@@ -315,6 +320,17 @@ async function contentMacBreaks(
  * the record, and the rows cannot be deleted while deliveries refer to them.) Compared in the
  * database, so no ciphertext is read twice.
  */
+/** Rows that more than one archive entry names (each row has one: a second was pointed at it). */
+export async function refsOfSeveralEntries(db: Db): Promise<Set<string>> {
+  const rows = await db
+    .selectFrom('archive_entries')
+    .select('ref_id')
+    .groupBy(['ref_id', 'kind'])
+    .having((eb) => eb.fn.countAll(), '>', 1)
+    .execute();
+  return new Set(rows.map((r) => r.ref_id));
+}
+
 async function contentBreaks(db: Db): Promise<ChainBreak[]> {
   const breaks: ChainBreak[] = [];
   for (const [table, kind] of [

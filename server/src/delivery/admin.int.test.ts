@@ -91,6 +91,14 @@ describe.each(dialectsUnderTest())('deliveries for admins on %s', (dialect) => {
     await drain(f.delivery.worker);
     const sent = await send({ to: ['sent@patient.example'] });
     await drain(f.delivery.worker);
+    // An out-of-office reply to its return path: shown as such, and it stays sent.
+    await recordDeliveryReport(f.delivery.services, {
+      deliveryId: (await deliveryOf(sent)).id,
+      action: 'auto_reply',
+      status: 'auto_reply',
+      diagnostic: null,
+      receivedAt: new Date(),
+    });
     // Taken by our relay, then returned by the patient's server (RFC 3464 report to the return path).
     const bounced = await send({ to: ['bounced@patient.example'] });
     await drain(f.delivery.worker);
@@ -138,6 +146,10 @@ describe.each(dialectsUnderTest())('deliveries for admins on %s', (dialect) => {
       nextAttemptAt: null,
       lastError: { code: 'relay_refused', smtpCode: 554 },
       reports: [],
+    });
+    expect(by.get(m.sent)).toMatchObject({
+      status: 'sent',
+      reports: [{ action: 'auto_reply', status: 'auto_reply', receivedAt: expect.any(String) }],
     });
     expect(by.get(m.retrying)).toMatchObject({
       attempts: 1,

@@ -172,7 +172,8 @@ export async function listDeliveries(
   for (const r of reports) {
     const list = byDelivery.get(r.delivery_id) ?? [];
     list.push({
-      action: r.action === 'failed' || r.action === 'delayed' ? r.action : 'unknown',
+      action:
+        r.action === 'failed' || r.action === 'delayed' || r.action === 'auto_reply' ? r.action : 'unknown',
       status: r.status,
       receivedAt: r.received_at,
     });

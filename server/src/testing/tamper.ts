@@ -42,6 +42,7 @@ export async function rewriteArchived(
   kind: 'message' | 'reply',
   refId: string,
   ciphertext: Buffer,
+  opts: { newRefId?: string } = {},
 ): Promise<void> {
   const entry = await db
     .selectFrom('archive_entries')
@@ -51,7 +52,11 @@ export async function rewriteArchived(
     .executeTakeFirstOrThrow();
   await db
     .updateTable('archive_entries')
-    .set({ ciphertext, ciphertext_sha256: sha256Hex(ciphertext) })
+    .set({
+      ciphertext,
+      ciphertext_sha256: sha256Hex(ciphertext),
+      ...(opts.newRefId ? { ref_id: opts.newRefId } : {}),
+    })
     .where('kind', '=', kind)
     .where('ref_id', '=', refId)
     .execute();

@@ -82,8 +82,11 @@ export type DeliveryError = z.infer<typeof DeliveryErrorSchema>;
 
 export const DeliveryReportSummarySchema = z
   .object({
-    /** failed (5.x.x, final), delayed (4.x.x) or unknown (a bounce in free text, not RFC 3464). */
-    action: z.enum(['failed', 'delayed', 'unknown']),
+    /**
+     * failed (5.x.x, final), delayed (4.x.x), auto_reply (an out-of-office or other automatic reply:
+     * the patient's mailbox took the message) or unknown (a bounce in free text, not RFC 3464).
+     */
+    action: z.enum(['failed', 'delayed', 'auto_reply', 'unknown']),
     /** RFC 3463 enhanced status code, or 'unknown'. */
     status: z.string(),
     receivedAt: z.string(),
