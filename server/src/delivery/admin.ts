@@ -6,7 +6,7 @@ import type {
   DeliveryStatus,
   DeliverySummary,
 } from '@attune/shared/api';
-import { appendAudit, AUDIT, type AuditEventInput } from '../audit/index.ts';
+import { appendAudit, AUDIT, type AuditDetails, type AuditEventInput } from '../audit/index.ts';
 import { sealSecret, type MasterKey } from '../crypto/index.ts';
 import { unmarkUndelivered } from '../engagement/events-store.ts';
 import { newId, nowIso, type Db } from '../store/index.ts';
@@ -318,17 +318,19 @@ export async function retryDelivery(
       .where('d.practice_id', '=', ctx.practiceId)
       .executeTakeFirst();
     if (!d) return { ok: false, reason: 'not_found' };
-    const refuse = async (reason: RetryRefusal): Promise<Refused> => {
-      await appendAudit(tx, {
+    const audit = (outcome: 'success' | 'failure', details: AuditDetails) =>
+      appendAudit(tx, {
         action: AUDIT.DELIVERY_RETRY,
-        outcome: 'failure',
+        outcome,
         actor: ctx.actor,
         practiceId: ctx.practiceId,
         ip: ctx.ip ?? null,
         requestId: ctx.requestId ?? null,
         target: { type: 'delivery', id: d.id },
-        details: { messageId: d.message_id, reason, status: d.admin_status },
+        details: { messageId: d.message_id, ...details },
       });
+    const refuse = async (reason: RetryRefusal): Promise<Refused> => {
+      await audit('failure', { reason, status: d.admin_status });
       return { ok: false, reason, status: d.admin_status };
     };
     if (d.revoked_at) return refuse('message_revoked');
@@ -412,16 +414,7 @@ export async function retryDelivery(
       )
       .execute();
     await unmarkUndelivered(tx, [d.id]);
-    await appendAudit(tx, {
-      action: AUDIT.DELIVERY_RETRY,
-      outcome: 'success',
-      actor: ctx.actor,
-      practiceId: ctx.practiceId,
-      ip: ctx.ip ?? null,
-      requestId: ctx.requestId ?? null,
-      target: { type: 'delivery', id: d.id },
-      details: { messageId: d.message_id, method: d.method, was: d.admin_status, outboxId },
-    });
+    await audit('success', { method: d.method, was: d.admin_status, outboxId });
     return { ok: true };
   });
   if (!result.ok) return result;
