@@ -3,7 +3,13 @@ import { DeliveryListQuerySchema, DeliveryStatusSchema, type DeliverySummary } f
 import { AUDIT, appendAudit } from '../audit/index.ts';
 import { readMasterKey } from '../checkpoints.ts';
 import type { Config } from '../config.ts';
-import { decodeCursor, listDeliveries, retryDelivery, type DeliveryPage } from '../delivery/admin.ts';
+import {
+  decodeCursor,
+  describeDeliveryError,
+  listDeliveries,
+  retryDelivery,
+  type DeliveryPage,
+} from '../delivery/admin.ts';
 import type { Db, Store } from '../store/index.ts';
 import { openServerStore } from './open-store.ts';
 import { findPracticeId } from '../store/practices.ts';
@@ -220,16 +226,7 @@ function describe(d: DeliverySummary, address: string | null | undefined): strin
   if (d.sentAt) out.push(`  sent ${d.sentAt}`);
   if (d.openedAt) out.push(`  opened ${d.openedAt}`);
   if (d.repliedAt) out.push(`  replied ${d.repliedAt}`);
-  if (d.lastError) {
-    const e = d.lastError;
-    const parts = [
-      e.code,
-      ...(e.cause ? [`(last: ${e.cause})`] : []),
-      ...(e.smtpCode !== undefined ? [`SMTP ${e.smtpCode}`] : []),
-      ...(e.enhancedStatus ? [e.enhancedStatus] : []),
-    ];
-    out.push(`  last error ${parts.join(' ')}`);
-  }
+  if (d.lastError) out.push(`  last error ${describeDeliveryError(d.lastError)}`);
   for (const r of d.reports) out.push(`  report ${r.action} ${r.status} received ${r.receivedAt}`);
   return out;
 }

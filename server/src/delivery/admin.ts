@@ -224,6 +224,27 @@ export function deliveryError(stored: string | null): DeliveryError | null {
   return { code: errorCode(stored), ...codes(stored) };
 }
 
+/**
+ * A DeliveryError as one line of text: the code, the last attempt's cause, the SMTP reply code and
+ * the enhanced status ("attempts_exhausted (last: relay_deferred) SMTP 451 4.3.0"). What the CLI
+ * prints and what the sending clinician reads (GET /v1/messages/:id lastError, via
+ * deliveryErrorText): the same words in both, and never the remote server's text.
+ */
+export function describeDeliveryError(e: DeliveryError): string {
+  return [
+    e.code,
+    ...(e.cause ? [`(last: ${e.cause})`] : []),
+    ...(e.smtpCode !== undefined ? [`SMTP ${e.smtpCode}`] : []),
+    ...(e.enhancedStatus ? [e.enhancedStatus] : []),
+  ].join(' ');
+}
+
+/** A stored last_error as describeDeliveryError renders it; null for none. */
+export function deliveryErrorText(stored: string | null): string | null {
+  const e = deliveryError(stored);
+  return e ? describeDeliveryError(e) : null;
+}
+
 function errorCode(s: string): DeliveryErrorCode {
   if (s.startsWith(BOUNCE_PREFIX)) return 'bounced';
   if (s.startsWith("delayed by the recipient's mail server:")) return 'remote_delayed';

@@ -258,9 +258,7 @@ describe.each(dialectsUnderTest())('delivery outcomes on %s', (dialect) => {
     await drain(f.delivery.worker);
     const status = await messageStatus(f.delivery.services, f.practiceId, r.id);
     expect(status?.recipients[0]).toMatchObject({ method: 'pgp', status: 'failed' });
-    expect(status?.recipients[0]?.lastError).toBe(
-      "patient key unusable: expired; the practice's policy does not allow a secure link instead",
-    );
+    expect(status?.recipients[0]?.lastError).toBe('patient_key_unusable');
     expect(await f.store.db.selectFrom('viewer_links').select('id').execute()).toEqual([]);
     await afterBurst(f);
     expect(sink.received.filter((m) => !toClinician(m))).toHaveLength(0);

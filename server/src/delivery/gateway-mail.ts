@@ -1,4 +1,5 @@
-import { openSecret, sealSecret } from '../crypto/index.ts';
+import { createHmac } from 'node:crypto';
+import { openSecret, sealSecret, type MasterKey } from '../crypto/index.ts';
 import { newId, nowIso } from '../store/index.ts';
 import type { OutboxTable } from '../store/schema.ts';
 import { queuedOutboxRow } from './db.ts';
@@ -40,8 +41,9 @@ export interface RetryCopyOf {
    */
   own: boolean;
   /**
-   * Names the relayed message, the same for each of its copies (32 hex digits, a hash of the SMTP
-   * transaction, nothing of the message): its copies' failures make one notice, with this reference.
+   * Names the relayed message, the same for each of its copies (32 hex digits, relayedReference of
+   * the SMTP transaction, nothing of the message): its copies' failures make one notice, with this
+   * reference.
    */
   relayed: string;
 }
@@ -97,6 +99,26 @@ function notifiedOf(copy: RetryCopyOf | undefined): string | null {
 }
 
 const RELAYED_REF = /^[0-9a-f]{32}$/;
+
+const referenceKeys = new WeakMap<MasterKey, Buffer>();
+
+/**
+ * The reference of a relayed message (RetryCopyOf.relayed) from the key of its SMTP transaction
+ * (gateway/outbound.ts retryKey, itself a hash of the envelope sender, the recipients and the
+ * Message-ID): HMAC-SHA-256 under a key derived from the master key (as verp.ts derives its own),
+ * 128 bits, lower-case hex. The reference travels in the sender's failure notice and in the log; a
+ * plain hash of the addresses would let anyone holding a candidate list of who wrote to whom
+ * confirm it by hashing (a dictionary test), the HMAC only the holder of the master key. Stable for
+ * one master key, so every gateway process and a sender's retries of the transaction agree.
+ */
+export function relayedReference(masterKey: MasterKey, transactionKey: string): string {
+  let k = referenceKeys.get(masterKey);
+  if (!k) {
+    k = createHmac('sha256', masterKey.key).update('attune:relayed-reference:v1').digest();
+    referenceKeys.set(masterKey, k);
+  }
+  return createHmac('sha256', k).update(`relayed|${transactionKey}`).digest('hex').slice(0, 32);
+}
 
 /** A retry copy's payload_ref: the relayed message's reference and the sender to tell. */
 export function copyRef(relayed: string, sender: string): string {

@@ -19,7 +19,7 @@ import type { Store } from '../store/index.ts';
 import type { SendMessageRequest } from '@attune/shared/api';
 import { createCommitQueue } from './commit-queue.ts';
 import { recordDeliveryReport } from './delivery-report.ts';
-import { queueGatewayMail } from './gateway-mail.ts';
+import { queueGatewayMail, relayedReference } from './gateway-mail.ts';
 import { OutboxWorker, type OutboxOptions } from './outbox.ts';
 import { acceptReply } from './reply.ts';
 import { sendSecureMessage } from './send.ts';
@@ -155,6 +155,7 @@ export function createDelivery(opts: {
       return { ok: false, reason: 'invalid', detail: r.message };
     },
     queueMail: (mail) => queueGatewayMail(services, mail),
+    relayedReference: (transactionKey) => relayedReference(services.masterKey, transactionKey),
     returnPathDelivery: (address) => deliveryOfReturnPath(services.masterKey, address),
     acceptDeliveryReport: (report: DeliveryReport): Promise<DeliveryReportResult> =>
       recordDeliveryReport(services, report, { failureNoticeDelayMs: w.failureNoticeDelayMs }),

@@ -4,6 +4,7 @@ import type { ExpressionBuilder } from 'kysely';
 import { markUndelivered } from '../engagement/events-store.ts';
 import { nowIso } from '../store/index.ts';
 import type { Database } from '../store/schema.ts';
+import { deliveryErrorText } from './admin.ts';
 import { CLIENT_NOTICE_KIND } from './client-notice.ts';
 import type { DeliveryServices } from './services.ts';
 
@@ -69,7 +70,10 @@ export async function messageStatus(
       method: d.method,
       status: effectiveStatus(d.status, m.revoked_at !== null, expired, d.method),
       attempts: d.attempts,
-      lastError: d.last_error,
+      // As the admins' listing shows it (admin.ts): a code with the SMTP reply code and enhanced
+      // status. The stored text can quote the remote server, and through it an address or words
+      // of the message; the sender's client shows this field as it is.
+      lastError: deliveryErrorText(d.last_error),
       sentAt: d.sent_at,
       openedAt: d.opened_at,
       repliedAt: d.replied_at,

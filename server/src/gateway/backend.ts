@@ -128,6 +128,12 @@ export interface GatewayBackend {
    * not queued again (a retried SMTP transaction).
    */
   queueMail(mail: GatewayMail): Promise<void>;
+  /**
+   * The reference of a relayed message (GatewayMail.copy.relayed) from its transaction's key: keyed
+   * under the master key (delivery/gateway-mail.ts relayedReference), so it confirms nothing about
+   * the addresses to anyone without it.
+   */
+  relayedReference(transactionKey: string): string;
   /** Hand the raw message to the next hop; resolves once the next hop (or the mail folder) holds it. */
   relay(envelope: Envelope, raw: Buffer): Promise<void>;
   /**

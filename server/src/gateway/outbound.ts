@@ -331,7 +331,9 @@ async function refusedInPart(
   }
   // One reference for every copy of this message: their failures make one notice to the sender,
   // which quotes it; logged, so an administrator can find the message's log lines from the notice.
-  const relayed = digest(tx.key, 'relayed');
+  // Keyed (an HMAC under the master key): a plain hash of the transaction would let anyone with a
+  // candidate list of addresses confirm who wrote to whom.
+  const relayed = ctx.backend.relayedReference(tx.key);
   try {
     const practiceId = (await tx.senderOf())?.practiceId ?? ctx.reports.practiceId;
     if (!practiceId || !known) {

@@ -28,6 +28,7 @@ export function createPipeline(opts: {
     secureSend: (sender, request, ctx) => delivery.pipeline.secureSend(sender, request, ctx),
     acceptReply: (reply) => delivery.pipeline.acceptReply(reply),
     queueMail: (mail) => delivery.pipeline.queueMail(mail),
+    relayedReference: (transactionKey) => delivery.pipeline.relayedReference(transactionKey),
     returnPathDelivery: (address) => delivery.pipeline.returnPathDelivery(address),
     acceptDeliveryReport: (report) => delivery.pipeline.acceptDeliveryReport(report),
     close: () => delivery.stop(),

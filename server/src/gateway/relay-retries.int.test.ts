@@ -1,9 +1,11 @@
+import { createHash } from 'node:crypto';
 import { simpleParser } from 'mailparser';
 import { afterEach, describe, expect, it } from 'vitest';
 import { scan } from '@attune/shared/phi';
 import { testConfig } from '../config.ts';
 import { generateMasterKey, parseMasterKey } from '../crypto/index.ts';
 import { createDelivery, ensurePracticeKeys, type Delivery } from '../delivery/index.ts';
+import { relayedReference } from '../delivery/gateway-mail.ts';
 import { deliveryOfReturnPath } from '../delivery/verp.ts';
 import { silentLogger } from '../log.ts';
 import { newId } from '../store/index.ts';
@@ -163,7 +165,11 @@ describe.each(dialectsUnderTest())('gateway: retry copies of relayed mail on %s'
    * Relays a plain message from `from` to vendor@ and each of `later`; the next hop refuses `later`
    * for now. The reference of the relayed message its copies carry (and its notice quotes).
    */
-  async function relayed(later: string | string[], from = CLINICIAN): Promise<string> {
+  async function relayed(
+    later: string | string[],
+    from = CLINICIAN,
+    messageId = `<${newId()}@clinic.test>`,
+  ): Promise<string> {
     const laters = typeof later === 'string' ? [later] : later;
     const before = new Set((await copies()).map((c) => c.id));
     const info = await client(gw.port).sendMail({
@@ -173,7 +179,7 @@ describe.each(dialectsUnderTest())('gateway: retry copies of relayed mail on %s'
         to: ['vendor@example.com', ...laters].join(', '),
         subject: SUBJECT,
         text: TEXT,
-        messageId: `<${newId()}@clinic.test>`,
+        messageId,
       }),
     });
     expect(info.response).toMatch(new RegExp(`^250 .*${laters.length} refused for now will be retried`));
@@ -243,6 +249,24 @@ describe.each(dialectsUnderTest())('gateway: retry copies of relayed mail on %s'
       ['gateway_mail', 1],
       ['relay_failure_notice', 0],
     ]);
+  });
+
+  it('quotes a reference keyed under the master key, not a plain hash of the addresses and Message-ID', async () => {
+    await setUp();
+    const later = 'later-ok@example.com';
+    const messageId = `<${newId()}@clinic.test>`;
+    const reference = await relayed(later, CLINICIAN, messageId);
+    // The transaction as the gateway names it (outbound.ts retryKey): sender, recipients, Message-ID.
+    const h = createHash('sha256');
+    for (const p of [CLINICIAN, ...['vendor@example.com', later].sort(), messageId]) h.update(p).update('\n');
+    const transaction = h.digest('hex').slice(0, 32);
+    const plain = createHash('sha256').update(`${transaction}\nrelayed\n`).digest('hex').slice(0, 32);
+    // Anyone holding the candidate addresses could compute `plain`; not so the reference.
+    expect(reference).not.toBe(plain);
+    expect(reference).toBe(relayedReference(delivery.services.masterKey, transaction));
+    const other = parseMasterKey(generateMasterKey());
+    if (!other.ok) throw new Error('master key');
+    expect(reference).not.toBe(relayedReference(other.masterKey, transaction));
   });
 
   it('tells the sender once when the copy is refused for now until its attempts are used up', async () => {

@@ -36,6 +36,8 @@ export interface Pipeline {
   acceptReply(reply: InboundReply): Promise<ReplyResult>;
   /** The outbox's own queueing (delivery/gateway-mail.ts), for the gateway's reports. */
   queueMail(mail: GatewayMail): Promise<void>;
+  /** A relayed message's reference (delivery/gateway-mail.ts relayedReference; needs the master key). */
+  relayedReference(transactionKey: string): string;
   /** A return path's delivery when its MAC is ours (delivery/verp.ts; needs the master key). */
   returnPathDelivery(address: string): string | null;
   /** A bounce or delay report about a delivery (delivery/delivery-report.ts). */
@@ -268,6 +270,7 @@ export function createStoreBackend(opts: {
     },
 
     acceptReply: (reply) => pipeline.acceptReply(reply),
+    relayedReference: (transactionKey) => pipeline.relayedReference(transactionKey),
     returnPathDelivery: (address) => pipeline.returnPathDelivery(address),
     acceptDeliveryReport: (report) => pipeline.acceptDeliveryReport(report),
   };

@@ -17,7 +17,8 @@ import { loadGatewayConfig, type GatewayConfig } from './config.ts';
 import { smtpRelayTransport } from '../delivery/smtp-relay.ts';
 import { relayVia, type Relay } from './relay.ts';
 import type { Config } from '../config.ts';
-import { parseMasterKey } from '../crypto/index.ts';
+import { generateMasterKey, parseMasterKey, type MasterKey } from '../crypto/index.ts';
+import { relayedReference } from '../delivery/gateway-mail.ts';
 import { ensurePracticeKeys } from '../delivery/index.ts';
 import { openStore } from '../store/index.ts';
 import { ensurePractice } from '../store/practices.ts';
@@ -168,6 +169,8 @@ export class MemoryBackend implements GatewayBackend {
   failRelay = false;
   failQueue = false;
 
+  private readonly masterKey = testMasterKey();
+
   constructor(private readonly next: Relay) {}
 
   setPolicy(p: Partial<Policy>): void {
@@ -194,6 +197,10 @@ export class MemoryBackend implements GatewayBackend {
   }
   practiceDomain(): Promise<string | null> {
     return Promise.resolve('clinic.test');
+  }
+  /** Keyed like the store's, under this backend's own master key. */
+  relayedReference(transactionKey: string): string {
+    return relayedReference(this.masterKey, transactionKey);
   }
   /** Like the store's: a Message-ID already queued is not queued again. */
   queueMail(mail: GatewayMail): Promise<void> {
@@ -257,4 +264,11 @@ export async function seedPractice(
   } finally {
     await store.close();
   }
+}
+
+/** A fresh master key, parsed (for the in-memory backend's keyed references). */
+function testMasterKey(): MasterKey {
+  const mk = parseMasterKey(generateMasterKey());
+  if (!mk.ok) throw new Error('generated master key did not parse');
+  return mk.masterKey;
 }

@@ -177,7 +177,17 @@ export const MessageStatusResponseSchema = z
           method: DeliveryMethodSchema,
           status: RecipientStatusSchema,
           attempts: z.number().int(),
-          lastError: z.string().nullable(),
+          /**
+           * Why the last attempt did not deliver, as the admins' listing words it (GET /v1/deliveries
+           * lastError): a stable code, then the SMTP reply code and the enhanced status when there
+           * were ones. Never the remote server's text, which can quote an address or the message.
+           */
+          lastError: z
+            .string()
+            .nullable()
+            .describe(
+              'Why the last attempt did not deliver: a stable code (the lastError.code of GET /v1/deliveries), then "(last: <code>)" for attempts_exhausted, "SMTP <reply code>" and the enhanced status (RFC 3463) when known, e.g. "bounced SMTP 550 5.1.1". Never the remote server\'s text. null when there is none.',
+            ),
           /**
            * Present when the delivery went by another method than chosen at send time, and why
            * (PHI-free), e.g. method "link" with "patient key unusable: expired".
