@@ -227,7 +227,10 @@ function describe(d: DeliverySummary, address: string | null | undefined): strin
   if (d.openedAt) out.push(`  opened ${d.openedAt}`);
   if (d.repliedAt) out.push(`  replied ${d.repliedAt}`);
   if (d.lastError) out.push(`  last error ${describeDeliveryError(d.lastError)}`);
-  for (const r of d.reports) out.push(`  report ${r.action} ${r.status} received ${r.receivedAt}`);
+  for (const r of d.reports)
+    out.push(
+      `  report ${r.action} ${r.status} received ${r.receivedAt}${r.stale ? ' (stale: about an earlier send, no effect)' : ''}`,
+    );
   return out;
 }
 
@@ -238,6 +241,8 @@ const REFUSAL_TEXT: Record<string, (status: string | undefined) => string> = {
   message_expired: () =>
     'its message has expired (the secure link no longer works): ask the clinician to send a new message',
   in_flight: () => 'it is being sent right now',
+  retry_limit: () =>
+    'it was sent again as often as its return paths allow: ask the clinician to send a new message',
 };
 
 async function retry(

@@ -13,6 +13,7 @@ import { startSmtpSink, type SmtpSink } from './smtp-sink.ts';
 import { revokeMessage } from './status.ts';
 import { createDeliveryFixture, type DeliveryFixture } from './testing.ts';
 import { hashToken } from './tokens.ts';
+import { MAX_GENERATION } from './verp.ts';
 import { smtpTransport } from './transport.ts';
 
 // What admins see of deliveries and the retry of a failed one (delivery/admin.ts), against a real
@@ -362,6 +363,38 @@ describe.each(dialectsUnderTest())('deliveries for admins on %s', (dialect) => {
       .where('done_at', 'is', null)
       .execute();
     expect(live).toEqual([]);
+  });
+
+  it('starts a new send generation with each retry, and refuses one past the last its return paths can carry', async () => {
+    await fixture();
+    sink.refuseNext(1, 554);
+    const messageId = await send({ to: ['limit@patient.example'] });
+    await drain(f.delivery.worker);
+    const d = await deliveryOf(messageId);
+    expect(d).toMatchObject({ status: 'failed', send_generation: 0 });
+    expect(await retry(d.id)).toMatchObject({ ok: true });
+    expect((await deliveryOf(messageId)).send_generation).toBe(1);
+    // Refused for good again; the generation stays what the send was.
+    sink.refuseNext(1, 554);
+    await drain(f.delivery.worker);
+    expect(await deliveryOf(messageId)).toMatchObject({ status: 'failed', send_generation: 1 });
+    // As if sent again MAX_GENERATION times: no return path is left for another send.
+    await f.store.db
+      .updateTable('deliveries')
+      .set({ send_generation: MAX_GENERATION })
+      .where('id', '=', d.id)
+      .execute();
+    expect(await retry(d.id)).toMatchObject({ ok: false, reason: 'retry_limit', status: 'failed' });
+    expect(await deliveryOf(messageId)).toMatchObject({ status: 'failed', send_generation: MAX_GENERATION });
+    const refusal = await f.store.db
+      .selectFrom('audit_events')
+      .select(['outcome', 'details'])
+      .where('action', '=', AUDIT.DELIVERY_RETRY)
+      .where('outcome', '=', 'failure')
+      .execute();
+    expect(refusal.map((a) => (JSON.parse(a.details) as { reason?: string }).reason)).toEqual([
+      'retry_limit',
+    ]);
   });
 
   it("reads a practice's deliveries and their outbox rows through indexes (migration 0013), not by scanning", async () => {

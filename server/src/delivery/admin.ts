@@ -13,6 +13,7 @@ import { newId, nowIso, type Db } from '../store/index.ts';
 import { newViewerLinkRow, queuedOutboxRow } from './db.ts';
 import { outboxSealContext, type LinkPayload } from './send.ts';
 import { newLinkToken, newReplyToken } from './tokens.ts';
+import { MAX_GENERATION } from './verp.ts';
 
 // What admins see of deliveries and what they may do about them: GET /v1/deliveries and
 // POST /v1/deliveries/:id/retry (http/routes/deliveries.ts), `attune deliveries` (cli/deliveries.ts).
@@ -158,7 +159,7 @@ export async function listDeliveries(
       ? []
       : await db
           .selectFrom('delivery_reports')
-          .select(['delivery_id', 'action', 'status', 'received_at'])
+          .select(['delivery_id', 'action', 'status', 'received_at', 'stale'])
           .where('practice_id', '=', practiceId)
           .where(
             'delivery_id',
@@ -176,6 +177,7 @@ export async function listDeliveries(
         r.action === 'failed' || r.action === 'delayed' || r.action === 'auto_reply' ? r.action : 'unknown',
       status: r.status,
       receivedAt: r.received_at,
+      stale: Number(r.stale) === 1,
     });
     byDelivery.set(r.delivery_id, list);
   }
@@ -286,7 +288,9 @@ export type RetryRefusal =
   | 'message_revoked'
   | 'message_expired'
   /** An outbox row of the delivery is still live (not a state the worker leaves a failed delivery in). */
-  | 'in_flight';
+  | 'in_flight'
+  /** Sent again MAX_GENERATION times already: its return paths have no room for another send. */
+  | 'retry_limit';
 
 type Refused = { ok: false; reason: RetryRefusal; status?: DeliveryStatus };
 
@@ -331,6 +335,7 @@ export async function retryDelivery(
         'd.status',
         'd.opened_at',
         'd.replied_at',
+        'd.send_generation',
         'm.revoked_at',
         'm.expires_at',
         statusExpr(t).as('admin_status'),
@@ -376,11 +381,21 @@ export async function retryDelivery(
       .where('done_at', 'is', null)
       .executeTakeFirst();
     if (live) return refuse('in_flight');
+    if (Number(d.send_generation) >= MAX_GENERATION) return refuse('retry_limit');
 
     // The guard: only a delivery still failed is queued, whoever else is retrying it right now.
+    // A new generation: the send leaves from a return path of its own (verp.ts), so a report about
+    // the earlier send that comes after it went out is told apart and changes nothing.
     const requeued = await tx
       .updateTable('deliveries')
-      .set({ status: 'queued', attempts: 0, last_error: null, sent_at: null, updated_at: t })
+      .set((eb) => ({
+        status: 'queued',
+        attempts: 0,
+        last_error: null,
+        sent_at: null,
+        updated_at: t,
+        send_generation: eb('send_generation', '+', 1),
+      }))
       .where('id', '=', d.id)
       .where('status', '=', 'failed')
       .returning(['id'])
@@ -435,7 +450,12 @@ export async function retryDelivery(
       )
       .execute();
     await unmarkUndelivered(tx, [d.id]);
-    await audit('success', { method: d.method, was: d.admin_status, outboxId });
+    await audit('success', {
+      method: d.method,
+      was: d.admin_status,
+      outboxId,
+      generation: Number(d.send_generation) + 1,
+    });
     return { ok: true };
   });
   if (!result.ok) return result;

@@ -15,6 +15,11 @@ import { redactAddresses } from './transport.ts';
 export interface DeliveryReportInput {
   deliveryId: string;
   /**
+   * The send the report is about: the generation its return path names (verp.ts); 0 when absent
+   * (the first send, and every return path issued before generations).
+   */
+  generation?: number;
+  /**
    * unknown: mail to the return path that is no RFC 3464 report (a legacy MTA's bounce in free
    * text): recorded so an admin sees something came back, nothing else changes. auto_reply: an
    * out-of-office or other automatic reply (gateway/auto-reply.ts), recorded the same way: the
@@ -34,8 +39,11 @@ export const UNKNOWN = 'unknown' as const;
 export const AUTO_REPLY = 'auto_reply' as const;
 
 export type DeliveryReportResult =
-  /** messageId: the Attune message, null for a relayed message's copy (gateway-mail.ts). */
-  | { ok: true; outcome: 'failed' | 'delayed' | 'recorded'; messageId: string | null }
+  /**
+   * messageId: the Attune message, null for a relayed message's copy (gateway-mail.ts). stale: about
+   * an earlier send than the delivery's current one (a retry went out since): recorded, no effect.
+   */
+  | { ok: true; outcome: 'failed' | 'delayed' | 'recorded' | 'stale'; messageId: string | null }
   | { ok: false; reason: 'unknown_delivery' };
 
 /** Printable ASCII, addresses removed, at most 200 characters. */
@@ -67,22 +75,31 @@ export async function recordDeliveryReport(
   const terminal = input.action === 'failed' && status.startsWith('5.');
   const action = unknown ? input.action : terminal ? 'failed' : 'delayed';
   const said = `${status}${diagnostic ? ` ${diagnostic}` : ''}`;
+  const generation = input.generation ?? 0;
   const result = await svc.commit(async (tx): Promise<DeliveryReportResult> => {
     const d = await tx
       .selectFrom('deliveries')
-      .select(['id', 'practice_id', 'message_id', 'status'])
+      .select(['id', 'practice_id', 'message_id', 'status', 'send_generation'])
       .where('id', '=', input.deliveryId)
       .executeTakeFirst();
+    // A relayed message's copy is sent once, as generation 0: no other return path names one.
     if (!d)
-      return recordCopyReport(tx, svc.now(), input, {
-        terminal,
-        action,
-        status,
-        said,
-        delayMs: opts.failureNoticeDelayMs ?? FAILURE_NOTICE_WINDOW_MS,
-      });
+      return generation !== 0
+        ? { ok: false, reason: 'unknown_delivery' }
+        : recordCopyReport(tx, svc.now(), input, {
+            terminal,
+            action,
+            status,
+            said,
+            delayMs: opts.failureNoticeDelayMs ?? FAILURE_NOTICE_WINDOW_MS,
+          });
     const now = svc.now();
     const t = nowIso(now);
+    // A report about an earlier send than the current one (the delivery was queued again and the
+    // new send went out: admin.ts retryDelivery) says nothing about the current one: recorded, so
+    // an admin sees it came, and nothing else. Taken as a report on the current send, a late
+    // bounce showed a delivery that went out as undelivered and invited a retry: a duplicate.
+    const stale = generation !== Number(d.send_generation);
     await tx
       .insertInto('delivery_reports')
       .values({
@@ -93,10 +110,12 @@ export async function recordDeliveryReport(
         action,
         status,
         diagnostic,
+        generation,
+        stale: stale ? 1 : 0,
       })
       .execute();
-    let outcome: 'failed' | 'delayed' | 'recorded' = 'recorded';
-    if (terminal) {
+    let outcome: 'failed' | 'delayed' | 'recorded' | 'stale' = stale ? 'stale' : 'recorded';
+    if (!stale && terminal) {
       // Only a delivery our relay took: one the patient opened or answered did reach them (a
       // bounce from a forwarding address changes nothing), and one already failed stays as it is.
       const marked = await tx
@@ -119,7 +138,7 @@ export async function recordDeliveryReport(
           opts.failureNoticeDelayMs ?? FAILURE_NOTICE_WINDOW_MS,
         );
       }
-    } else if (!unknown && d.status === 'sent') {
+    } else if (!stale && !unknown && d.status === 'sent') {
       // Not terminal: the status stays sent, and the sender sees the remote server's word.
       outcome = 'delayed';
       await tx
@@ -130,11 +149,11 @@ export async function recordDeliveryReport(
     }
     await appendAudit(tx, {
       action: AUDIT.DELIVERY_REPORT,
-      outcome: terminal ? 'failure' : 'success',
+      outcome: terminal && !stale ? 'failure' : 'success',
       actor: { type: 'system', id: 'gateway' },
       practiceId: d.practice_id,
       target: { type: 'delivery', id: d.id },
-      details: { messageId: d.message_id, action, status, applied: outcome },
+      details: { messageId: d.message_id, action, status, generation, applied: outcome },
     });
     return { ok: true, outcome, messageId: d.message_id };
   });

@@ -481,11 +481,12 @@ export class OutboxWorker {
         ? await this.composeLinkNotice(row, d, m, identity, messageId)
         : await this.composePgp(row, d, m, identity, messageId);
     if (!mail || 'kind' in mail) return mail;
-    // VERP: the envelope sender names this delivery (with a MAC), at the reply domain the gateway
-    // takes mail for, so a bounce from the recipient's server after our relay's 250 comes back to
-    // it and is read (gateway/delivery-status.ts). No reply domain: the From address, as before.
+    // VERP: the envelope sender names this delivery and this send of it (its generation: a retry
+    // by an admin is a new one), with a MAC, at the reply domain the gateway takes mail for, so a
+    // bounce from the recipient's server after our relay's 250 comes back to it and is read
+    // (gateway/delivery-status.ts) as about this send. No reply domain: the From address, as before.
     const returnPath = identity.replyDomain
-      ? returnPathFor(this.svc.masterKey, d.id, identity.replyDomain)
+      ? returnPathFor(this.svc.masterKey, d.id, identity.replyDomain, Number(d.send_generation))
       : null;
     return returnPath ? { ...mail, from: returnPath } : mail;
   }

@@ -371,6 +371,7 @@ export async function sendSecureMessage(
           smtp_message_id: r.smtpMessageId,
           created_at: nowText,
           updated_at: nowText,
+          send_generation: 0,
         });
         if (r.link) {
           await insertRow(

@@ -2,6 +2,7 @@ import type { Policy } from '@attune/shared/policy';
 import type { SendMessageRequest } from '@attune/shared/api';
 import type { DeliveryReportInput, DeliveryReportResult } from '../delivery/delivery-report.ts';
 import type { RetryCopyOf } from '../delivery/gateway-mail.ts';
+import type { ReturnPathRef } from '../delivery/verp.ts';
 
 // What the gateway needs from the rest of the server, as one narrow interface. The listener and the
 // enforcement logic depend on this, not on the store or delivery modules directly, so the SMTP
@@ -51,6 +52,7 @@ export type TokenState = 'valid' | 'unknown' | 'expired' | 'revoked';
 
 /** A delivery status notification about one delivery, read from a report to its return path (delivery-report.ts). */
 export type DeliveryReport = DeliveryReportInput;
+export type { ReturnPathRef };
 export type { DeliveryReportResult };
 
 /**
@@ -153,11 +155,12 @@ export interface GatewayBackend {
   /** Store, archive, record engagement and notify the clinician, in one transaction. */
   acceptReply(reply: InboundReply): Promise<ReplyResult>;
   /**
-   * The delivery a return path (bounce+<id>-<MAC>@<reply domain>, delivery/verp.ts) names, when its
-   * MAC is ours; null for a forged or mistyped one. An HMAC, no database work: checked at RCPT.
-   * Optional: without it such addresses are refused like any unknown one in the reply domain.
+   * The delivery and the generation of its send a return path (bounce+<id>[-<generation>]-<MAC>@<reply
+   * domain>, delivery/verp.ts) names, when its MAC is ours; null for a forged or mistyped one. An
+   * HMAC, no database work: checked at RCPT. Optional: without it such addresses are refused like
+   * any unknown one in the reply domain.
    */
-  returnPathDelivery?(address: string): string | null;
+  returnPathDelivery?(address: string): ReturnPathRef | null;
   /** Records a delivery status notification about a delivery (failed: terminal; delayed: not). */
   acceptDeliveryReport?(report: DeliveryReport): Promise<DeliveryReportResult>;
 }

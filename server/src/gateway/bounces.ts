@@ -1,6 +1,6 @@
 import { AUTO_REPLY, UNKNOWN } from '../delivery/delivery-report.ts';
 import { isAutoReply } from './auto-reply.ts';
-import type { GatewayBackend } from './backend.ts';
+import type { GatewayBackend, ReturnPathRef } from './backend.ts';
 import { readDeliveryStatus } from './delivery-status.ts';
 import type { SmtpReply } from './smtp-reply.ts';
 
@@ -16,7 +16,7 @@ import type { SmtpReply } from './smtp-reply.ts';
 
 export async function handleDeliveryReports(
   backend: GatewayBackend,
-  deliveryIds: readonly string[],
+  returnPaths: readonly ReturnPathRef[],
   raw: Buffer,
   log: (e: Record<string, unknown>) => void,
 ): Promise<SmtpReply> {
@@ -41,11 +41,17 @@ export async function handleDeliveryReports(
     : isAutoReply(raw)
       ? { action: AUTO_REPLY, status: AUTO_REPLY, diagnostic: null }
       : { action: UNKNOWN, status: UNKNOWN, diagnostic: null };
-  for (const deliveryId of deliveryIds) {
-    const r = await backend.acceptDeliveryReport({ deliveryId, ...report, receivedAt: new Date() });
+  for (const { deliveryId, generation } of returnPaths) {
+    const r = await backend.acceptDeliveryReport({
+      deliveryId,
+      generation,
+      ...report,
+      receivedAt: new Date(),
+    });
     log({
       event: 'gateway.delivery_report',
       deliveryId,
+      generation,
       action: report.action,
       status: report.status,
       outcome: r.ok ? r.outcome : r.reason,

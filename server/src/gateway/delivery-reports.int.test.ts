@@ -5,7 +5,11 @@ import { scan } from '@attune/shared/phi';
 import { testConfig } from '../config.ts';
 import { generateMasterKey } from '../crypto/index.ts';
 import { createDelivery, sendSecureMessage, type Delivery } from '../delivery/index.ts';
+import { AUDIT } from '../audit/index.ts';
+import { listDeliveries, retryDelivery } from '../delivery/admin.ts';
 import { messageStatus } from '../delivery/status.ts';
+import { deliveryOfReturnPath, returnPathFor } from '../delivery/verp.ts';
+import { undeliveredEventId } from '../engagement/events-store.ts';
 import { silentLogger } from '../log.ts';
 import { newId } from '../store/index.ts';
 import { ensurePractice } from '../store/practices.ts';
@@ -228,6 +232,118 @@ describe.each(dialectsUnderTest())('gateway: delivery reports to VERP return pat
     expect(await store.db.selectFrom('delivery_reports').select('id').execute()).toEqual([]);
   });
 
+  it('reads a late bounce of the send before a retry as stale: recorded, the re-sent delivery left alone; a bounce of the current send still counts', async () => {
+    await setUp();
+    const { messageId, returnPath: first } = await sent();
+    await bounce(first, dsn(first, '5.1.1'));
+    await until(async () => ((await deliveryRow()).status === 'failed' ? true : undefined));
+    const { id: deliveryId, patient_id } = await store.db
+      .selectFrom('deliveries')
+      .select(['id', 'patient_id'])
+      .executeTakeFirstOrThrow();
+    const undelivered = () =>
+      store.db
+        .selectFrom('engagement_events')
+        .select('id')
+        .where('id', '=', undeliveredEventId(deliveryId))
+        .execute();
+    // The bounce marked the patient as never having had the message.
+    expect(patient_id).not.toBeNull();
+    expect(await undelivered()).toHaveLength(1);
+    // The admin fixes the address book and sends it again: a new send, from a new return path.
+    const retried = await retryDelivery(
+      { db: store.db, masterKey: delivery.services.masterKey, now: () => new Date() },
+      { practiceId, actor: { type: 'cli', id: 'ops' } },
+      deliveryId,
+    );
+    expect(retried).toMatchObject({ ok: true });
+    delivery.worker.kick();
+    const again = await until(() => Promise.resolve(sink.messages.filter((m) => m.to.includes(PATIENT))[1]));
+    await until(async () => ((await deliveryRow()).status === 'sent' ? true : undefined));
+    const second = again.from;
+    expect(second).not.toBe(first);
+    expect(second).toMatch(/^bounce\+[0-9a-f]{32}-1-[0-9a-f]{20}@reply\.clinic\.test$/);
+    expect(second.length - '@reply.clinic.test'.length).toBeLessThanOrEqual(64);
+    expect(deliveryOfReturnPath(delivery.services.masterKey, second)).toEqual({ deliveryId, generation: 1 });
+
+    // The patient's server, slow, sends another report about the first send: it still comes home
+    // (the first return path passes its MAC), is recorded as stale, and changes nothing.
+    await bounce(first, dsn(first, '5.1.1'));
+    const reportRows = () =>
+      store.db
+        .selectFrom('delivery_reports')
+        .select(['generation', 'stale', 'action'])
+        .orderBy('received_at')
+        .orderBy('id')
+        .execute();
+    await until(async () => ((await reportRows()).length === 2 ? true : undefined));
+    expect(await reportRows()).toEqual([
+      { generation: 0, stale: 0, action: 'failed' },
+      { generation: 0, stale: 1, action: 'failed' },
+    ]);
+    expect(await deliveryRow()).toMatchObject({ status: 'sent', last_error: null });
+    expect((await messageStatus(delivery.services, practiceId, messageId))?.recipients[0]).toMatchObject({
+      status: 'sent',
+      lastError: null,
+    });
+    // The patient is not marked as never having had it (engagement), and the listing says sent,
+    // showing the stale report for what it is.
+    expect(await undelivered()).toEqual([]);
+    const listed = (await listDeliveries(store.db, practiceId, { limit: 10 }, new Date())).items[0];
+    expect(listed).toMatchObject({
+      status: 'sent',
+      lastError: null,
+      reports: [
+        { action: 'failed', status: '5.1.1', stale: false },
+        { action: 'failed', status: '5.1.1', stale: true },
+      ],
+    });
+    const audit = await store.db
+      .selectFrom('audit_events')
+      .select(['outcome', 'details'])
+      .where('action', '=', AUDIT.DELIVERY_REPORT)
+      .orderBy('seq')
+      .execute();
+    expect(
+      audit.map((a) => [a.outcome, (JSON.parse(a.details ?? '{}') as { applied?: string }).applied]),
+    ).toEqual([
+      ['failure', 'failed'],
+      ['success', 'stale'],
+    ]);
+
+    // A bounce of the current send still makes it bounced.
+    await bounce(second, dsn(second, '5.1.1'));
+    await until(async () => ((await deliveryRow()).status === 'failed' ? true : undefined));
+    expect(await reportRows()).toHaveLength(3);
+    expect((await reportRows())[2]).toEqual({ generation: 1, stale: 0, action: 'failed' });
+    expect((await listDeliveries(store.db, practiceId, { limit: 10 }, new Date())).items[0]?.status).toBe(
+      'bounced',
+    );
+  });
+
+  it('refuses at RCPT a return path whose generation was changed, added or dropped: the MAC covers it', async () => {
+    await setUp();
+    const { returnPath: first } = await sent();
+    const mk = delivery.services.masterKey;
+    const id = deliveryOfReturnPath(mk, first)!.deliveryId;
+    const gen2 = returnPathFor(mk, id, REPLY_DOMAIN, 2)!;
+    const forgeries = [
+      // The first send's MAC with a generation added.
+      first.replace(/-([0-9a-f]{20})@/, '-2-$1@'),
+      // Generation 2's MAC under generation 3, and without its generation.
+      gen2.replace(/-2-/, '-3-'),
+      gen2.replace(/-2-/, '-'),
+      // A generation written with a leading zero is not the canonical address.
+      gen2.replace(/-2-/, '-02-'),
+    ];
+    for (const forged of forgeries) {
+      expect(deliveryOfReturnPath(mk, forged), forged).toBeNull();
+      await expect(bounce(forged, dsn(forged, '5.1.1'))).rejects.toMatchObject({ responseCode: 550 });
+    }
+    expect(await deliveryRow()).toMatchObject({ status: 'sent', last_error: null });
+    expect(await store.db.selectFrom('delivery_reports').select('id').execute()).toEqual([]);
+  });
+
   it('records a free-text bounce (no RFC 3464 report) as a report of unknown status: nothing changed, none of its text kept', async () => {
     await setUp();
     const { messageId, returnPath } = await sent();
@@ -276,6 +392,7 @@ describe.each(dialectsUnderTest())('gateway: delivery reports to VERP return pat
       messageId,
       action: 'unknown',
       status: 'unknown',
+      generation: 0,
       applied: 'recorded',
     });
     // No failure notice: nothing is known to have failed.
@@ -363,8 +480,8 @@ describe.each(dialectsUnderTest())('gateway: delivery reports to VERP return pat
         .map((a) => JSON.parse(a.details) as Record<string, unknown>)
         .filter((d) => d['action'] === 'auto_reply'),
     ).toEqual([
-      { messageId, action: 'auto_reply', status: 'auto_reply', applied: 'recorded' },
-      { messageId, action: 'auto_reply', status: 'auto_reply', applied: 'recorded' },
+      { messageId, action: 'auto_reply', status: 'auto_reply', generation: 0, applied: 'recorded' },
+      { messageId, action: 'auto_reply', status: 'auto_reply', generation: 0, applied: 'recorded' },
     ]);
     // Nothing of the replies is kept anywhere in the store.
     const dump = JSON.stringify([

@@ -242,7 +242,10 @@ describe.each(dialectsUnderTest())('gateway: retry copies of relayed mail on %s'
     expect(froms.slice(1)).toHaveLength(1);
     expect(froms[1]).toMatch(VERP);
     const [copy] = await copies();
-    expect(deliveryOfReturnPath(delivery.services.masterKey, froms[1]!)).toBe(copy!.id);
+    expect(deliveryOfReturnPath(delivery.services.masterKey, froms[1]!)).toEqual({
+      deliveryId: copy!.id,
+      generation: 0,
+    });
     await new Promise((r) => setTimeout(r, 500));
     expect(sink.messages.filter(to(CLINICIAN))).toHaveLength(1);
     expect((await outboxRows()).map((r) => [r.kind, r.permanent_failure])).toEqual([

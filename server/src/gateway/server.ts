@@ -9,6 +9,7 @@ import {
 import type { GatewayBackend } from './backend.ts';
 import type { GatewayConfig } from './config.ts';
 import { fromAddress, parse } from './extract.ts';
+import { returnPathDomain } from '../delivery/verp.ts';
 import { handleDeliveryReports } from './bounces.ts';
 import { handleReplies } from './inbound.ts';
 import { ConnectionLimiter, RateLimiter } from './limits.ts';
@@ -102,12 +103,11 @@ export function createGateway(
     // The token keeps its case (it is the secret); the rest of the address is case-insensitive.
     return m && replyDomains.has(m[2]!.toLowerCase()) ? m[1]! : null;
   };
-  // A delivery's return path (VERP, delivery/verp.ts): bounce+<id>-<MAC>@<reply domain>. Its MAC
-  // is checked at RCPT, before anything else is done with it.
-  const bounceRe = /^bounce\+[0-9a-f]{32}-[0-9a-f]{20}@([^@]+)$/i;
+  // A delivery's return path (VERP, delivery/verp.ts): bounce+<id>[-<generation>]-<MAC>@<reply
+  // domain>. Its MAC is checked at RCPT, before anything else is done with it.
   const isReturnPath = (address: string): boolean => {
-    const m = bounceRe.exec(address);
-    return m !== null && replyDomains.has(m[1]!.toLowerCase());
+    const domain = returnPathDomain(address);
+    return domain !== null && replyDomains.has(domain);
   };
   /** 'reply' (reply+<token>@), 'report' (a return path) or 'other', for one kind per transaction. */
   const kindOf = (address: string): 'reply' | 'report' | 'other' =>
@@ -347,8 +347,8 @@ export function createGateway(
     }
     // A report to a delivery's return path (its MAC checked at RCPT): read as a report, not as mail.
     const deliveries = rcpts.flatMap((r) => {
-      const id = isReturnPath(r) ? backend.returnPathDelivery?.(r) : null;
-      return id ? [id] : [];
+      const ref = isReturnPath(r) ? backend.returnPathDelivery?.(r) : null;
+      return ref ? [ref] : [];
     });
     if (deliveries.length > 0) return handleDeliveryReports(backend, deliveries, raw, log);
 

@@ -16,6 +16,7 @@ import {
   type InboundReply,
   type OutboundSender,
   type ReplyResult,
+  type ReturnPathRef,
   type SecureSendResult,
   type TokenState,
 } from './backend.ts';
@@ -38,8 +39,8 @@ export interface Pipeline {
   queueMail(mail: GatewayMail): Promise<void>;
   /** A relayed message's reference (delivery/gateway-mail.ts relayedReference; needs the master key). */
   relayedReference(transactionKey: string): string;
-  /** A return path's delivery when its MAC is ours (delivery/verp.ts; needs the master key). */
-  returnPathDelivery(address: string): string | null;
+  /** A return path's delivery and generation when its MAC is ours (delivery/verp.ts; needs the master key). */
+  returnPathDelivery(address: string): ReturnPathRef | null;
   /** A bounce or delay report about a delivery (delivery/delivery-report.ts). */
   acceptDeliveryReport(report: DeliveryReport): Promise<DeliveryReportResult>;
 }

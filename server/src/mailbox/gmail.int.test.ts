@@ -273,6 +273,7 @@ describe.each(dialectsUnderTest())('Gmail mailbox sync on %s', (dialect) => {
         smtp_message_id: '<d1@calm.example>',
         created_at: t,
         updated_at: t,
+        send_generation: 0,
       })
       .execute();
 

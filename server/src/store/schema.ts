@@ -130,6 +130,11 @@ export interface DeliveriesTable {
    * unusable: expired"); null when it went as chosen (migration 0011).
    */
   method_reason: string | null;
+  /**
+   * Which send of the delivery is the current one: 0 for the first, one more for each retry by an
+   * admin (delivery/admin.ts); each leaves from its own return path (delivery/verp.ts) (0014).
+   */
+  send_generation: number;
 }
 
 /** A delivery status notification (RFC 3464) about one delivery, from its return path (0011). */
@@ -147,6 +152,10 @@ export interface DeliveryReportsTable {
   status: string;
   /** Addresses removed, printable, at most 200 characters. */
   diagnostic: string | null;
+  /** The send the report is about: its return path's generation (0014). */
+  generation: number;
+  /** 1: about an earlier send than the delivery's current one when it came; it changed nothing (0014). */
+  stale: number;
 }
 
 /**

@@ -90,6 +90,11 @@ export const DeliveryReportSummarySchema = z
     /** RFC 3463 enhanced status code, or 'unknown'. */
     status: z.string(),
     receivedAt: z.string(),
+    /**
+     * About an earlier send of the delivery than its current one when it came (a late report on
+     * the send before a retry): recorded, and it changed nothing (status, engagement, notices).
+     */
+    stale: z.boolean(),
   })
   .strict();
 

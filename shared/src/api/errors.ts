@@ -45,5 +45,6 @@ export const ERROR_CODES = [
   'clinician_not_found',
   'delivery_not_found',
   'delivery_not_failed',
+  'delivery_retry_limit',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];

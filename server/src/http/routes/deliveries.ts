@@ -105,6 +105,12 @@ export const deliveries: RouteModule = {
             );
           case 'in_flight':
             throw new ApiError(409, 'conflict', 'This delivery is being sent right now.');
+          case 'retry_limit':
+            throw new ApiError(
+              409,
+              'delivery_retry_limit',
+              'This delivery was sent again as often as it can be. Ask the clinician to send a new message.',
+            );
           case 'not_failed':
             throw new ApiError(
               409,
@@ -165,7 +171,7 @@ function openapiPaths(): Record<string, unknown> {
             [404, 'delivery_not_found (also for a delivery of another practice, audited)'],
             [
               409,
-              'delivery_not_failed: it is queued, on its way, went out, or was stopped; message_revoked; message_expired; conflict: it is being sent right now',
+              'delivery_not_failed: it is queued, on its way, went out, or was stopped; message_revoked; message_expired; delivery_retry_limit: sent again as often as it can be; conflict: it is being sent right now',
             ],
             429,
           ),
