@@ -12,6 +12,7 @@ import { AUDIT } from '../../audit/index.ts';
 import { ddb } from '../../delivery/db.ts';
 import { recordDeliveryReport } from '../../delivery/delivery-report.ts';
 import { deliveryFor } from '../../delivery/index.ts';
+import { MAX_GENERATION } from '../../delivery/verp.ts';
 import { dialectsUnderTest } from '../../store/testing.ts';
 import { createTestApp, type TestApp } from '../testing.ts';
 
@@ -229,6 +230,26 @@ describe.each(dialectsUnderTest())(
         outcome: 'failure',
         details: expect.stringContaining('message_revoked'),
       });
+    });
+
+    it('answers 409 delivery_retry_limit for a delivery sent again as often as its return paths allow', async () => {
+      const limited = await send('limited@patients.example');
+      await drain();
+      await bounce(limited);
+      const { id } = await deliveryOf(limited);
+      await t.store.db
+        .updateTable('deliveries')
+        .set({ send_generation: MAX_GENERATION })
+        .where('id', '=', id)
+        .execute();
+      const { res, requestId } = await call('POST', `/v1/deliveries/${id}/retry`, admin);
+      expect(res.status).toBe(409);
+      expect(await error(res)).toMatchObject({ code: 'delivery_retry_limit' });
+      expect((await auditOf(requestId)).find((a) => a.action === AUDIT.DELIVERY_RETRY)).toMatchObject({
+        outcome: 'failure',
+        details: expect.stringContaining('retry_limit'),
+      });
+      expect((await deliveryOf(limited)).status).toBe('failed');
     });
 
     it('documents both routes in the OpenAPI document', async () => {
