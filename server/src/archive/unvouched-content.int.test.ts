@@ -117,14 +117,27 @@ describe.each(dialectsUnderTest())(
       expect((await archiveRun()).written).toEqual([]);
       expect((await open(late.token)).html).toContain('Message unavailable');
 
+      // Its entry lies after the last signed checkpoint: the match proves nothing, so bind refuses
+      // unless the admin says they know.
+      const unsure = await decideContent(db(), masterKey(), t.practiceA, late.id, {
+        decision: 'bind',
+        actor: ADMIN,
+      });
+      expect(unsure).toMatchObject({
+        ok: false,
+        reason: 'entry_not_checkpointed',
+        row: { id: late.id, archive: 'matches', checkpoint: null },
+      });
+      expect((await open(late.token)).html).toContain('Message unavailable');
       const res = await decideContent(db(), masterKey(), t.practiceA, late.id, {
         decision: 'bind',
         actor: ADMIN,
+        entryNotCheckpointed: true,
       });
       expect(res).toMatchObject({
         ok: true,
         previous: 'missing',
-        row: { id: late.id, mac: 'ok', archive: 'matches' },
+        row: { id: late.id, mac: 'ok', archive: 'matches', checkpoint: null },
       });
       const page = await open(late.token);
       expect(page.status).toBe(200);
@@ -139,6 +152,7 @@ describe.each(dialectsUnderTest())(
         .where('action', '=', AUDIT.CONTENT_DECISION)
         .execute();
       expect(audit).toEqual([
+        expect.objectContaining({ outcome: 'failure', target_id: late.id }) as unknown,
         expect.objectContaining({
           outcome: 'success',
           actor_type: 'cli',
@@ -146,10 +160,65 @@ describe.each(dialectsUnderTest())(
           target_id: late.id,
         }) as unknown,
       ]);
+      expect(audit[0]!.details).toContain('entry_not_checkpointed');
+      expect(audit[1]!.details).toContain('"entry_not_checkpointed":true');
       // Bound once: again is refused.
       expect(
         await decideContent(db(), masterKey(), t.practiceA, late.id, { decision: 'bind', actor: ADMIN }),
       ).toMatchObject({ ok: false, reason: 'already_bound' });
+    });
+
+    it('shows which signed checkpoint covers each listed row, and binds a covered row without the override', async () => {
+      const covered = await send('Your results are in.');
+      await checkpoint();
+      const coveredSeq = await seqOf(covered.id);
+      const late = await send('Session moved to 3 pm.');
+      // Both lose their MAC (a restore from a dump without the column, say).
+      await db()
+        .updateTable('messages')
+        .set({ body_mac: null })
+        .where('id', 'in', [covered.id, late.id])
+        .execute();
+      const signedAt = await db()
+        .selectFrom('chain_checkpoints')
+        .select(['seq', 'at'])
+        .where('chain', 'like', 'archive:%')
+        .executeTakeFirstOrThrow();
+      expect(signedAt.seq).toBe(coveredSeq);
+      const rows = await listUnvouched(db(), masterKey(), t.practiceA);
+      expect(rows).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({
+            id: covered.id,
+            mac: 'missing',
+            archive: 'matches',
+            checkpoint: { seq: coveredSeq, at: signedAt.at },
+          }),
+          expect.objectContaining({ id: late.id, mac: 'missing', archive: 'matches', checkpoint: null }),
+        ]) as unknown,
+      );
+      expect(rows).toHaveLength(2);
+      expect(
+        await decideContent(db(), masterKey(), t.practiceA, covered.id, { decision: 'bind', actor: ADMIN }),
+      ).toMatchObject({ ok: true, row: { checkpoint: { seq: coveredSeq } } });
+      expect(
+        await decideContent(db(), masterKey(), t.practiceA, late.id, { decision: 'bind', actor: ADMIN }),
+      ).toMatchObject({ ok: false, reason: 'entry_not_checkpointed' });
+
+      // A checkpoint the chain no longer matches (a covered entry rewritten, the chain re-hashed)
+      // covers nothing: the rewritten row is not bound on its word.
+      const forged = await forgeBodyCt(db(), t.practiceA, FORGED_MESSAGE);
+      await db()
+        .updateTable('messages')
+        .set({ body_ct: forged, body_mac: null })
+        .where('id', '=', covered.id)
+        .execute();
+      await rewriteArchived(db(), 'message', covered.id, forged);
+      const again = await listUnvouched(db(), masterKey(), t.practiceA);
+      expect(again.find((r) => r.id === covered.id)).toMatchObject({ archive: 'matches', checkpoint: null });
+      expect(
+        await decideContent(db(), masterKey(), t.practiceA, covered.id, { decision: 'bind', actor: ADMIN }),
+      ).toMatchObject({ ok: false, reason: 'entry_not_checkpointed' });
     });
 
     it('does not bind content that is not its archive entry without the unsafe override', async () => {
@@ -332,6 +401,7 @@ describe.each(dialectsUnderTest())(
         await decideContent(db(), masterKey(), t.practiceA, reply.replyId, {
           decision: 'bind',
           actor: ADMIN,
+          entryNotCheckpointed: true,
         }),
       ).toMatchObject({ ok: true, previous: 'quarantined' });
       expect((await read()).status).toBe(200);
