@@ -3,9 +3,11 @@
 // and only when it is its archive entry's content) or quarantine it (reads say so, checkpoints sign
 // past it and name it). Neither path may let someone who can write the database but has not the
 // master key get a forged row bound.
+import { CompiledQuery, sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SendMessageResponseSchema } from '@attune/shared/api';
 import { AUDIT, verifyChains, writeCheckpoints } from '../audit/index.ts';
+import { quarantinedRowsQuery } from '../audit/checkpoint-writer.ts';
 import { practiceSigner } from '../checkpoints.ts';
 import { quarantineMarker } from '../crypto/index.ts';
 import { acceptReply, deliveryFor } from '../delivery/index.ts';
@@ -317,6 +319,73 @@ describe.each(dialectsUnderTest())(
       expect(after.contentMacFailures).toEqual([
         expect.objectContaining({ reason: 'content_mac_missing', ref: late.id }) as unknown,
       ]);
+    });
+
+    it('names in the next checkpoint a quarantine of a row a checkpoint already covers, so deleting its marker does not get it bound', async () => {
+      const m = await send('Your results are in.');
+      const seq = await seqOf(m.id);
+      expect((await archiveRun()).written).toEqual([expect.objectContaining({ seq }) as unknown]);
+      // The covered row loses its MAC; the admin, checking it out of band, refuses it.
+      await db().updateTable('messages').set({ body_mac: null }).where('id', '=', m.id).execute();
+      expect(
+        await decideContent(db(), masterKey(), t.practiceA, m.id, { decision: 'quarantine', actor: ADMIN }),
+      ).toMatchObject({ ok: true, row: { mac: 'quarantined', checkpoint: { seq } } });
+      // The next checkpoint (over later entries) names it, though it lies before that checkpoint's start.
+      await send('See you Tuesday.');
+      const next = await archiveRun();
+      expect(next.refused).toEqual([]);
+      expect(next.written).toEqual([
+        expect.objectContaining({ seq: seq + 1, quarantined: [seq] }) as unknown,
+      ]);
+      expect(next.written[0]!.signed).toMatch(new RegExp(`\\nquarantined: ${seq}\\r?\\n`));
+      // Carried on, not named twice.
+      await send('One more.');
+      expect((await archiveRun()).written).toEqual([
+        expect.objectContaining({ quarantined: [seq] }) as unknown,
+      ]);
+      const before = await verifyChains(db(), { masterKey: masterKey() });
+      expect(before.ok).toBe(true);
+      expect(before.chains.find((c) => c.chain.startsWith('archive:'))?.quarantined).toEqual([seq]);
+
+      // The marker deleted: a row a checkpoint covers, merely missing its MAC, which the start-up
+      // backfill would bind. The signed name keeps it withdrawn, and verify reports it.
+      await db().updateTable('messages').set({ body_mac: null }).where('id', '=', m.id).execute();
+      expect(await backfillContentMacs(db(), masterKey(), { upgrade: false })).toEqual({
+        bound: 0,
+        refused: 1,
+      });
+      expect((await open(m.token)).html).toContain('Message unavailable');
+      const after = await verifyChains(db(), { masterKey: masterKey() });
+      expect(after.ok).toBe(false);
+      expect(after.contentMacFailures).toEqual([
+        expect.objectContaining({ reason: 'content_mac_missing', ref: m.id }) as unknown,
+      ]);
+      expect(after.chains.find((c) => c.chain.startsWith('archive:'))?.quarantined).toEqual([seq]);
+    });
+
+    it('finds the quarantined rows through their partial indexes (migration 0015), not by scanning', async () => {
+      for (const table of ['messages', 'replies'] as const) {
+        const c = quarantinedRowsQuery(db(), table).compile();
+        let plan: string;
+        if (dialect === 'sqlite') {
+          const r = await db().executeQuery<{ detail: string }>(
+            CompiledQuery.raw(`explain query plan ${c.sql}`, [...c.parameters]),
+          );
+          plan = r.rows.map((x) => x.detail).join('\n');
+        } else {
+          // The tables are tiny, so the planner would scan them anyway: ask whether it can avoid it.
+          plan = await db()
+            .transaction()
+            .execute(async (tx) => {
+              await sql`set local enable_seqscan = off`.execute(tx);
+              const r = await tx.executeQuery<{ 'QUERY PLAN': string }>(
+                CompiledQuery.raw(`explain ${c.sql}`, [...c.parameters]),
+              );
+              return r.rows.map((x) => x['QUERY PLAN']).join('\n');
+            });
+        }
+        expect(plan).toContain(`${table}_quarantined`);
+      }
     });
 
     it('does not sign past forged content whose entry was pointed at a quarantined row', async () => {

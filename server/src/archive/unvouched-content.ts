@@ -32,6 +32,9 @@ import { archiveChain, sha256Hex } from './archive.ts';
 //    instead, reads answer "quarantined", and the checkpoint writer signs past its entry, naming the
 //    entry's seq as quarantined in the signed statement (audit/checkpoint-writer.ts). The chain is
 //    not changed: the archive keeps what it holds, and the checkpoint says it is not vouched for.
+//    A row whose entry a checkpoint covers already is named by the next checkpoint written: else
+//    nothing signed would record it, and once its marker were deleted the start-up backfill would
+//    bind it again on the older checkpoint's word (store/content-macs.ts rule (b)).
 //
 // Only references are printed and audited: ids, seqs, SHA-256 digests of ciphertext, reason codes.
 

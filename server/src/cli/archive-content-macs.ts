@@ -38,7 +38,8 @@ one of its domains; ID a message or reply id.
               --unsafe-bind-content-not-in-archive also when it is not its entry's (the archive
               entry still differs then, and checkpoints stay stopped at it).
   quarantine  judge the row tampered: reads answer that it is quarantined, and checkpoints resume,
-              naming its archive entry as quarantined (not vouched for). bind undoes it.
+              naming its archive entry as quarantined (not vouched for); an entry a checkpoint
+              covers already is named by the next one written. bind undoes it.
 
 Needs ATTUNE_MASTER_KEY (the server's). bind and quarantine are audited (content.decision), with the
 OS user as actor. Exit 0 done, 1 refused, 2 usage or setup.
@@ -166,7 +167,7 @@ export async function contentMacsCommand(args: string[]): Promise<number> {
                 : r.checkpoint === null
                   ? 'WARNING: no signed checkpoint covers its archive entry (--entry-not-checkpointed): the match proves nothing, your out-of-band check is what vouches for it.\n'
                   : '')
-          : `Quarantined ${what}: reads answer that it is quarantined; the next checkpoint signs past its archive entry and names it as quarantined.\n`,
+          : `Quarantined ${what}: reads answer that it is quarantined; the next checkpoint (written once the archive grows) ${r.checkpoint ? 'names its archive entry as quarantined, though an earlier one covers it' : 'signs past its archive entry and names it as quarantined'}.\n`,
       );
     }
     return OK;
