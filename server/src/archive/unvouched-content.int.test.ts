@@ -3,9 +3,11 @@
 // and only when it is its archive entry's content) or quarantine it (reads say so, checkpoints sign
 // past it and name it). Neither path may let someone who can write the database but has not the
 // master key get a forged row bound.
+import { CompiledQuery, sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SendMessageResponseSchema } from '@attune/shared/api';
 import { AUDIT, verifyChains, writeCheckpoints } from '../audit/index.ts';
+import { quarantinedRowsQuery } from '../audit/checkpoint-writer.ts';
 import { practiceSigner } from '../checkpoints.ts';
 import { quarantineMarker } from '../crypto/index.ts';
 import { acceptReply, deliveryFor } from '../delivery/index.ts';
@@ -117,14 +119,27 @@ describe.each(dialectsUnderTest())(
       expect((await archiveRun()).written).toEqual([]);
       expect((await open(late.token)).html).toContain('Message unavailable');
 
+      // Its entry lies after the last signed checkpoint: the match proves nothing, so bind refuses
+      // unless the admin says they know.
+      const unsure = await decideContent(db(), masterKey(), t.practiceA, late.id, {
+        decision: 'bind',
+        actor: ADMIN,
+      });
+      expect(unsure).toMatchObject({
+        ok: false,
+        reason: 'entry_not_checkpointed',
+        row: { id: late.id, archive: 'matches', checkpoint: null },
+      });
+      expect((await open(late.token)).html).toContain('Message unavailable');
       const res = await decideContent(db(), masterKey(), t.practiceA, late.id, {
         decision: 'bind',
         actor: ADMIN,
+        entryNotCheckpointed: true,
       });
       expect(res).toMatchObject({
         ok: true,
         previous: 'missing',
-        row: { id: late.id, mac: 'ok', archive: 'matches' },
+        row: { id: late.id, mac: 'ok', archive: 'matches', checkpoint: null },
       });
       const page = await open(late.token);
       expect(page.status).toBe(200);
@@ -139,6 +154,7 @@ describe.each(dialectsUnderTest())(
         .where('action', '=', AUDIT.CONTENT_DECISION)
         .execute();
       expect(audit).toEqual([
+        expect.objectContaining({ outcome: 'failure', target_id: late.id }) as unknown,
         expect.objectContaining({
           outcome: 'success',
           actor_type: 'cli',
@@ -146,10 +162,65 @@ describe.each(dialectsUnderTest())(
           target_id: late.id,
         }) as unknown,
       ]);
+      expect(audit[0]!.details).toContain('entry_not_checkpointed');
+      expect(audit[1]!.details).toContain('"entry_not_checkpointed":true');
       // Bound once: again is refused.
       expect(
         await decideContent(db(), masterKey(), t.practiceA, late.id, { decision: 'bind', actor: ADMIN }),
       ).toMatchObject({ ok: false, reason: 'already_bound' });
+    });
+
+    it('shows which signed checkpoint covers each listed row, and binds a covered row without the override', async () => {
+      const covered = await send('Your results are in.');
+      await checkpoint();
+      const coveredSeq = await seqOf(covered.id);
+      const late = await send('Session moved to 3 pm.');
+      // Both lose their MAC (a restore from a dump without the column, say).
+      await db()
+        .updateTable('messages')
+        .set({ body_mac: null })
+        .where('id', 'in', [covered.id, late.id])
+        .execute();
+      const signedAt = await db()
+        .selectFrom('chain_checkpoints')
+        .select(['seq', 'at'])
+        .where('chain', 'like', 'archive:%')
+        .executeTakeFirstOrThrow();
+      expect(signedAt.seq).toBe(coveredSeq);
+      const rows = await listUnvouched(db(), masterKey(), t.practiceA);
+      expect(rows).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({
+            id: covered.id,
+            mac: 'missing',
+            archive: 'matches',
+            checkpoint: { seq: coveredSeq, at: signedAt.at },
+          }),
+          expect.objectContaining({ id: late.id, mac: 'missing', archive: 'matches', checkpoint: null }),
+        ]) as unknown,
+      );
+      expect(rows).toHaveLength(2);
+      expect(
+        await decideContent(db(), masterKey(), t.practiceA, covered.id, { decision: 'bind', actor: ADMIN }),
+      ).toMatchObject({ ok: true, row: { checkpoint: { seq: coveredSeq } } });
+      expect(
+        await decideContent(db(), masterKey(), t.practiceA, late.id, { decision: 'bind', actor: ADMIN }),
+      ).toMatchObject({ ok: false, reason: 'entry_not_checkpointed' });
+
+      // A checkpoint the chain no longer matches (a covered entry rewritten, the chain re-hashed)
+      // covers nothing: the rewritten row is not bound on its word.
+      const forged = await forgeBodyCt(db(), t.practiceA, FORGED_MESSAGE);
+      await db()
+        .updateTable('messages')
+        .set({ body_ct: forged, body_mac: null })
+        .where('id', '=', covered.id)
+        .execute();
+      await rewriteArchived(db(), 'message', covered.id, forged);
+      const again = await listUnvouched(db(), masterKey(), t.practiceA);
+      expect(again.find((r) => r.id === covered.id)).toMatchObject({ archive: 'matches', checkpoint: null });
+      expect(
+        await decideContent(db(), masterKey(), t.practiceA, covered.id, { decision: 'bind', actor: ADMIN }),
+      ).toMatchObject({ ok: false, reason: 'entry_not_checkpointed' });
     });
 
     it('does not bind content that is not its archive entry without the unsafe override', async () => {
@@ -250,6 +321,73 @@ describe.each(dialectsUnderTest())(
       ]);
     });
 
+    it('names in the next checkpoint a quarantine of a row a checkpoint already covers, so deleting its marker does not get it bound', async () => {
+      const m = await send('Your results are in.');
+      const seq = await seqOf(m.id);
+      expect((await archiveRun()).written).toEqual([expect.objectContaining({ seq }) as unknown]);
+      // The covered row loses its MAC; the admin, checking it out of band, refuses it.
+      await db().updateTable('messages').set({ body_mac: null }).where('id', '=', m.id).execute();
+      expect(
+        await decideContent(db(), masterKey(), t.practiceA, m.id, { decision: 'quarantine', actor: ADMIN }),
+      ).toMatchObject({ ok: true, row: { mac: 'quarantined', checkpoint: { seq } } });
+      // The next checkpoint (over later entries) names it, though it lies before that checkpoint's start.
+      await send('See you Tuesday.');
+      const next = await archiveRun();
+      expect(next.refused).toEqual([]);
+      expect(next.written).toEqual([
+        expect.objectContaining({ seq: seq + 1, quarantined: [seq] }) as unknown,
+      ]);
+      expect(next.written[0]!.signed).toMatch(new RegExp(`\\nquarantined: ${seq}\\r?\\n`));
+      // Carried on, not named twice.
+      await send('One more.');
+      expect((await archiveRun()).written).toEqual([
+        expect.objectContaining({ quarantined: [seq] }) as unknown,
+      ]);
+      const before = await verifyChains(db(), { masterKey: masterKey() });
+      expect(before.ok).toBe(true);
+      expect(before.chains.find((c) => c.chain.startsWith('archive:'))?.quarantined).toEqual([seq]);
+
+      // The marker deleted: a row a checkpoint covers, merely missing its MAC, which the start-up
+      // backfill would bind. The signed name keeps it withdrawn, and verify reports it.
+      await db().updateTable('messages').set({ body_mac: null }).where('id', '=', m.id).execute();
+      expect(await backfillContentMacs(db(), masterKey(), { upgrade: false })).toEqual({
+        bound: 0,
+        refused: 1,
+      });
+      expect((await open(m.token)).html).toContain('Message unavailable');
+      const after = await verifyChains(db(), { masterKey: masterKey() });
+      expect(after.ok).toBe(false);
+      expect(after.contentMacFailures).toEqual([
+        expect.objectContaining({ reason: 'content_mac_missing', ref: m.id }) as unknown,
+      ]);
+      expect(after.chains.find((c) => c.chain.startsWith('archive:'))?.quarantined).toEqual([seq]);
+    });
+
+    it('finds the quarantined rows through their partial indexes (migration 0015), not by scanning', async () => {
+      for (const table of ['messages', 'replies'] as const) {
+        const c = quarantinedRowsQuery(db(), table).compile();
+        let plan: string;
+        if (dialect === 'sqlite') {
+          const r = await db().executeQuery<{ detail: string }>(
+            CompiledQuery.raw(`explain query plan ${c.sql}`, [...c.parameters]),
+          );
+          plan = r.rows.map((x) => x.detail).join('\n');
+        } else {
+          // The tables are tiny, so the planner would scan them anyway: ask whether it can avoid it.
+          plan = await db()
+            .transaction()
+            .execute(async (tx) => {
+              await sql`set local enable_seqscan = off`.execute(tx);
+              const r = await tx.executeQuery<{ 'QUERY PLAN': string }>(
+                CompiledQuery.raw(`explain ${c.sql}`, [...c.parameters]),
+              );
+              return r.rows.map((x) => x['QUERY PLAN']).join('\n');
+            });
+        }
+        expect(plan).toContain(`${table}_quarantined`);
+      }
+    });
+
     it('does not sign past forged content whose entry was pointed at a quarantined row', async () => {
       const late = await forgeAfterCheckpoint();
       await decideContent(db(), masterKey(), t.practiceA, late.id, { decision: 'quarantine', actor: ADMIN });
@@ -332,6 +470,7 @@ describe.each(dialectsUnderTest())(
         await decideContent(db(), masterKey(), t.practiceA, reply.replyId, {
           decision: 'bind',
           actor: ADMIN,
+          entryNotCheckpointed: true,
         }),
       ).toMatchObject({ ok: true, previous: 'quarantined' });
       expect((await read()).status).toBe(200);

@@ -7,8 +7,9 @@ import {
   type ContentTable,
   type MasterKey,
 } from '../crypto/index.ts';
+import { signedCoverage, type ChainBreak } from '../audit/verify.ts';
 import type { Db } from '../store/index.ts';
-import { sha256Hex } from './archive.ts';
+import { archiveChain, sha256Hex } from './archive.ts';
 
 // What an admin does about a stored message or reply the master key does not vouch for
 // (`attune archive content-macs`, cli/archive-content-macs.ts). Such a row is refused at every read,
@@ -22,11 +23,18 @@ import { sha256Hex } from './archive.ts';
 //    MAC. Only when its body_ct is byte for byte its archive entry's ciphertext, so what is bound is
 //    what the archive holds; otherwise only with --unsafe-bind-content-not-in-archive (the row's
 //    entry then still differs, and the writer still refuses the stretch: bind makes the row readable,
-//    not the archive whole).
+//    not the archive whole). And "its archive entry's" proves something only where a signed
+//    checkpoint covers the entry: after the last one, the entry is as forgeable as the row (write it
+//    too and re-hash the chain to the head), so the match is no evidence at all. Such a bind is
+//    refused unless the admin says they know (--entry-not-checkpointed): their out-of-band check is
+//    then all the row rests on.
 //  - quarantine: the admin judges it tampered: it gets a quarantine marker (crypto/content-mac.ts)
 //    instead, reads answer "quarantined", and the checkpoint writer signs past its entry, naming the
 //    entry's seq as quarantined in the signed statement (audit/checkpoint-writer.ts). The chain is
 //    not changed: the archive keeps what it holds, and the checkpoint says it is not vouched for.
+//    A row whose entry a checkpoint covers already is named by the next checkpoint written: else
+//    nothing signed would record it, and once its marker were deleted the start-up backfill would
+//    bind it again on the older checkpoint's word (store/content-macs.ts rule (b)).
 //
 // Only references are printed and audited: ids, seqs, SHA-256 digests of ciphertext, reason codes.
 
@@ -45,6 +53,32 @@ export interface UnvouchedRow {
   /** SHA-256 (hex) of the row's body_ct and of its entry's ciphertext: what bind would vouch for. */
   bodySha256: string;
   entrySha256: string | null;
+  /**
+   * The signed checkpoint that covers its archive entry (the longest valid one of the practice's
+   * archive chain, at or past its seq, the chain matching it): its length and time; null when none
+   * does (the entry lies after the last one, or there is no entry), and then the entry is no more
+   * trustworthy than the row.
+   */
+  checkpoint: { seq: number; at: string } | null;
+}
+
+/** The practice's archive chain as far as a signed checkpoint vouches for it (verify.ts). */
+export interface ArchiveCoverage {
+  to: { seq: number; at: string } | null;
+  /** The chain does not match itself or its checkpoints (attune verify says more): covers nothing. */
+  broken: ChainBreak | null;
+}
+
+export async function archiveCoverage(
+  db: Db,
+  masterKey: MasterKey,
+  practiceId: string,
+): Promise<ArchiveCoverage> {
+  return signedCoverage(db, archiveChain(practiceId), masterKey);
+}
+
+function checkpointOf(seq: number | null, coverage: ArchiveCoverage): UnvouchedRow['checkpoint'] {
+  return seq !== null && coverage.to !== null && seq <= coverage.to.seq ? coverage.to : null;
 }
 
 const TABLES: ReadonlyArray<readonly [ContentTable, ContentKind]> = [
@@ -61,7 +95,7 @@ const MAC_STATE = {
 
 const PAGE = 500;
 
-interface Loaded extends UnvouchedRow {
+interface Loaded extends Omit<UnvouchedRow, 'checkpoint'> {
   table: ContentTable;
   practiceId: string;
   bodyCt: Buffer;
@@ -131,8 +165,9 @@ export async function listUnvouched(
   db: Db,
   masterKey: MasterKey,
   practiceId: string,
+  coverage?: ArchiveCoverage,
 ): Promise<UnvouchedRow[]> {
-  const out: UnvouchedRow[] = [];
+  const out: Loaded[] = [];
   for (const [table, kind] of TABLES) {
     let after = '';
     for (;;) {
@@ -143,16 +178,18 @@ export async function listUnvouched(
         .execute();
       for (const r of rows) {
         const a = assess(masterKey, table, kind, r);
-        if (a.mac !== 'ok' || a.archive !== 'matches') out.push(publicView(a));
+        if (a.mac !== 'ok' || a.archive !== 'matches') out.push(a);
       }
       if (rows.length < PAGE) break;
       after = rows[rows.length - 1]!.id;
     }
   }
-  return out;
+  if (out.length === 0) return [];
+  const covered = coverage ?? (await archiveCoverage(db, masterKey, practiceId));
+  return out.map((a) => publicView(a, covered));
 }
 
-function publicView(a: Loaded): UnvouchedRow {
+function publicView(a: Loaded, coverage: ArchiveCoverage): UnvouchedRow {
   return {
     kind: a.kind,
     id: a.id,
@@ -161,6 +198,7 @@ function publicView(a: Loaded): UnvouchedRow {
     seq: a.seq,
     bodySha256: a.bodySha256,
     entrySha256: a.entrySha256,
+    checkpoint: checkpointOf(a.seq, coverage),
   };
 }
 
@@ -210,6 +248,8 @@ export type ContentDecisionResult =
         | 'vouched_for' // quarantine: its MAC is valid and its content is its archive entry's
         | 'wrong_master_key' // its MAC was made under another master key: set the server's
         | 'content_not_in_archive' // bind: its content is not its entry's (or it has none)
+        // bind: its content is its entry's, but no signed checkpoint covers the entry (see the top)
+        | 'entry_not_checkpointed'
         | 'changed_meanwhile'; // the row changed between the check and the write
       row?: UnvouchedRow;
     };
@@ -219,6 +259,8 @@ export interface ContentDecisionOptions {
   actor: AuditEventInput['actor'];
   /** bind only: bind content that is not its archive entry's ciphertext (or has no entry). */
   unsafeContentNotInArchive?: boolean;
+  /** bind only: bind though no signed checkpoint covers the row's archive entry (see the top). */
+  entryNotCheckpointed?: boolean;
 }
 
 /**
@@ -234,6 +276,8 @@ export async function decideContent(
   opts: ContentDecisionOptions,
 ): Promise<ContentDecisionResult> {
   const row = await loadRow(db, masterKey, practiceId, id);
+  const coverage = row ? await archiveCoverage(db, masterKey, practiceId) : { to: null, broken: null };
+  const checkpoint = row ? checkpointOf(row.seq, coverage) : null;
   const base: AuditDetails = { operation: opts.decision };
   const audit = (tx: Db, outcome: 'success' | 'failure', details: AuditDetails) =>
     appendAudit(tx, {
@@ -245,8 +289,8 @@ export async function decideContent(
       details: { ...base, ...details },
     });
   const refuse = async (reason: Extract<ContentDecisionResult, { ok: false }>['reason']) => {
-    await audit(db, 'failure', { reason, ...(row ? rowDetails(row) : {}) });
-    return { ok: false as const, reason, ...(row ? { row: publicView(row) } : {}) };
+    await audit(db, 'failure', { reason, ...(row ? rowDetails(row, checkpoint) : {}) });
+    return { ok: false as const, reason, ...(row ? { row: publicView(row, coverage) } : {}) };
   };
   if (!row) return refuse('not_found');
   if (row.mac === 'wrong_master_key') return refuse('wrong_master_key');
@@ -254,6 +298,9 @@ export async function decideContent(
   if (opts.decision === 'bind') {
     if (row.mac === 'ok') return refuse('already_bound');
     if (row.archive !== 'matches' && !opts.unsafeContentNotInArchive) return refuse('content_not_in_archive');
+    // (Content that is not its entry's rests on the admin's check alone already: the unsafe flag.)
+    if (row.archive === 'matches' && checkpoint === null && !opts.entryNotCheckpointed)
+      return refuse('entry_not_checkpointed');
     mac = contentMac(masterKey, row.table, { id, practiceId, bodyCt: row.bodyCt });
   } else {
     if (row.mac === 'quarantined') return refuse('already_quarantined');
@@ -274,23 +321,29 @@ export async function decideContent(
       .executeTakeFirst();
     if (Number(res.numUpdatedRows) !== 1) return false;
     await audit(tx, 'success', {
-      ...rowDetails(row),
-      ...(opts.decision === 'bind' ? { unsafe_content_not_in_archive: row.archive !== 'matches' } : {}),
+      ...rowDetails(row, checkpoint),
+      ...(opts.decision === 'bind'
+        ? {
+            unsafe_content_not_in_archive: row.archive !== 'matches',
+            entry_not_checkpointed: checkpoint === null,
+          }
+        : {}),
     });
     return true;
   });
   if (!written) return refuse('changed_meanwhile');
   const after = {
-    ...publicView(row),
+    ...publicView(row, coverage),
     mac: opts.decision === 'bind' ? ('ok' as const) : ('quarantined' as const),
   };
   return { ok: true, row: after, previous: row.mac };
 }
 
-function rowDetails(row: Loaded): AuditDetails {
+function rowDetails(row: Loaded, checkpoint: UnvouchedRow['checkpoint']): AuditDetails {
   return {
     kind: row.kind,
     seq: row.seq,
+    checkpointed_to: checkpoint?.seq ?? null,
     previous: row.mac,
     archive: row.archive,
     body_sha256: row.bodySha256,

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { checkContentMac, signCleartext, type MasterKey } from '../crypto/index.ts';
 import { newId, nowIso, type Db } from '../store/index.ts';
 import { appendAudit } from './audit.ts';
@@ -129,6 +130,14 @@ export async function writeCheckpoints(
         continue;
       }
       quarantined = [...quarantined, ...content.quarantined];
+    }
+    // Quarantined since the last checkpoint, though that checkpoint covers their entries already
+    // (the admin quarantined a row it covers): named now, or nothing signed would say so, and a
+    // marker deleted later would leave a row the start-up backfill binds on that checkpoint's word.
+    if (!isAudit && opts.masterKey && !opts.upgrade && from.seq > 0) {
+      const earlier = await quarantinedCovered(db, opts.masterKey, h.chain, from.seq);
+      if (earlier.some((q) => !quarantined.includes(q)))
+        quarantined = [...new Set([...quarantined, ...earlier])].sort((a, b) => a - b);
     }
     const statement: CheckpointStatement = {
       chain: h.chain,
@@ -302,6 +311,67 @@ async function unvouchedContent(
     }
   }
   return { break: first, quarantined: quarantined.sort((a, b) => a - b) };
+}
+
+/**
+ * The rows of `table` with a quarantine marker, of every practice (a handful, found through the
+ * partial index of migration 0015: the predicate is the index's own, word for word; with a
+ * practice_id condition too, SQLite prefers the practice's index and reads all its rows).
+ */
+export function quarantinedRowsQuery(db: Db, table: 'messages' | 'replies') {
+  // (Widened: both tables have the columns used here.)
+  const t: 'messages' = table as 'messages';
+  return db
+    .selectFrom(t)
+    .select(['id', 'practice_id', 'body_ct', 'body_mac'])
+    .where(sql<boolean>`body_mac like 'cq1.%'`);
+}
+
+/**
+ * The seqs (at most `upTo`, the last checkpoint's length) of archive chain `chain` whose stored row
+ * carries a valid quarantine marker, under the same rule as unvouchedContent: the row's one entry
+ * only (a second entry pointed at it is no quarantine of it).
+ */
+async function quarantinedCovered(
+  db: Db,
+  masterKey: MasterKey,
+  chain: string,
+  upTo: number,
+): Promise<number[]> {
+  const practiceId = practiceOfChain(chain);
+  if (practiceId === null) return [];
+  const out: number[] = [];
+  for (const [table, kind] of [
+    ['messages', 'message'],
+    ['replies', 'reply'],
+  ] as const) {
+    let rows;
+    try {
+      rows = await quarantinedRowsQuery(db, table).execute();
+    } catch (err) {
+      if (await hasMacColumns(db)) throw err;
+      return [];
+    }
+    for (const r of rows) {
+      if (r.practice_id !== practiceId) continue;
+      const mac = checkContentMac(
+        masterKey,
+        table,
+        { id: r.id, practiceId: r.practice_id, bodyCt: r.body_ct },
+        r.body_mac,
+      );
+      if (mac.ok || mac.reason !== 'content_quarantined') continue;
+      const entries = await db
+        .selectFrom('archive_entries')
+        .select(['chain', 'seq'])
+        .where('kind', '=', kind)
+        .where('ref_id', '=', r.id)
+        .execute();
+      const own = entries[0];
+      if (entries.length === 1 && own && own.chain === chain && own.seq <= upTo) out.push(own.seq);
+    }
+  }
+  return out.sort((a, b) => a - b);
 }
 
 async function hasMacColumns(db: Db): Promise<boolean> {

@@ -29,7 +29,8 @@ export interface CheckpointStatement {
    * Archive chains: the seqs (ascending, at most `seq`) of entries whose stored message or reply an
    * admin quarantined (crypto/content-mac.ts): the chain holds them, but the master key does not
    * vouch for their content. Every quarantined seq up to `seq`, carried from checkpoint to
-   * checkpoint, so any one checkpoint that covers an entry says whether it was quarantined, and a
+   * checkpoint (and a row quarantined after a checkpoint covered its entry is named by the next
+   * one, its seq then before that one's start), so the latest checkpoint says whether it was quarantined, and a
    * row at such a seq is never bound on a checkpoint's word (store/content-macs.ts). Absent (and
    * not in the text) when there are none, as in every checkpoint before quarantines existed.
    */

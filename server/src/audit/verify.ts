@@ -127,6 +127,44 @@ export async function verifyChainFrom(db: Db, chain: string, from: ChainPoint): 
   return report;
 }
 
+/** A chain's longest signed checkpoint that the chain, walked from its first entry, still matches. */
+export interface SignedCoverage {
+  /** Entries 1..seq are vouched for by a checkpoint signed at `at`; null: none is. */
+  to: { seq: number; at: string } | null;
+  /** Where the chain stops matching itself or its checkpoints: nothing in it counts as covered then. */
+  broken: ChainBreak | null;
+}
+
+/**
+ * How far a valid signed checkpoint of `chain` (keys the master key vouches for, as the start-up
+ * backfill takes them) covers it: an entry up to there cannot be rewritten without the master key,
+ * one after it can (with the chain re-hashed to the head). The chain is walked from its first entry
+ * up to that checkpoint against every valid statement of it, so a chain that no longer matches what
+ * was signed covers nothing.
+ */
+export async function signedCoverage(db: Db, chain: string, masterKey: MasterKey): Promise<SignedCoverage> {
+  if (!(await checkpointsTableExists(db))) return { to: null, broken: null };
+  const trusted = await checkpointKeys(db, masterKey);
+  const rows = await db.selectFrom('chain_checkpoints').select('signed').where('chain', '=', chain).execute();
+  const sigs: Signed = new Map();
+  let top: CheckpointStatement | undefined;
+  for (const r of rows) {
+    const checked = await checkCheckpoint(r.signed, trusted);
+    if (!checked.ok || checked.statement.chain !== chain) continue;
+    const st = checked.statement;
+    const list = sigs.get(st.seq);
+    if (list) list.push(st);
+    else sigs.set(st.seq, [st]);
+    if (!top || st.seq > top.seq) top = st;
+  }
+  if (!top) return { to: null, broken: null };
+  const report = await walkChain(db, chain, sigs, GENESIS, top.seq);
+  if (report.break) return { to: null, broken: report.break };
+  if (report.entries !== top.seq)
+    return { to: null, broken: { chain, seq: report.entries + 1, id: null, reason: 'checkpoint_mismatch' } };
+  return { to: { seq: top.seq, at: top.at }, broken: null };
+}
+
 // A page is ~10 ms of hashing on SQLite (about 20 µs an archive entry, most of it the ciphertext's
 // SHA-256), and the walk gives the event loop a turn after each one: better-sqlite3 answers
 // synchronously, so without that turn a server's checkpoint run over a long chain (the first one

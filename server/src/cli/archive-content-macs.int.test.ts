@@ -64,6 +64,7 @@ describe.each(dialectsUnderTest())('attune archive content-macs (the real CLI) o
         ['calm.example.org', 'frobnicate'],
         ['calm.example.org', 'bind'],
         ['calm.example.org', 'list', '--unsafe-bind-content-not-in-archive'],
+        ['calm.example.org', 'list', '--entry-not-checkpointed'],
         ['calm.example.org', 'bind', 'not-an-id'],
       ]) {
         const r = await attune(['archive', 'content-macs', ...args], env);
@@ -73,6 +74,7 @@ describe.each(dialectsUnderTest())('attune archive content-macs (the real CLI) o
       const help = await attune(['archive', 'content-macs', '--help'], env);
       expect(help.code).toBe(0);
       expect(help.stdout).toContain('--unsafe-bind-content-not-in-archive');
+      expect(help.stdout).toContain('--entry-not-checkpointed');
     },
     SLOW,
   );
@@ -95,14 +97,44 @@ describe.each(dialectsUnderTest())('attune archive content-macs (the real CLI) o
     async () => {
       const list = await attune(['archive', 'content-macs', 'calm.example.org', 'list', '--json'], env);
       expect(list.code).toBe(0);
-      const listed = JSON.parse(list.stdout) as { rows: Array<{ id: string; mac: string; archive: string }> };
+      const listed = JSON.parse(list.stdout) as {
+        checkpointedTo: unknown;
+        rows: Array<{ id: string; mac: string; archive: string; checkpoint: unknown }>;
+      };
+      // No checkpoint has been signed (CHECKPOINT_INTERVAL_SECONDS=0): its entry proves nothing.
+      expect(listed.checkpointedTo).toBeNull();
       expect(listed.rows).toEqual([
-        expect.objectContaining({ id: lost, mac: 'missing', archive: 'matches' }) as unknown,
+        expect.objectContaining({
+          id: lost,
+          mac: 'missing',
+          archive: 'matches',
+          checkpoint: null,
+        }) as unknown,
       ]);
       expect(list.stdout).not.toMatch(/results|wren/);
+      const text = await attune(['archive', 'content-macs', 'calm.example.org', 'list'], env);
+      expect(text.stdout).toContain('No signed checkpoint covers the archive');
+      expect(text.stdout).toMatch(new RegExp(`${lost} .*content matches, NOT checkpointed`));
 
-      const bind = await attune(['archive', 'content-macs', 'calm.example.org', 'bind', lost], env);
+      const refused = await attune(
+        ['archive', 'content-macs', 'calm.example.org', 'bind', lost, '--json'],
+        env,
+      );
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain('no signed checkpoint covers that entry');
+      expect(refused.stderr).toContain('--entry-not-checkpointed');
+      expect(JSON.parse(refused.stdout)).toMatchObject({
+        ok: false,
+        reason: 'entry_not_checkpointed',
+        row: { id: lost, checkpoint: null },
+      });
+      const bind = await attune(
+        ['archive', 'content-macs', 'calm.example.org', 'bind', lost, '--entry-not-checkpointed'],
+        env,
+      );
       expect(bind.code).toBe(0);
+      expect(bind.stdout).toContain('entry NOT covered by a signed checkpoint');
+      expect(bind.stdout).toContain('WARNING: no signed checkpoint covers its archive entry');
       expect(bind.stdout).toContain(`Bound the content MAC of message ${lost}`);
       expect(bind.stdout).toMatch(/ciphertext sha256 [0-9a-f]{64}/);
       const events = await server.store.db
@@ -111,6 +143,7 @@ describe.each(dialectsUnderTest())('attune archive content-macs (the real CLI) o
         .where('action', '=', AUDIT.CONTENT_DECISION)
         .execute();
       expect(events).toEqual([
+        expect.objectContaining({ outcome: 'failure', target_id: lost }) as unknown,
         expect.objectContaining({
           outcome: 'success',
           actor_type: 'cli',

@@ -13,6 +13,7 @@ import { migration as m0011 } from './0011-delivery-outcomes.ts';
 import { migration as m0012 } from './0012-backfill-bounced-pgp.ts';
 import { migration as m0013 } from './0013-delivery-listing.ts';
 import { migration as m0014 } from './0014-delivery-generations.ts';
+import { migration as m0015 } from './0015-quarantined-rows.ts';
 
 /**
  * Every migration, in order. Names sort lexically and are recorded in `kysely_migration`;
@@ -33,4 +34,5 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Schema
   ['0012-backfill-bounced-pgp', m0012],
   ['0013-delivery-listing', m0013],
   ['0014-delivery-generations', m0014],
+  ['0015-quarantined-rows', m0015],
 ];
